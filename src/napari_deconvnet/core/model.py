@@ -1,0 +1,301 @@
+"""The deconvolution network: a convolutional encoder and a transposed-convolution decoder.
+
+The encoder alternates convolutions, a nonlinearity and max-pooling; the decoder
+upsamples with learned transposed convolutions (the "deconvolution" of the
+name, as in Noh et al. 2015), with skip connections from the encoder at every
+scale and a residual output: the network predicts a correction that is added
+to its input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DeconvNet", "DeconvNetConfig", "receptive_field"]
+
+_ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "leaky_relu": lambda: nn.LeakyReLU(0.1, inplace=True),
+    "gelu": nn.GELU,
+    "silu": lambda: nn.SiLU(inplace=True),
+}
+_NORMALIZATION_METHODS = ("percentile", "fixed", "none")
+
+
+def _default_normalization() -> dict[str, Any]:
+    return {"method": "percentile", "low": 0.5, "high": 99.5}
+
+
+@dataclass
+class DeconvNetConfig:
+    """Architecture and intensity normalisation of a :class:`DeconvNet`.
+
+    A plain dataclass: ``dataclasses.asdict(config)`` is JSON-serialisable and
+    ``DeconvNetConfig.from_dict`` reads it back.
+
+    Parameters
+    ----------
+    ndim : {2, 3}
+        Number of spatial dimensions (Conv2d or Conv3d).
+    in_channels, out_channels : int
+        Channels of the input and of the output.
+    depth : int
+        Number of pooling steps; inputs are processed on a ``2**depth`` grid.
+    base_channels : int
+        Feature channels at full resolution; doubled at every level down.
+    convs_per_level : int
+        Convolutions (each followed by the nonlinearity) per level.
+    kernel_size : int
+        Odd convolution kernel size.
+    activation : {"relu", "leaky_relu", "gelu", "silu"}
+    skip : {"add", "concat"}
+        How encoder features join the decoder. ``"add"`` needs less memory.
+    residual : bool
+        Add the input to the output (only when ``in_channels == out_channels``).
+    normalization : dict
+        How intensities are normalised before the network and mapped back
+        after it. ``{"method": "percentile", "low": p, "high": q}`` maps the
+        image's p-th and q-th percentiles (over the whole image, per channel)
+        to 0 and 1; ``{"method": "fixed", "offset": a, "scale": b}`` uses
+        statistics fixed at training time; ``{"method": "none"}`` passes
+        intensities through.
+    """
+
+    ndim: int = 2
+    in_channels: int = 1
+    out_channels: int = 1
+    depth: int = 2
+    base_channels: int = 16
+    convs_per_level: int = 2
+    kernel_size: int = 3
+    activation: str = "leaky_relu"
+    skip: str = "add"
+    residual: bool = True
+    normalization: dict[str, Any] = field(default_factory=_default_normalization)
+
+    def __post_init__(self) -> None:
+        if self.ndim not in (2, 3):
+            raise ValueError(f"ndim must be 2 or 3, got {self.ndim!r}")
+        for name in ("in_channels", "out_channels", "depth", "base_channels", "convs_per_level"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "depth" else 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size!r}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation {self.activation!r} is unknown; use one of {sorted(_ACTIVATIONS)}"
+            )
+        if self.skip not in ("add", "concat"):
+            raise ValueError(f"skip must be 'add' or 'concat', got {self.skip!r}")
+        method = self.normalization.get("method")
+        if method not in _NORMALIZATION_METHODS:
+            raise ValueError(
+                f"normalization method {method!r} is unknown; use one of {_NORMALIZATION_METHODS}"
+            )
+
+    @property
+    def grid(self) -> int:
+        """Spatial sizes the network sees are multiples of this (``2**depth``)."""
+        return 2**self.depth
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeconvNetConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"model config has unknown fields {sorted(unknown)}; known fields are {sorted(known)}"
+            )
+        return cls(**data)
+
+
+def receptive_field(config: DeconvNetConfig) -> tuple[int, int]:
+    """Receptive field of the network, computed exactly from its layers.
+
+    Returns
+    -------
+    size : int
+        Width (per spatial axis) of the input region that one output pixel
+        can depend on.
+    extent : int
+        The farthest an input pixel can be from the output pixel it affects,
+        on either side, taking every position on the pooling grid into
+        account. Tiles need at least this much context on each side.
+
+    Notes
+    -----
+    Interval arithmetic: feature pixel ``i`` at a scale with input stride
+    ``a`` depends on input pixels ``[a*i + lo, a*i + hi]``. A centred
+    convolution widens both ends by ``(k // 2) * a``; a 2-max-pool maps pixel
+    ``j`` to ``2j, 2j+1`` (``hi += a``, ``a *= 2``); a stride-2 transposed
+    convolution maps pixel ``m`` to ``m // 2`` (``a /= 2``, ``lo -= a``);
+    skip connections take the union of both branches.
+    """
+    half = config.kernel_size // 2
+    lo, hi, a = 0, 0, 1
+
+    def convs(lo: int, hi: int, a: int) -> tuple[int, int]:
+        return lo - config.convs_per_level * half * a, hi + config.convs_per_level * half * a
+
+    skips = []
+    for _ in range(config.depth):
+        lo, hi = convs(lo, hi, a)
+        skips.append((lo, hi))
+        hi += a
+        a *= 2
+    lo, hi = convs(lo, hi, a)  # bottleneck
+    for skip_lo, skip_hi in reversed(skips):
+        a //= 2
+        lo -= a
+        lo, hi = min(lo, skip_lo), max(hi, skip_hi)
+        lo, hi = convs(lo, hi, a)
+    return hi - lo + 1, max(-lo, hi)
+
+
+class _ConvBlock(nn.Sequential):
+    def __init__(self, cfg: DeconvNetConfig, c_in: int, c_out: int) -> None:
+        conv = nn.Conv2d if cfg.ndim == 2 else nn.Conv3d
+        layers: list[nn.Module] = []
+        for i in range(cfg.convs_per_level):
+            layers.append(
+                conv(
+                    c_in if i == 0 else c_out, c_out, cfg.kernel_size, padding=cfg.kernel_size // 2
+                )
+            )
+            layers.append(_ACTIVATIONS[cfg.activation]())
+        super().__init__(*layers)
+
+
+class DeconvNet(nn.Module):
+    """Encoder-decoder deconvolution network for 2D or 3D images.
+
+    Parameters
+    ----------
+    config : DeconvNetConfig or dict, optional
+        Architecture; keyword arguments override its fields.
+
+    Attributes
+    ----------
+    config : DeconvNetConfig
+    metadata : dict
+        Free-form JSON-serialisable record (name, description, training
+        record); saved with the model by :func:`napari_deconvnet.save_model`.
+
+    Notes
+    -----
+    ``forward`` takes ``(B, C, H, W)`` or ``(B, C, D, H, W)`` tensors of any
+    spatial size: the input is reflect-padded to a multiple of ``2**depth``
+    and the output is cropped back. Intensities are expected to be
+    normalised already (see :attr:`DeconvNetConfig.normalization`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = DeconvNet(ndim=2, depth=2, base_channels=8)
+    >>> net(torch.zeros(1, 1, 30, 41)).shape
+    torch.Size([1, 1, 30, 41])
+    """
+
+    def __init__(self, config: DeconvNetConfig | dict | None = None, **overrides: Any) -> None:
+        super().__init__()
+        if config is None:
+            config = DeconvNetConfig()
+        if isinstance(config, dict):
+            config = DeconvNetConfig.from_dict(config)
+        if overrides:
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.metadata: dict[str, Any] = {}
+        cfg = config
+        tconv = nn.ConvTranspose2d if cfg.ndim == 2 else nn.ConvTranspose3d
+        self._pool = F.max_pool2d if cfg.ndim == 2 else F.max_pool3d
+        widths = [cfg.base_channels * 2**level for level in range(cfg.depth + 1)]
+        self.encoder = nn.ModuleList()
+        c_in = cfg.in_channels
+        for level in range(cfg.depth):
+            self.encoder.append(_ConvBlock(cfg, c_in, widths[level]))
+            c_in = widths[level]
+        self.bottleneck = _ConvBlock(cfg, c_in, widths[cfg.depth])
+        self.up = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in reversed(range(cfg.depth)):
+            self.up.append(tconv(widths[level + 1], widths[level], kernel_size=2, stride=2))
+            c_dec = widths[level] * (2 if cfg.skip == "concat" else 1)
+            self.decoder.append(_ConvBlock(cfg, c_dec, widths[level]))
+        conv = nn.Conv2d if cfg.ndim == 2 else nn.Conv3d
+        self.head = conv(widths[0], cfg.out_channels, kernel_size=1)
+        self.residual = cfg.residual and cfg.in_channels == cfg.out_channels
+        if self.residual:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    @property
+    def receptive_field(self) -> int:
+        return receptive_field(self.config)[0]
+
+    @property
+    def halo(self) -> int:
+        """Context (per side, on the ``2**depth`` grid) that makes tiling exact."""
+        extent = receptive_field(self.config)[1]
+        grid = self.config.grid
+        return int(math.ceil(extent / grid) * grid)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if x.ndim != cfg.ndim + 2:
+            raise ValueError(
+                f"expected a {cfg.ndim + 2}-D tensor (B, C, {'D, ' if cfg.ndim == 3 else ''}H, W), "
+                f"got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != cfg.in_channels:
+            raise ValueError(f"expected {cfg.in_channels} input channels, got {x.shape[1]}")
+        spatial = x.shape[2:]
+        pad = [(-s) % cfg.grid for s in spatial]
+        if any(pad):
+            # F.pad takes (last_lo, last_hi, ..., first_lo, first_hi)
+            widths = [w for p in reversed(pad) for w in (0, p)]
+            mode = (
+                "reflect" if all(p < s for p, s in zip(pad, spatial, strict=True)) else "replicate"
+            )
+            x_in = F.pad(x, widths, mode=mode)
+        else:
+            x_in = x
+        h = x_in
+        skips = []
+        for block in self.encoder:
+            h = block(h)
+            skips.append(h)
+            h = self._pool(h, 2)
+        h = self.bottleneck(h)
+        for up, block in zip(self.up, self.decoder, strict=True):
+            h = up(h)
+            skip = skips.pop()
+            h = h + skip if cfg.skip == "add" else torch.cat([h, skip], dim=1)
+            h = block(h)
+        out = self.head(h)
+        if self.residual:
+            out = out + x_in
+        if any(pad):
+            out = out[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
+        return out
+
+    def activation_bytes_per_pixel(self, bytes_per_value: int = 4) -> float:
+        """Rough peak memory of inference per input pixel (for choosing tiles)."""
+        cfg = self.config
+        per_level = 0.0
+        for level in range(cfg.depth + 1):
+            width = cfg.base_channels * 2**level
+            factor = 4 if (cfg.skip == "concat" and level < cfg.depth) else 3
+            per_level += factor * width / (2**cfg.ndim) ** level
+        return (per_level + 2 * (cfg.in_channels + cfg.out_channels)) * bytes_per_value

@@ -1,0 +1,587 @@
+"""Tiled N-D inference: axes handling, normalisation, exact seamless tiling.
+
+A tile is the output block a network call produces; it is given ``halo``
+pixels of context on every side. Tiles start on the network's ``2**depth``
+grid and the halo is at least the receptive-field extent, so every output
+pixel sees exactly the input it would see in one untiled call: tiled output
+equals untiled output up to floating-point rounding. Outside the image the
+context is the reflection of the image (``numpy.pad(mode="reflect")``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .devices import autocast, free_memory, resolve_device, resolve_precision
+from .model import DeconvNet
+from .persistence import load_model
+
+__all__ = ["restore", "restore_iter", "Cancelled", "infer_axes", "plan_tiles"]
+
+_AXES = "TZCYXS"
+# Inference activations on the CPU are capped so that memory stays linear in
+# image size (the input, its float copy and the output dominate).
+_CPU_TILE_BUDGET = 192 * 1024**2
+_GPU_BUDGET_FRACTION = 0.5
+_STATS_SAMPLES = 1 << 22
+
+
+class Cancelled(Exception):
+    """Raised by :func:`restore` when its ``stop`` event is set."""
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _check_image(image: Any) -> None:
+    dtype = getattr(image, "dtype", None)
+    shape = getattr(image, "shape", None)
+    if dtype is None or shape is None:
+        raise TypeError(
+            f"image must be a numpy or dask array, got {type(image).__name__}; "
+            "convert it with numpy.asarray first"
+        )
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(
+            f"image has complex dtype {dtype}; only real data is accepted "
+            "(bool, integer or float): pass image.real or abs(image)"
+        )
+    if not (
+        dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+    ):
+        raise TypeError(f"image dtype {dtype} is not numeric; use bool, integer or float data")
+    if 0 in shape or len(shape) == 0:
+        raise ValueError(f"image is empty (shape {tuple(shape)}); nothing to restore")
+
+
+def infer_axes(shape: Sequence[int], model: DeconvNet) -> str:
+    """Default axes for an array of `shape` processed by `model`.
+
+    ``2-D`` -> ``"YX"``. ``3-D`` -> ``"ZYX"`` (with a 2D model, plane by plane),
+    or ``"YXS"`` for a 2D model when the last axis has 3 or 4 samples (RGB/RGBA).
+    ``4-D`` -> ``"TZYX"``, or ``"TYXS"`` for a 2D model and 3-4 trailing samples.
+    ``5-D`` -> ``"TZCYX"`` (ImageJ order).
+    """
+    ndim = len(shape)
+    rgb = shape[-1] in (3, 4) and model.config.ndim == 2
+    table = {2: "YX", 3: "YXS" if rgb else "ZYX", 4: "TYXS" if rgb else "TZYX", 5: "TZCYX"}
+    if ndim not in table:
+        raise ValueError(
+            f"cannot guess the axes of a {ndim}-D image; pass axes= with one letter per "
+            f"dimension from {_AXES!r}, e.g. 'TZCYX'"
+        )
+    return table[ndim]
+
+
+def _check_axes(axes: Any, shape: Sequence[int], model: DeconvNet) -> str:
+    if axes is None:
+        return infer_axes(shape, model)
+    if not isinstance(axes, str):
+        raise TypeError(f"axes must be a string such as 'ZYX', got {type(axes).__name__}")
+    axes = axes.upper()
+    if len(axes) != len(shape):
+        raise ValueError(
+            f"axes {axes!r} has {len(axes)} letters but the image has {len(shape)} dimensions "
+            f"(shape {tuple(shape)}); pass one letter per axis from {_AXES!r}, e.g. "
+            f"{infer_axes(shape, model)!r}"
+        )
+    bad = sorted(set(axes) - set(_AXES))
+    if bad:
+        raise ValueError(f"axes {axes!r} has unknown letters {bad}; use letters from {_AXES!r}")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axes {axes!r} repeats a letter; each axis letter may appear once")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes {axes!r} must contain 'Y' and 'X'")
+    if "C" in axes and "S" in axes:
+        raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
+    if model.config.ndim == 3 and "Z" not in axes:
+        raise ValueError(
+            f"this model restores 3D volumes and needs a 'Z' axis, but axes are {axes!r}; "
+            "use a 2D model for 2D images"
+        )
+    return axes
+
+
+# ------------------------------------------------------------------- layout
+
+
+class _Layout:
+    """How an array with named axes maps onto ``(N, C, *spatial)`` network input."""
+
+    def __init__(self, axes: str, shape: Sequence[int], model: DeconvNet) -> None:
+        cfg = model.config
+        spatial = "ZYX"[3 - cfg.ndim :]
+        channel = next((a for a in axes if a in "CS"), None)
+        n_channels = shape[axes.index(channel)] if channel else 1
+        if cfg.in_channels > 1:
+            if channel is None or n_channels != cfg.in_channels:
+                raise ValueError(
+                    f"this model takes {cfg.in_channels} channels per pixel but the image "
+                    f"{'has ' + str(n_channels) if channel else 'has no channel axis'} "
+                    f"(axes {axes!r}, shape {tuple(shape)}); mark the channel axis with 'C' or 'S'"
+                )
+            model_channel = channel
+        else:
+            model_channel = None
+        if cfg.out_channels != cfg.in_channels:
+            raise ValueError(
+                f"model maps {cfg.in_channels} to {cfg.out_channels} channels; restore needs "
+                "a model whose output has as many channels as its input"
+            )
+        batch = [a for a in axes if a not in spatial and a != model_channel]
+        order = batch + ([model_channel] if model_channel else []) + list(spatial)
+        self.perm = [axes.index(a) for a in order]
+        self.inverse = list(np.argsort(self.perm))
+        self.stat_axis = order.index(channel) if channel else None
+        self.spatial_shape = tuple(shape[axes.index(a)] for a in spatial)
+        n = int(np.prod([shape[axes.index(a)] for a in batch], dtype=np.int64))
+        c = n_channels if model_channel else 1
+        self.net_shape = (n, c, *self.spatial_shape)
+        self.transposed_shape = tuple(shape[i] for i in self.perm)
+
+    def to_net(self, x: np.ndarray) -> np.ndarray:
+        return x.transpose(self.perm).reshape(self.net_shape)
+
+    def from_net(self, y: np.ndarray) -> np.ndarray:
+        return y.reshape(self.transposed_shape).transpose(self.inverse)
+
+
+# ------------------------------------------------------------ normalisation
+
+
+def _normalization_stats(
+    xt: Any, layout: _Layout, model: DeconvNet
+) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) broadcastable to the transposed array `xt`."""
+    norm = model.config.normalization
+    shape = [1] * len(layout.transposed_shape)
+    method = norm["method"]
+    if method == "none":
+        return np.zeros(shape, np.float32), np.ones(shape, np.float32)
+    if method == "fixed":
+        return (
+            np.full(shape, norm.get("offset", 0.0), np.float32),
+            np.full(shape, norm.get("scale", 1.0), np.float32),
+        )
+    k = layout.stat_axis
+    n_ch = layout.transposed_shape[k] if k is not None else 1
+    lows, highs = [], []
+    for c in range(n_ch):
+        part = xt if k is None else xt[(slice(None),) * k + (c,)]
+        flat = part.reshape(-1)
+        step = max(1, math.ceil(flat.size / _STATS_SAMPLES))
+        sample = flat[::step]
+        if hasattr(sample, "compute"):
+            sample = sample.compute()
+        sample = np.asarray(sample, dtype=np.float64)
+        lo, hi = np.percentile(sample, [norm["low"], norm["high"]])
+        lows.append(lo)
+        highs.append(hi)
+    if k is not None:
+        shape[k] = n_ch
+    offset = np.asarray(lows, np.float64).reshape(shape)
+    scale = np.asarray(highs, np.float64).reshape(shape) - offset
+    scale[scale <= 0] = 1.0
+    return offset.astype(np.float32), scale.astype(np.float32)
+
+
+# ------------------------------------------------------------------ tiling
+
+
+def _reflect_index(start: int, stop: int, size: int) -> np.ndarray:
+    """Indices of ``numpy.pad(mode="reflect")`` for positions ``start..stop-1``."""
+    idx = np.arange(start, stop)
+    if size == 1:
+        return np.zeros_like(idx)
+    period = 2 * (size - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= size, period - idx, idx)
+
+
+def _round_up(value: int, grid: int) -> int:
+    return int(math.ceil(value / grid) * grid)
+
+
+def plan_tiles(
+    spatial_shape: Sequence[int],
+    model: DeconvNet,
+    *,
+    tile: int | Sequence[int] | None = None,
+    overlap: int | None = None,
+    device: torch.device | None = None,
+    batch_size: int | None = None,
+    n_images: int = 1,
+    precision_bytes: int = 4,
+) -> dict[str, Any]:
+    """Choose tile size, halo and batch size; see :func:`restore` for the rules."""
+    cfg = model.config
+    grid = cfg.grid
+    ndim = cfg.ndim
+    device = device or torch.device("cpu")
+    if overlap is None:
+        halo = model.halo
+    else:
+        if isinstance(overlap, bool) or not isinstance(overlap, int | np.integer) or overlap < 0:
+            raise ValueError(f"overlap must be a non-negative integer, got {overlap!r}")
+        halo = _round_up(int(overlap), grid)
+        if halo < model.halo:
+            warnings.warn(
+                f"overlap {overlap} is smaller than the receptive-field extent of this model "
+                f"({model.halo}); tiles will not match untiled output and seams may appear",
+                stacklevel=3,
+            )
+    padded = [_round_up(s, grid) for s in spatial_shape]
+    bytes_px = model.activation_bytes_per_pixel(precision_bytes)
+    available = free_memory(device)
+    if device.type == "cpu":
+        budget = min(_CPU_TILE_BUDGET, available // 4)
+    else:
+        budget = int(available * _GPU_BUDGET_FRACTION)
+    if tile is None:
+        side = (budget / bytes_px) ** (1 / ndim) - 2 * halo
+        side = max(grid, int(side // grid) * grid)
+        tiles = [min(side, p) for p in padded]
+    else:
+        tiles_in = [tile] * ndim if isinstance(tile, int | np.integer) else list(tile)
+        if len(tiles_in) != ndim or any(
+            isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1 for t in tiles_in
+        ):
+            raise ValueError(
+                f"tile must be a positive integer or {ndim} positive integers (one per spatial "
+                f"axis), got {tile!r}"
+            )
+        if any(t > s for t, s in zip(tiles_in, spatial_shape, strict=True)):
+            raise ValueError(
+                f"tile {tuple(int(t) for t in tiles_in)} is larger than the image's spatial shape "
+                f"{tuple(spatial_shape)}; pass tile=None (automatic) or a tile no larger "
+                "than the image"
+            )
+        tiles = [min(_round_up(int(t), grid), p) for t, p in zip(tiles_in, padded, strict=True)]
+    tile_bytes = bytes_px * math.prod(t + 2 * halo for t in tiles)
+    if tile_bytes > available:
+        raise ValueError(
+            f"tile {tuple(tiles)} needs about {tile_bytes / 1e9:.1f} GB on {device} but only "
+            f"{available / 1e9:.1f} GB are free; pass a smaller tile or tile=None"
+        )
+    starts = []
+    for t, p in zip(tiles, padded, strict=True):
+        s = list(range(0, p - t + 1, t))
+        if s[-1] + t < p:
+            s.append(p - t)
+        starts.append(s)
+    per_image = math.prod(len(s) for s in starts)
+    if batch_size is None:
+        batch_size = int(max(1, min(budget // max(tile_bytes, 1), 64, per_image * n_images)))
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return {
+        "tile": tuple(tiles),
+        "halo": halo,
+        "starts": starts,
+        "batch_size": batch_size,
+        "n_tiles": per_image * n_images,
+    }
+
+
+def _run_tiles(
+    x: np.ndarray,
+    model: DeconvNet,
+    plan: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """Run `model` over normalised ``(N, C, *S)`` float32 `x`, tile by tile."""
+    n_images, _, *spatial = x.shape
+    tiles, halo, batch_size = plan["tile"], plan["halo"], plan["batch_size"]
+    out = np.empty((n_images, model.config.out_channels, *spatial), np.float32)
+    jobs = [
+        (n, corner)
+        for n in range(n_images)
+        for corner in np.ndindex(*(len(s) for s in plan["starts"]))
+    ]
+    total = len(jobs)
+    net = model.to(device).eval()
+    done = 0
+    with torch.inference_mode():
+        for first in range(0, total, batch_size):
+            batch = jobs[first : first + batch_size]
+            regions, inputs = [], []
+            for n, corner in batch:
+                origin = [plan["starts"][d][i] for d, i in enumerate(corner)]
+                index = [
+                    _reflect_index(o - halo, o + t + halo, s)
+                    for o, t, s in zip(origin, tiles, spatial, strict=True)
+                ]
+                inputs.append(x[n][np.ix_(np.arange(x.shape[1]), *index)])
+                regions.append((n, origin))
+            xb = torch.from_numpy(np.stack(inputs)).to(device)
+            with autocast(device, dtype):
+                yb = net(xb)
+            yb = yb.float().cpu().numpy()
+            for (n, origin), y in zip(regions, yb, strict=True):
+                dst = tuple(
+                    slice(o, min(o + t, s)) for o, t, s in zip(origin, tiles, spatial, strict=True)
+                )
+                src = tuple(slice(halo, halo + (d.stop - d.start)) for d in dst)
+                out[(n, slice(None), *dst)] = y[(slice(None), *src)]
+            done += len(batch)
+            yield done, total
+    return out
+
+
+# -------------------------------------------------------------- public API
+
+
+def _prepare(image, model, psf, axes, device, precision):
+    _check_image(image)
+    net = load_model(model)
+    if psf is not None and not net.metadata.get("needs_psf", False):
+        raise ValueError(
+            f"model {net.metadata.get('name', '')!r} is not a deconvolution model and takes no "
+            "PSF; pass psf=None or choose a deconvolution model"
+        )
+    axes = _check_axes(axes, image.shape, net)
+    layout = _Layout(axes, image.shape, net)
+    small = [s for s in layout.spatial_shape if s < net.config.grid]
+    if small:
+        raise ValueError(
+            f"image spatial shape {layout.spatial_shape} (axes {axes!r}) is smaller than this "
+            f"model's minimum of {net.config.grid} pixels per spatial axis"
+        )
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    return net, axes, layout, dev, dtype
+
+
+def restore_iter(
+    image: np.ndarray,
+    model: str | DeconvNet = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    tile: int | Sequence[int] | None = None,
+    overlap: int | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int | None = None,
+    precision: str = "auto",
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
+
+    Closing the generator (or a napari worker's ``quit``) stops it at the next
+    tile batch.
+    """
+    net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
+    x = np.asarray(image)
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise ValueError(
+            "image contains NaN or infinite values; replace them first "
+            "(e.g. numpy.nan_to_num) - only finite values can be restored"
+        )
+    plan = plan_tiles(
+        layout.spatial_shape,
+        net,
+        tile=tile,
+        overlap=overlap,
+        device=dev,
+        batch_size=batch_size,
+        n_images=layout.net_shape[0],
+        precision_bytes=2 if dtype != torch.float32 else 4,
+    )
+    xt = x.transpose(layout.perm)
+    offset, scale = _normalization_stats(xt, layout, net)
+    xn = xt.astype(np.float32)  # always a copy: normalised in place below
+    xn -= offset
+    xn /= scale
+    xn = xn.reshape(layout.net_shape)
+    try:
+        yn = yield from _run_tiles(xn, net, plan, dev, dtype)
+    finally:
+        del xn
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    yt = yn.reshape(layout.transposed_shape)
+    yt *= scale
+    yt += offset
+    return np.ascontiguousarray(yt.transpose(layout.inverse))
+
+
+def restore(
+    image: Any,
+    model: str | DeconvNet = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    tile: int | Sequence[int] | None = None,
+    overlap: int | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int | None = None,
+    precision: str = "auto",
+    progress: Callable[[int, int], Any] | None = None,
+    stop: threading.Event | None = None,
+) -> Any:
+    """Restore (denoise or deconvolve) an image with a deconvolution network.
+
+    Parameters
+    ----------
+    image : (M, N), (P, M, N), ... ndarray or dask array
+        Any real dtype (bool, integers, float16/32/64). Complex data, NaN and
+        infinite values are refused.
+    model : str, path or DeconvNet, optional
+        ``"default"`` (the shipped ``denoise-2d``), another shipped name
+        (:func:`list_models`), the path of a ``.safetensors`` model file, or a
+        loaded model.
+    psf : ndarray, optional
+        Point-spread function, for deconvolution models only.
+    axes : str, optional
+        One letter per dimension from ``"TZCYXS"``: T time, Z depth, C
+        channel, Y/X rows/columns, S RGB samples. Default (see
+        :func:`infer_axes`): 2-D ``"YX"``; 3-D ``"ZYX"`` (a 2D model runs
+        plane by plane), or ``"YXS"`` when a 2D model meets 3 or 4 trailing
+        samples; 4-D ``"TZYX"`` or ``"TYXS"``; 5-D ``"TZCYX"``. Axes the model
+        does not process spatially (T, Z for 2D models, C/S for one-channel
+        models) are processed independently.
+    tile : int or sequence of int, optional
+        Output tile size per spatial axis, rounded up to the network's
+        ``2**depth`` grid. ``None`` chooses the largest tile that fits the
+        device's free memory (capped on the CPU so that memory grows
+        linearly with image size). Must not exceed the image.
+    overlap : int, optional
+        Context added on each side of a tile. ``None`` uses the network's
+        receptive-field extent, which makes tiled output equal untiled output.
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}
+        ``"auto"`` picks CUDA, then MPS, then the CPU.
+    batch_size : int, optional
+        Tiles per network call; ``None`` fills the memory budget.
+    precision : {"auto", "float32", "float16", "bfloat16"}
+        ``"auto"`` is float16 mixed precision on CUDA and float32 elsewhere.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every batch of tiles;
+        raising from it stops the restoration and propagates the exception.
+    stop : threading.Event, optional
+        When set, the restoration stops at the next batch and raises
+        :class:`Cancelled`.
+
+    Returns
+    -------
+    restored : ndarray or dask array
+        float32, the shape of `image`, in the input's intensity scale
+        (normalisation is undone with the statistics used to normalise). A
+        dask input gives a lazy dask array computed chunk by chunk.
+
+    Raises
+    ------
+    TypeError
+        Non-array, complex or non-numeric input; wrong argument types.
+    ValueError
+        Empty input, NaN/Inf, axes that do not match the image, images
+        smaller than the network's grid, unknown devices, tiles larger than
+        the image or than free memory, bad model files.
+    Cancelled
+        When `stop` is set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noisy = np.random.default_rng(0).normal(0.5, 0.1, (40, 50)).astype(np.float32)
+    >>> restore(noisy).shape
+    (40, 50)
+    """
+    if _is_dask(image):
+        return _restore_dask(
+            image,
+            model,
+            psf=psf,
+            axes=axes,
+            tile=tile,
+            overlap=overlap,
+            device=device,
+            batch_size=batch_size,
+            precision=precision,
+        )
+    if stop is not None and stop.is_set():
+        raise Cancelled("restoration cancelled before it started")
+    gen = restore_iter(
+        image,
+        model,
+        psf=psf,
+        axes=axes,
+        tile=tile,
+        overlap=overlap,
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
+    )
+    try:
+        while True:
+            done, total = next(gen)
+            if progress is not None:
+                progress(done, total)
+            if stop is not None and stop.is_set():
+                raise Cancelled(f"restoration cancelled after {done} of {total} tiles")
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        gen.close()
+
+
+# --------------------------------------------------------------------- dask
+
+
+def _is_dask(image: Any) -> bool:
+    return type(image).__module__.startswith("dask.") and hasattr(image, "dask")
+
+
+def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size, precision):
+    """Lazy restore: chunks on the tile grid, overlapping by the halo."""
+    import dask.array as da
+
+    net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
+    plan = plan_tiles(layout.spatial_shape, net, tile=tile, overlap=overlap, device=dev)
+    grid, halo = net.config.grid, plan["halo"]
+    spatial = "ZYX"[3 - net.config.ndim :]
+    xt = image.transpose(layout.perm)
+    offset, scale = _normalization_stats(xt, layout, net)
+    chunks = {}
+    for i, letter in enumerate(axes):
+        if letter in spatial:
+            t = plan["tile"][spatial.index(letter)]
+            # chunks on the grid and at least the halo, so reflections match the
+            # whole image's and tile origins stay on the network's grid
+            chunks[i] = max(t, _round_up(halo, grid))
+        elif letter in "CS":
+            chunks[i] = -1
+        else:
+            chunks[i] = 1
+    x = image.rechunk(chunks)
+    depth = {i: (halo if a in spatial else 0) for i, a in enumerate(axes)}
+    inv = layout.inverse
+    offset_o = offset.transpose(inv)
+    scale_o = scale.transpose(inv)
+    # the blocks are normalised with the whole image's statistics, so the
+    # network inside them must not normalise again
+    fixed = DeconvNet(net.config, normalization={"method": "none"})
+    fixed.load_state_dict(net.state_dict())
+    fixed.metadata = net.metadata
+
+    def block(b: np.ndarray) -> np.ndarray:
+        b = (np.asarray(b, np.float32) - offset_o) / scale_o
+        y = restore(b, fixed, axes=axes, device=dev, overlap=halo, precision=precision)
+        return y * scale_o + offset_o
+
+    return da.map_overlap(
+        block,
+        x,
+        depth=depth,
+        boundary="none",
+        trim=True,
+        dtype=np.float32,
+        meta=np.array((), np.float32),
+    )
