@@ -115,7 +115,8 @@ class DeconvNetConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(
-                f"model config has unknown fields {sorted(unknown)}; known fields are {sorted(known)}"
+                f"model config has unknown fields {sorted(unknown)}; "
+                f"known fields are {sorted(known)}"
             )
         return cls(**data)
 
@@ -254,9 +255,9 @@ class DeconvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config
         if x.ndim != cfg.ndim + 2:
+            layout = "(B, C, D, H, W)" if cfg.ndim == 3 else "(B, C, H, W)"
             raise ValueError(
-                f"expected a {cfg.ndim + 2}-D tensor (B, C, {'D, ' if cfg.ndim == 3 else ''}H, W), "
-                f"got shape {tuple(x.shape)}"
+                f"expected a {cfg.ndim + 2}-D tensor {layout}, got shape {tuple(x.shape)}"
             )
         if x.shape[1] != cfg.in_channels:
             raise ValueError(f"expected {cfg.in_channels} input channels, got {x.shape[1]}")

@@ -55,7 +55,7 @@ def _check_image(image: Any) -> None:
             "(bool, integer or float): pass image.real or abs(image)"
         )
     if not (
-        dtype == bool or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+        dtype.kind == "b" or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
     ):
         raise TypeError(f"image dtype {dtype} is not numeric; use bool, integer or float data")
     if 0 in shape or len(shape) == 0:
