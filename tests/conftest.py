@@ -1,0 +1,42 @@
+"""Shared fixtures. Core tests need no Qt; widget tests use napari's make_napari_viewer."""
+
+import numpy as np
+import pytest
+import torch
+
+
+def _random_net(ndim=2, seed=0, **config):
+    import napari_deconvnet as dn
+
+    torch.manual_seed(seed)
+    net = dn.DeconvNet(ndim=ndim, depth=config.pop("depth", 2), base_channels=8, **config)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    net.metadata = {"name": f"random-{ndim}d", "description": "random weights for tests"}
+    return net.eval()
+
+
+@pytest.fixture
+def random_net():
+    """A factory of small DeconvNets with seeded random (non-trivial) weights."""
+    return _random_net
+
+
+@pytest.fixture(params=["cpu", "cuda", "mps"])
+def device(request):
+    """Each available device; unavailable hardware is skipped."""
+    name = request.param
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA not available")
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        pytest.skip("MPS not available")
+    return name
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

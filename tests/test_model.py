@@ -1,0 +1,94 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from napari_deconvnet import DeconvNet, DeconvNetConfig, receptive_field
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("skip", ["add", "concat"])
+def test_shapes_any_size(ndim, depth, skip):
+    net = DeconvNet(ndim=ndim, depth=depth, base_channels=4, skip=skip)
+    sizes = [(13, 17), (8, 8), (33, 20)] if ndim == 2 else [(5, 9, 11), (8, 8, 8)]
+    for size in sizes:
+        x = torch.randn(2, 1, *size)
+        assert net(x).shape == x.shape
+
+
+def test_channels():
+    net = DeconvNet(in_channels=3, out_channels=3, base_channels=4)
+    assert net(torch.randn(1, 3, 20, 24)).shape == (1, 3, 20, 24)
+    net = DeconvNet(in_channels=2, out_channels=1, base_channels=4)
+    assert net(torch.randn(1, 2, 20, 24)).shape == (1, 1, 20, 24)
+    assert not net.residual
+
+
+def test_decoder_uses_transposed_convolutions():
+    net = DeconvNet(ndim=3, depth=2, base_channels=4)
+    ups = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose3d)]
+    assert len(ups) == 2
+    assert all(m.stride == (2, 2, 2) for m in ups)
+
+
+def test_residual_starts_as_identity():
+    """A new network predicts zero correction: output equals input."""
+    net = DeconvNet(base_channels=4)
+    x = torch.randn(1, 1, 16, 16)
+    assert torch.equal(net(x), x)
+
+
+def test_config_json_roundtrip():
+    cfg = DeconvNetConfig(ndim=3, depth=3, base_channels=12, activation="gelu")
+    text = json.dumps(dataclasses.asdict(cfg))
+    assert DeconvNetConfig.from_dict(json.loads(text)) == cfg
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"ndim": 4}, "ndim"),
+        ({"depth": -1}, "depth"),
+        ({"kernel_size": 4}, "kernel_size"),
+        ({"activation": "tanhh"}, "activation"),
+        ({"normalization": {"method": "zscore"}}, "normalization"),
+    ],
+)
+def test_config_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DeconvNetConfig(**kwargs)
+
+
+def test_from_dict_unknown_field():
+    with pytest.raises(ValueError, match="unknown fields"):
+        DeconvNetConfig.from_dict({"ndim": 2, "colour": 1})
+
+
+def _empirical_extent(net, size=160):
+    """Farthest input pixel (either side) any output pixel depends on, by autograd."""
+    net = net.double()
+    lo = hi = 0
+    for c in range(net.config.grid):
+        x = torch.randn(1, 1, size, size, dtype=torch.double, requires_grad=True)
+        p = size // 2 + c
+        net(x)[0, 0, p, p].backward()
+        idx = torch.nonzero(x.grad[0, 0, p]).flatten()
+        lo, hi = min(lo, int(idx.min()) - p), max(hi, int(idx.max()) - p)
+    return lo, hi
+
+
+@pytest.mark.parametrize("depth, convs", [(1, 2), (2, 2), (3, 1), (2, 3)])
+def test_receptive_field_matches_autograd(random_net, depth, convs):
+    net = random_net(depth=depth, convs_per_level=convs)
+    size, extent = receptive_field(net.config)
+    lo, hi = _empirical_extent(net)
+    assert (-lo, hi) == (extent, extent)
+    assert size == hi - lo + 1
+    assert net.halo >= extent and net.halo % net.config.grid == 0
+
+
+def test_wrong_input_rank():
+    with pytest.raises(ValueError, match="expected a 4-D tensor"):
+        DeconvNet()(torch.zeros(1, 8, 8))

@@ -1,0 +1,249 @@
+"""dn.restore: tiling invariance, dtypes, axes, devices, cancel and bad input (no Qt)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.tiling import infer_axes
+
+
+def _rel_max_diff(a, b):
+    return float(np.abs(a - b).max() / (b.max() - b.min()))
+
+
+@pytest.mark.parametrize("shape", [(37, 51), (64, 64), (65, 130), (128, 97)])
+@pytest.mark.parametrize("tile", [4, 12, 16, 36])
+def test_tiled_equals_untiled_2d(random_net, shape, tile):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    untiled = dn.restore(x, net, tile=shape)
+    tiled = dn.restore(x, net, tile=tile, batch_size=3)
+    assert _rel_max_diff(tiled, untiled) <= 1e-4
+    # and the network really changes the image (the comparison is not trivial)
+    assert np.abs(untiled - x).max() > 1e-2
+
+
+@pytest.mark.parametrize("shape, tile", [((13, 30, 27), 8), ((20, 17, 33), (4, 8, 12))])
+def test_tiled_equals_untiled_3d(random_net, shape, tile):
+    net = random_net(ndim=3)
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    untiled = dn.restore(x, net, tile=shape)
+    tiled = dn.restore(x, net, tile=tile)
+    assert _rel_max_diff(tiled, untiled) <= 1e-4
+
+
+def test_untiled_equals_direct_network_call(random_net):
+    """restore == normalise -> reflect-padded network -> denormalise, by hand."""
+    import torch
+
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((40, 48)).astype(np.float32) * 300 + 20
+    lo, hi = np.percentile(x, [0.5, 99.5])
+    halo = net.halo
+    xp = np.pad((x - lo) / (hi - lo), halo, mode="reflect").astype(np.float32)
+    with torch.inference_mode():
+        y = net(torch.from_numpy(xp)[None, None])[0, 0].numpy()
+    expected = y[halo:-halo, halo:-halo] * (hi - lo) + lo
+    out = dn.restore(x, net)
+    assert _rel_max_diff(out, expected) <= 1e-5
+
+
+def test_auto_tile_batches_and_matches(random_net):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((3, 50, 60)).astype(np.float32)
+    seen = []
+    auto = dn.restore(x, net, axes="TYX", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1][0] == seen[-1][1] == 3
+    one_by_one = dn.restore(x, net, axes="TYX", batch_size=1)
+    assert _rel_max_diff(auto, one_by_one) <= 1e-5
+    # statistics are shared by all frames: intensities stay comparable over time
+    frame = dn.restore(x[1], net)
+    assert _rel_max_diff(auto[1], frame) > 1e-4
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [bool, np.uint8, np.uint16, np.uint32, np.int16, np.int64, np.float16, np.float32, np.float64],
+)
+def test_every_real_dtype(random_net, dtype):
+    net = random_net(ndim=2)
+    rng = np.random.default_rng(0)
+    if dtype is bool:
+        x = rng.random((40, 44)) > 0.5
+    elif np.issubdtype(dtype, np.integer):
+        x = rng.integers(0, 100, (40, 44)).astype(dtype)
+    else:
+        x = (rng.random((40, 44)) * 100).astype(dtype)
+    out = dn.restore(x, net)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    ref = dn.restore(x.astype(np.float64), net)
+    assert _rel_max_diff(out, ref) <= 1e-5
+
+
+def test_intensity_scale_is_kept():
+    """The shipped model on a scaled/offset image gives the scaled/offset result."""
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    a = dn.restore(x)
+    b = dn.restore(x * 1000 + 500)
+    assert _rel_max_diff(b, a * 1000 + 500) <= 1e-4
+    assert abs(float(b.mean()) - float((x * 1000 + 500).mean())) < 20
+
+
+def test_axes_variants(random_net):
+    net2, net3 = random_net(ndim=2), random_net(ndim=3)
+    rng = np.random.default_rng(0)
+    vol = rng.random((6, 32, 40)).astype(np.float32)
+    # 2D model on a volume: plane by plane
+    planes = dn.restore(vol, net2, axes="ZYX")
+    assert _rel_max_diff(planes[2], dn.restore(vol[2], net2)) <= 1e-5
+    # 3D model on the volume: truly 3D
+    v3 = dn.restore(vol, net3)
+    assert v3.shape == vol.shape and _rel_max_diff(v3, planes) > 1e-3
+    # time-lapse of volumes with a 3D model
+    tz = dn.restore(np.stack([vol, vol[::-1]]), net3, axes="TZYX")
+    assert _rel_max_diff(tz[0], v3) <= 1e-5
+    # channels first and last, RGB: each channel restored on its own statistics
+    cyx = rng.random((2, 32, 40)).astype(np.float32)
+    cyx[1] *= 50
+    out = dn.restore(cyx, net2, axes="CYX")
+    assert _rel_max_diff(out[1], dn.restore(cyx[1], net2)) <= 1e-5
+    yxc = np.moveaxis(cyx, 0, -1)
+    assert _rel_max_diff(dn.restore(yxc, net2, axes="YXC"), np.moveaxis(out, 0, -1)) <= 1e-5
+    rgb = (rng.random((32, 40, 3)) * 255).astype(np.uint8)
+    out = dn.restore(rgb, net2)  # inferred YXS
+    assert out.shape == rgb.shape
+    assert _rel_max_diff(out[..., 1], dn.restore(rgb[..., 1], net2)) <= 1e-5
+
+
+def test_multichannel_model(random_net):
+    net = random_net(ndim=2, in_channels=3, out_channels=3)
+    rgb = np.random.default_rng(0).random((32, 36, 3)).astype(np.float32)
+    out = dn.restore(rgb, net, axes="YXS")
+    assert out.shape == rgb.shape
+    with pytest.raises(ValueError, match="takes 3 channels"):
+        dn.restore(rgb[..., 0], net)
+
+
+def test_infer_axes(random_net):
+    n2, n3 = random_net(ndim=2), random_net(ndim=3)
+    assert infer_axes((10, 10), n2) == "YX"
+    assert infer_axes((5, 10, 10), n2) == "ZYX"
+    assert infer_axes((10, 10, 3), n2) == "YXS"
+    assert infer_axes((10, 10, 3), n3) == "ZYX"
+    assert infer_axes((2, 5, 10, 10), n3) == "TZYX"
+    assert infer_axes((2, 3, 4, 10, 10), n3) == "TZCYX"
+
+
+def test_progress_and_cancel(random_net):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total))
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dn.restore(x, net, tile=16, batch_size=1, progress=progress)
+    assert calls == [(1, 16), (2, 16), (3, 16)]
+
+    stop = threading.Event()
+    calls.clear()
+
+    def stopper(done, total):
+        calls.append(done)
+        stop.set()
+
+    with pytest.raises(dn.Cancelled, match="1 of 16"):
+        dn.restore(x, net, tile=16, batch_size=1, progress=stopper, stop=stop)
+    assert calls == [1]
+
+
+def test_restore_iter_yields_then_returns(random_net):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    gen = dn.restore_iter(x, net, tile=16, batch_size=2)
+    assert [next(gen), next(gen)] == [(2, 4), (4, 4)]
+    with pytest.raises(StopIteration) as stop:
+        next(gen)
+    np.testing.assert_allclose(stop.value.value, dn.restore(x, net), atol=1e-5)
+
+
+def test_device_choice(random_net, device):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    out = dn.restore(x, net, device=device, precision="float32")
+    assert _rel_max_diff(out, dn.restore(x, net, device="cpu")) <= 1e-4
+
+
+def test_dask_input_is_lazy_and_equal(random_net):
+    da = pytest.importorskip("dask.array")
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((2, 90, 75)).astype(np.float32)
+    lazy = dn.restore(da.from_array(x, chunks=(1, 30, 30)), net, tile=32)
+    assert isinstance(lazy, da.Array) and lazy.dtype == np.float32
+    assert lazy.shape == x.shape
+    assert _rel_max_diff(lazy.compute(), dn.restore(x, net)) <= 1e-4
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "image, kwargs, exc, match",
+    [
+        (np.zeros((16, 16), np.complex64), {}, TypeError, "complex"),
+        (np.zeros((16, 16), object), {}, TypeError, "not numeric"),
+        ([[1.0, 2.0]], {}, TypeError, "numpy or dask array"),
+        (np.zeros((0, 16), np.float32), {}, ValueError, "empty"),
+        (np.full((16, 16), np.nan, np.float32), {}, ValueError, "NaN"),
+        (np.full((16, 16), np.inf), {}, ValueError, "NaN or infinite"),
+        (np.zeros((2, 16), np.float32), {}, ValueError, "smaller than this model's minimum"),
+        (np.zeros((16, 16), np.float32), {"axes": "ZYX"}, ValueError, "3 letters but the image"),
+        (np.zeros((16, 16), np.float32), {"axes": "YQ"}, ValueError, "unknown letters"),
+        (np.zeros((16, 16), np.float32), {"axes": 3}, TypeError, "axes must be a string"),
+        (np.zeros((4, 16, 16), np.float32), {"axes": "YYX"}, ValueError, "repeats"),
+        (np.zeros((16, 16), np.float32), {"device": "tpu"}, ValueError, "unknown device"),
+        (np.zeros((16, 16), np.float32), {"device": 0}, TypeError, "device must be"),
+        (np.zeros((16, 16), np.float32), {"tile": 32}, ValueError, "larger than the image"),
+        (np.zeros((16, 16), np.float32), {"tile": 0}, ValueError, "positive integer"),
+        (np.zeros((16, 16), np.float32), {"tile": (8, 8, 8)}, ValueError, "one per spatial"),
+        (np.zeros((16, 16), np.float32), {"precision": "int8"}, ValueError, "precision"),
+        (np.zeros((16, 16), np.float32), {"model": "nope"}, ValueError, "unknown model"),
+        (np.zeros((16, 16), np.float32), {"psf": np.ones((3, 3))}, ValueError, "takes no PSF"),
+    ],
+)
+def test_bad_input(image, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        dn.restore(image, **kwargs)
+
+
+def test_cuda_without_gpu_is_clear():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        dn.restore(np.zeros((16, 16), np.float32), device="cuda")
+
+
+def test_tile_larger_than_memory(random_net, monkeypatch):
+    from napari_deconvnet.core import tiling
+
+    monkeypatch.setattr(tiling, "free_memory", lambda device: 10_000_000)
+    net = random_net(ndim=2)
+    with pytest.raises(ValueError, match="GB are free"):
+        dn.restore(np.zeros((512, 512), np.float32), net, tile=512)
+
+
+def test_3d_model_needs_z(random_net):
+    with pytest.raises(ValueError, match="needs a 'Z' axis"):
+        dn.restore(np.zeros((3, 16, 16), np.float32), random_net(ndim=3), axes="CYX")
+
+
+def test_small_overlap_warns(random_net):
+    with pytest.warns(UserWarning, match="seams"):
+        dn.restore(np.zeros((32, 32), np.float32), random_net(ndim=2), overlap=4)
