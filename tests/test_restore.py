@@ -47,7 +47,7 @@ def test_untiled_equals_direct_network_call(random_net):
         y = net(torch.from_numpy(xp)[None, None])[0, 0].numpy()
     expected = y[halo:-halo, halo:-halo] * (hi - lo) + lo
     out = dn.restore(x, net)
-    assert _rel_max_diff(out, expected) <= 1e-5
+    assert _rel_max_diff(out, expected) <= 1e-4
 
 
 def test_auto_tile_batches_and_matches(random_net):
@@ -57,7 +57,7 @@ def test_auto_tile_batches_and_matches(random_net):
     auto = dn.restore(x, net, axes="TYX", progress=lambda d, t: seen.append((d, t)))
     assert seen[-1][0] == seen[-1][1] == 3
     one_by_one = dn.restore(x, net, axes="TYX", batch_size=1)
-    assert _rel_max_diff(auto, one_by_one) <= 1e-5
+    assert _rel_max_diff(auto, one_by_one) <= 1e-4
     # statistics are shared by all frames: intensities stay comparable over time
     frame = dn.restore(x[1], net)
     assert _rel_max_diff(auto[1], frame) > 1e-4
@@ -79,7 +79,7 @@ def test_every_real_dtype(random_net, dtype):
     out = dn.restore(x, net)
     assert out.dtype == np.float32 and out.shape == x.shape
     ref = dn.restore(x.astype(np.float64), net)
-    assert _rel_max_diff(out, ref) <= 1e-5
+    assert _rel_max_diff(out, ref) <= 1e-4
 
 
 def test_intensity_scale_is_kept():
@@ -91,30 +91,40 @@ def test_intensity_scale_is_kept():
     assert abs(float(b.mean()) - float((x * 1000 + 500).mean())) < 20
 
 
+def _fixed_stats(net, x):
+    """A copy of `net` that normalises with the percentiles of `x` (as restore does)."""
+    lo, hi = np.percentile(x, [0.5, 99.5])
+    fixed = dn.DeconvNet(
+        net.config, normalization={"method": "fixed", "offset": lo, "scale": hi - lo}
+    )
+    fixed.load_state_dict(net.state_dict())
+    return fixed
+
+
 def test_axes_variants(random_net):
     net2, net3 = random_net(ndim=2), random_net(ndim=3)
     rng = np.random.default_rng(0)
     vol = rng.random((6, 32, 40)).astype(np.float32)
-    # 2D model on a volume: plane by plane
+    # 2D model on a volume: plane by plane, with the volume's statistics
     planes = dn.restore(vol, net2, axes="ZYX")
-    assert _rel_max_diff(planes[2], dn.restore(vol[2], net2)) <= 1e-5
+    assert _rel_max_diff(planes[2], dn.restore(vol[2], _fixed_stats(net2, vol))) <= 1e-4
     # 3D model on the volume: truly 3D
     v3 = dn.restore(vol, net3)
     assert v3.shape == vol.shape and _rel_max_diff(v3, planes) > 1e-3
     # time-lapse of volumes with a 3D model
     tz = dn.restore(np.stack([vol, vol[::-1]]), net3, axes="TZYX")
-    assert _rel_max_diff(tz[0], v3) <= 1e-5
+    assert _rel_max_diff(tz[0], v3) <= 1e-4
     # channels first and last, RGB: each channel restored on its own statistics
     cyx = rng.random((2, 32, 40)).astype(np.float32)
     cyx[1] *= 50
     out = dn.restore(cyx, net2, axes="CYX")
-    assert _rel_max_diff(out[1], dn.restore(cyx[1], net2)) <= 1e-5
+    assert _rel_max_diff(out[1], dn.restore(cyx[1], net2)) <= 1e-4
     yxc = np.moveaxis(cyx, 0, -1)
-    assert _rel_max_diff(dn.restore(yxc, net2, axes="YXC"), np.moveaxis(out, 0, -1)) <= 1e-5
+    assert _rel_max_diff(dn.restore(yxc, net2, axes="YXC"), np.moveaxis(out, 0, -1)) <= 1e-4
     rgb = (rng.random((32, 40, 3)) * 255).astype(np.uint8)
     out = dn.restore(rgb, net2)  # inferred YXS
     assert out.shape == rgb.shape
-    assert _rel_max_diff(out[..., 1], dn.restore(rgb[..., 1], net2)) <= 1e-5
+    assert _rel_max_diff(out[..., 1], dn.restore(rgb[..., 1], net2)) <= 1e-4
 
 
 def test_multichannel_model(random_net):

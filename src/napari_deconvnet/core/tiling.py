@@ -308,7 +308,9 @@ def _run_tiles(
         for corner in np.ndindex(*(len(s) for s in plan["starts"]))
     ]
     total = len(jobs)
-    net = model.to(device).eval()
+    # channels-last is about twice as fast for these convolutions on the CPU
+    fmt = torch.channels_last if model.config.ndim == 2 else torch.channels_last_3d
+    net = model.to(device=device, memory_format=fmt).eval()
     done = 0
     with torch.inference_mode():
         for first in range(0, total, batch_size):
@@ -322,7 +324,7 @@ def _run_tiles(
                 ]
                 inputs.append(x[n][np.ix_(np.arange(x.shape[1]), *index)])
                 regions.append((n, origin))
-            xb = torch.from_numpy(np.stack(inputs)).to(device)
+            xb = torch.from_numpy(np.stack(inputs)).to(device).contiguous(memory_format=fmt)
             with autocast(device, dtype):
                 yb = net(xb)
             yb = yb.float().cpu().numpy()
