@@ -1,0 +1,329 @@
+"""Noise synthesis: statistics of every noise model, seeding, the torch path and errors."""
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage, stats
+
+from napari_deconvnet.core import noise as noise_module
+from napari_deconvnet.core.noise import NOISE_MODELS, synthesize
+
+SHAPE = (256, 256)  # 65536 samples: standard errors of about 0.5 % on variances
+MODELS = [name for name in NOISE_MODELS if name != "none"]
+
+
+def test_docstring_examples():
+    result = doctest.testmod(noise_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.1, 2.0])
+def test_gaussian_mean_and_std(sigma):
+    clean = np.full(SHAPE, 0.5)
+    noisy = synthesize(clean, "gaussian", sigma=sigma, seed=0)
+    assert noisy.dtype == np.float32 and noisy.shape == SHAPE
+    assert abs(noisy.mean() - 0.5) < 4 * sigma / np.sqrt(noisy.size)
+    assert noisy.std() == pytest.approx(sigma, rel=0.02)
+
+
+def test_gaussian_sigma_zero_is_identity():
+    clean = np.random.default_rng(0).random((16, 17))
+    np.testing.assert_allclose(synthesize(clean, "gaussian", sigma=0, seed=0), clean, rtol=1e-6)
+
+
+@pytest.mark.parametrize("level", [0.5, 7.5, 200.0])
+def test_poisson_counts_have_variance_equal_to_mean(level):
+    noisy = synthesize(np.full(SHAPE, level), "poisson", peak=1.0, seed=0)
+    assert np.array_equal(noisy, np.round(noisy))  # counts
+    assert noisy.mean() == pytest.approx(level, rel=0.02)
+    assert noisy.var() == pytest.approx(noisy.mean(), rel=0.03)
+
+
+@pytest.mark.parametrize("peak", [2.0, 30.0, 1000.0])
+def test_poisson_peak_scales_variance(peak):
+    level = 0.3
+    noisy = synthesize(np.full(SHAPE, level), "poisson", peak=peak, seed=0)
+    assert noisy.mean() == pytest.approx(level, rel=0.02)
+    assert noisy.var() == pytest.approx(level / peak, rel=0.03)
+
+
+def test_poisson_gain_is_peak():
+    clean = np.random.default_rng(0).random((32, 32))
+    a = synthesize(clean, "poisson", peak=20.0, seed=3)
+    b = synthesize(clean, "poisson", gain=20.0, seed=3)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_poisson_negative_intensities_count_as_zero():
+    noisy = synthesize(np.full((8, 8), -1.0), "poisson", peak=10.0, seed=0)
+    np.testing.assert_array_equal(noisy, 0)
+
+
+@pytest.mark.parametrize(
+    ("signal", "gain", "offset", "read_noise"),
+    [
+        (200.0, 2.0, 100.0, 3.0),
+        (5.0, 0.5, 0.0, 1.5),
+        (1000.0, 4.0, 50.0, 0.0),
+        (0.0, 1.0, 10.0, 2.0),
+    ],
+)
+def test_poisson_gaussian_noise_level_function(signal, gain, offset, read_noise):
+    noisy = synthesize(
+        np.full(SHAPE, signal),
+        "poisson-gaussian",
+        gain=gain,
+        offset=offset,
+        read_noise=read_noise,
+        seed=0,
+    )
+    expected_var = signal / gain + (read_noise / gain) ** 2
+    assert noisy.mean() == pytest.approx(
+        signal + offset, abs=4 * np.sqrt(expected_var / noisy.size)
+    )
+    assert noisy.var() == pytest.approx(expected_var, rel=0.03)
+
+
+def test_poisson_gaussian_variance_is_linear_in_the_signal():
+    # Foi's noise level function: var = a * (mean - offset) + b over a ramp of levels.
+    levels = np.repeat(np.linspace(0, 500, 8), 16384).reshape(8, -1)
+    noisy = synthesize(levels, "poisson-gaussian", gain=2.5, offset=30, read_noise=4, seed=0)
+    a, _ = np.polyfit(noisy.mean(axis=1) - 30, noisy.var(axis=1), 1)
+    assert a == pytest.approx(1 / 2.5, rel=0.05)
+    predicted = levels[:, 0] / 2.5 + (4 / 2.5) ** 2
+    np.testing.assert_allclose(noisy.var(axis=1), predicted, rtol=0.04)
+
+
+def test_poisson_gaussian_bit_depth_quantises_and_clips():
+    clean = np.linspace(0, 400, 64 * 64).reshape(64, 64)
+    noisy = synthesize(
+        clean, "poisson-gaussian", gain=1.0, offset=5, read_noise=2, bit_depth=8, seed=0
+    )
+    assert np.array_equal(noisy, np.round(noisy))
+    assert noisy.min() >= 0 and noisy.max() == 255
+    assert (noisy == 255).mean() > 0.3  # everything above ~250 ADU saturates
+
+
+def test_poisson_gaussian_peak_keeps_image_units():
+    noisy = synthesize(np.full(SHAPE, 0.4), "poisson-gaussian", peak=100, read_noise=2, seed=0)
+    assert noisy.mean() == pytest.approx(0.4, rel=0.01)
+    assert noisy.var() == pytest.approx(0.4 / 100 + (2 / 100) ** 2, rel=0.03)
+
+
+def test_salt_and_pepper_fractions():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.2, 0.8, SHAPE)
+    clean[0, 0], clean[0, 1] = 0.1, 0.9  # the defaults for low and high
+    noisy = synthesize(clean, "salt-and-pepper", amount=0.1, salt_vs_pepper=0.3, seed=0)
+    changed = noisy != clean.astype(np.float32)
+    assert (noisy == np.float32(0.9)).mean() == pytest.approx(0.03, abs=0.003)
+    assert (noisy == np.float32(0.1)).mean() == pytest.approx(0.07, abs=0.003)
+    assert changed.mean() == pytest.approx(0.1, abs=0.004)
+    assert np.isin(noisy[changed], np.float32([0.1, 0.9])).all()
+
+
+def test_salt_and_pepper_custom_values():
+    noisy = synthesize(
+        np.full((64, 64), 5.0), "salt-and-pepper", amount=1.0, low=-1, high=9, seed=0
+    )
+    assert set(np.unique(noisy)) == {-1.0, 9.0}
+
+
+def test_speckle_is_multiplicative():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(1, 3, SHAPE)
+    noisy = synthesize(clean, "speckle", sigma=0.2, seed=0)
+    ratio = noisy / clean
+    assert ratio.mean() == pytest.approx(1.0, abs=0.004)
+    assert ratio.std() == pytest.approx(0.2, rel=0.02)
+
+
+@pytest.mark.parametrize("noise", MODELS)
+def test_same_seed_same_output_and_different_seed_differs(noise):
+    clean = np.random.default_rng(0).uniform(0.1, 0.9, (48, 40))
+    a = synthesize(clean, noise, seed=1)
+    b = synthesize(clean, noise, seed=1)
+    c = synthesize(clean, noise, seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.dtype == np.float32 and a.shape == clean.shape
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float64, bool])
+def test_any_real_dtype_gives_float32(dtype):
+    clean = (np.random.default_rng(0).random((10, 12)) * 2).astype(dtype)
+    noisy = synthesize(clean, "gaussian", sigma=1.0, seed=0)
+    assert noisy.dtype == np.float32 and noisy.shape == clean.shape
+
+
+def test_input_is_not_modified():
+    clean = np.random.default_rng(0).random((16, 16))
+    before = clean.copy()
+    synthesize(clean, "salt-and-pepper", amount=0.5, psf=np.ones((3, 3)), seed=0)
+    np.testing.assert_array_equal(clean, before)
+
+
+def test_clip():
+    noisy = synthesize(np.full((64, 64), 0.5), "gaussian", sigma=1.0, clip=(0, 1), seed=0)
+    assert noisy.min() == 0 and noisy.max() == 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "psf_shape"),
+    [
+        ((20, 23), (3, 3)),
+        ((20, 23), (4, 5)),
+        ((3, 9, 8), (3, 4)),
+        ((6, 7, 8), (3, 3, 3)),
+        ((5, 7), (9, 11)),
+    ],
+)
+def test_psf_blur_matches_scipy(shape, psf_shape):
+    rng = np.random.default_rng(0)
+    clean = rng.random(shape)
+    psf = rng.random(psf_shape)
+    full = (psf / psf.sum()).reshape((1,) * (clean.ndim - psf.ndim) + psf.shape)
+    expected = ndimage.convolve(clean, full, mode="reflect")
+    np.testing.assert_allclose(synthesize(clean, None, psf=psf), expected, atol=1e-6)
+    tensor = synthesize(torch.from_numpy(clean), "none", psf=psf)
+    np.testing.assert_allclose(tensor.numpy(), expected, atol=1e-5)
+
+
+def test_psf_is_normalised_and_applied_before_noise():
+    rng = np.random.default_rng(0)
+    clean = rng.random((32, 32))
+    psf = np.ones((5, 5))
+    a = synthesize(clean, "gaussian", sigma=0.05, psf=psf, seed=4)
+    b = synthesize(clean, "gaussian", sigma=0.05, psf=7 * psf, seed=4)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    blurred = synthesize(clean, None, psf=psf)
+    noise_only = synthesize(np.zeros_like(clean), sigma=0.05, seed=4)
+    np.testing.assert_allclose(a - blurred, noise_only, atol=1e-6)
+
+
+# ---------------------------------------------------------------- torch
+
+
+@pytest.mark.parametrize("noise", MODELS)
+def test_torch_path_is_reproducible_and_stays_on_device(noise, device):
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(2, 1, 40, 36, generator=gen, dtype=torch.float64).to(device)
+    a = synthesize(clean, noise, seed=5)
+    b = synthesize(clean, noise, seed=5)
+    c = synthesize(clean, noise, seed=6)
+    assert isinstance(a, torch.Tensor) and a.device == clean.device
+    assert a.dtype == torch.float32 and a.shape == clean.shape
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("noise", "level", "params"),
+    [
+        ("gaussian", 0.5, {"sigma": 0.1}),
+        ("poisson", 0.3, {"peak": 20.0}),
+        ("poisson-gaussian", 50.0, {"gain": 2.0, "offset": 10.0, "read_noise": 3.0}),
+        ("speckle", 2.0, {"sigma": 0.3}),
+    ],
+)
+def test_torch_and_numpy_paths_agree_in_distribution(noise, level, params, device):
+    clean = np.full((128, 128), level)
+    a = synthesize(clean, noise, seed=0, **params).ravel()
+    b = synthesize(torch.from_numpy(clean).to(device), noise, seed=0, **params).cpu().numpy()
+    b = b.ravel()
+    assert b.mean() == pytest.approx(a.mean(), abs=4 * a.std() * np.sqrt(2 / a.size))
+    assert b.var() == pytest.approx(a.var(), rel=0.05)
+    assert stats.ks_2samp(a, b).pvalue > 0.01
+
+
+def test_torch_salt_and_pepper_fraction(device):
+    clean = torch.full(SHAPE, 0.5, device=device)
+    clean[0, 0], clean[0, 1] = 0.0, 1.0
+    noisy = synthesize(clean, "salt-and-pepper", amount=0.2, salt_vs_pepper=0.5, seed=0)
+    assert float((noisy == 1).float().mean()) == pytest.approx(0.1, abs=0.004)
+    assert float((noisy == 0).float().mean()) == pytest.approx(0.1, abs=0.004)
+
+
+def test_torch_accepts_a_generator():
+    clean = torch.zeros(8, 8)
+    a = synthesize(clean, seed=torch.Generator().manual_seed(3))
+    b = synthesize(clean, seed=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("clean", "match"),
+    [
+        (np.ones((4, 4), complex), "complex"),
+        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.array([[1.0, np.inf]]), "infinite"),
+        (np.zeros((0, 4)), "empty"),
+        (torch.ones(4, 4, dtype=torch.complex64), "complex"),
+        (torch.tensor([[1.0, float("nan")]]), "NaN"),
+        (torch.zeros(3, 0), "empty"),
+    ],
+)
+def test_bad_images_raise(clean, match):
+    with pytest.raises(ValueError, match=match):
+        synthesize(clean, "gaussian", sigma=0.1)
+
+
+def test_non_numeric_image_raises():
+    with pytest.raises(TypeError, match="numeric"):
+        synthesize(np.array([["a", "b"]]))
+
+
+def test_unknown_noise_lists_accepted_names():
+    with pytest.raises(ValueError, match="poisson-gaussian.*salt-and-pepper"):
+        synthesize(np.zeros((4, 4)), "pink")
+
+
+@pytest.mark.parametrize(
+    ("noise", "params", "match"),
+    [
+        ("gaussian", {"sigma": -0.1}, "sigma"),
+        ("speckle", {"sigma": -1}, "sigma"),
+        ("gaussian", {"sigma": float("nan")}, "sigma"),
+        ("poisson", {"peak": 0}, "gain"),
+        ("poisson", {"peak": 1, "gain": 1}, "either peak or gain"),
+        ("poisson-gaussian", {"read_noise": -2}, "read_noise"),
+        ("poisson-gaussian", {"bit_depth": 0}, "bit_depth"),
+        ("poisson-gaussian", {"bit_depth": 8.5}, "bit_depth"),
+        ("salt-and-pepper", {"amount": 1.5}, "amount"),
+        ("salt-and-pepper", {"salt_vs_pepper": -0.1}, "salt_vs_pepper"),
+        ("gaussian", {"peak": 3}, "parameters are"),
+    ],
+)
+def test_bad_parameters_raise(noise, params, match):
+    with pytest.raises(ValueError, match=match):
+        synthesize(np.zeros((4, 4)), noise, **params)
+
+
+def test_non_numeric_parameter_raises():
+    with pytest.raises(TypeError, match="sigma"):
+        synthesize(np.zeros((4, 4)), "gaussian", sigma="big")
+
+
+@pytest.mark.parametrize(
+    ("psf", "match"),
+    [
+        (np.ones((3, 3, 3)), "dimensions"),
+        (np.zeros((3, 3)), "sums to zero"),
+        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.ones((3, 3), complex), "real"),
+    ],
+)
+def test_bad_psf_raises(psf, match):
+    with pytest.raises(ValueError, match=match):
+        synthesize(np.zeros((8, 8)), "gaussian", psf=psf)
+
+
+@pytest.mark.parametrize("clip", [(1, 0), (0,), "ab"])
+def test_bad_clip_raises(clip):
+    with pytest.raises(ValueError, match="clip"):
+        synthesize(np.zeros((4, 4)), clip=clip)
