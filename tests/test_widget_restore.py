@@ -242,3 +242,24 @@ def test_closed_widget_stops_listening_to_the_viewer(viewer_widget, qtbot):
     widget.reset_choices = lambda *_: calls.append(1)  # a dead Qt widget must not be touched
     viewer.add_image(np.zeros((8, 8), np.float32))
     assert calls == []
+
+
+def test_demo_command_opens_the_sample_and_docks_restore(make_napari_viewer, monkeypatch):
+    import napari
+
+    from napari_deconvnet.cli import main
+
+    viewers = []
+
+    def make_viewer(**kwargs):
+        viewers.append(make_napari_viewer(**kwargs))
+        return viewers[-1]
+
+    monkeypatch.setattr(napari, "Viewer", make_viewer)
+    monkeypatch.setattr(napari, "run", lambda *args, **kwargs: None)
+    assert main(["demo"]) == 0
+    (viewer,) = viewers
+    assert [layer.name for layer in viewer.layers] == ["camera noisy", "camera clean"]
+    (widget,) = viewer.window.dock_widgets.values()
+    assert isinstance(widget, RestoreWidget)
+    assert widget.image.value is viewer.layers["camera noisy"]
