@@ -21,7 +21,8 @@ def manifest():
 
 
 def test_installed_manifest_is_the_repository_file(manifest):
-    assert manifest == PluginManifest.from_file(ROOT / "napari.yaml")
+    source = PluginManifest.from_file(ROOT / "napari.yaml")
+    assert manifest.contributions == source.contributions
     assert manifest.name == "napari-deconvnet"
     assert manifest.display_name == "napari-deconvnet"
 
