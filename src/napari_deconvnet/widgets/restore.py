@@ -33,6 +33,8 @@ from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
+from napari_deconvnet.io import registry
+
 __all__ = ["RestoreWidget", "axes_for"]
 
 _logger = logging.getLogger(__name__)
@@ -177,7 +179,7 @@ class RestoreWidget(Container):
         self.worker = None
 
         self.image = ComboBox(label="Image", choices=self._image_layers)
-        self.model = ComboBox(label="Model", choices=self._model_choices())
+        self.model = ComboBox(label="Model", choices=self._model_choices)
         self.model_file = FileEdit(
             label="Model file", mode="r", filter="*.safetensors", visible=False
         )
@@ -218,6 +220,7 @@ class RestoreWidget(Container):
         events = viewer.layers.events
         emitters = [getattr(events, name, None) for name in _LAYER_EVENTS]
         emitters = [e for e in emitters if e is not None]  # older napari has no "renamed"
+        emitters.append(registry.changed)  # a model file was opened
         for emitter in emitters:
             emitter.connect(self.reset_choices)
         self.native.destroyed.connect(partial(_on_destroyed, weakref.ref(self), emitters))
@@ -229,10 +232,11 @@ class RestoreWidget(Container):
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
 
     @staticmethod
-    def _model_choices() -> list[str]:
+    def _model_choices(_widget: Any = None) -> list[str]:
+        """Shipped models, then model files opened in napari (the registry)."""
         import napari_deconvnet as dn
 
-        return [*dn.list_models(), BROWSE]
+        return [*dn.list_models(), *registry.registered_models(), BROWSE]
 
     def reset_choices(self, *_: Any) -> None:
         """Re-read the image layers; the selection stays on the same layer.
@@ -252,12 +256,12 @@ class RestoreWidget(Container):
             return
         import napari_deconvnet as dn
 
-        self.model.tooltip = dn.list_models().get(value, "")
+        self.model.tooltip = dn.list_models().get(value) or registry.resolve(value or "")
 
     def selected_model(self) -> str:
         """The model to run: a shipped name or the path of a model file."""
         if self.model.value != BROWSE:
-            return self.model.value
+            return registry.resolve(self.model.value)
         path = self.model_file.value
         if path is None or not path.is_file():
             raise ValueError(

@@ -1,0 +1,171 @@
+"""Models registered in this session, and one-paragraph descriptions of model files.
+
+Opening a ``.safetensors`` model file in napari (the model reader) registers
+it here. The Restore and Train widgets offer the shipped models plus every
+registered one, and refresh their choices when :data:`changed` fires.
+
+Nothing here imports napari or Qt: the command line uses :func:`describe`.
+
+Examples
+--------
+>>> from napari_deconvnet.io import registry
+>>> registry.registered_models()
+{}
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from psygnal import Signal
+
+__all__ = [
+    "changed",
+    "clear",
+    "describe",
+    "register_model",
+    "registered_models",
+    "resolve",
+]
+
+
+class _Events:
+    changed = Signal(str)
+
+
+_events = _Events()
+#: Emitted with the choice name of a newly registered model file.
+changed = _events.changed
+_models: dict[str, Path] = {}
+_lock = threading.Lock()
+
+
+def registered_models() -> dict[str, str]:
+    """Registered model files as ``{choice name: path}``, in registration order."""
+    with _lock:
+        return {name: str(path) for name, path in _models.items()}
+
+
+def resolve(name: str) -> str:
+    """The path of the registered model `name`, or `name` itself if it is not registered."""
+    with _lock:
+        path = _models.get(name)
+    return str(path) if path is not None else name
+
+
+def register_model(path: str | os.PathLike, info: dict[str, Any] | None = None) -> str:
+    """Register a model file for the widgets; return the name they list it under.
+
+    Registering the same file again returns its existing name. Names are the
+    file's stem, made unique against the shipped models and other registered
+    files (``"stem (folder)"``, then ``"stem (2)"``, ...).
+
+    Parameters
+    ----------
+    path : path
+        A ``.safetensors`` model file (checked by the caller, e.g. with
+        :func:`napari_deconvnet.model_info`).
+    info : dict, optional
+        Unused; accepted so that callers can pass what they already read.
+
+    Returns
+    -------
+    str
+        The choice name.
+    """
+    from napari_deconvnet.core.persistence import list_models
+
+    path = Path(path).resolve()
+    taken = set(list_models())
+    with _lock:
+        for name, known in _models.items():
+            if known == path:
+                return name
+        taken |= set(_models)
+        stem = path.name.removesuffix(".safetensors")
+        candidates = [stem, f"{stem} ({path.parent.name})"]
+        name = next((c for c in candidates if c not in taken), None)
+        n = 2
+        while name is None:
+            name = f"{stem} ({n})" if f"{stem} ({n})" not in taken else None
+            n += 1
+        _models[name] = path
+    changed.emit(name)
+    return name
+
+
+def clear() -> None:
+    """Forget every registered model (for tests and long sessions)."""
+    with _lock:
+        _models.clear()
+    changed.emit("")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+_TRAINING_KEYS = (
+    "mode",
+    "noise",
+    "psf",
+    "loss",
+    "epochs",
+    "steps",
+    "seconds",
+    "data_shapes",
+    "metrics",
+    "best_val_psnr",
+    "final_val_psnr",
+)
+
+
+def describe(info: dict[str, Any], path: str | os.PathLike | None = None) -> str:
+    """A few human-readable lines about a model file's metadata.
+
+    Parameters
+    ----------
+    info : dict
+        What :func:`napari_deconvnet.model_info` returns.
+    path : path, optional
+        Shown on the first line.
+
+    Returns
+    -------
+    str
+        Lines: name and description, architecture, normalisation, training
+        record (when present), library versions.
+    """
+    meta = info.get("metadata") or {}
+    cfg = info.get("config") or {}
+    name = meta.get("name") or (Path(path).name if path else "model")
+    lines = [f"{name}: {meta.get('description') or 'no description'}"]
+    if path is not None:
+        lines.append(f"  file: {path}")
+    lines.append(
+        f"  network: {cfg.get('ndim', '?')}D, {cfg.get('in_channels', '?')} -> "
+        f"{cfg.get('out_channels', '?')} channels, depth {cfg.get('depth', '?')}, "
+        f"{cfg.get('base_channels', '?')} base channels, skip {cfg.get('skip', '?')}"
+    )
+    if cfg.get("normalization"):
+        lines.append(f"  normalization: {_fmt(cfg['normalization'])}")
+    if meta.get("needs_psf"):
+        lines.append("  deconvolution model: needs a PSF")
+    training = meta.get("training") or {}
+    for key in _TRAINING_KEYS:
+        if key in training and training[key] is not None:
+            lines.append(f"  training {key}: {_fmt(training[key])}")
+    library = info.get("library") or {}
+    if library:
+        lines.append("  written by: " + ", ".join(f"{k} {v}" for k, v in library.items()))
+    lines.append(f"  format version: {info.get('format_version')}")
+    return "\n".join(lines)
