@@ -1,0 +1,179 @@
+"""What the reader and the writer agree on: the layer document, axes and units.
+
+A file written by :mod:`napari_deconvnet.io.writer` carries one JSON document
+(``LAYER_KEY``) that restores the napari layer exactly::
+
+    {"format": "napari-deconvnet-layer", "format_version": 1,
+     "name": "blobs restored", "axes": "ZYX",
+     "scale": [2.0, 0.1, 0.1], "translate": [0, 0, 0], "units": ["micrometer", ...],
+     "metadata": {"napari_deconvnet": {"model": "default", "seconds": 1.2, ...}}}
+
+``axes`` names the layer's axes in the layer's order (``S`` last for RGB);
+files store them in the canonical order of their format (``TZCYXS`` for
+ImageJ, ``TCZYX`` for OME-Zarr) and the reader transposes back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+_logger = logging.getLogger(__name__)
+
+LAYER_KEY = "napari_deconvnet_layer"
+LAYER_FORMAT = "napari-deconvnet-layer"
+LAYER_VERSION = 1
+AXES = "TZCYXS"
+
+# spellings of units in ImageJ, OME and NGFF files -> pint/UDUNITS names (napari's)
+_UNIT_NAMES = {
+    "micron": "micrometer",
+    "microns": "micrometer",
+    "um": "micrometer",
+    "\u00b5m": "micrometer",
+    "\u03bcm": "micrometer",
+    "\\u00b5m": "micrometer",
+    "micrometer": "micrometer",
+    "nm": "nanometer",
+    "nanometer": "nanometer",
+    "mm": "millimeter",
+    "millimeter": "millimeter",
+    "cm": "centimeter",
+    "centimeter": "centimeter",
+    "m": "meter",
+    "meter": "meter",
+    "s": "second",
+    "sec": "second",
+    "second": "second",
+    "ms": "millisecond",
+    "millisecond": "millisecond",
+    "min": "minute",
+    "minute": "minute",
+    "h": "hour",
+    "hour": "hour",
+}
+# pint names -> the symbols OME-XML expects
+OME_UNITS = {
+    "micrometer": "\u00b5m",
+    "nanometer": "nm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+    "second": "s",
+    "millisecond": "ms",
+    "minute": "min",
+    "hour": "h",
+}
+# pint names -> ImageJ's unit spellings
+IMAGEJ_UNITS = {
+    "micrometer": "micron",
+    "nanometer": "nm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+}
+
+
+def unit_name(unit: Any) -> str | None:
+    """A unit from a file or a napari layer as a pint name, or None for pixels/unknown."""
+    if unit is None:
+        return None
+    text = str(unit).strip()
+    if text.lower() in ("", "pixel", "pixels", "px", "none", "dimensionless"):
+        return None
+    return _UNIT_NAMES.get(text, _UNIT_NAMES.get(text.lower(), text))
+
+
+def json_safe(value: Any, where: str = "metadata") -> Any:
+    """`value` with only JSON types; other values are dropped (and logged).
+
+    Tuples become lists, NumPy scalars and small arrays become numbers and
+    lists, non-finite floats become None.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            safe = json_safe(v, f"{where}[{k!r}]")
+            if safe is not _DROP:
+                out[str(k)] = safe
+        return out
+    if isinstance(value, list | tuple):
+        items = [json_safe(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [v for v in items if v is not _DROP]
+    if isinstance(value, np.ndarray) and value.size <= 4096:
+        return json_safe(value.tolist(), where)
+    _logger.warning("not saving %s: %s is not JSON-serialisable", where, type(value).__name__)
+    return _DROP
+
+
+_DROP = object()
+
+
+def make_doc(fields: dict[str, Any]) -> dict[str, Any]:
+    """A layer document: `fields` made JSON-safe, with the format and its version."""
+    return {"format": LAYER_FORMAT, "format_version": LAYER_VERSION, **json_safe(fields)}
+
+
+def load_doc(value: Any) -> dict[str, Any] | None:
+    """Parse a layer document from a string or a dict; None if it is not one."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(value, dict) or value.get("format") != LAYER_FORMAT:
+        return None
+    version = value.get("format_version")
+    if not isinstance(version, int) or version > LAYER_VERSION:
+        _logger.warning(
+            "ignoring layer metadata of format version %r (this napari-deconvnet reads up to %d)",
+            version,
+            LAYER_VERSION,
+        )
+        return None
+    return value
+
+
+def default_axes(ndim: int, rgb: bool = False) -> str:
+    """Axes for an array without names: ImageJ's order, ``S`` last for RGB."""
+    n = ndim - 1 if rgb else ndim
+    table = {1: "X", 2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
+    if n not in table:
+        raise ValueError(
+            f"cannot name the axes of a {ndim}-D {'RGB ' if rgb else ''}image; "
+            "napari-deconvnet writes 2-D to 5-D images (plus RGB samples)"
+        )
+    return table[n] + ("S" if rgb else "")
+
+
+def valid_axes(axes: Any, ndim: int) -> str | None:
+    """`axes` upper-cased if it names `ndim` distinct axes from ``TZCYXS`` (S last)."""
+    if not isinstance(axes, str) or len(axes) != ndim:
+        return None
+    axes = axes.upper()
+    if set(axes) - set(AXES) or len(set(axes)) != ndim:
+        return None
+    if "S" in axes and not axes.endswith("S"):
+        return None
+    if "Y" not in axes or "X" not in axes:
+        return None
+    return axes
+
+
+def canonical(axes: str, order: str) -> tuple[str, list[int]]:
+    """`axes` sorted into `order` and the permutation that does it."""
+    out = "".join(a for a in order if a in axes)
+    return out, [axes.index(a) for a in out]

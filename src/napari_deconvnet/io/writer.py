@@ -1,0 +1,441 @@
+"""npe2 writers: image layers to TIFF / OME-TIFF / OME-Zarr, with their provenance.
+
+- ``*.tif``, ``*.tiff``: an ImageJ hyperstack (uint8, uint16 or float32 data
+  with up to 5 axes TZCYX, or uint8 RGB), with the pixel size, Z spacing and
+  frame interval from the layer's scale. Other data (float64, int32, ...) is
+  written unchanged as a plain TIFF.
+- ``*.ome.tif``, ``*.ome.tiff``: OME-TIFF with ``PhysicalSizeX/Y/Z`` and
+  ``TimeIncrement`` from the layer's scale and units.
+- ``*.zarr`` (``*.ome.zarr``): OME-Zarr (NGFF 0.4, zarr format 2), chunked,
+  with a multiscale pyramid (Y and X halved per level), written chunk by
+  chunk from dask so that lazy layers are never loaded whole.
+
+The layer's name, geometry and JSON-serialisable ``metadata`` (the
+provenance of a restored layer: model, parameters, metrics, library version)
+are stored as one JSON document: in the ImageJ ``Info`` property, in the
+OME ``Image/Description``, in the description of plain TIFFs, and in the
+OME-Zarr group attributes (``"napari_deconvnet_layer"``). The reader puts it
+back into ``layer.metadata``.
+
+Writes are atomic: data goes to a hidden temporary file or folder beside the
+target, which is renamed into place only when complete. A failed write leaves
+nothing under the target name (and an existing file there untouched). napari
+asks before replacing an existing file; these functions replace it.
+
+napari is never imported here: the command line writes with the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._formats import (
+    IMAGEJ_UNITS,
+    LAYER_KEY,
+    OME_UNITS,
+    canonical,
+    default_axes,
+    make_doc,
+    unit_name,
+    valid_axes,
+)
+
+__all__ = ["write_image", "write_ome_zarr", "write_tiff"]
+
+_IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
+#: Chunk size along Y and X of OME-Zarr arrays; also the size of the smallest level.
+ZARR_CHUNK = 256
+_MAX_LEVELS = 12
+
+
+# ------------------------------------------------------------ layer -> doc
+
+
+def _level0(data: Any) -> Any:
+    """The full-resolution array of a (possibly multiscale) layer's data."""
+    if isinstance(data, list | tuple):
+        if not data:
+            raise ValueError("cannot write an empty multiscale layer")
+        return data[0]
+    return data
+
+
+def _layer_axes(data: Any, meta: dict[str, Any]) -> str:
+    """One letter per dimension of `data`, from the layer's labels, provenance or shape."""
+    rgb = bool(meta.get("rgb"))
+    labels = meta.get("axis_labels")
+    if labels is not None:
+        joined = "".join(str(a) for a in labels) + ("S" if rgb else "")
+        axes = valid_axes(joined, data.ndim)
+        if axes:
+            return axes
+    provenance = (meta.get("metadata") or {}).get("napari_deconvnet") or {}
+    axes = valid_axes(provenance.get("axes"), data.ndim)
+    if axes and axes.endswith("S") == rgb:
+        return axes
+    return default_axes(data.ndim, rgb)
+
+
+def _geometry(data: Any, meta: dict[str, Any], axes: str) -> dict[str, Any]:
+    """Scale, translate and units per axis letter (S excluded)."""
+    letters = axes.removesuffix("S")
+    n = len(letters)
+
+    def per_axis(key: str, default: Any) -> list[Any]:
+        value = meta.get(key)
+        if value is None:
+            return [default] * n
+        value = list(value)
+        if len(value) != n:
+            return [default] * n
+        return value
+
+    scale = [float(s) for s in per_axis("scale", 1.0)]
+    translate = [float(t) for t in per_axis("translate", 0.0)]
+    units = [unit_name(u) for u in per_axis("units", None)]
+    return {
+        "letters": letters,
+        "scale": dict(zip(letters, scale, strict=True)),
+        "translate": dict(zip(letters, translate, strict=True)),
+        "units": dict(zip(letters, units, strict=True)),
+        "list_scale": scale,
+        "list_translate": translate,
+        "list_units": units,
+    }
+
+
+def _document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict[str, Any]:
+    return make_doc(
+        {
+            "name": meta.get("name"),
+            "axes": axes,
+            "scale": geo["list_scale"],
+            "translate": geo["list_translate"],
+            "units": geo["list_units"],
+            "contrast_limits": meta.get("contrast_limits"),
+            "metadata": dict(meta.get("metadata") or {}),
+        }
+    )
+
+
+def _spatial_unit(geo: dict[str, Any]) -> str | None:
+    for letter in "XYZ":
+        unit = geo["units"].get(letter)
+        if unit:
+            return unit
+    return None
+
+
+# ----------------------------------------------------------------- atomic
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _atomic_folder(path: Path) -> Iterator[Path]:
+    """Write a folder beside `path`, then swap it in (the old one is removed after)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "data")
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old / "data", path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if path.exists():
+                path.unlink()
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ------------------------------------------------------------------- TIFF
+
+
+def _is_dask(data: Any) -> bool:
+    return type(data).__module__.startswith("dask.") and hasattr(data, "dask")
+
+
+def _pages(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
+    """The pages of a dask array, computed one at a time."""
+    lead = data.shape[: data.ndim - page_ndim]
+    for index in np.ndindex(*lead):
+        yield np.asarray(data[index].compute())
+
+
+def _tiff_data(data: Any, page_ndim: int) -> dict[str, Any]:
+    if _is_dask(data):
+        return {"data": _pages(data, page_ndim), "shape": data.shape, "dtype": data.dtype}
+    return {"data": np.asarray(data)}
+
+
+def _imagej_ready(data: Any, axes: str) -> Any | None:
+    """`data` as an ImageJ-compatible dtype, or None if ImageJ cannot hold it exactly."""
+    dtype = np.dtype(data.dtype)
+    if axes.endswith("S"):
+        return data if dtype == np.uint8 and data.shape[-1] == 3 else None
+    if dtype == np.bool_:
+        return data.astype(np.uint8)
+    if dtype == np.float16:
+        return data.astype(np.float32)
+    return data if dtype in _IMAGEJ_DTYPES else None
+
+
+def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
+    """npe2 writer: one image layer to TIFF (ImageJ or plain) or OME-TIFF.
+
+    Parameters
+    ----------
+    path : path
+        ``*.tif``/``*.tiff`` (ImageJ hyperstack where possible) or
+        ``*.ome.tif``/``*.ome.tiff`` (OME-TIFF).
+    data : ndarray, dask array, or list of them (multiscale)
+        The layer's data; of a multiscale layer only the full resolution is
+        written.
+    meta : dict
+        The layer's state (``name``, ``scale``, ``translate``, ``units``,
+        ``axis_labels``, ``rgb``, ``metadata``, ...).
+
+    Returns
+    -------
+    list of str
+        ``[path]``.
+    """
+    import tifffile
+
+    path = Path(path)
+    data = _level0(data)
+    axes = _layer_axes(data, meta)
+    geo = _geometry(data, meta, axes)
+    doc = json.dumps(_document(meta, axes, geo))
+    ome = path.name.lower().endswith((".ome.tif", ".ome.tiff"))
+    rgb = axes.endswith("S")
+    photometric = "rgb" if rgb else "minisblack"
+    page_ndim = 3 if rgb else 2
+    unit = _spatial_unit(geo)
+    sx, sy = geo["scale"]["X"], geo["scale"]["Y"]
+    with _atomic_file(path) as tmp:
+        if ome:
+            ome_axes, perm = canonical(axes, "TCZYXS")
+            ome_meta: dict[str, Any] = {"axes": ome_axes, "Description": doc}
+            if meta.get("name"):
+                ome_meta["Name"] = str(meta["name"])
+            for letter in "XYZ":
+                if letter in geo["scale"]:
+                    ome_meta[f"PhysicalSize{letter}"] = geo["scale"][letter]
+                    u = geo["units"].get(letter)
+                    if u in OME_UNITS:
+                        ome_meta[f"PhysicalSize{letter}Unit"] = OME_UNITS[u]
+            if "T" in geo["scale"]:
+                ome_meta["TimeIncrement"] = geo["scale"]["T"]
+                if geo["units"].get("T") in OME_UNITS:
+                    ome_meta["TimeIncrementUnit"] = OME_UNITS[geo["units"]["T"]]
+            tifffile.imwrite(
+                tmp,
+                photometric=photometric,
+                ome=True,
+                metadata=ome_meta,
+                **_tiff_data(data.transpose(perm), page_ndim),
+            )
+            return [str(path)]
+        ij_axes, perm = canonical(axes, "TZCYXS")
+        ij_data = _imagej_ready(data, axes)
+        if ij_data is not None and len(ij_axes.removesuffix("S")) <= 5:
+            ij_meta: dict[str, Any] = {"axes": ij_axes, "Info": doc}
+            if unit in IMAGEJ_UNITS:
+                ij_meta["unit"] = IMAGEJ_UNITS[unit]
+            if "Z" in geo["scale"]:
+                ij_meta["spacing"] = geo["scale"]["Z"]
+            if "T" in geo["scale"]:
+                ij_meta["finterval"] = geo["scale"]["T"]
+            limits = meta.get("contrast_limits")
+            if limits is not None and not rgb and len(limits) == 2:
+                ij_meta["min"], ij_meta["max"] = float(limits[0]), float(limits[1])
+            tifffile.imwrite(
+                tmp,
+                imagej=True,
+                photometric=photometric,
+                resolution=(1.0 / sx, 1.0 / sy),
+                metadata=ij_meta,
+                **_tiff_data(ij_data.transpose(perm), page_ndim),
+            )
+        else:
+            tifffile.imwrite(
+                tmp,
+                photometric=photometric,
+                metadata={"axes": axes, LAYER_KEY: doc},
+                **_tiff_data(data, page_ndim),
+            )
+    return [str(path)]
+
+
+# --------------------------------------------------------------- OME-Zarr
+
+
+def _downsample(level: Any, axes: str) -> Any:
+    import dask.array as da
+
+    factors = {i: (2 if a in "YX" else 1) for i, a in enumerate(axes)}
+    dtype = level.dtype
+    out = da.coarsen(np.mean, level.astype(np.float64), factors, trim_excess=True)
+    if np.issubdtype(dtype, np.integer):
+        out = da.round(out)
+    return out.astype(dtype)
+
+
+def write_ome_zarr(
+    path: str | os.PathLike,
+    data: Any,
+    meta: dict[str, Any],
+    *,
+    chunk: int = ZARR_CHUNK,
+) -> list[str]:
+    """npe2 writer: one image layer to OME-Zarr (NGFF 0.4), with a pyramid.
+
+    Parameters
+    ----------
+    path : path
+        A ``*.zarr`` folder (``*.ome.zarr`` by convention).
+    data : ndarray, dask array, or list of them (multiscale)
+        The layer's data. It is written chunk by chunk; level ``k + 1`` is
+        computed from level ``k`` as written, so a lazy layer is computed
+        once.
+    meta : dict
+        The layer's state, as for :func:`write_tiff`.
+    chunk : int
+        Chunk size along Y and X; levels are added until the largest of Y
+        and X fits in one chunk.
+
+    Returns
+    -------
+    list of str
+        ``[path]``.
+    """
+    import dask.array as da
+    import numcodecs
+    import zarr
+
+    path = Path(path)
+    data = _level0(data)
+    if not _is_dask(data):
+        data = da.from_array(np.asarray(data), chunks=-1)
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)
+    axes = _layer_axes(data, meta)
+    geo = _geometry(data, meta, axes)
+    doc = _document(meta, axes, geo)
+    # NGFF: time, then channel, then space; RGB samples become the channel axis
+    zaxes, perm = canonical(axes.replace("S", "C") if "C" not in axes else axes, "TCZYX")
+    if len(zaxes) != data.ndim:
+        raise ValueError(
+            f"cannot write axes {axes!r} to OME-Zarr (at most one channel axis); "
+            "write a TIFF instead"
+        )
+    data = data.transpose(perm)
+    letters = {i: a for i, a in enumerate(zaxes)}
+    ngff_types = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+    ngff_axes = []
+    for a in zaxes:
+        entry = {"name": a.lower(), "type": ngff_types[a]}
+        unit = geo["units"].get(a)
+        if unit and a != "C":
+            entry["unit"] = unit
+        ngff_axes.append(entry)
+    scale0 = [geo["scale"].get(a, 1.0) for a in zaxes]
+    translate0 = [geo["translate"].get(a, 0.0) for a in zaxes]
+    chunks = tuple(
+        min(chunk, s) if a in "YX" else (min(s, 16) if a == "Z" else 1)
+        for a, s in zip(zaxes, data.shape, strict=True)
+    )
+    compressor = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.SHUFFLE)
+    datasets = []
+    with _atomic_folder(path) as tmp:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        level = data
+        for k in range(_MAX_LEVELS):
+            arr = group.create_array(
+                str(k),
+                shape=level.shape,
+                chunks=tuple(min(c, s) for c, s in zip(chunks, level.shape, strict=True)),
+                dtype=level.dtype,
+                compressors=compressor,
+                chunk_key_encoding={"name": "v2", "separator": "/"},
+                fill_value=0,
+            )
+            da.store(level.rechunk(arr.chunks), arr, lock=False)
+            factor = [2**k if letters[i] in "YX" else 1 for i in range(len(zaxes))]
+            scale = [s * f for s, f in zip(scale0, factor, strict=True)]
+            translate = [
+                t + (f - 1) * s / 2 for t, f, s in zip(translate0, factor, scale0, strict=True)
+            ]
+            datasets.append(
+                {
+                    "path": str(k),
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": scale},
+                        {"type": "translation", "translation": translate},
+                    ],
+                }
+            )
+            yx = [s for a, s in zip(zaxes, level.shape, strict=True) if a in "YX"]
+            if max(yx) <= chunk or min(yx) < 2:
+                break
+            level = _downsample(da.from_zarr(arr), zaxes)
+        group.attrs.update(
+            {
+                "multiscales": [
+                    {
+                        "version": "0.4",
+                        "name": str(meta.get("name") or path.name),
+                        "axes": ngff_axes,
+                        "datasets": datasets,
+                        "type": "mean",
+                    }
+                ],
+                LAYER_KEY: doc,
+            }
+        )
+    return [str(path)]
+
+
+# ------------------------------------------------------------------ choice
+
+
+def write_image(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Write an image to TIFF, OME-TIFF or OME-Zarr, chosen by the file name."""
+    name = Path(path).name.lower()
+    if name.endswith((".tif", ".tiff")):
+        return write_tiff(path, data, meta)
+    if name.endswith(".zarr"):
+        return write_ome_zarr(path, data, meta)
+    raise ValueError(
+        f"cannot write {Path(path).name!r}: name it *.tif, *.tiff, *.ome.tif or *.ome.zarr"
+    )

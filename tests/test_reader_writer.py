@@ -1,0 +1,488 @@
+"""npe2 reader and writer hooks: round trips, lazy restored layers, refusals, model files."""
+
+import json
+import logging
+import pickle
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import napari_deconvnet as dn
+from napari_deconvnet.io import reader, registry, writer
+
+FORMATS = ["out.tif", "out.ome.tif", "out.ome.zarr"]
+
+
+def _noisy(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.linspace(0, 1, n) for n in shape), indexing="ij")
+    clean = 0.5 + 0.4 * np.sin(6 * sum(grids))
+    return (clean + rng.normal(0, 0.1, shape)).astype(np.float32)
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    """Notifications the readers send, as (kind, message)."""
+    shown = []
+    monkeypatch.setattr(reader, "_show", lambda kind, message: shown.append((kind, message)))
+    return shown
+
+
+@pytest.fixture(autouse=True)
+def _cpu_and_clean_registry(monkeypatch):
+    monkeypatch.setattr(reader.settings, "device", "cpu")
+    registry.clear()
+    yield
+    registry.clear()
+
+
+def _provenance():
+    return {
+        "napari_deconvnet": {
+            "model": "default",
+            "model_name": "denoise-2d",
+            "tile": None,
+            "axes": "ZYX",
+            "metrics": {"ssim": 0.91, "psnr": 28.5},
+            "version": dn.__version__,
+        },
+        "note": "kept too",
+    }
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# ------------------------------------------------------------- getters
+
+
+def test_getters_return_none_for_what_they_do_not_read(tmp_path):
+    from safetensors.torch import save_file
+
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    folder = tmp_path / "plain.zarr"
+    folder.mkdir()
+    foreign = tmp_path / "other.safetensors"
+    save_file({"w": __import__("torch").zeros(3)}, str(foreign), metadata={"format": "pt"})
+    tif = tmp_path / "a.tif"
+    tifffile.imwrite(tif, _noisy((32, 32)))
+    for path in [text, tmp_path / "missing.tif", folder, foreign, tmp_path]:
+        assert reader.get_reader(str(path)) is None
+    assert reader.get_reader([str(tif), str(tif)]) is None  # stacks are for other readers
+    assert reader.get_reader(str(tif)) is not None
+    for path in [text, tif, foreign, tmp_path / "missing.safetensors"]:
+        assert reader.get_model_reader(str(path)) is None
+
+
+def test_broken_image_gives_a_clear_notification(tmp_path, messages):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(b"II*\x00" + b"\xff" * 20)
+    read = reader.get_reader(str(path))
+    assert read is not None  # a .tif is ours to try ...
+    assert read(str(path)) == [(None,)]  # ... and to report
+    ((kind, message),) = messages
+    assert kind == "error" and "broken.tif" in message and "could not read" in message
+
+
+# --------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_round_trip_keeps_data_scale_and_provenance(tmp_path, name):
+    data = _noisy((5, 40, 48))
+    meta = {
+        "name": "blobs restored",
+        "scale": [2.0, 0.25, 0.25],
+        "translate": [1.0, -2.0, 3.0],
+        "units": ("micrometer",) * 3,
+        "metadata": _provenance(),
+        "rgb": False,
+    }
+    assert writer.write_image(tmp_path / name, data, meta) == [str(tmp_path / name)]
+    assert _leftovers(tmp_path) == []
+    layers = reader.read_restored(tmp_path / name)
+    assert len(layers) == 1  # already a result: not restored again
+    out, kwargs, kind = layers[0]
+    assert kind == "image" and kwargs["name"] == "blobs restored"
+    np.testing.assert_array_equal(np.asarray(out), data)
+    np.testing.assert_allclose(kwargs["scale"], meta["scale"])
+    np.testing.assert_allclose(kwargs["translate"], meta["translate"])
+    assert kwargs["metadata"] == _provenance()
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize(
+    "shape, labels, dtype",
+    [
+        ((3, 24, 32), ("c", "y", "x"), np.uint16),  # channel first: stored as ImageJ's ZCYX
+        ((2, 3, 24, 32), ("z", "t", "y", "x"), np.float32),  # permuted: transposed back
+        ((1, 4, 24, 32), ("t", "z", "y", "x"), np.uint8),  # singleton axis
+    ],
+)
+def test_round_trip_axes_orders_and_dtypes(tmp_path, name, shape, labels, dtype):
+    data = (np.random.default_rng(0).random(shape) * 200).astype(dtype)
+    scale = [1.5, 2.0, 0.5, 0.5][-len(shape) :]
+    meta = {"name": "x", "scale": scale, "axis_labels": labels, "metadata": {"k": [1, 2]}}
+    writer.write_image(tmp_path / name, data, meta)
+    image = reader.read_image(tmp_path / name)
+    assert image.axes == "".join(labels).upper()
+    np.testing.assert_array_equal(np.asarray(image.data), data)
+    assert image.data.dtype == dtype
+    np.testing.assert_allclose(image.scale, scale)
+    assert image.metadata == {"k": [1, 2]}
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_round_trip_rgb(tmp_path, name):
+    rgb = (np.random.default_rng(0).random((30, 34, 3)) * 255).astype(np.uint8)
+    writer.write_image(tmp_path / name, rgb, {"name": "photo", "rgb": True, "metadata": {}})
+    image = reader.read_image(tmp_path / name)
+    assert image.rgb and image.axes == "YXS"
+    np.testing.assert_array_equal(np.asarray(image.data), rgb)
+
+
+def test_data_imagej_cannot_hold_is_written_exactly(tmp_path):
+    data = np.random.default_rng(0).random((2, 3, 4, 20, 24))  # float64, 5-D
+    meta = {"name": "f64", "scale": [1, 2, 3, 4, 5], "metadata": {"a": 1}}
+    writer.write_tiff(tmp_path / "f.tif", data, meta)
+    image = reader.read_image(tmp_path / "f.tif")
+    np.testing.assert_array_equal(image.data, data)
+    assert image.scale == [1, 2, 3, 4, 5] and image.metadata == {"a": 1}
+
+
+def test_tiff_flavours_and_native_metadata(tmp_path):
+    data = _noisy((3, 32, 32))
+    meta = {"name": "n", "scale": [0.5, 0.1, 0.1], "units": ["micrometer"] * 3}
+    writer.write_tiff(tmp_path / "ij.tif", data, meta)
+    writer.write_tiff(tmp_path / "o.ome.tif", data, meta)
+    with tifffile.TiffFile(tmp_path / "ij.tif") as tif:
+        assert tif.is_imagej and tif.imagej_metadata["spacing"] == 0.5
+        assert tif.imagej_metadata["unit"] == "micron"
+        num, den = tif.pages[0].tags["XResolution"].value
+        assert den / num == pytest.approx(0.1)
+    with tifffile.TiffFile(tmp_path / "o.ome.tif") as tif:
+        assert tif.is_ome and 'PhysicalSizeX="0.1"' in tif.ome_metadata
+        assert 'PhysicalSizeZ="0.5"' in tif.ome_metadata
+    # files from other software: the scale comes from their own metadata
+    tifffile.imwrite(
+        tmp_path / "fiji.tif",
+        data,
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"},
+    )
+    image = reader.read_image(tmp_path / "fiji.tif")
+    assert image.axes == "ZYX" and image.metadata == {}
+    np.testing.assert_allclose(image.scale, [2.0, 0.25, 0.25])
+    assert image.units == ["micrometer"] * 3
+    tifffile.imwrite(
+        tmp_path / "other.ome.tif",
+        data,
+        ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2, "PhysicalSizeZ": 1},
+    )
+    np.testing.assert_allclose(reader.read_image(tmp_path / "other.ome.tif").scale, [1, 0.2, 0.2])
+
+
+def test_ome_zarr_layout_and_pyramid(tmp_path):
+    data = _noisy((2, 100, 120))
+    meta = {"name": "p", "scale": [3.0, 0.5, 0.5], "units": ["micrometer"] * 3}
+    writer.write_ome_zarr(tmp_path / "p.ome.zarr", data, meta, chunk=32)
+    group = zarr.open_group(str(tmp_path / "p.ome.zarr"), mode="r")
+    (ms,) = group.attrs["multiscales"]
+    assert ms["version"] == "0.4"
+    assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
+    assert ms["axes"][2]["unit"] == "micrometer"
+    shapes = [group[d["path"]].shape for d in ms["datasets"]]
+    assert shapes == [(2, 100, 120), (2, 50, 60), (2, 25, 30)]
+    assert group["0"].chunks == (2, 32, 32)
+    assert ms["datasets"][1]["coordinateTransformations"][0]["scale"] == [3.0, 1.0, 1.0]
+    np.testing.assert_allclose(
+        group["1"][:], data.reshape(2, 50, 2, 60, 2).mean(axis=(2, 4)), rtol=1e-6
+    )
+    image = reader.read_image(tmp_path / "p.ome.zarr")
+    assert image.lazy and len(image.levels) == 3 and image.scale == [3.0, 0.5, 0.5]
+
+
+def test_lazy_layer_is_written_chunk_by_chunk(tmp_path):
+    calls = []
+
+    def block(b):
+        calls.append(b.shape)
+        return b * 2
+
+    lazy = da.from_array(_noisy((4, 64, 64)), chunks=(1, 64, 64)).map_blocks(block)
+    writer.write_ome_zarr(tmp_path / "l.zarr", lazy, {"name": "l"}, chunk=64)
+    assert max(np.prod(s) for s in calls) <= 64 * 64  # never more than a plane at a time
+    np.testing.assert_allclose(zarr.open_array(str(tmp_path / "l.zarr" / "0"))[:], lazy.compute())
+    calls.clear()
+    writer.write_tiff(tmp_path / "l.tif", lazy, {"name": "l"})
+    assert max(np.prod(s) for s in calls) <= 64 * 64
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "l.tif"), lazy.compute())
+
+
+# --------------------------------------------------------------- atomic
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    writer.write_image(path, _noisy((32, 32)), {"name": "old"})
+    before = reader.read_image(path)
+    old = np.asarray(before.data).copy()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tifffile, "imwrite", broken)
+    monkeypatch.setattr(da, "store", broken)
+    with pytest.raises(OSError, match="disk full"):
+        writer.write_image(path, _noisy((32, 32), seed=1), {"name": "new"})
+    assert _leftovers(tmp_path) == []
+    np.testing.assert_array_equal(np.asarray(reader.read_image(path).data), old)
+    with pytest.raises(OSError, match="disk full"):
+        writer.write_image(tmp_path / ("new_" + name), _noisy((32, 32)), {"name": "new"})
+    assert not (tmp_path / ("new_" + name)).exists() and _leftovers(tmp_path) == []
+
+
+def test_interrupted_lazy_write_leaves_nothing(tmp_path):
+    def block(b):
+        if b[0, 0, 0] > 2.5:  # the fourth plane
+            raise KeyboardInterrupt
+        return b
+
+    planes = np.arange(6, dtype=np.float32)[:, None, None] * np.ones((6, 32, 32), np.float32)
+    lazy = da.from_array(planes, chunks=(1, 32, 32)).map_blocks(block)
+    for name in FORMATS:
+        with pytest.raises(KeyboardInterrupt):
+            writer.write_image(tmp_path / name, lazy, {"name": "x"})
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------ open restored
+
+
+def test_open_restored_gives_raw_and_restored_layers(tmp_path):
+    data = _noisy((3, 48, 40))
+    tifffile.imwrite(
+        tmp_path / "cells.tif",
+        data,
+        imagej=True,
+        resolution=(2.0, 2.0),
+        metadata={"axes": "ZYX", "spacing": 1.5, "unit": "micron"},
+    )
+    (raw, raw_kw, _), (restored, kw, kind) = reader.read_restored(tmp_path / "cells.tif")
+    assert kind == "image" and raw_kw["name"] == "cells" and kw["name"] == "cells restored"
+    np.testing.assert_array_equal(raw, data)
+    np.testing.assert_allclose(raw_kw["scale"], [1.5, 0.5, 0.5])
+    np.testing.assert_allclose(kw["scale"], raw_kw["scale"])
+    assert isinstance(restored, np.ndarray) and restored.dtype == np.float32
+    np.testing.assert_allclose(restored, dn.restore(data, axes="ZYX", device="cpu"), atol=1e-5)
+    provenance = kw["metadata"]["napari_deconvnet"]
+    assert provenance["model"] == "default" and provenance["lazy"] is False
+    assert provenance["axes"] == "ZYX" and provenance["version"] == dn.__version__
+
+
+def test_open_restored_with_a_model_setting(tmp_path, random_net, monkeypatch):
+    path = dn.save_model(random_net(), tmp_path / "mine.safetensors")
+    np.save(tmp_path / "a.npy", _noisy((40, 40)))
+    monkeypatch.setenv("NAPARI_DECONVNET_MODEL", str(path))
+    (_, _, _), (restored, kw, _) = reader.read_restored(tmp_path / "a.npy")
+    np.testing.assert_allclose(restored, dn.restore(_noisy((40, 40)), path, device="cpu"))
+    assert kw["metadata"]["napari_deconvnet"]["model"] == str(path)
+
+
+def test_open_restored_photo(tmp_path):
+    from skimage.io import imsave
+
+    rgb = (np.random.default_rng(0).random((40, 44, 3)) * 255).astype(np.uint8)
+    imsave(tmp_path / "photo.png", rgb, check_contrast=False)
+    (raw, raw_kw, _), (restored, kw, _) = reader.read_restored(tmp_path / "photo.png")
+    assert raw_kw["rgb"] and kw["rgb"] and restored.shape == rgb.shape
+    np.testing.assert_allclose(restored, dn.restore(rgb, axes="YXS", device="cpu"), atol=1e-4)
+
+
+def test_lazy_restored_layer_equals_eager_restore(tmp_path):
+    data = _noisy((3, 72, 80))
+    z = zarr.create_array(
+        str(tmp_path / "v.zarr"), shape=data.shape, chunks=(1, 40, 40), dtype=data.dtype
+    )
+    z[:] = data
+    (raw, _, _), (restored, kw, _) = reader.read_restored(tmp_path / "v.zarr", lazy_bytes=0)
+    assert isinstance(raw, da.Array) and isinstance(restored, da.Array)
+    assert kw["metadata"]["napari_deconvnet"]["lazy"] is True
+    eager = dn.restore(data, device="cpu")
+    region = (1, slice(10, 70), slice(3, 61))
+    np.testing.assert_allclose(restored[region].compute(), eager[region], atol=1e-4)
+
+
+def test_lazy_restored_channels_keep_their_own_statistics(tmp_path):
+    data = np.stack([_noisy((48, 48)), 100 * _noisy((48, 48), seed=1)])  # very different
+    writer.write_ome_zarr(tmp_path / "c.zarr", data, {"axis_labels": ("c", "y", "x")})
+    (_, _, _), (restored, _, _) = reader.read_restored(tmp_path / "c.zarr", lazy_bytes=0)
+    eager = dn.restore(data, axes="CYX", device="cpu")
+    np.testing.assert_allclose(restored.compute(), eager, rtol=1e-4, atol=1e-3)
+
+
+def test_opening_a_huge_zarr_reads_a_few_chunks(tmp_path, monkeypatch):
+    from zarr.storage import LocalStore, LoggingStore
+
+    # about 20 GB as float32; missing chunks read as the fill value, so it costs no disk
+    path = tmp_path / "huge.zarr"
+    z = zarr.create_array(
+        str(path), shape=(20000, 512, 512), chunks=(1, 512, 512), dtype="uint16", zarr_format=2
+    )
+    z[5] = np.random.default_rng(0).integers(0, 1000, (512, 512), dtype=np.uint16)
+    stores = []
+    open_zarr = zarr.open
+
+    def logged_open(store, **kwargs):
+        stores.append(LoggingStore(LocalStore(store, read_only=True), log_level="DEBUG"))
+        stores[-1].logger.disabled = True
+        return open_zarr(stores[-1], **kwargs)
+
+    monkeypatch.setattr(zarr, "open", logged_open)
+    (raw, _, _), (restored, _, _) = reader.read_restored(path)  # default threshold: 1 GB
+    assert isinstance(raw, da.Array) and isinstance(restored, da.Array)
+    assert restored.shape == raw.shape == (20000, 512, 512)
+    reads = stores[0].counter["get"]
+    assert reads < 100  # metadata and a sample of at most 64 chunks, not 20000
+    plane = restored[5].compute()
+    assert stores[0].counter["get"] - reads <= 3  # one plane: one chunk (and metadata)
+    assert plane.shape == (512, 512) and plane.dtype == np.float32 and plane.std() > 0
+
+
+def test_restore_failure_keeps_the_raw_layer(tmp_path, messages):
+    np.save(tmp_path / "tiny.npy", np.zeros((2, 2), np.float32))
+    layers = reader.read_restored(tmp_path / "tiny.npy")
+    assert len(layers) == 1 and layers[0][1]["name"] == "tiny"
+    ((kind, message),) = messages
+    assert kind == "error" and "could not restore tiny.npy" in message and "minimum" in message
+
+
+# ----------------------------------------------------------- model files
+
+
+def test_model_file_is_registered_and_described(tmp_path, random_net, messages):
+    net = random_net()
+    net.metadata["training"] = {"mode": "supervised", "epochs": 3, "loss": "mse"}
+    path = dn.save_model(net, tmp_path / "mine.safetensors")
+    read = reader.get_model_reader(str(path))
+    assert read is not None
+    assert read(str(path)) == [(None,)]  # no layer
+    assert registry.registered_models() == {"mine": str(path.resolve())}
+    ((kind, message),) = messages
+    assert kind == "info" and "'mine' registered" in message
+    assert "random weights for tests" in message and "training epochs: 3" in message
+    assert registry.register_model(path) == "mine"  # once only
+
+
+@pytest.mark.parametrize("broken", ["truncated", "pickle", "newer"])
+def test_broken_model_file_gives_a_clear_notification(tmp_path, random_net, messages, broken):
+    path = tmp_path / "bad.safetensors"
+    good = dn.save_model(random_net(), tmp_path / "good.safetensors")
+    if broken == "truncated":
+        path.write_bytes(good.read_bytes()[:-100])
+        expected = "truncated"
+    elif broken == "pickle":
+        path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+        expected = "pickle"
+    else:
+        from safetensors import safe_open
+        from safetensors.torch import load_file, save_file
+
+        with safe_open(str(good), "pt") as fh:
+            doc = json.loads(fh.metadata()["napari_deconvnet"])
+        doc["format_version"] = 99
+        save_file(load_file(str(good)), str(path), {"napari_deconvnet": json.dumps(doc)})
+        expected = "upgrade"
+    read = reader.get_model_reader(str(path))
+    assert read is not None
+    assert read(str(path)) == [(None,)]
+    ((kind, message),) = messages
+    assert kind == "error" and expected in message
+    assert registry.registered_models() == {}
+
+
+def test_registry_names_are_unique(tmp_path, random_net):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = dn.save_model(random_net(), tmp_path / "a" / "m.safetensors")
+    second = dn.save_model(random_net(), tmp_path / "b" / "m.safetensors")
+    shipped = dn.save_model(random_net(), tmp_path / "default.safetensors")
+    names = [registry.register_model(p) for p in (first, second, shipped)]
+    assert names == ["m", "m (b)", "default (" + tmp_path.name + ")"]
+    assert registry.resolve("m (b)") == str(second.resolve())
+    assert registry.resolve("denoise-2d") == "denoise-2d"
+
+
+# ------------------------------------------------- in a real napari viewer
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_viewer_saves_and_reopens_with_provenance(make_napari_viewer, tmp_path, name):
+    viewer = make_napari_viewer()
+    data = _noisy((4, 40, 48))
+    layer = viewer.add_image(
+        data, name="cells restored", scale=(2.0, 0.3, 0.3), metadata=_provenance()
+    )
+    path = tmp_path / name
+    written = viewer.layers.save(str(path), selected=True, plugin="napari-deconvnet")
+    assert written == [str(path)]
+    viewer.layers.clear()
+    (opened,) = viewer.open(str(path), plugin="napari-deconvnet")
+    assert opened.name == "cells restored" and opened.metadata == _provenance()
+    np.testing.assert_array_equal(np.asarray(opened.data), data)
+    np.testing.assert_allclose(opened.scale, layer.scale)
+
+
+def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    data = _noisy((48, 56))
+    tifffile.imwrite(tmp_path / "noisy.tif", data, imagej=True, resolution=(5.0, 5.0))
+    layers = viewer.open(str(tmp_path / "noisy.tif"), plugin="napari-deconvnet")
+    assert [layer.name for layer in layers] == ["noisy", "noisy restored"]
+    raw, restored = layers
+    np.testing.assert_allclose(raw.scale, [0.2, 0.2])
+    np.testing.assert_allclose(restored.scale, raw.scale)
+    assert restored.metadata["napari_deconvnet"]["model"] == "default"
+    # save the result and open it again: one layer, with its provenance
+    viewer.layers.selection = {restored}
+    viewer.layers.save(str(tmp_path / "result.tif"), selected=True, plugin="napari-deconvnet")
+    (again,) = viewer.open(str(tmp_path / "result.tif"), plugin="napari-deconvnet")
+    assert again.metadata == restored.metadata
+    np.testing.assert_array_equal(again.data, restored.data)
+
+
+def test_viewer_opens_a_lazy_restored_layer(make_napari_viewer, tmp_path, monkeypatch):
+    monkeypatch.setattr(reader.settings, "lazy_bytes", 0)
+    viewer = make_napari_viewer()
+    data = _noisy((3, 64, 64))
+    writer.write_ome_zarr(tmp_path / "v.ome.zarr", data, {"scale": (2, 1, 1)}, chunk=32)
+    raw, restored = viewer.open(str(tmp_path / "v.ome.zarr"), plugin="napari-deconvnet")
+    assert raw.multiscale and restored.multiscale
+    assert isinstance(restored.data[0], da.Array)
+    np.testing.assert_allclose(restored.scale, (2, 1, 1))
+    np.testing.assert_allclose(
+        np.asarray(restored.data[0][1]), dn.restore(data, device="cpu")[1], atol=1e-4
+    )
+
+
+def test_viewer_opens_a_model_file(make_napari_viewer, tmp_path, random_net, caplog):
+    from napari_deconvnet.widgets.restore import RestoreWidget
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Restore")
+    assert isinstance(widget, RestoreWidget)
+    path = dn.save_model(random_net(), tmp_path / "mine.safetensors")
+    with caplog.at_level(logging.INFO):
+        assert viewer.open(str(path), plugin="napari-deconvnet") == []
+    assert len(viewer.layers) == 0
+    assert "mine" in widget.model.choices
+    widget.model.value = "mine"
+    assert widget.selected_model() == str(path.resolve())
