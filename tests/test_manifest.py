@@ -41,7 +41,7 @@ def test_contributions_resolve(manifest):
 
 
 def test_sample_data_gives_noisy_and_clean_layers(manifest):
-    (sample,) = manifest.contributions.sample_data
+    (sample,) = [s for s in manifest.contributions.sample_data if s.key == "noisy_camera"]
     assert sample.display_name == "Noisy camera (Gaussian sigma=25/255)"
     (command,) = [c for c in manifest.contributions.commands if c.id == sample.command]
     make_sample = import_python_name(command.python_name)

@@ -1,0 +1,105 @@
+"""Sample data: every sample loads, with the promised layers, seeded and plausible."""
+
+import numpy as np
+import pytest
+from npe2 import PluginManifest
+from npe2.manifest.utils import import_python_name
+
+from napari_deconvnet.io import samples
+
+# key -> (layer names, shape of the degraded and clean layers, PSF shape or None)
+PROMISED = {
+    "noisy_camera": (["camera noisy", "camera clean"], (512, 512), None),
+    "fluorescence": (["cells noisy", "cells clean"], (256, 256), None),
+    "blurred": (["filaments blurred", "filaments clean", "filaments PSF"], (256, 256), (17, 17)),
+    "volume": (["volume blurred", "volume clean", "volume PSF"], (32, 256, 256), (9, 13, 13)),
+    "timelapse": (["moving noisy", "moving clean"], (10, 256, 256), None),
+}
+
+
+SMALL = {
+    "noisy_camera": {},
+    "fluorescence": {"shape": (48, 48)},
+    "blurred": {"shape": (48, 48)},
+    "volume": {"shape": (8, 48, 48)},
+    "timelapse": {"shape": (3, 48, 48)},
+}
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return PluginManifest.from_distribution("napari-deconvnet")
+
+
+def _make(manifest, key):
+    (contribution,) = [s for s in manifest.contributions.sample_data if s.key == key]
+    (command,) = [c for c in manifest.contributions.commands if c.id == contribution.command]
+    return import_python_name(command.python_name)
+
+
+def test_manifest_lists_every_sample(manifest):
+    keys = [s.key for s in manifest.contributions.sample_data]
+    assert keys == list(PROMISED) == list(samples.SAMPLES)
+
+
+@pytest.mark.parametrize("key", PROMISED)
+def test_sample_has_the_promised_layers(manifest, key):
+    names, shape, psf_shape = PROMISED[key]
+    layers = _make(manifest, key)()
+    assert [meta["name"] for _, meta, _ in layers] == names
+    assert all(kind == "image" for _, _, kind in layers)
+    (degraded, dmeta, _), (clean, cmeta, _) = layers[:2]
+    assert degraded.shape == clean.shape == shape
+    assert degraded.dtype == clean.dtype == np.float32
+    assert np.isfinite(degraded).all() and not np.array_equal(degraded, clean)
+    assert dmeta["metadata"]["napari_deconvnet"]["sample"] == key
+    assert cmeta["metadata"]["napari_deconvnet"] == {"sample": key, "clean": True}
+    assert cmeta["visible"] is False and dmeta.get("visible", True)
+    assert dmeta.get("scale") == cmeta.get("scale")  # same geometry, so Quality can compare
+    if psf_shape is None:
+        assert len(layers) == 2
+    else:
+        psf = layers[2][0]
+        assert psf.shape == psf_shape and layers[2][1]["visible"] is False
+        assert psf.sum() == pytest.approx(1.0, abs=1e-5) and psf.min() >= 0
+        centre = tuple(n // 2 for n in psf_shape)
+        assert psf[centre] == psf.max()
+
+
+@pytest.mark.parametrize("key", PROMISED)
+def test_sample_arrays_are_seeded(key):
+    data = samples.SAMPLES[key][1]
+    small = SMALL[key]
+    first, second, other = data(**small), data(**small), data(**small, seed=1)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_noise_levels_are_the_promised_ones():
+    noisy, clean = samples.noisy_camera_data()
+    assert abs(float(np.std(noisy - clean)) - 25 / 255) < 0.005
+    noisy, clean = samples.fluorescence_phantom_data()
+    cam = samples.FLUORESCENCE_CAMERA
+    assert abs(float(np.mean(noisy - clean))) < 0.2  # clean is the expected value
+    assert clean.min() >= cam["offset"] and noisy.max() <= 2 ** cam["bits"] - 1
+    dark = clean < cam["offset"] + 0.1 * cam["peak"]  # read noise and few photons
+    assert 1.5 < float(np.std((noisy - clean)[dark])) < 3.5
+    degraded, clean, psf = samples.blurred_phantom_data()
+    assert float(np.abs(degraded - clean).mean()) > 0.02  # blurred, not only noisy
+    noisy, clean = samples.phantom_timelapse_data()
+    assert float(np.abs(clean[0] - clean[-1]).mean()) > 0.01  # the cells move
+    moving = noisy - clean
+    assert abs(float(moving.mean())) < 0.01
+
+
+@pytest.mark.parametrize("key", PROMISED)
+def test_sample_opens_in_napari(make_napari_viewer, key):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-deconvnet", key)
+    names, shape, _ = PROMISED[key]
+    assert [layer.name for layer in viewer.layers] == names
+    assert viewer.layers[0].data.shape == shape
+    if key == "volume":
+        np.testing.assert_allclose(viewer.layers[0].scale, (0.5, 0.2, 0.2))
+        np.testing.assert_allclose(viewer.layers[1].scale, (0.5, 0.2, 0.2))
