@@ -1,18 +1,26 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
+from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
+from .noise import synthesize
 from .persistence import list_models, load_model, model_info, save_model
+from .psf import make_psf
 from .tiling import Cancelled, restore, restore_iter
 
 __all__ = [
     "Cancelled",
     "DeconvNet",
     "DeconvNetConfig",
+    "SSIMLoss",
     "list_models",
     "load_model",
+    "make_psf",
     "model_info",
+    "psnr",
     "receptive_field",
     "restore",
     "restore_iter",
     "save_model",
+    "ssim",
+    "synthesize",
 ]

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .psf import as_psf, blur
+
 __all__ = ["NOISE_MODELS", "synthesize"]
 
 #: Accepted values of ``noise`` in :func:`synthesize`, with their parameters
@@ -247,69 +249,6 @@ _MODELS: dict[str, Callable[..., Any]] = {
 }
 
 
-# ---------------------------------------------------------------- blur
-
-
-def _check_psf(psf: Any, image: Any) -> np.ndarray:
-    if _is_tensor(psf):
-        psf = psf.detach().cpu().numpy()
-    kernel = np.asarray(psf)
-    if np.iscomplexobj(kernel) or not np.issubdtype(kernel.dtype, np.number):
-        raise ValueError(f"psf must be a real numeric array, got dtype {kernel.dtype}")
-    kernel = kernel.astype(np.float64)
-    if kernel.size == 0 or kernel.ndim == 0 or kernel.ndim > image.ndim:
-        raise ValueError(
-            f"psf must be a non-empty array with at most as many dimensions as the image "
-            f"({image.ndim}), got shape {kernel.shape}; it blurs the trailing axes"
-        )
-    if not np.isfinite(kernel).all():
-        raise ValueError("psf contains NaN or infinite values")
-    total = kernel.sum()
-    if abs(total) < 1e-12:
-        raise ValueError("psf sums to zero and cannot be normalised to sum 1")
-    return kernel / total
-
-
-def _reflect(n: int, pad_lo: int, pad_hi: int) -> np.ndarray:
-    """Indices of scipy.ndimage's ``mode="reflect"`` (d c b a | a b c d | d c b a)."""
-    idx = np.arange(-pad_lo, n + pad_hi) % (2 * n)
-    return np.where(idx >= n, 2 * n - 1 - idx, idx)
-
-
-def _blur(image: Any, kernel: np.ndarray) -> Any:
-    """Convolve the trailing ``kernel.ndim`` axes of `image` with `kernel`."""
-    k = kernel.ndim
-    if not _is_tensor(image) or k > 3:
-        from scipy import ndimage
-
-        on_device = _is_tensor(image)
-        array = image.cpu().numpy() if on_device else image
-        full = kernel.reshape((1,) * (image.ndim - k) + kernel.shape)
-        out = ndimage.convolve(array.astype(np.float64), full, mode="reflect").astype(np.float32)
-        if on_device:
-            import torch
-
-            return torch.as_tensor(out, device=image.device)
-        return out
-    import torch
-    import torch.nn.functional as F
-
-    spatial = image.shape[image.ndim - k :]
-    x = image.reshape(-1, 1, *spatial)
-    for axis, (n, size) in enumerate(zip(spatial, kernel.shape, strict=True)):
-        # pad like scipy.ndimage.convolve: (s - 1) // 2 before, s // 2 after
-        lo, hi = (size - 1) // 2, size // 2
-        idx = torch.as_tensor(_reflect(n, lo, hi), device=image.device)
-        x = x.index_select(2 + axis, idx)
-    weight = torch.as_tensor(
-        np.ascontiguousarray(kernel[(slice(None, None, -1),) * k]),
-        dtype=image.dtype,
-        device=image.device,
-    )
-    conv = (F.conv1d, F.conv2d, F.conv3d)[k - 1]
-    return conv(x, weight[None, None]).reshape(image.shape)
-
-
 # ---------------------------------------------------------------- public
 
 
@@ -332,10 +271,15 @@ def synthesize(
     noise : {"gaussian", "poisson", "poisson-gaussian", "salt-and-pepper", \
 "speckle", "none"} or None
         Noise model (see Notes). ``None`` or ``"none"`` only blurs.
-    psf : ndarray, optional
-        Point spread function, normalised here to sum 1. It is convolved with
-        the trailing ``psf.ndim`` axes of `clean` (reflecting at the borders)
-        before the noise is drawn.
+    psf : ndarray, str or dict, optional
+        Point spread function: an array (normalised here to sum 1), a name
+        of :func:`~napari_deconvnet.core.psf.make_psf` (``"gaussian"``,
+        ``"airy"``, ``"widefield"``) with default parameters, or a dict
+        ``{"kind": name, **params}`` such as ``{"kind": "gaussian",
+        "sigma": 2.0}``. It is convolved with the trailing ``psf.ndim`` axes
+        of `clean` before the noise is drawn, as optics blurs before the
+        sensor counts; borders are extended by reflection
+        (``d c b a | a b c d``), see :func:`~napari_deconvnet.core.psf.blur`.
     seed : int, numpy.random.Generator or torch.Generator, optional
         Seed of the random draws; the same seed gives the same output.
     clip : (float, float), optional
@@ -420,6 +364,10 @@ def synthesize(
     >>> blurred = synthesize(np.eye(5), None, psf=np.ones((3, 3)))
     >>> round(float(blurred[2, 2]), 3)
     0.333
+    >>> soft = synthesize(np.eye(16), "poisson", peak=50, seed=0,
+    ...                   psf={"kind": "gaussian", "sigma": 1.5})
+    >>> soft.shape
+    (16, 16)
     """
     name = _check_noise(noise)
     p = _check_params(name, params)
@@ -432,7 +380,7 @@ def synthesize(
         if not low <= high:
             raise ValueError(f"clip needs low <= high, got {clip!r}")
     if psf is not None:
-        image = _blur(image, _check_psf(psf, image))
+        image = blur(image, as_psf(psf, image.ndim))
     out = _MODELS[name](image, _Random(seed, image), **p)
     if clip is not None:
         out = out.clamp(low, high) if _is_tensor(out) else np.clip(out, low, high)
