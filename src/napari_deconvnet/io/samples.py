@@ -58,22 +58,10 @@ LayerData = tuple[np.ndarray, dict[str, Any], str]
 
 
 def _psf(shape: tuple[int, ...], sigma: tuple[float, ...]) -> np.ndarray:
-    """A normalised Gaussian PSF (:func:`napari_deconvnet.make_psf` where available)."""
-    try:
-        from napari_deconvnet.core.psf import make_psf
-    except ImportError:
-        make_psf = None
-    if make_psf is not None:
-        try:
-            psf = np.asarray(make_psf("gaussian", shape=shape, sigma=sigma), np.float32)
-            if psf.shape == tuple(shape):
-                return psf / psf.sum()
-        except (TypeError, ValueError):
-            pass
-    grids = np.meshgrid(*(np.arange(n) - (n - 1) / 2 for n in shape), indexing="ij")
-    r2 = sum((g / s) ** 2 for g, s in zip(grids, sigma, strict=True))
-    psf = np.exp(-0.5 * r2)
-    return (psf / psf.sum()).astype(np.float32)
+    """A Gaussian PSF from :func:`napari_deconvnet.make_psf`, summing to 1."""
+    from napari_deconvnet.core.psf import make_psf
+
+    return np.asarray(make_psf("gaussian", shape=shape, sigma=sigma), np.float32)
 
 
 def _blur(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
