@@ -256,7 +256,7 @@ def make_psf(kind: str, shape: Any = None, **params: Any) -> np.ndarray:
     ((7, 7), dtype('float32'), 1.0)
     >>> make_psf("airy", wavelength=520, na=1.4, pixel_size=65,
     ...          refractive_index=1.518).shape
-    (21, 21)
+    (23, 23)
     >>> make_psf("widefield", shape=(9, 15, 15), na=1.0, refractive_index=1.33).shape
     (9, 15, 15)
     """

@@ -1,0 +1,359 @@
+"""SSIM and PSNR: equality with scikit-image, the torch path, gradients and errors."""
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import metrics as metrics_module
+from napari_deconvnet.core.metrics import SSIMLoss, psnr, ssim
+
+TOL = 1e-4
+
+
+def _skimage_ssim(x, y, **kwargs):
+    kwargs.setdefault("sigma", 1.5)
+    return structural_similarity(
+        x, y, gaussian_weights=True, use_sample_covariance=False, full=True, **kwargs
+    )
+
+
+def _pair(shape, dtype=np.float32, scale=1.0, noise=0.15, seed=0):
+    """A smooth reference and a noisy version of it, both of `dtype`."""
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.linspace(0, 1, n) for n in shape), indexing="ij")
+    clean = 0.5 + 0.35 * np.sin(5 * sum(grids)) * np.cos(3 * grids[-1])
+    noisy = np.clip(clean + noise * rng.standard_normal(shape), 0, 1)
+    if np.issubdtype(dtype, np.integer):
+        return (noisy * scale).round().astype(dtype), (clean * scale).round().astype(dtype)
+    return (noisy * scale).astype(dtype), (clean * scale).astype(dtype)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(metrics_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_public_names():
+    assert dn.ssim is ssim and dn.psnr is psnr and dn.SSIMLoss is SSIMLoss
+
+
+# ---------------------------------------------------------------- SSIM == skimage
+
+
+@pytest.mark.parametrize(
+    "shape", [(11, 11), (64, 80), (37, 53), (200, 129), (12, 20, 24), (11, 16, 13)]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ssim_equals_skimage(shape, dtype):
+    x, y = _pair(shape, dtype)
+    expected, expected_map = _skimage_ssim(x, y, data_range=1.0)
+    score, smap = ssim(x, y, data_range=1.0, full=True)
+    assert isinstance(score, float)
+    assert smap.dtype == np.float32 and smap.shape == shape
+    assert score == pytest.approx(expected, abs=TOL)
+    np.testing.assert_allclose(smap, expected_map, atol=TOL)
+    assert ssim(x, y, data_range=1.0) == score
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "data_range"),
+    [
+        (np.uint8, 255, 255),
+        (np.uint16, 4000, 4095),
+        (np.int16, 1000, 2000),
+        (np.float32, 255, 255),
+        (np.float64, 0.01, 0.01),
+        (np.float32, 1.0, 0.5),
+    ],
+)
+def test_ssim_equals_skimage_over_dtypes_and_ranges(dtype, scale, data_range):
+    x, y = _pair((48, 57), dtype, scale=scale)
+    expected, expected_map = _skimage_ssim(x, y, data_range=data_range)
+    score, smap = ssim(x, y, data_range=data_range, full=True)
+    assert score == pytest.approx(expected, abs=TOL)
+    np.testing.assert_allclose(smap, expected_map, atol=TOL)
+
+
+@pytest.mark.parametrize(
+    ("shape", "channel_axis"),
+    [((40, 50, 3), -1), ((40, 50, 3), 2), ((2, 40, 50), 0), ((12, 3, 16, 18), 1)],
+)
+def test_ssim_channel_axis_equals_skimage(shape, channel_axis):
+    x, y = _pair(shape)
+    expected, expected_map = _skimage_ssim(x, y, data_range=1.0, channel_axis=channel_axis)
+    score, smap = ssim(x, y, data_range=1.0, full=True, channel_axis=channel_axis)
+    assert score == pytest.approx(expected, abs=TOL)
+    assert smap.shape == shape
+    np.testing.assert_allclose(smap, expected_map, atol=TOL)
+
+
+@pytest.mark.parametrize(("sigma", "win_size"), [(1.0, None), (0.8, 5), (3.0, 7), (1.5, 11)])
+def test_ssim_sigma_and_win_size_equal_skimage(sigma, win_size):
+    x, y = _pair((12, 14))  # sigma 3 reaches further than the image: repeated reflection
+    expected, expected_map = _skimage_ssim(x, y, data_range=1.0, sigma=sigma, win_size=win_size)
+    score, smap = ssim(x, y, data_range=1.0, full=True, sigma=sigma, win_size=win_size)
+    assert score == pytest.approx(expected, abs=TOL)
+    np.testing.assert_allclose(smap, expected_map, atol=TOL)
+
+
+def test_ssim_keeps_precision_far_from_zero():
+    # camera counts on a large offset: float32 on raw values would lose the variances
+    rng = np.random.default_rng(0)
+    clean = 5000 + 500 * rng.random((64, 64))
+    noisy = clean + rng.normal(0, 30, clean.shape)
+    expected, expected_map = _skimage_ssim(noisy, clean, data_range=500.0)
+    score, smap = ssim(noisy, clean, data_range=500.0, full=True)
+    assert score == pytest.approx(expected, abs=TOL)
+    np.testing.assert_allclose(smap, expected_map, atol=TOL)
+
+
+def test_blocked_cpu_path_equals_plain_path(monkeypatch):
+    x, y = _pair((2, 100, 131))  # rows not a multiple of the strip height
+    fast = ssim(x, y, data_range=1.0, full=True, channel_axis=0)
+    monkeypatch.setattr(metrics_module, "_BLOCKED_MIN_PIXELS", 10**12)
+    plain = ssim(x, y, data_range=1.0, full=True, channel_axis=0)
+    assert fast[0] == pytest.approx(plain[0], abs=1e-6)
+    np.testing.assert_allclose(fast[1], plain[1], atol=1e-5)
+    expected = _skimage_ssim(x, y, data_range=1.0, channel_axis=0)
+    np.testing.assert_allclose(fast[1], expected[1], atol=TOL)
+
+
+# ---------------------------------------------------------------- data_range rule
+
+
+def test_default_data_range_uint8_is_255_as_skimage():
+    x, y = _pair((40, 40), np.uint8, scale=255)
+    assert ssim(x, y) == pytest.approx(_skimage_ssim(x, y)[0], abs=TOL)
+    assert psnr(x, y) == pytest.approx(peak_signal_noise_ratio(y, x), abs=1e-6)
+
+
+def test_default_data_range_of_floats_is_the_reference_span():
+    x, y = _pair((40, 40), np.float32, scale=3.0)
+    span = float(y.max() - y.min())
+    assert span != pytest.approx(2.0)  # never a float dtype's range
+    assert ssim(x, y) == pytest.approx(ssim(x, y, data_range=span), abs=1e-7)
+    assert psnr(x, y) == pytest.approx(psnr(x, y, data_range=span), abs=1e-9)
+
+
+def test_default_data_range_bool():
+    rng = np.random.default_rng(0)
+    y = rng.random((32, 32)) > 0.5
+    x = y.copy()
+    x[:4] = ~x[:4]
+    assert ssim(x, y) == pytest.approx(_skimage_ssim(x, y, data_range=1)[0], abs=TOL)
+
+
+# ---------------------------------------------------------------- torch path
+
+
+def test_torch_input_gives_torch_and_equals_numpy(device):
+    x, y = _pair((40, 52))
+    expected, expected_map = ssim(x, y, data_range=1.0, full=True)
+    score, smap = ssim(
+        torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), data_range=1.0, full=True
+    )
+    assert isinstance(score, torch.Tensor) and score.ndim == 0
+    assert smap.device.type == device and smap.dtype == torch.float32
+    assert float(score) == pytest.approx(expected, abs=1e-5)
+    np.testing.assert_allclose(smap.cpu().numpy(), expected_map, atol=1e-5)
+
+
+@pytest.mark.parametrize("spatial", [(36, 40), (12, 14, 16)])
+def test_batched_tensors_are_maps_per_item_and_channel(spatial):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, *spatial, generator=gen)
+    y = (x + 0.2 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    score, smap = ssim(x, y, data_range=1.0, full=True)
+    assert smap.shape == x.shape
+    per_item = [
+        _skimage_ssim(x[b].numpy(), y[b].numpy(), data_range=1.0, channel_axis=0) for b in range(2)
+    ]
+    np.testing.assert_allclose(smap.numpy(), np.stack([m for _, m in per_item]), atol=TOL)
+    assert float(score) == pytest.approx(np.mean([s for s, _ in per_item]), abs=TOL)
+
+
+def test_mixed_numpy_and_torch():
+    x, y = _pair((32, 32))
+    score = ssim(x, torch.from_numpy(y), data_range=1.0)
+    assert isinstance(score, torch.Tensor)
+    assert float(score) == pytest.approx(ssim(x, y, data_range=1.0), abs=1e-6)
+
+
+def test_ssim_gradcheck_float64():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 1, 12, 13, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 1, 12, 13, generator=gen, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: ssim(a, y, data_range=1.0), (x,))
+    assert torch.autograd.gradcheck(lambda a: ssim(a, y, data_range=1.0, full=True)[1].sum(), (x,))
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 32, 32), (2, 2, 16, 20, 24)])
+def test_ssim_loss_gradients_are_finite_and_descend(shape, device):
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(shape, generator=gen).to(device)
+    pred = (target + 0.3 * torch.randn(shape, generator=gen).to(device)).requires_grad_()
+    loss_fn = SSIMLoss(data_range=1.0)
+    loss = loss_fn(pred, target)
+    loss.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
+    assert pred.grad.abs().sum() > 0
+    with torch.no_grad():
+        stepped = pred - 50 * pred.grad
+    assert loss_fn(stepped, target) < loss
+    # at the optimum the gradient exists and is zero
+    same = target.clone().requires_grad_()
+    zero = loss_fn(same, target)
+    zero.backward()
+    assert float(zero) == pytest.approx(0.0, abs=1e-6)
+    assert torch.isfinite(same.grad).all() and same.grad.abs().max() < 1e-5
+
+
+def test_ssim_loss_reduction_none_and_equality_with_ssim():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 2, 24, 24, generator=gen)
+    pred = target + 0.1 * torch.randn(target.shape, generator=gen)
+    per_item = SSIMLoss(1.0, reduction="none")(pred, target)
+    assert per_item.shape == (3,)
+    for b in range(3):
+        assert float(per_item[b]) == pytest.approx(
+            1 - float(ssim(pred[b : b + 1], target[b : b + 1], data_range=1.0)), abs=1e-6
+        )
+    mean = SSIMLoss(1.0)(pred, target)
+    assert float(mean) == pytest.approx(1 - float(ssim(pred, target, data_range=1.0)), abs=1e-6)
+
+
+def test_half_precision_tensors_are_computed_in_float32():
+    x, y = _pair((32, 32))
+    score = ssim(torch.from_numpy(x).half(), torch.from_numpy(y).half(), data_range=1.0)
+    assert score.dtype == torch.float32
+    assert float(score) == pytest.approx(ssim(x, y, data_range=1.0), abs=1e-3)
+
+
+# ---------------------------------------------------------------- PSNR
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale", "data_range"),
+    [
+        (np.float32, 1.0, 1.0),
+        (np.float64, 1.0, 1.0),
+        (np.float32, 1.0, 0.7),
+        (np.uint8, 255, 255),
+        (np.uint16, 4000, 4095),
+        (np.int16, 500, 1000),
+    ],
+)
+@pytest.mark.parametrize("shape", [(33, 47), (8, 9, 10)])
+def test_psnr_equals_skimage(dtype, scale, data_range, shape):
+    x, y = _pair(shape, dtype, scale=scale)
+    expected = peak_signal_noise_ratio(y, x, data_range=data_range)
+    assert psnr(x, y, data_range=data_range) == pytest.approx(expected, abs=1e-6)
+
+
+def test_psnr_identical_images_is_infinite():
+    x, _ = _pair((16, 16))
+    assert psnr(x, x, data_range=1.0) == np.inf
+    assert float(psnr(torch.from_numpy(x), torch.from_numpy(x), data_range=1.0)) == np.inf
+
+
+def test_psnr_torch_is_differentiable_and_equals_numpy(device):
+    x, y = _pair((40, 40))
+    tx = torch.from_numpy(x).double().to(device).requires_grad_()
+    value = psnr(tx, torch.from_numpy(y).double().to(device), data_range=1.0)
+    value.backward()
+    assert float(value) == pytest.approx(psnr(x.astype(float), y, data_range=1.0), abs=1e-6)
+    assert torch.isfinite(tx.grad).all()
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("metric", [ssim, psnr])
+def test_mismatched_shapes_raise(metric):
+    with pytest.raises(ValueError, match="same shape"):
+        metric(np.zeros((16, 16)), np.zeros((16, 17)), data_range=1.0)
+
+
+@pytest.mark.parametrize("metric", [ssim, psnr])
+@pytest.mark.parametrize("data_range", [0, -1.0, float("nan"), float("inf")])
+def test_bad_data_range_raises(metric, data_range):
+    x, y = _pair((16, 16))
+    with pytest.raises(ValueError, match="data_range"):
+        metric(x, y, data_range=data_range)
+
+
+@pytest.mark.parametrize("metric", [ssim, psnr])
+def test_constant_reference_needs_a_data_range(metric):
+    with pytest.raises(ValueError, match="constant.*data_range"):
+        metric(np.random.default_rng(0).random((16, 16)), np.ones((16, 16)))
+
+
+@pytest.mark.parametrize("metric", [ssim, psnr])
+@pytest.mark.parametrize(
+    ("x", "error", "match"),
+    [
+        (np.full((16, 16), np.nan), ValueError, "NaN"),
+        (np.ones((16, 16), complex), ValueError, "complex"),
+        (np.full((16, 16), "a"), TypeError, "numeric"),
+        ("image", TypeError, "numpy array or a torch tensor"),
+        (torch.ones(16, 16, dtype=torch.complex64), ValueError, "complex"),
+    ],
+)
+def test_bad_images_raise(metric, x, error, match):
+    with pytest.raises(error, match=match):
+        metric(x, np.ones((16, 16)), data_range=1.0)
+
+
+def test_data_range_of_wrong_type_raises():
+    with pytest.raises(TypeError, match="data_range"):
+        ssim(np.ones((16, 16)), np.ones((16, 16)), data_range="1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"win_size": 4}, ValueError, "odd"),
+        ({"win_size": 0}, ValueError, "odd"),
+        ({"win_size": 2.5}, TypeError, "win_size"),
+        ({"sigma": 0}, ValueError, "sigma"),
+        ({"sigma": -1.0}, ValueError, "sigma"),
+        ({"sigma": "wide"}, TypeError, "sigma"),
+        ({"channel_axis": 3}, ValueError, "channel_axis"),
+        ({"channel_axis": 1.0}, TypeError, "channel_axis"),
+    ],
+)
+def test_bad_ssim_options_raise(kwargs, error, match):
+    x, y = _pair((16, 16))
+    with pytest.raises(error, match=match):
+        ssim(x, y, data_range=1.0, **kwargs)
+
+
+def test_image_smaller_than_window_raises():
+    x, y = _pair((10, 40))
+    with pytest.raises(ValueError, match="win_size 11 exceeds"):
+        ssim(x, y, data_range=1.0)
+    assert np.isfinite(ssim(x, y, data_range=1.0, win_size=7, sigma=1.0))
+
+
+def test_batched_tensor_with_other_channel_axis_raises():
+    x = torch.rand(1, 2, 16, 16)
+    with pytest.raises(ValueError, match=r"\(B, C, \*spatial\)"):
+        ssim(x, x, data_range=1.0, channel_axis=-1)
+
+
+def test_ssim_loss_errors():
+    with pytest.raises(ValueError, match="reduction"):
+        SSIMLoss(reduction="sum")
+    with pytest.raises(ValueError, match="data_range"):
+        SSIMLoss(data_range=0)
+    loss = SSIMLoss(1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        loss(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 17))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        loss(torch.rand(16, 16), torch.rand(16, 16))
+    with pytest.raises(TypeError, match="tensors"):
+        loss(np.zeros((1, 1, 16, 16)), torch.rand(1, 1, 16, 16))

@@ -1,0 +1,215 @@
+"""PSFs: normalisation, symmetry, physics of the Airy/widefield model, blurring and errors."""
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage, special
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import psf as psf_module
+from napari_deconvnet.core.noise import synthesize
+from napari_deconvnet.core.psf import as_psf, blur, make_psf
+
+WIDEFIELD = {"wavelength": 500.0, "na": 1.0, "pixel_size": 50.0, "refractive_index": 1.33}
+
+
+def test_docstring_examples():
+    result = doctest.testmod(psf_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+    assert dn.make_psf is make_psf
+
+
+@pytest.mark.parametrize(
+    ("kind", "shape", "params"),
+    [
+        ("gaussian", None, {"sigma": 2.0}),
+        ("gaussian", (9, 12), {"sigma": (1.0, 2.5)}),
+        ("gaussian", (5, 15, 15), {"sigma": 1.5}),
+        ("gaussian", None, {"sigma": (0.0, 1.0)}),
+        ("airy", None, {}),
+        ("airy", (20, 21), WIDEFIELD),
+        ("widefield", None, {}),
+        ("widefield", (11, 17, 17), WIDEFIELD),
+    ],
+)
+def test_psfs_are_normalised_non_negative_and_symmetric(kind, shape, params):
+    psf = make_psf(kind, shape, **params)
+    assert psf.dtype == np.float32
+    if shape is not None:
+        assert psf.shape == shape
+    assert psf.sum() == pytest.approx(1.0, abs=1e-5)
+    assert psf.min() >= 0
+    for axis in range(psf.ndim):
+        np.testing.assert_allclose(psf, np.flip(psf, axis), atol=1e-7)
+    if all(n % 2 for n in psf.shape):  # odd sizes: the maximum is the centre pixel
+        assert psf[tuple(n // 2 for n in psf.shape)] == psf.max()
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.0, 2.5, 4.0])
+def test_gaussian_has_the_requested_variance(sigma):
+    psf = make_psf("gaussian", sigma=sigma).astype(np.float64)
+    x = np.arange(psf.shape[1]) - psf.shape[1] // 2
+    variance = (psf.sum(axis=0) * x**2).sum()
+    assert variance == pytest.approx(sigma**2 + 1 / 12, rel=1e-3)  # + pixel integration
+    assert psf.shape == (2 * int(np.ceil(4 * sigma)) + 1,) * 2
+
+
+def test_gaussian_per_axis_and_zero_sigma():
+    psf = make_psf("gaussian", sigma=(0, 2.0))
+    assert psf.shape == (1, 17)
+    psf = make_psf("gaussian", shape=(5, 9), sigma=(0, 2.0))
+    np.testing.assert_array_equal(psf[[0, 1, 3, 4]], 0)
+    assert make_psf("gaussian", sigma=(1, 1, 1)).ndim == 3
+    assert make_psf("gaussian", ndim=3, sigma=1).shape == (9, 9, 9)
+
+
+def test_airy_matches_the_bessel_formula_and_first_zero():
+    params = {"wavelength": 500.0, "na": 1.0, "pixel_size": 20.0, "oversample": 1}
+    psf = make_psf("airy", shape=(1, 101), **params)[0].astype(np.float64)
+    r = (np.arange(101) - 50) * 20.0
+    v = 2 * np.pi * 1.0 * r / 500.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(v == 0, 1.0, (2 * special.j1(v) / v) ** 2)
+    np.testing.assert_allclose(psf / psf.max(), expected, atol=1e-6)
+    first_zero = 0.61 * 500.0 / 1.0  # 305 nm: about 15 pixels of 20 nm
+    assert np.argmin(psf[50 : 60 + 10]) == pytest.approx(first_zero / 20, abs=1)
+
+
+def test_widefield_focal_plane_is_airy_and_spreads_axially():
+    psf = make_psf("widefield", shape=(21, 31, 31), **WIDEFIELD).astype(np.float64)
+    focus = psf[10] / psf[10].sum()
+    airy = make_psf("airy", shape=(31, 31), **WIDEFIELD)
+    np.testing.assert_allclose(focus, airy, atol=1e-6)
+    peaks = psf.max(axis=(1, 2))
+    assert peaks.argmax() == 10 and peaks[0] < 0.1 * peaks[10]
+    # paraxial theory: the axial intensity is sinc^2(u / 4pi) with u = k NA^2 z / n
+    z = (np.arange(21) - 10) * 250.0
+    u = 2 * np.pi / 500.0 * 1.0**2 * z / 1.33
+    expected = np.sinc(u / (4 * np.pi)) ** 2
+    np.testing.assert_allclose(psf[:, 15, 15] / psf[10, 15, 15], expected, atol=0.02)
+
+
+def test_airy_with_a_3d_shape_is_widefield():
+    a = make_psf("airy", shape=(9, 15, 15))
+    b = make_psf("widefield", shape=(9, 15, 15))
+    np.testing.assert_array_equal(a, b)
+    assert make_psf("widefield", ndim=2).ndim == 2
+
+
+def test_default_widefield_shape_covers_the_pattern():
+    psf = make_psf("widefield", **WIDEFIELD)
+    assert psf.ndim == 3 and all(n % 2 for n in psf.shape)
+    # the border holds a small fraction of the peak
+    assert psf[0].max() < 0.1 * psf.max() and psf[:, 0].max() < 0.05 * psf.max()
+
+
+# ---------------------------------------------------------------- as_psf
+
+
+def test_as_psf_accepts_arrays_names_and_dicts():
+    user = np.arange(9.0).reshape(3, 3) + 1
+    np.testing.assert_allclose(as_psf(user), user / user.sum())
+    np.testing.assert_allclose(as_psf(torch.ones(2, 2)), np.full((2, 2), 0.25))
+    np.testing.assert_allclose(as_psf("gaussian"), make_psf("gaussian"), atol=1e-7)
+    spec = {"kind": "gaussian", "sigma": 2.0, "shape": (7, 9)}
+    np.testing.assert_allclose(as_psf(spec), make_psf("gaussian", (7, 9), sigma=2.0), atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("psf", "error", "match"),
+    [
+        (np.ones((3, 3, 3)), ValueError, "dimensions"),
+        (np.zeros((3, 3)), ValueError, "sums to zero"),
+        (np.array([[1.0, -1.0]]), ValueError, "sums to zero"),
+        (np.array([[1.0, np.nan]]), ValueError, "NaN"),
+        (np.array([[1.0, np.inf]]), ValueError, "infinite"),
+        (np.ones((3, 3), complex), ValueError, "real"),
+        (np.zeros((0, 3)), ValueError, "non-empty"),
+        ("bessel", ValueError, "unknown PSF"),
+        ({"sigma": 2}, ValueError, "kind"),
+        (3.0, TypeError, "psf must be"),
+    ],
+)
+def test_bad_psfs_raise(psf, error, match):
+    with pytest.raises(error, match=match):
+        as_psf(psf, ndim=2)
+
+
+@pytest.mark.parametrize(
+    ("kind", "shape", "params", "error", "match"),
+    [
+        ("gaussian", None, {"sigma": -1}, ValueError, "sigma"),
+        ("gaussian", None, {"sigma": float("nan")}, ValueError, "sigma"),
+        ("gaussian", None, {"sigma": "wide"}, TypeError, "sigma"),
+        ("gaussian", (5, 5), {"sigma": (1, 2, 3)}, ValueError, "axes"),
+        ("gaussian", (5, 0), {}, ValueError, "shape"),
+        ("gaussian", (5, 2.5), {}, ValueError, "shape"),
+        ("gaussian", None, {"width": 2}, ValueError, "parameters are"),
+        ("airy", None, {"na": 0}, ValueError, "na"),
+        ("airy", None, {"na": 1.4}, ValueError, "refractive_index"),
+        ("airy", None, {"wavelength": -500}, ValueError, "wavelength"),
+        ("airy", None, {"pixel_size": float("inf")}, ValueError, "pixel_size"),
+        ("airy", None, {"oversample": 0}, ValueError, "oversample"),
+        ("widefield", (5, 5, 5, 5), {}, ValueError, "2D or 3D"),
+        ("widefield", (5, 5), {"ndim": 3}, ValueError, "ndim"),
+        ("confocal", None, {}, ValueError, "accepted names"),
+    ],
+)
+def test_bad_make_psf_arguments_raise(kind, shape, params, error, match):
+    with pytest.raises(error, match=match):
+        make_psf(kind, shape, **params)
+
+
+# ---------------------------------------------------------------- blur
+
+
+@pytest.mark.parametrize(
+    "psf", ["gaussian", {"kind": "airy", "na": 0.5}, {"kind": "gaussian", "sigma": (1, 2, 2)}]
+)
+def test_blur_matches_scipy_for_named_psfs(psf):
+    rng = np.random.default_rng(0)
+    image = rng.random((6, 30, 32))
+    kernel = as_psf(psf)
+    full = kernel.reshape((1,) * (image.ndim - kernel.ndim) + kernel.shape)
+    expected = ndimage.convolve(image, full, mode="reflect")
+    np.testing.assert_allclose(blur(image, psf), expected, atol=1e-6)
+    np.testing.assert_allclose(blur(torch.from_numpy(image), psf).numpy(), expected, atol=1e-5)
+
+
+def test_blur_preserves_the_mean_and_flat_images():
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64))
+    out = blur(image, make_psf("airy"))
+    np.testing.assert_allclose(blur(np.full((20, 20), 3.0), "airy"), 3.0, rtol=1e-6)
+    assert out.mean() == pytest.approx(image.mean(), rel=0.01)
+    assert out.std() < image.std()
+
+
+def test_blur_is_self_adjoint_for_symmetric_psfs_on_periodic_images():
+    # with a symmetric PSF and circular boundaries, <A x, y> = <x, A y>
+    rng = np.random.default_rng(0)
+    psf = as_psf({"kind": "gaussian", "sigma": (1.0, 2.0), "shape": (7, 9)})
+    x, y = rng.random((32, 32)), rng.random((32, 32))
+
+    def forward(a):
+        return ndimage.convolve(a, psf, mode="wrap")
+
+    assert np.vdot(forward(x), y) == pytest.approx(np.vdot(x, forward(y)), rel=1e-12)
+    # and blur() agrees with that operator away from the borders
+    inner = (slice(8, -8),) * 2
+    np.testing.assert_allclose(blur(x, psf)[inner], forward(x)[inner], atol=1e-6)
+
+
+def test_synthesize_accepts_psf_names_and_dicts():
+    rng = np.random.default_rng(0)
+    clean = rng.random((32, 32))
+    spec = {"kind": "gaussian", "sigma": 1.5}
+    a = synthesize(clean, "gaussian", sigma=0.01, psf=spec, seed=0)
+    b = synthesize(clean, "gaussian", sigma=0.01, psf=make_psf("gaussian", sigma=1.5), seed=0)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    c = synthesize(torch.from_numpy(clean), None, psf="airy")
+    np.testing.assert_allclose(c.numpy(), blur(clean, "airy"), atol=1e-5)
+    with pytest.raises(ValueError, match="dimensions"):
+        synthesize(clean, psf={"kind": "widefield"})
