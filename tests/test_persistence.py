@@ -23,6 +23,7 @@ def test_roundtrip(tmp_path, random_net):
         assert torch.equal(a, b), k
     x = np.random.default_rng(0).random((8, 16, 16)).astype(np.float32)
     np.testing.assert_array_equal(dn.restore(x, net), dn.restore(x, path))
+    assert path.stat().st_mode & 0o044  # readable by others, like any saved file
     info = dn.model_info(path)
     assert info["format_version"] == persistence.FORMAT_VERSION
     assert info["library"]["torch"] == torch.__version__

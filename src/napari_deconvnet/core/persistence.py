@@ -208,6 +208,12 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
     return net.eval()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     """Write `model` to a ``.safetensors`` file, atomically.
 
@@ -242,6 +248,7 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         save_file(state, tmp, metadata={_KEY: text})
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
