@@ -11,6 +11,8 @@ from .core import (
     DeconvNet,
     DeconvNetConfig,
     SSIMLoss,
+    TrainEvent,
+    TrainResult,
     list_models,
     load_model,
     make_psf,
@@ -22,6 +24,8 @@ from .core import (
     save_model,
     ssim,
     synthesize,
+    train,
+    train_iter,
 )
 
 __all__ = [
@@ -29,6 +33,8 @@ __all__ = [
     "DeconvNet",
     "DeconvNetConfig",
     "SSIMLoss",
+    "TrainEvent",
+    "TrainResult",
     "__version__",
     "list_models",
     "load_model",
@@ -41,4 +47,6 @@ __all__ = [
     "save_model",
     "ssim",
     "synthesize",
+    "train",
+    "train_iter",
 ]

@@ -6,9 +6,12 @@ from .noise import synthesize
 from .persistence import list_models, load_model, model_info, save_model
 from .psf import make_psf
 from .tiling import Cancelled, restore, restore_iter
+from .training import TrainEvent, TrainResult, train, train_iter
 
 __all__ = [
     "Cancelled",
+    "TrainEvent",
+    "TrainResult",
     "DeconvNet",
     "DeconvNetConfig",
     "SSIMLoss",
@@ -23,4 +26,6 @@ __all__ = [
     "save_model",
     "ssim",
     "synthesize",
+    "train",
+    "train_iter",
 ]

@@ -1,0 +1,355 @@
+"""The data of one training run: sources, the validation split and batches.
+
+:class:`TrainingSet` turns the arguments of :func:`napari_deconvnet.train`
+into patch sources with their normalisation, a :class:`~.patches.PatchSampler`
+over the training area, a fixed validation set, and batches of normalised
+``(input, target, mask)`` tensors for each of the three modes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .model import DeconvNet
+from .noise import NOISE_MODELS, synthesize
+from .patches import (
+    Box,
+    PatchSampler,
+    Source,
+    blind_spot,
+    check_array,
+    dihedral,
+    grid_positions,
+    is_dask,
+    normalization_of,
+    percentile_stats,
+    region_boxes,
+)
+
+__all__ = ["TrainingSet", "as_list", "positive_int", "resolve_noise", "resolve_patch_size"]
+
+MAX_VALIDATION_PATCHES = 64
+_STATS_CROP = {2: 256, 3: 64}
+
+
+def as_list(value: Any, name: str) -> list[Any]:
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError(f"{name} is an empty list; pass at least one image")
+        items = list(value)
+    else:
+        items = [value]
+    for i, item in enumerate(items):
+        check_array(item, name if len(items) == 1 else f"{name}[{i}]")
+    return items
+
+
+def positive_int(value: Any, name: str, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, np.ndarray | None]:
+    if noise is None:
+        name, params = "none", {}
+    elif isinstance(noise, str):
+        name, params = noise, {}
+    elif isinstance(noise, dict):
+        params = dict(noise)
+        name = params.pop("model", None) or params.pop("noise", None)
+        if name is None:
+            raise ValueError(
+                "a noise dict needs a 'model' key naming the noise model, e.g. "
+                f"dict(model='gaussian', sigma=0.1); models: {list(NOISE_MODELS)}"
+            )
+    else:
+        raise TypeError(
+            f"noise must be a noise model name or a dict such as dict(model='gaussian', "
+            f"sigma=0.1), got {type(noise).__name__}"
+        )
+    kernel = None
+    if psf is not None:
+        kernel = np.asarray(psf, dtype=np.float64)
+        if kernel.ndim > ndim:
+            raise ValueError(
+                f"psf has {kernel.ndim} dimensions but the network is {ndim}D; pass a "
+                f"{ndim}D (or lower-dimensional) PSF"
+            )
+    # validates the name, the parameters and the PSF with synthesize's own messages
+    synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
+    return name.lower(), params, kernel
+
+
+def resolve_patch_size(patch_size: Any, ndim: int, net: DeconvNet) -> tuple[int, ...]:
+    if isinstance(patch_size, int | np.integer) and not isinstance(patch_size, bool):
+        size = (int(patch_size),) * ndim
+    elif isinstance(patch_size, Sequence) and not isinstance(patch_size, str):
+        size = tuple(patch_size)
+        if len(size) != ndim:
+            raise ValueError(
+                f"patch_size {tuple(size)} is {len(size)}D but the network is {ndim}D; pass "
+                f"{ndim} sizes (or one int), or train a {len(size)}D network"
+            )
+    else:
+        raise TypeError(f"patch_size must be an int or a sequence of ints, got {patch_size!r}")
+    grid = net.config.grid
+    for p in size:
+        if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 1:
+            raise ValueError(f"patch_size must hold positive integers, got {patch_size!r}")
+        if p % grid:
+            raise ValueError(
+                f"patch_size {tuple(int(v) for v in size)} is not a multiple of the network's "
+                f"grid of {grid} pixels (2**depth, depth {net.config.depth}); use e.g. "
+                f"{math.ceil(p / grid) * grid}"
+            )
+    return tuple(int(p) for p in size)
+
+
+def _check_finite(array: Any, name: str) -> None:
+    if is_dask(array) or np.dtype(array.dtype).kind != "f":
+        return  # dask data: checked on the statistics sample and in every patch read
+    if not np.isfinite(np.asarray(array)).all():
+        raise ValueError(
+            f"{name} contains NaN or infinite values; replace them first "
+            "(e.g. numpy.nan_to_num) - only finite values can be trained on"
+        )
+
+
+class TrainingSet:
+    """Sources, samplers, batches and the fixed validation set of one run."""
+
+    def __init__(
+        self,
+        *,
+        mode: str,
+        inputs: list[Any],
+        targets: list[Any] | None,
+        net: DeconvNet,
+        size: tuple[int, ...],
+        regions: Any,
+        validation: Any,
+        validation_regions: Any,
+        noise: tuple[str, dict, np.ndarray | None],
+        rng: np.random.Generator,
+        device: torch.device,
+        augment: bool,
+        seed: int,
+    ) -> None:
+        self.mode, self.size, self.rng, self.device = mode, size, rng, device
+        self.augment = augment
+        self.ndim = net.config.ndim
+        self.noise_name, self.noise_params, self.psf = noise
+        self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        norm = net.config.normalization
+        self.sources = self._sources(inputs, targets, norm, "inputs")
+        train_boxes = self._regions(regions, "regions", self.sources)
+        if not train_boxes:
+            raise ValueError(
+                "regions are empty: no shape or labelled pixel lies on the inputs; draw "
+                "rectangles or polygons over the image, or pass regions=None"
+            )
+        sampler = PatchSampler(self.sources, train_boxes, size, rng)
+        if sampler.empty:
+            raise ValueError(
+                f"no {size} patch fits inside the training regions; draw larger regions or "
+                "lower patch_size"
+            )
+        val_sources, positions, exclude = self.sources, [], []
+        if validation_regions is not None:
+            val_boxes = self._regions(validation_regions, "validation_regions", self.sources)
+            for box in val_boxes:
+                lead_shape = self.sources[box.source].lead_shape
+                positions += grid_positions(box, size, lead_shape)
+            if not positions:
+                raise ValueError(
+                    f"the validation regions hold no {size} patch; draw larger validation "
+                    "regions or lower patch_size"
+                )
+            exclude = val_boxes
+            self.validation = "regions"
+        elif isinstance(validation, float | int) and not isinstance(validation, bool):
+            if not 0 <= validation < 1:
+                raise ValueError(
+                    f"validation must be a fraction in [0, 1), validation data or None, got "
+                    f"{validation!r}"
+                )
+            if validation > 0:
+                n = round(validation * sampler.area() / math.prod(size))
+                n = int(min(max(n, 1), MAX_VALIDATION_PATCHES))
+                positions = sampler.draw_disjoint(n)
+                exclude = [Box(s, lead, origin, size) for s, lead, origin in positions]
+            self.validation = f"fraction {validation}"
+        elif validation is None:
+            self.validation = "none"
+        else:
+            if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
+                v_in, v_tg = validation
+            else:
+                v_in, v_tg = validation, None
+                if mode == "supervised":
+                    raise ValueError(
+                        "supervised validation data must be a (inputs, targets) tuple"
+                    )
+            val_sources = self._sources(
+                as_list(v_in, "validation"),
+                None if v_tg is None else as_list(v_tg, "validation targets"),
+                norm,
+                "validation",
+            )
+            for i, src in enumerate(val_sources):
+                box = Box(i, (None,) * len(src.lead_shape), (0,) * self.ndim, src.spatial)
+                positions += grid_positions(box, size, src.lead_shape)
+            self.validation = "data"
+        if len(positions) > MAX_VALIDATION_PATCHES:
+            keep = rng.choice(len(positions), MAX_VALIDATION_PATCHES, replace=False)
+            positions = [positions[i] for i in sorted(keep)]
+        self.sampler = PatchSampler(self.sources, train_boxes, size, rng, exclude)
+        self.sampler.draw()  # a clear error now if nothing fits outside the validation area
+        self.train_area = self.sampler.area()
+        self.val = self._validation_set(val_sources, positions, seed)
+
+    # -- set-up
+
+    def _sources(self, inputs, targets, norm, name) -> list[Source]:
+        sources = []
+        for i, x in enumerate(inputs):
+            y = None if targets is None else targets[i]
+            label = f"{name}[{i}]" if len(inputs) > 1 else name
+            if x.ndim < self.ndim:
+                raise ValueError(
+                    f"{label} is {x.ndim}D (shape {tuple(x.shape)}) but the network is "
+                    f"{self.ndim}D; train a 2D network on 2D images"
+                )
+            spatial = tuple(x.shape[x.ndim - self.ndim :])
+            if any(s < p for s, p in zip(spatial, self.size, strict=True)):
+                raise ValueError(
+                    f"patch_size {self.size} is larger than {label}'s spatial shape {spatial}; "
+                    "lower patch_size"
+                )
+            _check_finite(x, label)
+            if y is not None:
+                _check_finite(y, f"{label} target")
+            sources.append(Source(x, y, self.ndim))
+        for src in sources:
+            if self.mode == "synthetic" and norm["method"] == "percentile":
+                src.offset, src.scale = self._degraded_stats(src, norm)
+            else:
+                src.offset, src.scale = normalization_of(norm, src.x)
+        return sources
+
+    def _degraded_stats(self, src: Source, norm: dict) -> tuple[float, float]:
+        """Percentiles of degraded crops: the statistics the noisy image would have."""
+        crop = tuple(min(s, _STATS_CROP[self.ndim]) for s in src.spatial)
+        whole = crop == src.spatial and math.prod(src.lead_shape) == 1
+        values = []
+        for _ in range(1 if whole else 8):
+            lead = tuple(int(self.rng.integers(n)) for n in src.lead_shape)
+            origin = [
+                int(self.rng.integers(s - c + 1)) for s, c in zip(src.spatial, crop, strict=True)
+            ]
+            clean, _ = src.read(lead, origin, crop)
+            noisy = synthesize(
+                clean, self.noise_name, psf=self.psf, seed=self.rng, **self.noise_params
+            )
+            values.append(noisy.reshape(-1))
+        return percentile_stats(np.concatenate(values), norm["low"], norm["high"])
+
+    def _regions(self, spec, name, sources) -> list[Box]:
+        if spec is None:
+            specs = [None] * len(sources)
+        elif len(sources) > 1:
+            if not isinstance(spec, list | tuple) or len(spec) != len(sources):
+                raise ValueError(
+                    f"with {len(sources)} inputs, {name} must be a list of {len(sources)} "
+                    "region specifications (None, a mask or a list of polygons), one per input"
+                )
+            specs = list(spec)
+        else:
+            specs = [spec]
+        boxes = []
+        for i, (s, src) in enumerate(zip(specs, sources, strict=True)):
+            boxes += region_boxes(s, i, tuple(src.x.shape), self.ndim)
+        if spec is not None and not boxes:
+            raise ValueError(
+                f"{name} are empty: no shape or labelled pixel lies on the inputs; draw "
+                "rectangles or polygons over the image"
+            )
+        return boxes
+
+    def _validation_set(self, sources, positions, seed) -> dict[str, Any] | None:
+        if not positions:
+            return None
+        rng = np.random.default_rng([seed, 1])
+        xs, ys, offsets, scales = [], [], [], []
+        for s, lead, origin in positions:
+            src = sources[s]
+            x, y = src.read(lead, origin, self.size, self.margin)
+            if self.mode == "synthetic":
+                y = x
+                x = synthesize(x, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
+            xs.append(self._crop(x))
+            ys.append(None if y is None else self._crop(y))
+            offsets.append(src.offset)
+            scales.append(src.scale)
+        x = self._normalise(torch.from_numpy(np.stack(xs))[:, None], offsets, scales)
+        val = {"offset": offsets, "scale": scales, "raw": xs, "positions": positions}
+        if self.mode == "self-supervised":
+            gen = torch.Generator().manual_seed(seed + 1)
+            val["x"], val["mask"] = blind_spot(x, gen)
+            val["y"] = x
+        else:
+            val["x"], val["mask"] = x, None
+            val["y"] = self._normalise(torch.from_numpy(np.stack(ys))[:, None], offsets, scales)
+        return val
+
+    # -- batches
+
+    def _crop(self, a: np.ndarray) -> np.ndarray:
+        m = self.margin
+        if not m:
+            return a
+        return np.ascontiguousarray(a[(..., *[slice(m, -m)] * self.ndim)])
+
+    @staticmethod
+    def _normalise(x: torch.Tensor, offsets, scales) -> torch.Tensor:
+        shape = (len(offsets),) + (1,) * (x.ndim - 1)
+        off = torch.tensor(offsets, dtype=x.dtype, device=x.device).reshape(shape)
+        sc = torch.tensor(scales, dtype=x.dtype, device=x.device).reshape(shape)
+        return (x - off) / sc
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(network input, target, loss mask or None)``, normalised, on the device."""
+        xs, ys, offsets, scales = [], [], [], []
+        for _ in range(batch_size):
+            s, lead, origin = self.sampler.draw()
+            src = self.sources[s]
+            x, y = src.read(lead, origin, self.size, self.margin)
+            if self.augment:
+                x, y = dihedral([x, y], self.rng)
+            xs.append(x)
+            ys.append(y)
+            offsets.append(src.offset)
+            scales.append(src.scale)
+        x = torch.from_numpy(np.stack(xs))[:, None].to(self.device)
+        if self.mode == "synthetic":
+            y = x
+            x = synthesize(x, self.noise_name, psf=self.psf, seed=self.gen, **self.noise_params)
+            if self.margin:
+                crop = (..., *[slice(self.margin, -self.margin)] * self.ndim)
+                x, y = x[crop], y[crop]
+        elif self.mode == "supervised":
+            y = torch.from_numpy(np.stack(ys))[:, None].to(self.device)
+        x = self._normalise(x, offsets, scales)
+        if self.mode == "self-supervised":
+            masked, mask = blind_spot(x, self.gen)
+            return masked, x, mask
+        return x, self._normalise(y, offsets, scales), None
