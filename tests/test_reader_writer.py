@@ -321,6 +321,17 @@ def test_lazy_restored_layer_equals_eager_restore(tmp_path):
     np.testing.assert_allclose(restored[region].compute(), eager[region], atol=1e-4)
 
 
+def test_lazy_restore_is_thread_safe():
+    import dask
+
+    data = np.random.default_rng(0).normal(100, 10, (8, 64, 64)).astype(np.float32)
+    eager = dn.restore(data, device="cpu")
+    for _ in range(6):  # dask computes blocks in threads that share one network
+        lazy = dn.restore(da.from_array(data, chunks=(1, 64, 64)), device="cpu")
+        with dask.config.set(scheduler="threads"):
+            np.testing.assert_allclose(lazy.compute(), eager, rtol=1e-5, atol=1e-3)
+
+
 def test_lazy_restored_channels_keep_their_own_statistics(tmp_path):
     data = np.stack([_noisy((48, 48)), 100 * _noisy((48, 48), seed=1)])  # very different
     writer.write_ome_zarr(tmp_path / "c.zarr", data, {"axis_labels": ("c", "y", "x")})

@@ -573,9 +573,14 @@ def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size,
     fixed.load_state_dict(net.state_dict())
     fixed.metadata = net.metadata
 
+    # dask computes blocks in threads, but one torch module must not run (or be
+    # moved, as _run_tiles does) in several threads at once: that gives garbage
+    lock = threading.Lock()
+
     def block(b: np.ndarray) -> np.ndarray:
         b = (np.asarray(b, np.float32) - offset_o) / scale_o
-        y = restore(b, fixed, axes=axes, device=dev, overlap=halo, precision=precision)
+        with lock:
+            y = restore(b, fixed, axes=axes, device=dev, overlap=halo, precision=precision)
         return y * scale_o + offset_o
 
     return da.map_overlap(
