@@ -1,0 +1,521 @@
+"""Train the shipped default model ``denoise-2d``: a blind 2D denoiser.
+
+Reproducible: everything random is drawn from generators seeded by ``--seed``
+and torch runs with deterministic algorithms. By default the wall-clock budget
+(``--max-seconds``) decides how many steps are taken and the learning rate
+follows a cosine over that time; ``--steps N`` instead trains exactly N steps
+with the cosine over steps, which gives the same weights on every run (with the
+same thread count and CPU). Training runs in bfloat16 autocast on CPUs that
+support it (``--precision float32`` otherwise); validation and the saved model
+are float32. The best of the raw and EMA weights by validation PSNR is kept.
+
+Data
+    Grayscale images bundled with scikit-image (never the benchmark images
+    camera, astronaut, coins, moon, chelsea/cat and cell) plus procedural
+    fluorescence-like phantoms (blobs, filaments, cells on a smooth
+    background). The right-hand strips of two photographs are held out for
+    validation and never used for gradient steps.
+Degradation
+    Per region: Gaussian noise (sigma uniform in [5, 50]/255) or camera
+    Poisson-Gaussian noise (peak log-uniform in [2, 1000] photons, read noise
+    up to 2 electrons, random camera gain and offset), both from
+    :func:`napari_deconvnet.core.noise.synthesize`, after a random contrast
+    change; some Gaussian regions are quantised to 8 bits (with clipping).
+Normalisation (the inference contract)
+    ``dn.restore`` maps the 0.5 and 99.5 percentiles of the whole noisy image
+    to 0 and 1. Here a 192-256 px region is cropped, degraded, and both noisy
+    and clean are normalised with the percentiles of the noisy region; the
+    training patches (with flips and 90-degree rotations) come from it.
+
+Usage::
+
+    python scripts/train_default.py --max-seconds 1200 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from skimage import color, data, transform
+from skimage.metrics import peak_signal_noise_ratio
+
+from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
+from napari_deconvnet.core.noise import synthesize
+from napari_deconvnet.core.persistence import save_model
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "src" / "napari_deconvnet" / "weights" / "denoise-2d.safetensors"
+
+CONFIG = dict(
+    ndim=2,
+    in_channels=1,
+    out_channels=1,
+    depth=2,
+    base_channels=24,
+    convs_per_level=2,
+    skip="add",
+    residual=True,
+    normalization={"method": "percentile", "low": 0.5, "high": 99.5},
+)
+#: Benchmark images: never trained on. ``cat`` is the same picture as ``chelsea``.
+TEST_IMAGES = ("camera", "astronaut", "coins", "moon", "chelsea", "cat", "cell")
+#: Training images and their sampling weights (photographs weigh more).
+TRAIN_IMAGES = {
+    "coffee": 2.0,
+    "rocket": 2.0,
+    "stereo_motorcycle": 2.0,
+    "retina": 1.5,
+    "immunohistochemistry": 1.5,
+    "grass": 1.5,
+    "gravel": 1.5,
+    "brick": 1.5,
+    "clock": 1.0,
+    "hubble_deep_field": 1.0,
+    "colorwheel": 0.25,
+    "logo": 0.25,
+    "page": 0.25,
+    "text": 0.25,
+    "horse": 0.25,
+    "shepp_logan_phantom": 0.25,
+    "microaneurysms": 0.5,
+}
+#: Right-hand strips of these images are held out for validation.
+VALIDATION_STRIPS = {"rocket": 160, "stereo_motorcycle": 160}
+PHANTOM_WEIGHT = 0.2  # fraction of regions drawn from phantoms
+SIGMA_RANGE = (5 / 255, 50 / 255)
+PEAK_RANGE = (2.0, 1000.0)
+READ_NOISE_MAX = 2.0  # electrons
+NORM = CONFIG["normalization"]
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_gray(name: str) -> np.ndarray:
+    """A scikit-image sample as float32 gray in [0, 1]."""
+    assert name not in TEST_IMAGES, name
+    image = getattr(data, name)()
+    if name == "stereo_motorcycle":
+        image = image[0]
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = color.rgba2rgb(image)
+    if image.ndim == 3:
+        image = color.rgb2gray(image)
+    image = image.astype(np.float64)
+    if image.max() > 1.0:
+        image = image / 255.0
+    return np.clip(image, 0, 1).astype(np.float32)
+
+
+def _smooth_noise(rng, size, sigma):
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap")
+    return (field - field.min()) / (np.ptp(field) + 1e-12)
+
+
+def make_phantom(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """A fluorescence-like image: cells, spots and filaments on a smooth background."""
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    image = rng.uniform(0.0, 0.25) * _smooth_noise(rng, size, rng.uniform(20, 60))
+    for _ in range(rng.integers(0, 14)):  # cells with a textured body and a nucleus
+        cy, cx = rng.uniform(0, size, 2)
+        a, b = rng.uniform(6, 40, 2)
+        t = rng.uniform(0, np.pi)
+        u = ((xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)) / a
+        v = (-(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)) / b
+        r2 = u**2 + v**2
+        body = (r2 < 1) * rng.uniform(0.15, 0.8)
+        texture = 1 + rng.uniform(0, 0.6) * (_smooth_noise(rng, size, rng.uniform(1, 4)) - 0.5)
+        image += body * texture
+        if rng.random() < 0.6:
+            image += (r2 < rng.uniform(0.1, 0.4)) * rng.uniform(0.1, 0.6)
+    for sigma in rng.uniform(0.8, 4.0, size=rng.integers(0, 4)):  # spots
+        spots = np.zeros((size, size))
+        n = rng.integers(5, 120)
+        spots[rng.integers(0, size, n), rng.integers(0, size, n)] = rng.uniform(0.2, 1.0, n)
+        image += ndimage.gaussian_filter(spots, sigma) * 2 * np.pi * sigma**2
+    lines = np.zeros((size, size))
+    for _ in range(rng.integers(0, 25)):  # filaments: smooth random walks
+        y, x = rng.uniform(0, size, 2)
+        angle = rng.uniform(0, 2 * np.pi)
+        bend = rng.uniform(0.01, 0.2)
+        level = rng.uniform(0.2, 1.0)
+        for _ in range(rng.integers(30, 300)):
+            angle += rng.normal(0, bend)
+            y, x = y + np.sin(angle), x + np.cos(angle)
+            if not (0 <= y < size and 0 <= x < size):
+                break
+            lines[int(y), int(x)] = level
+    image += ndimage.gaussian_filter(lines, rng.uniform(0.5, 1.5)) * 3
+    image = ndimage.gaussian_filter(image, rng.uniform(0.5, 2.0))
+    image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
+    return (image / (image.max() + 1e-12)).astype(np.float32)
+
+
+def degrade(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(noisy, clean) in a random intensity scale, with the noise record."""
+    if rng.random() < 0.5:  # random contrast and level
+        low = rng.uniform(0.0, 0.3)
+        clean = low + rng.uniform(0.4, 1.0 - low) * clean
+    seed = int(rng.integers(2**63))
+    if rng.random() < 0.5:
+        sigma = rng.uniform(*SIGMA_RANGE)
+        noisy = synthesize(clean, "gaussian", sigma=sigma, seed=seed)
+        info = {"noise": "gaussian", "sigma": sigma}
+        if rng.random() < 0.2:  # an 8-bit image: quantised and clipped
+            noisy = np.clip(np.rint(noisy * 255), 0, 255) / 255
+            info["uint8"] = True
+        scale, offset = 10 ** rng.uniform(-2, 3), rng.uniform(-1, 1) * 100
+        noisy, clean = noisy * scale + offset, clean * scale + offset
+    else:
+        peak = math.exp(rng.uniform(*np.log(PEAK_RANGE)))
+        gain = math.exp(rng.uniform(np.log(0.5), np.log(5.0)))  # electrons per ADU
+        offset = rng.uniform(0, 500)
+        read = rng.uniform(0, READ_NOISE_MAX)
+        signal = clean * (peak / gain)  # expected ADU above the offset
+        noisy = synthesize(
+            signal, "poisson-gaussian", gain=gain, offset=offset, read_noise=read, seed=seed
+        )
+        clean = signal + offset
+        info = {"noise": "poisson-gaussian", "peak": peak, "gain": gain, "read_noise": read}
+    return noisy.astype(np.float32), clean.astype(np.float32), info
+
+
+def normalize(noisy: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inference contract: whole-image percentiles of the noisy image to 0 and 1."""
+    lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
+    scale = hi - lo if hi > lo else 1.0
+    return ((noisy - lo) / scale).astype(np.float32), ((clean - lo) / scale).astype(np.float32)
+
+
+class Sampler:
+    """Training batches: regions cropped, degraded and normalised, then patches."""
+
+    def __init__(self, images, phantoms, rng, patch, region, patches_per_region):
+        self.images = images
+        self.names = list(images)
+        weights = np.array([TRAIN_IMAGES[n] for n in self.names])
+        self.weights = weights / weights.sum()
+        self.phantoms = phantoms
+        self.rng = rng
+        self.patch = patch
+        self.region = region
+        self.per_region = patches_per_region
+
+    def _region(self) -> np.ndarray:
+        rng = self.rng
+        size = int(rng.integers(self.region[0], self.region[1] + 1))
+        if rng.random() < PHANTOM_WEIGHT:
+            source = self.phantoms[rng.integers(len(self.phantoms))]
+            zoom = 1.0
+        else:
+            source = self.images[self.names[rng.choice(len(self.names), p=self.weights)]]
+            zoom = rng.uniform(0.5, 1.0) if rng.random() < 0.3 else 1.0
+        for _ in range(10):  # avoid mostly empty regions (retina and hubble borders)
+            h, w = source.shape
+            side = min(int(round(size / zoom)), h, w)
+            y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            crop = source[y : y + side, x : x + side]
+            if crop.std() > 0.02 or rng.random() < 0.1:
+                break
+        if zoom != 1.0:
+            out = max(self.patch, int(round(side * zoom)))
+            crop = transform.resize(crop, (out, out), anti_aliasing=True, order=1)
+        return crop.astype(np.float32)
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng, p = self.rng, self.patch
+        xs, ys = [], []
+        while len(xs) < batch_size:
+            noisy, clean, _ = degrade(rng, self._region())
+            noisy, clean = normalize(noisy, clean)
+            h, w = noisy.shape
+            for _ in range(min(self.per_region, batch_size - len(xs))):
+                y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
+                a, b = noisy[y : y + p, x : x + p], clean[y : y + p, x : x + p]
+                k, flip = int(rng.integers(4)), rng.random() < 0.5
+                a, b = np.rot90(a, k), np.rot90(b, k)
+                if flip:
+                    a, b = a[:, ::-1], b[:, ::-1]
+                xs.append(np.ascontiguousarray(a))
+                ys.append(np.ascontiguousarray(b))
+        return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)[:, None])
+
+
+def validation_set(strips: dict[str, np.ndarray], seed: int) -> list[dict]:
+    """Fixed noisy/clean pairs from held-out strips and unseen phantoms."""
+    rng = np.random.default_rng([seed, 1])
+    crops = []
+    for name, strip in strips.items():
+        h = strip.shape[0]
+        for top in (h // 4 - 80, 3 * h // 4 - 80):
+            crops.append((name, strip[top : top + 160, :160]))
+    for i in range(2):
+        crops.append((f"phantom{i}", make_phantom(rng, 160)))
+    noises = [
+        ("gaussian-25", "gaussian", {"sigma": 25 / 255}),
+        ("gaussian-50", "gaussian", {"sigma": 50 / 255}),
+        ("poisson-gaussian-30", "poisson-gaussian", {"peak": 30.0, "read_noise": 1.0}),
+    ]
+    pairs = []
+    for k, (name, clean) in enumerate(crops):
+        for j, (label, noise, params) in enumerate(noises):
+            noisy = synthesize(clean, noise, seed=1000 * seed + 10 * k + j, **params)
+            pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    return pairs
+
+
+# ---------------------------------------------------------------- inference
+
+
+@torch.inference_mode()
+def denoise(model: DeconvNet, noisy: np.ndarray) -> np.ndarray:
+    """Whole-image inference exactly as the normalisation contract states."""
+    lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
+    scale = hi - lo if hi > lo else 1.0
+    x = torch.from_numpy(((noisy - lo) / scale).astype(np.float32))[None, None]
+    return model(x)[0, 0].numpy() * scale + lo
+
+
+def evaluate(model: DeconvNet, pairs: list[dict]) -> dict:
+    model.eval()
+    psnr, gain = [], []
+    for pair in pairs:
+        out = denoise(model, pair["noisy"])
+        before = peak_signal_noise_ratio(pair["clean"], pair["noisy"], data_range=1)
+        after = peak_signal_noise_ratio(pair["clean"], out, data_range=1)
+        psnr.append(after)
+        gain.append(after - before)
+    model.train()
+    return {"val_psnr": float(np.mean(psnr)), "val_gain": float(np.mean(gain))}
+
+
+def camera_gain(model: DeconvNet) -> dict:
+    """PSNR gain on skimage's camera with N(0, 25/255) noise (seed 0): a report only."""
+    clean = data.camera().astype(np.float32) / 255
+    noisy = clean + np.random.default_rng(0).normal(0, 25 / 255, clean.shape).astype(np.float32)
+    before = float(peak_signal_noise_ratio(clean, noisy, data_range=1))
+    result = {"noisy_psnr": before}
+    try:
+        import napari_deconvnet as dn
+
+        out = dn.restore(noisy, model=model, device="cpu")
+        result["inference"] = "napari_deconvnet.restore"
+    except (ImportError, AttributeError):
+        out = denoise(model, noisy)
+        result["inference"] = "scripts/train_default.py:denoise"
+    result["restored_psnr"] = float(peak_signal_noise_ratio(clean, out, data_range=1))
+    result["gain_db"] = result["restored_psnr"] - before
+    return result
+
+
+# ---------------------------------------------------------------- training
+
+
+def lr_at(progress: float, base: float, warmup: float = 0.02, floor: float = 0.02) -> float:
+    if progress < warmup:
+        return base * max(progress / warmup, 0.01)
+    t = (progress - warmup) / (1 - warmup)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        try:
+            return str(value.resolve().relative_to(ROOT))
+        except ValueError:
+            return str(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-seconds", type=float, default=1200.0)
+    parser.add_argument("--steps", type=int, default=None, help="fixed step count (no time limit)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--patch", type=int, default=64)
+    parser.add_argument("--region", type=int, nargs=2, default=(192, 256))
+    parser.add_argument("--patches-per-region", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--clip-norm", type=float, default=1.0)
+    parser.add_argument("--loss", choices=("l1", "mse"), default="mse")
+    parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
+    parser.add_argument("--val-every", type=int, default=200, help="steps between validations")
+    parser.add_argument("--phantoms", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(args.seed)
+    precision = args.precision
+    if precision == "bfloat16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        precision = "float32"
+    amp = precision == "bfloat16"
+
+    t0 = time.perf_counter()
+    images, strips = {}, {}
+    for name in TRAIN_IMAGES:
+        image = load_gray(name)
+        if name in VALIDATION_STRIPS:
+            cut = VALIDATION_STRIPS[name]
+            strips[name] = image[:, -cut:]
+            image = image[:, : -cut - 32]  # a gap: no shared context with validation
+        images[name] = image
+    phantoms = [make_phantom(rng) for _ in range(args.phantoms)]
+    pairs = validation_set(strips, args.seed)
+    sampler = Sampler(images, phantoms, rng, args.patch, args.region, args.patches_per_region)
+    print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    model = DeconvNet(DeconvNetConfig(**CONFIG)).to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
+
+    base = evaluate(model, pairs)  # the identity: noisy input
+    history = [{"step": 0, "seconds": 0.0, "train_loss": None, **base, "ema_val_psnr": None}]
+    best = {"val_psnr": -np.inf}
+    print(f"step 0: val psnr {base['val_psnr']:.2f} (noisy)", flush=True)
+    start = time.perf_counter()
+    step, running = 0, []
+    while True:
+        elapsed = time.perf_counter() - start
+        if args.steps is not None:
+            if step >= args.steps:
+                break
+            progress = step / args.steps
+        else:
+            if elapsed >= args.max_seconds:
+                break
+            progress = elapsed / args.max_seconds
+        lr = lr_at(progress, args.lr)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, y = sampler.batch(args.batch_size)
+        x = x.to(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            pred = model(x)
+        loss = loss_fn(pred.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
+        opt.step()
+        step += 1
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.lerp_(pm, 1 - decay)
+        running.append(loss.item())
+        if step % args.val_every == 0:
+            record = {
+                "step": step,
+                "seconds": round(time.perf_counter() - start, 1),
+                "lr": lr,
+                "train_loss": float(np.mean(running)),
+                **evaluate(model, pairs),
+                "ema_val_psnr": evaluate(ema, pairs)["val_psnr"],
+            }
+            running = []
+            history.append(record)
+            for label, net, value in (
+                ("raw", model, record["val_psnr"]),
+                ("ema", ema, record["ema_val_psnr"]),
+            ):
+                if value > best["val_psnr"]:
+                    best = {"val_psnr": value, "step": step, "weights": label}
+                    best_state = copy.deepcopy(net.state_dict())
+            print(
+                f"step {step} {record['seconds']:.0f}s lr {lr:.2e} loss {record['train_loss']:.4f}"
+                f" val {record['val_psnr']:.2f} (gain {record['val_gain']:.2f})"
+                f" ema {record['ema_val_psnr']:.2f}",
+                flush=True,
+            )
+    seconds = time.perf_counter() - start
+    final = {**evaluate(model, pairs), "ema_val_psnr": evaluate(ema, pairs)["val_psnr"]}
+    for label, net, value in (
+        ("raw", model, final["val_psnr"]),
+        ("ema", ema, final["ema_val_psnr"]),
+    ):
+        if value > best["val_psnr"]:
+            best = {"val_psnr": value, "step": step, "weights": label}
+            best_state = copy.deepcopy(net.state_dict())
+
+    net = DeconvNet(DeconvNetConfig(**CONFIG))
+    net.load_state_dict({k: v.contiguous() for k, v in best_state.items()})
+    net.eval()
+    camera = camera_gain(net)
+    print(f"best {best}; camera {camera}", flush=True)
+    training = {
+        "script": "scripts/train_default.py",
+        "argv": sys.argv[1:] if argv is None else argv,
+        "seed": args.seed,
+        "settings": {k: _jsonable(v) for k, v in vars(args).items()},
+        "precision": precision,
+        "data": {
+            "images": TRAIN_IMAGES,
+            "held_out_for_validation": {
+                k: f"right {v} columns" for k, v in VALIDATION_STRIPS.items()
+            },
+            "never_used": list(TEST_IMAGES),
+            "phantoms": args.phantoms,
+            "phantom_fraction": PHANTOM_WEIGHT,
+        },
+        "noise": {
+            "gaussian_sigma": list(SIGMA_RANGE),
+            "poisson_gaussian_peak_photons": list(PEAK_RANGE),
+            "read_noise_electrons_max": READ_NOISE_MAX,
+            "mix": "50% gaussian (20% of those quantised to 8 bits), 50% poisson-gaussian",
+        },
+        "normalization": NORM,
+        "steps": step,
+        "seconds": round(seconds, 1),
+        "val_psnr_noisy": base["val_psnr"],
+        "final_val_psnr": final["val_psnr"],
+        "final_ema_val_psnr": final["ema_val_psnr"],
+        "best_val_psnr": float(best["val_psnr"]),
+        "best_step": best["step"],
+        "best_weights": best["weights"],
+        "camera_sigma25": camera,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "threads": args.threads,
+    }
+    net.metadata = {
+        "name": "denoise-2d",
+        "description": (
+            "Blind 2D denoiser for Gaussian and Poisson-Gaussian noise "
+            "(sigma 5-50/255, peak 2-1000 photons)"
+        ),
+        "training": training,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(net, args.out)
+    log = {"training": training, "history": history}
+    log_path = args.out.with_name(args.out.name.removesuffix(".safetensors") + ".log.json")
+    log_path.write_text(json.dumps(log, indent=1) + "\n")
+    print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {log_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
