@@ -1,4 +1,11 @@
-"""The napari-deconvnet command line, run in-process (no Qt)."""
+"""The napari-deconvnet command line: in-process for the details, as a subprocess for the rest."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -6,6 +13,9 @@ import tifffile
 
 import napari_deconvnet as dn
 from napari_deconvnet.cli import main
+from napari_deconvnet.cli._files import UsageError, parse_spec
+from napari_deconvnet.io import writer
+from napari_deconvnet.io.reader import read_image
 
 
 def _image(shape=(48, 40), seed=0):
@@ -15,8 +25,19 @@ def _image(shape=(48, 40), seed=0):
 @pytest.fixture
 def tif(tmp_path):
     path = tmp_path / "in.tif"
-    tifffile.imwrite(path, _image())
+    tifffile.imwrite(path, _image(), imagej=True, resolution=(4.0, 4.0), metadata={"unit": "um"})
     return path
+
+
+def _run(*args, timeout=300, **kwargs):
+    """The installed console script, as a user runs it."""
+    script = os.path.join(os.path.dirname(sys.executable), "napari-deconvnet")
+    return subprocess.run(
+        [script, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+# ----------------------------------------------------------------- restore
 
 
 def test_restore_one_file(tif, tmp_path, capsys):
@@ -25,10 +46,11 @@ def test_restore_one_file(tif, tmp_path, capsys):
     result = tifffile.imread(out)
     assert result.dtype == np.float32 and result.shape == (48, 40)
     np.testing.assert_allclose(result, dn.restore(_image(), device="cpu"), rtol=1e-6, atol=1e-5)
-    with tifffile.TiffFile(out) as f:
-        provenance = f.shaped_metadata[0]["napari_deconvnet"]
+    image = read_image(out)
+    provenance = image.metadata["napari_deconvnet"]
     assert provenance["model"] == "default" and provenance["version"] == dn.__version__
-    assert provenance["axes"] == "YX"
+    assert provenance["axes"] == "YX" and provenance["source"] == str(tif)
+    np.testing.assert_allclose(image.scale, [0.25, 0.25])  # the input's pixel size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "out.tif"]  # no temp files
     assert f"-> {out}" in capsys.readouterr().out
 
@@ -58,11 +80,31 @@ def test_several_inputs_go_to_a_folder(tmp_path):
         "photo_restored.tif",
         "stack_restored.tif",
     ]
-    photo = tifffile.imread(out / "photo_restored.tif")
+    photo = read_image(out / "photo_restored.tif")
+    assert photo.rgb
     np.testing.assert_allclose(
-        photo, dn.restore(rgb, axes="YXS", device="cpu"), rtol=1e-6, atol=1e-4
+        photo.data, dn.restore(rgb, axes="YXS", device="cpu"), rtol=1e-6, atol=1e-4
     )
     assert tifffile.imread(out / "stack_restored.tif").shape == (3, 40, 44)
+
+
+def test_folders_globs_and_formats(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(3):
+        writer.write_tiff(raw / f"s{i}.tif", _image((2, 32, 32), seed=i), {"scale": (2, 1, 1)})
+    (raw / "notes.txt").write_text("ignored in a folder")
+    out = tmp_path / "out"
+    assert main(["restore", str(raw), "-o", str(out), "--format", "ome.zarr"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"s{i}_restored.ome.zarr" for i in range(3)]
+    image = read_image(out / "s1_restored.ome.zarr")
+    assert image.scale == [2.0, 1.0, 1.0] and image.axes == "ZYX"
+    np.testing.assert_allclose(
+        np.asarray(image.data), dn.restore(_image((2, 32, 32), seed=1), device="cpu"), atol=1e-4
+    )
+    glob_out = tmp_path / "glob"
+    assert main(["restore", str(raw / "s[02].tif"), "-o", str(glob_out)]) == 0
+    assert sorted(p.name for p in glob_out.iterdir()) == ["s0_restored.tif", "s2_restored.tif"]
 
 
 def test_npy_output(tif, tmp_path):
@@ -71,33 +113,166 @@ def test_npy_output(tif, tmp_path):
     assert np.load(out).shape == (48, 40)
 
 
+def test_large_inputs_are_restored_lazily(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_DECONVNET_LAZY_BYTES", "1")
+    data = _image((4, 40, 40))
+    np.save(tmp_path / "big.npy", data)
+    for name in ("big.tif", "big.npy", "big.ome.zarr"):
+        assert main(["restore", str(tmp_path / "big.npy"), "-o", str(tmp_path / "o" / name)]) == 0
+        out = read_image(tmp_path / "o" / name, lazy_bytes=1 << 40)
+        assert out.metadata.get("napari_deconvnet", {"lazy": True})["lazy"] is True
+        np.testing.assert_allclose(
+            np.asarray(out.data), dn.restore(data, device="cpu"), rtol=1e-5, atol=1e-3
+        )
+
+
+def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00" + b"\xff" * 20)
+    out = tmp_path / "out"
+    assert main(["restore", str(broken), str(tif), "-o", str(out)]) == 1
+    assert [p.name for p in out.iterdir()] == ["in_restored.tif"]
+    err = capsys.readouterr().err
+    assert "broken.tif: cannot read it as an image" in err and "1 of 2 inputs" in err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["restore", "missing.tif", "-o", "out.tif"], "no such file"),
         (["restore", "notes.txt", "-o", "out.tif"], "unsupported file type"),
+        (["restore", "nothing*.tif", "-o", "out.tif"], "no files match"),
         (["restore", "{tif}", "-o", "out.png"], "cannot write .png"),
         (["restore", "{tif}", "-o", "out.tif", "--axes", "ZYX"], "axes"),
         (["restore", "{tif}", "-o", "out.tif", "--model", "nope"], "unknown model"),
         (["restore", "{tif}", "-o", "out.tif", "--tile", "4096"], "larger than the image"),
         (["restore", "{tif}", "-o", "out.tif", "--device", "tpu"], "device"),
+        (["restore", "{tif}", "-o", "out.tif", "--format", "npy"], "--format applies"),
         (["demo", "--headless"], "needs -o"),
+        (["demo", "--sample", "nope"], "unknown sample"),
+        (["info", "nope"], "unknown model"),
+        (["info", "notes.txt"], "not a valid safetensors"),
+        (["evaluate", "{tif}", "missing.tif"], "no such file"),
+        (["synthesize", "{tif}", "-o", "out.tif", "--noise", "pink"], "pink"),
+        (["synthesize", "{tif}", "-o", "out.tif", "--noise", "gaussian:sigma"], "key=value"),
+        (["train", "--input", "{tif}", "-o", "out.pt"], "end in .safetensors"),
     ],
 )
-def test_bad_input_exits_2_with_a_message(tif, tmp_path, monkeypatch, capsys, args, message):
+def test_bad_input_exits_2_with_one_line(tif, tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not an image")
     assert main([a.format(tif=tif) for a in args]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and message in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out.tif").exists()
 
 
-def test_argparse_errors_exit_2(capsys):
+def test_argparse_errors_exit_2_with_one_line(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["restore", "in.tif", "--tile", "0", "-o", "x.tif"])
     assert exc.value.code == 2
-    assert "positive integer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "positive integer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unexpected_errors_exit_1_and_debug_shows_the_traceback(
+    tif, tmp_path, monkeypatch, capsys
+):
+    def boom(*args, **kwargs):
+        raise RuntimeError("out of\nmemory")
+
+    monkeypatch.setattr(dn, "restore", boom)
+    assert main(["restore", str(tif), "-o", str(tmp_path / "o.tif")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "napari-deconvnet restore: error: RuntimeError: out of memory "
+        "(run with --debug for the traceback)"
+    )
+    assert main(["restore", str(tif), "-o", str(tmp_path / "o.tif"), "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "RuntimeError" in err
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_interrupted_write_leaves_no_partial_output(tif, tmp_path, monkeypatch, capsys):
+    import tifffile as tf
+
+    real = tf.imwrite
+
+    def interrupted(path, *args, **kwargs):
+        real(path, *args, **kwargs)  # the temporary file is complete ...
+        raise KeyboardInterrupt  # ... but the user pressed Ctrl-C before the rename
+
+    monkeypatch.setattr(tf, "imwrite", interrupted)
+    assert main(["restore", str(tif), "-o", str(tmp_path / "out.tif")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+# ----------------------------------------------- synthesize, evaluate, info
+
+
+def test_parse_spec():
+    assert parse_spec("gaussian", "--noise") == ("gaussian", {})
+    assert parse_spec("poisson-gaussian:peak=40,read_noise=2.5,bit_depth=none", "--noise") == (
+        "poisson-gaussian",
+        {"peak": 40, "read_noise": 2.5, "bit_depth": None},
+    )
+    assert parse_spec("gaussian:sigma=2x1.5x1.5,shape=9x17x17", "--psf") == (
+        "gaussian",
+        {"sigma": (2, 1.5, 1.5), "shape": (9, 17, 17)},
+    )
+    with pytest.raises(UsageError, match="key=value"):
+        parse_spec("gaussian:sigma", "--noise")
+
+
+def test_synthesize_with_noise_and_psf(tmp_path):
+    clean = np.full((64, 64), 0.5, np.float32)
+    tifffile.imwrite(tmp_path / "clean.tif", clean)
+    out = tmp_path / "noisy.tif"
+    args = ["synthesize", str(tmp_path / "clean.tif"), "-o", str(out), "--seed", "3"]
+    assert main([*args, "--noise", "gaussian:sigma=0.1", "--psf", "gaussian:sigma=1.5"]) == 0
+    image = read_image(out)
+    expected = dn.synthesize(
+        clean, "gaussian", sigma=0.1, seed=3, psf=dn.make_psf("gaussian", sigma=1.5)
+    )
+    np.testing.assert_allclose(image.data, expected, atol=1e-6)
+    record = image.metadata["napari_deconvnet"]["synthesized"]
+    assert record == {"noise": "gaussian", "sigma": 0.1, "seed": 3, "clip": None}
+
+
+def test_evaluate_prints_ssim_and_psnr(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    reference = rng.random((64, 64)).astype(np.float32)
+    result = reference + rng.normal(0, 0.05, reference.shape).astype(np.float32)
+    tifffile.imwrite(tmp_path / "r.tif", result)
+    tifffile.imwrite(tmp_path / "ref.tif", reference)
+    ssim, smap = dn.ssim(result, reference, full=True)
+    psnr = dn.psnr(result, reference)
+    assert main(["evaluate", str(tmp_path / "r.tif"), str(tmp_path / "ref.tif")]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"SSIM  {ssim:.4f}", f"PSNR  {psnr:.2f} dB"]
+    args = ["evaluate", str(tmp_path / "r.tif"), str(tmp_path / "ref.tif"), "--json"]
+    assert main([*args, "--ssim-map", str(tmp_path / "map.tif"), "--data-range", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ssim"] == pytest.approx(float(dn.ssim(result, reference, data_range=2)))
+    assert report["psnr"] == pytest.approx(float(dn.psnr(result, reference, data_range=2)))
+    assert report["data_range"] == 2
+    assert read_image(tmp_path / "map.tif").data.shape == (64, 64)
+    tifffile.imwrite(tmp_path / "small.tif", reference[:32])
+    assert main(["evaluate", str(tmp_path / "r.tif"), str(tmp_path / "small.tif")]) == 2
+    assert "same shape" in capsys.readouterr().err
+
+
+def test_info_describes_a_model(tmp_path, random_net, capsys):
+    net = random_net()
+    net.metadata["training"] = {"mode": "supervised", "epochs": 4, "loss": "l1"}
+    path = dn.save_model(net, tmp_path / "m.safetensors")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "random weights for tests" in out and "training epochs: 4" in out
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == dn.model_info(path)
 
 
 def test_models_lists_the_shipped_models(capsys):
@@ -105,6 +280,20 @@ def test_models_lists_the_shipped_models(capsys):
     out = capsys.readouterr().out
     for name in dn.list_models():
         assert name in out
+
+
+def test_sample_lists_and_writes(tmp_path, capsys):
+    from napari_deconvnet.io import samples
+
+    assert main(["sample"]) == 0
+    listing = capsys.readouterr().out
+    assert all(key in listing for key in samples.SAMPLES)
+    assert main(["sample", "blurred", "-o", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["filaments_PSF.tif", "filaments_blurred.tif", "filaments_clean.tif"]
+    degraded, clean, psf = samples.blurred_phantom_data()
+    np.testing.assert_array_equal(read_image(tmp_path / "filaments_clean.tif").data, clean)
+    assert read_image(tmp_path / "filaments_PSF.tif").data.shape == psf.shape
 
 
 def test_headless_demo_writes_and_improves_psnr(tmp_path, capsys):
@@ -115,3 +304,95 @@ def test_headless_demo_writes_and_improves_psnr(tmp_path, capsys):
     noisy = float(next(line for line in lines if "PSNR noisy" in line).split()[2])
     restored = float(next(line for line in lines if "PSNR restored" in line).split()[2])
     assert restored > noisy + 3
+
+
+# ------------------------------------------------------------ as a subprocess
+
+
+def test_subprocess_restore_evaluate_info(tmp_path):
+    from napari_deconvnet.io import samples
+
+    noisy, clean = samples.fluorescence_phantom_data((96, 96))
+    data = tmp_path / "data"
+    data.mkdir()
+    tifffile.imwrite(data / "a.tif", noisy)
+    tifffile.imwrite(data / "b.tif", noisy[::-1].copy())
+    tifffile.imwrite(tmp_path / "clean.tif", clean)
+    proc = _run("restore", data, "-o", tmp_path / "out", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "a_restored.tif",
+        "b_restored.tif",
+    ]
+    proc = _run("restore", data / "a.tif", "-o", tmp_path / "out")  # exists: skipped
+    assert proc.returncode == 0 and "exists (pass --overwrite" in proc.stderr
+    proc = _run("evaluate", tmp_path / "out" / "a_restored.tif", tmp_path / "clean.tif", "--json")
+    assert proc.returncode == 0, proc.stderr
+    after = json.loads(proc.stdout)
+    before = json.loads(_run("evaluate", data / "a.tif", tmp_path / "clean.tif", "--json").stdout)
+    assert after["psnr"] > before["psnr"] + 5 and after["ssim"] > before["ssim"]
+    proc = _run("info", "default")
+    assert proc.returncode == 0 and proc.stdout.startswith("denoise-2d: ")
+
+
+def test_subprocess_bad_arguments_exit_2_with_one_line(tmp_path):
+    for args in (["restore"], ["restore", "x.tif", "-o", "y.tif", "--tile", "-3"], ["frobnicate"]):
+        proc = _run(*args, cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run("restore", "missing.tif", "-o", "y.tif", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == "napari-deconvnet restore: error: missing.tif: no such file\n"
+
+
+def test_subprocess_train_a_few_seconds(tmp_path):
+    from napari_deconvnet.io import samples
+
+    noisy, clean = samples.fluorescence_phantom_data((96, 96))
+    tifffile.imwrite(tmp_path / "noisy.tif", noisy)
+    tifffile.imwrite(tmp_path / "clean.tif", clean)
+    model = tmp_path / "m.safetensors"
+    args = ["--input", tmp_path / "noisy.tif", "--target", tmp_path / "clean.tif", "--time", "3"]
+    args += ["--patch-size", "32", "--batch-size", "4", "--device", "cpu", "-o", model]
+    proc = _run("train", *args, "--description", "test model")
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {model}" in proc.stdout
+    info = dn.model_info(model)
+    assert info["metadata"]["description"] == "test model"
+    assert info["metadata"]["training"]
+    proc = _run("train", *args)  # the model exists
+    assert proc.returncode == 2 and "--overwrite" in proc.stderr
+    proc = _run("restore", tmp_path / "noisy.tif", "-o", tmp_path / "r.tif", "--model", model)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "r.tif"), dn.restore(noisy, model, device="cpu"), atol=1e-4
+    )
+
+
+def test_subprocess_ctrl_c_leaves_no_partial_output(tmp_path):
+    np.save(tmp_path / "big.npy", _image((120, 256, 256)))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "NAPARI_DECONVNET_LAZY_BYTES": "1"}  # written plane by plane
+    script = os.path.join(os.path.dirname(sys.executable), "napari-deconvnet")
+    proc = subprocess.Popen(
+        [script, "restore", str(tmp_path / "big.npy"), "-o", str(out / "big.tif")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.iterdir()):  # the temporary file appears once writing starts
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []

@@ -1,0 +1,266 @@
+"""The ``napari-deconvnet`` command line, on the same public API as the widgets.
+
+Examples
+--------
+::
+
+    napari-deconvnet models
+    napari-deconvnet sample fluorescence -o data/
+    napari-deconvnet restore data/cells_noisy.tif -o restored/
+    napari-deconvnet restore "raw/*.tif" stacks/ -o restored/ --axes ZYX --format ome.zarr
+    napari-deconvnet evaluate restored/cells_noisy_restored.tif data/cells_clean.tif --json
+    napari-deconvnet train --input data/cells_noisy.tif --time 60 -o mine.safetensors
+    napari-deconvnet train --input clean.tif --noise poisson-gaussian:peak=40,read_noise=2 \\
+        --epochs 20 -o camera.safetensors
+    napari-deconvnet synthesize clean.tif -o noisy.tif --noise gaussian:sigma=0.1 --seed 1
+    napari-deconvnet info mine.safetensors
+    napari-deconvnet demo                  # opens napari with a sample and the Restore widget
+
+Exit status: 0 on success; 2 for usage errors (bad options, missing or
+unsupported files, unknown or unreadable models, options that do not fit an
+image); 1 for failures while working (unreadable image data, I/O errors);
+130 when interrupted (Ctrl-C), which leaves no partial output: every file is
+written to a temporary name and renamed when complete. Errors are one line;
+``--debug`` adds the traceback.
+
+napari is imported only by ``demo`` without ``--headless``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import _commands as commands
+from ._files import FORMATS, PROG, Failure, UsageError
+
+__all__ = ["main"]
+
+
+# ------------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+    return low, high
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
+    )
+    parser = _Parser(
+        prog=PROG,
+        description="Restore (denoise, deconvolve) images with deconvolution networks.",
+        epilog="Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common])
+
+    def device(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+    def output_files(p: argparse.ArgumentParser, tag: str) -> None:
+        p.add_argument(
+            "-o",
+            "--output",
+            required=True,
+            metavar="OUT",
+            help="output file (.tif, .ome.tif, .ome.zarr or .npy) for one input, or a folder "
+            f"(files named STEM_{tag}.tif, or see --format)",
+        )
+        p.add_argument(
+            "--format", choices=list(FORMATS), default=None, help="format of files in a folder"
+        )
+        p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    p = command("restore", "restore image files (batch over files, folders and globs)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="IN",
+        help="TIFF/OME-TIFF, PNG, JPEG, .npy files, .zarr folders, folders of images or globs",
+    )
+    output_files(p, "restored")
+    p.add_argument("--model", default="default", help="shipped model name or .safetensors file")
+    p.add_argument(
+        "--axes",
+        default=None,
+        help="one letter per dimension from TZCYXS, e.g. ZYX (default: the file's, or guessed)",
+    )
+    p.add_argument(
+        "--tile", type=_positive_int, default=None, help="tile size in pixels (default: auto)"
+    )
+    p.add_argument("--psf", default=None, help="PSF file or spec, for deconvolution models")
+    device(p)
+    p.set_defaults(func=commands.cmd_restore)
+
+    p = command("train", "train a model on image files and save it")
+    p.add_argument("--input", nargs="+", required=True, metavar="IN", help="training images")
+    p.add_argument(
+        "--target", nargs="+", default=None, metavar="T", help="clean targets, one per input"
+    )
+    p.add_argument(
+        "--noise",
+        default=None,
+        metavar="SPEC",
+        help="inputs are clean: make noisy pairs, e.g. poisson-gaussian:peak=40,read_noise=2",
+    )
+    p.add_argument("--psf", default=None, help="blur clean inputs by this PSF (file or spec)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="number of epochs")
+    p.add_argument(
+        "--time", type=_positive_float, default=None, metavar="SECONDS", help="time budget"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument("--model", default=None, help="fine-tune this model (name or file)")
+    p.add_argument(
+        "--network", default=None, metavar="SPEC", help="new network, e.g. ndim=3,base_channels=8"
+    )
+    p.add_argument("--patch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--loss", default="mse", help="mse, l1, ssim or mse+ssim")
+    p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default=None, help="model name stored in the file")
+    p.add_argument("--description", default=None, help="one-line description stored in the file")
+    device(p)
+    p.set_defaults(func=commands.cmd_train)
+
+    p = command("synthesize", "degrade clean images with a noise model and an optional PSF")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="clean images, folders or globs")
+    output_files(p, "noisy")
+    p.add_argument(
+        "--noise",
+        default=None,
+        metavar="SPEC",
+        help="e.g. gaussian:sigma=0.1, poisson:peak=30, poisson-gaussian:gain=2,read_noise=3, "
+        "salt-and-pepper:amount=0.05, speckle:sigma=0.2 (default: none, only the PSF)",
+    )
+    p.add_argument("--psf", default=None, help="PSF file, or a spec such as gaussian:sigma=2")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip", type=_pair, default=None, metavar="LOW,HIGH")
+    p.set_defaults(func=commands.cmd_synthesize)
+
+    p = command("evaluate", "print SSIM and PSNR of a result against a reference")
+    p.add_argument("result")
+    p.add_argument("reference")
+    p.add_argument("--data-range", type=_positive_float, default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--ssim-map", default=None, metavar="OUT", help="also write the SSIM map")
+    p.set_defaults(func=commands.cmd_evaluate)
+
+    p = command("info", "show a model file's metadata (or a shipped model's)")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
+    p.set_defaults(func=commands.cmd_info)
+
+    p = command("models", "list the shipped models")
+    p.set_defaults(func=commands.cmd_models)
+
+    p = command("sample", "list the samples, or write one (degraded, clean, PSF) as TIFFs")
+    p.add_argument("key", nargs="?", default=None)
+    p.add_argument("-o", "--output", default=None, metavar="FOLDER")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=commands.cmd_sample)
+
+    p = command("demo", "open napari with a sample and the Restore widget")
+    p.add_argument("--sample", default="noisy_camera", help="sample key (see the sample command)")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no window: restore the sample, write it and print PSNR before and after",
+    )
+    p.add_argument("-o", "--output", default=None, metavar="OUT.tif", help="with --headless")
+    p.add_argument("--model", default="default", help="shipped model name or .safetensors file")
+    device(p)
+    p.set_defaults(func=commands.cmd_demo)
+    return parser
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0, 1, 2 or 130)."""
+    args = _parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    where = f"{PROG} {args.command}"
+    try:
+        return args.func(args)
+    except UsageError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except Failure as err:
+        if debug:
+            traceback.print_exc()
+        print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        print(f"{where}: interrupted; no partial output was left", file=sys.stderr)
+        return 130
+    except Exception as err:  # anything else: one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (run with --debug for the traceback)"
+        print(f"{where}: error: {type(err).__name__}: {_one_line(err)}{hint}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

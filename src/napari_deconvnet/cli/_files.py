@@ -1,0 +1,245 @@
+"""Files, progress bars, option specs and errors shared by the command-line commands."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PROG = "napari-deconvnet"
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
+FORMATS = {
+    "tif": ".tif",
+    "ome.tif": ".ome.tif",
+    "ome.zarr": ".ome.zarr",
+    "npy": ".npy",
+}
+WRITABLE = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy")
+
+
+class UsageError(Exception):
+    """Bad command line or input: one line, exit status 2."""
+
+
+class Failure(Exception):
+    """Something failed while working: one line, exit status 1."""
+
+
+# ----------------------------------------------------------------- progress
+
+
+def progress_bar(args: argparse.Namespace, **kwargs: Any) -> Any:
+    """A tqdm progress bar on stderr; off with --quiet or when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    disable = True if getattr(args, "quiet", False) else None
+    return tqdm(file=sys.stderr, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
+
+
+class DaskBar:
+    """Follows dask tasks with a progress bar (for lazy, chunk-by-chunk work)."""
+
+    def __init__(self, bar: Any) -> None:
+        from dask.callbacks import Callback
+
+        self.bar = bar
+
+        def start_state(dsk: Any, state: Any) -> None:
+            bar.total = (bar.total or 0) + len(state["ready"]) + len(state["waiting"])
+            bar.refresh()
+
+        def posttask(*_: Any) -> None:
+            bar.update(1)
+
+        self.callback = Callback(start_state=start_state, posttask=posttask)
+
+    def __enter__(self) -> DaskBar:
+        self.callback.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.callback.__exit__(*exc)
+
+
+# -------------------------------------------------------------------- files
+
+
+def expand_inputs(specs: Sequence[str]) -> list[Path]:
+    """Files from arguments that are files, folders (their images) or glob patterns."""
+    from napari_deconvnet.io.reader import _kind
+
+    paths: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir() and not path.name.lower().endswith(".zarr"):
+            found = sorted(p for p in path.iterdir() if _kind(str(p)) is not None)
+            if not found:
+                raise UsageError(f"{spec}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif path.exists():
+            paths.append(path)
+        elif glob.has_magic(spec):
+            found = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+            if not found:
+                raise UsageError(f"{spec}: no files match this pattern")
+            paths.extend(found)
+        else:
+            raise UsageError(f"{spec}: no such file")
+    for path in paths:
+        if _kind(str(path)) is None:
+            raise UsageError(
+                f"{path}: unsupported file type {path.suffix or '(none)'!r}; use TIFF, PNG, "
+                "JPEG, .npy files or .zarr folders"
+            )
+    return paths
+
+
+def suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    return next((s for s in WRITABLE if name.endswith(s)), path.suffix.lower())
+
+
+def _stem(path: Path) -> str:
+    from napari_deconvnet.io.reader import _stem
+
+    return _stem(str(path))
+
+
+def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> list[Path]:
+    """One output per input: `out` itself, or ``STEM_TAG.EXT`` files in the folder `out`."""
+    ext = FORMATS[fmt or "tif"]
+    single_file = len(inputs) == 1 and not out.is_dir() and out.suffix != ""
+    if single_file:
+        if suffix_of(out) not in WRITABLE:
+            raise UsageError(
+                f"{out}: cannot write {out.suffix} files; name the output "
+                f"{', '.join('*' + s for s in WRITABLE)} (float32 results need TIFF, "
+                "OME-Zarr or NumPy files), or a folder"
+            )
+        if fmt is not None:
+            raise UsageError("--format applies to output folders; the file name gives the format")
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, but several inputs need an output folder")
+    names = [f"{_stem(p)}_{tag}{ext}" for p in inputs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(
+            f"several inputs would be written to the same file ({', '.join(duplicates)}); "
+            "process inputs with the same name into different folders"
+        )
+    return [out / n for n in names]
+
+
+def read_input(path: Path, *, lazy: bool = True) -> Any:
+    """An :class:`~napari_deconvnet.io.reader.ImageFile`; unreadable data is a failure."""
+    from napari_deconvnet.io.reader import read_image
+
+    try:
+        return read_image(path, lazy_bytes=None if lazy else 1 << 62)
+    except Exception as err:  # any parser error of a broken file
+        raise Failure(f"{path}: cannot read it as an image ({type(err).__name__}: {err})") from err
+
+
+def layer_meta(image: Any, name: str, provenance: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "rgb": image.rgb,
+        "metadata": {"napari_deconvnet": provenance},
+    }
+    if image.scale is not None:
+        meta["scale"] = image.scale
+    if image.translate is not None:
+        meta["translate"] = image.translate
+    if image.units is not None:
+        meta["units"] = image.units
+    if image.axes:
+        meta["axis_labels"] = tuple(a.lower() for a in image.axes.removesuffix("S"))
+    return meta
+
+
+def write_output(path: Path, data: Any, meta: dict[str, Any], args: argparse.Namespace) -> None:
+    """Write atomically (the writers use temporary names); lazy data with a progress bar."""
+    from napari_deconvnet.io.writer import _atomic_file, _is_dask, write_image
+
+    if suffix_of(path) == ".npy":
+        with _atomic_file(path) as tmp:
+            if _is_dask(data):
+                import dask.array as da
+
+                out = np.lib.format.open_memmap(tmp, "w+", data.dtype, data.shape)
+                with (
+                    progress_bar(args, desc=f"writing {path.name}", unit="task") as bar,
+                    DaskBar(bar),
+                ):
+                    da.store(data, out, lock=False)
+                out.flush()
+                del out
+            else:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, np.asarray(data), allow_pickle=False)
+        return
+    if _is_dask(data):
+        with progress_bar(args, desc=f"writing {path.name}", unit="task") as bar, DaskBar(bar):
+            write_image(path, data, meta)
+    else:
+        write_image(path, data, meta)
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "none":
+        return None
+    return text
+
+
+def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
+    """``NAME[:key=value,...]``; ``AxB`` values are tuples, e.g. ``shape=9x17x17``."""
+    name, _, rest = text.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(
+                f"{what} {text!r}: expected NAME:key=value,key=value (e.g. "
+                "poisson-gaussian:peak=40,read_noise=2)"
+            )
+        parts = value.strip().split("x")
+        if len(parts) > 1 and all(isinstance(_number(p), int | float) for p in parts):
+            params[key.strip()] = tuple(_number(p) for p in parts)
+        else:
+            params[key.strip()] = _number(value.strip())
+    return name.strip(), params
+
+
+def psf_from(text: str | None, args: argparse.Namespace) -> np.ndarray | None:
+    """A PSF from a file (TIFF/.npy) or a ``make_psf`` spec such as ``gaussian:sigma=2``."""
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise UsageError(f"--psf {text}: no such file")
+        return np.asarray(read_input(path, lazy=False).data, np.float32)
+    name, params = parse_spec(text, "--psf")
+    try:
+        from napari_deconvnet.core.psf import make_psf
+    except ImportError:
+        raise UsageError(
+            f"--psf {text}: this version cannot make PSFs; pass a PSF image file (.tif, .npy)"
+        ) from None
+    try:
+        return np.asarray(make_psf(name, **params), np.float32)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--psf {text}: {err}") from err
