@@ -250,6 +250,19 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
     assert not (tmp_path / ("new_" + name)).exists() and _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("name", FORMATS)
+def test_written_files_have_normal_permissions(tmp_path, name):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        writer.write_image(tmp_path / name, _noisy((32, 32)), {"name": "x"})
+    finally:
+        os.umask(old)
+    expected = 0o755 if name.endswith(".zarr") else 0o644
+    assert (tmp_path / name).stat().st_mode & 0o777 == expected
+
+
 def test_interrupted_lazy_write_leaves_nothing(tmp_path):
     def block(b):
         if b[0, 0, 0] > 2.5:  # the fourth plane
