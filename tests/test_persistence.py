@@ -132,3 +132,37 @@ def test_missing_file_and_wrong_types(tmp_path, random_net):
         dn.save_model(random_net(), tmp_path / "m.pt")
     with pytest.raises(TypeError, match="needs a DeconvNet"):
         dn.save_model({}, tmp_path / "m.safetensors")
+
+
+class _Payload:
+    """Unpickling this creates the file `marker`: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+@pytest.mark.parametrize("name", ["evil.pkl", "evil.pt", "evil.safetensors"])
+def test_loading_never_unpickles(tmp_path, name):
+    from napari_deconvnet.io import reader
+
+    marker = tmp_path / "code-ran"
+    path = tmp_path / name
+    if name.endswith(".pt"):
+        torch.save({"state_dict": _Payload(marker)}, path)  # a zip archive holding a pickle
+    else:
+        path.write_bytes(pickle.dumps(_Payload(marker)))
+    pickle.loads(pickle.dumps(_Payload(tmp_path / "works")))  # the payload is live ...
+    assert (tmp_path / "works").exists()
+    with pytest.raises(ValueError, match="never loaded|pickle"):
+        dn.load_model(path)
+    with pytest.raises(ValueError):
+        dn.model_info(path)
+    if name.endswith(".safetensors"):
+        read = reader.get_model_reader(str(path))
+        assert read is not None and read(str(path)) == [(None,)]  # an error notification
+    assert not marker.exists()  # ... but loading never ran it
