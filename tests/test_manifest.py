@@ -35,7 +35,8 @@ def test_contributions_resolve(manifest):
             command.python_name.startswith("napari_deconvnet.io.")
         )
     widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
-    assert widgets == {"Restore": "napari-deconvnet.make_restore_widget"}
+    assert widgets["Restore"] == "napari-deconvnet.make_restore_widget"
+    assert widgets["Train"] == "napari-deconvnet.make_train_widget"
     menu = manifest.contributions.menus["napari/layers/filter"]
     assert [item.command for item in menu] == ["napari-deconvnet.make_restore_widget"]
 

@@ -1,0 +1,214 @@
+"""The Train dock widget in a real (headless) napari viewer.
+
+Trainings are a few tiny epochs (8 px grid, 32 px patches) on 64-96 px layers.
+"""
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.io import registry
+from napari_deconvnet.widgets import train as train_module
+from napari_deconvnet.widgets.restore import RestoreWidget
+from napari_deconvnet.widgets.train import (
+    NEW_NETWORK,
+    SELF_SUPERVISED,
+    SYNTHETIC,
+    TrainWidget,
+    shapes_to_polygons,
+)
+
+TIMEOUT_MS = 120_000
+
+
+def _pair(shape=(96, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.linspace(0, 1, n) for n in shape), indexing="ij")
+    clean = (0.5 + 0.4 * np.sin(7 * sum(grids)) * np.cos(5 * grids[-1])).astype(np.float32)
+    return (clean + rng.normal(0, 0.1, shape)).astype(np.float32), clean
+
+
+def _shown(widget):
+    """Whether a field is shown (the dock itself may be hidden in headless tests)."""
+    return not widget.native.isHidden()
+
+
+def _wait_until_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot, monkeypatch):
+    """A viewer with the Train widget docked through the npe2 manifest, set up small."""
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    assert isinstance(widget, TrainWidget)
+    widget.device.value = "cpu"
+    widget.patch_size.value = 32
+    widget.batch_size.value = 4
+    widget.epochs.value = 3
+    # a tiny network and short epochs, so that the tests take seconds
+    original = train_module._train_job
+
+    def small_job(inputs, targets, options, *args):
+        options = {**options, "steps_per_epoch": 3}
+        if "network" in options:
+            options["network"] = {**options["network"], "base_channels": 8}
+        return (yield from original(inputs, targets, options, *args))
+
+    monkeypatch.setattr(train_module, "_train_job", small_job)
+    yield viewer, widget
+    if widget.worker is not None:
+        widget.stop()
+        _wait_until_idle(qtbot, widget)
+    registry.clear()
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    messages = []
+    monkeypatch.setattr(train_module, "show_error", messages.append)
+    return messages
+
+
+def test_supervised_training_plots_previews_saves_and_restores(
+    viewer_widget, qtbot, errors, tmp_path
+):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair()
+    viewer.add_image(noisy, name="noisy", scale=(2.0, 2.0))
+    viewer.add_image(clean, name="clean", scale=(2.0, 2.0))
+    widget.image.value = viewer.layers["noisy"]
+    widget.target.value = viewer.layers["clean"]
+    assert widget.start_from.value == NEW_NETWORK
+    assert not _shown(widget.noise)  # synthetic fields only for synthetic pairs
+
+    widget.train()
+    assert widget.worker is not None and not widget.train_button.enabled
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    result = widget.result
+    assert result is not None and result.stop_reason == "epochs"
+    # the curves got one point per epoch (validation includes epoch 0)
+    assert list(widget.train_line.get_xdata()) == [1, 2, 3]
+    assert list(widget.val_line.get_xdata()) == [0, 1, 2, 3]
+    assert widget.progress.value == widget.progress.max
+    preview = viewer.layers["noisy preview"]
+    assert preview.data.shape == noisy.shape  # the visible slice, up to 256 px
+    np.testing.assert_array_equal(preview.scale, (2.0, 2.0))
+    assert widget.save_button.enabled and widget.use_button.enabled
+
+    path = widget.save_model(tmp_path / "denoiser")
+    assert path == tmp_path / "denoiser.safetensors"
+    loaded = dn.load_model(path)
+    assert loaded.metadata["training"]["mode"] == "supervised"
+    assert loaded.metadata["training"]["data_shapes"] == [[96, 96]]
+
+    # "Use in Restore": the Restore widget lists the model and restores with it
+    restore_widget = RestoreWidget(viewer)
+    name = widget.use_in_restore()
+    assert name in restore_widget.model.choices
+    restore_widget.model.value = name
+    restore_widget.image.value = viewer.layers["noisy"]
+    restore_widget.device.value = "cpu"
+    restore_widget.run()
+    qtbot.waitUntil(lambda: restore_widget.worker is None, timeout=TIMEOUT_MS)
+    restored = viewer.layers["noisy restored"].data
+    np.testing.assert_allclose(restored, dn.restore(noisy, result.model, device="cpu"), atol=1e-5)
+
+
+def test_stop_keeps_the_best_model(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, _ = _pair()
+    viewer.add_image(noisy, name="noisy")
+    widget.target.value = SELF_SUPERVISED
+    widget.epochs.value = 1000
+    widget.train()
+    qtbot.waitUntil(lambda: "step" in widget.status.value, timeout=TIMEOUT_MS)
+    widget.stop()
+    assert not widget.stop_button.enabled
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.result.stop_reason == "stopped"
+    assert widget.result.steps < 1000 * 3
+    assert widget.train_button.enabled and widget.save_button.enabled
+    assert widget.result.model.metadata["training"]["mode"] == "self-supervised"
+
+
+def test_synthetic_deconvolution_with_regions(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    _, clean = _pair((80, 80))
+    viewer.add_image(clean, name="clean")
+    rectangle = np.array([[0, 0], [0, 79], [40, 79], [40, 0]])
+    viewer.add_shapes([rectangle], shape_type="rectangle", name="train here")
+    labels = np.zeros(clean.shape, np.uint8)
+    labels[44:, 40:] = 1
+    viewer.add_labels(labels, name="check here")
+    widget.image.value = viewer.layers["clean"]
+    widget.target.value = SYNTHETIC
+    assert _shown(widget.noise) and _shown(widget.sigma) and not _shown(widget.peak)
+    widget.noise.value = "poisson-gaussian"
+    assert _shown(widget.peak) and _shown(widget.read_noise) and not _shown(widget.sigma)
+    widget.noise.value = "gaussian"
+    widget.sigma.value = 0.02
+    widget.psf.value = "gaussian"
+    assert _shown(widget.psf_sigma)
+    widget.regions.value = viewer.layers["train here"]
+    widget.validation_region.value = viewer.layers["check here"]
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    record = widget.result.model.metadata["training"]
+    assert record["mode"] == "synthetic" and record["regions"] is True
+    assert record["noise"] == {"model": "gaussian", "sigma": 0.02}
+    assert record["psf"]["shape"][0] > 1
+    assert record["validation"] == "regions"
+
+
+def test_bad_settings_are_reported_not_raised(viewer_widget, errors):
+    viewer, widget = viewer_widget
+    widget.train()
+    assert "no image layer" in errors[-1]
+    noisy, _ = _pair((64, 64))
+    viewer.add_image(noisy, name="noisy")
+    widget.target.value = viewer.layers["noisy"]
+    widget.train()
+    assert "target is the input" in errors[-1]
+    widget.target.value = SYNTHETIC
+    widget.noise.value = "none"
+    widget.train()
+    assert "noise model or a PSF" in errors[-1]
+    widget.target.value = SELF_SUPERVISED
+    widget.epochs.value = 0
+    widget.train()
+    assert "epochs or a time budget" in errors[-1]
+    widget.epochs.value = 3
+    widget.dims.value = "3D"
+    widget.start_from.value = "default"
+    widget.train()
+    assert "not a 3D model" in errors[-1]
+    assert widget.worker is None and len(errors) == 5
+
+
+def test_errors_in_the_worker_are_shown(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, _ = _pair((16, 16))
+    viewer.add_image(noisy, name="small")
+    widget.target.value = SELF_SUPERVISED
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and "larger than" in errors[0]
+    assert widget.status.value == "failed" and widget.train_button.enabled
+
+
+def test_shapes_to_polygons_goes_through_world_coordinates(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((50, 50)), scale=(2, 2), translate=(10, 0))
+    shapes = viewer.add_shapes(
+        [np.array([[10, 0], [10, 40], [50, 40], [50, 0]]), np.array([[0, 0], [20, 20]])],
+        shape_type=["rectangle", "line"],
+    )
+    (polygon,) = shapes_to_polygons(shapes, image)
+    np.testing.assert_allclose(polygon.min(axis=0), (0, 0))
+    np.testing.assert_allclose(polygon.max(axis=0), (20, 20))
