@@ -2,7 +2,7 @@
 
 from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
-from .noise import synthesize
+from .noise import estimate_noise, synthesize
 from .persistence import list_models, load_model, model_info, save_model
 from .psf import make_psf
 from .tiling import Cancelled, restore, restore_iter
@@ -15,6 +15,7 @@ __all__ = [
     "DeconvNet",
     "DeconvNetConfig",
     "SSIMLoss",
+    "estimate_noise",
     "list_models",
     "load_model",
     "make_psf",

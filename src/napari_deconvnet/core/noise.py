@@ -1,5 +1,8 @@
 """Synthetic degradation of clean images: optional blur by a PSF, then noise.
 
+:func:`estimate_noise` (from :mod:`.noise_estimation`) measures the noise of
+a real image as parameters for :func:`synthesize`.
+
 Every noise model works on NumPy arrays and on torch tensors (on any device),
 draws from a generator seeded by `seed` and returns float32 of the input's
 shape, so that training pairs can be made on the fly where the data lives.
@@ -13,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .noise_estimation import estimate_noise
 from .psf import as_psf, blur
 
-__all__ = ["NOISE_MODELS", "synthesize"]
+__all__ = ["NOISE_MODELS", "estimate_noise", "synthesize"]
 
 #: Accepted values of ``noise`` in :func:`synthesize`, with their parameters
 #: and defaults.

@@ -1,0 +1,218 @@
+"""Noise estimation: accuracy over three noise levels per model, model choice and errors."""
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import noise_estimation as estimation_module
+from napari_deconvnet.core.noise import estimate_noise, synthesize
+from napari_deconvnet.core.noise_estimation import noise_level_function
+
+
+def _phantom(shape=(256, 256), seed=0, dark=True):
+    """Smooth blobs on a faint ramp in [0, 1], with a zero-signal band on the left."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros(shape)
+    for y, x in rng.integers(0, min(shape), (40, 2)):
+        image[y, x] = rng.uniform(0.5, 1)
+    image = ndimage.gaussian_filter(image, 6)
+    image /= image.max()
+    yy, xx = np.mgrid[: shape[0], : shape[1]] / shape[0]
+    image = 0.8 * image + 0.2 * xx * yy
+    if dark:
+        image[:, : shape[1] // 6] = 0
+    return image / image.max()
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return _phantom()
+
+
+@pytest.fixture(scope="module")
+def camera():
+    from skimage.data import camera
+
+    return camera() / 255.0
+
+
+def test_docstring_examples():
+    result = doctest.testmod(estimation_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+    assert dn.estimate_noise is estimate_noise
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.05, 0.2])
+def test_gaussian_sigma_within_10_percent(phantom, sigma):
+    noisy = synthesize(phantom, "gaussian", sigma=sigma, seed=0)
+    params = estimate_noise(noisy)
+    assert params["noise"] == "gaussian"
+    assert params["sigma"] == pytest.approx(sigma, rel=0.10)
+    assert estimate_noise(noisy, "gaussian")["sigma"] == pytest.approx(sigma, rel=0.10)
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.1, 0.2])
+def test_gaussian_sigma_on_a_textured_photo(camera, sigma):
+    noisy = synthesize(camera, "gaussian", sigma=sigma, seed=0)
+    assert estimate_noise(noisy, "gaussian")["sigma"] == pytest.approx(sigma, rel=0.10)
+
+
+@pytest.mark.parametrize("peak", [5.0, 50.0, 500.0])
+def test_poisson_gain_within_10_percent(phantom, peak):
+    noisy = synthesize(phantom, "poisson", peak=peak, seed=0)
+    params = estimate_noise(noisy)
+    assert params["noise"] == "poisson"
+    assert params["gain"] == pytest.approx(peak, rel=0.10)
+
+
+@pytest.mark.parametrize(
+    ("gain", "read_noise", "offset", "signal"),
+    [(0.5, 1.5, 100.0, 2000.0), (2.0, 3.0, 0.0, 500.0), (8.0, 6.0, 0.0, 100.0)],
+)
+def test_poisson_gaussian_within_10_and_15_percent(phantom, gain, read_noise, offset, signal):
+    clean = phantom * signal
+    noisy = synthesize(
+        clean, "poisson-gaussian", gain=gain, read_noise=read_noise, offset=offset, seed=0
+    )
+    for params in (estimate_noise(noisy), estimate_noise(noisy, offset=offset)):
+        assert params["noise"] == "poisson-gaussian"
+        assert params["gain"] == pytest.approx(gain, rel=0.10)
+        assert params["read_noise"] == pytest.approx(read_noise, rel=0.15)
+        assert params["offset"] == pytest.approx(offset, abs=0.5)
+
+
+def test_poisson_gaussian_offset_given_by_the_user_is_kept(phantom):
+    noisy = synthesize(phantom * 300, "poisson-gaussian", gain=2, read_noise=4, offset=100, seed=0)
+    params = estimate_noise(noisy, "poisson-gaussian", offset=100)
+    assert params["offset"] == 100.0
+    assert params["read_noise"] == pytest.approx(4.0, rel=0.15)
+
+
+@pytest.mark.parametrize("amount", [0.01, 0.05, 0.2])
+def test_salt_and_pepper_is_detected_and_measured(phantom, amount):
+    noisy = synthesize(phantom, "salt-and-pepper", amount=amount, salt_vs_pepper=0.3, seed=0)
+    params = estimate_noise(noisy)
+    assert params["noise"] == "salt-and-pepper"
+    assert params["amount"] == pytest.approx(amount, rel=0.10)
+    assert params["salt_vs_pepper"] == pytest.approx(0.3, abs=0.05)
+    assert (params["low"], params["high"]) == (0.0, 1.0)
+
+
+def test_salt_and_pepper_on_noisy_8_bit_images(camera):
+    noisy = synthesize(camera * 255, "gaussian", sigma=5, seed=0, clip=(0, 255))
+    noisy = synthesize(noisy.round().astype(np.uint8), "salt-and-pepper", amount=0.05, seed=1)
+    params = estimate_noise(noisy.astype(np.uint8))
+    assert params["noise"] == "salt-and-pepper"
+    assert params["amount"] == pytest.approx(0.05, rel=0.15)
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.1, 0.3])
+def test_speckle_sigma_within_10_percent(phantom, sigma):
+    noisy = synthesize(phantom + 0.5, "speckle", sigma=sigma, seed=0)
+    assert estimate_noise(noisy, "speckle")["sigma"] == pytest.approx(sigma, rel=0.10)
+
+
+@pytest.mark.parametrize(
+    ("noise", "params"),
+    [
+        ("poisson", {"peak": 3.0}),
+        ("gaussian", {"sigma": 3.0}),  # 8-bit quantised
+        ("poisson-gaussian", {"gain": 1.0, "read_noise": 1.0, "bit_depth": 8}),
+    ],
+)
+def test_discrete_noise_is_not_taken_for_salt_and_pepper(phantom, noise, params):
+    clean = phantom * (1 if noise == "poisson" else 200)
+    noisy = synthesize(clean, noise, seed=0, **params)
+    if noise == "gaussian":
+        noisy = np.clip(noisy.round(), 0, 255).astype(np.uint8)
+    assert estimate_noise(noisy)["noise"] != "salt-and-pepper"
+
+
+def test_clean_photo_is_not_salt_and_pepper(camera):
+    assert estimate_noise(camera)["noise"] != "salt-and-pepper"
+    assert estimate_noise((camera * 255).astype(np.uint8))["noise"] != "salt-and-pepper"
+
+
+# ---------------------------------------------------------------- round trip and inputs
+
+
+@pytest.mark.parametrize(
+    ("noise", "params"),
+    [
+        ("gaussian", {"sigma": 0.08}),
+        ("poisson", {"peak": 40.0}),
+        ("poisson-gaussian", {"gain": 2.0, "read_noise": 3.0, "offset": 0.0}),
+    ],
+)
+def test_estimate_then_synthesize_reproduces_the_noise(phantom, noise, params):
+    clean = phantom * (300 if noise == "poisson-gaussian" else 1)
+    real = synthesize(clean, noise, seed=0, **params)
+    estimated = estimate_noise(real)
+    assert estimated["noise"] == noise
+    fake = synthesize(clean, seed=1, **estimated)
+    # the noise has the same variance at low and at high intensities
+    for part in (clean < np.percentile(clean, 50), clean > np.percentile(clean, 90)):
+        assert np.var((fake - clean)[part]) == pytest.approx(np.var((real - clean)[part]), rel=0.1)
+
+
+def test_values_are_plain_floats_and_synthesize_accepts_them(phantom):
+    noisy = synthesize(phantom * 300, "poisson-gaussian", gain=2, read_noise=3, seed=0)
+    params = estimate_noise(noisy)
+    assert all(type(v) in (str, float) for v in params.values())
+    synthesize(phantom, **params)
+
+
+def test_stacks_channels_and_tensors(phantom):
+    stack = np.stack([synthesize(phantom, "gaussian", sigma=0.1, seed=s) for s in range(3)])
+    assert estimate_noise(stack)["sigma"] == pytest.approx(0.1, rel=0.1)
+    rgb = np.moveaxis(stack, 0, -1)
+    assert estimate_noise(rgb, channel_axis=-1)["sigma"] == pytest.approx(0.1, rel=0.1)
+    tensor = torch.from_numpy(stack)
+    assert estimate_noise(tensor) == estimate_noise(stack)
+
+
+def test_noise_level_function_is_linear_for_camera_noise(phantom):
+    noisy = synthesize(phantom * 400, "poisson-gaussian", gain=2, read_noise=4, seed=0)
+    nlf = noise_level_function(noisy)
+    assert np.all(np.diff(nlf["mean"]) >= 0)
+    predicted = nlf["mean"] / 2 + (4 / 2) ** 2
+    inner = nlf["mean"] > 5
+    np.testing.assert_allclose(nlf["variance"][inner], predicted[inner], rtol=0.3)
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("image", "kwargs", "error", "match"),
+    [
+        (np.zeros((64, 64)), {"model": "pink"}, ValueError, "unknown noise model"),
+        (np.zeros((8, 64)), {}, ValueError, "16x16"),
+        (np.zeros(300), {}, ValueError, "16x16"),
+        (np.full((32, 32), np.nan), {}, ValueError, "NaN"),
+        (np.ones((32, 32), complex), {}, ValueError, "complex"),
+        (np.full((32, 32), "a"), {}, TypeError, "numeric"),
+        ("noisy.tif", {}, TypeError, "array"),
+        (np.zeros((32, 32)), {"offset": float("nan")}, ValueError, "offset"),
+        (np.zeros((32, 32)), {"offset": "dark"}, TypeError, "offset"),
+        (np.zeros((3, 32, 32)), {"channel_axis": 3}, ValueError, "channel_axis"),
+    ],
+)
+def test_bad_input_raises(image, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        estimate_noise(image, **kwargs)
+
+
+@pytest.mark.parametrize("model", ["poisson", "poisson-gaussian", "speckle"])
+def test_signal_dependent_models_need_contrast(model):
+    flat = synthesize(np.full((64, 64), 0.5), "gaussian", sigma=0.1, seed=0)
+    with pytest.raises(ValueError, match="too little to measure"):
+        estimate_noise(flat, model)
+    assert estimate_noise(flat)["noise"] == "gaussian"
