@@ -396,3 +396,17 @@ def test_subprocess_ctrl_c_leaves_no_partial_output(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert list(out.iterdir()) == []
+
+
+def test_demo_opens_napari_with_a_sample_and_the_restore_widget(make_napari_viewer, monkeypatch):
+    import napari
+
+    from napari_deconvnet.widgets.restore import RestoreWidget
+
+    viewer = make_napari_viewer()
+    monkeypatch.setattr(napari, "Viewer", lambda **kwargs: viewer)
+    monkeypatch.setattr(napari, "run", lambda: None)  # the event loop: the test is the user
+    assert main(["demo", "--sample", "fluorescence"]) == 0
+    assert [layer.name for layer in viewer.layers] == ["cells noisy", "cells clean"]
+    docked = [w for w in viewer.window.dock_widgets.values() if isinstance(w, RestoreWidget)]
+    assert len(docked) == 1 and docked[0].image.value is viewer.layers["cells noisy"]
