@@ -410,3 +410,18 @@ def test_demo_opens_napari_with_a_sample_and_the_restore_widget(make_napari_view
     assert [layer.name for layer in viewer.layers] == ["cells noisy", "cells clean"]
     docked = [w for w in viewer.window.dock_widgets.values() if isinstance(w, RestoreWidget)]
     assert len(docked) == 1 and docked[0].image.value is viewer.layers["cells noisy"]
+
+
+def test_the_command_line_loads_no_gui(tmp_path, tif):
+    code = (
+        "import sys\n"
+        "from napari_deconvnet.cli import main\n"
+        f"assert main(['restore', {str(tif)!r}, '-o', {str(tmp_path / 'o.tif')!r}, '-q']) == 0\n"
+        f"assert main(['evaluate', {str(tmp_path / 'o.tif')!r}, {str(tif)!r}]) == 0\n"
+        "print(sorted(m for m in ('napari', 'qtpy', 'magicgui', 'PyQt6') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
