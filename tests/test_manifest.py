@@ -37,8 +37,15 @@ def test_contributions_resolve(manifest):
     widgets = {w.display_name: w.command for w in manifest.contributions.widgets}
     assert widgets["Restore"] == "napari-deconvnet.make_restore_widget"
     assert widgets["Train"] == "napari-deconvnet.make_train_widget"
+    assert widgets["Noise"] == "napari-deconvnet.make_noise_widget"
+    assert widgets["Quality"] == "napari-deconvnet.make_quality_widget"
     menu = manifest.contributions.menus["napari/layers/filter"]
-    assert [item.command for item in menu] == ["napari-deconvnet.make_restore_widget"]
+    assert [item.command for item in menu][:2] == [
+        "napari-deconvnet.make_restore_widget",
+        "napari-deconvnet.make_noise_widget",
+    ]
+    measure = manifest.contributions.menus["napari/layers/measure"]
+    assert [item.command for item in measure] == ["napari-deconvnet.make_quality_widget"]
 
 
 def test_sample_data_gives_noisy_and_clean_layers(manifest):

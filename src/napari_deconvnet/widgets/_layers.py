@@ -1,0 +1,97 @@
+"""Small helpers shared by the Noise and Quality dock widgets (GUI side only)."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from functools import partial
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+
+_LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
+_STATS_SAMPLES = 1 << 20
+
+
+def image_layers(viewer: Any) -> list[tuple[str, Image]]:
+    """(name, layer) choices of the viewer's image layers."""
+    return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def layer_data(layer: Image) -> Any:
+    """The full-resolution data of an image layer (level 0 of a multiscale one)."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def geometry(layer: Image) -> dict[str, Any]:
+    """Keyword arguments that give a new layer the geometry of `layer`."""
+    kwargs: dict[str, Any] = {
+        "scale": layer.scale,
+        "translate": layer.translate,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+        "affine": layer.affine,
+    }
+    for name in ("axis_labels", "units"):  # newer napari versions only
+        if hasattr(layer, name):
+            kwargs[name] = getattr(layer, name)
+    return kwargs
+
+
+def unique_name(viewer: Any, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`... if a layer already has it."""
+    taken = {layer.name for layer in viewer.layers}
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name} ({n})"
+    return candidate
+
+
+def contrast_limits(data: np.ndarray) -> tuple[float, float]:
+    """0.1 and 99.9 percentiles of a subsample of the finite values of `data`."""
+    flat = np.asarray(data).reshape(-1)
+    sample = flat[:: max(1, flat.size // _STATS_SAMPLES)]
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(sample, (0.1, 99.9)))
+    if not high > low:
+        low, high = float(sample.min()), float(sample.max())
+    if not high > low:
+        high = low + 1.0
+    return low, high
+
+
+def _on_destroyed(ref: weakref.ref, emitters: list[Any], *_: Any) -> None:
+    """The Qt widget is gone (dock closed): stop listening and stop working."""
+    widget = ref()
+    if widget is None:
+        return
+    for emitter in emitters:
+        with contextlib.suppress(Exception):
+            emitter.disconnect(widget.reset_choices)
+    with contextlib.suppress(Exception):
+        widget.close_workers()
+
+
+def follow_layers(widget: Any, viewer: Any, extra: tuple[Any, ...] = ()) -> None:
+    """Keep `widget`'s layer choices in sync with `viewer` until the widget is destroyed.
+
+    napari connects these events when a widget is docked; connecting them here
+    keeps an undocked widget (scripts, tests) in sync too. `extra` are more
+    ``(emitter, callback)`` pairs to disconnect on destruction.
+    """
+    events = viewer.layers.events
+    emitters = [getattr(events, name, None) for name in _LAYER_EVENTS]
+    emitters = [e for e in emitters if e is not None]  # older napari has no "renamed"
+    for emitter in emitters:
+        emitter.connect(widget.reset_choices)
+    widget.native.destroyed.connect(partial(_on_destroyed, weakref.ref(widget), emitters))
+
+
+def keep_selection(combo: Any, choices: list[tuple[str, Image]], current: Any) -> None:
+    """Put `combo` back on `current` after its choices were re-read (names may have moved)."""
+    if current is not None and any(layer is current for _, layer in choices):
+        combo.value = current
