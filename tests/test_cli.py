@@ -102,6 +102,10 @@ def test_folders_globs_and_formats(tmp_path):
     np.testing.assert_allclose(
         np.asarray(image.data), dn.restore(_image((2, 32, 32), seed=1), device="cpu"), atol=1e-4
     )
+    again = ["restore", str(raw / "s1.tif"), "-o", str(out / "s1_restored.ome.zarr")]
+    assert main([*again, "--overwrite"]) == 0  # an existing .zarr is an image, not a folder
+    assert sorted(p.name for p in out.iterdir()) == [f"s{i}_restored.ome.zarr" for i in range(3)]
+    assert read_image(out / "s1_restored.ome.zarr").scale == [2.0, 1.0, 1.0]
     glob_out = tmp_path / "glob"
     assert main(["restore", str(raw / "s[02].tif"), "-o", str(glob_out)]) == 0
     assert sorted(p.name for p in glob_out.iterdir()) == ["s0_restored.tif", "s2_restored.tif"]

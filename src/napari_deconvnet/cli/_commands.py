@@ -236,7 +236,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         options["network"] = parse_spec("network:" + args.network, "--network")[1]
     if args.name:
         options["name"] = args.name
-    with progress_bar(args, total=1000, desc="training", unit="") as bar:
+    layout = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+    with progress_bar(args, total=1000, desc="training", bar_format=layout) as bar:
 
         def callback(event: Any) -> None:
             bar.n = int(1000 * min(max(event.progress, 0.0), 1.0))

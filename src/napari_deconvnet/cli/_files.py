@@ -113,8 +113,10 @@ def _stem(path: Path) -> str:
 def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> list[Path]:
     """One output per input: `out` itself, or ``STEM_TAG.EXT`` files in the folder `out`."""
     ext = FORMATS[fmt or "tif"]
-    single_file = len(inputs) == 1 and not out.is_dir() and out.suffix != ""
-    if single_file:
+    zarr = out.name.lower().endswith(".zarr")  # an image, even though it is a folder
+    if zarr and len(inputs) > 1:
+        raise UsageError(f"{out} names one OME-Zarr image, but several inputs need a folder")
+    if zarr or (len(inputs) == 1 and not out.is_dir() and out.suffix != ""):
         if suffix_of(out) not in WRITABLE:
             raise UsageError(
                 f"{out}: cannot write {out.suffix} files; name the output "
