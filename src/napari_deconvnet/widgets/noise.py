@@ -26,7 +26,7 @@ import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
-    FloatText,
+    FloatSpinBox,
     Label,
     LineEdit,
     ProgressBar,
@@ -93,6 +93,18 @@ _PSF_FIELDS: dict[str, list[tuple[str, str, float, str]]] = {
         ("refractive_index", "Immersion index", 1.0, "1.0 air, 1.33 water, 1.518 oil"),
     ],
 }
+
+
+def _number(label: str, value: float, tip: str, *, signed: bool = False) -> FloatSpinBox:
+    """A float field with 6 decimals (estimated parameters can be small) and no upper cap."""
+    field = FloatSpinBox(
+        label=label, value=value, min=-1e12 if signed else 0.0, max=1e12, step=0.01
+    )
+    with contextlib.suppress(AttributeError):
+        field.native.setDecimals(6)
+    field.value = value
+    field.tooltip = tip
+    return field
 
 
 def _chunk_ndim(psf: Any) -> int:
@@ -191,18 +203,16 @@ class NoiseWidget(Container):
                 elif isinstance(default, str):
                     field = LineEdit(label=label, value=default)
                 else:
-                    field = FloatText(label=label, value=default)
+                    field = _number(label, default, tip, signed=name == "offset")
                 field.tooltip = tip
                 self.fields[model][name] = field
         self.psf = ComboBox(label="PSF", choices=PSFS, value="none")
         self.psf.tooltip = "Blur applied before the noise, as optics blurs before the sensor"
-        self.psf_fields: dict[str, dict[str, FloatText]] = {}
+        self.psf_fields: dict[str, dict[str, FloatSpinBox]] = {}
         for kind, specs in _PSF_FIELDS.items():
-            self.psf_fields[kind] = {}
-            for name, label, default, tip in specs:
-                field = FloatText(label=label, value=default)
-                field.tooltip = tip
-                self.psf_fields[kind][name] = field
+            self.psf_fields[kind] = {
+                name: _number(label, default, tip) for name, label, default, tip in specs
+            }
         self.psf_layer = ComboBox(label="PSF layer", choices=self._image_layers)
         self.seed = SpinBox(label="Seed", value=0, min=0, max=2**31 - 1)
         self.match_layer = ComboBox(label="Match noise of", choices=self._image_layers)

@@ -28,7 +28,7 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    FloatText,
+    FloatSpinBox,
     Label,
     ProgressBar,
     PushButton,
@@ -139,9 +139,12 @@ def measure(
                 )
                 if rgb:
                     chunk_map = chunk_map.mean(axis=-1)
-                if smap is None:
-                    smap = np.empty(lead_shape + chunk_map.shape, np.float32)
-                smap[idx] = chunk_map
+                if scope == CURRENT:
+                    smap = chunk_map
+                else:
+                    if smap is None:
+                        smap = np.empty(lead_shape + chunk_map.shape, np.float32)
+                    smap[idx] = chunk_map
             else:
                 score = ssim(a, b, data_range=data_range, channel_axis=channel_axis)
             scores.append(score)
@@ -199,7 +202,11 @@ class QualityWidget(Container):
         self.auto_range.tooltip = (
             "255 for 8-bit references, else the reference's max - min (over all its data)"
         )
-        self.data_range = FloatText(label="Data range", value=1.0, visible=False)
+        self.data_range = FloatSpinBox(
+            label="Data range", value=1.0, min=0.0, max=1e12, step=0.1, visible=False
+        )
+        with contextlib.suppress(AttributeError):
+            self.data_range.native.setDecimals(6)
         self.data_range.tooltip = "Span of possible intensities (max - min), e.g. 1.0 or 255"
         self.scope = ComboBox(label="Measure", choices=SCOPES, value=CURRENT, visible=False)
         self.scope.tooltip = (

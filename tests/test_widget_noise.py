@@ -1,0 +1,276 @@
+"""The Noise dock widget in a real (headless) napari viewer."""
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.widgets import noise as noise_module
+from napari_deconvnet.widgets.noise import NoiseWidget, synthesize_layer_data
+
+TIMEOUT_MS = 60_000
+
+
+def _wait_until_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+
+def _hidden(field):
+    return field.native.isHidden()
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot):
+    """A viewer with the Noise widget docked through the npe2 manifest."""
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Noise")
+    assert isinstance(widget, NoiseWidget)
+    yield viewer, widget
+    if widget.worker is not None:
+        widget.worker.quit()
+        _wait_until_idle(qtbot, widget)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    messages = []
+    monkeypatch.setattr(noise_module, "show_error", messages.append)
+    return messages
+
+
+def _smooth(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.linspace(0, 1, n) for n in shape), indexing="ij")
+    return (0.5 + 0.3 * np.sin(4 * sum(grids)) + 0.01 * rng.random(shape)).astype(np.float32)
+
+
+def test_gaussian_noise_layer_has_statistics_geometry_and_metadata(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    clean = np.full((128, 128), 0.5, np.float32)
+    viewer.add_image(clean, name="clean", scale=(2, 0.5), translate=(10, -5))
+    assert widget.image.value is viewer.layers["clean"]
+    widget.noise.value = "gaussian"
+    widget.fields["gaussian"]["sigma"].value = 0.1
+    widget.seed.value = 3
+
+    widget.run()
+    assert widget.worker is not None and widget.cancel_button.enabled
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["clean noisy (gaussian)"]
+    assert out.data.dtype == np.float32 and out.data.shape == clean.shape
+    np.testing.assert_array_equal(out.data, dn.synthesize(clean, "gaussian", sigma=0.1, seed=3))
+    assert out.data.mean() == pytest.approx(0.5, abs=4 * 0.1 / 128)
+    assert out.data.std() == pytest.approx(0.1, rel=0.03)
+    np.testing.assert_array_equal(out.scale, (2, 0.5))
+    np.testing.assert_array_equal(out.translate, (10, -5))
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["synthesize"] == {"noise": "gaussian", "sigma": 0.1, "psf": None, "seed": 3}
+    assert meta["source"] == "clean"
+    # the recorded parameters re-create the layer exactly
+    record = dict(meta["synthesize"])
+    np.testing.assert_array_equal(out.data, dn.synthesize(clean, **record))
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_fields_follow_the_noise_model_and_psf(viewer_widget):
+    _viewer, widget = viewer_widget
+    widget.noise.value = "poisson-gaussian"
+    assert not _hidden(widget.fields["poisson-gaussian"]["read_noise"])
+    assert _hidden(widget.fields["gaussian"]["sigma"])
+    widget.noise.value = "salt-and-pepper"
+    assert _hidden(widget.fields["poisson-gaussian"]["read_noise"])
+    assert not _hidden(widget.fields["salt-and-pepper"]["amount"])
+    assert _hidden(widget.psf_fields["gaussian"]["sigma"]) and _hidden(widget.psf_layer)
+    widget.psf.value = "widefield"
+    assert not _hidden(widget.psf_fields["widefield"]["z_step"])
+    assert _hidden(widget.psf_fields["airy"]["na"])
+    widget.psf.value = "from layer"
+    assert not _hidden(widget.psf_layer)
+
+
+def test_camera_noise_with_blur_on_a_stack(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    stack = np.full((4, 96, 96), 200.0, np.float32)
+    stack[:, 40:60, 40:60] = 800.0
+    viewer.add_image(stack, name="stack")
+    widget.noise.value = "poisson-gaussian"
+    fields = widget.fields["poisson-gaussian"]
+    fields["gain"].value = 2.0
+    fields["offset"].value = 100.0
+    fields["read_noise"].value = 4.0
+    widget.psf.value = "gaussian"
+    widget.psf_fields["gaussian"]["sigma"].value = 1.0
+    values = []
+    widget.progress.changed.connect(values.append)
+
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["stack noisy (poisson-gaussian)"]
+    assert out.data.shape == stack.shape
+    assert widget.progress.max == 4 and 4 in values  # one step per plane
+    flat = out.data[:, :30, :30]  # far from the square: the blur leaves 200 there
+    assert flat.mean() == pytest.approx(300.0, abs=0.5)
+    assert flat.var() == pytest.approx(200 / 2 + (4 / 2) ** 2, rel=0.05)
+    meta = out.metadata["napari_deconvnet"]["synthesize"]
+    assert meta == {
+        "noise": "poisson-gaussian",
+        "gain": 2.0,
+        "offset": 100.0,
+        "read_noise": 4.0,
+        "bit_depth": None,
+        "psf": {"kind": "gaussian", "sigma": 1.0},
+        "seed": 0,
+    }
+    # same seed, same stack
+    again, _ = _drain(
+        synthesize_layer_data(stack, "poisson-gaussian", _params(meta), **_psf(meta))
+    )
+    np.testing.assert_array_equal(out.data, again)
+
+
+def _params(meta):
+    return {k: v for k, v in meta.items() if k not in ("noise", "psf", "seed")}
+
+
+def _psf(meta):
+    return {"psf": meta["psf"], "seed": meta["seed"]}
+
+
+def _drain(gen):
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
+
+
+def test_salt_and_pepper_records_the_values_used(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    clean = _smooth((64, 64))
+    viewer.add_image(clean, name="img")
+    widget.noise.value = "salt-and-pepper"
+    widget.fields["salt-and-pepper"]["amount"].value = 0.2
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    out = viewer.layers["img noisy (salt-and-pepper)"]
+    meta = out.metadata["napari_deconvnet"]["synthesize"]
+    assert meta["low"] == pytest.approx(float(clean.min()))
+    assert meta["high"] == pytest.approx(float(clean.max()))
+    changed = out.data != clean
+    assert changed.mean() == pytest.approx(0.2, abs=0.02)
+
+
+def test_psf_from_a_layer(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    clean = _smooth((64, 72))
+    psf = dn.make_psf("airy", na=0.5)
+    viewer.add_image(clean, name="img")
+    viewer.add_image(psf, name="my psf")
+    widget.image.value = viewer.layers["img"]
+    widget.noise.value = "none"
+    widget.psf.value = "from layer"
+    widget.psf_layer.value = viewer.layers["my psf"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["img noisy (none)"]
+    np.testing.assert_allclose(out.data, dn.synthesize(clean, None, psf=psf), atol=1e-6)
+    record = out.metadata["napari_deconvnet"]["synthesize"]["psf"]
+    assert record == {"layer": "my psf", "shape": list(psf.shape)}
+
+
+def test_match_noise_of_a_real_layer(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    clean = _smooth((256, 256)) * 400
+    real = dn.synthesize(clean, "poisson-gaussian", gain=2.0, read_noise=12.0, seed=1)
+    viewer.add_image(clean.astype(np.float32), name="clean")
+    viewer.add_image(real, name="real")
+    widget.match_layer.value = viewer.layers["real"]
+    widget.match_noise()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    assert widget.noise.value == "poisson-gaussian"
+    fields = widget.fields["poisson-gaussian"]
+    assert fields["gain"].value == pytest.approx(2.0, rel=0.1)
+    assert fields["read_noise"].value == pytest.approx(12.0, rel=0.15)
+    assert not _hidden(fields["gain"])
+    assert "matched 'real'" in widget.status.value
+
+    widget.image.value = viewer.layers["clean"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    fake = viewer.layers["clean noisy (poisson-gaussian)"].data
+    assert np.std(fake - clean) == pytest.approx(np.std(real - clean), rel=0.1)
+
+
+def test_bad_input_is_notified_before_any_work(viewer_widget, errors):
+    viewer, widget = viewer_widget
+    widget.run()
+    assert widget.worker is None and "no clean image layer" in errors[-1]
+
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    assert widget.fields["gaussian"]["sigma"].min == 0  # negative values cannot be typed
+    widget.noise.value = "poisson"
+    widget.fields["poisson"]["peak"].value = 0.0
+    widget.run()
+    assert widget.worker is None and "gain must be > 0" in errors[-1]
+
+    widget.noise.value = "gaussian"
+    widget.psf.value = "widefield"
+    widget.run()
+    assert widget.worker is None and "3D PSF" in errors[-1]
+
+    widget.psf.value = "airy"
+    widget.psf_fields["airy"]["na"].value = 1.4  # more than air allows
+    widget.run()
+    assert widget.worker is None and "refractive_index" in errors[-1]
+
+    widget.psf.value = "none"
+    widget.noise.value = "salt-and-pepper"
+    widget.fields["salt-and-pepper"]["low"].value = "dark"
+    widget.run()
+    assert widget.worker is None and "Pepper value" in errors[-1]
+
+    viewer.layers.clear()
+    assert widget.match_layer.value is None
+    widget.match_noise()
+    assert "no layer to match" in errors[-1]
+    assert len(viewer.layers) == 0
+
+
+def test_cancel_keeps_the_viewer_unchanged(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    viewer.add_image(np.zeros((400, 64, 64), np.float32), name="big")
+    widget.psf.value = "gaussian"
+    widget.run()
+    worker = widget.worker
+    widget.cancel()
+    assert worker.abort_requested and widget.status.value == "cancelled"
+    _wait_until_idle(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["big"]
+    assert errors == []
+
+
+def test_rgb_layer_keeps_its_samples(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    rgb = (np.random.default_rng(0).random((32, 40, 3)) * 255).astype(np.uint8)
+    viewer.add_image(rgb, name="photo")
+    widget.fields["gaussian"]["sigma"].value = 5.0
+    widget.psf.value = "gaussian"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["photo noisy (gaussian)"]
+    assert out.rgb and out.data.shape == rgb.shape
+    expected = np.stack(
+        [
+            dn.synthesize(rgb[..., c], None, psf={"kind": "gaussian", "sigma": 1.5})
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    assert np.std(out.data - expected) == pytest.approx(5.0, rel=0.1)

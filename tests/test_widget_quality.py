@@ -1,0 +1,221 @@
+"""The Quality dock widget in a real (headless) napari viewer."""
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.widgets import quality as quality_module
+from napari_deconvnet.widgets.quality import CURRENT, PLANES, VOLUME, QualityWidget
+
+TIMEOUT_MS = 60_000
+
+
+def _wait_until_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer, qtbot):
+    """A viewer with the Quality widget docked through the npe2 manifest."""
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Quality")
+    assert isinstance(widget, QualityWidget)
+    yield viewer, widget
+    if widget.worker is not None:
+        widget.worker.quit()
+        _wait_until_idle(qtbot, widget)
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    messages = []
+    monkeypatch.setattr(quality_module, "show_error", messages.append)
+    return messages
+
+
+def _pair(shape, sigma=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.linspace(0, 1, n) for n in shape), indexing="ij")
+    clean = (0.5 + 0.4 * np.sin(5 * sum(grids))).astype(np.float32)
+    return (clean + sigma * rng.standard_normal(shape)).astype(np.float32), clean
+
+
+def test_ssim_overlay_equals_dn_ssim(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((96, 128))
+    viewer.add_image(noisy, name="noisy", scale=(2, 0.5), translate=(10, -5))
+    viewer.add_image(clean, name="clean", scale=(2, 0.5), translate=(10, -5))
+    widget.result.value = viewer.layers["noisy"]
+    widget.reference.value = viewer.layers["clean"]
+    assert widget.scope.native.isHidden()  # 2D: nothing to choose
+
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    layer = viewer.layers["SSIM noisy vs clean"]
+    score, smap = dn.ssim(noisy, clean, full=True)
+    np.testing.assert_allclose(layer.data, smap, atol=1e-6)
+    np.testing.assert_array_equal(layer.scale, (2, 0.5))
+    np.testing.assert_array_equal(layer.translate, (10, -5))
+    assert layer.blending == "additive" and 0 < layer.opacity < 1
+    assert tuple(layer.contrast_limits) == (0.0, 1.0)
+    assert layer.colormap.name == "SSIM (bright = low)"
+    meta = layer.metadata["napari_deconvnet"]
+    assert meta["ssim"] == pytest.approx(score, abs=1e-9)
+    assert meta["psnr"] == pytest.approx(dn.psnr(noisy, clean), abs=1e-9)
+    assert meta["data_range"] == pytest.approx(float(clean.max()) - float(clean.min()))
+    assert (meta["result"], meta["reference"]) == ("noisy", "clean")
+    assert f"SSIM {score:.4f}" in widget.status.value and "dB" in widget.status.value
+
+    # computing again updates the same layer instead of piling up copies
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert [la.name for la in viewer.layers].count("SSIM noisy vs clean") == 1
+
+
+def test_several_results_in_a_table(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((64, 64), sigma=0.2)
+    better = (clean + 0.5 * (noisy - clean)).astype(np.float32)
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(better, name="better")
+    viewer.add_image(clean, name="clean")
+    widget.result.value = viewer.layers["better"]
+    widget.reference.value = viewer.layers["clean"]
+    widget.others.value = [viewer.layers["noisy"]]
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    table = widget.table.value
+    assert list(table["index"]) == ["better", "noisy"]
+    for row, image in zip(table["data"], (better, noisy), strict=True):
+        assert row[0] == pytest.approx(dn.ssim(image, clean), abs=1e-4)
+        assert row[1] == pytest.approx(dn.psnr(image, clean), abs=0.01)
+    assert table["data"][0][0] > table["data"][1][0]
+    compared = viewer.layers["SSIM better vs clean"].metadata["napari_deconvnet"]["compared"]
+    assert set(compared) == {"better", "noisy"}
+
+
+def test_manual_data_range(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((48, 48))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    assert widget.data_range.native.isHidden()
+    widget.auto_range.value = False
+    assert not widget.data_range.native.isHidden()
+    widget.data_range.value = 0.0
+    widget.compute()
+    assert widget.worker is None and "data range must be a number > 0" in errors[-1]
+    widget.data_range.value = 2.0
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    layer = viewer.layers["SSIM noisy vs clean"]
+    np.testing.assert_allclose(
+        layer.data, dn.ssim(noisy, clean, data_range=2.0, full=True)[1], atol=1e-6
+    )
+    assert layer.metadata["napari_deconvnet"]["data_range"] == 2.0
+
+
+def test_mismatched_shapes_are_notified(viewer_widget, errors):
+    viewer, widget = viewer_widget
+    viewer.add_image(np.zeros((32, 32), np.float32), name="a")
+    viewer.add_image(np.zeros((32, 40), np.float32), name="b")
+    widget.result.value, widget.reference.value = viewer.layers["a"], viewer.layers["b"]
+    widget.compute()
+    assert widget.worker is None
+    assert "must match" in errors[-1] and "(32, 40)" in errors[-1]
+    assert len(viewer.layers) == 2
+
+
+def test_constant_reference_with_auto_range_is_notified(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="a")
+    viewer.add_image(np.ones((32, 32), np.float32), name="flat")
+    widget.result.value, widget.reference.value = viewer.layers["a"], viewer.layers["flat"]
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and "constant" in errors[0] and "data range" in errors[0]
+    assert widget.status.value == "failed"
+
+
+def test_volume_current_slice_follows_the_sliders(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((6, 40, 48))
+    viewer.add_image(noisy, name="noisy", scale=(3, 1, 1))
+    viewer.add_image(clean, name="clean", scale=(3, 1, 1))
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    assert not widget.scope.native.isHidden()
+    widget.scope.value = CURRENT
+    viewer.dims.set_current_step(0, 2)
+
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    layer = viewer.layers["SSIM noisy vs clean"]
+    span = float(clean.max()) - float(clean.min())  # the whole reference's range, for every slice
+    assert layer.data.shape == (1, 40, 48)
+    np.testing.assert_allclose(
+        layer.data[0], dn.ssim(noisy[2], clean[2], data_range=span, full=True)[1], atol=1e-6
+    )
+    assert layer.translate[0] == pytest.approx(2 * 3)
+    assert layer.metadata["napari_deconvnet"]["index"] == [2]
+
+    viewer.dims.set_current_step(0, 4)
+    qtbot.waitUntil(
+        lambda: layer.metadata["napari_deconvnet"]["index"] == [4] and widget.worker is None,
+        timeout=TIMEOUT_MS,
+    )
+    np.testing.assert_allclose(
+        layer.data[0], dn.ssim(noisy[4], clean[4], data_range=span, full=True)[1], atol=1e-6
+    )
+    assert layer.translate[0] == pytest.approx(4 * 3)
+    assert layer in viewer.layers and len(viewer.layers) == 3
+
+
+def test_volume_every_slice_and_3d(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((12, 32, 36))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    span = float(clean.max()) - float(clean.min())
+
+    widget.scope.value = PLANES
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    layer = viewer.layers["SSIM noisy vs clean"]
+    planes = [dn.ssim(n, c, data_range=span, full=True) for n, c in zip(noisy, clean, strict=True)]
+    np.testing.assert_allclose(layer.data, np.stack([m for _, m in planes]), atol=1e-6)
+    meta = layer.metadata["napari_deconvnet"]
+    assert meta["ssim"] == pytest.approx(np.mean([s for s, _ in planes]), abs=1e-6)
+    assert meta["psnr"] == pytest.approx(dn.psnr(noisy, clean, data_range=span), abs=1e-4)
+
+    widget.scope.value = VOLUME
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    score, smap = dn.ssim(noisy, clean, data_range=span, full=True)
+    np.testing.assert_allclose(layer.data, smap, atol=1e-6)
+    assert layer.metadata["napari_deconvnet"]["ssim"] == pytest.approx(score, abs=1e-6)
+    assert errors == []
+
+
+def test_rgb_layers_give_a_mean_map(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    clean = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
+    noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    layer = viewer.layers["SSIM noisy vs clean"]
+    score, smap = dn.ssim(noisy, clean, channel_axis=-1, full=True)
+    np.testing.assert_allclose(layer.data, smap.mean(axis=-1), atol=1e-6)
+    assert layer.metadata["napari_deconvnet"]["ssim"] == pytest.approx(score, abs=1e-9)
+    assert layer.metadata["napari_deconvnet"]["data_range"] == 255.0
