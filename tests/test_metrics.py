@@ -133,7 +133,7 @@ def test_default_data_range_uint8_is_255_as_skimage():
 
 def test_default_data_range_of_floats_is_the_reference_span():
     x, y = _pair((40, 40), np.float32, scale=3.0)
-    span = float(y.max() - y.min())
+    span = float(y.max()) - float(y.min())
     assert span != pytest.approx(2.0)  # never a float dtype's range
     assert ssim(x, y) == pytest.approx(ssim(x, y, data_range=span), abs=1e-7)
     assert psnr(x, y) == pytest.approx(psnr(x, y, data_range=span), abs=1e-9)

@@ -102,14 +102,14 @@ def _data_range(data_range: Any, reference: Any, ref: torch.Tensor) -> float | t
         if fixed is not None:
             return fixed
         detached = ref.detach()
-        value = detached.max() - detached.min()
+        value = detached.max().double() - detached.min().double()
         if float(value) <= 0:
             raise ValueError(
                 "data_range cannot be inferred: the reference image is constant "
                 f"(all values {float(detached.reshape(-1)[0])!r}); pass data_range="
                 "the intensity span of the images, e.g. 1.0 or 255"
             )
-        return value if ref.device.type != "cpu" else float(value)
+        return value.to(ref.dtype) if ref.device.type != "cpu" else float(value)
     if isinstance(data_range, torch.Tensor):
         if data_range.numel() != 1:
             raise ValueError(
