@@ -159,6 +159,39 @@ def _atomic_file(path: Path) -> Iterator[Path]:
         raise
 
 
+def _open_v2_group(path):
+    """A new zarr format-2 group (zarr 3 on Python >= 3.11, zarr 2 on 3.10)."""
+    import zarr
+
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        return zarr.open_group(str(path), mode="w", zarr_format=2)
+    return zarr.open_group(str(path), mode="w")
+
+
+def _create_v2_array(group, name, *, shape, chunks, dtype, compressor):
+    import zarr
+
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        return group.create_array(
+            name,
+            shape=shape,
+            chunks=chunks,
+            dtype=dtype,
+            compressors=compressor,
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+            fill_value=0,
+        )
+    return group.create_dataset(
+        name,
+        shape=shape,
+        chunks=chunks,
+        dtype=dtype,
+        compressor=compressor,
+        dimension_separator="/",
+        fill_value=0,
+    )
+
+
 @contextlib.contextmanager
 def _atomic_folder(path: Path) -> Iterator[Path]:
     """Write a folder beside `path`, then swap it in (the old one is removed after)."""
@@ -386,17 +419,16 @@ def write_ome_zarr(
     compressor = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.SHUFFLE)
     datasets = []
     with _atomic_folder(path) as tmp:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+        group = _open_v2_group(tmp)
         level = data
         for k in range(_MAX_LEVELS):
-            arr = group.create_array(
+            arr = _create_v2_array(
+                group,
                 str(k),
                 shape=level.shape,
                 chunks=tuple(min(c, s) for c, s in zip(chunks, level.shape, strict=True)),
                 dtype=level.dtype,
-                compressors=compressor,
-                chunk_key_encoding={"name": "v2", "separator": "/"},
-                fill_value=0,
+                compressor=compressor,
             )
             da.store(level.rechunk(arr.chunks), arr, lock=False)
             factor = [2**k if letters[i] in "YX" else 1 for i in range(len(zaxes))]
