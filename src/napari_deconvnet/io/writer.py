@@ -382,7 +382,6 @@ def write_ome_zarr(
     """
     import dask.array as da
     import numcodecs
-    import zarr
 
     path = Path(path)
     data = _level0(data)
