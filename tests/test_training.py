@@ -15,8 +15,9 @@ from skimage.metrics import peak_signal_noise_ratio
 
 import napari_deconvnet as dn
 from napari_deconvnet.core import patches as patches_module
+from napari_deconvnet.core.losses import lr_factor
 from napari_deconvnet.core.patches import PatchSampler, blind_spot
-from napari_deconvnet.core.training import _lr_factor, train
+from napari_deconvnet.core.training import train
 
 TINY = {"base_channels": 8}
 FAST = dict(patch_size=32, batch_size=8, network=TINY, device="cpu")
@@ -259,12 +260,12 @@ def test_events_report_progress_lr_time_and_preview(pair):
 
 
 def test_lr_schedules():
-    assert _lr_factor("constant", 0.5) == 1.0
-    assert _lr_factor("cosine", 0.0) < 0.05 and _lr_factor("cosine", 1.0) < 0.02
-    assert _lr_factor("cosine", 0.05) == pytest.approx(1.0)
-    assert _lr_factor("one-cycle", 0.0) == pytest.approx(1 / 25)
-    assert _lr_factor("one-cycle", 0.3) == pytest.approx(1.0)
-    assert _lr_factor("one-cycle", 1.0) < 1e-4
+    assert lr_factor("constant", 0.5) == 1.0
+    assert lr_factor("cosine", 0.0) < 0.05 and lr_factor("cosine", 1.0) < 0.02
+    assert lr_factor("cosine", 0.05) == pytest.approx(1.0)
+    assert lr_factor("one-cycle", 0.0) == pytest.approx(1 / 25)
+    assert lr_factor("one-cycle", 0.3) == pytest.approx(1.0)
+    assert lr_factor("one-cycle", 1.0) < 1e-4
 
 
 # ---------------------------------------------------------------- data
@@ -477,3 +478,22 @@ def test_nan_in_a_dask_array_is_refused_when_read():
 
 def test_core_training_imports_no_gui():
     assert patches_module.__name__.startswith("napari_deconvnet.core")
+
+
+@pytest.mark.parametrize("loss", ["l1", "ssim", "mse+ssim"])
+def test_other_losses(pair, loss):
+    noisy, clean = pair
+    result = train(noisy, clean, epochs=1, steps_per_epoch=2, loss=loss, **FAST)
+    assert result.model.metadata["training"]["loss"] == loss
+    assert np.isfinite(result.history[-1]["train_loss"])
+    assert 0 < result.history[-1]["val_ssim"] <= 1
+
+
+def test_trains_on_every_available_device(pair, device):
+    noisy, clean = pair
+    options = {**FAST, "device": device}
+    result = train(noisy, clean, epochs=1, steps_per_epoch=2, **options)
+    assert result.config.device.startswith(device)
+    # mixed precision (float16 with loss scaling) on CUDA, float32 elsewhere
+    assert result.config.precision == ("float16" if device == "cuda" else "float32")
+    assert next(result.model.parameters()).device.type == "cpu"

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .devices import autocast, resolve_device
+from .losses import LOSSES, SCHEDULES, lr_factor, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .persistence import load_model
 from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
@@ -35,8 +35,6 @@ from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve
 __all__ = ["LOSSES", "MODES", "TrainConfig", "TrainEvent", "TrainResult", "train", "train_iter"]
 
 MODES = ("supervised", "self-supervised", "synthetic")
-LOSSES = ("mse", "l1", "ssim", "mse+ssim")
-SCHEDULES = ("cosine", "one-cycle", "constant")
 
 
 @dataclass
@@ -186,62 +184,25 @@ def _make_network(model: Any, network: Any, patch_size: Any, seed: int) -> tuple
     return net, None
 
 
-# ---------------------------------------------------------------- losses and schedules
-
-
-def _ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    from .metrics import ssim
-
-    return 1 - ssim(pred, target, data_range=1.0)
-
-
-def _resolve_loss(loss: Any, mode: str, ssim_weight: float) -> tuple[str, Callable]:
-    if callable(loss):
-        return getattr(loss, "__name__", type(loss).__name__), loss
-    if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES} or a callable")
-    if mode == "self-supervised" and "ssim" in loss:
-        raise ValueError(
-            f"loss {loss!r} needs whole patches, but self-supervised training compares single "
-            "masked pixels; use 'mse' or 'l1'"
-        )
-    if loss == "mse":
-        return loss, F.mse_loss
-    if loss == "l1":
-        return loss, F.l1_loss
-    if loss == "ssim":
-        return loss, _ssim_loss
-
-    def mse_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return (1 - ssim_weight) * F.mse_loss(pred, target) + ssim_weight * _ssim_loss(
-            pred, target
-        )
-
-    return loss, mse_ssim
-
-
-def _lr_factor(schedule: str, progress: float, warmup: float = 0.05) -> float:
-    """Learning rate over its maximum at `progress` (0 to 1) of the run."""
-    p = min(max(progress, 0.0), 1.0)
-    if schedule == "constant":
-        return 1.0
-    if schedule == "one-cycle":  # as torch's OneCycleLR: max/25 -> max (30%) -> max/25e4
-        start, end, peak = 1 / 25, 1 / 25e4, 0.3
-        if p < peak:
-            return 1 + (start - 1) * 0.5 * (1 + math.cos(math.pi * p / peak))
-        t = (p - peak) / (1 - peak)
-        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
-    floor = 0.01  # cosine with a short linear warm-up
-    if p < warmup:
-        return max(p / warmup, 0.01)
-    t = (p - warmup) / (1 - warmup)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
-
-
 # ---------------------------------------------------------------- the engine
 
 
-def train_iter(
+def train_iter(inputs: Any, targets: Any = None, **options: Any) -> Generator:
+    """Generator form of :func:`train`: yields :class:`TrainEvent`, returns :class:`TrainResult`.
+
+    Takes the arguments of :func:`train` except `callback`. Closing the
+    generator (or a napari worker's ``quit``) abandons the run; setting
+    ``stop`` ends it after the current step and still returns the best
+    model. GPU memory is released either way.
+    """
+    try:
+        return (yield from _train_iter(inputs, targets, **options))
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _train_iter(
     inputs: Any,
     targets: Any = None,
     *,
@@ -273,12 +234,6 @@ def train_iter(
     preview: bool = True,
     stop: threading.Event | None = None,
 ) -> Generator[TrainEvent, None, TrainResult]:
-    """Generator form of :func:`train`: yields :class:`TrainEvent`, returns :class:`TrainResult`.
-
-    Closing the generator (or a napari worker's ``quit``) abandons the run;
-    setting `stop` ends it after the current step and still returns the best
-    model.
-    """
     start = time.perf_counter()
     # ---- arguments, all checked before any heavy work
     mode = _resolve_mode(mode, targets, noise, psf)
@@ -312,7 +267,7 @@ def train_iter(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     seed = int(seed)
-    loss_name, loss_fn = _resolve_loss(loss, mode, ssim_weight)
+    loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
     dev = resolve_device(device)
     amp = _resolve_amp(precision, dev)
     net, parent = _make_network(model, network, patch_size, seed)
@@ -423,7 +378,7 @@ def train_iter(
     baseline = {}
     if val is not None and mode != "self-supervised":
         baseline = {f"input_{k}": v for k, v in _metrics(val["x"].float(), val["y"]).items()}
-    current_lr = float(lr) * _lr_factor(schedule, 0.0)
+    current_lr = float(lr) * lr_factor(schedule, 0.0)
     history.append(
         {
             "epoch": 0,
@@ -464,7 +419,7 @@ def train_iter(
             if max_seconds is not None and elapsed >= max_seconds:
                 ended = ("max_seconds", f"reached the time budget of {max_seconds:g} s")
                 break
-            current_lr = float(lr) * _lr_factor(schedule, progress)
+            current_lr = float(lr) * lr_factor(schedule, progress)
             for group in opt.param_groups:
                 group["lr"] = current_lr
             x, y, mask = data.batch(batch_size)
@@ -549,9 +504,6 @@ def train_iter(
     result_net = DeconvNet(net.config)
     result_net.load_state_dict(best["state"])
     best_entry = next(h for h in history if h["epoch"] == best["epoch"])
-    if dev.type == "cuda":
-        del net, opt, val, data
-        torch.cuda.empty_cache()
     result_net.metadata = _metadata(
         name=name,
         parent=parent,

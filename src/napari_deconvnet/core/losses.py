@@ -1,0 +1,93 @@
+"""Training losses and learning-rate schedules.
+
+Losses compare a prediction with a target in normalised units (data range
+1): ``"mse"``, ``"l1"``, ``"ssim"`` (``1 - SSIM`` from :mod:`.metrics`, the
+same SSIM as the quality metric) and ``"mse+ssim"``. Schedules give the
+learning rate, as a fraction of its peak, at a point of the run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["LOSSES", "SCHEDULES", "lr_factor", "resolve_loss", "ssim_loss"]
+
+LOSSES = ("mse", "l1", "ssim", "mse+ssim")
+SCHEDULES = ("cosine", "one-cycle", "constant")
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - SSIM`` of ``(B, C, *S)`` batches in normalised units (data range 1)."""
+    from .metrics import ssim
+
+    return 1 - ssim(pred, target, data_range=1.0)
+
+
+def resolve_loss(loss: Any, mode: str, ssim_weight: float) -> tuple[str, Callable]:
+    """``(name, loss(prediction, target))`` for a loss name or a callable.
+
+    ``"mse+ssim"`` is ``(1 - ssim_weight) * mse + ssim_weight * (1 - SSIM)``.
+    SSIM needs whole patches, so it is refused for self-supervised training,
+    whose loss sees single masked pixels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> name, fn = resolve_loss("l1", "supervised", 0.5)
+    >>> float(fn(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)))
+    1.0
+    """
+    if callable(loss):
+        return getattr(loss, "__name__", type(loss).__name__), loss
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES} or a callable")
+    if mode == "self-supervised" and "ssim" in loss:
+        raise ValueError(
+            f"loss {loss!r} needs whole patches, but self-supervised training compares single "
+            "masked pixels; use 'mse' or 'l1'"
+        )
+    if loss == "mse":
+        return loss, F.mse_loss
+    if loss == "l1":
+        return loss, F.l1_loss
+    if loss == "ssim":
+        return loss, ssim_loss
+
+    def mse_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (1 - ssim_weight) * F.mse_loss(pred, target) + ssim_weight * ssim_loss(pred, target)
+
+    return loss, mse_ssim
+
+
+def lr_factor(schedule: str, progress: float, warmup: float = 0.05) -> float:
+    """Learning rate over its maximum at `progress` (0 to 1) of the run.
+
+    ``"cosine"``: a linear warm-up over the first 5%, then a cosine decay to
+    1% of the peak. ``"one-cycle"``: as ``torch.optim.lr_scheduler.OneCycleLR``
+    (from 1/25 of the peak up to it over 30% of the run, then down to 1/25e4).
+    ``"constant"``: the peak throughout.
+
+    Examples
+    --------
+    >>> lr_factor("cosine", 0.05), round(lr_factor("one-cycle", 0.0), 3)
+    (1.0, 0.04)
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "one-cycle":  # as torch's OneCycleLR: max/25 -> max (30%) -> max/25e4
+        start, end, peak = 1 / 25, 1 / 25e4, 0.3
+        if p < peak:
+            return 1 + (start - 1) * 0.5 * (1 + math.cos(math.pi * p / peak))
+        t = (p - peak) / (1 - peak)
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
+    floor = 0.01  # cosine with a short linear warm-up
+    if p < warmup:
+        return max(p / warmup, 0.01)
+    t = (p - warmup) / (1 - warmup)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
