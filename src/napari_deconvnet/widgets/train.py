@@ -112,8 +112,7 @@ def _preview(model: Any, data: Any, request: dict[str, Any], device: str) -> np.
     from napari_deconvnet.core.tiling import restore
 
     region = np.asarray(data[request["index"]], dtype=np.float32)
-    net = copy.deepcopy(model).to("cpu" if device == "auto" else device)
-    out = restore(region, net, device=device)
+    out = restore(region, copy.deepcopy(model), device=device)  # a copy: training goes on
     if request["plane"] is not None:
         out = out[request["plane"]]
     return out
@@ -194,6 +193,7 @@ class TrainWidget(Container):
         self._stop_event: threading.Event | None = None
         self._preview_request: dict[str, Any] | None = None
         self._job: dict[str, Any] | None = None
+        self._text_color: str | None = None
 
         self.image = ComboBox(label="Input", choices=self._image_layers)
         self.target = ComboBox(label="Target", choices=self._target_choices)
@@ -337,6 +337,7 @@ class TrainWidget(Container):
     def _make_plot(self) -> None:
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
         self.axes = self.figure.add_subplot(111)
@@ -345,11 +346,36 @@ class TrainWidget(Container):
         self.axes.set_xlabel("epoch")
         self.axes.set_ylabel("loss")
         self.axes.set_yscale("log")
+        self.axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         self.axes.legend(loc="upper right", fontsize="small")
         self.axes.grid(True, alpha=0.3)
+        self._style_plot()
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(200)
         self.native.layout().addWidget(self.canvas)
+
+    def _style_plot(self) -> None:
+        """Colour the plot like the viewer's theme (dark or light)."""
+        try:
+            from napari.utils.theme import get_theme
+
+            theme = get_theme(self._viewer.theme)
+            background, text = theme.background.as_hex(), theme.text.as_hex()
+        except (AttributeError, KeyError, ValueError, TypeError):
+            return
+        self._text_color = text
+        self.figure.set_facecolor(background)
+        self.axes.set_facecolor(background)
+        for spine in self.axes.spines.values():
+            spine.set_color(text)
+        self.axes.tick_params(colors=text, which="both")
+        self.axes.xaxis.label.set_color(text)
+        self.axes.yaxis.label.set_color(text)
+        self.axes.title.set_color(text)
+        legend = self.axes.get_legend()
+        legend.get_frame().set_facecolor(background)
+        for label in legend.get_texts():
+            label.set_color(text)
 
     def _plot(self, history: list[dict[str, Any]]) -> None:
         train = [(h["epoch"], h["train_loss"]) for h in history if h.get("train_loss")]
@@ -362,7 +388,7 @@ class TrainWidget(Container):
             title += f"  val PSNR {last['val_psnr']:.2f} dB"
             if history[0].get("input_val_psnr") is not None:
                 title += f" (input {history[0]['input_val_psnr']:.2f})"
-        self.axes.set_title(title, fontsize="small")
+        self.axes.set_title(title, fontsize="small", color=self._text_color)
         if train or val:
             self.axes.relim()
             self.axes.autoscale_view()
@@ -395,7 +421,7 @@ class TrainWidget(Container):
                 index.append(p)
         offsets = []
         corners = getattr(layer, "corner_pixels", None)
-        for k, axis in enumerate((ndim - 2, ndim - 1)):
+        for axis in (ndim - 2, ndim - 1):
             n = data.shape[axis]
             lo, hi = 0, n
             if corners is not None and np.size(corners) == 2 * ndim:
@@ -406,7 +432,6 @@ class TrainWidget(Container):
             start = int(np.clip(centre - side // 2, 0, n - side))
             index.append(slice(start, start + side))
             offsets.append(start)
-            del k
         return {
             "index": tuple(index),
             "plane": plane if net_ndim == 3 else None,
