@@ -212,3 +212,24 @@ def test_shapes_to_polygons_goes_through_world_coordinates(make_napari_viewer):
     (polygon,) = shapes_to_polygons(shapes, image)
     np.testing.assert_allclose(polygon.min(axis=0), (0, 0))
     np.testing.assert_allclose(polygon.max(axis=0), (20, 20))
+
+
+def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    volume = np.random.default_rng(0).random((20, 48, 48), dtype=np.float32)
+    viewer.add_image(volume, name="volume")
+    viewer.dims.set_current_step(0, 13)
+    widget.target.value = SELF_SUPERVISED
+    widget.dims.value = "3D"
+    widget.patch_size.value = 16
+    widget.epochs.value = 1
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.result.model.config.ndim == 3
+    preview = viewer.layers["volume preview"].data
+    assert preview.shape == (48, 48)  # plane 13 of a restored slab around it
+    # the preview shows the last epoch's model; the result is the best one, close to it
+    slab = dn.restore(volume[4:20], widget.result.model, device="cpu")
+    np.testing.assert_allclose(preview, slab[9], atol=0.02)
+    assert np.abs(preview - slab[8]).mean() > 0.1  # and not a neighbouring plane
