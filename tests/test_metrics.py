@@ -357,3 +357,17 @@ def test_ssim_loss_errors():
         loss(torch.rand(16, 16), torch.rand(16, 16))
     with pytest.raises(TypeError, match="tensors"):
         loss(np.zeros((1, 1, 16, 16)), torch.rand(1, 1, 16, 16))
+
+
+def test_blocked_path_leaves_torch_threads_alone():
+    import threading
+
+    before = torch.get_num_threads()
+    x, y = _pair((256, 300))
+    ssim(x, y, data_range=1.0, full=True)  # large enough for the threaded, blocked path
+    assert torch.get_num_threads() == before
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [before]  # threads started later get the default, not 1
