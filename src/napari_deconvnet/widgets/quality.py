@@ -213,8 +213,10 @@ class QualityWidget(Container):
             "current slice: 2D SSIM of the plane shown, updated as the sliders move; every "
             "slice: 2D SSIM of each plane; whole volume: 3D SSIM"
         )
-        self.others = Select(label="Also compare", choices=self._image_layers)
+        self.others = Select(label="Also compare", choices=self._result_layers)
         self.others.tooltip = "More results to compare against the same reference (table)"
+        with contextlib.suppress(AttributeError):
+            self.others.native.setMaximumHeight(110)
         self.compute_button = PushButton(text="Compute")
         self.progress = ProgressBar(label="Progress", value=0, min=0, max=1)
         self.status = Label(label="", value="")
@@ -247,6 +249,14 @@ class QualityWidget(Container):
     def _image_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
         return image_layers(self._viewer)
 
+    def _result_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
+        """Image layers that are not SSIM maps made by this widget."""
+        return [
+            (name, layer)
+            for name, layer in self._image_layers()
+            if "ssim" not in layer.metadata.get("napari_deconvnet", {})
+        ]
+
     def reset_choices(self, *_: Any) -> None:
         """Re-read the image layers; the selections stay on the same layers."""
         current = (self.result.value, self.reference.value)
@@ -257,7 +267,7 @@ class QualityWidget(Container):
         keep_selection(self.reference, choices, current[1])
         if current[1] is None and self.reference.value is self.result.value and len(choices) > 1:
             self.reference.value = choices[1][1]  # two layers: compare the first with the second
-        alive = [layer for layer in others if any(layer is c for _, c in choices)]
+        alive = [layer for layer in others if any(layer is c for _, c in self._result_layers())]
         with contextlib.suppress(ValueError):
             self.others.value = alive
 
