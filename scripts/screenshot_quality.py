@@ -46,7 +46,9 @@ def main() -> int:
     widget.reference.value = clean
     widget.others.value = [noisy]
     widget.compute()
-    _wait(lambda: widget.worker is None and "SSIM camera restored vs camera clean" in viewer.layers)
+    _wait(
+        lambda: widget.worker is None and "SSIM camera restored vs camera clean" in viewer.layers
+    )
     viewer.reset_view()
     for _ in range(30):
         QApplication.instance().processEvents()
