@@ -1,5 +1,7 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
+from .classical import richardson_lucy, wiener
+from .denoisers import denoise_bm3d, denoise_nlm, denoise_tv, denoise_wavelet
 from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
 from .noise import estimate_noise, synthesize
@@ -15,6 +17,10 @@ __all__ = [
     "DeconvNet",
     "DeconvNetConfig",
     "SSIMLoss",
+    "denoise_bm3d",
+    "denoise_nlm",
+    "denoise_tv",
+    "denoise_wavelet",
     "estimate_noise",
     "list_models",
     "load_model",
@@ -24,9 +30,11 @@ __all__ = [
     "receptive_field",
     "restore",
     "restore_iter",
+    "richardson_lucy",
     "save_model",
     "ssim",
     "synthesize",
     "train",
     "train_iter",
+    "wiener",
 ]

@@ -1,0 +1,314 @@
+"""Thin wrappers over classical denoisers, in napari-deconvnet's conventions.
+
+scikit-image's non-local means, total-variation (Chambolle) and wavelet
+denoisers, and BM3D from the optional ``bm3d`` package. They are here so that
+learned and classical results can be compared on the same image (the Restore
+and Quality widgets, the quality benchmark); the algorithms are the
+libraries', not rewritten.
+
+The conventions are those of :func:`~napari_deconvnet.restore`: any real
+dtype in, float32 out, in the input's intensity scale (an ``uint16`` image is
+*not* rescaled to [0, 1] as scikit-image's ``img_as_float`` would do), and no
+clipping. Noise levels (``sigma``, ``h``, ``weight``) are in the image's
+units; when not given, ``sigma`` comes from
+:func:`skimage.restoration.estimate_sigma`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+__all__ = ["denoise_bm3d", "denoise_nlm", "denoise_tv", "denoise_wavelet"]
+
+
+def _as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
+    """Validate an image and return it as float32 (values, not a rescale)."""
+    if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor
+        image = image.detach().cpu().numpy()
+    if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
+        raise TypeError(f"image must be an array of real numbers, got {type(image).__name__}")
+    arr = np.asarray(image)
+    if np.iscomplexobj(arr):
+        raise ValueError(
+            f"image must be real, got complex dtype {arr.dtype}; pass np.abs(image) or image.real"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"image must have a real numeric dtype, got {arr.dtype}")
+    if arr.ndim < min_ndim or arr.size == 0:
+        raise ValueError(
+            f"image must be a non-empty array with at least {min_ndim} dimension(s), "
+            f"got shape {arr.shape}"
+        )
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError("image contains NaN or infinite values; replace them first")
+    return arr
+
+
+def _sigma(arr: np.ndarray, sigma: Any, channel_axis: int | None) -> float:
+    if sigma is None:
+        from skimage.restoration import estimate_sigma
+
+        return float(estimate_sigma(arr, average_sigmas=True, channel_axis=channel_axis))
+    if isinstance(sigma, bool) or not np.isscalar(sigma):
+        raise TypeError(f"sigma must be a number, got {type(sigma).__name__}")
+    value = float(sigma)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"sigma must be finite and >= 0 (in the image's units), got {sigma!r}")
+    return value
+
+
+def denoise_nlm(
+    image: Any,
+    *,
+    sigma: float | None = None,
+    h: float | None = None,
+    patch_size: int = 7,
+    patch_distance: int = 11,
+    fast_mode: bool = True,
+    channel_axis: int | None = None,
+) -> np.ndarray:
+    """Non-local means denoising (scikit-image's ``denoise_nl_means``).
+
+    Parameters
+    ----------
+    image : (M, N) or (P, M, N) ndarray
+        Any real dtype; with `channel_axis`, one more axis of channels.
+    sigma : float, optional
+        Standard deviation of the noise, in the image's units. If None it is
+        estimated by :func:`skimage.restoration.estimate_sigma`.
+    h : float, optional
+        Cut-off distance of the patch weights, in the image's units. If None,
+        ``0.8 * sigma`` (scikit-image's advice for ``fast_mode``).
+    patch_size, patch_distance, fast_mode, channel_axis
+        As in :func:`skimage.restoration.denoise_nl_means`.
+
+    Returns
+    -------
+    ndarray of float32, the shape of `image`, in its intensity scale.
+
+    Raises
+    ------
+    ValueError
+        Complex, empty or non-finite images, a negative `sigma` or `h`.
+    TypeError
+        A non-numeric image.
+
+    References
+    ----------
+    .. [1] A. Buades, B. Coll and J.-M. Morel, "A non-local algorithm for
+           image denoising", CVPR 2005. :DOI:`10.1109/CVPR.2005.38`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noisy = 100 + 10 * np.random.default_rng(0).standard_normal((32, 32))
+    >>> out = denoise_nlm(noisy.astype(np.uint16))
+    >>> out.dtype, float(out.std()) < float(noisy.std())
+    (dtype('float32'), True)
+    """
+    from skimage.restoration import denoise_nl_means
+
+    arr = _as_image(image, min_ndim=2)
+    s = _sigma(arr, sigma, channel_axis)
+    h = 0.8 * s if h is None else _sigma(arr, h, channel_axis)
+    out = denoise_nl_means(
+        arr,
+        patch_size=patch_size,
+        patch_distance=patch_distance,
+        h=h,
+        fast_mode=fast_mode,
+        sigma=s,
+        preserve_range=True,
+        channel_axis=channel_axis,
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def denoise_tv(
+    image: Any,
+    *,
+    weight: float | None = None,
+    eps: float = 2e-4,
+    max_num_iter: int = 200,
+    channel_axis: int | None = None,
+) -> np.ndarray:
+    """Total-variation denoising (scikit-image's ``denoise_tv_chambolle``).
+
+    Parameters
+    ----------
+    image : (M, N) or (P, M, N) ndarray
+        Any real dtype; with `channel_axis`, one more axis of channels.
+    weight : float, optional
+        Denoising weight, in the image's units (greater is smoother). If None,
+        the noise's standard deviation estimated by
+        :func:`skimage.restoration.estimate_sigma`.
+    eps, max_num_iter, channel_axis
+        As in :func:`skimage.restoration.denoise_tv_chambolle`.
+
+    Returns
+    -------
+    ndarray of float32, the shape of `image`, in its intensity scale.
+
+    Raises
+    ------
+    ValueError
+        Complex, empty or non-finite images, a negative `weight`.
+    TypeError
+        A non-numeric image.
+
+    References
+    ----------
+    .. [1] A. Chambolle, "An algorithm for total variation minimization and
+           applications", J. Math. Imaging Vis. 20, 89-97 (2004).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noisy = np.random.default_rng(0).standard_normal((32, 32))
+    >>> float(denoise_tv(noisy).std()) < float(noisy.std())
+    True
+    """
+    from skimage.restoration import denoise_tv_chambolle
+
+    arr = _as_image(image)
+    w = _sigma(arr, weight, channel_axis)
+    out = denoise_tv_chambolle(
+        arr, weight=w, eps=eps, max_num_iter=max_num_iter, channel_axis=channel_axis
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def denoise_wavelet(
+    image: Any,
+    *,
+    sigma: float | None = None,
+    wavelet: str = "db1",
+    mode: str = "soft",
+    method: str = "BayesShrink",
+    wavelet_levels: int | None = None,
+    channel_axis: int | None = None,
+) -> np.ndarray:
+    """Wavelet shrinkage denoising (scikit-image's ``denoise_wavelet``).
+
+    Parameters
+    ----------
+    image : (M, N) or (P, M, N) ndarray
+        Any real dtype; with `channel_axis`, one more axis of channels.
+    sigma : float, optional
+        Standard deviation of the noise, in the image's units; if None,
+        scikit-image estimates it.
+    wavelet, mode, method, wavelet_levels, channel_axis
+        As in :func:`skimage.restoration.denoise_wavelet`.
+
+    Returns
+    -------
+    ndarray of float32, the shape of `image`, in its intensity scale (not
+    clipped).
+
+    Raises
+    ------
+    ImportError
+        If PyWavelets (``pywt``) is not installed.
+    ValueError
+        Complex, empty or non-finite images, a negative `sigma`.
+    TypeError
+        A non-numeric image.
+
+    References
+    ----------
+    .. [1] S. G. Chang, B. Yu and M. Vetterli, "Adaptive wavelet
+           thresholding for image denoising and compression", IEEE Trans.
+           Image Process. 9, 1532-1546 (2000). :DOI:`10.1109/83.862633`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noisy = np.random.default_rng(0).standard_normal((32, 32))
+    >>> float(denoise_wavelet(noisy).std()) < float(noisy.std())  # doctest: +SKIP
+    True
+    """
+    if importlib.util.find_spec("pywt") is None:
+        raise ImportError(
+            "denoise_wavelet needs PyWavelets, which is not installed; "
+            "install it with 'pip install PyWavelets'"
+        )
+    from skimage.restoration import denoise_wavelet as _skimage_wavelet
+
+    arr = _as_image(image)
+    s = None if sigma is None else _sigma(arr, sigma, channel_axis)
+    out = _skimage_wavelet(
+        arr,
+        sigma=s,
+        wavelet=wavelet,
+        mode=mode,
+        wavelet_levels=wavelet_levels,
+        method=method,
+        rescale_sigma=True,
+        channel_axis=channel_axis,
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np") -> np.ndarray:
+    """BM3D denoising of a grayscale image (the optional ``bm3d`` package).
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Any real dtype.
+    sigma : float, optional
+        Standard deviation of the (white, Gaussian) noise, in the image's
+        units. If None it is estimated by
+        :func:`skimage.restoration.estimate_sigma`.
+    profile : str, optional
+        A ``bm3d`` profile: ``"np"`` (normal), ``"refilter"``, ``"vn"``,
+        ``"high"`` or ``"deb"``.
+
+    Returns
+    -------
+    ndarray of float32, the shape of `image`, in its intensity scale.
+
+    Raises
+    ------
+    ImportError
+        If the ``bm3d`` package is not installed (``pip install bm3d``).
+    ValueError
+        An image that is not 2D; complex, empty or non-finite images; a
+        negative `sigma`.
+    TypeError
+        A non-numeric image.
+
+    Notes
+    -----
+    The ``bm3d`` package (Mäkinen, Azzari and Foi) is free for
+    non-commercial use only; it is an optional extra, not a dependency.
+
+    References
+    ----------
+    .. [1] K. Dabov, A. Foi, V. Katkovnik and K. Egiazarian, "Image denoising
+           by sparse 3-D transform-domain collaborative filtering", IEEE
+           Trans. Image Process. 16, 2080-2095 (2007).
+           :DOI:`10.1109/TIP.2007.901238`
+    """
+    if importlib.util.find_spec("bm3d") is None:
+        raise ImportError(
+            "denoise_bm3d needs the optional 'bm3d' package, which is not installed; "
+            "install it with 'pip install bm3d'"
+        )
+    import bm3d
+
+    arr = _as_image(image)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"denoise_bm3d takes a 2D grayscale image, got shape {arr.shape}; "
+            "denoise each plane or channel separately"
+        )
+    s = _sigma(arr, sigma, None)
+    if s == 0:
+        return arr.copy()
+    out = bm3d.bm3d(arr, sigma_psd=s, profile=profile)
+    return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,299 @@
+"""Classical methods: Richardson-Lucy (vs scikit-image), Wiener and denoiser wrappers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data, restoration
+from skimage.metrics import peak_signal_noise_ratio
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.classical import CLASSICAL_METHODS, richardson_lucy_iter
+from napari_deconvnet.core.psf import blur
+
+
+def _psnr(ref, x):
+    return peak_signal_noise_ratio(ref, x, data_range=1.0)
+
+
+def _skimage_rl(image, psf, iterations, pad="reflect"):
+    """scikit-image's RL on the padded image (PSF made odd as documented), cropped."""
+    psf = np.asarray(psf, dtype=np.float64) / np.sum(psf)
+    psf = np.pad(psf, [(0, 1 - s % 2) for s in psf.shape])
+    widths = [(3 * s, 3 * s) for s in psf.shape]
+    padded = np.pad(np.asarray(image, dtype=np.float64), widths, mode=pad)
+    out = restoration.richardson_lucy(padded, psf, num_iter=iterations, clip=False)
+    return out[tuple(slice(3 * s, 3 * s + n) for s, n in zip(psf.shape, image.shape, strict=True))]
+
+
+def _phantom(shape, rng):
+    """Smooth blobs in [0, 1] (a small fluorescence-like phantom)."""
+    from scipy import ndimage
+
+    x = ndimage.gaussian_filter(rng.random(shape), 2.0)
+    x = (x - x.min()) / (x.max() - x.min())
+    return (x > 0.55) * x + 0.05
+
+
+@pytest.mark.parametrize("psf_shape", [(5, 5), (4, 6), (3, 4)])
+def test_rl_equals_skimage_2d(psf_shape):
+    rng = np.random.default_rng(0)
+    image = data.camera()[::8, ::8][:60, :50].astype(np.float64) / 255
+    psf = rng.random(psf_shape) + 0.2
+    blurred = blur(image, psf)
+    out = dn.richardson_lucy(blurred, psf, 15, device="cpu")
+    ref = _skimage_rl(blurred, psf, 15)
+    assert out.dtype == np.float32 and out.shape == image.shape
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("psf_shape", [(3, 5, 5), (2, 4, 3)])
+def test_rl_equals_skimage_3d(psf_shape):
+    rng = np.random.default_rng(0)
+    volume = _phantom((12, 24, 20), rng)
+    psf = rng.random(psf_shape) + 0.2
+    blurred = blur(volume, psf)
+    out = dn.richardson_lucy(blurred, psf, 10, device="cpu")
+    np.testing.assert_allclose(out, _skimage_rl(blurred, psf, 10), atol=1e-4)
+
+
+def test_rl_without_padding_equals_skimage():
+    rng = np.random.default_rng(0)
+    image = _phantom((40, 36), rng)
+    psf = dn.make_psf("gaussian", (7, 7), sigma=1.2)
+    out = dn.richardson_lucy(image, psf, 10, pad=None, device="cpu")
+    ref = restoration.richardson_lucy(image, psf, num_iter=10, clip=False)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_rl_filter_epsilon_equals_skimage():
+    rng = np.random.default_rng(0)
+    image = _phantom((32, 32), rng)
+    psf = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    out = dn.richardson_lucy(image, psf, 5, pad=None, filter_epsilon=0.1, device="cpu")
+    ref = restoration.richardson_lucy(image, psf, num_iter=5, clip=False, filter_epsilon=0.1)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+
+
+def test_rl_keeps_the_intensity_scale_and_dtype():
+    rng = np.random.default_rng(0)
+    image = _phantom((32, 32), rng)
+    psf = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    blurred = blur(image, psf)
+    ref = dn.richardson_lucy(blurred, psf, 8, device="cpu")
+    big = dn.richardson_lucy((blurred * 4000).astype(np.uint16), psf, 8, device="cpu")
+    np.testing.assert_allclose(big / 4000, ref, atol=1e-3)
+    clipped = dn.richardson_lucy(blurred, psf, 8, clip=True, device="cpu")
+    assert clipped.min() >= blurred.min() and clipped.max() <= blurred.max()
+
+
+def test_rl_even_psf_is_centred_like_blur():
+    image = np.zeros((33, 33))
+    image[16, 16] = 1.0
+    psf = np.ones((4, 4))
+    out = dn.richardson_lucy(blur(image, psf) + 1e-3, psf, 200, device="cpu")
+    assert np.unravel_index(np.argmax(out), out.shape) == (16, 16)
+
+
+def test_rl_psf_with_fewer_dims_deconvolves_each_plane():
+    rng = np.random.default_rng(0)
+    stack = _phantom((3, 32, 32), rng)
+    psf = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    blurred = blur(stack, psf)
+    out = dn.richardson_lucy(blurred, psf, 5, device="cpu")
+    plane = dn.richardson_lucy(blurred[1], psf, 5, device="cpu")
+    np.testing.assert_allclose(out[1], plane, atol=1e-5)
+
+
+def test_rl_and_wiener_beat_the_blurred_noisy_input():
+    rng = np.random.default_rng(0)
+    image = data.camera()[::4, ::4][:96, :96].astype(np.float64) / 255
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    noisy = blur(image, psf) + 0.01 * rng.standard_normal(image.shape)
+    base = _psnr(image, noisy)
+    rl = dn.richardson_lucy(np.clip(noisy, 0, None), psf, 20, device="cpu")
+    tv = dn.richardson_lucy(np.clip(noisy, 0, None), psf, 20, regularization=0.002, device="cpu")
+    wi = dn.wiener(noisy, psf)
+    assert _psnr(image, rl) > base + 1.0
+    assert _psnr(image, tv) > base + 1.0
+    assert _psnr(image, wi) > base + 1.0
+
+
+def test_rl_tv_regularization_helps_on_strong_noise():
+    rng = np.random.default_rng(0)
+    image = _phantom((64, 64), rng)
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    noisy = np.clip(blur(image, psf) + 0.05 * rng.standard_normal(image.shape), 0, None)
+    plain = dn.richardson_lucy(noisy, psf, 40, device="cpu")
+    tv = dn.richardson_lucy(noisy, psf, 40, regularization=0.01, device="cpu")
+    assert _psnr(image, tv) > _psnr(image, plain)
+
+
+def test_rl_has_no_border_artefact_on_a_flat_image():
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    out = dn.richardson_lucy(np.full((40, 40), 7.0), psf, 30, device="cpu")
+    np.testing.assert_allclose(out, 7.0, rtol=1e-3)
+    odd = dn.richardson_lucy(np.full((40, 40), 7.0), np.ones((4, 4)), 10, device="cpu")
+    np.testing.assert_allclose(odd, 7.0, rtol=1e-3)
+
+
+def test_rl_iter_yields_progress():
+    image = np.ones((20, 20))
+    gen = richardson_lucy_iter(image, np.ones((3, 3)), 4, device="cpu")
+    steps = []
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            steps.append(next(gen))
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    np.testing.assert_allclose(stop.value.value, 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("psf_shape", [(5, 5), (4, 6)])
+def test_wiener_equals_skimage(psf_shape):
+    rng = np.random.default_rng(0)
+    image = _phantom((40, 48), rng)
+    psf = rng.random(psf_shape) + 0.2
+    blurred = blur(image, psf)
+    out = dn.wiener(blurred, psf, 0.05)
+    odd = np.pad(psf / psf.sum(), [(0, 1 - s % 2) for s in psf_shape])
+    widths = [(3 * s, 3 * s) for s in odd.shape]
+    padded = np.pad(blurred.astype(np.float64), widths, mode="reflect")
+    ref = restoration.wiener(padded, odd, 0.05, clip=False)
+    ref = ref[tuple(slice(3 * s, 3 * s + n) for s, n in zip(odd.shape, image.shape, strict=True))]
+    assert out.dtype == np.float32 and out.shape == image.shape
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    unpadded = dn.wiener(blurred, psf, 0.05, pad=None)
+    np.testing.assert_allclose(
+        unpadded, restoration.wiener(blurred.astype(np.float64), odd, 0.05, clip=False), atol=1e-5
+    )
+
+
+def test_wiener_improves_a_noiseless_blur():
+    image = data.camera()[::4, ::4][:96, :96].astype(np.float64) / 255
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    blurred = blur(image, psf)
+    assert _psnr(image, dn.wiener(blurred, psf)) > _psnr(image, blurred) + 1.0
+
+
+@pytest.mark.parametrize(
+    ("psf", "match"),
+    [
+        (np.full((3, 3), np.nan), "NaN"),
+        (np.array([[1.0, -1.0], [1.0, -1.0]]), "sums to zero"),
+        (np.ones((3, 3, 3, 3)), "dimensions"),
+        (np.ones((41, 3)), "bigger than the image"),
+        (np.ones((3, 3), dtype=complex), "real"),
+    ],
+)
+@pytest.mark.parametrize("method", [dn.richardson_lucy, dn.wiener])
+def test_bad_psf(method, psf, match):
+    with pytest.raises(ValueError, match=match):
+        method(np.ones((40, 40, 4)).mean(-1), psf)
+
+
+def test_bad_arguments():
+    image = np.ones((32, 32))
+    psf = np.ones((3, 3))
+    with pytest.raises(ValueError, match="iterations"):
+        dn.richardson_lucy(image, psf, 0)
+    with pytest.raises(TypeError, match="iterations"):
+        dn.richardson_lucy(image, psf, 2.5)
+    with pytest.raises(ValueError, match="regularization"):
+        dn.richardson_lucy(image, psf, regularization=0.3)
+    with pytest.raises(ValueError, match="regularization"):
+        dn.richardson_lucy(image, psf, regularization=-1)
+    with pytest.raises(ValueError, match="pad"):
+        dn.richardson_lucy(image, psf, pad="zeros")
+    with pytest.raises(ValueError, match="balance"):
+        dn.wiener(image, psf, 0)
+    with pytest.raises(TypeError, match="balance"):
+        dn.wiener(image, psf, "high")
+    bad = image.copy()
+    bad[3, 3] = np.nan
+    for method in (dn.richardson_lucy, dn.wiener, dn.denoise_tv):
+        with pytest.raises(ValueError, match="NaN"):
+            method(bad, psf) if method is not dn.denoise_tv else method(bad)
+    with pytest.raises(ValueError, match="complex"):
+        dn.richardson_lucy(image + 1j, psf)
+    with pytest.raises(ValueError, match="complex"):
+        dn.denoise_nlm(image + 1j)
+    with pytest.raises(TypeError, match="image"):
+        dn.wiener("image", psf)
+
+
+def _noisy(rng, shape=(64, 64), scale=1.0):
+    image = data.camera()[::8, ::8][: shape[0], : shape[1]].astype(np.float64) / 255
+    return image * scale, (image + 0.08 * rng.standard_normal(image.shape)) * scale
+
+
+def test_nlm_wraps_skimage():
+    rng = np.random.default_rng(0)
+    clean, noisy = _noisy(rng)
+    sigma = float(restoration.estimate_sigma(noisy))
+    ref = restoration.denoise_nl_means(
+        noisy.astype(np.float32), patch_size=7, patch_distance=11, h=0.8 * sigma, sigma=sigma
+    )
+    out = dn.denoise_nlm(noisy)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert _psnr(clean, out) > _psnr(clean, noisy)
+
+
+def test_nlm_keeps_the_intensity_scale():
+    rng = np.random.default_rng(0)
+    _, noisy = _noisy(rng)
+    ref = dn.denoise_nlm(noisy)
+    big = dn.denoise_nlm(np.round(noisy * 1000 + 2000).astype(np.uint16))
+    assert abs(float(big.mean()) - (1000 * float(ref.mean()) + 2000)) < 5
+
+
+def test_tv_wraps_skimage():
+    rng = np.random.default_rng(0)
+    clean, noisy = _noisy(rng)
+    out = dn.denoise_tv(noisy, weight=0.1)
+    ref = restoration.denoise_tv_chambolle(noisy.astype(np.float32), weight=0.1)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    auto = dn.denoise_tv(noisy)
+    assert auto.dtype == np.float32 and _psnr(clean, auto) > _psnr(clean, noisy)
+
+
+def test_wavelet_wraps_skimage():
+    pytest.importorskip("pywt")
+    rng = np.random.default_rng(0)
+    clean, noisy = _noisy(rng)
+    out = dn.denoise_wavelet(noisy)
+    ref = restoration.denoise_wavelet(noisy.astype(np.float32), rescale_sigma=True)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert _psnr(clean, out) > _psnr(clean, noisy)
+    big = dn.denoise_wavelet(noisy * 1000)  # not clipped to [0, 1]
+    assert big.max() > 100
+
+
+def test_bm3d_wraps_bm3d():
+    bm3d = pytest.importorskip("bm3d")
+    rng = np.random.default_rng(0)
+    clean, noisy = _noisy(rng, (48, 48))
+    out = dn.denoise_bm3d(noisy, sigma=0.08)
+    ref = bm3d.bm3d(noisy.astype(np.float32), sigma_psd=0.08)
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert out.dtype == np.float32 and _psnr(clean, out) > _psnr(clean, noisy)
+    with pytest.raises(ValueError, match="2D"):
+        dn.denoise_bm3d(np.ones((4, 16, 16)))
+
+
+def test_bm3d_missing_package_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bm3d" else real(name, *a)
+    )
+    with pytest.raises(ImportError, match="pip install bm3d"):
+        dn.denoise_bm3d(np.ones((16, 16)))
+
+
+def test_classical_methods_table():
+    assert set(CLASSICAL_METHODS) == {"richardson-lucy", "wiener", "nlm", "tv", "wavelet", "bm3d"}
+    for entry in CLASSICAL_METHODS.values():
+        assert callable(entry["function"]) and entry["description"]
+    assert CLASSICAL_METHODS["wiener"]["psf"] and not CLASSICAL_METHODS["tv"]["psf"]
