@@ -371,3 +371,11 @@ def test_blocked_path_leaves_torch_threads_alone():
     thread.start()
     thread.join()
     assert seen == [before]  # threads started later get the default, not 1
+
+
+def test_blocked_path_workers_run_single_threaded_ops():
+    pool = metrics_module._single_threaded_pool(1)
+    assert pool.submit(torch.get_num_threads).result() == 1
+    x = torch.rand(64, 64)
+    assert pool.submit(lambda: (x @ x).sum() > 0).result()
+    assert pool.submit(torch.get_num_threads).result() == 1

@@ -262,8 +262,13 @@ def _strips(
     shift: float,
     scale: float,
     weights: np.ndarray,
-) -> None:
-    """SSIM of output `rows` of one ``(H, W)`` image, a strip of rows at a time, into `out`."""
+    pad: int = 0,
+) -> tuple[float, float]:
+    """SSIM of output `rows` of one ``(H, W)`` image, a strip of rows at a time, into `out`.
+
+    Returns the sum of those rows of the map, and its sum without a `pad`-wide
+    border of the image (for the mean), taken while each strip is in cache.
+    """
     r = (len(weights) - 1) // 2
     h, width = x.shape
     dtype = x.dtype
@@ -280,16 +285,26 @@ def _strips(
         across[i : i + 2 * r + 1, i] = kernel
     # unlike the plain path, the images are only shifted (the constants are scaled)
     c1, c2 = (_K1 * scale) ** 2, (_K2 * scale) ** 2
+    total = inner = 0.0
+    padded = cols.numel()
+    # buffers reused by every strip: fresh megabyte-sized tensors would each cost
+    # page faults, as large allocations go back to the system when freed
+    full_buf = torch.empty(4, _BLOCK_ROWS + 2 * r, padded, dtype=dtype)
+    full_v = torch.empty(4, _BLOCK_ROWS, padded, dtype=dtype)
+    full_win = torch.empty(4, _BLOCK_ROWS, blocks, _BLOCK_COLS + 2 * r, dtype=dtype)
+    full_f = torch.empty(4 * _BLOCK_ROWS * blocks, _BLOCK_COLS, dtype=dtype)
+    full_num = torch.empty(_BLOCK_ROWS, width, dtype=dtype)
+    full_den = torch.empty(_BLOCK_ROWS, width, dtype=dtype)
     for i0 in range(rows.start, rows.stop, _BLOCK_ROWS):
         s = min(_BLOCK_ROWS, rows.stop - i0)
-        buf = torch.empty(4, s + 2 * r, cols.numel(), dtype=dtype)
+        buf = full_buf if s == _BLOCK_ROWS else torch.empty(4, s + 2 * r, padded, dtype=dtype)
         xs, ys, sq, xy = buf.unbind(0)
         for src, dst in ((x, xs), (y, ys)):
-            if i0 >= r and i0 + s + r <= h and cols.numel() - width - r <= width:
+            if i0 >= r and i0 + s + r <= h and padded - width - r <= width:
                 # inside: copy the rows shifted, then mirror the borders (scipy's reflect)
                 torch.sub(src[i0 - r : i0 + s + r], shift, out=dst[:, r : r + width])
                 dst[:, :r] = dst[:, r : 2 * r].flip(1)
-                right = cols.numel() - width - r
+                right = padded - width - r
                 dst[:, r + width :] = dst[:, r + width - right : r + width].flip(1)
             else:  # the first and last strips (and tiny images): gather
                 rows_ = src.index_select(0, row_index[i0 : i0 + s + 2 * r])
@@ -297,20 +312,32 @@ def _strips(
                 dst.sub_(shift)
         torch.mul(xs, xs, out=sq).addcmul_(ys, ys)
         torch.mul(xs, ys, out=xy)
-        v = torch.matmul(down[:s, : s + 2 * r], buf)  # down the rows: (4, s, padded width)
-        windows = v.unfold(2, _BLOCK_COLS + 2 * r, _BLOCK_COLS)  # (4, s, blocks, B + 2r)
-        f = windows.reshape(-1, _BLOCK_COLS + 2 * r).mm(across)  # along the rows
-        f = f.reshape(4, s, -1)[..., :width]
+        if s == _BLOCK_ROWS:  # down the rows: (4, s, padded width)
+            v = torch.matmul(down, buf, out=full_v)
+            windows = full_win.copy_(v.unfold(2, _BLOCK_COLS + 2 * r, _BLOCK_COLS))
+            f = torch.mm(windows.view(-1, _BLOCK_COLS + 2 * r), across, out=full_f)
+            num, den = full_num, full_den
+        else:
+            v = torch.matmul(down[:s, : s + 2 * r], buf)
+            windows = v.unfold(2, _BLOCK_COLS + 2 * r, _BLOCK_COLS)
+            f = windows.reshape(-1, _BLOCK_COLS + 2 * r).mm(across)
+            num, den = full_num[:s], full_den[:s]
+        f = f.view(4, s, -1)[..., :width]  # along the rows, in blocks of columns
         mx, my, s2, sxy = f.unbind(0)
         sxy.addcmul_(mx, my, value=-1)  # covariance
         s2.addcmul_(mx, mx, value=-1).addcmul_(my, my, value=-1)  # sum of variances
         mx.add_(shift)
         my.add_(shift)
-        num = torch.mul(mx, my).mul_(2).add_(c1)
-        den = torch.mul(mx, mx).addcmul_(my, my).add_(c1)
+        torch.mul(mx, my, out=num).mul_(2).add_(c1)
+        torch.mul(mx, mx, out=den).addcmul_(my, my).add_(c1)
         num.mul_(sxy.mul_(2).add_(c2))
         den.mul_(s2.add_(c2))
-        torch.div(num, den, out=out[i0 : i0 + s])
+        strip = torch.div(num, den, out=out[i0 : i0 + s])
+        total += float(strip.sum(dtype=torch.float64))
+        lo, hi = max(i0, pad) - i0, min(i0 + s, h - pad) - i0
+        if hi > lo:
+            inner += float(strip[lo:hi, pad : width - pad].sum(dtype=torch.float64))
+    return total, inner
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -337,6 +364,7 @@ def _single_threaded_pool(workers: int) -> ThreadPoolExecutor:
         ready = threading.Barrier(workers + 1)
 
         def init() -> None:
+            torch.get_num_threads()  # torch's once-per-thread setup first, or it undoes ours
             torch.set_num_threads(1)
             ready.wait()
 
@@ -350,37 +378,45 @@ def _single_threaded_pool(workers: int) -> ThreadPoolExecutor:
 
 
 def _ssim_map_blocked(
-    x: torch.Tensor, y: torch.Tensor, shift: float, scale: float, sigma: float
-) -> torch.Tensor:
+    x: torch.Tensor, y: torch.Tensor, shift: float, scale: float, sigma: float, pad: int = 0
+) -> tuple[torch.Tensor, tuple[float, float]]:
     """SSIM map of ``(N, H, W)`` CPU stacks, cache-blocked, without autograd.
 
     Each strip of rows (plus the filter's halo) is padded, shifted, squared and
     filtered while it sits in cache, by two products with band matrices of
     Gaussian weights: down the rows, then along them in blocks of columns
     (matrix products beat shifted adds by far on the CPU). Blocks of strips
-    run in parallel on ``torch.get_num_threads()`` threads.
+    run on worker threads whose torch ops are single-threaded. Also returns the
+    map's sum and its sum without a `pad`-wide border (see :func:`_strips`).
     """
     weights = _gaussian_weights(sigma)
     n, h, _ = x.shape
     out = torch.empty(x.shape, dtype=x.dtype)
-    workers = max(1, torch.get_num_threads())
+    # each strip is ~40 small ops whose Python dispatch holds the GIL: half of
+    # torch's threads (at most 4) as workers; on 2 cores one worker was fastest
+    workers = max(1, min(4, torch.get_num_threads() // 2))
     per_task = _BLOCK_ROWS * max(1, math.ceil(h / (_BLOCK_ROWS * 4 * workers)))
     tasks = [(k, range(i, min(i + per_task, h))) for k in range(n) for i in range(0, h, per_task)]
-    if workers == 1 or len(tasks) == 1:
-        for k, rows in tasks:
-            _strips(x[k], y[k], out[k], rows, shift, scale, weights)
-        return out
-    pool = _single_threaded_pool(workers)
-    futures = [
-        pool.submit(_strips, x[k], y[k], out[k], rows, shift, scale, weights) for k, rows in tasks
-    ]
-    for future in futures:
-        future.result()
-    return out
+    if len(tasks) == 1 or torch.get_num_threads() == 1:
+        sums = [_strips(x[k], y[k], out[k], rows, shift, scale, weights, pad) for k, rows in tasks]
+    else:  # in our single-threaded workers, even with one worker (see _single_threaded_pool)
+        pool = _single_threaded_pool(workers)
+        futures = [
+            pool.submit(_strips, x[k], y[k], out[k], rows, shift, scale, weights, pad)
+            for k, rows in tasks
+        ]
+        sums = [future.result() for future in futures]
+    return out, (sum(t for t, _ in sums), sum(i for _, i in sums))
 
 
-def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: Any, sigma: float) -> torch.Tensor:
-    """SSIM map of two ``(N, *spatial)`` float stacks (no validation)."""
+def _ssim_map(
+    x: torch.Tensor, y: torch.Tensor, data_range: Any, sigma: float, pad: int = 0
+) -> tuple[torch.Tensor, tuple[float, float] | None]:
+    """SSIM map of two ``(N, *spatial)`` float stacks (no validation).
+
+    Returns the map and, from the blocked CPU path only, its sum and its sum
+    without a `pad`-wide border (else None).
+    """
     # SSIM is invariant to scaling both images and the constants by 1/data_range;
     # subtracting a common shift first keeps float32 variances exact for data
     # far from zero (e.g. camera counts on an offset).
@@ -395,8 +431,8 @@ def _ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: Any, sigma: float) -
     )
     if blocked:
         with torch.no_grad():
-            return _ssim_map_blocked(x, y, float(shift), float(data_range), sigma)
-    return _ssim_map_plain(x, y, shift, data_range, sigma)
+            return _ssim_map_blocked(x, y, float(shift), float(data_range), sigma, pad)
+    return _ssim_map_plain(x, y, shift, data_range, sigma), None
 
 
 def _crop_mean(
@@ -515,14 +551,20 @@ def ssim(
     sx, shape, axis = _layout(tx, is_torch, channel_axis)
     sy, _, _ = _layout(ty, is_torch, channel_axis)
     win = _check_win_size(win_size, sigma, tuple(sx.shape[1:]))
-    smap = _ssim_map(sx, sy, rng, sigma)
+    pad = (win - 1) // 2
+    smap, sums = _ssim_map(sx, sy, rng, sigma, pad)
     # NaN or infinite pixels make their neighbourhood of the map NaN: checking the
     # map's sum is one reduction instead of two over the inputs
-    if not bool(torch.isfinite(smap.detach().sum(dtype=torch.float64))):
+    total = sums[0] if sums else float(smap.detach().sum(dtype=torch.float64))
+    if not math.isfinite(total):
         _check_finite(tx, ty)
         raise ValueError("the SSIM map is not finite; check data_range and the image values")
     if not is_torch:
-        value = float(_crop_mean(smap, (win - 1) // 2, dtype=torch.float64))
+        if sums:
+            inner = math.prod(n - 2 * pad for n in sx.shape[1:]) * sx.shape[0]
+            value = sums[1] / inner
+        else:
+            value = float(_crop_mean(smap, pad, dtype=torch.float64))
         if full:
             return value, _unlayout(smap, shape, axis).numpy()
         return value
@@ -651,7 +693,7 @@ class SSIMLoss(nn.Module):
         b = x.shape[0]
         sx, sy = x.reshape(-1, *x.shape[2:]), y.reshape(-1, *y.shape[2:])
         win = _check_win_size(self.win_size, self.sigma, tuple(sx.shape[1:]))
-        smap = _ssim_map(sx, sy, rng, self.sigma)
+        smap, _ = _ssim_map(sx, sy, rng, self.sigma)
         if self.reduction == "mean":
             return 1 - _crop_mean(smap, (win - 1) // 2)
         per_map = _crop_mean(smap, (win - 1) // 2, per_item=True)
