@@ -257,3 +257,24 @@ def test_3d_model_needs_z(random_net):
 def test_small_overlap_warns(random_net):
     with pytest.warns(UserWarning, match="seams"):
         dn.restore(np.zeros((32, 32), np.float32), random_net(ndim=2), overlap=4)
+
+
+def test_abandoned_generator_leaves_grad_mode_alone(random_net):
+    """A cancelled worker abandons restore_iter mid-way; its thread must keep autograd."""
+    import torch
+
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    seen = {}
+
+    def body():
+        gen = dn.restore_iter(x, net, tile=16, batch_size=1)
+        next(gen)  # suspended mid-way, never closed (like a quit worker)
+        seen["grad"] = torch.is_grad_enabled()
+        seen["inference"] = torch.is_inference_mode_enabled()
+        seen["gen"] = gen
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen["grad"] and not seen["inference"]

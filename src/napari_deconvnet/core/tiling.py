@@ -312,30 +312,31 @@ def _run_tiles(
     fmt = torch.channels_last if model.config.ndim == 2 else torch.channels_last_3d
     net = model.to(device=device, memory_format=fmt).eval()
     done = 0
-    with torch.inference_mode():
-        for first in range(0, total, batch_size):
-            batch = jobs[first : first + batch_size]
-            regions, inputs = [], []
-            for n, corner in batch:
-                origin = [plan["starts"][d][i] for d, i in enumerate(corner)]
-                index = [
-                    _reflect_index(o - halo, o + t + halo, s)
-                    for o, t, s in zip(origin, tiles, spatial, strict=True)
-                ]
-                inputs.append(x[n][np.ix_(np.arange(x.shape[1]), *index)])
-                regions.append((n, origin))
-            xb = torch.from_numpy(np.stack(inputs)).to(device).contiguous(memory_format=fmt)
-            with autocast(device, dtype):
-                yb = net(xb)
-            yb = yb.float().cpu().numpy()
-            for (n, origin), y in zip(regions, yb, strict=True):
-                dst = tuple(
-                    slice(o, min(o + t, s)) for o, t, s in zip(origin, tiles, spatial, strict=True)
-                )
-                src = tuple(slice(halo, halo + (d.stop - d.start)) for d in dst)
-                out[(n, slice(None), *dst)] = y[(slice(None), *src)]
-            done += len(batch)
-            yield done, total
+    for first in range(0, total, batch_size):
+        batch = jobs[first : first + batch_size]
+        regions, inputs = [], []
+        for n, corner in batch:
+            origin = [plan["starts"][d][i] for d, i in enumerate(corner)]
+            index = [
+                _reflect_index(o - halo, o + t + halo, s)
+                for o, t, s in zip(origin, tiles, spatial, strict=True)
+            ]
+            inputs.append(x[n][np.ix_(np.arange(x.shape[1]), *index)])
+            regions.append((n, origin))
+        xb = torch.from_numpy(np.stack(inputs)).to(device).contiguous(memory_format=fmt)
+        # grad mode is per thread and a generator may be abandoned mid-way (a
+        # cancelled worker): never hold inference mode across a yield
+        with torch.inference_mode(), autocast(device, dtype):
+            yb = net(xb)
+        yb = yb.float().cpu().numpy()
+        for (n, origin), y in zip(regions, yb, strict=True):
+            dst = tuple(
+                slice(o, min(o + t, s)) for o, t, s in zip(origin, tiles, spatial, strict=True)
+            )
+            src = tuple(slice(halo, halo + (d.stop - d.start)) for d in dst)
+            out[(n, slice(None), *dst)] = y[(slice(None), *src)]
+        done += len(batch)
+        yield done, total
     return out
 
 
