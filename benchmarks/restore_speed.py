@@ -135,8 +135,9 @@ def main(argv=None) -> None:
     )
     print("|---|---|---|---|---|---|---|")
     for name in names:
-        tiled = _child(name, "restore", args.repeats)
-        base = _child(name, "untiled", 1 if "4096" in name or "3D" in name else args.repeats)
+        repeats = 1 if "4096" in name or "3D" in name else args.repeats
+        tiled = _child(name, "restore", repeats)
+        base = _child(name, "untiled", repeats)
         unit = "MVox/s" if "3D" in name else "MP/s"
         rate = tiled["pixels"] / tiled["seconds"] / 1e6
         base_rate = base["pixels"] / base["seconds"] / 1e6

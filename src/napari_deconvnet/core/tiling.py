@@ -28,7 +28,9 @@ __all__ = ["restore", "restore_iter", "Cancelled", "infer_axes", "plan_tiles"]
 _AXES = "TZCYXS"
 # Inference activations on the CPU are capped so that memory stays linear in
 # image size (the input, its float copy and the output dominate).
-_CPU_TILE_BUDGET = 192 * 1024**2
+# 3D tiles need a larger budget: with a halo on all three axes, small tiles
+# spend most of their work on context.
+_CPU_TILE_BUDGET = {2: 192 * 1024**2, 3: 2 * 1024**3}
 _GPU_BUDGET_FRACTION = 0.5
 _STATS_SAMPLES = 1 << 22
 
@@ -210,6 +212,30 @@ def _round_up(value: int, grid: int) -> int:
     return int(math.ceil(value / grid) * grid)
 
 
+def _cheapest_tile(padded: Sequence[int], halo: int, grid: int, max_pixels: float) -> list[int]:
+    """The tile shape that processes the fewest pixels (halos included) in all.
+
+    Candidates per axis split it evenly into k tiles on the grid; among the
+    shapes whose haloed size fits `max_pixels`, the one with the least total
+    work (tiles x haloed tile size) wins, so thin axes (few Z planes) stay
+    whole and the halo overhead is spread where it costs least.
+    """
+    axes = []
+    for p in padded:
+        sizes = sorted({_round_up(math.ceil(p / k), grid) for k in range(1, p // grid + 1)})
+        sizes = np.asarray(sizes, dtype=np.float64)
+        axes.append((sizes, np.ceil(p / sizes)))
+    mesh_t = np.meshgrid(*(a[0] for a in axes), indexing="ij")
+    mesh_n = np.meshgrid(*(a[1] for a in axes), indexing="ij")
+    tile_px = np.prod([t + 2 * halo for t in mesh_t], axis=0)
+    work = tile_px * np.prod(mesh_n, axis=0)
+    work[tile_px > max_pixels] = np.inf
+    if not np.isfinite(work).any():  # nothing fits: the smallest tile
+        return [grid] * len(padded)
+    best = np.unravel_index(np.argmin(work), work.shape)
+    return [int(m[best]) for m in mesh_t]
+
+
 def plan_tiles(
     spatial_shape: Sequence[int],
     model: DeconvNet,
@@ -242,13 +268,11 @@ def plan_tiles(
     bytes_px = model.activation_bytes_per_pixel(precision_bytes)
     available = free_memory(device)
     if device.type == "cpu":
-        budget = min(_CPU_TILE_BUDGET, available // 4)
+        budget = min(_CPU_TILE_BUDGET[ndim], available // 4)
     else:
         budget = int(available * _GPU_BUDGET_FRACTION)
     if tile is None:
-        side = (budget / bytes_px) ** (1 / ndim) - 2 * halo
-        side = max(grid, int(side // grid) * grid)
-        tiles = [min(side, p) for p in padded]
+        tiles = _cheapest_tile(padded, halo, grid, max(budget / bytes_px, 1.0))
     else:
         tiles_in = [tile] * ndim if isinstance(tile, int | np.integer) else list(tile)
         if len(tiles_in) != ndim or any(
