@@ -1,4 +1,4 @@
-"""Small helpers shared by the Noise and Quality dock widgets (GUI side only)."""
+"""Layer helpers shared by the dock widgets (GUI side only)."""
 
 from __future__ import annotations
 
@@ -81,11 +81,14 @@ def follow_layers(widget: Any, viewer: Any, extra: tuple[Any, ...] = ()) -> None
 
     napari connects these events when a widget is docked; connecting them here
     keeps an undocked widget (scripts, tests) in sync too. `extra` are more
-    ``(emitter, callback)`` pairs to disconnect on destruction.
+    emitters whose events also re-read the choices (e.g. the model registry).
+    When the widget is destroyed, all are disconnected and
+    ``widget.close_workers()`` is called.
     """
     events = viewer.layers.events
     emitters = [getattr(events, name, None) for name in _LAYER_EVENTS]
     emitters = [e for e in emitters if e is not None]  # older napari has no "renamed"
+    emitters.extend(extra)
     for emitter in emitters:
         emitter.connect(widget.reset_choices)
     widget.native.destroyed.connect(partial(_on_destroyed, weakref.ref(widget), emitters))

@@ -34,9 +34,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
+from ._common import error_text, make_worker, reset_progress, show_progress
 from ._layers import (
     contrast_limits,
     follow_layers,
@@ -351,11 +351,7 @@ class NoiseWidget(Container):
         if layer is None:
             show_error("Noise: there is no layer to match; open a real noisy image first")
             return
-        worker = thread_worker(_estimate_job, start_thread=False, ignore_errors=True)(
-            layer_data(layer), bool(layer.rgb)
-        )
-        with contextlib.suppress(AttributeError, TypeError, RuntimeError):
-            worker.errored.disconnect(worker._relay_error)
+        worker = make_worker(_estimate_job, layer_data(layer), bool(layer.rgb))
         worker.returned.connect(partial(self._on_estimated, worker, layer.name))
         worker.errored.connect(partial(self._on_errored, worker, f"matching {layer.name!r}"))
         worker.finished.connect(partial(self._on_finished, worker))
@@ -381,11 +377,15 @@ class NoiseWidget(Container):
         if isinstance(psf, np.ndarray):  # the layer's name, not the array, goes in metadata
             record = {"layer": self.psf_layer.value.name, "shape": list(psf.shape)}
         job = {"layer": layer, "noise": noise, "params": params, "psf": record, "seed": seed}
-        worker = thread_worker(synthesize_layer_data, start_thread=False, ignore_errors=True)(
-            layer_data(layer), noise, params, psf=psf, seed=seed, rgb=bool(layer.rgb)
+        worker = make_worker(
+            synthesize_layer_data,
+            layer_data(layer),
+            noise,
+            params,
+            psf=psf,
+            seed=seed,
+            rgb=bool(layer.rgb),
         )
-        with contextlib.suppress(AttributeError, TypeError, RuntimeError):
-            worker.errored.disconnect(worker._relay_error)
         worker.yielded.connect(partial(self._on_yielded, worker))
         worker.returned.connect(partial(self._on_returned, worker, job))
         worker.errored.connect(partial(self._on_errored, worker, f"noise on {layer.name!r}"))
@@ -423,8 +423,7 @@ class NoiseWidget(Container):
 
     def _start(self, worker: Any, message: str) -> None:
         self.worker = worker
-        self.progress.max = 1
-        self.progress.value = 0
+        reset_progress(self.progress)
         self.status.value = message
         self.run_button.enabled = self.match_button.enabled = False
         self.cancel_button.enabled = True
@@ -435,9 +434,7 @@ class NoiseWidget(Container):
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
         if worker is not self.worker or worker.abort_requested:
             return
-        done, total = value
-        self.progress.max = max(int(total), 1)
-        self.progress.value = int(done)
+        show_progress(self.progress, value)
 
     def _on_estimated(self, worker: Any, name: str, params: dict[str, Any]) -> None:
         if worker.abort_requested:
@@ -475,11 +472,7 @@ class NoiseWidget(Container):
         self.status.value = f"added {kwargs['name']!r}"
 
     def _on_errored(self, worker: Any, what: str, exc: BaseException) -> None:
-        if isinstance(exc, ValueError | TypeError):
-            message = str(exc)
-        else:
-            message = f"{type(exc).__name__}: {exc}"
-            _logger.error("%s failed", what, exc_info=exc)
+        message = error_text(exc, _logger, what)
         show_error(f"Noise: {what} failed: {message}")
         if worker is self.worker:
             self.status.value = "failed"
@@ -495,8 +488,7 @@ class NoiseWidget(Container):
             self.cancel_button.enabled = False
 
     def _set_ready(self, status: str) -> None:
-        self.progress.max = 1
-        self.progress.value = 0
+        reset_progress(self.progress)
         self.status.value = status
         self.run_button.enabled = self.match_button.enabled = True
         self.cancel_button.enabled = False

@@ -36,9 +36,9 @@ from magicgui.widgets import (
     Table,
 )
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
+from ._common import error_text, make_worker, reset_progress, show_progress
 from ._layers import follow_layers, geometry, image_layers, keep_selection, layer_data
 
 __all__ = ["QualityWidget", "measure"]
@@ -341,7 +341,8 @@ class QualityWidget(Container):
             return
         self._pending = False
         result, reference = job["result"], job["reference"]
-        worker = thread_worker(measure, start_thread=False, ignore_errors=True)(
+        worker = make_worker(
+            measure,
             layer_data(result),
             layer_data(reference),
             [layer_data(layer) for layer in job["others"]],
@@ -350,15 +351,12 @@ class QualityWidget(Container):
             index=job["index"],
             rgb=bool(result.rgb),
         )
-        with contextlib.suppress(AttributeError, TypeError, RuntimeError):
-            worker.errored.disconnect(worker._relay_error)
         worker.yielded.connect(partial(self._on_yielded, worker))
         worker.returned.connect(partial(self._on_returned, worker, job))
         worker.errored.connect(partial(self._on_errored, worker, job))
         worker.finished.connect(partial(self._on_finished, worker))
         self.worker = worker
-        self.progress.max = 1
-        self.progress.value = 0
+        reset_progress(self.progress)
         self.status.value = f"measuring {result.name!r} against {reference.name!r}..."
         self.compute_button.enabled = False
         worker.start()
@@ -387,9 +385,7 @@ class QualityWidget(Container):
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
         if worker is not self.worker:
             return
-        done, total = value
-        self.progress.max = max(int(total), 1)
-        self.progress.value = int(done)
+        show_progress(self.progress, value)
 
     def _on_returned(self, worker: Any, job: dict[str, Any], out: dict[str, Any]) -> None:
         if worker.abort_requested:
@@ -456,11 +452,7 @@ class QualityWidget(Container):
         return None
 
     def _on_errored(self, worker: Any, job: dict[str, Any], exc: BaseException) -> None:
-        if isinstance(exc, ValueError | TypeError):
-            message = str(exc)
-        else:
-            message = f"{type(exc).__name__}: {exc}"
-            _logger.error("measuring %r failed", job["result"].name, exc_info=exc)
+        message = error_text(exc, _logger, f"measuring {job['result'].name!r}")
         show_error(f"Quality of {job['result'].name!r} failed: {message}")
         if worker is self.worker:
             self.status.value = "failed"

@@ -9,17 +9,14 @@ torch and the core are imported inside the callbacks, never at module top,
 so that opening napari stays fast.
 """
 
-import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Generator
 from functools import partial
 from typing import Any
 
 import napari
 import napari.viewer
-import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
@@ -30,10 +27,20 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 
 from napari_deconvnet.io import registry
+
+from ._common import DEVICES, error_text, make_worker, reset_progress, show_progress
+from ._layers import (
+    contrast_limits,
+    follow_layers,
+    geometry,
+    image_layers,
+    keep_selection,
+    layer_data,
+    unique_name,
+)
 
 __all__ = ["RestoreWidget", "axes_for"]
 
@@ -41,10 +48,6 @@ _logger = logging.getLogger(__name__)
 
 BROWSE = "browse..."
 MODES = ("auto", "2D slices", "3D volume")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-_PERCENTILES = (0.1, 99.9)
-_STATS_SAMPLES = 1 << 20
-_LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
 
 
 def axes_for(mode: str, ndim: int, rgb: bool = False) -> str | None:
@@ -123,35 +126,8 @@ def _restore_job(
         "axes": axes,
         "device": str(device),
         "model_name": net.metadata.get("name", str(model)),
-        "contrast_limits": _contrast_limits(result),
+        "contrast_limits": contrast_limits(result),
     }
-
-
-def _contrast_limits(data: np.ndarray) -> tuple[float, float]:
-    """0.1 and 99.9 percentiles of a subsample of the finite values of `data`."""
-    flat = data.reshape(-1)
-    sample = flat[:: max(1, flat.size // _STATS_SAMPLES)]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.0, 1.0
-    low, high = (float(v) for v in np.percentile(sample, _PERCENTILES))
-    if not high > low:
-        low, high = float(sample.min()), float(sample.max())
-    if not high > low:
-        high = low + 1.0
-    return low, high
-
-
-def _on_destroyed(ref: "weakref.ref[RestoreWidget]", emitters: list[Any], *_: Any) -> None:
-    """The Qt widget is gone (dock closed): stop listening and stop working."""
-    widget = ref()
-    if widget is None:
-        return
-    for emitter in emitters:
-        with contextlib.suppress(Exception):
-            emitter.disconnect(widget.reset_choices)
-    if widget.worker is not None:
-        widget.worker.quit()
 
 
 class RestoreWidget(Container):
@@ -215,21 +191,13 @@ class RestoreWidget(Container):
         self.cancel_button.changed.connect(self.cancel)
         self._on_model_changed(self.model.value)
 
-        # napari also connects these when the widget is docked; connecting them
-        # here keeps an undocked widget (scripts, tests) in sync too
-        events = viewer.layers.events
-        emitters = [getattr(events, name, None) for name in _LAYER_EVENTS]
-        emitters = [e for e in emitters if e is not None]  # older napari has no "renamed"
-        emitters.append(registry.changed)  # a model file was opened
-        for emitter in emitters:
-            emitter.connect(self.reset_choices)
-        self.native.destroyed.connect(partial(_on_destroyed, weakref.ref(self), emitters))
+        follow_layers(self, viewer, extra=(registry.changed,))  # a model file was opened
         self.reset_choices()
 
     # ------------------------------------------------------------ choices
 
     def _image_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+        return image_layers(self._viewer)
 
     @staticmethod
     def _model_choices(_widget: Any = None) -> list[str]:
@@ -246,8 +214,7 @@ class RestoreWidget(Container):
         """
         current = self.image.value
         super().reset_choices()
-        if current is not None and any(layer is current for _, layer in self._image_layers()):
-            self.image.value = current
+        keep_selection(self.image, self._image_layers(), current)
 
     def _on_model_changed(self, value: str) -> None:
         self.model_file.visible = value == BROWSE
@@ -280,7 +247,7 @@ class RestoreWidget(Container):
             raise ValueError("there is no image layer to restore; open or add an image first")
         model = self.selected_model()
         mode = self.mode.value
-        data = layer.data[0] if layer.multiscale else layer.data
+        data = layer_data(layer)
         axes = axes_for(mode, data.ndim, rgb=bool(layer.rgb))
         model_ndim = model_info(model)["config"]["ndim"]
         if mode == "3D volume" and model_ndim != 3:
@@ -309,21 +276,15 @@ class RestoreWidget(Container):
         except (ValueError, TypeError) as err:
             show_error(f"Restore: {err}")
             return
-        data = layer.data[0] if layer.multiscale else layer.data
+        data = layer_data(layer)
         job = {"layer": layer, "model": model, **options}
-        worker = thread_worker(_restore_job, start_thread=False, ignore_errors=True)(
-            data, model, options
-        )
-        # napari shows worker errors itself, with a traceback; ours is in plain words
-        with contextlib.suppress(AttributeError, TypeError, RuntimeError):
-            worker.errored.disconnect(worker._relay_error)
+        worker = make_worker(_restore_job, data, model, options)
         worker.yielded.connect(partial(self._on_yielded, worker))
         worker.returned.connect(partial(self._on_returned, worker, job))
         worker.errored.connect(partial(self._on_errored, worker, job))
         worker.finished.connect(partial(self._on_finished, worker))
         self.worker = worker
-        self.progress.max = 1
-        self.progress.value = 0
+        reset_progress(self.progress)
         self.status.value = f"restoring {layer.name!r}..."
         self.run_button.enabled = False
         self.cancel_button.enabled = True
@@ -337,14 +298,16 @@ class RestoreWidget(Container):
         worker.quit()
         self._set_ready("cancelled")
 
+    def close_workers(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
+
     # ----------------------------------------------------- worker signals
 
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
         if worker is not self.worker or worker.abort_requested:
             return
-        done, total = value
-        self.progress.max = max(int(total), 1)
-        self.progress.value = int(done)
+        show_progress(self.progress, value)
 
     def _on_returned(self, worker: Any, job: dict[str, Any], result: dict[str, Any]) -> None:
         if worker.abort_requested:
@@ -353,12 +316,7 @@ class RestoreWidget(Container):
 
         layer = job["layer"]
         kwargs: dict[str, Any] = {
-            "name": self._unique_name(f"{layer.name} restored"),
-            "scale": layer.scale,
-            "translate": layer.translate,
-            "rotate": layer.rotate,
-            "shear": layer.shear,
-            "affine": layer.affine,
+            "name": unique_name(self._viewer, f"{layer.name} restored"),
             "rgb": layer.rgb,
             "contrast_limits": result["contrast_limits"],
             "metadata": {
@@ -373,21 +331,15 @@ class RestoreWidget(Container):
                     "source": layer.name,
                 }
             },
+            **geometry(layer),
         }
         if not layer.rgb:
             kwargs["colormap"] = layer.colormap
-        for name in ("axis_labels", "units"):  # newer napari versions only
-            if hasattr(layer, name):
-                kwargs[name] = getattr(layer, name)
         self._viewer.add_image(result["data"], **kwargs)
         self.status.value = f"restored {layer.name!r} in {result['seconds']:.1f} s"
 
     def _on_errored(self, worker: Any, job: dict[str, Any], exc: BaseException) -> None:
-        if isinstance(exc, ValueError | TypeError):
-            message = str(exc)
-        else:
-            message = f"{type(exc).__name__}: {exc}"
-            _logger.error("restoring %r failed", job["layer"].name, exc_info=exc)
+        message = error_text(exc, _logger, f"restoring {job['layer'].name!r}")
         show_error(f"Restore of {job['layer'].name!r} failed: {message}")
         if worker is self.worker:
             self.status.value = "failed"
@@ -403,16 +355,7 @@ class RestoreWidget(Container):
             self.cancel_button.enabled = False
 
     def _set_ready(self, status: str) -> None:
-        self.progress.max = 1
-        self.progress.value = 0
+        reset_progress(self.progress)
         self.status.value = status
         self.run_button.enabled = True
         self.cancel_button.enabled = False
-
-    def _unique_name(self, name: str) -> str:
-        taken = {layer.name for layer in self._viewer.layers}
-        candidate, n = name, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{name} ({n})"
-        return candidate

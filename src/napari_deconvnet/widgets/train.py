@@ -19,7 +19,6 @@ import shutil
 import tempfile
 import threading
 import time
-import weakref
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,11 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels, Shapes
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+
+from ._common import DEVICES, error_text, make_worker
+from ._layers import follow_layers, image_layers, layer_data
+from .noise import NOISES
 
 __all__ = ["TrainWidget", "shapes_to_polygons"]
 
@@ -47,13 +49,10 @@ _logger = logging.getLogger(__name__)
 SELF_SUPERVISED = "none: self-supervised"
 SYNTHETIC = "synthetic: noise model + PSF"
 NEW_NETWORK = "new network"
-NOISES = ("gaussian", "poisson", "poisson-gaussian", "salt-and-pepper", "speckle", "none")
 PSFS = ("none", "gaussian", "airy")
-DEVICES = ("auto", "cpu", "cuda", "mps")
 LOSSES = ("mse", "l1", "ssim", "mse+ssim")
 _PREVIEW_SIDE = 256
 _STEP_SIGNAL_INTERVAL = 0.1  # seconds between progress signals to the GUI thread
-_LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
 _session_dir: list[Path] = []
 
 
@@ -146,16 +145,6 @@ def _train_job(inputs, targets, options, preview_data, preview_request):
         return finished.value
     finally:
         gen.close()
-
-
-def _on_destroyed(ref: "weakref.ref[TrainWidget]", emitters: list[Any], *_: Any) -> None:
-    widget = ref()
-    if widget is None:
-        return
-    for emitter in emitters:
-        with contextlib.suppress(Exception):
-            emitter.disconnect(widget.reset_choices)
-    widget.stop()
 
 
 class TrainWidget(Container):
@@ -276,21 +265,15 @@ class TrainWidget(Container):
 
         from napari_deconvnet.io import registry
 
-        events = viewer.layers.events
-        emitters = [getattr(events, name, None) for name in _LAYER_EVENTS]
-        emitters = [e for e in emitters if e is not None]
-        emitters.append(registry.changed)
-        for emitter in emitters:
-            emitter.connect(self.reset_choices)
+        follow_layers(self, viewer, extra=(registry.changed,))
         viewer.dims.events.current_step.connect(self._on_view_changed)
-        self.native.destroyed.connect(partial(_on_destroyed, weakref.ref(self), emitters))
         self.reset_choices()
         self._update_visibility()
 
     # ------------------------------------------------------------ choices
 
     def _image_layers(self, _widget: Any = None) -> list[tuple[str, Any]]:
-        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+        return image_layers(self._viewer)
 
     def _target_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         return [(SELF_SUPERVISED, SELF_SUPERVISED), (SYNTHETIC, SYNTHETIC), *self._image_layers()]
@@ -402,7 +385,7 @@ class TrainWidget(Container):
 
     def _make_preview_request(self, layer: Image) -> dict[str, Any] | None:
         """The region of `layer` around the visible slice that the preview restores."""
-        data = layer.data[0] if layer.multiscale else layer.data
+        data = layer_data(layer)
         ndim = data.ndim
         net_ndim = 3 if self.dims.value == "3D" else 2
         if ndim < net_ndim:
@@ -494,7 +477,7 @@ class TrainWidget(Container):
             raise ValueError(
                 f"{layer.name!r} is an RGB layer; training takes single-channel images"
             )
-        data = layer.data[0] if layer.multiscale else layer.data
+        data = layer_data(layer)
         net_ndim = 3 if self.dims.value == "3D" else 2
         target = self.target.value
         options: dict[str, Any] = {
@@ -513,7 +496,7 @@ class TrainWidget(Container):
         elif isinstance(target, Image):
             if target is layer:
                 raise ValueError("the target is the input layer; choose a clean layer or 'none'")
-            targets = target.data[0] if target.multiscale else target.data
+            targets = layer_data(target)
         start = self.start_from.value
         if start == NEW_NETWORK:
             options["network"] = {"ndim": net_ndim}
@@ -557,15 +540,14 @@ class TrainWidget(Container):
         job["options"]["stop"] = self._stop_event
         self._job = job
         self._preview_request = self._make_preview_request(job["layer"])
-        worker = thread_worker(_train_job, start_thread=False, ignore_errors=True)(
+        worker = make_worker(
+            _train_job,
             job["data"],
             job["targets"],
             job["options"],
             job["data"],
             lambda: self._preview_request,
         )
-        with contextlib.suppress(AttributeError, TypeError, RuntimeError):
-            worker.errored.disconnect(worker._relay_error)
         worker.yielded.connect(partial(self._on_yielded, worker))
         worker.returned.connect(partial(self._on_returned, worker))
         worker.errored.connect(partial(self._on_errored, worker))
@@ -585,6 +567,10 @@ class TrainWidget(Container):
         if self.worker is not None:
             self.status.value = "stopping..."
             self.stop_button.enabled = False
+
+    def close_workers(self) -> None:
+        """The dock was closed: stop training."""
+        self.stop()
 
     # ----------------------------------------------------- worker signals
 
@@ -623,11 +609,7 @@ class TrainWidget(Container):
             show_error(f"Train: {result.message}")
 
     def _on_errored(self, worker: Any, exc: BaseException) -> None:
-        if isinstance(exc, ValueError | TypeError):
-            message = str(exc)
-        else:
-            message = f"{type(exc).__name__}: {exc}"
-            _logger.error("training failed", exc_info=exc)
+        message = error_text(exc, _logger, "training")
         show_error(f"Training failed: {message}")
         if worker is self.worker:
             self.status.value = "failed"
