@@ -131,7 +131,7 @@ def main(argv=None) -> None:
     print(f"Machine: {machine()}\n")
     print(
         "| case | restore (tiled, auto) | untiled network (baseline) | time ratio "
-        "(tiling overhead) | extra RSS restore | extra RSS untiled | RSS target |"
+        "(tiling overhead) | extra RSS restore | extra RSS untiled | RSS target (2D) |"
     )
     print("|---|---|---|---|---|---|---|")
     for name in names:
@@ -141,12 +141,15 @@ def main(argv=None) -> None:
         unit = "MVox/s" if "3D" in name else "MP/s"
         rate = tiled["pixels"] / tiled["seconds"] / 1e6
         base_rate = base["pixels"] / base["seconds"] / 1e6
+        # the linear-memory target is for 2D; 3D tiles get a 2 GB budget on the CPU
+        # because a halo on three axes makes small tiles mostly context
         target = 4 * tiled["input_bytes"] + 256 * 2**20
         ok = "met" if tiled["extra_rss"] <= target else "MISSED"
+        target_text = f"≤ {target / 2**20:.0f} MB ({ok})" if "2D" in name else "n/a (3D)"
         print(
             f"| {name} | {rate:.2f} {unit} | {base_rate:.2f} {unit} | "
             f"{tiled['seconds'] / base['seconds']:.2f}× | {tiled['extra_rss'] / 2**20:.0f} MB | "
-            f"{base['extra_rss'] / 2**20:.0f} MB | ≤ {target / 2**20:.0f} MB ({ok}) |"
+            f"{base['extra_rss'] / 2**20:.0f} MB | {target_text} |"
         )
 
 
