@@ -63,6 +63,13 @@ def _crop(widths: list[tuple[int, int]], shape: tuple[int, ...]) -> tuple[slice,
     return tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, shape, strict=True))
 
 
+def _finish(out: np.ndarray, arr: np.ndarray, clip: bool) -> np.ndarray:
+    """The result as contiguous float32, clipped to the input's [min, max] if asked."""
+    if clip:
+        out = np.clip(out, arr.min(), arr.max())
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
@@ -147,9 +154,7 @@ def richardson_lucy_iter(
 
     out = estimate.cpu().numpy().reshape(padded.shape) * scale
     out = out[_crop(widths, arr.shape)] if pad is not None else out
-    if clip:
-        out = np.clip(out, arr.min(), arr.max())
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return _finish(out, arr, clip)
 
 
 def _tv_divergence(x: Any, dims: tuple[int, ...]) -> Any:
@@ -386,10 +391,7 @@ def wiener(
         padded = np.pad(plane, widths, mode=pad) if pad else plane
         result = _skimage_wiener(padded, kernel, bal, clip=False)
         out[i] = result[_crop(widths, plane.shape)] if pad else result
-    out = out.reshape(arr.shape)
-    if clip:
-        out = np.clip(out, arr.min(), arr.max())
-    return out.astype(np.float32, copy=False)
+    return _finish(out.reshape(arr.shape), arr, clip)
 
 
 CLASSICAL_METHODS: dict[str, dict[str, Any]] = {

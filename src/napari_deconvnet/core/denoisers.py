@@ -21,30 +21,21 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_finite, real_array
+
 __all__ = ["denoise_bm3d", "denoise_nlm", "denoise_tv", "denoise_wavelet"]
 
 
 def _as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
     """Validate an image and return it as float32 (values, not a rescale)."""
-    if hasattr(image, "detach") and hasattr(image, "cpu"):  # a torch tensor
-        image = image.detach().cpu().numpy()
-    if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
-        raise TypeError(f"image must be an array of real numbers, got {type(image).__name__}")
-    arr = np.asarray(image)
-    if np.iscomplexobj(arr):
-        raise ValueError(
-            f"image must be real, got complex dtype {arr.dtype}; pass np.abs(image) or image.real"
-        )
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"image must have a real numeric dtype, got {arr.dtype}")
+    arr = real_array(image)
     if arr.ndim < min_ndim or arr.size == 0:
         raise ValueError(
             f"image must be a non-empty array with at least {min_ndim} dimension(s), "
             f"got shape {arr.shape}"
         )
     arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
-        raise ValueError("image contains NaN or infinite values; replace them first")
+    check_finite(arr)
     return arr
 
 

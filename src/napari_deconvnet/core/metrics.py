@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._validation import real_array
+
 __all__ = ["SSIMLoss", "psnr", "ssim"]
 
 _K1 = 0.01
@@ -51,16 +53,7 @@ def _as_tensor(a: Any, name: str) -> torch.Tensor:
         elif a.dtype in (torch.float16, torch.bfloat16):
             a = a.to(torch.float32)
         return a
-    if not hasattr(a, "__array__") and not isinstance(a, (list, tuple)):
-        raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(a).__name__}")
-    array = np.asarray(a)
-    if np.iscomplexobj(array):
-        raise ValueError(
-            f"{name} must be real, got complex dtype {array.dtype}; "
-            "pass its magnitude or real part"
-        )
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a numeric array (bool, int or float), got {array.dtype}")
+    array = real_array(a, name)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 

@@ -10,12 +10,13 @@ shape, so that training pairs can be made on the fly where the data lives.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ._validation import check_finite, check_real
+from ._validation import is_tensor as _is_tensor
 from .noise_estimation import estimate_noise
 from .psf import as_psf, blur
 
@@ -40,14 +41,6 @@ NOISE_MODELS: dict[str, dict[str, Any]] = {
 _DEFAULT_PEAK = 100.0
 
 
-def _is_tensor(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-# ---------------------------------------------------------------- validation
-
-
 def _check_image(clean: Any) -> Any:
     """Validate `clean` and return a float32 copy (ndarray or tensor)."""
     if _is_tensor(clean):
@@ -67,18 +60,11 @@ def _check_image(clean: Any) -> Any:
             raise ValueError("clean contains NaN or infinite values; replace them first")
         return image
     array = np.asarray(clean)
-    if np.iscomplexobj(array):
-        raise ValueError(
-            f"clean must be a real image, got complex dtype {array.dtype}; "
-            "pass its magnitude or real part"
-        )
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"clean must be a numeric array, got dtype {array.dtype}")
+    check_real(array, "clean")
     if array.size == 0:
         raise ValueError(f"clean is empty (shape {array.shape}); pass a non-empty image")
     image = array.astype(np.float32, copy=True)
-    if not np.isfinite(image).all():
-        raise ValueError("clean contains NaN or infinite values; replace them first")
+    check_finite(image, "clean")
     return image
 
 

@@ -10,10 +10,11 @@ isolated pixels at the image's extreme values.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
+
+from ._validation import check_finite, real_array
 
 __all__ = ["ESTIMATION_MODELS", "estimate_noise", "noise_level_function"]
 
@@ -36,27 +37,12 @@ _SP_MIN_FRACTION = 2e-3  # below this, isolated extreme pixels are not salt-and-
 _SIGNAL_DEPENDENCE = 0.15  # relative change of the variance across levels that counts
 
 
-def _is_tensor(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
 # ---------------------------------------------------------------- input
 
 
 def _planes(image: Any, channel_axis: int | None) -> np.ndarray:
     """Validate `image`; return float64 planes ``(P, H, W)`` of its two last axes."""
-    if _is_tensor(image):
-        image = image.detach().cpu().numpy()
-    if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
-        raise TypeError(f"image must be an array or a tensor, got {type(image).__name__}")
-    array = np.asarray(image)
-    if np.iscomplexobj(array):
-        raise ValueError(
-            f"image must be real, got complex dtype {array.dtype}; pass its magnitude or real part"
-        )
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"image must be numeric (bool, int or float), got dtype {array.dtype}")
+    array = real_array(image)
     if channel_axis is not None:
         if not -array.ndim <= channel_axis < array.ndim:
             raise ValueError(
@@ -74,8 +60,7 @@ def _planes(image: Any, channel_axis: int | None) -> np.ndarray:
     if planes.shape[0] > keep:
         planes = planes[np.linspace(0, planes.shape[0] - 1, keep).round().astype(int)]
     planes = planes.astype(np.float64)
-    if not np.isfinite(planes).all():
-        raise ValueError("image contains NaN or infinite values; replace them first")
+    check_finite(planes)
     return planes
 
 

@@ -10,43 +10,33 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._validation import is_tensor as _is_tensor
+
 __all__ = ["PSF_KINDS", "as_psf", "blur", "make_psf"]
+
+# Optical defaults shared by the "airy" and "widefield" PSFs (lengths in nm).
+_OPTICS: dict[str, Any] = {
+    "wavelength": 520.0,
+    "na": 0.8,
+    "pixel_size": 100.0,
+    "z_step": 250.0,
+    "refractive_index": 1.0,
+    "oversample": 3,
+}
 
 #: Names accepted by :func:`make_psf`, with their parameters and defaults.
 PSF_KINDS: dict[str, dict[str, Any]] = {
     "gaussian": {"sigma": 1.0, "ndim": None},
-    "airy": {
-        "wavelength": 520.0,
-        "na": 0.8,
-        "pixel_size": 100.0,
-        "z_step": 250.0,
-        "refractive_index": 1.0,
-        "oversample": 3,
-        "ndim": 2,
-    },
-    "widefield": {
-        "wavelength": 520.0,
-        "na": 0.8,
-        "pixel_size": 100.0,
-        "z_step": 250.0,
-        "refractive_index": 1.0,
-        "oversample": 3,
-        "ndim": 3,
-    },
+    "airy": {**_OPTICS, "ndim": 2},
+    "widefield": {**_OPTICS, "ndim": 3},
 }
 _QUADRATURE_POINTS = 96
 _RADIAL_STEP = 0.05  # pixels between samples of the radial profile
-
-
-def _is_tensor(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
 
 
 # ---------------------------------------------------------------- checks
