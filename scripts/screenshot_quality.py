@@ -10,26 +10,15 @@ over the restored layer.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import napari
 import numpy as np
-from qtpy.QtWidgets import QApplication
+from _screenshots import shoot, wait_until
 
 import napari_deconvnet as dn
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "quality_widget.png"
-
-
-def _wait(predicate, timeout=300.0):
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not predicate():
-        app.processEvents()
-        if time.monotonic() > end:
-            raise TimeoutError("the Quality widget did not finish")
-        time.sleep(0.02)
 
 
 def main() -> int:
@@ -46,15 +35,11 @@ def main() -> int:
     widget.reference.value = clean
     widget.others.value = [noisy]
     widget.compute()
-    _wait(
+    wait_until(
         lambda: widget.worker is None and "SSIM camera restored vs camera clean" in viewer.layers
     )
     viewer.reset_view()
-    for _ in range(30):
-        QApplication.instance().processEvents()
-        time.sleep(0.05)
-    OUT.parent.mkdir(exist_ok=True)
-    viewer.screenshot(str(OUT), canvas_only=False)
+    shoot(viewer, OUT.name, settle=30)
     status = widget.status.value
     viewer.close()
     print(f"wrote {OUT}: {status}")

@@ -9,23 +9,12 @@ restored layers side by side in napari's grid mode.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import napari
-from qtpy.QtWidgets import QApplication
+from _screenshots import shoot, wait_until
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "restore_widget.png"
-
-
-def _wait(predicate, timeout=300.0):
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not predicate():
-        app.processEvents()
-        if time.monotonic() > end:
-            raise TimeoutError("the Restore widget did not finish")
-        time.sleep(0.02)
 
 
 def main() -> int:
@@ -37,15 +26,14 @@ def main() -> int:
     _, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Restore")
     widget.image.value = viewer.layers["camera noisy"]
     widget.run()
-    _wait(lambda: "camera noisy restored" in viewer.layers and widget.worker is None)
+    wait_until(
+        lambda: "camera noisy restored" in viewer.layers and widget.worker is None,
+        what="the Restore widget",
+    )
     viewer.grid.enabled = True
     viewer.grid.stride = 1
     viewer.reset_view()
-    for _ in range(20):
-        QApplication.instance().processEvents()
-        time.sleep(0.05)
-    OUT.parent.mkdir(exist_ok=True)
-    viewer.screenshot(str(OUT), canvas_only=False)
+    shoot(viewer, OUT.name, settle=20)
     viewer.close()
     print(f"wrote {OUT}")
     return 0

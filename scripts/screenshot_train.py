@@ -10,24 +10,13 @@ then it stops the training.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import napari
-from qtpy.QtWidgets import QApplication
+from _screenshots import shoot, wait_until
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "train_widget.png"
 EPOCHS_BEFORE_SHOT = 5
-
-
-def _wait(predicate, timeout=600.0):
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not predicate():
-        app.processEvents()
-        if time.monotonic() > end:
-            raise TimeoutError("the Train widget did not get that far")
-        time.sleep(0.02)
 
 
 def main() -> int:
@@ -50,18 +39,14 @@ def main() -> int:
         points = len(widget.val_line.get_xdata())
         return points > EPOCHS_BEFORE_SHOT and preview in viewer.layers
 
-    _wait(far_enough)
+    wait_until(far_enough, timeout=600.0, what="the Train widget")
     clean.visible = False
     viewer.grid.enabled = True
     viewer.grid.stride = 1
     viewer.reset_view()
-    for _ in range(20):
-        QApplication.instance().processEvents()
-        time.sleep(0.05)
-    OUT.parent.mkdir(exist_ok=True)
-    viewer.screenshot(str(OUT), canvas_only=False)
+    shoot(viewer, OUT.name, settle=20)
     widget.stop()
-    _wait(lambda: widget.worker is None)
+    wait_until(lambda: widget.worker is None, what="the Train widget")
     viewer.close()
     print(f"wrote {OUT}")
     return 0
