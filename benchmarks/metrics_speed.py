@@ -16,25 +16,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
-
-
-def machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-        f"Python {platform.python_version()}, {platform.system()}"
-    )
+from _machine import machine
 
 
 def _best_pair(baseline, ours, repeats: int) -> tuple[float, object, float, object]:

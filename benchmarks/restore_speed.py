@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 import time
+
+from _machine import machine
 
 CASES = {
     "2D 512²": (512, 512),
@@ -100,21 +101,6 @@ def _child(name: str, method: str, repeats: int) -> dict:
     cmd = [sys.executable, __file__, "--child", name, method, str(repeats)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-        f"Python {platform.python_version()}, {platform.system()}"
-    )
 
 
 def main(argv=None) -> None:
