@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .conditioning import conditioning_channels, extra_channels, needs_psf, prepare_psf
 from .devices import autocast, free_memory, resolve_device, resolve_precision
 from .model import DeconvNet
 from .persistence import load_model
@@ -123,19 +124,21 @@ class _Layout:
         spatial = "ZYX"[3 - cfg.ndim :]
         channel = next((a for a in axes if a in "CS"), None)
         n_channels = shape[axes.index(channel)] if channel else 1
-        if cfg.in_channels > 1:
-            if channel is None or n_channels != cfg.in_channels:
+        # a deconvolution model's extra input channel is made from the image
+        in_channels = cfg.in_channels - extra_channels(model)
+        if in_channels > 1:
+            if channel is None or n_channels != in_channels:
                 raise ValueError(
-                    f"this model takes {cfg.in_channels} channels per pixel but the image "
+                    f"this model takes {in_channels} channels per pixel but the image "
                     f"{'has ' + str(n_channels) if channel else 'has no channel axis'} "
                     f"(axes {axes!r}, shape {tuple(shape)}); mark the channel axis with 'C' or 'S'"
                 )
             model_channel = channel
         else:
             model_channel = None
-        if cfg.out_channels != cfg.in_channels:
+        if cfg.out_channels != in_channels:
             raise ValueError(
-                f"model maps {cfg.in_channels} to {cfg.out_channels} channels; restore needs "
+                f"model maps {in_channels} to {cfg.out_channels} channels; restore needs "
                 "a model whose output has as many channels as its input"
             )
         batch = [a for a in axes if a not in spatial and a != model_channel]
@@ -370,13 +373,11 @@ def _run_tiles(
 def _prepare(image, model, psf, axes, device, precision):
     _check_image(image)
     net = load_model(model)
-    if psf is not None and not net.metadata.get("needs_psf", False):
-        raise ValueError(
-            f"model {net.metadata.get('name', '')!r} is not a deconvolution model and takes no "
-            "PSF; pass psf=None or choose a deconvolution model"
-        )
+    if psf is not None and not needs_psf(net):
+        prepare_psf(psf, net, ())  # raises: this model takes no PSF
     axes = _check_axes(axes, image.shape, net)
     layout = _Layout(axes, image.shape, net)
+    layout.psf = prepare_psf(psf, net, layout.spatial_shape)
     small = [s for s in layout.spatial_shape if s < net.config.grid]
     if small:
         raise ValueError(
@@ -428,6 +429,14 @@ def restore_iter(
     xn -= offset
     xn /= scale
     xn = xn.reshape(layout.net_shape)
+    if layout.psf is not None:
+        # the Wiener pre-deconvolution, normalised like the image, as a second channel
+        pre = conditioning_channels(xt.reshape(-1, *layout.spatial_shape), layout.psf, net)
+        pre = pre.reshape(layout.transposed_shape)
+        pre -= offset
+        pre /= scale
+        xn = np.concatenate([xn, pre.reshape(layout.net_shape)], axis=1)
+        del pre
     try:
         yn = yield from _run_tiles(xn, net, plan, dev, dtype)
     finally:
@@ -465,8 +474,16 @@ def restore(
         ``"default"`` (the shipped ``denoise-2d``), another shipped name
         (:func:`list_models`), the path of a ``.safetensors`` model file, or a
         loaded model.
-    psf : ndarray, optional
-        Point-spread function, for deconvolution models only.
+    psf : ndarray, str or dict, optional
+        The point-spread function, required by deconvolution models
+        (``"deconv-2d"``, ``"deconv-3d"``; metadata ``needs_psf``) and refused
+        by the others: an array with the model's dimensionality (any odd or
+        even shape, normalised to sum 1, not bigger than the image), a
+        :func:`make_psf` name, or a dict such as ``{"kind": "gaussian",
+        "sigma": 2}``. The model receives the image's Wiener
+        pre-deconvolution with this PSF as a second input channel (see
+        :mod:`napari_deconvnet.core.conditioning`). Not available for dask
+        input.
     axes : str, optional
         One letter per dimension from ``"TZCYXS"``: T time, Z depth, C
         channel, Y/X rows/columns, S RGB samples. Default (see
@@ -571,6 +588,12 @@ def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size,
     import dask.array as da
 
     net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
+    if layout.psf is not None:
+        raise ValueError(
+            "lazy (dask) restore with a deconvolution model is not supported: the Wiener "
+            "pre-deconvolution needs the whole image; pass a numpy array (e.g. "
+            "image.compute(), or one time point or region at a time)"
+        )
     plan = plan_tiles(layout.spatial_shape, net, tile=tile, overlap=overlap, device=dev)
     grid, halo = net.config.grid, plan["halo"]
     spatial = "ZYX"[3 - net.config.ndim :]

@@ -1,0 +1,106 @@
+"""PSF conditioning of the deconvolution models (``deconv-2d``, ``deconv-3d``).
+
+A deconvolution model does not learn one PSF: it is told the PSF through
+its input. Beside the blurred, noisy image it receives a second channel, the
+image's Wiener pre-deconvolution with the user's PSF. The pre-deconvolution
+restores the frequencies the PSF attenuated but amplifies noise and rings;
+the network learns to keep the detail and remove the rest. Because the PSF
+enters only through the Wiener filter, one model trained over a family of
+Gaussian and Airy/widefield PSFs applies to a PSF it has not seen.
+
+Such a model's metadata says ``"needs_psf": true`` and describes its
+conditioning, e.g. ``{"method": "wiener", "balance_scale": 1.0}``: the
+Wiener balance is the noise-to-signal estimate of :func:`~napari_deconvnet.wiener`
+(``balance=None``) times ``balance_scale``. The training script and
+:func:`~napari_deconvnet.restore` both build the input with
+:func:`conditioning_channels`, so that they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .psf import as_psf
+
+__all__ = ["conditioning_channels", "extra_channels", "needs_psf", "prepare_psf"]
+
+
+def needs_psf(model: Any) -> bool:
+    """Whether a loaded model is a PSF-conditioned deconvolution model."""
+    return bool(getattr(model, "metadata", {}).get("needs_psf", False))
+
+
+def extra_channels(model: Any) -> int:
+    """Input channels a model takes beyond the image's own (1 for deconvolution models)."""
+    return 1 if needs_psf(model) else 0
+
+
+def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndarray:
+    """Validate `psf` for `model` and images of `spatial_shape`; float64, sum 1.
+
+    Raises
+    ------
+    ValueError
+        No PSF for a deconvolution model, a PSF for a model that takes none,
+        a PSF whose dimensionality differs from the model's, one bigger than
+        the image, one with NaN/Inf or summing to zero.
+    """
+    name = getattr(model, "metadata", {}).get("name", "")
+    ndim = model.config.ndim
+    if not needs_psf(model):
+        if psf is None:
+            return None
+        raise ValueError(
+            f"model {name!r} is not a deconvolution model and takes no PSF; pass psf=None "
+            "or choose a deconvolution model such as 'deconv-2d'"
+        )
+    if psf is None:
+        raise ValueError(
+            f"model {name!r} deconvolves and needs the image's PSF: pass psf= an array, a "
+            "make_psf name such as 'gaussian', or a dict like {'kind': 'gaussian', 'sigma': 2}"
+        )
+    kernel = as_psf(psf, ndim)
+    if kernel.ndim != ndim:
+        raise ValueError(
+            f"model {name!r} deconvolves {ndim}D images and needs a {ndim}D PSF, got a PSF of "
+            f"shape {kernel.shape}"
+        )
+    if any(k > s for k, s in zip(kernel.shape, spatial_shape, strict=True)):
+        raise ValueError(
+            f"psf of shape {kernel.shape} is bigger than the image's spatial shape "
+            f"{tuple(spatial_shape)}; crop the PSF (e.g. make_psf(kind, shape=...))"
+        )
+    return kernel
+
+
+def conditioning_channels(images: np.ndarray, kernel: np.ndarray, model: Any) -> np.ndarray:
+    """The extra input channel of a deconvolution model, for every image.
+
+    Parameters
+    ----------
+    images : (N, *spatial) ndarray
+        The blurred images in their own intensity scale (before normalisation).
+    kernel : ndarray
+        The PSF from :func:`prepare_psf`.
+    model : DeconvNet
+        Its ``metadata["conditioning"]`` says how the channel is made.
+
+    Returns
+    -------
+    (N, *spatial) float32 ndarray in the images' intensity scale, to be
+    normalised with the same statistics as the images.
+    """
+    from .classical import _estimate_balance, wiener
+
+    spec = model.metadata.get("conditioning", {"method": "wiener"})
+    if spec.get("method", "wiener") != "wiener":
+        raise ValueError(f"unknown conditioning method {spec.get('method')!r} in the model file")
+    factor = float(spec.get("balance_scale", 1.0))
+    out = np.empty(images.shape, np.float32)
+    for i, image in enumerate(images):
+        image = np.asarray(image, np.float32)
+        balance = factor * _estimate_balance(image)
+        out[i] = wiener(image, kernel, balance)
+    return out
