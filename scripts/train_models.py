@@ -162,6 +162,8 @@ def model_config(task: Task) -> dict[str, Any]:
         "convs_per_level": 2,
         "skip": "add",
         "residual": True,
+        # a deconvolution model corrects its Wiener channel
+        "residual_input": 1 if task.psf else None,
         "normalization": NORM,
         **task.config,
     }

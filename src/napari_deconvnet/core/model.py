@@ -58,7 +58,13 @@ class DeconvNetConfig:
     skip : {"add", "concat"}
         How encoder features join the decoder. ``"add"`` needs less memory.
     residual : bool
-        Add the input to the output (only when ``in_channels == out_channels``).
+        Add the input to the output: all of it when ``in_channels ==
+        out_channels``, otherwise the ``out_channels`` input channels starting
+        at `residual_input` (no residual when that is None).
+    residual_input : int, optional
+        First input channel of the residual when the channel counts differ;
+        the deconvolution models add their Wiener channel (1), so that the
+        network learns a correction to the pre-deconvolution.
     normalization : dict
         How intensities are normalised before the network and mapped back
         after it. ``{"method": "percentile", "low": p, "high": q}`` maps the
@@ -79,6 +85,7 @@ class DeconvNetConfig:
     skip: str = "add"
     residual: bool = True
     normalization: dict[str, Any] = field(default_factory=_default_normalization)
+    residual_input: int | None = None
 
     def __post_init__(self) -> None:
         if self.ndim not in (2, 3):
@@ -92,6 +99,14 @@ class DeconvNetConfig:
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation {self.activation!r} is unknown; use one of {sorted(_ACTIVATIONS)}"
+            )
+        if self.residual_input is not None and (
+            not isinstance(self.residual_input, int)
+            or not 0 <= self.residual_input <= self.in_channels - self.out_channels
+        ):
+            raise ValueError(
+                f"residual_input must be an input channel index from 0 to "
+                f"{self.in_channels - self.out_channels}, got {self.residual_input!r}"
             )
         if self.skip not in ("add", "concat"):
             raise ValueError(f"skip must be 'add' or 'concat', got {self.skip!r}")
@@ -236,7 +251,14 @@ class DeconvNet(nn.Module):
             self.decoder.append(_ConvBlock(cfg, c_dec, widths[level]))
         conv = nn.Conv2d if cfg.ndim == 2 else nn.Conv3d
         self.head = conv(widths[0], cfg.out_channels, kernel_size=1)
-        self.residual = cfg.residual and cfg.in_channels == cfg.out_channels
+        if cfg.in_channels == cfg.out_channels:
+            self._residual_channels = slice(None)
+        elif cfg.residual_input is not None:
+            first = cfg.residual_input
+            self._residual_channels = slice(first, first + cfg.out_channels)
+        else:
+            self._residual_channels = None
+        self.residual = cfg.residual and self._residual_channels is not None
         if self.residual:
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
@@ -286,7 +308,7 @@ class DeconvNet(nn.Module):
             h = block(h)
         out = self.head(h)
         if self.residual:
-            out = out + x_in
+            out = out + x_in[:, self._residual_channels]
         if any(pad):
             out = out[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
         return out

@@ -1,0 +1,169 @@
+"""dn.restore with PSF-conditioned deconvolution models (core/conditioning.py).
+
+Small random models stand in for the shipped ones: what is checked here is the
+input the network receives, tiling, and the refusals.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.classical import _estimate_balance
+from napari_deconvnet.core.conditioning import conditioning_channels, needs_psf
+
+
+def _deconv_net(ndim=2, scale=1.0, seed=0):
+    torch.manual_seed(seed)
+    net = dn.DeconvNet(ndim=ndim, in_channels=2, out_channels=1, depth=2, base_channels=8)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    net.metadata = {
+        "name": f"deconv-test-{ndim}d",
+        "needs_psf": True,
+        "conditioning": {"method": "wiener", "balance_scale": scale},
+    }
+    return net.eval()
+
+
+@pytest.fixture
+def image():
+    rng = np.random.default_rng(0)
+    clean = np.zeros((48, 56), np.float32)
+    clean[rng.integers(0, 48, 30), rng.integers(0, 56, 30)] = 1
+    blurred = dn.core.psf.blur(clean, dn.make_psf("gaussian", shape=(9, 9), sigma=1.5))
+    return blurred + rng.normal(0, 0.01, blurred.shape).astype(np.float32)
+
+
+def _reference(net, image, psf):
+    """The network input built by hand: [image, Wiener(image)], normalised alike.
+
+    Tiled restore sees a reflected image around every tile, so the reference
+    network call gets the input reflected by more than its receptive field.
+    """
+    lo, hi = np.percentile(image.astype(np.float64), [0.5, 99.5])
+    scale = hi - lo
+    balance = net.metadata["conditioning"]["balance_scale"] * _estimate_balance(image)
+    pre = dn.wiener(image, psf, balance)
+    x = np.stack([(image - lo) / scale, (pre - lo) / scale])[None].astype(np.float32)
+    m = 40
+    x = np.pad(x, [(0, 0), (0, 0), (m, m), (m, m)], mode="reflect")
+    fixed = dn.DeconvNet(net.config, normalization={"method": "none"})
+    fixed.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        y = fixed(torch.from_numpy(x))[0, 0, m:-m, m:-m].numpy()
+    return y * scale + lo
+
+
+def test_input_is_the_image_and_its_wiener_deconvolution(image):
+    net = _deconv_net(scale=0.5)
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    out = dn.restore(image, net, psf=psf)
+    ref = _reference(net, image, psf)
+    assert out.shape == image.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.ptp(ref))
+
+
+def test_psf_as_name_dict_or_array_gives_the_same_result(image):
+    net = _deconv_net()
+    array = dn.make_psf("gaussian", shape=(13, 13), sigma=2.0)
+    a = dn.restore(image, net, psf=array)
+    b = dn.restore(image, net, psf={"kind": "gaussian", "sigma": 2.0, "shape": (13, 13)})
+    c = dn.restore(image, net, psf=array * 7.0)  # normalised to sum 1
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(a, c, atol=1e-5)
+    # the PSF matters: another PSF gives another result
+    d = dn.restore(image, net, psf={"kind": "gaussian", "sigma": 0.7})
+    assert np.abs(a - d).max() > 1e-3
+
+
+def test_tiled_equals_untiled(image):
+    net = _deconv_net()
+    whole = dn.restore(image, net, psf="gaussian")
+    tiled = dn.restore(image, net, psf="gaussian", tile=16)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5 * np.ptp(whole))
+
+
+def test_frames_are_deconvolved_independently(image):
+    net = _deconv_net()
+    # fixed intensity statistics: percentiles of the whole stack differ slightly
+    net.config.normalization = {"method": "fixed", "offset": 0.0, "scale": 1.0}
+    stack = np.stack([image, image[::-1].copy()])
+    out = dn.restore(stack, net, psf="gaussian", axes="TYX")
+    np.testing.assert_allclose(out[0], dn.restore(image, net, psf="gaussian"), atol=1e-5)
+    flipped = image[::-1].copy()
+    np.testing.assert_allclose(out[1], dn.restore(flipped, net, psf="gaussian"), atol=1e-5)
+
+
+def test_3d_model_with_3d_psf():
+    net = _deconv_net(ndim=3)
+    rng = np.random.default_rng(1)
+    vol = rng.random((16, 24, 24)).astype(np.float32)
+    psf = dn.make_psf("gaussian", shape=(5, 7, 7), sigma=(1.5, 1.0, 1.0))
+    out = dn.restore(vol, net, psf=psf)
+    assert out.shape == vol.shape
+    pre = conditioning_channels(vol[None], dn.core.psf.as_psf(psf), net)[0]
+    np.testing.assert_allclose(pre, dn.wiener(vol, psf, _estimate_balance(vol)), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("psf", "message"),
+    [
+        (None, "needs the image's PSF"),
+        (np.full((3, 3), np.nan), "NaN"),
+        (np.zeros((5, 5)), "sums to zero"),
+        (np.array([[1.0, -1.0], [0.5, -0.5]]), "sums to zero"),
+        (np.ones((64, 3)), "bigger than the image"),
+        (np.ones((3, 3, 3)), "dimensions"),
+        (np.ones(5), "needs a 2D PSF"),
+        ("no-such-psf", "no-such-psf"),
+    ],
+)
+def test_bad_psf_is_refused_with_a_clear_message(image, psf, message):
+    with pytest.raises(ValueError, match=message):
+        dn.restore(image, _deconv_net(), psf=psf)
+
+
+def test_3d_model_refuses_a_2d_psf():
+    vol = np.random.default_rng(0).random((16, 24, 24)).astype(np.float32)
+    with pytest.raises(ValueError, match="needs a 3D PSF"):
+        dn.restore(vol, _deconv_net(ndim=3), psf=np.ones((3, 3)))
+
+
+def test_denoiser_refuses_a_psf(image, random_net):
+    net = random_net()
+    assert not needs_psf(net)
+    with pytest.raises(ValueError, match="not a deconvolution model"):
+        dn.restore(image, net, psf="gaussian")
+
+
+def test_dask_input_is_refused_for_deconvolution(image):
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="dask"):
+        dn.restore(da.from_array(image, chunks=24), _deconv_net(), psf="gaussian")
+
+
+def test_saved_deconvolution_model_keeps_its_conditioning(image, tmp_path):
+    net = _deconv_net(scale=0.25)
+    path = tmp_path / "deconv.safetensors"
+    dn.save_model(net, path)
+    loaded = dn.load_model(path)
+    assert needs_psf(loaded)
+    assert loaded.metadata["conditioning"] == {"method": "wiener", "balance_scale": 0.25}
+    np.testing.assert_allclose(
+        dn.restore(image, path, psf="gaussian"), dn.restore(image, net, psf="gaussian"), atol=1e-6
+    )
+
+
+def test_residual_on_the_wiener_channel():
+    net = dn.DeconvNet(ndim=2, in_channels=2, out_channels=1, depth=1, residual_input=1)
+    x = torch.randn(1, 2, 16, 16)
+    with torch.no_grad():
+        # a fresh residual network starts as the identity on its residual channel
+        np.testing.assert_allclose(net(x)[:, 0].numpy(), x[:, 1].numpy(), atol=1e-6)
+    plain = dn.DeconvNet(ndim=2, in_channels=2, out_channels=1, depth=1)
+    assert not plain.residual
+    with pytest.raises(ValueError, match="residual_input"):
+        dn.DeconvNetConfig(in_channels=2, out_channels=1, residual_input=2)
