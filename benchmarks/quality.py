@@ -723,6 +723,46 @@ def figure(path: Path, panels: dict, tasks: dict, crop: int) -> None:
     plt.close(fig)
 
 
+def _panels_path(json_path: Path) -> Path:
+    return json_path.with_name(json_path.stem + ".panels.npz")
+
+
+def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
+    """One report from several runs (e.g. tasks run in separate processes).
+
+    The runs must share the seed and settings; a task's noise draws depend only
+    on the seed and the task, so split runs give the numbers of one run.
+    """
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    settings = {k: v for k, v in runs[0]["settings"].items() if k != "minutes"}
+    for p, run in zip(paths, runs, strict=True):
+        other = {k: v for k, v in run["settings"].items() if k != "minutes"}
+        if other != settings:
+            raise SystemExit(f"{p} was run with other settings ({other} != {settings})")
+    found = {name: record for run in runs for name, record in run["tasks"].items()}
+    tasks = {t.name: found[t.name] for t in TASKS if t.name in found}
+    settings["minutes"] = sum(run["settings"]["minutes"] for run in runs)
+    results = {"machine": runs[0]["machine"], "settings": settings, "tasks": tasks}
+    panels: dict = {}
+    for p in paths:
+        npz = _panels_path(Path(p))
+        if npz.is_file():
+            with np.load(npz) as saved:
+                for key in saved.files:
+                    task, method = key.split("/", 1)
+                    panels.setdefault(task, {})[method] = saved[key]
+    text = markdown(results)
+    print(text)
+    if markdown_path:
+        markdown_path.write_text(text)
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=1))
+    if figure_path and panels:
+        crop = QUICK.figure_crop if settings["quick"] else FULL.figure_crop
+        figure(figure_path, panels, tasks, crop)
+    return results
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny crops and grids (seconds)")
@@ -746,7 +786,15 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--figure", type=Path, help=f"crops side by side (default {DEFAULT_FIGURE} unless --quick)"
     )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="combine earlier runs' --json files (and their .panels.npz) into one report",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.markdown, args.json, args.figure)
     if args.care_seconds is None:
         args.care_seconds = 2.0 if args.quick else 480.0
     if args.threads or args.quick:
@@ -780,6 +828,11 @@ def main(argv=None) -> dict:
         args.markdown.write_text(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+        if cache.get("figure"):
+            np.savez_compressed(
+                _panels_path(args.json),
+                **{f"{t}/{m}": a for t, keep in cache["figure"].items() for m, a in keep.items()},
+            )
     if figure_path and cache.get("figure"):
         figure(figure_path, cache["figure"], tasks, sizes.figure_crop)
     return results
