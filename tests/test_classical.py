@@ -292,8 +292,68 @@ def test_bm3d_missing_package_is_a_clear_error(monkeypatch):
         dn.denoise_bm3d(np.ones((16, 16)))
 
 
+def test_median_equals_scipy():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    clean = _phantom((48, 48), rng)
+    noisy = clean.copy()
+    hit = rng.random(clean.shape) < 0.05
+    noisy[hit] = rng.choice([0.0, 1.0], size=int(hit.sum()))
+    out = dn.denoise_median(noisy)
+    assert out.dtype == np.float32 and out.shape == noisy.shape
+    np.testing.assert_array_equal(out, ndimage.median_filter(noisy.astype(np.float32), size=3))
+    assert _psnr(clean, out) > _psnr(clean, noisy) + 3
+    # the intensity scale is kept (no rescale of integer images)
+    big = dn.denoise_median((noisy * 1000).astype(np.uint16), size=5)
+    ref = ndimage.median_filter((noisy * 1000).astype(np.uint16), size=5)
+    np.testing.assert_array_equal(big, ref.astype(np.float32))
+
+
+def test_median_axes():
+    from scipy import ndimage
+
+    stack = np.random.default_rng(0).random((4, 6, 16, 16)).astype(np.float32)
+    # an int filters the trailing 3 axes, a pair each plane on its own
+    np.testing.assert_array_equal(
+        dn.denoise_median(stack, 3), ndimage.median_filter(stack, size=(1, 3, 3, 3))
+    )
+    np.testing.assert_array_equal(
+        dn.denoise_median(stack[0], (3, 5)), ndimage.median_filter(stack[0], size=(1, 3, 5))
+    )
+
+
+@pytest.mark.parametrize(
+    "image, size, error, match",
+    [
+        (np.ones(16), 3, ValueError, "dimension"),
+        (np.ones((8, 8)) + 1j, 3, ValueError, "complex"),
+        (np.full((8, 8), np.nan), 3, ValueError, "NaN"),
+        (np.array([["a"]]), 3, TypeError, "numeric"),
+        ("image", 3, TypeError, "array"),
+        (np.ones((8, 8)), 4, ValueError, "odd"),
+        (np.ones((8, 8)), 0, ValueError, "odd"),
+        (np.ones((8, 8)), 2.5, TypeError, "integer"),
+        (np.ones((8, 8)), True, TypeError, "integer"),
+        (np.ones((8, 8)), (3, 3, 3), ValueError, "2 or 3 axes"),
+        (np.ones((8, 8, 8)), (3,), ValueError, "2 or 3 axes"),
+    ],
+)
+def test_median_bad_input(image, size, error, match):
+    with pytest.raises(error, match=match):
+        dn.denoise_median(image, size=size)
+
+
 def test_classical_methods_table():
-    assert set(CLASSICAL_METHODS) == {"richardson-lucy", "wiener", "nlm", "tv", "wavelet", "bm3d"}
+    assert set(CLASSICAL_METHODS) == {
+        "richardson-lucy",
+        "wiener",
+        "nlm",
+        "tv",
+        "wavelet",
+        "bm3d",
+        "median",
+    }
     for entry in CLASSICAL_METHODS.values():
         assert callable(entry["function"]) and entry["description"]
     assert CLASSICAL_METHODS["wiener"]["psf"] and not CLASSICAL_METHODS["tv"]["psf"]

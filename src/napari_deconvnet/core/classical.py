@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from .denoisers import _as_image, denoise_bm3d, denoise_nlm, denoise_tv, denoise_wavelet
+from .denoisers import (
+    _as_image,
+    denoise_bm3d,
+    denoise_median,
+    denoise_nlm,
+    denoise_tv,
+    denoise_wavelet,
+)
 from .psf import as_psf
 
 __all__ = ["CLASSICAL_METHODS", "richardson_lucy", "richardson_lucy_iter", "wiener"]
@@ -420,6 +427,12 @@ CLASSICAL_METHODS: dict[str, dict[str, Any]] = {
         "function": denoise_wavelet,
         "psf": False,
         "description": "Wavelet shrinkage: fast denoising of Gaussian noise (needs PyWavelets).",
+    },
+    "median": {
+        "function": denoise_median,
+        "psf": False,
+        "description": "Median filter: removes salt-and-pepper (impulse) noise; "
+        "a larger size removes denser impulses.",
     },
     "bm3d": {
         "function": denoise_bm3d,
