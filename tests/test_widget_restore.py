@@ -54,7 +54,7 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
     _wait_until_idle(qtbot, widget)
 
     assert errors == []
-    out = viewer.layers["noisy restored"]
+    out = viewer.layers["noisy [denoise-2d]"]
     assert out.data.dtype == np.float32 and out.data.shape == data.shape
     np.testing.assert_allclose(out.data, dn.restore(data, "default", device="cpu"), atol=1e-5)
     np.testing.assert_array_equal(out.scale, (2, 0.5))
@@ -63,7 +63,9 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
     low, high = out.contrast_limits
     assert out.data.min() <= low < high <= out.data.max()
     meta = out.metadata["napari_deconvnet"]
-    assert meta["model"] == "default"
+    assert meta["model"] == "denoise-2d" and meta["method"] == "denoise-2d"
+    assert meta["kind"] == "model" and meta["psf"] is None
+    assert meta["params"] == {"mode": "auto", "tile": None}
     assert meta["seconds"] > 0
     assert meta["source"] == "noisy"
     assert meta["device"] == "cpu"
@@ -78,8 +80,8 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
     _wait_until_idle(qtbot, widget)
     assert [layer.name for layer in viewer.layers] == [
         "noisy",
-        "noisy restored",
-        "noisy restored (2)",
+        "noisy [denoise-2d]",
+        "noisy [denoise-2d] (2)",
     ]
 
 
@@ -124,7 +126,7 @@ def test_error_is_notified_and_viewer_keeps_working(viewer_widget, qtbot, errors
     widget.image.value = viewer.layers["ok"]
     widget.run()
     _wait_until_idle(qtbot, widget)
-    assert "ok restored" in viewer.layers
+    assert "ok [denoise-2d]" in viewer.layers
     assert len(errors) == 1
 
 
@@ -142,7 +144,7 @@ def test_bad_choices_are_refused_before_any_work(viewer_widget, errors):
     assert widget.worker is None
     assert "no model file" in errors[-1]
 
-    widget.model.value = "default"
+    widget.model.value = "denoise-2d"
     widget.mode.value = "3D volume"
     widget.run()
     assert widget.worker is None
@@ -160,7 +162,7 @@ def test_model_file_from_disk(viewer_widget, qtbot, errors, tmp_path):
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == []
-    out = viewer.layers["img restored"]
+    out = viewer.layers["img [mine]"]
     assert out.metadata["napari_deconvnet"]["model"] == str(path)
     np.testing.assert_allclose(out.data, dn.restore(data, path, device="cpu"), atol=1e-5)
 
@@ -173,7 +175,7 @@ def test_rgb_layer_is_restored_per_sample(viewer_widget, qtbot, errors):
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == []
-    out = viewer.layers["photo restored"]
+    out = viewer.layers["photo [denoise-2d]"]
     assert out.rgb and out.data.shape == rgb.shape
     assert out.metadata["napari_deconvnet"]["axes"] == "YXS"
     np.testing.assert_allclose(
@@ -263,3 +265,337 @@ def test_demo_command_opens_the_sample_and_docks_restore(make_napari_viewer, mon
     (widget,) = viewer.window.dock_widgets.values()
     assert isinstance(widget, RestoreWidget)
     assert widget.image.value is viewer.layers["camera noisy"]
+
+
+# ------------------------------------------------ methods, PSF and parameters
+
+
+def _blurred(shape=(48, 48), sigma=1.5, size=9, seed=0):
+    """A blurred, slightly noisy, non-negative phantom and its PSF."""
+    from napari_deconvnet.core.psf import blur
+
+    rng = np.random.default_rng(seed)
+    clean = np.zeros(shape, np.float32)
+    clean[rng.integers(4, shape[0] - 4, 12), rng.integers(4, shape[1] - 4, 12)] = 1.0
+    clean += 0.1
+    psf = dn.make_psf("gaussian", (size, size), sigma=sigma)
+    blurred = blur(clean, psf) + rng.normal(0, 0.005, shape)
+    return np.clip(blurred, 0, None).astype(np.float32), psf
+
+
+def _hidden(widget):
+    return widget.native.isHidden()
+
+
+def _deconv_model_file(path):
+    import torch
+
+    torch.manual_seed(0)
+    cfg = dn.DeconvNetConfig(ndim=2, in_channels=2, out_channels=1, depth=1, base_channels=4)
+    net = dn.DeconvNet(cfg)
+    net.metadata = {
+        "name": "t",
+        "needs_psf": True,
+        "conditioning": {"method": "wiener", "balance_scale": 1.0},
+    }
+    return dn.save_model(net.eval(), path)
+
+
+def test_method_list_offers_models_files_and_classical_methods(viewer_widget):
+    from napari_deconvnet.core.classical import CLASSICAL_METHODS
+
+    _viewer, widget = viewer_widget
+    choices = list(widget.method.choices)
+    shipped = [name for name in dn.list_models() if name != "default"]  # read, not hard-coded
+    classical = [n for n in CLASSICAL_METHODS if n != "bm3d" or "bm3d" in choices]
+    n = len(shipped)
+    assert sorted(choices[:n]) == sorted(shipped) and choices[n:] == [BROWSE, *classical]
+    assert "default" not in choices and "median" in choices and "wiener" in choices
+    assert choices[0] == widget.method.value == "denoise-2d"  # the default model first
+    assert widget.model is widget.method  # the earlier name still works
+    info = dn.model_info("denoise-2d")["metadata"]
+    assert widget.description.value == info["description"]
+    widget.method.value = "median"
+    assert widget.description.value == CLASSICAL_METHODS["median"]["description"]
+
+
+def test_bm3d_is_listed_only_when_installed(monkeypatch):
+    import importlib.util
+
+    from napari_deconvnet.widgets.restore import method_catalogue
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bm3d" else real(name, *a)
+    )
+    methods = method_catalogue()
+    assert "bm3d" not in methods and "median" in methods
+
+
+def test_psf_field_follows_every_shipped_model(viewer_widget):
+    _viewer, widget = viewer_widget
+    for name in dn.list_models():
+        if name == "default":
+            continue
+        widget.method.value = name
+        needs_psf = bool(dn.model_info(name)["metadata"].get("needs_psf", False))
+        assert _hidden(widget.psf.source) is not needs_psf, name
+        description = dn.model_info(name)["metadata"].get("description")
+        assert widget.description.value == (description or widget.description.value), name
+
+
+def test_fields_follow_the_method(viewer_widget, tmp_path):
+    _viewer, widget = viewer_widget
+    psf = widget.psf
+    assert _hidden(psf.source) and _hidden(psf.fields["sigma"]) and _hidden(psf.size)
+    assert _hidden(widget.iterations) and not _hidden(widget.tile)
+
+    widget.method.value = "richardson-lucy"
+    assert not _hidden(psf.source) and psf.source.value == "gaussian"
+    assert not _hidden(psf.fields["sigma"]) and not _hidden(psf.size)
+    assert _hidden(psf.fields["na"]) and _hidden(psf.layer)
+    assert not _hidden(widget.iterations) and not _hidden(widget.regularization)
+    assert _hidden(widget.tile) and not _hidden(widget.device)
+    psf.source.value = "widefield"
+    assert not _hidden(psf.fields["na"]) and not _hidden(psf.fields["z_step"])
+    assert _hidden(psf.fields["sigma"])
+    psf.source.value = "airy"
+    assert not _hidden(psf.fields["wavelength"]) and _hidden(psf.fields["z_step"])
+    psf.source.value = "from layer"
+    assert not _hidden(psf.layer) and _hidden(psf.size) and _hidden(psf.fields["na"])
+
+    widget.method.value = "wiener"
+    assert not _hidden(psf.source) and not _hidden(widget.balance)
+    assert _hidden(widget.iterations) and _hidden(widget.device)
+    widget.method.value = "median"
+    assert _hidden(psf.source) and _hidden(psf.layer) and not _hidden(widget.median_size)
+    widget.method.value = "tv"
+    assert not _hidden(widget.noise_level) and _hidden(widget.median_size)
+
+    # a deconvolution model file shows the PSF field once the file is chosen
+    path = _deconv_model_file(tmp_path / "deconv.safetensors")
+    widget.method.value = BROWSE
+    assert _hidden(psf.source) and not _hidden(widget.model_file)
+    widget.model_file.value = path
+    assert not _hidden(psf.source) and not _hidden(widget.tile)
+
+
+def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    image, psf = _blurred()
+    viewer.add_image(image, name="blurred", scale=(0.5, 0.5))
+    widget.method.value = "richardson-lucy"
+    widget.iterations.value = 12
+    widget.psf.fields["sigma"].value = 1.5
+    widget.psf.size.value = 9
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["blurred [richardson-lucy]"]
+    expected = dn.richardson_lucy(image, psf, 12, device="cpu")
+    np.testing.assert_allclose(out.data, expected, atol=1e-5)
+    np.testing.assert_array_equal(out.scale, (0.5, 0.5))
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["method"] == "richardson-lucy" and meta["kind"] == "classical"
+    assert meta["params"] == {"iterations": 12, "regularization": None, "mode": "auto"}
+    assert meta["psf"] == {"kind": "gaussian", "sigma": 1.5, "shape": [9, 9]}
+    assert meta["source"] == "blurred" and meta["device"] == "cpu" and meta["axes"] == "YX"
+    assert widget.progress.value == widget.progress.max == 12
+
+
+def test_median_equals_scipy(viewer_widget, qtbot, errors):
+    from scipy import ndimage
+
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    image = _noisy((40, 48))
+    image[rng.random(image.shape) < 0.05] = 1.0
+    viewer.add_image(image, name="speckled")
+    widget.method.value = "median"
+    widget.median_size.value = 5
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["speckled [median]"]
+    np.testing.assert_array_equal(out.data, ndimage.median_filter(image, size=5))
+    assert out.metadata["napari_deconvnet"]["params"] == {"size": 5, "mode": "auto"}
+    assert out.metadata["napari_deconvnet"]["psf"] is None
+
+
+def test_median_of_a_stack_works_plane_by_plane(viewer_widget, qtbot, errors):
+    from scipy import ndimage
+
+    viewer, widget = viewer_widget
+    stack = np.random.default_rng(0).random((3, 24, 24)).astype(np.float32)
+    viewer.add_image(stack, name="stack")
+    widget.method.value = "median"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["stack [median]"]
+    np.testing.assert_array_equal(out.data, ndimage.median_filter(stack, size=(1, 3, 3)))
+    assert out.metadata["napari_deconvnet"]["axes"] == "ZYX"
+    assert widget.progress.value == widget.progress.max == 3
+
+
+def test_psf_from_a_layer(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    image, psf = _blurred(size=7)
+    viewer.add_image(image, name="blurred")
+    viewer.add_image(psf, name="measured PSF")
+    widget.image.value = viewer.layers["blurred"]
+    widget.method.value = "wiener"
+    widget.balance.value = 0.01
+    widget.psf.source.value = "from layer"
+    # the layer that looks like a PSF is chosen; the image itself is never offered
+    assert widget.psf.layer.value is viewer.layers["measured PSF"]
+    assert viewer.layers["blurred"] not in widget.psf.layer.choices
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["blurred [wiener]"]
+    np.testing.assert_allclose(out.data, dn.wiener(image, psf, 0.01), atol=1e-5)
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["psf"] == {"layer": "measured PSF", "shape": [7, 7]}
+    assert meta["params"] == {"balance": 0.01, "mode": "auto"}
+
+
+def test_deconvolution_without_a_psf_is_refused(viewer_widget, errors):
+    viewer, widget = viewer_widget
+    image, _psf = _blurred()
+    viewer.add_image(image, name="blurred")
+    widget.method.value = "richardson-lucy"
+    widget.psf.source.value = "from layer"
+    assert widget.psf.layer.value is None  # only the image itself is open
+    widget.run()
+    assert widget.worker is None
+    assert len(errors) == 1 and "PSF" in errors[0] and "richardson-lucy" in errors[0]
+    assert [layer.name for layer in viewer.layers] == ["blurred"]
+
+
+@pytest.mark.parametrize(
+    "psf_data, match",
+    [
+        (np.ones((41, 41), np.float32), "bigger"),  # PSF larger than the image
+        (np.ones((3, 5, 5), np.float32), "3D"),  # a 3D PSF for a 2D image
+    ],
+)
+def test_bad_psf_is_notified(viewer_widget, qtbot, errors, psf_data, match):
+    viewer, widget = viewer_widget
+    viewer.add_image(_noisy((32, 32)), name="img")
+    viewer.add_image(psf_data, name="psf")
+    widget.image.value = viewer.layers["img"]
+    widget.method.value = "richardson-lucy"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["psf"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and match in errors[0], errors
+    assert [layer.name for layer in viewer.layers] == ["img", "psf"]
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_deconvolution_model_file_with_a_generated_psf(viewer_widget, qtbot, errors, tmp_path):
+    viewer, widget = viewer_widget
+    path = _deconv_model_file(tmp_path / "deconv.safetensors")
+    image, _ = _blurred((32, 40))
+    viewer.add_image(image, name="blurred")
+    widget.method.value = BROWSE
+    widget.model_file.value = path
+    widget.psf.source.value = "gaussian"
+    widget.psf.fields["sigma"].value = 1.2
+    widget.psf.size.value = 7
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["blurred [deconv]"]
+    psf = dn.make_psf("gaussian", (7, 7), sigma=1.2)
+    np.testing.assert_allclose(out.data, dn.restore(image, path, psf=psf, device="cpu"), atol=1e-5)
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["model"] == str(path) and meta["model_name"] == "t"
+    assert meta["psf"] == {"kind": "gaussian", "sigma": 1.2, "shape": [7, 7]}
+
+    # a PSF that the model cannot take (3D for a 2D model) is a notification
+    viewer.add_image(np.ones((3, 5, 5), np.float32), name="psf 3d")
+    widget.image.value = viewer.layers["blurred"]
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["psf 3d"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and "dimensions" in errors[0] and "(3, 5, 5)" in errors[0]
+    assert "blurred [deconv] (2)" not in viewer.layers
+
+
+def test_cancel_stops_richardson_lucy(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    image, _psf = _blurred((64, 64))
+    viewer.add_image(image, name="blurred")
+    widget.method.value = "richardson-lucy"
+    widget.iterations.value = 10000
+    widget.run()
+    qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=TIMEOUT_MS)
+    widget.cancel()
+    assert widget.run_button.enabled and widget.status.value == "cancelled"
+    _wait_until_idle(qtbot, widget)
+    qtbot.wait(50)
+    assert [layer.name for layer in viewer.layers] == ["blurred"]
+    assert errors == []
+
+
+def test_busy_progress_for_a_single_call(viewer_widget, qtbot, errors, monkeypatch):
+    viewer, widget = viewer_widget
+    viewer.add_image(_noisy((32, 32)), name="img")
+    widget.method.value = "tv"
+    busy, real = [], restore_module.show_busy
+
+    def show_busy(progress):
+        real(progress)
+        busy.append(progress.max)
+
+    monkeypatch.setattr(restore_module, "show_busy", show_busy)
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and "img [tv]" in viewer.layers
+    assert busy == [0]  # a busy indicator while the one call ran
+    assert widget.progress.value == widget.progress.max == 1
+
+
+def test_widefield_psf_deconvolves_volumes_in_auto_mode(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    stack = np.random.default_rng(0).random((8, 24, 24)).astype(np.float32)
+    viewer.add_image(stack, name="stack")
+    widget.method.value = "richardson-lucy"
+    widget.iterations.value = 3
+    widget.psf.source.value = "widefield"  # 3D: the stack is one volume
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    meta = viewer.layers["stack [richardson-lucy]"].metadata["napari_deconvnet"]
+    # the default widefield PSF (27, 25, 25) is cropped to fit the (8, 24, 24) image
+    assert meta["psf"]["shape"] == [7, 23, 23] and meta["axes"] == "ZYX"
+    psf = dn.make_psf("widefield", (7, 23, 23))
+    expected = dn.richardson_lucy(stack, psf, 3, device="cpu")
+    np.testing.assert_allclose(
+        viewer.layers["stack [richardson-lucy]"].data, expected, rtol=1e-4, atol=1e-5
+    )
+
+
+def test_classical_method_on_an_rgb_layer_works_per_sample(viewer_widget, qtbot, errors):
+    from scipy import ndimage
+
+    viewer, widget = viewer_widget
+    rgb = (np.random.default_rng(0).random((32, 40, 3)) * 255).astype(np.uint8)
+    viewer.add_image(rgb, name="photo")
+    assert viewer.layers["photo"].rgb
+    widget.method.value = "median"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["photo [median]"]
+    assert out.rgb and out.metadata["napari_deconvnet"]["axes"] == "YXS"
+    np.testing.assert_array_equal(out.data, ndimage.median_filter(rgb, size=(3, 3, 1)))

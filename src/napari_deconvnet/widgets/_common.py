@@ -46,3 +46,10 @@ def show_progress(progress: Any, value: tuple[int, int]) -> None:
     done, total = value
     progress.max = max(int(total), 1)
     progress.value = int(done)
+
+
+def show_busy(progress: Any) -> None:
+    """Turn `progress` into a busy indicator (work whose length is unknown)."""
+    progress.value = 0
+    progress.min = 0
+    progress.max = 0

@@ -1,18 +1,28 @@
-"""The Restore dock widget: run a deconvolution network on an image layer.
+"""The Restore dock widget: restore an image layer with a network or a classical method.
 
-The network runs in a napari worker thread, so the viewer stays responsive;
-a progress bar follows the tiles and Cancel stops the work at the next batch
-of tiles. The result is a new layer with the source's geometry and a record
-of how it was made in ``layer.metadata["napari_deconvnet"]``.
+One list offers every method: the shipped models, the model files opened in
+napari, any other model file ("Model file…"), and the classical methods
+(Richardson-Lucy, Wiener, non-local means, TV, wavelets, BM3D if installed,
+median). A line under the list says when to use the chosen method, and a PSF
+field appears for the methods that deconvolve (a generated PSF or an image
+layer holding one).
+
+Every method runs in a napari worker thread, so the viewer stays responsive:
+a progress bar follows the tiles of a network, the iterations of
+Richardson-Lucy, the planes of a stack, or shows that the work is busy; and
+Cancel stops the work at its next step. The result is a new layer named
+``"<input> [<method>]"`` with the source's geometry and a record of how it
+was made (method, parameters, PSF) in ``layer.metadata["napari_deconvnet"]``.
 
 torch and the core are imported inside the callbacks, never at module top,
 so that opening napari stays fast.
 """
 
+import contextlib
 import logging
-import time
-from collections.abc import Generator
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import napari
@@ -21,6 +31,7 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
+    FloatSpinBox,
     Label,
     ProgressBar,
     PushButton,
@@ -31,9 +42,15 @@ from napari.utils.notifications import show_error
 
 from napari_deconvnet.io import registry
 
-from ._common import DEVICES, error_text, make_worker, reset_progress, show_progress
+from ._common import (
+    DEVICES,
+    error_text,
+    make_worker,
+    reset_progress,
+    show_busy,
+    show_progress,
+)
 from ._layers import (
-    contrast_limits,
     follow_layers,
     geometry,
     image_layers,
@@ -41,13 +58,31 @@ from ._layers import (
     layer_data,
     unique_name,
 )
+from ._methods import (
+    BROWSE,
+    BROWSE_HELP,
+    classical_job,
+    method_catalogue,
+    model_entry,
+    model_job,
+)
+from ._psf import PsfField
 
-__all__ = ["RestoreWidget", "axes_for"]
+__all__ = ["BROWSE", "MODES", "RestoreWidget", "axes_for", "method_catalogue"]
 
 _logger = logging.getLogger(__name__)
 
-BROWSE = "browse..."
 MODES = ("auto", "2D slices", "3D volume")
+# the parameter fields each classical method shows (attributes of RestoreWidget)
+_CLASSICAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "richardson-lucy": ("iterations", "regularization"),
+    "wiener": ("balance",),
+    "nlm": ("noise_level",),
+    "tv": ("noise_level",),
+    "wavelet": ("noise_level",),
+    "bm3d": ("noise_level",),
+    "median": ("median_size",),
+}
 
 
 def axes_for(mode: str, ndim: int, rgb: bool = False) -> str | None:
@@ -102,36 +137,17 @@ def axes_for(mode: str, ndim: int, rgb: bool = False) -> str | None:
     return table[n] + suffix
 
 
-def _restore_job(
-    image: Any, model: str, options: dict[str, Any]
-) -> Generator[tuple[int, int], None, dict[str, Any]]:
-    """Worker body: load, restore tile by tile (yielding progress), summarise.
+# -------------------------------------------------------------------- widget
 
-    Runs in the worker thread, so everything slow happens here: loading the
-    model, reading lazy data, the network and the contrast statistics.
-    """
-    from napari_deconvnet.core.devices import resolve_device
-    from napari_deconvnet.core.persistence import load_model
-    from napari_deconvnet.core.tiling import infer_axes, restore_iter
 
-    start = time.perf_counter()
-    net = load_model(model)
-    device = resolve_device(options["device"])
-    axes = options["axes"] or infer_axes(image.shape, net)
-    result = yield from restore_iter(image, net, **{**options, "axes": axes})
-    seconds = time.perf_counter() - start
-    return {
-        "data": result,
-        "seconds": seconds,
-        "axes": axes,
-        "device": str(device),
-        "model_name": net.metadata.get("name", str(model)),
-        "contrast_limits": contrast_limits(result),
-    }
+def _float_field(label: str, value: float, *, high: float, step: float, tip: str) -> FloatSpinBox:
+    field = FloatSpinBox(label=label, value=value, min=0.0, max=high, step=step)
+    field.tooltip = tip
+    return field
 
 
 class RestoreWidget(Container):
-    """Restore an image layer with a shipped or saved deconvolution network.
+    """Restore an image layer with a shipped or saved network, or a classical method.
 
     Parameters
     ----------
@@ -141,9 +157,18 @@ class RestoreWidget(Container):
 
     Attributes
     ----------
-    image, model, model_file, mode, tile, device : magicgui widgets
-        The inputs. ``model`` lists the shipped models and ``"browse..."``,
-        which shows ``model_file`` to pick a ``.safetensors`` model.
+    image, method, description, model_file : magicgui widgets
+        The input layer; the method list (:func:`method_catalogue`); a line
+        saying when to use the chosen method; the file of ``"Model file…"``
+        (shown only for it).
+    psf : PsfField
+        The PSF inputs (``psf.source``, ``psf.fields``, ``psf.size``,
+        ``psf.layer``), shown only for methods that deconvolve.
+    iterations, regularization, balance, noise_level, median_size : magicgui widgets
+        Parameters of the classical methods, each shown for its methods.
+    mode, tile, device : magicgui widgets
+        How the image is cut into planes or volumes; the network's tile size;
+        where a network or Richardson-Lucy runs.
     run_button, cancel_button, progress, status : magicgui widgets
     worker : napari GeneratorWorker or None
         The running restoration, if any.
@@ -153,16 +178,49 @@ class RestoreWidget(Container):
         super().__init__(labels=True)
         self._viewer = viewer
         self.worker = None
+        self._methods: dict[str, dict[str, Any]] = {}
 
         self.image = ComboBox(label="Image", choices=self._image_layers)
-        self.model = ComboBox(label="Model", choices=self._model_choices)
+        self.method = ComboBox(label="Method", choices=self._method_choices)
+        self.description = Label(label="", value="")
+        with contextlib.suppress(AttributeError):
+            self.description.native.setWordWrap(True)
         self.model_file = FileEdit(
             label="Model file", mode="r", filter="*.safetensors", visible=False
         )
+        self.psf = PsfField(viewer, exclude=lambda: self.image.value)
+        self.iterations = SpinBox(label="Iterations", value=30, min=1, max=10000)
+        self.iterations.tooltip = "More iterations sharpen more and amplify noise"
+        self.regularization = _float_field(
+            "TV weight (0 = off)",
+            0.0,
+            high=0.16,
+            step=0.001,
+            tip="Total-variation regularisation of Richardson-Lucy; try 1e-3 to 1e-2 on "
+            "noisy images",
+        )
+        self.balance = _float_field(
+            "Balance (0 = auto)",
+            0.0,
+            high=1e6,
+            step=0.0001,
+            tip="Wiener regularisation: greater is smoother; 0 estimates it from the noise",
+        )
+        self.noise_level = _float_field(
+            "Noise level (0 = auto)",
+            0.0,
+            high=1e9,
+            step=0.001,
+            tip="Standard deviation of the noise in the image's units (TV: the denoising "
+            "weight); 0 estimates it from the image",
+        )
+        self.median_size = SpinBox(label="Median size", value=3, min=1, max=99, step=2)
+        self.median_size.tooltip = "Odd width of the median window in pixels"
         self.mode = ComboBox(label="Mode", choices=MODES, value="auto")
         self.mode.tooltip = (
-            "auto: guess from the image and the model; 2D slices: restore every plane "
-            "on its own with a 2D model; 3D volume: restore volumes with a 3D model"
+            "auto: networks guess from the image and the model, classical methods work on "
+            "2D planes (3D volumes with a 3D PSF); 2D slices: every plane on its own; "
+            "3D volume: whole volumes (3D models, 3D PSFs)"
         )
         self.tile = SpinBox(label="Tile (0 = auto)", value=0, min=0, max=16384, step=16)
         self.tile.tooltip = "Tile size in pixels per spatial axis; 0 picks it from free memory"
@@ -174,8 +232,15 @@ class RestoreWidget(Container):
         self.extend(
             [
                 self.image,
-                self.model,
+                self.method,
+                self.description,
                 self.model_file,
+                *self.psf.widgets,
+                self.iterations,
+                self.regularization,
+                self.balance,
+                self.noise_level,
+                self.median_size,
                 self.mode,
                 self.tile,
                 self.device,
@@ -186,49 +251,88 @@ class RestoreWidget(Container):
             ]
         )
 
-        self.model.changed.connect(self._on_model_changed)
+        self.method.changed.connect(self._on_method_changed)
+        self.model_file.changed.connect(self._on_method_changed)
+        self.image.changed.connect(lambda *_: self.psf.reset_layer_choices(self.psf.layer.value))
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
-        self._on_model_changed(self.model.value)
 
         follow_layers(self, viewer, extra=(registry.changed,))  # a model file was opened
         self.reset_choices()
+        self._on_method_changed()
+
+    @property
+    def model(self) -> ComboBox:
+        """The method list (its earlier name, kept for scripts)."""
+        return self.method
 
     # ------------------------------------------------------------ choices
 
     def _image_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
         return image_layers(self._viewer)
 
-    @staticmethod
-    def _model_choices(_widget: Any = None) -> list[str]:
-        """Shipped models, then model files opened in napari (the registry)."""
-        import napari_deconvnet as dn
-
-        return [*dn.list_models(), *registry.registered_models(), BROWSE]
+    def _method_choices(self, _widget: Any = None) -> list[str]:
+        """The methods' names, re-read from the shipped models and the registry."""
+        self._methods = method_catalogue()
+        return list(self._methods)
 
     def reset_choices(self, *_: Any) -> None:
-        """Re-read the image layers; the selection stays on the same layer.
+        """Re-read the layers and the methods; selections stay on the same items.
 
         Choices are keyed by layer name, so without this a rename or reorder
-        would move the selection to the first layer.
+        would move the selection to another layer.
         """
-        current = self.image.value
+        current, psf_layer = self.image.value, self.psf.layer.value
         super().reset_choices()
         keep_selection(self.image, self._image_layers(), current)
+        self.psf.reset_layer_choices(psf_layer)
 
-    def _on_model_changed(self, value: str) -> None:
-        self.model_file.visible = value == BROWSE
-        if value == BROWSE:
-            self.model.tooltip = "Pick a .safetensors model file saved by napari-deconvnet"
-            return
-        import napari_deconvnet as dn
+    def _entry(self) -> dict[str, Any]:
+        """The chosen method's catalogue entry; for "Model file…", from the file's header."""
+        name = self.method.value
+        entry = self._methods.get(name)
+        if entry is None:
+            raise ValueError(f"unknown method {name!r}; choose one from the list")
+        if entry["kind"] != "file":
+            return entry
+        from napari_deconvnet.core.persistence import model_info
 
-        self.model.tooltip = dn.list_models().get(value) or registry.resolve(value or "")
+        return model_entry(self.selected_model(), model_info(self.selected_model()))
+
+    def _on_method_changed(self, *_: Any) -> None:
+        name = self.method.value
+        self.model_file.visible = name == BROWSE
+        try:
+            entry = self._entry()
+        except (ValueError, OSError) as err:  # no file chosen yet, or not a model file
+            path = self.model_file.value
+            chosen = path is not None and Path(path).is_file()
+            entry = {"kind": "model", "needs_psf": False}
+            entry["description"] = str(err) if chosen else BROWSE_HELP
+        self.description.value = entry["description"]
+        self.description.tooltip = entry["description"]
+        self.method.tooltip = entry["description"]
+        self.psf.visible = entry["needs_psf"]
+        fields = _CLASSICAL_FIELDS.get(name, ()) if entry["kind"] == "classical" else ()
+        for attr in {a for names in _CLASSICAL_FIELDS.values() for a in names}:
+            getattr(self, attr).visible = attr in fields
+        self.tile.visible = entry["kind"] == "model"
+        self.device.visible = entry["kind"] == "model" or name == "richardson-lucy"
 
     def selected_model(self) -> str:
-        """The model to run: a shipped name or the path of a model file."""
-        if self.model.value != BROWSE:
-            return registry.resolve(self.model.value)
+        """The network to run: a shipped name or the path of a model file.
+
+        Raises
+        ------
+        ValueError
+            If a classical method is chosen, or "Model file…" without a file.
+        """
+        name = self.method.value
+        entry = self._methods.get(name, {})
+        if entry.get("kind") == "model":
+            return entry["model"]
+        if name != BROWSE:
+            raise ValueError(f"{name!r} is a classical method, not a network")
         path = self.model_file.value
         if path is None or not path.is_file():
             raise ValueError(
@@ -237,61 +341,115 @@ class RestoreWidget(Container):
             )
         return str(path)
 
+    def method_params(self) -> dict[str, Any]:
+        """The chosen classical method's parameters, as its core function takes them."""
+        name = self.method.value
+        auto = self.noise_level.value or None
+        return {
+            "richardson-lucy": {
+                "iterations": int(self.iterations.value),
+                "regularization": self.regularization.value or None,
+            },
+            "wiener": {"balance": self.balance.value or None},
+            "nlm": {"sigma": auto},
+            "tv": {"weight": auto},
+            "wavelet": {"sigma": auto},
+            "bm3d": {"sigma": auto},
+            "median": {"size": int(self.median_size.value)},
+        }.get(name, {})
+
     # ---------------------------------------------------------------- run
 
-    def _check_inputs(self) -> tuple[Image, str, dict[str, Any]]:
-        from napari_deconvnet.core.persistence import model_info
+    def _classical_axes(self, entry: dict[str, Any], layer: Image) -> tuple[str, int]:
+        """The layer's axes, and whether a classical method works on planes (2) or volumes (3)."""
+        data = layer_data(layer)
+        rgb = bool(layer.rgb)
+        n = data.ndim - rgb
+        mode = self.mode.value
+        psf_ndim = self.psf.layer_ndim() if entry["needs_psf"] else None
+        if mode == "auto":
+            three_d = psf_ndim == 3 or (
+                entry["needs_psf"] and psf_ndim is None and self.psf.source.value == "widefield"
+            )
+            mode = "3D volume" if three_d and n >= 3 else "2D slices"
+        if psf_ndim is not None and psf_ndim > n:
+            raise ValueError(
+                f"the PSF layer {self.psf.layer.value.name!r} is {psf_ndim}D but the image "
+                f"{layer.name!r} is {n}D; use a PSF with at most the image's dimensions"
+            )
+        if psf_ndim == 3 and mode == "2D slices":
+            raise ValueError(
+                f"the PSF layer {self.psf.layer.value.name!r} is 3D but '2D slices' restores "
+                "plane by plane; choose '3D volume' (or auto), or a 2D PSF"
+            )
+        return axes_for(mode, data.ndim, rgb=rgb), 3 if mode == "3D volume" else 2
 
+    def _prepare(self) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        """Check the inputs; return the worker body, its arguments and the job's record."""
         layer = self.image.value
         if layer is None:
             raise ValueError("there is no image layer to restore; open or add an image first")
-        model = self.selected_model()
-        mode = self.mode.value
+        name = self.method.value
+        entry = self._entry()
         data = layer_data(layer)
+        mode = self.mode.value
+        label = name
+        psf_spec = self.psf.spec(name) if entry["needs_psf"] else None
+        if entry["kind"] == "classical":
+            axes, k = self._classical_axes(entry, layer)
+            params = self.method_params()
+            device = self.device.value if name == "richardson-lucy" else None
+            args = (data, name, params, axes, k, psf_spec, device)
+            job = {"kind": "classical", "params": {**params, "mode": mode}}
+            return classical_job, args, {"layer": layer, "method": label, **job}
+
+        model = self.selected_model()
+        if name == BROWSE:
+            label = Path(model).name.removesuffix(".safetensors")
         axes = axes_for(mode, data.ndim, rgb=bool(layer.rgb))
-        model_ndim = model_info(model)["config"]["ndim"]
-        if mode == "3D volume" and model_ndim != 3:
+        if mode == "3D volume" and entry["ndim"] != 3:
             raise ValueError(
-                f"model {model!r} is a 2D model; '3D volume' needs a 3D model "
+                f"model {label!r} is a 2D model; '3D volume' needs a 3D model "
                 "(or choose '2D slices' to restore plane by plane)"
             )
-        if mode == "2D slices" and model_ndim != 2:
+        if mode == "2D slices" and entry["ndim"] != 2:
             raise ValueError(
-                f"model {model!r} is a 3D model; '2D slices' needs a 2D model "
+                f"model {label!r} is a 3D model; '2D slices' needs a 2D model "
                 "(or choose '3D volume')"
             )
-        options = {
-            "axes": axes,
-            "tile": self.tile.value or None,
-            "device": self.device.value,
+        options = {"axes": axes, "tile": self.tile.value or None, "device": self.device.value}
+        job = {
+            "kind": "model",
+            "model": model,
+            "tile": options["tile"],
+            "params": {"mode": mode, "tile": options["tile"]},
         }
-        return layer, model, options
+        args = (data, model, options, psf_spec)
+        return model_job, args, {"layer": layer, "method": label, **job}
 
     def run(self) -> None:
-        """Start restoring the chosen layer in a worker thread."""
+        """Start restoring the chosen layer with the chosen method in a worker thread."""
         if self.worker is not None and not self.worker.abort_requested:
             return
         try:
-            layer, model, options = self._check_inputs()
+            body, args, job = self._prepare()
         except (ValueError, TypeError) as err:
             show_error(f"Restore: {err}")
             return
-        data = layer_data(layer)
-        job = {"layer": layer, "model": model, **options}
-        worker = make_worker(_restore_job, data, model, options)
+        worker = make_worker(body, *args)
         worker.yielded.connect(partial(self._on_yielded, worker))
         worker.returned.connect(partial(self._on_returned, worker, job))
         worker.errored.connect(partial(self._on_errored, worker, job))
         worker.finished.connect(partial(self._on_finished, worker))
         self.worker = worker
         reset_progress(self.progress)
-        self.status.value = f"restoring {layer.name!r}..."
+        self.status.value = f"restoring {job['layer'].name!r} with {job['method']}..."
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         worker.start()
 
     def cancel(self) -> None:
-        """Stop the running restoration at its next batch of tiles."""
+        """Stop the running restoration at its next step (tile batch, iteration, plane)."""
         worker = self.worker
         if worker is None:
             return
@@ -307,7 +465,10 @@ class RestoreWidget(Container):
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
         if worker is not self.worker or worker.abort_requested:
             return
-        show_progress(self.progress, value)
+        if value[1] == 0:
+            show_busy(self.progress)
+        else:
+            show_progress(self.progress, value)
 
     def _on_returned(self, worker: Any, job: dict[str, Any], result: dict[str, Any]) -> None:
         if worker.abort_requested:
@@ -315,33 +476,43 @@ class RestoreWidget(Container):
         from napari_deconvnet import __version__
 
         layer = job["layer"]
+        record: dict[str, Any] = {
+            "method": job["method"],
+            "kind": job["kind"],
+            "params": job["params"],
+            "psf": result["psf"],
+        }
+        if job["kind"] == "model":
+            record.update(model=job["model"], model_name=result["model_name"], tile=job["tile"])
+        record.update(
+            device=result["device"],
+            axes=result["axes"],
+            seconds=round(result["seconds"], 3),
+            version=__version__,
+            source=layer.name,
+        )
         kwargs: dict[str, Any] = {
-            "name": unique_name(self._viewer, f"{layer.name} restored"),
+            "name": unique_name(self._viewer, f"{layer.name} [{job['method']}]"),
             "rgb": layer.rgb,
             "contrast_limits": result["contrast_limits"],
-            "metadata": {
-                "napari_deconvnet": {
-                    "model": job["model"],
-                    "model_name": result["model_name"],
-                    "tile": job["tile"],
-                    "device": result["device"],
-                    "axes": result["axes"],
-                    "seconds": round(result["seconds"], 3),
-                    "version": __version__,
-                    "source": layer.name,
-                }
-            },
+            "metadata": {"napari_deconvnet": record},
             **geometry(layer),
         }
         if not layer.rgb:
             kwargs["colormap"] = layer.colormap
         self._viewer.add_image(result["data"], **kwargs)
-        self.status.value = f"restored {layer.name!r} in {result['seconds']:.1f} s"
+        if worker is self.worker:
+            self.progress.max = max(self.progress.max, 1)
+            self.progress.value = self.progress.max
+        self.status.value = (
+            f"restored {layer.name!r} with {job['method']} in {result['seconds']:.1f} s"
+        )
 
     def _on_errored(self, worker: Any, job: dict[str, Any], exc: BaseException) -> None:
         message = error_text(exc, _logger, f"restoring {job['layer'].name!r}")
-        show_error(f"Restore of {job['layer'].name!r} failed: {message}")
+        show_error(f"Restore of {job['layer'].name!r} with {job['method']} failed: {message}")
         if worker is self.worker:
+            reset_progress(self.progress)
             self.status.value = "failed"
 
     def _on_finished(self, worker: Any) -> None:
