@@ -166,3 +166,20 @@ def test_loading_never_unpickles(tmp_path, name):
         read = reader.get_model_reader(str(path))
         assert read is not None and read(str(path)) == [(None,)]  # an error notification
     assert not marker.exists()  # ... but loading never ran it
+
+
+def test_header_length_that_looks_like_a_magic_number_is_still_a_model(tmp_path, random_net):
+    # the first byte of a safetensors file is the low byte of its header length;
+    # 0x80 (the pickle marker), "PK" or "II" there must not make a model foreign
+    net = random_net()
+    for pad in range(0, 600):
+        net.metadata = {"name": "magic", "description": "x" * pad}
+        path = tmp_path / "m.safetensors"
+        dn.save_model(net, path)
+        first = path.read_bytes()[:1]
+        if first == b"\x80":
+            break
+    else:
+        pytest.fail("no metadata length gave a header length of 0x..80")
+    loaded = dn.load_model(path)
+    assert loaded.metadata["description"] == "x" * pad

@@ -75,8 +75,15 @@ def _read_header(path: Path) -> dict[str, Any]:
     """Parse and check the safetensors header of `path` without reading the weights."""
     size = path.stat().st_size
     with open(path, "rb") as fh:
-        head = fh.read(8)
-        foreign = _describe_foreign(head)
+        head = fh.read(9)
+        # a safetensors file starts with its header length (8 bytes, little
+        # endian) and then the JSON header: only without that look for other
+        # formats' magic bytes, which a header length can happen to match
+        plausible = len(head) == 9 and head[8:9] == b"{"
+        plausible = plausible and 0 < struct.unpack("<Q", head[:8])[0] <= size - 8
+        foreign = None if plausible else _describe_foreign(head)
+        head = head[:8]
+        fh.seek(8)
         if foreign:
             raise ValueError(
                 f"{path} is {foreign}, not a napari-deconvnet model; only .safetensors model "
