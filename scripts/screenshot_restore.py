@@ -27,7 +27,7 @@ def main() -> int:
     widget.image.value = viewer.layers["camera noisy"]
     widget.run()
     wait_until(
-        lambda: "camera noisy restored" in viewer.layers and widget.worker is None,
+        lambda: "camera noisy [denoise-2d]" in viewer.layers and widget.worker is None,
         what="the Restore widget",
     )
     viewer.grid.enabled = True
