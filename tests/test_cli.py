@@ -55,6 +55,21 @@ def test_restore_one_file(tif, tmp_path, capsys):
     assert f"-> {out}" in capsys.readouterr().out
 
 
+def test_restore_with_a_deconvolution_model_and_a_psf(tif, tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = dn.DeconvNet(ndim=2, in_channels=2, out_channels=1, depth=1, residual_input=1)
+    net.metadata = {"name": "deconv-test", "needs_psf": True, "conditioning": {"method": "wiener"}}
+    model = tmp_path / "deconv.safetensors"
+    dn.save_model(net, model)
+    out = tmp_path / "out.tif"
+    args = ["restore", str(tif), "-o", str(out), "--model", str(model)]
+    assert main(args) == 2  # a deconvolution model needs --psf
+    assert main([*args, "--psf", "gaussian:sigma=1.5"]) == 0
+    expected = dn.restore(_image(), model, psf={"kind": "gaussian", "sigma": 1.5})
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-4)
+
+
 def test_existing_output_is_skipped_unless_overwrite(tif, tmp_path, capsys):
     out = tmp_path / "out.tif"
     out.write_bytes(b"keep me")
@@ -152,6 +167,11 @@ def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
         (["restore", "{tif}", "-o", "out.tif", "--tile", "4096"], "larger than the image"),
         (["restore", "{tif}", "-o", "out.tif", "--device", "tpu"], "device"),
         (["restore", "{tif}", "-o", "out.tif", "--format", "npy"], "--format applies"),
+        (["restore", "{tif}", "-o", "out.tif", "--psf", "gaussian:sigma=2"], "takes no PSF"),
+        (
+            ["restore", "{tif}", "-o", "out.tif", "--model", "salt-and-pepper", "--psf", "airy"],
+            "no PSF",
+        ),
         (["demo", "--headless"], "needs -o"),
         (["demo", "--sample", "nope"], "unknown sample"),
         (["info", "nope"], "unknown model"),
