@@ -1,19 +1,25 @@
 """PSF conditioning of the deconvolution models (``deconv-2d``, ``deconv-3d``).
 
 A deconvolution model does not learn one PSF: it is told the PSF through
-its input. Beside the blurred, noisy image it receives a second channel, the
-image's Wiener pre-deconvolution with the user's PSF. The pre-deconvolution
-restores the frequencies the PSF attenuated but amplifies noise and rings;
-the network learns to keep the detail and remove the rest. Because the PSF
-enters only through the Wiener filter, one model trained over a family of
-Gaussian and Airy/widefield PSFs applies to a PSF it has not seen.
+its input. Beside the blurred, noisy image it receives a second channel, a
+classical pre-deconvolution of the image with the user's PSF. The
+pre-deconvolution restores the frequencies the PSF attenuated but amplifies
+noise and rings; the network learns to keep the detail and remove the rest.
+Because the PSF enters only through the classical step, one model trained
+over a family of Gaussian and Airy/widefield PSFs applies to a PSF it has not
+seen.
 
 Such a model's metadata says ``"needs_psf": true`` and describes its
-conditioning, e.g. ``{"method": "wiener", "balance_scale": 1.0}``: the
-Wiener balance is the noise-to-signal estimate of :func:`~napari_deconvnet.wiener`
-(``balance=None``) times ``balance_scale``. The training script and
-:func:`~napari_deconvnet.restore` both build the input with
-:func:`conditioning_channels`, so that they cannot drift apart.
+conditioning:
+
+- ``{"method": "richardson-lucy", "iterations": n}``: ``n`` iterations of
+  :func:`~napari_deconvnet.richardson_lucy` on the image shifted to a zero
+  minimum (and shifted back);
+- ``{"method": "wiener", "balance_scale": s}``: :func:`~napari_deconvnet.wiener`
+  with the noise-to-signal balance it estimates (``balance=None``) times ``s``.
+
+The training script and :func:`~napari_deconvnet.restore` both build the
+input with :func:`conditioning_channels`, so that they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -75,7 +81,9 @@ def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndar
     return kernel
 
 
-def conditioning_channels(images: np.ndarray, kernel: np.ndarray, model: Any) -> np.ndarray:
+def conditioning_channels(
+    images: np.ndarray, kernel: np.ndarray, model: Any, device: Any = "cpu"
+) -> np.ndarray:
     """The extra input channel of a deconvolution model, for every image.
 
     Parameters
@@ -86,21 +94,34 @@ def conditioning_channels(images: np.ndarray, kernel: np.ndarray, model: Any) ->
         The PSF from :func:`prepare_psf`.
     model : DeconvNet
         Its ``metadata["conditioning"]`` says how the channel is made.
+    device : str or torch.device, optional
+        Where Richardson-Lucy runs.
 
     Returns
     -------
     (N, *spatial) float32 ndarray in the images' intensity scale, to be
     normalised with the same statistics as the images.
     """
-    from .classical import _estimate_balance, wiener
+    from .classical import _estimate_balance, richardson_lucy, wiener
 
     spec = model.metadata.get("conditioning", {"method": "wiener"})
-    if spec.get("method", "wiener") != "wiener":
-        raise ValueError(f"unknown conditioning method {spec.get('method')!r} in the model file")
-    factor = float(spec.get("balance_scale", 1.0))
+    method = spec.get("method", "wiener")
+    if method not in ("wiener", "richardson-lucy"):
+        raise ValueError(
+            f"unknown conditioning method {method!r} in the model file; this version knows "
+            "'wiener' and 'richardson-lucy'"
+        )
     out = np.empty(images.shape, np.float32)
     for i, image in enumerate(images):
         image = np.asarray(image, np.float32)
-        balance = factor * _estimate_balance(image)
-        out[i] = wiener(image, kernel, balance)
+        if method == "wiener":
+            balance = float(spec.get("balance_scale", 1.0)) * _estimate_balance(image)
+            out[i] = wiener(image, kernel, balance)
+        else:
+            low = float(image.min())
+            shifted = image - low
+            estimate = richardson_lucy(
+                shifted, kernel, int(spec.get("iterations", 30)), device=device
+            )
+            out[i] = estimate + low
     return out

@@ -431,7 +431,8 @@ def restore_iter(
     xn = xn.reshape(layout.net_shape)
     if layout.psf is not None:
         # the Wiener pre-deconvolution, normalised like the image, as a second channel
-        pre = conditioning_channels(xt.reshape(-1, *layout.spatial_shape), layout.psf, net)
+        images = xt.reshape(-1, *layout.spatial_shape)
+        pre = conditioning_channels(images, layout.psf, net, device=dev)
         pre = pre.reshape(layout.transposed_shape)
         pre -= offset
         pre /= scale
@@ -480,8 +481,9 @@ def restore(
         by the others: an array with the model's dimensionality (any odd or
         even shape, normalised to sum 1, not bigger than the image), a
         :func:`make_psf` name, or a dict such as ``{"kind": "gaussian",
-        "sigma": 2}``. The model receives the image's Wiener
-        pre-deconvolution with this PSF as a second input channel (see
+        "sigma": 2}``. The model receives the image's classical
+        pre-deconvolution with this PSF (Richardson-Lucy or Wiener, as its
+        metadata says) as a second input channel (see
         :mod:`napari_deconvnet.core.conditioning`). Not available for dask
         input.
     axes : str, optional
