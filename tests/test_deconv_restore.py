@@ -167,3 +167,19 @@ def test_residual_on_the_wiener_channel():
     assert not plain.residual
     with pytest.raises(ValueError, match="residual_input"):
         dn.DeconvNetConfig(in_channels=2, out_channels=1, residual_input=2)
+
+
+def test_richardson_lucy_conditioning(image):
+    net = _deconv_net()
+    net.metadata["conditioning"] = {"method": "richardson-lucy", "iterations": 7}
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    offset = image + 3.0  # RL runs on the image shifted to a zero minimum
+    pre = conditioning_channels(offset[None], dn.core.psf.as_psf(psf), net)[0]
+    low = offset.min()
+    expected = dn.richardson_lucy(offset - low, psf, 7) + low
+    np.testing.assert_allclose(pre, expected, rtol=1e-5, atol=1e-5)
+    out = dn.restore(offset, net, psf=psf)
+    assert out.shape == image.shape and np.isfinite(out).all()
+    net.metadata["conditioning"] = {"method": "magic"}
+    with pytest.raises(ValueError, match="unknown conditioning method 'magic'"):
+        dn.restore(offset, net, psf=psf)
