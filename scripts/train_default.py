@@ -330,6 +330,23 @@ def lr_at(progress: float, base: float, warmup: float = 0.02, floor: float = 0.0
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
+def update_ema(ema: DeconvNet, model: DeconvNet, step: int, rate: float) -> None:
+    """Move the EMA weights towards the model's (with a warm-up of the decay)."""
+    decay = min(rate, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+            pe.lerp_(pm, 1 - decay)
+
+
+def keep_best(best: dict, state, step: int, candidates) -> tuple[dict, dict]:
+    """The best (record, state dict) so far among ``(label, net, val_psnr)`` candidates."""
+    for label, net, value in candidates:
+        if value > best["val_psnr"]:
+            best = {"val_psnr": value, "step": step, "weights": label}
+            state = copy.deepcopy(net.state_dict())
+    return best, state
+
+
 def _jsonable(value):
     if isinstance(value, Path):
         try:
@@ -393,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     base = evaluate(model, pairs)  # the identity: noisy input
     history = [{"step": 0, "seconds": 0.0, "train_loss": None, **base, "ema_val_psnr": None}]
     best = {"val_psnr": -np.inf}
+    best_state = None
     print(f"step 0: val psnr {base['val_psnr']:.2f} (noisy)", flush=True)
     start = time.perf_counter()
     step, running = 0, []
@@ -419,10 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
         opt.step()
         step += 1
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-                pe.lerp_(pm, 1 - decay)
+        update_ema(ema, model, step, args.ema)
         running.append(loss.item())
         if step % args.val_every == 0:
             record = {
@@ -435,13 +450,12 @@ def main(argv: list[str] | None = None) -> int:
             }
             running = []
             history.append(record)
-            for label, net, value in (
-                ("raw", model, record["val_psnr"]),
-                ("ema", ema, record["ema_val_psnr"]),
-            ):
-                if value > best["val_psnr"]:
-                    best = {"val_psnr": value, "step": step, "weights": label}
-                    best_state = copy.deepcopy(net.state_dict())
+            best, best_state = keep_best(
+                best,
+                best_state,
+                step,
+                [("raw", model, record["val_psnr"]), ("ema", ema, record["ema_val_psnr"])],
+            )
             print(
                 f"step {step} {record['seconds']:.0f}s lr {lr:.2e} loss {record['train_loss']:.4f}"
                 f" val {record['val_psnr']:.2f} (gain {record['val_gain']:.2f})"
@@ -450,13 +464,12 @@ def main(argv: list[str] | None = None) -> int:
             )
     seconds = time.perf_counter() - start
     final = {**evaluate(model, pairs), "ema_val_psnr": evaluate(ema, pairs)["val_psnr"]}
-    for label, net, value in (
-        ("raw", model, final["val_psnr"]),
-        ("ema", ema, final["ema_val_psnr"]),
-    ):
-        if value > best["val_psnr"]:
-            best = {"val_psnr": value, "step": step, "weights": label}
-            best_state = copy.deepcopy(net.state_dict())
+    best, best_state = keep_best(
+        best,
+        best_state,
+        step,
+        [("raw", model, final["val_psnr"]), ("ema", ema, final["ema_val_psnr"])],
+    )
 
     net = DeconvNet(DeconvNetConfig(**CONFIG))
     net.load_state_dict({k: v.contiguous() for k, v in best_state.items()})

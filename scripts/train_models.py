@@ -478,10 +478,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), net.parameters(), strict=True):
-                pe.lerp_(pm, 1 - decay)
+        base.update_ema(ema, net, step, args.ema)
         running.append(loss.item())
         if step % args.val_every == 0 or step == steps:
             record = {
@@ -494,13 +491,12 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             }
             running = []
             history.append(record)
-            for label, model, value in (
-                ("raw", net, record["val_psnr"]),
-                ("ema", ema, record["ema_val_psnr"]),
-            ):
-                if value > best["val_psnr"]:
-                    best = {"val_psnr": value, "step": step, "weights": label}
-                    best_state = copy.deepcopy(model.state_dict())
+            best, best_state = base.keep_best(
+                best,
+                best_state,
+                step,
+                [("raw", net, record["val_psnr"]), ("ema", ema, record["ema_val_psnr"])],
+            )
             print(
                 f"[{task.name}] step {step} {record['seconds']:.0f}s loss "
                 f"{record['train_loss']:.5f} val {record['val_psnr']:.2f} "
