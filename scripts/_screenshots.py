@@ -30,3 +30,14 @@ def shoot(viewer, name: str, settle: int = 20) -> Path:
     out.parent.mkdir(exist_ok=True)
     viewer.screenshot(str(out), canvas_only=False)
     return out
+
+
+def shoot_grid(viewer, name: str) -> Path:
+    """Show the layers side by side (napari's grid), shoot docs/<name>, close the viewer."""
+    viewer.grid.enabled = True
+    viewer.grid.stride = 1
+    viewer.reset_view()
+    out = shoot(viewer, name, settle=20)
+    viewer.close()
+    print(f"wrote {out}")
+    return out

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import napari
-from _screenshots import shoot, wait_until
+from _screenshots import shoot_grid, wait_until
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "deconv_widget.png"
 
@@ -38,12 +38,7 @@ def main() -> int:
     # grid order follows the layer list from the top: result, clean, blurred
     viewer.layers.move(viewer.layers.index(clean), len(viewer.layers) - 1)
     viewer.layers.move(viewer.layers.index(viewer.layers[result]), len(viewer.layers) - 1)
-    viewer.grid.enabled = True
-    viewer.grid.stride = 1
-    viewer.reset_view()
-    shoot(viewer, OUT.name, settle=20)
-    viewer.close()
-    print(f"wrote {OUT}")
+    shoot_grid(viewer, OUT.name)
     return 0
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import napari
-from _screenshots import shoot, wait_until
+from _screenshots import shoot_grid, wait_until
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "restore_widget.png"
 
@@ -30,12 +30,7 @@ def main() -> int:
         lambda: "camera noisy [denoise-2d]" in viewer.layers and widget.worker is None,
         what="the Restore widget",
     )
-    viewer.grid.enabled = True
-    viewer.grid.stride = 1
-    viewer.reset_view()
-    shoot(viewer, OUT.name, settle=20)
-    viewer.close()
-    print(f"wrote {OUT}")
+    shoot_grid(viewer, OUT.name)
     return 0
 
 
