@@ -228,7 +228,8 @@ def random_psf(rng: np.random.Generator, ndim: int) -> tuple[np.ndarray, dict]:
         sigma = [lateral * rng.uniform(0.85, 1.15), lateral]
         if ndim == 3:
             sigma = [lateral * rng.uniform(1.0, 2.5), *sigma]
-        size = [2 * int(math.ceil(3 * s)) + 1 for s in sigma]
+        # 3 sigma each side, at most 12 px (a 3D region is 32 planes deep)
+        size = [2 * min(int(math.ceil(3 * s)), 12) + 1 for s in sigma]
         kernel = make_psf("gaussian", shape=size, sigma=sigma)
         return kernel, {"kind": "gaussian", "sigma": [round(s, 3) for s in sigma]}
     # Airy / widefield: NA 0.8-1.4, 520 nm; the pixel size sets the radius
