@@ -34,8 +34,9 @@ def shoot(viewer, name: str, settle: int = 20) -> Path:
 
 def shoot_grid(viewer, name: str) -> Path:
     """Show the layers side by side (napari's grid), shoot docs/<name>, close the viewer."""
-    viewer.grid.enabled = True
-    viewer.grid.stride = 1
+    grid = viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid  # napari >= 0.9
+    grid.enabled = True
+    grid.stride = 1
     viewer.reset_view()
     out = shoot(viewer, name, settle=20)
     viewer.close()

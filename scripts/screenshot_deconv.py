@@ -32,7 +32,8 @@ def main() -> int:
     widget.run()
     result = f"{blurred.name} [deconv-2d]"
     wait_until(lambda: result in viewer.layers and widget.worker is None, what="deconv-2d")
-    viewer.layers.remove(viewer.layers[f"{base} PSF"])
+    # the (hidden) PSF layer stays, so that the widget still shows it as the PSF
+    viewer.layers.move(viewer.layers.index(viewer.layers[f"{base} PSF"]), 0)
     clean = viewer.layers[f"{base} clean"]
     clean.visible = True
     # grid order follows the layer list from the top: result, clean, blurred
