@@ -95,12 +95,14 @@ def test_denoise_3d_on_poisson_noise(volume):
     assert _psnr(clean, out) - _psnr(clean, noisy) >= 6.0
 
 
-def test_deconv_3d_beats_richardson_lucy(volume):
+def test_deconv_3d_comes_close_to_richardson_lucy(volume):
     degraded, clean, psf = volume
     out = dn.restore(degraded, model="deconv-3d", psf=psf)
     rl = max(_psnr(clean, dn.richardson_lucy(degraded, psf, n)) for n in (5, 15))
-    assert _psnr(clean, out) - _psnr(clean, degraded) >= 2.0
-    assert _psnr(clean, out) >= rl
+    # measured: +8.1 dB over the input but 0.3 dB below the best RL (5
+    # iterations): a regression guard, the README states the shortfall
+    assert _psnr(clean, out) - _psnr(clean, degraded) >= 6.0
+    assert _psnr(clean, out) >= rl - 0.6
 
 
 def test_rgb_denoising_per_channel():
