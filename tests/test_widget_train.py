@@ -114,7 +114,9 @@ def test_supervised_training_plots_previews_saves_and_restores(
     restore_widget.device.value = "cpu"
     restore_widget.run()
     qtbot.waitUntil(lambda: restore_widget.worker is None, timeout=TIMEOUT_MS)
-    restored = viewer.layers["noisy restored"].data
+    result_layer = viewer.layers[-1]
+    assert result_layer.name.startswith("noisy [")  # "<input> [<method>]"
+    restored = result_layer.data
     np.testing.assert_allclose(restored, dn.restore(noisy, result.model, device="cpu"), atol=1e-5)
 
 
