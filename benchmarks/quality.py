@@ -409,26 +409,6 @@ def _denoise(method: str, image: np.ndarray, sigma: float, p: dict) -> np.ndarra
     return dn.denoise_bm3d(image, sigma=sigma)
 
 
-def switching_median(image: np.ndarray, low: float, high: float, largest: int = 7) -> np.ndarray:
-    """Replace pixels at `low` or `high` by the median of the others in the smallest window."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    out = image.copy()
-    bad = (image <= low) | (image >= high)
-    values = np.where(bad, np.nan, image)
-    todo = np.argwhere(bad)
-    for size in range(3, largest + 1, 2):
-        if not len(todo):
-            break
-        padded = np.pad(values, size // 2, mode="reflect")
-        windows = sliding_window_view(padded, (size,) * image.ndim)[tuple(todo.T)]
-        windows = windows.reshape(len(todo), -1)
-        found = ~np.isnan(windows).all(axis=1)
-        out[tuple(todo[found].T)] = np.nanmedian(windows[found], axis=1)
-        todo = todo[~found]
-    return out
-
-
 def apply(method: str, task: Task, image: np.ndarray, params: dict, ctx: dict) -> np.ndarray:
     """One method's restoration of one degraded image (not clipped)."""
     from scipy import ndimage
@@ -442,7 +422,7 @@ def apply(method: str, task: Task, image: np.ndarray, params: dict, ctx: dict) -
     if method == "median":
         return ndimage.median_filter(image, size=params["size"], mode="reflect")
     if method == "switching-median":
-        return switching_median(image, task.params["low"], task.params["high"])
+        return dn.denoise_switching_median(image, task.params["low"], task.params["high"])
     if method == "richardson-lucy":
         return dn.richardson_lucy(
             np.clip(image, 0, None), ctx["psf"], params["iterations"], device=ctx["device"]

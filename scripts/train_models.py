@@ -4,8 +4,11 @@
 ``--model denoise-2d`` here hands over to it. The others share this script:
 
 ``salt-and-pepper``
-    2D, 1 channel. Impulse noise on 1-50% of the pixels (salt share 20-80%,
-    salt and pepper at the region's min and max), sometimes on top of mild
+    2D; input channels are the image and its switching median (impulses at
+    the image's min/max replaced by a median of clean neighbours), which the
+    network refines; at inference only the impulses change. Impulse noise
+    on 1-50% of the pixels (salt share 20-80%, salt and pepper at the
+    region's min and max), sometimes on top of mild
     Gaussian noise.
 ``deconv-2d``
     2D, PSF-conditioned: input channels are the blurred noisy image and its
@@ -77,6 +80,7 @@ NORM = {"method": "percentile", "low": 0.5, "high": 99.5}
 #: in 2D; in 3D the cheaper Wiener filter (30 RL iterations on a training region
 #: cost ~2.5 s there, a step's budget many times over on this CPU)
 CONDITIONING = {
+    "salt-and-pepper": {"method": "switching-median", "largest": 7},
     "deconv-2d": {"method": "richardson-lucy", "iterations": 30},
     "deconv-3d": {"method": "wiener", "balance_scale": 1.0},
 }
@@ -97,12 +101,17 @@ class Task:
     patches_per_region: int
     config: dict[str, Any] = field(default_factory=dict)
     photo_fraction: float = 0.5  # 2D: share of regions from photographs (rest phantoms)
+    #: inference-only metadata, added to the saved file (validation runs without it)
+    inference: dict[str, Any] = field(default_factory=dict)
 
 
 TASKS = {
     "salt-and-pepper": Task(
         name="salt-and-pepper",
-        description="Impulse (salt-and-pepper) noise removal, 1-50% corrupted pixels (2D)",
+        description=(
+            "Impulse (salt-and-pepper) noise removal, 1-50% corrupted pixels (2D); refines a "
+            "switching median"
+        ),
         ndim=2,
         psf=False,
         steps=8000,
@@ -112,6 +121,8 @@ TASKS = {
         patches_per_region=4,
         config={"depth": 2, "base_channels": 24},
         photo_fraction=0.8,
+        # keep pixels that are not at the image's min/max: only impulses change
+        inference={"impulse_switch": True},
     ),
     "deconv-2d": Task(
         name="deconv-2d",
@@ -165,13 +176,13 @@ TASKS = {
 def model_config(task: Task) -> dict[str, Any]:
     return {
         "ndim": task.ndim,
-        "in_channels": 2 if task.psf else 1,
+        "in_channels": 2 if task.name in CONDITIONING else 1,
         "out_channels": 1,
         "convs_per_level": 2,
         "skip": "add",
         "residual": True,
-        # a deconvolution model corrects its pre-deconvolution channel
-        "residual_input": 1 if task.psf else None,
+        # a conditioned model corrects its pre-restoration channel
+        "residual_input": 1 if task.name in CONDITIONING else None,
         "normalization": NORM,
         **task.config,
     }
@@ -311,7 +322,7 @@ def network_input(noisy: np.ndarray, psf, net: DeconvNet) -> tuple[np.ndarray, f
     lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
     scale = float(hi - lo) if hi > lo else 1.0
     channels = [noisy]
-    if psf is not None:
+    if "conditioning" in net.metadata:
         channels.append(conditioning_channels(noisy[None], psf, net)[0])
     x = (np.stack(channels) - lo) / scale
     return x.astype(np.float32), float(lo), scale
@@ -443,7 +454,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         "description": task.description,
         "needs_psf": task.psf,
     }
-    if task.psf:
+    if task.name in CONDITIONING:
         metadata["conditioning"] = CONDITIONING[task.name]
     net = DeconvNet(DeconvNetConfig(**model_config(task)))
     net.metadata = metadata
@@ -548,7 +559,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    final.metadata = {**metadata, "training": training}
+    final.metadata = {**metadata, **task.inference, "training": training}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_model(final, out)
     log_path = out.with_name(out.name.removesuffix(".safetensors") + ".log.json")

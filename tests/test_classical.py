@@ -357,3 +357,35 @@ def test_classical_methods_table():
     for entry in CLASSICAL_METHODS.values():
         assert callable(entry["function"]) and entry["description"]
     assert CLASSICAL_METHODS["wiener"]["psf"] and not CLASSICAL_METHODS["tv"]["psf"]
+
+
+def _switching_median_reference(image, low, high, largest=7):
+    """Pixel by pixel: the median of the clean pixels in the smallest window with any."""
+    out = image.astype(np.float32).copy()
+    bad = (image <= low) | (image >= high)
+    padded = {s: np.pad(np.where(bad, np.nan, image), s // 2, mode="reflect") for s in (3, 5, 7)}
+    for y, x in zip(*np.nonzero(bad), strict=True):
+        for s in range(3, largest + 1, 2):
+            window = padded[s][y : y + s, x : x + s]
+            if not np.isnan(window).all():
+                out[y, x] = np.nanmedian(window)
+                break
+    return out
+
+
+def test_switching_median_replaces_only_impulses():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.1, 0.9, (40, 36)).astype(np.float32)
+    noisy = dn.synthesize(clean, "salt-and-pepper", amount=0.3, low=0.0, high=1.0, seed=1)
+    out = dn.denoise_switching_median(noisy, 0.0, 1.0)
+    np.testing.assert_allclose(out, _switching_median_reference(noisy, 0.0, 1.0), atol=1e-6)
+    untouched = (noisy > 0) & (noisy < 1)
+    np.testing.assert_array_equal(out[untouched], noisy[untouched])
+    # default impulse values: the image's min and max
+    np.testing.assert_array_equal(dn.denoise_switching_median(noisy), out)
+    stack = dn.denoise_switching_median(np.stack([noisy, noisy]), 0.0, 1.0)
+    assert stack.shape == (2, 40, 36)
+    with pytest.raises(ValueError, match="odd integer"):
+        dn.denoise_switching_median(noisy, largest=4)
+    with pytest.raises(ValueError):
+        dn.denoise_switching_median(np.full((8, 8), np.nan))

@@ -183,3 +183,40 @@ def test_richardson_lucy_conditioning(image):
     net.metadata["conditioning"] = {"method": "magic"}
     with pytest.raises(ValueError, match="unknown conditioning method 'magic'"):
         dn.restore(offset, net, psf=psf)
+
+
+def test_switching_median_conditioning_and_impulse_switch():
+    # a fresh residual network outputs its conditioning channel: here the
+    # switching median; the impulse switch then keeps every clean pixel exactly
+    net = dn.DeconvNet(ndim=2, in_channels=2, out_channels=1, depth=1, residual_input=1)
+    net.metadata = {
+        "name": "sp-test",
+        "conditioning": {"method": "switching-median", "largest": 7},
+        "impulse_switch": True,
+    }
+    rng = np.random.default_rng(2)
+    clean = rng.uniform(0.2, 0.8, (32, 40)).astype(np.float32)
+    noisy = dn.synthesize(clean, "salt-and-pepper", amount=0.2, low=0.0, high=1.0, seed=3)
+    out = dn.restore(noisy, net)
+    np.testing.assert_allclose(out, dn.denoise_switching_median(noisy), atol=1e-5)
+    kept = (noisy > 0) & (noisy < 1)
+    np.testing.assert_array_equal(out[kept], noisy[kept])
+    with pytest.raises(ValueError, match="not a deconvolution model"):
+        dn.restore(noisy, net, psf="gaussian")
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="dask"):
+        dn.restore(da.from_array(noisy, chunks=16), net)
+
+
+def test_impulse_switch_on_a_plain_model(random_net):
+    net = random_net()
+    flat = np.full((24, 24), 0.5, np.float32)
+    noisy = dn.synthesize(flat, "salt-and-pepper", amount=0.1, low=0.0, high=1.0, seed=0)
+    plain = dn.restore(noisy, net)
+    net.metadata["impulse_switch"] = True
+    switched = dn.restore(noisy, net)
+    impulses = (noisy == 0) | (noisy == 1)
+    np.testing.assert_array_equal(switched[~impulses], noisy[~impulses])
+    np.testing.assert_allclose(switched[impulses], plain[impulses], atol=1e-6)
+    lazy = dn.restore(pytest.importorskip("dask.array").from_array(noisy, chunks=12), net)
+    np.testing.assert_array_equal(np.asarray(lazy)[~impulses], noisy[~impulses])

@@ -1,7 +1,14 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
 from .classical import richardson_lucy, wiener
-from .denoisers import denoise_bm3d, denoise_median, denoise_nlm, denoise_tv, denoise_wavelet
+from .denoisers import (
+    denoise_bm3d,
+    denoise_median,
+    denoise_nlm,
+    denoise_switching_median,
+    denoise_tv,
+    denoise_wavelet,
+)
 from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
 from .noise import estimate_noise, synthesize
@@ -19,6 +26,7 @@ __all__ = [
     "SSIMLoss",
     "denoise_bm3d",
     "denoise_median",
+    "denoise_switching_median",
     "denoise_nlm",
     "denoise_tv",
     "denoise_wavelet",

@@ -18,6 +18,12 @@ conditioning:
 - ``{"method": "wiener", "balance_scale": s}``: :func:`~napari_deconvnet.wiener`
   with the noise-to-signal balance it estimates (``balance=None``) times ``s``.
 
+The same mechanism conditions the ``salt-and-pepper`` model, without a PSF:
+``{"method": "switching-median"}`` gives it the
+:func:`~napari_deconvnet.denoise_switching_median` of the image (impulses at
+the image's minimum and maximum replaced by a median of their clean
+neighbours), which the network refines.
+
 The training script and :func:`~napari_deconvnet.restore` both build the
 input with :func:`conditioning_channels`, so that they cannot drift apart.
 """
@@ -39,8 +45,9 @@ def needs_psf(model: Any) -> bool:
 
 
 def extra_channels(model: Any) -> int:
-    """Input channels a model takes beyond the image's own (1 for deconvolution models)."""
-    return 1 if needs_psf(model) else 0
+    """Input channels a model takes beyond the image's own (1 for conditioned models)."""
+    metadata = getattr(model, "metadata", {})
+    return 1 if needs_psf(model) or "conditioning" in metadata else 0
 
 
 def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndarray:
@@ -82,7 +89,7 @@ def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndar
 
 
 def conditioning_channels(
-    images: np.ndarray, kernel: np.ndarray, model: Any, device: Any = "cpu"
+    images: np.ndarray, kernel: np.ndarray | None, model: Any, device: Any = "cpu"
 ) -> np.ndarray:
     """The extra input channel of a deconvolution model, for every image.
 
@@ -103,18 +110,21 @@ def conditioning_channels(
     normalised with the same statistics as the images.
     """
     from .classical import _estimate_balance, richardson_lucy, wiener
+    from .denoisers import denoise_switching_median
 
     spec = model.metadata.get("conditioning", {"method": "wiener"})
     method = spec.get("method", "wiener")
-    if method not in ("wiener", "richardson-lucy"):
+    if method not in ("wiener", "richardson-lucy", "switching-median"):
         raise ValueError(
             f"unknown conditioning method {method!r} in the model file; this version knows "
-            "'wiener' and 'richardson-lucy'"
+            "'wiener', 'richardson-lucy' and 'switching-median'"
         )
     out = np.empty(images.shape, np.float32)
     for i, image in enumerate(images):
         image = np.asarray(image, np.float32)
-        if method == "wiener":
+        if method == "switching-median":
+            out[i] = denoise_switching_median(image, largest=int(spec.get("largest", 7)))
+        elif method == "wiener":
             balance = float(spec.get("balance_scale", 1.0)) * _estimate_balance(image)
             out[i] = wiener(image, kernel, balance)
         else:

@@ -429,8 +429,9 @@ def restore_iter(
     xn -= offset
     xn /= scale
     xn = xn.reshape(layout.net_shape)
-    if layout.psf is not None:
-        # the Wiener pre-deconvolution, normalised like the image, as a second channel
+    if extra_channels(net):
+        # the pre-restoration (e.g. Richardson-Lucy with the PSF), normalised
+        # like the image, as a second channel
         images = xt.reshape(-1, *layout.spatial_shape)
         pre = conditioning_channels(images, layout.psf, net, device=dev)
         pre = pre.reshape(layout.transposed_shape)
@@ -447,7 +448,20 @@ def restore_iter(
     yt = yn.reshape(layout.transposed_shape)
     yt *= scale
     yt += offset
+    if net.metadata.get("impulse_switch"):
+        _keep_uncorrupted(xt, yt, float(x.min()), float(x.max()))
     return np.ascontiguousarray(yt.transpose(layout.inverse))
+
+
+def _keep_uncorrupted(x: np.ndarray, y: np.ndarray, low: float, high: float) -> None:
+    """Impulse-noise models: keep every pixel that is not at the image's extremes.
+
+    Salt-and-pepper noise sets pixels to the image's minimum or maximum; the
+    others are exact, so only the extremes take the network's estimate (a
+    "switching" filter whose fill-in is the network). Modifies `y` in place.
+    """
+    keep = (x != low) & (x != high)
+    np.copyto(y, x, where=keep, casting="unsafe")
 
 
 def restore(
@@ -587,14 +601,15 @@ def _is_dask(image: Any) -> bool:
 
 def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size, precision):
     """Lazy restore: chunks on the tile grid, overlapping by the halo."""
+    import dask
     import dask.array as da
 
     net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
-    if layout.psf is not None:
+    if extra_channels(net):
         raise ValueError(
-            "lazy (dask) restore with a deconvolution model is not supported: the Wiener "
-            "pre-deconvolution needs the whole image; pass a numpy array (e.g. "
-            "image.compute(), or one time point or region at a time)"
+            f"lazy (dask) restore with model {net.metadata.get('name', '')!r} is not "
+            "supported: its classical pre-restoration channel needs the whole image; pass "
+            "a numpy array (e.g. image.compute(), or one time point or region at a time)"
         )
     plan = plan_tiles(layout.spatial_shape, net, tile=tile, overlap=overlap, device=dev)
     grid, halo = net.config.grid, plan["halo"]
@@ -621,17 +636,23 @@ def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size,
     # network inside them must not normalise again
     fixed = DeconvNet(net.config, normalization={"method": "none"})
     fixed.load_state_dict(net.state_dict())
-    fixed.metadata = net.metadata
+    fixed.metadata = {k: v for k, v in net.metadata.items() if k != "impulse_switch"}
+    if net.metadata.get("impulse_switch"):
+        low, high = (float(v) for v in dask.compute(image.min(), image.max()))
 
     # dask computes blocks in threads, but one torch module must not run (or be
     # moved, as _run_tiles does) in several threads at once: that gives garbage
     lock = threading.Lock()
 
     def block(b: np.ndarray) -> np.ndarray:
-        b = (np.asarray(b, np.float32) - offset_o) / scale_o
+        raw = np.asarray(b)
+        b = (raw.astype(np.float32) - offset_o) / scale_o
         with lock:
             y = restore(b, fixed, axes=axes, device=dev, overlap=halo, precision=precision)
-        return y * scale_o + offset_o
+        y = y * scale_o + offset_o
+        if net.metadata.get("impulse_switch"):
+            _keep_uncorrupted(raw, y, low, high)
+        return y
 
     return da.map_overlap(
         block,
