@@ -52,8 +52,13 @@ def test_salt_and_pepper_beats_the_median_filter(camera):
     noisy = dn.synthesize(camera, "salt-and-pepper", amount=0.2, low=0.0, high=1.0, seed=0)
     out = dn.restore(noisy, model="salt-and-pepper")
     best_median = max(_psnr(camera, ndimage.median_filter(noisy, size)) for size in (3, 5))
+    switching = _psnr(camera, dn.denoise_switching_median(noisy))
+    # measured: 33.46 dB, median 25.13 dB, switching median 33.02 dB
     assert _psnr(camera, out) - _psnr(camera, noisy) >= 15.0
     assert _psnr(camera, out) >= best_median + 3.0
+    assert _psnr(camera, out) >= switching + 0.2
+    clean_pixels = (noisy > 0) & (noisy < 1)  # the impulse switch keeps them exactly
+    np.testing.assert_array_equal(out[clean_pixels], noisy[clean_pixels])
 
 
 def test_deconv_2d_beats_richardson_lucy(camera):
