@@ -424,6 +424,22 @@ def test_median_equals_scipy(viewer_widget, qtbot, errors):
     assert out.metadata["napari_deconvnet"]["psf"] is None
 
 
+def test_switching_median_changes_only_impulses(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    clean = np.random.default_rng(1).uniform(0.2, 0.8, (40, 48)).astype(np.float32)
+    noisy = dn.synthesize(clean, "salt-and-pepper", amount=0.2, low=0.0, high=1.0, seed=2)
+    viewer.add_image(noisy, name="speckled")
+    widget.method.value = "switching-median"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["speckled [switching-median]"].data
+    np.testing.assert_array_equal(out, dn.denoise_switching_median(noisy))
+    kept = (noisy > 0) & (noisy < 1)
+    np.testing.assert_array_equal(out[kept], noisy[kept])
+
+
 def test_median_of_a_stack_works_plane_by_plane(viewer_widget, qtbot, errors):
     from scipy import ndimage
 

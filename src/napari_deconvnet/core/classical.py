@@ -24,6 +24,7 @@ from .denoisers import (
     denoise_bm3d,
     denoise_median,
     denoise_nlm,
+    denoise_switching_median,
     denoise_tv,
     denoise_wavelet,
 )
@@ -433,6 +434,12 @@ CLASSICAL_METHODS: dict[str, dict[str, Any]] = {
         "psf": False,
         "description": "Median filter: removes salt-and-pepper (impulse) noise; "
         "a larger size removes denser impulses.",
+    },
+    "switching-median": {
+        "function": denoise_switching_median,
+        "psf": False,
+        "description": "Switching median: replaces only the salt-and-pepper pixels (the "
+        "image's min and max) by a median of their clean neighbours.",
     },
     "bm3d": {
         "function": denoise_bm3d,

@@ -82,6 +82,7 @@ _CLASSICAL_FIELDS: dict[str, tuple[str, ...]] = {
     "wavelet": ("noise_level",),
     "bm3d": ("noise_level",),
     "median": ("median_size",),
+    "switching-median": (),
 }
 
 
