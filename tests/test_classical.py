@@ -353,6 +353,7 @@ def test_classical_methods_table():
         "wavelet",
         "bm3d",
         "median",
+        "switching-median",
     }
     for entry in CLASSICAL_METHODS.values():
         assert callable(entry["function"]) and entry["description"]
