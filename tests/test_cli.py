@@ -172,6 +172,7 @@ def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
             ["restore", "{tif}", "-o", "out.tif", "--model", "salt-and-pepper", "--psf", "airy"],
             "no PSF",
         ),
+        (["restore", "{tif}", "-o", "out.tif", "--model", "deconv-2d"], "needs --psf"),
         (["demo", "--headless"], "needs -o"),
         (["demo", "--sample", "nope"], "unknown sample"),
         (["info", "nope"], "unknown model"),

@@ -76,6 +76,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     outputs = output_paths(inputs, Path(args.output), args.format, "restored")
     model = _load_model(args.model)
     psf = psf_from(args.psf, args)
+    if psf is None and model.metadata.get("needs_psf"):
+        raise UsageError(
+            f"model {args.model!r} deconvolves and needs --psf: a PSF image file (.tif, .npy) "
+            "or a spec such as gaussian:sigma=2 or airy:na=1.4,pixel_size=65"
+        )
     failed = 0
     with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
         for src, dst in zip(inputs, outputs, strict=True):
