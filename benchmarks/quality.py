@@ -72,6 +72,7 @@ References
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import sys
@@ -543,6 +544,10 @@ def run_task(task: Task, index: int, args, sizes: Sizes, cache: dict) -> dict:
                 _log(f"  {task.name} {method}: n/a ({model} is not shipped yet)")
                 continue
             ctx["nets"][method] = dn.load_model(model)
+        if method == "bm3d" and importlib.util.find_spec("bm3d") is None:
+            record["methods"][method] = {**entry, "status": "n/a", "reason": "bm3d not installed"}
+            _log(f"  {task.name} bm3d: n/a (pip install bm3d)")
+            continue
         if method == "care":
             if args.care_seconds <= 0:
                 record["methods"][method] = {**entry, "status": "n/a", "reason": "skipped"}
@@ -606,7 +611,7 @@ def markdown(results: dict) -> str:
         "only. Every output is clipped to [0, 1] before scoring (data range 1).",
         "",
         "PSNR (dB) / SSIM, mean over the task's test images; the best PSNR of a row is bold. "
-        "—: not applicable; n/a: model not shipped yet (or CARE skipped).",
+        "—: not applicable; n/a: model not shipped, CARE skipped or bm3d not installed.",
         "",
         "| task | " + " | ".join(methods) + " |",
         "|---|" + "---:|" * len(methods),

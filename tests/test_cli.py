@@ -396,7 +396,7 @@ def test_subprocess_train_a_few_seconds(tmp_path):
 
 
 def test_subprocess_ctrl_c_leaves_no_partial_output(tmp_path):
-    np.save(tmp_path / "big.npy", _image((120, 256, 256)))
+    np.save(tmp_path / "big.npy", _image((240, 256, 256)))  # long enough to interrupt
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "NAPARI_DECONVNET_LAZY_BYTES": "1"}  # written plane by plane
