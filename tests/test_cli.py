@@ -396,7 +396,7 @@ def test_subprocess_train_a_few_seconds(tmp_path):
 
 
 def test_subprocess_ctrl_c_leaves_no_partial_output(tmp_path):
-    np.save(tmp_path / "big.npy", _image((240, 256, 256)))  # long enough to interrupt
+    np.save(tmp_path / "big.npy", _image((120, 256, 256)))
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "NAPARI_DECONVNET_LAZY_BYTES": "1"}  # written plane by plane
@@ -407,6 +407,9 @@ def test_subprocess_ctrl_c_leaves_no_partial_output(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a test run started in the background (``cmd &``) inherits SIGINT as
+        # ignored, and so would the command: give it the default, as a terminal does
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120
