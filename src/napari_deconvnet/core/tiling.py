@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .conditioning import conditioning_channels, extra_channels, needs_psf, prepare_psf
+from .conditioning import conditioning_channels, extra_channels, prepare_psf
 from .devices import autocast, free_memory, resolve_device, resolve_precision
 from .model import DeconvNet
 from .persistence import load_model
@@ -373,8 +373,6 @@ def _run_tiles(
 def _prepare(image, model, psf, axes, device, precision):
     _check_image(image)
     net = load_model(model)
-    if psf is not None and not needs_psf(net):
-        prepare_psf(psf, net, ())  # raises: this model takes no PSF
     axes = _check_axes(axes, image.shape, net)
     layout = _Layout(axes, image.shape, net)
     layout.psf = prepare_psf(psf, net, layout.spatial_shape)
