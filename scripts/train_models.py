@@ -70,7 +70,7 @@ from napari_deconvnet.core.conditioning import conditioning_channels  # noqa: E4
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
 from napari_deconvnet.core.noise import synthesize  # noqa: E402
 from napari_deconvnet.core.persistence import save_model  # noqa: E402
-from napari_deconvnet.core.psf import make_psf  # noqa: E402
+from napari_deconvnet.core.psf import blur, make_psf  # noqa: E402
 from napari_deconvnet.core.tiling import restore  # noqa: E402
 
 ROOT = base.ROOT
@@ -297,21 +297,12 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
     return noisy, {"noise": "poisson-gaussian", "peak": peak, "read_noise": read}
 
 
-def fast_blur(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    """:func:`napari_deconvnet.core.psf.blur` (reflective borders) through FFTs."""
-    from scipy.signal import fftconvolve
-
-    widths = [((s - 1) // 2, s // 2) for s in psf.shape]
-    padded = np.pad(image.astype(np.float64), widths, mode="symmetric")
-    return fftconvolve(padded, psf, mode="valid").astype(np.float32)
-
-
 def degrade(rng, clean: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """(degraded image, PSF or None, record) for a clean region in [0, 1]."""
     psf, info = None, {}
     if task.psf:
         psf, info["psf"] = random_psf(rng, task.ndim)
-        clean = fast_blur(clean, psf)
+        clean = blur(clean, psf)
     noisy, noise = add_noise(rng, clean, task)
     info.update(noise)
     return np.asarray(noisy, np.float32), psf, info

@@ -165,6 +165,18 @@ def test_bad_make_psf_arguments_raise(kind, shape, params, error, match):
 # ---------------------------------------------------------------- blur
 
 
+@pytest.mark.parametrize("shape", [(3, 5), (8, 9), (10, 13), (4, 6, 8)])
+def test_blur_matches_scipy_for_small_and_large_kernels(shape):
+    # up to 64 taps blur convolves directly, above through FFTs: the same result,
+    # even sizes and kernels larger than the image included
+    rng = np.random.default_rng(1)
+    image = rng.random((5, 9, 12))
+    kernel = rng.random(shape)
+    full = kernel.reshape((1,) * (image.ndim - kernel.ndim) + kernel.shape) / kernel.sum()
+    expected = ndimage.convolve(image, full, mode="reflect")
+    np.testing.assert_allclose(blur(image, kernel), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "psf", ["gaussian", {"kind": "airy", "na": 0.5}, {"kind": "gaussian", "sigma": (1, 2, 2)}]
 )
