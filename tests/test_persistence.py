@@ -45,7 +45,7 @@ def test_atomic_save_keeps_old_file(tmp_path, random_net, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("safetensors.torch.save_file", broken)
+    monkeypatch.setattr("safetensors.torch.save", broken)
     with pytest.raises(OSError, match="disk full"):
         dn.save_model(random_net(seed=2), path)
     assert path.read_bytes() == before

@@ -12,10 +12,11 @@ Loading parses that header and the raw tensors only: no pickle, no code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import struct
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ _FORMAT = "napari-deconvnet"
 _KEY = "napari_deconvnet"
 _ALIASES = {"default": "denoise-2d"}
 _HEADER_LIMIT = 100 * 1024 * 1024
+#: Tensor dtypes a model file may hold, with their sizes in bytes.
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
 
 
 def _weights_dir() -> Path:
@@ -72,7 +75,17 @@ def _describe_foreign(head: bytes) -> str | None:
 
 
 def _read_header(path: Path) -> dict[str, Any]:
-    """Parse and check the safetensors header of `path` without reading the weights."""
+    """Parse and check the safetensors header of `path` without reading the weights.
+
+    Every way a file can be damaged (truncated, padded, bit flips, edited
+    header, another format) raises ValueError; nothing is unpickled.
+    """
+    doc, _ = _read_header_and_shapes(path)
+    return doc
+
+
+def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
+    """The napari-deconvnet document and the shape of every tensor in `path`."""
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(9)
@@ -101,16 +114,21 @@ def _read_header(path: Path) -> dict[str, Any]:
         raw = fh.read(n)
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{path} has a corrupt safetensors header: {err}") from err
     if not isinstance(header, dict):
-        raise ValueError(f"{path} has a corrupt safetensors header")
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    if 8 + n + end > size:
+        raise ValueError(f"{path} has a corrupt safetensors header (not a JSON object)")
+    end = _check_tensor_entries(path, header)
+    if 8 + n + end != size:
         raise ValueError(
-            f"{path} is truncated: the header promises {8 + n + end} bytes but the file has {size}"
+            f"{path} is truncated or padded: the header promises {8 + n + end} bytes but the "
+            f"file has {size}"
         )
-    meta = header.get("__metadata__") or {}
+    meta = header.get("__metadata__")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError(f"{path} has a corrupt safetensors header (__metadata__ is not text)")
     if _KEY not in meta:
         raise ValueError(
             f"{path} is a safetensors file from another tool (no {_KEY!r} metadata); only "
@@ -118,17 +136,66 @@ def _read_header(path: Path) -> dict[str, Any]:
         )
     try:
         doc = json.loads(meta[_KEY])
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{path} has corrupt napari-deconvnet metadata: {err}") from err
-    if doc.get("format") != _FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a napari-deconvnet model file")
     version = doc.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"{path} has an invalid model format version {version!r}")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} has model format version {version!r}, newer than this napari-deconvnet "
             f"reads (up to {FORMAT_VERSION}); upgrade napari-deconvnet to load it"
         )
-    return doc
+    for key, kind in (("config", dict), ("metadata", dict), ("checksum", str)):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise ValueError(f"{path} has corrupt napari-deconvnet metadata ({key!r})")
+    if not isinstance(doc.get("config"), dict):
+        raise ValueError(f"{path} has no model configuration")
+    shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    return doc, shapes
+
+
+def _check_tensor_entries(path: Path, header: dict[str, Any]) -> int:
+    """Check every tensor entry of a safetensors header; return the data length."""
+    spans = []
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        ok = isinstance(entry, dict) and set(entry) == {"dtype", "shape", "data_offsets"}
+        ok = ok and entry["dtype"] in _DTYPE_BYTES
+        ok = ok and isinstance(entry["shape"], list) and isinstance(entry["data_offsets"], list)
+        ok = ok and all(_is_count(v) for v in entry["shape"] + entry["data_offsets"])
+        ok = ok and len(entry["data_offsets"]) == 2
+        if not ok:
+            raise ValueError(
+                f"{path} has a corrupt safetensors header: tensor {key!r} is not "
+                "{dtype, shape, data_offsets} with a float dtype and non-negative integers"
+            )
+        begin, stop = entry["data_offsets"]
+        count = 1
+        for v in entry["shape"]:
+            count *= v
+        if stop - begin != count * _DTYPE_BYTES[entry["dtype"]]:
+            raise ValueError(
+                f"{path} has a corrupt safetensors header: tensor {key!r} of shape "
+                f"{entry['shape']} does not fill its {stop - begin} bytes"
+            )
+        spans.append((begin, stop))
+    spans.sort()
+    position = 0
+    for begin, stop in spans:
+        if begin != position:
+            raise ValueError(
+                f"{path} has a corrupt safetensors header: tensors overlap or leave gaps"
+            )
+        position = stop
+    return position
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62
 
 
 def _resolve(model: str | os.PathLike) -> Path:
@@ -172,42 +239,70 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
     Raises
     ------
     ValueError
-        Unknown name, missing file, pickle/.pt files, truncated or corrupt
-        files, safetensors files from other tools, newer format versions and
-        tensors whose shapes do not match the configuration.
+        Unknown name, missing file, pickle/.pt files, truncated, padded or
+        corrupt files (header edits, bit flips: files written by
+        :func:`save_model` carry a SHA-256 of their weights), safetensors
+        files from other tools, newer format versions, tensors whose shapes
+        do not match the configuration and non-finite weights.
+    TypeError
+        `model` is not a name, a path or a DeconvNet.
     """
     if isinstance(model, DeconvNet):
         return model
     if not isinstance(model, str | os.PathLike):
         raise TypeError(f"model must be a name, a path or a DeconvNet, got {type(model).__name__}")
+    path = _resolve(model)
+    try:
+        return _load(path)
+    except ValueError:
+        raise
+    except Exception as err:
+        # whatever else a damaged file provokes past the checks: one error type
+        raise ValueError(
+            f"{path} is not a readable napari-deconvnet model file ({type(err).__name__}: {err})"
+        ) from err
+
+
+def _load(path: Path) -> DeconvNet:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = _resolve(model)
-    doc = _read_header(path)
+    doc, shapes = _read_header_and_shapes(path)
     try:
         config = DeconvNetConfig.from_dict(doc["config"])
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{path} has an invalid model configuration: {err}") from err
-    net = DeconvNet(config)
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise ValueError(f"{path} could not be read as safetensors: {err}") from err
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
+    # the shapes the configuration needs, on the meta device: no memory is
+    # allocated, so an edited configuration cannot ask for terabytes
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in DeconvNet(config).state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
     if missing or extra:
         raise ValueError(
             f"{path} does not match its configuration: missing tensors {missing[:5]}, "
             f"unexpected tensors {extra[:5]}"
         )
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
+    for key, shape in shapes.items():
+        if shape != expected[key]:
             raise ValueError(
-                f"{path}: tensor {key!r} has shape {tuple(tensor.shape)} but the configuration "
-                f"needs {tuple(expected[key].shape)}"
+                f"{path}: tensor {key!r} has shape {shape} but the configuration "
+                f"needs {expected[key]}"
             )
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise ValueError(f"{path} could not be read as safetensors: {err}") from err
+    checksum = doc.get("checksum")
+    if checksum is not None and checksum != _checksum(state):
+        raise ValueError(
+            f"{path} is corrupt: its weights do not match the SHA-256 recorded when it was "
+            "saved; save or download the model again"
+        )
+    for key, tensor in state.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{path} is corrupt: tensor {key!r} holds NaN or infinite values")
+    net = DeconvNet(config)
     net.load_state_dict(state)
     net.metadata = dict(doc.get("metadata") or {})
     net.metadata.setdefault("name", path.name.removesuffix(".safetensors"))
@@ -215,22 +310,84 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
     return net.eval()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _checksum(state: dict[str, torch.Tensor]) -> str:
+    """``"sha256:<hex>"`` over every tensor's name, dtype, shape and bytes, by name."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _new_temp_file(path: Path) -> Path:
+    """A new empty file beside `path`, created exclusively.
+
+    ``os.open(..., 0o666)`` lets the kernel apply the process umask, so the
+    file gets the mode of any new file; the umask is never read or changed
+    (changing it, even for a moment, races with other threads).
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
+def _fsync(path: Path, *, folder: bool = False) -> None:
+    """Flush `path` to disk (skipped where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     """Write `model` to a ``.safetensors`` file, atomically.
 
-    The weights go to a temporary file in the target folder, which is then
-    renamed over `path`: an interrupted save never leaves a broken file where
-    a good one was.
+    Parameters
+    ----------
+    model : DeconvNet
+        The network; its ``.config`` and JSON-serialisable ``.metadata`` are
+        stored with the weights, and a SHA-256 of the weights that
+        :func:`load_model` checks.
+    path : str or path
+        Must end in ``.safetensors``. A missing parent folder is created
+        (with its parents, like ``mkdir -p``); an existing file is replaced.
+
+    Returns
+    -------
+    Path
+        `path`.
+
+    Raises
+    ------
+    TypeError
+        `model` is not a DeconvNet.
+    ValueError
+        `path` does not end in ``.safetensors``, or the metadata is not
+        JSON-serialisable.
+
+    Notes
+    -----
+    The weights go to a temporary file in the target folder, which is
+    flushed to disk and then renamed over `path`: an interrupted save never
+    leaves a broken file where a good one was. The file gets the mode of any
+    new file (the process umask applies).
     """
     if not isinstance(model, DeconvNet):
         raise TypeError(f"save_model needs a DeconvNet, got {type(model).__name__}")
-    from safetensors.torch import save_file
+    from safetensors.torch import save as serialize
 
     from .._version import __version__
 
@@ -250,14 +407,21 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     except TypeError as err:
         raise ValueError(f"model.metadata must be JSON-serialisable: {err}") from err
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    doc["checksum"] = _checksum(state)
+    text = json.dumps(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp_file(path)
     try:
-        save_file(state, tmp, metadata={_KEY: text})
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files
+        # serialised here and written into our own file: save_file would
+        # recreate it owner-only (0o600), and fixing that needs the umask
+        data = serialize(state, metadata={_KEY: text})
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    _fsync(path.parent, folder=True)
     return path

@@ -18,9 +18,15 @@ OME-Zarr group attributes (``"napari_deconvnet_layer"``). The reader puts it
 back into ``layer.metadata``.
 
 Writes are atomic: data goes to a hidden temporary file or folder beside the
-target, which is renamed into place only when complete. A failed write leaves
-nothing under the target name (and an existing file there untouched). napari
-asks before replacing an existing file; these functions replace it.
+target, is flushed to disk (fsync), and is renamed into place only when
+complete. A failed write leaves nothing under the target name (and an existing
+file there untouched). napari asks before replacing an existing file; these
+functions replace it. A file is replaced in one rename. A folder (OME-Zarr)
+takes two: the old one aside to ``.<name>.old``, the new one in. If the
+machine crashes between them, the target is missing and its previous version
+is complete in ``.<name>.old``; the next write to the target (or
+:func:`recover_folder`) renames it back. New files and folders get the
+process umask's usual mode; the umask is never changed.
 
 napari is never imported here: the command line writes with the same code.
 """
@@ -30,8 +36,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +55,7 @@ from ._formats import (
     valid_axes,
 )
 
-__all__ = ["write_image", "write_ome_zarr", "write_tiff"]
+__all__ = ["recover_folder", "write_image", "write_ome_zarr", "write_tiff"]
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 #: Chunk size along Y and X of OME-Zarr arrays; also the size of the smallest level.
@@ -136,26 +142,146 @@ def _spatial_unit(geo: dict[str, Any]) -> str | None:
 
 
 # ----------------------------------------------------------------- atomic
+#
+# Temporary files and folders are created with os.open(..., 0o666) and
+# os.mkdir(..., 0o777): the kernel applies the process umask itself, so the
+# result gets the same mode as any new file, and the umask is never read or
+# changed (changing it, even for a moment, races with other threads).
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _fsync(path: Path | str, *, folder: bool = False) -> None:
+    """Flush `path` to disk (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file, then every folder (deepest first) under `root`."""
+    for folder, _, files in os.walk(root, topdown=False):
+        for name in files:
+            _fsync(os.path.join(folder, name))
+        _fsync(folder, folder=True)
+
+
+def _temp_name(path: Path, suffix: str) -> Path:
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+
+
+def _new_temp_file(path: Path) -> Path:
+    """A new empty file beside `path`, created exclusively with the umask's mode."""
+    for _ in range(100):
+        tmp = _temp_name(path, ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
+def _new_temp_folder(path: Path) -> Path:
+    """A new empty folder beside `path`, created with the umask's mode."""
+    for _ in range(100):
+        tmp = _temp_name(path, ".tmp")
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"could not create a temporary folder beside {path}")
 
 
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary file beside `path`; flush it and rename it over `path` when done."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp_file(path)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes owner-only files
+        yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+    _fsync(path.parent, folder=True)
+
+
+def _aside(path: Path) -> Path:
+    """Where the previous version of folder `path` waits while the new one moves in."""
+    return path.parent / f".{path.name}.old"
+
+
+def recover_folder(path: str | os.PathLike) -> bool:
+    """Finish or undo a folder replacement that a crash interrupted.
+
+    :func:`write_ome_zarr` replaces an existing folder in two renames (the old
+    folder aside to ``.<name>.old``, then the new one in). After a crash
+    between the two, `path` is missing and its previous content is complete
+    under ``.<name>.old``: this renames it back. A ``.<name>.old`` left beside
+    an existing `path` (a crash while deleting it) is deleted.
+
+    Returns
+    -------
+    bool
+        True when the previous version was put back.
+    """
+    path = Path(path)
+    old = _aside(path)
+    if not old.is_dir() or old.is_symlink():
+        return False
+    if not os.path.lexists(path):
+        os.replace(old, path)
+        _fsync(path.parent, folder=True)
+        return True
+    shutil.rmtree(old, ignore_errors=True)
+    return False
+
+
+@contextlib.contextmanager
+def _atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; flush it and swap it in when done.
+
+    The swap renames an existing `path` aside to ``.<name>.old``, renames the
+    new folder to `path`, flushes the parent folder and deletes the old one.
+    Readers never see a half-written folder under `path`. A crash before the
+    swap leaves `path` as it was (and a hidden ``.<name>.*.tmp`` folder); a
+    crash between the two renames leaves `path` missing and the previous
+    version complete in ``.<name>.old``, which :func:`recover_folder` (run
+    at the start of every write) renames back. One writer per target.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(path)
+    tmp = _new_temp_folder(path)
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        if path.is_dir() and not path.is_symlink():
+            old = _aside(path)
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)
+                raise
+            _fsync(path.parent, folder=True)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            if os.path.lexists(path):
+                path.unlink()
+            os.replace(tmp, path)
+            _fsync(path.parent, folder=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -190,32 +316,6 @@ def _create_v2_array(group, name, *, shape, chunks, dtype, compressor):
         dimension_separator="/",
         fill_value=0,
     )
-
-
-@contextlib.contextmanager
-def _atomic_folder(path: Path) -> Iterator[Path]:
-    """Write a folder beside `path`, then swap it in (the old one is removed after)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes owner-only folders
-        if path.is_dir() and not path.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "data")
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old / "data", path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if path.exists():
-                path.unlink()
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ------------------------------------------------------------------- TIFF
