@@ -101,9 +101,14 @@ def test_cancel_adds_nothing_and_is_ready_again(viewer_widget, qtbot, errors):
     worker = widget.worker
     widget.cancel()
     assert worker.abort_requested
-    assert widget.run_button.enabled and not widget.cancel_button.enabled
+    # Run stays disabled until the worker has really ended: never two jobs at once
+    assert not widget.run_button.enabled and not widget.cancel_button.enabled
     assert widget.progress.value == 0
+    widget.run()  # ignored while the cancelled job finishes its step
+    assert widget.worker is worker
     _wait_until_idle(qtbot, widget)
+    assert not worker.is_running
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
     qtbot.wait(50)  # let any late signal from the thread arrive
 
     assert [layer.name for layer in viewer.layers] == ["big"]
@@ -555,8 +560,9 @@ def test_cancel_stops_richardson_lucy(viewer_widget, qtbot, errors):
     widget.run()
     qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=TIMEOUT_MS)
     widget.cancel()
-    assert widget.run_button.enabled and widget.status.value == "cancelled"
+    assert not widget.run_button.enabled and widget.status.value.startswith("cancelling")
     _wait_until_idle(qtbot, widget)
+    assert widget.run_button.enabled and widget.status.value == "cancelled"
     qtbot.wait(50)
     assert [layer.name for layer in viewer.layers] == ["blurred"]
     assert errors == []

@@ -11,15 +11,19 @@ functions, never at module top.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import threading
 import time
 from collections.abc import Generator
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from napari_deconvnet.io import registry
+from napari_deconvnet.io.restored_writer import as_lazy
 
 from ._layers import contrast_limits
 from ._psf import build_psf
@@ -27,6 +31,8 @@ from ._psf import build_psf
 __all__ = [
     "BROWSE",
     "BROWSE_HELP",
+    "NLM_TILE",
+    "as_lazy",
     "classical_job",
     "method_catalogue",
     "model_entry",
@@ -111,6 +117,14 @@ def method_catalogue() -> dict[str, dict[str, Any]]:
 # ------------------------------------------------------------------- workers
 
 
+#: Non-local means on a plane of more pixels than this runs tile by tile (with a
+#: halo), so that Cancel can stop it between tiles.
+NLM_TILE = 256
+# wider than denoise_nlm's reach (patch_distance 11 + patch_size // 2 = 3): the
+# tiles' results equal the whole plane's
+_NLM_HALO = 16
+
+
 def _spatial_shape(shape: tuple[int, ...], axes: str, ndim: int) -> tuple[int, ...]:
     """Sizes of the `ndim` spatial axes (Z, Y, X) that `axes` has."""
     return tuple(shape[axes.index(a)] for a in "ZYX"[3 - ndim :] if a in axes)
@@ -122,11 +136,13 @@ def model_job(
     """Worker body of a network: load, build the PSF, restore tile by tile, summarise.
 
     Runs in the worker thread, so everything slow happens here: loading the
-    model, reading lazy data, the PSF, the network and the contrast statistics.
+    model, the PSF, the network and the contrast statistics. Lazy data (dask,
+    zarr) is not loaded: the result is the lazy array of
+    :func:`napari_deconvnet.restore`, computed where napari shows it.
     """
     from napari_deconvnet.core.devices import resolve_device
     from napari_deconvnet.core.persistence import load_model
-    from napari_deconvnet.core.tiling import infer_axes, restore_iter
+    from napari_deconvnet.core.tiling import infer_axes, restore, restore_iter
 
     start = time.perf_counter()
     net = load_model(model)
@@ -136,16 +152,103 @@ def model_job(
     if psf_spec is not None:
         ndim = net.config.ndim
         kernel, record = build_psf(psf_spec, ndim, _spatial_shape(image.shape, axes, ndim))
-    result = yield from restore_iter(image, net, psf=kernel, **{**options, "axes": axes})
+    lazy = as_lazy(image)
+    if lazy is not None:
+        yield 0, 0
+        result = restore(lazy, net, psf=kernel, **{**options, "axes": axes})
+        limits = None  # the caller keeps the source's: computing them would compute it all
+    else:
+        result = yield from restore_iter(image, net, psf=kernel, **{**options, "axes": axes})
+        limits = contrast_limits(result)
     return {
         "data": result,
+        "lazy": lazy is not None,
         "seconds": time.perf_counter() - start,
         "axes": axes,
         "device": str(device),
         "model_name": net.metadata.get("name", str(model)),
         "psf": record,
-        "contrast_limits": contrast_limits(result),
+        "kernel": kernel,
+        "contrast_limits": limits,
     }
+
+
+def _nlm_tiles(
+    plane: np.ndarray, params: dict[str, Any]
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """Non-local means of one plane, tile by tile; yields ``(tiles done, tiles)``.
+
+    The noise level is estimated once on the whole plane (as
+    :func:`~napari_deconvnet.core.denoisers.denoise_nlm` does) and each tile
+    is filtered with a halo wider than the filter's reach, so the result
+    equals one call on the whole plane.
+    """
+    from skimage.restoration import estimate_sigma
+
+    from napari_deconvnet.core.denoisers import denoise_nlm
+
+    sigma = params.get("sigma")
+    if sigma is None:
+        sigma = float(estimate_sigma(plane.astype(np.float32), average_sigmas=True))
+    out = np.empty(plane.shape, np.float32)
+    h, w = plane.shape
+    starts = [(y, x) for y in range(0, h, NLM_TILE) for x in range(0, w, NLM_TILE)]
+    for i, (y, x) in enumerate(starts):
+        y0, x0 = max(y - _NLM_HALO, 0), max(x - _NLM_HALO, 0)
+        y1, x1 = min(y + NLM_TILE + _NLM_HALO, h), min(x + NLM_TILE + _NLM_HALO, w)
+        tile = denoise_nlm(plane[y0:y1, x0:x1], **{**params, "sigma": sigma})
+        ty, tx = min(y + NLM_TILE, h), min(x + NLM_TILE, w)
+        out[y:ty, x:tx] = tile[y - y0 : ty - y0, x - x0 : tx - x0]
+        yield i + 1, len(starts)
+    return out
+
+
+def _plane_function(
+    method: str, params: dict[str, Any], kernel: np.ndarray | None, device: Any
+) -> Any:
+    """A function of one plane (or volume) that runs the classical `method`."""
+    from napari_deconvnet.core.classical import CLASSICAL_METHODS
+
+    function = CLASSICAL_METHODS[method]["function"]
+    if method == "richardson-lucy":
+        return partial(function, psf=kernel, device=device, **params)
+    if kernel is not None:
+        return partial(function, psf=kernel, **params)
+    return partial(function, **params)
+
+
+def _check_kernel(kernel: np.ndarray, k: int) -> None:
+    if kernel.ndim > k:
+        raise ValueError(
+            f"the PSF is {kernel.ndim}D but the image is restored as {k}D "
+            f"{'planes' if k == 2 else 'volumes'}; use a {k}D PSF"
+            + (" or choose '3D volume'" if kernel.ndim == 3 else "")
+        )
+
+
+def _lazy_classical(
+    lazy: Any, method: str, params: dict[str, Any], order: list[int], k: int, kernel: Any, dev: Any
+) -> tuple[Any, list[float]]:
+    """A lazy (dask) result, computed plane by plane (volume by volume) where it is viewed.
+
+    The first plane is computed here, in the worker: it checks the method on
+    this data before any layer is added, and gives the contrast limits.
+    """
+    x = lazy.transpose(order)
+    lead = x.ndim - k
+    x = x.rechunk({i: (1 if i < lead else -1) for i in range(x.ndim)})
+    function = _plane_function(method, params, kernel, dev)
+    lock = threading.Lock()  # torch (Richardson-Lucy) runs one plane at a time
+
+    def block(b: np.ndarray) -> np.ndarray:
+        planes = np.asarray(b).reshape(-1, *b.shape[lead:])
+        with lock if method == "richardson-lucy" else contextlib.nullcontext():
+            out = [np.asarray(function(p), np.float32) for p in planes]
+        return np.stack(out).reshape(b.shape)
+
+    result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
+    first = block(np.asarray(x.blocks[(0,) * x.ndim]))
+    return result.transpose(np.argsort(order)), list(contrast_limits(first))
 
 
 def classical_job(
@@ -160,48 +263,72 @@ def classical_job(
     """Worker body of a classical method on the `k` spatial axes of `axes`.
 
     The spatial axes (``"YX"`` for ``k=2``, ``"ZYX"`` for ``k=3``) are moved
-    last, as the core's functions take them. Richardson-Lucy yields once per iteration and
-    denoisers once per plane or volume; a single call (Wiener, one plane)
-    yields ``(0, 0)``: busy, its length unknown.
+    last, as the core's functions take them. Richardson-Lucy yields once per
+    iteration, the other methods once per plane or volume, and non-local means
+    once per tile of a large plane: Cancel stops at the next of these steps.
+    A single call (Wiener, TV or wavelets on one plane) cannot be interrupted;
+    it yields ``(0, 0)`` first: busy, its length unknown. Wiener's automatic
+    balance is estimated per plane.
+
+    Lazy data (dask, zarr) gives a lazy result, computed plane by plane
+    where napari shows it; only the first plane is computed here.
     """
-    from napari_deconvnet.core.classical import CLASSICAL_METHODS, richardson_lucy_iter
+    from napari_deconvnet.core.classical import richardson_lucy_iter
+    from napari_deconvnet.core.devices import resolve_device
 
     start = time.perf_counter()
     spatial = [axes.index(a) for a in "ZYX"[3 - k :]]
     order = [i for i in range(len(axes)) if i not in spatial] + spatial
-    x = np.asarray(image).transpose(order)
-    function = CLASSICAL_METHODS[method]["function"]
+    shape = tuple(image.shape[i] for i in order)
     kernel, record, dev = None, None, None
     if psf_spec is not None:
-        kernel, record = build_psf(psf_spec, k, x.shape[-k:])
-        if kernel.ndim > k:
-            raise ValueError(
-                f"the PSF is {kernel.ndim}D but the image is restored as {k}D "
-                f"{'planes' if k == 2 else 'volumes'}; use a {k}D PSF"
-                + (" or choose '3D volume'" if kernel.ndim == 3 else "")
-            )
+        kernel, record = build_psf(psf_spec, k, shape[-k:])
+        _check_kernel(kernel, k)
     if method == "richardson-lucy":
-        from napari_deconvnet.core.devices import resolve_device
-
         dev = resolve_device(device or "auto")
-        out = yield from richardson_lucy_iter(x, kernel, device=dev, **params)
-    elif kernel is not None:
+    lazy = as_lazy(image)
+    if lazy is not None:
         yield 0, 0
-        out = function(x, kernel, **params)
-    else:  # a denoiser, plane by plane (or volume by volume)
-        blocks = x.reshape(-1, *x.shape[-k:])
-        out = np.empty(blocks.shape, np.float32)
-        yield 0, len(blocks) if len(blocks) > 1 else 0
-        for i, block in enumerate(blocks):
-            out[i] = function(block, **params)
-            yield i + 1, len(blocks)
-        out = out.reshape(x.shape)
-    result = np.ascontiguousarray(np.asarray(out, np.float32).transpose(np.argsort(order)))
+        result, limits = _lazy_classical(lazy, method, params, order, k, kernel, dev)
+    else:
+        x = np.asarray(image).transpose(order)
+        if method == "richardson-lucy":
+            out = yield from richardson_lucy_iter(x, kernel, device=dev, **params)
+        else:
+            out = yield from _planes(x, method, params, k, kernel)
+        result = np.ascontiguousarray(np.asarray(out, np.float32).transpose(np.argsort(order)))
+        limits = contrast_limits(result)
     return {
         "data": result,
+        "lazy": lazy is not None,
         "seconds": time.perf_counter() - start,
         "axes": axes,
         "device": str(dev) if dev is not None else "cpu",
         "psf": record,
-        "contrast_limits": contrast_limits(result),
+        "contrast_limits": limits,
     }
+
+
+def _planes(
+    x: np.ndarray, method: str, params: dict[str, Any], k: int, kernel: np.ndarray | None
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """`method` on every plane (volume) of the `k` trailing axes, yielding after each."""
+    function = _plane_function(method, params, kernel, None)
+    blocks = x.reshape(-1, *x.shape[-k:])
+    out = np.empty(blocks.shape, np.float32)
+    n = len(blocks)
+    tiled = method == "nlm" and k == 2 and blocks[0].size > NLM_TILE**2
+    yield 0, (n if n > 1 or tiled else 0)
+    for i, block in enumerate(blocks):
+        if tiled:
+            tiles = _nlm_tiles(block, params)
+            try:
+                while True:
+                    done = next(tiles)
+                    yield done if n == 1 else (i, n)
+            except StopIteration as finished:
+                out[i] = finished.value
+        else:
+            out[i] = function(block)
+        yield i + 1, n if n > 1 or tiled else 1
+    return out.reshape(x.shape)

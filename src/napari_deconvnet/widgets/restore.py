@@ -9,8 +9,13 @@ layer holding one).
 
 Every method runs in a napari worker thread, so the viewer stays responsive:
 a progress bar follows the tiles of a network, the iterations of
-Richardson-Lucy, the planes of a stack, or shows that the work is busy; and
-Cancel stops the work at its next step. The result is a new layer named
+Richardson-Lucy, the planes of a stack (the tiles of a large plane for
+non-local means), or shows that the work is busy. Cancel stops the work at
+its next step; a single call (Wiener, TV, wavelets or BM3D on one plane)
+finishes first. Run stays disabled until the worker has ended, so two jobs
+never run at once; deleting the source layer or closing the widget stops the
+job too. A lazy layer (dask, zarr) gives a lazy result: nothing is loaded
+whole, and napari computes the planes it shows. The result is a new layer named
 ``"<input> [<method>]"`` with the source's geometry and a record of how it
 was made (method, parameters, PSF) in ``layer.metadata["napari_deconvnet"]``.
 
@@ -40,7 +45,7 @@ from magicgui.widgets import (
 from napari.layers import Image
 from napari.utils.notifications import show_error
 
-from napari_deconvnet.io import registry
+from napari_deconvnet.io import registry, restored_writer
 
 from ._common import (
     DEVICES,
@@ -179,6 +184,8 @@ class RestoreWidget(Container):
         super().__init__(labels=True)
         self._viewer = viewer
         self.worker = None
+        self._job: dict[str, Any] | None = None
+        self._closed = False
         self._methods: dict[str, dict[str, Any]] = {}
 
         self.image = ComboBox(label="Image", choices=self._image_layers)
@@ -259,6 +266,7 @@ class RestoreWidget(Container):
         self.cancel_button.changed.connect(self.cancel)
 
         follow_layers(self, viewer, extra=(registry.changed,))  # a model file was opened
+        viewer.layers.events.removed.connect(self._on_layer_removed)
         self.reset_choices()
         self._on_method_changed()
 
@@ -311,6 +319,8 @@ class RestoreWidget(Container):
             entry = {"kind": "model", "needs_psf": False}
             entry["description"] = str(err) if chosen else BROWSE_HELP
         self.description.value = entry["description"]
+        if entry["kind"] == "model" and not entry["needs_psf"] and "model" in entry:
+            restored_writer.remember_model(entry["model"])  # the "OME-Zarr, restored" writer's
         self.description.tooltip = entry["description"]
         self.method.tooltip = entry["description"]
         self.psf.visible = entry["needs_psf"]
@@ -429,8 +439,12 @@ class RestoreWidget(Container):
         return model_job, args, {"layer": layer, "method": label, **job}
 
     def run(self) -> None:
-        """Start restoring the chosen layer with the chosen method in a worker thread."""
-        if self.worker is not None and not self.worker.abort_requested:
+        """Start restoring the chosen layer with the chosen method in a worker thread.
+
+        Does nothing while a job is running (also a cancelled one that has not
+        reached its next step yet): one job at a time.
+        """
+        if self.worker is not None or self._closed:
             return
         try:
             body, args, job = self._prepare()
@@ -443,6 +457,7 @@ class RestoreWidget(Container):
         worker.errored.connect(partial(self._on_errored, worker, job))
         worker.finished.connect(partial(self._on_finished, worker))
         self.worker = worker
+        self._job = job
         reset_progress(self.progress)
         self.status.value = f"restoring {job['layer'].name!r} with {job['method']}..."
         self.run_button.enabled = False
@@ -450,21 +465,46 @@ class RestoreWidget(Container):
         worker.start()
 
     def cancel(self) -> None:
-        """Stop the running restoration at its next step (tile batch, iteration, plane)."""
+        """Stop the running restoration at its next step (tile batch, iteration, plane, tile).
+
+        A single call (e.g. Wiener on one plane) finishes first; Run is enabled
+        again when the worker has ended.
+        """
         worker = self.worker
-        if worker is None:
+        if worker is None or worker.abort_requested:
             return
         worker.quit()
-        self._set_ready("cancelled")
+        reset_progress(self.progress)
+        self.status.value = "cancelling (the current step finishes first)..."
+        self.cancel_button.enabled = False
 
     def close_workers(self) -> None:
+        """The widget is closing: stop the job and stop listening to the viewer."""
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
         if self.worker is not None:
             self.worker.quit()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """The source layer of the running job was deleted: stop the job, and say so."""
+        job, worker = self._job, self.worker
+        if worker is None or job is None or worker.abort_requested:
+            return
+        if event.value is job["layer"]:
+            worker.quit()
+            show_error(
+                f"Restore: the layer {job['layer'].name!r} was deleted while it was being "
+                "restored; the restoration was stopped"
+            )
+            with contextlib.suppress(RuntimeError):
+                self.status.value = "stopped: the source layer was deleted"
+                self.cancel_button.enabled = False
 
     # ----------------------------------------------------- worker signals
 
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
-        if worker is not self.worker or worker.abort_requested:
+        if worker is not self.worker or worker.abort_requested or self._closed:
             return
         if value[1] == 0:
             show_busy(self.progress)
@@ -472,7 +512,7 @@ class RestoreWidget(Container):
             show_progress(self.progress, value)
 
     def _on_returned(self, worker: Any, job: dict[str, Any], result: dict[str, Any]) -> None:
-        if worker.abort_requested:
+        if worker.abort_requested or self._closed:
             return
         from napari_deconvnet import __version__
 
@@ -485,17 +525,22 @@ class RestoreWidget(Container):
         }
         if job["kind"] == "model":
             record.update(model=job["model"], model_name=result["model_name"], tile=job["tile"])
+            restored_writer.remember_model(job["model"], psf=result["kernel"])
         record.update(
             device=result["device"],
             axes=result["axes"],
             seconds=round(result["seconds"], 3),
             version=__version__,
             source=layer.name,
+            lazy=result["lazy"],
         )
+        limits = result["contrast_limits"]
+        if limits is None:  # lazy: computing limits would compute the whole result
+            limits = list(layer.contrast_limits)
         kwargs: dict[str, Any] = {
             "name": unique_name(self._viewer, f"{layer.name} [{job['method']}]"),
             "rgb": layer.rgb,
-            "contrast_limits": result["contrast_limits"],
+            "contrast_limits": limits,
             "metadata": {"napari_deconvnet": record},
             **geometry(layer),
         }
@@ -512,7 +557,7 @@ class RestoreWidget(Container):
     def _on_errored(self, worker: Any, job: dict[str, Any], exc: BaseException) -> None:
         message = error_text(exc, _logger, f"restoring {job['layer'].name!r}")
         show_error(f"Restore of {job['layer'].name!r} with {job['method']} failed: {message}")
-        if worker is self.worker:
+        if worker is self.worker and not self._closed:
             reset_progress(self.progress)
             self.status.value = "failed"
 
@@ -520,8 +565,12 @@ class RestoreWidget(Container):
         if worker is not self.worker:
             return
         self.worker = None
+        self._job = None
+        if self._closed:
+            return
         if worker.abort_requested:
-            self._set_ready("cancelled")
+            stopped = str(self.status.value).startswith("stopped")
+            self._set_ready(self.status.value if stopped else "cancelled")
         else:
             self.run_button.enabled = True
             self.cancel_button.enabled = False

@@ -1,0 +1,267 @@
+"""npe2 writer "OME-Zarr, restored": save the restoration of a layer, not the layer.
+
+napari's *Save layer* with this writer sends the layer's data through a
+network and writes the result to OME-Zarr (as :func:`~napari_deconvnet.io.writer.write_ome_zarr`
+writes: chunked, with a pyramid, atomically), without adding a layer:
+
+- the model is the one last chosen in the Restore widget
+  (:func:`remember_model`; with its PSF for a deconvolution model, from its
+  last run), else ``"default"``;
+- a lazy layer (dask, zarr) is restored block by block into the file, so a
+  layer bigger than memory is never computed in the viewer. With
+  :func:`napari_deconvnet.restore_to_zarr` available, it is used for
+  lazy data; otherwise the lazy :func:`napari_deconvnet.restore` result is
+  stored chunk by chunk;
+- in-memory data is restored tile by tile;
+- the file's provenance (``layer.metadata["napari_deconvnet"]`` when
+  reopened) records the model, its name, the PSF's shape, the axes, the
+  source layer and the library version;
+- in napari, progress shows in the activity panel (``napari.utils.progress``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "as_lazy",
+    "chosen_model",
+    "remember_model",
+    "write_restored_ome_zarr",
+]
+
+_logger = logging.getLogger(__name__)
+_LAZY_MODULES = ("dask", "zarr", "h5py", "tensorstore")
+_EVENTS_INTERVAL = 0.2  # seconds between GUI refreshes while napari waits for the writer
+
+_lock = threading.Lock()
+_last: dict[str, Any] = {"model": None, "psf": None}
+
+
+def remember_model(model: str, *, psf: Any = None) -> None:
+    """Make `model` (a shipped name or a path) the one the restored writer uses.
+
+    The Restore widget calls this when a network is chosen, and after it ran
+    one (then with the PSF it used, for deconvolution models).
+    """
+    with _lock:
+        _last["model"] = str(model)
+        _last["psf"] = None if psf is None else np.asarray(psf)
+
+
+def chosen_model() -> tuple[str, np.ndarray | None]:
+    """The model the restored writer uses, and its PSF: the last remembered, or ``"default"``."""
+    with _lock:
+        return _last["model"] or "default", _last["psf"]
+
+
+def as_lazy(data: Any) -> Any | None:
+    """`data` as a dask array when it is lazy (dask, zarr, h5py...); None for in-memory data."""
+    if isinstance(data, np.ndarray):
+        return None
+    if type(data).__module__.split(".")[0] not in _LAZY_MODULES:
+        return None
+    if hasattr(data, "dask"):
+        return data
+    import dask.array as da
+
+    chunks = getattr(data, "chunks", None)
+    return da.from_array(data, chunks=chunks if isinstance(chunks, tuple) else "auto")
+
+
+# ------------------------------------------------------------------ progress
+
+
+class _Progress:
+    """``(done, total)`` reports to napari's activity panel (when napari runs) or a callback."""
+
+    def __init__(self, description: str, callback: Callable[[int, int], Any] | None) -> None:
+        self._callback = callback
+        self._bar = None
+        self._last = 0.0
+        if callback is None and "napari" in sys.modules:
+            with contextlib.suppress(Exception):
+                from napari.utils import progress
+
+                self._bar = progress(total=0, desc=description)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._callback is not None:
+            self._callback(done, total)
+        if self._bar is not None:
+            self._bar.total = max(int(total), 1)
+            self._bar.n = int(done)
+            self._bar.refresh()
+        self._process_events()
+
+    def _process_events(self) -> None:
+        """napari waits for writers on the GUI thread: let it repaint the panel now and then."""
+        now = time.monotonic()
+        if self._bar is None or now - self._last < _EVENTS_INTERVAL:
+            return
+        self._last = now
+        if "qtpy" in sys.modules and threading.current_thread() is threading.main_thread():
+            from qtpy.QtWidgets import QApplication
+
+            if QApplication.instance() is not None:
+                QApplication.processEvents()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@contextlib.contextmanager
+def _dask_progress(report: _Progress) -> Iterator[None]:
+    """Report the tasks dask finishes (each ``store`` of the writer, from 0)."""
+    from dask.callbacks import Callback
+
+    state = {"done": 0, "total": 0}
+
+    def start(dsk: Any) -> None:
+        state["done"], state["total"] = 0, len(dsk)
+        report(0, state["total"])
+
+    def posttask(*_: Any) -> None:  # called in the thread that computes (this one)
+        state["done"] += 1
+        report(state["done"], state["total"])
+
+    with Callback(start=start, posttask=posttask):
+        yield
+
+
+# -------------------------------------------------------------------- writer
+
+
+def _axes(data: Any, meta: dict[str, Any]) -> str | None:
+    """The ``axes`` for :func:`~napari_deconvnet.restore`: None (guessed) unless RGB."""
+    if not meta.get("rgb"):
+        return None
+    n = data.ndim - 1
+    if n not in (2, 3, 4):
+        raise ValueError(
+            f"cannot restore a {data.ndim}-D RGB layer; restored writes handle 2D to 4D RGB"
+        )
+    return "TZYX"[4 - n :] + "S"
+
+
+def _restore_to_zarr_accepts(func: Any, names: tuple[str, ...]) -> bool:
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return all(n in params for n in names)
+
+
+def write_restored_ome_zarr(
+    path: str | os.PathLike,
+    data: Any,
+    meta: dict[str, Any],
+    *,
+    model: Any = None,
+    psf: Any = None,
+    device: str = "auto",
+    progress: Callable[[int, int], Any] | None = None,
+) -> list[str]:
+    """npe2 writer: the restoration of one image layer, streamed to OME-Zarr.
+
+    Parameters
+    ----------
+    path : path
+        A ``*.zarr`` folder (``*.ome.zarr`` by convention).
+    data : ndarray, dask array, zarr array, or a list of them (multiscale)
+        The layer's data; of a multiscale layer, the full resolution is restored.
+    meta : dict
+        The layer's state (name, scale, metadata...), as napari passes it.
+    model : str or DeconvNet, optional
+        Default: :func:`chosen_model` (the Restore widget's last choice, or
+        ``"default"``), with its PSF.
+    psf : array or str, optional
+        For deconvolution models; default the remembered one.
+    device : str
+        Where the network runs.
+    progress : callable, optional
+        Called as ``progress(done, total)``; default napari's activity panel
+        when napari runs.
+
+    Returns
+    -------
+    list of str
+        ``[path]``.
+
+    Raises
+    ------
+    ValueError
+        A model that cannot restore this layer (e.g. a deconvolution model
+        without a PSF, an image smaller than the network's grid).
+    """
+    import napari_deconvnet as dn
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.tiling import restore_iter
+
+    from .writer import write_ome_zarr
+
+    if isinstance(data, list | tuple):
+        data = data[0]
+    if model is None:
+        model, remembered = chosen_model()
+        psf = remembered if psf is None else psf
+    net = load_model(model)
+    if not net.metadata.get("needs_psf"):
+        psf = None
+    elif psf is None:
+        raise ValueError(
+            f"model {net.metadata.get('name', str(model))!r} deconvolves and needs a PSF; "
+            "run it once in the Restore widget (its PSF is remembered), or choose a denoising "
+            "model there"
+        )
+    axes = _axes(data, meta)
+    name = str(meta.get("name") or Path(path).name)
+    provenance: dict[str, Any] = {
+        "model": str(model) if isinstance(model, str | os.PathLike) else net.metadata.get("name"),
+        "model_name": net.metadata.get("name", str(model)),
+        "writer": "OME-Zarr, restored",
+        "source": name,
+        "device": device,
+        "version": dn.__version__,
+    }
+    if psf is not None:
+        provenance["psf"] = {"shape": list(np.shape(psf))}
+    report = _Progress(f"restoring {name!r} to {Path(path).name}", progress)
+    start = time.perf_counter()
+    try:
+        lazy = as_lazy(data)
+        if lazy is not None:
+            provenance["lazy"] = True
+            restored = dn.restore(lazy, net, psf=psf, axes=axes, device=device)
+        else:
+            gen = restore_iter(np.asarray(data), net, psf=psf, axes=axes, device=device)
+            try:
+                while True:
+                    report(*next(gen))
+            except StopIteration as finished:
+                restored = finished.value
+            provenance["lazy"] = False
+        provenance["axes"] = axes
+        out_meta = dict(meta)
+        out_meta["name"] = f"{name} restored"
+        out_meta["metadata"] = {**(meta.get("metadata") or {}), "napari_deconvnet": provenance}
+        with _dask_progress(report):
+            written = write_ome_zarr(path, restored, out_meta)
+    finally:
+        report.close()
+    _logger.info(
+        "wrote the restoration of %r to %s in %.1f s", name, path, time.perf_counter() - start
+    )
+    return written
