@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 import napari_deconvnet as dn
 from napari_deconvnet.core.tiling import infer_axes
@@ -278,3 +279,17 @@ def test_abandoned_generator_leaves_grad_mode_alone(random_net):
     thread.start()
     thread.join()
     assert seen["grad"] and not seen["inference"]
+
+
+def test_restore_leaves_the_callers_model_alone(random_net):
+    # restore works on a copy: the caller's model keeps its mode, memory format and weights
+    net = random_net(ndim=2).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    dn.restore(x, net, tile=32)
+    assert net.training
+    for name, p in net.named_parameters():
+        assert p.device.type == "cpu"
+        if p.ndim == 4:
+            assert p.is_contiguous(), name  # not moved to channels-last
+        torch.testing.assert_close(p.detach(), before[name], rtol=0, atol=0)

@@ -22,7 +22,16 @@ The same mechanism conditions the ``salt-and-pepper`` model, without a PSF:
 ``{"method": "switching-median"}`` gives it the
 :func:`~napari_deconvnet.denoise_switching_median` of the image (impulses at
 the image's minimum and maximum replaced by a median of their clean
-neighbours), which the network refines.
+neighbours), which the network refines. Its impulse switch keeps every
+pixel that is not an impulse. Both use one definition of an impulse: a value
+equal to the whole image's minimum or maximum (:func:`impulse_values`; for a
+stack, of the whole stack).
+
+Every statistic the channel depends on (the image's minimum, the Wiener
+balance, the impulse values) is computed once over the whole image
+(:func:`conditioning_statistics`), so that the channel can also be computed
+block by block for lazy and streamed restores, with a context of
+:func:`conditioning_margin` pixels around each block.
 
 The training script and :func:`~napari_deconvnet.restore` both build the
 input with :func:`conditioning_channels`, so that they cannot drift apart.
@@ -36,7 +45,15 @@ import numpy as np
 
 from .psf import as_psf
 
-__all__ = ["conditioning_channels", "extra_channels", "needs_psf", "prepare_psf"]
+__all__ = [
+    "conditioning_channels",
+    "conditioning_margin",
+    "conditioning_statistics",
+    "extra_channels",
+    "impulse_values",
+    "needs_psf",
+    "prepare_psf",
+]
 
 
 def needs_psf(model: Any) -> bool:
@@ -88,8 +105,107 @@ def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndar
     return kernel
 
 
+def _method(model: Any) -> tuple[str, dict[str, Any]]:
+    spec = model.metadata.get("conditioning", {"method": "wiener"})
+    method = spec.get("method", "wiener")
+    if method not in ("wiener", "richardson-lucy", "switching-median"):
+        raise ValueError(
+            f"unknown conditioning method {method!r} in the model file; this version knows "
+            "'wiener', 'richardson-lucy' and 'switching-median'"
+        )
+    return method, spec
+
+
+def impulse_values(images: Any) -> dict[str, float]:
+    """The pepper and salt values of an image: its minimum and maximum, over all of it.
+
+    This is the one definition of an impulse used by the ``salt-and-pepper``
+    model's switching-median channel and by its impulse switch (see
+    :func:`~napari_deconvnet.restore`): for a stack, the minimum and maximum
+    of the whole stack, as :func:`~napari_deconvnet.synthesize` sets the
+    impulses of a stack. A dask array is reduced lazily (one pass).
+    """
+    low, high = images.min(), images.max()
+    if hasattr(low, "compute"):
+        import dask
+
+        low, high = dask.compute(low, high)
+    return {"minimum": float(low), "maximum": float(high)}
+
+
+def conditioning_statistics(images: Any, model: Any) -> list[dict[str, float]]:
+    """The global statistics each image's conditioning channel depends on.
+
+    Parameters
+    ----------
+    images : (N, *spatial) ndarray or dask array
+        The images in their own intensity scale.
+    model : DeconvNet
+        A conditioned model (``metadata["conditioning"]``).
+
+    Returns
+    -------
+    list of dict, one per image
+        ``{"low": m}`` for Richardson-Lucy (the image's minimum: it runs on
+        the image shifted to a zero minimum); ``{"balance": b}`` for Wiener
+        (``balance_scale`` times the noise-to-signal ratio estimated from the
+        image, or, for a dask array, from its central crop of at most
+        :data:`BALANCE_CROP` pixels per axis); ``{"minimum": lo, "maximum":
+        hi}`` for the switching median (:func:`impulse_values`, shared by all
+        images).
+
+    Computing these once, over the whole image, and passing them to
+    :func:`conditioning_channels` lets the channel be computed block by
+    block (see :func:`conditioning_margin`).
+    """
+    from .classical import _estimate_balance
+
+    method, spec = _method(model)
+    n = images.shape[0]
+    if method == "switching-median":
+        return [impulse_values(images)] * n
+    if method == "richardson-lucy":
+        lows = images.reshape(n, -1).min(axis=1)
+        if hasattr(lows, "compute"):
+            lows = lows.compute()
+        return [{"low": float(v)} for v in np.asarray(lows)]
+    scale = float(spec.get("balance_scale", 1.0))
+    out = []
+    for image in images:
+        if hasattr(image, "compute"):
+            starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
+            crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
+            image = image[crop].compute()
+        out.append({"balance": scale * _estimate_balance(np.asarray(image, np.float32))})
+    return out
+
+
+BALANCE_CROP = 1024
+
+
+def conditioning_margin(model: Any, kernel: np.ndarray | None) -> tuple[int, ...]:
+    """Context (pixels per spatial axis) the conditioning channel needs around a block.
+
+    Computed on a block extended by this margin (the image's own reflection
+    at its borders), the channel matches the whole image's: exactly for the
+    switching median (its largest window), within a small tolerance for
+    Wiener and Richardson-Lucy, whose influence decays over a few PSF sizes
+    (four PSF sizes here; see ``tests/test_lazy.py`` for the measured
+    difference).
+    """
+    method, spec = _method(model)
+    ndim = model.config.ndim
+    if method == "switching-median":
+        return (int(spec.get("largest", 7)) // 2,) * ndim
+    return tuple(4 * int(s) for s in kernel.shape)
+
+
 def conditioning_channels(
-    images: np.ndarray, kernel: np.ndarray | None, model: Any, device: Any = "cpu"
+    images: np.ndarray,
+    kernel: np.ndarray | None,
+    model: Any,
+    device: Any = "cpu",
+    statistics: list[dict[str, float]] | None = None,
 ) -> np.ndarray:
     """The extra input channel of a deconvolution model, for every image.
 
@@ -103,32 +219,34 @@ def conditioning_channels(
         Its ``metadata["conditioning"]`` says how the channel is made.
     device : str or torch.device, optional
         Where Richardson-Lucy runs.
+    statistics : list of dict, optional
+        One per image, from :func:`conditioning_statistics`; default: computed
+        from `images` (exact). Pass the whole image's statistics when
+        `images` are blocks of it.
 
     Returns
     -------
     (N, *spatial) float32 ndarray in the images' intensity scale, to be
     normalised with the same statistics as the images.
     """
-    from .classical import _estimate_balance, richardson_lucy, wiener
+    from .classical import richardson_lucy, wiener
     from .denoisers import denoise_switching_median
 
-    spec = model.metadata.get("conditioning", {"method": "wiener"})
-    method = spec.get("method", "wiener")
-    if method not in ("wiener", "richardson-lucy", "switching-median"):
-        raise ValueError(
-            f"unknown conditioning method {method!r} in the model file; this version knows "
-            "'wiener', 'richardson-lucy' and 'switching-median'"
-        )
+    method, spec = _method(model)
+    if statistics is None:
+        statistics = conditioning_statistics(images, model)
     out = np.empty(images.shape, np.float32)
     for i, image in enumerate(images):
         image = np.asarray(image, np.float32)
+        stats = statistics[i]
         if method == "switching-median":
-            out[i] = denoise_switching_median(image, largest=int(spec.get("largest", 7)))
+            out[i] = denoise_switching_median(
+                image, stats["minimum"], stats["maximum"], largest=int(spec.get("largest", 7))
+            )
         elif method == "wiener":
-            balance = float(spec.get("balance_scale", 1.0)) * _estimate_balance(image)
-            out[i] = wiener(image, kernel, balance)
+            out[i] = wiener(image, kernel, stats["balance"])
         else:
-            low = float(image.min())
+            low = stats["low"]
             shifted = image - low
             estimate = richardson_lucy(
                 shifted, kernel, int(spec.get("iterations", 30)), device=device

@@ -10,6 +10,7 @@ context is the reflection of the image (``numpy.pad(mode="reflect")``).
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import warnings
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .conditioning import conditioning_channels, extra_channels, prepare_psf
+from .conditioning import conditioning_channels, extra_channels, impulse_values, prepare_psf
 from .devices import autocast, free_memory, resolve_device, resolve_precision
 from .model import DeconvNet
 from .persistence import load_model
@@ -370,9 +371,18 @@ def _run_tiles(
 # -------------------------------------------------------------- public API
 
 
+def _private_model(model: Any) -> DeconvNet:
+    """`model` loaded; a caller's DeconvNet is copied, so that restoring never
+    changes its device, mode or memory format."""
+    net = load_model(model)
+    if net is model:
+        net = copy.deepcopy(net)
+    return net
+
+
 def _prepare(image, model, psf, axes, device, precision):
     _check_image(image)
-    net = load_model(model)
+    net = _private_model(model)
     axes = _check_axes(axes, image.shape, net)
     layout = _Layout(axes, image.shape, net)
     layout.psf = prepare_psf(psf, net, layout.spatial_shape)
@@ -447,18 +457,20 @@ def restore_iter(
     yt *= scale
     yt += offset
     if net.metadata.get("impulse_switch"):
-        _keep_uncorrupted(xt, yt, float(x.min()), float(x.max()))
+        _keep_uncorrupted(xt, yt, impulse_values(x))
     return np.ascontiguousarray(yt.transpose(layout.inverse))
 
 
-def _keep_uncorrupted(x: np.ndarray, y: np.ndarray, low: float, high: float) -> None:
-    """Impulse-noise models: keep every pixel that is not at the image's extremes.
+def _keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -> None:
+    """Impulse-noise models: keep every pixel that is not an impulse.
 
-    Salt-and-pepper noise sets pixels to the image's minimum or maximum; the
-    others are exact, so only the extremes take the network's estimate (a
+    Salt-and-pepper noise sets pixels to the image's minimum or maximum
+    (`impulses`, from :func:`~napari_deconvnet.core.conditioning.impulse_values`:
+    the whole image's, the definition the switching-median channel uses too);
+    the others are exact, so only the impulses take the network's estimate (a
     "switching" filter whose fill-in is the network). Modifies `y` in place.
     """
-    keep = (x != low) & (x != high)
+    keep = (x != impulses["minimum"]) & (x != impulses["maximum"])
     np.copyto(y, x, where=keep, casting="unsafe")
 
 
@@ -599,7 +611,6 @@ def _is_dask(image: Any) -> bool:
 
 def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size, precision):
     """Lazy restore: chunks on the tile grid, overlapping by the halo."""
-    import dask
     import dask.array as da
 
     net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
@@ -636,7 +647,7 @@ def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size,
     fixed.load_state_dict(net.state_dict())
     fixed.metadata = {k: v for k, v in net.metadata.items() if k != "impulse_switch"}
     if net.metadata.get("impulse_switch"):
-        low, high = (float(v) for v in dask.compute(image.min(), image.max()))
+        impulses = impulse_values(image)
 
     # dask computes blocks in threads, but one torch module must not run (or be
     # moved, as _run_tiles does) in several threads at once: that gives garbage
@@ -649,7 +660,7 @@ def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size,
             y = restore(b, fixed, axes=axes, device=dev, overlap=halo, precision=precision)
         y = y * scale_o + offset_o
         if net.metadata.get("impulse_switch"):
-            _keep_uncorrupted(raw, y, low, high)
+            _keep_uncorrupted(raw, y, impulses)
         return y
 
     return da.map_overlap(
