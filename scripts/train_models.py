@@ -69,7 +69,7 @@ import train_default as base  # noqa: E402  (sibling script: data and phantoms)
 from napari_deconvnet.core.conditioning import conditioning_channels  # noqa: E402
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
 from napari_deconvnet.core.noise import synthesize  # noqa: E402
-from napari_deconvnet.core.persistence import save_model  # noqa: E402
+from napari_deconvnet.core.persistence import load_model, save_model  # noqa: E402
 from napari_deconvnet.core.psf import blur, make_psf  # noqa: E402
 from napari_deconvnet.core.tiling import restore  # noqa: E402
 
@@ -103,6 +103,15 @@ class Task:
     photo_fraction: float = 0.5  # 2D: share of regions from photographs (rest phantoms)
     #: inference-only metadata, added to the saved file (validation runs without it)
     inference: dict[str, Any] = field(default_factory=dict)
+    #: Poisson-Gaussian peak photons (log-uniform) and the largest read noise (e-)
+    photons: tuple[float, float] = (10.0, 2000.0)
+    read_noise: float = 2.0
+    #: share of samples with Gaussian instead of Poisson-Gaussian noise
+    gaussian_fraction: float = 0.5
+    #: 3D Gaussian PSFs: axial sigma as a multiple of the lateral one
+    axial_ratio: tuple[float, float] = (1.0, 2.5)
+    #: share of samples with a camera offset and gain (sCMOS-like ADU)
+    camera_fraction: float = 0.0
 
 
 TASKS = {
@@ -159,16 +168,22 @@ TASKS = {
         name="deconv-3d",
         description=(
             "Non-blind 3D deconvolution for a given PSF (anisotropic Gaussian, widefield) "
-            "with Poisson or Gaussian noise; Wiener-conditioned"
+            "with Poisson-Gaussian (peak 5-1000 photons, camera offset) or Gaussian noise; "
+            "Wiener-conditioned"
         ),
         ndim=3,
         psf=True,
-        steps=1200,
+        steps=5000,
         batch_size=4,
         patch=(24, 48, 48),
         region=(32, 96, 96),
         patches_per_region=4,
         config={"depth": 2, "base_channels": 16},
+        photons=(5.0, 1000.0),
+        read_noise=3.0,
+        gaussian_fraction=0.2,
+        axial_ratio=(1.0, 3.0),
+        camera_fraction=0.3,
     ),
 }
 
@@ -232,13 +247,15 @@ def make_phantom_3d(rng: np.random.Generator, shape: tuple[int, int, int]) -> np
 # ---------------------------------------------------------------- degradations
 
 
-def random_psf(rng: np.random.Generator, ndim: int) -> tuple[np.ndarray, dict]:
+def random_psf(
+    rng: np.random.Generator, ndim: int, axial_ratio: tuple[float, float] = (1.0, 2.5)
+) -> tuple[np.ndarray, dict]:
     """A PSF from the training family, with its description."""
     if rng.random() < 0.5:
         lateral = rng.uniform(0.7, 3.5 if ndim == 2 else 2.5)
         sigma = [lateral * rng.uniform(0.85, 1.15), lateral]
         if ndim == 3:
-            sigma = [lateral * rng.uniform(1.0, 2.5), *sigma]
+            sigma = [lateral * rng.uniform(*axial_ratio), *sigma]
         # 3 sigma each side, at most 12 px (a 3D region is 32 planes deep)
         size = [2 * min(int(math.ceil(3 * s)), 12) + 1 for s in sigma]
         kernel = make_psf("gaussian", shape=size, sigma=sigma)
@@ -280,7 +297,7 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
         )
         return noisy, info
     deconv = task.psf
-    if rng.random() < 0.5:
+    if rng.random() < task.gaussian_fraction:
         sigma = (
             math.exp(rng.uniform(math.log(0.001), math.log(0.05)))
             if deconv
@@ -290,22 +307,46 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
             "noise": "gaussian",
             "sigma": sigma,
         }
-    low, high = (10.0, 2000.0) if deconv else (2.0, 1000.0)
+    low, high = task.photons if deconv else (2.0, 1000.0)
     peak = math.exp(rng.uniform(math.log(low), math.log(high)))
-    read = rng.uniform(0, 2.0)
+    read = rng.uniform(0, task.read_noise)
     noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=read, seed=seed)
-    return noisy, {"noise": "poisson-gaussian", "peak": peak, "read_noise": read}
+    info = {"noise": "poisson-gaussian", "peak": peak, "read_noise": read}
+    if rng.random() < task.camera_fraction:
+        # camera units: electrons * gain + offset (ADU), as an sCMOS writes them
+        # (degrade applies it to the image and the caller to the target)
+        gain, offset = rng.uniform(0.5, 4.0), rng.uniform(50.0, 200.0)
+        info["adu"] = (peak * gain, offset)
+    return noisy, info
 
 
 def degrade(rng, clean: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """(degraded image, PSF or None, record) for a clean region in [0, 1]."""
     psf, info = None, {}
     if task.psf:
-        psf, info["psf"] = random_psf(rng, task.ndim)
+        psf, info["psf"] = random_psf(rng, task.ndim, task.axial_ratio)
         clean = blur(clean, psf)
     noisy, noise = add_noise(rng, clean, task)
     info.update(noise)
-    return np.asarray(noisy, np.float32), psf, info
+    noisy = np.asarray(noisy, np.float32)
+    if "adu" in info:
+        noisy = to_adu(noisy, info)
+    return noisy, psf, info
+
+
+def to_adu(image: np.ndarray, info: dict) -> np.ndarray:
+    """Camera units of an image in [0, 1] units (identity without a camera model)."""
+    if "adu" not in info:
+        return image
+    scale, offset = info["adu"]
+    return (image * scale + offset).astype(np.float32)
+
+
+def from_adu(image: np.ndarray, info: dict) -> np.ndarray:
+    if "adu" not in info:
+        return image
+    scale, offset = info["adu"]
+    return ((image - offset) / scale).astype(np.float32)
 
 
 def network_input(noisy: np.ndarray, psf, net: DeconvNet) -> tuple[np.ndarray, float, float]:
@@ -356,9 +397,9 @@ class Sampler:
         xs, ys = [], []
         while len(xs) < batch_size:
             clean = self._region()
-            noisy, psf, _ = degrade(rng, clean, task)
+            noisy, psf, info = degrade(rng, clean, task)
             x, lo, scale = network_input(noisy, psf, self.net)
-            y = ((clean - lo) / scale)[None].astype(np.float32)
+            y = ((to_adu(clean, info) - lo) / scale)[None].astype(np.float32)
             if np.abs(y).max() > 10 or np.abs(x).max() > 50:
                 # a nearly empty region (e.g. a few photons in the dark): its
                 # percentiles blow the normalised values up and one such batch
@@ -414,10 +455,71 @@ def evaluate(net: DeconvNet, pairs: list[dict]) -> dict:
     before, after = [], []
     for p in pairs:
         out = restore(p["noisy"], net, psf=p["psf"], device="cpu")
-        before.append(_psnr(p["clean"], p["noisy"]))
-        after.append(_psnr(p["clean"], out))
+        before.append(_psnr(p["clean"], from_adu(p["noisy"], p["info"])))
+        after.append(_psnr(p["clean"], from_adu(out, p["info"])))
     net.train()
     return {"val_psnr": float(np.mean(after)), "val_gain": float(np.mean(after) - np.mean(before))}
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+class Checkpoint:
+    """Everything a run needs to continue after a kill: safetensors + JSON, no pickle.
+
+    Written at every validation (temporary files, then renames), so a run killed
+    at any moment resumes from its last validation with ``--resume``.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.tensors = self.folder / "state.safetensors"
+        self.meta = self.folder / "state.json"
+
+    def exists(self) -> bool:
+        return self.tensors.exists() and self.meta.exists()
+
+    def save(self, net, ema, opt, best_state, meta: dict) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+        tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
+        if best_state is not None:
+            tensors |= {f"best.{k}": v for k, v in best_state.items()}
+        opt_state = opt.state_dict()
+        for index, values in opt_state["state"].items():
+            for key, value in values.items():
+                tensors[f"opt.{index}.{key}"] = torch.as_tensor(value)
+        tensors["torch_rng"] = torch.get_rng_state()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        meta = {**meta, "param_groups": opt_state["param_groups"]}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "state.safetensors.partial"
+        save_file(tensors, str(tmp))
+        tmp_meta = self.folder / "state.json.partial"
+        tmp_meta.write_text(json.dumps(meta, default=float))
+        tmp.replace(self.tensors)
+        tmp_meta.replace(self.meta)
+
+    def load(self, net, ema, opt) -> dict:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(self.tensors))
+        meta = json.loads(self.meta.read_text())
+
+        def part(prefix: str) -> dict:
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        net.load_state_dict(part("net."))
+        ema.load_state_dict(part("ema."))
+        state: dict = {}
+        for key, value in part("opt.").items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        torch.set_rng_state(tensors["torch_rng"])
+        meta["best_state"] = part("best.") or None
+        return meta
 
 
 # ---------------------------------------------------------------- training
@@ -448,6 +550,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     if task.name in CONDITIONING:
         metadata["conditioning"] = CONDITIONING[task.name]
     net = DeconvNet(DeconvNetConfig(**model_config(task)))
+    if args.init is not None:  # fine-tune a saved model of the same architecture
+        net.load_state_dict(load_model(args.init).state_dict())
     net.metadata = metadata
     fmt = torch.channels_last if task.ndim == 2 else torch.channels_last_3d
     net = net.to(memory_format=fmt)
@@ -466,9 +570,26 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     print(f"[{task.name}] identity val psnr {identity:.2f}", flush=True)
     best = {"val_psnr": -np.inf}
     best_state = None
+    if args.init is not None:  # the starting model competes too
+        best, best_state = base.keep_best(best, None, 0, [("init", net, start_eval["val_psnr"])])
     start = time.perf_counter()
     running = []
-    for step in range(1, steps + 1):
+    first = 1
+    ckpt = Checkpoint(args.checkpoint or ROOT / "runs" / task.name)
+    if args.resume and ckpt.exists():
+        state = ckpt.load(net, ema, opt)
+        if state["steps"] != steps:
+            raise SystemExit(
+                f"checkpoint {ckpt.folder} was made for {state['steps']} steps, not {steps}; "
+                "pass the same --steps to resume"
+            )
+        first = state["step"] + 1
+        history, best, running = state["history"], state["best"], state["running"]
+        best_state = state["best_state"]
+        rng.bit_generator.state = state["rng"]
+        start -= state["seconds"]
+        print(f"[{task.name}] resumed at step {first} from {ckpt.folder}", flush=True)
+    for step in range(first, steps + 1):
         lr = base.lr_at((step - 1) / steps, args.lr)
         for group in opt.param_groups:
             group["lr"] = lr
@@ -506,6 +627,21 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 f"(+{record['val_gain']:.2f}) ema {record['ema_val_psnr']:.2f}",
                 flush=True,
             )
+            ckpt.save(
+                net,
+                ema,
+                opt,
+                best_state,
+                {
+                    "step": step,
+                    "steps": steps,
+                    "seconds": record["seconds"],
+                    "history": history,
+                    "best": best,
+                    "running": running,
+                    "rng": rng.bit_generator.state,
+                },
+            )
     seconds = time.perf_counter() - start
     final = DeconvNet(DeconvNetConfig(**model_config(task)))
     final.load_state_dict({k: v.contiguous() for k, v in best_state.items()})
@@ -516,6 +652,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         "seed": args.seed,
         "task": {k: v for k, v in vars(task).items() if k not in ("description",)},
         "settings": {
+            "init": None if args.init is None else str(args.init),
             "steps": steps,
             "lr": args.lr,
             "ema": args.ema,
@@ -579,6 +716,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--phantoms", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", type=Path, default=None, help="start from this model file")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="checkpoint folder (default runs/<model>)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint if there is one"
+    )
     args, rest = parser.parse_known_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.model == "denoise-2d":
