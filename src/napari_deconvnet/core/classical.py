@@ -125,44 +125,71 @@ def richardson_lucy_iter(
     widths = _pad_widths(kernel.shape, arr.ndim, pad)
     padded = np.pad(arr, widths, mode=pad) if pad is not None else arr
     spatial = padded.shape[padded.ndim - k :]
-    y = torch.as_tensor(padded.reshape(-1, *spatial) / scale, dtype=torch.float32, device=dev)
-
-    # Linear (zero-padded) convolution by FFT, cropped like scipy's mode="same".
-    from scipy.fft import next_fast_len
-
+    planes = padded.reshape(-1, *spatial)
+    y = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
+    y.mul_(1.0 / scale)
     dims = tuple(range(1, k + 1))
-    fshape = [
-        next_fast_len(n + s - 1, real=True) for n, s in zip(spatial, kernel.shape, strict=True)
-    ]
-    start = [(s - 1) // 2 for s in kernel.shape]
-    same = (slice(None),) + tuple(slice(a, a + n) for a, n in zip(start, spatial, strict=True))
-
-    def otf(kern: np.ndarray) -> torch.Tensor:
-        t = torch.as_tensor(np.ascontiguousarray(kern), dtype=torch.float32, device=dev)
-        return torch.fft.rfftn(t, s=fshape, dim=tuple(range(k)))
-
-    h, h_mirror = otf(kernel), otf(kernel[(slice(None, None, -1),) * k])
+    fshape = _fft_shape(spatial, kernel.shape)
+    # The PSF's transform, once; the mirrored PSF's is its complex conjugate.
+    h = _centred_otf(kernel, fshape, dev)
+    h_mirror = h.conj()
+    crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
 
     def convolve(x: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.fft.rfftn(x, s=fshape, dim=dims) * tf
-        return torch.fft.irfftn(spectrum, s=fshape, dim=dims)[same]
+        spectrum = torch.fft.rfftn(x, s=fshape, dim=dims)
+        spectrum.mul_(tf)
+        return torch.fft.irfftn(spectrum, s=fshape, dim=dims)[crop]
 
     # As scikit-image (the constant cancels out after the first iteration).
     estimate = torch.full_like(y, 0.5)
     for i in range(iterations):
-        conv = convolve(estimate, h).clamp_min(0) + _EPS
-        ratio = y / conv
+        # ratio = y / (max(H x, 0) + eps), computed in the buffer of H x
+        ratio = convolve(estimate, h).clamp_min_(0).add_(_EPS)
         if fe is not None:
-            ratio = torch.where(conv < fe / scale, torch.zeros_like(ratio), ratio)
+            small = ratio < fe / scale
+        torch.div(y, ratio, out=ratio)
+        if fe is not None:
+            ratio.masked_fill_(small, 0.0)
         update = convolve(ratio, h_mirror)
         if lam > 0:
-            update = update / (1 - lam * _tv_divergence(estimate, dims))
-        estimate = (estimate * update).clamp_min(0)
+            update.div_(1 - lam * _tv_divergence(estimate, dims))
+        estimate.mul_(update).clamp_min_(0)
+        del ratio, update
         yield i + 1, iterations
 
     out = estimate.cpu().numpy().reshape(padded.shape) * scale
     out = out[_crop(widths, arr.shape)] if pad is not None else out
     return _finish(out, arr, clip)
+
+
+def _fft_shape(spatial: tuple[int, ...], kernel_shape: tuple[int, ...]) -> list[int]:
+    """FFT sizes for a linear convolution whose centred ("same") part is exact.
+
+    With the kernel's centre at index 0, a circular convolution of length
+    ``L >= n + (s - 1) // 2`` equals the zero-padded linear convolution on the
+    first ``n`` samples (nothing wraps onto them). ``L`` is the next even
+    number with prime factors 2, 3 and 5 only: odd lengths make real FFTs
+    several times slower.
+    """
+    from scipy.fft import next_fast_len
+
+    sizes = []
+    for n, s in zip(spatial, kernel_shape, strict=True):
+        size = next_fast_len(n + (s - 1) // 2, real=True)
+        while size % 2:
+            size = next_fast_len(size + 1, real=True)
+        sizes.append(size)
+    return sizes
+
+
+def _centred_otf(kernel: np.ndarray, fshape: list[int], device: Any) -> Any:
+    """Real FFT of `kernel` (odd sizes) with its centre moved to index 0 (wrapped)."""
+    import torch
+
+    full = np.zeros(fshape, np.float32)
+    full[tuple(slice(0, s) for s in kernel.shape)] = kernel
+    full = np.roll(full, [-(s // 2) for s in kernel.shape], axis=tuple(range(kernel.ndim)))
+    return torch.fft.rfftn(torch.from_numpy(full).to(device))
 
 
 def _tv_divergence(x: Any, dims: tuple[int, ...]) -> Any:
