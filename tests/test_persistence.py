@@ -3,6 +3,7 @@
 import json
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +184,261 @@ def test_header_length_that_looks_like_a_magic_number_is_still_a_model(tmp_path,
         pytest.fail("no metadata length gave a header length of 0x..80")
     loaded = dn.load_model(path)
     assert loaded.metadata["description"] == "x" * pad
+
+
+# ------------------------------------------------ damaged files (issue 16)
+
+
+def _header_and_body(path):
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    return json.loads(data[8 : 8 + n]), data[8 + n :]
+
+
+def _write_header(path, header, body):
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + body)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda e: e.pop("data_offsets"), "not.*dtype, shape, data_offsets"),  # was a KeyError
+        (lambda e: e.update(dtype="I32"), "float dtype"),
+        (lambda e: e.update(shape="3"), "non-negative integers"),
+        (lambda e: e.update(shape=[-1, 3]), "non-negative integers"),
+        (lambda e: e.update(shape=[7, 7, 7, 7]), "does not fill"),
+        (lambda e: e["data_offsets"].reverse(), "does not fill"),
+    ],
+)
+def test_edited_tensor_entries_are_value_errors(tmp_path, random_net, edit, message):
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    header, body = _header_and_body(path)
+    edit(header["head.weight"])
+    _write_header(path, header, body)
+    with pytest.raises(ValueError, match=message):
+        dn.load_model(path)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.clear(), "not a napari-deconvnet model"),
+        (lambda d: d.update(config=[1, 2]), "corrupt napari-deconvnet metadata"),
+        (lambda d: d.update(metadata="x"), "corrupt napari-deconvnet metadata"),
+        (lambda d: d["config"].update(normalization="percentile"), "invalid model configuration"),
+        (lambda d: d["config"].update(depth=10**6), "depth 1000000"),
+        (lambda d: d["config"].update(kernel_size=10**9 + 1), "1000000001"),
+        (lambda d: d.update(format_version=True), "invalid model format version"),
+        (lambda d: d["metadata"].update(name="renamed"), "SHA-256"),
+    ],
+)
+def test_edited_documents_are_value_errors(tmp_path, random_net, edit, message):
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    header, body = _header_and_body(path)
+    doc = json.loads(header["__metadata__"]["napari_deconvnet"])
+    edit(doc)
+    header["__metadata__"]["napari_deconvnet"] = json.dumps(doc)
+    _write_header(path, header, body)
+    with pytest.raises(ValueError, match=message):
+        dn.load_model(path)
+
+
+def test_a_flipped_bit_in_the_weights_is_caught_by_the_checksum(tmp_path, random_net):
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x04  # a mantissa bit of the last weight: still a finite float
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        dn.load_model(path)
+
+
+def test_files_without_a_checksum_still_load_and_non_finite_weights_are_refused(
+    tmp_path, random_net
+):
+    net = random_net()
+    path = dn.save_model(net, tmp_path / "m.safetensors")
+    header, body = _header_and_body(path)
+    doc = json.loads(header["__metadata__"]["napari_deconvnet"])
+    del doc["checksum"]  # as files saved before the checksum was added
+    header["__metadata__"]["napari_deconvnet"] = json.dumps(doc)
+    _write_header(path, header, body)
+    loaded = dn.load_model(path)
+    assert torch.equal(loaded.head.weight, net.head.weight)
+    offset = header["head.bias"]["data_offsets"][0]
+    body = body[:offset] + struct.pack("<f", float("nan")) + body[offset + 4 :]
+    _write_header(path, header, body)
+    with pytest.raises(ValueError, match="'head.bias' holds NaN"):
+        dn.load_model(path)
+
+
+def test_trailing_bytes_are_refused(tmp_path, random_net):
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="truncated or padded"):
+        dn.load_model(path)
+
+
+def test_unexpected_errors_below_the_checks_become_value_errors(tmp_path, random_net, monkeypatch):
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+
+    def boom(*args, **kwargs):
+        raise KeyError("weights")
+
+    monkeypatch.setattr("safetensors.torch.load_file", boom)
+    with pytest.raises(ValueError, match="not a readable napari-deconvnet model file.*KeyError"):
+        dn.load_model(path)
+
+
+def test_save_model_creates_missing_folders(tmp_path, random_net):
+    path = tmp_path / "a" / "b" / "m.safetensors"
+    assert dn.save_model(random_net(), path) == path
+    assert dn.load_model(path).config == random_net().config
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.safetensors"]
+
+
+# ------------------------------------------- umask and crash safety (issue 16)
+
+
+def _write_everything(folder):
+    import numpy as np
+
+    from napari_deconvnet.io import writer
+
+    net = dn.DeconvNet(depth=1, base_channels=4)
+    dn.save_model(net, folder / "m.safetensors")
+    image = np.zeros((16, 16), np.float32)
+    for name in ("a.tif", "a.ome.tif", "a.ome.zarr"):
+        writer.write_image(folder / name, image, {"name": "a"})
+
+
+def test_saving_and_writing_never_touch_the_umask(tmp_path, monkeypatch):
+    import os
+
+    def forbidden(mask):
+        raise AssertionError("os.umask called: it races with other threads")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    _write_everything(tmp_path)
+    _write_everything(tmp_path)  # and again, replacing every file and the folder
+    assert (tmp_path / "a.ome.zarr" / ".zattrs").exists()
+
+
+def test_new_files_follow_the_process_umask(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, pathlib; os.umask(0o027); "
+        "sys.path.insert(0, sys.argv[2]); "
+        "from test_persistence import _write_everything; "
+        "_write_everything(pathlib.Path(sys.argv[1]))"
+    )
+    here = str(__import__("pathlib").Path(__file__).parent)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), here], check=True)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {
+        "m.safetensors": 0o640,
+        "a.tif": 0o640,
+        "a.ome.tif": 0o640,
+        "a.ome.zarr": 0o750,
+    }
+
+
+def _zarr_value(path):
+    import zarr
+
+    return float(zarr.open_group(str(path), mode="r")["0"][0, 0])
+
+
+def test_a_crash_between_the_two_folder_renames_is_recovered(tmp_path, monkeypatch):
+    import os
+
+    import numpy as np
+
+    from napari_deconvnet.io import writer
+
+    path = tmp_path / "out.ome.zarr"
+    writer.write_image(path, np.full((8, 8), 1.0, np.float32), {"name": "old"})
+    real = os.replace
+    calls = []
+
+    class Crash(BaseException):
+        """The process dies: nothing after it runs, the rollback included."""
+
+    def crashing(src, dst):
+        # zarr renames its own files inside the new folder: count only the swap
+        if Path(dst) == path or Path(src) == path or calls:
+            calls.append((Path(src).name, Path(dst).name))
+            if len(calls) >= 2:
+                raise Crash
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", crashing)
+    with pytest.raises(Crash):
+        writer.write_image(path, np.full((8, 8), 2.0, np.float32), {"name": "new"})
+    monkeypatch.setattr(os, "replace", real)
+    # aside, then the new one in (crash), then the rollback (dead too)
+    assert calls[0] == ("out.ome.zarr", ".out.ome.zarr.old")
+    assert calls[1][1] == "out.ome.zarr" and len(calls) == 3
+    assert not path.exists()
+    aside = tmp_path / ".out.ome.zarr.old"
+    assert _zarr_value(aside) == 1.0  # the previous version is complete, aside
+    assert writer.recover_folder(path) is True
+    assert _zarr_value(path) == 1.0 and not aside.exists()
+    assert writer.recover_folder(path) is False
+    # the next write recovers too, then replaces
+    real(path, aside)
+    writer.write_image(path, np.full((8, 8), 3.0, np.float32), {"name": "newer"})
+    assert _zarr_value(path) == 3.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ome.zarr"]
+
+
+def test_a_failed_second_rename_puts_the_old_folder_back(tmp_path, monkeypatch):
+    import os
+
+    import numpy as np
+
+    from napari_deconvnet.io import writer
+
+    path = tmp_path / "out.ome.zarr"
+    writer.write_image(path, np.full((8, 8), 1.0, np.float32), {"name": "old"})
+    real = os.replace
+    calls = []
+
+    def failing(src, dst):
+        if Path(dst) == path and str(src).endswith(".tmp"):  # the new folder in
+            calls.append(src)
+            raise OSError("device busy")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="device busy"):
+        writer.write_image(path, np.full((8, 8), 2.0, np.float32), {"name": "new"})
+    assert _zarr_value(path) == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ome.zarr"]
+
+
+def test_a_stale_old_folder_beside_a_good_target_is_removed(tmp_path):
+    import numpy as np
+
+    from napari_deconvnet.io import writer
+
+    path = tmp_path / "out.ome.zarr"
+    writer.write_image(path, np.full((8, 8), 1.0, np.float32), {"name": "a"})
+    (tmp_path / ".out.ome.zarr.old").mkdir()  # a crash while deleting the old version
+    writer.write_image(path, np.full((8, 8), 2.0, np.float32), {"name": "b"})
+    assert _zarr_value(path) == 2.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ome.zarr"]
+
+
+def test_writes_are_flushed_to_disk(tmp_path, monkeypatch):
+    import os
+
+    flushed = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: flushed.append(fd) or real(fd))
+    _write_everything(tmp_path)
+    # the model file and two TIFFs, each with its folder; the zarr's files and folders
+    assert len(flushed) >= 6 + len(list((tmp_path / "a.ome.zarr").rglob("*")))

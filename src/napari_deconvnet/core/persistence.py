@@ -5,9 +5,13 @@ holds one key, ``"napari_deconvnet"``, whose value is a JSON document::
 
     {"format": "napari-deconvnet", "format_version": 1,
      "config": {...DeconvNetConfig...}, "metadata": {...name, description, training...},
-     "library": {"napari_deconvnet": "0.1.0", "torch": "2.13.0"}}
+     "library": {"napari_deconvnet": "0.1.0", "torch": "2.13.0"},
+     "checksum": "sha256:..."}
 
-Loading parses that header and the raw tensors only: no pickle, no code.
+The checksum covers the rest of the document and every tensor, so a bit flip
+anywhere in the file is caught (files written before it was added load
+without one). Loading parses that header and the raw tensors only: no pickle,
+no code. Every damaged file raises ValueError.
 """
 
 from __future__ import annotations
@@ -219,6 +223,10 @@ def _resolve(model: str | os.PathLike) -> Path:
 
 def model_info(model: str | os.PathLike) -> dict[str, Any]:
     """Read a model file's configuration and metadata without loading its weights."""
+    from .bioimageio_read import bioimageio_info, is_bioimageio_path
+
+    if is_bioimageio_path(model):  # a bioimage.io package (.zip, rdf.yaml)
+        return bioimageio_info(model)
     return _read_header(_resolve(model))
 
 
@@ -241,7 +249,7 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
     ValueError
         Unknown name, missing file, pickle/.pt files, truncated, padded or
         corrupt files (header edits, bit flips: files written by
-        :func:`save_model` carry a SHA-256 of their weights), safetensors
+        :func:`save_model` carry a SHA-256 of weights and metadata), safetensors
         files from other tools, newer format versions, tensors whose shapes
         do not match the configuration and non-finite weights.
     TypeError
@@ -251,6 +259,10 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
         return model
     if not isinstance(model, str | os.PathLike):
         raise TypeError(f"model must be a name, a path or a DeconvNet, got {type(model).__name__}")
+    from .bioimageio_read import is_bioimageio_path, load_bioimageio
+
+    if is_bioimageio_path(model):  # a bioimage.io package (.zip, rdf.yaml)
+        return load_bioimageio(model)
     path = _resolve(model)
     try:
         return _load(path)
@@ -272,6 +284,15 @@ def _load(path: Path) -> DeconvNet:
         config = DeconvNetConfig.from_dict(doc["config"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{path} has an invalid model configuration: {err}") from err
+    # every level has convs_per_level convolutions, each with a weight: a
+    # configuration that needs more tensors than the file holds is refused
+    # before anything is built (an edited depth of 10**6 would take minutes)
+    if config.depth * config.convs_per_level > len(shapes):
+        raise ValueError(
+            f"{path} does not match its configuration: depth {config.depth} with "
+            f"{config.convs_per_level} convolutions per level needs more than the "
+            f"{len(shapes)} tensors in the file"
+        )
     # the shapes the configuration needs, on the meta device: no memory is
     # allocated, so an edited configuration cannot ask for terabytes
     with torch.device("meta"):
@@ -294,10 +315,10 @@ def _load(path: Path) -> DeconvNet:
     except (SafetensorError, OSError, RuntimeError) as err:
         raise ValueError(f"{path} could not be read as safetensors: {err}") from err
     checksum = doc.get("checksum")
-    if checksum is not None and checksum != _checksum(state):
+    if checksum is not None and checksum != _checksum(state, doc):
         raise ValueError(
-            f"{path} is corrupt: its weights do not match the SHA-256 recorded when it was "
-            "saved; save or download the model again"
+            f"{path} is corrupt: its weights or metadata do not match the SHA-256 recorded "
+            "when it was saved; save or download the model again"
         )
     for key, tensor in state.items():
         if not bool(torch.isfinite(tensor).all()):
@@ -310,9 +331,15 @@ def _load(path: Path) -> DeconvNet:
     return net.eval()
 
 
-def _checksum(state: dict[str, torch.Tensor]) -> str:
-    """``"sha256:<hex>"`` over every tensor's name, dtype, shape and bytes, by name."""
+def _checksum(state: dict[str, torch.Tensor], doc: dict[str, Any]) -> str:
+    """``"sha256:<hex>"`` over the document (less its checksum) and every tensor.
+
+    The document counts as canonical JSON (sorted keys, no spaces); each
+    tensor, in name order, as its name, dtype, shape and bytes.
+    """
     digest = hashlib.sha256()
+    rest = {k: v for k, v in doc.items() if k != "checksum"}
+    digest.update(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode())
     for key in sorted(state):
         tensor = state[key].detach().to("cpu").contiguous()
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
@@ -359,7 +386,7 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     ----------
     model : DeconvNet
         The network; its ``.config`` and JSON-serialisable ``.metadata`` are
-        stored with the weights, and a SHA-256 of the weights that
+        stored with the weights, and a SHA-256 of both that
         :func:`load_model` checks.
     path : str or path
         Must end in ``.safetensors``. A missing parent folder is created
@@ -407,7 +434,7 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     except TypeError as err:
         raise ValueError(f"model.metadata must be JSON-serialisable: {err}") from err
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    doc["checksum"] = _checksum(state)
+    doc["checksum"] = _checksum(state, json.loads(text))
     text = json.dumps(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_temp_file(path)
