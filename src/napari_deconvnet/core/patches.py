@@ -506,8 +506,11 @@ def blind_spot(
 
     One pixel per ``cell**ndim`` block (stratified, as in Noise2Void [1]_) is
     replaced by a random other pixel of its ``(2 * radius + 1)**ndim``
-    neighbourhood (mirrored at the border, never itself), so the network
-    cannot see the value it must predict.
+    neighbourhood, so the network cannot see the value it must predict. At
+    a border the offset is reversed on the axes it leaves the image by, so
+    the replacement is never the pixel itself, for every masked pixel; on an
+    axis shorter than `radius` a pixel that has no other neighbour stays
+    unmasked.
 
     Returns
     -------
@@ -542,9 +545,17 @@ def blind_spot(
     ).reshape(-1, ndim)
     offsets = offsets[(offsets != 0).any(-1)]
     pick = torch.randint(0, len(offsets), (b, n), generator=generator, device=dev)
-    src = pos + offsets[pick]
-    src = torch.where(src < 0, -src, src)
-    src = torch.where(src >= size, 2 * (size - 1) - src, src)
+    offset = offsets[pick]
+    src = pos + offset
+    # At a border the offset turns around on that axis (pos - offset), which
+    # keeps its length: unlike mirroring the position, it can never land on
+    # the pixel itself (mirroring maps 1 - 2 back to 1).
+    outside = (src < 0) | (src >= size)
+    src = torch.where(outside, pos - offset, src)
+    # an axis shorter than the radius: clamp, and leave a pixel that still
+    # lands on itself unmasked
+    src = torch.minimum(torch.clamp(src, min=0), size - 1)
+    keep &= (src != pos).any(-1)
     strides = torch.tensor(
         [math.prod(spatial[i + 1 :]) for i in range(ndim)], device=dev, dtype=torch.long
     )
