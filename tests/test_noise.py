@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import ndimage, stats
 
+import napari_deconvnet as dn
 from napari_deconvnet.core import noise as noise_module
 from napari_deconvnet.core.noise import NOISE_MODELS, synthesize
 
@@ -56,9 +57,33 @@ def test_poisson_gain_is_peak():
     np.testing.assert_array_equal(a, b)
 
 
-def test_poisson_negative_intensities_count_as_zero():
-    noisy = synthesize(np.full((8, 8), -1.0), "poisson", peak=10.0, seed=0)
+def test_poisson_negative_intensities_count_as_zero_with_a_warning():
+    with pytest.warns(UserWarning, match=r"64 of 64 pixels.*below 0 \(lowest -1\).*count as 0"):
+        noisy = synthesize(np.full((8, 8), -1.0), "poisson", peak=10.0, seed=0)
     np.testing.assert_array_equal(noisy, 0)
+    clean = np.linspace(-0.5, 1.0, 64).reshape(8, 8)
+    with pytest.warns(UserWarning, match="poisson-gaussian.*21 of 64 pixels"):
+        camera = synthesize(clean, "poisson-gaussian", gain=50.0, read_noise=0.0, seed=0)
+    np.testing.assert_array_equal(camera[clean < 0], 0)
+
+
+@pytest.mark.parametrize("noise", ["poisson", "poisson-gaussian"])
+def test_non_negative_images_give_no_warning_even_after_a_blur(noise, recwarn):
+    import torch
+
+    # a sharp image through the FFT blur (big PSF) gets rounding errors below 0
+    clean = np.zeros((64, 64), np.float32)
+    clean[32, 32] = 1.0
+    synthesize(clean, noise, psf=dn.make_psf("airy", shape=(33, 33)), seed=0)
+    synthesize(torch.from_numpy(clean), noise, seed=0)
+    assert [w for w in recwarn if issubclass(w.category, UserWarning)] == []
+
+
+def test_negative_tensors_warn_too():
+    import torch
+
+    with pytest.warns(UserWarning, match="3 of 4 pixels"):
+        synthesize(torch.tensor([-1.0, -2.0, -3.0, 4.0]), "poisson", seed=0)
 
 
 @pytest.mark.parametrize(

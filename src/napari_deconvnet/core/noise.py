@@ -10,6 +10,7 @@ shape, so that training pairs can be made on the fly where the data lives.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -239,6 +240,23 @@ _MODELS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _warn_negative(image: Any, noise: str) -> None:
+    """Warn that negative intensities of `image` will count as 0 photons."""
+    negative = image < 0
+    count = int(negative.sum())
+    if count:
+        lowest = float(image.min())
+        warnings.warn(
+            f"noise {noise!r} draws photon counts, which cannot be negative: {count} of "
+            f"{image.size if not _is_tensor(image) else image.numel()} pixels of clean are "
+            f"below 0 (lowest {lowest:.4g}) and count as 0 (clipped) before the noise is "
+            "drawn; shift or rescale the image to non-negative intensities, or use "
+            "noise='gaussian'",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 # ---------------------------------------------------------------- public
 
 
@@ -306,13 +324,23 @@ def synthesize(
     TypeError
         Non-numeric images or parameters.
 
+    Warns
+    -----
+    UserWarning
+        Negative intensities in `clean` with ``"poisson"`` or
+        ``"poisson-gaussian"`` noise: they count as 0 photons.
+
     Notes
     -----
     With ``x`` the (blurred) clean image:
 
     - gaussian: ``y = x + sigma * n`` with ``n ~ N(0, 1)``.
     - poisson: ``y = Poisson(gain * x) / gain``, so ``E[y] = x`` and
-      ``Var[y] = x / gain``. Negative intensities count as 0.
+      ``Var[y] = x / gain``. Photon counts cannot be negative: negative
+      intensities of `clean` count as 0 (clipped), with a ``UserWarning``
+      that says how many pixels were negative. (Rounding errors of the blur
+      below 0 are clipped without a warning.) The same holds for
+      poisson-gaussian.
     - poisson-gaussian (a camera): `x` is the expected signal in ADU above
       the offset. The sensor collects ``e = Poisson(gain * x)`` electrons,
       the readout adds ``N(0, read_noise**2)`` electrons, and the image is
@@ -369,6 +397,8 @@ def synthesize(
             raise ValueError(f"clip must be a (low, high) pair of numbers, got {clip!r}") from None
         if not low <= high:
             raise ValueError(f"clip needs low <= high, got {clip!r}")
+    if name in ("poisson", "poisson-gaussian"):
+        _warn_negative(image, name)
     if psf is not None:
         image = blur(image, as_psf(psf, image.ndim))
     out = _MODELS[name](image, _Random(seed, image), **p)
