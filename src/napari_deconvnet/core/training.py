@@ -1,9 +1,10 @@
 """Training: supervised pairs, self-supervised blind-spot masking, synthetic pairs.
 
-:func:`train_iter` is the engine, a generator that yields a
-:class:`TrainEvent` after every step and every epoch and returns a
-:class:`TrainResult`; :func:`train` drains it. Patches are read lazily from
-the inputs (:mod:`.patches`), normalised with the contract of
+:func:`train_iter` checks and resolves the arguments and runs a
+:class:`~.trainer.Trainer`, a generator that yields a :class:`TrainEvent`
+after every step and every epoch and returns a :class:`TrainResult`;
+:func:`train` drains it. Patches are read lazily from the inputs
+(:mod:`.patches`), normalised with the contract of
 :func:`napari_deconvnet.restore` (the 0.5/99.5 percentiles of the whole noisy
 input map to 0 and 1, for input and target alike), and fed to AdamW with a
 cosine or one-cycle learning-rate schedule and gradient clipping.
@@ -12,121 +13,34 @@ cosine or one-cycle learning-rate schedule and gradient clipping.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
 import math
 import platform
 import threading
-import time
-import warnings
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from .devices import autocast, resolve_device
-from .losses import LOSSES, SCHEDULES, lr_factor, resolve_loss
+from .checkpoint import Autosave, read_resume
+from .devices import resolve_device
+from .losses import LOSSES, SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .persistence import load_model
+from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
 from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
 
 __all__ = ["LOSSES", "MODES", "TrainConfig", "TrainEvent", "TrainResult", "train", "train_iter"]
 
 MODES = ("supervised", "self-supervised", "synthetic")
 
-
-@dataclass
-class TrainConfig:
-    """The settings of a training run, as :func:`train` resolved them."""
-
-    mode: str
-    loss: str
-    patch_size: tuple[int, ...]
-    batch_size: int
-    epochs: int | None
-    max_seconds: float | None
-    steps_per_epoch: int
-    lr: float
-    weight_decay: float
-    schedule: str
-    clip_norm: float | None
-    patience: int | None
-    ssim_weight: float
-    augment: bool
-    seed: int
-    device: str
-    precision: str
-    noise: dict[str, Any] | None = None
-    psf_shape: tuple[int, ...] | None = None
-    validation: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class TrainEvent:
-    """What :func:`train` reports to its callback.
-
-    ``kind`` is ``"start"`` (after set-up and the validation of the initial
-    model), ``"step"`` (after every optimisation step), ``"epoch"`` (after
-    every validation) or ``"end"``. Losses are in normalised units.
-    ``model`` is the live network: copy it (``copy.deepcopy``) before use and
-    never modify it. ``preview`` (epoch events) holds a fixed validation
-    patch as ``{"input", "output", "target"}`` arrays in the input's
-    intensity scale (``target`` is None in self-supervised mode).
-    """
-
-    kind: str
-    step: int
-    epoch: int
-    elapsed: float
-    progress: float
-    eta: float | None
-    lr: float
-    train_loss: float | None = None
-    val_loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    preview: dict[str, np.ndarray | None] | None = None
-    model: DeconvNet | None = None
-    message: str = ""
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    Attributes
-    ----------
-    model : DeconvNet
-        The best network by validation loss (the last one without
-        validation), on the CPU, in eval mode, with ``metadata["training"]``.
-    history : list of dict
-        One entry per validation (epoch 0 is the initial model): ``epoch``,
-        ``step``, ``train_loss``, ``val_loss``, ``val_psnr``/``val_ssim``
-        (where targets exist), ``lr`` and ``seconds``.
-    config : TrainConfig
-    best_epoch : int
-    stop_reason : str
-        ``"epochs"``, ``"max_seconds"``, ``"stopped"``, ``"early stopping"``
-        or ``"non-finite loss"``.
-    message : str
-        A sentence on how the run ended.
-    seconds : float
-    steps : int
-    """
-
-    model: DeconvNet
-    history: list[dict[str, Any]]
-    config: TrainConfig
-    best_epoch: int
-    stop_reason: str
-    message: str
-    seconds: float
-    steps: int
+#: Peak learning rate of a new network (AdamW, cosine schedule).
+LR_SCRATCH = 3e-3
+#: Peak learning rate when fine-tuning a trained model (see ``train``'s notes).
+LR_FINE_TUNE = 5e-4
+#: Default L2-SP strength when fine-tuning (see ``train``'s notes).
+L2SP_FINE_TUNE = 10.0
 
 
 def _resolve_mode(mode: str | None, targets: Any, noise: Any, psf: Any) -> str:
@@ -202,6 +116,97 @@ def train_iter(inputs: Any, targets: Any = None, **options: Any) -> Generator:
             torch.cuda.empty_cache()
 
 
+def _check_pairs(inputs_l: list, targets_l: list | None) -> None:
+    if targets_l is None:
+        return
+    if len(targets_l) != len(inputs_l):
+        raise ValueError(
+            f"{len(inputs_l)} inputs but {len(targets_l)} targets; pass one target per input"
+        )
+    for i, (x, y) in enumerate(zip(inputs_l, targets_l, strict=True)):
+        if tuple(x.shape) != tuple(y.shape):
+            raise ValueError(
+                f"input {i} has shape {tuple(x.shape)} but its target has shape "
+                f"{tuple(y.shape)}; input/target pairs must have equal shapes"
+            )
+
+
+def _resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
+    """The inputs' axes if they have a channel axis (C or S), else None (leading = samples)."""
+    if axes is None:
+        shape = tuple(inputs[0].shape)
+        # as restore guesses them: (Y, X, 3|4) and (T, Y, X, 3|4) are RGB(A) for a 2D network
+        if ndim == 2 and len(shape) in (3, 4) and shape[-1] in (3, 4):
+            if all(tuple(a.shape) == shape for a in inputs):
+                return "YXS" if len(shape) == 3 else "TYXS"
+        return None
+    if not isinstance(axes, str):
+        raise TypeError(
+            f"axes must be a string such as 'YXC' or 'TZYX', got {type(axes).__name__}"
+        )
+    axes = axes.upper()
+    spatial = "ZYX"[3 - ndim :]
+    for i, a in enumerate(inputs):
+        if len(axes) != a.ndim:
+            raise ValueError(
+                f"axes {axes!r} has {len(axes)} letters but input {i} has {a.ndim} dimensions "
+                f"(shape {tuple(a.shape)}); pass one letter per axis from 'TZCYXS'"
+            )
+    if sorted(set(axes) - set("TZCYXS")) or len(set(axes)) != len(axes):
+        raise ValueError(
+            f"axes {axes!r} must use each of the letters T, Z, C, Y, X, S at most once"
+        )
+    if "C" in axes and "S" in axes:
+        raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
+    missing = [a for a in spatial if a not in axes]
+    if missing:
+        raise ValueError(
+            f"axes {axes!r} lacks {''.join(missing)}: a {ndim}D network needs the spatial axes "
+            f"{spatial!r}"
+        )
+    return axes
+
+
+def _by_channel(arrays: list | None, axes: str | None, ndim: int) -> list | None:
+    """Each array as one (samples..., *spatial) array per channel.
+
+    Channels are trained as separate images of one single-channel network,
+    each with its own normalisation, which is how :func:`restore` applies a
+    single-channel model to ``axes="YXC"`` or ``"YXS"``; the other non-spatial
+    axes (T, and Z for a 2D network) are independent samples.
+    """
+    if arrays is None or axes is None:
+        return arrays
+    spatial = "ZYX"[3 - ndim :]
+    channel = next((a for a in axes if a in "CS"), None)
+    lead = [a for a in axes if a not in spatial and a != channel]
+    order = lead + ([channel] if channel else []) + list(spatial)
+    out = []
+    for a in arrays:
+        moved = a.transpose([axes.index(c) for c in order]) if list(order) != list(axes) else a
+        if channel is None:
+            out.append(moved)
+            continue
+        k = len(lead)
+        for c in range(moved.shape[k]):
+            out.append(moved[(slice(None),) * k + (c,)])
+    return out
+
+
+def _per_channel_regions(spec: Any, inputs_l: list, axes: str | None, ndim: int) -> Any:
+    """Region specs repeated for every channel of their input."""
+    if spec is None or axes is None:
+        return spec
+    channel = next((a for a in axes if a in "CS"), None)
+    if channel is None:
+        return spec
+    specs = list(spec) if len(inputs_l) > 1 else [spec]
+    out = []
+    for s, a in zip(specs, inputs_l, strict=True):
+        out += [s] * a.shape[axes.index(channel)]
+    return out
+
+
 def _train_iter(
     inputs: Any,
     targets: Any = None,
@@ -218,7 +223,7 @@ def _train_iter(
     batch_size: int = 16,
     loss: str | Callable = "mse",
     ssim_weight: float = 0.5,
-    lr: float = 3e-3,
+    lr: float | None = None,
     weight_decay: float = 1e-4,
     schedule: str = "cosine",
     clip_norm: float | None = 1.0,
@@ -233,23 +238,16 @@ def _train_iter(
     name: str | None = None,
     preview: bool = True,
     stop: threading.Event | None = None,
+    axes: str | None = None,
+    l2sp: float | None = None,
+    autosave: Any = None,
+    resume: Any = None,
 ) -> Generator[TrainEvent, None, TrainResult]:
-    start = time.perf_counter()
     # ---- arguments, all checked before any heavy work
     mode = _resolve_mode(mode, targets, noise, psf)
     inputs_l = as_list(inputs, "inputs")
     targets_l = None if targets is None else as_list(targets, "targets")
-    if targets_l is not None:
-        if len(targets_l) != len(inputs_l):
-            raise ValueError(
-                f"{len(inputs_l)} inputs but {len(targets_l)} targets; pass one target per input"
-            )
-        for i, (x, y) in enumerate(zip(inputs_l, targets_l, strict=True)):
-            if tuple(x.shape) != tuple(y.shape):
-                raise ValueError(
-                    f"input {i} has shape {tuple(x.shape)} but its target has shape "
-                    f"{tuple(y.shape)}; input/target pairs must have equal shapes"
-                )
+    _check_pairs(inputs_l, targets_l)
     batch_size = positive_int(batch_size, "batch_size")
     epochs = positive_int(epochs, "epochs", allow_none=True)
     steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
@@ -260,13 +258,22 @@ def _train_iter(
         epochs = 10
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; use one of {SCHEDULES}")
+    fine_tuning = model is not None
+    if lr is None:
+        lr = LR_FINE_TUNE if fine_tuning else LR_SCRATCH
     if not (isinstance(lr, int | float) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if l2sp is None:
+        l2sp = L2SP_FINE_TUNE if fine_tuning else 0.0
+    if isinstance(l2sp, bool) or not (isinstance(l2sp, int | float) and l2sp >= 0):
+        raise ValueError(f"l2sp must be a number >= 0 (0 turns it off), got {l2sp!r}")
     if not 0 <= ssim_weight <= 1:
         raise ValueError(f"ssim_weight must be in [0, 1], got {ssim_weight!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     seed = int(seed)
+    saver = None if autosave is None else Autosave(autosave)
+    state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
     dev = resolve_device(device)
     amp = _resolve_amp(precision, dev)
@@ -275,27 +282,40 @@ def _train_iter(
     if net.config.in_channels != 1 or net.config.out_channels != 1:
         raise ValueError(
             "training supports single-channel networks (in_channels = out_channels = 1); "
-            "train one model per channel"
+            "multi-channel and RGB images train one shared single-channel network over "
+            "their channels (axes='YXC'), which restore applies channel by channel"
         )
+    axes = _resolve_axes(axes, inputs_l, ndim)
     size = resolve_patch_size(patch_size, ndim, net)
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
+    if state is not None:
+        _check_resume(state, mode, size, batch_size, net)
 
     # ---- data
+    if axes is not None and validation is not None and not isinstance(validation, float | int):
+        if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
+            validation = tuple(
+                _by_channel(as_list(v, "validation"), axes, ndim) for v in validation
+            )
+        else:
+            validation = _by_channel(as_list(validation, "validation"), axes, ndim)
     data = TrainingSet(
         mode=mode,
-        inputs=inputs_l,
-        targets=targets_l,
+        inputs=_by_channel(inputs_l, axes, ndim),
+        targets=_by_channel(targets_l, axes, ndim),
         net=net,
         size=size,
-        regions=regions,
+        regions=_per_channel_regions(regions, inputs_l, axes, ndim),
         validation=validation,
-        validation_regions=validation_regions,
+        validation_regions=_per_channel_regions(validation_regions, inputs_l, axes, ndim),
         noise=noise_spec,
         rng=np.random.default_rng(seed),
         device=dev,
         augment=augment,
         seed=seed,
     )
+    if state is not None:  # the same validation patches as before, fresh training patches
+        data.reseed([seed, int(state["step"])])
     if steps_per_epoch is None:
         per_epoch = data.train_area / math.prod(size) / batch_size
         steps_per_epoch = int(min(max(math.ceil(per_epoch), 10), 100))
@@ -321,225 +341,54 @@ def _train_iter(
         noise=noise_record,
         psf_shape=None if psf is None else tuple(np.shape(psf)),
         validation=data.validation,
+        l2sp=float(l2sp),
+        fine_tuning=fine_tuning,
+        axes=axes,
     )
 
-    # ---- optimisation
-    fmt = torch.channels_last if ndim == 2 else torch.channels_last_3d
-    net = net.to(device=dev, memory_format=fmt)
-    params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=float(lr), weight_decay=float(weight_decay))
-    scaler = torch.amp.GradScaler(dev.type) if amp == torch.float16 else None
-    total_steps = epochs * steps_per_epoch if epochs else None
-    val = data.val
-    if val is not None:
-        for key in ("x", "y", "mask"):
-            if val[key] is not None:
-                val[key] = val[key].to(dev).contiguous(memory_format=fmt)
-
-    def progress_at(step: int) -> tuple[float, float, float | None]:
-        elapsed = time.perf_counter() - start
-        parts = [step / total_steps] if total_steps else []
-        parts += [elapsed / max_seconds] if max_seconds else []
-        progress = min(max(parts), 1.0)
-        eta = elapsed / progress * (1 - progress) if progress > 0 else None
-        return elapsed, progress, eta
-
-    def compute_loss(pred, target, mask):
-        return loss_fn(pred[mask], target[mask]) if mask is not None else loss_fn(pred, target)
-
-    def validate() -> tuple[float | None, dict[str, float], dict | None]:
-        if val is None:
-            return None, {}, None
-        net.eval()
-        total, outputs, n = 0.0, [], val["x"].shape[0]
-        with torch.no_grad():
-            for i in range(0, n, batch_size):
-                part = slice(i, i + batch_size)
-                with autocast(dev, amp):
-                    pred = net(val["x"][part]).float()
-                outputs.append(pred)
-                mask = None if val["mask"] is None else val["mask"][part]
-                total += float(compute_loss(pred, val["y"][part], mask)) * len(pred)
-        net.train()
-        pred = torch.cat(outputs)
-        metrics = _metrics(pred, val["y"]) if mode != "self-supervised" else {}
-        return total / n, metrics, _preview(val, pred, mode) if preview else None
-
-    def event(kind: str, step: int, epoch: int, lr_now: float, **fields: Any) -> TrainEvent:
-        elapsed, progress, eta = progress_at(step)
-        if kind == "end":
-            progress, eta = 1.0, 0.0
-        return TrainEvent(
-            kind, step, epoch, elapsed, progress, eta, lr_now, history=history, **fields
+    def metadata(**record: Any) -> dict[str, Any]:
+        return _metadata(
+            name=name,
+            parent=parent,
+            mode=mode,
+            inputs=inputs_l,
+            targets=targets_l,
+            psf=psf,
+            regions=regions is not None or validation_regions is not None,
+            normalization=net.config.normalization,
+            **record,
         )
 
-    history: list[dict[str, Any]] = []
-    val_loss, metrics, shown = validate()
-    baseline = {}
-    if val is not None and mode != "self-supervised":
-        baseline = {f"input_{k}": v for k, v in _metrics(val["x"].float(), val["y"]).items()}
-    current_lr = float(lr) * lr_factor(schedule, 0.0)
-    history.append(
-        {
-            "epoch": 0,
-            "step": 0,
-            "train_loss": None,
-            "val_loss": val_loss,
-            **metrics,
-            "lr": current_lr,
-            "seconds": round(time.perf_counter() - start, 3),
-            **baseline,
-        }
-    )
-    best = {"loss": val_loss, "epoch": 0, "state": _state(net)}
-    yield event(
-        "start",
-        0,
-        0,
-        current_lr,
-        val_loss=val_loss,
-        metrics=metrics,
-        preview=shown,
-        model=net,
-        message="validated the initial model",
-    )
-
-    step, epoch, since_best = 0, 0, 0
-    stop_reason, message = "epochs", ""
-    net.train()
-    while True:
-        epoch += 1
-        running: list[float] = []
-        ended = None
-        for _ in range(steps_per_epoch):
-            if stop is not None and stop.is_set():
-                ended = ("stopped", f"stopped by the user after {step} steps")
-                break
-            elapsed, progress, _eta = progress_at(step)
-            if max_seconds is not None and elapsed >= max_seconds:
-                ended = ("max_seconds", f"reached the time budget of {max_seconds:g} s")
-                break
-            current_lr = float(lr) * lr_factor(schedule, progress)
-            for group in opt.param_groups:
-                group["lr"] = current_lr
-            x, y, mask = data.batch(batch_size)
-            with autocast(dev, amp):
-                out = net(x.contiguous(memory_format=fmt))
-            value = compute_loss(out.float(), y, mask)
-            loss_value = float(value.detach())
-            if not math.isfinite(loss_value):
-                ended = ("non-finite loss", f"the loss became {loss_value} at step {step + 1}")
-                break
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(value).backward()
-                scaler.unscale_(opt)
-            else:
-                value.backward()
-            if clip_norm is not None:
-                norm = float(torch.nn.utils.clip_grad_norm_(params, clip_norm))
-                if scaler is None and not math.isfinite(norm):
-                    ended = ("non-finite loss", f"the gradients became {norm} at step {step + 1}")
-                    break
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            step += 1
-            running.append(loss_value)
-            yield event("step", step, epoch, current_lr, train_loss=loss_value, model=net)
-        if ended is not None and ended[0] == "non-finite loss":
-            ended = (
-                ended[0],
-                f"training stopped: {ended[1]} (try a lower lr, clip_norm or another loss); "
-                "the best model so far is kept",
-            )
-            warnings.warn(ended[1], RuntimeWarning, stacklevel=2)
-        if running:
-            val_loss, metrics, shown = validate()
-            train_loss = float(np.mean(running))
-            history.append(
-                {
-                    "epoch": epoch,
-                    "step": step,
-                    "train_loss": train_loss,
-                    "val_loss": val_loss,
-                    **metrics,
-                    "lr": current_lr,
-                    "seconds": round(time.perf_counter() - start, 3),
-                }
-            )
-            score = val_loss if val is not None else train_loss
-            if best["loss"] is None or score < best["loss"]:
-                best = {"loss": score, "epoch": epoch, "state": _state(net)}
-                since_best = 0
-            else:
-                since_best += 1
-            yield event(
-                "epoch",
-                step,
-                epoch,
-                current_lr,
-                train_loss=train_loss,
-                val_loss=val_loss,
-                metrics=metrics,
-                preview=shown,
-                model=net,
-            )
-        if ended is not None:
-            stop_reason, message = ended
-            break
-        if patience is not None and since_best >= patience:
-            stop_reason, message = "early stopping", f"no improvement for {patience} epochs"
-            break
-        if epochs is not None and epoch >= epochs:
-            stop_reason, message = "epochs", f"finished {epochs} epochs"
-            break
-
-    # ---- the result: the best network, on the CPU, with its record
-    seconds = time.perf_counter() - start
-    if val is None:  # no validation: the last (good) weights
-        best = {"loss": None, "epoch": history[-1]["epoch"], "state": _state(net)}
-    result_net = DeconvNet(net.config)
-    result_net.load_state_dict(best["state"])
-    best_entry = next(h for h in history if h["epoch"] == best["epoch"])
-    result_net.metadata = _metadata(
-        name=name,
-        parent=parent,
-        mode=mode,
+    trainer = Trainer(
+        net=net,
+        data=data,
         config=config,
-        history=history,
-        best_entry=best_entry,
-        stop_reason=stop_reason,
-        seconds=seconds,
-        steps=step,
-        inputs=inputs_l,
-        targets=targets_l,
-        psf=psf,
-        regions=regions is not None or validation_regions is not None,
-        normalization=result_net.config.normalization,
+        device=dev,
+        amp=amp,
+        loss_fn=loss_fn,
+        metadata=metadata,
+        stop=stop,
+        preview=preview,
+        autosave=saver,
+        resume=state,
     )
-    result = TrainResult(
-        model=result_net.eval(),
-        history=history,
-        config=config,
-        best_epoch=best["epoch"],
-        stop_reason=stop_reason,
-        message=message,
-        seconds=round(seconds, 3),
-        steps=step,
-    )
-    yield event(
-        "end",
-        step,
-        epoch,
-        current_lr,
-        val_loss=best_entry.get("val_loss"),
-        model=result_net,
-        message=message,
-    )
-    return result
+    return (yield from trainer.run())
+
+
+def _check_resume(state: dict, mode: str, size: tuple, batch_size: int, net: DeconvNet) -> None:
+    """A resume file must come from a run of the same kind on the same network."""
+    settings = state.get("settings", {})
+    theirs = (settings.get("mode"), tuple(settings.get("patch_size", ())))
+    if theirs != (mode, tuple(size)):
+        raise ValueError(
+            f"{state['path']} was saved by a {theirs[0]} run with patch_size {theirs[1]}, but "
+            f"this run is {mode} with patch_size {tuple(size)}; resume with the same settings"
+        )
+    if state.get("network") != net.config.to_dict():
+        raise ValueError(
+            f"{state['path']} was saved for another network configuration; pass the same "
+            "model= (or network=) as the interrupted run"
+        )
 
 
 def _resolve_amp(precision: str, dev: torch.device) -> torch.dtype:
@@ -554,20 +403,6 @@ def _resolve_amp(precision: str, dev: torch.device) -> torch.dtype:
     return getattr(torch, precision)
 
 
-def _preview(val: dict, pred: torch.Tensor, mode: str) -> dict[str, np.ndarray | None]:
-    """The first validation patch, its restoration and its target, in image units."""
-    off, sc = val["offset"][0], val["scale"][0]
-
-    def raw(t: torch.Tensor) -> np.ndarray:
-        return t[0, 0].float().cpu().numpy() * sc + off
-
-    return {
-        "input": raw(val["x"]),
-        "output": raw(pred),
-        "target": None if mode == "self-supervised" else raw(val["y"]),
-    }
-
-
 def _metadata(
     *,
     name,
@@ -579,6 +414,7 @@ def _metadata(
     stop_reason,
     seconds,
     steps,
+    improved,
     inputs,
     targets,
     psf,
@@ -595,8 +431,11 @@ def _metadata(
         "stop_reason": stop_reason,
         "best_epoch": best_entry["epoch"],
         "best_val_loss": best_entry.get("val_loss"),
+        "start_val_loss": history[0].get("val_loss"),
+        "improved": improved,
         **{k: v for k, v in best_entry.items() if k.startswith(("val_psnr", "val_ssim"))},
         **{k: v for k, v in history[0].items() if k.startswith("input_")},
+        **{f"start_{k}": v for k, v in history[0].items() if k in ("val_psnr", "val_ssim")},
         "data_shapes": [list(a.shape) for a in inputs],
         "inputs": [_describe_array(a) for a in inputs],
         "targets": None if targets is None else [_describe_array(a) for a in targets],
@@ -636,22 +475,6 @@ def _versions() -> dict[str, str]:
 
 def _describe_array(a: Any) -> dict[str, Any]:
     return {"shape": [int(s) for s in a.shape], "dtype": str(np.dtype(a.dtype))}
-
-
-def _state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in net.state_dict().items()}
-
-
-def _metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Validation PSNR and SSIM in normalised units (data range 1), averaged over patches."""
-    from .metrics import psnr, ssim
-
-    pred, target = pred.float(), target.float()
-    values = [float(psnr(p, t, data_range=1.0)) for p, t in zip(pred, target, strict=True)]
-    out = {"val_psnr": float(np.mean(np.minimum(values, 100.0)))}
-    if min(pred.shape[2:]) >= 11:  # SSIM's Gaussian window
-        out["val_ssim"] = float(ssim(pred, target, data_range=1.0))
-    return out
 
 
 def _describe_psf(psf: Any) -> dict[str, Any] | None:
@@ -712,8 +535,20 @@ def train(
         truth; it gives the best models.
     model : str, path or DeconvNet, optional
         Fine-tune this model (a shipped name such as ``"default"``, a model
-        file or a loaded network; it is copied, never modified). None trains
-        a new network, shaped by ``network=``.
+        file or a loaded network; it is copied, never modified). Fine-tuning
+        is what most users want: pass ``model="default"`` for 2D denoising
+        (``"denoise-3d"`` with a 3D network). It starts from what the shipped
+        model knows, uses the fine-tuning learning rate (``lr`` 5e-4 instead
+        of 3e-3) and pulls the weights back toward the start (L2-SP, see
+        ``l2sp``), so that it gains on data like yours without forgetting the
+        rest. None trains a new network, shaped by ``network=``: that is the
+        default because ``train`` cannot tell which shipped model fits your
+        task (denoising or deconvolution, 2D or 3D, a network size of your
+        choosing), because the PSF-conditioned shipped models (``deconv-2d``,
+        ``deconv-3d``, ``salt-and-pepper``) take two input channels and
+        cannot be fine-tuned here, and because existing scripts rely on it.
+        A new network needs minutes to catch up with a shipped one; use it
+        for data unlike anything shipped.
     noise : str or dict, optional
         **Synthetic pairs**: `inputs` are clean, and each batch is degraded on
         the fly by :func:`napari_deconvnet.synthesize`, e.g.
@@ -766,7 +601,23 @@ def train(
         ``mode`` (``"supervised"``, ``"self-supervised"`` or
         ``"synthetic"``; inferred by default), ``steps_per_epoch`` (default:
         the training area in patches over the batch size, within 10..100),
-        ``lr`` (1e-3, the peak), ``weight_decay`` (1e-4), ``schedule``
+        ``lr`` (the peak: 3e-3 for a new network, 5e-4 when fine-tuning),
+        ``weight_decay`` (1e-4; off when L2-SP is on), ``l2sp`` (the
+        strength of the pull toward the starting weights when fine-tuning:
+        after every AdamW step each weight moves back by ``lr * l2sp`` of
+        its distance from the start; 10 when fine-tuning, 0 for a new
+        network), ``autosave`` (a ``.safetensors`` path: the best model so
+        far is written there whenever validation improves, and the resume
+        state beside it, as ``<name>.resume.safetensors``, after every
+        epoch; both atomically, safetensors and JSON, no pickle), ``resume``
+        (that path: continue the interrupted run; the step count, history,
+        optimiser moments and schedule go on, and ``epochs``/``max_seconds``
+        count the whole run), ``axes`` (the inputs' axes, e.g. ``"YXC"``,
+        ``"YXS"`` for RGB or ``"TYX"``: channels train one shared
+        single-channel network, each channel normalised on its own, as
+        :func:`restore` applies it with the same axes; T, and Z for a 2D
+        network, are samples; ``(Y, X, 3|4)`` arrays are taken as RGB(A)
+        when axes is None), ``schedule``
         (``"cosine"``, ``"one-cycle"`` or ``"constant"``), ``clip_norm``
         (1.0), ``patience`` (epochs without improvement before early
         stopping; None), ``ssim_weight``, ``regions`` and
@@ -782,7 +633,13 @@ def train(
         ``.model`` (the best network, with ``metadata["training"]``
         recording data shapes, mode, noise/PSF, loss, epochs, time and
         library versions, saved with it by :func:`save_model`),
-        ``.history``, ``.config``, ``.stop_reason`` and ``.message``.
+        ``.history``, ``.config``, ``.stop_reason``, ``.improved`` and
+        ``.message``. **Never worse than the start:** before the first step
+        the starting model (the given one, or the new network) is scored on
+        the validation split, a held-out part of your data that no training
+        patch overlaps; the returned model is the best by validation loss,
+        and when nothing beat the start it is the start itself, unchanged
+        (``improved`` False, and ``message`` says so).
 
     Raises
     ------

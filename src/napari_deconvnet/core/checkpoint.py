@@ -1,0 +1,193 @@
+"""Autosave and resume of a training run: safetensors tensors with a JSON record, no pickle.
+
+``dn.train(..., autosave="run.safetensors")`` writes two files, each
+atomically (a temporary file in the same folder, flushed, then renamed):
+
+- ``run.safetensors``: the best model so far, an ordinary model file that
+  :func:`napari_deconvnet.load_model` opens, rewritten whenever the
+  validation score improves;
+- ``run.resume.safetensors``: what a resume needs, rewritten after every
+  epoch: the current and the best weights, the AdamW moments, and in the
+  header's JSON the step and epoch counters, the history, the clock and the
+  settings it was trained with.
+
+``dn.train(..., resume="run.safetensors")`` (either file's path) continues
+that run: the step and epoch counts go on, the optimiser keeps its moments,
+the learning-rate schedule continues where it was, and ``epochs`` /
+``max_seconds`` count the whole run, the part before the interruption
+included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .persistence import save_model
+
+__all__ = ["Autosave", "read_resume", "resume_path"]
+
+_KEY = "napari_deconvnet_resume"
+_FORMAT_VERSION = 1
+
+
+def resume_path(path: str | os.PathLike) -> Path:
+    """The resume file beside model file `path` (``x.safetensors`` -> ``x.resume.safetensors``)."""
+    path = Path(path)
+    if path.name.endswith(".resume.safetensors"):
+        return path
+    return path.with_name(path.name.removesuffix(".safetensors") + ".resume.safetensors")
+
+
+def _model_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.name.endswith(".resume.safetensors"):
+        return path.with_name(path.name.removesuffix(".resume.safetensors") + ".safetensors")
+    return path
+
+
+def _check_path(path: Any, name: str) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{name} must be a path ending in .safetensors, got {type(path).__name__}")
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{name} must end in .safetensors (no pickle), got {path.name!r}")
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"could not create a temporary file beside {path}")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Autosave:
+    """Writes the best model and the resume state of a :class:`~.trainer.Trainer`."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = _check_path(path, "autosave")
+        self.resume = resume_path(self.path)
+
+    def save_best(self, trainer: Any) -> None:
+        net = trainer.result_network()
+        best_entry = next(h for h in trainer.history if h["epoch"] == trainer.best["epoch"])
+        net.metadata = trainer.make_metadata(
+            config=trainer.config,
+            history=trainer.history,
+            best_entry=best_entry,
+            stop_reason="autosave",
+            seconds=trainer.elapsed,
+            steps=trainer.step_count,
+            improved=trainer.best["epoch"] > 0 if trainer.val is not None else None,
+        )
+        save_model(net, self.path)
+
+    def save_state(self, trainer: Any) -> None:
+        from safetensors.torch import save as serialize
+
+        tensors: dict[str, torch.Tensor] = {}
+        for key, value in trainer.net.state_dict().items():
+            tensors[f"net.{key}"] = value.detach().to("cpu").contiguous()
+        for key, value in trainer.best["state"].items():
+            tensors[f"best.{key}"] = value.contiguous()
+        opt = trainer.opt.state_dict()
+        for index, entry in opt["state"].items():
+            for name, value in entry.items():
+                tensors[f"opt.{index}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
+        groups = [{**g, "betas": list(g.get("betas", ()))} for g in opt["param_groups"]]
+        record = {
+            "format_version": _FORMAT_VERSION,
+            "step": trainer.step_count,
+            "epoch": trainer.epoch,
+            "seconds": trainer.elapsed,
+            "since_best": trainer.since_best,
+            "best_epoch": trainer.best["epoch"],
+            "best_loss": trainer.best["loss"],
+            "history": trainer.history,
+            "param_groups": groups,
+            "settings": _settings(trainer.config),
+            "network": trainer.net.config.to_dict(),
+        }
+        text = json.dumps(record, default=_plain)
+        _write_atomic(self.resume, serialize(tensors, metadata={_KEY: text}))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def _settings(config: Any) -> dict[str, Any]:
+    keep = ("mode", "patch_size", "batch_size", "steps_per_epoch", "lr", "schedule")
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items() if k in keep
+    }
+
+
+def read_resume(path: Any) -> dict[str, Any]:
+    """The record :meth:`~.trainer.Trainer._load_resume` continues from.
+
+    `path` is the autosave's model file or its ``.resume.safetensors``.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = _check_path(path, "resume")
+    state_file = resume_path(path)
+    if not state_file.exists():
+        model_file = _model_path(path)
+        hint = f" ({model_file} holds the best model; load it with dn.load_model)"
+        raise ValueError(
+            f"no resume state at {state_file}: resume needs the files a run with "
+            f"autosave= wrote{hint if model_file.exists() else ''}"
+        )
+    try:
+        with safe_open(str(state_file), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise ValueError(f"{state_file} is not a readable resume file: {err}") from err
+    if _KEY not in meta:
+        raise ValueError(f"{state_file} is not a napari-deconvnet resume file")
+    try:
+        record = json.loads(meta[_KEY])
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{state_file} has a corrupt resume record: {err}") from err
+    weights = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    opt_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, index, name = key.split(".", 2)
+            opt_state.setdefault(int(index), {})[name] = value
+    groups = [{**g, "betas": tuple(g["betas"])} for g in record["param_groups"]]
+    return {
+        **record,
+        "path": str(state_file),
+        "weights": weights,
+        "best_weights": best or None,
+        "optimizer": {"state": opt_state, "param_groups": groups},
+    }

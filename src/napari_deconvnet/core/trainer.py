@@ -1,0 +1,528 @@
+"""The training loop as a small object: set-up, step, validate, keep-best, finish.
+
+:func:`napari_deconvnet.train` checks and resolves its arguments
+(:mod:`.training`) and hands them to a :class:`Trainer`, whose
+:meth:`Trainer.run` generator yields :class:`TrainEvent` and returns a
+:class:`TrainResult`. Each named step is a method, so that the order of the
+loop reads in one place (:meth:`Trainer.run`):
+
+1. ``setup`` (in ``__init__``): device, memory format, optimiser, the
+   validation tensors, and the starting weights kept for L2-SP;
+2. ``validate`` the *starting* model: its score is the bar to beat;
+3. per epoch, ``step`` ``steps_per_epoch`` times, then ``validate`` and
+   ``keep_best`` (and autosave);
+4. ``finish``: the best weights (the starting ones when nothing beat them)
+   on the CPU, with their metadata, and a plain-words verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .devices import autocast, grad_scaler
+from .losses import lr_factor
+from .model import DeconvNet
+from .trainset import TrainingSet
+
+__all__ = ["TrainConfig", "TrainEvent", "TrainResult", "Trainer"]
+
+
+@dataclass
+class TrainConfig:
+    """The settings of a training run, as :func:`train` resolved them."""
+
+    mode: str
+    loss: str
+    patch_size: tuple[int, ...]
+    batch_size: int
+    epochs: int | None
+    max_seconds: float | None
+    steps_per_epoch: int
+    lr: float
+    weight_decay: float
+    schedule: str
+    clip_norm: float | None
+    patience: int | None
+    ssim_weight: float
+    augment: bool
+    seed: int
+    device: str
+    precision: str
+    noise: dict[str, Any] | None = None
+    psf_shape: tuple[int, ...] | None = None
+    validation: str = ""
+    l2sp: float = 0.0
+    fine_tuning: bool = False
+    axes: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainEvent:
+    """What :func:`train` reports to its callback.
+
+    ``kind`` is ``"start"`` (after set-up and the validation of the initial
+    model), ``"step"`` (after every optimisation step), ``"epoch"`` (after
+    every validation) or ``"end"``. Losses are in normalised units.
+    ``model`` is the live network: copy it (``copy.deepcopy``) before use and
+    never modify it. ``preview`` (epoch events) holds a fixed validation
+    patch as ``{"input", "output", "target"}`` arrays in the input's
+    intensity scale (``target`` is None in self-supervised mode).
+    """
+
+    kind: str
+    step: int
+    epoch: int
+    elapsed: float
+    progress: float
+    eta: float | None
+    lr: float
+    train_loss: float | None = None
+    val_loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    preview: dict[str, np.ndarray | None] | None = None
+    model: DeconvNet | None = None
+    message: str = ""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    model : DeconvNet
+        The best network by validation loss, on the CPU, in eval mode, with
+        ``metadata["training"]``. The starting network counts: when no epoch
+        beat it on the validation split, it comes back unchanged (its weights
+        bit for bit) and ``improved`` is False. Without validation, the last
+        weights.
+    history : list of dict
+        One entry per validation (epoch 0 is the initial model): ``epoch``,
+        ``step``, ``train_loss``, ``val_loss``, ``val_psnr``/``val_ssim``
+        (where targets exist), ``lr`` and ``seconds``.
+    config : TrainConfig
+    best_epoch : int
+        0 when the starting model was kept.
+    stop_reason : str
+        ``"epochs"``, ``"max_seconds"``, ``"stopped"``, ``"early stopping"``
+        or ``"non-finite loss"``.
+    message : str
+        Plain words on how the run ended and whether the model improved on
+        where it started, e.g. ``"finished 10 epochs; the model improved:
+        validation loss 0.0123 -> 0.0041 (PSNR +4.8 dB)"``.
+    seconds : float
+    steps : int
+    improved : bool or None
+        True when the returned model beat the starting one on the
+        validation split, False when the starting model was returned, None
+        without validation.
+    """
+
+    model: DeconvNet
+    history: list[dict[str, Any]]
+    config: TrainConfig
+    best_epoch: int
+    stop_reason: str
+    message: str
+    seconds: float
+    steps: int
+    improved: bool | None = None
+
+
+class _Ended(Exception):
+    """A step that ends the run: ``reason`` and ``message`` as in TrainResult."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+class Trainer:
+    """One training run: the network, its data, the optimiser and the record.
+
+    Built by :func:`napari_deconvnet.train_iter` from checked arguments;
+    :meth:`run` is the loop. ``metadata`` is a callable that builds the result
+    model's metadata from ``(config, history, best_entry, stop_reason,
+    seconds, steps)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        net: DeconvNet,
+        data: TrainingSet,
+        config: TrainConfig,
+        device: torch.device,
+        amp: torch.dtype,
+        loss_fn: Callable,
+        metadata: Callable[..., dict[str, Any]],
+        stop: Any = None,
+        preview: bool = True,
+        autosave: Any = None,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.start_time = time.perf_counter()
+        self.data, self.config, self.device, self.amp = data, config, device, amp
+        self.loss_fn, self.make_metadata = loss_fn, metadata
+        self.stop, self.want_preview, self.autosave = stop, preview, autosave
+        self.fmt = torch.channels_last if net.config.ndim == 2 else torch.channels_last_3d
+        self.net = net.to(device=device, memory_format=self.fmt)
+        self.params = [p for p in self.net.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(
+            self.params, lr=config.lr, weight_decay=0.0 if config.l2sp else config.weight_decay
+        )
+        # L2-SP: the starting weights, the point fine-tuning is pulled back to
+        self.anchor = [p.detach().clone() for p in self.params] if config.l2sp else None
+        self.scaler = grad_scaler(device) if amp == torch.float16 else None
+        self.total_steps = config.epochs * config.steps_per_epoch if config.epochs else None
+        self.val = data.val
+        if self.val is not None:
+            for key in ("x", "y", "mask"):
+                if self.val[key] is not None:
+                    self.val[key] = self.val[key].to(device).contiguous(memory_format=self.fmt)
+        self.history: list[dict[str, Any]] = []
+        self.step_count, self.epoch, self.since_best = 0, 0, 0
+        self.seconds_before = 0.0  # time spent before a resume
+        self.current_lr = config.lr * lr_factor(config.schedule, 0.0)
+        self.best: dict[str, Any] = {}
+        self.resumed = resume
+        if resume is not None:
+            self._load_resume(resume)
+
+    # ------------------------------------------------------------ clock
+
+    @property
+    def elapsed(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.start_time
+
+    def progress_at(self, step: int) -> tuple[float, float, float | None]:
+        elapsed = self.elapsed
+        parts = [step / self.total_steps] if self.total_steps else []
+        parts += [elapsed / self.config.max_seconds] if self.config.max_seconds else []
+        progress = min(max(parts), 1.0)
+        eta = elapsed / progress * (1 - progress) if progress > 0 else None
+        return elapsed, progress, eta
+
+    def event(self, kind: str, **fields: Any) -> TrainEvent:
+        elapsed, progress, eta = self.progress_at(self.step_count)
+        if kind == "end":
+            progress, eta = 1.0, 0.0
+        return TrainEvent(
+            kind,
+            self.step_count,
+            self.epoch,
+            elapsed,
+            progress,
+            eta,
+            self.current_lr,
+            history=self.history,
+            **fields,
+        )
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> Generator[TrainEvent, None, TrainResult]:
+        if self.resumed is None:
+            val_loss, metrics, shown = self.validate()
+            self.record(None, val_loss, metrics, baseline=True)
+            self.best = {"loss": val_loss, "epoch": 0, "state": _state(self.net)}
+            message = "validated the initial model"
+        else:
+            val_loss, metrics, shown = self.history[-1].get("val_loss"), {}, None
+            message = f"resumed at step {self.step_count}, epoch {self.epoch}"
+        yield self.event(
+            "start",
+            val_loss=val_loss,
+            metrics=metrics,
+            preview=shown,
+            model=self.net,
+            message=message,
+        )
+        self.net.train()
+        reason, message = "epochs", ""
+        while True:
+            if self.config.epochs is not None and self.epoch >= self.config.epochs:
+                reason, message = "epochs", f"finished {self.config.epochs} epochs"
+                break
+            self.epoch += 1
+            running: list[float] = []
+            ended = None
+            try:
+                for _ in range(self.config.steps_per_epoch):
+                    running.append(self.step())
+                    yield self.event("step", train_loss=running[-1], model=self.net)
+            except _Ended as end:
+                ended = end
+                if end.reason == "non-finite loss":
+                    end.message = (
+                        f"training stopped: {end.message} (try a lower lr, clip_norm or "
+                        "another loss); the best model so far is kept"
+                    )
+                    warnings.warn(end.message, RuntimeWarning, stacklevel=3)
+            if running:
+                val_loss, metrics, shown = self.validate()
+                train_loss = float(np.mean(running))
+                self.record(train_loss, val_loss, metrics)
+                self.keep_best(val_loss if self.val is not None else train_loss)
+                yield self.event(
+                    "epoch",
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    metrics=metrics,
+                    preview=shown,
+                    model=self.net,
+                )
+            else:
+                self.epoch -= 1
+            if ended is not None:
+                reason, message = ended.reason, ended.message
+                break
+            patience = self.config.patience
+            if patience is not None and self.since_best >= patience:
+                reason, message = "early stopping", f"no improvement for {patience} epochs"
+                break
+        result = self.finish(reason, message)
+        yield self.event(
+            "end",
+            val_loss=next(h for h in self.history if h["epoch"] == result.best_epoch).get(
+                "val_loss"
+            ),
+            model=result.model,
+            message=result.message,
+        )
+        return result
+
+    # ------------------------------------------------------------ named steps
+
+    def step(self) -> float:
+        """One optimisation step; returns its loss, raises _Ended to end the run."""
+        cfg = self.config
+        if self.stop is not None and self.stop.is_set():
+            raise _Ended("stopped", f"stopped by the user after {self.step_count} steps")
+        elapsed, progress, _eta = self.progress_at(self.step_count)
+        if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+            raise _Ended("max_seconds", f"reached the time budget of {cfg.max_seconds:g} s")
+        self.current_lr = cfg.lr * lr_factor(cfg.schedule, progress)
+        for group in self.opt.param_groups:
+            group["lr"] = self.current_lr
+        x, y, mask = self.data.batch(cfg.batch_size)
+        with autocast(self.device, self.amp):
+            out = self.net(x.contiguous(memory_format=self.fmt))
+        value = self.compute_loss(out.float(), y, mask)
+        loss_value = float(value.detach())
+        if not math.isfinite(loss_value):
+            raise _Ended(
+                "non-finite loss", f"the loss became {loss_value} at step {self.step_count + 1}"
+            )
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(value).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            value.backward()
+        if cfg.clip_norm is not None:
+            norm = float(torch.nn.utils.clip_grad_norm_(self.params, cfg.clip_norm))
+            if self.scaler is None and not math.isfinite(norm):
+                raise _Ended(
+                    "non-finite loss", f"the gradients became {norm} at step {self.step_count + 1}"
+                )
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+        if self.anchor is not None:
+            # decoupled L2-SP (as AdamW decouples weight decay): pull every weight
+            # back toward its starting value by lr * l2sp of the distance
+            with torch.no_grad():
+                pull = -self.current_lr * cfg.l2sp
+                for p, p0 in zip(self.params, self.anchor, strict=True):
+                    p.add_(p - p0, alpha=pull)
+        self.step_count += 1
+        return loss_value
+
+    def compute_loss(self, pred, target, mask):
+        if mask is not None:
+            return self.loss_fn(pred[mask], target[mask])
+        return self.loss_fn(pred, target)
+
+    def validate(self) -> tuple[float | None, dict[str, float], dict | None]:
+        """Loss (and PSNR/SSIM with targets) on the fixed validation patches."""
+        val = self.val
+        if val is None:
+            return None, {}, None
+        net, bs = self.net, self.config.batch_size
+        net.eval()
+        total, outputs, n = 0.0, [], val["x"].shape[0]
+        with torch.no_grad():
+            for i in range(0, n, bs):
+                part = slice(i, i + bs)
+                with autocast(self.device, self.amp):
+                    pred = net(val["x"][part]).float()
+                outputs.append(pred)
+                mask = None if val["mask"] is None else val["mask"][part]
+                total += float(self.compute_loss(pred, val["y"][part], mask)) * len(pred)
+        net.train()
+        pred = torch.cat(outputs)
+        supervised = self.config.mode != "self-supervised"
+        metrics = _metrics(pred, val["y"]) if supervised else {}
+        shown = _preview(val, pred, self.config.mode) if self.want_preview else None
+        return total / n, metrics, shown
+
+    def record(self, train_loss, val_loss, metrics, baseline: bool = False) -> None:
+        entry = {
+            "epoch": self.epoch,
+            "step": self.step_count,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            **metrics,
+            "lr": self.current_lr,
+            "seconds": round(self.elapsed, 3),
+        }
+        if baseline and self.val is not None and self.config.mode != "self-supervised":
+            input_metrics = _metrics(self.val["x"].float(), self.val["y"])
+            entry.update({f"input_{k}": v for k, v in input_metrics.items()})
+        self.history.append(entry)
+
+    def keep_best(self, score: float) -> None:
+        """Keep the weights if `score` beats the best so far (the start included)."""
+        if self.best.get("loss") is None or score < self.best["loss"]:
+            self.best = {"loss": score, "epoch": self.epoch, "state": _state(self.net)}
+            self.since_best = 0
+            if self.autosave is not None:
+                self.autosave.save_best(self)
+        else:
+            self.since_best += 1
+        if self.autosave is not None:
+            self.autosave.save_state(self)
+
+    def finish(self, reason: str, message: str) -> TrainResult:
+        """The best network on the CPU, its metadata and a plain-words verdict."""
+        if self.val is None:  # no validation: the last (good) weights
+            self.best = {
+                "loss": None,
+                "epoch": self.history[-1]["epoch"],
+                "state": _state(self.net),
+            }
+            improved = None
+        else:
+            improved = self.best["epoch"] > 0
+        best_entry = next(h for h in self.history if h["epoch"] == self.best["epoch"])
+        verdict = self.verdict(improved, best_entry)
+        message = f"{message}; {verdict}" if message else verdict
+        net = self.result_network()
+        net.metadata = self.make_metadata(
+            config=self.config,
+            history=self.history,
+            best_entry=best_entry,
+            stop_reason=reason,
+            seconds=self.elapsed,
+            steps=self.step_count,
+            improved=improved,
+        )
+        return TrainResult(
+            model=net.eval(),
+            history=self.history,
+            config=self.config,
+            best_epoch=self.best["epoch"],
+            stop_reason=reason,
+            message=message,
+            seconds=round(self.elapsed, 3),
+            steps=self.step_count,
+            improved=improved,
+        )
+
+    def result_network(self) -> DeconvNet:
+        net = DeconvNet(self.net.config)
+        net.load_state_dict(self.best["state"])
+        return net
+
+    def verdict(self, improved: bool | None, best_entry: dict[str, Any]) -> str:
+        start = self.history[0]
+        starting = "the starting model" if self.config.fine_tuning else "the initial network"
+        if improved is None:
+            return "no validation split, so the last weights are returned"
+        if not improved:
+            return (
+                f"nothing beat {starting} on the validation split (loss "
+                f"{_fmt(start['val_loss'])}), so it is returned unchanged"
+            )
+        text = (
+            f"the model improved on {starting}: validation loss {_fmt(start['val_loss'])} -> "
+            f"{_fmt(best_entry['val_loss'])}"
+        )
+        if "val_psnr" in start and "val_psnr" in best_entry:
+            text += f" (PSNR {best_entry['val_psnr'] - start['val_psnr']:+.2f} dB)"
+        return text
+
+    # ------------------------------------------------------------ resume
+
+    def _load_resume(self, state: dict[str, Any]) -> None:
+        """Continue a run from :func:`.checkpoint.read_resume`'s record."""
+        self.net.load_state_dict(state["weights"])
+        if state.get("optimizer") is not None:
+            try:
+                self.opt.load_state_dict(state["optimizer"])
+            except (ValueError, KeyError, RuntimeError) as err:
+                raise ValueError(
+                    f"the resume file's optimiser state does not fit this network: {err}"
+                ) from err
+        self.step_count = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.seconds_before = float(state.get("seconds", 0.0))
+        self.since_best = int(state.get("since_best", 0))
+        self.best = {
+            "loss": state.get("best_loss"),
+            "epoch": int(state.get("best_epoch", 0)),
+            "state": state.get("best_weights") or _state(self.net),
+        }
+        if self.history:
+            self.current_lr = float(self.history[-1].get("lr") or self.current_lr)
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in net.state_dict().items()}
+
+
+def _metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Validation PSNR and SSIM in normalised units (data range 1), averaged over patches."""
+    from .metrics import psnr, ssim
+
+    pred, target = pred.float(), target.float()
+    values = [float(psnr(p, t, data_range=1.0)) for p, t in zip(pred, target, strict=True)]
+    out = {"val_psnr": float(np.mean(np.minimum(values, 100.0)))}
+    if min(pred.shape[2:]) >= 11:  # SSIM's Gaussian window
+        out["val_ssim"] = float(ssim(pred, target, data_range=1.0))
+    return out
+
+
+def _preview(val: dict, pred: torch.Tensor, mode: str) -> dict[str, np.ndarray | None]:
+    """The first validation patch, its restoration and its target, in image units."""
+    off, sc = val["offset"][0], val["scale"][0]
+
+    def raw(t: torch.Tensor) -> np.ndarray:
+        return t[0, 0].float().cpu().numpy() * sc + off
+
+    return {
+        "input": raw(val["x"]),
+        "output": raw(pred),
+        "target": None if mode == "self-supervised" else raw(val["y"]),
+    }
