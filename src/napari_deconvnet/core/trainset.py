@@ -217,6 +217,14 @@ class TrainingSet:
         self.train_area = self.sampler.area()
         self.val = self._validation_set(val_sources, positions, seed)
 
+    def reseed(self, seed: Any) -> None:
+        """New random streams for training batches (a resumed run draws fresh patches)."""
+        self.rng = np.random.default_rng(seed)
+        self.sampler.rng = self.rng
+        self.gen = torch.Generator(device=self.device).manual_seed(
+            int(np.random.default_rng(seed).integers(2**62))
+        )
+
     # -- set-up
 
     def _sources(self, inputs, targets, norm, name) -> list[Source]:
