@@ -1,14 +1,35 @@
-"""Device choice, precision and free-memory queries."""
+"""Device choice, precision, loss scaling, free-memory queries and out-of-memory fallback."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
+import warnings
+from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "resolve_precision", "free_memory", "autocast"]
+__all__ = [
+    "resolve_device",
+    "resolve_precision",
+    "free_memory",
+    "autocast",
+    "cpu_has_native_bfloat16",
+    "grad_scaler",
+    "forward_tiles",
+]
 
 _PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+#: Whether ``precision="auto"`` may pick bfloat16 on CPUs with native bfloat16
+#: units (AMX or AVX512-BF16). It may only where the shipped ``denoise-2d``
+#: loses less than 0.05 dB of PSNR to float32 on held-out benchmark images;
+#: ``python benchmarks/restore_speed.py --bfloat16`` measures it (README,
+#: "Speed"). Measured: see the README; False keeps float32 everywhere on the CPU.
+CPU_AUTO_BFLOAT16 = False
+
+_log = logging.getLogger(__name__)
 
 
 def _mps_available() -> bool:
@@ -76,11 +97,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """Compute dtype for inference: ``"auto"`` is float16 on CUDA, float32 elsewhere."""
+    """Compute dtype for inference on `device`.
+
+    ``"auto"`` is float16 mixed precision on CUDA; on the CPU it is bfloat16
+    where the CPU computes bfloat16 natively (:func:`cpu_has_native_bfloat16`)
+    and :data:`CPU_AUTO_BFLOAT16` says its accuracy cost was measured to be
+    negligible, and float32 otherwise; float32 on MPS. ``"float16"`` needs a
+    GPU; ``"bfloat16"`` runs anywhere (emulated, so slow, on CPUs without
+    bfloat16 units).
+
+    Raises
+    ------
+    TypeError
+        If `precision` is not a string.
+    ValueError
+        If it is unknown, or float16 is asked for on the CPU.
+    """
     if not isinstance(precision, str):
         raise TypeError(f"precision must be a string, got {type(precision).__name__}")
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.float16
+        if device.type == "cpu" and CPU_AUTO_BFLOAT16 and cpu_has_native_bfloat16():
+            return torch.bfloat16
+        return torch.float32
     if precision not in _PRECISIONS:
         raise ValueError(
             f"unknown precision {precision!r}; use 'auto', 'float32', 'float16' or 'bfloat16'"
@@ -89,6 +129,59 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if dtype == torch.float16 and device.type == "cpu":
         raise ValueError("precision 'float16' needs a GPU; on the CPU use 'float32' or 'bfloat16'")
     return dtype
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 matrix or vector units (AMX or AVX512-BF16).
+
+    oneDNN must support bfloat16 here (``torch.ops.mkldnn._is_mkldnn_bf16_supported``)
+    and, where ``/proc/cpuinfo`` can be read, the CPU must list ``amx_bf16``
+    or ``avx512_bf16``: without them bfloat16 is emulated and slower than float32.
+    """
+    try:
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+    if not supported:
+        return False
+    flags = _cpu_flags()
+    return flags is None or bool({"amx_bf16", "avx512_bf16"} & flags)
+
+
+def _cpu_flags() -> set[str] | None:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
+def grad_scaler(device: torch.device) -> Any:
+    """A loss scaler for float16 training on `device`.
+
+    ``torch.amp.GradScaler(device.type)`` where torch has it (2.3 and later);
+    on older torch, ``torch.cuda.amp.GradScaler()`` for CUDA.
+
+    Raises
+    ------
+    ValueError
+        On older torch for a device other than CUDA (float16 training there
+        needs torch >= 2.3; use bfloat16 or float32).
+    """
+    amp = getattr(torch, "amp", None)
+    scaler = getattr(amp, "GradScaler", None)
+    if scaler is not None:
+        return scaler(device.type)
+    if device.type == "cuda":
+        return torch.cuda.amp.GradScaler()
+    raise ValueError(
+        f"float16 training on {device.type!r} needs torch >= 2.3 (torch.amp.GradScaler), "
+        f"this is torch {torch.__version__}; use precision='bfloat16' or 'float32'"
+    )
 
 
 def autocast(device: torch.device, dtype: torch.dtype):
@@ -111,3 +204,76 @@ def free_memory(device: torch.device) -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def _empty_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+def forward_tiles(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.Tensor:
+    """``net(x)`` for a batch of haloed tiles, in smaller pieces if memory runs out.
+
+    `x` holds tiles of shape ``(B, C, *[t + 2 * halo])`` whose origins lie on
+    the network's `grid` (and `halo` is a multiple of it). On an out-of-memory
+    error the batch is split in halves, then a single tile into sub-tiles on
+    the grid with the same halo, until it fits: the output equals one call's,
+    since every sub-tile still sees its full receptive field. A warning says
+    so once per call. The error propagates when a tile of one grid cell does
+    not fit.
+    """
+    try:
+        return net(x)
+    except Exception as err:
+        if not _is_out_of_memory(err):
+            raise
+        _empty_cache(x.device)
+        message = (
+            f"out of memory on {x.device} with {x.shape[0]} tile(s) of "
+            f"{tuple(x.shape[2:])} pixels (halo included); retrying with smaller tiles"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        _log.warning(message)
+    return _forward_split(net, x, halo=halo, grid=grid)
+
+
+def _forward_split(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.Tensor:
+    if x.shape[0] > 1:
+        half = x.shape[0] // 2
+        parts = [x[:half], x[half:]]
+        return torch.cat([_forward_retry(net, p, halo=halo, grid=grid) for p in parts])
+    inner = [n - 2 * halo for n in x.shape[2:]]
+    axis = max(range(len(inner)), key=lambda i: inner[i])
+    cells = inner[axis] // grid
+    if cells < 2:
+        raise torch.cuda.OutOfMemoryError(
+            f"a tile of {tuple(x.shape[2:])} pixels (halo {halo}) does not fit in the memory "
+            f"of {x.device}; free memory or use device='cpu'"
+        )
+    # two sub-tiles on the grid, each with the full halo
+    cut = (cells // 2) * grid
+    d = 2 + axis
+    first = x.narrow(d, 0, cut + 2 * halo)
+    second = x.narrow(d, cut, inner[axis] - cut + 2 * halo)
+    outs = [_forward_retry(net, p, halo=halo, grid=grid) for p in (first, second)]
+    keep = [outs[0].narrow(d, 0, cut + halo), outs[1].narrow(d, halo, outs[1].shape[d] - halo)]
+    return torch.cat(keep, dim=d)
+
+
+def _forward_retry(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.Tensor:
+    try:
+        return net(x)
+    except Exception as err:
+        if not _is_out_of_memory(err):
+            raise
+        _empty_cache(x.device)
+    return _forward_split(net, x, halo=halo, grid=grid)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .conditioning import conditioning_channels, extra_channels, impulse_values, prepare_psf
-from .devices import autocast, free_memory, resolve_device, resolve_precision
+from .devices import autocast, forward_tiles, free_memory, resolve_device, resolve_precision
 from .model import DeconvNet
 from .persistence import load_model
 
@@ -355,7 +355,8 @@ def _run_tiles(
         # grad mode is per thread and a generator may be abandoned mid-way (a
         # cancelled worker): never hold inference mode across a yield
         with torch.inference_mode(), autocast(device, dtype):
-            yb = net(xb)
+            # on out-of-memory, smaller pieces with the same result (and a warning)
+            yb = forward_tiles(net, xb, halo=halo, grid=model.config.grid)
         yb = yb.float().cpu().numpy()
         for (n, origin), y in zip(regions, yb, strict=True):
             dst = tuple(

@@ -1,0 +1,179 @@
+"""Precision choice, bfloat16 restore, loss scaling and the out-of-memory fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import devices
+from napari_deconvnet.core.devices import (
+    cpu_has_native_bfloat16,
+    forward_tiles,
+    grad_scaler,
+    resolve_precision,
+)
+
+CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend the CPU does (or does not) compute bfloat16 natively."""
+
+    def set_native(value: bool) -> None:
+        monkeypatch.setattr(devices, "cpu_has_native_bfloat16", lambda: value)
+
+    return set_native
+
+
+@pytest.mark.parametrize(
+    ("device", "allowed", "native", "expected"),
+    [
+        (CUDA, False, False, torch.float16),
+        (CUDA, True, True, torch.float16),
+        (MPS, True, True, torch.float32),
+        (CPU, False, False, torch.float32),
+        (CPU, False, True, torch.float32),  # not measured to be accurate enough
+        (CPU, True, False, torch.float32),  # emulated bfloat16 is slower
+        (CPU, True, True, torch.bfloat16),
+    ],
+)
+def test_auto_precision(monkeypatch, native_bf16, device, allowed, native, expected):
+    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", allowed)
+    native_bf16(native)
+    assert resolve_precision("auto", device) == expected
+
+
+def test_explicit_precisions(native_bf16):
+    native_bf16(False)
+    assert resolve_precision("float32", CUDA) == torch.float32
+    assert resolve_precision("bfloat16", CPU) == torch.bfloat16  # offered, even if emulated
+    assert resolve_precision("float16", CUDA) == torch.float16
+    with pytest.raises(ValueError, match="float16.*needs a GPU"):
+        resolve_precision("float16", CPU)
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        resolve_precision("half", CPU)
+    with pytest.raises(TypeError, match="precision must be a string"):
+        resolve_precision(16, CPU)
+
+
+@pytest.mark.parametrize(
+    ("mkldnn", "flags", "expected"),
+    [
+        (False, {"amx_bf16", "avx512_bf16"}, False),
+        (True, {"avx2", "fma"}, False),
+        (True, {"avx512f", "avx512_bf16"}, True),
+        (True, {"amx_tile", "amx_bf16"}, True),
+        (True, None, True),  # no /proc/cpuinfo: trust oneDNN
+    ],
+)
+def test_native_bfloat16_detection(monkeypatch, mkldnn, flags, expected):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: mkldnn)
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: flags)
+    cpu_has_native_bfloat16.cache_clear()
+    try:
+        assert cpu_has_native_bfloat16() is expected
+    finally:
+        cpu_has_native_bfloat16.cache_clear()
+
+
+def test_grad_scaler_prefers_torch_amp():
+    scaler = grad_scaler(CPU)
+    assert type(scaler) is torch.amp.GradScaler
+
+
+def test_grad_scaler_falls_back_on_old_torch(monkeypatch):
+    monkeypatch.delattr(torch.amp, "GradScaler")
+    with pytest.warns((FutureWarning, UserWarning)):  # deprecated; no CUDA here
+        scaler = grad_scaler(CUDA)
+    assert isinstance(scaler, torch.cuda.amp.GradScaler)
+    with pytest.raises(ValueError, match="torch >= 2.3"):
+        grad_scaler(CPU)
+
+
+def _small_net(ndim=2):
+    torch.manual_seed(0)
+    cfg = dn.DeconvNetConfig(ndim=ndim, depth=2, base_channels=4)
+    return dn.DeconvNet(cfg).eval()
+
+
+class _Limited(torch.nn.Module):
+    """A network that runs out of memory on inputs above `limit` elements."""
+
+    def __init__(self, net, limit):
+        super().__init__()
+        self.net, self.limit, self.calls = net, limit, []
+
+    def forward(self, x):
+        self.calls.append(tuple(x.shape))
+        if x.numel() > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return self.net(x)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_forward_tiles_splits_until_it_fits(ndim):
+    net = _small_net(ndim)
+    halo, grid = net.halo, net.config.grid
+    side = 3 * grid + 2 * halo if ndim == 3 else 5 * grid + 2 * halo
+    x = torch.randn((3, 1) + (side,) * ndim, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = net(x)
+        limited = _Limited(net, limit=x[0].numel() * 0.9)  # not even one whole tile fits
+        with pytest.warns(RuntimeWarning, match="out of memory.*smaller tiles"):
+            got = forward_tiles(limited, x, halo=halo, grid=grid)
+    inner = (slice(None), slice(None)) + (slice(halo, side - halo),) * ndim
+    np.testing.assert_allclose(got[inner].numpy(), expected[inner].numpy(), atol=1e-5)
+    assert got.shape == expected.shape
+    fitted = [s for s in limited.calls if np.prod(s) <= limited.limit]
+    assert len(fitted) >= 6 and all(s[0] == 1 and min(s[2:]) < side for s in fitted)
+
+
+def test_forward_tiles_gives_up_below_one_grid_cell():
+    net = _small_net()
+    halo, grid = net.halo, net.config.grid
+    x = torch.zeros(1, 1, grid + 2 * halo, grid + 2 * halo)
+    with pytest.warns(RuntimeWarning), pytest.raises(torch.cuda.OutOfMemoryError, match="fit"):
+        forward_tiles(_Limited(net, limit=1), x, halo=halo, grid=grid)
+
+
+def test_forward_tiles_passes_other_errors():
+    def broken(x):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        forward_tiles(broken, torch.zeros(1, 1, 8, 8), halo=0, grid=4)
+
+
+def test_restore_falls_back_to_smaller_tiles(monkeypatch):
+    net = _small_net()
+    image = np.random.default_rng(0).random((64, 72), dtype=np.float32)
+    expected = dn.restore(image, net, device="cpu", precision="float32")
+    forward = type(net).forward
+    limit = (32 + 2 * net.halo) ** 2
+
+    def limited(self, x):
+        if x.numel() > limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return forward(self, x)
+
+    monkeypatch.setattr(type(net), "forward", limited)
+    with pytest.warns(RuntimeWarning, match="smaller tiles"):
+        got = dn.restore(image, net, device="cpu", precision="float32", tile=64)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.ptp(expected))
+
+
+def test_bfloat16_restore_is_close_to_float32():
+    rng = np.random.default_rng(0)
+    from skimage import data
+
+    clean = data.camera()[200:264, 200:264].astype(np.float32) / 255
+    noisy = clean + rng.normal(0, 25 / 255, clean.shape).astype(np.float32)
+    f32 = dn.restore(noisy, "denoise-2d", device="cpu", precision="float32")
+    bf16 = dn.restore(noisy, "denoise-2d", device="cpu", precision="bfloat16")
+    assert bf16.dtype == np.float32 and bf16.shape == noisy.shape
+    diff = np.abs(bf16 - f32) / np.ptp(f32)
+    assert diff.max() < 3e-2 and diff.mean() < 3e-3
+    assert not np.array_equal(bf16, f32)  # it did run in bfloat16
