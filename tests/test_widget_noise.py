@@ -249,8 +249,13 @@ def test_cancel_keeps_the_viewer_unchanged(viewer_widget, qtbot, errors):
     widget.run()
     worker = widget.worker
     widget.cancel()
-    assert worker.abort_requested and widget.status.value == "cancelled"
+    assert worker.abort_requested and widget.status.value.startswith("cancelling")
+    assert not widget.run_button.enabled  # until the worker has ended
+    widget.run()  # ignored: one job at a time
+    assert widget.worker is worker
     _wait_until_idle(qtbot, widget)
+    assert not worker.is_running and widget.run_button.enabled
+    assert widget.status.value == "cancelled"
     assert [layer.name for layer in viewer.layers] == ["big"]
     assert errors == []
 

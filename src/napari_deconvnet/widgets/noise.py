@@ -341,7 +341,8 @@ class NoiseWidget(Container):
     # ------------------------------------------------------------ actions
 
     def _busy(self) -> bool:
-        return self.worker is not None and not self.worker.abort_requested
+        """A job runs (a cancelled one too, until its worker has ended), or the widget closed."""
+        return self.worker is not None or getattr(self, "_closed", False)
 
     def match_noise(self) -> None:
         """Estimate the noise of the "Match noise of" layer (in a worker) and show it."""
@@ -411,13 +412,17 @@ class NoiseWidget(Container):
         synthesize(np.zeros((4,) * k, np.float32), noise, psf=psf, seed=0, **probe)
 
     def cancel(self) -> None:
-        """Stop the running synthesis at its next plane."""
-        if self.worker is None:
+        """Stop the running synthesis at its next plane; Run is enabled when the worker ends."""
+        if self.worker is None or self.worker.abort_requested:
             return
         self.worker.quit()
-        self._set_ready("cancelled")
+        reset_progress(self.progress)
+        self.status.value = "cancelling (the current plane finishes first)..."
+        self.cancel_button.enabled = False
 
     def close_workers(self) -> None:
+        """The widget is closing: stop the job; late signals of the worker are ignored."""
+        self._closed = True
         if self.worker is not None:
             self.worker.quit()
 
@@ -432,12 +437,12 @@ class NoiseWidget(Container):
     # ----------------------------------------------------- worker signals
 
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
-        if worker is not self.worker or worker.abort_requested:
+        if worker is not self.worker or worker.abort_requested or self._busy_closed():
             return
         show_progress(self.progress, value)
 
     def _on_estimated(self, worker: Any, name: str, params: dict[str, Any]) -> None:
-        if worker.abort_requested:
+        if worker.abort_requested or self._busy_closed():
             return
         self.set_params(params)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in params.items() if isinstance(v, float))
@@ -446,7 +451,7 @@ class NoiseWidget(Container):
     def _on_returned(
         self, worker: Any, job: dict[str, Any], result: tuple[np.ndarray, dict[str, Any]]
     ) -> None:
-        if worker.abort_requested:
+        if worker.abort_requested or self._busy_closed():
             return
         from napari_deconvnet import __version__
 
@@ -474,18 +479,23 @@ class NoiseWidget(Container):
     def _on_errored(self, worker: Any, what: str, exc: BaseException) -> None:
         message = error_text(exc, _logger, what)
         show_error(f"Noise: {what} failed: {message}")
-        if worker is self.worker:
+        if worker is self.worker and not self._busy_closed():
             self.status.value = "failed"
 
     def _on_finished(self, worker: Any) -> None:
         if worker is not self.worker:
             return
         self.worker = None
+        if self._busy_closed():
+            return
         if worker.abort_requested:
             self._set_ready("cancelled")
         else:
             self.run_button.enabled = self.match_button.enabled = True
             self.cancel_button.enabled = False
+
+    def _busy_closed(self) -> bool:
+        return getattr(self, "_closed", False)
 
     def _set_ready(self, status: str) -> None:
         reset_progress(self.progress)

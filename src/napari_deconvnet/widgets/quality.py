@@ -331,6 +331,8 @@ class QualityWidget(Container):
 
     def compute(self) -> None:
         """Measure the chosen pair (and the other layers) in a worker thread."""
+        if getattr(self, "_closed", False):
+            return
         if self.worker is not None:
             self._pending = True
             return
@@ -362,6 +364,8 @@ class QualityWidget(Container):
         worker.start()
 
     def close_workers(self) -> None:
+        """The widget is closing: stop measuring; late signals of the worker are ignored."""
+        self._closed = True
         if self.worker is not None:
             self.worker.quit()
 
@@ -383,12 +387,12 @@ class QualityWidget(Container):
     # ----------------------------------------------------- worker signals
 
     def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
-        if worker is not self.worker:
+        if worker is not self.worker or getattr(self, "_closed", False):
             return
         show_progress(self.progress, value)
 
     def _on_returned(self, worker: Any, job: dict[str, Any], out: dict[str, Any]) -> None:
-        if worker.abort_requested:
+        if worker.abort_requested or getattr(self, "_closed", False):
             return
         from napari_deconvnet import __version__
 
@@ -454,13 +458,15 @@ class QualityWidget(Container):
     def _on_errored(self, worker: Any, job: dict[str, Any], exc: BaseException) -> None:
         message = error_text(exc, _logger, f"measuring {job['result'].name!r}")
         show_error(f"Quality of {job['result'].name!r} failed: {message}")
-        if worker is self.worker:
+        if worker is self.worker and not getattr(self, "_closed", False):
             self.status.value = "failed"
 
     def _on_finished(self, worker: Any) -> None:
         if worker is not self.worker:
             return
         self.worker = None
+        if getattr(self, "_closed", False):
+            return
         self.progress.value = self.progress.max
         self.compute_button.enabled = True
         if self._pending:  # the slice moved while measuring: measure the new one

@@ -183,6 +183,7 @@ class TrainWidget(Container):
         self._preview_request: dict[str, Any] | None = None
         self._job: dict[str, Any] | None = None
         self._text_color: str | None = None
+        self._closed = False
 
         self.image = ComboBox(label="Input", choices=self._image_layers)
         self.target = ComboBox(label="Target", choices=self._target_choices)
@@ -380,14 +381,21 @@ class TrainWidget(Container):
     # ------------------------------------------------------------ preview
 
     def _on_view_changed(self, *_: Any) -> None:
-        if self.worker is not None and self._job is not None:
-            self._preview_request = self._make_preview_request(self._job["layer"])
+        job = self._job
+        if self.worker is None or job is None or self._closed:
+            return
+        if job["layer"] not in self._viewer.layers:  # deleted: no more previews
+            self._preview_request = None
+            return
+        self._preview_request = self._make_preview_request(job["layer"], job["net_ndim"])
 
-    def _make_preview_request(self, layer: Image) -> dict[str, Any] | None:
-        """The region of `layer` around the visible slice that the preview restores."""
+    def _make_preview_request(self, layer: Image, net_ndim: int) -> dict[str, Any] | None:
+        """The region of `layer` around the visible slice that the preview restores.
+
+        `net_ndim` is the running job's, not the widget's (which may change meanwhile).
+        """
         data = layer_data(layer)
         ndim = data.ndim
-        net_ndim = 3 if self.dims.value == "3D" else 2
         if ndim < net_ndim:
             return None
         point = np.asarray(layer.world_to_data(self._viewer.dims.point[-ndim:]))
@@ -525,11 +533,17 @@ class TrainWidget(Container):
                 )
             options["validation_regions"] = np.asarray(region.data)
         options["name"] = f"{layer.name}-{net_ndim}d"
-        return {"layer": layer, "data": data, "targets": targets, "options": options}
+        return {
+            "layer": layer,
+            "data": data,
+            "targets": targets,
+            "options": options,
+            "net_ndim": net_ndim,
+        }
 
     def train(self) -> None:
-        """Start training in a worker thread."""
-        if self.worker is not None:
+        """Start training in a worker thread (nothing happens while one runs)."""
+        if self.worker is not None or self._closed:
             return
         try:
             job = self._collect()
@@ -539,7 +553,7 @@ class TrainWidget(Container):
         self._stop_event = threading.Event()
         job["options"]["stop"] = self._stop_event
         self._job = job
-        self._preview_request = self._make_preview_request(job["layer"])
+        self._preview_request = self._make_preview_request(job["layer"], job["net_ndim"])
         worker = make_worker(
             _train_job,
             job["data"],
@@ -569,13 +583,15 @@ class TrainWidget(Container):
             self.stop_button.enabled = False
 
     def close_workers(self) -> None:
-        """The dock was closed: stop training."""
-        self.stop()
+        """The dock was closed: stop training; late signals of the worker are ignored."""
+        self._closed = True
+        if self._stop_event is not None:
+            self._stop_event.set()
 
     # ----------------------------------------------------- worker signals
 
     def _on_yielded(self, worker: Any, summary: dict[str, Any]) -> None:
-        if worker is not self.worker:
+        if worker is not self.worker or self._closed:
             return
         self.progress.value = int(1000 * summary["progress"])
         eta = summary["eta"]
@@ -587,13 +603,13 @@ class TrainWidget(Container):
         self.status.value = text
         if summary["kind"] in ("start", "epoch"):
             self._plot(summary["history"])
-            if summary.get("preview") is not None:
+            if summary.get("preview") is not None and self._job["layer"] in self._viewer.layers:
                 self._show_preview(
                     self._job["layer"], summary["preview"], summary["preview_request"]
                 )
 
     def _on_returned(self, worker: Any, result: Any) -> None:
-        if worker is not self.worker or result is None:
+        if worker is not self.worker or result is None or self._closed:
             return
         self.result = result
         self.restore_name = None
@@ -611,7 +627,7 @@ class TrainWidget(Container):
     def _on_errored(self, worker: Any, exc: BaseException) -> None:
         message = error_text(exc, _logger, "training")
         show_error(f"Training failed: {message}")
-        if worker is self.worker:
+        if worker is self.worker and not self._closed:
             self.status.value = "failed"
 
     def _on_finished(self, worker: Any) -> None:
@@ -619,6 +635,8 @@ class TrainWidget(Container):
             return
         self.worker = None
         self._stop_event = None
+        if self._closed:
+            return
         self.train_button.enabled = True
         self.stop_button.enabled = False
         if self.progress.value < 1000 and self.result is not None:
