@@ -284,8 +284,9 @@ def denoise(model: DeconvNet, noisy: np.ndarray) -> np.ndarray:
     """Whole-image inference exactly as the normalisation contract states."""
     lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
     scale = hi - lo if hi > lo else 1.0
-    x = torch.from_numpy(((noisy - lo) / scale).astype(np.float32))[None, None]
-    return model(x)[0, 0].numpy() * scale + lo
+    device = next(model.parameters()).device
+    x = torch.from_numpy(((noisy - lo) / scale).astype(np.float32))[None, None].to(device)
+    return model(x)[0, 0].float().cpu().numpy() * scale + lo
 
 
 def evaluate(model: DeconvNet, pairs: list[dict]) -> dict:
@@ -321,6 +322,19 @@ def camera_gain(model: DeconvNet) -> dict:
 
 
 # ---------------------------------------------------------------- training
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when there is one, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def lr_at(progress: float, base: float, warmup: float = 0.02, floor: float = 0.02) -> float:
@@ -375,14 +389,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-every", type=int, default=200, help="steps between validations")
     parser.add_argument("--phantoms", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     args = parser.parse_args(argv)
+    # with --steps, --max-seconds limits only when it was given explicitly
+    args.time_limit = any(a.startswith("--max-seconds") for a in (argv or sys.argv[1:]))
+    device = resolve_device(args.device)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
     precision = args.precision
-    if precision == "bfloat16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if precision == "bfloat16" and not bf16_supported(device):
         precision = "float32"
     amp = precision == "bfloat16"
 
@@ -400,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler = Sampler(images, phantoms, rng, args.patch, args.region, args.patches_per_region)
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    model = DeconvNet(DeconvNetConfig(**CONFIG)).to(memory_format=torch.channels_last)
+    model = DeconvNet(DeconvNetConfig(**CONFIG)).to(device, memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -416,20 +434,19 @@ def main(argv: list[str] | None = None) -> int:
     step, running = 0, []
     while True:
         elapsed = time.perf_counter() - start
-        if args.steps is not None:
-            if step >= args.steps:
-                break
-            progress = step / args.steps
-        else:
-            if elapsed >= args.max_seconds:
-                break
-            progress = elapsed / args.max_seconds
+        # a step count, a time budget, or both (whichever ends first)
+        progress = 0.0 if args.steps is None else step / args.steps
+        if args.steps is None or args.time_limit:
+            progress = max(progress, elapsed / args.max_seconds)
+        if progress >= 1.0:
+            break
         lr = lr_at(progress, args.lr)
         for group in opt.param_groups:
             group["lr"] = lr
         x, y = sampler.batch(args.batch_size)
-        x = x.to(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             pred = model(x)
         loss = loss_fn(pred.float(), y)
         opt.zero_grad(set_to_none=True)

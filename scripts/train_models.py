@@ -452,9 +452,10 @@ def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
 
 def evaluate(net: DeconvNet, pairs: list[dict]) -> dict:
     net.eval()
+    device = str(next(net.parameters()).device)
     before, after = [], []
     for p in pairs:
-        out = restore(p["noisy"], net, psf=p["psf"], device="cpu")
+        out = restore(p["noisy"], net, psf=p["psf"], device=device)
         before.append(_psnr(p["clean"], from_adu(p["noisy"], p["info"])))
         after.append(_psnr(p["clean"], from_adu(out, p["info"])))
     net.train()
@@ -554,7 +555,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         net.load_state_dict(load_model(args.init).state_dict())
     net.metadata = metadata
     fmt = torch.channels_last if task.ndim == 2 else torch.channels_last_3d
-    net = net.to(memory_format=fmt)
+    device = base.resolve_device(args.device)
+    net = net.to(device, memory_format=fmt)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -563,7 +565,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    amp = args.precision == "bfloat16" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    amp = args.precision == "bfloat16" and base.bf16_supported(device)
     start_eval = evaluate(net, pairs)
     history = [{"step": 0, "seconds": 0.0, **start_eval}]
     identity = start_eval["val_psnr"] - start_eval["val_gain"]
@@ -590,12 +592,20 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         start -= state["seconds"]
         print(f"[{task.name}] resumed at step {first} from {ckpt.folder}", flush=True)
     for step in range(first, steps + 1):
-        lr = base.lr_at((step - 1) / steps, args.lr)
+        elapsed = time.perf_counter() - start
+        progress = (step - 1) / steps
+        if args.max_seconds is not None:  # a time budget: the schedule follows the clock
+            progress = max(progress, elapsed / args.max_seconds)
+            if elapsed >= args.max_seconds:
+                step -= 1
+                break
+        lr = base.lr_at(progress, args.lr)
         for group in opt.param_groups:
             group["lr"] = lr
         x, y = sampler.batch(task.batch_size)
-        x = x.contiguous(memory_format=fmt)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        x = x.to(device, memory_format=fmt, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             pred = net(x)
         loss = F.mse_loss(pred.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -604,7 +614,10 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         opt.step()
         base.update_ema(ema, net, step, args.ema)
         running.append(loss.item())
-        if step % args.val_every == 0 or step == steps:
+        out_of_time = (
+            args.max_seconds is not None and time.perf_counter() - start >= args.max_seconds
+        )
+        if step % args.val_every == 0 or step == steps or out_of_time:
             record = {
                 "step": step,
                 "seconds": round(time.perf_counter() - start, 1),
@@ -643,6 +656,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 },
             )
     seconds = time.perf_counter() - start
+    steps = step  # what ran (a time budget may stop early)
     final = DeconvNet(DeconvNetConfig(**model_config(task)))
     final.load_state_dict({k: v.contiguous() for k, v in best_state.items()})
     final.eval()
@@ -653,6 +667,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         "task": {k: v for k, v in vars(task).items() if k not in ("description",)},
         "settings": {
             "init": None if args.init is None else str(args.init),
+            "device": str(device),
+            "max_seconds": args.max_seconds,
             "steps": steps,
             "lr": args.lr,
             "ema": args.ema,
@@ -716,6 +732,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--phantoms", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
+    parser.add_argument(
+        "--max-seconds", type=float, default=None, help="stop after this long (schedule by time)"
+    )
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="checkpoint folder (default runs/<model>)"
@@ -729,6 +749,9 @@ def main(argv: list[str] | None = None) -> int:
         forward = rest + ["--seed", str(args.seed)]
         if args.steps is not None:
             forward += ["--steps", str(args.steps)]
+        if args.max_seconds is not None:
+            forward += ["--max-seconds", str(args.max_seconds)]
+        forward += ["--device", args.device, "--threads", str(args.threads)]
         if args.out is not None:
             forward += ["--out", str(args.out)]
         return base.main(forward)

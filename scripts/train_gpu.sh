@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Train every shipped model at once on one CUDA GPU, in about 8 minutes of wall time.
+#
+#   bash scripts/train_gpu.sh OUT_DIR            # on a machine with a CUDA GPU
+#   bash scripts/train_gpu.sh OUT_DIR --tiny     # the same code paths on the CPU, in ~minutes
+#
+# Five processes (denoise-2d, denoise-3d, deconv-2d, deconv-3d, salt-and-pepper)
+# share the GPU; each has a time budget (its cosine schedule follows the clock)
+# and a few CPU threads for data synthesis, which is the bottleneck on a GPU.
+# Each writes OUT_DIR/<model>.safetensors, <model>.log.json (recipe and
+# validation history) and <model>.out (its console). Checkpoints go to
+# OUT_DIR/runs/<model>, so a killed run continues with the same command.
+# Nothing is copied into the package: compare with benchmarks/quality.py first,
+# then copy the weights that win into src/napari_deconvnet/weights/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: train_gpu.sh OUT_DIR [--tiny]}
+mode=${2:-}
+python=${PYTHON:-python}
+mkdir -p "$out"
+
+if [ "$mode" = "--tiny" ]; then
+    common=(--device cpu --threads 1 --steps 2 --val-every 1 --phantoms 2 --max-seconds 120)
+else
+    # 7 minutes of training + data preparation and saving: ~8 minutes in all
+    common=(--device cuda --threads "${THREADS:-3}" --steps 200000 --val-every 500
+            --max-seconds "${SECONDS_PER_MODEL:-420}")
+fi
+
+pids=()
+for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
+    extra=()
+    if [ "$model" != denoise-2d ]; then
+        extra=(--checkpoint "$out/runs/$model" --resume)
+    fi
+    "$python" scripts/train_models.py --model "$model" "${common[@]}" "${extra[@]}" \
+        --out "$out/$model.safetensors" >"$out/$model.out" 2>&1 &
+    pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do
+    wait "$pid" || status=1
+done
+for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
+    echo "== $model: $(tail -n 1 "$out/$model.out")"
+done
+exit $status
