@@ -108,13 +108,15 @@ class Autosave:
 
         tensors: dict[str, torch.Tensor] = {}
         for key, value in trainer.net.state_dict().items():
-            tensors[f"net.{key}"] = value.detach().to("cpu").contiguous()
+            tensors[f"net.{key}"] = value.detach().to("cpu").contiguous().clone()
         for key, value in trainer.best["state"].items():
             tensors[f"best.{key}"] = value.contiguous()
         opt = trainer.opt.state_dict()
         for index, entry in opt["state"].items():
             for name, value in entry.items():
-                tensors[f"opt.{index}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
+                tensors[f"opt.{index}.{name}"] = (
+                    torch.as_tensor(value).detach().cpu().contiguous().clone()
+                )
         groups = [{**g, "betas": list(g.get("betas", ()))} for g in opt["param_groups"]]
         record = {
             "format_version": _FORMAT_VERSION,

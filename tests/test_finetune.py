@@ -1,0 +1,157 @@
+"""Training a user can trust: never worse than the start, resume, channels.
+
+Tiny networks and a few steps, so the file runs in well under a minute on a
+small CPU.
+"""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.checkpoint import resume_path
+
+TINY = {"base_channels": 8}
+FAST = dict(patch_size=32, batch_size=8, device="cpu")
+
+
+def _phantom(shape, seed):
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.arange(n) / n for n in shape), indexing="ij")
+    img = np.zeros(shape, np.float32)
+    for _ in range(12):
+        centre = rng.random(len(shape))
+        radius = 0.05 + 0.15 * rng.random()
+        dist2 = sum((g - c) ** 2 for g, c in zip(grids, centre, strict=True))
+        img += (0.2 + 0.8 * rng.random()) * np.exp(-dist2 / (2 * radius**2))
+    return (img / img.max()).astype(np.float32)
+
+
+def _noisy(clean, sigma, seed):
+    return clean + np.random.default_rng(seed).normal(0, sigma, clean.shape).astype(np.float32)
+
+
+def _states_equal(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_training_that_can_only_hurt_returns_the_start_bit_identical():
+    # a learning rate a thousand times too high wrecks the shipped model within
+    # a step or two: nothing can beat it on the validation split
+    clean = _phantom((96, 96), 0)
+    noisy = _noisy(clean, 0.1, 1)
+    start = dn.load_model("default")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the loss may blow up
+        result = dn.train(
+            noisy, clean, model=start, epochs=2, steps_per_epoch=3, lr=1.0, l2sp=0, **FAST
+        )
+    assert result.steps >= 1
+    assert result.improved is False
+    assert result.best_epoch == 0
+    assert _states_equal(result.model, start)
+    assert "returned unchanged" in result.message
+    assert result.model.metadata["training"]["improved"] is False
+    assert result.history[0]["epoch"] == 0 and result.history[0]["step"] == 0
+
+
+def test_fine_tuning_that_helps_says_so():
+    clean = _phantom((96, 96), 3)
+    noisy = _noisy(clean, 0.15, 4)
+    result = dn.train(noisy, clean, model="default", epochs=2, steps_per_epoch=4, **FAST)
+    assert result.config.fine_tuning and result.config.lr == pytest.approx(5e-4)
+    assert result.config.l2sp > 0
+    if result.improved:
+        assert result.best_epoch > 0 and "improved" in result.message
+        assert result.history[result.best_epoch]["val_loss"] < result.history[0]["val_loss"]
+    else:
+        assert result.best_epoch == 0
+
+
+def test_l2sp_keeps_the_weights_near_the_start():
+    clean = _phantom((64, 64), 5)
+    noisy = _noisy(clean, 0.2, 6)
+    start = dn.load_model("default")
+    kw = dict(model=start, epochs=1, steps_per_epoch=6, lr=3e-3, validation=None, **FAST)
+    free = dn.train(noisy, clean, l2sp=0, **kw).model
+    pulled = dn.train(noisy, clean, l2sp=200, **kw).model
+
+    def distance(net):
+        return sum(
+            float((p - q).detach().pow(2).sum())
+            for p, q in zip(net.parameters(), start.parameters(), strict=True)
+        )
+
+    assert distance(pulled) < 0.8 * distance(free)
+
+
+def test_autosave_and_resume_continue_the_run(tmp_path):
+    clean = _phantom((96, 96), 7)
+    noisy = _noisy(clean, 0.3, 8)
+    path = tmp_path / "run.safetensors"
+    kw = dict(network=TINY, steps_per_epoch=5, seed=0, lr=1e-2, **FAST)
+    first = dn.train(noisy, clean, epochs=3, autosave=path, **kw)
+    assert path.exists() and resume_path(path).exists()
+    saved = dn.load_model(path)  # the best model so far is an ordinary model file
+    assert _states_equal(saved, first.model)
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind
+
+    second = dn.train(noisy, clean, epochs=6, resume=path, autosave=path, **kw)
+    steps = [h["step"] for h in second.history]
+    assert steps[:4] == [h["step"] for h in first.history]  # the old record goes on
+    assert steps[4:] == [20, 25, 30]
+    assert second.steps == 30
+    # the loss does not jump back: the first epoch after resuming goes on from
+    # where the first part ended, well below the run's first epoch
+    resumed = second.history[4]
+    assert resumed["train_loss"] < 0.8 * first.history[1]["train_loss"]
+    assert resumed["train_loss"] < 1.1 * first.history[3]["train_loss"]
+    assert resumed["val_loss"] < first.history[3]["val_loss"]
+    record = json.loads(json.dumps(second.model.metadata["training"]))
+    assert record["steps"] == 30
+
+
+def test_resume_refuses_a_missing_or_different_run(tmp_path):
+    clean = _phantom((64, 64), 9)
+    with pytest.raises(ValueError, match="no resume state"):
+        dn.train(clean, clean, resume=tmp_path / "none.safetensors", network=TINY, **FAST)
+    with pytest.raises(ValueError, match="safetensors"):
+        dn.train(clean, clean, autosave=tmp_path / "x.pt", network=TINY, **FAST)
+    path = tmp_path / "run.safetensors"
+    dn.train(clean, clean, epochs=1, steps_per_epoch=1, autosave=path, network=TINY, **FAST)
+    with pytest.raises(ValueError, match="patch_size"):
+        dn.train(clean, clean, resume=path, network=TINY, **{**FAST, "patch_size": 16})
+
+
+def test_rgb_training_restores_a_held_out_crop_better():
+    rng = np.random.default_rng(10)
+    clean = np.stack([_phantom((128, 128), s) for s in (11, 12, 13)], axis=-1)
+    clean *= np.array([1.0, 0.6, 0.3], np.float32)  # channels of different brightness
+    noisy = (clean + rng.normal(0, 0.15, clean.shape)).astype(np.float32)
+    train_in, train_tg = noisy[:, :80], clean[:, :80]
+    result = dn.train(
+        train_in, train_tg, epochs=3, steps_per_epoch=8, lr=1e-2, network=TINY, **FAST
+    )
+    assert result.config.axes == "YXS"
+    assert result.improved
+    held_in, held_tg = noisy[:, 80:], clean[:, 80:]
+    out = dn.restore(held_in, result.model, axes="YXS", device="cpu")
+    assert out.shape == held_in.shape
+    before = peak_signal_noise_ratio(held_tg, held_in, data_range=1.0)
+    after = peak_signal_noise_ratio(held_tg, out, data_range=1.0)
+    assert after > before + 1.0
+
+
+def test_channels_first_multichannel_with_explicit_axes():
+    clean = np.stack([_phantom((64, 64), s) for s in (14, 15)])
+    noisy = _noisy(clean, 0.1, 16)
+    result = dn.train(noisy, clean, axes="CYX", epochs=1, steps_per_epoch=2, network=TINY, **FAST)
+    assert result.config.axes == "CYX"
+    assert result.model.metadata["training"]["data_shapes"] == [[2, 64, 64]]
+    with pytest.raises(ValueError, match="letters"):
+        dn.train(noisy, clean, axes="YX", network=TINY, **FAST)
