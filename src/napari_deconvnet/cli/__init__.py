@@ -14,6 +14,8 @@ Examples
         --epochs 20 -o camera.safetensors
     napari-deconvnet synthesize clean.tif -o noisy.tif --noise gaussian:sigma=0.1 --seed 1
     napari-deconvnet info mine.safetensors
+    napari-deconvnet export mine.safetensors -o mine.zip --author "A. Person"
+    napari-deconvnet export denoise-2d -o denoise.onnx
     napari-deconvnet demo                  # opens napari with a sample and the Restore widget
 
 Exit status: 0 on success; 2 for usage errors (bad options, missing or
@@ -203,6 +205,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON")
     p.set_defaults(func=commands.cmd_info)
+
+    p = command("export", "export a model as a bioimage.io package, ONNX or TorchScript")
+    p.add_argument("model", help="shipped model name, .safetensors file or bioimage.io package")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="out.zip, .onnx or .pt")
+    p.add_argument(
+        "--format",
+        choices=["bioimageio", "onnx", "torchscript"],
+        default=None,
+        help="default: from the output's suffix (.zip, .onnx, .pt)",
+    )
+    p.add_argument("--name", default=None, help="bioimageio: package name (default: the model's)")
+    p.add_argument("--description", default=None, help="bioimageio: default: the model's")
+    p.add_argument("--author", action="append", default=None, help="bioimageio: repeatable")
+    p.add_argument("--license", default="CC-BY-4.0", help="bioimageio: SPDX identifier")
+    p.add_argument("--test-image", default=None, metavar="IMAGE", help="bioimageio: test input")
+    p.add_argument("--psf", default=None, help="bioimageio, deconvolution models: the test PSF")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=commands.cmd_export)
 
     p = command("models", "list the shipped models")
     p.set_defaults(func=commands.cmd_models)

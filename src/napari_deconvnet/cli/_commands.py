@@ -59,6 +59,44 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import napari_deconvnet as dn
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"{out} exists; pass --overwrite to replace it")
+    model = _load_model(args.model)
+    options: dict[str, Any] = {}
+    fmt = args.format
+    if fmt is None and out.suffix.lower() == ".zip":
+        fmt = "bioimageio"
+    if fmt == "bioimageio":
+        test_image = None
+        if args.test_image:
+            if not Path(args.test_image).is_file():
+                raise UsageError(f"--test-image {args.test_image}: no such file")
+            image = read_input(Path(args.test_image), lazy=False)
+            test_image = np.squeeze(np.asarray(image.levels[0], np.float32))
+        options = {
+            "name": args.name,
+            "description": args.description,
+            "authors": args.author,
+            "license": args.license,
+            "test_image": test_image,
+            "psf": psf_from(args.psf, args),
+        }
+    elif any([args.name, args.description, args.author, args.test_image, args.psf]):
+        raise UsageError(
+            "--name, --description, --author, --test-image and --psf are for --format bioimageio"
+        )
+    try:
+        written = dn.export(model, out, format=fmt, **options)
+    except (ValueError, TypeError, ImportError) as err:
+        raise UsageError(str(err)) from err
+    print(f"wrote {written}")
+    return 0
+
+
 def _load_model(name: str) -> Any:
     import napari_deconvnet as dn
 

@@ -1,5 +1,6 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
+from .bioimageio import export_bioimageio
 from .classical import richardson_lucy, wiener
 from .denoisers import (
     denoise_bm3d,
@@ -9,6 +10,7 @@ from .denoisers import (
     denoise_tv,
     denoise_wavelet,
 )
+from .export import export
 from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
 from .noise import estimate_noise, synthesize
@@ -31,6 +33,8 @@ __all__ = [
     "denoise_tv",
     "denoise_wavelet",
     "estimate_noise",
+    "export",
+    "export_bioimageio",
     "list_models",
     "load_model",
     "make_psf",

@@ -741,9 +741,10 @@ def read_model(path: str | os.PathLike | list, **_: Any) -> list[tuple[None]]:
 
 
 def get_model_reader(path: Any) -> Callable[..., list[tuple[None]]] | None:
-    """npe2 reader getter for ``.safetensors`` model files.
+    """npe2 reader getter for ``.safetensors`` model files and bioimage.io packages.
 
-    Returns None for other files and for safetensors files of other tools
+    Returns None for other files, for safetensors files of other tools and
+    for packages (``.zip``, ``rdf.yaml``) of other architectures
     (napari then tries other readers); a file that is not valid safetensors
     is ours to report.
     """
@@ -754,6 +755,14 @@ def get_model_reader(path: Any) -> Callable[..., list[tuple[None]]] | None:
     if not isinstance(path, str | os.PathLike):
         return None
     p = Path(path)
+    from napari_deconvnet.core.bioimageio_read import bioimageio_info, is_bioimageio_path
+
+    if is_bioimageio_path(p) and p.is_file():
+        try:  # a bioimage.io package: ours if it holds our architecture
+            bioimageio_info(p)
+        except Exception:
+            return None
+        return read_model
     if not p.name.lower().endswith(".safetensors") or not p.is_file():
         return None
     try:

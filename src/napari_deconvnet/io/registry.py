@@ -85,7 +85,9 @@ def register_model(path: str | os.PathLike, info: dict[str, Any] | None = None) 
             if known == path:
                 return name
         taken |= set(_models)
-        stem = path.name.removesuffix(".safetensors")
+        stem = path.name.removesuffix(".safetensors").removesuffix(".zip")
+        if stem in ("rdf.yaml", "bioimageio.yaml"):  # an unpacked bioimage.io package
+            stem = path.parent.name
         candidates = [stem, f"{stem} ({path.parent.name})"]
         name = next((c for c in candidates if c not in taken), None)
         n = 2

@@ -650,25 +650,38 @@ class TrainWidget(Container):
         return self.result.model
 
     def save_model(self, path: str | Path | None = None) -> Path | None:
-        """Write the trained model to `path` (asks with a file dialog when None)."""
+        """Write the trained model to `path` (asks with a file dialog when None).
+
+        A ``.zip`` path writes a bioimage.io package (``export_bioimageio``).
+        """
         try:
             model = self._model()
             if path is None:
                 from qtpy.QtWidgets import QFileDialog
 
                 default = f"{model.metadata.get('name', 'model')}.safetensors"
-                path, _ = QFileDialog.getSaveFileName(
-                    self.native, "Save model", default, "Models (*.safetensors)"
+                path, chosen = QFileDialog.getSaveFileName(
+                    self.native,
+                    "Save model",
+                    default,
+                    "Models (*.safetensors);;bioimage.io package (*.zip)",
                 )
                 if not path:
                     return None
+                if chosen.startswith("bioimage.io") and not path.lower().endswith(".zip"):
+                    path = str(Path(path).with_suffix(".zip"))
             path = Path(path)
-            if path.suffix != ".safetensors":
-                path = path.with_name(path.name + ".safetensors")
-            from napari_deconvnet.core.persistence import save_model
+            if path.suffix.lower() == ".zip":  # a bioimage.io package (zoo, Fiji, ilastik)
+                from napari_deconvnet.core.bioimageio import export_bioimageio
 
-            saved = save_model(model, path)
-        except (ValueError, TypeError, OSError) as err:
+                saved = export_bioimageio(model, path)
+            else:
+                if path.suffix != ".safetensors":
+                    path = path.with_name(path.name + ".safetensors")
+                from napari_deconvnet.core.persistence import save_model
+
+                saved = save_model(model, path)
+        except (ValueError, TypeError, OSError, ImportError) as err:
             show_error(f"Save model: {err}")
             return None
         self.status.value = f"saved {saved.name}"
