@@ -65,7 +65,7 @@ def contrast_limits(data: np.ndarray) -> tuple[float, float]:
 
 
 def _on_destroyed(ref: weakref.ref, emitters: list[Any], *_: Any) -> None:
-    """The Qt widget is gone (dock closed): stop listening and stop working."""
+    """The Qt widget is gone or taken out of its dock: stop listening and stop working."""
     widget = ref()
     if widget is None:
         return
@@ -76,14 +76,33 @@ def _on_destroyed(ref: weakref.ref, emitters: list[Any], *_: Any) -> None:
         widget.close_workers()
 
 
+def _close_watcher(on_close: Any, parent: Any) -> Any:
+    """A Qt event filter on `parent` that calls `on_close()` when it leaves its dock.
+
+    napari's dock close button takes the widget out of its dock
+    (``setParent(None)``) without deleting it, so ``destroyed`` is not emitted.
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    class CloseWatcher(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+            if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+                on_close()
+            return False
+
+    watcher = CloseWatcher(parent)
+    parent.installEventFilter(watcher)
+    return watcher
+
+
 def follow_layers(widget: Any, viewer: Any, extra: tuple[Any, ...] = ()) -> None:
     """Keep `widget`'s layer choices in sync with `viewer` until the widget is destroyed.
 
     napari connects these events when a widget is docked; connecting them here
     keeps an undocked widget (scripts, tests) in sync too. `extra` are more
     emitters whose events also re-read the choices (e.g. the model registry).
-    When the widget is destroyed, all are disconnected and
-    ``widget.close_workers()`` is called.
+    When the widget is destroyed, or taken out of its dock (napari's close
+    button), all are disconnected and ``widget.close_workers()`` is called.
     """
     events = viewer.layers.events
     emitters = [getattr(events, name, None) for name in _LAYER_EVENTS]
@@ -91,7 +110,9 @@ def follow_layers(widget: Any, viewer: Any, extra: tuple[Any, ...] = ()) -> None
     emitters.extend(extra)
     for emitter in emitters:
         emitter.connect(widget.reset_choices)
-    widget.native.destroyed.connect(partial(_on_destroyed, weakref.ref(widget), emitters))
+    on_close = partial(_on_destroyed, weakref.ref(widget), emitters)
+    widget.native.destroyed.connect(on_close)
+    widget._close_watcher = _close_watcher(on_close, widget.native)
 
 
 def keep_selection(combo: Any, choices: list[tuple[str, Image]], current: Any) -> None:

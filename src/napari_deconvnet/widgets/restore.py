@@ -491,15 +491,17 @@ class RestoreWidget(Container):
         job, worker = self._job, self.worker
         if worker is None or job is None or worker.abort_requested:
             return
-        if event.value is job["layer"]:
-            worker.quit()
-            show_error(
-                f"Restore: the layer {job['layer'].name!r} was deleted while it was being "
-                "restored; the restoration was stopped"
-            )
-            with contextlib.suppress(RuntimeError):
-                self.status.value = "stopped: the source layer was deleted"
-                self.cancel_button.enabled = False
+        if event.value is not job["layer"]:
+            return
+        worker.quit()
+        with contextlib.suppress(RuntimeError):
+            self.status.value = "stopped: the source layer was deleted"
+            self.cancel_button.enabled = False
+        # (closing the viewer removes every layer first: this is said then too)
+        show_error(
+            f"Restore: the layer {job['layer'].name!r} was deleted while it was being "
+            "restored; the restoration was stopped"
+        )
 
     # ----------------------------------------------------- worker signals
 
