@@ -144,16 +144,21 @@ def _refuse_unexportable(net: DeconvNet) -> None:
         )
 
 
-def _axes(net: DeconvNet, channel_names: list[str], *, output: bool) -> list[dict[str, Any]]:
+def _axes(
+    net: DeconvNet, channel_names: list[str], *, output: bool, like_input: bool = False
+) -> list[dict[str, Any]]:
+    """Axes of a tensor; outputs and further inputs take the image input's sizes."""
     lo, step = spatial_sizes(net)
     axes: list[dict[str, Any]] = [
         {"type": "batch"},
         {"type": "channel", "channel_names": channel_names},
     ]
     for axis in "zyx"[3 - net.config.ndim :]:
+        size: dict[str, Any] = {"tensor_id": "input", "axis_id": axis}
         if output:
-            size: dict[str, Any] = {"tensor_id": "input", "axis_id": axis}
             axes.append({"type": "space", "id": axis, "size": size, "halo": net.halo})
+        elif like_input:
+            axes.append({"type": "space", "id": axis, "size": size})
         else:
             axes.append({"type": "space", "id": axis, "size": {"min": lo, "step": step}})
     return axes
@@ -309,7 +314,7 @@ def export_bioimageio(
                 {
                     "id": "conditioning",
                     "description": "the image's classical pre-restoration (see README)",
-                    "axes": _axes(net, ["conditioning"], output=False),
+                    "axes": _axes(net, ["conditioning"], output=False, like_input=True),
                     "test_tensor": {"source": "test_conditioning.npy"},
                     "sample_tensor": {"source": "sample_conditioning.tif"},
                     "data": {"type": "float32"},

@@ -31,6 +31,14 @@ __all__ = [
     "write_cover",
 ]
 
+_CONDITIONING = {
+    "richardson-lucy": "Richardson-Lucy deconvolution of the image shifted to a zero minimum "
+    "(the recorded number of iterations, reflective borders), shifted back",
+    "wiener": "Wiener deconvolution with the noise-to-signal balance estimated from the image "
+    "(napari_deconvnet.wiener with balance=None) times the recorded balance_scale",
+    "switching-median": "the switching median of the image (impulses replaced by a median "
+    "of their clean neighbours)",
+}
 TEST_CAP = {2: 128, 3: 56}  # largest test image side (kept small: packages travel)
 
 
@@ -230,6 +238,20 @@ def readme_text(net: DeconvNet, rdf: dict[str, Any], test_record: dict[str, Any]
         "torchscript, onnx or pytorch_state_dict weights.",
         "",
     ]
+    if extra_channels(net):
+        lines += [
+            "The `conditioning` input must be computed by the user, with the image's PSF, "
+            "as napari-deconvnet does (`napari_deconvnet.core.conditioning."
+            "conditioning_channels`): "
+            + _CONDITIONING.get(
+                (meta.get("conditioning") or {}).get("method", "wiener"),
+                "see the model's conditioning record",
+            )
+            + ". The test PSF is `test_psf.npy`."
+            if "psf_shape" in test_record
+            else ".",
+            "",
+        ]
     return "\n".join(lines)
 
 
