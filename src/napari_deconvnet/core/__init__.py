@@ -1,6 +1,7 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
 from .bioimageio import export_bioimageio
+from .bigdata import restore_to_zarr
 from .classical import richardson_lucy, wiener
 from .denoisers import (
     denoise_bm3d,
@@ -16,7 +17,7 @@ from .model import DeconvNet, DeconvNetConfig, receptive_field
 from .noise import estimate_noise, synthesize
 from .persistence import list_models, load_model, model_info, save_model
 from .psf import make_psf
-from .tiling import Cancelled, restore, restore_iter
+from .tiling import Cancelled, compute_normalization, restore, restore_iter
 from .training import TrainEvent, TrainResult, train, train_iter
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "denoise_nlm",
     "denoise_tv",
     "denoise_wavelet",
+    "compute_normalization",
     "estimate_noise",
     "export",
     "export_bioimageio",
@@ -43,6 +45,7 @@ __all__ = [
     "receptive_field",
     "restore",
     "restore_iter",
+    "restore_to_zarr",
     "richardson_lucy",
     "save_model",
     "ssim",

@@ -23,9 +23,17 @@ import torch
 from .conditioning import conditioning_channels, extra_channels, impulse_values, prepare_psf
 from .devices import autocast, forward_tiles, free_memory, resolve_device, resolve_precision
 from .model import DeconvNet
+from .normalization import channel_statistics, fixed_statistics
 from .persistence import load_model
 
-__all__ = ["restore", "restore_iter", "Cancelled", "infer_axes", "plan_tiles"]
+__all__ = [
+    "Cancelled",
+    "compute_normalization",
+    "infer_axes",
+    "plan_tiles",
+    "restore",
+    "restore_iter",
+]
 
 _AXES = "TZCYXS"
 # Inference activations on the CPU are capped so that memory stays linear in
@@ -34,7 +42,6 @@ _AXES = "TZCYXS"
 # spend most of their work on context.
 _CPU_TILE_BUDGET = {2: 192 * 1024**2, 3: 2 * 1024**3}
 _GPU_BUDGET_FRACTION = 0.5
-_STATS_SAMPLES = 1 << 22
 
 
 class Cancelled(Exception):
@@ -117,7 +124,7 @@ def _check_axes(axes: Any, shape: Sequence[int], model: DeconvNet) -> str:
 # ------------------------------------------------------------------- layout
 
 
-class _Layout:
+class Layout:
     """How an array with named axes maps onto ``(N, C, *spatial)`` network input."""
 
     def __init__(self, axes: str, shape: Sequence[int], model: DeconvNet) -> None:
@@ -147,6 +154,8 @@ class _Layout:
         self.perm = [axes.index(a) for a in order]
         self.inverse = list(np.argsort(self.perm))
         self.stat_axis = order.index(channel) if channel else None
+        self.n_batch_axes = len(batch)
+        self.has_channel = model_channel is not None
         self.spatial_shape = tuple(shape[axes.index(a)] for a in spatial)
         n = int(np.prod([shape[axes.index(a)] for a in batch], dtype=np.int64))
         c = n_channels if model_channel else 1
@@ -163,46 +172,73 @@ class _Layout:
 # ------------------------------------------------------------ normalisation
 
 
-def _normalization_stats(
-    xt: Any, layout: _Layout, model: DeconvNet
+def normalization_arrays(
+    xt: Any, layout: Layout, model: DeconvNet, normalization: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) broadcastable to the transposed array `xt`."""
-    norm = model.config.normalization
-    shape = [1] * len(layout.transposed_shape)
-    method = norm["method"]
-    if method == "none":
-        return np.zeros(shape, np.float32), np.ones(shape, np.float32)
-    if method == "fixed":
-        return (
-            np.full(shape, norm.get("offset", 0.0), np.float32),
-            np.full(shape, norm.get("scale", 1.0), np.float32),
-        )
+    """(offset, scale) float32, broadcastable to the transposed array `xt`.
+
+    `normalization` is the user's fixed statistics (``{"offset", "scale"}``),
+    else the model's contract is applied to `xt` (exact in memory, sampled
+    for dask; see :mod:`~napari_deconvnet.core.normalization`).
+    """
     k = layout.stat_axis
     n_ch = layout.transposed_shape[k] if k is not None else 1
-    lows, highs = [], []
-    for c in range(n_ch):
-        part = xt if k is None else xt[(slice(None),) * k + (c,)]
-        flat = part.reshape(-1)
-        step = max(1, math.ceil(flat.size / _STATS_SAMPLES))
-        sample = flat[::step]
-        if hasattr(sample, "compute"):
-            sample = sample.compute()
-        sample = np.asarray(sample, dtype=np.float64)
-        lo, hi = np.percentile(sample, [norm["low"], norm["high"]])
-        lows.append(lo)
-        highs.append(hi)
+    if normalization is not None:
+        offsets, scales = fixed_statistics(normalization, n_ch)
+    else:
+        offsets, scales = channel_statistics(xt, model.config.normalization, k)
+    shape = [1] * len(layout.transposed_shape)
     if k is not None:
         shape[k] = n_ch
-    offset = np.asarray(lows, np.float64).reshape(shape)
-    scale = np.asarray(highs, np.float64).reshape(shape) - offset
-    scale[scale <= 0] = 1.0
-    return offset.astype(np.float32), scale.astype(np.float32)
+    return offsets.reshape(shape), scales.reshape(shape)
+
+
+def compute_normalization(
+    image: Any, model: str | DeconvNet = "default", *, axes: str | None = None
+) -> dict[str, Any]:
+    """The statistics :func:`restore` would normalise `image` with.
+
+    Parameters
+    ----------
+    image : ndarray or dask array
+        Exact percentiles for numpy data; a deterministic sample of the
+        chunks for dask data (:func:`~napari_deconvnet.core.normalization.sample_values`).
+    model : str, path or DeconvNet
+        Its normalisation contract decides what is computed.
+    axes : str, optional
+        As for :func:`restore`; a channel axis gets one offset and scale per
+        channel.
+
+    Returns
+    -------
+    dict
+        ``{"offset": o, "scale": s}``, floats or lists with one per channel:
+        pass it as ``restore(..., normalization=...)`` to restore other data,
+        blocks or time points with the same numbers (bioimage.io's
+        ``fixed_dataset_statistics``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0, 200, 10001).reshape(73, 137)
+    >>> stats = compute_normalization(x)
+    >>> round(stats["offset"], 3), round(stats["scale"], 3)
+    (1.0, 198.0)
+    """
+    _check_image(image)
+    net = load_model(model)
+    axes = _check_axes(axes, image.shape, net)
+    layout = Layout(axes, image.shape, net)
+    offsets, scales = normalization_arrays(image.transpose(layout.perm), layout, net)
+    if layout.stat_axis is None:
+        return {"offset": float(offsets.reshape(-1)[0]), "scale": float(scales.reshape(-1)[0])}
+    return {"offset": offsets.reshape(-1).tolist(), "scale": scales.reshape(-1).tolist()}
 
 
 # ------------------------------------------------------------------ tiling
 
 
-def _reflect_index(start: int, stop: int, size: int) -> np.ndarray:
+def reflect_index(start: int, stop: int, size: int) -> np.ndarray:
     """Indices of ``numpy.pad(mode="reflect")`` for positions ``start..stop-1``."""
     idx = np.arange(start, stop)
     if size == 1:
@@ -319,7 +355,7 @@ def plan_tiles(
     }
 
 
-def _run_tiles(
+def run_tiles(
     x: np.ndarray,
     model: DeconvNet,
     plan: dict[str, Any],
@@ -346,7 +382,7 @@ def _run_tiles(
         for n, corner in batch:
             origin = [plan["starts"][d][i] for d, i in enumerate(corner)]
             index = [
-                _reflect_index(o - halo, o + t + halo, s)
+                reflect_index(o - halo, o + t + halo, s)
                 for o, t, s in zip(origin, tiles, spatial, strict=True)
             ]
             inputs.append(x[n][np.ix_(np.arange(x.shape[1]), *index)])
@@ -372,7 +408,7 @@ def _run_tiles(
 # -------------------------------------------------------------- public API
 
 
-def _private_model(model: Any) -> DeconvNet:
+def private_model(model: Any) -> DeconvNet:
     """`model` loaded; a caller's DeconvNet is copied, so that restoring never
     changes its device, mode or memory format."""
     net = load_model(model)
@@ -381,11 +417,11 @@ def _private_model(model: Any) -> DeconvNet:
     return net
 
 
-def _prepare(image, model, psf, axes, device, precision):
+def prepare_restore(image, model, psf, axes, device, precision):
     _check_image(image)
-    net = _private_model(model)
+    net = private_model(model)
     axes = _check_axes(axes, image.shape, net)
-    layout = _Layout(axes, image.shape, net)
+    layout = Layout(axes, image.shape, net)
     layout.psf = prepare_psf(psf, net, layout.spatial_shape)
     small = [s for s in layout.spatial_shape if s < net.config.grid]
     if small:
@@ -409,13 +445,14 @@ def restore_iter(
     device: str | torch.device = "auto",
     batch_size: int | None = None,
     precision: str = "auto",
+    normalization: dict[str, Any] | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
     Closing the generator (or a napari worker's ``quit``) stops it at the next
     tile batch.
     """
-    net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
+    net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
     x = np.asarray(image)
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise ValueError(
@@ -433,7 +470,7 @@ def restore_iter(
         precision_bytes=2 if dtype != torch.float32 else 4,
     )
     xt = x.transpose(layout.perm)
-    offset, scale = _normalization_stats(xt, layout, net)
+    offset, scale = normalization_arrays(xt, layout, net, normalization)
     xn = xt.astype(np.float32)  # always a copy: normalised in place below
     xn -= offset
     xn /= scale
@@ -449,7 +486,7 @@ def restore_iter(
         xn = np.concatenate([xn, pre.reshape(layout.net_shape)], axis=1)
         del pre
     try:
-        yn = yield from _run_tiles(xn, net, plan, dev, dtype)
+        yn = yield from run_tiles(xn, net, plan, dev, dtype)
     finally:
         del xn
         if dev.type == "cuda":
@@ -458,11 +495,11 @@ def restore_iter(
     yt *= scale
     yt += offset
     if net.metadata.get("impulse_switch"):
-        _keep_uncorrupted(xt, yt, impulse_values(x))
+        keep_uncorrupted(xt, yt, impulse_values(x))
     return np.ascontiguousarray(yt.transpose(layout.inverse))
 
 
-def _keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -> None:
+def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -> None:
     """Impulse-noise models: keep every pixel that is not an impulse.
 
     Salt-and-pepper noise sets pixels to the image's minimum or maximum
@@ -488,6 +525,7 @@ def restore(
     precision: str = "auto",
     progress: Callable[[int, int], Any] | None = None,
     stop: threading.Event | None = None,
+    normalization: dict[str, Any] | None = None,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
@@ -509,8 +547,9 @@ def restore(
         "sigma": 2}``. The model receives the image's classical
         pre-deconvolution with this PSF (Richardson-Lucy or Wiener, as its
         metadata says) as a second input channel (see
-        :mod:`napari_deconvnet.core.conditioning`). Not available for dask
-        input.
+        :mod:`napari_deconvnet.core.conditioning`). For dask input the
+        channel is computed block by block with a context of a few PSF
+        sizes (:func:`~napari_deconvnet.core.conditioning.conditioning_margin`).
     axes : str, optional
         One letter per dimension from ``"TZCYXS"``: T time, Z depth, C
         channel, Y/X rows/columns, S RGB samples. Default (see
@@ -536,16 +575,30 @@ def restore(
     progress : callable, optional
         Called as ``progress(done, total)`` after every batch of tiles;
         raising from it stops the restoration and propagates the exception.
+        For dask input it is called from the computing threads as
+        ``progress(blocks_done, n_blocks)`` while the result is computed.
     stop : threading.Event, optional
         When set, the restoration stops at the next batch and raises
-        :class:`Cancelled`.
+        :class:`Cancelled`; for dask input, the next block to be computed
+        raises it. (With dask input, `progress` and `stop` need a local
+        scheduler; on a ``dask.distributed`` cluster use
+        :func:`~napari_deconvnet.restore_to_zarr`.)
+    normalization : dict, optional
+        Fixed statistics ``{"offset": o, "scale": s}`` (numbers, or one per
+        channel): the network sees ``(image - o) / s``, and the result is
+        mapped back with the same numbers. Default: the model's contract,
+        with exact percentiles for numpy input and a deterministic sample of
+        the chunks for dask input (see :func:`compute_normalization`).
 
     Returns
     -------
     restored : ndarray or dask array
         float32, the shape of `image`, in the input's intensity scale
         (normalisation is undone with the statistics used to normalise). A
-        dask input gives a lazy dask array computed chunk by chunk.
+        dask input gives a lazy dask array computed block by block: blocks
+        start on the network's grid whatever the input's chunks, so it
+        equals the eager result up to rounding (for conditioned models,
+        within the tolerance of :func:`~napari_deconvnet.core.conditioning.conditioning_margin`).
 
     Raises
     ------
@@ -566,7 +619,9 @@ def restore(
     (40, 50)
     """
     if _is_dask(image):
-        return _restore_dask(
+        from .bigdata import lazy_restore
+
+        return lazy_restore(
             image,
             model,
             psf=psf,
@@ -576,6 +631,9 @@ def restore(
             device=device,
             batch_size=batch_size,
             precision=precision,
+            progress=progress,
+            stop=stop,
+            normalization=normalization,
         )
     if stop is not None and stop.is_set():
         raise Cancelled("restoration cancelled before it started")
@@ -589,6 +647,7 @@ def restore(
         device=device,
         batch_size=batch_size,
         precision=precision,
+        normalization=normalization,
     )
     try:
         while True:
@@ -608,68 +667,3 @@ def restore(
 
 def _is_dask(image: Any) -> bool:
     return type(image).__module__.startswith("dask.") and hasattr(image, "dask")
-
-
-def _restore_dask(image, model, *, psf, axes, tile, overlap, device, batch_size, precision):
-    """Lazy restore: chunks on the tile grid, overlapping by the halo."""
-    import dask.array as da
-
-    net, axes, layout, dev, dtype = _prepare(image, model, psf, axes, device, precision)
-    if extra_channels(net):
-        raise ValueError(
-            f"lazy (dask) restore with model {net.metadata.get('name', '')!r} is not "
-            "supported: its classical pre-restoration channel needs the whole image; pass "
-            "a numpy array (e.g. image.compute(), or one time point or region at a time)"
-        )
-    plan = plan_tiles(layout.spatial_shape, net, tile=tile, overlap=overlap, device=dev)
-    grid, halo = net.config.grid, plan["halo"]
-    spatial = "ZYX"[3 - net.config.ndim :]
-    xt = image.transpose(layout.perm)
-    offset, scale = _normalization_stats(xt, layout, net)
-    chunks = {}
-    for i, letter in enumerate(axes):
-        if letter in spatial:
-            t = plan["tile"][spatial.index(letter)]
-            # chunks on the grid and at least the halo, so reflections match the
-            # whole image's and tile origins stay on the network's grid
-            chunks[i] = max(t, _round_up(halo, grid))
-        elif letter in "CS":
-            chunks[i] = -1
-        else:
-            chunks[i] = 1
-    x = image.rechunk(chunks)
-    depth = {i: (halo if a in spatial else 0) for i, a in enumerate(axes)}
-    inv = layout.inverse
-    offset_o = offset.transpose(inv)
-    scale_o = scale.transpose(inv)
-    # the blocks are normalised with the whole image's statistics, so the
-    # network inside them must not normalise again
-    fixed = DeconvNet(net.config, normalization={"method": "none"})
-    fixed.load_state_dict(net.state_dict())
-    fixed.metadata = {k: v for k, v in net.metadata.items() if k != "impulse_switch"}
-    if net.metadata.get("impulse_switch"):
-        impulses = impulse_values(image)
-
-    # dask computes blocks in threads, but one torch module must not run (or be
-    # moved, as _run_tiles does) in several threads at once: that gives garbage
-    lock = threading.Lock()
-
-    def block(b: np.ndarray) -> np.ndarray:
-        raw = np.asarray(b)
-        b = (raw.astype(np.float32) - offset_o) / scale_o
-        with lock:
-            y = restore(b, fixed, axes=axes, device=dev, overlap=halo, precision=precision)
-        y = y * scale_o + offset_o
-        if net.metadata.get("impulse_switch"):
-            _keep_uncorrupted(raw, y, impulses)
-        return y
-
-    return da.map_overlap(
-        block,
-        x,
-        depth=depth,
-        boundary="none",
-        trim=True,
-        dtype=np.float32,
-        meta=np.array((), np.float32),
-    )

@@ -17,6 +17,7 @@ import torch
 
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
+from .normalization import offset_scale
 from .patches import (
     Box,
     PatchSampler,
@@ -26,8 +27,6 @@ from .patches import (
     dihedral,
     grid_positions,
     is_dask,
-    normalization_of,
-    percentile_stats,
     region_boxes,
 )
 
@@ -251,7 +250,8 @@ class TrainingSet:
             if self.mode == "synthetic" and norm["method"] == "percentile":
                 src.offset, src.scale = self._degraded_stats(src, norm)
             else:
-                src.offset, src.scale = normalization_of(norm, src.x)
+                # the statistics restore uses: exact in memory, the documented sample for dask
+                src.offset, src.scale = offset_scale(src.x, norm)
         return sources
 
     def _degraded_stats(self, src: Source, norm: dict) -> tuple[float, float]:
@@ -269,7 +269,7 @@ class TrainingSet:
                 clean, self.noise_name, psf=self.psf, seed=self.rng, **self.noise_params
             )
             values.append(noisy.reshape(-1))
-        return percentile_stats(np.concatenate(values), norm["low"], norm["high"])
+        return offset_scale(np.concatenate(values), norm)
 
     def _regions(self, spec, name, sources) -> list[Box]:
         if spec is None:

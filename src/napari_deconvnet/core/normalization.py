@@ -1,0 +1,210 @@
+"""One place for the intensity statistics every restore path uses.
+
+A model's file says how images are normalised before the network sees them
+(``config.normalization``): ``{"method": "percentile", "low": 0.5, "high":
+99.5}`` maps those percentiles of the image to 0 and 1; ``"fixed"`` uses an
+``offset`` and a ``scale`` stored with the model; ``"none"`` passes values
+through. The restored image is mapped back with the same numbers.
+
+Where the percentiles come from:
+
+- **In-memory data** (numpy): exact percentiles of every value (for 8- and
+  16-bit integers from a histogram, which needs no copy of the image).
+- **Lazy data** (dask arrays, memory-mapped arrays, zarr and TIFF sources
+  streamed by :func:`~napari_deconvnet.restore_to_zarr`): a documented, deterministic
+  sample (:func:`sample_values`). At most :data:`SAMPLE_BLOCKS` chunks are
+  read, evenly spaced over the array's chunks in C order, and from each a
+  regular grid of at most ``SAMPLE_VALUES / n_chunks`` values. An array with
+  at most that many chunks and values is used whole, so its statistics equal
+  the in-memory ones. The sample depends on the chunking only; it is the same
+  on every run and every machine.
+- **Fixed statistics** from the user (``restore(..., normalization={"offset":
+  o, "scale": s})``, as bioimage.io's ``fixed_dataset_statistics``): nothing
+  is computed, and every block, worker and time point agrees by
+  construction. :func:`~napari_deconvnet.compute_normalization` returns the statistics a
+  restore would use, in that form, to be reused for other data.
+
+The API (eager, lazy, streamed and distributed restores), the reader and
+training all call these functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SAMPLE_BLOCKS",
+    "SAMPLE_VALUES",
+    "channel_statistics",
+    "fixed_statistics",
+    "offset_scale",
+    "percentile_range",
+    "sample_values",
+]
+
+SAMPLE_VALUES = 1 << 22
+SAMPLE_BLOCKS = 64
+
+
+def _is_lazy(array: Any) -> bool:
+    return type(array).__module__.startswith("dask.") and hasattr(array, "dask")
+
+
+def sample_values(array: Any) -> np.ndarray:
+    """The values a lazy (dask) `array`'s statistics are computed from, as float64.
+
+    At most :data:`SAMPLE_BLOCKS` chunks, evenly spaced over the chunk grid in
+    C order (``numpy.linspace`` over the flat chunk index, rounded), and from
+    each chunk every ``f``-th value along every axis, with ``f`` the smallest
+    integer that keeps the chunk's share under ``SAMPLE_VALUES / n_chunks``.
+    Only those chunks are read. A numpy array is returned whole (flattened).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> x = da.arange(10, chunks=5)
+    >>> sample_values(x).tolist()
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    """
+    if not _is_lazy(array):
+        return np.asarray(array, np.float64).reshape(-1)
+    import dask
+
+    blocks = list(np.ndindex(*array.numblocks))
+    if len(blocks) > SAMPLE_BLOCKS:
+        picks = np.unique(np.linspace(0, len(blocks) - 1, SAMPLE_BLOCKS).round().astype(int))
+        blocks = [blocks[i] for i in picks]
+    budget = max(1, SAMPLE_VALUES // len(blocks))
+    parts = []
+    for index in blocks:
+        block = array.blocks[index]
+        factor = math.ceil((block.size / budget) ** (1 / max(block.ndim, 1)))
+        if factor > 1:
+            block = block[(slice(None, None, factor),) * block.ndim]
+        parts.append(block)
+    values = dask.compute(*parts)
+    return np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in values])
+
+
+def _exact_percentiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """``numpy.percentile(x, qs)`` (linear interpolation); small integers by histogram."""
+    if x.dtype == np.bool_:
+        x = x.view(np.uint8)
+    if x.dtype.kind in "ui" and x.dtype.itemsize <= 2:
+        low = int(x.min())
+        counts = np.bincount((x.reshape(-1).astype(np.int64) - low), minlength=1)
+        cum = np.cumsum(counts)
+        n = int(cum[-1])
+        out = []
+        for q in qs:
+            pos = q / 100.0 * (n - 1)
+            k = int(math.floor(pos))
+            a = int(np.searchsorted(cum, k, side="right"))
+            b = int(np.searchsorted(cum, min(k + 1, n - 1), side="right"))
+            out.append(low + a + (pos - k) * (b - a))
+        return out
+    return [float(v) for v in np.percentile(x, qs)]
+
+
+def percentile_range(array: Any, low: float, high: float) -> tuple[float, float]:
+    """The `low` and `high` percentiles of `array`: exact in memory, sampled for dask.
+
+    Raises
+    ------
+    ValueError
+        When the values (or the sample) contain NaN or infinite values.
+    """
+    if isinstance(array, np.memmap):  # never read a memory-mapped file whole
+        import dask.array as da
+
+        array = da.from_array(array, chunks="auto", asarray=True)
+    if _is_lazy(array):
+        values = sample_values(array)
+    else:
+        values = np.asarray(array)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ValueError(
+            "the image contains NaN or infinite values; replace them first "
+            "(e.g. numpy.nan_to_num) - only finite values can be normalised"
+        )
+    lo, hi = _exact_percentiles(values, [low, high])
+    return float(lo), float(hi)
+
+
+def offset_scale(array: Any, norm: dict[str, Any]) -> tuple[float, float]:
+    """``(offset, scale)`` of a model's normalisation contract `norm` for `array`.
+
+    ``(x - offset) / scale`` is what the network sees. A constant image gets
+    a scale of 1.
+    """
+    method = norm["method"]
+    if method == "none":
+        return 0.0, 1.0
+    if method == "fixed":
+        return float(norm.get("offset", 0.0)), float(norm.get("scale", 1.0))
+    lo, hi = percentile_range(array, norm["low"], norm["high"])
+    return lo, (hi - lo if hi > lo else 1.0)
+
+
+def channel_statistics(
+    array: Any, norm: dict[str, Any], channel_axis: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(offsets, scales)`` (float32, one per channel, or one in all)."""
+    if channel_axis is None:
+        pairs = [offset_scale(array, norm)]
+    else:
+        lead = (slice(None),) * channel_axis
+        pairs = [offset_scale(array[lead + (c,)], norm) for c in range(array.shape[channel_axis])]
+    offsets, scales = zip(*pairs, strict=True)
+    return np.asarray(offsets, np.float32), np.asarray(scales, np.float32)
+
+
+def fixed_statistics(normalization: Any, n_channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate user statistics ``{"offset": o, "scale": s}``; per-channel arrays.
+
+    `o` and `s` are numbers, or sequences with one value per channel.
+
+    Raises
+    ------
+    TypeError
+        When `normalization` is not a dict.
+    ValueError
+        Missing or unknown keys, non-finite values, scales <= 0, or sequences
+        whose length is not the number of channels.
+    """
+    if not isinstance(normalization, dict):
+        raise TypeError(
+            "normalization must be a dict such as {'offset': 100.0, 'scale': 2000.0}, got "
+            f"{type(normalization).__name__}"
+        )
+    unknown = sorted(set(normalization) - {"offset", "scale"})
+    if unknown or not {"offset", "scale"} <= set(normalization):
+        raise ValueError(
+            f"normalization needs exactly the keys 'offset' and 'scale' (got "
+            f"{sorted(normalization)}); the network sees (image - offset) / scale"
+        )
+    out = []
+    for key in ("offset", "scale"):
+        try:
+            value = np.asarray(normalization[key], np.float64).reshape(-1)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"normalization[{key!r}] must be a number or one number per channel"
+            ) from err
+        if value.size == 1:
+            value = np.repeat(value, n_channels)
+        if value.size != n_channels:
+            raise ValueError(
+                f"normalization[{key!r}] has {value.size} values but the image has "
+                f"{n_channels} channels; pass one number, or one per channel"
+            )
+        if not np.isfinite(value).all():
+            raise ValueError(f"normalization[{key!r}] must be finite, got {value.tolist()}")
+        out.append(value.astype(np.float32))
+    if (out[1] <= 0).any():
+        raise ValueError(f"normalization['scale'] must be > 0, got {out[1].tolist()}")
+    return out[0], out[1]

@@ -1,0 +1,188 @@
+"""Lazy (dask) restore: blocks on the grid, one normalisation, every model, progress and stop."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.normalization import sample_values
+
+da = pytest.importorskip("dask.array")
+
+
+def _rel(a, b):
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max() / np.ptp(b))
+
+
+def test_last_chunk_smaller_than_the_halo_stays_on_the_grid():
+    # the issue's repro: chunks (70, 100) of a 70 x 300 image, tile 64
+    x = np.random.default_rng(0).random((70, 300)).astype(np.float32)
+    lazy = dn.restore(da.from_array(x, chunks=(70, 100)), "default", tile=64)
+    assert isinstance(lazy, da.Array)
+    assert _rel(lazy.compute(), dn.restore(x, "default", tile=64)) <= 1e-5
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 2), st.integers(16, 72), st.integers(16, 72)),
+    chunk=st.tuples(st.integers(5, 72), st.integers(5, 72)),
+    tile=st.integers(8, 72),
+    seed=st.integers(0, 2**16),
+)
+def test_lazy_equals_eager_for_any_shape_chunks_and_tile(shape, chunk, tile, seed):
+    from conftest import _random_net
+
+    net = _random_net(ndim=2, seed=1)
+    x = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+    tile = min(tile, shape[1], shape[2])
+    lazy_x = da.from_array(x, chunks=(1, *chunk))
+    lazy = dn.restore(lazy_x, net, axes="TYX", tile=tile)
+    # more than 64 chunks are sampled for the statistics: the same numbers for eager
+    stats = dn.compute_normalization(lazy_x, net, axes="TYX")
+    eager = dn.restore(x, net, axes="TYX", normalization=stats)
+    assert lazy.shape == x.shape
+    assert _rel(lazy.compute(), eager) <= 1e-5
+
+
+def test_lazy_3d_and_channels(random_net):
+    net3 = random_net(ndim=3, depth=1)
+    vol = np.random.default_rng(1).random((2, 10, 24, 20)).astype(np.float32)
+    lazy = dn.restore(da.from_array(vol, chunks=(1, 5, 9, 16)), net3, axes="TZYX", tile=8)
+    assert _rel(lazy.compute(), dn.restore(vol, net3, axes="TZYX")) <= 1e-5
+    # a one-channel model on a C axis: each channel its own statistics
+    net = random_net(ndim=2)
+    x = np.random.default_rng(2).random((40, 44, 2)).astype(np.float32)
+    x[..., 1] *= 100
+    lazy = dn.restore(da.from_array(x, chunks=(20, 20, 2)), net, axes="YXC")
+    assert _rel(lazy.compute(), dn.restore(x, net, axes="YXC")) <= 1e-5
+
+
+def test_lazy_progress_and_stop(random_net):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    calls = []
+    lazy = dn.restore(da.from_array(x, chunks=32), net, progress=lambda d, n: calls.append((d, n)))
+    lazy.compute(scheduler="synchronous")
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    stop = threading.Event()
+    stop.set()
+    lazy = dn.restore(da.from_array(x, chunks=32), net, stop=stop)
+    with pytest.raises(dn.Cancelled, match="0 of 4 blocks"):
+        lazy.compute(scheduler="synchronous")
+
+
+def test_lazy_leaves_the_model_alone(random_net):
+    net = random_net(ndim=2).train()
+    x = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    dn.restore(da.from_array(x, chunks=20), net).compute()
+    assert net.training and all(p.is_contiguous() for p in net.parameters())
+
+
+# --------------------------------------------------------------- normalisation
+
+
+def test_one_normalisation_exact_in_memory_sampled_lazily():
+    rng = np.random.default_rng(0)
+    x = rng.normal(100, 20, (96, 96)).astype(np.float32)
+    exact = np.percentile(x.astype(np.float64), [0.5, 99.5])
+    stats = dn.compute_normalization(x)
+    assert stats["offset"] == pytest.approx(exact[0], rel=1e-6)
+    assert stats["scale"] == pytest.approx(exact[1] - exact[0], rel=1e-5)
+    # few small chunks: the lazy sample is every value, so it equals the exact one
+    lazy = dn.compute_normalization(da.from_array(x, chunks=32))
+    assert lazy == pytest.approx(stats, rel=1e-6)
+    # many chunks: a deterministic sample of at most 64 of them
+    big = da.from_array(rng.normal(size=(96, 96)).astype(np.float32), chunks=8)
+    first, second = sample_values(big), sample_values(big)
+    np.testing.assert_array_equal(first, second)
+    assert first.size == 64 * 64
+    # 16-bit integers: exact percentiles from a histogram, as numpy's
+    u = rng.integers(0, 4096, (50, 70)).astype(np.uint16)
+    got = dn.compute_normalization(u)
+    want = np.percentile(u, [0.5, 99.5])
+    assert got["offset"] == pytest.approx(want[0]) and got["scale"] == pytest.approx(np.ptp(want))
+
+
+def test_fixed_statistics_make_blocks_and_machines_agree(random_net):
+    net = random_net(ndim=2)
+    rng = np.random.default_rng(3)
+    x = rng.gamma(2.0, 50.0, (64, 80)).astype(np.float32)
+    stats = dn.compute_normalization(x, net)
+    np.testing.assert_allclose(
+        dn.restore(x, net, normalization=stats), dn.restore(x, net), rtol=1e-6, atol=1e-4
+    )
+    fixed = {"offset": 10.0, "scale": 300.0}
+    eager = dn.restore(x, net, normalization=fixed)
+    lazy = dn.restore(da.from_array(x, chunks=32), net, normalization=fixed)
+    assert _rel(lazy.compute(), eager) <= 1e-5
+    # the network sees (x - offset) / scale: a fixed pair that differs changes the result
+    assert _rel(dn.restore(x, net, normalization={"offset": 0.0, "scale": 30.0}), eager) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "normalization, exc, match",
+    [
+        ([1, 2], TypeError, "dict"),
+        ({"offset": 1.0}, ValueError, "offset' and 'scale"),
+        ({"offset": 1.0, "scale": 0.0}, ValueError, "> 0"),
+        ({"offset": [1.0, 2.0], "scale": 1.0}, ValueError, "channels"),
+        ({"offset": float("nan"), "scale": 1.0}, ValueError, "finite"),
+    ],
+)
+def test_bad_fixed_statistics(random_net, normalization, exc, match):
+    x = np.zeros((32, 32), np.float32)
+    with pytest.raises(exc, match=match):
+        dn.restore(x, random_net(), normalization=normalization)
+
+
+# ------------------------------------------------------ conditioned models
+
+
+def _conditioned_net(ndim, conditioning):
+    torch.manual_seed(0)
+    net = dn.DeconvNet(ndim=ndim, in_channels=2, out_channels=1, depth=1, base_channels=4)
+    net.metadata = {"name": f"deconv-{ndim}d", "needs_psf": True, "conditioning": conditioning}
+    return net.eval()
+
+
+def _blurred(shape, psf, seed=0):
+    rng = np.random.default_rng(seed)
+    clean = np.zeros(shape, np.float32)
+    clean[tuple(rng.integers(0, s, 200) for s in shape)] = 1
+    out = dn.core.psf.blur(clean, psf)
+    return out + rng.normal(0, 0.01, shape).astype(np.float32)
+
+
+def test_deconvolution_models_lazily_equal_eager():
+    # tolerance: 1e-4 of the range (the classical channel is computed per block
+    # with three PSF sizes of context; measured ~4e-6)
+    psf = dn.make_psf("gaussian", shape=(7, 7), sigma=1.2)
+    img = _blurred((128, 136), psf)
+    for conditioning in (
+        {"method": "richardson-lucy", "iterations": 10},
+        {"method": "wiener", "balance_scale": 1.0},
+    ):
+        net = _conditioned_net(2, conditioning)
+        eager = dn.restore(img, net, psf=psf)
+        lazy = dn.restore(da.from_array(img, chunks=(32, 40)), net, psf=psf)
+        assert _rel(lazy.compute(), eager) <= 1e-4
+    psf3 = dn.make_psf("gaussian", shape=(3, 5, 5), sigma=0.8)
+    vol = _blurred((12, 48, 44), psf3)
+    net3 = _conditioned_net(3, {"method": "wiener", "balance_scale": 1.0})
+    lazy = dn.restore(da.from_array(vol, chunks=(6, 24, 24)), net3, psf=psf3)
+    assert _rel(lazy.compute(), dn.restore(vol, net3, psf=psf3)) <= 1e-4
+
+
+def test_salt_and_pepper_lazily_equals_eager():
+    rng = np.random.default_rng(5)
+    clean = rng.uniform(0.2, 0.8, (2, 64, 72)).astype(np.float32)
+    noisy = dn.synthesize(clean, "salt-and-pepper", amount=0.2, seed=1)
+    eager = dn.restore(noisy, "salt-and-pepper", axes="ZYX")
+    lazy = dn.restore(da.from_array(noisy, chunks=(1, 24, 40)), "salt-and-pepper", axes="ZYX")
+    assert _rel(lazy.compute(), eager) <= 1e-5
+    kept = (noisy > noisy.min()) & (noisy < noisy.max())
+    np.testing.assert_array_equal(lazy.compute()[kept], noisy[kept])
