@@ -13,6 +13,7 @@ from .core import (
     SSIMLoss,
     TrainEvent,
     TrainResult,
+    adapt,
     compute_normalization,
     denoise_bm3d,
     denoise_median,
@@ -42,6 +43,7 @@ from .core import (
 )
 
 __all__ = [
+    "adapt",
     "Cancelled",
     "DeconvNet",
     "DeconvNetConfig",

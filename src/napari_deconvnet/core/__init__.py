@@ -1,7 +1,8 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
-from .bioimageio import export_bioimageio
+from .adapt import adapt
 from .bigdata import restore_to_zarr
+from .bioimageio import export_bioimageio
 from .classical import richardson_lucy, wiener
 from .denoisers import (
     denoise_bm3d,
@@ -21,6 +22,7 @@ from .tiling import Cancelled, compute_normalization, restore, restore_iter
 from .training import TrainEvent, TrainResult, train, train_iter
 
 __all__ = [
+    "adapt",
     "Cancelled",
     "TrainEvent",
     "TrainResult",

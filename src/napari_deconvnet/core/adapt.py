@@ -1,0 +1,540 @@
+"""Adapt a shipped model to a microscope without clean data: synthetic pairs made on the fly.
+
+:func:`adapt` fine-tunes a copy of a shipped model on pairs that the
+package's own phantom generators draw for every batch (beads, filaments,
+nuclei, membranes, textures), degraded by **the user's PSF** and by **the
+noise** :func:`~.noise_estimation.estimate_noise` **finds in the user's
+image** (its level, camera offset and gain), at the intensities of that
+image, and normalised with that image's statistics, exactly as
+:func:`napari_deconvnet.restore` will normalise it. Nothing of the user's
+image is trained on, so no clean reference is needed; what it contributes
+is its noise, its brightness and its PSF.
+
+The generators (:func:`phantom`) work in 2D and 3D and are the same ones the
+fine-tuning rehearsal of :func:`napari_deconvnet.train` uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from scipy.special import expit
+
+from .devices import resolve_device
+from .losses import resolve_loss
+from .model import DeconvNet
+from .noise import synthesize
+from .patches import check_array, normalization_of
+from .persistence import load_model
+from .psf import as_psf, blur
+from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
+
+__all__ = ["PHANTOMS", "SyntheticPairs", "adapt", "adapt_iter", "phantom"]
+
+#: The kinds of structure :func:`phantom` draws.
+PHANTOMS = ("beads", "filaments", "nuclei", "membranes", "textures")
+
+
+# ---------------------------------------------------------------- phantoms
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (field - field.min()) / (np.ptp(field) + 1e-12)
+
+
+def _beads(rng, shape):
+    image = np.zeros(shape)
+    n = int(rng.integers(5, 10 + math.prod(shape) // 150))
+    index = tuple(rng.integers(0, s, n) for s in shape)
+    image[index] = rng.uniform(0.2, 1.0, n)
+    sigma = rng.uniform(0.5, 2.0)
+    return ndimage.gaussian_filter(image, sigma) * (2 * np.pi * sigma**2) ** (len(shape) / 2)
+
+
+def _filaments(rng, shape):
+    image = np.zeros(shape)
+    ndim = len(shape)
+    for _ in range(int(rng.integers(2, 14))):
+        n = int(rng.integers(30, 4 * max(shape)))
+        # a smooth random walk of unit steps: the direction drifts a little each step
+        drift = np.cumsum(rng.normal(0, rng.uniform(0.02, 0.25), (n, ndim)), axis=0)
+        steps = rng.standard_normal(ndim) + drift
+        steps /= np.linalg.norm(steps, axis=1, keepdims=True) + 1e-12
+        path = rng.uniform(0, 1, ndim) * shape + np.cumsum(steps, axis=0)
+        inside = np.all((path >= 0) & (path < shape), axis=1)
+        end = n if inside.all() else int(np.argmin(inside))
+        index = tuple(path[:end].astype(int).T)
+        image[index] = rng.uniform(0.3, 1.0)
+    return ndimage.gaussian_filter(image, rng.uniform(0.5, 1.2)) * 3
+
+
+def _grid(shape):
+    return np.stack(np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij"))
+
+
+def _nuclei(rng, shape):
+    grid = _grid(shape)
+    image = np.zeros(shape, np.float32)
+    for _ in range(int(rng.integers(2, 12))):
+        centre = rng.uniform(0, 1, len(shape)) * shape
+        radii = rng.uniform(4, max(6, min(shape) / 4), len(shape))
+        r2 = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True))
+        body = expit((1 - r2) * rng.uniform(6, 30))  # a soft edge
+        texture = 1 + rng.uniform(0, 0.6) * (_smooth_field(rng, shape, rng.uniform(1, 3)) - 0.5)
+        image += rng.uniform(0.3, 1.0) * body * texture
+    return image
+
+
+def _membranes(rng, shape):
+    n = int(rng.integers(4, 20))
+    seeds = rng.uniform(0, 1, (n, len(shape))) * shape
+    points = _grid(shape).reshape(len(shape), -1).T
+    dist = np.sort(((points[:, None, :] - seeds[None]) ** 2).sum(-1), axis=1)
+    gap = (np.sqrt(dist[:, 1]) - np.sqrt(dist[:, 0])).reshape(shape)
+    width = rng.uniform(0.6, 2.0)
+    lines = np.exp(-(gap**2) / (2 * width**2))
+    return lines * (0.5 + 0.5 * _smooth_field(rng, shape, rng.uniform(4, 12)))
+
+
+def _textures(rng, shape):
+    field = _smooth_field(rng, shape, rng.uniform(1.0, 6.0))
+    if rng.random() < 0.5:
+        field = np.abs(field - rng.uniform(0.3, 0.7)) * 2
+    return field ** rng.uniform(0.7, 2.0)
+
+
+_KINDS = {
+    "beads": _beads,
+    "filaments": _filaments,
+    "nuclei": _nuclei,
+    "membranes": _membranes,
+    "textures": _textures,
+}
+
+
+def phantom(
+    shape: tuple[int, ...], kinds: Any = None, rng: Any = None, *, mix: int | None = None
+) -> np.ndarray:
+    """A random fluorescence-like image in [0, 1] (99.5th percentile at 1).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        2 or 3 sizes.
+    kinds : str or sequence of str, optional
+        Structures from :data:`PHANTOMS` to draw from (all by default).
+    rng : numpy Generator or int, optional
+    mix : int, optional
+        How many structures to overlay (default: 1 to 3 at random).
+
+    Returns
+    -------
+    ndarray of float32
+        Dim background, structures of random brightness, no noise.
+
+    Examples
+    --------
+    >>> image = phantom((32, 32), "nuclei", rng=0)
+    >>> image.shape, image.dtype, bool(image.min() >= 0)
+    ((32, 32), dtype('float32'), True)
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"phantom shape must hold 2 or 3 positive sizes, got {shape}")
+    names = _kinds(kinds)
+    rng = np.random.default_rng(rng)
+    count = int(rng.integers(1, min(3, len(names)) + 1)) if mix is None else int(mix)
+    image = rng.uniform(0, 0.1) * _smooth_field(rng, shape, max(shape) / 4)
+    for name in rng.choice(names, size=count, replace=count > len(names)):
+        part = _KINDS[str(name)](rng, shape)
+        top = np.percentile(part, 99.5)
+        image = image + rng.uniform(0.4, 1.0) * part / (top if top > 0 else 1.0)
+    top = np.percentile(image, 99.5)
+    return (np.clip(image, 0, None) / (top if top > 0 else 1.0)).astype(np.float32)
+
+
+def _kinds(kinds: Any) -> list[str]:
+    if kinds is None:
+        return list(PHANTOMS)
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    bad = [k for k in names if k not in _KINDS]
+    if not names or bad:
+        raise ValueError(f"unknown phantom kinds {bad or names}; choose from {PHANTOMS}")
+    return names
+
+
+# ---------------------------------------------------------------- camera
+
+
+def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
+    """The noise model and intensity levels that synthetic images should have.
+
+    ``noise`` is ``"auto"`` (:func:`estimate_noise` on `image`) or a dict of
+    :func:`synthesize` parameters (``{"noise": name, ...}``). Returns
+    ``{"noise": name, "params": {...}, "offset": dark level, "amplitude":
+    signal at the 99.5th percentile above it}``.
+    """
+    from .noise_estimation import estimate_noise
+
+    if isinstance(noise, str) and noise == "auto":
+        params = estimate_noise(image)
+    elif isinstance(noise, dict):
+        params = dict(noise)
+    else:
+        raise TypeError(
+            "noise must be 'auto' (estimated from the image) or a dict of synthesize "
+            f"parameters such as dict(noise='gaussian', sigma=0.05), got {noise!r}"
+        )
+    name = params.pop("noise", None) or params.pop("model", None)
+    if name in (None, "salt-and-pepper"):
+        raise ValueError(
+            f"adapt needs a noise model among gaussian, poisson, poisson-gaussian, got {name!r}"
+        )
+    sample = np.asarray(image, np.float64).reshape(-1)[:: max(1, image.size // (1 << 20))]
+    low, high = np.percentile(sample, [0.5, 99.5])
+    if name == "poisson-gaussian":
+        offset = float(params.get("offset", 0.0))
+    elif name == "poisson":
+        offset = 0.0
+    else:
+        offset = float(low)
+    amplitude = max(float(high) - offset, 1e-6)
+    return {"noise": name, "params": params, "offset": offset, "amplitude": amplitude}
+
+
+# ---------------------------------------------------------------- data
+
+
+class SyntheticPairs:
+    """Fresh (degraded, clean) phantom batches for :class:`~.trainer.Trainer`.
+
+    A pool of phantoms (twice the patch side; 32 in 2D, 8 in 3D) is renewed
+    by `renew` new phantoms per batch (2 in 2D, 1 in 3D); each batch crops random patches from it,
+    flips and rotates them, sets a random brightness around the user's,
+    blurs them by `psf` (if any) and adds a new draw of the camera's noise.
+    Input and target are normalised with the fixed `stats` (the user
+    image's own, as restore computes them). The validation set is a fixed
+    draw from phantoms of its own seed, never in the pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        ndim: int,
+        size: tuple[int, ...],
+        camera: dict[str, Any],
+        stats: tuple[float, float],
+        psf: np.ndarray | None = None,
+        kinds: Any = None,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        n_validation: int = 16,
+        pool: int | None = None,
+        renew: int | None = None,
+    ) -> None:
+        self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
+        self.kinds = _kinds(kinds)
+        self.offset, self.scale = stats
+        self.device = torch.device(device)
+        self.margin = 0 if psf is None else max(psf.shape) // 2 + 1
+        self.full = tuple(s + 2 * self.margin for s in self.size)
+        self.pool_shape = tuple(2 * s for s in self.full)
+        self.rng = np.random.default_rng([seed, 7])
+        pool = pool or (32 if ndim == 2 else 8)
+        self.renew = renew if renew is not None else (2 if ndim == 2 else 1)
+        self.pool = [phantom(self.pool_shape, self.kinds, self.rng) for _ in range(pool)]
+        self.validation = "synthetic"
+        self.train_area = 10**9  # unlimited: the pool keeps changing
+        val_rng = np.random.default_rng([seed, 8])
+        clean = np.stack([phantom(self.full, self.kinds, val_rng) for _ in range(n_validation)])
+        x, y = self._degrade(clean, val_rng)
+        self.val = {
+            "x": x,
+            "y": y,
+            "mask": None,
+            "offset": [self.offset] * n_validation,
+            "scale": [self.scale] * n_validation,
+        }
+
+    def _crops(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = []
+        for _ in range(n):
+            source = self.pool[int(rng.integers(len(self.pool)))]
+            origin = [
+                int(rng.integers(p - f + 1)) for p, f in zip(source.shape, self.full, strict=True)
+            ]
+            crop = source[tuple(slice(o, o + f) for o, f in zip(origin, self.full, strict=True))]
+            for axis in range(self.ndim):
+                if rng.random() < 0.5:
+                    crop = np.flip(crop, axis)
+            if self.full[-1] == self.full[-2]:
+                crop = np.rot90(crop, int(rng.integers(4)), axes=(-2, -1))
+            out.append(np.ascontiguousarray(crop))
+        return np.stack(out)
+
+    def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
+        cam, m = self.camera, self.margin
+        n = clean.shape[0]
+        level = cam["amplitude"] * rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim)
+        signal = (clean * level).astype(np.float32)
+        blurred = signal if self.psf is None else np.clip(blur(signal, self.psf), 0, None)
+        name, params = cam["noise"], dict(cam["params"])
+        seed = int(rng.integers(2**62))
+        if name == "gaussian":
+            noisy = synthesize(blurred + cam["offset"], "gaussian", seed=seed, **params)
+        else:  # poisson and poisson-gaussian add the camera offset themselves
+            noisy = synthesize(blurred, name, seed=seed, **params)
+        target = signal + cam["offset"]
+        crop = (slice(None), *[slice(m, m + s) for s in self.size]) if m else ...
+        x = (np.asarray(noisy, np.float32)[crop] - self.offset) / self.scale
+        y = (target[crop] - self.offset) / self.scale
+
+        def tensor(a):
+            return torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None].to(self.device)
+
+        return tensor(x), tensor(y)
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, None]:
+        for _ in range(self.renew):
+            self.pool[int(self.rng.integers(len(self.pool)))] = phantom(
+                self.pool_shape, self.kinds, self.rng
+            )
+        x, y = self._degrade(self._crops(batch_size, self.rng), self.rng)
+        return x, y, None
+
+
+# ---------------------------------------------------------------- adapt
+
+
+def _base_model(model: Any, ndim: int) -> DeconvNet:
+    net = load_model(model)
+    cfg = net.config
+    if cfg.in_channels != 1 or cfg.out_channels != 1:
+        raise ValueError(
+            f"adapt fine-tunes single-channel models; {net.metadata.get('name', model)!r} takes "
+            f"{cfg.in_channels} input channels (a PSF-conditioned model). Adapt 'denoise-2d' "
+            "(or 'denoise-3d') with psf=: it learns the deconvolution from the synthetic pairs"
+        )
+    if cfg.ndim != ndim:
+        raise ValueError(
+            f"the image is {ndim}D but the model is {cfg.ndim}D; adapt 'denoise-{ndim}d' instead"
+        )
+    return copy.deepcopy(net)
+
+
+def adapt_iter(
+    model: Any,
+    image: Any,
+    *,
+    psf: Any = None,
+    noise: Any = "auto",
+    seconds: float = 120,
+    kinds: Any = None,
+    patch_size: int | None = None,
+    batch_size: int = 16,
+    lr: float = 5e-4,
+    l2sp: float = 10.0,
+    steps_per_epoch: int = 25,
+    steps: int | None = None,
+    seed: int = 0,
+    device: Any = "auto",
+    stop: Any = None,
+    preview: bool = True,
+) -> Generator[TrainEvent, None, TrainResult]:
+    """Generator form of :func:`adapt`: yields :class:`TrainEvent`, returns a TrainResult."""
+    check_array(image, "image")
+    array = np.asarray(image, np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError("image contains NaN or infinite values; replace them first")
+    if not (isinstance(seconds, int | float) and seconds > 0):
+        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+    if steps is not None:  # whole epochs of `steps` in all
+        steps_per_epoch = min(steps_per_epoch, steps)
+        epochs = math.ceil(steps / steps_per_epoch)
+    else:
+        epochs = None
+    kernel = None
+    if psf is not None:
+        kernel = np.asarray(as_psf(psf, None), np.float32)
+    ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
+    if ndim == 3 and array.ndim < 3:
+        raise ValueError("a 3D PSF needs a 3D image (Z, Y, X)")
+    if isinstance(model, str | DeconvNet) or model is None:
+        net = _base_model(model or f"denoise-{ndim}d", ndim)
+    else:
+        net = _base_model(model, ndim)
+    camera = camera_from(array, noise)
+    stats = normalization_of(net.config.normalization, array)
+    size = patch_size or (64 if ndim == 2 else 32)
+    size = (int(size),) * ndim
+    dev = resolve_device(device)
+    data = SyntheticPairs(
+        ndim=ndim,
+        size=size,
+        camera=camera,
+        stats=stats,
+        psf=kernel,
+        kinds=kinds,
+        device=dev,
+        seed=seed,
+    )
+    loss_name, loss_fn = resolve_loss("mse", "synthetic", 0.5)
+    config = TrainConfig(
+        mode="synthetic",
+        loss=loss_name,
+        patch_size=size,
+        batch_size=batch_size,
+        epochs=epochs,
+        max_seconds=float(seconds),
+        steps_per_epoch=steps_per_epoch,
+        lr=float(lr),
+        weight_decay=0.0,
+        schedule="cosine",
+        clip_norm=1.0,
+        patience=None,
+        ssim_weight=0.5,
+        augment=False,
+        seed=seed,
+        device=str(dev),
+        precision="float16" if dev.type == "cuda" else "float32",
+        noise={"model": camera["noise"], **camera["params"]},
+        psf_shape=None if kernel is None else tuple(kernel.shape),
+        validation="synthetic",
+        l2sp=float(l2sp),
+        fine_tuning=True,
+    )
+    parent = {"name": net.metadata.get("name"), "path": net.metadata.get("path")}
+
+    def metadata(*, config, history, best_entry, stop_reason, seconds, steps, improved):
+        return {
+            "name": f"{parent['name']}-adapted",
+            "description": (
+                f"{parent['name']} adapted to an image's "
+                f"{'PSF and ' if kernel is not None else ''}{camera['noise']} noise"
+            ),
+            "training": {
+                "mode": "adapt (synthetic phantoms)",
+                "kinds": data.kinds,
+                "camera": {k: v for k, v in camera.items() if k != "params"},
+                "noise": config.noise,
+                "psf_shape": None if kernel is None else list(kernel.shape),
+                "image_shape": list(array.shape),
+                "steps": steps,
+                "seconds": round(seconds, 2),
+                "stop_reason": stop_reason,
+                "best_epoch": best_entry["epoch"],
+                "best_val_loss": best_entry.get("val_loss"),
+                "start_val_loss": history[0].get("val_loss"),
+                "best_val_psnr": best_entry.get("val_psnr"),
+                "start_val_psnr": history[0].get("val_psnr"),
+                "improved": improved,
+                "fine_tuned_from": parent,
+                "settings": {
+                    k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in config.to_dict().items()
+                    if k not in ("noise",)
+                },
+            },
+        }
+
+    amp = torch.float16 if dev.type == "cuda" else torch.float32
+    trainer = Trainer(
+        net=net,
+        data=data,
+        config=config,
+        device=dev,
+        amp=amp,
+        loss_fn=loss_fn,
+        metadata=metadata,
+        stop=stop,
+        preview=preview,
+    )
+    return (yield from trainer.run())
+
+
+def adapt(
+    model: Any,
+    image: Any,
+    *,
+    psf: Any = None,
+    noise: Any = "auto",
+    seconds: float = 120,
+    callback: Callable[[TrainEvent], Any] | None = None,
+    **options: Any,
+) -> DeconvNet:
+    """Fine-tune a copy of a shipped model to one microscope, without clean data.
+
+    The model trains on synthetic pairs drawn afresh for every batch by the
+    package's phantom generators (beads, filaments, nuclei, membranes,
+    textures), blurred by `psf` and noised like `image`: with the noise
+    model, level, camera offset and gain that :func:`estimate_noise` finds
+    in it, at its intensities, and normalised with its statistics as
+    :func:`restore` will. `image` itself is never trained on.
+
+    Parameters
+    ----------
+    model : str, path or DeconvNet
+        A single-channel model to start from: ``"default"`` /
+        ``"denoise-2d"`` (or ``"denoise-3d"`` with a 3D PSF), a model file,
+        or a loaded network (copied, never modified). None picks
+        ``denoise-2d`` or ``denoise-3d`` from the PSF's dimensions. The
+        PSF-conditioned models (``deconv-2d``...) cannot be adapted: with
+        `psf`, the denoiser learns the deconvolution.
+    image : ndarray
+        The user's noisy (and blurred) image, 2D for a 2D model (its
+        statistics and noise are measured; leading axes are pooled).
+    psf : ndarray or str, optional
+        The microscope's PSF (measured, or from :func:`make_psf`): the
+        adapted model deconvolves it. None: denoising only.
+    noise : "auto" or dict
+        ``"auto"`` estimates it from `image`; or the parameters of
+        :func:`synthesize`, e.g. ``dict(noise="poisson-gaussian", gain=2,
+        offset=100, read_noise=3)`` in the image's units.
+    seconds : float
+        Training time (wall clock). 120 s on a laptop CPU is the design
+        point; a GPU does much more in the same time.
+    callback : callable, optional
+        Called with every :class:`TrainEvent` (progress, preview).
+    **options
+        ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; 32 in
+        3D), ``batch_size`` (16), ``lr`` (5e-4), ``l2sp`` (10, as
+        fine-tuning in :func:`train`), ``steps_per_epoch`` (25: how often
+        the synthetic validation set is scored), ``steps`` (a bound on the
+        optimisation steps besides `seconds`, rounded up to whole epochs:
+        reproducible runs), ``seed``, ``device``,
+        ``stop`` (a threading.Event), ``preview``.
+
+    Returns
+    -------
+    DeconvNet
+        The adapted copy, best by the loss on a fixed synthetic validation
+        set; the starting model itself (unchanged) when no epoch beat it.
+        ``metadata["training"]`` records the camera, PSF, time, and the
+        validation scores before and after (``improved``).
+
+    Examples
+    --------
+    >>> import napari_deconvnet as dn
+    >>> noisy = dn.synthesize(phantom((64, 64), rng=0) * 50, "poisson", peak=1, seed=0)
+    >>> model = dn.adapt("default", noisy, seconds=1, batch_size=2, patch_size=32,
+    ...                  device="cpu")  # doctest: +SKIP
+    """
+    gen = adapt_iter(model, image, psf=psf, noise=noise, seconds=seconds, **options)
+    try:
+        while True:
+            event = next(gen)
+            if callback is not None:
+                callback(event)
+    except StopIteration as finished:
+        return finished.value.model
+    finally:
+        gen.close()

@@ -1,0 +1,89 @@
+"""dn.adapt: a shipped model fine-tuned to an image's PSF and noise, without clean data."""
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.adapt import PHANTOMS, SyntheticPairs, camera_from, phantom
+from napari_deconvnet.io.samples import blurred_phantom_data
+
+
+@pytest.mark.parametrize("kind", PHANTOMS)
+@pytest.mark.parametrize("shape", [(48, 40), (12, 20, 16)])
+def test_phantoms_are_finite_seeded_and_scaled(kind, shape):
+    a = phantom(shape, kind, rng=3)
+    assert a.shape == shape and a.dtype == np.float32
+    assert np.isfinite(a).all() and a.min() >= 0
+    assert np.percentile(a, 99.5) == pytest.approx(1.0, rel=1e-4)
+    assert np.array_equal(a, phantom(shape, kind, rng=3))
+    assert not np.array_equal(a, phantom(shape, kind, rng=4))
+
+
+def test_synthetic_pairs_have_the_camera_of_the_image():
+    # a camera image: offset 100 ADU, gain 2 electrons/ADU, read noise 3 electrons
+    clean = 100 + 400 * phantom((128, 128), rng=0)
+    noisy = dn.synthesize(
+        clean - 100, "poisson-gaussian", gain=2, offset=100, read_noise=3, seed=1
+    )
+    camera = camera_from(noisy, dict(noise="poisson-gaussian", gain=2, offset=100, read_noise=3))
+    assert camera["offset"] == 100 and camera["amplitude"] > 200
+    stats = (float(np.percentile(noisy, 0.5)), float(np.ptp(np.percentile(noisy, [0.5, 99.5]))))
+    data = SyntheticPairs(ndim=2, size=(32, 32), camera=camera, stats=stats, seed=0)
+    x, y, mask = data.batch(8)
+    assert mask is None and x.shape == y.shape == (8, 1, 32, 32)
+    raw_x, raw_y = x.numpy() * stats[1] + stats[0], y.numpy() * stats[1] + stats[0]
+    assert raw_y.min() >= 100 - 1e-3  # the target keeps the camera offset
+    # Poisson-Gaussian: the residual variance grows with the signal as 1/gain
+    resid, level = (raw_x - raw_y).ravel(), (raw_y - 100).ravel()
+    bright, dark = level > np.percentile(level, 80), level < np.percentile(level, 20)
+    slope = (resid[bright].var() - resid[dark].var()) / (level[bright].mean() - level[dark].mean())
+    assert slope == pytest.approx(0.5, rel=0.3)
+    with pytest.raises(ValueError, match="noise model"):
+        camera_from(noisy, dict(noise="salt-and-pepper", amount=0.1))
+
+
+def test_adapt_beats_the_shipped_model_on_a_held_out_blurred_noisy_image():
+    degraded, _, psf = blurred_phantom_data((128, 128), seed=0)
+    held_in, held_clean, _ = blurred_phantom_data((128, 128), seed=1)
+    start = dn.load_model("default")
+    events = []
+    model = dn.adapt(
+        start,
+        degraded,
+        psf=psf,
+        seconds=600,
+        steps=40,
+        steps_per_epoch=20,
+        patch_size=32,
+        batch_size=8,
+        lr=1e-3,
+        device="cpu",
+        callback=events.append,
+    )
+    assert events[0].kind == "start" and events[-1].kind == "end"
+    record = model.metadata["training"]
+    assert record["camera"]["noise"] == "gaussian" and record["psf_shape"] == [17, 17]
+    assert record["steps"] == 40
+    shipped = peak_signal_noise_ratio(held_clean, dn.restore(held_in, start, device="cpu"))
+    adapted = peak_signal_noise_ratio(held_clean, dn.restore(held_in, model, device="cpu"))
+    assert adapted > shipped + 0.5, (adapted, shipped)
+    # the starting model is a copy, never modified
+    assert np.array_equal(
+        start.state_dict()["encoder.0.0.weight"].numpy(),
+        dn.load_model("default").state_dict()["encoder.0.0.weight"].numpy(),
+    )
+
+
+def test_adapt_refuses_what_it_cannot_do():
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match="single-channel"):
+        dn.adapt("deconv-2d", image, seconds=1)
+    with pytest.raises(ValueError, match="seconds"):
+        dn.adapt("default", image, seconds=0)
+    with pytest.raises(ValueError, match="NaN"):
+        dn.adapt("default", np.full((64, 64), np.nan), seconds=1)
+    with pytest.raises(TypeError, match="noise"):
+        dn.adapt("default", image, noise=3, seconds=1)
+    with pytest.raises(ValueError, match="kinds"):
+        dn.adapt("default", image, seconds=1, kinds=["stars"])
