@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -49,7 +51,12 @@ def test_auto_precision(monkeypatch, native_bf16, device, allowed, native, expec
 def test_explicit_precisions(native_bf16):
     native_bf16(False)
     assert resolve_precision("float32", CUDA) == torch.float32
-    assert resolve_precision("bfloat16", CPU) == torch.bfloat16  # offered, even if emulated
+    with pytest.warns(RuntimeWarning, match="emulated"):
+        assert resolve_precision("bfloat16", CPU) == torch.bfloat16  # offered, even if emulated
+    native_bf16(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bfloat16", CPU) == torch.bfloat16
     assert resolve_precision("float16", CUDA) == torch.float16
     with pytest.raises(ValueError, match="float16.*needs a GPU"):
         resolve_precision("float16", CPU)
@@ -165,15 +172,45 @@ def test_restore_falls_back_to_smaller_tiles(monkeypatch):
     np.testing.assert_allclose(got, expected, atol=1e-5 * np.ptp(expected))
 
 
-def test_bfloat16_restore_is_close_to_float32():
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_half_precision_restore_is_close_to_float32(device, precision):
+    if precision == "float16" and device == "cpu":
+        pytest.skip("float16 needs a GPU")
     rng = np.random.default_rng(0)
     from skimage import data
 
     clean = data.camera()[200:264, 200:264].astype(np.float32) / 255
     noisy = clean + rng.normal(0, 25 / 255, clean.shape).astype(np.float32)
-    f32 = dn.restore(noisy, "denoise-2d", device="cpu", precision="float32")
-    bf16 = dn.restore(noisy, "denoise-2d", device="cpu", precision="bfloat16")
-    assert bf16.dtype == np.float32 and bf16.shape == noisy.shape
-    diff = np.abs(bf16 - f32) / np.ptp(f32)
+    f32 = dn.restore(noisy, "denoise-2d", device=device, precision="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # emulated bfloat16 on this CPU
+        half = dn.restore(noisy, "denoise-2d", device=device, precision=precision)
+    assert half.dtype == np.float32 and half.shape == noisy.shape
+    diff = np.abs(half - f32) / np.ptp(f32)
     assert diff.max() < 3e-2 and diff.mean() < 3e-3
-    assert not np.array_equal(bf16, f32)  # it did run in bfloat16
+    assert not np.array_equal(half, f32)  # it did run in reduced precision
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_real_cuda_out_of_memory_falls_back_to_smaller_tiles():
+    from napari_deconvnet.core.tiling import plan_tiles
+
+    net = dn.load_model("denoise-2d")
+    image = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    ref = dn.restore(image, net, device="cuda", precision="float32", tile=256)
+    plan = plan_tiles(image.shape, net, device=torch.device("cuda"))
+    need = (
+        net.activation_bytes_per_pixel(4)
+        * plan["batch_size"]
+        * np.prod([t + 2 * plan["halo"] for t in plan["tile"]])
+    )
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.empty_cache()
+    torch.cuda.set_per_process_memory_fraction(max(need / 8, 128 * 2**20) / total)
+    try:
+        with pytest.warns(RuntimeWarning, match="out of memory.*smaller tiles"):
+            out = dn.restore(image, net, device="cuda", precision="float32")
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        torch.cuda.empty_cache()
+    np.testing.assert_allclose(out, ref, atol=1e-4 * np.ptp(ref))

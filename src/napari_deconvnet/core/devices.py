@@ -128,6 +128,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     dtype = _PRECISIONS[precision]
     if dtype == torch.float16 and device.type == "cpu":
         raise ValueError("precision 'float16' needs a GPU; on the CPU use 'float32' or 'bfloat16'")
+    if dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_native_bfloat16():
+        warnings.warn(
+            "this CPU has no bfloat16 units (AMX or AVX512-BF16): precision='bfloat16' is "
+            "emulated, several times slower than 'float32' (far slower for 3D models)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return dtype
 
 
