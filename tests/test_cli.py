@@ -139,7 +139,10 @@ def test_large_inputs_are_restored_lazily(tmp_path, monkeypatch):
     for name in ("big.tif", "big.npy", "big.ome.zarr"):
         assert main(["restore", str(tmp_path / "big.npy"), "-o", str(tmp_path / "o" / name)]) == 0
         out = read_image(tmp_path / "o" / name, lazy_bytes=1 << 40)
-        assert out.metadata.get("napari_deconvnet", {"lazy": True})["lazy"] is True
+        if name != "big.npy":  # .npy files hold no provenance
+            prov = out.metadata["napari_deconvnet"]
+            # lazily restored, or streamed block by block into the OME-Zarr
+            assert prov.get("lazy") is True or prov.get("streamed") is True, (name, prov)
         np.testing.assert_allclose(
             np.asarray(out.data), dn.restore(data, device="cpu"), rtol=1e-5, atol=1e-3
         )

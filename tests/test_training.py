@@ -477,7 +477,17 @@ def test_nan_in_a_dask_array_is_refused_when_read():
 
 
 def test_core_training_imports_no_gui():
-    assert patches_module.__name__.startswith("napari_deconvnet.core")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, napari_deconvnet.core.training, napari_deconvnet.core.patches; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('napari', 'qtpy', 'magicgui', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+    assert patches_module.__name__ == "napari_deconvnet.core.patches"
 
 
 @pytest.mark.parametrize("loss", ["l1", "ssim", "mse+ssim"])

@@ -346,7 +346,8 @@ def test_psf_field_follows_every_shipped_model(viewer_widget):
         needs_psf = bool(dn.model_info(name)["metadata"].get("needs_psf", False))
         assert _hidden(widget.psf.source) is not needs_psf, name
         description = dn.model_info(name)["metadata"].get("description")
-        assert widget.description.value == (description or widget.description.value), name
+        assert description, name  # every shipped model describes itself
+        assert widget.description.value == description, name
 
 
 def test_fields_follow_the_method(viewer_widget, tmp_path):
@@ -621,3 +622,115 @@ def test_classical_method_on_an_rgb_layer_works_per_sample(viewer_widget, qtbot,
     out = viewer.layers["photo [median]"]
     assert out.rgb and out.metadata["napari_deconvnet"]["axes"] == "YXS"
     np.testing.assert_array_equal(out.data, ndimage.median_filter(rgb, size=(3, 3, 1)))
+
+
+# ------------------------------------------------------- lazy layers, steps
+
+
+def test_lazy_layer_restored_by_a_network_stays_lazy(viewer_widget, qtbot, errors):
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    data = _noisy((3, 64, 64))
+    viewer.add_image(da.from_array(data, chunks=(1, 64, 64)), name="lazy")
+    widget.method.value = "denoise-2d"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["lazy [denoise-2d]"]
+    assert isinstance(out.data, da.Array) and out.data.shape == data.shape
+    assert out.metadata["napari_deconvnet"]["lazy"] is True
+    expected = dn.restore(data, "denoise-2d", device="cpu")
+    plane = np.asarray(out.data[1])  # what napari computes for a viewed slice
+    assert np.abs(plane - expected[1]).max() <= 1e-5 * np.ptp(expected) + 1e-6
+
+
+def test_lazy_layer_with_a_classical_method_is_computed_per_plane(viewer_widget, qtbot, errors):
+    import dask.array as da
+    from scipy import ndimage
+
+    viewer, widget = viewer_widget
+    data = _noisy((16, 32, 40))
+    computed = []
+
+    def block(b):
+        computed.append(1)
+        return b
+
+    lazy = da.from_array(data, chunks=(1, 32, 40)).map_blocks(block, dtype=data.dtype)
+    viewer.add_image(lazy, name="lazy")
+    computed.clear()  # napari computed the slice it shows
+    widget.method.value = "median"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    # the first plane (in the worker) and the slices napari shows: never all 16
+    assert 1 <= len(computed) <= 4
+    out = viewer.layers["lazy [median]"]
+    assert isinstance(out.data, da.Array)
+    expected = ndimage.median_filter(data[2], size=3, mode="reflect")
+    np.testing.assert_allclose(np.asarray(out.data[2]), expected, atol=1e-6)
+
+
+def test_lazy_layer_errors_come_before_a_layer_is_added(viewer_widget, qtbot, errors):
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    viewer.add_image(da.zeros((2, 8, 8), chunks=(1, 8, 8), dtype=np.float32), name="small")
+    widget.method.value = "wiener"  # needs at least 16x16 to estimate its balance
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and "16x16" in errors[0]
+    assert [layer.name for layer in viewer.layers] == ["small"]
+
+
+def test_non_local_means_of_one_plane_runs_tile_by_tile_and_cancels(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    from napari_deconvnet.widgets import _methods
+
+    viewer, widget = viewer_widget
+    monkeypatch.setattr(_methods, "NLM_TILE", 16)
+    viewer.add_image(_noisy((96, 96)), name="plane")
+    widget.method.value = "nlm"
+    widget.run()
+    worker = widget.worker
+    qtbot.waitUntil(
+        lambda: widget.progress.max == 36 and widget.progress.value > 0, timeout=TIMEOUT_MS
+    )
+    widget.cancel()
+    _wait_until_idle(qtbot, widget)
+    assert not worker.is_running and widget.status.value == "cancelled"
+    assert [layer.name for layer in viewer.layers] == ["plane"] and errors == []
+
+
+def test_tiled_non_local_means_equals_one_call(monkeypatch):
+    from napari_deconvnet.widgets import _methods
+
+    monkeypatch.setattr(_methods, "NLM_TILE", 40)
+    plane = _noisy((90, 100))
+    gen = _methods._planes(plane[None], "nlm", {"sigma": None}, 2, None)
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as finished:
+        out = finished.value[0]
+    assert (9, 9) in steps  # 3 x 3 tiles, one step each
+    np.testing.assert_allclose(out, dn.denoise_nlm(plane), atol=1e-5)
+
+
+def test_wiener_yields_per_plane():
+    from napari_deconvnet.widgets import _methods
+
+    stack = _noisy((3, 32, 32))
+    psf = dn.make_psf("gaussian", (7, 7), sigma=1.0)
+    gen = _methods._planes(stack, "wiener", {"balance": 0.01}, 2, psf)
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as finished:
+        out = finished.value
+    assert steps == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    np.testing.assert_allclose(out, dn.wiener(stack, psf, 0.01), atol=1e-5)

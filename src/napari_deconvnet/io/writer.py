@@ -286,34 +286,20 @@ def _atomic_folder(path: Path) -> Iterator[Path]:
 
 
 def _open_v2_group(path):
-    """A new zarr format-2 group (zarr 3 on Python >= 3.11, zarr 2 on 3.10)."""
+    """A new zarr format-2 group (with zarr 3, which needs Python 3.11)."""
     import zarr
 
-    if int(zarr.__version__.split(".")[0]) >= 3:
-        return zarr.open_group(str(path), mode="w", zarr_format=2)
-    return zarr.open_group(str(path), mode="w")
+    return zarr.open_group(str(path), mode="w", zarr_format=2)
 
 
 def _create_v2_array(group, name, *, shape, chunks, dtype, compressor):
-    import zarr
-
-    if int(zarr.__version__.split(".")[0]) >= 3:
-        return group.create_array(
-            name,
-            shape=shape,
-            chunks=chunks,
-            dtype=dtype,
-            compressors=compressor,
-            chunk_key_encoding={"name": "v2", "separator": "/"},
-            fill_value=0,
-        )
-    return group.create_dataset(
+    return group.create_array(
         name,
         shape=shape,
         chunks=chunks,
         dtype=dtype,
-        compressor=compressor,
-        dimension_separator="/",
+        compressors=compressor,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
         fill_value=0,
     )
 
