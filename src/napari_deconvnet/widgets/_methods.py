@@ -234,7 +234,7 @@ def _lazy_classical(
     The first plane is computed here, in the worker: it checks the method on
     this data before any layer is added, and gives the contrast limits.
     """
-    x = lazy.transpose(order)
+    x = lazy.transpose(tuple(order))
     lead = x.ndim - k
     x = x.rechunk({i: (1 if i < lead else -1) for i in range(x.ndim)})
     function = _plane_function(method, params, kernel, dev)
@@ -248,7 +248,7 @@ def _lazy_classical(
 
     result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
     first = block(np.asarray(x.blocks[(0,) * x.ndim]))
-    return result.transpose(np.argsort(order)), list(contrast_limits(first))
+    return result.transpose(tuple(int(i) for i in np.argsort(order))), list(contrast_limits(first))
 
 
 def classical_job(
