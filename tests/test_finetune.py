@@ -155,3 +155,27 @@ def test_channels_first_multichannel_with_explicit_axes():
     assert result.model.metadata["training"]["data_shapes"] == [[2, 64, 64]]
     with pytest.raises(ValueError, match="letters"):
         dn.train(noisy, clean, axes="YX", network=TINY, **FAST)
+
+
+def test_rehearsal_mixes_known_noise_into_fine_tuning_batches(monkeypatch):
+    from napari_deconvnet.core.adapt import RehearsalPairs
+
+    sizes = []
+    original = RehearsalPairs.batch
+
+    def batch(self, n):
+        sizes.append(n)
+        return original(self, n)
+
+    monkeypatch.setattr(RehearsalPairs, "batch", batch)
+    clean = _phantom((64, 64), 17)
+    noisy = _noisy(clean, 0.1, 18)
+    for targets in (clean, None):  # supervised, and self-supervised with a supervised term
+        result = dn.train(
+            noisy, targets, model="default", rehearsal=0.25, epochs=1, steps_per_epoch=2, **FAST
+        )
+        assert result.config.rehearsal == 0.25
+        assert np.isfinite(result.history[-1]["train_loss"])
+    assert sizes == [2, 2, 2, 2]  # a quarter of the batch of 8, every step
+    with pytest.raises(ValueError, match="rehearsal"):
+        dn.train(noisy, clean, model="default", rehearsal=2, **FAST)

@@ -61,6 +61,7 @@ class TrainConfig:
     psf_shape: tuple[int, ...] | None = None
     validation: str = ""
     l2sp: float = 0.0
+    rehearsal: float = 0.0
     fine_tuning: bool = False
     axes: str | None = None
 
@@ -173,11 +174,13 @@ class Trainer:
         preview: bool = True,
         autosave: Any = None,
         resume: dict[str, Any] | None = None,
+        rehearsal: Any = None,
     ) -> None:
         self.start_time = time.perf_counter()
         self.data, self.config, self.device, self.amp = data, config, device, amp
         self.loss_fn, self.make_metadata = loss_fn, metadata
         self.stop, self.want_preview, self.autosave = stop, preview, autosave
+        self.rehearsal = rehearsal  # a source of pairs the starting model knew, or None
         self.fmt = torch.channels_last if net.config.ndim == 2 else torch.channels_last_3d
         self.net = net.to(device=device, memory_format=self.fmt)
         self.params = [p for p in self.net.parameters() if p.requires_grad]
@@ -319,9 +322,20 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = self.current_lr
         x, y, mask = self.data.batch(cfg.batch_size)
+        extra = None
+        if self.rehearsal is not None:
+            xr, yr, _ = self.rehearsal.batch(max(1, round(cfg.rehearsal * cfg.batch_size)))
+            if mask is None:  # one batch: the user's patches and the rehearsed ones
+                x, y = torch.cat([x, xr]), torch.cat([y, yr])
+            else:
+                extra = (xr, yr)
         with autocast(self.device, self.amp):
             out = self.net(x.contiguous(memory_format=self.fmt))
         value = self.compute_loss(out.float(), y, mask)
+        if extra is not None:  # self-supervised: a supervised term beside the masked loss
+            with autocast(self.device, self.amp):
+                rehearsed = self.net(extra[0].contiguous(memory_format=self.fmt))
+            value = value + cfg.rehearsal * self.loss_fn(rehearsed.float(), extra[1])
         loss_value = float(value.detach())
         if not math.isfinite(loss_value):
             raise _Ended(

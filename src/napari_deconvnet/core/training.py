@@ -41,6 +41,8 @@ LR_SCRATCH = 3e-3
 LR_FINE_TUNE = 5e-4
 #: Default L2-SP strength when fine-tuning (see ``train``'s notes).
 L2SP_FINE_TUNE = 10.0
+#: Default share of rehearsed synthetic pairs per batch when fine-tuning.
+REHEARSAL_FINE_TUNE = 0.0
 
 
 def _resolve_mode(mode: str | None, targets: Any, noise: Any, psf: Any) -> str:
@@ -240,6 +242,7 @@ def _train_iter(
     stop: threading.Event | None = None,
     axes: str | None = None,
     l2sp: float | None = None,
+    rehearsal: float | None = None,
     autosave: Any = None,
     resume: Any = None,
 ) -> Generator[TrainEvent, None, TrainResult]:
@@ -267,6 +270,14 @@ def _train_iter(
         l2sp = L2SP_FINE_TUNE if fine_tuning else 0.0
     if isinstance(l2sp, bool) or not (isinstance(l2sp, int | float) and l2sp >= 0):
         raise ValueError(f"l2sp must be a number >= 0 (0 turns it off), got {l2sp!r}")
+    if rehearsal is None:
+        rehearsal = REHEARSAL_FINE_TUNE if fine_tuning else 0.0
+    if isinstance(rehearsal, bool) or not (
+        isinstance(rehearsal, int | float) and 0 <= rehearsal <= 1
+    ):
+        raise ValueError(
+            f"rehearsal must be a fraction in [0, 1] (0 turns it off), got {rehearsal!r}"
+        )
     if not 0 <= ssim_weight <= 1:
         raise ValueError(f"ssim_weight must be in [0, 1], got {ssim_weight!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -342,6 +353,7 @@ def _train_iter(
         psf_shape=None if psf is None else tuple(np.shape(psf)),
         validation=data.validation,
         l2sp=float(l2sp),
+        rehearsal=float(rehearsal),
         fine_tuning=fine_tuning,
         axes=axes,
     )
@@ -371,8 +383,18 @@ def _train_iter(
         preview=preview,
         autosave=saver,
         resume=state,
+        rehearsal=_rehearsal(rehearsal, net, size, dev, seed),
     )
     return (yield from trainer.run())
+
+
+def _rehearsal(fraction: float, net: DeconvNet, size: tuple, dev: torch.device, seed: int):
+    """Pairs with the noise the shipped denoisers know, for a fine-tuning that remembers."""
+    if not fraction or net.config.normalization.get("method") != "percentile":
+        return None
+    from .adapt import RehearsalPairs
+
+    return RehearsalPairs(ndim=net.config.ndim, size=size, device=dev, seed=seed)
 
 
 def _check_resume(state: dict, mode: str, size: tuple, batch_size: int, net: DeconvNet) -> None:
