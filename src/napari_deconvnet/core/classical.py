@@ -126,22 +126,28 @@ def richardson_lucy_iter(
     padded = np.pad(arr, widths, mode=pad) if pad is not None else arr
     spatial = padded.shape[padded.ndim - k :]
     planes = padded.reshape(-1, *spatial)
-    y = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
-    y.mul_(1.0 / scale)
     dims = tuple(range(1, k + 1))
     fshape = _fft_shape(spatial, kernel.shape)
+    # Everything lives on the FFT grid, the image in its first `spatial`
+    # samples and zeros beyond: the estimate stays 0 there (it is multiplied)
+    # and so does y / H x, so each convolution is exact on the image and needs
+    # no cropping or re-padding between iterations.
+    crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
+    y = torch.zeros((planes.shape[0], *fshape), dtype=torch.float32, device=dev)
+    y[crop] = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
+    y.mul_(1.0 / scale)
     # The PSF's transform, once; the mirrored PSF's is its complex conjugate.
     h = _centred_otf(kernel, fshape, dev)
     h_mirror = h.conj()
-    crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
 
     def convolve(x: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.fft.rfftn(x, s=fshape, dim=dims)
+        spectrum = torch.fft.rfftn(x, dim=dims)
         spectrum.mul_(tf)
-        return torch.fft.irfftn(spectrum, s=fshape, dim=dims)[crop]
+        return torch.fft.irfftn(spectrum, s=fshape, dim=dims)
 
     # As scikit-image (the constant cancels out after the first iteration).
-    estimate = torch.full_like(y, 0.5)
+    estimate = torch.zeros_like(y)
+    estimate[crop] = 0.5
     for i in range(iterations):
         # ratio = y / (max(H x, 0) + eps), computed in the buffer of H x
         ratio = convolve(estimate, h).clamp_min_(0).add_(_EPS)
@@ -152,11 +158,12 @@ def richardson_lucy_iter(
             ratio.masked_fill_(small, 0.0)
         update = convolve(ratio, h_mirror)
         if lam > 0:
-            update.div_(1 - lam * _tv_divergence(estimate, dims))
+            update[crop] /= 1 - lam * _tv_divergence(estimate[crop], dims)
         estimate.mul_(update).clamp_min_(0)
         del ratio, update
         yield i + 1, iterations
 
+    estimate = estimate[crop]
     out = estimate.cpu().numpy().reshape(padded.shape) * scale
     out = out[_crop(widths, arr.shape)] if pad is not None else out
     return _finish(out, arr, clip)
