@@ -123,7 +123,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
         for src, dst in zip(inputs, outputs, strict=True):
             files.update(0)
-            if dst.exists() and not args.overwrite:
+            # an unfinished streamed OME-Zarr (killed run) is resumed, not skipped
+            resumable = (dst / ".napari_deconvnet_job").is_dir()
+            if dst.exists() and not args.overwrite and not resumable:
                 print(
                     f"skipping {src}: {dst} exists (pass --overwrite to replace it)",
                     file=sys.stderr,
@@ -138,6 +140,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 files.update(1)
                 continue
             start = time.perf_counter()
+            if dst.name.lower().endswith(".zarr") and (
+                image.lazy or src.name.lower().endswith(".zarr")
+            ):
+                # big data: block by block from the file straight into the OME-Zarr, resumable
+                _stream(src, dst, model, psf, args.axes or image.axes, args)
+                files.update(1)
+                files.write(f"{src} -> {dst}", file=sys.stdout)
+                continue
             try:
                 axes = args.axes or image.axes or infer_axes(image.data.shape, model)
                 options = {"axes": axes, "tile": args.tile, "device": args.device, "psf": psf}
@@ -175,6 +185,33 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if failed:
         raise Failure(f"{failed} of {len(inputs)} inputs could not be read")
     return 0
+
+
+def _stream(src: Path, dst: Path, model: Any, psf: Any, axes: Any, args: Any) -> None:
+    """``restore big.zarr -o out.ome.zarr``: :func:`napari_deconvnet.restore_to_zarr`."""
+    import napari_deconvnet as dn
+
+    with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
+
+        def progress(done: int, total: int) -> None:
+            blocks.total = total
+            blocks.n = done
+            blocks.refresh()
+
+        try:
+            dn.restore_to_zarr(
+                src,
+                dst,
+                model,
+                psf=psf,
+                axes=axes,
+                tile=args.tile,
+                device=args.device,
+                overwrite=bool(args.overwrite) and not (dst / ".napari_deconvnet_job").is_dir(),
+                progress=progress,
+            )
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"{src}: {err}") from err
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:

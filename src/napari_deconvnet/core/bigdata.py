@@ -485,13 +485,14 @@ def _nest(parts: dict, grid: tuple[int, ...], prefix: tuple = ()) -> Any:
 class _PathSource:
     """An image file read region by region, opened once per process (picklable)."""
 
-    _open: dict[tuple[str, str], Any] = {}
+    _open: dict[tuple[str, str, int], Any] = {}
 
     def __init__(self, path: Path, kind: str, component: str = "") -> None:
         self.path, self.kind, self.component = str(path), kind, component
 
     def array(self) -> Any:
-        key = (self.path, self.component)
+        # a file replaced since it was opened is opened again
+        key = (self.path, self.component, os.stat(self.path).st_mtime_ns)
         if key not in self._open:
             self._open[key] = _open_array(self.path, self.kind, self.component)
         return self._open[key]
@@ -647,15 +648,11 @@ def _open_group(path: Path, mode: str) -> Any:
     return zarr.open_group(str(path), mode=mode)
 
 
-_TARGETS: dict[str, Any] = {}
-
-
 def _target_array(path: str) -> Any:
+    """Level 0 of the target, opened for each block (a rerun may have replaced it)."""
     import zarr
 
-    if path not in _TARGETS:
-        _TARGETS[path] = zarr.open_array(str(Path(path) / "0"), mode="r+")
-    return _TARGETS[path]
+    return zarr.open_array(str(Path(path) / "0"), mode="r+")
 
 
 def _write_block(

@@ -1,0 +1,210 @@
+"""dn.restore_to_zarr: streaming into OME-Zarr, resume after a kill, the CLI, a LocalCluster."""
+
+import json
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+
+zarr = pytest.importorskip("zarr")
+da = pytest.importorskip("dask.array")
+
+
+def _source(tmp_path, shape=(96, 80), chunks=(40, 40), seed=0):
+    x = (np.random.default_rng(seed).random(shape) * 4000).astype(np.uint16)
+    path = tmp_path / "big.zarr"
+    arr = zarr.open_array(str(path), mode="w", shape=shape, chunks=chunks, dtype=x.dtype)
+    arr[:] = x
+    return path, x
+
+
+def _level(path, k=0):
+    return zarr.open_array(str(path / str(k)), mode="r")[:]
+
+
+def test_streams_into_an_ome_zarr_equal_to_eager(tmp_path, random_net):
+    net = random_net()
+    src, x = _source(tmp_path)
+    out = tmp_path / "out.ome.zarr"
+    calls = []
+    written = dn.restore_to_zarr(
+        src, out, net, chunks=32, progress=lambda d, n: calls.append((d, n))
+    )
+    assert written == str(out)
+    assert calls[-1] == (9, 9) and len(calls) == 9
+    stats = dn.compute_normalization(da.from_zarr(str(src)), net)
+    eager = dn.restore(x, net, normalization=stats)
+    level0 = _level(out)
+    assert level0.dtype == np.float32
+    assert np.abs(level0 - eager).max() <= 1e-5 * np.ptp(eager)
+    # pyramid from what was written; metadata last; no job folder left
+    attrs = json.loads((out / ".zattrs").read_text())
+    ms = attrs["multiscales"][0]
+    assert ms["version"] == "0.4" and [a["name"] for a in ms["axes"]] == ["y", "x"]
+    assert [d["path"] for d in ms["datasets"]] == ["0", "1", "2"]
+    level1 = _level(out, 1)
+    np.testing.assert_allclose(level1, level0.reshape(48, 2, 40, 2).mean(axis=(1, 3)), rtol=1e-6)
+    provenance = attrs["napari_deconvnet_layer"]["metadata"]["napari_deconvnet"]
+    assert provenance["streamed"] is True and provenance["block"] == [32, 32]
+    assert not (out / ".napari_deconvnet_job").exists()
+    # the package's reader opens it with its name and axes
+    from napari_deconvnet.io.reader import read_image
+
+    image = read_image(out)
+    assert image.name == "out" and image.axes == "YX"
+
+
+def test_killed_then_resumed_equals_uninterrupted(tmp_path, random_net):
+    net = random_net()
+    src, _ = _source(tmp_path)
+    whole = tmp_path / "whole.ome.zarr"
+    dn.restore_to_zarr(src, whole, net, chunks=32)
+    part = tmp_path / "part.ome.zarr"
+    stop = threading.Event()
+
+    def kill_after_4(done, total):
+        if done == 4:
+            stop.set()
+
+    with pytest.raises(dn.Cancelled, match="4 of 9 blocks"):
+        dn.restore_to_zarr(src, part, net, chunks=32, progress=kill_after_4, stop=stop)
+    assert len(list((part / ".napari_deconvnet_job" / "done").iterdir())) == 4
+    assert not (part / ".zattrs").exists() or "multiscales" not in (part / ".zattrs").read_text()
+    seen = []
+    dn.restore_to_zarr(src, part, net, chunks=32, progress=lambda d, n: seen.append(d))
+    assert seen == [5, 6, 7, 8, 9]  # finished blocks are skipped
+    np.testing.assert_array_equal(_level(part), _level(whole))
+    np.testing.assert_array_equal(_level(part, 1), _level(whole, 1))
+    # a finished identical job returns at once; other settings are refused
+    seen.clear()
+    dn.restore_to_zarr(src, part, net, chunks=32, progress=lambda d, n: seen.append(d))
+    assert seen == [9]
+    with pytest.raises(ValueError, match="overwrite=True"):
+        dn.restore_to_zarr(src, part, net, chunks=48)
+    dn.restore_to_zarr(src, part, net, chunks=48, overwrite=True)
+    assert zarr.open_array(str(part / "0"), mode="r").chunks == (48, 48)
+
+
+def test_sources_npy_tiff_numpy_and_ome_zarr_axes(tmp_path, random_net):
+    tifffile = pytest.importorskip("tifffile")
+    net = random_net()
+    x = np.random.default_rng(1).random((2, 40, 36)).astype(np.float32)
+    want = dn.restore(x, net, axes="ZYX")
+    np.save(tmp_path / "x.npy", x)
+    tifffile.imwrite(tmp_path / "x.tif", x)
+    for source in (tmp_path / "x.npy", tmp_path / "x.tif", x):
+        out = tmp_path / f"o{len(list(tmp_path.iterdir()))}.ome.zarr"
+        dn.restore_to_zarr(source, out, net, axes="ZYX", chunks=16)
+        np.testing.assert_allclose(_level(out), want, atol=1e-5 * np.ptp(want))
+    # an OME-Zarr source: its axes (TCZYX order) and scale are kept
+    from napari_deconvnet.io.writer import write_ome_zarr
+
+    rgb = np.random.default_rng(2).random((32, 40, 3)).astype(np.float32)
+    write_ome_zarr(tmp_path / "rgb.ome.zarr", rgb, {"rgb": True, "scale": (0.5, 0.5)})
+    out = tmp_path / "rgb_out.ome.zarr"
+    dn.restore_to_zarr(tmp_path / "rgb.ome.zarr", out, net)
+    ms = json.loads((out / ".zattrs").read_text())["multiscales"][0]
+    assert [a["name"] for a in ms["axes"]] == ["c", "y", "x"]
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0, 0.5, 0.5]
+    want = dn.restore(rgb, net, axes="YXC").transpose(2, 0, 1)
+    np.testing.assert_allclose(_level(out), want, atol=1e-5 * np.ptp(want))
+
+
+def test_conditioned_model_streams(tmp_path):
+    net = dn.DeconvNet(ndim=2, in_channels=2, out_channels=1, depth=1, residual_input=1)
+    net.metadata = {
+        "name": "sp-test",
+        "conditioning": {"method": "switching-median", "largest": 7},
+        "impulse_switch": True,
+    }
+    clean = np.random.default_rng(3).uniform(0.2, 0.8, (64, 72)).astype(np.float32)
+    noisy = dn.synthesize(clean, "salt-and-pepper", amount=0.1, seed=4)
+    out = tmp_path / "sp.ome.zarr"
+    dn.restore_to_zarr(noisy, out, net, chunks=24)
+    np.testing.assert_allclose(_level(out), dn.restore(noisy, net), atol=1e-5)
+
+
+def test_bad_arguments(tmp_path, random_net):
+    with pytest.raises(ValueError, match="does not exist"):
+        dn.restore_to_zarr(tmp_path / "missing.zarr", tmp_path / "o.zarr", random_net())
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="cannot stream"):
+        dn.restore_to_zarr(tmp_path / "notes.txt", tmp_path / "o.zarr", random_net())
+    with pytest.raises(ValueError, match="chunks"):
+        dn.restore_to_zarr(np.zeros((32, 32)), tmp_path / "o.zarr", random_net(), chunks=0)
+    (tmp_path / "taken.zarr").mkdir()
+    with pytest.raises(ValueError, match="overwrite=True"):
+        dn.restore_to_zarr(np.zeros((32, 32)), tmp_path / "taken.zarr", random_net())
+
+
+def test_cli_streams_and_resumes(tmp_path, random_net):
+    from napari_deconvnet.cli import main
+
+    net = random_net()
+    dn.save_model(net, tmp_path / "m.safetensors")
+    src, _ = _source(tmp_path, shape=(1100, 40), chunks=(256, 40))
+    out = tmp_path / "out.ome.zarr"
+    # a killed run left 1 of its 2 default (1024-pixel) blocks ...
+    stop = threading.Event()
+    with pytest.raises(dn.Cancelled):
+        dn.restore_to_zarr(
+            src,
+            out,
+            tmp_path / "m.safetensors",
+            progress=lambda d, n: stop.set(),
+            stop=stop,
+        )
+    # ... and the command line finishes it
+    code = main(["restore", str(src), "-o", str(out), "--model", str(tmp_path / "m.safetensors")])
+    assert code == 0
+    assert "multiscales" in json.loads((out / ".zattrs").read_text())
+    whole = tmp_path / "whole.ome.zarr"
+    dn.restore_to_zarr(src, whole, tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(_level(out), _level(whole))
+
+
+# ------------------------------------------------------------------ cluster
+
+
+_START = "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _loads():
+    from napari_deconvnet.core import bigdata
+
+    return dict(bigdata._LOADS)
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::DeprecationWarning")
+def test_local_cluster_with_processes(tmp_path, random_net):
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    net = random_net()
+    src, x = _source(tmp_path, shape=(80, 72), chunks=(40, 40))
+    local = tmp_path / "local.ome.zarr"
+    dn.restore_to_zarr(src, local, net, chunks=32, client=False)
+    lazy_x = da.from_zarr(str(src))
+    stats = dn.compute_normalization(lazy_x, net)
+    eager = dn.restore(x, net, normalization=stats)
+    # forked workers start without importing torch again (spawn takes ~20 s per worker here)
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": _START}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = tmp_path / "remote.ome.zarr"
+        dn.restore_to_zarr(src, remote, net, chunks=32, client=client)
+        lazy = dn.restore(lazy_x, net).compute()  # the default client computes it
+        loads = client.run(_loads)
+    np.testing.assert_array_equal(_level(remote), _level(local))
+    assert np.abs(lazy - eager).max() <= 1e-5 * np.ptp(eager)
+    # each worker built the model once (weights broadcast once, cached per process)
+    assert len(loads) == 2
+    for per_worker in loads.values():
+        assert all(count == 1 for count in per_worker.values())
