@@ -465,13 +465,30 @@ def test_viewer_saves_and_reopens_with_provenance(make_napari_viewer, tmp_path, 
     np.testing.assert_allclose(opened.scale, layer.scale)
 
 
-def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path):
+def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path, qtbot, monkeypatch):
     viewer = make_napari_viewer()
     data = _noisy((48, 56))
     tifffile.imwrite(tmp_path / "noisy.tif", data, imagej=True, resolution=(5.0, 5.0))
+    threads = []
+    real_job = reader._restore_job
+
+    def job(*args):  # records the thread that restores
+        import threading
+
+        threads.append(threading.current_thread())
+        return (yield from real_job(*args))
+
+    monkeypatch.setattr(reader, "_restore_job", job)
     layers = viewer.open(str(tmp_path / "noisy.tif"), plugin="napari-deconvnet")
-    assert [layer.name for layer in layers] == ["noisy", "noisy restored"]
-    raw, restored = layers
+    # the raw layer at once; the restored one comes from a worker thread
+    assert [layer.name for layer in layers] == ["noisy"]
+    qtbot.waitUntil(lambda: "noisy restored" in viewer.layers, timeout=60_000)
+    qtbot.waitUntil(lambda: not reader._jobs, timeout=60_000)
+    import threading
+
+    assert threads and threads[0] is not threading.main_thread()
+    raw, restored = layers[0], viewer.layers["noisy restored"]
+    np.testing.assert_allclose(restored.data, dn.restore(data, device="cpu"), atol=1e-5)
     np.testing.assert_allclose(raw.scale, [0.2, 0.2])
     np.testing.assert_allclose(restored.scale, raw.scale)
     assert restored.metadata["napari_deconvnet"]["model"] == "default"
@@ -510,3 +527,150 @@ def test_viewer_opens_a_model_file(make_napari_viewer, tmp_path, random_net, cap
     assert "mine" in widget.model.choices
     widget.model.value = "mine"
     assert widget.selected_model() == str(path.resolve())
+
+
+def test_reader_stops_its_worker_when_the_raw_layer_is_deleted(
+    make_napari_viewer, tmp_path, qtbot, monkeypatch
+):
+    viewer = make_napari_viewer()
+    np.save(tmp_path / "big.npy", _noisy((96, 96)))
+    gate = []
+    real_job = reader._restore_job
+
+    def slow_job(*args):  # waits for the test at its first step
+        gen = real_job(*args)
+        first = next(gen)
+        while not gate:
+            yield first
+        return (yield from gen)
+
+    monkeypatch.setattr(reader, "_restore_job", slow_job)
+    (raw,) = viewer.open(str(tmp_path / "big.npy"), plugin="napari-deconvnet")
+    assert len(reader._jobs) == 1
+    (worker,) = reader._jobs
+    qtbot.waitUntil(lambda: worker.is_running, timeout=60_000)
+    viewer.layers.remove(raw)
+    qtbot.waitUntil(lambda: not worker.is_running and not reader._jobs, timeout=60_000)
+    gate.append(1)
+    assert worker.abort_requested and len(viewer.layers) == 0
+
+
+def test_reader_errors_are_logged_with_their_traceback(tmp_path, messages, caplog):
+    np.save(tmp_path / "tiny.npy", np.zeros((2, 2), np.float32))
+    with caplog.at_level(logging.WARNING, logger=reader.__name__):
+        layers = reader.read_restored(tmp_path / "tiny.npy")
+    assert len(layers) == 1
+    (record,) = [r for r in caplog.records if "restoring" in r.getMessage()]
+    assert record.levelno == logging.WARNING and record.exc_info is not None
+    assert "minimum" in str(record.exc_info[1])
+
+
+def test_reader_without_a_viewer_gives_a_lazy_restored_layer(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "_current_viewer", lambda: None)
+    data = _noisy((40, 48))
+    np.save(tmp_path / "a.npy", data)
+    (raw, _, _), (restored, kw, _) = reader.get_reader(str(tmp_path / "a.npy"))(
+        str(tmp_path / "a.npy")
+    )
+    assert isinstance(restored, da.Array) and kw["metadata"]["napari_deconvnet"]["lazy"]
+    np.testing.assert_allclose(restored.compute(), dn.restore(data, device="cpu"), atol=1e-5)
+
+
+# ------------------------------------------------------ restored writer
+
+
+def _restored_writer():
+    from napari_deconvnet.io import restored_writer
+
+    return restored_writer
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_restored_writer_writes_the_restoration_and_its_model(tmp_path, random_net, lazy):
+    rw = _restored_writer()
+    net = random_net()
+    path = dn.save_model(net, tmp_path / "mine.safetensors")
+    rw.remember_model(str(path))
+    data = _noisy((2, 64, 80))
+    layer = da.from_array(data, chunks=(1, 32, 48)) if lazy else data
+    seen = []
+    meta = {"name": "cells", "scale": (1.0, 0.5, 0.5), "metadata": {"note": "kept"}}
+    out = tmp_path / "cells.ome.zarr"
+    assert rw.write_restored_ome_zarr(
+        out, layer, meta, device="cpu", progress=lambda *a: seen.append(a)
+    ) == [str(out)]
+    expected = dn.restore(data, net, device="cpu")
+    written = zarr.open_array(str(out / "0"))[:]
+    assert np.abs(written - expected).max() <= 1e-5 * np.ptp(expected)
+    assert seen and seen[-1][0] == seen[-1][1]  # progress reached its end
+    image = reader.read_image(out)
+    provenance = image.metadata["napari_deconvnet"]
+    assert provenance["model"] == str(path) and provenance["model_name"] == "random-2d"
+    assert provenance["writer"] == "OME-Zarr, restored" and provenance["lazy"] is lazy
+    assert provenance["streamed"] is True  # block by block by dn.restore_to_zarr
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+    assert image.metadata["note"] == "kept" and image.name == "cells restored"
+    np.testing.assert_allclose(image.scale, [1.0, 0.5, 0.5])
+    # a restored file opens as one layer: it is not restored again
+    assert len(reader.read_restored(out)) == 1
+    rw.remember_model("default")
+
+
+def test_restored_writer_uses_the_default_model_and_refuses_a_psf_model_without_psf(tmp_path):
+    rw = _restored_writer()
+    rw._last.update(model=None, psf=None)
+    assert rw.chosen_model() == ("default", None)
+    data = _noisy((48, 48))
+    rw.write_restored_ome_zarr(tmp_path / "d.ome.zarr", data, {"name": "d"}, device="cpu")
+    written = zarr.open_array(str(tmp_path / "d.ome.zarr" / "0"))[:]
+    np.testing.assert_allclose(written, dn.restore(data, device="cpu"), atol=1e-5)
+    assert (
+        reader.read_image(tmp_path / "d.ome.zarr").metadata["napari_deconvnet"]["model"]
+        == "default"
+    )
+    rw.remember_model("deconv-2d")
+    with pytest.raises(ValueError, match="needs a PSF"):
+        rw.write_restored_ome_zarr(tmp_path / "e.ome.zarr", data, {"name": "e"}, device="cpu")
+    assert not (tmp_path / "e.ome.zarr").exists()
+    rw.remember_model("default")
+
+
+def test_restored_writer_in_napari_follows_the_restore_widget(make_napari_viewer, tmp_path):
+    """napari's save dialog, with the "OME-Zarr, restored" file type, and the Restore widget."""
+    import npe2
+    from napari.plugins._npe2 import write_layers
+    from napari.utils import progress
+
+    rw = _restored_writer()
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Restore")
+    widget.method.value = "denoise-3d"
+    assert rw.chosen_model()[0] == "denoise-3d"
+    widget.method.value = "denoise-2d"
+    data = _noisy((40, 48))
+    layer = viewer.add_image(data, name="n")
+    manifest = npe2.PluginManager.instance().get_manifest("napari-deconvnet")
+    (contribution,) = [
+        w for w in manifest.contributions.writers if w.display_name == "OME-Zarr, restored"
+    ]
+    bars = []
+    real_init = progress.__init__
+
+    def init(self, *args, **kwargs):  # napari's activity panel shows napari.utils.progress
+        bars.append(kwargs.get("desc"))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(progress, "__init__", init)
+    try:
+        paths, _ = write_layers(str(tmp_path / "n.ome.zarr"), [layer], writer=contribution)
+    finally:
+        monkeypatch.undo()
+    assert paths == [str(tmp_path / "n.ome.zarr")]
+    assert any("n.ome.zarr" in (b or "") for b in bars)
+    (again,) = viewer.open(str(tmp_path / "n.ome.zarr"), plugin="napari-deconvnet")
+    assert again.metadata["napari_deconvnet"]["model"] == "denoise-2d"
+    np.testing.assert_allclose(
+        np.asarray(again.data), dn.restore(data, "denoise-2d", device="auto"), atol=1e-5
+    )
+    rw.remember_model("default")

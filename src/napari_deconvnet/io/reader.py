@@ -17,6 +17,14 @@ arrays: napari computes the restored tiles of the slices it shows, and the
 file is never loaded whole. The normalisation statistics then come from a
 sample of at most 64 chunks.
 
+In napari the reader never restores on the GUI thread: a lazy file gives
+the lazy restored layer at once; any other gives the raw layer at once, and
+a worker thread restores it tile by tile (progress in napari's activity
+panel) and adds the restored layer when done. Deleting the raw layer, or
+closing the viewer, stops that worker. Without a running viewer (npe2's
+``read`` in a script), the restored layer is a lazy dask array instead.
+:func:`read_restored`, the plain function, restores before it returns.
+
 A file written by napari-deconvnet's writer gets its layer name, geometry
 and ``metadata`` back; if that metadata says it is already a restored result
 it opens as one layer, not restored again.
@@ -34,6 +42,7 @@ says what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -593,7 +602,6 @@ def _raw_layer(image: ImageFile) -> LayerData:
 
 
 def _restored_layer(image: ImageFile, model: str, device: str) -> LayerData:
-    from napari_deconvnet import __version__
     from napari_deconvnet.core.persistence import load_model
     from napari_deconvnet.core.tiling import infer_axes, restore
 
@@ -613,18 +621,40 @@ def _restored_layer(image: ImageFile, model: str, device: str) -> LayerData:
         limits = _contrast_limits(_sample(image.levels[-1]))
     else:
         data = restore(np.asarray(image.data), net, axes=axes, device=device)
-        limits = _contrast_limits(data.reshape(-1)[:: max(1, data.size // _SAMPLE_VALUES)])
+        limits = _limits_of(data)
+    seconds = None if image.lazy else time.perf_counter() - start
+    return _restored_data(image, data, model, net, axes, device, limits, seconds)
+
+
+def _limits_of(data: np.ndarray) -> list[float]:
+    return _contrast_limits(data.reshape(-1)[:: max(1, data.size // _SAMPLE_VALUES)])
+
+
+def _restored_data(
+    image: ImageFile,
+    data: Any,
+    model: str,
+    net: Any,
+    axes: str,
+    device: str,
+    limits: list[float],
+    seconds: float | None,
+) -> LayerData:
+    """The layer data tuple of a restoration of `image`, with its provenance."""
+    from napari_deconvnet import __version__
+
+    lazy = image.lazy or not isinstance(data, np.ndarray)
     provenance = {
         "model": str(model),
         "model_name": net.metadata.get("name", str(model)),
         "axes": axes,
         "device": device,
-        "lazy": image.lazy,
+        "lazy": lazy,
         "source": image.path,
         "version": __version__,
     }
-    if not image.lazy:
-        provenance["seconds"] = round(time.perf_counter() - start, 3)
+    if seconds is not None:
+        provenance["seconds"] = round(seconds, 3)
     kwargs = {
         "name": f"{image.name} restored",
         "metadata": {"napari_deconvnet": provenance},
@@ -682,7 +712,7 @@ def read_restored(
     try:
         image = read_image(path, lazy_bytes=lazy_bytes)
     except Exception as err:  # a broken file of a type we claim: say what is wrong
-        _logger.debug("reading %s failed", path, exc_info=True)
+        _logger.warning("reading %s failed", path, exc_info=True)
         _show("error", f"napari-deconvnet could not read {Path(path).name}: {err}")
         return [(None,)]
     layers = [_raw_layer(image)]
@@ -691,7 +721,7 @@ def read_restored(
     try:
         layers.append(_restored_layer(image, model, device))
     except Exception as err:
-        _logger.debug("restoring %s failed", path, exc_info=True)
+        _logger.warning("restoring %s failed", path, exc_info=True)
         _show("error", f"napari-deconvnet could not restore {Path(path).name}: {err}")
     return layers
 
@@ -704,7 +734,126 @@ def get_reader(path: Any) -> Callable[..., list[LayerData]] | None:
 
 
 def _reader(path: Any, **_: Any) -> list[LayerData]:
-    return read_restored(path)
+    """The npe2 reader: like :func:`read_restored`, but never restores on this (GUI) thread."""
+    if isinstance(path, list | tuple):
+        path = path[0]
+    path = os.fspath(path)
+    try:
+        image = read_image(path)
+    except Exception as err:  # a broken file of a type we claim: say what is wrong
+        _logger.warning("reading %s failed", path, exc_info=True)
+        _show("error", f"napari-deconvnet could not read {Path(path).name}: {err}")
+        return [(None,)]
+    raw = _raw_layer(image)
+    if _is_result(image.metadata):
+        return [raw]
+    model, device = settings.get("model"), settings.get("device")
+    viewer = _current_viewer()
+    try:
+        if image.lazy:  # a lazy result: graph only, napari computes what it shows
+            return [raw, _restored_layer(image, model, device)]
+        if viewer is None:  # no viewer to fill in later: lazy as well
+            return [raw, _lazy_in_memory(image, model, device)]
+        _restore_in_background(viewer, image, model, device)
+    except Exception as err:
+        _logger.warning("restoring %s failed", path, exc_info=True)
+        _show("error", f"napari-deconvnet could not restore {Path(path).name}: {err}")
+    return [raw]
+
+
+def _current_viewer() -> Any:
+    try:
+        import napari
+        from qtpy.QtWidgets import QApplication
+    except ImportError:  # pragma: no cover - napari is a dependency
+        return None
+    if QApplication.instance() is None:
+        return None
+    return napari.current_viewer()
+
+
+def _lazy_in_memory(image: ImageFile, model: str, device: str) -> LayerData:
+    """The restored layer of an in-memory image as a lazy dask array (one chunk)."""
+    import dask.array as da
+
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.tiling import infer_axes, restore
+
+    net = load_model(model)
+    axes = image.axes or infer_axes(image.data.shape, net)
+    data = restore(da.from_array(image.data, chunks=-1), net, axes=axes, device=device)
+    return _restored_data(image, data, model, net, axes, device, _limits_of(image.data), None)
+
+
+def _restore_job(image: ImageFile, model: str, device: str) -> Any:
+    """Worker body: restore `image` tile by tile; returns its layer data tuple."""
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.tiling import infer_axes, restore_iter
+
+    start = time.perf_counter()
+    net = load_model(model)
+    axes = image.axes or infer_axes(image.data.shape, net)
+    data = yield from restore_iter(np.asarray(image.data), net, axes=axes, device=device)
+    seconds = time.perf_counter() - start
+    return _restored_data(image, data, model, net, axes, device, _limits_of(data), seconds)
+
+
+#: Background restorations of the reader that are running (kept alive until they end).
+_jobs: set[Any] = set()
+
+
+def _restore_in_background(viewer: Any, image: ImageFile, model: str, device: str) -> Any:
+    """Restore `image` in a worker thread; add the restored layer to `viewer` when done.
+
+    Progress shows in napari's activity panel. Deleting the raw layer (or
+    closing the viewer) stops the worker at its next tile batch.
+    """
+    from napari.qt.threading import create_worker
+    from napari.utils import progress
+
+    name = Path(image.path).name
+    worker = create_worker(_restore_job, image, model, device, _start_thread=False)
+    with contextlib.suppress(Exception):  # show the error ourselves, once, with its traceback
+        worker.errored.disconnect(worker._relay_error)
+    bar = progress(total=0, desc=f"restoring {name}")
+    raw = image.data
+
+    def on_yielded(value: tuple[int, int]) -> None:
+        bar.total = max(int(value[1]), 1)
+        bar.n = int(value[0])
+        bar.refresh()
+
+    def on_returned(layer_data: LayerData) -> None:
+        if worker.abort_requested:
+            return
+        data, kwargs, _ = layer_data
+        with contextlib.suppress(RuntimeError):  # the viewer was closed meanwhile
+            viewer.add_image(data, **kwargs)
+
+    def on_errored(err: BaseException) -> None:
+        _logger.warning("restoring %s failed", image.path, exc_info=err)
+        _show("error", f"napari-deconvnet could not restore {name}: {err}")
+
+    def on_removed(event: Any) -> None:
+        if getattr(event.value, "data", None) is raw:
+            worker.quit()
+
+    def on_finished() -> None:
+        bar.close()
+        with contextlib.suppress(Exception):
+            viewer.layers.events.removed.disconnect(on_removed)
+        _jobs.discard(worker)
+
+    worker.yielded.connect(on_yielded)
+    worker.returned.connect(on_returned)
+    worker.errored.connect(on_errored)
+    worker.finished.connect(on_finished)
+    viewer.layers.events.removed.connect(on_removed)
+    with contextlib.suppress(Exception):  # closing the viewer stops the worker
+        viewer.window._qt_window.destroyed.connect(worker.quit)
+    _jobs.add(worker)
+    worker.start()
+    return worker
 
 
 # ------------------------------------------------------------------ models

@@ -129,15 +129,19 @@ def _dask_progress(report: _Progress) -> Iterator[None]:
 
     state = {"done": 0, "total": 0}
 
-    def start(dsk: Any) -> None:
-        state["done"], state["total"] = 0, len(dsk)
+    def start_state(_dsk: Any, scheduler: dict[str, Any]) -> None:
+        state["done"] = 0
+        state["total"] = len(scheduler["ready"]) + len(scheduler["waiting"])
         report(0, state["total"])
 
     def posttask(*_: Any) -> None:  # called in the thread that computes (this one)
-        state["done"] += 1
+        state["done"] = min(state["done"] + 1, state["total"])
         report(state["done"], state["total"])
 
-    with Callback(start=start, posttask=posttask):
+    def finish(*_: Any) -> None:
+        report(state["total"], state["total"])
+
+    with Callback(start_state=start_state, posttask=posttask, finish=finish):
         yield
 
 
@@ -162,6 +166,114 @@ def _restore_to_zarr_accepts(func: Any, names: tuple[str, ...]) -> bool:
     except (TypeError, ValueError):
         return False
     return all(n in params for n in names)
+
+
+def _layer_geometry(meta: dict[str, Any], axes: str) -> dict[str, dict[str, Any]]:
+    """The layer's scale, translation and units by axis letter (RGB samples: none)."""
+    letters = axes.replace("S", "")
+    out: dict[str, dict[str, Any]] = {"scale": {}, "translate": {}, "units": {}}
+    for key, default in (("scale", 1.0), ("translate", 0.0), ("units", None)):
+        values = meta.get(key)
+        if values is None or np.ndim(values) == 0 or len(values) != len(letters):
+            continue
+        for letter, value in zip(letters, values, strict=True):
+            if key == "units":
+                text = None if value is None else str(value)
+                out[key][letter] = None if text in (None, "pixel", "") else text
+            else:
+                out[key][letter] = float(value) if value is not None else default
+    return out
+
+
+def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, Any]) -> None:
+    """Give the OME-Zarr :func:`napari_deconvnet.restore_to_zarr` wrote the layer's geometry.
+
+    Its scale, translation and units (the source layer's, which an array does
+    not carry) go into ``multiscales`` and the layer document, and our
+    provenance is merged into the document's. Written as one JSON file.
+    """
+    import json
+
+    from ._formats import LAYER_KEY, json_safe
+
+    attrs_path = folder / ".zattrs"
+    attrs = json.loads(attrs_path.read_text())
+    doc = attrs[LAYER_KEY]
+    zaxes = doc["axes"]
+    geo = _layer_geometry(meta, axes)
+    multiscales = attrs["multiscales"][0]
+    for entry in multiscales["axes"]:
+        unit = geo["units"].get(entry["name"].upper())
+        if unit and entry["name"] != "c":
+            entry["unit"] = unit
+    for dataset in multiscales["datasets"]:
+        for t in dataset["coordinateTransformations"]:
+            if t["type"] == "scale":
+                t["scale"] = [
+                    v * geo["scale"].get(a, 1.0) for v, a in zip(t["scale"], zaxes, strict=True)
+                ]
+        scales = next(
+            t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale"
+        )
+        for t in dataset["coordinateTransformations"]:
+            if t["type"] == "translation":
+                # level k's pixel centres: the layer's translation plus half its pixel growth
+                t["translation"] = [
+                    geo["translate"].get(a, 0.0) + (s - geo["scale"].get(a, 1.0)) / 2
+                    for a, s in zip(zaxes, scales, strict=True)
+                ]
+    letters = [a for a in zaxes]
+    doc["scale"] = [geo["scale"].get(a, 1.0) for a in letters]
+    doc["translate"] = [geo["translate"].get(a, 0.0) for a in letters]
+    doc["units"] = [geo["units"].get(a) for a in letters]
+    doc["name"] = provenance["name"]
+    if meta.get("contrast_limits") is not None:
+        doc["contrast_limits"] = json_safe(list(meta["contrast_limits"]))
+    streamed = dict(doc.get("metadata", {}).get("napari_deconvnet") or {})
+    record = {**streamed, **{k: v for k, v in provenance.items() if k != "name"}}
+    record["model_name"] = provenance["model_name"]
+    doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": record})
+    multiscales["name"] = provenance["name"]
+    tmp = attrs_path.with_name(".zattrs.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(attrs, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, attrs_path)
+
+
+def _stream_with_restore_to_zarr(
+    path: Path,
+    source: Any,
+    net: Any,
+    meta: dict[str, Any],
+    axes: str,
+    psf: Any,
+    device: str,
+    provenance: dict[str, Any],
+    report: Any,
+) -> list[str]:
+    """:func:`napari_deconvnet.restore_to_zarr` into a temporary folder, swapped in when done."""
+    import napari_deconvnet as dn
+
+    from .writer import _atomic_folder  # one atomic-replace for every writer of this package
+
+    with _atomic_folder(path) as tmp:
+        dn.restore_to_zarr(
+            source,
+            tmp,
+            net,
+            psf=psf,
+            axes=axes,
+            device=device,
+            progress=report,
+            overwrite=True,
+            resume=False,
+            client=False,
+            name=provenance["name"],
+        )
+        _stamp(Path(tmp), meta, axes, provenance)
+    return [str(path)]
 
 
 def write_restored_ome_zarr(
@@ -227,6 +339,10 @@ def write_restored_ome_zarr(
             "model there"
         )
     axes = _axes(data, meta)
+    if axes is None:
+        from napari_deconvnet.core.tiling import infer_axes
+
+        axes = infer_axes(data.shape, net)
     name = str(meta.get("name") or Path(path).name)
     provenance: dict[str, Any] = {
         "model": str(model) if isinstance(model, str | os.PathLike) else net.metadata.get("name"),
@@ -242,6 +358,22 @@ def write_restored_ome_zarr(
     start = time.perf_counter()
     try:
         lazy = as_lazy(data)
+        provenance["lazy"] = lazy is not None
+        provenance["axes"] = axes
+        stream = getattr(dn, "restore_to_zarr", None)
+        if stream is not None and _restore_to_zarr_accepts(stream, ("psf", "progress", "name")):
+            provenance["name"] = f"{name} restored"
+            return _stream_with_restore_to_zarr(
+                Path(path),
+                data if lazy is None else lazy,
+                net,
+                meta,
+                axes,
+                psf,
+                device,
+                provenance,
+                report,
+            )
         if lazy is not None:
             provenance["lazy"] = True
             restored = dn.restore(lazy, net, psf=psf, axes=axes, device=device)
