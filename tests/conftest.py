@@ -40,3 +40,12 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _float32_auto_precision_on_the_cpu(monkeypatch):
+    """Keep precision="auto" float32 on CPUs with bfloat16 units too, so that
+    tiled-equals-untiled checks stay exact; tests/test_precision.py covers bfloat16."""
+    from napari_deconvnet.core import devices
+
+    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", False)
