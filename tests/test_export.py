@@ -244,6 +244,41 @@ def test_foreign_architecture_is_named(packages, tmp_path):
         dn.load_model(bad)
 
 
+def test_zoo_package_of_our_architecture_without_our_record(packages, tmp_path):
+    """A zoo package that imports DeconvNet from the library and has no napari-deconvnet
+    config section: the normalisation comes from its declared pre-processing."""
+    rdf = _rdf(packages["denoise-2d"])
+    kwargs = dict(rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"])
+    kwargs["normalization"] = {"method": "none"}  # the rdf's processing is what counts
+    rdf["weights"]["pytorch_state_dict"]["architecture"] = {
+        "callable": "DeconvNet",
+        "import_from": "napari_deconvnet.core.model",
+        "kwargs": kwargs,
+    }
+    del rdf["config"]
+    zoo = _rewrite(packages["denoise-2d"], tmp_path / "zoo.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    loaded = dn.load_model(zoo)  # reproduces the test output
+    assert loaded.config.normalization == {"method": "percentile", "low": 0.5, "high": 99.5}
+    assert loaded.metadata["name"] == rdf["name"]
+    rdf["weights"]["pytorch_state_dict"]["architecture"]["import_from"] = "other_lib.models"
+    other = _rewrite(
+        packages["denoise-2d"], tmp_path / "other.zip", **{"rdf.yaml": yaml.dump(rdf)}
+    )
+    with pytest.raises(ValueError, match="other_lib.models"):
+        dn.load_model(other)
+
+
+@pytest.mark.parametrize(
+    "edit", [{"depth": 10**6}, {"base_channels": 10**6}, {"depth": 3}, {"ndim": 4}]
+)
+def test_kwargs_that_do_not_fit_the_weights(packages, tmp_path, edit):
+    rdf = _rdf(packages["denoise-2d"])
+    rdf["config"]["napari_deconvnet"]["config"].update(edit)
+    bad = _rewrite(packages["denoise-2d"], tmp_path / "bad.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    with pytest.raises(ValueError, match="do not fit|not a valid config"):
+        dn.load_model(bad)
+
+
 def test_corrupt_and_non_package_zips(packages, tmp_path):
     data = packages["denoise-2d"].read_bytes()
     truncated = tmp_path / "truncated.zip"
@@ -308,15 +343,22 @@ def test_torchscript_and_onnx_match_pytorch_at_two_sizes(name, random_net, tmp_p
     if name == "denoise-2d":
         net = dn.load_model(name)
     else:  # small random weights keep the 3D case fast
-        net = random_net(ndim=3, in_channels=2, out_channels=1, residual_input=1)
+        net = random_net(ndim=3, depth=1, in_channels=2, out_channels=1, residual_input=1)
     ts_path = dn.export(net, tmp_path / "m.pt")
     onnx_path = dn.export(net, tmp_path / "m.onnx")
     scripted = torch.jit.load(str(ts_path))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     gen = torch.Generator().manual_seed(0)
-    sizes = [(48, 64), (37, 50)] if net.config.ndim == 2 else [(28, 32, 28), (29, 30, 33)]
+    low = net.halo + net.config.grid  # the smallest size the graphs take
+    sizes = (
+        [(48, 64), (37, 50)]
+        if net.config.ndim == 2
+        else [(low, low + 4, low), (low + 1, low, low + 3)]
+    )
     for size in sizes:  # on the grid and off it
-        x = torch.rand(2, net.config.in_channels, *size, generator=gen)
+        x = torch.rand(
+            2 if net.config.ndim == 2 else 1, net.config.in_channels, *size, generator=gen
+        )
         with torch.no_grad():
             reference = GridPadded(net)(x).numpy()
             ts_out = scripted(x).numpy()
@@ -371,6 +413,14 @@ def test_architecture_file_is_standalone(packages, tmp_path, monkeypatch):
         out = zoo(*[torch.from_numpy(x) for x in ready]).numpy()
     expected = _npy(path, "test_output.npy")
     assert _close(out, expected, expected)
+
+
+def test_export_leaves_the_callers_model_alone(random_net, tmp_path):
+    net = random_net().train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    dn.export(net, tmp_path / "m.pt")
+    assert net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
 def test_export_takes_no_package_options_for_onnx(tmp_path):

@@ -66,6 +66,7 @@ from .export import (
     check_target,
     deployment_record,
     missing_dependency,
+    private_copy,
     write_onnx,
     write_torchscript,
 )
@@ -225,7 +226,7 @@ def export_bioimageio(
         Default: the DeconvNet paper (and Noise2Void for self-supervised models).
     test_image : array, optional
         ``(Y, X)`` or ``(Z, Y, X)`` (``C`` first for multichannel models),
-        centre-cropped to at most 128 (2D) or 56 (3D) pixels per axis on the
+        centre-cropped to at most 128 (2D) or 52 (3D) pixels per axis on the
         package's size grid. Default: a built-in degraded sample.
     psf : array, str or dict, optional
         Deconvolution models: the test image's PSF, used to make the test
@@ -265,7 +266,7 @@ def export_bioimageio(
     except ImportError:
         raise missing_dependency("bioimageio.spec", "bioimage.io export") from None
     target = check_target(path, (".zip",), "bioimage.io package")
-    net = load_model(model)
+    net = private_copy(load_model(model))
     _refuse_unexportable(net)
     if onnx is None:
         try:

@@ -134,11 +134,10 @@ class _Package:
             raise ValueError(f"{self.path}: could not read {name!r} ({err}); corrupt?") from err
 
     def array(self, name: Any) -> np.ndarray:
+        data = self.read(name)
         try:
-            return np.load(io.BytesIO(self.read(name)), allow_pickle=False)
-        except ValueError as err:
-            if "package" in str(err) or "remote" in str(err):
-                raise
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{self.path}: {name!r} is not a readable .npy file") from err
 
 
@@ -354,7 +353,12 @@ def _info(pkg: _Package) -> dict[str, Any]:
         "license": rdf.get("license"),
         "authors": [a.get("name") for a in rdf.get("authors") or [] if isinstance(a, dict)],
     }
-    return {"format": "bioimageio", "config": config, "metadata": metadata}
+    return {
+        "format": "bioimageio",
+        "format_version": f"bioimage.io model {rdf.get('format_version')}",
+        "config": config,
+        "metadata": metadata,
+    }
 
 
 def load_bioimageio(path: str | os.PathLike, *, check: bool = True) -> DeconvNet:
@@ -396,30 +400,35 @@ def _load(path: str | os.PathLike, check: bool) -> DeconvNet:
     info = _info(pkg)
     entry, _ = _architecture(pkg)
     try:
-        net = DeconvNet(DeconvNetConfig.from_dict(info["config"]))
-    except (TypeError, ValueError) as err:
+        config = DeconvNetConfig.from_dict(info["config"])
+    except (TypeError, ValueError, AttributeError) as err:
         raise ValueError(
             f"{pkg.path}: the DeconvNet kwargs are not a valid config: {err}"
         ) from err
+    data = pkg.read(_source(entry))
     try:
-        state = torch.load(
-            io.BytesIO(pkg.read(_source(entry))), map_location="cpu", weights_only=True
-        )
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
-        if "napari-deconvnet never downloads" in str(err) or "lacks" in str(err):
-            raise
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for damaged or pickled-code files
         raise ValueError(
             f"{pkg.path}: the weights {_source(entry)!r} are not a readable PyTorch state "
             f"dict ({err})"
         ) from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{pkg.path}: the weights are not a state dict of tensors")
-    expected = net.state_dict()
-    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
+    # the kwargs must fit the weights before anything real is built: each level
+    # holds convs_per_level weighted convolutions, and the shapes are checked on
+    # the meta device, so that absurd kwargs cannot ask for time or memory
+    fits = config.depth * config.convs_per_level <= len(state)
+    if fits:
+        with torch.device("meta"):
+            expected = {k: v.shape for k, v in DeconvNet(config).state_dict().items()}
+        fits = set(state) == set(expected) and all(state[k].shape == expected[k] for k in expected)
+    if not fits:
         raise ValueError(
             f"{pkg.path}: the weights do not fit the declared DeconvNet kwargs (tensor names "
             "or shapes differ)"
         )
+    net = DeconvNet(config)
     net.load_state_dict(state)
     net.eval()
     net.metadata = info["metadata"]

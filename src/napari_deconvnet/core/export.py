@@ -19,6 +19,7 @@ A bioimage.io package (``.zip``) is written by
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import tempfile
@@ -129,10 +130,17 @@ class GridPadded(nn.Module):
         return y[(slice(None), slice(None), *(slice(self.halo, self.halo + s) for s in spatial))]
 
 
+def private_copy(net: DeconvNet) -> DeconvNet:
+    """A float32 CPU copy in eval mode: exporting never changes the caller's model."""
+    copy_ = copy.deepcopy(net).to(device="cpu", dtype=torch.float32).eval()
+    return copy_.to(memory_format=torch.contiguous_format)
+
+
 def example_inputs(net: DeconvNet, n_inputs: int, size: int = 32) -> tuple[torch.Tensor, ...]:
     """Seeded example tensors on the grid, for tracing."""
     cfg = net.config
-    side = max(2 * cfg.grid, -(-size // cfg.grid) * cfg.grid)
+    # reflect padding by the halo needs more than the halo in every axis
+    side = -(-max(size, net.halo + cfg.grid) // cfg.grid) * cfg.grid
     gen = torch.Generator().manual_seed(0)
     channels = [cfg.in_channels] if n_inputs == 1 else [1] * n_inputs
     return tuple(torch.rand(1, c, *([side] * cfg.ndim), generator=gen) for c in channels)
@@ -154,7 +162,7 @@ def write_torchscript(
     net: DeconvNet, path: Path, n_inputs: int = 1, extra: dict[str, str] | None = None
 ) -> None:
     """Trace ``GridPadded(net)`` and save it to `path` (not atomic: the caller's job)."""
-    module = GridPadded(net.cpu().eval()).eval()
+    module = GridPadded(net).eval()
     with _quiet_tracing(), torch.no_grad():
         traced = torch.jit.trace(module, example_inputs(net, n_inputs), check_trace=False)
         torch.jit.save(traced, str(path), _extra_files=extra or {})
@@ -173,7 +181,7 @@ def write_onnx(
         import onnx
     except ImportError:
         raise missing_dependency("onnx", "ONNX export") from None
-    module = GridPadded(net.cpu().eval()).eval()
+    module = GridPadded(net).eval()
     ndim = net.config.ndim
     dynamic = {"batch": 0, **{f"{axis}": 2 + i for i, axis in enumerate("zyx"[3 - ndim :])}}
     axes = {index: name for name, index in dynamic.items()}
@@ -315,7 +323,7 @@ def export(
             f"export to {fmt} takes no {sorted(bioimageio)} (those are for bioimage.io packages)"
         )
     target = check_target(target, EXPORT_FORMATS[fmt], fmt)
-    net = load_model(model)
+    net = private_copy(load_model(model))
     record = json.dumps(deployment_record(net, ["input"]))
     if fmt == "onnx":
         try:
