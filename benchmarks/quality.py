@@ -147,7 +147,7 @@ GRIDS: dict[str, tuple[list[dict], list[dict]]] = {
         [{"balance": b} for b in (None, 1e-2)],
     ),
 }
-RL_ITERATIONS_3D = [{"iterations": n} for n in (5, 10, 20, 40, 80)]
+RL_ITERATIONS_3D = [{"iterations": n} for n in (1, 2, 3, 5, 10, 20, 40, 80)]
 
 
 @dataclass(frozen=True)
