@@ -451,6 +451,26 @@ def test_cli_export(tmp_path, capsys):
     assert main(["export", "denoise-2d", "-o", str(tmp_path / "x" / "m.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["export", "denoise-2d", "-o", str(out), "--overwrite", "--author", "A"]) == 2
+    capsys.readouterr()
+
+
+def test_cli_export_bioimageio_with_a_test_image(tmp_path, capsys):
+    import tifffile
+
+    from napari_deconvnet.cli import main
+
+    image = np.random.default_rng(0).normal(100, 10, (60, 70)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "test.tif", image)
+    out = tmp_path / "pkg.zip"
+    args = ["export", "denoise-2d", "-o", str(out), "--author", "A. Person", "--name", "my model"]
+    assert main([*args, "--test-image", str(tmp_path / "test.tif")]) == 0
+    rdf = _rdf(out)
+    assert rdf["name"] == "my model" and rdf["authors"] == [{"name": "A. Person"}]
+    assert _npy(out, "test_input.npy").shape == (1, 1, 60, 68)  # cropped to 52 + n * 4
+    assert main(["export", "salt-and-pepper", "-o", str(tmp_path / "sp.zip")]) == 2
+    assert "impulse switch" in capsys.readouterr().err
+    assert main([*args[:-1], "abc", "--overwrite"]) == 2
+    assert "5 to 128 characters" in capsys.readouterr().err
 
 
 def test_train_widget_saves_a_bioimageio_package(make_napari_viewer, random_net, tmp_path):

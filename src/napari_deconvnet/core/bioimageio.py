@@ -282,10 +282,16 @@ def export_bioimageio(
             raise missing_dependency("onnx", "ONNX weights") from None
 
     meta = net.metadata
-    name = name if name is not None else meta.get("name") or "napari-deconvnet model"
+    if name is None:  # the model's own name, long enough for the format
+        name = str(meta.get("name") or "model")
+        name = name if len(name) >= 5 else f"napari-deconvnet {name}"
     description = description if description is not None else meta.get("description") or name
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("name must be a non-empty string")
+    if not isinstance(name, str) or not 5 <= len(name.strip()) <= 128:
+        raise ValueError(
+            f"name must be a string of 5 to 128 characters (bioimage.io), got {name!r}"
+        )
+    if not isinstance(description, str) or len(description) > 1024:
+        raise ValueError("description must be a string of at most 1024 characters (bioimage.io)")
     if cite is None:
         cite = list(DEFAULT_CITE)
         if (meta.get("training") or {}).get("mode") == "self-supervised":
