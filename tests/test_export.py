@@ -185,6 +185,22 @@ def test_fixed_normalisation_keeps_intensities(random_net, tmp_path):
     assert loaded.config.normalization == net.config.normalization
 
 
+def test_multichannel_model(random_net, tmp_path):
+    """Channels are normalised separately, as restore does."""
+    net = random_net(in_channels=3, out_channels=3)
+    rng = np.random.default_rng(3)
+    image = rng.normal(0, 1, (3, 64, 56)) * np.array([1, 10, 100])[:, None, None]
+    path = dn.export_bioimageio(net, tmp_path / "rgb.zip", test_image=image, authors="A")
+    rdf = _rdf(path)
+    assert rdf["inputs"][0]["axes"][1]["channel_names"] == ["image_0", "image_1", "image_2"]
+    test_in = _npy(path, "test_input.npy")[0]
+    restored = dn.restore(test_in, net, axes="CYX")
+    lo, hi = np.percentile(test_in.astype(np.float64), [0.5, 99.5], axis=(1, 2), keepdims=True)
+    out = _npy(path, "test_output.npy")[0]
+    assert _close(out, (restored - lo) / (hi - lo), out)
+    np.testing.assert_array_equal(dn.restore(test_in, dn.load_model(path), axes="CYX"), restored)
+
+
 @pytest.mark.slow
 def test_bioimageio_core_test_model(packages):
     core = pytest.importorskip("bioimageio.core")

@@ -145,6 +145,10 @@ def _refuse_unexportable(net: DeconvNet) -> None:
         )
 
 
+def _names(stem: str, n: int) -> list[str]:
+    return [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
+
+
 def _axes(
     net: DeconvNet, channel_names: list[str], *, output: bool, like_input: bool = False
 ) -> list[dict[str, Any]]:
@@ -308,7 +312,7 @@ def export_bioimageio(
             {
                 "id": "input",
                 "description": "the image to restore",
-                "axes": _axes(net, ["image"], output=False),
+                "axes": _axes(net, _names("image", net.config.out_channels), output=False),
                 "test_tensor": {"source": "test_input.npy"},
                 "sample_tensor": {"source": "sample_input.tif"},
                 "data": {"type": "float32"},
@@ -336,7 +340,7 @@ def export_bioimageio(
                     if net.config.normalization["method"] == "percentile"
                     else "the restored image"
                 ),
-                "axes": _axes(net, ["restored"], output=True),
+                "axes": _axes(net, _names("restored", net.config.out_channels), output=True),
                 "test_tensor": {"source": "test_output.npy"},
                 "sample_tensor": {"source": "sample_output.tif"},
                 "data": {"type": "float32"},
