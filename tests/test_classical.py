@@ -57,6 +57,34 @@ def test_rl_equals_skimage_3d(psf_shape):
     np.testing.assert_allclose(out, _skimage_rl(blurred, psf, 10), atol=1e-4)
 
 
+@pytest.mark.parametrize("psf_shape", [(31, 9), (8, 30), (31, 30)])
+def test_rl_with_a_psf_as_large_as_the_image_equals_skimage(psf_shape):
+    # the FFT grid is only n + (s - 1) // 2 long: nothing may wrap onto the image
+    rng = np.random.default_rng(0)
+    image = _phantom((31, 30), rng)
+    psf = rng.random(psf_shape) + 0.2
+    out = dn.richardson_lucy(image, psf, 6, pad=None, device="cpu")
+    odd = np.pad(psf / psf.sum(), [(0, 1 - s % 2) for s in psf_shape])
+    ref = restoration.richardson_lucy(image, odd, num_iter=6, clip=False)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    np.testing.assert_allclose(
+        dn.richardson_lucy(image, psf, 6, device="cpu"), _skimage_rl(image, psf, 6), atol=1e-4
+    )
+
+
+def test_rl_fft_sizes_are_even_and_fast():
+    from napari_deconvnet.core.classical import _fft_shape
+
+    sizes = _fft_shape((2138, 118, 1, 7), (15, 9, 1, 3))
+    assert sizes == [2160, 128, 2, 8]
+    for n, s, size in zip((2138, 118, 1, 7), (15, 9, 1, 3), sizes, strict=True):
+        assert size >= n + (s - 1) // 2 and size % 2 == 0
+        for p in (2, 3, 5):
+            while size % p == 0:
+                size //= p
+        assert size == 1
+
+
 def test_rl_without_padding_equals_skimage():
     rng = np.random.default_rng(0)
     image = _phantom((40, 36), rng)
