@@ -538,9 +538,13 @@ def test_reader_stops_its_worker_when_the_raw_layer_is_deleted(
     real_job = reader._restore_job
 
     def slow_job(*args):  # waits for the test at its first step
+        import threading
+
+        pause = threading.Event()
         gen = real_job(*args)
         first = next(gen)
         while not gate:
+            pause.wait(0.005)  # in the worker: keeps the GUI's signal queue short
             yield first
         return (yield from gen)
 

@@ -15,7 +15,8 @@ When the restored float32 data would be larger than ``settings.lazy_bytes``
 (``NAPARI_DECONVNET_LAZY_BYTES``, default 1 GB) both layers are lazy dask
 arrays: napari computes the restored tiles of the slices it shows, and the
 file is never loaded whole. The normalisation statistics then come from a
-sample of at most 64 chunks.
+deterministic sample of at most 64 chunks (the core's
+:mod:`~napari_deconvnet.core.normalization`, as for the API and the CLI).
 
 In napari the reader never restores on the GUI thread: a lazy file gives
 the lazy restored layer at once; any other gives the raw layer at once, and
@@ -73,7 +74,6 @@ _logger = logging.getLogger(__name__)
 _TIFF = (".tif", ".tiff")
 _PHOTO = (".png", ".jpg", ".jpeg")
 _NPY = (".npy",)
-_MAX_SAMPLE_BLOCKS = 64
 _SAMPLE_VALUES = 1 << 22
 _LIMIT_PERCENTILES = (0.1, 99.9)
 _SAMPLE_CACHE = 8
@@ -487,30 +487,18 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
 
 
 def _sample(x: Any) -> np.ndarray:
-    """Values from at most 64 chunks of the dask array `x`, spread over the array.
+    """The deterministic sample of the dask array `x` that the restore's statistics use.
 
-    When `x` has few chunks and at most 4M values, every value is used, as
-    eager restore does.
+    :func:`napari_deconvnet.core.normalization.sample_values`: at most 64
+    chunks spread over the array (all of it when small). Cached by dask name,
+    so that the raw layer's contrast limits do not read it twice.
     """
-    import dask.array as da
+    from napari_deconvnet.core.normalization import sample_values
 
     cached = _samples.get(x.name)
     if cached is not None:
         return cached
-    blocks = list(np.ndindex(*x.numblocks))
-    if len(blocks) > _MAX_SAMPLE_BLOCKS:
-        picks = np.unique(np.linspace(0, len(blocks) - 1, _MAX_SAMPLE_BLOCKS).round().astype(int))
-        blocks = [blocks[i] for i in picks]
-    budget = max(1, _SAMPLE_VALUES // len(blocks))
-    parts = []
-    for index in blocks:
-        block = x.blocks[index]
-        factor = math.ceil((block.size / budget) ** (1 / max(block.ndim, 1)))
-        if factor > 1:
-            block = block[(slice(None, None, factor),) * block.ndim]
-        parts.append(block)
-    values = da.compute(*parts)
-    sample = np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in values])
+    sample = sample_values(x)
     while len(_samples) >= _SAMPLE_CACHE:
         _samples.pop(next(iter(_samples)))
     _samples[x.name] = sample
@@ -530,40 +518,16 @@ def _contrast_limits(values: np.ndarray) -> list[float]:
 
 
 def lazy_restore(x: Any, net: Any, axes: str | None, device: str = "auto") -> Any:
-    """Restore the dask array `x` lazily, with statistics from a sample of its chunks.
+    """Restore the dask array `x` lazily: :func:`napari_deconvnet.restore` on it.
 
-    :func:`napari_deconvnet.restore` computes percentile normalisation over
-    the whole image, which reads all of it; here the percentiles come from
-    :func:`_sample` and the model gets them as fixed normalisation, so that
-    building the result reads at most 64 chunks. Per-channel statistics are
-    kept by restoring channels one by one.
+    The statistics come from the core's one normalisation
+    (:mod:`napari_deconvnet.core.normalization`): a deterministic sample of at
+    most 64 chunks, per channel where the model normalises channels apart, the
+    same numbers the API, the CLI and ``restore_to_zarr`` use for this array.
     """
-    import dask.array as da
+    from napari_deconvnet.core.tiling import restore
 
-    from napari_deconvnet.core.model import DeconvNet
-    from napari_deconvnet.core.tiling import infer_axes, restore
-
-    axes = axes or infer_axes(x.shape, net)
-    norm = net.config.normalization
-    channel = next((a for a in axes if a in "CS"), None)
-    if norm.get("method") != "percentile" or (channel and net.config.in_channels > 1):
-        return restore(x, net, axes=axes, device=device)
-    if channel:
-        k = axes.index(channel)
-        rest = axes.replace(channel, "")
-        parts = [
-            lazy_restore(x[(slice(None),) * k + (c,)], net, rest, device)
-            for c in range(x.shape[k])
-        ]
-        return da.stack(parts, axis=k)
-    low, high = np.percentile(_sample(x), [norm["low"], norm["high"]])
-    scale = float(high - low) if high > low else 1.0
-    fixed = DeconvNet(
-        net.config, normalization={"method": "fixed", "offset": float(low), "scale": scale}
-    )
-    fixed.load_state_dict(net.state_dict())
-    fixed.metadata = dict(net.metadata)
-    return restore(x, fixed, axes=axes, device=device)
+    return restore(x, net, axes=axes, device=device)
 
 
 # ------------------------------------------------------------------ layers
