@@ -222,7 +222,7 @@ def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, 
                     geo["translate"].get(a, 0.0) + (s - geo["scale"].get(a, 1.0)) / 2
                     for a, s in zip(zaxes, scales, strict=True)
                 ]
-    letters = [a for a in zaxes]
+    letters = list(zaxes)
     doc["scale"] = [geo["scale"].get(a, 1.0) for a in letters]
     doc["translate"] = [geo["translate"].get(a, 0.0) for a in letters]
     doc["units"] = [geo["units"].get(a) for a in letters]
