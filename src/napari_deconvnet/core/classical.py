@@ -14,6 +14,7 @@ wrap-around or dark-frame artefacts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import Any
 
@@ -127,36 +128,51 @@ def richardson_lucy_iter(
     spatial = padded.shape[padded.ndim - k :]
     planes = padded.reshape(-1, *spatial)
     dims = tuple(range(1, k + 1))
-    fshape = _fft_shape(spatial, kernel.shape)
-    # Everything lives on the FFT grid, the image in its first `spatial`
-    # samples and zeros beyond: the estimate stays 0 there (it is multiplied)
-    # and so does y / H x, so each convolution is exact on the image and needs
-    # no cropping or re-padding between iterations.
+    taps = _separable_taps(kernel) if dev.type == "cpu" else None
+    if taps is not None:
+        # A separable PSF (a Gaussian, say) on the CPU: banded matrix products
+        # along each axis, several times faster than FFTs for small PSFs.
+        grid = list(spatial)
+        forward = [_BandedAxis(t[::-1], d, dev) for d, t in zip(dims, taps, strict=True)]
+        adjoint = [_BandedAxis(t, d, dev) for d, t in zip(dims, taps, strict=True)]
+
+        def convolve(x: torch.Tensor, mirror: bool) -> torch.Tensor:
+            for axis in reversed(adjoint if mirror else forward):
+                x = axis(x)
+            return x
+
+    else:
+        # Everything lives on the FFT grid, the image in its first `spatial`
+        # samples and zeros beyond: the estimate stays 0 there (it is
+        # multiplied) and so does y / H x, so each convolution is exact on the
+        # image and needs no cropping or re-padding between iterations.
+        grid = _fft_shape(spatial, kernel.shape)
+        # The PSF's transform, once; the mirrored PSF's is its complex conjugate.
+        h = _centred_otf(kernel, grid, dev)
+        h_mirror = h.conj()
+
+        def convolve(x: torch.Tensor, mirror: bool) -> torch.Tensor:
+            spectrum = torch.fft.rfftn(x, dim=dims)
+            spectrum.mul_(h_mirror if mirror else h)
+            return torch.fft.irfftn(spectrum, s=grid, dim=dims)
+
     crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
-    y = torch.zeros((planes.shape[0], *fshape), dtype=torch.float32, device=dev)
+    y = torch.zeros((planes.shape[0], *grid), dtype=torch.float32, device=dev)
     y[crop] = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
     y.mul_(1.0 / scale)
-    # The PSF's transform, once; the mirrored PSF's is its complex conjugate.
-    h = _centred_otf(kernel, fshape, dev)
-    h_mirror = h.conj()
-
-    def convolve(x: torch.Tensor, tf: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.fft.rfftn(x, dim=dims)
-        spectrum.mul_(tf)
-        return torch.fft.irfftn(spectrum, s=fshape, dim=dims)
 
     # As scikit-image (the constant cancels out after the first iteration).
     estimate = torch.zeros_like(y)
     estimate[crop] = 0.5
     for i in range(iterations):
         # ratio = y / (max(H x, 0) + eps), computed in the buffer of H x
-        ratio = convolve(estimate, h).clamp_min_(0).add_(_EPS)
+        ratio = convolve(estimate, False).clamp_min_(0).add_(_EPS)
         if fe is not None:
             small = ratio < fe / scale
         torch.div(y, ratio, out=ratio)
         if fe is not None:
             ratio.masked_fill_(small, 0.0)
-        update = convolve(ratio, h_mirror)
+        update = convolve(ratio, True)
         if lam > 0:
             update[crop] /= 1 - lam * _tv_divergence(estimate[crop], dims)
         estimate.mul_(update).clamp_min_(0)
@@ -167,6 +183,70 @@ def richardson_lucy_iter(
     out = estimate.cpu().numpy().reshape(padded.shape) * scale
     out = out[_crop(widths, arr.shape)] if pad is not None else out
     return _finish(out, arr, clip)
+
+
+def _separable_taps(kernel: np.ndarray, max_taps: int = 65) -> list[np.ndarray] | None:
+    """The 1D factors of `kernel` if it is separable (to 1e-6 of its peak), else None.
+
+    Their outer product is `kernel` (which sums to 1): each factor is the
+    kernel summed over the other axes. Factors longer than `max_taps` make
+    the banded products slower than FFTs, so they also give None.
+    """
+    if kernel.ndim < 2 or max(kernel.shape) > max_taps:
+        return None
+    factors = [
+        kernel.sum(axis=tuple(j for j in range(kernel.ndim) if j != i)) for i in range(kernel.ndim)
+    ]
+    product = factors[0]
+    for f in factors[1:]:
+        product = np.multiply.outer(product, f)
+    if np.abs(product - kernel).max() > 1e-6 * np.abs(kernel).max():
+        return None
+    return factors
+
+
+class _BandedAxis:
+    """Zero-padded "same" correlation with `taps` (odd length) along one axis.
+
+    The axis is cut into blocks of ``_BLOCK`` outputs; each block is one
+    matrix product of its ``_BLOCK + len(taps) - 1`` inputs with a banded
+    matrix, so the work goes to BLAS instead of many passes over memory.
+    """
+
+    _BLOCK = 32
+
+    def __init__(self, taps: np.ndarray, axis: int, device: Any) -> None:
+        import torch
+
+        self.axis, self.size = axis, len(taps)
+        b, s = self._BLOCK, len(taps)
+        band = np.zeros((b + s - 1, b), np.float32)
+        for o in range(b):
+            band[o : o + s, o] = taps
+        self.band = torch.from_numpy(band).to(device)  # (K, B): x @ band
+        self.band_t = self.band.t().contiguous()  # (B, K): band_t @ x
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        b, s, axis = self._BLOCK, self.size, self.axis
+        n = x.shape[axis]
+        blocks = -(-n // b)
+        c = s // 2
+        right = blocks * b + s - 1 - n - c
+        if axis == x.ndim - 1:
+            xp = F.pad(x, (c, right))
+            y = xp.unfold(-1, b + s - 1, b) @ self.band
+            return y.reshape(*x.shape[:-1], blocks * b)[..., :n]
+        pre = math.prod(x.shape[:axis])
+        post = math.prod(x.shape[axis + 1 :])
+        xp = F.pad(x.reshape(pre, n, post), (0, 0, c, right))
+        y = torch.empty((blocks, pre, b, post), dtype=x.dtype, device=x.device)
+        for j in range(blocks):
+            torch.matmul(self.band_t, xp[:, j * b : j * b + b + s - 1], out=y[j])
+        y = y.permute(1, 0, 2, 3).reshape(pre, blocks * b, post)[:, :n]
+        return y.reshape(x.shape)
 
 
 def _fft_shape(spatial: tuple[int, ...], kernel_shape: tuple[int, ...]) -> list[int]:
