@@ -535,7 +535,8 @@ def _open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
                 raise ValueError(f"{path} is not a zarr array or OME-Zarr image: {err}") from err
             component = ""
             if not hasattr(node, "shape"):
-                multiscales = node.attrs.get("multiscales")
+                attrs = dict(node.attrs)
+                multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
                 if not multiscales:
                     raise ValueError(
                         f"{path} is a zarr group without OME-Zarr 'multiscales' metadata; "
