@@ -113,8 +113,9 @@ def test_tiled_equals_untiled_on_stacks(default_model, seed, depth, height, tile
     assert _rel_max_diff(tiled, untiled) <= 1e-4
 
 
-@settings(FAST, max_examples=len(DTYPES) * 2)
-@given(dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@settings(FAST, max_examples=2)
+@given(seed=st.integers(0, 2**16))
 def test_every_dtype_restores_like_its_float_values(default_model, dtype, seed):
     if dtype == np.bool_:
         high = 1
@@ -208,9 +209,9 @@ def _noise_std(estimate: dict, level: float) -> float:
     return float(np.sqrt(shot + (estimate.get("read_noise", 0.0) / gain) ** 2))
 
 
-@FAST
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@settings(FAST, max_examples=5)
 @given(
-    dtype=st.sampled_from(DTYPES),
     noise=st.sampled_from(["gaussian", "poisson", "salt-and-pepper", "speckle", "none"]),
     seed=st.integers(0, 2**16),
 )
