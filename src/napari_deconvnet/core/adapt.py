@@ -390,7 +390,7 @@ def adapt_iter(
     kinds: Any = None,
     patch_size: int | None = None,
     batch_size: int = 16,
-    lr: float = 5e-4,
+    lr: float = 1e-3,
     l2sp: float = 10.0,
     steps_per_epoch: int = 25,
     steps: int | None = None,
@@ -557,8 +557,9 @@ def adapt(
         Called with every :class:`TrainEvent` (progress, preview).
     **options
         ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; 32 in
-        3D), ``batch_size`` (16), ``lr`` (5e-4), ``l2sp`` (10, as
-        fine-tuning in :func:`train`), ``steps_per_epoch`` (25: how often
+        3D), ``batch_size`` (16), ``lr`` (1e-3), ``l2sp`` (10: weaker
+        than :func:`train`'s 100, since deconvolving is a new task for a
+        denoiser), ``steps_per_epoch`` (25: how often
         the synthetic validation set is scored), ``steps`` (a bound on the
         optimisation steps besides `seconds`, rounded up to whole epochs:
         reproducible runs), ``seed``, ``device``,

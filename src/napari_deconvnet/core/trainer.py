@@ -362,7 +362,7 @@ class Trainer:
             # decoupled L2-SP (as AdamW decouples weight decay): pull every weight
             # back toward its starting value by lr * l2sp of the distance
             with torch.no_grad():
-                pull = -self.current_lr * cfg.l2sp
+                pull = -min(self.current_lr * cfg.l2sp, 1.0)  # never past the start
                 for p, p0 in zip(self.params, self.anchor, strict=True):
                     p.add_(p - p0, alpha=pull)
         self.step_count += 1
