@@ -318,6 +318,11 @@ CLI = {
         2,
         "needs --psf",
     ),
+    "restore-denoiser-psf": (
+        ["restore", "{d}/a.tif", "-o", "{d}/o", "--psf", "gaussian:sigma=2"],
+        2,
+        "takes no PSF; drop --psf",
+    ),
     "restore-format": (
         ["restore", "{d}/a.tif", "-o", "{d}/o", "--format", "png"],
         2,

@@ -119,6 +119,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
             f"model {args.model!r} deconvolves and needs --psf: a PSF image file (.tif, .npy) "
             "or a spec such as gaussian:sigma=2 or airy:na=1.4,pixel_size=65"
         )
+    if psf is not None and not model.metadata.get("needs_psf"):
+        raise UsageError(
+            f"model {args.model!r} is not a deconvolution model and takes no PSF; drop "
+            "--psf, or pick a deconvolution model such as --model deconv-2d"
+        )
     failed = 0
     with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
         for src, dst in zip(inputs, outputs, strict=True):
