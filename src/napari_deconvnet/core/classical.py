@@ -228,7 +228,6 @@ class _BandedAxis:
 
     def __call__(self, x: Any) -> Any:
         import torch
-        import torch.nn.functional as F
 
         b, s, axis = self._BLOCK, self.size, self.axis
         n = x.shape[axis]
@@ -236,17 +235,33 @@ class _BandedAxis:
         c = s // 2
         right = blocks * b + s - 1 - n - c
         if axis == x.ndim - 1:
-            xp = F.pad(x, (c, right))
-            y = xp.unfold(-1, b + s - 1, b) @ self.band
+            xp = _zero_pad(x, x.ndim - 1, c, right)
+            # one matrix product: every block's inputs as a row (a copy)
+            windows = xp.unfold(-1, b + s - 1, b).reshape(-1, b + s - 1)
+            y = windows @ self.band
             return y.reshape(*x.shape[:-1], blocks * b)[..., :n]
         pre = math.prod(x.shape[:axis])
         post = math.prod(x.shape[axis + 1 :])
-        xp = F.pad(x.reshape(pre, n, post), (0, 0, c, right))
+        xp = _zero_pad(x.reshape(pre, n, post), 1, c, right)
         y = torch.empty((blocks, pre, b, post), dtype=x.dtype, device=x.device)
         for j in range(blocks):
             torch.matmul(self.band_t, xp[:, j * b : j * b + b + s - 1], out=y[j])
         y = y.permute(1, 0, 2, 3).reshape(pre, blocks * b, post)[:, :n]
         return y.reshape(x.shape)
+
+
+def _zero_pad(x: Any, axis: int, low: int, high: int) -> Any:
+    """`x` with `low` and `high` zeros added along `axis` (one pass over memory)."""
+    import torch
+
+    shape = list(x.shape)
+    n = shape[axis]
+    shape[axis] = n + low + high
+    out = torch.empty(shape, dtype=x.dtype, device=x.device)
+    out.narrow(axis, 0, low).zero_()
+    out.narrow(axis, low + n, high).zero_()
+    out.narrow(axis, low, n).copy_(x)
+    return out
 
 
 def _fft_shape(spatial: tuple[int, ...], kernel_shape: tuple[int, ...]) -> list[int]:
