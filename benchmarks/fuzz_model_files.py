@@ -1,7 +1,8 @@
 """Fuzz the model-file loader with mutated copies of a saved model.
 
 Every mutated file must make ``dn.load_model`` raise ``ValueError``, within a
-second, without running any code it contains. A pickle payload that would
+second, without running any code it contains; ``dn.model_info`` (header only)
+must raise ``ValueError`` or read a valid header. A pickle payload that would
 create a marker file when unpickled is among the mutations; the marker must
 never appear.
 
@@ -266,6 +267,12 @@ def run(count: int, seed: int, folder: Path, limit: float = 1.0) -> dict:
         # CPU time: on a shared machine the wall clock also counts other processes
         if elapsed_cpu > limit:
             outcome = f"slow (> {limit:g} s CPU)"
+        try:  # the header-only reader must fail the same way (or read a valid header)
+            dn.model_info(path)
+        except ValueError:
+            pass
+        except Exception as err:  # noqa: BLE001 - classified, not hidden
+            outcome = f"model_info {type(err).__name__}"
         if marker.exists():
             outcome = "code ran"
             marker.unlink()

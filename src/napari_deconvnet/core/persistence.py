@@ -227,7 +227,15 @@ def model_info(model: str | os.PathLike) -> dict[str, Any]:
 
     if is_bioimageio_path(model):  # a bioimage.io package (.zip, rdf.yaml)
         return bioimageio_info(model)
-    return _read_header(_resolve(model))
+    path = _resolve(model)
+    try:
+        return _read_header(path)
+    except ValueError:
+        raise
+    except Exception as err:  # as load_model: a damaged file gives one error type
+        raise ValueError(
+            f"{path} is not a readable napari-deconvnet model file ({type(err).__name__}: {err})"
+        ) from err
 
 
 def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
