@@ -481,12 +481,10 @@ class TrainWidget(Container):
         layer = self.image.value
         if layer is None:
             raise ValueError("there is no image layer to train on; open or add an image first")
-        if layer.rgb:
-            raise ValueError(
-                f"{layer.name!r} is an RGB layer; training takes single-channel images"
-            )
         data = layer_data(layer)
         net_ndim = 3 if self.dims.value == "3D" else 2
+        if layer.rgb and net_ndim == 3:
+            raise ValueError(f"{layer.name!r} is an RGB layer; train a 2D network on it")
         target = self.target.value
         options: dict[str, Any] = {
             "patch_size": int(self.patch_size.value),
@@ -496,6 +494,8 @@ class TrainWidget(Container):
             "loss": self.loss.value,
             "device": self.device.value,
         }
+        if layer.rgb:  # one shared network over the colour channels, as restore applies it
+            options["axes"] = "YXS" if data.ndim == 3 else "TYXS"
         if options["epochs"] is None and options["max_seconds"] is None:
             raise ValueError("set a number of epochs or a time budget (or both)")
         targets = None
