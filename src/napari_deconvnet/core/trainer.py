@@ -480,6 +480,13 @@ class Trainer:
         )
         if "val_psnr" in start and "val_psnr" in best_entry:
             text += f" (PSNR {best_entry['val_psnr'] - start['val_psnr']:+.2f} dB)"
+        if self.config.mode == "self-supervised" and self.config.fine_tuning:
+            # a model trained without a blind spot sees the neighbour copied into
+            # each masked pixel, so the masked loss understates how well it denoises
+            text += (
+                "; the self-supervised validation loss favours blind-spot training over a "
+                "model trained on clean targets, so compare the restored images too"
+            )
         return text
 
     # ------------------------------------------------------------ resume
