@@ -49,7 +49,8 @@ else
 fi
 
 # Core test files only: the GPU image has no Qt or napari. A file that cannot
-# be imported there (a missing optional package) fails alone, not the run.
+# be imported there (a missing package such as dask, zarr or PyWavelets) fails
+# alone, not the run; carry such packages as wheels to run it too.
 TESTS=(
     tests/test_precision.py tests/test_restore.py tests/test_classical.py
     tests/test_metrics.py tests/test_noise.py tests/test_training.py
@@ -57,8 +58,9 @@ TESTS=(
 )
 [[ -f tests/test_finetune.py ]] && TESTS+=(tests/test_finetune.py)
 echo "gpu_check: tests (-k '$SELECT', at most ${TEST_SECONDS} s)"
-timeout "$TEST_SECONDS" "$PY" -m pytest -q -p no:cacheprovider -o addopts="" \
-    -m "not slow" -k "$SELECT" "${TESTS[@]}" 2>&1 | tee "$OUT/tests.log"
+timeout "$TEST_SECONDS" "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -rfE \
+    --continue-on-collection-errors -m "not slow" -k "$SELECT" "${TESTS[@]}" 2>&1 |
+    tee "$OUT/tests.log"
 tests_rc=${PIPESTATUS[0]}
 echo "gpu_check: tests exit status $tests_rc"
 
