@@ -370,8 +370,10 @@ def richardson_lucy(
     Notes
     -----
     Each iteration is ``x <- x * H^T(y / H x)`` ([1]_, [2]_), where ``H`` is
-    the convolution by the PSF, computed by FFT as a linear (zero-padded)
-    convolution, so nothing wraps around. With regularisation, the update is
+    the convolution by the PSF as a linear (zero-padded) convolution, so
+    nothing wraps around: by real FFTs on a grid just long enough for that,
+    or, for a separable PSF (a Gaussian) on the CPU, by banded matrix
+    products along each axis, which are faster. With regularisation, the update is
     divided by ``1 - lambda * div(grad x / |grad x|)`` [3]_. Even PSF sizes
     get a zero appended, so that the PSF's centre is at index ``size // 2``
     (as in ``scipy.ndimage.convolve`` and :func:`~napari_deconvnet.core.psf.blur`)
