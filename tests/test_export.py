@@ -455,6 +455,14 @@ def test_reader_opens_our_packages_only(packages, tmp_path):
     with zipfile.ZipFile(plain, "w") as zf:
         zf.writestr("notes.txt", "hello")
     assert get_model_reader(str(plain)) is None
+    # the manifest routes packages to the model reader
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    pm.discover()
+    for name in ("models/pkg.zip", "unpacked/rdf.yaml"):
+        commands = {r.command for r in pm.iter_compatible_readers([name])}
+        assert "napari-deconvnet.get_model_reader" in commands
 
 
 def test_cli_export(tmp_path, capsys):
