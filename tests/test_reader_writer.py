@@ -500,12 +500,15 @@ def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path, qtbot, mon
     np.testing.assert_array_equal(again.data, restored.data)
 
 
-def test_viewer_opens_a_lazy_restored_layer(make_napari_viewer, tmp_path, monkeypatch):
+def test_viewer_opens_a_lazy_restored_layer(make_napari_viewer, tmp_path, monkeypatch, qtbot):
     monkeypatch.setattr(reader.settings, "lazy_bytes", 0)
     viewer = make_napari_viewer()
     data = _noisy((3, 64, 64))
     writer.write_ome_zarr(tmp_path / "v.ome.zarr", data, {"scale": (2, 1, 1)}, chunk=32)
-    raw, restored = viewer.open(str(tmp_path / "v.ome.zarr"), plugin="napari-deconvnet")
+    (raw,) = viewer.open(str(tmp_path / "v.ome.zarr"), plugin="napari-deconvnet")
+    # the lazy restored layer is built by a worker thread, then added
+    qtbot.waitUntil(lambda: "v restored" in viewer.layers, timeout=60_000)
+    restored = viewer.layers["v restored"]
     assert raw.multiscale and restored.multiscale
     assert isinstance(restored.data[0], da.Array)
     np.testing.assert_allclose(restored.scale, (2, 1, 1))

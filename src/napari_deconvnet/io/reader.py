@@ -18,10 +18,11 @@ file is never loaded whole. The normalisation statistics then come from a
 deterministic sample of at most 64 chunks (the core's
 :mod:`~napari_deconvnet.core.normalization`, as for the API and the CLI).
 
-In napari the reader never restores on the GUI thread: a lazy file gives
-the lazy restored layer at once; any other gives the raw layer at once, and
-a worker thread restores it tile by tile (progress in napari's activity
-panel) and adds the restored layer when done. Deleting the raw layer, or
+In napari the reader never restores on the GUI thread: it gives the raw
+layer at once, and a worker thread restores the image tile by tile (for a
+lazy file: reads the statistics' sample and builds the lazy restored layer)
+with progress in napari's activity panel, and adds the restored layer when
+done. Deleting the raw layer, or
 closing the viewer, stops that worker. Without a running viewer (npe2's
 ``read`` in a script), the restored layer is a lazy dask array instead.
 :func:`read_restored`, the plain function, restores before it returns.
@@ -714,9 +715,9 @@ def _reader(path: Any, **_: Any) -> list[LayerData]:
     model, device = settings.get("model"), settings.get("device")
     viewer = _current_viewer()
     try:
-        if image.lazy:  # a lazy result: graph only, napari computes what it shows
-            return [raw, _restored_layer(image, model, device)]
-        if viewer is None:  # no viewer to fill in later: lazy as well
+        if viewer is None:  # no viewer to fill in later: a lazy restored layer
+            if image.lazy:
+                return [raw, _restored_layer(image, model, device)]
             return [raw, _lazy_in_memory(image, model, device)]
         _restore_in_background(viewer, image, model, device)
     except Exception as err:
@@ -750,10 +751,17 @@ def _lazy_in_memory(image: ImageFile, model: str, device: str) -> LayerData:
 
 
 def _restore_job(image: ImageFile, model: str, device: str) -> Any:
-    """Worker body: restore `image` tile by tile; returns its layer data tuple."""
+    """Worker body: restore `image` tile by tile; returns its layer data tuple.
+
+    A lazy image gives its lazy restoration (the statistics' sample is read
+    and the graph is built here, not on the GUI thread).
+    """
     from napari_deconvnet.core.persistence import load_model
     from napari_deconvnet.core.tiling import infer_axes, restore_iter
 
+    if image.lazy:
+        yield 0, 0
+        return _restored_layer(image, model, device)
     start = time.perf_counter()
     net = load_model(model)
     axes = image.axes or infer_axes(image.data.shape, net)
