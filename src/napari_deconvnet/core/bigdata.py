@@ -446,37 +446,96 @@ def lazy_restore(
         normalization=normalization,
         block=block,
     )
+    from dask.highlevelgraph import HighLevelGraph
+
     payload = _payload(net)
     token = dask.base.tokenize(image.name, payload.key, job.fingerprint(payload.key, {}))
     model_d = dask.delayed(payload, name=f"deconvnet-model-{payload.key[:16]}", traverse=False)
     job_d = dask.delayed(job, name=f"deconvnet-job-{token}", traverse=False)
     blocks = job.blocks()
     hooks = _Hooks(progress, stop, len(blocks)) if progress or stop else None
-    parts = {}
-    for n, (batch, sidx) in enumerate(blocks):
-        region, _ = _input_region(job, batch, sidx)
-        task = dask.delayed(_restore_block, pure=True)(
-            xt[region],
-            job_d,
-            model_d,
-            (batch, sidx),
-            hooks,
-            dask_key_name=f"deconvnet-{token}-{n}",
-        )
-        shape = (1,) * job.n_batch + xt.shape[job.n_batch : xt.ndim - len(job.spatial)]
-        shape += tuple(b1 - b0 for b0, b1 in job.bounds(sidx))
-        parts[batch, sidx] = da.from_delayed(task, shape, dtype=np.float32)
-    grid = job.transposed_shape[: job.n_batch] + (1,) * layout.has_channel + job.n_blocks()
+    # The graph is written directly, one task per block whose inputs are the
+    # source chunks its region touches: building it costs microseconds per
+    # block (slicing a dask array per block cost ~30 ms, minutes for a
+    # 20,000-plane file).
+    name = f"deconvnet-{token}"
+    edges = [np.cumsum((0, *c)) for c in xt.chunks]
     channel = (0,) * layout.has_channel
-    keyed = {batch + channel + sidx: part for (batch, sidx), part in parts.items()}
-    return da.block(_nest(keyed, grid)).transpose(layout.inverse)
+    layer: dict = {}
+    for batch, sidx in blocks:
+        region, _ = _input_region(job, batch, sidx)
+        spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
+        pieces = [
+            _chunks_of(edge, start, stop) for edge, (start, stop) in zip(edges, spans, strict=True)
+        ]
+        keys, places = [], []
+        for combo in _product(pieces):
+            keys.append((xt.name, *(i for i, _, _ in combo)))
+            places.append(tuple((dst, src) for _, dst, src in combo))
+        shape = tuple(stop - start for start, stop in spans)
+        plan = _Literal((places, shape, np.dtype(xt.dtype).str, (batch, sidx)))
+        layer[(name, *batch, *channel, *sidx)] = (
+            _restore_chunks,
+            keys,
+            job_d.key,
+            model_d.key,
+            plan,
+            hooks,
+        )
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[xt, model_d, job_d])
+    lead = tuple((1,) * n for n in job.transposed_shape[: job.n_batch])
+    chans = tuple((n,) for n in xt.shape[job.n_batch : xt.ndim - len(job.spatial)])
+    spatial = tuple(
+        tuple(min((i + 1) * b, size) - i * b for i in range(n))
+        for b, size, n in zip(job.block, job.spatial, job.n_blocks(), strict=True)
+    )
+    out = da.Array(graph, name, lead + chans + spatial, dtype=np.float32)
+    return out.transpose(layout.inverse)
 
 
-def _nest(parts: dict, grid: tuple[int, ...], prefix: tuple = ()) -> Any:
-    """Nested lists of blocks in C order, one level per axis, for :func:`dask.array.block`."""
-    if len(prefix) == len(grid):
-        return parts[prefix]
-    return [_nest(parts, grid, prefix + (i,)) for i in range(grid[len(prefix)])]
+class _Literal:
+    """A tuple argument that the scheduler must pass as is (never read as a key)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _span(sl: slice, n: int) -> tuple[int, int]:
+    start, stop, _ = sl.indices(n)
+    return start, stop
+
+
+def _chunks_of(edge: np.ndarray, start: int, stop: int) -> list[tuple[int, slice, slice]]:
+    """(chunk index, slice of the region, slice of the chunk) for chunks overlapping a span."""
+    first = int(np.searchsorted(edge, start, side="right")) - 1
+    out = []
+    for i in range(first, len(edge) - 1):
+        c0, c1 = int(edge[i]), int(edge[i + 1])
+        if c0 >= stop:
+            break
+        lo, hi = max(c0, start), min(c1, stop)
+        if hi > lo:
+            out.append((i, slice(lo - start, hi - start), slice(lo - c0, hi - c0)))
+    return out
+
+
+def _product(pieces: list[list]) -> list[tuple]:
+    import itertools
+
+    return list(itertools.product(*pieces))
+
+
+def _restore_chunks(chunks: list, job: _Job, payload, plan: _Literal, hooks) -> np.ndarray:
+    """Assemble a block's input region from its source chunks, then restore it."""
+    places, shape, dtype, block = plan.value
+    piece = np.empty(shape, dtype=np.dtype(dtype))
+    for chunk, place in zip(chunks, places, strict=True):
+        dst = tuple(d for d, _ in place)
+        src = tuple(s for _, s in place)
+        piece[dst] = np.asarray(chunk)[src]
+    return _restore_block(piece, job, payload, block, hooks)
 
 
 # ------------------------------------------------------------------ sources

@@ -31,6 +31,7 @@ training all call these functions.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,28 @@ def sample_values(array: Any) -> np.ndarray:
     """
     if not _is_lazy(array):
         return np.asarray(array, np.float64).reshape(-1)
+    # a dask name is a token of the array's graph: the same lazy array asked
+    # twice (the reader's contrast limits, then the restore's statistics) is
+    # read once
+    with _SAMPLES_LOCK:
+        cached = _SAMPLES.get(array.name)
+    if cached is not None:
+        return cached
+    values = _read_sample(array)
+    values.setflags(write=False)
+    with _SAMPLES_LOCK:
+        _SAMPLES[array.name] = values
+        while len(_SAMPLES) > _SAMPLE_CACHE:
+            _SAMPLES.pop(next(iter(_SAMPLES)))
+    return values
+
+
+_SAMPLES: dict[str, np.ndarray] = {}
+_SAMPLES_LOCK = threading.Lock()
+_SAMPLE_CACHE = 8
+
+
+def _read_sample(array: Any) -> np.ndarray:
     import dask
 
     blocks = list(np.ndindex(*array.numblocks))

@@ -151,8 +151,8 @@ class Layout:
             )
         batch = [a for a in axes if a not in spatial and a != model_channel]
         order = batch + ([model_channel] if model_channel else []) + list(spatial)
-        self.perm = [axes.index(a) for a in order]
-        self.inverse = list(np.argsort(self.perm))
+        self.perm = tuple(axes.index(a) for a in order)
+        self.inverse = tuple(int(i) for i in np.argsort(self.perm))
         self.stat_axis = order.index(channel) if channel else None
         self.n_batch_axes = len(batch)
         self.has_channel = model_channel is not None
