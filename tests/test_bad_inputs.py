@@ -238,12 +238,6 @@ def _file(path, data):
     return path
 
 
-@pytest.mark.xfail(
-    reason="a 2D image with a 3D model fails in tiling.Layout with 'substring not found' "
-    "(issue 16 bad-input matrix; core/tiling.py is not this test's to fix)",
-    raises=AssertionError,
-    strict=True,
-)
 def test_a_3d_model_on_a_2d_image_says_which_axes_it_needs():
     with pytest.raises(ValueError, match="Z"):
         try:

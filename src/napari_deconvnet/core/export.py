@@ -22,7 +22,6 @@ import contextlib
 import copy
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -78,14 +77,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
     An interrupted or failed export leaves nothing where the file was to be
     (and an older file of that name untouched).
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    from .persistence import new_temp_file
+
+    # created with the mode of any new file (the kernel applies the umask,
+    # which is never changed: that would race with other threads)
+    tmp_path = new_temp_file(path)
     try:
         yield tmp_path
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp_path, 0o666 & ~mask)  # mkstemp makes owner-only files
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -355,7 +355,7 @@ def _checksum(state: dict[str, torch.Tensor], doc: dict[str, Any]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _new_temp_file(path: Path) -> Path:
+def new_temp_file(path: Path) -> Path:
     """A new empty file beside `path`, created exclusively.
 
     ``os.open(..., 0o666)`` lets the kernel apply the process umask, so the
@@ -371,6 +371,9 @@ def _new_temp_file(path: Path) -> Path:
         os.close(fd)
         return tmp
     raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
+_new_temp_file = new_temp_file
 
 
 def _fsync(path: Path, *, folder: bool = False) -> None:

@@ -130,6 +130,14 @@ class Layout:
     def __init__(self, axes: str, shape: Sequence[int], model: DeconvNet) -> None:
         cfg = model.config
         spatial = "ZYX"[3 - cfg.ndim :]
+        missing = [a for a in spatial if a not in axes]
+        if missing:
+            raise ValueError(
+                f"this model is {cfg.ndim}D and needs the axes {spatial!r}, but the image's "
+                f"axes are {axes!r} (shape {tuple(shape)}, no {''.join(missing)!r}); pass a "
+                f"{cfg.ndim}D image (e.g. axes={spatial!r}) or use a {len(axes)}D model such "
+                "as 'denoise-2d'"
+            )
         channel = next((a for a in axes if a in "CS"), None)
         n_channels = shape[axes.index(channel)] if channel else 1
         # a deconvolution model's extra input channel is made from the image
