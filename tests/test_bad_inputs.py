@@ -431,3 +431,72 @@ def test_cli_unexpected_errors_are_one_line_unless_debug(files, capsys, monkeypa
     code, err = _run([*argv, "--debug"], capsys)
     assert code == 1
     assert "Traceback" in err and "the accelerator fell over" in err
+
+
+# ------------------------------------------------------------------ widgets
+# The same kinds of bad input through the Restore dock widget in a real
+# viewer: each becomes one napari notification (show_error), nothing is
+# added, and the widget is ready for the next run.
+
+WIDGET = {
+    "nan-image": (
+        lambda rng: np.where(rng.random((32, 40)) < 0.01, np.nan, rng.random((32, 40))),
+        "denoise-2d",
+        None,
+        "NaN",
+    ),
+    "inf-image": (
+        lambda rng: np.where(rng.random((32, 40)) < 0.01, np.inf, rng.random((32, 40))),
+        "denoise-2d",
+        None,
+        "infinite",
+    ),
+    "image-smaller-than-the-grid": (lambda rng: rng.random((2, 3)), "denoise-2d", None, "smaller"),
+    "psf-bigger-than-the-image": (
+        lambda rng: rng.random((32, 32)),
+        "richardson-lucy",
+        np.ones((41, 41), np.float32),
+        "bigger",
+    ),
+    "psf-of-the-wrong-dimensionality": (
+        lambda rng: rng.random((32, 32)),
+        "richardson-lucy",
+        np.ones((3, 5, 5), np.float32),
+        "3D",
+    ),
+    "psf-with-nan": (
+        lambda rng: rng.random((32, 32)),
+        "deconv-2d",
+        np.full((5, 5), np.nan, np.float32),
+        "NaN",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(WIDGET))
+def test_restore_widget_notifies_bad_input(case, make_napari_viewer, qtbot, monkeypatch):
+    from napari_deconvnet.widgets import restore as restore_module
+
+    messages = []
+    monkeypatch.setattr(restore_module, "show_error", messages.append)
+    make, method, psf, match = WIDGET[case]
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Restore")
+    widget.device.value = "cpu"
+    viewer.add_image(make(np.random.default_rng(0)).astype(np.float32), name="img")
+    names = ["img"]
+    if psf is not None:
+        viewer.add_image(psf, name="psf")
+        names.append("psf")
+        widget.image.value = viewer.layers["img"]
+    widget.method.value = method
+    if psf is not None:
+        widget.psf.source.value = "from layer"
+        widget.psf.layer.value = viewer.layers["psf"]
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert len(messages) == 1, messages
+    assert match in messages[0], messages[0]
+    assert "Traceback" not in messages[0]
+    assert [layer.name for layer in viewer.layers] == names
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
