@@ -33,7 +33,7 @@ from .noise import synthesize
 from .patches import check_array, normalization_of
 from .persistence import load_model
 from .psf import as_psf, blur
-from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
+from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult, resolve_amp
 
 __all__ = ["PHANTOMS", "RehearsalPairs", "SyntheticPairs", "adapt", "adapt_iter", "phantom"]
 
@@ -456,7 +456,7 @@ def adapt_iter(
         augment=False,
         seed=seed,
         device=str(dev),
-        precision="float16" if dev.type == "cuda" else "float32",
+        precision=str(resolve_amp("auto", dev)).removeprefix("torch."),
         noise={"model": camera["noise"], **camera["params"]},
         psf_shape=None if kernel is None else tuple(kernel.shape),
         validation="synthetic",
@@ -497,7 +497,7 @@ def adapt_iter(
             },
         }
 
-    amp = torch.float16 if dev.type == "cuda" else torch.float32
+    amp = resolve_amp("auto", dev)
     trainer = Trainer(
         net=net,
         data=data,

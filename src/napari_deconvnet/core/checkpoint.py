@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .persistence import save_model
+from .persistence import save_model, write_atomic
 
 __all__ = ["Autosave", "read_resume", "resume_path"]
 
@@ -58,28 +57,6 @@ def _check_path(path: Any, name: str) -> Path:
     if path.suffix != ".safetensors":
         raise ValueError(f"{name} must end in .safetensors (no pickle), got {path.name!r}")
     return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        break
-    else:  # pragma: no cover - 100 collisions of 48 random bits
-        raise FileExistsError(f"could not create a temporary file beside {path}")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class Autosave:
@@ -132,7 +109,7 @@ class Autosave:
             "network": trainer.net.config.to_dict(),
         }
         text = json.dumps(record, default=_plain)
-        _write_atomic(self.resume, serialize(tensors, metadata={_KEY: text}))
+        write_atomic(self.resume, serialize(tensors, metadata={_KEY: text}))
 
 
 def _plain(value: Any) -> Any:

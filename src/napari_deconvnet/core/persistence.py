@@ -373,10 +373,7 @@ def new_temp_file(path: Path) -> Path:
     raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
-_new_temp_file = new_temp_file
-
-
-def _fsync(path: Path, *, folder: bool = False) -> None:
+def fsync(path: Path | str, *, folder: bool = False) -> None:
     """Flush `path` to disk (skipped where folders cannot be opened, e.g. Windows)."""
     try:
         fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
@@ -388,6 +385,26 @@ def _fsync(path: Path, *, folder: bool = False) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a new file beside it: flushed, then renamed over it.
+
+    A crash leaves the old file or the new one, never a part; the folder is
+    created if it is missing, and flushed after the rename.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = new_temp_file(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync(path.parent, folder=True)
 
 
 def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
@@ -447,19 +464,7 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     doc["checksum"] = _checksum(state, json.loads(text))
     text = json.dumps(doc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_temp_file(path)
-    try:
-        # serialised here and written into our own file: save_file would
-        # recreate it owner-only (0o600), and fixing that needs the umask
-        data = serialize(state, metadata={_KEY: text})
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync(path.parent, folder=True)
+    # serialised here and written into our own file: save_file would
+    # recreate it owner-only (0o600), and fixing that needs the umask
+    write_atomic(path, serialize(state, metadata={_KEY: text}))
     return path

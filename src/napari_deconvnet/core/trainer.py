@@ -515,6 +515,19 @@ class Trainer:
             self.current_lr = float(self.history[-1].get("lr") or self.current_lr)
 
 
+def resolve_amp(precision: str, dev: torch.device) -> torch.dtype:
+    """The autocast dtype of a training run: ``"auto"`` is float16 on CUDA, else float32."""
+    if precision not in ("auto", "float32", "float16", "bfloat16"):
+        raise ValueError(
+            f"unknown precision {precision!r}; use 'auto', 'float32', 'float16' or 'bfloat16'"
+        )
+    if precision == "auto":
+        return torch.float16 if dev.type == "cuda" else torch.float32
+    if precision == "float16" and dev.type == "cpu":
+        raise ValueError("precision 'float16' needs a GPU; on the CPU use 'float32'")
+    return getattr(torch, precision)
+
+
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 

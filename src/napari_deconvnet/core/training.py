@@ -28,7 +28,7 @@ from .devices import resolve_device
 from .losses import LOSSES, SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .persistence import load_model
-from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
+from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult, resolve_amp
 from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
 
 __all__ = ["LOSSES", "MODES", "TrainConfig", "TrainEvent", "TrainResult", "train", "train_iter"]
@@ -287,7 +287,7 @@ def _train_iter(
     state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
     dev = resolve_device(device)
-    amp = _resolve_amp(precision, dev)
+    amp = resolve_amp(precision, dev)
     net, parent = _make_network(model, network, patch_size, seed)
     ndim = net.config.ndim
     if net.config.in_channels != 1 or net.config.out_channels != 1:
@@ -411,18 +411,6 @@ def _check_resume(state: dict, mode: str, size: tuple, batch_size: int, net: Dec
             f"{state['path']} was saved for another network configuration; pass the same "
             "model= (or network=) as the interrupted run"
         )
-
-
-def _resolve_amp(precision: str, dev: torch.device) -> torch.dtype:
-    if precision not in ("auto", "float32", "float16", "bfloat16"):
-        raise ValueError(
-            f"unknown precision {precision!r}; use 'auto', 'float32', 'float16' or 'bfloat16'"
-        )
-    if precision == "auto":
-        return torch.float16 if dev.type == "cuda" else torch.float32
-    if precision == "float16" and dev.type == "cpu":
-        raise ValueError("precision 'float16' needs a GPU; on the CPU use 'float32'")
-    return getattr(torch, precision)
 
 
 def _metadata(

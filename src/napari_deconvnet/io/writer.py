@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_deconvnet.core.persistence import fsync, new_temp_file
+
 from ._formats import (
     IMAGEJ_UNITS,
     LAYER_KEY,
@@ -149,43 +151,16 @@ def _spatial_unit(geo: dict[str, Any]) -> str | None:
 # changed (changing it, even for a moment, races with other threads).
 
 
-def _fsync(path: Path | str, *, folder: bool = False) -> None:
-    """Flush `path` to disk (a no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     """fsync every file, then every folder (deepest first) under `root`."""
     for folder, _, files in os.walk(root, topdown=False):
         for name in files:
-            _fsync(os.path.join(folder, name))
-        _fsync(folder, folder=True)
+            fsync(os.path.join(folder, name))
+        fsync(folder, folder=True)
 
 
 def _temp_name(path: Path, suffix: str) -> Path:
     return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
-
-
-def _new_temp_file(path: Path) -> Path:
-    """A new empty file beside `path`, created exclusively with the umask's mode."""
-    for _ in range(100):
-        tmp = _temp_name(path, ".tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return tmp
-    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 def _new_temp_folder(path: Path) -> Path:
@@ -204,16 +179,16 @@ def _new_temp_folder(path: Path) -> Path:
 def _atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary file beside `path`; flush it and rename it over `path` when done."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_temp_file(path)
+    tmp = new_temp_file(path)
     try:
         yield tmp
-        _fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync(path.parent, folder=True)
+    fsync(path.parent, folder=True)
 
 
 def _aside(path: Path) -> Path:
@@ -241,7 +216,7 @@ def recover_folder(path: str | os.PathLike) -> bool:
         return False
     if not os.path.lexists(path):
         os.replace(old, path)
-        _fsync(path.parent, folder=True)
+        fsync(path.parent, folder=True)
         return True
     shutil.rmtree(old, ignore_errors=True)
     return False
@@ -273,13 +248,13 @@ def _atomic_folder(path: Path) -> Iterator[Path]:
             except BaseException:
                 os.replace(old, path)
                 raise
-            _fsync(path.parent, folder=True)
+            fsync(path.parent, folder=True)
             shutil.rmtree(old, ignore_errors=True)
         else:
             if os.path.lexists(path):
                 path.unlink()
             os.replace(tmp, path)
-            _fsync(path.parent, folder=True)
+            fsync(path.parent, folder=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
