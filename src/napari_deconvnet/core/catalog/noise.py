@@ -1,0 +1,155 @@
+"""Noise models of :func:`napari_deconvnet.synthesize`, in the image's intensity units."""
+
+from ..specs import Param, Spec, register
+
+_N = "napari_deconvnet.core.noise"
+
+register(
+    Spec(
+        "noise",
+        "gaussian",
+        "Additive white Gaussian noise of a fixed standard deviation.",
+        params=(
+            Param(
+                "sigma",
+                "float",
+                0.1,
+                low=0.0,
+                label="Sigma",
+                help="Standard deviation, in the image's intensity units",
+            ),
+        ),
+        function=f"{_N}:gaussian_noise",
+    )
+)
+register(
+    Spec(
+        "noise",
+        "poisson",
+        "Photon (shot) noise: intensity 1.0 expects `peak` photons.",
+        params=(
+            Param(
+                "peak",
+                "float",
+                100.0,
+                low=0.0,
+                label="Peak (photons)",
+                help="Photons per unit of intensity; fewer is noisier",
+            ),
+        ),
+        function=f"{_N}:poisson_noise",
+    )
+)
+register(
+    Spec(
+        "noise",
+        "poisson-gaussian",
+        "Camera noise: photon noise, read noise, offset and quantisation, in ADU.",
+        params=(
+            Param(
+                "gain",
+                "float",
+                100.0,
+                low=0.0,
+                label="Gain (e-/ADU)",
+                help="Electrons per unit of intensity (ADU)",
+            ),
+            Param(
+                "offset",
+                "float",
+                0.0,
+                label="Offset (ADU)",
+                help="Camera offset (bias) added to every pixel",
+            ),
+            Param(
+                "read_noise",
+                "float",
+                1.0,
+                low=0.0,
+                label="Read noise (e-)",
+                help="Read noise, electrons rms",
+            ),
+            Param(
+                "bit_depth",
+                "int",
+                None,
+                low=1,
+                high=32,
+                optional=True,
+                label="Bit depth",
+                help="Round and clip to [0, 2**bits - 1] ADU; empty for no quantisation",
+            ),
+        ),
+        function=f"{_N}:poisson_gaussian_noise",
+    )
+)
+register(
+    Spec(
+        "noise",
+        "salt-and-pepper",
+        "Impulse noise: a fraction of pixels set to the image's minimum or maximum.",
+        params=(
+            Param(
+                "amount",
+                "float",
+                0.05,
+                low=0.0,
+                high=1.0,
+                label="Amount",
+                help="Fraction of pixels replaced",
+            ),
+            Param(
+                "salt_vs_pepper",
+                "float",
+                0.5,
+                low=0.0,
+                high=1.0,
+                label="Salt vs pepper",
+                help="Fraction of replaced pixels set high",
+            ),
+            Param(
+                "low",
+                "float",
+                None,
+                optional=True,
+                label="Pepper value",
+                help="Value of pepper pixels; the image's minimum when empty",
+            ),
+            Param(
+                "high",
+                "float",
+                None,
+                optional=True,
+                label="Salt value",
+                help="Value of salt pixels; the image's maximum when empty",
+            ),
+        ),
+        function=f"{_N}:salt_and_pepper_noise",
+    )
+)
+register(
+    Spec(
+        "noise",
+        "speckle",
+        "Multiplicative noise: each pixel times (1 + sigma n), n standard normal.",
+        params=(
+            Param(
+                "sigma",
+                "float",
+                0.1,
+                low=0.0,
+                label="Sigma",
+                help="Standard deviation of the multiplicative noise",
+            ),
+        ),
+        function=f"{_N}:speckle_noise",
+    )
+)
+register(
+    Spec(
+        "noise",
+        "none",
+        "No noise: only the blur by the PSF, if one is given.",
+        function=f"{_N}:no_noise",
+    )
+)

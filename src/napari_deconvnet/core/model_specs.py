@@ -1,0 +1,72 @@
+"""Method specs of the networks: the shipped models and model files.
+
+A network is a method of kind ``"model"``. Its parameters are how it is run
+(tiling and batching), not what it learned; whether it needs a PSF and which
+dimensionality it restores come from the model file's header.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .specs import Param, Spec
+
+__all__ = ["MODEL_PARAMS", "model_spec", "shipped_model_specs"]
+
+#: How any network runs: the parameters of :func:`napari_deconvnet.restore`.
+MODEL_PARAMS = (
+    Param(
+        "tile",
+        "int",
+        None,
+        low=8,
+        optional=True,
+        label="Tile size",
+        help="Pixels per side of each tile; automatic (from the memory budget) when empty",
+    ),
+    Param(
+        "overlap",
+        "int",
+        None,
+        low=0,
+        optional=True,
+        label="Overlap",
+        help="Pixels of context around each tile; automatic (the receptive field) when empty",
+    ),
+    Param(
+        "batch_size",
+        "int",
+        None,
+        low=1,
+        optional=True,
+        label="Batch size",
+        help="Tiles per forward pass; automatic when empty",
+    ),
+)
+
+
+def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
+    """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
+    meta = info.get("metadata") or {}
+    config = info.get("config") or {}
+    ndim = config.get("ndim")
+    return Spec(
+        "method",
+        name,
+        meta.get("description") or "A napari-deconvnet model (no description).",
+        params=MODEL_PARAMS,
+        function="napari_deconvnet.core.tiling:restore",
+        kind="model",
+        needs_psf=bool(meta.get("needs_psf", False)),
+        ndim=(int(ndim),) if ndim in (2, 3) else (2, 3),
+        tags=tuple(t for t in (meta.get("task"),) if isinstance(t, str)),
+        extra={"model": str(model if model is not None else name)},
+    )
+
+
+def shipped_model_specs() -> dict[str, Spec]:
+    """One spec per shipped model (an alias such as ``"default"`` included)."""
+    from .persistence import list_models, model_info
+
+    return {name: model_spec(name, model_info(name)) for name in list_models()}
