@@ -9,6 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import napari_deconvnet as dn
 from napari_deconvnet.core import metrics as metrics_module
+from napari_deconvnet.core import ssim_cpu
 from napari_deconvnet.core.metrics import SSIMLoss, psnr, ssim
 
 TOL = 1e-4
@@ -359,23 +360,53 @@ def test_ssim_loss_errors():
         loss(np.zeros((1, 1, 16, 16)), torch.rand(1, 1, 16, 16))
 
 
-def test_blocked_path_leaves_torch_threads_alone():
+@pytest.fixture
+def torch_threads():
+    """torch at 2 intra-op threads (enough for the threaded blocked path), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(before)
+
+
+def test_blocked_path_leaves_torch_threads_alone(torch_threads, monkeypatch):
     import threading
 
-    before = torch.get_num_threads()
+    monkeypatch.setattr(ssim_cpu, "_POOLS", {})  # the pool is made (and torch touched) now
+    made = []
+    real_pool = ssim_cpu.single_threaded_pool
+    monkeypatch.setattr(ssim_cpu, "single_threaded_pool", lambda n: made.append(n) or real_pool(n))
     x, y = _pair((256, 300))
-    ssim(x, y, data_range=1.0, full=True)  # large enough for the threaded, blocked path
-    assert torch.get_num_threads() == before
+    score = ssim(x, y, data_range=1.0)  # large enough for the threaded, blocked path
+    assert made == [1]  # it did take the threaded path
+    assert score == pytest.approx(_skimage_ssim(x, y, data_range=1.0)[0], abs=TOL)
+    assert torch.get_num_threads() == torch_threads
     seen = []
     thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
     thread.start()
     thread.join()
-    assert seen == [before]  # threads started later get the default, not 1
+    assert seen == [torch_threads]  # threads started later get the default, not 1
+    ssim_cpu._POOLS[1].shutdown()
 
 
-def test_blocked_path_workers_run_single_threaded_ops():
-    pool = metrics_module._single_threaded_pool(1)
+def test_blocked_path_workers_run_single_threaded_ops(torch_threads, monkeypatch):
+    monkeypatch.setattr(ssim_cpu, "_POOLS", {})
+    pool = ssim_cpu.single_threaded_pool(1)
+    assert torch.get_num_threads() == torch_threads
     assert pool.submit(torch.get_num_threads).result() == 1
     x = torch.rand(64, 64)
     assert pool.submit(lambda: (x @ x).sum() > 0).result()
     assert pool.submit(torch.get_num_threads).result() == 1
+    assert ssim_cpu.single_threaded_pool(1) is pool  # made once per size
+    pool.shutdown()
+
+
+def test_data_range_of_and_squared_error():
+    assert metrics_module.data_range_of(np.zeros((4, 4), np.uint8)) == 255.0
+    assert metrics_module.data_range_of(np.array([[1.5, -0.5]])) == 2.0
+    with pytest.raises(ValueError, match="constant.*data range"):
+        metrics_module.data_range_of(np.ones((4, 4)))
+    x, y = _pair((16, 24))
+    total, count = metrics_module.squared_error(x, y)
+    assert count == x.size
+    assert total == pytest.approx(float(np.sum((x.astype(np.float64) - y) ** 2)), rel=1e-6)

@@ -8,17 +8,15 @@ use_sample_covariance=False)``.
 
 NumPy inputs are computed in float32 and give NumPy results; torch inputs
 stay torch (on their device, differentiable). Large 2D maps on the CPU take
-a cache-blocked path (band-matrix products down and along the rows, a strip
-of rows at a time, strips in parallel),
-which is several times faster than scipy's separable filters.
+the cache-blocked kernel of :mod:`napari_deconvnet.core.ssim_cpu`, several
+times faster than scipy's separable filters. Measuring stacks and volumes
+slice by slice (or by volume) is :func:`napari_deconvnet.measure`.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -26,14 +24,10 @@ import torch
 from torch import nn
 
 from ._validation import real_array
+from .ssim_cpu import K1, K2, TRUNCATE, gaussian_weights, ssim_map_blocked, symmetric_index
 
-__all__ = ["SSIMLoss", "psnr", "ssim"]
+__all__ = ["SSIMLoss", "data_range_of", "psnr", "psnr_of_mse", "squared_error", "ssim"]
 
-_K1 = 0.01
-_K2 = 0.03
-_TRUNCATE = 3.5  # scikit-image's truncation: an 11-tap window for sigma=1.5
-_BLOCK_ROWS = 32  # rows per strip of the blocked CPU path (fits in L2 cache)
-_BLOCK_COLS = 32  # columns per block of the band-matrix product along the rows
 _BLOCKED_MIN_PIXELS = 192 * 192  # smaller maps take the plain path
 
 
@@ -104,11 +98,7 @@ def _data_range(data_range: Any, reference: Any, ref: torch.Tensor) -> float | t
         detached = ref.detach()
         value = detached.max().double() - detached.min().double()
         if float(value) <= 0:
-            raise ValueError(
-                "data_range cannot be inferred: the reference image is constant "
-                f"(all values {float(detached.reshape(-1)[0])!r}); pass data_range="
-                "the intensity span of the images, e.g. 1.0 or 255"
-            )
+            raise ValueError(_constant_message(float(detached.reshape(-1)[0])))
         return value.to(ref.dtype) if ref.device.type != "cpu" else float(value)
     if isinstance(data_range, torch.Tensor):
         if data_range.numel() != 1:
@@ -176,7 +166,7 @@ def _unlayout(m: torch.Tensor, shape: tuple[int, ...], axis: int | None) -> torc
 
 def _check_win_size(win_size: Any, sigma: float, spatial: tuple[int, ...]) -> int:
     if win_size is None:
-        win_size = 2 * int(_TRUNCATE * sigma + 0.5) + 1
+        win_size = 2 * int(TRUNCATE * sigma + 0.5) + 1
     elif isinstance(win_size, bool) or not isinstance(win_size, numbers.Integral):
         raise TypeError(f"win_size must be an odd integer or None, got {win_size!r}")
     win_size = int(win_size)
@@ -194,26 +184,12 @@ def _check_win_size(win_size: Any, sigma: float, spatial: tuple[int, ...]) -> in
 # ---------------------------------------------------------------- filtering
 
 
-def _gaussian_weights(sigma: float) -> np.ndarray:
-    """scipy.ndimage's 1-D Gaussian: radius ``int(3.5 * sigma + 0.5)``, sum 1."""
-    radius = int(_TRUNCATE * sigma + 0.5)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    w = np.exp(-0.5 / sigma**2 * x**2)
-    return w / w.sum()
-
-
-def _symmetric_index(n: int, lo: int, hi: int, device: torch.device) -> torch.Tensor:
-    """Indices of scipy.ndimage's ``mode="reflect"`` padding (d c b a | a b c d | d c b a)."""
-    idx = np.arange(-lo, n + hi) % (2 * n)
-    return torch.as_tensor(np.where(idx >= n, 2 * n - 1 - idx, idx), device=device)
-
-
 def _gaussian_filter(t: torch.Tensor, weights: list[float]) -> torch.Tensor:
     """Separable Gaussian filter over all axes but the first, differentiable."""
     r = (len(weights) - 1) // 2
     for axis in range(1, t.ndim):
         n = t.shape[axis]
-        p = t.index_select(axis, _symmetric_index(n, r, r, t.device))
+        p = t.index_select(axis, symmetric_index(n, r, r, t.device))
         out = p.narrow(axis, r, n) * weights[r]
         for i in range(1, r + 1):
             out = out + (p.narrow(axis, r - i, n) + p.narrow(axis, r + i, n)) * weights[r + i]
@@ -229,7 +205,7 @@ def _ssim_terms(
     var = s2 - mx * mx - my * my
     mx = mx + shift
     my = my + shift
-    c1, c2 = _K1**2, _K2**2
+    c1, c2 = K1**2, K2**2
     return (2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (var + c2))
 
 
@@ -237,7 +213,7 @@ def _ssim_map_plain(
     x: torch.Tensor, y: torch.Tensor, shift: Any, scale: Any, sigma: float
 ) -> torch.Tensor:
     """SSIM map of ``(N, *spatial)`` stacks, by autograd-friendly ops on any device."""
-    weights = [float(w) for w in _gaussian_weights(sigma)]
+    weights = [float(w) for w in gaussian_weights(sigma)]
     xs = (x - shift) / scale
     ys = (y - shift) / scale
     stack = torch.stack([xs, ys, xs * xs + ys * ys, xs * ys], dim=1)
@@ -245,161 +221,6 @@ def _ssim_map_plain(
     f = _gaussian_filter(stack.reshape(n * 4, *stack.shape[2:]), weights)
     mx, my, s2, sxy = f.reshape(stack.shape).unbind(1)
     return _ssim_terms(mx, my, s2, sxy, shift / scale)
-
-
-def _strips(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    out: torch.Tensor,
-    rows: range,
-    shift: float,
-    scale: float,
-    weights: np.ndarray,
-    pad: int = 0,
-) -> tuple[float, float]:
-    """SSIM of output `rows` of one ``(H, W)`` image, a strip of rows at a time, into `out`.
-
-    Returns the sum of those rows of the map, and its sum without a `pad`-wide
-    border of the image (for the mean), taken while each strip is in cache.
-    """
-    r = (len(weights) - 1) // 2
-    h, width = x.shape
-    dtype = x.dtype
-    blocks = math.ceil(width / _BLOCK_COLS)
-    row_index = _symmetric_index(h, r, r, x.device)
-    # columns padded up to whole blocks (the extra outputs are dropped)
-    cols = _symmetric_index(width, r, r + blocks * _BLOCK_COLS - width, x.device)
-    kernel = torch.as_tensor(weights, dtype=dtype)
-    down = torch.zeros(_BLOCK_ROWS, _BLOCK_ROWS + 2 * r, dtype=dtype)
-    for i in range(_BLOCK_ROWS):
-        down[i, i : i + 2 * r + 1] = kernel
-    across = torch.zeros(_BLOCK_COLS + 2 * r, _BLOCK_COLS, dtype=dtype)
-    for i in range(_BLOCK_COLS):
-        across[i : i + 2 * r + 1, i] = kernel
-    # unlike the plain path, the images are only shifted (the constants are scaled)
-    c1, c2 = (_K1 * scale) ** 2, (_K2 * scale) ** 2
-    total = inner = 0.0
-    padded = cols.numel()
-    # buffers reused by every strip: fresh megabyte-sized tensors would each cost
-    # page faults, as large allocations go back to the system when freed
-    full_buf = torch.empty(4, _BLOCK_ROWS + 2 * r, padded, dtype=dtype)
-    full_v = torch.empty(4, _BLOCK_ROWS, padded, dtype=dtype)
-    full_win = torch.empty(4, _BLOCK_ROWS, blocks, _BLOCK_COLS + 2 * r, dtype=dtype)
-    full_f = torch.empty(4 * _BLOCK_ROWS * blocks, _BLOCK_COLS, dtype=dtype)
-    full_num = torch.empty(_BLOCK_ROWS, width, dtype=dtype)
-    full_den = torch.empty(_BLOCK_ROWS, width, dtype=dtype)
-    for i0 in range(rows.start, rows.stop, _BLOCK_ROWS):
-        s = min(_BLOCK_ROWS, rows.stop - i0)
-        buf = full_buf if s == _BLOCK_ROWS else torch.empty(4, s + 2 * r, padded, dtype=dtype)
-        xs, ys, sq, xy = buf.unbind(0)
-        for src, dst in ((x, xs), (y, ys)):
-            if i0 >= r and i0 + s + r <= h and padded - width - r <= width:
-                # inside: copy the rows shifted, then mirror the borders (scipy's reflect)
-                torch.sub(src[i0 - r : i0 + s + r], shift, out=dst[:, r : r + width])
-                dst[:, :r] = dst[:, r : 2 * r].flip(1)
-                right = padded - width - r
-                dst[:, r + width :] = dst[:, r + width - right : r + width].flip(1)
-            else:  # the first and last strips (and tiny images): gather
-                rows_ = src.index_select(0, row_index[i0 : i0 + s + 2 * r])
-                torch.index_select(rows_, 1, cols, out=dst)
-                dst.sub_(shift)
-        torch.mul(xs, xs, out=sq).addcmul_(ys, ys)
-        torch.mul(xs, ys, out=xy)
-        if s == _BLOCK_ROWS:  # down the rows: (4, s, padded width)
-            v = torch.matmul(down, buf, out=full_v)
-            windows = full_win.copy_(v.unfold(2, _BLOCK_COLS + 2 * r, _BLOCK_COLS))
-            f = torch.mm(windows.view(-1, _BLOCK_COLS + 2 * r), across, out=full_f)
-            num, den = full_num, full_den
-        else:
-            v = torch.matmul(down[:s, : s + 2 * r], buf)
-            windows = v.unfold(2, _BLOCK_COLS + 2 * r, _BLOCK_COLS)
-            f = windows.reshape(-1, _BLOCK_COLS + 2 * r).mm(across)
-            num, den = full_num[:s], full_den[:s]
-        f = f.view(4, s, -1)[..., :width]  # along the rows, in blocks of columns
-        mx, my, s2, sxy = f.unbind(0)
-        sxy.addcmul_(mx, my, value=-1)  # covariance
-        s2.addcmul_(mx, mx, value=-1).addcmul_(my, my, value=-1)  # sum of variances
-        mx.add_(shift)
-        my.add_(shift)
-        torch.mul(mx, my, out=num).mul_(2).add_(c1)
-        torch.mul(mx, mx, out=den).addcmul_(my, my).add_(c1)
-        num.mul_(sxy.mul_(2).add_(c2))
-        den.mul_(s2.add_(c2))
-        strip = torch.div(num, den, out=out[i0 : i0 + s])
-        total += float(strip.sum(dtype=torch.float64))
-        lo, hi = max(i0, pad) - i0, min(i0 + s, h - pad) - i0
-        if hi > lo:
-            inner += float(strip[lo:hi, pad : width - pad].sum(dtype=torch.float64))
-    return total, inner
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _single_threaded_pool(workers: int) -> ThreadPoolExecutor:
-    """Worker threads whose torch ops run on one thread each (no OpenMP team).
-
-    Many small ops, each split over an OpenMP team, stall at every barrier
-    when the CPU is shared (one team thread waits a whole scheduler slice
-    for another): a strip loop then runs 10-100x slower. Our own threads,
-    each with one intra-op thread, have no barriers. ``torch.set_num_threads``
-    sets the calling thread's OpenMP and MKL thread counts and the default
-    for threads that start later; the default is restored right away.
-    """
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is not None and _POOL._max_workers == workers:
-            return _POOL
-        if _POOL is not None:
-            _POOL.shutdown(wait=False)
-        previous = torch.get_num_threads()
-        ready = threading.Barrier(workers + 1)
-
-        def init() -> None:
-            torch.get_num_threads()  # torch's once-per-thread setup first, or it undoes ours
-            torch.set_num_threads(1)
-            ready.wait()
-
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="dn-ssim", initializer=init)
-        for _ in range(workers):  # start every thread now: each blocks in init
-            pool.submit(int)
-        ready.wait()
-        torch.set_num_threads(previous)  # the default for new threads; ours keep 1
-        _POOL = pool
-        return pool
-
-
-def _ssim_map_blocked(
-    x: torch.Tensor, y: torch.Tensor, shift: float, scale: float, sigma: float, pad: int = 0
-) -> tuple[torch.Tensor, tuple[float, float]]:
-    """SSIM map of ``(N, H, W)`` CPU stacks, cache-blocked, without autograd.
-
-    Each strip of rows (plus the filter's halo) is padded, shifted, squared and
-    filtered while it sits in cache, by two products with band matrices of
-    Gaussian weights: down the rows, then along them in blocks of columns
-    (matrix products beat shifted adds by far on the CPU). Blocks of strips
-    run on worker threads whose torch ops are single-threaded. Also returns the
-    map's sum and its sum without a `pad`-wide border (see :func:`_strips`).
-    """
-    weights = _gaussian_weights(sigma)
-    n, h, _ = x.shape
-    out = torch.empty(x.shape, dtype=x.dtype)
-    # each strip is ~40 small ops whose Python dispatch holds the GIL: half of
-    # torch's threads (at most 4) as workers; on 2 cores one worker was fastest
-    workers = max(1, min(4, torch.get_num_threads() // 2))
-    per_task = _BLOCK_ROWS * max(1, math.ceil(h / (_BLOCK_ROWS * 4 * workers)))
-    tasks = [(k, range(i, min(i + per_task, h))) for k in range(n) for i in range(0, h, per_task)]
-    if len(tasks) == 1 or torch.get_num_threads() == 1:
-        sums = [_strips(x[k], y[k], out[k], rows, shift, scale, weights, pad) for k, rows in tasks]
-    else:  # in our single-threaded workers, even with one worker (see _single_threaded_pool)
-        pool = _single_threaded_pool(workers)
-        futures = [
-            pool.submit(_strips, x[k], y[k], out[k], rows, shift, scale, weights, pad)
-            for k, rows in tasks
-        ]
-        sums = [future.result() for future in futures]
-    return out, (sum(t for t, _ in sums), sum(i for _, i in sums))
 
 
 def _ssim_map(
@@ -424,7 +245,7 @@ def _ssim_map(
     )
     if blocked:
         with torch.no_grad():
-            return _ssim_map_blocked(x, y, float(shift), float(data_range), sigma, pad)
+            return ssim_map_blocked(x, y, float(shift), float(data_range), sigma, pad)
     return _ssim_map_plain(x, y, shift, data_range, sigma), None
 
 
@@ -615,17 +436,60 @@ def psnr(x: Any, y: Any, *, data_range: Any = None) -> Any:
         if not bool(torch.isfinite(mse.detach())):  # checked after: one pass instead of three
             _check_finite(tx, ty)
         return 10 * torch.log10(rng**2 / mse)
-    # NumPy inputs: the arithmetic of scikit-image, for equal results
+    total, count = squared_error(x, y)
+    mse = total / count
+    if not math.isfinite(mse):
+        _check_finite(tx, ty)
+    return psnr_of_mse(mse, float(rng))
+
+
+def squared_error(x: Any, y: Any) -> tuple[float, int]:
+    """Sum of squared differences of two NumPy images, and their number of pixels.
+
+    The arithmetic of scikit-image's PSNR (float32 differences for float16/32
+    pairs, float64 otherwise, a float64 sum), so that :func:`psnr` agrees with
+    it; :func:`napari_deconvnet.measure` adds these up over slices. No checks.
+    """
     ax, ay = np.asarray(x), np.asarray(y)
     small = (np.float16, np.float32)
     ftype = np.float32 if ax.dtype in small and ay.dtype in small else np.float64
     diff = ax.astype(ftype, copy=False) - ay.astype(ftype, copy=False)
-    mse = float(np.mean(np.square(diff, out=diff), dtype=np.float64))
-    if not math.isfinite(mse):
-        _check_finite(tx, ty)
+    return float(np.sum(np.square(diff, out=diff), dtype=np.float64)), int(diff.size)
+
+
+def psnr_of_mse(mse: float, data_range: float) -> float:
+    """``10 * log10(data_range**2 / mse)`` in dB; ``inf`` when `mse` is 0."""
     if mse == 0:
         return math.inf
-    return float(10 * np.log10(float(rng) ** 2 / mse))
+    return float(10 * np.log10(float(data_range) ** 2 / mse))
+
+
+def data_range_of(reference: Any) -> float:
+    """The default `data_range` of :func:`ssim` and :func:`psnr` for a whole reference.
+
+    255 for uint8 references, 1 for boolean ones, else ``max - min`` of all of
+    `reference` (a NumPy or dask array, computed once).
+
+    Raises
+    ------
+    ValueError
+        If the reference is constant, so that no range can be inferred.
+    """
+    fixed = _integer_range(reference)
+    if fixed is not None:
+        return fixed
+    low, high = float(np.asarray(reference.min())), float(np.asarray(reference.max()))
+    if not high > low:
+        raise ValueError(_constant_message(low))
+    return high - low
+
+
+def _constant_message(value: float) -> str:
+    return (
+        f"data_range cannot be inferred: the reference image is constant (all values "
+        f"{value!r}), so it has no data range; pass data_range=the intensity span of the "
+        "images, e.g. 1.0 or 255"
+    )
 
 
 class SSIMLoss(nn.Module):
