@@ -16,14 +16,19 @@ from .export import export
 from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
 from .noise import estimate_noise, synthesize
+from .operations import run_method, run_method_iter, synthesize_iter
 from .persistence import list_models, load_model, model_info, save_model
 from .psf import make_psf
+from .specs import Param, Spec, list_methods, list_noise_models, list_psfs
+from .specs import register as register_spec
 from .tiling import Cancelled, compute_normalization, restore, restore_iter
 from .training import TrainEvent, TrainResult, train, train_iter
 
 __all__ = [
     "adapt",
     "Cancelled",
+    "Param",
+    "Spec",
     "TrainEvent",
     "TrainResult",
     "DeconvNet",
@@ -39,19 +44,26 @@ __all__ = [
     "estimate_noise",
     "export",
     "export_bioimageio",
+    "list_methods",
     "list_models",
+    "list_noise_models",
+    "list_psfs",
     "load_model",
     "make_psf",
     "model_info",
     "psnr",
     "receptive_field",
+    "register_spec",
     "restore",
     "restore_iter",
     "restore_to_zarr",
     "richardson_lucy",
+    "run_method",
+    "run_method_iter",
     "save_model",
     "ssim",
     "synthesize",
+    "synthesize_iter",
     "train",
     "train_iter",
     "wiener",

@@ -20,18 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from .denoisers import (
-    _as_image,
-    denoise_bm3d,
-    denoise_median,
-    denoise_nlm,
-    denoise_switching_median,
-    denoise_tv,
-    denoise_wavelet,
-)
+from .denoisers import as_image
 from .psf import as_psf
+from .specs import SpecTable
 
-__all__ = ["CLASSICAL_METHODS", "richardson_lucy", "richardson_lucy_iter", "wiener"]
+__all__ = [
+    "CLASSICAL_METHODS",
+    "estimate_balance",
+    "richardson_lucy",
+    "richardson_lucy_iter",
+    "wiener",
+]
 
 _PAD_MODES = ("reflect", "symmetric", "edge")
 _EPS = 1e-12  # as scikit-image's richardson_lucy
@@ -39,7 +38,7 @@ _EPS = 1e-12  # as scikit-image's richardson_lucy
 
 def _prepare(image: Any, psf: Any, pad: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate; return the float32 image and the PSF with odd sizes (float64, sum 1)."""
-    arr = _as_image(image)
+    arr = as_image(image)
     kernel = as_psf(psf, arr.ndim)
     spatial = arr.shape[arr.ndim - kernel.ndim :]
     if any(k > n for k, n in zip(kernel.shape, spatial, strict=True)):
@@ -431,8 +430,26 @@ def richardson_lucy(
             return stop.value
 
 
-def _estimate_balance(arr: np.ndarray) -> float:
-    """Noise-to-signal variance ratio of an image, at least 1e-4."""
+def estimate_balance(arr: np.ndarray) -> float:
+    """Noise-to-signal variance ratio of an image, at least 1e-4 (Wiener's automatic balance).
+
+    Parameters
+    ----------
+    arr : (M, N) or (P, M, N) ndarray
+        At least 16x16 pixels in its last two axes.
+
+    Returns
+    -------
+    float
+        The noise variance (:func:`~napari_deconvnet.estimate_noise`,
+        Gaussian model) over the signal variance (the image's variance less
+        the noise's).
+
+    Raises
+    ------
+    ValueError
+        An image smaller than 16x16.
+    """
     from .noise_estimation import estimate_noise
 
     if arr.ndim < 2 or min(arr.shape[-2:]) < 16:
@@ -515,7 +532,7 @@ def wiener(
 
     arr, kernel = _prepare(image, psf, pad)
     if balance is None:
-        bal = _estimate_balance(arr)
+        bal = estimate_balance(arr)
     else:
         bal = _number("balance", balance)
         if bal == 0:
@@ -532,49 +549,17 @@ def wiener(
     return _finish(out.reshape(arr.shape), arr, clip)
 
 
-CLASSICAL_METHODS: dict[str, dict[str, Any]] = {
-    "richardson-lucy": {
-        "function": richardson_lucy,
-        "psf": True,
-        "description": "Deconvolution for a known PSF and Poisson (photon) noise; "
-        "tune the iterations, add TV regularisation if noisy.",
+_estimate_balance = estimate_balance  # the old private name, kept for old imports
+
+#: The classical methods by name: ``function``, whether it needs a ``psf``, a
+#: ``description``. A read-only view of the classical specs
+#: (:func:`napari_deconvnet.list_methods` with ``kind="classical"``).
+CLASSICAL_METHODS = SpecTable(
+    "method",
+    lambda spec: {
+        "function": spec.resolve(),
+        "psf": spec.needs_psf,
+        "description": spec.description,
     },
-    "wiener": {
-        "function": wiener,
-        "psf": True,
-        "description": "Fast one-step deconvolution for a known PSF and mild Gaussian noise.",
-    },
-    "nlm": {
-        "function": denoise_nlm,
-        "psf": False,
-        "description": "Non-local means: denoising of textured images with repeated patterns.",
-    },
-    "tv": {
-        "function": denoise_tv,
-        "psf": False,
-        "description": "Total variation: denoising of piecewise-flat images (keeps edges).",
-    },
-    "wavelet": {
-        "function": denoise_wavelet,
-        "psf": False,
-        "description": "Wavelet shrinkage: fast denoising of Gaussian noise (needs PyWavelets).",
-    },
-    "median": {
-        "function": denoise_median,
-        "psf": False,
-        "description": "Median filter: removes salt-and-pepper (impulse) noise; "
-        "a larger size removes denser impulses.",
-    },
-    "switching-median": {
-        "function": denoise_switching_median,
-        "psf": False,
-        "description": "Switching median: replaces only the salt-and-pepper pixels (the "
-        "image's min and max) by a median of their clean neighbours.",
-    },
-    "bm3d": {
-        "function": denoise_bm3d,
-        "psf": False,
-        "description": "BM3D: strong denoising of 2D Gaussian noise (needs the 'bm3d' package).",
-    },
-}
-"""The classical methods by name: ``function``, whether it needs a ``psf``, a ``description``."""
+    where=lambda spec: spec.kind == "classical",
+)

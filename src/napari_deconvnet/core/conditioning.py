@@ -158,7 +158,7 @@ def conditioning_statistics(images: Any, model: Any) -> list[dict[str, float]]:
     :func:`conditioning_channels` lets the channel be computed block by
     block (see :func:`conditioning_margin`).
     """
-    from .classical import _estimate_balance
+    from .classical import estimate_balance
 
     method, spec = _method(model)
     n = images.shape[0]
@@ -176,7 +176,7 @@ def conditioning_statistics(images: Any, model: Any) -> list[dict[str, float]]:
             starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
             crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
             image = image[crop].compute()
-        out.append({"balance": scale * _estimate_balance(np.asarray(image, np.float32))})
+        out.append({"balance": scale * estimate_balance(np.asarray(image, np.float32))})
     return out
 
 

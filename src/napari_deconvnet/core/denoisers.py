@@ -18,6 +18,7 @@ units; when not given, ``sigma`` comes from
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -28,13 +29,14 @@ __all__ = [
     "denoise_bm3d",
     "denoise_median",
     "denoise_nlm",
+    "denoise_nlm_iter",
     "denoise_switching_median",
     "denoise_tv",
     "denoise_wavelet",
 ]
 
 
-def _as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
+def as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
     """Validate an image and return it as float32 (values, not a rescale)."""
     arr = real_array(image)
     if arr.ndim < min_ndim or arr.size == 0:
@@ -111,7 +113,7 @@ def denoise_nlm(
     """
     from skimage.restoration import denoise_nl_means
 
-    arr = _as_image(image, min_ndim=2)
+    arr = as_image(image, min_ndim=2)
     s = _sigma(arr, sigma, channel_axis)
     h = 0.8 * s if h is None else _sigma(arr, h, channel_axis)
     out = denoise_nl_means(
@@ -125,6 +127,63 @@ def denoise_nlm(
         channel_axis=channel_axis,
     )
     return np.asarray(out, dtype=np.float32)
+
+
+#: Non-local means on a plane of more pixels than this squared runs tile by
+#: tile (:func:`denoise_nlm_iter`), so that a cancel can stop it between tiles.
+NLM_TILE = 256
+# wider than denoise_nlm's reach (patch_distance 11 + patch_size // 2 = 3): the
+# tiles' results equal the whole plane's
+_NLM_HALO = 16
+
+
+def denoise_nlm_iter(
+    image: Any, *, sigma: float | None = None, **options: Any
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`denoise_nlm` of every plane of the last two axes, tile by tile, as a generator.
+
+    Yields ``(tiles done, tiles)`` over all planes and returns the float32
+    result, the shape of `image`. A plane of more than ``NLM_TILE**2`` pixels
+    is cut into ``NLM_TILE``-pixel tiles, each filtered with a halo wider
+    than the filter's reach after the noise level was estimated once on the
+    whole plane (as :func:`denoise_nlm` does), so the result equals
+    :func:`denoise_nlm` on each plane.
+
+    Parameters
+    ----------
+    image : (..., M, N) ndarray
+        Any real dtype.
+    sigma : float, optional
+        As :func:`denoise_nlm`; estimated per plane when None.
+    **options
+        The other keywords of :func:`denoise_nlm` (not `channel_axis`).
+    """
+    from skimage.restoration import estimate_sigma
+
+    arr = as_image(image, min_ndim=2)
+    planes = arr.reshape(-1, *arr.shape[-2:])
+    h, w = arr.shape[-2:]
+    size = NLM_TILE
+    starts = [(0, 0)]
+    if h * w > size**2:
+        starts = [(y, x) for y in range(0, h, size) for x in range(0, w, size)]
+    else:
+        size = max(h, w)
+    out = np.empty(planes.shape, np.float32)
+    total = len(planes) * len(starts)
+    yield 0, total
+    for p, plane in enumerate(planes):
+        s = sigma
+        if s is None:
+            s = float(estimate_sigma(plane, average_sigmas=True))
+        for i, (y, x) in enumerate(starts):
+            y0, x0 = max(y - _NLM_HALO, 0), max(x - _NLM_HALO, 0)
+            y1, x1 = min(y + size + _NLM_HALO, h), min(x + size + _NLM_HALO, w)
+            tile = denoise_nlm(plane[y0:y1, x0:x1], sigma=s, **options)
+            ty, tx = min(y + size, h), min(x + size, w)
+            out[p, y:ty, x:tx] = tile[y - y0 : ty - y0, x - x0 : tx - x0]
+            yield p * len(starts) + i + 1, total
+    return out.reshape(arr.shape)
 
 
 def denoise_tv(
@@ -173,7 +232,7 @@ def denoise_tv(
     """
     from skimage.restoration import denoise_tv_chambolle
 
-    arr = _as_image(image)
+    arr = as_image(image)
     w = _sigma(arr, weight, channel_axis)
     out = denoise_tv_chambolle(
         arr, weight=w, eps=eps, max_num_iter=max_num_iter, channel_axis=channel_axis
@@ -237,7 +296,7 @@ def denoise_wavelet(
         )
     from skimage.restoration import denoise_wavelet as _skimage_wavelet
 
-    arr = _as_image(image)
+    arr = as_image(image)
     s = None if sigma is None else _sigma(arr, sigma, channel_axis)
     out = _skimage_wavelet(
         arr,
@@ -319,7 +378,7 @@ def denoise_median(image: Any, size: int | tuple[int, ...] = 3) -> np.ndarray:
     """
     from scipy.ndimage import median_filter
 
-    arr = _as_image(image, min_ndim=2)
+    arr = as_image(image, min_ndim=2)
     sizes = _median_size(size, arr.ndim)
     window = (1,) * (arr.ndim - len(sizes)) + sizes
     return np.asarray(median_filter(arr, size=window, mode="reflect"), dtype=np.float32)
@@ -373,7 +432,7 @@ def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np")
         )
     import bm3d
 
-    arr = _as_image(image)
+    arr = as_image(image)
     if arr.ndim != 2:
         raise ValueError(
             f"denoise_bm3d takes a 2D grayscale image, got shape {arr.shape}; "
@@ -422,7 +481,7 @@ def denoise_switching_median(
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    arr = _as_image(image, min_ndim=2)
+    arr = as_image(image, min_ndim=2)
     if (
         isinstance(largest, bool)
         or not isinstance(largest, int)

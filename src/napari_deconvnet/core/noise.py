@@ -11,7 +11,6 @@ shape, so that training pairs can be made on the fly where the data lives.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,26 +19,23 @@ from ._validation import check_finite, check_real
 from ._validation import is_tensor as _is_tensor
 from .noise_estimation import estimate_noise
 from .psf import as_psf, blur
+from .specs import Spec, SpecTable, get, specs
 
-__all__ = ["NOISE_MODELS", "estimate_noise", "synthesize"]
+__all__ = [
+    "NOISE_MODELS",
+    "estimate_noise",
+    "gaussian_noise",
+    "no_noise",
+    "poisson_gaussian_noise",
+    "poisson_noise",
+    "salt_and_pepper_noise",
+    "speckle_noise",
+    "synthesize",
+]
 
-#: Accepted values of ``noise`` in :func:`synthesize`, with their parameters
-#: and defaults.
-NOISE_MODELS: dict[str, dict[str, Any]] = {
-    "gaussian": {"sigma": 0.1},
-    "poisson": {"peak": None, "gain": None},
-    "poisson-gaussian": {
-        "gain": None,
-        "peak": None,
-        "offset": 0.0,
-        "read_noise": 1.0,
-        "bit_depth": None,
-    },
-    "salt-and-pepper": {"amount": 0.05, "salt_vs_pepper": 0.5, "low": None, "high": None},
-    "speckle": {"sigma": 0.1},
-    "none": {},
-}
-_DEFAULT_PEAK = 100.0
+#: The noise models of :func:`synthesize` with their parameters' defaults: a
+#: read-only view of :func:`napari_deconvnet.core.specs.list_noise_models`.
+NOISE_MODELS = SpecTable("noise", lambda spec: spec.defaults())
 
 
 def _check_image(clean: Any) -> Any:
@@ -69,72 +65,14 @@ def _check_image(clean: Any) -> Any:
     return image
 
 
-def _check_params(noise: str, params: dict[str, Any]) -> dict[str, Any]:
-    accepted = NOISE_MODELS[noise]
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"noise {noise!r} does not take {unknown}; its parameters are "
-            f"{sorted(accepted) or 'none'}"
-        )
-    p = {**accepted, **params}
-
-    def number(name: str, *, low: float = 0.0, strict: bool = False, high: float | None = None):
-        value = p[name]
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number, got {value!r}") from None
-        bad = (
-            not np.isfinite(value)
-            or (value <= low if strict else value < low)
-            or (high is not None and value > high)
-        )
-        if bad:
-            rng = f"> {low}" if strict else f">= {low}"
-            if high is not None:
-                rng += f" and <= {high}"
-            raise ValueError(f"{name} must be {rng} for noise {noise!r}, got {value!r}")
-        p[name] = value
-
-    if noise in ("gaussian", "speckle"):
-        number("sigma")
-    elif noise in ("poisson", "poisson-gaussian"):
-        if p["peak"] is not None and p["gain"] is not None:
-            raise ValueError(
-                "give either peak or gain, not both: they are the same quantity "
-                "(electrons per unit of image intensity)"
-            )
-        p["gain"] = p["gain"] if p["gain"] is not None else p["peak"]
-        if p["gain"] is None:
-            p["gain"] = _DEFAULT_PEAK
-        del p["peak"]
-        number("gain", strict=True)
-        if noise == "poisson-gaussian":
-            number("read_noise")
-            number("offset", low=-np.inf)
-            bits = p["bit_depth"]
-            if bits is not None:
-                if isinstance(bits, bool) or int(bits) != bits or not 1 <= bits <= 32:
-                    raise ValueError(
-                        f"bit_depth must be an integer in 1..32 or None, got {bits!r}"
-                    )
-                p["bit_depth"] = int(bits)
-    elif noise == "salt-and-pepper":
-        number("amount", high=1.0)
-        number("salt_vs_pepper", high=1.0)
-        for name in ("low", "high"):
-            if p[name] is not None:
-                number(name, low=-np.inf)
-    return p
-
-
-def _check_noise(noise: Any) -> str:
+def noise_spec(noise: Any) -> Spec:
+    """The spec of a noise model by name (None is ``"none"``), with a clear error."""
     if noise is None:
-        return "none"
-    if not isinstance(noise, str) or noise.lower() not in NOISE_MODELS:
-        raise ValueError(f"unknown noise model {noise!r}; accepted names are {list(NOISE_MODELS)}")
-    return noise.lower()
+        noise = "none"
+    names = list(specs("noise", available=False))
+    if not isinstance(noise, str) or noise.lower() not in names:
+        raise ValueError(f"unknown noise model {noise!r}; accepted names are {names}")
+    return get("noise", noise.lower())
 
 
 # ---------------------------------------------------------------- randomness
@@ -144,6 +82,7 @@ class _Random:
     """Normal, Poisson and uniform draws from one seeded generator (numpy or torch)."""
 
     def __init__(self, seed: Any, like: Any) -> None:
+        """`seed`: None, an int, or a generator (used as it is; numpy for arrays)."""
         self.like = like
         if _is_tensor(like):
             import torch
@@ -187,28 +126,100 @@ class _Random:
 
 
 # ---------------------------------------------------------------- noise models
+# Each takes the clean (or blurred) image, a generator (numpy, or torch for a
+# tensor; a seed also works) and its parameters, as the "noise" specs declare
+# them (core/catalog/noise.py); synthesize checks the parameters first.
 
 
 def _clip_low(x: Any, low: float) -> Any:
     return x.clamp(min=low) if _is_tensor(x) else np.maximum(x, low)
 
 
-def _gaussian(x, rnd: _Random, sigma: float) -> Any:
-    return x + rnd.normal(sigma)
+def gaussian_noise(clean: Any, rng: Any = None, *, sigma: float = 0.1) -> Any:
+    """Additive white Gaussian noise: ``clean + sigma * n``, ``n ~ N(0, 1)``.
+
+    Parameters
+    ----------
+    clean : ndarray or torch.Tensor
+        float32 image (a tensor may live on any device).
+    rng : numpy.random.Generator, torch.Generator or int, optional
+        Source of the draws (a torch generator for a tensor).
+    sigma : float
+        Standard deviation, in the image's units.
+
+    Returns
+    -------
+    ndarray or torch.Tensor, the shape of `clean`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = gaussian_noise(np.zeros((64, 64), np.float32), np.random.default_rng(0), sigma=2)
+    >>> bool(abs(out.std() - 2) < 0.1)
+    True
+    """
+    return clean + _Random(rng, clean).normal(sigma)
 
 
-def _speckle(x, rnd: _Random, sigma: float) -> Any:
-    return x * (1 + rnd.normal(sigma))
+def speckle_noise(clean: Any, rng: Any = None, *, sigma: float = 0.1) -> Any:
+    """Multiplicative noise: ``clean * (1 + sigma * n)``, ``n ~ N(0, 1)``.
+
+    Parameters and result as :func:`gaussian_noise`.
+    """
+    return clean * (1 + _Random(rng, clean).normal(sigma))
 
 
-def _poisson(x, rnd: _Random, gain: float) -> Any:
-    return rnd.poisson(_clip_low(x * gain, 0.0)) / gain
+def poisson_noise(clean: Any, rng: Any = None, *, peak: float = 100.0) -> Any:
+    """Photon (shot) noise: ``Poisson(peak * clean) / peak``.
+
+    Parameters
+    ----------
+    clean, rng
+        As :func:`gaussian_noise`. Negative intensities count as 0 photons.
+    peak : float
+        Photons per unit of intensity (> 0): intensity 1.0 expects `peak`
+        photons. :func:`synthesize` also accepts it as ``gain``.
+
+    Returns
+    -------
+    ndarray or torch.Tensor, the shape of `clean`; ``E = clean``,
+    ``Var = clean / peak``.
+    """
+    return _Random(rng, clean).poisson(_clip_low(clean * peak, 0.0)) / peak
 
 
-def _poisson_gaussian(
-    x, rnd: _Random, gain: float, offset: float, read_noise: float, bit_depth: int | None
+def poisson_gaussian_noise(
+    clean: Any,
+    rng: Any = None,
+    *,
+    gain: float = 100.0,
+    offset: float = 0.0,
+    read_noise: float = 1.0,
+    bit_depth: int | None = None,
 ) -> Any:
-    electrons = rnd.poisson(_clip_low(x * gain, 0.0))
+    """Camera noise: photon noise, read noise, offset and quantisation, in ADU.
+
+    Parameters
+    ----------
+    clean, rng
+        As :func:`gaussian_noise`; `clean` is the expected signal in ADU
+        above the offset.
+    gain : float
+        Electrons per ADU (> 0); :func:`synthesize` also accepts ``peak``.
+    offset : float
+        Camera offset (ADU).
+    read_noise : float
+        Read noise, electrons rms.
+    bit_depth : int, optional
+        Round and clip to ``[0, 2**bit_depth - 1]`` ADU; None: no quantisation.
+
+    Returns
+    -------
+    ndarray or torch.Tensor: ``(Poisson(gain * clean) + N(0, read_noise**2)) / gain + offset``
+    (see :func:`synthesize`, Notes).
+    """
+    rnd = _Random(rng, clean)
+    electrons = rnd.poisson(_clip_low(clean * gain, 0.0))
     if read_noise > 0:
         electrons = electrons + rnd.normal(read_noise)
     adu = electrons / gain + offset
@@ -218,26 +229,46 @@ def _poisson_gaussian(
     return adu
 
 
-def _salt_and_pepper(x, rnd: _Random, amount, salt_vs_pepper, low, high) -> Any:
-    low = float(x.min()) if low is None else low
-    high = float(x.max()) if high is None else high
-    u = rnd.uniform()
+def salt_and_pepper_noise(
+    clean: Any,
+    rng: Any = None,
+    *,
+    amount: float = 0.05,
+    salt_vs_pepper: float = 0.5,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """Impulse noise: a fraction `amount` of pixels set to `high` (salt) or `low` (pepper).
+
+    Parameters
+    ----------
+    clean, rng
+        As :func:`gaussian_noise`.
+    amount : float
+        Fraction of pixels replaced, in [0, 1].
+    salt_vs_pepper : float
+        Fraction of the replaced pixels set to `high`, in [0, 1].
+    low, high : float, optional
+        The pepper and salt values; default the minimum and maximum of `clean`.
+
+    Returns
+    -------
+    ndarray or torch.Tensor, the shape of `clean`
+    """
+    low = float(clean.min()) if low is None else low
+    high = float(clean.max()) if high is None else high
+    u = _Random(rng, clean).uniform()
     salt = u < amount * salt_vs_pepper
     pepper = (u >= amount * salt_vs_pepper) & (u < amount)
-    out = x.clone() if _is_tensor(x) else x.copy()
+    out = clean.clone() if _is_tensor(clean) else clean.copy()
     out[salt] = high
     out[pepper] = low
     return out
 
 
-_MODELS: dict[str, Callable[..., Any]] = {
-    "gaussian": _gaussian,
-    "poisson": _poisson,
-    "poisson-gaussian": _poisson_gaussian,
-    "salt-and-pepper": _salt_and_pepper,
-    "speckle": _speckle,
-    "none": lambda x, rnd: x,
-}
+def no_noise(clean: Any, rng: Any = None) -> Any:
+    """No noise: `clean` itself (:func:`synthesize` then only blurs)."""
+    return clean
 
 
 def _warn_negative(image: Any, noise: str) -> None:
@@ -387,8 +418,8 @@ def synthesize(
     >>> soft.shape
     (16, 16)
     """
-    name = _check_noise(noise)
-    p = _check_params(name, params)
+    spec = noise_spec(noise)
+    p = spec.check(params, fill=True)
     image = _check_image(clean)
     if clip is not None:
         try:
@@ -397,11 +428,11 @@ def synthesize(
             raise ValueError(f"clip must be a (low, high) pair of numbers, got {clip!r}") from None
         if not low <= high:
             raise ValueError(f"clip needs low <= high, got {clip!r}")
-    if name in ("poisson", "poisson-gaussian"):
-        _warn_negative(image, name)
+    if "counts" in spec.tags:
+        _warn_negative(image, spec.name)
     if psf is not None:
         image = blur(image, as_psf(psf, image.ndim))
-    out = _MODELS[name](image, _Random(seed, image), **p)
+    out = spec.resolve()(image, _Random(seed, image).gen, **p)
     if clip is not None:
         out = out.clamp(low, high) if _is_tensor(out) else np.clip(out, low, high)
     if _is_tensor(out):

@@ -8,6 +8,7 @@ and parameters); :func:`blur` convolves NumPy arrays or torch tensors with one.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -16,25 +17,13 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_tensor as _is_tensor
+from .specs import SpecTable, get, specs
 
-__all__ = ["PSF_KINDS", "as_psf", "blur", "make_psf"]
+__all__ = ["PSF_KINDS", "airy_psf", "as_psf", "blur", "gaussian_psf", "make_psf", "widefield_psf"]
 
-# Optical defaults shared by the "airy" and "widefield" PSFs (lengths in nm).
-_OPTICS: dict[str, Any] = {
-    "wavelength": 520.0,
-    "na": 0.8,
-    "pixel_size": 100.0,
-    "z_step": 250.0,
-    "refractive_index": 1.0,
-    "oversample": 3,
-}
-
-#: Names accepted by :func:`make_psf`, with their parameters and defaults.
-PSF_KINDS: dict[str, dict[str, Any]] = {
-    "gaussian": {"sigma": 1.0, "ndim": None},
-    "airy": {**_OPTICS, "ndim": 2},
-    "widefield": {**_OPTICS, "ndim": 3},
-}
+#: The PSF kinds of :func:`make_psf` with their parameters' defaults: a
+#: read-only view of :func:`napari_deconvnet.core.specs.list_psfs`.
+PSF_KINDS = SpecTable("psf", lambda spec: spec.defaults())
 _QUADRATURE_POINTS = 96
 _RADIAL_STEP = 0.05  # pixels between samples of the radial profile
 
@@ -74,7 +63,25 @@ def _check_shape(shape: Any, ndim: int | None) -> tuple[int, ...] | None:
 # ---------------------------------------------------------------- kinds
 
 
-def _gaussian(shape: tuple[int, ...] | None, sigma: Any, ndim: int | None) -> np.ndarray:
+def gaussian_psf(
+    shape: Any = None, *, sigma: float | Sequence[float] = 1.0, ndim: int | None = None
+) -> np.ndarray:
+    """A Gaussian integrated over each pixel (unnormalised; :func:`make_psf` normalises).
+
+    Parameters
+    ----------
+    shape : tuple of int, optional
+        Size per axis; default ``2 * ceil(4 * sigma) + 1`` per axis.
+    sigma : float or sequence of float
+        Standard deviation in pixels, one or one per axis (0: no blur along it).
+    ndim : int, optional
+        Dimensions; default the length of `sigma` or `shape`, else 2.
+
+    Returns
+    -------
+    ndarray of float64
+    """
+    shape = _check_shape(shape, ndim)
     if isinstance(sigma, Sequence) or (hasattr(sigma, "__len__") and not isinstance(sigma, str)):
         sigmas = [_positive("sigma", s, "gaussian", allow_zero=True) for s in sigma]
         if ndim is not None and len(sigmas) != ndim:
@@ -108,9 +115,66 @@ def _gaussian(shape: tuple[int, ...] | None, sigma: Any, ndim: int | None) -> np
     return psf
 
 
+def airy_psf(
+    shape: Any = None,
+    *,
+    wavelength: float = 520.0,
+    na: float = 0.8,
+    pixel_size: float = 100.0,
+    refractive_index: float = 1.0,
+    oversample: int = 3,
+    ndim: int = 2,
+) -> np.ndarray:
+    """The in-focus Airy disk of a circular pupil; with a 3-D `shape` or ``ndim=3``, widefield.
+
+    Parameters are those of :func:`make_psf` (lengths in nm). Unnormalised
+    float64; :func:`make_psf` normalises it.
+    """
+    return _widefield(
+        "airy",
+        shape,
+        wavelength=wavelength,
+        na=na,
+        pixel_size=pixel_size,
+        z_step=250.0,
+        refractive_index=refractive_index,
+        oversample=oversample,
+        ndim=ndim,
+    )
+
+
+def widefield_psf(
+    shape: Any = None,
+    *,
+    wavelength: float = 520.0,
+    na: float = 0.8,
+    pixel_size: float = 100.0,
+    z_step: float = 250.0,
+    refractive_index: float = 1.0,
+    oversample: int = 3,
+    ndim: int = 3,
+) -> np.ndarray:
+    """A widefield microscope's 3D PSF (scalar, paraxial); in 2D, the Airy disk.
+
+    Parameters are those of :func:`make_psf` (lengths in nm). Unnormalised
+    float64; :func:`make_psf` normalises it.
+    """
+    return _widefield(
+        "widefield",
+        shape,
+        wavelength=wavelength,
+        na=na,
+        pixel_size=pixel_size,
+        z_step=z_step,
+        refractive_index=refractive_index,
+        oversample=oversample,
+        ndim=ndim,
+    )
+
+
 def _widefield(
     kind: str,
-    shape: tuple[int, ...] | None,
+    shape: Any,
     *,
     wavelength: Any,
     na: Any,
@@ -120,6 +184,7 @@ def _widefield(
     oversample: Any,
     ndim: Any,
 ) -> np.ndarray:
+    shape = _check_shape(shape, ndim)
     wavelength = _positive("wavelength", wavelength, kind)
     na = _positive("na", na, kind)
     pixel_size = _positive("pixel_size", pixel_size, kind)
@@ -178,12 +243,14 @@ def _widefield(
 # ---------------------------------------------------------------- public
 
 
-def make_psf(kind: str, shape: Any = None, **params: Any) -> np.ndarray:
+def make_psf(
+    kind: str, shape: Any = None, *, ndim: int | None = None, **params: Any
+) -> np.ndarray:
     """A normalised point spread function by name.
 
     Parameters
     ----------
-    kind : {"gaussian", "airy", "widefield"}
+    kind : {"gaussian", "airy", "widefield"} or another name of :func:`~napari_deconvnet.list_psfs`
         ``"gaussian"``: a Gaussian integrated over each pixel. ``"airy"``:
         the in-focus Airy disk of a circular pupil (2D). ``"widefield"``: the
         same optics in 3D, with its axial extent (a scalar, paraxial
@@ -194,16 +261,22 @@ def make_psf(kind: str, shape: Any = None, **params: Any) -> np.ndarray:
         ``(n - 1) / 2`` on every axis (between two pixels for even sizes).
         Default: ``2 * ceil(4 * sigma) + 1`` per axis for Gaussians; three
         Airy radii laterally and twice the depth of field axially otherwise.
+    ndim : int, optional
+        Dimensions of the PSF. Gaussian: default the length of `sigma` or
+        `shape`, else 2; airy 2 and widefield 3 (each makes the other's
+        dimensionality too).
     **params
+        The kind's parameters (``dn.list_psfs()[kind].params``, checked
+        against their ranges there):
+
         - ``"gaussian"``: ``sigma`` (pixels; a number or one per axis, 0
-          means no blur along that axis; default 1), ``ndim`` (default: the
-          length of `sigma` or `shape`, else 2).
+          means no blur along that axis; default 1).
         - ``"airy"``/``"widefield"``: ``wavelength`` (emission, nm, default
           520), ``na`` (numerical aperture, default 0.8), ``pixel_size``
           (lateral, nm, default 100), ``z_step`` (axial, nm, default 250),
           ``refractive_index`` of the immersion medium (default 1.0, air;
           at least `na`), ``oversample`` (sub-pixel samples per axis for the
-          lateral pixel integration, default 3), ``ndim`` (2 or 3).
+          lateral pixel integration, default 3).
 
     Returns
     -------
@@ -250,28 +323,23 @@ def make_psf(kind: str, shape: Any = None, **params: Any) -> np.ndarray:
     >>> make_psf("widefield", shape=(9, 15, 15), na=1.0, refractive_index=1.33).shape
     (9, 15, 15)
     """
-    if not isinstance(kind, str) or kind.lower() not in PSF_KINDS:
-        raise ValueError(f"unknown PSF {kind!r}; accepted names are {list(PSF_KINDS)}")
-    kind = kind.lower()
-    unknown = sorted(set(params) - set(PSF_KINDS[kind]))
-    if unknown:
-        raise ValueError(
-            f"PSF {kind!r} does not take {unknown}; its parameters are {sorted(PSF_KINDS[kind])}"
-        )
-    p = {**PSF_KINDS[kind], **params}
-    p.pop("ndim")
-    ndim = params.get("ndim")
+    names = list(specs("psf", available=False))
+    if not isinstance(kind, str) or kind.lower() not in names:
+        raise ValueError(f"unknown PSF {kind!r}; accepted names are {names}")
+    spec = get("psf", kind.lower())
+    kind = spec.name
     if ndim is not None and (isinstance(ndim, bool) or ndim not in (1, 2, 3)):
         raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+    p = spec.check(params)
     sizes = _check_shape(shape, ndim)
     if sizes is not None and ndim is not None and len(sizes) != ndim:
         raise ValueError(f"shape {sizes} has {len(sizes)} axes but ndim is {ndim}")
-    if kind == "gaussian":
-        psf = _gaussian(sizes, p["sigma"], ndim)
-    else:
-        if ndim is None:
-            ndim = len(sizes) if sizes is not None else PSF_KINDS[kind]["ndim"]
-        psf = _widefield(kind, sizes, ndim=ndim, **p)
+    function = spec.resolve()
+    if ndim is not None and "ndim" in inspect.signature(function).parameters:
+        p["ndim"] = ndim
+    psf = np.asarray(function(sizes, **p), dtype=np.float64)
+    if ndim is not None and psf.ndim != ndim:
+        raise ValueError(f"PSF {kind!r} made a {psf.ndim}D PSF but ndim is {ndim}")
     total = psf.sum()
     if not total > 0:
         raise ValueError(

@@ -54,7 +54,9 @@ __all__ = [
     "FAMILIES",
     "Param",
     "Spec",
+    "SpecTable",
     "get",
+    "implementation",
     "list_methods",
     "list_noise_models",
     "list_psfs",
@@ -97,6 +99,9 @@ class Param:
         One sentence: the unit and what changing it does.
     optional : bool
         Whether ``None`` ("automatic") is accepted.
+    aliases : tuple of str
+        Other names accepted for it (e.g. ``gain`` for a Poisson ``peak``);
+        giving two names of one parameter at once is an error.
     """
 
     name: str
@@ -108,8 +113,10 @@ class Param:
     label: str = ""
     help: str = ""
     optional: bool = False
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "aliases", tuple(self.aliases))
         if self.kind not in _KINDS:
             raise ValueError(f"Param {self.name!r}: kind {self.kind!r} is not one of {_KINDS}")
         if self.kind == "choice" and not self.choices:
@@ -140,39 +147,48 @@ class Param:
         if value is None:
             if self.optional or self.kind == "str":
                 return None
-            raise ValueError(f"{self.name} cannot be None (automatic); give a {self.kind}")
+            raise ValueError(f"{self._what} cannot be None (automatic); give a {self.kind}")
         if self.kind == "bool":
             if isinstance(value, bool) or (_is_number(value) and value in (0, 1)):
                 return bool(value)
-            raise TypeError(f"{self.name} must be true or false, not {value!r}")
+            raise TypeError(f"{self._what} must be true or false, not {value!r}")
         if self.kind == "choice":
             if value in self.choices:
                 return value
-            raise ValueError(f"{self.name} must be one of {list(self.choices)}, not {value!r}")
+            raise ValueError(f"{self._what} must be one of {list(self.choices)}, not {value!r}")
         if self.kind == "str":
             if isinstance(value, str):
                 return value
-            raise TypeError(f"{self.name} must be a string, not {type(value).__name__}")
+            raise TypeError(f"{self._what} must be a string, not {type(value).__name__}")
         if self.kind == "floats" and isinstance(value, (tuple, list)):
             if not value:
-                raise ValueError(f"{self.name} needs at least one number")
+                raise ValueError(f"{self._what} needs at least one number")
             return tuple(self._number(v) for v in value)
         return self._number(value)
 
+    @property
+    def _what(self) -> str:
+        """The name in messages, with its aliases (``peak (alias gain)``)."""
+        if not self.aliases:
+            return self.name
+        return f"{self.name} (alias {', '.join(self.aliases)})"
+
     def _number(self, value: Any) -> float | int:
         if not _is_number(value):
-            raise TypeError(f"{self.name} must be a number, not {type(value).__name__} {value!r}")
+            raise TypeError(
+                f"{self._what} must be a number, not {type(value).__name__} {value!r}"
+            )
         number = float(value)
         if not math.isfinite(number):
-            raise ValueError(f"{self.name} must be finite, not {value!r}")
+            raise ValueError(f"{self._what} must be finite, not {value!r}")
         if self.kind == "int":
             if number != int(number):
-                raise ValueError(f"{self.name} must be a whole number, not {value!r}")
+                raise ValueError(f"{self._what} must be a whole number, not {value!r}")
             number = int(number)
         if (self.low is not None and number < self.low) or (
             self.high is not None and number > self.high
         ):
-            raise ValueError(f"{self.name} must be in {self.range_text()}, not {value!r}")
+            raise ValueError(f"{self._what} must be in {self.range_text()}, not {value!r}")
         return number
 
     def parse(self, text: str) -> Any:
@@ -185,12 +201,13 @@ class Param:
                 return True
             if word.lower() in _FALSE:
                 return False
-            raise ValueError(f"{self.name} must be true or false, not {text!r}")
+            raise ValueError(f"{self._what} must be true or false, not {text!r}")
         if self.kind in ("choice", "str"):
             return self.check(word)
-        if self.kind == "floats" and "," in word:
-            return self.check([_to_float(self.name, w) for w in word.split(",") if w.strip()])
-        return self.check(_to_float(self.name, word))
+        if self.kind == "floats" and ("," in word or "x" in word):
+            parts = word.replace("x", ",").split(",")
+            return self.check([_to_float(self._what, w) for w in parts if w.strip()])
+        return self.check(_to_float(self._what, word))
 
     def range_text(self) -> str:
         """The accepted range, for messages and help (e.g. ``[0, 1]``)."""
@@ -210,6 +227,8 @@ class Param:
             "help": self.help,
             "optional": self.optional,
         }
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
         if self.kind == "choice":
             out["choices"] = list(self.choices)
         else:
@@ -231,7 +250,7 @@ def _to_float(name: str, text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{name} must be a number, not {text!r}") from None
+        raise TypeError(f"{name} must be a number, not {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -280,7 +299,7 @@ class Spec:
             raise ValueError(f"spec family must be one of {FAMILIES}, not {self.family!r}")
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"a spec needs a name, not {self.name!r}")
-        names = [p.name for p in self.params]
+        names = [n for p in self.params for n in (p.name, *p.aliases)]
         if len(set(names)) != len(names):
             raise ValueError(f"spec {self.name!r} repeats a parameter: {names}")
         object.__setattr__(self, "params", tuple(self.params))
@@ -292,12 +311,12 @@ class Spec:
         return all(importlib.util.find_spec(p) is not None for p in self.requires)
 
     def param(self, name: str) -> Param:
-        """The parameter called `name` (ValueError naming the accepted ones)."""
+        """The parameter called `name` or one of its aliases (ValueError naming the accepted)."""
         for p in self.params:
-            if p.name == name:
+            if p.name == name or name in p.aliases:
                 return p
         raise ValueError(
-            f"{self.family} {self.name!r} has no parameter {name!r}; it takes "
+            f"{self.family} {self.name!r} does not take {name!r}; its parameters are "
             f"{[p.name for p in self.params] or 'none'}"
         )
 
@@ -315,8 +334,16 @@ class Spec:
             value of the wrong type or out of range.
         """
         out = self.defaults() if fill else {}
+        given: dict[str, str] = {}
         for key, value in (params or {}).items():
-            out[key] = self.param(key).check(value)
+            param = self.param(key)
+            if param.name in given:
+                raise ValueError(
+                    f"give either {given[param.name]} or {key}, not both: they name the same "
+                    f"parameter of {self.family} {self.name!r}"
+                )
+            given[param.name] = key
+            out[param.name] = param.check(value)
         return out
 
     def resolve(self) -> Callable:
@@ -325,8 +352,7 @@ class Spec:
             return self.function
         if not isinstance(self.function, str) or ":" not in self.function:
             raise ValueError(f"{self.family} {self.name!r} has no implementation")
-        module, _, attr = self.function.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return implementation(self.function)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description."""
@@ -342,6 +368,16 @@ class Spec:
             "tags": list(self.tags),
             "params": [p.describe() for p in self.params],
         }
+
+
+def implementation(ref: str | Callable) -> Callable:
+    """A callable, or the one a ``"package.module:attribute"`` string names (imported now)."""
+    if callable(ref):
+        return ref
+    module, sep, attr = str(ref).partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"an implementation is named 'package.module:attribute', not {ref!r}")
+    return getattr(importlib.import_module(module), attr)
 
 
 # ----------------------------------------------------------------- registry
@@ -419,7 +455,7 @@ def get(family: str, name: str) -> Spec:
     """
     every = specs(family, available=False)
     if name not in every:
-        raise ValueError(f"unknown {family} {name!r}; known: {sorted(every)}")
+        raise ValueError(f"unknown {family} {name!r}; accepted names are {list(every)}")
     spec = every[name]
     if not spec.available:
         raise ValueError(
@@ -442,7 +478,7 @@ def parse_params(spec: Spec, pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ValueError(f"a parameter is written name=value, not {pair!r}")
         out[key.strip()] = spec.param(key.strip()).parse(value)
-    return out
+    return spec.check(out)
 
 
 def list_methods(kind: str | None = None, *, models: bool = True) -> dict[str, Spec]:
@@ -481,3 +517,46 @@ def list_noise_models() -> dict[str, Spec]:
 def list_psfs() -> dict[str, Spec]:
     """The PSF kinds of :func:`~napari_deconvnet.make_psf`, by name."""
     return specs("psf")
+
+
+class SpecTable(Mapping):
+    """A live, read-only view of a family: ``{name: entry(spec)}`` (for old tables).
+
+    Registered and unregistered operations show at once; nothing is copied.
+
+    Parameters
+    ----------
+    family : {"method", "noise", "psf"}
+    entry : callable
+        What each name maps to, from its :class:`Spec`.
+    where : callable, optional
+        Which specs to keep (e.g. only classical methods).
+    """
+
+    def __init__(
+        self,
+        family: str,
+        entry: Callable[[Spec], Any],
+        where: Callable[[Spec], bool] | None = None,
+    ) -> None:
+        self._family = _check_family(family)
+        self._entry = entry
+        self._where = where or (lambda spec: True)
+
+    def _specs(self) -> dict[str, Spec]:
+        return {n: s for n, s in specs(self._family, available=False).items() if self._where(s)}
+
+    def __getitem__(self, name: str) -> Any:
+        spec = self._specs().get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise KeyError(name)
+        return self._entry(spec)
+
+    def __iter__(self):
+        return iter(self._specs())
+
+    def __len__(self) -> int:
+        return len(self._specs())
+
+    def __repr__(self) -> str:
+        return f"SpecTable({dict(self)!r})"

@@ -1,4 +1,10 @@
-"""Classical restoration methods: deconvolution and denoising without training."""
+"""Classical restoration methods: deconvolution and denoising without training.
+
+``extra["iterate"]`` names a generator form of the function that takes a
+stack (leading axes, then the spatial ones), yields ``(done, total)`` and
+returns the result: :func:`napari_deconvnet.run_method_iter` uses it so that
+progress and cancel come per iteration or tile rather than per plane.
+"""
 
 from ..specs import Param, Spec, register
 
@@ -30,13 +36,15 @@ register(
                 "float",
                 None,
                 low=0.0,
-                high=1.0,
+                high=0.16,
                 optional=True,
                 label="TV regularisation",
-                help="Total-variation weight (e.g. 0.002) that damps noise; empty for none",
+                help="Total-variation weight (e.g. 0.002) that damps noise, below 1/(2 d) for "
+                "a d-dimensional PSF; empty for none",
             ),
         ),
         function=f"{_C}:richardson_lucy",
+        extra={"iterate": f"{_C}:richardson_lucy_iter"},
         kind="classical",
         needs_psf=True,
         tags=("deconv",),
@@ -81,6 +89,7 @@ register(
             ),
         ),
         function=f"{_D}:denoise_nlm",
+        extra={"iterate": f"{_D}:denoise_nlm_iter"},
         kind="classical",
         ndim=(2,),
         tags=("denoise",),

@@ -3,6 +3,9 @@
 from ..specs import Param, Spec, register
 
 _N = "napari_deconvnet.core.noise"
+_TINY = 1e-6  # photon counts per unit: a positive number
+
+# tags: "counts" models draw photon counts (negative intensities count as 0).
 
 register(
     Spec(
@@ -32,12 +35,14 @@ register(
                 "peak",
                 "float",
                 100.0,
-                low=0.0,
+                low=_TINY,
                 label="Peak (photons)",
                 help="Photons per unit of intensity; fewer is noisier",
+                aliases=("gain",),
             ),
         ),
         function=f"{_N}:poisson_noise",
+        tags=("counts",),
     )
 )
 register(
@@ -50,9 +55,10 @@ register(
                 "gain",
                 "float",
                 100.0,
-                low=0.0,
+                low=_TINY,
                 label="Gain (e-/ADU)",
                 help="Electrons per unit of intensity (ADU)",
+                aliases=("peak",),
             ),
             Param(
                 "offset",
@@ -81,6 +87,7 @@ register(
             ),
         ),
         function=f"{_N}:poisson_gaussian_noise",
+        tags=("counts",),
     )
 )
 register(
@@ -125,6 +132,9 @@ register(
             ),
         ),
         function=f"{_N}:salt_and_pepper_noise",
+        # when not given, low and high are the minimum and maximum of the whole
+        # image, also where it is synthesized plane by plane
+        extra={"image_defaults": {"low": "min", "high": "max"}},
     )
 )
 register(

@@ -34,6 +34,15 @@ _OPTICS = (
         label="Immersion index",
         help="1.0 air, 1.33 water, 1.518 oil; at least the NA",
     ),
+    Param(
+        "oversample",
+        "int",
+        3,
+        low=1,
+        high=16,
+        label="Oversampling",
+        help="Sub-pixel samples per axis of the lateral pixel integration",
+    ),
 )
 
 register(
@@ -80,7 +89,7 @@ register(
                 label="Z step (nm)",
                 help="Axial distance between planes",
             ),
-            _OPTICS[3],
+            *_OPTICS[3:],
         ),
         function=f"{_P}:widefield_psf",
         ndim=(3,),

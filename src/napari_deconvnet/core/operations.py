@@ -1,0 +1,487 @@
+"""Run any operation of the specs on a layer-shaped array: methods and synthesis.
+
+The widgets and the command line run these generators. Each takes an array
+of any layout (``axes`` letters from ``"TZCYXS"``, as
+:func:`~napari_deconvnet.restore`), runs the operation on every plane or
+volume, yields ``(done, total)`` progress and returns the result. Closing the
+generator (a napari worker's ``quit``) stops it at the next step.
+
+- :func:`run_method_iter` / :func:`run_method`: a restoration method by name
+  (:func:`~napari_deconvnet.list_methods`: shipped models, classical
+  methods, any registered one) or a model file.
+- :func:`synthesize_iter`: :func:`~napari_deconvnet.synthesize` plane by
+  plane (volume by volume for a 3D PSF).
+
+This module imports neither torch nor napari; the operations import what they
+need when they run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import threading
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+import numpy as np
+
+from .patches import is_dask
+from .specs import Spec, get, implementation, list_methods
+
+__all__ = ["run_method", "run_method_iter", "synthesize_iter"]
+
+_AXES = "TZCYXS"
+
+
+# ------------------------------------------------------------------ layout
+
+
+def _check_axes(axes: Any, ndim: int) -> str:
+    if not isinstance(axes, str):
+        raise TypeError(f"axes must be a string such as 'ZYX', got {type(axes).__name__}")
+    axes = axes.upper()
+    if len(axes) != ndim:
+        raise ValueError(
+            f"axes {axes!r} has {len(axes)} letters but the image has {ndim} dimensions; "
+            f"pass one letter per axis from {_AXES!r}, e.g. {'TZYX'[4 - min(ndim, 4) :]!r}"
+        )
+    bad = sorted(set(axes) - set(_AXES))
+    if bad:
+        raise ValueError(f"axes {axes!r} has unknown letters {bad}; use letters from {_AXES!r}")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axes {axes!r} repeats a letter; each axis letter may appear once")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes {axes!r} must contain 'Y' and 'X'")
+    return axes
+
+
+def _spatial(shape: tuple[int, ...], axes: str | None, k: int | None, dims: tuple[int, ...]):
+    """Indices of the spatial axes (in Z, Y, X order) an operation runs on.
+
+    With `axes`, the Z, Y and X it has (Z only where `dims` allows 3D); without,
+    the last `k` axes (`k` defaults to 2).
+    """
+    ndim = len(shape)
+    if axes is None:
+        k = k or 2
+        if ndim < k:
+            raise ValueError(
+                f"the image has {ndim} dimension(s) but the operation works on {k}D "
+                f"{'planes' if k == 2 else 'volumes'}; pass a larger image"
+            )
+        return list(range(ndim - k, ndim))
+    axes = _check_axes(axes, ndim)
+    letters = "ZYX" if "Z" in axes and 3 in dims else "YX"
+    if 2 not in dims and letters == "YX":
+        raise ValueError(
+            f"this operation works on 3D volumes and needs a 'Z' axis, but axes are {axes!r}"
+        )
+    return [axes.index(a) for a in letters]
+
+
+def _blocks_order(ndim: int, spatial: list[int]) -> list[int]:
+    return [i for i in range(ndim) if i not in spatial] + spatial
+
+
+def _as_psf(psf: Any) -> np.ndarray | None:
+    if psf is None:
+        return None
+    from .psf import as_psf
+
+    return as_psf(psf)
+
+
+# ----------------------------------------------------------------- methods
+
+
+def method_spec(method: Any) -> Spec:
+    """The spec of `method`: a name of :func:`~napari_deconvnet.list_methods` or a model file.
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message lists the methods).
+    """
+    from .model_specs import model_spec
+
+    if isinstance(method, (str, os.PathLike)):
+        name = os.fspath(method)
+        every = list_methods()
+        if name in every:
+            return get("method", name) if every[name].kind != "model" else every[name]
+        if name.endswith(".safetensors") or os.path.exists(name):
+            from .persistence import model_info
+
+            return model_spec(os.path.basename(name), model_info(name), model=name)
+        raise ValueError(
+            f"unknown method {name!r}; accepted names are {list(every)}, or the path of a "
+            ".safetensors model file"
+        )
+    if hasattr(method, "config") and hasattr(method, "metadata"):  # a loaded DeconvNet
+        info = {"metadata": dict(method.metadata), "config": {"ndim": method.config.ndim}}
+        name = str(method.metadata.get("name", "model"))
+        return dataclasses.replace(model_spec(name, info), extra={"model": method})
+    raise TypeError(
+        f"method must be a method name, a model file or a loaded model, got "
+        f"{type(method).__name__}"
+    )
+
+
+def _takes(function: Callable, name: str) -> bool:
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_method_iter(
+    image: Any,
+    method: Any = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    device: Any = "auto",
+    **params: Any,
+) -> Generator[tuple[int, int], None, Any]:
+    """Restore an image with any method, as a generator of ``(done, total)`` progress.
+
+    Parameters
+    ----------
+    image : ndarray or dask array
+        Any real dtype and layout (see `axes`).
+    method : str, path or DeconvNet
+        A name of :func:`~napari_deconvnet.list_methods` (a shipped model,
+        ``"default"``, a classical method such as ``"richardson-lucy"`` or
+        ``"median"``, or any registered one), the path of a ``.safetensors``
+        model file, or a loaded model.
+    psf : ndarray, str or dict, optional
+        The PSF of a method that needs one (:attr:`Spec.needs_psf`): an
+        array, a :func:`~napari_deconvnet.make_psf` name, or
+        ``{"kind": name, **params}``. It may have fewer dimensions than the
+        blocks the method works on (each plane is then deconvolved with it).
+    axes : str, optional
+        One letter per dimension from ``"TZCYXS"``. A classical method runs
+        on every plane of Y and X, or on every volume of Z, Y and X where
+        `axes` has a Z and the method works in 3D (``3 in spec.ndim``); T, C
+        and S (e.g. the channels of an RGB ``"YXS"`` image) are independent.
+        Default: the last two axes, or three for a 3D PSF or a 3D-only
+        method. Models default as :func:`~napari_deconvnet.restore`.
+    device : str
+        For methods that run on torch (models, Richardson-Lucy): ``"auto"``,
+        ``"cpu"``, ``"cuda"``...
+    **params
+        The method's parameters (``spec.params``: e.g. ``iterations`` of
+        Richardson-Lucy, ``tile``, ``overlap`` and ``batch_size`` of a model),
+        checked against their types and ranges; strings are parsed.
+
+    Yields
+    ------
+    (done, total) : tuple of int
+        Steps done: iterations (Richardson-Lucy), tiles (models, non-local
+        means) or planes. ``(0, 0)`` means busy on one step of unknown length.
+
+    Returns
+    -------
+    ndarray of float32 in the shape of `image`; for dask input a dask array
+    computed plane by plane where it is read (its first block is computed
+    here, so that errors come before a result exists).
+
+    Raises
+    ------
+    ValueError
+        An unknown method or parameter (the message lists the accepted ones),
+        a parameter out of range, a missing or unwanted PSF, axes that do not
+        fit the image.
+    TypeError
+        Parameters or images of the wrong type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stack = np.zeros((2, 9, 9), np.float32); stack[:, 4, 4] = 1
+    >>> out = run_method(stack, "median", size=3)
+    >>> out.shape, out.dtype, float(out.max())
+    ((2, 9, 9), dtype('float32'), 0.0)
+    """
+    spec = method_spec(method)
+    checked = spec.check(params, fill=True)
+    if spec.needs_psf and psf is None:
+        raise ValueError(
+            f"method {spec.name!r} deconvolves and needs a psf: an array, a PSF kind "
+            "(e.g. 'gaussian') or a dict such as {'kind': 'gaussian', 'sigma': 2}"
+        )
+    if psf is not None and not spec.needs_psf:
+        raise ValueError(
+            f"method {spec.name!r} takes no PSF (it does not deconvolve); drop psf, or "
+            "choose a deconvolution method"
+        )
+    if spec.kind == "model":
+        return (yield from _run_model(image, spec, checked, psf, axes, device))
+    return (yield from _run_classical(image, spec, checked, psf, axes, device))
+
+
+def _run_model(image, spec, params, psf, axes, device):
+    from .tiling import restore, restore_iter
+
+    model = spec.extra.get("model", spec.name)
+    options = {"psf": psf, "axes": axes, "device": device, **params}
+    if is_dask(image):
+        yield 0, 0
+        return restore(image, model, **options)
+    return (yield from restore_iter(np.asarray(image), model, **options))
+
+
+def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> Callable:
+    function = spec.resolve()
+    extra = {"psf": kernel} if spec.needs_psf else {}
+    if _takes(function, "device"):
+        extra["device"] = device
+
+    def run(block: np.ndarray) -> np.ndarray:
+        return np.asarray(function(block, **extra, **params), dtype=np.float32)
+
+    run.locked = "device" in extra  # torch work: one block at a time
+    return run
+
+
+def _run_classical(image, spec, params, psf, axes, device):
+    kernel = _as_psf(psf)
+    shape = tuple(image.shape)
+    k = 3 if (kernel is not None and kernel.ndim == 3) or 2 not in spec.ndim else 2
+    spatial = _spatial(shape, axes, k, spec.ndim)
+    if kernel is not None and kernel.ndim > len(spatial):
+        raise ValueError(
+            f"the PSF is {kernel.ndim}D but the image is restored as {len(spatial)}D "
+            f"{'planes' if len(spatial) == 2 else 'volumes'}; use a {len(spatial)}D PSF"
+            + (" or axes with a Z" if kernel.ndim == 3 else "")
+        )
+    if kernel is not None and spec.needs_psf and any(
+        s > n for s, n in zip(kernel.shape[::-1], [shape[i] for i in spatial][::-1], strict=False)
+    ):
+        raise ValueError(
+            f"the PSF of shape {kernel.shape} is bigger than the image's planes "
+            f"{tuple(shape[i] for i in spatial)}; crop it (make_psf(kind, shape=...))"
+        )
+    order = _blocks_order(len(shape), spatial)
+    run = _classical_function(spec, kernel, params, device)
+    if is_dask(image):
+        yield 0, 0
+        return _lazy_blocks(image, order, len(spatial), run)
+    x = np.asarray(image).transpose(order)
+    iterate = spec.extra.get("iterate")
+    if iterate is not None:
+        out = yield from _iterate(iterate, spec, x, kernel, params, device)
+    else:
+        out = yield from _each_block(x, len(spatial), run)
+    return np.ascontiguousarray(np.asarray(out, np.float32).transpose(np.argsort(order)))
+
+
+def _iterate(name: str, spec: Spec, x, kernel, params, device):
+    """The method's generator form (``extra["iterate"]``) on the whole stack."""
+    function = implementation(name)
+    extra = {"psf": kernel} if spec.needs_psf else {}
+    if _takes(function, "device"):
+        extra["device"] = device
+    return (yield from function(x, **extra, **params))
+
+
+def _each_block(x: np.ndarray, k: int, run: Callable) -> Generator:
+    """`run` on every block of the `k` trailing axes, yielding after each."""
+    blocks = x.reshape(-1, *x.shape[x.ndim - k :])
+    n = len(blocks)
+    out = np.empty(blocks.shape, np.float32)
+    yield 0, (n if n > 1 else 0)
+    for i, block in enumerate(blocks):
+        out[i] = run(block)
+        yield i + 1, n
+    return out.reshape(x.shape)
+
+
+def _lazy_blocks(lazy: Any, order: list[int], k: int, run: Callable) -> Any:
+    """A dask result computed block by block (plane or volume) where it is read.
+
+    The first block is computed now: it checks the method on this data before
+    any result exists, and is kept, so reading it again costs nothing.
+    """
+    x = lazy.transpose(tuple(order))
+    lead = x.ndim - k
+    x = x.rechunk({i: (1 if i < lead else -1) for i in range(x.ndim)})
+    lock = threading.Lock() if run.locked else None
+    first_key = (0,) * x.ndim
+    kept: dict[tuple, np.ndarray] = {}
+
+    def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
+        where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
+        if where == first_key and first_key in kept:
+            return kept[first_key]
+        planes = np.asarray(b).reshape(-1, *b.shape[lead:])
+        if lock is not None:
+            with lock:
+                out = [run(p) for p in planes]
+        else:
+            out = [run(p) for p in planes]
+        return np.stack(out).reshape(b.shape).astype(np.float32, copy=False)
+
+    result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
+    kept[first_key] = block(np.asarray(x.blocks[first_key]))
+    return result.transpose(tuple(int(i) for i in np.argsort(order)))
+
+
+def run_method(
+    image: Any,
+    method: Any = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    device: Any = "auto",
+    progress: Callable[[int, int], Any] | None = None,
+    stop: threading.Event | None = None,
+    **params: Any,
+) -> Any:
+    """Restore an image with any method: :func:`run_method_iter` run to its end.
+
+    Parameters
+    ----------
+    image, method, psf, axes, device, **params
+        As :func:`run_method_iter`.
+    progress : callable, optional
+        Called as ``progress(done, total)`` at every step.
+    stop : threading.Event, optional
+        When set, the work stops at the next step and
+        :class:`~napari_deconvnet.Cancelled` is raised.
+
+    Returns
+    -------
+    ndarray of float32 (a dask array for dask input), the shape of `image`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((32, 32)); image[16, 16] = 1
+    >>> from napari_deconvnet.core.psf import blur
+    >>> out = run_method(blur(image, "gaussian"), "richardson-lucy", psf="gaussian",
+    ...                  iterations=20, device="cpu")
+    >>> bool(out[16, 16] > 0.3)
+    True
+    """
+    return drain(
+        run_method_iter(image, method, psf=psf, axes=axes, device=device, **params),
+        progress=progress,
+        stop=stop,
+    )
+
+
+def drain(
+    gen: Generator[tuple[int, int], None, Any],
+    *,
+    progress: Callable[[int, int], Any] | None = None,
+    stop: threading.Event | None = None,
+) -> Any:
+    """Run a progress generator to its end; its return value.
+
+    `progress` is called with each ``(done, total)``; when `stop` is set, the
+    generator is closed and :class:`~napari_deconvnet.Cancelled` raised.
+    """
+    try:
+        while True:
+            if stop is not None and stop.is_set():
+                gen.close()
+                from .tiling import Cancelled
+
+                raise Cancelled("stopped")
+            done, total = next(gen)
+            if progress is not None:
+                progress(done, total)
+    except StopIteration as finished:
+        return finished.value
+
+
+# --------------------------------------------------------------- synthesis
+
+
+def synthesize_iter(
+    clean: Any,
+    noise: str | None = "gaussian",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    seed: Any = None,
+    clip: tuple[float, float] | None = None,
+    **params: Any,
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`~napari_deconvnet.synthesize` plane by plane, as a generator of progress.
+
+    Parameters
+    ----------
+    clean : ndarray or dask array
+        Clean image of any layout (read one block at a time).
+    noise, psf, clip, **params
+        As :func:`~napari_deconvnet.synthesize`: a name of
+        :func:`~napari_deconvnet.list_noise_models` and its parameters.
+    axes : str, optional
+        One letter per dimension from ``"TZCYXS"``: the blocks are the
+        planes of Y and X, or the volumes of Z, Y and X where `axes` has a Z;
+        T, C and S (RGB samples, e.g. ``"YXS"``) are independent. Default:
+        the last two axes, or three for a 3D PSF.
+    seed : int or numpy.random.Generator, optional
+        One generator, seeded once, draws every block in order (the other
+        axes first, then the spatial ones), so the same seed gives the same
+        result, and an image of one block gives exactly
+        ``synthesize(clean, noise, psf=psf, seed=seed, **params)``.
+
+    Yields
+    ------
+    (done, total) : tuple of int
+        Blocks done.
+
+    Returns
+    -------
+    ndarray of float32, the shape of `clean`.
+
+    Notes
+    -----
+    Parameters that default to a statistic of the image (salt-and-pepper's
+    ``low`` and ``high``: its minimum and maximum; declared in the noise
+    spec's ``extra["image_defaults"]``) are computed once on the whole image,
+    not per block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_deconvnet.core.noise import synthesize
+    >>> plane = np.full((8, 8), 0.5)
+    >>> one = drain(synthesize_iter(plane, "gaussian", sigma=0.1, seed=3))
+    >>> bool(np.array_equal(one, synthesize(plane, "gaussian", sigma=0.1, seed=3)))
+    True
+    """
+    from .noise import noise_spec, synthesize
+
+    spec = noise_spec(noise)
+    params = spec.check(params)
+    kernel = _as_psf(psf)
+    shape = tuple(clean.shape)
+    k = min(max(2, kernel.ndim if kernel is not None else 2), len(shape))
+    spatial = _spatial(shape, axes, k, (2, 3))
+    if kernel is not None and kernel.ndim > len(spatial):
+        raise ValueError(
+            f"the PSF is {kernel.ndim}D but the image is synthesized as {len(spatial)}D "
+            "planes; pass axes with a Z, or a 2D PSF"
+        )
+    for key, statistic in (spec.extra.get("image_defaults") or {}).items():
+        if params.get(key) is None:
+            reduce = {"min": np.min, "max": np.max}[statistic]
+            params[key] = float(np.asarray(reduce(clean)))
+    order = _blocks_order(len(shape), spatial)
+    x = clean.transpose(tuple(order)) if hasattr(clean, "transpose") else np.transpose(clean)
+    lead = tuple(x.shape[: x.ndim - len(spatial)])
+    total = int(np.prod(lead, dtype=np.int64))
+    out = np.empty(x.shape, np.float32)
+    rng = np.random.default_rng(seed)
+    yield 0, total
+    for i, index in enumerate(np.ndindex(lead)):
+        block = np.asarray(x[index])
+        out[index] = synthesize(block, spec.name, psf=kernel, seed=rng, clip=clip, **params)
+        yield i + 1, total
+    return np.ascontiguousarray(out.transpose(np.argsort(order)))
