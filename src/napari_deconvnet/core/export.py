@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .atomic import atomic_file
 from .model import DeconvNet
 
 __all__ = ["export", "EXPORT_FORMATS", "ONNX_OPSET"]
@@ -70,24 +71,10 @@ def check_target(path: str | os.PathLike, suffixes: Sequence[str], what: str) ->
     return path
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path`, renamed over it if the block succeeds.
-
-    An interrupted or failed export leaves nothing where the file was to be
-    (and an older file of that name untouched).
-    """
-    from .persistence import new_temp_file
-
-    # created with the mode of any new file (the kernel applies the umask,
-    # which is never changed: that would race with other threads)
-    tmp_path = new_temp_file(path)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+#: A temporary path beside a target, renamed over it if the block succeeds: an
+#: interrupted or failed export leaves nothing where the file was to be (and an
+#: older file of that name untouched). The package's one atomic writer.
+atomic_path = atomic_file
 
 
 def missing_dependency(package: str, purpose: str) -> ImportError:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import struct
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .atomic import fsync, new_temp_file, write_atomic  # noqa: F401 (their old home)
 from .model import DeconvNet, DeconvNetConfig
 
 __all__ = ["load_model", "save_model", "list_models", "model_info", "FORMAT_VERSION"]
@@ -353,58 +353,6 @@ def _checksum(state: dict[str, torch.Tensor], doc: dict[str, Any]) -> str:
         digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return "sha256:" + digest.hexdigest()
-
-
-def new_temp_file(path: Path) -> Path:
-    """A new empty file beside `path`, created exclusively.
-
-    ``os.open(..., 0o666)`` lets the kernel apply the process umask, so the
-    file gets the mode of any new file; the umask is never read or changed
-    (changing it, even for a moment, races with other threads).
-    """
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return tmp
-    raise FileExistsError(f"could not create a temporary file beside {path}")
-
-
-def fsync(path: Path | str, *, folder: bool = False) -> None:
-    """Flush `path` to disk (skipped where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a new file beside it: flushed, then renamed over it.
-
-    A crash leaves the old file or the new one, never a part; the folder is
-    created if it is missing, and flushed after the rename.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temp_file(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync(path.parent, folder=True)
 
 
 def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:

@@ -62,6 +62,8 @@ from ._formats import LAYER_KEY, canonical, load_doc, unit_name, valid_axes
 __all__ = [
     "ImageFile",
     "ReaderSettings",
+    "file_kind",
+    "file_stem",
     "get_model_reader",
     "get_reader",
     "read_image",
@@ -183,8 +185,19 @@ class ImageFile:
         return self.levels[0]
 
 
-def _kind(path: Any) -> str | None:
-    """Which of our formats `path` is, judged from its name (and folder content)."""
+def file_kind(path: Any) -> str | None:
+    """Which of the reader's formats `path` is, judged from its name (and folder content).
+
+    Parameters
+    ----------
+    path : path or list of one path
+
+    Returns
+    -------
+    str or None
+        ``"tiff"``, ``"photo"`` (PNG, JPEG), ``"npy"`` or ``"zarr"``; None for
+        anything else (several paths, a missing file, another type).
+    """
     if isinstance(path, list | tuple):
         if len(path) != 1:
             return None
@@ -207,12 +220,17 @@ def _kind(path: Any) -> str | None:
     return None
 
 
-def _stem(path: str) -> str:
+def file_stem(path: str | os.PathLike) -> str:
+    """The file name of `path` without its image suffix (``.ome.tif``, ``.zarr``...)."""
     name = Path(path).name
     for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *_TIFF, *_PHOTO, *_NPY, ".zarr"):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+_kind = file_kind  # old private names, until the command line uses the public ones
+_stem = file_stem
 
 
 def _lazy_decision(shape: tuple[int, ...], lazy_bytes: int) -> bool:
@@ -437,7 +455,7 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
         image.units = [native.get(a, (1.0, None))[1] for a in letters]
         if translate and len(translate) == len(letters):
             image.translate = translate
-    image.name = image.name or _stem(image.path)
+    image.name = image.name or file_stem(image.path)
     return image
 
 
@@ -462,7 +480,7 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
         A file of an unknown type, or one that cannot be read.
     """
     path = os.fspath(path)
-    kind = _kind(path)
+    kind = file_kind(path)
     if kind is None:
         raise ValueError(
             f"{path}: not a file type napari-deconvnet reads (TIFF, PNG, JPEG, .npy, .zarr)"
@@ -693,7 +711,7 @@ def read_restored(
 
 def get_reader(path: Any) -> Callable[..., list[LayerData]] | None:
     """npe2 reader getter for "Open restored": a reader function, or None."""
-    if _kind(path) is None:
+    if file_kind(path) is None:
         return None
     return _reader
 

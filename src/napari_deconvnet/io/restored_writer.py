@@ -194,6 +194,8 @@ def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, 
     """
     import json
 
+    from napari_deconvnet.core.atomic import write_atomic
+
     from ._formats import LAYER_KEY, json_safe
 
     attrs_path = folder / ".zattrs"
@@ -234,12 +236,7 @@ def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, 
     record["model_name"] = provenance["model_name"]
     doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": record})
     multiscales["name"] = provenance["name"]
-    tmp = attrs_path.with_name(".zattrs.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(attrs, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, attrs_path)
+    write_atomic(attrs_path, json.dumps(attrs).encode())
 
 
 def _stream_with_restore_to_zarr(
@@ -255,10 +252,9 @@ def _stream_with_restore_to_zarr(
 ) -> list[str]:
     """:func:`napari_deconvnet.restore_to_zarr` into a temporary folder, swapped in when done."""
     import napari_deconvnet as dn
+    from napari_deconvnet.core.atomic import atomic_folder  # the one atomic replace
 
-    from .writer import _atomic_folder  # one atomic-replace for every writer of this package
-
-    with _atomic_folder(path) as tmp:
+    with atomic_folder(path) as tmp:
         dn.restore_to_zarr(
             source,
             tmp,

@@ -33,18 +33,15 @@ napari is never imported here: the command line writes with the same code.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_deconvnet.core.persistence import fsync, new_temp_file
+from napari_deconvnet.core.atomic import atomic_file, atomic_folder, recover_folder
 
 from ._formats import (
     IMAGEJ_UNITS,
@@ -57,7 +54,14 @@ from ._formats import (
     valid_axes,
 )
 
-__all__ = ["recover_folder", "write_image", "write_ome_zarr", "write_tiff"]
+__all__ = [
+    "atomic_file",
+    "atomic_folder",
+    "recover_folder",
+    "write_image",
+    "write_ome_zarr",
+    "write_tiff",
+]
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 #: Chunk size along Y and X of OME-Zarr arrays; also the size of the smallest level.
@@ -144,120 +148,9 @@ def _spatial_unit(geo: dict[str, Any]) -> str | None:
 
 
 # ----------------------------------------------------------------- atomic
-#
-# Temporary files and folders are created with os.open(..., 0o666) and
-# os.mkdir(..., 0o777): the kernel applies the process umask itself, so the
-# result gets the same mode as any new file, and the umask is never read or
-# changed (changing it, even for a moment, races with other threads).
 
-
-def _fsync_tree(root: Path) -> None:
-    """fsync every file, then every folder (deepest first) under `root`."""
-    for folder, _, files in os.walk(root, topdown=False):
-        for name in files:
-            fsync(os.path.join(folder, name))
-        fsync(folder, folder=True)
-
-
-def _temp_name(path: Path, suffix: str) -> Path:
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
-
-
-def _new_temp_folder(path: Path) -> Path:
-    """A new empty folder beside `path`, created with the umask's mode."""
-    for _ in range(100):
-        tmp = _temp_name(path, ".tmp")
-        try:
-            os.mkdir(tmp, 0o777)
-        except FileExistsError:
-            continue
-        return tmp
-    raise FileExistsError(f"could not create a temporary folder beside {path}")
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[Path]:
-    """Yield a temporary file beside `path`; flush it and rename it over `path` when done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temp_file(path)
-    try:
-        yield tmp
-        fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync(path.parent, folder=True)
-
-
-def _aside(path: Path) -> Path:
-    """Where the previous version of folder `path` waits while the new one moves in."""
-    return path.parent / f".{path.name}.old"
-
-
-def recover_folder(path: str | os.PathLike) -> bool:
-    """Finish or undo a folder replacement that a crash interrupted.
-
-    :func:`write_ome_zarr` replaces an existing folder in two renames (the old
-    folder aside to ``.<name>.old``, then the new one in). After a crash
-    between the two, `path` is missing and its previous content is complete
-    under ``.<name>.old``: this renames it back. A ``.<name>.old`` left beside
-    an existing `path` (a crash while deleting it) is deleted.
-
-    Returns
-    -------
-    bool
-        True when the previous version was put back.
-    """
-    path = Path(path)
-    old = _aside(path)
-    if not old.is_dir() or old.is_symlink():
-        return False
-    if not os.path.lexists(path):
-        os.replace(old, path)
-        fsync(path.parent, folder=True)
-        return True
-    shutil.rmtree(old, ignore_errors=True)
-    return False
-
-
-@contextlib.contextmanager
-def _atomic_folder(path: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; flush it and swap it in when done.
-
-    The swap renames an existing `path` aside to ``.<name>.old``, renames the
-    new folder to `path`, flushes the parent folder and deletes the old one.
-    Readers never see a half-written folder under `path`. A crash before the
-    swap leaves `path` as it was (and a hidden ``.<name>.*.tmp`` folder); a
-    crash between the two renames leaves `path` missing and the previous
-    version complete in ``.<name>.old``, which :func:`recover_folder` (run
-    at the start of every write) renames back. One writer per target.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    recover_folder(path)
-    tmp = _new_temp_folder(path)
-    try:
-        yield tmp
-        _fsync_tree(tmp)
-        if path.is_dir() and not path.is_symlink():
-            old = _aside(path)
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            fsync(path.parent, folder=True)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if os.path.lexists(path):
-                path.unlink()
-            os.replace(tmp, path)
-            fsync(path.parent, folder=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+_atomic_file = atomic_file  # old private names, until the command line uses the public ones
+_atomic_folder = atomic_folder
 
 
 def _open_v2_group(path):
@@ -344,7 +237,7 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
     page_ndim = 3 if rgb else 2
     unit = _spatial_unit(geo)
     sx, sy = geo["scale"]["X"], geo["scale"]["Y"]
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         if ome:
             ome_axes, perm = canonical(axes, "TCZYXS")
             ome_meta: dict[str, Any] = {"axes": ome_axes, "Description": doc}
@@ -478,7 +371,7 @@ def write_ome_zarr(
     )
     compressor = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.SHUFFLE)
     datasets = []
-    with _atomic_folder(path) as tmp:
+    with atomic_folder(path) as tmp:
         group = _open_v2_group(tmp)
         level = data
         for k in range(_MAX_LEVELS):
