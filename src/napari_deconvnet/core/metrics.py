@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ._validation import real_array
+from .data_range import check_data_range, data_range_of
 from .ssim_cpu import K1, K2, TRUNCATE, gaussian_weights, ssim_map_blocked, symmetric_index
 
 __all__ = ["SSIMLoss", "data_range_of", "psnr", "psnr_of_mse", "squared_error", "ssim"]
@@ -77,45 +78,6 @@ def _check_finite(*tensors: torch.Tensor) -> None:
             torch.isfinite(t).all()
         ):
             raise ValueError(f"{name} contains NaN or infinite values; replace them first")
-
-
-def _integer_range(a: Any) -> float | None:
-    """The full range of 8-bit and boolean images (as scikit-image uses), else None."""
-    dtype = getattr(a, "dtype", None)
-    if isinstance(dtype, torch.dtype):
-        return {torch.uint8: 255.0, torch.bool: 1.0}.get(dtype)
-    if dtype is None:
-        dtype = np.asarray(a).dtype
-    return {np.dtype(np.uint8): 255.0, np.dtype(bool): 1.0}.get(np.dtype(dtype))
-
-
-def _data_range(data_range: Any, reference: Any, ref: torch.Tensor) -> float | torch.Tensor:
-    """`data_range` checked, or inferred from the reference (see :func:`ssim`)."""
-    if data_range is None:
-        fixed = _integer_range(reference)
-        if fixed is not None:
-            return fixed
-        detached = ref.detach()
-        value = detached.max().double() - detached.min().double()
-        if float(value) <= 0:
-            raise ValueError(_constant_message(float(detached.reshape(-1)[0])))
-        return value.to(ref.dtype) if ref.device.type != "cpu" else float(value)
-    if isinstance(data_range, torch.Tensor):
-        if data_range.numel() != 1:
-            raise ValueError(
-                f"data_range must be a single number, got a tensor of shape "
-                f"{tuple(data_range.shape)}"
-            )
-        data_range = data_range.item()
-    if isinstance(data_range, bool) or not isinstance(data_range, numbers.Real):
-        raise TypeError(f"data_range must be a number or None, got {data_range!r}")
-    value = float(data_range)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"data_range must be a finite number > 0, got {data_range!r}; it is the span "
-            "of possible intensities (max - min), e.g. 1.0 or 255"
-        )
-    return value
 
 
 def _check_sigma(sigma: Any) -> float:
@@ -361,7 +323,7 @@ def ssim(
     """
     sigma = _check_sigma(sigma)
     tx, ty, is_torch = _pair(x, y, "ssim")
-    rng = _data_range(data_range, y, ty)
+    rng = check_data_range(data_range, y, ty)
     sx, shape, axis = _layout(tx, is_torch, channel_axis)
     sy, _, _ = _layout(ty, is_torch, channel_axis)
     win = _check_win_size(win_size, sigma, tuple(sx.shape[1:]))
@@ -430,7 +392,7 @@ def psnr(x: Any, y: Any, *, data_range: Any = None) -> Any:
     18.062
     """
     tx, ty, is_torch = _pair(x, y, "psnr")
-    rng = _data_range(data_range, y, ty)
+    rng = check_data_range(data_range, y, ty)
     if is_torch:
         mse = torch.mean((tx - ty) ** 2)
         if not bool(torch.isfinite(mse.detach())):  # checked after: one pass instead of three
@@ -462,34 +424,6 @@ def psnr_of_mse(mse: float, data_range: float) -> float:
     if mse == 0:
         return math.inf
     return float(10 * np.log10(float(data_range) ** 2 / mse))
-
-
-def data_range_of(reference: Any) -> float:
-    """The default `data_range` of :func:`ssim` and :func:`psnr` for a whole reference.
-
-    255 for uint8 references, 1 for boolean ones, else ``max - min`` of all of
-    `reference` (a NumPy or dask array, computed once).
-
-    Raises
-    ------
-    ValueError
-        If the reference is constant, so that no range can be inferred.
-    """
-    fixed = _integer_range(reference)
-    if fixed is not None:
-        return fixed
-    low, high = float(np.asarray(reference.min())), float(np.asarray(reference.max()))
-    if not high > low:
-        raise ValueError(_constant_message(low))
-    return high - low
-
-
-def _constant_message(value: float) -> str:
-    return (
-        f"data_range cannot be inferred: the reference image is constant (all values "
-        f"{value!r}), so it has no data range; pass data_range=the intensity span of the "
-        "images, e.g. 1.0 or 255"
-    )
 
 
 class SSIMLoss(nn.Module):
@@ -531,7 +465,7 @@ class SSIMLoss(nn.Module):
         if reduction not in ("mean", "none"):
             raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
         if data_range is not None:
-            _data_range(data_range, None, torch.zeros(1))
+            check_data_range(data_range, None, torch.zeros(1))
         self.data_range = data_range
         self.sigma = _check_sigma(sigma)
         self.win_size = win_size
@@ -546,7 +480,7 @@ class SSIMLoss(nn.Module):
                 f"(B, C, D, H, W), got {tuple(input.shape)} and {tuple(target.shape)}"
             )
         x, y, _ = _pair(input, target, "SSIMLoss")
-        rng = _data_range(self.data_range, target, y)
+        rng = check_data_range(self.data_range, target, y)
         b = x.shape[0]
         sx, sy = x.reshape(-1, *x.shape[2:]), y.reshape(-1, *y.shape[2:])
         win = _check_win_size(self.win_size, self.sigma, tuple(sx.shape[1:]))
