@@ -173,17 +173,17 @@ _START = "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _loads():
-    from napari_deconvnet.core import bigdata
+    from napari_deconvnet.core import blocks
 
-    return dict(bigdata._LOADS)
+    return dict(blocks.MODEL_LOADS)
 
 
 def _forget_models():
     # forked workers inherit this process's model cache: start them empty
-    from napari_deconvnet.core import bigdata
+    from napari_deconvnet.core import blocks
 
-    bigdata._LOADS.clear()
-    bigdata._MODELS.clear()
+    blocks.MODEL_LOADS.clear()
+    blocks.MODEL_CACHE.clear()
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::DeprecationWarning")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import napari_deconvnet as dn
-from napari_deconvnet.core.classical import _estimate_balance
+from napari_deconvnet.core.classical import estimate_balance
 from napari_deconvnet.core.conditioning import conditioning_channels, needs_psf
 
 
@@ -45,7 +45,7 @@ def _reference(net, image, psf):
     """
     lo, hi = np.percentile(image.astype(np.float64), [0.5, 99.5])
     scale = hi - lo
-    balance = net.metadata["conditioning"]["balance_scale"] * _estimate_balance(image)
+    balance = net.metadata["conditioning"]["balance_scale"] * estimate_balance(image)
     pre = dn.wiener(image, psf, balance)
     x = np.stack([(image - lo) / scale, (pre - lo) / scale])[None].astype(np.float32)
     m = 40
@@ -107,7 +107,7 @@ def test_3d_model_with_3d_psf():
     out = dn.restore(vol, net, psf=psf)
     assert out.shape == vol.shape
     pre = conditioning_channels(vol[None], dn.core.psf.as_psf(psf), net)[0]
-    np.testing.assert_allclose(pre, dn.wiener(vol, psf, _estimate_balance(vol)), atol=1e-5)
+    np.testing.assert_allclose(pre, dn.wiener(vol, psf, estimate_balance(vol)), atol=1e-5)
 
 
 @pytest.mark.parametrize(

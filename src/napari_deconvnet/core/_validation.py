@@ -13,6 +13,11 @@ from typing import Any
 import numpy as np
 
 
+def is_dask(x: Any) -> bool:
+    """Whether `x` is a dask collection (a dask array), without importing dask."""
+    return type(x).__module__.startswith("dask.") and hasattr(x, "dask")
+
+
 def is_tensor(x: Any) -> bool:
     """Whether `x` is a torch tensor, without importing torch."""
     torch = sys.modules.get("torch")

@@ -33,8 +33,13 @@ balance, the impulse values) is computed once over the whole image
 block by block for lazy and streamed restores, with a context of
 :func:`conditioning_margin` pixels around each block.
 
-The training script and :func:`~napari_deconvnet.restore` both build the
-input with :func:`conditioning_channels`, so that they cannot drift apart.
+The computation belongs to the model's kind (:mod:`~napari_deconvnet.core.kinds`:
+:class:`~napari_deconvnet.core.kinds.PSFConditioned`,
+:class:`~napari_deconvnet.core.kinds.ImpulseSwitched`), chosen from its
+metadata by :func:`~napari_deconvnet.core.kinds.kind_of`. The functions here
+are that computation addressed by model, as the training script, the
+bioimage.io export and older code call it; the training script and
+:func:`~napari_deconvnet.restore` thus build the input the same way.
 """
 
 from __future__ import annotations
@@ -43,9 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from .psf import as_psf
+from .kinds import BALANCE_CROP, impulse_values, kind_of
 
 __all__ = [
+    "BALANCE_CROP",
     "conditioning_channels",
     "conditioning_margin",
     "conditioning_statistics",
@@ -58,16 +64,15 @@ __all__ = [
 
 def needs_psf(model: Any) -> bool:
     """Whether a loaded model is a PSF-conditioned deconvolution model."""
-    return bool(getattr(model, "metadata", {}).get("needs_psf", False))
+    return kind_of(model).needs_psf
 
 
 def extra_channels(model: Any) -> int:
     """Input channels a model takes beyond the image's own (1 for conditioned models)."""
-    metadata = getattr(model, "metadata", {})
-    return 1 if needs_psf(model) or "conditioning" in metadata else 0
+    return kind_of(model).extra_channels
 
 
-def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndarray:
+def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndarray | None:
     """Validate `psf` for `model` and images of `spatial_shape`; float64, sum 1.
 
     Raises
@@ -77,60 +82,7 @@ def prepare_psf(psf: Any, model: Any, spatial_shape: tuple[int, ...]) -> np.ndar
         a PSF whose dimensionality differs from the model's, one bigger than
         the image, one with NaN/Inf or summing to zero.
     """
-    name = getattr(model, "metadata", {}).get("name", "")
-    ndim = model.config.ndim
-    if not needs_psf(model):
-        if psf is None:
-            return None
-        raise ValueError(
-            f"model {name!r} is not a deconvolution model and takes no PSF; pass psf=None "
-            "or choose a deconvolution model such as 'deconv-2d'"
-        )
-    if psf is None:
-        raise ValueError(
-            f"model {name!r} deconvolves and needs the image's PSF: pass psf= an array, a "
-            "make_psf name such as 'gaussian', or a dict like {'kind': 'gaussian', 'sigma': 2}"
-        )
-    kernel = as_psf(psf, ndim)
-    if kernel.ndim != ndim:
-        raise ValueError(
-            f"model {name!r} deconvolves {ndim}D images and needs a {ndim}D PSF, got a PSF of "
-            f"shape {kernel.shape}"
-        )
-    if any(k > s for k, s in zip(kernel.shape, spatial_shape, strict=True)):
-        raise ValueError(
-            f"psf of shape {kernel.shape} is bigger than the image's spatial shape "
-            f"{tuple(spatial_shape)}; crop the PSF (e.g. make_psf(kind, shape=...))"
-        )
-    return kernel
-
-
-def _method(model: Any) -> tuple[str, dict[str, Any]]:
-    spec = model.metadata.get("conditioning", {"method": "wiener"})
-    method = spec.get("method", "wiener")
-    if method not in ("wiener", "richardson-lucy", "switching-median"):
-        raise ValueError(
-            f"unknown conditioning method {method!r} in the model file; this version knows "
-            "'wiener', 'richardson-lucy' and 'switching-median'"
-        )
-    return method, spec
-
-
-def impulse_values(images: Any) -> dict[str, float]:
-    """The pepper and salt values of an image: its minimum and maximum, over all of it.
-
-    This is the one definition of an impulse used by the ``salt-and-pepper``
-    model's switching-median channel and by its impulse switch (see
-    :func:`~napari_deconvnet.restore`): for a stack, the minimum and maximum
-    of the whole stack, as :func:`~napari_deconvnet.synthesize` sets the
-    impulses of a stack. A dask array is reduced lazily (one pass).
-    """
-    low, high = images.min(), images.max()
-    if hasattr(low, "compute"):
-        import dask
-
-        low, high = dask.compute(low, high)
-    return {"minimum": float(low), "maximum": float(high)}
+    return kind_of(model).prepare_psf(psf, model.config.ndim, spatial_shape)
 
 
 def conditioning_statistics(images: Any, model: Any) -> list[dict[str, float]]:
@@ -158,29 +110,7 @@ def conditioning_statistics(images: Any, model: Any) -> list[dict[str, float]]:
     :func:`conditioning_channels` lets the channel be computed block by
     block (see :func:`conditioning_margin`).
     """
-    from .classical import estimate_balance
-
-    method, spec = _method(model)
-    n = images.shape[0]
-    if method == "switching-median":
-        return [impulse_values(images)] * n
-    if method == "richardson-lucy":
-        lows = images.min(axis=tuple(range(1, images.ndim)))
-        if hasattr(lows, "compute"):
-            lows = lows.compute()
-        return [{"low": float(v)} for v in np.asarray(lows)]
-    scale = float(spec.get("balance_scale", 1.0))
-    out = []
-    for image in images:
-        if hasattr(image, "compute"):
-            starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
-            crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
-            image = image[crop].compute()
-        out.append({"balance": scale * estimate_balance(np.asarray(image, np.float32))})
-    return out
-
-
-BALANCE_CROP = 1024
+    return kind_of(model).input_statistics(images)
 
 
 def conditioning_margin(model: Any, kernel: np.ndarray | None) -> tuple[int, ...]:
@@ -194,11 +124,7 @@ def conditioning_margin(model: Any, kernel: np.ndarray | None) -> tuple[int, ...
     its range of the whole image's (measured ~4e-6 with 64-pixel blocks;
     ``tests/test_lazy.py`` asserts 1e-4).
     """
-    method, spec = _method(model)
-    ndim = model.config.ndim
-    if method == "switching-median":
-        return (int(spec.get("largest", 7)) // 2,) * ndim
-    return tuple(3 * int(s) for s in kernel.shape)
+    return kind_of(model).input_margin(kernel, model.config.ndim)
 
 
 def conditioning_channels(
@@ -208,14 +134,14 @@ def conditioning_channels(
     device: Any = "cpu",
     statistics: list[dict[str, float]] | None = None,
 ) -> np.ndarray:
-    """The extra input channel of a deconvolution model, for every image.
+    """The extra input channel of a conditioned model, for every image.
 
     Parameters
     ----------
     images : (N, *spatial) ndarray
         The blurred images in their own intensity scale (before normalisation).
     kernel : ndarray
-        The PSF from :func:`prepare_psf`.
+        The PSF from :func:`prepare_psf` (None for the switching median).
     model : DeconvNet
         Its ``metadata["conditioning"]`` says how the channel is made.
     device : str or torch.device, optional
@@ -230,27 +156,4 @@ def conditioning_channels(
     (N, *spatial) float32 ndarray in the images' intensity scale, to be
     normalised with the same statistics as the images.
     """
-    from .classical import richardson_lucy, wiener
-    from .denoisers import denoise_switching_median
-
-    method, spec = _method(model)
-    if statistics is None:
-        statistics = conditioning_statistics(images, model)
-    out = np.empty(images.shape, np.float32)
-    for i, image in enumerate(images):
-        image = np.asarray(image, np.float32)
-        stats = statistics[i]
-        if method == "switching-median":
-            out[i] = denoise_switching_median(
-                image, stats["minimum"], stats["maximum"], largest=int(spec.get("largest", 7))
-            )
-        elif method == "wiener":
-            out[i] = wiener(image, kernel, stats["balance"])
-        else:
-            low = stats["low"]
-            shifted = image - low
-            estimate = richardson_lucy(
-                shifted, kernel, int(spec.get("iterations", 30)), device=device
-            )
-            out[i] = estimate + low
-    return out
+    return kind_of(model).input_channels(images, kernel, device=device, statistics=statistics)

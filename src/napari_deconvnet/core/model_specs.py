@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .kinds import kind_of
 from .specs import Param, Spec
 
 __all__ = ["MODEL_PARAMS", "model_spec", "shipped_model_specs"]
@@ -58,7 +59,7 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
         params=MODEL_PARAMS,
         function="napari_deconvnet.core.tiling:restore",
         kind="model",
-        needs_psf=bool(meta.get("needs_psf", False)),
+        needs_psf=kind_of(meta).needs_psf,
         ndim=(int(ndim),) if ndim in (2, 3) else (2, 3),
         tags=tuple(t for t in (meta.get("task"),) if isinstance(t, str)),
         extra={"model": str(model if model is not None else name)},

@@ -37,11 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import is_dask
+
 __all__ = [
     "SAMPLE_BLOCKS",
     "SAMPLE_VALUES",
     "channel_statistics",
     "fixed_statistics",
+    "normalization_arrays",
     "offset_scale",
     "percentile_range",
     "sample_values",
@@ -49,10 +52,6 @@ __all__ = [
 
 SAMPLE_VALUES = 1 << 22
 SAMPLE_BLOCKS = 64
-
-
-def _is_lazy(array: Any) -> bool:
-    return type(array).__module__.startswith("dask.") and hasattr(array, "dask")
 
 
 def sample_values(array: Any) -> np.ndarray:
@@ -71,7 +70,7 @@ def sample_values(array: Any) -> np.ndarray:
     >>> sample_values(x).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
     """
-    if not _is_lazy(array):
+    if not is_dask(array):
         return np.asarray(array, np.float64).reshape(-1)
     # a dask name is a token of the array's graph: the same lazy array asked
     # twice (the reader's contrast limits, then the restore's statistics) is
@@ -145,7 +144,7 @@ def percentile_range(array: Any, low: float, high: float) -> tuple[float, float]
         import dask.array as da
 
         array = da.from_array(array, chunks="auto", asarray=True)
-    if _is_lazy(array):
+    if is_dask(array):
         values = sample_values(array)
     else:
         values = np.asarray(array)
@@ -231,3 +230,33 @@ def fixed_statistics(normalization: Any, n_channels: int) -> tuple[np.ndarray, n
     if (out[1] <= 0).any():
         raise ValueError(f"normalization['scale'] must be > 0, got {out[1].tolist()}")
     return out[0], out[1]
+
+
+def normalization_arrays(
+    xt: Any, layout: Any, model: Any, normalization: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, scale)`` float32, broadcastable to the transposed image `xt`.
+
+    Parameters
+    ----------
+    xt : ndarray or dask array
+        The image transposed to `layout` (``image.transpose(layout.perm)``).
+    layout : Layout
+        From :mod:`~napari_deconvnet.core.axes`; its ``stat_axis`` (a
+        channel axis) gets one offset and scale per channel.
+    model : DeconvNet
+        Its ``config.normalization`` contract is applied to `xt` (exact in
+        memory, sampled for dask) unless `normalization` is given.
+    normalization : dict, optional
+        The user's fixed statistics ``{"offset", "scale"}`` (:func:`fixed_statistics`).
+    """
+    k = layout.stat_axis
+    n_ch = layout.transposed_shape[k] if k is not None else 1
+    if normalization is not None:
+        offsets, scales = fixed_statistics(normalization, n_ch)
+    else:
+        offsets, scales = channel_statistics(xt, model.config.normalization, k)
+    shape = [1] * len(layout.transposed_shape)
+    if k is not None:
+        shape[k] = n_ch
+    return offsets.reshape(shape), scales.reshape(shape)

@@ -19,16 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import is_dask
+
 __all__ = ["Box", "PatchSampler", "Source", "blind_spot", "dihedral", "region_boxes"]
 
 # the same subsample size as restore's statistics, so that both see the same pixels
 _STATS_SAMPLES = 1 << 22
 _MAX_TRIES = 10_000
 _STATS_BLOCKS = 16  # chunks of a large dask image sampled for its statistics
-
-
-def is_dask(array: Any) -> bool:
-    return type(array).__module__.startswith("dask.") and hasattr(array, "dask")
 
 
 def check_array(array: Any, name: str) -> None:

@@ -1,0 +1,176 @@
+"""Named axes and how an image maps onto the network's input.
+
+An image's axes are one letter per dimension from ``"TZCYXS"``: T time,
+Z depth, C channel, Y/X rows/columns, S RGB samples. :class:`Layout` turns an
+array with such axes into the network's ``(N, C, *spatial)`` input (the
+axes the model does not process spatially become the batch ``N``) and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .kinds import kind_of
+
+__all__ = ["AXES", "Layout", "check_axes", "check_image", "infer_axes"]
+
+#: The axis letters an image may use.
+AXES = "TZCYXS"
+
+
+def check_image(image: Any) -> None:
+    """Refuse what cannot be restored: non-arrays, complex or non-numeric data, empty arrays.
+
+    Raises
+    ------
+    TypeError
+        `image` has no dtype and shape, or a complex or non-numeric dtype.
+    ValueError
+        `image` is empty.
+    """
+    dtype = getattr(image, "dtype", None)
+    shape = getattr(image, "shape", None)
+    if dtype is None or shape is None:
+        raise TypeError(
+            f"image must be a numpy or dask array, got {type(image).__name__}; "
+            "convert it with numpy.asarray first"
+        )
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(
+            f"image has complex dtype {dtype}; only real data is accepted "
+            "(bool, integer or float): pass image.real or abs(image)"
+        )
+    if not (
+        dtype.kind == "b" or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+    ):
+        raise TypeError(f"image dtype {dtype} is not numeric; use bool, integer or float data")
+    if 0 in shape or len(shape) == 0:
+        raise ValueError(f"image is empty (shape {tuple(shape)}); nothing to restore")
+
+
+def infer_axes(shape: Sequence[int], model: Any) -> str:
+    """Default axes for an array of `shape` processed by `model`.
+
+    ``2-D`` -> ``"YX"``. ``3-D`` -> ``"ZYX"`` (with a 2D model, plane by plane),
+    or ``"YXS"`` for a 2D model when the last axis has 3 or 4 samples (RGB/RGBA).
+    ``4-D`` -> ``"TZYX"``, or ``"TYXS"`` for a 2D model and 3-4 trailing samples.
+    ``5-D`` -> ``"TZCYX"`` (ImageJ order).
+    """
+    ndim = len(shape)
+    rgb = shape[-1] in (3, 4) and model.config.ndim == 2
+    table = {2: "YX", 3: "YXS" if rgb else "ZYX", 4: "TYXS" if rgb else "TZYX", 5: "TZCYX"}
+    if ndim not in table:
+        raise ValueError(
+            f"cannot guess the axes of a {ndim}-D image; pass axes= with one letter per "
+            f"dimension from {AXES!r}, e.g. 'TZCYX'"
+        )
+    return table[ndim]
+
+
+def check_axes(axes: Any, shape: Sequence[int], model: Any) -> str:
+    """`axes` validated for an image of `shape` and `model` (upper case); None infers them.
+
+    Raises
+    ------
+    TypeError
+        `axes` is not a string.
+    ValueError
+        Wrong length, unknown or repeated letters, no Y or X, both C and S,
+        or no Z for a 3D model.
+    """
+    if axes is None:
+        return infer_axes(shape, model)
+    if not isinstance(axes, str):
+        raise TypeError(f"axes must be a string such as 'ZYX', got {type(axes).__name__}")
+    axes = axes.upper()
+    if len(axes) != len(shape):
+        raise ValueError(
+            f"axes {axes!r} has {len(axes)} letters but the image has {len(shape)} dimensions "
+            f"(shape {tuple(shape)}); pass one letter per axis from {AXES!r}, e.g. "
+            f"{infer_axes(shape, model)!r}"
+        )
+    bad = sorted(set(axes) - set(AXES))
+    if bad:
+        raise ValueError(f"axes {axes!r} has unknown letters {bad}; use letters from {AXES!r}")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axes {axes!r} repeats a letter; each axis letter may appear once")
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"axes {axes!r} must contain 'Y' and 'X'")
+    if "C" in axes and "S" in axes:
+        raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
+    if model.config.ndim == 3 and "Z" not in axes:
+        raise ValueError(
+            f"this model restores 3D volumes and needs a 'Z' axis, but axes are {axes!r}; "
+            "use a 2D model for 2D images"
+        )
+    return axes
+
+
+class Layout:
+    """How an array with named axes maps onto ``(N, C, *spatial)`` network input.
+
+    Attributes
+    ----------
+    perm, inverse : tuple of int
+        The transposition to the layout ``(*batch, [channel], *spatial)`` and back.
+    stat_axis : int or None
+        The channel axis (C or S) in the transposed layout: normalisation
+        statistics are per channel along it.
+    n_batch_axes : int
+        Leading axes of the transposed layout processed independently.
+    has_channel : bool
+        Whether the model takes the channel axis as its input channels.
+    spatial_shape, net_shape, transposed_shape : tuple of int
+        The spatial axes' sizes, the network's input shape (without the
+        model kind's extra channels) and the transposed array's shape.
+    psf : ndarray or None
+        The validated PSF, set by the restore that uses the layout.
+    """
+
+    def __init__(self, axes: str, shape: Sequence[int], model: Any) -> None:
+        cfg = model.config
+        spatial = "ZYX"[3 - cfg.ndim :]
+        missing = [a for a in spatial if a not in axes]
+        if missing:
+            raise ValueError(
+                f"this model is {cfg.ndim}D and needs the axes {spatial!r}, but the image's "
+                f"axes are {axes!r} (shape {tuple(shape)}, no {''.join(missing)!r}); pass a "
+                f"{cfg.ndim}D image (e.g. axes={spatial!r}) or use a {len(axes)}D model such "
+                "as 'denoise-2d'"
+            )
+        channel = next((a for a in axes if a in "CS"), None)
+        n_channels = shape[axes.index(channel)] if channel else 1
+        # the extra input channels of a model's kind are made from the image
+        in_channels = cfg.in_channels - kind_of(model).extra_channels
+        if in_channels > 1:
+            if channel is None or n_channels != in_channels:
+                raise ValueError(
+                    f"this model takes {in_channels} channels per pixel but the image "
+                    f"{'has ' + str(n_channels) if channel else 'has no channel axis'} "
+                    f"(axes {axes!r}, shape {tuple(shape)}); mark the channel axis with 'C' or 'S'"
+                )
+            model_channel = channel
+        else:
+            model_channel = None
+        if cfg.out_channels != in_channels:
+            raise ValueError(
+                f"model maps {in_channels} to {cfg.out_channels} channels; restore needs "
+                "a model whose output has as many channels as its input"
+            )
+        batch = [a for a in axes if a not in spatial and a != model_channel]
+        order = batch + ([model_channel] if model_channel else []) + list(spatial)
+        self.perm = tuple(axes.index(a) for a in order)
+        self.inverse = tuple(int(i) for i in np.argsort(self.perm))
+        self.stat_axis = order.index(channel) if channel else None
+        self.n_batch_axes = len(batch)
+        self.has_channel = model_channel is not None
+        self.spatial_shape = tuple(shape[axes.index(a)] for a in spatial)
+        n = int(np.prod([shape[axes.index(a)] for a in batch], dtype=np.int64))
+        c = n_channels if model_channel else 1
+        self.net_shape = (n, c, *self.spatial_shape)
+        self.transposed_shape = tuple(shape[i] for i in self.perm)
+        self.psf = None

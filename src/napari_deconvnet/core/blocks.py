@@ -1,0 +1,360 @@
+"""Blocks: the unit of work of lazy, streamed and distributed restores.
+
+A block is a box of the output; it starts on a multiple of its size, which
+is a multiple of the network's ``2**depth`` grid, so the tiles inside it
+start on the same grid as an in-memory restore's, whatever the input's
+chunks. Its input is read with the network's halo of context around it
+(mapped by index: the reflection of the image at the image's borders, the
+neighbouring pixels elsewhere), plus the context the model kind's extra
+channels need (:meth:`~napari_deconvnet.core.kinds.ModelKind.input_margin`).
+
+:func:`make_job` computes, once for the whole image, everything the blocks
+share (tiles, normalisation, the kind's statistics) into a small picklable
+:class:`Job`; :func:`restore_block` restores one block from its input. The
+model travels as a :class:`ModelPayload` and is rebuilt once per process
+and device (on a ``dask.distributed`` worker, on that worker's own device).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .axes import Layout
+from .devices import resolve_device, resolve_precision
+from .kinds import ModelKind, kind_of
+from .model import DeconvNet, DeconvNetConfig
+from .normalization import normalization_arrays
+from .restoration import Cancelled
+from .tiling import plan_tiles, reflect_index, round_up, run_tiles
+
+__all__ = [
+    "MODEL_CACHE",
+    "MODEL_LOADS",
+    "Hooks",
+    "Job",
+    "ModelPayload",
+    "default_client",
+    "input_region",
+    "make_job",
+    "model_payload",
+    "restore_block",
+]
+
+
+# ---------------------------------------------------------------- the model
+
+
+@dataclasses.dataclass
+class ModelPayload:
+    """A model as plain data: pickled once per worker, rebuilt once per process."""
+
+    key: str
+    config: DeconvNetConfig
+    metadata: dict[str, Any]
+    state: dict[str, np.ndarray]
+
+
+def model_payload(net: DeconvNet) -> ModelPayload:
+    state = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    # the metadata says how the model is used (conditioning, impulse switch): part of the key
+    described = {"config": net.config.to_dict(), "metadata": net.metadata}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(state[name]).tobytes())
+    return ModelPayload(digest.hexdigest(), net.config, dict(net.metadata), state)
+
+
+#: Models built in this process, by (payload key, device): at most four.
+MODEL_CACHE: dict[tuple[str, str], tuple[DeconvNet, threading.Lock]] = {}
+_MODELS_LOCK = threading.Lock()
+MODEL_LOADS: dict[str, int] = {}  # models built in this process, by key (the tests read it)
+
+
+def _worker_device(request: Any) -> torch.device:
+    """`request` resolved here; on a multi-GPU machine each dask worker takes its own GPU."""
+    dev = resolve_device(request)
+    if request == "auto" and dev.type == "cuda" and torch.cuda.device_count() > 1:
+        with contextlib.suppress(ImportError, ValueError):
+            from distributed import get_worker
+
+            name = str(get_worker().name)
+            index = (
+                int(name) if name.isdigit() else int(hashlib.sha1(name.encode()).hexdigest(), 16)
+            )
+            dev = torch.device(f"cuda:{index % torch.cuda.device_count()}")
+    return dev
+
+
+def _model_here(payload: ModelPayload, device: Any) -> tuple[DeconvNet, threading.Lock]:
+    """The payload's model on `device`, built once per process and device."""
+    dev = _worker_device(device)
+    key = (payload.key, str(dev))
+    with _MODELS_LOCK:
+        if key not in MODEL_CACHE:
+            net = DeconvNet(payload.config)
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in payload.state.items()})
+            net.metadata = dict(payload.metadata)
+            fmt = torch.channels_last if payload.config.ndim == 2 else torch.channels_last_3d
+            net = net.to(device=dev, memory_format=fmt).eval()
+            while len(MODEL_CACHE) >= 4:
+                MODEL_CACHE.pop(next(iter(MODEL_CACHE)))
+            MODEL_CACHE[key] = (net, threading.Lock())
+            MODEL_LOADS[payload.key] = MODEL_LOADS.get(payload.key, 0) + 1
+        return MODEL_CACHE[key]
+
+
+# ------------------------------------------------------------------ the job
+
+
+@dataclasses.dataclass
+class Job:
+    """What every block needs to know; small, picklable, the same for all blocks."""
+
+    transposed_shape: tuple[int, ...]
+    n_batch: int  # leading batch axes of the transposed layout
+    spatial: tuple[int, ...]
+    block: tuple[int, ...]
+    tile: tuple[int, ...]
+    halo: int
+    grid: int
+    batch_size: int
+    offset: np.ndarray
+    scale: np.ndarray
+    kind: ModelKind
+    post_values: Any  # what the kind's post-processing needs, from the whole image
+    kernel: np.ndarray | None
+    margin: tuple[int, ...]
+    device: Any
+    precision: str
+    cond_stats: list[dict[str, float]] | None = None
+
+    def n_blocks(self) -> tuple[int, ...]:
+        return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
+
+    def blocks(self) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(batch index, spatial block index) of every block, in C order."""
+        batch = self.transposed_shape[: self.n_batch]
+        return [(b, s) for b in np.ndindex(*batch) for s in np.ndindex(*self.n_blocks())]
+
+    def bounds(self, sidx: tuple[int, ...]) -> list[tuple[int, int]]:
+        return [
+            (i * b, min((i + 1) * b, s))
+            for i, b, s in zip(sidx, self.block, self.spatial, strict=True)
+        ]
+
+    def fingerprint(self, model_key: str, extra: dict[str, Any]) -> str:
+        doc = {
+            "model": model_key,
+            "shape": list(self.transposed_shape),
+            "block": list(self.block),
+            "tile": list(self.tile),
+            "halo": self.halo,
+            "offset": self.offset.reshape(-1).tolist(),
+            "scale": self.scale.reshape(-1).tolist(),
+            "impulses": self.post_values,
+            "kernel": None if self.kernel is None else hashlib.sha256(self.kernel).hexdigest(),
+            "cond_stats": self.cond_stats,
+            "precision": self.precision,
+            **extra,
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def input_region(job: Job, batch: tuple[int, ...], sidx: tuple[int, ...]):
+    """Slices of the transposed image a block reads, and its reflected indices into them."""
+    slices, indices = [], []
+    for (b0, b1), size, m in zip(job.bounds(sidx), job.spatial, job.margin, strict=True):
+        end = round_up(b1, job.grid)
+        ref = reflect_index(b0 - job.halo, end + job.halo, size)
+        r0 = max(0, int(ref.min()) - m)
+        r1 = min(size, int(ref.max()) + 1 + m)
+        slices.append(slice(r0, r1))
+        indices.append(ref - r0)
+    channel = len(job.transposed_shape) - job.n_batch - len(job.spatial)
+    region = tuple(slice(i, i + 1) for i in batch) + (slice(None),) * channel + tuple(slices)
+    return region, indices
+
+
+def _block_plan(job: Job, sidx: tuple[int, ...]) -> dict[str, Any]:
+    """Tiles inside one block's extended input, on the image's grid."""
+    tiles, starts = [], []
+    for (b0, b1), t in zip(job.bounds(sidx), job.tile, strict=True):
+        length = round_up(b1, job.grid) - b0
+        t = min(t, length)
+        s = list(range(0, length - t + 1, t))
+        if s[-1] + t < length:
+            s.append(length - t)
+        tiles.append(t)
+        starts.append([job.halo + v for v in s])
+    return {"tile": tuple(tiles), "halo": job.halo, "starts": starts, "batch_size": job.batch_size}
+
+
+def _pick(values: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
+    """Per-channel statistics for one batch index (a C axis may be a batch axis)."""
+    index = tuple(
+        slice(i, i + 1) if values.shape[d] > 1 else slice(None) for d, i in enumerate(batch)
+    )
+    return values[index]
+
+
+def restore_block(
+    piece: Any, job: Job, payload: ModelPayload, block: tuple, hooks: Any = None
+) -> np.ndarray:
+    """Restore one block from its input `piece` (the region of :func:`input_region`)."""
+    batch, sidx = block[0], block[1]
+    if hooks is not None:
+        hooks.check()
+    net, lock = _model_here(payload, job.device)
+    dev = next(net.parameters()).device
+    dtype = resolve_precision(job.precision, dev)
+    raw = np.asarray(piece)
+    region, indices = input_region(job, batch, sidx)
+    offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
+    lead = raw.shape[: raw.ndim - len(job.spatial)]
+    spatial_ix = np.ix_(*indices)
+    x = raw[(Ellipsis, *spatial_ix)].astype(np.float32)
+    x -= offset
+    x /= scale
+    channels = [x.reshape(-1, *x.shape[len(lead) :])]
+    if job.kind.extra_channels:
+        images = raw.reshape(-1, *raw.shape[len(lead) :])
+        flat = (
+            int(np.ravel_multi_index(batch, job.transposed_shape[: job.n_batch])) if batch else 0
+        )
+        stats = [job.cond_stats[flat]]
+        with lock:
+            pre = job.kind.input_channels(images, job.kernel, device=dev, statistics=stats)
+        pre = pre.reshape(raw.shape)[(Ellipsis, *spatial_ix)]
+        pre -= offset
+        pre /= scale
+        channels.append(pre.reshape(-1, *pre.shape[len(lead) :]))
+    xn = np.concatenate(channels)[None]
+    plan = _block_plan(job, sidx)
+    with lock:
+        gen = run_tiles(xn, net, plan, dev, dtype)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as finished:
+                y = finished.value
+                break
+    bounds = job.bounds(sidx)
+    crop = tuple(slice(job.halo, job.halo + (b1 - b0)) for b0, b1 in bounds)
+    y = y[(0, slice(None), *crop)].reshape(*lead, *(b1 - b0 for b0, b1 in bounds))
+    y *= scale
+    y += offset
+    own = tuple(
+        slice(b0 - s.start, b1 - s.start)
+        for (b0, b1), s in zip(bounds, region[-len(bounds) :], strict=True)
+    )
+    job.kind.postprocess(raw[(Ellipsis, *own)], y, job.post_values)
+    if hooks is not None:
+        hooks.done()
+    return y
+
+
+class Hooks:
+    """progress and stop for lazy restores computed by a local dask scheduler."""
+
+    def __init__(self, progress, stop, total: int) -> None:
+        self.progress, self.stop, self.total = progress, stop, total
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def check(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Cancelled(f"restoration cancelled after {self.count} of {self.total} blocks")
+
+    def done(self) -> None:
+        with self.lock:
+            self.count += 1
+            count = self.count
+        if self.progress is not None:
+            self.progress(count, self.total)
+
+
+def make_job(
+    xt: Any,
+    net: DeconvNet,
+    layout: Layout,
+    *,
+    tile: Any,
+    overlap: Any,
+    dev: torch.device,
+    dtype: torch.dtype,
+    batch_size: Any,
+    precision: str,
+    device: Any,
+    normalization: Any,
+    block: Sequence[int],
+) -> Job:
+    """Plan the blocks and compute every statistic they share, once."""
+    ndim = net.config.ndim
+    plan = plan_tiles(
+        layout.spatial_shape,
+        net,
+        tile=tile,
+        overlap=overlap,
+        device=dev,
+        batch_size=batch_size,
+        precision_bytes=2 if dtype != torch.float32 else 4,
+    )
+    grid = net.config.grid
+    block = tuple(
+        min(round_up(max(int(b), grid), grid), round_up(s, grid))
+        for b, s in zip(block, layout.spatial_shape, strict=True)
+    )
+    tiles = tuple(min(t, b) for t, b in zip(plan["tile"], block, strict=True))
+    offset, scale = normalization_arrays(xt, layout, net, normalization)
+    kind = kind_of(net)
+    post_values = kind.output_statistics(xt)
+    cond_stats = None
+    margin = (0,) * ndim
+    if kind.extra_channels:
+        images = xt
+        if hasattr(xt, "rechunk") and layout.n_batch_axes:
+            images = xt.rechunk({d: 1 for d in range(layout.n_batch_axes)})
+        images = images.reshape(-1, *layout.spatial_shape)
+        cond_stats = kind.input_statistics(images)
+        margin = kind.input_margin(layout.psf, ndim)
+    return Job(
+        transposed_shape=tuple(layout.transposed_shape),
+        n_batch=layout.n_batch_axes,
+        spatial=tuple(layout.spatial_shape),
+        block=block,
+        tile=tiles,
+        halo=plan["halo"],
+        grid=grid,
+        batch_size=plan["batch_size"],
+        offset=offset,
+        scale=scale,
+        kind=kind,
+        post_values=post_values,
+        kernel=layout.psf,
+        margin=tuple(int(m) for m in margin),
+        device=device,
+        precision=precision,
+        cond_stats=cond_stats,
+    )
+
+
+def default_client() -> Any:
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None

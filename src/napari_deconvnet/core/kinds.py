@@ -1,0 +1,439 @@
+"""Model kinds: how a learned model is used, chosen from its metadata in one place.
+
+A network maps normalised input channels to output channels; its *kind*
+says what it is given beside the image and what is done to its output:
+
+- :class:`Plain`: the image alone (``denoise-2d``, ``denoise-3d``, models
+  trained with :func:`~napari_deconvnet.train`);
+- :class:`PSFConditioned`: the image and its classical pre-deconvolution
+  with the user's PSF (Richardson-Lucy or Wiener) as a second channel
+  (``deconv-2d``, ``deconv-3d``; see :mod:`~napari_deconvnet.core.conditioning`);
+- :class:`ImpulseSwitched`: the image and its switching median as a second
+  channel; every pixel that is not an impulse is kept from the input
+  (``salt-and-pepper``).
+
+:func:`kind_of` is the one place that reads a model's metadata to choose
+its kind: ``metadata["kind"]`` names a registered kind; without it, the
+flags model files have always carried (``needs_psf``, ``conditioning``,
+``impulse_switch``) decide. Every restore path (in memory, lazy, streamed
+to OME-Zarr) asks the kind for its extra input channels, the statistics
+and context they need, and its post-processing. A new kind is a subclass
+of :class:`ModelKind` passed to :func:`register_kind`.
+
+This module imports neither torch nor napari.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "BALANCE_CROP",
+    "KINDS",
+    "ImpulseSwitched",
+    "ModelKind",
+    "PSFConditioned",
+    "Plain",
+    "impulse_values",
+    "keep_uncorrupted",
+    "kind_of",
+    "register_kind",
+    "unregister_kind",
+]
+
+#: Pixels per axis of a dask image's central crop the Wiener balance is estimated from.
+BALANCE_CROP = 1024
+
+
+class ModelKind:
+    """A kind of model: its extra input channels and its post-processing.
+
+    The base class is the plain kind: no extra channel, no PSF, no
+    post-processing. Subclasses override what differs, set a unique
+    :attr:`name`, and may recognise legacy metadata in :meth:`recognizes`.
+
+    Parameters
+    ----------
+    metadata : mapping, optional
+        The model's metadata (its ``conditioning`` record, its name...).
+    """
+
+    #: The kind's name, the value of ``metadata["kind"]`` that chooses it.
+    name: ClassVar[str] = "plain"
+    #: Whether a PSF is required (and any other kind refuses one).
+    needs_psf: bool = False
+    #: Input channels the model takes beyond the image's own (an instance may differ).
+    extra_channels: int = 0
+    #: One line for listings.
+    description: ClassVar[str] = "the image alone"
+
+    def __init__(self, metadata: Mapping[str, Any] | None = None) -> None:
+        self.metadata = dict(metadata or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    @classmethod
+    def recognizes(cls, metadata: Mapping[str, Any]) -> bool:
+        """Whether metadata without a ``"kind"`` entry describes this kind (its flags)."""
+        return False
+
+    # ------------------------------------------------------------ pre-processing
+
+    def prepare_psf(
+        self, psf: Any, ndim: int, spatial_shape: tuple[int, ...]
+    ) -> np.ndarray | None:
+        """`psf` validated for this kind and images of `spatial_shape`; float64, sum 1.
+
+        Raises
+        ------
+        ValueError
+            No PSF for a kind that needs one, a PSF for one that takes none,
+            a PSF whose dimensionality differs from the model's (`ndim`), one
+            bigger than the image, one with NaN/Inf or summing to zero.
+        """
+        from .psf import as_psf
+
+        name = self.metadata.get("name", "")
+        if not self.needs_psf:
+            if psf is None:
+                return None
+            raise ValueError(
+                f"model {name!r} is not a deconvolution model and takes no PSF; pass psf=None "
+                "or choose a deconvolution model such as 'deconv-2d'"
+            )
+        if psf is None:
+            raise ValueError(
+                f"model {name!r} deconvolves and needs the image's PSF: pass psf= an array, a "
+                "make_psf name such as 'gaussian', or a dict like {'kind': 'gaussian', 'sigma': 2}"
+            )
+        kernel = as_psf(psf, ndim)
+        if kernel.ndim != ndim:
+            raise ValueError(
+                f"model {name!r} deconvolves {ndim}D images and needs a {ndim}D PSF, got a PSF "
+                f"of shape {kernel.shape}"
+            )
+        if any(k > s for k, s in zip(kernel.shape, spatial_shape, strict=True)):
+            raise ValueError(
+                f"psf of shape {kernel.shape} is bigger than the image's spatial shape "
+                f"{tuple(spatial_shape)}; crop the PSF (e.g. make_psf(kind, shape=...))"
+            )
+        return kernel
+
+    def input_statistics(self, images: Any) -> list[dict[str, float]] | None:
+        """Whole-image statistics the extra channels depend on, one dict per image.
+
+        `images` is ``(N, *spatial)``, numpy or dask, in its own intensity
+        scale. Computed once, they let :meth:`input_channels` run block by
+        block. None when the kind has no extra channel.
+        """
+        return None
+
+    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
+        """Context (pixels per spatial axis) the extra channels need around a block."""
+        return (0,) * ndim
+
+    def input_channels(
+        self,
+        images: np.ndarray,
+        kernel: np.ndarray | None,
+        *,
+        device: Any = "cpu",
+        statistics: list[dict[str, float]] | None = None,
+    ) -> np.ndarray | None:
+        """The extra channel of every image: ``(N, *spatial)`` float32, or None.
+
+        In the images' intensity scale, to be normalised like them.
+        `statistics` (from :meth:`input_statistics` of the whole image) is
+        required when `images` are blocks; default computed from `images`.
+        """
+        return None
+
+    # ----------------------------------------------------------- post-processing
+
+    def output_statistics(self, image: Any) -> dict[str, float] | None:
+        """Whole-image values :meth:`postprocess` needs (computed once); None if none."""
+        return None
+
+    def postprocess(self, x: np.ndarray, y: np.ndarray, values: Any) -> None:
+        """Finish the restored `y` (in place) from the input `x`, both in intensity scale."""
+
+
+# --------------------------------------------------------------------- registry
+
+#: Registered kinds by name, in registration order.
+KINDS: dict[str, type[ModelKind]] = {}
+
+
+def register_kind(cls: type[ModelKind]) -> type[ModelKind]:
+    """Register a :class:`ModelKind` subclass under its ``name`` (usable as a decorator).
+
+    Raises
+    ------
+    TypeError
+        `cls` is not a ModelKind subclass.
+    ValueError
+        Another class is registered under the same name.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ModelKind)):
+        raise TypeError(f"register_kind takes a ModelKind subclass, got {cls!r}")
+    other = KINDS.get(cls.name)
+    if other is not None and other is not cls:
+        raise ValueError(
+            f"a model kind named {cls.name!r} is registered already ({other.__name__}); "
+            "choose another name or unregister_kind it first"
+        )
+    KINDS[cls.name] = cls
+    return cls
+
+
+def unregister_kind(name: str) -> None:
+    """Remove a registered kind (a test's, say); the built-in ones cannot be removed."""
+    if name in _BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in model kind and cannot be unregistered")
+    KINDS.pop(name, None)
+
+
+def kind_of(model_or_metadata: Any) -> ModelKind:
+    """The kind of a model, from its metadata: the one place that decides it.
+
+    Parameters
+    ----------
+    model_or_metadata : DeconvNet or mapping
+        A loaded model, or its metadata (e.g. ``model_info(name)["metadata"]``).
+
+    Returns
+    -------
+    ModelKind
+        ``metadata["kind"]`` when present; otherwise the most recently
+        registered kind whose :meth:`ModelKind.recognizes` accepts the
+        metadata's flags; otherwise :class:`Plain`.
+
+    Raises
+    ------
+    ValueError
+        ``metadata["kind"]`` names no registered kind.
+
+    Examples
+    --------
+    >>> kind_of({"needs_psf": True}).name
+    'psf-conditioned'
+    >>> kind_of({}).extra_channels
+    0
+    """
+    if isinstance(model_or_metadata, Mapping):
+        metadata = model_or_metadata
+    else:
+        metadata = getattr(model_or_metadata, "metadata", None) or {}
+    name = metadata.get("kind")
+    if name is not None:
+        if name not in KINDS:
+            raise ValueError(
+                f"the model's kind {name!r} is unknown to this version; known kinds: "
+                f"{sorted(KINDS)} (a newer napari-deconvnet or a plugin may define it)"
+            )
+        return KINDS[name](metadata)
+    for cls in reversed(list(KINDS.values())):
+        if cls.recognizes(metadata):
+            return cls(metadata)
+    return Plain(metadata)
+
+
+# -------------------------------------------------------------------- built-ins
+
+
+class Plain(ModelKind):
+    """The image alone in, the restored image out."""
+
+
+def impulse_values(images: Any) -> dict[str, float]:
+    """The pepper and salt values of an image: its minimum and maximum, over all of it.
+
+    This is the one definition of an impulse used by the ``salt-and-pepper``
+    model's switching-median channel and by its impulse switch
+    (:func:`keep_uncorrupted`): for a stack, the minimum and maximum of the
+    whole stack, as :func:`~napari_deconvnet.synthesize` sets the impulses
+    of a stack. A dask array is reduced lazily (one pass).
+    """
+    low, high = images.min(), images.max()
+    if hasattr(low, "compute"):
+        import dask
+
+        low, high = dask.compute(low, high)
+    return {"minimum": float(low), "maximum": float(high)}
+
+
+def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -> None:
+    """Impulse-noise models: keep every pixel that is not an impulse.
+
+    Salt-and-pepper noise sets pixels to the image's minimum or maximum
+    (`impulses`, from :func:`impulse_values`: the whole image's, the
+    definition the switching-median channel uses too); the others are exact,
+    so only the impulses take the network's estimate (a "switching" filter
+    whose fill-in is the network). Modifies `y` in place.
+    """
+    keep = (x != impulses["minimum"]) & (x != impulses["maximum"])
+    np.copyto(y, x, where=keep, casting="unsafe")
+
+
+class _Conditioned(ModelKind):
+    """A kind whose second channel is a classical pre-restoration (metadata "conditioning")."""
+
+    extra_channels: int = 1
+    methods: ClassVar[tuple[str, ...]] = ()
+
+    def _spec(self) -> tuple[str, dict[str, Any]]:
+        spec = self.metadata.get("conditioning") or {"method": self.methods[0]}
+        method = spec.get("method", self.methods[0])
+        if method not in self.methods:
+            raise ValueError(
+                f"unknown conditioning method {method!r} for a {self.name} model in the model "
+                f"file; this version knows {', '.join(repr(m) for m in self.methods)}"
+            )
+        return method, spec
+
+
+class PSFConditioned(_Conditioned):
+    """Deconvolution with the user's PSF, told to the network through a second channel.
+
+    The channel is the image's Richardson-Lucy (``{"method":
+    "richardson-lucy", "iterations": n}``, on the image shifted to a zero
+    minimum) or Wiener (``{"method": "wiener", "balance_scale": s}``, with the
+    estimated noise-to-signal balance times ``s``) pre-deconvolution.
+    """
+
+    name: ClassVar[str] = "psf-conditioned"
+    needs_psf: bool = True
+    description: ClassVar[str] = "the image and its classical pre-deconvolution with the PSF"
+    methods: ClassVar[tuple[str, ...]] = ("wiener", "richardson-lucy")
+
+    @classmethod
+    def recognizes(cls, metadata: Mapping[str, Any]) -> bool:
+        return bool(metadata.get("needs_psf", False))
+
+    def input_statistics(self, images: Any) -> list[dict[str, float]]:
+        """``{"low": minimum}`` per image for Richardson-Lucy; ``{"balance": b}`` for Wiener.
+
+        The balance is ``balance_scale`` times the noise-to-signal ratio
+        estimated from the image, or, for a dask array, from its central
+        crop of at most :data:`BALANCE_CROP` pixels per axis.
+        """
+        from .classical import estimate_balance
+
+        method, spec = self._spec()
+        if method == "richardson-lucy":
+            lows = images.min(axis=tuple(range(1, images.ndim)))
+            if hasattr(lows, "compute"):
+                lows = lows.compute()
+            return [{"low": float(v)} for v in np.asarray(lows)]
+        scale = float(spec.get("balance_scale", 1.0))
+        out = []
+        for image in images:
+            if hasattr(image, "compute"):
+                starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
+                crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
+                image = image[crop].compute()
+            out.append({"balance": scale * estimate_balance(np.asarray(image, np.float32))})
+        return out
+
+    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
+        """Three PSF sizes: the padding Wiener and Richardson-Lucy use at the borders.
+
+        Their influence decays over a few PSF sizes: computed on a block
+        extended by this margin, the restored result stays within 1e-5 of
+        its range of the whole image's (measured ~4e-6 with 64-pixel blocks;
+        ``tests/test_lazy.py`` asserts 1e-4).
+        """
+        self._spec()
+        return tuple(3 * int(s) for s in kernel.shape)
+
+    def input_channels(self, images, kernel, *, device="cpu", statistics=None) -> np.ndarray:
+        from .classical import richardson_lucy, wiener
+
+        method, spec = self._spec()
+        if statistics is None:
+            statistics = self.input_statistics(images)
+        out = np.empty(images.shape, np.float32)
+        for i, image in enumerate(images):
+            image = np.asarray(image, np.float32)
+            if method == "wiener":
+                out[i] = wiener(image, kernel, statistics[i]["balance"])
+            else:
+                low = statistics[i]["low"]
+                estimate = richardson_lucy(
+                    image - low, kernel, int(spec.get("iterations", 30)), device=device
+                )
+                out[i] = estimate + low
+        return out
+
+
+class ImpulseSwitched(_Conditioned):
+    """Salt-and-pepper denoising: a switching-median channel in, impulses only replaced out.
+
+    The second channel, when the metadata has a ``conditioning`` record
+    (``{"method": "switching-median", "largest": 7}``), is
+    :func:`~napari_deconvnet.denoise_switching_median` of the image, which
+    the network refines. When ``metadata["impulse_switch"]`` is true, every
+    pixel that is not an impulse (the whole image's minimum or maximum,
+    :func:`impulse_values`) is then kept from the input
+    (:func:`keep_uncorrupted`). The shipped ``salt-and-pepper`` model has
+    both; the training script validates without the switch, and the switch
+    also serves a plain network.
+    """
+
+    name: ClassVar[str] = "impulse-switched"
+    description: ClassVar[str] = "the image and its switching median; impulses only replaced"
+    methods: ClassVar[tuple[str, ...]] = ("switching-median",)
+
+    def __init__(self, metadata: Mapping[str, Any] | None = None) -> None:
+        super().__init__(metadata)
+        self.extra_channels = 1 if "conditioning" in self.metadata else 0
+        self.switch = bool(self.metadata.get("impulse_switch", False))
+
+    @classmethod
+    def recognizes(cls, metadata: Mapping[str, Any]) -> bool:
+        method = (metadata.get("conditioning") or {}).get("method")
+        return bool(metadata.get("impulse_switch", False)) or method == "switching-median"
+
+    def input_statistics(self, images: Any) -> list[dict[str, float]]:
+        """The impulse values of the whole stack, the same for every image."""
+        self._spec()
+        return [impulse_values(images)] * images.shape[0]
+
+    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
+        """Half the largest median window: exact."""
+        _, spec = self._spec()
+        return (int(spec.get("largest", 7)) // 2,) * ndim
+
+    def input_channels(self, images, kernel, *, device="cpu", statistics=None) -> np.ndarray:
+        from .denoisers import denoise_switching_median
+
+        _, spec = self._spec()
+        if statistics is None:
+            statistics = self.input_statistics(images)
+        out = np.empty(images.shape, np.float32)
+        for i, image in enumerate(images):
+            stats = statistics[i]
+            out[i] = denoise_switching_median(
+                np.asarray(image, np.float32),
+                stats["minimum"],
+                stats["maximum"],
+                largest=int(spec.get("largest", 7)),
+            )
+        return out
+
+    def output_statistics(self, image: Any) -> dict[str, float] | None:
+        return impulse_values(image) if self.switch else None
+
+    def postprocess(self, x: np.ndarray, y: np.ndarray, values: Any) -> None:
+        if self.switch:
+            keep_uncorrupted(x, y, values)
+
+
+_BUILT_IN = ("plain", "impulse-switched", "psf-conditioned")
+for _cls in (Plain, ImpulseSwitched, PSFConditioned):
+    register_kind(_cls)
+del _cls

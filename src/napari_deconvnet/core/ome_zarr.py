@@ -1,0 +1,223 @@
+"""The OME-Zarr target of streamed restores: levels, resume markers, pyramid, metadata.
+
+The target is created first (level 0, then a :data:`JOB_DIR` folder holding
+the job's fingerprint and one empty marker per finished block), so that a
+rerun finds what a killed run left (:func:`prepare_target`). When all
+blocks are written, :func:`pyramid` averages the lower levels from level 0
+and :func:`multiscales` and :func:`layer_document` describe the image
+(NGFF 0.4, zarr format 2, float32) for any OME-Zarr reader and for the
+package's own reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .persistence import write_atomic
+
+__all__ = [
+    "JOB_DIR",
+    "LAYER_KEY",
+    "layer_document",
+    "multiscales",
+    "ngff_axes",
+    "prepare_target",
+    "pyramid",
+    "target_array",
+    "write_json",
+]
+
+JOB_DIR = ".napari_deconvnet_job"
+LAYER_KEY = "napari_deconvnet_layer"  # the layer document the package's reader reads
+_NGFF_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+
+
+def ngff_axes(axes: str) -> tuple[str, list[int]]:
+    """NGFF order (time, channel, space) of `axes` (``S`` becomes the channel)."""
+    named = axes.replace("S", "C")
+    order = "".join(a for a in "TCZYX" if a in named)
+    return order, [named.index(a) for a in order]
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write `doc` as JSON to `path` atomically (temp file, fsync, rename)."""
+    write_atomic(path, json.dumps(doc, indent=1).encode())
+
+
+def _create_level(group: Any, name: str, shape, chunks) -> Any:
+    import numcodecs
+    import zarr
+
+    compressor = numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE)
+    chunks = tuple(min(c, s) for c, s in zip(chunks, shape, strict=True))
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        return group.create_array(
+            name,
+            shape=shape,
+            chunks=chunks,
+            dtype=np.float32,
+            compressors=compressor,
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+            fill_value=0,
+            overwrite=True,
+        )
+    return group.create_dataset(
+        name,
+        shape=shape,
+        chunks=chunks,
+        dtype=np.float32,
+        compressor=compressor,
+        dimension_separator="/",
+        fill_value=0,
+        overwrite=True,
+    )
+
+
+def _open_group(path: Path, mode: str) -> Any:
+    import zarr
+
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        return zarr.open_group(str(path), mode=mode, zarr_format=2)
+    return zarr.open_group(str(path), mode=mode)
+
+
+def target_array(path: str) -> Any:
+    """Level 0 of the target, opened for each block (a rerun may have replaced it)."""
+    import zarr
+
+    return zarr.open_array(str(Path(path) / "0"), mode="r+")
+
+
+def layer_document(name: str, axes: str, info: dict[str, Any], provenance: dict) -> dict:
+    """The layer document :mod:`napari_deconvnet.io` writes and reads (format 1)."""
+    doc: dict[str, Any] = {
+        "format": "napari-deconvnet-layer",
+        "format_version": 1,
+        "name": name,
+        "axes": axes,
+        "metadata": {"napari_deconvnet": provenance},
+    }
+    return json.loads(
+        json.dumps(doc, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+    )
+
+
+def prepare_target(
+    target: Path, fingerprint: str, resume: bool, overwrite: bool, shape, chunks
+) -> set[int] | None:
+    """Create the OME-Zarr (level 0 and the job folder) or find what a killed run left.
+
+    Returns the numbers of the finished blocks, or None when the same job is
+    complete already.
+    """
+    job_dir = target / JOB_DIR
+    if target.exists() and overwrite:
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if target.exists():
+        previous = None
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            previous = json.loads((job_dir / "job.json").read_text())["fingerprint"]
+        if previous is None and not job_dir.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                attrs = json.loads((target / ".zattrs").read_text())
+                done = attrs[LAYER_KEY]["metadata"]["napari_deconvnet"]["job"]
+                if resume and done == fingerprint:
+                    return None
+        if not resume or previous != fingerprint:
+            what = (
+                "an unfinished restore of other data or with other settings"
+                if previous is not None
+                else "other data"
+            )
+            raise ValueError(
+                f"{target} exists and holds {what}; pass overwrite=True to replace it"
+                + ("" if resume else " (resume=False never continues a previous run)")
+            )
+    else:
+        target.mkdir(parents=True)
+    (job_dir / "done").mkdir(parents=True, exist_ok=True)
+    if not (job_dir / "job.json").exists():
+        write_json(job_dir / "job.json", {"fingerprint": fingerprint})
+    if not (target / "0" / ".zarray").exists():
+        group = _open_group(target, "a")
+        _create_level(group, "0", shape, chunks)
+    return {int(p.name) for p in (job_dir / "done").iterdir() if p.name.isdigit()}
+
+
+def pyramid(target: Path, zaxes: str, chunks, client: Any) -> list[tuple[int, ...]]:
+    """Levels 1, 2, ... averaged 2x2 in Y and X from the level before, as written."""
+    import dask
+    import dask.array as da
+    import zarr
+
+    group = _open_group(target, "r+")
+    level = zarr.open_array(str(target / "0"), mode="r")
+    shapes = [level.shape]
+    yx_chunk = max(c for a, c in zip(zaxes, chunks, strict=True) if a in "YX")
+    k = 0
+    while True:
+        yx = [s for a, s in zip(zaxes, level.shape, strict=True) if a in "YX"]
+        if max(yx) <= yx_chunk or min(yx) < 2:
+            break
+        factors = {i: (2 if a in "YX" else 1) for i, a in enumerate(zaxes)}
+        down = da.coarsen(np.mean, da.from_zarr(level), factors, trim_excess=True)
+        down = down.astype(np.float32)
+        k += 1
+        arr = _create_level(group, str(k), down.shape, chunks)
+        store = da.store(down.rechunk(arr.chunks), arr, lock=False, compute=False)
+        if client is not None:
+            client.compute(store).result()
+        else:
+            dask.compute(store, scheduler="threads")
+        level = zarr.open_array(str(target / str(k)), mode="r")
+        shapes.append(level.shape)
+    return shapes
+
+
+def multiscales(name: str, zaxes: str, shapes, info: dict[str, Any], axes_from_file: str):
+    by_letter = {}
+    if axes_from_file == zaxes:
+        by_letter = {
+            "scale": dict(zip(zaxes, info.get("scale", []), strict=False)),
+            "translate": dict(zip(zaxes, info.get("translate", []), strict=False)),
+            "units": dict(zip(zaxes, info.get("units", []), strict=False)),
+        }
+    scale0 = [float(by_letter.get("scale", {}).get(a, 1.0)) for a in zaxes]
+    translate0 = [float(by_letter.get("translate", {}).get(a, 0.0)) for a in zaxes]
+    ngff_axes = []
+    for a in zaxes:
+        entry = {"name": a.lower(), "type": _NGFF_TYPES[a]}
+        unit = by_letter.get("units", {}).get(a)
+        if unit and a != "C":
+            entry["unit"] = unit
+        ngff_axes.append(entry)
+    datasets = []
+    for k in range(len(shapes)):
+        factor = [2**k if a in "YX" else 1 for a in zaxes]
+        datasets.append(
+            {
+                "path": str(k),
+                "coordinateTransformations": [
+                    {
+                        "type": "scale",
+                        "scale": [s * f for s, f in zip(scale0, factor, strict=True)],
+                    },
+                    {
+                        "type": "translation",
+                        "translation": [
+                            t + (f - 1) * s / 2
+                            for t, f, s in zip(translate0, factor, scale0, strict=True)
+                        ],
+                    },
+                ],
+            }
+        )
+    return [
+        {"version": "0.4", "name": name, "axes": ngff_axes, "datasets": datasets, "type": "mean"}
+    ]

@@ -1,0 +1,347 @@
+"""The restore of an image by a network: in memory, tile by tile, or lazily for dask.
+
+:func:`restore_iter` is the generator every in-memory restore runs:
+
+1. :func:`prepare_restore` validates the image, axes (:mod:`~napari_deconvnet.core.axes`),
+   PSF and device, and copies the model;
+2. the image is transposed to the network's layout and normalised
+   (:func:`~napari_deconvnet.core.normalization.normalization_arrays`);
+3. the model's kind (:func:`~napari_deconvnet.core.kinds.kind_of`) adds its
+   extra input channels;
+4. the network runs tile by tile (:mod:`~napari_deconvnet.core.tiling`),
+   yielding progress;
+5. the result is mapped back to the image's intensities and axes, and the
+   kind post-processes it.
+
+:func:`restore` drains it (or, for a dask array, builds a lazy graph with
+:func:`~napari_deconvnet.core.lazy.lazy_restore`).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import is_dask
+from .axes import Layout, check_axes, check_image
+from .devices import resolve_device, resolve_precision
+from .kinds import kind_of
+from .model import DeconvNet
+from .normalization import normalization_arrays
+from .persistence import load_model
+from .tiling import plan_tiles, run_tiles
+
+__all__ = [
+    "Cancelled",
+    "compute_normalization",
+    "prepare_restore",
+    "private_model",
+    "restore",
+    "restore_iter",
+]
+
+
+class Cancelled(Exception):
+    """Raised by :func:`restore` when its ``stop`` event is set."""
+
+
+def private_model(model: Any) -> DeconvNet:
+    """`model` loaded; a caller's DeconvNet is copied, so that restoring never
+    changes its device, mode or memory format."""
+    net = load_model(model)
+    if net is model:
+        net = copy.deepcopy(net)
+    return net
+
+
+def prepare_restore(
+    image: Any, model: Any, psf: Any, axes: str | None, device: Any, precision: str
+) -> tuple[DeconvNet, str, Layout, torch.device, torch.dtype]:
+    """Validate a restore's arguments, before any heavy work; shared by every restore path.
+
+    Returns
+    -------
+    net, axes, layout, device, dtype
+        The caller's own copy of the model, the checked axes, the
+        :class:`~napari_deconvnet.core.axes.Layout` (its ``psf`` the PSF
+        validated by the model's kind), the resolved device and precision.
+    """
+    check_image(image)
+    net = private_model(model)
+    axes = check_axes(axes, image.shape, net)
+    layout = Layout(axes, image.shape, net)
+    layout.psf = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
+    small = [s for s in layout.spatial_shape if s < net.config.grid]
+    if small:
+        raise ValueError(
+            f"image spatial shape {layout.spatial_shape} (axes {axes!r}) is smaller than this "
+            f"model's minimum of {net.config.grid} pixels per spatial axis"
+        )
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    return net, axes, layout, dev, dtype
+
+
+def restore_iter(
+    image: np.ndarray,
+    model: str | DeconvNet = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    tile: int | Sequence[int] | None = None,
+    overlap: int | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int | None = None,
+    precision: str = "auto",
+    normalization: dict[str, Any] | None = None,
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
+
+    Closing the generator (or a napari worker's ``quit``) stops it at the next
+    tile batch.
+    """
+    net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
+    x = np.asarray(image)
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise ValueError(
+            "image contains NaN or infinite values; replace them first "
+            "(e.g. numpy.nan_to_num) - only finite values can be restored"
+        )
+    plan = plan_tiles(
+        layout.spatial_shape,
+        net,
+        tile=tile,
+        overlap=overlap,
+        device=dev,
+        batch_size=batch_size,
+        n_images=layout.net_shape[0],
+        precision_bytes=2 if dtype != torch.float32 else 4,
+    )
+    xt = x.transpose(layout.perm)
+    offset, scale = normalization_arrays(xt, layout, net, normalization)
+    xn = xt.astype(np.float32)  # always a copy: normalised in place below
+    xn -= offset
+    xn /= scale
+    xn = xn.reshape(layout.net_shape)
+    kind = kind_of(net)
+    if kind.extra_channels:
+        # the kind's extra channel (e.g. Richardson-Lucy with the PSF),
+        # normalised like the image
+        images = xt.reshape(-1, *layout.spatial_shape)
+        pre = kind.input_channels(images, layout.psf, device=dev)
+        pre = pre.reshape(layout.transposed_shape)
+        pre -= offset
+        pre /= scale
+        xn = np.concatenate([xn, pre.reshape(layout.net_shape)], axis=1)
+        del pre
+    try:
+        yn = yield from run_tiles(xn, net, plan, dev, dtype)
+    finally:
+        del xn
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    yt = yn.reshape(layout.transposed_shape)
+    yt *= scale
+    yt += offset
+    kind.postprocess(xt, yt, kind.output_statistics(x))
+    return np.ascontiguousarray(yt.transpose(layout.inverse))
+
+
+def restore(
+    image: Any,
+    model: str | DeconvNet = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    tile: int | Sequence[int] | None = None,
+    overlap: int | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int | None = None,
+    precision: str = "auto",
+    progress: Callable[[int, int], Any] | None = None,
+    stop: threading.Event | None = None,
+    normalization: dict[str, Any] | None = None,
+) -> Any:
+    """Restore (denoise or deconvolve) an image with a deconvolution network.
+
+    Parameters
+    ----------
+    image : (M, N), (P, M, N), ... ndarray or dask array
+        Any real dtype (bool, integers, float16/32/64). Complex data, NaN and
+        infinite values are refused.
+    model : str, path or DeconvNet, optional
+        ``"default"`` (the shipped ``denoise-2d``), another shipped name
+        (:func:`list_models`), the path of a ``.safetensors`` model file, or a
+        loaded model.
+    psf : ndarray, str or dict, optional
+        The point-spread function, required by deconvolution models
+        (``"deconv-2d"``, ``"deconv-3d"``; metadata ``needs_psf``) and refused
+        by the others: an array with the model's dimensionality (any odd or
+        even shape, normalised to sum 1, not bigger than the image), a
+        :func:`make_psf` name, or a dict such as ``{"kind": "gaussian",
+        "sigma": 2}``. The model receives the image's classical
+        pre-deconvolution with this PSF (Richardson-Lucy or Wiener, as its
+        metadata says) as a second input channel (see
+        :mod:`napari_deconvnet.core.conditioning`). For dask input the
+        channel is computed block by block with a context of a few PSF
+        sizes (:func:`~napari_deconvnet.core.conditioning.conditioning_margin`).
+    axes : str, optional
+        One letter per dimension from ``"TZCYXS"``: T time, Z depth, C
+        channel, Y/X rows/columns, S RGB samples. Default (see
+        :func:`infer_axes`): 2-D ``"YX"``; 3-D ``"ZYX"`` (a 2D model runs
+        plane by plane), or ``"YXS"`` when a 2D model meets 3 or 4 trailing
+        samples; 4-D ``"TZYX"`` or ``"TYXS"``; 5-D ``"TZCYX"``. Axes the model
+        does not process spatially (T, Z for 2D models, C/S for one-channel
+        models) are processed independently.
+    tile : int or sequence of int, optional
+        Output tile size per spatial axis, rounded up to the network's
+        ``2**depth`` grid. ``None`` chooses the largest tile that fits the
+        device's free memory (capped on the CPU so that memory grows
+        linearly with image size). Must not exceed the image.
+    overlap : int, optional
+        Context added on each side of a tile. ``None`` uses the network's
+        receptive-field extent, which makes tiled output equal untiled output.
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}
+        ``"auto"`` picks CUDA, then MPS, then the CPU.
+    batch_size : int, optional
+        Tiles per network call; ``None`` fills the memory budget.
+    precision : {"auto", "float32", "float16", "bfloat16"}
+        ``"auto"`` is float16 mixed precision on CUDA; bfloat16 on CPUs with
+        bfloat16 units (AMX or AVX512-BF16; it costs under 0.02 dB of PSNR),
+        float32 on other CPUs and on MPS. ``"bfloat16"`` on a CPU without
+        those units is emulated and slow (a warning says so).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every batch of tiles;
+        raising from it stops the restoration and propagates the exception.
+        For dask input it is called from the computing threads as
+        ``progress(blocks_done, n_blocks)`` while the result is computed.
+    stop : threading.Event, optional
+        When set, the restoration stops at the next batch and raises
+        :class:`Cancelled`; for dask input, the next block to be computed
+        raises it. (With dask input, `progress` and `stop` need a local
+        scheduler; on a ``dask.distributed`` cluster use
+        :func:`~napari_deconvnet.restore_to_zarr`.)
+    normalization : dict, optional
+        Fixed statistics ``{"offset": o, "scale": s}`` (numbers, or one per
+        channel): the network sees ``(image - o) / s``, and the result is
+        mapped back with the same numbers. Default: the model's contract,
+        with exact percentiles for numpy input and a deterministic sample of
+        the chunks for dask input (see :func:`compute_normalization`).
+
+    Returns
+    -------
+    restored : ndarray or dask array
+        float32, the shape of `image`, in the input's intensity scale
+        (normalisation is undone with the statistics used to normalise). A
+        dask input gives a lazy dask array computed block by block: blocks
+        start on the network's grid whatever the input's chunks, so it
+        equals the eager result up to rounding (for conditioned models,
+        within the tolerance of :func:`~napari_deconvnet.core.conditioning.conditioning_margin`).
+
+    Raises
+    ------
+    TypeError
+        Non-array, complex or non-numeric input; wrong argument types.
+    ValueError
+        Empty input, NaN/Inf, axes that do not match the image, images
+        smaller than the network's grid, unknown devices, tiles larger than
+        the image or than free memory, bad model files.
+    Cancelled
+        When `stop` is set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noisy = np.random.default_rng(0).normal(0.5, 0.1, (40, 50)).astype(np.float32)
+    >>> restore(noisy).shape
+    (40, 50)
+    """
+    if is_dask(image):
+        from .lazy import lazy_restore
+
+        return lazy_restore(
+            image,
+            model,
+            psf=psf,
+            axes=axes,
+            tile=tile,
+            overlap=overlap,
+            device=device,
+            batch_size=batch_size,
+            precision=precision,
+            progress=progress,
+            stop=stop,
+            normalization=normalization,
+        )
+    if stop is not None and stop.is_set():
+        raise Cancelled("restoration cancelled before it started")
+    gen = restore_iter(
+        image,
+        model,
+        psf=psf,
+        axes=axes,
+        tile=tile,
+        overlap=overlap,
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
+        normalization=normalization,
+    )
+    try:
+        while True:
+            done, total = next(gen)
+            if progress is not None:
+                progress(done, total)
+            if stop is not None and stop.is_set():
+                raise Cancelled(f"restoration cancelled after {done} of {total} tiles")
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        gen.close()
+
+
+def compute_normalization(
+    image: Any, model: str | DeconvNet = "default", *, axes: str | None = None
+) -> dict[str, Any]:
+    """The statistics :func:`restore` would normalise `image` with.
+
+    Parameters
+    ----------
+    image : ndarray or dask array
+        Exact percentiles for numpy data; a deterministic sample of the
+        chunks for dask data (:func:`~napari_deconvnet.core.normalization.sample_values`).
+    model : str, path or DeconvNet
+        Its normalisation contract decides what is computed.
+    axes : str, optional
+        As for :func:`restore`; a channel axis gets one offset and scale per
+        channel.
+
+    Returns
+    -------
+    dict
+        ``{"offset": o, "scale": s}``, floats or lists with one per channel:
+        pass it as ``restore(..., normalization=...)`` to restore other data,
+        blocks or time points with the same numbers (bioimage.io's
+        ``fixed_dataset_statistics``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0, 200, 10001).reshape(73, 137)
+    >>> stats = compute_normalization(x)
+    >>> round(stats["offset"], 3), round(stats["scale"], 3)
+    (1.0, 198.0)
+    """
+    check_image(image)
+    net = load_model(model)
+    axes = check_axes(axes, image.shape, net)
+    layout = Layout(axes, image.shape, net)
+    offsets, scales = normalization_arrays(image.transpose(layout.perm), layout, net)
+    if layout.stat_axis is None:
+        return {"offset": float(offsets.reshape(-1)[0]), "scale": float(scales.reshape(-1)[0])}
+    return {"offset": offsets.reshape(-1).tolist(), "scale": scales.reshape(-1).tolist()}

@@ -1,0 +1,354 @@
+"""Streaming restores: block by block from a file straight into an OME-Zarr, resumably.
+
+:func:`restore_to_zarr` reads each block's region from its source
+(:mod:`~napari_deconvnet.core.sources`), restores it
+(:mod:`~napari_deconvnet.core.blocks`), writes it into the chunks it covers
+of a pre-created OME-Zarr (:mod:`~napari_deconvnet.core.ome_zarr`) and marks
+it done, in this process or as tasks on a ``dask.distributed`` cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._validation import is_dask
+from .axes import check_axes
+from .blocks import (
+    Job,
+    ModelPayload,
+    default_client,
+    input_region,
+    make_job,
+    model_payload,
+    restore_block,
+)
+from .ome_zarr import (
+    JOB_DIR,
+    LAYER_KEY,
+    layer_document,
+    multiscales,
+    ngff_axes,
+    prepare_target,
+    pyramid,
+    target_array,
+    write_json,
+)
+from .restoration import Cancelled, prepare_restore, private_model
+from .sources import PathSource, as_lazy, open_source, read_region
+
+__all__ = ["restore_to_zarr"]
+
+# Output blocks of streamed restores, per spatial axis (2D, 3D), unless chunks= says.
+_DEFAULT_BLOCK = {2: (1024, 1024), 3: (64, 256, 256)}
+
+
+def restore_to_zarr(
+    source: Any,
+    target: str | os.PathLike,
+    model: Any = "default",
+    *,
+    psf: Any = None,
+    axes: str | None = None,
+    tile: int | Sequence[int] | None = None,
+    chunks: int | Sequence[int] | None = None,
+    overlap: int | None = None,
+    device: Any = "auto",
+    batch_size: int | None = None,
+    precision: str = "auto",
+    normalization: dict[str, Any] | None = None,
+    resume: bool = True,
+    overwrite: bool = False,
+    client: Any = None,
+    progress: Callable[[int, int], Any] | None = None,
+    stop: threading.Event | None = None,
+    name: str | None = None,
+) -> str:
+    """Restore an image block by block straight into an OME-Zarr, resumably.
+
+    Parameters
+    ----------
+    source : path, ndarray, dask array or zarr array
+        A zarr array or OME-Zarr image folder (level 0 is read; its axes and
+        scale are kept), a TIFF (memory-mapped when uncompressed, else read
+        chunk by chunk), a ``.npy`` file (memory-mapped), or an array. Only
+        the region each block needs is read.
+    target : path
+        The OME-Zarr (NGFF 0.4, zarr format 2, float32) to write, e.g.
+        ``"out.ome.zarr"``. Axes are stored in NGFF order (time, channel,
+        space; RGB samples become the channel axis).
+    model, psf, axes, tile, overlap, device, batch_size, precision
+        As for :func:`~napari_deconvnet.restore`; every model works,
+        conditioned ones included.
+    chunks : int or sequence of int, optional
+        Output block (and chunk) size per spatial axis, rounded up to the
+        network's grid; default 1024 x 1024 (2D models), 64 x 256 x 256 (3D).
+    normalization : dict, optional
+        Fixed ``{"offset", "scale"}``; default the model's contract, with
+        statistics from a deterministic sample of the source's chunks (exact
+        for numpy arrays in memory), see :mod:`~napari_deconvnet.core.normalization`.
+    resume : bool
+        When `target` holds an unfinished run of the same job (same source
+        shape, model, statistics and settings), finish it: blocks marked done
+        are skipped. A finished identical job returns at once.
+    overwrite : bool
+        Replace an existing `target` that holds something else.
+    client : dask.distributed.Client, False or None
+        Run the blocks on this cluster (workers read the source and write the
+        target themselves, so both must be on a shared file system when
+        they are paths). ``None`` uses the running default client if there is
+        one, ``False`` never.
+    progress : callable, optional
+        ``progress(blocks_done, n_blocks)`` after every block (resumed blocks
+        count as done).
+    stop : threading.Event, optional
+        Stops before the next block and raises
+        :class:`~napari_deconvnet.Cancelled`; what was written stays, and a
+        rerun resumes.
+    name : str, optional
+        The image's name in the metadata; default the target's file name.
+
+    Returns
+    -------
+    str
+        The path of the written OME-Zarr.
+
+    Notes
+    -----
+    The target is created first (level 0, then a ``.napari_deconvnet_job``
+    folder holding the job's fingerprint and one empty marker per finished
+    block). Each block is read with its context, restored and written into
+    the chunks it covers (blocks never share a chunk), then marked done. When
+    all are done, the pyramid levels are averaged from level 0 as written,
+    the metadata (``multiscales`` and the layer's provenance) is written to
+    ``.zattrs`` atomically (temp file, fsync, rename), and the job folder is
+    removed. Until then, readers do not see an OME-Zarr image. Blocks are
+    computed as by :func:`~napari_deconvnet.restore` on a dask array, so the
+    result equals a lazy restore of the same chunked data.
+    """
+    from .._version import __version__
+
+    started = time.perf_counter()
+    array, path_source, info = open_source(source)
+    if axes is None and info.get("axes"):
+        with contextlib.suppress(ValueError, TypeError):
+            axes = info["axes"]
+            net0 = private_model(model)
+            axes = check_axes(axes, array.shape, net0)
+    net, axes, layout, dev, dtype = prepare_restore(array, model, psf, axes, device, precision)
+    if client is None:
+        client = default_client()
+    elif client is False:
+        client = None
+    lazy = as_lazy(array)
+    xt = lazy.transpose(layout.perm)
+    ndim = net.config.ndim
+    if chunks is None:
+        block = list(_DEFAULT_BLOCK[ndim])
+    else:
+        block = [chunks] * ndim if np.ndim(chunks) == 0 else list(chunks)
+        if len(block) != ndim or any(
+            isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 1 for b in block
+        ):
+            raise ValueError(
+                f"chunks must be a positive integer or {ndim} positive integers (one per "
+                f"spatial axis), got {chunks!r}"
+            )
+    job = make_job(
+        xt,
+        net,
+        layout,
+        tile=tile,
+        overlap=overlap,
+        dev=dev,
+        dtype=dtype,
+        batch_size=batch_size,
+        precision=precision,
+        device=dev if device != "auto" else "auto",
+        normalization=normalization,
+        block=block,
+    )
+    payload = model_payload(net)
+    zaxes, zperm = ngff_axes(axes)
+    spatial_letters = "ZYX"[3 - ndim :]
+    chunk_o = []
+    for a, s in zip(axes, array.shape, strict=True):
+        if a in spatial_letters:
+            chunk_o.append(job.block[spatial_letters.index(a)])
+        elif layout.has_channel and a in "CS":
+            chunk_o.append(s)
+        else:
+            chunk_o.append(1)
+    out_shape = tuple(int(array.shape[i]) for i in zperm)
+    out_chunks = tuple(chunk_o[i] for i in zperm)
+    described = str(Path(source).resolve()) if path_source is not None else "array"
+    fingerprint = job.fingerprint(
+        payload.key,
+        {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1},
+    )
+    target = Path(target)
+    done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
+    blocks = job.blocks()
+    total = len(blocks)
+    if done is None:
+        if progress is not None:
+            progress(total, total)
+        return str(target)
+    todo = [n for n in range(total) if n not in done]
+    count = total - len(todo)
+    reader = (path_source if path_source is not None else array, layout.perm)
+    args = (str(target), zperm, layout.inverse)
+
+    def report() -> None:
+        if progress is not None:
+            progress(count, total)
+
+    if client is None:
+        for n in todo:
+            if stop is not None and stop.is_set():
+                raise Cancelled(
+                    f"restoration cancelled after {count} of {total} blocks; run again with "
+                    "resume=True to continue"
+                )
+            _write_block(None, reader, job, payload, blocks[n], n, *args)
+            count += 1
+            report()
+    else:
+        count = _run_on_cluster(
+            client,
+            todo,
+            blocks,
+            job,
+            payload,
+            reader,
+            xt,
+            args,
+            fingerprint,
+            count,
+            report,
+            stop,
+        )
+    shapes = pyramid(target, zaxes, out_chunks, client)
+    offset, scale = job.offset.reshape(-1).tolist(), job.scale.reshape(-1).tolist()
+    provenance = {
+        "model": net.metadata.get("name", str(model) if isinstance(model, str) else "custom"),
+        "model_sha256": payload.key,
+        "psf": None if job.kernel is None else list(job.kernel.shape),
+        "tile": list(job.tile),
+        "block": list(job.block),
+        "halo": job.halo,
+        "normalization": {"offset": offset, "scale": scale},
+        "source": described,
+        "streamed": True,
+        "seconds": round(time.perf_counter() - started, 3),
+        "version": __version__,
+        "job": fingerprint,
+    }
+    label = name or target.name.split(".")[0]
+    attrs = {
+        "multiscales": multiscales(label, zaxes, shapes, info, info.get("axes", "")),
+        LAYER_KEY: layer_document(label, zaxes, info, provenance),
+    }
+    write_json(target / ".zattrs", attrs)
+    shutil.rmtree(target / JOB_DIR, ignore_errors=True)
+    return str(target)
+
+
+def _write_block(
+    piece: Any,
+    reader: Any,
+    job: Job,
+    payload: ModelPayload,
+    block: tuple,
+    number: int,
+    target: str,
+    out_perm: list[int],
+    inverse: list[int],
+) -> int:
+    """Read (when `piece` is None), restore and write one block, then mark it done."""
+    batch, sidx = block
+    if piece is None:
+        region, _ = input_region(job, batch, sidx)
+        piece = read_region(reader, region)
+    y = restore_block(piece, job, payload, block)
+    bounds = job.bounds(sidx)
+    channel = len(job.transposed_shape) - job.n_batch - len(job.spatial)
+    region_t = (
+        tuple(slice(i, i + 1) for i in batch)
+        + (slice(None),) * channel
+        + tuple(slice(b0, b1) for b0, b1 in bounds)
+    )
+    region_o = [region_t[i] for i in inverse]
+    target_array(target)[tuple(region_o[i] for i in out_perm)] = y.transpose(inverse).transpose(
+        out_perm
+    )
+    marker = Path(target) / JOB_DIR / "done" / str(number)
+    marker.touch()
+    return number
+
+
+def _run_on_cluster(
+    client, todo, blocks, job, payload, reader, xt, args, fingerprint, count, report, stop
+) -> int:
+    """Blocks as tasks on a dask.distributed cluster, a bounded number in flight."""
+    from distributed import as_completed
+
+    [payload_f] = client.scatter([payload], broadcast=True)
+    [job_f] = client.scatter([job], broadcast=True)
+    window = max(2, 2 * sum(client.nthreads().values()))
+    queue = list(todo)
+    path_based = isinstance(reader[0], PathSource)
+    total = len(blocks)
+
+    def submit(n: int) -> Any:
+        batch, sidx = blocks[n]
+        piece = None
+        if not path_based:
+            region, _ = input_region(job, batch, sidx)
+            piece = client.compute(xt[region]) if is_dask(xt) else read_region(reader, region)
+        return client.submit(
+            _write_block,
+            piece,
+            reader if path_based else None,
+            job_f,
+            payload_f,
+            blocks[n],
+            n,
+            *args,
+            key=f"deconvnet-write-{fingerprint[:16]}-{n}",
+            pure=False,
+        )
+
+    pending = as_completed()
+    live = set()
+    try:
+        for _ in range(min(window, len(queue))):
+            f = submit(queue.pop(0))
+            live.add(f)
+            pending.add(f)
+        for f in pending:
+            f.result()
+            live.discard(f)
+            count += 1
+            report()
+            if stop is not None and stop.is_set():
+                raise Cancelled(
+                    f"restoration cancelled after {count} of {total} blocks; run again with "
+                    "resume=True to continue"
+                )
+            if queue:
+                g = submit(queue.pop(0))
+                live.add(g)
+                pending.add(g)
+    except BaseException:
+        client.cancel(list(live))
+        raise
+    return count
