@@ -11,7 +11,7 @@ import tifffile
 import zarr
 
 import napari_deconvnet as dn
-from napari_deconvnet.io import reader, registry, writer
+from napari_deconvnet.io import reader, registry, restored_reader, writer
 
 FORMATS = ["out.tif", "out.ome.tif", "out.ome.zarr"]
 
@@ -26,8 +26,11 @@ def _noisy(shape, seed=0):
 @pytest.fixture
 def messages(monkeypatch):
     """Notifications the readers send, as (kind, message)."""
+    from napari_deconvnet.io import model_reader
+
     shown = []
-    monkeypatch.setattr(reader, "_show", lambda kind, message: shown.append((kind, message)))
+    for module in (restored_reader, model_reader):
+        monkeypatch.setattr(module, "notify", lambda kind, message: shown.append((kind, message)))
     return shown
 
 
@@ -470,7 +473,7 @@ def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path, qtbot, mon
     data = _noisy((48, 56))
     tifffile.imwrite(tmp_path / "noisy.tif", data, imagej=True, resolution=(5.0, 5.0))
     threads = []
-    real_job = reader._restore_job
+    real_job = restored_reader._restore_job
 
     def job(*args):  # records the thread that restores
         import threading
@@ -478,12 +481,12 @@ def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path, qtbot, mon
         threads.append(threading.current_thread())
         return (yield from real_job(*args))
 
-    monkeypatch.setattr(reader, "_restore_job", job)
+    monkeypatch.setattr(restored_reader, "_restore_job", job)
     layers = viewer.open(str(tmp_path / "noisy.tif"), plugin="napari-deconvnet")
     # the raw layer at once; the restored one comes from a worker thread
     assert [layer.name for layer in layers] == ["noisy"]
     qtbot.waitUntil(lambda: "noisy restored" in viewer.layers, timeout=60_000)
-    qtbot.waitUntil(lambda: not reader._jobs, timeout=60_000)
+    qtbot.waitUntil(lambda: not restored_reader._jobs, timeout=60_000)
     import threading
 
     assert threads and threads[0] is not threading.main_thread()
@@ -538,7 +541,7 @@ def test_reader_stops_its_worker_when_the_raw_layer_is_deleted(
     viewer = make_napari_viewer()
     np.save(tmp_path / "big.npy", _noisy((96, 96)))
     gate = []
-    real_job = reader._restore_job
+    real_job = restored_reader._restore_job
 
     def slow_job(*args):  # waits for the test at its first step
         import threading
@@ -551,13 +554,13 @@ def test_reader_stops_its_worker_when_the_raw_layer_is_deleted(
             yield first
         return (yield from gen)
 
-    monkeypatch.setattr(reader, "_restore_job", slow_job)
+    monkeypatch.setattr(restored_reader, "_restore_job", slow_job)
     (raw,) = viewer.open(str(tmp_path / "big.npy"), plugin="napari-deconvnet")
-    assert len(reader._jobs) == 1
-    (worker,) = reader._jobs
+    assert len(restored_reader._jobs) == 1
+    (worker,) = restored_reader._jobs
     qtbot.waitUntil(lambda: worker.is_running, timeout=60_000)
     viewer.layers.remove(raw)
-    qtbot.waitUntil(lambda: not worker.is_running and not reader._jobs, timeout=60_000)
+    qtbot.waitUntil(lambda: not worker.is_running and not restored_reader._jobs, timeout=60_000)
     gate.append(1)
     assert worker.abort_requested and len(viewer.layers) == 0
 
@@ -573,7 +576,7 @@ def test_reader_errors_are_logged_with_their_traceback(tmp_path, messages, caplo
 
 
 def test_reader_without_a_viewer_gives_a_lazy_restored_layer(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "_current_viewer", lambda: None)
+    monkeypatch.setattr(restored_reader, "_current_viewer", lambda: None)
     data = _noisy((40, 48))
     np.save(tmp_path / "a.npy", data)
     (raw, _, _), (restored, kw, _) = reader.get_reader(str(tmp_path / "a.npy"))(
@@ -681,3 +684,92 @@ def test_restored_writer_in_napari_follows_the_restore_widget(make_napari_viewer
         np.asarray(again.data), dn.restore(data, "denoise-2d", device="auto"), atol=1e-5
     )
     rw.remember_model("default")
+
+
+# ------------------------------------------------- public names, recovery
+
+
+def test_opening_a_half_replaced_ome_zarr_puts_the_previous_version_back(tmp_path):
+    """A crash between the writer's two renames leaves only ``.<name>.old``: opening recovers."""
+    path = tmp_path / "cells.ome.zarr"
+    data = _noisy((24, 32))
+    writer.write_image(path, data, {"name": "cells", "metadata": _provenance()})
+    aside = tmp_path / ".cells.ome.zarr.old"
+    path.rename(aside)  # the state a crash between the two renames leaves
+    assert reader.file_kind(str(path)) is None  # nothing under the name yet
+    image = reader.read_image(path)
+    np.testing.assert_array_equal(image.data, data)
+    assert image.name == "cells" and image.metadata == _provenance()
+    assert path.is_dir() and not aside.exists()
+    # through napari's getter too (a stale copy beside a complete folder is dropped)
+    writer.write_image(path, data, {"name": "cells", "metadata": _provenance()})
+    path.rename(aside)
+    ((opened, kwargs, _),) = reader.read_restored(str(path))
+    np.testing.assert_array_equal(opened, data)
+    assert kwargs["metadata"] == _provenance()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cells.ome.zarr"]
+
+
+def test_public_file_helpers(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((4, 4), np.float32))
+    assert reader.file_kind(tmp_path / "a.npy") == "npy"
+    assert reader.file_kind([str(tmp_path / "a.npy")]) == "npy"
+    assert reader.file_kind(tmp_path / "missing.tif") is None
+    assert reader.file_kind([tmp_path / "a.npy", tmp_path / "a.npy"]) is None
+    assert reader.file_stem("/x/cells.ome.tiff") == "cells"
+    assert reader.file_stem("v.ome.zarr") == "v"
+    with writer.atomic_file(tmp_path / "sub" / "b.bin") as tmp:
+        tmp.write_bytes(b"complete")
+    assert (tmp_path / "sub" / "b.bin").read_bytes() == b"complete"
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["b.bin"]
+    with pytest.raises(RuntimeError, match="boom"), writer.atomic_folder(tmp_path / "f") as tmp:
+        (tmp / "part").write_text("half")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy", "sub"]
+
+
+def test_image_file_geometry_is_the_writers_layer_state(tmp_path):
+    data = _noisy((3, 16, 20))
+    meta = {"name": "g", "scale": (2.0, 0.5, 0.25), "translate": (1.0, 0.0, 3.0)}
+    meta["units"] = ("micrometer", "micrometer", "micrometer")
+    writer.write_tiff(tmp_path / "g.ome.tif", data, meta)
+    image = reader.read_image(tmp_path / "g.ome.tif")
+    assert image.geometry() == {
+        "rgb": False,
+        "scale": [2.0, 0.5, 0.25],
+        "translate": [1.0, 0.0, 3.0],
+        "units": ["micrometer", "micrometer", "micrometer"],
+        "axis_labels": ("z", "y", "x"),
+    }
+
+
+def test_contrast_limits_are_the_finite_percentiles():
+    from napari_deconvnet.io.display import contrast_limits
+
+    values = np.arange(1001.0)
+    np.testing.assert_allclose(contrast_limits(values), (1.0, 999.0), rtol=1e-12)
+    with_nan = np.concatenate([values, [np.nan, np.inf]])
+    np.testing.assert_allclose(contrast_limits(with_nan), (1.0, 999.0), rtol=1e-12)
+    assert contrast_limits(np.full((4, 4), 3.0)) == (3.0, 4.0)
+    assert contrast_limits(np.full(3, np.nan)) == (0.0, 1.0)
+    # a large array: every k-th value, k = size // max_values
+    big = np.arange(100_000.0)
+    np.testing.assert_allclose(
+        contrast_limits(big, max_values=1000), np.percentile(big[::100], (0.1, 99.9))
+    )
+
+
+def test_the_readers_restored_layer_records_its_provenance(tmp_path):
+    data = _noisy((40, 48))
+    np.save(tmp_path / "p.npy", data)
+    (_, _, _), (_, kwargs, _) = reader.read_restored(tmp_path / "p.npy")
+    rec = kwargs["metadata"]["napari_deconvnet"]
+    assert {k: rec[k] for k in ("operation", "model", "axes", "lazy", "source")} == {
+        "operation": "restore",
+        "model": "default",
+        "axes": "YX",
+        "lazy": False,
+        "source": str(tmp_path / "p.npy"),
+    }
+    assert rec["model_name"] == "denoise-2d" and rec["version"] == dn.__version__
+    assert rec["seconds"] >= 0 and rec["device"] == "cpu"

@@ -56,7 +56,7 @@ def resolve(name: str) -> str:
     return str(path) if path is not None else name
 
 
-def register_model(path: str | os.PathLike, info: dict[str, Any] | None = None) -> str:
+def register_model(path: str | os.PathLike) -> str:
     """Register a model file for the widgets; return the name they list it under.
 
     Registering the same file again returns its existing name. Names are the
@@ -68,8 +68,6 @@ def register_model(path: str | os.PathLike, info: dict[str, Any] | None = None) 
     path : path
         A ``.safetensors`` model file (checked by the caller, e.g. with
         :func:`napari_deconvnet.model_info`).
-    info : dict, optional
-        Unused; accepted so that callers can pass what they already read.
 
     Returns
     -------

@@ -168,24 +168,9 @@ def _restore_to_zarr_accepts(func: Any, names: tuple[str, ...]) -> bool:
     return all(n in params for n in names)
 
 
-def _layer_geometry(meta: dict[str, Any], axes: str) -> dict[str, dict[str, Any]]:
-    """The layer's scale, translation and units by axis letter (RGB samples: none)."""
-    letters = axes.replace("S", "")
-    out: dict[str, dict[str, Any]] = {"scale": {}, "translate": {}, "units": {}}
-    for key, default in (("scale", 1.0), ("translate", 0.0), ("units", None)):
-        values = meta.get(key)
-        if values is None or np.ndim(values) == 0 or len(values) != len(letters):
-            continue
-        for letter, value in zip(letters, values, strict=True):
-            if key == "units":
-                text = None if value is None else str(value)
-                out[key][letter] = None if text in (None, "pixel", "") else text
-            else:
-                out[key][letter] = float(value) if value is not None else default
-    return out
-
-
-def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, Any]) -> None:
+def _stamp(
+    folder: Path, meta: dict[str, Any], axes: str, name: str, provenance: dict[str, Any]
+) -> None:
     """Give the OME-Zarr :func:`napari_deconvnet.restore_to_zarr` wrote the layer's geometry.
 
     Its scale, translation and units (the source layer's, which an array does
@@ -196,13 +181,13 @@ def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, 
 
     from napari_deconvnet.core.atomic import write_atomic
 
-    from ._formats import LAYER_KEY, json_safe
+    from .layer_doc import LAYER_KEY, json_safe, layer_geometry
 
     attrs_path = folder / ".zattrs"
     attrs = json.loads(attrs_path.read_text())
     doc = attrs[LAYER_KEY]
     zaxes = doc["axes"]
-    geo = _layer_geometry(meta, axes)
+    geo = layer_geometry(meta, axes)
     multiscales = attrs["multiscales"][0]
     for entry in multiscales["axes"]:
         unit = geo["units"].get(entry["name"].upper())
@@ -228,14 +213,13 @@ def _stamp(folder: Path, meta: dict[str, Any], axes: str, provenance: dict[str, 
     doc["scale"] = [geo["scale"].get(a, 1.0) for a in letters]
     doc["translate"] = [geo["translate"].get(a, 0.0) for a in letters]
     doc["units"] = [geo["units"].get(a) for a in letters]
-    doc["name"] = provenance["name"]
+    doc["name"] = name
     if meta.get("contrast_limits") is not None:
         doc["contrast_limits"] = json_safe(list(meta["contrast_limits"]))
     streamed = dict(doc.get("metadata", {}).get("napari_deconvnet") or {})
-    record = {**streamed, **{k: v for k, v in provenance.items() if k != "name"}}
-    record["model_name"] = provenance["model_name"]
-    doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": record})
-    multiscales["name"] = provenance["name"]
+    merged = {**streamed, **provenance}
+    doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": merged})
+    multiscales["name"] = name
     write_atomic(attrs_path, json.dumps(attrs).encode())
 
 
@@ -247,6 +231,7 @@ def _stream_with_restore_to_zarr(
     axes: str,
     psf: Any,
     device: str,
+    name: str,
     provenance: dict[str, Any],
     report: Any,
 ) -> list[str]:
@@ -266,9 +251,9 @@ def _stream_with_restore_to_zarr(
             overwrite=True,
             resume=False,
             client=False,
-            name=provenance["name"],
+            name=name,
         )
-        _stamp(Path(tmp), meta, axes, provenance)
+        _stamp(Path(tmp), meta, axes, name, provenance)
     return [str(path)]
 
 
@@ -316,6 +301,7 @@ def write_restored_ome_zarr(
     """
     import napari_deconvnet as dn
     from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.provenance import layer_metadata, record
     from napari_deconvnet.core.tiling import restore_iter
 
     from .writer import write_ome_zarr
@@ -340,25 +326,25 @@ def write_restored_ome_zarr(
 
         axes = infer_axes(data.shape, net)
     name = str(meta.get("name") or Path(path).name)
-    provenance: dict[str, Any] = {
-        "model": str(model) if isinstance(model, str | os.PathLike) else net.metadata.get("name"),
-        "model_name": net.metadata.get("name", str(model)),
-        "writer": "OME-Zarr, restored",
-        "source": name,
-        "device": device,
-        "version": dn.__version__,
-    }
-    if psf is not None:
-        provenance["psf"] = {"shape": list(np.shape(psf))}
+    lazy = as_lazy(data)
+    provenance = record(
+        "restore",
+        model=str(model) if isinstance(model, str | os.PathLike) else net.metadata.get("name"),
+        model_name=net.metadata.get("name", str(model)),
+        writer="OME-Zarr, restored",
+        source=name,
+        device=device,
+        psf=None if psf is None or isinstance(psf, str) else {"shape": list(np.shape(psf))},
+        axes=axes,
+        lazy=lazy is not None,
+    )
+    if isinstance(psf, str):
+        provenance["psf"] = psf
     report = _Progress(f"restoring {name!r} to {Path(path).name}", progress)
     start = time.perf_counter()
     try:
-        lazy = as_lazy(data)
-        provenance["lazy"] = lazy is not None
-        provenance["axes"] = axes
         stream = getattr(dn, "restore_to_zarr", None)
         if stream is not None and _restore_to_zarr_accepts(stream, ("psf", "progress", "name")):
-            provenance["name"] = f"{name} restored"
             return _stream_with_restore_to_zarr(
                 Path(path),
                 data if lazy is None else lazy,
@@ -367,11 +353,11 @@ def write_restored_ome_zarr(
                 axes,
                 psf,
                 device,
+                f"{name} restored",
                 provenance,
                 report,
             )
         if lazy is not None:
-            provenance["lazy"] = True
             restored = dn.restore(lazy, net, psf=psf, axes=axes, device=device)
         else:
             gen = restore_iter(np.asarray(data), net, psf=psf, axes=axes, device=device)
@@ -380,11 +366,9 @@ def write_restored_ome_zarr(
                     report(*next(gen))
             except StopIteration as finished:
                 restored = finished.value
-            provenance["lazy"] = False
-        provenance["axes"] = axes
         out_meta = dict(meta)
         out_meta["name"] = f"{name} restored"
-        out_meta["metadata"] = {**(meta.get("metadata") or {}), "napari_deconvnet": provenance}
+        out_meta["metadata"] = layer_metadata(provenance, meta.get("metadata"))
         with _dask_progress(report):
             written = write_ome_zarr(path, restored, out_meta)
     finally:

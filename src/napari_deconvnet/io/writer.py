@@ -43,15 +43,16 @@ import numpy as np
 
 from napari_deconvnet.core.atomic import atomic_file, atomic_folder, recover_folder
 
-from ._formats import (
+from .layer_doc import (
     IMAGEJ_UNITS,
     LAYER_KEY,
     OME_UNITS,
     canonical,
-    default_axes,
-    make_doc,
-    unit_name,
-    valid_axes,
+    full_resolution,
+    layer_axes,
+    layer_document,
+    layer_geometry,
+    spatial_unit,
 )
 
 __all__ = [
@@ -67,84 +68,6 @@ _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 #: Chunk size along Y and X of OME-Zarr arrays; also the size of the smallest level.
 ZARR_CHUNK = 256
 _MAX_LEVELS = 12
-
-
-# ------------------------------------------------------------ layer -> doc
-
-
-def _level0(data: Any) -> Any:
-    """The full-resolution array of a (possibly multiscale) layer's data."""
-    if isinstance(data, list | tuple):
-        if not data:
-            raise ValueError("cannot write an empty multiscale layer")
-        return data[0]
-    return data
-
-
-def _layer_axes(data: Any, meta: dict[str, Any]) -> str:
-    """One letter per dimension of `data`, from the layer's labels, provenance or shape."""
-    rgb = bool(meta.get("rgb"))
-    labels = meta.get("axis_labels")
-    if labels is not None:
-        joined = "".join(str(a) for a in labels) + ("S" if rgb else "")
-        axes = valid_axes(joined, data.ndim)
-        if axes:
-            return axes
-    provenance = (meta.get("metadata") or {}).get("napari_deconvnet") or {}
-    axes = valid_axes(provenance.get("axes"), data.ndim)
-    if axes and axes.endswith("S") == rgb:
-        return axes
-    return default_axes(data.ndim, rgb)
-
-
-def _geometry(data: Any, meta: dict[str, Any], axes: str) -> dict[str, Any]:
-    """Scale, translate and units per axis letter (S excluded)."""
-    letters = axes.removesuffix("S")
-    n = len(letters)
-
-    def per_axis(key: str, default: Any) -> list[Any]:
-        value = meta.get(key)
-        if value is None:
-            return [default] * n
-        value = list(value)
-        if len(value) != n:
-            return [default] * n
-        return value
-
-    scale = [float(s) for s in per_axis("scale", 1.0)]
-    translate = [float(t) for t in per_axis("translate", 0.0)]
-    units = [unit_name(u) for u in per_axis("units", None)]
-    return {
-        "letters": letters,
-        "scale": dict(zip(letters, scale, strict=True)),
-        "translate": dict(zip(letters, translate, strict=True)),
-        "units": dict(zip(letters, units, strict=True)),
-        "list_scale": scale,
-        "list_translate": translate,
-        "list_units": units,
-    }
-
-
-def _document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict[str, Any]:
-    return make_doc(
-        {
-            "name": meta.get("name"),
-            "axes": axes,
-            "scale": geo["list_scale"],
-            "translate": geo["list_translate"],
-            "units": geo["list_units"],
-            "contrast_limits": meta.get("contrast_limits"),
-            "metadata": dict(meta.get("metadata") or {}),
-        }
-    )
-
-
-def _spatial_unit(geo: dict[str, Any]) -> str | None:
-    for letter in "XYZ":
-        unit = geo["units"].get(letter)
-        if unit:
-            return unit
-    return None
 
 
 # ----------------------------------------------------------------- atomic
@@ -227,15 +150,15 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
     import tifffile
 
     path = Path(path)
-    data = _level0(data)
-    axes = _layer_axes(data, meta)
-    geo = _geometry(data, meta, axes)
-    doc = json.dumps(_document(meta, axes, geo))
+    data = full_resolution(data)
+    axes = layer_axes(data, meta)
+    geo = layer_geometry(meta, axes)
+    doc = json.dumps(layer_document(meta, axes, geo))
     ome = path.name.lower().endswith((".ome.tif", ".ome.tiff"))
     rgb = axes.endswith("S")
     photometric = "rgb" if rgb else "minisblack"
     page_ndim = 3 if rgb else 2
-    unit = _spatial_unit(geo)
+    unit = spatial_unit(geo)
     sx, sy = geo["scale"]["X"], geo["scale"]["Y"]
     with atomic_file(path) as tmp:
         if ome:
@@ -338,14 +261,14 @@ def write_ome_zarr(
     import numcodecs
 
     path = Path(path)
-    data = _level0(data)
+    data = full_resolution(data)
     if not _is_dask(data):
         data = da.from_array(np.asarray(data), chunks=-1)
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
-    axes = _layer_axes(data, meta)
-    geo = _geometry(data, meta, axes)
-    doc = _document(meta, axes, geo)
+    axes = layer_axes(data, meta)
+    geo = layer_geometry(meta, axes)
+    doc = layer_document(meta, axes, geo)
     # NGFF: time, then channel, then space; RGB samples become the channel axis
     zaxes, perm = canonical(axes.replace("S", "C") if "C" not in axes else axes, "TCZYX")
     if len(zaxes) != data.ndim:

@@ -1,4 +1,4 @@
-"""What the reader and the writer agree on: the layer document, axes and units.
+"""The layer document: what the reader and the writers agree on (axes, units, geometry).
 
 A file written by :mod:`napari_deconvnet.io.writer` carries one JSON document
 (``LAYER_KEY``) that restores the napari layer exactly::
@@ -23,6 +23,23 @@ from typing import Any
 import numpy as np
 
 _logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AXES",
+    "LAYER_KEY",
+    "canonical",
+    "default_axes",
+    "full_resolution",
+    "json_safe",
+    "layer_axes",
+    "layer_document",
+    "layer_geometry",
+    "load_doc",
+    "make_doc",
+    "spatial_unit",
+    "unit_name",
+    "valid_axes",
+]
 
 LAYER_KEY = "napari_deconvnet_layer"
 LAYER_FORMAT = "napari-deconvnet-layer"
@@ -177,3 +194,87 @@ def canonical(axes: str, order: str) -> tuple[str, list[int]]:
     """`axes` sorted into `order` and the permutation that does it."""
     out = "".join(a for a in order if a in axes)
     return out, [axes.index(a) for a in out]
+
+
+# ------------------------------------------------------------ layer -> doc
+
+
+def full_resolution(data: Any) -> Any:
+    """The full-resolution array of a (possibly multiscale) layer's data."""
+    if isinstance(data, list | tuple):
+        if not data:
+            raise ValueError("cannot write an empty multiscale layer")
+        return data[0]
+    return data
+
+
+def layer_axes(data: Any, meta: dict[str, Any]) -> str:
+    """One letter per dimension of `data`, from the layer's labels, provenance or shape."""
+    rgb = bool(meta.get("rgb"))
+    labels = meta.get("axis_labels")
+    if labels is not None:
+        joined = "".join(str(a) for a in labels) + ("S" if rgb else "")
+        axes = valid_axes(joined, data.ndim)
+        if axes:
+            return axes
+    provenance = (meta.get("metadata") or {}).get("napari_deconvnet") or {}
+    axes = valid_axes(provenance.get("axes"), data.ndim)
+    if axes and axes.endswith("S") == rgb:
+        return axes
+    return default_axes(data.ndim, rgb)
+
+
+def layer_geometry(meta: dict[str, Any], axes: str) -> dict[str, Any]:
+    """The layer's scale, translate and units per axis letter of `axes` (S excluded).
+
+    Missing or mis-sized values count as 1 (scale), 0 (translate) and pixels
+    (units, None); units are pint names (:func:`unit_name`).
+    """
+    letters = axes.removesuffix("S")
+    n = len(letters)
+
+    def per_axis(key: str, default: Any) -> list[Any]:
+        value = meta.get(key)
+        if value is None:
+            return [default] * n
+        value = list(value)
+        if len(value) != n:
+            return [default] * n
+        return value
+
+    scale = [float(s) for s in per_axis("scale", 1.0)]
+    translate = [float(t) for t in per_axis("translate", 0.0)]
+    units = [unit_name(u) for u in per_axis("units", None)]
+    return {
+        "letters": letters,
+        "scale": dict(zip(letters, scale, strict=True)),
+        "translate": dict(zip(letters, translate, strict=True)),
+        "units": dict(zip(letters, units, strict=True)),
+        "list_scale": scale,
+        "list_translate": translate,
+        "list_units": units,
+    }
+
+
+def layer_document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict[str, Any]:
+    """The layer document of a layer's state `meta` with `axes` and geometry `geo`."""
+    return make_doc(
+        {
+            "name": meta.get("name"),
+            "axes": axes,
+            "scale": geo["list_scale"],
+            "translate": geo["list_translate"],
+            "units": geo["list_units"],
+            "contrast_limits": meta.get("contrast_limits"),
+            "metadata": dict(meta.get("metadata") or {}),
+        }
+    )
+
+
+def spatial_unit(geo: dict[str, Any]) -> str | None:
+    """The unit of the first of X, Y, Z that has one."""
+    for letter in "XYZ":
+        unit = geo["units"].get(letter)
+        if unit:
+            return unit
+    return None

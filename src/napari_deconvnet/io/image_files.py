@@ -1,0 +1,413 @@
+"""Image files: TIFF (ImageJ, OME, plain), PNG/JPEG, ``.npy`` and (OME-)Zarr, read with
+their geometry.
+
+:func:`read_image` gives an :class:`ImageFile`: the data (in memory, or dask
+arrays when :func:`~napari_deconvnet.io.lazy.is_lazy` says so; every level of
+an OME-Zarr pyramid), the axes, the scale, translation and units that the
+file's metadata gives (ImageJ tags, OME-XML, NGFF ``multiscales``), and the
+layer document (:mod:`~napari_deconvnet.io.layer_doc`) that napari-deconvnet's
+writers store, which restores a layer's name, geometry and ``metadata``
+exactly.
+
+Nothing here imports napari: the command line reads with the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_deconvnet.core.atomic import recover_folder
+
+from .layer_doc import LAYER_KEY, canonical, load_doc, unit_name, valid_axes
+from .lazy import is_lazy, settings
+
+__all__ = ["ImageFile", "file_kind", "file_stem", "read_image"]
+
+_TIFF = (".tif", ".tiff")
+_PHOTO = (".png", ".jpg", ".jpeg")
+_NPY = (".npy",)
+
+
+@dataclass
+class ImageFile:
+    """An image read from disk, with what its file says about it.
+
+    Attributes
+    ----------
+    path : str
+    levels : list of ndarray or dask array
+        Full resolution first; more than one for OME-Zarr pyramids.
+    axes : str or None
+        One letter from ``"TZCYXS"`` per dimension, when the file names them.
+    rgb : bool
+        Whether the last axis holds RGB(A) samples.
+    name : str
+    scale, translate : list of float or None
+        Per layer dimension (RGB samples excluded).
+    units : list of (str or None) or None
+        pint unit names per layer dimension; None for pixels.
+    metadata : dict
+        What napari-deconvnet stored with the file (provenance), else ``{}``.
+    contrast_limits : list of float or None
+    lazy : bool
+        Whether `levels` are dask arrays.
+    """
+
+    path: str
+    levels: list[Any]
+    axes: str | None = None
+    rgb: bool = False
+    name: str = ""
+    scale: list[float] | None = None
+    translate: list[float] | None = None
+    units: list[str | None] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    contrast_limits: list[float] | None = None
+    lazy: bool = False
+
+    @property
+    def data(self) -> Any:
+        """The full-resolution array."""
+        return self.levels[0]
+
+    def geometry(self) -> dict[str, Any]:
+        """The layer state the file describes: ``rgb``, and where known ``scale``,
+        ``translate``, ``units`` and ``axis_labels`` (the keys of napari's
+        layer state, which the writers take).
+        """
+        out: dict[str, Any] = {"rgb": self.rgb}
+        if self.scale is not None:
+            out["scale"] = list(self.scale)
+        if self.translate is not None:
+            out["translate"] = list(self.translate)
+        if self.units is not None:
+            out["units"] = list(self.units)
+        if self.axes:
+            out["axis_labels"] = tuple(a.lower() for a in self.axes.removesuffix("S"))
+        return out
+
+
+def file_kind(path: Any) -> str | None:
+    """Which of the reader's formats `path` is, judged from its name (and folder content).
+
+    Parameters
+    ----------
+    path : path or list of one path
+
+    Returns
+    -------
+    str or None
+        ``"tiff"``, ``"photo"`` (PNG, JPEG), ``"npy"`` or ``"zarr"``; None for
+        anything else (several paths, a missing file, another type).
+    """
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not isinstance(path, str | os.PathLike):
+        return None
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith(".zarr") and p.is_dir():
+        markers = (".zarray", ".zgroup", "zarr.json")
+        return "zarr" if any((p / m).is_file() for m in markers) else None
+    if not p.is_file():
+        return None
+    if name.endswith(_TIFF):
+        return "tiff"
+    if name.endswith(_PHOTO):
+        return "photo"
+    if name.endswith(_NPY):
+        return "npy"
+    return None
+
+
+def file_stem(path: str | os.PathLike) -> str:
+    """The file name of `path` without its image suffix (``.ome.tif``, ``.zarr``...)."""
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", *_TIFF, *_PHOTO, *_NPY, ".zarr"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _resolution_um(tag: Any) -> float | None:
+    """Pixel size from a TIFF X/YResolution tag value (pixels per unit)."""
+    try:
+        num, den = tag
+        return den / num if num else None
+    except (TypeError, ValueError):
+        try:
+            return 1.0 / float(tag) if tag else None
+        except (TypeError, ValueError):
+            return None
+
+
+def _ome_geometry(xml: str) -> tuple[dict[str, tuple[float, str | None]], Any]:
+    """Physical sizes per axis and the layer document from OME-XML."""
+    native: dict[str, tuple[float, str | None]] = {}
+    doc = None
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return native, None
+    for elem in root.iter():
+        tag = elem.tag.rsplit("}", 1)[-1]
+        if tag == "Image" and doc is None:
+            for child in elem:
+                if child.tag.rsplit("}", 1)[-1] == "Description" and child.text:
+                    doc = load_doc(child.text)
+        if tag == "Pixels" and not native:
+            for letter in "XYZ":
+                size = elem.get(f"PhysicalSize{letter}")
+                if size is not None:
+                    unit = unit_name(elem.get(f"PhysicalSize{letter}Unit", "\u00b5m"))
+                    native[letter] = (float(size), unit)
+            if elem.get("TimeIncrement") is not None:
+                unit = unit_name(elem.get("TimeIncrementUnit", "s"))
+                native["T"] = (float(elem.get("TimeIncrement")), unit)
+    return native, doc
+
+
+def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
+    import tifffile
+
+    native: dict[str, tuple[float, str | None]] = {}
+    doc = None
+    legacy = None
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, tuple(series.shape)
+        page = tif.pages[0]
+        tags = page.tags
+        if tif.is_imagej:
+            ij = tif.imagej_metadata or {}
+            doc = load_doc(ij.get("Info"))
+            unit = unit_name(ij.get("unit"))
+            for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
+                if code in tags:
+                    size = _resolution_um(tags[code].value)
+                    if size and (unit or size != 1.0):
+                        native[letter] = (size, unit)
+            if ij.get("spacing"):
+                native["Z"] = (float(ij["spacing"]), unit)
+            if ij.get("finterval"):
+                native["T"] = (float(ij["finterval"]), "second")
+        elif tif.is_ome:
+            native, doc = _ome_geometry(tif.ome_metadata or "")
+        elif tif.is_shaped:
+            shaped = (tif.shaped_metadata or ({},))[0] or {}
+            doc = load_doc(shaped.get(LAYER_KEY))
+            legacy = shaped.get("napari_deconvnet")
+        elif "ResolutionUnit" in tags and int(tags["ResolutionUnit"].value) == 3:  # cm
+            for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
+                if code in tags:
+                    size = _resolution_um(tags[code].value)
+                    if size:
+                        native[letter] = (size * 1e4, "micrometer")
+        lazy = is_lazy(shape, lazy_bytes)
+        if not lazy:
+            data = series.asarray()
+    if lazy:
+        import dask.array as da
+        import zarr
+
+        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        data = da.from_zarr(zarr.open(store, mode="r"))
+    image = ImageFile(path=path, levels=[data], lazy=lazy)
+    if legacy and isinstance(legacy, dict):
+        image.metadata = {"napari_deconvnet": legacy}
+    return image, doc, native, axes
+
+
+def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
+    import imageio.v3 as iio
+
+    data = np.asarray(iio.imread(path))
+    rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
+    axes = {2: "YX", 3: "YXS" if rgb else "YXC"}.get(data.ndim, "")
+    return ImageFile(path=path, levels=[data]), None, {}, axes
+
+
+def _read_npy(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
+    mm = np.load(path, mmap_mode="r", allow_pickle=False)
+    if is_lazy(mm.shape, lazy_bytes):
+        import dask.array as da
+
+        lazy = da.from_array(mm, chunks="auto")
+        return ImageFile(path=path, levels=[lazy], lazy=True), None, {}, ""
+    return ImageFile(path=path, levels=[np.array(mm)]), None, {}, ""
+
+
+def _ngff_axes(multiscale: dict[str, Any]) -> str:
+    names = []
+    for axis in multiscale.get("axes") or []:
+        names.append(axis.get("name", "?") if isinstance(axis, dict) else str(axis))
+    return "".join(n.upper() if len(n) == 1 else "?" for n in names)
+
+
+def _ngff_transform(dataset: dict[str, Any], kind: str) -> list[float] | None:
+    for t in dataset.get("coordinateTransformations") or []:
+        if t.get("type") == kind and kind in t:
+            return [float(v) for v in t[kind]]
+    return None
+
+
+def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
+    import dask.array as da
+    import zarr
+
+    node = zarr.open(path, mode="r")
+    attrs = dict(node.attrs)
+    native: dict[str, tuple[float, str | None]] = {}
+    axes = ""
+    translate = None
+    if isinstance(node, zarr.Array):
+        levels = [da.from_zarr(node)]
+    else:
+        multiscales = attrs.get("multiscales") or (attrs.get("ome") or {}).get("multiscales")
+        if multiscales:
+            ms = multiscales[0]
+            levels = [da.from_zarr(node[d["path"]]) for d in ms["datasets"]]
+            axes = _ngff_axes(ms)
+            units = [a.get("unit") if isinstance(a, dict) else None for a in ms.get("axes") or []]
+            scale = _ngff_transform(ms["datasets"][0], "scale")
+            translate = _ngff_transform(ms["datasets"][0], "translation")
+            if scale and len(scale) == len(axes):
+                for letter, s, u in zip(axes, scale, units or [None] * len(axes), strict=False):
+                    native[letter] = (s, unit_name(u))
+        else:
+            arrays = sorted(node.array_keys())
+            if len(arrays) != 1:
+                raise ValueError(
+                    f"{path} is a zarr group without OME-Zarr 'multiscales' metadata and with "
+                    f"{len(arrays)} arrays ({', '.join(arrays[:5]) or 'none'}); open one array "
+                    "folder inside it, or write OME-Zarr"
+                )
+            levels = [da.from_zarr(node[arrays[0]])]
+    doc = load_doc(attrs.get(LAYER_KEY))
+    lazy = len(levels) > 1 or is_lazy(levels[0].shape, lazy_bytes)
+    if not lazy:
+        levels = [np.asarray(levels[0].compute())]
+    image = ImageFile(path=path, levels=levels, lazy=lazy)
+    if translate and len(translate) == len(axes):
+        native["__translate__"] = translate  # type: ignore[assignment]
+    return image, doc, native, axes
+
+
+# ------------------------------------------------------- documents, axes
+
+
+def _reorder(data: Any, file_axes: str, axes: str) -> Any | None:
+    """`data` with axes `file_axes` rearranged into `axes`; None if impossible."""
+    if len(file_axes) != data.ndim:
+        return None
+    if "S" in axes and "S" not in file_axes and "C" not in axes:
+        file_axes = file_axes.replace("C", "S")
+    for letter in file_axes:
+        if letter not in axes:
+            if data.shape[file_axes.index(letter)] != 1:
+                return None
+            i = file_axes.index(letter)
+            data = data[(slice(None),) * i + (0,)]
+            file_axes = file_axes.replace(letter, "")
+    for letter in axes:
+        if letter not in file_axes:
+            data = data[None]
+            file_axes = letter + file_axes
+    _, perm = canonical(file_axes, axes)
+    return data.transpose(perm)
+
+
+def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFile:
+    """Apply the layer document, or else the file's own geometry, to `image`."""
+    translate = native.pop("__translate__", None)
+    ndim = image.data.ndim
+    axes = valid_axes(file_axes, ndim)
+    if doc is not None:
+        target = valid_axes(doc.get("axes"), len(doc.get("axes") or ""))
+        if target and axes:
+            moved = [_reorder(level, axes, target) for level in image.levels]
+            if all(m is not None for m in moved):
+                image.levels = moved
+                axes = target
+        image.metadata = dict(doc.get("metadata") or {})
+        image.name = doc.get("name") or ""
+        image.contrast_limits = doc.get("contrast_limits")
+    image.axes = axes
+    image.rgb = bool(axes and axes.endswith("S") and image.data.shape[-1] in (3, 4))
+    if not image.rgb and axes is None and file_axes.endswith("S"):
+        image.rgb = image.data.shape[-1] in (3, 4)
+    n = image.data.ndim - (1 if image.rgb else 0)
+    if doc is not None and len(doc.get("scale") or []) == n and axes == doc.get("axes"):
+        image.scale = [float(s) for s in doc["scale"]]
+        image.translate = [float(t) for t in doc.get("translate") or [0.0] * n]
+        image.units = list(doc.get("units") or [None] * n)
+    elif axes and native:
+        letters = axes.removesuffix("S")
+        image.scale = [float(native.get(a, (1.0, None))[0]) for a in letters]
+        image.units = [native.get(a, (1.0, None))[1] for a in letters]
+        if translate and len(translate) == len(letters):
+            image.translate = translate
+    image.name = image.name or file_stem(image.path)
+    return image
+
+
+def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> ImageFile:
+    """Read an image file with its geometry and napari-deconvnet metadata.
+
+    Parameters
+    ----------
+    path : path
+        TIFF/OME-TIFF, PNG, JPEG, ``.npy`` or a ``.zarr`` folder.
+    lazy_bytes : int, optional
+        Data whose float32 copy is larger than this is read lazily (dask);
+        default ``settings.lazy_bytes``.
+
+    Returns
+    -------
+    ImageFile
+
+    Raises
+    ------
+    ValueError
+        A file of an unknown type, or one that cannot be read.
+
+    Notes
+    -----
+    A ``.zarr`` folder that a crash left half-replaced (missing, with its
+    previous version complete in ``.<name>.old``) is put back first
+    (:func:`napari_deconvnet.core.atomic.recover_folder`).
+    """
+    path = os.fspath(path)
+    if path.lower().rstrip("/\\").endswith(".zarr"):
+        # an OME-Zarr replacement that a crash interrupted: put the previous version back
+        with contextlib.suppress(OSError):  # e.g. a read-only folder: read what is there
+            recover_folder(path.rstrip("/\\"))
+    kind = file_kind(path)
+    if kind is None:
+        raise ValueError(
+            f"{path}: not a file type napari-deconvnet reads (TIFF, PNG, JPEG, .npy, .zarr)"
+        )
+    if lazy_bytes is None:
+        lazy_bytes = settings.get("lazy_bytes")
+    if kind == "tiff":
+        parts = _read_tiff(path, lazy_bytes)
+    elif kind == "photo":
+        parts = _read_photo(path)
+    elif kind == "npy":
+        parts = _read_npy(path, lazy_bytes)
+    else:
+        parts = _read_zarr(path, lazy_bytes)
+    image = _finish(*parts)
+    dtype = np.dtype(image.data.dtype)
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{path} holds {dtype} data; only real numeric images can be opened")
+    return image
