@@ -7,13 +7,22 @@ follows a cosine over that time; ``--steps N`` instead trains exactly N steps
 with the cosine over steps, which gives the same weights on every run (with the
 same thread count and CPU). Training runs in bfloat16 autocast on CPUs that
 support it (``--precision float32`` otherwise); validation and the saved model
-are float32. The best of the raw and EMA weights by validation PSNR is kept.
+are float32.
+
+Engine
+    The package's own training loop (:func:`napari_deconvnet.core.fit.fit`,
+    the :class:`~napari_deconvnet.core.trainer.Trainer` that
+    ``dn.train`` runs): AdamW, the cosine schedule (by the clock under a time
+    budget), gradient clipping, the weights' moving average (EMA) validated
+    beside them, the best of raw and EMA weights by validation PSNR kept,
+    and with ``--checkpoint DIR`` an autosave that ``--resume`` continues.
 
 Data
     Grayscale images bundled with scikit-image (never the benchmark images
-    camera, astronaut, coins, moon, chelsea/cat and cell) plus procedural
-    fluorescence-like phantoms (blobs, filaments, cells on a smooth
-    background). The right-hand strips of two photographs are held out for
+    camera, astronaut, coins, moon, chelsea/cat and cell) plus the package's
+    procedural fluorescence-like phantoms
+    (:func:`napari_deconvnet.core.phantoms.cells_2d`: blobs, filaments, cells
+    on a smooth background). The right-hand strips of two photographs are held out for
     validation and never used for gradient steps.
 Degradation
     Per region: Gaussian noise (sigma uniform in [5, 50]/255) or camera
@@ -35,24 +44,34 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy import ndimage
 from skimage import color, data, transform
 from skimage.metrics import peak_signal_noise_ratio
 
+from napari_deconvnet.core.devices import resolve_device
+from napari_deconvnet.core.fit import fit
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
 from napari_deconvnet.core.noise import synthesize
-from napari_deconvnet.core.persistence import save_model
+from napari_deconvnet.core.persistence import load_model
+from napari_deconvnet.core.phantoms import cells_2d
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _train_common import (  # noqa: E402  (sibling module: the engine's helpers)
+    autosave_path,
+    best_record,
+    engine_precision,
+    reporter,
+    save_with_log,
+    validation_score,
+    versions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "src" / "napari_deconvnet" / "weights" / "denoise-2d.safetensors"
@@ -119,48 +138,8 @@ def load_gray(name: str) -> np.ndarray:
     return np.clip(image, 0, 1).astype(np.float32)
 
 
-def _smooth_noise(rng, size, sigma):
-    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap")
-    return (field - field.min()) / (np.ptp(field) + 1e-12)
-
-
-def make_phantom(rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """A fluorescence-like image: cells, spots and filaments on a smooth background."""
-    yy, xx = np.mgrid[:size, :size].astype(np.float32)
-    image = rng.uniform(0.0, 0.25) * _smooth_noise(rng, size, rng.uniform(20, 60))
-    for _ in range(rng.integers(0, 14)):  # cells with a textured body and a nucleus
-        cy, cx = rng.uniform(0, size, 2)
-        a, b = rng.uniform(6, 40, 2)
-        t = rng.uniform(0, np.pi)
-        u = ((xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)) / a
-        v = (-(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)) / b
-        r2 = u**2 + v**2
-        body = (r2 < 1) * rng.uniform(0.15, 0.8)
-        texture = 1 + rng.uniform(0, 0.6) * (_smooth_noise(rng, size, rng.uniform(1, 4)) - 0.5)
-        image += body * texture
-        if rng.random() < 0.6:
-            image += (r2 < rng.uniform(0.1, 0.4)) * rng.uniform(0.1, 0.6)
-    for sigma in rng.uniform(0.8, 4.0, size=rng.integers(0, 4)):  # spots
-        spots = np.zeros((size, size))
-        n = rng.integers(5, 120)
-        spots[rng.integers(0, size, n), rng.integers(0, size, n)] = rng.uniform(0.2, 1.0, n)
-        image += ndimage.gaussian_filter(spots, sigma) * 2 * np.pi * sigma**2
-    lines = np.zeros((size, size))
-    for _ in range(rng.integers(0, 25)):  # filaments: smooth random walks
-        y, x = rng.uniform(0, size, 2)
-        angle = rng.uniform(0, 2 * np.pi)
-        bend = rng.uniform(0.01, 0.2)
-        level = rng.uniform(0.2, 1.0)
-        for _ in range(rng.integers(30, 300)):
-            angle += rng.normal(0, bend)
-            y, x = y + np.sin(angle), x + np.cos(angle)
-            if not (0 <= y < size and 0 <= x < size):
-                break
-            lines[int(y), int(x)] = level
-    image += ndimage.gaussian_filter(lines, rng.uniform(0.5, 1.5)) * 3
-    image = ndimage.gaussian_filter(image, rng.uniform(0.5, 2.0))
-    image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
-    return (image / (image.max() + 1e-12)).astype(np.float32)
+#: The phantoms of the training data (the package's generator; benchmarks import this name).
+make_phantom = cells_2d
 
 
 def degrade(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -212,6 +191,10 @@ class Sampler:
         self.patch = patch
         self.region = region
         self.per_region = patches_per_region
+
+    def reseed(self, seed: Any) -> None:
+        """A fresh random stream (a resumed run draws new regions)."""
+        self.rng = np.random.default_rng(seed)
 
     def _region(self) -> np.ndarray:
         rng = self.rng
@@ -321,46 +304,6 @@ def camera_gain(model: DeconvNet) -> dict:
     return result
 
 
-# ---------------------------------------------------------------- training
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when there is one, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def lr_at(progress: float, base: float, warmup: float = 0.02, floor: float = 0.02) -> float:
-    if progress < warmup:
-        return base * max(progress / warmup, 0.01)
-    t = (progress - warmup) / (1 - warmup)
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
-
-
-def update_ema(ema: DeconvNet, model: DeconvNet, step: int, rate: float) -> None:
-    """Move the EMA weights towards the model's (with a warm-up of the decay)."""
-    decay = min(rate, (1 + step) / (10 + step))
-    with torch.no_grad():
-        for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-            pe.lerp_(pm, 1 - decay)
-
-
-def keep_best(best: dict, state, step: int, candidates) -> tuple[dict, dict]:
-    """The best (record, state dict) so far among ``(label, net, val_psnr)`` candidates."""
-    for label, net, value in candidates:
-        if value > best["val_psnr"]:
-            best = {"val_psnr": value, "step": step, "weights": label}
-            state = copy.deepcopy(net.state_dict())
-    return best, state
-
-
 def _jsonable(value):
     if isinstance(value, Path):
         try:
@@ -390,19 +333,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phantoms", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
+    parser.add_argument("--init", type=Path, default=None, help="start from this model file")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="autosave folder (best model + resume)"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint if there is one"
+    )
     args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     # with --steps, --max-seconds limits only when it was given explicitly
-    args.time_limit = any(a.startswith("--max-seconds") for a in (argv or sys.argv[1:]))
+    args.time_limit = any(a.startswith("--max-seconds") for a in argv)
     device = resolve_device(args.device)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
-    precision = args.precision
-    if precision == "bfloat16" and not bf16_supported(device):
-        precision = "float32"
-    amp = precision == "bfloat16"
+    precision = engine_precision(args.precision, device)
 
     t0 = time.perf_counter()
     images, strips = {}, {}
@@ -418,131 +366,90 @@ def main(argv: list[str] | None = None) -> int:
     sampler = Sampler(images, phantoms, rng, args.patch, args.region, args.patches_per_region)
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    model = DeconvNet(DeconvNetConfig(**CONFIG)).to(device, memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).eval()
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    loss_fn = F.l1_loss if args.loss == "l1" else F.mse_loss
-
-    base = evaluate(model, pairs)  # the identity: noisy input
-    history = [{"step": 0, "seconds": 0.0, "train_loss": None, **base, "ema_val_psnr": None}]
-    best = {"val_psnr": -np.inf}
-    best_state = None
-    print(f"step 0: val psnr {base['val_psnr']:.2f} (noisy)", flush=True)
-    start = time.perf_counter()
-    step, running = 0, []
-    while True:
-        elapsed = time.perf_counter() - start
-        # a step count, a time budget, or both (whichever ends first)
-        progress = 0.0 if args.steps is None else step / args.steps
-        if args.steps is None or args.time_limit:
-            progress = max(progress, elapsed / args.max_seconds)
-        if progress >= 1.0:
-            break
-        lr = lr_at(progress, args.lr)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        x, y = sampler.batch(args.batch_size)
-        x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = model(x)
-        loss = loss_fn(pred.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
-        opt.step()
-        step += 1
-        update_ema(ema, model, step, args.ema)
-        running.append(loss.item())
-        if step % args.val_every == 0:
-            record = {
-                "step": step,
-                "seconds": round(time.perf_counter() - start, 1),
-                "lr": lr,
-                "train_loss": float(np.mean(running)),
-                **evaluate(model, pairs),
-                "ema_val_psnr": evaluate(ema, pairs)["val_psnr"],
-            }
-            running = []
-            history.append(record)
-            best, best_state = keep_best(
-                best,
-                best_state,
-                step,
-                [("raw", model, record["val_psnr"]), ("ema", ema, record["ema_val_psnr"])],
-            )
-            print(
-                f"step {step} {record['seconds']:.0f}s lr {lr:.2e} loss {record['train_loss']:.4f}"
-                f" val {record['val_psnr']:.2f} (gain {record['val_gain']:.2f})"
-                f" ema {record['ema_val_psnr']:.2f}",
-                flush=True,
-            )
-    seconds = time.perf_counter() - start
-    final = {**evaluate(model, pairs), "ema_val_psnr": evaluate(ema, pairs)["val_psnr"]}
-    best, best_state = keep_best(
-        best,
-        best_state,
-        step,
-        [("raw", model, final["val_psnr"]), ("ema", ema, final["ema_val_psnr"])],
+    net = DeconvNet(DeconvNetConfig(**CONFIG))
+    if args.init is not None:  # fine-tune a saved model of the same architecture
+        net.load_state_dict(load_model(args.init).state_dict())
+    noisy_psnr = float(
+        np.mean([peak_signal_noise_ratio(p["clean"], p["noisy"], data_range=1) for p in pairs])
+    )
+    description = (
+        "Blind 2D denoiser for Gaussian and Poisson-Gaussian noise "
+        "(sigma 5-50/255, peak 2-1000 photons)"
     )
 
-    net = DeconvNet(DeconvNetConfig(**CONFIG))
-    net.load_state_dict({k: v.contiguous() for k, v in best_state.items()})
-    net.eval()
-    camera = camera_gain(net)
-    print(f"best {best}; camera {camera}", flush=True)
-    training = {
-        "script": "scripts/train_default.py",
-        "argv": sys.argv[1:] if argv is None else argv,
-        "seed": args.seed,
-        "settings": {k: _jsonable(v) for k, v in vars(args).items()},
-        "precision": precision,
-        "data": {
-            "images": TRAIN_IMAGES,
-            "held_out_for_validation": {
-                k: f"right {v} columns" for k, v in VALIDATION_STRIPS.items()
+    def training_record(*, config, history, best_entry, stop_reason, seconds, steps, improved):
+        return {
+            "script": "scripts/train_default.py",
+            "engine": "napari_deconvnet.core.fit",
+            "argv": argv,
+            "seed": args.seed,
+            "settings": {k: _jsonable(v) for k, v in vars(args).items()},
+            "engine_settings": {
+                k: _jsonable(v) for k, v in config.to_dict().items() if k != "validation"
             },
-            "never_used": list(TEST_IMAGES),
-            "phantoms": args.phantoms,
-            "phantom_fraction": PHANTOM_WEIGHT,
-        },
-        "noise": {
-            "gaussian_sigma": list(SIGMA_RANGE),
-            "poisson_gaussian_peak_photons": list(PEAK_RANGE),
-            "read_noise_electrons_max": READ_NOISE_MAX,
-            "mix": "50% gaussian (20% of those quantised to 8 bits), 50% poisson-gaussian",
-        },
-        "normalization": NORM,
-        "steps": step,
-        "seconds": round(seconds, 1),
-        "val_psnr_noisy": base["val_psnr"],
-        "final_val_psnr": final["val_psnr"],
-        "final_ema_val_psnr": final["ema_val_psnr"],
-        "best_val_psnr": float(best["val_psnr"]),
-        "best_step": best["step"],
-        "best_weights": best["weights"],
-        "camera_sigma25": camera,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "threads": args.threads,
-    }
-    net.metadata = {
-        "name": "denoise-2d",
-        "description": (
-            "Blind 2D denoiser for Gaussian and Poisson-Gaussian noise "
-            "(sigma 5-50/255, peak 2-1000 photons)"
-        ),
-        "training": training,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_model(net, args.out)
-    log = {"training": training, "history": history}
-    log_path = args.out.with_name(args.out.name.removesuffix(".safetensors") + ".log.json")
-    log_path.write_text(json.dumps(log, indent=1) + "\n")
+            "precision": precision,
+            "data": {
+                "images": TRAIN_IMAGES,
+                "held_out_for_validation": {
+                    k: f"right {v} columns" for k, v in VALIDATION_STRIPS.items()
+                },
+                "never_used": list(TEST_IMAGES),
+                "phantoms": args.phantoms,
+                "phantom_fraction": PHANTOM_WEIGHT,
+            },
+            "noise": {
+                "gaussian_sigma": list(SIGMA_RANGE),
+                "poisson_gaussian_peak_photons": list(PEAK_RANGE),
+                "read_noise_electrons_max": READ_NOISE_MAX,
+                "mix": "50% gaussian (20% of those quantised to 8 bits), 50% poisson-gaussian",
+            },
+            "normalization": NORM,
+            "steps": steps,
+            "seconds": round(seconds, 1),
+            "stop_reason": stop_reason,
+            "improved": improved,
+            "val_psnr_noisy": noisy_psnr,
+            "final_val_psnr": history[-1].get("val_psnr"),
+            "final_ema_val_psnr": history[-1].get("ema_val_psnr"),
+            **best_record(best_entry, args.init is not None),
+            **versions(),
+            "threads": args.threads,
+        }
+
+    def metadata(**record) -> dict:
+        return {
+            "name": "denoise-2d",
+            "description": description,
+            "training": training_record(**record),
+        }
+
+    limited = args.steps is None or args.time_limit
+    result = fit(
+        net,
+        sampler,
+        evaluate=validation_score(evaluate, pairs),
+        metadata=metadata,
+        steps=args.steps,
+        max_seconds=args.max_seconds if limited else None,
+        validate_every=args.val_every,
+        batch_size=args.batch_size,
+        patch_size=(args.patch, args.patch),
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        clip_norm=args.clip_norm,
+        loss=args.loss,
+        ema=args.ema,
+        device=device,
+        precision=precision,
+        autosave=autosave_path(args.checkpoint, "denoise-2d", args.resume),
+        resume=args.resume,
+        seed=args.seed,
+        callback=reporter("denoise-2d"),
+    )
+    final = result.model
+    final.metadata["training"]["camera_sigma25"] = camera = camera_gain(final)
+    print(f"camera {camera}", flush=True)
+    log_path = save_with_log(final, args.out, final.metadata["training"], result.history)
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {log_path}")
     return 0
 

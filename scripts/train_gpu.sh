@@ -4,9 +4,10 @@
 #   bash scripts/train_gpu.sh OUT_DIR            # on a machine with a CUDA GPU
 #   bash scripts/train_gpu.sh OUT_DIR --tiny     # the same code paths on the CPU, in ~minutes
 #
-# Five processes (denoise-2d, denoise-3d, deconv-2d, deconv-3d, salt-and-pepper)
-# share the GPU; each has a time budget (its cosine schedule follows the clock)
-# and a few CPU threads for data synthesis, which is the bottleneck on a GPU.
+# Five processes (denoise-2d, denoise-3d, deconv-2d, deconv-3d, salt-and-pepper),
+# each training through the package's engine (napari_deconvnet.core.fit), share
+# the GPU; each has a time budget (its cosine schedule follows the clock) and a
+# few CPU threads for data synthesis, which is the bottleneck on a GPU.
 # Each writes OUT_DIR/<model>.safetensors, <model>.log.json (recipe and
 # validation history) and <model>.out (its console). Checkpoints go to
 # OUT_DIR/runs/<model>, so a killed run continues with the same command.
@@ -29,10 +30,7 @@ fi
 
 pids=()
 for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
-    extra=()
-    if [ "$model" != denoise-2d ]; then
-        extra=(--checkpoint "$out/runs/$model" --resume)
-    fi
+    extra=(--checkpoint "$out/runs/$model" --resume)
     "$python" scripts/train_models.py --model "$model" "${common[@]}" "${extra[@]}" \
         --out "$out/$model.safetensors" >"$out/$model.out" 2>&1 &
     pids+=($!)

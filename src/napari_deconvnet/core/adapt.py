@@ -10,8 +10,9 @@ image, and normalised with that image's statistics, exactly as
 image is trained on, so no clean reference is needed; what it contributes
 is its noise, its brightness and its PSF.
 
-The generators (:func:`phantom`) work in 2D and 3D and are the same ones the
-fine-tuning rehearsal of :func:`napari_deconvnet.train` uses.
+The generators (:func:`~.phantoms.phantom`, re-exported here) work in 2D
+and 3D and are the same ones the fine-tuning rehearsal of
+:func:`napari_deconvnet.train` uses.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
-from scipy.special import expit
 
 from .devices import resolve_device
 from .losses import resolve_loss
@@ -32,143 +31,12 @@ from .model import DeconvNet
 from .noise import synthesize
 from .patches import check_array, normalization_of
 from .persistence import load_model
+from .phantoms import PHANTOMS, check_kinds, phantom
 from .psf import as_psf, blur
-from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult, resolve_amp
+from .train_setup import training_precision
+from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
 
 __all__ = ["PHANTOMS", "RehearsalPairs", "SyntheticPairs", "adapt", "adapt_iter", "phantom"]
-
-#: The kinds of structure :func:`phantom` draws.
-PHANTOMS = ("beads", "filaments", "nuclei", "membranes", "textures")
-
-
-# ---------------------------------------------------------------- phantoms
-
-
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
-    return (field - field.min()) / (np.ptp(field) + 1e-12)
-
-
-def _beads(rng, shape):
-    image = np.zeros(shape)
-    n = int(rng.integers(5, 10 + math.prod(shape) // 150))
-    index = tuple(rng.integers(0, s, n) for s in shape)
-    image[index] = rng.uniform(0.2, 1.0, n)
-    sigma = rng.uniform(0.5, 2.0)
-    return ndimage.gaussian_filter(image, sigma) * (2 * np.pi * sigma**2) ** (len(shape) / 2)
-
-
-def _filaments(rng, shape):
-    image = np.zeros(shape)
-    ndim = len(shape)
-    for _ in range(int(rng.integers(2, 14))):
-        n = int(rng.integers(30, 4 * max(shape)))
-        # a smooth random walk of unit steps: the direction drifts a little each step
-        drift = np.cumsum(rng.normal(0, rng.uniform(0.02, 0.25), (n, ndim)), axis=0)
-        steps = rng.standard_normal(ndim) + drift
-        steps /= np.linalg.norm(steps, axis=1, keepdims=True) + 1e-12
-        path = rng.uniform(0, 1, ndim) * shape + np.cumsum(steps, axis=0)
-        inside = np.all((path >= 0) & (path < shape), axis=1)
-        end = n if inside.all() else int(np.argmin(inside))
-        index = tuple(path[:end].astype(int).T)
-        image[index] = rng.uniform(0.3, 1.0)
-    return ndimage.gaussian_filter(image, rng.uniform(0.5, 1.2)) * 3
-
-
-def _grid(shape):
-    return np.stack(np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij"))
-
-
-def _nuclei(rng, shape):
-    grid = _grid(shape)
-    image = np.zeros(shape, np.float32)
-    for _ in range(int(rng.integers(2, 12))):
-        centre = rng.uniform(0, 1, len(shape)) * shape
-        radii = rng.uniform(4, max(6, min(shape) / 4), len(shape))
-        r2 = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True))
-        body = expit((1 - r2) * rng.uniform(6, 30))  # a soft edge
-        texture = 1 + rng.uniform(0, 0.6) * (_smooth_field(rng, shape, rng.uniform(1, 3)) - 0.5)
-        image += rng.uniform(0.3, 1.0) * body * texture
-    return image
-
-
-def _membranes(rng, shape):
-    n = int(rng.integers(4, 20))
-    seeds = rng.uniform(0, 1, (n, len(shape))) * shape
-    points = _grid(shape).reshape(len(shape), -1).T
-    dist = np.sort(((points[:, None, :] - seeds[None]) ** 2).sum(-1), axis=1)
-    gap = (np.sqrt(dist[:, 1]) - np.sqrt(dist[:, 0])).reshape(shape)
-    width = rng.uniform(0.6, 2.0)
-    lines = np.exp(-(gap**2) / (2 * width**2))
-    return lines * (0.5 + 0.5 * _smooth_field(rng, shape, rng.uniform(4, 12)))
-
-
-def _textures(rng, shape):
-    field = _smooth_field(rng, shape, rng.uniform(1.0, 6.0))
-    if rng.random() < 0.5:
-        field = np.abs(field - rng.uniform(0.3, 0.7)) * 2
-    return field ** rng.uniform(0.7, 2.0)
-
-
-_KINDS = {
-    "beads": _beads,
-    "filaments": _filaments,
-    "nuclei": _nuclei,
-    "membranes": _membranes,
-    "textures": _textures,
-}
-
-
-def phantom(
-    shape: tuple[int, ...], kinds: Any = None, rng: Any = None, *, mix: int | None = None
-) -> np.ndarray:
-    """A random fluorescence-like image in [0, 1] (99.5th percentile at 1).
-
-    Parameters
-    ----------
-    shape : tuple of int
-        2 or 3 sizes.
-    kinds : str or sequence of str, optional
-        Structures from :data:`PHANTOMS` to draw from (all by default).
-    rng : numpy Generator or int, optional
-    mix : int, optional
-        How many structures to overlay (default: 1 to 3 at random).
-
-    Returns
-    -------
-    ndarray of float32
-        Dim background, structures of random brightness, no noise.
-
-    Examples
-    --------
-    >>> image = phantom((32, 32), "nuclei", rng=0)
-    >>> image.shape, image.dtype, bool(image.min() >= 0)
-    ((32, 32), dtype('float32'), True)
-    """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"phantom shape must hold 2 or 3 positive sizes, got {shape}")
-    names = _kinds(kinds)
-    rng = np.random.default_rng(rng)
-    count = int(rng.integers(1, min(3, len(names)) + 1)) if mix is None else int(mix)
-    image = rng.uniform(0, 0.1) * _smooth_field(rng, shape, max(shape) / 4)
-    for name in rng.choice(names, size=count, replace=count > len(names)):
-        part = _KINDS[str(name)](rng, shape)
-        top = np.percentile(part, 99.5)
-        image = image + rng.uniform(0.4, 1.0) * part / (top if top > 0 else 1.0)
-    top = np.percentile(image, 99.5)
-    return (np.clip(image, 0, None) / (top if top > 0 else 1.0)).astype(np.float32)
-
-
-def _kinds(kinds: Any) -> list[str]:
-    if kinds is None:
-        return list(PHANTOMS)
-    names = [kinds] if isinstance(kinds, str) else list(kinds)
-    bad = [k for k in names if k not in _KINDS]
-    if not names or bad:
-        raise ValueError(f"unknown phantom kinds {bad or names}; choose from {PHANTOMS}")
-    return names
-
 
 # ---------------------------------------------------------------- camera
 
@@ -240,7 +108,7 @@ class SyntheticPairs:
         renew: int | None = None,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
-        self.kinds = _kinds(kinds)
+        self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
         self.device = torch.device(device)
         self.margin = 0 if psf is None else max(psf.shape) // 2 + 1
@@ -456,7 +324,7 @@ def adapt_iter(
         augment=False,
         seed=seed,
         device=str(dev),
-        precision=str(resolve_amp("auto", dev)).removeprefix("torch."),
+        precision=str(training_precision("auto", dev)).removeprefix("torch."),
         noise={"model": camera["noise"], **camera["params"]},
         psf_shape=None if kernel is None else tuple(kernel.shape),
         validation="synthetic",
@@ -497,7 +365,7 @@ def adapt_iter(
             },
         }
 
-    amp = resolve_amp("auto", dev)
+    amp = training_precision("auto", dev)
     trainer = Trainer(
         net=net,
         data=data,

@@ -7,9 +7,10 @@ atomically (a temporary file in the same folder, flushed, then renamed):
   :func:`napari_deconvnet.load_model` opens, rewritten whenever the
   validation score improves;
 - ``run.resume.safetensors``: what a resume needs, rewritten after every
-  epoch: the current and the best weights, the AdamW moments, and in the
-  header's JSON the step and epoch counters, the history, the clock and the
-  settings it was trained with.
+  epoch: the current and the best weights, the AdamW moments (and the
+  weights' moving average, with ``ema``), and in the header's JSON the step
+  and epoch counters, the history, the clock and the settings it was
+  trained with.
 
 ``dn.train(..., resume="run.safetensors")`` (either file's path) continues
 that run: the step and epoch counts go on, the optimiser keeps its moments,
@@ -76,7 +77,7 @@ class Autosave:
             stop_reason="autosave",
             seconds=trainer.elapsed,
             steps=trainer.step_count,
-            improved=trainer.best["epoch"] > 0 if trainer.val is not None else None,
+            improved=trainer.best["epoch"] > 0 if trainer.validated else None,
         )
         save_model(net, self.path)
 
@@ -88,6 +89,9 @@ class Autosave:
             tensors[f"net.{key}"] = value.detach().to("cpu").contiguous().clone()
         for key, value in trainer.best["state"].items():
             tensors[f"best.{key}"] = value.contiguous()
+        if trainer.ema is not None:
+            for key, value in trainer.ema.state_dict().items():
+                tensors[f"ema.{key}"] = value.detach().to("cpu").contiguous().clone()
         opt = trainer.opt.state_dict()
         for index, entry in opt["state"].items():
             for name, value in entry.items():
@@ -103,6 +107,7 @@ class Autosave:
             "since_best": trainer.since_best,
             "best_epoch": trainer.best["epoch"],
             "best_loss": trainer.best["loss"],
+            "best_kind": trainer.best.get("weights", "raw"),
             "history": trainer.history,
             "param_groups": groups,
             "settings": _settings(trainer.config),
@@ -157,6 +162,7 @@ def read_resume(path: Any) -> dict[str, Any]:
         raise ValueError(f"{state_file} has a corrupt resume record: {err}") from err
     weights = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
     opt_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
@@ -168,5 +174,6 @@ def read_resume(path: Any) -> dict[str, Any]:
         "path": str(state_file),
         "weights": weights,
         "best_weights": best or None,
+        "ema_weights": ema or None,
         "optimizer": {"state": opt_state, "param_groups": groups},
     }

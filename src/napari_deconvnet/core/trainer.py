@@ -17,12 +17,11 @@ loop reads in one place (:meth:`Trainer.run`):
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import math
 import time
 import warnings
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,116 +30,10 @@ import torch
 from .devices import autocast, grad_scaler
 from .losses import lr_factor
 from .model import DeconvNet
+from .train_types import TrainConfig, TrainEvent, TrainResult
 from .trainset import TrainingSet
 
 __all__ = ["TrainConfig", "TrainEvent", "TrainResult", "Trainer"]
-
-
-@dataclass
-class TrainConfig:
-    """The settings of a training run, as :func:`train` resolved them."""
-
-    mode: str
-    loss: str
-    patch_size: tuple[int, ...]
-    batch_size: int
-    epochs: int | None
-    max_seconds: float | None
-    steps_per_epoch: int
-    lr: float
-    weight_decay: float
-    schedule: str
-    clip_norm: float | None
-    patience: int | None
-    ssim_weight: float
-    augment: bool
-    seed: int
-    device: str
-    precision: str
-    noise: dict[str, Any] | None = None
-    psf_shape: tuple[int, ...] | None = None
-    validation: str = ""
-    l2sp: float = 0.0
-    rehearsal: float = 0.0
-    fine_tuning: bool = False
-    axes: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class TrainEvent:
-    """What :func:`train` reports to its callback.
-
-    ``kind`` is ``"start"`` (after set-up and the validation of the initial
-    model), ``"step"`` (after every optimisation step), ``"epoch"`` (after
-    every validation) or ``"end"``. Losses are in normalised units.
-    ``model`` is the live network: copy it (``copy.deepcopy``) before use and
-    never modify it. ``preview`` (epoch events) holds a fixed validation
-    patch as ``{"input", "output", "target"}`` arrays in the input's
-    intensity scale (``target`` is None in self-supervised mode).
-    """
-
-    kind: str
-    step: int
-    epoch: int
-    elapsed: float
-    progress: float
-    eta: float | None
-    lr: float
-    train_loss: float | None = None
-    val_loss: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    preview: dict[str, np.ndarray | None] | None = None
-    model: DeconvNet | None = None
-    message: str = ""
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    Attributes
-    ----------
-    model : DeconvNet
-        The best network by validation loss, on the CPU, in eval mode, with
-        ``metadata["training"]``. The starting network counts: when no epoch
-        beat it on the validation split, it comes back unchanged (its weights
-        bit for bit) and ``improved`` is False. Without validation, the last
-        weights.
-    history : list of dict
-        One entry per validation (epoch 0 is the initial model): ``epoch``,
-        ``step``, ``train_loss``, ``val_loss``, ``val_psnr``/``val_ssim``
-        (where targets exist), ``lr`` and ``seconds``.
-    config : TrainConfig
-    best_epoch : int
-        0 when the starting model was kept.
-    stop_reason : str
-        ``"epochs"``, ``"max_seconds"``, ``"stopped"``, ``"early stopping"``
-        or ``"non-finite loss"``.
-    message : str
-        Plain words on how the run ended and whether the model improved on
-        where it started, e.g. ``"finished 10 epochs; the model improved:
-        validation loss 0.0123 -> 0.0041 (PSNR +4.8 dB)"``.
-    seconds : float
-    steps : int
-    improved : bool or None
-        True when the returned model beat the starting one on the
-        validation split, False when the starting model was returned, None
-        without validation.
-    """
-
-    model: DeconvNet
-    history: list[dict[str, Any]]
-    config: TrainConfig
-    best_epoch: int
-    stop_reason: str
-    message: str
-    seconds: float
-    steps: int
-    improved: bool | None = None
 
 
 class _Ended(Exception):
@@ -154,10 +47,18 @@ class _Ended(Exception):
 class Trainer:
     """One training run: the network, its data, the optimiser and the record.
 
-    Built by :func:`napari_deconvnet.train_iter` from checked arguments;
-    :meth:`run` is the loop. ``metadata`` is a callable that builds the result
-    model's metadata from ``(config, history, best_entry, stop_reason,
-    seconds, steps)``.
+    Built by :func:`napari_deconvnet.train_iter` from checked arguments
+    (:func:`.train_setup.build_trainer`), by :func:`napari_deconvnet.adapt`
+    and by the scripts that train the shipped models; :meth:`run` is the
+    loop. ``data`` has ``batch(n) -> (x, y, mask or None)`` tensors on the
+    device and ``val``, a dict of fixed validation tensors or None.
+    ``metadata`` is a callable that builds the result model's metadata from
+    ``(config, history, best_entry, stop_reason, seconds, steps,
+    improved)``. ``evaluate``, when given, replaces the validation on
+    ``data.val``: ``evaluate(net) -> (loss, metrics)``, lower loss better
+    (e.g. minus the PSNR of whole images restored as users restore them).
+    With ``config.ema`` an exponential moving average of the weights is
+    validated beside them, and the better of the two is kept.
     """
 
     def __init__(
@@ -175,12 +76,14 @@ class Trainer:
         autosave: Any = None,
         resume: dict[str, Any] | None = None,
         rehearsal: Any = None,
+        evaluate: Callable[[DeconvNet], tuple[float, dict[str, float]]] | None = None,
     ) -> None:
         self.start_time = time.perf_counter()
         self.data, self.config, self.device, self.amp = data, config, device, amp
         self.loss_fn, self.make_metadata = loss_fn, metadata
         self.stop, self.want_preview, self.autosave = stop, preview, autosave
         self.rehearsal = rehearsal  # a source of pairs the starting model knew, or None
+        self.evaluate = evaluate
         self.fmt = torch.channels_last if net.config.ndim == 2 else torch.channels_last_3d
         self.net = net.to(device=device, memory_format=self.fmt)
         self.params = [p for p in self.net.parameters() if p.requires_grad]
@@ -189,6 +92,11 @@ class Trainer:
         )
         # L2-SP: the starting weights, the point fine-tuning is pulled back to
         self.anchor = [p.detach().clone() for p in self.params] if config.l2sp else None
+        self.ema = None
+        if config.ema:
+            self.ema = copy.deepcopy(self.net).eval()
+            for p in self.ema.parameters():
+                p.requires_grad_(False)
         self.scaler = grad_scaler(device) if amp == torch.float16 else None
         self.total_steps = config.epochs * config.steps_per_epoch if config.epochs else None
         self.val = data.val
@@ -204,6 +112,11 @@ class Trainer:
         self.resumed = resume
         if resume is not None:
             self._load_resume(resume)
+
+    @property
+    def validated(self) -> bool:
+        """Whether the run has a validation (a split of the data or ``evaluate``)."""
+        return self.val is not None or self.evaluate is not None
 
     # ------------------------------------------------------------ clock
 
@@ -279,7 +192,9 @@ class Trainer:
                 val_loss, metrics, shown = self.validate()
                 train_loss = float(np.mean(running))
                 self.record(train_loss, val_loss, metrics)
-                self.keep_best(val_loss if self.val is not None else train_loss)
+                self.keep_best(
+                    val_loss if self.validated else train_loss, metrics.get("ema_val_loss")
+                )
                 yield self.event(
                     "epoch",
                     train_loss=train_loss,
@@ -366,7 +281,18 @@ class Trainer:
                 for p, p0 in zip(self.params, self.anchor, strict=True):
                     p.add_(p - p0, alpha=pull)
         self.step_count += 1
+        if self.ema is not None:
+            self.update_ema()
         return loss_value
+
+    def update_ema(self) -> None:
+        """Move the averaged weights toward the current ones (the decay warms up)."""
+        decay = min(self.config.ema, (1 + self.step_count) / (10 + self.step_count))
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.net.parameters(), strict=True):
+                pe.lerp_(pm, 1 - decay)
+            for be, bm in zip(self.ema.buffers(), self.net.buffers(), strict=True):
+                be.copy_(bm)
 
     def compute_loss(self, pred, target, mask):
         if mask is not None:
@@ -374,11 +300,30 @@ class Trainer:
         return self.loss_fn(pred, target)
 
     def validate(self) -> tuple[float | None, dict[str, float], dict | None]:
-        """Loss (and PSNR/SSIM with targets) on the fixed validation patches."""
+        """Loss (and PSNR/SSIM with targets) on the validation; ``ema_*`` for the average."""
+        loss, metrics, shown = self.score(self.net)
+        if self.ema is not None and loss is not None:
+            ema_loss, ema_metrics, _ = self.score(self.ema, preview=False)
+            metrics = {**metrics, "ema_val_loss": ema_loss}
+            metrics.update({f"ema_{k}": v for k, v in ema_metrics.items()})
+        return loss, metrics, shown
+
+    def score(
+        self, net: DeconvNet, preview: bool = True
+    ) -> tuple[float | None, dict[str, float], dict | None]:
+        """`net`'s validation loss, metrics and preview (``evaluate``'s when given)."""
+        training = net.training
+        if self.evaluate is not None:
+            net.eval()
+            try:
+                loss, metrics = self.evaluate(net)
+            finally:
+                net.train(training)
+            return float(loss), dict(metrics), None
         val = self.val
         if val is None:
             return None, {}, None
-        net, bs = self.net, self.config.batch_size
+        bs = self.config.batch_size
         net.eval()
         total, outputs, n = 0.0, [], val["x"].shape[0]
         with torch.no_grad():
@@ -389,11 +334,11 @@ class Trainer:
                 outputs.append(pred)
                 mask = None if val["mask"] is None else val["mask"][part]
                 total += float(self.compute_loss(pred, val["y"][part], mask)) * len(pred)
-        net.train()
+        net.train(training)
         pred = torch.cat(outputs)
         supervised = self.config.mode != "self-supervised"
         metrics = _metrics(pred, val["y"]) if supervised else {}
-        shown = _preview(val, pred, self.config.mode) if self.want_preview else None
+        shown = _preview(val, pred, self.config.mode) if self.want_preview and preview else None
         return total / n, metrics, shown
 
     def record(self, train_loss, val_loss, metrics, baseline: bool = False) -> None:
@@ -411,10 +356,18 @@ class Trainer:
             entry.update({f"input_{k}": v for k, v in input_metrics.items()})
         self.history.append(entry)
 
-    def keep_best(self, score: float) -> None:
-        """Keep the weights if `score` beats the best so far (the start included)."""
+    def keep_best(self, score: float, ema_score: float | None = None) -> None:
+        """Keep the weights (or their average) if they beat the best so far, the start too."""
+        net, weights = self.net, "raw"
+        if ema_score is not None and self.ema is not None and ema_score < score:
+            net, weights, score = self.ema, "ema", ema_score
         if self.best.get("loss") is None or score < self.best["loss"]:
-            self.best = {"loss": score, "epoch": self.epoch, "state": _state(self.net)}
+            self.best = {
+                "loss": score,
+                "epoch": self.epoch,
+                "state": _state(net),
+                "weights": weights,
+            }
             self.since_best = 0
             if self.autosave is not None:
                 self.autosave.save_best(self)
@@ -425,7 +378,7 @@ class Trainer:
 
     def finish(self, reason: str, message: str) -> TrainResult:
         """The best network on the CPU, its metadata and a plain-words verdict."""
-        if self.val is None:  # no validation: the last (good) weights
+        if not self.validated:  # no validation: the last (good) weights
             self.best = {
                 "loss": None,
                 "epoch": self.history[-1]["epoch"],
@@ -510,22 +463,12 @@ class Trainer:
             "loss": state.get("best_loss"),
             "epoch": int(state.get("best_epoch", 0)),
             "state": state.get("best_weights") or _state(self.net),
+            "weights": state.get("best_kind", "raw"),
         }
+        if self.ema is not None:
+            self.ema.load_state_dict(state.get("ema_weights") or state["weights"])
         if self.history:
             self.current_lr = float(self.history[-1].get("lr") or self.current_lr)
-
-
-def resolve_amp(precision: str, dev: torch.device) -> torch.dtype:
-    """The autocast dtype of a training run: ``"auto"`` is float16 on CUDA, else float32."""
-    if precision not in ("auto", "float32", "float16", "bfloat16"):
-        raise ValueError(
-            f"unknown precision {precision!r}; use 'auto', 'float32', 'float16' or 'bfloat16'"
-        )
-    if precision == "auto":
-        return torch.float16 if dev.type == "cuda" else torch.float32
-    if precision == "float16" and dev.type == "cpu":
-        raise ValueError("precision 'float16' needs a GPU; on the CPU use 'float32'")
-    return getattr(torch, precision)
 
 
 def _fmt(value: Any) -> str:

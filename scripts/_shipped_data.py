@@ -1,0 +1,226 @@
+"""The training data of ``scripts/train_models.py``: degradations, batches, validation pairs.
+
+Clean regions come from scikit-image photographs (``train_default``) and the
+package's phantoms (:mod:`napari_deconvnet.core.phantoms`); each is blurred
+by a PSF of the training family (:func:`~napari_deconvnet.core.phantoms.random_psf`)
+for the deconvolution models, given the task's noise, put into camera units
+for some, and normalised exactly as ``dn.restore`` normalises its input (the
+conditioning channel included).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import train_default as base
+
+from napari_deconvnet.core.conditioning import conditioning_channels
+from napari_deconvnet.core.model import DeconvNet
+from napari_deconvnet.core.noise import synthesize
+from napari_deconvnet.core.phantoms import cells_3d, random_psf
+from napari_deconvnet.core.psf import blur
+from napari_deconvnet.core.tiling import restore
+
+if TYPE_CHECKING:
+    from train_models import Task
+
+NORM = {"method": "percentile", "low": 0.5, "high": 99.5}
+
+#: 3D training scenes (the package's generator)
+make_phantom_3d = cells_3d
+
+
+# ---------------------------------------------------------------- degradations
+
+
+def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[np.ndarray, dict]:
+    seed = int(rng.integers(2**63))
+    if task.name == "salt-and-pepper":
+        amount = float(np.exp(rng.uniform(np.log(0.01), np.log(0.5))))
+        noisy = clean
+        info: dict[str, Any] = {"noise": "salt-and-pepper", "amount": amount}
+        if rng.random() < 0.2:
+            sigma = rng.uniform(0, 10 / 255)
+            noisy = synthesize(clean, "gaussian", sigma=sigma, seed=seed + 1)
+            info["sigma"] = sigma
+        noisy = synthesize(
+            noisy,
+            "salt-and-pepper",
+            amount=amount,
+            salt_vs_pepper=rng.uniform(0.2, 0.8),
+            low=float(clean.min()),
+            high=float(clean.max()),
+            seed=seed,
+        )
+        return noisy, info
+    deconv = task.psf
+    if rng.random() < task.gaussian_fraction:
+        sigma = (
+            math.exp(rng.uniform(math.log(0.001), math.log(0.05)))
+            if deconv
+            else rng.uniform(5 / 255, 50 / 255)
+        )
+        return synthesize(clean, "gaussian", sigma=sigma, seed=seed), {
+            "noise": "gaussian",
+            "sigma": sigma,
+        }
+    low, high = task.photons if deconv else (2.0, 1000.0)
+    peak = math.exp(rng.uniform(math.log(low), math.log(high)))
+    read = rng.uniform(0, task.read_noise)
+    noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=read, seed=seed)
+    info = {"noise": "poisson-gaussian", "peak": peak, "read_noise": read}
+    if rng.random() < task.camera_fraction:
+        # camera units: electrons * gain + offset (ADU), as an sCMOS writes them
+        # (degrade applies it to the image and the caller to the target)
+        gain, offset = rng.uniform(0.5, 4.0), rng.uniform(50.0, 200.0)
+        info["adu"] = (peak * gain, offset)
+    return noisy, info
+
+
+def degrade(rng, clean: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """(degraded image, PSF or None, record) for a clean region in [0, 1]."""
+    psf, info = None, {}
+    if task.psf:
+        psf, info["psf"] = random_psf(rng, task.ndim, task.axial_ratio)
+        clean = blur(clean, psf)
+    noisy, noise = add_noise(rng, clean, task)
+    info.update(noise)
+    noisy = np.asarray(noisy, np.float32)
+    if "adu" in info:
+        noisy = to_adu(noisy, info)
+    return noisy, psf, info
+
+
+def to_adu(image: np.ndarray, info: dict) -> np.ndarray:
+    """Camera units of an image in [0, 1] units (identity without a camera model)."""
+    if "adu" not in info:
+        return image
+    scale, offset = info["adu"]
+    return (image * scale + offset).astype(np.float32)
+
+
+def from_adu(image: np.ndarray, info: dict) -> np.ndarray:
+    if "adu" not in info:
+        return image
+    scale, offset = info["adu"]
+    return ((image - offset) / scale).astype(np.float32)
+
+
+def network_input(noisy: np.ndarray, psf, net: DeconvNet) -> tuple[np.ndarray, float, float]:
+    """(C, *spatial) normalised input as ``dn.restore`` builds it, with (offset, scale)."""
+    lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
+    scale = float(hi - lo) if hi > lo else 1.0
+    channels = [noisy]
+    if "conditioning" in net.metadata:
+        channels.append(conditioning_channels(noisy[None], psf, net)[0])
+    x = (np.stack(channels) - lo) / scale
+    return x.astype(np.float32), float(lo), scale
+
+
+# ---------------------------------------------------------------- sampling
+
+
+class Sampler:
+    def __init__(self, task: Task, images: dict, phantoms: list, net: DeconvNet, rng):
+        self.task, self.images, self.phantoms = task, images, phantoms
+        self.net, self.rng = net, rng
+        self.names = list(images)
+        w = np.array([base.TRAIN_IMAGES[n] for n in self.names], float)
+        self.weights = w / w.sum() if len(w) else w
+
+    def reseed(self, seed: Any) -> None:
+        """A fresh random stream (a resumed run draws new regions)."""
+        self.rng = np.random.default_rng(seed)
+
+    def _region(self) -> np.ndarray:
+        rng, task = self.rng, self.task
+        if task.ndim == 3 or not self.names or rng.random() >= task.photo_fraction:
+            source = self.phantoms[rng.integers(len(self.phantoms))]
+        else:
+            source = self.images[self.names[rng.choice(len(self.names), p=self.weights)]]
+        short = [max(0, r - s) for s, r in zip(source.shape, task.region, strict=True)]
+        if any(short):  # a small image: mirrored up to the region size
+            source = np.pad(source, [(0, n) for n in short], mode="symmetric")
+        for _ in range(10):
+            region = task.region
+            sizes = zip(source.shape, region, strict=True)
+            starts = [rng.integers(0, n - r + 1) for n, r in sizes]
+            crop = source[tuple(slice(a, a + r) for a, r in zip(starts, region, strict=True))]
+            if crop.std() > 0.02 or rng.random() < 0.1:
+                break
+        if rng.random() < 0.5:  # random contrast and level
+            lo = rng.uniform(0.0, 0.3)
+            crop = lo + rng.uniform(0.4, 1.0 - lo) * crop
+        return np.ascontiguousarray(crop, np.float32)
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng, task = self.rng, self.task
+        xs, ys = [], []
+        while len(xs) < batch_size:
+            clean = self._region()
+            noisy, psf, info = degrade(rng, clean, task)
+            x, lo, scale = network_input(noisy, psf, self.net)
+            y = ((to_adu(clean, info) - lo) / scale)[None].astype(np.float32)
+            if np.abs(y).max() > 10 or np.abs(x).max() > 50:
+                # a nearly empty region (e.g. a few photons in the dark): its
+                # percentiles blow the normalised values up and one such batch
+                # can undo hundreds of steps; users' images are not like this
+                continue
+            for _ in range(min(task.patches_per_region, batch_size - len(xs))):
+                shape = y.shape[1:]
+                sizes = zip(shape, task.patch, strict=True)
+                starts = [rng.integers(0, n - p + 1) for n, p in sizes]
+                window = (slice(None),) + tuple(
+                    slice(a, a + p) for a, p in zip(starts, task.patch, strict=True)
+                )
+                a, b = x[window], y[window]
+                k = int(rng.integers(4))
+                a, b = np.rot90(a, k, axes=(-2, -1)), np.rot90(b, k, axes=(-2, -1))
+                for axis in range(1, a.ndim):
+                    if rng.random() < 0.5:
+                        a, b = np.flip(a, axis), np.flip(b, axis)
+                xs.append(np.ascontiguousarray(a))
+                ys.append(np.ascontiguousarray(b))
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
+    """Fixed degraded/clean pairs from held-out strips and unseen phantoms."""
+    rng = np.random.default_rng([seed, 7])
+    if task.ndim == 2:
+        cleans = []
+        for strip in strips.values():
+            h = strip.shape[0]
+            cleans += [strip[t : t + 128, :128] for t in (h // 4 - 64, 3 * h // 4 - 64)]
+        cleans += [base.make_phantom(rng, 128) for _ in range(2)]
+    else:
+        cleans = [make_phantom_3d(rng, (32, 64, 64)) for _ in range(3)]
+    pairs = []
+    for k, clean in enumerate(cleans):
+        for j in range(3):
+            noisy, psf, info = degrade(np.random.default_rng([seed, 8, k, j]), clean, task)
+            pairs.append({"clean": clean, "noisy": noisy, "psf": psf, "info": info})
+    return pairs
+
+
+def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(out, 0, 1).astype(np.float64) - clean) ** 2))
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def evaluate(net: DeconvNet, pairs: list[dict]) -> dict:
+    net.eval()
+    device = str(next(net.parameters()).device)
+    before, after = [], []
+    for p in pairs:
+        out = restore(p["noisy"], net, psf=p["psf"], device=device)
+        before.append(_psnr(p["clean"], from_adu(p["noisy"], p["info"])))
+        after.append(_psnr(p["clean"], from_adu(out, p["info"])))
+    net.train()
+    return {"val_psnr": float(np.mean(after)), "val_gain": float(np.mean(after) - np.mean(before))}

@@ -1,0 +1,113 @@
+"""What the scripts that train the shipped models share: how they drive the package's engine.
+
+``scripts/train_default.py`` and ``scripts/train_models.py`` train through
+:func:`napari_deconvnet.core.fit.fit` (the Trainer that ``dn.train`` runs);
+these helpers choose the precision, score validation by PSNR, name the
+winning weights, print progress, find the autosave of a checkpoint folder
+and write the model with its log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from napari_deconvnet.core.atomic import write_atomic
+from napari_deconvnet.core.devices import cpu_has_native_bfloat16
+from napari_deconvnet.core.model import DeconvNet
+from napari_deconvnet.core.persistence import save_model
+
+
+def engine_precision(name: str, device: torch.device) -> str:
+    """``name``, or float32 where bfloat16 would be emulated (slower) on `device`."""
+    if name != "bfloat16":
+        return name
+    if device.type == "cuda":
+        return name if torch.cuda.is_bf16_supported() else "float32"
+    return name if device.type == "cpu" and cpu_has_native_bfloat16() else "float32"
+
+
+def validation_score(evaluate_fn, pairs: list[dict]):
+    """``evaluate(net) -> (minus the mean PSNR, metrics)`` for the engine (lower is better)."""
+
+    def score(net: DeconvNet) -> tuple[float, dict]:
+        metrics = evaluate_fn(net, pairs)
+        return -metrics["val_psnr"], metrics
+
+    return score
+
+
+def best_record(best_entry: dict, initialised: bool) -> dict:
+    """Which weights won (``init``, ``raw`` or ``ema``) at which step, and their PSNR."""
+    raw, ema = best_entry.get("val_psnr", -math.inf), best_entry.get("ema_val_psnr")
+    if best_entry["epoch"] == 0:
+        kind = "init" if initialised else "raw"
+    else:
+        kind = "ema" if ema is not None and ema > raw else "raw"
+    return {
+        "best_val_psnr": float(ema if kind == "ema" else raw),
+        "best_step": best_entry["step"],
+        "best_weights": kind,
+    }
+
+
+def reporter(label: str):
+    """A callback printing the engine's validations, one line each."""
+
+    def report(event) -> None:
+        if event.kind == "start":
+            psnr = event.metrics.get("val_psnr")
+            text = "" if psnr is None else f" val psnr {psnr:.2f}"
+            print(f"[{label}] step {event.step}:{text} ({event.message})", flush=True)
+        elif event.kind == "epoch":
+            h = event.history[-1]
+            print(
+                f"[{label}] step {h['step']} {h['seconds']:.0f}s lr {h['lr']:.2e} loss "
+                f"{h['train_loss']:.5f} val {h['val_psnr']:.2f} (gain {h['val_gain']:+.2f}) "
+                f"ema {h.get('ema_val_psnr', math.nan):.2f}",
+                flush=True,
+            )
+        elif event.kind == "end":
+            print(f"[{label}] {event.message}", flush=True)
+
+    return report
+
+
+def autosave_path(folder: Path | None, name: str, resume: bool) -> Path | None:
+    """The engine's autosave file in a checkpoint folder (None without a folder)."""
+    if folder is None:
+        return None
+    folder = Path(folder)
+    path = folder / f"{name}.safetensors"
+    legacy = folder / "state.json"
+    if resume and legacy.exists() and not path.with_suffix(".resume.safetensors").exists():
+        raise SystemExit(
+            f"{folder} holds a checkpoint of the scripts' former training loop (state.json), "
+            "which the package's engine cannot continue; start a new run with --init "
+            "<its best model file> and another --checkpoint folder"
+        )
+    return path
+
+
+def save_with_log(net: DeconvNet, out: Path, training: dict, history: list) -> Path:
+    """Write the model and ``<name>.log.json`` (its recipe and validation history)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(net, out)
+    log_path = out.with_name(out.name.removesuffix(".safetensors") + ".log.json")
+    log = {"training": training, "history": history}
+    write_atomic(log_path, (json.dumps(log, indent=1, default=str) + "\n").encode())
+    return log_path
+
+
+def versions() -> dict:
+    return {
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }

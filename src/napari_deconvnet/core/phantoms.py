@@ -1,0 +1,301 @@
+"""Procedural training data: fluorescence-like phantoms in 2D and 3D, and random PSFs.
+
+The package's own generators, used by :func:`napari_deconvnet.adapt`, the
+fine-tuning rehearsal of :func:`napari_deconvnet.train` and the scripts
+that train the shipped models (so that the Train widget can use them too):
+
+- :func:`phantom`: one to three structures of :data:`PHANTOMS` (beads,
+  filaments, nuclei, membranes, textures), in 2D or 3D;
+- :func:`cells_2d` and :func:`cells_3d`: cells with textured bodies and
+  nuclei, spots and filaments on a smooth background, the shipped models'
+  training scenes;
+- :func:`random_psf`: a PSF of the shipped deconvolution models' training
+  family (Gaussian, possibly anisotropic; Airy in 2D, widefield in 3D).
+
+Every function draws from the numpy Generator it is given, so a seed fixes
+the data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import expit
+
+__all__ = ["PHANTOMS", "cells_2d", "cells_3d", "check_kinds", "phantom", "random_psf"]
+
+#: The kinds of structure :func:`phantom` draws.
+PHANTOMS = ("beads", "filaments", "nuclei", "membranes", "textures")
+
+
+# ---------------------------------------------------------------- phantoms
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    return (field - field.min()) / (np.ptp(field) + 1e-12)
+
+
+def _beads(rng, shape):
+    image = np.zeros(shape)
+    n = int(rng.integers(5, 10 + math.prod(shape) // 150))
+    index = tuple(rng.integers(0, s, n) for s in shape)
+    image[index] = rng.uniform(0.2, 1.0, n)
+    sigma = rng.uniform(0.5, 2.0)
+    return ndimage.gaussian_filter(image, sigma) * (2 * np.pi * sigma**2) ** (len(shape) / 2)
+
+
+def _filaments(rng, shape):
+    image = np.zeros(shape)
+    ndim = len(shape)
+    for _ in range(int(rng.integers(2, 14))):
+        n = int(rng.integers(30, 4 * max(shape)))
+        # a smooth random walk of unit steps: the direction drifts a little each step
+        drift = np.cumsum(rng.normal(0, rng.uniform(0.02, 0.25), (n, ndim)), axis=0)
+        steps = rng.standard_normal(ndim) + drift
+        steps /= np.linalg.norm(steps, axis=1, keepdims=True) + 1e-12
+        path = rng.uniform(0, 1, ndim) * shape + np.cumsum(steps, axis=0)
+        inside = np.all((path >= 0) & (path < shape), axis=1)
+        end = n if inside.all() else int(np.argmin(inside))
+        index = tuple(path[:end].astype(int).T)
+        image[index] = rng.uniform(0.3, 1.0)
+    return ndimage.gaussian_filter(image, rng.uniform(0.5, 1.2)) * 3
+
+
+def _grid(shape):
+    return np.stack(np.meshgrid(*[np.arange(s, dtype=np.float32) for s in shape], indexing="ij"))
+
+
+def _nuclei(rng, shape):
+    grid = _grid(shape)
+    image = np.zeros(shape, np.float32)
+    for _ in range(int(rng.integers(2, 12))):
+        centre = rng.uniform(0, 1, len(shape)) * shape
+        radii = rng.uniform(4, max(6, min(shape) / 4), len(shape))
+        r2 = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True))
+        body = expit((1 - r2) * rng.uniform(6, 30))  # a soft edge
+        texture = 1 + rng.uniform(0, 0.6) * (_smooth_field(rng, shape, rng.uniform(1, 3)) - 0.5)
+        image += rng.uniform(0.3, 1.0) * body * texture
+    return image
+
+
+def _membranes(rng, shape):
+    n = int(rng.integers(4, 20))
+    seeds = rng.uniform(0, 1, (n, len(shape))) * shape
+    points = _grid(shape).reshape(len(shape), -1).T
+    dist = np.sort(((points[:, None, :] - seeds[None]) ** 2).sum(-1), axis=1)
+    gap = (np.sqrt(dist[:, 1]) - np.sqrt(dist[:, 0])).reshape(shape)
+    width = rng.uniform(0.6, 2.0)
+    lines = np.exp(-(gap**2) / (2 * width**2))
+    return lines * (0.5 + 0.5 * _smooth_field(rng, shape, rng.uniform(4, 12)))
+
+
+def _textures(rng, shape):
+    field = _smooth_field(rng, shape, rng.uniform(1.0, 6.0))
+    if rng.random() < 0.5:
+        field = np.abs(field - rng.uniform(0.3, 0.7)) * 2
+    return field ** rng.uniform(0.7, 2.0)
+
+
+_KINDS = {
+    "beads": _beads,
+    "filaments": _filaments,
+    "nuclei": _nuclei,
+    "membranes": _membranes,
+    "textures": _textures,
+}
+
+
+def phantom(
+    shape: tuple[int, ...], kinds: Any = None, rng: Any = None, *, mix: int | None = None
+) -> np.ndarray:
+    """A random fluorescence-like image in [0, 1] (99.5th percentile at 1).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        2 or 3 sizes.
+    kinds : str or sequence of str, optional
+        Structures from :data:`PHANTOMS` to draw from (all by default).
+    rng : numpy Generator or int, optional
+    mix : int, optional
+        How many structures to overlay (default: 1 to 3 at random).
+
+    Returns
+    -------
+    ndarray of float32
+        Dim background, structures of random brightness, no noise.
+
+    Examples
+    --------
+    >>> image = phantom((32, 32), "nuclei", rng=0)
+    >>> image.shape, image.dtype, bool(image.min() >= 0)
+    ((32, 32), dtype('float32'), True)
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"phantom shape must hold 2 or 3 positive sizes, got {shape}")
+    names = check_kinds(kinds)
+    rng = np.random.default_rng(rng)
+    count = int(rng.integers(1, min(3, len(names)) + 1)) if mix is None else int(mix)
+    image = rng.uniform(0, 0.1) * _smooth_field(rng, shape, max(shape) / 4)
+    for name in rng.choice(names, size=count, replace=count > len(names)):
+        part = _KINDS[str(name)](rng, shape)
+        top = np.percentile(part, 99.5)
+        image = image + rng.uniform(0.4, 1.0) * part / (top if top > 0 else 1.0)
+    top = np.percentile(image, 99.5)
+    return (np.clip(image, 0, None) / (top if top > 0 else 1.0)).astype(np.float32)
+
+
+def check_kinds(kinds: Any) -> list[str]:
+    """The phantom kinds asked for (all by default); ValueError for unknown ones."""
+    if kinds is None:
+        return list(PHANTOMS)
+    names = [kinds] if isinstance(kinds, str) else list(kinds)
+    bad = [k for k in names if k not in _KINDS]
+    if not names or bad:
+        raise ValueError(f"unknown phantom kinds {bad or names}; choose from {PHANTOMS}")
+    return names
+
+
+# ---------------------------------------------------------------- the shipped models' scenes
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap")
+    return (field - field.min()) / (np.ptp(field) + 1e-12)
+
+
+def cells_2d(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """A fluorescence-like image: cells, spots and filaments on a smooth background.
+
+    Returns
+    -------
+    (size, size) ndarray of float32
+        In [0, 1], maximum 1.
+    """
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    image = rng.uniform(0.0, 0.25) * _smooth_noise(rng, size, rng.uniform(20, 60))
+    for _ in range(rng.integers(0, 14)):  # cells with a textured body and a nucleus
+        cy, cx = rng.uniform(0, size, 2)
+        a, b = rng.uniform(6, 40, 2)
+        t = rng.uniform(0, np.pi)
+        u = ((xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)) / a
+        v = (-(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)) / b
+        r2 = u**2 + v**2
+        body = (r2 < 1) * rng.uniform(0.15, 0.8)
+        texture = 1 + rng.uniform(0, 0.6) * (_smooth_noise(rng, size, rng.uniform(1, 4)) - 0.5)
+        image += body * texture
+        if rng.random() < 0.6:
+            image += (r2 < rng.uniform(0.1, 0.4)) * rng.uniform(0.1, 0.6)
+    for sigma in rng.uniform(0.8, 4.0, size=rng.integers(0, 4)):  # spots
+        spots = np.zeros((size, size))
+        n = rng.integers(5, 120)
+        spots[rng.integers(0, size, n), rng.integers(0, size, n)] = rng.uniform(0.2, 1.0, n)
+        image += ndimage.gaussian_filter(spots, sigma) * 2 * np.pi * sigma**2
+    lines = np.zeros((size, size))
+    for _ in range(rng.integers(0, 25)):  # filaments: smooth random walks
+        y, x = rng.uniform(0, size, 2)
+        angle = rng.uniform(0, 2 * np.pi)
+        bend = rng.uniform(0.01, 0.2)
+        level = rng.uniform(0.2, 1.0)
+        for _ in range(rng.integers(30, 300)):
+            angle += rng.normal(0, bend)
+            y, x = y + np.sin(angle), x + np.cos(angle)
+            if not (0 <= y < size and 0 <= x < size):
+                break
+            lines[int(y), int(x)] = level
+    image += ndimage.gaussian_filter(lines, rng.uniform(0.5, 1.5)) * 3
+    image = ndimage.gaussian_filter(image, rng.uniform(0.5, 2.0))
+    image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
+    return (image / (image.max() + 1e-12)).astype(np.float32)
+
+
+def cells_3d(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
+    """A fluorescence-like volume: textured cells with nuclei, spots, filaments.
+
+    Returns
+    -------
+    ndarray of float32 of `shape`
+        In [0, 1], maximum 1.
+    """
+    zz, yy, xx = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in shape), indexing="ij")
+    smooth = ndimage.gaussian_filter(rng.standard_normal(shape), rng.uniform(4, 12), mode="wrap")
+    image = rng.uniform(0, 0.2) * (smooth - smooth.min()) / (np.ptp(smooth) + 1e-12)
+    for _ in range(rng.integers(1, 12)):
+        c = rng.uniform(0, 1, 3) * np.array(shape)
+        radii = rng.uniform(4, 22, 3) * np.array([rng.uniform(0.4, 1.0), 1, 1])
+        r2 = ((zz - c[0]) / radii[0]) ** 2 + ((yy - c[1]) / radii[1]) ** 2
+        r2 += ((xx - c[2]) / radii[2]) ** 2
+        texture = ndimage.gaussian_filter(rng.standard_normal(shape), rng.uniform(0.8, 3))
+        texture = 1 + rng.uniform(0, 0.6) * texture / (texture.std() + 1e-12) * 0.5
+        image += (r2 < 1) * rng.uniform(0.15, 0.7) * texture
+        if rng.random() < 0.6:
+            image += (r2 < rng.uniform(0.1, 0.4)) * rng.uniform(0.1, 0.5)
+    for sigma in rng.uniform(0.7, 2.5, size=rng.integers(0, 3)):  # spots
+        spots = np.zeros(shape)
+        n = rng.integers(5, 80)
+        spots[tuple(rng.integers(0, s, n) for s in shape)] = rng.uniform(0.3, 1.0, n)
+        image += ndimage.gaussian_filter(spots, sigma) * (2 * np.pi) ** 1.5 * sigma**3 * 0.5
+    lines = np.zeros(shape)
+    for _ in range(rng.integers(0, 15)):  # filaments: smooth random walks
+        p = rng.uniform(0, 1, 3) * np.array(shape)
+        d = rng.standard_normal(3)
+        level = rng.uniform(0.3, 1.0)
+        for _ in range(rng.integers(20, 200)):
+            d = d / np.linalg.norm(d) + rng.normal(0, 0.15, 3)
+            p = p + d / np.linalg.norm(d)
+            if not all(0 <= v < s for v, s in zip(p, shape, strict=True)):
+                break
+            lines[tuple(int(v) for v in p)] = level
+    image += ndimage.gaussian_filter(lines, rng.uniform(0.5, 1.2)) * 4
+    image = ndimage.gaussian_filter(image, rng.uniform(0.4, 1.2))
+    image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
+    return (image / (image.max() + 1e-12)).astype(np.float32)
+
+
+def random_psf(
+    rng: np.random.Generator, ndim: int, axial_ratio: tuple[float, float] = (1.0, 2.5)
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A PSF of the shipped deconvolution models' training family, with its description.
+
+    Half Gaussians (lateral sigma 0.7-3.5 px in 2D, 0.7-2.5 px in 3D, up to
+    15% anisotropic; in 3D an axial sigma `axial_ratio` times the lateral
+    one), half Airy disks (2D) or widefield PSFs (3D) at NA 0.8-1.4 and
+    520 nm, whose pixel size puts the first zero 1.5-6 px (3.5 px in 3D)
+    from the centre.
+
+    Returns
+    -------
+    psf : ndarray
+        Normalised to sum 1.
+    description : dict
+        ``{"kind": ..., **parameters}`` for the training record.
+    """
+    from .psf import make_psf
+
+    if rng.random() < 0.5:
+        lateral = rng.uniform(0.7, 3.5 if ndim == 2 else 2.5)
+        sigma = [lateral * rng.uniform(0.85, 1.15), lateral]
+        if ndim == 3:
+            sigma = [lateral * rng.uniform(*axial_ratio), *sigma]
+        # 3 sigma each side, at most 12 px (a 3D training region is 32 planes deep)
+        size = [2 * min(int(math.ceil(3 * s)), 12) + 1 for s in sigma]
+        kernel = make_psf("gaussian", shape=size, sigma=sigma)
+        return kernel, {"kind": "gaussian", "sigma": [round(s, 3) for s in sigma]}
+    na = rng.uniform(0.8, 1.4)
+    ri = 1.518 if na > 1.0 else 1.33
+    zero = rng.uniform(1.5, 6.0 if ndim == 2 else 3.5)  # first zero, in pixels
+    pixel = 0.61 * 520 / na / zero
+    params = {"wavelength": 520.0, "na": na, "refractive_index": ri, "pixel_size": pixel}
+    if ndim == 2:
+        side = 2 * int(math.ceil(2.5 * zero)) + 1
+        kernel = make_psf("airy", shape=(side, side), **params)
+    else:
+        side = 2 * int(math.ceil(2.0 * zero)) + 1
+        params["z_step"] = pixel * rng.uniform(1.5, 3.0)
+        kernel = make_psf("widefield", shape=(min(side, 15), side, side), **params)
+    return kernel, {"kind": "airy" if ndim == 2 else "widefield", **params}

@@ -1,0 +1,439 @@
+"""Setting up a training run: check :func:`~.training.train`'s options and build a Trainer.
+
+:func:`build_trainer` validates every argument before any heavy work, resolves
+the defaults (mode, learning rate, fine-tuning regularisation, precision,
+patch size, channel axes), reads the data lazily into a
+:class:`~.trainset.TrainingSet` and returns the :class:`~.trainer.Trainer`
+that :func:`~.training.train_iter` runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import Autosave, read_resume
+from .devices import resolve_device, resolve_precision
+from .losses import SCHEDULES, resolve_loss
+from .model import DeconvNet, DeconvNetConfig
+from .persistence import load_model
+from .train_record import model_metadata
+from .trainer import TrainConfig, Trainer
+from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
+
+__all__ = [
+    "L2SP_FINE_TUNE",
+    "LR_FINE_TUNE",
+    "LR_SCRATCH",
+    "MODES",
+    "OPTIONS",
+    "REHEARSAL_FINE_TUNE",
+    "build_trainer",
+    "check_options",
+    "training_precision",
+]
+
+MODES = ("supervised", "self-supervised", "synthetic")
+
+#: Peak learning rate of a new network (AdamW, cosine schedule).
+LR_SCRATCH = 3e-3
+#: Peak learning rate when fine-tuning a trained model (see ``train``'s notes).
+LR_FINE_TUNE = 1e-3
+#: Default L2-SP strength when fine-tuning (see ``train``'s notes).
+L2SP_FINE_TUNE = 100.0
+#: Default share of rehearsed synthetic pairs per batch when fine-tuning.
+REHEARSAL_FINE_TUNE = 0.5
+
+
+def check_options(options: dict[str, Any], caller: str) -> None:
+    """Raise a TypeError naming `caller` if `options` holds a name it does not accept."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        names = ", ".join(repr(n) for n in unknown)
+        raise TypeError(
+            f"{caller}() got unexpected option(s) {names}; accepted options are "
+            f"{', '.join(OPTIONS)}"
+        )
+
+
+def training_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The autocast dtype of a training run, by :func:`.devices.resolve_precision`.
+
+    ``"auto"`` is float16 mixed precision (with loss scaling) on CUDA and
+    float32 elsewhere: unlike inference, training on the CPU does not switch
+    to bfloat16 by itself (ask for ``"bfloat16"``).
+    """
+    if precision == "auto":
+        precision = "float16" if device.type == "cuda" else "float32"
+    return resolve_precision(precision, device)
+
+
+def resolve_mode(mode: str | None, targets: Any, noise: Any, psf: Any) -> str:
+    """The training mode given, or inferred from what was passed."""
+    synthetic = noise is not None or psf is not None
+    if mode is None:
+        if targets is not None and synthetic:
+            raise ValueError(
+                "give either targets (supervised pairs) or noise/psf (synthetic pairs made "
+                "from clean inputs), not both"
+            )
+        if targets is not None:
+            return "supervised"
+        return "synthetic" if synthetic else "self-supervised"
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {MODES} or None (inferred)")
+    if mode == "supervised" and (targets is None or synthetic):
+        raise ValueError("mode 'supervised' needs targets= and no noise/psf")
+    if mode == "synthetic" and (targets is not None or not synthetic):
+        raise ValueError("mode 'synthetic' needs noise= (and/or psf=) and no targets")
+    if mode == "self-supervised" and (targets is not None or synthetic):
+        raise ValueError("mode 'self-supervised' takes neither targets nor noise/psf")
+    return mode
+
+
+def make_network(model: Any, network: Any, patch_size: Any, seed: int) -> tuple[DeconvNet, Any]:
+    """The network to train and what it was fine-tuned from (None for a new one)."""
+    if model is not None:
+        if network is not None:
+            raise ValueError("pass either model= (fine-tuning) or network= (a new network)")
+        loaded = load_model(model)
+        parent = {
+            "name": loaded.metadata.get("name", str(model)),
+            "path": loaded.metadata.get("path"),
+        }
+        return copy.deepcopy(loaded), parent
+    if network is None:
+        network = {}
+    if isinstance(network, DeconvNetConfig):
+        network = network.to_dict()
+    if not isinstance(network, dict):
+        raise TypeError(
+            f"network must be a dict of DeconvNetConfig fields or a DeconvNetConfig, got "
+            f"{type(network).__name__}"
+        )
+    network = dict(network)
+    if "ndim" not in network and isinstance(patch_size, Sequence) and len(patch_size) == 3:
+        network["ndim"] = 3
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = DeconvNet(DeconvNetConfig.from_dict({**DeconvNetConfig().to_dict(), **network}))
+    return net, None
+
+
+def check_pairs(inputs_l: list, targets_l: list | None) -> None:
+    """One target of the same shape per input."""
+    if targets_l is None:
+        return
+    if len(targets_l) != len(inputs_l):
+        raise ValueError(
+            f"{len(inputs_l)} inputs but {len(targets_l)} targets; pass one target per input"
+        )
+    for i, (x, y) in enumerate(zip(inputs_l, targets_l, strict=True)):
+        if tuple(x.shape) != tuple(y.shape):
+            raise ValueError(
+                f"input {i} has shape {tuple(x.shape)} but its target has shape "
+                f"{tuple(y.shape)}; input/target pairs must have equal shapes"
+            )
+
+
+def resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
+    """The inputs' axes if they have a channel axis (C or S), else None (leading = samples)."""
+    if axes is None:
+        shape = tuple(inputs[0].shape)
+        # as restore guesses them: (Y, X, 3|4) and (T, Y, X, 3|4) are RGB(A) for a 2D network
+        if ndim == 2 and len(shape) in (3, 4) and shape[-1] in (3, 4):
+            if all(tuple(a.shape) == shape for a in inputs):
+                return "YXS" if len(shape) == 3 else "TYXS"
+        return None
+    if not isinstance(axes, str):
+        raise TypeError(
+            f"axes must be a string such as 'YXC' or 'TZYX', got {type(axes).__name__}"
+        )
+    axes = axes.upper()
+    spatial = "ZYX"[3 - ndim :]
+    for i, a in enumerate(inputs):
+        if len(axes) != a.ndim:
+            raise ValueError(
+                f"axes {axes!r} has {len(axes)} letters but input {i} has {a.ndim} dimensions "
+                f"(shape {tuple(a.shape)}); pass one letter per axis from 'TZCYXS'"
+            )
+    if sorted(set(axes) - set("TZCYXS")) or len(set(axes)) != len(axes):
+        raise ValueError(
+            f"axes {axes!r} must use each of the letters T, Z, C, Y, X, S at most once"
+        )
+    if "C" in axes and "S" in axes:
+        raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
+    missing = [a for a in spatial if a not in axes]
+    if missing:
+        raise ValueError(
+            f"axes {axes!r} lacks {''.join(missing)}: a {ndim}D network needs the spatial axes "
+            f"{spatial!r}"
+        )
+    return axes
+
+
+def by_channel(arrays: list | None, axes: str | None, ndim: int) -> list | None:
+    """Each array as one (samples..., *spatial) array per channel.
+
+    Channels are trained as separate images of one single-channel network,
+    each with its own normalisation, which is how :func:`restore` applies a
+    single-channel model to ``axes="YXC"`` or ``"YXS"``; the other non-spatial
+    axes (T, and Z for a 2D network) are independent samples.
+    """
+    if arrays is None or axes is None:
+        return arrays
+    spatial = "ZYX"[3 - ndim :]
+    channel = next((a for a in axes if a in "CS"), None)
+    lead = [a for a in axes if a not in spatial and a != channel]
+    order = lead + ([channel] if channel else []) + list(spatial)
+    out = []
+    for a in arrays:
+        moved = a.transpose([axes.index(c) for c in order]) if list(order) != list(axes) else a
+        if channel is None:
+            out.append(moved)
+            continue
+        k = len(lead)
+        for c in range(moved.shape[k]):
+            out.append(moved[(slice(None),) * k + (c,)])
+    return out
+
+
+def per_channel_regions(spec: Any, inputs_l: list, axes: str | None) -> Any:
+    """Region specs repeated for every channel of their input."""
+    if spec is None or axes is None:
+        return spec
+    channel = next((a for a in axes if a in "CS"), None)
+    if channel is None:
+        return spec
+    specs = list(spec) if len(inputs_l) > 1 else [spec]
+    out = []
+    for s, a in zip(specs, inputs_l, strict=True):
+        out += [s] * a.shape[axes.index(channel)]
+    return out
+
+
+def check_resume(state: dict, mode: str, size: tuple, net: DeconvNet) -> None:
+    """A resume file must come from a run of the same kind on the same network."""
+    settings = state.get("settings", {})
+    theirs = (settings.get("mode"), tuple(settings.get("patch_size", ())))
+    if theirs != (mode, tuple(size)):
+        raise ValueError(
+            f"{state['path']} was saved by a {theirs[0]} run with patch_size {theirs[1]}, but "
+            f"this run is {mode} with patch_size {tuple(size)}; resume with the same settings"
+        )
+    if state.get("network") != net.config.to_dict():
+        raise ValueError(
+            f"{state['path']} was saved for another network configuration; pass the same "
+            "model= (or network=) as the interrupted run"
+        )
+
+
+def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.device, seed: int):
+    """Pairs with the noise the shipped denoisers know, for a fine-tuning that remembers."""
+    if not fraction or net.config.normalization.get("method") != "percentile":
+        return None
+    from .adapt import RehearsalPairs
+
+    return RehearsalPairs(ndim=net.config.ndim, size=size, device=dev, seed=seed)
+
+
+def _fraction_or_strength(value: Any, name: str, default: float, upper: float | None) -> float:
+    if value is None:
+        return default
+    bad = isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+    if bad or (upper is not None and value > upper):
+        accepted = "a fraction in [0, 1]" if upper is not None else "a number >= 0"
+        raise ValueError(f"{name} must be {accepted} (0 turns it off), got {value!r}")
+    return float(value)
+
+
+def _channel_validation(validation: Any, axes: str | None, mode: str, ndim: int) -> Any:
+    """Explicit validation data split by channel like the inputs."""
+    if axes is None or validation is None or isinstance(validation, float | int):
+        return validation
+    if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
+        return tuple(by_channel(as_list(v, "validation"), axes, ndim) for v in validation)
+    return by_channel(as_list(validation, "validation"), axes, ndim)
+
+
+def build_trainer(
+    inputs: Any,
+    targets: Any = None,
+    *,
+    model: Any = None,
+    network: dict[str, Any] | DeconvNetConfig | None = None,
+    mode: str | None = None,
+    noise: Any = None,
+    psf: Any = None,
+    epochs: int | None = None,
+    max_seconds: float | None = None,
+    steps_per_epoch: int | None = None,
+    patch_size: int | Sequence[int] = 64,
+    batch_size: int = 16,
+    loss: str | Callable = "mse",
+    ssim_weight: float = 0.5,
+    lr: float | None = None,
+    weight_decay: float = 1e-4,
+    schedule: str = "cosine",
+    clip_norm: float | None = 1.0,
+    patience: int | None = None,
+    validation: Any = 0.1,
+    regions: Any = None,
+    validation_regions: Any = None,
+    augment: bool = True,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    name: str | None = None,
+    preview: bool = True,
+    stop: threading.Event | None = None,
+    axes: str | None = None,
+    l2sp: float | None = None,
+    rehearsal: float | None = None,
+    ema: float | None = None,
+    autosave: Any = None,
+    resume: Any = None,
+) -> Trainer:
+    """The :class:`~.trainer.Trainer` of a :func:`~.training.train` call, arguments checked."""
+    # ---- arguments, all checked before any heavy work
+    mode = resolve_mode(mode, targets, noise, psf)
+    inputs_l = as_list(inputs, "inputs")
+    targets_l = None if targets is None else as_list(targets, "targets")
+    check_pairs(inputs_l, targets_l)
+    batch_size = positive_int(batch_size, "batch_size")
+    epochs = positive_int(epochs, "epochs", allow_none=True)
+    steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+    patience = positive_int(patience, "patience", allow_none=True)
+    if max_seconds is not None and not (isinstance(max_seconds, int | float) and max_seconds > 0):
+        raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
+    if epochs is None and max_seconds is None:
+        epochs = 10
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; use one of {SCHEDULES}")
+    fine_tuning = model is not None
+    if lr is None:
+        lr = LR_FINE_TUNE if fine_tuning else LR_SCRATCH
+    if not (isinstance(lr, int | float) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    l2sp = _fraction_or_strength(l2sp, "l2sp", L2SP_FINE_TUNE if fine_tuning else 0.0, None)
+    rehearsal = _fraction_or_strength(
+        rehearsal, "rehearsal", REHEARSAL_FINE_TUNE if fine_tuning else 0.0, 1.0
+    )
+    if ema is not None and (isinstance(ema, bool) or not isinstance(ema, float | int)):
+        raise TypeError(f"ema must be a decay in (0, 1) or None, got {type(ema).__name__}")
+    if ema is not None and not 0 < ema < 1:
+        raise ValueError(f"ema must be a decay in (0, 1) such as 0.999, or None, got {ema!r}")
+    if not 0 <= ssim_weight <= 1:
+        raise ValueError(f"ssim_weight must be in [0, 1], got {ssim_weight!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    saver = None if autosave is None else Autosave(autosave)
+    state = None if resume is None else read_resume(resume)
+    loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
+    dev = resolve_device(device)
+    amp = training_precision(precision, dev)
+    net, parent = make_network(model, network, patch_size, seed)
+    ndim = net.config.ndim
+    if net.config.in_channels != 1 or net.config.out_channels != 1:
+        raise ValueError(
+            "training supports single-channel networks (in_channels = out_channels = 1); "
+            "multi-channel and RGB images train one shared single-channel network over "
+            "their channels (axes='YXC'), which restore applies channel by channel"
+        )
+    axes = resolve_axes(axes, inputs_l, ndim)
+    size = resolve_patch_size(patch_size, ndim, net)
+    noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
+    if state is not None:
+        check_resume(state, mode, size, net)
+
+    # ---- data
+    data = TrainingSet(
+        mode=mode,
+        inputs=by_channel(inputs_l, axes, ndim),
+        targets=by_channel(targets_l, axes, ndim),
+        net=net,
+        size=size,
+        regions=per_channel_regions(regions, inputs_l, axes),
+        validation=_channel_validation(validation, axes, mode, ndim),
+        validation_regions=per_channel_regions(validation_regions, inputs_l, axes),
+        noise=noise_spec,
+        rng=np.random.default_rng(seed),
+        device=dev,
+        augment=augment,
+        seed=seed,
+    )
+    if state is not None:  # the same validation patches as before, fresh training patches
+        data.reseed([seed, int(state["step"])])
+    if steps_per_epoch is None:
+        per_epoch = data.train_area / math.prod(size) / batch_size
+        steps_per_epoch = int(min(max(math.ceil(per_epoch), 10), 100))
+    config = TrainConfig(
+        mode=mode,
+        loss=loss_name,
+        patch_size=size,
+        batch_size=batch_size,
+        epochs=epochs,
+        max_seconds=max_seconds,
+        steps_per_epoch=steps_per_epoch,
+        lr=float(lr),
+        weight_decay=float(weight_decay),
+        schedule=schedule,
+        clip_norm=clip_norm,
+        patience=patience,
+        ssim_weight=float(ssim_weight),
+        augment=bool(augment),
+        seed=seed,
+        device=str(dev),
+        precision=str(amp).removeprefix("torch."),
+        noise={"model": noise_spec[0], **noise_spec[1]} if mode == "synthetic" else None,
+        psf_shape=None if psf is None else tuple(np.shape(psf)),
+        validation=data.validation,
+        l2sp=l2sp,
+        rehearsal=rehearsal,
+        fine_tuning=fine_tuning,
+        axes=axes,
+        ema=None if ema is None else float(ema),
+    )
+
+    def metadata(**record: Any) -> dict[str, Any]:
+        return model_metadata(
+            name=name,
+            parent=parent,
+            inputs=inputs_l,
+            targets=targets_l,
+            psf=psf,
+            regions=regions is not None or validation_regions is not None,
+            normalization=net.config.normalization,
+            **record,
+        )
+
+    return Trainer(
+        net=net,
+        data=data,
+        config=config,
+        device=dev,
+        amp=amp,
+        loss_fn=loss_fn,
+        metadata=metadata,
+        stop=stop,
+        preview=preview,
+        autosave=saver,
+        resume=state,
+        rehearsal=rehearsal_pairs(rehearsal, net, size, dev, seed),
+    )
+
+
+#: The options :func:`~.training.train` and :func:`~.training.train_iter` accept.
+OPTIONS = tuple(
+    p.name
+    for p in inspect.signature(build_trainer).parameters.values()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+)

@@ -1,0 +1,163 @@
+"""One training engine: options of dn.train, the weights' moving average, and core.fit.
+
+``core.fit`` is the engine under the scripts that train the shipped models;
+it runs the same Trainer as ``dn.train``. Networks are tiny and runs a few
+steps, so that the file takes seconds.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import phantoms
+from napari_deconvnet.core.fit import fit
+from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
+from napari_deconvnet.core.train_setup import OPTIONS, training_precision
+
+FAST = dict(patch_size=32, batch_size=4, network={"base_channels": 8}, device="cpu")
+
+
+def _pair(seed=0, shape=(96, 96)):
+    rng = np.random.default_rng(seed)
+    clean = phantoms.cells_2d(rng, shape[0])
+    noisy = clean + rng.normal(0, 0.1, clean.shape).astype(np.float32)
+    return noisy, clean
+
+
+class _Pairs:
+    """Noisy/clean 32 px patches of phantoms, seeded (a script's sampler, small)."""
+
+    def __init__(self, seed=0):
+        self.rng = np.random.default_rng(seed)
+
+    def reseed(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, n):
+        clean = np.stack([phantoms.cells_2d(self.rng, 32) for _ in range(n)])[:, None]
+        noisy = clean + self.rng.normal(0, 0.1, clean.shape)
+        return torch.from_numpy(noisy.astype(np.float32)), torch.from_numpy(clean)
+
+
+def _score(pairs):
+    def evaluate(net):
+        with torch.no_grad():
+            out = net(torch.from_numpy(pairs[0]))
+        mse = float(torch.mean((out - torch.from_numpy(pairs[1])) ** 2))
+        psnr = -10 * np.log10(mse)
+        return -psnr, {"val_psnr": psnr, "val_gain": 0.0}
+
+    return evaluate
+
+
+def _val_pairs():
+    rng = np.random.default_rng(99)
+    clean = np.stack([phantoms.cells_2d(rng, 32) for _ in range(4)])[:, None]
+    noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    return noisy, clean.astype(np.float32)
+
+
+def _net():
+    torch.manual_seed(0)
+    return DeconvNet(DeconvNetConfig(base_channels=8))
+
+
+def _metadata(**record):
+    return {"name": "fit-test", "training": {"steps": record["steps"]}}
+
+
+def test_unknown_option_names_train_and_lists_the_accepted_ones():
+    noisy, _ = _pair()
+    with pytest.raises(TypeError, match=r"^train\(\) got unexpected option\(s\) 'foo'") as err:
+        dn.train(noisy, epochs=1, foo=1)
+    assert "_train_iter" not in str(err.value)
+    assert "accepted options are" in str(err.value) and "steps_per_epoch" in str(err.value)
+    assert {"network", "lr", "l2sp", "rehearsal", "ema", "autosave", "resume"} <= set(OPTIONS)
+    with pytest.raises(TypeError, match=r"^train_iter\(\) got unexpected option\(s\) 'bar'"):
+        next(dn.train_iter(noisy, bar=2))
+
+
+def test_learning_rates_match_the_docstring():
+    from napari_deconvnet.core import training
+
+    assert (training.LR_SCRATCH, training.LR_FINE_TUNE) == (3e-3, 1e-3)
+    doc = " ".join(dn.train.__doc__.split())
+    assert "3e-3 for a new network, 1e-3 when fine-tuning" in doc
+    noisy, clean = _pair()
+    result = dn.train(noisy, clean, epochs=1, steps_per_epoch=1, **FAST)
+    assert result.config.lr == 3e-3
+
+
+def test_training_precision_uses_the_one_resolver():
+    cpu = torch.device("cpu")
+    assert training_precision("auto", cpu) == torch.float32  # training: float32 on the CPU
+    assert training_precision("float32", cpu) == torch.float32
+    with pytest.raises(ValueError, match="float16.*needs a GPU"):
+        training_precision("float16", cpu)
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        training_precision("half", cpu)
+
+
+def test_ema_is_validated_beside_the_weights_and_the_better_is_kept():
+    noisy, clean = _pair()
+    result = dn.train(noisy, clean, epochs=3, steps_per_epoch=3, ema=0.9, seed=1, **FAST)
+    history = result.history
+    assert all("ema_val_loss" in h for h in history) and result.config.ema == 0.9
+    scores = [min(h["val_loss"], h["ema_val_loss"]) for h in history]
+    best = result.model.metadata["training"]["best_val_loss"]
+    assert best == pytest.approx(min(scores), rel=1e-12)
+    assert result.best_epoch == int(np.argmin(scores))
+    with pytest.raises(ValueError, match="ema must be a decay in"):
+        dn.train(noisy, clean, epochs=1, ema=1.5, **FAST)
+
+
+def test_fit_trains_a_given_network_keeps_the_best_and_resumes(tmp_path):
+    val = _val_pairs()
+    options = dict(
+        evaluate=_score(val),
+        metadata=_metadata,
+        validate_every=2,
+        batch_size=4,
+        lr=3e-3,
+        ema=0.9,
+        autosave=tmp_path / "run.safetensors",
+        seed=0,
+    )
+    full = fit(_net(), _Pairs(), steps=6, **options)
+    assert full.steps == 6 and [h["step"] for h in full.history] == [0, 2, 4, 6]
+    assert full.model.metadata == {"name": "fit-test", "training": {"steps": 6}}
+    # the kept weights score the best validation of raw and averaged weights
+    best = min(min(h["val_loss"], h.get("ema_val_loss", np.inf)) for h in full.history)
+    assert _score(val)(full.model)[0] == pytest.approx(best, abs=1e-5)
+    assert full.improved is (best < full.history[0]["val_loss"])  # the start competes too
+    assert (tmp_path / "run.resume.safetensors").exists()
+
+    # a run of 4 steps, then resumed to 6: the step count and history go on
+    part = tmp_path / "part.safetensors"
+    first = fit(_net(), _Pairs(), steps=4, **{**options, "autosave": part})
+    resumed = fit(_net(), _Pairs(), steps=6, resume=True, **{**options, "autosave": part})
+    assert first.steps == 4 and resumed.steps == 6
+    assert [h["step"] for h in resumed.history] == [0, 2, 4, 6]
+    assert resumed.history[:3] == first.history
+    with pytest.raises(ValueError, match="validation interval"):
+        fit(
+            _net(),
+            _Pairs(),
+            steps=6,
+            resume=True,
+            **{**options, "autosave": part, "validate_every": 3},
+        )
+
+
+def test_training_data_generators_are_seeded():
+    a = phantoms.cells_2d(np.random.default_rng(3), 48)
+    b = phantoms.cells_2d(np.random.default_rng(3), 48)
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.max() == pytest.approx(1.0, abs=1e-6) and a.min() >= 0
+    volume = phantoms.cells_3d(np.random.default_rng(3), (8, 24, 24))
+    assert volume.shape == (8, 24, 24) and volume.max() == pytest.approx(1.0, abs=1e-6)
+    for seed in range(6):
+        kernel, record = phantoms.random_psf(np.random.default_rng(seed), 2 + seed % 2)
+        assert kernel.ndim == 2 + seed % 2 and kernel.sum() == pytest.approx(1.0, abs=1e-6)
+        assert record["kind"] in ("gaussian", "airy", "widefield")
