@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from napari_deconvnet.io import registry
+from napari_deconvnet.widgets import _worker
 from napari_deconvnet.widgets import restore as restore_module
 from napari_deconvnet.widgets import train as train_module
 from napari_deconvnet.widgets.restore import RestoreWidget
@@ -28,7 +29,7 @@ def _noisy(shape, seed=0):
     return (clean + rng.normal(0, 0.1, shape)).astype(np.float32)
 
 
-def _until_stopped(*_args):
+def _until_stopped(*_args, **_kwargs):
     """A worker body that runs (and reports progress) until its worker is stopped."""
     pause = threading.Event()
     step = 0
@@ -85,7 +86,7 @@ def train_dock(make_napari_viewer, monkeypatch):
 
 
 def _start_endless_restore(monkeypatch, qtbot, widget):
-    monkeypatch.setattr(restore_module, "model_job", _until_stopped)
+    monkeypatch.setattr(restore_module, "restore_job", _until_stopped)
     widget.run()
     worker = widget.worker
     assert worker is not None
@@ -110,7 +111,7 @@ def test_deleting_the_source_layer_stops_the_run(restore_dock, qtbot, errors, mo
 def test_deleting_the_source_of_a_real_job_adds_nothing(restore_dock, qtbot, errors):
     viewer, _dock, widget = restore_dock
     widget.method.value = "richardson-lucy"
-    widget.iterations.value = 10_000
+    widget.params.field("iterations").value = 10_000
     widget.run()
     worker = widget.worker
     qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=TIMEOUT_MS)
@@ -142,13 +143,13 @@ def test_closing_the_viewer_stops_the_run(restore_dock, qtbot, errors, monkeypat
 def test_pressing_run_twice_starts_one_job(restore_dock, qtbot, errors, monkeypatch):
     viewer, _dock, widget = restore_dock
     started = []
-    real = restore_module.make_worker
+    real = _worker.make_worker
 
     def counting(*args, **kwargs):
         started.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(restore_module, "make_worker", counting)
+    monkeypatch.setattr(_worker, "make_worker", counting)
     widget.method.value = "median"
     widget.run_button.clicked.emit()  # what a click does
     first = widget.worker

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import napari_deconvnet as dn
+from napari_deconvnet.core.operations import drain, synthesize_iter
 from napari_deconvnet.widgets import noise as noise_module
-from napari_deconvnet.widgets.noise import NoiseWidget, synthesize_layer_data
+from napari_deconvnet.widgets.noise import NoiseWidget
 
 TIMEOUT_MS = 60_000
 
@@ -49,7 +50,7 @@ def test_gaussian_noise_layer_has_statistics_geometry_and_metadata(viewer_widget
     viewer.add_image(clean, name="clean", scale=(2, 0.5), translate=(10, -5))
     assert widget.image.value is viewer.layers["clean"]
     widget.noise.value = "gaussian"
-    widget.fields["gaussian"]["sigma"].value = 0.1
+    widget.params.field("sigma").value = 0.1
     widget.seed.value = 3
 
     widget.run()
@@ -65,28 +66,36 @@ def test_gaussian_noise_layer_has_statistics_geometry_and_metadata(viewer_widget
     np.testing.assert_array_equal(out.scale, (2, 0.5))
     np.testing.assert_array_equal(out.translate, (10, -5))
     meta = out.metadata["napari_deconvnet"]
-    assert meta["synthesize"] == {"noise": "gaussian", "sigma": 0.1, "psf": None, "seed": 3}
+    assert meta["operation"] == "synthesize" and meta["version"] == dn.__version__
+    assert meta["noise"] == "gaussian" and meta["params"] == {"sigma": 0.1}
+    assert meta["seed"] == 3 and "psf" not in meta
     assert meta["source"] == "clean"
     # the recorded parameters re-create the layer exactly
-    record = dict(meta["synthesize"])
-    np.testing.assert_array_equal(out.data, dn.synthesize(clean, **record))
+    again = dn.synthesize(clean, meta["noise"], seed=meta["seed"], **meta["params"])
+    np.testing.assert_array_equal(out.data, again)
     assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def _shown(form):
+    return [] if form.current is None or _hidden(form) else list(form.current.fields)
 
 
 def test_fields_follow_the_noise_model_and_psf(viewer_widget):
     _viewer, widget = viewer_widget
+    assert widget.psf.source.value == "none" and _hidden(widget.psf.forms)
     widget.noise.value = "poisson-gaussian"
-    assert not _hidden(widget.fields["poisson-gaussian"]["read_noise"])
-    assert _hidden(widget.fields["gaussian"]["sigma"])
+    assert _shown(widget.params) == ["gain", "offset", "read_noise", "bit_depth"]
     widget.noise.value = "salt-and-pepper"
-    assert _hidden(widget.fields["poisson-gaussian"]["read_noise"])
-    assert not _hidden(widget.fields["salt-and-pepper"]["amount"])
-    assert _hidden(widget.psf_fields["gaussian"]["sigma"]) and _hidden(widget.psf_layer)
-    widget.psf.value = "widefield"
-    assert not _hidden(widget.psf_fields["widefield"]["z_step"])
-    assert _hidden(widget.psf_fields["airy"]["na"])
-    widget.psf.value = "from layer"
-    assert not _hidden(widget.psf_layer)
+    assert _shown(widget.params) == ["amount", "salt_vs_pepper", "low", "high"]
+    assert _hidden(widget.psf.layer)
+    widget.noise.value = "none"
+    assert _shown(widget.params) == []
+    widget.psf.source.value = "widefield"
+    assert "z_step" in _shown(widget.psf.forms)
+    widget.psf.source.value = "airy"
+    assert "na" in _shown(widget.psf.forms) and "z_step" not in _shown(widget.psf.forms)
+    widget.psf.source.value = "from layer"
+    assert not _hidden(widget.psf.layer) and _shown(widget.psf.forms) == []
 
 
 def test_camera_noise_with_blur_on_a_stack(viewer_widget, qtbot, errors):
@@ -95,12 +104,9 @@ def test_camera_noise_with_blur_on_a_stack(viewer_widget, qtbot, errors):
     stack[:, 40:60, 40:60] = 800.0
     viewer.add_image(stack, name="stack")
     widget.noise.value = "poisson-gaussian"
-    fields = widget.fields["poisson-gaussian"]
-    fields["gain"].value = 2.0
-    fields["offset"].value = 100.0
-    fields["read_noise"].value = 4.0
-    widget.psf.value = "gaussian"
-    widget.psf_fields["gaussian"]["sigma"].value = 1.0
+    widget.params.set_values({"gain": 2.0, "offset": 100.0, "read_noise": 4.0})
+    widget.psf.source.value = "gaussian"
+    widget.psf.forms.field("sigma").value = "1.0"
     values = []
     widget.progress.changed.connect(values.append)
 
@@ -114,37 +120,17 @@ def test_camera_noise_with_blur_on_a_stack(viewer_widget, qtbot, errors):
     flat = out.data[:, :30, :30]  # far from the square: the blur leaves 200 there
     assert flat.mean() == pytest.approx(300.0, abs=0.5)
     assert flat.var() == pytest.approx(200 / 2 + (4 / 2) ** 2, rel=0.05)
-    meta = out.metadata["napari_deconvnet"]["synthesize"]
-    assert meta == {
-        "noise": "poisson-gaussian",
-        "gain": 2.0,
-        "offset": 100.0,
-        "read_noise": 4.0,
-        "bit_depth": None,
-        "psf": {"kind": "gaussian", "sigma": 1.0},
-        "seed": 0,
-    }
-    # same seed, same stack
-    again, _ = _drain(
-        synthesize_layer_data(stack, "poisson-gaussian", _params(meta), **_psf(meta))
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["noise"] == "poisson-gaussian" and meta["seed"] == 0
+    assert meta["params"] == {"gain": 2.0, "offset": 100.0, "read_noise": 4.0, "bit_depth": None}
+    # the default size, cropped to the image (it fits)
+    assert meta["psf"] == {"kind": "gaussian", "sigma": 1.0, "shape": [9, 9]}
+    # same seed, same stack: the core's generator with the recorded arguments
+    psf = dn.make_psf("gaussian", meta["psf"]["shape"], sigma=meta["psf"]["sigma"])
+    again = drain(
+        synthesize_iter(stack, meta["noise"], psf=psf, seed=meta["seed"], **meta["params"])
     )
     np.testing.assert_array_equal(out.data, again)
-
-
-def _params(meta):
-    return {k: v for k, v in meta.items() if k not in ("noise", "psf", "seed")}
-
-
-def _psf(meta):
-    return {"psf": meta["psf"], "seed": meta["seed"]}
-
-
-def _drain(gen):
-    try:
-        while True:
-            next(gen)
-    except StopIteration as stop:
-        return stop.value
 
 
 def test_salt_and_pepper_records_the_values_used(viewer_widget, qtbot, errors):
@@ -152,15 +138,18 @@ def test_salt_and_pepper_records_the_values_used(viewer_widget, qtbot, errors):
     clean = _smooth((64, 64))
     viewer.add_image(clean, name="img")
     widget.noise.value = "salt-and-pepper"
-    widget.fields["salt-and-pepper"]["amount"].value = 0.2
+    widget.params.field("amount").value = 0.2
     widget.run()
     _wait_until_idle(qtbot, widget)
     out = viewer.layers["img noisy (salt-and-pepper)"]
-    meta = out.metadata["napari_deconvnet"]["synthesize"]
-    assert meta["low"] == pytest.approx(float(clean.min()))
-    assert meta["high"] == pytest.approx(float(clean.max()))
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["params"]["low"] is None and meta["params"]["high"] is None  # automatic:
     changed = out.data != clean
     assert changed.mean() == pytest.approx(0.2, abs=0.02)
+    # the extremes of the whole image
+    assert set(np.unique(out.data[changed])) <= {clean.min(), clean.max()}
+    again = dn.synthesize(clean, meta["noise"], seed=meta["seed"], **meta["params"])
+    np.testing.assert_array_equal(out.data, again)  # the record re-creates the layer
 
 
 def test_psf_from_a_layer(viewer_widget, qtbot, errors):
@@ -171,14 +160,15 @@ def test_psf_from_a_layer(viewer_widget, qtbot, errors):
     viewer.add_image(psf, name="my psf")
     widget.image.value = viewer.layers["img"]
     widget.noise.value = "none"
-    widget.psf.value = "from layer"
-    widget.psf_layer.value = viewer.layers["my psf"]
+    widget.psf.source.value = "from layer"
+    assert widget.psf.layer.value is viewer.layers["my psf"]  # named like a PSF
+    widget.psf.layer.value = viewer.layers["my psf"]
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == []
     out = viewer.layers["img noisy (none)"]
     np.testing.assert_allclose(out.data, dn.synthesize(clean, None, psf=psf), atol=1e-6)
-    record = out.metadata["napari_deconvnet"]["synthesize"]["psf"]
+    record = out.metadata["napari_deconvnet"]["psf"]
     assert record == {"layer": "my psf", "shape": list(psf.shape)}
 
 
@@ -194,10 +184,10 @@ def test_match_noise_of_a_real_layer(viewer_widget, qtbot, errors):
 
     assert errors == []
     assert widget.noise.value == "poisson-gaussian"
-    fields = widget.fields["poisson-gaussian"]
-    assert fields["gain"].value == pytest.approx(2.0, rel=0.1)
-    assert fields["read_noise"].value == pytest.approx(12.0, rel=0.15)
-    assert not _hidden(fields["gain"])
+    shown = widget.params.values()  # the form shows the estimate
+    assert shown["gain"] == pytest.approx(2.0, rel=0.1)
+    assert shown["read_noise"] == pytest.approx(12.0, rel=0.15)
+    assert _shown(widget.params)[0] == "gain"
     assert "matched 'real'" in widget.status.value
 
     widget.image.value = viewer.layers["clean"]
@@ -213,25 +203,32 @@ def test_bad_input_is_notified_before_any_work(viewer_widget, errors):
     assert widget.worker is None and "no clean image layer" in errors[-1]
 
     viewer.add_image(np.zeros((32, 32), np.float32), name="img")
-    assert widget.fields["gaussian"]["sigma"].min == 0  # negative values cannot be typed
+    widget.noise.value = "gaussian"
+    assert widget.params.field("sigma").min == 0  # negative values cannot be typed
     widget.noise.value = "poisson"
-    widget.fields["poisson"]["peak"].value = 0.0
+    peak = widget.params.field("peak")
+    assert peak.min > 0  # a zero gain cannot be typed (nor set)
+    with pytest.raises(ValueError, match="outside"):
+        peak.value = 0.0
+
+    widget.psf.source.value = "gaussian"
+    widget.psf.forms.field("sigma").value = "-1"  # text fields are checked by the spec
     widget.run()
-    assert widget.worker is None and "gain must be > 0" in errors[-1]
+    assert widget.worker is None and "PSF sigma (px): sigma must be" in errors[-1]
 
     widget.noise.value = "gaussian"
-    widget.psf.value = "widefield"
+    widget.psf.source.value = "widefield"
     widget.run()
     assert widget.worker is None and "3D PSF" in errors[-1]
 
-    widget.psf.value = "airy"
-    widget.psf_fields["airy"]["na"].value = 1.4  # more than air allows
+    widget.psf.source.value = "airy"
+    widget.psf.forms.field("na").value = 1.4  # more than air allows
     widget.run()
     assert widget.worker is None and "refractive_index" in errors[-1]
 
-    widget.psf.value = "none"
+    widget.psf.source.value = "none"
     widget.noise.value = "salt-and-pepper"
-    widget.fields["salt-and-pepper"]["low"].value = "dark"
+    widget.params.field("low").value = "dark"
     widget.run()
     assert widget.worker is None and "Pepper value" in errors[-1]
 
@@ -245,7 +242,7 @@ def test_bad_input_is_notified_before_any_work(viewer_widget, errors):
 def test_cancel_keeps_the_viewer_unchanged(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
     viewer.add_image(np.zeros((400, 64, 64), np.float32), name="big")
-    widget.psf.value = "gaussian"
+    widget.psf.source.value = "gaussian"
     widget.run()
     worker = widget.worker
     widget.cancel()
@@ -264,8 +261,8 @@ def test_rgb_layer_keeps_its_samples(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
     rgb = (np.random.default_rng(0).random((32, 40, 3)) * 255).astype(np.uint8)
     viewer.add_image(rgb, name="photo")
-    widget.fields["gaussian"]["sigma"].value = 5.0
-    widget.psf.value = "gaussian"
+    widget.params.field("sigma").value = 5.0
+    widget.psf.source.value = "gaussian"
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == []
@@ -273,7 +270,7 @@ def test_rgb_layer_keeps_its_samples(viewer_widget, qtbot, errors):
     assert out.rgb and out.data.shape == rgb.shape
     expected = np.stack(
         [
-            dn.synthesize(rgb[..., c], None, psf={"kind": "gaussian", "sigma": 1.5})
+            dn.synthesize(rgb[..., c], None, psf={"kind": "gaussian", "sigma": 1.0})
             for c in range(3)
         ],
         axis=-1,

@@ -63,9 +63,11 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
     low, high = out.contrast_limits
     assert out.data.min() <= low < high <= out.data.max()
     meta = out.metadata["napari_deconvnet"]
+    assert meta["operation"] == "restore"
     assert meta["model"] == "denoise-2d" and meta["method"] == "denoise-2d"
-    assert meta["kind"] == "model" and meta["psf"] is None
-    assert meta["params"] == {"mode": "auto", "tile": None}
+    assert meta["kind"] == "model" and "psf" not in meta
+    # the network's parameters, from its spec, all automatic
+    assert meta["params"] == {"tile": None, "overlap": None, "batch_size": None, "mode": "auto"}
     assert meta["seconds"] > 0
     assert meta["source"] == "noisy"
     assert meta["device"] == "cpu"
@@ -307,12 +309,12 @@ def _deconv_model_file(path):
 
 
 def test_method_list_offers_models_files_and_classical_methods(viewer_widget):
-    from napari_deconvnet.core.classical import CLASSICAL_METHODS
+    from napari_deconvnet.core.specs import list_methods
 
     _viewer, widget = viewer_widget
     choices = list(widget.method.choices)
     shipped = [name for name in dn.list_models() if name != "default"]  # read, not hard-coded
-    classical = [n for n in CLASSICAL_METHODS if n != "bm3d" or "bm3d" in choices]
+    classical = list(list_methods("classical", models=False))
     n = len(shipped)
     assert sorted(choices[:n]) == sorted(shipped) and choices[n:] == [BROWSE, *classical]
     assert "default" not in choices and "median" in choices and "wiener" in choices
@@ -321,7 +323,7 @@ def test_method_list_offers_models_files_and_classical_methods(viewer_widget):
     info = dn.model_info("denoise-2d")["metadata"]
     assert widget.description.value == info["description"]
     widget.method.value = "median"
-    assert widget.description.value == CLASSICAL_METHODS["median"]["description"]
+    assert widget.description.value == list_methods()["median"].description
 
 
 def test_bm3d_is_listed_only_when_installed(monkeypatch):
@@ -344,46 +346,52 @@ def test_psf_field_follows_every_shipped_model(viewer_widget):
             continue
         widget.method.value = name
         needs_psf = bool(dn.model_info(name)["metadata"].get("needs_psf", False))
-        assert _hidden(widget.psf.source) is not needs_psf, name
+        assert _hidden(widget.psf) is not needs_psf, name
         description = dn.model_info(name)["metadata"].get("description")
         assert description, name  # every shipped model describes itself
         assert widget.description.value == description, name
 
 
+def _shown(form):
+    """The names of the shown form's fields (none when the form is hidden)."""
+    return [] if form.current is None or _hidden(form) else list(form.current.fields)
+
+
 def test_fields_follow_the_method(viewer_widget, tmp_path):
+    from napari_deconvnet.core.specs import list_psfs
+
     _viewer, widget = viewer_widget
     psf = widget.psf
-    assert _hidden(psf.source) and _hidden(psf.fields["sigma"]) and _hidden(psf.size)
-    assert _hidden(widget.iterations) and not _hidden(widget.tile)
+    assert _hidden(psf)
+    assert _shown(widget.params) == ["tile", "overlap", "batch_size"]  # a network's
 
     widget.method.value = "richardson-lucy"
-    assert not _hidden(psf.source) and psf.source.value == "gaussian"
-    assert not _hidden(psf.fields["sigma"]) and not _hidden(psf.size)
-    assert _hidden(psf.fields["na"]) and _hidden(psf.layer)
-    assert not _hidden(widget.iterations) and not _hidden(widget.regularization)
-    assert _hidden(widget.tile) and not _hidden(widget.device)
+    assert not _hidden(psf) and psf.source.value == "gaussian"
+    assert _shown(psf.forms) == ["sigma"] and not _hidden(psf.size) and _hidden(psf.layer)
+    assert _shown(widget.params) == ["iterations", "regularization"]
     psf.source.value = "widefield"
-    assert not _hidden(psf.fields["na"]) and not _hidden(psf.fields["z_step"])
-    assert _hidden(psf.fields["sigma"])
+    widefield = [p.name for p in list_psfs()["widefield"].params]  # rendered from its spec
+    assert _shown(psf.forms) == widefield and "z_step" in widefield
     psf.source.value = "airy"
-    assert not _hidden(psf.fields["wavelength"]) and _hidden(psf.fields["z_step"])
+    assert "wavelength" in _shown(psf.forms) and "z_step" not in _shown(psf.forms)
     psf.source.value = "from layer"
-    assert not _hidden(psf.layer) and _hidden(psf.size) and _hidden(psf.fields["na"])
+    assert not _hidden(psf.layer) and _hidden(psf.size) and _shown(psf.forms) == []
 
     widget.method.value = "wiener"
-    assert not _hidden(psf.source) and not _hidden(widget.balance)
-    assert _hidden(widget.iterations) and _hidden(widget.device)
+    assert not _hidden(psf) and _shown(widget.params) == ["balance"]
     widget.method.value = "median"
-    assert _hidden(psf.source) and _hidden(psf.layer) and not _hidden(widget.median_size)
+    assert _hidden(psf) and _shown(widget.params) == ["size"]
     widget.method.value = "tv"
-    assert not _hidden(widget.noise_level) and _hidden(widget.median_size)
+    assert _shown(widget.params) == ["weight"]
+    widget.method.value = "switching-median"
+    assert _shown(widget.params) == ["largest"]
 
     # a deconvolution model file shows the PSF field once the file is chosen
     path = _deconv_model_file(tmp_path / "deconv.safetensors")
     widget.method.value = BROWSE
-    assert _hidden(psf.source) and not _hidden(widget.model_file)
+    assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
-    assert not _hidden(psf.source) and not _hidden(widget.tile)
+    assert not _hidden(psf) and _shown(widget.params) == ["tile", "overlap", "batch_size"]
 
 
 def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):
@@ -391,8 +399,8 @@ def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):
     image, psf = _blurred()
     viewer.add_image(image, name="blurred", scale=(0.5, 0.5))
     widget.method.value = "richardson-lucy"
-    widget.iterations.value = 12
-    widget.psf.fields["sigma"].value = 1.5
+    widget.params.field("iterations").value = 12
+    widget.psf.forms.field("sigma").value = "1.5"
     widget.psf.size.value = 9
     widget.run()
     _wait_until_idle(qtbot, widget)
@@ -419,7 +427,7 @@ def test_median_equals_scipy(viewer_widget, qtbot, errors):
     image[rng.random(image.shape) < 0.05] = 1.0
     viewer.add_image(image, name="speckled")
     widget.method.value = "median"
-    widget.median_size.value = 5
+    widget.params.field("size").value = 5
     widget.run()
     _wait_until_idle(qtbot, widget)
 
@@ -427,7 +435,7 @@ def test_median_equals_scipy(viewer_widget, qtbot, errors):
     out = viewer.layers["speckled [median]"]
     np.testing.assert_array_equal(out.data, ndimage.median_filter(image, size=5))
     assert out.metadata["napari_deconvnet"]["params"] == {"size": 5, "mode": "auto"}
-    assert out.metadata["napari_deconvnet"]["psf"] is None
+    assert "psf" not in out.metadata["napari_deconvnet"]
 
 
 def test_switching_median_changes_only_impulses(viewer_widget, qtbot, errors):
@@ -469,7 +477,7 @@ def test_psf_from_a_layer(viewer_widget, qtbot, errors):
     viewer.add_image(psf, name="measured PSF")
     widget.image.value = viewer.layers["blurred"]
     widget.method.value = "wiener"
-    widget.balance.value = 0.01
+    widget.params.field("balance").value = "0.01"
     widget.psf.source.value = "from layer"
     # the layer that looks like a PSF is chosen; the image itself is never offered
     assert widget.psf.layer.value is viewer.layers["measured PSF"]
@@ -528,7 +536,7 @@ def test_deconvolution_model_file_with_a_generated_psf(viewer_widget, qtbot, err
     widget.method.value = BROWSE
     widget.model_file.value = path
     widget.psf.source.value = "gaussian"
-    widget.psf.fields["sigma"].value = 1.2
+    widget.psf.forms.field("sigma").value = "1.2"
     widget.psf.size.value = 7
     widget.run()
     _wait_until_idle(qtbot, widget)
@@ -557,7 +565,7 @@ def test_cancel_stops_richardson_lucy(viewer_widget, qtbot, errors):
     image, _psf = _blurred((64, 64))
     viewer.add_image(image, name="blurred")
     widget.method.value = "richardson-lucy"
-    widget.iterations.value = 10000
+    widget.params.field("iterations").value = 10000
     widget.run()
     qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=TIMEOUT_MS)
     widget.cancel()
@@ -570,16 +578,18 @@ def test_cancel_stops_richardson_lucy(viewer_widget, qtbot, errors):
 
 
 def test_busy_progress_for_a_single_call(viewer_widget, qtbot, errors, monkeypatch):
+    from napari_deconvnet.widgets import _worker
+
     viewer, widget = viewer_widget
     viewer.add_image(_noisy((32, 32)), name="img")
     widget.method.value = "tv"
-    busy, real = [], restore_module.show_busy
+    busy, real = [], _worker.show_busy
 
     def show_busy(progress):
         real(progress)
         busy.append(progress.max)
 
-    monkeypatch.setattr(restore_module, "show_busy", show_busy)
+    monkeypatch.setattr(_worker, "show_busy", show_busy)
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == [] and "img [tv]" in viewer.layers
@@ -592,7 +602,7 @@ def test_widefield_psf_deconvolves_volumes_in_auto_mode(viewer_widget, qtbot, er
     stack = np.random.default_rng(0).random((8, 24, 24)).astype(np.float32)
     viewer.add_image(stack, name="stack")
     widget.method.value = "richardson-lucy"
-    widget.iterations.value = 3
+    widget.params.field("iterations").value = 3
     widget.psf.source.value = "widefield"  # 3D: the stack is one volume
     widget.run()
     _wait_until_idle(qtbot, widget)
@@ -682,55 +692,3 @@ def test_lazy_layer_errors_come_before_a_layer_is_added(viewer_widget, qtbot, er
     _wait_until_idle(qtbot, widget)
     assert len(errors) == 1 and "16x16" in errors[0]
     assert [layer.name for layer in viewer.layers] == ["small"]
-
-
-def test_non_local_means_of_one_plane_runs_tile_by_tile_and_cancels(
-    viewer_widget, qtbot, errors, monkeypatch
-):
-    from napari_deconvnet.widgets import _methods
-
-    viewer, widget = viewer_widget
-    monkeypatch.setattr(_methods, "NLM_TILE", 16)
-    viewer.add_image(_noisy((96, 96)), name="plane")
-    widget.method.value = "nlm"
-    widget.run()
-    worker = widget.worker
-    qtbot.waitUntil(
-        lambda: widget.progress.max == 36 and widget.progress.value > 0, timeout=TIMEOUT_MS
-    )
-    widget.cancel()
-    _wait_until_idle(qtbot, widget)
-    assert not worker.is_running and widget.status.value == "cancelled"
-    assert [layer.name for layer in viewer.layers] == ["plane"] and errors == []
-
-
-def test_tiled_non_local_means_equals_one_call(monkeypatch):
-    from napari_deconvnet.widgets import _methods
-
-    monkeypatch.setattr(_methods, "NLM_TILE", 40)
-    plane = _noisy((90, 100))
-    gen = _methods._planes(plane[None], "nlm", {"sigma": None}, 2, None)
-    steps = []
-    try:
-        while True:
-            steps.append(next(gen))
-    except StopIteration as finished:
-        out = finished.value[0]
-    assert (9, 9) in steps  # 3 x 3 tiles, one step each
-    np.testing.assert_allclose(out, dn.denoise_nlm(plane), atol=1e-5)
-
-
-def test_wiener_yields_per_plane():
-    from napari_deconvnet.widgets import _methods
-
-    stack = _noisy((3, 32, 32))
-    psf = dn.make_psf("gaussian", (7, 7), sigma=1.0)
-    gen = _methods._planes(stack, "wiener", {"balance": 0.01}, 2, psf)
-    steps = []
-    try:
-        while True:
-            steps.append(next(gen))
-    except StopIteration as finished:
-        out = finished.value
-    assert steps == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    np.testing.assert_allclose(out, dn.wiener(stack, psf, 0.01), atol=1e-5)

@@ -64,6 +64,61 @@ def contrast_limits(data: np.ndarray) -> tuple[float, float]:
     return low, high
 
 
+def add_result(
+    viewer: Any,
+    data: Any,
+    *,
+    like: Image,
+    name: str,
+    record: dict[str, Any],
+    limits: Any = None,
+    **kwargs: Any,
+) -> Image:
+    """Add a result image layer beside its source, with the source's look and a provenance record.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    data : array-like
+        The result (numpy or lazy).
+    like : napari.layers.Image
+        The source layer: the result takes its geometry (scale, translate,
+        rotate, shear, affine, axis labels, units), RGB flag and colormap.
+    name : str
+        The layer's name; ``" (2)"``, ``" (3)"``... is appended if it is taken,
+        so that no layer is ever replaced.
+    record : dict
+        The result's provenance (:func:`napari_deconvnet.core.provenance.record`),
+        stored in ``layer.metadata["napari_deconvnet"]``.
+    limits : (float, float), optional
+        Contrast limits. Default: computed from `data` (:func:`contrast_limits`); the source's
+        for lazy data, which would otherwise be computed whole.
+    **kwargs
+        More keyword arguments of ``viewer.add_image`` (they win).
+
+    Returns
+    -------
+    napari.layers.Image
+        The added layer.
+    """
+    from napari_deconvnet.core.provenance import layer_metadata
+
+    if limits is None:
+        lazy = not isinstance(data, np.ndarray)
+        limits = like.contrast_limits if lazy else contrast_limits(data)
+    options: dict[str, Any] = {
+        "name": unique_name(viewer, name),
+        "rgb": like.rgb,
+        "contrast_limits": list(limits),
+        "metadata": layer_metadata(record),
+        **geometry(like),
+    }
+    if not like.rgb:
+        options["colormap"] = like.colormap
+    options.update(kwargs)
+    return viewer.add_image(data, **options)
+
+
 def _on_destroyed(ref: weakref.ref, emitters: list[Any], *_: Any) -> None:
     """The Qt widget is gone or taken out of its dock: stop listening and stop working."""
     widget = ref()
