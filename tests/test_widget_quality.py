@@ -109,7 +109,7 @@ def test_manual_data_range(viewer_widget, qtbot, errors):
     assert not widget.data_range.native.isHidden()
     widget.data_range.value = 0.0
     widget.compute()
-    assert widget.worker is None and "data range must be a number > 0" in errors[-1]
+    assert widget.worker is None and "data_range must be a finite number > 0" in errors[-1]
     widget.data_range.value = 2.0
     widget.compute()
     _wait_until_idle(qtbot, widget)
@@ -219,3 +219,99 @@ def test_rgb_layers_give_a_mean_map(viewer_widget, qtbot, errors):
     np.testing.assert_allclose(layer.data, smap.mean(axis=-1), atol=1e-6)
     assert layer.metadata["napari_deconvnet"]["ssim"] == pytest.approx(score, abs=1e-9)
     assert layer.metadata["napari_deconvnet"]["data_range"] == 255.0
+
+
+# ------------------------------------------------------------- defaults
+
+
+def test_defaults_restored_result_and_clean_reference(viewer_widget):
+    from napari_deconvnet.core.provenance import layer_metadata, record
+
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((32, 32))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    restored = layer_metadata(record("restore", model="denoise-2d", source="noisy"))
+    viewer.add_image((noisy + clean) / 2, name="noisy restored", metadata=restored)
+    assert widget.result.value is viewer.layers["noisy restored"]
+    assert widget.reference.value is viewer.layers["clean"]
+    # a newer restoration becomes the result; the reference stays
+    viewer.add_image(clean + 0.01, name="noisy restored (2)", metadata=restored)
+    assert widget.result.value is viewer.layers["noisy restored (2)"]
+    assert widget.reference.value is viewer.layers["clean"]
+    # what the user chooses stays chosen as layers come
+    widget.result.value = viewer.layers["noisy"]
+    viewer.add_image(clean, name="other restored", metadata=restored)
+    assert widget.result.value is viewer.layers["noisy"]
+    assert widget.reference.value is viewer.layers["clean"]
+
+
+def test_default_reference_is_never_the_result(viewer_widget):
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((32, 32))
+    viewer.add_image(clean, name="cells 2", metadata={"napari_deconvnet": {"clean": True}})
+    viewer.add_image(noisy, name="cells")
+    viewer.add_image(noisy, name="GT-ish? no", visible=False)
+    assert widget.result.value is viewer.layers["cells 2"]  # nothing restored: the first
+    assert widget.reference.value is not widget.result.value
+    widget.result.value = viewer.layers["cells"]
+    viewer.add_image(noisy, name="more")
+    assert widget.reference.value is not widget.result.value
+
+
+def test_sample_layers_get_the_clean_reference(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-deconvnet", "noisy_camera")
+    widget = QualityWidget(viewer)
+    assert "clean" in widget.reference.value.name
+    assert widget.result.value is not widget.reference.value
+
+
+# ------------------------------------------------------- widget == CLI
+
+
+def _cli_report(*args):
+    import json
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from napari_deconvnet.cli import main
+
+    out = StringIO()
+    with redirect_stdout(out):
+        assert main(["evaluate", *map(str, args), "--json", "-q"]) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize(
+    "shape, per", [((2, 3, 24, 28), "auto"), ((12, 20, 24), "volume")], ids=["TZYX", "ZYX"]
+)
+def test_widget_and_cli_evaluate_agree_with_dn_measure(
+    viewer_widget, qtbot, errors, tmp_path, shape, per
+):
+    import tifffile
+
+    viewer, widget = viewer_widget
+    noisy, clean = _pair(shape, seed=3)
+    tifffile.imwrite(tmp_path / "noisy.tif", noisy, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "clean.tif", clean, photometric="minisblack")
+    report = _cli_report(tmp_path / "noisy.tif", tmp_path / "clean.tif", "--per", per)
+
+    viewer.open(tmp_path / "noisy.tif", plugin="napari-deconvnet")
+    viewer.open(tmp_path / "clean.tif", plugin="napari-deconvnet")
+    widget.result.value = viewer.layers["noisy"]
+    widget.reference.value = viewer.layers["clean"]
+    widget.scope.value = per
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    meta = viewer.layers["SSIM noisy vs clean"].metadata["napari_deconvnet"]
+
+    expected = dn.measure(noisy, clean, per=per)
+    assert expected.per == ("slice" if len(shape) == 4 else "volume")
+    for found in (report, meta):
+        assert found["ssim"] == pytest.approx(expected.ssim, abs=1e-6)
+        assert found["psnr"] == pytest.approx(expected.psnr, abs=1e-6)
+        assert found["per"] == expected.per and found["data_range"] == expected.data_range
+    assert meta["operation"] == "measure"
+    np.testing.assert_array_equal(viewer.layers["SSIM noisy vs clean"].data, expected.ssim_map)

@@ -36,6 +36,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import _commands as commands
+from . import _evaluate as evaluate
 from ._files import FORMATS, PROG, Failure, UsageError
 
 __all__ = ["main"]
@@ -194,12 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_synthesize)
 
     p = command("evaluate", "print SSIM and PSNR of a result against a reference")
-    p.add_argument("result")
-    p.add_argument("reference")
-    p.add_argument("--data-range", type=_positive_float, default=None)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--ssim-map", default=None, metavar="OUT", help="also write the SSIM map")
-    p.set_defaults(func=commands.cmd_evaluate)
+    evaluate.add_arguments(p)
 
     p = command("info", "show a model file's metadata (or a shipped model's)")
     p.add_argument("model")

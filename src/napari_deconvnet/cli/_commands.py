@@ -251,53 +251,6 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import napari_deconvnet as dn
-
-    result = read_input(Path(args.result), lazy=False) if Path(args.result).exists() else None
-    reference = (
-        read_input(Path(args.reference), lazy=False) if Path(args.reference).exists() else None
-    )
-    for image, name in ((result, args.result), (reference, args.reference)):
-        if image is None:
-            raise UsageError(f"{name}: no such file")
-    x, y = np.asarray(result.data), np.asarray(reference.data)
-    if x.shape != y.shape:
-        raise UsageError(
-            f"the result has shape {x.shape} but the reference has shape {y.shape}; "
-            "compare images of the same shape"
-        )
-    channel_axis = -1 if (result.rgb or reference.rgb) else None
-    try:
-        score, smap = dn.ssim(
-            x, y, data_range=args.data_range, full=True, channel_axis=channel_axis
-        )
-        value = dn.psnr(x, y, data_range=args.data_range)
-    except (ValueError, TypeError) as err:
-        raise UsageError(str(err)) from err
-    report = {
-        "ssim": float(score),
-        "psnr": float(value),
-        "data_range": args.data_range,
-        "result": args.result,
-        "reference": args.reference,
-    }
-    if args.ssim_map:
-        out = Path(args.ssim_map)
-        if suffix_of(out) not in WRITABLE:
-            raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
-        meta = layer_meta(result, "SSIM map", {"metric": "ssim", **report})
-        meta["rgb"] = False
-        write_output(out, np.asarray(smap, np.float32), meta, args)
-        report["ssim_map"] = str(out)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"SSIM  {report['ssim']:.4f}")
-        print(f"PSNR  {report['psnr']:.2f} dB")
-    return 0
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
 

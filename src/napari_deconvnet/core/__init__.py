@@ -13,6 +13,7 @@ from .denoisers import (
     denoise_wavelet,
 )
 from .export import export
+from .measurement import Measurement, measure, measure_iter
 from .metrics import SSIMLoss, psnr, ssim
 from .model import DeconvNet, DeconvNetConfig, receptive_field
 from .noise import estimate_noise, synthesize
@@ -50,6 +51,9 @@ __all__ = [
     "list_psfs",
     "load_model",
     "make_psf",
+    "measure",
+    "measure_iter",
+    "Measurement",
     "model_info",
     "psnr",
     "receptive_field",

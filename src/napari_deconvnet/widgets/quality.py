@@ -4,10 +4,17 @@ The SSIM map of a result layer against a reference layer is added as an
 overlay layer ``"SSIM <result> vs <reference>"`` (the reversed magma colormap
 over [0, 1], so that poorly restored regions glow, additive blending, partial
 opacity, the result's geometry). Mean SSIM and PSNR are shown in the widget
-and stored in the layer's metadata. A volume or time series is measured on
-the current slice (and followed as the sliders move), plane by plane, or in
-3D. More result layers (a noisy input, a classical method, the network...)
-can be compared against the same reference in a table.
+and stored in the layer's metadata. A volume or time series is measured per
+slice or per volume with :func:`napari_deconvnet.measure_iter`, whose
+parameters (:data:`~napari_deconvnet.core.measurement.PARAMS`) the widget
+shows, so that its numbers are those of ``napari-deconvnet evaluate``; or on
+the current slice only, followed as the sliders move. More result layers (a
+noisy input, a classical method, the network...) can be compared against
+the same reference in a table.
+
+By default the result is the most recently restored layer and the reference
+another layer: one named like clean, ground truth, reference or gt, or a
+sample's clean layer.
 
 torch and the core are imported inside the callbacks, never at module top.
 """
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
+import re
 from collections.abc import Generator
 from functools import partial
 from typing import Any
@@ -45,8 +52,8 @@ __all__ = ["QualityWidget", "measure"]
 
 _logger = logging.getLogger(__name__)
 
-CURRENT, PLANES, VOLUME = "current slice", "every slice (2D)", "whole volume (3D)"
-SCOPES = (CURRENT, PLANES, VOLUME)
+# the choices of core.measurement's "per" parameter, and this widget's own "current slice"
+CURRENT, AUTO, PLANES, VOLUME = "current slice", "auto", "slice", "volume"
 OVERLAY = {"blending": "additive", "opacity": 0.7, "contrast_limits": (0.0, 1.0)}
 
 
@@ -58,20 +65,40 @@ def ssim_colormap() -> Any:
     return Colormap(colors=magma.colors[::-1], name="SSIM (bright = low)")
 
 
-def _reference_range(reference: Any) -> float:
-    """The documented default of :func:`napari_deconvnet.ssim`, over the whole reference."""
-    dtype = np.dtype(reference.dtype)
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.bool_:
-        return 1.0
-    low, high = float(np.asarray(reference.min())), float(np.asarray(reference.max()))
-    if not high > low:
-        raise ValueError(
-            f"the reference is constant (all values {low!r}), so the data range cannot be "
-            "inferred; untick 'Auto data range' and give one"
-        )
-    return high - low
+_REFERENCE_NAME = re.compile(r"(^|[^a-z])(clean|ground[ _-]?truth|reference|gt)([^a-z]|$)")
+
+
+def _record(layer: Image) -> dict[str, Any]:
+    from napari_deconvnet.core.provenance import of
+
+    return of(layer.metadata)
+
+
+def is_ssim_map(layer: Image) -> bool:
+    """Whether `layer` is an SSIM map made by this widget."""
+    return "ssim" in _record(layer)
+
+
+def is_restored(layer: Image) -> bool:
+    """Whether `layer` holds a restoration result (its provenance names a method or model)."""
+    rec = _record(layer)
+    return rec.get("operation") == "restore" or "model" in rec or "method" in rec
+
+
+def looks_like_reference(layer: Image) -> bool:
+    """Whether `layer` is a sample's clean layer, or is named like clean, ground truth, gt..."""
+    return bool(_record(layer).get("clean")) or bool(_REFERENCE_NAME.search(layer.name.lower()))
+
+
+def layer_axes(layer: Image) -> str | None:
+    """The ``axes`` of :func:`napari_deconvnet.measure` for `layer`: its axis labels when they
+    are letters of ``TZCYX`` (plus S for RGB), else None (guessed from the shape)."""
+    labels = [str(label).upper() for label in getattr(layer, "axis_labels", ())]
+    axes = "".join(labels) + ("S" if layer.rgb else "")
+    ndim = layer_data(layer).ndim
+    if len(axes) != ndim or len(set(axes)) != ndim or not set(axes) <= set("TZCYXS"):
+        return None
+    return axes
 
 
 def measure(
@@ -80,11 +107,12 @@ def measure(
     others: list[Any] = (),
     *,
     data_range: float | None = None,
-    scope: str = PLANES,
+    scope: str = AUTO,
     index: tuple[int, ...] = (),
     rgb: bool = False,
+    axes: str | None = None,
 ) -> Generator[tuple[int, int], None, dict[str, Any]]:
-    """Worker body: SSIM map, mean SSIM and PSNR, chunk by chunk, yielding progress.
+    """Worker body: :func:`napari_deconvnet.measure_iter` of `result` and of each of `others`.
 
     Parameters
     ----------
@@ -93,78 +121,63 @@ def measure(
     others : list of array-like
         More results compared against `reference` (means only, no map).
     data_range : float, optional
-        None: the rule of :func:`napari_deconvnet.ssim` applied to the whole
-        reference, so that every slice is measured on the same scale.
-    scope : {"current slice", "every slice (2D)", "whole volume (3D)"}
-        2D SSIM of the plane at `index`, of every plane, or 3D SSIM of the
-        trailing three axes.
+        None: the rule of :func:`napari_deconvnet.measure` (over the whole
+        reference, so that every slice is measured on the same scale).
+    scope : {"auto", "slice", "volume", "current slice"}
+        The ``per`` of :func:`napari_deconvnet.measure`, or the 2D plane at
+        `index` only.
     index : tuple of int
         Indices of the leading axes of the current slice.
     rgb : bool
         The last axis holds RGB(A) samples: SSIM per sample, and the map is
         their mean.
+    axes : str, optional
+        The layer's axes (None: guessed from its shape).
 
     Returns
     -------
     dict
         ``map`` (float32, the shape of the measured part, without RGB axis),
-        ``ssim``, ``psnr``, ``data_range`` and ``rows``: ``(ssim, psnr)`` of
-        `result` and of each of `others`.
+        ``ssim``, ``psnr``, ``data_range``, ``per``, ``axes``, ``measurement``
+        (the :class:`~napari_deconvnet.Measurement` of `result`) and ``rows``:
+        ``(ssim, psnr)`` of `result` and of each of `others`.
     """
-    from napari_deconvnet.core.metrics import psnr, ssim
+    from napari_deconvnet.core.data_range import check_data_range
+    from napari_deconvnet.core.measurement import measure_iter
 
-    if data_range is None:
-        data_range = _reference_range(reference)
-    spatial = reference.ndim - (1 if rgb else 0)
-    k = min(3 if scope == VOLUME else 2, spatial)
+    per = scope
     if scope == CURRENT:
-        lead_index = [tuple(index)]
-        lead_shape: tuple[int, ...] = ()
-    else:
-        lead_shape = tuple(reference.shape[: spatial - k])
-        lead_index = list(np.ndindex(lead_shape))
+        if data_range is None:  # the whole reference's, not the plane's
+            data_range = check_data_range(None, reference)
+        result, reference = result[tuple(index)], reference[tuple(index)]
+        others = [image[tuple(index)] for image in others]
+        axes, per = ("YXS" if rgb else "YX"), PLANES
     images = [result, *others]
-    total = len(lead_index) * len(images)
-    done = 0
-    smap = None
-    rows = []
+    found = []
     for n, image in enumerate(images):
-        scores, sq_err, count = [], 0.0, 0
-        for idx in lead_index:
-            a, b = np.asarray(image[idx]), np.asarray(reference[idx])
-            channel_axis = -1 if rgb else None
-            if n == 0:
-                score, chunk_map = ssim(
-                    a, b, data_range=data_range, full=True, channel_axis=channel_axis
-                )
-                if rgb:
-                    chunk_map = chunk_map.mean(axis=-1)
-                if scope == CURRENT:
-                    smap = chunk_map
-                else:
-                    if smap is None:
-                        smap = np.empty(lead_shape + chunk_map.shape, np.float32)
-                    smap[idx] = chunk_map
-            else:
-                score = ssim(a, b, data_range=data_range, channel_axis=channel_axis)
-            scores.append(score)
-            if len(lead_index) == 1:
-                value = psnr(a, b, data_range=data_range)
-            else:
-                diff = a.astype(np.float64) - b.astype(np.float64)
-                sq_err += float(np.sum(diff * diff))
-                count += diff.size
-            done += 1
-            yield done, total
-        if len(lead_index) > 1:
-            value = math.inf if sq_err == 0 else 10 * math.log10(data_range**2 * count / sq_err)
-        rows.append((float(np.mean(scores)), float(value)))
+        steps = measure_iter(
+            image, reference, axes=axes, per=per, data_range=data_range, full=n == 0
+        )
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as stop:
+                found.append(stop.value)
+                break
+            yield n * total + done, total * len(images)
+    first = found[0]
+    smap = first.ssim_map
+    if "S" in first.axes:
+        smap = smap.mean(axis=first.axes.index("S"))
     return {
         "map": smap,
-        "ssim": rows[0][0],
-        "psnr": rows[0][1],
-        "data_range": float(data_range),
-        "rows": rows,
+        "ssim": first.ssim,
+        "psnr": first.psnr,
+        "data_range": first.data_range,
+        "per": first.per,
+        "axes": first.axes,
+        "measurement": first,
+        "rows": [(m.ssim, m.psnr) for m in found],
     }
 
 
@@ -195,23 +208,27 @@ class QualityWidget(Container):
         self.worker = None
         self._follow: dict[str, Any] | None = None  # the pair whose slice is followed
         self._pending = False
+        self._auto: tuple[Any, Any] = (None, None)  # the layers we chose, not the user
 
         self.result = ComboBox(label="Result", choices=self._image_layers)
         self.reference = ComboBox(label="Reference", choices=self._image_layers)
-        self.auto_range = CheckBox(text="Auto data range", value=True)
-        self.auto_range.tooltip = (
-            "255 for 8-bit references, else the reference's max - min (over all its data)"
-        )
+        from napari_deconvnet.core.measurement import PARAMS
+
+        params = {p.name: p for p in PARAMS}  # the same parameters as `evaluate`'s
+        span, per = params["data_range"], params["per"]
+        self.auto_range = CheckBox(text=f"Auto {span.label.lower()}", value=span.default is None)
+        self.auto_range.tooltip = span.help
         self.data_range = FloatSpinBox(
-            label="Data range", value=1.0, min=0.0, max=1e12, step=0.1, visible=False
+            label=span.label, value=1.0, min=span.low or 0.0, max=1e12, step=0.1, visible=False
         )
         with contextlib.suppress(AttributeError):
             self.data_range.native.setDecimals(6)
-        self.data_range.tooltip = "Span of possible intensities (max - min), e.g. 1.0 or 255"
-        self.scope = ComboBox(label="Measure", choices=SCOPES, value=CURRENT, visible=False)
+        self.data_range.tooltip = span.help
+        self.scope = ComboBox(
+            label=per.label, choices=[*per.choices, CURRENT], value=per.default, visible=False
+        )
         self.scope.tooltip = (
-            "current slice: 2D SSIM of the plane shown, updated as the sliders move; every "
-            "slice: 2D SSIM of each plane; whole volume: 3D SSIM"
+            f"{per.help}. current slice: 2D SSIM of the plane shown, updated as the sliders move"
         )
         self.others = Select(label="Also compare", choices=self._result_layers)
         self.others.tooltip = "More results to compare against the same reference (table)"
@@ -241,6 +258,7 @@ class QualityWidget(Container):
         follow_layers(self, viewer)
         viewer.dims.events.current_step.connect(self._on_step)
         self.native.destroyed.connect(self._disconnect_dims)
+        self._auto = (self.result.value, self.reference.value)  # magicgui's first choices
         self.reset_choices()
         self._update_visibility()
 
@@ -251,22 +269,57 @@ class QualityWidget(Container):
 
     def _result_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
         """Image layers that are not SSIM maps made by this widget."""
-        return [
-            (name, layer)
-            for name, layer in self._image_layers()
-            if "ssim" not in layer.metadata.get("napari_deconvnet", {})
-        ]
+        return [(name, layer) for name, layer in self._image_layers() if not is_ssim_map(layer)]
+
+    def default_pair(self, result: Image | None = None) -> tuple[Image | None, Image | None]:
+        """The result and reference chosen when the user has not chosen.
+
+        The result is the most recently added restored layer (else `result`,
+        else the first image layer); the reference another layer of the same
+        shape named like clean, ground truth, reference or gt, or a sample's
+        clean layer; else another layer of the same shape. Never both the
+        same layer when there is another.
+        """
+        layers = [layer for _, layer in self._result_layers()]
+        if not layers:
+            return None, None
+        restored = [layer for layer in layers if is_restored(layer)]
+        if result is None or result not in layers:
+            result = restored[-1] if restored else layers[0]
+        shape = layer_data(result).shape
+        others = [layer for layer in layers if layer is not result]
+        fits = [layer for layer in others if layer_data(layer).shape == shape]
+        for group in (fits, others):
+            named = [layer for layer in group if looks_like_reference(layer)]
+            plain = [layer for layer in group if not is_restored(layer)]
+            for candidates in (named, plain, group):
+                if candidates:
+                    return result, candidates[0]
+        return result, result
 
     def reset_choices(self, *_: Any) -> None:
-        """Re-read the image layers; the selections stay on the same layers."""
+        """Re-read the image layers; choices the user made stay on the same layers.
+
+        Selections this widget made (see :meth:`default_pair`) follow the
+        layers as they come and go.
+        """
         current = (self.result.value, self.reference.value)
         others = list(self.others.value)
         super().reset_choices()
         choices = self._image_layers()
         keep_selection(self.result, choices, current[0])
         keep_selection(self.reference, choices, current[1])
-        if current[1] is None and self.reference.value is self.result.value and len(choices) > 1:
-            self.reference.value = choices[1][1]  # two layers: compare the first with the second
+        chosen_result = current[0] is not None and current[0] is not self._auto[0]
+        chosen_reference = current[1] is not None and current[1] is not self._auto[1]
+        result, reference = self.default_pair(self.result.value if chosen_result else None)
+        if not chosen_result and result is not None:
+            self.result.value = result
+        if not chosen_reference and reference is not None:
+            self.reference.value = reference
+        self._auto = (
+            None if chosen_result else self.result.value,
+            None if chosen_reference else self.reference.value,
+        )
         alive = [layer for layer in others if any(layer is c for _, c in self._result_layers())]
         with contextlib.suppress(ValueError):
             self.others.value = alive
@@ -309,14 +362,11 @@ class QualityWidget(Container):
                 )
         data_range = None
         if not self.auto_range.value:
-            data_range = float(self.data_range.value)
-            if not math.isfinite(data_range) or data_range <= 0:
-                raise ValueError(
-                    f"the data range must be a number > 0, got {data_range!r}; it is the span "
-                    "of possible intensities, e.g. 1.0 or 255"
-                )
+            from napari_deconvnet.core.data_range import check_data_range
+
+            data_range = check_data_range(float(self.data_range.value), None)
         spatial = a.ndim - (1 if result.rgb else 0)
-        scope = self.scope.value if spatial > 2 else PLANES
+        scope = self.scope.value if spatial > 2 else AUTO
         index = self._current_index(result, 2) if scope == CURRENT else ()
         return {
             "result": result,
@@ -325,6 +375,7 @@ class QualityWidget(Container):
             "data_range": data_range,
             "scope": scope,
             "index": index,
+            "axes": layer_axes(result),
         }
 
     # ------------------------------------------------------------ run
@@ -352,6 +403,7 @@ class QualityWidget(Container):
             scope=job["scope"],
             index=job["index"],
             rgb=bool(result.rgb),
+            axes=job["axes"],
         )
         worker.yielded.connect(partial(self._on_yielded, worker))
         worker.returned.connect(partial(self._on_returned, worker, job))
@@ -394,7 +446,7 @@ class QualityWidget(Container):
     def _on_returned(self, worker: Any, job: dict[str, Any], out: dict[str, Any]) -> None:
         if worker.abort_requested or getattr(self, "_closed", False):
             return
-        from napari_deconvnet import __version__
+        from napari_deconvnet.core.provenance import layer_metadata, record
 
         result, reference = job["result"], job["reference"]
         name = f"SSIM {result.name} vs {reference.name}"
@@ -408,22 +460,23 @@ class QualityWidget(Container):
             scale = np.asarray(kwargs["scale"], dtype=float)
             translate[:n_lead] += np.asarray(job["index"]) * scale[:n_lead]
             kwargs["translate"] = translate
-        meta = {
-            "napari_deconvnet": {
-                "ssim": out["ssim"],
-                "psnr": out["psnr"],
-                "data_range": out["data_range"],
-                "result": result.name,
-                "reference": reference.name,
-                "scope": job["scope"],
-                "index": list(job["index"]),
-                "version": __version__,
-                "compared": {
-                    layer.name: {"ssim": s, "psnr": p}
-                    for layer, (s, p) in zip([result, *job["others"]], out["rows"], strict=True)
-                },
-            }
-        }
+        rec = record(
+            "measure",
+            ssim=out["ssim"],
+            psnr=out["psnr"],
+            data_range=out["data_range"],
+            per=out["per"],
+            axes=out["axes"],
+            result=result.name,
+            reference=reference.name,
+            scope=job["scope"],
+            index=list(job["index"]),
+            compared={
+                layer.name: {"ssim": s, "psnr": p}
+                for layer, (s, p) in zip([result, *job["others"]], out["rows"], strict=True)
+            },
+        )
+        meta = layer_metadata(rec)
         layer = self._existing_overlay(name)
         if layer is not None and layer.data.shape == smap.shape:
             layer.data = smap
@@ -451,7 +504,7 @@ class QualityWidget(Container):
         if name not in self._viewer.layers:
             return None
         layer = self._viewer.layers[name]
-        if isinstance(layer, Image) and "ssim" in layer.metadata.get("napari_deconvnet", {}):
+        if isinstance(layer, Image) and is_ssim_map(layer):
             return layer
         return None
 

@@ -1,0 +1,123 @@
+"""``napari-deconvnet evaluate``: SSIM and PSNR of a result file against a reference file.
+
+The options are rendered from :data:`napari_deconvnet.core.measurement.PARAMS`
+and the numbers come from :func:`napari_deconvnet.measure_iter`, as in the
+Quality widget, so both report the same values for the same images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._files import (
+    WRITABLE,
+    UsageError,
+    layer_meta,
+    progress_bar,
+    read_input,
+    suffix_of,
+    write_output,
+)
+
+__all__ = ["add_arguments", "cmd_evaluate"]
+
+
+def _data_range_type(param: Any) -> Any:
+    """argparse type of the data range: a positive number, or auto."""
+
+    def convert(text: str) -> float | None:
+        from napari_deconvnet.core.data_range import check_data_range
+
+        try:
+            value = param.parse(text)
+            if value is not None:
+                check_data_range(value, None)
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(
+                f"expected a positive number or 'auto', got {text!r}"
+            ) from None
+        return value
+
+    return convert
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The evaluate command's arguments: two files and the measurement's parameters."""
+    from napari_deconvnet.core.measurement import PARAMS
+
+    p.add_argument("result")
+    p.add_argument("reference")
+    for param in PARAMS:
+        flag = "--" + param.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"default": param.default, "help": param.help}
+        if param.kind == "choice":
+            kwargs["choices"] = list(param.choices)
+            kwargs["help"] += f" (default: {param.default})"
+        elif param.name == "data_range":
+            kwargs["type"] = _data_range_type(param)
+        if param.name == "axes":
+            kwargs["help"] = kwargs["help"].replace("(default: ", "(default: the file's, or ")
+        p.add_argument(flag, **kwargs)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--ssim-map", default=None, metavar="OUT", help="also write the SSIM map")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Measure, print the mean SSIM and PSNR (or JSON), and write the map if asked."""
+    import napari_deconvnet as dn
+    from napari_deconvnet.core.provenance import record
+
+    images = []
+    for name in (args.result, args.reference):
+        if not Path(name).exists():
+            raise UsageError(f"{name}: no such file")
+        images.append(read_input(Path(name), lazy=False))
+    result, reference = images
+    x, y = np.asarray(result.data), np.asarray(reference.data)
+    if x.shape != y.shape:
+        raise UsageError(
+            f"the result has shape {x.shape} but the reference has shape {y.shape}; "
+            "compare images of the same shape"
+        )
+    axes = args.axes or result.axes or reference.axes or None
+    options = {"axes": axes, "per": args.per, "data_range": args.data_range}
+    try:
+        with progress_bar(args, desc="measuring", unit="part") as bar:
+            steps = dn.measure_iter(x, y, full=bool(args.ssim_map), **options)
+            while True:
+                try:
+                    done, total = next(steps)
+                except StopIteration as stop:
+                    measurement = stop.value
+                    break
+                bar.total, bar.n = total, done
+                bar.refresh()
+    except (ValueError, TypeError) as err:
+        raise UsageError(str(err)) from err
+    report = {**measurement.summary(), "result": args.result, "reference": args.reference}
+    if args.ssim_map:
+        out = Path(args.ssim_map)
+        if suffix_of(out) not in WRITABLE:
+            raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
+        provenance = record("measure", metric="ssim", **report)
+        meta = layer_meta(result, "SSIM map", provenance)
+        meta["rgb"] = False
+        write_output(out, measurement.ssim_map, meta, args)
+        report["ssim_map"] = str(out)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"SSIM  {report['ssim']:.4f}")
+        print(f"PSNR  {report['psnr']:.2f} dB")
+        if report["parts"] > 1:
+            print(
+                f"mean of {report['parts']} parts, per {report['per']} (axes {report['axes']}, "
+                f"data range {report['data_range']:g})"
+            )
+    return 0
