@@ -103,3 +103,48 @@ def test_sample_opens_in_napari(make_napari_viewer, key):
     if key == "volume":
         np.testing.assert_allclose(viewer.layers[0].scale, (0.5, 0.2, 0.2))
         np.testing.assert_allclose(viewer.layers[1].scale, (0.5, 0.2, 0.2))
+
+
+def test_volume_layers_share_units_and_scale_without_a_warning(make_napari_viewer, qtbot):
+    """The PSF is sampled on the volume's grid: same scale and units (napari warns otherwise)."""
+    import warnings
+
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    viewer.scale_bar.visible = True  # the scale bar warns about mismatched units
+    shown = []
+    notification_manager.notification_ready.connect(shown.append)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            viewer.open_sample("napari-deconvnet", "volume")
+            viewer.dims.ndisplay = 3
+            qtbot.wait(50)
+    finally:
+        notification_manager.notification_ready.disconnect(shown.append)
+    messages = [str(w.message) for w in caught] + [str(n.message) for n in shown]
+    assert [m for m in messages if "unit" in m.lower() or "dimensionality" in m] == []
+    assert len(viewer.layers) == 3
+    units = {tuple(str(u) for u in layer.units) for layer in viewer.layers}
+    assert units == {("micrometer",) * 3}
+    assert tuple(str(u) for u in viewer.layers.units) == ("micrometer",) * 3
+    for layer in viewer.layers:
+        np.testing.assert_allclose(layer.scale, (0.5, 0.2, 0.2))
+
+
+@pytest.mark.parametrize("key", ["blurred", "volume"])
+def test_blurred_samples_use_the_cores_blur(key):
+    """One blur in the package: the samples are core.psf.blur of the clean image, then noise."""
+    from napari_deconvnet.core.noise import synthesize
+    from napari_deconvnet.core.psf import blur
+
+    if key == "blurred":
+        degraded, clean, psf = samples.blurred_phantom_data((48, 48), seed=3)
+        expected = synthesize(blur(clean, psf), "gaussian", seed=3, sigma=samples.BLURRED_SIGMA)
+    else:
+        degraded, clean, psf = samples.phantom_volume_data((8, 48, 48), seed=3)
+        expected = synthesize(blur(clean, psf), "poisson", seed=3, peak=samples.VOLUME_PEAK)
+    np.testing.assert_array_equal(degraded, np.asarray(expected, np.float32))
+    # the blur keeps the intensity scale: the blurred image's mean is the clean one's
+    assert float(blur(clean, psf).mean()) == pytest.approx(float(clean.mean()), rel=0.02)

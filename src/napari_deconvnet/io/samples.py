@@ -64,24 +64,6 @@ def _psf(shape: tuple[int, ...], sigma: tuple[float, ...]) -> np.ndarray:
     return np.asarray(make_psf("gaussian", shape=shape, sigma=sigma), np.float32)
 
 
-def _blur(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    """`image` convolved with `psf` (FFT, reflected borders), float32, same shape."""
-    from scipy import fft
-
-    pad = [(k // 2, k // 2) for k in psf.shape]
-    padded = np.pad(image.astype(np.float64), pad, mode="reflect")
-    size = [
-        fft.next_fast_len(n + k - 1, real=True)
-        for n, k in zip(padded.shape, psf.shape, strict=True)
-    ]
-    full = fft.irfftn(fft.rfftn(padded, size) * fft.rfftn(psf.astype(np.float64), size), size)
-    crop = tuple(
-        slice((k - 1) // 2 + k // 2, (k - 1) // 2 + k // 2 + n)
-        for k, n in zip(psf.shape, image.shape, strict=True)
-    )
-    return np.clip(full[crop], 0, None).astype(np.float32)
-
-
 def _blobs(shape: tuple[int, ...], centres, radii, values, softness: float = 1.0) -> np.ndarray:
     """Sum of soft-edged ellipsoids, each drawn in its bounding box only."""
     out = np.zeros(shape, np.float32)
@@ -178,6 +160,7 @@ def _layers(
                     "name": f"{base} PSF",
                     "visible": False,
                     "metadata": {"napari_deconvnet": {"sample": key, "psf": True}},
+                    **geometry,  # the PSF is sampled on the image's grid
                 },
                 "image",
             )
@@ -311,11 +294,12 @@ def blurred_phantom_data(
     ((64, 64), (17, 17), 1.0)
     """
     from napari_deconvnet.core.noise import synthesize
+    from napari_deconvnet.core.psf import blur
 
     rng = np.random.default_rng(seed)
     clean = _filaments(shape, rng, n=max(3, shape[0] * shape[1] // 5000))
     psf = _psf((17, 17), (2.0, 2.0))
-    degraded = synthesize(_blur(clean, psf), "gaussian", seed=seed, sigma=BLURRED_SIGMA)
+    degraded = synthesize(blur(clean, psf), "gaussian", seed=seed, sigma=BLURRED_SIGMA)
     return np.asarray(degraded, np.float32), clean, psf
 
 
@@ -357,6 +341,7 @@ def phantom_volume_data(
     ((8, 64, 64), (9, 13, 13))
     """
     from napari_deconvnet.core.noise import synthesize
+    from napari_deconvnet.core.psf import blur
 
     rng = np.random.default_rng(seed)
     z, h, w = shape
@@ -369,7 +354,7 @@ def phantom_volume_data(
     clean += _blobs(shape, spots, np.full((3 * n, 3), 1.5), rng.uniform(0.3, 0.6, 3 * n), 0.6)
     clean = np.clip(0.03 + clean / max(float(clean.max()), 1e-6), 0, 1).astype(np.float32)
     psf = _psf((9, 13, 13), (2.0, 1.5, 1.5))
-    degraded = synthesize(_blur(clean, psf), "poisson", seed=seed, peak=VOLUME_PEAK)
+    degraded = synthesize(blur(clean, psf), "poisson", seed=seed, peak=VOLUME_PEAK)
     return np.asarray(degraded, np.float32), clean, psf
 
 
