@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_deconvnet.core._validation import is_dask
 from napari_deconvnet.core.atomic import atomic_file, atomic_folder, recover_folder
 
 from .layer_doc import (
@@ -74,6 +75,7 @@ _MAX_LEVELS = 12
 
 _atomic_file = atomic_file  # old private names, until the command line uses the public ones
 _atomic_folder = atomic_folder
+_is_dask = is_dask
 
 
 def _open_v2_group(path):
@@ -98,10 +100,6 @@ def _create_v2_array(group, name, *, shape, chunks, dtype, compressor):
 # ------------------------------------------------------------------- TIFF
 
 
-def _is_dask(data: Any) -> bool:
-    return type(data).__module__.startswith("dask.") and hasattr(data, "dask")
-
-
 def _pages(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
     """The pages of a dask array, computed one at a time."""
     lead = data.shape[: data.ndim - page_ndim]
@@ -110,7 +108,7 @@ def _pages(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
 
 
 def _tiff_data(data: Any, page_ndim: int) -> dict[str, Any]:
-    if _is_dask(data):
+    if is_dask(data):
         return {"data": _pages(data, page_ndim), "shape": data.shape, "dtype": data.dtype}
     return {"data": np.asarray(data)}
 
@@ -262,7 +260,7 @@ def write_ome_zarr(
 
     path = Path(path)
     data = full_resolution(data)
-    if not _is_dask(data):
+    if not is_dask(data):
         data = da.from_array(np.asarray(data), chunks=-1)
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
