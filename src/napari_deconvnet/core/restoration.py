@@ -186,16 +186,17 @@ def restore(
         :func:`make_psf` name, or a dict such as ``{"kind": "gaussian",
         "sigma": 2}``. The model receives the image's classical
         pre-deconvolution with this PSF (Richardson-Lucy or Wiener, as its
-        metadata says) as a second input channel (see
-        :mod:`napari_deconvnet.core.conditioning`). For dask input the
+        metadata says) as a second input channel (its kind,
+        :class:`~napari_deconvnet.core.kinds.PSFConditioned`). For dask input the
         channel is computed block by block with a context of a few PSF
         sizes (:func:`~napari_deconvnet.core.conditioning.conditioning_margin`).
     axes : str, optional
         One letter per dimension from ``"TZCYXS"``: T time, Z depth, C
         channel, Y/X rows/columns, S RGB samples. Default (see
-        :func:`infer_axes`): 2-D ``"YX"``; 3-D ``"ZYX"`` (a 2D model runs
-        plane by plane), or ``"YXS"`` when a 2D model meets 3 or 4 trailing
-        samples; 4-D ``"TZYX"`` or ``"TYXS"``; 5-D ``"TZCYX"``. Axes the model
+        :func:`~napari_deconvnet.core.axes.infer_axes`): 2-D ``"YX"``; 3-D
+        ``"ZYX"`` (a 2D model runs plane by plane), or ``"YXS"`` when a 2D
+        model meets 3 or 4 trailing samples; 4-D ``"TZYX"`` or ``"TYXS"``;
+        5-D ``"TZCYX"``. Axes the model
         does not process spatially (T, Z for 2D models, C/S for one-channel
         models) are processed independently.
     tile : int or sequence of int, optional
