@@ -163,6 +163,7 @@ def measure(
                 done, total = next(steps)
             except StopIteration as stop:
                 found.append(stop.value)
+                data_range = stop.value.data_range  # computed once for all
                 break
             yield n * total + done, total * len(images)
     first = found[0]
