@@ -10,7 +10,6 @@ needs is ever read (:func:`read_region`).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +107,7 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
     return source, None, info
 
 
-def as_lazy(array: Any, block: Sequence[int] | None = None) -> Any:
+def as_lazy(array: Any) -> Any:
     """A dask view of a file-backed array (numpy in memory stays numpy: exact stats)."""
     import dask.array as da
 
