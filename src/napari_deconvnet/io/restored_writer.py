@@ -7,12 +7,9 @@ writes: chunked, with a pyramid, atomically), without adding a layer:
 - the model is the one last chosen in the Restore widget
   (:func:`remember_model`; with its PSF for a deconvolution model, from its
   last run), else ``"default"``;
-- a lazy layer (dask, zarr) is restored block by block into the file, so a
-  layer bigger than memory is never computed in the viewer. With
-  :func:`napari_deconvnet.restore_to_zarr` available, it is used for
-  lazy data; otherwise the lazy :func:`napari_deconvnet.restore` result is
-  stored chunk by chunk;
-- in-memory data is restored tile by tile;
+- the layer is restored block by block straight into the file by
+  :func:`napari_deconvnet.restore_to_zarr`, so a lazy layer (dask, zarr)
+  bigger than memory is never computed in the viewer;
 - the file's provenance (``layer.metadata["napari_deconvnet"]`` when
   reopened) records the model, its name, the PSF's shape, the axes, the
   source layer and the library version;
@@ -22,13 +19,12 @@ writes: chunked, with a pyramid, atomically), without adding a layer:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,29 +118,6 @@ class _Progress:
             self._bar.close()
 
 
-@contextlib.contextmanager
-def _dask_progress(report: _Progress) -> Iterator[None]:
-    """Report the tasks dask finishes (each ``store`` of the writer, from 0)."""
-    from dask.callbacks import Callback
-
-    state = {"done": 0, "total": 0}
-
-    def start_state(_dsk: Any, scheduler: dict[str, Any]) -> None:
-        state["done"] = 0
-        state["total"] = len(scheduler["ready"]) + len(scheduler["waiting"])
-        report(0, state["total"])
-
-    def posttask(*_: Any) -> None:  # called in the thread that computes (this one)
-        state["done"] = min(state["done"] + 1, state["total"])
-        report(state["done"], state["total"])
-
-    def finish(*_: Any) -> None:
-        report(state["total"], state["total"])
-
-    with Callback(start_state=start_state, posttask=posttask, finish=finish):
-        yield
-
-
 # -------------------------------------------------------------------- writer
 
 
@@ -158,14 +131,6 @@ def _axes(data: Any, meta: dict[str, Any]) -> str | None:
             f"cannot restore a {data.ndim}-D RGB layer; restored writes handle 2D to 4D RGB"
         )
     return "TZYX"[4 - n :] + "S"
-
-
-def _restore_to_zarr_accepts(func: Any, names: tuple[str, ...]) -> bool:
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-    return all(n in params for n in names)
 
 
 def _stamp(
@@ -299,12 +264,8 @@ def write_restored_ome_zarr(
         A model that cannot restore this layer (e.g. a deconvolution model
         without a PSF, an image smaller than the network's grid).
     """
-    import napari_deconvnet as dn
     from napari_deconvnet.core.persistence import load_model
-    from napari_deconvnet.core.provenance import layer_metadata, record
-    from napari_deconvnet.core.tiling import restore_iter
-
-    from .writer import write_ome_zarr
+    from napari_deconvnet.core.provenance import record
 
     if isinstance(data, list | tuple):
         data = data[0]
@@ -334,43 +295,25 @@ def write_restored_ome_zarr(
         writer="OME-Zarr, restored",
         source=name,
         device=device,
-        psf=None if psf is None or isinstance(psf, str) else {"shape": list(np.shape(psf))},
+        psf=psf if psf is None or isinstance(psf, str) else {"shape": list(np.shape(psf))},
         axes=axes,
         lazy=lazy is not None,
     )
-    if isinstance(psf, str):
-        provenance["psf"] = psf
     report = _Progress(f"restoring {name!r} to {Path(path).name}", progress)
     start = time.perf_counter()
     try:
-        stream = getattr(dn, "restore_to_zarr", None)
-        if stream is not None and _restore_to_zarr_accepts(stream, ("psf", "progress", "name")):
-            return _stream_with_restore_to_zarr(
-                Path(path),
-                data if lazy is None else lazy,
-                net,
-                meta,
-                axes,
-                psf,
-                device,
-                f"{name} restored",
-                provenance,
-                report,
-            )
-        if lazy is not None:
-            restored = dn.restore(lazy, net, psf=psf, axes=axes, device=device)
-        else:
-            gen = restore_iter(np.asarray(data), net, psf=psf, axes=axes, device=device)
-            try:
-                while True:
-                    report(*next(gen))
-            except StopIteration as finished:
-                restored = finished.value
-        out_meta = dict(meta)
-        out_meta["name"] = f"{name} restored"
-        out_meta["metadata"] = layer_metadata(provenance, meta.get("metadata"))
-        with _dask_progress(report):
-            written = write_ome_zarr(path, restored, out_meta)
+        written = _stream_with_restore_to_zarr(
+            Path(path),
+            data if lazy is None else lazy,
+            net,
+            meta,
+            axes,
+            psf,
+            device,
+            f"{name} restored",
+            provenance,
+            report,
+        )
     finally:
         report.close()
     _logger.info(
