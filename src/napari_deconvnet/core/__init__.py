@@ -1,7 +1,6 @@
 """The computational core: numpy and torch only, never napari or Qt."""
 
 from .adapt import adapt
-from .bigdata import restore_to_zarr
 from .bioimageio import export_bioimageio
 from .classical import richardson_lucy, wiener
 from .denoisers import (
@@ -20,9 +19,10 @@ from .noise import estimate_noise, synthesize
 from .operations import run_method, run_method_iter, synthesize_iter
 from .persistence import list_models, load_model, model_info, save_model
 from .psf import make_psf
+from .restoration import Cancelled, compute_normalization, restore, restore_iter
 from .specs import Param, Spec, list_methods, list_noise_models, list_psfs
 from .specs import register as register_spec
-from .tiling import Cancelled, compute_normalization, restore, restore_iter
+from .streaming import restore_to_zarr
 from .training import TrainEvent, TrainResult, train, train_iter
 
 __all__ = [
