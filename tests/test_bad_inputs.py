@@ -422,6 +422,7 @@ def test_cli_unexpected_errors_are_one_line_unless_debug(files, capsys, monkeypa
         raise RuntimeError("the accelerator fell over")
 
     monkeypatch.setattr(dn, "restore", broken)
+    monkeypatch.setattr(dn, "run_method", broken)
     monkeypatch.setattr("napari_deconvnet.core.tiling.restore", broken, raising=False)
     argv = ["restore", str(files / "a.tif"), "-o", str(files / "o")]
     code, err = _run(argv, capsys)

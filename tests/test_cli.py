@@ -211,6 +211,7 @@ def test_unexpected_errors_exit_1_and_debug_shows_the_traceback(
         raise RuntimeError("out of\nmemory")
 
     monkeypatch.setattr(dn, "restore", boom)
+    monkeypatch.setattr(dn, "run_method", boom)  # what restore --method runs
     assert main(["restore", str(tif), "-o", str(tmp_path / "o.tif")]) == 1
     err = capsys.readouterr().err
     assert err.strip() == (

@@ -7,6 +7,9 @@ Examples
     napari-deconvnet models
     napari-deconvnet sample fluorescence -o data/
     napari-deconvnet restore data/cells_noisy.tif -o restored/
+    napari-deconvnet restore blurred.tif -o sharp.tif --method richardson-lucy \\
+        --param iterations=20 --psf gaussian --psf-param sigma=2
+    napari-deconvnet methods               # every method, noise model and PSF kind
     napari-deconvnet restore "raw/*.tif" stacks/ -o restored/ --axes ZYX --format ome.zarr
     napari-deconvnet evaluate restored/cells_noisy_restored.tif data/cells_clean.tif --json
     napari-deconvnet train --input data/cells_noisy.tif --time 60 -o mine.safetensors
@@ -37,6 +40,7 @@ from collections.abc import Sequence
 
 from . import _commands as commands
 from . import _evaluate as evaluate
+from . import _restore, _specs
 from ._files import FORMATS, PROG, Failure, UsageError
 
 __all__ = ["main"]
@@ -109,6 +113,28 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common])
 
+    def param_option(p: argparse.ArgumentParser, help: str) -> None:
+        p.add_argument(
+            "--param", action="append", default=[], metavar="NAME=VALUE", help=help + "; repeat"
+        )
+
+    def psf_options(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument(
+            "--psf",
+            default=None,
+            metavar="PSF",
+            help=_specs.choices_help(
+                "psf", f"{what}: a PSF image file (.tif, .npy) or a PSF kind[:k=v,...]"
+            ),
+        )
+        p.add_argument(
+            "--psf-param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a parameter of the PSF kind, e.g. sigma=2 (see the methods command); repeat",
+        )
+
     def device(p: argparse.ArgumentParser) -> None:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
@@ -134,18 +160,32 @@ def _parser() -> argparse.ArgumentParser:
         help="TIFF/OME-TIFF, PNG, JPEG, .npy files, .zarr folders, folders of images or globs",
     )
     output_files(p, "restored")
-    p.add_argument("--model", default="default", help="shipped model name or .safetensors file")
+    p.add_argument(
+        "--method",
+        default=None,
+        metavar="NAME",
+        help=_specs.choices_help(
+            "method",
+            "a shipped model (see the models command; default: default), a .safetensors "
+            "model file, or a classical method",
+        ),
+    )
+    p.add_argument(
+        "--model", default=None, help="the older name of --method (models and model files)"
+    )
+    param_option(p, "the method's parameters (see the methods command), e.g. iterations=20")
     p.add_argument(
         "--axes",
         default=None,
-        help="one letter per dimension from TZCYXS, e.g. ZYX (default: the file's, or guessed)",
+        help="one letter per dimension from TZCYXS, e.g. ZYX (default: the file's, or guessed); "
+        "classical methods run on every YX plane, or ZYX volume where the axes have a Z",
     )
     p.add_argument(
-        "--tile", type=_positive_int, default=None, help="tile size in pixels (default: auto)"
+        "--tile", type=_positive_int, default=None, help="models: tile size in pixels (auto)"
     )
-    p.add_argument("--psf", default=None, help="PSF file or spec, for deconvolution models")
+    psf_options(p, "for deconvolution methods")
     device(p)
-    p.set_defaults(func=commands.cmd_restore)
+    p.set_defaults(func=_restore.cmd_restore)
 
     p = command("train", "train a model on image files and save it")
     p.add_argument("--input", nargs="+", required=True, metavar="IN", help="training images")
@@ -185,11 +225,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--noise",
         default=None,
-        metavar="SPEC",
-        help="e.g. gaussian:sigma=0.1, poisson:peak=30, poisson-gaussian:gain=2,read_noise=3, "
-        "salt-and-pepper:amount=0.05, speckle:sigma=0.2 (default: none, only the PSF)",
+        metavar="NAME",
+        help=_specs.choices_help(
+            "noise",
+            "a noise model, optionally NAME:k=v,... (default: none, only the PSF)",
+        ),
     )
-    p.add_argument("--psf", default=None, help="PSF file, or a spec such as gaussian:sigma=2")
+    param_option(p, "a parameter of the noise model (see the methods command), e.g. sigma=0.1")
+    psf_options(p, "blur first")
+    p.add_argument(
+        "--axes",
+        default=None,
+        help="one letter per dimension from TZCYXS (default: the file's): noise and blur "
+        "per YX plane, or ZYX volume where the axes have a Z",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clip", type=_pair, default=None, metavar="LOW,HIGH")
     p.set_defaults(func=commands.cmd_synthesize)
@@ -222,6 +271,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("models", "list the shipped models")
     p.set_defaults(func=commands.cmd_models)
+
+    p = command("methods", "list the methods, noise models and PSF kinds with their parameters")
+    p.add_argument("family", nargs="?", choices=["method", "noise", "psf"], default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--no-models", action="store_true", help="leave the shipped models out (faster)"
+    )
+    p.set_defaults(func=_specs.cmd_methods)
 
     p = command("sample", "list the samples, or write one (degraded, clean, PSF) as TIFFs")
     p.add_argument("key", nargs="?", default=None)

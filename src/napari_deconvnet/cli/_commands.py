@@ -9,16 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._files import (
-    PROG,
     WRITABLE,
-    Failure,
     UsageError,
     expand_inputs,
     layer_meta,
@@ -106,127 +103,22 @@ def _load_model(name: str) -> Any:
         raise UsageError(str(err)) from err
 
 
-def cmd_restore(args: argparse.Namespace) -> int:
-    import napari_deconvnet as dn
-    from napari_deconvnet.core.tiling import infer_axes
-
-    inputs = expand_inputs(args.inputs)
-    outputs = output_paths(inputs, Path(args.output), args.format, "restored")
-    model = _load_model(args.model)
-    psf = psf_from(args.psf, args)
-    if psf is None and model.metadata.get("needs_psf"):
-        raise UsageError(
-            f"model {args.model!r} deconvolves and needs --psf: a PSF image file (.tif, .npy) "
-            "or a spec such as gaussian:sigma=2 or airy:na=1.4,pixel_size=65"
-        )
-    if psf is not None and not model.metadata.get("needs_psf"):
-        raise UsageError(
-            f"model {args.model!r} is not a deconvolution model and takes no PSF; drop "
-            "--psf, or pick a deconvolution model such as --model deconv-2d"
-        )
-    failed = 0
-    with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
-        for src, dst in zip(inputs, outputs, strict=True):
-            files.update(0)
-            # an unfinished streamed OME-Zarr (killed run) is resumed, not skipped
-            resumable = (dst / ".napari_deconvnet_job").is_dir()
-            if dst.exists() and not args.overwrite and not resumable:
-                print(
-                    f"skipping {src}: {dst} exists (pass --overwrite to replace it)",
-                    file=sys.stderr,
-                )
-                files.update(1)
-                continue
-            try:
-                image = read_input(src)
-            except Failure as err:
-                print(f"{PROG} restore: error: {err}", file=sys.stderr)
-                failed += 1
-                files.update(1)
-                continue
-            start = time.perf_counter()
-            if dst.name.lower().endswith(".zarr") and (
-                image.lazy or src.name.lower().endswith(".zarr")
-            ):
-                # big data: block by block from the file straight into the OME-Zarr, resumable
-                _stream(src, dst, model, psf, args.axes or image.axes, args)
-                files.update(1)
-                files.write(f"{src} -> {dst}", file=sys.stdout)
-                continue
-            try:
-                axes = args.axes or image.axes or infer_axes(image.data.shape, model)
-                options = {"axes": axes, "tile": args.tile, "device": args.device, "psf": psf}
-                if image.lazy:
-                    restored = dn.restore(image.data, model, **options)
-                else:
-                    with progress_bar(args, desc=src.name, unit="tile", position=1) as tiles:
-
-                        def progress(done: int, total: int, tiles: Any = tiles) -> None:
-                            tiles.total = total
-                            tiles.n = done
-                            tiles.refresh()
-
-                        restored = dn.restore(
-                            np.asarray(image.data), model, progress=progress, **options
-                        )
-            except (ValueError, TypeError) as err:
-                raise UsageError(f"{src}: {err}") from err
-            provenance = {
-                "model": args.model,
-                "model_name": model.metadata.get("name", args.model),
-                "axes": axes,
-                "tile": args.tile,
-                "device": args.device,
-                "lazy": image.lazy,
-                "source": str(src),
-                "version": dn.__version__,
-            }
-            if not image.lazy:  # a lazy result is computed while it is written
-                provenance["seconds"] = round(time.perf_counter() - start, 3)
-            meta = layer_meta(image, f"{image.name} restored", provenance)
-            write_output(dst, restored, meta, args)
-            files.update(1)
-            files.write(f"{src} -> {dst}", file=sys.stdout)
-    if failed:
-        raise Failure(f"{failed} of {len(inputs)} inputs could not be read")
-    return 0
-
-
-def _stream(src: Path, dst: Path, model: Any, psf: Any, axes: Any, args: Any) -> None:
-    """``restore big.zarr -o out.ome.zarr``: :func:`napari_deconvnet.restore_to_zarr`."""
-    import napari_deconvnet as dn
-
-    with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
-
-        def progress(done: int, total: int) -> None:
-            blocks.total = total
-            blocks.n = done
-            blocks.refresh()
-
-        try:
-            dn.restore_to_zarr(
-                src,
-                dst,
-                model,
-                psf=psf,
-                axes=axes,
-                tile=args.tile,
-                device=args.device,
-                overwrite=bool(args.overwrite) and not (dst / ".napari_deconvnet_job").is_dir(),
-                progress=progress,
-            )
-        except (ValueError, TypeError) as err:
-            raise UsageError(f"{src}: {err}") from err
-
-
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    import napari_deconvnet as dn
-    from napari_deconvnet.core.noise import synthesize
+    from napari_deconvnet.core.noise import noise_spec
+    from napari_deconvnet.core.operations import drain, synthesize_iter
+    from napari_deconvnet.core.provenance import record
+
+    from ._specs import check_params
 
     inputs = expand_inputs(args.inputs)
     outputs = output_paths(inputs, Path(args.output), args.format, "noisy")
-    noise, params = parse_spec(args.noise, "--noise") if args.noise else ("none", {})
-    psf = psf_from(args.psf, args)
+    noise, given = parse_spec(args.noise, "--noise") if args.noise else ("none", {})
+    try:
+        spec = noise_spec(noise)
+    except ValueError as err:
+        raise UsageError(f"--noise: {err}") from err
+    params = check_params(spec, given, args.param, "--noise" if not args.param else "--param")
+    psf = psf_from(args.psf, args, args.psf_param)
     for src, dst in zip(inputs, outputs, strict=True):
         if dst.exists() and not args.overwrite:
             print(
@@ -234,18 +126,37 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             )
             continue
         image = read_input(src, lazy=False)
+        axes = args.axes or image.axes or ("YXS" if image.rgb else None)
         try:
-            noisy = synthesize(
-                np.asarray(image.data), noise, psf=psf, seed=args.seed, clip=args.clip, **params
-            )
+            with progress_bar(args, desc=src.name, unit="plane") as planes:
+
+                def progress(done: int, total: int, planes: Any = planes) -> None:
+                    planes.total = total
+                    planes.n = done
+                    planes.refresh()
+
+                noisy = drain(
+                    synthesize_iter(
+                        np.asarray(image.data),
+                        spec.name,
+                        psf=psf,
+                        axes=axes,
+                        seed=args.seed,
+                        clip=args.clip,
+                        **params,
+                    ),
+                    progress=progress,
+                )
         except (ValueError, TypeError) as err:
             raise UsageError(f"{src}: {err}") from err
-        provenance = {
-            "synthesized": {"noise": noise, **params, "seed": args.seed, "clip": args.clip},
-            "psf": args.psf,
-            "source": str(src),
-            "version": dn.__version__,
-        }
+        provenance = record(
+            "synthesize",
+            synthesized={"noise": spec.name, **params, "seed": args.seed, "clip": args.clip},
+            psf=args.psf,
+            psf_params=list(args.psf_param or []) or None,
+            axes=axes,
+            source=str(src),
+        )
         write_output(dst, noisy, layer_meta(image, f"{image.name} noisy", provenance), args)
         print(f"{src} -> {dst}")
     return 0

@@ -71,13 +71,13 @@ class DaskBar:
 
 def expand_inputs(specs: Sequence[str]) -> list[Path]:
     """Files from arguments that are files, folders (their images) or glob patterns."""
-    from napari_deconvnet.io.reader import _kind
+    from napari_deconvnet.io.reader import file_kind
 
     paths: list[Path] = []
     for spec in specs:
         path = Path(spec)
         if path.is_dir() and not path.name.lower().endswith(".zarr"):
-            found = sorted(p for p in path.iterdir() if _kind(str(p)) is not None)
+            found = sorted(p for p in path.iterdir() if file_kind(str(p)) is not None)
             if not found:
                 raise UsageError(f"{spec}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)
@@ -91,7 +91,7 @@ def expand_inputs(specs: Sequence[str]) -> list[Path]:
         else:
             raise UsageError(f"{spec}: no such file")
     for path in paths:
-        if _kind(str(path)) is None:
+        if file_kind(str(path)) is None:
             raise UsageError(
                 f"{path}: unsupported file type {path.suffix or '(none)'!r}; use TIFF, PNG, "
                 "JPEG, .npy files or .zarr folders"
@@ -102,12 +102,6 @@ def expand_inputs(specs: Sequence[str]) -> list[Path]:
 def suffix_of(path: Path) -> str:
     name = path.name.lower()
     return next((s for s in WRITABLE if name.endswith(s)), path.suffix.lower())
-
-
-def _stem(path: Path) -> str:
-    from napari_deconvnet.io.reader import _stem
-
-    return _stem(str(path))
 
 
 def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> list[Path]:
@@ -128,7 +122,9 @@ def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> li
         return [out]
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, but several inputs need an output folder")
-    names = [f"{_stem(p)}_{tag}{ext}" for p in inputs]
+    from napari_deconvnet.io.reader import file_stem
+
+    names = [f"{file_stem(str(p))}_{tag}{ext}" for p in inputs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UsageError(
@@ -167,11 +163,13 @@ def layer_meta(image: Any, name: str, provenance: dict[str, Any]) -> dict[str, A
 
 def write_output(path: Path, data: Any, meta: dict[str, Any], args: argparse.Namespace) -> None:
     """Write atomically (the writers use temporary names); lazy data with a progress bar."""
-    from napari_deconvnet.io.writer import _atomic_file, _is_dask, write_image
+    from dask import is_dask_collection as is_dask
+
+    from napari_deconvnet.io.writer import atomic_file, write_image
 
     if suffix_of(path) == ".npy":
-        with _atomic_file(path) as tmp:
-            if _is_dask(data):
+        with atomic_file(path) as tmp:
+            if is_dask(data):
                 import dask.array as da
 
                 out = np.lib.format.open_memmap(tmp, "w+", data.dtype, data.shape)
@@ -186,7 +184,7 @@ def write_output(path: Path, data: Any, meta: dict[str, Any], args: argparse.Nam
                 with open(tmp, "wb") as fh:
                     np.save(fh, np.asarray(data), allow_pickle=False)
         return
-    if _is_dask(data):
+    if is_dask(data):
         with progress_bar(args, desc=f"writing {path.name}", unit="task") as bar, DaskBar(bar):
             write_image(path, data, meta)
     else:
@@ -225,23 +223,38 @@ def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), params
 
 
-def psf_from(text: str | None, args: argparse.Namespace) -> np.ndarray | None:
-    """A PSF from a file (TIFF/.npy) or a ``make_psf`` spec such as ``gaussian:sigma=2``."""
+def psf_from(
+    text: str | None, args: argparse.Namespace, pairs: Sequence[str] | None = None
+) -> np.ndarray | None:
+    """A PSF from a file (TIFF/.npy) or a PSF kind: ``gaussian:sigma=2``, or ``gaussian``
+    with ``pairs`` such as ``["sigma=2"]`` (``--psf-param``), checked against its spec.
+
+    ``shape=9x17x17`` and ``ndim=3`` are :func:`~napari_deconvnet.make_psf`'s own.
+    """
     if text is None:
+        if pairs:
+            raise UsageError("--psf-param needs --psf KIND (e.g. --psf gaussian)")
         return None
     path = Path(text)
     if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
         if not path.is_file():
             raise UsageError(f"--psf {text}: no such file")
+        if pairs:
+            raise UsageError("--psf-param is for PSF kinds, not for a PSF file")
         return np.asarray(read_input(path, lazy=False).data, np.float32)
+    from napari_deconvnet.core import specs
+    from napari_deconvnet.core.psf import make_psf
+
     name, params = parse_spec(text, "--psf")
-    try:
-        from napari_deconvnet.core.psf import make_psf
-    except ImportError:
+    kinds = specs.list_psfs()
+    if name.lower() not in kinds:
         raise UsageError(
-            f"--psf {text}: this version cannot make PSFs; pass a PSF image file (.tif, .npy)"
-        ) from None
+            f"--psf {text}: unknown PSF {name!r}; accepted names are {list(kinds)}, "
+            "or a PSF image file (.tif, .npy)"
+        )
+    shape, ndim = params.pop("shape", None), params.pop("ndim", None)
     try:
-        return np.asarray(make_psf(name, **params), np.float32)
+        params.update(specs.parse_params(kinds[name.lower()], pairs or ()))
+        return np.asarray(make_psf(name, shape, ndim=ndim, **params), np.float32)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--psf {text}: {err}") from err

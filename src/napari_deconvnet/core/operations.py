@@ -23,38 +23,22 @@ import inspect
 import os
 import threading
 from collections.abc import Callable, Generator, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from .patches import is_dask
+from ._validation import is_dask
+from .axes import check_axes
 from .specs import Spec, get, implementation, list_methods
 
 __all__ = ["run_method", "run_method_iter", "synthesize_iter"]
 
-_AXES = "TZCYXS"
+# check_axes validates letters for a model; any 2D-capable operation needs no Z
+_PLANES = SimpleNamespace(config=SimpleNamespace(ndim=2))
 
 
 # ------------------------------------------------------------------ layout
-
-
-def _check_axes(axes: Any, ndim: int) -> str:
-    if not isinstance(axes, str):
-        raise TypeError(f"axes must be a string such as 'ZYX', got {type(axes).__name__}")
-    axes = axes.upper()
-    if len(axes) != ndim:
-        raise ValueError(
-            f"axes {axes!r} has {len(axes)} letters but the image has {ndim} dimensions; "
-            f"pass one letter per axis from {_AXES!r}, e.g. {'TZYX'[4 - min(ndim, 4) :]!r}"
-        )
-    bad = sorted(set(axes) - set(_AXES))
-    if bad:
-        raise ValueError(f"axes {axes!r} has unknown letters {bad}; use letters from {_AXES!r}")
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"axes {axes!r} repeats a letter; each axis letter may appear once")
-    if "Y" not in axes or "X" not in axes:
-        raise ValueError(f"axes {axes!r} must contain 'Y' and 'X'")
-    return axes
 
 
 def _spatial(shape: tuple[int, ...], axes: str | None, k: int | None, dims: tuple[int, ...]):
@@ -72,7 +56,7 @@ def _spatial(shape: tuple[int, ...], axes: str | None, k: int | None, dims: tupl
                 f"{'planes' if k == 2 else 'volumes'}; pass a larger image"
             )
         return list(range(ndim - k, ndim))
-    axes = _check_axes(axes, ndim)
+    axes = check_axes(axes, shape, _PLANES)
     letters = "ZYX" if "Z" in axes and 3 in dims else "YX"
     if 2 not in dims and letters == "YX":
         raise ValueError(
@@ -116,8 +100,8 @@ def method_spec(method: Any) -> Spec:
 
             return model_spec(os.path.basename(name), model_info(name), model=name)
         raise ValueError(
-            f"unknown method {name!r}; accepted names are {list(every)}, or the path of a "
-            ".safetensors model file"
+            f"unknown model or method {name!r}; accepted names are {list(every)}, or the "
+            "path of a .safetensors model file"
         )
     if hasattr(method, "config") and hasattr(method, "metadata"):  # a loaded DeconvNet
         info = {"metadata": dict(method.metadata), "config": {"ndim": method.config.ndim}}
@@ -223,7 +207,7 @@ def run_method_iter(
 
 
 def _run_model(image, spec, params, psf, axes, device):
-    from .tiling import restore, restore_iter
+    from .restoration import restore, restore_iter
 
     model = spec.extra.get("model", spec.name)
     options = {"psf": psf, "axes": axes, "device": device, **params}
@@ -257,8 +241,13 @@ def _run_classical(image, spec, params, psf, axes, device):
             f"{'planes' if len(spatial) == 2 else 'volumes'}; use a {len(spatial)}D PSF"
             + (" or axes with a Z" if kernel.ndim == 3 else "")
         )
-    if kernel is not None and spec.needs_psf and any(
-        s > n for s, n in zip(kernel.shape[::-1], [shape[i] for i in spatial][::-1], strict=False)
+    if (
+        kernel is not None
+        and spec.needs_psf
+        and any(
+            s > n
+            for s, n in zip(kernel.shape[::-1], [shape[i] for i in spatial][::-1], strict=False)
+        )
     ):
         raise ValueError(
             f"the PSF of shape {kernel.shape} is bigger than the image's planes "
@@ -303,7 +292,8 @@ def _lazy_blocks(lazy: Any, order: list[int], k: int, run: Callable) -> Any:
     """A dask result computed block by block (plane or volume) where it is read.
 
     The first block is computed now: it checks the method on this data before
-    any result exists, and is kept, so reading it again costs nothing.
+    any result exists, and its result is kept (reading it again reads the
+    input block but does not run the method again).
     """
     x = lazy.transpose(tuple(order))
     lead = x.ndim - k
@@ -388,7 +378,7 @@ def drain(
         while True:
             if stop is not None and stop.is_set():
                 gen.close()
-                from .tiling import Cancelled
+                from .restoration import Cancelled
 
                 raise Cancelled("stopped")
             done, total = next(gen)
@@ -444,8 +434,9 @@ def synthesize_iter(
     -----
     Parameters that default to a statistic of the image (salt-and-pepper's
     ``low`` and ``high``: its minimum and maximum; declared in the noise
-    spec's ``extra["image_defaults"]``) are computed once on the whole image,
-    not per block.
+    spec's ``extra["image_defaults"]``) are computed once on the whole
+    (blurred) image, not per block; with a PSF, every block is then blurred
+    first, in a pass of its own (the progress counts both passes).
 
     Examples
     --------
@@ -469,19 +460,31 @@ def synthesize_iter(
             f"the PSF is {kernel.ndim}D but the image is synthesized as {len(spatial)}D "
             "planes; pass axes with a Z, or a 2D PSF"
         )
-    for key, statistic in (spec.extra.get("image_defaults") or {}).items():
-        if params.get(key) is None:
-            reduce = {"min": np.min, "max": np.max}[statistic]
-            params[key] = float(np.asarray(reduce(clean)))
     order = _blocks_order(len(shape), spatial)
     x = clean.transpose(tuple(order)) if hasattr(clean, "transpose") else np.transpose(clean)
     lead = tuple(x.shape[: x.ndim - len(spatial)])
     total = int(np.prod(lead, dtype=np.int64))
     out = np.empty(x.shape, np.float32)
+    statistics = {
+        key: {"min": np.min, "max": np.max}[statistic]
+        for key, statistic in (spec.extra.get("image_defaults") or {}).items()
+        if params.get(key) is None
+    }
+    passes = 2 if statistics and kernel is not None else 1
+    yield 0, passes * total
+    if passes == 2:
+        # the statistics are the blurred image's (as synthesize's): blur every block first
+        from .psf import blur
+
+        for i, index in enumerate(np.ndindex(lead)):
+            out[index] = blur(np.asarray(x[index], np.float32), kernel)
+            yield i + 1, 2 * total
+        x, kernel = out, None
+    for key, reduce in statistics.items():
+        params[key] = float(np.asarray(reduce(x)))
     rng = np.random.default_rng(seed)
-    yield 0, total
     for i, index in enumerate(np.ndindex(lead)):
         block = np.asarray(x[index])
         out[index] = synthesize(block, spec.name, psf=kernel, seed=rng, clip=clip, **params)
-        yield i + 1, total
+        yield (passes - 1) * total + i + 1, passes * total
     return np.ascontiguousarray(out.transpose(np.argsort(order)))

@@ -91,6 +91,8 @@ class Param:
         then `optional` must be true.
     low, high : float, optional
         Inclusive range of numbers.
+    exclusive_low : bool
+        Whether `low` itself is refused (``> low``, e.g. a positive gain).
     choices : tuple, optional
         The accepted values of a ``"choice"``.
     label : str
@@ -114,6 +116,7 @@ class Param:
     help: str = ""
     optional: bool = False
     aliases: tuple[str, ...] = ()
+    exclusive_low: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aliases", tuple(self.aliases))
@@ -175,9 +178,7 @@ class Param:
 
     def _number(self, value: Any) -> float | int:
         if not _is_number(value):
-            raise TypeError(
-                f"{self._what} must be a number, not {type(value).__name__} {value!r}"
-            )
+            raise TypeError(f"{self._what} must be a number, not {type(value).__name__} {value!r}")
         number = float(value)
         if not math.isfinite(number):
             raise ValueError(f"{self._what} must be finite, not {value!r}")
@@ -185,11 +186,21 @@ class Param:
             if number != int(number):
                 raise ValueError(f"{self._what} must be a whole number, not {value!r}")
             number = int(number)
-        if (self.low is not None and number < self.low) or (
-            self.high is not None and number > self.high
-        ):
-            raise ValueError(f"{self._what} must be in {self.range_text()}, not {value!r}")
+        too_low = self.low is not None and (
+            number <= self.low if self.exclusive_low else number < self.low
+        )
+        if too_low or (self.high is not None and number > self.high):
+            bounds = []
+            if self.low is not None:
+                bounds.append(f"{'>' if self.exclusive_low else '>='} {self._show(self.low)}")
+            if self.high is not None:
+                bounds.append(f"<= {self._show(self.high)}")
+            bound = " and ".join(bounds)
+            raise ValueError(f"{self._what} must be {bound}, not {value!r}")
         return number
+
+    def _show(self, bound: float) -> str:
+        return str(int(bound)) if self.kind == "int" else repr(float(bound))
 
     def parse(self, text: str) -> Any:
         """A value from its text, as typed on the command line (``"auto"`` is None)."""
@@ -215,7 +226,7 @@ class Param:
             return "{" + ", ".join(map(str, self.choices)) + "}"
         low = "-inf" if self.low is None else f"{self.low:g}"
         high = "inf" if self.high is None else f"{self.high:g}"
-        return f"[{low}, {high}]"
+        return f"{'(' if self.exclusive_low else '['}{low}, {high}]"
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description (for ``--help``, docs and tests)."""
@@ -343,7 +354,13 @@ class Spec:
                     f"parameter of {self.family} {self.name!r}"
                 )
             given[param.name] = key
-            out[param.name] = param.check(value)
+            try:
+                out[param.name] = param.check(value)
+            except (TypeError, ValueError) as err:
+                if key == param.name:
+                    raise
+                text = str(err).replace(param._what, key, 1)
+                raise type(err)(f"{text} ({key} is another name of {param.name})") from None
         return out
 
     def resolve(self) -> Callable:

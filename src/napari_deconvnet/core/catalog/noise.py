@@ -3,7 +3,6 @@
 from ..specs import Param, Spec, register
 
 _N = "napari_deconvnet.core.noise"
-_TINY = 1e-6  # photon counts per unit: a positive number
 
 # tags: "counts" models draw photon counts (negative intensities count as 0).
 
@@ -35,7 +34,8 @@ register(
                 "peak",
                 "float",
                 100.0,
-                low=_TINY,
+                low=0.0,
+                exclusive_low=True,
                 label="Peak (photons)",
                 help="Photons per unit of intensity; fewer is noisier",
                 aliases=("gain",),
@@ -55,7 +55,8 @@ register(
                 "gain",
                 "float",
                 100.0,
-                low=_TINY,
+                low=0.0,
+                exclusive_low=True,
                 label="Gain (e-/ADU)",
                 help="Electrons per unit of intensity (ADU)",
                 aliases=("peak",),

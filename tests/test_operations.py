@@ -1,0 +1,167 @@
+"""run_method_iter and synthesize_iter on layer-shaped arrays: axes, blocks, progress, stop."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import denoisers
+from napari_deconvnet.core.operations import drain
+
+
+def _noisy(shape, seed=0):
+    return np.random.default_rng(seed).normal(0.5, 0.1, shape).astype(np.float32)
+
+
+def _steps(gen):
+    steps = []
+    try:
+        while True:
+            steps.append(next(gen))
+    except StopIteration as finished:
+        return steps, finished.value
+
+
+def test_rgb_runs_per_channel():
+    rgb = _noisy((20, 24, 3))
+    out = dn.run_method(rgb, "median", axes="YXS", size=3)
+    for c in range(3):
+        expected = ndimage.median_filter(rgb[..., c], size=3, mode="reflect")
+        np.testing.assert_array_equal(out[..., c], expected)
+
+
+def test_z_in_axes_runs_volumes_else_planes():
+    stack = _noisy((5, 16, 16))
+    volume = dn.run_method(stack, "median", axes="ZYX", size=3)
+    np.testing.assert_array_equal(volume, ndimage.median_filter(stack, size=3, mode="reflect"))
+    planes = dn.run_method(stack, "median", axes="TYX", size=3)
+    for t in range(5):
+        expected = ndimage.median_filter(stack[t], size=3, mode="reflect")
+        np.testing.assert_array_equal(planes[t], expected)
+    np.testing.assert_array_equal(dn.run_method(stack, "median", size=3), planes)  # default
+
+
+def test_a_3d_psf_deconvolves_volumes_and_a_2d_psf_every_plane():
+    stack = _noisy((6, 32, 32))
+    psf3 = dn.make_psf("gaussian", (3, 5, 5), sigma=1.0)
+    out = dn.run_method(stack, "wiener", psf=psf3, balance=0.01)
+    np.testing.assert_allclose(out, dn.wiener(stack, psf3, 0.01), atol=1e-6)
+    psf2 = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    steps, out = _steps(dn.run_method_iter(stack, "wiener", psf=psf2, axes="ZYX", balance=0.01))
+    np.testing.assert_allclose(out, dn.wiener(stack, psf2, 0.01), atol=1e-6)
+    assert steps == [(0, 0), (1, 1)]  # one volume: busy, then done
+    with pytest.raises(ValueError, match="PSF is 3D"):
+        dn.run_method(stack, "wiener", psf=psf3, axes="TYX")
+    with pytest.raises(ValueError, match="needs a psf"):
+        dn.run_method(stack, "wiener")
+
+
+def test_richardson_lucy_yields_per_iteration():
+    stack = _noisy((2, 24, 24))
+    psf = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    gen = dn.run_method_iter(stack, "richardson-lucy", psf=psf, iterations=4, device="cpu")
+    steps, out = _steps(gen)
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    np.testing.assert_allclose(out, dn.richardson_lucy(stack, psf, 4, device="cpu"), atol=1e-6)
+
+
+def test_non_local_means_of_a_large_plane_runs_tile_by_tile(monkeypatch):
+    monkeypatch.setattr(denoisers, "NLM_TILE", 40)
+    plane = _noisy((90, 100))
+    steps, out = _steps(dn.run_method_iter(plane, "nlm"))
+    assert steps[0] == (0, 9) and steps[-1] == (9, 9)  # 3 x 3 tiles
+    np.testing.assert_allclose(out, dn.denoise_nlm(plane), atol=1e-5)
+
+
+def test_lazy_input_gives_a_lazy_result_computed_per_plane():
+    da = pytest.importorskip("dask.array")
+    data = _noisy((6, 20, 24))
+    computed = []
+
+    def count(block):
+        computed.append(1)
+        return block
+
+    lazy = da.from_array(data, chunks=(1, 20, 24)).map_blocks(count, dtype=data.dtype)
+    computed.clear()  # dask's own probe of the function
+    steps, out = _steps(dn.run_method_iter(lazy, "median", axes="TYX", size=3))
+    assert steps == [(0, 0)] and isinstance(out, da.Array) and len(computed) == 1
+    expected = ndimage.median_filter(data[4], size=3, mode="reflect")
+    np.testing.assert_array_equal(np.asarray(out[4]), expected)
+    assert len(computed) == 2  # the first plane and the one read, not all six
+
+
+def test_models_run_through_restore_iter():
+    plane = _noisy((48, 40))
+    out = dn.run_method(plane, "denoise-2d", device="cpu", tile=32)
+    np.testing.assert_allclose(out, dn.restore(plane, "denoise-2d", device="cpu", tile=32))
+    with pytest.raises(ValueError, match=r"tile must be >= 8"):
+        dn.run_method(plane, "denoise-2d", tile=4)
+    with pytest.raises(ValueError, match="unknown model or method 'nope'"):
+        dn.run_method(plane, "nope")
+
+
+def test_stop_and_close_cancel_at_the_next_step():
+    stack = _noisy((4, 16, 16))
+    stop = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 2:
+            stop.set()
+
+    with pytest.raises(dn.Cancelled):
+        dn.run_method(stack, "median", progress=progress, stop=stop)
+    assert seen == [0, 1, 2]
+    gen = dn.run_method_iter(stack, "median")
+    next(gen)
+    gen.close()  # a napari worker's quit
+
+
+def test_bad_axes_raise():
+    with pytest.raises(ValueError, match="3 letters but the image has 2"):
+        dn.run_method(_noisy((8, 8)), "median", axes="ZYX")
+    with pytest.raises(ValueError, match="unknown letters"):
+        dn.run_method(_noisy((8, 8)), "median", axes="YQ")
+
+
+# --------------------------------------------------------------- synthesis
+
+
+def test_synthesize_iter_of_one_plane_is_synthesize():
+    plane = _noisy((32, 32))
+    for noise, params in [("poisson-gaussian", {"gain": 20}), ("salt-and-pepper", {})]:
+        one = drain(dn.synthesize_iter(plane, noise, seed=5, psf="gaussian", **params))
+        whole = dn.synthesize(plane, noise, seed=5, psf="gaussian", **params)
+        np.testing.assert_array_equal(one, whole)
+
+
+def test_synthesize_iter_is_deterministic_and_per_plane():
+    stack = _noisy((3, 24, 24))
+    steps, a = _steps(dn.synthesize_iter(stack, "poisson", peak=50, seed=1))
+    b = drain(dn.synthesize_iter(stack, "poisson", peak=50, seed=1))
+    assert steps == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    np.testing.assert_array_equal(a, b)
+    # one generator draws the planes in order
+    rng = np.random.default_rng(1)
+    expected = [dn.synthesize(p, "poisson", peak=50, seed=rng) for p in stack]
+    np.testing.assert_array_equal(a, np.stack(expected))
+
+
+def test_synthesize_iter_blurs_rgb_per_channel_with_whole_image_defaults():
+    rgb = _noisy((24, 24, 3))
+    out = drain(
+        dn.synthesize_iter(rgb, "salt-and-pepper", axes="YXS", psf="gaussian", seed=0, amount=0.5)
+    )
+    blurred = np.stack([dn.synthesize(rgb[..., c], None, psf="gaussian") for c in range(3)], -1)
+    low, high = blurred.min(), blurred.max()
+    replaced = (out == low) | (out == high)
+    np.testing.assert_allclose(out[~replaced], blurred[~replaced], atol=1e-6)
+    assert 0.4 < replaced.mean() < 0.6
+    # the salt and pepper values are the whole (blurred) image's, not each channel's
+    assert set(np.unique(out[replaced])) == {low, high}
