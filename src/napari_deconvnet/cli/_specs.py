@@ -51,7 +51,7 @@ def check_params(spec: Any, given: dict[str, Any], pairs: Sequence[str], flag: s
 
 def describe_param(param: Any) -> str:
     """One line: ``name=default  type in range: help``."""
-    default = "auto" if param.default is None else param.default
+    default = "None" if param.default is None else param.default
     if isinstance(default, tuple):
         default = ",".join(f"{v:g}" for v in default)
     where = param.range_text() if param.kind != "bool" else "{true, false}"
