@@ -88,10 +88,10 @@ def test_rl_separable_psf_path_equals_the_fft_path(monkeypatch, shape, psf, regu
     kernel = dn.make_psf(psf[0], psf[1], sigma=psf[2])
     # no flat regions: there TV's unit gradients are rounding noise in any implementation
     image = blur(rng.random(shape) + 0.2, kernel)
-    assert classical._separable_taps(kernel / kernel.sum()) is not None
+    assert classical.separable_taps(kernel / kernel.sum()) is not None
     kwargs = dict(regularization=regularization, device="cpu")
     banded = dn.richardson_lucy(image, kernel, 8, **kwargs)
-    monkeypatch.setattr(classical, "_separable_taps", lambda kernel: None)
+    monkeypatch.setattr(classical, "separable_taps", lambda kernel: None)
     fft = dn.richardson_lucy(image, kernel, 8, **kwargs)
     # TV's unit gradients amplify rounding where the gradient is small
     tol = 2e-5 if regularization is None else 1e-3
@@ -101,21 +101,21 @@ def test_rl_separable_psf_path_equals_the_fft_path(monkeypatch, shape, psf, regu
 
 
 def test_rl_separability_check():
-    from napari_deconvnet.core.classical import _separable_taps
+    from napari_deconvnet.core.deconv_operators import separable_taps
 
     a, b = np.array([1.0, 2, 1]), np.array([1.0, 3, 3, 1, 0])
-    taps = _separable_taps(np.multiply.outer(a, b) / 32)
+    taps = separable_taps(np.multiply.outer(a, b) / 32)
     assert taps is not None
     np.testing.assert_allclose(np.multiply.outer(*taps), np.multiply.outer(a, b) / 32)
     airy = dn.make_psf("airy", (15, 15))
-    assert _separable_taps(airy / airy.sum()) is None
-    assert _separable_taps(np.ones((67, 3)) / 201) is None  # too long: FFTs are faster
+    assert separable_taps(airy / airy.sum()) is None
+    assert separable_taps(np.ones((67, 3)) / 201) is None  # too long: FFTs are faster
 
 
 def test_rl_fft_sizes_are_even_and_fast():
-    from napari_deconvnet.core.classical import _fft_shape
+    from napari_deconvnet.core.deconv_operators import fft_shape
 
-    sizes = _fft_shape((2138, 118, 1, 7), (15, 9, 1, 3))
+    sizes = fft_shape((2138, 118, 1, 7), (15, 9, 1, 3))
     assert sizes == [2160, 128, 2, 8]
     for n, s, size in zip((2138, 118, 1, 7), (15, 9, 1, 3), sizes, strict=True):
         assert size >= n + (s - 1) // 2 and size % 2 == 0
