@@ -112,7 +112,9 @@ def test_volume_layers_share_units_and_scale_without_a_warning(make_napari_viewe
     from napari.utils.notifications import notification_manager
 
     viewer = make_napari_viewer()
-    viewer.scale_bar.visible = True  # the scale bar warns about mismatched units
+    canvas = getattr(viewer, "canvas", None)  # napari >= 0.9; viewer.scale_bar before
+    bar = canvas.overlays.scale_bar if canvas is not None else viewer.scale_bar
+    bar.visible = True  # the scale bar warns about mismatched units
     shown = []
     notification_manager.notification_ready.connect(shown.append)
     try:
