@@ -47,6 +47,7 @@ def viewer_widget(make_napari_viewer, qtbot, monkeypatch):
     widget.patch_size.value = 32
     widget.batch_size.value = 4
     widget.epochs.value = 3
+    widget.start_from.value = NEW_NETWORK  # chosen: the task's suggestion no longer applies
     # a tiny network and short epochs, so that the tests take seconds
     original = train_module._train_job
 
@@ -80,8 +81,9 @@ def test_supervised_training_plots_previews_saves_and_restores(
     viewer.add_image(clean, name="clean", scale=(2.0, 2.0))
     widget.image.value = viewer.layers["noisy"]
     widget.target.value = viewer.layers["clean"]
-    assert widget.start_from.value == NEW_NETWORK
-    assert not _shown(widget.noise)  # synthetic fields only for synthetic pairs
+    assert widget.start_from.value == NEW_NETWORK  # the user's choice stays
+    assert widget.start_hint.value == "suggested: denoise-2d"
+    assert not _shown(widget.synthetic)  # synthetic fields only for synthetic pairs
 
     widget.train()
     assert widget.worker is not None and not widget.train_button.enabled
@@ -149,13 +151,18 @@ def test_synthetic_deconvolution_with_regions(viewer_widget, qtbot, errors):
     viewer.add_labels(labels, name="check here")
     widget.image.value = viewer.layers["clean"]
     widget.target.value = SYNTHETIC
-    assert _shown(widget.noise) and _shown(widget.sigma) and not _shown(widget.peak)
+    synthetic = widget.synthetic
+    # the fields are the noise model's spec, rendered: sigma for Gaussian noise
+    assert _shown(synthetic) and list(synthetic.noise_params.current.fields) == ["sigma"]
     widget.noise.value = "poisson-gaussian"
-    assert _shown(widget.peak) and _shown(widget.read_noise) and not _shown(widget.sigma)
+    spec = dn.list_noise_models()["poisson-gaussian"]
+    assert list(synthetic.noise_params.current.fields) == [p.name for p in spec.params]
+    assert _shown(synthetic.noise_params.field("read_noise"))
     widget.noise.value = "gaussian"
-    widget.sigma.value = 0.02
-    widget.psf.value = "gaussian"
-    assert _shown(widget.psf_sigma)
+    synthetic.noise_params.field("sigma").value = 0.02
+    assert not _shown(synthetic.psf.forms)  # PSF "none" by default
+    synthetic.psf.source.value = "gaussian"  # the dock widgets' one PSF picker
+    assert _shown(synthetic.psf.forms.field("sigma"))
     widget.regions.value = viewer.layers["train here"]
     widget.validation_region.value = viewer.layers["check here"]
     widget.train()
@@ -235,3 +242,59 @@ def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
     slab = dn.restore(volume[4:20], widget.result.model, device="cpu")
     np.testing.assert_allclose(preview, slab[9], atol=0.02)
     assert np.abs(preview - slab[8]).mean() > 0.1  # and not a neighbouring plane
+
+
+def test_empty_loss_plot_shows_labelled_axes_and_no_data_text(viewer_widget):
+    from napari_deconvnet.widgets._train_plot import EMPTY_TEXT, EMPTY_XLIM, EMPTY_YLIM
+
+    _viewer, widget = viewer_widget
+    plot = widget.plot
+    plot.canvas.draw()  # limits as drawn, not as requested
+    assert plot.empty and plot.empty_label.get_visible()
+    assert plot.empty_label.get_text() == EMPTY_TEXT
+    assert plot.axes.get_xlabel() == "epoch" and plot.axes.get_ylabel() == "loss"
+    np.testing.assert_allclose(plot.axes.get_xlim(), EMPTY_XLIM)
+    np.testing.assert_allclose(plot.axes.get_ylim(), EMPTY_YLIM)
+    # a start entry without losses keeps the empty state; losses replace it
+    widget._plot([{"epoch": 0}])
+    plot.canvas.draw()
+    assert plot.empty and plot.empty_label.get_visible()
+    np.testing.assert_allclose(plot.axes.get_ylim(), EMPTY_YLIM)
+    widget._plot([{"epoch": 0, "val_loss": 0.5}, {"epoch": 1, "train_loss": 0.2, "val_loss": 0.1}])
+    plot.canvas.draw()
+    assert not plot.empty and not plot.empty_label.get_visible()
+    assert list(widget.val_line.get_xdata()) == [0, 1]
+    low, high = plot.axes.get_ylim()
+    assert low <= 0.1 and high >= 0.5
+
+
+def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_image(_pair((64, 64))[0], name="noisy")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    # 2D self-supervised denoising (the default target): the shipped 2D denoiser
+    assert widget.target.value == SELF_SUPERVISED
+    assert widget.start_from.value == "denoise-2d"
+    assert "denoise-2d" in widget.start_hint.value and _shown(widget.start_hint)
+    widget.dims.value = "3D"
+    assert widget.start_from.value == "denoise-3d"
+    widget.dims.value = "2D"
+    widget.target.value = viewer.layers["noisy"]  # a supervised pair
+    assert widget.start_from.value == "denoise-2d"
+    # synthetic deconvolution pairs: no shipped model fine-tunes on them
+    widget.target.value = SYNTHETIC
+    assert widget.start_from.value == "denoise-2d"  # noise only: still denoising
+    widget.synthetic.psf.source.value = "gaussian"
+    assert widget.start_from.value == NEW_NETWORK
+    assert "no shipped model" in widget.start_hint.value
+    widget.synthetic.psf.source.value = "none"
+    assert widget.start_from.value == "denoise-2d"
+    # once the user chooses, the choice stays and the hint names the suggestion
+    widget.start_from.value = NEW_NETWORK
+    widget.target.value = SELF_SUPERVISED
+    assert widget.start_from.value == NEW_NETWORK
+    assert widget.start_hint.value == "suggested: denoise-2d"
+    assert train_module.suggested_start(SYNTHETIC, 2, True, ["denoise-2d"])[0] == NEW_NETWORK
+    assert train_module.suggested_start(SELF_SUPERVISED, 3, False, ["denoise-2d"])[0] == (
+        NEW_NETWORK
+    )

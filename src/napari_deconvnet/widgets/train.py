@@ -1,24 +1,22 @@
 """The Train dock widget: fit a deconvolution network to the user's own layers.
 
 Training runs in a napari worker thread (:func:`napari_deconvnet.train_iter`),
-so the viewer stays responsive. Every epoch the loss plot (matplotlib, in the
-dock) and an ``"<input> preview"`` layer are updated on the GUI thread; a
-progress bar shows the ETA; Stop ends the run after the current step and
-keeps the best model, which can then be saved or offered to the Restore
-widget in the same session.
+so the viewer stays responsive (:mod:`._train_job`). Every epoch the loss
+plot (:mod:`._train_plot`) and an ``"<input> preview"`` layer are updated on
+the GUI thread; a progress bar shows the ETA; Stop ends the run after the
+current step and keeps the best model, which can then be saved or offered to
+the Restore widget in the same session. Synthetic pairs are described by a
+noise model and a PSF rendered from the core's specs (:mod:`._train_form`).
+*Start from* preselects the shipped model that fits the task
+(:func:`suggested_start`), so that training fine-tunes by default.
 
 torch, matplotlib and the core are imported inside the callbacks, never at
 module top, so that opening napari stays fast.
 """
 
-import atexit
 import contextlib
-import copy
 import logging
-import shutil
-import tempfile
 import threading
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
-    FloatSpinBox,
     Label,
     ProgressBar,
     PushButton,
@@ -40,111 +37,31 @@ from napari.utils.notifications import show_error, show_info
 
 from ._common import DEVICES, error_text, make_worker
 from ._layers import follow_layers, image_layers, layer_data
-from .noise import NOISES
+from ._train_form import (
+    NEW_NETWORK,
+    SELF_SUPERVISED,
+    SYNTHETIC,
+    SyntheticPairsForm,
+    suggested_start,
+)
+from ._train_job import train_job as _train_job
+from ._train_output import ask_model_path, register_for_restore, write_model
+from ._train_plot import LossPlot
+from ._train_preview import preview_request, show_preview
+from ._train_regions import shapes_to_polygons
 
-__all__ = ["TrainWidget", "shapes_to_polygons"]
+__all__ = [
+    "NEW_NETWORK",
+    "SELF_SUPERVISED",
+    "SYNTHETIC",
+    "TrainWidget",
+    "shapes_to_polygons",
+    "suggested_start",
+]
 
 _logger = logging.getLogger(__name__)
 
-SELF_SUPERVISED = "none: self-supervised"
-SYNTHETIC = "synthetic: noise model + PSF"
-NEW_NETWORK = "new network"
-PSFS = ("none", "gaussian", "airy")
 LOSSES = ("mse", "l1", "ssim", "mse+ssim")
-_PREVIEW_SIDE = 256
-_STEP_SIGNAL_INTERVAL = 0.1  # seconds between progress signals to the GUI thread
-_session_dir: list[Path] = []
-
-
-def shapes_to_polygons(shapes: Shapes, image: Image) -> list[np.ndarray]:
-    """The rectangles, polygons and ellipses of a Shapes layer as polygons in `image` pixels.
-
-    Vertices go through world coordinates, so the layers may have different
-    scales and translations. Lines and paths enclose no area and are skipped.
-    """
-    polygons = []
-    for kind, vertices in zip(shapes.shape_type, shapes.data, strict=True):
-        if kind in ("line", "path"):
-            continue
-        v = np.asarray(vertices, dtype=np.float64)
-        if kind == "ellipse":  # 4 corners of the bounding box -> 64 points on the ellipse
-            centre = v.mean(axis=0)
-            half = (v.max(axis=0) - v.min(axis=0)) / 2
-            t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-            v = np.repeat(centre[None], 64, axis=0)
-            v[:, -2] += half[-2] * np.sin(t)
-            v[:, -1] += half[-1] * np.cos(t)
-        world = np.array([shapes.data_to_world(p) for p in v])
-        data = np.array([image.world_to_data(p) for p in world])
-        polygons.append(data[:, -min(data.shape[1], image.ndim) :])
-    return polygons
-
-
-def _session_folder() -> Path:
-    """A folder for models handed to the Restore widget, removed when Python exits."""
-    if not _session_dir:
-        folder = Path(tempfile.mkdtemp(prefix="napari-deconvnet-models-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _session_dir.append(folder)
-    return _session_dir[0]
-
-
-def _summary(event: Any) -> dict[str, Any]:
-    """What the GUI thread needs from a TrainEvent (copied: the engine goes on)."""
-    return {
-        "kind": event.kind,
-        "step": event.step,
-        "epoch": event.epoch,
-        "progress": event.progress,
-        "eta": event.eta,
-        "elapsed": event.elapsed,
-        "lr": event.lr,
-        "train_loss": event.train_loss,
-        "val_loss": event.val_loss,
-        "metrics": dict(event.metrics),
-        "history": [dict(h) for h in event.history],
-    }
-
-
-def _preview(model: Any, data: Any, request: dict[str, Any], device: str) -> np.ndarray | None:
-    """The current model's output on the requested region (worker thread)."""
-    from napari_deconvnet.core.tiling import restore
-
-    region = np.asarray(data[request["index"]], dtype=np.float32)
-    out = restore(region, copy.deepcopy(model), device=device)  # a copy: training goes on
-    if request["plane"] is not None:
-        out = out[request["plane"]]
-    return out
-
-
-def _train_job(inputs, targets, options, preview_data, preview_request):
-    """Worker body: the engine's events, thinned out for the GUI, and the result."""
-    from napari_deconvnet.core.training import train_iter
-
-    gen = train_iter(inputs, targets, **options)
-    last = 0.0
-    try:
-        while True:
-            event = next(gen)
-            summary = _summary(event)
-            if event.kind in ("start", "epoch"):
-                request = preview_request()
-                if request is not None:
-                    try:
-                        summary["preview"] = _preview(
-                            event.model, preview_data, request, options["device"]
-                        )
-                        summary["preview_request"] = request
-                    except (ValueError, RuntimeError) as err:  # e.g. a slice too small
-                        _logger.info("no preview: %s", err)
-                yield summary
-            elif event.kind == "step" and time.perf_counter() - last > _STEP_SIGNAL_INTERVAL:
-                last = time.perf_counter()
-                yield summary
-    except StopIteration as finished:
-        return finished.value
-    finally:
-        gen.close()
 
 
 class TrainWidget(Container):
@@ -158,16 +75,20 @@ class TrainWidget(Container):
     ----------
     image, target : magicgui ComboBoxes
         The input layer; the target layer, or ``"none: self-supervised"``, or
-        ``"synthetic: noise model + PSF"`` (then `noise`, `sigma`, `peak`,
-        `read_noise`, `amount`, `psf`, `psf_sigma` are shown).
+        ``"synthetic: noise model + PSF"`` (then `synthetic` is shown).
+    synthetic : SyntheticPairsForm
+        The noise model (``synthetic.noise``, also ``noise``) with its
+        parameters and the PSF picker (``synthetic.psf``).
     dims, patch_size, batch_size, epochs, max_seconds, loss, device, start_from
         Training settings (``epochs`` or ``max_seconds`` 0 means unbounded
-        by it).
+        by it). ``start_from`` follows the task (:func:`suggested_start`)
+        until the user chooses; ``start_hint`` says why.
     regions, validation_region : magicgui ComboBoxes
         Optional Shapes layer restricting training patches; optional Shapes
         or Labels layer marking the validation area.
     train_button, stop_button, save_button, use_button, progress, status
-    figure, canvas : the matplotlib loss plot
+    plot : LossPlot
+        The loss curves (``plot.figure``, ``plot.canvas``).
     worker : the running training, if any
     result : napari_deconvnet.TrainResult or None
         The last finished training.
@@ -182,8 +103,9 @@ class TrainWidget(Container):
         self._stop_event: threading.Event | None = None
         self._preview_request: dict[str, Any] | None = None
         self._job: dict[str, Any] | None = None
-        self._text_color: str | None = None
         self._closed = False
+        self._start_chosen = False  # the user picked "Start from": stop following the task
+        self._suggesting = False
 
         self.image = ComboBox(label="Input", choices=self._image_layers)
         self.target = ComboBox(label="Target", choices=self._target_choices)
@@ -192,14 +114,6 @@ class TrainWidget(Container):
             "must be independent from pixel to pixel), or synthetic (the input is clean; "
             "noise and blur are simulated)"
         )
-        self.noise = ComboBox(label="Noise model", choices=NOISES, value="gaussian")
-        self.sigma = FloatSpinBox(label="Sigma", value=0.1, min=0, max=1e6, step=0.01)
-        self.sigma.tooltip = "Standard deviation, in the image's intensity units"
-        self.peak = FloatSpinBox(label="Peak (photons)", value=100.0, min=0.01, max=1e9)
-        self.read_noise = FloatSpinBox(label="Read noise (e-)", value=1.0, min=0, max=1e6)
-        self.amount = FloatSpinBox(label="Amount", value=0.05, min=0, max=1, step=0.01)
-        self.psf = ComboBox(label="PSF", choices=PSFS, value="none")
-        self.psf_sigma = FloatSpinBox(label="PSF sigma (px)", value=1.5, min=0.1, max=50)
         self.dims = ComboBox(label="Network", choices=("2D", "3D"), value="2D")
         self.patch_size = SpinBox(label="Patch size", value=64, min=8, max=1024, step=8)
         self.batch_size = SpinBox(label="Batch size", value=16, min=1, max=1024)
@@ -209,6 +123,9 @@ class TrainWidget(Container):
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.start_from = ComboBox(label="Start from", choices=self._model_choices)
         self.start_from.tooltip = "A new network, or fine-tune a shipped or opened model"
+        self.start_hint = Label(label="", value="")
+        self.synthetic = SyntheticPairsForm(viewer, exclude=lambda: self.image.value)
+        self.noise = self.synthetic.noise
         self.regions = ComboBox(label="Train in", choices=self._shapes_layers)
         self.regions.tooltip = "Optional Shapes layer: patches come from its rectangles/polygons"
         self.validation_region = ComboBox(label="Validate in", choices=self._region_layers)
@@ -222,20 +139,11 @@ class TrainWidget(Container):
         self.use_button = PushButton(text="Use in Restore", enabled=False)
         self.progress = ProgressBar(label="Progress", value=0, min=0, max=1000)
         self.status = Label(label="", value="")
-        self._synthetic_fields = [
-            self.noise,
-            self.sigma,
-            self.peak,
-            self.read_noise,
-            self.amount,
-            self.psf,
-            self.psf_sigma,
-        ]
         self.extend(
             [
                 self.image,
                 self.target,
-                *self._synthetic_fields,
+                self.synthetic,
                 self.dims,
                 self.patch_size,
                 self.batch_size,
@@ -244,6 +152,7 @@ class TrainWidget(Container):
                 self.loss,
                 self.device,
                 self.start_from,
+                self.start_hint,
                 self.regions,
                 self.validation_region,
                 self.train_button,
@@ -254,11 +163,14 @@ class TrainWidget(Container):
                 self.use_button,
             ]
         )
-        self._make_plot()
+        self.plot = LossPlot(self._theme())
+        self.native.layout().addWidget(self.plot.canvas)
+        self.synthetic.refresh()  # in the dock now: its forms can show
 
         self.target.changed.connect(self._update_visibility)
-        self.noise.changed.connect(self._update_visibility)
-        self.psf.changed.connect(self._update_visibility)
+        self.dims.changed.connect(self._suggest_start)
+        self.synthetic.psf.source.changed.connect(self._suggest_start)
+        self.start_from.changed.connect(self._on_start_chosen)
         self.train_button.changed.connect(self.train)
         self.stop_button.changed.connect(self.stop)
         self.save_button.changed.connect(lambda: self.save_model())
@@ -270,6 +182,10 @@ class TrainWidget(Container):
         viewer.dims.events.current_step.connect(self._on_view_changed)
         self.reset_choices()
         self._update_visibility()
+
+    # the loss plot's curves (the tests and screenshots read them)
+    train_line = property(lambda self: self.plot.train_line)
+    val_line = property(lambda self: self.plot.val_line)
 
     # ------------------------------------------------------------ choices
 
@@ -299,84 +215,56 @@ class TrainWidget(Container):
         keep = {
             w: w.value for w in (self.image, self.target, self.regions, self.validation_region)
         }
-        super().reset_choices()
+        self._suggesting = True  # a re-read "Start from" list is not the user's choice
+        try:
+            super().reset_choices()
+        finally:
+            self._suggesting = False
         for widget, value in keep.items():
             with contextlib.suppress(ValueError, TypeError):
                 if any(value is choice for choice in widget.choices):
                     widget.value = value
 
     def _update_visibility(self, *_: Any) -> None:
-        synthetic = self.target.value == SYNTHETIC
-        noise = self.noise.value
-        self.noise.visible = synthetic
-        self.sigma.visible = synthetic and noise in ("gaussian", "speckle")
-        self.peak.visible = synthetic and noise in ("poisson", "poisson-gaussian")
-        self.read_noise.visible = synthetic and noise == "poisson-gaussian"
-        self.amount.visible = synthetic and noise == "salt-and-pepper"
-        self.psf.visible = synthetic
-        self.psf_sigma.visible = synthetic and self.psf.value != "none"
+        self.synthetic.visible = self.target.value == SYNTHETIC
+        self._suggest_start()
 
-    # ------------------------------------------------------------ the plot
+    def _suggest_start(self, *_: Any) -> None:
+        """Preselect the shipped model that fits the task, until the user chooses one."""
+        net_ndim = 3 if self.dims.value == "3D" else 2
+        psf = self.synthetic.psf.source.value != "none"
+        choice, why = suggested_start(
+            self.target.value, net_ndim, psf, list(self.start_from.choices)
+        )
+        if self._start_chosen:
+            if self.start_from.value != choice:
+                why = f"suggested: {choice}"
+            else:
+                why = why.split(":")[0] if choice == NEW_NETWORK else why
+        else:
+            self._suggesting = True
+            try:
+                self.start_from.value = choice
+            finally:
+                self._suggesting = False
+        self.start_hint.value = why
 
-    def _make_plot(self) -> None:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
+    def _on_start_chosen(self, *_: Any) -> None:
+        if not self._suggesting:
+            self._start_chosen = True
+            self._suggest_start()
 
-        self.figure = Figure(figsize=(4, 2.6), tight_layout=True)
-        self.axes = self.figure.add_subplot(111)
-        (self.train_line,) = self.axes.plot([], [], "o-", ms=3, label="train")
-        (self.val_line,) = self.axes.plot([], [], "s-", ms=3, label="validation")
-        self.axes.set_xlabel("epoch")
-        self.axes.set_ylabel("loss")
-        self.axes.set_yscale("log")
-        self.axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        self.axes.legend(loc="upper right", fontsize="small")
-        self.axes.grid(True, alpha=0.3)
-        self._style_plot()
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(200)
-        self.native.layout().addWidget(self.canvas)
-
-    def _style_plot(self) -> None:
-        """Colour the plot like the viewer's theme (dark or light)."""
+    def _theme(self) -> Any:
+        """The viewer's theme, for the plot's colours (None if unknown)."""
         try:
             from napari.utils.theme import get_theme
 
-            theme = get_theme(self._viewer.theme)
-            background, text = theme.background.as_hex(), theme.text.as_hex()
+            return get_theme(self._viewer.theme)
         except (AttributeError, KeyError, ValueError, TypeError):
-            return
-        self._text_color = text
-        self.figure.set_facecolor(background)
-        self.axes.set_facecolor(background)
-        for spine in self.axes.spines.values():
-            spine.set_color(text)
-        self.axes.tick_params(colors=text, which="both")
-        self.axes.xaxis.label.set_color(text)
-        self.axes.yaxis.label.set_color(text)
-        self.axes.title.set_color(text)
-        legend = self.axes.get_legend()
-        legend.get_frame().set_facecolor(background)
-        for label in legend.get_texts():
-            label.set_color(text)
+            return None
 
     def _plot(self, history: list[dict[str, Any]]) -> None:
-        train = [(h["epoch"], h["train_loss"]) for h in history if h.get("train_loss")]
-        val = [(h["epoch"], h["val_loss"]) for h in history if h.get("val_loss")]
-        for line, points in ((self.train_line, train), (self.val_line, val)):
-            line.set_data([p[0] for p in points], [p[1] for p in points])
-        last = history[-1]
-        title = f"epoch {last['epoch']}"
-        if last.get("val_psnr") is not None:
-            title += f"  val PSNR {last['val_psnr']:.2f} dB"
-            if history[0].get("input_val_psnr") is not None:
-                title += f" (input {history[0]['input_val_psnr']:.2f})"
-        self.axes.set_title(title, fontsize="small", color=self._text_color)
-        if train or val:
-            self.axes.relim()
-            self.axes.autoscale_view()
-        self.canvas.draw_idle()
+        self.plot.plot(history)
 
     # ------------------------------------------------------------ preview
 
@@ -387,94 +275,9 @@ class TrainWidget(Container):
         if job["layer"] not in self._viewer.layers:  # deleted: no more previews
             self._preview_request = None
             return
-        self._preview_request = self._make_preview_request(job["layer"], job["net_ndim"])
-
-    def _make_preview_request(self, layer: Image, net_ndim: int) -> dict[str, Any] | None:
-        """The region of `layer` around the visible slice that the preview restores.
-
-        `net_ndim` is the running job's, not the widget's (which may change meanwhile).
-        """
-        data = layer_data(layer)
-        ndim = data.ndim
-        if ndim < net_ndim:
-            return None
-        point = np.asarray(layer.world_to_data(self._viewer.dims.point[-ndim:]))
-        index: list[Any] = []
-        for axis in range(ndim - 2):
-            n = data.shape[axis]
-            p = int(np.clip(np.round(point[axis]), 0, n - 1))
-            if net_ndim == 3 and axis == ndim - 3:
-                depth = min(n, 16)
-                start = int(np.clip(p - depth // 2, 0, n - depth))
-                index.append(slice(start, start + depth))
-                plane = p - start
-            else:
-                index.append(p)
-        offsets = []
-        corners = getattr(layer, "corner_pixels", None)
-        for axis in (ndim - 2, ndim - 1):
-            n = data.shape[axis]
-            lo, hi = 0, n
-            if corners is not None and np.size(corners) == 2 * ndim:
-                lo = int(np.clip(corners[0][axis], 0, n - 1))
-                hi = int(np.clip(corners[1][axis] + 1, lo + 1, n))
-            centre = (lo + hi) // 2
-            side = min(n, _PREVIEW_SIDE, max(hi - lo, 64))
-            start = int(np.clip(centre - side // 2, 0, n - side))
-            index.append(slice(start, start + side))
-            offsets.append(start)
-        return {
-            "index": tuple(index),
-            "plane": plane if net_ndim == 3 else None,
-            "offset": tuple(offsets),
-        }
-
-    def _show_preview(self, layer: Image, image: np.ndarray, request: dict[str, Any]) -> None:
-        name = f"{layer.name} preview"
-        scale = np.asarray(layer.scale[-2:])
-        translate = np.asarray(layer.translate[-2:]) + np.asarray(request["offset"]) * scale
-        if name in self._viewer.layers:
-            preview = self._viewer.layers[name]
-            preview.data = image
-            preview.translate = translate
-        else:
-            self._viewer.add_image(
-                image,
-                name=name,
-                scale=scale,
-                translate=translate,
-                colormap=layer.colormap,
-                contrast_limits=layer.contrast_limits,
-                metadata={"napari_deconvnet": {"preview_of": layer.name}},
-            )
+        self._preview_request = preview_request(self._viewer, job["layer"], job["net_ndim"])
 
     # ------------------------------------------------------------ train
-
-    def _synthetic_options(self, data: Any, net_ndim: int) -> dict[str, Any]:
-        from napari_deconvnet.core.psf import make_psf
-
-        noise = self.noise.value
-        params: dict[str, Any] = {"model": noise}
-        if noise in ("gaussian", "speckle"):
-            params["sigma"] = float(self.sigma.value)
-        elif noise in ("poisson", "poisson-gaussian"):
-            params["peak"] = float(self.peak.value)
-            if noise == "poisson-gaussian":
-                params["read_noise"] = float(self.read_noise.value)
-        elif noise == "salt-and-pepper":
-            params["amount"] = float(self.amount.value)
-        options: dict[str, Any] = {"noise": params if noise != "none" else None}
-        if self.psf.value != "none":
-            sigma = float(self.psf_sigma.value)
-            if self.psf.value == "gaussian":
-                options["psf"] = make_psf("gaussian", sigma=(sigma,) * net_ndim)
-            else:
-                options["psf"] = make_psf("airy", ndim=net_ndim)
-        if options["noise"] is None and "psf" not in options:
-            raise ValueError(
-                "synthetic training needs a noise model or a PSF (or both); choose one"
-            )
-        return options
 
     def _collect(self) -> dict[str, Any]:
         """Validate the form and gather the engine's arguments (GUI thread)."""
@@ -500,7 +303,10 @@ class TrainWidget(Container):
             raise ValueError("set a number of epochs or a time budget (or both)")
         targets = None
         if target == SYNTHETIC:
-            options.update(self._synthetic_options(data, net_ndim))
+            spatial = tuple(
+                data.shape[-net_ndim - 1 : -1] if layer.rgb else data.shape[-net_ndim:]
+            )
+            options.update(self.synthetic.options(net_ndim, spatial))
         elif isinstance(target, Image):
             if target is layer:
                 raise ValueError("the target is the input layer; choose a clean layer or 'none'")
@@ -553,7 +359,7 @@ class TrainWidget(Container):
         self._stop_event = threading.Event()
         job["options"]["stop"] = self._stop_event
         self._job = job
-        self._preview_request = self._make_preview_request(job["layer"], job["net_ndim"])
+        self._preview_request = preview_request(self._viewer, job["layer"], job["net_ndim"])
         worker = make_worker(
             _train_job,
             job["data"],
@@ -604,8 +410,11 @@ class TrainWidget(Container):
         if summary["kind"] in ("start", "epoch"):
             self._plot(summary["history"])
             if summary.get("preview") is not None and self._job["layer"] in self._viewer.layers:
-                self._show_preview(
-                    self._job["layer"], summary["preview"], summary["preview_request"]
+                show_preview(
+                    self._viewer,
+                    self._job["layer"],
+                    summary["preview"],
+                    summary["preview_request"],
                 )
 
     def _on_returned(self, worker: Any, result: Any) -> None:
@@ -657,30 +466,10 @@ class TrainWidget(Container):
         try:
             model = self._model()
             if path is None:
-                from qtpy.QtWidgets import QFileDialog
-
-                default = f"{model.metadata.get('name', 'model')}.safetensors"
-                path, chosen = QFileDialog.getSaveFileName(
-                    self.native,
-                    "Save model",
-                    default,
-                    "Models (*.safetensors);;bioimage.io package (*.zip)",
-                )
-                if not path:
+                path = ask_model_path(self.native, model)
+                if path is None:
                     return None
-                if chosen.startswith("bioimage.io") and not path.lower().endswith(".zip"):
-                    path = str(Path(path).with_suffix(".zip"))
-            path = Path(path)
-            if path.suffix.lower() == ".zip":  # a bioimage.io package (zoo, Fiji, ilastik)
-                from napari_deconvnet.core.bioimageio import export_bioimageio
-
-                saved = export_bioimageio(model, path)
-            else:
-                if path.suffix != ".safetensors":
-                    path = path.with_name(path.name + ".safetensors")
-                from napari_deconvnet.core.persistence import save_model
-
-                saved = save_model(model, path)
+            saved = write_model(model, path)
         except (ValueError, TypeError, OSError, ImportError) as err:
             show_error(f"Save model: {err}")
             return None
@@ -695,13 +484,7 @@ class TrainWidget(Container):
         except ValueError as err:
             show_error(f"Use in Restore: {err}")
             return None
-        if self.restore_name is not None:
-            return self.restore_name
-        from napari_deconvnet.core.persistence import save_model
-        from napari_deconvnet.io import registry
-
-        folder = Path(tempfile.mkdtemp(dir=_session_folder()))
-        path = save_model(model, folder / f"{model.metadata.get('name', 'trained')}.safetensors")
-        self.restore_name = registry.register_model(path)
-        self.status.value = f"available in Restore as {self.restore_name!r}"
+        if self.restore_name is None:
+            self.restore_name = register_for_restore(model)
+            self.status.value = f"available in Restore as {self.restore_name!r}"
         return self.restore_name

@@ -1,0 +1,133 @@
+"""The Train widget's task settings: synthetic pairs rendered from specs, and *Start from*.
+
+The noise models are those of :func:`napari_deconvnet.list_noise_models`,
+each with the fields of its parameters (:class:`~._forms.SpecForms`); the PSF
+is the dock widgets' one picker (:class:`~._psf.PsfPicker`). A noise model or
+a PSF kind registered in core appears here without an edit.
+:func:`suggested_start` is the *Start from* model that fits the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from magicgui.widgets import ComboBox, Container
+
+from napari_deconvnet.core.specs import list_noise_models
+
+from ._forms import SpecForms
+from ._psf import PsfPicker
+
+__all__ = [
+    "NEW_NETWORK",
+    "NO_NOISE",
+    "SELF_SUPERVISED",
+    "SYNTHETIC",
+    "SyntheticPairsForm",
+    "suggested_start",
+]
+
+#: The noise choice for blur-only pairs (a PSF is then needed).
+NO_NOISE = "none"
+#: The *Target* choices that are not layers, and the *Start from* choice of a new network.
+SELF_SUPERVISED = "none: self-supervised"
+SYNTHETIC = "synthetic: noise model + PSF"
+NEW_NETWORK = "new network"
+
+
+def suggested_start(
+    target: Any, net_ndim: int, synthetic_psf: bool, models: list[str]
+) -> tuple[str, str]:
+    """The *Start from* choice that fits the task, and why, in plain words.
+
+    A shipped denoiser fits denoising: supervised pairs, self-supervised
+    training and synthetic pairs without a PSF, of its dimensionality
+    (``denoise-2d`` or ``denoise-3d``). Fine-tuning it starts from what it
+    knows and gains in seconds where a new network needs minutes. No shipped
+    model fits synthetic deconvolution pairs (the shipped deconvolution
+    models take the PSF as a second input channel and cannot be fine-tuned
+    here), so that gets a new network.
+    """
+    shipped = f"denoise-{net_ndim}d"
+    if target == SYNTHETIC and synthetic_psf:
+        return NEW_NETWORK, (
+            "a new network: no shipped model fine-tunes on deconvolution pairs "
+            "(deconv-2d/3d take the PSF as an input)"
+        )
+    if shipped not in models:
+        return NEW_NETWORK, f"a new network: no shipped {net_ndim}D denoiser is installed"
+    return shipped, f"fine-tunes {shipped}, the shipped {net_ndim}D denoiser (faster than new)"
+
+
+class SyntheticPairsForm(Container):
+    """How clean input layers are degraded into training pairs.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    exclude : callable, optional
+        Returns the layer never offered as a PSF (the training input).
+
+    Attributes
+    ----------
+    noise : ComboBox
+        ``"none"`` or a registered noise model (``"gaussian"`` first chosen).
+    noise_params : SpecForms
+        The chosen model's parameters, each at its spec's default.
+    psf : PsfPicker
+        ``"none"`` (the default), a PSF kind with its parameters, or a layer.
+    """
+
+    def __init__(self, viewer: Any, *, exclude: Callable[[], Any] | None = None) -> None:
+        super().__init__(labels=True)
+        self.margins = (0, 0, 0, 0)
+        self.noise = ComboBox(label="Noise model", choices=self._noise_choices)
+        self.noise.value = "gaussian" if "gaussian" in self.models() else NO_NOISE
+        self.noise_params = SpecForms()
+        self.psf = PsfPicker(viewer, exclude=exclude, optional=True)
+        self.extend([self.noise, self.noise_params, self.psf])
+        self.noise.changed.connect(self.refresh)
+        self.refresh()
+
+    @staticmethod
+    def models() -> dict[str, Any]:
+        """The registered noise models, by name."""
+        return list_noise_models()
+
+    def _noise_choices(self, _widget: Any = None) -> list[str]:
+        return [NO_NOISE, *self.models()]
+
+    def refresh(self, *_: Any) -> None:
+        """Show the chosen noise model's fields and the PSF picker's."""
+        models = self.models()
+        self.noise.tooltip = "\n".join(
+            [f"{NO_NOISE}: blur only (choose a PSF)"]
+            + [f"{n}: {s.description}" for n, s in models.items()]
+        )
+        self.noise_params.show(models.get(self.noise.value))
+        self.psf.refresh()
+
+    def options(self, net_ndim: int, spatial: tuple[int, ...]) -> dict[str, Any]:
+        """``noise`` and ``psf_description`` for the training job (GUI thread).
+
+        Raises
+        ------
+        ValueError
+            A parameter out of range, or neither a noise model nor a PSF.
+        """
+        noise = None
+        if self.noise.value != NO_NOISE:
+            params = self.noise_params.values()
+            # empty optional fields mean "automatic": the function's default
+            noise = {"model": self.noise.value}
+            noise.update({k: v for k, v in params.items() if v is not None})
+        described = self.psf.spec("synthetic training")
+        if noise is None and described is None:
+            raise ValueError(
+                "synthetic training needs a noise model or a PSF (or both); choose one"
+            )
+        out: dict[str, Any] = {"noise": noise}
+        if described is not None:
+            out["psf_description"] = {"psf": described, "ndim": net_ndim, "spatial": spatial}
+        return out

@@ -1,0 +1,112 @@
+"""The Train widget's worker body: the engine's events, thinned out for the GUI thread.
+
+:func:`train_job` runs :func:`napari_deconvnet.train_iter` in a napari
+worker thread. It yields a small copied summary of every ``"start"`` and
+``"epoch"`` event (with a preview of the current model on the region the
+user looks at) and of a ``"step"`` event at most every
+:data:`STEP_SIGNAL_INTERVAL` seconds, and returns the
+:class:`~napari_deconvnet.TrainResult`. The core is imported inside the
+functions, so that opening napari stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STEP_SIGNAL_INTERVAL", "summary", "train_job"]
+
+_logger = logging.getLogger(__name__)
+
+#: Seconds between progress signals of training steps to the GUI thread.
+STEP_SIGNAL_INTERVAL = 0.1
+
+
+def summary(event: Any) -> dict[str, Any]:
+    """What the GUI thread needs from a TrainEvent (copied: the engine goes on)."""
+    return {
+        "kind": event.kind,
+        "step": event.step,
+        "epoch": event.epoch,
+        "progress": event.progress,
+        "eta": event.eta,
+        "elapsed": event.elapsed,
+        "lr": event.lr,
+        "train_loss": event.train_loss,
+        "val_loss": event.val_loss,
+        "metrics": dict(event.metrics),
+        "history": [dict(h) for h in event.history],
+    }
+
+
+def preview(model: Any, data: Any, request: dict[str, Any], device: str) -> np.ndarray | None:
+    """The current model's output on the requested region (worker thread)."""
+    from napari_deconvnet.core.tiling import restore
+
+    region = np.asarray(data[request["index"]], dtype=np.float32)
+    out = restore(region, copy.deepcopy(model), device=device)  # a copy: training goes on
+    if request["plane"] is not None:
+        out = out[request["plane"]]
+    return out
+
+
+def _with_psf(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with the PSF of a PSF picker's description built (worker thread).
+
+    ``options["psf_description"]`` is ``{"psf": PsfPicker.spec(), "ndim": n,
+    "spatial": shape}``, made on the GUI thread.
+    """
+    described = options.get("psf_description")
+    options = {k: v for k, v in options.items() if k != "psf_description"}
+    if described is not None:
+        from ._psf import build_psf
+
+        options["psf"] = build_psf(described["psf"], described["ndim"], described["spatial"])[0]
+    return options
+
+
+def train_job(
+    inputs: Any,
+    targets: Any,
+    options: dict[str, Any],
+    preview_data: Any,
+    preview_request: Callable[[], dict[str, Any] | None],
+):
+    """Worker body: the engine's events, thinned out for the GUI, and the result.
+
+    ``options`` are :func:`napari_deconvnet.train`'s, where
+    ``psf_description`` (a :meth:`~._psf.PsfPicker.spec`) stands for the PSF
+    of synthetic pairs; ``preview_request()`` is the region to preview now.
+    """
+    from napari_deconvnet.core.training import train_iter
+
+    options = _with_psf(options)
+    gen = train_iter(inputs, targets, **options)
+    last = 0.0
+    try:
+        while True:
+            event = next(gen)
+            out = summary(event)
+            if event.kind in ("start", "epoch"):
+                request = preview_request()
+                if request is not None:
+                    try:
+                        out["preview"] = preview(
+                            event.model, preview_data, request, options["device"]
+                        )
+                        out["preview_request"] = request
+                    except (ValueError, RuntimeError) as err:  # e.g. a slice too small
+                        _logger.info("no preview: %s", err)
+                yield out
+            elif event.kind == "step" and time.perf_counter() - last > STEP_SIGNAL_INTERVAL:
+                last = time.perf_counter()
+                yield out
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        gen.close()

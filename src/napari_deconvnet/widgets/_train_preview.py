@@ -1,0 +1,82 @@
+"""The Train widget's live preview: which region of the input to restore, and its layer.
+
+Every epoch the running model restores the region of the input layer around
+the slice the user looks at (at most 256 pixels a side, 16 planes for a 3D
+network) and the result is shown as an ``"<input> preview"`` layer placed
+over that region.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+
+from ._layers import layer_data
+
+__all__ = ["PREVIEW_SIDE", "preview_request", "show_preview"]
+
+#: Largest side, in pixels, of the previewed region.
+PREVIEW_SIDE = 256
+
+
+def preview_request(viewer: Any, layer: Image, net_ndim: int) -> dict[str, Any] | None:
+    """The region of `layer` around the visible slice that the preview restores.
+
+    `net_ndim` is the running job's, not the widget's (which may change meanwhile).
+    """
+    data = layer_data(layer)
+    ndim = data.ndim
+    if ndim < net_ndim:
+        return None
+    point = np.asarray(layer.world_to_data(viewer.dims.point[-ndim:]))
+    index: list[Any] = []
+    for axis in range(ndim - 2):
+        n = data.shape[axis]
+        p = int(np.clip(np.round(point[axis]), 0, n - 1))
+        if net_ndim == 3 and axis == ndim - 3:
+            depth = min(n, 16)
+            start = int(np.clip(p - depth // 2, 0, n - depth))
+            index.append(slice(start, start + depth))
+            plane = p - start
+        else:
+            index.append(p)
+    offsets = []
+    corners = getattr(layer, "corner_pixels", None)
+    for axis in (ndim - 2, ndim - 1):
+        n = data.shape[axis]
+        lo, hi = 0, n
+        if corners is not None and np.size(corners) == 2 * ndim:
+            lo = int(np.clip(corners[0][axis], 0, n - 1))
+            hi = int(np.clip(corners[1][axis] + 1, lo + 1, n))
+        centre = (lo + hi) // 2
+        side = min(n, PREVIEW_SIDE, max(hi - lo, 64))
+        start = int(np.clip(centre - side // 2, 0, n - side))
+        index.append(slice(start, start + side))
+        offsets.append(start)
+    return {
+        "index": tuple(index),
+        "plane": plane if net_ndim == 3 else None,
+        "offset": tuple(offsets),
+    }
+
+
+def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str, Any]) -> None:
+    name = f"{layer.name} preview"
+    scale = np.asarray(layer.scale[-2:])
+    translate = np.asarray(layer.translate[-2:]) + np.asarray(request["offset"]) * scale
+    if name in viewer.layers:
+        preview = viewer.layers[name]
+        preview.data = image
+        preview.translate = translate
+    else:
+        viewer.add_image(
+            image,
+            name=name,
+            scale=scale,
+            translate=translate,
+            colormap=layer.colormap,
+            contrast_limits=layer.contrast_limits,
+            metadata={"napari_deconvnet": {"preview_of": layer.name}},
+        )
