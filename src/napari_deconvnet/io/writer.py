@@ -24,9 +24,10 @@ file there untouched). napari asks before replacing an existing file; these
 functions replace it. A file is replaced in one rename. A folder (OME-Zarr)
 takes two: the old one aside to ``.<name>.old``, the new one in. If the
 machine crashes between them, the target is missing and its previous version
-is complete in ``.<name>.old``; the next write to the target (or
+is complete in ``.<name>.old``; the next write to the target, opening it (or
 :func:`recover_folder`) renames it back. New files and folders get the
-process umask's usual mode; the umask is never changed.
+process umask's usual mode; the umask is never changed. The package's one
+atomic writer, :mod:`napari_deconvnet.core.atomic`, does all of this.
 
 napari is never imported here: the command line writes with the same code.
 """
