@@ -198,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="inputs are clean: make noisy pairs, e.g. poisson-gaussian:peak=40,read_noise=2",
     )
-    p.add_argument("--psf", default=None, help="blur clean inputs by this PSF (file or spec)")
+    psf_options(p, "blur clean inputs by this PSF")
     p.add_argument("--epochs", type=_positive_int, default=None, help="number of epochs")
     p.add_argument(
         "--time", type=_positive_float, default=None, metavar="SECONDS", help="time budget"

@@ -204,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 None if targets is None else (targets if len(targets) > 1 else targets[0]),
                 model=args.model,
                 noise=noise,
-                psf=psf_from(args.psf, args),
+                psf=psf_from(args.psf, args, args.psf_param),
                 epochs=args.epochs,
                 max_seconds=args.time,
                 patch_size=args.patch_size,
@@ -295,12 +295,15 @@ def _demo_headless(args: argparse.Namespace) -> int:
         restored = dn.restore(noisy, args.model, device=args.device)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
-    provenance = {
-        "model": args.model,
-        "device": args.device,
-        "source": f"{args.sample} sample",
-        "version": dn.__version__,
-    }
+    from napari_deconvnet.core.provenance import record
+
+    provenance = record(
+        "restore",
+        method=args.model,
+        model=args.model,
+        device=args.device,
+        source=f"{args.sample} sample",
+    )
     geometry = {k: meta[k] for k in ("scale", "units", "axis_labels") if k in meta}
     write_output(
         out,
@@ -313,15 +316,10 @@ def _demo_headless(args: argparse.Namespace) -> int:
         args,
     )
     span = float(clean.max() - clean.min())
-    before = _psnr(clean, noisy, span)
-    after = _psnr(clean, restored, span)
+    before = float(dn.psnr(noisy, clean, data_range=span))
+    after = float(dn.psnr(restored, clean, data_range=span))
     print(f"sample {args.sample}: {samples.SAMPLES[args.sample][2]}")
     print(f"PSNR noisy:    {before:6.2f} dB")
     print(f"PSNR restored: {after:6.2f} dB  (model {args.model!r})")
     print(f"wrote {out}")
     return 0
-
-
-def _psnr(reference: np.ndarray, image: np.ndarray, span: float) -> float:
-    mse = float(np.mean((np.asarray(image, np.float64) - reference) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(span**2 / mse)
