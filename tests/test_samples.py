@@ -52,7 +52,8 @@ def test_sample_has_the_promised_layers(manifest, key):
     assert degraded.shape == clean.shape == shape
     assert degraded.dtype == clean.dtype == np.float32
     assert np.isfinite(degraded).all() and not np.array_equal(degraded, clean)
-    assert dmeta["metadata"]["napari_deconvnet"]["sample"] == key
+    made = dmeta["metadata"]["napari_deconvnet"]
+    assert made["sample"] == key and made["operation"] == "synthesize" and made["seed"] == 0
     assert cmeta["metadata"]["napari_deconvnet"] == {"sample": key, "clean": True}
     assert cmeta["visible"] is False and dmeta.get("visible", True)
     assert dmeta.get("scale") == cmeta.get("scale")  # same geometry, so Quality can compare

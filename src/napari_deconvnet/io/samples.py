@@ -126,6 +126,8 @@ def _layers(
     geometry: dict[str, Any] | None = None,
     psf: np.ndarray | None = None,
 ) -> list[LayerData]:
+    from napari_deconvnet.core.provenance import KEY, record
+
     data, name, description = degraded
     geometry = geometry or {}
     base = name.rsplit(" ", 1)[0]
@@ -135,7 +137,7 @@ def _layers(
             {
                 "name": name,
                 "contrast_limits": limits,
-                "metadata": {"napari_deconvnet": {"sample": key, **description}},
+                "metadata": {KEY: record("synthesize", sample=key, **description)},
                 **geometry,
             },
             "image",
@@ -146,7 +148,7 @@ def _layers(
                 "name": f"{base} clean",
                 "contrast_limits": limits,
                 "visible": False,
-                "metadata": {"napari_deconvnet": {"sample": key, "clean": True}},
+                "metadata": {KEY: {"sample": key, "clean": True}},
                 **geometry,
             },
             "image",
@@ -159,7 +161,7 @@ def _layers(
                 {
                     "name": f"{base} PSF",
                     "visible": False,
-                    "metadata": {"napari_deconvnet": {"sample": key, "psf": True}},
+                    "metadata": {KEY: {"sample": key, "psf": True}},
                     **geometry,  # the PSF is sampled on the image's grid
                 },
                 "image",
