@@ -207,9 +207,10 @@ def test_bad_input_is_notified_before_any_work(viewer_widget, errors):
     assert widget.params.field("sigma").min == 0  # negative values cannot be typed
     widget.noise.value = "poisson"
     peak = widget.params.field("peak")
-    assert peak.min > 0  # a zero gain cannot be typed (nor set)
+    low = dn.list_noise_models()["poisson"].param("peak").low
+    assert peak.min == low  # the range is the spec's: less cannot be typed (nor set)
     with pytest.raises(ValueError, match="outside"):
-        peak.value = 0.0
+        peak.value = low - 1
 
     widget.psf.source.value = "gaussian"
     widget.psf.forms.field("sigma").value = "-1"  # text fields are checked by the spec

@@ -298,3 +298,55 @@ def test_synthesize_iter_matches_what_the_noise_widget_records(make_napari_viewe
     meta = viewer.layers["clean noisy (gaussian)"].metadata["napari_deconvnet"]
     again = drain(synthesize_iter(clean, meta["noise"], seed=meta["seed"], **meta["params"]))
     np.testing.assert_array_equal(viewer.layers["clean noisy (gaussian)"].data, again)
+
+
+# ------------------------------------------------------------ worker base
+
+
+def test_worker_base_runs_one_job_relays_events_and_notifies_errors(make_napari_viewer, qtbot):
+    from napari_deconvnet.widgets._worker import Job, WorkerWidget
+
+    messages, events, results = [], [], []
+
+    def body(n):
+        yield 1, 2
+        yield f"event {n}"
+        yield 2, 2
+        return n * 10
+
+    def done(result):
+        if result > 10:
+            raise ValueError("the result is too big")
+        results.append(result)
+        return "finished"
+
+    class Echo(WorkerWidget):
+        def __init__(self, viewer):
+            super().__init__(viewer, title="Echo", notify=messages.append)
+            self.n = 1
+            self.extend(self.controls())
+
+        def prepare(self):
+            if self.n < 0:
+                raise ValueError("n must be positive")
+            return Job(body, (self.n,), failure="Echo failed", done=done, yielded=events.append)
+
+    viewer = make_napari_viewer()
+    widget = Echo(viewer)
+    widget.run()
+    first = widget.worker
+    widget.run()  # one job at a time
+    assert widget.worker is first and not widget.run_button.enabled
+    _wait(qtbot, widget)
+    assert results == [10] and events == ["event 1"] and messages == []
+    assert widget.status.value == "finished" and widget.progress.value == widget.progress.max
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+    widget.n = 2  # `done` raises: one notification, no exception in a Qt slot
+    widget.run()
+    _wait(qtbot, widget)
+    assert messages == ["Echo failed: the result is too big"] and widget.status.value == "failed"
+    widget.n = -1  # bad input: notified, nothing starts
+    widget.run()
+    assert widget.worker is None and messages[-1] == "Echo: n must be positive"
+    assert widget.run_button.enabled

@@ -22,7 +22,7 @@ from napari.layers import Image
 from napari_deconvnet.core.provenance import KEY
 from napari_deconvnet.core.specs import Spec, list_psfs
 
-from ._forms import SpecForms
+from ._forms import SpecForms, flush_left
 from ._layers import image_layers, keep_selection, layer_data
 
 __all__ = ["FROM_LAYER", "NO_PSF", "PsfPicker", "build_psf", "looks_like_psf", "psf_ndim"]
@@ -75,7 +75,7 @@ class PsfPicker(Container):
 
         self.psf = PsfPicker(viewer, exclude=lambda: self.image.value, optional=True)
         self.extend([self.image, self.psf, ...])
-        self.psf.refresh()          # after it is in the container: shows the kind's form
+        flush_left(self.psf)        # (from ._forms) the picker's rows use the whole width
         ...
         description = self.psf.spec("training")   # GUI thread; None for "none"
         kernel, record = build_psf(description, ndim, spatial_shape)   # worker thread
@@ -105,6 +105,7 @@ class PsfPicker(Container):
         self.layer = ComboBox(label="PSF layer", choices=self._layer_choices, nullable=True)
         self.layer.tooltip = "An image layer holding the PSF (normalised to sum 1 here)"
         self.extend([self.source, self.forms, self.size, self.layer])
+        flush_left(self.forms)
         self.source.changed.connect(self.refresh)
         self.refresh()
 

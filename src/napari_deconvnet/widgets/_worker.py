@@ -58,7 +58,11 @@ class Job:
         How an error notification starts, e.g. ``"Restore of 'img' with tv failed"``.
     done : callable, optional
         Called in the GUI thread with the result unless the job was
-        cancelled or stopped; may return the status to show.
+        cancelled or stopped; may return the status to show. An error it
+        raises is notified like the job's.
+    yielded : callable, optional
+        Called in the GUI thread with each yielded value that is not
+        ``(done, total)`` (e.g. a training event), unless the job was stopped.
     source : napari layer, optional
         Deleting it stops the job.
     """
@@ -69,6 +73,7 @@ class Job:
     message: str = "working..."
     failure: str = "the job failed"
     done: Callable[[Any], str | None] | None = None
+    yielded: Callable[[Any], Any] | None = None
     source: Any = None
 
 
@@ -159,7 +164,7 @@ class WorkerWidget(Container):
             return None
         worker = make_worker(job.body, *job.args, **job.kwargs)
         if hasattr(worker, "yielded"):
-            worker.yielded.connect(partial(self._on_yielded, worker))
+            worker.yielded.connect(partial(self._on_yielded, worker, job))
         worker.returned.connect(partial(self._on_returned, worker, job))
         worker.errored.connect(partial(self._on_errored, worker, job))
         worker.finished.connect(partial(self._on_finished, worker))
@@ -216,7 +221,7 @@ class WorkerWidget(Container):
     def _live(self, worker: Any) -> bool:
         return worker is self.worker and not worker.abort_requested and not self._closed
 
-    def _on_yielded(self, worker: Any, value: Any) -> None:
+    def _on_yielded(self, worker: Any, job: Job, value: Any) -> None:
         if not self._live(worker):
             return
         if isinstance(value, tuple) and len(value) == 2:
@@ -224,11 +229,17 @@ class WorkerWidget(Container):
                 show_busy(self.progress)
             else:
                 show_progress(self.progress, value)
+        elif job.yielded is not None:
+            job.yielded(value)
 
     def _on_returned(self, worker: Any, job: Job, result: Any) -> None:
         if worker.abort_requested or self._closed:
             return
-        status = job.done(result) if job.done is not None else None
+        try:
+            status = job.done(result) if job.done is not None else None
+        except Exception as exc:  # never an exception in a Qt slot: say it
+            self._on_errored(worker, job, exc)
+            return
         if worker is self.worker:
             self.progress.min = 0
             self.progress.max = max(self.progress.max, 1)

@@ -30,7 +30,7 @@ from napari.utils.notifications import show_error
 from napari_deconvnet.core.provenance import record
 from napari_deconvnet.core.specs import Spec, list_noise_models
 
-from ._forms import SpecForms
+from ._forms import SpecForms, flush_left
 from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
 from ._psf import PsfPicker, build_psf, psf_ndim
 from ._worker import Job, WorkerWidget
@@ -131,6 +131,7 @@ class NoiseWidget(WorkerWidget):
                 *self.controls(),
             ]
         )
+        flush_left(self.params, self.psf)
         self.noise.changed.connect(self._on_noise_changed)
         self.match_button.changed.connect(self.match_noise)
         follow_layers(self, viewer)

@@ -44,7 +44,7 @@ from napari_deconvnet.core.specs import Spec
 from napari_deconvnet.io import registry, restored_writer
 
 from ._common import DEVICES
-from ._forms import SpecForms
+from ._forms import SpecForms, flush_left
 from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
 from ._methods import (
     BROWSE,
@@ -187,6 +187,7 @@ class RestoreWidget(WorkerWidget):
                 *self.controls(),
             ]
         )
+        flush_left(self.psf, self.params)
 
         self.method.changed.connect(self._on_method_picked)
         self.model_file.changed.connect(self._on_method_changed)
