@@ -30,7 +30,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 
 from napari_deconvnet.core.specs import Param, Spec
 
-__all__ = ["AUTO", "ParamForm", "SpecForms", "param_widget"]
+__all__ = ["AUTO", "ParamForm", "SpecForms", "flush_left", "param_widget"]
 
 #: What an empty text field means (its placeholder).
 AUTO = "auto"
@@ -90,7 +90,7 @@ def param_widget(param: Param) -> Any:
         A spin box, check box, drop-down or text field (see the module's notes).
     """
     if param.kind == "bool":
-        field: Any = CheckBox(label=param.label, value=bool(param.default))
+        field: Any = CheckBox(text=param.label, value=bool(param.default))
     elif param.kind == "choice":
         field = ComboBox(label=param.label, choices=param.choices, value=param.default)
     elif param.kind == "float" and not param.optional:
@@ -108,6 +108,19 @@ def param_widget(param: Param) -> Any:
             field.native.setPlaceholderText(AUTO if param.optional else "")
     field.tooltip = _tooltip(param)
     return field
+
+
+def flush_left(*containers: Container) -> None:
+    """Let nested containers (forms, the PSF picker) use the whole row of their parent.
+
+    A labelled magicgui container gives every child a label cell; a nested
+    container has no label of its own, and its fields have theirs. Call this
+    after the containers were added to their parent.
+    """
+    for container in containers:
+        labeled = container._labeled_widget()  # magicgui's row wrapper, if any
+        if labeled is not None:
+            labeled._label_widget.visible = False
 
 
 def _text(value: Any) -> str:
