@@ -39,6 +39,3 @@ __all__ = [
     "read_restored",
     "settings",
 ]
-
-_kind = file_kind  # old private names, until the command line uses the public ones
-_stem = file_stem

@@ -72,13 +72,6 @@ ZARR_CHUNK = 256
 _MAX_LEVELS = 12
 
 
-# ----------------------------------------------------------------- atomic
-
-_atomic_file = atomic_file  # old private names, until the command line uses the public ones
-_atomic_folder = atomic_folder
-_is_dask = is_dask
-
-
 def _open_v2_group(path):
     """A new zarr format-2 group (with zarr 3, which needs Python 3.11)."""
     import zarr
