@@ -196,7 +196,11 @@ def _parser() -> argparse.ArgumentParser:
         "--noise",
         default=None,
         metavar="SPEC",
-        help="inputs are clean: make noisy pairs, e.g. poisson-gaussian:peak=40,read_noise=2",
+        help=_specs.choices_help(
+            "noise",
+            "inputs are clean: make noisy pairs with NAME[:k=v,...], e.g. "
+            "poisson-gaussian:peak=40,read_noise=2",
+        ),
     )
     psf_options(p, "blur clean inputs by this PSF")
     p.add_argument("--epochs", type=_positive_int, default=None, help="number of epochs")

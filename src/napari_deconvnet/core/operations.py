@@ -217,11 +217,17 @@ def _run_model(image, spec, params, psf, axes, device):
     return (yield from restore_iter(np.asarray(image), model, **options))
 
 
-def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> Callable:
-    function = spec.resolve()
+def _extra(spec: Spec, function: Callable, kernel: Any, device: Any) -> dict[str, Any]:
+    """The PSF (of a deconvolution) and the device (of a function that takes one)."""
     extra = {"psf": kernel} if spec.needs_psf else {}
     if _takes(function, "device"):
         extra["device"] = device
+    return extra
+
+
+def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> Callable:
+    function = spec.resolve()
+    extra = _extra(spec, function, kernel, device)
 
     def run(block: np.ndarray) -> np.ndarray:
         return np.asarray(function(block, **extra, **params), dtype=np.float32)
@@ -270,10 +276,7 @@ def _run_classical(image, spec, params, psf, axes, device):
 def _iterate(name: str, spec: Spec, x, kernel, params, device):
     """The method's generator form (``extra["iterate"]``) on the whole stack."""
     function = implementation(name)
-    extra = {"psf": kernel} if spec.needs_psf else {}
-    if _takes(function, "device"):
-        extra["device"] = device
-    return (yield from function(x, **extra, **params))
+    return (yield from function(x, **_extra(spec, function, kernel, device), **params))
 
 
 def _each_block(x: np.ndarray, k: int, run: Callable) -> Generator:
