@@ -70,6 +70,50 @@ def test_restore_with_a_deconvolution_model_and_a_psf(tif, tmp_path):
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_restore_runs_classical_methods_with_their_parameters(tif, tmp_path, capsys):
+    psf = dn.make_psf("gaussian", sigma=1.0)
+    out = tmp_path / "w.tif"
+    argv = ["restore", str(tif), "-o", str(out), "--method", "wiener", "--param", "balance=0.05"]
+    assert main([*argv, "--psf", "gaussian", "--psf-param", "sigma=1"]) == 0
+    np.testing.assert_allclose(tifffile.imread(out), dn.wiener(_image(), psf, 0.05), atol=1e-5)
+    record = read_image(out).metadata["napari_deconvnet"]
+    assert record["method"] == "wiener" and record["params"] == {"balance": 0.05}
+    assert record["psf"] == "gaussian" and "model" not in record
+    # the old spelling of a PSF kind with its parameters gives the same PSF
+    old = tmp_path / "old.tif"
+    argv = ["restore", str(tif), "-o", str(old), "--method", "wiener", "--param", "balance=0.05"]
+    assert main([*argv, "--psf", "gaussian:sigma=1"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(old), tifffile.imread(out))
+    capsys.readouterr()
+    for extra, message in [
+        (["--method", "median", "--tile", "64"], "--tile is for models"),
+        (["--method", "median", "--param", "size"], "name=value"),
+        (["--method", "median", "--param", "size=0"], "size must be >= 1"),
+        (["--method", "median", "--psf", "gaussian"], "takes no PSF"),
+        (["--method", "wiener"], "needs --psf"),
+        (["--method", "median", "--model", "denoise-2d"], "not both"),
+        (["--method", "wiener", "--psf", "gaussian", "--psf-param", "width=2"], "width"),
+        (["--method", "nope"], "unknown model or method 'nope'"),
+    ]:
+        assert main(["restore", str(tif), "-o", str(tmp_path / "x.tif"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_methods_lists_every_family_as_text_and_json(capsys):
+    assert main(["methods", "--no-models"]) == 0
+    text = capsys.readouterr().out
+    for name in [*dn.list_methods(models=False), *dn.list_noise_models(), *dn.list_psfs()]:
+        assert f"  {name}" in text
+    assert "iterations=30  int [1, 10000]" in text
+    assert main(["methods", "noise", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in listed["noise"]] == list(dn.list_noise_models())
+    gaussian = listed["noise"][0]["params"][0]
+    assert gaussian["name"] == "sigma" and gaussian["default"] == 0.1
+
+
 def test_existing_output_is_skipped_unless_overwrite(tif, tmp_path, capsys):
     out = tmp_path / "out.tif"
     out.write_bytes(b"keep me")

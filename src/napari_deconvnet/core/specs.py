@@ -36,6 +36,13 @@ Contracts of the implementations, per family:
 - ``"psf"``: ``function(shape, **params)`` with `shape` a tuple of ints or
   None (then the kind picks its size); returns a non-negative array summing to
   1, of :attr:`Spec.ndim` dimensions.
+
+Optional :attr:`Spec.extra` keys the runners read
+(:mod:`napari_deconvnet.core.operations`): ``"iterate"`` names a generator
+form of a method taking a stack and yielding ``(done, total)`` (progress per
+iteration or tile); ``"image_defaults"`` maps noise parameters that default to
+a statistic of the whole image to ``"min"`` or ``"max"``. Tags: ``"counts"``
+marks noise models that draw photon counts (negative intensities warn).
 """
 
 from __future__ import annotations
