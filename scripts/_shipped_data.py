@@ -209,7 +209,8 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
     return pairs
 
 
-def _psnr(clean: np.ndarray, out: np.ndarray) -> float:
+def unit_psnr(clean: np.ndarray, out: np.ndarray) -> float:
+    """PSNR of `out` (clipped to [0, 1]) against `clean`, data range 1."""
     mse = float(np.mean((np.clip(out, 0, 1).astype(np.float64) - clean) ** 2))
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
@@ -220,7 +221,7 @@ def evaluate(net: DeconvNet, pairs: list[dict]) -> dict:
     before, after = [], []
     for p in pairs:
         out = restore(p["noisy"], net, psf=p["psf"], device=device)
-        before.append(_psnr(p["clean"], from_adu(p["noisy"], p["info"])))
-        after.append(_psnr(p["clean"], from_adu(out, p["info"])))
+        before.append(unit_psnr(p["clean"], from_adu(p["noisy"], p["info"])))
+        after.append(unit_psnr(p["clean"], from_adu(out, p["info"])))
     net.train()
     return {"val_psnr": float(np.mean(after)), "val_gain": float(np.mean(after) - np.mean(before))}

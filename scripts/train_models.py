@@ -72,10 +72,10 @@ import train_default as base  # noqa: E402  (sibling script: data)
 from _shipped_data import (  # noqa: E402  (sibling module: degradations, batches, validation)
     NORM,
     Sampler,
-    _psnr,
     evaluate,
     from_adu,
     make_phantom_3d,
+    unit_psnr,
     validation_set,
 )
 
@@ -249,7 +249,9 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     sampler = Sampler(task, images, phantoms, net, rng)
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
     precision = engine.engine_precision(args.precision, device)
-    identity = float(np.mean([_psnr(p["clean"], from_adu(p["noisy"], p["info"])) for p in pairs]))
+    identity = float(
+        np.mean([unit_psnr(p["clean"], from_adu(p["noisy"], p["info"])) for p in pairs])
+    )
     print(f"[{task.name}] identity val psnr {identity:.2f}", flush=True)
 
     def training_record(*, config, history, best_entry, stop_reason, seconds, steps, improved):
