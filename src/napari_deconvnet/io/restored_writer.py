@@ -139,12 +139,15 @@ def _stamp(
     """Give the OME-Zarr :func:`napari_deconvnet.restore_to_zarr` wrote the layer's geometry.
 
     Its scale, translation and units (the source layer's, which an array does
-    not carry) go into ``multiscales`` and the layer document, and our
-    provenance is merged into the document's. Written as one JSON file.
+    not carry) go into ``multiscales`` (made again by the core's
+    :func:`~napari_deconvnet.core.ome_zarr.multiscales`, as every OME-Zarr of
+    the package is described) and the layer document, and our provenance is
+    merged into the document's. Written as one JSON file.
     """
     import json
 
     from napari_deconvnet.core.atomic import write_atomic
+    from napari_deconvnet.core.ome_zarr import multiscales
 
     from .layer_doc import LAYER_KEY, json_safe, layer_geometry
 
@@ -153,27 +156,15 @@ def _stamp(
     doc = attrs[LAYER_KEY]
     zaxes = doc["axes"]
     geo = layer_geometry(meta, axes)
-    multiscales = attrs["multiscales"][0]
-    for entry in multiscales["axes"]:
-        unit = geo["units"].get(entry["name"].upper())
-        if unit and entry["name"] != "c":
-            entry["unit"] = unit
-    for dataset in multiscales["datasets"]:
-        for t in dataset["coordinateTransformations"]:
-            if t["type"] == "scale":
-                t["scale"] = [
-                    v * geo["scale"].get(a, 1.0) for v, a in zip(t["scale"], zaxes, strict=True)
-                ]
-        scales = next(
-            t["scale"] for t in dataset["coordinateTransformations"] if t["type"] == "scale"
-        )
-        for t in dataset["coordinateTransformations"]:
-            if t["type"] == "translation":
-                # level k's pixel centres: the layer's translation plus half its pixel growth
-                t["translation"] = [
-                    geo["translate"].get(a, 0.0) + (s - geo["scale"].get(a, 1.0)) / 2
-                    for a, s in zip(zaxes, scales, strict=True)
-                ]
+    # the NGFF metadata again, as the writer makes it, with the layer's geometry
+    ngff = "".join(entry["name"].upper() for entry in attrs["multiscales"][0]["axes"])
+    geometry = {
+        "scale": [geo["scale"].get(a, 1.0) for a in ngff],
+        "translate": [geo["translate"].get(a, 0.0) for a in ngff],
+        "units": [geo["units"].get(a) for a in ngff],
+    }
+    levels = attrs["multiscales"][0]["datasets"]
+    attrs["multiscales"] = multiscales(name, ngff, levels, geometry, ngff)
     letters = list(zaxes)
     doc["scale"] = [geo["scale"].get(a, 1.0) for a in letters]
     doc["translate"] = [geo["translate"].get(a, 0.0) for a in letters]
@@ -184,7 +175,6 @@ def _stamp(
     streamed = dict(doc.get("metadata", {}).get("napari_deconvnet") or {})
     merged = {**streamed, **provenance}
     doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": merged})
-    multiscales["name"] = name
     write_atomic(attrs_path, json.dumps(attrs).encode())
 
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from napari_deconvnet.core._validation import is_dask
 from napari_deconvnet.core.atomic import atomic_file, atomic_folder, recover_folder
+from napari_deconvnet.core.ome_zarr import multiscales
 
 from .layer_doc import (
     IMAGEJ_UNITS,
@@ -269,23 +270,17 @@ def write_ome_zarr(
             "write a TIFF instead"
         )
     data = data.transpose(perm)
-    letters = {i: a for i, a in enumerate(zaxes)}
-    ngff_types = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
-    ngff_axes = []
-    for a in zaxes:
-        entry = {"name": a.lower(), "type": ngff_types[a]}
-        unit = geo["units"].get(a)
-        if unit and a != "C":
-            entry["unit"] = unit
-        ngff_axes.append(entry)
-    scale0 = [geo["scale"].get(a, 1.0) for a in zaxes]
-    translate0 = [geo["translate"].get(a, 0.0) for a in zaxes]
+    geometry = {  # per NGFF axis; RGB samples (now C) have none
+        "scale": [geo["scale"].get(a, 1.0) for a in zaxes],
+        "translate": [geo["translate"].get(a, 0.0) for a in zaxes],
+        "units": [geo["units"].get(a) for a in zaxes],
+    }
     chunks = tuple(
         min(chunk, s) if a in "YX" else (min(s, 16) if a == "Z" else 1)
         for a, s in zip(zaxes, data.shape, strict=True)
     )
     compressor = numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.SHUFFLE)
-    datasets = []
+    shapes = []
     with atomic_folder(path) as tmp:
         group = _open_v2_group(tmp)
         level = data
@@ -299,37 +294,14 @@ def write_ome_zarr(
                 compressor=compressor,
             )
             da.store(level.rechunk(arr.chunks), arr, lock=False)
-            factor = [2**k if letters[i] in "YX" else 1 for i in range(len(zaxes))]
-            scale = [s * f for s, f in zip(scale0, factor, strict=True)]
-            translate = [
-                t + (f - 1) * s / 2 for t, f, s in zip(translate0, factor, scale0, strict=True)
-            ]
-            datasets.append(
-                {
-                    "path": str(k),
-                    "coordinateTransformations": [
-                        {"type": "scale", "scale": scale},
-                        {"type": "translation", "translation": translate},
-                    ],
-                }
-            )
+            shapes.append(level.shape)
             yx = [s for a, s in zip(zaxes, level.shape, strict=True) if a in "YX"]
             if max(yx) <= chunk or min(yx) < 2:
                 break
             level = _downsample(da.from_zarr(arr), zaxes)
+        name = str(meta.get("name") or path.name)
         group.attrs.update(
-            {
-                "multiscales": [
-                    {
-                        "version": "0.4",
-                        "name": str(meta.get("name") or path.name),
-                        "axes": ngff_axes,
-                        "datasets": datasets,
-                        "type": "mean",
-                    }
-                ],
-                LAYER_KEY: doc,
-            }
+            {"multiscales": multiscales(name, zaxes, shapes, geometry, zaxes), LAYER_KEY: doc}
         )
     return [str(path)]
 
