@@ -5,6 +5,8 @@ it runs the same Trainer as ``dn.train``. Networks are tiny and runs a few
 steps, so that the file takes seconds.
 """
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -161,3 +163,26 @@ def test_training_data_generators_are_seeded():
         kernel, record = phantoms.random_psf(np.random.default_rng(seed), 2 + seed % 2)
         assert kernel.ndim == 2 + seed % 2 and kernel.sum() == pytest.approx(1.0, abs=1e-6)
         assert record["kind"] in ("gaussian", "airy", "widefield")
+
+
+@pytest.mark.slow
+def test_train_models_script_trains_through_the_engine_and_resumes(tmp_path):
+    """``scripts/train_models.py`` in a tiny run: the engine's record, then a resume."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_models.py"
+    out = tmp_path / "sp.safetensors"
+    args = [sys.executable, str(script), "--model", "salt-and-pepper", "--device", "cpu"]
+    args += ["--threads", "1", "--steps", "2", "--val-every", "1", "--phantoms", "2"]
+    args += ["--checkpoint", str(tmp_path / "runs"), "--resume", "--out", str(out)]
+    subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+    training = dn.load_model(out).metadata["training"]
+    assert training["engine"] == "napari_deconvnet.core.fit" and training["steps"] == 2
+    assert training["best_weights"] in ("raw", "ema") or training["best_step"] == 0
+    assert (tmp_path / "runs" / "salt-and-pepper.resume.safetensors").exists()
+    log = json.loads(out.with_name("sp.log.json").read_text())
+    assert [h["step"] for h in log["history"]] == [0, 1, 2]
+    again = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+    assert "resumed at step 2" in again.stdout
