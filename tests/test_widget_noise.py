@@ -207,10 +207,11 @@ def test_bad_input_is_notified_before_any_work(viewer_widget, errors):
     assert widget.params.field("sigma").min == 0  # negative values cannot be typed
     widget.noise.value = "poisson"
     peak = widget.params.field("peak")
-    low = dn.list_noise_models()["poisson"].param("peak").low
-    assert peak.min == low  # the range is the spec's: less cannot be typed (nor set)
+    spec = dn.list_noise_models()["poisson"].param("peak")
+    # the range is the spec's ("> 0": just above it): less cannot be typed (nor set)
+    assert peak.min > spec.low if spec.exclusive_low else peak.min == spec.low
     with pytest.raises(ValueError, match="outside"):
-        peak.value = low - 1
+        peak.value = peak.min - 1
 
     widget.psf.source.value = "gaussian"
     widget.psf.forms.field("sigma").value = "-1"  # text fields are checked by the spec
