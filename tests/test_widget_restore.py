@@ -692,3 +692,23 @@ def test_lazy_layer_errors_come_before_a_layer_is_added(viewer_widget, qtbot, er
     _wait_until_idle(qtbot, widget)
     assert len(errors) == 1 and "16x16" in errors[0]
     assert [layer.name for layer in viewer.layers] == ["small"]
+
+
+def test_non_local_means_of_one_plane_cancels_between_tiles(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    from napari_deconvnet.core import denoisers
+
+    viewer, widget = viewer_widget
+    monkeypatch.setattr(denoisers, "NLM_TILE", 16)  # the core's tiles: 6 x 6 on 96 x 96
+    viewer.add_image(_noisy((96, 96)), name="plane")
+    widget.method.value = "nlm"
+    widget.run()
+    worker = widget.worker
+    qtbot.waitUntil(
+        lambda: widget.progress.max == 36 and widget.progress.value > 0, timeout=TIMEOUT_MS
+    )
+    widget.cancel()
+    _wait_until_idle(qtbot, widget)
+    assert not worker.is_running and widget.status.value == "cancelled"
+    assert [layer.name for layer in viewer.layers] == ["plane"] and errors == []
