@@ -70,6 +70,7 @@ from .export import (
     write_onnx,
     write_torchscript,
 )
+from .kinds import kind_of
 from .model import DeconvNet
 
 __all__ = ["export_bioimageio", "FORMAT_VERSION", "DEFAULT_CITE"]
@@ -130,7 +131,7 @@ def _sha256(path: Path) -> str:
 
 def _refuse_unexportable(net: DeconvNet) -> None:
     name = net.metadata.get("name", "this model")
-    if net.metadata.get("impulse_switch"):
+    if getattr(kind_of(net), "switch", False):
         raise ValueError(
             f"{name!r} cannot be exported as a bioimage.io package: its impulse switch keeps "
             "every pixel that is not at the whole image's minimum or maximum, a step after "
@@ -357,7 +358,7 @@ def export_bioimageio(
             "license": license,
             "tags": list(tags or [])
             + ["napari-deconvnet", f"{net.config.ndim}d", "pytorch"]
-            + (["deconvolution"] if meta.get("needs_psf") else ["denoising"]),
+            + (["deconvolution"] if kind_of(net).needs_psf else ["denoising"]),
             "documentation": "README.md",
             "covers": ["cover.png"],
             "inputs": inputs,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .conditioning import conditioning_channels, extra_channels, prepare_psf
+from .kinds import kind_of
 from .model import DeconvNet
 
 __all__ = [
@@ -73,7 +74,7 @@ def default_test_image(net: DeconvNet) -> tuple[np.ndarray, np.ndarray | None]:
     from .psf import blur, make_psf
 
     ndim = net.config.ndim
-    deconv = bool(net.metadata.get("needs_psf"))
+    deconv = kind_of(net).needs_psf
     rng = np.random.default_rng(0)
     if ndim == 2:
         from skimage.data import camera
@@ -128,7 +129,7 @@ def test_tensors(
                 f"model {net.metadata.get('name', '')!r} deconvolves: pass psf= (the test "
                 "image's PSF, an array or a make_psf name) to make its conditioning input"
             )
-        kernel = prepare_psf(psf, net, image.shape[1:]) if net.metadata.get("needs_psf") else None
+        kernel = prepare_psf(psf, net, image.shape[1:]) if kind_of(net).needs_psf else None
         channel = conditioning_channels(image, kernel, net)
         tensors["conditioning"] = np.ascontiguousarray(channel[:, None], dtype=np.float32)
         if kernel is not None:

@@ -22,6 +22,8 @@ from typing import Any
 
 from psygnal import Signal
 
+from napari_deconvnet.core.kinds import kind_of
+
 __all__ = [
     "changed",
     "clear",
@@ -158,7 +160,7 @@ def describe(info: dict[str, Any], path: str | os.PathLike | None = None) -> str
     )
     if cfg.get("normalization"):
         lines.append(f"  normalization: {_fmt(cfg['normalization'])}")
-    if meta.get("needs_psf"):
+    if kind_of(meta).needs_psf:
         lines.append("  deconvolution model: needs a PSF")
     training = meta.get("training") or {}
     for key in _TRAINING_KEYS:

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_deconvnet.core.kinds import kind_of
+
 __all__ = [
     "as_lazy",
     "chosen_model",
@@ -263,7 +265,7 @@ def write_restored_ome_zarr(
         model, remembered = chosen_model()
         psf = remembered if psf is None else psf
     net = load_model(model)
-    if not net.metadata.get("needs_psf"):
+    if not kind_of(net).needs_psf:
         psf = None
     elif psf is None:
         raise ValueError(
