@@ -30,7 +30,7 @@ import numpy as np
 
 from ._validation import is_dask
 from .axes import check_axes
-from .specs import Spec, get, implementation, list_methods
+from .specs import Spec, get, implementation, list_methods, specs
 
 __all__ = ["run_method", "run_method_iter", "synthesize_iter"]
 
@@ -92,9 +92,12 @@ def method_spec(method: Any) -> Spec:
 
     if isinstance(method, (str, os.PathLike)):
         name = os.fspath(method)
+        registered = specs("method", available=False)
+        if name in registered:  # classical (or any registered kind): no model file is read
+            return get("method", name)
         every = list_methods()
         if name in every:
-            return get("method", name) if every[name].kind != "model" else every[name]
+            return every[name]
         if name.endswith(".safetensors") or os.path.exists(name):
             from .persistence import model_info
 
