@@ -145,20 +145,7 @@ def read_input(path: Path, *, lazy: bool = True) -> Any:
 
 
 def layer_meta(image: Any, name: str, provenance: dict[str, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "name": name,
-        "rgb": image.rgb,
-        "metadata": {"napari_deconvnet": provenance},
-    }
-    if image.scale is not None:
-        meta["scale"] = image.scale
-    if image.translate is not None:
-        meta["translate"] = image.translate
-    if image.units is not None:
-        meta["units"] = image.units
-    if image.axes:
-        meta["axis_labels"] = tuple(a.lower() for a in image.axes.removesuffix("S"))
-    return meta
+    return {"name": name, "metadata": {"napari_deconvnet": provenance}, **image.geometry()}
 
 
 def write_output(path: Path, data: Any, meta: dict[str, Any], args: argparse.Namespace) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 from napari.layers import Image
 
+from napari_deconvnet.io.display import contrast_limits  # the one implementation
+
 _LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
-_STATS_SAMPLES = 1 << 20
 
 
 def image_layers(viewer: Any) -> list[tuple[str, Image]]:
@@ -47,21 +48,6 @@ def unique_name(viewer: Any, name: str) -> str:
         n += 1
         candidate = f"{name} ({n})"
     return candidate
-
-
-def contrast_limits(data: np.ndarray) -> tuple[float, float]:
-    """0.1 and 99.9 percentiles of a subsample of the finite values of `data`."""
-    flat = np.asarray(data).reshape(-1)
-    sample = flat[:: max(1, flat.size // _STATS_SAMPLES)]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return 0.0, 1.0
-    low, high = (float(v) for v in np.percentile(sample, (0.1, 99.9)))
-    if not high > low:
-        low, high = float(sample.min()), float(sample.max())
-    if not high > low:
-        high = low + 1.0
-    return low, high
 
 
 def add_result(
