@@ -52,8 +52,22 @@ def check_image(image: Any) -> None:
         raise ValueError(f"image is empty (shape {tuple(shape)}); nothing to restore")
 
 
+def spatial_ndim(model: Any) -> int:
+    """The spatial dimensionality an operation works on: 2 or 3.
+
+    `model` is a network (its ``config.ndim``) or the number itself, for
+    operations without a network (classical methods, measurement).
+    """
+    ndim = (
+        model if isinstance(model, int) else getattr(getattr(model, "config", None), "ndim", None)
+    )
+    if ndim not in (2, 3):
+        raise ValueError(f"an operation works on 2 or 3 spatial dimensions, not {ndim!r}")
+    return ndim
+
+
 def infer_axes(shape: Sequence[int], model: Any) -> str:
-    """Default axes for an array of `shape` processed by `model`.
+    """Default axes for an array of `shape` processed by `model` (a network, or 2 or 3).
 
     ``2-D`` -> ``"YX"``. ``3-D`` -> ``"ZYX"`` (with a 2D model, plane by plane),
     or ``"YXS"`` for a 2D model when the last axis has 3 or 4 samples (RGB/RGBA).
@@ -61,7 +75,7 @@ def infer_axes(shape: Sequence[int], model: Any) -> str:
     ``5-D`` -> ``"TZCYX"`` (ImageJ order).
     """
     ndim = len(shape)
-    rgb = shape[-1] in (3, 4) and model.config.ndim == 2
+    rgb = shape[-1] in (3, 4) and spatial_ndim(model) == 2
     table = {2: "YX", 3: "YXS" if rgb else "ZYX", 4: "TYXS" if rgb else "TZYX", 5: "TZCYX"}
     if ndim not in table:
         raise ValueError(
@@ -102,7 +116,7 @@ def check_axes(axes: Any, shape: Sequence[int], model: Any) -> str:
         raise ValueError(f"axes {axes!r} must contain 'Y' and 'X'")
     if "C" in axes and "S" in axes:
         raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
-    if model.config.ndim == 3 and "Z" not in axes:
+    if spatial_ndim(model) == 3 and "Z" not in axes:
         raise ValueError(
             f"this model restores 3D volumes and needs a 'Z' axis, but axes are {axes!r}; "
             "use a 2D model for 2D images"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -71,7 +70,6 @@ PARAMS = (
 )
 _PARAM = {p.name: p for p in PARAMS}
 # what check_axes reads of a model: SSIM planes are 2D, as a 2D model's (RGB may be guessed)
-_PLANES = SimpleNamespace(config=SimpleNamespace(ndim=2))
 
 
 @dataclass(frozen=True)
@@ -172,7 +170,7 @@ def measure_iter(
         )
     if 0 in shape or len(shape) < 2:
         raise ValueError(f"measure needs images of 2 or more non-empty axes, got shape {shape}")
-    axes = check_axes(_PARAM["axes"].check(axes), shape, _PLANES)
+    axes = check_axes(_PARAM["axes"].check(axes), shape, 2)
     per = resolve_per(per, axes, shape)
     span = float(check_data_range(_PARAM["data_range"].check(data_range), reference))
     spatial = "ZYX" if per == "volume" else "YX"

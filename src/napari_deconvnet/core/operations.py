@@ -23,7 +23,6 @@ import inspect
 import os
 import threading
 from collections.abc import Callable, Generator, Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,6 @@ from .specs import Spec, get, implementation, list_methods, specs
 __all__ = ["run_method", "run_method_iter", "synthesize_iter"]
 
 # check_axes validates letters for a model; any 2D-capable operation needs no Z
-_PLANES = SimpleNamespace(config=SimpleNamespace(ndim=2))
 
 
 # ------------------------------------------------------------------ layout
@@ -56,7 +54,7 @@ def _spatial(shape: tuple[int, ...], axes: str | None, k: int | None, dims: tupl
                 f"{'planes' if k == 2 else 'volumes'}; pass a larger image"
             )
         return list(range(ndim - k, ndim))
-    axes = check_axes(axes, shape, _PLANES)
+    axes = check_axes(axes, shape, 2)
     letters = "ZYX" if "Z" in axes and 3 in dims else "YX"
     if 2 not in dims and letters == "YX":
         raise ValueError(
