@@ -84,6 +84,11 @@ def test_restore_runs_classical_methods_with_their_parameters(tif, tmp_path, cap
     argv = ["restore", str(tif), "-o", str(old), "--method", "wiener", "--param", "balance=0.05"]
     assert main([*argv, "--psf", "gaussian:sigma=1"]) == 0
     np.testing.assert_array_equal(tifffile.imread(old), tifffile.imread(out))
+    # "Open restored" on a classical result shows it, and does not restore it again
+    from napari_deconvnet.io.reader import read_restored
+
+    layers = read_restored(str(out), model="denoise-2d")
+    assert len(layers) == 1 and layers[0][1]["metadata"]["napari_deconvnet"]["method"] == "wiener"
     capsys.readouterr()
     for extra, message in [
         (["--method", "median", "--tile", "64"], "--tile is for models"),

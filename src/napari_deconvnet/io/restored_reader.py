@@ -169,10 +169,11 @@ def _restored_data(
 
 
 def _is_result(metadata: dict[str, Any]) -> bool:
-    """Whether `metadata` says its layer is already a restoration (by a model)."""
+    """Whether `metadata` says its layer is already a restoration (any method, any front end)."""
     from napari_deconvnet.core.provenance import of
 
-    return bool(of(metadata).get("model"))
+    rec = of(metadata)
+    return rec.get("operation") == "restore" or bool(rec.get("model"))
 
 
 def read_restored(
