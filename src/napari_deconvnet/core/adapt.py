@@ -33,7 +33,9 @@ from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
 from .psf import as_psf, blur
+from .train_record import run_outcome
 from .train_setup import training_precision
+from .train_types import run_events
 from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
 
 __all__ = ["PHANTOMS", "RehearsalPairs", "SyntheticPairs", "adapt", "adapt_iter", "phantom"]
@@ -347,12 +349,7 @@ def adapt_iter(
                 "noise": config.noise,
                 "psf_shape": None if kernel is None else list(kernel.shape),
                 "image_shape": list(array.shape),
-                "steps": steps,
-                "seconds": round(seconds, 2),
-                "stop_reason": stop_reason,
-                "best_epoch": best_entry["epoch"],
-                "best_val_loss": best_entry.get("val_loss"),
-                "start_val_loss": history[0].get("val_loss"),
+                **run_outcome(history, best_entry, stop_reason, seconds, steps),
                 "best_val_psnr": best_entry.get("val_psnr"),
                 "start_val_psnr": history[0].get("val_psnr"),
                 "improved": improved,
@@ -449,12 +446,4 @@ def adapt(
     ...                  device="cpu")  # doctest: +SKIP
     """
     gen = adapt_iter(model, image, psf=psf, noise=noise, seconds=seconds, **options)
-    try:
-        while True:
-            event = next(gen)
-            if callback is not None:
-                callback(event)
-    except StopIteration as finished:
-        return finished.value.model
-    finally:
-        gen.close()
+    return run_events(gen, callback).model

@@ -24,7 +24,7 @@ from .devices import resolve_device
 from .losses import resolve_loss
 from .model import DeconvNet
 from .train_setup import training_precision
-from .train_types import TrainConfig, TrainEvent, TrainResult
+from .train_types import TrainConfig, TrainEvent, TrainResult, run_events
 from .trainer import Trainer
 
 __all__ = ["fit", "fit_iter"]
@@ -165,12 +165,4 @@ def fit(
 ) -> TrainResult:
     """:func:`fit_iter` run to the end; `callback` gets every event."""
     gen = fit_iter(net, pairs, **options)
-    try:
-        while True:
-            event = next(gen)
-            if callback is not None:
-                callback(event)
-    except StopIteration as finished:
-        return finished.value
-    finally:
-        gen.close()
+    return run_events(gen, callback)

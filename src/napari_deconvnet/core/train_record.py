@@ -17,7 +17,14 @@ import torch
 
 from .provenance import jsonable
 
-__all__ = ["describe_array", "describe_psf", "finite_jsonable", "model_metadata", "versions"]
+__all__ = [
+    "describe_array",
+    "describe_psf",
+    "finite_jsonable",
+    "model_metadata",
+    "run_outcome",
+    "versions",
+]
 
 _KINDS = {
     "supervised": "supervised",
@@ -49,12 +56,7 @@ def model_metadata(
         "mode": mode,
         "loss": config.loss,
         "epochs": history[-1]["epoch"],
-        "steps": steps,
-        "seconds": round(seconds, 2),
-        "stop_reason": stop_reason,
-        "best_epoch": best_entry["epoch"],
-        "best_val_loss": best_entry.get("val_loss"),
-        "start_val_loss": history[0].get("val_loss"),
+        **run_outcome(history, best_entry, stop_reason, seconds, steps),
         "improved": improved,
         **{k: v for k, v in best_entry.items() if k.startswith(("val_psnr", "val_ssim"))},
         **{k: v for k, v in history[0].items() if k.startswith("input_")},
@@ -77,6 +79,25 @@ def model_metadata(
         "name": name or default,
         "description": f"{len(config.patch_size)}D model from {_KINDS[mode]} training",
         "training": finite_jsonable(training),
+    }
+
+
+def run_outcome(
+    history: list[dict[str, Any]],
+    best_entry: dict[str, Any],
+    stop_reason: str,
+    seconds: float,
+    steps: int,
+) -> dict[str, Any]:
+    """How a run went, as ``metadata["training"]`` records it: steps, time, why it stopped,
+    the best epoch and the validation loss there and at the start."""
+    return {
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "stop_reason": stop_reason,
+        "best_epoch": best_entry["epoch"],
+        "best_val_loss": best_entry.get("val_loss"),
+        "start_val_loss": history[0].get("val_loss"),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from .model import DeconvNet
 
-__all__ = ["TrainConfig", "TrainEvent", "TrainResult"]
+__all__ = ["TrainConfig", "TrainEvent", "TrainResult", "run_events"]
 
 
 @dataclass
@@ -119,3 +120,20 @@ class TrainResult:
     seconds: float
     steps: int
     improved: bool | None = None
+
+
+def run_events(gen: Generator[Any, None, Any], callback: Callable[[Any], Any] | None) -> Any:
+    """Run a training generator to its end, passing every event to `callback`; its result.
+
+    The generator is closed however this ends (an exception from `callback`
+    included), so that a training run frees its device memory.
+    """
+    try:
+        while True:
+            event = next(gen)
+            if callback is not None:
+                callback(event)
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        gen.close()

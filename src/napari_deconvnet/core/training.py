@@ -31,6 +31,7 @@ from .train_setup import (
     build_trainer,
     check_options,
 )
+from .train_types import run_events
 from .trainer import TrainConfig, TrainEvent, TrainResult
 
 __all__ = [
@@ -294,12 +295,4 @@ def train(
         stop=stop,
         **options,
     )
-    try:
-        while True:
-            event = next(gen)
-            if callback is not None:
-                callback(event)
-    except StopIteration as finished:
-        return finished.value
-    finally:
-        gen.close()
+    return run_events(gen, callback)
