@@ -130,11 +130,19 @@ def test_stop_keeps_the_best_model(viewer_widget, qtbot, errors):
     widget.epochs.value = 1000
     widget.train()
     qtbot.waitUntil(lambda: "step" in widget.status.value, timeout=TIMEOUT_MS)
+    assert 0 <= widget.progress.value < widget.progress.max == 1000  # the engine's fraction
+    worker = widget.worker
     widget.stop()
-    assert not widget.stop_button.enabled
+    assert not widget.stop_button.enabled and widget.status.value == "stopping..."
+    # a graceful stop: Train comes back only when the worker has ended, with the best model
+    assert widget.worker is worker and not widget.train_button.enabled
+    widget.train()  # nothing while it runs
+    assert widget.worker is worker
     _wait_until_idle(qtbot, widget)
     assert errors == []
     assert widget.result.stop_reason == "stopped"
+    assert widget.status.value.startswith(widget.result.message + "; best epoch ")
+    assert widget.progress.value == widget.progress.max
     assert widget.result.steps < 1000 * 3
     assert widget.train_button.enabled and widget.save_button.enabled
     assert widget.result.model.metadata["training"]["mode"] == "self-supervised"
@@ -208,6 +216,8 @@ def test_errors_in_the_worker_are_shown(viewer_widget, qtbot, errors):
     widget.train()
     _wait_until_idle(qtbot, widget)
     assert len(errors) == 1 and "larger than" in errors[0]
+    assert errors[0].startswith("Train: training on 'small' failed: ")
+    assert widget.result is None and not widget.save_button.enabled
     assert widget.status.value == "failed" and widget.train_button.enabled
 
 

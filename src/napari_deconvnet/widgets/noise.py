@@ -35,10 +35,7 @@ from ._layers import add_result, follow_layers, image_layers, keep_selection, la
 from ._psf import PsfPicker, build_psf, psf_ndim
 from ._worker import Job, WorkerWidget
 
-__all__ = ["NOISES", "NoiseWidget", "noise_job"]
-
-#: Names of the noise models (deprecated: use napari_deconvnet.list_noise_models()).
-NOISES = tuple(list_noise_models())
+__all__ = ["NoiseWidget", "noise_job"]
 
 
 def _notify(message: str) -> None:

@@ -1,9 +1,11 @@
 """The Train dock widget: fit a deconvolution network to the user's own layers.
 
 Training runs in a napari worker thread (:func:`napari_deconvnet.train_iter`),
-so the viewer stays responsive (:mod:`._train_job`). Every epoch the loss
-plot (:mod:`._train_plot`) and an ``"<input> preview"`` layer are updated on
-the GUI thread; a progress bar shows the ETA; Stop ends the run after the
+so the viewer stays responsive (:mod:`._train_job`), through the dock
+widgets' one worker base (:class:`._worker.WorkerWidget`: Train, Stop,
+progress and error notifications). Every epoch the loss plot
+(:mod:`._train_plot`) and an ``"<input> preview"`` layer are updated on the
+GUI thread; a progress bar shows the ETA; Stop ends the run after the
 current step and keeps the best model, which can then be saved or offered to
 the Restore widget in the same session. Synthetic pairs are described by a
 noise model and a PSF rendered from the core's specs (:mod:`._train_form`).
@@ -14,28 +16,21 @@ torch, matplotlib and the core are imported inside the callbacks, never at
 module top, so that opening napari stays fast.
 """
 
+from __future__ import annotations
+
 import contextlib
-import logging
 import threading
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import napari
 import napari.viewer
 import numpy as np
-from magicgui.widgets import (
-    ComboBox,
-    Container,
-    Label,
-    ProgressBar,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import ComboBox, Label, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
-from ._common import DEVICES, error_text, make_worker
+from ._common import DEVICES, show_progress
 from ._layers import follow_layers, image_layers, layer_data
 from ._train_form import (
     NEW_NETWORK,
@@ -49,6 +44,7 @@ from ._train_output import ask_model_path, register_for_restore, write_model
 from ._train_plot import LossPlot
 from ._train_preview import preview_request, show_preview
 from ._train_regions import shapes_to_polygons
+from ._worker import Job, WorkerWidget
 
 __all__ = [
     "NEW_NETWORK",
@@ -59,12 +55,18 @@ __all__ = [
     "suggested_start",
 ]
 
-_logger = logging.getLogger(__name__)
-
 LOSSES = ("mse", "l1", "ssim", "mse+ssim")
 
+#: Steps of the progress bar (the engine reports a fraction).
+_PROGRESS_STEPS = 1000
 
-class TrainWidget(Container):
+
+def _notify(message: str) -> None:
+    """napari's notification (looked up when called, so that tests can catch it)."""
+    show_error(message)
+
+
+class TrainWidget(WorkerWidget):
     """Train a deconvolution network on image layers, with live curves and a preview.
 
     Parameters
@@ -87,23 +89,22 @@ class TrainWidget(Container):
         Optional Shapes layer restricting training patches; optional Shapes
         or Labels layer marking the validation area.
     train_button, stop_button, save_button, use_button, progress, status
+        ``train_button`` and ``stop_button`` are the base's ``run_button``
+        and ``cancel_button``.
     plot : LossPlot
         The loss curves (``plot.figure``, ``plot.canvas``).
-    worker : the running training, if any
+    worker : the running training, if any (until its thread has ended)
     result : napari_deconvnet.TrainResult or None
         The last finished training.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
-        self.worker = None
+        super().__init__(viewer, title="Train", run_text="Train", notify=_notify)
         self.result = None
         self.restore_name: str | None = None
         self._stop_event: threading.Event | None = None
         self._preview_request: dict[str, Any] | None = None
-        self._job: dict[str, Any] | None = None
-        self._closed = False
+        self._running: dict[str, Any] | None = None  # the running job's layer and net_ndim
         self._start_chosen = False  # the user picked "Start from": stop following the task
         self._suggesting = False
 
@@ -133,12 +134,11 @@ class TrainWidget(Container):
             "Optional Shapes or Labels layer: validation patches come from there and training "
             "patches never overlap it (default: 10% of the data is held out)"
         )
-        self.train_button = PushButton(text="Train")
-        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.train_button = self.run_button
+        self.stop_button = self.cancel_button
+        self.stop_button.text = "Stop"
         self.save_button = PushButton(text="Save model...", enabled=False)
         self.use_button = PushButton(text="Use in Restore", enabled=False)
-        self.progress = ProgressBar(label="Progress", value=0, min=0, max=1000)
-        self.status = Label(label="", value="")
         self.extend(
             [
                 self.image,
@@ -155,10 +155,7 @@ class TrainWidget(Container):
                 self.start_hint,
                 self.regions,
                 self.validation_region,
-                self.train_button,
-                self.stop_button,
-                self.progress,
-                self.status,
+                *self.controls(),
                 self.save_button,
                 self.use_button,
             ]
@@ -171,8 +168,6 @@ class TrainWidget(Container):
         self.dims.changed.connect(self._suggest_start)
         self.synthetic.psf.source.changed.connect(self._suggest_start)
         self.start_from.changed.connect(self._on_start_chosen)
-        self.train_button.changed.connect(self.train)
-        self.stop_button.changed.connect(self.stop)
         self.save_button.changed.connect(lambda: self.save_model())
         self.use_button.changed.connect(self.use_in_restore)
 
@@ -269,13 +264,19 @@ class TrainWidget(Container):
     # ------------------------------------------------------------ preview
 
     def _on_view_changed(self, *_: Any) -> None:
-        job = self._job
-        if self.worker is None or job is None or self._closed:
+        running = self._running
+        if self.worker is None or running is None or self._closed:
             return
-        if job["layer"] not in self._viewer.layers:  # deleted: no more previews
+        if running["layer"] not in self._viewer.layers:  # deleted: no more previews
             self._preview_request = None
             return
-        self._preview_request = preview_request(self._viewer, job["layer"], job["net_ndim"])
+        self._preview_request = preview_request(
+            self._viewer, running["layer"], running["net_ndim"]
+        )
+
+    def _current_request(self) -> dict[str, Any] | None:
+        """The region to preview now (read by the worker thread every epoch)."""
+        return self._preview_request
 
     # ------------------------------------------------------------ train
 
@@ -349,77 +350,73 @@ class TrainWidget(Container):
 
     def train(self) -> None:
         """Start training in a worker thread (nothing happens while one runs)."""
-        if self.worker is not None or self._closed:
-            return
-        try:
-            job = self._collect()
-        except (ValueError, TypeError) as err:
-            show_error(f"Train: {err}")
-            return
+        self.run()
+
+    def prepare(self) -> Job:
+        """Check the form (GUI thread) and describe the training to run.
+
+        The deleted input layer does not stop training (only its previews).
+        """
+        job = self._collect()
+        layer = job["layer"]
         self._stop_event = threading.Event()
         job["options"]["stop"] = self._stop_event
-        self._job = job
-        self._preview_request = preview_request(self._viewer, job["layer"], job["net_ndim"])
-        worker = make_worker(
-            _train_job,
-            job["data"],
-            job["targets"],
-            job["options"],
-            job["data"],
-            lambda: self._preview_request,
-        )
-        worker.yielded.connect(partial(self._on_yielded, worker))
-        worker.returned.connect(partial(self._on_returned, worker))
-        worker.errored.connect(partial(self._on_errored, worker))
-        worker.finished.connect(partial(self._on_finished, worker))
-        self.worker = worker
-        self.progress.value = 0
-        self.status.value = f"preparing {job['layer'].name!r}..."
-        self.train_button.enabled = False
-        self.stop_button.enabled = True
+        self._running = {"layer": layer, "net_ndim": job["net_ndim"]}
+        self._preview_request = preview_request(self._viewer, layer, job["net_ndim"])
         self._plot([{"epoch": 0}])
-        worker.start()
+        return Job(
+            _train_job,
+            (job["data"], job["targets"], job["options"], job["data"], self._current_request),
+            message=f"preparing {layer.name!r}...",
+            failure=f"Train: training on {layer.name!r} failed",
+            done=self._on_trained,
+            yielded=self._on_event,
+        )
 
-    def stop(self) -> None:
-        """End training after the current step; the best model so far is kept."""
-        if self._stop_event is not None:
-            self._stop_event.set()
-        if self.worker is not None:
-            self.status.value = "stopping..."
-            self.stop_button.enabled = False
+    def cancel(self) -> None:
+        """End training after the current step; the best model so far is kept.
+
+        Train comes back when the worker has ended (with the best model).
+        """
+        if self.worker is None or self._stop_event is None or self._stop_event.is_set():
+            return
+        self._stop_event.set()
+        self.status.value = "stopping..."
+        self.stop_button.enabled = False
+
+    stop = cancel
 
     def close_workers(self) -> None:
         """The dock was closed: stop training; late signals of the worker are ignored."""
-        self._closed = True
         if self._stop_event is not None:
             self._stop_event.set()
+        super().close_workers()
 
-    # ----------------------------------------------------- worker signals
+    # ----------------------------------------------------- worker results
 
-    def _on_yielded(self, worker: Any, summary: dict[str, Any]) -> None:
-        if worker is not self.worker or self._closed:
-            return
-        self.progress.value = int(1000 * summary["progress"])
+    def _on_event(self, summary: dict[str, Any]) -> None:
+        """A training event (GUI thread): progress, status, loss curves and the preview."""
+        show_progress(
+            self.progress, (round(_PROGRESS_STEPS * summary["progress"]), _PROGRESS_STEPS)
+        )
         eta = summary["eta"]
         text = f"epoch {summary['epoch']}, step {summary['step']}"
         if summary["train_loss"] is not None:
             text += f", loss {summary['train_loss']:.4g}"
         if eta is not None:
             text += f", ETA {eta:.0f} s"
-        self.status.value = text
+        if self._stop_event is None or not self._stop_event.is_set():
+            self.status.value = text
         if summary["kind"] in ("start", "epoch"):
             self._plot(summary["history"])
-            if summary.get("preview") is not None and self._job["layer"] in self._viewer.layers:
-                show_preview(
-                    self._viewer,
-                    self._job["layer"],
-                    summary["preview"],
-                    summary["preview_request"],
-                )
+            layer = self._running["layer"] if self._running is not None else None
+            if summary.get("preview") is not None and layer in self._viewer.layers:
+                show_preview(self._viewer, layer, summary["preview"], summary["preview_request"])
 
-    def _on_returned(self, worker: Any, result: Any) -> None:
-        if worker is not self.worker or result is None or self._closed:
-            return
+    def _on_trained(self, result: Any) -> str | None:
+        """Training ended with `result` (a TrainResult): keep it and say how it went."""
+        if result is None:
+            return None
         self.result = result
         self.restore_name = None
         self._plot(result.history)
@@ -429,27 +426,9 @@ class TrainWidget(Container):
         text = f"{result.message}; best epoch {result.best_epoch}"
         if best.get("val_psnr") is not None:
             text += f", val PSNR {best['val_psnr']:.2f} dB"
-        self.status.value = text
         if result.stop_reason == "non-finite loss":
-            show_error(f"Train: {result.message}")
-
-    def _on_errored(self, worker: Any, exc: BaseException) -> None:
-        message = error_text(exc, _logger, "training")
-        show_error(f"Training failed: {message}")
-        if worker is self.worker and not self._closed:
-            self.status.value = "failed"
-
-    def _on_finished(self, worker: Any) -> None:
-        if worker is not self.worker:
-            return
-        self.worker = None
-        self._stop_event = None
-        if self._closed:
-            return
-        self.train_button.enabled = True
-        self.stop_button.enabled = False
-        if self.progress.value < 1000 and self.result is not None:
-            self.progress.value = 1000
+            self.notify(f"Train: {result.message}")
+        return text
 
     # ----------------------------------------------------- after training
 
