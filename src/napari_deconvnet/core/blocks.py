@@ -34,8 +34,8 @@ from .devices import resolve_device, resolve_precision
 from .kinds import ModelKind, kind_of
 from .model import DeconvNet, DeconvNetConfig
 from .normalization import normalization_arrays
-from .restoration import Cancelled
-from .tiling import plan_tiles, reflect_index, round_up, run_tiles
+from .restoration import Cancelled, plan_restore_tiles
+from .tiling import reflect_index, round_up, run_tiles
 
 __all__ = [
     "MODEL_CACHE",
@@ -299,17 +299,14 @@ def make_job(
     normalization: Any,
     block: Sequence[int],
 ) -> Job:
-    """Plan the blocks and compute every statistic they share, once."""
+    """Plan the blocks and compute every statistic they share, once.
+
+    `dev` and `dtype` are those :func:`~.restoration.prepare_restore` resolved;
+    `device` is the caller's request, which the job keeps as ``"auto"`` (each
+    worker picks its own device) or else as the resolved `dev`.
+    """
     ndim = net.config.ndim
-    plan = plan_tiles(
-        layout.spatial_shape,
-        net,
-        tile=tile,
-        overlap=overlap,
-        device=dev,
-        batch_size=batch_size,
-        precision_bytes=2 if dtype != torch.float32 else 4,
-    )
+    plan = plan_restore_tiles(layout, net, dev, dtype, tile, overlap, batch_size)
     grid = net.config.grid
     block = tuple(
         min(round_up(max(int(b), grid), grid), round_up(s, grid))
@@ -343,7 +340,7 @@ def make_job(
         post_values=post_values,
         kernel=layout.psf,
         margin=tuple(int(m) for m in margin),
-        device=device,
+        device=dev if device != "auto" else "auto",
         precision=precision,
         cond_stats=cond_stats,
     )

@@ -83,7 +83,7 @@ def lazy_restore(
         dtype=dtype,
         batch_size=batch_size,
         precision=precision,
-        device=dev if device != "auto" else "auto",
+        device=device,
         normalization=normalization,
         block=block,
     )

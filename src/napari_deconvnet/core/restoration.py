@@ -39,6 +39,7 @@ from .tiling import plan_tiles, run_tiles
 __all__ = [
     "Cancelled",
     "compute_normalization",
+    "plan_restore_tiles",
     "prepare_restore",
     "private_model",
     "restore",
@@ -87,6 +88,33 @@ def prepare_restore(
     return net, axes, layout, dev, dtype
 
 
+def plan_restore_tiles(
+    layout: Layout,
+    net: DeconvNet,
+    dev: torch.device,
+    dtype: torch.dtype,
+    tile: Any,
+    overlap: Any,
+    batch_size: Any,
+    n_images: int = 1,
+) -> dict[str, Any]:
+    """:func:`~napari_deconvnet.core.tiling.plan_tiles` for a prepared restore.
+
+    The tiles of `layout`'s spatial shape on the device and precision that
+    :func:`prepare_restore` resolved (half-precision activations take 2 bytes).
+    """
+    return plan_tiles(
+        layout.spatial_shape,
+        net,
+        tile=tile,
+        overlap=overlap,
+        device=dev,
+        batch_size=batch_size,
+        n_images=n_images,
+        precision_bytes=2 if dtype != torch.float32 else 4,
+    )
+
+
 def restore_iter(
     image: np.ndarray,
     model: str | DeconvNet = "default",
@@ -112,15 +140,8 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
-    plan = plan_tiles(
-        layout.spatial_shape,
-        net,
-        tile=tile,
-        overlap=overlap,
-        device=dev,
-        batch_size=batch_size,
-        n_images=layout.net_shape[0],
-        precision_bytes=2 if dtype != torch.float32 else 4,
+    plan = plan_restore_tiles(
+        layout, net, dev, dtype, tile, overlap, batch_size, n_images=layout.net_shape[0]
     )
     xt = x.transpose(layout.perm)
     offset, scale = normalization_arrays(xt, layout, net, normalization)

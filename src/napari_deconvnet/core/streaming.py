@@ -172,7 +172,7 @@ def restore_to_zarr(
         dtype=dtype,
         batch_size=batch_size,
         precision=precision,
-        device=dev if device != "auto" else "auto",
+        device=device,
         normalization=normalization,
         block=block,
     )
