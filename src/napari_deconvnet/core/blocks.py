@@ -31,6 +31,7 @@ import torch
 
 from .axes import Layout
 from .devices import resolve_device, resolve_precision
+from .generators import drain
 from .kinds import ModelKind, kind_of
 from .model import DeconvNet, DeconvNetConfig
 from .normalization import normalization_arrays
@@ -242,13 +243,7 @@ def restore_block(
     xn = np.concatenate(channels)[None]
     plan = _block_plan(job, sidx)
     with lock:
-        gen = run_tiles(xn, net, plan, dev, dtype)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as finished:
-                y = finished.value
-                break
+        y = drain(run_tiles(xn, net, plan, dev, dtype))
     bounds = job.bounds(sidx)
     crop = tuple(slice(job.halo, job.halo + (b1 - b0)) for b0, b1 in bounds)
     y = y[(0, slice(None), *crop)].reshape(*lead, *(b1 - b0 for b0, b1 in bounds))

@@ -21,6 +21,7 @@ import numpy as np
 
 from .deconv_operators import BandedAxis, centred_otf, fft_shape, separable_taps, tv_divergence
 from .denoisers import as_image
+from .generators import drain
 from .psf import as_psf
 from .specs import SpecTable
 
@@ -298,11 +299,7 @@ def richardson_lucy(
         pad=pad,
         device=device,
     )
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(gen)
 
 
 def estimate_balance(arr: np.ndarray) -> float:

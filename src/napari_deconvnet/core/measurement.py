@@ -30,6 +30,7 @@ import numpy as np
 
 from .axes import check_axes
 from .data_range import check_data_range
+from .generators import drain
 from .metrics import psnr_of_mse, squared_error, ssim
 from .specs import Param
 
@@ -277,9 +278,6 @@ def measure(
     >>> bool(abs(m.ssim - m.ssims.mean()) < 1e-12)
     True
     """
-    gen = measure_iter(result, reference, axes=axes, per=per, data_range=data_range, full=full)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(
+        measure_iter(result, reference, axes=axes, per=per, data_range=data_range, full=full)
+    )

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._validation import is_dask
 from .axes import check_axes
+from .generators import drain
 from .specs import Spec, get, implementation, list_methods, specs
 
 __all__ = ["run_method", "run_method_iter", "synthesize_iter"]
@@ -365,31 +366,6 @@ def run_method(
         progress=progress,
         stop=stop,
     )
-
-
-def drain(
-    gen: Generator[tuple[int, int], None, Any],
-    *,
-    progress: Callable[[int, int], Any] | None = None,
-    stop: threading.Event | None = None,
-) -> Any:
-    """Run a progress generator to its end; its return value.
-
-    `progress` is called with each ``(done, total)``; when `stop` is set, the
-    generator is closed and :class:`~napari_deconvnet.Cancelled` raised.
-    """
-    try:
-        while True:
-            if stop is not None and stop.is_set():
-                gen.close()
-                from .restoration import Cancelled
-
-                raise Cancelled("stopped")
-            done, total = next(gen)
-            if progress is not None:
-                progress(done, total)
-    except StopIteration as finished:
-        return finished.value
 
 
 # --------------------------------------------------------------- synthesis

@@ -30,6 +30,7 @@ import torch
 from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
 from .devices import resolve_device, resolve_precision
+from .generators import Cancelled, drain
 from .kinds import kind_of
 from .model import DeconvNet
 from .normalization import normalization_arrays
@@ -45,10 +46,6 @@ __all__ = [
     "restore",
     "restore_iter",
 ]
-
-
-class Cancelled(Exception):
-    """Raised by :func:`restore` when its ``stop`` event is set."""
 
 
 def private_model(model: Any) -> DeconvNet:
@@ -314,17 +311,12 @@ def restore(
         precision=precision,
         normalization=normalization,
     )
-    try:
-        while True:
-            done, total = next(gen)
-            if progress is not None:
-                progress(done, total)
-            if stop is not None and stop.is_set():
-                raise Cancelled(f"restoration cancelled after {done} of {total} tiles")
-    except StopIteration as finished:
-        return finished.value
-    finally:
-        gen.close()
+    return drain(
+        gen,
+        progress=progress,
+        stop=stop,
+        cancelled="restoration cancelled after {done} of {total} tiles",
+    )
 
 
 def compute_normalization(
