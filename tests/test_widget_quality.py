@@ -315,3 +315,99 @@ def test_widget_and_cli_evaluate_agree_with_dn_measure(
         assert found["per"] == expected.per and found["data_range"] == expected.data_range
     assert meta["operation"] == "measure"
     np.testing.assert_array_equal(viewer.layers["SSIM noisy vs clean"].data, expected.ssim_map)
+
+
+# ------------------------------------------------------- worker (run, cancel)
+
+
+def _gated(monkeypatch, gate, first_free=0):
+    """Replace the worker body with the real one that waits for `gate` after `first_free` calls."""
+    real, calls = quality_module.measure, []
+
+    def measure(*args, **kwargs):
+        calls.append(tuple(kwargs["index"]))
+        if len(calls) > first_free:
+            assert gate.wait(TIMEOUT_MS / 1000)
+        return (yield from real(*args, **kwargs))
+
+    monkeypatch.setattr(quality_module, "measure", measure)
+    return calls
+
+
+def test_cancel_adds_nothing_and_measure_works_again(viewer_widget, qtbot, errors, monkeypatch):
+    import threading
+
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((32, 32))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    gate = threading.Event()
+    calls = _gated(monkeypatch, gate)
+    assert widget.run_button.text == "Measure" and not widget.cancel_button.enabled
+
+    widget.compute()
+    assert not widget.run_button.enabled and widget.cancel_button.enabled
+    widget.cancel()
+    gate.set()
+    _wait_until_idle(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["noisy", "clean"]
+    assert widget.status.value == "cancelled" and errors == []
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+    widget.run_button.clicked.emit()  # the Measure button
+    _wait_until_idle(qtbot, widget)
+    layer = viewer.layers["SSIM noisy vs clean"]
+    np.testing.assert_allclose(layer.data, dn.ssim(noisy, clean, full=True)[1], atol=1e-6)
+    assert widget.status.value.startswith("SSIM ") and calls[-1] == ()
+
+
+def test_deleting_the_result_stops_the_measurement(viewer_widget, qtbot, errors, monkeypatch):
+    import threading
+
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((32, 32))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    gate = threading.Event()
+    _gated(monkeypatch, gate)
+    widget.compute()
+    viewer.layers.remove("noisy")
+    gate.set()
+    _wait_until_idle(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["clean"]
+    assert len(errors) == 1 and "'noisy' was deleted" in errors[0]
+    assert errors[0].startswith("Quality: ") and widget.status.value.startswith("stopped")
+
+
+def test_slice_moved_while_measuring_is_measured_after(viewer_widget, qtbot, errors, monkeypatch):
+    import threading
+
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((6, 24, 28))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    widget.scope.value = CURRENT
+    viewer.dims.set_current_step(0, 2)
+    gate = threading.Event()
+    calls = _gated(monkeypatch, gate, first_free=1)
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    layer = viewer.layers["SSIM noisy vs clean"]
+
+    viewer.dims.set_current_step(0, 3)  # measured (waits for the gate)
+    assert widget.worker is not None
+    viewer.dims.set_current_step(0, 4)  # while measuring: once that one ends
+    viewer.dims.set_current_step(0, 5)
+    gate.set()
+    qtbot.waitUntil(
+        lambda: layer.metadata["napari_deconvnet"]["index"] == [5] and widget.worker is None,
+        timeout=TIMEOUT_MS,
+    )
+    assert calls == [(2,), (3,), (5,)] and errors == []
+    span = float(clean.max()) - float(clean.min())
+    np.testing.assert_allclose(
+        layer.data[0], dn.ssim(noisy[5], clean[5], data_range=span, full=True)[1], atol=1e-6
+    )

@@ -16,13 +16,15 @@ By default the result is the most recently restored layer and the reference
 another layer: one named like clean, ground truth, reference or gt, or a
 sample's clean layer.
 
-torch and the core are imported inside the callbacks, never at module top.
+Measuring runs in a napari worker (the shared
+:class:`~napari_deconvnet.widgets._worker.WorkerWidget`) with a progress bar
+and Cancel; the SSIM layer is added with the widgets' one ``add_result``.
+torch and the core's compute are imported inside the callbacks, never at module top.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 from collections.abc import Generator
 from functools import partial
@@ -31,30 +33,25 @@ from typing import Any
 import napari
 import napari.viewer
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    ProgressBar,
-    PushButton,
-    Select,
-    Table,
-)
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Select, Table
 from napari.layers import Image
 from napari.utils.notifications import show_error
 
-from ._common import error_text, make_worker, reset_progress, show_progress
-from ._layers import follow_layers, geometry, image_layers, keep_selection, layer_data
+from napari_deconvnet.core.provenance import layer_metadata, record
+
+from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
+from ._worker import Job, WorkerWidget
 
 __all__ = ["QualityWidget", "measure"]
-
-_logger = logging.getLogger(__name__)
 
 # the choices of core.measurement's "per" parameter, and this widget's own "current slice"
 CURRENT, AUTO, PLANES, VOLUME = "current slice", "auto", "slice", "volume"
 OVERLAY = {"blending": "additive", "opacity": 0.7, "contrast_limits": (0.0, 1.0)}
+
+
+def _notify(message: str) -> None:
+    """napari's notification (looked up when called, so that tests can catch it)."""
+    show_error(message)
 
 
 def ssim_colormap() -> Any:
@@ -182,7 +179,7 @@ def measure(
     }
 
 
-class QualityWidget(Container):
+class QualityWidget(WorkerWidget):
     """Compare a result layer with a reference: SSIM map overlay, mean SSIM and PSNR.
 
     Parameters
@@ -196,19 +193,18 @@ class QualityWidget(Container):
     result, reference, auto_range, data_range, scope, others : magicgui widgets
         The inputs. ``scope`` is shown for layers with more than two spatial
         dimensions; ``data_range`` when ``auto_range`` is off.
-    compute_button, progress, status, table : magicgui widgets
-        ``status`` shows the mean SSIM and PSNR; ``table`` one row per
-        compared layer.
+    run_button, cancel_button, progress, status, table : magicgui widgets
+        ``run_button`` ("Measure", also ``compute_button``) starts
+        :meth:`compute`; ``status`` shows the mean SSIM and PSNR; ``table``
+        one row per compared layer.
     worker : napari worker or None
         The running measurement, if any.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = viewer
-        self.worker = None
+        super().__init__(viewer, title="Quality", run_text="Measure", notify=_notify)
         self._follow: dict[str, Any] | None = None  # the pair whose slice is followed
-        self._pending = False
+        self._pending = False  # the slice moved while measuring: measure again after
         self._auto: tuple[Any, Any] = (None, None)  # the layers we chose, not the user
 
         self.result = ComboBox(label="Result", choices=self._image_layers)
@@ -235,9 +231,7 @@ class QualityWidget(Container):
         self.others.tooltip = "More results to compare against the same reference (table)"
         with contextlib.suppress(AttributeError):
             self.others.native.setMaximumHeight(110)
-        self.compute_button = PushButton(text="Compute")
-        self.progress = ProgressBar(label="Progress", value=0, min=0, max=1)
-        self.status = Label(label="", value="")
+        self.compute_button = self.run_button  # its former name
         self.table = Table(value={"data": [], "columns": ["SSIM", "PSNR (dB)"]}, visible=False)
         self.extend(
             [
@@ -247,18 +241,14 @@ class QualityWidget(Container):
                 self.data_range,
                 self.scope,
                 self.others,
-                self.compute_button,
-                self.progress,
-                self.status,
+                *self.controls(),
                 self.table,
             ]
         )
         self.auto_range.changed.connect(self._update_visibility)
         self.result.changed.connect(self._update_visibility)
-        self.compute_button.changed.connect(self.compute)
         follow_layers(self, viewer)
         viewer.dims.events.current_step.connect(self._on_step)
-        self.native.destroyed.connect(self._disconnect_dims)
         self._auto = (self.result.value, self.reference.value)  # magicgui's first choices
         self.reset_choices()
         self._update_visibility()
@@ -344,7 +334,8 @@ class QualityWidget(Container):
             int(min(max(round(float(point[i])), 0), data.shape[i] - 1)) for i in range(n_lead)
         )
 
-    def _inputs(self) -> dict[str, Any]:
+    def prepare(self) -> Job:
+        """Check the form (GUI thread) and describe the measurement to run."""
         result, reference = self.result.value, self.reference.value
         if result is None or reference is None:
             raise ValueError("choose a result and a reference layer (add two image layers first)")
@@ -369,58 +360,52 @@ class QualityWidget(Container):
         spatial = a.ndim - (1 if result.rgb else 0)
         scope = self.scope.value if spatial > 2 else AUTO
         index = self._current_index(result, 2) if scope == CURRENT else ()
-        return {
-            "result": result,
-            "reference": reference,
-            "others": others,
-            "data_range": data_range,
-            "scope": scope,
-            "index": index,
-            "axes": layer_axes(result),
-        }
+        pair = {"result": result, "reference": reference, "others": others}
+        return Job(
+            measure,
+            (a, b, [layer_data(layer) for layer in others]),
+            {
+                "data_range": data_range,
+                "scope": scope,
+                "index": index,
+                "rgb": bool(result.rgb),
+                "axes": layer_axes(result),
+            },
+            message=f"measuring {result.name!r} against {reference.name!r}...",
+            failure=f"Quality: measuring {result.name!r} failed",
+            done=partial(self._show, {**pair, "scope": scope, "index": index}),
+            source=result,
+        )
 
     # ------------------------------------------------------------ run
 
+    def run(self) -> None:
+        """Measure the chosen pair (the Measure button): :meth:`compute`."""
+        self.compute()
+
     def compute(self) -> None:
-        """Measure the chosen pair (and the other layers) in a worker thread."""
-        if getattr(self, "_closed", False):
-            return
+        """Measure the chosen pair (and the other layers) in a worker thread.
+
+        Called while a measurement runs (the slice moved), it measures again
+        once that one has ended.
+        """
         if self.worker is not None:
             self._pending = True
             return
-        try:
-            job = self._inputs()
-        except (ValueError, TypeError) as err:
-            show_error(f"Quality: {err}")
-            return
         self._pending = False
-        result, reference = job["result"], job["reference"]
-        worker = make_worker(
-            measure,
-            layer_data(result),
-            layer_data(reference),
-            [layer_data(layer) for layer in job["others"]],
-            data_range=job["data_range"],
-            scope=job["scope"],
-            index=job["index"],
-            rgb=bool(result.rgb),
-            axes=job["axes"],
-        )
-        worker.yielded.connect(partial(self._on_yielded, worker))
-        worker.returned.connect(partial(self._on_returned, worker, job))
-        worker.errored.connect(partial(self._on_errored, worker, job))
-        worker.finished.connect(partial(self._on_finished, worker))
-        self.worker = worker
-        reset_progress(self.progress)
-        self.status.value = f"measuring {result.name!r} against {reference.name!r}..."
-        self.compute_button.enabled = False
-        worker.start()
+        worker = self.submit(self.prepare)
+        if worker is not None:  # connected after the base's: its thread is over by then
+            worker.finished.connect(partial(self._on_ended, worker))
+
+    def _on_ended(self, worker: Any) -> None:
+        pending, self._pending = self._pending, False
+        if pending and not worker.abort_requested:
+            self.compute()  # the slice moved while measuring: measure the new one
 
     def close_workers(self) -> None:
-        """The widget is closing: stop measuring; late signals of the worker are ignored."""
-        self._closed = True
-        if self.worker is not None:
-            self.worker.quit()
+        """The widget is closing: stop measuring and stop following the sliders."""
+        super().close_workers()
+        self._disconnect_dims()
 
     def _disconnect_dims(self, *_: Any) -> None:
         with contextlib.suppress(Exception):
@@ -437,30 +422,20 @@ class QualityWidget(Container):
         if self._current_index(follow["result"], 2) != follow["index"]:
             self.compute()
 
-    # ----------------------------------------------------- worker signals
+    # ----------------------------------------------------- worker result
 
-    def _on_yielded(self, worker: Any, value: tuple[int, int]) -> None:
-        if worker is not self.worker or getattr(self, "_closed", False):
-            return
-        show_progress(self.progress, value)
-
-    def _on_returned(self, worker: Any, job: dict[str, Any], out: dict[str, Any]) -> None:
-        if worker.abort_requested or getattr(self, "_closed", False):
-            return
-        from napari_deconvnet.core.provenance import layer_metadata, record
-
-        result, reference = job["result"], job["reference"]
+    def _show(self, job: dict[str, Any], out: dict[str, Any]) -> str:
+        """Add (or update) the SSIM layer and the table; return the status line."""
+        result, reference, index = job["result"], job["reference"], job["index"]
         name = f"SSIM {result.name} vs {reference.name}"
         smap = out["map"]
-        kwargs = geometry(result)
-        if job["scope"] == CURRENT and job["index"]:
+        translate = np.array(result.translate, dtype=float)
+        if job["scope"] == CURRENT and index:
             # a plane pinned at the current slice: leading axes of size 1, shifted there
-            n_lead = len(job["index"])
+            n_lead = len(index)
             smap = smap.reshape((1,) * n_lead + smap.shape)
-            translate = np.array(kwargs["translate"], dtype=float)
-            scale = np.asarray(kwargs["scale"], dtype=float)
-            translate[:n_lead] += np.asarray(job["index"]) * scale[:n_lead]
-            kwargs["translate"] = translate
+            scale = np.asarray(result.scale, dtype=float)
+            translate[:n_lead] += np.asarray(index) * scale[:n_lead]
         rec = record(
             "measure",
             ssim=out["ssim"],
@@ -471,35 +446,44 @@ class QualityWidget(Container):
             result=result.name,
             reference=reference.name,
             scope=job["scope"],
-            index=list(job["index"]),
+            index=list(index),
             compared={
                 layer.name: {"ssim": s, "psnr": p}
                 for layer, (s, p) in zip([result, *job["others"]], out["rows"], strict=True)
             },
         )
-        meta = layer_metadata(rec)
         layer = self._existing_overlay(name)
         if layer is not None and layer.data.shape == smap.shape:
             layer.data = smap
-            layer.translate = kwargs["translate"]
-            layer.metadata = meta
+            layer.translate = translate
+            layer.metadata = layer_metadata(rec)
         else:
             if layer is not None:
                 self._viewer.layers.remove(layer)
-            layer = self._viewer.add_image(
-                smap, name=name, colormap=ssim_colormap(), metadata=meta, **OVERLAY, **kwargs
+            layer = add_result(
+                self._viewer,
+                smap,
+                like=result,
+                name=name,
+                record=rec,
+                limits=OVERLAY["contrast_limits"],
+                rgb=False,
+                colormap=ssim_colormap(),
+                blending=OVERLAY["blending"],
+                opacity=OVERLAY["opacity"],
+                translate=translate,
             )
         self._follow = (
-            {"layer": layer, "result": result, "index": job["index"]}
-            if job["scope"] == CURRENT and job["index"]
+            {"layer": layer, "result": result, "index": index}
+            if job["scope"] == CURRENT and index
             else None
         )
-        where = f" at slice {job['index']}" if job["index"] else ""
-        self.status.value = f"SSIM {out['ssim']:.4f} · PSNR {out['psnr']:.2f} dB{where}"
         rows = [[round(s, 4), round(p, 2)] for s, p in out["rows"]]
-        names = [result.name, *(layer.name for layer in job["others"])]
+        names = [result.name, *(other.name for other in job["others"])]
         self.table.value = {"data": rows, "index": names, "columns": ["SSIM", "PSNR (dB)"]}
         self.table.visible = True
+        where = f" at slice {index}" if index else ""
+        return f"SSIM {out['ssim']:.4f} · PSNR {out['psnr']:.2f} dB{where}"
 
     def _existing_overlay(self, name: str) -> Image | None:
         if name not in self._viewer.layers:
@@ -508,20 +492,3 @@ class QualityWidget(Container):
         if isinstance(layer, Image) and is_ssim_map(layer):
             return layer
         return None
-
-    def _on_errored(self, worker: Any, job: dict[str, Any], exc: BaseException) -> None:
-        message = error_text(exc, _logger, f"measuring {job['result'].name!r}")
-        show_error(f"Quality of {job['result'].name!r} failed: {message}")
-        if worker is self.worker and not getattr(self, "_closed", False):
-            self.status.value = "failed"
-
-    def _on_finished(self, worker: Any) -> None:
-        if worker is not self.worker:
-            return
-        self.worker = None
-        if getattr(self, "_closed", False):
-            return
-        self.progress.value = self.progress.max
-        self.compute_button.enabled = True
-        if self._pending:  # the slice moved while measuring: measure the new one
-            self.compute()
