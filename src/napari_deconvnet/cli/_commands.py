@@ -18,6 +18,7 @@ from ._files import (
     WRITABLE,
     UsageError,
     expand_inputs,
+    follow,
     layer_meta,
     output_paths,
     parse_spec,
@@ -129,12 +130,6 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         axes = args.axes or image.axes or ("YXS" if image.rgb else None)
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
-
-                def progress(done: int, total: int, planes: Any = planes) -> None:
-                    planes.total = total
-                    planes.n = done
-                    planes.refresh()
-
                 noisy = drain(
                     synthesize_iter(
                         np.asarray(image.data),
@@ -145,7 +140,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
                         clip=args.clip,
                         **params,
                     ),
-                    progress=progress,
+                    progress=follow(planes),
                 )
         except (ValueError, TypeError) as err:
             raise UsageError(f"{src}: {err}") from err

@@ -17,6 +17,7 @@ import numpy as np
 from ._files import (
     WRITABLE,
     UsageError,
+    follow,
     layer_meta,
     progress_bar,
     read_input,
@@ -71,6 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Measure, print the mean SSIM and PSNR (or JSON), and write the map if asked."""
     import napari_deconvnet as dn
+    from napari_deconvnet.core.generators import drain
     from napari_deconvnet.core.provenance import record
 
     images = []
@@ -90,14 +92,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         with progress_bar(args, desc="measuring", unit="part") as bar:
             steps = dn.measure_iter(x, y, full=bool(args.ssim_map), **options)
-            while True:
-                try:
-                    done, total = next(steps)
-                except StopIteration as stop:
-                    measurement = stop.value
-                    break
-                bar.total, bar.n = total, done
-                bar.refresh()
+            measurement = drain(steps, progress=follow(bar))
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     report = {**measurement.summary(), "result": args.result, "reference": args.reference}

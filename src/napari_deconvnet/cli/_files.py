@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,20 @@ def progress_bar(args: argparse.Namespace, **kwargs: Any) -> Any:
 
     disable = True if getattr(args, "quiet", False) else None
     return tqdm(file=sys.stderr, disable=disable, dynamic_ncols=True, leave=False, **kwargs)
+
+
+def follow(bar: Any) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback that moves `bar` (a :func:`progress_bar`).
+
+    A total of 0 shows as unknown.
+    """
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total or None
+        bar.n = done
+        bar.refresh()
+
+    return progress
 
 
 class DaskBar:

@@ -15,6 +15,7 @@ from ._files import (
     Failure,
     UsageError,
     expand_inputs,
+    follow,
     layer_meta,
     output_paths,
     progress_bar,
@@ -130,19 +131,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
             data = image.data if image.lazy else np.asarray(image.data)
             try:
                 with progress_bar(args, desc=src.name, unit="step", position=1) as steps:
-
-                    def progress(done: int, total: int, steps: Any = steps) -> None:
-                        steps.total = total or None
-                        steps.n = done
-                        steps.refresh()
-
                     restored = dn.run_method(
                         data,
                         model if model is not None else name,
                         psf=psf,
                         axes=axes,
                         device=args.device,
-                        progress=progress,
+                        progress=follow(steps),
                         **params,
                     )
             except (ValueError, TypeError) as err:
@@ -178,12 +173,6 @@ def _stream(
     import napari_deconvnet as dn
 
     with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
-
-        def progress(done: int, total: int) -> None:
-            blocks.total = total
-            blocks.n = done
-            blocks.refresh()
-
         try:
             dn.restore_to_zarr(
                 src,
@@ -193,7 +182,7 @@ def _stream(
                 axes=axes,
                 device=args.device,
                 overwrite=bool(args.overwrite) and not (dst / ".napari_deconvnet_job").is_dir(),
-                progress=progress,
+                progress=follow(blocks),
                 **params,
             )
         except (ValueError, TypeError) as err:
