@@ -56,26 +56,18 @@ def _create_level(group: Any, name: str, shape, chunks) -> Any:
 
     compressor = numcodecs.Blosc(cname="zstd", clevel=1, shuffle=numcodecs.Blosc.SHUFFLE)
     chunks = tuple(min(c, s) for c, s in zip(chunks, shape, strict=True))
+    level = {"shape": shape, "chunks": chunks, "dtype": np.float32, "fill_value": 0}
     if int(zarr.__version__.split(".")[0]) >= 3:
         return group.create_array(
             name,
-            shape=shape,
-            chunks=chunks,
-            dtype=np.float32,
             compressors=compressor,
             chunk_key_encoding={"name": "v2", "separator": "/"},
-            fill_value=0,
             overwrite=True,
+            **level,
         )
+    # zarr 2 spells the compressor and the chunk key separator differently
     return group.create_dataset(
-        name,
-        shape=shape,
-        chunks=chunks,
-        dtype=np.float32,
-        compressor=compressor,
-        dimension_separator="/",
-        fill_value=0,
-        overwrite=True,
+        name, compressor=compressor, dimension_separator="/", overwrite=True, **level
     )
 
 
