@@ -309,6 +309,7 @@ def adapt_iter(
         seed=seed,
     )
     loss_name, loss_fn = resolve_loss("mse", "synthetic", 0.5)
+    amp = training_precision("auto", dev)
     config = TrainConfig(
         mode="synthetic",
         loss=loss_name,
@@ -326,7 +327,7 @@ def adapt_iter(
         augment=False,
         seed=seed,
         device=str(dev),
-        precision=str(training_precision("auto", dev)).removeprefix("torch."),
+        precision=str(amp).removeprefix("torch."),
         noise={"model": camera["noise"], **camera["params"]},
         psf_shape=None if kernel is None else tuple(kernel.shape),
         validation="synthetic",
@@ -362,7 +363,6 @@ def adapt_iter(
             },
         }
 
-    amp = training_precision("auto", dev)
     trainer = Trainer(
         net=net,
         data=data,
