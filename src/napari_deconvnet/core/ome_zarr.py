@@ -23,7 +23,9 @@ from .persistence import write_atomic
 
 __all__ = [
     "JOB_DIR",
+    "LAYER_FORMAT",
     "LAYER_KEY",
+    "LAYER_VERSION",
     "layer_document",
     "multiscales",
     "ngff_axes",
@@ -34,7 +36,11 @@ __all__ = [
 ]
 
 JOB_DIR = ".napari_deconvnet_job"
-LAYER_KEY = "napari_deconvnet_layer"  # the layer document the package's reader reads
+#: The layer document the package's reader reads: its key in a file's
+#: metadata, its format name and version (io.layer_doc writes and reads it).
+LAYER_KEY = "napari_deconvnet_layer"
+LAYER_FORMAT = "napari-deconvnet-layer"
+LAYER_VERSION = 1
 _NGFF_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 
 
@@ -89,8 +95,8 @@ def target_array(path: str) -> Any:
 def layer_document(name: str, axes: str, info: dict[str, Any], provenance: dict) -> dict:
     """The layer document :mod:`napari_deconvnet.io` writes and reads (format 1)."""
     doc: dict[str, Any] = {
-        "format": "napari-deconvnet-layer",
-        "format_version": 1,
+        "format": LAYER_FORMAT,
+        "format_version": LAYER_VERSION,
         "name": name,
         "axes": axes,
         "metadata": {"napari_deconvnet": provenance},

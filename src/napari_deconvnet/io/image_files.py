@@ -28,7 +28,7 @@ from napari_deconvnet.core.atomic import recover_folder
 from .layer_doc import LAYER_KEY, canonical, load_doc, unit_name, valid_axes
 from .lazy import is_lazy, settings
 
-__all__ = ["ImageFile", "file_kind", "file_stem", "read_image"]
+__all__ = ["ImageFile", "file_kind", "file_stem", "read_image", "single_path"]
 
 _TIFF = (".tif", ".tiff")
 _PHOTO = (".png", ".jpg", ".jpeg")
@@ -94,6 +94,17 @@ class ImageFile:
         return out
 
 
+def single_path(path: Any) -> Path | None:
+    """The one path napari hands a reader (a path, or a list of one), else None."""
+    if isinstance(path, list | tuple):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if not isinstance(path, str | os.PathLike):
+        return None
+    return Path(path)
+
+
 def file_kind(path: Any) -> str | None:
     """Which of the reader's formats `path` is, judged from its name (and folder content).
 
@@ -107,13 +118,9 @@ def file_kind(path: Any) -> str | None:
         ``"tiff"``, ``"photo"`` (PNG, JPEG), ``"npy"`` or ``"zarr"``; None for
         anything else (several paths, a missing file, another type).
     """
-    if isinstance(path, list | tuple):
-        if len(path) != 1:
-            return None
-        path = path[0]
-    if not isinstance(path, str | os.PathLike):
+    p = single_path(path)
+    if p is None:
         return None
-    p = Path(path)
     name = p.name.lower()
     if name.endswith(".zarr") and p.is_dir():
         markers = (".zarray", ".zgroup", "zarr.json")

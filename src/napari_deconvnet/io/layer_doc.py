@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_deconvnet.core.ome_zarr import LAYER_FORMAT, LAYER_KEY, LAYER_VERSION
+
 _logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -41,9 +43,6 @@ __all__ = [
     "valid_axes",
 ]
 
-LAYER_KEY = "napari_deconvnet_layer"
-LAYER_FORMAT = "napari-deconvnet-layer"
-LAYER_VERSION = 1
 AXES = "TZCYXS"
 
 # spellings of units in ImageJ, OME and NGFF files -> pint/UDUNITS names (napari's)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .display import notify
+from .image_files import single_path
 
 __all__ = ["get_model_reader", "read_model"]
 
@@ -61,13 +61,9 @@ def get_model_reader(path: Any) -> Callable[..., list[tuple[None]]] | None:
     (napari then tries other readers); a file that is not valid safetensors
     is ours to report.
     """
-    if isinstance(path, list | tuple):
-        if len(path) != 1:
-            return None
-        path = path[0]
-    if not isinstance(path, str | os.PathLike):
+    p = single_path(path)
+    if p is None:
         return None
-    p = Path(path)
     from napari_deconvnet.core.bioimageio_read import bioimageio_info, is_bioimageio_path
 
     if is_bioimageio_path(p) and p.is_file():
