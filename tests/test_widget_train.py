@@ -9,11 +9,14 @@ import pytest
 import napari_deconvnet as dn
 from napari_deconvnet.io import registry
 from napari_deconvnet.widgets import train as train_module
+from napari_deconvnet.widgets._psf import FROM_LAYER
 from napari_deconvnet.widgets.restore import RestoreWidget
 from napari_deconvnet.widgets.train import (
+    ADAPT,
     NEW_NETWORK,
     SELF_SUPERVISED,
     SYNTHETIC,
+    TRAIN_LAYERS,
     TrainWidget,
     shapes_to_polygons,
 )
@@ -38,8 +41,9 @@ def _wait_until_idle(qtbot, widget):
 
 
 @pytest.fixture
-def viewer_widget(make_napari_viewer, qtbot, monkeypatch):
+def viewer_widget(make_napari_viewer, qtbot, monkeypatch, tmp_path):
     """A viewer with the Train widget docked through the npe2 manifest, set up small."""
+    monkeypatch.setenv("NAPARI_DECONVNET_SESSION", str(tmp_path / "session"))  # the autosaves
     viewer = make_napari_viewer()
     _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
     assert isinstance(widget, TrainWidget)
@@ -308,3 +312,142 @@ def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):
     assert train_module.suggested_start(SELF_SUPERVISED, 3, False, ["denoise-2d"])[0] == (
         NEW_NETWORK
     )
+
+
+def _events(widget, monkeypatch):
+    """The training events the widget gets (summaries), recorded in order."""
+    seen = []
+    original = TrainWidget._on_event
+
+    def record(self, summary):
+        if self is widget:
+            seen.append(summary)
+        original(self, summary)
+
+    monkeypatch.setattr(TrainWidget, "_on_event", record)
+    return seen
+
+
+def test_adapt_mode_previews_and_beats_the_shipped_model(
+    viewer_widget, qtbot, errors, monkeypatch, tmp_path
+):
+    from napari_deconvnet.core.adapt import phantom
+    from napari_deconvnet.core.metrics import psnr
+    from napari_deconvnet.core.psf import blur
+
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    clean = phantom((96, 96), ["filaments"], rng).astype(np.float32) * 100 + 10
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5).astype(np.float32)
+    noisy = (blur(clean, psf) + rng.normal(0, 3, clean.shape)).astype(np.float32)
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(psf, name="psf")
+    original = train_module._adapt_job
+
+    def bounded(model, image, options, *args):  # 40 steps: reproducible, not timed
+        options = {**options, "steps": 40, "steps_per_epoch": 10}
+        return (yield from original(model, image, options, *args))
+
+    monkeypatch.setattr(train_module, "_adapt_job", bounded)
+    widget.image.value = viewer.layers["noisy"]
+    widget.mode.value = ADAPT
+    assert _shown(widget.adapt) and not _shown(widget.target) and not _shown(widget.synthetic)
+    assert not any(_shown(w) for w in (widget.epochs, widget.loss, widget.regions, widget.resume))
+    # the fixture chose a new network for training; adapting fine-tunes the shipped denoiser
+    assert widget.start_from.value == "denoise-2d"
+    assert widget.start_hint.value == "adapts denoise-2d to this image's noise"
+    widget.adapt.psf.source.value = FROM_LAYER
+    widget.adapt.psf.layer.value = viewer.layers["psf"]
+    assert "learns the deconvolution" in widget.start_hint.value
+    widget.adapt.seconds.value = 600
+    events = _events(widget, monkeypatch)
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    result = widget.result
+    record = result.model.metadata["training"]
+    assert record["mode"] == "adapt (synthetic phantoms)" and record["psf_shape"] == [9, 9]
+    assert result.steps == 40 and result.stop_reason == "epochs"
+    shown = [e for e in events if e["kind"] in ("start", "epoch")]
+    assert [e["epoch"] for e in shown] == [0, 1, 2, 3, 4]
+    assert all(e["preview"].shape == noisy.shape for e in shown)  # a live preview every epoch
+    np.testing.assert_array_equal(viewer.layers["noisy preview"].data, shown[-1]["preview"])
+    assert list(widget.val_line.get_xdata()) == [0, 1, 2, 3, 4]
+    # the adapted model deconvolves the layer better than the shipped one (measured +7 dB)
+    span = float(clean.max() - clean.min())
+    start = psnr(dn.restore(noisy, "denoise-2d", device="cpu"), clean, data_range=span)
+    adapted = psnr(dn.restore(noisy, result.model, device="cpu"), clean, data_range=span)
+    assert adapted > start + 3.0
+    # and it is saved and offered to Restore like a trained model
+    saved = widget.save_model(tmp_path / "adapted")
+    assert dn.load_model(saved).metadata["training"]["fine_tuned_from"]["name"] == "denoise-2d"
+    assert widget.use_in_restore() in RestoreWidget(viewer).model.choices
+    widget.mode.value = TRAIN_LAYERS
+    assert _shown(widget.target) and not _shown(widget.adapt) and _shown(widget.resume)
+
+
+def test_adapt_mode_refuses_what_it_cannot_adapt(viewer_widget, errors):
+    viewer, widget = viewer_widget
+    viewer.add_image(_pair((64, 64))[0], name="noisy")
+    widget.mode.value = ADAPT
+    widget.start_from.value = "deconv-2d"
+    widget.train()
+    assert "takes the PSF as an input" in errors[-1]
+    widget.start_from.value = "denoise-2d"
+    widget.dims.value = "3D"  # the user's choice stays; the hint names the fitting one
+    widget.train()
+    assert "'noisy' is 2D; a 3D network needs a 3D layer" in errors[-1]
+    viewer.add_image(np.zeros((8, 32, 32), np.float32), name="stack")
+    widget.image.value = viewer.layers["stack"]
+    assert widget.start_hint.value == "suggested: denoise-3d"
+    widget.train()
+    assert "not a 3D model" in errors[-1]
+    widget.start_from.value = "denoise-3d"
+    widget.train()
+    assert "needs a 3D PSF" in errors[-1]
+    assert widget.worker is None and len(errors) == 4
+
+
+def test_resume_continues_the_autosaved_session(
+    viewer_widget, make_napari_viewer, qtbot, errors, monkeypatch
+):
+    viewer, widget = viewer_widget
+    noisy, _ = _pair()
+    viewer.add_image(noisy, name="noisy")
+    widget.target.value = SELF_SUPERVISED
+    widget.epochs.value = 1000
+    widget.loss.value = "l1"
+    assert not widget.resume.enabled  # nothing autosaved yet
+    widget.train()
+    qtbot.waitUntil(lambda: len(widget.train_line.get_xdata()) >= 2, timeout=TIMEOUT_MS)
+    widget.stop()
+    _wait_until_idle(qtbot, widget)
+    before = widget.result.history
+    last_step, last_epoch = before[-1]["step"], before[-1]["epoch"]
+    assert last_epoch >= 2 and widget.resume.enabled
+    viewer.window.remove_dock_widget("all")  # the dock is closed (or napari crashed)
+
+    other = make_napari_viewer()
+    other.add_image(noisy, name="noisy")
+    _dock, new = other.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    assert new.resume.enabled and not new.resume.value
+    assert new.loss.value == "mse" and new.epochs.value != 1000
+    new.resume.value = True  # the session's settings come back
+    assert new.loss.value == "l1" and new.epochs.value == 1000
+    assert new.target.value == SELF_SUPERVISED and new.start_from.value == NEW_NETWORK
+    assert new.patch_size.value == 32 and new.device.value == "cpu"
+    new.epochs.value = last_epoch + 2  # epochs count the whole run
+    events = _events(new, monkeypatch)
+    new.train()
+    qtbot.waitUntil(lambda: new.worker is None, timeout=TIMEOUT_MS)
+    assert errors == []
+    assert events[0]["kind"] == "start" and events[0]["step"] == last_step
+    steps = [e["step"] for e in events if e["kind"] == "step"]
+    assert steps and steps[0] > last_step
+    history = new.result.history
+    assert history[: len(before)] == before  # the history goes on; the loss does not restart
+    assert [h["epoch"] for h in history] == list(range(last_epoch + 3))
+    assert new.result.steps == history[-1]["step"] == last_step + 2 * 3
+    assert list(new.train_line.get_xdata()) == list(range(1, last_epoch + 3))
+    assert new.result.model.metadata["training"]["mode"] == "self-supervised"

@@ -1,12 +1,13 @@
-"""The Train widget's worker body: the engine's events, thinned out for the GUI thread.
+"""The Train widget's worker bodies: the engine's events, thinned out for the GUI thread.
 
-:func:`train_job` runs :func:`napari_deconvnet.train_iter` in a napari
-worker thread. It yields a small copied summary of every ``"start"`` and
-``"epoch"`` event (with a preview of the current model on the region the
-user looks at) and of a ``"step"`` event at most every
-:data:`STEP_SIGNAL_INTERVAL` seconds, and returns the
-:class:`~napari_deconvnet.TrainResult`. The core is imported inside the
-functions, so that opening napari stays fast.
+:func:`train_job` runs :func:`napari_deconvnet.train_iter` and
+:func:`adapt_job` runs :func:`napari_deconvnet.core.adapt.adapt_iter` in a
+napari worker thread; both go through one loop (:func:`gui_events`). It
+yields a small copied summary of every ``"start"`` and ``"epoch"`` event
+(with a preview of the current model on the region the user looks at) and
+of a ``"step"`` event at most every :data:`STEP_SIGNAL_INTERVAL` seconds,
+and returns the :class:`~napari_deconvnet.TrainResult`. The core is
+imported inside the functions, so that opening napari stays fast.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["STEP_SIGNAL_INTERVAL", "summary", "train_job"]
+__all__ = ["STEP_SIGNAL_INTERVAL", "adapt_job", "gui_events", "summary", "train_job"]
 
 _logger = logging.getLogger(__name__)
 
@@ -70,6 +71,41 @@ def _with_psf(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def gui_events(
+    gen: Any,
+    device: str,
+    preview_data: Any,
+    preview_request: Callable[[], dict[str, Any] | None],
+):
+    """Drain the engine's generator `gen`: yield summaries for the GUI, return its result.
+
+    Every ``"start"`` and ``"epoch"`` event is yielded with a preview of the
+    current model on ``preview_request()`` (if any); a ``"step"`` event at
+    most every :data:`STEP_SIGNAL_INTERVAL` seconds.
+    """
+    last = 0.0
+    try:
+        while True:
+            event = next(gen)
+            out = summary(event)
+            if event.kind in ("start", "epoch"):
+                request = preview_request()
+                if request is not None:
+                    try:
+                        out["preview"] = preview(event.model, preview_data, request, device)
+                        out["preview_request"] = request
+                    except (ValueError, RuntimeError) as err:  # e.g. a slice too small
+                        _logger.info("no preview: %s", err)
+                yield out
+            elif event.kind == "step" and time.perf_counter() - last > STEP_SIGNAL_INTERVAL:
+                last = time.perf_counter()
+                yield out
+    except StopIteration as finished:
+        return finished.value
+    finally:
+        gen.close()
+
+
 def train_job(
     inputs: Any,
     targets: Any,
@@ -87,26 +123,23 @@ def train_job(
 
     options = _with_psf(options)
     gen = train_iter(inputs, targets, **options)
-    last = 0.0
-    try:
-        while True:
-            event = next(gen)
-            out = summary(event)
-            if event.kind in ("start", "epoch"):
-                request = preview_request()
-                if request is not None:
-                    try:
-                        out["preview"] = preview(
-                            event.model, preview_data, request, options["device"]
-                        )
-                        out["preview_request"] = request
-                    except (ValueError, RuntimeError) as err:  # e.g. a slice too small
-                        _logger.info("no preview: %s", err)
-                yield out
-            elif event.kind == "step" and time.perf_counter() - last > STEP_SIGNAL_INTERVAL:
-                last = time.perf_counter()
-                yield out
-    except StopIteration as finished:
-        return finished.value
-    finally:
-        gen.close()
+    return (yield from gui_events(gen, options["device"], preview_data, preview_request))
+
+
+def adapt_job(
+    model: Any,
+    image: Any,
+    options: dict[str, Any],
+    preview_data: Any,
+    preview_request: Callable[[], dict[str, Any] | None],
+):
+    """Worker body of *Adapt to this image*: :func:`adapt_iter`'s events and its result.
+
+    ``options`` are :func:`~napari_deconvnet.core.adapt.adapt_iter`'s, where
+    ``psf_description`` stands for the PSF (as in :func:`train_job`).
+    """
+    from napari_deconvnet.core.adapt import adapt_iter
+
+    options = _with_psf(options)
+    gen = adapt_iter(model, image, **options)
+    return (yield from gui_events(gen, options["device"], preview_data, preview_request))

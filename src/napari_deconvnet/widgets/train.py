@@ -11,6 +11,10 @@ the Restore widget in the same session. Synthetic pairs are described by a
 noise model and a PSF rendered from the core's specs (:mod:`._train_form`).
 *Start from* preselects the shipped model that fits the task
 (:func:`suggested_start`), so that training fine-tunes by default.
+*Mode* "Adapt to this image (no clean data)" adapts a shipped model to the
+input layer's noise and PSF instead (:mod:`._train_adapt`), through the same
+worker, plot, preview and buttons. Every training autosaves into the session
+folder, and *Resume the last session* continues it (:mod:`._train_session`).
 
 torch, matplotlib and the core are imported inside the callbacks, never at
 module top, so that opening napari stays fast.
@@ -25,13 +29,14 @@ from typing import Any
 
 import napari
 import napari.viewer
-import numpy as np
-from magicgui.widgets import ComboBox, Label, PushButton, SpinBox
-from napari.layers import Image, Labels, Shapes
+from magicgui.widgets import CheckBox, ComboBox, Label, PushButton, SpinBox
+from napari.layers import Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
 from ._common import DEVICES, show_progress
 from ._layers import follow_layers, image_layers, layer_data
+from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
+from ._train_collect import collect_adapt, collect_training
 from ._train_form import (
     NEW_NETWORK,
     SELF_SUPERVISED,
@@ -39,17 +44,28 @@ from ._train_form import (
     SyntheticPairsForm,
     suggested_start,
 )
+from ._train_job import adapt_job as _adapt_job
 from ._train_job import train_job as _train_job
 from ._train_output import ask_model_path, register_for_restore, write_model
 from ._train_plot import LossPlot
 from ._train_preview import preview_request, show_preview
 from ._train_regions import shapes_to_polygons
+from ._train_session import (
+    apply_settings,
+    can_resume,
+    form_settings,
+    read_settings,
+    session_folder,
+    start_session,
+)
 from ._worker import Job, WorkerWidget
 
 __all__ = [
+    "ADAPT",
     "NEW_NETWORK",
     "SELF_SUPERVISED",
     "SYNTHETIC",
+    "TRAIN_LAYERS",
     "TrainWidget",
     "shapes_to_polygons",
     "suggested_start",
@@ -75,6 +91,15 @@ class TrainWidget(WorkerWidget):
 
     Attributes
     ----------
+    mode : magicgui ComboBox
+        ``"Train on layers"`` or ``"Adapt to this image (no clean data)"``
+        (then `adapt` is shown, and the target, synthetic, epoch, loss and
+        region fields are hidden).
+    adapt : AdaptForm
+        Adaptation's PSF picker (``adapt.psf``) and time budget (``adapt.seconds``).
+    resume : magicgui CheckBox
+        "Resume the last session", enabled when the session folder holds an
+        autosaved run; ticking it puts that run's settings back in the form.
     image, target : magicgui ComboBoxes
         The input layer; the target layer, or ``"none: self-supervised"``, or
         ``"synthetic: noise model + PSF"`` (then `synthetic` is shown).
@@ -108,6 +133,11 @@ class TrainWidget(WorkerWidget):
         self._start_chosen = False  # the user picked "Start from": stop following the task
         self._suggesting = False
 
+        self.mode = ComboBox(label="Mode", choices=(TRAIN_LAYERS, ADAPT), value=TRAIN_LAYERS)
+        self.mode.tooltip = (
+            "Train on layers (a target, self-supervised or synthetic pairs), or adapt a "
+            "shipped model to this image's noise and PSF without clean data"
+        )
         self.image = ComboBox(label="Input", choices=self._image_layers)
         self.target = ComboBox(label="Target", choices=self._target_choices)
         self.target.tooltip = (
@@ -127,6 +157,12 @@ class TrainWidget(WorkerWidget):
         self.start_hint = Label(label="", value="")
         self.synthetic = SyntheticPairsForm(viewer, exclude=lambda: self.image.value)
         self.noise = self.synthetic.noise
+        self.adapt = AdaptForm(viewer, exclude=lambda: self.image.value)
+        self.resume = CheckBox(text="Resume the last session", value=False)
+        self.resume.tooltip = (
+            "Continue the last training (autosaved every epoch) after a crash or a closed "
+            "viewer; epochs and the time budget count the whole run"
+        )
         self.regions = ComboBox(label="Train in", choices=self._shapes_layers)
         self.regions.tooltip = "Optional Shapes layer: patches come from its rectangles/polygons"
         self.validation_region = ComboBox(label="Validate in", choices=self._region_layers)
@@ -141,9 +177,11 @@ class TrainWidget(WorkerWidget):
         self.use_button = PushButton(text="Use in Restore", enabled=False)
         self.extend(
             [
+                self.mode,
                 self.image,
                 self.target,
                 self.synthetic,
+                self.adapt,
                 self.dims,
                 self.patch_size,
                 self.batch_size,
@@ -155,6 +193,7 @@ class TrainWidget(WorkerWidget):
                 self.start_hint,
                 self.regions,
                 self.validation_region,
+                self.resume,
                 *self.controls(),
                 self.save_button,
                 self.use_button,
@@ -163,8 +202,12 @@ class TrainWidget(WorkerWidget):
         self.plot = LossPlot(self._theme())
         self.native.layout().addWidget(self.plot.canvas)
         self.synthetic.refresh()  # in the dock now: its forms can show
+        self.adapt.refresh()
 
+        self.mode.changed.connect(self._update_visibility)
         self.target.changed.connect(self._update_visibility)
+        self.adapt.psf.source.changed.connect(self._suggest_start)
+        self.resume.changed.connect(self._on_resume_toggled)
         self.dims.changed.connect(self._suggest_start)
         self.synthetic.psf.source.changed.connect(self._suggest_start)
         self.start_from.changed.connect(self._on_start_chosen)
@@ -221,17 +264,44 @@ class TrainWidget(WorkerWidget):
                     widget.value = value
 
     def _update_visibility(self, *_: Any) -> None:
-        self.synthetic.visible = self.target.value == SYNTHETIC
+        adapting = self.mode.value == ADAPT
+        self.synthetic.visible = not adapting and self.target.value == SYNTHETIC
+        self.adapt.visible = adapting
+        for field in (self.target, self.epochs, self.max_seconds, self.loss, self.regions):
+            field.visible = not adapting
+        self.validation_region.visible = not adapting
+        self._refresh_resume()
         self._suggest_start()
+
+    def _refresh_resume(self) -> None:
+        """Resume is offered when the session folder holds a run (and not while adapting)."""
+        available = self.mode.value != ADAPT and can_resume(session_folder())
+        self.resume.visible = self.mode.value != ADAPT
+        self.resume.enabled = available
+        if not available and self.resume.value:
+            self.resume.value = False
+
+    def _on_resume_toggled(self, value: bool) -> None:
+        """Ticked: the autosaved run's settings come back into the form."""
+        settings = read_settings(session_folder()) if value else None
+        if settings is not None:
+            apply_settings(self, settings)
+            self.status.value = "Train resumes the last session"
 
     def _suggest_start(self, *_: Any) -> None:
         """Preselect the shipped model that fits the task, until the user chooses one."""
         net_ndim = 3 if self.dims.value == "3D" else 2
-        psf = self.synthetic.psf.source.value != "none"
-        choice, why = suggested_start(
-            self.target.value, net_ndim, psf, list(self.start_from.choices)
-        )
-        if self._start_chosen:
+        models = list(self.start_from.choices)
+        chosen = self._start_chosen
+        if self.mode.value == ADAPT:  # adapting fine-tunes: a new network is never kept
+            psf = self.adapt.psf.source.value != "none"
+            choice, why = adapt_start(net_ndim, psf, models)
+            choice = self.start_from.value if choice is None else choice
+            chosen = chosen and self.start_from.value != NEW_NETWORK
+        else:
+            psf = self.synthetic.psf.source.value != "none"
+            choice, why = suggested_start(self.target.value, net_ndim, psf, models)
+        if chosen:
             if self.start_from.value != choice:
                 why = f"suggested: {choice}"
             else:
@@ -280,95 +350,45 @@ class TrainWidget(WorkerWidget):
 
     # ------------------------------------------------------------ train
 
-    def _collect(self) -> dict[str, Any]:
-        """Validate the form and gather the engine's arguments (GUI thread)."""
-        layer = self.image.value
-        if layer is None:
-            raise ValueError("there is no image layer to train on; open or add an image first")
-        data = layer_data(layer)
-        net_ndim = 3 if self.dims.value == "3D" else 2
-        if layer.rgb and net_ndim == 3:
-            raise ValueError(f"{layer.name!r} is an RGB layer; train a 2D network on it")
-        target = self.target.value
-        options: dict[str, Any] = {
-            "patch_size": int(self.patch_size.value),
-            "batch_size": int(self.batch_size.value),
-            "epochs": int(self.epochs.value) or None,
-            "max_seconds": float(self.max_seconds.value) or None,
-            "loss": self.loss.value,
-            "device": self.device.value,
-        }
-        if layer.rgb:  # one shared network over the colour channels, as restore applies it
-            options["axes"] = "YXS" if data.ndim == 3 else "TYXS"
-        if options["epochs"] is None and options["max_seconds"] is None:
-            raise ValueError("set a number of epochs or a time budget (or both)")
-        targets = None
-        if target == SYNTHETIC:
-            spatial = tuple(
-                data.shape[-net_ndim - 1 : -1] if layer.rgb else data.shape[-net_ndim:]
+    def _session_options(self) -> dict[str, Any]:
+        """The engine's ``autosave`` (and ``resume``) options of a training (GUI thread)."""
+        try:
+            return start_session(
+                session_folder(), form_settings(self), resume=bool(self.resume.value)
             )
-            options.update(self.synthetic.options(net_ndim, spatial))
-        elif isinstance(target, Image):
-            if target is layer:
-                raise ValueError("the target is the input layer; choose a clean layer or 'none'")
-            targets = layer_data(target)
-        start = self.start_from.value
-        if start == NEW_NETWORK:
-            options["network"] = {"ndim": net_ndim}
-        else:
-            from napari_deconvnet.core.persistence import model_info
-            from napari_deconvnet.io import registry
-
-            model = registry.resolve(start)
-            if model_info(model)["config"]["ndim"] != net_ndim:
-                raise ValueError(
-                    f"model {start!r} is not a {net_ndim}D model; choose a {net_ndim}D model, "
-                    "a new network, or the other network dimensionality"
-                )
-            options["model"] = model
-        if self.regions.value is not None:
-            options["regions"] = shapes_to_polygons(self.regions.value, layer)
-        region = self.validation_region.value
-        if isinstance(region, Shapes):
-            options["validation_regions"] = shapes_to_polygons(region, layer)
-        elif isinstance(region, Labels):
-            if tuple(region.data.shape) != tuple(data.shape):
-                raise ValueError(
-                    f"labels layer {region.name!r} has shape {region.data.shape} but the input "
-                    f"has shape {data.shape}; paint the validation area on a layer of the "
-                    "input's shape"
-                )
-            options["validation_regions"] = np.asarray(region.data)
-        options["name"] = f"{layer.name}-{net_ndim}d"
-        return {
-            "layer": layer,
-            "data": data,
-            "targets": targets,
-            "options": options,
-            "net_ndim": net_ndim,
-        }
+        except OSError as err:  # no autosave, but training still runs
+            show_info(f"Train: no autosave ({err})")
+            return {}
 
     def train(self) -> None:
-        """Start training in a worker thread (nothing happens while one runs)."""
+        """Start training (or adapting) in a worker thread (nothing happens while one runs)."""
         self.run()
 
     def prepare(self) -> Job:
-        """Check the form (GUI thread) and describe the training to run.
+        """Check the form (GUI thread) and describe the training or adaptation to run.
 
         The deleted input layer does not stop training (only its previews).
         """
-        job = self._collect()
+        if self.mode.value == ADAPT:
+            job = collect_adapt(self)
+            body, args, verb = _adapt_job, job["args"], "adapting to"
+            options = args[2]
+        else:
+            job = collect_training(self)
+            options = job["options"]
+            options.update(self._session_options())
+            body, args, verb = _train_job, (job["data"], job["targets"], options), "training on"
         layer = job["layer"]
         self._stop_event = threading.Event()
-        job["options"]["stop"] = self._stop_event
+        options["stop"] = self._stop_event
         self._running = {"layer": layer, "net_ndim": job["net_ndim"]}
         self._preview_request = preview_request(self._viewer, layer, job["net_ndim"])
         self._plot([{"epoch": 0}])
         return Job(
-            _train_job,
-            (job["data"], job["targets"], job["options"], job["data"], self._current_request),
+            body,
+            (*args, layer_data(layer), self._current_request),
             message=f"preparing {layer.name!r}...",
-            failure=f"Train: training on {layer.name!r} failed",
+            failure=f"Train: {verb} {layer.name!r} failed",
             done=self._on_trained,
             yielded=self._on_event,
         )
@@ -415,6 +435,7 @@ class TrainWidget(WorkerWidget):
 
     def _on_trained(self, result: Any) -> str | None:
         """Training ended with `result` (a TrainResult): keep it and say how it went."""
+        self._refresh_resume()
         if result is None:
             return None
         self.result = result

@@ -1,0 +1,118 @@
+"""The Train widget's *Adapt to this image (no clean data)* mode: its fields and its job.
+
+Adapting fine-tunes a shipped single-channel model on synthetic phantom
+pairs degraded by the user's PSF and by the noise estimated in the user's
+layer (:func:`napari_deconvnet.core.adapt.adapt_iter`); the layer itself is
+never trained on, so no clean data is needed. The form asks for what that
+needs beyond the Train widget's shared fields (input layer, network
+dimensions, patch and batch size, device, *Start from*): the PSF, from the
+dock widgets' one picker (optional: without it the model is adapted to the
+noise only), and the time budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from magicgui.widgets import Container, SpinBox
+
+from ._psf import PsfPicker
+
+__all__ = ["ADAPT", "TRAIN_LAYERS", "AdaptForm", "adapt_start", "check_adapt_model"]
+
+#: The Train widget's modes.
+TRAIN_LAYERS = "Train on layers"
+ADAPT = "Adapt to this image (no clean data)"
+
+
+def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
+    """The *Start from* model that adaptation fits, and why, in plain words.
+
+    Adaptation fine-tunes a single-channel model: the shipped denoiser of the
+    network's dimensions, which learns the deconvolution from the synthetic
+    pairs when a PSF is given (the PSF-conditioned ``deconv-2d``/``deconv-3d``
+    take the PSF as a second input and cannot be adapted). Returns
+    ``(None, why)`` when that denoiser is not installed.
+    """
+    shipped = f"denoise-{net_ndim}d"
+    if shipped not in models:
+        return None, f"no shipped {net_ndim}D denoiser is installed; choose a model to adapt"
+    if psf:
+        return shipped, f"adapts {shipped}: with the PSF it learns the deconvolution"
+    return shipped, f"adapts {shipped} to this image's noise"
+
+
+def check_adapt_model(name: str, path: str, net_ndim: int) -> None:
+    """Refuse (ValueError) a *Start from* model that adaptation cannot fine-tune."""
+    from napari_deconvnet.core.persistence import model_info
+
+    config = model_info(path)["config"]
+    if config.get("in_channels", 1) != 1 or config.get("out_channels", 1) != 1:
+        raise ValueError(
+            f"model {name!r} takes the PSF as an input and cannot be adapted; adapt "
+            f"'denoise-{net_ndim}d' with the PSF instead (it learns the deconvolution)"
+        )
+    if config["ndim"] != net_ndim:
+        raise ValueError(
+            f"model {name!r} is not a {net_ndim}D model; choose a {net_ndim}D model "
+            "or the other network dimensionality"
+        )
+
+
+class AdaptForm(Container):
+    """What *Adapt to this image* needs besides the shared fields: the PSF and the time.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+    exclude : callable, optional
+        Returns the layer never offered as a PSF (the input).
+
+    Attributes
+    ----------
+    psf : PsfPicker
+        ``"none"`` (adapt to the noise only, the default), a PSF kind with
+        its parameters, or a PSF layer.
+    seconds : SpinBox
+        The adaptation's wall-clock budget (120 s by default).
+    """
+
+    def __init__(self, viewer: Any, *, exclude: Callable[[], Any] | None = None) -> None:
+        super().__init__(labels=True)
+        self.margins = (0, 0, 0, 0)
+        self.psf = PsfPicker(viewer, exclude=exclude, optional=True)
+        self.psf.tooltip = "The microscope's PSF: the adapted model deconvolves it (optional)"
+        self.seconds = SpinBox(label="Adapt for s", value=120, min=1, max=10**6)
+        self.seconds.tooltip = "Time budget of the adaptation (120 s on a laptop CPU is typical)"
+        self.extend([self.psf, self.seconds])
+
+    def refresh(self, *_: Any) -> None:
+        """Show the PSF picker's fields for its current choice."""
+        self.psf.refresh()
+
+    def options(self, net_ndim: int, spatial: tuple[int, ...]) -> dict[str, Any]:
+        """``seconds`` and ``psf_description`` for the adapt job (GUI thread).
+
+        Raises
+        ------
+        ValueError
+            A PSF parameter out of range, or a 3D network without a 3D PSF.
+        """
+        from ._psf import psf_ndim
+
+        described = self.psf.spec("adaptation")
+        if described is not None and psf_ndim(described) not in (None, net_ndim):
+            raise ValueError(
+                f"the PSF is {psf_ndim(described)}D but the network is {net_ndim}D; "
+                "choose a PSF and a network of the same dimensions"
+            )
+        if described is None and net_ndim == 3:
+            raise ValueError(
+                "3D adaptation needs a 3D PSF (without a PSF, adaptation is 2D denoising); "
+                "choose a PSF or a 2D network"
+            )
+        out: dict[str, Any] = {"seconds": float(self.seconds.value)}
+        if described is not None:
+            out["psf_description"] = {"psf": described, "ndim": net_ndim, "spatial": spatial}
+        return out

@@ -1,0 +1,118 @@
+"""The Train widget's form, read and checked on the GUI thread: the arguments of a job.
+
+:func:`collect_training` gathers :func:`napari_deconvnet.train`'s arguments
+from the Train widget's fields; :func:`collect_adapt` those of
+:func:`napari_deconvnet.core.adapt.adapt_iter`. Bad settings raise a
+ValueError that says what to change (the widget shows it as a notification).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from napari.layers import Image, Labels, Shapes
+
+from ._layers import layer_data
+from ._train_adapt import check_adapt_model
+from ._train_form import NEW_NETWORK, SYNTHETIC
+from ._train_regions import shapes_to_polygons
+
+__all__ = ["collect_adapt", "collect_training"]
+
+
+def collect_training(widget: Any) -> dict[str, Any]:
+    """Validate the form and gather the engine's arguments (GUI thread)."""
+    layer = widget.image.value
+    if layer is None:
+        raise ValueError("there is no image layer to train on; open or add an image first")
+    data = layer_data(layer)
+    net_ndim = 3 if widget.dims.value == "3D" else 2
+    if layer.rgb and net_ndim == 3:
+        raise ValueError(f"{layer.name!r} is an RGB layer; train a 2D network on it")
+    target = widget.target.value
+    options: dict[str, Any] = {
+        "patch_size": int(widget.patch_size.value),
+        "batch_size": int(widget.batch_size.value),
+        "epochs": int(widget.epochs.value) or None,
+        "max_seconds": float(widget.max_seconds.value) or None,
+        "loss": widget.loss.value,
+        "device": widget.device.value,
+    }
+    if layer.rgb:  # one shared network over the colour channels, as restore applies it
+        options["axes"] = "YXS" if data.ndim == 3 else "TYXS"
+    if options["epochs"] is None and options["max_seconds"] is None:
+        raise ValueError("set a number of epochs or a time budget (or both)")
+    targets = None
+    if target == SYNTHETIC:
+        spatial = tuple(data.shape[-net_ndim - 1 : -1] if layer.rgb else data.shape[-net_ndim:])
+        options.update(widget.synthetic.options(net_ndim, spatial))
+    elif isinstance(target, Image):
+        if target is layer:
+            raise ValueError("the target is the input layer; choose a clean layer or 'none'")
+        targets = layer_data(target)
+    start = widget.start_from.value
+    if start == NEW_NETWORK:
+        options["network"] = {"ndim": net_ndim}
+    else:
+        from napari_deconvnet.core.persistence import model_info
+        from napari_deconvnet.io import registry
+
+        model = registry.resolve(start)
+        if model_info(model)["config"]["ndim"] != net_ndim:
+            raise ValueError(
+                f"model {start!r} is not a {net_ndim}D model; choose a {net_ndim}D model, "
+                "a new network, or the other network dimensionality"
+            )
+        options["model"] = model
+    if widget.regions.value is not None:
+        options["regions"] = shapes_to_polygons(widget.regions.value, layer)
+    region = widget.validation_region.value
+    if isinstance(region, Shapes):
+        options["validation_regions"] = shapes_to_polygons(region, layer)
+    elif isinstance(region, Labels):
+        if tuple(region.data.shape) != tuple(data.shape):
+            raise ValueError(
+                f"labels layer {region.name!r} has shape {region.data.shape} but the input "
+                f"has shape {data.shape}; paint the validation area on a layer of the "
+                "input's shape"
+            )
+        options["validation_regions"] = np.asarray(region.data)
+    options["name"] = f"{layer.name}-{net_ndim}d"
+    return {
+        "layer": layer,
+        "data": data,
+        "targets": targets,
+        "options": options,
+        "net_ndim": net_ndim,
+    }
+
+
+def collect_adapt(widget: Any) -> dict[str, Any]:
+    """The adapt job's arguments (GUI thread): the model, the image and the options."""
+    layer = widget.image.value
+    if layer is None:
+        raise ValueError("there is no image layer to adapt to; open or add an image first")
+    if layer.rgb:
+        raise ValueError(f"{layer.name!r} is an RGB layer; adapt works on one channel")
+    data = layer_data(layer)
+    net_ndim = 3 if widget.dims.value == "3D" else 2
+    if data.ndim < net_ndim:
+        raise ValueError(
+            f"{layer.name!r} is {data.ndim}D; a {net_ndim}D network needs a {net_ndim}D layer"
+        )
+    start = widget.start_from.value
+    if start == NEW_NETWORK:
+        raise ValueError("adaptation fine-tunes a model; choose one in 'Start from'")
+    from napari_deconvnet.io import registry
+
+    model = registry.resolve(start)
+    check_adapt_model(start, model, net_ndim)
+    options = widget.adapt.options(net_ndim, tuple(data.shape[-net_ndim:]))
+    options.update(
+        patch_size=int(widget.patch_size.value),
+        batch_size=int(widget.batch_size.value),
+        device=widget.device.value,
+    )
+    image = np.asarray(data, dtype=np.float32)
+    return {"layer": layer, "args": (model, image, options), "net_ndim": net_ndim}

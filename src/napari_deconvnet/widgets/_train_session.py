@@ -1,0 +1,146 @@
+"""The Train widget's session folder: the autosave of every training, and *Resume*.
+
+Every training the widget starts writes, through the engine's ``autosave``
+(:mod:`napari_deconvnet.core.checkpoint`), the best model so far and the
+resume state into one folder per user (:func:`session_folder`), and beside
+them the form's settings (``session.json``). After a crash or a closed
+viewer, a new Train widget offers *Resume the last session*: it puts those
+settings back into the form, and Train continues the run from the resume
+state: the step count, history, optimiser and schedule go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "AUTOSAVE_NAME",
+    "FORM_FIELDS",
+    "SETTINGS_NAME",
+    "apply_settings",
+    "autosave_path",
+    "can_resume",
+    "form_settings",
+    "read_settings",
+    "session_folder",
+    "start_session",
+]
+
+#: The autosaved best model in the session folder (its resume state is beside it).
+AUTOSAVE_NAME = "autosave.safetensors"
+#: The form settings of the autosaved run.
+SETTINGS_NAME = "session.json"
+
+
+def session_folder() -> Path:
+    """The folder where the Train widget autosaves (created when first written).
+
+    ``$NAPARI_DECONVNET_SESSION`` if set, else ``train-session`` in the
+    user's cache folder for napari-deconvnet.
+    """
+    override = os.environ.get("NAPARI_DECONVNET_SESSION")
+    if override:
+        return Path(override)
+    import platformdirs  # a dependency of napari
+
+    return Path(platformdirs.user_cache_dir("napari-deconvnet")) / "train-session"
+
+
+def autosave_path(folder: Path) -> Path:
+    """The autosaved model file in `folder`."""
+    return Path(folder) / AUTOSAVE_NAME
+
+
+def _resume_file(folder: Path) -> Path:
+    from napari_deconvnet.core.checkpoint import resume_path
+
+    return resume_path(autosave_path(folder))
+
+
+def can_resume(folder: Path) -> bool:
+    """Whether `folder` holds a run to resume: its resume state and its settings."""
+    folder = Path(folder)
+    return _resume_file(folder).is_file() and (folder / SETTINGS_NAME).is_file()
+
+
+def read_settings(folder: Path) -> dict[str, Any] | None:
+    """The form settings of the autosaved run (None if missing or unreadable)."""
+    try:
+        settings = json.loads((Path(folder) / SETTINGS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
+def start_session(folder: Path, settings: dict[str, Any], *, resume: bool) -> dict[str, Any]:
+    """Prepare `folder` for a run; return the engine's ``autosave`` (and ``resume``) options.
+
+    A new run (``resume=False``) removes the previous run's files first, so
+    that a run that fails before its first epoch is never resumed into
+    another's state; then the form's `settings` are written.
+
+    Raises
+    ------
+    ValueError
+        ``resume=True`` but there is nothing to resume.
+    OSError
+        The folder cannot be written.
+    """
+    folder = Path(folder)
+    path = autosave_path(folder)
+    if resume:
+        if not can_resume(folder):
+            raise ValueError(
+                f"there is no training to resume in {folder}; untick Resume to start a new one"
+            )
+        return {"autosave": str(path), "resume": str(path)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in (path, _resume_file(folder)):
+        old.unlink(missing_ok=True)
+    from napari_deconvnet.core.atomic import write_atomic
+
+    write_atomic(folder / SETTINGS_NAME, json.dumps(settings, indent=1).encode("utf-8"))
+    return {"autosave": str(path)}
+
+
+#: The Train widget's fields that a resumed run takes back, by attribute name.
+FORM_FIELDS = (
+    "dims",
+    "patch_size",
+    "batch_size",
+    "epochs",
+    "max_seconds",
+    "loss",
+    "device",
+    "start_from",
+)
+
+
+def form_settings(widget: Any) -> dict[str, Any]:
+    """The Train widget's settings of a run, JSON-ready: its fields, input and target names."""
+    target = widget.target.value
+    settings = {name: getattr(widget, name).value for name in FORM_FIELDS}
+    settings["image"] = widget.image.value.name
+    settings["target"] = target if isinstance(target, str) else {"layer": target.name}
+    return settings
+
+
+def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
+    """Put a run's `settings` back into the Train widget (what no longer exists is skipped)."""
+    layers = {layer.name: layer for layer in widget.image.choices if layer is not None}
+    values = [(getattr(widget, n), settings[n]) for n in FORM_FIELDS if n in settings]
+    if settings.get("image") in layers:
+        values.append((widget.image, layers[settings["image"]]))
+    target = settings.get("target")
+    if isinstance(target, dict):
+        target = layers.get(target.get("layer"))
+    if target is not None:
+        values.append((widget.target, target))
+    for field, value in values:
+        try:
+            field.value = value
+        except (ValueError, TypeError, KeyError):
+            continue  # e.g. a model that is no longer registered
