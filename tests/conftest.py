@@ -49,3 +49,9 @@ def _float32_auto_precision_on_the_cpu(monkeypatch):
     from napari_deconvnet.core import devices
 
     monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", False)
+
+
+@pytest.fixture(autouse=True)
+def _train_session_folder(tmp_path_factory, monkeypatch):
+    """Train-widget autosaves go to a temporary folder, never the user's cache."""
+    monkeypatch.setenv("NAPARI_DECONVNET_SESSION", str(tmp_path_factory.mktemp("session")))
