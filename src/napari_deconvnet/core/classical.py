@@ -132,13 +132,15 @@ def richardson_lucy_iter(
     if taps is not None:
         # A separable PSF (a Gaussian, say) on the CPU: banded matrix products
         # along each axis, several times faster than FFTs for small PSFs.
+        # Each axis holds its buffers: a convolution allocates nothing, and
+        # returns a view of the last axis's buffer (overwritten by the next).
         grid = list(spatial)
-        forward = [BandedAxis(t[::-1], d, dev) for d, t in zip(dims, taps, strict=True)]
-        adjoint = [BandedAxis(t, d, dev) for d, t in zip(dims, taps, strict=True)]
+        shape = (planes.shape[0], *grid)
+        axes = [BandedAxis(t[::-1], d, shape, dev) for d, t in zip(dims, taps, strict=True)]
 
         def convolve(x: torch.Tensor, mirror: bool) -> torch.Tensor:
-            for axis in reversed(adjoint if mirror else forward):
-                x = axis(x)
+            for axis in reversed(axes):
+                x = axis(x, mirror)
             return x
 
     else:
@@ -150,20 +152,28 @@ def richardson_lucy_iter(
         # The PSF's transform, once; the mirrored PSF's is its complex conjugate.
         h = centred_otf(kernel, grid, dev)
         h_mirror = h.conj()
+        # Buffers allocated once (fresh ones of this size cost page faults);
+        # a convolution returns `blurred`, overwritten by the next one.
+        spectrum = torch.empty((planes.shape[0], *h.shape), dtype=h.dtype, device=dev)
+        blurred = torch.empty((planes.shape[0], *grid), dtype=torch.float32, device=dev)
 
         def convolve(x: torch.Tensor, mirror: bool) -> torch.Tensor:
-            spectrum = torch.fft.rfftn(x, dim=dims)
+            torch.fft.rfftn(x, dim=dims, out=spectrum)
             spectrum.mul_(h_mirror if mirror else h)
-            return torch.fft.irfftn(spectrum, s=grid, dim=dims)
+            return torch.fft.irfftn(spectrum, s=grid, dim=dims, out=blurred)
 
     crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
-    y = torch.zeros((planes.shape[0], *grid), dtype=torch.float32, device=dev)
-    y[crop] = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
-    y.mul_(1.0 / scale)
-
-    # As scikit-image (the constant cancels out after the first iteration).
-    estimate = torch.zeros_like(y)
-    estimate[crop] = 0.5
+    source = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
+    if list(spatial) == list(grid):
+        y = source.mul(1.0 / scale)  # a new tensor: never the caller's array
+        # As scikit-image (the constant cancels out after the first iteration).
+        estimate = torch.full_like(y, 0.5)
+    else:
+        y = torch.zeros((planes.shape[0], *grid), dtype=torch.float32, device=dev)
+        torch.mul(source, 1.0 / scale, out=y[crop])
+        estimate = torch.zeros_like(y)
+        estimate[crop] = 0.5
+    del source
     for i in range(iterations):
         # ratio = y / (max(H x, 0) + eps), computed in the buffer of H x
         ratio = convolve(estimate, False).clamp_min_(0).add_(_EPS)
@@ -179,9 +189,8 @@ def richardson_lucy_iter(
         del ratio, update
         yield i + 1, iterations
 
-    estimate = estimate[crop]
-    out = estimate.cpu().numpy().reshape(padded.shape) * scale
-    out = out[_crop(widths, arr.shape)] if pad is not None else out
+    estimate = estimate[crop].mul_(scale).cpu().numpy().reshape(padded.shape)
+    out = estimate[_crop(widths, arr.shape)] if pad is not None else estimate
     return _finish(out, arr, clip)
 
 

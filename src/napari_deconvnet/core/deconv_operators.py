@@ -21,7 +21,6 @@ __all__ = [
     "fft_shape",
     "separable_taps",
     "tv_divergence",
-    "zero_pad",
 ]
 
 
@@ -46,61 +45,108 @@ def separable_taps(kernel: np.ndarray, max_taps: int = 65) -> list[np.ndarray] |
 
 
 class BandedAxis:
-    """Zero-padded "same" correlation with `taps` (odd length) along one axis.
+    """Zero-padded "same" correlation along one axis of tensors of a fixed shape.
 
-    The axis is cut into blocks of ``_BLOCK`` outputs; each block is one
-    matrix product of its ``_BLOCK + len(taps) - 1`` inputs with a banded
-    matrix, so the work goes to BLAS instead of many passes over memory.
+    The axis is cut into blocks of `block` outputs; each block is one matrix
+    product of its ``block + len(taps) - 1`` inputs with a banded matrix, so
+    the work goes to BLAS instead of many passes over memory. The products
+    read the input where it lies (the blocks at the borders use the rows of
+    the band that meet the image: no zero-padded copy) and write into an
+    output buffer allocated once: fresh allocations of this size cost more
+    than the products (the memory is mapped anew each time).
+
+    Parameters
+    ----------
+    taps : 1D ndarray
+        Correlation taps, of odd length; their mirror (``taps[::-1]``) gives
+        the adjoint, a convolution.
+    axis : int
+        The axis of the tensors it is applied to.
+    shape : tuple of int
+        The shape of those tensors.
+    device : torch.device or str
+        Where the buffer lives.
+    block : int, optional
+        Outputs per matrix product (default 32).
     """
 
     _BLOCK = 32
 
-    def __init__(self, taps: np.ndarray, axis: int, device: Any) -> None:
+    def __init__(
+        self,
+        taps: np.ndarray,
+        axis: int,
+        shape: tuple[int, ...],
+        device: Any,
+        block: int | None = None,
+    ) -> None:
         import torch
 
-        self.axis, self.size = axis, len(taps)
-        b, s = self._BLOCK, len(taps)
-        band = np.zeros((b + s - 1, b), np.float32)
-        for o in range(b):
-            band[o : o + s, o] = taps
-        self.band = torch.from_numpy(band).to(device)  # (K, B): x @ band
-        self.band_t = self.band.t().contiguous()  # (B, K): band_t @ x
-
-    def __call__(self, x: Any) -> Any:
-        import torch
-
-        b, s, axis = self._BLOCK, self.size, self.axis
-        n = x.shape[axis]
+        self.block = b = block or self._BLOCK
+        s = len(taps)
+        if s % 2 == 0:
+            raise ValueError(f"taps must have an odd length, got {s}")
+        self.axis, self.shape, self.size = axis, tuple(shape), s
+        n, c, k = shape[axis], s // 2, b + s - 1
+        self.pre, self.post = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
         blocks = -(-n // b)
-        c = s // 2
-        right = blocks * b + s - 1 - n - c
-        if axis == x.ndim - 1:
-            xp = zero_pad(x, x.ndim - 1, c, right)
-            # one matrix product: every block's inputs as a row (a copy)
-            windows = xp.unfold(-1, b + s - 1, b).reshape(-1, b + s - 1)
-            y = windows @ self.band
-            return y.reshape(*x.shape[:-1], blocks * b)[..., :n]
-        pre = math.prod(x.shape[:axis])
-        post = math.prod(x.shape[axis + 1 :])
-        xp = zero_pad(x.reshape(pre, n, post), 1, c, right)
-        # every block's (K, post) inputs as a strided view: one batched product
-        windows = xp.unfold(1, b + s - 1, b).transpose(-1, -2)
-        y = torch.matmul(self.band_t, windows)  # (pre, blocks, b, post)
-        return y.reshape(pre, blocks * b, post)[:, :n].reshape(x.shape)
+        bands = []
+        for t in (np.asarray(taps, np.float32), np.asarray(taps[::-1], np.float32)):
+            band = np.zeros((k, b), np.float32)
+            for o in range(b):
+                band[o : o + s, o] = t
+            bands.append(torch.from_numpy(band).to(device))  # (K, B): x @ band
+        self.bands = bands
+        self.bands_t = [band.t().contiguous() for band in bands]  # (B, K): band_t @ x
+        # Block j reads the inputs [j*b - c, j*b - c + k), those in [0, n)
+        # with the band's rows from `first`; the blocks that need no clipping
+        # (the interior, j0 to j1 - 1) go to one batched product.
+        self.j0 = min(-(-c // b), blocks)
+        self.j1 = max(self.j0, min(blocks, (n + c - k) // b + 1))
+        self.spans = []
+        for j in range(blocks):
+            lo, hi = max(0, j * b - c), min(n, j * b - c + k)
+            self.spans.append((j, lo, hi, lo - (j * b - c)))
+        out_shape = (self.pre, blocks * b) if self.post == 1 else (self.pre, blocks * b, self.post)
+        self.out = torch.empty(out_shape, dtype=torch.float32, device=device)
 
+    def __call__(self, x: Any, mirror: bool = False) -> Any:
+        """`x` correlated with the taps (or convolved, if `mirror`): a view of a buffer.
 
-def zero_pad(x: Any, axis: int, low: int, high: int) -> Any:
-    """`x` with `low` and `high` zeros added along `axis` (one pass over memory)."""
-    import torch
+        The view is overwritten by the next call. `x` may be strided (it is
+        read where it lies if its strides allow); if it is this axis's own
+        previous result, it is copied first.
+        """
+        import torch
 
-    shape = list(x.shape)
-    n = shape[axis]
-    shape[axis] = n + low + high
-    out = torch.empty(shape, dtype=x.dtype, device=x.device)
-    out.narrow(axis, 0, low).zero_()
-    out.narrow(axis, low + n, high).zero_()
-    out.narrow(axis, low, n).copy_(x)
-    return out
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"expected a tensor of shape {self.shape}, got {tuple(x.shape)}")
+        if x.untyped_storage().data_ptr() == self.out.untyped_storage().data_ptr():
+            x = x.clone()
+        b, n = self.block, self.shape[self.axis]
+        if self.post == 1:
+            rows = x.reshape(self.pre, n)  # a view where the strides allow
+            band = self.bands[mirror]
+            for j, lo, hi, first in self.spans:
+                # a strided output block: BLAS writes it in place
+                out = self.out[:, j * b : (j + 1) * b]
+                torch.mm(rows[:, lo:hi], band[first : first + hi - lo], out=out)
+            return self.out[:, :n].view(self.shape)
+        planes = x.reshape(self.pre, n, self.post)
+        band_t = self.bands_t[mirror]
+        j0, j1, k = self.j0, self.j1, self.size + b - 1
+        edges = self.spans[:j0] + self.spans[j1:]
+        for p in range(self.pre):
+            plane, out = planes[p], self.out[p]
+            if j1 > j0:
+                inner = plane[j0 * b - self.size // 2 :].unfold(0, k, b)[: j1 - j0]
+                inner = inner.transpose(-1, -2)  # (blocks, K, post), a strided view
+                torch.matmul(band_t, inner, out=out[j0 * b : j1 * b].view(j1 - j0, b, self.post))
+            for j, lo, hi, first in edges:
+                torch.mm(
+                    band_t[:, first : first + hi - lo], plane[lo:hi], out=out[j * b : (j + 1) * b]
+                )
+        return self.out[:, :n].view(self.shape)
 
 
 def fft_shape(spatial: tuple[int, ...], kernel_shape: tuple[int, ...]) -> list[int]:
