@@ -100,6 +100,37 @@ def test_rl_separable_psf_path_equals_the_fft_path(monkeypatch, shape, psf, regu
         np.testing.assert_allclose(banded, _skimage_rl(image, kernel, 8), atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("shape", "axis", "size", "block"),
+    [
+        ((2, 37, 41), 2, 9, 8),  # last axis: one product per block
+        ((2, 37, 41), 1, 9, 8),  # other axes: the interior blocks batched
+        ((1, 5, 7), 1, 9, 32),  # one block, wider than the axis
+        ((3, 70, 3), 1, 13, 16),
+        ((64, 40), 0, 5, 8),
+    ],
+)
+def test_banded_axis_equals_a_zero_padded_correlation(shape, axis, size, block):
+    import torch
+    from scipy import ndimage
+
+    from napari_deconvnet.core.deconv_operators import BandedAxis
+
+    rng = np.random.default_rng(0)
+    x = rng.random(shape).astype(np.float32)
+    taps = rng.random(size)
+    op = BandedAxis(taps, axis, shape, "cpu", block)
+    for mirror, weights in ((False, taps), (True, taps[::-1])):
+        ref = ndimage.correlate1d(x.astype(np.float64), weights, axis=axis, mode="constant")
+        once = op(torch.from_numpy(x), mirror)
+        np.testing.assert_allclose(once.numpy(), ref, atol=1e-5 * ref.max())
+        # its own result as input (copied first), and a strided input
+        twice = ndimage.correlate1d(ref, weights, axis=axis, mode="constant")
+        np.testing.assert_allclose(op(once, mirror).numpy(), twice, atol=1e-5 * twice.max())
+        wide = torch.from_numpy(np.concatenate([x, x], axis=-1))[..., : shape[-1]]
+        np.testing.assert_allclose(op(wide, mirror).numpy(), ref, atol=1e-5 * ref.max())
+
+
 def test_rl_separability_check():
     from napari_deconvnet.core.deconv_operators import separable_taps
 

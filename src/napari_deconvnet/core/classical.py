@@ -174,9 +174,16 @@ def richardson_lucy_iter(
         estimate = torch.zeros_like(y)
         estimate[crop] = 0.5
     del source
+    # Banded products of non-negative taps and data stay >= 0 exactly: the
+    # clamps below would change nothing (FFTs round to tiny negative values).
+    clamp = taps is None or lam > 0 or bool((y < 0).any())
+    clamp = clamp or any(bool((t < 0).any()) for t in taps)
     for i in range(iterations):
         # ratio = y / (max(H x, 0) + eps), computed in the buffer of H x
-        ratio = convolve(estimate, False).clamp_min_(0).add_(_EPS)
+        ratio = convolve(estimate, False)
+        if clamp:
+            ratio.clamp_min_(0)
+        ratio.add_(_EPS)
         if fe is not None:
             small = ratio < fe / scale
         torch.div(y, ratio, out=ratio)
@@ -185,7 +192,9 @@ def richardson_lucy_iter(
         update = convolve(ratio, True)
         if lam > 0:
             update[crop] /= 1 - lam * tv_divergence(estimate[crop], dims)
-        estimate.mul_(update).clamp_min_(0)
+        estimate.mul_(update)
+        if clamp:
+            estimate.clamp_min_(0)
         del ratio, update
         yield i + 1, iterations
 

@@ -67,10 +67,10 @@ class BandedAxis:
     device : torch.device or str
         Where the buffer lives.
     block : int, optional
-        Outputs per matrix product (default 32).
+        Outputs per matrix product; by default 64 along the last axis and
+        16 along the others (the fastest on a 2-core AVX2 machine, where
+        8 to 64 were within 10%; the results do not depend on it).
     """
-
-    _BLOCK = 32
 
     def __init__(
         self,
@@ -82,13 +82,13 @@ class BandedAxis:
     ) -> None:
         import torch
 
-        self.block = b = block or self._BLOCK
         s = len(taps)
         if s % 2 == 0:
             raise ValueError(f"taps must have an odd length, got {s}")
         self.axis, self.shape, self.size = axis, tuple(shape), s
-        n, c, k = shape[axis], s // 2, b + s - 1
         self.pre, self.post = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+        self.block = b = block or (64 if self.post == 1 else 16)
+        n, c, k = shape[axis], s // 2, b + s - 1
         blocks = -(-n // b)
         bands = []
         for t in (np.asarray(taps, np.float32), np.asarray(taps[::-1], np.float32)):
