@@ -1,7 +1,7 @@
 """Speed of ``dn.richardson_lucy`` against scikit-image's, with equal results.
 
 Each case times, in the same process and interleaved (so that a busy machine
-slows both alike), the minimum of a few runs of:
+slows both alike), a few runs of:
 
 - ``skimage.restoration.richardson_lucy(image, psf, n, clip=False)`` on the
   image as a user would call it (float32 input, so scikit-image computes in
@@ -16,6 +16,10 @@ Equality is checked against scikit-image on the same input: ``pad=None``
 against the baseline, and the default against scikit-image on the
 reflect-padded image, cropped back (the documented equivalence). Differences
 are the maximum absolute difference divided by the image's maximum.
+
+Times are medians over the repeats; a ratio is the median of the repeats'
+ratios, each from runs made one after the other (on a machine shared with
+other work, the load changes between repeats more than within one).
 
 Usage::
 
@@ -97,15 +101,16 @@ def run(cases: dict, repeats: int, check_padded: bool) -> list[dict]:
         if check_padded:
             ref = _skimage_padded(image, psf, iterations)
             diff_pad = float(np.abs(outs["dn"] - ref).max()) / peak
-        best = {key: min(v) for key, v in times.items()}
+        mid = {key: float(np.median(v)) for key, v in times.items()}
+        base = np.array(times["skimage"])
         rows.append(
             {
                 "case": name,
-                "skimage_s": best["skimage"],
-                "dn_s": best["dn"],
-                "dn_nopad_s": best["dn_nopad"],
-                "ratio": best["skimage"] / best["dn"],
-                "ratio_nopad": best["skimage"] / best["dn_nopad"],
+                "skimage_s": mid["skimage"],
+                "dn_s": mid["dn"],
+                "dn_nopad_s": mid["dn_nopad"],
+                "ratio": float(np.median(base / np.array(times["dn"]))),
+                "ratio_nopad": float(np.median(base / np.array(times["dn_nopad"]))),
                 "diff_nopad": diff_nopad,
                 "diff_padded": diff_pad,
             }
@@ -116,7 +121,7 @@ def run(cases: dict, repeats: int, check_padded: bool) -> list[dict]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument(
         "--no-padded-check",
