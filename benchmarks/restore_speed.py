@@ -15,11 +15,11 @@ Two more measurements, each a ratio against float32 in the same process:
   ``poisson-gaussian-20`` on the test phantoms, same seeds). The ``"auto"``
   precision may only pick bfloat16 where this cost is below 0.05 dB and the
   CPU has bfloat16 units (:data:`napari_deconvnet.core.devices.CPU_AUTO_BFLOAT16`).
-- ``--3d``: the shipped ``denoise-3d`` on a 64×256×256 volume: today's
-  float32 path against variants that give the same output (bfloat16 where
-  the CPU has bfloat16 units; an experimental swap of the two layers that
-  oneDNN runs slowly in channels-last 3D, not shipped), with the maximum
-  difference.
+- ``--3d``: the shipped ``denoise-3d`` and ``deconv-3d`` on a 64×256×256
+  volume (and ``denoise-2d`` on 1024²): centred tiles (each tile computes only
+  what its centre depends on; the shipped path) against the whole haloed tile
+  through the network (the path before 2026-11-30), alternating in one
+  process, medians, with the maximum difference.
 
 Usage::
 
@@ -178,98 +178,60 @@ def bfloat16_cost(repeats: int, crop: int) -> None:
     )
 
 
-class _Pointwise(__import__("torch").nn.Module):
-    """A 1×1×1 convolution as a matrix product over channels-last voxels."""
-
-    def __init__(self, conv) -> None:
-        super().__init__()
-        out_c = conv.out_channels
-        self.register_buffer("w", conv.weight.detach().reshape(out_c, -1).t().contiguous())
-        self.register_buffer("b", conv.bias.detach().clone())
-
-    def forward(self, x):
-        return (x.permute(0, 2, 3, 4, 1) @ self.w + self.b).permute(0, 4, 1, 2, 3)
-
-
-class _Im2col(__import__("torch").nn.Module):
-    """A 3×3×3 convolution of few input channels as one matrix product."""
-
-    def __init__(self, conv) -> None:
-        super().__init__()
-        self.k = conv.kernel_size
-        w = conv.weight.detach().permute(2, 3, 4, 1, 0)
-        self.register_buffer("w", w.reshape(-1, conv.out_channels).contiguous())
-        self.register_buffer("b", conv.bias.detach().clone())
-
-    def forward(self, x):
-        import torch
-        import torch.nn.functional as F
-
-        n, c, d, h, w = x.shape
-        kz, ky, kx = self.k
-        pad = (kx // 2, kx // 2, ky // 2, ky // 2, kz // 2, kz // 2)
-        xp = F.pad(x, pad).permute(0, 2, 3, 4, 1)
-        cols = torch.empty(n, d, h, w, kz * ky * kx * c, dtype=x.dtype, device=x.device)
-        i = 0
-        for a in range(kz):
-            for b in range(ky):
-                for e in range(kx):
-                    cols[..., i * c : (i + 1) * c] = xp[:, a : a + d, b : b + h, e : e + w]
-                    i += 1
-        y = torch.addmm(self.b, cols.view(-1, cols.shape[-1]), self.w)
-        return y.view(n, d, h, w, -1).permute(0, 4, 1, 2, 3)
-
-
 def restore_3d(repeats: int, shape: tuple[int, int, int]) -> None:
-    """Today's 3D float32 restore against same-output variants (ratios)."""
-    import copy
+    """Centred tiles (the shipped path) against the whole-haloed-tile path, in one process.
+
+    ``napari_deconvnet.core.tiling.CENTERED_TILES`` switches between them; the
+    runs alternate, and each variant's median is reported, with the maximum
+    difference to the old path's output (as a fraction of its range).
+    """
     import warnings
 
     import numpy as np
 
     import napari_deconvnet as dn
-    from napari_deconvnet.core.devices import cpu_has_native_bfloat16
-    from napari_deconvnet.core.tiling import plan_tiles
+    from napari_deconvnet.core import tiling
 
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     import quality as q
 
-    net = dn.load_model("denoise-3d")
     clean = q._volume(shape, q.TEST_VOLUME_SEEDS[0])
     volume = (clean + np.random.default_rng(0).normal(0, 0.1, shape)).astype(np.float32)
-    fast = copy.deepcopy(net)
-    first = fast.encoder[0][0]
-    fast.encoder[0][0] = _Im2col(first)
-    fast.head = _Pointwise(fast.head)
-    dn.restore(volume[:8, :32, :32], net, device="cpu")  # warm-up
-    variants = {"float32 (today)": (net, "float32"), "float32, swapped layers": (fast, "float32")}
-    if cpu_has_native_bfloat16():
-        variants["bfloat16"] = (net, "bfloat16")
-    plan = plan_tiles(shape, net)
-    haloed = np.prod([t + 2 * plan["halo"] for t in plan["tile"]])
-    work = haloed * plan["n_tiles"] / np.prod(shape)
+    image2d = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    cases = [
+        ("denoise-3d", volume, {}),
+        ("deconv-3d", volume, {"psf": {"kind": "gaussian", "sigma": [2.0, 1.0, 1.0]}}),
+        ("denoise-2d", image2d, {}),
+    ]
     print(f"Machine: {machine()}\n")
     print(
-        f"denoise-3d on {'×'.join(map(str, shape))}: tile {plan['tile']}, halo "
-        f"{plan['halo']}, {plan['n_tiles']} tile(s); voxels computed per output voxel "
-        f"{work:.2f}\n"
+        f"Volume {'×'.join(map(str, shape))}, image 1024²; median of {repeats} alternating "
+        "runs each\n"
     )
-    print("| variant | MVox/s | ratio to float32 (today) | max diff (of range) |")
-    print("|---|---|---|---|")
-    base = ref = None
+    print("| model | old (whole tiles) | new (centred tiles) | speed-up | max diff (of range) |")
+    print("|---|---|---|---|---|")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for label, (model, precision) in variants.items():
-            seconds, out = _timed(
-                lambda m=model, p=precision: dn.restore(volume, m, device="cpu", precision=p),
-                repeats,
-            )
-            if base is None:
-                base, ref = seconds, out
-            diff = float(np.abs(out - ref).max() / (np.ptp(ref) or 1.0))
+        for name, image, extra in cases:
+            net = dn.load_model(name)
+            small = image[(slice(0, 32),) * image.ndim]
+            dn.restore(small, net, device="cpu", **extra)  # warm-up
+            times: dict[bool, list[float]] = {False: [], True: []}
+            outs = {}
+            for _ in range(repeats):
+                for centered in (False, True):
+                    tiling.CENTERED_TILES = centered
+                    t0 = time.perf_counter()
+                    outs[centered] = dn.restore(image, net, device="cpu", **extra)
+                    times[centered].append(time.perf_counter() - t0)
+            tiling.CENTERED_TILES = True
+            old, new = (float(np.median(times[c])) for c in (False, True))
+            ref = outs[False]
+            diff = float(np.abs(outs[True] - ref).max() / (np.ptp(ref) or 1.0))
+            unit = "MVox/s" if image.ndim == 3 else "MP/s"
             print(
-                f"| {label} | {volume.size / seconds / 1e6:.3f} | {base / seconds:.2f}× | "
-                f"{diff:.1e} |"
+                f"| {name} | {image.size / old / 1e6:.3f} {unit} | "
+                f"{image.size / new / 1e6:.3f} {unit} | {old / new:.2f}× | {diff:.1e} |"
             )
 
 
@@ -279,14 +241,14 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--bfloat16", action="store_true", help="bfloat16: speed, PSNR cost")
     parser.add_argument("--crop", type=int, default=256, help="test photo crop (--bfloat16)")
-    parser.add_argument("--3d", dest="three_d", action="store_true", help="3D restore variants")
+    parser.add_argument("--3d", dest="three_d", action="store_true", help="3D: old vs new path")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bfloat16:
         bfloat16_cost(args.repeats, args.crop)
         return
     if args.three_d:
-        restore_3d(args.repeats, (32, 128, 128) if args.quick else (64, 256, 256))
+        restore_3d(max(args.repeats, 3), (32, 128, 128) if args.quick else (64, 256, 256))
         return
     if args.child:
         name, method, repeats = args.child

@@ -92,3 +92,39 @@ def test_receptive_field_matches_autograd(random_net, depth, convs):
 def test_wrong_input_rank():
     with pytest.raises(ValueError, match="expected a 4-D tensor"):
         DeconvNet()(torch.zeros(1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"ndim": 2, "depth": 2},
+        {"ndim": 2, "depth": 3, "skip": "concat", "kernel_size": 5, "convs_per_level": 1},
+        {"ndim": 3, "depth": 2},
+        {"ndim": 3, "depth": 1, "in_channels": 2, "residual_input": 1},
+    ],
+)
+def test_forward_center_equals_cropped_forward(kwargs):
+    """The centre computed alone equals the whole forward's centre (halo = receptive field)."""
+    torch.manual_seed(0)
+    net = DeconvNet(base_channels=4, **kwargs).eval()
+    for p in net.parameters():
+        torch.nn.init.normal_(p, 0.0, 0.3)
+    halo, grid, ndim = net.halo, net.config.grid, net.config.ndim
+    shape = [2 * halo + grid * k for k in (3, 1, 2)][:ndim]
+    x = torch.randn(2, net.config.in_channels, *shape)
+    with torch.no_grad():
+        full = net(x)[(slice(None), slice(None), *[slice(halo, s - halo) for s in shape])]
+        centre = net.forward_center(x, halo)
+    assert centre.shape == full.shape
+    scale = float(full.abs().max())
+    assert scale > 1.0  # the network is not the identity
+    torch.testing.assert_close(centre, full, rtol=0, atol=1e-5 * scale)
+
+
+def test_forward_center_refuses_a_short_halo():
+    net = DeconvNet(ndim=2, depth=2, base_channels=4)
+    grid = net.config.grid
+    with pytest.raises(ValueError, match="receptive-field"):
+        net.forward_center(torch.zeros(1, 1, 64, 64), net.halo - grid)
+    with pytest.raises(ValueError, match="grid"):
+        net.forward_center(torch.zeros(1, 1, 62, 64), net.halo)

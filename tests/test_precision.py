@@ -119,6 +119,30 @@ class _Limited(torch.nn.Module):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
         return self.net(x)
 
+    def forward_center(self, x, halo):
+        self.calls.append(tuple(x.shape))
+        if x.numel() > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return self.net.forward_center(x, halo)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_forward_tiles_center_splits_until_it_fits(ndim):
+    """With center=True the split pieces' centres are joined: the centre of one call."""
+    net = _small_net(ndim)
+    halo, grid = net.halo, net.config.grid
+    side = 3 * grid + 2 * halo
+    x = torch.randn((2, 1) + (side,) * ndim, generator=torch.Generator().manual_seed(1))
+    inner = (slice(None), slice(None)) + (slice(halo, side - halo),) * ndim
+    with torch.inference_mode():
+        expected = net(x)[inner]
+        limited = _Limited(net, limit=x[0].numel() * 0.9)
+        with pytest.warns(RuntimeWarning, match="out of memory"):
+            got = forward_tiles(limited, x, halo=halo, grid=grid, center=True)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    assert any(s[0] == 1 and min(s[2:]) < side for s in limited.calls)
+
 
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_forward_tiles_splits_until_it_fits(ndim):
@@ -158,15 +182,16 @@ def test_restore_falls_back_to_smaller_tiles(monkeypatch):
     net = _small_net()
     image = np.random.default_rng(0).random((64, 72), dtype=np.float32)
     expected = dn.restore(image, net, device="cpu", precision="float32")
-    forward = type(net).forward
+    # restore runs tiles through forward_center (their centres only)
+    forward = type(net).forward_center
     limit = (32 + 2 * net.halo) ** 2
 
-    def limited(self, x):
+    def limited(self, x, halo):
         if x.numel() > limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-        return forward(self, x)
+        return forward(self, x, halo)
 
-    monkeypatch.setattr(type(net), "forward", limited)
+    monkeypatch.setattr(type(net), "forward_center", limited)
     with pytest.warns(RuntimeWarning, match="smaller tiles"):
         got = dn.restore(image, net, device="cpu", precision="float32", tile=64)
     np.testing.assert_allclose(got, expected, atol=1e-5 * np.ptp(expected))

@@ -228,8 +228,13 @@ def _empty_cache(device: torch.device) -> None:
         torch.mps.empty_cache()
 
 
-def forward_tiles(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.Tensor:
+def forward_tiles(
+    net: Any, x: torch.Tensor, *, halo: int, grid: int, center: bool = False
+) -> torch.Tensor:
     """``net(x)`` for a batch of haloed tiles, in smaller pieces if memory runs out.
+
+    With `center`, ``net.forward_center(x, halo)``: the tiles' centres only,
+    without their halos (:meth:`~napari_deconvnet.core.model.DeconvNet.forward_center`).
 
     `x` holds tiles of shape ``(B, C, *[t + 2 * halo])`` whose origins lie on
     the network's `grid` (and `halo` is a multiple of it). On an out-of-memory
@@ -240,7 +245,7 @@ def forward_tiles(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.T
     not fit.
     """
     try:
-        return net(x)
+        return _call(net, x, halo, center)
     except Exception as err:
         if not _is_out_of_memory(err):
             raise
@@ -251,14 +256,22 @@ def forward_tiles(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.T
         )
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         _log.warning(message)
-    return _forward_split(net, x, halo=halo, grid=grid)
+    return _forward_split(net, x, halo=halo, grid=grid, center=center)
 
 
-def _forward_split(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.Tensor:
+def _call(net: Any, x: torch.Tensor, halo: int, center: bool) -> torch.Tensor:
+    return net.forward_center(x, halo) if center else net(x)
+
+
+def _forward_split(
+    net: Any, x: torch.Tensor, *, halo: int, grid: int, center: bool = False
+) -> torch.Tensor:
     if x.shape[0] > 1:
         half = x.shape[0] // 2
         parts = [x[:half], x[half:]]
-        return torch.cat([_forward_retry(net, p, halo=halo, grid=grid) for p in parts])
+        return torch.cat(
+            [_forward_retry(net, p, halo=halo, grid=grid, center=center) for p in parts]
+        )
     inner = [n - 2 * halo for n in x.shape[2:]]
     axis = max(range(len(inner)), key=lambda i: inner[i])
     cells = inner[axis] // grid
@@ -272,16 +285,20 @@ def _forward_split(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.
     d = 2 + axis
     first = x.narrow(d, 0, cut + 2 * halo)
     second = x.narrow(d, cut, inner[axis] - cut + 2 * halo)
-    outs = [_forward_retry(net, p, halo=halo, grid=grid) for p in (first, second)]
+    outs = [_forward_retry(net, p, halo=halo, grid=grid, center=center) for p in (first, second)]
+    if center:  # the two centres, side by side
+        return torch.cat(outs, dim=d)
     keep = [outs[0].narrow(d, 0, cut + halo), outs[1].narrow(d, halo, outs[1].shape[d] - halo)]
     return torch.cat(keep, dim=d)
 
 
-def _forward_retry(net: Any, x: torch.Tensor, *, halo: int, grid: int) -> torch.Tensor:
+def _forward_retry(
+    net: Any, x: torch.Tensor, *, halo: int, grid: int, center: bool = False
+) -> torch.Tensor:
     try:
-        return net(x)
+        return _call(net, x, halo, center)
     except Exception as err:
         if not _is_out_of_memory(err):
             raise
         _empty_cache(x.device)
-    return _forward_split(net, x, halo=halo, grid=grid)
+    return _forward_split(net, x, halo=halo, grid=grid, center=center)

@@ -35,6 +35,13 @@ __all__ = ["plan_tiles", "reflect_index", "round_up", "run_tiles"]
 _CPU_TILE_BUDGET = {2: 192 * 1024**2, 3: 2 * 1024**3}
 _GPU_BUDGET_FRACTION = 0.5
 
+#: Run each tile through :meth:`~napari_deconvnet.core.model.DeconvNet.forward_center`
+#: (only the region the tile's centre depends on) and plan tiles for it. False
+#: gives the path before 2026-11-30 (the whole haloed tile through ``forward``,
+#: tiles planned on the haloed volume), which ``benchmarks/restore_speed.py --3d``
+#: compares against; both give the same output up to rounding.
+CENTERED_TILES = True
+
 
 def reflect_index(start: int, stop: int, size: int) -> np.ndarray:
     """Indices of ``numpy.pad(mode="reflect")`` for positions ``start..stop-1``."""
@@ -174,6 +181,9 @@ def run_tiles(
     # channels-last is about twice as fast for these convolutions on the CPU
     fmt = torch.channels_last if model.config.ndim == 2 else torch.channels_last_3d
     net = model.to(device=device, memory_format=fmt).eval()
+    # the halo holds the receptive field (the default): compute the centres only
+    center = CENTERED_TILES and halo >= model.halo
+    lead = 0 if center else halo
     done = 0
     for first in range(0, total, batch_size):
         batch = jobs[first : first + batch_size]
@@ -191,13 +201,13 @@ def run_tiles(
         # cancelled worker): never hold inference mode across a yield
         with torch.inference_mode(), autocast(device, dtype):
             # on out-of-memory, smaller pieces with the same result (and a warning)
-            yb = forward_tiles(net, xb, halo=halo, grid=model.config.grid)
+            yb = forward_tiles(net, xb, halo=halo, grid=model.config.grid, center=center)
         yb = yb.float().cpu().numpy()
         for (n, origin), y in zip(regions, yb, strict=True):
             dst = tuple(
                 slice(o, min(o + t, s)) for o, t, s in zip(origin, tiles, spatial, strict=True)
             )
-            src = tuple(slice(halo, halo + (d.stop - d.start)) for d in dst)
+            src = tuple(slice(lead, lead + (d.stop - d.start)) for d in dst)
             out[(n, slice(None), *dst)] = y[(slice(None), *src)]
         done += len(batch)
         yield done, total
