@@ -400,13 +400,20 @@ class DeconvNet(nn.Module):
         """Pixels one conv block takes from each side (without padding)."""
         return self.config.convs_per_level * (self.config.kernel_size // 2)
 
-    def activation_bytes_per_pixel(self, bytes_per_value: int = 4) -> float:
-        """Rough peak memory of inference per input pixel (for choosing tiles)."""
+    def activation_bytes_per_pixel(self, bytes_per_value: int = 4, center: bool = False) -> float:
+        """Rough peak memory of inference per input pixel (for choosing tiles).
+
+        With `center`, of :meth:`forward_center`, whose full-resolution decoder
+        runs on little more than the tile's centre: at full resolution only
+        the encoder's two feature maps are alive at once.
+        """
         cfg = self.config
         per_level = 0.0
         for level in range(cfg.depth + 1):
             width = cfg.base_channels * 2**level
             factor = 4 if (cfg.skip == "concat" and level < cfg.depth) else 3
+            if center and level == 0 and cfg.depth:
+                factor = 2
             per_level += factor * width / (2**cfg.ndim) ** level
         return (per_level + 2 * (cfg.in_channels + cfg.out_channels)) * bytes_per_value
 
