@@ -153,7 +153,7 @@ class Param:
         """A value from its text, as typed on the command line (``"auto"`` is None)."""
         word = text.strip()
         if word.lower() in _NONE_WORDS and (self.optional or self.kind == "str"):
-            return None if self.kind != "str" or word.lower() != "" else ""
+            return "" if self.kind == "str" and not word else None
         if self.kind == "bool":
             if word.lower() in _TRUE:
                 return True

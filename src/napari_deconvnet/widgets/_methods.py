@@ -202,12 +202,13 @@ def restore_job(
     )
     model_name = None
     if kind == "model":
-        from napari_deconvnet.core.persistence import load_model, model_info
-        from napari_deconvnet.core.tiling import infer_axes
+        from napari_deconvnet.core.axes import infer_axes
+        from napari_deconvnet.core.persistence import model_info
 
-        model_name = (model_info(method).get("metadata") or {}).get("name", method)
+        info = model_info(method)  # the header only: no second load of the weights
+        model_name = (info.get("metadata") or {}).get("name", method)
         if axes is None:
-            axes = infer_axes(image.shape, load_model(method))
+            axes = infer_axes(image.shape, int(info["config"]["ndim"]))
     return {
         "data": result,
         "lazy": lazy is not None,
