@@ -35,8 +35,9 @@ PERCENTILES = (1.0, 99.8)
 class UNet(nn.Module):
     """Plain UNet with a residual output, for ``(B, 1, H, W)`` or ``(B, 1, D, H, W)``."""
 
-    def __init__(self, ndim: int = 2, base: int = 24, depth: int = 2) -> None:
+    def __init__(self, ndim: int = 2, base: int = 24, depth: int = 2, residual: bool = True) -> None:
         super().__init__()
+        self.residual = residual
         conv = nn.Conv2d if ndim == 2 else nn.Conv3d
         pool = nn.MaxPool2d if ndim == 2 else nn.MaxPool3d
 
@@ -70,7 +71,7 @@ class UNet(nn.Module):
         for level, skip in zip(self.up, reversed(skips), strict=True):
             h = nn.functional.interpolate(h, scale_factor=2, mode="nearest")
             h = level(torch.cat([h, skip], dim=1))
-        return x + self.out(h)
+        return x + self.out(h) if self.residual else self.out(h)
 
 
 def parameter_count(net: nn.Module) -> int:
@@ -103,8 +104,13 @@ def train_care(
     seed: int = 0,
     pool: int = 32,
     lr: float = 1e-3,
+    steps: int | None = None,
 ) -> tuple[UNet, dict]:
     """Train a :class:`UNet` on pairs from `draw` for `seconds` of wall time.
+
+    With `steps`, it trains for exactly that many optimizer steps instead
+    (the cosine runs over the steps), whatever the wall time: a budget that
+    a loaded machine cannot shrink.
 
     `draw(rng)` returns one ``(degraded, clean)`` training region of at least
     `patch` size (never a test image). A pool of `pool` normalised regions is
@@ -125,11 +131,12 @@ def train_care(
 
     start = time.perf_counter()
     regions = [region() for _ in range(pool)]
-    steps, losses = 0, []
-    while (elapsed := time.perf_counter() - start) < seconds or steps == 0:
+    done, losses = 0, []
+    while _progress(start, seconds, done, steps) < 1.0 or done == 0:
+        progress = _progress(start, seconds, done, steps)
         for group in opt.param_groups:
-            group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * elapsed / seconds)))
-        regions[steps % pool] = region()
+            group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        regions[done % pool] = region()
         xs, ys = [], []
         for _ in range(batch):
             x, y = regions[int(rng.integers(pool))]
@@ -145,14 +152,85 @@ def train_care(
         loss.backward()
         opt.step()
         losses.append(loss.item())
-        steps += 1
+        done += 1
     record = {
-        "steps": steps,
+        "steps": done,
+        "budget": f"{steps} steps" if steps else f"{seconds:g} s",
         "seconds": time.perf_counter() - start,
         "parameters": parameter_count(net),
         "loss": float(np.mean(losses[-20:])),
         "patch": list(patch),
         "batch": batch,
+    }
+    return net.eval(), record
+
+
+def _progress(start: float, seconds: float, done: int, steps: int | None) -> float:
+    """How far through its budget a run is, 0 to 1: steps when given, else wall time."""
+    if steps:
+        return done / steps
+    return (time.perf_counter() - start) / seconds
+
+
+def train_n2v(
+    images: list[np.ndarray],
+    *,
+    ndim: int,
+    steps: int,
+    patch: tuple[int, ...],
+    batch: int,
+    base: int,
+    seed: int = 0,
+    lr: float = 4e-4,
+) -> tuple[UNet, dict]:
+    """A Noise2Void baseline: the plain UNet trained on the noisy images themselves.
+
+    The recipe of Krull et al. (CVPR 2019) in its plain form, as CAREamics and
+    the n2v package run it by default: no clean data, each image normalised by
+    its own percentiles, random augmented patches, one pixel per 6**2 (4**3 in
+    3D) cell replaced by a random neighbour within radius 2 (the package's
+    tested :func:`~napari_deconvnet.core.patches.blind_spot`), MSE at the
+    replaced pixels only, Adam with a cosine over `steps`, no residual output
+    (a residual would hand the network the replaced value). It is trained on
+    the very images it then restores, as N2V is meant to be used.
+    """
+    from napari_deconvnet.core.patches import blind_spot
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    net = UNet(ndim, base=base, residual=False).train()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    normalised = []
+    for image in images:
+        lo, scale = _stats(image)
+        normalised.append(((image - lo) / scale).astype(np.float32))
+    start, losses = time.perf_counter(), []
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        xs = []
+        for _ in range(batch):
+            x = normalised[int(rng.integers(len(normalised)))]
+            corner = [int(rng.integers(n - p + 1)) for n, p in zip(x.shape, patch, strict=True)]
+            box = tuple(slice(c, c + p) for c, p in zip(corner, patch, strict=True))
+            xs.append(_augment(x[box], x[box], rng)[0])
+        xb = torch.from_numpy(np.stack(xs)[:, None]).float()
+        masked, mask = blind_spot(xb, gen)
+        loss = ((net(masked) - xb)[mask] ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    record = {
+        "steps": steps,
+        "budget": f"{steps} steps",
+        "seconds": time.perf_counter() - start,
+        "parameters": parameter_count(net),
+        "loss": float(np.mean(losses[-20:])),
+        "patch": list(patch),
+        "batch": batch,
+        "trained_on": "the task's noisy test images (no clean data)",
     }
     return net.eval(), record
 

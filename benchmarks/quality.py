@@ -117,12 +117,16 @@ METHODS = (
     "richardson-lucy",
     "wiener",
     "care",
+    "n2v",
     "ours",
     "ours-denoise-3d",
 )
-LEARNED = ("care", "ours", "ours-denoise-3d")
+LEARNED = ("care", "n2v", "ours", "ours-denoise-3d")
+#: Noise2Void needs pixel-independent noise it can learn from the data alone:
+#: it is run on the Poisson tasks (the issue-11 baseline for them).
+N2V_NOISES = ("poisson", "poisson-gaussian")
 FAMILY_METHODS = {
-    "denoise": ("identity", "nlm", "tv", "wavelet", "bm3d", "care", "ours"),
+    "denoise": ("identity", "nlm", "tv", "wavelet", "bm3d", "care", "n2v", "ours"),
     "impulse": ("identity", "median", "switching-median", "care", "ours"),
     "deconv": ("identity", "richardson-lucy", "wiener", "care", "ours"),
 }
@@ -488,10 +492,10 @@ def apply(method: str, task: Task, image: np.ndarray, params: dict, ctx: dict) -
         )
     if method == "wiener":
         return dn.wiener(image, ctx["psf"], params["balance"])
-    if method == "care":
+    if method in ("care", "n2v"):
         from _care import predict
 
-        return predict(ctx["care"], image)
+        return predict(ctx[method], image)
     net = ctx["nets"][method]
     psf = ctx["psf"] if method == "ours" and task.family == "deconv" else None
     if task.camera is None:
@@ -542,7 +546,12 @@ def care_draw(task: Task, sources: list[tuple[np.ndarray, np.ndarray]], region: 
     return draw
 
 
-def train_care_for(task: Task, sources, sizes: Sizes, seconds: float, seed: int):
+def care_steps(task: Task, args) -> int | None:
+    """The CARE step budget of a task: --care-steps(-3d), or None for --care-seconds."""
+    return args.care_steps_3d if task.ndim == 3 else args.care_steps
+
+
+def train_care_for(task: Task, sources, sizes: Sizes, args, seed: int):
     from _care import train_care
 
     patch = sizes.care_patch_3d if task.ndim == 3 else sizes.care_patch
@@ -550,13 +559,39 @@ def train_care_for(task: Task, sources, sizes: Sizes, seconds: float, seed: int)
     return train_care(
         care_draw(task, sources, region),
         ndim=task.ndim,
-        seconds=seconds,
+        seconds=args.care_seconds,
+        steps=care_steps(task, args),
         patch=patch,
         batch=sizes.care_batch[task.ndim - 2],
         base=12 if task.ndim == 3 else 24,
         seed=seed,
         pool=sizes.care_pool,
     )
+
+
+def train_n2v_for(task: Task, degraded: list[np.ndarray], sizes: Sizes, args, seed: int):
+    from _care import train_n2v
+
+    patch = sizes.care_patch_3d if task.ndim == 3 else sizes.care_patch
+    return train_n2v(
+        degraded,
+        ndim=task.ndim,
+        steps=args.n2v_steps,
+        patch=patch,
+        batch=sizes.care_batch[task.ndim - 2],
+        base=12 if task.ndim == 3 else 24,
+        seed=seed,
+    )
+
+
+def shipped_steps(model: str) -> dict | None:
+    """Optimizer steps and batch size of a shipped model's training (its metadata)."""
+    try:
+        training = dn.model_info(model)["metadata"]["training"]
+    except (KeyError, ValueError, TypeError):
+        return None
+    settings = {**training.get("settings", {}), **training.get("task", {})}
+    return {"steps": training.get("steps"), "batch": settings.get("batch_size")}
 
 
 # -------------------------------------------------------------------- run
@@ -610,12 +645,19 @@ def run_task(task: Task, index: int, args, sizes: Sizes, cache: dict) -> dict:
             _log(f"  {task.name} bm3d: n/a (pip install bm3d)")
             continue
         if method == "care":
-            if args.care_seconds <= 0:
+            if args.care_seconds <= 0 and not care_steps(task, args):
                 record["methods"][method] = {**entry, "status": "n/a", "reason": "skipped"}
                 continue
             sources = [(x, x if psf is None else blur(x, psf)) for x in data["train"]]
             ctx["care"], entry["training"] = train_care_for(
-                task, sources, sizes, args.care_seconds, args.seed * 1000 + index
+                task, sources, sizes, args, args.seed * 1000 + index
+            )
+            entry["training"]["ours"] = shipped_steps(task.model)
+        if method == "n2v":
+            if task.noise not in N2V_NOISES or args.n2v_steps <= 0:
+                continue
+            ctx["n2v"], entry["training"] = train_n2v_for(
+                task, degraded, sizes, args, args.seed * 1000 + index
             )
         entry["params"], entry["tuning_psnr"] = tune(method, task, tune_pairs, ctx, args.quick)
         if method in ("richardson-lucy", *LEARNED):  # torch: threads, allocator, FFT plans
@@ -667,7 +709,7 @@ def markdown(results: dict) -> str:
         f"Machine: {results['machine']}",
         "",
         f"Settings: {'quick (tiny crops and grids)' if s['quick'] else 'full'} run, "
-        f"seed {s['seed']}, CARE trained {s['care_seconds']:g} s per task, device "
+        f"seed {s['seed']}, CARE trained {_care_budget(s)} per task, device "
         f"{s['device']}, {s['minutes']:.1f} min in all. Parameters tuned on training images "
         "only. Every output is clipped to [0, 1] before scoring (data range 1).",
         "",
@@ -704,20 +746,33 @@ def markdown(results: dict) -> str:
         }
         if rates:
             lines.append(f"| {m} | {np.mean(list(rates.values())):.3g} | {', '.join(rates)} |")
-    lines += ["", "| task | tuned parameters | CARE training |", "|---|---|---|"]
+    lines += ["", "| task | tuned parameters | CARE / N2V training |", "|---|---|---|"]
     for name, record in tasks.items():
         params = "; ".join(
             f"{m} {_params(e['params'])}" for m, e in record["methods"].items() if e.get("params")
         )
-        care = record["methods"].get("care", {}).get("training")
-        care_text = (
-            f"{care['steps']} steps in {care['seconds']:.0f} s, {care['parameters']:,} "
-            f"parameters, loss {care['loss']:.2e}"
-            if care
-            else "—"
-        )
-        lines.append(f"| {name} | {params or '—'} | {care_text} |")
+        texts = []
+        for learned in ("care", "n2v"):
+            run = record["methods"].get(learned, {}).get("training")
+            if not run:
+                continue
+            text = (
+                f"{learned}: {run['steps']} steps × {run.get('batch', '?')} in "
+                f"{run['seconds']:.0f} s, {run['parameters']:,} parameters"
+            )
+            ours = run.get("ours")
+            if ours and ours.get("steps"):
+                text += f" (ours: {ours['steps']} steps × {ours.get('batch') or '?'})"
+            texts.append(text)
+        lines.append(f"| {name} | {params or '—'} | {'; '.join(texts) or '—'} |")
     return "\n".join(lines) + "\n"
+
+
+def _care_budget(settings: dict) -> str:
+    steps, steps_3d = settings.get("care_steps"), settings.get("care_steps_3d")
+    if steps or steps_3d:
+        return f"{steps or settings['care_seconds']} steps (2D), {steps_3d or '—'} steps (3D)"
+    return f"{settings['care_seconds']:g} s"
 
 
 def _params(params: dict) -> str:
@@ -831,6 +886,21 @@ def main(argv=None) -> dict:
         default=None,
         help="CARE training time per task (default 480, quick 2; 0 skips CARE)",
     )
+    parser.add_argument(
+        "--care-steps",
+        type=int,
+        help="train the 2D CARE baseline for exactly this many steps (load-independent; "
+        "overrides --care-seconds)",
+    )
+    parser.add_argument(
+        "--care-steps-3d", type=int, help="the same for the 3D CARE baseline (e.g. ours: 1200)"
+    )
+    parser.add_argument(
+        "--n2v-steps",
+        type=int,
+        help="steps of the Noise2Void baseline on the Poisson tasks (default: --care-steps, "
+        "or 0 = skipped when CARE is time-budgeted)",
+    )
     parser.add_argument("--device", default="cpu", help="for dn.restore and Richardson-Lucy")
     parser.add_argument(
         "--threads",
@@ -854,6 +924,8 @@ def main(argv=None) -> dict:
         return merge(args.merge, args.markdown, args.json, args.figure)
     if args.care_seconds is None:
         args.care_seconds = 2.0 if args.quick else 480.0
+    if args.n2v_steps is None:
+        args.n2v_steps = args.care_steps or (3 if args.quick else 0)
     if args.threads or args.quick:
         import torch
 
@@ -875,6 +947,9 @@ def main(argv=None) -> dict:
             "quick": args.quick,
             "seed": args.seed,
             "care_seconds": args.care_seconds,
+            "care_steps": args.care_steps,
+            "care_steps_3d": args.care_steps_3d,
+            "n2v_steps": args.n2v_steps,
             "device": args.device,
             "minutes": (time.perf_counter() - start) / 60,
         },
