@@ -35,7 +35,9 @@ PERCENTILES = (1.0, 99.8)
 class UNet(nn.Module):
     """Plain UNet with a residual output, for ``(B, 1, H, W)`` or ``(B, 1, D, H, W)``."""
 
-    def __init__(self, ndim: int = 2, base: int = 24, depth: int = 2, residual: bool = True) -> None:
+    def __init__(
+        self, ndim: int = 2, base: int = 24, depth: int = 2, residual: bool = True
+    ) -> None:
         super().__init__()
         self.residual = residual
         conv = nn.Conv2d if ndim == 2 else nn.Conv3d
