@@ -64,9 +64,9 @@ def _gaussian_psf(sigma=1.5, half=6):
 # ---------------------------------------------------------------- the three modes
 
 
-def test_supervised_gains_3db_within_30s(pair, held_out):
+def test_supervised_gains_3db_in_160_steps(pair, held_out):
     noisy, clean = pair
-    result = train(noisy, clean, epochs=8, steps_per_epoch=20, max_seconds=30, **FAST)
+    result = train(noisy, clean, epochs=8, steps_per_epoch=20, max_seconds=900, **FAST)
     before = result.history[0]["input_val_psnr"]
     assert max(h["val_psnr"] for h in result.history) >= before + 3, result.history
     assert result.history[result.best_epoch]["val_loss"] == min(
@@ -81,7 +81,7 @@ def test_supervised_gains_3db_within_30s(pair, held_out):
 
 def test_self_supervised_improves_on_pixel_independent_noise(pair, held_out):
     noisy, _ = pair
-    result = train(noisy, epochs=5, steps_per_epoch=20, max_seconds=30, lr=3e-3, **FAST)
+    result = train(noisy, epochs=5, steps_per_epoch=20, max_seconds=900, lr=3e-3, **FAST)
     assert result.config.mode == "self-supervised"
     assert "val_psnr" not in result.history[-1]  # no targets, no PSNR
     assert result.history[result.best_epoch]["val_loss"] < result.history[0]["val_loss"]
@@ -105,7 +105,7 @@ def test_synthetic_pairs_with_gaussian_psf_beat_the_blurred_input():
     psf = _gaussian_psf()
     noise = dict(model="gaussian", sigma=0.01)
     result = train(
-        clean, noise=noise, psf=psf, epochs=5, steps_per_epoch=20, max_seconds=30, **FAST
+        clean, noise=noise, psf=psf, epochs=5, steps_per_epoch=20, max_seconds=900, **FAST
     )
     assert result.config.mode == "synthetic"
     best = result.history[result.best_epoch]
