@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from .deconv_operators import BandedAxis, centred_otf, fft_shape, separable_taps, tv_divergence
+from .deconv_operators import (
+    BandedAxis,
+    FoldedFFT,
+    centred_otf,
+    fft_shape,
+    separable_taps,
+    tv_divergence,
+)
 from .denoisers import as_image
 from .generators import drain
 from .psf import as_psf
@@ -66,6 +73,14 @@ def _pad_widths(kernel_shape: tuple[int, ...], ndim: int, pad: Any) -> list[tupl
     """
     lead = [(0, 0)] * (ndim - len(kernel_shape))
     return lead + [(0, 0) if pad is None else (3 * s, 3 * s) for s in kernel_shape]
+
+
+def _mirror_symmetric(kernel: np.ndarray) -> bool:
+    """Whether `kernel` equals its mirror image along each axis (to 1e-6 of its peak)."""
+    tol = 1e-6 * float(np.abs(kernel).max())
+    return all(
+        float(np.abs(kernel - np.flip(kernel, d)).max()) <= tol for d in range(kernel.ndim)
+    )
 
 
 def _crop(widths: list[tuple[int, int]], shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -123,8 +138,15 @@ def richardson_lucy_iter(
     dev = resolve_device(device)
     # Scale to max |value| 1 (RL is scale-equivariant), so that eps is relative.
     scale = float(np.abs(arr).max()) or 1.0
-    widths = _pad_widths(kernel.shape, arr.ndim, pad)
-    padded = np.pad(arr, widths, mode=pad) if pad is not None else arr
+    # A PSF symmetric along each axis, on an image extended by its mirror
+    # image without end: the estimate stays symmetric too, so the iteration
+    # runs on the image alone with convolutions that fold what falls beyond
+    # it back onto it (the limit of an ever wider padding, without its cost).
+    # With TV regularisation, whose unit gradients amplify rounding, the
+    # padded computation stays as it was.
+    folded = pad in ("reflect", "symmetric") and lam == 0 and _mirror_symmetric(kernel)
+    widths = _pad_widths(kernel.shape, arr.ndim, None if folded else pad)
+    padded = np.pad(arr, widths, mode=pad) if pad is not None and not folded else arr
     spatial = padded.shape[padded.ndim - k :]
     planes = padded.reshape(-1, *spatial)
     dims = tuple(range(1, k + 1))
@@ -136,13 +158,20 @@ def richardson_lucy_iter(
         # returns a view of the last axis's buffer (overwritten by the next).
         grid = list(spatial)
         shape = (planes.shape[0], *grid)
-        axes = [BandedAxis(t[::-1], d, shape, dev) for d, t in zip(dims, taps, strict=True)]
+        boundary = pad if folded else "zero"
+        axes = [
+            BandedAxis(t[::-1], d, shape, dev, boundary=boundary)
+            for d, t in zip(dims, taps, strict=True)
+        ]
 
         def convolve(x: torch.Tensor, mirror: bool) -> torch.Tensor:
             for axis in reversed(axes):
                 x = axis(x, mirror)
             return x
 
+    elif folded:
+        grid = list(spatial)
+        convolve = FoldedFFT(kernel, (planes.shape[0], *grid), pad, dev)
     else:
         # Everything lives on the FFT grid, the image in its first `spatial`
         # samples and zeros beyond: the estimate stays 0 there (it is

@@ -3,7 +3,11 @@
 A separable PSF on the CPU is applied as banded matrix products along each
 axis (:class:`BandedAxis`, chosen by :func:`separable_taps`); any other PSF
 by real FFTs on a grid just long enough for a linear convolution
-(:func:`fft_shape`, :func:`centred_otf`). :func:`tv_divergence` is the
+(:func:`fft_shape`, :func:`centred_otf`). Either can treat the image as
+extended by its mirror image (:func:`fold_indices`) instead of by zeros: the
+banded products fold the taps that fall outside the image back onto it, the
+FFTs transform the image extended by the PSF's half-width
+(:class:`FoldedFFT`). :func:`tv_divergence` is the
 total-variation term of Dey et al. Used by
 :func:`~napari_deconvnet.core.classical.richardson_lucy_iter`.
 """
@@ -16,12 +20,42 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "BOUNDARIES",
     "BandedAxis",
+    "FoldedFFT",
     "centred_otf",
     "fft_shape",
+    "fold_indices",
     "separable_taps",
     "tv_divergence",
 ]
+
+
+#: How a convolution sees beyond the image: zeros, or the image's mirror
+#: image as ``np.pad``'s modes ``"reflect"`` (about the edge sample) and
+#: ``"symmetric"`` (about the edge, repeating the edge sample).
+BOUNDARIES = ("zero", "reflect", "symmetric")
+
+
+def fold_indices(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """The samples ``lo`` to ``hi - 1`` of an axis of `n` extended by reflection, as indices.
+
+    ``x[fold_indices(n, -w, n + w, mode)]`` is ``np.pad(x, w, mode=mode)``
+    for ``mode`` ``"reflect"`` or ``"symmetric"``, with as many reflections as
+    a width beyond `n` needs (as ``np.pad``).
+    """
+    if mode not in BOUNDARIES[1:]:
+        raise ValueError(f"mode must be 'reflect' or 'symmetric', got {mode!r}")
+    i = np.arange(lo, hi)
+    if mode == "reflect":
+        if n == 1:
+            return np.zeros_like(i)
+        period = 2 * (n - 1)
+        i = np.mod(i, period)
+        return np.where(i < n, i, period - i)
+    period = 2 * n
+    i = np.mod(i, period)
+    return np.where(i < n, i, period - 1 - i)
 
 
 def separable_taps(kernel: np.ndarray, max_taps: int = 65) -> list[np.ndarray] | None:
@@ -70,6 +104,10 @@ class BandedAxis:
         Outputs per matrix product; by default 64 along the last axis and
         16 along the others (the fastest on a 2-core AVX2 machine, where
         8 to 64 were within 10%; the results do not depend on it).
+    boundary : {"zero", "reflect", "symmetric"}, optional
+        What lies beyond the axis's ends (:data:`BOUNDARIES`): zeros, or its
+        mirror image, whose taps the blocks at the ends fold back onto the
+        samples they reflect (no padded copy either way).
     """
 
     def __init__(
@@ -79,12 +117,15 @@ class BandedAxis:
         shape: tuple[int, ...],
         device: Any,
         block: int | None = None,
+        boundary: str = "zero",
     ) -> None:
         import torch
 
         s = len(taps)
         if s % 2 == 0:
             raise ValueError(f"taps must have an odd length, got {s}")
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
         self.axis, self.shape, self.size = axis, tuple(shape), s
         self.pre, self.post = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
         self.block = b = block or (64 if self.post == 1 else 16)
@@ -103,10 +144,23 @@ class BandedAxis:
         # (the interior, j0 to j1 - 1) go to one batched product.
         self.j0 = min(-(-c // b), blocks)
         self.j1 = max(self.j0, min(blocks, (n + c - k) // b + 1))
-        self.spans = []
+        # Per block and direction: (j, lo, hi, matrix) with the block's
+        # outputs = inputs [lo, hi) times the (hi - lo, b) matrix (its
+        # transpose, (b, hi - lo), along the leading axes).
+        self.spans = [[], []]
         for j in range(blocks):
             lo, hi = max(0, j * b - c), min(n, j * b - c + k)
-            self.spans.append((j, lo, hi, lo - (j * b - c)))
+            inside = lo == j * b - c and hi == j * b - c + k
+            for mirror in (0, 1):
+                start, stop = lo, hi
+                if boundary == "zero" or inside:
+                    first = lo - (j * b - c)
+                    band = bands[mirror][first : first + hi - lo]
+                else:
+                    t = np.asarray(taps if mirror == 0 else taps[::-1], np.float64)
+                    start, stop, band = _folded_block(t, j * b, b, n, boundary, device)
+                mat = band if self.post == 1 else band.t().contiguous()
+                self.spans[mirror].append((j, start, stop, mat))
         out_shape = (self.pre, blocks * b) if self.post == 1 else (self.pre, blocks * b, self.post)
         self.out = torch.empty(out_shape, dtype=torch.float32, device=device)
 
@@ -124,29 +178,46 @@ class BandedAxis:
         if x.untyped_storage().data_ptr() == self.out.untyped_storage().data_ptr():
             x = x.clone()
         b, n = self.block, self.shape[self.axis]
+        spans = self.spans[int(mirror)]
         if self.post == 1:
             rows = x.reshape(self.pre, n)  # a view where the strides allow
-            band = self.bands[mirror]
-            for j, lo, hi, first in self.spans:
+            for j, lo, hi, mat in spans:
                 # a strided output block: BLAS writes it in place
-                out = self.out[:, j * b : (j + 1) * b]
-                torch.mm(rows[:, lo:hi], band[first : first + hi - lo], out=out)
+                torch.mm(rows[:, lo:hi], mat, out=self.out[:, j * b : (j + 1) * b])
             return self.out[:, :n].view(self.shape)
         planes = x.reshape(self.pre, n, self.post)
         band_t = self.bands_t[mirror]
         j0, j1, k = self.j0, self.j1, self.size + b - 1
-        edges = self.spans[:j0] + self.spans[j1:]
+        edges = spans[:j0] + spans[j1:]
         for p in range(self.pre):
             plane, out = planes[p], self.out[p]
             if j1 > j0:
                 inner = plane[j0 * b - self.size // 2 :].unfold(0, k, b)[: j1 - j0]
                 inner = inner.transpose(-1, -2)  # (blocks, K, post), a strided view
                 torch.matmul(band_t, inner, out=out[j0 * b : j1 * b].view(j1 - j0, b, self.post))
-            for j, lo, hi, first in edges:
-                torch.mm(
-                    band_t[:, first : first + hi - lo], plane[lo:hi], out=out[j * b : (j + 1) * b]
-                )
+            for j, lo, hi, mat in edges:
+                torch.mm(mat, plane[lo:hi], out=out[j * b : (j + 1) * b])
         return self.out[:, :n].view(self.shape)
+
+
+def _folded_block(
+    taps: np.ndarray, start: int, b: int, n: int, mode: str, device: Any
+) -> tuple[int, int, Any]:
+    """Inputs ``[lo, hi)`` and the (hi - lo, b) matrix of outputs ``start`` to ``start + b - 1``.
+
+    Output ``o < n`` is ``sum_m taps[m] * x[fold(o + m - s // 2)]``; outputs
+    beyond the axis get zero columns.
+    """
+    import torch
+
+    s = len(taps)
+    outs = np.arange(start, min(n, start + b))
+    idx = np.stack([fold_indices(n, o - s // 2, o - s // 2 + s, mode) for o in outs])
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    mat = np.zeros((hi - lo, b), np.float64)
+    for col, row in enumerate(idx):
+        np.add.at(mat[:, col], row - lo, taps)
+    return lo, hi, torch.from_numpy(mat.astype(np.float32)).to(device)
 
 
 def fft_shape(spatial: tuple[int, ...], kernel_shape: tuple[int, ...]) -> list[int]:
@@ -177,6 +248,62 @@ def centred_otf(kernel: np.ndarray, fshape: list[int], device: Any) -> Any:
     full[tuple(slice(0, s) for s in kernel.shape)] = kernel
     full = np.roll(full, [-(s // 2) for s in kernel.shape], axis=tuple(range(kernel.ndim)))
     return torch.fft.rfftn(torch.from_numpy(full).to(device))
+
+
+class FoldedFFT:
+    """Same-size convolution by real FFTs of tensors extended by their mirror image.
+
+    Each call extends the tensor by the kernel's half-width on both sides of
+    each of its last ``kernel.ndim`` axes (:func:`fold_indices`), convolves
+    it on a grid on which nothing wraps onto the part kept, and returns the
+    part of the image's size: a view of a buffer, overwritten by the next
+    call.
+
+    Parameters
+    ----------
+    kernel : ndarray
+        The PSF, of odd sizes, centred.
+    shape : tuple of int
+        The shape of the tensors, ``(planes, *spatial)``.
+    mode : {"reflect", "symmetric"}
+        The reflection, as ``np.pad``'s.
+    device : torch.device or str
+        Where the buffers live.
+    """
+
+    def __init__(self, kernel: np.ndarray, shape: tuple[int, ...], mode: str, device: Any) -> None:
+        import torch
+
+        k = kernel.ndim
+        spatial = shape[1:]
+        half = [s // 2 for s in kernel.shape]
+        self.dims = tuple(range(1, k + 1))
+        self.index = [
+            torch.from_numpy(fold_indices(n, -c, n + c, mode)).to(device)
+            for n, c in zip(spatial, half, strict=True)
+        ]
+        # length >= n + 2c: the outputs c to c + n - 1 read no wrapped sample
+        self.grid = fft_shape([n + c for n, c in zip(spatial, half, strict=True)], kernel.shape)
+        self.h = centred_otf(kernel, self.grid, device)
+        self.h_mirror = self.h.conj()
+        self.extended = torch.zeros((shape[0], *self.grid), dtype=torch.float32, device=device)
+        self.spectrum = torch.empty((shape[0], *self.h.shape), dtype=self.h.dtype, device=device)
+        self.blurred = torch.empty_like(self.extended)
+        pairs = list(zip(spatial, half, strict=True))
+        self.fill = (slice(None),) + tuple(slice(0, n + 2 * c) for n, c in pairs)
+        self.keep = (slice(None),) + tuple(slice(c, c + n) for n, c in pairs)
+
+    def __call__(self, x: Any, mirror: bool = False) -> Any:
+        """`x` convolved by the kernel (by its mirror image if `mirror`)."""
+        import torch
+
+        for d, index in zip(self.dims, self.index, strict=True):
+            x = x.index_select(d, index)
+        self.extended[self.fill] = x
+        torch.fft.rfftn(self.extended, dim=self.dims, out=self.spectrum)
+        self.spectrum.mul_(self.h_mirror if mirror else self.h)
+        out = torch.fft.irfftn(self.spectrum, s=self.grid, dim=self.dims, out=self.blurred)
+        return out[self.keep]
 
 
 def tv_divergence(x: Any, dims: tuple[int, ...]) -> Any:
