@@ -13,6 +13,7 @@ import copy
 import inspect
 import math
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,12 +24,14 @@ from .checkpoint import Autosave, read_resume
 from .devices import resolve_device, resolve_precision
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
+from .patches import REPLACEMENTS
 from .persistence import load_model
 from .train_record import model_metadata
 from .trainer import TrainConfig, Trainer
 from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
 
 __all__ = [
+    "BLIND_SPOT",
     "L2SP_FINE_TUNE",
     "LR_FINE_TUNE",
     "LR_SCRATCH",
@@ -50,6 +53,8 @@ LR_FINE_TUNE = 1e-3
 L2SP_FINE_TUNE = 100.0
 #: Default share of rehearsed synthetic pairs per batch when fine-tuning.
 REHEARSAL_FINE_TUNE = 0.5
+#: Default blind-spot replacement of self-supervised runs (benchmarks/n2v2.py).
+BLIND_SPOT = "random"
 
 
 def check_options(options: dict[str, Any], caller: str) -> None:
@@ -298,8 +303,10 @@ def build_trainer(
     l2sp: float | None = None,
     rehearsal: float | None = None,
     ema: float | None = None,
+    blind_spot: str | None = None,
     autosave: Any = None,
     resume: Any = None,
+    validation_noise: Any = None,
 ) -> Trainer:
     """The :class:`~.trainer.Trainer` of a :func:`~.training.train` call, arguments checked."""
     # ---- arguments, all checked before any heavy work
@@ -332,15 +339,45 @@ def build_trainer(
         raise ValueError(f"ema must be a decay in (0, 1) such as 0.999, or None, got {ema!r}")
     if not 0 <= ssim_weight <= 1:
         raise ValueError(f"ssim_weight must be in [0, 1], got {ssim_weight!r}")
+    if blind_spot is not None and blind_spot not in REPLACEMENTS:
+        raise ValueError(
+            f"blind_spot must be one of {REPLACEMENTS} (how masked pixels are replaced in "
+            f"self-supervised training) or None, got {blind_spot!r}"
+        )
+    if blind_spot is not None and mode != "self-supervised":
+        raise ValueError(f"blind_spot is a self-supervised option; this run is {mode}")
+    blind_spot = (blind_spot or BLIND_SPOT) if mode == "self-supervised" else None
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     seed = int(seed)
+    if validation_noise is not None and validation_noise is not False:
+        if not isinstance(validation_noise, dict):
+            raise TypeError(
+                "validation_noise must be None (estimate the noise), False (score "
+                "self-supervised runs by the masked loss) or a dict of noise parameters as "
+                f"estimate_noise returns them, got {type(validation_noise).__name__}"
+            )
+        from .sure import variance_line
+
+        variance_line(validation_noise)  # a ValueError naming what is wrong
     saver = None if autosave is None else Autosave(autosave)
     state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
     dev = resolve_device(device)
     amp = training_precision(precision, dev)
+    if blind_spot == "median" and model is None and isinstance(network, dict | None):
+        # a median of the neighbours is a prediction already: a residual network
+        # learns to pass its input through (benchmarks/n2v2.py), so a new one has none
+        network = {"residual": False, **(network or {})}
     net, parent = make_network(model, network, patch_size, seed)
+    if blind_spot == "median" and net.residual:
+        warnings.warn(
+            "blind_spot='median' with a residual network (output = input + correction) "
+            "learns to pass the noisy input through; use a network with residual=False or "
+            "blind_spot='random'",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     ndim = net.config.ndim
     if net.config.in_channels != 1 or net.config.out_channels != 1:
         raise ValueError(
@@ -369,6 +406,7 @@ def build_trainer(
         device=dev,
         augment=augment,
         seed=seed,
+        replacement=blind_spot or "random",
     )
     if state is not None:  # the same validation patches as before, fresh training patches
         data.reseed([seed, int(state["step"])])
@@ -396,6 +434,7 @@ def build_trainer(
         noise={"model": noise_spec[0], **noise_spec[1]} if mode == "synthetic" else None,
         psf_shape=None if psf is None else tuple(np.shape(psf)),
         validation=data.validation,
+        blind_spot=blind_spot,
         l2sp=l2sp,
         rehearsal=rehearsal,
         fine_tuning=fine_tuning,
@@ -428,6 +467,7 @@ def build_trainer(
         autosave=saver,
         resume=state,
         rehearsal=rehearsal_pairs(rehearsal, net, size, dev, seed),
+        validation_noise=validation_noise,
     )
 
 

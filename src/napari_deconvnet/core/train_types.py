@@ -38,11 +38,15 @@ class TrainConfig:
     noise: dict[str, Any] | None = None
     psf_shape: tuple[int, ...] | None = None
     validation: str = ""
+    blind_spot: str | None = None
     l2sp: float = 0.0
     rehearsal: float = 0.0
     fine_tuning: bool = False
     axes: str | None = None
     ema: float | None = None
+    #: what ranks checkpoints: "loss", "evaluate", "none", or for self-supervised
+    #: runs "SURE with ... noise" or "the masked Noise2Void loss, because ..."
+    validation_score: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -8,7 +8,9 @@ loop reads in one place (:meth:`Trainer.run`):
 
 1. ``setup`` (in ``__init__``): device, memory format, optimiser, the
    validation tensors, and the starting weights kept for L2-SP;
-2. ``validate`` the *starting* model: its score is the bar to beat;
+2. ``validate`` the *starting* model: its score is the bar to beat
+   (self-supervised runs score by Stein's unbiased estimate of the MSE,
+   :mod:`.sure`, where the noise allows it, else by the masked loss);
 3. per epoch, ``step`` ``steps_per_epoch`` times, then ``validate`` and
    ``keep_best`` (and autosave);
 4. ``finish``: the best weights (the starting ones when nothing beat them)
@@ -27,13 +29,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._validation import is_dask
 from .devices import autocast, grad_scaler
 from .losses import lr_factor
 from .model import DeconvNet
+from .sure import SureScore, significant, sure_score
 from .train_types import TrainConfig, TrainEvent, TrainResult
 from .trainset import TrainingSet
 
-__all__ = ["TrainConfig", "TrainEvent", "TrainResult", "Trainer"]
+__all__ = ["SURE_MARGIN_Z", "TrainConfig", "TrainEvent", "TrainResult", "Trainer"]
+
+#: A self-supervised checkpoint replaces the best one only if its SURE estimate
+#: is lower by this many standard errors of the difference (over 16-pixel blocks
+#: of the validation patches): a model that is no better by a margin the data
+#: can tell apart does not displace the start.
+SURE_MARGIN_Z = 2.0
 
 
 class _Ended(Exception):
@@ -59,6 +69,16 @@ class Trainer:
     (e.g. minus the PSNR of whole images restored as users restore them).
     With ``config.ema`` an exponential moving average of the weights is
     validated beside them, and the better of the two is kept.
+
+    Self-supervised runs (``config.mode == "self-supervised"``) are scored
+    by :mod:`.sure`'s unbiased estimate of the MSE against the unknown
+    clean image, so that the best checkpoint is the best denoiser, not the
+    lowest masked loss; ``validation_noise`` gives the noise parameters
+    (as :func:`~.noise_estimation.estimate_noise` returns them), None
+    estimates them from the data, False keeps the masked loss. Where the
+    noise cannot be described (correlated, impulsive) the masked loss is
+    kept and the result's message says why. ``config.validation_score``
+    records the score used.
     """
 
     def __init__(
@@ -77,6 +97,7 @@ class Trainer:
         resume: dict[str, Any] | None = None,
         rehearsal: Any = None,
         evaluate: Callable[[DeconvNet], tuple[float, dict[str, float]]] | None = None,
+        validation_noise: Any = None,
     ) -> None:
         self.start_time = time.perf_counter()
         self.data, self.config, self.device, self.amp = data, config, device, amp
@@ -104,6 +125,7 @@ class Trainer:
             for key in ("x", "y", "mask"):
                 if self.val[key] is not None:
                     self.val[key] = self.val[key].to(device).contiguous(memory_format=self.fmt)
+        self.sure, self.sure_blocks = self._sure(validation_noise), {}
         self.history: list[dict[str, Any]] = []
         self.step_count, self.epoch, self.since_best = 0, 0, 0
         self.seconds_before = 0.0  # time spent before a resume
@@ -112,6 +134,57 @@ class Trainer:
         self.resumed = resume
         if resume is not None:
             self._load_resume(resume)
+
+    def _sure(self, noise: Any) -> SureScore | None:
+        """The SURE score of a self-supervised run, or None; sets ``validation_score``."""
+        cfg = self.config
+        if cfg.mode != "self-supervised" or self.evaluate is not None:
+            cfg.validation_score = cfg.validation_score or (
+                "evaluate" if self.evaluate is not None else "loss"
+            )
+            return None
+        masked = "the masked Noise2Void loss"
+        if self.val is None:
+            cfg.validation_score = "none"
+            return None
+        if noise is False:
+            cfg.validation_score = f"{masked} (validation_noise=False)"
+            return None
+        # the noise is measured on the inputs, or on the validation patches already
+        # read where reading more would be costly (dask) or they are other data
+        arrays = [None if is_dask(s.x) else s.x for s in self.data.sources]
+        if cfg.validation == "data":
+            arrays = []
+        score, text = sure_score(
+            self.val,
+            arrays,
+            noise=noise or None,
+            denoise=self._restore_sample if cfg.fine_tuning else None,
+            seed=cfg.seed + 2,
+            batch_size=cfg.batch_size,
+        )
+        cfg.validation_score = text if score is not None else f"{masked}, because {text}"
+        return score
+
+    def _restore_sample(self, image: np.ndarray, source: int) -> np.ndarray:
+        """The starting network's restoration of planes ``(P, H, W)`` of a source."""
+        import torch.nn.functional as F
+
+        src = self.data.sources[source] if source < len(self.data.sources) else None
+        off, sc = (src.offset, src.scale) if src is not None else (0.0, 1.0)
+        x = torch.from_numpy(((image - off) / sc).astype(np.float32)).to(self.device)
+        x = x[:, None] if self.net.config.ndim == 2 else x[None, None]
+        grid = self.net.config.grid
+        pads = []
+        for n in reversed(x.shape[2:]):
+            pads += [0, -n % grid]
+        training = self.net.training
+        self.net.eval()
+        with torch.no_grad():
+            out = self.net(F.pad(x, pads, mode="replicate")).float()
+        self.net.train(training)
+        out = out[(..., *[slice(0, n) for n in x.shape[2:]])]
+        return out.reshape(image.shape).cpu().numpy().astype(np.float64) * sc + off
 
     @property
     def validated(self) -> bool:
@@ -154,8 +227,15 @@ class Trainer:
         if self.resumed is None:
             val_loss, metrics, shown = self.validate()
             self.record(None, val_loss, metrics, baseline=True)
-            self.best = {"loss": val_loss, "epoch": 0, "state": _state(self.net)}
+            self.best = {
+                "loss": val_loss,
+                "epoch": 0,
+                "state": _state(self.net),
+                "blocks": self.sure_blocks.get("raw"),
+            }
             message = "validated the initial model"
+            if self.config.mode == "self-supervised" and self.validated:
+                message += f" ({self._score_words()})"
         else:
             val_loss, metrics, shown = self.history[-1].get("val_loss"), {}, None
             message = f"resumed at step {self.step_count}, epoch {self.epoch}"
@@ -334,12 +414,24 @@ class Trainer:
                 outputs.append(pred)
                 mask = None if val["mask"] is None else val["mask"][part]
                 total += float(self.compute_loss(pred, val["y"][part], mask)) * len(pred)
-        net.train(training)
         pred = torch.cat(outputs)
         supervised = self.config.mode != "self-supervised"
         metrics = _metrics(pred, val["y"]) if supervised else {}
+        loss = total / n
+        if self.sure is not None:
+            try:
+                mse, blocks = self.sure(net)
+            finally:
+                net.train(training)
+            self.sure_blocks["ema" if net is self.ema else "raw"] = blocks
+            metrics = {
+                "val_masked_loss": loss,
+                "val_psnr_sure": -10 * math.log10(mse) if mse > 0 else 100.0,
+            }
+            loss = mse
+        net.train(training)
         shown = _preview(val, pred, self.config.mode) if self.want_preview and preview else None
-        return total / n, metrics, shown
+        return loss, metrics, shown
 
     def record(self, train_loss, val_loss, metrics, baseline: bool = False) -> None:
         entry = {
@@ -361,12 +453,18 @@ class Trainer:
         net, weights = self.net, "raw"
         if ema_score is not None and self.ema is not None and ema_score < score:
             net, weights, score = self.ema, "ema", ema_score
-        if self.best.get("loss") is None or score < self.best["loss"]:
+        blocks = self.sure_blocks.get(weights) if self.sure is not None else None
+        better = self.best.get("loss") is None or score < self.best["loss"]
+        if better and blocks is not None and self.best.get("blocks") is not None:
+            # beat the best by more than the estimate's own uncertainty
+            better = significant(blocks, self.best["blocks"], SURE_MARGIN_Z)
+        if better:
             self.best = {
                 "loss": score,
                 "epoch": self.epoch,
                 "state": _state(net),
                 "weights": weights,
+                "blocks": blocks,
             }
             self.since_best = 0
             if self.autosave is not None:
@@ -422,25 +520,40 @@ class Trainer:
         starting = "the starting model" if self.config.fine_tuning else "the initial network"
         if improved is None:
             return "no validation split, so the last weights are returned"
+        what = "estimated MSE" if self.sure is not None else "loss"
         if not improved:
-            return (
-                f"nothing beat {starting} on the validation split (loss "
+            text = (
+                f"nothing beat {starting} on the validation split ({what} "
                 f"{_fmt(start['val_loss'])}), so it is returned unchanged"
             )
-        text = (
-            f"the model improved on {starting}: validation loss {_fmt(start['val_loss'])} -> "
-            f"{_fmt(best_entry['val_loss'])}"
-        )
-        if "val_psnr" in start and "val_psnr" in best_entry:
-            text += f" (PSNR {best_entry['val_psnr'] - start['val_psnr']:+.2f} dB)"
-        if self.config.mode == "self-supervised" and self.config.fine_tuning:
+        else:
+            text = (
+                f"the model improved on {starting}: validation {what} "
+                f"{_fmt(start['val_loss'])} -> {_fmt(best_entry['val_loss'])}"
+            )
+            for key, label in (("val_psnr", "PSNR"), ("val_psnr_sure", "estimated PSNR")):
+                if key in start and key in best_entry:
+                    text += f" ({label} {best_entry[key] - start[key]:+.2f} dB)"
+        if self.config.mode != "self-supervised":
+            return text
+        text += f"; validation score: {self._score_words()}"
+        if self.sure is None and self.config.fine_tuning:
             # a model trained without a blind spot sees the neighbour copied into
             # each masked pixel, so the masked loss understates how well it denoises
             text += (
-                "; the self-supervised validation loss favours blind-spot training over a "
-                "model trained on clean targets, so compare the restored images too"
+                "; the masked loss favours blind-spot training over a model trained on "
+                "clean targets, so compare the restored images too"
             )
         return text
+
+    def _score_words(self) -> str:
+        """What the validation score is, in plain words."""
+        if self.sure is not None:
+            return (
+                f"Stein's unbiased estimate of the MSE (SURE), "
+                f"{self.config.validation_score.removeprefix('SURE ')}"
+            )
+        return self.config.validation_score or "the masked Noise2Void loss"
 
     # ------------------------------------------------------------ resume
 
