@@ -4,7 +4,9 @@ The encoder alternates convolutions, a nonlinearity and max-pooling; the decoder
 upsamples with learned transposed convolutions (the "deconvolution" of the
 name, as in Noh et al. 2015), with skip connections from the encoder at every
 scale and a residual output: the network predicts a correction that is added
-to its input.
+to its input. Two N2V2 options (Höck et al. 2022) fight the checkerboard
+artifacts of blind-spot training: anti-aliased max-blur-pooling
+(:func:`max_blur_pool`) and no skip connection at full resolution.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DeconvNet", "DeconvNetConfig", "receptive_field"]
+__all__ = ["POOLS", "DeconvNet", "DeconvNetConfig", "max_blur_pool", "receptive_field"]
 
 _ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -27,6 +29,8 @@ _ACTIVATIONS = {
     "silu": lambda: nn.SiLU(inplace=True),
 }
 _NORMALIZATION_METHODS = ("percentile", "fixed", "none")
+#: Down-sampling of the encoder: plain 2-max-pooling, or max-blur-pooling (N2V2).
+POOLS = ("max", "blur")
 
 
 def _default_normalization() -> dict[str, Any]:
@@ -72,6 +76,20 @@ class DeconvNetConfig:
         to 0 and 1; ``{"method": "fixed", "offset": a, "scale": b}`` uses
         statistics fixed at training time; ``{"method": "none"}`` passes
         intensities through.
+    pool : {"max", "blur"}
+        Down-sampling in the encoder: ``"max"`` (2-max-pooling) or
+        ``"blur"`` (:func:`max_blur_pool`, anti-aliased, as in N2V2 [1]_).
+    top_skip : bool
+        Join the full-resolution encoder features to the decoder. N2V2 [1]_
+        drops this connection (False) against checkerboard artifacts in
+        self-supervised training.
+
+    References
+    ----------
+    .. [1] E. Höck, T.-O. Buchholz, A. Brachmann, F. Jug and A. Freytag,
+           "N2V2 - Fixing Noise2Void checkerboard artifacts with modified
+           sampling strategies and a tweaked network architecture", ECCV
+           Workshops 2022. :arXiv:`2211.08512`
     """
 
     ndim: int = 2
@@ -86,6 +104,8 @@ class DeconvNetConfig:
     residual: bool = True
     normalization: dict[str, Any] = field(default_factory=_default_normalization)
     residual_input: int | None = None
+    pool: str = "max"
+    top_skip: bool = True
 
     def __post_init__(self) -> None:
         if self.ndim not in (2, 3):
@@ -110,6 +130,10 @@ class DeconvNetConfig:
             )
         if self.skip not in ("add", "concat"):
             raise ValueError(f"skip must be 'add' or 'concat', got {self.skip!r}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+        if not isinstance(self.top_skip, bool):
+            raise TypeError(f"top_skip must be True or False, got {self.top_skip!r}")
         method = self.normalization.get("method")
         if method not in _NORMALIZATION_METHODS:
             raise ValueError(
@@ -154,7 +178,8 @@ def receptive_field(config: DeconvNetConfig) -> tuple[int, int]:
     Interval arithmetic: feature pixel ``i`` at a scale with input stride
     ``a`` depends on input pixels ``[a*i + lo, a*i + hi]``. A centred
     convolution widens both ends by ``(k // 2) * a``; a 2-max-pool maps pixel
-    ``j`` to ``2j, 2j+1`` (``hi += a``, ``a *= 2``); a stride-2 transposed
+    ``j`` to ``2j, 2j+1`` (``hi += a``, ``a *= 2``), a max-blur-pool to
+    ``2j-1 .. 2j+2`` (also ``lo -= a``, ``hi += a``); a stride-2 transposed
     convolution maps pixel ``m`` to ``m // 2`` (``a /= 2``, ``lo -= a``);
     skip connections take the union of both branches.
     """
@@ -169,14 +194,59 @@ def receptive_field(config: DeconvNetConfig) -> tuple[int, int]:
         lo, hi = convs(lo, hi, a)
         skips.append((lo, hi))
         hi += a
+        if config.pool == "blur":
+            lo, hi = lo - a, hi + a
         a *= 2
     lo, hi = convs(lo, hi, a)  # bottleneck
-    for skip_lo, skip_hi in reversed(skips):
+    for level, (skip_lo, skip_hi) in reversed(list(enumerate(skips))):
         a //= 2
         lo -= a
-        lo, hi = min(lo, skip_lo), max(hi, skip_hi)
+        if level or config.top_skip:
+            lo, hi = min(lo, skip_lo), max(hi, skip_hi)
         lo, hi = convs(lo, hi, a)
     return hi - lo + 1, max(-lo, hi)
+
+
+def max_blur_pool(x: torch.Tensor, *, padding: bool = True) -> torch.Tensor:
+    """Anti-aliased 2-down-sampling of a ``(B, C, H, W)`` or ``(B, C, D, H, W)`` tensor.
+
+    The maximum over every ``2**ndim`` window at stride 1, then the separable
+    binomial blur ``[1, 2, 1] / 4`` sampled at every other pixel: max-pooling
+    without its aliasing (Zhang 2019 [1]_), as N2V2 [2]_ uses against
+    checkerboard artifacts.
+
+    Parameters
+    ----------
+    x : tensor
+    padding : bool
+        Pad the max-pooled map by one replicated pixel on each side: a size
+        ``s`` gives ``s // 2``, like 2-max-pooling, and output pixel ``j``
+        depends on input pixels ``2j - 1 .. 2j + 2``. Without padding the
+        output has ``(s - 2) // 2`` pixels, pixel ``j`` from input pixels
+        ``2j .. 2j + 3`` (for haloed tiles).
+
+    References
+    ----------
+    .. [1] R. Zhang, "Making Convolutional Networks Shift-Invariant Again",
+           ICML 2019. :arXiv:`1904.11486`
+    .. [2] E. Höck et al., "N2V2 - Fixing Noise2Void checkerboard artifacts
+           with modified sampling strategies and a tweaked network
+           architecture", ECCV Workshops 2022. :arXiv:`2211.08512`
+    """
+    ndim = x.ndim - 2
+    if ndim not in (2, 3):
+        raise ValueError(f"expected a (B, C, H, W) or (B, C, D, H, W) tensor, got {x.ndim}-D")
+    h = (F.max_pool2d if ndim == 2 else F.max_pool3d)(x, 2, stride=1)
+    if padding:
+        h = F.pad(h, [1] * (2 * ndim), mode="replicate")
+    taps = torch.tensor([0.25, 0.5, 0.25], device=x.device, dtype=h.dtype)
+    kernel = taps
+    for _ in range(ndim - 1):
+        kernel = kernel[..., None] * taps
+    c = h.shape[1]
+    weight = kernel.expand(c, 1, *[3] * ndim).contiguous()
+    conv = F.conv2d if ndim == 2 else F.conv3d
+    return conv(h, weight, stride=2, groups=c)
 
 
 class _ConvBlock(nn.Sequential):
@@ -235,7 +305,6 @@ class DeconvNet(nn.Module):
         self.metadata: dict[str, Any] = {}
         cfg = config
         tconv = nn.ConvTranspose2d if cfg.ndim == 2 else nn.ConvTranspose3d
-        self._pool = F.max_pool2d if cfg.ndim == 2 else F.max_pool3d
         widths = [cfg.base_channels * 2**level for level in range(cfg.depth + 1)]
         self.encoder = nn.ModuleList()
         c_in = cfg.in_channels
@@ -247,7 +316,8 @@ class DeconvNet(nn.Module):
         self.decoder = nn.ModuleList()
         for level in reversed(range(cfg.depth)):
             self.up.append(tconv(widths[level + 1], widths[level], kernel_size=2, stride=2))
-            c_dec = widths[level] * (2 if cfg.skip == "concat" else 1)
+            joined = cfg.skip == "concat" and (level or cfg.top_skip)
+            c_dec = widths[level] * (2 if joined else 1)
             self.decoder.append(_ConvBlock(cfg, c_dec, widths[level]))
         conv = nn.Conv2d if cfg.ndim == 2 else nn.Conv3d
         self.head = conv(widths[0], cfg.out_channels, kernel_size=1)
@@ -262,6 +332,16 @@ class DeconvNet(nn.Module):
         if self.residual:
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+
+    def _pool(self, h: torch.Tensor, padding: bool = True) -> torch.Tensor:
+        if self.config.pool == "blur":
+            return max_blur_pool(h, padding=padding)
+        return (F.max_pool2d if self.config.ndim == 2 else F.max_pool3d)(h, 2)
+
+    def _join(self, h: torch.Tensor, skip: torch.Tensor, level: int) -> torch.Tensor:
+        if level == 0 and not self.config.top_skip:
+            return h
+        return h + skip if self.config.skip == "add" else torch.cat([h, skip], dim=1)
 
     @property
     def receptive_field(self) -> int:
@@ -299,12 +379,11 @@ class DeconvNet(nn.Module):
         for block in self.encoder:
             h = block(h)
             skips.append(h)
-            h = self._pool(h, 2)
+            h = self._pool(h)
         h = self.bottleneck(h)
-        for up, block in zip(self.up, self.decoder, strict=True):
-            h = up(h)
-            skip = skips.pop()
-            h = h + skip if cfg.skip == "add" else torch.cat([h, skip], dim=1)
+        levels = reversed(range(cfg.depth))
+        for up, block, level in zip(self.up, self.decoder, levels, strict=True):
+            h = self._join(up(h), skips.pop(), level)
             h = block(h)
         out = self.head(h)
         if self.residual:
@@ -378,15 +457,14 @@ class DeconvNet(nn.Module):
         skips = []
         for level, block in enumerate(self.encoder):
             h = convs(block, h)
-            skips.append(crop(h, enc_out[level], dec_in[level]))
-            h = self._pool(crop(h, enc_out[level], pool_in[level]), 2)
+            used = level or cfg.top_skip
+            skips.append(crop(h, enc_out[level], dec_in[level]) if used else None)
+            h = self._pool(crop(h, enc_out[level], pool_in[level]), padding=False)
         h = convs(self.bottleneck, h)
         have = [(2 * a, 2 * b) for a, b in _shrink(bottleneck_in, self._margin)]
         levels = reversed(range(cfg.depth))
         for up, block, level in zip(self.up, self.decoder, levels, strict=True):
-            h = crop(up(h), have, dec_in[level])
-            skip = skips.pop()
-            h = h + skip if cfg.skip == "add" else torch.cat([h, skip], dim=1)
+            h = self._join(crop(up(h), have, dec_in[level]), skips.pop(), level)
             h = convs(block, h)
             have = [(2 * a, 2 * b) for a, b in dec_out[level]]
         centre = [(halo, s - halo) for s in spatial]
@@ -411,7 +489,8 @@ class DeconvNet(nn.Module):
         per_level = 0.0
         for level in range(cfg.depth + 1):
             width = cfg.base_channels * 2**level
-            factor = 4 if (cfg.skip == "concat" and level < cfg.depth) else 3
+            joined = cfg.skip == "concat" and level < cfg.depth and (level or cfg.top_skip)
+            factor = 4 if joined else 3
             if center and level == 0 and cfg.depth:
                 factor = 2
             per_level += factor * width / (2**cfg.ndim) ** level
@@ -444,11 +523,13 @@ def _center_plan(cfg: DeconvNetConfig, halo: int, spatial: tuple) -> tuple | Non
     enc_out: list = [None] * depth
     pool_in: list = [None] * depth
     need = bottleneck_in
+    blur = int(cfg.pool == "blur")  # max-blur-pooling reads one more pixel each side
     for level in reversed(range(depth)):
-        pool_in[level] = [(2 * a, 2 * b) for a, b in need]
+        pool_in[level] = [(2 * a - blur, 2 * b + blur) for a, b in need]
+        skip = dec_in[level] if level or cfg.top_skip else pool_in[level]
         enc_out[level] = [
             (min(p0, d0), max(p1, d1))
-            for (p0, p1), (d0, d1) in zip(pool_in[level], dec_in[level], strict=True)
+            for (p0, p1), (d0, d1) in zip(pool_in[level], skip, strict=True)
         ]
         enc_in[level] = _grow(enc_out[level], margin)
         need = enc_in[level]

@@ -25,7 +25,15 @@ import numpy as np
 from ._validation import is_dask
 from .regions import Box, region_boxes
 
-__all__ = ["Box", "PatchSampler", "Source", "blind_spot", "dihedral", "region_boxes"]
+__all__ = [
+    "REPLACEMENTS",
+    "Box",
+    "PatchSampler",
+    "Source",
+    "blind_spot",
+    "dihedral",
+    "region_boxes",
+]
 
 # the same subsample size as restore's statistics, so that both see the same pixels
 _STATS_SAMPLES = 1 << 22
@@ -314,18 +322,36 @@ def dihedral(arrays: list[np.ndarray | None], rng: np.random.Generator) -> list:
     return out
 
 
+#: How :func:`blind_spot` replaces a masked pixel: a random other neighbour
+#: (Noise2Void) or the median of its neighbours without itself (N2V2).
+REPLACEMENTS = ("random", "median")
+
+
 def blind_spot(
-    x: Any, generator: Any, *, cell: int | None = None, radius: int = 2
+    x: Any,
+    generator: Any,
+    *,
+    cell: int | None = None,
+    radius: int = 2,
+    replacement: str = "random",
 ) -> tuple[Any, Any]:
-    """Noise2Void input masking of a ``(B, 1, *S)`` tensor.
+    """Noise2Void input masking of a ``(B, C, *S)`` tensor.
 
     One pixel per ``cell**ndim`` block (stratified, as in Noise2Void [1]_) is
-    replaced by a random other pixel of its ``(2 * radius + 1)**ndim``
-    neighbourhood, so the network cannot see the value it must predict. At
-    a border the offset is reversed on the axes it leaves the image by, so
-    the replacement is never the pixel itself, for every masked pixel; on an
-    axis shorter than `radius` a pixel that has no other neighbour stays
-    unmasked.
+    replaced by a value from its ``(2 * radius + 1)**ndim`` neighbourhood
+    without itself, so the network cannot see the value it must predict.
+
+    With ``replacement="random"`` (Noise2Void) the value is that of a random
+    other pixel of the neighbourhood. At a border the offset is reversed on
+    the axes it leaves the image by, so the replacement is never the pixel
+    itself, for every masked pixel; on an axis shorter than `radius` a pixel
+    that has no other neighbour stays unmasked.
+
+    With ``replacement="median"`` (N2V2 [2]_) it is the median (as
+    ``numpy.median``: the mean of the two middle values of an even count) of
+    the neighbours that lie inside the image, the pixel itself excluded, per
+    channel. The masked pixel's own value never enters it, by construction;
+    a pixel with no neighbour in the image stays unmasked.
 
     Returns
     -------
@@ -339,9 +365,15 @@ def blind_spot(
     .. [1] A. Krull, T.-O. Buchholz and F. Jug, "Noise2Void - Learning
            Denoising From Single Noisy Images", CVPR 2019.
            :arXiv:`1811.10980`
+    .. [2] E. Höck, T.-O. Buchholz, A. Brachmann, F. Jug and A. Freytag,
+           "N2V2 - Fixing Noise2Void checkerboard artifacts with modified
+           sampling strategies and a tweaked network architecture", ECCV
+           Workshops 2022. :arXiv:`2211.08512`
     """
     import torch
 
+    if replacement not in REPLACEMENTS:
+        raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {replacement!r}")
     b, c, *spatial = x.shape
     ndim = len(spatial)
     cell = cell or (6 if ndim == 2 else 4)
@@ -359,28 +391,44 @@ def blind_spot(
         torch.meshgrid(*[torch.arange(-radius, radius + 1, device=dev)] * ndim, indexing="ij"), -1
     ).reshape(-1, ndim)
     offsets = offsets[(offsets != 0).any(-1)]
-    pick = torch.randint(0, len(offsets), (b, n), generator=generator, device=dev)
-    offset = offsets[pick]
-    src = pos + offset
-    # At a border the offset turns around on that axis (pos - offset), which
-    # keeps its length: unlike mirroring the position, it can never land on
-    # the pixel itself (mirroring maps 1 - 2 back to 1).
-    outside = (src < 0) | (src >= size)
-    src = torch.where(outside, pos - offset, src)
-    # an axis shorter than the radius: clamp, and leave a pixel that still
-    # lands on itself unmasked
-    src = torch.minimum(torch.clamp(src, min=0), size - 1)
-    keep &= (src != pos).any(-1)
     strides = torch.tensor(
         [math.prod(spatial[i + 1 :]) for i in range(ndim)], device=dev, dtype=torch.long
     )
     batch = torch.arange(b, device=dev)[:, None].expand(b, n)
-    dst_flat = (pos * strides).sum(-1)[keep]
-    src_flat = (src * strides).sum(-1)[keep]
-    batch = batch[keep]
     flat = x.reshape(b, c, -1)
     masked = flat.clone()
-    masked[batch, :, dst_flat] = flat[batch, :, src_flat]
+    if replacement == "median":
+        pos, batch = pos[keep], batch[keep]
+        near = pos[:, None, :] + offsets[None]  # (masked pixels, neighbours, ndim)
+        inside = ((near >= 0) & (near < size)).all(-1)
+        near_flat = (torch.minimum(near.clamp(min=0), size - 1) * strides).sum(-1)
+        values = flat[batch[:, None], :, near_flat]  # (masked pixels, neighbours, c)
+        values = torch.where(inside[..., None], values, torch.full_like(values, math.inf))
+        values = values.sort(dim=1).values
+        count = inside.sum(-1)
+        has = count > 0
+        pos, batch, values, count = pos[has], batch[has], values[has], count[has]
+        lower = torch.gather(values, 1, ((count - 1) // 2)[:, None, None].expand(-1, 1, c))
+        upper = torch.gather(values, 1, (count // 2)[:, None, None].expand(-1, 1, c))
+        dst_flat = (pos * strides).sum(-1)
+        masked[batch, :, dst_flat] = ((lower + upper) / 2)[:, 0]
+    else:
+        pick = torch.randint(0, len(offsets), (b, n), generator=generator, device=dev)
+        offset = offsets[pick]
+        src = pos + offset
+        # At a border the offset turns around on that axis (pos - offset), which
+        # keeps its length: unlike mirroring the position, it can never land on
+        # the pixel itself (mirroring maps 1 - 2 back to 1).
+        outside = (src < 0) | (src >= size)
+        src = torch.where(outside, pos - offset, src)
+        # an axis shorter than the radius: clamp, and leave a pixel that still
+        # lands on itself unmasked
+        src = torch.minimum(torch.clamp(src, min=0), size - 1)
+        keep &= (src != pos).any(-1)
+        dst_flat = (pos * strides).sum(-1)[keep]
+        src_flat = (src * strides).sum(-1)[keep]
+        batch = batch[keep]
+        masked[batch, :, dst_flat] = flat[batch, :, src_flat]
     mask = torch.zeros_like(flat, dtype=torch.bool)
     mask[batch, :, dst_flat] = True
     return masked.reshape(x.shape), mask.reshape(x.shape)

@@ -184,6 +184,14 @@ def train(
         for a new network), ``ema`` (keep an exponential moving average of
         the weights with this decay, e.g. 0.999, validate it beside the raw
         weights and return whichever scores better; None, off, by default),
+        ``blind_spot`` (self-supervised runs: how a masked pixel is
+        replaced, ``"random"``, a random other neighbour as in Noise2Void,
+        or ``"median"``, the median of its 5x5 (5x5x5) neighbourhood without
+        itself as in N2V2 [2]_; default :data:`~.train_setup.BLIND_SPOT`;
+        a new network then has no residual input unless ``network`` asks
+        for one, since the identity would already predict the median;
+        the N2V2 network options are ``network={"pool": "blur",
+        "top_skip": False}``, see the README's measurements),
         ``autosave`` (a ``.safetensors`` path: the best model so
         far is written there whenever validation improves, and the resume
         state beside it, as ``<name>.resume.safetensors``, after every
@@ -265,6 +273,10 @@ def train(
     .. [1] A. Krull, T.-O. Buchholz and F. Jug, "Noise2Void - Learning
            Denoising From Single Noisy Images", CVPR 2019.
            :arXiv:`1811.10980`
+    .. [2] E. Höck, T.-O. Buchholz, A. Brachmann, F. Jug and A. Freytag,
+           "N2V2 - Fixing Noise2Void checkerboard artifacts with modified
+           sampling strategies and a tweaked network architecture", ECCV
+           Workshops 2022. :arXiv:`2211.08512`
 
     Examples
     --------

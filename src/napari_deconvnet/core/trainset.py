@@ -141,8 +141,10 @@ class TrainingSet:
         device: torch.device,
         augment: bool,
         seed: int,
+        replacement: str = "random",
     ) -> None:
         self.mode, self.size, self.rng, self.device = mode, size, rng, device
+        self.replacement = replacement
         self.augment = augment
         self.ndim = net.config.ndim
         self.noise_name, self.noise_params, self.psf = noise
@@ -312,7 +314,7 @@ class TrainingSet:
         val = {"offset": offsets, "scale": scales, "raw": xs, "positions": positions}
         if self.mode == "self-supervised":
             gen = torch.Generator().manual_seed(seed + 1)
-            val["x"], val["mask"] = blind_spot(x, gen)
+            val["x"], val["mask"] = blind_spot(x, gen, replacement=self.replacement)
             val["y"] = x
         else:
             val["x"], val["mask"] = x, None
@@ -358,6 +360,6 @@ class TrainingSet:
             y = torch.from_numpy(np.stack(ys))[:, None].to(self.device)
         x = self._normalise(x, offsets, scales)
         if self.mode == "self-supervised":
-            masked, mask = blind_spot(x, self.gen)
+            masked, mask = blind_spot(x, self.gen, replacement=self.replacement)
             return masked, x, mask
         return x, self._normalise(y, offsets, scales), None
