@@ -20,11 +20,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
+from .checkpoint import Autosave, read_resume
 from .devices import resolve_device
 from .losses import resolve_loss
 from .model import DeconvNet
@@ -33,8 +36,8 @@ from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
 from .psf import as_psf, blur
-from .train_record import run_outcome
-from .train_setup import training_precision
+from .train_record import describe_psf, finite_jsonable, run_outcome, versions
+from .train_setup import check_resume, training_precision
 from .train_types import run_events
 from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
 
@@ -92,6 +95,12 @@ class SyntheticPairs:
     Input and target are normalised with the fixed `stats` (the user
     image's own, as restore computes them). The validation set is a fixed
     draw from phantoms of its own seed, never in the pool.
+
+    Batch ``n`` (counted from 0) is a function of ``(seed, n)`` alone: the
+    phantoms it renews, its crops and its noise come from generators seeded
+    with the step. :meth:`skip_to` puts the pool where it was before batch
+    ``n``, so that a resumed run draws exactly the batches an uninterrupted
+    one would have drawn.
     """
 
     def __init__(
@@ -116,10 +125,11 @@ class SyntheticPairs:
         self.margin = 0 if psf is None else max(psf.shape) // 2 + 1
         self.full = tuple(s + 2 * self.margin for s in self.size)
         self.pool_shape = tuple(2 * s for s in self.full)
-        self.rng = np.random.default_rng([seed, 7])
+        self.seed, self.step = int(seed), 0
+        pool_rng = np.random.default_rng([self.seed, 7])
         pool = pool or (32 if ndim == 2 else 8)
         self.renew = renew if renew is not None else (2 if ndim == 2 else 1)
-        self.pool = [phantom(self.pool_shape, self.kinds, self.rng) for _ in range(pool)]
+        self.pool = [phantom(self.pool_shape, self.kinds, pool_rng) for _ in range(pool)]
         self.validation = "synthetic"
         self.train_area = 10**9  # unlimited: the pool keeps changing
         val_rng = np.random.default_rng([seed, 8])
@@ -171,12 +181,35 @@ class SyntheticPairs:
 
         return tensor(x), tensor(y)
 
+    def _slots(self, step: int) -> np.ndarray:
+        """The pool entries that batch `step` renews, in order."""
+        rng = np.random.default_rng([self.seed, 6, step])
+        return rng.integers(len(self.pool), size=self.renew)
+
+    def _renewal(self, step: int, j: int) -> np.ndarray:
+        """The `j`-th phantom that batch `step` puts into the pool."""
+        return phantom(self.pool_shape, self.kinds, np.random.default_rng([self.seed, 7, step, j]))
+
+    def skip_to(self, step: int) -> None:
+        """Continue at batch `step`: the pool as `step` batches left it (a resumed run).
+
+        Only the phantoms still in the pool are drawn again (at most one per entry).
+        """
+        last: dict[int, tuple[int, int]] = {}
+        for s in range(self.step, step):
+            for j, slot in enumerate(self._slots(s)):
+                last[int(slot)] = (s, j)
+        for slot, (s, j) in last.items():
+            self.pool[slot] = self._renewal(s, j)
+        self.step = max(self.step, int(step))
+
     def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, None]:
-        for _ in range(self.renew):
-            self.pool[int(self.rng.integers(len(self.pool)))] = phantom(
-                self.pool_shape, self.kinds, self.rng
-            )
-        x, y = self._degrade(self._crops(batch_size, self.rng), self.rng)
+        step = self.step
+        for j, slot in enumerate(self._slots(step)):
+            self.pool[int(slot)] = self._renewal(step, j)
+        rng = np.random.default_rng([self.seed, 9, step])
+        self.step += 1
+        x, y = self._degrade(self._crops(batch_size, rng), rng)
         return x, y, None
 
 
@@ -250,53 +283,163 @@ def _base_model(model: Any, ndim: int) -> DeconvNet:
     return copy.deepcopy(net)
 
 
+#: Defaults of the settings that a resumed run takes from its record.
+DEFAULTS: dict[str, Any] = {
+    "batch_size": 16,
+    "lr": 1e-3,
+    "l2sp": 10.0,
+    "steps_per_epoch": 25,
+    "seed": 0,
+}
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    for name in ("batch_size", "steps_per_epoch"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    seed = settings["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    for name in ("lr", "l2sp"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def _same_psf(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if a.shape != b.shape:
+        return False
+    return bool(np.allclose(a / a.sum(), b / b.sum(), rtol=1e-4, atol=1e-7))
+
+
+def _resumed(
+    state_path: Any, given: dict[str, Any], kernel: np.ndarray | None, camera: Any
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The settings of the run to resume; ValueError where an argument contradicts them."""
+    record, saved_psf = read_adapt_record(state_path)
+    out = dict(record)
+
+    def refuse(name: str, yours: Any, theirs: Any) -> None:
+        raise ValueError(
+            f"{name}={yours!r}, but the adapt run to resume used {theirs!r}; pass the same "
+            f"{name} or leave it out (a resumed run keeps its settings)"
+        )
+
+    for name, value in given.items():
+        if value is None:
+            continue
+        saved = record[name]
+        if name == "kinds":
+            value = check_kinds(value)
+        if value != saved:
+            refuse(name, value, saved)
+    if kernel is not None and not _same_psf(kernel, saved_psf):
+        theirs = None if saved_psf is None else f"a PSF of shape {saved_psf.shape}"
+        refuse("psf", f"a PSF of shape {kernel.shape}", theirs)
+    if camera is not None:  # noise given as a dict: it must give the same camera
+        saved_cam = record["camera"]
+        same = camera["noise"] == saved_cam["noise"] and all(
+            math.isclose(float(camera["params"].get(k, 0)), float(v), rel_tol=1e-6)
+            for k, v in saved_cam["params"].items()
+        )
+        if not same:
+            refuse("noise", {"noise": camera["noise"], **camera["params"]}, saved_cam)
+    return out, saved_psf
+
+
 def adapt_iter(
     model: Any,
     image: Any,
     *,
     psf: Any = None,
     noise: Any = "auto",
-    seconds: float = 120,
+    seconds: float | None = 120,
     kinds: Any = None,
     patch_size: int | None = None,
-    batch_size: int = 16,
-    lr: float = 1e-3,
-    l2sp: float = 10.0,
-    steps_per_epoch: int = 25,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    l2sp: float | None = None,
+    steps_per_epoch: int | None = None,
     steps: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: Any = "auto",
     stop: Any = None,
     preview: bool = True,
+    autosave: Any = None,
+    resume: Any = None,
 ) -> Generator[TrainEvent, None, TrainResult]:
     """Generator form of :func:`adapt`: yields :class:`TrainEvent`, returns a TrainResult."""
     check_array(image, "image")
     array = np.asarray(image, np.float32)
     if not np.isfinite(array).all():
         raise ValueError("image contains NaN or infinite values; replace them first")
-    if not (isinstance(seconds, int | float) and seconds > 0):
-        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+    if seconds is None and steps is None:
+        raise ValueError("seconds=None needs steps= (a bound on the run); pass one of them")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+    ):
+        raise ValueError(
+            f"seconds must be a positive number (or None with steps=), got {seconds!r}"
+        )
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
-    if steps is not None:  # whole epochs of `steps` in all
-        steps_per_epoch = min(steps_per_epoch, steps)
-        epochs = math.ceil(steps / steps_per_epoch)
-    else:
-        epochs = None
+    saver = None if autosave is None else Autosave(autosave)  # checks the path
     kernel = None
     if psf is not None:
         kernel = np.asarray(as_psf(psf, None), np.float32)
-    ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
+    given = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "l2sp": l2sp,
+        "steps_per_epoch": steps_per_epoch,
+        "seed": seed,
+        "kinds": kinds,
+    }
+    state = saved = None
+    if resume is not None:
+        state = read_resume(resume)
+        given_camera = camera_from(array, noise) if isinstance(noise, dict) else None
+        saved, saved_psf = _resumed(resume, given, kernel, given_camera)
+        if patch_size is not None and int(patch_size) != saved["patch_size"][0]:
+            raise ValueError(
+                f"patch_size={patch_size!r}, but the adapt run to resume used "
+                f"{saved['patch_size'][0]}; pass the same patch_size or leave it out"
+            )
+        kernel = saved_psf
+        settings = {k: saved[k] for k in DEFAULTS}
+        kinds, camera, stats = saved["kinds"], saved["camera"], tuple(saved["stats"])
+        size = tuple(saved["patch_size"])
+        ndim = len(size)
+        if model is None:
+            model = saved["start"].get("path") or saved["start"].get("name")
+    else:
+        settings = {k: DEFAULTS[k] if given[k] is None else given[k] for k in DEFAULTS}
+        ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
+        camera = camera_from(array, noise)
+        size = (int(patch_size or (64 if ndim == 2 else 32)),) * ndim
+    _check_settings(settings)
     if ndim == 3 and array.ndim < 3:
         raise ValueError("a 3D PSF needs a 3D image (Z, Y, X)")
-    if isinstance(model, str | DeconvNet) or model is None:
-        net = _base_model(model or f"denoise-{ndim}d", ndim)
+    net = _base_model(model or f"denoise-{ndim}d", ndim)
+    fingerprint = weights_fingerprint(net)
+    if state is not None:
+        check_resume(state, "synthetic", size, net)
+        if saved.get("start_fingerprint") not in (None, fingerprint):
+            raise ValueError(
+                f"{state['path']} was adapted from another starting model "
+                f"({saved['start'].get('name')!r}); resume with the same model"
+            )
     else:
-        net = _base_model(model, ndim)
-    camera = camera_from(array, noise)
-    stats = normalization_of(net.config.normalization, array)
-    size = patch_size or (64 if ndim == 2 else 32)
-    size = (int(size),) * ndim
+        stats = normalization_of(net.config.normalization, array)
+    spe = settings["steps_per_epoch"]
+    if steps is not None:  # whole epochs of `steps` in all
+        spe = min(spe, steps)
+        epochs = math.ceil(steps / spe)
+    else:
+        epochs = None
     dev = resolve_device(device)
     data = SyntheticPairs(
         ndim=ndim,
@@ -306,61 +449,115 @@ def adapt_iter(
         psf=kernel,
         kinds=kinds,
         device=dev,
-        seed=seed,
+        seed=settings["seed"],
     )
+    if state is not None:
+        data.skip_to(int(state["step"]))  # the batches the interrupted run had not drawn
     loss_name, loss_fn = resolve_loss("mse", "synthetic", 0.5)
     amp = training_precision("auto", dev)
     config = TrainConfig(
         mode="synthetic",
         loss=loss_name,
         patch_size=size,
-        batch_size=batch_size,
+        batch_size=settings["batch_size"],
         epochs=epochs,
-        max_seconds=float(seconds),
-        steps_per_epoch=steps_per_epoch,
-        lr=float(lr),
+        max_seconds=None if seconds is None else float(seconds),
+        steps_per_epoch=spe,
+        lr=float(settings["lr"]),
         weight_decay=0.0,
         schedule="cosine",
         clip_norm=1.0,
         patience=None,
         ssim_weight=0.5,
         augment=False,
-        seed=seed,
+        seed=settings["seed"],
         device=str(dev),
         precision=str(amp).removeprefix("torch."),
         noise={"model": camera["noise"], **camera["params"]},
         psf_shape=None if kernel is None else tuple(kernel.shape),
         validation="synthetic",
-        l2sp=float(l2sp),
+        l2sp=float(settings["l2sp"]),
         fine_tuning=True,
     )
-    parent = {"name": net.metadata.get("name"), "path": net.metadata.get("path")}
+    parent = {
+        "name": net.metadata.get("name"),
+        "path": net.metadata.get("path"),
+        "fingerprint": fingerprint,
+    }
+    record = {
+        "camera": camera,
+        "stats": list(stats),
+        "kinds": data.kinds,
+        "patch_size": list(size),
+        **settings,
+        "seconds": seconds,
+        "steps": steps,
+        "start": parent,
+        "start_fingerprint": fingerprint,
+        "image_shape": list(array.shape),
+        "noise_source": "estimated" if isinstance(noise, str) else "given",
+    }
+    if saved is not None:
+        record["noise_source"] = saved.get("noise_source", record["noise_source"])
+    if saver is not None:
+        if state is None or Path(state["path"]) != saver.resume:
+            saver.resume.unlink(missing_ok=True)  # never resumed into another run's state
+        write_adapt_record(saver.path, record, kernel)
 
     def metadata(*, config, history, best_entry, stop_reason, seconds, steps, improved):
+        start = history[0]
+        scores = ("val_loss", "val_psnr", "val_ssim")
+        training = {
+            "mode": "adapt (synthetic phantoms)",
+            "data": {
+                "kind": "synthetic phantoms, drawn afresh for every batch",
+                "phantoms": data.kinds,
+                "psf": describe_psf(kernel),
+                "noise": config.noise,
+                "noise_source": (
+                    "estimated from the image by dn.estimate_noise"
+                    if record["noise_source"] == "estimated"
+                    else "given"
+                ),
+                "camera": {k: v for k, v in camera.items() if k != "params"},
+                "normalization": list(stats),
+                "image": {"shape": list(array.shape), "dtype": str(np.dtype(image.dtype))},
+            },
+            "kinds": data.kinds,
+            "camera": {k: v for k, v in camera.items() if k != "params"},
+            "noise": config.noise,
+            "psf_shape": None if kernel is None else list(kernel.shape),
+            "image_shape": list(array.shape),
+            **run_outcome(history, best_entry, stop_reason, seconds, steps),
+            "best_val_psnr": best_entry.get("val_psnr"),
+            "best_val_ssim": best_entry.get("val_ssim"),
+            "start_val_psnr": start.get("val_psnr"),
+            "start_val_ssim": start.get("val_ssim"),
+            "input_val_psnr": start.get("input_val_psnr"),
+            "validation": {
+                "set": f"{len(data.val['x'])} synthetic pairs of a fixed seed, never trained on",
+                "scores": [
+                    {"epoch": h["epoch"], "step": h["step"], **{k: h.get(k) for k in scores}}
+                    for h in history
+                ],
+            },
+            "improved": improved,
+            "resumed": state is not None,
+            "fine_tuned_from": parent,
+            "settings": {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in config.to_dict().items()
+                if k not in ("noise",)
+            },
+            "versions": versions(),
+        }
         return {
             "name": f"{parent['name']}-adapted",
             "description": (
                 f"{parent['name']} adapted to an image's "
                 f"{'PSF and ' if kernel is not None else ''}{camera['noise']} noise"
             ),
-            "training": {
-                "mode": "adapt (synthetic phantoms)",
-                "kinds": data.kinds,
-                "camera": {k: v for k, v in camera.items() if k != "params"},
-                "noise": config.noise,
-                "psf_shape": None if kernel is None else list(kernel.shape),
-                "image_shape": list(array.shape),
-                **run_outcome(history, best_entry, stop_reason, seconds, steps),
-                "best_val_psnr": best_entry.get("val_psnr"),
-                "start_val_psnr": history[0].get("val_psnr"),
-                "improved": improved,
-                "fine_tuned_from": parent,
-                "settings": {
-                    k: (list(v) if isinstance(v, tuple) else v)
-                    for k, v in config.to_dict().items()
-                    if k not in ("noise",)
-                },
-            },
+            "training": finite_jsonable(training),
         }
 
     trainer = Trainer(
@@ -373,6 +570,8 @@ def adapt_iter(
         metadata=metadata,
         stop=stop,
         preview=preview,
+        autosave=saver,
+        resume=state,
     )
     return (yield from trainer.run())
 
@@ -415,9 +614,11 @@ def adapt(
         ``"auto"`` estimates it from `image`; or the parameters of
         :func:`synthesize`, e.g. ``dict(noise="poisson-gaussian", gain=2,
         offset=100, read_noise=3)`` in the image's units.
-    seconds : float
+    seconds : float or None
         Training time (wall clock). 120 s on a laptop CPU is the design
-        point; a GPU does much more in the same time.
+        point; a GPU does much more in the same time. None (with
+        ``steps=``): bounded by the steps only, so that the run does not
+        depend on the machine's speed. A resumed run counts its whole time.
     callback : callable, optional
         Called with every :class:`TrainEvent` (progress, preview).
     **options
@@ -427,16 +628,30 @@ def adapt(
         denoiser), ``steps_per_epoch`` (25: how often
         the synthetic validation set is scored), ``steps`` (a bound on the
         optimisation steps besides `seconds`, rounded up to whole epochs:
-        reproducible runs), ``seed``, ``device``,
-        ``stop`` (a threading.Event), ``preview``.
+        reproducible runs), ``seed`` (0), ``device``,
+        ``stop`` (a threading.Event), ``preview``;
+        ``autosave`` (a ``.safetensors`` path: the best model so far,
+        rewritten whenever validation improves, the resume state beside it
+        after every epoch, and ``<name>.adapt.safetensors``, the run's PSF,
+        camera, normalisation, phantom kinds and settings, see
+        :mod:`.adapt_record`), ``resume`` (an autosave path: continue that
+        run; it keeps its PSF, camera, normalisation, phantoms and
+        settings, so `psf`, `noise` and the options above may be left out,
+        and any that is passed must agree; the step count and history go
+        on, and the batches drawn are those the interrupted run would have
+        drawn).
 
     Returns
     -------
     DeconvNet
         The adapted copy, best by the loss on a fixed synthetic validation
         set; the starting model itself (unchanged) when no epoch beat it.
-        ``metadata["training"]`` records the camera, PSF, time, and the
-        validation scores before and after (``improved``).
+        ``metadata["training"]`` records the training data (``data``: the
+        phantoms, the PSF, the noise found in the image and its camera),
+        the validation scores (``validation``, and ``start_val_psnr`` /
+        ``best_val_psnr``, ``improved``), the starting model
+        (``fine_tuned_from``: its name, path and weights fingerprint), the
+        time and the steps.
 
     Examples
     --------

@@ -16,7 +16,7 @@ from napari.layers import Image, Labels, Shapes
 from ._layers import layer_data
 from ._train_adapt import check_adapt_model
 from ._train_form import NEW_NETWORK, SYNTHETIC
-from ._train_regions import shapes_to_polygons
+from ._train_regions import labels_to_mask, shapes_to_polygons
 
 __all__ = ["collect_adapt", "collect_training"]
 
@@ -71,13 +71,13 @@ def collect_training(widget: Any) -> dict[str, Any]:
     if isinstance(region, Shapes):
         options["validation_regions"] = shapes_to_polygons(region, layer)
     elif isinstance(region, Labels):
-        if tuple(region.data.shape) != tuple(data.shape):
+        mask = labels_to_mask(region, layer, data)
+        if not mask.any():
             raise ValueError(
-                f"labels layer {region.name!r} has shape {region.data.shape} but the input "
-                f"has shape {data.shape}; paint the validation area on a layer of the "
-                "input's shape"
+                f"labels layer {region.name!r} marks no pixel of {layer.name!r}; paint the "
+                "validation area (any label) over the input"
             )
-        options["validation_regions"] = np.asarray(region.data)
+        options["validation_regions"] = mask
     options["name"] = f"{layer.name}-{net_ndim}d"
     return {
         "layer": layer,

@@ -1,11 +1,14 @@
-"""Training regions drawn in napari: Shapes layers as polygons in an image's pixels."""
+"""Training regions drawn in napari: Shapes layers as polygons and Labels layers as masks,
+in an image's pixels."""
 
 from __future__ import annotations
 
-import numpy as np
-from napari.layers import Image, Shapes
+from typing import Any
 
-__all__ = ["shapes_to_polygons"]
+import numpy as np
+from napari.layers import Image, Labels, Shapes
+
+__all__ = ["labels_to_mask", "shapes_to_polygons"]
 
 
 def shapes_to_polygons(shapes: Shapes, image: Image) -> list[np.ndarray]:
@@ -30,3 +33,56 @@ def shapes_to_polygons(shapes: Shapes, image: Image) -> list[np.ndarray]:
         data = np.array([image.world_to_data(p) for p in world])
         polygons.append(data[:, -min(data.shape[1], image.ndim) :])
     return polygons
+
+
+def labels_to_mask(labels: Labels, image: Image, data: Any = None) -> np.ndarray:
+    """A Labels layer as a mask on `image`'s pixels (nonzero: inside the region).
+
+    Each pixel of the image takes the label under its centre (nearest), so
+    that the layers may have different scales and translations (e.g. labels
+    painted at another resolution); pixels outside the labels layer are
+    outside the region. The labels cover the image's trailing axes: an RGB
+    image's colour axis is not one of them (labels of shape ``(Y, X)`` mark
+    an ``(Y, X, 3)`` image), and labels of fewer axes than the image (``(Y,
+    X)`` on a ``(C, Y, X)`` stack) mark every plane of the leading axes.
+
+    Parameters
+    ----------
+    labels : napari Labels layer
+    image : napari Image layer
+    data : array, optional
+        The image's data (its full-resolution level), if already at hand.
+
+    Raises
+    ------
+    ValueError
+        The labels have more axes than the image.
+    """
+    shape = tuple((image.data if data is None else data).shape)
+    if image.rgb:
+        shape = shape[:-1]
+    mask = np.asarray(labels.data)
+    n = mask.ndim
+    if n > len(shape):
+        raise ValueError(
+            f"labels layer {labels.name!r} has {n} axes but the input {image.name!r} has "
+            f"{len(shape)}{' (besides its colour axis)' if image.rgb else ''}; paint the "
+            "region on a labels layer over the input"
+        )
+    target = shape[len(shape) - n :]
+    scale_i, shift_i = np.asarray(image.scale)[-n:], np.asarray(image.translate)[-n:]
+    scale_l, shift_l = np.asarray(labels.scale)[-n:], np.asarray(labels.translate)[-n:]
+    same_grid = np.allclose(scale_i, scale_l) and np.allclose(shift_i, shift_l)
+    if same_grid and mask.shape == target:
+        return mask
+    index, inside = [], []
+    for axis in range(n):
+        world = np.arange(target[axis]) * scale_i[axis] + shift_i[axis]
+        where = np.round((world - shift_l[axis]) / scale_l[axis]).astype(np.int64)
+        inside.append((where >= 0) & (where < mask.shape[axis]))
+        index.append(np.clip(where, 0, mask.shape[axis] - 1))
+    out = mask[np.ix_(*index)]
+    valid = np.ones(target, bool)
+    for axis, ok in enumerate(inside):
+        valid &= ok.reshape([-1 if a == axis else 1 for a in range(n)])
+    return np.where(valid, out, 0)

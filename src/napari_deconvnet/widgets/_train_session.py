@@ -3,14 +3,20 @@
 Every training the widget starts writes, through the engine's ``autosave``
 (:mod:`napari_deconvnet.core.checkpoint`), the best model so far and the
 resume state into one folder per user (:func:`session_folder`), and beside
-them the form's settings (``session.json``). After a crash or a closed
-viewer, a new Train widget offers *Resume the last session*: it puts those
-settings back into the form, and Train continues the run from the resume
-state: the step count, history, optimiser and schedule go on.
+them the form's settings (``session.json``: the mode, the shared fields, the
+input and target layers by name, the synthetic pairs' noise model and PSF,
+and adaptation's PSF and time budget). An adaptation also writes its own
+record there (:mod:`napari_deconvnet.core.adapt_record`: the PSF, the
+camera noise found in the image, the phantoms and the settings). After a
+crash or a closed viewer, a new Train widget offers *Resume the last
+session*: it puts those settings back into the form, and Train continues the
+run from the resume state: the step count, history, optimiser and schedule
+go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -20,12 +26,16 @@ __all__ = [
     "AUTOSAVE_NAME",
     "FORM_FIELDS",
     "SETTINGS_NAME",
+    "apply_picker",
     "apply_settings",
     "autosave_path",
     "can_resume",
+    "check_resume_mode",
     "form_settings",
+    "picker_state",
     "read_settings",
     "session_folder",
+    "session_summary",
     "start_session",
 ]
 
@@ -98,7 +108,9 @@ def start_session(folder: Path, settings: dict[str, Any], *, resume: bool) -> di
             )
         return {"autosave": str(path), "resume": str(path)}
     folder.mkdir(parents=True, exist_ok=True)
-    for old in (path, _resume_file(folder)):
+    from napari_deconvnet.core.adapt_record import record_path
+
+    for old in (path, _resume_file(folder), record_path(path)):
         old.unlink(missing_ok=True)
     from napari_deconvnet.core.atomic import write_atomic
 
@@ -119,17 +131,72 @@ FORM_FIELDS = (
 )
 
 
+def picker_state(picker: Any) -> dict[str, Any]:
+    """A PSF picker's choice, JSON-ready: the source, the kind's parameters, size, layer."""
+    state: dict[str, Any] = {"source": picker.source.value, "size": picker.size.value}
+    try:
+        state["params"] = picker.forms.values()
+    except (ValueError, TypeError):  # a field being edited: the kind's defaults come back
+        state["params"] = {}
+    layer = picker.layer.value
+    state["layer"] = None if layer is None else layer.name
+    return state
+
+
+def apply_picker(picker: Any, state: dict[str, Any]) -> None:
+    """Put :func:`picker_state`'s `state` back into a PSF picker (what fails is skipped)."""
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        picker.source.value = state["source"]
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        picker.forms.set_values(state.get("params") or {})
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        picker.size.value = state["size"]
+    layers = {layer.name: layer for layer in picker.layer.choices if layer is not None}
+    if state.get("layer") in layers:
+        picker.layer.value = layers[state["layer"]]
+
+
 def form_settings(widget: Any) -> dict[str, Any]:
-    """The Train widget's settings of a run, JSON-ready: its fields, input and target names."""
+    """The Train widget's settings of a run, JSON-ready.
+
+    The mode, the shared fields, the input and target names, the synthetic
+    pairs' noise model, parameters and PSF, and adaptation's PSF and time.
+    """
     target = widget.target.value
     settings = {name: getattr(widget, name).value for name in FORM_FIELDS}
+    settings["mode"] = widget.mode.value
     settings["image"] = widget.image.value.name
     settings["target"] = target if isinstance(target, str) else {"layer": target.name}
-    return settings
+    synthetic = widget.synthetic
+    try:
+        noise_params = synthetic.noise_params.values()
+    except (ValueError, TypeError):
+        noise_params = {}
+    settings["synthetic"] = {
+        "noise": synthetic.noise.value,
+        "noise_params": noise_params,
+        "psf": picker_state(synthetic.psf),
+    }
+    settings["adapt"] = {
+        "psf": picker_state(widget.adapt.psf),
+        "seconds": widget.adapt.seconds.value,
+    }
+    return json.loads(json.dumps(settings, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
 
 
 def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
     """Put a run's `settings` back into the Train widget (what no longer exists is skipped)."""
+    if settings.get("mode") is not None:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            widget.mode.value = settings["mode"]
     layers = {layer.name: layer for layer in widget.image.choices if layer is not None}
     values = [(getattr(widget, n), settings[n]) for n in FORM_FIELDS if n in settings]
     if settings.get("image") in layers:
@@ -144,3 +211,43 @@ def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
             field.value = value
         except (ValueError, TypeError, KeyError):
             continue  # e.g. a model that is no longer registered
+    synthetic = settings.get("synthetic")
+    if isinstance(synthetic, dict):
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            widget.synthetic.noise.value = synthetic["noise"]
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            widget.synthetic.noise_params.set_values(synthetic.get("noise_params") or {})
+        if isinstance(synthetic.get("psf"), dict):
+            apply_picker(widget.synthetic.psf, synthetic["psf"])
+    adapt = settings.get("adapt")
+    if isinstance(adapt, dict):
+        if isinstance(adapt.get("psf"), dict):
+            apply_picker(widget.adapt.psf, adapt["psf"])
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            widget.adapt.seconds.value = adapt["seconds"]
+
+
+def check_resume_mode(folder: Path, mode: str) -> None:
+    """Refuse (ValueError) to resume the session of the other mode (training vs adapting)."""
+    settings = read_settings(folder) or {}
+    theirs = settings.get("mode")
+    if theirs is not None and theirs != mode:
+        raise ValueError(
+            f"the last session ran in mode {theirs!r}; choose that mode to resume it, "
+            "or untick Resume to start a new run"
+        )
+
+
+def session_summary(folder: Path) -> str | None:
+    """What an autosaved adaptation was adapting to, in words (None for a training)."""
+    from napari_deconvnet.core.adapt_record import read_adapt_record
+
+    try:
+        record, psf = read_adapt_record(autosave_path(folder))
+    except ValueError:
+        return None
+    camera = record.get("camera", {})
+    params = ", ".join(f"{k} {v:.3g}" for k, v in camera.get("params", {}).items())
+    noise = f"{camera.get('noise')} noise" + (f" ({params})" if params else "")
+    blur = "no PSF" if psf is None else f"a PSF of shape {tuple(psf.shape)}"
+    return f"adapting {record.get('start', {}).get('name')} to {noise}, {blur}"

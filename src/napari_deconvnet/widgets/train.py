@@ -53,9 +53,11 @@ from ._train_regions import shapes_to_polygons
 from ._train_session import (
     apply_settings,
     can_resume,
+    check_resume_mode,
     form_settings,
     read_settings,
     session_folder,
+    session_summary,
     start_session,
 )
 from ._worker import Job, WorkerWidget
@@ -274,9 +276,8 @@ class TrainWidget(WorkerWidget):
         self._suggest_start()
 
     def _refresh_resume(self) -> None:
-        """Resume is offered when the session folder holds a run (and not while adapting)."""
-        available = self.mode.value != ADAPT and can_resume(session_folder())
-        self.resume.visible = self.mode.value != ADAPT
+        """Resume is offered when the session folder holds a run (a training or an adaptation)."""
+        available = can_resume(session_folder())
         self.resume.enabled = available
         if not available and self.resume.value:
             self.resume.value = False
@@ -286,7 +287,9 @@ class TrainWidget(WorkerWidget):
         settings = read_settings(session_folder()) if value else None
         if settings is not None:
             apply_settings(self, settings)
-            self.status.value = "Train resumes the last session"
+            summary = session_summary(session_folder())
+            text = "Train resumes the last session"
+            self.status.value = text if summary is None else f"{text} ({summary})"
 
     def _suggest_start(self, *_: Any) -> None:
         """Preselect the shipped model that fits the task, until the user chooses one."""
@@ -369,10 +372,13 @@ class TrainWidget(WorkerWidget):
 
         The deleted input layer does not stop training (only its previews).
         """
+        if self.resume.value:
+            check_resume_mode(session_folder(), self.mode.value)
         if self.mode.value == ADAPT:
             job = collect_adapt(self)
             body, args, verb = _adapt_job, job["args"], "adapting to"
             options = args[2]
+            options.update(self._session_options())
         else:
             job = collect_training(self)
             options = job["options"]
