@@ -23,6 +23,7 @@ __all__ = [
     "BOUNDARIES",
     "BandedAxis",
     "FoldedFFT",
+    "SeparableConvolution",
     "centred_otf",
     "fft_shape",
     "fold_indices",
@@ -108,6 +109,13 @@ class BandedAxis:
         What lies beyond the axis's ends (:data:`BOUNDARIES`): zeros, or its
         mirror image, whose taps the blocks at the ends fold back onto the
         samples they reflect (no padded copy either way).
+    transpose : bool, optional
+        Only for the last axis: return the result with the last two axes
+        swapped (shape ``(..., n, m)`` for an input ``(..., m, n)``). The
+        products then read the input's transpose where it lies, as along a
+        leading axis, with blocks of 16 instead of 64 outputs (2.7 instead of
+        5.8 multiply-adds per tap for 13 taps); two such passes, along the
+        last axis and then along the one before it, give back the layout.
     """
 
     def __init__(
@@ -118,6 +126,7 @@ class BandedAxis:
         device: Any,
         block: int | None = None,
         boundary: str = "zero",
+        transpose: bool = False,
     ) -> None:
         import torch
 
@@ -126,8 +135,17 @@ class BandedAxis:
             raise ValueError(f"taps must have an odd length, got {s}")
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-        self.axis, self.shape, self.size = axis, tuple(shape), s
+        if transpose and (len(shape) < 2 or axis != len(shape) - 1):
+            raise ValueError(
+                f"transpose=True needs the last axis of at least 2, got axis {axis} of {shape}"
+            )
+        self.axis, self.shape, self.size, self.transpose = axis, tuple(shape), s, transpose
         self.pre, self.post = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+        if transpose:  # along the leading axis of (pre, n, m), the input's transpose
+            self.pre, self.post = math.prod(shape[:-2]), shape[-2]
+            self.out_shape = (*shape[:-2], shape[-1], shape[-2])
+        else:
+            self.out_shape = self.shape
         self.block = b = block or (64 if self.post == 1 else 16)
         n, c, k = shape[axis], s // 2, b + s - 1
         blocks = -(-n // b)
@@ -161,15 +179,16 @@ class BandedAxis:
                     start, stop, band = _folded_block(t, j * b, b, n, boundary, device)
                 mat = band if self.post == 1 else band.t().contiguous()
                 self.spans[mirror].append((j, start, stop, mat))
-        out_shape = (self.pre, blocks * b) if self.post == 1 else (self.pre, blocks * b, self.post)
-        self.out = torch.empty(out_shape, dtype=torch.float32, device=device)
+        buffer = (self.pre, blocks * b) if self.post == 1 else (self.pre, blocks * b, self.post)
+        self.out = torch.empty(buffer, dtype=torch.float32, device=device)
 
     def __call__(self, x: Any, mirror: bool = False) -> Any:
         """`x` correlated with the taps (or convolved, if `mirror`): a view of a buffer.
 
         The view is overwritten by the next call. `x` may be strided (it is
         read where it lies if its strides allow); if it is this axis's own
-        previous result, it is copied first.
+        previous result, it is copied first. With ``transpose``, the result
+        has the last two axes swapped.
         """
         import torch
 
@@ -185,7 +204,10 @@ class BandedAxis:
                 # a strided output block: BLAS writes it in place
                 torch.mm(rows[:, lo:hi], mat, out=self.out[:, j * b : (j + 1) * b])
             return self.out[:, :n].view(self.shape)
-        planes = x.reshape(self.pre, n, self.post)
+        if self.transpose:
+            planes = x.reshape(self.pre, self.post, n).transpose(1, 2)
+        else:
+            planes = x.reshape(self.pre, n, self.post)
         band_t = self.bands_t[mirror]
         j0, j1, k = self.j0, self.j1, self.size + b - 1
         edges = spans[:j0] + spans[j1:]
@@ -197,7 +219,56 @@ class BandedAxis:
                 torch.matmul(band_t, inner, out=out[j0 * b : j1 * b].view(j1 - j0, b, self.post))
             for j, lo, hi, mat in edges:
                 torch.mm(mat, plane[lo:hi], out=out[j * b : (j + 1) * b])
-        return self.out[:, :n].view(self.shape)
+        return self.out[:, :n].view(self.out_shape)
+
+
+class SeparableConvolution:
+    """Same-size correlation by a separable kernel, its result's last two axes swapped.
+
+    One :class:`BandedAxis` per axis: the leading axes and the one before the
+    last as leading axes (their products run over long rows), then the last
+    axis as a transposing pass (it reads its input's transpose as a leading
+    axis, with blocks of 16 instead of 64 outputs, so fewer multiply-adds on
+    the band's zeros). A second one, built for the swapped shape with the
+    last two axes' taps swapped, gives back the layout: Richardson-Lucy
+    blurs its estimate with the first and the ratio with the second.
+
+    Parameters
+    ----------
+    taps : list of 1D ndarray
+        The correlation taps of the last ``len(taps)`` axes (at least 2), of
+        odd lengths; their mirror images give the adjoint.
+    shape : tuple of int
+        The shape of the tensors it takes; it returns views of shape
+        ``(*shape[:-2], shape[-1], shape[-2])``.
+    device : torch.device or str
+        Where the buffers live.
+    boundary : {"zero", "reflect", "symmetric"}, optional
+        As :class:`BandedAxis`'s.
+    """
+
+    def __init__(
+        self, taps: list[np.ndarray], shape: tuple[int, ...], device: Any, boundary: str = "zero"
+    ) -> None:
+        k, nd = len(taps), len(shape)
+        if k < 2 or k > nd:
+            raise ValueError(f"need taps for 2 to {nd} axes, got {k}")
+        self.passes = [
+            BandedAxis(taps[i], nd - k + i, shape, device, boundary=boundary)
+            for i in range(k - 1)
+        ]
+        self.passes.append(
+            BandedAxis(taps[-1], nd - 1, shape, device, boundary=boundary, transpose=True)
+        )
+
+    def __call__(self, x: Any, mirror: bool = False) -> Any:
+        """`x` correlated with the kernel (convolved, if `mirror`), last two axes swapped.
+
+        A view of a buffer, overwritten by the next call.
+        """
+        for axis in self.passes:
+            x = axis(x, mirror)
+        return x
 
 
 def _folded_block(
