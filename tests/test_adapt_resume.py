@@ -323,3 +323,33 @@ def test_labels_validation_region_trains_on_rgb_and_multichannel_layers(
     after = psnr(clean[held], out[held], data_range=1.0)
     assert after > before + 1.0
     assert name is not None
+
+
+def test_session_settings_carry_the_synthetic_noise_and_psf(dock, make_napari_viewer):
+    from napari_deconvnet.widgets._train_session import apply_settings, form_settings
+    from napari_deconvnet.widgets.train import SYNTHETIC
+
+    open_dock, errors, _ = dock
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.float32), name="clean")
+    widget = open_dock(viewer)
+    widget.target.value = SYNTHETIC
+    widget.synthetic.noise.value = "poisson"
+    widget.synthetic.noise_params.set_values({"peak": 7.5})
+    widget.synthetic.psf.source.value = "gaussian"
+    widget.synthetic.psf.forms.set_values({"sigma": 2.5})
+    settings = form_settings(widget)
+    assert settings["synthetic"]["noise"] == "poisson"
+    assert settings["synthetic"]["psf"]["source"] == "gaussian"
+
+    other = make_napari_viewer()
+    other.add_image(np.zeros((64, 64), np.float32), name="clean")
+    new = open_dock(other)
+    assert new.synthetic.noise.value != "poisson"
+    apply_settings(new, settings)
+    assert new.target.value == SYNTHETIC
+    assert new.synthetic.noise.value == "poisson"
+    assert new.synthetic.noise_params.values()["peak"] == pytest.approx(7.5)
+    assert new.synthetic.psf.source.value == "gaussian"
+    assert new.synthetic.psf.forms.values()["sigma"] == pytest.approx(2.5)
+    assert errors == []
