@@ -6,26 +6,31 @@ slows both alike), a few runs of:
 - ``skimage.restoration.richardson_lucy(image, psf, n, clip=False)`` on the
   image as a user would call it (float32 input, so scikit-image computes in
   float32 too): the baseline of the ratio;
-- ``dn.richardson_lucy(image, psf, n)``: the default, which first extends the
-  image by reflection (three PSF sizes per side) so that the borders show no
-  artefact; it does more work than the baseline;
+- ``dn.richardson_lucy(image, psf, n)``: the default, which treats the image
+  as extended by its mirror image so that the borders show no artefact (for
+  a PSF symmetric along each axis, as these Gaussians, it runs on the image
+  alone, folding what falls beyond the borders back onto it);
 - ``dn.richardson_lucy(image, psf, n, pad=None)``: the same computation as the
   baseline.
 
 Equality is checked against scikit-image on the same input: ``pad=None``
-against the baseline, and the default against scikit-image on the
-reflect-padded image, cropped back (the documented equivalence). Differences
-are the maximum absolute difference divided by the image's maximum.
+against the baseline. With ``--padded-check``, the default is also compared
+with scikit-image on the image extended by reflection by three PSF sizes,
+cropped back: the previous default, of which the present one is the limit
+as that padding widens (``tests/test_rl_speed_paths.py`` checks the default
+against a float64 reference of its own rule). Differences are the maximum
+absolute difference divided by the image's maximum.
 
-Times are medians over the repeats; a ratio is the median of the repeats'
-ratios, each from runs made one after the other (on a machine shared with
-other work, the load changes between repeats more than within one).
+Times are the best of the repeats (the least disturbed by other work on a
+shared machine); a ratio is scikit-image's best over ours. Both run in one
+thread (torch's threads are set to 1 unless ``--threads`` says otherwise;
+scikit-image's ``fftconvolve`` uses one).
 
 Usage::
 
-    python benchmarks/classical_speed.py            # the README table
+    OMP_NUM_THREADS=1 python benchmarks/classical_speed.py   # the README table
+    python benchmarks/classical_speed.py --case 3D --repeats 5
     python benchmarks/classical_speed.py --quick    # smaller sizes, one run each
-    python benchmarks/classical_speed.py --threads 1
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ def _skimage_padded(image, psf, iterations):
 
 
 def run(cases: dict, repeats: int, check_padded: bool) -> list[dict]:
+    """Time each case; return rows of best times, ratios and differences."""
     from skimage.restoration import richardson_lucy
 
     import napari_deconvnet as dn
@@ -101,16 +107,15 @@ def run(cases: dict, repeats: int, check_padded: bool) -> list[dict]:
         if check_padded:
             ref = _skimage_padded(image, psf, iterations)
             diff_pad = float(np.abs(outs["dn"] - ref).max()) / peak
-        mid = {key: float(np.median(v)) for key, v in times.items()}
-        base = np.array(times["skimage"])
+        best = {key: min(v) for key, v in times.items()}
         rows.append(
             {
                 "case": name,
-                "skimage_s": mid["skimage"],
-                "dn_s": mid["dn"],
-                "dn_nopad_s": mid["dn_nopad"],
-                "ratio": float(np.median(base / np.array(times["dn"]))),
-                "ratio_nopad": float(np.median(base / np.array(times["dn_nopad"]))),
+                "skimage_s": best["skimage"],
+                "dn_s": best["dn"],
+                "dn_nopad_s": best["dn_nopad"],
+                "ratio": best["skimage"] / best["dn"],
+                "ratio_nopad": best["skimage"] / best["dn_nopad"],
                 "diff_nopad": diff_nopad,
                 "diff_padded": diff_pad,
             }
@@ -122,23 +127,29 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--case", choices=["2D", "3D"], default=None, help="only this case")
     parser.add_argument(
-        "--no-padded-check",
+        "--padded-check",
         action="store_true",
-        help="skip scikit-image on the padded image (slow in 3D)",
+        help="also compare the default with scikit-image on the image reflected by three "
+        "PSF sizes (the previous default; slow in 3D)",
     )
     args = parser.parse_args(argv)
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     cases = QUICK if args.quick else CASES
-    rows = run(cases, 1 if args.quick else args.repeats, not args.no_padded_check)
-    print(f"Machine: {machine()}; scikit-image runs in one thread (scipy.signal.fftconvolve)\n")
+    if args.case:
+        cases = {k: v for k, v in cases.items() if k.startswith(args.case)}
+    rows = run(cases, 1 if args.quick else args.repeats, args.padded_check)
     print(
-        "| case | scikit-image | dn (reflect-padded, default) | ratio | dn `pad=None` | ratio | "
-        "max diff `pad=None` vs skimage | max diff default vs skimage on padded |"
+        f"Machine: {machine()}; torch threads {torch.get_num_threads()}; scikit-image in "
+        f"one thread (scipy.signal.fftconvolve); best of {1 if args.quick else args.repeats}\n"
+    )
+    print(
+        "| case | scikit-image | dn (default, mirror borders) | ratio | dn `pad=None` | ratio | "
+        "max diff `pad=None` vs skimage | max diff default vs previous default |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
