@@ -221,6 +221,17 @@ def test_self_supervised_run_with_the_n2v2_options_denoises():
     assert after > before + 2.0, (before, after)  # measured: 14.20 -> 17.46 dB
 
 
+def test_new_networks_without_top_skip_have_no_residual():
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(size=(32, 32)).astype(np.float32)
+    small = dict(epochs=1, steps_per_epoch=1, patch_size=16, batch_size=2, device="cpu")
+    small.update(validation=None, preview=False)
+    result = dn.train(noisy, network={"top_skip": False, "base_channels": 4}, **small)
+    assert result.model.config.residual is False and result.config.blind_spot == "random"
+    with pytest.warns(RuntimeWarning, match="residual"):
+        dn.train(noisy, network={"top_skip": False, "residual": True, "base_channels": 4}, **small)
+
+
 def test_blind_spot_option_is_checked():
     noisy = np.zeros((32, 32), np.float32)
     with pytest.raises(ValueError, match="blind_spot"):

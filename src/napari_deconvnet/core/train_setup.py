@@ -365,16 +365,19 @@ def build_trainer(
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
     dev = resolve_device(device)
     amp = training_precision(precision, dev)
-    if blind_spot == "median" and model is None and isinstance(network, dict | None):
-        # a median of the neighbours is a prediction already: a residual network
-        # learns to pass its input through (benchmarks/n2v2.py), so a new one has none
-        network = {"residual": False, **(network or {})}
+    # N2V2 options and a residual output (input + correction) do not mix: a median of
+    # the neighbours is a prediction already, and without the top skip the correction
+    # cannot cancel full-resolution noise; both learn to pass the input through
+    # (benchmarks/n2v2.py), so a new network with them has no residual by default
+    if model is None and isinstance(network, dict | None):
+        if blind_spot == "median" or (network or {}).get("top_skip") is False:
+            network = {"residual": False, **(network or {})}
     net, parent = make_network(model, network, patch_size, seed)
-    if blind_spot == "median" and net.residual:
+    if net.residual and (blind_spot == "median" or not net.config.top_skip):
         warnings.warn(
-            "blind_spot='median' with a residual network (output = input + correction) "
-            "learns to pass the noisy input through; use a network with residual=False or "
-            "blind_spot='random'",
+            "blind_spot='median' or top_skip=False with a residual network (output = input "
+            "+ correction) learns to pass the noisy input through; use a network with "
+            "residual=False",
             RuntimeWarning,
             stacklevel=2,
         )

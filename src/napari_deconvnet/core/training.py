@@ -188,10 +188,11 @@ def train(
         replaced, ``"random"``, a random other neighbour as in Noise2Void,
         or ``"median"``, the median of its 5x5 (5x5x5) neighbourhood without
         itself as in N2V2 [2]_; default :data:`~.train_setup.BLIND_SPOT`;
-        a new network then has no residual input unless ``network`` asks
-        for one, since the identity would already predict the median;
         the N2V2 network options are ``network={"pool": "blur",
-        "top_skip": False}``, see the README's measurements),
+        "top_skip": False}``, see the README's measurements; with median
+        replacement or ``top_skip=False`` a new network has no residual
+        input unless ``network`` asks for one, since it would learn to pass
+        the noisy input through),
         ``autosave`` (a ``.safetensors`` path: the best model so
         far is written there whenever validation improves, and the resume
         state beside it, as ``<name>.resume.safetensors``, after every
