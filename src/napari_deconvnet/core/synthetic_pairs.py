@@ -1,0 +1,243 @@
+"""Synthetic training pairs made on the fly: the data of :func:`~.adapt.adapt` and rehearsal.
+
+:func:`camera_from` reads the noise model and intensity levels synthetic
+images should have from a user's image; :class:`SyntheticPairs` draws
+(degraded, clean) phantom batches with that camera and a PSF, each batch a
+function of the seed and its step (so that a resumed run draws what an
+uninterrupted one would); :class:`RehearsalPairs` draws pairs with the noise
+the shipped denoisers were trained for, mixed into fine-tuning batches by
+:func:`napari_deconvnet.train` so that the model keeps what it knew.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .noise import synthesize
+from .phantoms import check_kinds, phantom
+from .psf import blur
+
+__all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from"]
+
+# ---------------------------------------------------------------- camera
+
+
+def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
+    """The noise model and intensity levels that synthetic images should have.
+
+    ``noise`` is ``"auto"`` (:func:`estimate_noise` on `image`) or a dict of
+    :func:`synthesize` parameters (``{"noise": name, ...}``). Returns
+    ``{"noise": name, "params": {...}, "offset": dark level, "amplitude":
+    signal at the 99.5th percentile above it}``.
+    """
+    from .noise_estimation import estimate_noise
+
+    if isinstance(noise, str) and noise == "auto":
+        params = estimate_noise(image)
+    elif isinstance(noise, dict):
+        params = dict(noise)
+    else:
+        raise TypeError(
+            "noise must be 'auto' (estimated from the image) or a dict of synthesize "
+            f"parameters such as dict(noise='gaussian', sigma=0.05), got {noise!r}"
+        )
+    name = params.pop("noise", None) or params.pop("model", None)
+    if name in (None, "salt-and-pepper"):
+        raise ValueError(
+            f"adapt needs a noise model among gaussian, poisson, poisson-gaussian, got {name!r}"
+        )
+    sample = np.asarray(image, np.float64).reshape(-1)[:: max(1, image.size // (1 << 20))]
+    low, high = np.percentile(sample, [0.5, 99.5])
+    if name == "poisson-gaussian":
+        offset = float(params.get("offset", 0.0))
+    elif name == "poisson":
+        offset = 0.0
+    else:
+        offset = float(low)
+    amplitude = max(float(high) - offset, 1e-6)
+    return {"noise": name, "params": params, "offset": offset, "amplitude": amplitude}
+
+
+# ---------------------------------------------------------------- data
+
+
+class SyntheticPairs:
+    """Fresh (degraded, clean) phantom batches for :class:`~.trainer.Trainer`.
+
+    A pool of phantoms (twice the patch side; 32 in 2D, 8 in 3D) is renewed
+    by `renew` new phantoms per batch (2 in 2D, 1 in 3D); each batch crops random patches from it,
+    flips and rotates them, sets a random brightness around the user's,
+    blurs them by `psf` (if any) and adds a new draw of the camera's noise.
+    Input and target are normalised with the fixed `stats` (the user
+    image's own, as restore computes them). The validation set is a fixed
+    draw from phantoms of its own seed, never in the pool.
+
+    Batch ``n`` (counted from 0) is a function of ``(seed, n)`` alone: the
+    phantoms it renews, its crops and its noise come from generators seeded
+    with the step. :meth:`skip_to` puts the pool where it was before batch
+    ``n``, so that a resumed run draws exactly the batches an uninterrupted
+    one would have drawn.
+    """
+
+    def __init__(
+        self,
+        *,
+        ndim: int,
+        size: tuple[int, ...],
+        camera: dict[str, Any],
+        stats: tuple[float, float],
+        psf: np.ndarray | None = None,
+        kinds: Any = None,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        n_validation: int = 16,
+        pool: int | None = None,
+        renew: int | None = None,
+    ) -> None:
+        self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
+        self.kinds = check_kinds(kinds)
+        self.offset, self.scale = stats
+        self.device = torch.device(device)
+        self.margin = 0 if psf is None else max(psf.shape) // 2 + 1
+        self.full = tuple(s + 2 * self.margin for s in self.size)
+        self.pool_shape = tuple(2 * s for s in self.full)
+        self.seed, self.step = int(seed), 0
+        pool_rng = np.random.default_rng([self.seed, 7])
+        pool = pool or (32 if ndim == 2 else 8)
+        self.renew = renew if renew is not None else (2 if ndim == 2 else 1)
+        self.pool = [phantom(self.pool_shape, self.kinds, pool_rng) for _ in range(pool)]
+        self.validation = "synthetic"
+        self.train_area = 10**9  # unlimited: the pool keeps changing
+        val_rng = np.random.default_rng([seed, 8])
+        clean = np.stack([phantom(self.full, self.kinds, val_rng) for _ in range(n_validation)])
+        x, y = self._degrade(clean, val_rng)
+        self.val = {
+            "x": x,
+            "y": y,
+            "mask": None,
+            "offset": [self.offset] * n_validation,
+            "scale": [self.scale] * n_validation,
+        }
+
+    def _crops(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = []
+        for _ in range(n):
+            source = self.pool[int(rng.integers(len(self.pool)))]
+            origin = [
+                int(rng.integers(p - f + 1)) for p, f in zip(source.shape, self.full, strict=True)
+            ]
+            crop = source[tuple(slice(o, o + f) for o, f in zip(origin, self.full, strict=True))]
+            for axis in range(self.ndim):
+                if rng.random() < 0.5:
+                    crop = np.flip(crop, axis)
+            if self.full[-1] == self.full[-2]:
+                crop = np.rot90(crop, int(rng.integers(4)), axes=(-2, -1))
+            out.append(np.ascontiguousarray(crop))
+        return np.stack(out)
+
+    def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
+        cam, m = self.camera, self.margin
+        n = clean.shape[0]
+        level = cam["amplitude"] * rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim)
+        signal = (clean * level).astype(np.float32)
+        blurred = signal if self.psf is None else np.clip(blur(signal, self.psf), 0, None)
+        name, params = cam["noise"], dict(cam["params"])
+        seed = int(rng.integers(2**62))
+        if name == "gaussian":
+            noisy = synthesize(blurred + cam["offset"], "gaussian", seed=seed, **params)
+        else:  # poisson and poisson-gaussian add the camera offset themselves
+            noisy = synthesize(blurred, name, seed=seed, **params)
+        target = signal + cam["offset"]
+        crop = (slice(None), *[slice(m, m + s) for s in self.size]) if m else ...
+        x = (np.asarray(noisy, np.float32)[crop] - self.offset) / self.scale
+        y = (target[crop] - self.offset) / self.scale
+
+        def tensor(a):
+            return torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None].to(self.device)
+
+        return tensor(x), tensor(y)
+
+    def _slots(self, step: int) -> np.ndarray:
+        """The pool entries that batch `step` renews, in order."""
+        rng = np.random.default_rng([self.seed, 6, step])
+        return rng.integers(len(self.pool), size=self.renew)
+
+    def _renewal(self, step: int, j: int) -> np.ndarray:
+        """The `j`-th phantom that batch `step` puts into the pool."""
+        return phantom(self.pool_shape, self.kinds, np.random.default_rng([self.seed, 7, step, j]))
+
+    def skip_to(self, step: int) -> None:
+        """Continue at batch `step`: the pool as `step` batches left it (a resumed run).
+
+        Only the phantoms still in the pool are drawn again (at most one per entry).
+        """
+        last: dict[int, tuple[int, int]] = {}
+        for s in range(self.step, step):
+            for j, slot in enumerate(self._slots(s)):
+                last[int(slot)] = (s, j)
+        for slot, (s, j) in last.items():
+            self.pool[slot] = self._renewal(s, j)
+        self.step = max(self.step, int(step))
+
+    def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, None]:
+        step = self.step
+        for j, slot in enumerate(self._slots(step)):
+            self.pool[int(slot)] = self._renewal(step, j)
+        rng = np.random.default_rng([self.seed, 9, step])
+        self.step += 1
+        x, y = self._degrade(self._crops(batch_size, rng), rng)
+        return x, y, None
+
+
+class RehearsalPairs(SyntheticPairs):
+    """Pairs with the noise the shipped denoisers were trained for: fine-tuning rehearsal.
+
+    Phantoms (as :class:`SyntheticPairs`) with, per sample, either Gaussian
+    noise (sigma 0.01 to 0.2 of the range) or Poisson-Gaussian camera noise
+    (peak 2 to 100 photons, read noise up to 3 e-), each sample normalised
+    by its own 0.5/99.5 percentiles as restore normalises an image. Mixed
+    into fine-tuning batches, they remind the model of what it knew.
+    """
+
+    def __init__(self, *, ndim: int, size: tuple[int, ...], device: Any, seed: int = 0) -> None:
+        camera = {"noise": "gaussian", "params": {}, "offset": 0.0, "amplitude": 1.0}
+        super().__init__(
+            ndim=ndim,
+            size=size,
+            camera=camera,
+            stats=(0.0, 1.0),
+            device=device,
+            seed=seed + 7919,
+            n_validation=1,
+            pool=16 if ndim == 2 else 4,
+            renew=1,
+        )
+        self.val = None
+
+    def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
+        xs, ys = [], []
+        for image in clean:
+            seed = int(rng.integers(2**62))
+            if rng.random() < 0.5:
+                sigma = float(np.exp(rng.uniform(np.log(0.01), np.log(0.2))))
+                noisy = synthesize(image, "gaussian", sigma=sigma, seed=seed)
+                target = image
+            else:
+                peak = float(np.exp(rng.uniform(np.log(2), np.log(100))))
+                signal = image * peak
+                read = float(rng.uniform(0, 3))
+                noisy = synthesize(
+                    signal, "poisson-gaussian", gain=1.0, read_noise=read, seed=seed
+                )
+                target = signal
+            noisy = np.asarray(noisy, np.float32)
+            low, high = np.percentile(noisy, [0.5, 99.5])
+            scale = float(high - low) if high > low else 1.0
+            xs.append((noisy - low) / scale)
+            ys.append((target - low) / scale)
+        tensor = torch.from_numpy(np.ascontiguousarray(np.stack(xs), np.float32))[:, None]
+        target = torch.from_numpy(np.ascontiguousarray(np.stack(ys), np.float32))[:, None]
+        return tensor.to(self.device), target.to(self.device)
