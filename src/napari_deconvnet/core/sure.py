@@ -73,6 +73,7 @@ SURE_NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
 #: called correlated (white noise gives about 1; see :func:`correlation_ratio`).
 CORRELATED_RATIO = 1.5
 _MAD_TO_SIGMA = 1.0 / 0.6744897501960817
+_PROBED = 65536  # pixels probed per score: with fewer validation pixels, more probes
 _BLOCK = 16  # side of the blocks over which the standard error of a difference is taken
 
 
@@ -347,7 +348,7 @@ def sure_score(
     denoise: Callable[[np.ndarray, int], np.ndarray] | None = None,
     seed: int = 0,
     batch_size: int = 16,
-    probes: int = 1,
+    probes: int | None = None,
 ) -> tuple[SureScore | None, str]:
     """The SURE score of a self-supervised run's validation patches, or None and why not.
 
@@ -368,6 +369,10 @@ def sure_score(
         of a sample of a source, to estimate the noise where the image is
         flat (:func:`variance_line_guided`); without it, by
         :func:`~.noise_estimation.estimate_noise`.
+    probes : int, optional
+        Random probes per patch; None: enough for about 64 k probed pixels
+        (at most 8), since with few validation pixels the probe's error
+        would otherwise hide real differences between models.
 
     Returns
     -------
@@ -424,6 +429,8 @@ def sure_score(
         )
     else:
         text = f"SURE with estimated {', '.join(dict.fromkeys(found))} noise"
+    if probes is None:  # about 64 k probed pixels per score, at most 8 probes
+        probes = int(min(max(round(_PROBED / val["y"][0].numel() / len(lines)), 1), 8))
     score = SureScore(
         val["y"], lines, seed=seed, probes=probes, batch_size=batch_size, description=text
     )

@@ -39,10 +39,11 @@ from .trainset import TrainingSet
 
 __all__ = ["SURE_MARGIN_Z", "TrainConfig", "TrainEvent", "TrainResult", "Trainer"]
 
-#: A self-supervised checkpoint replaces the best one only if its SURE estimate
-#: is lower by this many standard errors of the difference (over 16-pixel blocks
-#: of the validation patches): a model that is no better by a margin the data
-#: can tell apart does not displace the start.
+#: A self-supervised checkpoint can replace the starting model only if its SURE
+#: estimate is lower than the start's by this many standard errors of the
+#: difference (over 16-pixel blocks of the validation patches): a model that is
+#: not better by a margin the data can tell apart does not displace the start.
+#: Among checkpoints that clear it, the lowest estimate wins.
 SURE_MARGIN_Z = 2.0
 
 
@@ -126,6 +127,7 @@ class Trainer:
                 if self.val[key] is not None:
                     self.val[key] = self.val[key].to(device).contiguous(memory_format=self.fmt)
         self.sure, self.sure_blocks = self._sure(validation_noise), {}
+        self.start_blocks = None  # the starting model's SURE block means
         self.history: list[dict[str, Any]] = []
         self.step_count, self.epoch, self.since_best = 0, 0, 0
         self.seconds_before = 0.0  # time spent before a resume
@@ -227,12 +229,8 @@ class Trainer:
         if self.resumed is None:
             val_loss, metrics, shown = self.validate()
             self.record(None, val_loss, metrics, baseline=True)
-            self.best = {
-                "loss": val_loss,
-                "epoch": 0,
-                "state": _state(self.net),
-                "blocks": self.sure_blocks.get("raw"),
-            }
+            self.best = {"loss": val_loss, "epoch": 0, "state": _state(self.net)}
+            self.start_blocks = self.sure_blocks.get("raw")
             message = "validated the initial model"
             if self.config.mode == "self-supervised" and self.validated:
                 message += f" ({self._score_words()})"
@@ -424,10 +422,10 @@ class Trainer:
             finally:
                 net.train(training)
             self.sure_blocks["ema" if net is self.ema else "raw"] = blocks
-            metrics = {
-                "val_masked_loss": loss,
-                "val_psnr_sure": -10 * math.log10(mse) if mse > 0 else 100.0,
-            }
+            # the estimate can come out negative when it is noisier than the MSE is small
+            metrics = {"val_masked_loss": loss}
+            if mse > 0:
+                metrics["val_psnr_sure"] = -10 * math.log10(mse)
             loss = mse
         net.train(training)
         shown = _preview(val, pred, self.config.mode) if self.want_preview and preview else None
@@ -455,16 +453,15 @@ class Trainer:
             net, weights, score = self.ema, "ema", ema_score
         blocks = self.sure_blocks.get(weights) if self.sure is not None else None
         better = self.best.get("loss") is None or score < self.best["loss"]
-        if better and blocks is not None and self.best.get("blocks") is not None:
-            # beat the best by more than the estimate's own uncertainty
-            better = significant(blocks, self.best["blocks"], SURE_MARGIN_Z)
+        if better and blocks is not None and self.start_blocks is not None:
+            # beat the start by more than the estimate's own uncertainty
+            better = significant(blocks, self.start_blocks, SURE_MARGIN_Z)
         if better:
             self.best = {
                 "loss": score,
                 "epoch": self.epoch,
                 "state": _state(net),
                 "weights": weights,
-                "blocks": blocks,
             }
             self.since_best = 0
             if self.autosave is not None:
