@@ -251,3 +251,19 @@ def test_blind_spot_option_is_checked():
             device="cpu",
             preview=False,
         )
+
+
+def test_n2v2_model_exports(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    net = _random_net(pool="blur", top_skip=False, residual=False).float()
+    x = np.random.default_rng(0).normal(size=(1, 1, 48, 40)).astype(np.float32)
+    from napari_deconvnet.core.export import GridPadded
+
+    with torch.no_grad():  # the exported graphs pad by the halo, as restore does
+        expected = GridPadded(net)(torch.from_numpy(x)).numpy()
+    traced = torch.jit.load(str(dn.export(net, tmp_path / "m.pt")))
+    with torch.no_grad():
+        np.testing.assert_allclose(traced(torch.from_numpy(x)).numpy(), expected, atol=1e-5)
+    session = ort.InferenceSession(str(dn.export(net, tmp_path / "m.onnx")))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)

@@ -239,14 +239,10 @@ def max_blur_pool(x: torch.Tensor, *, padding: bool = True) -> torch.Tensor:
     h = (F.max_pool2d if ndim == 2 else F.max_pool3d)(x, 2, stride=1)
     if padding:
         h = F.pad(h, [1] * (2 * ndim), mode="replicate")
-    taps = torch.tensor([0.25, 0.5, 0.25], device=x.device, dtype=h.dtype)
-    kernel = taps
-    for _ in range(ndim - 1):
-        kernel = kernel[..., None] * taps
-    c = h.shape[1]
-    weight = kernel.expand(c, 1, *[3] * ndim).contiguous()
-    conv = F.conv2d if ndim == 2 else F.conv3d
-    return conv(h, weight, stride=2, groups=c)
+    # [1, 2, 1] / 4 at stride 2 is [1, 1] / 2 at stride 1, then at stride 2 (per
+    # axis): two average pools, no weight tensor, so it traces and exports to ONNX
+    avg = F.avg_pool2d if ndim == 2 else F.avg_pool3d
+    return avg(avg(h, 2, stride=1), 2, stride=2)
 
 
 class _ConvBlock(nn.Sequential):
