@@ -212,3 +212,15 @@ def test_folded_fft_equals_scipy():
         ref = ndimage.correlate(x.astype(np.float64), weights[None], mode="reflect")
         out = op(torch.from_numpy(x), mirror).numpy()
         np.testing.assert_allclose(out, ref, atol=1e-5 * ref.max())
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7), (1, 600, 520), (2, 1, 530, 500)])
+def test_scaled_transpose(shape):
+    import torch
+
+    from napari_deconvnet.core.deconv_operators import scaled_transpose
+
+    x = torch.from_numpy(np.random.default_rng(0).random(shape, dtype=np.float32))
+    out = scaled_transpose(x, 0.5)
+    assert out.is_contiguous()
+    np.testing.assert_array_equal(out.numpy(), np.swapaxes(x.numpy(), -1, -2) * np.float32(0.5))

@@ -24,6 +24,7 @@ from .deconv_operators import (
     SeparableConvolution,
     centred_otf,
     fft_shape,
+    scaled_transpose,
     separable_taps,
     tv_divergence,
 )
@@ -137,7 +138,10 @@ def richardson_lucy_iter(
     fe = None if filter_epsilon is None else _number("filter_epsilon", filter_epsilon)
     dev = resolve_device(device)
     # Scale to max |value| 1 (RL is scale-equivariant), so that eps is relative.
-    scale = float(np.abs(arr).max()) or 1.0
+    # (two passes over the image, no temporary; the minimum also says
+    # whether the data can be negative)
+    low, high = float(arr.min()), float(arr.max())
+    scale = max(abs(low), abs(high)) or 1.0
     # A PSF symmetric along each axis, on an image extended by its mirror
     # image without end: the estimate stays symmetric too, so the iteration
     # runs on the image alone with convolutions that fold what falls beyond
@@ -164,7 +168,9 @@ def richardson_lucy_iter(
         corr = [t[::-1] for t in taps]
         forward = SeparableConvolution(corr, shape, dev, boundary)
         swapped = (*shape[:-2], shape[-1], shape[-2])
-        back = SeparableConvolution([*corr[:-2], corr[-1], corr[-2]], swapped, dev, boundary)
+        back = SeparableConvolution(
+            [*corr[:-2], corr[-1], corr[-2]], swapped, dev, boundary, share=forward
+        )
 
         def convolve(x: torch.Tensor, mirror: bool) -> torch.Tensor:
             return back(x, True) if mirror else forward(x, False)
@@ -193,7 +199,10 @@ def richardson_lucy_iter(
 
     crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
     source = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
-    if list(spatial) == list(grid):
+    if taps is not None:
+        y = scaled_transpose(source, 1.0 / scale)  # in the layout H x comes in
+        estimate = torch.full(source.shape, 0.5, dtype=torch.float32, device=dev)
+    elif list(spatial) == list(grid):
         y = source.mul(1.0 / scale)  # a new tensor: never the caller's array
         # As scikit-image (the constant cancels out after the first iteration).
         estimate = torch.full_like(y, 0.5)
@@ -203,11 +212,9 @@ def richardson_lucy_iter(
         estimate = torch.zeros_like(y)
         estimate[crop] = 0.5
     del source
-    if taps is not None:
-        y = y.transpose(-1, -2).contiguous()  # as H x comes
     # Banded products of non-negative taps and data stay >= 0 exactly: the
     # clamps below would change nothing (FFTs round to tiny negative values).
-    clamp = taps is None or lam > 0 or bool((y < 0).any())
+    clamp = taps is None or lam > 0 or low < 0
     clamp = clamp or any(bool((t < 0).any()) for t in taps)
     for i in range(iterations):
         # ratio = y / (max(H x, 0) + eps), computed in the buffer of H x

@@ -27,6 +27,7 @@ __all__ = [
     "centred_otf",
     "fft_shape",
     "fold_indices",
+    "scaled_transpose",
     "separable_taps",
     "tv_divergence",
 ]
@@ -45,9 +46,13 @@ def fold_indices(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
     for ``mode`` ``"reflect"`` or ``"symmetric"``, with as many reflections as
     a width beyond `n` needs (as ``np.pad``).
     """
+    return _fold(np.arange(lo, hi), n, mode)
+
+
+def _fold(i: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Indices `i` (any shape, any integers) folded into ``[0, n)`` by reflection."""
     if mode not in BOUNDARIES[1:]:
         raise ValueError(f"mode must be 'reflect' or 'symmetric', got {mode!r}")
-    i = np.arange(lo, hi)
     if mode == "reflect":
         if n == 1:
             return np.zeros_like(i)
@@ -109,6 +114,9 @@ class BandedAxis:
         What lies beyond the axis's ends (:data:`BOUNDARIES`): zeros, or its
         mirror image, whose taps the blocks at the ends fold back onto the
         samples they reflect (no padded copy either way).
+    storage : torch.Tensor, optional
+        A 1D float32 tensor to hold the result, if it is long enough (another
+        axis's buffer that is free when this one runs); else one is made.
     transpose : bool, optional
         Only for the last axis: return the result with the last two axes
         swapped (shape ``(..., n, m)`` for an input ``(..., m, n)``). The
@@ -127,6 +135,7 @@ class BandedAxis:
         block: int | None = None,
         boundary: str = "zero",
         transpose: bool = False,
+        storage: Any = None,
     ) -> None:
         import torch
 
@@ -177,10 +186,16 @@ class BandedAxis:
                 else:
                     t = np.asarray(taps if mirror == 0 else taps[::-1], np.float64)
                     start, stop, band = _folded_block(t, j * b, b, n, boundary, device)
-                mat = band if self.post == 1 else band.t().contiguous()
+                if self.post != 1:  # (b, hi - lo); the interior's is bands_t
+                    mat = self.bands_t[mirror] if inside else band.t().contiguous()
+                else:
+                    mat = band
                 self.spans[mirror].append((j, start, stop, mat))
         buffer = (self.pre, blocks * b) if self.post == 1 else (self.pre, blocks * b, self.post)
-        self.out = torch.empty(buffer, dtype=torch.float32, device=device)
+        size = math.prod(buffer)
+        if storage is None or storage.numel() < size:
+            storage = torch.empty(size, dtype=torch.float32, device=device)
+        self.out = storage[:size].view(buffer)
 
     def __call__(self, x: Any, mirror: bool = False) -> Any:
         """`x` correlated with the taps (or convolved, if `mirror`): a view of a buffer.
@@ -245,21 +260,42 @@ class SeparableConvolution:
         Where the buffers live.
     boundary : {"zero", "reflect", "symmetric"}, optional
         As :class:`BandedAxis`'s.
+    share : SeparableConvolution, optional
+        One whose result is consumed before this one is called, and whose
+        buffers this one reuses pass by pass (where long enough): each pass
+        overwrites the other's same pass, whose output the other's next pass
+        has read by then. Richardson-Lucy's two convolutions thus hold the
+        memory of one.
     """
 
     def __init__(
-        self, taps: list[np.ndarray], shape: tuple[int, ...], device: Any, boundary: str = "zero"
+        self,
+        taps: list[np.ndarray],
+        shape: tuple[int, ...],
+        device: Any,
+        boundary: str = "zero",
+        share: SeparableConvolution | None = None,
     ) -> None:
         k, nd = len(taps), len(shape)
         if k < 2 or k > nd:
             raise ValueError(f"need taps for 2 to {nd} axes, got {k}")
-        self.passes = [
-            BandedAxis(taps[i], nd - k + i, shape, device, boundary=boundary)
-            for i in range(k - 1)
-        ]
-        self.passes.append(
-            BandedAxis(taps[-1], nd - 1, shape, device, boundary=boundary, transpose=True)
-        )
+        if share is not None and len(share.passes) != k:
+            raise ValueError("share must be a SeparableConvolution over as many axes")
+        self.passes = []
+        for i in range(k):
+            storage = None if share is None else share.passes[i].out.view(-1)
+            last = i == k - 1
+            self.passes.append(
+                BandedAxis(
+                    taps[i],
+                    nd - 1 if last else nd - k + i,
+                    shape,
+                    device,
+                    boundary=boundary,
+                    transpose=last,
+                    storage=storage,
+                )
+            )
 
     def __call__(self, x: Any, mirror: bool = False) -> Any:
         """`x` correlated with the kernel (convolved, if `mirror`), last two axes swapped.
@@ -269,6 +305,25 @@ class SeparableConvolution:
         for axis in self.passes:
             x = axis(x, mirror)
         return x
+
+
+def scaled_transpose(x: Any, factor: float) -> Any:
+    """``x * factor`` with its last two axes swapped, as a new contiguous tensor.
+
+    Planes bigger than about a megabyte are transposed 16 rows at a time:
+    whole, the strided reads miss the cache (220 ms instead of 86 for a
+    2048x2048 plane on a 2-core AVX2 machine).
+    """
+    import torch
+
+    m, n = x.shape[-2], x.shape[-1]
+    out = torch.empty((*x.shape[:-2], n, m), dtype=torch.float32, device=x.device)
+    if m * n <= 1 << 18 or x.device.type != "cpu":
+        return torch.mul(x.transpose(-1, -2), factor, out=out)
+    rows, cols = x.reshape(-1, m, n), out.view(-1, n, m)
+    for i in range(0, m, 16):
+        torch.mul(rows[:, i : i + 16].transpose(1, 2), factor, out=cols[:, :, i : i + 16])
+    return out
 
 
 def _folded_block(
@@ -283,11 +338,11 @@ def _folded_block(
 
     s = len(taps)
     outs = np.arange(start, min(n, start + b))
-    idx = np.stack([fold_indices(n, o - s // 2, o - s // 2 + s, mode) for o in outs])
+    idx = _fold(outs[:, None] + np.arange(s) - s // 2, n, mode)  # (outputs, taps)
     lo, hi = int(idx.min()), int(idx.max()) + 1
     mat = np.zeros((hi - lo, b), np.float64)
-    for col, row in enumerate(idx):
-        np.add.at(mat[:, col], row - lo, taps)
+    cols = np.broadcast_to(np.arange(len(outs))[:, None], idx.shape)
+    np.add.at(mat, (idx - lo, cols), np.broadcast_to(taps, idx.shape))
     return lo, hi, torch.from_numpy(mat.astype(np.float32)).to(device)
 
 
