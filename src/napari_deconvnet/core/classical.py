@@ -8,7 +8,8 @@ benchmark compare them with the networks. Richardson-Lucy runs on torch
 Both take the image first and a PSF (an array of any odd or even shape, a
 :func:`~napari_deconvnet.make_psf` name or a dict, normalised to sum 1), accept
 any real dtype, and return float32 in the input's intensity scale. The image
-is extended by reflection before deconvolution, so that the borders show no
+is extended by reflection (Richardson-Lucy: for a mirror-symmetric PSF, by
+convolutions that fold at the borders), so that the borders show no
 wrap-around or dark-frame artefacts.
 """
 
@@ -24,6 +25,7 @@ from .deconv_operators import (
     SeparableConvolution,
     centred_otf,
     fft_shape,
+    mirror_symmetric,
     scaled_transpose,
     separable_taps,
     tv_divergence,
@@ -74,14 +76,6 @@ def _pad_widths(kernel_shape: tuple[int, ...], ndim: int, pad: Any) -> list[tupl
     """
     lead = [(0, 0)] * (ndim - len(kernel_shape))
     return lead + [(0, 0) if pad is None else (3 * s, 3 * s) for s in kernel_shape]
-
-
-def _mirror_symmetric(kernel: np.ndarray) -> bool:
-    """Whether `kernel` equals its mirror image along each axis (to 1e-6 of its peak)."""
-    tol = 1e-6 * float(np.abs(kernel).max())
-    return all(
-        float(np.abs(kernel - np.flip(kernel, d)).max()) <= tol for d in range(kernel.ndim)
-    )
 
 
 def _crop(widths: list[tuple[int, int]], shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -148,7 +142,7 @@ def richardson_lucy_iter(
     # it back onto it (the limit of an ever wider padding, without its cost).
     # With TV regularisation, whose unit gradients amplify rounding, the
     # padded computation stays as it was.
-    folded = pad in ("reflect", "symmetric") and lam == 0 and _mirror_symmetric(kernel)
+    folded = pad in ("reflect", "symmetric") and lam == 0 and mirror_symmetric(kernel)
     widths = _pad_widths(kernel.shape, arr.ndim, None if folded else pad)
     padded = np.pad(arr, widths, mode=pad) if pad is not None and not folded else arr
     spatial = padded.shape[padded.ndim - k :]
@@ -277,9 +271,9 @@ def richardson_lucy(
         ratio is set to 0, as in scikit-image (avoids noise from divisions by
         tiny values).
     pad : {"reflect", "symmetric", "edge"} or None, optional
-        How the image is extended (by three PSF sizes on each side) before
-        deconvolution; None deconvolves the image as it is, with zeros
-        beyond its borders.
+        How the image is extended beyond its borders (as ``np.pad``'s modes);
+        None deconvolves the image as it is, with zeros beyond its borders.
+        See Notes.
     device : str or torch.device, optional
         ``"auto"`` (CUDA, then MPS, then the CPU), ``"cpu"``, ``"cuda"``, ...
 
@@ -309,17 +303,28 @@ def richardson_lucy(
     (as in ``scipy.ndimage.convolve`` and :func:`~napari_deconvnet.core.psf.blur`)
     and ``H^T`` is the exact adjoint of ``H``.
 
-    Without regularisation, the result equals
-    ``skimage.restoration.richardson_lucy(padded, psf_odd, num_iter=iterations,
-    clip=False)`` cropped back, where ``padded`` is ``image`` extended by
-    ``np.pad(..., mode=pad)`` by ``3 * s`` on both sides of each PSF axis of
-    size ``s``, and ``psf_odd`` the normalised PSF with the zeros above
-    (within float32 precision; the computation is in float32). The
-    zero-padded convolutions leave an artefact at the borders of the padded
-    domain that spreads inwards with the iterations; three PSF sizes keep it
+    With ``pad=None`` the result equals
+    ``skimage.restoration.richardson_lucy(image, psf_odd, num_iter=iterations,
+    clip=False)``, ``psf_odd`` being the normalised PSF with the zeros above
+    (within float32 precision; the computation is in float32).
+
+    With ``pad="reflect"`` or ``"symmetric"``, a PSF that is its own mirror
+    image along each axis (Gaussian, Airy) and no regularisation, the image
+    is taken as extended by its mirror image without end: each blur is
+    ``correlate(np.pad(x, half, mode=pad), psf_odd, "valid")`` with ``half``
+    the PSF's half-widths, computed on the image alone (the taps that fall
+    beyond a border are folded back onto the image). That is the limit, as
+    the padding widens, of scikit-image's function on ``image`` padded by
+    ``np.pad(..., mode=pad)`` and cropped back: an estimate and data
+    symmetric about the borders stay so. It has no border artefact (a flat
+    image stays flat) and costs what ``pad=None`` costs. Otherwise (another
+    PSF, regularisation, ``"edge"``) the image is padded by ``3 * s`` on both
+    sides of each PSF axis of size ``s`` and the result equals
+    scikit-image's on that padded image, cropped back; its zero-padded
+    convolutions leave an artefact at the borders of the padded domain that
+    spreads inwards with the iterations, which three PSF sizes keep mostly
     out of the image (below 1e-4 of a flat image after 30 iterations of a
-    9x9 Gaussian PSF), though very many iterations of a PSF with zeros in its
-    spectrum (a box) may still show it at the image's borders.
+    9x9 Gaussian PSF).
 
     References
     ----------

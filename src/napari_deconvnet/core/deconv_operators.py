@@ -1,7 +1,8 @@
 """The linear operators of Richardson-Lucy on torch: blur by a PSF and its adjoint, TV.
 
 A separable PSF on the CPU is applied as banded matrix products along each
-axis (:class:`BandedAxis`, chosen by :func:`separable_taps`); any other PSF
+axis (:class:`BandedAxis`, chosen by :func:`separable_taps`, composed by
+:class:`SeparableConvolution`); any other PSF
 by real FFTs on a grid just long enough for a linear convolution
 (:func:`fft_shape`, :func:`centred_otf`). Either can treat the image as
 extended by its mirror image (:func:`fold_indices`) instead of by zeros: the
@@ -27,6 +28,7 @@ __all__ = [
     "centred_otf",
     "fft_shape",
     "fold_indices",
+    "mirror_symmetric",
     "scaled_transpose",
     "separable_taps",
     "tv_divergence",
@@ -62,6 +64,14 @@ def _fold(i: np.ndarray, n: int, mode: str) -> np.ndarray:
     period = 2 * n
     i = np.mod(i, period)
     return np.where(i < n, i, period - 1 - i)
+
+
+def mirror_symmetric(kernel: np.ndarray) -> bool:
+    """Whether `kernel` equals its mirror image along each axis (to 1e-6 of its peak)."""
+    tol = 1e-6 * float(np.abs(kernel).max())
+    return all(
+        float(np.abs(kernel - np.flip(kernel, d)).max()) <= tol for d in range(kernel.ndim)
+    )
 
 
 def separable_taps(kernel: np.ndarray, max_taps: int = 65) -> list[np.ndarray] | None:
