@@ -28,7 +28,9 @@ non-local means (scikit-image, sigma estimated).
 **Forgetting**: each fine-tuned model of the correlated-noise task is also
 scored on a different image type (membranes and beads) with
 Poisson-Gaussian noise that the shipped model knows; the table gives its
-PSNR minus the shipped model's there.
+PSNR minus the shipped model's there. Models trained from scratch (a) are
+also scored on a held-out image of another type with the same noise
+(membranes and beads), beside NLM there.
 
 ``--choose`` runs the fine-tuning learning-rate and L2-SP sweep (fixed step
 counts, so that a shared CPU does not skew it) whose numbers are in the
@@ -92,6 +94,13 @@ TASKS = {
 OTHER = lambda: poisson_gaussian(["membranes", "beads"], 3)  # noqa: E731  forgetting probe
 
 
+# from scratch must also carry over: a held-out image of another type, same noise
+ANOTHER_TYPE = {
+    "Poisson-Gaussian": OTHER,
+    "correlated Gaussian": lambda: correlated(["membranes", "beads"], 4),
+}
+
+
 def halves(noisy, clean):
     w = SHAPE[1] // 2
     return (noisy[:, :w], clean[:, :w]), (noisy[:, w:], clean[:, w:])
@@ -134,8 +143,11 @@ def ours(train, setup, budget, seed=0, **extra):
     return result.model, result.steps
 
 
-def plain(train, setup, budget, seed=0, lr=None):
-    """The hand-written loop: same network, batch, optimiser and budget; last weights."""
+def plain(train, setup, budget, seed=0, lr=None, steps=None):
+    """The hand-written loop: same network, batch, optimiser and budget; last weights.
+
+    ``steps``: run this many steps instead (the schedule spread over them).
+    """
     noisy, clean = train
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -152,9 +164,9 @@ def plain(train, setup, budget, seed=0, lr=None):
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=WD)
     gen = torch.Generator().manual_seed(seed)
     h, w = x_all.shape
-    start, steps = time.perf_counter(), 0
-    while (elapsed := time.perf_counter() - start) < budget:
-        p = elapsed / budget
+    start, n = time.perf_counter(), 0
+    while (elapsed := time.perf_counter() - start) < budget if steps is None else n < steps:
+        p = elapsed / budget if steps is None else n / steps
         factor = (
             max(p / 0.05, 0.01)
             if p < 0.05
@@ -184,25 +196,31 @@ def plain(train, setup, budget, seed=0, lr=None):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP)
         opt.step()
-        steps += 1
-    return net.eval(), steps
+        n += 1
+    return net.eval(), n
 
 
 # ---------------------------------------------------------------- runs
 
 
-def table(budgets: list[float], setups: str, out: Path | None) -> None:
+def table(budgets: list[float], setups: str, out: Path | None, tasks=None) -> None:
     shipped = dn.load_model("default")
     other_test = halves(*OTHER())[1]
     other_shipped = score(shipped, other_test)
     rows, record = [], {}
     for task, make in TASKS.items():
+        if tasks and task not in tasks:
+            continue
         train, test = halves(*make())
         base = {
             "noisy": score(test[0], test, model=False),
             "shipped": score(shipped, test),
             "NLM": nlm(test),
         }
+        another = halves(*ANOTHER_TYPE[task]())[1] if "a" in setups else None
+        if another is not None:
+            base["another type: shipped"] = score(shipped, another)
+            base["another type: NLM"] = nlm(another)
         record[task] = {"baselines": base, "runs": []}
         print(f"\n{task}: " + ", ".join(f"{k} {v:.2f} dB" for k, v in base.items()), flush=True)
         for setup in setups:
@@ -214,6 +232,8 @@ def table(budgets: list[float], setups: str, out: Path | None) -> None:
                     entry[f"{loop}_steps"] = steps
                     if setup != "a" and task == "correlated Gaussian":
                         entry[f"{loop}_forgetting"] = score(net, other_test) - other_shipped
+                    if setup == "a":
+                        entry[f"{loop}_another_type"] = score(net, another)
                 record[task]["runs"].append(entry)
                 print(json.dumps(entry), flush=True)
                 rows.append((task, entry, base))
@@ -245,38 +265,225 @@ def print_table(rows, other_shipped) -> None:
             f"{base['shipped']:.2f} | {base['NLM']:.2f} | {forget} |"
         )
     print(f"\n(forgetting probe: shipped model {other_shipped:.2f} dB on membranes and beads)")
+    for task, e, base in rows:
+        if "ours_another_type" in e:
+            print(
+                f"(a) {task}, {e['budget']:g} s, on another image type: dn.train "
+                f"{e['ours_another_type']:.2f}, plain {e['plain_another_type']:.2f}, shipped "
+                f"{base['another type: shipped']:.2f}, NLM {base['another type: NLM']:.2f} dB"
+            )
 
 
-def choose(steps: int, configs: list[tuple[float, float]]) -> None:
-    """Fine-tuning lr and L2-SP strength at a fixed step count: gain and forgetting."""
-    train, test = halves(*TASKS["correlated Gaussian"]())
-    other_test = halves(*OTHER())[1]
+# images for --choose that the table never sees (other seeds of the same kinds)
+CHOICE_TASK = lambda: correlated("textures", 12)  # noqa: E731
+CHOICE_KNOWN = lambda: poisson_gaussian(["nuclei", "filaments"], 11)  # noqa: E731
+CHOICE_OTHER = lambda: poisson_gaussian(["membranes", "beads"], 13)  # noqa: E731
+
+
+def fine_tune(train, steps, lr, l2sp, rehearsal, seed=0):
+    """``dn.train`` fine-tuning of the shipped model for a fixed number of steps.
+
+    About ten steps an epoch (``steps`` rounded down to a multiple of the
+    epochs), as a 60 s run on a 256x256 training half has them (the
+    training area over the batch, at least 10), so that validations and
+    the keep-the-best rule act as in the timed runs.
+    """
+    epochs = max(1, math.ceil(steps / 10))
+    return dn.train(
+        *train,
+        model="default",
+        epochs=epochs,
+        steps_per_epoch=max(1, steps // epochs),
+        lr=lr,
+        l2sp=l2sp,
+        rehearsal=rehearsal,
+        patch_size=PATCH,
+        batch_size=BATCH,
+        seed=seed,
+        device="cpu",
+        preview=False,
+    )
+
+
+def top_bottom(half):
+    """A (noisy, clean) half split into its top (training) and bottom (scoring) halves."""
+    h = half[0].shape[0] // 2
+    return (half[0][:h], half[1][:h]), (half[0][h:], half[1][h:])
+
+
+def choose_on_left(steps, configs, known=False):
+    """--choose on the table's training halves, never on the right halves it reports.
+
+    Fine-tunes on the top of the correlated task's left half and scores the
+    gain on its bottom; the forgetting probe is the left half of the
+    membranes-and-beads image (the table scores its right half).
+    """
+    train, test = top_bottom(halves(*TASKS["correlated Gaussian"]())[0])
+    other_test = halves(*OTHER())[0]
     shipped = dn.load_model("default")
     s_task, s_other = score(shipped, test), score(shipped, other_test)
-    print(f"shipped: {s_task:.2f} dB on the task, {s_other:.2f} dB on the forgetting probe")
-    print("\n| lr | l2sp | rehearsal | steps | task PSNR (gain) | forgetting probe (change) |")
-    print("|---|---|---|---|---|---|")
-    for lr, l2sp, rehearsal in configs:
-        result = dn.train(
-            *train,
-            model="default",
-            epochs=max(1, steps // 20),
-            steps_per_epoch=20,
-            lr=lr,
-            l2sp=l2sp,
-            rehearsal=rehearsal,
-            patch_size=PATCH,
-            batch_size=BATCH,
-            device="cpu",
-            preview=False,
-        )
+    print(f"images: left halves; shipped: {s_task:.2f} dB task, {s_other:.2f} dB probe")
+    if known:
+        k_train, k_test = top_bottom(halves(*TASKS["Poisson-Gaussian"]())[0])
+        s_known = score(shipped, k_test)
+        print(f"shipped: {s_known:.2f} dB on known noise (Poisson-Gaussian nuclei, filaments)")
+    head = "| lr | l2sp | rehearsal | steps | task PSNR (gain) | forgetting probe (change) |"
+    print("\n" + head + (" known noise (change) |" if known else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if known else ""))
+    for lr, l2sp, rehearsal, *n in configs:
+        n = int(n[0]) if n else steps
+        result = fine_tune(train, n, lr, l2sp, rehearsal)
         a, b = score(result.model, test), score(result.model, other_test)
-        print(
+        line = (
             f"| {lr:g} | {l2sp:g} | {rehearsal:g} | {result.steps} | "
-            f"{a:.2f} ({a - s_task:+.2f}) | "
-            f"{b:.2f} ({b - s_other:+.2f}) |",
+            f"{a:.2f} ({a - s_task:+.2f}) | {b:.2f} ({b - s_other:+.2f}) |"
+        )
+        if known:
+            k = score(fine_tune(k_train, n, lr, l2sp, rehearsal).model, k_test)
+            line += f" {k:.2f} ({k - s_known:+.2f}) |"
+        print(line, flush=True)
+
+
+def choose(
+    steps: int, configs: list[tuple[float, float, float]], data: str = "separate", known=False
+) -> None:
+    """Fine-tuning lr, L2-SP strength and rehearsal at a fixed step count.
+
+    ``data="separate"`` (the default) chooses on images the table never
+    uses: other seeds of the same image kinds, trained on their left half
+    and scored on their right half; ``"left"`` on the table's training
+    halves only (see :func:`choose_on_left`); ``"table"`` uses the table's
+    own images (the held-out right halves it reports). ``known`` adds a fine-tuning on
+    Poisson-Gaussian nuclei and filaments (noise the shipped model knows).
+    """
+    if data == "left":  # the table's training halves: top quarter trains, bottom scores
+        choice = choose_on_left(steps, configs, known)
+        return choice
+    if data == "separate":
+        make_task, make_other, make_known = CHOICE_TASK, CHOICE_OTHER, CHOICE_KNOWN
+    else:
+        make_task, make_other = TASKS["correlated Gaussian"], OTHER
+        make_known = TASKS["Poisson-Gaussian"]
+    train, test = halves(*make_task())
+    other_test = halves(*make_other())[1]
+    shipped = dn.load_model("default")
+    s_task, s_other = score(shipped, test), score(shipped, other_test)
+    print(
+        f"images: {data}; shipped: {s_task:.2f} dB on the task, {s_other:.2f} dB on the "
+        "forgetting probe"
+    )
+    if known:
+        k_train, k_test = halves(*make_known())
+        s_known = score(shipped, k_test)
+        print(f"shipped: {s_known:.2f} dB on known noise (Poisson-Gaussian nuclei, filaments)")
+    head = "| lr | l2sp | rehearsal | steps | task PSNR (gain) | forgetting probe (change) |"
+    print("\n" + head + (" known noise (change) |" if known else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if known else ""))
+    for lr, l2sp, rehearsal in configs:
+        result = fine_tune(train, steps, lr, l2sp, rehearsal)
+        a, b = score(result.model, test), score(result.model, other_test)
+        line = (
+            f"| {lr:g} | {l2sp:g} | {rehearsal:g} | {result.steps} | "
+            f"{a:.2f} ({a - s_task:+.2f}) | {b:.2f} ({b - s_other:+.2f}) |"
+        )
+        if known:
+            k = score(fine_tune(k_train, steps, lr, l2sp, rehearsal).model, k_test)
+            line += f" {k:.2f} ({k - s_known:+.2f}) |"
+        print(line, flush=True)
+
+
+def overhead(steps: int, repeats: int, setups: str = "ab") -> None:
+    """Time per step of ``dn.train`` and of the plain loop at a fixed step count.
+
+    Both whole calls are timed (set-up, data, validations included), in CPU
+    seconds of this process (``time.process_time``: what other jobs on a
+    shared machine take does not count) and in wall seconds; runs
+    interleave, ours then plain, ``repeats`` times, and the ratio is the
+    median of the paired ratios. (a) trains a new network of the shipped
+    size; (b) fine-tunes it with the default recipe, whose rehearsal adds
+    ``REHEARSAL_FINE_TUNE`` of a batch to every step (the plain loop has
+    none).
+    """
+    train, _ = halves(*TASKS["correlated Gaussian"]())
+    print(f"\n{steps} steps per run, {repeats} interleaved repeats")
+    print("| set-up | dn.train CPU s/step | plain CPU s/step | ratio (CPU) | ratio (wall) |")
+    print("|---|---|---|---|---|")
+    for setup in setups:
+        cpu, wall = {"ours": [], "plain": []}, {"ours": [], "plain": []}
+        for r in range(repeats):
+            for loop in ("ours", "plain"):
+                c0, w0 = time.process_time(), time.perf_counter()
+                if loop == "ours":
+                    kw = dict(epochs=max(1, math.ceil(steps / 10)), steps_per_epoch=min(steps, 10))
+                    kw.update(patch_size=PATCH, batch_size=BATCH, seed=r, device="cpu")
+                    if setup == "a":
+                        net = dn.load_model("default").config.to_dict()
+                        result = dn.train(*train, network=net, preview=False, **kw)
+                    else:
+                        result = dn.train(*train, model="default", preview=False, **kw)
+                    n = result.steps
+                else:
+                    n = plain(train, setup, None, seed=r, steps=steps)[1]
+                cpu[loop].append((time.process_time() - c0) / n)
+                wall[loop].append((time.perf_counter() - w0) / n)
+        ratio_cpu = np.median(np.divide(cpu["ours"], cpu["plain"]))
+        ratio_wall = np.median(np.divide(wall["ours"], wall["plain"]))
+        print(
+            f"| ({setup}) | {np.median(cpu['ours']):.3f} | {np.median(cpu['plain']):.3f} | "
+            f"{ratio_cpu:.3f} | {ratio_wall:.3f} |",
             flush=True,
         )
+
+
+def figure(record_path: Path, out: Path) -> None:
+    """PSNR against seconds from ``--json`` records: one panel per kind of noise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = {}
+    for path in record_path if isinstance(record_path, list) else [record_path]:
+        for task, data in json.loads(Path(path).read_text()).items():
+            record.setdefault(task, {"baselines": data["baselines"], "runs": []})
+            record[task]["runs"] += data["runs"]
+    fig, axes = plt.subplots(1, len(record), figsize=(6 * len(record), 4.2), squeeze=False)
+    colours = {"a": "tab:blue", "b": "tab:orange", "c": "tab:green"}
+    names = {"a": "(a) from scratch", "b": "(b) fine-tuning", "c": "(c) self-sup. fine-tuning"}
+    for ax, (task, data) in zip(axes[0], record.items(), strict=True):
+        for setup in "abc":
+            runs = sorted(
+                (e for e in data["runs"] if e["setup"] == setup), key=lambda e: e["budget"]
+            )
+            if not runs:
+                continue
+            t = [e["budget"] for e in runs]
+            for loop, style in (("ours", "-o"), ("plain", "--x")):
+                label = f"{names[setup]}, {'dn.train' if loop == 'ours' else 'plain loop'}"
+                ax.plot(t, [e[loop] for e in runs], style, color=colours[setup], label=label)
+        for name, style in (("shipped", ":"), ("NLM", "-.")):
+            ax.axhline(data["baselines"][name], color="grey", ls=style, lw=1)
+            ax.annotate(
+                name,
+                (1.0, data["baselines"][name]),
+                xycoords=("axes fraction", "data"),
+                fontsize=8,
+                color="grey",
+                ha="right",
+                va="bottom",
+            )
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        budgets = sorted({e["budget"] for e in data["runs"]})
+        ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+        ax.set_xlabel("training time (s, CPU, 1 thread)")
+        ax.set_ylabel("PSNR on the held-out half (dB)")
+        ax.set_title(f"{task} noise")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
 
 
 def main() -> None:
@@ -284,14 +491,55 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120, 300])
     parser.add_argument("--setups", default="abc")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="write the results here (--plot-only: read them from one or more files)",
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=tuple(TASKS),
+        default=None,
+        help="only these kinds of noise (default: both)",
+    )
     parser.add_argument("--choose", action="store_true", help="the lr / L2-SP sweep")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument(
         "--configs",
         nargs="+",
         default=["3e-3,0,0", "5e-4,0,0", "5e-4,10,0", "5e-4,100,0", "5e-4,10,0.25", "5e-4,0,0.25"],
-        help="lr,l2sp,rehearsal triples for --choose",
+        help="lr,l2sp,rehearsal triples for --choose (a fourth value: its own step count, "
+        "with --choose-on left)",
+    )
+    parser.add_argument(
+        "--choose-on",
+        choices=("separate", "left", "table"),
+        default="separate",
+        help="--choose on images the table never uses (other seeds; default) or on its own",
+    )
+    parser.add_argument(
+        "--known", action="store_true", help="--choose: also fine-tune on Poisson-Gaussian noise"
+    )
+    parser.add_argument(
+        "--overhead",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="time per step of dn.train and the plain loop at this fixed step count",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="--overhead: interleaved repeats")
+    parser.add_argument(
+        "--figure",
+        type=Path,
+        default=None,
+        help="write the PSNR-against-seconds figure (PNG) from --json; with --json FILE "
+        "alone and no run, --figure only plots an existing record",
+    )
+    parser.add_argument(
+        "--plot-only", action="store_true", help="only draw --figure from an existing --json"
     )
     args = parser.parse_args()
     if args.threads:
@@ -302,11 +550,20 @@ def main() -> None:
         f"({torch.get_num_threads()} threads)",
         flush=True,
     )
+    if args.plot_only:
+        figure(args.json, args.figure)
+        return
+    json_out = args.json[0] if args.json else None
+    if args.overhead:
+        overhead(args.overhead, args.repeats, args.setups.replace("c", "") or "a")
+        return
     if args.choose:
         configs = [tuple(float(v) for v in c.split(",")) for c in args.configs]
-        choose(args.steps, configs)
+        choose(args.steps, configs, args.choose_on, args.known)
     else:
-        table(args.budgets, args.setups, args.json)
+        table(args.budgets, args.setups, json_out, args.tasks)
+        if args.figure and json_out:
+            figure(json_out, args.figure)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def test_fine_tuning_that_helps_says_so():
     noisy = _noisy(clean, 0.15, 4)
     result = dn.train(noisy, clean, model="default", epochs=2, steps_per_epoch=4, **FAST)
     assert result.config.fine_tuning and result.config.lr == pytest.approx(1e-3)
-    assert result.config.l2sp == 100 and result.config.rehearsal == 0.5
+    assert result.config.l2sp == 100 and result.config.rehearsal == 1.0
     if result.improved:
         assert result.best_epoch > 0 and "improved" in result.message
         assert result.history[result.best_epoch]["val_loss"] < result.history[0]["val_loss"]

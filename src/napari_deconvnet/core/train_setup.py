@@ -51,8 +51,9 @@ LR_SCRATCH = 3e-3
 LR_FINE_TUNE = 1e-3
 #: Default L2-SP strength when fine-tuning (see ``train``'s notes).
 L2SP_FINE_TUNE = 100.0
-#: Default share of rehearsed synthetic pairs per batch when fine-tuning.
-REHEARSAL_FINE_TUNE = 0.5
+#: Default share of rehearsed synthetic pairs per batch when fine-tuning (a
+#: whole batch more: halves the forgetting of 0.5, benchmarks/train_speed.py --choose).
+REHEARSAL_FINE_TUNE = 1.0
 #: Default blind-spot replacement of self-supervised runs (benchmarks/n2v2.py).
 BLIND_SPOT = "random"
 

@@ -180,7 +180,7 @@ def train(
         network), ``rehearsal`` (the share of each batch, on top of it,
         drawn from synthetic phantom pairs with the Gaussian and
         Poisson-Gaussian noise the shipped denoisers were trained for, so
-        that fine-tuning does not forget them; 0.5 when fine-tuning, 0
+        that fine-tuning does not forget them; 1.0 when fine-tuning, 0
         for a new network), ``ema`` (keep an exponential moving average of
         the weights with this decay, e.g. 0.999, validate it beside the raw
         weights and return whichever scores better; None, off, by default),
