@@ -461,6 +461,15 @@ def figure(record_path: Path, out: Path) -> None:
             for loop, style in (("ours", "-o"), ("plain", "--x")):
                 label = f"{names[setup]}, {'dn.train' if loop == 'ours' else 'plain loop'}"
                 ax.plot(t, [e[loop] for e in runs], style, color=colours[setup], label=label)
+                for e in runs:  # the step count beside each point
+                    ax.annotate(
+                        str(e[f"{loop}_steps"]),
+                        (e["budget"], e[loop]),
+                        textcoords="offset points",
+                        xytext=(4, -9 if loop == "ours" else 4),
+                        fontsize=6,
+                        color=colours[setup],
+                    )
         for name, style in (("shipped", ":"), ("NLM", "-.")):
             ax.axhline(data["baselines"][name], color="grey", ls=style, lw=1)
             ax.annotate(
@@ -478,7 +487,7 @@ def figure(record_path: Path, out: Path) -> None:
         ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
         ax.set_xlabel("training time (s, CPU, 1 thread)")
         ax.set_ylabel("PSNR on the held-out half (dB)")
-        ax.set_title(f"{task} noise")
+        ax.set_title(f"{task} noise (steps beside the points)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
