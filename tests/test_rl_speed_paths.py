@@ -167,6 +167,9 @@ def test_fold_indices_equal_np_pad(mode, n, lo, hi):
         ((2, 37, 41), 2, 9, 8, True),
         ((1, 5, 7), 2, 9, 16, True),  # taps longer than the axis is wide
         ((3, 70, 3), 1, 13, 16, False),
+        ((3, 32, 20), 1, 9, 16, False),  # planes stacked: one product for all
+        ((2, 4, 48, 5), 2, 13, 8, False),
+        ((3, 16, 7), 1, 15, 8, False),  # no interior block
     ],
 )
 def test_banded_axis_folds_like_scipy(mode, scipy_mode, shape, axis, size, block, transpose):
@@ -175,13 +178,14 @@ def test_banded_axis_folds_like_scipy(mode, scipy_mode, shape, axis, size, block
     rng = np.random.default_rng(0)
     x = rng.random(shape).astype(np.float32)
     taps = rng.random(size)
-    op = BandedAxis(taps, axis, shape, "cpu", block, boundary=mode, transpose=transpose)
-    for mirror, weights in ((False, taps), (True, taps[::-1])):
-        ref = ndimage.correlate1d(x.astype(np.float64), weights, axis=axis, mode=scipy_mode)
-        if transpose:
-            ref = np.swapaxes(ref, -1, -2)
-        out = op(torch.from_numpy(x), mirror).numpy()
-        np.testing.assert_allclose(out, ref, atol=1e-5 * ref.max())
+    for boundary, scipy_boundary in ((mode, scipy_mode), ("zero", "constant")):
+        op = BandedAxis(taps, axis, shape, "cpu", block, boundary=boundary, transpose=transpose)
+        for mirror, weights in ((False, taps), (True, taps[::-1])):
+            ref = ndimage.correlate1d(x.astype(np.float64), weights, axis, mode=scipy_boundary)
+            if transpose:
+                ref = np.swapaxes(ref, -1, -2)
+            out = op(torch.from_numpy(x), mirror).numpy()
+            np.testing.assert_allclose(out, ref, atol=1e-5 * ref.max())
 
 
 def test_separable_convolution_swaps_the_last_two_axes():

@@ -201,6 +201,9 @@ class BandedAxis:
                 else:
                     mat = band
                 self.spans[mirror].append((j, start, stop, mat))
+        # the leading-axis products of several planes at once (needs whole blocks)
+        self.batched = not transpose and self.post > 1 and self.pre > 1 and n % b == 0
+        self.batched = self.batched and self.j1 > self.j0
         buffer = (self.pre, blocks * b) if self.post == 1 else (self.pre, blocks * b, self.post)
         size = math.prod(buffer)
         if storage is None or storage.numel() < size:
@@ -236,6 +239,20 @@ class BandedAxis:
         band_t = self.bands_t[mirror]
         j0, j1, k = self.j0, self.j1, self.size + b - 1
         edges = spans[:j0] + spans[j1:]
+        if self.batched and planes.is_contiguous():
+            # Planes stacked as one (pre * n, post) matrix: the windows of
+            # every block of every plane are one strided view and one batched
+            # product; those that straddle two planes (the edge blocks) are
+            # then overwritten, one product per edge block for all planes.
+            rows = planes.view(self.pre * n, self.post)
+            windows = self.pre * n // b - j0
+            inner = rows[j0 * b - self.size // 2 :].unfold(0, k, b)[: windows - (n // b - j1)]
+            inner = inner.transpose(-1, -2)
+            flat = self.out.view(self.pre * n, self.post)[j0 * b : j0 * b + inner.shape[0] * b]
+            torch.matmul(band_t, inner, out=flat.view(inner.shape[0], b, self.post))
+            for j, lo, hi, mat in edges:
+                torch.matmul(mat, planes[:, lo:hi], out=self.out[:, j * b : (j + 1) * b])
+            return self.out[:, :n].view(self.out_shape)
         for p in range(self.pre):
             plane, out = planes[p], self.out[p]
             if j1 > j0:
