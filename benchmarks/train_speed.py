@@ -32,15 +32,24 @@ PSNR minus the shipped model's there. Models trained from scratch (a) are
 also scored on a held-out image of another type with the same noise
 (membranes and beads), beside NLM there.
 
-``--choose`` runs the fine-tuning learning-rate and L2-SP sweep (fixed step
-counts, so that a shared CPU does not skew it) whose numbers are in the
-README.
+``--choose`` runs the fine-tuning learning-rate, L2-SP and rehearsal sweep
+(fixed step counts, so that a shared CPU does not skew it) whose numbers
+are in the README; ``--choose-on left`` (the README's) fine-tunes on the top
+of the correlated task's training half, scores the gain on its bottom and
+the forgetting on the left half of the membranes-and-beads image, so that
+the right halves the table reports never choose. ``--overhead STEPS``
+times dn.train and the plain loop per step at a fixed step count (CPU
+seconds of the process, so other jobs do not count). ``--figure`` draws
+PSNR against seconds from the ``--json`` records.
 
 Usage::
 
-    python benchmarks/train_speed.py                      # budgets 30 60 120 300
+    python benchmarks/train_speed.py --json r.json --figure docs/train_speed.png
     python benchmarks/train_speed.py --budgets 30 60      # shorter
-    python benchmarks/train_speed.py --choose --steps 60  # the lr / L2-SP sweep
+    python benchmarks/train_speed.py --setups b --tasks "correlated Gaussian"
+    python benchmarks/train_speed.py --choose --choose-on left --steps 30
+    python benchmarks/train_speed.py --overhead 60 --setups a
+    python benchmarks/train_speed.py --plot-only --json a.json b.json --figure f.png
 """
 
 from __future__ import annotations
