@@ -72,6 +72,17 @@ def _task(name: str) -> tuple[int, Any]:
     raise ValueError(f"unknown task {name!r}; choose among {', '.join(TASKS)}")
 
 
+def _progress(name: str, cpu0: float):
+    def callback(event: Any) -> None:
+        if event.kind == "epoch":
+            _log(
+                f"  {name} adapt: step {event.step}, val loss {event.val_loss:.5f}, "
+                f"{event.elapsed:.0f} s wall, {time.process_time() - cpu0:.0f} s CPU"
+            )
+
+    return callback
+
+
 def _scores(outputs: list[np.ndarray], cleans: list[np.ndarray]) -> dict[str, float]:
     pairs = [quality.score(o, x) for o, x in zip(outputs, cleans, strict=True)]
     return {
@@ -108,21 +119,27 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
     start_net = dn.load_model(start)
     measure("start", lambda y: dn.restore(y, start_net, device="cpu"))
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    budget = {"seconds": None, "steps": args.steps} if args.steps else {"seconds": args.seconds}
     adapted = dn.adapt(
         start,
         degraded[0],
         psf=psf,
         noise="auto",
-        seconds=args.seconds,
+        **budget,
         seed=args.seed,
         device="cpu",
         preview=False,
+        callback=_progress(name, cpu0),
     )
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     training = adapted.metadata.get("training", {})
     record["adapt"] = {
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "best_epoch": training.get("best_epoch"),
+        "batch_size": training.get("settings", {}).get("batch_size"),
+        "patch_size": training.get("settings", {}).get("patch_size"),
         "seconds": training.get("seconds"),
         "steps": training.get("steps"),
         "improved": training.get("improved"),
@@ -131,7 +148,7 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
         "best_val_psnr": training.get("best_val_psnr"),
     }
     steps, noise = training.get("steps"), training.get("noise")
-    _log(f"  {name} adapt: {steps} steps in {wall:.0f} s, noise {noise}")
+    _log(f"  {name} adapt: {steps} steps in {wall:.0f} s wall, {cpu:.0f} s CPU, noise {noise}")
     measure("adapted", lambda y: dn.restore(y, adapted, device="cpu"))
 
     classical = "richardson-lucy" if task.family == "deconv" else "bm3d"
@@ -166,7 +183,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Machine: {results['machine']}",
         "",
-        f"Adaptation: {s['seconds']:g} s per task on the first degraded test image, noise='auto', "
+        "Adaptation: "
+        + (f"{s['steps']} steps" if s.get("steps") else f"{s['seconds']:g} s")
+        + " per task on the first degraded test image, noise='auto', "
         f"seed {s['seed']}; {s['minutes']:.1f} min in all. PSNR (dB) / SSIM, mean over the task's "
         "test images, outputs clipped to [0, 1].",
         "",
@@ -204,6 +223,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--seconds", type=float, default=120.0, help="adaptation per task")
+    parser.add_argument(
+        "--steps", type=int, help="a fixed step budget instead of --seconds (seconds=None)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="quality.py's tiny crops and grids")
     parser.add_argument("--no-classical", action="store_true", help="skip tuned RL / BM3D")
@@ -223,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(),
         "settings": {
             "seconds": args.seconds,
+            "steps": args.steps,
             "seed": args.seed,
             "quick": args.quick,
             "minutes": (time.perf_counter() - started) / 60,

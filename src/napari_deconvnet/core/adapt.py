@@ -78,6 +78,29 @@ DEFAULTS: dict[str, Any] = {
     "steps_per_epoch": 25,
     "seed": 0,
 }
+#: 3D differs (CARE's 3D defaults): 4 patches of 16 x 48 x 48 per batch; see :data:`POOL_3D`.
+DEFAULTS_3D: dict[str, Any] = {**DEFAULTS, "batch_size": 4}
+PATCH_2D = 64
+PATCH_3D = (16, 48, 48)
+#: The 3D phantom pool: 6 phantoms, one renewed every 4 batches, 4 validation pairs.
+#: A 3D phantom costs about a training step, so renewing one per batch halves the steps.
+POOL_3D = {"pool": 6, "renew": 1, "renew_every": 4, "n_validation": 4}
+
+
+def _patch(patch_size: Any, ndim: int) -> tuple[int, ...]:
+    if patch_size is None:
+        return (PATCH_2D,) * ndim if ndim == 2 else PATCH_3D
+    if isinstance(patch_size, int | np.integer) and not isinstance(patch_size, bool):
+        size = (int(patch_size),) * ndim
+    elif isinstance(patch_size, tuple | list) and len(patch_size) == ndim:
+        size = tuple(int(p) for p in patch_size)
+    else:
+        raise ValueError(
+            f"patch_size must be an integer or {ndim} integers (one per axis), got {patch_size!r}"
+        )
+    if min(size) < 4:
+        raise ValueError(f"patch_size must be at least 4 on every axis, got {patch_size!r}")
+    return size
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
@@ -145,7 +168,7 @@ def adapt_iter(
     noise: Any = "auto",
     seconds: float | None = 120,
     kinds: Any = None,
-    patch_size: int | None = None,
+    patch_size: int | tuple[int, ...] | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
     l2sp: float | None = None,
@@ -190,23 +213,24 @@ def adapt_iter(
         state = read_resume(resume)
         given_camera = camera_from(array, noise) if isinstance(noise, dict) else None
         saved, saved_psf = _resumed(resume, given, kernel, given_camera)
-        if patch_size is not None and int(patch_size) != saved["patch_size"][0]:
+        size = tuple(saved["patch_size"])
+        ndim = len(size)
+        if patch_size is not None and _patch(patch_size, ndim) != size:
             raise ValueError(
                 f"patch_size={patch_size!r}, but the adapt run to resume used "
-                f"{saved['patch_size'][0]}; pass the same patch_size or leave it out"
+                f"{list(size)}; pass the same patch_size or leave it out"
             )
         kernel = saved_psf
         settings = {k: saved[k] for k in DEFAULTS}
         kinds, camera, stats = saved["kinds"], saved["camera"], tuple(saved["stats"])
-        size = tuple(saved["patch_size"])
-        ndim = len(size)
         if model is None:
             model = saved["start"].get("path") or saved["start"].get("name")
     else:
-        settings = {k: DEFAULTS[k] if given[k] is None else given[k] for k in DEFAULTS}
         ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
+        defaults = DEFAULTS if ndim == 2 else DEFAULTS_3D
+        settings = {k: defaults[k] if given[k] is None else given[k] for k in DEFAULTS}
         camera = camera_from(array, noise)
-        size = (int(patch_size or (64 if ndim == 2 else 32)),) * ndim
+        size = _patch(patch_size, ndim)
     _check_settings(settings)
     if ndim == 3 and array.ndim < 3:
         raise ValueError("a 3D PSF needs a 3D image (Z, Y, X)")
@@ -237,6 +261,7 @@ def adapt_iter(
         kinds=kinds,
         device=dev,
         seed=settings["seed"],
+        **({} if ndim == 2 else POOL_3D),
     )
     if state is not None:
         data.skip_to(int(state["step"]))  # the batches the interrupted run had not drawn
@@ -297,7 +322,12 @@ def adapt_iter(
         training = {
             "mode": "adapt (synthetic phantoms)",
             "data": {
-                "kind": "synthetic phantoms, drawn afresh for every batch",
+                "kind": (
+                    "synthetic phantoms, drawn afresh for every batch"
+                    if ndim == 2
+                    else "synthetic phantoms, crops of a pool renewed every "
+                    f"{POOL_3D['renew_every']} batches"
+                ),
                 "phantoms": data.kinds,
                 "psf": describe_psf(kernel),
                 "noise": config.noise,
@@ -409,8 +439,9 @@ def adapt(
     callback : callable, optional
         Called with every :class:`TrainEvent` (progress, preview).
     **options
-        ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; 32 in
-        3D), ``batch_size`` (16), ``lr`` (1e-3), ``l2sp`` (10: weaker
+        ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; in
+        3D (16, 48, 48) as CARE's 3D default; an integer or one size per
+        axis), ``batch_size`` (16; 4 in 3D), ``lr`` (1e-3), ``l2sp`` (10: weaker
         than :func:`train`'s 100, since deconvolving is a new task for a
         denoiser), ``steps_per_epoch`` (25: how often
         the synthetic validation set is scored), ``steps`` (a bound on the

@@ -67,8 +67,11 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
 class SyntheticPairs:
     """Fresh (degraded, clean) phantom batches for :class:`~.trainer.Trainer`.
 
-    A pool of phantoms (twice the patch side; 32 in 2D, 8 in 3D) is renewed
-    by `renew` new phantoms per batch (2 in 2D, 1 in 3D); each batch crops random patches from it,
+    A pool of phantoms (32 in 2D, twice the patch side with its PSF margin;
+    8 in 3D, a patch side larger than that) is renewed by `renew` new
+    phantoms every `renew_every` batches (2 every batch in 2D, 1 in 3D;
+    :func:`~.adapt.adapt` renews a smaller 3D pool every few batches, since a
+    3D phantom costs about as much as a training step); each batch crops random patches from it,
     flips and rotates them, sets a random brightness around the user's,
     blurs them by `psf` (if any) and adds a new draw of the camera's noise.
     Input and target are normalised with the fixed `stats` (the user
@@ -96,18 +99,30 @@ class SyntheticPairs:
         n_validation: int = 16,
         pool: int | None = None,
         renew: int | None = None,
+        renew_every: int = 1,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
         self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
         self.device = torch.device(device)
-        self.margin = 0 if psf is None else max(psf.shape) // 2 + 1
-        self.full = tuple(s + 2 * self.margin for s in self.size)
-        self.pool_shape = tuple(2 * s for s in self.full)
+        if psf is None:
+            self.margin: tuple[int, ...] = (0,) * ndim
+        elif ndim == 3:  # per axis: an anisotropic PSF needs less room in Z or in Y, X
+            self.margin = tuple(k // 2 + 1 for k in psf.shape)
+        else:
+            self.margin = (max(psf.shape) // 2 + 1,) * ndim
+        self.full = tuple(s + 2 * m for s, m in zip(self.size, self.margin, strict=True))
+        if ndim == 2:
+            self.pool_shape = tuple(2 * s for s in self.full)
+        else:  # room for a patch's worth of crop positions: (2x)^3 phantoms cost seconds each
+            self.pool_shape = tuple(f + s for f, s in zip(self.full, self.size, strict=True))
         self.seed, self.step = int(seed), 0
         pool_rng = np.random.default_rng([self.seed, 7])
         pool = pool or (32 if ndim == 2 else 8)
         self.renew = renew if renew is not None else (2 if ndim == 2 else 1)
+        if isinstance(renew_every, bool) or not isinstance(renew_every, int) or renew_every < 1:
+            raise ValueError(f"renew_every must be a positive integer, got {renew_every!r}")
+        self.renew_every = renew_every
         self.pool = [phantom(self.pool_shape, self.kinds, pool_rng) for _ in range(pool)]
         self.validation = "synthetic"
         self.train_area = 10**9  # unlimited: the pool keeps changing
@@ -151,7 +166,11 @@ class SyntheticPairs:
         else:  # poisson and poisson-gaussian add the camera offset themselves
             noisy = synthesize(blurred, name, seed=seed, **params)
         target = signal + cam["offset"]
-        crop = (slice(None), *[slice(m, m + s) for s in self.size]) if m else ...
+        crop = (
+            (slice(None), *[slice(a, a + s) for a, s in zip(m, self.size, strict=True)])
+            if any(m)
+            else ...
+        )
         x = (np.asarray(noisy, np.float32)[crop] - self.offset) / self.scale
         y = (target[crop] - self.offset) / self.scale
 
@@ -161,7 +180,9 @@ class SyntheticPairs:
         return tensor(x), tensor(y)
 
     def _slots(self, step: int) -> np.ndarray:
-        """The pool entries that batch `step` renews, in order."""
+        """The pool entries that batch `step` renews, in order (none between renewals)."""
+        if step % self.renew_every:
+            return np.zeros(0, np.int64)
         rng = np.random.default_rng([self.seed, 6, step])
         return rng.integers(len(self.pool), size=self.renew)
 
