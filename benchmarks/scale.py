@@ -17,7 +17,7 @@ same share of the CPU:
   each pair and their median;
 - **cluster**: the same streamed run (``--cluster-size``², default the whole
   source) on a 2-worker ``LocalCluster`` (processes, 1 thread each) against
-  the one-process run, as a ratio of wall seconds;
+  a one-process run of it made right before, as a ratio of wall seconds;
 - **equality** on a ``--check-size``² crop: eager (``dn.restore`` with the
   same statistics) vs lazy (``dn.restore`` of the dask array) vs distributed
   (the cluster's OME-Zarr) vs streamed in one process, the largest absolute
@@ -351,11 +351,8 @@ def main() -> None:
 
     crop_source(source, work / "check.zarr", args.check_size)
     cluster_src = crop(cluster_size)
-    one = (
-        stream
-        if cluster_size == args.size
-        else run_child("stream", args, cluster_src, work / "one.ome.zarr")
-    )
+    # the one-process run right before the cluster's, so that both see the same load
+    one = run_child("stream", args, cluster_src, work / "one.ome.zarr")
     cl = run_child("cluster", args, cluster_src, work)
     out.line(
         f"| 2-worker `LocalCluster` (processes, 1 thread each) vs 1 process (1 thread), "
