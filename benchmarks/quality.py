@@ -843,7 +843,13 @@ def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
     found = {name: record for run in runs for name, record in run["tasks"].items()}
     tasks = {t.name: found[t.name] for t in TASKS if t.name in found}
     settings["minutes"] = sum(run["settings"]["minutes"] for run in runs)
-    results = {"machine": runs[0]["machine"], "settings": settings, "tasks": tasks}
+    weights = {name: digest for run in runs for name, digest in run.get("weights", {}).items()}
+    for run in runs:
+        for name, digest in run.get("weights", {}).items():
+            if weights[name] != digest:
+                raise SystemExit(f"the runs used different {name} files; merge runs of one build")
+    results = {"machine": runs[0]["machine"], "weights": weights, "settings": settings}
+    results["tasks"] = tasks
     panels: dict = {}
     for p in paths:
         npz = _panels_path(Path(p))
