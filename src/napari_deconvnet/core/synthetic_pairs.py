@@ -156,9 +156,18 @@ class SyntheticPairs:
     def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
         cam, m = self.camera, self.margin
         n = clean.shape[0]
-        level = cam["amplitude"] * rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim)
+        # The user's amplitude is that of a blurred image: scale each phantom so
+        # that its *blurred* 99.5th percentile lands there (a blur lowers the
+        # peaks of small objects many times over, so scaling the clean phantom
+        # to it made the synthetic data far dimmer and noisier than the user's).
+        clean = np.asarray(clean, np.float32)
+        unit = clean if self.psf is None else np.clip(blur(clean, self.psf), 0, None)
+        flat = unit.reshape(n, -1)
+        reference = np.maximum(np.percentile(flat, 99.5, axis=1), 0.1 * flat.max(axis=1))
+        reference = np.maximum(reference, 1e-6).reshape((n,) + (1,) * self.ndim)
+        level = cam["amplitude"] * rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim) / reference
         signal = (clean * level).astype(np.float32)
-        blurred = signal if self.psf is None else np.clip(blur(signal, self.psf), 0, None)
+        blurred = (unit * level).astype(np.float32)
         name, params = cam["noise"], dict(cam["params"])
         seed = int(rng.integers(2**62))
         if name == "gaussian":
