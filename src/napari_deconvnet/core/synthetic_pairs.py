@@ -72,7 +72,8 @@ class SyntheticPairs:
     phantoms every `renew_every` batches (2 every batch in 2D, 1 in 3D;
     :func:`~.adapt.adapt` renews a smaller 3D pool every few batches, since a
     3D phantom costs about as much as a training step); each batch crops random patches from it,
-    flips and rotates them, sets a random brightness around the user's,
+    flips and rotates them, sets a random brightness around the user's
+    (0.6-1.3x its 99.5th percentile, reached by the *blurred* phantom),
     blurs them by `psf` (if any) and adds a new draw of the camera's noise.
     Input and target are normalised with the fixed `stats` (the user
     image's own, as restore computes them). The validation set is a fixed
