@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import napari_deconvnet as dn
@@ -64,8 +65,15 @@ def quick_run(tmp_path_factory):
     return proc.stdout, (out / "quality.md").read_text(), results, out
 
 
+#: Tasks with Poisson noise, where the Noise2Void baseline runs (--quick: 3 steps).
+N2V_TASKS = {"poisson-gaussian-5", "poisson-gaussian-20", "poisson-gaussian-100"}
+N2V_TASKS |= {"camera-2", "camera-20"}
+
+
 def _expected_methods(task: str) -> set[str]:
     methods = set(METHODS[TASKS[task]])
+    if task in N2V_TASKS:
+        methods.add("n2v")
     return methods | {"ours-denoise-3d"} if task.startswith("3d") else methods
 
 
@@ -184,3 +192,28 @@ def test_without_bm3d_the_benchmark_reports_it_as_not_available(tmp_path):
     _check_task("gaussian-15", record, bm3d=False)
     with pytest.raises(AssertionError):
         _check_task("gaussian-15", record, bm3d=True)  # with bm3d installed, n/a is an error
+
+
+def test_learned_baselines_record_their_budgets(quick_run):
+    _, _, results, _ = quick_run
+    methods = results["tasks"]["poisson-gaussian-5"]["methods"]
+    n2v = methods["n2v"]["training"]
+    assert n2v["steps"] == 3 and n2v["budget"] == "3 steps"  # --quick: 3 steps
+    assert "no clean data" in n2v["trained_on"]
+    care = methods["care"]["training"]
+    assert care["ours"] == {"steps": 16000, "batch": 16}  # read from denoise-2d's metadata
+    assert "n2v" not in results["tasks"]["gaussian-15"]["methods"]  # Poisson tasks only
+
+
+def test_care_with_a_step_budget_takes_exactly_that_many_steps():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from _care import train_care
+
+    def draw(rng):
+        clean = rng.random((16, 16)).astype(np.float32)
+        return clean + rng.normal(0, 0.1, clean.shape).astype(np.float32), clean
+
+    net, record = train_care(
+        draw, ndim=2, seconds=1e9, steps=4, patch=(8, 8), batch=2, base=4, pool=2
+    )
+    assert record["steps"] == 4 and record["budget"] == "4 steps"
