@@ -19,15 +19,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+from .deconv_operators import centred_otf
+
 __all__ = ["wiener_filter", "wiener_planes"]
-
-
-def _transfer(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The real FFT of `kernel` placed in a zero array of `shape`, centre at the origin."""
-    buffer = np.zeros(shape, np.float32)
-    buffer[tuple(slice(0, s) for s in kernel.shape)] = kernel
-    buffer = np.roll(buffer, [-(s // 2) for s in kernel.shape], axis=tuple(range(kernel.ndim)))
-    return sfft.rfftn(buffer)
 
 
 def _laplacian(ndim: int) -> np.ndarray:
@@ -43,8 +37,8 @@ def _laplacian(ndim: int) -> np.ndarray:
 
 def wiener_filter(kernel: np.ndarray, shape: tuple[int, ...], balance: float) -> np.ndarray:
     """The complex64 Wiener-Hunt filter of `kernel` on a domain of `shape` (rfft layout)."""
-    h = _transfer(kernel.astype(np.float32), shape)
-    reg = np.abs(_transfer(_laplacian(kernel.ndim), shape)) ** 2
+    h = centred_otf(kernel.astype(np.float32), list(shape), "cpu").numpy()
+    reg = np.abs(centred_otf(_laplacian(kernel.ndim), list(shape), "cpu").numpy()) ** 2
     return (np.conj(h) / (np.abs(h) ** 2 + np.float32(balance) * reg)).astype(np.complex64)
 
 
