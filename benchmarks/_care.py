@@ -85,6 +85,12 @@ def _stats(image: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi - lo) if hi > lo else 1.0
 
 
+def _random_box(shape: tuple[int, ...], patch: tuple[int, ...], rng: np.random.Generator):
+    """A uniformly placed window of size `patch` inside an array of `shape`."""
+    corner = [int(rng.integers(n - p + 1)) for n, p in zip(shape, patch, strict=True)]
+    return tuple(slice(c, c + p) for c, p in zip(corner, patch, strict=True))
+
+
 def _augment(a: np.ndarray, b: np.ndarray, rng: np.random.Generator):
     """The same random flips and 90-degree rotation (in the YX plane) of two patches."""
     k = int(rng.integers(4))
@@ -142,8 +148,7 @@ def train_care(
         xs, ys = [], []
         for _ in range(batch):
             x, y = regions[int(rng.integers(pool))]
-            corner = [int(rng.integers(n - p + 1)) for n, p in zip(x.shape, patch, strict=True)]
-            box = tuple(slice(c, c + p) for c, p in zip(corner, patch, strict=True))
+            box = _random_box(x.shape, patch, rng)
             a, b = _augment(x[box], y[box], rng)
             xs.append(a)
             ys.append(b)
@@ -214,8 +219,7 @@ def train_n2v(
         xs = []
         for _ in range(batch):
             x = normalised[int(rng.integers(len(normalised)))]
-            corner = [int(rng.integers(n - p + 1)) for n, p in zip(x.shape, patch, strict=True)]
-            box = tuple(slice(c, c + p) for c, p in zip(corner, patch, strict=True))
+            box = _random_box(x.shape, patch, rng)
             xs.append(_augment(x[box], x[box], rng)[0])
         xb = torch.from_numpy(np.stack(xs)[:, None]).float()
         masked, mask = blind_spot(xb, gen)
