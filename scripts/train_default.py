@@ -36,9 +36,22 @@ Normalisation (the inference contract)
     and clean are normalised with the percentiles of the noisy region; the
     training patches (with flips and 90-degree rotations) come from it.
 
+Noise-level conditioning (``--noise-channel``)
+    Trains ``denoise-2d-nl``, the same network told the noise level: a
+    second input channel (:class:`~napari_deconvnet.core.kinds.NoiseConditioned`)
+    holds the image plus the noise standard deviation that the variance line
+    fitted by ``dn.estimate_noise`` to the noisy region predicts at each
+    pixel, estimated exactly as ``dn.restore`` estimates it on a whole image.
+    With ``--init`` a one-channel model (the shipped ``denoise-2d``) is
+    widened: the new channel's first-layer weights start at zero, so training
+    starts from the blind model's exact output.
+
 Usage::
 
     python scripts/train_default.py --max-seconds 1200 --seed 0
+    python scripts/train_default.py --noise-channel \
+        --init src/napari_deconvnet/weights/denoise-2d.safetensors \
+        --lr 5e-4 --threads 1 --max-seconds 6000 --checkpoint /tmp/nl --resume
 """
 
 from __future__ import annotations
@@ -57,7 +70,8 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from napari_deconvnet.core.devices import resolve_device
 from napari_deconvnet.core.fit import fit
-from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
+from napari_deconvnet.core.kinds import NoiseConditioned
+from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig, widen_input
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.persistence import load_model
 from napari_deconvnet.core.phantoms import cells_2d
@@ -75,6 +89,9 @@ from _train_common import (  # noqa: E402  (sibling module: the engine's helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "src" / "napari_deconvnet" / "weights" / "denoise-2d.safetensors"
+NL_OUT = ROOT / "src" / "napari_deconvnet" / "weights" / "denoise-2d-nl.safetensors"
+#: The conditioning record of the noise-level model (``--noise-channel``).
+NOISE_CONDITIONING = {"method": "noise-level", "window": 3}
 
 CONFIG = dict(
     ndim=2,
@@ -171,17 +188,28 @@ def degrade(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, np
     return noisy.astype(np.float32), clean.astype(np.float32), info
 
 
-def normalize(noisy: np.ndarray, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The inference contract: whole-image percentiles of the noisy image to 0 and 1."""
+def normalize(noisy: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The inference contract: whole-image percentiles of the noisy image to 0 and 1.
+
+    `others` (the clean image, a conditioning channel) take the same mapping.
+    """
     lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
     scale = hi - lo if hi > lo else 1.0
-    return ((noisy - lo) / scale).astype(np.float32), ((clean - lo) / scale).astype(np.float32)
+    return tuple(((a - lo) / scale).astype(np.float32) for a in (noisy, *others))
+
+
+def input_stack(noisy: np.ndarray, kind: NoiseConditioned | None) -> np.ndarray:
+    """The network's input channels in the image's scale: the image, and its noise map."""
+    if kind is None:
+        return noisy[None]
+    return np.stack([noisy, kind.input_channels(noisy[None], None)[0]])
 
 
 class Sampler:
     """Training batches: regions cropped, degraded and normalised, then patches."""
 
-    def __init__(self, images, phantoms, rng, patch, region, patches_per_region):
+    def __init__(self, images, phantoms, rng, patch, region, patches_per_region, kind=None):
+        self.kind = kind
         self.images = images
         self.names = list(images)
         weights = np.array([TRAIN_IMAGES[n] for n in self.names])
@@ -222,18 +250,20 @@ class Sampler:
         xs, ys = [], []
         while len(xs) < batch_size:
             noisy, clean, _ = degrade(rng, self._region())
-            noisy, clean = normalize(noisy, clean)
+            stack = input_stack(noisy, self.kind)
+            *channels, clean = normalize(*stack, clean)
+            stack = np.stack(channels)
             h, w = noisy.shape
             for _ in range(min(self.per_region, batch_size - len(xs))):
                 y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
-                a, b = noisy[y : y + p, x : x + p], clean[y : y + p, x : x + p]
+                a, b = stack[:, y : y + p, x : x + p], clean[None, y : y + p, x : x + p]
                 k, flip = int(rng.integers(4)), rng.random() < 0.5
-                a, b = np.rot90(a, k), np.rot90(b, k)
+                a, b = np.rot90(a, k, axes=(1, 2)), np.rot90(b, k, axes=(1, 2))
                 if flip:
-                    a, b = a[:, ::-1], b[:, ::-1]
+                    a, b = a[..., ::-1], b[..., ::-1]
                 xs.append(np.ascontiguousarray(a))
                 ys.append(np.ascontiguousarray(b))
-        return torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)[:, None])
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
 
 
 def validation_set(strips: dict[str, np.ndarray], seed: int) -> list[dict]:
@@ -268,7 +298,10 @@ def denoise(model: DeconvNet, noisy: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
     scale = hi - lo if hi > lo else 1.0
     device = next(model.parameters()).device
-    x = torch.from_numpy(((noisy - lo) / scale).astype(np.float32))[None, None].to(device)
+    metadata = getattr(model, "metadata", None)
+    kind = NoiseConditioned(metadata) if model.config.in_channels == 2 else None
+    stack = ((input_stack(noisy, kind) - lo) / scale).astype(np.float32)
+    x = torch.from_numpy(stack)[None].to(device)
     return model(x)[0, 0].float().cpu().numpy() * scale + lo
 
 
@@ -335,12 +368,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
     parser.add_argument(
+        "--noise-channel",
+        action="store_true",
+        help="train denoise-2d-nl: a second input channel tells the noise level",
+    )
+    parser.add_argument(
         "--checkpoint", type=Path, default=None, help="autosave folder (best model + resume)"
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint if there is one"
     )
     args = parser.parse_args(argv)
+    if args.noise_channel and args.out == DEFAULT_OUT:
+        args.out = NL_OUT
     argv = sys.argv[1:] if argv is None else list(argv)
     # with --steps, --max-seconds limits only when it was given explicitly
     args.time_limit = any(a.startswith("--max-seconds") for a in argv)
@@ -363,12 +403,23 @@ def main(argv: list[str] | None = None) -> int:
         images[name] = image
     phantoms = [make_phantom(rng) for _ in range(args.phantoms)]
     pairs = validation_set(strips, args.seed)
-    sampler = Sampler(images, phantoms, rng, args.patch, args.region, args.patches_per_region)
+    name = "denoise-2d-nl" if args.noise_channel else "denoise-2d"
+    kind_metadata = (
+        {"kind": NoiseConditioned.name, "conditioning": NOISE_CONDITIONING}
+        if args.noise_channel
+        else {}
+    )
+    kind = NoiseConditioned(kind_metadata) if args.noise_channel else None
+    sampler = Sampler(
+        images, phantoms, rng, args.patch, args.region, args.patches_per_region, kind
+    )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    net = DeconvNet(DeconvNetConfig(**CONFIG))
-    if args.init is not None:  # fine-tune a saved model of the same architecture
-        net.load_state_dict(load_model(args.init).state_dict())
+    config = dict(CONFIG, in_channels=2, residual_input=0) if args.noise_channel else CONFIG
+    net = DeconvNet(DeconvNetConfig(**config))
+    net.metadata = dict(kind_metadata)
+    if args.init is not None:  # fine-tune a saved model (widened for the noise channel)
+        net.load_state_dict(widen_input(load_model(args.init).state_dict(), net))
     noisy_psnr = float(
         np.mean([peak_signal_noise_ratio(p["clean"], p["noisy"], data_range=1) for p in pairs])
     )
@@ -376,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
         "Blind 2D denoiser for Gaussian and Poisson-Gaussian noise "
         "(sigma 5-50/255, peak 2-1000 photons)"
     )
+    if args.noise_channel:
+        description = (
+            "2D denoiser told the noise level (a noise map estimated from the image) for "
+            "Gaussian and Poisson-Gaussian noise (sigma 5-50/255, peak 2-1000 photons)"
+        )
 
     def training_record(*, config, history, best_entry, stop_reason, seconds, steps, improved):
         return {
@@ -418,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def metadata(**record) -> dict:
         return {
-            "name": "denoise-2d",
+            "name": name,
+            **kind_metadata,
             "description": description,
             "training": training_record(**record),
         }
@@ -441,10 +498,10 @@ def main(argv: list[str] | None = None) -> int:
         ema=args.ema,
         device=device,
         precision=precision,
-        autosave=autosave_path(args.checkpoint, "denoise-2d", args.resume),
+        autosave=autosave_path(args.checkpoint, name, args.resume),
         resume=args.resume,
         seed=args.seed,
-        callback=reporter("denoise-2d"),
+        callback=reporter(name),
     )
     final = result.model
     final.metadata["training"]["camera_sigma25"] = camera = camera_gain(final)

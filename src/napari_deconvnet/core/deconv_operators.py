@@ -69,9 +69,7 @@ def _fold(i: np.ndarray, n: int, mode: str) -> np.ndarray:
 def mirror_symmetric(kernel: np.ndarray) -> bool:
     """Whether `kernel` equals its mirror image along each axis (to 1e-6 of its peak)."""
     tol = 1e-6 * float(np.abs(kernel).max())
-    return all(
-        float(np.abs(kernel - np.flip(kernel, d)).max()) <= tol for d in range(kernel.ndim)
-    )
+    return all(float(np.abs(kernel - np.flip(kernel, d)).max()) <= tol for d in range(kernel.ndim))
 
 
 def separable_taps(kernel: np.ndarray, max_taps: int = 65) -> list[np.ndarray] | None:

@@ -10,7 +10,10 @@ says what it is given beside the image and what is done to its output:
   (``deconv-2d``, ``deconv-3d``; see :mod:`~napari_deconvnet.core.conditioning`);
 - :class:`ImpulseSwitched`: the image and its switching median as a second
   channel; every pixel that is not an impulse is kept from the input
-  (``salt-and-pepper``).
+  (``salt-and-pepper``);
+- :class:`NoiseConditioned`: the image and a map of its noise level, from
+  the Poisson-Gaussian variance line :func:`~napari_deconvnet.estimate_noise`
+  fits to the whole image (``denoise-2d-nl``).
 
 :func:`kind_of` is the one place that reads a model's metadata to choose
 its kind: ``metadata["kind"]`` names a registered kind; without it, the
@@ -35,11 +38,13 @@ __all__ = [
     "KINDS",
     "ImpulseSwitched",
     "ModelKind",
+    "NoiseConditioned",
     "PSFConditioned",
     "Plain",
     "impulse_values",
     "keep_uncorrupted",
     "kind_of",
+    "noise_line",
     "register_kind",
     "unregister_kind",
 ]
@@ -433,7 +438,94 @@ class ImpulseSwitched(_Conditioned):
             keep_uncorrupted(x, y, values)
 
 
-_BUILT_IN = ("plain", "impulse-switched", "psf-conditioned")
-for _cls in (Plain, ImpulseSwitched, PSFConditioned):
+def noise_line(image: Any) -> dict[str, float]:
+    """The noise variance of `image` as a line in its intensity: ``var = a * mean + b``.
+
+    From :func:`~napari_deconvnet.estimate_noise` (``model="auto"``):
+    Gaussian noise gives ``a = 0, b = sigma**2``; Poisson and Poisson-Gaussian
+    noise give ``a = 1 / gain`` and ``b = (read_noise / gain)**2 - offset /
+    gain``. Noise it does not model as a line (salt-and-pepper, speckle) is
+    described by its robust Gaussian sigma. `a` is never negative.
+    """
+    from .noise_estimation import LINE_NOISE_MODELS, estimate_noise, variance_line
+
+    image = np.asarray(image, np.float32)
+    params = estimate_noise(image)
+    if params["noise"] in LINE_NOISE_MODELS:
+        try:
+            a, b = variance_line(params)
+            return {"a": a, "b": b}
+        except ValueError:  # e.g. an infinite gain: fall back to the robust sigma
+            pass
+    return {"a": 0.0, "b": float(estimate_noise(image, "gaussian")["sigma"]) ** 2}
+
+
+class NoiseConditioned(ModelKind):
+    """Denoising told the noise level: a map of the noise's standard deviation as a channel.
+
+    One blind network must guess how noisy each image is; this kind is told.
+    The noise variance of the whole image is fitted as a line in the
+    intensity (:func:`noise_line`, ``var = a * mean + b``, from
+    :func:`~napari_deconvnet.estimate_noise`), and the second channel is the
+    image plus the standard deviation that line predicts at each pixel's
+    local mean (over a 3-pixel window): ``image + sqrt(max(a * mean3(image) +
+    b, 0))``. Normalised like the image, the difference of the two channels
+    is the noise level in the network's units, whatever the image's
+    intensity scale and offset. Metadata: ``{"kind": "noise-conditioned",
+    "conditioning": {"method": "noise-level", "window": 3}}``.
+    """
+
+    name: ClassVar[str] = "noise-conditioned"
+    extra_channels: int = 1
+    description: ClassVar[str] = "the image and a map of its noise level"
+
+    def _window(self) -> int:
+        spec = self.metadata.get("conditioning") or {}
+        method = spec.get("method", "noise-level")
+        if method != "noise-level":
+            raise ValueError(
+                f"unknown conditioning method {method!r} for a {self.name} model in the model "
+                "file; this version knows 'noise-level'"
+            )
+        return int(spec.get("window", 3))
+
+    def input_statistics(self, images: Any) -> list[dict[str, float]]:
+        """The variance line of each image (of a dask image, of its central crop).
+
+        The crop has at most :data:`BALANCE_CROP` pixels per spatial axis:
+        deterministic, so every block and every machine uses the same line.
+        """
+        self._window()
+        out = []
+        for image in images:
+            if hasattr(image, "compute"):
+                starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
+                crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
+                image = image[crop].compute()
+            out.append(noise_line(image))
+        return out
+
+    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
+        """Half the averaging window: exact."""
+        return (self._window() // 2,) * ndim
+
+    def input_channels(self, images, kernel, *, device="cpu", statistics=None) -> np.ndarray:
+        from scipy.ndimage import uniform_filter
+
+        window = self._window()
+        if statistics is None:
+            statistics = self.input_statistics(images)
+        out = np.empty(images.shape, np.float32)
+        for i, image in enumerate(images):
+            image = np.asarray(image, np.float32)
+            line = statistics[i]
+            mean = uniform_filter(image, size=window, mode="reflect")
+            variance = max(float(line["a"]), 0.0) * mean + float(line["b"])
+            out[i] = image + np.sqrt(np.maximum(variance, 0.0))
+        return out
+
+
+_BUILT_IN = ("plain", "impulse-switched", "psf-conditioned", "noise-conditioned")
+for _cls in (Plain, ImpulseSwitched, PSFConditioned, NoiseConditioned):
     register_kind(_cls)
 del _cls

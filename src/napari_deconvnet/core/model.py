@@ -20,7 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["POOLS", "DeconvNet", "DeconvNetConfig", "max_blur_pool", "receptive_field"]
+__all__ = [
+    "POOLS",
+    "DeconvNet",
+    "DeconvNetConfig",
+    "max_blur_pool",
+    "receptive_field",
+    "widen_input",
+]
 
 _ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
@@ -491,6 +498,44 @@ class DeconvNet(nn.Module):
                 factor = 2
             per_level += factor * width / (2**cfg.ndim) ** level
         return (per_level + 2 * (cfg.in_channels + cfg.out_channels)) * bytes_per_value
+
+
+def widen_input(state: dict[str, torch.Tensor], net: DeconvNet) -> dict[str, torch.Tensor]:
+    """Weights of a network with fewer input channels, for `net`, which takes more.
+
+    Tensors whose shape differs from `net`'s (the first convolution's weight)
+    keep the old values for the first input channels and get zeros for the
+    new ones, so that `net` with these weights computes exactly what the
+    narrower network did, whatever the new channels hold (with a residual
+    from channel 0, see ``residual_input``). Used to start a noise-conditioned
+    model from the blind ``denoise-2d``.
+
+    Raises
+    ------
+    ValueError
+        A tensor that differs other than by having fewer input channels.
+    """
+    own = net.state_dict()
+    out = dict(state)
+    for key, value in state.items():
+        target = own[key]
+        if target.shape == value.shape:
+            continue
+        if (
+            target.ndim != value.ndim
+            or target.ndim < 2
+            or target.shape[0] != value.shape[0]
+            or target.shape[2:] != value.shape[2:]
+            or target.shape[1] < value.shape[1]
+        ):
+            raise ValueError(
+                f"cannot widen {key!r} of shape {tuple(value.shape)} to {tuple(target.shape)}: "
+                "only more input channels can be added"
+            )
+        wide = torch.zeros_like(target)
+        wide[:, : value.shape[1]] = value
+        out[key] = wide
+    return out
 
 
 def _grow(intervals: list, by: int) -> list:

@@ -10,13 +10,23 @@ isolated pixels at the image's extreme values.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ._validation import check_finite, real_array
 
-__all__ = ["ESTIMATION_MODELS", "estimate_noise", "noise_level_function"]
+__all__ = [
+    "ESTIMATION_MODELS",
+    "LINE_NOISE_MODELS",
+    "estimate_noise",
+    "noise_level_function",
+    "variance_line",
+]
+
+#: Noise models whose variance is a line in the intensity (:func:`variance_line`).
+LINE_NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
 
 #: Accepted values of ``model`` in :func:`estimate_noise`.
 ESTIMATION_MODELS = (
@@ -419,3 +429,49 @@ def _gain(a: float) -> float:
             "use model='gaussian'"
         )
     return float(1.0 / a)
+
+
+def variance_line(params: dict[str, Any]) -> tuple[float, float]:
+    """``(a, b)`` such that the noise variance at mean intensity ``m`` is ``a * m + b``.
+
+    Parameters
+    ----------
+    params : dict
+        Noise parameters as :func:`~.noise_estimation.estimate_noise` returns
+        them (``{"noise": "gaussian", "sigma": ...}``, ``"poisson"`` with
+        ``gain``, ``"poisson-gaussian"`` with ``gain``, ``offset`` and
+        ``read_noise``), in the image's intensity units.
+
+    Raises
+    ------
+    ValueError
+        A noise model whose variance is not a line in the intensity
+        (salt-and-pepper, speckle) or parameters out of range.
+    """
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"noise parameters must be a dict such as estimate_noise returns, got "
+            f"{type(params).__name__}"
+        )
+    name = str(params.get("noise", params.get("model", ""))).lower()
+    if name not in LINE_NOISE_MODELS:
+        raise ValueError(
+            f"a variance line needs noise whose variance is a line in the "
+            f"intensity ({', '.join(LINE_NOISE_MODELS)}), got {name or 'no model'!r}"
+        )
+    try:
+        if name == "gaussian":
+            a, b = 0.0, float(params["sigma"]) ** 2
+        elif name == "poisson":
+            a, b = 1.0 / float(params.get("gain", params.get("peak"))), 0.0
+        else:
+            gain = float(params["gain"])
+            a = 1.0 / gain
+            b = (float(params.get("read_noise", 0.0)) / gain) ** 2 - float(
+                params.get("offset", 0.0)
+            ) / gain
+    except (KeyError, TypeError, ZeroDivisionError) as err:
+        raise ValueError(f"incomplete {name!r} noise parameters {params!r}: {err}") from None
+    if not (math.isfinite(a) and math.isfinite(b) and a >= 0):
+        raise ValueError(f"noise parameters {params!r} give no valid variance line")
+    return a, b

@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .noise_estimation import LINE_NOISE_MODELS, variance_line
+
 __all__ = [
     "SURE_NOISE_MODELS",
     "SureScore",
@@ -67,7 +69,7 @@ __all__ = [
 ]
 
 #: Noise models whose variance is a line in the intensity (what SURE here needs).
-SURE_NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
+SURE_NOISE_MODELS = LINE_NOISE_MODELS
 
 #: Above this ratio of the coarse to the fine noise estimate, the noise is
 #: called correlated (white noise gives about 1; see :func:`correlation_ratio`).
@@ -75,52 +77,6 @@ CORRELATED_RATIO = 1.5
 _MAD_TO_SIGMA = 1.0 / 0.6744897501960817
 _PROBED = 65536  # pixels probed per score: with fewer validation pixels, more probes
 _BLOCK = 16  # side of the blocks over which the standard error of a difference is taken
-
-
-def variance_line(params: dict[str, Any]) -> tuple[float, float]:
-    """``(a, b)`` such that the noise variance at mean intensity ``m`` is ``a * m + b``.
-
-    Parameters
-    ----------
-    params : dict
-        Noise parameters as :func:`~.noise_estimation.estimate_noise` returns
-        them (``{"noise": "gaussian", "sigma": ...}``, ``"poisson"`` with
-        ``gain``, ``"poisson-gaussian"`` with ``gain``, ``offset`` and
-        ``read_noise``), in the image's intensity units.
-
-    Raises
-    ------
-    ValueError
-        A noise model whose variance is not a line in the intensity
-        (salt-and-pepper, speckle) or parameters out of range.
-    """
-    if not isinstance(params, dict):
-        raise TypeError(
-            f"noise parameters must be a dict such as estimate_noise returns, got "
-            f"{type(params).__name__}"
-        )
-    name = str(params.get("noise", params.get("model", ""))).lower()
-    if name not in SURE_NOISE_MODELS:
-        raise ValueError(
-            f"the unbiased risk estimate needs noise whose variance is a line in the "
-            f"intensity ({', '.join(SURE_NOISE_MODELS)}), got {name or 'no model'!r}"
-        )
-    try:
-        if name == "gaussian":
-            a, b = 0.0, float(params["sigma"]) ** 2
-        elif name == "poisson":
-            a, b = 1.0 / float(params.get("gain", params.get("peak"))), 0.0
-        else:
-            gain = float(params["gain"])
-            a = 1.0 / gain
-            b = (float(params.get("read_noise", 0.0)) / gain) ** 2 - float(
-                params.get("offset", 0.0)
-            ) / gain
-    except (KeyError, TypeError, ZeroDivisionError) as err:
-        raise ValueError(f"incomplete {name!r} noise parameters {params!r}: {err}") from None
-    if not (math.isfinite(a) and math.isfinite(b) and a >= 0):
-        raise ValueError(f"noise parameters {params!r} give no valid variance line")
-    return a, b
 
 
 def variance_line_guided(
