@@ -38,7 +38,10 @@ Methods
     ``--care-seconds``; and ``ours``: ``dn.restore`` with the shipped model of
     the task (``denoise-2d``, ``deconv-2d`` with the PSF, ``salt-and-pepper``,
     ``deconv-3d`` with the PSF; ``ours-denoise-3d`` is ``denoise-3d`` on the
-    3D task). A model that is not shipped yet is reported as ``n/a``.
+    3D task, ``ours-denoise-2d-nl`` the noise-conditioned ``denoise-2d-nl``
+    on the 2D denoising tasks). A model that is not shipped yet is reported
+    as ``n/a``. ``--methods`` runs some methods only; ``--merge`` then joins
+    the runs method by method.
     ``bm3d`` gets the true sigma on Gaussian tasks. On Poisson-Gaussian tasks
     all classical denoisers (``bm3d`` included) run on the generalised
     Anscombe transform of the photon counts, where the noise is close to
@@ -119,9 +122,12 @@ METHODS = (
     "care",
     "n2v",
     "ours",
+    "ours-denoise-2d-nl",
     "ours-denoise-3d",
 )
-LEARNED = ("care", "n2v", "ours", "ours-denoise-3d")
+#: Shipped models reported beside the task's own ("ours"): ``ours-<model>``.
+EXTRA_MODELS = ("ours-denoise-2d-nl", "ours-denoise-3d")
+LEARNED = ("care", "n2v", "ours", *EXTRA_MODELS)
 #: Noise2Void needs pixel-independent noise it can learn from the data alone:
 #: it is run on the Poisson tasks (the issue-11 baseline for them).
 N2V_NOISES = ("poisson", "poisson-gaussian")
@@ -185,7 +191,10 @@ class Task:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        extra = ("ours-denoise-3d",) if self.ndim == 3 else ()
+        if self.ndim == 3:
+            extra: tuple[str, ...] = ("ours-denoise-3d",)
+        else:
+            extra = ("ours-denoise-2d-nl",) if self.family == "denoise" else ()
         return FAMILY_METHODS[self.family] + extra
 
     def make_psf(self) -> np.ndarray | None:
@@ -630,10 +639,12 @@ def run_task(task: Task, index: int, args, sizes: Sizes, cache: dict) -> dict:
     }
     keep: dict[str, np.ndarray] = {"clean": cleans[0]}  # and each method's first output
     for method in task.methods:
+        if args.methods and method not in args.methods:
+            continue
         t_method = time.perf_counter()
         entry: dict[str, Any] = {"status": "ok"}
-        if method in ("ours", "ours-denoise-3d"):
-            model = task.model if method == "ours" else "denoise-3d"
+        if method == "ours" or method in EXTRA_MODELS:
+            model = task.model if method == "ours" else method.removeprefix("ours-")
             entry["model"] = model
             if model not in dn.list_models():
                 record["methods"][method] = {**entry, "status": "n/a", "reason": "not shipped"}
@@ -835,12 +846,20 @@ def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
     on the seed and the task, so split runs give the numbers of one run.
     """
     runs = [json.loads(Path(p).read_text()) for p in paths]
-    settings = {k: v for k, v in runs[0]["settings"].items() if k != "minutes"}
+    own = ("minutes", "methods")  # what may differ between the runs joined
+    settings = {k: v for k, v in runs[0]["settings"].items() if k not in own}
     for p, run in zip(paths, runs, strict=True):
-        other = {k: v for k, v in run["settings"].items() if k != "minutes"}
+        other = {k: v for k, v in run["settings"].items() if k not in own}
         if other != settings:
             raise SystemExit(f"{p} was run with other settings ({other} != {settings})")
-    found = {name: record for run in runs for name, record in run["tasks"].items()}
+    found: dict[str, dict] = {}
+    for run in runs:  # a task in several runs: its methods joined, later runs win
+        for name, record in run["tasks"].items():
+            if name in found:
+                found[name] = {**found[name], "methods": {**found[name]["methods"]}}
+                found[name]["methods"].update(record["methods"])
+            else:
+                found[name] = record
     tasks = {t.name: found[t.name] for t in TASKS if t.name in found}
     settings["minutes"] = sum(run["settings"]["minutes"] for run in runs)
     weights = {name: digest for run in runs for name, digest in run.get("weights", {}).items()}
@@ -907,6 +926,12 @@ def main(argv=None) -> dict:
         help="steps of the Noise2Void baseline on the Poisson tasks (default: --care-steps, "
         "or 0 = skipped when CARE is time-budgeted)",
     )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        help="run only these methods (e.g. a new model's column, joined by --merge)",
+    )
     parser.add_argument("--device", default="cpu", help="for dn.restore and Richardson-Lucy")
     parser.add_argument(
         "--threads",
@@ -957,6 +982,7 @@ def main(argv=None) -> dict:
             "care_steps_3d": args.care_steps_3d,
             "n2v_steps": args.n2v_steps,
             "device": args.device,
+            "methods": args.methods,
             "minutes": (time.perf_counter() - start) / 60,
         },
         "tasks": tasks,

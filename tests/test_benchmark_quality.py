@@ -74,12 +74,14 @@ def _expected_methods(task: str) -> set[str]:
     methods = set(METHODS[TASKS[task]])
     if task in N2V_TASKS:
         methods.add("n2v")
+    if TASKS[task] == "denoise" and not task.startswith("3d"):
+        methods.add("ours-denoise-2d-nl")  # the noise-conditioned model beside denoise-2d
     return methods | {"ours-denoise-3d"} if task.startswith("3d") else methods
 
 
 def _model(task: str, method: str) -> str:
-    if method == "ours-denoise-3d":
-        return "denoise-3d"
+    if method in ("ours-denoise-3d", "ours-denoise-2d-nl"):
+        return method.removeprefix("ours-")
     return "deconv-3d" if task.startswith("3d") else MODELS[TASKS[task]]
 
 
@@ -105,7 +107,7 @@ def _check_task(task: str, record: dict, *, bm3d: bool) -> None:
                 assert not bm3d and entry["reason"] == "bm3d not installed", entry
                 continue
             # otherwise only a model that is not shipped yet may be missing
-            assert method in ("ours", "ours-denoise-3d"), (task, method)
+            assert method in ("ours", "ours-denoise-3d", "ours-denoise-2d-nl"), (task, method)
             assert _model(task, method) not in shipped, (task, method)
             continue
         _check_entry(task, method, entry)
@@ -217,3 +219,50 @@ def test_care_with_a_step_budget_takes_exactly_that_many_steps():
         draw, ndim=2, seconds=1e9, steps=4, patch=(8, 8), batch=2, base=4, pool=2
     )
     assert record["steps"] == 4 and record["budget"] == "4 steps"
+
+
+def test_merge_joins_the_methods_of_split_runs(monkeypatch, tmp_path):
+    """A new model's column, run alone with --methods, joins the earlier run's task."""
+    quality = _quality_module(monkeypatch)
+
+    def entry(psnr):
+        return {
+            "status": "ok",
+            "params": {},
+            "mean_psnr": psnr,
+            "mean_ssim": 0.5,
+            "seconds_per_megapixel": 1.0,
+        }
+
+    def run(methods, only):
+        return {
+            "machine": "test",
+            "weights": {"denoise-2d.safetensors": "abc"},
+            "settings": {
+                "quick": True,
+                "seed": 0,
+                "care_seconds": 2.0,
+                "device": "cpu",
+                "methods": only,
+                "minutes": 1.0,
+            },
+            "tasks": {"gaussian-25": {"images": [], "methods": methods}},
+        }
+
+    first = run({"identity": entry(20.0), "ours": entry(30.0)}, None)
+    second = run({"ours-denoise-2d-nl": entry(30.5)}, ["ours-denoise-2d-nl"])
+    paths = []
+    for i, r in enumerate((first, second)):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(r))
+    merged = quality.merge(paths, None, None, None)
+    methods = merged["tasks"]["gaussian-25"]["methods"]
+    assert set(methods) == {"identity", "ours", "ours-denoise-2d-nl"}
+    assert methods["ours-denoise-2d-nl"]["mean_psnr"] == 30.5
+    assert merged["settings"]["minutes"] == 2.0
+    other = run({}, None)
+    other["settings"]["seed"] = 1  # other noise draws: refused
+    paths.append(tmp_path / "other.json")
+    paths[-1].write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="other settings"):
+        quality.merge(paths, None, None, None)
