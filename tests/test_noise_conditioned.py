@@ -130,3 +130,91 @@ def test_the_noise_level_changes_the_output():
     with torch.no_grad():
         y = net(x)
     assert (y[0] - y[1]).abs().max() > 1e-4
+
+
+# ------------------------------------------------------------------ training
+
+
+def _widened_denoise_2d() -> DeconvNet:
+    blind = load_model("denoise-2d")
+    net = DeconvNet(dict(blind.config.to_dict(), in_channels=2, residual_input=0))
+    net.load_state_dict(widen_input(blind.state_dict(), net))
+    net.metadata = dict(METADATA, name="widened")
+    return net
+
+
+def test_training_map_equals_the_restore_map():
+    """The torch map of a normalised batch is restore's map, normalised alike."""
+    from napari_deconvnet.core.conditioning import noise_map_channel, normalised_line
+
+    noisy = synthesize(_clean(6, 48), "poisson-gaussian", peak=20.0, read_noise=1.0, seed=9)
+    raw = (noisy * 300 + 50).astype(np.float32)
+    kind = NoiseConditioned(METADATA)
+    line = kind.input_statistics(raw[None])[0]
+    offset, scale = 40.0, 250.0
+    expected = (kind.input_channels(raw[None], None, statistics=[line])[0] - offset) / scale
+    x = torch.from_numpy((raw - offset) / scale)[None, None]
+    got = noise_map_channel(x, [normalised_line(line, offset, scale)])
+    assert got.shape == (1, 2, 48, 48)
+    assert torch.equal(got[0, 0], x[0, 0])
+    assert np.allclose(got[0, 1].numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["supervised", "self-supervised", "synthetic"])
+def test_a_noise_conditioned_model_fine_tunes_in_every_mode(mode):
+    clean = _clean(7, 96)
+    noisy = synthesize(clean, "gaussian", sigma=0.1, seed=10).astype(np.float32)
+    kw = {"supervised": {"targets": clean}, "self-supervised": {}}.get(mode, {})
+    if mode == "synthetic":
+        kw = {"noise": {"model": "gaussian", "sigma": 0.1}}
+    inputs = clean if mode == "synthetic" else noisy
+    result = dn.train(
+        inputs,
+        kw.pop("targets", None),
+        model=_widened_denoise_2d(),
+        epochs=1,
+        steps_per_epoch=3,
+        patch_size=32,
+        batch_size=4,
+        seed=0,
+        device="cpu",
+        preview=False,
+        **kw,
+    )
+    model = result.model
+    assert result.steps == 3
+    # the result is used as its start was: with its noise map
+    assert kind_of(model).name == "noise-conditioned" and model.config.in_channels == 2
+    score = model.metadata["training"]["settings"]["validation_score"]
+    if mode == "self-supervised":
+        assert "noise map" in score  # SURE would need the map's divergence: masked loss
+    restored = dn.restore(noisy, model=model, device="cpu")
+    assert (
+        dn.psnr(np.clip(restored, 0, 1), clean, data_range=1)
+        > dn.psnr(noisy, clean, data_range=1) + 5
+    )
+
+
+def test_rehearsal_pairs_carry_their_own_noise_map():
+    from napari_deconvnet.core.synthetic_pairs import RehearsalPairs
+
+    pairs = RehearsalPairs(ndim=2, size=(32, 32), device="cpu", seed=3, noise_map=True)
+    x, y, mask = pairs.batch(6)
+    assert x.shape == (6, 2, 32, 32) and y.shape == (6, 1, 32, 32) and mask is None
+    level = x[:, 1] - x[:, 0]
+    assert bool((level > 0).all())  # every sample is noisy, by its own amount
+    plain = RehearsalPairs(ndim=2, size=(32, 32), device="cpu", seed=3)
+    assert plain.batch(6)[0].shape == (6, 1, 32, 32)
+
+
+def test_psf_conditioned_models_are_still_refused_with_a_reason():
+    noisy = synthesize(_clean(8, 64), "gaussian", sigma=0.1, seed=11)
+    with pytest.raises(ValueError, match="noise-conditioned ones"):
+        dn.train(noisy, model="deconv-2d", epochs=1, steps_per_epoch=1, device="cpu")
+
+
+def test_adapt_keeps_the_noise_map():
+    noisy = synthesize(0.1 + 0.8 * _clean(9, 96), "gaussian", sigma=0.08, seed=12)
+    adapted = dn.adapt(_widened_denoise_2d(), noisy, steps=2, device="cpu")
+    assert kind_of(adapted).name == "noise-conditioned"
+    assert dn.restore(noisy, model=adapted, device="cpu").shape == noisy.shape

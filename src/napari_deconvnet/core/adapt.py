@@ -28,6 +28,7 @@ import numpy as np
 
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .checkpoint import Autosave, read_resume
+from .conditioning import kind_metadata, trains_with_noise_map
 from .devices import resolve_device
 from .losses import resolve_loss
 from .model import DeconvNet
@@ -57,7 +58,8 @@ __all__ = [
 def _base_model(model: Any, ndim: int) -> DeconvNet:
     net = load_model(model)
     cfg = net.config
-    if cfg.in_channels != 1 or cfg.out_channels != 1:
+    extra = 1 if trains_with_noise_map(net) else 0  # a noise map: the pairs carry it
+    if cfg.in_channels != 1 + extra or cfg.out_channels != 1:
         raise ValueError(
             f"adapt fine-tunes single-channel models; {net.metadata.get('name', model)!r} takes "
             f"{cfg.in_channels} input channels (a PSF-conditioned model). Adapt 'denoise-2d' "
@@ -261,6 +263,7 @@ def adapt_iter(
         kinds=kinds,
         device=dev,
         seed=settings["seed"],
+        noise_map=trains_with_noise_map(net),
         **({} if ndim == 2 else POOL_3D),
     )
     if state is not None:
@@ -296,6 +299,7 @@ def adapt_iter(
         "path": net.metadata.get("path"),
         "fingerprint": fingerprint,
     }
+    inherited = kind_metadata(net)
     record = {
         "camera": camera,
         "stats": list(stats),
@@ -369,6 +373,7 @@ def adapt_iter(
             "versions": versions(),
         }
         return {
+            **inherited,
             "name": f"{parent['name']}-adapted",
             "description": (
                 f"{parent['name']} adapted to an image's "

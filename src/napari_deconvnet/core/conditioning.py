@@ -57,8 +57,12 @@ __all__ = [
     "conditioning_statistics",
     "extra_channels",
     "impulse_values",
+    "kind_metadata",
     "needs_psf",
+    "noise_map_channel",
+    "normalised_line",
     "prepare_psf",
+    "trains_with_noise_map",
 ]
 
 
@@ -157,3 +161,57 @@ def conditioning_channels(
     normalised with the same statistics as the images.
     """
     return kind_of(model).input_channels(images, kernel, device=device, statistics=statistics)
+
+
+# ------------------------------------------------------- training with a noise map
+
+
+def trains_with_noise_map(model: Any) -> bool:
+    """Whether `model` is noise-conditioned: training appends its noise-map channel."""
+    from .kinds import NoiseConditioned
+
+    return isinstance(kind_of(model), NoiseConditioned)
+
+
+def kind_metadata(model: Any) -> dict[str, Any]:
+    """The metadata entries that choose `model`'s kind, for a model trained from it.
+
+    A fine-tuned or adapted copy of a noise-conditioned model must be used
+    the same way: ``kind`` and ``conditioning`` carry over.
+    """
+    metadata = getattr(model, "metadata", None) or {}
+    return {k: metadata[k] for k in ("kind", "conditioning") if k in metadata}
+
+
+def normalised_line(line: dict[str, float], offset: float, scale: float) -> tuple[float, float]:
+    """A variance line ``var = a * m + b`` in raw units, in the network's units.
+
+    With ``x_n = (x - offset) / scale``: ``var_n = a / scale * m_n + (a *
+    offset + b) / scale**2``.
+    """
+    a = max(float(line["a"]), 0.0)
+    return a / scale, (a * offset + float(line["b"])) / scale**2
+
+
+def noise_map_channel(x: Any, lines: Any, window: int = 3) -> Any:
+    """`x` ``(B, 1, *spatial)`` normalised, with its noise map appended: ``(B, 2, ...)``.
+
+    The torch form of :meth:`~.kinds.NoiseConditioned.input_channels` in the
+    network's units (``lines``: one ``(a, b)`` per sample from
+    :func:`normalised_line`), for training batches: normalising the channel
+    that restore computes in raw units gives the same values, up to the
+    patch's border (a reflection here, the image's own pixels there). Computed
+    from `x` as given: for Noise2Void, from the masked input, so that the
+    channel does not show a masked pixel its value.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    ndim = x.ndim - 2
+    lines = torch.as_tensor(np.asarray(lines, np.float32), device=x.device)
+    shape = (x.shape[0],) + (1,) * (ndim + 1)
+    a, b = lines[:, 0].reshape(shape), lines[:, 1].reshape(shape)
+    half = window // 2
+    pool = F.avg_pool2d if ndim == 2 else F.avg_pool3d
+    mean = pool(F.pad(x, (half,) * (2 * ndim), mode="replicate"), window, stride=1)
+    return torch.cat([x, x + torch.sqrt(torch.clamp(a * mean + b, min=0.0))], dim=1)

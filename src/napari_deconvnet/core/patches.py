@@ -128,6 +128,8 @@ class Source:
     ndim: int
     offset: float = 0.0
     scale: float = 1.0
+    #: The noise's variance line in raw units, for noise-conditioned networks.
+    line: dict[str, float] | None = None
 
     @property
     def lead_shape(self) -> tuple[int, ...]:

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .conditioning import noise_map_channel, normalised_line
 from .noise import synthesize
+from .noise_estimation import variance_line
 from .phantoms import check_kinds, phantom
 from .psf import blur
 
-__all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from"]
+__all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from", "camera_line"]
 
 # ---------------------------------------------------------------- camera
 
@@ -64,6 +66,20 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- data
 
 
+def camera_line(camera: dict[str, Any]) -> dict[str, float]:
+    """The variance line (raw units) of the noise :func:`camera_from` describes."""
+    params = {"noise": camera["noise"], **camera["params"]}
+    if camera["noise"] == "gaussian":
+        return {"a": 0.0, "b": float(params.get("sigma", 0.0)) ** 2}
+    params.setdefault("offset", camera.get("offset", 0.0))
+    try:
+        a, b = variance_line(params)
+    except ValueError:  # not a line (speckle): its level at the image's amplitude
+        sigma = float(params.get("sigma", 0.0)) * float(camera.get("amplitude", 1.0))
+        return {"a": 0.0, "b": sigma**2}
+    return {"a": a, "b": b}
+
+
 class SyntheticPairs:
     """Fresh (degraded, clean) phantom batches for :class:`~.trainer.Trainer`.
 
@@ -84,6 +100,10 @@ class SyntheticPairs:
     with the step. :meth:`skip_to` puts the pool where it was before batch
     ``n``, so that a resumed run draws exactly the batches an uninterrupted
     one would have drawn.
+
+    With ``noise_map=True`` (a noise-conditioned network, see
+    :class:`~.kinds.NoiseConditioned`) the inputs also carry their noise
+    map, from the camera's variance line.
     """
 
     def __init__(
@@ -101,8 +121,10 @@ class SyntheticPairs:
         pool: int | None = None,
         renew: int | None = None,
         renew_every: int = 1,
+        noise_map: bool = False,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
+        self.noise_map = noise_map
         self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
         self.device = torch.device(device)
@@ -187,7 +209,11 @@ class SyntheticPairs:
         def tensor(a):
             return torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None].to(self.device)
 
-        return tensor(x), tensor(y)
+        x = tensor(x)
+        if self.noise_map:
+            line = normalised_line(camera_line(cam), self.offset, self.scale)
+            x = noise_map_channel(x, [line] * n)
+        return x, tensor(y)
 
     def _slots(self, step: int) -> np.ndarray:
         """The pool entries that batch `step` renews, in order (none between renewals)."""
@@ -233,7 +259,15 @@ class RehearsalPairs(SyntheticPairs):
     into fine-tuning batches, they remind the model of what it knew.
     """
 
-    def __init__(self, *, ndim: int, size: tuple[int, ...], device: Any, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        ndim: int,
+        size: tuple[int, ...],
+        device: Any,
+        seed: int = 0,
+        noise_map: bool = False,
+    ) -> None:
         camera = {"noise": "gaussian", "params": {}, "offset": 0.0, "amplitude": 1.0}
         super().__init__(
             ndim=ndim,
@@ -245,17 +279,19 @@ class RehearsalPairs(SyntheticPairs):
             n_validation=1,
             pool=16 if ndim == 2 else 4,
             renew=1,
+            noise_map=noise_map,
         )
         self.val = None
 
     def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
-        xs, ys = [], []
+        xs, ys, lines = [], [], []
         for image in clean:
             seed = int(rng.integers(2**62))
             if rng.random() < 0.5:
                 sigma = float(np.exp(rng.uniform(np.log(0.01), np.log(0.2))))
                 noisy = synthesize(image, "gaussian", sigma=sigma, seed=seed)
                 target = image
+                line = {"a": 0.0, "b": sigma**2}
             else:
                 peak = float(np.exp(rng.uniform(np.log(2), np.log(100))))
                 signal = image * peak
@@ -264,11 +300,16 @@ class RehearsalPairs(SyntheticPairs):
                     signal, "poisson-gaussian", gain=1.0, read_noise=read, seed=seed
                 )
                 target = signal
+                line = {"a": 1.0, "b": read**2}
             noisy = np.asarray(noisy, np.float32)
             low, high = np.percentile(noisy, [0.5, 99.5])
             scale = float(high - low) if high > low else 1.0
             xs.append((noisy - low) / scale)
             ys.append((target - low) / scale)
+            lines.append(normalised_line(line, float(low), scale))
         tensor = torch.from_numpy(np.ascontiguousarray(np.stack(xs), np.float32))[:, None]
         target = torch.from_numpy(np.ascontiguousarray(np.stack(ys), np.float32))[:, None]
-        return tensor.to(self.device), target.to(self.device)
+        tensor = tensor.to(self.device)
+        if self.noise_map:
+            tensor = noise_map_channel(tensor, lines)
+        return tensor, target.to(self.device)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Autosave, read_resume
+from .conditioning import kind_metadata, trains_with_noise_map
 from .devices import resolve_device, resolve_precision
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
@@ -241,13 +242,40 @@ def check_resume(state: dict, mode: str, size: tuple, net: DeconvNet) -> None:
         )
 
 
+def check_trainable(net: DeconvNet) -> None:
+    """Single-channel networks, and noise-conditioned ones (whose map training computes).
+
+    Raises
+    ------
+    ValueError
+        A multi-channel or PSF-conditioned network (``deconv-2d``...).
+    """
+    cfg = net.config
+    extra = 1 if trains_with_noise_map(net) else 0
+    if cfg.in_channels != 1 + extra or cfg.out_channels != 1:
+        raise ValueError(
+            "training supports single-channel networks (in_channels = out_channels = 1) and "
+            "noise-conditioned ones (the image and its noise map, such as 'denoise-2d-nl'); "
+            f"{net.metadata.get('name', 'this network')!r} takes {cfg.in_channels} input "
+            "channels. PSF-conditioned models ('deconv-2d', 'deconv-3d') and "
+            "'salt-and-pepper' cannot be trained here; multi-channel and RGB images train "
+            "one shared single-channel network over their channels (axes='YXC')"
+        )
+
+
 def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.device, seed: int):
     """Pairs with the noise the shipped denoisers know, for a fine-tuning that remembers."""
     if not fraction or net.config.normalization.get("method") != "percentile":
         return None
     from .adapt import RehearsalPairs
 
-    return RehearsalPairs(ndim=net.config.ndim, size=size, device=dev, seed=seed)
+    return RehearsalPairs(
+        ndim=net.config.ndim,
+        size=size,
+        device=dev,
+        seed=seed,
+        noise_map=trains_with_noise_map(net),
+    )
 
 
 def _fraction_or_strength(value: Any, name: str, default: float, upper: float | None) -> float:
@@ -383,12 +411,7 @@ def build_trainer(
             stacklevel=2,
         )
     ndim = net.config.ndim
-    if net.config.in_channels != 1 or net.config.out_channels != 1:
-        raise ValueError(
-            "training supports single-channel networks (in_channels = out_channels = 1); "
-            "multi-channel and RGB images train one shared single-channel network over "
-            "their channels (axes='YXC'), which restore applies channel by channel"
-        )
+    check_trainable(net)
     axes = resolve_axes(axes, inputs_l, ndim)
     size = resolve_patch_size(patch_size, ndim, net)
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
@@ -446,8 +469,10 @@ def build_trainer(
         ema=None if ema is None else float(ema),
     )
 
+    inherited = kind_metadata(net)
+
     def metadata(**record: Any) -> dict[str, Any]:
-        return model_metadata(
+        return inherited | model_metadata(
             name=name,
             parent=parent,
             inputs=inputs_l,

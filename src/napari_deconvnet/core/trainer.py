@@ -152,6 +152,11 @@ class Trainer:
         if noise is False:
             cfg.validation_score = f"{masked} (validation_noise=False)"
             return None
+        if self.val["x"].shape[1] != 1:
+            # the network also sees a noise map computed from its input: the
+            # estimate's divergence would need the map's too
+            cfg.validation_score = f"{masked}, because the network takes a noise map"
+            return None
         # the noise is measured on the inputs, or on the validation patches already
         # read where reading more would be costly (dask) or they are other data
         arrays = [None if is_dask(s.x) else s.x for s in self.data.sources]
@@ -442,7 +447,9 @@ class Trainer:
             "seconds": round(self.elapsed, 3),
         }
         if baseline and self.val is not None and self.config.mode != "self-supervised":
-            input_metrics = _metrics(self.val["x"].float(), self.val["y"])
+            input_metrics = _metrics(
+                self.val["x"][:, :1].float(), self.val["y"]
+            )  # the image, not its noise map
             entry.update({f"input_{k}": v for k, v in input_metrics.items()})
         self.history.append(entry)
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
 from .normalization import offset_scale
@@ -150,6 +151,8 @@ class TrainingSet:
         self.noise_name, self.noise_params, self.psf = noise
         self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
         self.gen = torch.Generator(device=device).manual_seed(seed)
+        # a noise-conditioned network also takes its noise map (core/kinds.py)
+        self.noise_map = trains_with_noise_map(net)
         norm = net.config.normalization
         self.sources = self._sources(inputs, targets, norm, "inputs")
         train_boxes = self._regions(regions, "regions", self.sources)
@@ -254,7 +257,32 @@ class TrainingSet:
             else:
                 # the statistics restore uses: exact in memory, the documented sample for dask
                 src.offset, src.scale = offset_scale(src.x, norm)
+            if self.noise_map:
+                src.line = self._noise_line(src)
         return sources
+
+    def _noise_line(self, src: Source) -> dict[str, float]:
+        """The variance line of a source's noise, as restore estimates it (core/kinds.py)."""
+        from .kinds import BALANCE_CROP, noise_line
+
+        crop = tuple(min(s, BALANCE_CROP) for s in src.spatial)
+        lead = tuple(n // 2 for n in src.lead_shape)
+        origin = [(s - c) // 2 for s, c in zip(src.spatial, crop, strict=True)]
+        image, _ = src.read(lead, origin, crop)
+        if self.mode == "synthetic":  # the noise the patches get, on a crop of the source
+            rng = np.random.default_rng(0)
+            image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
+        return noise_line(np.asarray(image, np.float32))
+
+    def _with_noise_map(self, x: torch.Tensor, sources: list[int], offsets, scales):
+        """`x` with the noise map of each sample appended (noise-conditioned networks)."""
+        if not self.noise_map:
+            return x
+        lines = [
+            normalised_line(self.sources[s].line, o, sc)
+            for s, o, sc in zip(sources, offsets, scales, strict=True)
+        ]
+        return noise_map_channel(x, lines)
 
     def _degraded_stats(self, src: Source, norm: dict) -> tuple[float, float]:
         """Percentiles of degraded crops: the statistics the noisy image would have."""
@@ -300,6 +328,9 @@ class TrainingSet:
             return None
         rng = np.random.default_rng([seed, 1])
         xs, ys, offsets, scales = [], [], [], []
+        if self.noise_map and sources is not self.sources:
+            for src in sources:  # validation data of its own: its own noise
+                src.line = self._noise_line(src)
         for s, lead, origin in positions:
             src = sources[s]
             x, y = src.read(lead, origin, self.size, self.margin)
@@ -312,6 +343,14 @@ class TrainingSet:
             scales.append(src.scale)
         x = self._normalise(torch.from_numpy(np.stack(xs))[:, None], offsets, scales)
         val = {"offset": offsets, "scale": scales, "raw": xs, "positions": positions}
+        lines = (
+            [
+                normalised_line(sources[s].line, o, sc)
+                for (s, _, _), o, sc in zip(positions, offsets, scales, strict=True)
+            ]
+            if self.noise_map
+            else None
+        )
         if self.mode == "self-supervised":
             gen = torch.Generator().manual_seed(seed + 1)
             val["x"], val["mask"] = blind_spot(x, gen, replacement=self.replacement)
@@ -319,6 +358,8 @@ class TrainingSet:
         else:
             val["x"], val["mask"] = x, None
             val["y"] = self._normalise(torch.from_numpy(np.stack(ys))[:, None], offsets, scales)
+        if lines is not None:
+            val["x"] = noise_map_channel(val["x"], lines)
         return val
 
     # -- batches
@@ -338,9 +379,10 @@ class TrainingSet:
 
     def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(network input, target, loss mask or None)``, normalised, on the device."""
-        xs, ys, offsets, scales = [], [], [], []
+        xs, ys, offsets, scales, drawn = [], [], [], [], []
         for _ in range(batch_size):
             s, lead, origin = self.sampler.draw()
+            drawn.append(s)
             src = self.sources[s]
             x, y = src.read(lead, origin, self.size, self.margin)
             if self.augment:
@@ -361,5 +403,6 @@ class TrainingSet:
         x = self._normalise(x, offsets, scales)
         if self.mode == "self-supervised":
             masked, mask = blind_spot(x, self.gen, replacement=self.replacement)
-            return masked, x, mask
-        return x, self._normalise(y, offsets, scales), None
+            return self._with_noise_map(masked, drawn, offsets, scales), x, mask
+        y = self._normalise(y, offsets, scales)
+        return self._with_noise_map(x, drawn, offsets, scales), y, None
