@@ -45,10 +45,14 @@ def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
 
 def check_adapt_model(name: str, path: str, net_ndim: int) -> None:
     """Refuse (ValueError) a *Start from* model that adaptation cannot fine-tune."""
+    from napari_deconvnet.core.kinds import NoiseConditioned, kind_of
     from napari_deconvnet.core.persistence import model_info
 
-    config = model_info(path)["config"]
-    if config.get("in_channels", 1) != 1 or config.get("out_channels", 1) != 1:
+    info = model_info(path)
+    config = info["config"]
+    # a noise-conditioned model's second channel is its noise map, which adapt computes
+    extra = 1 if isinstance(kind_of(info.get("metadata") or {}), NoiseConditioned) else 0
+    if config.get("in_channels", 1) != 1 + extra or config.get("out_channels", 1) != 1:
         raise ValueError(
             f"model {name!r} takes the PSF as an input and cannot be adapted; adapt "
             f"'denoise-{net_ndim}d' with the PSF instead (it learns the deconvolution)"
