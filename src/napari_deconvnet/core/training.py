@@ -118,6 +118,10 @@ def train(
         choosing), because the PSF-conditioned shipped models (``deconv-2d``,
         ``deconv-3d``, ``salt-and-pepper``) take two input channels and
         cannot be fine-tuned here, and because existing scripts rely on it.
+        A noise-conditioned model (``denoise-2d-nl``, whose second channel
+        is the noise map, see :class:`~.kinds.NoiseConditioned`) fine-tunes
+        like the others: every batch gets its map, estimated from its
+        image as restore estimates it, and the result keeps the kind.
         A new network needs minutes to catch up with a shipped one; use it
         for data unlike anything shipped.
     noise : str or dict, optional
@@ -214,7 +218,15 @@ def train(
         ``augment`` (random flips and 90-degree rotations in the image plane;
         True), ``precision`` (``"auto"``: float16 with loss scaling on CUDA,
         float32 elsewhere; ``"bfloat16"`` on CPUs with AMX), ``name`` and
-        ``preview``. Any other name raises a TypeError listing these.
+        ``preview``, and ``validation_noise`` (self-supervised runs: how
+        checkpoints are scored. None, the default, estimates the noise and
+        scores by Stein's unbiased risk estimate, SURE or its
+        Poisson-Gaussian form, see :mod:`~.sure`; a dict such as
+        ``estimate_noise`` returns gives the noise instead; False keeps the
+        masked Noise2Void loss. Spatially correlated noise, a noise that
+        cannot be fitted, or a noise-conditioned network fall back to the
+        masked loss; ``result.config.validation_score`` says which was
+        used). Any other name raises a TypeError listing these.
 
     Returns
     -------
