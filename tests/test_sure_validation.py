@@ -189,3 +189,35 @@ def test_given_noise_parameters_are_used_and_checked():
         dn.train(noisy, model="denoise-2d", validation_noise=0.1, device="cpu")
     with pytest.raises(ValueError, match="variance is a line"):
         dn.train(noisy, model="denoise-2d", validation_noise={"noise": "speckle", "sigma": 0.1})
+
+
+def test_a_resumed_run_still_compares_with_the_start_by_sure(tmp_path):
+    """The start's SURE block means go into the resume file and come back."""
+    from napari_deconvnet.core.checkpoint import read_resume
+    from napari_deconvnet.core.train_setup import build_trainer
+
+    noisy = _pg_image(4)
+    path = tmp_path / "run.safetensors"
+    kw = dict(
+        model="denoise-2d",
+        steps_per_epoch=2,
+        patch_size=64,
+        batch_size=4,
+        validation=0.25,
+        rehearsal=0,
+        seed=0,
+        device="cpu",
+        preview=False,
+        autosave=path,
+    )
+    first = build_trainer(noisy, epochs=1, **kw)
+    for _ in first.run():
+        pass
+    assert first.sure is not None and first.start_blocks is not None
+    saved = read_resume(path)["start_blocks"]
+    assert torch.equal(saved, first.start_blocks.cpu())
+    second = build_trainer(noisy, epochs=2, resume=path, **kw)
+    assert torch.equal(second.start_blocks.cpu(), first.start_blocks.cpu())
+    for _ in second.run():
+        pass
+    assert second.step_count == 4

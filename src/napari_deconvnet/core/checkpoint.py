@@ -92,6 +92,9 @@ class Autosave:
         if trainer.ema is not None:
             for key, value in trainer.ema.state_dict().items():
                 tensors[f"ema.{key}"] = value.detach().to("cpu").contiguous().clone()
+        start_blocks = getattr(trainer, "start_blocks", None)
+        if start_blocks is not None:  # the start's SURE block means: "beat the start" goes on
+            tensors["sure.start_blocks"] = start_blocks.detach().to("cpu").contiguous().clone()
         opt = trainer.opt.state_dict()
         for index, entry in opt["state"].items():
             for name, value in entry.items():
@@ -175,5 +178,6 @@ def read_resume(path: Any) -> dict[str, Any]:
         "weights": weights,
         "best_weights": best or None,
         "ema_weights": ema or None,
+        "start_blocks": tensors.get("sure.start_blocks"),
         "optimizer": {"state": opt_state, "param_groups": groups},
     }

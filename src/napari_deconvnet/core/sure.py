@@ -288,7 +288,7 @@ def block_means(terms: torch.Tensor, block: int = _BLOCK) -> torch.Tensor:
 
 def significant(candidate: torch.Tensor, best: torch.Tensor, z: float) -> bool:
     """Whether `candidate`'s block means are below `best`'s by more than `z` standard errors."""
-    diff = (candidate - best).double()
+    diff = (candidate - best.to(candidate.device)).double()
     n = diff.numel()
     if n < 2:
         return bool(diff.mean() < 0)

@@ -584,6 +584,9 @@ class Trainer:
         }
         if self.ema is not None:
             self.ema.load_state_dict(state.get("ema_weights") or state["weights"])
+        if self.sure is not None and state.get("start_blocks") is not None:
+            # checkpoints after the resume must still beat the start significantly
+            self.start_blocks = state["start_blocks"].to(self.device)
         if self.history:
             self.current_lr = float(self.history[-1].get("lr") or self.current_lr)
 
