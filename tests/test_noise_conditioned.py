@@ -218,3 +218,27 @@ def test_adapt_keeps_the_noise_map():
     adapted = dn.adapt(_widened_denoise_2d(), noisy, steps=2, device="cpu")
     assert kind_of(adapted).name == "noise-conditioned"
     assert dn.restore(noisy, model=adapted, device="cpu").shape == noisy.shape
+
+
+def test_noise_line_never_fails_on_odd_images(monkeypatch):
+    """Whatever estimate_noise makes of an image, a line comes back (restore must run)."""
+    rng = np.random.default_rng(0)
+    for seed in range(12):
+        clean = cells_2d(np.random.default_rng(seed), 64).astype(np.float32)
+        noisy = rng.poisson(clean * 30 + 1).astype(np.float32) / 30
+        for scale, shift in [(1.0, 0.0), (50.0, -200.0), (0.01, 0.0), (3.0, 300.0)]:
+            line = noise_line(noisy * scale + shift)
+            assert line["a"] >= 0 and np.isfinite(line["b"])
+    from napari_deconvnet.core import noise_estimation
+
+    real = noise_estimation.estimate_noise
+
+    def failing(image, model="auto", **kw):
+        if model == "auto":
+            raise ValueError("cannot fit")
+        return real(image, model, **kw)
+
+    monkeypatch.setattr(noise_estimation, "estimate_noise", failing)
+    noisy = synthesize(_clean(10, 64), "gaussian", sigma=0.1, seed=13)
+    line = noise_line(noisy)
+    assert line["a"] == 0.0 and np.sqrt(line["b"]) == pytest.approx(0.1, rel=0.15)

@@ -450,7 +450,10 @@ def noise_line(image: Any) -> dict[str, float]:
     from .noise_estimation import LINE_NOISE_MODELS, estimate_noise, variance_line
 
     image = np.asarray(image, np.float32)
-    params = estimate_noise(image)
+    try:
+        params = estimate_noise(image)
+    except ValueError:  # no line can be fitted: the robust Gaussian sigma below
+        params = {"noise": "unfitted"}
     if params["noise"] in LINE_NOISE_MODELS:
         try:
             a, b = variance_line(params)

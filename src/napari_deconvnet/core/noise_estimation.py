@@ -404,7 +404,8 @@ def estimate_noise(
             return {"noise": "gaussian", "sigma": _mad_sigma(coef["hh"])}
         if abs(b) <= max(2 * se_b, 0.02 * v_mid):
             a0, _, _ = _fit_line(mean, variance, count, through_origin=True)
-            return {"noise": "poisson", "gain": _gain(a0)}
+            if a0 > 0:  # (not so when the levels are far below zero: Poisson-Gaussian)
+                return {"noise": "poisson", "gain": _gain(a0)}
     if a <= 0:
         raise ValueError(
             "the noise does not grow with the intensity, so it has no Poisson part; "
