@@ -17,6 +17,15 @@ from napari_deconvnet.core.sure import (
 )
 
 CAMERA = dict(gain=1.0, offset=100.0, read_noise=2.0)
+#: A short self-supervised fine-tuning of the shipped model, on a quarter held out.
+SHORT = dict(
+    model="denoise-2d",
+    patch_size=64,
+    validation=0.25,
+    rehearsal=0,
+    device="cpu",
+    preview=False,
+)
 
 
 def _blur(t: torch.Tensor) -> torch.Tensor:
@@ -121,17 +130,12 @@ def test_fine_tuning_that_can_only_hurt_returns_the_shipped_model_bit_for_bit():
     start = dn.load_model("denoise-2d")
     result = dn.train(
         noisy,
-        model="denoise-2d",
         lr=0.05,  # far too high: every step wrecks the model
         epochs=2,
         steps_per_epoch=2,
-        patch_size=64,
         batch_size=4,
-        validation=0.25,
-        rehearsal=0,
         seed=0,
-        device="cpu",
-        preview=False,
+        **SHORT,
     )
     assert result.improved is False and result.best_epoch == 0
     assert result.config.validation_score.startswith("SURE with noise variance")
@@ -151,18 +155,7 @@ def test_correlated_noise_falls_back_to_the_masked_loss_and_says_so():
     clean = phantom((128, 128), "textures", rng=rng)
     field = ndimage.gaussian_filter(rng.standard_normal(clean.shape), 1.0)
     noisy = (clean + 0.1 * field / field.std()).astype(np.float32)
-    result = dn.train(
-        noisy,
-        model="denoise-2d",
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=64,
-        batch_size=2,
-        validation=0.25,
-        rehearsal=0,
-        device="cpu",
-        preview=False,
-    )
+    result = dn.train(noisy, epochs=1, steps_per_epoch=1, batch_size=2, **SHORT)
     assert result.config.validation_score.startswith("the masked Noise2Void loss, because")
     assert "spatially correlated" in result.message
     assert "val_psnr_sure" not in result.history[0]
@@ -172,16 +165,11 @@ def test_given_noise_parameters_are_used_and_checked():
     noisy = _pg_image(5)
     result = dn.train(
         noisy,
-        model="denoise-2d",
         validation_noise={"noise": "poisson-gaussian", **CAMERA},
         epochs=1,
         steps_per_epoch=1,
-        patch_size=64,
         batch_size=2,
-        validation=0.25,
-        rehearsal=0,
-        device="cpu",
-        preview=False,
+        **SHORT,
     )
     assert result.config.validation_score.startswith("SURE with the given poisson-gaussian")
     assert np.isfinite(result.history[0]["val_psnr_sure"])
@@ -198,18 +186,7 @@ def test_a_resumed_run_still_compares_with_the_start_by_sure(tmp_path):
 
     noisy = _pg_image(4)
     path = tmp_path / "run.safetensors"
-    kw = dict(
-        model="denoise-2d",
-        steps_per_epoch=2,
-        patch_size=64,
-        batch_size=4,
-        validation=0.25,
-        rehearsal=0,
-        seed=0,
-        device="cpu",
-        preview=False,
-        autosave=path,
-    )
+    kw = dict(steps_per_epoch=2, batch_size=4, seed=0, autosave=path, **SHORT)
     first = build_trainer(noisy, epochs=1, **kw)
     for _ in first.run():
         pass

@@ -41,6 +41,7 @@ __all__ = [
     "NoiseConditioned",
     "PSFConditioned",
     "Plain",
+    "central_crop",
     "impulse_values",
     "keep_uncorrupted",
     "kind_of",
@@ -254,6 +255,19 @@ class Plain(ModelKind):
     """The image alone in, the restored image out."""
 
 
+def central_crop(image: Any) -> Any:
+    """A dask image's central crop of at most :data:`BALANCE_CROP` pixels per axis, computed.
+
+    What the whole-image statistics of a lazy image are estimated from: one
+    deterministic sample, so that every block and every machine agrees. A
+    numpy image is returned as it is (its statistics are exact).
+    """
+    if not hasattr(image, "compute"):
+        return image
+    starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
+    return image[tuple(slice(a, a + BALANCE_CROP) for a in starts)].compute()
+
+
 def impulse_values(images: Any) -> dict[str, float]:
     """The pepper and salt values of an image: its minimum and maximum, over all of it.
 
@@ -337,10 +351,7 @@ class PSFConditioned(_Conditioned):
         scale = float(spec.get("balance_scale", 1.0))
         out = []
         for image in images:
-            if hasattr(image, "compute"):
-                starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
-                crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
-                image = image[crop].compute()
+            image = central_crop(image)
             out.append({"balance": scale * estimate_balance(np.asarray(image, np.float32))})
         return out
 
@@ -501,11 +512,7 @@ class NoiseConditioned(ModelKind):
         self._window()
         out = []
         for image in images:
-            if hasattr(image, "compute"):
-                starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
-                crop = tuple(slice(a, a + BALANCE_CROP) for a in starts)
-                image = image[crop].compute()
-            out.append(noise_line(image))
+            out.append(noise_line(central_crop(image)))
         return out
 
     def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
