@@ -103,6 +103,9 @@ def test_salt_and_pepper_is_detected_and_measured(phantom, amount):
     assert params["amount"] == pytest.approx(amount, rel=0.10)
     assert params["salt_vs_pepper"] == pytest.approx(0.3, abs=0.05)
     assert (params["low"], params["high"]) == (0.0, 1.0)
+    # impulses=False skips the impulse test: "auto" then chooses among the other models
+    assert estimate_noise(noisy, impulses=False)["noise"] != "salt-and-pepper"
+    assert estimate_noise(noisy, "salt-and-pepper", impulses=False)["noise"] == "salt-and-pepper"
 
 
 def test_salt_and_pepper_on_noisy_8_bit_images(camera):

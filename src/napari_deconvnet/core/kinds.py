@@ -449,6 +449,29 @@ class ImpulseSwitched(_Conditioned):
             keep_uncorrupted(x, y, values)
 
 
+#: Pixels :func:`noise_line` estimates from: enough for a line, a fixed cost per image.
+NOISE_SAMPLE = 512 * 512
+
+
+def _noise_sample(image: np.ndarray) -> np.ndarray:
+    """Planes ``(P, H, W)`` of at most :data:`NOISE_SAMPLE` pixels spread over `image`.
+
+    A plane larger than that gives four 256x256 crops centred on its
+    quarters; planes beyond the budget are skipped evenly. Deterministic.
+    """
+    planes = image.reshape(-1, *image.shape[-2:])
+    h, w = planes.shape[-2:]
+    if h * w > NOISE_SAMPLE:
+        ch, cw = min(h, 256), min(w, 256)
+        ys = sorted({min(max(c - ch // 2, 0), h - ch) for c in (h // 4, 3 * h // 4)})
+        xs = sorted({min(max(c - cw // 2, 0), w - cw) for c in (w // 4, 3 * w // 4)})
+        planes = np.concatenate([planes[:, y : y + ch, x : x + cw] for y in ys for x in xs])
+    keep = max(1, NOISE_SAMPLE // (planes.shape[1] * planes.shape[2]))
+    if len(planes) > keep:
+        planes = planes[np.linspace(0, len(planes) - 1, keep).round().astype(int)]
+    return planes
+
+
 def noise_line(image: Any) -> dict[str, float]:
     """The noise variance of `image` as a line in its intensity: ``var = a * mean + b``.
 
@@ -456,13 +479,16 @@ def noise_line(image: Any) -> dict[str, float]:
     Gaussian noise gives ``a = 0, b = sigma**2``; Poisson and Poisson-Gaussian
     noise give ``a = 1 / gain`` and ``b = (read_noise / gain)**2 - offset /
     gain``. Noise it does not model as a line (salt-and-pepper, speckle) is
-    described by its robust Gaussian sigma. `a` is never negative.
+    described by its robust Gaussian sigma. `a` is never negative. Estimated
+    from at most :data:`NOISE_SAMPLE` pixels spread over the image (four
+    crops of a large plane, evenly chosen planes of a stack), so that it
+    costs the same on any image.
     """
     from .noise_estimation import LINE_NOISE_MODELS, estimate_noise, variance_line
 
-    image = np.asarray(image, np.float32)
-    try:
-        params = estimate_noise(image)
+    image = _noise_sample(np.asarray(image, np.float32))
+    try:  # (impulses are not this kind's noise: their test is skipped)
+        params = estimate_noise(image, impulses=False)
     except ValueError:  # no line can be fitted: the robust Gaussian sigma below
         params = {"noise": "unfitted"}
     if params["noise"] in LINE_NOISE_MODELS:
