@@ -12,8 +12,10 @@ beside:
 - ``input``: the degraded image;
 - ``shipped``: the task's shipped model as the quality benchmark runs it
   (``deconv-2d``/``deconv-3d`` given the PSF, ``denoise-2d`` for noise);
-- ``start``: the model adaptation starts from (``denoise-2d``/``denoise-3d``,
-  which never saw the PSF);
+- ``start``: the model adaptation starts from: ``denoise-2d``/``denoise-3d``,
+  which never saw the PSF, or with ``--start shipped`` the shipped model
+  itself (a PSF-conditioned ``deconv-2d``/``deconv-3d`` adapts with its
+  classical channel computed for every synthetic patch);
 - ``classical``: Richardson-Lucy (deconvolution) or BM3D on the Anscombe
   transform (Poisson-Gaussian), tuned as the quality benchmark tunes them
   (on training images only).
@@ -27,6 +29,7 @@ Usage::
     python benchmarks/adapt.py                        # 120 s per task (about 15-25 min)
     python benchmarks/adapt.py --seconds 5 --quick    # a smoke run (tiny crops)
     python benchmarks/adapt.py --tasks deconv-gaussian --markdown out.md
+    python benchmarks/adapt.py --tasks 3d-lowlight-20 --start shipped --steps 150
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (its tasks, test sets, degradations and scoring)
 
 import napari_deconvnet as dn  # noqa: E402
+from napari_deconvnet.core.kinds import kind_of  # noqa: E402
 
 #: The tasks measured, by their name in quality.TASKS.
 TASKS = (
@@ -115,9 +119,11 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
     measure("input", lambda y: y)
     ctx["nets"]["ours"] = dn.load_model(task.model)
     measure("shipped", lambda y: quality.apply("ours", task, y, {}, ctx))
-    start = f"denoise-{task.ndim}d"
+    start = task.model if args.start == "shipped" else f"denoise-{task.ndim}d"
     start_net = dn.load_model(start)
-    measure("start", lambda y: dn.restore(y, start_net, device="cpu"))
+    conditioned = kind_of(start_net).needs_psf  # the PSF goes to the model too
+    restore_psf = psf if conditioned else None
+    measure("start", lambda y: dn.restore(y, start_net, psf=restore_psf, device="cpu"))
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     budget = {"seconds": None, "steps": args.steps} if args.steps else {"seconds": args.seconds}
@@ -149,7 +155,8 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
     }
     steps, noise = training.get("steps"), training.get("noise")
     _log(f"  {name} adapt: {steps} steps in {wall:.0f} s wall, {cpu:.0f} s CPU, noise {noise}")
-    measure("adapted", lambda y: dn.restore(y, adapted, device="cpu"))
+    measure("adapted", lambda y: dn.restore(y, adapted, psf=restore_psf, device="cpu"))
+    record["start"] = start
 
     classical = "richardson-lucy" if task.family == "deconv" else "bm3d"
     if classical == "bm3d" and importlib.util.find_spec("bm3d") is None:
@@ -212,7 +219,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "shipped: the task's shipped model as benchmarks/quality.py runs it (deconv-2d/3d given "
-        "the PSF; denoise-2d for noise). start: the model adapt starts from (denoise-2d/3d). "
+        "the PSF; denoise-2d for noise). start: the model adapt starts from ("
+        + ", ".join(f"{n} {r.get('start', '?')}" for n, r in results["tasks"].items())
+        + "). "
         "Noise found by dn.estimate_noise: "
         + "; ".join(f"{n} {r['adapt']['noise']}" for n, r in results["tasks"].items()),
     ]
@@ -225,6 +234,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=120.0, help="adaptation per task")
     parser.add_argument(
         "--steps", type=int, help="a fixed step budget instead of --seconds (seconds=None)"
+    )
+    parser.add_argument(
+        "--start",
+        choices=("denoise", "shipped"),
+        default="denoise",
+        help="adapt denoise-2d/3d (default) or the task's shipped model (deconv-2d/3d...)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="quality.py's tiny crops and grids")
@@ -247,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seconds": args.seconds,
             "steps": args.steps,
             "seed": args.seed,
+            "start": args.start,
             "quick": args.quick,
             "minutes": (time.perf_counter() - started) / 60,
         },

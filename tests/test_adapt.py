@@ -77,8 +77,10 @@ def test_adapt_beats_the_shipped_model_on_a_held_out_blurred_noisy_image():
 
 def test_adapt_refuses_what_it_cannot_do():
     image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
-    with pytest.raises(ValueError, match="single-channel"):
+    with pytest.raises(ValueError, match="deconvolves with the image's PSF: pass psf="):
         dn.adapt("deconv-2d", image, seconds=1)
+    with pytest.raises(ValueError, match="single-channel, noise-conditioned and PSF-cond"):
+        dn.adapt("salt-and-pepper", image, seconds=1)
     with pytest.raises(ValueError, match="seconds"):
         dn.adapt("default", image, seconds=0)
     with pytest.raises(ValueError, match="NaN"):
@@ -87,3 +89,39 @@ def test_adapt_refuses_what_it_cannot_do():
         dn.adapt("default", image, noise=3, seconds=1)
     with pytest.raises(ValueError, match="kinds"):
         dn.adapt("default", image, seconds=1, kinds=["stars"])
+
+
+def test_a_deconvolution_model_adapts_with_its_classical_channel():
+    """deconv-2d adapts: every synthetic patch gets its Richardson-Lucy channel."""
+    from napari_deconvnet.core.kinds import kind_of
+    from napari_deconvnet.core.psf import blur
+
+    rng = np.random.default_rng(5)
+    clean = phantom((96, 96), ["filaments", "nuclei"], rng=rng).astype(np.float32)
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    noisy = dn.synthesize(blur(clean, psf) * 50, "poisson", gain=1.0, seed=2).astype(np.float32)
+    events = []
+    model = dn.adapt("deconv-2d", noisy, psf=psf, steps=2, device="cpu", callback=events.append)
+    assert events[-1].kind == "end"
+    assert kind_of(model).name == "psf-conditioned" and model.metadata["needs_psf"] is True
+    assert model.metadata["conditioning"] == dn.load_model("deconv-2d").metadata["conditioning"]
+    assert dn.restore(noisy, model, psf=psf, device="cpu").shape == noisy.shape
+    # the channel of a synthetic batch is the kind's channel of its degraded patch
+    calls = []
+
+    def channel(patches):
+        calls.append(patches.shape)
+        return patches * 2.0
+
+    pairs = SyntheticPairs(
+        ndim=2,
+        size=(32, 32),
+        camera=camera_from(noisy, "auto"),
+        stats=(0.0, 10.0),
+        psf=psf,
+        condition=channel,
+    )
+    x, y, _ = pairs.batch(3)
+    assert x.shape == (3, 2, 32, 32) and y.shape == (3, 1, 32, 32)
+    assert calls[-1] == (3, *pairs.full)  # computed with the blur's margin, then cropped
+    assert np.allclose(x[:, 1].numpy(), 2.0 * x[:, 0].numpy())  # normalised like the image

@@ -393,8 +393,8 @@ def test_adapt_mode_refuses_what_it_cannot_adapt(viewer_widget, errors):
     viewer.add_image(_pair((64, 64))[0], name="noisy")
     widget.mode.value = ADAPT
     widget.start_from.value = "deconv-2d"
-    widget.train()
-    assert "takes the PSF as an input" in errors[-1]
+    widget.train()  # a deconvolution model adapts with a PSF, and there is none
+    assert "deconvolves with the image's PSF: choose the PSF" in errors[-1]
     widget.start_from.value = "denoise-2d"
     widget.dims.value = "3D"  # the user's choice stays; the hint names the fitting one
     widget.train()

@@ -30,6 +30,7 @@ from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_re
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .devices import resolve_device
+from .kinds import PSFConditioned, kind_of
 from .losses import resolve_loss
 from .model import DeconvNet
 from .patches import check_array, normalization_of
@@ -55,21 +56,47 @@ __all__ = [
 # ---------------------------------------------------------------- adapt
 
 
-def _base_model(model: Any, ndim: int) -> DeconvNet:
+def _base_model(model: Any, ndim: int, kernel: np.ndarray | None) -> DeconvNet:
     net = load_model(model)
     cfg = net.config
-    extra = 1 if trains_with_noise_map(net) else 0  # a noise map: the pairs carry it
-    if cfg.in_channels != 1 + extra or cfg.out_channels != 1:
+    kind = kind_of(net)
+    # a noise map or a PSF-conditioned model's classical channel: the pairs carry it
+    conditioned = trains_with_noise_map(net) or isinstance(kind, PSFConditioned)
+    name = net.metadata.get("name", model)
+    if cfg.in_channels != 1 + conditioned or cfg.out_channels != 1:
         raise ValueError(
-            f"adapt fine-tunes single-channel models; {net.metadata.get('name', model)!r} takes "
-            f"{cfg.in_channels} input channels (a PSF-conditioned model). Adapt 'denoise-2d' "
-            "(or 'denoise-3d') with psf=: it learns the deconvolution from the synthetic pairs"
+            f"adapt fine-tunes single-channel, noise-conditioned and PSF-conditioned models; "
+            f"{name!r} takes {cfg.in_channels} input channels and gives {cfg.out_channels}"
+        )
+    if kind.needs_psf and kernel is None:
+        raise ValueError(
+            f"{name!r} deconvolves with the image's PSF: pass psf= (the PSF the synthetic "
+            "pairs are blurred with, and the one its classical input channel uses)"
         )
     if cfg.ndim != ndim:
         raise ValueError(
             f"the image is {ndim}D but the model is {cfg.ndim}D; adapt 'denoise-{ndim}d' instead"
         )
     return copy.deepcopy(net)
+
+
+def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndarray):
+    """A PSF-conditioned model's input channel for synthetic patches, or None.
+
+    Its statistics (the Wiener balance, the minimum for Richardson-Lucy)
+    are those of the user's image, as restoring that image computes them.
+    """
+    kind = kind_of(net)
+    if not isinstance(kind, PSFConditioned):
+        return None
+    psf = kind.prepare_psf(kernel, net.config.ndim, image.shape[-net.config.ndim :])
+    spatial = image.reshape(-1, *image.shape[-net.config.ndim :])
+    stats = kind.input_statistics(spatial[:1])[0]
+
+    def channel(patches: np.ndarray) -> np.ndarray:
+        return kind.input_channels(patches, psf, statistics=[stats] * len(patches))
+
+    return channel
 
 
 #: Defaults of the settings that a resumed run takes from its record.
@@ -236,7 +263,7 @@ def adapt_iter(
     _check_settings(settings)
     if ndim == 3 and array.ndim < 3:
         raise ValueError("a 3D PSF needs a 3D image (Z, Y, X)")
-    net = _base_model(model or f"denoise-{ndim}d", ndim)
+    net = _base_model(model or f"denoise-{ndim}d", ndim, kernel)
     fingerprint = weights_fingerprint(net)
     if state is not None:
         check_resume(state, "synthetic", size, net)
@@ -264,6 +291,7 @@ def adapt_iter(
         device=dev,
         seed=settings["seed"],
         noise_map=trains_with_noise_map(net),
+        condition=_classical_channel(net, kernel, array),
         **({} if ndim == 2 else POOL_3D),
     )
     if state is not None:
@@ -423,9 +451,14 @@ def adapt(
         A single-channel model to start from: ``"default"`` /
         ``"denoise-2d"`` (or ``"denoise-3d"`` with a 3D PSF), a model file,
         or a loaded network (copied, never modified). None picks
-        ``denoise-2d`` or ``denoise-3d`` from the PSF's dimensions. The
-        PSF-conditioned models (``deconv-2d``...) cannot be adapted: with
-        `psf`, the denoiser learns the deconvolution.
+        ``denoise-2d`` or ``denoise-3d`` from the PSF's dimensions: with
+        `psf`, the denoiser learns the deconvolution. A PSF-conditioned
+        model (``deconv-2d``, ``deconv-3d``) adapts too, with `psf`: its
+        classical input channel (Wiener or Richardson-Lucy with that PSF,
+        with the statistics of `image`) is computed for every synthetic
+        patch, so it starts from what it knows of deconvolution. A
+        noise-conditioned model gets its noise map from the camera's
+        variance line.
     image : ndarray
         The user's noisy (and blurred) image, 2D for a 2D model (its
         statistics and noise are measured; leading axes are pooled).

@@ -176,11 +176,13 @@ def trains_with_noise_map(model: Any) -> bool:
 def kind_metadata(model: Any) -> dict[str, Any]:
     """The metadata entries that choose `model`'s kind, for a model trained from it.
 
-    A fine-tuned or adapted copy of a noise-conditioned model must be used
-    the same way: ``kind`` and ``conditioning`` carry over.
+    A fine-tuned or adapted copy of a conditioned model must be used the
+    same way: ``kind``, ``conditioning`` and the flags older model files
+    choose their kind by (``needs_psf``, ``impulse_switch``) carry over.
     """
     metadata = getattr(model, "metadata", None) or {}
-    return {k: metadata[k] for k in ("kind", "conditioning") if k in metadata}
+    keys = ("kind", "conditioning", "needs_psf", "impulse_switch")
+    return {k: metadata[k] for k in keys if k in metadata}
 
 
 def normalised_line(line: dict[str, float], offset: float, scale: float) -> tuple[float, float]:

@@ -103,7 +103,10 @@ class SyntheticPairs:
 
     With ``noise_map=True`` (a noise-conditioned network, see
     :class:`~.kinds.NoiseConditioned`) the inputs also carry their noise
-    map, from the camera's variance line.
+    map, from the camera's variance line. `condition` (a PSF-conditioned
+    network's classical channel, see :class:`~.kinds.PSFConditioned`) maps
+    the degraded patches, with their margin, in raw units to the extra
+    channel, which is cropped and normalised like them.
     """
 
     def __init__(
@@ -122,9 +125,10 @@ class SyntheticPairs:
         renew: int | None = None,
         renew_every: int = 1,
         noise_map: bool = False,
+        condition: Any = None,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
-        self.noise_map = noise_map
+        self.noise_map, self.condition = noise_map, condition
         self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
         self.device = torch.device(device)
@@ -210,6 +214,9 @@ class SyntheticPairs:
             return torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None].to(self.device)
 
         x = tensor(x)
+        if self.condition is not None:
+            channel = self.condition(np.asarray(noisy, np.float32))[crop]
+            x = torch.cat([x, tensor((channel - self.offset) / self.scale)], dim=1)
         if self.noise_map:
             line = normalised_line(camera_line(cam), self.offset, self.scale)
             x = noise_map_channel(x, [line] * n)

@@ -29,10 +29,10 @@ ADAPT = "Adapt to this image (no clean data)"
 def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
     """The *Start from* model that adaptation fits, and why, in plain words.
 
-    Adaptation fine-tunes a single-channel model: the shipped denoiser of the
-    network's dimensions, which learns the deconvolution from the synthetic
-    pairs when a PSF is given (the PSF-conditioned ``deconv-2d``/``deconv-3d``
-    take the PSF as a second input and cannot be adapted). Returns
+    The suggestion is the shipped denoiser of the network's dimensions,
+    which learns the deconvolution from the synthetic pairs when a PSF is
+    given (the PSF-conditioned ``deconv-2d``/``deconv-3d`` can be chosen and
+    adapted too, with the PSF). Returns
     ``(None, why)`` when that denoiser is not installed.
     """
     shipped = f"denoise-{net_ndim}d"
@@ -43,19 +43,29 @@ def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
     return shipped, f"adapts {shipped} to this image's noise"
 
 
-def check_adapt_model(name: str, path: str, net_ndim: int) -> None:
-    """Refuse (ValueError) a *Start from* model that adaptation cannot fine-tune."""
-    from napari_deconvnet.core.kinds import NoiseConditioned, kind_of
+def check_adapt_model(name: str, path: str, net_ndim: int, psf: bool = True) -> None:
+    """Refuse (ValueError) a *Start from* model that adaptation cannot fine-tune.
+
+    Single-channel denoisers adapt with or without a PSF; a noise-conditioned
+    model gets its noise map, and a PSF-conditioned one (``deconv-2d``,
+    ``deconv-3d``) its classical channel, which needs the PSF (`psf`).
+    """
+    from napari_deconvnet.core.kinds import NoiseConditioned, PSFConditioned, kind_of
     from napari_deconvnet.core.persistence import model_info
 
     info = model_info(path)
     config = info["config"]
-    # a noise-conditioned model's second channel is its noise map, which adapt computes
-    extra = 1 if isinstance(kind_of(info.get("metadata") or {}), NoiseConditioned) else 0
+    kind = kind_of(info.get("metadata") or {})
+    extra = 1 if isinstance(kind, NoiseConditioned | PSFConditioned) else 0
     if config.get("in_channels", 1) != 1 + extra or config.get("out_channels", 1) != 1:
         raise ValueError(
-            f"model {name!r} takes the PSF as an input and cannot be adapted; adapt "
-            f"'denoise-{net_ndim}d' with the PSF instead (it learns the deconvolution)"
+            f"model {name!r} takes an input channel adaptation cannot make; adapt "
+            f"'denoise-{net_ndim}d' (with the PSF it learns the deconvolution)"
+        )
+    if kind.needs_psf and not psf:
+        raise ValueError(
+            f"model {name!r} deconvolves with the image's PSF: choose the PSF (a kind with its "
+            "parameters, or a PSF layer) to adapt it"
         )
     if config["ndim"] != net_ndim:
         raise ValueError(
