@@ -65,6 +65,10 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- data
 
+#: The percentile of a blurred phantom that is set to the user's brightness
+#: (the 99.5th percentile of the image above its dark level, times 0.6-1.3).
+BRIGHTNESS_PERCENTILE = 99.5
+
 
 def camera_line(camera: dict[str, Any]) -> dict[str, float]:
     """The variance line (raw units) of the noise :func:`camera_from` describes."""
@@ -190,7 +194,8 @@ class SyntheticPairs:
         clean = np.asarray(clean, np.float32)
         unit = clean if self.psf is None else np.clip(blur(clean, self.psf), 0, None)
         flat = unit.reshape(n, -1)
-        reference = np.maximum(np.percentile(flat, 99.5, axis=1), 0.1 * flat.max(axis=1))
+        top = np.percentile(flat, BRIGHTNESS_PERCENTILE, axis=1)
+        reference = np.maximum(top, 0.1 * flat.max(axis=1))
         reference = np.maximum(reference, 1e-6).reshape((n,) + (1,) * self.ndim)
         level = cam["amplitude"] * rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim) / reference
         signal = (clean * level).astype(np.float32)
