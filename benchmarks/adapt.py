@@ -30,6 +30,7 @@ Usage::
     python benchmarks/adapt.py --seconds 5 --quick    # a smoke run (tiny crops)
     python benchmarks/adapt.py --tasks deconv-gaussian --markdown out.md
     python benchmarks/adapt.py --tasks 3d-lowlight-20 --start shipped --steps 150
+    python benchmarks/adapt.py --images validation ...   # choose recipes off the test set
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ TASKS = (
 )
 #: 3D test volumes are cropped to this shape (Z 2x lateral sampling of the PSF).
 VOLUME = (32, 64, 64)
+#: ``--images validation``: this many of the quality benchmark's training images.
+VALIDATION_IMAGES = 3
 
 
 def _log(message: str) -> None:
@@ -98,9 +101,14 @@ def _scores(outputs: list[np.ndarray], cleans: list[np.ndarray]) -> dict[str, fl
 def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
     index, task = _task(name)
     psf = task.make_psf()
-    cleans = [x for _, x in quality.load_test_set(task.data, sizes)]
+    if args.images == "validation":  # CARE's training sources: never a test image
+        cleans = quality.training_set(task.data, sizes, tuning=False)[:VALIDATION_IMAGES]
+        draw = 2
+    else:
+        cleans = [x for _, x in quality.load_test_set(task.data, sizes)]
+        draw = 0
     degraded = [
-        quality.degrade(task, x, np.random.default_rng([args.seed, index, 0, i]), psf)
+        quality.degrade(task, x, np.random.default_rng([args.seed, index, draw, i]), psf)
         for i, x in enumerate(cleans)
     ]
     ctx: dict[str, Any] = {"psf": psf, "device": "cpu", "nets": {}}
@@ -241,6 +249,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="denoise",
         help="adapt denoise-2d/3d (default) or the task's shipped model (deconv-2d/3d...)",
     )
+    parser.add_argument(
+        "--images",
+        choices=("test", "validation"),
+        default="test",
+        help="score on the task's test images, or on training images never tested on "
+        "(to choose a recipe without looking at the test set)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="quality.py's tiny crops and grids")
     parser.add_argument("--no-classical", action="store_true", help="skip tuned RL / BM3D")
@@ -263,6 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "steps": args.steps,
             "seed": args.seed,
             "start": args.start,
+            "images": args.images,
             "quick": args.quick,
             "minutes": (time.perf_counter() - started) / 60,
         },
