@@ -27,11 +27,13 @@ def test_blurred_synthetic_images_reach_the_users_amplitude():
         data = _pairs(kinds, psf)
         x = data.val["x"].numpy().reshape(12, -1)
         y = data.val["y"].numpy().reshape(12, -1)
-        levels = np.percentile(x, 99.5, axis=1)
-        # the blurred input's bright end sits at the user's 100 (x 0.6-1.3, crops
-        # of the phantom); scaling the clean phantom instead left blurred beads
-        # several times dimmer
+        levels = x.max(axis=1)
+        # the blurred input's brightest pixels sit at the user's 100 (x 0.6-1.3,
+        # crops of the phantom): scaling the clean phantom instead left blurred
+        # beads several times dimmer, and scaling the blurred 99.5th percentile
+        # made sparse beads and filaments several times brighter
         assert 40 <= np.median(levels) <= 140, (kinds, levels)
+        assert np.all(levels <= 1.3 * 100 * 1.01), (kinds, levels)
         # and the clean target is at least as bright as what the blur left of it
         assert np.all(y.max(axis=1) >= 0.99 * x.max(axis=1) - 1e-3), kinds
 

@@ -66,8 +66,11 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- data
 
 #: The percentile of a blurred phantom that is set to the user's brightness
-#: (the 99.5th percentile of the image above its dark level, times 0.6-1.3).
-BRIGHTNESS_PERCENTILE = 99.5
+#: (the 99.5th percentile of the image above its dark level, times 0.6-1.3):
+#: 100, its brightest pixel. With the 99.5th, sparse phantoms (beads,
+#: filaments) had peaks up to 8x the user's range, and adapting to them cost
+#: 0.1 to 1.2 dB on the benchmark's validation images (README, *Adapt*).
+BRIGHTNESS_PERCENTILE = 100.0
 
 
 def camera_line(camera: dict[str, Any]) -> dict[str, float]:
@@ -93,7 +96,8 @@ class SyntheticPairs:
     :func:`~.adapt.adapt` renews a smaller 3D pool every few batches, since a
     3D phantom costs about as much as a training step); each batch crops random patches from it,
     flips and rotates them, sets a random brightness around the user's
-    (0.6-1.3x its 99.5th percentile, reached by the *blurred* phantom),
+    (0.6-1.3x its 99.5th percentile, reached by the *blurred* phantom's
+    brightest pixel, :data:`BRIGHTNESS_PERCENTILE`),
     blurs them by `psf` (if any) and adds a new draw of the camera's noise.
     Input and target are normalised with the fixed `stats` (the user
     image's own, as restore computes them). The validation set is a fixed
@@ -188,9 +192,10 @@ class SyntheticPairs:
         cam, m = self.camera, self.margin
         n = clean.shape[0]
         # The user's amplitude is that of a blurred image: scale each phantom so
-        # that its *blurred* 99.5th percentile lands there (a blur lowers the
+        # that its *blurred* brightest pixel lands there (a blur lowers the
         # peaks of small objects many times over, so scaling the clean phantom
-        # to it made the synthetic data far dimmer and noisier than the user's).
+        # to it made the synthetic data far dimmer and noisier than the user's;
+        # the blurred 99.5th percentile of a sparse phantom made it far brighter).
         clean = np.asarray(clean, np.float32)
         unit = clean if self.psf is None else np.clip(blur(clean, self.psf), 0, None)
         flat = unit.reshape(n, -1)

@@ -43,12 +43,13 @@ def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
     return shipped, f"adapts {shipped} to this image's noise"
 
 
-def check_adapt_model(name: str, path: str, net_ndim: int, psf: bool = True) -> None:
+def check_adapt_model(name: str, path: str, net_ndim: int, psf: bool | None = None) -> None:
     """Refuse (ValueError) a *Start from* model that adaptation cannot fine-tune.
 
     Single-channel denoisers adapt with or without a PSF; a noise-conditioned
     model gets its noise map, and a PSF-conditioned one (``deconv-2d``,
-    ``deconv-3d``) its classical channel, which needs the PSF (`psf`).
+    ``deconv-3d``) its classical channel, which needs the PSF (`psf`:
+    whether one is chosen; None does not check it yet).
     """
     from napari_deconvnet.core.kinds import NoiseConditioned, PSFConditioned, kind_of
     from napari_deconvnet.core.persistence import model_info
@@ -62,7 +63,7 @@ def check_adapt_model(name: str, path: str, net_ndim: int, psf: bool = True) -> 
             f"model {name!r} takes an input channel adaptation cannot make; adapt "
             f"'denoise-{net_ndim}d' (with the PSF it learns the deconvolution)"
         )
-    if kind.needs_psf and not psf:
+    if kind.needs_psf and psf is False:
         raise ValueError(
             f"model {name!r} deconvolves with the image's PSF: choose the PSF (a kind with its "
             "parameters, or a PSF layer) to adapt it"

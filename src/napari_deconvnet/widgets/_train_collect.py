@@ -107,6 +107,7 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
     from napari_deconvnet.io import registry
 
     model = registry.resolve(start)
+    check_adapt_model(start, model, net_ndim)
     options = widget.adapt.options(net_ndim, tuple(data.shape[-net_ndim:]))
     check_adapt_model(start, model, net_ndim, psf=options.get("psf") is not None)
     options.update(
