@@ -4,7 +4,8 @@
 #   bash scripts/train_gpu.sh OUT_DIR            # on a machine with a CUDA GPU
 #   bash scripts/train_gpu.sh OUT_DIR --tiny     # the same code paths on the CPU, in ~minutes
 #
-# Five processes (denoise-2d, denoise-3d, deconv-2d, deconv-3d, salt-and-pepper),
+# Six processes (denoise-2d, denoise-3d, deconv-2d, deconv-3d, salt-and-pepper, and
+# denoise-2d-nl, the noise-conditioned denoiser fine-tuned from the shipped denoise-2d),
 # each training through the package's engine (napari_deconvnet.core.fit), share
 # the GPU; each has a time budget (its cosine schedule follows the clock) and a
 # few CPU threads for data synthesis, which is the bottleneck on a GPU.
@@ -35,11 +36,17 @@ for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
         --out "$out/$model.safetensors" >"$out/$model.out" 2>&1 &
     pids+=($!)
 done
+# the noise-conditioned denoiser starts from the shipped blind one, widened
+"$python" scripts/train_models.py --model denoise-2d --noise-channel \
+    --init src/napari_deconvnet/weights/denoise-2d.safetensors --lr 2e-4 "${common[@]}" \
+    --checkpoint "$out/runs/denoise-2d-nl" --resume --out "$out/denoise-2d-nl.safetensors" \
+    >"$out/denoise-2d-nl.out" 2>&1 &
+pids+=($!)
 status=0
 for pid in "${pids[@]}"; do
     wait "$pid" || status=1
 done
-for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
+for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper denoise-2d-nl; do
     echo "== $model: $(tail -n 1 "$out/$model.out")"
 done
 exit $status
