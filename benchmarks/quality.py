@@ -998,7 +998,7 @@ def main(argv=None) -> dict:
                 _panels_path(args.json),
                 **{f"{t}/{m}": a for t, keep in cache["figure"].items() for m, a in keep.items()},
             )
-    if figure_path and cache.get("figure"):
+    if figure_path and cache.get("figure") and not args.methods:  # (a partial run: no figure)
         figure(figure_path, cache["figure"], tasks, sizes.figure_crop)
     return results
 

@@ -27,6 +27,7 @@ from napari_deconvnet.core.persistence import list_models, load_model, model_inf
         ("deconv-2d", "psf-conditioned", True),
         ("deconv-3d", "psf-conditioned", True),
         ("salt-and-pepper", "impulse-switched", False),
+        ("denoise-2d-nl", "noise-conditioned", False),
     ],
 )
 def test_each_shipped_model_gets_its_kind(name, kind, needs_psf):
@@ -46,6 +47,7 @@ def test_every_shipped_model_has_a_kind():
         "plain",
         "psf-conditioned",
         "impulse-switched",
+        "noise-conditioned",
     }
 
 
