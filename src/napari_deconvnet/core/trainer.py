@@ -447,9 +447,8 @@ class Trainer:
             "seconds": round(self.elapsed, 3),
         }
         if baseline and self.val is not None and self.config.mode != "self-supervised":
-            input_metrics = _metrics(
-                self.val["x"][:, :1].float(), self.val["y"]
-            )  # the image, not its noise map
+            image = self.val["x"][:, :1]  # the image, not a noise map beside it
+            input_metrics = _metrics(image.float(), self.val["y"])
             entry.update({f"input_{k}": v for k, v in input_metrics.items()})
         self.history.append(entry)
 
