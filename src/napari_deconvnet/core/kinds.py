@@ -546,18 +546,19 @@ class NoiseConditioned(ModelKind):
         return (self._window() // 2,) * ndim
 
     def input_channels(self, images, kernel, *, device="cpu", statistics=None) -> np.ndarray:
-        from scipy.ndimage import uniform_filter
+        import torch
+
+        from .conditioning import noise_map_channel, normalised_line
 
         window = self._window()
         if statistics is None:
             statistics = self.input_statistics(images)
         out = np.empty(images.shape, np.float32)
         for i, image in enumerate(images):
-            image = np.asarray(image, np.float32)
-            line = statistics[i]
-            mean = uniform_filter(image, size=window, mode="reflect")
-            variance = max(float(line["a"]), 0.0) * mean + float(line["b"])
-            out[i] = image + np.sqrt(np.maximum(variance, 0.0))
+            # the one formula training batches use too, here in raw units
+            x = torch.from_numpy(np.asarray(image, np.float32))[None, None]
+            line = normalised_line(statistics[i], 0.0, 1.0)
+            out[i] = noise_map_channel(x, [line], window)[0, 1].numpy()
         return out
 
 

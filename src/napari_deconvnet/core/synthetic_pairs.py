@@ -75,10 +75,8 @@ BRIGHTNESS_PERCENTILE = 100.0
 
 def camera_line(camera: dict[str, Any]) -> dict[str, float]:
     """The variance line (raw units) of the noise :func:`camera_from` describes."""
-    params = {"noise": camera["noise"], **camera["params"]}
-    if camera["noise"] == "gaussian":
-        return {"a": 0.0, "b": float(params.get("sigma", 0.0)) ** 2}
-    params.setdefault("offset", camera.get("offset", 0.0))
+    params = {"noise": camera["noise"], "offset": camera.get("offset", 0.0)}
+    params.update(camera["params"])
     try:
         a, b = variance_line(params)
     except ValueError:  # not a line (speckle): its level at the image's amplitude

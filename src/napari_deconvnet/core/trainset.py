@@ -274,13 +274,18 @@ class TrainingSet:
             image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
         return noise_line(np.asarray(image, np.float32))
 
-    def _with_noise_map(self, x: torch.Tensor, sources: list[int], offsets, scales):
-        """`x` with the noise map of each sample appended (noise-conditioned networks)."""
+    def _with_noise_map(self, x: torch.Tensor, drawn: list[int], offsets, scales, sources=None):
+        """`x` with the noise map of each sample appended (noise-conditioned networks).
+
+        Sample ``i`` came from ``sources[drawn[i]]`` (default: the training
+        sources) and was normalised by ``offsets[i]``, ``scales[i]``.
+        """
         if not self.noise_map:
             return x
+        sources = self.sources if sources is None else sources
         lines = [
-            normalised_line(self.sources[s].line, o, sc)
-            for s, o, sc in zip(sources, offsets, scales, strict=True)
+            normalised_line(sources[s].line, o, sc)
+            for s, o, sc in zip(drawn, offsets, scales, strict=True)
         ]
         return noise_map_channel(x, lines)
 
@@ -343,14 +348,6 @@ class TrainingSet:
             scales.append(src.scale)
         x = self._normalise(torch.from_numpy(np.stack(xs))[:, None], offsets, scales)
         val = {"offset": offsets, "scale": scales, "raw": xs, "positions": positions}
-        lines = (
-            [
-                normalised_line(sources[s].line, o, sc)
-                for (s, _, _), o, sc in zip(positions, offsets, scales, strict=True)
-            ]
-            if self.noise_map
-            else None
-        )
         if self.mode == "self-supervised":
             gen = torch.Generator().manual_seed(seed + 1)
             val["x"], val["mask"] = blind_spot(x, gen, replacement=self.replacement)
@@ -358,8 +355,8 @@ class TrainingSet:
         else:
             val["x"], val["mask"] = x, None
             val["y"] = self._normalise(torch.from_numpy(np.stack(ys))[:, None], offsets, scales)
-        if lines is not None:
-            val["x"] = noise_map_channel(val["x"], lines)
+        drawn = [s for s, _, _ in positions]
+        val["x"] = self._with_noise_map(val["x"], drawn, offsets, scales, sources)
         return val
 
     # -- batches
