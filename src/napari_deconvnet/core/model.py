@@ -395,6 +395,22 @@ class DeconvNet(nn.Module):
             out = out[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
         return out
 
+    def _head_center(self, h: torch.Tensor) -> torch.Tensor:
+        """The 1x1 head; in 3D as a matrix product over the channels.
+
+        torch sends a one-sample 5-D input whose ``N*C*D*H`` is below 20480 (and
+        this 16-to-1 layer, always slow) to its reference kernel, which copies
+        the channels-last input to the default layout first: 0.8 s against
+        0.05 s for a 64x256x256 tile, the same sums.
+        """
+        if self.config.ndim != 3:
+            return self.head(h)
+        weight = self.head.weight.flatten(1)  # (out, in)
+        out = torch.matmul(h.movedim(1, -1), weight.t())
+        if self.head.bias is not None:
+            out = out + self.head.bias
+        return out.movedim(-1, 1)
+
     def forward_center(self, x: torch.Tensor, halo: int) -> torch.Tensor:
         """``forward(x)`` without its `halo` on every side, computing only what that needs.
 
@@ -471,7 +487,7 @@ class DeconvNet(nn.Module):
             h = convs(block, h)
             have = [(2 * a, 2 * b) for a, b in dec_out[level]]
         centre = [(halo, s - halo) for s in spatial]
-        out = self.head(h)
+        out = self._head_center(h)
         if self.residual:
             out = out + crop(x, full, centre)[:, self._residual_channels]
         return out
