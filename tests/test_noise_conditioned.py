@@ -207,9 +207,9 @@ def test_rehearsal_pairs_carry_their_own_noise_map():
     assert plain.batch(6)[0].shape == (6, 1, 32, 32)
 
 
-def test_psf_conditioned_models_are_still_refused_with_a_reason():
+def test_psf_conditioned_models_are_not_trained_self_supervised():
     noisy = synthesize(_clean(8, 64), "gaussian", sigma=0.1, seed=11)
-    with pytest.raises(ValueError, match="noise-conditioned ones"):
+    with pytest.raises(ValueError, match="self-supervised training cannot learn a deconv"):
         dn.train(noisy, model="deconv-2d", epochs=1, steps_per_epoch=1, device="cpu")
 
 

@@ -187,6 +187,42 @@ def test_synthetic_deconvolution_with_regions(viewer_widget, qtbot, errors):
     assert record["validation"] == "regions"
 
 
+def test_fine_tuning_a_deconvolution_model_on_pairs_asks_for_their_psf(
+    viewer_widget, qtbot, errors
+):
+    viewer, widget = viewer_widget
+    _, sharp = _pair((80, 80), seed=4)
+    blurred = dn.synthesize(
+        sharp, "gaussian", psf=dn.make_psf("gaussian", sigma=1.5), sigma=0.02, seed=5
+    )
+    viewer.add_image(sharp, name="sharp")
+    viewer.add_image(np.asarray(blurred, np.float32), name="blurred")
+    widget.image.value = viewer.layers["blurred"]
+    widget.target.value = viewer.layers["sharp"]
+    assert not _shown(widget.pair_psf)  # a new network takes no PSF
+    widget.start_from.value = "deconv-2d"
+    assert _shown(widget.pair_psf)  # a deconvolution model does
+    widget.train()
+    assert "choose the PSF the input layer is blurred with" in errors[-1]
+    widget.target.value = SELF_SUPERVISED
+    assert not _shown(widget.pair_psf)
+    widget.train()
+    assert "not self-supervised" in errors[-1]
+    assert widget.worker is None and len(errors) == 2
+
+    widget.target.value = viewer.layers["sharp"]
+    widget.pair_psf.source.value = "gaussian"
+    widget.pair_psf.forms.field("sigma").value = 1.5
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 2
+    model = widget.result.model
+    record = model.metadata["training"]
+    assert record["mode"] == "supervised" and record["psf"]["shape"][0] > 1
+    assert model.metadata["needs_psf"] is True and model.config.in_channels == 2
+    assert record["fine_tuned_from"]["name"] == "deconv-2d"
+
+
 def test_bad_settings_are_reported_not_raised(viewer_widget, errors):
     viewer, widget = viewer_widget
     widget.train()

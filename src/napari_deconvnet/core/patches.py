@@ -130,6 +130,8 @@ class Source:
     scale: float = 1.0
     #: The noise's variance line in raw units, for noise-conditioned networks.
     line: dict[str, float] | None = None
+    #: The classical channel's statistics, for PSF-conditioned networks.
+    condition: dict[str, float] | None = None
 
     @property
     def lead_shape(self) -> tuple[int, ...]:

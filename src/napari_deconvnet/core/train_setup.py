@@ -23,6 +23,7 @@ import torch
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .devices import resolve_device, resolve_precision
+from .kinds import PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .patches import REPLACEMENTS
@@ -82,8 +83,17 @@ def training_precision(precision: str, device: torch.device) -> torch.dtype:
     return resolve_precision(precision, device)
 
 
-def resolve_mode(mode: str | None, targets: Any, noise: Any, psf: Any) -> str:
-    """The training mode given, or inferred from what was passed."""
+def resolve_mode(
+    mode: str | None, targets: Any, noise: Any, psf: Any, psf_model: bool = False
+) -> str:
+    """The training mode given, or inferred from what was passed.
+
+    For a PSF-conditioned model (`psf_model`) a PSF beside targets is the
+    one the pairs were blurred with, which the model's classical channel
+    uses: supervised, not synthetic.
+    """
+    if psf_model and targets is not None and noise is None:
+        psf = None  # the conditioning PSF, not a degradation to synthesise
     synthetic = noise is not None or psf is not None
     if mode is None:
         if targets is not None and synthetic:
@@ -242,24 +252,44 @@ def check_resume(state: dict, mode: str, size: tuple, net: DeconvNet) -> None:
         )
 
 
-def check_trainable(net: DeconvNet) -> None:
-    """Single-channel networks, and noise-conditioned ones (whose map training computes).
+def is_psf_model(net: DeconvNet) -> bool:
+    """Whether `net` is a PSF-conditioned deconvolution model (``deconv-2d``, ``deconv-3d``)."""
+    return isinstance(kind_of(net), PSFConditioned)
+
+
+def check_trainable(net: DeconvNet, mode: str = "supervised", psf: Any = None) -> None:
+    """Single-channel networks, noise-conditioned ones (whose map training computes)
+    and PSF-conditioned ones given their PSF (whose classical channel it computes).
 
     Raises
     ------
     ValueError
-        A multi-channel or PSF-conditioned network (``deconv-2d``...).
+        A multi-channel or impulse-switched network (``salt-and-pepper``), a
+        PSF-conditioned one without `psf` or in self-supervised `mode`.
     """
     cfg = net.config
-    extra = 1 if trains_with_noise_map(net) else 0
+    name = net.metadata.get("name", "this network")
+    psf_model = is_psf_model(net)
+    extra = 1 if trains_with_noise_map(net) or psf_model else 0
     if cfg.in_channels != 1 + extra or cfg.out_channels != 1:
         raise ValueError(
-            "training supports single-channel networks (in_channels = out_channels = 1) and "
-            "noise-conditioned ones (the image and its noise map, such as 'denoise-2d-nl'); "
-            f"{net.metadata.get('name', 'this network')!r} takes {cfg.in_channels} input "
-            "channels. PSF-conditioned models ('deconv-2d', 'deconv-3d') and "
+            "training supports single-channel networks (in_channels = out_channels = 1), "
+            "noise-conditioned ones (the image and its noise map, such as 'denoise-2d-nl') "
+            "and PSF-conditioned ones (the image and its classical deconvolution, such as "
+            f"'deconv-2d'); {name!r} takes {cfg.in_channels} input channels. "
             "'salt-and-pepper' cannot be trained here; multi-channel and RGB images train "
             "one shared single-channel network over their channels (axes='YXC')"
+        )
+    if psf_model and mode == "self-supervised":
+        raise ValueError(
+            f"{name!r} is a deconvolution model: train it on pairs (targets= sharp images, "
+            "psf=) or on synthetic pairs (clean inputs, psf= and noise=); self-supervised "
+            "training cannot learn a deconvolution"
+        )
+    if psf_model and psf is None:
+        raise ValueError(
+            f"{name!r} deconvolves with the image's PSF: pass psf= (the PSF the training "
+            "inputs are blurred with, or the one synthetic pairs get), as for dn.restore"
         )
 
 
@@ -339,7 +369,8 @@ def build_trainer(
 ) -> Trainer:
     """The :class:`~.trainer.Trainer` of a :func:`~.training.train` call, arguments checked."""
     # ---- arguments, all checked before any heavy work
-    mode = resolve_mode(mode, targets, noise, psf)
+    psf_model = model is not None and is_psf_model(load_model(model))
+    mode = resolve_mode(mode, targets, noise, psf, psf_model)
     inputs_l = as_list(inputs, "inputs")
     targets_l = None if targets is None else as_list(targets, "targets")
     check_pairs(inputs_l, targets_l)
@@ -411,9 +442,15 @@ def build_trainer(
             stacklevel=2,
         )
     ndim = net.config.ndim
-    check_trainable(net)
+    check_trainable(net, mode, psf)
     axes = resolve_axes(axes, inputs_l, ndim)
     size = resolve_patch_size(patch_size, ndim, net)
+    channels = by_channel(inputs_l, axes, ndim)
+    condition_psf = None
+    if psf_model:  # names and dicts as restore takes them, checked against the image
+        spatial = tuple(np.shape(channels[0])[-ndim:])
+        condition_psf = kind_of(net).prepare_psf(psf, ndim, spatial)
+        psf = condition_psf
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
     if state is not None:
         check_resume(state, mode, size, net)
@@ -421,7 +458,7 @@ def build_trainer(
     # ---- data
     data = TrainingSet(
         mode=mode,
-        inputs=by_channel(inputs_l, axes, ndim),
+        inputs=channels,
         targets=by_channel(targets_l, axes, ndim),
         net=net,
         size=size,
@@ -434,6 +471,7 @@ def build_trainer(
         augment=augment,
         seed=seed,
         replacement=blind_spot or "random",
+        condition_psf=condition_psf,
     )
     if state is not None:  # the same validation patches as before, fresh training patches
         data.reseed([seed, int(state["step"])])
@@ -495,7 +533,8 @@ def build_trainer(
         preview=preview,
         autosave=saver,
         resume=state,
-        rehearsal=rehearsal_pairs(rehearsal, net, size, dev, seed),
+        # rehearsed pairs are noise only: a deconvolution model has none to remember by
+        rehearsal=None if psf_model else rehearsal_pairs(rehearsal, net, size, dev, seed),
         validation_noise=validation_noise,
     )
 

@@ -31,10 +31,54 @@ from .patches import (
     region_boxes,
 )
 
-__all__ = ["TrainingSet", "as_list", "positive_int", "resolve_noise", "resolve_patch_size"]
+__all__ = [
+    "PSFChannel",
+    "TrainingSet",
+    "as_list",
+    "positive_int",
+    "resolve_noise",
+    "resolve_patch_size",
+]
 
 MAX_VALIDATION_PATCHES = 64
 _STATS_CROP = {2: 256, 3: 64}
+
+
+class PSFChannel:
+    """A PSF-conditioned network's classical input channel, for training patches.
+
+    The same computation as restore's (:meth:`~.kinds.PSFConditioned.input_channels`:
+    Richardson-Lucy or Wiener with the PSF), on a patch read with
+    :attr:`margin` extra pixels per side (three PSF sizes, the context a
+    restored block gets) and the statistics of its whole source image.
+    """
+
+    def __init__(self, net: DeconvNet, kernel: np.ndarray) -> None:
+        from .kinds import kind_of
+
+        self.kind = kind_of(net)
+        self.kernel = kernel
+        self.margin = max(self.kind.input_margin(kernel, net.config.ndim))
+
+    def statistics(self, image: np.ndarray) -> dict[str, float]:
+        """The statistics restore takes from a whole image (its minimum, or Wiener balance)."""
+        return self.kind.input_statistics(np.asarray(image, np.float32)[None])[0]
+
+    def __call__(
+        self, patch: np.ndarray, stats: dict[str, float], inside: tuple[slice, ...] = ()
+    ) -> np.ndarray:
+        """The channel of `patch` (margin included); computed on ``patch[inside]`` only.
+
+        `inside` is the part of a margin-extended patch that lies on the
+        image: beyond the image's borders the computation extends it as
+        restore extends the whole image, so a patch at a border gets
+        restore's values there too. The rest (margin only) is left zero.
+        """
+        patch = np.asarray(patch, np.float32)
+        out = np.zeros(patch.shape, np.float32)
+        image = patch[inside][None]
+        out[inside] = self.kind.input_channels(image, self.kernel, statistics=[stats])[0]
+        return out
 
 
 def as_list(value: Any, name: str) -> list[Any]:
@@ -143,6 +187,7 @@ class TrainingSet:
         augment: bool,
         seed: int,
         replacement: str = "random",
+        condition_psf: np.ndarray | None = None,
     ) -> None:
         self.mode, self.size, self.rng, self.device = mode, size, rng, device
         self.replacement = replacement
@@ -150,6 +195,10 @@ class TrainingSet:
         self.ndim = net.config.ndim
         self.noise_name, self.noise_params, self.psf = noise
         self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
+        # a PSF-conditioned network also takes its classical pre-deconvolution
+        self.condition = None if condition_psf is None else PSFChannel(net, condition_psf)
+        if self.condition is not None:
+            self.margin = max(self.margin, self.condition.margin)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         # a noise-conditioned network also takes its noise map (core/kinds.py)
         self.noise_map = trains_with_noise_map(net)
@@ -259,7 +308,18 @@ class TrainingSet:
                 src.offset, src.scale = offset_scale(src.x, norm)
             if self.noise_map:
                 src.line = self._noise_line(src)
+            if self.condition is not None:
+                src.condition = self._condition_stats(src)
         return sources
+
+    def _condition_stats(self, src: Source) -> dict[str, float]:
+        """The classical channel's statistics of a source (its central plane or volume)."""
+        lead = tuple(n // 2 for n in src.lead_shape)
+        image, _ = src.read(lead, (0,) * self.ndim, src.spatial)
+        if self.mode == "synthetic":  # the degraded image the patches stand for
+            rng = np.random.default_rng(0)
+            image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
+        return self.condition.statistics(np.asarray(image, np.float32))
 
     def _noise_line(self, src: Source) -> dict[str, float]:
         """The variance line of a source's noise, as restore estimates it (core/kinds.py)."""
@@ -336,17 +396,24 @@ class TrainingSet:
         if self.noise_map and sources is not self.sources:
             for src in sources:  # validation data of its own: its own noise
                 src.line = self._noise_line(src)
+        channels = []
         for s, lead, origin in positions:
             src = sources[s]
             x, y = src.read(lead, origin, self.size, self.margin)
+            inside = self._inside(src, origin)
             if self.mode == "synthetic":
                 y = x
                 x = synthesize(x, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
+            if self.condition is not None:
+                channels.append(self._crop(self.condition(x, src.condition, inside)))
             xs.append(self._crop(x))
             ys.append(None if y is None else self._crop(y))
             offsets.append(src.offset)
             scales.append(src.scale)
         x = self._normalise(torch.from_numpy(np.stack(xs))[:, None], offsets, scales)
+        if channels:
+            c = self._normalise(torch.from_numpy(np.stack(channels))[:, None], offsets, scales)
+            x = torch.cat([x, c], dim=1)
         val = {"offset": offsets, "scale": scales, "raw": xs, "positions": positions}
         if self.mode == "self-supervised":
             gen = torch.Generator().manual_seed(seed + 1)
@@ -360,6 +427,21 @@ class TrainingSet:
         return val
 
     # -- batches
+
+    def _inside(self, src: Source, origin: Sequence[int]) -> tuple[slice, ...]:
+        """The part of a patch read at `origin` with the margin that lies on the image.
+
+        A synthetic patch is all "inside": its degradation is synthesised on
+        the margin too (there is no whole degraded image to match).
+        """
+        m = self.margin
+        if self.mode == "synthetic" or not m:
+            return ()
+        lo = [max(m - o, 0) for o in origin]
+        hi = [
+            max(o + p + m - s, 0) for o, p, s in zip(origin, self.size, src.spatial, strict=True)
+        ]
+        return tuple(slice(a, (-b) or None) for a, b in zip(lo, hi, strict=True))
 
     def _crop(self, a: np.ndarray) -> np.ndarray:
         m = self.margin
@@ -376,28 +458,49 @@ class TrainingSet:
 
     def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(network input, target, loss mask or None)``, normalised, on the device."""
-        xs, ys, offsets, scales, drawn = [], [], [], [], []
+        xs, ys, cs, offsets, scales, drawn = [], [], [], [], [], []
+        supervised_channel = self.condition is not None and self.mode == "supervised"
         for _ in range(batch_size):
             s, lead, origin = self.sampler.draw()
             drawn.append(s)
             src = self.sources[s]
             x, y = src.read(lead, origin, self.size, self.margin)
+            # the classical channel from the patch as read (the PSF's orientation),
+            # then flipped and rotated with it
+            c = None
+            if supervised_channel:
+                c = self.condition(x, src.condition, self._inside(src, origin))
             if self.augment:
-                x, y = dihedral([x, y], self.rng)
+                x, y, c = dihedral([x, y, c], self.rng)
             xs.append(x)
             ys.append(y)
+            cs.append(c)
             offsets.append(src.offset)
             scales.append(src.scale)
         x = torch.from_numpy(np.stack(xs))[:, None].to(self.device)
+        channel = None
         if self.mode == "synthetic":
             y = x
+            # blurred after the flips, so the PSF keeps its orientation
             x = synthesize(x, self.noise_name, psf=self.psf, seed=self.gen, **self.noise_params)
-            if self.margin:
-                crop = (..., *[slice(self.margin, -self.margin)] * self.ndim)
-                x, y = x[crop], y[crop]
+            if self.condition is not None:
+                noisy = x[:, 0].float().cpu().numpy()
+                cs = [
+                    self.condition(n, self.sources[s].condition)
+                    for n, s in zip(noisy, drawn, strict=True)
+                ]
         elif self.mode == "supervised":
             y = torch.from_numpy(np.stack(ys))[:, None].to(self.device)
+        if self.condition is not None:
+            channel = torch.from_numpy(np.stack(cs))[:, None].to(self.device)
+        if self.margin:
+            crop = (..., *[slice(self.margin, -self.margin)] * self.ndim)
+            x = x[crop]
+            y = None if y is None else y[crop]
+            channel = None if channel is None else channel[crop]
         x = self._normalise(x, offsets, scales)
+        if channel is not None:
+            x = torch.cat([x, self._normalise(channel, offsets, scales)], dim=1)
         if self.mode == "self-supervised":
             masked, mask = blind_spot(x, self.gen, replacement=self.replacement)
             return self._with_noise_map(masked, drawn, offsets, scales), x, mask

@@ -18,7 +18,22 @@ from ._train_adapt import check_adapt_model
 from ._train_form import NEW_NETWORK, SYNTHETIC
 from ._train_regions import labels_to_mask, shapes_to_polygons
 
-__all__ = ["collect_adapt", "collect_training"]
+__all__ = ["collect_adapt", "collect_training", "start_needs_psf"]
+
+
+def start_needs_psf(start: Any) -> bool:
+    """Whether the *Start from* choice is a deconvolution model (False when unknown)."""
+    if start is None or start == NEW_NETWORK:
+        return False
+    from napari_deconvnet.core.kinds import kind_of
+    from napari_deconvnet.core.persistence import model_info
+    from napari_deconvnet.io import registry
+
+    try:
+        info = model_info(registry.resolve(start))
+    except (ValueError, TypeError, OSError, KeyError):
+        return False
+    return bool(kind_of(info.get("metadata") or {}).needs_psf)
 
 
 def collect_training(widget: Any) -> dict[str, Any]:
@@ -52,6 +67,26 @@ def collect_training(widget: Any) -> dict[str, Any]:
             raise ValueError("the target is the input layer; choose a clean layer or 'none'")
         targets = layer_data(target)
     start = widget.start_from.value
+    if start_needs_psf(start):
+        if target is None or (target != SYNTHETIC and not isinstance(target, Image)):
+            raise ValueError(
+                f"{start!r} is a deconvolution model: fine-tune it on a sharp target layer "
+                "(with the PSF the input is blurred with) or on synthetic pairs, not "
+                "self-supervised"
+            )
+        if isinstance(target, Image):
+            described = widget.pair_psf.spec(f"fine-tuning {start!r}")
+            if described is None:
+                raise ValueError(
+                    f"{start!r} deconvolves with the input's PSF: choose the PSF the input "
+                    "layer is blurred with (Pairs' PSF)"
+                )
+            spatial = tuple(data.shape[-net_ndim:])
+            options["psf_description"] = {"psf": described, "ndim": net_ndim, "spatial": spatial}
+        elif "psf_description" not in options:
+            raise ValueError(
+                f"{start!r} deconvolves: synthetic pairs for it need a PSF; choose one"
+            )
     if start == NEW_NETWORK:
         options["network"] = {"ndim": net_ndim}
     else:

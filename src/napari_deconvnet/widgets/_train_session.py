@@ -160,7 +160,8 @@ def form_settings(widget: Any) -> dict[str, Any]:
     """The Train widget's settings of a run, JSON-ready.
 
     The mode, the shared fields, the input and target names, the synthetic
-    pairs' noise model, parameters and PSF, and adaptation's PSF and time.
+    pairs' noise model, parameters and PSF, the pairs' PSF (a deconvolution
+    model fine-tuned on a target layer), and adaptation's PSF and time.
     """
     target = widget.target.value
     settings = {name: getattr(widget, name).value for name in FORM_FIELDS}
@@ -181,6 +182,7 @@ def form_settings(widget: Any) -> dict[str, Any]:
         "psf": picker_state(widget.adapt.psf),
         "seconds": widget.adapt.seconds.value,
     }
+    settings["pair_psf"] = picker_state(widget.pair_psf)
     return json.loads(json.dumps(settings, default=_plain))
 
 
@@ -219,6 +221,8 @@ def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
             widget.synthetic.noise_params.set_values(synthetic.get("noise_params") or {})
         if isinstance(synthetic.get("psf"), dict):
             apply_picker(widget.synthetic.psf, synthetic["psf"])
+    if isinstance(settings.get("pair_psf"), dict):
+        apply_picker(widget.pair_psf, settings["pair_psf"])
     adapt = settings.get("adapt")
     if isinstance(adapt, dict):
         if isinstance(adapt.get("psf"), dict):

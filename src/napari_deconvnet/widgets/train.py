@@ -30,13 +30,14 @@ from typing import Any
 import napari
 import napari.viewer
 from magicgui.widgets import CheckBox, ComboBox, Label, PushButton, SpinBox
-from napari.layers import Labels, Shapes
+from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
 from ._common import DEVICES, show_progress
 from ._layers import follow_layers, image_layers, layer_data
+from ._psf import PsfPicker
 from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
-from ._train_collect import collect_adapt, collect_training
+from ._train_collect import collect_adapt, collect_training, start_needs_psf
 from ._train_form import (
     NEW_NETWORK,
     SELF_SUPERVISED,
@@ -108,6 +109,10 @@ class TrainWidget(WorkerWidget):
     synthetic : SyntheticPairsForm
         The noise model (``synthetic.noise``, also ``noise``) with its
         parameters and the PSF picker (``synthetic.psf``).
+    pair_psf : PsfPicker
+        The PSF a target layer's input was blurred with, shown when a
+        deconvolution model (``deconv-2d``...) fine-tunes on a target layer:
+        its classical input channel needs it.
     dims, patch_size, batch_size, epochs, max_seconds, loss, device, start_from
         Training settings (``epochs`` or ``max_seconds`` 0 means unbounded
         by it). ``start_from`` follows the task (:func:`suggested_start`)
@@ -159,6 +164,13 @@ class TrainWidget(WorkerWidget):
         self.start_hint = Label(label="", value="")
         self.synthetic = SyntheticPairsForm(viewer, exclude=lambda: self.image.value)
         self.noise = self.synthetic.noise
+        self.pair_psf = PsfPicker(
+            viewer, exclude=lambda: self.image.value, optional=True, label="Pairs' PSF"
+        )
+        self.pair_psf.source.tooltip = (
+            "The PSF the input layer is blurred with: a deconvolution model's classical input "
+            "channel is computed with it, as Restore does"
+        )
         self.adapt = AdaptForm(viewer, exclude=lambda: self.image.value)
         self.resume = CheckBox(text="Resume the last session", value=False)
         self.resume.tooltip = (
@@ -183,6 +195,7 @@ class TrainWidget(WorkerWidget):
                 self.image,
                 self.target,
                 self.synthetic,
+                self.pair_psf,
                 self.adapt,
                 self.dims,
                 self.patch_size,
@@ -204,6 +217,7 @@ class TrainWidget(WorkerWidget):
         self.plot = LossPlot(self._theme())
         self.native.layout().addWidget(self.plot.canvas)
         self.synthetic.refresh()  # in the dock now: its forms can show
+        self.pair_psf.refresh()
         self.adapt.refresh()
 
         self.mode.changed.connect(self._update_visibility)
@@ -268,6 +282,7 @@ class TrainWidget(WorkerWidget):
     def _update_visibility(self, *_: Any) -> None:
         adapting = self.mode.value == ADAPT
         self.synthetic.visible = not adapting and self.target.value == SYNTHETIC
+        self._update_pair_psf()
         self.adapt.visible = adapting
         for field in (self.target, self.epochs, self.max_seconds, self.loss, self.regions):
             field.visible = not adapting
@@ -321,6 +336,17 @@ class TrainWidget(WorkerWidget):
         if not self._suggesting:
             self._start_chosen = True
             self._suggest_start()
+        self._update_pair_psf()
+
+    def _start_needs_psf(self) -> bool:
+        """Whether *Start from* is a deconvolution model (it takes the image's PSF)."""
+        return start_needs_psf(self.start_from.value)
+
+    def _update_pair_psf(self) -> None:
+        adapting = self.mode.value == ADAPT
+        self.pair_psf.visible = (
+            not adapting and isinstance(self.target.value, Image) and self._start_needs_psf()
+        )
 
     def _theme(self) -> Any:
         """The viewer's theme, for the plot's colours (None if unknown)."""

@@ -1,0 +1,184 @@
+"""dn.train fine-tunes the PSF-conditioned deconvolution models (deconv-2d, deconv-3d).
+
+Their second input channel is a classical pre-deconvolution with the PSF; the
+training batches must carry the same channel restore computes, in the patch's
+orientation after flips and rotations, with the source image's statistics.
+"""
+
+import numpy as np
+import pytest
+from skimage import data
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.kinds import kind_of
+from napari_deconvnet.core.noise import synthesize
+from napari_deconvnet.core.train_setup import build_trainer
+
+# a PSF no shipped model saw: a horizontal motion streak, asymmetric top to bottom
+MOTION = np.zeros((9, 9), np.float32)
+MOTION[4, :] = 1.0
+MOTION[3, 2:7] = 0.3
+MOTION /= MOTION.sum()
+
+
+def _camera():
+    return data.camera().astype(np.float32) / 255.0
+
+
+def _psnr(a, b):
+    return float(10 * np.log10(1.0 / np.mean((np.clip(a, 0, 1) - b) ** 2)))
+
+
+def _reference_channel(net, blurred, psf):
+    """Restore's classical channel of the whole image."""
+    kind = kind_of(net)
+    kernel = kind.prepare_psf(psf, 2, blurred.shape)
+    stats = kind.input_statistics(blurred[None])
+    return kind.input_channels(blurred[None], kernel, statistics=stats)[0]
+
+
+def test_the_batches_channel_is_restores_channel():
+    clean = _camera()[:160, :160]
+    blurred = synthesize(clean, "gaussian", psf=MOTION, seed=1, sigma=0.02)
+    trainer = build_trainer(
+        blurred,
+        clean,
+        model="deconv-2d",
+        psf=MOTION,
+        patch_size=32,
+        validation=0.2,
+        augment=False,
+        device="cpu",
+        seed=0,
+    )
+    val = trainer.data.val
+    x = val["x"].numpy()
+    assert x.shape[1] == 2  # the image and its Richardson-Lucy channel
+    ref = _reference_channel(trainer.net, blurred, MOTION)
+    off, sc = val["offset"][0], val["scale"][0]
+    span = float(ref.max() - ref.min())
+    worst = 0.0
+    for i, (_, _, origin) in enumerate(val["positions"]):
+        window = tuple(slice(o, o + 32) for o in origin)
+        np.testing.assert_allclose(x[i, 0] * sc + off, blurred[window], atol=1e-5)
+        worst = max(worst, float(np.abs(x[i, 1] * sc + off - ref[window]).max()))
+    # three PSF sizes of context: the patch's channel is the whole image's
+    assert worst < 2e-3 * span, worst
+
+
+def test_flipped_patches_carry_their_own_channel(monkeypatch):
+    """The channel is computed before the flips: it matches the flipped image, not the PSF."""
+    clean = _camera()[:128, :128]
+    blurred = synthesize(clean, "gaussian", psf=MOTION, seed=2, sigma=0.02)
+    trainer = build_trainer(
+        blurred,
+        clean,
+        model="deconv-2d",
+        psf=MOTION,
+        patch_size=32,
+        validation=None,
+        augment=True,
+        device="cpu",
+        seed=3,
+    )
+    ts = trainer.data
+    origin = (40, 48)
+    monkeypatch.setattr(ts.sampler, "draw", lambda: (0, (), origin))
+    ref = _reference_channel(trainer.net, blurred, MOTION)
+    window = tuple(slice(o, o + 32) for o in origin)
+    src = ts.sources[0]
+    image = (blurred[window] - src.offset) / src.scale
+    channel = (ref[window] - src.offset) / src.scale
+    target = (clean[window] - src.offset) / src.scale
+    x, y, _ = ts.batch(12)
+    transforms = set()
+    for i in range(12):
+        for k in range(4):
+            for flip in (False, True):
+                t = np.rot90(image, k)
+                t = t[:, ::-1] if flip else t
+                if np.allclose(x[i, 0].numpy(), t, atol=1e-5):
+                    break
+            else:
+                continue
+            break
+        else:
+            pytest.fail("a batch image is no flip or rotation of the patch")
+        transforms.add((k, flip))
+
+        def same(a, k=k, flip=flip):
+            a = np.rot90(a, k)
+            return a[:, ::-1] if flip else a
+
+        np.testing.assert_allclose(y[i, 0].numpy(), same(target), atol=1e-5)
+        span = float(channel.max() - channel.min())
+        assert np.abs(x[i, 1].numpy() - same(channel)).max() < 4e-3 * span
+    assert len(transforms) > 2  # the flips did happen
+
+
+def test_fine_tuning_deconv_2d_on_pairs_of_a_new_psf_gains():
+    """Pairs blurred by a PSF the shipped model never saw: fine-tuning gains on held-out data."""
+    image = _camera()
+    train_clean, test_clean = image[:224, :], image[320:448, 64:448]
+    blurred = synthesize(train_clean, "gaussian", psf=MOTION, seed=1, sigma=0.02)
+    test = synthesize(test_clean, "gaussian", psf=MOTION, seed=2, sigma=0.02)
+    shipped = _psnr(dn.restore(test, "deconv-2d", psf=MOTION, device="cpu"), test_clean)
+    result = dn.train(
+        blurred,
+        train_clean,
+        model="deconv-2d",
+        psf=MOTION,
+        epochs=4,
+        steps_per_epoch=8,
+        batch_size=8,
+        patch_size=64,
+        device="cpu",
+        seed=0,
+    )
+    meta = result.model.metadata
+    assert meta["needs_psf"] is True
+    assert meta["conditioning"] == {"method": "richardson-lucy", "iterations": 30}
+    assert meta["training"]["mode"] == "supervised"
+    tuned = _psnr(dn.restore(test, result.model, psf=MOTION, device="cpu"), test_clean)
+    assert tuned > shipped + 0.15, (shipped, tuned)
+    with pytest.raises(ValueError, match="needs the image's PSF"):
+        dn.restore(test, result.model, device="cpu")
+
+
+def test_synthetic_pairs_train_deconv_3d_with_its_wiener_channel():
+    rng = np.random.default_rng(0)
+    clean = np.zeros((24, 48, 48), np.float32)
+    idx = rng.integers(2, 46, (60, 3))
+    clean[np.clip(idx[:, 0] // 2, 0, 23), idx[:, 1], idx[:, 2]] = 1.0
+    psf = dn.make_psf("gaussian", sigma=(2.0, 1.0, 1.0), shape=(9, 7, 7))
+    trainer = build_trainer(
+        clean,
+        model="deconv-3d",
+        psf=psf,
+        noise={"model": "gaussian", "sigma": 0.01},
+        patch_size=(8, 16, 16),
+        batch_size=2,
+        device="cpu",
+        seed=0,
+        validation=0.2,
+    )
+    assert trainer.config.mode == "synthetic"
+    x, y, mask = trainer.data.batch(2)
+    assert x.shape == (2, 2, 8, 16, 16) and y.shape == (2, 1, 8, 16, 16) and mask is None
+    # the Wiener channel sharpens: closer to the target than the blurred input
+    assert float(((x[:, 1] - y[:, 0]) ** 2).mean()) < float(((x[:, 0] - y[:, 0]) ** 2).mean())
+
+
+def test_what_deconvolution_models_refuse():
+    clean = _camera()[:96, :96]
+    blurred = synthesize(clean, "gaussian", psf=MOTION, seed=1, sigma=0.02)
+    with pytest.raises(ValueError, match="pass psf="):
+        dn.train(blurred, clean, model="deconv-2d", epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="self-supervised training cannot learn"):
+        dn.train(blurred, model="deconv-2d", device="cpu")  # no targets, no noise: N2V
+    with pytest.raises(ValueError, match="'self-supervised' takes neither"):
+        dn.train(blurred, model="deconv-2d", mode="self-supervised", psf=MOTION, device="cpu")
+    with pytest.raises(ValueError, match="at most as many dimensions as the image"):
+        dn.train(blurred, clean, model="deconv-2d", psf=np.ones((3, 3, 3)), device="cpu")
+    with pytest.raises(ValueError, match="'salt-and-pepper' cannot be trained"):
+        dn.train(blurred, clean, model="salt-and-pepper", epochs=1, device="cpu")
