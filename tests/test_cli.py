@@ -448,6 +448,41 @@ def test_subprocess_train_a_few_seconds(tmp_path):
     )
 
 
+def test_subprocess_fine_tunes_deconv_2d_on_pairs_with_their_psf(tmp_path):
+    from napari_deconvnet.io import samples
+
+    _, sharp = samples.fluorescence_phantom_data((96, 96))
+    psf = dn.make_psf("gaussian", sigma=1.5)
+    blurred = dn.synthesize(sharp, "gaussian", psf=psf, sigma=0.01, seed=0)
+    tifffile.imwrite(tmp_path / "blurred.tif", np.asarray(blurred, np.float32))
+    tifffile.imwrite(tmp_path / "sharp.tif", sharp)
+    model = tmp_path / "d.safetensors"
+    args = ["--input", tmp_path / "blurred.tif", "--target", tmp_path / "sharp.tif"]
+    args += ["--model", "deconv-2d", "--epochs", "1", "--patch-size", "32"]
+    args += ["--batch-size", "2", "--device", "cpu", "-o", model]
+    proc = _run("train", *args)  # no PSF: refused with the reason
+    assert proc.returncode == 2 and "pass psf=" in proc.stderr
+    proc = _run("train", *args, "--psf", "gaussian", "--psf-param", "sigma=1.5")
+    assert proc.returncode == 0, proc.stderr
+    meta = dn.model_info(model)["metadata"]
+    assert meta["needs_psf"] is True and meta["training"]["mode"] == "supervised"
+    proc = _run(
+        "restore",
+        tmp_path / "blurred.tif",
+        "-o",
+        tmp_path / "r.tif",
+        "--model",
+        model,
+        "--psf",
+        "gaussian",
+        "--psf-param",
+        "sigma=1.5",
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = dn.restore(blurred, model, psf=psf, device="cpu")
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "r.tif"), expected, atol=1e-4)
+
+
 def test_subprocess_ctrl_c_leaves_no_partial_output(tmp_path):
     np.save(tmp_path / "big.npy", _image((120, 256, 256)))
     out = tmp_path / "out"

@@ -202,7 +202,11 @@ def _parser() -> argparse.ArgumentParser:
             "poisson-gaussian:peak=40,read_noise=2",
         ),
     )
-    psf_options(p, "blur clean inputs by this PSF")
+    psf_options(
+        p,
+        "blur clean inputs by this PSF; with --model deconv-2d/deconv-3d and --target, the "
+        "PSF the inputs are blurred with (the model's classical channel uses it)",
+    )
     p.add_argument("--epochs", type=_positive_int, default=None, help="number of epochs")
     p.add_argument(
         "--time", type=_positive_float, default=None, metavar="SECONDS", help="time budget"
