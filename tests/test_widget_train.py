@@ -331,12 +331,12 @@ def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):
     widget.dims.value = "2D"
     widget.target.value = viewer.layers["noisy"]  # a supervised pair
     assert widget.start_from.value == "denoise-2d"
-    # synthetic deconvolution pairs: no shipped model fine-tunes on them
+    # synthetic deconvolution pairs fine-tune the shipped deconvolution model
     widget.target.value = SYNTHETIC
     assert widget.start_from.value == "denoise-2d"  # noise only: still denoising
     widget.synthetic.psf.source.value = "gaussian"
-    assert widget.start_from.value == NEW_NETWORK
-    assert "no shipped model" in widget.start_hint.value
+    assert widget.start_from.value == "deconv-2d"
+    assert "with the chosen PSF" in widget.start_hint.value
     widget.synthetic.psf.source.value = "none"
     assert widget.start_from.value == "denoise-2d"
     # once the user chooses, the choice stays and the hint names the suggestion
@@ -345,6 +345,7 @@ def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):
     assert widget.start_from.value == NEW_NETWORK
     assert widget.start_hint.value == "suggested: denoise-2d"
     assert train_module.suggested_start(SYNTHETIC, 2, True, ["denoise-2d"])[0] == NEW_NETWORK
+    assert train_module.suggested_start(SYNTHETIC, 3, True, ["deconv-3d"])[0] == "deconv-3d"
     assert train_module.suggested_start(SELF_SUPERVISED, 3, False, ["denoise-2d"])[0] == (
         NEW_NETWORK
     )

@@ -44,17 +44,20 @@ def suggested_start(
     A shipped denoiser fits denoising: supervised pairs, self-supervised
     training and synthetic pairs without a PSF, of its dimensionality
     (``denoise-2d`` or ``denoise-3d``). Fine-tuning it starts from what it
-    knows and gains in seconds where a new network needs minutes. No shipped
-    model fits synthetic deconvolution pairs (the shipped deconvolution
-    models take the PSF as a second input channel and cannot be fine-tuned
-    here), so that gets a new network.
+    knows and gains in seconds where a new network needs minutes. Synthetic
+    deconvolution pairs fine-tune the shipped deconvolution model
+    (``deconv-2d`` or ``deconv-3d``), whose classical input channel is
+    computed with the chosen PSF; a new network when it is not installed.
     """
-    shipped = f"denoise-{net_ndim}d"
     if target == SYNTHETIC and synthetic_psf:
-        return NEW_NETWORK, (
-            "a new network: no shipped model fine-tunes on deconvolution pairs "
-            "(deconv-2d/3d take the PSF as an input)"
-        )
+        deconv = f"deconv-{net_ndim}d"
+        if deconv in models:
+            return deconv, (
+                f"fine-tunes {deconv}, the shipped {net_ndim}D deconvolution model, with "
+                "the chosen PSF"
+            )
+        return NEW_NETWORK, f"a new network: no shipped {net_ndim}D deconvolution model"
+    shipped = f"denoise-{net_ndim}d"
     if shipped not in models:
         return NEW_NETWORK, f"a new network: no shipped {net_ndim}D denoiser is installed"
     return shipped, f"fine-tunes {shipped}, the shipped {net_ndim}D denoiser (faster than new)"
