@@ -20,6 +20,12 @@ Two more measurements, each a ratio against float32 in the same process:
   what its centre depends on; the shipped path) against the whole haloed tile
   through the network (the path before 2026-11-30), alternating in one
   process, medians, with the maximum difference.
+- ``--3d --against REV``: the same two 3D models against the package as it
+  was at git revision ``REV`` (its ``src`` exported to a temporary folder),
+  each restore in a fresh process with one torch thread, alternating old and
+  new, the shipped weights of the present tree in both; medians and the
+  maximum difference. Issue 13's baseline ("3D network restore runs at about
+  0.2 MVox/s") is ``244f3be^``, the code before the centred tiles.
 
 Usage::
 
@@ -27,6 +33,7 @@ Usage::
     python benchmarks/restore_speed.py --quick    # 512² and 2048² only
     python benchmarks/restore_speed.py --bfloat16 # bfloat16: speed and PSNR cost
     python benchmarks/restore_speed.py --3d       # 3D restore variants
+    python benchmarks/restore_speed.py --3d --against 244f3be^   # against issue 13's code
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from _machine import machine
 
@@ -235,6 +243,91 @@ def restore_3d(repeats: int, shape: tuple[int, int, int]) -> None:
             )
 
 
+def _restore_child(name: str, volume_path: str, out_path: str) -> dict:
+    """One timed restore of a saved volume (the package on ``sys.path``), output saved."""
+    import warnings
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    import napari_deconvnet as dn
+
+    volume = np.load(volume_path)
+    extra = {"psf": {"kind": "gaussian", "sigma": [2.0, 1.0, 1.0]}} if "deconv" in name else {}
+    weights = Path(__file__).resolve().parent.parent / "src" / "napari_deconvnet" / "weights"
+    net = dn.load_model(weights / f"{name}.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dn.restore(volume[:32, :32, :32], net, device="cpu", **extra)  # warm-up
+        t0 = time.perf_counter()
+        out = dn.restore(volume, net, device="cpu", **extra)
+        seconds = time.perf_counter() - t0
+    np.save(out_path, out)
+    return {"seconds": seconds, "voxels": int(volume.size)}
+
+
+def restore_3d_against(rev: str, repeats: int, shape: tuple[int, int, int]) -> None:
+    """The 3D models now against the package at git revision `rev`, one thread each."""
+    import os
+    import tarfile
+    import tempfile
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import quality as q
+
+    root = Path(__file__).resolve().parent.parent
+    work = Path(tempfile.mkdtemp(prefix="restore3d-"))
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "src"], capture_output=True, check=True
+    ).stdout
+    (work / "old.tar").write_bytes(archive)
+    with tarfile.open(work / "old.tar") as tar:
+        tar.extractall(work / "old", filter="data")
+    clean = q._volume(shape, q.TEST_VOLUME_SEEDS[0])
+    volume = (clean + np.random.default_rng(0).normal(0, 0.1, shape)).astype(np.float32)
+    np.save(work / "volume.npy", volume)
+    paths = {"old": str(work / "old" / "src"), "new": str(root / "src")}
+    print(f"Machine: {machine()}\n")
+    print(
+        f"Volume {'×'.join(map(str, shape))}; one torch thread per process; median of "
+        f"{repeats} alternating fresh processes each; the package at `{rev}` against the "
+        "present one, the same weights\n"
+    )
+    print(f"| model | at `{rev}` | now | speed-up | max diff (of range) |")
+    print("|---|---|---|---|---|")
+    for name in ("denoise-3d", "deconv-3d"):
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        for _ in range(repeats):
+            for which in ("old", "new"):
+                env = dict(os.environ, PYTHONPATH=paths[which], OMP_NUM_THREADS="1")
+                out = str(work / f"{which}.npy")
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--restore-child",
+                        name,
+                        str(work / "volume.npy"),
+                        out,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=True,
+                )
+                times[which].append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+        old, new = (float(np.median(times[k])) for k in ("old", "new"))
+        a, b = np.load(work / "old.npy"), np.load(work / "new.npy")
+        diff = float(np.abs(a - b).max() / (np.ptp(a) or 1.0))
+        print(
+            f"| {name} | {volume.size / old / 1e6:.3f} MVox/s | {volume.size / new / 1e6:.3f} "
+            f"MVox/s | {old / new:.2f}× | {diff:.1e} |"
+        )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="512² and 2048² only")
@@ -242,8 +335,17 @@ def main(argv=None) -> None:
     parser.add_argument("--bfloat16", action="store_true", help="bfloat16: speed, PSNR cost")
     parser.add_argument("--crop", type=int, default=256, help="test photo crop (--bfloat16)")
     parser.add_argument("--3d", dest="three_d", action="store_true", help="3D: old vs new path")
+    parser.add_argument("--against", default=None, metavar="REV", help="--3d: vs git revision")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--restore-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.restore_child:
+        print(json.dumps(_restore_child(*args.restore_child)))
+        return
+    if args.three_d and args.against:
+        shape = (32, 128, 128) if args.quick else (64, 256, 256)
+        restore_3d_against(args.against, max(args.repeats, 3), shape)
+        return
     if args.bfloat16:
         bfloat16_cost(args.repeats, args.crop)
         return

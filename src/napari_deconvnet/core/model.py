@@ -266,6 +266,28 @@ class _ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
+def _conv3d_as_2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    """An unpadded 3D convolution of few input channels, as one 2D convolution.
+
+    oneDNN is slow on 3D convolutions with one or two input channels (the
+    first layer: 0.4 s where 16 channels take 0.3 s on the same volume).
+    Stacking the ``k`` planes each output plane needs as ``k * C`` channels
+    turns it into a 2D convolution over the planes as a batch, 3 to 4.5x
+    faster on a CPU, the same sums. The output is channels-last 3D, as the
+    next layer wants it.
+    """
+    b, c, z = h.shape[:3]
+    k = weight.shape[2]
+    planes = h.permute(0, 2, 1, 3, 4)  # (B, Z, C, Y, X)
+    stack = torch.cat([planes[:, i : z - k + 1 + i] for i in range(k)], dim=2)
+    stack = stack.reshape(b * (z - k + 1), k * c, *h.shape[3:])
+    stack = stack.contiguous(memory_format=torch.channels_last)
+    w2 = weight.permute(0, 2, 1, 3, 4).reshape(weight.shape[0], k * c, *weight.shape[3:])
+    out = F.conv2d(stack, w2.contiguous(memory_format=torch.channels_last), bias)
+    out = out.reshape(b, z - k + 1, *out.shape[1:])
+    return out.permute(0, 2, 1, 3, 4)
+
+
 class DeconvNet(nn.Module):
     """Encoder-decoder deconvolution network for 2D or 3D images.
 
@@ -455,18 +477,10 @@ class DeconvNet(nn.Module):
             conv = F.conv2d if cfg.ndim == 2 else F.conv3d
             for layer in block:
                 if isinstance(layer, nn.Conv2d | nn.Conv3d):
-                    weight = layer.weight
-                    if h.shape[1] == 1 and cfg.ndim == 3:
-                        # oneDNN has no fast channels-last kernel for one input
-                        # channel: a zero channel gives the same sums, 4x faster
-                        h = torch.cat([h, torch.zeros_like(h)], 1)
-                        weight = torch.cat([weight, torch.zeros_like(weight)], 1)
-                        fmt = torch.channels_last_3d
-                        h, weight = (
-                            h.contiguous(memory_format=fmt),
-                            weight.contiguous(memory_format=fmt),
-                        )
-                    h = conv(h, weight, layer.bias)
+                    if h.shape[1] <= 2 and cfg.ndim == 3:
+                        h = _conv3d_as_2d(h, layer.weight, layer.bias)
+                    else:
+                        h = conv(h, layer.weight, layer.bias)
                 else:
                     h = layer(h)
             return h
