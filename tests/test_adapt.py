@@ -81,6 +81,8 @@ def test_adapt_refuses_what_it_cannot_do():
         dn.adapt("deconv-2d", image, seconds=1)
     with pytest.raises(ValueError, match="single-channel, noise-conditioned and PSF-cond"):
         dn.adapt("salt-and-pepper", image, seconds=1)
+    with pytest.raises(ValueError, match="'denoise-3d' is not a 2D model.*adapt 'denoise-2d'"):
+        dn.adapt("denoise-3d", image, seconds=1)
     with pytest.raises(ValueError, match="seconds"):
         dn.adapt("default", image, seconds=0)
     with pytest.raises(ValueError, match="NaN"):

@@ -49,6 +49,7 @@ __all__ = [
     "SyntheticPairs",
     "adapt",
     "adapt_iter",
+    "check_adaptable",
     "camera_from",
     "phantom",
 ]
@@ -56,27 +57,56 @@ __all__ = [
 # ---------------------------------------------------------------- adapt
 
 
-def _base_model(model: Any, ndim: int, kernel: np.ndarray | None) -> DeconvNet:
-    net = load_model(model)
-    cfg = net.config
-    kind = kind_of(net)
-    # a noise map or a PSF-conditioned model's classical channel: the pairs carry it
-    conditioned = trains_with_noise_map(net) or isinstance(kind, PSFConditioned)
-    name = net.metadata.get("name", model)
-    if cfg.in_channels != 1 + conditioned or cfg.out_channels != 1:
+def check_adaptable(
+    name: str,
+    config: dict[str, Any],
+    metadata: dict[str, Any],
+    ndim: int,
+    psf: bool | None = None,
+    *,
+    gui: bool = False,
+) -> None:
+    """Refuse (ValueError) a starting model that :func:`adapt` cannot fine-tune.
+
+    Single-channel denoisers adapt with or without a PSF; a noise-conditioned
+    model gets its noise map, and a PSF-conditioned one (``deconv-2d``,
+    ``deconv-3d``) its classical channel, which needs the PSF (`psf`:
+    whether one is given; None does not check it yet). The model must have
+    the image's dimensionality `ndim`. One check for the API and the Train
+    widget; `gui` words the advice for the widget's fields.
+    """
+    kind = kind_of(metadata)
+    from .kinds import NoiseConditioned
+
+    conditioned = isinstance(kind, NoiseConditioned | PSFConditioned)
+    if config.get("in_channels", 1) != 1 + conditioned or config.get("out_channels", 1) != 1:
         raise ValueError(
             f"adapt fine-tunes single-channel, noise-conditioned and PSF-conditioned models; "
-            f"{name!r} takes {cfg.in_channels} input channels and gives {cfg.out_channels}"
+            f"{name!r} takes {config.get('in_channels', 1)} input channels and gives "
+            f"{config.get('out_channels', 1)}; adapt 'denoise-{ndim}d' instead (with the PSF "
+            "it learns the deconvolution)"
         )
-    if kind.needs_psf and kernel is None:
-        raise ValueError(
-            f"{name!r} deconvolves with the image's PSF: pass psf= (the PSF the synthetic "
-            "pairs are blurred with, and the one its classical input channel uses)"
+    if kind.needs_psf and psf is False:
+        advice = (
+            "choose the PSF (a kind with its parameters, or a PSF layer) to adapt it"
+            if gui
+            else "pass psf= (the PSF the synthetic pairs are blurred with, and the one its "
+            "classical input channel uses)"
         )
-    if cfg.ndim != ndim:
-        raise ValueError(
-            f"the image is {ndim}D but the model is {cfg.ndim}D; adapt 'denoise-{ndim}d' instead"
+        raise ValueError(f"model {name!r} deconvolves with the image's PSF: {advice}")
+    if config["ndim"] != ndim:
+        advice = (
+            f"choose a {ndim}D model or the other network dimensionality"
+            if gui
+            else f"adapt 'denoise-{ndim}d' instead"
         )
+        raise ValueError(f"model {name!r} is not a {ndim}D model (the image is {ndim}D); {advice}")
+
+
+def _base_model(model: Any, ndim: int, kernel: np.ndarray | None) -> DeconvNet:
+    net = load_model(model)
+    name = net.metadata.get("name", model)
+    check_adaptable(name, net.config.to_dict(), net.metadata, ndim, kernel is not None)
     return copy.deepcopy(net)
 
 

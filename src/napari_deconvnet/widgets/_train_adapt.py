@@ -46,33 +46,15 @@ def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
 def check_adapt_model(name: str, path: str, net_ndim: int, psf: bool | None = None) -> None:
     """Refuse (ValueError) a *Start from* model that adaptation cannot fine-tune.
 
-    Single-channel denoisers adapt with or without a PSF; a noise-conditioned
-    model gets its noise map, and a PSF-conditioned one (``deconv-2d``,
-    ``deconv-3d``) its classical channel, which needs the PSF (`psf`:
-    whether one is chosen; None does not check it yet).
+    :func:`napari_deconvnet.core.adapt.check_adaptable` on the model file's
+    configuration and metadata (read without building the network), worded
+    for the widget's fields.
     """
-    from napari_deconvnet.core.kinds import NoiseConditioned, PSFConditioned, kind_of
+    from napari_deconvnet.core.adapt import check_adaptable
     from napari_deconvnet.core.persistence import model_info
 
     info = model_info(path)
-    config = info["config"]
-    kind = kind_of(info.get("metadata") or {})
-    extra = 1 if isinstance(kind, NoiseConditioned | PSFConditioned) else 0
-    if config.get("in_channels", 1) != 1 + extra or config.get("out_channels", 1) != 1:
-        raise ValueError(
-            f"model {name!r} takes an input channel adaptation cannot make; adapt "
-            f"'denoise-{net_ndim}d' (with the PSF it learns the deconvolution)"
-        )
-    if kind.needs_psf and psf is False:
-        raise ValueError(
-            f"model {name!r} deconvolves with the image's PSF: choose the PSF (a kind with its "
-            "parameters, or a PSF layer) to adapt it"
-        )
-    if config["ndim"] != net_ndim:
-        raise ValueError(
-            f"model {name!r} is not a {net_ndim}D model; choose a {net_ndim}D model "
-            "or the other network dimensionality"
-        )
+    check_adaptable(name, info["config"], info.get("metadata") or {}, net_ndim, psf, gui=True)
 
 
 class AdaptForm(Container):
