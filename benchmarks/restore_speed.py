@@ -290,6 +290,9 @@ def restore_3d_against(rev: str, repeats: int, shape: tuple[int, int, int]) -> N
     volume = (clean + np.random.default_rng(0).normal(0, 0.1, shape)).astype(np.float32)
     np.save(work / "volume.npy", volume)
     paths = {"old": str(work / "old" / "src"), "new": str(root / "src")}
+    import torch
+
+    torch.set_num_threads(1)  # as the children: the header reports their threads
     print(f"Machine: {machine()}\n")
     print(
         f"Volume {'×'.join(map(str, shape))}; one torch thread per process; median of "
