@@ -122,19 +122,24 @@ METHODS = (
     "care",
     "n2v",
     "ours",
+    "ours-ft",
     "ours-denoise-2d-nl",
     "ours-denoise-3d",
 )
 #: Shipped models reported beside the task's own ("ours"): ``ours-<model>``.
 EXTRA_MODELS = ("ours-denoise-2d-nl", "ours-denoise-3d")
-LEARNED = ("care", "n2v", "ours", *EXTRA_MODELS)
+LEARNED = ("care", "n2v", "ours", "ours-ft", *EXTRA_MODELS)
+#: ``ours-ft``: the task's shipped model fine-tuned by ``dn.train`` on synthetic
+#: pairs of CARE's training images with the task's degradation (what a user with
+#: clean data and a known microscope does), for --ft-steps (2D) / --ft-steps-3d.
+FT_FAMILIES = ("denoise", "deconv")
 #: Noise2Void needs pixel-independent noise it can learn from the data alone:
 #: it is run on the Poisson tasks (the issue-11 baseline for them).
 N2V_NOISES = ("poisson", "poisson-gaussian")
 FAMILY_METHODS = {
-    "denoise": ("identity", "nlm", "tv", "wavelet", "bm3d", "care", "n2v", "ours"),
+    "denoise": ("identity", "nlm", "tv", "wavelet", "bm3d", "care", "n2v", "ours", "ours-ft"),
     "impulse": ("identity", "median", "switching-median", "care", "ours"),
-    "deconv": ("identity", "richardson-lucy", "wiener", "care", "ours"),
+    "deconv": ("identity", "richardson-lucy", "wiener", "care", "ours", "ours-ft"),
 }
 #: Tuning grids, (full, quick). Denoiser values multiply the noise sigma.
 GRIDS: dict[str, tuple[list[dict], list[dict]]] = {
@@ -506,7 +511,7 @@ def apply(method: str, task: Task, image: np.ndarray, params: dict, ctx: dict) -
 
         return predict(ctx[method], image)
     net = ctx["nets"][method]
-    psf = ctx["psf"] if method == "ours" and task.family == "deconv" else None
+    psf = ctx["psf"] if method in ("ours", "ours-ft") and task.family == "deconv" else None
     if task.camera is None:
         return dn.restore(image, net, psf=psf, device=ctx["device"])
     out = dn.restore(task.to_adu(image), net, psf=psf, device=ctx["device"])
@@ -593,6 +598,44 @@ def train_n2v_for(task: Task, degraded: list[np.ndarray], sizes: Sizes, args, se
     )
 
 
+def fine_tune_for(task: Task, images: list[np.ndarray], psf, sizes: Sizes, steps: int, seed: int):
+    """``ours-ft``: the task's shipped model fine-tuned with ``dn.train`` (synthetic pairs).
+
+    The clean training images CARE draws from, degraded afresh every batch
+    by the task's own noise model and PSF (``dn.train``'s synthetic mode,
+    the same ``synthesize`` the benchmark degrades with); CARE's patch and
+    batch sizes; the fine-tuning defaults (lr, L2-SP, rehearsal, the
+    never-worse-than-the-start validation on 10% of the images).
+    """
+    patch = sizes.care_patch_3d if task.ndim == 3 else sizes.care_patch
+    batch = sizes.care_batch[task.ndim - 2]
+    epochs = max(1, steps // 50)
+    t0 = time.perf_counter()
+    result = dn.train(
+        list(images),
+        model=task.model,
+        noise={"model": task.noise, **task.params},
+        psf=psf,
+        epochs=epochs,
+        steps_per_epoch=max(1, steps // epochs),
+        patch_size=patch,
+        batch_size=batch,
+        seed=seed,
+        device="cpu",
+        preview=False,
+    )
+    net = result.model
+    record = {
+        "steps": epochs * max(1, steps // epochs),
+        "batch": batch,
+        "seconds": time.perf_counter() - t0,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "from": task.model,
+        "best_epoch": result.best_epoch,
+    }
+    return net, record
+
+
 def shipped_steps(model: str) -> dict | None:
     """Optimizer steps and batch size of a shipped model's training (its metadata)."""
     try:
@@ -664,6 +707,22 @@ def run_task(task: Task, index: int, args, sizes: Sizes, cache: dict) -> dict:
                 task, sources, sizes, args, args.seed * 1000 + index
             )
             entry["training"]["ours"] = shipped_steps(task.model)
+        if method == "ours-ft":
+            steps = args.ft_steps_3d if task.ndim == 3 else args.ft_steps
+            why = None
+            if not steps:
+                why = "skipped (--ft-steps 0)"
+            elif task.camera is not None:
+                why = "not run on camera (ADU) tasks"
+            elif task.model not in dn.list_models():
+                why = f"{task.model} is not shipped"
+            if why:
+                record["methods"][method] = {**entry, "status": "n/a", "reason": why}
+                continue
+            entry["model"] = task.model
+            ctx["nets"][method], entry["training"] = fine_tune_for(
+                task, data["train"], psf, sizes, steps, args.seed * 1000 + index
+            )
         if method == "n2v":
             if task.noise not in N2V_NOISES or args.n2v_steps <= 0:
                 continue
@@ -763,7 +822,7 @@ def markdown(results: dict) -> str:
             f"{m} {_params(e['params'])}" for m, e in record["methods"].items() if e.get("params")
         )
         texts = []
-        for learned in ("care", "n2v"):
+        for learned in ("care", "n2v", "ours-ft"):
             run = record["methods"].get(learned, {}).get("training")
             if not run:
                 continue
@@ -771,6 +830,8 @@ def markdown(results: dict) -> str:
                 f"{learned}: {run['steps']} steps × {run.get('batch', '?')} in "
                 f"{run['seconds']:.0f} s, {run['parameters']:,} parameters"
             )
+            if run.get("from"):
+                text += f", fine-tuned from {run['from']}"
             ours = run.get("ours")
             if ours and ours.get("steps"):
                 text += f" (ours: {ours['steps']} steps × {ours.get('batch') or '?'})"
@@ -846,7 +907,8 @@ def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
     on the seed and the task, so split runs give the numbers of one run.
     """
     runs = [json.loads(Path(p).read_text()) for p in paths]
-    own = ("minutes", "methods")  # what may differ between the runs joined
+    # what may differ between the runs joined (ours-ft's budget is in its own records)
+    own = ("minutes", "methods", "ft_steps", "ft_steps_3d")
     settings = {k: v for k, v in runs[0]["settings"].items() if k not in own}
     for p, run in zip(paths, runs, strict=True):
         other = {k: v for k, v in run["settings"].items() if k not in own}
@@ -927,6 +989,16 @@ def main(argv=None) -> dict:
         "or 0 = skipped when CARE is time-budgeted)",
     )
     parser.add_argument(
+        "--ft-steps",
+        type=int,
+        default=None,
+        help="ours-ft: fine-tuning steps of the shipped model per 2D task (default 300, "
+        "quick 2; 0 skips)",
+    )
+    parser.add_argument(
+        "--ft-steps-3d", type=int, default=None, help="the same per 3D task (default 150)"
+    )
+    parser.add_argument(
         "--methods",
         nargs="+",
         choices=METHODS,
@@ -955,6 +1027,10 @@ def main(argv=None) -> dict:
         return merge(args.merge, args.markdown, args.json, args.figure)
     if args.care_seconds is None:
         args.care_seconds = 2.0 if args.quick else 480.0
+    if args.ft_steps is None:
+        args.ft_steps = 2 if args.quick else 300
+    if args.ft_steps_3d is None:
+        args.ft_steps_3d = 2 if args.quick else 150
     if args.n2v_steps is None:
         args.n2v_steps = args.care_steps or (3 if args.quick else 0)
     if args.threads or args.quick:
