@@ -49,6 +49,7 @@ Usage::
     python benchmarks/train_speed.py --setups b --tasks "correlated Gaussian"
     python benchmarks/train_speed.py --choose --choose-on left --steps 30
     python benchmarks/train_speed.py --overhead 60 --setups a
+    python benchmarks/train_speed.py --equal-steps 100 --seeds 0 1   # (a) at equal steps
     python benchmarks/train_speed.py --plot-only --json a.json b.json --figure f.png
 """
 
@@ -401,6 +402,43 @@ def choose(
         print(line, flush=True)
 
 
+def equal_steps(steps: int, seeds: list[int], tasks=None) -> None:
+    """From scratch (a) at a fixed step count: dn.train against the plain loop, per seed.
+
+    Both train a new network of the shipped size for exactly `steps` steps
+    (dn.train: 5 epochs, a validation after each, the best kept; the plain
+    loop: its last weights), so that only the recipes differ, not how many
+    steps a loaded machine let each make. PSNR on the held-out right half
+    and on a held-out image of another type with the same noise.
+    """
+    print("\n| noise | seed | steps | dn.train | plain loop | another type: dn.train / plain |")
+    print("|---|---|---|---|---|---|")
+    for task in tasks or TASKS:
+        train, test = halves(*TASKS[task]())
+        other = halves(*ANOTHER_TYPE[task]())[1]
+        for seed in seeds:
+            net, n = plain(train, "a", 1e9, seed=seed, steps=steps)
+            p_test, p_other = score(net, test), score(net, other)
+            epochs = max(1, min(5, steps))
+            result = dn.train(
+                *train,
+                network=dn.load_model("default").config.to_dict(),
+                epochs=epochs,
+                steps_per_epoch=steps // epochs,
+                patch_size=PATCH,
+                batch_size=BATCH,
+                seed=seed,
+                device="cpu",
+                preview=False,
+            )
+            o_test, o_other = score(result.model, test), score(result.model, other)
+            print(
+                f"| {task} | {seed} | {result.steps} / {n} | {o_test:.2f} | {p_test:.2f} | "
+                f"{o_other:.2f} / {p_other:.2f} |",
+                flush=True,
+            )
+
+
 def overhead(steps: int, repeats: int, setups: str = "ab") -> None:
     """Time per step of ``dn.train`` and of the plain loop at a fixed step count.
 
@@ -550,6 +588,14 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="--overhead: interleaved repeats")
     parser.add_argument(
+        "--equal-steps",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="(a) from scratch: dn.train against the plain loop at this step count",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="--equal-steps")
+    parser.add_argument(
         "--figure",
         type=Path,
         default=None,
@@ -574,6 +620,9 @@ def main() -> None:
     json_out = args.json[0] if args.json else None
     if args.overhead:
         overhead(args.overhead, args.repeats, args.setups.replace("c", "") or "a")
+        return
+    if args.equal_steps:
+        equal_steps(args.equal_steps, args.seeds, args.tasks)
         return
     if args.choose:
         configs = [tuple(float(v) for v in c.split(",")) for c in args.configs]
