@@ -36,3 +36,28 @@ def test_stack_of_planes_shares_one_filter_and_equals_each_plane():
     for plane, result in zip(stack, out, strict=True):
         np.testing.assert_allclose(result, _skimage_padded(plane, psf, 0.02), atol=1e-5)
         np.testing.assert_array_equal(result, dn.wiener(plane, psf, 0.02))
+
+
+def test_fast_fft_lengths_only_for_psfs_without_negative_lobes():
+    """Gaussian and Airy PSFs get an FFT domain of fast lengths; a box or widefield PSF not."""
+    from napari_deconvnet.core.classical import _non_negative_otf
+
+    def unit(k):
+        k = np.asarray(k, np.float64)
+        return k / k.sum()
+
+    assert _non_negative_otf(unit(dn.make_psf("gaussian", sigma=(2.0, 1.0, 1.0))))
+    airy = dn.make_psf("airy", wavelength=520, na=1.4, pixel_size=65, refractive_index=1.518)
+    assert _non_negative_otf(unit(airy))
+    widefield = dn.make_psf("widefield", na=1.2, refractive_index=1.33, pixel_size=100, z_step=300)
+    assert not _non_negative_otf(unit(widefield))
+    assert not _non_negative_otf(unit(np.ones((5, 5))))
+    assert not _non_negative_otf(unit(np.random.default_rng(0).random((5, 4)) + 0.1))
+    # the extended domain (an awkward 2 x 167-sample axis made 336) changes nothing that counts
+    rng = np.random.default_rng(5)
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    clean = rng.random((60, 280)).astype(np.float32)  # padded: 114 x 334 (2 x 167) samples
+    image = blur(clean, psf) + rng.normal(0, 0.01, clean.shape).astype(np.float32)
+    out = dn.wiener(image, psf, 0.01)
+    ref = _skimage_padded(image, psf, 0.01)
+    assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref)
