@@ -37,20 +37,18 @@ def _reference_channel(net, blurred, psf):
     return kind.input_channels(blurred[None], kernel, statistics=stats)[0]
 
 
-def test_the_batches_channel_is_restores_channel():
-    clean = _camera()[:160, :160]
-    blurred = synthesize(clean, "gaussian", psf=MOTION, seed=1, sigma=0.02)
+def _pairs_trainer(side: int, noise_seed: int, **options):
+    """A deconv-2d fine-tuning on a camera crop blurred by MOTION, 32 px patches."""
+    clean = _camera()[:side, :side]
+    blurred = synthesize(clean, "gaussian", psf=MOTION, seed=noise_seed, sigma=0.02)
     trainer = build_trainer(
-        blurred,
-        clean,
-        model="deconv-2d",
-        psf=MOTION,
-        patch_size=32,
-        validation=0.2,
-        augment=False,
-        device="cpu",
-        seed=0,
+        blurred, clean, model="deconv-2d", psf=MOTION, patch_size=32, device="cpu", **options
     )
+    return clean, blurred, trainer
+
+
+def test_the_batches_channel_is_restores_channel():
+    clean, blurred, trainer = _pairs_trainer(160, 1, validation=0.2, augment=False, seed=0)
     val = trainer.data.val
     x = val["x"].numpy()
     assert x.shape[1] == 2  # the image and its Richardson-Lucy channel
@@ -68,19 +66,7 @@ def test_the_batches_channel_is_restores_channel():
 
 def test_flipped_patches_carry_their_own_channel(monkeypatch):
     """The channel is computed before the flips: it matches the flipped image, not the PSF."""
-    clean = _camera()[:128, :128]
-    blurred = synthesize(clean, "gaussian", psf=MOTION, seed=2, sigma=0.02)
-    trainer = build_trainer(
-        blurred,
-        clean,
-        model="deconv-2d",
-        psf=MOTION,
-        patch_size=32,
-        validation=None,
-        augment=True,
-        device="cpu",
-        seed=3,
-    )
+    clean, blurred, trainer = _pairs_trainer(128, 2, validation=None, augment=True, seed=3)
     ts = trainer.data
     origin = (40, 48)
     monkeypatch.setattr(ts.sampler, "draw", lambda: (0, (), origin))
