@@ -1042,27 +1042,33 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     cache: dict = {}
     tasks = {}
+
+    def record() -> dict:
+        return {
+            "machine": machine(),
+            "weights": weight_hashes(),
+            "settings": {
+                "quick": args.quick,
+                "seed": args.seed,
+                "care_seconds": args.care_seconds,
+                "care_steps": args.care_steps,
+                "care_steps_3d": args.care_steps_3d,
+                "n2v_steps": args.n2v_steps,
+                "device": args.device,
+                "methods": args.methods,
+                "minutes": (time.perf_counter() - start) / 60,
+            },
+            "tasks": tasks,
+        }
+
     for index, task in enumerate(TASKS):
         if task.name in args.tasks:
             t0 = time.perf_counter()
             tasks[task.name] = run_task(task, index, args, sizes, cache)
             _log(f"{task.name}: done in {time.perf_counter() - t0:.1f} s")
-    results = {
-        "machine": machine(),
-        "weights": weight_hashes(),
-        "settings": {
-            "quick": args.quick,
-            "seed": args.seed,
-            "care_seconds": args.care_seconds,
-            "care_steps": args.care_steps,
-            "care_steps_3d": args.care_steps_3d,
-            "n2v_steps": args.n2v_steps,
-            "device": args.device,
-            "methods": args.methods,
-            "minutes": (time.perf_counter() - start) / 60,
-        },
-        "tasks": tasks,
-    }
+            if args.json:  # the tasks so far: a long run killed midway keeps them
+                args.json.write_text(json.dumps(record(), indent=1))
+    results = record()
     text = markdown(results)
     print(text)
     if args.markdown:
