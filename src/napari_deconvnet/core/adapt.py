@@ -30,7 +30,7 @@ from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_re
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .devices import resolve_device
-from .kinds import PSFConditioned, kind_of
+from .kinds import NoiseConditioned, PSFConditioned, kind_of
 from .losses import resolve_loss
 from .model import DeconvNet
 from .patches import check_array, normalization_of
@@ -76,8 +76,6 @@ def check_adaptable(
     widget; `gui` words the advice for the widget's fields.
     """
     kind = kind_of(metadata)
-    from .kinds import NoiseConditioned
-
     conditioned = isinstance(kind, NoiseConditioned | PSFConditioned)
     if config.get("in_channels", 1) != 1 + conditioned or config.get("out_channels", 1) != 1:
         raise ValueError(

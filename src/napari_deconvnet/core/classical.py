@@ -484,9 +484,9 @@ def wiener(
             # 334-sample axis, 2 x 167, transforms several times slower than 336).
             # With a PSF whose transfer function has no negative lobe (Gaussians,
             # Airy disks) the image barely sees it: 4e-7 to 2.5e-6 of the range
-            # in 2D and 3D (1.5e-5 on white noise). Other PSFs (a box, an asymmetric one, a truncated 3D
-            # widefield PSF) keep the exact domain: there the filter's long reach
-            # makes the difference 1 to 11%.
+            # in 2D and 3D (1.5e-5 on white noise). Other PSFs (a box, an
+            # asymmetric one, a truncated 3D widefield PSF) keep the exact domain:
+            # there the filter's long reach makes the difference 1 to 11%.
             widths = [
                 (lo, hi + sfft.next_fast_len(n + lo + hi, real=True) - (n + lo + hi))
                 for (lo, hi), n in zip(widths, planes.shape[1:], strict=True)

@@ -115,12 +115,17 @@ def resolve_mode(
     return mode
 
 
-def make_network(model: Any, network: Any, patch_size: Any, seed: int) -> tuple[DeconvNet, Any]:
-    """The network to train and what it was fine-tuned from (None for a new one)."""
+def make_network(
+    model: Any, network: Any, patch_size: Any, seed: int, loaded: DeconvNet | None = None
+) -> tuple[DeconvNet, Any]:
+    """The network to train and what it was fine-tuned from (None for a new one).
+
+    `loaded`: `model` already loaded (its file is not read again).
+    """
     if model is not None:
         if network is not None:
             raise ValueError("pass either model= (fine-tuning) or network= (a new network)")
-        loaded = load_model(model)
+        loaded = load_model(model) if loaded is None else loaded
         parent = {
             "name": loaded.metadata.get("name", str(model)),
             "path": loaded.metadata.get("path"),
@@ -297,6 +302,8 @@ def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.dev
     """Pairs with the noise the shipped denoisers know, for a fine-tuning that remembers."""
     if not fraction or net.config.normalization.get("method") != "percentile":
         return None
+    if is_psf_model(net):  # rehearsed pairs are noise only: nothing a deconvolution knew
+        return None
     from .adapt import RehearsalPairs
 
     return RehearsalPairs(
@@ -369,7 +376,8 @@ def build_trainer(
 ) -> Trainer:
     """The :class:`~.trainer.Trainer` of a :func:`~.training.train` call, arguments checked."""
     # ---- arguments, all checked before any heavy work
-    psf_model = model is not None and is_psf_model(load_model(model))
+    start = None if model is None else load_model(model)
+    psf_model = start is not None and is_psf_model(start)
     mode = resolve_mode(mode, targets, noise, psf, psf_model)
     inputs_l = as_list(inputs, "inputs")
     targets_l = None if targets is None else as_list(targets, "targets")
@@ -432,7 +440,7 @@ def build_trainer(
     if model is None and isinstance(network, dict | None):
         if blind_spot == "median" or (network or {}).get("top_skip") is False:
             network = {"residual": False, **(network or {})}
-    net, parent = make_network(model, network, patch_size, seed)
+    net, parent = make_network(model, network, patch_size, seed, loaded=start)
     if net.residual and (blind_spot == "median" or not net.config.top_skip):
         warnings.warn(
             "blind_spot='median' or top_skip=False with a residual network (output = input "
@@ -533,8 +541,7 @@ def build_trainer(
         preview=preview,
         autosave=saver,
         resume=state,
-        # rehearsed pairs are noise only: a deconvolution model has none to remember by
-        rehearsal=None if psf_model else rehearsal_pairs(rehearsal, net, size, dev, seed),
+        rehearsal=rehearsal_pairs(rehearsal, net, size, dev, seed),
         validation_noise=validation_noise,
     )
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
+from .kinds import BALANCE_CROP, kind_of, noise_line
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
 from .normalization import offset_scale
@@ -54,8 +55,6 @@ class PSFChannel:
     """
 
     def __init__(self, net: DeconvNet, kernel: np.ndarray) -> None:
-        from .kinds import kind_of
-
         self.kind = kind_of(net)
         self.kernel = kernel
         self.margin = max(self.kind.input_margin(kernel, net.config.ndim))
@@ -312,27 +311,27 @@ class TrainingSet:
                 src.condition = self._condition_stats(src)
         return sources
 
-    def _condition_stats(self, src: Source) -> dict[str, float]:
-        """The classical channel's statistics of a source (its central plane or volume)."""
-        lead = tuple(n // 2 for n in src.lead_shape)
-        image, _ = src.read(lead, (0,) * self.ndim, src.spatial)
-        if self.mode == "synthetic":  # the degraded image the patches stand for
-            rng = np.random.default_rng(0)
-            image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
-        return self.condition.statistics(np.asarray(image, np.float32))
+    def _central_image(self, src: Source, crop: Sequence[int]) -> np.ndarray:
+        """A central `crop` of a source's middle plane or volume, as the model sees it.
 
-    def _noise_line(self, src: Source) -> dict[str, float]:
-        """The variance line of a source's noise, as restore estimates it (core/kinds.py)."""
-        from .kinds import BALANCE_CROP, noise_line
-
-        crop = tuple(min(s, BALANCE_CROP) for s in src.spatial)
+        In synthetic mode, degraded as the patches are (one fixed draw).
+        """
         lead = tuple(n // 2 for n in src.lead_shape)
         origin = [(s - c) // 2 for s, c in zip(src.spatial, crop, strict=True)]
         image, _ = src.read(lead, origin, crop)
-        if self.mode == "synthetic":  # the noise the patches get, on a crop of the source
+        if self.mode == "synthetic":
             rng = np.random.default_rng(0)
             image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
-        return noise_line(np.asarray(image, np.float32))
+        return np.asarray(image, np.float32)
+
+    def _condition_stats(self, src: Source) -> dict[str, float]:
+        """The classical channel's statistics of a source (its middle plane or volume, whole)."""
+        return self.condition.statistics(self._central_image(src, src.spatial))
+
+    def _noise_line(self, src: Source) -> dict[str, float]:
+        """The variance line of a source's noise, as restore estimates it (core/kinds.py)."""
+        crop = tuple(min(s, BALANCE_CROP) for s in src.spatial)
+        return noise_line(self._central_image(src, crop))
 
     def _with_noise_map(self, x: torch.Tensor, drawn: list[int], offsets, scales, sources=None):
         """`x` with the noise map of each sample appended (noise-conditioned networks).

@@ -338,14 +338,13 @@ class TrainWidget(WorkerWidget):
             self._suggest_start()
         self._update_pair_psf()
 
-    def _start_needs_psf(self) -> bool:
-        """Whether *Start from* is a deconvolution model (it takes the image's PSF)."""
-        return start_needs_psf(self.start_from.value)
-
     def _update_pair_psf(self) -> None:
+        """Pairs' PSF: shown for a deconvolution *Start from* trained on a target layer."""
         adapting = self.mode.value == ADAPT
         self.pair_psf.visible = (
-            not adapting and isinstance(self.target.value, Image) and self._start_needs_psf()
+            not adapting
+            and isinstance(self.target.value, Image)
+            and start_needs_psf(self.start_from.value)
         )
 
     def _theme(self) -> Any:
