@@ -221,6 +221,8 @@ def test_fine_tuning_a_deconvolution_model_on_pairs_asks_for_their_psf(
     assert record["mode"] == "supervised" and record["psf"]["shape"][0] > 1
     assert model.metadata["needs_psf"] is True and model.config.in_channels == 2
     assert record["fine_tuned_from"]["name"] == "deconv-2d"
+    # the live preview restores with the pairs' PSF (without it there is none)
+    assert viewer.layers["blurred preview"].data.shape == blurred.shape
 
 
 def test_bad_settings_are_reported_not_raised(viewer_widget, errors):

@@ -45,12 +45,19 @@ def summary(event: Any) -> dict[str, Any]:
     }
 
 
-def preview(model: Any, data: Any, request: dict[str, Any], device: str) -> np.ndarray | None:
-    """The current model's output on the requested region (worker thread)."""
+def preview(
+    model: Any, data: Any, request: dict[str, Any], device: str, psf: Any = None
+) -> np.ndarray | None:
+    """The current model's output on the requested region (worker thread).
+
+    A deconvolution model restores with `psf` (the run's PSF); others without.
+    """
+    from napari_deconvnet.core.kinds import kind_of
     from napari_deconvnet.core.tiling import restore
 
     region = np.asarray(data[request["index"]], dtype=np.float32)
-    out = restore(region, copy.deepcopy(model), device=device)  # a copy: training goes on
+    psf = psf if kind_of(model).needs_psf else None
+    out = restore(region, copy.deepcopy(model), psf=psf, device=device)  # a copy: training goes on
     if request["plane"] is not None:
         out = out[request["plane"]]
     return out
@@ -76,12 +83,14 @@ def gui_events(
     device: str,
     preview_data: Any,
     preview_request: Callable[[], dict[str, Any] | None],
+    psf: Any = None,
 ):
     """Drain the engine's generator `gen`: yield summaries for the GUI, return its result.
 
     Every ``"start"`` and ``"epoch"`` event is yielded with a preview of the
     current model on ``preview_request()`` (if any); a ``"step"`` event at
-    most every :data:`STEP_SIGNAL_INTERVAL` seconds.
+    most every :data:`STEP_SIGNAL_INTERVAL` seconds. `psf`: the run's PSF, for
+    the preview of a deconvolution model.
     """
     last = 0.0
     try:
@@ -92,7 +101,7 @@ def gui_events(
                 request = preview_request()
                 if request is not None:
                     try:
-                        out["preview"] = preview(event.model, preview_data, request, device)
+                        out["preview"] = preview(event.model, preview_data, request, device, psf)
                         out["preview_request"] = request
                     except (ValueError, RuntimeError) as err:  # e.g. a slice too small
                         _logger.info("no preview: %s", err)
@@ -123,7 +132,11 @@ def train_job(
 
     options = _with_psf(options)
     gen = train_iter(inputs, targets, **options)
-    return (yield from gui_events(gen, options["device"], preview_data, preview_request))
+    return (
+        yield from gui_events(
+            gen, options["device"], preview_data, preview_request, options.get("psf")
+        )
+    )
 
 
 def adapt_job(
@@ -142,4 +155,8 @@ def adapt_job(
 
     options = _with_psf(options)
     gen = adapt_iter(model, image, **options)
-    return (yield from gui_events(gen, options["device"], preview_data, preview_request))
+    return (
+        yield from gui_events(
+            gen, options["device"], preview_data, preview_request, options.get("psf")
+        )
+    )
