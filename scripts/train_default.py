@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--clip-norm", type=float, default=1.0)
-    parser.add_argument("--loss", choices=("l1", "mse"), default="mse")
+    parser.add_argument("--loss", choices=("l1", "mse", "balanced-mse"), default="mse")
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=200, help="steps between validations")

@@ -81,6 +81,7 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
 
 from napari_deconvnet.core.devices import resolve_device  # noqa: E402
 from napari_deconvnet.core.fit import fit  # noqa: E402
+from napari_deconvnet.core.losses import LOSSES  # noqa: E402
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
 from napari_deconvnet.core.persistence import load_model  # noqa: E402
 
@@ -312,6 +313,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         batch_size=task.batch_size,
         patch_size=task.patch,
         lr=args.lr,
+        loss=args.loss,
         ema=args.ema,
         device=device,
         precision=precision,
@@ -341,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="model file (one model only)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--ema", type=float, default=0.999)
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="mse",
+        help="training loss; balanced-mse weights each sample by its inverse error (mixed noise)",
+    )
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--phantoms", type=int, default=32)
@@ -365,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_seconds is not None:
             forward += ["--max-seconds", str(args.max_seconds)]
         forward += ["--device", args.device, "--threads", str(args.threads)]
-        for flag in ("--val-every", "--phantoms", "--lr", "--ema", "--precision"):
+        for flag in ("--val-every", "--phantoms", "--lr", "--ema", "--precision", "--loss"):
             if any(a.startswith(flag) for a in args.argv):  # given: forwarded (else its default)
                 forward += [flag, str(getattr(args, flag[2:].replace("-", "_")))]
         if args.out is not None:

@@ -219,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--patch-size", type=_positive_int, default=64)
     p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument("--loss", default="mse", help="mse, l1, ssim or mse+ssim")
+    p.add_argument("--loss", default="mse", help="mse, l1, ssim, mse+ssim or balanced-mse")
     p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="model name stored in the file")

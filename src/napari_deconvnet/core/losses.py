@@ -2,7 +2,8 @@
 
 Losses compare a prediction with a target in normalised units (data range
 1): ``"mse"``, ``"l1"``, ``"ssim"`` (``1 - SSIM`` from :mod:`.metrics`, the
-same SSIM as the quality metric) and ``"mse+ssim"``. Schedules give the
+same SSIM as the quality metric), ``"mse+ssim"`` and ``"balanced-mse"``
+(:func:`balanced_mse`, for batches that mix noise levels). Schedules give the
 learning rate, as a fraction of its peak, at a point of the run.
 """
 
@@ -15,9 +16,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "SCHEDULES", "lr_factor", "resolve_loss", "ssim_loss"]
+__all__ = ["LOSSES", "SCHEDULES", "balanced_mse", "lr_factor", "resolve_loss", "ssim_loss"]
 
-LOSSES = ("mse", "l1", "ssim", "mse+ssim")
+LOSSES = ("mse", "l1", "ssim", "mse+ssim", "balanced-mse")
 SCHEDULES = ("cosine", "one-cycle", "constant")
 
 
@@ -26,6 +27,34 @@ def ssim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     from .metrics import ssim
 
     return 1 - ssim(pred, target, data_range=1.0)
+
+
+def balanced_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample MSE, each sample weighted by the batch's mean MSE over its own.
+
+    Plain MSE over a batch that mixes 5-photon and 1000-photon samples is
+    ruled by the noisiest ones: their errors are hundreds of times larger,
+    so the network learns little for the clean end. A validation (or a
+    user) that averages PSNR counts every sample alike. The gradient of
+    this loss is that of the batch's mean PSNR (``-10 log10`` of each
+    sample's MSE), rescaled to plain MSE's magnitude, and its value is the
+    plain MSE, so logs and gradient clipping keep their scale. A batch
+    whose samples are all alike gets plain MSE's gradient. Samples are
+    the first axis; a 1-D input (masked pixels) is one sample.
+
+    Examples
+    --------
+    >>> import torch
+    >>> pred = torch.zeros(2, 1, 4, 4)
+    >>> target = torch.stack([torch.full((1, 4, 4), 0.1), torch.full((1, 4, 4), 1.0)])
+    >>> round(float(balanced_mse(pred, target)), 3)  # the value is the plain MSE
+    0.505
+    """
+    if pred.ndim < 2:
+        return F.mse_loss(pred, target)
+    per_sample = (pred - target).square().flatten(1).mean(1)
+    mean = per_sample.mean().detach()
+    return (per_sample * (mean / per_sample.detach().clamp_min(1e-12))).mean()
 
 
 def resolve_loss(loss: Any, mode: str, ssim_weight: float) -> tuple[str, Callable]:
@@ -55,6 +84,8 @@ def resolve_loss(loss: Any, mode: str, ssim_weight: float) -> tuple[str, Callabl
         return loss, F.mse_loss
     if loss == "l1":
         return loss, F.l1_loss
+    if loss == "balanced-mse":
+        return loss, balanced_mse
     if loss == "ssim":
         return loss, ssim_loss
 

@@ -74,7 +74,7 @@ __all__ = [
     "suggested_start",
 ]
 
-LOSSES = ("mse", "l1", "ssim", "mse+ssim")
+LOSSES = ("mse", "l1", "ssim", "mse+ssim", "balanced-mse")
 
 #: Steps of the progress bar (the engine reports a fraction).
 _PROGRESS_STEPS = 1000
