@@ -149,6 +149,9 @@ def test_synthetic_pairs_train_deconv_3d_with_its_wiener_channel():
         validation=0.2,
     )
     assert trainer.config.mode == "synthetic"
+    # no rehearsal runs for a deconvolution model, and its record says so
+    assert trainer.rehearsal is None and trainer.config.rehearsal == 0.0
+    assert trainer.config.l2sp > 0  # the pull toward the start still acts
     x, y, mask = trainer.data.batch(2)
     assert x.shape == (2, 2, 8, 16, 16) and y.shape == (2, 1, 8, 16, 16) and mask is None
     # the Wiener channel sharpens: closer to the target than the blurred input

@@ -320,7 +320,7 @@ def _fraction_or_strength(value: Any, name: str, default: float, upper: float | 
         return default
     bad = isinstance(value, bool) or not isinstance(value, int | float) or value < 0
     if bad or (upper is not None and value > upper):
-        accepted = "a fraction in [0, 1]" if upper is not None else "a number >= 0"
+        accepted = f"a number in [0, {upper:g}]" if upper is not None else "a number >= 0"
         raise ValueError(f"{name} must be {accepted} (0 turns it off), got {value!r}")
     return float(value)
 
@@ -399,7 +399,7 @@ def build_trainer(
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     l2sp = _fraction_or_strength(l2sp, "l2sp", L2SP_FINE_TUNE if fine_tuning else 0.0, None)
     rehearsal = _fraction_or_strength(
-        rehearsal, "rehearsal", REHEARSAL_FINE_TUNE if fine_tuning else 0.0, 1.0
+        rehearsal, "rehearsal", REHEARSAL_FINE_TUNE if fine_tuning else 0.0, 4.0
     )
     if ema is not None and (isinstance(ema, bool) or not isinstance(ema, float | int)):
         raise TypeError(f"ema must be a decay in (0, 1) or None, got {type(ema).__name__}")
@@ -486,6 +486,9 @@ def build_trainer(
     if steps_per_epoch is None:
         per_epoch = data.train_area / math.prod(size) / batch_size
         steps_per_epoch = int(min(max(math.ceil(per_epoch), 10), 100))
+    rehearsed = rehearsal_pairs(rehearsal, net, size, dev, seed)
+    if rehearsed is None:  # none for this model (deconvolution, other normalisation): say so
+        rehearsal = 0.0
     config = TrainConfig(
         mode=mode,
         loss=loss_name,
@@ -541,7 +544,7 @@ def build_trainer(
         preview=preview,
         autosave=saver,
         resume=state,
-        rehearsal=rehearsal_pairs(rehearsal, net, size, dev, seed),
+        rehearsal=rehearsed,
         validation_noise=validation_noise,
     )
 

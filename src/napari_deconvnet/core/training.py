@@ -181,11 +181,13 @@ def train(
         strength of the pull toward the starting weights when fine-tuning:
         after every AdamW step each weight moves back by ``lr * l2sp`` of
         its distance from the start; 100 when fine-tuning, 0 for a new
-        network), ``rehearsal`` (the share of each batch, on top of it,
-        drawn from synthetic phantom pairs with the Gaussian and
-        Poisson-Gaussian noise the shipped denoisers were trained for, so
-        that fine-tuning does not forget them; 1.0 when fine-tuning, 0
-        for a new network), ``ema`` (keep an exponential moving average of
+        network), ``rehearsal`` (the share of each batch, on top of it
+        and up to 4 batches' worth, drawn from synthetic phantom pairs
+        with the Gaussian and Poisson-Gaussian noise the shipped denoisers
+        were trained for, so that fine-tuning does not forget them; 1.0
+        when fine-tuning, 0 for a new network and for the deconvolution
+        models, whose knowledge is of PSFs, not noise: their record then
+        says 0), ``ema`` (keep an exponential moving average of
         the weights with this decay, e.g. 0.999, validate it beside the raw
         weights and return whichever scores better; None, off, by default),
         ``blind_spot`` (self-supervised runs: how a masked pixel is
