@@ -68,6 +68,26 @@ def read(array: Any, index: tuple) -> np.ndarray:
     return np.asarray(block, dtype=np.float32)
 
 
+def window(
+    array: Any, lead: tuple[int, ...], origin: Sequence[int], size: Sequence[int], margin: int = 0
+) -> np.ndarray:
+    """``array[lead]``'s patch at `origin` with `margin` extra pixels per side, float32.
+
+    Beyond the array's borders the patch is mirrored: scipy.ndimage's
+    "reflect" (numpy's "symmetric"), as :func:`~.noise.synthesize` blurs.
+    """
+    spatial = array.shape[len(lead) :]
+    index, pads = [], []
+    for o, p, s in zip(origin, size, spatial, strict=True):
+        lo, hi = o - margin, o + p + margin
+        index.append(slice(max(lo, 0), min(hi, s)))
+        pads.append((max(-lo, 0), max(hi - s, 0)))
+    patch = read(array, (*lead, *index))
+    if any(a or b for a, b in pads):
+        patch = np.pad(patch, pads, mode="symmetric")
+    return patch
+
+
 def percentile_stats(array: Any, low: float, high: float) -> tuple[float, float]:
     """``(offset, scale)`` mapping the low/high percentiles of `array` to 0 and 1.
 
@@ -145,18 +165,8 @@ class Source:
         self, lead: tuple[int, ...], origin: Sequence[int], size: Sequence[int], margin: int = 0
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Raw input and target patches; `margin` extra pixels per side (mirrored at edges)."""
-        index, pads = [], []
-        for o, p, s in zip(origin, size, self.spatial, strict=True):
-            lo, hi = o - margin, o + p + margin
-            index.append(slice(max(lo, 0), min(hi, s)))
-            pads.append((max(-lo, 0), max(hi - s, 0)))
-        key = (*lead, *index)
-        x = read(self.x, key)
-        y = None if self.y is None else read(self.y, key)
-        if any(a or b for a, b in pads):
-            # scipy.ndimage's "reflect" (numpy's "symmetric"), as synthesize blurs
-            x = np.pad(x, pads, mode="symmetric")
-            y = None if y is None else np.pad(y, pads, mode="symmetric")
+        x = window(self.x, lead, origin, size, margin)
+        y = None if self.y is None else window(self.y, lead, origin, size, margin)
         for name, patch in (("input", x), ("target", y)):
             if patch is not None and not np.isfinite(patch).all():
                 raise ValueError(

@@ -30,6 +30,7 @@ from .patches import (
     grid_positions,
     is_dask,
     region_boxes,
+    window,
 )
 
 __all__ = [
@@ -45,6 +46,12 @@ MAX_VALIDATION_PATCHES = 64
 _STATS_CROP = {2: 256, 3: 64}
 
 
+#: Supervised pairs held in memory get their classical channel computed once,
+#: whole, up to this many pixels (voxels) in all; larger and lazy sources get
+#: it per patch, with three PSF sizes of context.
+WHOLE_CHANNEL_LIMIT = 2**26
+
+
 class PSFChannel:
     """A PSF-conditioned network's classical input channel, for training patches.
 
@@ -58,6 +65,11 @@ class PSFChannel:
         self.kind = kind_of(net)
         self.kernel = kernel
         self.margin = max(self.kind.input_margin(kernel, net.config.ndim))
+
+    def whole(self, image: np.ndarray, stats: dict[str, float]) -> np.ndarray:
+        """The channel of a whole plane or volume: exactly what eager restore computes."""
+        image = np.asarray(image, np.float32)[None]
+        return self.kind.input_channels(image, self.kernel, statistics=[stats])[0]
 
     def statistics(self, image: np.ndarray) -> dict[str, float]:
         """The statistics restore takes from a whole image (its minimum, or Wiener balance)."""
@@ -198,6 +210,8 @@ class TrainingSet:
         self.condition = None if condition_psf is None else PSFChannel(net, condition_psf)
         if self.condition is not None:
             self.margin = max(self.margin, self.condition.margin)
+        self._channels: dict[tuple[int, tuple[int, ...]], tuple[Source, np.ndarray]] = {}
+        self._channel_pixels = 0
         self.gen = torch.Generator(device=device).manual_seed(seed)
         # a noise-conditioned network also takes its noise map (core/kinds.py)
         self.noise_map = trains_with_noise_map(net)
@@ -404,7 +418,7 @@ class TrainingSet:
                 y = x
                 x = synthesize(x, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
             if self.condition is not None:
-                channels.append(self._crop(self.condition(x, src.condition, inside)))
+                channels.append(self._crop(self._patch_channel(src, lead, origin, x, inside)))
             xs.append(self._crop(x))
             ys.append(None if y is None else self._crop(y))
             offsets.append(src.offset)
@@ -442,6 +456,35 @@ class TrainingSet:
         ]
         return tuple(slice(a, (-b) or None) for a, b in zip(lo, hi, strict=True))
 
+    def _patch_channel(
+        self, src: Source, lead: tuple[int, ...], origin: Sequence[int], x: np.ndarray, inside
+    ) -> np.ndarray:
+        """The classical channel of the patch `x` read at `origin` (margin included).
+
+        A supervised source held in memory: cut from the channel of its whole
+        plane or volume, computed once (:meth:`_source_channel`), so that it
+        is exactly restore's, whatever the PSF's reach. Otherwise computed on
+        the patch with its margin (see :class:`PSFChannel`).
+        """
+        whole = self._source_channel(src, lead) if self.mode == "supervised" else None
+        if whole is None:
+            return self.condition(x, src.condition, inside)
+        return window(whole, (), origin, self.size, self.margin)
+
+    def _source_channel(self, src: Source, lead: tuple[int, ...]) -> np.ndarray | None:
+        """The channel of ``src.x[lead]``, whole, cached; None for lazy or too large data."""
+        key = (id(src), tuple(lead))
+        if key in self._channels:
+            return self._channels[key][1]
+        plane = int(np.prod(src.spatial))
+        if not isinstance(src.x, np.ndarray) or self._channel_pixels + plane > WHOLE_CHANNEL_LIMIT:
+            return None
+        self._channel_pixels += plane
+        image = np.asarray(src.x[tuple(lead)], np.float32)
+        # the source is kept beside its channel, so that its id is never reused
+        self._channels[key] = (src, self.condition.whole(image, src.condition))
+        return self._channels[key][1]
+
     def _crop(self, a: np.ndarray) -> np.ndarray:
         m = self.margin
         if not m:
@@ -468,7 +511,7 @@ class TrainingSet:
             # then flipped and rotated with it
             c = None
             if supervised_channel:
-                c = self.condition(x, src.condition, self._inside(src, origin))
+                c = self._patch_channel(src, lead, origin, x, self._inside(src, origin))
             if self.augment:
                 x, y, c = dihedral([x, y, c], self.rng)
             xs.append(x)
