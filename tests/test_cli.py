@@ -233,6 +233,11 @@ def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
         (["synthesize", "{tif}", "-o", "out.tif", "--noise", "pink"], "pink"),
         (["synthesize", "{tif}", "-o", "out.tif", "--noise", "gaussian:sigma"], "key=value"),
         (["train", "--input", "{tif}", "-o", "out.pt"], "end in .safetensors"),
+        (
+            ["train", "--input", "{tif}", "--target", "{tif}", "--model", "deconv-2d"]
+            + ["-o", "m.safetensors"],
+            "deconvolves and needs --psf",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tif, tmp_path, monkeypatch, capsys, args, message):

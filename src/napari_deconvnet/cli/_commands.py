@@ -175,6 +175,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.noise:
         name, params = parse_spec(args.noise, "--noise")
         noise = {"model": name, **params}
+    psf = psf_from(args.psf, args, args.psf_param)
+    if psf is None and args.model is not None:
+        _train_needs_psf(args.model)
     options: dict[str, Any] = {}
     if args.network:
         options["network"] = parse_spec("network:" + args.network, "--network")[1]
@@ -199,7 +202,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 None if targets is None else (targets if len(targets) > 1 else targets[0]),
                 model=args.model,
                 noise=noise,
-                psf=psf_from(args.psf, args, args.psf_param),
+                psf=psf,
                 epochs=args.epochs,
                 max_seconds=args.time,
                 patch_size=args.patch_size,
@@ -225,6 +228,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("best: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     print(f"wrote {out}")
     return 0
+
+
+def _train_needs_psf(model: str) -> None:
+    """A deconvolution model to fine-tune without --psf: say so in the CLI's words."""
+    from napari_deconvnet.core.operations import method_spec
+
+    try:
+        spec = method_spec(model)
+    except (TypeError, ValueError, OSError):
+        return  # dn.train says what is wrong with it
+    if spec.needs_psf:
+        raise UsageError(
+            f"model {model!r} deconvolves and needs --psf: the PSF the --input images are "
+            "blurred with (with --noise, the one the synthetic pairs get), a PSF image file "
+            "(.tif, .npy) or a kind such as --psf gaussian:sigma=2"
+        )
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
