@@ -353,6 +353,31 @@ def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):
     )
 
 
+def test_blurred_pairs_suggest_the_deconvolution_model(make_napari_viewer):
+    """Input a blurred copy of the target: Start from is deconv-2d, with a PSF to pick."""
+    from skimage import data
+
+    cam = data.camera()[128:256, 128:256].astype(np.float32) / 255
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    viewer = make_napari_viewer()
+    sharp = viewer.add_image(cam, name="sharp")
+    blurred = viewer.add_image(
+        np.asarray(dn.synthesize(cam, "gaussian", psf=psf, sigma=0.01, seed=0)), name="blurred"
+    )
+    noisy = viewer.add_image(
+        np.asarray(dn.synthesize(cam, "gaussian", sigma=0.1, seed=1)), name="noisy"
+    )
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    widget.image.value = blurred
+    widget.target.value = sharp
+    assert widget.start_from.value == "deconv-2d"
+    assert "look blurred" in widget.start_hint.value and "Pairs' PSF" in widget.start_hint.value
+    assert _shown(widget.pair_psf)  # the form asks for the PSF the pairs are blurred with
+    widget.image.value = noisy  # a noisy pair: the denoiser again
+    assert widget.start_from.value == "denoise-2d"
+    assert not _shown(widget.pair_psf)
+
+
 def _events(widget, monkeypatch):
     """The training events the widget gets (summaries), recorded in order."""
     seen = []

@@ -37,7 +37,11 @@ NEW_NETWORK = "new network"
 
 
 def suggested_start(
-    target: Any, net_ndim: int, synthetic_psf: bool, models: list[str]
+    target: Any,
+    net_ndim: int,
+    synthetic_psf: bool,
+    models: list[str],
+    blurred_pairs: bool = False,
 ) -> tuple[str, str]:
     """The *Start from* choice that fits the task, and why, in plain words.
 
@@ -48,15 +52,23 @@ def suggested_start(
     deconvolution pairs fine-tune the shipped deconvolution model
     (``deconv-2d`` or ``deconv-3d``), whose classical input channel is
     computed with the chosen PSF; a new network when it is not installed.
+    So do a target layer's pairs that look blurred (`blurred_pairs`, see
+    :func:`~napari_deconvnet.core.noise_estimation.pairs_look_blurred`): the
+    user then chooses the PSF they are blurred with.
     """
+    deconv = f"deconv-{net_ndim}d"
     if target == SYNTHETIC and synthetic_psf:
-        deconv = f"deconv-{net_ndim}d"
         if deconv in models:
             return deconv, (
                 f"fine-tunes {deconv}, the shipped {net_ndim}D deconvolution model, with "
                 "the chosen PSF"
             )
         return NEW_NETWORK, f"a new network: no shipped {net_ndim}D deconvolution model"
+    if blurred_pairs and target not in (SYNTHETIC, SELF_SUPERVISED) and deconv in models:
+        return deconv, (
+            f"the pairs look blurred: fine-tunes {deconv}, the shipped {net_ndim}D "
+            "deconvolution model; choose the PSF they are blurred with (Pairs' PSF)"
+        )
     shipped = f"denoise-{net_ndim}d"
     if shipped not in models:
         return NEW_NETWORK, f"a new network: no shipped {net_ndim}D denoiser is installed"

@@ -222,6 +222,7 @@ class TrainWidget(WorkerWidget):
 
         self.mode.changed.connect(self._update_visibility)
         self.target.changed.connect(self._update_visibility)
+        self.image.changed.connect(self._suggest_start)  # blurred pairs or noisy ones
         self.adapt.psf.source.changed.connect(self._suggest_start)
         self.resume.changed.connect(self._on_resume_toggled)
         self.dims.changed.connect(self._suggest_start)
@@ -318,7 +319,8 @@ class TrainWidget(WorkerWidget):
             chosen = chosen and self.start_from.value != NEW_NETWORK
         else:
             psf = self.synthetic.psf.source.value != "none"
-            choice, why = suggested_start(self.target.value, net_ndim, psf, models)
+            blurred = self._pairs_look_blurred()
+            choice, why = suggested_start(self.target.value, net_ndim, psf, models, blurred)
         if chosen:
             if self.start_from.value != choice:
                 why = f"suggested: {choice}"
@@ -331,6 +333,23 @@ class TrainWidget(WorkerWidget):
             finally:
                 self._suggesting = False
         self.start_hint.value = why
+
+    def _pairs_look_blurred(self) -> bool:
+        """Whether the input and target layers differ by a blur (a central crop, not noise)."""
+        from napari_deconvnet.core.noise_estimation import pairs_look_blurred
+
+        source, target = self.image.value, self.target.value
+        if not (isinstance(source, Image) and isinstance(target, Image)) or source is target:
+            return False
+
+        def plane_data(layer: Image) -> Any:
+            data = layer.data[0] if layer.multiscale else layer.data
+            return data[..., 0] if layer.rgb else data
+
+        try:
+            return pairs_look_blurred(plane_data(source), plane_data(target))
+        except (ValueError, TypeError):  # other shapes or values: Train says so on start
+            return False
 
     def _on_start_chosen(self, *_: Any) -> None:
         if not self._suggesting:
