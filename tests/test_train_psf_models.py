@@ -243,3 +243,37 @@ def test_what_deconvolution_models_refuse():
         dn.train(blurred, clean, model="deconv-2d", psf=np.ones((3, 3, 3)), device="cpu")
     with pytest.raises(ValueError, match="'salt-and-pepper' cannot be trained"):
         dn.train(blurred, clean, model="salt-and-pepper", epochs=1, device="cpu")
+
+
+def test_a_patch_with_context_filters_without_padding_and_matches_the_whole():
+    """Synthetic 3D patches carry three PSF sizes of real context: Wiener runs unpadded."""
+    from napari_deconvnet.core.adapt import phantom
+    from napari_deconvnet.core.trainset import PSFChannel
+
+    net = dn.load_model("deconv-3d")
+    kind = kind_of(net)
+    psf = dn.make_psf("gaussian", (9, 7, 7), sigma=(1.5, 0.8, 0.8))
+    clean = phantom((80, 112, 112), ["beads", "nuclei", "filaments"], np.random.default_rng(0))
+    noisy = np.asarray(
+        synthesize(300 * clean, "poisson-gaussian", psf=psf, read_noise=1.0, seed=1), np.float32
+    )
+    kernel = kind.prepare_psf(psf, 3, noisy.shape)
+    stats = kind.input_statistics(noisy[None])
+    whole = kind.input_channels(noisy[None], kernel, statistics=stats)[0]
+    channel = PSFChannel(net, kernel)
+    m = channel.margin
+    origin, size = (32, 32, 32), (16, 48, 48)
+    patch = noisy[tuple(slice(o - m, o + s + m) for o, s in zip(origin, size, strict=True))]
+    calls = []
+    original = kind.input_channels
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("context"))
+        return original(*args, **kwargs)
+
+    channel.kind.input_channels = spy
+    got = channel(patch, stats[0])[(slice(m, -m),) * 3]
+    assert calls == [True]
+    ref = whole[tuple(slice(o, o + s) for o, s in zip(origin, size, strict=True))]
+    span = float(whole.max() - whole.min())
+    assert np.abs(got - ref).max() < 1e-3 * span

@@ -366,7 +366,19 @@ class PSFConditioned(_Conditioned):
         self._spec()
         return tuple(3 * int(s) for s in kernel.shape)
 
-    def input_channels(self, images, kernel, *, device="cpu", statistics=None) -> np.ndarray:
+    def input_channels(
+        self, images, kernel, *, device="cpu", statistics=None, context=False
+    ) -> np.ndarray:
+        """As the base class's; ``context=True``: the images carry real context.
+
+        Blocks read with a margin of image around what is kept (training
+        patches) need no padding before Wiener's circular filter: the
+        margin takes the wrap-around. Four times cheaper in 3D (a 16x48x48
+        patch with 45 voxels of context: 0.12 s against 0.47 s), within
+        1e-3 of the range of the whole image's channel inside for Gaussian
+        PSFs (2.7e-4 padded). Richardson-Lucy, whose mirror costs nothing,
+        ignores it.
+        """
         from .classical import richardson_lucy, wiener
 
         method, spec = self._spec()
@@ -376,7 +388,8 @@ class PSFConditioned(_Conditioned):
         for i, image in enumerate(images):
             image = np.asarray(image, np.float32)
             if method == "wiener":
-                out[i] = wiener(image, kernel, statistics[i]["balance"])
+                pad = None if context else "reflect"
+                out[i] = wiener(image, kernel, statistics[i]["balance"], pad=pad)
             else:
                 low = statistics[i]["low"]
                 estimate = richardson_lucy(

@@ -463,7 +463,18 @@ _FFT_TAPS = 64
 def _blur_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     from scipy import ndimage, signal
 
+    from .deconv_operators import separable_taps
+
     lead = image.ndim - kernel.ndim
+    taps = separable_taps(kernel) if kernel.ndim > 1 else None
+    if taps is not None:
+        # a separable PSF (a Gaussian): one 1D pass per axis, equal to the full
+        # convolution within 1e-7 (four 106x138x138 patches with a 15x13x13
+        # Gaussian: 0.29 s against 3.0 s through FFTs; 2D 7x7: 4x faster)
+        x = image.astype(np.float64)
+        for axis, factor in enumerate(taps, start=lead):
+            x = ndimage.convolve1d(x, factor, axis=axis, mode="reflect")
+        return x.astype(np.float32)
     full = kernel.reshape((1,) * lead + kernel.shape)
     if kernel.size <= _FFT_TAPS:
         return ndimage.convolve(image.astype(np.float64), full, mode="reflect").astype(np.float32)
@@ -484,7 +495,10 @@ def _blur_tensor(image: Any, kernel: np.ndarray) -> Any:
     k = kernel.ndim
     # one-channel convolutions with large kernels are slow on the CPU (a
     # 21x11x11 PSF took 7.7 s for four 118x102x102 patches): FFTs there
-    if k > 3 or (image.device.type == "cpu" and kernel.size > _FFT_TAPS):
+    from .deconv_operators import separable_taps
+
+    separable = k > 1 and separable_taps(kernel) is not None
+    if k > 3 or (image.device.type == "cpu" and (kernel.size > _FFT_TAPS or separable)):
         out = _blur_numpy(image.detach().numpy(), kernel)
         return torch.as_tensor(out, device=image.device)
     spatial = image.shape[image.ndim - k :]

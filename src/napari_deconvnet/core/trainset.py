@@ -83,12 +83,18 @@ class PSFChannel:
         `inside` is the part of a margin-extended patch that lies on the
         image: beyond the image's borders the computation extends it as
         restore extends the whole image, so a patch at a border gets
-        restore's values there too. The rest (margin only) is left zero.
+        restore's values there too. The rest (margin only) is left zero. A
+        patch wholly on the image is filtered as it is: its margin is real
+        context (``context=True`` of the kind's ``input_channels``).
         """
         patch = np.asarray(patch, np.float32)
         out = np.zeros(patch.shape, np.float32)
         image = patch[inside][None]
-        out[inside] = self.kind.input_channels(image, self.kernel, statistics=[stats])[0]
+        # all of the patch lies on the image: its margin is real context
+        context = all(s == slice(0, None) for s in inside)
+        out[inside] = self.kind.input_channels(
+            image, self.kernel, statistics=[stats], context=context
+        )[0]
         return out
 
 
