@@ -492,11 +492,12 @@ def _blur_tensor(image: Any, kernel: np.ndarray) -> Any:
     import torch
     import torch.nn.functional as F
 
-    k = kernel.ndim
-    # one-channel convolutions with large kernels are slow on the CPU (a
-    # 21x11x11 PSF took 7.7 s for four 118x102x102 patches): FFTs there
     from .deconv_operators import separable_taps
 
+    k = kernel.ndim
+    # one-channel convolutions with large kernels are slow on the CPU (a
+    # 21x11x11 PSF took 7.7 s for four 118x102x102 patches): FFTs there, and
+    # one 1D pass per axis for a separable PSF (see _blur_numpy)
     separable = k > 1 and separable_taps(kernel) is not None
     if k > 3 or (image.device.type == "cpu" and (kernel.size > _FFT_TAPS or separable)):
         out = _blur_numpy(image.detach().numpy(), kernel)
