@@ -52,16 +52,25 @@ def test_the_batches_channel_is_restores_channel():
     val = trainer.data.val
     x = val["x"].numpy()
     assert x.shape[1] == 2  # the image and its Richardson-Lucy channel
-    ref = _reference_channel(trainer.net, blurred, MOTION)
     off, sc = val["offset"][0], val["scale"][0]
-    span = float(ref.max() - ref.min())
-    worst = 0.0
     for i, (_, _, origin) in enumerate(val["positions"]):
         window = tuple(slice(o, o + 32) for o in origin)
         np.testing.assert_allclose(x[i, 0] * sc + off, blurred[window], atol=1e-5)
-        worst = max(worst, float(np.abs(x[i, 1] * sc + off - ref[window]).max()))
+    worst, span = _worst_channel_error(trainer, blurred)
     # pairs in memory: cut from the whole image's channel, restore's exactly
     assert worst < 1e-5 * span, worst
+
+
+def _worst_channel_error(trainer, blurred):
+    """The validation patches' largest channel error against restore's, and its range."""
+    val = trainer.data.val
+    ref = _reference_channel(trainer.net, blurred, MOTION)
+    off, sc = val["offset"][0], val["scale"][0]
+    worst = 0.0
+    for i, (_, _, origin) in enumerate(val["positions"]):
+        window = tuple(slice(o, o + 32) for o in origin)
+        worst = max(worst, float(np.abs(val["x"][i, 1].numpy() * sc + off - ref[window]).max()))
+    return worst, float(ref.max() - ref.min())
 
 
 def test_lazy_pairs_get_the_channel_per_patch_with_context():
@@ -80,15 +89,8 @@ def test_lazy_pairs_get_the_channel_per_patch_with_context():
         augment=False,
         seed=0,
     )
-    val = trainer.data.val
     assert not trainer.data._channels  # nothing computed whole
-    ref = _reference_channel(trainer.net, blurred, MOTION)
-    off, sc = val["offset"][0], val["scale"][0]
-    span = float(ref.max() - ref.min())
-    worst = 0.0
-    for i, (_, _, origin) in enumerate(val["positions"]):
-        window = tuple(slice(o, o + 32) for o in origin)
-        worst = max(worst, float(np.abs(val["x"][i, 1].numpy() * sc + off - ref[window]).max()))
+    worst, span = _worst_channel_error(trainer, blurred)
     assert worst < 2e-3 * span, worst
 
 
