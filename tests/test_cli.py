@@ -466,7 +466,7 @@ def test_subprocess_fine_tunes_deconv_2d_on_pairs_with_their_psf(tmp_path):
     args += ["--model", "deconv-2d", "--epochs", "1", "--patch-size", "32"]
     args += ["--batch-size", "2", "--device", "cpu", "-o", model]
     proc = _run("train", *args)  # no PSF: refused with the reason
-    assert proc.returncode == 2 and "pass psf=" in proc.stderr
+    assert proc.returncode == 2 and "needs --psf" in proc.stderr and "psf=" not in proc.stderr
     proc = _run("train", *args, "--psf", "gaussian", "--psf-param", "sigma=1.5")
     assert proc.returncode == 0, proc.stderr
     meta = dn.model_info(model)["metadata"]
