@@ -452,21 +452,26 @@ def blur(image: Any, psf: Any) -> Any:
 
         if not image.is_floating_point():
             image = image.to(torch.float32)
-        return _blur_tensor(image.to(torch.float32), kernel)
-    return _blur_numpy(np.asarray(image, dtype=np.float32), kernel)
+        return _blur_tensor(image.to(torch.float32), kernel, _separable(kernel))
+    return _blur_numpy(np.asarray(image, dtype=np.float32), kernel, _separable(kernel))
 
 
 #: Kernels with more taps than this are applied through FFTs (same result).
 _FFT_TAPS = 64
 
 
-def _blur_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    from scipy import ndimage, signal
-
+def _separable(kernel: np.ndarray) -> list[np.ndarray] | None:
+    """The 1D factors of a PSF of 2 or more axes, if it is separable."""
     from .deconv_operators import separable_taps
 
+    return separable_taps(kernel) if kernel.ndim > 1 else None
+
+
+def _blur_numpy(image: np.ndarray, kernel: np.ndarray, taps: list | None) -> np.ndarray:
+    """`taps`: the kernel's 1D factors (:func:`_separable`), or None."""
+    from scipy import ndimage, signal
+
     lead = image.ndim - kernel.ndim
-    taps = separable_taps(kernel) if kernel.ndim > 1 else None
     if taps is not None:
         # a separable PSF (a Gaussian): one 1D pass per axis, equal to the full
         # convolution within 1e-7 (four 106x138x138 patches with a 15x13x13
@@ -488,19 +493,17 @@ def _blur_numpy(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return signal.fftconvolve(x, full, mode="valid", axes=axes).astype(np.float32)
 
 
-def _blur_tensor(image: Any, kernel: np.ndarray) -> Any:
+def _blur_tensor(image: Any, kernel: np.ndarray, taps: list | None) -> Any:
     import torch
     import torch.nn.functional as F
-
-    from .deconv_operators import separable_taps
 
     k = kernel.ndim
     # one-channel convolutions with large kernels are slow on the CPU (a
     # 21x11x11 PSF took 7.7 s for four 118x102x102 patches): FFTs there, and
     # one 1D pass per axis for a separable PSF (see _blur_numpy)
-    separable = k > 1 and separable_taps(kernel) is not None
-    if k > 3 or (image.device.type == "cpu" and (kernel.size > _FFT_TAPS or separable)):
-        out = _blur_numpy(image.detach().numpy(), kernel)
+    cpu = image.device.type == "cpu"
+    if k > 3 or (cpu and (kernel.size > _FFT_TAPS or taps is not None)):
+        out = _blur_numpy(image.detach().cpu().numpy(), kernel, taps)
         return torch.as_tensor(out, device=image.device)
     spatial = image.shape[image.ndim - k :]
     x = image.reshape(-1, 1, *spatial)
