@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -152,6 +152,9 @@ class Source:
     line: dict[str, float] | None = None
     #: The classical channel's statistics, for PSF-conditioned networks.
     condition: dict[str, float] | None = None
+    #: The classical channel of whole planes or volumes, by leading index
+    #: (computed once for supervised pairs in memory; see ``TrainingSet``).
+    channels: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
 
     @property
     def lead_shape(self) -> tuple[int, ...]:

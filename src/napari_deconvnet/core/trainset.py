@@ -216,8 +216,7 @@ class TrainingSet:
         self.condition = None if condition_psf is None else PSFChannel(net, condition_psf)
         if self.condition is not None:
             self.margin = max(self.margin, self.condition.margin)
-        self._channels: dict[tuple[int, tuple[int, ...]], tuple[Source, np.ndarray]] = {}
-        self._channel_pixels = 0
+        self._channel_pixels = 0  # of the whole channels the sources hold
         self.gen = torch.Generator(device=device).manual_seed(seed)
         # a noise-conditioned network also takes its noise map (core/kinds.py)
         self.noise_map = trains_with_noise_map(net)
@@ -478,18 +477,17 @@ class TrainingSet:
         return window(whole, (), origin, self.size, self.margin)
 
     def _source_channel(self, src: Source, lead: tuple[int, ...]) -> np.ndarray | None:
-        """The channel of ``src.x[lead]``, whole, cached; None for lazy or too large data."""
-        key = (id(src), tuple(lead))
-        if key in self._channels:
-            return self._channels[key][1]
+        """``src.x[lead]``'s channel, whole, kept in ``src.channels``; None if lazy or too big."""
+        lead = tuple(lead)
+        if lead in src.channels:
+            return src.channels[lead]
         plane = int(np.prod(src.spatial))
         if not isinstance(src.x, np.ndarray) or self._channel_pixels + plane > WHOLE_CHANNEL_LIMIT:
             return None
         self._channel_pixels += plane
-        image = np.asarray(src.x[tuple(lead)], np.float32)
-        # the source is kept beside its channel, so that its id is never reused
-        self._channels[key] = (src, self.condition.whole(image, src.condition))
-        return self._channels[key][1]
+        image = np.asarray(src.x[lead], np.float32)
+        src.channels[lead] = self.condition.whole(image, src.condition)
+        return src.channels[lead]
 
     def _crop(self, a: np.ndarray) -> np.ndarray:
         m = self.margin
