@@ -273,3 +273,27 @@ def test_merge_joins_the_methods_of_split_runs(monkeypatch, tmp_path):
     paths[-1].write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="other settings"):
         quality.merge(paths, None, None, None)
+
+
+def test_finetune_deconv3d_benchmark_quick(tmp_path):
+    """benchmarks/finetune_deconv3d.py end to end in its smoke mode: every cell scored."""
+    out = tmp_path / "rows.json"
+    script = SCRIPT.parent / "finetune_deconv3d.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--l2sp", "0", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(out.read_text())
+    assert [r["model"].split(",")[0] for r in rows] == [
+        "Wiener (its channel)",
+        "shipped deconv-3d",
+        "fine-tuned",
+    ]
+    keys = ("3d-lowlight-20", "3d-lowlight-50", "3d-poisson-blur", "3d-widefield-20", "test")
+    for row in rows:
+        # restorations of noisy blurred volumes: well above 20 dB, finite
+        assert all(20 < row[k] < 60 for k in keys), row
+    assert "| shipped deconv-3d |" in done.stdout

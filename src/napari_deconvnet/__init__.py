@@ -8,6 +8,7 @@
 from ._version import __version__
 from .core import (
     Cancelled,
+    ConditionsWarning,
     DeconvNet,
     DeconvNetConfig,
     Measurement,
@@ -57,6 +58,7 @@ from .core import (
 __all__ = [
     "adapt",
     "Cancelled",
+    "ConditionsWarning",
     "DeconvNet",
     "DeconvNetConfig",
     "Param",

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from . import _commands as commands
@@ -313,13 +314,30 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _plain_warnings(where: str) -> None:
+    """Our own warnings (a model restoring data unlike its training data) in CLI words."""
+    from napari_deconvnet.core.conditions import ConditionsWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, ConditionsWarning):
+            print(f"{where}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0, 1, 2 or 130)."""
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     where = f"{PROG} {args.command}"
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            _plain_warnings(where)
+            return args.func(args)
     except UsageError as err:
         if debug:
             traceback.print_exc()

@@ -3,6 +3,7 @@
 from .adapt import adapt
 from .bioimageio import export_bioimageio
 from .classical import richardson_lucy, wiener
+from .conditions import ConditionsWarning
 from .denoisers import (
     denoise_bm3d,
     denoise_median,
@@ -28,6 +29,7 @@ from .training import TrainEvent, TrainResult, train, train_iter
 __all__ = [
     "adapt",
     "Cancelled",
+    "ConditionsWarning",
     "Param",
     "Spec",
     "TrainEvent",

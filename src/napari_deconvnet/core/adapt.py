@@ -29,6 +29,7 @@ import numpy as np
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
+from .conditions import central_crop, record_conditions
 from .devices import resolve_device
 from .kinds import NoiseConditioned, PSFConditioned, kind_of
 from .losses import resolve_loss
@@ -39,7 +40,7 @@ from .phantoms import PHANTOMS, check_kinds, phantom
 from .psf import as_psf
 from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
-from .train_setup import check_resume, training_precision
+from .train_setup import check_resume, is_psf_model, training_precision
 from .train_types import run_events
 from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
 
@@ -356,6 +357,13 @@ def adapt_iter(
         "fingerprint": fingerprint,
     }
     inherited = kind_metadata(net)
+    # the image's noise (and the PSF of a deconvolution model): restores unlike it are
+    # reported (core/conditions.py)
+    conditions = record_conditions(
+        [central_crop(array, ndim)],
+        kernel if is_psf_model(net) else None,
+        rehearsed=False,
+    )
     record = {
         "camera": camera,
         "stats": list(stats),
@@ -420,6 +428,7 @@ def adapt_iter(
             },
             "improved": improved,
             "resumed": state is not None,
+            "conditions": conditions,
             "fine_tuned_from": parent,
             "settings": {
                 k: (list(v) if isinstance(v, tuple) else v)

@@ -29,6 +29,7 @@ import torch
 
 from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
+from .conditions import check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
 from .generators import Cancelled, drain
 from .kinds import kind_of
@@ -45,6 +46,7 @@ __all__ = [
     "private_model",
     "restore",
     "restore_iter",
+    "warn_conditions",
 ]
 
 
@@ -82,7 +84,27 @@ def prepare_restore(
         )
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
+    warn_conditions(net, image, layout)
     return net, axes, layout, dev, dtype
+
+
+def warn_conditions(net: DeconvNet, image: Any, layout: Layout) -> list[str]:
+    """A :class:`~.conditions.ConditionsWarning` when `image` is unlike `net`'s training data
+    (or the messages to :func:`~.conditions.collect_conditions`, when it collects).
+
+    Only models that record their training conditions (trained or adapted
+    by this package, not the shipped ones) are checked, on the central
+    crop of the middle image (a lazy array reads only that). Returns the
+    sentences (empty when nothing is wrong); never fails the restore.
+    """
+    if not hasattr(image, "transpose"):
+        return []
+    try:
+        problems = check_conditions(net.metadata, image, layout)
+    except (ValueError, TypeError, IndexError):  # an unmeasurable image is not an error
+        return []
+    report_conditions(problems, stacklevel=4)
+    return problems
 
 
 def plan_restore_tiles(

@@ -49,8 +49,13 @@ def model_metadata(
     psf: Any,
     regions: bool,
     normalization: dict[str, Any],
+    conditions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``model.metadata`` of a :func:`~.training.train` result: its data and how it trained."""
+    """``model.metadata`` of a :func:`~.training.train` result: its data and how it trained.
+
+    `conditions` (:func:`~.conditions.record_conditions`) is what restore
+    checks new data against.
+    """
     mode = config.mode
     training = {
         "mode": mode,
@@ -70,6 +75,7 @@ def model_metadata(
         "validation": config.validation,
         "settings": {k: v for k, v in config.to_dict().items() if k not in ("noise", "mode")},
         "normalization": dict(normalization),
+        "conditions": conditions,
         "fine_tuned_from": parent,
         "versions": versions(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

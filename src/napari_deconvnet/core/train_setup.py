@@ -22,6 +22,7 @@ import torch
 
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
+from .conditions import record_conditions
 from .devices import resolve_device, resolve_precision
 from .kinds import PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
@@ -519,6 +520,10 @@ def build_trainer(
     )
 
     inherited = kind_metadata(net)
+    # what the data looked like, so that restores unlike it are reported (core/conditions.py)
+    conditions = record_conditions(
+        data.condition_samples(), condition_psf, rehearsed=rehearsed is not None
+    )
 
     def metadata(**record: Any) -> dict[str, Any]:
         return inherited | model_metadata(
@@ -529,6 +534,7 @@ def build_trainer(
             psf=psf,
             regions=regions is not None or validation_regions is not None,
             normalization=net.config.normalization,
+            conditions=conditions,
             **record,
         )
 

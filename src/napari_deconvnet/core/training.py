@@ -115,9 +115,11 @@ def train(
         new network, shaped by ``network=``: that is the
         default because ``train`` cannot tell which shipped model fits your
         task (denoising or deconvolution, 2D or 3D, a network size of your
-        choosing), because the PSF-conditioned shipped models (``deconv-2d``,
-        ``deconv-3d``, ``salt-and-pepper``) take two input channels and
-        cannot be fine-tuned here, and because existing scripts rely on it.
+        choosing) and because existing scripts rely on it. The
+        PSF-conditioned ``deconv-2d`` and ``deconv-3d`` fine-tune too, given
+        ``psf=`` (the PSF of supervised pairs, or the one synthetic pairs
+        get): their classical channel is computed as restore computes it.
+        ``salt-and-pepper`` (impulse-switched) cannot be trained here.
         A noise-conditioned model (``denoise-2d-nl``, whose second channel
         is the noise map, see :class:`~.kinds.NoiseConditioned`) fine-tunes
         like the others: every batch gets its map, estimated from its

@@ -343,6 +343,18 @@ class TrainingSet:
             image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
         return np.asarray(image, np.float32)
 
+    def condition_samples(self, limit: int = 16) -> list[np.ndarray]:
+        """A central crop of each source (the first `limit`), as the model sees it.
+
+        What :func:`~.conditions.record_conditions` measures: at most 256
+        pixels per in-plane axis and 16 planes, degraded in synthetic mode.
+        """
+        cap = (16, 256, 256)[3 - self.ndim :]
+        return [
+            self._central_image(src, tuple(map(min, src.spatial, cap)))
+            for src in self.sources[:limit]
+        ]
+
     def _condition_stats(self, src: Source) -> dict[str, float]:
         """The classical channel's statistics of a source (its middle plane or volume, whole)."""
         return self.condition.statistics(self._central_image(src, src.spatial))

@@ -17,6 +17,7 @@ import time
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from napari_deconvnet.core.conditions import collect_conditions
 from napari_deconvnet.core.model_specs import MODEL_PARAMS, model_spec
 from napari_deconvnet.core.specs import Spec, list_methods
 from napari_deconvnet.io import registry
@@ -186,7 +187,8 @@ def restore_job(
         it), ``lazy``, ``seconds``, ``psf`` (its record), ``kernel``,
         ``axes`` (inferred for a network when None), ``model_name`` (the
         network's own name; None for other methods), ``device`` and
-        ``contrast_limits`` (None: the source's).
+        ``contrast_limits`` (None: the source's) and ``conditions`` (why the
+        image is unlike the model's training data; empty when it is not).
     """
     from napari_deconvnet.core.devices import resolve_device
     from napari_deconvnet.core.operations import run_method_iter
@@ -197,9 +199,10 @@ def restore_job(
         k = psf_ndim(psf) or ndim
         kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
     lazy = as_lazy(image)
-    result = yield from run_method_iter(
-        image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params
-    )
+    with collect_conditions() as conditions:  # shown as one notification, not a warning
+        result = yield from run_method_iter(
+            image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params
+        )
     model_name = None
     if kind == "model":
         from napari_deconvnet.core.axes import infer_axes
@@ -220,4 +223,6 @@ def restore_job(
         "device": str(resolve_device(device)),
         # lazy: the source's limits (computing them would compute the whole result)
         "contrast_limits": None if lazy is not None else contrast_limits(result),
+        # a trained model restoring data unlike its training data (core/conditions.py)
+        "conditions": list(conditions),
     }

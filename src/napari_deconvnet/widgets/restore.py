@@ -36,7 +36,7 @@ import napari
 import napari.viewer
 from magicgui.widgets import ComboBox, FileEdit, Label
 from napari.layers import Image
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 
 from napari_deconvnet.core.model_specs import model_spec
 from napari_deconvnet.core.provenance import record
@@ -65,6 +65,11 @@ MODES = ("auto", "2D slices", "3D volume")
 def _notify(message: str) -> None:
     """napari's notification (looked up when called, so that tests can catch it)."""
     show_error(message)
+
+
+def _caution(message: str) -> None:
+    """napari's warning notification (looked up when called, so that tests can catch it)."""
+    show_warning(message)
 
 
 def axes_for(mode: str, ndim: int, rgb: bool = False) -> str | None:
@@ -435,4 +440,10 @@ class RestoreWidget(WorkerWidget):
             record=rec,
             limits=result["contrast_limits"],
         )
-        return f"restored {layer.name!r} with {about['method']} in {result['seconds']:.1f} s"
+        status = f"restored {layer.name!r} with {about['method']} in {result['seconds']:.1f} s"
+        if result.get("conditions"):
+            # a trained model on data unlike its training data (core/conditions.py)
+            note = result["conditions"][0]
+            _caution(f"Restore of {layer.name!r} with {about['method']}: {note}")
+            status += "; unlike the model's training data (see the notification)"
+        return status

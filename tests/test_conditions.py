@@ -1,0 +1,165 @@
+"""Trained models record their training conditions; restores unlike them are reported."""
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.conditions import (
+    ConditionsWarning,
+    collect_conditions,
+    noise_level,
+    psf_widths,
+)
+from napari_deconvnet.io.registry import describe
+
+
+def _scene(shape=(96, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    grids = np.meshgrid(*(np.linspace(0, 1, n) for n in shape), indexing="ij")
+    clean = 0.5 + 0.4 * np.sin(5 * sum(grids) + rng.uniform(0, 6))
+    return clean.astype(np.float32)
+
+
+def _noisy(clean, sigma, seed=1):
+    rng = np.random.default_rng(seed)
+    return (clean + rng.normal(0, sigma, clean.shape)).astype(np.float32)
+
+
+def _conditions_warnings(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn()
+    return [str(w.message) for w in caught if issubclass(w.category, ConditionsWarning)]
+
+
+def test_noise_level_ignores_offset_and_scale_and_follows_the_noise():
+    clean = _scene((128, 128))
+    level = noise_level(_noisy(clean, 0.05))
+    # a camera's offset and gain do not change it
+    assert noise_level(_noisy(clean, 0.05) * 37.0 + 100.0) == pytest.approx(level, rel=1e-3)
+    # about sigma over the 1st-99.8th percentile range (a bit over 0.8 for this scene)
+    assert 0.05 / 1.1 < level < 0.05 / 0.75
+    levels = [noise_level(_noisy(clean, s)) for s in (0.01, 0.02, 0.05, 0.1, 0.2)]
+    assert all(b > 1.4 * a for a, b in zip(levels, levels[1:], strict=False))
+    assert levels[-1] > 8 * levels[0]
+    assert noise_level(np.ones((64, 64), np.float32)) is None  # flat: unmeasurable
+
+
+def test_psf_widths_are_the_standard_deviations_per_axis():
+    psf = dn.make_psf("gaussian", shape=(31, 41), sigma=(2.0, 3.5))
+    np.testing.assert_allclose(psf_widths(psf), [2.0, 3.5], rtol=0.02)
+    assert psf_widths(None) is None
+
+
+@pytest.fixture(scope="module")
+def specialist():
+    """`denoise-2d` fine-tuned without rehearsal on sigma 0.05 (a narrow specialist)."""
+    clean = _scene((96, 96))
+    result = dn.train(
+        _noisy(clean, 0.05),
+        clean,
+        model="default",
+        rehearsal=0,
+        epochs=1,
+        steps_per_epoch=2,
+        patch_size=32,
+        batch_size=2,
+        device="cpu",
+        preview=False,
+        seed=0,
+    )
+    return result.model
+
+
+def test_training_records_its_conditions(specialist, tmp_path):
+    conditions = specialist.metadata["training"]["conditions"]
+    lo, hi = conditions["noise_level"]
+    assert lo == hi == pytest.approx(noise_level(_noisy(_scene((96, 96)), 0.05)), rel=0.05)
+    assert conditions["psf_widths"] is None and conditions["rehearsed"] is False
+    # the model card (`napari-deconvnet info`) says so
+    path = dn.save_model(specialist, tmp_path / "mine.safetensors")
+    card = describe(dn.model_info(path), path)
+    assert f"trained on noise levels {lo:.3g}-{hi:.3g} of the range" in card
+    assert "outside 1.5x of that warn" in card
+
+
+def test_restore_warns_outside_the_training_conditions(specialist, tmp_path):
+    clean = _scene((96, 96), seed=3)
+    same = _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.05, 5), specialist))
+    assert same == []
+    noisier = _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.2, 5), specialist))
+    assert len(noisier) == 1 and "noisier than the data" in noisier[0]
+    assert "'denoise-2d'" in noisier[0]  # the model it started from, to compare with
+    cleaner = _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.01, 5), specialist))
+    assert len(cleaner) == 1 and "less noisy" in cleaner[0]
+    # the record survives the model file; a lazy image is checked on a crop
+    path = dn.save_model(specialist, tmp_path / "mine.safetensors")
+    lazy = da.from_array(_noisy(clean, 0.2, 5), chunks=48)
+    assert len(_conditions_warnings(lambda: dn.restore(lazy, path))) == 1
+    # the shipped model records no conditions: never checked
+    assert _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.2, 5), "default")) == []
+
+
+def test_collected_instead_of_warned_in_a_widget_thread(specialist):
+    noisy = _noisy(_scene((96, 96)), 0.2, 5)
+    with collect_conditions() as notes:
+        caught = _conditions_warnings(lambda: dn.restore(noisy, specialist))
+    assert caught == [] and len(notes) == 1 and "noisier" in notes[0]
+
+
+def test_rehearsed_fine_tuning_is_not_checked_for_noise():
+    clean = _scene((96, 96))
+    result = dn.train(
+        _noisy(clean, 0.05),
+        clean,
+        model="default",
+        epochs=1,
+        steps_per_epoch=1,
+        patch_size=32,
+        batch_size=2,
+        device="cpu",
+        preview=False,
+    )
+    assert result.model.metadata["training"]["conditions"]["rehearsed"] is True
+    assert _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.2), result.model)) == []
+
+
+def test_a_deconvolution_model_records_its_psf_and_is_checked_on_noise_only():
+    """The PSF reaches these models through their classical channel: another PSF is not
+    reported (measured: fine-tuned 3D models gained with a widefield PSF), other noise is."""
+    clean = _scene((96, 96))
+    psf = dn.make_psf("gaussian", shape=(15, 15), sigma=2.0)
+    result = dn.train(
+        clean,
+        model="deconv-2d",
+        psf=psf,
+        noise={"model": "gaussian", "sigma": 0.02},
+        epochs=1,
+        steps_per_epoch=1,
+        patch_size=32,
+        batch_size=2,
+        device="cpu",
+        preview=False,
+    )
+    net = result.model
+    conditions = net.metadata["training"]["conditions"]
+    np.testing.assert_allclose(conditions["psf_widths"], [2, 2], rtol=0.05)
+    assert conditions["rehearsed"] is False  # deconvolution models rehearse nothing
+    blurred = dn.synthesize(clean, "gaussian", sigma=0.02, psf=psf, seed=2)
+    wide = dn.make_psf("gaussian", shape=(21, 21), sigma=3.0)
+    assert _conditions_warnings(lambda: dn.restore(blurred, net, psf=wide)) == []
+    noisier = dn.synthesize(clean, "gaussian", sigma=0.2, psf=psf, seed=2)
+    assert len(_conditions_warnings(lambda: dn.restore(noisier, net, psf=psf))) == 1
+
+
+def test_adapt_records_the_image_noise_and_warns_elsewhere():
+    clean = _scene((96, 96))
+    image = _noisy(clean, 0.05)
+    net = dn.adapt("default", image, steps=1, seconds=None, device="cpu", preview=False)
+    lo, hi = net.metadata["training"]["conditions"]["noise_level"]
+    assert lo == hi == pytest.approx(noise_level(image), rel=1e-6)
+    caught = _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.25, 3), net))
+    assert len(caught) == 1
