@@ -163,3 +163,15 @@ def test_adapt_records_the_image_noise_and_warns_elsewhere():
     assert lo == hi == pytest.approx(noise_level(image), rel=1e-6)
     caught = _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.25, 3), net))
     assert len(caught) == 1
+
+
+def test_train_widget_preview_does_not_warn_every_time(specialist):
+    """The live preview restores with the model in training: no warning per preview."""
+    from napari_deconvnet.widgets._train_job import preview
+
+    noisy = _noisy(_scene((96, 96)), 0.2, 5)
+    request = {"index": (slice(None), slice(None)), "plane": None}
+    caught = _conditions_warnings(lambda: preview(specialist, noisy, request, "cpu"))
+    assert caught == []
+    # the same restore outside the preview does warn
+    assert len(_conditions_warnings(lambda: dn.restore(noisy, specialist))) == 1

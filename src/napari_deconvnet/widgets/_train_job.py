@@ -52,12 +52,15 @@ def preview(
 
     A deconvolution model restores with `psf` (the run's PSF); others without.
     """
+    from napari_deconvnet.core.conditions import collect_conditions
     from napari_deconvnet.core.kinds import kind_of
     from napari_deconvnet.core.tiling import restore
 
     region = np.asarray(data[request["index"]], dtype=np.float32)
     psf = psf if kind_of(model).needs_psf else None
-    out = restore(region, copy.deepcopy(model), psf=psf, device=device)  # a copy: training goes on
+    # the model in training may carry an earlier run's conditions: no warning per preview
+    with collect_conditions():
+        out = restore(region, copy.deepcopy(model), psf=psf, device=device)  # training goes on
     if request["plane"] is not None:
         out = out[request["plane"]]
     return out
