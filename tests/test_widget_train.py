@@ -10,6 +10,7 @@ import napari_deconvnet as dn
 from napari_deconvnet.io import registry
 from napari_deconvnet.widgets import train as train_module
 from napari_deconvnet.widgets._psf import FROM_LAYER
+from napari_deconvnet.widgets._train_collect import collect_training
 from napari_deconvnet.widgets.restore import RestoreWidget
 from napari_deconvnet.widgets.train import (
     ADAPT,
@@ -516,3 +517,33 @@ def test_resume_continues_the_autosaved_session(
     assert new.result.steps == history[-1]["step"] == last_step + 2 * 3
     assert list(new.train_line.get_xdata()) == list(range(1, last_epoch + 3))
     assert new.result.model.metadata["training"]["mode"] == "self-supervised"
+
+
+def test_keep_what_it_knew_sets_l2sp_and_rehearsal(viewer_widget, qtbot, errors):
+    """Fine-tuning offers *Keep what it knew*; 'no' trains a specialist that says so."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair()
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.image.value = viewer.layers["noisy"]
+    widget.target.value = viewer.layers["clean"]
+    assert widget.start_from.value == NEW_NETWORK and not _shown(widget.keep)
+    widget.start_from.value = "denoise-2d"
+    assert _shown(widget.keep) and widget.keep.value == "yes (default)"
+    options = collect_training(widget)["options"]
+    assert "l2sp" not in options and "rehearsal" not in options  # dn.train's defaults
+    widget.keep.value = "weakly (L2-SP 10)"
+    assert collect_training(widget)["options"]["l2sp"] == 10.0
+    widget.keep.value = "no: my data only"
+    options = collect_training(widget)["options"]
+    assert options["l2sp"] == 0.0 and options["rehearsal"] == 0.0
+
+    widget.epochs.value = 1
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    training = widget.result.model.metadata["training"]
+    assert training["settings"]["l2sp"] == 0.0 and training["settings"]["rehearsal"] == 0.0
+    assert training["conditions"]["rehearsed"] is False  # its restores are checked
+    widget.mode.value = ADAPT
+    assert not _shown(widget.keep)  # adaptation has its own recipe

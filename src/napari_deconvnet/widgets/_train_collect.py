@@ -15,7 +15,7 @@ from napari.layers import Image, Labels, Shapes
 
 from ._layers import layer_data
 from ._train_adapt import check_adapt_model
-from ._train_form import NEW_NETWORK, SYNTHETIC
+from ._train_form import KEEP_CHOICES, NEW_NETWORK, SYNTHETIC
 from ._train_regions import labels_to_mask, shapes_to_polygons
 
 __all__ = ["collect_adapt", "collect_training", "start_needs_psf"]
@@ -100,6 +100,7 @@ def collect_training(widget: Any) -> dict[str, Any]:
                 "a new network, or the other network dimensionality"
             )
         options["model"] = model
+        options.update(KEEP_CHOICES[widget.keep.value])  # L2-SP and rehearsal
     if widget.regions.value is not None:
         options["regions"] = shapes_to_polygons(widget.regions.value, layer)
     region = widget.validation_region.value

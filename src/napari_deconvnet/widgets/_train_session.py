@@ -128,6 +128,7 @@ FORM_FIELDS = (
     "loss",
     "device",
     "start_from",
+    "keep",
 )
 
 

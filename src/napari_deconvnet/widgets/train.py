@@ -39,6 +39,7 @@ from ._psf import PsfPicker
 from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
 from ._train_collect import collect_adapt, collect_training, start_needs_psf
 from ._train_form import (
+    KEEP_CHOICES,
     NEW_NETWORK,
     SELF_SUPERVISED,
     SYNTHETIC,
@@ -162,6 +163,15 @@ class TrainWidget(WorkerWidget):
         self.start_from = ComboBox(label="Start from", choices=self._model_choices)
         self.start_from.tooltip = "A new network, or fine-tune a shipped or opened model"
         self.start_hint = Label(label="", value="")
+        self.keep = ComboBox(
+            label="Keep what it knew", choices=list(KEEP_CHOICES), value="yes (default)"
+        )
+        self.keep.tooltip = (
+            "Fine-tuning: pull the weights toward the start (L2-SP) and rehearse the shipped "
+            "noise, so that the model stays good on other data (default); 'no' makes a "
+            "specialist of your data, better on it and much worse elsewhere (restores of "
+            "unlike data then warn)"
+        )
         self.synthetic = SyntheticPairsForm(viewer, exclude=lambda: self.image.value)
         self.noise = self.synthetic.noise
         self.pair_psf = PsfPicker(
@@ -206,6 +216,7 @@ class TrainWidget(WorkerWidget):
                 self.device,
                 self.start_from,
                 self.start_hint,
+                self.keep,
                 self.regions,
                 self.validation_region,
                 self.resume,
@@ -228,6 +239,7 @@ class TrainWidget(WorkerWidget):
         self.dims.changed.connect(self._suggest_start)
         self.synthetic.psf.source.changed.connect(self._suggest_start)
         self.start_from.changed.connect(self._on_start_chosen)
+        self.start_from.changed.connect(self._update_keep)
         self.save_button.changed.connect(lambda: self.save_model())
         self.use_button.changed.connect(self.use_in_restore)
 
@@ -290,6 +302,11 @@ class TrainWidget(WorkerWidget):
         self.validation_region.visible = not adapting
         self._refresh_resume()
         self._suggest_start()
+        self._update_keep()
+
+    def _update_keep(self, *_: Any) -> None:
+        """*Keep what it knew*: shown when fine-tuning on layers (not for a new network)."""
+        self.keep.visible = self.mode.value != ADAPT and self.start_from.value != NEW_NETWORK
 
     def _refresh_resume(self) -> None:
         """Resume is offered when the session folder holds a run (a training or an adaptation)."""
