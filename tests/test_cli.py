@@ -575,3 +575,22 @@ def test_the_command_line_loads_no_gui(tmp_path, tif):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_train_keep_no_makes_a_specialist(tmp_path, capsys):
+    """``train --keep no``: fine-tuning without L2-SP or rehearsal, recorded in the file."""
+    from napari_deconvnet.io import samples
+
+    noisy, clean = samples.fluorescence_phantom_data((96, 96))
+    tifffile.imwrite(tmp_path / "noisy.tif", noisy)
+    tifffile.imwrite(tmp_path / "clean.tif", clean)
+    model = tmp_path / "m.safetensors"
+    args = ["train", "--input", str(tmp_path / "noisy.tif")]
+    args += ["--target", str(tmp_path / "clean.tif")]
+    args += ["--epochs", "1", "--patch-size", "32", "--batch-size", "2", "--device", "cpu"]
+    assert main([*args, "-o", str(model), "--keep", "no"]) == 2  # no model to keep
+    assert "--keep is for fine-tuning" in capsys.readouterr().err
+    assert main([*args, "-o", str(model), "--keep", "no", "--model", "default"]) == 0
+    training = dn.model_info(model)["metadata"]["training"]
+    assert training["settings"]["l2sp"] == 0.0 and training["settings"]["rehearsal"] == 0.0
+    assert training["conditions"]["rehearsed"] is False

@@ -216,6 +216,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     p.add_argument("--model", default=None, help="fine-tune this model (name or file)")
     p.add_argument(
+        "--keep",
+        choices=("yes", "weakly", "no"),
+        default="yes",
+        help="fine-tuning: keep what the model knew (yes: dn.train's L2-SP pull and "
+        "rehearsal; weakly: l2sp 10; no: a specialist of your data, l2sp 0 and no "
+        "rehearsal, whose restores of unlike data warn)",
+    )
+    p.add_argument(
         "--network", default=None, metavar="SPEC", help="new network, e.g. ndim=3,base_channels=8"
     )
     p.add_argument("--patch-size", type=_positive_int, default=64)
