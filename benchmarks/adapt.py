@@ -141,6 +141,7 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
         psf=psf,
         noise="auto",
         **budget,
+        **({} if args.l2sp is None else {"l2sp": args.l2sp}),
         seed=args.seed,
         device="cpu",
         preview=False,
@@ -257,6 +258,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "(to choose a recipe without looking at the test set)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--l2sp", type=float, default=None, help="dn.adapt's L2-SP strength (default: its own)"
+    )
     parser.add_argument("--quick", action="store_true", help="quality.py's tiny crops and grids")
     parser.add_argument("--no-classical", action="store_true", help="skip tuned RL / BM3D")
     parser.add_argument("--markdown", type=Path, help="also write the table here")
@@ -279,6 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seed": args.seed,
             "start": args.start,
             "images": args.images,
+            "l2sp": args.l2sp,
             "quick": args.quick,
             "minutes": (time.perf_counter() - started) / 60,
         },
