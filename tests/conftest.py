@@ -55,3 +55,31 @@ def _float32_auto_precision_on_the_cpu(monkeypatch):
 def _train_session_folder(tmp_path_factory, monkeypatch):
     """Train-widget autosaves go to a temporary folder, never the user's cache."""
     monkeypatch.setenv("NAPARI_DECONVNET_SESSION", str(tmp_path_factory.mktemp("session")))
+
+
+@pytest.fixture(scope="session")
+def quiet_specialist(tmp_path_factory):
+    """``denoise-2d`` fine-tuned without rehearsal on a smooth scene with noise 0.02.
+
+    Returns ``(model file, clean scene)``: restoring that scene with noise
+    0.3 is far outside the model's training conditions (core/conditions.py).
+    """
+    import napari_deconvnet as dn
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:96, 0:96] / 96
+    clean = (0.5 + 0.4 * np.sin(6 * (x + y))).astype(np.float32)
+    net = dn.train(
+        (clean + rng.normal(0, 0.02, clean.shape)).astype(np.float32),
+        clean,
+        model="default",
+        rehearsal=0,
+        epochs=1,
+        steps_per_epoch=1,
+        patch_size=32,
+        batch_size=2,
+        device="cpu",
+        preview=False,
+    ).model
+    path = dn.save_model(net, tmp_path_factory.mktemp("specialist") / "quiet.safetensors")
+    return path, clean

@@ -55,25 +55,13 @@ def test_restore_one_file(tif, tmp_path, capsys):
     assert f"-> {out}" in capsys.readouterr().out
 
 
-def test_restore_with_a_model_trained_on_other_noise_warns_in_cli_words(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:96, 0:96] / 96
-    clean = (0.5 + 0.4 * np.sin(6 * (x + y))).astype(np.float32)
-    net = dn.train(
-        (clean + rng.normal(0, 0.02, clean.shape)).astype(np.float32),
-        clean,
-        model="default",
-        rehearsal=0,
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    ).model
-    model = dn.save_model(net, tmp_path / "quiet.safetensors")
+def test_restore_with_a_model_trained_on_other_noise_warns_in_cli_words(
+    tmp_path, capsys, quiet_specialist
+):
+    model, clean = quiet_specialist
     source = tmp_path / "noisy.tif"
-    tifffile.imwrite(source, (clean + rng.normal(0, 0.3, clean.shape)).astype(np.float32))
+    noise = np.random.default_rng(1).normal(0, 0.3, clean.shape)
+    tifffile.imwrite(source, (clean + noise).astype(np.float32))
     out = tmp_path / "out.tif"
     assert (
         main(["restore", str(source), "-o", str(out), "--method", str(model), "--device", "cpu"])

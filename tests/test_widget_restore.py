@@ -715,29 +715,15 @@ def test_non_local_means_of_one_plane_cancels_between_tiles(
 
 
 def test_model_trained_on_other_noise_is_flagged(
-    viewer_widget, qtbot, errors, tmp_path, monkeypatch
+    viewer_widget, qtbot, errors, monkeypatch, quiet_specialist
 ):
     """A fine-tuned specialist on much noisier data: one warning notification, the layer added."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:96, 0:96] / 96
-    clean = (0.5 + 0.4 * np.sin(6 * (x + y))).astype(np.float32)
-    net = dn.train(
-        (clean + rng.normal(0, 0.02, clean.shape)).astype(np.float32),
-        clean,
-        model="default",
-        rehearsal=0,
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    ).model
-    path = dn.save_model(net, tmp_path / "quiet.safetensors")
+    path, clean = quiet_specialist
     cautions = []
     monkeypatch.setattr(restore_module, "_caution", cautions.append)
     viewer, widget = viewer_widget
-    viewer.add_image((clean + rng.normal(0, 0.3, clean.shape)).astype(np.float32), name="img")
+    noise = np.random.default_rng(1).normal(0, 0.3, clean.shape)
+    viewer.add_image((clean + noise).astype(np.float32), name="img")
     widget.model.value = BROWSE
     widget.model_file.value = path
     widget.run()
