@@ -54,24 +54,17 @@ def test_psf_widths_are_the_standard_deviations_per_axis():
     assert psf_widths(None) is None
 
 
+def _fine_tune(*data, **options):
+    """A few steps of `dn.train` (tiny patches and batches): its model."""
+    settings = dict(epochs=1, steps_per_epoch=1, patch_size=32, batch_size=2, preview=False)
+    return dn.train(*data, device="cpu", **{**settings, **options}).model
+
+
 @pytest.fixture(scope="module")
 def specialist():
     """`denoise-2d` fine-tuned without rehearsal on sigma 0.05 (a narrow specialist)."""
     clean = _scene((96, 96))
-    result = dn.train(
-        _noisy(clean, 0.05),
-        clean,
-        model="default",
-        rehearsal=0,
-        epochs=1,
-        steps_per_epoch=2,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-        seed=0,
-    )
-    return result.model
+    return _fine_tune(_noisy(clean, 0.05), clean, model="default", rehearsal=0, steps_per_epoch=2)
 
 
 def test_training_records_its_conditions(specialist, tmp_path):
@@ -112,19 +105,9 @@ def test_collected_instead_of_warned_in_a_widget_thread(specialist):
 
 def test_rehearsed_fine_tuning_is_not_checked_for_noise():
     clean = _scene((96, 96))
-    result = dn.train(
-        _noisy(clean, 0.05),
-        clean,
-        model="default",
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    )
-    assert result.model.metadata["training"]["conditions"]["rehearsed"] is True
-    assert _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.2), result.model)) == []
+    net = _fine_tune(_noisy(clean, 0.05), clean, model="default")
+    assert net.metadata["training"]["conditions"]["rehearsed"] is True
+    assert _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.2), net)) == []
 
 
 def test_a_deconvolution_model_records_its_psf_and_is_checked_on_noise_only():
@@ -132,19 +115,12 @@ def test_a_deconvolution_model_records_its_psf_and_is_checked_on_noise_only():
     reported (measured: fine-tuned 3D models gained with a widefield PSF), other noise is."""
     clean = _scene((96, 96))
     psf = dn.make_psf("gaussian", shape=(15, 15), sigma=2.0)
-    result = dn.train(
+    net = _fine_tune(
         clean,
         model="deconv-2d",
         psf=psf,
         noise={"model": "gaussian", "sigma": 0.02},
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
     )
-    net = result.model
     conditions = net.metadata["training"]["conditions"]
     np.testing.assert_allclose(conditions["psf_widths"], [2, 2], rtol=0.05)
     assert conditions["rehearsed"] is False  # deconvolution models rehearse nothing
