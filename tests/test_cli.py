@@ -567,6 +567,10 @@ def test_the_command_line_loads_no_gui(tmp_path, tif):
 
 def test_train_keep_no_makes_a_specialist(tmp_path, capsys):
     """``train --keep no``: fine-tuning without L2-SP or rehearsal, recorded in the file."""
+    from napari_deconvnet.cli import KEEP_NAMES
+    from napari_deconvnet.core.train_setup import KEEP
+
+    assert KEEP_NAMES == tuple(KEEP)  # the CLI's choices are the core's recipes
     from napari_deconvnet.io import samples
 
     noisy, clean = samples.fluorescence_phantom_data((96, 96))

@@ -46,6 +46,10 @@ from ._files import FORMATS, PROG, Failure, UsageError
 
 __all__ = ["main"]
 
+#: ``train --keep``'s choices: the keys of ``core.train_setup.KEEP`` (not imported
+#: here, so that the parser needs no torch; a test checks that they agree).
+KEEP_NAMES = ("yes", "weakly", "no")
+
 
 # ------------------------------------------------------------------- parser
 
@@ -217,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="fine-tune this model (name or file)")
     p.add_argument(
         "--keep",
-        choices=("yes", "weakly", "no"),
+        choices=KEEP_NAMES,
         default="yes",
         help="fine-tuning: keep what the model knew (yes: dn.train's L2-SP pull and "
         "rehearsal; weakly: l2sp 10; no: a specialist of your data, l2sp 0 and no "

@@ -157,10 +157,6 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``train --keep``: dn.train's options (as the Train widget's *Keep what it knew*).
-KEEP = {"weakly": {"l2sp": 10.0}, "no": {"l2sp": 0.0, "rehearsal": 0.0}}
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
 
@@ -190,6 +186,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.keep != "yes":
         if args.model is None:
             raise UsageError("--keep is for fine-tuning: give --model (a new network knows none)")
+        from napari_deconvnet.core.train_setup import KEEP
+
         options.update(KEEP[args.keep])
     layout = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
     with progress_bar(args, total=1000, desc="training", bar_format=layout) as bar:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,7 @@ import numpy as np
 
 __all__ = [
     "NOISE_TOLERANCE",
+    "SAMPLE_CROP",
     "ConditionsWarning",
     "central_crop",
     "check_conditions",
@@ -52,9 +54,9 @@ __all__ = [
 #: An image whose noise level is more than this factor outside the range of
 #: the training data's is reported (1.5: about 2.25x the photons, or 0.44x).
 NOISE_TOLERANCE = 1.5
-#: The sample a restore checks: the middle image's central crop, at most this
-#: many pixels per in-plane axis and planes along Z.
-_CROP = (16, 256, 256)
+#: What is measured, in training and in restore: the middle image's central
+#: crop, at most this many planes along Z and pixels per in-plane axis.
+SAMPLE_CROP = (16, 256, 256)
 
 
 class ConditionsWarning(UserWarning):
@@ -78,8 +80,6 @@ def collect_conditions() -> Iterator[list[str]]:
 
 def report_conditions(problems: list[str], stacklevel: int = 2) -> None:
     """Warn about `problems`, or hand them to :func:`collect_conditions` when it is on."""
-    import warnings
-
     if not problems:
         return
     notes = getattr(_local, "notes", None)
@@ -161,7 +161,7 @@ def central_crop(array: Any, ndim: int) -> np.ndarray:
     index = tuple(n // 2 for n in array.shape[:lead])
     box = tuple(
         slice((n - min(n, c)) // 2, (n - min(n, c)) // 2 + min(n, c))
-        for n, c in zip(array.shape[lead:], _CROP[3 - ndim :], strict=True)
+        for n, c in zip(array.shape[lead:], SAMPLE_CROP[3 - ndim :], strict=True)
     )
     return np.asarray(array[index + box], np.float32)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
+from .conditions import SAMPLE_CROP
 from .kinds import BALANCE_CROP, kind_of, noise_line
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
@@ -346,10 +347,10 @@ class TrainingSet:
     def condition_samples(self, limit: int = 16) -> list[np.ndarray]:
         """A central crop of each source (the first `limit`), as the model sees it.
 
-        What :func:`~.conditions.record_conditions` measures: at most 256
-        pixels per in-plane axis and 16 planes, degraded in synthetic mode.
+        What :func:`~.conditions.record_conditions` measures
+        (:data:`~.conditions.SAMPLE_CROP`), degraded in synthetic mode.
         """
-        cap = (16, 256, 256)[3 - self.ndim :]
+        cap = SAMPLE_CROP[3 - self.ndim :]
         return [
             self._central_image(src, tuple(map(min, src.spatial, cap)))
             for src in self.sources[:limit]

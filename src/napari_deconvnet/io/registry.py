@@ -166,15 +166,17 @@ def describe(info: dict[str, Any], path: str | os.PathLike | None = None) -> str
     for key in _TRAINING_KEYS:
         if key in training and training[key] is not None:
             lines.append(f"  training {key}: {_fmt(training[key])}")
-    level = (training.get("conditions") or {}).get("noise_level")
+    conditions = training.get("conditions") or {}
+    level = conditions.get("noise_level")
     if level:
-        rehearsed = (training.get("conditions") or {}).get("rehearsed")
+        from napari_deconvnet.core.conditions import NOISE_TOLERANCE
+
         lines.append(
             f"  trained on noise levels {level[0]:.3g}-{level[1]:.3g} of the range "
             + (
                 "(rehearsed the shipped noise: not checked)"
-                if rehearsed
-                else "(restores outside 1.5x of that warn)"
+                if conditions.get("rehearsed")
+                else f"(restores outside {NOISE_TOLERANCE:g}x of that warn)"
             )
         )
     library = info.get("library") or {}

@@ -100,7 +100,9 @@ def collect_training(widget: Any) -> dict[str, Any]:
                 "a new network, or the other network dimensionality"
             )
         options["model"] = model
-        options.update(KEEP_CHOICES[widget.keep.value])  # L2-SP and rehearsal
+        from napari_deconvnet.core.train_setup import KEEP
+
+        options.update(KEEP[KEEP_CHOICES[widget.keep.value]])  # L2-SP and rehearsal
     if widget.regions.value is not None:
         options["regions"] = shapes_to_polygons(widget.regions.value, layer)
     region = widget.validation_region.value

@@ -34,14 +34,12 @@ NO_NOISE = "none"
 SELF_SUPERVISED = "none: self-supervised"
 SYNTHETIC = "synthetic: noise model + PSF"
 NEW_NETWORK = "new network"
-#: *Keep what it knew* when fine-tuning: ``dn.train``'s options for each choice.
-#: The default pulls toward the start (L2-SP) and, for denoisers, rehearses the
-#: shipped noise; "off" makes a specialist of the user's data (README, *Fine-tuning
-#: a deconvolution model*: +0.9 dB at its 20 photons, -3.6 dB at 50, in 3D).
+#: *Keep what it knew* when fine-tuning: each choice's key of
+#: :data:`~napari_deconvnet.core.train_setup.KEEP` (``dn.train``'s options).
 KEEP_CHOICES = {
-    "yes (default)": {},
-    "weakly (L2-SP 10)": {"l2sp": 10.0},
-    "no: my data only": {"l2sp": 0.0, "rehearsal": 0.0},
+    "yes (default)": "yes",
+    "weakly (L2-SP 10)": "weakly",
+    "no: my data only": "no",
 }
 
 
