@@ -6,9 +6,12 @@ nuclei, membranes, textures), degraded by **the user's PSF** and by **the
 noise** :func:`~.noise_estimation.estimate_noise` **finds in the user's
 image** (its level, camera offset and gain), at the intensities of that
 image, and normalised with that image's statistics, exactly as
-:func:`napari_deconvnet.restore` will normalise it. Nothing of the user's
-image is trained on, so no clean reference is needed; what it contributes
-is its noise, its brightness and its PSF.
+:func:`napari_deconvnet.restore` will normalise it. No clean reference is
+needed: what the user's image contributes is its noise, its brightness and
+its PSF, and, with ``scenes="image"`` or ``"both"``, its structures: the
+starting model's restoration of it serves as clean scenes, which are blurred
+and noised afresh like the phantoms (a restoration is never a training
+*input*, and the noisy image never a target).
 
 The pairs (:mod:`.synthetic_pairs`) and the generators
 (:func:`~.phantoms.phantom`), both re-exported here, work in 2D and 3D and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -128,6 +132,14 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
     return channel
 
 
+#: Where the synthetic pairs' structures come from (``scenes=``): the package's
+#: phantoms; the user's image as the starting model restores it; or both, half each.
+SCENES = ("phantoms", "image", "both")
+#: Scenes from the image: the central part of at most this many planes (2D) or of
+#: the middle volume (3D), at most this size per axis, is restored once.
+SCENE_PLANES = 4
+SCENE_EXTENT = {2: (512, 512), 3: (64, 256, 256)}
+
 #: Defaults of the settings that a resumed run takes from its record.
 DEFAULTS: dict[str, Any] = {
     "batch_size": 16,
@@ -135,6 +147,7 @@ DEFAULTS: dict[str, Any] = {
     "l2sp": 10.0,
     "steps_per_epoch": 25,
     "seed": 0,
+    "scenes": "phantoms",
 }
 #: 3D differs (CARE's 3D defaults): 4 patches of 16 x 48 x 48 per batch; see :data:`POOL_3D`.
 DEFAULTS_3D: dict[str, Any] = {**DEFAULTS, "batch_size": 4}
@@ -161,7 +174,43 @@ def _patch(patch_size: Any, ndim: int) -> tuple[int, ...]:
     return size
 
 
+def _image_scenes(
+    net: DeconvNet, array: np.ndarray, kernel: np.ndarray | None, camera: dict[str, Any]
+) -> list[np.ndarray]:
+    """Clean estimates of the user's own structures: `net`'s restoration of (part of) `array`.
+
+    Central crops (:data:`SCENE_EXTENT`) of up to :data:`SCENE_PLANES` evenly
+    spaced planes, or of the middle volume, restored by the starting model
+    (given the PSF if it is a deconvolution model), in raw units above the
+    camera's dark level, negatives clipped.
+    """
+    from .conditions import ConditionsWarning
+    from .restoration import restore
+
+    ndim = net.config.ndim
+    spatial = array.reshape(-1, *array.shape[-ndim:])
+    count = 1 if ndim == 3 else min(SCENE_PLANES, len(spatial))
+    picks = np.unique(np.linspace(0, len(spatial) - 1, count + 2)[1:-1].round().astype(int))
+    box = tuple(
+        slice(max(0, (n - e) // 2), max(0, (n - e) // 2) + e)
+        for n, e in zip(array.shape[-ndim:], SCENE_EXTENT[ndim], strict=True)
+    )
+    psf = kernel if kind_of(net).needs_psf else None
+    scenes = []
+    for index in picks:
+        part = np.ascontiguousarray(spatial[index][box])
+        with warnings.catch_warnings():  # the image adapted to is the one in question
+            warnings.simplefilter("ignore", ConditionsWarning)
+            estimate = restore(part, net, psf=psf, device="cpu", precision="float32")
+        scenes.append(np.clip(np.asarray(estimate, np.float32) - camera["offset"], 0, None))
+    return scenes
+
+
 def _check_settings(settings: dict[str, Any]) -> None:
+    if settings["scenes"] not in SCENES:
+        raise ValueError(
+            f"scenes must be one of {', '.join(map(repr, SCENES))}, got {settings['scenes']!r}"
+        )
     for name in ("batch_size", "steps_per_epoch"):
         value = settings[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -199,7 +248,7 @@ def _resumed(
     for name, value in given.items():
         if value is None:
             continue
-        saved = record[name]
+        saved = record.get(name, DEFAULTS.get(name))
         if name == "kinds":
             value = check_kinds(value)
         if value != saved:
@@ -233,6 +282,7 @@ def adapt_iter(
     steps_per_epoch: int | None = None,
     steps: int | None = None,
     seed: int | None = None,
+    scenes: str | None = None,
     device: Any = "auto",
     stop: Any = None,
     preview: bool = True,
@@ -265,6 +315,7 @@ def adapt_iter(
         "steps_per_epoch": steps_per_epoch,
         "seed": seed,
         "kinds": kinds,
+        "scenes": scenes,
     }
     state = saved = None
     if resume is not None:
@@ -279,7 +330,7 @@ def adapt_iter(
                 f"{list(size)}; pass the same patch_size or leave it out"
             )
         kernel = saved_psf
-        settings = {k: saved[k] for k in DEFAULTS}
+        settings = {k: saved.get(k, DEFAULTS[k]) for k in DEFAULTS}  # older records
         kinds, camera, stats = saved["kinds"], saved["camera"], tuple(saved["stats"])
         if model is None:
             model = saved["start"].get("path") or saved["start"].get("name")
@@ -310,6 +361,13 @@ def adapt_iter(
     else:
         epochs = None
     dev = resolve_device(device)
+    if settings["scenes"] == "phantoms":
+        scene_options: dict[str, Any] = {}
+    else:
+        scene_options = {
+            "scenes": _image_scenes(net, array, kernel, camera),
+            "scene_fraction": 1.0 if settings["scenes"] == "image" else 0.5,
+        }
     data = SyntheticPairs(
         ndim=ndim,
         size=size,
@@ -321,6 +379,7 @@ def adapt_iter(
         seed=settings["seed"],
         noise_map=trains_with_noise_map(net),
         condition=_classical_channel(net, kernel, array),
+        **scene_options,
         **({} if ndim == 2 else POOL_3D),
     )
     if state is not None:
@@ -396,6 +455,13 @@ def adapt_iter(
                     else "synthetic phantoms, crops of a pool renewed every "
                     f"{POOL_3D['renew_every']} batches"
                 ),
+                "scenes": {
+                    "phantoms": "the package's phantoms only",
+                    "image": "the image's own structures, as the starting model restores "
+                    "them, degraded afresh (no phantoms)",
+                    "both": "half the package's phantoms, half the image's own structures "
+                    "as the starting model restores them",
+                }[settings["scenes"]],
                 "phantoms": data.kinds,
                 "psf": describe_psf(kernel),
                 "noise": config.noise,
@@ -480,7 +546,9 @@ def adapt(
     textures), blurred by `psf` and noised like `image`: with the noise
     model, level, camera offset and gain that :func:`estimate_noise` finds
     in it, at its intensities, and normalised with its statistics as
-    :func:`restore` will. `image` itself is never trained on.
+    :func:`restore` will. With ``scenes="image"`` (or ``"both"``) the
+    structures come from `image` instead (or for half the samples): the
+    starting model's restoration of it, degraded afresh in the same way.
 
     Parameters
     ----------
@@ -514,6 +582,11 @@ def adapt(
     callback : callable, optional
         Called with every :class:`TrainEvent` (progress, preview).
     **options
+        ``scenes`` (``"phantoms"``, the default; ``"image"``: the
+        starting model's restoration of the central part of `image`, at
+        most :data:`SCENE_EXTENT` per axis and :data:`SCENE_PLANES` planes,
+        blurred and noised afresh for every batch, for structures like the
+        user's; ``"both"``: half of each, in training and validation),
         ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; in
         3D (16, 48, 48) as CARE's 3D default; an integer or one size per
         axis), ``batch_size`` (16; 4 in 3D), ``lr`` (1e-3), ``l2sp`` (10: weaker

@@ -65,6 +65,15 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- data
 
+
+def _at_least(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`array` extended by its mirror image until it is at least `shape` on every axis."""
+    while any(a < s for a, s in zip(array.shape, shape, strict=True)):
+        pad = [(0, min(a, max(0, s - a))) for a, s in zip(array.shape, shape, strict=True)]
+        array = np.pad(array, pad, mode="symmetric")
+    return np.ascontiguousarray(array)
+
+
 #: The percentile of a blurred phantom that is set to the user's brightness
 #: (the 99.5th percentile of the image above its dark level, times 0.6-1.3):
 #: 100, its brightest pixel. With the 99.5th, sparse phantoms (beads,
@@ -113,6 +122,12 @@ class SyntheticPairs:
     network's classical channel, see :class:`~.kinds.PSFConditioned`) maps
     the degraded patches, with their margin, in raw units to the extra
     channel, which is cropped and normalised like them.
+
+    `scenes` (arrays of the user's own structures, clean estimates in raw
+    units above the camera's dark level: see :func:`~.adapt.adapt`'s
+    ``scenes="image"``) are cropped instead of a phantom for a
+    `scene_fraction` of the samples, training and validation alike, and are
+    degraded the same way at their own brightness (times 0.6-1.3).
     """
 
     def __init__(
@@ -132,6 +147,8 @@ class SyntheticPairs:
         renew_every: int = 1,
         noise_map: bool = False,
         condition: Any = None,
+        scenes: Any = None,
+        scene_fraction: float = 0.5,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
         self.noise_map, self.condition = noise_map, condition
@@ -157,11 +174,20 @@ class SyntheticPairs:
             raise ValueError(f"renew_every must be a positive integer, got {renew_every!r}")
         self.renew_every = renew_every
         self.pool = [phantom(self.pool_shape, self.kinds, pool_rng) for _ in range(pool)]
+        self.scenes = [_at_least(np.asarray(a, np.float32), self.full) for a in scenes or ()]
+        if self.scenes and not 0 < scene_fraction <= 1:
+            raise ValueError(f"scene_fraction must be in (0, 1], got {scene_fraction!r}")
+        self.scene_fraction = float(scene_fraction) if self.scenes else 0.0
         self.validation = "synthetic"
         self.train_area = 10**9  # unlimited: the pool keeps changing
         val_rng = np.random.default_rng([seed, 8])
-        clean = np.stack([phantom(self.full, self.kinds, val_rng) for _ in range(n_validation)])
-        x, y = self._degrade(clean, val_rng)
+        n_scenes = round(n_validation * self.scene_fraction)
+        clean = [phantom(self.full, self.kinds, val_rng) for _ in range(n_validation - n_scenes)]
+        natural = np.arange(n_validation) >= len(clean)
+        if n_scenes:
+            crops, _ = self._crops(n_scenes, val_rng, 1.0)
+            clean += list(crops)
+        x, y = self._degrade(np.stack(clean), val_rng, natural)
         self.val = {
             "x": x,
             "y": y,
@@ -170,10 +196,18 @@ class SyntheticPairs:
             "scale": [self.scale] * n_validation,
         }
 
-    def _crops(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        out = []
-        for _ in range(n):
-            source = self.pool[int(rng.integers(len(self.pool)))]
+    def _crops(
+        self, n: int, rng: np.random.Generator, scene_fraction: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`n` augmented crops, and which of them come from the scenes (the rest: phantoms)."""
+        fraction = self.scene_fraction if scene_fraction is None else scene_fraction
+        out, natural = [], np.zeros(n, bool)
+        for i in range(n):
+            if fraction and rng.random() < fraction:
+                natural[i] = True
+                source = self.scenes[int(rng.integers(len(self.scenes)))]
+            else:
+                source = self.pool[int(rng.integers(len(self.pool)))]
             origin = [
                 int(rng.integers(p - f + 1)) for p, f in zip(source.shape, self.full, strict=True)
             ]
@@ -184,9 +218,11 @@ class SyntheticPairs:
             if self.full[-1] == self.full[-2]:
                 crop = np.rot90(crop, int(rng.integers(4)), axes=(-2, -1))
             out.append(np.ascontiguousarray(crop))
-        return np.stack(out)
+        return np.stack(out), natural
 
-    def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
+    def _degrade(
+        self, clean: np.ndarray, rng: np.random.Generator, natural: np.ndarray | None = None
+    ):
         cam, m = self.camera, self.margin
         n = clean.shape[0]
         # The user's amplitude is that of a blurred image: scale each phantom so
@@ -200,7 +236,10 @@ class SyntheticPairs:
         top = np.percentile(flat, BRIGHTNESS_PERCENTILE, axis=1)
         reference = np.maximum(top, 0.1 * flat.max(axis=1))
         reference = np.maximum(reference, 1e-6).reshape((n,) + (1,) * self.ndim)
-        level = cam["amplitude"] * rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim) / reference
+        factor = rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim)
+        level = cam["amplitude"] * factor / reference
+        if natural is not None and natural.any():  # scenes come in the user's units already
+            level = np.where(natural.reshape((n,) + (1,) * self.ndim), factor, level)
         signal = (clean * level).astype(np.float32)
         blurred = (unit * level).astype(np.float32)
         name, params = cam["noise"], dict(cam["params"])
@@ -260,7 +299,8 @@ class SyntheticPairs:
             self.pool[int(slot)] = self._renewal(step, j)
         rng = np.random.default_rng([self.seed, 9, step])
         self.step += 1
-        x, y = self._degrade(self._crops(batch_size, rng), rng)
+        crops, natural = self._crops(batch_size, rng)
+        x, y = self._degrade(crops, rng, natural)
         return x, y, None
 
 
@@ -298,7 +338,9 @@ class RehearsalPairs(SyntheticPairs):
         )
         self.val = None
 
-    def _degrade(self, clean: np.ndarray, rng: np.random.Generator):
+    def _degrade(
+        self, clean: np.ndarray, rng: np.random.Generator, natural: np.ndarray | None = None
+    ):
         xs, ys, lines = [], [], []
         for image in clean:
             seed = int(rng.integers(2**62))

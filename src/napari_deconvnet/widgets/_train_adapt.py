@@ -2,12 +2,14 @@
 
 Adapting fine-tunes a shipped single-channel model on synthetic phantom
 pairs degraded by the user's PSF and by the noise estimated in the user's
-layer (:func:`napari_deconvnet.core.adapt.adapt_iter`); the layer itself is
-never trained on, so no clean data is needed. The form asks for what that
+layer (:func:`napari_deconvnet.core.adapt.adapt_iter`); the noisy layer is
+never a training target, so no clean data is needed. The form asks for what that
 needs beyond the Train widget's shared fields (input layer, network
 dimensions, patch and batch size, device, *Start from*): the PSF, from the
 dock widgets' one picker (optional: without it the model is adapted to the
-noise only), and the time budget.
+noise only), where the training structures come from (the package's
+phantoms, this image as the starting model restores it, or both), and the
+time budget.
 """
 
 from __future__ import annotations
@@ -15,15 +17,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from magicgui.widgets import Container, SpinBox
+from magicgui.widgets import ComboBox, Container, SpinBox
 
 from ._psf import PsfPicker
 
-__all__ = ["ADAPT", "TRAIN_LAYERS", "AdaptForm", "adapt_start", "check_adapt_model"]
+__all__ = [
+    "ADAPT",
+    "SCENE_CHOICES",
+    "TRAIN_LAYERS",
+    "AdaptForm",
+    "adapt_start",
+    "check_adapt_model",
+]
 
 #: The Train widget's modes.
 TRAIN_LAYERS = "Train on layers"
 ADAPT = "Adapt to this image (no clean data)"
+#: *Learn from*: label and :data:`napari_deconvnet.core.adapt.SCENES` key.
+SCENE_CHOICES = (
+    ("the package's phantoms", "phantoms"),
+    ("this image, as restored", "image"),
+    ("both", "both"),
+)
 
 
 def adapt_start(net_ndim: int, psf: bool, models: list[str]) -> tuple[str, str]:
@@ -71,6 +86,9 @@ class AdaptForm(Container):
     psf : PsfPicker
         ``"none"`` (adapt to the noise only, the default), a PSF kind with
         its parameters, or a PSF layer.
+    scenes : ComboBox
+        Where the synthetic pairs' structures come from (``scenes=`` of
+        :func:`napari_deconvnet.adapt`).
     seconds : SpinBox
         The adaptation's wall-clock budget (120 s by default).
     """
@@ -80,9 +98,14 @@ class AdaptForm(Container):
         self.margins = (0, 0, 0, 0)
         self.psf = PsfPicker(viewer, exclude=exclude, optional=True)
         self.psf.tooltip = "The microscope's PSF: the adapted model deconvolves it (optional)"
+        self.scenes = ComboBox(label="Learn from", choices=SCENE_CHOICES, value="phantoms")
+        self.scenes.tooltip = (
+            "The structures the synthetic pairs show: the package's phantoms (beads, filaments, "
+            "nuclei, membranes, textures), this image as the starting model restores it, or both"
+        )
         self.seconds = SpinBox(label="Adapt for s", value=120, min=1, max=10**6)
         self.seconds.tooltip = "Time budget of the adaptation (120 s on a laptop CPU is typical)"
-        self.extend([self.psf, self.seconds])
+        self.extend([self.psf, self.scenes, self.seconds])
 
     def refresh(self, *_: Any) -> None:
         """Show the PSF picker's fields for its current choice."""
@@ -109,7 +132,7 @@ class AdaptForm(Container):
                 "3D adaptation needs a 3D PSF (without a PSF, adaptation is 2D denoising); "
                 "choose a PSF or a 2D network"
             )
-        out: dict[str, Any] = {"seconds": float(self.seconds.value)}
+        out: dict[str, Any] = {"seconds": float(self.seconds.value), "scenes": self.scenes.value}
         if described is not None:
             out["psf_description"] = {"psf": described, "ndim": net_ndim, "spatial": spatial}
         return out

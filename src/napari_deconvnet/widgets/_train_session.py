@@ -182,6 +182,7 @@ def form_settings(widget: Any) -> dict[str, Any]:
     settings["adapt"] = {
         "psf": picker_state(widget.adapt.psf),
         "seconds": widget.adapt.seconds.value,
+        "scenes": widget.adapt.scenes.value,
     }
     settings["pair_psf"] = picker_state(widget.pair_psf)
     return json.loads(json.dumps(settings, default=_plain))
@@ -228,8 +229,9 @@ def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
     if isinstance(adapt, dict):
         if isinstance(adapt.get("psf"), dict):
             apply_picker(widget.adapt.psf, adapt["psf"])
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            widget.adapt.seconds.value = adapt["seconds"]
+        for field in ("seconds", "scenes"):
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                getattr(widget.adapt, field).value = adapt[field]
 
 
 def check_resume_mode(folder: Path, mode: str) -> None:

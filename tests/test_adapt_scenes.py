@@ -1,0 +1,86 @@
+"""dn.adapt(scenes=...): synthetic pairs whose structures come from the user's own image."""
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.adapt import SCENES
+from napari_deconvnet.core.phantoms import phantom
+from napari_deconvnet.core.synthetic_pairs import SyntheticPairs, _at_least
+
+CAMERA = {"noise": "gaussian", "params": {"sigma": 1e-6}, "offset": 10.0, "amplitude": 50.0}
+
+
+def _pairs(scenes, fraction, n_validation=8):
+    return SyntheticPairs(
+        ndim=2,
+        size=(16, 16),
+        camera=CAMERA,
+        stats=(0.0, 1.0),
+        seed=0,
+        n_validation=n_validation,
+        scenes=scenes,
+        scene_fraction=fraction,
+    )
+
+
+def test_scene_crops_keep_the_scenes_brightness_and_phantoms_theirs():
+    # A flat scene of 7 above the dark level: a scene target is 7 times the 0.6-1.3 jitter,
+    # plus the offset; phantoms get the user's amplitude at their brightest pixel instead.
+    scene = np.full((40, 40), 7.0, np.float32)
+    data = _pairs([scene], 1.0)
+    for _ in range(3):
+        x, y, _ = data.batch(6)
+        above = y.numpy()[:, 0] - CAMERA["offset"]
+        assert np.ptp(above, axis=(1, 2)).max() < 1e-4  # flat: every pixel the same
+        assert (above[:, 0, 0] >= 7 * 0.6 - 1e-4).all() and (above[:, 0, 0] <= 7 * 1.3).all()
+        np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-3)  # sigma ~ 0: no noise
+    mixed = _pairs([scene], 0.5)
+    flat = 0
+    for _ in range(10):
+        _, y, _ = mixed.batch(8)
+        flat += int((np.ptp(y.numpy()[:, 0], axis=(1, 2)) < 1e-4).sum())
+    assert 20 <= flat <= 60  # about half of 80 samples (binomial: 40 +- 4.5)
+    # validation: the same fraction of scene pairs, after the phantoms
+    val = mixed.val["y"].numpy()[:, 0]
+    assert (np.ptp(val, axis=(1, 2)) < 1e-4).tolist() == [False] * 4 + [True] * 4
+
+
+def test_without_scenes_the_pairs_are_what_they_were():
+    # The same seed draws the same phantom batches and validation with scenes=None.
+    a, b = _pairs(None, 0.5), _pairs([], 0.5)
+    np.testing.assert_array_equal(a.val["y"].numpy(), b.val["y"].numpy())
+    np.testing.assert_array_equal(a.batch(4)[1].numpy(), b.batch(4)[1].numpy())
+    with pytest.raises(ValueError, match="scene_fraction"):
+        _pairs([np.ones((20, 20), np.float32)], 1.5)
+
+
+def test_small_scenes_are_extended_by_their_mirror_image():
+    scene = np.arange(3 * 5, dtype=np.float32).reshape(3, 5)
+    out = _at_least(scene, (11, 4))
+    assert out.shape == (11, 5)  # 3 -> 6 -> 11 rows (a mirror of at most itself per step)
+    np.testing.assert_array_equal(out[:3], scene)
+    np.testing.assert_array_equal(out[3:6], scene[::-1])
+    np.testing.assert_array_equal(out[6:11], out[:6][::-1][:5])
+
+
+def test_adapt_records_its_scenes_and_refuses_unknown_ones():
+    noisy = dn.synthesize(phantom((64, 64), rng=0), "gaussian", sigma=0.1, seed=0)
+    options = dict(seconds=None, steps=2, steps_per_epoch=1, batch_size=2, patch_size=32)
+    model = dn.adapt("default", noisy, device="cpu", scenes="image", **options)
+    assert "the image's own structures" in model.metadata["training"]["data"]["scenes"]
+    assert model.metadata["training"]["settings"] is not None
+    assert SCENES == ("phantoms", "image", "both")
+    with pytest.raises(ValueError, match="scenes must be one of"):
+        dn.adapt("default", noisy, device="cpu", scenes="photos", **options)
+
+
+def test_a_resumed_adaptation_keeps_its_scenes(tmp_path):
+    noisy = dn.synthesize(phantom((64, 64), rng=1), "gaussian", sigma=0.1, seed=0)
+    path = tmp_path / "run.safetensors"
+    options = dict(steps_per_epoch=1, batch_size=2, patch_size=32, device="cpu")
+    dn.adapt("default", noisy, seconds=None, steps=1, scenes="both", autosave=path, **options)
+    with pytest.raises(ValueError, match="scenes='image', but the adapt run to resume used"):
+        dn.adapt(None, noisy, seconds=None, steps=2, scenes="image", resume=path, **options)
+    resumed = dn.adapt(None, noisy, seconds=None, steps=2, resume=path, **options)
+    assert "half the package's phantoms" in resumed.metadata["training"]["data"]["scenes"]
