@@ -453,6 +453,37 @@ def test_adapt_mode_previews_and_beats_the_shipped_model(
     assert _shown(widget.target) and not _shown(widget.adapt) and _shown(widget.resume)
 
 
+def test_adapt_mode_learns_from_the_image_when_asked(viewer_widget, qtbot, errors, monkeypatch):
+    from napari_deconvnet.core.adapt import phantom
+    from napari_deconvnet.widgets._train_session import apply_settings, form_settings
+
+    viewer, widget = viewer_widget
+    clean = phantom((64, 64), rng=0).astype(np.float32)
+    viewer.add_image(dn.synthesize(clean, "gaussian", sigma=0.1, seed=0), name="noisy")
+    original = train_module._adapt_job
+
+    def bounded(model, image, options, *args):
+        options = {**options, "steps": 2, "steps_per_epoch": 1}
+        return (yield from original(model, image, options, *args))
+
+    monkeypatch.setattr(train_module, "_adapt_job", bounded)
+    widget.image.value = viewer.layers["noisy"]
+    widget.mode.value = ADAPT
+    assert _shown(widget.adapt.scenes) and widget.adapt.scenes.value == "phantoms"
+    widget.adapt.scenes.value = "image"
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    data = widget.result.model.metadata["training"]["data"]
+    assert data["scenes"].startswith("the image's own structures")
+    settings = form_settings(widget)  # what the session (and Resume) keeps
+    assert settings["adapt"]["scenes"] == "image"
+    widget.adapt.scenes.value = "both"
+    apply_settings(widget, settings)
+    assert widget.adapt.scenes.value == "image"
+
+
 def test_adapt_mode_refuses_what_it_cannot_adapt(viewer_widget, errors):
     viewer, widget = viewer_widget
     viewer.add_image(_pair((64, 64))[0], name="noisy")
