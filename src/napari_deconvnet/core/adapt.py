@@ -133,12 +133,19 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
 
 
 #: Where the synthetic pairs' structures come from (``scenes=``): the package's
-#: phantoms; the user's image as the starting model restores it; or both, half each.
+#: phantoms; the user's image as the starting model restores it; or both, half each
+#: (the default: chosen on the quality benchmark's validation images, README *Adapt*).
 SCENES = ("phantoms", "image", "both")
 #: Scenes from the image: the central part of at most this many planes (2D) or of
 #: the middle volume (3D), at most this size per axis, is restored once.
 SCENE_PLANES = 4
-SCENE_EXTENT = {2: (512, 512), 3: (64, 256, 256)}
+SCENE_EXTENT = {2: (512, 512), 3: (48, 192, 192)}
+#: ``metadata["training"]["mode"]`` per scenes.
+MODES = {
+    "phantoms": "adapt (synthetic phantoms)",
+    "image": "adapt (synthetic pairs of the image's structures)",
+    "both": "adapt (synthetic pairs of phantoms and the image's structures)",
+}
 
 #: Defaults of the settings that a resumed run takes from its record.
 DEFAULTS: dict[str, Any] = {
@@ -147,7 +154,7 @@ DEFAULTS: dict[str, Any] = {
     "l2sp": 10.0,
     "steps_per_epoch": 25,
     "seed": 0,
-    "scenes": "phantoms",
+    "scenes": "both",
 }
 #: 3D differs (CARE's 3D defaults): 4 patches of 16 x 48 x 48 per batch; see :data:`POOL_3D`.
 DEFAULTS_3D: dict[str, Any] = {**DEFAULTS, "batch_size": 4}
@@ -237,6 +244,7 @@ def _resumed(
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """The settings of the run to resume; ValueError where an argument contradicts them."""
     record, saved_psf = read_adapt_record(state_path)
+    record.setdefault("scenes", "phantoms")  # runs from before scenes= had phantoms only
     out = dict(record)
 
     def refuse(name: str, yours: Any, theirs: Any) -> None:
@@ -248,7 +256,7 @@ def _resumed(
     for name, value in given.items():
         if value is None:
             continue
-        saved = record.get(name, DEFAULTS.get(name))
+        saved = record[name]
         if name == "kinds":
             value = check_kinds(value)
         if value != saved:
@@ -330,7 +338,7 @@ def adapt_iter(
                 f"{list(size)}; pass the same patch_size or leave it out"
             )
         kernel = saved_psf
-        settings = {k: saved.get(k, DEFAULTS[k]) for k in DEFAULTS}  # older records
+        settings = {k: saved[k] for k in DEFAULTS}
         kinds, camera, stats = saved["kinds"], saved["camera"], tuple(saved["stats"])
         if model is None:
             model = saved["start"].get("path") or saved["start"].get("name")
@@ -447,7 +455,7 @@ def adapt_iter(
         start = history[0]
         scores = ("val_loss", "val_psnr", "val_ssim")
         training = {
-            "mode": "adapt (synthetic phantoms)",
+            "mode": MODES[settings["scenes"]],
             "data": {
                 "kind": (
                     "synthetic phantoms, drawn afresh for every batch"
@@ -546,9 +554,10 @@ def adapt(
     textures), blurred by `psf` and noised like `image`: with the noise
     model, level, camera offset and gain that :func:`estimate_noise` finds
     in it, at its intensities, and normalised with its statistics as
-    :func:`restore` will. With ``scenes="image"`` (or ``"both"``) the
-    structures come from `image` instead (or for half the samples): the
-    starting model's restoration of it, degraded afresh in the same way.
+    :func:`restore` will. By default (``scenes="both"``) half the samples
+    take their structures from `image` instead: the starting model's
+    restoration of it, degraded afresh in the same way (the noisy `image`
+    is never a target).
 
     Parameters
     ----------
@@ -582,11 +591,13 @@ def adapt(
     callback : callable, optional
         Called with every :class:`TrainEvent` (progress, preview).
     **options
-        ``scenes`` (``"phantoms"``, the default; ``"image"``: the
-        starting model's restoration of the central part of `image`, at
-        most :data:`SCENE_EXTENT` per axis and :data:`SCENE_PLANES` planes,
-        blurred and noised afresh for every batch, for structures like the
-        user's; ``"both"``: half of each, in training and validation),
+        ``scenes`` (``"both"``, the default: half the samples phantoms,
+        half the user's structures, in training and validation;
+        ``"image"``: only the user's structures, that is the starting
+        model's restoration of the central part of `image`, at most
+        :data:`SCENE_EXTENT` per axis and :data:`SCENE_PLANES` planes,
+        computed once and blurred and noised afresh for every batch;
+        ``"phantoms"``: only the package's phantoms, as before),
         ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; in
         3D (16, 48, 48) as CARE's 3D default; an integer or one size per
         axis), ``batch_size`` (16; 4 in 3D), ``lr`` (1e-3), ``l2sp`` (10: weaker

@@ -98,7 +98,7 @@ class AdaptForm(Container):
         self.margins = (0, 0, 0, 0)
         self.psf = PsfPicker(viewer, exclude=exclude, optional=True)
         self.psf.tooltip = "The microscope's PSF: the adapted model deconvolves it (optional)"
-        self.scenes = ComboBox(label="Learn from", choices=SCENE_CHOICES, value="phantoms")
+        self.scenes = ComboBox(label="Learn from", choices=SCENE_CHOICES, value="both")
         self.scenes.tooltip = (
             "The structures the synthetic pairs show: the package's phantoms (beads, filaments, "
             "nuclei, membranes, textures), this image as the starting model restores it, or both"
