@@ -84,3 +84,32 @@ def test_a_resumed_adaptation_keeps_its_scenes(tmp_path):
         dn.adapt(None, noisy, seconds=None, steps=2, scenes="image", resume=path, **options)
     resumed = dn.adapt(None, noisy, seconds=None, steps=2, resume=path, **options)
     assert "half the package's phantoms" in resumed.metadata["training"]["data"]["scenes"]
+
+
+def test_learning_from_the_image_carries_to_its_held_out_part():
+    # A photo, unlike every phantom: deconv-2d adapted on its left part restores the
+    # right part better from the image's own structures than from the phantoms
+    # (measured: +0.14 dB over the shipped model against -0.17 with phantoms, 40 steps).
+    from skimage import data
+
+    from napari_deconvnet.core.metrics import psnr
+    from napari_deconvnet.core.psf import blur
+
+    clean = data.camera().astype(np.float32)[100:260, 100:420] / 255 * 100 + 5
+    psf = dn.make_psf("gaussian", shape=(11, 11), sigma=2.0).astype(np.float32)
+    noisy = np.random.default_rng(0).poisson(blur(clean, psf).clip(0)).astype(np.float32)
+    span = float(np.ptp(clean))
+
+    def score(model):
+        out = dn.restore(noisy[:, 160:], model, psf=psf, device="cpu")
+        return psnr(out, clean[:, 160:], data_range=span)
+
+    options = dict(psf=psf, seconds=None, steps=40, steps_per_epoch=10, batch_size=8)
+    options.update(patch_size=32, device="cpu", preview=False)
+    gains = {
+        scenes: score(dn.adapt("deconv-2d", noisy[:, :160], scenes=scenes, **options))
+        - score("deconv-2d")
+        for scenes in ("phantoms", "image")
+    }
+    assert gains["image"] > 0.05, gains
+    assert gains["image"] > gains["phantoms"] + 0.15, gains
