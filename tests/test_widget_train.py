@@ -453,7 +453,9 @@ def test_adapt_mode_previews_and_beats_the_shipped_model(
     assert _shown(widget.target) and not _shown(widget.adapt) and _shown(widget.resume)
 
 
-def test_adapt_mode_learns_from_the_image_when_asked(viewer_widget, qtbot, errors, monkeypatch):
+def test_adapt_mode_adapts_a_deconvolution_model_from_the_image(
+    viewer_widget, qtbot, errors, monkeypatch
+):
     from napari_deconvnet.core.adapt import phantom
     from napari_deconvnet.widgets._train_session import apply_settings, form_settings
 
@@ -471,12 +473,17 @@ def test_adapt_mode_learns_from_the_image_when_asked(viewer_widget, qtbot, error
     widget.mode.value = ADAPT
     assert _shown(widget.adapt.scenes) and widget.adapt.scenes.value == "both"
     widget.adapt.scenes.value = "image"
+    # a deconvolution model with a PSF kind (the form once refused every deconvolution model)
+    widget.adapt.psf.source.value = "gaussian"
+    widget.start_from.value = "deconv-2d"
     widget.train()
     _wait_until_idle(qtbot, widget)
 
     assert errors == []
-    data = widget.result.model.metadata["training"]["data"]
-    assert data["scenes"].startswith("the image's own structures")
+    metadata = widget.result.model.metadata
+    assert metadata["training"]["data"]["scenes"].startswith("the image's own structures")
+    assert metadata["training"]["fine_tuned_from"]["name"] == "deconv-2d"
+    assert metadata["training"]["psf_shape"] is not None
     settings = form_settings(widget)  # what the session (and Resume) keeps
     assert settings["adapt"]["scenes"] == "image"
     widget.adapt.scenes.value = "phantoms"

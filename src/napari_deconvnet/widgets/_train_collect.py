@@ -147,7 +147,7 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
     model = registry.resolve(start)
     check_adapt_model(start, model, net_ndim)
     options = widget.adapt.options(net_ndim, tuple(data.shape[-net_ndim:]))
-    check_adapt_model(start, model, net_ndim, psf=options.get("psf") is not None)
+    check_adapt_model(start, model, net_ndim, psf="psf_description" in options)
     options.update(
         patch_size=int(widget.patch_size.value),
         batch_size=int(widget.batch_size.value),
