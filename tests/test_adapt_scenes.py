@@ -113,3 +113,13 @@ def test_learning_from_the_image_carries_to_its_held_out_part():
     }
     assert gains["image"] > 0.05, gains
     assert gains["image"] > gains["phantoms"] + 0.15, gains
+
+
+def test_adapt_starts_from_the_deconvolution_model_when_given_a_psf():
+    noisy = dn.synthesize(phantom((64, 64), rng=2), "gaussian", sigma=0.05, seed=0)
+    psf = dn.make_psf("gaussian", shape=(7, 7), sigma=1.0)
+    options = dict(seconds=None, steps=1, steps_per_epoch=1, batch_size=2, patch_size=32)
+    with_psf = dn.adapt(None, noisy, psf=psf, device="cpu", **options)
+    assert with_psf.metadata["training"]["fine_tuned_from"]["name"] == "deconv-2d"
+    without = dn.adapt(None, noisy, device="cpu", **options)
+    assert without.metadata["training"]["fine_tuned_from"]["name"] == "denoise-2d"

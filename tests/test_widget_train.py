@@ -424,7 +424,10 @@ def test_adapt_mode_previews_and_beats_the_shipped_model(
     assert widget.start_hint.value == "adapts denoise-2d to this image's noise"
     widget.adapt.psf.source.value = FROM_LAYER
     widget.adapt.psf.layer.value = viewer.layers["psf"]
-    assert "learns the deconvolution" in widget.start_hint.value
+    # with a PSF the shipped deconvolution model is suggested; the fixture chose "Start
+    # from" itself, so the choice stays, and the denoiser learns the deconvolution
+    assert widget.start_from.value == "denoise-2d"
+    assert widget.start_hint.value == "suggested: deconv-2d"
     widget.adapt.seconds.value = 600
     events = _events(widget, monkeypatch)
     widget.train()
@@ -585,3 +588,17 @@ def test_keep_what_it_knew_sets_l2sp_and_rehearsal(viewer_widget, qtbot, errors)
     assert training["conditions"]["rehearsed"] is False  # its restores are checked
     widget.mode.value = ADAPT
     assert not _shown(widget.keep)  # adaptation has its own recipe
+
+
+def test_adapt_suggests_the_deconvolution_model_when_there_is_a_psf():
+    from napari_deconvnet.widgets._train_adapt import adapt_start
+
+    both = ["denoise-2d", "deconv-2d", "denoise-3d", "deconv-3d"]
+    assert adapt_start(2, True, both)[0] == "deconv-2d"
+    assert adapt_start(3, True, both)[0] == "deconv-3d"
+    assert adapt_start(2, False, both)[0] == "denoise-2d"
+    assert adapt_start(3, True, ["denoise-3d"]) == (
+        "denoise-3d",
+        "adapts denoise-3d: with the PSF it learns the deconvolution",
+    )
+    assert adapt_start(2, True, [])[0] is None

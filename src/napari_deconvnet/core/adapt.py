@@ -351,7 +351,9 @@ def adapt_iter(
     _check_settings(settings)
     if ndim == 3 and array.ndim < 3:
         raise ValueError("a 3D PSF needs a 3D image (Z, Y, X)")
-    net = _base_model(model or f"denoise-{ndim}d", ndim, kernel)
+    net = _base_model(
+        model or f"{'denoise' if kernel is None else 'deconv'}-{ndim}d", ndim, kernel
+    )
     fingerprint = weights_fingerprint(net)
     if state is not None:
         check_resume(state, "synthetic", size, net)
@@ -565,8 +567,10 @@ def adapt(
         A single-channel model to start from: ``"default"`` /
         ``"denoise-2d"`` (or ``"denoise-3d"`` with a 3D PSF), a model file,
         or a loaded network (copied, never modified). None picks
-        ``denoise-2d`` or ``denoise-3d`` from the PSF's dimensions: with
-        `psf`, the denoiser learns the deconvolution. A PSF-conditioned
+        ``deconv-2d`` or ``deconv-3d`` from the PSF's dimensions when
+        `psf` is given (better starts than the denoisers on every
+        deconvolution task measured), ``denoise-2d`` without one; a
+        denoiser given `psf` learns the deconvolution. A PSF-conditioned
         model (``deconv-2d``, ``deconv-3d``) adapts too, with `psf`: its
         classical input channel (Wiener or Richardson-Lucy with that PSF,
         with the statistics of `image`) is computed for every synthetic
