@@ -205,6 +205,7 @@ def test_widget_resumes_an_adapt_session_with_its_psf_and_noise(
     widget.adapt.psf.forms.set_values({"sigma": 1.5})
     widget.adapt.psf.size.value = 9
     widget.adapt.seconds.value = 900
+    widget.adapt.scenes.value = "image"
     widget.patch_size.value = 16
     widget.batch_size.value = 2
     widget.train()
@@ -226,10 +227,11 @@ def test_widget_resumes_an_adapt_session_with_its_psf_and_noise(
     assert new.mode.value == ADAPT
     assert new.adapt.psf.source.value == "gaussian" and new.adapt.psf.size.value == 9
     assert new.adapt.psf.forms.values()["sigma"] == pytest.approx(1.5)
-    assert new.adapt.seconds.value == 900
+    assert new.adapt.seconds.value == 900 and new.adapt.scenes.value == "image"
     assert new.patch_size.value == 16 and new.batch_size.value == 2
-    assert new.start_from.value == "denoise-2d" and new.image.value.name == "blurred"
-    assert "adapting denoise-2d to" in new.status.value
+    # with a PSF, adaptation starts from the shipped deconvolution model
+    assert new.start_from.value == "deconv-2d" and new.image.value.name == "blurred"
+    assert "adapting deconv-2d to" in new.status.value
     events.clear()
     new.train()
     qtbot.waitUntil(lambda: len(new.train_line.get_xdata()) >= len(before) + 1, timeout=TIMEOUT_MS)
