@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402  (its tasks, test sets, degradations and scoring)
 
 import napari_deconvnet as dn  # noqa: E402
-from napari_deconvnet.core.kinds import kind_of  # noqa: E402
+from napari_deconvnet.core.kinds import central_box, kind_of  # noqa: E402
 
 #: The tasks measured, by their name in quality.TASKS.
 TASKS = (
@@ -196,11 +196,7 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
 
 
 def _crop(volume: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    box = tuple(
-        slice(max(0, (n - s) // 2), max(0, (n - s) // 2) + s)
-        for n, s in zip(volume.shape, shape, strict=True)
-    )
-    return np.ascontiguousarray(volume[box])
+    return np.ascontiguousarray(volume[central_box(volume.shape, shape)])
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import napari_deconvnet as dn
-from napari_deconvnet.core.adapt import MODES, SyntheticPairs, adapt_iter
+from napari_deconvnet.core.adapt import SCENES, SyntheticPairs, adapt_iter
 from napari_deconvnet.core.adapt_record import read_adapt_record, record_path
 from napari_deconvnet.core.checkpoint import resume_path
 from napari_deconvnet.core.train_types import run_events
@@ -99,7 +99,7 @@ def test_resumed_adapt_run_goes_on_exactly_as_an_uninterrupted_one(tmp_path):
     assert len(training["fine_tuned_from"]["fingerprint"]) == 16
     # the autosaved best model is an ordinary model file with the same record
     saved = dn.load_model(path)
-    assert saved.metadata["training"]["mode"] == MODES["both"]  # the default scenes
+    assert saved.metadata["training"]["mode"] == SCENES["both"][1]  # the default scenes
 
 
 def test_adapt_resume_refuses_contradicting_settings(tmp_path):

@@ -69,7 +69,7 @@ def test_adapt_records_its_scenes_and_refuses_unknown_ones():
     options = dict(seconds=None, steps=2, steps_per_epoch=1, batch_size=2, patch_size=32)
     model = dn.adapt("default", noisy, device="cpu", scenes="image", **options)
     assert "the image's own structures" in model.metadata["training"]["data"]["scenes"]
-    assert SCENES == ("phantoms", "image", "both")
+    assert tuple(SCENES) == ("phantoms", "image", "both")
     with pytest.raises(ValueError, match="scenes must be one of"):
         dn.adapt("default", noisy, device="cpu", scenes="photos", **options)
 

@@ -35,7 +35,7 @@ from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import central_crop, record_conditions
 from .devices import resolve_device
-from .kinds import NoiseConditioned, PSFConditioned, kind_of
+from .kinds import NoiseConditioned, PSFConditioned, central_box, kind_of
 from .losses import resolve_loss
 from .model import DeconvNet
 from .patches import check_array, normalization_of
@@ -135,17 +135,27 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
 #: Where the synthetic pairs' structures come from (``scenes=``): the package's
 #: phantoms; the user's image as the starting model restores it; or both, half each
 #: (the default: chosen on the quality benchmark's validation images, README *Adapt*).
-SCENES = ("phantoms", "image", "both")
+#: Per choice: the share of samples from the image, ``metadata["training"]["mode"]``
+#: and ``["data"]["scenes"]``.
+SCENES: dict[str, tuple[float, str, str]] = {
+    "phantoms": (0.0, "adapt (synthetic phantoms)", "the package's phantoms only"),
+    "image": (
+        1.0,
+        "adapt (synthetic pairs of the image's structures)",
+        "the image's own structures, as the starting model restores them, degraded afresh "
+        "(no phantoms)",
+    ),
+    "both": (
+        0.5,
+        "adapt (synthetic pairs of phantoms and the image's structures)",
+        "half the package's phantoms, half the image's own structures as the starting model "
+        "restores them",
+    ),
+}
 #: Scenes from the image: the central part of at most this many planes (2D) or of
 #: the middle volume (3D), at most this size per axis, is restored once.
 SCENE_PLANES = 4
 SCENE_EXTENT = {2: (512, 512), 3: (48, 192, 192)}
-#: ``metadata["training"]["mode"]`` per scenes.
-MODES = {
-    "phantoms": "adapt (synthetic phantoms)",
-    "image": "adapt (synthetic pairs of the image's structures)",
-    "both": "adapt (synthetic pairs of phantoms and the image's structures)",
-}
 
 #: Defaults of the settings that a resumed run takes from its record.
 DEFAULTS: dict[str, Any] = {
@@ -198,10 +208,7 @@ def _image_scenes(
     spatial = array.reshape(-1, *array.shape[-ndim:])
     count = 1 if ndim == 3 else min(SCENE_PLANES, len(spatial))
     picks = np.unique(np.linspace(0, len(spatial) - 1, count + 2)[1:-1].round().astype(int))
-    box = tuple(
-        slice(max(0, (n - e) // 2), max(0, (n - e) // 2) + e)
-        for n, e in zip(array.shape[-ndim:], SCENE_EXTENT[ndim], strict=True)
-    )
+    box = central_box(array.shape[-ndim:], SCENE_EXTENT[ndim])
     psf = kernel if kind_of(net).needs_psf else None
     scenes = []
     for index in picks:
@@ -371,12 +378,12 @@ def adapt_iter(
     else:
         epochs = None
     dev = resolve_device(device)
-    if settings["scenes"] == "phantoms":
-        scene_options: dict[str, Any] = {}
-    else:
+    fraction, mode, scenes_text = SCENES[settings["scenes"]]
+    scene_options: dict[str, Any] = {}
+    if fraction:
         scene_options = {
             "scenes": _image_scenes(net, array, kernel, camera),
-            "scene_fraction": 1.0 if settings["scenes"] == "image" else 0.5,
+            "scene_fraction": fraction,
         }
     data = SyntheticPairs(
         ndim=ndim,
@@ -457,7 +464,7 @@ def adapt_iter(
         start = history[0]
         scores = ("val_loss", "val_psnr", "val_ssim")
         training = {
-            "mode": MODES[settings["scenes"]],
+            "mode": mode,
             "data": {
                 "kind": (
                     "synthetic phantoms, drawn afresh for every batch"
@@ -465,13 +472,7 @@ def adapt_iter(
                     else "synthetic phantoms, crops of a pool renewed every "
                     f"{POOL_3D['renew_every']} batches"
                 ),
-                "scenes": {
-                    "phantoms": "the package's phantoms only",
-                    "image": "the image's own structures, as the starting model restores "
-                    "them, degraded afresh (no phantoms)",
-                    "both": "half the package's phantoms, half the image's own structures "
-                    "as the starting model restores them",
-                }[settings["scenes"]],
+                "scenes": scenes_text,
                 "phantoms": data.kinds,
                 "psf": describe_psf(kernel),
                 "noise": config.noise,

@@ -159,10 +159,9 @@ def central_crop(array: Any, ndim: int) -> np.ndarray:
     """
     lead = array.ndim - ndim
     index = tuple(n // 2 for n in array.shape[:lead])
-    box = tuple(
-        slice((n - min(n, c)) // 2, (n - min(n, c)) // 2 + min(n, c))
-        for n, c in zip(array.shape[lead:], SAMPLE_CROP[3 - ndim :], strict=True)
-    )
+    from .kinds import central_box
+
+    box = central_box(array.shape[lead:], SAMPLE_CROP[3 - ndim :])
     return np.asarray(array[index + box], np.float32)
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "NoiseConditioned",
     "PSFConditioned",
     "Plain",
+    "central_box",
     "central_crop",
     "impulse_values",
     "keep_uncorrupted",
@@ -255,6 +256,19 @@ class Plain(ModelKind):
     """The image alone in, the restored image out."""
 
 
+def central_box(shape: Any, sizes: Any) -> tuple[slice, ...]:
+    """Slices of the centred box of at most `sizes` along the axes of `shape`.
+
+    >>> central_box((10, 3), (4, 4))
+    (slice(3, 7, None), slice(0, 3, None))
+    """
+    box = []
+    for n, c in zip(shape, sizes, strict=True):
+        m = min(n, c)
+        box.append(slice((n - m) // 2, (n - m) // 2 + m))
+    return tuple(box)
+
+
 def central_crop(image: Any) -> Any:
     """A dask image's central crop of at most :data:`BALANCE_CROP` pixels per axis, computed.
 
@@ -264,8 +278,7 @@ def central_crop(image: Any) -> Any:
     """
     if not hasattr(image, "compute"):
         return image
-    starts = [max(0, (s - BALANCE_CROP) // 2) for s in image.shape]
-    return image[tuple(slice(a, a + BALANCE_CROP) for a in starts)].compute()
+    return image[central_box(image.shape, (BALANCE_CROP,) * image.ndim)].compute()
 
 
 def impulse_values(images: Any) -> dict[str, float]:
