@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -305,6 +306,7 @@ def adapt_iter(
     resume: Any = None,
 ) -> Generator[TrainEvent, None, TrainResult]:
     """Generator form of :func:`adapt`: yields :class:`TrainEvent`, returns a TrainResult."""
+    started = time.perf_counter()  # `seconds` covers the set-up (the scenes' restore) too
     check_array(image, "image")
     array = np.asarray(image, np.float32)
     if not np.isfinite(array).all():
@@ -536,6 +538,7 @@ def adapt_iter(
         preview=preview,
         autosave=saver,
         resume=state,
+        started=started,
     )
     return (yield from trainer.run())
 
@@ -589,8 +592,9 @@ def adapt(
         :func:`synthesize`, e.g. ``dict(noise="poisson-gaussian", gain=2,
         offset=100, read_noise=3)`` in the image's units.
     seconds : float or None
-        Training time (wall clock). 120 s on a laptop CPU is the design
-        point; a GPU does much more in the same time. None (with
+        Wall-clock budget of the whole call: the set-up (the starting
+        model's restore of the image for ``scenes``) counts, and the
+        training takes the rest. 120 s on a laptop CPU is the design point; a GPU does much more in the same time. None (with
         ``steps=``): bounded by the steps only, so that the run does not
         depend on the machine's speed. A resumed run counts its whole time.
     callback : callable, optional

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import time
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -382,6 +383,7 @@ def build_trainer(
     validation_noise: Any = None,
 ) -> Trainer:
     """The :class:`~.trainer.Trainer` of a :func:`~.training.train` call, arguments checked."""
+    started = time.perf_counter()  # `max_seconds` covers the set-up below too
     # ---- arguments, all checked before any heavy work
     start = None if model is None else load_model(model)
     psf_model = start is not None and is_psf_model(start)
@@ -558,6 +560,7 @@ def build_trainer(
         resume=state,
         rehearsal=rehearsed,
         validation_noise=validation_noise,
+        started=started,
     )
 
 

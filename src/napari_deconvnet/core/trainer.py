@@ -99,8 +99,11 @@ class Trainer:
         rehearsal: Any = None,
         evaluate: Callable[[DeconvNet], tuple[float, dict[str, float]]] | None = None,
         validation_noise: Any = None,
+        started: float | None = None,
     ) -> None:
-        self.start_time = time.perf_counter()
+        # the clock of max_seconds: from `started` (time.perf_counter() when the
+        # caller began its set-up, which then counts too), else from now
+        self.start_time = time.perf_counter() if started is None else float(started)
         self.data, self.config, self.device, self.amp = data, config, device, amp
         self.loss_fn, self.make_metadata = loss_fn, metadata
         self.stop, self.want_preview, self.autosave = stop, preview, autosave

@@ -140,8 +140,10 @@ def train(
         Number of epochs of ``steps_per_epoch`` steps (default 10 when
         `max_seconds` is None too).
     max_seconds : float, optional
-        Wall-clock budget; with `epochs` too, whichever comes first. When
-        it is the only bound, the learning-rate schedule follows the clock.
+        Wall-clock budget of the whole call, its set-up (patches, the
+        rehearsal pool) included; with `epochs` too, whichever comes first.
+        When it is the only bound, the learning-rate schedule follows the
+        clock.
     patch_size : int or tuple of int
         Patch side (or one size per spatial axis), a multiple of the
         network's ``2**depth`` grid, no larger than the images.
