@@ -50,6 +50,7 @@ Usage::
     python benchmarks/train_speed.py --choose --choose-on left --steps 30
     python benchmarks/train_speed.py --overhead 60 --setups a
     python benchmarks/train_speed.py --equal-steps 100 --seeds 0 1   # (a) at equal steps
+    python benchmarks/train_speed.py --forgetting 30 60 --seeds 0 1 2  # (b): spread over seeds
     python benchmarks/train_speed.py --plot-only --json a.json b.json --figure f.png
 """
 
@@ -439,6 +440,36 @@ def equal_steps(steps: int, seeds: list[int], tasks=None) -> None:
             )
 
 
+def forgetting_seeds(step_counts: list[int], seeds: list[int]) -> None:
+    """(b) on the correlated task at fixed step counts, several seeds: gain and forgetting.
+
+    The default fine-tuning recipe (``fine_tune`` with dn.train's own lr,
+    L2-SP and rehearsal) for each step count and seed, on the table's images
+    (training half, held-out right half, the membranes-and-beads probe), so
+    that the spread of the forgetting over seeds shows beside the timed
+    table's single runs.
+    """
+    train, test = halves(*TASKS["correlated Gaussian"]())
+    other_test = halves(*OTHER())[1]
+    shipped = dn.load_model("default")
+    s_task, s_other = score(shipped, test), score(shipped, other_test)
+    print(f"shipped: {s_task:.2f} dB on the task, {s_other:.2f} dB on the forgetting probe")
+    print("\n| steps | seeds | gain (mean, min to max) | forgetting (mean, min to max) |")
+    print("|---|---|---|---|")
+    for steps in step_counts:
+        gains, losses = [], []
+        for seed in seeds:
+            result = fine_tune(train, steps, None, None, None, seed=seed)
+            gains.append(score(result.model, test) - s_task)
+            losses.append(score(result.model, other_test) - s_other)
+        print(
+            f"| {steps} | {len(seeds)} | {np.mean(gains):+.2f} ({min(gains):+.2f} to "
+            f"{max(gains):+.2f}) | {np.mean(losses):+.2f} ({min(losses):+.2f} to "
+            f"{max(losses):+.2f}) |",
+            flush=True,
+        )
+
+
 def overhead(steps: int, repeats: int, setups: str = "ab") -> None:
     """Time per step of ``dn.train`` and of the plain loop at a fixed step count.
 
@@ -594,7 +625,18 @@ def main() -> None:
         metavar="STEPS",
         help="(a) from scratch: dn.train against the plain loop at this step count",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="--equal-steps")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1], help="--equal-steps, --forgetting"
+    )
+    parser.add_argument(
+        "--forgetting",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="STEPS",
+        help="(b) on the correlated task at these step counts, for each of --seeds: the "
+        "gain and the forgetting, mean and range",
+    )
     parser.add_argument(
         "--figure",
         type=Path,
@@ -623,6 +665,9 @@ def main() -> None:
         return
     if args.equal_steps:
         equal_steps(args.equal_steps, args.seeds, args.tasks)
+        return
+    if args.forgetting:
+        forgetting_seeds(args.forgetting, args.seeds)
         return
     if args.choose:
         configs = [tuple(float(v) for v in c.split(",")) for c in args.configs]
