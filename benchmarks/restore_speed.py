@@ -27,6 +27,14 @@ Two more measurements, each a ratio against float32 in the same process:
   maximum difference. Issue 13's baseline ("3D network restore runs at about
   0.2 MVox/s") is ``244f3be^``, the code before the centred tiles.
 
+- ``--planar``: anisotropic pooling (``DeconvNetConfig.planar_levels``) at
+  ``deconv-3d``'s size (depth 2, 16 base channels, image and Wiener
+  channels), planar levels 0 (the shipped kind), 1 and 2, seeded random
+  weights (speed does not depend on them), on the same volume, alternating
+  in one process: MVox/s, the ratio to 0, and each axis's receptive-field
+  extent beside the halo the tiles get (one for every axis, on the
+  ``2**depth`` grid).
+
 Usage::
 
     python benchmarks/restore_speed.py            # the README table
@@ -34,6 +42,7 @@ Usage::
     python benchmarks/restore_speed.py --bfloat16 # bfloat16: speed and PSNR cost
     python benchmarks/restore_speed.py --3d       # 3D restore variants
     python benchmarks/restore_speed.py --3d --against 244f3be^   # against issue 13's code
+    python benchmarks/restore_speed.py --planar   # anisotropic pooling: speed
 """
 
 from __future__ import annotations
@@ -243,6 +252,57 @@ def restore_3d(repeats: int, shape: tuple[int, int, int]) -> None:
             )
 
 
+def restore_planar(repeats: int, shape: tuple[int, int, int]) -> None:
+    """``deconv-3d``-sized networks with 0, 1 and 2 planar levels: restore speed, one process."""
+    import numpy as np
+    import torch
+
+    import napari_deconvnet as dn
+
+    volume = np.random.default_rng(0).random(shape, dtype=np.float32)
+    nets = {}
+    for planar in (0, 1, 2):
+        torch.manual_seed(planar)
+        net = dn.DeconvNet(
+            ndim=3, in_channels=2, residual_input=1, depth=2, base_channels=16,
+            planar_levels=planar,
+        )  # fmt: skip
+        with torch.no_grad():
+            for p in net.parameters():
+                p.normal_(0.0, 0.05)
+        shipped = dn.load_model("deconv-3d").metadata
+        net.metadata = {
+            "name": f"planar-{planar}",
+            "needs_psf": True,
+            "conditioning": shipped["conditioning"],
+        }
+        nets[planar] = net.eval()
+    psf = DECONV_3D_PSF
+    print(f"Machine: {machine()}, {torch.get_num_threads()} torch threads\n")
+    print(f"Volume {'×'.join(map(str, shape))}; median of {repeats} alternating runs each\n")
+    times: dict[int, list[float]] = {k: [] for k in nets}
+    for net in nets.values():  # warm-up
+        dn.restore(volume[:24, :64, :64], net, psf=psf, device="cpu")
+    for _ in range(repeats):
+        for planar, net in nets.items():
+            t0 = time.perf_counter()
+            dn.restore(volume, net, psf=psf, device="cpu")
+            times[planar].append(time.perf_counter() - t0)
+    base = float(np.median(times[0]))
+    print(
+        "| planar levels | Z grid | receptive-field extent Z / Y / X | halo | MVox/s "
+        "| speed vs 0 |"
+    )
+    print("|---|---|---|---|---|---|")
+    for planar, net in nets.items():
+        t = float(np.median(times[planar]))
+        extents = " / ".join(str(e) for _, e in dn.receptive_field(net.config, per_axis=True))
+        print(
+            f"| {planar} | {net.config.grid_shape[0]} | {extents} | {net.halo} | "
+            f"{volume.size / t / 1e6:.3f} | {base / t:.2f}× |"
+        )
+
+
 #: The PSF the 3D benchmarks give ``deconv-3d``.
 DECONV_3D_PSF = {"kind": "gaussian", "sigma": [2.0, 1.0, 1.0]}
 
@@ -343,6 +403,8 @@ def main(argv=None) -> None:
     parser.add_argument("--crop", type=int, default=256, help="test photo crop (--bfloat16)")
     parser.add_argument("--3d", dest="three_d", action="store_true", help="3D: old vs new path")
     parser.add_argument("--against", default=None, metavar="REV", help="--3d: vs git revision")
+    parser.add_argument("--planar", action="store_true", help="anisotropic pooling: speed")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (--planar)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--restore-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -352,6 +414,13 @@ def main(argv=None) -> None:
     if args.three_d and args.against:
         shape = (32, 128, 128) if args.quick else (64, 256, 256)
         restore_3d_against(args.against, max(args.repeats, 3), shape)
+        return
+    if args.planar:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        restore_planar(max(args.repeats, 3), (32, 128, 128) if args.quick else (64, 256, 256))
         return
     if args.bfloat16:
         bfloat16_cost(args.repeats, args.crop)

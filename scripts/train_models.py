@@ -241,7 +241,12 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     }
     if task.name in CONDITIONING:
         metadata["conditioning"] = CONDITIONING[task.name]
-    net = DeconvNet(DeconvNetConfig(**model_config(task)))
+    config = model_config(task)
+    if args.planar_levels:
+        if task.ndim != 3:
+            raise SystemExit(f"--planar-levels needs a 3D model; {task.name} is 2D")
+        config["planar_levels"] = args.planar_levels
+    net = DeconvNet(DeconvNetConfig(**config))
     if args.init is not None:  # fine-tune a saved model of the same architecture
         net.load_state_dict(load_model(args.init).state_dict())
     net.metadata = metadata  # validation restores with the conditioning, as users do
@@ -359,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
     parser.add_argument(
+        "--planar-levels",
+        type=int,
+        default=0,
+        help="3D models: the first N poolings keep every Z plane (anisotropic pooling; "
+        "DeconvNetConfig.planar_levels)",
+    )
+    parser.add_argument(
         "--checkpoint", type=Path, default=None, help="checkpoint folder (default runs/<model>)"
     )
     parser.add_argument(
@@ -367,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.model == "denoise-2d":
+        if args.planar_levels:
+            parser.error("--planar-levels needs a 3D model; denoise-2d is 2D")
         forward = rest + ["--seed", str(args.seed)]
         if args.steps is not None:
             forward += ["--steps", str(args.steps)]

@@ -594,7 +594,8 @@ def adapt(
     seconds : float or None
         Wall-clock budget of the whole call: the set-up (the starting
         model's restore of the image for ``scenes``) counts, and the
-        training takes the rest. 120 s on a laptop CPU is the design point; a GPU does much more in the same time. None (with
+        training takes the rest. 120 s on a laptop CPU is the design
+        point; a GPU does much more in the same time. None (with
         ``steps=``): bounded by the steps only, so that the run does not
         depend on the machine's speed. A resumed run counts its whole time.
     callback : callable, optional

@@ -90,6 +90,14 @@ class DeconvNetConfig:
         Join the full-resolution encoder features to the decoder. N2V2 [1]_
         drops this connection (False) against checkerboard artifacts in
         self-supervised training.
+    planar_levels : int
+        3D only: the first `planar_levels` poolings (counted from full
+        resolution) pool Y and X but keep every Z plane, and the transposed
+        convolutions of those levels up-sample Y and X only (anisotropic
+        pooling, for stacks sampled more coarsely in Z than in Y and X).
+        Z then lies on a ``2**(depth - planar_levels)`` grid and its
+        receptive field is shorter. 0 (the default): every pooling halves
+        every axis.
 
     References
     ----------
@@ -113,6 +121,7 @@ class DeconvNetConfig:
     residual_input: int | None = None
     pool: str = "max"
     top_skip: bool = True
+    planar_levels: int = 0
 
     def __post_init__(self) -> None:
         if self.ndim not in (2, 3):
@@ -141,6 +150,19 @@ class DeconvNetConfig:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         if not isinstance(self.top_skip, bool):
             raise TypeError(f"top_skip must be True or False, got {self.top_skip!r}")
+        if (
+            isinstance(self.planar_levels, bool)
+            or not isinstance(self.planar_levels, int)
+            or not 0 <= self.planar_levels <= self.depth
+        ):
+            raise ValueError(
+                f"planar_levels must be an integer from 0 to depth ({self.depth}), "
+                f"got {self.planar_levels!r}"
+            )
+        if self.planar_levels and self.ndim != 3:
+            raise ValueError(
+                f"planar_levels (pooling Y and X only) needs a 3D network, got ndim={self.ndim}"
+            )
         method = self.normalization.get("method")
         if method not in _NORMALIZATION_METHODS:
             raise ValueError(
@@ -149,8 +171,25 @@ class DeconvNetConfig:
 
     @property
     def grid(self) -> int:
-        """Spatial sizes the network sees are multiples of this (``2**depth``)."""
+        """Spatial sizes the network sees are multiples of this (``2**depth``).
+
+        A multiple of every axis's own grid (:attr:`grid_shape`): tiles and
+        halos on it suit every axis.
+        """
         return 2**self.depth
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """Per spatial axis, the product of its pooling factors (Z first in 3D)."""
+        return tuple(math.prod(f[axis] for f in self.pool_factors()) for axis in range(self.ndim))
+
+    def pool_factors(self) -> list[tuple[int, ...]]:
+        """Per pooling level (full resolution first), the down-sampling factor of each axis."""
+        planar = (1,) + (2,) * (self.ndim - 1)
+        return [
+            planar if level < self.planar_levels else (2,) * self.ndim
+            for level in range(self.depth)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -167,8 +206,15 @@ class DeconvNetConfig:
         return cls(**data)
 
 
-def receptive_field(config: DeconvNetConfig) -> tuple[int, int]:
+def receptive_field(config: DeconvNetConfig, *, per_axis: bool = False) -> Any:
     """Receptive field of the network, computed exactly from its layers.
+
+    Parameters
+    ----------
+    config : DeconvNetConfig
+    per_axis : bool
+        Return one ``(size, extent)`` pair per spatial axis (they differ
+        along Z with ``planar_levels``) instead of the largest.
 
     Returns
     -------
@@ -188,8 +234,20 @@ def receptive_field(config: DeconvNetConfig) -> tuple[int, int]:
     ``j`` to ``2j, 2j+1`` (``hi += a``, ``a *= 2``), a max-blur-pool to
     ``2j-1 .. 2j+2`` (also ``lo -= a``, ``hi += a``); a stride-2 transposed
     convolution maps pixel ``m`` to ``m // 2`` (``a /= 2``, ``lo -= a``);
-    skip connections take the union of both branches.
+    skip connections take the union of both branches. An axis a level does
+    not pool (``planar_levels``) keeps its stride there.
     """
+    axes = [
+        _axis_receptive_field(config, [f[axis] for f in config.pool_factors()])
+        for axis in range(config.ndim)
+    ]
+    if per_axis:
+        return axes
+    return max(size for size, _ in axes), max(extent for _, extent in axes)
+
+
+def _axis_receptive_field(config: DeconvNetConfig, factors: list[int]) -> tuple[int, int]:
+    """``(size, extent)`` along one axis whose pooling factor per level is `factors`."""
     half = config.kernel_size // 2
     lo, hi, a = 0, 0, 1
 
@@ -197,24 +255,28 @@ def receptive_field(config: DeconvNetConfig) -> tuple[int, int]:
         return lo - config.convs_per_level * half * a, hi + config.convs_per_level * half * a
 
     skips = []
-    for _ in range(config.depth):
+    for factor in factors:
         lo, hi = convs(lo, hi, a)
         skips.append((lo, hi))
-        hi += a
-        if config.pool == "blur":
-            lo, hi = lo - a, hi + a
-        a *= 2
+        if factor == 2:
+            hi += a
+            if config.pool == "blur":
+                lo, hi = lo - a, hi + a
+            a *= 2
     lo, hi = convs(lo, hi, a)  # bottleneck
     for level, (skip_lo, skip_hi) in reversed(list(enumerate(skips))):
-        a //= 2
-        lo -= a
+        if factors[level] == 2:
+            a //= 2
+            lo -= a
         if level or config.top_skip:
             lo, hi = min(lo, skip_lo), max(hi, skip_hi)
         lo, hi = convs(lo, hi, a)
     return hi - lo + 1, max(-lo, hi)
 
 
-def max_blur_pool(x: torch.Tensor, *, padding: bool = True) -> torch.Tensor:
+def max_blur_pool(
+    x: torch.Tensor, *, padding: bool = True, factors: tuple[int, ...] | None = None
+) -> torch.Tensor:
     """Anti-aliased 2-down-sampling of a ``(B, C, H, W)`` or ``(B, C, D, H, W)`` tensor.
 
     The maximum over every ``2**ndim`` window at stride 1, then the separable
@@ -231,6 +293,9 @@ def max_blur_pool(x: torch.Tensor, *, padding: bool = True) -> torch.Tensor:
         depends on input pixels ``2j - 1 .. 2j + 2``. Without padding the
         output has ``(s - 2) // 2`` pixels, pixel ``j`` from input pixels
         ``2j .. 2j + 3`` (for haloed tiles).
+    factors : tuple of int, optional
+        Per spatial axis 2 (down-sample) or 1 (leave the axis alone: no
+        maximum, blur or padding along it); default 2 for every axis.
 
     References
     ----------
@@ -243,13 +308,15 @@ def max_blur_pool(x: torch.Tensor, *, padding: bool = True) -> torch.Tensor:
     ndim = x.ndim - 2
     if ndim not in (2, 3):
         raise ValueError(f"expected a (B, C, H, W) or (B, C, D, H, W) tensor, got {x.ndim}-D")
-    h = (F.max_pool2d if ndim == 2 else F.max_pool3d)(x, 2, stride=1)
+    k = tuple(factors) if factors is not None else (2,) * ndim
+    h = (F.max_pool2d if ndim == 2 else F.max_pool3d)(x, k, stride=1)
     if padding:
-        h = F.pad(h, [1] * (2 * ndim), mode="replicate")
+        # F.pad takes (last_lo, last_hi, ..., first_lo, first_hi)
+        h = F.pad(h, [int(f == 2) for f in reversed(k) for _ in (0, 1)], mode="replicate")
     # [1, 2, 1] / 4 at stride 2 is [1, 1] / 2 at stride 1, then at stride 2 (per
     # axis): two average pools, no weight tensor, so it traces and exports to ONNX
     avg = F.avg_pool2d if ndim == 2 else F.avg_pool3d
-    return avg(avg(h, 2, stride=1), 2, stride=2)
+    return avg(avg(h, k, stride=1), k, stride=k)
 
 
 class _ConvBlock(nn.Sequential):
@@ -339,8 +406,10 @@ class DeconvNet(nn.Module):
         self.bottleneck = _ConvBlock(cfg, c_in, widths[cfg.depth])
         self.up = nn.ModuleList()
         self.decoder = nn.ModuleList()
+        factors = cfg.pool_factors()
         for level in reversed(range(cfg.depth)):
-            self.up.append(tconv(widths[level + 1], widths[level], kernel_size=2, stride=2))
+            f = factors[level]
+            self.up.append(tconv(widths[level + 1], widths[level], kernel_size=f, stride=f))
             joined = cfg.skip == "concat" and (level or cfg.top_skip)
             c_dec = widths[level] * (2 if joined else 1)
             self.decoder.append(_ConvBlock(cfg, c_dec, widths[level]))
@@ -358,10 +427,11 @@ class DeconvNet(nn.Module):
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
 
-    def _pool(self, h: torch.Tensor, padding: bool = True) -> torch.Tensor:
+    def _pool(self, h: torch.Tensor, level: int, padding: bool = True) -> torch.Tensor:
+        factors = self.config.pool_factors()[level]
         if self.config.pool == "blur":
-            return max_blur_pool(h, padding=padding)
-        return (F.max_pool2d if self.config.ndim == 2 else F.max_pool3d)(h, 2)
+            return max_blur_pool(h, padding=padding, factors=factors)
+        return (F.max_pool2d if self.config.ndim == 2 else F.max_pool3d)(h, factors)
 
     def _join(self, h: torch.Tensor, skip: torch.Tensor, level: int) -> torch.Tensor:
         if level == 0 and not self.config.top_skip:
@@ -389,7 +459,7 @@ class DeconvNet(nn.Module):
         if x.shape[1] != cfg.in_channels:
             raise ValueError(f"expected {cfg.in_channels} input channels, got {x.shape[1]}")
         spatial = x.shape[2:]
-        pad = [(-s) % cfg.grid for s in spatial]
+        pad = [(-s) % g for s, g in zip(spatial, cfg.grid_shape, strict=True)]
         if any(pad):
             # F.pad takes (last_lo, last_hi, ..., first_lo, first_hi)
             widths = [w for p in reversed(pad) for w in (0, p)]
@@ -401,10 +471,10 @@ class DeconvNet(nn.Module):
             x_in = x
         h = x_in
         skips = []
-        for block in self.encoder:
+        for level, block in enumerate(self.encoder):
             h = block(h)
             skips.append(h)
-            h = self._pool(h)
+            h = self._pool(h, level)
         h = self.bottleneck(h)
         levels = reversed(range(cfg.depth))
         for up, block, level in zip(self.up, self.decoder, levels, strict=True):
@@ -492,14 +562,21 @@ class DeconvNet(nn.Module):
             h = convs(block, h)
             used = level or cfg.top_skip
             skips.append(crop(h, enc_out[level], dec_in[level]) if used else None)
-            h = self._pool(crop(h, enc_out[level], pool_in[level]), padding=False)
+            h = self._pool(crop(h, enc_out[level], pool_in[level]), level, padding=False)
         h = convs(self.bottleneck, h)
-        have = [(2 * a, 2 * b) for a, b in _shrink(bottleneck_in, self._margin)]
+        factors = cfg.pool_factors()
+
+        def upsampled(intervals: list, level: int) -> list:
+            pairs = zip(intervals, factors[level], strict=True)
+            return [(f * a, f * b) for (a, b), f in pairs]
+
+        have = upsampled(_shrink(bottleneck_in, self._margin), cfg.depth - 1)
         levels = reversed(range(cfg.depth))
         for up, block, level in zip(self.up, self.decoder, levels, strict=True):
             h = self._join(crop(up(h), have, dec_in[level]), skips.pop(), level)
             h = convs(block, h)
-            have = [(2 * a, 2 * b) for a, b in dec_out[level]]
+            if level:
+                have = upsampled(dec_out[level], level - 1)
         centre = [(halo, s - halo) for s in spatial]
         out = self._head_center(h)
         if self.residual:
@@ -520,13 +597,17 @@ class DeconvNet(nn.Module):
         """
         cfg = self.config
         per_level = 0.0
+        shrink = 1
+        factors = cfg.pool_factors()
         for level in range(cfg.depth + 1):
             width = cfg.base_channels * 2**level
             joined = cfg.skip == "concat" and level < cfg.depth and (level or cfg.top_skip)
             factor = 4 if joined else 3
             if center and level == 0 and cfg.depth:
                 factor = 2
-            per_level += factor * width / (2**cfg.ndim) ** level
+            per_level += factor * width / shrink
+            if level < cfg.depth:
+                shrink *= math.prod(factors[level])
         return (per_level + 2 * (cfg.in_channels + cfg.out_channels)) * bytes_per_value
 
 
@@ -582,13 +663,15 @@ def _center_plan(cfg: DeconvNetConfig, halo: int, spatial: tuple) -> tuple | Non
     input does not hold them (a halo below the receptive-field extent)."""
     margin = cfg.convs_per_level * (cfg.kernel_size // 2)
     depth = cfg.depth
+    factors = cfg.pool_factors()
     dec_out: list = [None] * depth
     dec_in: list = [None] * depth
     need = [(halo, s - halo) for s in spatial]  # the decoder's output at level 0
     for level in range(depth):
         dec_out[level] = need
         dec_in[level] = _grow(need, margin)
-        need = [(a // 2, -(-b // 2)) for a, b in dec_in[level]]
+        pairs = zip(dec_in[level], factors[level], strict=True)
+        need = [(a // f, -(-b // f)) for (a, b), f in pairs]
     bottleneck_in = _grow(need, margin)
     enc_in: list = [None] * depth
     enc_out: list = [None] * depth
@@ -596,7 +679,11 @@ def _center_plan(cfg: DeconvNetConfig, halo: int, spatial: tuple) -> tuple | Non
     need = bottleneck_in
     blur = int(cfg.pool == "blur")  # max-blur-pooling reads one more pixel each side
     for level in reversed(range(depth)):
-        pool_in[level] = [(2 * a - blur, 2 * b + blur) for a, b in need]
+        pairs = zip(need, factors[level], strict=True)
+        # an axis the level does not pool keeps its interval (and needs no blur)
+        pool_in[level] = [
+            (f * a - blur * (f == 2), f * b + blur * (f == 2)) for (a, b), f in pairs
+        ]
         skip = dec_in[level] if level or cfg.top_skip else pool_in[level]
         enc_out[level] = [
             (min(p0, d0), max(p1, d1))

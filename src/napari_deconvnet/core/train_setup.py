@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import time
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
