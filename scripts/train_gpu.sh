@@ -14,6 +14,13 @@
 # OUT_DIR/runs/<model>, so a killed run continues with the same command.
 # Nothing is copied into the package: compare with benchmarks/quality.py first,
 # then copy the weights that win into src/napari_deconvnet/weights/.
+#
+# CANDIDATES=1 also trains two deconv-3d recipes beside the shipped one (the
+# CPU cannot afford them): deconv-3d-balanced (loss balanced-mse, which weighs
+# every sample alike; under plain MSE volumes at <= 20 photons carry 1-3 % of
+# the loss, see benchmarks/deconv3d_balance.py) and deconv-3d-planar (the
+# same with anisotropic pooling, --planar-levels 1). Pick with
+# benchmarks/deconv3d_balance.py and benchmarks/quality.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: train_gpu.sh OUT_DIR [--tiny]}
@@ -42,11 +49,23 @@ done
     --checkpoint "$out/runs/denoise-2d-nl" --resume --out "$out/denoise-2d-nl.safetensors" \
     >"$out/denoise-2d-nl.out" 2>&1 &
 pids+=($!)
+models=(denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper denoise-2d-nl)
+if [ "${CANDIDATES:-0}" = "1" ]; then
+    for variant in balanced planar; do
+        flags=(--loss balanced-mse)
+        [ "$variant" = planar ] && flags+=(--planar-levels 1)
+        "$python" scripts/train_models.py --model deconv-3d "${flags[@]}" "${common[@]}" \
+            --checkpoint "$out/runs/deconv-3d-$variant" --resume \
+            --out "$out/deconv-3d-$variant.safetensors" >"$out/deconv-3d-$variant.out" 2>&1 &
+        pids+=($!)
+        models+=("deconv-3d-$variant")
+    done
+fi
 status=0
 for pid in "${pids[@]}"; do
     wait "$pid" || status=1
 done
-for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper denoise-2d-nl; do
+for model in "${models[@]}"; do
     echo "== $model: $(tail -n 1 "$out/$model.out")"
 done
 exit $status
