@@ -18,6 +18,14 @@ model, the shipped one and Wiener (the model's own classical channel) on:
 
     OMP_NUM_THREADS=1 python benchmarks/finetune_deconv3d.py --l2sp 0 10 100 --steps 600
 
+``--scratch 0 1`` trains new networks instead, from scratch on the same
+pairs and steps, one per planar-levels value (``DeconvNetConfig.planar_levels``:
+anisotropic pooling; 1-channel, 16/32/64 channels like ``deconv-3d``, no
+PSF input), to compare the architectures on this anisotropic task
+(``--l2sp`` with no value skips the fine-tunings)::
+
+    OMP_NUM_THREADS=1 python benchmarks/finetune_deconv3d.py --l2sp --scratch 0 1 --steps 600
+
 About 20 minutes per fine-tuning on one thread of this CPU; ``--quick``
 for a smoke run (tiny sizes). Prints a markdown table (PSNR dB).
 """
@@ -43,14 +51,19 @@ OTHERS = ("3d-lowlight-50", "3d-poisson-blur", "3d-widefield-20")
 VALIDATION_SEEDS = (8201, 8202, 8203, 8204)
 
 
-def fine_tune(l2sp: float, steps: int, sizes: q.Sizes, seed: int = 7):
+def fine_tune(l2sp: float, steps: int, sizes: q.Sizes, seed: int = 7, planar: int | None = None):
+    """`deconv-3d` fine-tuned with `l2sp`; with `planar`, a new network trained from scratch."""
     task = {t.name: t for t in q.TASKS}[TARGET]
+    start = (
+        {"model": "deconv-3d", "l2sp": l2sp}
+        if planar is None
+        else {"network": {"ndim": 3, "depth": 2, "base_channels": 16, "planar_levels": planar}}
+    )
     train = q.training_set("volumes", sizes, tuning=False)
     epochs = max(1, steps // 50)
     t0 = time.perf_counter()
     result = dn.train(
         list(train),
-        model="deconv-3d",
         noise={"model": task.noise, **task.params},
         psf=task.make_psf(),
         epochs=epochs,
@@ -60,7 +73,7 @@ def fine_tune(l2sp: float, steps: int, sizes: q.Sizes, seed: int = 7):
         seed=seed,
         device="cpu",
         preview=False,
-        l2sp=l2sp,
+        **start,
     )
     return result.model, time.perf_counter() - t0, result.best_epoch
 
@@ -73,7 +86,11 @@ def score(method, task_name: str, volumes: list[np.ndarray], stream: int) -> flo
     values = []
     for i, x in enumerate(volumes):
         y = q.degrade(task, x, np.random.default_rng([0, index, stream, i]), psf)
-        out = dn.wiener(y, psf) if method == "wiener" else dn.restore(y, method, psf=psf)
+        if method == "wiener":
+            out = dn.wiener(y, psf)
+        else:  # a network trained from scratch on the task takes no PSF
+            needs = dn.load_model(method).metadata.get("needs_psf", False)
+            out = dn.restore(y, method, psf=psf if needs else None)
         values.append(q.score(np.asarray(out), x)[0])
     return float(np.mean(values))
 
@@ -101,7 +118,15 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--l2sp", type=float, nargs="+", default=[0.0, 10.0, 100.0])
+    parser.add_argument("--l2sp", type=float, nargs="*", default=[0.0, 10.0, 100.0])
+    parser.add_argument(
+        "--scratch",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="PLANAR",
+        help="also train new networks from scratch, one per planar-levels value",
+    )
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and steps (smoke run)")
     parser.add_argument("--json", type=Path, help="write the rows here too")
@@ -117,6 +142,14 @@ def main(argv=None) -> None:
     for l2sp in args.l2sp:
         net, seconds, best = fine_tune(l2sp, steps, sizes)
         label = f"fine-tuned, l2sp {l2sp:g} ({steps} × {sizes.care_batch[1]}, kept epoch {best})"
+        rows.append({"model": label, "seconds": seconds, **evaluate(net, sizes, shape)})
+        print(json.dumps(rows[-1]), flush=True)
+    for planar in args.scratch:
+        net, seconds, best = fine_tune(0.0, steps, sizes, planar=planar)
+        label = (
+            f"from scratch, planar levels {planar} ({steps} × {sizes.care_batch[1]}, "
+            f"kept epoch {best})"
+        )
         rows.append({"model": label, "seconds": seconds, **evaluate(net, sizes, shape)})
         print(json.dumps(rows[-1]), flush=True)
     print(markdown(rows))
