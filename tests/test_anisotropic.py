@@ -202,3 +202,23 @@ def test_planar_model_exports_to_torchscript_and_onnx(random_net, tmp_path):
     onnx_out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     for out in (ts, onnx_out):
         assert _rel_max_diff(out, expected) <= 1e-4
+
+
+def test_cli_trains_a_planar_network(tmp_path):
+    from napari_deconvnet.cli import main
+
+    rng = np.random.default_rng(3)
+    volume = ndimage.gaussian_filter(rng.random((12, 32, 32)), (0.7, 2, 2)).astype(np.float32)
+    np.save(tmp_path / "clean.npy", volume)
+    out = tmp_path / "planar.safetensors"
+    args = ["train", "--input", str(tmp_path / "clean.npy"), "--noise", "gaussian:sigma=0.05"]
+    args += ["--network", "ndim=3,base_channels=4,planar_levels=1", "--epochs", "1"]
+    args += ["--patch-size", "8", "--batch-size", "2", "--device", "cpu", "-o", str(out)]
+    assert main(args) == 0
+    model = dn.load_model(out)
+    assert model.config.planar_levels == 1 and model.config.ndim == 3
+    assert [m.stride for m in model.modules() if isinstance(m, torch.nn.ConvTranspose3d)][-1] == (
+        1,
+        2,
+        2,
+    )
