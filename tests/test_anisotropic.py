@@ -217,8 +217,5 @@ def test_cli_trains_a_planar_network(tmp_path):
     assert main(args) == 0
     model = dn.load_model(out)
     assert model.config.planar_levels == 1 and model.config.ndim == 3
-    assert [m.stride for m in model.modules() if isinstance(m, torch.nn.ConvTranspose3d)][-1] == (
-        1,
-        2,
-        2,
-    )
+    strides = [m.stride for m in model.modules() if isinstance(m, torch.nn.ConvTranspose3d)]
+    assert strides == [(2, 2, 2), (1, 2, 2)]
