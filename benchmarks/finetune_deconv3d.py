@@ -51,7 +51,14 @@ OTHERS = ("3d-lowlight-50", "3d-poisson-blur", "3d-widefield-20")
 VALIDATION_SEEDS = (8201, 8202, 8203, 8204)
 
 
-def fine_tune(l2sp: float, steps: int, sizes: q.Sizes, seed: int = 7, planar: int | None = None):
+def fine_tune(
+    l2sp: float,
+    steps: int,
+    sizes: q.Sizes,
+    seed: int = 7,
+    planar: int | None = None,
+    lr: float | None = None,
+):
     """`deconv-3d` fine-tuned with `l2sp`; with `planar`, a new network trained from scratch."""
     task = {t.name: t for t in q.TASKS}[TARGET]
     start = (
@@ -73,6 +80,7 @@ def fine_tune(l2sp: float, steps: int, sizes: q.Sizes, seed: int = 7, planar: in
         seed=seed,
         device="cpu",
         preview=False,
+        lr=lr,
         **start,
     )
     return result.model, time.perf_counter() - t0, result.best_epoch
@@ -128,6 +136,9 @@ def main(argv=None) -> None:
         help="also train new networks from scratch, one per planar-levels value",
     )
     parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default: dn.train's)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and steps (smoke run)")
     parser.add_argument("--json", type=Path, help="write the rows here too")
     args = parser.parse_args(argv)
@@ -140,15 +151,15 @@ def main(argv=None) -> None:
         {"model": "shipped deconv-3d", **evaluate("deconv-3d", sizes, shape)},
     ]
     for l2sp in args.l2sp:
-        net, seconds, best = fine_tune(l2sp, steps, sizes)
+        net, seconds, best = fine_tune(l2sp, steps, sizes, lr=args.lr)
         label = f"fine-tuned, l2sp {l2sp:g} ({steps} × {sizes.care_batch[1]}, kept epoch {best})"
         rows.append({"model": label, "seconds": seconds, **evaluate(net, sizes, shape)})
         print(json.dumps(rows[-1]), flush=True)
     for planar in args.scratch:
-        net, seconds, best = fine_tune(0.0, steps, sizes, planar=planar)
+        net, seconds, best = fine_tune(0.0, steps, sizes, planar=planar, lr=args.lr)
         label = (
             f"from scratch, planar levels {planar} ({steps} × {sizes.care_batch[1]}, "
-            f"kept epoch {best})"
+            f"lr {args.lr or 'default'}, kept epoch {best})"
         )
         rows.append({"model": label, "seconds": seconds, **evaluate(net, sizes, shape)})
         print(json.dumps(rows[-1]), flush=True)

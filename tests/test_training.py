@@ -507,3 +507,20 @@ def test_trains_on_every_available_device(pair, device):
     # mixed precision (float16 with loss scaling) on CUDA, float32 elsewhere
     assert result.config.precision == ("float16" if device == "cuda" else "float32")
     assert next(result.model.parameters()).device.type == "cpu"
+
+
+def test_default_learning_rate_of_a_new_network_depends_on_its_dimensionality():
+    """3e-3 for a new 2D network; 1e-3 for a new 3D one, where 3e-3 diverges (README)."""
+    from napari_deconvnet.core.train_setup import LR_SCRATCH, LR_SCRATCH_3D
+
+    rng = np.random.default_rng(0)
+    volume = rng.random((16, 32, 32), dtype=np.float32)
+    quick = dict(epochs=1, steps_per_epoch=1, batch_size=2, device="cpu")
+    quick["network"] = {"base_channels": 4}
+    new_3d = train(volume, volume, patch_size=(8, 16, 16), **quick)
+    assert new_3d.model.config.ndim == 3
+    assert new_3d.model.metadata["training"]["settings"]["lr"] == LR_SCRATCH_3D == 1e-3
+    new_2d = train(volume[0], volume[0], patch_size=16, **quick)
+    assert new_2d.model.metadata["training"]["settings"]["lr"] == LR_SCRATCH == 3e-3
+    given = train(volume, volume, patch_size=(8, 16, 16), lr=5e-4, **quick)
+    assert given.model.metadata["training"]["settings"]["lr"] == 5e-4

@@ -8,8 +8,8 @@ lazily from the inputs (:mod:`.patches`), normalised with the contract of
 :func:`napari_deconvnet.restore` (the 0.5/99.5 percentiles of the whole noisy
 input map to 0 and 1, for input and target alike), and fed to AdamW with a
 cosine or one-cycle learning-rate schedule peaking at :data:`LR_SCRATCH`
-(3e-3) for a new network and :data:`LR_FINE_TUNE` (1e-3) when fine-tuning,
-and gradient clipping.
+(3e-3) for a new 2D network, :data:`LR_SCRATCH_3D` (1e-3) for a new 3D one
+and :data:`LR_FINE_TUNE` (1e-3) when fine-tuning, and gradient clipping.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .train_setup import (
     L2SP_FINE_TUNE,
     LR_FINE_TUNE,
     LR_SCRATCH,
+    LR_SCRATCH_3D,
     MODES,
     OPTIONS,
     REHEARSAL_FINE_TUNE,
@@ -39,6 +40,7 @@ __all__ = [
     "LOSSES",
     "LR_FINE_TUNE",
     "LR_SCRATCH",
+    "LR_SCRATCH_3D",
     "MODES",
     "OPTIONS",
     "REHEARSAL_FINE_TUNE",
@@ -108,7 +110,7 @@ def train(
         is what most users want: pass ``model="default"`` for 2D denoising
         (``"denoise-3d"`` with a 3D network). It starts from what the shipped
         model knows, uses the fine-tuning learning rate (``lr`` 1e-3 instead
-        of 3e-3), pulls the weights back toward the start (L2-SP, see
+        of a new 2D network's 3e-3), pulls the weights back toward the start (L2-SP, see
         ``l2sp``) and rehearses synthetic pairs with the noise the shipped
         model knows (``rehearsal``), so that it gains on data like yours
         without forgetting the rest (measured in the README). None trains a
@@ -180,7 +182,8 @@ def train(
         ``mode`` (``"supervised"``, ``"self-supervised"`` or
         ``"synthetic"``; inferred by default), ``steps_per_epoch`` (default:
         the training area in patches over the batch size, within 10..100),
-        ``lr`` (the peak: 3e-3 for a new network, 1e-3 when fine-tuning),
+        ``lr`` (the peak: 3e-3 for a new 2D network, 1e-3 for a new 3D
+        network, where 3e-3 diverges, and 1e-3 when fine-tuning),
         ``weight_decay`` (1e-4; off when L2-SP is on), ``l2sp`` (the
         strength of the pull toward the starting weights when fine-tuning:
         after every AdamW step each weight moves back by ``lr * l2sp`` of
