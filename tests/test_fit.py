@@ -83,9 +83,14 @@ def test_unknown_option_names_train_and_lists_the_accepted_ones():
 def test_learning_rates_match_the_docstring():
     from napari_deconvnet.core import training
 
-    assert (training.LR_SCRATCH, training.LR_FINE_TUNE) == (3e-3, 1e-3)
+    assert (training.LR_SCRATCH, training.LR_SCRATCH_3D, training.LR_FINE_TUNE) == (
+        3e-3,
+        1e-3,
+        1e-3,
+    )
     doc = " ".join(dn.train.__doc__.split())
-    assert "3e-3 for a new network, 1e-3 when fine-tuning" in doc
+    assert "3e-3 for a new 2D network, 1e-3 for a new 3D network" in doc
+    assert "and 1e-3 when fine-tuning" in doc
     noisy, clean = _pair()
     result = dn.train(noisy, clean, epochs=1, steps_per_epoch=1, **FAST)
     assert result.config.lr == 3e-3

@@ -442,3 +442,20 @@ def test_writes_are_flushed_to_disk(tmp_path, monkeypatch):
     _write_everything(tmp_path)
     # the model file and two TIFFs, each with its folder; the zarr's files and folders
     assert len(flushed) >= 6 + len(list((tmp_path / "a.ome.zarr").rglob("*")))
+
+
+def test_a_damaged_document_key_is_refused(random_net, tmp_path):
+    """A byte edit that renames "checksum" must not leave a file that loads unchecked."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "m.safetensors"
+    dn.save_model(random_net(ndim=2), path)
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+    doc = json.loads(meta["napari_deconvnet"])
+    doc["checksVm"] = doc.pop("checksum")
+    meta["napari_deconvnet"] = json.dumps(doc)
+    save_file(load_file(str(path)), str(tmp_path / "damaged.safetensors"), metadata=meta)
+    with pytest.raises(ValueError, match=r"unknown entries \['checksVm'\]"):
+        dn.load_model(tmp_path / "damaged.safetensors")

@@ -33,6 +33,10 @@ __all__ = ["load_model", "save_model", "list_models", "model_info", "FORMAT_VERS
 
 FORMAT_VERSION = 1
 _FORMAT = "napari-deconvnet"
+#: The top-level entries of a model document (anything else is damage).
+_DOCUMENT_KEYS = frozenset(
+    {"format", "format_version", "config", "metadata", "library", "checksum"}
+)
 _KEY = "napari_deconvnet"
 _ALIASES = {"default": "denoise-2d"}
 _HEADER_LIMIT = 100 * 1024 * 1024
@@ -151,6 +155,12 @@ def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple
         raise ValueError(
             f"{path} has model format version {version!r}, newer than this napari-deconvnet "
             f"reads (up to {FORMAT_VERSION}); upgrade napari-deconvnet to load it"
+        )
+    unknown = sorted(set(doc) - _DOCUMENT_KEYS)
+    if unknown:  # e.g. a damaged "checksum" key, which would otherwise go unchecked
+        raise ValueError(
+            f"{path} has corrupt napari-deconvnet metadata: unknown entries {unknown}; "
+            f"a model document holds only {sorted(_DOCUMENT_KEYS)}"
         )
     for key, kind in (("config", dict), ("metadata", dict), ("checksum", str)):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
