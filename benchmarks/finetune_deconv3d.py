@@ -91,14 +91,13 @@ def score(method, task_name: str, volumes: list[np.ndarray], stream: int) -> flo
     task = {t.name: t for t in q.TASKS}[task_name]
     psf = task.make_psf()
     index = q.TASK_NAMES.index(task_name)
+    net = None if method == "wiener" else dn.load_model(method)
+    # a network trained from scratch on the task takes no PSF
+    net_psf = psf if net is not None and net.metadata.get("needs_psf", False) else None
     values = []
     for i, x in enumerate(volumes):
         y = q.degrade(task, x, np.random.default_rng([0, index, stream, i]), psf)
-        if method == "wiener":
-            out = dn.wiener(y, psf)
-        else:  # a network trained from scratch on the task takes no PSF
-            needs = dn.load_model(method).metadata.get("needs_psf", False)
-            out = dn.restore(y, method, psf=psf if needs else None)
+        out = dn.wiener(y, psf) if net is None else dn.restore(y, net, psf=net_psf)
         values.append(q.score(np.asarray(out), x)[0])
     return float(np.mean(values))
 
