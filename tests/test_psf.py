@@ -1,6 +1,7 @@
 """PSFs: normalisation, symmetry, physics of the Airy/widefield model, blurring and errors."""
 
 import doctest
+import warnings
 
 import numpy as np
 import pytest
@@ -117,12 +118,40 @@ def test_as_psf_accepts_arrays_names_and_dicts():
     np.testing.assert_allclose(as_psf(spec), make_psf("gaussian", (7, 9), sigma=2.0), atol=1e-7)
 
 
+def test_small_negative_values_of_a_measured_psf_are_clipped_with_a_warning():
+    # a Gaussian bead "measured" with background noise, the background subtracted
+    rng = np.random.default_rng(0)
+    clean = make_psf("gaussian", (15, 15), sigma=2.0).astype(np.float64)
+    measured = clean + rng.normal(0, 2e-4, clean.shape)
+    assert (measured < 0).sum() > 20
+    with pytest.warns(UserWarning, match=r"negative values \(\d+\.\d+% of its positive sum"):
+        kernel = as_psf(measured)
+    assert kernel.min() == 0.0 and kernel.sum() == pytest.approx(1.0)
+    expected = np.clip(measured, 0, None)
+    np.testing.assert_allclose(kernel, expected / expected.sum())
+    # a non-negative PSF passes without a warning, unchanged up to the scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(as_psf(clean * 3), clean / clean.sum())
+
+
+def test_restore_and_richardson_lucy_refuse_a_sharpening_kernel_as_psf():
+    laplacian = np.array([[0, -1, 0], [-1, 6, -1], [0, -1, 0]], float)
+    image = np.random.default_rng(0).random((32, 32))
+    with pytest.raises(ValueError, match="non-negative blur kernel"):
+        dn.richardson_lucy(image, laplacian)
+    with pytest.raises(ValueError, match="non-negative blur kernel"):
+        dn.restore(image, "deconv-2d", psf=laplacian)
+
+
 @pytest.mark.parametrize(
     ("psf", "error", "match"),
     [
         (np.ones((3, 3, 3)), ValueError, "dimensions"),
         (np.zeros((3, 3)), ValueError, "sums to zero"),
-        (np.array([[1.0, -1.0]]), ValueError, "sums to zero"),
+        (np.array([[1.0, -1.0]]), ValueError, "negative values weighing 100%"),
+        (-np.ones((3, 3)), ValueError, "no positive values"),
+        (np.array([[0, -1, 0], [-1, 6, -1], [0, -1, 0]]), ValueError, "not a PSF|non-negative"),
         (np.array([[1.0, np.nan]]), ValueError, "NaN"),
         (np.array([[1.0, np.inf]]), ValueError, "infinite"),
         (np.ones((3, 3), complex), ValueError, "real"),

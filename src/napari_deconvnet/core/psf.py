@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -368,8 +369,11 @@ def as_psf(psf: Any, ndim: int | None = None) -> np.ndarray:
     Raises
     ------
     ValueError
-        Complex, empty or non-finite PSFs, PSFs summing to zero or with more
-        dimensions than the image, unknown names.
+        Complex, empty or non-finite PSFs, PSFs without positive values, with
+        negative values weighing more than half of the positive ones, or with
+        more dimensions than the image, unknown names. Smaller negative values
+        (background noise of a measured PSF) are set to zero with a
+        ``UserWarning``.
     TypeError
         Anything else.
     """
@@ -404,10 +408,49 @@ def as_psf(psf: Any, ndim: int | None = None) -> np.ndarray:
         )
     if not np.isfinite(kernel).all():
         raise ValueError("psf contains NaN or infinite values")
-    total = kernel.sum()
-    if abs(total) < 1e-12:
-        raise ValueError("psf sums to zero and cannot be normalised to sum 1")
-    return kernel / total
+    return _clip_negative(kernel)
+
+
+#: Largest negative mass, as a fraction of the positive mass, that :func:`as_psf`
+#: clips (with a warning) instead of refusing the PSF.
+NEGATIVE_TOLERANCE = 0.5
+
+
+def _clip_negative(kernel: np.ndarray) -> np.ndarray:
+    """`kernel` with negative values set to zero, normalised to sum 1.
+
+    A PSF is a non-negative blur: Richardson-Lucy, the Wiener channel and the
+    noise synthesis all assume it. A measured PSF whose background was
+    subtracted has small negative values from the noise; those are clipped,
+    with a warning that says how much was removed. A kernel whose negative
+    values weigh more than :data:`NEGATIVE_TOLERANCE` of its positive ones
+    (a sharpening or difference kernel, an inverted image) is not a PSF, and
+    one without positive values cannot be normalised: both raise.
+    """
+    positive = float(kernel[kernel > 0].sum())
+    negative = float(-kernel[kernel < 0].sum())
+    if positive < 1e-12:
+        raise ValueError(
+            "psf has no positive values (it sums to zero or is negative) and cannot be "
+            "normalised to sum 1; a PSF is a non-negative blur kernel"
+        )
+    if negative > NEGATIVE_TOLERANCE * positive:
+        raise ValueError(
+            f"psf has negative values weighing {negative / positive:.0%} of its positive "
+            f"ones (at most {NEGATIVE_TOLERANCE:.0%} are clipped); a PSF is a non-negative "
+            "blur kernel. If the negatives are background noise of a measured PSF, clip "
+            "them first: numpy.clip(psf, 0, None)"
+        )
+    if negative > 0:
+        warnings.warn(
+            f"psf has negative values ({negative / positive:.2%} of its positive sum, "
+            f"{int((kernel < 0).sum())} of {kernel.size} pixels), set to zero: a PSF is "
+            "a non-negative blur kernel",
+            UserWarning,
+            stacklevel=3,
+        )
+        kernel = np.where(kernel > 0, kernel, 0.0)
+    return kernel / kernel.sum()
 
 
 def _reflect(n: int, pad_lo: int, pad_hi: int) -> np.ndarray:
