@@ -10,6 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio
 import napari_deconvnet as dn
 from napari_deconvnet.core.classical import CLASSICAL_METHODS, richardson_lucy_iter
 from napari_deconvnet.core.psf import blur
+from napari_deconvnet.core.wiener_filter import wiener_context
 
 
 def _psnr(ref, x):
@@ -255,10 +256,12 @@ def test_wiener_equals_skimage(psf_shape):
     blurred = blur(image, psf)
     out = dn.wiener(blurred, psf, 0.05)
     odd = np.pad(psf / psf.sum(), [(0, 1 - s % 2) for s in psf_shape])
-    widths = [(3 * s, 3 * s) for s in odd.shape]
-    padded = np.pad(blurred.astype(np.float64), widths, mode="reflect")
+    # three PSF sizes of mirror image per side, or more for a larger balance
+    context = wiener_context(odd.shape, 0.05)
+    assert context == [max(3 * s, 2 * s + 6) for s in odd.shape]  # 12 * 0.05 ** 0.25 -> 6
+    padded = np.pad(blurred.astype(np.float64), [(c, c) for c in context], mode="reflect")
     ref = restoration.wiener(padded, odd, 0.05, clip=False)
-    ref = ref[tuple(slice(3 * s, 3 * s + n) for s, n in zip(odd.shape, image.shape, strict=True))]
+    ref = ref[tuple(slice(c, c + n) for c, n in zip(context, image.shape, strict=True))]
     assert out.dtype == np.float32 and out.shape == image.shape
     np.testing.assert_allclose(out, ref, atol=1e-5)
     unpadded = dn.wiener(blurred, psf, 0.05, pad=None)

@@ -116,7 +116,7 @@ def test_3d_model_with_3d_psf():
         (None, "needs the image's PSF"),
         (np.full((3, 3), np.nan), "NaN"),
         (np.zeros((5, 5)), "sums to zero"),
-        (np.array([[1.0, -1.0], [0.5, -0.5]]), "sums to zero"),
+        (np.array([[1.0, -1.0], [0.5, -0.5]]), "negative values"),
         (np.ones((64, 3)), "bigger than the image"),
         (np.ones((3, 3, 3)), "dimensions"),
         (np.ones(5), "needs a 2D PSF"),

@@ -186,3 +186,37 @@ def test_salt_and_pepper_lazily_equals_eager():
     assert _rel(lazy.compute(), eager) <= 1e-5
     kept = (noisy > noisy.min()) & (noisy < noisy.max())
     np.testing.assert_array_equal(lazy.compute()[kept], noisy[kept])
+
+
+@pytest.mark.parametrize("signal", [0.0, 0.02, 0.2])
+def test_wiener_conditioned_lazy_equals_eager_on_noise_dominated_images(signal):
+    # Pure noise estimates a noise-to-signal balance without bound (1e11 for
+    # white noise), and the Wiener-Hunt channel then reaches far beyond three
+    # PSF sizes: blocks with a small last chunk differed from the eager restore
+    # by 0.75 of the range (a deconv-3d restore of a 34x67x37 noise volume,
+    # chunks 61 along Y). The balance is capped and the margin follows it.
+    from napari_deconvnet.core.conditioning import conditioning_statistics
+
+    rng = np.random.default_rng(3)
+    psf = dn.make_psf("gaussian", shape=(5, 5), sigma=1.0)
+    img = signal * _blurred((48, 300), psf, seed=1) + rng.random((48, 300)).astype(np.float32)
+    net = _conditioned_net(2, {"method": "wiener", "balance_scale": 1.0})
+    balance = conditioning_statistics(img[None], net)[0]["balance"]
+    assert balance > 1 and balance <= dn.core.kinds.WIENER_BALANCE_MAX
+    eager = dn.restore(img, net, psf=psf)
+    lazy = dn.restore(da.from_array(img, chunks=(48, 261)), net, psf=psf).compute()
+    assert _rel(lazy, eager) <= 1e-5
+
+
+def test_wiener_margin_grows_with_the_balance():
+    from napari_deconvnet.core.conditioning import conditioning_margin
+
+    net = _conditioned_net(2, {"method": "wiener", "balance_scale": 1.0})
+    psf = dn.make_psf("gaussian", shape=(7, 5), sigma=1.0)
+    assert conditioning_margin(net, psf) == (21, 15)
+    assert conditioning_margin(net, psf, [{"balance": 0.01}]) == (21, 15)
+    # two PSF sizes plus 12 pixels per fourth root of the largest balance
+    many = [{"balance": 1.0}, {"balance": 1e4}]
+    assert conditioning_margin(net, psf, many) == (14 + 120, 10 + 120)
+    rl = _conditioned_net(2, {"method": "richardson-lucy", "iterations": 10})
+    assert conditioning_margin(rl, psf, [{"low": 0.0}]) == (21, 15)

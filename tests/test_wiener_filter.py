@@ -6,14 +6,15 @@ from skimage import restoration
 
 import napari_deconvnet as dn
 from napari_deconvnet.core.psf import blur
+from napari_deconvnet.core.wiener_filter import wiener_context
 
 
 def _skimage_padded(image, psf, balance):
     odd = np.pad(psf / psf.sum(), [(0, 1 - s % 2) for s in psf.shape])
-    widths = [(3 * s, 3 * s) for s in odd.shape]
-    padded = np.pad(image.astype(np.float64), widths, mode="reflect")
+    context = wiener_context(odd.shape, balance)  # 3 PSF sizes, more for a large balance
+    padded = np.pad(image.astype(np.float64), [(c, c) for c in context], mode="reflect")
     ref = restoration.wiener(padded, odd, balance, clip=False)
-    return ref[tuple(slice(3 * s, 3 * s + n) for s, n in zip(odd.shape, image.shape, strict=True))]
+    return ref[tuple(slice(c, c + n) for c, n in zip(context, image.shape, strict=True))]
 
 
 @pytest.mark.parametrize("balance", [1e-3, 0.05])

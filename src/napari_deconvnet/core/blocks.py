@@ -340,7 +340,7 @@ def make_job(
             images = xt.rechunk({d: 1 for d in range(layout.n_batch_axes)})
         images = images.reshape(-1, *layout.spatial_shape)
         cond_stats = kind.input_statistics(images)
-        margin = kind.input_margin(layout.psf, ndim)
+        margin = kind.input_margin(layout.psf, ndim, cond_stats)
     return Job(
         transposed_shape=tuple(layout.transposed_shape),
         n_batch=layout.n_batch_axes,

@@ -363,8 +363,15 @@ def richardson_lucy(
     return drain(gen)
 
 
+#: Largest balance :func:`estimate_balance` returns. Pure noise estimates a
+#: noise-to-signal ratio without bound (1e11 for white noise), and the Wiener-Hunt
+#: filter's reach grows as the balance's fourth root (120 pixels at 1e4; see
+#: :func:`~napari_deconvnet.core.wiener_filter.wiener_context`).
+BALANCE_MAX = 1e4
+
+
 def estimate_balance(arr: np.ndarray) -> float:
-    """Noise-to-signal variance ratio of an image, at least 1e-4 (Wiener's automatic balance).
+    """Noise-to-signal variance ratio of an image, 1e-4 to 1e4 (Wiener's automatic balance).
 
     Parameters
     ----------
@@ -376,7 +383,7 @@ def estimate_balance(arr: np.ndarray) -> float:
     float
         The noise variance (:func:`~napari_deconvnet.estimate_noise`,
         Gaussian model) over the signal variance (the image's variance less
-        the noise's).
+        the noise's), clipped to [1e-4, :data:`BALANCE_MAX`].
 
     Raises
     ------
@@ -394,7 +401,7 @@ def estimate_balance(arr: np.ndarray) -> float:
     signal_var = max(float(arr.var()) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2)
     if signal_var == 0:
         return 1.0
-    return max(noise_var / signal_var, 1e-4)
+    return min(max(noise_var / signal_var, 1e-4), BALANCE_MAX)
 
 
 def wiener(
@@ -418,13 +425,16 @@ def wiener(
         Weight of the Laplacian regulariser (> 0): greater is smoother. If
         None it is estimated as the ratio of the noise variance (from
         :func:`~napari_deconvnet.estimate_noise`, Gaussian model) to the
-        signal variance (the image's variance less the noise's), at least
-        1e-4.
+        signal variance (the image's variance less the noise's), from 1e-4
+        to 1e4 (:data:`BALANCE_MAX`; pure noise).
     clip : bool, optional
         Clip the result to the input's [min, max].
     pad : {"reflect", "symmetric", "edge"} or None, optional
-        How the image is extended (by three PSF sizes on each side) before the
-        filter, which is circular; None filters the image as it is.
+        How the image is extended before the filter, which is circular: by
+        three PSF sizes on each side, or more for a large balance, whose
+        regulariser reaches further (two PSF sizes plus 12 pixels per fourth
+        root of the balance: 120 + 2 PSF sizes at 1e4). None filters the
+        image as it is.
 
     Returns
     -------
@@ -465,7 +475,7 @@ def wiener(
     """
     import scipy.fft as sfft
 
-    from .wiener_filter import wiener_planes
+    from .wiener_filter import wiener_context, wiener_planes
 
     arr, kernel = _prepare(image, psf, pad)
     if balance is None:
@@ -475,7 +485,12 @@ def wiener(
         if bal == 0:
             raise ValueError("balance must be > 0; pass None to estimate it from the noise")
     k = kernel.ndim
-    widths = _pad_widths(kernel.shape, k, pad)
+    # three PSF sizes of mirror image per side, more for a large balance, whose
+    # regulariser reaches further (wiener_context): with three PSF sizes a
+    # noise-dominated image's result depended on the domain (the circular
+    # filter wrapped one border onto the other), so blocks of it disagreed
+    spatial = arr.shape[arr.ndim - k :]
+    widths = [(c, c) for c in wiener_context(kernel.shape, bal, spatial)] if pad else [(0, 0)] * k
     planes = arr.reshape(-1, *arr.shape[arr.ndim - k :])
     if pad:
         if _non_negative_otf(kernel):

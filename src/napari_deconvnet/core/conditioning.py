@@ -117,7 +117,9 @@ def conditioning_statistics(images: Any, model: Any) -> list[dict[str, float]]:
     return kind_of(model).input_statistics(images)
 
 
-def conditioning_margin(model: Any, kernel: np.ndarray | None) -> tuple[int, ...]:
+def conditioning_margin(
+    model: Any, kernel: np.ndarray | None, statistics: list[dict[str, float]] | None = None
+) -> tuple[int, ...]:
     """Context (pixels per spatial axis) the conditioning channel needs around a block.
 
     Computed on a block extended by this margin (the image's own reflection
@@ -126,9 +128,11 @@ def conditioning_margin(model: Any, kernel: np.ndarray | None) -> tuple[int, ...
     whose influence decays over a few PSF sizes, three PSF sizes (the padding
     they use at the image's borders) keep the restored result within 1e-5 of
     its range of the whole image's (measured ~4e-6 with 64-pixel blocks;
-    ``tests/test_lazy.py`` asserts 1e-4).
+    ``tests/test_lazy.py`` asserts 1e-4). Wiener's reach also grows with its
+    balance, so pass the whole image's `statistics`
+    (:func:`conditioning_statistics`): a noise-dominated image needs more.
     """
-    return kind_of(model).input_margin(kernel, model.config.ndim)
+    return kind_of(model).input_margin(kernel, model.config.ndim, statistics)
 
 
 def conditioning_channels(

@@ -54,6 +54,13 @@ __all__ = [
 #: Pixels per axis of a dask image's central crop the Wiener balance is estimated from.
 BALANCE_CROP = 1024
 
+#: Largest Wiener balance a conditioning channel uses (after ``balance_scale``).
+#: An image of pure noise estimates a noise-to-signal ratio without bound (1e11
+#: for white noise), and the Wiener-Hunt filter's reach grows as its fourth
+#: root: at 1e11 the channel is the mean of whatever domain it is computed on,
+#: so blocks disagreed with the whole image by up to 0.75 of the range.
+WIENER_BALANCE_MAX = 1e4
+
 
 class ModelKind:
     """A kind of model: its extra input channels and its post-processing.
@@ -139,8 +146,17 @@ class ModelKind:
         """
         return None
 
-    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
-        """Context (pixels per spatial axis) the extra channels need around a block."""
+    def input_margin(
+        self,
+        kernel: np.ndarray | None,
+        ndim: int,
+        statistics: list[dict[str, float]] | None = None,
+    ) -> tuple[int, ...]:
+        """Context (pixels per spatial axis) the extra channels need around a block.
+
+        `statistics` are :meth:`input_statistics` of the whole image, where the
+        context depends on them (the Wiener balance).
+        """
         return (0,) * ndim
 
     def input_channels(
@@ -351,7 +367,8 @@ class PSFConditioned(_Conditioned):
 
         The balance is ``balance_scale`` times the noise-to-signal ratio
         estimated from the image, or, for a dask array, from its central
-        crop of at most :data:`BALANCE_CROP` pixels per axis.
+        crop of at most :data:`BALANCE_CROP` pixels per axis; at most
+        :data:`WIENER_BALANCE_MAX` (pure noise).
         """
         from .classical import estimate_balance
 
@@ -365,19 +382,31 @@ class PSFConditioned(_Conditioned):
         out = []
         for image in images:
             image = central_crop(image)
-            out.append({"balance": scale * estimate_balance(np.asarray(image, np.float32))})
+            balance = scale * estimate_balance(np.asarray(image, np.float32))
+            out.append({"balance": min(balance, WIENER_BALANCE_MAX)})
         return out
 
-    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
-        """Three PSF sizes: the padding Wiener and Richardson-Lucy use at the borders.
+    def input_margin(self, kernel, ndim, statistics=None) -> tuple[int, ...]:
+        """Three PSF sizes, and for Wiener more where its balance is large.
 
-        Their influence decays over a few PSF sizes: computed on a block
-        extended by this margin, the restored result stays within 1e-5 of
-        its range of the whole image's (measured ~4e-6 with 64-pixel blocks;
-        ``tests/test_lazy.py`` asserts 1e-4).
+        Richardson-Lucy's influence decays over a few PSF sizes: computed on
+        a block extended by three of them, the restored result stays within
+        1e-5 of its range of the whole image's (measured ~4e-6 with 64-pixel
+        blocks; ``tests/test_lazy.py`` asserts 1e-4). The Wiener-Hunt filter
+        reaches further as its balance grows (its Laplacian regulariser
+        smooths over about the balance's fourth root in pixels):
+        :func:`~napari_deconvnet.core.wiener_filter.wiener_context` of the
+        largest balance in `statistics` (three PSF sizes cover balances up
+        to about 1 for a 7-pixel PSF; a noise-dominated image at balance 1e4
+        needs 134 pixels).
         """
-        self._spec()
-        return tuple(3 * int(s) for s in kernel.shape)
+        from .wiener_filter import wiener_context
+
+        method, _ = self._spec()
+        if method != "wiener" or not statistics:
+            return tuple(3 * int(s) for s in kernel.shape)
+        balance = max(float(s["balance"]) for s in statistics)
+        return tuple(wiener_context(kernel.shape, balance))
 
     def input_channels(
         self, images, kernel, *, device="cpu", statistics=None, context=False
@@ -445,7 +474,7 @@ class ImpulseSwitched(_Conditioned):
         self._spec()
         return [impulse_values(images)] * images.shape[0]
 
-    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
+    def input_margin(self, kernel, ndim, statistics=None) -> tuple[int, ...]:
         """Half the largest median window: exact."""
         _, spec = self._spec()
         return (int(spec.get("largest", 7)) // 2,) * ndim
@@ -567,7 +596,7 @@ class NoiseConditioned(ModelKind):
             out.append(noise_line(central_crop(image)))
         return out
 
-    def input_margin(self, kernel: np.ndarray | None, ndim: int) -> tuple[int, ...]:
+    def input_margin(self, kernel, ndim, statistics=None) -> tuple[int, ...]:
         """Half the averaging window: exact."""
         return (self._window() // 2,) * ndim
 

@@ -16,12 +16,43 @@ of the output's range (``tests/test_classical.py`` asserts 1e-5).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.fft as sfft
 
 from .deconv_operators import centred_otf
 
-__all__ = ["wiener_filter", "wiener_planes"]
+__all__ = ["WIENER_REACH", "wiener_context", "wiener_filter", "wiener_planes"]
+
+#: Pixels of context the filter needs per fourth root of its balance, beyond two
+#: PSF sizes: blocks (or a mirror-padded domain) within 3e-6 of the result on
+#: an unbounded domain (measured for Gaussian PSFs of 3 to 13 pixels in 3D,
+#: balances 1e-2 to 1e4).
+WIENER_REACH = 12
+
+
+def wiener_context(
+    kernel_shape: tuple[int, ...], balance: float, shape: tuple[int, ...] | None = None
+) -> list[int]:
+    """Pixels of context per axis the filter needs on each side of what is kept.
+
+    Three PSF sizes, or, where more, two PSF sizes plus :data:`WIENER_REACH`
+    pixels per fourth root of `balance`: the Laplacian regulariser smooths
+    over about ``balance ** 0.25`` pixels, so a large balance (a
+    noise-dominated image) reaches far beyond the PSF. Three PSF sizes
+    suffice up to a balance of about 1 for a 7-pixel PSF; a balance of 1e4
+    needs 120 pixels plus two PSF sizes. With the image's `shape` (the
+    kernel's axes), the reach beyond three PSF sizes is capped at each
+    axis's length: a huge balance then costs at most a domain of three
+    image lengths, not one the size of its reach.
+    """
+    reach = math.ceil(WIENER_REACH * max(float(balance), 0.0) ** 0.25)
+    out = [max(3 * int(s), 2 * int(s) + reach) for s in kernel_shape]
+    if shape is not None:
+        pairs = zip(out, kernel_shape, shape, strict=True)
+        out = [min(c, max(3 * int(s), int(n))) for c, s, n in pairs]
+    return out
 
 
 def _laplacian(ndim: int) -> np.ndarray:
