@@ -72,6 +72,21 @@ def test_restore_with_a_model_trained_on_other_noise_warns_in_cli_words(
     assert "noisier than the data" in err and out.exists()
 
 
+def test_a_measured_psf_with_small_negative_values_warns_in_cli_words(tif, tmp_path, capsys):
+    # a bead image with its background subtracted: noise below zero in the tails
+    psf = dn.make_psf("gaussian", (15, 15), sigma=1.5).astype(np.float64)
+    psf += np.random.default_rng(1).normal(0, 3e-4, psf.shape)
+    np.save(tmp_path / "psf.npy", psf)
+    out = tmp_path / "out.tif"
+    args = ["restore", str(tif), "-o", str(out), "--method", "richardson-lucy"]
+    assert main([*args, "--psf", str(tmp_path / "psf.npy"), "--param", "iterations=5"]) == 0
+    err = capsys.readouterr().err
+    assert "napari-deconvnet restore: warning: psf has negative values" in err
+    assert ".py:" not in err  # no source location
+    expected = dn.richardson_lucy(_image(), np.clip(psf, 0, None), 5)
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_restore_with_a_deconvolution_model_and_a_psf(tif, tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

@@ -38,6 +38,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import _commands as commands
 from . import _evaluate as evaluate
@@ -327,13 +328,19 @@ def _one_line(err: BaseException) -> str:
 
 
 def _plain_warnings(where: str) -> None:
-    """Our own warnings (a model restoring data unlike its training data) in CLI words."""
+    """Our own warnings (data unlike a model's training data, a PSF clipped) in CLI words.
+
+    Warnings raised from this package's code print as one ``PROG COMMAND:
+    warning: ...`` line, without a source location; others as Python shows them.
+    """
     from napari_deconvnet.core.conditions import ConditionsWarning
 
     shown = warnings.showwarning
+    package = str(Path(__file__).resolve().parent.parent)
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        if issubclass(category, ConditionsWarning):
+        ours = str(Path(filename).resolve()).startswith(package)
+        if issubclass(category, ConditionsWarning) or (ours and issubclass(category, UserWarning)):
             print(f"{where}: warning: {message}", file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
