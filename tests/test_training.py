@@ -148,6 +148,40 @@ def test_3d_network_on_a_volume_and_2d_network_on_a_stack():
     assert result.model.config.ndim == 2
 
 
+def test_automatic_patch_size_fits_small_images_beside_their_validation(held_out):
+    # A 96 x 96 pair used to fail with the fixed 64 x 64 default: its one 64 x 64
+    # validation patch left no room for a training patch. patch_size=None picks
+    # the largest automatic size that fits, and the run still learns.
+    rng = np.random.default_rng(3)
+    clean = _phantom((96, 96), rng)
+    noisy = clean + rng.normal(0, 0.1, clean.shape).astype(np.float32)
+    with pytest.raises(ValueError, match="no \\(64, 64\\) training patch fits"):
+        train(noisy, clean, epochs=1, steps_per_epoch=1, patch_size=64, network=TINY)
+    result = train(noisy, clean, epochs=6, steps_per_epoch=20, batch_size=8, network=TINY)
+    assert result.config.patch_size == (48, 48)
+    test_noisy, test_clean = held_out
+    restored = dn.restore(test_noisy, result.model, device="cpu")
+    assert _psnr(restored, test_clean) >= _psnr(test_noisy, test_clean) + 3
+    # a 3D volume of 12 planes: the automatic 32 x 64 x 64 shrinks to fit it
+    volume = rng.random((12, 40, 40), dtype=np.float32)
+    result = train(
+        volume, volume, epochs=1, steps_per_epoch=1, batch_size=2, network={"ndim": 3, **TINY}
+    )
+    assert result.config.patch_size[0] <= 12 and result.model.config.ndim == 3
+
+
+def test_automatic_patch_sizes():
+    from napari_deconvnet.core.train_setup import auto_patch_sizes
+
+    assert auto_patch_sizes(2, 4, [(512, 512)])[0] == (64, 64)
+    assert auto_patch_sizes(2, 4, [(96, 96)])[:3] == [(64, 64), (48, 48), (32, 32)]
+    assert auto_patch_sizes(2, 4, [(200, 30), (50, 300)])[0] == (48, 28)  # smallest input
+    assert auto_patch_sizes(3, 4, [(12, 200, 200)])[:2] == [(12, 64, 64), (12, 48, 48)]
+    assert auto_patch_sizes(3, 4, [(100, 100, 100)])[0] == (32, 64, 64)
+    assert auto_patch_sizes(2, 4, [(20, 20)])[-1] == (8, 8)
+    assert auto_patch_sizes(3, 4, [(96, 96)]) == [(32, 64, 64)]  # 2D data: refused later
+
+
 # ---------------------------------------------------------------- control
 
 

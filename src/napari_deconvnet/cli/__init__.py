@@ -231,7 +231,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--network", default=None, metavar="SPEC", help="new network, e.g. ndim=3,base_channels=8"
     )
-    p.add_argument("--patch-size", type=_positive_int, default=64)
+    p.add_argument(
+        "--patch-size",
+        type=_positive_int,
+        default=None,
+        help="patch side in pixels (default: automatic, 64 in 2D and 32x64x64 in 3D, "
+        "smaller for small images)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--loss", default="mse", help="mse, l1, ssim, mse+ssim or balanced-mse")
     p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out")

@@ -28,6 +28,7 @@ from .regions import Box, region_boxes
 __all__ = [
     "REPLACEMENTS",
     "Box",
+    "PatchFitError",
     "PatchSampler",
     "Source",
     "blind_spot",
@@ -39,6 +40,14 @@ __all__ = [
 _STATS_SAMPLES = 1 << 22
 _MAX_TRIES = 10_000
 _STATS_BLOCKS = 16  # chunks of a large dask image sampled for its statistics
+
+
+class PatchFitError(ValueError):
+    """Patches of the requested size do not fit the data, its regions or beside validation.
+
+    A ``ValueError``; training with an automatic patch size catches it and
+    tries a smaller one.
+    """
 
 
 def check_array(array: Any, name: str) -> None:
@@ -242,7 +251,7 @@ class PatchSampler:
                 e.source == source and e.touches(lead, origin, self.size) for e in self.exclude
             ):
                 return source, lead, origin
-        raise ValueError(
+        raise PatchFitError(
             f"no {self.size} training patch fits outside the validation area after {tries} "
             "tries; lower patch_size, draw larger training regions, or pass less validation"
         )

@@ -28,13 +28,15 @@ from .devices import resolve_device, resolve_precision
 from .kinds import PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
-from .patches import REPLACEMENTS
+from .patches import REPLACEMENTS, PatchFitError
 from .persistence import load_model
 from .train_record import model_metadata
 from .trainer import TrainConfig, Trainer
 from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
 
 __all__ = [
+    "AUTO_PATCH_2D",
+    "AUTO_PATCH_3D",
     "BLIND_SPOT",
     "KEEP",
     "L2SP_FINE_TUNE",
@@ -44,6 +46,7 @@ __all__ = [
     "MODES",
     "OPTIONS",
     "REHEARSAL_FINE_TUNE",
+    "auto_patch_sizes",
     "build_trainer",
     "check_options",
     "training_precision",
@@ -254,6 +257,48 @@ def per_channel_regions(spec: Any, inputs_l: list, axes: str | None) -> Any:
     return out
 
 
+#: The automatic patch size (``patch_size=None``) before it is fitted to the data:
+#: 64 x 64 in 2D; 32 x 64 x 64 in 3D (Noise2Void's 3D default: volumes of a few
+#: tens of planes are common, and 64**3 patches did not fit them).
+AUTO_PATCH_2D = (64, 64)
+AUTO_PATCH_3D = (32, 64, 64)
+#: Fractions of the automatic size tried in turn until patches fit the data,
+#: its regions and the validation split beside them.
+AUTO_PATCH_SCALES = (1.0, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125)
+
+
+def auto_patch_sizes(
+    ndim: int, grid: int, spatial_shapes: Sequence[Sequence[int]]
+) -> list[tuple[int, ...]]:
+    """The patch sizes ``patch_size=None`` tries, largest first.
+
+    :data:`AUTO_PATCH_2D` or :data:`AUTO_PATCH_3D`, each axis no larger than
+    the smallest input along it, then smaller by :data:`AUTO_PATCH_SCALES`
+    (down to an eighth); all on the network's `grid`. A 96 x 96 image, where a 64 x 64
+    validation patch leaves no room for a 64 x 64 training patch beside it,
+    trains with 48 x 48 patches.
+
+    >>> auto_patch_sizes(2, 4, [(96, 96)])[:3]
+    [(64, 64), (48, 48), (32, 32)]
+    >>> auto_patch_sizes(3, 4, [(12, 200, 200)])[:2]
+    [(12, 64, 64), (12, 48, 48)]
+    """
+    base = AUTO_PATCH_2D if ndim == 2 else AUTO_PATCH_3D
+    shapes = [tuple(shape)[-ndim:] for shape in spatial_shapes if len(shape) >= ndim]
+    if not shapes:  # inputs with fewer axes than the network: refused with the data
+        return [base]
+    smallest = [min(int(shape[a]) for shape in shapes) for a in range(ndim)]
+    sizes: list[tuple[int, ...]] = []
+    for scale in AUTO_PATCH_SCALES:
+        size = tuple(
+            max(grid, min(int(b * scale), e) // grid * grid)
+            for b, e in zip(base, smallest, strict=True)
+        )
+        if size not in sizes:
+            sizes.append(size)
+    return sizes
+
+
 def check_resume(state: dict, mode: str, size: tuple, net: DeconvNet) -> None:
     """A resume file must come from a run of the same kind on the same network."""
     settings = state.get("settings", {})
@@ -359,7 +404,7 @@ def build_trainer(
     epochs: int | None = None,
     max_seconds: float | None = None,
     steps_per_epoch: int | None = None,
-    patch_size: int | Sequence[int] = 64,
+    patch_size: int | Sequence[int] | None = None,
     batch_size: int = 16,
     loss: str | Callable = "mse",
     ssim_weight: float = 0.5,
@@ -466,8 +511,15 @@ def build_trainer(
         lr = LR_FINE_TUNE if fine_tuning else LR_SCRATCH if ndim == 2 else LR_SCRATCH_3D
     check_trainable(net, mode, psf)
     axes = resolve_axes(axes, inputs_l, ndim)
-    size = resolve_patch_size(patch_size, ndim, net)
     channels = by_channel(inputs_l, axes, ndim)
+    if patch_size is None:
+        sizes = auto_patch_sizes(ndim, net.config.grid, [np.shape(c) for c in channels])
+        saved = None if state is None else state.get("settings", {}).get("patch_size")
+        if saved:  # a resumed run keeps the patches it started with
+            sizes = [tuple(int(p) for p in saved)]
+    else:
+        sizes = [resolve_patch_size(patch_size, ndim, net)]
+    size = sizes[0]
     condition_psf = None
     if psf_model:  # names and dicts as restore takes them, checked against the image
         spatial = tuple(np.shape(channels[0])[-ndim:])
@@ -477,24 +529,33 @@ def build_trainer(
     if state is not None:
         check_resume(state, mode, size, net)
 
-    # ---- data
-    data = TrainingSet(
-        mode=mode,
-        inputs=channels,
-        targets=by_channel(targets_l, axes, ndim),
-        net=net,
-        size=size,
-        regions=per_channel_regions(regions, inputs_l, axes),
-        validation=_channel_validation(validation, axes, mode, ndim),
-        validation_regions=per_channel_regions(validation_regions, inputs_l, axes),
-        noise=noise_spec,
-        rng=np.random.default_rng(seed),
-        device=dev,
-        augment=augment,
-        seed=seed,
-        replacement=blind_spot or "random",
-        condition_psf=condition_psf,
-    )
+    # ---- data; with patch_size=None, the largest automatic size that fits
+    for attempt, size in enumerate(sizes):
+        try:
+            data = TrainingSet(
+                mode=mode,
+                inputs=channels,
+                targets=by_channel(targets_l, axes, ndim),
+                net=net,
+                size=size,
+                regions=per_channel_regions(regions, inputs_l, axes),
+                validation=_channel_validation(validation, axes, mode, ndim),
+                validation_regions=per_channel_regions(validation_regions, inputs_l, axes),
+                noise=noise_spec,
+                rng=np.random.default_rng(seed),
+                device=dev,
+                augment=augment,
+                seed=seed,
+                replacement=blind_spot or "random",
+                condition_psf=condition_psf,
+            )
+            break
+        except PatchFitError as err:
+            if attempt == len(sizes) - 1:
+                if len(sizes) == 1:
+                    raise
+                tried = ", ".join(str(s) for s in sizes)
+                raise PatchFitError(f"{err} (patch_size=None tried {tried})") from err
     if state is not None:  # the same validation patches as before, fresh training patches
         data.reseed([seed, int(state["step"])])
     if steps_per_epoch is None:

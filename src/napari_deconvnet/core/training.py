@@ -79,7 +79,7 @@ def train(
     psf: Any = None,
     epochs: int | None = None,
     max_seconds: float | None = None,
-    patch_size: int | Sequence[int] = 64,
+    patch_size: int | Sequence[int] | None = None,
     batch_size: int = 16,
     loss: str | Callable = "mse",
     validation: Any = 0.1,
@@ -146,9 +146,14 @@ def train(
         rehearsal pool) included; with `epochs` too, whichever comes first.
         When it is the only bound, the learning-rate schedule follows the
         clock.
-    patch_size : int or tuple of int
+    patch_size : int, tuple of int or None
         Patch side (or one size per spatial axis), a multiple of the
-        network's ``2**depth`` grid, no larger than the images.
+        network's ``2**depth`` grid, no larger than the images. None (the
+        default): 64 x 64 in 2D, 32 x 64 x 64 in 3D, each axis no larger
+        than the smallest input, and smaller (down to 1/8) until
+        training patches fit beside the validation patches (a 96 x 96 image
+        trains with 48 x 48 patches); the size used is in the result's
+        ``config.patch_size``.
     batch_size : int
         Patches per step.
     loss : {"mse", "l1", "ssim", "mse+ssim"} or callable

@@ -23,6 +23,7 @@ from .noise import NOISE_MODELS, synthesize
 from .normalization import offset_scale
 from .patches import (
     Box,
+    PatchFitError,
     PatchSampler,
     Source,
     blind_spot,
@@ -231,7 +232,7 @@ class TrainingSet:
             )
         sampler = PatchSampler(self.sources, train_boxes, size, rng)
         if sampler.empty:
-            raise ValueError(
+            raise PatchFitError(
                 f"no {size} patch fits inside the training regions; draw larger regions or "
                 "lower patch_size"
             )
@@ -242,7 +243,7 @@ class TrainingSet:
                 lead_shape = self.sources[box.source].lead_shape
                 positions += grid_positions(box, size, lead_shape)
             if not positions:
-                raise ValueError(
+                raise PatchFitError(
                     f"the validation regions hold no {size} patch; draw larger validation "
                     "regions or lower patch_size"
                 )
@@ -311,7 +312,7 @@ class TrainingSet:
                 )
             spatial = tuple(x.shape[x.ndim - self.ndim :])
             if any(s < p for s, p in zip(spatial, self.size, strict=True)):
-                raise ValueError(
+                raise PatchFitError(
                     f"patch_size {self.size} is larger than {label}'s spatial shape {spatial}; "
                     "lower patch_size"
                 )

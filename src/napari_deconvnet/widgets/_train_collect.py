@@ -47,7 +47,7 @@ def collect_training(widget: Any) -> dict[str, Any]:
         raise ValueError(f"{layer.name!r} is an RGB layer; train a 2D network on it")
     target = widget.target.value
     options: dict[str, Any] = {
-        "patch_size": int(widget.patch_size.value),
+        "patch_size": int(widget.patch_size.value) or None,
         "batch_size": int(widget.batch_size.value),
         "epochs": int(widget.epochs.value) or None,
         "max_seconds": float(widget.max_seconds.value) or None,
@@ -149,7 +149,7 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
     options = widget.adapt.options(net_ndim, tuple(data.shape[-net_ndim:]))
     check_adapt_model(start, model, net_ndim, psf="psf_description" in options)
     options.update(
-        patch_size=int(widget.patch_size.value),
+        patch_size=int(widget.patch_size.value) or None,
         batch_size=int(widget.batch_size.value),
         device=widget.device.value,
     )

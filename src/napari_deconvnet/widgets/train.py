@@ -154,7 +154,11 @@ class TrainWidget(WorkerWidget):
             "noise and blur are simulated)"
         )
         self.dims = ComboBox(label="Network", choices=("2D", "3D"), value="2D")
-        self.patch_size = SpinBox(label="Patch size", value=64, min=8, max=1024, step=8)
+        self.patch_size = SpinBox(label="Patch size (0 = auto)", value=0, min=0, max=1024, step=8)
+        self.patch_size.tooltip = (
+            "Side of the training patches in pixels. 0: automatic, 64 (3D: 32x64x64), "
+            "smaller where the layer or its regions are small"
+        )
         self.batch_size = SpinBox(label="Batch size", value=16, min=1, max=1024)
         self.epochs = SpinBox(label="Epochs (0 = no limit)", value=20, min=0, max=100000)
         self.max_seconds = SpinBox(label="Time budget s (0 = none)", value=0, min=0, max=10**7)
