@@ -752,11 +752,27 @@ def test_contrast_limits_are_the_finite_percentiles():
     np.testing.assert_allclose(contrast_limits(with_nan), (1.0, 999.0), rtol=1e-12)
     assert contrast_limits(np.full((4, 4), 3.0)) == (3.0, 4.0)
     assert contrast_limits(np.full(3, np.nan)) == (0.0, 1.0)
+    # a mask: numpy's percentile used to raise on booleans
+    mask = np.zeros((8, 8), bool)
+    mask[2:4] = True
+    assert contrast_limits(mask) == (0.0, 1.0)
     # a large array: every k-th value, k = size // max_values
     big = np.arange(100_000.0)
     np.testing.assert_allclose(
         contrast_limits(big, max_values=1000), np.percentile(big[::100], (0.1, 99.9))
     )
+
+
+def test_the_reader_restores_a_boolean_mask(tmp_path):
+    # it used to fail on the restored layer's contrast limits and show the raw one only
+    mask = np.zeros((40, 48), bool)
+    mask[10:30, 12:36] = True
+    np.save(tmp_path / "mask.npy", mask)
+    layers = reader.get_reader(str(tmp_path / "mask.npy"))(str(tmp_path / "mask.npy"))
+    assert [kw["name"] for _, kw, _ in layers] == ["mask", "mask restored"]
+    restored = np.asarray(layers[1][0])
+    np.testing.assert_allclose(restored, dn.restore(mask), atol=1e-6)
+    assert restored[20, 24] > 0.5 > restored[2, 2]
 
 
 def test_the_readers_restored_layer_records_its_provenance(tmp_path):

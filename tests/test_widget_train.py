@@ -342,6 +342,12 @@ def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):
     assert "with the chosen PSF" in widget.start_hint.value
     widget.synthetic.psf.source.value = "none"
     assert widget.start_from.value == "denoise-2d"
+    # synthetic salt-and-pepper pairs fine-tune the shipped impulse-noise model
+    widget.synthetic.noise.value = "salt-and-pepper"
+    assert widget.start_from.value == "salt-and-pepper"
+    assert "impulse-noise" in widget.start_hint.value
+    widget.synthetic.noise.value = "gaussian"
+    assert widget.start_from.value == "denoise-2d"
     # once the user chooses, the choice stays and the hint names the suggestion
     widget.start_from.value = NEW_NETWORK
     widget.target.value = SELF_SUPERVISED

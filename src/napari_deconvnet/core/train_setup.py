@@ -25,7 +25,7 @@ from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
 from .devices import resolve_device, resolve_precision
-from .kinds import PSFConditioned, kind_of
+from .kinds import ImpulseSwitched, PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .patches import REPLACEMENTS, PatchFitError
@@ -320,29 +320,54 @@ def is_psf_model(net: DeconvNet) -> bool:
     return isinstance(kind_of(net), PSFConditioned)
 
 
-def check_trainable(net: DeconvNet, mode: str = "supervised", psf: Any = None) -> None:
-    """Single-channel networks, noise-conditioned ones (whose map training computes)
-    and PSF-conditioned ones given their PSF (whose classical channel it computes).
+def is_impulse_model(net: DeconvNet) -> bool:
+    """Whether `net` takes the switching median of its input (``salt-and-pepper``)."""
+    return isinstance(kind_of(net), ImpulseSwitched) and kind_of(net).extra_channels == 1
+
+
+def check_trainable(
+    net: DeconvNet, mode: str = "supervised", psf: Any = None, noise: Any = None
+) -> None:
+    """Single-channel networks, noise-conditioned ones (whose map training computes),
+    PSF-conditioned ones given their PSF (whose classical channel it computes) and
+    impulse-noise ones (``salt-and-pepper``: the switching-median channel).
 
     Raises
     ------
     ValueError
-        A multi-channel or impulse-switched network (``salt-and-pepper``), a
-        PSF-conditioned one without `psf` or in self-supervised `mode`.
+        A multi-channel network, a PSF-conditioned one without `psf` or in
+        self-supervised `mode`, an impulse-noise one in self-supervised mode
+        or with synthetic noise other than salt-and-pepper.
     """
     cfg = net.config
     name = net.metadata.get("name", "this network")
     psf_model = is_psf_model(net)
-    extra = 1 if trains_with_noise_map(net) or psf_model else 0
+    impulse = is_impulse_model(net)
+    extra = 1 if trains_with_noise_map(net) or psf_model or impulse else 0
     if cfg.in_channels != 1 + extra or cfg.out_channels != 1:
         raise ValueError(
             "training supports single-channel networks (in_channels = out_channels = 1), "
-            "noise-conditioned ones (the image and its noise map, such as 'denoise-2d-nl') "
-            "and PSF-conditioned ones (the image and its classical deconvolution, such as "
-            f"'deconv-2d'); {name!r} takes {cfg.in_channels} input channels. "
-            "'salt-and-pepper' cannot be trained here; multi-channel and RGB images train "
-            "one shared single-channel network over their channels (axes='YXC')"
+            "noise-conditioned ones (the image and its noise map, such as 'denoise-2d-nl'), "
+            "PSF-conditioned ones (the image and its classical deconvolution, such as "
+            "'deconv-2d') and impulse-noise ones (the image and its switching median, such "
+            f"as 'salt-and-pepper'); {name!r} takes {cfg.in_channels} input channels. "
+            "Multi-channel and RGB images train one shared single-channel network over "
+            "their channels (axes='YXC')"
         )
+    if impulse and mode == "self-supervised":
+        raise ValueError(
+            f"{name!r} removes impulse noise through the switching median of its input, "
+            "which shows a masked pixel its own value: train it on pairs (targets= clean "
+            "images) or on synthetic pairs (clean inputs, noise='salt-and-pepper')"
+        )
+    if impulse and mode == "synthetic":
+        kind = noise if isinstance(noise, str) else (noise or {}).get("model")
+        if kind != "salt-and-pepper":
+            raise ValueError(
+                f"{name!r} removes salt-and-pepper noise; synthetic pairs for it need "
+                f"noise='salt-and-pepper' (or dict(model='salt-and-pepper', amount=0.1)), "
+                f"got {kind!r}"
+            )
     if psf_model and mode == "self-supervised":
         raise ValueError(
             f"{name!r} is a deconvolution model: train it on pairs (targets= sharp images, "
@@ -360,7 +385,7 @@ def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.dev
     """Pairs with the noise the shipped denoisers know, for a fine-tuning that remembers."""
     if not fraction or net.config.normalization.get("method") != "percentile":
         return None
-    if is_psf_model(net):  # rehearsed pairs are noise only: nothing a deconvolution knew
+    if is_psf_model(net) or is_impulse_model(net):  # rehearsed pairs hold other noise
         return None
     from .adapt import RehearsalPairs
 
@@ -509,7 +534,7 @@ def build_trainer(
     ndim = net.config.ndim
     if lr is None:
         lr = LR_FINE_TUNE if fine_tuning else LR_SCRATCH if ndim == 2 else LR_SCRATCH_3D
-    check_trainable(net, mode, psf)
+    check_trainable(net, mode, psf, noise)
     axes = resolve_axes(axes, inputs_l, ndim)
     channels = by_channel(inputs_l, axes, ndim)
     if patch_size is None:

@@ -17,7 +17,7 @@ import torch
 
 from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
 from .conditions import SAMPLE_CROP
-from .kinds import BALANCE_CROP, kind_of, noise_line
+from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
 from .normalization import offset_scale
@@ -55,18 +55,22 @@ WHOLE_CHANNEL_LIMIT = 2**26
 
 
 class PSFChannel:
-    """A PSF-conditioned network's classical input channel, for training patches.
+    """A conditioned network's classical input channel, for training patches.
 
-    The same computation as restore's (:meth:`~.kinds.PSFConditioned.input_channels`:
-    Richardson-Lucy or Wiener with the PSF), on a patch read with
-    :attr:`margin` extra pixels per side (three PSF sizes, the context a
-    restored block gets) and the statistics of its whole source image.
+    The same computation as restore's (the kind's ``input_channels``:
+    Richardson-Lucy or Wiener with the PSF for a deconvolution model, the
+    switching median for ``salt-and-pepper``), on a patch read with
+    :attr:`margin` extra pixels per side (three PSF sizes, or half the
+    largest median window: the context a restored block gets) and the
+    statistics of its whole source image. `kernel` is None for the switching
+    median.
     """
 
-    def __init__(self, net: DeconvNet, kernel: np.ndarray) -> None:
+    def __init__(self, net: DeconvNet, kernel: np.ndarray | None) -> None:
         self.kind = kind_of(net)
         self.kernel = kernel
         self.margin = max(self.kind.input_margin(kernel, net.config.ndim))
+        self._context = isinstance(self.kind, PSFConditioned)
 
     def whole(self, image: np.ndarray, stats: dict[str, float]) -> np.ndarray:
         """The channel of a whole plane or volume: exactly what eager restore computes."""
@@ -94,9 +98,8 @@ class PSFChannel:
         image = patch[inside][None]
         # all of the patch lies on the image: its margin is real context
         context = all(s == slice(0, None) for s in inside)
-        out[inside] = self.kind.input_channels(
-            image, self.kernel, statistics=[stats], context=context
-        )[0]
+        extra = {"context": context} if self._context else {}
+        out[inside] = self.kind.input_channels(image, self.kernel, statistics=[stats], **extra)[0]
         return out
 
 
@@ -214,8 +217,12 @@ class TrainingSet:
         self.ndim = net.config.ndim
         self.noise_name, self.noise_params, self.psf = noise
         self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
-        # a PSF-conditioned network also takes its classical pre-deconvolution
-        self.condition = None if condition_psf is None else PSFChannel(net, condition_psf)
+        # a PSF-conditioned network also takes its classical pre-deconvolution, an
+        # impulse-noise one (salt-and-pepper) the switching median of its input
+        self.impulse = isinstance(kind_of(net), ImpulseSwitched) and net.config.in_channels == 2
+        self.condition = None
+        if condition_psf is not None or self.impulse:
+            self.condition = PSFChannel(net, condition_psf)
         if self.condition is not None:
             self.margin = max(self.margin, self.condition.margin)
         self._channel_pixels = 0  # of the whole channels the sources hold
@@ -332,6 +339,20 @@ class TrainingSet:
                 src.condition = self._condition_stats(src)
         return sources
 
+    def _synthesize(self, clean: Any, src: Source, seed: Any) -> Any:
+        """The run's noise (and blur) on `clean` patches of `src`.
+
+        Salt-and-pepper impulses for an impulse-noise model go to the source's
+        impulse values (its whole image's extremes), as restore defines an
+        impulse, not to each patch's own minimum and maximum.
+        """
+        params = dict(self.noise_params)
+        stats = getattr(src, "condition", None)
+        if self.impulse and stats is not None and self.noise_name == "salt-and-pepper":
+            params.setdefault("low", stats["minimum"])
+            params.setdefault("high", stats["maximum"])
+        return synthesize(clean, self.noise_name, psf=self.psf, seed=seed, **params)
+
     def _central_image(self, src: Source, crop: Sequence[int]) -> np.ndarray:
         """A central `crop` of a source's middle plane or volume, as the model sees it.
 
@@ -341,8 +362,7 @@ class TrainingSet:
         origin = [(s - c) // 2 for s, c in zip(src.spatial, crop, strict=True)]
         image, _ = src.read(lead, origin, crop)
         if self.mode == "synthetic":
-            rng = np.random.default_rng(0)
-            image = synthesize(image, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
+            image = self._synthesize(image, src, np.random.default_rng(0))
         return np.asarray(image, np.float32)
 
     def condition_samples(self, limit: int = 16) -> list[np.ndarray]:
@@ -435,7 +455,7 @@ class TrainingSet:
             inside = self._inside(src, origin)
             if self.mode == "synthetic":
                 y = x
-                x = synthesize(x, self.noise_name, psf=self.psf, seed=rng, **self.noise_params)
+                x = self._synthesize(x, src, rng)
             if self.condition is not None:
                 channels.append(self._crop(self._patch_channel(src, lead, origin, x, inside)))
             xs.append(self._crop(x))
@@ -542,7 +562,12 @@ class TrainingSet:
         if self.mode == "synthetic":
             y = x
             # blurred after the flips, so the PSF keeps its orientation
-            x = synthesize(x, self.noise_name, psf=self.psf, seed=self.gen, **self.noise_params)
+            if self.impulse:  # impulses at each source's own extremes
+                pairs = zip(x, drawn, strict=True)
+                x = torch.stack([self._synthesize(p, self.sources[s], self.gen) for p, s in pairs])
+            else:
+                params = self.noise_params
+                x = synthesize(x, self.noise_name, psf=self.psf, seed=self.gen, **params)
             if self.condition is not None:
                 noisy = x[:, 0].float().cpu().numpy()
                 cs = [

@@ -44,6 +44,8 @@ def contrast_limits(data: Any, *, max_values: int = _MAX_VALUES) -> tuple[float,
         the value plus one; one without finite values ``(0.0, 1.0)``.
     """
     flat = np.asarray(data).reshape(-1)
+    if flat.dtype.kind == "b":  # a mask: numpy's percentile cannot subtract booleans
+        flat = flat.view(np.uint8)
     sample = flat[:: max(1, flat.size // max(1, int(max_values)))]
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:

@@ -49,6 +49,7 @@ def suggested_start(
     synthetic_psf: bool,
     models: list[str],
     blurred_pairs: bool = False,
+    synthetic_noise: str | None = None,
 ) -> tuple[str, str]:
     """The *Start from* choice that fits the task, and why, in plain words.
 
@@ -61,9 +62,15 @@ def suggested_start(
     computed with the chosen PSF; a new network when it is not installed.
     So do a target layer's pairs that look blurred (`blurred_pairs`, see
     :func:`~napari_deconvnet.core.noise_estimation.pairs_look_blurred`): the
-    user then chooses the PSF they are blurred with.
+    user then chooses the PSF they are blurred with. Synthetic
+    salt-and-pepper pairs (`synthetic_noise`) without a PSF fine-tune the
+    shipped ``salt-and-pepper`` model in 2D.
     """
     deconv = f"deconv-{net_ndim}d"
+    impulse = "salt-and-pepper"
+    if target == SYNTHETIC and synthetic_noise == impulse and not synthetic_psf:
+        if net_ndim == 2 and impulse in models:
+            return impulse, f"fine-tunes {impulse}, the shipped impulse-noise model"
     if target == SYNTHETIC and synthetic_psf:
         if deconv in models:
             return deconv, (

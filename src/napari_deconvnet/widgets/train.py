@@ -242,6 +242,7 @@ class TrainWidget(WorkerWidget):
         self.resume.changed.connect(self._on_resume_toggled)
         self.dims.changed.connect(self._suggest_start)
         self.synthetic.psf.source.changed.connect(self._suggest_start)
+        self.synthetic.noise.changed.connect(self._suggest_start)  # salt-and-pepper
         self.start_from.changed.connect(self._on_start_chosen)
         self.start_from.changed.connect(self._update_keep)
         self.save_button.changed.connect(lambda: self.save_model())
@@ -341,7 +342,10 @@ class TrainWidget(WorkerWidget):
         else:
             psf = self.synthetic.psf.source.value != "none"
             blurred = self._pairs_look_blurred()
-            choice, why = suggested_start(self.target.value, net_ndim, psf, models, blurred)
+            noise = self.synthetic.noise.value
+            choice, why = suggested_start(
+                self.target.value, net_ndim, psf, models, blurred, synthetic_noise=noise
+            )
         if chosen:
             if self.start_from.value != choice:
                 why = f"suggested: {choice}"
