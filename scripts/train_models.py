@@ -57,6 +57,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -371,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
         "DeconvNetConfig.planar_levels)",
     )
     parser.add_argument(
+        "--patches-per-region",
+        type=int,
+        default=None,
+        help="patches cut from each degraded region (the task's default: 4, 8 for "
+        "salt-and-pepper); fewer draw more regions, PSFs and noise levels per batch",
+    )
+    parser.add_argument(
         "--checkpoint", type=Path, default=None, help="checkpoint folder (default runs/<model>)"
     )
     parser.add_argument(
@@ -398,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             forward += ["--checkpoint", str(args.checkpoint)]
         if args.resume:
             forward += ["--resume"]
+        if args.patches_per_region is not None:
+            forward += ["--patches-per-region", str(args.patches_per_region)]
         return base.main(forward)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -408,7 +418,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--out names one model file; use it with one --model")
     for name in chosen:
         out = args.out or WEIGHTS / f"{name}.safetensors"
-        train_task(TASKS[name], args, out)
+        task = TASKS[name]
+        if args.patches_per_region is not None:
+            if args.patches_per_region < 1:
+                parser.error("--patches-per-region must be at least 1")
+            task = dataclasses.replace(task, patches_per_region=args.patches_per_region)
+        train_task(task, args, out)
     return 0
 
 
