@@ -243,8 +243,7 @@ def test_what_deconvolution_models_refuse():
         dn.train(blurred, model="deconv-2d", mode="self-supervised", psf=MOTION, device="cpu")
     with pytest.raises(ValueError, match="at most as many dimensions as the image"):
         dn.train(blurred, clean, model="deconv-2d", psf=np.ones((3, 3, 3)), device="cpu")
-    with pytest.raises(ValueError, match="'salt-and-pepper' cannot be trained"):
-        dn.train(blurred, clean, model="salt-and-pepper", epochs=1, device="cpu")
+    # salt-and-pepper trains now; what it refuses: tests/test_train_impulse.py
 
 
 def test_a_patch_with_context_filters_without_padding_and_matches_the_whole():
