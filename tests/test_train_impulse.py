@@ -58,8 +58,14 @@ def test_impulses_of_synthetic_patches_sit_at_the_source_extremes():
     clean = rng.uniform(0.2, 0.7, (64, 64)).astype(np.float32)
     clean[0, 0], clean[-1, -1] = 0.1, 0.9  # the extremes lie outside most patches
     trainer = build_trainer(
-        clean, model="salt-and-pepper", noise=dict(model="salt-and-pepper", amount=0.2),
-        epochs=1, steps_per_epoch=1, batch_size=4, patch_size=16, device="cpu",
+        clean,
+        model="salt-and-pepper",
+        noise=dict(model="salt-and-pepper", amount=0.2),
+        epochs=1,
+        steps_per_epoch=1,
+        batch_size=4,
+        patch_size=16,
+        device="cpu",
     )
     x, _, _ = trainer.data.batch(4)
     src = trainer.data.sources[0]
