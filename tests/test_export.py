@@ -22,7 +22,7 @@ from napari_deconvnet.core.bioimageio import validate_package  # noqa: E402
 from napari_deconvnet.core.bioimageio_read import apply_processing  # noqa: E402
 from napari_deconvnet.core.export import GridPadded  # noqa: E402
 
-EXPORTABLE = ["denoise-2d", "denoise-3d", "deconv-2d", "deconv-3d"]
+EXPORTABLE = ["denoise-2d", "denoise-3d", "deconv-2d", "deconv-3d", "denoise-2d-nl"]
 
 
 def _close(a, b, reference):
@@ -89,7 +89,7 @@ def test_package_validates_and_declares_the_model(packages, name):
     arch = rdf["weights"]["pytorch_state_dict"]["architecture"]
     assert arch["callable"] == "DeconvNetZoo"
     assert arch["kwargs"] == net.config.to_dict()
-    conditioned = name.startswith("deconv")
+    conditioned = name.startswith("deconv") or name == "denoise-2d-nl"
     assert [t["id"] for t in rdf["inputs"]] == ["input"] + (
         ["conditioning"] if conditioned else []
     )
@@ -216,6 +216,17 @@ def test_salt_and_pepper_is_refused_with_the_reason(tmp_path):
     with pytest.raises(ValueError, match="impulse switch"):
         dn.export_bioimageio("salt-and-pepper", tmp_path / "sp.zip")
     assert not list(tmp_path.iterdir())
+
+
+def test_noise_conditioned_package_needs_no_psf_and_describes_its_noise_map(packages):
+    # it used to be refused: "model 'denoise-2d-nl' deconvolves: pass psf="
+    rdf = _rdf(packages["denoise-2d-nl"])
+    assert [i["id"] for i in rdf["inputs"]] == ["input", "conditioning"]
+    assert "noise map" in rdf["inputs"][1]["description"]
+    with zipfile.ZipFile(packages["denoise-2d-nl"]) as zf:
+        readme = zf.read("README.md").decode()
+        assert "test_psf.npy" not in zf.namelist()
+    assert "noise variance line" in readme and "PSF" not in readme
 
 
 def test_deconvolution_test_image_needs_a_psf(tmp_path):

@@ -325,7 +325,11 @@ def export_bioimageio(
             inputs.append(
                 {
                     "id": "conditioning",
-                    "description": "the image's classical pre-restoration (see README)",
+                    "description": (
+                        "the image's noise map (see README)"
+                        if kind_of(net).name == "noise-conditioned"
+                        else "the image's classical pre-restoration (see README)"
+                    ),
                     "axes": _axes(net, ["conditioning"], output=False, like_input=True),
                     "test_tensor": {"source": "test_conditioning.npy"},
                     "sample_tensor": {"source": "sample_conditioning.tif"},

@@ -39,6 +39,9 @@ _CONDITIONING = {
     "(napari_deconvnet.wiener with balance=None) times the recorded balance_scale",
     "switching-median": "the switching median of the image (impulses replaced by a median "
     "of their clean neighbours)",
+    "noise-level": "the image plus the noise standard deviation predicted at each pixel's "
+    "3x3 mean by the noise variance line var = a * mean + b fitted to the image "
+    "(napari_deconvnet.estimate_noise; Gaussian noise gives a = 0)",
 }
 TEST_CAP = {2: 128, 3: 52}  # largest test image side (small: packages travel, 3D runs are slow)
 
@@ -124,7 +127,7 @@ def test_tensors(
     tensors = {"input": image[None]}
     record: dict[str, Any] = {"source": made, "shape": list(image.shape[1:])}
     if extra_channels(net):
-        if psf is None:
+        if psf is None and kind_of(net).needs_psf:
             raise ValueError(
                 f"model {net.metadata.get('name', '')!r} deconvolves: pass psf= (the test "
                 "image's PSF, an array or a make_psf name) to make its conditioning input"
@@ -184,8 +187,9 @@ def readme_text(net: DeconvNet, rdf: dict[str, Any], test_record: dict[str, Any]
     training = meta.get("training") or {}
     cfg = net.config
     lo, step = spatial_sizes(net)
+    what = "noise map" if kind_of(net).name == "noise-conditioned" else "classical pre-restoration"
     inputs = "the image" + (
-        " and `conditioning`, its classical pre-restoration "
+        f" and `conditioning`, its {what} "
         f"({json.dumps(meta.get('conditioning'))}) in the image's intensity scale"
         if extra_channels(net)
         else ""
@@ -240,17 +244,14 @@ def readme_text(net: DeconvNet, rdf: dict[str, Any], test_record: dict[str, Any]
         "",
     ]
     if extra_channels(net):
+        method = (meta.get("conditioning") or {}).get("method", "wiener")
+        how = _CONDITIONING.get(method, "see the model's conditioning record")
+        psf = ", with the image's PSF," if kind_of(net).needs_psf else ""
+        test_psf = " The test PSF is `test_psf.npy`." if "psf_shape" in test_record else ""
         lines += [
-            "The `conditioning` input must be computed by the user, with the image's PSF, "
-            "as napari-deconvnet does (`napari_deconvnet.core.conditioning."
-            "conditioning_channels`): "
-            + _CONDITIONING.get(
-                (meta.get("conditioning") or {}).get("method", "wiener"),
-                "see the model's conditioning record",
-            )
-            + ". The test PSF is `test_psf.npy`."
-            if "psf_shape" in test_record
-            else ".",
+            f"The `conditioning` input must be computed by the user{psf} as napari-deconvnet "
+            f"does (`napari_deconvnet.core.conditioning.conditioning_channels`): {how}."
+            + test_psf,
             "",
         ]
     return "\n".join(lines)
