@@ -554,7 +554,12 @@ def test_adapt_mode_refuses_what_it_cannot_adapt(viewer_widget, errors):
     widget.start_from.value = "denoise-3d"
     widget.train()
     assert "needs a 3D PSF" in errors[-1]
-    assert widget.worker is None and len(errors) == 4
+    widget.image.value = viewer.layers["noisy"]
+    widget.dims.value = "2D"
+    widget.start_from.value = "salt-and-pepper"
+    widget.train()  # the widget's words: the synthetic pairs that fine-tune it
+    assert "removes impulse noise" in errors[-1] and "Target 'synthetic'" in errors[-1]
+    assert widget.worker is None and len(errors) == 5
 
 
 def test_resume_continues_the_autosaved_session(

@@ -36,7 +36,7 @@ from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import central_crop, record_conditions
 from .devices import resolve_device
-from .kinds import NoiseConditioned, PSFConditioned, central_box, kind_of
+from .kinds import ImpulseSwitched, NoiseConditioned, PSFConditioned, central_box, kind_of
 from .losses import resolve_loss
 from .model import DeconvNet
 from .patches import check_array, normalization_of
@@ -83,6 +83,18 @@ def check_adaptable(
     """
     kind = kind_of(metadata)
     conditioned = isinstance(kind, NoiseConditioned | PSFConditioned)
+    if isinstance(kind, ImpulseSwitched) and kind.extra_channels:
+        advice = (
+            "train it on synthetic pairs instead: Target 'synthetic', noise model "
+            "salt-and-pepper"
+            if gui
+            else "fine-tune it on synthetic pairs instead: dn.train(clean_images, "
+            "model=..., noise=dict(model='salt-and-pepper', amount=...))"
+        )
+        raise ValueError(
+            f"adapt learns the noise and PSF that estimate_noise and the PSF describe; "
+            f"{name!r} removes impulse noise, which they do not: {advice}"
+        )
     if config.get("in_channels", 1) != 1 + conditioned or config.get("out_channels", 1) != 1:
         raise ValueError(
             f"adapt fine-tunes single-channel, noise-conditioned and PSF-conditioned models; "
