@@ -85,8 +85,7 @@ def check_adaptable(
     conditioned = isinstance(kind, NoiseConditioned | PSFConditioned)
     if isinstance(kind, ImpulseSwitched) and kind.extra_channels:
         advice = (
-            "train it on synthetic pairs instead: Target 'synthetic', noise model "
-            "salt-and-pepper"
+            "train it on synthetic pairs instead: Target 'synthetic', noise model salt-and-pepper"
             if gui
             else "fine-tune it on synthetic pairs instead: dn.train(clean_images, "
             "model=..., noise=dict(model='salt-and-pepper', amount=...))"
