@@ -73,6 +73,20 @@ def test_adapt_3d_uses_care_like_defaults():
         dn.adapt("denoise-3d", noisy, psf=psf, seconds=None, steps=1, patch_size=(8, 8))
 
 
+def test_a_3d_denoiser_adapts_to_a_volume_without_a_psf():
+    # it used to be refused: "model 'denoise-3d' is not a 2D model (the image is 2D)"
+    noisy, _ = _volume((16, 40, 40), 0, np.ones((1, 1, 1)))
+    model = dn.adapt(
+        "denoise-3d", noisy, seconds=None, steps=2, device="cpu", preview=False
+    )  # fmt: skip
+    training = model.metadata["training"]
+    assert model.config.ndim == 3 and training["steps"] == 2
+    assert tuple(training["settings"]["patch_size"]) == PATCH_3D
+    assert training["psf_shape"] is None
+    # a 2D model on the same volume still adapts plane by plane
+    assert dn.adapt("denoise-2d", noisy, seconds=None, steps=1, device="cpu").config.ndim == 2
+
+
 def test_adapt_3d_beats_the_start_on_a_held_out_volume():
     psf = _psf()
     noisy, _ = _volume((16, 40, 40), 0, psf)

@@ -364,6 +364,9 @@ def adapt_iter(
             model = saved["start"].get("path") or saved["start"].get("name")
     else:
         ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
+        if kernel is None and model is not None and array.ndim >= 3:
+            # a 3D denoiser adapts to a volume without a PSF: its own dimensionality
+            ndim = 3 if load_model(model).config.ndim == 3 else 2
         defaults = DEFAULTS if ndim == 2 else DEFAULTS_3D
         settings = {k: defaults[k] if given[k] is None else given[k] for k in DEFAULTS}
         camera = camera_from(array, noise)
@@ -580,7 +583,8 @@ def adapt(
     ----------
     model : str, path or DeconvNet
         A single-channel model to start from: ``"default"`` /
-        ``"denoise-2d"`` (or ``"denoise-3d"`` with a 3D PSF), a model file,
+        ``"denoise-2d"`` (or ``"denoise-3d"`` for a volume, with a 3D PSF
+        or without one: a 3D model without a PSF adapts in 3D), a model file,
         or a loaded network (copied, never modified). None picks
         ``deconv-2d`` or ``deconv-3d`` from the PSF's dimensions when
         `psf` is given (better starts than the denoisers on every
