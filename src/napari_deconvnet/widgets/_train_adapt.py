@@ -120,7 +120,8 @@ class AdaptForm(Container):
         Raises
         ------
         ValueError
-            A PSF parameter out of range, or a 3D network without a 3D PSF.
+            A PSF parameter out of range, or a PSF whose dimensionality is not
+            the network's. A 3D network without a PSF adapts a 3D denoiser.
         """
         from ._psf import psf_ndim
 
@@ -129,11 +130,6 @@ class AdaptForm(Container):
             raise ValueError(
                 f"the PSF is {psf_ndim(described)}D but the network is {net_ndim}D; "
                 "choose a PSF and a network of the same dimensions"
-            )
-        if described is None and net_ndim == 3:
-            raise ValueError(
-                "3D adaptation needs a 3D PSF (without a PSF, adaptation is 2D denoising); "
-                "choose a PSF or a 2D network"
             )
         out: dict[str, Any] = {"seconds": float(self.seconds.value), "scenes": self.scenes.value}
         if described is not None:
