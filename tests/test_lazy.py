@@ -202,7 +202,7 @@ def test_wiener_conditioned_lazy_equals_eager_on_noise_dominated_images(signal):
     img = signal * _blurred((48, 300), psf, seed=1) + rng.random((48, 300)).astype(np.float32)
     net = _conditioned_net(2, {"method": "wiener", "balance_scale": 1.0})
     balance = conditioning_statistics(img[None], net)[0]["balance"]
-    assert balance > 1 and balance <= dn.core.kinds.WIENER_BALANCE_MAX
+    assert balance > 1 and balance <= dn.core.classical.BALANCE_MAX
     eager = dn.restore(img, net, psf=psf)
     lazy = dn.restore(da.from_array(img, chunks=(48, 261)), net, psf=psf).compute()
     assert _rel(lazy, eager) <= 1e-5

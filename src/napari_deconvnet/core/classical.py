@@ -491,7 +491,7 @@ def wiener(
     # filter wrapped one border onto the other), so blocks of it disagreed
     spatial = arr.shape[arr.ndim - k :]
     widths = [(c, c) for c in wiener_context(kernel.shape, bal, spatial)] if pad else [(0, 0)] * k
-    planes = arr.reshape(-1, *arr.shape[arr.ndim - k :])
+    planes = arr.reshape(-1, *spatial)
     if pad:
         if _non_negative_otf(kernel):
             # the FFTs' domain: three PSF sizes of mirror image per side, then more
@@ -509,7 +509,7 @@ def wiener(
         planes = np.pad(planes, [(0, 0), *widths], mode=pad)
     out = wiener_planes(planes, kernel, bal)  # float32, one filter for every plane
     if pad:
-        out = out[(slice(None), *_crop(widths, arr.shape[arr.ndim - k :]))]
+        out = out[(slice(None), *_crop(widths, spatial))]
     return _finish(out.reshape(arr.shape), arr, clip)
 
 

@@ -54,13 +54,6 @@ __all__ = [
 #: Pixels per axis of a dask image's central crop the Wiener balance is estimated from.
 BALANCE_CROP = 1024
 
-#: Largest Wiener balance a conditioning channel uses (after ``balance_scale``).
-#: An image of pure noise estimates a noise-to-signal ratio without bound (1e11
-#: for white noise), and the Wiener-Hunt filter's reach grows as its fourth
-#: root: at 1e11 the channel is the mean of whatever domain it is computed on,
-#: so blocks disagreed with the whole image by up to 0.75 of the range.
-WIENER_BALANCE_MAX = 1e4
-
 
 class ModelKind:
     """A kind of model: its extra input channels and its post-processing.
@@ -367,10 +360,12 @@ class PSFConditioned(_Conditioned):
 
         The balance is ``balance_scale`` times the noise-to-signal ratio
         estimated from the image, or, for a dask array, from its central
-        crop of at most :data:`BALANCE_CROP` pixels per axis; at most
-        :data:`WIENER_BALANCE_MAX` (pure noise).
+        crop of at most :data:`BALANCE_CROP` pixels per axis; after the
+        scale, at most :data:`~napari_deconvnet.core.classical.BALANCE_MAX`
+        (pure noise: at 1e11 the channel is the mean of whatever domain it
+        is computed on, so blocks disagreed with the whole image).
         """
-        from .classical import estimate_balance
+        from .classical import BALANCE_MAX, estimate_balance
 
         method, spec = self._spec()
         if method == "richardson-lucy":
@@ -383,7 +378,7 @@ class PSFConditioned(_Conditioned):
         for image in images:
             image = central_crop(image)
             balance = scale * estimate_balance(np.asarray(image, np.float32))
-            out.append({"balance": min(balance, WIENER_BALANCE_MAX)})
+            out.append({"balance": min(balance, BALANCE_MAX)})
         return out
 
     def input_margin(self, kernel, ndim, statistics=None) -> tuple[int, ...]:

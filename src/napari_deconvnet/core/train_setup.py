@@ -25,14 +25,21 @@ from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
 from .devices import resolve_device, resolve_precision
-from .kinds import ImpulseSwitched, PSFConditioned, kind_of
+from .kinds import PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .patches import REPLACEMENTS, PatchFitError
 from .persistence import load_model
 from .train_record import model_metadata
 from .trainer import TrainConfig, Trainer
-from .trainset import TrainingSet, as_list, positive_int, resolve_noise, resolve_patch_size
+from .trainset import (
+    TrainingSet,
+    as_list,
+    is_impulse_model,
+    positive_int,
+    resolve_noise,
+    resolve_patch_size,
+)
 
 __all__ = [
     "AUTO_PATCH_2D",
@@ -320,14 +327,7 @@ def is_psf_model(net: DeconvNet) -> bool:
     return isinstance(kind_of(net), PSFConditioned)
 
 
-def is_impulse_model(net: DeconvNet) -> bool:
-    """Whether `net` takes the switching median of its input (``salt-and-pepper``)."""
-    return isinstance(kind_of(net), ImpulseSwitched) and kind_of(net).extra_channels == 1
-
-
-def check_trainable(
-    net: DeconvNet, mode: str = "supervised", psf: Any = None, noise: Any = None
-) -> None:
+def check_trainable(net: DeconvNet, mode: str = "supervised", psf: Any = None) -> None:
     """Single-channel networks, noise-conditioned ones (whose map training computes),
     PSF-conditioned ones given their PSF (whose classical channel it computes) and
     impulse-noise ones (``salt-and-pepper``: the switching-median channel).
@@ -337,7 +337,7 @@ def check_trainable(
     ValueError
         A multi-channel network, a PSF-conditioned one without `psf` or in
         self-supervised `mode`, an impulse-noise one in self-supervised mode
-        or with synthetic noise other than salt-and-pepper.
+        (its synthetic noise is checked where the noise is resolved).
     """
     cfg = net.config
     name = net.metadata.get("name", "this network")
@@ -360,14 +360,6 @@ def check_trainable(
             "which shows a masked pixel its own value: train it on pairs (targets= clean "
             "images) or on synthetic pairs (clean inputs, noise='salt-and-pepper')"
         )
-    if impulse and mode == "synthetic":
-        kind = noise if isinstance(noise, str) else (noise or {}).get("model")
-        if kind != "salt-and-pepper":
-            raise ValueError(
-                f"{name!r} removes salt-and-pepper noise; synthetic pairs for it need "
-                f"noise='salt-and-pepper' (or dict(model='salt-and-pepper', amount=0.1)), "
-                f"got {kind!r}"
-            )
     if psf_model and mode == "self-supervised":
         raise ValueError(
             f"{name!r} is a deconvolution model: train it on pairs (targets= sharp images, "
@@ -534,7 +526,7 @@ def build_trainer(
     ndim = net.config.ndim
     if lr is None:
         lr = LR_FINE_TUNE if fine_tuning else LR_SCRATCH if ndim == 2 else LR_SCRATCH_3D
-    check_trainable(net, mode, psf, noise)
+    check_trainable(net, mode, psf)
     axes = resolve_axes(axes, inputs_l, ndim)
     channels = by_channel(inputs_l, axes, ndim)
     if patch_size is None:
@@ -551,21 +543,31 @@ def build_trainer(
         condition_psf = kind_of(net).prepare_psf(psf, ndim, spatial)
         psf = condition_psf
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
+    if mode == "synthetic" and is_impulse_model(net) and noise_spec[0] != "salt-and-pepper":
+        raise ValueError(
+            f"{net.metadata.get('name', 'this network')!r} removes salt-and-pepper noise; "
+            "synthetic pairs for it need noise='salt-and-pepper' (or "
+            f"dict(model='salt-and-pepper', amount=0.1)), got {noise_spec[0]!r}"
+        )
     if state is not None:
         check_resume(state, mode, size, net)
 
     # ---- data; with patch_size=None, the largest automatic size that fits
+    targets_c = by_channel(targets_l, axes, ndim)
+    regions_c = per_channel_regions(regions, inputs_l, axes)
+    validation_c = _channel_validation(validation, axes, mode, ndim)
+    validation_regions_c = per_channel_regions(validation_regions, inputs_l, axes)
     for attempt, size in enumerate(sizes):
         try:
             data = TrainingSet(
                 mode=mode,
                 inputs=channels,
-                targets=by_channel(targets_l, axes, ndim),
+                targets=targets_c,
                 net=net,
                 size=size,
-                regions=per_channel_regions(regions, inputs_l, axes),
-                validation=_channel_validation(validation, axes, mode, ndim),
-                validation_regions=per_channel_regions(validation_regions, inputs_l, axes),
+                regions=regions_c,
+                validation=validation_c,
+                validation_regions=validation_regions_c,
                 noise=noise_spec,
                 rng=np.random.default_rng(seed),
                 device=dev,

@@ -39,6 +39,7 @@ __all__ = [
     "PSFChannel",
     "TrainingSet",
     "as_list",
+    "is_impulse_model",
     "positive_int",
     "resolve_noise",
     "resolve_patch_size",
@@ -101,6 +102,12 @@ class PSFChannel:
         extra = {"context": context} if self._context else {}
         out[inside] = self.kind.input_channels(image, self.kernel, statistics=[stats], **extra)[0]
         return out
+
+
+def is_impulse_model(net: DeconvNet) -> bool:
+    """Whether `net` takes the switching median of its input (``salt-and-pepper``)."""
+    kind = kind_of(net)
+    return isinstance(kind, ImpulseSwitched) and kind.extra_channels == 1
 
 
 def as_list(value: Any, name: str) -> list[Any]:
@@ -219,7 +226,7 @@ class TrainingSet:
         self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
         # a PSF-conditioned network also takes its classical pre-deconvolution, an
         # impulse-noise one (salt-and-pepper) the switching median of its input
-        self.impulse = isinstance(kind_of(net), ImpulseSwitched) and net.config.in_channels == 2
+        self.impulse = is_impulse_model(net)
         self.condition = None
         if condition_psf is not None or self.impulse:
             self.condition = PSFChannel(net, condition_psf)
