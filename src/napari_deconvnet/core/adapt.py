@@ -366,7 +366,9 @@ def adapt_iter(
         ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
         if kernel is None and model is not None and array.ndim >= 3:
             # a 3D denoiser adapts to a volume without a PSF: its own dimensionality
-            ndim = 3 if load_model(model).config.ndim == 3 else 2
+            # (loaded once here; _base_model copies this network)
+            model = load_model(model)
+            ndim = 3 if model.config.ndim == 3 else 2
         defaults = DEFAULTS if ndim == 2 else DEFAULTS_3D
         settings = {k: defaults[k] if given[k] is None else given[k] for k in DEFAULTS}
         camera = camera_from(array, noise)
