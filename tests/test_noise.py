@@ -79,6 +79,24 @@ def test_non_negative_images_give_no_warning_even_after_a_blur(noise, recwarn):
     assert [w for w in recwarn if issubclass(w.category, UserWarning)] == []
 
 
+@pytest.mark.parametrize("noise", ["poisson", "poisson-gaussian"])
+def test_rounding_below_zero_from_an_outside_blur_is_clipped_silently(noise, recwarn):
+    from scipy.signal import fftconvolve
+
+    # blurred before synthesize (scipy's FFT): -1e-16-sized values below 0
+    clean = np.zeros((48, 48))
+    clean[10:20, 30:34] = 1.0
+    blurred = fftconvolve(clean, dn.make_psf("gaussian", shape=(15, 15), sigma=2.0), "same")
+    assert blurred.min() < 0
+    noisy = synthesize(blurred, noise, seed=0, **({"read_noise": 0.0} if "-" in noise else {}))
+    assert [w for w in recwarn if issubclass(w.category, UserWarning)] == []
+    np.testing.assert_array_equal(noisy[blurred < 0], 0)
+    # a real negative value (1e-3 of the peak) still warns, and only it is counted
+    blurred[0, 0] = -1e-3
+    with pytest.warns(UserWarning, match=r"1 of 2304 pixels.*lowest -0.001"):
+        synthesize(blurred, noise, seed=0)
+
+
 def test_negative_tensors_warn_too():
     import torch
 

@@ -271,12 +271,25 @@ def no_noise(clean: Any, rng: Any = None) -> Any:
     return clean
 
 
+#: Negative values no larger than this fraction of the image's largest magnitude
+#: are rounding (an FFT blur of a non-negative image leaves -1e-16 in float64,
+#: -1e-7 in float32): they are clipped to 0 photons without a warning.
+ROUNDING_TOLERANCE = 1e-5
+
+
 def _warn_negative(image: Any, noise: str) -> None:
-    """Warn that negative intensities of `image` will count as 0 photons."""
-    negative = image < 0
+    """Warn that negative intensities of `image` will count as 0 photons.
+
+    Values within :data:`ROUNDING_TOLERANCE` of the image's largest magnitude
+    below zero are rounding errors, clipped silently.
+    """
+    lowest = float(image.min())
+    if lowest >= 0:
+        return
+    peak = float(abs(image).max())
+    negative = image < -ROUNDING_TOLERANCE * peak
     count = int(negative.sum())
     if count:
-        lowest = float(image.min())
         warnings.warn(
             f"noise {noise!r} draws photon counts, which cannot be negative: {count} of "
             f"{image.size if not _is_tensor(image) else image.numel()} pixels of clean are "
@@ -359,7 +372,10 @@ def synthesize(
     -----
     UserWarning
         Negative intensities in `clean` with ``"poisson"`` or
-        ``"poisson-gaussian"`` noise: they count as 0 photons.
+        ``"poisson-gaussian"`` noise: they count as 0 photons. Values below
+        zero by no more than :data:`ROUNDING_TOLERANCE` of the image's
+        largest magnitude (rounding, e.g. from an FFT blur) count as 0
+        without a warning.
 
     Notes
     -----
