@@ -15,6 +15,10 @@ Two more measurements, each a ratio against float32 in the same process:
   ``poisson-gaussian-20`` on the test phantoms, same seeds). The ``"auto"``
   precision may only pick bfloat16 where this cost is below 0.05 dB and the
   CPU has bfloat16 units (:data:`napari_deconvnet.core.devices.CPU_AUTO_BFLOAT16`).
+  With ``--3d`` too: ``denoise-3d`` and ``deconv-3d`` on a 64×256×256 volume
+  (speed, and how far small explicit tiles are from the automatic ones in
+  each precision) and the PSNR cost of ``deconv-3d`` on the ``3d-poisson-blur``
+  and ``3d-lowlight-20`` test volumes.
 - ``--3d``: the shipped ``denoise-3d`` and ``deconv-3d`` on a 64×256×256
   volume (and ``denoise-2d`` on 1024²): centred tiles (each tile computes only
   what its centre depends on; the shipped path) against the whole haloed tile
@@ -40,6 +44,7 @@ Usage::
     python benchmarks/restore_speed.py            # the README table
     python benchmarks/restore_speed.py --quick    # 512² and 2048² only
     python benchmarks/restore_speed.py --bfloat16 # bfloat16: speed and PSNR cost
+    python benchmarks/restore_speed.py --bfloat16 --3d   # and the 3D models, and tiling
     python benchmarks/restore_speed.py --3d       # 3D restore variants
     python benchmarks/restore_speed.py --3d --against 244f3be^   # against issue 13's code
     python benchmarks/restore_speed.py --planar   # anisotropic pooling: speed
@@ -54,6 +59,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _machine import machine
 
@@ -146,8 +152,10 @@ def _timed(call, repeats: int):
     return min(times), out
 
 
-def bfloat16_cost(repeats: int, crop: int) -> None:
-    """Speed ratio and PSNR cost of bfloat16 against float32 (denoise-2d)."""
+def bfloat16_cost(
+    repeats: int, crop: int, volume_shape: tuple[int, int, int] | None = None
+) -> None:
+    """Speed ratio and PSNR cost of bfloat16 against float32 (denoise-2d; 3D with a shape)."""
     import warnings
 
     import numpy as np
@@ -192,6 +200,81 @@ def bfloat16_cost(repeats: int, crop: int) -> None:
         f"\nMean PSNR cost of bfloat16: {mean:+.3f} dB (max {max(costs):+.3f} dB); "
         f"'auto' may pick bfloat16 on the CPU only if < 0.05 dB and the CPU has "
         f"bfloat16 units: {'yes' if mean < 0.05 and native else 'no'}"
+    )
+    if volume_shape is not None:
+        bfloat16_3d(repeats, volume_shape, q)
+
+
+def bfloat16_3d(repeats: int, shape: tuple[int, int, int], q: Any) -> None:
+    """The 3D models in bfloat16 against float32: speed, PSNR cost, and tiling.
+
+    Speed on a `shape` volume (median of `repeats` alternating runs); the PSNR
+    cost of ``deconv-3d`` on the quality benchmark's ``3d-poisson-blur`` and
+    ``3d-lowlight-20`` test volumes (its seeds and PSFs); and how far a restore
+    with small explicit tiles is from one with the automatic tiles, in each
+    precision. In float32 tiles are exact (the halo holds the receptive
+    field); in bfloat16 each convolution's output is rounded to 8 bits of
+    mantissa, and tiles of other shapes sum in another order.
+    """
+    import numpy as np
+
+    import napari_deconvnet as dn
+
+    clean = q._volume(shape, q.TEST_VOLUME_SEEDS[0])
+    volume = (clean + np.random.default_rng(0).normal(0, 0.1, shape)).astype(np.float32)
+    cases = [("denoise-3d", {}), ("deconv-3d", {"psf": DECONV_3D_PSF})]
+    print(f"\nVolume {'×'.join(map(str, shape))}; median of {repeats} alternating runs each\n")
+    print(
+        "| model | float32 | bfloat16 | speed-up | max diff bfloat16 vs float32 (of range) "
+        "| tiles (16, 64, 64) vs automatic, float32 | the same, bfloat16 |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    small_tile = (16, 64, 64)
+    for name, extra in cases:
+        net = dn.load_model(name)
+        dn.restore(volume[:24, :64, :64], net, device="cpu", precision="bfloat16", **extra)
+        times: dict[str, list[float]] = {"float32": [], "bfloat16": []}
+        outs = {}
+        for _ in range(repeats):
+            for precision in times:
+                t0 = time.perf_counter()
+                outs[precision] = dn.restore(
+                    volume, net, device="cpu", precision=precision, **extra
+                )
+                times[precision].append(time.perf_counter() - t0)
+        f32, bf = (float(np.median(times[k])) for k in ("float32", "bfloat16"))
+        span = float(np.ptp(outs["float32"])) or 1.0
+        diff = float(np.abs(outs["bfloat16"] - outs["float32"]).max()) / span
+        tiled = {}
+        for precision in times:
+            out = dn.restore(
+                volume, net, device="cpu", precision=precision, tile=small_tile, **extra
+            )
+            tiled[precision] = float(np.abs(out - outs[precision]).max()) / span
+        print(
+            f"| {name} | {volume.size / f32 / 1e6:.3f} MVox/s | {volume.size / bf / 1e6:.3f} "
+            f"MVox/s | {f32 / bf:.2f}× | {diff:.1e} | {tiled['float32']:.1e} | "
+            f"{tiled['bfloat16']:.1e} |"
+        )
+    print("\n| task | volume | PSNR float32 | PSNR bfloat16 | cost (dB) |")
+    print("|---|---|---|---|---|")
+    net = dn.load_model("deconv-3d")
+    costs = []
+    for index, task in enumerate(q.TASKS):
+        if task.name not in ("3d-poisson-blur", "3d-lowlight-20"):
+            continue
+        psf = task.make_psf()
+        for i, (name, vol) in enumerate(q.load_test_set(task.data, q.FULL)):
+            noisy = q.degrade(task, vol, np.random.default_rng([0, index, 0, i]), psf)
+            p32, pbf = (
+                q.score(dn.restore(noisy, net, psf=psf, device="cpu", precision=p), vol)[0]
+                for p in ("float32", "bfloat16")
+            )
+            costs.append(p32 - pbf)
+            print(f"| {task.name} | {name} | {p32:.3f} | {pbf:.3f} | {p32 - pbf:+.3f} |")
+    print(
+        f"\nMean PSNR cost of bfloat16 for deconv-3d: {np.mean(costs):+.3f} dB "
+        f"(max {max(costs):+.3f} dB)"
     )
 
 
@@ -423,7 +506,10 @@ def main(argv=None) -> None:
         restore_planar(max(args.repeats, 3), (32, 128, 128) if args.quick else (64, 256, 256))
         return
     if args.bfloat16:
-        bfloat16_cost(args.repeats, args.crop)
+        shape = None
+        if args.three_d:
+            shape = (32, 128, 128) if args.quick else (64, 256, 256)
+        bfloat16_cost(args.repeats, args.crop, shape)
         return
     if args.three_d:
         restore_3d(max(args.repeats, 3), (32, 128, 128) if args.quick else (64, 256, 256))

@@ -49,6 +49,8 @@ def _float32_auto_precision_on_the_cpu(monkeypatch):
     from napari_deconvnet.core import devices
 
     monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", False)
+    # and in the processes tests start (the command line, dask workers)
+    monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, "0")
 
 
 @pytest.fixture(autouse=True)

@@ -55,6 +55,28 @@ def test_restore_one_file(tif, tmp_path, capsys):
     assert f"-> {out}" in capsys.readouterr().out
 
 
+def test_restore_precision_is_chosen_and_recorded(tif, tmp_path, monkeypatch, capsys):
+    from napari_deconvnet.core import devices
+
+    out = tmp_path / "out.tif"
+    args = ["restore", str(tif), "-o", str(out), "--device", "cpu", "--overwrite"]
+    assert main([*args, "--precision", "float32"]) == 0
+    assert read_image(out).metadata["napari_deconvnet"]["precision"] == "float32"
+    # "auto" is recorded as what it resolved to: bfloat16 where the CPU has its units
+    monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, "1")
+    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", True)
+    monkeypatch.setattr(devices, "cpu_has_native_bfloat16", lambda: True)
+    assert main(args) == 0
+    assert read_image(out).metadata["napari_deconvnet"]["precision"] == "bfloat16"
+    bf16 = dn.restore(_image(), device="cpu", precision="bfloat16")
+    np.testing.assert_allclose(tifffile.imread(out), bf16, rtol=1e-6, atol=1e-5)
+    # a classical method has no precision
+    code = main(["restore", str(tif), "-o", str(tmp_path / "m.tif"), "--method", "median",
+                 "--precision", "float32"])  # fmt: skip
+    assert code == 2
+    assert "--precision is for models; 'median' is a classical method" in capsys.readouterr().err
+
+
 def test_restore_with_a_model_trained_on_other_noise_warns_in_cli_words(
     tmp_path, capsys, quiet_specialist
 ):

@@ -43,9 +43,34 @@ def native_bf16(monkeypatch):
     ],
 )
 def test_auto_precision(monkeypatch, native_bf16, device, allowed, native, expected):
+    monkeypatch.delenv(devices.CPU_BFLOAT16_ENV)  # conftest's float32 for the whole suite
     monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", allowed)
     native_bf16(native)
     assert resolve_precision("auto", device) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", torch.float32), ("off", torch.float32), ("False", torch.float32),
+     ("1", torch.bfloat16), ("", torch.bfloat16)],
+)  # fmt: skip
+def test_environment_variable_keeps_auto_at_float32(monkeypatch, native_bf16, value, expected):
+    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", True)
+    monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, value)
+    native_bf16(True)
+    assert resolve_precision("auto", CPU) == expected
+    assert devices.precision_name("auto", "cpu") == str(expected).removeprefix("torch.")
+    assert resolve_precision("auto", CUDA) == torch.float16  # the GPU keeps its own choice
+
+
+def test_precision_name_resolves_auto_and_names_the_rest(native_bf16):
+    native_bf16(False)
+    assert devices.precision_name("auto", "cpu") == "float32"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the restore warns of emulation, not its record
+        assert devices.precision_name("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ValueError, match="needs a GPU"):
+        devices.precision_name("float16", "cpu")
 
 
 def test_explicit_precisions(native_bf16):

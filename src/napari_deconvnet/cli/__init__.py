@@ -50,6 +50,10 @@ __all__ = ["main"]
 #: ``train --keep``'s choices: the keys of ``core.train_setup.KEEP`` (not imported
 #: here, so that the parser needs no torch; a test checks that they agree).
 KEEP_NAMES = ("yes", "weakly", "no")
+TRAIN_PRECISION_HELP = (
+    "auto (default): float16 with loss scaling on CUDA, float32 on the CPU; bfloat16: "
+    "mixed precision on CPUs with bfloat16 units (AMX), 2.4-3.5x more steps per second"
+)
 
 
 # ------------------------------------------------------------------- parser
@@ -144,6 +148,14 @@ def _parser() -> argparse.ArgumentParser:
     def device(p: argparse.ArgumentParser) -> None:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
+    def precision(p: argparse.ArgumentParser, text: str) -> None:
+        p.add_argument(
+            "--precision",
+            choices=("auto", "float32", "bfloat16", "float16"),
+            default=None,
+            help=text,
+        )
+
     def output_files(p: argparse.ArgumentParser, tag: str) -> None:
         p.add_argument(
             "-o",
@@ -191,6 +203,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     psf_options(p, "for deconvolution methods")
     device(p)
+    precision(
+        p,
+        "models: auto (default): float16 on CUDA, bfloat16 on CPUs with bfloat16 units "
+        "(AMX), float32 elsewhere; float32 gives the same numbers whatever the tiles, "
+        "blocks or machine",
+    )
     p.set_defaults(func=_restore.cmd_restore)
 
     p = command("train", "train a model on image files and save it")
@@ -245,6 +263,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model name stored in the file")
     p.add_argument("--description", default=None, help="one-line description stored in the file")
     device(p)
+    precision(p, TRAIN_PRECISION_HELP)
     p.set_defaults(func=commands.cmd_train)
 
     p = command("synthesize", "degrade clean images with a noise model and an optional PSF")

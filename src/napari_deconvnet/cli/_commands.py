@@ -217,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 validation=args.validation,
                 seed=args.seed,
                 device=args.device,
+                precision=args.precision or "auto",
                 callback=callback,
                 **options,
             )

@@ -50,13 +50,31 @@ def _method(args: argparse.Namespace) -> tuple[str, Any]:
 
 
 def _options(args: argparse.Namespace, name: str, spec: Any) -> dict[str, Any]:
-    """The method's parameters from ``--param`` (and ``--tile`` for models)."""
+    """The method's parameters from ``--param`` (and ``--tile``, ``--precision`` for models)."""
     given: dict[str, Any] = {}
     if args.tile is not None:
         if spec.kind != "model":
             raise UsageError(f"--tile is for models; {name!r} is a {spec.kind or 'other'} method")
         given["tile"] = args.tile
+    if getattr(args, "precision", None) is not None:
+        if spec.kind != "model":
+            raise UsageError(
+                f"--precision is for models; {name!r} is a {spec.kind or 'other'} method"
+            )
+        given["precision"] = args.precision
     return check_params(spec, given, args.param, "--param")
+
+
+def _precision(model: Any, params: dict[str, Any], device: str) -> str | None:
+    """What a network ran in (``"auto"`` resolved), for the provenance; None otherwise."""
+    if model is None:
+        return None
+    from napari_deconvnet.core.devices import precision_name
+
+    try:
+        return precision_name(params.get("precision", "auto"), device)
+    except (TypeError, ValueError):  # restore itself said what was wrong
+        return None
 
 
 def _check_psf(name: str, spec: Any, psf: Any) -> None:
@@ -152,6 +170,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 axes=axes,
                 tile=args.tile,
                 device=args.device,
+                precision=_precision(model, params, args.device),
                 lazy=image.lazy,
                 source=str(src),
                 # a lazy result is computed while it is written

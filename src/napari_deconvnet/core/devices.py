@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import warnings
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 __all__ = [
     "resolve_device",
     "resolve_precision",
+    "precision_name",
     "free_memory",
     "autocast",
     "cpu_has_native_bfloat16",
@@ -29,6 +31,18 @@ _PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": t
 #: (README, "Speed"): 0.004 dB on average, 0.016 dB at most, over the test
 #: photos with Gaussian noise 25/255 and the test phantoms at 20 photons.
 CPU_AUTO_BFLOAT16 = True
+
+#: Set to ``0`` (or ``false``, ``no``, ``off``) to keep ``precision="auto"`` at
+#: float32 on CPUs with bfloat16 units, in this process and every process it
+#: starts (the command line, dask workers): results that do not depend on the
+#: tiles, blocks or machine, without passing ``precision="float32"`` everywhere.
+CPU_BFLOAT16_ENV = "NAPARI_DECONVNET_CPU_BFLOAT16"
+
+
+def _auto_bfloat16_allowed() -> bool:
+    """:data:`CPU_AUTO_BFLOAT16`, unless :data:`CPU_BFLOAT16_ENV` turns it off."""
+    value = os.environ.get(CPU_BFLOAT16_ENV, "").strip().lower()
+    return CPU_AUTO_BFLOAT16 and value not in ("0", "false", "no", "off")
 
 _log = logging.getLogger(__name__)
 
@@ -97,13 +111,27 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     )
 
 
+def precision_name(precision: Any, device: Any) -> str:
+    """The precision a restore with `precision` runs in on `device`: ``"float32"``...
+
+    ``"auto"`` resolved as :func:`resolve_precision` does it, for provenance:
+    a bfloat16 or float16 result differs from a float32 one in the last
+    percent of the range, and, unlike float32, with the tiles.
+    """
+    with warnings.catch_warnings():  # the restore itself warns of emulated bfloat16
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dtype = resolve_precision(precision, resolve_device(device))
+    return str(dtype).removeprefix("torch.")
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """Compute dtype for inference on `device`.
 
     ``"auto"`` is float16 mixed precision on CUDA; on the CPU it is bfloat16
     where the CPU computes bfloat16 natively (:func:`cpu_has_native_bfloat16`)
     and :data:`CPU_AUTO_BFLOAT16` says its accuracy cost was measured to be
-    negligible, and float32 otherwise; float32 on MPS. ``"float16"`` needs a
+    negligible (and the environment variable :data:`CPU_BFLOAT16_ENV` is not
+    ``0``), and float32 otherwise; float32 on MPS. ``"float16"`` needs a
     GPU; ``"bfloat16"`` runs anywhere (emulated, so slow, on CPUs without
     bfloat16 units).
 
@@ -119,7 +147,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         if device.type == "cuda":
             return torch.float16
-        if device.type == "cpu" and CPU_AUTO_BFLOAT16 and cpu_has_native_bfloat16():
+        if device.type == "cpu" and _auto_bfloat16_allowed() and cpu_has_native_bfloat16():
             return torch.bfloat16
         return torch.float32
     if precision not in _PRECISIONS:

@@ -44,6 +44,15 @@ MODEL_PARAMS = (
         label="Batch size",
         help="Tiles per forward pass; automatic when empty",
     ),
+    Param(
+        "precision",
+        "choice",
+        "auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        label="Precision",
+        help="auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units (AMX), else "
+        "float32; float32 gives the same numbers whatever the tiles, blocks or machine",
+    ),
 )
 
 

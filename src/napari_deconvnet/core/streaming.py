@@ -245,6 +245,10 @@ def restore_to_zarr(
         "tile": list(job.tile),
         "block": list(job.block),
         "halo": job.halo,
+        # "auto" on a cluster: each worker's own (float16 on a GPU, bfloat16 with AMX...)
+        "precision": str(dtype).removeprefix("torch.")
+        if client is None or precision != "auto"
+        else "auto (each worker's)",
         "normalization": {"offset": offset, "scale": scale},
         "source": described,
         "streamed": True,

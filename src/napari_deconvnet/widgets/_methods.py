@@ -186,7 +186,8 @@ def restore_job(
         ``data`` (float32; lazy for lazy input, computed where napari shows
         it), ``lazy``, ``seconds``, ``psf`` (its record), ``kernel``,
         ``axes`` (inferred for a network when None), ``model_name`` (the
-        network's own name; None for other methods), ``device`` and
+        network's own name; None for other methods), ``device``, ``precision``
+        (what a network ran in, ``"auto"`` resolved; None for other methods) and
         ``contrast_limits`` (None: the source's) and ``conditions`` (why the
         image is unlike the model's training data; empty when it is not).
     """
@@ -203,8 +204,11 @@ def restore_job(
         result = yield from run_method_iter(
             image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params
         )
-    model_name = None
+    model_name = precision = None
     if kind == "model":
+        from napari_deconvnet.core.devices import precision_name
+
+        precision = precision_name(params.get("precision", "auto"), device)
         from napari_deconvnet.core.axes import infer_axes
         from napari_deconvnet.core.persistence import model_info
 
@@ -221,6 +225,7 @@ def restore_job(
         "axes": axes,
         "model_name": model_name,
         "device": str(resolve_device(device)),
+        "precision": precision,
         # lazy: the source's limits (computing them would compute the whole result)
         "contrast_limits": None if lazy is not None else contrast_limits(result),
         # a trained model restoring data unlike its training data (core/conditions.py)

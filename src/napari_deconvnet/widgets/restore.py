@@ -428,6 +428,7 @@ class RestoreWidget(WorkerWidget):
             psf=result["psf"],
             axes=axes or result["axes"],
             device=result["device"],
+            precision=result.get("precision"),
             seconds=result["seconds"],
             source=layer.name,
             lazy=result["lazy"],
