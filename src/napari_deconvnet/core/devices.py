@@ -44,6 +44,7 @@ def _auto_bfloat16_allowed() -> bool:
     value = os.environ.get(CPU_BFLOAT16_ENV, "").strip().lower()
     return CPU_AUTO_BFLOAT16 and value not in ("0", "false", "no", "off")
 
+
 _log = logging.getLogger(__name__)
 
 
