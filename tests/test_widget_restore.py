@@ -67,7 +67,14 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
     assert meta["model"] == "denoise-2d" and meta["method"] == "denoise-2d"
     assert meta["kind"] == "model" and "psf" not in meta
     # the network's parameters, from its spec, all automatic
-    assert meta["params"] == {"tile": None, "overlap": None, "batch_size": None, "mode": "auto"}
+    assert meta["params"] == {
+        "tile": None,
+        "overlap": None,
+        "batch_size": None,
+        "precision": "auto",
+        "mode": "auto",
+    }
+    assert meta["precision"] == "float32"  # what "auto" ran in (the suite keeps it float32)
     assert meta["seconds"] > 0
     assert meta["source"] == "noisy"
     assert meta["device"] == "cpu"
@@ -85,6 +92,28 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
         "noisy [denoise-2d]",
         "noisy [denoise-2d] (2)",
     ]
+
+
+def test_precision_is_a_field_and_is_recorded(viewer_widget, qtbot, errors):
+    import warnings
+
+    viewer, widget = viewer_widget
+    data = _noisy((64, 80))
+    viewer.add_image(data, name="noisy")
+    field = widget.params.field("precision")
+    assert field.value == "auto" and "bfloat16" in field.choices
+    field.value = "bfloat16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # emulated on CPUs without AMX
+        widget.run()
+        _wait_until_idle(qtbot, widget)
+        expected = dn.restore(data, "default", device="cpu", precision="bfloat16")
+    assert errors == []
+    out = viewer.layers["noisy [denoise-2d]"]
+    np.testing.assert_allclose(out.data, expected, atol=1e-5)
+    assert not np.allclose(out.data, dn.restore(data, "default", device="cpu"), atol=1e-4)
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["precision"] == "bfloat16" and meta["params"]["precision"] == "bfloat16"
 
 
 def test_cancel_adds_nothing_and_is_ready_again(viewer_widget, qtbot, errors):
@@ -363,7 +392,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     _viewer, widget = viewer_widget
     psf = widget.psf
     assert _hidden(psf)
-    assert _shown(widget.params) == ["tile", "overlap", "batch_size"]  # a network's
+    assert _shown(widget.params) == ["tile", "overlap", "batch_size", "precision"]  # a network's
 
     widget.method.value = "richardson-lucy"
     assert not _hidden(psf) and psf.source.value == "gaussian"
@@ -391,7 +420,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     widget.method.value = BROWSE
     assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
-    assert not _hidden(psf) and _shown(widget.params) == ["tile", "overlap", "batch_size"]
+    assert not _hidden(psf) and _shown(widget.params) == ["tile", "overlap", "batch_size", "precision"]
 
 
 def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):
