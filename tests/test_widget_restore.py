@@ -420,7 +420,8 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     widget.method.value = BROWSE
     assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
-    assert not _hidden(psf) and _shown(widget.params) == ["tile", "overlap", "batch_size", "precision"]
+    assert not _hidden(psf)
+    assert _shown(widget.params) == ["tile", "overlap", "batch_size", "precision"]
 
 
 def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):
