@@ -91,6 +91,8 @@ def test_adapt_refuses_what_it_cannot_do():
         dn.adapt("default", image, noise=3, seconds=1)
     with pytest.raises(ValueError, match="kinds"):
         dn.adapt("default", image, seconds=1, kinds=["stars"])
+    with pytest.raises(ValueError, match="precision 'float16' needs a GPU"):
+        dn.adapt("default", image, seconds=1, device="cpu", precision="float16")
 
 
 def test_a_deconvolution_model_adapts_with_its_classical_channel():

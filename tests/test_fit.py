@@ -96,9 +96,21 @@ def test_learning_rates_match_the_docstring():
     assert result.config.lr == 3e-3
 
 
-def test_training_precision_uses_the_one_resolver():
+def test_training_precision_uses_the_one_resolver(monkeypatch):
+    from napari_deconvnet.core import devices
+
     cpu = torch.device("cpu")
-    assert training_precision("auto", cpu) == torch.float32  # training: float32 on the CPU
+    assert training_precision("auto", cpu) == torch.float32  # the suite keeps auto at float32
+    # auto follows inference: bfloat16 on CPUs with bfloat16 units, unless turned off
+    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", True)
+    monkeypatch.setattr(devices, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, "1")
+    assert training_precision("auto", cpu) == torch.bfloat16
+    monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, "0")
+    assert training_precision("auto", cpu) == torch.float32
+    monkeypatch.setattr(devices, "cpu_has_native_bfloat16", lambda: False)
+    monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, "1")
+    assert training_precision("auto", cpu) == torch.float32  # emulated bfloat16 is slower
     assert training_precision("float32", cpu) == torch.float32
     with pytest.raises(ValueError, match="float16.*needs a GPU"):
         training_precision("float16", cpu)

@@ -51,8 +51,8 @@ __all__ = ["main"]
 #: here, so that the parser needs no torch; a test checks that they agree).
 KEEP_NAMES = ("yes", "weakly", "no")
 TRAIN_PRECISION_HELP = (
-    "auto (default): float16 with loss scaling on CUDA, float32 on the CPU; bfloat16: "
-    "mixed precision on CPUs with bfloat16 units (AMX), 2.4-3.5x more steps per second"
+    "auto (default): float16 with loss scaling on CUDA, bfloat16 on CPUs with bfloat16 "
+    "units (AMX: 2.4-3.5x more steps per second), float32 elsewhere"
 )
 
 

@@ -311,6 +311,7 @@ def adapt_iter(
     seed: int | None = None,
     scenes: str | None = None,
     device: Any = "auto",
+    precision: str = "auto",
     stop: Any = None,
     preview: bool = True,
     autosave: Any = None,
@@ -420,7 +421,7 @@ def adapt_iter(
     if state is not None:
         data.skip_to(int(state["step"]))  # the batches the interrupted run had not drawn
     loss_name, loss_fn = resolve_loss("mse", "synthetic", 0.5)
-    amp = training_precision("auto", dev)
+    amp = training_precision(precision, dev)
     config = TrainConfig(
         mode="synthetic",
         loss=loss_name,
@@ -632,8 +633,10 @@ def adapt(
         denoiser), ``steps_per_epoch`` (25: how often
         the synthetic validation set is scored), ``steps`` (a bound on the
         optimisation steps besides `seconds`, rounded up to whole epochs:
-        reproducible runs), ``seed`` (0), ``device``,
-        ``stop`` (a threading.Event), ``preview``;
+        reproducible runs), ``seed`` (0), ``device``, ``precision``
+        (as :func:`train`'s: ``"auto"`` is float16 on CUDA, bfloat16 on
+        CPUs with AMX, float32 elsewhere), ``stop`` (a threading.Event),
+        ``preview``;
         ``autosave`` (a ``.safetensors`` path: the best model so far,
         rewritten whenever validation improves, the resume state beside it
         after every epoch, and ``<name>.adapt.safetensors``, the run's PSF,
