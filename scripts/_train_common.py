@@ -56,6 +56,35 @@ def best_record(best_entry: dict, initialised: bool) -> dict:
     }
 
 
+#: What a continued run records of the model it started from (``--init``).
+INIT_KEYS = ("script", "argv", "steps", "seconds", "precision", "best_val_psnr", "threads")
+
+
+def init_record(path: Path | None) -> dict:
+    """The training record of the model `path` that a run starts from (``--init``).
+
+    A shipped model trained in stages (from scratch, then continued from
+    those weights) so keeps its whole recipe: each stage's command line,
+    steps and validation PSNR, the earlier stages nested under
+    ``"init_record"``, and the SHA-256 of the weights each stage started
+    from. ``{}`` without `path`.
+    """
+    if path is None:
+        return {}
+    import hashlib
+
+    from napari_deconvnet.core.persistence import model_info
+
+    training = (model_info(path).get("metadata") or {}).get("training") or {}
+    stage = {k: training[k] for k in INIT_KEYS if k in training}
+    if "settings" in training:
+        stage["settings"] = training["settings"]
+    if training.get("init_record"):
+        stage["init_record"] = training["init_record"]
+    stage["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"init_record": stage}
+
+
 def reporter(label: str):
     """A callback printing the engine's validations, one line each."""
 

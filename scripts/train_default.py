@@ -81,6 +81,7 @@ from _train_common import (  # noqa: E402  (sibling module: the engine's helpers
     autosave_path,
     best_record,
     engine_precision,
+    init_record,
     reporter,
     save_with_log,
     validation_score,
@@ -488,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             "final_val_psnr": history[-1].get("val_psnr"),
             "final_ema_val_psnr": history[-1].get("ema_val_psnr"),
             **best_record(best_entry, args.init is not None),
+            **init_record(args.init),
             **versions(),
             "threads": args.threads,
         }

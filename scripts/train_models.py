@@ -302,6 +302,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             "improved": improved,
             "val_psnr_identity": identity,
             **engine.best_record(best_entry, args.init is not None),
+            **engine.init_record(args.init),
             **engine.versions(),
         }
 

@@ -74,10 +74,10 @@ def test_deconv_2d_beats_richardson_lucy(camera):
     degraded = degraded.astype(np.float32)
     out = dn.restore(degraded, model="deconv-2d", psf=psf)
     rl30 = _psnr(camera, dn.richardson_lucy(np.clip(degraded, 0, None), psf, 30))
-    # measured: +3.4 dB over the input, +0.4 dB over its own 30 RL iterations
-    # (level with 60 iterations; RL peaks at 100-120 iterations, 0.1 dB higher)
-    assert _psnr(camera, out) - _psnr(camera, degraded) >= 2.5
-    assert _psnr(camera, out) >= rl30 + 0.2
+    # measured (2026-12-01, the continued training): +3.82 dB over the input,
+    # +0.80 dB over its own 30 RL iterations (the model before it: +3.41, +0.38)
+    assert _psnr(camera, out) - _psnr(camera, degraded) >= 3.5
+    assert _psnr(camera, out) >= rl30 + 0.6
 
 
 def test_deconv_2d_takes_an_airy_psf(camera):
@@ -88,9 +88,9 @@ def test_deconv_2d_takes_an_airy_psf(camera):
     degraded = (rng.poisson(blur(camera, psf) * 200) / 200).astype(np.float32)
     out = dn.restore(degraded, model="deconv-2d", psf=psf)
     rl = max(_psnr(camera, dn.richardson_lucy(degraded, psf, n)) for n in (10, 30))
-    # measured: +3.4 dB over the input, +1.3 dB over the better RL
-    assert _psnr(camera, out) - _psnr(camera, degraded) >= 2.5
-    assert _psnr(camera, out) >= rl + 0.8
+    # measured: +4.10 dB over the input, +2.04 dB over the better RL (before: +3.37, +1.31)
+    assert _psnr(camera, out) - _psnr(camera, degraded) >= 3.8
+    assert _psnr(camera, out) >= rl + 1.7
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,11 @@ def test_denoise_3d_on_poisson_noise(volume):
     noisy = (np.random.default_rng(0).poisson(clean * 20) / 20).astype(np.float32)
     out = dn.restore(noisy, model="denoise-3d")
     assert out.shape == clean.shape
-    assert _psnr(clean, out) - _psnr(clean, noisy) >= 6.0
+    # measured: +13.8 dB (2026-12-01, the continued training; the model before it: +12.2)
+    assert _psnr(clean, out) - _psnr(clean, noisy) >= 13.0
+    # and ahead of denoise-2d plane by plane at 20 photons (measured +1.4 dB; before: -0.2)
+    planes = dn.restore(noisy, model="denoise-2d", axes="ZYX")
+    assert _psnr(clean, out) >= _psnr(clean, planes) + 0.8
 
 
 def test_deconv_3d_comes_close_to_richardson_lucy(volume):
