@@ -51,8 +51,9 @@ __all__ = ["main"]
 #: here, so that the parser needs no torch; a test checks that they agree).
 KEEP_NAMES = ("yes", "weakly", "no")
 TRAIN_PRECISION_HELP = (
-    "auto (default): float16 with loss scaling on CUDA, bfloat16 on CPUs with bfloat16 "
-    "units (AMX: 2.4-3.5x more steps per second), float32 elsewhere"
+    "auto (default): float16 with loss scaling on CUDA, float32 elsewhere; bfloat16: "
+    "2.4-2.7x the steps per second on CPUs with AMX, level when fine-tuning, worse "
+    "from scratch in one measured case (README)"
 )
 
 

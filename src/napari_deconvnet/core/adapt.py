@@ -634,9 +634,9 @@ def adapt(
         the synthetic validation set is scored), ``steps`` (a bound on the
         optimisation steps besides `seconds`, rounded up to whole epochs:
         reproducible runs), ``seed`` (0), ``device``, ``precision``
-        (as :func:`train`'s: ``"auto"`` is float16 on CUDA, bfloat16 on
-        CPUs with AMX, float32 elsewhere), ``stop`` (a threading.Event),
-        ``preview``;
+        (as :func:`train`'s: ``"auto"`` is float16 on CUDA, float32
+        elsewhere; ``"bfloat16"`` on CPUs with AMX), ``stop`` (a
+        threading.Event), ``preview``;
         ``autosave`` (a ``.safetensors`` path: the best model so far,
         rewritten whenever validation improves, the resume state beside it
         after every epoch, and ``<name>.adapt.safetensors``, the run's PSF,

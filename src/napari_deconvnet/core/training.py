@@ -173,9 +173,8 @@ def train(
         the CPU (when the run is bounded by epochs, not by time).
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}
         ``"auto"`` picks CUDA, then MPS, then the CPU. On CUDA training uses
-        float16 mixed precision with loss scaling, on CPUs with bfloat16 units
-        (AMX) bfloat16 mixed precision (``precision="float32"`` to turn it
-        off).
+        float16 mixed precision with loss scaling (``precision="float32"`` to
+        turn it off).
     callback : callable, optional
         Called with a :class:`TrainEvent` after set-up, every step, every
         epoch and at the end. An exception raised in it ends the run.
@@ -232,8 +231,9 @@ def train(
         pixel coordinates, as napari Labels and Shapes layers hold them),
         ``augment`` (random flips and 90-degree rotations in the image plane;
         True), ``precision`` (``"auto"``: float16 with loss scaling on CUDA,
-        bfloat16 on CPUs with bfloat16 units (AMX, AVX512-BF16), float32
-        elsewhere), ``name`` and
+        float32 elsewhere; ``"bfloat16"`` on CPUs with AMX: 2.4-2.7x the
+        steps per second, but not always better per second, see
+        :func:`~.train_setup.training_precision`), ``name`` and
         ``preview``, and ``validation_noise`` (self-supervised runs: how
         checkpoints are scored. None, the default, estimates the noise and
         scores by Stein's unbiased risk estimate, SURE or its
