@@ -78,6 +78,17 @@ def train(train_half, setup: str, precision: str, *, steps=None, seconds=None, s
     return result.model, result.steps, time.process_time() - cpu0
 
 
+def both_precisions(data: dict, setups: str, **budget):
+    """For each task and set-up: ``(task, setup, right half, {precision: (psnr, steps, cpu)})``."""
+    for task, (left, right) in data.items():
+        for setup in setups:
+            row = {}
+            for precision in PRECISIONS:  # alternating: the machine's load hits both alike
+                net, steps, cpu = train(left, setup, precision, **budget)
+                row[precision] = (score(net, right), steps, cpu)
+            yield task, setup, right, row
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="equal-steps comparison")
@@ -103,18 +114,14 @@ def main(argv=None) -> None:
             "| CPU s/step float32 | CPU s/step bfloat16 | speed-up |"
         )
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-        for task, (left, right) in data.items():
-            for setup in args.setups:
-                row = {}
-                for precision in PRECISIONS:
-                    net, steps, cpu = train(left, setup, precision, steps=args.steps)
-                    row[precision] = (score(net, right), cpu / max(steps, 1))
-                (p32, t32), (pbf, tbf) = row["float32"], row["bfloat16"]
-                print(
-                    f"| {task} | {names[setup]} | {score(shipped, right):.2f} | {p32:.2f} | "
-                    f"{pbf:.2f} | {pbf - p32:+.2f} | {t32:.3f} | {tbf:.3f} | {t32 / tbf:.2f}× |",
-                    flush=True,
-                )
+        for task, setup, right, row in both_precisions(data, args.setups, steps=args.steps):
+            (p32, s32, c32), (pbf, sbf, cbf) = row["float32"], row["bfloat16"]
+            t32, tbf = c32 / max(s32, 1), cbf / max(sbf, 1)
+            print(
+                f"| {task} | {names[setup]} | {score(shipped, right):.2f} | {p32:.2f} | "
+                f"{pbf:.2f} | {pbf - p32:+.2f} | {t32:.3f} | {tbf:.3f} | {t32 / tbf:.2f}× |",
+                flush=True,
+            )
     if args.budgets:
         print("\nEqual time (wall seconds of training, as the Train widget runs it):\n")
         print(
@@ -122,19 +129,14 @@ def main(argv=None) -> None:
             "| bfloat16 PSNR (steps) | difference |"
         )
         print("|---|---|---:|---:|---:|---:|---:|")
-        for task, (left, right) in data.items():
-            for setup in args.setups:
-                for budget in args.budgets:
-                    row = {}
-                    for precision in PRECISIONS:
-                        net, steps, _ = train(left, setup, precision, seconds=budget)
-                        row[precision] = (score(net, right), steps)
-                    (p32, s32), (pbf, sbf) = row["float32"], row["bfloat16"]
-                    print(
-                        f"| {task} | {names[setup]} | {budget:g} | {score(shipped, right):.2f} "
-                        f"| {p32:.2f} ({s32}) | {pbf:.2f} ({sbf}) | {pbf - p32:+.2f} |",
-                        flush=True,
-                    )
+        for budget in args.budgets:
+            for task, setup, right, row in both_precisions(data, args.setups, seconds=budget):
+                (p32, s32, _), (pbf, sbf, _) = row["float32"], row["bfloat16"]
+                print(
+                    f"| {task} | {names[setup]} | {budget:g} | {score(shipped, right):.2f} "
+                    f"| {p32:.2f} ({s32}) | {pbf:.2f} ({sbf}) | {pbf - p32:+.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
