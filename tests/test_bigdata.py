@@ -49,6 +49,7 @@ def test_streams_into_an_ome_zarr_equal_to_eager(tmp_path, random_net):
     np.testing.assert_allclose(level1, level0.reshape(48, 2, 40, 2).mean(axis=(1, 3)), rtol=1e-6)
     provenance = attrs["napari_deconvnet_layer"]["metadata"]["napari_deconvnet"]
     assert provenance["streamed"] is True and provenance["block"] == [32, 32]
+    assert provenance["precision"] == "float32"  # "auto" resolved (the suite keeps float32)
     assert not (out / ".napari_deconvnet_job").exists()
     # the package's reader opens it with its name and axes
     from napari_deconvnet.io.reader import read_image
