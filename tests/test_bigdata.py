@@ -89,6 +89,38 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path, random_net):
     assert zarr.open_array(str(part / "0"), mode="r").chunks == (48, 48)
 
 
+def test_a_run_begun_in_bfloat16_is_not_continued_in_float32(tmp_path, random_net):
+    import warnings
+
+    net = random_net()
+    src, _ = _source(tmp_path)
+    part = tmp_path / "part.ome.zarr"
+    stop = threading.Event()
+
+    def kill_after_4(done, total):
+        if done == 4:
+            stop.set()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # emulated on CPUs without AMX
+        with pytest.raises(dn.Cancelled):
+            dn.restore_to_zarr(
+                src, part, net, chunks=32, precision="bfloat16", progress=kill_after_4, stop=stop
+            )
+        # "auto" is float32 here (on an AMX CPU it would be bfloat16 and continue)
+        with pytest.raises(ValueError, match="precision: a run begun in bfloat16"):
+            dn.restore_to_zarr(src, part, net, chunks=32)
+        seen = []
+        dn.restore_to_zarr(
+            src, part, net, chunks=32, precision="bfloat16", progress=lambda d, n: seen.append(d)
+        )
+    assert seen == [5, 6, 7, 8, 9]  # continued as it began
+    attrs = json.loads((part / ".zattrs").read_text())
+    assert attrs["napari_deconvnet_layer"]["metadata"]["napari_deconvnet"]["precision"] == (
+        "bfloat16"
+    )
+
+
 def test_sources_npy_tiff_numpy_and_ome_zarr_axes(tmp_path, random_net):
     tifffile = pytest.importorskip("tifffile")
     net = random_net()

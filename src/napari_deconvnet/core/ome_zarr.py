@@ -129,7 +129,9 @@ def prepare_target(
                     return None
         if not resume or previous != fingerprint:
             what = (
-                "an unfinished restore of other data or with other settings"
+                "an unfinished restore of other data or with other settings (source, "
+                "model, PSF, statistics, blocks or precision: a run begun in bfloat16 on a "
+                "CPU with AMX continues only in bfloat16)"
                 if previous is not None
                 else "other data"
             )

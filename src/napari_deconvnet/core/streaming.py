@@ -190,10 +190,13 @@ def restore_to_zarr(
     out_shape = tuple(int(array.shape[i]) for i in zperm)
     out_chunks = tuple(chunk_o[i] for i in zperm)
     described = str(Path(source).resolve()) if path_source is not None else "array"
-    fingerprint = job.fingerprint(
-        payload.key,
-        {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1},
-    )
+    # the precision the blocks run in, "auto" resolved where it is known (one process): a
+    # run started in bfloat16 on a CPU with AMX is not continued in float32 elsewhere
+    ran_in = str(dtype).removeprefix("torch.") if client is None or precision != "auto" else None
+    extra = {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1}
+    if ran_in is not None and ran_in != "float32":
+        extra["ran_in"] = ran_in  # float32 jobs keep the fingerprint they had
+    fingerprint = job.fingerprint(payload.key, extra)
     target = Path(target)
     done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
     blocks = job.blocks()
@@ -246,9 +249,7 @@ def restore_to_zarr(
         "block": list(job.block),
         "halo": job.halo,
         # "auto" on a cluster: each worker's own (float16 on a GPU, bfloat16 with AMX...)
-        "precision": str(dtype).removeprefix("torch.")
-        if client is None or precision != "auto"
-        else "auto (each worker's)",
+        "precision": ran_in or "auto (each worker's)",
         "normalization": {"offset": offset, "scale": scale},
         "source": described,
         "streamed": True,
