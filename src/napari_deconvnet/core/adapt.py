@@ -35,7 +35,7 @@ from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_re
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import central_crop, record_conditions
-from .devices import resolve_device
+from .devices import dtype_name, resolve_device
 from .kinds import ImpulseSwitched, NoiseConditioned, PSFConditioned, central_box, kind_of
 from .losses import resolve_loss
 from .model import DeconvNet
@@ -439,7 +439,7 @@ def adapt_iter(
         augment=False,
         seed=settings["seed"],
         device=str(dev),
-        precision=str(amp).removeprefix("torch."),
+        precision=dtype_name(amp),
         noise={"model": camera["noise"], **camera["params"]},
         psf_shape=None if kernel is None else tuple(kernel.shape),
         validation="synthetic",

@@ -15,6 +15,7 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
     "precision_name",
+    "dtype_name",
     "free_memory",
     "autocast",
     "cpu_has_native_bfloat16",
@@ -112,6 +113,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     )
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``"float32"``, ``"bfloat16"``, ``"float16"``: a compute dtype as a precision name."""
+    return str(dtype).removeprefix("torch.")
+
+
 def precision_name(precision: Any, device: Any) -> str:
     """The precision a restore with `precision` runs in on `device`: ``"float32"``...
 
@@ -122,7 +128,7 @@ def precision_name(precision: Any, device: Any) -> str:
     with warnings.catch_warnings():  # the restore itself warns of emulated bfloat16
         warnings.simplefilter("ignore", RuntimeWarning)
         dtype = resolve_precision(precision, resolve_device(device))
-    return str(dtype).removeprefix("torch.")
+    return dtype_name(dtype)
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:

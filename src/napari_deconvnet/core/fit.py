@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from .checkpoint import Autosave, read_resume, resume_path
-from .devices import resolve_device
+from .devices import dtype_name, resolve_device
 from .losses import resolve_loss
 from .model import DeconvNet
 from .train_setup import training_precision
@@ -135,7 +135,7 @@ def fit_iter(
         augment=True,
         seed=seed,
         device=str(dev),
-        precision=str(amp).removeprefix("torch."),
+        precision=dtype_name(amp),
         validation="evaluate",
         ema=ema,
     )

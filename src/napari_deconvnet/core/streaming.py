@@ -31,6 +31,7 @@ from .blocks import (
     model_payload,
     restore_block,
 )
+from .devices import dtype_name
 from .ome_zarr import (
     JOB_DIR,
     LAYER_KEY,
@@ -192,7 +193,7 @@ def restore_to_zarr(
     described = str(Path(source).resolve()) if path_source is not None else "array"
     # the precision the blocks run in, "auto" resolved where it is known (one process): a
     # run started in bfloat16 on a CPU with AMX is not continued in float32 elsewhere
-    ran_in = str(dtype).removeprefix("torch.") if client is None or precision != "auto" else None
+    ran_in = dtype_name(dtype) if client is None or precision != "auto" else None
     extra = {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1}
     if ran_in is not None and ran_in != "float32":
         extra["ran_in"] = ran_in  # float32 jobs keep the fingerprint they had

@@ -24,7 +24,7 @@ import torch
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
-from .devices import resolve_device, resolve_precision
+from .devices import dtype_name, resolve_device, resolve_precision
 from .kinds import PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
@@ -613,7 +613,7 @@ def build_trainer(
         augment=bool(augment),
         seed=seed,
         device=str(dev),
-        precision=str(amp).removeprefix("torch."),
+        precision=dtype_name(amp),
         noise={"model": noise_spec[0], **noise_spec[1]} if mode == "synthetic" else None,
         psf_shape=None if psf is None else tuple(np.shape(psf)),
         validation=data.validation,
