@@ -48,8 +48,8 @@ def _float32_auto_precision_on_the_cpu(monkeypatch):
     tiled-equals-untiled checks stay exact; tests/test_precision.py covers bfloat16."""
     from napari_deconvnet.core import devices
 
-    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", False)
-    # and in the processes tests start (the command line, dask workers)
+    # the environment variable reaches the processes tests start too (the command
+    # line, dask workers), where a monkeypatched attribute would not
     monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, "0")
 
 

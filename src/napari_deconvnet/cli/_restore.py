@@ -71,10 +71,8 @@ def _precision(model: Any, params: dict[str, Any], device: str) -> str | None:
         return None
     from napari_deconvnet.core.devices import precision_name
 
-    try:
-        return precision_name(params.get("precision", "auto"), device)
-    except (TypeError, ValueError):  # restore itself said what was wrong
-        return None
+    # after the restore: a precision it could not run in was refused there
+    return precision_name(params.get("precision", "auto"), device)
 
 
 def _check_psf(name: str, spec: Any, psf: Any) -> None:

@@ -428,7 +428,7 @@ class RestoreWidget(WorkerWidget):
             psf=result["psf"],
             axes=axes or result["axes"],
             device=result["device"],
-            precision=result.get("precision"),
+            precision=result["precision"],
             seconds=result["seconds"],
             source=layer.name,
             lazy=result["lazy"],
