@@ -390,8 +390,14 @@ def restore_planar(repeats: int, shape: tuple[int, int, int]) -> None:
 DECONV_3D_PSF = {"kind": "gaussian", "sigma": [2.0, 1.0, 1.0]}
 
 
-def _restore_child(name: str, volume_path: str, out_path: str) -> dict:
-    """One timed restore of a saved volume (the package on ``sys.path``), output saved."""
+def _restore_child(
+    name: str, weights: str, volume_path: str, out_path: str, precision: str
+) -> dict:
+    """One timed restore of a saved volume (the package on ``sys.path``), output saved.
+
+    `precision` "-" leaves ``dn.restore``'s default (older releases have no
+    such argument).
+    """
     import warnings
 
     import numpy as np
@@ -402,8 +408,9 @@ def _restore_child(name: str, volume_path: str, out_path: str) -> dict:
 
     volume = np.load(volume_path)
     extra = {"psf": DECONV_3D_PSF} if "deconv" in name else {}
-    weights = Path(__file__).resolve().parent.parent / "src" / "napari_deconvnet" / "weights"
-    net = dn.load_model(weights / f"{name}.safetensors")
+    if precision != "-":
+        extra["precision"] = precision
+    net = dn.load_model(weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         dn.restore(volume[:32, :32, :32], net, device="cpu", **extra)  # warm-up
@@ -414,8 +421,16 @@ def _restore_child(name: str, volume_path: str, out_path: str) -> dict:
     return {"seconds": seconds, "voxels": int(volume.size)}
 
 
-def restore_3d_against(rev: str, repeats: int, shape: tuple[int, int, int]) -> None:
-    """The 3D models now against the package at git revision `rev`, one thread each."""
+def restore_3d_against(
+    rev: str, repeats: int, shape: tuple[int, int, int], precision: str = "float32"
+) -> None:
+    """The 3D models now against the package at git revision `rev`, one thread each.
+
+    Both load the same weights, re-saved by the present package (which leaves
+    out configuration fields an older release would refuse when they hold
+    their defaults). The present package restores in `precision`; the old
+    one with its default (float32 on the CPU).
+    """
     import os
     import tarfile
     import tempfile
@@ -439,14 +454,21 @@ def restore_3d_against(rev: str, repeats: int, shape: tuple[int, int, int]) -> N
     paths = {"old": str(work / "old" / "src"), "new": str(root / "src")}
     import torch
 
+    import napari_deconvnet as dn
+    from napari_deconvnet.core.devices import precision_name
+
+    for name in ("denoise-3d", "deconv-3d"):
+        dn.save_model(dn.load_model(name), work / f"{name}.safetensors")
+    resolved = precision_name(precision, "cpu")
+
     torch.set_num_threads(1)  # as the children: the header reports their threads
     print(f"Machine: {machine()}\n")
     print(
         f"Volume {'×'.join(map(str, shape))}; one torch thread per process; median of "
-        f"{repeats} alternating fresh processes each; the package at `{rev}` against the "
-        "present one, the same weights\n"
+        f"{repeats} alternating fresh processes each; the package at `{rev}` (float32) "
+        f"against the present one (precision {precision!r}: {resolved}), the same weights\n"
     )
-    print(f"| model | at `{rev}` | now | speed-up | max diff (of range) |")
+    print(f"| model | at `{rev}` | now ({resolved}) | speed-up | max diff (of range) |")
     print("|---|---|---|---|---|")
     for name in ("denoise-3d", "deconv-3d"):
         times: dict[str, list[float]] = {"old": [], "new": []}
@@ -460,8 +482,10 @@ def restore_3d_against(rev: str, repeats: int, shape: tuple[int, int, int]) -> N
                         __file__,
                         "--restore-child",
                         name,
+                        str(work / f"{name}.safetensors"),
                         str(work / "volume.npy"),
                         out,
+                        precision if which == "new" else "-",
                     ],
                     capture_output=True,
                     text=True,
@@ -489,14 +513,20 @@ def main(argv=None) -> None:
     parser.add_argument("--planar", action="store_true", help="anisotropic pooling: speed")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (--planar)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--restore-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("auto", "float32", "bfloat16"),
+        help="--3d --against: the present package's precision (the old one runs float32)",
+    )
+    parser.add_argument("--restore-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.restore_child:
         print(json.dumps(_restore_child(*args.restore_child)))
         return
     if args.three_d and args.against:
         shape = (32, 128, 128) if args.quick else (64, 256, 256)
-        restore_3d_against(args.against, max(args.repeats, 3), shape)
+        restore_3d_against(args.against, max(args.repeats, 3), shape, args.precision)
         return
     if args.planar:
         if args.threads:

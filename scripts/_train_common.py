@@ -123,12 +123,40 @@ def autosave_path(folder: Path | None, name: str, resume: bool) -> Path | None:
     return path
 
 
-def save_with_log(net: DeconvNet, out: Path, training: dict, history: list) -> Path:
-    """Write the model and ``<name>.log.json`` (its recipe and validation history)."""
+def log_path_of(model: Path) -> Path:
+    """``<name>.log.json`` beside the model file ``<name>.safetensors``."""
+    return model.with_name(model.name.removesuffix(".safetensors") + ".log.json")
+
+
+def earlier_stages(init: Path | None) -> list[dict]:
+    """The logs of the stages a run started from (``--init``), newest first.
+
+    Each is ``{"training": ..., "history": ...}`` as the stage's own log had
+    it, so a model trained in stages keeps every stage's validation curve,
+    not only the last one's. ``[]`` without `init` or when its log is missing.
+    """
+    if init is None or not log_path_of(Path(init)).is_file():
+        return []
+    log = json.loads(log_path_of(Path(init)).read_text())
+    stage = {"training": log.get("training"), "history": log.get("history")}
+    return [stage, *log.get("earlier_stages", [])]
+
+
+def save_with_log(
+    net: DeconvNet, out: Path, training: dict, history: list, init: Path | None = None
+) -> Path:
+    """Write the model and ``<name>.log.json`` (its recipe and validation history).
+
+    A run from `init` adds the logs of the stages before it
+    (:func:`earlier_stages`), read before `out` is written (it may be `init`).
+    """
+    before = earlier_stages(init)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_model(net, out)
-    log_path = out.with_name(out.name.removesuffix(".safetensors") + ".log.json")
+    log_path = log_path_of(out)
     log = {"training": training, "history": history}
+    if before:
+        log["earlier_stages"] = before
     write_atomic(log_path, (json.dumps(log, indent=1, default=str) + "\n").encode())
     return log_path
 

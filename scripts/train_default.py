@@ -528,7 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     final = result.model
     final.metadata["training"]["camera_sigma25"] = camera = camera_gain(final)
     print(f"camera {camera}", flush=True)
-    log_path = save_with_log(final, args.out, final.metadata["training"], result.history)
+    log_path = save_with_log(
+        final, args.out, final.metadata["training"], result.history, init=args.init
+    )
     print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and {log_path}")
     return 0
 

@@ -332,7 +332,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         callback=engine.reporter(task.name),
     )
     training = result.model.metadata["training"]
-    engine.save_with_log(result.model, out, training, result.history)
+    engine.save_with_log(result.model, out, training, result.history, init=args.init)
     print(
         f"[{task.name}] saved {out} ({out.stat().st_size / 1e6:.2f} MB): val psnr "
         f"{training['best_val_psnr']:.2f} vs identity {identity:.2f}",

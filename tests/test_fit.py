@@ -5,6 +5,7 @@ it runs the same Trainer as ``dn.train``. Networks are tiny and runs a few
 steps, so that the file takes seconds.
 """
 
+import hashlib
 import json
 
 import numpy as np
@@ -200,3 +201,13 @@ def test_train_models_script_trains_through_the_engine_and_resumes(tmp_path):
     assert [h["step"] for h in log["history"]] == [0, 1, 2]
     again = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
     assert "resumed at step 2" in again.stdout
+    # a second stage from those weights logs the first stage's curve too
+    out2 = tmp_path / "sp2.safetensors"
+    stage2 = args[: args.index("--checkpoint")] + ["--init", str(out), "--out", str(out2)]
+    stage2 += ["--checkpoint", str(tmp_path / "runs2")]
+    subprocess.run(stage2, check=True, capture_output=True, text=True, timeout=600)
+    log2 = json.loads(out2.with_name("sp2.log.json").read_text())
+    first_sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert log2["training"]["init_record"]["sha256"] == first_sha
+    assert [h["step"] for h in log2["earlier_stages"][0]["history"]] == [0, 1, 2]
+    assert log2["earlier_stages"][0]["training"]["argv"] == log["training"]["argv"]

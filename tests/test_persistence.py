@@ -459,3 +459,31 @@ def test_a_damaged_document_key_is_refused(random_net, tmp_path):
     save_file(load_file(str(path)), str(tmp_path / "damaged.safetensors"), metadata=meta)
     with pytest.raises(ValueError, match=r"unknown entries \['checksVm'\]"):
         dn.load_model(tmp_path / "damaged.safetensors")
+
+
+#: The configuration fields model files had before pooling, the top skip and
+#: planar levels were added; a release of that time refuses any other key.
+FIRST_RELEASE_FIELDS = {
+    "ndim", "in_channels", "out_channels", "depth", "base_channels", "convs_per_level",
+    "kernel_size", "activation", "skip", "residual", "normalization", "residual_input",
+}  # fmt: skip
+
+
+def test_files_of_networks_without_new_features_stay_readable_by_older_releases(tmp_path):
+    torch.manual_seed(0)
+    plain = dn.DeconvNet(ndim=3, depth=2, base_channels=4)
+    path = dn.save_model(plain, tmp_path / "plain.safetensors")
+    stored = persistence.model_info(path)["config"]
+    assert set(stored) <= FIRST_RELEASE_FIELDS
+    loaded = dn.load_model(path)
+    assert loaded.config == plain.config
+    x = torch.rand(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), plain(x))
+    # a network that uses a newer feature keeps it in its file
+    planar = dn.DeconvNet(ndim=3, depth=2, base_channels=4, planar_levels=1, pool="blur")
+    path = dn.save_model(planar, tmp_path / "planar.safetensors")
+    stored = persistence.model_info(path)["config"]
+    assert stored["planar_levels"] == 1 and stored["pool"] == "blur"
+    assert "top_skip" not in stored
+    assert dn.load_model(path).config == planar.config

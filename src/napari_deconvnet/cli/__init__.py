@@ -150,9 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
     def precision(p: argparse.ArgumentParser, text: str) -> None:
+        from ..core.model_specs import PRECISIONS
+
         p.add_argument(
             "--precision",
-            choices=("auto", "float32", "bfloat16", "float16"),
+            choices=PRECISIONS,
             default=None,
             help=text,
         )

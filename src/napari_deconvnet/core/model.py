@@ -191,8 +191,20 @@ class DeconvNetConfig:
             for level in range(self.depth)
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """Every field, or with `compact` the form model files store.
+
+        ``compact`` leaves out the fields added after the file format's first
+        release (:data:`LATE_FIELDS`) while they hold their defaults, so that a
+        file whose network uses none of them loads in earlier releases too;
+        :meth:`from_dict` fills them back in.
+        """
+        data = dataclasses.asdict(self)
+        if compact:
+            for name, default in LATE_FIELDS.items():
+                if data[name] == default:
+                    del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeconvNetConfig:
@@ -204,6 +216,12 @@ class DeconvNetConfig:
                 f"known fields are {sorted(known)}"
             )
         return cls(**data)
+
+
+#: Configuration fields newer than the first model files, with the value that
+#: means "as before" (pooling, the full-resolution skip, anisotropic pooling).
+#: Model files leave them out at these values: readable by older releases.
+LATE_FIELDS: dict[str, Any] = {"pool": "max", "top_skip": True, "planar_levels": 0}
 
 
 def receptive_field(config: DeconvNetConfig, *, per_axis: bool = False) -> Any:

@@ -13,6 +13,10 @@ from typing import Any
 from .kinds import kind_of
 from .specs import Param, Spec
 
+#: What a restore's ``precision`` may be (:func:`.devices.resolve_precision`):
+#: the Restore widget's choices and the CLI's ``--precision``.
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
 __all__ = ["MODEL_PARAMS", "model_spec", "shipped_model_specs"]
 
 #: How any network runs: the parameters of :func:`napari_deconvnet.restore`.
@@ -48,7 +52,7 @@ MODEL_PARAMS = (
         "precision",
         "choice",
         "auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
+        choices=PRECISIONS,
         label="Precision",
         help="auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units (AMX), else "
         "float32; float32 gives the same numbers whatever the tiles, blocks or machine",

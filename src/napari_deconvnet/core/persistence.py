@@ -411,7 +411,7 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     doc = {
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": model.config.to_dict(),
+        "config": model.config.to_dict(compact=True),
         "metadata": meta,
         "library": {"napari_deconvnet": __version__, "torch": torch.__version__},
     }
