@@ -395,9 +395,10 @@ def _restore_child(
 ) -> dict:
     """One timed restore of a saved volume (the package on ``sys.path``), output saved.
 
-    `precision` "-" leaves ``dn.restore``'s default (older releases have no
-    such argument).
+    `precision` goes to ``dn.restore`` where it takes one (older releases
+    ran their default, float32).
     """
+    import inspect
     import warnings
 
     import numpy as np
@@ -408,7 +409,7 @@ def _restore_child(
 
     volume = np.load(volume_path)
     extra = {"psf": DECONV_3D_PSF} if "deconv" in name else {}
-    if precision != "-":
+    if "precision" in inspect.signature(dn.restore).parameters:
         extra["precision"] = precision
     net = dn.load_model(weights)
     with warnings.catch_warnings():
@@ -428,8 +429,8 @@ def restore_3d_against(
 
     Both load the same weights, re-saved by the present package (which leaves
     out configuration fields an older release would refuse when they hold
-    their defaults). The present package restores in `precision`; the old
-    one with its default (float32 on the CPU).
+    their defaults), and restore in `precision` (``"auto"`` was bfloat16 on
+    CPUs with AMX before the present code too).
     """
     import os
     import tarfile
@@ -465,10 +466,10 @@ def restore_3d_against(
     print(f"Machine: {machine()}\n")
     print(
         f"Volume {'×'.join(map(str, shape))}; one torch thread per process; median of "
-        f"{repeats} alternating fresh processes each; the package at `{rev}` (float32) "
-        f"against the present one (precision {precision!r}: {resolved}), the same weights\n"
+        f"{repeats} alternating fresh processes each; the package at `{rev}` against the "
+        f"present one, the same weights, precision {precision!r} ({resolved} here)\n"
     )
-    print(f"| model | at `{rev}` | now ({resolved}) | speed-up | max diff (of range) |")
+    print(f"| model ({resolved}) | at `{rev}` | now | speed-up | max diff (of range) |")
     print("|---|---|---|---|---|")
     for name in ("denoise-3d", "deconv-3d"):
         times: dict[str, list[float]] = {"old": [], "new": []}
@@ -485,7 +486,7 @@ def restore_3d_against(
                         str(work / f"{name}.safetensors"),
                         str(work / "volume.npy"),
                         out,
-                        precision if which == "new" else "-",
+                        precision,
                     ],
                     capture_output=True,
                     text=True,
@@ -517,7 +518,7 @@ def main(argv=None) -> None:
         "--precision",
         default="float32",
         choices=("auto", "float32", "bfloat16"),
-        help="--3d --against: the present package's precision (the old one runs float32)",
+        help="--3d --against: the precision both packages restore in",
     )
     parser.add_argument("--restore-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
