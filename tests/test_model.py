@@ -128,3 +128,28 @@ def test_forward_center_refuses_a_short_halo():
         net.forward_center(torch.zeros(1, 1, 64, 64), net.halo - grid)
     with pytest.raises(ValueError, match="grid"):
         net.forward_center(torch.zeros(1, 1, 62, 64), net.halo)
+
+
+@pytest.mark.parametrize("factors", [(2, 2, 2), (1, 2, 2)])
+def test_inference_pooling_by_strided_maxima_equals_max_pool3d(factors):
+    from napari_deconvnet.core.model import _strided_max
+
+    torch.manual_seed(0)
+    # a cropped channels-last tile, as forward_center pools it; odd sizes
+    x = torch.randn(2, 5, 10, 13, 15).contiguous(memory_format=torch.channels_last_3d)
+    x = x[:, :, 1:, 2:, 1:]
+    x[0, 1, 3, 4, 5] = float("nan")
+    expected = torch.nn.functional.max_pool3d(x, factors)
+    got = _strided_max(x, factors)
+    assert got.shape == expected.shape
+    assert torch.equal(torch.isnan(got), torch.isnan(expected))
+    assert torch.equal(got.nan_to_num(), expected.nan_to_num())
+    # the network gives the same output with and without it (training pools as before)
+    net = DeconvNet(ndim=3, depth=2, base_channels=4, planar_levels=int(factors[0] == 1)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.2)
+    volume = torch.rand(1, 1, 12, 20, 20)
+    with torch.no_grad():
+        inferred = net(volume)
+    assert torch.equal(inferred, net(volume).detach())

@@ -351,6 +351,27 @@ class _ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
+def _strided_max(h: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
+    """``max_pool3d(h, factors)`` for inference, as maxima of strided views.
+
+    The same values (a maximum is exact, NaN included), without the copy
+    that max pooling makes of a cropped (non-contiguous) channels-last tile
+    and without computing the indices of the maxima: one 16-channel pooling
+    of a 104x296x296 bfloat16 tile took 0.41 s plus a 0.56 s copy.
+    """
+    for axis, f in enumerate(factors, start=2):
+        if f == 1:
+            continue
+        n = h.shape[axis] // f * f
+        parts = [h.narrow(axis, 0, n).unflatten(axis, (n // f, f)).select(axis + 1, i)
+                 for i in range(f)]  # fmt: skip
+        out = parts[0]
+        for part in parts[1:]:
+            out = torch.maximum(out, part)
+        h = out
+    return h
+
+
 def _conv3d_as_2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     """An unpadded 3D convolution of few input channels, as one 2D convolution.
 
@@ -364,9 +385,20 @@ def _conv3d_as_2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     b, c, z = h.shape[:3]
     k = weight.shape[2]
     planes = h.permute(0, 2, 1, 3, 4)  # (B, Z, C, Y, X)
-    stack = torch.cat([planes[:, i : z - k + 1 + i] for i in range(k)], dim=2)
-    stack = stack.reshape(b * (z - k + 1), k * c, *h.shape[3:])
-    stack = stack.contiguous(memory_format=torch.channels_last)
+    # the stack, written once, channels-last and in the dtype autocast would
+    # cast it to (no second copy for the layout, no third for the dtype)
+    dtype = h.dtype
+    if h.device.type == "cpu" and torch.is_autocast_cpu_enabled():
+        dtype = torch.get_autocast_cpu_dtype()
+    stack = torch.empty(
+        (b * (z - k + 1), k * c, *h.shape[3:]),
+        dtype=dtype,
+        device=h.device,
+        memory_format=torch.channels_last,
+    )
+    view = stack.view(b, z - k + 1, k * c, *h.shape[3:])
+    for i in range(k):
+        view[:, :, i * c : (i + 1) * c] = planes[:, i : z - k + 1 + i]
     w2 = weight.permute(0, 2, 1, 3, 4).reshape(weight.shape[0], k * c, *weight.shape[3:])
     out = F.conv2d(stack, w2.contiguous(memory_format=torch.channels_last), bias)
     out = out.reshape(b, z - k + 1, *out.shape[1:])
@@ -449,6 +481,10 @@ class DeconvNet(nn.Module):
         factors = self.config.pool_factors()[level]
         if self.config.pool == "blur":
             return max_blur_pool(h, padding=padding, factors=factors)
+        if self.config.ndim == 3 and not (
+            torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        ):  # inference; a trace would keep its sizes as constants
+            return _strided_max(h, factors)
         return (F.max_pool2d if self.config.ndim == 2 else F.max_pool3d)(h, factors)
 
     def _join(self, h: torch.Tensor, skip: torch.Tensor, level: int) -> torch.Tensor:
