@@ -27,9 +27,11 @@ Two more measurements, each a ratio against float32 in the same process:
 - ``--3d --against REV``: the same two 3D models against the package as it
   was at git revision ``REV`` (its ``src`` exported to a temporary folder),
   each restore in a fresh process with one torch thread, alternating old and
-  new, the shipped weights of the present tree in both; medians and the
-  maximum difference. Issue 13's baseline ("3D network restore runs at about
-  0.2 MVox/s") is ``244f3be^``, the code before the centred tiles.
+  new, the shipped weights of the present tree in both (re-saved in the form
+  older releases read); medians and the maximum difference. Both restore in
+  ``--precision`` (float32 by default; ``"auto"`` was bfloat16 on CPUs with
+  AMX in the old code too). Issue 13's baseline ("3D network restore runs at
+  about 0.2 MVox/s") is ``244f3be^``, the code before the centred tiles.
 
 - ``--planar``: anisotropic pooling (``DeconvNetConfig.planar_levels``) at
   ``deconv-3d``'s size (depth 2, 16 base channels, image and Wiener
@@ -47,6 +49,7 @@ Usage::
     python benchmarks/restore_speed.py --bfloat16 --3d   # and the 3D models, and tiling
     python benchmarks/restore_speed.py --3d       # 3D restore variants
     python benchmarks/restore_speed.py --3d --against 244f3be^   # against issue 13's code
+    python benchmarks/restore_speed.py --3d --against 244f3be^ --precision bfloat16
     python benchmarks/restore_speed.py --planar   # anisotropic pooling: speed
 """
 
