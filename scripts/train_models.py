@@ -76,6 +76,7 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
     evaluate,
     from_adu,
     make_phantom_3d,
+    range_mse,
     unit_psnr,
     validation_set,
 )
@@ -253,7 +254,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
     pairs = validation_set(task, strips, args.seed)
-    sampler = Sampler(task, images, phantoms, net, rng)
+    sampler = Sampler(task, images, phantoms, net, rng, range_weight=args.loss == "range-mse")
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
     precision = engine.engine_precision(args.precision, device)
     identity = float(
@@ -320,7 +321,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         batch_size=task.batch_size,
         patch_size=task.patch,
         lr=args.lr,
-        loss=args.loss,
+        loss=range_mse if args.loss == "range-mse" else args.loss,
         ema=args.ema,
         device=device,
         precision=precision,
@@ -352,9 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument(
         "--loss",
-        choices=LOSSES,
+        choices=(*LOSSES, "range-mse"),
         default="mse",
-        help="training loss; balanced-mse weights each sample by its inverse error (mixed noise)",
+        help="training loss; balanced-mse weights each sample by its inverse error (mixed "
+        "noise); range-mse measures each sample's error in its clean target's range, as PSNR "
+        "does (not for denoise-2d)",
     )
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=500)
@@ -388,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.model == "denoise-2d":
+        if args.loss == "range-mse":
+            parser.error("--loss range-mse is this script's; train_default.py trains denoise-2d")
         if args.planar_levels:
             parser.error("--planar-levels needs a 3D model; denoise-2d is 2D")
         forward = rest + ["--seed", str(args.seed)]
