@@ -211,3 +211,33 @@ def test_train_models_script_trains_through_the_engine_and_resumes(tmp_path):
     assert log2["training"]["init_record"]["sha256"] == first_sha
     assert [h["step"] for h in log2["earlier_stages"][0]["history"]] == [0, 1, 2]
     assert log2["earlier_stages"][0]["training"]["argv"] == log["training"]["argv"]
+
+
+def test_range_mse_weighs_each_sample_by_its_clean_range(monkeypatch):
+    """``train_models --loss range-mse``: targets carry 1/range**2, the loss weighs by it."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
+    import train_models
+    from _shipped_data import Sampler, make_phantom_3d, range_mse
+
+    torch.manual_seed(0)
+    pred, target = torch.rand(2, 1, 4, 4, 4), torch.rand(2, 1, 4, 4, 4)
+    same = torch.cat([target, torch.ones_like(target)], dim=1)
+    assert torch.allclose(range_mse(pred, same), torch.nn.functional.mse_loss(pred, target))
+    weighted = same.clone()
+    weighted[1, 1] = 3.0  # the second sample spans a third of the first's range, squared
+    per = (pred - target).square().flatten(1).mean(1)
+    assert torch.allclose(range_mse(pred, weighted), (per[0] + 3 * per[1]) / 4)
+
+    task = train_models.TASKS["deconv-3d"]
+    rng = np.random.default_rng(0)
+    phantoms = [make_phantom_3d(rng, (40, 100, 100)) for _ in range(2)]
+    net = dn.load_model("deconv-3d")
+    sampler = Sampler(task, {}, phantoms, net, rng, range_weight=True)
+    x, y = sampler.batch(2)
+    assert x.shape[1] == 2 and y.shape[1] == 2
+    for sample in y:  # a constant weight, at most 1 / 0.05**2, at least 1 / range**2 of the patch
+        weight = sample[1]
+        assert torch.all(weight == weight.flatten()[0]) and 0 < weight.flatten()[0] <= 400
+        assert weight.flatten()[0] <= 1 / float(sample[0].max() - sample[0].min()) ** 2 + 1e-3
