@@ -252,3 +252,22 @@ def test_a_few_zero_counts_of_a_dim_photon_image_are_not_salt_and_pepper(name):
     # real impulses on the same image still are (their amount is overestimated
     # here, up to 4x on moon: the Poisson zeros count as pepper)
     assert estimate_noise(impulses)["noise"] == "salt-and-pepper"
+
+
+def test_wiener_balance_keeps_the_average_noise_level_of_all_blocks():
+    """Wiener's automatic balance (and so deconv-3d's channel) weighs the image's
+    noise as all blocks show it, texture included, as the shipped model was
+    trained with; the smooth-block sigma of estimate_noise is lower."""
+    from skimage import data, img_as_float
+
+    from napari_deconvnet.core.classical import estimate_balance
+    from napari_deconvnet.core.noise_estimation import diagonal_mad_sigma
+
+    clean = img_as_float(data.camera())
+    noisy = clean + np.random.default_rng(0).normal(0.0, 5 / 255, clean.shape)
+    hh = estimation_module._haar(noisy[None].astype(np.float64))["hh"]
+    sigma_all = float(np.median(np.abs(hh)) / 0.6744897501960817)
+    assert diagonal_mad_sigma(noisy) == pytest.approx(sigma_all, rel=1e-12)
+    assert estimate_noise(noisy, "gaussian")["sigma"] < 0.9 * sigma_all
+    expected = sigma_all**2 / (noisy.var() - sigma_all**2)
+    assert estimate_balance(noisy) == pytest.approx(expected, rel=1e-9)

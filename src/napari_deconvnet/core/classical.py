@@ -381,23 +381,25 @@ def estimate_balance(arr: np.ndarray) -> float:
     Returns
     -------
     float
-        The noise variance (:func:`~napari_deconvnet.estimate_noise`,
-        Gaussian model) over the signal variance (the image's variance less
-        the noise's), clipped to [1e-4, :data:`BALANCE_MAX`].
+        The noise variance (the robust sigma of all the finest diagonal
+        wavelet coefficients, :func:`~.noise_estimation.diagonal_mad_sigma`:
+        the image's average noise level, texture included) over the signal
+        variance (the image's variance less the noise's), clipped to
+        [1e-4, :data:`BALANCE_MAX`].
 
     Raises
     ------
     ValueError
         An image smaller than 16x16.
     """
-    from .noise_estimation import estimate_noise
+    from .noise_estimation import diagonal_mad_sigma
 
     if arr.ndim < 2 or min(arr.shape[-2:]) < 16:
         raise ValueError(
             f"balance=None estimates the noise, which needs an image of at least 16x16 "
             f"pixels, got shape {arr.shape}; pass a balance"
         )
-    noise_var = estimate_noise(arr, "gaussian")["sigma"] ** 2
+    noise_var = diagonal_mad_sigma(arr) ** 2
     signal_var = max(float(arr.var()) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2)
     if signal_var == 0:
         return 1.0
@@ -423,10 +425,11 @@ def wiener(
         As in :func:`richardson_lucy`.
     balance : float, optional
         Weight of the Laplacian regulariser (> 0): greater is smoother. If
-        None it is estimated as the ratio of the noise variance (from
-        :func:`~napari_deconvnet.estimate_noise`, Gaussian model) to the
-        signal variance (the image's variance less the noise's), from 1e-4
-        to 1e4 (:data:`BALANCE_MAX`; pure noise).
+        None it is estimated as the ratio of the noise variance (the robust
+        sigma of all the finest diagonal wavelet coefficients,
+        :func:`~.noise_estimation.diagonal_mad_sigma`) to the signal
+        variance (the image's variance less the noise's), from 1e-4 to 1e4
+        (:data:`BALANCE_MAX`; pure noise).
     clip : bool, optional
         Clip the result to the input's [min, max].
     pad : {"reflect", "symmetric", "edge"} or None, optional
