@@ -637,13 +637,18 @@ def fine_tune_for(task: Task, images: list[np.ndarray], psf, sizes: Sizes, steps
 
 
 def shipped_steps(model: str) -> dict | None:
-    """Optimizer steps and batch size of a shipped model's training (its metadata)."""
+    """Optimizer steps (every stage's) and batch size of a shipped model's training."""
     try:
         training = dn.model_info(model)["metadata"]["training"]
     except (KeyError, ValueError, TypeError):
         return None
     settings = {**training.get("settings", {}), **training.get("task", {})}
-    return {"steps": training.get("steps"), "batch": settings.get("batch_size")}
+    # a model trained in stages (--init): the steps of every stage
+    steps, stage = training.get("steps"), training.get("init_record")
+    while steps is not None and stage:
+        steps = None if stage.get("steps") is None else steps + stage["steps"]
+        stage = stage.get("init_record")
+    return {"steps": steps, "batch": settings.get("batch_size")}
 
 
 # -------------------------------------------------------------------- run

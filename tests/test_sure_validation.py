@@ -141,8 +141,11 @@ def test_fine_tuning_that_can_only_hurt_returns_the_shipped_model_bit_for_bit():
     assert result.config.validation_score.startswith("SURE with noise variance")
     assert "returned unchanged" in result.message
     assert "unbiased estimate of the MSE (SURE)" in result.message
-    # the wrecked checkpoints really are worse by SURE's estimate
-    assert all(h["val_loss"] > result.history[0]["val_loss"] for h in result.history[1:])
+    # no checkpoint is better by SURE's estimate, and the wrecked last one is worse (the
+    # first, two warm-up steps into the run, can be level with the start to 1e-7)
+    start_loss = result.history[0]["val_loss"]
+    assert all(h["val_loss"] > start_loss * (1 - 1e-6) for h in result.history[1:])
+    assert result.history[-1]["val_loss"] > start_loss * 1.05
     for key, value in start.state_dict().items():
         assert torch.equal(result.model.state_dict()[key], value), key
     assert result.model.metadata["training"]["settings"]["validation_score"].startswith("SURE")
