@@ -254,7 +254,15 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
     pairs = validation_set(task, strips, args.seed)
-    sampler = Sampler(task, images, phantoms, net, rng, range_weight=args.loss == "range-mse")
+    sampler = Sampler(
+        task,
+        images,
+        phantoms,
+        net,
+        rng,
+        range_weight=args.loss == "range-mse",
+        range_power=args.range_power,
+    )
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
     precision = engine.engine_precision(args.precision, device)
     identity = float(
@@ -281,6 +289,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "threads": args.threads,
                 "val_every": args.val_every,
                 "loss": config.loss,
+                **({"range_power": args.range_power} if args.loss == "range-mse" else {}),
                 "optimizer": f"AdamW(weight_decay={config.weight_decay:g})",
                 "schedule": config.schedule,
                 "clip_norm": config.clip_norm,
@@ -292,7 +301,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "held_out_for_validation": (
                     {k: f"right {v} columns" for k, v in base.VALIDATION_STRIPS.items()}
                     if task.ndim == 2
-                    else "unseen phantoms"
+                    else "unseen phantoms, each with every noise of "
+                    f"_shipped_data.VALIDATION_NOISE_3D ({len(pairs)} pairs)"
                 ),
                 "never_used": list(base.TEST_IMAGES),
             },
@@ -358,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         help="training loss; balanced-mse weights each sample by its inverse error (mixed "
         "noise); range-mse measures each sample's error in its clean target's range, as PSNR "
         "does (not for denoise-2d)",
+    )
+    parser.add_argument(
+        "--range-power",
+        type=float,
+        default=2.0,
+        help="range-mse weighs each sample by 1 / (clean range)**P: 2 is PSNR's unit, "
+        "1 pushes less toward dim samples",
     )
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=500)

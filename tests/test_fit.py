@@ -234,10 +234,54 @@ def test_range_mse_weighs_each_sample_by_its_clean_range(monkeypatch):
     rng = np.random.default_rng(0)
     phantoms = [make_phantom_3d(rng, (40, 100, 100)) for _ in range(2)]
     net = dn.load_model("deconv-3d")
-    sampler = Sampler(task, {}, phantoms, net, rng, range_weight=True)
+    replay = np.random.default_rng(1)
+    sampler = Sampler(task, {}, phantoms, net, np.random.default_rng(1), range_weight=True)
     x, y = sampler.batch(2)
     assert x.shape[1] == 2 and y.shape[1] == 2
     for sample in y:  # a constant weight, at most 1 / 0.05**2, at least 1 / range**2 of the patch
         weight = sample[1]
         assert torch.all(weight == weight.flatten()[0]) and 0 < weight.flatten()[0] <= 400
         assert weight.flatten()[0] <= 1 / float(sample[0].max() - sample[0].min()) ** 2 + 1e-3
+    # --range-power 1: the same regions (same stream) weigh 1 / range, the square root
+    milder = Sampler(task, {}, phantoms, net, replay, True, range_power=1)
+    x1, y1 = milder.batch(2)
+    assert torch.equal(x1, x) and torch.equal(y1[:, :1], y[:, :1])
+    assert torch.allclose(y1[:, 1], y[:, 1].sqrt())
+
+
+def test_3d_validation_weighs_every_photon_level_and_psf_family(monkeypatch):
+    """train_models' 3D validation: each noise level on each phantom and PSF family.
+
+    Nine randomly drawn pairs (the earlier set) were seven widefield PSFs and
+    mostly well exposed, so checkpoints were chosen on bright volumes."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))
+    import train_models
+    from _shipped_data import VALIDATION_NOISE_3D, from_adu, validation_set
+
+    task = train_models.TASKS["deconv-3d"]
+    pairs = validation_set(task, {}, 0)
+    levels = len(VALIDATION_NOISE_3D)
+    assert len(pairs) == 3 * 2 * levels
+    seen = {
+        (p["info"]["psf"]["kind"], p["info"].get("peak", p["info"].get("sigma"))) for p in pairs
+    }
+    assert len(seen) == 2 * levels  # every (family, noise) combination
+    for p in pairs:  # the PSF was drawn from the family and blurs the trailing axes
+        assert p["psf"].ndim == 3 and abs(float(p["psf"].sum()) - 1) < 1e-5
+    camera = [p for p in pairs if "adu" in p["info"]]
+    assert 0 < len(camera) < len(pairs)
+    # the noise is the level's: Poisson of the blurred volume at `peak` photons
+    # plus `read_noise` electrons, in units of the peak
+    from napari_deconvnet.core.psf import blur
+
+    for peak in (8.0, 800.0):
+        p = next(q for q in pairs if q["info"].get("peak") == peak and "adu" not in q["info"])
+        blurred = blur(p["clean"], p["psf"])
+        measured = float(np.std(from_adu(p["noisy"], p["info"]) - blurred))
+        expected = np.sqrt(np.mean(np.clip(blurred, 0, None)) / peak + (1.5 / peak) ** 2)
+        assert abs(measured / expected - 1) < 0.1, (peak, measured, expected)
+    again = validation_set(task, {}, 0)  # deterministic
+    assert all(np.array_equal(a["noisy"], b["noisy"]) for a, b in zip(pairs, again, strict=True))
+    assert len(validation_set(train_models.TASKS["denoise-3d"], {}, 0)) == 3 * levels
