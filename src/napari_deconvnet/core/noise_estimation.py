@@ -159,8 +159,10 @@ def _nlf(coef: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray
 
     level = neighbours(coef["mean"])
     mean, hh = coef["mean"], coef["hh"]
+    # blocks by level, sorted once: each pass bins a subset in this order
+    order = np.argsort(level, axis=None, kind="stable")
     # first pass: variance per level bin from all blocks (robustly)
-    nlf = _binned(level, mean, hh, np.ones(hh.shape, bool), robust=True)
+    nlf = _binned(order, mean, hh, np.ones(hh.shape, bool), robust=True)
     smooth = np.ones(hh.shape, bool)
     if nlf["mean"].size == 0:
         return nlf, smooth
@@ -176,7 +178,7 @@ def _nlf(coef: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray
         smooth = detail <= _SMOOTH_DETAIL * expected
         if smooth.mean() < 0.2:  # mostly texture: keep the blocks with the least detail
             smooth = detail <= np.quantile(detail / expected, 0.2) * expected
-        refined = _binned(level, mean, hh, smooth)
+        refined = _binned(order, mean, hh, smooth)
         if refined["mean"].size == 0:
             break
         nlf = refined
@@ -184,13 +186,18 @@ def _nlf(coef: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray
 
 
 def _binned(
-    level: np.ndarray, mean: np.ndarray, hh: np.ndarray, mask: np.ndarray, robust: bool = False
+    order: np.ndarray, mean: np.ndarray, hh: np.ndarray, mask: np.ndarray, robust: bool = False
 ) -> dict[str, np.ndarray]:
-    lv, mn, cf = level[mask], mean[mask], hh[mask]
-    n_bins = int(min(_BINS, lv.size // _MIN_BIN))
+    """Mean and HH variance of the masked blocks in bins of equal counts by level.
+
+    `order` sorts all blocks (flattened) by their neighbours' level, stably; the
+    masked ones keep that order (the same as sorting them alone).
+    """
+    order = order[mask.ravel()[order]]
+    mn, cf = mean.ravel(), hh.ravel()
+    n_bins = int(min(_BINS, order.size // _MIN_BIN))
     if n_bins < 1:
         return {"mean": np.zeros(0), "variance": np.zeros(0), "count": np.zeros(0, int)}
-    order = np.argsort(lv, kind="stable")
     means, variances, counts = [], [], []
     for idx in np.array_split(order, n_bins):
         means.append(float(mn[idx].mean()))
