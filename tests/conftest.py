@@ -42,6 +42,22 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def quality_benchmark(monkeypatch):
+    """``benchmarks/quality.py`` as a module (its tasks, degradations, test sets)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
+    monkeypatch.syspath_prepend(str(script.parent))
+    spec = importlib.util.spec_from_file_location("quality_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "quality_benchmark", module)  # for its dataclasses
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(autouse=True)
 def _float32_auto_precision_on_the_cpu(monkeypatch):
     """Keep precision="auto" float32 on CPUs with bfloat16 units too, so that

@@ -143,19 +143,10 @@ def test_quick_run_sanity(quick_run):
     assert results["settings"]["quick"] is True
 
 
-def _quality_module(monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("quality_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "quality_benchmark", module)  # for its dataclasses
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_tuning_picks_the_grid_point_with_the_best_psnr(monkeypatch):
+def test_tuning_picks_the_grid_point_with_the_best_psnr(quality_benchmark, monkeypatch):
     import numpy as np
 
-    quality = _quality_module(monkeypatch)
+    quality = quality_benchmark
     clean = np.linspace(0, 0.5, 256, dtype=np.float32).reshape(16, 16)  # no clipping at 1
     # size 5 gives the smallest error, then 3, then 7: the grid order is not the answer
     errors = {3: 0.05, 5: 0.01, 7: 0.2}
@@ -229,9 +220,9 @@ def test_care_with_a_step_budget_takes_exactly_that_many_steps():
     assert record["steps"] == 4 and record["budget"] == "4 steps"
 
 
-def test_merge_joins_the_methods_of_split_runs(monkeypatch, tmp_path):
+def test_merge_joins_the_methods_of_split_runs(quality_benchmark, tmp_path):
     """A new model's column, run alone with --methods, joins the earlier run's task."""
-    quality = _quality_module(monkeypatch)
+    quality = quality_benchmark
 
     def entry(psnr):
         return {

@@ -98,22 +98,13 @@ def test_denoise_2d_restores_scmos_units_with_offset():
     ("task_name", "margin"), [("3d-lowlight-10", 0.3), ("3d-lowlight-20", 0.5)]
 )
 def test_deconv_3d_gains_over_its_wiener_channel_at_tens_of_photons(
-    monkeypatch, task_name, margin
+    quality_benchmark, task_name, margin
 ):
     """A validation volume of the quality benchmark (seed 8201, never trained on, never a
     test volume) at its low-photon 3D conditions. Measured 2026-12-01 (the weights
     interpolated toward the range-mse run): +0.52 and +0.75 dB over Wiener, where the
     weights before them were level with it (+0.01, +0.02)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
-    monkeypatch.syspath_prepend(str(script.parent))
-    spec = importlib.util.spec_from_file_location("quality_benchmark", script)
-    q = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "quality_benchmark", q)  # for its dataclasses
-    spec.loader.exec_module(q)
+    q = quality_benchmark
     task = {t.name: t for t in q.TASKS}[task_name]
     psf = task.make_psf()
     clean = q._volume((32, 128, 128), 8201)
