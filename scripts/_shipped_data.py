@@ -236,11 +236,13 @@ VALIDATION_NOISE_3D = (
 
 
 def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
-    """3D pairs: every noise of :data:`VALIDATION_NOISE_3D` on each unseen phantom,
-    blurred (deconvolution) by one Gaussian and one widefield PSF of the training
-    family drawn per phantom; a third of the Poisson pairs in camera units."""
+    """3D pairs: every noise of :data:`VALIDATION_NOISE_3D` on each unseen phantom
+    (`phantoms` of the default scenes and one sharp one), blurred (deconvolution) by
+    one Gaussian and one widefield PSF of the training family drawn per phantom; a
+    third of the Poisson pairs in camera units."""
     rng = np.random.default_rng([seed, 7])
     cleans = [make_phantom_3d(rng, (32, 64, 64)) for _ in range(phantoms)]
+    cleans.append(make_phantom_3d(rng, (32, 64, 64), sharp=1.0))
     pairs = []
     for k, clean in enumerate(cleans):
         blurs: list[tuple[Any, dict]] = [(None, {})]
@@ -269,8 +271,8 @@ def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
 def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
     """Fixed degraded/clean pairs from held-out strips and unseen phantoms.
 
-    2D: three random degradations of each; 3D: the stratified set of
-    :func:`_stratified_3d`.
+    2D: three random degradations of each (held-out strips, two phantoms and a
+    sharp one); 3D: the stratified set of :func:`_stratified_3d`.
     """
     if task.ndim == 3:
         return _stratified_3d(task, seed)
@@ -281,6 +283,7 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
             h = strip.shape[0]
             cleans += [strip[t : t + 128, :128] for t in (h // 4 - 64, 3 * h // 4 - 64)]
         cleans += [base.make_phantom(rng, 128) for _ in range(2)]
+        cleans.append(base.make_phantom(rng, 128, sharp=1.0))  # sub-resolution structures
     else:
         cleans = [make_phantom_3d(rng, (32, 64, 64)) for _ in range(3)]
     pairs = []

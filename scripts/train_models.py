@@ -233,9 +233,14 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 strips[name] = image[:, -cut:]
                 image = image[:, : -cut - 32]
             images[name] = image
-        phantoms = [base.make_phantom(rng) for _ in range(args.phantoms)]
+        phantoms = [
+            base.make_phantom(rng, sharp=args.sharp_phantoms) for _ in range(args.phantoms)
+        ]
     else:
-        phantoms = [make_phantom_3d(rng, (48, 128, 128)) for _ in range(args.phantoms)]
+        phantoms = [
+            make_phantom_3d(rng, (48, 128, 128), sharp=args.sharp_phantoms)
+            for _ in range(args.phantoms)
+        ]
     metadata = {
         "name": task.name,
         "description": task.description,
@@ -286,6 +291,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "ema": args.ema,
                 "precision": precision,
                 "phantoms": args.phantoms,
+                "sharp_phantoms": args.sharp_phantoms,
                 "threads": args.threads,
                 "val_every": args.val_every,
                 "loss": config.loss,
@@ -379,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--phantoms", type=int, default=32)
+    parser.add_argument(
+        "--sharp-phantoms",
+        type=float,
+        default=0.0,
+        help="share of sharp training scenes (spots and filaments narrower than any PSF, "
+        "no smoothing: sub-resolution structures; core.phantoms.cells_2d/cells_3d sharp=)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument(

@@ -169,14 +169,30 @@ def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarr
     return (field - field.min()) / (np.ptp(field) + 1e-12)
 
 
-def cells_2d(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+def _sharp(rng: np.random.Generator, sharp: float) -> bool:
+    # no draw at sharp=0, so that seeded scenes stay what they were
+    return sharp > 0 and bool(rng.random() < sharp)
+
+
+def cells_2d(rng: np.random.Generator, size: int = 256, sharp: float = 0.0) -> np.ndarray:
     """A fluorescence-like image: cells, spots and filaments on a smooth background.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    size : int
+    sharp : float
+        The probability of a sharp scene: spots and filaments narrower than
+        any PSF (down to a pixel), and no blur of the whole image, as
+        sub-resolution structures are in a microscope's object. Otherwise
+        the scene is smoothed by a Gaussian of sigma 0.5 to 2 pixels.
 
     Returns
     -------
     (size, size) ndarray of float32
         In [0, 1], maximum 1.
     """
+    crisp = _sharp(rng, sharp)
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     image = rng.uniform(0.0, 0.25) * _smooth_noise(rng, size, rng.uniform(20, 60))
     for _ in range(rng.integers(0, 14)):  # cells with a textured body and a nucleus
@@ -191,7 +207,7 @@ def cells_2d(rng: np.random.Generator, size: int = 256) -> np.ndarray:
         image += body * texture
         if rng.random() < 0.6:
             image += (r2 < rng.uniform(0.1, 0.4)) * rng.uniform(0.1, 0.6)
-    for sigma in rng.uniform(0.8, 4.0, size=rng.integers(0, 4)):  # spots
+    for sigma in rng.uniform(0.4 if crisp else 0.8, 4.0, size=rng.integers(0, 4)):  # spots
         spots = np.zeros((size, size))
         n = rng.integers(5, 120)
         spots[rng.integers(0, size, n), rng.integers(0, size, n)] = rng.uniform(0.2, 1.0, n)
@@ -208,20 +224,28 @@ def cells_2d(rng: np.random.Generator, size: int = 256) -> np.ndarray:
             if not (0 <= y < size and 0 <= x < size):
                 break
             lines[int(y), int(x)] = level
-    image += ndimage.gaussian_filter(lines, rng.uniform(0.5, 1.5)) * 3
-    image = ndimage.gaussian_filter(image, rng.uniform(0.5, 2.0))
+    width = rng.uniform(0.5, 1.5)
+    image += ndimage.gaussian_filter(lines, 0.4 if crisp else width) * (1.5 if crisp else 3)
+    smooth = rng.uniform(0.5, 2.0)
+    if not crisp:
+        image = ndimage.gaussian_filter(image, smooth)
     image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
     return (image / (image.max() + 1e-12)).astype(np.float32)
 
 
-def cells_3d(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
+def cells_3d(
+    rng: np.random.Generator, shape: tuple[int, int, int], sharp: float = 0.0
+) -> np.ndarray:
     """A fluorescence-like volume: textured cells with nuclei, spots, filaments.
+
+    `sharp`: the probability of a sharp scene (see :func:`cells_2d`).
 
     Returns
     -------
     ndarray of float32 of `shape`
         In [0, 1], maximum 1.
     """
+    crisp = _sharp(rng, sharp)
     zz, yy, xx = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in shape), indexing="ij")
     smooth = ndimage.gaussian_filter(rng.standard_normal(shape), rng.uniform(4, 12), mode="wrap")
     image = rng.uniform(0, 0.2) * (smooth - smooth.min()) / (np.ptp(smooth) + 1e-12)
@@ -235,7 +259,7 @@ def cells_3d(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarra
         image += (r2 < 1) * rng.uniform(0.15, 0.7) * texture
         if rng.random() < 0.6:
             image += (r2 < rng.uniform(0.1, 0.4)) * rng.uniform(0.1, 0.5)
-    for sigma in rng.uniform(0.7, 2.5, size=rng.integers(0, 3)):  # spots
+    for sigma in rng.uniform(0.4 if crisp else 0.7, 2.5, size=rng.integers(0, 3)):  # spots
         spots = np.zeros(shape)
         n = rng.integers(5, 80)
         spots[tuple(rng.integers(0, s, n) for s in shape)] = rng.uniform(0.3, 1.0, n)
@@ -251,8 +275,11 @@ def cells_3d(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarra
             if not all(0 <= v < s for v, s in zip(p, shape, strict=True)):
                 break
             lines[tuple(int(v) for v in p)] = level
-    image += ndimage.gaussian_filter(lines, rng.uniform(0.5, 1.2)) * 4
-    image = ndimage.gaussian_filter(image, rng.uniform(0.4, 1.2))
+    width = rng.uniform(0.5, 1.2)
+    image += ndimage.gaussian_filter(lines, 0.4 if crisp else width) * (1.5 if crisp else 4)
+    smooth = rng.uniform(0.4, 1.2)
+    if not crisp:
+        image = ndimage.gaussian_filter(image, smooth)
     image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
     return (image / (image.max() + 1e-12)).astype(np.float32)
 
