@@ -248,6 +248,11 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     }
     if task.name in CONDITIONING:
         metadata["conditioning"] = CONDITIONING[task.name]
+    if args.rl_conditioning:
+        if not task.psf:
+            raise SystemExit(f"--rl-conditioning needs a deconvolution model; {task.name} is not")
+        iterations = args.rl_conditioning
+        metadata["conditioning"] = {"method": "richardson-lucy", "iterations": iterations}
     config = model_config(task)
     if args.planar_levels:
         if task.ndim != 3:
@@ -292,6 +297,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "precision": precision,
                 "phantoms": args.phantoms,
                 "sharp_phantoms": args.sharp_phantoms,
+                "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
                 "val_every": args.val_every,
                 "loss": config.loss,
@@ -385,6 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--phantoms", type=int, default=32)
+    parser.add_argument(
+        "--rl-conditioning",
+        type=int,
+        default=0,
+        help="deconvolution models: condition on N Richardson-Lucy iterations (deconv-2d's "
+        "kind) instead of the task's default (deconv-3d: Wiener)",
+    )
     parser.add_argument(
         "--sharp-phantoms",
         type=float,
