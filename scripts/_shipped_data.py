@@ -223,8 +223,7 @@ class Sampler:
 
 #: The noise of the 3D validation pairs: every unseen phantom gets each of
 #: these, so the validation score weighs the photon range evenly (9 randomly
-#: drawn pairs, the earlier set, were 7 widefield PSFs and mostly well exposed;
-#: checkpoints chosen on them lost 1 dB at 10-50 photons)
+#: drawn pairs, the earlier set, were 7 widefield PSFs and mostly well exposed)
 VALIDATION_NOISE_3D = (
     {"noise": "poisson-gaussian", "peak": 8.0, "read_noise": 1.5},
     {"noise": "poisson-gaussian", "peak": 20.0, "read_noise": 1.5},
@@ -277,15 +276,12 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
     if task.ndim == 3:
         return _stratified_3d(task, seed)
     rng = np.random.default_rng([seed, 7])
-    if task.ndim == 2:
-        cleans = []
-        for strip in strips.values():
-            h = strip.shape[0]
-            cleans += [strip[t : t + 128, :128] for t in (h // 4 - 64, 3 * h // 4 - 64)]
-        cleans += [base.make_phantom(rng, 128) for _ in range(2)]
-        cleans.append(base.make_phantom(rng, 128, sharp=1.0))  # sub-resolution structures
-    else:
-        cleans = [make_phantom_3d(rng, (32, 64, 64)) for _ in range(3)]
+    cleans = []
+    for strip in strips.values():
+        h = strip.shape[0]
+        cleans += [strip[t : t + 128, :128] for t in (h // 4 - 64, 3 * h // 4 - 64)]
+    cleans += [base.make_phantom(rng, 128) for _ in range(2)]
+    cleans.append(base.make_phantom(rng, 128, sharp=1.0))  # sub-resolution structures
     pairs = []
     for k, clean in enumerate(cleans):
         for j in range(3):
