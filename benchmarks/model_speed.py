@@ -32,7 +32,7 @@ from napari_deconvnet.core.phantoms import cells_2d, cells_3d
 from napari_deconvnet.core.psf import blur
 
 
-def test_input(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def sample_input(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     if len(shape) == 3:
         clean = cells_3d(rng, shape)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    image, psf = test_input(tuple(args.shape))
+    image, psf = sample_input(tuple(args.shape))
     nets = [dn.load_model(m) for m in args.models]
 
     def run(net):

@@ -19,7 +19,7 @@ def _module(monkeypatch):
 
 def test_model_speed_prints_each_model_against_the_first(monkeypatch, capsys):
     speed = _module(monkeypatch)
-    image, psf = speed.test_input((40, 56))
+    image, psf = speed.sample_input((40, 56))
     assert image.shape == (40, 56) and psf.ndim == 2 and abs(float(psf.sum()) - 1) < 1e-6
     # a degraded, non-constant input
     assert np.isfinite(image).all() and image.std() > 0

@@ -226,9 +226,9 @@ def cells_2d(rng: np.random.Generator, size: int = 256, sharp: float = 0.0) -> n
             lines[int(y), int(x)] = level
     width = rng.uniform(0.5, 1.5)
     image += ndimage.gaussian_filter(lines, 0.4 if crisp else width) * (1.5 if crisp else 3)
-    smooth = rng.uniform(0.5, 2.0)
+    scene_blur = rng.uniform(0.5, 2.0)
     if not crisp:
-        image = ndimage.gaussian_filter(image, smooth)
+        image = ndimage.gaussian_filter(image, scene_blur)
     image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
     return (image / (image.max() + 1e-12)).astype(np.float32)
 
@@ -277,9 +277,9 @@ def cells_3d(
             lines[tuple(int(v) for v in p)] = level
     width = rng.uniform(0.5, 1.2)
     image += ndimage.gaussian_filter(lines, 0.4 if crisp else width) * (1.5 if crisp else 4)
-    smooth = rng.uniform(0.4, 1.2)
+    scene_blur = rng.uniform(0.4, 1.2)
     if not crisp:
-        image = ndimage.gaussian_filter(image, smooth)
+        image = ndimage.gaussian_filter(image, scene_blur)
     image = np.clip(image, 0, None) ** rng.uniform(0.7, 1.3)
     return (image / (image.max() + 1e-12)).astype(np.float32)
 
