@@ -285,9 +285,14 @@ VALIDATION_NOISES["wide"] = [
 
 
 def validation_set(
-    strips: dict[str, np.ndarray], seed: int, noises: str = "standard"
+    strips: dict[str, np.ndarray], seed: int, noises: str = "standard", sharp: bool = False
 ) -> list[dict]:
-    """Fixed noisy/clean pairs from held-out strips and unseen phantoms."""
+    """Fixed noisy/clean pairs from held-out strips and unseen phantoms.
+
+    With `sharp`, one more phantom is a sharp scene (spots and filaments down to
+    a pixel): the structures a run with ``--sharp-phantoms`` learns are then
+    weighed in the choice of its weights too.
+    """
     rng = np.random.default_rng([seed, 1])
     crops = []
     for name, strip in strips.items():
@@ -296,6 +301,8 @@ def validation_set(
             crops.append((name, strip[top : top + 160, :160]))
     for i in range(2):
         crops.append((f"phantom{i}", make_phantom(rng, 160)))
+    if sharp:
+        crops.append(("sharp-phantom", make_phantom(rng, 160, sharp=1.0)))
     pairs = []
     for k, (name, clean) in enumerate(crops):
         for j, (label, noise, params) in enumerate(VALIDATION_NOISES[noises]):
@@ -385,6 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         help="validation noises; wide adds gaussian 10/255 and 300 photons",
     )
     parser.add_argument("--phantoms", type=int, default=48)
+    parser.add_argument(
+        "--sharp-phantoms",
+        type=float,
+        default=0.0,
+        help="share of sharp phantoms (spots and filaments down to a pixel, no scene "
+        "smoothing; core.phantoms.cells_2d sharp=); above 0 the validation gains a sharp one",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
@@ -422,8 +436,10 @@ def main(argv: list[str] | None = None) -> int:
             strips[name] = image[:, -cut:]
             image = image[:, : -cut - 32]  # a gap: no shared context with validation
         images[name] = image
-    phantoms = [make_phantom(rng) for _ in range(args.phantoms)]
-    pairs = validation_set(strips, args.seed, args.validation)
+    if not 0.0 <= args.sharp_phantoms <= 1.0:
+        parser.error(f"--sharp-phantoms must be in [0, 1], got {args.sharp_phantoms}")
+    phantoms = [make_phantom(rng, sharp=args.sharp_phantoms) for _ in range(args.phantoms)]
+    pairs = validation_set(strips, args.seed, args.validation, sharp=args.sharp_phantoms > 0)
     name = "denoise-2d-nl" if args.noise_channel else "denoise-2d"
     kind_metadata = (
         {"kind": NoiseConditioned.name, "conditioning": NOISE_CONDITIONING}
@@ -473,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                 "never_used": list(TEST_IMAGES),
                 "phantoms": args.phantoms,
                 "phantom_fraction": PHANTOM_WEIGHT,
+                "sharp_phantoms": args.sharp_phantoms,
             },
             "noise": {
                 "gaussian_sigma": list(SIGMA_RANGE),

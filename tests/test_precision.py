@@ -264,3 +264,23 @@ def test_real_cuda_out_of_memory_falls_back_to_smaller_tiles():
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
     np.testing.assert_allclose(out, ref, atol=1e-4 * np.ptp(ref))
+
+
+def test_3d_first_layer_under_cpu_autocast_warns_nothing_and_casts():
+    """The 3D first layer asks autocast's dtype without torch's deprecated calls."""
+    from napari_deconvnet.core.model import _conv3d_as_2d, _cpu_autocast_dtype
+
+    torch.manual_seed(0)
+    h = torch.rand(1, 2, 7, 12, 12)
+    weight, bias = torch.randn(4, 2, 3, 3, 3), torch.randn(4)
+    assert _cpu_autocast_dtype() is None
+    reference = torch.nn.functional.conv3d(h, weight, bias)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DeprecationWarning would fail here
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert _cpu_autocast_dtype() == torch.bfloat16
+            got = _conv3d_as_2d(h, weight, bias)
+        plain = _conv3d_as_2d(h, weight, bias)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(plain, reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.float(), reference, rtol=3e-2, atol=5e-2)

@@ -372,6 +372,19 @@ def _strided_max(h: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
     return h
 
 
+def _cpu_autocast_dtype() -> torch.dtype | None:
+    """The dtype CPU autocast casts to, or None when it is off.
+
+    torch 2.4 replaced ``is_autocast_cpu_enabled`` (deprecated, it warns on
+    every call) by ``is_autocast_enabled("cpu")``; the package supports both.
+    """
+    try:
+        enabled = torch.is_autocast_enabled("cpu")
+        return torch.get_autocast_dtype("cpu") if enabled else None
+    except (TypeError, AttributeError):  # torch < 2.4
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+
+
 def _conv3d_as_2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     """An unpadded 3D convolution of few input channels, as one 2D convolution.
 
@@ -388,8 +401,8 @@ def _conv3d_as_2d(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     # the stack, written once, channels-last and in the dtype autocast would
     # cast it to (no second copy for the layout, no third for the dtype)
     dtype = h.dtype
-    if h.device.type == "cpu" and torch.is_autocast_cpu_enabled():
-        dtype = torch.get_autocast_cpu_dtype()
+    if h.device.type == "cpu":
+        dtype = _cpu_autocast_dtype() or dtype
     stack = torch.empty(
         (b * (z - k + 1), k * c, *h.shape[3:]),
         dtype=dtype,
