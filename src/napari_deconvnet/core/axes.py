@@ -143,6 +143,11 @@ class Layout:
         model kind's extra channels) and the transposed array's shape.
     psf : ndarray or None
         The validated PSF, set by the restore that uses the layout.
+    psf_shift : tuple of int or None
+        Whole pixels per spatial axis by which the PSF as given lay off its
+        origin (:func:`~napari_deconvnet.core.psf.recentre_psf`): ``psf`` is
+        then the recentred kernel and the network reads its input that much
+        further, so that the result lies where the object does.
     """
 
     def __init__(self, axes: str, shape: Sequence[int], model: Any) -> None:
@@ -188,3 +193,4 @@ class Layout:
         self.net_shape = (n, c, *self.spatial_shape)
         self.transposed_shape = tuple(shape[i] for i in self.perm)
         self.psf = None
+        self.psf_shift: tuple[int, ...] | None = None

@@ -140,6 +140,8 @@ class Job:
     device: Any
     precision: str
     cond_stats: list[dict[str, float]] | None = None
+    #: whole pixels per spatial axis that blocks read further (an off-centre PSF)
+    shift: tuple[int, ...] | None = None
 
     def n_blocks(self) -> tuple[int, ...]:
         return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
@@ -167,6 +169,7 @@ class Job:
             "impulses": self.post_values,
             "kernel": None if self.kernel is None else hashlib.sha256(self.kernel).hexdigest(),
             "cond_stats": self.cond_stats,
+            **({"shift": list(self.shift)} if self.shift else {}),  # earlier runs: none
             "precision": self.precision,
             **extra,
         }
@@ -176,9 +179,10 @@ class Job:
 def input_region(job: Job, batch: tuple[int, ...], sidx: tuple[int, ...]):
     """Slices of the transposed image a block reads, and its reflected indices into them."""
     slices, indices = [], []
-    for (b0, b1), size, m in zip(job.bounds(sidx), job.spatial, job.margin, strict=True):
+    shift = job.shift or (0,) * len(job.spatial)
+    for (b0, b1), size, m, d in zip(job.bounds(sidx), job.spatial, job.margin, shift, strict=True):
         end = round_up(b1, job.grid)
-        ref = reflect_index(b0 - job.halo, end + job.halo, size)
+        ref = reflect_index(b0 - job.halo + d, end + job.halo + d, size)
         r0 = max(0, int(ref.min()) - m)
         r1 = min(size, int(ref.max()) + 1 + m)
         slices.append(slice(r0, r1))
@@ -359,6 +363,7 @@ def make_job(
         device=dev if device != "auto" else "auto",
         precision=precision,
         cond_stats=cond_stats,
+        shift=layout.psf_shift,
     )
 
 

@@ -20,7 +20,17 @@ import numpy as np
 from ._validation import is_tensor as _is_tensor
 from .specs import SpecTable, get, specs
 
-__all__ = ["PSF_KINDS", "airy_psf", "as_psf", "blur", "gaussian_psf", "make_psf", "widefield_psf"]
+__all__ = [
+    "PSF_KINDS",
+    "airy_psf",
+    "as_psf",
+    "blur",
+    "gaussian_psf",
+    "make_psf",
+    "psf_offset",
+    "recentre_psf",
+    "widefield_psf",
+]
 
 #: The PSF kinds of :func:`make_psf` with their parameters' defaults: a
 #: read-only view of :func:`napari_deconvnet.core.specs.list_psfs`.
@@ -451,6 +461,91 @@ def _clip_negative(kernel: np.ndarray) -> np.ndarray:
         )
         kernel = np.where(kernel > 0, kernel, 0.0)
     return kernel / kernel.sum()
+
+
+#: Pixels under this fraction of a PSF's peak are left out of its centre of
+#: mass (:func:`psf_offset`): the background and noise of a measured PSF would
+#: pull the centre toward the middle of the crop.
+CENTRE_FLOOR = 0.05
+
+
+def psf_offset(kernel: Any) -> np.ndarray:
+    """Where a PSF's centre lies, relative to its origin, per axis (pixels).
+
+    The origin of a kernel of size ``n`` is pixel ``n // 2``, as in
+    :func:`blur` and ``scipy.ndimage.convolve``: a kernel whose mass sits
+    elsewhere also shifts what it blurs. The centre is the centre of mass of
+    the kernel above :data:`CENTRE_FLOOR` of its peak (minus that floor). A
+    symmetric odd-sized PSF gives zeros; a symmetric even-sized one -0.5.
+
+    Examples
+    --------
+    >>> kernel = np.zeros((5, 7)); kernel[1, 5] = 1
+    >>> psf_offset(kernel).tolist()
+    [-1.0, 2.0]
+    """
+    kernel = np.asarray(kernel, np.float64)
+    weight = np.clip(kernel - CENTRE_FLOOR * kernel.max(), 0, None)
+    total = weight.sum()
+    if total <= 0:  # flat: its centre is the middle
+        return np.array([(n - 1) / 2 - n // 2 for n in kernel.shape])
+    grids = np.indices(kernel.shape, sparse=True)
+    return np.array(
+        [
+            float((weight * g).sum() / total) - n // 2
+            for g, n in zip(grids, kernel.shape, strict=True)
+        ]
+    )
+
+
+def recentre_psf(
+    kernel: np.ndarray, limit: Any = None
+) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """A PSF whose centre lies off its origin, moved onto it by whole pixels.
+
+    A measured PSF is rarely cropped around its bead exactly: its centre may
+    sit a pixel or more away from the kernel's origin (pixel ``n // 2``),
+    which shifts the blurred image by as much. The shipped deconvolution
+    networks were trained on centred PSFs, and given such a kernel they see
+    their two inputs (the image, and its classical pre-deconvolution, which
+    undoes the shift) out of register: 2 pixels off cost ``deconv-2d`` about
+    4 dB. Restore therefore deconvolves with the kernel padded so that its
+    centre is within half a pixel of its origin, and reads its input that
+    many pixels further (``shift``): the result is the same object estimate,
+    in the same place, as Richardson-Lucy's with the kernel as given.
+
+    Parameters
+    ----------
+    kernel : ndarray
+        A PSF from :func:`as_psf` (non-negative, sum 1).
+    limit : sequence of int, optional
+        The largest size per axis (the image's): the padded kernel is
+        cropped evenly at both ends to fit (its origin stays put).
+
+    Returns
+    -------
+    kernel, shift
+        The kernel (`kernel` itself when its centre is within half a pixel of
+        the origin; then `shift` is None) and the whole pixels its centre lay
+        off the origin, per axis.
+
+    Examples
+    --------
+    >>> kernel = np.zeros((5, 5)); kernel[2, 4] = 1
+    >>> centred, shift = recentre_psf(kernel)
+    >>> centred.shape, shift, psf_offset(centred).tolist()
+    ((5, 9), (0, 2), [0.0, 0.0])
+    """
+    shift = np.floor(psf_offset(kernel) + 0.5).astype(int)
+    if not shift.any():
+        return kernel, None
+    out = np.pad(kernel, [(0, 2 * k) if k > 0 else (-2 * k, 0) for k in shift])
+    if limit is not None:
+        for axis, n in enumerate(limit):
+            cut = max(0, (out.shape[axis] - int(n) + 1) // 2)
+            if cut:
+                out = out[(slice(None),) * axis + (slice(cut, out.shape[axis] - cut),)]
+    return out / out.sum(), tuple(int(k) for k in shift)
 
 
 def _reflect(n: int, pad_lo: int, pad_hi: int) -> np.ndarray:

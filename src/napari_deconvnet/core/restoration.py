@@ -36,6 +36,7 @@ from .kinds import kind_of
 from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
+from .psf import recentre_psf
 from .tiling import plan_tiles, run_tiles
 
 __all__ = [
@@ -75,7 +76,10 @@ def prepare_restore(
     net = private_model(model)
     axes = check_axes(axes, image.shape, net)
     layout = Layout(axes, image.shape, net)
-    layout.psf = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
+    kind = kind_of(net)
+    layout.psf = kind.prepare_psf(psf, net.config.ndim, layout.spatial_shape)
+    if layout.psf is not None and kind.needs_psf:  # an off-centre PSF: see recentre_psf
+        layout.psf, layout.psf_shift = recentre_psf(layout.psf, layout.spatial_shape)
     small = [s for s in layout.spatial_shape if s < net.config.grid]
     if small:
         raise ValueError(
@@ -162,6 +166,7 @@ def restore_iter(
     plan = plan_restore_tiles(
         layout, net, dev, dtype, tile, overlap, batch_size, n_images=layout.net_shape[0]
     )
+    plan["shift"] = layout.psf_shift  # tiles read this much further (an off-centre PSF)
     xt = x.transpose(layout.perm)
     offset, scale = normalization_arrays(xt, layout, net, normalization)
     xn = xt.astype(np.float32)  # always a copy: normalised in place below

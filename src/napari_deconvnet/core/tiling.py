@@ -173,6 +173,9 @@ def run_tiles(
     """Run `model` over normalised ``(N, C, *S)`` float32 `x`, tile by tile."""
     n_images, _, *spatial = x.shape
     tiles, halo, batch_size = plan["tile"], plan["halo"], plan["batch_size"]
+    # output pixel p is computed from the input around p + shift (reflected at the
+    # borders): a restore with an off-centre PSF (restoration.prepare_restore)
+    shift = plan.get("shift") or (0,) * len(spatial)
     out = np.empty((n_images, model.config.out_channels, *spatial), np.float32)
     jobs = [
         (n, corner)
@@ -193,8 +196,8 @@ def run_tiles(
         for n, corner in batch:
             origin = [plan["starts"][d][i] for d, i in enumerate(corner)]
             index = [
-                reflect_index(o - halo, o + t + halo, s)
-                for o, t, s in zip(origin, tiles, spatial, strict=True)
+                reflect_index(o - halo + d, o + t + halo + d, s)
+                for o, t, s, d in zip(origin, tiles, spatial, shift, strict=True)
             ]
             inputs.append(x[n][np.ix_(np.arange(x.shape[1]), *index)])
             regions.append((n, origin))
