@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import napari_deconvnet as dn
+from napari_deconvnet.core.colour import to_opponent
 from napari_deconvnet.core.tiling import infer_axes
 
 
@@ -123,9 +124,11 @@ def test_axes_variants(random_net):
     yxc = np.moveaxis(cyx, 0, -1)
     assert _rel_max_diff(dn.restore(yxc, net2, axes="YXC"), np.moveaxis(out, 0, -1)) <= 1e-4
     rgb = (rng.random((32, 40, 3)) * 255).astype(np.uint8)
-    out = dn.restore(rgb, net2)  # inferred YXS
+    out = dn.restore(rgb, net2)  # inferred YXS: luminance and chroma (core.colour)
     assert out.shape == rgb.shape
-    assert _rel_max_diff(out[..., 1], dn.restore(rgb[..., 1], net2)) <= 1e-4
+    opponent = to_opponent(rgb, 2)
+    chroma = dn.restore(opponent[..., 1], net2)
+    assert _rel_max_diff(to_opponent(out, 2)[..., 1], chroma) <= 1e-4
 
 
 def test_multichannel_model(random_net):

@@ -29,6 +29,7 @@ import torch
 
 from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
+from .colour import from_opponent, opponent_axis, to_opponent
 from .conditions import check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
 from .generators import Cancelled, drain
@@ -163,6 +164,9 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    colour = opponent_axis(x, net, axes, normalization)
+    if colour is not None:  # RGB through a one-channel denoiser: see core.colour
+        x = to_opponent(x, colour)
     plan = plan_restore_tiles(
         layout, net, dev, dtype, tile, overlap, batch_size, n_images=layout.net_shape[0]
     )
@@ -194,7 +198,8 @@ def restore_iter(
     yt *= scale
     yt += offset
     kind.postprocess(xt, yt, kind.output_statistics(x))
-    return np.ascontiguousarray(yt.transpose(layout.inverse))
+    out = np.ascontiguousarray(yt.transpose(layout.inverse))
+    return out if colour is None else from_opponent(out, colour)
 
 
 def restore(
@@ -310,7 +315,12 @@ def restore(
     if is_dask(image):
         from .lazy import lazy_restore
 
-        return lazy_restore(
+        check_image(image)
+        model = load_model(model)
+        colour = opponent_axis(image, model, check_axes(axes, image.shape, model), normalization)
+        if colour is not None:  # as restore_iter does (core.colour)
+            image = to_opponent(image, colour)
+        restored = lazy_restore(
             image,
             model,
             psf=psf,
@@ -324,6 +334,7 @@ def restore(
             stop=stop,
             normalization=normalization,
         )
+        return restored if colour is None else from_opponent(restored, colour)
     if stop is not None and stop.is_set():
         raise Cancelled("restoration cancelled before it started")
     gen = restore_iter(

@@ -1,0 +1,72 @@
+"""RGB through one-channel denoisers: the opponent colour space (core.colour)."""
+
+import numpy as np
+import pytest
+from skimage import data
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.colour import OPPONENT, from_opponent, to_opponent
+
+
+def test_the_transform_is_orthonormal_and_keeps_white_noise_white():
+    np.testing.assert_allclose(OPPONENT @ OPPONENT.T, np.eye(3), atol=1e-12)
+    rng = np.random.default_rng(0)
+    rgba = rng.random((3, 20, 20, 4)).astype(np.float32)
+    for axis in (3, 0):
+        x = np.moveaxis(rgba, 3, axis)
+        back = from_opponent(to_opponent(x, axis), axis)
+        np.testing.assert_allclose(back, x, atol=1e-6)
+    mixed = to_opponent(rgba, 3)
+    np.testing.assert_array_equal(mixed[..., 3], rgba[..., 3])  # alpha kept
+    np.testing.assert_allclose(mixed[..., 0], rgba[..., :3].sum(-1) / np.sqrt(3), rtol=1e-5)
+    noise = to_opponent(rng.normal(0, 0.1, (200, 200, 3)), 2)
+    np.testing.assert_allclose(noise.reshape(-1, 3).std(0), 0.1, rtol=0.02)
+    np.testing.assert_allclose(np.corrcoef(noise.reshape(-1, 3).T), np.eye(3), atol=0.02)
+
+
+def _noisy_rgb(seed=0, sigma=25 / 255):
+    clean = data.coffee()[80:208, 200:360].astype(np.float32) / 255  # not a test image
+    noise = np.random.default_rng(seed).normal(0, sigma, clean.shape).astype(np.float32)
+    return clean, clean + noise
+
+
+def test_rgb_denoised_in_luminance_and_chroma_beats_channel_by_channel():
+    clean, noisy = _noisy_rgb()
+    joint = dn.restore(noisy, "denoise-2d", precision="float32")
+    separate = np.stack(
+        [dn.restore(noisy[..., k], "denoise-2d", precision="float32") for k in range(3)], -1
+    )
+
+    def score(out):
+        return dn.psnr(clean, np.clip(out, 0, 1), data_range=1)
+
+    # measured: +0.6 dB on this crop; +0.2 to +2.1 dB on whole images at sigma 15-50
+    assert score(joint) > score(separate) + 0.3, (score(joint), score(separate))
+    assert joint.dtype == np.float32 and joint.shape == noisy.shape
+
+
+def test_lazy_rgb_restore_equals_the_eager_one():
+    da = pytest.importorskip("dask.array")
+    _, noisy = _noisy_rgb(1)
+    eager = dn.restore(noisy, "denoise-2d", precision="float32")
+    lazy = dn.restore(da.from_array(noisy, chunks=(64, 96, 3)), "denoise-2d", precision="float32")
+    np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5 * np.ptp(eager))
+
+
+def test_channels_that_are_not_colour_stay_channel_by_channel():
+    _, noisy = _noisy_rgb(2)
+    per_channel = [dn.restore(noisy[..., k], "denoise-2d", precision="float32") for k in range(3)]
+    # fluorescence channels (C) are separate stains: never mixed
+    out = dn.restore(noisy, "denoise-2d", axes="YXC", precision="float32")
+    np.testing.assert_allclose(out, np.stack(per_channel, -1), atol=1e-5)
+    # impulse noise hits each colour on its own: the salt-and-pepper model keeps them apart
+    speckled = np.asarray(dn.synthesize(noisy.clip(0, 1), "salt-and-pepper", amount=0.1, seed=0))
+    impulse = dn.restore(speckled, "salt-and-pepper", precision="float32")
+    alone = dn.restore(speckled[..., 1], "salt-and-pepper", precision="float32")
+    np.testing.assert_allclose(impulse[..., 1], alone, atol=1e-5)
+    # fixed statistics are in RGB units: the channels stay as they are
+    stats = {"offset": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0]}
+    fixed = dn.restore(noisy, "denoise-2d", precision="float32", normalization=stats)
+    one = {"offset": 0.0, "scale": 1.0}
+    single = dn.restore(noisy[..., 0], "denoise-2d", precision="float32", normalization=one)
+    np.testing.assert_allclose(fixed[..., 0], single, atol=1e-5)
