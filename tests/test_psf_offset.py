@@ -124,3 +124,42 @@ def test_lazy_and_streamed_restores_with_an_off_centre_psf_equal_the_eager_one(n
 
     streamed = np.asarray(zarr.open(str(target), mode="r")["0"])
     np.testing.assert_allclose(streamed, eager, atol=1e-4 * np.ptp(eager))
+
+
+def test_adapt_and_synthetic_training_use_the_kernel_centred_as_restore_does():
+    """An off-centre kernel makes and conditions the pairs exactly as the centred one."""
+    from napari_deconvnet.core.train_record import describe_psf
+
+    kernel = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    off = _off_centre(kernel, (2, 0))
+    centred = describe_psf(np.pad(kernel, ((4, 4), (0, 0))))  # what recentre_psf makes of it
+    clean = _scene(86, 64)
+    noisy = np.asarray(dn.synthesize(blur(clean, off) * 50, "poisson", gain=1.0, seed=2))
+    adapted = dn.adapt("deconv-2d", noisy.astype(np.float32), psf=off, steps=1, device="cpu")
+    record = adapted.metadata["training"]["data"]["psf"]
+    assert record["shape"] == centred["shape"] == [17, 9]
+    np.testing.assert_allclose(record["values"], centred["values"], atol=1e-7)
+    trained = dn.train(
+        clean,
+        None,
+        model="deconv-2d",
+        mode="synthetic",
+        psf=off,
+        noise="gaussian",
+        epochs=1,
+        steps_per_epoch=1,
+        patch_size=32,
+        validation=0.2,
+        device="cpu",
+    )
+    found = [v for k, v in _items(trained.model.metadata) if k == "psf" and isinstance(v, dict)]
+    assert found and all(v["shape"] == [17, 9] for v in found)
+    for v in found:
+        np.testing.assert_allclose(v["values"], centred["values"], atol=1e-7)
+
+
+def _items(tree):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield k, v
+            yield from _items(v)

@@ -42,7 +42,7 @@ from .model import DeconvNet
 from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
-from .psf import as_psf
+from .psf import as_psf, recentre_psf
 from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
@@ -336,7 +336,10 @@ def adapt_iter(
     saver = None if autosave is None else Autosave(autosave)  # checks the path
     kernel = None
     if psf is not None:
-        kernel = np.asarray(as_psf(psf, None), np.float32)
+        kernel = as_psf(psf, None)
+        # pairs blurred with the kernel centred, as restore uses it (psf.recentre_psf)
+        kernel, _ = recentre_psf(kernel, np.shape(array)[-kernel.ndim :])
+        kernel = np.asarray(kernel, np.float32)
     given = {
         "batch_size": batch_size,
         "lr": lr,

@@ -30,6 +30,7 @@ from .losses import SCHEDULES, resolve_loss
 from .model import DeconvNet, DeconvNetConfig
 from .patches import REPLACEMENTS, PatchFitError
 from .persistence import load_model
+from .psf import recentre_psf
 from .train_record import model_metadata
 from .trainer import TrainConfig, Trainer
 from .trainset import (
@@ -546,6 +547,8 @@ def build_trainer(
     if psf_model:  # names and dicts as restore takes them, checked against the image
         spatial = tuple(np.shape(channels[0])[-ndim:])
         condition_psf = kind_of(net).prepare_psf(psf, ndim, spatial)
+        if mode == "synthetic":  # pairs made with the kernel centred, as restore uses it
+            condition_psf, _ = recentre_psf(condition_psf, spatial)
         psf = condition_psf
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
     if mode == "synthetic" and is_impulse_model(net) and noise_spec[0] != "salt-and-pepper":
