@@ -139,3 +139,27 @@ def test_a_kind_registered_here_is_chosen_and_used_everywhere(squared_kind, rand
     streamed = zarr.open_array(str(tmp_path / "out.ome.zarr" / "0"), mode="r")[:]
     assert path.endswith("out.ome.zarr")
     np.testing.assert_allclose(streamed, eager, rtol=0, atol=1e-4 * np.ptp(eager))
+
+
+def test_salt_and_pepper_model_says_when_it_finds_no_impulses():
+    """Outliers that are not at the extremes (hot pixels) are not its impulses: it says so."""
+    import warnings
+
+    from skimage import data
+
+    import napari_deconvnet as dn
+
+    clean = data.brick()[:96, :96].astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    hot = clean.copy()
+    mask = rng.random(hot.shape) < 0.05
+    hot[mask] = rng.uniform(0.2, 0.9, int(mask.sum()))  # never the extremes
+    with pytest.warns(RuntimeWarning, match="found almost no impulses: 2 of 9216"):
+        out = dn.restore(hot, "salt-and-pepper", precision="float32")
+    changed = out != hot
+    assert changed.sum() == 2  # only the minimum and the maximum pixel
+    speckled = np.asarray(dn.synthesize(clean, "salt-and-pepper", amount=0.05, seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fixed = dn.restore(speckled, "salt-and-pepper", precision="float32")
+    assert dn.psnr(clean, fixed, data_range=1) > dn.psnr(clean, speckled, data_range=1) + 10

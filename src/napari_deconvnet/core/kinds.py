@@ -28,6 +28,7 @@ This module imports neither torch nor napari.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -307,6 +308,11 @@ def impulse_values(images: Any) -> dict[str, float]:
     return {"minimum": float(low), "maximum": float(high)}
 
 
+#: Below this share of pixels at the extremes, :func:`keep_uncorrupted` warns that the
+#: image holds no salt-and-pepper to speak of (the model was trained on 1-50%).
+IMPULSES_EXPECTED = 1e-3
+
+
 def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -> None:
     """Impulse-noise models: keep every pixel that is not an impulse.
 
@@ -317,6 +323,18 @@ def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -
     whose fill-in is the network). Modifies `y` in place.
     """
     keep = (x != impulses["minimum"]) & (x != impulses["maximum"])
+    found = keep.size - int(np.count_nonzero(keep))
+    if keep.size >= 4096 and found < IMPULSES_EXPECTED * keep.size:
+        warnings.warn(
+            f"the salt-and-pepper model found almost no impulses: {found} of {keep.size} "
+            f"pixels are at the image's minimum ({impulses['minimum']:g}) or maximum "
+            f"({impulses['maximum']:g}), and only those are replaced; the rest is returned "
+            "as it is. Impulses here are pixels set to the extremes; "
+            "for outliers of other values (hot pixels, random-valued impulses) use "
+            "dn.denoise_median (or run_method 'median')",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     np.copyto(y, x, where=keep, casting="unsafe")
 
 
