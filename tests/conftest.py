@@ -43,19 +43,34 @@ def rng():
 
 
 @pytest.fixture
-def quality_benchmark(monkeypatch):
-    """``benchmarks/quality.py`` as a module (its tasks, degradations, test sets)."""
+def benchmark_script(monkeypatch):
+    """``load(name)``: ``benchmarks/<name>.py`` as a module (its folder on the path).
+
+    The module is registered in ``sys.modules`` under `module_name` (default
+    `name`) for the test's duration, as its dataclasses need.
+    """
     import importlib.util
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
-    monkeypatch.syspath_prepend(str(script.parent))
-    spec = importlib.util.spec_from_file_location("quality_benchmark", script)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "quality_benchmark", module)  # for its dataclasses
-    spec.loader.exec_module(module)
-    return module
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(folder))
+
+    def load(name: str, module_name: str | None = None):
+        module_name = module_name or name
+        spec = importlib.util.spec_from_file_location(module_name, folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, module_name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture
+def quality_benchmark(benchmark_script):
+    """``benchmarks/quality.py`` as a module (its tasks, degradations, test sets)."""
+    return benchmark_script("quality", "quality_benchmark")
 
 
 @pytest.fixture(autouse=True)

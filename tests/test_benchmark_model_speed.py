@@ -1,24 +1,10 @@
 """benchmarks/model_speed.py: model files timed against each other on one input."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "model_speed.py"
 
-
-def _module(monkeypatch):
-    spec = importlib.util.spec_from_file_location("model_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "model_speed", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_model_speed_prints_each_model_against_the_first(monkeypatch, capsys):
-    speed = _module(monkeypatch)
+def test_model_speed_prints_each_model_against_the_first(benchmark_script, capsys):
+    speed = benchmark_script("model_speed")
     image, psf = speed.sample_input((40, 56))
     assert image.shape == (40, 56) and psf.ndim == 2 and abs(float(psf.sum()) - 1) < 1e-6
     # a degraded, non-constant input

@@ -1,23 +1,14 @@
 """benchmarks/sharp_scenes.py: denoisers on sharp and smooth scenes against BM3D."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sharp_scenes.py"
-
 
 @pytest.fixture
-def sharp_scenes(monkeypatch):
-    spec = importlib.util.spec_from_file_location("sharp_scenes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "sharp_scenes", module)
-    spec.loader.exec_module(module)
-    return module
+def sharp_scenes(benchmark_script):
+    return benchmark_script("sharp_scenes")
 
 
 def _steepest_edges(image):
