@@ -148,6 +148,9 @@ class Layout:
         origin (:func:`~napari_deconvnet.core.psf.recentre_psf`): ``psf`` is
         then the recentred kernel and the network reads its input that much
         further, so that the result lies where the object does.
+    psf_fraction : tuple of float or None
+        What remains of that offset (under half a pixel per axis): the image
+        channel is resampled by it (:func:`~napari_deconvnet.core.psf.subpixel_shift`).
     """
 
     def __init__(self, axes: str, shape: Sequence[int], model: Any) -> None:
@@ -194,3 +197,4 @@ class Layout:
         self.transposed_shape = tuple(shape[i] for i in self.perm)
         self.psf = None
         self.psf_shift: tuple[int, ...] | None = None
+        self.psf_fraction: tuple[float, ...] | None = None

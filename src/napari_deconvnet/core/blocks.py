@@ -36,6 +36,7 @@ from .generators import drain
 from .kinds import ModelKind, kind_of
 from .model import DeconvNet, DeconvNetConfig
 from .normalization import normalization_arrays
+from .psf import SUBPIXEL_RADIUS, subpixel_shift
 from .restoration import Cancelled, plan_restore_tiles
 from .tiling import reflect_index, round_up, run_tiles
 
@@ -142,6 +143,8 @@ class Job:
     cond_stats: list[dict[str, float]] | None = None
     #: whole pixels per spatial axis that blocks read further (an off-centre PSF)
     shift: tuple[int, ...] | None = None
+    #: the sub-pixel rest, by which the image channel is resampled
+    fraction: tuple[float, ...] | None = None
 
     def n_blocks(self) -> tuple[int, ...]:
         return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
@@ -170,6 +173,7 @@ class Job:
             "kernel": None if self.kernel is None else hashlib.sha256(self.kernel).hexdigest(),
             "cond_stats": self.cond_stats,
             **({"shift": list(self.shift)} if self.shift else {}),  # earlier runs: none
+            **({"fraction": list(self.fraction)} if self.fraction else {}),
             "precision": self.precision,
             **extra,
         }
@@ -229,7 +233,10 @@ def restore_block(
     offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
     lead = raw.shape[: raw.ndim - len(job.spatial)]
     spatial_ix = np.ix_(*indices)
-    x = raw[(Ellipsis, *spatial_ix)].astype(np.float32)
+    if job.fraction is None:
+        x = raw[(Ellipsis, *spatial_ix)].astype(np.float32)
+    else:  # as restore_iter resamples the image channel (an off-centre PSF)
+        x = subpixel_shift(raw, job.fraction)[(Ellipsis, *spatial_ix)]
     x -= offset
     x /= scale
     channels = [x.reshape(-1, *x.shape[len(lead) :])]
@@ -345,6 +352,8 @@ def make_job(
         images = images.reshape(-1, *layout.spatial_shape)
         cond_stats = kind.input_statistics(images)
         margin = kind.input_margin(layout.psf, ndim, cond_stats)
+        if layout.psf_fraction is not None:  # the resampling's context
+            margin = tuple(max(int(m), SUBPIXEL_RADIUS) for m in margin)
     return Job(
         transposed_shape=tuple(layout.transposed_shape),
         n_batch=layout.n_batch_axes,
@@ -364,6 +373,7 @@ def make_job(
         precision=precision,
         cond_stats=cond_stats,
         shift=layout.psf_shift,
+        fraction=layout.psf_fraction,
     )
 
 

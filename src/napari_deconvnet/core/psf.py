@@ -548,6 +548,51 @@ def recentre_psf(
     return out / out.sum(), tuple(int(k) for k in shift)
 
 
+#: Taps per side of the windowed sinc (Lanczos) that moves an image by a fraction
+#: of a pixel (:func:`subpixel_shift`).
+SUBPIXEL_RADIUS = 8
+#: Fractions of a pixel under this are left alone: measured with ``deconv-2d``,
+#: resampling gains +0.17 dB (mean) at half a pixel and +0.33 dB with even-sized
+#: PSFs (whose centre falls between two pixels), and nothing or a little less
+#: at 0.3 pixels, where the noise it correlates costs what the registration gains.
+SUBPIXEL_MIN = 0.35
+
+
+def subpixel_fraction(kernel: np.ndarray) -> tuple[float, ...] | None:
+    """What remains of a (recentred) PSF's offset, per axis, or None when all are small."""
+    fraction = psf_offset(kernel)
+    if np.all(np.abs(fraction) < SUBPIXEL_MIN):
+        return None
+    return tuple(float(f) for f in fraction)
+
+
+def subpixel_taps(fraction: float, radius: int = SUBPIXEL_RADIUS) -> np.ndarray:
+    """Correlation taps at offsets ``-radius..radius`` sampling a signal at ``i + fraction``."""
+    k = np.arange(-radius, radius + 1) - fraction
+    taps = np.sinc(k) * np.sinc(k / radius)
+    taps[np.abs(k) >= radius] = 0.0
+    return taps / taps.sum()
+
+
+def subpixel_shift(image: np.ndarray, fraction: Sequence[float]) -> np.ndarray:
+    """`image` sampled at ``i + fraction`` along its trailing axes (float32).
+
+    A Lanczos windowed sinc of :data:`SUBPIXEL_RADIUS` taps per side, the
+    image reflected at its borders (scipy's ``"reflect"``): close to exact
+    for a blurred image; white noise stays nearly white (at half a pixel it
+    keeps 92% of its variance per axis), as a network trained on white noise
+    wants.
+    """
+    from scipy import ndimage
+
+    out = np.asarray(image, np.float32)
+    start = out.ndim - len(fraction)
+    for i, f in enumerate(fraction):
+        if abs(f) >= SUBPIXEL_MIN:
+            out = ndimage.correlate1d(out, subpixel_taps(f), axis=start + i, mode="reflect")
+    return out
+
+
 def _reflect(n: int, pad_lo: int, pad_hi: int) -> np.ndarray:
     """Indices of scipy.ndimage's ``mode="reflect"`` (d c b a | a b c d | d c b a)."""
     idx = np.arange(-pad_lo, n + pad_hi) % (2 * n)

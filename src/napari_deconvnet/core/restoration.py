@@ -37,7 +37,7 @@ from .kinds import kind_of
 from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
-from .psf import recentre_psf
+from .psf import recentre_psf, subpixel_fraction, subpixel_shift
 from .tiling import plan_tiles, run_tiles
 
 __all__ = [
@@ -81,6 +81,7 @@ def prepare_restore(
     layout.psf = kind.prepare_psf(psf, net.config.ndim, layout.spatial_shape)
     if layout.psf is not None and kind.needs_psf:  # an off-centre PSF: see recentre_psf
         layout.psf, layout.psf_shift = recentre_psf(layout.psf, layout.spatial_shape)
+        layout.psf_fraction = subpixel_fraction(layout.psf)
     small = [s for s in layout.spatial_shape if s < net.config.grid]
     if small:
         raise ValueError(
@@ -173,7 +174,10 @@ def restore_iter(
     plan["shift"] = layout.psf_shift  # tiles read this much further (an off-centre PSF)
     xt = x.transpose(layout.perm)
     offset, scale = normalization_arrays(xt, layout, net, normalization)
-    xn = xt.astype(np.float32)  # always a copy: normalised in place below
+    if layout.psf_fraction is None:
+        xn = xt.astype(np.float32)  # always a copy: normalised in place below
+    else:  # the image channel where a centred PSF would have put it (see recentre_psf)
+        xn = subpixel_shift(xt, layout.psf_fraction)
     xn -= offset
     xn /= scale
     xn = xn.reshape(layout.net_shape)
