@@ -73,7 +73,7 @@ def _mix(x: Any, axis: int, matrix: np.ndarray) -> Any:
     mixed = [sum(float(matrix[k, j]) * rgb[j] for j in range(3)) for k in range(3)]
     if x.shape[axis] == 4:
         mixed.append(x[(slice(None),) * axis + (3,)].astype(np.float32))
-    return xp.stack([m.astype(np.float32) for m in mixed], axis=axis)
+    return xp.stack(mixed, axis=axis)
 
 
 def _module(x: Any) -> Any:

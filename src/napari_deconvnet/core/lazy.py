@@ -25,6 +25,7 @@ from .blocks import (
     model_payload,
     restore_block,
 )
+from .colour import from_opponent, opponent_axis, to_opponent
 from .restoration import prepare_restore
 
 __all__ = ["lazy_restore"]
@@ -59,6 +60,9 @@ def lazy_restore(
     import dask.array as da
 
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
+    colour = opponent_axis(image, net, axes, normalization)
+    if colour is not None:  # RGB through a one-channel denoiser, as restore_iter does
+        image = to_opponent(image, colour)
     if (progress is not None or stop is not None) and default_client() is not None:
         raise ValueError(
             "progress= and stop= need a local dask scheduler, but a dask.distributed client "
@@ -130,8 +134,8 @@ def lazy_restore(
         tuple(min((i + 1) * b, size) - i * b for i in range(n))
         for b, size, n in zip(job.block, job.spatial, job.n_blocks(), strict=True)
     )
-    out = da.Array(graph, name, lead + chans + spatial, dtype=np.float32)
-    return out.transpose(layout.inverse)
+    out = da.Array(graph, name, lead + chans + spatial, dtype=np.float32).transpose(layout.inverse)
+    return out if colour is None else from_opponent(out, colour)
 
 
 class _Literal:

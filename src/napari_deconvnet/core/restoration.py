@@ -319,12 +319,7 @@ def restore(
     if is_dask(image):
         from .lazy import lazy_restore
 
-        check_image(image)
-        model = load_model(model)
-        colour = opponent_axis(image, model, check_axes(axes, image.shape, model), normalization)
-        if colour is not None:  # as restore_iter does (core.colour)
-            image = to_opponent(image, colour)
-        restored = lazy_restore(
+        return lazy_restore(
             image,
             model,
             psf=psf,
@@ -338,7 +333,6 @@ def restore(
             stop=stop,
             normalization=normalization,
         )
-        return restored if colour is None else from_opponent(restored, colour)
     if stop is not None and stop.is_set():
         raise Cancelled("restoration cancelled before it started")
     gen = restore_iter(
