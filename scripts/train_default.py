@@ -74,7 +74,7 @@ from napari_deconvnet.core.kinds import NoiseConditioned
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig, widen_input
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.persistence import load_model
-from napari_deconvnet.core.phantoms import cells_2d
+from napari_deconvnet.core.phantoms import cells_2d, phantom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import (  # noqa: E402  (sibling module: the engine's helpers)
@@ -209,8 +209,12 @@ def input_stack(noisy: np.ndarray, kind: NoiseConditioned | None) -> np.ndarray:
 class Sampler:
     """Training batches: regions cropped, degraded and normalised, then patches."""
 
-    def __init__(self, images, phantoms, rng, patch, region, patches_per_region, kind=None):
+    def __init__(
+        self, images, phantoms, rng, patch, region, patches_per_region, kind=None, sparse=None
+    ):
         self.kind = kind
+        #: (share, scenes): that share of phantom regions comes from these scenes
+        self.sparse = sparse
         self.images = images
         self.names = list(images)
         weights = np.array([TRAIN_IMAGES[n] for n in self.names])
@@ -229,7 +233,10 @@ class Sampler:
         rng = self.rng
         size = int(rng.integers(self.region[0], self.region[1] + 1))
         if rng.random() < PHANTOM_WEIGHT:
-            source = self.phantoms[rng.integers(len(self.phantoms))]
+            pool = self.phantoms
+            if self.sparse is not None and rng.random() < self.sparse[0]:
+                pool = self.sparse[1]
+            source = pool[rng.integers(len(pool))]
             zoom = 1.0
         else:
             source = self.images[self.names[rng.choice(len(self.names), p=self.weights)]]
@@ -284,14 +291,40 @@ VALIDATION_NOISES["wide"] = [
 ]
 
 
+#: Validation of sparse scenes (``--sparse-phantoms``): few photons, no read noise.
+SPARSE_NOISES = [
+    ("poisson-10", "poisson", {"peak": 10.0}),
+    ("poisson-20", "poisson", {"peak": 20.0}),
+]
+#: The structures of the two sparse validation scenes (dark background, 160 px).
+SPARSE_KINDS = (("beads", "filaments"), ("nuclei", "membranes"))
+
+
+def sparse_phantom(rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """A scene of the package's general generator: one to three structures on a dim background.
+
+    Beads, filaments, nuclei, membranes or textures
+    (:func:`napari_deconvnet.core.phantoms.phantom`): mostly dark, with isolated
+    structures, the scenes where a photon-starved pixel must not become a spot.
+    """
+    return phantom((size, size), rng=rng)
+
+
 def validation_set(
-    strips: dict[str, np.ndarray], seed: int, noises: str = "standard", sharp: bool = False
+    strips: dict[str, np.ndarray],
+    seed: int,
+    noises: str = "standard",
+    sharp: bool = False,
+    sparse: bool = False,
 ) -> list[dict]:
     """Fixed noisy/clean pairs from held-out strips and unseen phantoms.
 
     With `sharp`, one more phantom is a sharp scene (spots and filaments down to
     a pixel): the structures a run with ``--sharp-phantoms`` learns are then
-    weighed in the choice of its weights too.
+    weighed in the choice of its weights too. With `sparse`, two scenes of the
+    general generator (beads and filaments; nuclei and membranes) are added at
+    10 and 20 photons with pure Poisson noise (:data:`SPARSE_NOISES`), so that
+    weights which turn isolated photons into spots are not chosen.
     """
     rng = np.random.default_rng([seed, 1])
     crops = []
@@ -308,6 +341,14 @@ def validation_set(
         for j, (label, noise, params) in enumerate(VALIDATION_NOISES[noises]):
             noisy = synthesize(clean, noise, seed=1000 * seed + 10 * k + j, **params)
             pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    if sparse:
+        sparse_rng = np.random.default_rng([seed, 2])  # the other pairs stay as they were
+        for k, kinds in enumerate(SPARSE_KINDS):
+            clean = phantom((160, 160), kinds, sparse_rng, mix=2)
+            for j, (label, noise, params) in enumerate(SPARSE_NOISES):
+                noisy = synthesize(clean, noise, seed=1000 * seed + 500 + 10 * k + j, **params)
+                name = f"sparse-{'+'.join(kinds)}"
+                pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
     return pairs
 
 
@@ -399,6 +440,14 @@ def main(argv: list[str] | None = None) -> int:
         help="share of sharp phantoms (spots and filaments down to a pixel, no scene "
         "smoothing; core.phantoms.cells_2d sharp=); above 0 the validation gains a sharp one",
     )
+    parser.add_argument(
+        "--sparse-phantoms",
+        type=float,
+        default=0.0,
+        help="share of phantom regions drawn from the general generator (core.phantoms.phantom: "
+        "beads, filaments, nuclei, membranes, textures on a dim background); above 0 the "
+        "validation gains two such scenes at 10 and 20 photons",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
@@ -438,8 +487,20 @@ def main(argv: list[str] | None = None) -> int:
         images[name] = image
     if not 0.0 <= args.sharp_phantoms <= 1.0:
         parser.error(f"--sharp-phantoms must be in [0, 1], got {args.sharp_phantoms}")
+    if not 0.0 <= args.sparse_phantoms <= 1.0:
+        parser.error(f"--sparse-phantoms must be in [0, 1], got {args.sparse_phantoms}")
     phantoms = [make_phantom(rng, sharp=args.sharp_phantoms) for _ in range(args.phantoms)]
-    pairs = validation_set(strips, args.seed, args.validation, sharp=args.sharp_phantoms > 0)
+    sparse = None
+    if args.sparse_phantoms > 0:  # their own stream: the default scenes stay as they were
+        sparse_rng = np.random.default_rng([args.seed, 3])
+        sparse = (args.sparse_phantoms, [sparse_phantom(sparse_rng) for _ in range(args.phantoms)])
+    pairs = validation_set(
+        strips,
+        args.seed,
+        args.validation,
+        sharp=args.sharp_phantoms > 0,
+        sparse=args.sparse_phantoms > 0,
+    )
     name = "denoise-2d-nl" if args.noise_channel else "denoise-2d"
     kind_metadata = (
         {"kind": NoiseConditioned.name, "conditioning": NOISE_CONDITIONING}
@@ -448,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     kind = NoiseConditioned(kind_metadata) if args.noise_channel else None
     sampler = Sampler(
-        images, phantoms, rng, args.patch, args.region, args.patches_per_region, kind
+        images, phantoms, rng, args.patch, args.region, args.patches_per_region, kind, sparse
     )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -490,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
                 "phantoms": args.phantoms,
                 "phantom_fraction": PHANTOM_WEIGHT,
                 "sharp_phantoms": args.sharp_phantoms,
+                "sparse_phantoms": args.sparse_phantoms,
             },
             "noise": {
                 "gaussian_sigma": list(SIGMA_RANGE),

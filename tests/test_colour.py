@@ -70,3 +70,63 @@ def test_channels_that_are_not_colour_stay_channel_by_channel():
     one = {"offset": 0.0, "scale": 1.0}
     single = dn.restore(noisy[..., 0], "denoise-2d", precision="float32", normalization=one)
     np.testing.assert_allclose(fixed[..., 0], single, atol=1e-5)
+
+
+def test_streamed_rgb_equals_the_lazy_and_eager_restores_and_resumes(tmp_path):
+    import threading
+
+    zarr = pytest.importorskip("zarr")
+    da = pytest.importorskip("dask.array")
+    _, noisy = _noisy_rgb(3)
+    path = tmp_path / "rgb.zarr"
+    source = zarr.open_array(str(path), mode="w", shape=noisy.shape, chunks=(64, 64, 3))
+    source[:] = noisy
+    lazy = dn.restore(da.from_zarr(str(path)), "denoise-2d", precision="float32").compute()
+    whole = tmp_path / "whole.ome.zarr"
+    seen = []
+    dn.restore_to_zarr(
+        path, whole, "denoise-2d", chunks=64, precision="float32",
+        progress=lambda d, n: seen.append((d, n)),
+    )  # fmt: skip
+    assert seen[-1] == (6, 6)  # 2 x 3 places, each with its three colours
+    level0 = zarr.open_array(str(whole / "0"), mode="r")[:]  # NGFF order: c, y, x
+    np.testing.assert_allclose(np.moveaxis(level0, 0, -1), lazy, atol=1e-5 * np.ptp(lazy))
+    attrs = (whole / ".zattrs").read_text()
+    assert "opponent" in attrs
+    # killed after two places, resumed: the same result
+    part, stop = tmp_path / "part.ome.zarr", threading.Event()
+    with pytest.raises(dn.Cancelled, match="2 of 6 blocks"):
+        dn.restore_to_zarr(
+            path, part, "denoise-2d", chunks=64, precision="float32", stop=stop,
+            progress=lambda d, n: stop.set() if d == 2 else None,
+        )  # fmt: skip
+    dn.restore_to_zarr(path, part, "denoise-2d", chunks=64, precision="float32")
+    np.testing.assert_array_equal(zarr.open_array(str(part / "0"), mode="r")[:], level0)
+    # an array in memory: exact statistics, as the eager restore
+    eager = dn.restore(noisy, "denoise-2d", precision="float32")
+    memory = tmp_path / "memory.ome.zarr"
+    dn.restore_to_zarr(noisy, memory, "denoise-2d", chunks=64, precision="float32", client=False)
+    level0 = np.moveaxis(zarr.open_array(str(memory / "0"), mode="r")[:], 0, -1)
+    np.testing.assert_allclose(level0, eager, atol=1e-5 * np.ptp(eager))
+
+
+def test_streamed_rgb_on_a_cluster_equals_the_local_run(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    zarr = pytest.importorskip("zarr")
+    _, noisy = _noisy_rgb(4)
+    local = tmp_path / "local.ome.zarr"
+    dn.restore_to_zarr(noisy, local, "denoise-2d", chunks=64, precision="float32", client=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = tmp_path / "remote.ome.zarr"
+        dn.restore_to_zarr(
+            noisy, remote, "denoise-2d", chunks=64, precision="float32", client=client
+        )
+    np.testing.assert_array_equal(
+        zarr.open_array(str(remote / "0"), mode="r")[:],
+        zarr.open_array(str(local / "0"), mode="r")[:],
+    )

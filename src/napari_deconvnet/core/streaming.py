@@ -31,6 +31,7 @@ from .blocks import (
     model_payload,
     restore_block,
 )
+from .colour import from_opponent, opponent_axis, to_opponent
 from .devices import dtype_name
 from .ome_zarr import (
     JOB_DIR,
@@ -151,6 +152,14 @@ def restore_to_zarr(
         client = None
     lazy = as_lazy(array)
     xt = lazy.transpose(layout.perm)
+    # RGB through a one-channel denoiser, as restore and lazy restores do (core.colour):
+    # statistics of the luminance and chroma, and one task per spatial block restores
+    # all its samples, so that they can be mixed back before they are written
+    colour = opponent_axis(array, net, axes, normalization)
+    stats_of = xt
+    if colour is not None:
+        colour = list(layout.perm).index(colour)  # the S axis, a batch axis here
+        stats_of = to_opponent(xt, colour)
     ndim = net.config.ndim
     if chunks is None:
         block = list(_DEFAULT_BLOCK[ndim])
@@ -164,7 +173,7 @@ def restore_to_zarr(
                 f"spatial axis), got {chunks!r}"
             )
     job = make_job(
-        xt,
+        stats_of,
         net,
         layout,
         tile=tile,
@@ -197,10 +206,12 @@ def restore_to_zarr(
     extra = {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1}
     if ran_in is not None and ran_in != "float32":
         extra["ran_in"] = ran_in  # float32 jobs keep the fingerprint they had
+    if colour is not None:
+        extra["colour"] = "opponent"  # earlier runs streamed colour by colour
     fingerprint = job.fingerprint(payload.key, extra)
     target = Path(target)
     done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
-    blocks = job.blocks()
+    blocks = _units(job.blocks(), colour)
     total = len(blocks)
     if done is None:
         if progress is not None:
@@ -209,7 +220,7 @@ def restore_to_zarr(
     todo = [n for n in range(total) if n not in done]
     count = total - len(todo)
     reader = (path_source if path_source is not None else array, layout.perm)
-    args = (str(target), zperm, layout.inverse)
+    args = (str(target), zperm, layout.inverse, colour)
 
     def report() -> None:
         if progress is not None:
@@ -244,6 +255,7 @@ def restore_to_zarr(
     offset, scale = job.offset.reshape(-1).tolist(), job.scale.reshape(-1).tolist()
     provenance = {
         "model": net.metadata.get("name", str(model) if isinstance(model, str) else "custom"),
+        **({"colour": "opponent (luminance and chroma)"} if colour is not None else {}),
         "model_sha256": payload.key,
         "psf": None if job.kernel is None else list(job.kernel.shape),
         "tile": list(job.tile),
@@ -268,6 +280,45 @@ def restore_to_zarr(
     return str(target)
 
 
+def _units(blocks: list, colour: int | None) -> list[tuple]:
+    """Blocks grouped into tasks: one each, or with `colour`, all samples of a place.
+
+    A unit is ``(batch, sidx)``; with `colour` its batch index along that
+    axis is ``None`` (every sample).
+    """
+    if colour is None:
+        return blocks
+    units = []
+    for batch, sidx in blocks:
+        if batch[colour] == 0:
+            units.append((batch[:colour] + (None,) + batch[colour + 1 :], sidx))
+    return units
+
+
+def _unit_region(job: Job, unit: tuple) -> tuple:
+    """The region a unit reads (every sample along the colour axis for an RGB unit)."""
+    batch, sidx = unit
+    region, _ = input_region(job, tuple(0 if i is None else i for i in batch), sidx)
+    return tuple(
+        slice(None) if d < len(batch) and batch[d] is None else r for d, r in enumerate(region)
+    )
+
+
+def _restore_unit(piece: np.ndarray, job: Job, payload: ModelPayload, unit: tuple) -> np.ndarray:
+    """Restore a unit: one block, or every sample of an RGB place through core.colour."""
+    batch, sidx = unit
+    if None not in batch:
+        return restore_block(piece, job, payload, unit)
+    axis = batch.index(None)
+    mixed = to_opponent(np.asarray(piece), axis)
+    parts = []
+    for k in range(mixed.shape[axis]):
+        block = (batch[:axis] + (k,) + batch[axis + 1 :], sidx)
+        sample = mixed[(slice(None),) * axis + (slice(k, k + 1),)]
+        parts.append(restore_block(sample, job, payload, block))
+    return from_opponent(np.concatenate(parts, axis=axis), axis)
+
+
 def _write_block(
     piece: Any,
     reader: Any,
@@ -278,17 +329,17 @@ def _write_block(
     target: str,
     out_perm: list[int],
     inverse: list[int],
+    colour: int | None = None,
 ) -> int:
-    """Read (when `piece` is None), restore and write one block, then mark it done."""
+    """Read (when `piece` is None), restore and write one unit, then mark it done."""
     batch, sidx = block
     if piece is None:
-        region, _ = input_region(job, batch, sidx)
-        piece = read_region(reader, region)
-    y = restore_block(piece, job, payload, block)
+        piece = read_region(reader, _unit_region(job, block))
+    y = _restore_unit(piece, job, payload, block)
     bounds = job.bounds(sidx)
     channel = len(job.transposed_shape) - job.n_batch - len(job.spatial)
     region_t = (
-        tuple(slice(i, i + 1) for i in batch)
+        tuple(slice(None) if i is None else slice(i, i + 1) for i in batch)
         + (slice(None),) * channel
         + tuple(slice(b0, b1) for b0, b1 in bounds)
     )
@@ -315,10 +366,9 @@ def _run_on_cluster(
     total = len(blocks)
 
     def submit(n: int) -> Any:
-        batch, sidx = blocks[n]
         piece = None
         if not path_based:
-            region, _ = input_region(job, batch, sidx)
+            region = _unit_region(job, blocks[n])
             piece = client.compute(xt[region]) if is_dask(xt) else read_region(reader, region)
         return client.submit(
             _write_block,
