@@ -1,0 +1,57 @@
+"""scripts/train_default.py's data: sparse scenes of the general generator (--sparse-phantoms)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+train_default = pytest.importorskip("train_default")
+
+
+def _strips():
+    rng = np.random.default_rng(0)
+    return {name: rng.random((320, 160)).astype(np.float32) for name in ("a", "b")}
+
+
+def test_sparse_validation_scenes_are_added_with_pure_poisson_noise():
+    plain = train_default.validation_set(_strips(), 0)
+    sparse = train_default.validation_set(_strips(), 0, sparse=True)
+    assert len(sparse) == len(plain) + 4
+    for a, b in zip(plain, sparse, strict=False):  # the other pairs stay as they were
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    extra = sparse[len(plain) :]
+    assert {p["noise"] for p in extra} == {"poisson-10", "poisson-20"}
+    for pair in extra:
+        clean, noisy = pair["clean"], pair["noisy"]
+        peak = float(pair["noise"].split("-")[1])
+        # dim background: most pixels far below the peak, structures at the top
+        assert np.median(clean) < 0.35 and clean.max() >= 0.99
+        # photon counts: integers over the peak, variance equal to the mean
+        counts = noisy * peak
+        np.testing.assert_allclose(counts, np.rint(counts), atol=1e-3)
+        ratio = np.var(counts - clean * peak) / np.mean(clean * peak)
+        assert 0.9 < ratio < 1.1, ratio
+    again = train_default.validation_set(_strips(), 0, sparse=True)
+    np.testing.assert_array_equal(again[-1]["noisy"], extra[-1]["noisy"])  # seeded
+
+
+def test_the_sampler_draws_that_share_of_phantom_regions_from_the_sparse_scenes():
+    rng = np.random.default_rng(1)
+    cells = [np.full((256, 256), 0.5, np.float32) + rng.random((256, 256)) * 0.1]
+    scenes = [train_default.sparse_phantom(rng) for _ in range(2)]
+    marked = [s + 10.0 for s in scenes]  # recognisable by their level
+    images = {"coffee": rng.random((300, 300)).astype(np.float32)}
+
+    def share(p):
+        sampler = train_default.Sampler(
+            images, cells, np.random.default_rng(2), 64, (192, 256), 4, sparse=(p, marked)
+        )
+        sampler.names, sampler.weights = ["coffee"], np.array([1.0])
+        regions = [sampler._region() for _ in range(2000)]
+        return np.mean([r.min() >= 10.0 for r in regions])
+
+    # 20% of regions are phantoms; half of those sparse
+    assert share(0.5) == pytest.approx(train_default.PHANTOM_WEIGHT * 0.5, abs=0.03)
+    assert share(0.0) == 0.0
