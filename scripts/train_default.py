@@ -132,6 +132,9 @@ VALIDATION_STRIPS = {"rocket": 160, "stereo_motorcycle": 160}
 PHANTOM_WEIGHT = 0.2  # fraction of regions drawn from phantoms
 SIGMA_RANGE = (5 / 255, 50 / 255)
 PEAK_RANGE = (2.0, 1000.0)
+#: Light noise (``--light-noise``): nearly clean images, which a denoiser must not blur.
+LIGHT_SIGMA_RANGE = (0.5 / 255, 5 / 255)  # log-uniform
+LIGHT_PEAK_RANGE = (1000.0, 30000.0)  # photons, log-uniform
 READ_NOISE_MAX = 2.0  # electrons
 NORM = CONFIG["normalization"]
 
@@ -160,14 +163,25 @@ def load_gray(name: str) -> np.ndarray:
 make_phantom = cells_2d
 
 
-def degrade(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(noisy, clean) in a random intensity scale, with the noise record."""
+def degrade(
+    rng: np.random.Generator, clean: np.ndarray, light: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(noisy, clean) in a random intensity scale, with the noise record.
+
+    With probability `light` the noise is light (:data:`LIGHT_SIGMA_RANGE`,
+    :data:`LIGHT_PEAK_RANGE`): a nearly clean image, whose detail the
+    denoiser must keep. At ``light=0`` the draws are those of earlier runs.
+    """
     if rng.random() < 0.5:  # random contrast and level
         low = rng.uniform(0.0, 0.3)
         clean = low + rng.uniform(0.4, 1.0 - low) * clean
     seed = int(rng.integers(2**63))
+    is_light = light > 0 and bool(rng.random() < light)
     if rng.random() < 0.5:
-        sigma = rng.uniform(*SIGMA_RANGE)
+        if is_light:
+            sigma = math.exp(rng.uniform(*np.log(LIGHT_SIGMA_RANGE)))
+        else:
+            sigma = rng.uniform(*SIGMA_RANGE)
         noisy = synthesize(clean, "gaussian", sigma=sigma, seed=seed)
         info = {"noise": "gaussian", "sigma": sigma}
         if rng.random() < 0.2:  # an 8-bit image: quantised and clipped
@@ -175,8 +189,9 @@ def degrade(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, np
             info["uint8"] = True
         scale, offset = 10 ** rng.uniform(-2, 3), rng.uniform(-1, 1) * 100
         noisy, clean = noisy * scale + offset, clean * scale + offset
+        info["scale"] = scale
     else:
-        peak = math.exp(rng.uniform(*np.log(PEAK_RANGE)))
+        peak = math.exp(rng.uniform(*np.log(LIGHT_PEAK_RANGE if is_light else PEAK_RANGE)))
         gain = math.exp(rng.uniform(np.log(0.5), np.log(5.0)))  # electrons per ADU
         offset = rng.uniform(0, 500)
         read = rng.uniform(0, READ_NOISE_MAX)
@@ -186,6 +201,7 @@ def degrade(rng: np.random.Generator, clean: np.ndarray) -> tuple[np.ndarray, np
         )
         clean = signal + offset
         info = {"noise": "poisson-gaussian", "peak": peak, "gain": gain, "read_noise": read}
+    info["light"] = is_light
     return noisy.astype(np.float32), clean.astype(np.float32), info
 
 
@@ -210,9 +226,19 @@ class Sampler:
     """Training batches: regions cropped, degraded and normalised, then patches."""
 
     def __init__(
-        self, images, phantoms, rng, patch, region, patches_per_region, kind=None, sparse=None
+        self,
+        images,
+        phantoms,
+        rng,
+        patch,
+        region,
+        patches_per_region,
+        kind=None,
+        sparse=None,
+        light=0.0,
     ):
         self.kind = kind
+        self.light = light
         #: (share, scenes): that share of phantom regions comes from these scenes
         self.sparse = sparse
         self.images = images
@@ -257,7 +283,7 @@ class Sampler:
         rng, p = self.rng, self.patch
         xs, ys = [], []
         while len(xs) < batch_size:
-            noisy, clean, _ = degrade(rng, self._region())
+            noisy, clean, _ = degrade(rng, self._region(), self.light)
             stack = input_stack(noisy, self.kind)
             *channels, clean = normalize(*stack, clean)
             stack = np.stack(channels)
@@ -288,6 +314,12 @@ VALIDATION_NOISES["wide"] = [
     ("gaussian-10", "gaussian", {"sigma": 10 / 255}),
     *VALIDATION_NOISES["standard"],
     ("poisson-gaussian-300", "poisson-gaussian", {"peak": 300.0, "read_noise": 1.0}),
+]
+#: ``full``: ``wide`` and light noise (for ``--light-noise``), where blurring detail costs.
+VALIDATION_NOISES["full"] = [
+    ("gaussian-2", "gaussian", {"sigma": 2 / 255}),
+    *VALIDATION_NOISES["wide"],
+    ("poisson-gaussian-5000", "poisson-gaussian", {"peak": 5000.0, "read_noise": 1.0}),
 ]
 
 
@@ -430,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         "--validation",
         choices=tuple(VALIDATION_NOISES),
         default="standard",
-        help="validation noises; wide adds gaussian 10/255 and 300 photons",
+        help="validation noises; wide adds gaussian 10/255 and 300 photons, full also "
+        "gaussian 2/255 and 5000 photons",
     )
     parser.add_argument("--phantoms", type=int, default=48)
     parser.add_argument(
@@ -447,6 +480,13 @@ def main(argv: list[str] | None = None) -> int:
         help="share of phantom regions drawn from the general generator (core.phantoms.phantom: "
         "beads, filaments, nuclei, membranes, textures on a dim background); above 0 the "
         "validation gains two such scenes at 10 and 20 photons",
+    )
+    parser.add_argument(
+        "--light-noise",
+        type=float,
+        default=0.0,
+        help="share of regions with light noise (gaussian 0.5-5/255, 1000-30000 photons): "
+        "nearly clean images, whose detail the model must keep",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
@@ -487,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         images[name] = image
     if not 0.0 <= args.sharp_phantoms <= 1.0:
         parser.error(f"--sharp-phantoms must be in [0, 1], got {args.sharp_phantoms}")
+    if not 0.0 <= args.light_noise <= 1.0:
+        parser.error(f"--light-noise must be in [0, 1], got {args.light_noise}")
     if not 0.0 <= args.sparse_phantoms <= 1.0:
         parser.error(f"--sparse-phantoms must be in [0, 1], got {args.sparse_phantoms}")
     phantoms = [make_phantom(rng, sharp=args.sharp_phantoms) for _ in range(args.phantoms)]
@@ -509,7 +551,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     kind = NoiseConditioned(kind_metadata) if args.noise_channel else None
     sampler = Sampler(
-        images, phantoms, rng, args.patch, args.region, args.patches_per_region, kind, sparse
+        images,
+        phantoms,
+        rng,
+        args.patch,
+        args.region,
+        args.patches_per_region,
+        kind,
+        sparse,
+        args.light_noise,
     )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -558,6 +608,11 @@ def main(argv: list[str] | None = None) -> int:
                 "poisson_gaussian_peak_photons": list(PEAK_RANGE),
                 "read_noise_electrons_max": READ_NOISE_MAX,
                 "mix": "50% gaussian (20% of those quantised to 8 bits), 50% poisson-gaussian",
+                "light_noise": {
+                    "share": args.light_noise,
+                    "gaussian_sigma_log_uniform": list(LIGHT_SIGMA_RANGE),
+                    "poisson_gaussian_peak_photons_log_uniform": list(LIGHT_PEAK_RANGE),
+                },
             },
             "normalization": NORM,
             "steps": steps,

@@ -55,3 +55,30 @@ def test_the_sampler_draws_that_share_of_phantom_regions_from_the_sparse_scenes(
     # 20% of regions are phantoms; half of those sparse
     assert share(0.5) == pytest.approx(train_default.PHANTOM_WEIGHT * 0.5, abs=0.03)
     assert share(0.0) == 0.0
+
+
+def test_light_noise_draws_nearly_clean_images_and_leaves_earlier_draws_alone():
+    clean = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    # at light=0 the draws are those of the earlier runs (the default)
+    a = train_default.degrade(np.random.default_rng(5), clean)
+    b = train_default.degrade(np.random.default_rng(5), clean, 0.0)
+    np.testing.assert_array_equal(a[0], b[0])
+    sigmas, peaks = [], []
+    for seed in range(60):
+        _, _, info = train_default.degrade(np.random.default_rng(seed), clean, 1.0)
+        assert info["light"] is True
+        if info["noise"] == "gaussian":
+            sigmas.append(info["sigma"])
+        else:
+            peaks.append(info["peak"])
+    lo, hi = train_default.LIGHT_SIGMA_RANGE
+    assert sigmas and all(lo <= s <= hi for s in sigmas)
+    lo, hi = train_default.LIGHT_PEAK_RANGE
+    assert peaks and all(lo <= p <= hi for p in peaks)
+    # and the noise is what it says: residual std of a Gaussian draw within 10%
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        noisy, target, info = train_default.degrade(rng, clean, 1.0)
+        if info["noise"] == "gaussian" and not info.get("uint8"):
+            residual = (noisy - target) / info["scale"]
+            assert abs(residual.std() / info["sigma"] - 1) < 0.1
