@@ -20,7 +20,7 @@ import train_default as base
 from napari_deconvnet.core.conditioning import conditioning_channels
 from napari_deconvnet.core.model import DeconvNet
 from napari_deconvnet.core.noise import synthesize
-from napari_deconvnet.core.phantoms import cells_3d, random_psf
+from napari_deconvnet.core.phantoms import cells_3d, phantom, random_psf
 from napari_deconvnet.core.psf import blur
 from napari_deconvnet.core.tiling import restore
 
@@ -31,6 +31,20 @@ NORM = {"method": "percentile", "low": 0.5, "high": 99.5}
 
 #: 3D training scenes (the package's generator)
 make_phantom_3d = cells_3d
+#: Light noise for the denoisers (``--light-noise``), as ``train_default`` draws it
+LIGHT_SIGMA_RANGE = base.LIGHT_SIGMA_RANGE
+LIGHT_PEAK_RANGE = base.LIGHT_PEAK_RANGE
+
+
+def mix_general_phantoms(phantoms: list, share: float, seed: int) -> list:
+    """Replace that share of `phantoms` by scenes of the general generator, same shapes.
+
+    :func:`napari_deconvnet.core.phantoms.phantom` (beads, filaments, nuclei,
+    membranes, textures; one to three on a dim background) draws from its
+    own stream, so the other scenes are those of a run without them.
+    """
+    rng = np.random.default_rng([seed, 11])
+    return [phantom(p.shape, rng=rng) if rng.random() < share else p for p in phantoms]
 
 
 # ---------------------------------------------------------------- degradations
@@ -57,17 +71,20 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
         )
         return noisy, info
     deconv = task.psf
+    # a light-noise draw only when asked for: earlier runs' draws stay as they were
+    light = task.light_noise > 0 and bool(rng.random() < task.light_noise)
     if rng.random() < task.gaussian_fraction:
-        sigma = (
-            math.exp(rng.uniform(math.log(0.001), math.log(0.05)))
-            if deconv
-            else rng.uniform(5 / 255, 50 / 255)
-        )
+        if deconv:
+            sigma = math.exp(rng.uniform(math.log(0.001), math.log(0.05)))
+        elif light:
+            sigma = math.exp(rng.uniform(*np.log(LIGHT_SIGMA_RANGE)))
+        else:
+            sigma = rng.uniform(5 / 255, 50 / 255)
         return synthesize(clean, "gaussian", sigma=sigma, seed=seed), {
             "noise": "gaussian",
             "sigma": sigma,
         }
-    low, high = task.photons if deconv else (2.0, 1000.0)
+    low, high = task.photons if deconv else LIGHT_PEAK_RANGE if light else (2.0, 1000.0)
     peak = math.exp(rng.uniform(math.log(low), math.log(high)))
     read = rng.uniform(0, task.read_noise)
     noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=read, seed=seed)
@@ -232,6 +249,13 @@ VALIDATION_NOISE_3D = (
     {"noise": "poisson-gaussian", "peak": 800.0, "read_noise": 1.5},
     {"noise": "gaussian", "sigma": 0.01},
 )
+#: With ``Task.general_validation``: light noise too, where blurring detail costs
+VALIDATION_NOISE_LIGHT = (
+    {"noise": "poisson-gaussian", "peak": 5000.0, "read_noise": 1.5},
+    {"noise": "gaussian", "sigma": 2 / 255},
+)
+#: ... and two scenes of the general generator (structures of each, dim background)
+GENERAL_VALIDATION_KINDS = (("nuclei", "textures"), ("filaments", "beads"))
 
 
 def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
@@ -242,6 +266,13 @@ def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
     rng = np.random.default_rng([seed, 7])
     cleans = [make_phantom_3d(rng, (32, 64, 64)) for _ in range(phantoms)]
     cleans.append(make_phantom_3d(rng, (32, 64, 64), sharp=1.0))
+    noises = VALIDATION_NOISE_3D
+    if task.general_validation:
+        general = np.random.default_rng([seed, 12])
+        for kinds in GENERAL_VALIDATION_KINDS:
+            cleans.append(np.clip(phantom((32, 64, 64), kinds, general, mix=2), 0, 1))
+        if not task.psf:
+            noises = VALIDATION_NOISE_3D + VALIDATION_NOISE_LIGHT
     pairs = []
     for k, clean in enumerate(cleans):
         blurs: list[tuple[Any, dict]] = [(None, {})]
@@ -256,7 +287,7 @@ def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
                         break
         for b, (psf, record) in enumerate(blurs):
             blurred = clean if psf is None else blur(clean, psf)
-            for j, noise in enumerate(VALIDATION_NOISE_3D):
+            for j, noise in enumerate(noises):
                 params = {key: v for key, v in noise.items() if key != "noise"}
                 noisy = synthesize(blurred, noise["noise"], seed=[seed, 10, k, b, j], **params)
                 info = {**record, **noise}

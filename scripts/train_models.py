@@ -76,6 +76,7 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
     evaluate,
     from_adu,
     make_phantom_3d,
+    mix_general_phantoms,
     range_mse,
     unit_psnr,
     validation_set,
@@ -125,6 +126,10 @@ class Task:
     axial_ratio: tuple[float, float] = (1.0, 2.5)
     #: share of samples with a camera offset and gain (sCMOS-like ADU)
     camera_fraction: float = 0.0
+    #: denoisers: share of samples with light noise (``_shipped_data.LIGHT_*``)
+    light_noise: float = 0.0
+    #: validation also on scenes of the general generator and at light noise
+    general_validation: bool = False
 
 
 TASKS = {
@@ -241,6 +246,14 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             make_phantom_3d(rng, (48, 128, 128), sharp=args.sharp_phantoms)
             for _ in range(args.phantoms)
         ]
+    if args.general_phantoms > 0:  # their own stream: the other scenes stay as they were
+        phantoms = mix_general_phantoms(phantoms, args.general_phantoms, args.seed)
+    if args.light_noise > 0 or args.general_phantoms > 0:
+        if args.light_noise > 0 and (task.psf or task.name == "salt-and-pepper"):
+            raise SystemExit(f"--light-noise is for the denoisers; {task.name} is not one")
+        task = dataclasses.replace(
+            task, light_noise=args.light_noise, general_validation=args.general_phantoms > 0
+        )
     metadata = {
         "name": task.name,
         "description": task.description,
@@ -297,6 +310,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "precision": precision,
                 "phantoms": args.phantoms,
                 "sharp_phantoms": args.sharp_phantoms,
+                "general_phantoms": args.general_phantoms,
                 "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
                 "val_every": args.val_every,
@@ -405,6 +419,21 @@ def main(argv: list[str] | None = None) -> int:
         help="share of sharp training scenes (spots and filaments narrower than any PSF, "
         "no smoothing: sub-resolution structures; core.phantoms.cells_2d/cells_3d sharp=)",
     )
+    parser.add_argument(
+        "--general-phantoms",
+        type=float,
+        default=0.0,
+        help="share of training scenes from the general generator (core.phantoms.phantom: "
+        "beads, filaments, nuclei, membranes, textures on a dim background); above 0 the "
+        "validation gains two such scenes and light noise",
+    )
+    parser.add_argument(
+        "--light-noise",
+        type=float,
+        default=0.0,
+        help="denoisers: share of samples with light noise (gaussian 0.5-5/255, "
+        "1000-30000 photons), nearly clean data whose detail must be kept",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument(
@@ -444,7 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_seconds is not None:
             forward += ["--max-seconds", str(args.max_seconds)]
         forward += ["--device", args.device, "--threads", str(args.threads)]
-        for flag in ("--val-every", "--phantoms", "--lr", "--ema", "--precision", "--loss"):
+        flags = ("--val-every", "--phantoms", "--lr", "--ema", "--precision", "--loss")
+        flags += ("--sharp-phantoms", "--light-noise")
+        for flag in flags:
             if any(a.startswith(flag) for a in args.argv):  # given: forwarded (else its default)
                 forward += [flag, str(getattr(args, flag[2:].replace("-", "_")))]
         if args.out is not None:

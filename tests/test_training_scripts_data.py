@@ -1,4 +1,4 @@
-"""scripts/train_default.py's data: sparse scenes of the general generator (--sparse-phantoms)."""
+"""The training scripts' data: sparse scenes, light noise, general phantoms (scripts/)."""
 
 import sys
 from pathlib import Path
@@ -82,3 +82,40 @@ def test_light_noise_draws_nearly_clean_images_and_leaves_earlier_draws_alone():
         if info["noise"] == "gaussian" and not info.get("uint8"):
             residual = (noisy - target) / info["scale"]
             assert abs(residual.std() / info["sigma"] - 1) < 0.1
+
+
+def test_train_models_light_noise_general_phantoms_and_their_validation():
+    import dataclasses
+
+    shipped = pytest.importorskip("_shipped_data")
+    train_models = pytest.importorskip("train_models")
+    task = train_models.TASKS["denoise-3d"]
+    clean = np.full((8, 16, 16), 0.5, np.float32)
+    # light=0: the draws of earlier runs
+    a, _ = shipped.add_noise(np.random.default_rng(3), clean, task)
+    b, _ = shipped.add_noise(np.random.default_rng(3), clean, dataclasses.replace(task))
+    np.testing.assert_array_equal(a, b)
+    light = dataclasses.replace(task, light_noise=1.0)
+    seen = set()
+    for seed in range(40):
+        noisy, info = shipped.add_noise(np.random.default_rng(seed), clean, light)
+        if info["noise"] == "gaussian":
+            assert shipped.LIGHT_SIGMA_RANGE[0] <= info["sigma"] <= shipped.LIGHT_SIGMA_RANGE[1]
+            assert abs(np.std(noisy - clean) / info["sigma"] - 1) < 0.15
+        else:
+            assert shipped.LIGHT_PEAK_RANGE[0] <= info["peak"] <= shipped.LIGHT_PEAK_RANGE[1]
+        seen.add(info["noise"])
+    assert seen == {"gaussian", "poisson-gaussian"}
+    # general phantoms: that share replaced, shapes kept, the rest untouched
+    scenes = [np.full((12, 24, 24), 7.0, np.float32) for _ in range(200)]
+    mixed = shipped.mix_general_phantoms(scenes, 0.4, seed=0)
+    replaced = [m is not s for m, s in zip(mixed, scenes, strict=True)]
+    assert 0.3 < np.mean(replaced) < 0.5
+    assert all(m.shape == (12, 24, 24) for m in mixed)
+    assert all(m.max() <= 7.0 for m in mixed) and any(m.max() < 7.0 for m in mixed)
+    # validation: two general scenes and two light noises more, in [0, 1]
+    pairs = shipped.validation_set(task, {}, 0)
+    more = shipped.validation_set(dataclasses.replace(task, general_validation=True), {}, 0)
+    n_noises = len(shipped.VALIDATION_NOISE_3D) + len(shipped.VALIDATION_NOISE_LIGHT)
+    assert len(more) == (len(pairs) // len(shipped.VALIDATION_NOISE_3D) + 2) * n_noises
+    assert all(0 <= p["clean"].min() and p["clean"].max() <= 1 for p in more)
