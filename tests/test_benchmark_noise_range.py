@@ -1,0 +1,46 @@
+"""benchmarks/noise_range.py: denoisers from nearly clean to very noisy, against doing nothing."""
+
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def noise_range(benchmark_script):
+    return benchmark_script("noise_range")
+
+
+def test_scenes_are_unit_range_and_of_their_kind(noise_range):
+    photos = noise_range.scenes(2, "photos", [71], 96, 16)
+    assert len(photos) == 2 and all(p.shape == (96, 96) for p in photos)
+    general = noise_range.scenes(3, "general", [71, 72, 73], 32, 8)
+    assert len(general) == 3 and all(g.shape == (8, 32, 32) for g in general)
+    for image in (*photos, *general, *noise_range.scenes(2, "cells", [71], 64, 8)):
+        assert image.dtype == np.float32 and 0 <= image.min() and image.max() <= 1
+    for image in (*general, *noise_range.scenes(2, "cells", [71], 64, 8)):
+        assert image.max() == pytest.approx(1, abs=1e-6)
+    # general phantoms: a dim background (most pixels far below the top)
+    assert all(np.median(g) < 0.3 for g in general)
+
+
+def test_the_table_measures_light_noise_against_doing_nothing(noise_range, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    argv = ["--quick", "--no-bm3d", "--threads", "1", "--scenes", "photos", "--json", str(out)]
+    assert noise_range.main(argv) == 0
+    rows = json.loads(out.read_text())["2d"]["rows"]
+    assert set(rows) == {
+        "photos / gaussian-1",
+        "photos / gaussian-25",
+        "photos / poisson-10",
+        "photos / poisson-10000",
+    }
+    # heavy noise: the denoiser gains a lot; the noisy column is the input's own PSNR
+    # (clipped to [0, 1] like every column, so a little above 20 log10(255 / 25))
+    heavy = rows["photos / gaussian-25"]
+    assert heavy["denoise-2d"] > heavy["noisy"] + 5
+    assert 20 * np.log10(255 / 25) < heavy["noisy"] < 20 * np.log10(255 / 25) + 2.5
+    text = capsys.readouterr().out
+    light = rows["photos / gaussian-1"]
+    assert f"{light['denoise-2d'] - light['noisy']:+.2f}" in text
+    assert "denoise-2d − best baseline" in text
