@@ -220,7 +220,7 @@ def restore_to_zarr(
     todo = [n for n in range(total) if n not in done]
     count = total - len(todo)
     reader = (path_source if path_source is not None else array, layout.perm)
-    args = (str(target), zperm, layout.inverse, colour)
+    args = (str(target), zperm, layout.inverse)
 
     def report() -> None:
         if progress is not None:
@@ -329,7 +329,6 @@ def _write_block(
     target: str,
     out_perm: list[int],
     inverse: list[int],
-    colour: int | None = None,
 ) -> int:
     """Read (when `piece` is None), restore and write one unit, then mark it done."""
     batch, sidx = block
