@@ -34,6 +34,10 @@ make_phantom_3d = cells_3d
 #: Light noise for the denoisers (``--light-noise``), as ``train_default`` draws it
 LIGHT_SIGMA_RANGE = base.LIGHT_SIGMA_RANGE
 LIGHT_PEAK_RANGE = base.LIGHT_PEAK_RANGE
+#: ... and for the deconvolution models, whose training already reaches sigma 0.001:
+#: nearly noiseless data, where many Richardson-Lucy iterations are the bar
+LIGHT_DECONV_SIGMA_RANGE = (1e-4, 1e-3)
+LIGHT_DECONV_PEAK_RANGE = (2000.0, 100000.0)
 
 
 def mix_general_phantoms(phantoms: list, share: float, seed: int) -> list:
@@ -75,7 +79,8 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
     light = task.light_noise > 0 and bool(rng.random() < task.light_noise)
     if rng.random() < task.gaussian_fraction:
         if deconv:
-            sigma = math.exp(rng.uniform(math.log(0.001), math.log(0.05)))
+            lo_s, hi_s = LIGHT_DECONV_SIGMA_RANGE if light else (0.001, 0.05)
+            sigma = math.exp(rng.uniform(math.log(lo_s), math.log(hi_s)))
         elif light:
             sigma = math.exp(rng.uniform(*np.log(LIGHT_SIGMA_RANGE)))
         else:
@@ -84,7 +89,10 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
             "noise": "gaussian",
             "sigma": sigma,
         }
-    low, high = task.photons if deconv else LIGHT_PEAK_RANGE if light else (2.0, 1000.0)
+    if deconv:
+        low, high = LIGHT_DECONV_PEAK_RANGE if light else task.photons
+    else:
+        low, high = LIGHT_PEAK_RANGE if light else (2.0, 1000.0)
     peak = math.exp(rng.uniform(math.log(low), math.log(high)))
     read = rng.uniform(0, task.read_noise)
     noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=read, seed=seed)

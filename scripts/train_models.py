@@ -249,8 +249,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     if args.general_phantoms > 0:  # their own stream: the other scenes stay as they were
         phantoms = mix_general_phantoms(phantoms, args.general_phantoms, args.seed)
     if args.light_noise > 0 or args.general_phantoms > 0:
-        if args.light_noise > 0 and (task.psf or task.name == "salt-and-pepper"):
-            raise SystemExit(f"--light-noise is for the denoisers; {task.name} is not one")
+        if args.light_noise > 0 and task.name == "salt-and-pepper":
+            raise SystemExit("--light-noise is for the denoising and deconvolution models")
         task = dataclasses.replace(
             task, light_noise=args.light_noise, general_validation=args.general_phantoms > 0
         )
@@ -431,8 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         "--light-noise",
         type=float,
         default=0.0,
-        help="denoisers: share of samples with light noise (gaussian 0.5-5/255, "
-        "1000-30000 photons), nearly clean data whose detail must be kept",
+        help="share of samples with light noise (denoisers: gaussian 0.5-5/255, 1000-30000 "
+        "photons; deconvolution: gaussian 1e-4-1e-3, 2000-100000 photons), nearly clean "
+        "data whose detail must be kept",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
