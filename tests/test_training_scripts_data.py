@@ -106,6 +106,16 @@ def test_train_models_light_noise_general_phantoms_and_their_validation():
             assert shipped.LIGHT_PEAK_RANGE[0] <= info["peak"] <= shipped.LIGHT_PEAK_RANGE[1]
         seen.add(info["noise"])
     assert seen == {"gaussian", "poisson-gaussian"}
+    # deconvolution models: nearly noiseless data (their usual range reaches sigma 0.001)
+    deconv = dataclasses.replace(train_models.TASKS["deconv-2d"], light_noise=1.0)
+    for seed in range(20):
+        _, info = shipped.add_noise(np.random.default_rng(seed), clean[0], deconv)
+        if info["noise"] == "gaussian":
+            lo, hi = shipped.LIGHT_DECONV_SIGMA_RANGE
+            assert lo <= info["sigma"] <= hi
+        else:
+            lo, hi = shipped.LIGHT_DECONV_PEAK_RANGE
+            assert lo <= info["peak"] <= hi
     # general phantoms: that share replaced, shapes kept, the rest untouched
     scenes = [np.full((12, 24, 24), 7.0, np.float32) for _ in range(200)]
     mixed = shipped.mix_general_phantoms(scenes, 0.4, seed=0)
