@@ -34,10 +34,11 @@ from .axes import Layout
 from .devices import resolve_device, resolve_precision
 from .generators import drain
 from .kinds import ModelKind, kind_of
+from .light_noise import guard_applies
 from .model import DeconvNet, DeconvNetConfig
 from .normalization import normalization_arrays
 from .psf import SUBPIXEL_RADIUS, subpixel_shift
-from .restoration import Cancelled, plan_restore_tiles
+from .restoration import Cancelled, light_noise_weight, plan_restore_tiles
 from .tiling import reflect_index, round_up, run_tiles
 
 __all__ = [
@@ -145,6 +146,8 @@ class Job:
     shift: tuple[int, ...] | None = None
     #: the sub-pixel rest, by which the image channel is resampled
     fraction: tuple[float, ...] | None = None
+    #: nearly clean input: the weight of the network's correction (core.light_noise)
+    blend: float | None = None
 
     def n_blocks(self) -> tuple[int, ...]:
         return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
@@ -174,6 +177,7 @@ class Job:
             "cond_stats": self.cond_stats,
             **({"shift": list(self.shift)} if self.shift else {}),  # earlier runs: none
             **({"fraction": list(self.fraction)} if self.fraction else {}),
+            **({"blend": self.blend} if self.blend is not None else {}),
             "precision": self.precision,
             **extra,
         }
@@ -265,6 +269,11 @@ def restore_block(
         slice(b0 - s.start, b1 - s.start)
         for (b0, b1), s in zip(bounds, region[-len(bounds) :], strict=True)
     )
+    if job.blend is not None:  # as restore_iter blends a nearly clean image
+        x_own = raw[(Ellipsis, *own)].reshape(y.shape)
+        y -= x_own
+        y *= job.blend
+        y += x_own
     job.kind.postprocess(raw[(Ellipsis, *own)], y, job.post_values)
     if hooks is not None:
         hooks.done()
@@ -323,6 +332,8 @@ def make_job(
     device: Any,
     normalization: Any,
     block: Sequence[int],
+    light_noise_guard: bool | None = None,
+    colour: bool = False,
 ) -> Job:
     """Plan the blocks and compute every statistic they share, once.
 
@@ -343,6 +354,9 @@ def make_job(
     offset, scale = normalization_arrays(xt, layout, net, normalization)
     kind = kind_of(net)
     post_values = kind.output_statistics(xt)
+    blend = None
+    if guard_applies(net, light_noise_guard):  # from a central crop, as restore_iter
+        blend = light_noise_weight(net, xt, layout, offset, scale, dev, colour)
     cond_stats = None
     margin = (0,) * ndim
     if kind.extra_channels:
@@ -374,6 +388,7 @@ def make_job(
         cond_stats=cond_stats,
         shift=layout.psf_shift,
         fraction=layout.psf_fraction,
+        blend=blend,
     )
 
 

@@ -45,6 +45,7 @@ def lazy_restore(
     progress: Callable[[int, int], Any] | None = None,
     stop: threading.Event | None = None,
     normalization: dict[str, Any] | None = None,
+    light_noise_guard: bool | None = None,
 ) -> Any:
     """:func:`~napari_deconvnet.restore` of a dask array: a lazy dask array of blocks.
 
@@ -90,6 +91,8 @@ def lazy_restore(
         device=device,
         normalization=normalization,
         block=block,
+        light_noise_guard=light_noise_guard,
+        colour=colour is not None,
     )
     from dask.highlevelgraph import HighLevelGraph
 

@@ -34,6 +34,7 @@ from .conditions import check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
 from .generators import Cancelled, drain
 from .kinds import kind_of
+from .light_noise import guard_applies, guard_weight
 from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
@@ -140,6 +141,28 @@ def plan_restore_tiles(
     )
 
 
+def light_noise_weight(
+    net: DeconvNet,
+    xt: Any,
+    layout: Layout,
+    offset: Any,
+    scale: Any,
+    dev: torch.device,
+    colour: bool = False,
+) -> float | None:
+    """:func:`~.light_noise.guard_weight` of one image of the transposed input `xt`.
+
+    The middle image along every batch axis (the luminance of an RGB image in
+    the opponent space, `colour`), with its own normalisation.
+    """
+    lead = layout.n_batch_axes + layout.has_channel
+    index = tuple(0 if colour and d == 0 else n // 2 for d, n in enumerate(xt.shape[:lead]))
+    pick = index + (0,) * (xt.ndim - lead)
+    o = float(np.broadcast_to(np.asarray(offset, np.float64), xt.shape)[pick])
+    s = float(np.broadcast_to(np.asarray(scale, np.float64), xt.shape)[pick])
+    return guard_weight(net, xt[index], o, s, dev)
+
+
 def restore_iter(
     image: np.ndarray,
     model: str | DeconvNet = "default",
@@ -152,6 +175,7 @@ def restore_iter(
     batch_size: int | None = None,
     precision: str = "auto",
     normalization: dict[str, Any] | None = None,
+    light_noise_guard: bool | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
@@ -182,6 +206,9 @@ def restore_iter(
     xn /= scale
     xn = xn.reshape(layout.net_shape)
     kind = kind_of(net)
+    blend = None
+    if guard_applies(net, light_noise_guard):  # see core.light_noise
+        blend = light_noise_weight(net, xt, layout, offset, scale, dev, colour is not None)
     if kind.extra_channels:
         # the kind's extra channel (e.g. Richardson-Lucy with the PSF),
         # normalised like the image
@@ -201,6 +228,10 @@ def restore_iter(
     yt = yn.reshape(layout.transposed_shape)
     yt *= scale
     yt += offset
+    if blend is not None:  # nearly clean: the input moved toward the output by SURE's weight
+        yt -= xt
+        yt *= blend
+        yt += xt
     kind.postprocess(xt, yt, kind.output_statistics(x))
     out = np.ascontiguousarray(yt.transpose(layout.inverse))
     return out if colour is None else from_opponent(out, colour)
@@ -220,6 +251,7 @@ def restore(
     progress: Callable[[int, int], Any] | None = None,
     stop: threading.Event | None = None,
     normalization: dict[str, Any] | None = None,
+    light_noise_guard: bool | None = None,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
@@ -287,6 +319,15 @@ def restore(
         mapped back with the same numbers. Default: the model's contract,
         with exact percentiles for numpy input and a deterministic sample of
         the chunks for dask input (see :func:`compute_normalization`).
+    light_noise_guard : bool, optional
+        Nearly clean images through a blind denoiser: when the estimated
+        noise is light (below 8/255 of the normalisation range), the result
+        is the input moved toward the network's output by the weight that
+        minimises Stein's unbiased risk estimate, so that texture the model
+        would take for noise is kept (:mod:`~napari_deconvnet.core.light_noise`).
+        ``None`` (default): on for the shipped ``denoise-2d`` and
+        ``denoise-3d``; ``True`` for another one-channel denoiser of white
+        noise; ``False``: the network's output as it is.
 
     Returns
     -------
@@ -332,6 +373,7 @@ def restore(
             progress=progress,
             stop=stop,
             normalization=normalization,
+            light_noise_guard=light_noise_guard,
         )
     if stop is not None and stop.is_set():
         raise Cancelled("restoration cancelled before it started")
@@ -346,6 +388,7 @@ def restore(
         batch_size=batch_size,
         precision=precision,
         normalization=normalization,
+        light_noise_guard=light_noise_guard,
     )
     return drain(
         gen,

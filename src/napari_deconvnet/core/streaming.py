@@ -67,6 +67,7 @@ def restore_to_zarr(
     batch_size: int | None = None,
     precision: str = "auto",
     normalization: dict[str, Any] | None = None,
+    light_noise_guard: bool | None = None,
     resume: bool = True,
     overwrite: bool = False,
     client: Any = None,
@@ -93,6 +94,9 @@ def restore_to_zarr(
     chunks : int or sequence of int, optional
         Output block (and chunk) size per spatial axis, rounded up to the
         network's grid; default 1024 x 1024 (2D models), 64 x 256 x 256 (3D).
+    light_noise_guard : bool, optional
+        As for :func:`~napari_deconvnet.restore` (its weight from a central
+        crop of the source).
     normalization : dict, optional
         Fixed ``{"offset", "scale"}``; default the model's contract, with
         statistics from a deterministic sample of the source's chunks (exact
@@ -185,6 +189,8 @@ def restore_to_zarr(
         device=device,
         normalization=normalization,
         block=block,
+        light_noise_guard=light_noise_guard,
+        colour=colour is not None,
     )
     payload = model_payload(net)
     zaxes, zperm = ngff_axes(axes)
@@ -264,6 +270,7 @@ def restore_to_zarr(
         # "auto" on a cluster: each worker's own (float16 on a GPU, bfloat16 with AMX...)
         "precision": ran_in or "auto (each worker's)",
         "normalization": {"offset": offset, "scale": scale},
+        **({"light_noise_blend": job.blend} if job.blend is not None else {}),
         "source": described,
         "streamed": True,
         "seconds": round(time.perf_counter() - started, 3),
