@@ -97,3 +97,25 @@ def test_which_models_are_guarded():
     with pytest.raises(ValueError, match="one-channel denoiser"):
         guard_applies(dn.load_model("salt-and-pepper"), True)
     assert 0 < LIGHT_NOISE < 0.05
+
+
+def test_the_guard_is_a_parameter_of_the_guarded_models_everywhere(tmp_path):
+    import tifffile
+
+    from napari_deconvnet.cli import main
+    from napari_deconvnet.core.model_specs import shipped_model_specs
+
+    specs = shipped_model_specs()
+    assert "light_noise_guard" in [p.name for p in specs["denoise-3d"].params]
+    assert "light_noise_guard" not in [p.name for p in specs["deconv-2d"].params]
+    clean, noisy = _camera(1)
+    on = dn.run_method(noisy, "default", precision="float32")
+    off = dn.run_method(noisy, "default", precision="float32", light_noise_guard=False)
+    assert dn.psnr(clean, on, data_range=1) > dn.psnr(clean, off, data_range=1) + 3
+    source = tmp_path / "in.tif"
+    tifffile.imwrite(source, noisy)
+    for flag, expected in (([], on), (["--param", "light_noise_guard=false"], off)):
+        out = tmp_path / f"out{len(flag)}.tif"
+        args = ["restore", str(source), "-o", str(out), "--device", "cpu"]
+        assert main([*args, "--precision", "float32", *flag]) == 0
+        np.testing.assert_allclose(tifffile.imread(out), expected, atol=1e-5)

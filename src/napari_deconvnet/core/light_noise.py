@@ -43,7 +43,7 @@ import torch
 
 from .kinds import Plain, central_box, kind_of
 
-__all__ = ["GUARD_CROP", "LIGHT_NOISE", "guard_applies", "guard_weight"]
+__all__ = ["GUARD_CROP", "LIGHT_NOISE", "guard_applies", "guard_weight", "guarded_by_default"]
 
 #: Noise standard deviations below this share of the normalisation range are light
 #: (the shipped denoisers were trained from 5/255; at 10/255 SURE's weight is ~0.97)
@@ -54,24 +54,39 @@ GUARD_CROP = {2: (384, 384), 3: (24, 128, 128)}
 GUARDED_MODELS = ("denoise-2d", "denoise-3d")
 
 
+def _plain(metadata: Any, in_channels: Any) -> bool:
+    return type(kind_of(metadata or {})) is Plain and in_channels == 1
+
+
+def guarded_by_default(metadata: Any, in_channels: Any) -> bool:
+    """Whether restores with a model of this metadata blend at light noise by default.
+
+    The shipped blind denoisers (:data:`GUARDED_MODELS`), and one-channel
+    plain models whose metadata says ``"light_noise_guard": true``.
+    """
+    metadata = metadata or {}
+    if not _plain(metadata, in_channels):
+        return False
+    opted = metadata.get("light_noise_guard")
+    if opted is not None:
+        return bool(opted)
+    return metadata.get("name") in GUARDED_MODELS
+
+
 def guard_applies(net: Any, requested: bool | None) -> bool:
     """Whether a restore with `net` blends at light noise (``requested`` None: automatic)."""
     if requested is False:
         return False
-    plain = type(kind_of(net)) is Plain and net.config.in_channels == 1
+    metadata = getattr(net, "metadata", {}) or {}
     if requested is True:
-        if not plain:
+        if not _plain(metadata, net.config.in_channels):
             raise ValueError(
                 "light_noise_guard=True needs a one-channel denoiser without conditioning "
-                f"(the plain kind); this model is {kind_of(net).name!r} with "
+                f"(the plain kind); this model is {kind_of(metadata).name!r} with "
                 f"{net.config.in_channels} input channels"
             )
         return True
-    metadata = getattr(net, "metadata", {}) or {}
-    opted = metadata.get("light_noise_guard")
-    if opted is not None:
-        return bool(opted) and plain
-    return plain and metadata.get("name") in GUARDED_MODELS
+    return guarded_by_default(metadata, net.config.in_channels)
 
 
 def _variance(crop: np.ndarray, restored: np.ndarray) -> np.ndarray | None:

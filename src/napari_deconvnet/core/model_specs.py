@@ -60,16 +60,32 @@ MODEL_PARAMS = (
 )
 
 
+#: The blind denoisers' light-noise guard (:mod:`~napari_deconvnet.core.light_noise`).
+LIGHT_NOISE_PARAM = Param(
+    "light_noise_guard",
+    "bool",
+    True,
+    label="Keep detail at light noise",
+    help="On a nearly clean image, blend the result with the input by the weight that "
+    "minimises Stein's unbiased risk, so that fine texture is not smoothed away",
+)
+
+
 def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
     """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
+    from .light_noise import guarded_by_default
+
     meta = info.get("metadata") or {}
     config = info.get("config") or {}
     ndim = config.get("ndim")
+    params = MODEL_PARAMS
+    if guarded_by_default(meta, config.get("in_channels", 1)):
+        params = (*MODEL_PARAMS, LIGHT_NOISE_PARAM)
     return Spec(
         "method",
         name,
         meta.get("description") or "A napari-deconvnet model (no description).",
-        params=MODEL_PARAMS,
+        params=params,
         function="napari_deconvnet.core.tiling:restore",
         kind="model",
         needs_psf=kind_of(meta).needs_psf,

@@ -208,7 +208,10 @@ class RestoreWidget(WorkerWidget):
 
     @property
     def tile(self) -> Any:
-        """The networks' tile size field (their form's ``tile``)."""
+        """The networks' tile size field (the shown network form's ``tile``)."""
+        form = self.params.current
+        if form is not None and "tile" in form.fields:
+            return form.fields["tile"]
         return self.params.form(BROWSE_SPEC).fields["tile"]
 
     # ------------------------------------------------------------ choices
