@@ -30,7 +30,9 @@ Usage::
 
 PSNR (dB) against the clean scene, every output clipped to [0, 1], mean over
 the scenes of a kind; the last columns are each model minus the better of
-*noisy* and *BM3D*.
+*noisy* and *BM3D*. Models run as ``dn.restore`` runs them (the shipped
+denoisers with their light-noise guard, :mod:`napari_deconvnet.core.light_noise`);
+``--unguarded`` adds each without it.
 """
 
 from __future__ import annotations
@@ -112,7 +114,9 @@ def run(args: argparse.Namespace) -> dict:
     results: dict = {"settings": {k: str(v) for k, v in vars(args).items()}}
     for ndim in args.dims:
         names = args.models if ndim == 2 else args.models_3d
-        models = {label(m): dn.load_model(m) for m in names}
+        models = {label(m): (dn.load_model(m), None) for m in names}
+        if args.unguarded:  # the same models without the light-noise guard
+            models.update({f"{k} (unguarded)": (v[0], False) for k, v in list(models.items())})
         kinds = [k for k in args.scenes if not (ndim == 3 and k == "photos")]
         columns = ["noisy", *(["BM3D (true noise)"] if args.bm3d else []), *models]
         rows = {}
@@ -126,9 +130,15 @@ def run(args: argparse.Namespace) -> dict:
                     if args.bm3d:
                         out = np.clip(bm3d(task, noisy), 0, 1)
                         per["BM3D (true noise)"].append(dn.psnr(clean, out, data_range=1))
-                    for name, net in models.items():
+                    for name, (net, guard) in models.items():
                         axes = "ZYX" if ndim == 3 else None
-                        out = dn.restore(noisy, net, axes=axes, precision=args.precision)
+                        out = dn.restore(
+                            noisy,
+                            net,
+                            axes=axes,
+                            precision=args.precision,
+                            light_noise_guard=guard,
+                        )
                         per[name].append(dn.psnr(clean, np.clip(out, 0, 1), data_range=1))
                 key = f"{kind} / {task.name}"
                 rows[key] = {c: float(np.mean(v)) for c, v in per.items()}
@@ -176,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=192, help="scene width and height")
     parser.add_argument("--depth", type=int, default=24, help="planes of a 3D scene")
     parser.add_argument("--no-bm3d", dest="bm3d", action="store_false")
+    parser.add_argument(
+        "--unguarded",
+        action="store_true",
+        help="also each model without the light-noise guard (core.light_noise)",
+    )
     parser.add_argument("--precision", default="float32", help="of the networks (float32)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="two noises, small scenes")
