@@ -38,9 +38,7 @@ denoisers with their light-noise guard, :mod:`napari_deconvnet.core.light_noise`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import quality  # noqa: E402  (noise models, BM3D with the Anscombe transform)
-from _machine import machine  # noqa: E402
-from sharp_scenes import bm3d, label  # noqa: E402
+from sharp_scenes import bm3d, label, run_and_report, scene_options  # noqa: E402
 
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core.phantoms import cells_2d, cells_3d, phantom  # noqa: E402
@@ -176,56 +173,18 @@ def markdown(results: dict, header: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", choices=(2, 3), default=[2])
-    parser.add_argument("--models", nargs="+", default=["denoise-2d"], help="2D columns")
-    parser.add_argument(
-        "--models-3d", nargs="+", default=["denoise-3d", "denoise-2d"], help="3D columns"
-    )
+    scene_options(parser, [71, 72, 73])
     parser.add_argument("--scenes", nargs="+", default=["photos", "general", "cells"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[71, 72, 73])
-    parser.add_argument("--size", type=int, default=192, help="scene width and height")
-    parser.add_argument("--depth", type=int, default=24, help="planes of a 3D scene")
-    parser.add_argument("--no-bm3d", dest="bm3d", action="store_false")
     parser.add_argument(
         "--unguarded",
         action="store_true",
         help="also each model without the light-noise guard (core.light_noise)",
     )
-    parser.add_argument("--precision", default="float32", help="of the networks (float32)")
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="two noises, small scenes")
-    parser.add_argument("--markdown", type=Path)
-    parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    if args.quick:
-        args.seeds, args.size, args.depth = args.seeds[:1], 64, 16
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.bm3d:
-        try:
-            import bm3d as _  # noqa: F401
-        except ImportError:
-            print("bm3d is not installed: its column is skipped", file=sys.stderr)
-            args.bm3d = False
-    t0 = time.perf_counter()
-    results = run(args)
-    command = " ".join(argv if argv is not None else sys.argv[1:])
-    header = (
-        f"# Denoisers across the noise range ({time.strftime('%Y-%m-%d')})\n\n"
-        f"`python benchmarks/noise_range.py {command}`"
-        f"\n\nMachine: {machine()}. Seeds {', '.join(map(str, args.seeds))}, "
-        f"{args.size}² ({args.depth} planes in 3D), networks in {args.precision}, "
-        f"{time.perf_counter() - t0:.0f} s in all."
+    return run_and_report(
+        args, argv, run, markdown, "Denoisers across the noise range", "noise_range.py"
     )
-    text = markdown(results, header)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n", encoding="utf-8")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":

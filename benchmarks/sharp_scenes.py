@@ -155,24 +155,25 @@ def markdown(results: dict, header: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def scene_options(parser: argparse.ArgumentParser, seeds: list[int]) -> None:
+    """The options this benchmark shares with ``noise_range.py``."""
     parser.add_argument("--dims", type=int, nargs="+", choices=(2, 3), default=[2])
     parser.add_argument("--models", nargs="+", default=["denoise-2d"], help="2D columns")
     parser.add_argument(
         "--models-3d", nargs="+", default=["denoise-3d", "denoise-2d"], help="3D columns"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[61, 62, 63])
-    parser.add_argument("--scenes", nargs="+", choices=tuple(SCENES), default=list(SCENES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=seeds)
     parser.add_argument("--size", type=int, default=192, help="scene width and height")
     parser.add_argument("--depth", type=int, default=24, help="planes of a 3D scene")
     parser.add_argument("--no-bm3d", dest="bm3d", action="store_false")
     parser.add_argument("--precision", default="float32", help="of the networks (float32)")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--quick", action="store_true", help="one small seed (seconds)")
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
+
+
+def run_and_report(args, argv, run_fn, markdown_fn, title: str, script: str) -> int:
+    """Set threads, check for bm3d, run, print the tables and write the files."""
     if args.quick:
         args.seeds, args.size, args.depth = args.seeds[:1], 64, 16
     if args.threads:
@@ -186,22 +187,31 @@ def main(argv: list[str] | None = None) -> int:
             print("bm3d is not installed: its column is skipped", file=sys.stderr)
             args.bm3d = False
     t0 = time.perf_counter()
-    results = run(args)
+    results = run_fn(args)
     command = " ".join(argv if argv is not None else sys.argv[1:])
     header = (
-        f"# Sharp and default scenes ({time.strftime('%Y-%m-%d')})\n\n"
-        f"`python benchmarks/sharp_scenes.py {command}`"
+        f"# {title} ({time.strftime('%Y-%m-%d')})\n\n"
+        f"`python benchmarks/{script} {command}`"
         f"\n\nMachine: {machine()}. Seeds {', '.join(map(str, args.seeds))}, "
         f"{args.size}² ({args.depth} planes in 3D), networks in {args.precision}, "
         f"{time.perf_counter() - t0:.0f} s in all."
     )
-    text = markdown(results, header)
+    text = markdown_fn(results, header)
     print(text)
     if args.markdown:
         args.markdown.write_text(text + "\n", encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    scene_options(parser, [61, 62, 63])
+    parser.add_argument("--scenes", nargs="+", choices=tuple(SCENES), default=list(SCENES))
+    parser.add_argument("--quick", action="store_true", help="one small seed (seconds)")
+    args = parser.parse_args(argv)
+    return run_and_report(args, argv, run, markdown, "Sharp and default scenes", "sharp_scenes.py")
 
 
 if __name__ == "__main__":
