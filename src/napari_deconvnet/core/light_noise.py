@@ -120,7 +120,6 @@ def guard_weight(
     image: Any,
     offset: float,
     scale: float,
-    device: Any = "cpu",
     *,
     seed: int = 0,
 ) -> float | None:
@@ -135,6 +134,9 @@ def guard_weight(
         :data:`GUARD_CROP` is read.
     offset, scale : float
         The restore's normalisation of this image.
+    seed : int
+        Seed of the Rademacher probe. The crop runs in float32 on the
+        device the network's weights are on.
 
     Returns
     -------
@@ -151,7 +153,7 @@ def guard_weight(
     if min(crop.shape[-2:]) < 16 or not (scale > 0):
         return None
     x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[None, None]
-    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
     x = x.to(dev)
     was_training = net.training
     net.eval()

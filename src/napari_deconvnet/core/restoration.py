@@ -147,7 +147,6 @@ def light_noise_weight(
     layout: Layout,
     offset: Any,
     scale: Any,
-    dev: torch.device,
     colour: bool = False,
 ) -> float | None:
     """:func:`~.light_noise.guard_weight` of one image of the transposed input `xt`.
@@ -160,7 +159,7 @@ def light_noise_weight(
     pick = index + (0,) * (xt.ndim - lead)
     o = float(np.broadcast_to(np.asarray(offset, np.float64), xt.shape)[pick])
     s = float(np.broadcast_to(np.asarray(scale, np.float64), xt.shape)[pick])
-    return guard_weight(net, xt[index], o, s, dev)
+    return guard_weight(net, xt[index], o, s)
 
 
 def restore_iter(
@@ -208,7 +207,7 @@ def restore_iter(
     kind = kind_of(net)
     blend = None
     if guard_applies(net, light_noise_guard):  # see core.light_noise
-        blend = light_noise_weight(net, xt, layout, offset, scale, dev, colour is not None)
+        blend = light_noise_weight(net, xt, layout, offset, scale, colour is not None)
     if kind.extra_channels:
         # the kind's extra channel (e.g. Richardson-Lucy with the PSF),
         # normalised like the image
