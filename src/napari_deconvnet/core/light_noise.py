@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from .kinds import Plain, central_box, kind_of
+from .sure import weighted_divergence
 
 __all__ = ["GUARD_CROP", "LIGHT_NOISE", "guard_applies", "guard_weight", "guarded_by_default"]
 
@@ -169,11 +170,7 @@ def guard_weight(
         v_t = torch.from_numpy(v.astype(np.float32))[None, None].to(dev)
         gen = torch.Generator().manual_seed(int(seed))
         probe = (torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1).to(dev)
-        y = x.clone().requires_grad_(True)
-        with torch.enable_grad():
-            out = net(y).float()
-            (jp,) = torch.autograd.grad(out, y, grad_outputs=probe * v_t)
-        divergence = float((jp * probe).sum())
+        divergence = float(weighted_divergence(net, x, v_t, probe)[1].sum())
         residual = float(((restored - x) ** 2).sum())
     finally:
         net.train(was_training)

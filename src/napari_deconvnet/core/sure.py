@@ -66,6 +66,7 @@ __all__ = [
     "sure_score",
     "variance_line",
     "variance_line_guided",
+    "weighted_divergence",
 ]
 
 #: Noise models whose variance is a line in the intensity (what SURE here needs).
@@ -202,14 +203,27 @@ def sure_mse(
     >>> round(float(est), 4)  # the identity's MSE is the noise variance
     0.01
     """
+    out, divergence = weighted_divergence(denoiser, y, variance, probe)
+    return (out - y.detach()) ** 2 - variance + 2 * divergence
+
+
+def weighted_divergence(
+    denoiser: Callable[[torch.Tensor], torch.Tensor],
+    y: torch.Tensor,
+    variance: torch.Tensor,
+    probe: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(denoiser(y), terms)``: the terms sum to ``sum_i v_i d out_i / d y_i`` in expectation.
+
+    One forward and one vector-Jacobian product for the Rademacher `probe`
+    (Monte-Carlo SURE); both results are detached.
+    """
     y = y.detach().requires_grad_(True)
     with torch.enable_grad():
         out = denoiser(y).float()
         (jp,) = torch.autograd.grad(out, y, grad_outputs=probe * variance)
     # (v p) . (J p) summed is sum_i v_i J_ii in expectation; jp = J^T (v p)
-    divergence = (jp * probe).detach()
-    out = out.detach()
-    return (out - y.detach()) ** 2 - variance + 2 * divergence
+    return out.detach(), (jp * probe).detach()
 
 
 class SureScore:
