@@ -48,3 +48,20 @@ def test_the_table_measures_light_noise_against_doing_nothing(noise_range, tmp_p
     # the light-noise guard: near the input where the unguarded model smooths texture
     assert light["denoise-2d"] > light["noisy"] - 1.5  # 64² crops: a rougher estimate
     assert light["denoise-2d"] > light["denoise-2d (unguarded)"] + 2
+
+
+def test_speckle_rows_and_their_log_domain_baseline(noise_range):
+    tasks = noise_range.noises(False, ["speckle"])
+    assert [t.name for t in tasks] == ["speckle-3%", "speckle-5%", "speckle-10%", "speckle-20%"]
+    clean = noise_range.scenes(2, "cells", [71], 64, 8)[0]
+    task = tasks[2]
+    noisy = noise_range.quality.add_noise(task, clean, [71, 0])
+    # multiplicative: the error grows with the intensity (std 10% of it)
+    bright, dim = clean > 0.5, (clean > 0.05) & (clean < 0.2)
+    ratio = np.std((noisy - clean)[bright] / clean[bright])
+    assert ratio == pytest.approx(0.1, rel=0.15)
+    assert np.std((noisy - clean)[dim]) < 0.5 * np.std((noisy - clean)[bright])
+    out = noise_range.baseline_bm3d(task, noisy)
+    assert out.shape == clean.shape and out.dtype == np.float32
+    psnr = lambda x: 10 * np.log10(1 / np.mean((np.clip(x, 0, 1) - clean) ** 2))  # noqa: E731
+    assert psnr(out) > psnr(noisy) + 3

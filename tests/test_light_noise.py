@@ -119,3 +119,48 @@ def test_the_guard_is_a_parameter_of_the_guarded_models_everywhere(tmp_path):
         args = ["restore", str(source), "-o", str(out), "--device", "cpu"]
         assert main([*args, "--precision", "float32", *flag]) == 0
         np.testing.assert_allclose(tifffile.imread(out), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("noise", "params", "power"),
+    [
+        ("gaussian", {"sigma": 0.01}, 0),
+        ("poisson", {"peak": 300.0}, 1),
+        ("speckle", {"sigma": 0.05}, 2),  # standard deviation proportional to the intensity
+    ],
+)
+def test_the_guided_variance_law_follows_the_noise(noise, params, power):
+    from scipy import ndimage
+
+    from napari_deconvnet.core.sure import variance_power_guided
+
+    # a smooth scene over the whole range: texture would add to the noise (the
+    # guard takes the smaller of this and estimate_noise's line for that reason)
+    field = ndimage.gaussian_filter(np.random.default_rng(0).random((256, 256)), 6)
+    ramp = np.linspace(0, 1, 256)[None, :]
+    clean = (0.05 + 0.9 * (0.5 * ramp + 0.5 * (field - field.min()) / np.ptp(field))).astype(
+        np.float32
+    )
+    noisy = dn.synthesize(clean, noise, seed=3, **params)
+    c, p, d = variance_power_guided(noisy, clean)  # guided by the truth: only the law is tested
+    assert p == power
+    true = {0: np.full_like(clean, 0.01**2), 1: clean / 300, 2: (0.05 * clean) ** 2}[power]
+    fitted = c * np.maximum(clean, 0) ** p + d
+    assert abs(fitted.mean() / true.mean() - 1) < 0.2
+    bright = clean > 0.6  # the law holds where it matters for SURE, not only on average
+    assert abs(fitted[bright].mean() / true[bright].mean() - 1) < 0.25
+
+
+def test_speckle_is_not_taken_for_light_noise():
+    # speckle of 10%: on average 11/255 but 1-2/255 in the dark coat; a variance
+    # line fitted mostly to the dark bins said 6/255, "light", and the blend kept
+    # most of the noise (measured on a 256² crop: 33.8 dB unguarded, 28.9 guarded)
+    clean = data.camera()[100:356, 100:356].astype(np.float32) / 255
+    noisy = dn.synthesize(clean, "speckle", sigma=0.1, seed=1)
+    net = dn.load_model("default")
+    w = guard_weight(net, noisy, 0.0, 1.0)
+    assert w is None or w > 0.8, w
+    guarded = dn.restore(noisy, net, precision="float32")
+    raw = dn.restore(noisy, net, precision="float32", light_noise_guard=False)
+    assert dn.psnr(clean, guarded, data_range=1) > dn.psnr(clean, raw, data_range=1) - 0.1
+    assert dn.psnr(clean, guarded, data_range=1) > dn.psnr(clean, noisy, data_range=1) + 5

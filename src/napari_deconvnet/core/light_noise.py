@@ -18,8 +18,10 @@ mean squared error (SURE, :mod:`~napari_deconvnet.core.sure`):
                {\\lVert f(y) - y \\rVert^2}
 
 with ``v_i`` the noise variance at pixel ``i`` (the variance line that
-:func:`~napari_deconvnet.estimate_noise` fits, or the one measured where the
-restoration is flat, whichever is smaller: texture inflates both) and the
+:func:`~napari_deconvnet.estimate_noise` fits, or the constant, linear or
+quadratic law measured where the restoration is flat, whichever is smaller:
+texture inflates both; a quadratic law, multiplicative noise such as
+speckle, is kept without the line, which cannot describe it) and the
 divergence estimated by one Rademacher probe (Monte-Carlo SURE). A good
 denoiser keeps ``w`` near 1 (its residual is the noise); one that removes
 detail gets a small ``w``. ``w`` is computed once per restore on a central
@@ -91,29 +93,42 @@ def guard_applies(net: Any, requested: bool | None) -> bool:
 
 
 def _variance(crop: np.ndarray, restored: np.ndarray) -> np.ndarray | None:
-    """Per-pixel noise variance of `crop` (its units), or None when none can be measured."""
-    from .noise_estimation import estimate_noise, variance_line
-    from .sure import variance_line_guided
+    """Per-pixel noise variance of `crop` (its units), or None when none can be measured.
 
-    means = []
+    Two measurements: the variance line :func:`~.noise_estimation.estimate_noise`
+    fits to the noisy crop, and the power law measured where the restoration
+    is flat (:func:`~.sure.variance_power_guided`: constant, linear or, for
+    multiplicative noise such as speckle, quadratic in the intensity). Texture
+    inflates both, so for noise that is a line in the intensity the smaller
+    is kept; a quadratic one cannot be a line, so the line does not compete
+    (it underestimated speckle of 10% by 3-4 times at the bright end and the
+    blend kept most of the noise). The guided one is dropped when below a
+    quarter of the line: discrete low counts zero its medians.
+    """
+    from .noise_estimation import estimate_noise, variance_line
+    from .sure import variance_power_guided
+
+    candidates = []
+    line = None
     try:
         a, b = variance_line(estimate_noise(crop, impulses=False))
-        means.append((float(np.mean(a * crop + b)), a, b))
+        line = a * crop + b
     except (ValueError, TypeError):
         pass
+    power = 1
     try:
-        a, b = variance_line_guided(crop, restored)
-        guided = float(np.mean(a * crop + b))
-        # discrete counts can zero the guided medians: keep it only when plausible
-        if not means or guided >= 0.25 * means[0][0]:
-            means.append((guided, a, b))
+        c, power, d = variance_power_guided(crop, restored)
+        guided = c * np.maximum(restored, 0.0) ** power + d
+        if line is None or float(np.mean(guided)) >= 0.25 * float(np.mean(line)):
+            candidates.append(guided)
     except ValueError:
         pass
-    means = [m for m in means if math.isfinite(m[0]) and m[0] > 0]
-    if not means:
+    if line is not None and (power <= 1 or not candidates):
+        candidates.append(line)
+    candidates = [v for v in candidates if math.isfinite(float(np.mean(v))) and np.mean(v) > 0]
+    if not candidates:
         return None
-    _, a, b = min(means, key=lambda m: m[0])
-    return np.maximum(a * crop + b, 0.0)
+    return np.maximum(min(candidates, key=lambda v: float(np.mean(v))), 0.0)
 
 
 def guard_weight(
