@@ -20,6 +20,7 @@ import train_default as base
 from napari_deconvnet.core.conditioning import conditioning_channels
 from napari_deconvnet.core.model import DeconvNet
 from napari_deconvnet.core.noise import synthesize
+from napari_deconvnet.core.normalization import percentiles
 from napari_deconvnet.core.phantoms import cells_3d, phantom, random_psf
 from napari_deconvnet.core.psf import blur
 from napari_deconvnet.core.tiling import restore
@@ -136,7 +137,7 @@ def from_adu(image: np.ndarray, info: dict) -> np.ndarray:
 
 def network_input(noisy: np.ndarray, psf, net: DeconvNet) -> tuple[np.ndarray, float, float]:
     """(C, *spatial) normalised input as ``dn.restore`` builds it, with (offset, scale)."""
-    lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
+    lo, hi = percentiles(noisy, [NORM["low"], NORM["high"]])
     scale = float(hi - lo) if hi > lo else 1.0
     channels = [noisy]
     if "conditioning" in net.metadata:

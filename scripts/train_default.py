@@ -73,6 +73,7 @@ from napari_deconvnet.core.fit import fit
 from napari_deconvnet.core.kinds import NoiseConditioned
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig, widen_input
 from napari_deconvnet.core.noise import synthesize
+from napari_deconvnet.core.normalization import percentiles
 from napari_deconvnet.core.persistence import load_model
 from napari_deconvnet.core.phantoms import cells_2d, phantom
 
@@ -210,7 +211,7 @@ def normalize(noisy: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
 
     `others` (the clean image, a conditioning channel) take the same mapping.
     """
-    lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
+    lo, hi = percentiles(noisy, [NORM["low"], NORM["high"]])  # dequantised on a lattice
     scale = hi - lo if hi > lo else 1.0
     return tuple(((a - lo) / scale).astype(np.float32) for a in (noisy, *others))
 
@@ -390,7 +391,7 @@ def validation_set(
 @torch.inference_mode()
 def denoise(model: DeconvNet, noisy: np.ndarray) -> np.ndarray:
     """Whole-image inference exactly as the normalisation contract states."""
-    lo, hi = np.percentile(noisy.astype(np.float64), [NORM["low"], NORM["high"]])
+    lo, hi = percentiles(noisy, [NORM["low"], NORM["high"]])
     scale = hi - lo if hi > lo else 1.0
     device = next(model.parameters()).device
     metadata = getattr(model, "metadata", None)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_dask
+from .normalization import percentiles
 from .regions import Box, region_boxes
 
 __all__ = [
@@ -125,7 +126,7 @@ def percentile_stats(array: Any, low: float, high: float) -> tuple[float, float]
             "the training data contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be trained on"
         )
-    lo, hi = np.percentile(sample, [low, high])
+    lo, hi = percentiles(sample, [low, high])  # dequantised on a lattice, as restore
     scale = hi - lo if hi > lo else 1.0
     return float(lo), float(scale)
 

@@ -19,6 +19,7 @@ import torch
 from .conditioning import noise_map_channel, normalised_line
 from .noise import synthesize
 from .noise_estimation import variance_line
+from .normalization import percentiles
 from .phantoms import check_kinds, phantom
 from .psf import blur
 
@@ -52,7 +53,7 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
             f"adapt needs a noise model among gaussian, poisson, poisson-gaussian, got {name!r}"
         )
     sample = np.asarray(image, np.float64).reshape(-1)[:: max(1, image.size // (1 << 20))]
-    low, high = np.percentile(sample, [0.5, 99.5])
+    low, high = percentiles(sample, [0.5, 99.5])
     if name == "poisson-gaussian":
         offset = float(params.get("offset", 0.0))
     elif name == "poisson":
@@ -359,7 +360,7 @@ class RehearsalPairs(SyntheticPairs):
                 target = signal
                 line = {"a": 1.0, "b": read**2}
             noisy = np.asarray(noisy, np.float32)
-            low, high = np.percentile(noisy, [0.5, 99.5])
+            low, high = percentiles(noisy, [0.5, 99.5])  # as restore normalises
             scale = float(high - low) if high > low else 1.0
             xs.append((noisy - low) / scale)
             ys.append((target - low) / scale)

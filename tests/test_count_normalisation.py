@@ -1,0 +1,64 @@
+"""Photon counts and other values on a lattice: percentiles of the dequantised values."""
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import patches
+from napari_deconvnet.core.normalization import lattice, percentiles
+from napari_deconvnet.core.phantoms import cells_2d
+
+
+def test_the_lattice_of_counts_integers_and_scaled_counts():
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.4, (128, 128))
+    assert lattice((counts / 2).astype(np.float32)) == (0.0, 0.5)  # synthesize's photons / peak
+    assert lattice((counts * 2 + 100).astype(np.uint16)) == (100.0, 2.0)  # ADU with a gain of 2
+    odd = (counts * 2 + 100).astype(np.uint16)
+    odd[0, 0] += 1  # one value off the step of 2: integers still have a step of 1
+    assert lattice(odd) == (float(odd.min()), 1.0)
+    assert lattice(rng.normal(size=(64, 64))) is None  # continuous
+    assert lattice(np.full((8, 8), 3.0)) is None  # constant
+    noisy = (counts / 2 + rng.normal(0, 0.01, counts.shape)).astype(np.float32)
+    assert lattice(noisy) is None  # read noise: off the lattice
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lattice_percentiles_are_those_of_the_counts_spread_over_their_steps(seed):
+    rng = np.random.default_rng(seed)
+    step = [1.0, 0.5, 0.25][seed]
+    values = (rng.poisson([0.3, 2.0, 8.0][seed], 200_000) * step).astype(np.float32)
+    got = percentiles(values, [0.5, 25, 50, 99.5])
+    # the reference: numpy's percentiles of the values with uniform dither over their step
+    spread = values + rng.uniform(-step / 2, step / 2, values.size)
+    expected = np.percentile(spread, [0.5, 25, 50, 99.5])
+    np.testing.assert_allclose(got, expected, atol=0.02 * step)
+    # continuous data keep numpy's percentiles exactly
+    cont = rng.normal(size=5000)
+    assert percentiles(cont, [0.5, 99.5]) == list(np.percentile(cont, [0.5, 99.5]))
+
+
+def test_mostly_zero_counts_put_the_zeros_half_a_count_above_the_bottom():
+    x = np.zeros(1000, np.uint16)
+    x[600:] = 1  # 60 % zeros, 40 % ones
+    lo, hi = percentiles(x, [0.5, 99.5])
+    assert lo == pytest.approx(-0.5 + 5 / 600)
+    assert hi == pytest.approx(0.5 + (995 - 600) / 400)
+
+
+def test_restore_keeps_the_brightness_of_a_few_photons():
+    clean = cells_2d(np.random.default_rng(5), 192).astype(np.float32)
+    noisy = dn.synthesize(clean, "poisson", peak=2.0, seed=1).astype(np.float32)
+    out = dn.restore(noisy, "denoise-2d", precision="float32")
+    # raw percentiles put the zeros at the bottom: output mean 0.08 for 0.19, 19.1 dB
+    # on a 256² scene; dequantised: mean 0.18, 25.8 dB
+    assert out.mean() == pytest.approx(clean.mean(), rel=0.1)
+    assert dn.psnr(clean, np.clip(out, 0, 1), data_range=1) > 24.0
+    # lazy and streamed restores use the same statistics (the sample is the whole array)
+    stats = dn.compute_normalization(noisy, "denoise-2d")
+    assert stats["offset"] < -0.2  # half a count (0.5) below the zero, in units of the peak
+    assert dn.compute_normalization(da.from_array(noisy, chunks=64), "denoise-2d") == stats
+    # and training normalises count data the same way (dn.train's statistics)
+    lo, scale = patches.percentile_stats(noisy, 0.5, 99.5)
+    assert (lo, scale) == pytest.approx((stats["offset"], stats["scale"]), rel=1e-6)
