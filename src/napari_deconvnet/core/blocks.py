@@ -33,6 +33,7 @@ import torch
 from .axes import Layout
 from .devices import resolve_device, resolve_precision
 from .generators import drain
+from .impulse_switch import IMPULSE_MARGIN, switch_impulses
 from .kinds import ModelKind, kind_of
 from .light_noise import guard_applies
 from .model import DeconvNet, DeconvNetConfig
@@ -148,6 +149,8 @@ class Job:
     fraction: tuple[float, ...] | None = None
     #: nearly clean input: the weight of the network's correction (core.light_noise)
     blend: float | None = None
+    #: impulse values replaced before the network (core.impulse_switch)
+    impulses: dict[str, float] | None = None
 
     def n_blocks(self) -> tuple[int, ...]:
         return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
@@ -178,6 +181,7 @@ class Job:
             **({"shift": list(self.shift)} if self.shift else {}),  # earlier runs: none
             **({"fraction": list(self.fraction)} if self.fraction else {}),
             **({"blend": self.blend} if self.blend is not None else {}),
+            **({"impulses": self.impulses} if self.impulses is not None else {}),
             "precision": self.precision,
             **extra,
         }
@@ -233,6 +237,8 @@ def restore_block(
     dev = next(net.parameters()).device
     dtype = resolve_precision(job.precision, dev)
     raw = np.asarray(piece)
+    if job.impulses is not None:  # as restore_iter replaces them (core.impulse_switch)
+        raw = switch_impulses(raw, job.impulses, len(job.spatial))
     region, indices = input_region(job, batch, sidx)
     offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
     lead = raw.shape[: raw.ndim - len(job.spatial)]
@@ -334,12 +340,16 @@ def make_job(
     block: Sequence[int],
     light_noise_guard: bool | None = None,
     colour: bool = False,
+    impulses: dict[str, float] | None = None,
 ) -> Job:
     """Plan the blocks and compute every statistic they share, once.
 
     `dev` and `dtype` are those :func:`~.restoration.prepare_restore` resolved;
     `device` is the caller's request, which the job keeps as ``"auto"`` (each
-    worker picks its own device) or else as the resolved `dev`.
+    worker picks its own device) or else as the resolved `dev`. `impulses`
+    (:func:`~.impulse_switch.detect_impulses`) makes every block replace
+    them in what it reads; `xt` is then the image with them replaced, for
+    its statistics.
     """
     ndim = net.config.ndim
     grid = net.config.grid
@@ -368,6 +378,8 @@ def make_job(
         margin = kind.input_margin(layout.psf, ndim, cond_stats)
         if layout.psf_fraction is not None:  # the resampling's context
             margin = tuple(max(int(m), SUBPIXEL_RADIUS) for m in margin)
+    if impulses is not None:  # the switching median's context
+        margin = tuple(max(int(m), IMPULSE_MARGIN) for m in margin)
     return Job(
         transposed_shape=tuple(layout.transposed_shape),
         n_batch=layout.n_batch_axes,
@@ -389,6 +401,7 @@ def make_job(
         shift=layout.psf_shift,
         fraction=layout.psf_fraction,
         blend=blend,
+        impulses=impulses,
     )
 
 

@@ -446,7 +446,12 @@ def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np")
 
 
 def denoise_switching_median(
-    image: Any, low: float | None = None, high: float | None = None, largest: int = 7
+    image: Any,
+    low: float | None = None,
+    high: float | None = None,
+    largest: int = 7,
+    *,
+    mask: Any = None,
 ) -> np.ndarray:
     """Switching median filter: replace only the impulses, by a median of clean neighbours.
 
@@ -461,6 +466,9 @@ def denoise_switching_median(
         Largest odd window tried. Each impulse takes the median of the
         non-impulse pixels in the smallest window (3, 5, ...) that has any;
         one without any up to `largest` keeps its value.
+    mask : bool ndarray, optional
+        The impulses, the shape of `image`; default every pixel at `low` or
+        `high`. Pixels outside it are the clean neighbours.
 
     Returns
     -------
@@ -492,10 +500,14 @@ def denoise_switching_median(
     lo = float(arr.min()) if low is None else float(low)
     hi = float(arr.max()) if high is None else float(high)
     spatial = min(arr.ndim, 3)
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != arr.shape:
+            raise ValueError(f"mask must have the image's shape {arr.shape}, got {mask.shape}")
     out = arr.copy()
     for index in np.ndindex(*arr.shape[: arr.ndim - spatial]):
         plane, result = arr[index], out[index]
-        bad = (plane <= lo) | (plane >= hi)
+        bad = (plane <= lo) | (plane >= hi) if mask is None else mask[index]
         values = np.where(bad, np.nan, plane)
         todo = np.argwhere(bad)
         for size in range(3, largest + 1, 2):

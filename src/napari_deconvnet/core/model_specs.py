@@ -70,6 +70,16 @@ LIGHT_NOISE_PARAM = Param(
     "minimises Stein's unbiased risk, so that fine texture is not smoothed away",
 )
 
+#: The blind denoisers' impulse switch (:mod:`~napari_deconvnet.core.impulse_switch`).
+IMPULSE_PARAM = Param(
+    "impulse_switch",
+    "bool",
+    True,
+    label="Replace impulses first",
+    help="When the image holds salt-and-pepper (pixels at its minimum or maximum where "
+    "their neighbours are not), replace those by a switching median before the network",
+)
+
 
 def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
     """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
@@ -80,7 +90,7 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
     ndim = config.get("ndim")
     params = MODEL_PARAMS
     if guarded_by_default(meta, config.get("in_channels", 1)):
-        params = (*MODEL_PARAMS, LIGHT_NOISE_PARAM)
+        params = (*MODEL_PARAMS, LIGHT_NOISE_PARAM, IMPULSE_PARAM)
     return Spec(
         "method",
         name,

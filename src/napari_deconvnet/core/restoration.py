@@ -33,6 +33,7 @@ from .colour import from_opponent, opponent_axis, to_opponent
 from .conditions import check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
 from .generators import Cancelled, drain
+from .impulse_switch import detect_impulses, switch_applies, switch_impulses
 from .kinds import kind_of
 from .light_noise import guard_applies, guard_weight
 from .model import DeconvNet
@@ -175,6 +176,7 @@ def restore_iter(
     precision: str = "auto",
     normalization: dict[str, Any] | None = None,
     light_noise_guard: bool | None = None,
+    impulse_switch: bool | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
@@ -188,6 +190,12 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    if switch_applies(net, impulse_switch):  # impulses out first: see core.impulse_switch
+        lead, ndim = layout.n_batch_axes + layout.has_channel, net.config.ndim
+        values = detect_impulses(x.transpose(layout.perm), lead, ndim)
+        if values is not None:
+            switched = switch_impulses(x.transpose(layout.perm), values, ndim)
+            x = np.ascontiguousarray(switched.transpose(layout.inverse))
     colour = opponent_axis(x, net, axes, normalization)
     if colour is not None:  # RGB through a one-channel denoiser: see core.colour
         x = to_opponent(x, colour)
@@ -251,6 +259,7 @@ def restore(
     stop: threading.Event | None = None,
     normalization: dict[str, Any] | None = None,
     light_noise_guard: bool | None = None,
+    impulse_switch: bool | None = None,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
@@ -327,6 +336,14 @@ def restore(
         ``None`` (default): on for the shipped ``denoise-2d`` and
         ``denoise-3d``; ``True`` for another one-channel denoiser of white
         noise; ``False``: the network's output as it is.
+    impulse_switch : bool, optional
+        Impulses (pixels at the image's minimum or maximum: dead or
+        saturated pixels, salt-and-pepper) through a blind denoiser: when
+        :func:`estimate_noise` finds salt-and-pepper in a central crop, those
+        pixels are replaced by :func:`denoise_switching_median` before the
+        network sees the image (:mod:`~napari_deconvnet.core.impulse_switch`).
+        ``None`` (default): on for the models the light-noise guard is on
+        for; ``True`` for another one-channel plain denoiser; ``False``: never.
 
     Returns
     -------
@@ -373,6 +390,7 @@ def restore(
             stop=stop,
             normalization=normalization,
             light_noise_guard=light_noise_guard,
+            impulse_switch=impulse_switch,
         )
     if stop is not None and stop.is_set():
         raise Cancelled("restoration cancelled before it started")
@@ -388,6 +406,7 @@ def restore(
         precision=precision,
         normalization=normalization,
         light_noise_guard=light_noise_guard,
+        impulse_switch=impulse_switch,
     )
     return drain(
         gen,

@@ -10,6 +10,7 @@ it done, in this process or as tasks on a ``dask.distributed`` cluster.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import threading
@@ -33,6 +34,7 @@ from .blocks import (
 )
 from .colour import from_opponent, opponent_axis, to_opponent
 from .devices import dtype_name
+from .impulse_switch import detect_impulses, switch_applies, switch_impulses, switch_impulses_lazy
 from .ome_zarr import (
     JOB_DIR,
     LAYER_KEY,
@@ -68,6 +70,7 @@ def restore_to_zarr(
     precision: str = "auto",
     normalization: dict[str, Any] | None = None,
     light_noise_guard: bool | None = None,
+    impulse_switch: bool | None = None,
     resume: bool = True,
     overwrite: bool = False,
     client: Any = None,
@@ -94,9 +97,10 @@ def restore_to_zarr(
     chunks : int or sequence of int, optional
         Output block (and chunk) size per spatial axis, rounded up to the
         network's grid; default 1024 x 1024 (2D models), 64 x 256 x 256 (3D).
-    light_noise_guard : bool, optional
-        As for :func:`~napari_deconvnet.restore` (its weight from a central
-        crop of the source).
+    light_noise_guard, impulse_switch : bool, optional
+        As for :func:`~napari_deconvnet.restore` (the guard's weight and the
+        search for impulses from a central crop of the source; impulses are
+        replaced block by block with the context the filter needs).
     normalization : dict, optional
         Fixed ``{"offset", "scale"}``; default the model's contract, with
         statistics from a deterministic sample of the source's chunks (exact
@@ -156,14 +160,20 @@ def restore_to_zarr(
         client = None
     lazy = as_lazy(array)
     xt = lazy.transpose(layout.perm)
+    seen = xt  # the image as the network will see it: its statistics
+    impulses = None
+    if switch_applies(net, impulse_switch):  # see core.impulse_switch
+        impulses = detect_impulses(xt, layout.n_batch_axes + layout.has_channel, net.config.ndim)
+        if impulses is not None:  # blocks replace them in what they read
+            seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
     # RGB through a one-channel denoiser, as restore and lazy restores do (core.colour):
     # statistics of the luminance and chroma, and one task per spatial block restores
     # all its samples, so that they can be mixed back before they are written
     colour = opponent_axis(array, net, axes, normalization)
-    stats_of = xt
+    stats_of = seen
     if colour is not None:
         colour = list(layout.perm).index(colour)  # the S axis, a batch axis here
-        stats_of = to_opponent(xt, colour)
+        stats_of = to_opponent(seen, colour)
     ndim = net.config.ndim
     if chunks is None:
         block = list(_DEFAULT_BLOCK[ndim])
@@ -191,6 +201,7 @@ def restore_to_zarr(
         block=block,
         light_noise_guard=light_noise_guard,
         colour=colour is not None,
+        impulses=impulses,
     )
     payload = model_payload(net)
     zaxes, zperm = ngff_axes(axes)
@@ -271,6 +282,7 @@ def restore_to_zarr(
         "precision": ran_in or "auto (each worker's)",
         "normalization": {"offset": offset, "scale": scale},
         **({"light_noise_blend": job.blend} if job.blend is not None else {}),
+        **({"impulses_replaced": job.impulses} if job.impulses is not None else {}),
         "source": described,
         "streamed": True,
         "seconds": round(time.perf_counter() - started, 3),
@@ -317,7 +329,11 @@ def _restore_unit(piece: np.ndarray, job: Job, payload: ModelPayload, unit: tupl
     if None not in batch:
         return restore_block(piece, job, payload, unit)
     axis = batch.index(None)
-    mixed = to_opponent(np.asarray(piece), axis)
+    piece = np.asarray(piece)
+    if job.impulses is not None:  # in RGB, before the samples are mixed
+        piece = switch_impulses(piece, job.impulses, len(job.spatial))
+        job = dataclasses.replace(job, impulses=None)
+    mixed = to_opponent(piece, axis)
     parts = []
     for k in range(mixed.shape[axis]):
         block = (batch[:axis] + (k,) + batch[axis + 1 :], sidx)

@@ -1,0 +1,180 @@
+"""Impulses before a blind denoiser: replaced by a switching median first.
+
+The blind denoisers were trained on Gaussian and Poisson-Gaussian noise. An
+image that also holds impulses (pixels set to the image's minimum or
+maximum: dead and saturated pixels, transmission errors, salt-and-pepper)
+went through them almost untouched: Gaussian noise of 0.02 plus 5% impulses
+on the camera photo, 17.5 dB in, 17.8 dB out, where a 3x3 median gives
+30.1. The salt-and-pepper model removes the impulses but keeps every other
+pixel as it is, Gaussian noise included.
+
+So, for the blind denoisers, restore first asks :func:`~napari_deconvnet.estimate_noise`
+whether a central crop of one image holds salt-and-pepper (at least 0.2% of
+its pixels are at an extreme where their neighbours are not: the zeros of
+low photon counts and clipped noise do not count), and if so replaces those
+pixels by :func:`~napari_deconvnet.denoise_switching_median` (the median of
+their non-impulse neighbours in the smallest window of 3x3 to 7x7 that has
+any) before the network sees the image: 35.5 dB on that photo. Only
+extreme pixels that stand out from their neighbours are impulses
+(:func:`impulse_mask`): the zeros of a background clipped at 0 are data.
+Every other pixel is left as it is. The impulse values are the whole input's minimum
+and maximum (:func:`~napari_deconvnet.core.kinds.impulse_values`), so that
+eager, lazy, streamed and cluster restores agree: the filter needs only
+:data:`IMPULSE_MARGIN` pixels of context.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .kinds import Plain, central_box, impulse_values, kind_of
+
+__all__ = [
+    "IMPULSE_LARGEST",
+    "IMPULSE_MARGIN",
+    "detect_impulses",
+    "impulse_mask",
+    "switch_applies",
+    "switch_impulses",
+    "switch_impulses_lazy",
+]
+
+#: Largest window of the switching median (odd)
+IMPULSE_LARGEST = 7
+#: An extreme pixel is an impulse when its 8 neighbours' median is this share of the
+#: range away from it: the zeros of a background clipped at 0 are not
+STANDS_OUT = 0.1
+#: Context a block needs around it for the switch to be exact (the window, and the
+#: neighbours that decide whether a pixel in it is an impulse)
+IMPULSE_MARGIN = IMPULSE_LARGEST // 2 + 1
+#: The crop (per spatial axis) the impulses are looked for in
+DETECT_CROP = {2: (512, 512), 3: (24, 192, 192)}
+
+
+def switch_applies(net: Any, requested: bool | None) -> bool:
+    """Whether a restore with `net` looks for impulses (``requested`` None: automatic).
+
+    Automatically for the models the light-noise guard is on for (the
+    shipped blind denoisers, :func:`~.light_noise.guarded_by_default`);
+    ``True`` asks for it with another one-channel plain denoiser.
+    """
+    from .light_noise import guarded_by_default
+
+    if requested is False:
+        return False
+    metadata = getattr(net, "metadata", {}) or {}
+    in_channels = net.config.in_channels
+    if requested is True:
+        if not (type(kind_of(metadata)) is Plain and in_channels == 1):
+            raise ValueError(
+                "impulse_switch=True needs a one-channel denoiser without conditioning (the "
+                f"plain kind); this model is {kind_of(metadata).name!r} with {in_channels} "
+                "input channels (the salt-and-pepper model handles impulses itself)"
+            )
+        return True
+    return guarded_by_default(metadata, in_channels)
+
+
+def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
+    """The impulse values when a crop of the transposed input `xt` holds salt-and-pepper.
+
+    Parameters
+    ----------
+    xt : ndarray or dask array
+        The input in the restore's transposed layout: `n_lead` batch and
+        channel axes, then `ndim` spatial axes.
+
+    Returns
+    -------
+    dict or None
+        ``{"minimum": lo, "maximum": hi}`` of the whole input, or None when
+        the middle image's central crop (:data:`DETECT_CROP`) has no
+        salt-and-pepper by :func:`~napari_deconvnet.estimate_noise`.
+    """
+    from .noise_estimation import estimate_noise
+
+    index = tuple(n // 2 for n in xt.shape[:n_lead])
+    image = xt[index]
+    crop = image[central_box(image.shape, DETECT_CROP[ndim])]
+    if hasattr(crop, "compute"):
+        crop = crop.compute()
+    crop = np.asarray(crop, np.float64)
+    if min(crop.shape[-2:]) < 16:
+        return None
+    try:
+        found = estimate_noise(crop).get("noise") == "salt-and-pepper"
+    except (ValueError, TypeError):
+        return None
+    return impulse_values(xt) if found else None
+
+
+def impulse_mask(image: np.ndarray, values: dict[str, float]) -> np.ndarray:
+    """The impulses of one image: extreme pixels whose neighbours are not near that extreme.
+
+    A pixel at the minimum (maximum) whose 8 (26 in 3D) neighbours' median
+    is more than :data:`STANDS_OUT` of the range above (below) it. Pixels at
+    an extreme among neighbours there (a background clipped at 0, a
+    saturated region) are data, and stay.
+    """
+    from scipy import ndimage
+
+    lo, hi = values["minimum"], values["maximum"]
+    ring = np.ones((3,) * image.ndim, bool)
+    ring[(1,) * image.ndim] = False
+    median = ndimage.median_filter(image, footprint=ring, mode="reflect")
+    gap = STANDS_OUT * (hi - lo)
+    return ((image <= lo) & (median > lo + gap)) | ((image >= hi) & (median < hi - gap))
+
+
+def switch_impulses(x: np.ndarray, values: dict[str, float], ndim: int) -> np.ndarray:
+    """`x` (any leading axes, then `ndim` spatial ones) with its impulses replaced; float32.
+
+    The impulses (:func:`impulse_mask`) take the median of their clean
+    neighbours (:func:`~napari_deconvnet.denoise_switching_median`); every
+    other pixel is returned as it is.
+    """
+    from .denoisers import denoise_switching_median
+
+    x = np.asarray(x)
+    images = x.reshape(-1, *x.shape[x.ndim - ndim :])
+    out = np.empty(images.shape, np.float32)
+    for i, image in enumerate(images):
+        image = image.astype(np.float32)
+        out[i] = denoise_switching_median(
+            image,
+            values["minimum"],
+            values["maximum"],
+            largest=IMPULSE_LARGEST,
+            mask=impulse_mask(image, values),
+        )
+    return out.reshape(x.shape)
+
+
+def switch_impulses_lazy(xt: Any, values: dict[str, float], ndim: int) -> Any:
+    """:func:`switch_impulses` of a dask array, chunk by chunk with the context it needs.
+
+    Exact: each chunk is read with :data:`IMPULSE_MARGIN` pixels of its
+    neighbours; at the image's borders the filter reflects the image as the
+    in-memory one does. An array in memory is filtered at once.
+    """
+    if not hasattr(xt, "map_overlap"):
+        return switch_impulses(xt, values, ndim)
+    depth = {d: (IMPULSE_MARGIN if d >= xt.ndim - ndim else 0) for d in range(xt.ndim)}
+    # chunks at least as large as the context (dask's overlap needs it)
+    small = {
+        d: max(IMPULSE_MARGIN + 1, min(xt.chunks[d]))
+        for d in range(xt.ndim - ndim, xt.ndim)
+        if min(xt.chunks[d]) <= IMPULSE_MARGIN and xt.shape[d] > IMPULSE_MARGIN
+    }
+    if small:
+        xt = xt.rechunk({d: max(c, 64) for d, c in small.items()})
+    return xt.map_overlap(
+        switch_impulses,
+        depth=depth,
+        boundary="none",
+        dtype=np.float32,
+        values=values,
+        ndim=ndim,
+    )

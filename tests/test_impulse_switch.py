@@ -1,0 +1,115 @@
+"""Impulses through the blind denoisers: replaced by a switching median first."""
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+from scipy import ndimage
+from skimage import data
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.impulse_switch import (
+    detect_impulses,
+    impulse_mask,
+    switch_applies,
+    switch_impulses,
+)
+from napari_deconvnet.core.phantoms import cells_2d, phantom
+
+
+def _psnr(clean, image):
+    return float(dn.psnr(clean, np.clip(image, 0, 1), data_range=1))
+
+
+def _mixed(clean, sigma=0.03, amount=0.05):
+    noisy = dn.synthesize(clean, "gaussian", sigma=sigma, seed=1)
+    return np.clip(dn.synthesize(noisy, "salt-and-pepper", amount=amount, seed=2), 0, 1).astype(
+        np.float32
+    )
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return (data.camera()[100:292, 80:304] / 255).astype(np.float32)
+
+
+def test_gaussian_noise_with_impulses_is_denoised(camera):
+    noisy = _mixed(camera)
+    on = dn.restore(noisy, precision="float32")
+    off = dn.restore(noisy, precision="float32", impulse_switch=False)
+    # measured on this crop: 17.2 dB in, 21.4 without the switch, 35.5 with it
+    assert _psnr(camera, on) > _psnr(camera, off) + 10
+    assert _psnr(camera, on) > _psnr(camera, ndimage.median_filter(noisy, 3)) + 3
+    # before the network only the impulses changed: extreme pixels that stand out
+    values = {"minimum": float(noisy.min()), "maximum": float(noisy.max())}
+    mask = impulse_mask(noisy, values)
+    switched = switch_impulses(noisy[None], values, 2)[0]
+    np.testing.assert_array_equal(switched[~mask], noisy[~mask])
+    assert 0.03 < mask.mean() < 0.06  # 5% impulses, a few at their own value's extreme
+    assert (switched[mask] != noisy[mask]).mean() > 0.95  # replaced by their neighbours' median
+    # the zeros of a background clipped at 0 are data, not impulses
+    dark = np.clip(np.random.default_rng(0).normal(0.0, 0.05, (64, 64)), 0, 1)
+    dark[0, 0] = 1.0
+    assert not impulse_mask(dark, {"minimum": 0.0, "maximum": 1.0})[dark == 0].any()
+
+
+def test_lazy_streamed_and_rgb_restores_agree(camera, tmp_path):
+    noisy = _mixed(camera)
+    eager = dn.restore(noisy, precision="float32")
+    lazy = dn.restore(da.from_array(noisy, chunks=(70, 90)), precision="float32", tile=64)
+    np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5)
+    out = dn.restore_to_zarr(
+        noisy, tmp_path / "o.ome.zarr", "default", precision="float32", chunks=64
+    )
+    np.testing.assert_allclose(np.asarray(zarr.open(f"{out}/0", mode="r")), eager, atol=1e-5)
+    assert '"impulses_replaced"' in (tmp_path / "o.ome.zarr" / ".zattrs").read_text()
+    rgb = (data.astronaut()[100:228, 100:228] / 255).astype(np.float32)
+    noisy_rgb = _mixed(rgb)
+    on = dn.restore(noisy_rgb, precision="float32")
+    off = dn.restore(noisy_rgb, precision="float32", impulse_switch=False)
+    assert _psnr(rgb, on) > _psnr(rgb, off) + 10  # measured 18.1 -> 34.6 dB
+    lazy_rgb = dn.restore(da.from_array(noisy_rgb, chunks=(50, 60, 3)), precision="float32")
+    np.testing.assert_allclose(lazy_rgb.compute(), on, atol=1e-5)
+
+
+def test_volumes_through_denoise_3d():
+    clean = phantom((16, 64, 64), ["nuclei", "filaments"], np.random.default_rng(4))
+    clean = (clean / clean.max()).astype(np.float32)
+    noisy = _mixed(clean, sigma=0.05)
+    on = dn.restore(noisy, "denoise-3d", precision="float32")
+    off = dn.restore(noisy, "denoise-3d", precision="float32", impulse_switch=False)
+    assert _psnr(clean, on) > _psnr(clean, off) + 6
+
+
+def test_images_without_impulses_are_left_alone():
+    rng = np.random.default_rng
+    camera = (data.camera() / 255).astype(np.float32)
+    cells = cells_2d(rng(5), 256).astype(np.float32)
+    cases = [camera, np.rint(camera * 255).astype(np.uint8), cells]
+    for clean in (camera, cells):
+        for sigma in (2, 25, 75):  # clipped to [0, 1]: heavy noise fills whole regions with 0/1
+            cases.append(
+                np.clip(dn.synthesize(clean, "gaussian", sigma=sigma / 255, seed=1), 0, 1)
+            )
+        for peak in (1.0, 2.0, 20.0):  # the zeros of photon counts are not pepper
+            cases.append(dn.synthesize(clean, "poisson", peak=peak, seed=1))
+        cases.append(dn.synthesize(clean, "speckle", sigma=0.2, seed=1))
+    for image in cases:
+        assert detect_impulses(np.asarray(image)[None], 1, 2) is None
+    noisy = np.clip(dn.synthesize(cells, "gaussian", sigma=0.05, seed=1), 0, 1).astype(np.float32)
+    np.testing.assert_array_equal(
+        dn.restore(noisy, precision="float32"),
+        dn.restore(noisy, precision="float32", impulse_switch=False),
+    )
+
+
+def test_which_models_and_where_it_is_a_parameter():
+    assert switch_applies(dn.load_model("denoise-2d"), None)
+    assert switch_applies(dn.load_model("denoise-3d"), None)
+    assert not switch_applies(dn.load_model("denoise-2d"), False)
+    assert not switch_applies(dn.load_model("deconv-2d"), None)
+    with pytest.raises(ValueError, match="plain kind"):
+        switch_applies(dn.load_model("salt-and-pepper"), True)
+    specs = dn.list_methods()
+    assert "impulse_switch" in [p.name for p in specs["denoise-2d"].params]
+    assert "impulse_switch" not in [p.name for p in specs["deconv-2d"].params]
