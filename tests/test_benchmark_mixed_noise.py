@@ -1,0 +1,21 @@
+"""benchmarks/mixed_noise.py: Gaussian noise with impulses, against medians and chains."""
+
+import pytest
+
+
+@pytest.fixture
+def mixed_noise(benchmark_script):
+    return benchmark_script("mixed_noise")
+
+
+def test_the_table_has_the_baselines_and_the_switch_wins(mixed_noise, tmp_path, capsys):
+    out = tmp_path / "m.md"
+    assert mixed_noise.main(["--quick", "--threads", "1", "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "| camera, sigma 0.02 + 5% impulses |" in text and "default − best baseline" in text
+    rows = mixed_noise.run(64, mixed_noise.NOISES[:1])
+    for values in rows.values():
+        # impulses replaced first: far above what restore did before, and above a median
+        assert values["default"] > values["default, switch off"] + 8
+        assert values["default"] > values["3x3 median"] + 2
+        assert values["noisy"] < values["3x3 median"]
