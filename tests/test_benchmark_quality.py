@@ -197,8 +197,9 @@ def test_learned_baselines_record_their_budgets(quick_run):
     assert n2v["steps"] == 3 and n2v["budget"] == "3 steps"  # --quick: 3 steps
     assert "no clean data" in n2v["trained_on"]
     care = methods["care"]["training"]
-    # read from denoise-2d's metadata: both stages (16,000 + 41,212 continued)
-    assert care["ours"] == {"steps": 57212, "batch": 16}
+    # read from denoise-2d's metadata: every stage (16,000 + 41,212 continued + 37,185
+    # with sharp scenes + 43,221 with sparse scenes and light noise)
+    assert care["ours"] == {"steps": 137618, "batch": 16}
     ft = methods["ours-ft"]["training"]
     assert ft["from"] == "denoise-2d" and ft["steps"] == 2  # --quick: 2 fine-tuning steps
     deconv_ft = results["tasks"]["3d-lowlight-10"]["methods"]["ours-ft"]["training"]

@@ -50,12 +50,15 @@ def test_the_default_model_keeps_a_nearly_clean_image():
     guarded = dn.restore(noisy, "default", precision="float32")
     raw = dn.restore(noisy, "default", precision="float32", light_noise_guard=False)
     before = dn.psnr(clean, noisy, data_range=1)
-    # measured: 48.1 -> 36.4 dB without the guard (grass texture smoothed), 48.1 with it
-    assert dn.psnr(clean, raw, data_range=1) < before - 5
+    # measured: 48.1 dB in; 45.8 without the guard (the model shipped in session 26 was
+    # trained with light noise; the one before smoothed the grass away: 36.4), 48.3 with it
+    assert dn.psnr(clean, raw, data_range=1) < before - 1.5
+    assert dn.psnr(clean, guarded, data_range=1) > dn.psnr(clean, raw, data_range=1) + 1.5
     assert dn.psnr(clean, guarded, data_range=1) > before - 0.3
-    # at sigma 2/255 it gains over both; at 5/255 (the training range's bottom) it is
-    # never below the network's output (measured: +0.08 dB on this crop, +1.3 on 256²)
-    for sigma, margin in ((2, 1.0), (5, -0.02)):
+    # at sigma 2/255 it gains over both (measured 43.42 against 43.08 unguarded and 42.12
+    # in; with the model before session 26, +1 dB over it); at 5/255 it is never below the
+    # network's output (measured: +0.08 dB on this crop, +1.3 on 256², earlier model)
+    for sigma, margin in ((2, 0.2), (5, -0.02)):
         clean, noisy = _camera(sigma, seed=1)
         guarded = dn.restore(noisy, "default", precision="float32")
         raw = dn.restore(noisy, "default", precision="float32", light_noise_guard=False)
@@ -76,7 +79,7 @@ def test_lazy_and_streamed_restores_blend_as_the_eager_one(tmp_path):
     _, noisy = _camera(2)
     eager = dn.restore(noisy, "default", precision="float32")
     raw = dn.restore(noisy, "default", precision="float32", light_noise_guard=False)
-    assert np.abs(eager - raw).max() > 0.01  # the guard acted
+    assert np.abs(eager - raw).max() > 0.004  # the guard acted (measured 0.0084)
     lazy = dn.restore(da.from_array(noisy, chunks=(96, 96)), "default", precision="float32")
     np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5 * np.ptp(eager))
     out = tmp_path / "out.ome.zarr"
@@ -111,7 +114,7 @@ def test_the_guard_is_a_parameter_of_the_guarded_models_everywhere(tmp_path):
     clean, noisy = _camera(1)
     on = dn.run_method(noisy, "default", precision="float32")
     off = dn.run_method(noisy, "default", precision="float32", light_noise_guard=False)
-    assert dn.psnr(clean, on, data_range=1) > dn.psnr(clean, off, data_range=1) + 3
+    assert dn.psnr(clean, on, data_range=1) > dn.psnr(clean, off, data_range=1) + 1.5
     source = tmp_path / "in.tif"
     tifffile.imwrite(source, noisy)
     for flag, expected in (([], on), (["--param", "light_noise_guard=false"], off)):

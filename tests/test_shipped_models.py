@@ -123,11 +123,11 @@ def test_denoise_3d_on_poisson_noise(volume):
     assert out.shape == clean.shape
     # measured: +14.5 dB (2026-12-01, the continued training; the model before it: +12.2)
     assert _psnr(clean, out) - _psnr(clean, noisy) >= 13.5
-    # and ahead of denoise-2d plane by plane at 20 photons: measured +0.40 dB since
-    # counts are normalised dequantised (core.normalization.percentiles), which
-    # lifted the planes from 36.37 to 38.27 dB (the 3D model 38.57 -> 38.67)
+    # and level with denoise-2d plane by plane at 20 photons: +0.13 dB since counts
+    # are normalised dequantised (core.normalization.percentiles, which lifted the
+    # planes by 1.9 dB) and denoise-2d was trained on (session 26); before both, +2.0
     planes = dn.restore(noisy, model="denoise-2d", axes="ZYX")
-    assert _psnr(clean, out) >= _psnr(clean, planes) + 0.2
+    assert _psnr(clean, out) >= _psnr(clean, planes) - 0.2
 
 
 def test_deconv_3d_comes_close_to_richardson_lucy(volume):
