@@ -46,7 +46,14 @@ import torch
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
 
-__all__ = ["GUARD_CROP", "LIGHT_NOISE", "guard_applies", "guard_weight", "guarded_by_default"]
+__all__ = [
+    "GUARD_CROP",
+    "LIGHT_NOISE",
+    "guard_applies",
+    "guard_boxes",
+    "guard_weight",
+    "guarded_by_default",
+]
 
 #: Noise standard deviations below this share of the normalisation range are light
 #: (the shipped denoisers were trained from 5/255; at 10/255 SURE's weight is ~0.97)
@@ -131,6 +138,35 @@ def _variance(crop: np.ndarray, restored: np.ndarray) -> np.ndarray | None:
     return np.maximum(min(candidates, key=lambda v: float(np.mean(v))), 0.0)
 
 
+def guard_boxes(shape: Any, crop: Any) -> list[tuple[slice, ...]]:
+    """Where the weight is measured: the image itself, or four crops spread over it.
+
+    An image within `crop` (per spatial axis) is one box. A larger one gets
+    four boxes of half the crop along the last two axes (the central `crop`
+    along a leading Z axis), each centred in one quadrant of the image: the
+    same number of pixels as the central crop, from all of the image. One
+    central crop of a volume whose cells lie off-centre measured the dark
+    middle (its speckle faint, "light") and the blend kept 60% of the
+    noise of the bright cells: 44.7 dB unguarded, 37.5 guarded.
+    """
+    shape = tuple(int(n) for n in shape)
+    crop = tuple(int(c) for c in crop)
+    if all(n <= c for n, c in zip(shape[-2:], crop[-2:], strict=True)):
+        return [central_box(shape, crop)]
+    lead = central_box(shape[:-2], crop[:-2])
+    half = [max(1, min(n, c) // 2) for n, c in zip(shape[-2:], crop[-2:], strict=True)]
+    boxes = []
+    for qy in (0, 1):
+        for qx in (0, 1):
+            box = []
+            for q, n, h in ((qy, shape[-2], half[0]), (qx, shape[-1], half[1])):
+                centre = (2 * q + 1) * n // 4
+                start = min(max(0, centre - h // 2), n - h)
+                box.append(slice(start, start + h))
+            boxes.append((*lead, *box))
+    return boxes
+
+
 def guard_weight(
     net: Any,
     image: Any,
@@ -146,8 +182,8 @@ def guard_weight(
     net : DeconvNet
         A one-channel denoiser.
     image : (*spatial) array
-        One image (numpy or dask) in its own units; a central crop of at most
-        :data:`GUARD_CROP` is read.
+        One image (numpy or dask) in its own units; at most :data:`GUARD_CROP`
+        pixels of it are read (:func:`guard_boxes`).
     offset, scale : float
         The restore's normalisation of this image.
     seed : int
@@ -161,14 +197,16 @@ def guard_weight(
         keeps the network's output as it is.
     """
     ndim = net.config.ndim
-    box = central_box(image.shape, GUARD_CROP[ndim])
-    crop = image[box]
-    if hasattr(crop, "compute"):
-        crop = crop.compute()
-    crop = np.asarray(crop, np.float64)
+    crops = []
+    for box in guard_boxes(image.shape, GUARD_CROP[ndim]):
+        crop = image[box]
+        if hasattr(crop, "compute"):
+            crop = crop.compute()
+        crops.append(np.asarray(crop, np.float64))
+    crop = np.stack(crops)  # (n, *spatial): the same shape each
     if min(crop.shape[-2:]) < 16 or not (scale > 0):
         return None
-    x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[None, None]
+    x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[:, None]
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
     x = x.to(dev)
     was_training = net.training
@@ -176,13 +214,15 @@ def guard_weight(
     try:
         with torch.no_grad():
             restored = net(x).float()
-        variance = _variance(crop, restored[0, 0].cpu().double().numpy() * scale + offset)
+        back = restored[:, 0].cpu().double().numpy() * scale + offset
+        planes = (-1, *crop.shape[-2:])  # the noise is measured over all crops at once
+        variance = _variance(crop.reshape(planes), back.reshape(planes))
         if variance is None:
             return None
-        v = variance / scale**2
+        v = variance.reshape(crop.shape) / scale**2
         if math.sqrt(float(v.mean())) >= LIGHT_NOISE:
             return None
-        v_t = torch.from_numpy(v.astype(np.float32))[None, None].to(dev)
+        v_t = torch.from_numpy(v.astype(np.float32))[:, None].to(dev)
         gen = torch.Generator().manual_seed(int(seed))
         probe = (torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1).to(dev)
         divergence = float(weighted_divergence(net, x, v_t, probe)[1].sum())

@@ -79,6 +79,8 @@ CORRELATED_RATIO = 1.5
 _MAD_TO_SIGMA = 1.0 / 0.6744897501960817
 _PROBED = 65536  # pixels probed per score: with fewer validation pixels, more probes
 _BLOCK = 16  # side of the blocks over which the standard error of a difference is taken
+_TOP_EDGES = (0.97, 0.99, 0.997)  # extra bin edges (quantiles) in the bright tail
+_MIN_BIN = 64  # 2x2 blocks a bin needs for its robust variance
 
 
 def variance_line_guided(
@@ -134,7 +136,14 @@ def _guided_bins(
     if n_bins < 2:
         raise ValueError("too few pixels to measure the noise level function")
     means, variances = [], []
-    for idx in np.array_split(np.argsort(level, kind="stable"), n_bins):
+    order = np.argsort(level, kind="stable")
+    # equal-count bins, the brightest split further: on a dark image the last of
+    # 16 bins spans the whole bright tail, whose noise its median underestimates
+    # (multiplicative noise on a few bright cells: 4 times)
+    edges = sorted({*np.linspace(0, 1, n_bins + 1).tolist(), *_TOP_EDGES})
+    cuts = [int(round(e * order.size)) for e in edges]
+    parts = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    for idx in (p for p in parts if p.size >= _MIN_BIN):
         d = detail[idx]
         chosen = idx[d <= np.quantile(d, keep)]
         means.append(float(level[chosen].mean()))
