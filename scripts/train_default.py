@@ -572,14 +572,14 @@ def main(argv: list[str] | None = None) -> int:
     noisy_psnr = float(
         np.mean([peak_signal_noise_ratio(p["clean"], p["noisy"], data_range=1) for p in pairs])
     )
-    description = (
-        "Blind 2D denoiser for Gaussian and Poisson-Gaussian noise "
-        "(sigma 5-50/255, peak 2-1000 photons)"
-    )
+    noise_range = "sigma 5-50/255, peak 2-1000 photons"
+    if args.light_noise > 0:  # nearly clean images too (LIGHT_SIGMA_RANGE, LIGHT_PEAK_RANGE)
+        noise_range = "sigma 0.5-50/255, peak 2-30000 photons"
+    description = f"Blind 2D denoiser for Gaussian and Poisson-Gaussian noise ({noise_range})"
     if args.noise_channel:
         description = (
             "2D denoiser told the noise level (a noise map estimated from the image) for "
-            "Gaussian and Poisson-Gaussian noise (sigma 5-50/255, peak 2-1000 photons)"
+            f"Gaussian and Poisson-Gaussian noise ({noise_range})"
         )
 
     def training_record(*, config, history, best_entry, stop_reason, seconds, steps, improved):
