@@ -58,6 +58,9 @@ __all__ = [
 #: Noise standard deviations below this share of the normalisation range are light
 #: (the shipped denoisers were trained from 5/255; at 10/255 SURE's weight is ~0.97)
 LIGHT_NOISE = 8.0 / 255
+#: ... and, for noise growing with the intensity, below this at the top of the range
+#: (Poisson noise of 1,000 photons: 8/255 there)
+TOP_NOISE = 2 * LIGHT_NOISE
 #: The crop (per spatial axis, 2D and 3D) on which the weight is measured
 GUARD_CROP = {2: (384, 384), 3: (24, 128, 128)}
 #: Models the guard is on for by default (blind white-noise denoisers)
@@ -99,7 +102,7 @@ def guard_applies(net: Any, requested: bool | None) -> bool:
     return guarded_by_default(metadata, net.config.in_channels)
 
 
-def _variance(crop: np.ndarray, restored: np.ndarray) -> np.ndarray | None:
+def _variance(crop: np.ndarray, restored: np.ndarray) -> tuple[np.ndarray, Any] | None:
     """Per-pixel noise variance of `crop` (its units), or None when none can be measured.
 
     Two measurements: the variance line :func:`~.noise_estimation.estimate_noise`
@@ -110,7 +113,8 @@ def _variance(crop: np.ndarray, restored: np.ndarray) -> np.ndarray | None:
     is kept; a quadratic one cannot be a line, so the line does not compete
     (it underestimated speckle of 10% by 3-4 times at the bright end and the
     blend kept most of the noise). The guided one is dropped when below a
-    quarter of the line: discrete low counts zero its medians.
+    quarter of the line: discrete low counts zero its medians. Returns the
+    variance and the guided law ``(c, p, d)`` when that is the one kept.
     """
     from .noise_estimation import estimate_noise, variance_line
     from .sure import variance_power_guided
@@ -122,20 +126,24 @@ def _variance(crop: np.ndarray, restored: np.ndarray) -> np.ndarray | None:
         line = a * crop + b
     except (ValueError, TypeError):
         pass
-    power = 1
+    law = None
     try:
-        c, power, d = variance_power_guided(crop, restored)
+        law = variance_power_guided(crop, restored)
+        c, power, d = law
         guided = c * np.maximum(restored, 0.0) ** power + d
         if line is None or float(np.mean(guided)) >= 0.25 * float(np.mean(line)):
-            candidates.append(guided)
+            candidates.append((guided, law))
     except ValueError:
         pass
-    if line is not None and (power <= 1 or not candidates):
-        candidates.append(line)
-    candidates = [v for v in candidates if math.isfinite(float(np.mean(v))) and np.mean(v) > 0]
+    if line is not None and (law is None or law[1] <= 1 or not candidates):
+        candidates.append((line, None))
+    candidates = [
+        v for v in candidates if math.isfinite(float(np.mean(v[0]))) and np.mean(v[0]) > 0
+    ]
     if not candidates:
         return None
-    return np.maximum(min(candidates, key=lambda v: float(np.mean(v))), 0.0)
+    v, law = min(candidates, key=lambda v: float(np.mean(v[0])))
+    return np.maximum(v, 0.0), law
 
 
 def guard_boxes(shape: Any, crop: Any) -> list[tuple[slice, ...]]:
@@ -216,12 +224,22 @@ def guard_weight(
             restored = net(x).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
         planes = (-1, *crop.shape[-2:])  # the noise is measured over all crops at once
-        variance = _variance(crop.reshape(planes), back.reshape(planes))
-        if variance is None:
+        measured = _variance(crop.reshape(planes), back.reshape(planes))
+        if measured is None:
             return None
+        variance, law = measured
         v = variance.reshape(crop.shape) / scale**2
         if math.sqrt(float(v.mean())) >= LIGHT_NOISE:
             return None
+        if law is not None and law[1] >= 1:
+            # noise that grows with the intensity is also judged where it is strongest,
+            # at the top of the normalisation range: a dark image's mean hides the
+            # noise of its few bright cells (speckle of 20%: 5/255 on average, 53/255
+            # at the top, and the blend kept 40% of it)
+            c, power, d = law
+            top = math.sqrt(max(c * max(offset + scale, 0.0) ** power + d, 0.0)) / scale
+            if top >= TOP_NOISE:
+                return None
         v_t = torch.from_numpy(v.astype(np.float32))[:, None].to(dev)
         gen = torch.Generator().manual_seed(int(seed))
         probe = (torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1).to(dev)
