@@ -58,7 +58,8 @@ from napari_deconvnet.core.phantoms import cells_2d, cells_3d, phantom  # noqa: 
 SIGMAS = (1, 2, 5, 10, 25, 50, 75)  # /255
 PHOTONS = (2, 10, 100, 1000, 10000)
 SPECKLES = (3, 5, 10, 20)  # multiplicative noise: standard deviation, % of the intensity
-NOISE_KINDS = ("gaussian", "poisson", "speckle")
+COUNTS = (1, 2, 5, 10, 20, 100)  # pure photon counts (no read noise): photons at the peak
+NOISE_KINDS = ("gaussian", "poisson", "speckle", "counts")
 GENERAL_KINDS = ("nuclei", "membranes", ("filaments", "beads"))
 
 
@@ -81,6 +82,17 @@ def noises(quick: bool, kinds: Sequence[str] = ("gaussian", "poisson")) -> list[
                 {"peak": float(p), "read_noise": 1.0},
             )
             for p in photons
+        ]
+    if "counts" in kinds:  # read noise 0: counts on a lattice, mostly zeros at a few photons
+        out += [
+            quality.Task(
+                f"counts-{p}",
+                "any",
+                "denoise",
+                "poisson-gaussian",
+                {"peak": float(p), "read_noise": 0.0},
+            )
+            for p in ((2,) if quick else COUNTS)
         ]
     if "speckle" in kinds:
         out += [
@@ -221,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=NOISE_KINDS,
         default=["gaussian", "poisson"],
         help="noise kinds (rows): gaussian (sigma 1-75/255), poisson (2-10000 photons, read "
-        "noise 1), speckle (multiplicative, 3-20%% of the intensity)",
+        "noise 1), speckle (multiplicative, 3-20%% of the intensity), counts (1-100 photons, "
+        "no read noise)",
     )
     args = parser.parse_args(argv)
     return run_and_report(

@@ -45,9 +45,11 @@ def test_the_table_measures_light_noise_against_doing_nothing(noise_range, tmp_p
     light = rows["photos / gaussian-1"]
     assert f"{light['denoise-2d'] - light['noisy']:+.2f}" in text
     assert "denoise-2d − best baseline" in text
-    # the light-noise guard: near the input where the unguarded model smooths texture
+    # the light-noise guard: near the input; never below the unguarded model (which,
+    # trained with light noise since session 26, smooths these 64² crops little: +0.13
+    # guarded; the weights before lost more than 2 dB unguarded)
     assert light["denoise-2d"] > light["noisy"] - 1.5  # 64² crops: a rougher estimate
-    assert light["denoise-2d"] > light["denoise-2d (unguarded)"] + 2
+    assert light["denoise-2d"] > light["denoise-2d (unguarded)"] - 0.05
 
 
 def test_speckle_rows_and_their_log_domain_baseline(noise_range):
@@ -65,3 +67,13 @@ def test_speckle_rows_and_their_log_domain_baseline(noise_range):
     assert out.shape == clean.shape and out.dtype == np.float32
     psnr = lambda x: 10 * np.log10(1 / np.mean((np.clip(x, 0, 1) - clean) ** 2))  # noqa: E731
     assert psnr(out) > psnr(noisy) + 3
+
+
+def test_count_rows_are_pure_photon_counts(noise_range):
+    tasks = noise_range.noises(False, ["counts"])
+    assert [t.name for t in tasks] == [f"counts-{p}" for p in (1, 2, 5, 10, 20, 100)]
+    clean = noise_range.scenes(2, "cells", [71], 64, 8)[0]
+    noisy = noise_range.quality.add_noise(tasks[1], clean, [71, 0])  # 2 photons at the peak
+    counts = noisy * 2
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-5)  # on the lattice
+    assert (counts == 0).mean() > 0.4  # many zeros: the case the normalisation got wrong
