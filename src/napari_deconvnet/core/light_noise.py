@@ -24,10 +24,12 @@ texture inflates both; a quadratic law, multiplicative noise such as
 speckle, is kept without the line, which cannot describe it) and the
 divergence estimated by one Rademacher probe (Monte-Carlo SURE). A good
 denoiser keeps ``w`` near 1 (its residual is the noise); one that removes
-detail gets a small ``w``. ``w`` is computed once per restore on a central
-crop (:data:`GUARD_CROP`) of one image of the input, so eager, tiled, lazy,
-streamed and cluster restores agree; noisy images (the estimate above the
-threshold) skip it at no cost beyond the noise estimate.
+detail gets a small ``w``. ``w`` is computed once per restore on at most
+:data:`GUARD_CROP` pixels (:func:`guard_boxes`: the image, or four crops
+spread over it) of one image of the input, so eager, tiled, lazy, streamed
+and cluster restores agree; noisy images (the estimate above the threshold,
+or, for noise that grows with the intensity, above :data:`TOP_NOISE` at the
+top of the range) skip it at no cost beyond the noise estimate.
 
 Only for the blind one-channel denoisers it is valid for: the shipped
 ``denoise-2d`` and ``denoise-3d`` (and models whose metadata says
@@ -49,6 +51,7 @@ from .sure import weighted_divergence
 __all__ = [
     "GUARD_CROP",
     "LIGHT_NOISE",
+    "TOP_NOISE",
     "guard_applies",
     "guard_boxes",
     "guard_weight",
@@ -152,10 +155,9 @@ def guard_boxes(shape: Any, crop: Any) -> list[tuple[slice, ...]]:
     An image within `crop` (per spatial axis) is one box. A larger one gets
     four boxes of half the crop along the last two axes (the central `crop`
     along a leading Z axis), each centred in one quadrant of the image: the
-    same number of pixels as the central crop, from all of the image. One
-    central crop of a volume whose cells lie off-centre measured the dark
-    middle (its speckle faint, "light") and the blend kept 60% of the
-    noise of the bright cells: 44.7 dB unguarded, 37.5 guarded.
+    same number of pixels as the central crop, from all of the image, so
+    that a large image whose structures lie away from its middle (a slide
+    with cells in one corner) is not judged by an empty centre.
     """
     shape = tuple(int(n) for n in shape)
     crop = tuple(int(c) for c in crop)
