@@ -73,6 +73,7 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
         "batch_size": None,
         "precision": "auto",
         "light_noise_guard": True,
+        "impulse_switch": True,
         "mode": "auto",
     }
     assert meta["precision"] == "float32"  # what "auto" ran in (the suite keeps it float32)
@@ -137,9 +138,10 @@ def test_light_noise_guard_is_a_check_box_that_keeps_a_nearly_clean_image(
         scores.append(dn.psnr(clean, viewer.layers[-1].data, data_range=1))
         assert viewer.layers[-1].metadata["napari_deconvnet"]["params"]["light_noise_guard"] is on
     assert errors == []
-    # kept: at the input's 48 dB; off: the grass smoothed away (about 41 dB on this crop)
+    # kept: at the input's 48 dB; off: the grass smoothed (45.8 dB on this crop with the
+    # denoise-2d shipped in session 26, trained with light noise; about 41 before)
     assert scores[0] > dn.psnr(clean, noisy, data_range=1) - 0.3
-    assert scores[0] > scores[1] + 3
+    assert scores[0] > scores[1] + 1.5
 
 
 def test_cancel_adds_nothing_and_is_ready_again(viewer_widget, qtbot, errors):
@@ -419,7 +421,8 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     psf = widget.psf
     assert _hidden(psf)
     network = ["tile", "overlap", "batch_size", "precision"]
-    assert _shown(widget.params) == [*network, "light_noise_guard"]  # the default denoiser's
+    # the default denoiser's: its light-noise guard and impulse switch
+    assert _shown(widget.params) == [*network, "light_noise_guard", "impulse_switch"]
     widget.method.value = "deconv-2d"
     assert _shown(widget.params) == network  # a network's
 
