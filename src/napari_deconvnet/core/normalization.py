@@ -137,15 +137,20 @@ def lattice(values: Any) -> tuple[float, float] | None:
     x = np.asarray(values)
     if x.dtype == np.bool_:
         x = x.view(np.uint8)
-    flat = x.reshape(-1)
-    if flat.size < 2 or x.dtype.kind not in "uif":
+    grid = _grid(x.reshape(-1))
+    return None if grid is None else grid[:2]
+
+
+def _grid(flat: np.ndarray) -> tuple[float, float, int] | None:
+    """:func:`lattice` of flat values, with the number of steps it spans."""
+    if flat.size < 2 or flat.dtype.kind not in "uif":
         return None
     sample = np.unique(flat[:: max(1, flat.size // _LATTICE_SAMPLE)].astype(np.float64))
     if sample.size < 2 or sample.size > max(2, flat.size // 4):
         return None
     origin, top = float(flat.min()), float(flat.max())
     steps = [float(np.diff(sample).min())]
-    if x.dtype.kind in "ui" and steps[0] != 1.0:
+    if flat.dtype.kind in "ui" and steps[0] != 1.0:
         steps.append(1.0)
     for step in steps:
         if not step > 0 or (top - origin) / step > LATTICE_STEPS:
@@ -154,7 +159,7 @@ def lattice(values: Any) -> tuple[float, float] | None:
         if np.abs(k - np.rint(k)).max() > 1e-3:
             continue
         if _on_lattice(flat, origin, step):
-            return origin, step
+            return origin, step, int(round((top - origin) / step)) + 1
     return None
 
 
@@ -168,8 +173,7 @@ def _on_lattice(flat: np.ndarray, origin: float, step: float) -> bool:
     return True
 
 
-def _lattice_counts(flat: np.ndarray, origin: float, step: float) -> np.ndarray:
-    n_bins = int(round((float(flat.max()) - origin) / step)) + 1
+def _lattice_counts(flat: np.ndarray, origin: float, step: float, n_bins: int) -> np.ndarray:
     counts = np.zeros(n_bins, np.int64)
     for i in range(0, flat.size, _CHUNK):
         part = flat[i : i + _CHUNK]
@@ -200,11 +204,11 @@ def percentiles(values: Any, qs: Sequence[float]) -> list[float]:
     x = np.asarray(values)
     if x.dtype == np.bool_:
         x = x.view(np.uint8)
-    grid = lattice(x)
+    grid = _grid(x.reshape(-1))
     if grid is None:
         return [float(v) for v in np.percentile(x, qs)]
-    origin, step = grid
-    counts = _lattice_counts(x.reshape(-1), origin, step)
+    counts = _lattice_counts(x.reshape(-1), *grid)
+    origin, step, _ = grid
     cum = np.cumsum(counts)
     n = int(cum[-1])
     out = []
@@ -216,11 +220,6 @@ def percentiles(values: Any, qs: Sequence[float]) -> list[float]:
         before = int(cum[k - 1]) if k else 0
         out.append(origin + (k - 0.5 + (target - before) / counts[k]) * step)
     return out
-
-
-def _exact_percentiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
-    """Percentiles of in-memory values or of a lazy array's sample (:func:`percentiles`)."""
-    return percentiles(x, qs)
 
 
 def percentile_range(array: Any, low: float, high: float) -> tuple[float, float]:
@@ -244,7 +243,7 @@ def percentile_range(array: Any, low: float, high: float) -> tuple[float, float]
             "the image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be normalised"
         )
-    lo, hi = _exact_percentiles(values, [low, high])
+    lo, hi = percentiles(values, [low, high])
     return float(lo), float(hi)
 
 
