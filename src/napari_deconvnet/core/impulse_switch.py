@@ -35,6 +35,7 @@ __all__ = [
     "IMPULSE_LARGEST",
     "IMPULSE_MARGIN",
     "detect_impulses",
+    "find_impulses",
     "impulse_mask",
     "switch_applies",
     "switch_impulses",
@@ -108,6 +109,19 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
     except (ValueError, TypeError):
         return None
     return impulse_values(xt) if found else None
+
+
+def find_impulses(net: Any, layout: Any, xt: Any, requested: bool | None) -> dict | None:
+    """The impulse values a restore with `net` replaces in `xt`, or None.
+
+    `xt` is the input in the restore's transposed layout (`layout`); None
+    when the switch does not apply (:func:`switch_applies`) or no
+    salt-and-pepper is found (:func:`detect_impulses`). The one decision
+    that eager, lazy and streamed restores share.
+    """
+    if not switch_applies(net, requested):
+        return None
+    return detect_impulses(xt, layout.n_batch_axes + layout.has_channel, net.config.ndim)
 
 
 def impulse_mask(image: np.ndarray, values: dict[str, float]) -> np.ndarray:

@@ -26,7 +26,7 @@ from .blocks import (
     restore_block,
 )
 from .colour import from_opponent, opponent_axis, to_opponent
-from .impulse_switch import detect_impulses, switch_applies, switch_impulses_lazy
+from .impulse_switch import find_impulses, switch_impulses_lazy
 from .restoration import prepare_restore
 
 __all__ = ["lazy_restore"]
@@ -63,12 +63,10 @@ def lazy_restore(
     import dask.array as da
 
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
-    if switch_applies(net, impulse_switch):  # impulses out first, as restore_iter does
-        lead, ndim = layout.n_batch_axes + layout.has_channel, net.config.ndim
-        values = detect_impulses(image.transpose(layout.perm), lead, ndim)
-        if values is not None:
-            switched = switch_impulses_lazy(image.transpose(layout.perm), values, ndim)
-            image = switched.transpose(layout.inverse)
+    values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
+    if values is not None:  # impulses out first, as restore_iter does
+        switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)
+        image = switched.transpose(layout.inverse)
     colour = opponent_axis(image, net, axes, normalization)
     if colour is not None:  # RGB through a one-channel denoiser, as restore_iter does
         image = to_opponent(image, colour)

@@ -33,7 +33,7 @@ from .colour import from_opponent, opponent_axis, to_opponent
 from .conditions import check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
 from .generators import Cancelled, drain
-from .impulse_switch import detect_impulses, switch_applies, switch_impulses
+from .impulse_switch import find_impulses, switch_impulses
 from .kinds import kind_of
 from .light_noise import guard_applies, guard_weight
 from .model import DeconvNet
@@ -190,12 +190,10 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
-    if switch_applies(net, impulse_switch):  # impulses out first: see core.impulse_switch
-        lead, ndim = layout.n_batch_axes + layout.has_channel, net.config.ndim
-        values = detect_impulses(x.transpose(layout.perm), lead, ndim)
-        if values is not None:
-            switched = switch_impulses(x.transpose(layout.perm), values, ndim)
-            x = np.ascontiguousarray(switched.transpose(layout.inverse))
+    values = find_impulses(net, layout, x.transpose(layout.perm), impulse_switch)
+    if values is not None:  # impulses out first: see core.impulse_switch
+        switched = switch_impulses(x.transpose(layout.perm), values, net.config.ndim)
+        x = np.ascontiguousarray(switched.transpose(layout.inverse))
     colour = opponent_axis(x, net, axes, normalization)
     if colour is not None:  # RGB through a one-channel denoiser: see core.colour
         x = to_opponent(x, colour)

@@ -34,7 +34,7 @@ from .blocks import (
 )
 from .colour import from_opponent, opponent_axis, to_opponent
 from .devices import dtype_name
-from .impulse_switch import detect_impulses, switch_applies, switch_impulses, switch_impulses_lazy
+from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
 from .ome_zarr import (
     JOB_DIR,
     LAYER_KEY,
@@ -161,11 +161,9 @@ def restore_to_zarr(
     lazy = as_lazy(array)
     xt = lazy.transpose(layout.perm)
     seen = xt  # the image as the network will see it: its statistics
-    impulses = None
-    if switch_applies(net, impulse_switch):  # see core.impulse_switch
-        impulses = detect_impulses(xt, layout.n_batch_axes + layout.has_channel, net.config.ndim)
-        if impulses is not None:  # blocks replace them in what they read
-            seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
+    impulses = find_impulses(net, layout, xt, impulse_switch)  # see core.impulse_switch
+    if impulses is not None:  # blocks replace them in what they read
+        seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
     # RGB through a one-channel denoiser, as restore and lazy restores do (core.colour):
     # statistics of the luminance and chroma, and one task per spatial block restores
     # all its samples, so that they can be mixed back before they are written
