@@ -137,6 +137,11 @@ PEAK_RANGE = (2.0, 1000.0)
 LIGHT_SIGMA_RANGE = (0.5 / 255, 5 / 255)  # log-uniform
 LIGHT_PEAK_RANGE = (1000.0, 30000.0)  # photons, log-uniform
 READ_NOISE_MAX = 2.0  # electrons
+#: Photon counting (``--low-counts``): pure Poisson counts (no read noise, a camera
+#: gain and offset) at a few photons, where most pixels are 0 or 1 count.
+LOW_COUNT_PEAK_RANGE = (1.0, 10.0)  # photons, log-uniform
+#: Speckle (``--speckle``): multiplicative noise y = x (1 + sigma n), sigma log-uniform.
+SPECKLE_SIGMA_RANGE = (0.02, 0.35)
 NORM = CONFIG["normalization"]
 
 
@@ -165,18 +170,45 @@ make_phantom = cells_2d
 
 
 def degrade(
-    rng: np.random.Generator, clean: np.ndarray, light: float = 0.0
+    rng: np.random.Generator,
+    clean: np.ndarray,
+    light: float = 0.0,
+    counts: float = 0.0,
+    speckle: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """(noisy, clean) in a random intensity scale, with the noise record.
 
     With probability `light` the noise is light (:data:`LIGHT_SIGMA_RANGE`,
     :data:`LIGHT_PEAK_RANGE`): a nearly clean image, whose detail the
-    denoiser must keep. At ``light=0`` the draws are those of earlier runs.
+    denoiser must keep. With probability `counts` it is photon counting:
+    pure Poisson counts at :data:`LOW_COUNT_PEAK_RANGE` through a camera gain
+    and offset; with probability `speckle` multiplicative noise
+    (:data:`SPECKLE_SIGMA_RANGE`) in a random scale. At ``light=counts=speckle=0``
+    the draws are those of earlier runs.
     """
     if rng.random() < 0.5:  # random contrast and level
         low = rng.uniform(0.0, 0.3)
         clean = low + rng.uniform(0.4, 1.0 - low) * clean
     seed = int(rng.integers(2**63))
+    special = float(rng.random()) if counts + speckle > 0 else 1.0
+    if special < speckle:
+        sigma = math.exp(rng.uniform(*np.log(SPECKLE_SIGMA_RANGE)))
+        noisy = synthesize(clean, "speckle", sigma=sigma, seed=seed)
+        scale, offset = 10 ** rng.uniform(-2, 3), rng.uniform(0, 1) * 100
+        noisy, clean = noisy * scale + offset, clean * scale + offset
+        info = {"noise": "speckle", "sigma": sigma, "scale": scale, "offset": offset}
+        info["light"] = False
+        return noisy.astype(np.float32), clean.astype(np.float32), info
+    if special < speckle + counts:
+        peak = math.exp(rng.uniform(*np.log(LOW_COUNT_PEAK_RANGE)))
+        gain = math.exp(rng.uniform(np.log(0.5), np.log(5.0)))  # electrons per ADU
+        offset = rng.uniform(0, 500)
+        signal = clean * (peak / gain)
+        noisy = synthesize(
+            signal, "poisson-gaussian", gain=gain, offset=offset, read_noise=0.0, seed=seed
+        )
+        info = {"noise": "poisson", "peak": peak, "gain": gain, "offset": offset, "light": False}
+        return noisy.astype(np.float32), (signal + offset).astype(np.float32), info
     is_light = light > 0 and bool(rng.random() < light)
     if rng.random() < 0.5:
         if is_light:
@@ -237,9 +269,13 @@ class Sampler:
         kind=None,
         sparse=None,
         light=0.0,
+        counts=0.0,
+        speckle=0.0,
     ):
         self.kind = kind
         self.light = light
+        self.counts = counts
+        self.speckle = speckle
         #: (share, scenes): that share of phantom regions comes from these scenes
         self.sparse = sparse
         self.images = images
@@ -284,7 +320,7 @@ class Sampler:
         rng, p = self.rng, self.patch
         xs, ys = [], []
         while len(xs) < batch_size:
-            noisy, clean, _ = degrade(rng, self._region(), self.light)
+            noisy, clean, _ = degrade(rng, self._region(), self.light, self.counts, self.speckle)
             stack = input_stack(noisy, self.kind)
             *channels, clean = normalize(*stack, clean)
             stack = np.stack(channels)
@@ -329,6 +365,10 @@ SPARSE_NOISES = [
     ("poisson-10", "poisson", {"peak": 10.0}),
     ("poisson-20", "poisson", {"peak": 20.0}),
 ]
+#: Validation of photon counting (``--low-counts``): the sparse scenes at 2 photons.
+COUNT_NOISES = [("poisson-2", "poisson", {"peak": 2.0})]
+#: Validation of speckle (``--speckle``): the held-out strips at 10%.
+SPECKLE_NOISES = [("speckle-10", "speckle", {"sigma": 0.1})]
 #: The structures of the two sparse validation scenes (dark background, 160 px).
 SPARSE_KINDS = (("beads", "filaments"), ("nuclei", "membranes"))
 
@@ -349,6 +389,8 @@ def validation_set(
     noises: str = "standard",
     sharp: bool = False,
     sparse: bool = False,
+    counts: bool = False,
+    speckle: bool = False,
 ) -> list[dict]:
     """Fixed noisy/clean pairs from held-out strips and unseen phantoms.
 
@@ -357,7 +399,10 @@ def validation_set(
     weighed in the choice of its weights too. With `sparse`, two scenes of the
     general generator (beads and filaments; nuclei and membranes) are added at
     10 and 20 photons with pure Poisson noise (:data:`SPARSE_NOISES`), so that
-    weights which turn isolated photons into spots are not chosen.
+    weights which turn isolated photons into spots are not chosen. With
+    `counts`, those two scenes also at 2 photons (:data:`COUNT_NOISES`); with
+    `speckle`, the held-out strips with 10% speckle (:data:`SPECKLE_NOISES`).
+    Each addition draws from its own stream: the other pairs stay as they were.
     """
     rng = np.random.default_rng([seed, 1])
     crops = []
@@ -381,6 +426,19 @@ def validation_set(
             for j, (label, noise, params) in enumerate(SPARSE_NOISES):
                 noisy = synthesize(clean, noise, seed=1000 * seed + 500 + 10 * k + j, **params)
                 name = f"sparse-{'+'.join(kinds)}"
+                pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    if counts:
+        count_rng = np.random.default_rng([seed, 4])
+        for k, kinds in enumerate(SPARSE_KINDS):
+            clean = phantom((160, 160), kinds, count_rng, mix=2)
+            for j, (label, noise, params) in enumerate(COUNT_NOISES):
+                noisy = synthesize(clean, noise, seed=1000 * seed + 700 + 10 * k + j, **params)
+                name = f"counts-{'+'.join(kinds)}"
+                pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    if speckle:
+        for k, (name, clean) in enumerate(crops[:4]):  # the held-out photograph strips
+            for j, (label, noise, params) in enumerate(SPECKLE_NOISES):
+                noisy = synthesize(clean, noise, seed=1000 * seed + 800 + 10 * k + j, **params)
                 pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
     return pairs
 
@@ -489,6 +547,21 @@ def main(argv: list[str] | None = None) -> int:
         help="share of regions with light noise (gaussian 0.5-5/255, 1000-30000 photons): "
         "nearly clean images, whose detail the model must keep",
     )
+    parser.add_argument(
+        "--low-counts",
+        type=float,
+        default=0.0,
+        help="share of regions with photon counting: pure Poisson counts at 1-10 photons "
+        "(no read noise) through a camera gain and offset; above 0 the validation gains "
+        "two sparse scenes at 2 photons",
+    )
+    parser.add_argument(
+        "--speckle",
+        type=float,
+        default=0.0,
+        help="share of regions with speckle (multiplicative noise, sigma 2-35%% of the "
+        "intensity); above 0 the validation gains the held-out strips at 10%%",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
@@ -532,6 +605,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--light-noise must be in [0, 1], got {args.light_noise}")
     if not 0.0 <= args.sparse_phantoms <= 1.0:
         parser.error(f"--sparse-phantoms must be in [0, 1], got {args.sparse_phantoms}")
+    for flag in ("low_counts", "speckle"):
+        share = getattr(args, flag)
+        if not 0.0 <= share <= 1.0:
+            parser.error(f"--{flag.replace('_', '-')} must be in [0, 1], got {share}")
+    if args.low_counts + args.speckle > 1.0:
+        parser.error("--low-counts and --speckle together must not exceed 1")
     phantoms = [make_phantom(rng, sharp=args.sharp_phantoms) for _ in range(args.phantoms)]
     sparse = None
     if args.sparse_phantoms > 0:  # their own stream: the default scenes stay as they were
@@ -543,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
         args.validation,
         sharp=args.sharp_phantoms > 0,
         sparse=args.sparse_phantoms > 0,
+        counts=args.low_counts > 0,
+        speckle=args.speckle > 0,
     )
     name = "denoise-2d-nl" if args.noise_channel else "denoise-2d"
     kind_metadata = (
@@ -561,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         kind,
         sparse,
         args.light_noise,
+        args.low_counts,
+        args.speckle,
     )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -575,11 +658,17 @@ def main(argv: list[str] | None = None) -> int:
     noise_range = "sigma 5-50/255, peak 2-1000 photons"
     if args.light_noise > 0:  # nearly clean images too (LIGHT_SIGMA_RANGE, LIGHT_PEAK_RANGE)
         noise_range = "sigma 0.5-50/255, peak 2-30000 photons"
-    description = f"Blind 2D denoiser for Gaussian and Poisson-Gaussian noise ({noise_range})"
+    if args.low_counts > 0:
+        noise_range = noise_range.replace("peak 2-", "peak 1-")
+    kinds = "Gaussian, Poisson-Gaussian and speckle" if args.speckle > 0 else None
+    kinds = kinds or "Gaussian and Poisson-Gaussian"
+    if args.speckle > 0:
+        noise_range += ", speckle 2-35%"
+    description = f"Blind 2D denoiser for {kinds} noise ({noise_range})"
     if args.noise_channel:
         description = (
             "2D denoiser told the noise level (a noise map estimated from the image) for "
-            f"Gaussian and Poisson-Gaussian noise ({noise_range})"
+            f"{kinds} noise ({noise_range})"
         )
 
     def training_record(*, config, history, best_entry, stop_reason, seconds, steps, improved):
@@ -613,6 +702,15 @@ def main(argv: list[str] | None = None) -> int:
                     "share": args.light_noise,
                     "gaussian_sigma_log_uniform": list(LIGHT_SIGMA_RANGE),
                     "poisson_gaussian_peak_photons_log_uniform": list(LIGHT_PEAK_RANGE),
+                },
+                "low_counts": {
+                    "share": args.low_counts,
+                    "poisson_peak_photons_log_uniform": list(LOW_COUNT_PEAK_RANGE),
+                    "read_noise_electrons": 0.0,
+                },
+                "speckle": {
+                    "share": args.speckle,
+                    "sigma_log_uniform": list(SPECKLE_SIGMA_RANGE),
                 },
             },
             "normalization": NORM,

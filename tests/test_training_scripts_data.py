@@ -84,6 +84,56 @@ def test_light_noise_draws_nearly_clean_images_and_leaves_earlier_draws_alone():
             assert abs(residual.std() / info["sigma"] - 1) < 0.1
 
 
+def test_photon_counting_and_speckle_draws_are_what_they_say():
+    clean = np.random.default_rng(0).uniform(0.2, 1.0, (96, 96)).astype(np.float32)
+    # at counts=speckle=0 the draws are those of the earlier runs
+    a = train_default.degrade(np.random.default_rng(5), clean, 0.15)
+    b = train_default.degrade(np.random.default_rng(5), clean, 0.15, 0.0, 0.0)
+    np.testing.assert_array_equal(a[0], b[0])
+    seen = {"poisson": 0, "speckle": 0}
+    for seed in range(40):
+        noisy, target, info = train_default.degrade(
+            np.random.default_rng(seed), clean, 0.0, 0.5, 0.5
+        )
+        seen[info["noise"]] += 1
+        gain, offset = info.get("gain"), info["offset"]
+        if info["noise"] == "poisson":
+            lo, hi = train_default.LOW_COUNT_PEAK_RANGE
+            assert lo <= info["peak"] <= hi
+            # pure photon counts: integers of electrons (no read noise), variance = mean
+            electrons = (noisy.astype(np.float64) - offset) * gain
+            np.testing.assert_allclose(electrons, np.rint(electrons), atol=0.02)
+            expected = (target.astype(np.float64) - offset) * gain
+            ratio = np.var(electrons - expected) / np.mean(expected)
+            assert 0.85 < ratio < 1.15, ratio
+        else:  # multiplicative: sigma times the clean intensity, in the drawn scale
+            lo, hi = train_default.SPECKLE_SIGMA_RANGE
+            assert lo <= info["sigma"] <= hi
+            x = (target.astype(np.float64) - offset) / info["scale"]
+            rel = (noisy - target) / (info["scale"] * x)
+            assert abs(rel.std() / info["sigma"] - 1) < 0.1
+    assert seen["poisson"] > 10 and seen["speckle"] > 10
+
+
+def test_count_and_speckle_validation_pairs_are_added_after_the_others():
+    plain = train_default.validation_set(_strips(), 0, "full", sparse=True)
+    more = train_default.validation_set(
+        _strips(), 0, "full", sparse=True, counts=True, speckle=True
+    )
+    assert len(more) == len(plain) + 2 + 4
+    for a, b in zip(plain, more, strict=False):  # the other pairs stay as they were
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    extra = more[len(plain) :]
+    assert [p["noise"] for p in extra] == ["poisson-2"] * 2 + ["speckle-10"] * 4
+    for pair in extra[:2]:  # photon counts at peak 2
+        counts = pair["noisy"] * 2.0
+        np.testing.assert_allclose(counts, np.rint(counts), atol=1e-3)
+    for pair in extra[2:]:
+        rel = (pair["noisy"] - pair["clean"]) / np.maximum(pair["clean"], 1e-3)
+        keep = pair["clean"] > 0.1
+        assert abs(rel[keep].std() - 0.1) < 0.01
+
+
 def test_train_models_light_noise_general_phantoms_and_their_validation():
     import dataclasses
 
