@@ -62,3 +62,23 @@ def test_restore_keeps_the_brightness_of_a_few_photons():
     # and training normalises count data the same way (dn.train's statistics)
     lo, scale = patches.percentile_stats(noisy, 0.5, 99.5)
     assert (lo, scale) == pytest.approx((stats["offset"], stats["scale"]), rel=1e-6)
+
+
+def test_training_and_adaptation_take_restores_statistics_for_large_and_lazy_images():
+    """One normalisation (issue 13): dn.adapt's statistics are restore's, also where a
+    subsample or a chunk sample decides them (more than 4M pixels; more than 16 chunks)."""
+    rng = np.random.default_rng(3)
+    big = rng.gamma(2.0, 50.0, (2100, 2100)).astype(np.float32)  # 4.4 M values
+    big[:40] = 5000.0  # a bright band that a strided subsample would weigh differently
+    exact = np.percentile(big.astype(np.float64), [0.5, 99.5])
+    lo, scale = patches.percentile_stats(big, 0.5, 99.5)
+    assert (lo, lo + scale) == pytest.approx(tuple(exact), rel=1e-6)
+    # a lazy image of 100 chunks: the same deterministic 64-chunk sample as restore
+    lazy = da.from_array(big[:2000, :2000], chunks=200)
+    stats = dn.compute_normalization(lazy, "denoise-2d")
+    lo, scale = patches.normalization_of({"method": "percentile", "low": 0.5, "high": 99.5}, lazy)
+    assert (lo, scale) == pytest.approx((stats["offset"], stats["scale"]), rel=1e-6)
+    with pytest.raises(ValueError, match="training data contains NaN"):
+        bad = big[:64, :64].copy()
+        bad[3, 3] = np.nan
+        patches.percentile_stats(bad, 0.5, 99.5)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_dask
-from .normalization import percentiles
+from .normalization import percentile_range
 from .regions import Box, region_boxes
 
 __all__ = [
@@ -37,10 +37,7 @@ __all__ = [
     "region_boxes",
 ]
 
-# the same subsample size as restore's statistics, so that both see the same pixels
-_STATS_SAMPLES = 1 << 22
 _MAX_TRIES = 10_000
-_STATS_BLOCKS = 16  # chunks of a large dask image sampled for its statistics
 
 
 class PatchFitError(ValueError):
@@ -101,32 +98,19 @@ def window(
 def percentile_stats(array: Any, low: float, high: float) -> tuple[float, float]:
     """``(offset, scale)`` mapping the low/high percentiles of `array` to 0 and 1.
 
-    The same subsample as :func:`napari_deconvnet.restore` (every ``k``-th
-    pixel of the flattened image), so training and inference normalise alike;
-    but a dask array of more than 16 chunks is sampled from 16 random chunks,
-    so that a large lazy image is never computed whole.
+    The statistics :func:`napari_deconvnet.restore` takes
+    (:func:`~napari_deconvnet.core.normalization.percentile_range`): exact for
+    in-memory data, the documented deterministic sample of at most 64 chunks
+    for dask and memory-mapped data, dequantised on a lattice. A model trained
+    or adapted on an image therefore sees it as its restore will.
     """
-    if is_dask(array) and array.npartitions > _STATS_BLOCKS:
-        # a large lazy image: a few random chunks, never the whole array
-        rng = np.random.default_rng(0)
-        picks = rng.choice(array.npartitions, _STATS_BLOCKS, replace=False)
-        grid = array.numblocks
-        blocks = [array.blocks[np.unravel_index(i, grid)].reshape(-1) for i in sorted(picks)]
-        sample = np.concatenate([np.asarray(b.compute(), np.float64) for b in blocks])
-        sample = sample[:: max(1, math.ceil(sample.size / _STATS_SAMPLES))]
-    else:
-        flat = array.reshape(-1)
-        step = max(1, math.ceil(flat.shape[0] / _STATS_SAMPLES))
-        sample = flat[::step]
-        if is_dask(sample):
-            sample = sample.compute()
-        sample = np.asarray(sample, dtype=np.float64)
-    if not np.isfinite(sample).all():
+    try:
+        lo, hi = percentile_range(array, low, high)
+    except ValueError as error:
         raise ValueError(
             "the training data contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be trained on"
-        )
-    lo, hi = percentiles(sample, [low, high])  # dequantised on a lattice, as restore
+        ) from error
     scale = hi - lo if hi > lo else 1.0
     return float(lo), float(scale)
 
