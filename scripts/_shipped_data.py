@@ -311,7 +311,9 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
     """Fixed degraded/clean pairs from held-out strips and unseen phantoms.
 
     2D: three random degradations of each (held-out strips, two phantoms and a
-    sharp one); 3D: the stratified set of :func:`_stratified_3d`.
+    sharp one, and with ``task.general_validation`` two scenes of the general
+    generator, :data:`GENERAL_VALIDATION_KINDS`); 3D: the stratified set of
+    :func:`_stratified_3d`.
     """
     if task.ndim == 3:
         return _stratified_3d(task, seed)
@@ -322,6 +324,10 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
         cleans += [strip[t : t + 128, :128] for t in (h // 4 - 64, 3 * h // 4 - 64)]
     cleans += [base.make_phantom(rng, 128) for _ in range(2)]
     cleans.append(base.make_phantom(rng, 128, sharp=1.0))  # sub-resolution structures
+    if task.general_validation:  # their own stream: the other pairs stay as they were
+        general = np.random.default_rng([seed, 12])
+        for kinds in GENERAL_VALIDATION_KINDS:
+            cleans.append(np.clip(phantom((128, 128), kinds, general, mix=2), 0, 1))
     pairs = []
     for k, clean in enumerate(cleans):
         for j in range(3):

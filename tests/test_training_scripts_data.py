@@ -179,3 +179,14 @@ def test_train_models_light_noise_general_phantoms_and_their_validation():
     n_noises = len(shipped.VALIDATION_NOISE_3D) + len(shipped.VALIDATION_NOISE_LIGHT)
     assert len(more) == (len(pairs) // len(shipped.VALIDATION_NOISE_3D) + 2) * n_noises
     assert all(0 <= p["clean"].min() and p["clean"].max() <= 1 for p in more)
+    # 2D (deconv-2d): the same pairs first, then three degradations of two general scenes
+    task2 = train_models.TASKS["deconv-2d"]
+    strips = {"a": np.random.default_rng(0).random((320, 160)).astype(np.float32)}
+    pairs2 = shipped.validation_set(task2, strips, 0)
+    more2 = shipped.validation_set(dataclasses.replace(task2, general_validation=True), strips, 0)
+    assert len(more2) == len(pairs2) + 2 * 3
+    for a, b in zip(pairs2, more2, strict=False):
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    for pair in more2[len(pairs2) :]:  # dim background, structures at the top
+        assert np.median(pair["clean"]) < 0.35 and pair["clean"].max() > 0.9
+        assert pair["psf"] is not None
