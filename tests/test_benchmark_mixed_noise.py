@@ -19,3 +19,14 @@ def test_the_table_has_the_baselines_and_the_switch_wins(mixed_noise, tmp_path, 
         assert values["default"] > values["default, switch off"] + 8
         assert values["default"] > values["3x3 median"] + 2
         assert values["noisy"] < values["3x3 median"]
+
+
+def test_the_hot_pixel_table_runs_and_the_switch_reaches_the_ceiling(mixed_noise, tmp_path):
+    out = tmp_path / "h.md"
+    assert mixed_noise.main(["--hot", "--quick", "--threads", "1", "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "now − switch off" in text and "| cells, `deconv-2d`, 0.50% impulses |" in text
+    rows = mixed_noise.run_hot(128, [("deconv-2d", 5e-3)])
+    for values in rows.values():  # impulses out before the Richardson-Lucy channel
+        assert values["now"] > values["switch off"] + 4  # measured +4.8 and +10.6
+        assert values["now"] > values["no impulses"] - 0.3

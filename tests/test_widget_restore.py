@@ -424,7 +424,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     # the default denoiser's: its light-noise guard and impulse switch
     assert _shown(widget.params) == [*network, "light_noise_guard", "impulse_switch"]
     widget.method.value = "deconv-2d"
-    assert _shown(widget.params) == network  # a network's
+    assert _shown(widget.params) == [*network, "impulse_switch"]  # impulses out first too
 
     widget.method.value = "richardson-lucy"
     assert not _hidden(psf) and psf.source.value == "gaussian"
@@ -453,7 +453,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
     assert not _hidden(psf)
-    assert _shown(widget.params) == ["tile", "overlap", "batch_size", "precision"]
+    assert _shown(widget.params) == [*network, "impulse_switch"]
 
 
 def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):

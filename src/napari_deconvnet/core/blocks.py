@@ -378,8 +378,8 @@ def make_job(
         margin = kind.input_margin(layout.psf, ndim, cond_stats)
         if layout.psf_fraction is not None:  # the resampling's context
             margin = tuple(max(int(m), SUBPIXEL_RADIUS) for m in margin)
-    if impulses is not None:  # the switching median's context
-        margin = tuple(max(int(m), IMPULSE_MARGIN) for m in margin)
+    if impulses is not None:  # the switching median's context, under the channel's
+        margin = tuple(int(m) + IMPULSE_MARGIN for m in margin)
     return Job(
         transposed_shape=tuple(layout.transposed_shape),
         n_batch=layout.n_batch_axes,

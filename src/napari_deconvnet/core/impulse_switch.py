@@ -8,10 +8,12 @@ on the camera photo, 17.5 dB in, 17.8 dB out, where a 3x3 median gives
 30.1. The salt-and-pepper model removes the impulses but keeps every other
 pixel as it is, Gaussian noise included.
 
-So, for the blind denoisers, restore first asks :func:`~napari_deconvnet.estimate_noise`
-whether a central crop of one image holds salt-and-pepper (at least 0.2% of
-its pixels are at an extreme where their neighbours are not: the zeros of
-low photon counts and clipped noise do not count), and if so replaces those
+So restore first asks whether a central crop of one image holds impulses
+(:func:`holds_impulses`): salt-and-pepper as
+:func:`~napari_deconvnet.estimate_noise` calls it (at least 0.2% of its
+pixels are at an extreme where their neighbours are not: the zeros of low
+photon counts and clipped noise do not count), or a camera's few hot or
+dead pixels (from 0.01%, when they are isolated). If so it replaces those
 pixels by :func:`~napari_deconvnet.denoise_switching_median` (the median of
 their non-impulse neighbours in the smallest window of 3x3 to 7x7 that has
 any) before the network sees the image: 35.5 dB on that photo. Only
@@ -20,7 +22,12 @@ extreme pixels that stand out from their neighbours are impulses
 Every other pixel is left as it is. The impulse values are the whole input's minimum
 and maximum (:func:`~napari_deconvnet.core.kinds.impulse_values`), so that
 eager, lazy, streamed and cluster restores agree: the filter needs only
-:data:`IMPULSE_MARGIN` pixels of context.
+:data:`IMPULSE_MARGIN` pixels of context (beyond what a model's classical
+channel needs).
+
+The blind denoisers, the deconvolution models and the noise-conditioned one
+get the switch (:func:`switch_by_default`); their Richardson-Lucy, Wiener or
+noise channels are computed from the switched image.
 """
 
 from __future__ import annotations
@@ -29,15 +36,27 @@ from typing import Any
 
 import numpy as np
 
-from .kinds import Plain, central_box, impulse_values, kind_of
+from .kinds import (
+    NoiseConditioned,
+    Plain,
+    PSFConditioned,
+    central_box,
+    impulse_values,
+    kind_of,
+)
 
 __all__ = [
+    "FEW_IMPULSES",
     "IMPULSE_LARGEST",
+    "ISOLATED_RATIO",
     "IMPULSE_MARGIN",
     "detect_impulses",
     "find_impulses",
+    "holds_impulses",
     "impulse_mask",
     "switch_applies",
+    "switch_by_default",
+    "switchable",
     "switch_impulses",
     "switch_impulses_lazy",
 ]
@@ -50,32 +69,63 @@ STANDS_OUT = 0.1
 #: Context a block needs around it for the switch to be exact (the window, and the
 #: neighbours that decide whether a pixel in it is an impulse)
 IMPULSE_MARGIN = IMPULSE_LARGEST // 2 + 1
+#: Isolated extreme pixels (hot, dead) are switched from this share of the pixels on ...
+FEW_IMPULSES = 1e-4
+#: ... when the pixels the switch would replace are at most this many times as many
+ISOLATED_RATIO = 2.0
 #: The crop (per spatial axis) the impulses are looked for in
 DETECT_CROP = {2: (512, 512), 3: (24, 192, 192)}
+
+
+def switchable(metadata: Any, in_channels: int) -> bool:
+    """Whether models of this metadata can have impulses replaced before them.
+
+    One-channel plain denoisers, deconvolution (PSF-conditioned) and
+    noise-conditioned models: their input channels are computed from the
+    switched image. Not the salt-and-pepper model, which handles impulses
+    itself, nor multi-channel plain models.
+    """
+    kind = type(kind_of(metadata))
+    return (kind is Plain and in_channels == 1) or kind in (PSFConditioned, NoiseConditioned)
+
+
+def switch_by_default(metadata: Any, in_channels: int) -> bool:
+    """Whether restores with models of this metadata look for impulses automatically.
+
+    The shipped blind denoisers (those the light-noise guard is on for,
+    :func:`~.light_noise.guarded_by_default`), and every deconvolution and
+    noise-conditioned model: a Richardson-Lucy or Wiener channel turns an
+    impulse into a bright artefact the network then keeps (0.5% of impulses
+    on a blurred cells scene: 26.4 dB against 38.0 with them replaced).
+    """
+    from .light_noise import guarded_by_default
+
+    metadata = metadata or {}
+    if guarded_by_default(metadata, in_channels):
+        return True
+    return type(kind_of(metadata)) in (PSFConditioned, NoiseConditioned)
 
 
 def switch_applies(net: Any, requested: bool | None) -> bool:
     """Whether a restore with `net` looks for impulses (``requested`` None: automatic).
 
-    Automatically for the models the light-noise guard is on for (the
-    shipped blind denoisers, :func:`~.light_noise.guarded_by_default`);
-    ``True`` asks for it with another one-channel plain denoiser.
+    Automatically where :func:`switch_by_default` says so; ``True`` asks for
+    it with another one-channel plain denoiser.
     """
-    from .light_noise import guarded_by_default
-
     if requested is False:
         return False
     metadata = getattr(net, "metadata", {}) or {}
     in_channels = net.config.in_channels
     if requested is True:
-        if not (type(kind_of(metadata)) is Plain and in_channels == 1):
+        if not switchable(metadata, in_channels):
             raise ValueError(
                 "impulse_switch=True needs a one-channel denoiser without conditioning (the "
-                f"plain kind); this model is {kind_of(metadata).name!r} with {in_channels} "
-                "input channels (the salt-and-pepper model handles impulses itself)"
+                "plain kind), a deconvolution or a noise-conditioned model; this model is "
+                f"{kind_of(metadata).name!r} with {in_channels} input channels (the "
+                "salt-and-pepper model handles impulses itself)"
             )
         return True
-    return guarded_by_default(metadata, in_channels)
+    return switch_by_default(metadata, in_channels)
 
 
 def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
@@ -94,8 +144,6 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
         the middle image's central crop (:data:`DETECT_CROP`) has no
         salt-and-pepper by :func:`~napari_deconvnet.estimate_noise`.
     """
-    from .noise_estimation import estimate_noise
-
     index = tuple(n // 2 for n in xt.shape[:n_lead])
     image = xt[index]
     crop = image[central_box(image.shape, DETECT_CROP[ndim])]
@@ -105,10 +153,35 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
     if min(crop.shape[-2:]) < 16:
         return None
     try:
-        found = estimate_noise(crop).get("noise") == "salt-and-pepper"
+        found = holds_impulses(crop)
     except (ValueError, TypeError):
         return None
     return impulse_values(xt) if found else None
+
+
+def holds_impulses(image: np.ndarray) -> bool:
+    """Whether `image` (2D, or 3D for a 3D network) holds impulses worth replacing.
+
+    Salt-and-pepper as :func:`~napari_deconvnet.estimate_noise` calls it (at
+    least 0.2% of the pixels), or a few isolated extreme pixels: at least
+    :data:`FEW_IMPULSES` of the pixels (and 10) found at an extreme far from
+    their neighbours, where the pixels :func:`impulse_mask` would replace are
+    no more than :data:`ISOLATED_RATIO` times as many. That is a camera's hot
+    or dead pixels (0.03% of saturated hot pixels cost `denoise-2d` 9.5 dB).
+    Clipped heavy noise also leaves a few such pixels (0.01-0.07% at sigma
+    100/255), but there the mask would replace 15-25% of the image, which
+    costs 7-9 dB: that is not switched.
+    """
+    from .noise_estimation import SP_MIN_FRACTION, SP_MIN_SHARE, count_impulses
+
+    found = count_impulses(image, min_share=FEW_IMPULSES)
+    if found["count"] == 0:
+        return False
+    if found["amount"] >= SP_MIN_FRACTION and found["count"] >= SP_MIN_SHARE * image.size:
+        return True  # salt-and-pepper, as estimate_noise says
+    values = {"minimum": found["low"], "maximum": found["high"]}
+    replaced = int(impulse_mask(image, values).sum())
+    return replaced <= ISOLATED_RATIO * found["count"]
 
 
 def find_impulses(net: Any, layout: Any, xt: Any, requested: bool | None) -> dict | None:

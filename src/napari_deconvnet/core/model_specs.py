@@ -76,21 +76,26 @@ IMPULSE_PARAM = Param(
     "bool",
     True,
     label="Replace impulses first",
-    help="When the image holds salt-and-pepper (pixels at its minimum or maximum where "
-    "their neighbours are not), replace those by a switching median before the network",
+    help="When the image holds impulses (salt-and-pepper, hot or dead pixels: pixels at its "
+    "minimum or maximum where their neighbours are not), replace those by a switching "
+    "median before the network",
 )
 
 
 def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
     """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
+    from .impulse_switch import switch_by_default
     from .light_noise import guarded_by_default
 
     meta = info.get("metadata") or {}
     config = info.get("config") or {}
     ndim = config.get("ndim")
     params = MODEL_PARAMS
-    if guarded_by_default(meta, config.get("in_channels", 1)):
+    in_channels = config.get("in_channels", 1)
+    if guarded_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, LIGHT_NOISE_PARAM, IMPULSE_PARAM)
+    elif switch_by_default(meta, in_channels):
+        params = (*MODEL_PARAMS, IMPULSE_PARAM)
     return Spec(
         "method",
         name,

@@ -21,7 +21,9 @@ __all__ = [
     "ESTIMATION_MODELS",
     "LINE_NOISE_MODELS",
     "blur_correlation",
+    "count_impulses",
     "estimate_noise",
+    "impulse_count",
     "noise_level_function",
     "pairs_look_blurred",
     "variance_line",
@@ -45,9 +47,9 @@ _MAX_SAMPLES = 1 << 22  # pixels looked at, at most (whole planes, evenly spread
 _MIN_SIDE = 16
 _BINS = 24
 _MIN_BIN = 64  # coefficients per level bin, at least
-_SP_MIN_FRACTION = 2e-3  # below this, isolated extreme pixels are not salt-and-pepper
+SP_MIN_FRACTION = 2e-3  # below this, isolated extreme pixels are not salt-and-pepper
 _SP_MIN_IMPULSES = 10  # fewer impulses found than this are not salt-and-pepper either
-_SP_MIN_SHARE = 5e-4  # nor fewer than this share of all pixels
+SP_MIN_SHARE = 5e-4  # nor fewer than this share of all pixels
 _SIGNAL_DEPENDENCE = 0.15  # relative change of the variance across levels that counts
 _SMOOTH_DETAIL = 1.5  # a smooth block's HL/LH detail, at most, as a multiple of the noise's
 _SMOOTH_PASSES = 3  # selections of smooth blocks, each with the previous pass's variance
@@ -259,11 +261,31 @@ def _quantum(planes: np.ndarray) -> float:
 
 
 def _salt_and_pepper(planes: np.ndarray) -> dict[str, Any]:
+    """The salt-and-pepper record of :func:`estimate_noise` (:func:`impulse_count` floored)."""
+    found = impulse_count(planes)
+    return {k: v for k, v in found.items() if k != "count"}
+
+
+def count_impulses(image: Any, min_share: float = SP_MIN_SHARE) -> dict[str, Any]:
+    """:func:`impulse_count` of an image (its planes over the last two axes)."""
+    return impulse_count(_planes(image, None), min_share)
+
+
+def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[str, Any]:
+    """Impulses found in `planes` (N, H, W): their rates, values and number.
+
+    ``{"amount", "salt_vs_pepper", "low", "high", "count"}``: pixels at the
+    extremes `low`/`high` where their 8 neighbours' median is far from that
+    extreme, as a rate among the pixels where they can be told apart
+    (`amount`) and as a number (`count`). Fewer than
+    ``max(10, min_share * planes.size)`` count as none (amount 0): chance
+    finds a few in photon counts and clipped noise.
+    """
     from scipy import ndimage
 
     low, high = float(planes.min()), float(planes.max())
     if not high > low:
-        return {"amount": 0.0, "salt_vs_pepper": 0.5, "low": low, "high": high}
+        return {"amount": 0.0, "salt_vs_pepper": 0.5, "low": low, "high": high, "count": 0}
     ring = np.ones((1, 3, 3), bool)
     ring[0, 1, 1] = False  # the 8 neighbours: nothing below depends on the pixel itself
     median = ndimage.median_filter(planes, footprint=ring, mode="reflect")
@@ -277,7 +299,7 @@ def _salt_and_pepper(planes: np.ndarray) -> dict[str, Any]:
     margin = 0.05 * (high - low) + 6 * np.maximum(spread, _quantum(planes))
     below, above = median < high - margin, median > low + margin
     salt, pepper = int(np.sum(planes[below] == high)), int(np.sum(planes[above] == low))
-    if salt + pepper < max(_SP_MIN_IMPULSES, _SP_MIN_SHARE * planes.size):
+    if salt + pepper < max(_SP_MIN_IMPULSES, min_share * planes.size):
         # too few to be told from chance: a photon-count image's few bright
         # neighbourhoods (or one dark pixel among them) gave rates of 0.3-4 %
         # from one or two zeros; Gaussian noise of 75/255 clipped to [0, 1]
@@ -288,7 +310,13 @@ def _salt_and_pepper(planes: np.ndarray) -> dict[str, Any]:
     p_pepper = pepper / above.sum() if above.any() else 0.0
     amount = min(p_salt + p_pepper, 1.0)
     ratio = p_salt / (p_salt + p_pepper) if amount > 0 else 0.5
-    return {"amount": amount, "salt_vs_pepper": ratio, "low": low, "high": high}
+    return {
+        "amount": amount,
+        "salt_vs_pepper": ratio,
+        "low": low,
+        "high": high,
+        "count": salt + pepper,
+    }
 
 
 # ---------------------------------------------------------------- public
@@ -421,7 +449,7 @@ def estimate_noise(
 
     if model == "salt-and-pepper" or (model == "auto" and impulses):
         sp = _salt_and_pepper(planes)
-        if model == "salt-and-pepper" or sp["amount"] >= _SP_MIN_FRACTION:
+        if model == "salt-and-pepper" or sp["amount"] >= SP_MIN_FRACTION:
             return {"noise": "salt-and-pepper", **sp}
 
     coef = _haar(planes)
