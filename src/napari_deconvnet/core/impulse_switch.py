@@ -96,7 +96,9 @@ def switch_by_default(metadata: Any, in_channels: int) -> bool:
     :func:`~.light_noise.guarded_by_default`), and every deconvolution and
     noise-conditioned model: a Richardson-Lucy or Wiener channel turns an
     impulse into a bright artefact the network then keeps (0.5% of impulses
-    on a blurred cells scene: 26.4 dB against 38.0 with them replaced).
+    on a blurred cells scene through ``deconv-2d``: 26.05 dB, and 35.60 with
+    them replaced, where the scene without impulses gives 35.62;
+    ``benchmarks/mixed_noise.py --hot``).
     """
     from .light_noise import guarded_by_default
 
@@ -110,7 +112,8 @@ def switch_applies(net: Any, requested: bool | None) -> bool:
     """Whether a restore with `net` looks for impulses (``requested`` None: automatic).
 
     Automatically where :func:`switch_by_default` says so; ``True`` asks for
-    it with another one-channel plain denoiser.
+    it with any other model :func:`switchable` allows (a one-channel plain
+    denoiser of your own, say).
     """
     if requested is False:
         return False
@@ -141,8 +144,8 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
     -------
     dict or None
         ``{"minimum": lo, "maximum": hi}`` of the whole input, or None when
-        the middle image's central crop (:data:`DETECT_CROP`) has no
-        salt-and-pepper by :func:`~napari_deconvnet.estimate_noise`.
+        the middle image's central crop (:data:`DETECT_CROP`) holds no
+        impulses by :func:`holds_impulses`.
     """
     index = tuple(n // 2 for n in xt.shape[:n_lead])
     image = xt[index]
