@@ -68,7 +68,7 @@ def psfs(ndim: int) -> dict[str, np.ndarray]:
         }
     return {
         "Gaussian σ 3/1.2/1.2": dn.make_psf("gaussian", sigma=(3.0, 1.2, 1.2)),
-        "Gaussian σ 1.5": dn.make_psf("gaussian", sigma=1.5),
+        "Gaussian σ 1.5": dn.make_psf("gaussian", sigma=(1.5, 1.5, 1.5)),
         "widefield NA 1.4 oil": dn.make_psf(
             "widefield",
             shape=(31, 21, 21),
