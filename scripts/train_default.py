@@ -419,27 +419,29 @@ def validation_set(
         for j, (label, noise, params) in enumerate(VALIDATION_NOISES[noises]):
             noisy = synthesize(clean, noise, seed=1000 * seed + 10 * k + j, **params)
             pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
-    if sparse:
-        sparse_rng = np.random.default_rng([seed, 2])  # the other pairs stay as they were
-        for k, kinds in enumerate(SPARSE_KINDS):
-            clean = phantom((160, 160), kinds, sparse_rng, mix=2)
-            for j, (label, noise, params) in enumerate(SPARSE_NOISES):
-                noisy = synthesize(clean, noise, seed=1000 * seed + 500 + 10 * k + j, **params)
-                name = f"sparse-{'+'.join(kinds)}"
-                pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    if sparse:  # each addition its own stream: the other pairs stay as they were
+        pairs += _general_pairs([seed, 2], SPARSE_NOISES, 1000 * seed + 500, "sparse")
     if counts:
-        count_rng = np.random.default_rng([seed, 4])
-        for k, kinds in enumerate(SPARSE_KINDS):
-            clean = phantom((160, 160), kinds, count_rng, mix=2)
-            for j, (label, noise, params) in enumerate(COUNT_NOISES):
-                noisy = synthesize(clean, noise, seed=1000 * seed + 700 + 10 * k + j, **params)
-                name = f"counts-{'+'.join(kinds)}"
-                pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+        pairs += _general_pairs([seed, 4], COUNT_NOISES, 1000 * seed + 700, "counts")
     if speckle:
         for k, (name, clean) in enumerate(crops[:4]):  # the held-out photograph strips
             for j, (label, noise, params) in enumerate(SPECKLE_NOISES):
                 noisy = synthesize(clean, noise, seed=1000 * seed + 800 + 10 * k + j, **params)
                 pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    return pairs
+
+
+def _general_pairs(stream: list[int], noises: list, first_seed: int, prefix: str) -> list[dict]:
+    """The two general scenes (:data:`SPARSE_KINDS`, 160 px) drawn from `stream`, each
+    degraded by every noise of `noises` (noise seeds from `first_seed`)."""
+    rng = np.random.default_rng(stream)
+    pairs = []
+    for k, kinds in enumerate(SPARSE_KINDS):
+        clean = phantom((160, 160), kinds, rng, mix=2)
+        for j, (label, noise, params) in enumerate(noises):
+            noisy = synthesize(clean, noise, seed=first_seed + 10 * k + j, **params)
+            name = f"{prefix}-{'+'.join(kinds)}"
+            pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
     return pairs
 
 
