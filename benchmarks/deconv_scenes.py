@@ -41,7 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _machine import machine  # noqa: E402
+from _machine import heading, machine, publish, set_threads  # noqa: E402
 
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core.phantoms import cells_2d, cells_3d, phantom  # noqa: E402
@@ -170,23 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     t0 = time.perf_counter()
     rows = {ndim: run(ndim, args.quick) for ndim in args.dims}
-    command = " ".join(argv if argv is not None else sys.argv[1:])
     header = (
-        f"# Deconvolution off the training scenes ({time.strftime('%Y-%m-%d')})\n\n"
-        f"`python benchmarks/deconv_scenes.py {command}`, {time.perf_counter() - t0:.0f} s, "
+        heading("Deconvolution off the training scenes", "deconv_scenes.py", argv)
+        + f", {time.perf_counter() - t0:.0f} s, "
         f"{machine()}. Mean PSNR dB over test seeds {', '.join(map(str, TEST_SEEDS))}; "
         f"RL's iterations chosen on validation seed {VALIDATION_SEED}."
     )
-    text = markdown(rows, header)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text)
+    publish(markdown(rows, header), args.markdown)
     return 0
 
 

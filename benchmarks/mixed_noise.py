@@ -43,8 +43,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-import napari_deconvnet as dn
-from napari_deconvnet.core.phantoms import cells_2d
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _machine import heading, publish, set_threads  # noqa: E402
+
+import napari_deconvnet as dn  # noqa: E402
+from napari_deconvnet.core.phantoms import cells_2d  # noqa: E402
 
 #: (Gaussian sigma, impulse share)
 NOISES = ((0.02, 0.05), (0.05, 0.05), (0.1, 0.05), (0.05, 0.2))
@@ -180,12 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     t0 = time.perf_counter()
-    command = " ".join(argv if argv is not None else sys.argv[1:])
     if args.hot:
         size = 128 if args.quick else 256  # 0.03% of 64² would be one pixel
         rows = run_hot(size, HOT[1::2] if args.quick else HOT)
@@ -194,14 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(64 if args.quick else 256, NOISES[:1] if args.quick else NOISES)
         title = "Gaussian noise with impulses"
     header = (
-        f"# {title} ({time.strftime('%Y-%m-%d')})\n\n"
-        f"`python benchmarks/mixed_noise.py {command}`, "
-        f"{time.perf_counter() - t0:.0f} s. PSNR dB, float32."
+        heading(title, "mixed_noise.py", argv)
+        + f", {time.perf_counter() - t0:.0f} s. PSNR dB, float32."
     )
-    text = (markdown_hot if args.hot else markdown)(rows, header)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text)
+    publish((markdown_hot if args.hot else markdown)(rows, header), args.markdown)
     return 0
 
 

@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import quality  # noqa: E402  (the benchmark's tasks, BM3D with the Anscombe transform)
-from _machine import machine  # noqa: E402
+from _machine import heading, machine, publish, set_threads  # noqa: E402
 
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core.phantoms import cells_2d, cells_3d  # noqa: E402
@@ -176,10 +176,7 @@ def run_and_report(args, argv, run_fn, markdown_fn, title: str, script: str) -> 
     """Set threads, check for bm3d, run, print the tables and write the files."""
     if args.quick:
         args.seeds, args.size, args.depth = args.seeds[:1], 64, 16
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.bm3d:
         try:
             import bm3d as _  # noqa: F401
@@ -188,18 +185,13 @@ def run_and_report(args, argv, run_fn, markdown_fn, title: str, script: str) -> 
             args.bm3d = False
     t0 = time.perf_counter()
     results = run_fn(args)
-    command = " ".join(argv if argv is not None else sys.argv[1:])
     header = (
-        f"# {title} ({time.strftime('%Y-%m-%d')})\n\n"
-        f"`python benchmarks/{script} {command}`"
-        f"\n\nMachine: {machine()}. Seeds {', '.join(map(str, args.seeds))}, "
+        heading(title, script, argv)
+        + f"\n\nMachine: {machine()}. Seeds {', '.join(map(str, args.seeds))}, "
         f"{args.size}² ({args.depth} planes in 3D), networks in {args.precision}, "
         f"{time.perf_counter() - t0:.0f} s in all."
     )
-    text = markdown_fn(results, header)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n", encoding="utf-8")
+    publish(markdown_fn(results, header), args.markdown, end="\n")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     return 0
