@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import train_default as base
 
-from napari_deconvnet.core.conditioning import conditioning_channels
+from napari_deconvnet.core.kinds import kind_of
 from napari_deconvnet.core.model import DeconvNet
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.normalization import percentiles
@@ -139,10 +139,10 @@ def network_input(noisy: np.ndarray, psf, net: DeconvNet) -> tuple[np.ndarray, f
     """(C, *spatial) normalised input as ``dn.restore`` builds it, with (offset, scale)."""
     lo, hi = percentiles(noisy, [NORM["low"], NORM["high"]])
     scale = float(hi - lo) if hi > lo else 1.0
-    channels = [noisy]
-    if "conditioning" in net.metadata:
-        channels.append(conditioning_channels(noisy[None], psf, net)[0])
-    x = (np.stack(channels) - lo) / scale
+    channels = [noisy[None]]
+    if "conditioning" in net.metadata:  # the kind's extra channels, (C, *spatial)
+        channels.append(kind_of(net).channel_stack(noisy[None], psf)[0])
+    x = (np.concatenate(channels) - lo) / scale
     return x.astype(np.float32), float(lo), scale
 
 

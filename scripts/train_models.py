@@ -84,8 +84,9 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
 
 from napari_deconvnet.core.devices import resolve_device  # noqa: E402
 from napari_deconvnet.core.fit import fit  # noqa: E402
+from napari_deconvnet.core.kinds import WIENER_AND_RL, kind_of  # noqa: E402
 from napari_deconvnet.core.losses import LOSSES  # noqa: E402
-from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
+from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig, widen_input  # noqa: E402
 from napari_deconvnet.core.persistence import load_model  # noqa: E402
 
 ROOT = base.ROOT
@@ -206,10 +207,13 @@ TASKS = {
 }
 
 
-def model_config(task: Task) -> dict[str, Any]:
+def model_config(task: Task, extra: int | None = None) -> dict[str, Any]:
+    """`extra`: the conditioning's channels (default: the task's, one if it has any)."""
+    if extra is None:
+        extra = 1 if task.name in CONDITIONING else 0
     return {
         "ndim": task.ndim,
-        "in_channels": 2 if task.name in CONDITIONING else 1,
+        "in_channels": 1 + extra,
         "out_channels": 1,
         "convs_per_level": 2,
         "skip": "add",
@@ -266,14 +270,26 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             raise SystemExit(f"--rl-conditioning needs a deconvolution model; {task.name} is not")
         iterations = args.rl_conditioning
         metadata["conditioning"] = {"method": "richardson-lucy", "iterations": iterations}
-    config = model_config(task)
+    if args.dual_conditioning:
+        if not task.psf or args.rl_conditioning:
+            raise SystemExit(
+                "--dual-conditioning needs a deconvolution model and no --rl-conditioning"
+            )
+        metadata["conditioning"] = {
+            "method": WIENER_AND_RL,
+            "balance_scale": 1.0,
+            "iterations": args.dual_conditioning,
+        }
+    config = model_config(task, kind_of(metadata).extra_channels)
     if args.planar_levels:
         if task.ndim != 3:
             raise SystemExit(f"--planar-levels needs a 3D model; {task.name} is 2D")
         config["planar_levels"] = args.planar_levels
     net = DeconvNet(DeconvNetConfig(**config))
     if args.init is not None:  # fine-tune a saved model of the same architecture
-        net.load_state_dict(load_model(args.init).state_dict())
+        # (one with fewer input channels gets zero weights for the new ones:
+        # it starts computing exactly what the saved model did)
+        net.load_state_dict(widen_input(load_model(args.init).state_dict(), net))
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
     pairs = validation_set(task, strips, args.seed)
@@ -411,6 +427,15 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="deconvolution models: condition on N Richardson-Lucy iterations (deconv-2d's "
         "kind) instead of the task's default (deconv-3d: Wiener)",
+    )
+    parser.add_argument(
+        "--dual-conditioning",
+        type=int,
+        default=0,
+        metavar="N",
+        help="deconvolution models: condition on both the Wiener filter and N "
+        "Richardson-Lucy iterations (two extra channels, 'wiener+richardson-lucy'); "
+        "with --init from a one-channel model the new channel starts with zero weights",
     )
     parser.add_argument(
         "--sharp-phantoms",

@@ -94,7 +94,8 @@ def check_adaptable(
             f"adapt learns the noise and PSF that estimate_noise and the PSF describe; "
             f"{name!r} removes impulse noise, which they do not: {advice}"
         )
-    if config.get("in_channels", 1) != 1 + conditioned or config.get("out_channels", 1) != 1:
+    extra = kind.extra_channels if conditioned else 0
+    if config.get("in_channels", 1) != 1 + extra or config.get("out_channels", 1) != 1:
         raise ValueError(
             f"adapt fine-tunes single-channel, noise-conditioned and PSF-conditioned models; "
             f"{name!r} takes {config.get('in_channels', 1)} input channels and gives "
@@ -126,7 +127,10 @@ def _base_model(model: Any, ndim: int, kernel: np.ndarray | None) -> DeconvNet:
 
 
 def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndarray):
-    """A PSF-conditioned model's input channel for synthetic patches, or None.
+    """A PSF-conditioned model's input channels for synthetic patches, or None.
+
+    The function returned maps ``(N, *spatial)`` patches to ``(N, C,
+    *spatial)`` channels (the kind's :meth:`~.kinds.ModelKind.channel_stack`).
 
     Its statistics (the Wiener balance, the minimum for Richardson-Lucy)
     are those of the user's image, as restoring that image computes them.
@@ -139,7 +143,7 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
     stats = kind.input_statistics(spatial[:1])[0]
 
     def channel(patches: np.ndarray) -> np.ndarray:
-        return kind.input_channels(patches, psf, statistics=[stats] * len(patches))
+        return kind.channel_stack(patches, psf, statistics=[stats] * len(patches))
 
     return channel
 

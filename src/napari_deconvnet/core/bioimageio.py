@@ -170,6 +170,16 @@ def _axes(
     return axes
 
 
+def _conditioning_names(net: DeconvNet) -> list[str]:
+    """Channel names of the ``conditioning`` input: one, or one per classical method."""
+    n = extra_channels(net)
+    if n == 1:
+        return ["conditioning"]
+    method = str((net.metadata.get("conditioning") or {}).get("method", ""))
+    names = method.split("+")
+    return names if len(names) == n else [f"conditioning{i}" for i in range(n)]
+
+
 def _processing(net: DeconvNet, reference: str | None = None) -> tuple[list, list]:
     norm = net.config.normalization
     method = norm["method"]
@@ -330,7 +340,7 @@ def export_bioimageio(
                         if kind_of(net).name == "noise-conditioned"
                         else "the image's classical pre-restoration (see README)"
                     ),
-                    "axes": _axes(net, ["conditioning"], output=False, like_input=True),
+                    "axes": _axes(net, _conditioning_names(net), output=False, like_input=True),
                     "test_tensor": {"source": "test_conditioning.npy"},
                     "sample_tensor": {"source": "sample_conditioning.tif"},
                     "data": {"type": "float32"},

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .conditioning import conditioning_channels, extra_channels, prepare_psf
+from .conditioning import extra_channels, prepare_psf
 from .kinds import kind_of
 from .model import DeconvNet
 
@@ -37,6 +37,9 @@ _CONDITIONING = {
     "(the recorded number of iterations, reflective borders), shifted back",
     "wiener": "Wiener deconvolution with the noise-to-signal balance estimated from the image "
     "(napari_deconvnet.wiener with balance=None) times the recorded balance_scale",
+    "wiener+richardson-lucy": "two channels: the Wiener deconvolution (as for 'wiener', "
+    "with the recorded balance_scale), then the Richardson-Lucy deconvolution of the image "
+    "shifted to a zero minimum (the recorded number of iterations), shifted back",
     "switching-median": "the switching median of the image (impulses replaced by a median "
     "of their clean neighbours)",
     "noise-level": "the image plus the noise standard deviation predicted at each pixel's "
@@ -133,8 +136,8 @@ def test_tensors(
                 "image's PSF, an array or a make_psf name) to make its conditioning input"
             )
         kernel = prepare_psf(psf, net, image.shape[1:]) if kind_of(net).needs_psf else None
-        channel = conditioning_channels(image, kernel, net)
-        tensors["conditioning"] = np.ascontiguousarray(channel[:, None], dtype=np.float32)
+        channel = kind_of(net).channel_stack(image, kernel)  # (1, C, *spatial)
+        tensors["conditioning"] = np.ascontiguousarray(channel, dtype=np.float32)
         if kernel is not None:
             record["psf_shape"] = list(kernel.shape)
             tensors["_psf"] = np.asarray(kernel, np.float32)

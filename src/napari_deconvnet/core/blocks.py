@@ -257,11 +257,12 @@ def restore_block(
         )
         stats = [job.cond_stats[flat]]
         with lock:
-            pre = job.kind.input_channels(images, job.kernel, device=dev, statistics=stats)
-        pre = pre.reshape(raw.shape)[(Ellipsis, *spatial_ix)]
-        pre -= offset
-        pre /= scale
-        channels.append(pre.reshape(-1, *pre.shape[len(lead) :]))
+            stack = job.kind.channel_stack(images, job.kernel, device=dev, statistics=stats)
+        for c in range(stack.shape[1]):
+            pre = stack[:, c].reshape(raw.shape)[(Ellipsis, *spatial_ix)]
+            pre -= offset
+            pre /= scale
+            channels.append(pre.reshape(-1, *pre.shape[len(lead) :]))
     xn = np.concatenate(channels)[None]
     plan = _block_plan(job, sidx)
     with lock:

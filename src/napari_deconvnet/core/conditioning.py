@@ -72,7 +72,7 @@ def needs_psf(model: Any) -> bool:
 
 
 def extra_channels(model: Any) -> int:
-    """Input channels a model takes beyond the image's own (1 for conditioned models)."""
+    """Input channels a model takes beyond the image's own (1 or 2 for conditioned models)."""
     return kind_of(model).extra_channels
 
 
@@ -142,7 +142,7 @@ def conditioning_channels(
     device: Any = "cpu",
     statistics: list[dict[str, float]] | None = None,
 ) -> np.ndarray:
-    """The extra input channel of a conditioned model, for every image.
+    """The extra input channel(s) of a conditioned model, for every image.
 
     Parameters
     ----------
@@ -162,7 +162,10 @@ def conditioning_channels(
     Returns
     -------
     (N, *spatial) float32 ndarray in the images' intensity scale, to be
-    normalised with the same statistics as the images.
+    normalised with the same statistics as the images; ``(N, C, *spatial)``
+    for a model with several extra channels (``"wiener+richardson-lucy"``:
+    Wiener, then Richardson-Lucy). ``kind_of(model).channel_stack`` always
+    gives the second form.
     """
     return kind_of(model).input_channels(images, kernel, device=device, statistics=statistics)
 

@@ -127,7 +127,12 @@ def example_inputs(net: DeconvNet, n_inputs: int, size: int = 32) -> tuple[torch
     # reflect padding by the halo needs more than the halo in every axis
     side = -(-max(size, net.halo + cfg.grid) // cfg.grid) * cfg.grid
     gen = torch.Generator().manual_seed(0)
-    channels = [cfg.in_channels] if n_inputs == 1 else [1] * n_inputs
+    channels = [cfg.in_channels]
+    if n_inputs > 1:  # the image, then the conditioning input with the kind's extra channels
+        from .kinds import kind_of
+
+        extra = kind_of(net).extra_channels
+        channels = [cfg.in_channels - extra, extra] if n_inputs == 2 else [1] * n_inputs
     return tuple(torch.rand(1, c, *([side] * cfg.ndim), generator=gen) for c in channels)
 
 

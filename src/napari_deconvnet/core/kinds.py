@@ -50,6 +50,7 @@ __all__ = [
     "noise_line",
     "register_kind",
     "unregister_kind",
+    "WIENER_AND_RL",
 ]
 
 #: Pixels per axis of a dask image's central crop the Wiener balance is estimated from.
@@ -168,6 +169,21 @@ class ModelKind:
         required when `images` are blocks; default computed from `images`.
         """
         return None
+
+    def channel_stack(
+        self, images: np.ndarray, kernel: np.ndarray | None, **kwargs: Any
+    ) -> np.ndarray | None:
+        """:meth:`input_channels` as ``(N, extra_channels, *spatial)`` float32, or None.
+
+        A kind with one extra channel returns ``(N, *spatial)`` from
+        :meth:`input_channels`; one with several (``"wiener+richardson-lucy"``)
+        returns them on axis 1. Every restore and training path reads them
+        through this method, in that channel order, after the image's own.
+        """
+        out = self.input_channels(images, kernel, **kwargs)
+        if out is None:
+            return None
+        return out if out.ndim == np.ndim(images) + 1 else out[:, None]
 
     # ----------------------------------------------------------- post-processing
 
@@ -355,19 +371,32 @@ class _Conditioned(ModelKind):
         return method, spec
 
 
+#: The conditioning method that gives a deconvolution model both classical channels.
+WIENER_AND_RL = "wiener+richardson-lucy"
+
+
 class PSFConditioned(_Conditioned):
-    """Deconvolution with the user's PSF, told to the network through a second channel.
+    """Deconvolution with the user's PSF, told to the network through extra channels.
 
     The channel is the image's Richardson-Lucy (``{"method":
     "richardson-lucy", "iterations": n}``, on the image shifted to a zero
     minimum) or Wiener (``{"method": "wiener", "balance_scale": s}``, with the
     estimated noise-to-signal balance times ``s``) pre-deconvolution.
+    ``{"method": "wiener+richardson-lucy", "balance_scale": s, "iterations":
+    n}`` gives both, Wiener then Richardson-Lucy (two extra channels): the
+    linear filter, whose balance follows the noise, and the positive,
+    iterative estimate that sharpens sparse bright objects much further.
     """
 
     name: ClassVar[str] = "psf-conditioned"
     needs_psf: bool = True
     description: ClassVar[str] = "the image and its classical pre-deconvolution with the PSF"
-    methods: ClassVar[tuple[str, ...]] = ("wiener", "richardson-lucy")
+    methods: ClassVar[tuple[str, ...]] = ("wiener", "richardson-lucy", WIENER_AND_RL)
+
+    def __init__(self, metadata: Mapping[str, Any] | None = None) -> None:
+        super().__init__(metadata)
+        method = (self.metadata.get("conditioning") or {}).get("method")
+        self.extra_channels = 2 if method == WIENER_AND_RL else 1
 
     @classmethod
     def recognizes(cls, metadata: Mapping[str, Any]) -> bool:
@@ -386,17 +415,20 @@ class PSFConditioned(_Conditioned):
         from .classical import BALANCE_MAX, estimate_balance
 
         method, spec = self._spec()
-        if method == "richardson-lucy":
+        lows = None
+        if method != "wiener":
             lows = images.min(axis=tuple(range(1, images.ndim)))
             if hasattr(lows, "compute"):
                 lows = lows.compute()
-            return [{"low": float(v)} for v in np.asarray(lows)]
+            lows = [{"low": float(v)} for v in np.asarray(lows)]
+        if method == "richardson-lucy":
+            return lows
         scale = float(spec.get("balance_scale", 1.0))
         out = []
-        for image in images:
+        for i, image in enumerate(images):
             image = central_crop(image)
             balance = scale * estimate_balance(np.asarray(image, np.float32))
-            out.append({"balance": min(balance, BALANCE_MAX)})
+            out.append({"balance": min(balance, BALANCE_MAX), **(lows[i] if lows else {})})
         return out
 
     def input_margin(self, kernel, ndim, statistics=None) -> tuple[int, ...]:
@@ -416,10 +448,14 @@ class PSFConditioned(_Conditioned):
         from .wiener_filter import wiener_context
 
         method, _ = self._spec()
-        if method != "wiener" or not statistics:
-            return tuple(3 * int(s) for s in kernel.shape)
+        psf_sizes = tuple(3 * int(s) for s in kernel.shape)
+        if method == "richardson-lucy" or not statistics:
+            return psf_sizes
         balance = max(float(s["balance"]) for s in statistics)
-        return tuple(wiener_context(kernel.shape, balance))
+        context = tuple(wiener_context(kernel.shape, balance))
+        if method == "wiener":
+            return context
+        return tuple(max(a, b) for a, b in zip(context, psf_sizes, strict=True))
 
     def input_channels(
         self, images, kernel, *, device="cpu", statistics=None, context=False
@@ -439,18 +475,21 @@ class PSFConditioned(_Conditioned):
         method, spec = self._spec()
         if statistics is None:
             statistics = self.input_statistics(images)
-        out = np.empty(images.shape, np.float32)
+        both = method == WIENER_AND_RL
+        out = np.empty((len(images), 2, *images.shape[1:]) if both else images.shape, np.float32)
         for i, image in enumerate(images):
             image = np.asarray(image, np.float32)
-            if method == "wiener":
+            channels = []
+            if method != "richardson-lucy":
                 pad = None if context else "reflect"
-                out[i] = wiener(image, kernel, statistics[i]["balance"], pad=pad)
-            else:
+                channels.append(wiener(image, kernel, statistics[i]["balance"], pad=pad))
+            if method != "wiener":
                 low = statistics[i]["low"]
                 estimate = richardson_lucy(
                     image - low, kernel, int(spec.get("iterations", 30)), device=device
                 )
-                out[i] = estimate + low
+                channels.append(estimate + low)
+            out[i] = np.stack(channels) if both else channels[0]
         return out
 
 

@@ -215,15 +215,19 @@ def restore_iter(
     if guard_applies(net, light_noise_guard):  # see core.light_noise
         blend = light_noise_weight(net, xt, layout, offset, scale, colour is not None)
     if kind.extra_channels:
-        # the kind's extra channel (e.g. Richardson-Lucy with the PSF),
+        # the kind's extra channels (e.g. Richardson-Lucy with the PSF),
         # normalised like the image
         images = xt.reshape(-1, *layout.spatial_shape)
-        pre = kind.input_channels(images, layout.psf, device=dev)
-        pre = pre.reshape(layout.transposed_shape)
-        pre -= offset
-        pre /= scale
-        xn = np.concatenate([xn, pre.reshape(layout.net_shape)], axis=1)
-        del pre
+        stack = kind.channel_stack(images, layout.psf, device=dev)
+        parts = [xn]
+        for c in range(stack.shape[1]):
+            pre = np.ascontiguousarray(stack[:, c]).reshape(layout.transposed_shape)
+            pre -= offset
+            pre /= scale
+            parts.append(pre.reshape(layout.net_shape))
+        del stack, pre
+        xn = np.concatenate(parts, axis=1)
+        del parts
     try:
         yn = yield from run_tiles(xn, net, plan, dev, dtype)
     finally:

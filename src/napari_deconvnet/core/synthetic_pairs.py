@@ -262,9 +262,15 @@ class SyntheticPairs:
             return torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None].to(self.device)
 
         x = tensor(x)
-        if self.condition is not None:
-            channel = self.condition(np.asarray(noisy, np.float32))[crop]
-            x = torch.cat([x, tensor((channel - self.offset) / self.scale)], dim=1)
+        if self.condition is not None:  # the kind's extra channels, (n, [C,] *spatial)
+            noisy = np.asarray(noisy, np.float32)
+            channel = self.condition(noisy)
+            if channel.ndim == noisy.ndim:
+                channel = channel[:, None]
+            if crop is not ...:
+                channel = channel[(slice(None), *crop)]
+            channel = np.ascontiguousarray((channel - self.offset) / self.scale, np.float32)
+            x = torch.cat([x, torch.from_numpy(channel).to(self.device)], dim=1)
         if self.noise_map:
             line = normalised_line(camera_line(cam), self.offset, self.scale)
             x = noise_map_channel(x, [line] * n)

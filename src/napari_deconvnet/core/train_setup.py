@@ -349,12 +349,13 @@ def check_trainable(net: DeconvNet, mode: str = "supervised", psf: Any = None) -
     name = net.metadata.get("name", "this network")
     psf_model = is_psf_model(net)
     impulse = is_impulse_model(net)
-    extra = 1 if trains_with_noise_map(net) or psf_model or impulse else 0
+    extra = kind_of(net).extra_channels if psf_model or impulse else 0
+    extra = 1 if trains_with_noise_map(net) else extra
     if cfg.in_channels != 1 + extra or cfg.out_channels != 1:
         raise ValueError(
             "training supports single-channel networks (in_channels = out_channels = 1), "
             "noise-conditioned ones (the image and its noise map, such as 'denoise-2d-nl'), "
-            "PSF-conditioned ones (the image and its classical deconvolution, such as "
+            "PSF-conditioned ones (the image and its classical deconvolution(s), such as "
             "'deconv-2d') and impulse-noise ones (the image and its switching median, such "
             f"as 'salt-and-pepper'); {name!r} takes {cfg.in_channels} input channels. "
             "Multi-channel and RGB images train one shared single-channel network over "

@@ -74,9 +74,9 @@ class PSFChannel:
         self._context = isinstance(self.kind, PSFConditioned)
 
     def whole(self, image: np.ndarray, stats: dict[str, float]) -> np.ndarray:
-        """The channel of a whole plane or volume: exactly what eager restore computes."""
+        """The channels ``(C, *spatial)`` of a whole plane or volume, as eager restore's."""
         image = np.asarray(image, np.float32)[None]
-        return self.kind.input_channels(image, self.kernel, statistics=[stats])[0]
+        return self.kind.channel_stack(image, self.kernel, statistics=[stats])[0]
 
     def statistics(self, image: np.ndarray) -> dict[str, float]:
         """The statistics restore takes from a whole image (its minimum, or Wiener balance)."""
@@ -85,7 +85,7 @@ class PSFChannel:
     def __call__(
         self, patch: np.ndarray, stats: dict[str, float], inside: tuple[slice, ...] = ()
     ) -> np.ndarray:
-        """The channel of `patch` (margin included); computed on ``patch[inside]`` only.
+        """The channels ``(C, *patch.shape)`` of `patch` (margin included), from ``patch[inside]``.
 
         `inside` is the part of a margin-extended patch that lies on the
         image: beyond the image's borders the computation extends it as
@@ -95,12 +95,13 @@ class PSFChannel:
         context (``context=True`` of the kind's ``input_channels``).
         """
         patch = np.asarray(patch, np.float32)
-        out = np.zeros(patch.shape, np.float32)
+        out = np.zeros((self.kind.extra_channels, *patch.shape), np.float32)
         image = patch[inside][None]
         # all of the patch lies on the image: its margin is real context
         context = all(s == slice(0, None) for s in inside)
         extra = {"context": context} if self._context else {}
-        out[inside] = self.kind.input_channels(image, self.kernel, statistics=[stats], **extra)[0]
+        stack = self.kind.channel_stack(image, self.kernel, statistics=[stats], **extra)
+        out[(slice(None), *inside)] = stack[0]
         return out
 
 
@@ -470,8 +471,8 @@ class TrainingSet:
             offsets.append(src.offset)
             scales.append(src.scale)
         x = self._normalise(torch.from_numpy(np.stack(xs))[:, None], offsets, scales)
-        if channels:
-            c = self._normalise(torch.from_numpy(np.stack(channels))[:, None], offsets, scales)
+        if channels:  # (B, C, *spatial)
+            c = self._normalise(torch.from_numpy(np.stack(channels)), offsets, scales)
             x = torch.cat([x, c], dim=1)
         val = {"offset": offsets, "scale": scales, "raw": xs, "positions": positions}
         if self.mode == "self-supervised":
@@ -515,7 +516,7 @@ class TrainingSet:
         whole = self._source_channel(src, lead) if self.mode == "supervised" else None
         if whole is None:
             return self.condition(x, src.condition, inside)
-        return window(whole, (), origin, self.size, self.margin)
+        return np.stack([window(w, (), origin, self.size, self.margin) for w in whole])
 
     def _source_channel(self, src: Source, lead: tuple[int, ...]) -> np.ndarray | None:
         """``src.x[lead]``'s channel, whole, kept in ``src.channels``; None if lazy or too big."""
@@ -583,8 +584,8 @@ class TrainingSet:
                 ]
         elif self.mode == "supervised":
             y = torch.from_numpy(np.stack(ys))[:, None].to(self.device)
-        if self.condition is not None:
-            channel = torch.from_numpy(np.stack(cs))[:, None].to(self.device)
+        if self.condition is not None:  # (B, C, *spatial)
+            channel = torch.from_numpy(np.stack(cs)).to(self.device)
         if self.margin:
             crop = (..., *[slice(self.margin, -self.margin)] * self.ndim)
             x = x[crop]
