@@ -237,7 +237,7 @@ def test_range_mse_weighs_each_sample_by_its_clean_range(monkeypatch):
     replay = np.random.default_rng(1)
     sampler = Sampler(task, {}, phantoms, net, np.random.default_rng(1), range_weight=True)
     x, y = sampler.batch(2)
-    assert x.shape[1] == 2 and y.shape[1] == 2
+    assert x.shape[1] == net.config.in_channels and y.shape[1] == 2
     for sample in y:  # a constant weight, at most 1 / 0.05**2, at least 1 / range**2 of the patch
         weight = sample[1]
         assert torch.all(weight == weight.flatten()[0]) and 0 < weight.flatten()[0] <= 400

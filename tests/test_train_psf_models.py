@@ -126,16 +126,16 @@ def test_a_far_reaching_psf_gets_restores_channel_in_3d():
     )
     kind = kind_of(trainer.net)
     kernel = kind.prepare_psf(psf, 3, noisy.shape)
-    ref = kind.input_channels(noisy[None], kernel, statistics=kind.input_statistics(noisy[None]))[
-        0
-    ]
+    stats = kind.input_statistics(noisy[None])
+    refs = kind.channel_stack(noisy[None], kernel, statistics=stats)[0]  # Wiener first
     val = trainer.data.val
     off, sc = val["offset"][0], val["scale"][0]
-    span = float(ref.max() - ref.min())
-    for i, (_, _, origin) in enumerate(val["positions"]):
-        window = tuple(slice(o, o + p) for o, p in zip(origin, (8, 16, 16), strict=True))
-        got = val["x"][i, 1].numpy() * sc + off
-        np.testing.assert_allclose(got, ref[window], atol=1e-5 * span)
+    for c, ref in enumerate(refs):
+        span = float(ref.max() - ref.min())
+        for i, (_, _, origin) in enumerate(val["positions"]):
+            window = tuple(slice(o, o + p) for o, p in zip(origin, (8, 16, 16), strict=True))
+            got = val["x"][i, 1 + c].numpy() * sc + off
+            np.testing.assert_allclose(got, ref[window], atol=1e-5 * span)
 
 
 def test_flipped_patches_carry_their_own_channel(monkeypatch):
@@ -227,7 +227,8 @@ def test_synthetic_pairs_train_deconv_3d_with_its_wiener_channel():
     assert trainer.rehearsal is None and trainer.config.rehearsal == 0.0
     assert trainer.config.l2sp > 0  # the pull toward the start still acts
     x, y, mask = trainer.data.batch(2)
-    assert x.shape == (2, 2, 8, 16, 16) and y.shape == (2, 1, 8, 16, 16) and mask is None
+    channels = trainer.net.config.in_channels  # the image and its classical channel(s)
+    assert x.shape == (2, channels, 8, 16, 16) and y.shape == (2, 1, 8, 16, 16) and mask is None
     # the Wiener channel sharpens: closer to the target than the blurred input
     assert float(((x[:, 1] - y[:, 0]) ** 2).mean()) < float(((x[:, 0] - y[:, 0]) ** 2).mean())
 
@@ -260,7 +261,7 @@ def test_a_patch_with_context_filters_without_padding_and_matches_the_whole():
     )
     kernel = kind.prepare_psf(psf, 3, noisy.shape)
     stats = kind.input_statistics(noisy[None])
-    whole = kind.input_channels(noisy[None], kernel, statistics=stats)[0]
+    whole = kind.channel_stack(noisy[None], kernel, statistics=stats)[0, 0]  # Wiener
     channel = PSFChannel(net, kernel)
     m = channel.margin
     origin, size = (32, 32, 32), (16, 48, 48)
@@ -273,7 +274,7 @@ def test_a_patch_with_context_filters_without_padding_and_matches_the_whole():
         return original(*args, **kwargs)
 
     channel.kind.input_channels = spy
-    got = channel(patch, stats[0])[0][(slice(m, -m),) * 3]
+    got = channel(patch, stats[0])[0][(slice(m, -m),) * 3]  # the Wiener channel
     assert calls == [True]
     ref = whole[tuple(slice(o, o + s) for o, s in zip(origin, size, strict=True))]
     span = float(whole.max() - whole.min())
