@@ -280,6 +280,11 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             "balance_scale": 1.0,
             "iterations": args.dual_conditioning,
         }
+        metadata["description"] = task.description.replace(
+            "Wiener-conditioned",
+            f"conditioned on its Wiener and Richardson-Lucy ({args.dual_conditioning} "
+            "iterations) deconvolutions",
+        )
     config = model_config(task, kind_of(metadata).extra_channels)
     if args.planar_levels:
         if task.ndim != 3:
