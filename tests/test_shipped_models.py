@@ -134,10 +134,13 @@ def test_deconv_3d_comes_close_to_richardson_lucy(volume):
     degraded, clean, psf = volume
     out = dn.restore(degraded, model="deconv-3d", psf=psf)
     rl = max(_psnr(clean, dn.richardson_lucy(degraded, psf, n)) for n in (5, 15))
-    # measured: +8.1 dB over the input but 0.3 dB below the best RL (5
-    # iterations): a regression guard, the README states the shortfall
-    assert _psnr(clean, out) - _psnr(clean, degraded) >= 6.0
-    assert _psnr(clean, out) >= rl - 0.6
+    # measured: +8.35 dB over the input (35.58) but 0.68 dB below the best RL
+    # (36.26, 5 iterations): a regression guard, the README states the
+    # shortfall. The Wiener-only model shipped before session 28 was 0.15 dB
+    # closer here (35.73) on this dense cells sample at 60 photons, and 0.4 to
+    # 1.5 dB behind the present one on sparse scenes and the 3D benchmark tasks.
+    assert _psnr(clean, out) - _psnr(clean, degraded) >= 7.5
+    assert _psnr(clean, out) >= rl - 0.85
 
 
 def test_rgb_denoising_in_luminance_and_chroma():
