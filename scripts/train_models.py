@@ -280,12 +280,21 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             "balance_scale": 1.0,
             "iterations": args.dual_conditioning,
         }
-        metadata["description"] = task.description.replace(
-            "Wiener-conditioned",
+        both = (
             f"conditioned on its Wiener and Richardson-Lucy ({args.dual_conditioning} "
-            "iterations) deconvolutions",
+            "iterations) deconvolutions"
+        )
+        metadata["description"] = task.description.replace("Wiener-conditioned", both).replace(
+            "corrects a Richardson-Lucy pre-deconvolution", both
         )
     config = model_config(task, kind_of(metadata).extra_channels)
+    # where the old input channels go when --init has fewer (widen_input)
+    positions = None
+    if args.dual_conditioning and CONDITIONING[task.name]["method"] == "richardson-lucy":
+        # the inputs are (image, Wiener, RL): the residual stays on the RL channel
+        # the task's single-channel models corrected, and their RL weights move there
+        config["residual_input"] = 2
+        positions = [0, 2]
     if args.planar_levels:
         if task.ndim != 3:
             raise SystemExit(f"--planar-levels needs a 3D model; {task.name} is 2D")
@@ -294,7 +303,17 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     if args.init is not None:  # fine-tune a saved model of the same architecture
         # (one with fewer input channels gets zero weights for the new ones:
         # it starts computing exactly what the saved model did)
-        net.load_state_dict(widen_input(load_model(args.init).state_dict(), net))
+        start = load_model(args.init)
+        if positions is not None:
+            method = (getattr(start, "metadata", None) or {}).get("conditioning", {})
+            if start.config.in_channels == 2 and method.get("method") != "richardson-lucy":
+                raise SystemExit(
+                    f"--init {args.init} is conditioned on {method.get('method')!r}; "
+                    "--dual-conditioning widens a Richardson-Lucy-conditioned deconv-2d"
+                )
+            if start.config.in_channels != 2:
+                positions = None  # same width: the weights load as they are
+        net.load_state_dict(widen_input(start.state_dict(), net, positions))
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
     pairs = validation_set(task, strips, args.seed)

@@ -9,6 +9,7 @@ exactly as it did.
 """
 
 import copy
+from dataclasses import asdict as dataclasses_asdict
 
 import numpy as np
 import pytest
@@ -112,6 +113,32 @@ def test_a_widened_one_channel_model_restores_exactly_as_before(image):
     a = dn.restore(image, single, psf=PSF, precision="float32")
     b = dn.restore(image, dual, psf=PSF, precision="float32")
     np.testing.assert_allclose(b, a, atol=1e-5 * np.ptp(a))
+
+
+def test_a_richardson_lucy_model_widens_with_its_channel_moved_behind_wiener(image):
+    """deconv-2d corrects an RL channel: widened, its weights and residual sit on channel 2."""
+    single = _random_net(2, seed=5)
+    single.metadata = {
+        "name": "rl-test",
+        "needs_psf": True,
+        "conditioning": {"method": "richardson-lucy", "iterations": 6},
+    }
+    config = dict(dataclasses_asdict(single.config), in_channels=3, residual_input=2)
+    dual = dn.DeconvNet(**config)
+    dual.load_state_dict(widen_input(single.state_dict(), dual, positions=[0, 2]))
+    dual.metadata = {**copy.deepcopy(single.metadata), "conditioning": dict(DUAL)}
+    a = dn.restore(image, single, psf=PSF, precision="float32")
+    b = dn.restore(image, dual, psf=PSF, precision="float32")
+    np.testing.assert_allclose(b, a, atol=1e-5 * np.ptp(a))
+    # the default order would put the RL weights on the Wiener channel: not the same model
+    wrong = dn.DeconvNet(**config)
+    wrong.load_state_dict(widen_input(single.state_dict(), wrong))
+    wrong.metadata = dual.metadata
+    c = dn.restore(image, wrong, psf=PSF, precision="float32")
+    assert np.abs(c - a).max() > 1e-2 * np.ptp(a)
+    for bad in ([0], [0, 0], [0, 3], [-1, 2]):
+        with pytest.raises(ValueError, match="positions"):
+            widen_input(single.state_dict(), dual, positions=bad)
 
 
 def test_lazy_and_streamed_restores_equal_eager(image, tmp_path):

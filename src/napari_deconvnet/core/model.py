@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -678,20 +679,27 @@ class DeconvNet(nn.Module):
         return (per_level + 2 * (cfg.in_channels + cfg.out_channels)) * bytes_per_value
 
 
-def widen_input(state: dict[str, torch.Tensor], net: DeconvNet) -> dict[str, torch.Tensor]:
+def widen_input(
+    state: dict[str, torch.Tensor], net: DeconvNet, positions: Sequence[int] | None = None
+) -> dict[str, torch.Tensor]:
     """Weights of a network with fewer input channels, for `net`, which takes more.
 
     Tensors whose shape differs from `net`'s (the first convolution's weight)
-    keep the old values for the first input channels and get zeros for the
+    keep the old values for the old input channels and get zeros for the
     new ones, so that `net` with these weights computes exactly what the
-    narrower network did, whatever the new channels hold (with a residual
-    from channel 0, see ``residual_input``). Used to start a noise-conditioned
-    model from the blind ``denoise-2d``.
+    narrower network did, whatever the new channels hold (given that
+    ``residual_input`` points at the same channel). Used to start a
+    noise-conditioned model from the blind ``denoise-2d``, and a model with
+    two conditioning channels from one with one.
+
+    `positions[i]` is the new index of old input channel ``i`` (default: the
+    old channels stay first, in order).
 
     Raises
     ------
     ValueError
-        A tensor that differs other than by having fewer input channels.
+        A tensor that differs other than by having fewer input channels, or
+        `positions` that are not distinct indices of `net`'s inputs.
     """
     own = net.state_dict()
     out = dict(state)
@@ -710,8 +718,19 @@ def widen_input(state: dict[str, torch.Tensor], net: DeconvNet) -> dict[str, tor
                 f"cannot widen {key!r} of shape {tuple(value.shape)} to {tuple(target.shape)}: "
                 "only more input channels can be added"
             )
+        where = list(range(value.shape[1])) if positions is None else [int(i) for i in positions]
+        if len(where) != value.shape[1] or len(set(where)) != len(where):
+            raise ValueError(
+                f"positions must give one distinct new index for each of the "
+                f"{value.shape[1]} old input channels, got {list(positions or [])}"
+            )
+        if min(where) < 0 or max(where) >= target.shape[1]:
+            raise ValueError(
+                f"positions {where} must lie in 0..{target.shape[1] - 1} "
+                f"(the new network's {target.shape[1]} input channels)"
+            )
         wide = torch.zeros_like(target)
-        wide[:, : value.shape[1]] = value
+        wide[:, where] = value
         out[key] = wide
     return out
 
