@@ -82,3 +82,31 @@ def test_training_and_adaptation_take_restores_statistics_for_large_and_lazy_ima
         bad = big[:64, :64].copy()
         bad[3, 3] = np.nan
         patches.percentile_stats(bad, 0.5, 99.5)
+
+
+def test_sparse_beads_on_an_exactly_flat_background_are_scaled_by_their_peak():
+    """Both percentiles on the background: the scale is the beads' height, not 1.
+
+    A few beads filling less than the top 0.5 % of a background-subtracted
+    image put the 0.5 and 99.5 percentiles on the same value. A scale of 1
+    would hand the network values in whatever units the file has; with the
+    peak as the scale, restore is equivariant to the units.
+    """
+    from napari_deconvnet.core.normalization import offset_scale
+    from napari_deconvnet.core.psf import blur
+
+    rng = np.random.default_rng(7)
+    clean = np.zeros((128, 128), np.float32)
+    clean[rng.integers(8, 120, 3), rng.integers(8, 120, 3)] = 1.0
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.2)
+    beads = blur(clean, psf).astype(np.float32)
+    beads[beads < 0.05] = 0.0
+    assert np.percentile(beads, 99.5) == 0.0 and beads.max() > 0.1
+    norm = {"method": "percentile", "low": 0.5, "high": 99.5}
+    assert offset_scale(beads, norm) == (0.0, pytest.approx(float(beads.max())))
+    assert offset_scale(beads - 3.0, norm) == (-3.0, pytest.approx(float(beads.max())))
+    # only a constant image keeps the scale of 1
+    assert offset_scale(np.full((8, 8), 5.0, np.float32), norm) == (5.0, 1.0)
+    one = dn.restore(beads, "denoise-2d", precision="float32")
+    many = dn.restore(beads * 1000.0, "denoise-2d", precision="float32")
+    np.testing.assert_allclose(many / 1000.0, one, atol=1e-5 * float(beads.max()))

@@ -250,8 +250,11 @@ def percentile_range(array: Any, low: float, high: float) -> tuple[float, float]
 def offset_scale(array: Any, norm: dict[str, Any]) -> tuple[float, float]:
     """``(offset, scale)`` of a model's normalisation contract `norm` for `array`.
 
-    ``(x - offset) / scale`` is what the network sees. A constant image gets
-    a scale of 1.
+    ``(x - offset) / scale`` is what the network sees. When the two
+    percentiles coincide (a few bright beads on an exactly flat background,
+    which fill less than the top percentile), the scale is the largest
+    distance from the offset to the image's minimum or maximum, so that the
+    beads still span about one unit; only a constant image gets a scale of 1.
     """
     method = norm["method"]
     if method == "none":
@@ -259,7 +262,11 @@ def offset_scale(array: Any, norm: dict[str, Any]) -> tuple[float, float]:
     if method == "fixed":
         return float(norm.get("offset", 0.0)), float(norm.get("scale", 1.0))
     lo, hi = percentile_range(array, norm["low"], norm["high"])
-    return lo, (hi - lo if hi > lo else 1.0)
+    if hi > lo:
+        return lo, hi - lo
+    least, most = percentile_range(array, 0.0, 100.0)
+    spread = max(most - lo, lo - least)
+    return lo, (spread if spread > 0 else 1.0)
 
 
 def channel_statistics(
