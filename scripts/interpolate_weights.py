@@ -23,6 +23,8 @@ import json
 import sys
 from pathlib import Path
 
+from _train_common import log_path_of
+
 from napari_deconvnet.core.atomic import write_atomic
 from napari_deconvnet.core.persistence import load_model, save_model
 
@@ -59,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     model.metadata.setdefault("training", {})["weight_interpolation"] = record
     save_model(model, args.out)
-    end_log = args.end.with_suffix(".log.json")
+    end_log = log_path_of(args.end)
     if end_log.exists():
         log = json.loads(end_log.read_text())
         log.setdefault("training", {})["weight_interpolation"] = record
         text = json.dumps(log, indent=1) + "\n"
-        write_atomic(args.out.with_suffix(".log.json"), text.encode())
+        write_atomic(log_path_of(args.out), text.encode())
     print(f"saved {args.out} (alpha {args.alpha})")
     return 0
 

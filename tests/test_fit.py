@@ -313,7 +313,7 @@ def test_sharp_training_scenes_hold_structures_narrower_than_a_psf():
 
 @pytest.mark.slow
 def test_train_models_widens_deconv_2d_to_dual_conditioning_exactly(tmp_path):
-    """``--dual-conditioning`` from the RL-conditioned ``deconv-2d``: step 0 scores as the start."""
+    """``--dual-conditioning`` from the RL-conditioned ``deconv-2d``: step 0 scores as before."""
     import re
     import subprocess
     import sys

@@ -183,7 +183,15 @@ class ModelKind:
         out = self.input_channels(images, kernel, **kwargs)
         if out is None:
             return None
-        return out if out.ndim == np.ndim(images) + 1 else out[:, None]
+        if self.extra_channels == 1:
+            out = out[:, None]
+        expected = (np.shape(images)[0], self.extra_channels, *np.shape(images)[1:])
+        if out.shape != expected:  # a kind whose input_channels breaks its contract
+            raise RuntimeError(
+                f"{type(self).__name__}.input_channels returned shape {out.shape}; "
+                f"expected {expected[:1] + expected[2:] if self.extra_channels == 1 else expected}"
+            )
+        return out
 
     # ----------------------------------------------------------- post-processing
 
