@@ -783,6 +783,16 @@ def markdown(results: dict) -> str:
         "",
         f"Machine: {results['machine']}",
         "",
+        *(
+            [
+                f"Baselines (every column but ours*) from {', '.join(results['baselines'])}, "
+                f"run on {results['baselines_machine']}; the s/MP of columns from "
+                "different runs compare across machines and loads, not within one run.",
+                "",
+            ]
+            if results.get("baselines")
+            else []
+        ),
         f"Settings: {'quick (tiny crops and grids)' if s['quick'] else 'full'} run, "
         f"seed {s['seed']}, CARE trained {_care_budget(s)} per task, device "
         f"{s['device']}, {s['minutes']:.1f} min in all. Parameters tuned on training images "
@@ -905,13 +915,39 @@ def _panels_path(json_path: Path) -> Path:
     return json_path.with_name(json_path.stem + ".panels.npz")
 
 
-def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
+def depends_on_weights(method: str) -> bool:
+    """``ours`` and ``ours-*`` restore with the shipped weights; the baselines do not."""
+    return method == "ours" or method.startswith("ours-")
+
+
+def baselines_only(run: dict) -> dict:
+    """`run` without the columns that depend on the shipped weights, nor their digests.
+
+    The classical methods, CARE and N2V depend only on the seed, the task and
+    the settings, so their numbers from a run made with older weights stand
+    beside the present weights' (``--baselines``).
+    """
+    tasks = {}
+    for name, record in run["tasks"].items():
+        methods = {m: r for m, r in record["methods"].items() if not depends_on_weights(m)}
+        tasks[name] = {**record, "methods": methods}
+    return {**run, "tasks": tasks, "weights": {}}
+
+
+def merge(
+    paths: list[Path], markdown_path, json_path, figure_path, baselines: list[Path] = ()
+) -> dict:
     """One report from several runs (e.g. tasks run in separate processes).
 
     The runs must share the seed and settings; a task's noise draws depend only
     on the seed and the task, so split runs give the numbers of one run.
+    `baselines` are runs whose weight-independent columns come first (their
+    ``ours*`` columns are dropped: they may be of older weights); a task in
+    both must have the same images, shape and degradation.
     """
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [baselines_only(json.loads(Path(p).read_text())) for p in baselines]
+    runs += [json.loads(Path(p).read_text()) for p in paths]
+    paths = [*baselines, *paths]
     # what may differ between the runs joined (ours-ft's budget is in its own records)
     own = ("minutes", "methods", "ft_steps", "ft_steps_3d")
     settings = {k: v for k, v in runs[0]["settings"].items() if k not in own}
@@ -923,6 +959,9 @@ def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
     for run in runs:  # a task in several runs: its methods joined, later runs win
         for name, record in run["tasks"].items():
             if name in found:
+                same = ("images", "shape", "degradation")
+                if any(found[name].get(k) != record.get(k) for k in same):
+                    raise SystemExit(f"{name}: the runs restored different test data")
                 found[name] = {**found[name], "methods": {**found[name]["methods"]}}
                 found[name]["methods"].update(record["methods"])
             else:
@@ -934,7 +973,11 @@ def merge(paths: list[Path], markdown_path, json_path, figure_path) -> dict:
         for name, digest in run.get("weights", {}).items():
             if weights[name] != digest:
                 raise SystemExit(f"the runs used different {name} files; merge runs of one build")
-    results = {"machine": runs[0]["machine"], "weights": weights, "settings": settings}
+    main_run = runs[len(baselines)] if len(runs) > len(baselines) else runs[0]
+    results = {"machine": main_run["machine"], "weights": weights, "settings": settings}
+    if baselines:
+        results["baselines"] = [Path(b).name for b in baselines]
+        results["baselines_machine"] = runs[0]["machine"]
     results["tasks"] = tasks
     panels: dict = {}
     for p in paths:
@@ -1027,9 +1070,18 @@ def main(argv=None) -> dict:
         nargs="+",
         help="combine earlier runs' --json files (and their .panels.npz) into one report",
     )
+    parser.add_argument(
+        "--baselines",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="with --merge: take the classical, CARE and N2V columns of these runs "
+        "(made with other weights; their ours* columns are dropped), e.g. the fair "
+        "baselines' run beside a fresh run of --methods ours",
+    )
     args = parser.parse_args(argv)
     if args.merge:
-        return merge(args.merge, args.markdown, args.json, args.figure)
+        return merge(args.merge, args.markdown, args.json, args.figure, args.baselines)
     if args.care_seconds is None:
         args.care_seconds = 2.0 if args.quick else 480.0
     if args.ft_steps is None:

@@ -268,6 +268,31 @@ def test_merge_joins_the_methods_of_split_runs(quality_benchmark, tmp_path):
     with pytest.raises(SystemExit, match="other settings"):
         quality.merge(paths, None, None, None)
 
+    # a run of older weights gives its baselines, never its ours* columns
+    older = run({"identity": entry(20.0), "care": entry(29.0), "ours": entry(28.0)}, None)
+    older["weights"] = {"denoise-2d.safetensors": "older"}
+    older["machine"] = "the baselines' machine"
+    paths = [tmp_path / "older.json", tmp_path / "now.json"]
+    paths[0].write_text(json.dumps(older))
+    paths[1].write_text(json.dumps(first))
+    with pytest.raises(SystemExit, match="different denoise-2d"):
+        quality.merge(paths, None, None, None)
+    md = tmp_path / "now.md"
+    merged = quality.merge(paths[1:], md, None, None, baselines=paths[:1])
+    methods = merged["tasks"]["gaussian-25"]["methods"]
+    assert methods["care"]["mean_psnr"] == 29.0 and methods["ours"]["mean_psnr"] == 30.0
+    assert merged["weights"] == {"denoise-2d.safetensors": "abc"}
+    assert merged["machine"] == "test" and merged["baselines"] == ["older.json"]
+    assert "Baselines (every column but ours*) from older.json" in md.read_text()
+    without_ours = dict(first, tasks={"gaussian-25": {"images": [], "methods": {}}})
+    paths[1].write_text(json.dumps(without_ours))
+    merged = quality.merge(paths[1:], None, None, None, baselines=paths[:1])
+    assert "ours" not in merged["tasks"]["gaussian-25"]["methods"]
+    changed = dict(first, tasks={"gaussian-25": {"images": ["x"], "methods": {}}})
+    paths[1].write_text(json.dumps(changed))
+    with pytest.raises(SystemExit, match="different test data"):
+        quality.merge(paths[1:], None, None, None, baselines=paths[:1])
+
 
 def test_finetune_deconv3d_benchmark_quick(tmp_path):
     """benchmarks/finetune_deconv3d.py end to end in its smoke mode: every cell scored."""
