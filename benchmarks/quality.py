@@ -956,8 +956,15 @@ def merge(
         if other != settings:
             raise SystemExit(f"{p} was run with other settings ({other} != {settings})")
     found: dict[str, dict] = {}
-    for run in runs:  # a task in several runs: its methods joined, later runs win
+    for path, run in zip(paths, runs, strict=True):  # later runs win
         for name, record in run["tasks"].items():
+            # which run each column came from (speeds compare only within one run)
+            record = {
+                **record,
+                "methods": {
+                    m: {"run": Path(path).name, **e} for m, e in record["methods"].items()
+                },
+            }
             if name in found:
                 same = ("images", "shape", "degradation")
                 if any(found[name].get(k) != record.get(k) for k in same):

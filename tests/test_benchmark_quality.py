@@ -316,3 +316,69 @@ def test_finetune_deconv3d_benchmark_quick(tmp_path):
         # restorations of noisy blurred volumes: well above 20 dB, finite
         assert all(20 < row[k] < 60 for k in keys), row
     assert "| shipped deconv-3d |" in done.stdout
+
+
+def test_quality_targets_reads_each_margin_off_the_run(tmp_path):
+    """benchmarks/quality_targets.py: met and missed, by how much, from the run's numbers."""
+    spec = importlib.util.spec_from_file_location(
+        "quality_targets", SCRIPT.parent / "quality_targets.py"
+    )
+    targets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(targets)
+
+    def e(psnr, ssim, spmp=1.0, run="a.json", **extra):
+        return {"status": "ok", "mean_psnr": psnr, "mean_ssim": ssim, "run": run,
+                "seconds_per_megapixel": spmp, **extra}  # fmt: skip
+
+    results = {
+        "tasks": {
+            "gaussian-25": {
+                "methods": {
+                    "bm3d": e(32.0, 0.87, spmp=50.0),
+                    "nlm": e(31.0, 0.88),
+                    "ours": e(32.4, 0.86, spmp=2.0),
+                }
+            },  # fmt: skip
+            "poisson-gaussian-20": {
+                "methods": {
+                    "bm3d": e(30.0, 0.80),
+                    "care": e(31.0, 0.9, training={"steps": 1000}),
+                    "ours": e(31.6, 0.95),
+                }
+            },  # fmt: skip
+            "3d-lowlight-10": {
+                "methods": {
+                    "richardson-lucy": e(28.0, 0.70),
+                    "wiener": e(31.0, 0.90),
+                    "care": e(33.0, 0.90, run="b.json"),
+                    "ours": e(32.0, 0.95),
+                }
+            },  # fmt: skip
+        }
+    }
+    rows = {(t, task): (m, v) for t, r in targets.targets(results) for task, m, v in r}
+    m, v = rows[("beats every classical method, PSNR and SSIM", "gaussian-25")]
+    assert m == "bm3d +0.40 dB; nlm SSIM -0.020" and v == "**missed** (SSIM by 0.020)"
+    assert rows[("photos, Gaussian noise: BM3D + 0.3 dB", "gaussian-25")][1] == "met"
+    assert rows[("photos, Gaussian noise: ≥ 20× BM3D's speed", "gaussian-25")] == (
+        "25.0× bm3d's speed",
+        "met",
+    )
+    pg = rows[("Poisson-Gaussian peaks 5 and 20: fair CARE + 0.5 dB", "poisson-gaussian-20")]
+    assert pg == ("31.60 vs 31.00: +0.60 (CARE 1000 steps)", "met")
+    care3d = rows[("3D deconvolution: fair CARE + 0.5 dB", "3d-lowlight-10")]
+    assert care3d[1] == "**missed by 1.50**"
+    assert rows[("3D deconvolution: tuned RL + 1 dB", "3d-lowlight-10")][1] == "met"
+    # a speed ratio between two runs is not a measurement
+    results["tasks"]["gaussian-25"]["methods"]["bm3d"]["run"] = "other.json"
+    rows = {(t, task): v for t, r in targets.targets(results) for task, _, v in r}
+    assert rows[("photos, Gaussian noise: ≥ 20× BM3D's speed", "gaussian-25")] == "not measured"
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(results))
+    out = tmp_path / "targets.md"
+    assert targets.main([str(path), "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "| 2D deconvolution" not in text and text.rstrip().endswith("rows met.")
+    with pytest.raises(SystemExit, match="not a --json file"):
+        path.write_text("[]")
+        targets.main([str(path)])

@@ -1,0 +1,174 @@
+"""The quality targets of issues 7 and 11, read off a `benchmarks/quality.py` run.
+
+Each target is met or missed by a margin that this script computes from the
+run's JSON, so the README's table is a printout, not a hand calculation::
+
+    python benchmarks/quality.py --baselines benchmarks/results/quality-fair.json \\
+        --merge now.json --json benchmarks/results/quality-now.json
+    python benchmarks/quality_targets.py benchmarks/results/quality-now.json
+
+Targets (PSNR in dB; "fair CARE" is the per-task supervised UNet of the run):
+
+- every shipped model beats every classical method on every task of its
+  kind, in mean PSNR and in mean SSIM;
+- 3D deconvolution, each task: tuned Richardson-Lucy + 1 dB and fair CARE + 0.5;
+- 2D deconvolution: tuned Richardson-Lucy + 2.5;
+- Poisson-Gaussian peaks 5 and 20: fair CARE + 0.5;
+- Gaussian noise on photos (sigma 15, 25, 50): BM3D + 0.3, at 20 times its
+  speed or more;
+- salt-and-pepper 20 %: the tuned median + 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+#: Methods that need no training data and see only the degraded image.
+CLASSICAL = (
+    "nlm",
+    "tv",
+    "wavelet",
+    "bm3d",
+    "median",
+    "switching-median",
+    "richardson-lucy",
+    "wiener",
+)
+
+
+def _ok(record: dict, method: str) -> dict | None:
+    entry = record["methods"].get(method)
+    return entry if entry and entry.get("status") == "ok" else None
+
+
+def _verdict(margin: float, aim: float) -> str:
+    return "met" if margin >= aim else f"**missed by {aim - margin:.2f}**"
+
+
+def classical_rows(tasks: dict) -> list[tuple[str, str, str]]:
+    """``(task, margins, verdict)``: ours against the best classical PSNR and SSIM."""
+    rows = []
+    for name, record in tasks.items():
+        ours = _ok(record, "ours")
+        scored = {m: e for m in CLASSICAL if (e := _ok(record, m))}
+        if ours is None or not scored:
+            continue
+        by_psnr = max(scored, key=lambda m: scored[m]["mean_psnr"])
+        by_ssim = max(scored, key=lambda m: scored[m]["mean_ssim"])
+        dp = ours["mean_psnr"] - scored[by_psnr]["mean_psnr"]
+        ds = ours["mean_ssim"] - scored[by_ssim]["mean_ssim"]
+        misses = [f"PSNR by {-dp:.2f} dB"] if dp <= 0 else []
+        misses += [f"SSIM by {-ds:.3f}"] if ds <= 0 else []
+        verdict = "met" if not misses else "**missed** (" + ", ".join(misses) + ")"
+        margins = f"{by_psnr} {dp:+.2f} dB; {by_ssim} SSIM {ds:+.3f}"
+        rows.append((name, margins, verdict))
+    return rows
+
+
+def margin_rows(tasks: dict, names, baseline: str, aim: float) -> list[tuple[str, str, str]]:
+    """``(task, ours - baseline, verdict)`` for the tasks `names` the run has."""
+    rows = []
+    for name in names:
+        record = tasks.get(name)
+        if record is None:
+            continue
+        ours, other = _ok(record, "ours"), _ok(record, baseline)
+        if ours is None or other is None:
+            rows.append((name, f"{baseline} not run", "not measured"))
+            continue
+        margin = ours["mean_psnr"] - other["mean_psnr"]
+        text = f"{ours['mean_psnr']:.2f} vs {other['mean_psnr']:.2f}: {margin:+.2f}"
+        if baseline == "care" and "training" in other:
+            text += f" (CARE {other['training'].get('steps', '?')} steps)"
+        rows.append((name, text, _verdict(margin, aim)))
+    return rows
+
+
+def speed_rows(tasks: dict, names, baseline: str, factor: float) -> list[tuple[str, str, str]]:
+    rows = []
+    for name in names:
+        record = tasks.get(name)
+        ours = record and _ok(record, "ours")
+        other = record and _ok(record, baseline)
+        if not ours or not other:
+            continue
+        if ours.get("run") != other.get("run"):
+            rows.append((name, f"ours and {baseline} from different runs", "not measured"))
+            continue
+        ratio = other["seconds_per_megapixel"] / ours["seconds_per_megapixel"]
+        verdict = "met" if ratio >= factor else f"**missed** ({ratio:.1f}× < {factor:g}×)"
+        rows.append((name, f"{ratio:.1f}× {baseline}'s speed", verdict))
+    return rows
+
+
+def targets(results: dict) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    tasks = results["tasks"]
+    three_d = [n for n in tasks if n.startswith("3d-")]
+    photos = ["gaussian-15", "gaussian-25", "gaussian-50"]
+    out = [
+        ("beats every classical method, PSNR and SSIM", classical_rows(tasks)),
+        ("3D deconvolution: tuned RL + 1 dB", margin_rows(tasks, three_d, "richardson-lucy", 1.0)),
+        ("3D deconvolution: fair CARE + 0.5 dB", margin_rows(tasks, three_d, "care", 0.5)),
+        (
+            "2D deconvolution: tuned RL + 2.5 dB",
+            margin_rows(tasks, ["deconv-gaussian", "deconv-airy-poisson"], "richardson-lucy", 2.5),
+        ),
+        (
+            "Poisson-Gaussian peaks 5 and 20: fair CARE + 0.5 dB",
+            margin_rows(tasks, ["poisson-gaussian-5", "poisson-gaussian-20"], "care", 0.5),
+        ),
+        ("photos, Gaussian noise: BM3D + 0.3 dB", margin_rows(tasks, photos, "bm3d", 0.3)),
+        ("photos, Gaussian noise: ≥ 20× BM3D's speed", speed_rows(tasks, photos, "bm3d", 20.0)),
+        (
+            "salt-and-pepper 20 %: tuned median + 3 dB",
+            margin_rows(tasks, ["salt-and-pepper-20"], "median", 3.0),
+        ),
+    ]
+    return [(title, rows) for title, rows in out if rows]
+
+
+def markdown(results: dict, source: str = "") -> str:
+    lines = []
+    if source:
+        lines += [f"Targets read off `{source}` by `benchmarks/quality_targets.py`.", ""]
+    if results.get("baselines"):
+        lines += [
+            "The baselines' columns come from "
+            + ", ".join(f"`{b}`" for b in results["baselines"])
+            + "; a speed ratio is given only where both columns come from one run.",
+            "",
+        ]
+    lines += ["| target | task | ours − baseline | result |", "|---|---|---|---|"]
+    met = total = 0
+    for title, rows in targets(results):
+        for task, margins, verdict in rows:
+            lines.append(f"| {title} | {task} | {margins} | {verdict} |")
+            total += verdict != "not measured"
+            met += verdict == "met"
+    lines += ["", f"{met} of {total} rows met."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="a --json file of benchmarks/quality.py")
+    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    args = parser.parse_args(argv)
+    try:
+        results = json.loads(args.results.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"cannot read {args.results}: {exc}") from None
+    if not isinstance(results, dict) or "tasks" not in results:
+        raise SystemExit(f"{args.results} is not a --json file of benchmarks/quality.py")
+    text = markdown(results, args.results.name)
+    sys.stdout.write(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
