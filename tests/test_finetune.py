@@ -179,3 +179,25 @@ def test_rehearsal_mixes_known_noise_into_fine_tuning_batches(monkeypatch):
     assert sizes == [2, 2, 2, 2]  # a quarter of the batch of 8, every step
     with pytest.raises(ValueError, match=r"rehearsal must be a number in \[0, 4\]"):
         dn.train(noisy, clean, model="default", rehearsal=5, **FAST)
+
+
+def test_the_verdict_quotes_the_scores_of_the_weights_kept():
+    """When the weights' moving average won, the message gives its scores, not the raw ones."""
+    from types import SimpleNamespace
+
+    from napari_deconvnet.core.trainer import Trainer
+
+    trainer = object.__new__(Trainer)
+    trainer.config = SimpleNamespace(fine_tuning=True, mode="supervised")
+    trainer.sure = None
+    start = {"epoch": 0, "val_loss": -32.27, "val_psnr": 32.27}
+    best = {"epoch": 12, "val_loss": -32.15, "val_psnr": 32.15}
+    best |= {"ema_val_loss": -32.29, "ema_val_psnr": 32.29}
+    trainer.history = [start, best]
+    trainer.best = {"epoch": 12, "weights": "ema"}
+    text = trainer.verdict(True, best)
+    assert "-32.27 -> -32.29" in text and "(PSNR +0.02 dB)" in text and "moving average" in text
+    trainer.best = {"epoch": 12, "weights": "raw"}
+    text = trainer.verdict(True, best)
+    assert "-32.27 -> -32.15" in text and "(PSNR -0.12 dB)" in text
+    assert "moving average" not in text

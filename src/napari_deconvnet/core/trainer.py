@@ -533,13 +533,25 @@ class Trainer:
                 f"{_fmt(start['val_loss'])}), so it is returned unchanged"
             )
         else:
+            # the scores of the weights kept: their moving average's when it won
+            ema = self.best.get("weights") == "ema"
+
+            def kept(key: str) -> Any:
+                return (
+                    best_entry.get(f"ema_{key}", best_entry.get(key))
+                    if ema
+                    else best_entry.get(key)
+                )
+
             text = (
                 f"the model improved on {starting}: validation {what} "
-                f"{_fmt(start['val_loss'])} -> {_fmt(best_entry['val_loss'])}"
+                f"{_fmt(start['val_loss'])} -> {_fmt(kept('val_loss'))}"
             )
             for key, label in (("val_psnr", "PSNR"), ("val_psnr_sure", "estimated PSNR")):
-                if key in start and key in best_entry:
-                    text += f" ({label} {best_entry[key] - start[key]:+.2f} dB)"
+                if key in start and kept(key) is not None:
+                    text += f" ({label} {kept(key) - start[key]:+.2f} dB)"
+            if ema:
+                text += " with the weights' moving average (EMA)"
         if self.config.mode != "self-supervised":
             return text
         text += f"; validation score: {self._score_words()}"
