@@ -122,13 +122,18 @@ METHODS = (
     "care",
     "n2v",
     "ours",
+    "ours-x8",
     "ours-ft",
     "ours-denoise-2d-nl",
     "ours-denoise-3d",
 )
+#: ``ours-x8``: the task's shipped model with ``ensemble=8`` (the mean of eight
+#: rotated and mirrored views; eight times the time). Run only when asked for
+#: with --methods.
+ENSEMBLE = {"ours-x8": 8}
 #: Shipped models reported beside the task's own ("ours"): ``ours-<model>``.
 EXTRA_MODELS = ("ours-denoise-2d-nl", "ours-denoise-3d")
-LEARNED = ("care", "n2v", "ours", "ours-ft", *EXTRA_MODELS)
+LEARNED = ("care", "n2v", "ours", *ENSEMBLE, "ours-ft", *EXTRA_MODELS)
 #: ``ours-ft``: the task's shipped model fine-tuned by ``dn.train`` on synthetic
 #: pairs of CARE's training images with the task's degradation (what a user with
 #: clean data and a known microscope does), for --ft-steps (2D) / --ft-steps-3d.
@@ -511,10 +516,12 @@ def apply(method: str, task: Task, image: np.ndarray, params: dict, ctx: dict) -
 
         return predict(ctx[method], image)
     net = ctx["nets"][method]
-    psf = ctx["psf"] if method in ("ours", "ours-ft") and task.family == "deconv" else None
+    own = ("ours", "ours-ft", *ENSEMBLE)
+    psf = ctx["psf"] if method in own and task.family == "deconv" else None
+    views = ENSEMBLE.get(method, 1)
     if task.camera is None:
-        return dn.restore(image, net, psf=psf, device=ctx["device"])
-    out = dn.restore(task.to_adu(image), net, psf=psf, device=ctx["device"])
+        return dn.restore(image, net, psf=psf, device=ctx["device"], ensemble=views)
+    out = dn.restore(task.to_adu(image), net, psf=psf, device=ctx["device"], ensemble=views)
     return task.from_adu(out)
 
 
@@ -686,13 +693,15 @@ def run_task(task: Task, index: int, args, sizes: Sizes, cache: dict) -> dict:
         "methods": {},
     }
     keep: dict[str, np.ndarray] = {"clean": cleans[0]}  # and each method's first output
-    for method in task.methods:
+    asked = tuple(m for m in ENSEMBLE if args.methods and m in args.methods)
+    for method in task.methods + asked:
         if args.methods and method not in args.methods:
             continue
         t_method = time.perf_counter()
         entry: dict[str, Any] = {"status": "ok"}
-        if method == "ours" or method in EXTRA_MODELS:
-            model = task.model if method == "ours" else method.removeprefix("ours-")
+        if method in ("ours", *ENSEMBLE) or method in EXTRA_MODELS:
+            own = method == "ours" or method in ENSEMBLE
+            model = task.model if own else method.removeprefix("ours-")
             entry["model"] = model
             if model not in dn.list_models():
                 record["methods"][method] = {**entry, "status": "n/a", "reason": "not shipped"}

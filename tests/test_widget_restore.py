@@ -72,6 +72,7 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
         "overlap": None,
         "batch_size": None,
         "precision": "auto",
+        "ensemble": 1,
         "light_noise_guard": True,
         "impulse_switch": True,
         "mode": "auto",
@@ -116,6 +117,23 @@ def test_precision_is_a_field_and_is_recorded(viewer_widget, qtbot, errors):
     assert not np.allclose(out.data, dn.restore(data, "default", device="cpu"), atol=1e-4)
     meta = out.metadata["napari_deconvnet"]
     assert meta["precision"] == "bfloat16" and meta["params"]["precision"] == "bfloat16"
+
+
+def test_views_averaged_is_a_field_and_restores_the_ensemble(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    data = _noisy((64, 80))
+    viewer.add_image(data, name="noisy")
+    field = widget.params.field("ensemble")
+    assert field.value == 1 and field.label == "Views averaged"
+    field.value = 4
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["noisy [denoise-2d]"]
+    expected = dn.restore(data, "default", device="cpu", ensemble=4)
+    np.testing.assert_allclose(out.data, expected, atol=1e-5)
+    assert not np.allclose(out.data, dn.restore(data, "default", device="cpu"), atol=1e-4)
+    assert out.metadata["napari_deconvnet"]["params"]["ensemble"] == 4
 
 
 def test_light_noise_guard_is_a_check_box_that_keeps_a_nearly_clean_image(
@@ -420,7 +438,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     _viewer, widget = viewer_widget
     psf = widget.psf
     assert _hidden(psf)
-    network = ["tile", "overlap", "batch_size", "precision"]
+    network = ["tile", "overlap", "batch_size", "precision", "ensemble"]
     # the default denoiser's: its light-noise guard and impulse switch
     assert _shown(widget.params) == [*network, "light_noise_guard", "impulse_switch"]
     widget.method.value = "deconv-2d"

@@ -57,6 +57,17 @@ MODEL_PARAMS = (
         help="auto: float16 on CUDA, bfloat16 on CPUs with bfloat16 units (AMX), else "
         "float32; float32 gives the same numbers whatever the tiles, blocks or machine",
     ),
+    Param(
+        "ensemble",
+        "int",
+        1,
+        low=1,
+        high=8,
+        label="Views averaged",
+        help="Restore this many rotated and mirrored views of the Y/X plane and average "
+        "them (8: eight times the time, about 0.1 dB better on Gaussian noise); images in "
+        "memory only",
+    ),
 )
 
 

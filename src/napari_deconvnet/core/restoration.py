@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
@@ -30,8 +31,9 @@ import torch
 from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
 from .colour import from_opponent, opponent_axis, to_opponent
-from .conditions import check_conditions, report_conditions
+from .conditions import ConditionsWarning, check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
+from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
 from .generators import Cancelled, drain
 from .impulse_switch import find_impulses, switch_impulses
 from .kinds import kind_of
@@ -177,12 +179,31 @@ def restore_iter(
     normalization: dict[str, Any] | None = None,
     light_noise_guard: bool | None = None,
     impulse_switch: bool | None = None,
+    ensemble: int = 1,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
     Closing the generator (or a napari worker's ``quit``) stops it at the next
     tile batch.
     """
+    if check_ensemble(ensemble) > 1:
+        return (
+            yield from _ensemble_iter(
+                image,
+                model,
+                ensemble,
+                psf=psf,
+                axes=axes,
+                tile=tile,
+                overlap=overlap,
+                device=device,
+                batch_size=batch_size,
+                precision=precision,
+                normalization=normalization,
+                light_noise_guard=light_noise_guard,
+                impulse_switch=impulse_switch,
+            )
+        )
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
     x = np.asarray(image)
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
@@ -246,6 +267,47 @@ def restore_iter(
     return out if colour is None else from_opponent(out, colour)
 
 
+def _ensemble_iter(
+    image: Any, model: Any, ensemble: int, *, psf: Any, axes: Any, tile: Any, **options: Any
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`restore_iter` averaged over `ensemble` views (:mod:`.ensemble`)."""
+    net, axes, layout, _, _ = prepare_restore(
+        image, model, psf, axes, options["device"], options["precision"]
+    )
+    kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
+    y, x = axes.index("Y"), axes.index("X")
+    data = np.asarray(image)
+    total = None
+    mean = None
+    for i, view in enumerate(VIEWS[:ensemble]):
+        # the PSF's last two axes are the model's Y and X
+        turned = None
+        if kernel is not None:
+            turned = to_view(kernel, view, kernel.ndim - 2, kernel.ndim - 1)
+        views = restore_iter(
+            to_view(data, view, y, x),
+            net,
+            psf=turned,
+            axes=axes,
+            tile=view_tile(tile, view),
+            **options,
+        )
+        with warnings.catch_warnings():  # said once, by prepare_restore above
+            warnings.simplefilter("ignore", ConditionsWarning)
+            while True:
+                try:
+                    done, n = next(views)
+                except StopIteration as finished:
+                    out = finished.value
+                    break
+                total = total or n
+                yield i * total + round(done * total / n), ensemble * total
+        back = from_view(out, view, y, x)
+        mean = back.astype(np.float32) if mean is None else mean + back
+    mean /= np.float32(ensemble)
+    return mean
+
+
 def restore(
     image: Any,
     model: str | DeconvNet = "default",
@@ -262,6 +324,7 @@ def restore(
     normalization: dict[str, Any] | None = None,
     light_noise_guard: bool | None = None,
     impulse_switch: bool | None = None,
+    ensemble: int = 1,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
@@ -346,6 +409,12 @@ def restore(
         network sees the image (:mod:`~napari_deconvnet.core.impulse_switch`).
         ``None`` (default): on for the models the light-noise guard is on
         for; ``True`` for another one-channel plain denoiser; ``False``: never.
+    ensemble : int, optional
+        How many rotated and mirrored views of the Y/X plane to restore and
+        average, each turned back (1 to 8; the PSF turns with the image, Z
+        never does; :mod:`~napari_deconvnet.core.ensemble`). 8 costs eight
+        restores and gains about 0.1 dB on Gaussian noise (README). 1 (the
+        default) restores once. In-memory images only.
 
     Returns
     -------
@@ -378,6 +447,12 @@ def restore(
     if is_dask(image):
         from .lazy import lazy_restore
 
+        if check_ensemble(ensemble) > 1:
+            raise ValueError(
+                f"ensemble={ensemble} needs an image in memory (numpy); a dask image is "
+                "restored block by block with one view (ensemble=1); compute it first, "
+                "or restore it without the ensemble"
+            )
         return lazy_restore(
             image,
             model,
@@ -409,6 +484,7 @@ def restore(
         normalization=normalization,
         light_noise_guard=light_noise_guard,
         impulse_switch=impulse_switch,
+        ensemble=ensemble,
     )
     return drain(
         gen,

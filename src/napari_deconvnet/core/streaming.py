@@ -34,6 +34,7 @@ from .blocks import (
 )
 from .colour import from_opponent, opponent_axis, to_opponent
 from .devices import dtype_name
+from .ensemble import check_ensemble
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
 from .ome_zarr import (
     JOB_DIR,
@@ -71,6 +72,7 @@ def restore_to_zarr(
     normalization: dict[str, Any] | None = None,
     light_noise_guard: bool | None = None,
     impulse_switch: bool | None = None,
+    ensemble: int = 1,
     resume: bool = True,
     overwrite: bool = False,
     client: Any = None,
@@ -105,6 +107,10 @@ def restore_to_zarr(
         Fixed ``{"offset", "scale"}``; default the model's contract, with
         statistics from a deterministic sample of the source's chunks (exact
         for numpy arrays in memory), see :mod:`~napari_deconvnet.core.normalization`.
+    ensemble : int
+        Only 1: a self-ensemble (:func:`~napari_deconvnet.restore`'s
+        ``ensemble``) needs the whole image in memory; larger values are
+        refused with a ValueError.
     resume : bool
         When `target` holds an unfinished run of the same job (same source
         shape, model, statistics and settings), finish it: blocks marked done
@@ -146,6 +152,12 @@ def restore_to_zarr(
     """
     from .._version import __version__
 
+    if check_ensemble(ensemble) > 1:
+        raise ValueError(
+            f"ensemble={ensemble}: a streamed restore runs one view per block; the "
+            "self-ensemble needs the image in memory (dn.restore with a numpy array), "
+            "so restore_to_zarr takes ensemble=1 only"
+        )
     started = time.perf_counter()
     array, path_source, info = open_source(source)
     if axes is None and info.get("axes"):
