@@ -26,17 +26,11 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import LEARNED, METHODS  # noqa: E402
+
 #: Methods that need no training data and see only the degraded image.
-CLASSICAL = (
-    "nlm",
-    "tv",
-    "wavelet",
-    "bm3d",
-    "median",
-    "switching-median",
-    "richardson-lucy",
-    "wiener",
-)
+CLASSICAL = tuple(m for m in METHODS if m not in ("identity", *LEARNED))
 
 
 def _ok(record: dict, method: str) -> dict | None:
