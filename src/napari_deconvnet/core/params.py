@@ -143,7 +143,8 @@ class Param:
             if self.high is not None:
                 bounds.append(f"<= {self._show(self.high)}")
             bound = " and ".join(bounds)
-            raise ValueError(f"{self._what} must be {bound}, not {value!r}")
+            shown = number if self.kind == "int" else value
+            raise ValueError(f"{self._what} must be {bound}, not {shown!r}")
         return number
 
     def _show(self, bound: float) -> str:
