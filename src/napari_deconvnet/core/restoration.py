@@ -211,6 +211,9 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    # nothing to denoise, and a blurred constant is that constant: returned as it is,
+    # once every argument has been checked (below)
+    constant = np.float32(x.flat[0]) if x.min() == x.max() else None
     values = find_impulses(net, layout, x.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first: see core.impulse_switch
         switched = switch_impulses(x.transpose(layout.perm), values, net.config.ndim)
@@ -222,9 +225,6 @@ def restore_iter(
         layout, net, dev, dtype, tile, overlap, batch_size, n_images=layout.net_shape[0]
     )
     plan["shift"] = layout.psf_shift  # tiles read this much further (an off-centre PSF)
-    if x.min() == x.max():  # nothing to denoise, and a blurred constant is that constant
-        yield 1, 1
-        return np.full(x.shape, x.flat[0], np.float32)
     xt = x.transpose(layout.perm)
     offset, scale = normalization_arrays(xt, layout, net, normalization)
     if layout.psf_fraction is None:
@@ -252,6 +252,9 @@ def restore_iter(
         del stack, pre
         xn = np.concatenate(parts, axis=1)
         del parts
+    if constant is not None:
+        yield 1, 1
+        return np.full(np.shape(image), constant, np.float32)
     try:
         yn = yield from run_tiles(xn, net, plan, dev, dtype)
     finally:
