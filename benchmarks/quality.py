@@ -943,6 +943,25 @@ def baselines_only(run: dict) -> dict:
     return {**run, "tasks": tasks, "weights": {}}
 
 
+def load_panels(paths: list[Path], n_baselines: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """The figure crops saved beside the runs' JSON files, later runs winning.
+
+    The first `n_baselines` runs give only their baselines' crops: their
+    ``ours*`` crops are of other weights.
+    """
+    panels: dict[str, dict[str, np.ndarray]] = {}
+    for i, p in enumerate(paths):
+        npz = _panels_path(Path(p))
+        if npz.is_file():
+            with np.load(npz) as saved:
+                for key in saved.files:
+                    task, method = key.split("/", 1)
+                    if i < n_baselines and depends_on_weights(method):
+                        continue
+                    panels.setdefault(task, {})[method] = saved[key]
+    return panels
+
+
 def merge(
     paths: list[Path], markdown_path, json_path, figure_path, baselines: list[Path] = ()
 ) -> dict:
@@ -995,14 +1014,7 @@ def merge(
         results["baselines"] = [Path(b).name for b in baselines]
         results["baselines_machine"] = runs[0]["machine"]
     results["tasks"] = tasks
-    panels: dict = {}
-    for p in paths:
-        npz = _panels_path(Path(p))
-        if npz.is_file():
-            with np.load(npz) as saved:
-                for key in saved.files:
-                    task, method = key.split("/", 1)
-                    panels.setdefault(task, {})[method] = saved[key]
+    panels = load_panels(paths, len(baselines))
     text = markdown(results)
     print(text)
     if markdown_path:

@@ -288,6 +288,11 @@ def test_merge_joins_the_methods_of_split_runs(quality_benchmark, tmp_path):
     paths[1].write_text(json.dumps(without_ours))
     merged = quality.merge(paths[1:], None, None, None, baselines=paths[:1])
     assert "ours" not in merged["tasks"]["gaussian-25"]["methods"]
+    # a baseline run's crops of its own (older) weights never reach the figure
+    np.savez(tmp_path / "older.panels.npz", **{"gaussian-25/ours": np.zeros(2),
+             "gaussian-25/bm3d": np.ones(2)})  # fmt: skip
+    assert quality.load_panels(paths, 1) == {"gaussian-25": {"bm3d": pytest.approx([1, 1])}}
+    assert set(quality.load_panels(paths)["gaussian-25"]) == {"ours", "bm3d"}
     changed = dict(first, tasks={"gaussian-25": {"images": ["x"], "methods": {}}})
     paths[1].write_text(json.dumps(changed))
     with pytest.raises(SystemExit, match="different test data"):
