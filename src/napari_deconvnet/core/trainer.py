@@ -535,13 +535,10 @@ class Trainer:
         else:
             # the scores of the weights kept: their moving average's when it won
             ema = self.best.get("weights") == "ema"
+            prefix = "ema_" if ema else ""
 
             def kept(key: str) -> Any:
-                return (
-                    best_entry.get(f"ema_{key}", best_entry.get(key))
-                    if ema
-                    else best_entry.get(key)
-                )
+                return best_entry.get(prefix + key, best_entry.get(key))
 
             text = (
                 f"the model improved on {starting}: validation {what} "
