@@ -374,6 +374,14 @@ def test_quality_targets_reads_each_margin_off_the_run(tmp_path):
     care3d = rows[("3D deconvolution: fair CARE + 0.5 dB", "3d-lowlight-10")]
     assert care3d[1] == "**missed by 1.50**"
     assert rows[("3D deconvolution: tuned RL + 1 dB", "3d-lowlight-10")][1] == "met"
+    # 2D restore time per megapixel, as the run timed it; 3D tasks are not 2D restores
+    speed = "2D restore ≤ 1.3 s per megapixel"
+    assert rows[(speed, "gaussian-25")] == ("2.00 s/MP", "**missed by 0.70 s/MP**")
+    assert rows[(speed, "poisson-gaussian-20")] == ("1.00 s/MP", "met")
+    assert (speed, "3d-lowlight-10") not in rows
+    results["machine"] = "AMD EPYC, 1 torch threads, torch 2.13.0+cpu, Python 3.11.7, Linux"
+    rows = {(t, task): (m, v) for t, r in targets.targets(results) for task, m, v in r}
+    assert rows[(speed, "gaussian-25")][0] == "2.00 s/MP (AMD EPYC, 1 torch threads)"
     # a speed ratio between two runs is not a measurement
     results["tasks"]["gaussian-25"]["methods"]["bm3d"]["run"] = "other.json"
     rows = {(t, task): v for t, r in targets.targets(results) for task, _, v in r}
