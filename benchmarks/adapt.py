@@ -153,6 +153,7 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
         **budget,
         **({} if args.l2sp is None else {"l2sp": args.l2sp}),
         scenes=args.scenes,
+        validate_on=args.validate_on,
         seed=args.seed,
         device="cpu",
         preview=False,
@@ -276,8 +277,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--scenes",
         choices=("phantoms", "image", "both"),
-        default="phantoms",
-        help="dn.adapt's scenes: the package's phantoms, the image's own structures, or both",
+        default="both",
+        help="dn.adapt's scenes: the package's phantoms, the image's own structures, or both "
+        "(dn.adapt's default)",
+    )
+    parser.add_argument(
+        "--validate-on",
+        choices=("image", "mix"),
+        default="image",
+        help="dn.adapt's validation: a held-out strip of the image's structures (its "
+        "default) or the training mix",
     )
     parser.add_argument("--quick", action="store_true", help="quality.py's tiny crops and grids")
     parser.add_argument("--no-classical", action="store_true", help="skip tuned RL / BM3D")
@@ -304,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "images": args.images,
             "l2sp": args.l2sp,
             "scenes": args.scenes,
+            "validate_on": args.validate_on,
             "volume": list(sizes.volume),
             "quick": args.quick,
             "minutes": (time.perf_counter() - started) / 60,

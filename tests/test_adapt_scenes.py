@@ -125,3 +125,64 @@ def test_adapt_starts_from_the_deconvolution_model_when_given_a_psf():
     assert with_psf.metadata["training"]["fine_tuned_from"]["name"] == "deconv-2d"
     without = dn.adapt(None, noisy, device="cpu", **options)
     assert without.metadata["training"]["fine_tuned_from"]["name"] == "denoise-2d"
+
+
+def _split_pairs(scenes, held_out, validation_scene_fraction=1.0):
+    return SyntheticPairs(
+        ndim=2,
+        size=(16, 16),
+        camera=CAMERA,
+        stats=(0.0, 1.0),
+        seed=0,
+        n_validation=12,
+        scenes=scenes,
+        scene_fraction=0.5,
+        held_out=held_out,
+        validation_scene_fraction=validation_scene_fraction,
+    )
+
+
+def test_validation_comes_only_from_a_held_out_strip_of_the_scenes():
+    # A scene whose right quarter is 1000 above the dark level and the rest 1: with
+    # held_out=0.25 every validation target comes from the strip (flat 600-1300), and
+    # no training crop ever does (scene crops 0.6-1.3; phantoms near the amplitude, 50).
+    scene = np.ones((64, 96), np.float32)
+    scene[:, 72:] = 1000.0
+    data = _split_pairs([scene], 0.25)
+    assert data.scenes[0].shape == (64, 72) and data.val_scenes[0].shape == (64, 24)
+    val = data.val["y"].numpy()[:, 0] - CAMERA["offset"]
+    assert np.ptp(val, axis=(1, 2)).max() < 1e-3  # all from the flat strip
+    assert (val[:, 0, 0] >= 600 - 1e-2).all() and (val[:, 0, 0] <= 1300 + 1e-2).all()
+    for _ in range(20):
+        _, y, _ = data.batch(8)
+        above = y.numpy()[:, 0] - CAMERA["offset"]
+        assert above.max() < 300  # never the strip
+    # without held_out the validation and training share the scene, as before
+    shared = _split_pairs([scene], 0.0, None)
+    assert shared.val_scenes[0].shape == (64, 96)
+    # a scene too narrow to leave a crop on both sides is used whole by both
+    narrow = _split_pairs([np.ones((40, 24), np.float32)], 0.25)
+    assert narrow.scenes[0].shape == narrow.val_scenes[0].shape == (40, 24)
+    with pytest.raises(ValueError, match="held_out"):
+        _split_pairs([scene], 1.0)
+    with pytest.raises(ValueError, match="validation_scene_fraction"):
+        _split_pairs([scene], 0.25, 1.5)
+
+
+def test_adapt_validates_on_the_images_held_out_structures_by_default(tmp_path):
+    noisy = dn.synthesize(phantom((96, 96), rng=2), "gaussian", sigma=0.1, seed=0)
+    options = dict(seconds=None, steps=2, steps_per_epoch=1, batch_size=2, patch_size=32)
+    model = dn.adapt("default", noisy, device="cpu", **options)
+    validation = model.metadata["training"]["validation"]
+    assert validation["source"].startswith("a held-out strip of the image's own structures")
+    mixed = dn.adapt("default", noisy, device="cpu", validate_on="mix", **options)
+    assert mixed.metadata["training"]["validation"]["source"] == "the training mix"
+    only = dn.adapt("default", noisy, device="cpu", scenes="phantoms", **options)
+    assert only.metadata["training"]["validation"]["source"] == "the package's phantoms"
+    with pytest.raises(ValueError, match="validate_on must be one of"):
+        dn.adapt("default", noisy, device="cpu", validate_on="clean", **options)
+    # a resumed run keeps it, and refuses another
+    path = tmp_path / "run.safetensors"
+    dn.adapt("default", noisy, device="cpu", autosave=path, validate_on="mix", **options)
+    with pytest.raises(ValueError, match="validate_on='image', but the adapt run"):
+        dn.adapt(None, noisy, device="cpu", resume=path, validate_on="image", steps=4)

@@ -181,6 +181,16 @@ DEFAULTS: dict[str, Any] = {
     "steps_per_epoch": 25,
     "seed": 0,
     "scenes": "both",
+    "validate_on": "image",
+}
+#: ``validate_on="image"``: this share of each scene (along X, at least a
+#: validation crop wide) is held out from training and validates alone.
+SCENE_HELD_OUT = 0.25
+#: Where the validation pairs come from (``validate_on=``), when the scenes
+#: include the image (with ``scenes="phantoms"`` they are phantoms either way).
+VALIDATE_ON = {
+    "image": "a held-out strip of the image's own structures (never trained on)",
+    "mix": "the training mix",
 }
 #: 3D differs (CARE's 3D defaults): 4 patches of 16 x 48 x 48 per batch; see :data:`POOL_3D`.
 DEFAULTS_3D: dict[str, Any] = {**DEFAULTS, "batch_size": 4}
@@ -241,6 +251,11 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise ValueError(
             f"scenes must be one of {', '.join(map(repr, SCENES))}, got {settings['scenes']!r}"
         )
+    if settings["validate_on"] not in VALIDATE_ON:
+        raise ValueError(
+            f"validate_on must be one of {', '.join(map(repr, VALIDATE_ON))}, "
+            f"got {settings['validate_on']!r}"
+        )
     for name in ("batch_size", "steps_per_epoch"):
         value = settings[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -268,6 +283,7 @@ def _resumed(
     """The settings of the run to resume; ValueError where an argument contradicts them."""
     record, saved_psf = read_adapt_record(state_path)
     record.setdefault("scenes", "phantoms")  # runs from before scenes= had phantoms only
+    record.setdefault("validate_on", "mix")  # and before validate_on=, the training mix
     out = dict(record)
 
     def refuse(name: str, yours: Any, theirs: Any) -> None:
@@ -314,6 +330,7 @@ def adapt_iter(
     steps: int | None = None,
     seed: int | None = None,
     scenes: str | None = None,
+    validate_on: str | None = None,
     device: Any = "auto",
     precision: str = "auto",
     stop: Any = None,
@@ -352,6 +369,7 @@ def adapt_iter(
         "seed": seed,
         "kinds": kinds,
         "scenes": scenes,
+        "validate_on": validate_on,
     }
     state = saved = None
     if resume is not None:
@@ -411,6 +429,9 @@ def adapt_iter(
             "scenes": _image_scenes(net, array, kernel, camera),
             "scene_fraction": fraction,
         }
+        if settings["validate_on"] == "image":
+            scene_options["held_out"] = SCENE_HELD_OUT
+            scene_options["validation_scene_fraction"] = 1.0
     data = SyntheticPairs(
         ndim=ndim,
         size=size,
@@ -524,6 +545,9 @@ def adapt_iter(
             "input_val_psnr": start.get("input_val_psnr"),
             "validation": {
                 "set": f"{len(data.val['x'])} synthetic pairs of a fixed seed, never trained on",
+                "source": (
+                    VALIDATE_ON[settings["validate_on"]] if fraction else "the package's phantoms"
+                ),
                 "scores": [
                     {"epoch": h["epoch"], "step": h["step"], **{k: h.get(k) for k in scores}}
                     for h in history
@@ -633,6 +657,13 @@ def adapt(
         :data:`SCENE_EXTENT` per axis and :data:`SCENE_PLANES` planes,
         computed once and blurred and noised afresh for every batch;
         ``"phantoms"``: only the package's phantoms, as before),
+        ``validate_on`` (with scenes from the image: ``"image"``, the
+        default, validates on a strip of the image's structures held out
+        from training, the last :data:`SCENE_HELD_OUT` along X, so the
+        model kept is the best on data like the user's, and the starting
+        model comes back unchanged when adaptation made that worse;
+        ``"mix"``: on the training mix, phantoms included, as before
+        2026-12-02),
         ``kinds`` (a subset of :data:`PHANTOMS`), ``patch_size`` (64; in
         3D (16, 48, 48) as CARE's 3D default; an integer or one size per
         axis), ``batch_size`` (16; 4 in 3D), ``lr`` (1e-3), ``l2sp`` (10: weaker

@@ -150,6 +150,8 @@ class SyntheticPairs:
         condition: Any = None,
         scenes: Any = None,
         scene_fraction: float = 0.5,
+        held_out: float = 0.0,
+        validation_scene_fraction: float | None = None,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
         self.noise_map, self.condition = noise_map, condition
@@ -178,15 +180,28 @@ class SyntheticPairs:
         self.scenes = [_at_least(np.asarray(a, np.float32), self.full) for a in scenes or ()]
         if self.scenes and not 0 < scene_fraction <= 1:
             raise ValueError(f"scene_fraction must be in (0, 1], got {scene_fraction!r}")
+        if not 0 <= held_out < 1:
+            raise ValueError(f"held_out must be in [0, 1), got {held_out!r}")
         self.scene_fraction = float(scene_fraction) if self.scenes else 0.0
+        val_fraction = self.scene_fraction
+        if validation_scene_fraction is not None and self.scenes:
+            if not 0 <= validation_scene_fraction <= 1:
+                raise ValueError(
+                    "validation_scene_fraction must be in [0, 1], got "
+                    f"{validation_scene_fraction!r}"
+                )
+            val_fraction = float(validation_scene_fraction)
+        self.val_scenes = self.scenes
+        if self.scenes and held_out > 0:
+            self.scenes, self.val_scenes = self._split(self.scenes, held_out)
         self.validation = "synthetic"
         self.train_area = 10**9  # unlimited: the pool keeps changing
         val_rng = np.random.default_rng([seed, 8])
-        n_scenes = round(n_validation * self.scene_fraction)
+        n_scenes = round(n_validation * val_fraction)
         clean = [phantom(self.full, self.kinds, val_rng) for _ in range(n_validation - n_scenes)]
         natural = np.arange(n_validation) >= len(clean)
         if n_scenes:
-            crops, _ = self._crops(n_scenes, val_rng, 1.0)
+            crops, _ = self._crops(n_scenes, val_rng, 1.0, sources=self.val_scenes)
             clean += list(crops)
         x, y = self._degrade(np.stack(clean), val_rng, natural)
         self.val = {
@@ -197,16 +212,42 @@ class SyntheticPairs:
             "scale": [self.scale] * n_validation,
         }
 
+    def _split(self, scenes: list, held_out: float) -> tuple[list, list]:
+        """(training, validation) parts of the scenes: the last `held_out` of each
+        along X (at least a validation crop wide) is kept for validation only.
+
+        A scene too narrow to leave a crop's width on both sides is used whole by
+        both (the validation then shares its structures with training).
+        """
+        width = self.full[-1]
+        train, val = [], []
+        for a in scenes:
+            cut = max(width, int(round(held_out * a.shape[-1])))
+            if a.shape[-1] - cut >= width:
+                train.append(np.ascontiguousarray(a[..., : a.shape[-1] - cut]))
+                val.append(np.ascontiguousarray(a[..., a.shape[-1] - cut :]))
+            else:
+                train.append(a)
+                val.append(a)
+        return train, val
+
     def _crops(
-        self, n: int, rng: np.random.Generator, scene_fraction: float | None = None
+        self,
+        n: int,
+        rng: np.random.Generator,
+        scene_fraction: float | None = None,
+        sources: list | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`n` augmented crops, and which of them come from the scenes (the rest: phantoms)."""
+        """`n` augmented crops, and which of them come from the scenes (the rest: phantoms).
+
+        Scenes come from `sources` (default: the training scenes)."""
         fraction = self.scene_fraction if scene_fraction is None else scene_fraction
+        sources = self.scenes if sources is None else sources
         out, natural = [], np.zeros(n, bool)
         for i in range(n):
             if fraction and rng.random() < fraction:
                 natural[i] = True
-                source = self.scenes[int(rng.integers(len(self.scenes)))]
+                source = sources[int(rng.integers(len(sources)))]
             else:
                 source = self.pool[int(rng.integers(len(self.pool)))]
             origin = [
