@@ -131,6 +131,9 @@ class Task:
     light_noise: float = 0.0
     #: validation also on scenes of the general generator and at light noise
     general_validation: bool = False
+    #: 2D deconvolution: share of PSFs beyond the Gaussian/Airy family
+    #: (core.phantoms.wide_psf: elongated, defocus, motion), in training and validation
+    wide_psfs: float = 0.0
 
 
 TASKS = {
@@ -258,6 +261,10 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         task = dataclasses.replace(
             task, light_noise=args.light_noise, general_validation=args.general_phantoms > 0
         )
+    if args.wide_psfs > 0:
+        if not (task.psf and task.ndim == 2):
+            raise SystemExit(f"--wide-psfs is for 2D deconvolution (deconv-2d), not {task.name}")
+        task = dataclasses.replace(task, wide_psfs=args.wide_psfs)
     metadata = {
         "name": task.name,
         "description": task.description,
@@ -351,6 +358,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "phantoms": args.phantoms,
                 "sharp_phantoms": args.sharp_phantoms,
                 "general_phantoms": args.general_phantoms,
+                **({"wide_psfs": args.wide_psfs} if args.wide_psfs else {}),
                 "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
                 "val_every": args.val_every,
@@ -483,6 +491,14 @@ def main(argv: list[str] | None = None) -> int:
         help="share of samples with light noise (denoisers: gaussian 0.5-5/255, 1000-30000 "
         "photons; deconvolution: gaussian 1e-4-1e-3, 2000-100000 photons), nearly clean "
         "data whose detail must be kept",
+    )
+    parser.add_argument(
+        "--wide-psfs",
+        type=float,
+        default=0.0,
+        help="deconv-2d: share of PSFs beyond the Gaussian/Airy family (core.phantoms."
+        "wide_psf: elongated at any angle, defocus disks, motion streaks), in training and "
+        "validation",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")

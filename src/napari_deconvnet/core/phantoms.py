@@ -10,7 +10,8 @@ that train the shipped models (so that the Train widget can use them too):
   nuclei, spots and filaments on a smooth background, the shipped models'
   training scenes;
 - :func:`random_psf`: a PSF of the shipped deconvolution models' training
-  family (Gaussian, possibly anisotropic; Airy in 2D, widefield in 3D).
+  family (Gaussian, possibly anisotropic; Airy in 2D, widefield in 3D);
+  :func:`wide_psf`: 2D shapes beyond it (elongated, defocus, motion).
 
 Every function draws from the numpy Generator it is given, so a seed fixes
 the data.
@@ -25,7 +26,15 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import expit
 
-__all__ = ["PHANTOMS", "cells_2d", "cells_3d", "check_kinds", "phantom", "random_psf"]
+__all__ = [
+    "PHANTOMS",
+    "cells_2d",
+    "cells_3d",
+    "check_kinds",
+    "phantom",
+    "random_psf",
+    "wide_psf",
+]
 
 #: The kinds of structure :func:`phantom` draws.
 PHANTOMS = ("beads", "filaments", "nuclei", "membranes", "textures")
@@ -285,7 +294,10 @@ def cells_3d(
 
 
 def random_psf(
-    rng: np.random.Generator, ndim: int, axial_ratio: tuple[float, float] = (1.0, 2.5)
+    rng: np.random.Generator,
+    ndim: int,
+    axial_ratio: tuple[float, float] = (1.0, 2.5),
+    wide: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """A PSF of the shipped deconvolution models' training family, with its description.
 
@@ -294,6 +306,12 @@ def random_psf(
     one), half Airy disks (2D) or widefield PSFs (3D) at NA 0.8-1.4 and
     520 nm, whose pixel size puts the first zero 1.5-6 px (3.5 px in 3D)
     from the centre.
+
+    In 2D, a share `wide` of the draws comes instead from shapes beyond
+    that family (:func:`wide_psf`): elongated Gaussians at any angle
+    (astigmatism, scanning), defocus disks and short motion streaks (drift
+    during the exposure), a third each. With ``wide=0`` (the default) the
+    draws are exactly those of the family above.
 
     Returns
     -------
@@ -304,6 +322,8 @@ def random_psf(
     """
     from .psf import make_psf
 
+    if ndim == 2 and wide > 0 and rng.random() < wide:
+        return wide_psf(rng)
     if rng.random() < 0.5:
         lateral = rng.uniform(0.7, 3.5 if ndim == 2 else 2.5)
         sigma = [lateral * rng.uniform(0.85, 1.15), lateral]
@@ -326,3 +346,67 @@ def random_psf(
         params["z_step"] = pixel * rng.uniform(1.5, 3.0)
         kernel = make_psf("widefield", shape=(min(side, 15), side, side), **params)
     return kernel, {"kind": "airy" if ndim == 2 else "widefield", **params}
+
+
+def _rotated_gaussian(sigmas: tuple[float, float], angle: float, size: int) -> np.ndarray:
+    """A 2D Gaussian with standard deviations `sigmas` along axes turned by `angle`."""
+    r = np.arange(size) - size // 2
+    y, x = np.meshgrid(r, r, indexing="ij")
+    c, s = math.cos(angle), math.sin(angle)
+    u, v = c * x + s * y, -s * x + c * y
+    return np.exp(-0.5 * ((u / sigmas[0]) ** 2 + (v / sigmas[1]) ** 2))
+
+
+def wide_psf(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """A 2D PSF beyond the Gaussian/Airy family, with its description.
+
+    A third each:
+
+    - ``"elongated"``: a Gaussian 1.2 to 2.5 times longer along one axis, at
+      any angle (sigmas 0.6-3.5 px; astigmatism, a scanning direction);
+    - ``"defocus"``: a uniform disk of radius 1.5-5 px, its edge softened by a
+      Gaussian of sigma 0.3-0.8 px (a lens out of focus);
+    - ``"motion"``: a straight streak 3-15 px long at any angle, softened the
+      same way (drift or vibration during the exposure).
+
+    Normalised to sum 1, odd-sized and centred.
+    """
+    kind = ("elongated", "defocus", "motion")[int(rng.integers(3))]
+    angle = float(rng.uniform(0, math.pi))
+    if kind == "elongated":
+        short = float(rng.uniform(0.6, 1.8))
+        long = min(short * float(rng.uniform(1.2, 2.5)), 3.5)
+        size = 2 * min(int(math.ceil(3 * long)), 12) + 1
+        kernel = _rotated_gaussian((long, short), angle, size)
+        info = {"sigma": [round(long, 3), round(short, 3)], "angle": round(angle, 3)}
+    else:
+        soft = float(rng.uniform(0.3, 0.8))
+        if kind == "defocus":
+            radius = float(rng.uniform(1.5, 5.0))
+            half = int(math.ceil(radius + 3 * soft))
+            r = np.arange(-half, half + 1)
+            y, x = np.meshgrid(r, r, indexing="ij")
+            # the disk's area per pixel, from a 4x4 sub-grid (smooth in the radius)
+            sub = (np.arange(4) + 0.5) / 4 - 0.5
+            cover = np.zeros((2 * half + 1,) * 2)
+            for dy in sub:
+                for dx in sub:
+                    cover += (y + dy) ** 2 + (x + dx) ** 2 <= radius**2
+            kernel = cover / 16
+            info = {"radius": round(radius, 3)}
+        else:
+            length = float(rng.uniform(3.0, 15.0))
+            half = int(math.ceil(length / 2 + 3 * soft))
+            r = np.arange(-half, half + 1)
+            y, x = np.meshgrid(r, r, indexing="ij")
+            kernel = np.zeros((2 * half + 1,) * 2)
+            # points every 0.1 px along the segment, bilinear onto the grid
+            for t in np.linspace(-length / 2, length / 2, int(length * 10) + 1):
+                py, px = t * math.sin(angle), t * math.cos(angle)
+                kernel += np.clip(1 - abs(y - py), 0, None) * np.clip(1 - abs(x - px), 0, None)
+            info = {"length": round(length, 3), "angle": round(angle, 3)}
+        kernel = ndimage.gaussian_filter(kernel, soft, mode="constant")
+        info["soften"] = round(soft, 3)
+    kernel = np.clip(kernel, 0, None)
+    kernel = (kernel / kernel.sum()).astype(np.float32)
+    return kernel, {"kind": kind, **info}
