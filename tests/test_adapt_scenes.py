@@ -85,13 +85,13 @@ def test_a_resumed_adaptation_keeps_its_scenes(tmp_path):
     assert "half the package's phantoms" in resumed.metadata["training"]["data"]["scenes"]
 
 
-def test_learning_from_the_image_carries_to_its_held_out_part():
-    # A photo, unlike every phantom: deconv-2d adapted on its left part restores the
-    # right part better from the image's own structures than from the phantoms.
-    # Measured, 120 steps: with the shipped deconv-2d of 2026-12-01 (trained on photos
-    # 18,000 steps) -0.08 dB against the start with the image, -0.17 with phantoms; with
-    # the earlier one (6,000 steps, 0.25 dB lower here) +0.23 against -0.28. A start this
-    # good on photos has little left to learn from one photo (README, dn.adapt).
+def test_adapting_to_a_photo_is_never_worse_on_its_held_out_part():
+    # A photo, unlike every phantom: deconv-2d adapted on its left part, scored on the
+    # right. Its shipped weights were trained on photos, so one photo has little left to
+    # teach it; measured, 120 steps (2026-12-02): validated on the training mix, the
+    # adapted model was kept and lost -0.12 dB (scenes="image") and -0.39 (scenes="both",
+    # the default); validated on a held-out strip of the image's own structures (the
+    # default since), nothing beat the start and it came back unchanged (+0.00).
     from skimage import data
 
     from napari_deconvnet.core.metrics import psnr
@@ -108,13 +108,11 @@ def test_learning_from_the_image_carries_to_its_held_out_part():
 
     options = dict(psf=psf, seconds=None, steps=120, steps_per_epoch=10, batch_size=8)
     options.update(patch_size=32, device="cpu", preview=False)
-    gains = {
-        scenes: score(dn.adapt("deconv-2d", noisy[:, :160], scenes=scenes, **options))
-        - score("deconv-2d")
-        for scenes in ("phantoms", "image")
-    }
-    assert gains["image"] > -0.2, gains
-    assert gains["image"] > gains["phantoms"] + 0.05, gains
+    start = score("deconv-2d")
+    kept = dn.adapt("deconv-2d", noisy[:, :160], **options)  # scenes="both", validate_on="image"
+    assert score(kept) - start > -0.02
+    mixed = dn.adapt("deconv-2d", noisy[:, :160], validate_on="mix", **options)
+    assert score(mixed) - start < -0.1  # what the training-mix validation let through
 
 
 def test_adapt_starts_from_the_deconvolution_model_when_given_a_psf():
