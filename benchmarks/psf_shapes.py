@@ -47,6 +47,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
 from _machine import heading, machine, publish, set_threads  # noqa: E402
+from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score)
 
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core.phantoms import phantom  # noqa: E402
@@ -149,15 +150,6 @@ def scenes(images: str, side: int, quick: bool) -> list[tuple[str, np.ndarray]]:
 def tuning_scenes(side: int) -> list[np.ndarray]:
     """Scenes the classical methods' parameters are chosen on (never scored)."""
     return [_phantom(TUNING_SEED, side), _crop(_photo("coffee"), side)]
-
-
-def degrade(clean: np.ndarray, psf: np.ndarray, peak: float, seed: int) -> np.ndarray:
-    noisy = dn.synthesize(clean, "poisson-gaussian", psf=psf, peak=peak, read_noise=1.0, seed=seed)
-    return np.asarray(noisy, np.float32)
-
-
-def psnr(clean: np.ndarray, out: np.ndarray) -> float:
-    return float(dn.psnr(clean, np.clip(out, 0, 1), data_range=1))
 
 
 def classical(method: str, noisy: np.ndarray, psf: np.ndarray, value: float) -> np.ndarray:

@@ -11,7 +11,7 @@ from napari_deconvnet.core.synthetic_pairs import SyntheticPairs, _at_least
 CAMERA = {"noise": "gaussian", "params": {"sigma": 1e-6}, "offset": 10.0, "amplitude": 50.0}
 
 
-def _pairs(scenes, fraction, n_validation=8):
+def _pairs(scenes, fraction, n_validation=8, **options):
     return SyntheticPairs(
         ndim=2,
         size=(16, 16),
@@ -21,6 +21,7 @@ def _pairs(scenes, fraction, n_validation=8):
         n_validation=n_validation,
         scenes=scenes,
         scene_fraction=fraction,
+        **options,
     )
 
 
@@ -126,18 +127,8 @@ def test_adapt_starts_from_the_deconvolution_model_when_given_a_psf():
 
 
 def _split_pairs(scenes, held_out, validation_scene_fraction=1.0):
-    return SyntheticPairs(
-        ndim=2,
-        size=(16, 16),
-        camera=CAMERA,
-        stats=(0.0, 1.0),
-        seed=0,
-        n_validation=12,
-        scenes=scenes,
-        scene_fraction=0.5,
-        held_out=held_out,
-        validation_scene_fraction=validation_scene_fraction,
-    )
+    options = dict(held_out=held_out, validation_scene_fraction=validation_scene_fraction)
+    return _pairs(scenes, 0.5, 12, **options)
 
 
 def test_validation_comes_only_from_a_held_out_strip_of_the_scenes():
