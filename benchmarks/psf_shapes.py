@@ -206,7 +206,11 @@ def run(images: str, models: list[str], quick: bool) -> list[dict]:
 
 
 def markdown(rows: list[dict], models: list[str], header: str) -> str:
-    names = [Path(m).stem if m.endswith(".safetensors") else m for m in models]
+    # a file is named by its folder and stem (candidates are often all "deconv-2d")
+    names = [
+        f"{Path(m).parent.name}/{Path(m).stem}" if m.endswith(".safetensors") else m
+        for m in models
+    ]
     lines = [
         header,
         "",
