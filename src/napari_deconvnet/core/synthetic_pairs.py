@@ -129,6 +129,11 @@ class SyntheticPairs:
     ``scenes="image"``) are cropped instead of a phantom for a
     `scene_fraction` of the samples, training and validation alike, and are
     degraded the same way at their own brightness (times 0.6-1.3).
+    With `held_out` (a share in [0, 1)) the last part of each scene along X,
+    at least a validation crop wide, is kept out of training and only
+    validates; `validation_scene_fraction` sets the share of validation pairs
+    from the scenes (default: `scene_fraction`; :func:`~.adapt.adapt`'s
+    ``validate_on="image"`` takes 1, all of them from the held-out parts).
     """
 
     def __init__(
