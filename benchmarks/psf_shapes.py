@@ -50,7 +50,7 @@ from _machine import heading, machine, publish, set_threads  # noqa: E402
 from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score)
 
 import napari_deconvnet as dn  # noqa: E402
-from napari_deconvnet.core.phantoms import phantom  # noqa: E402
+from napari_deconvnet.core.phantoms import _rotated_gaussian, phantom  # noqa: E402
 
 TEST_PHOTOS = ("camera", "astronaut", "coins", "moon", "chelsea", "cell")
 TEST_SEEDS = (71, 72)
@@ -63,12 +63,8 @@ WIENER_BALANCES = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 def _elongated(long: float, short: float, degrees: float) -> np.ndarray:
-    half = int(math.ceil(3 * long))
-    r = np.arange(-half, half + 1)
-    y, x = np.meshgrid(r, r, indexing="ij")
-    a = math.radians(degrees)
-    u, v = math.cos(a) * x + math.sin(a) * y, -math.sin(a) * x + math.cos(a) * y
-    k = np.exp(-0.5 * ((u / long) ** 2 + (v / short) ** 2))
+    size = 2 * int(math.ceil(3 * long)) + 1
+    k = _rotated_gaussian((long, short), math.radians(degrees), size)
     return (k / k.sum()).astype(np.float32)
 
 
