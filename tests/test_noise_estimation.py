@@ -271,3 +271,37 @@ def test_wiener_balance_keeps_the_average_noise_level_of_all_blocks():
     assert estimate_noise(noisy, "gaussian")["sigma"] < 0.9 * sigma_all
     expected = sigma_all**2 / (noisy.var() - sigma_all**2)
     assert estimate_balance(noisy) == pytest.approx(expected, rel=1e-9)
+
+
+def test_impulse_count_skips_the_filters_only_when_too_few_pixels_sit_at_the_extremes(
+    monkeypatch,
+):
+    """The shortcut is exact: impulses are pixels at the minimum or maximum, so
+    with fewer pixels there than the threshold the answer is none, and with
+    enough of them the neighbourhood filters still decide."""
+    rng = np.random.default_rng(3)
+    smooth = ndimage.gaussian_filter(rng.random((1, 96, 96)), 4) * 0.5 + 0.25
+    noisy = smooth + rng.normal(0, 0.02, smooth.shape)  # one pixel at each extreme
+
+    calls = []
+    median = ndimage.median_filter
+    monkeypatch.setattr(
+        ndimage, "median_filter", lambda *a, **k: calls.append(1) or median(*a, **k)
+    )
+    found = estimation_module.impulse_count(noisy)
+    assert found["count"] == 0 and found["amount"] == 0.0 and calls == []
+    assert found["low"] == noisy.min() and found["high"] == noisy.max()
+
+    def with_hot_pixels(n):
+        image = noisy.copy()
+        flat = rng.choice(image.size, n, replace=False)
+        image.reshape(-1)[flat] = 2.0  # isolated saturated pixels, far from their neighbours
+        return image
+
+    # 12 at the maximum (and one at the minimum) reach the threshold of 10: counted
+    found = estimation_module.impulse_count(with_hot_pixels(12), min_share=0.0)
+    assert found["count"] == 12 and calls
+    # 8 there (plus the one pixel at the minimum) cannot reach it: skipped, none
+    calls.clear()
+    found = estimation_module.impulse_count(with_hot_pixels(8), min_share=0.0)
+    assert found["count"] == 0 and calls == []

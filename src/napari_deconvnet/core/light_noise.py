@@ -218,7 +218,11 @@ def guard_weight(
         return None
     x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[:, None]
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
-    x = x.to(dev)
+    # channels-last, as the restore's tiles run (core.tiling.run_tiles): the same
+    # sums, about twice as fast on the CPU as the default layout
+    fmt = torch.channels_last if ndim == 2 else torch.channels_last_3d
+    net.to(memory_format=fmt)
+    x = x.to(dev).contiguous(memory_format=fmt)
     was_training = net.training
     net.eval()
     try:

@@ -284,8 +284,15 @@ def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[s
     from scipy import ndimage
 
     low, high = float(planes.min()), float(planes.max())
+    none = {"amount": 0.0, "salt_vs_pepper": 0.5, "low": low, "high": high, "count": 0}
     if not high > low:
-        return {"amount": 0.0, "salt_vs_pepper": 0.5, "low": low, "high": high, "count": 0}
+        return none
+    least = max(_SP_MIN_IMPULSES, min_share * planes.size)
+    if int(np.count_nonzero(planes == high)) + int(np.count_nonzero(planes == low)) < least:
+        # impulses sit at the extremes: too few pixels there to reach `least` (the
+        # usual noisy image, where one pixel holds each extreme), so the answer
+        # is none without the two neighbourhood filters below
+        return none
     ring = np.ones((1, 3, 3), bool)
     ring[0, 1, 1] = False  # the 8 neighbours: nothing below depends on the pixel itself
     median = ndimage.median_filter(planes, footprint=ring, mode="reflect")
@@ -299,7 +306,7 @@ def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[s
     margin = 0.05 * (high - low) + 6 * np.maximum(spread, _quantum(planes))
     below, above = median < high - margin, median > low + margin
     salt, pepper = int(np.sum(planes[below] == high)), int(np.sum(planes[above] == low))
-    if salt + pepper < max(_SP_MIN_IMPULSES, min_share * planes.size):
+    if salt + pepper < least:
         # too few to be told from chance: a photon-count image's few bright
         # neighbourhoods (or one dark pixel among them) gave rates of 0.3-4 %
         # from one or two zeros; Gaussian noise of 75/255 clipped to [0, 1]
