@@ -198,3 +198,39 @@ def test_the_weight_is_measured_over_the_whole_image():
     assert all(b[1].stop - b[1].start == 64 and b[2].stop - b[2].start == 64 for b in boxes)
     centres = sorted((b[1].start + 32, b[2].start + 32) for b in boxes)
     assert centres == [(250, 200), (250, 600), (750, 200), (750, 600)]  # quadrants' middles
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_clearly_noisy_images_skip_the_network_and_get_the_same_answer(monkeypatch, ndim):
+    """The line-based shortcut (light_noise._clearly_noisy) is exact: over noise
+    levels around and above the threshold, guard_weight answers as it does with
+    the shortcut off, and from about twice the threshold on it runs no network."""
+    from napari_deconvnet.core import light_noise
+
+    net = dn.load_model("denoise-2d" if ndim == 2 else "denoise-3d")
+    calls = []
+    net.register_forward_hook(lambda *a: calls.append(1))
+    rng = np.random.default_rng(7)
+    if ndim == 2:
+        clean = data.camera()[64:256, 64:320].astype(np.float64) / 255
+    else:
+        clean = np.stack([data.camera()[100 + 4 * z : 164 + 4 * z, 200:264] for z in range(12)])
+        clean = clean.astype(np.float64) / 255
+    skipped = 0
+    for sigma in (1, 6, 10, 14, 20, 40):
+        noisy = clean + rng.normal(0, sigma / 255, clean.shape)
+        calls.clear()
+        fast = guard_weight(net, noisy, 0.0, 1.0)
+        ran = bool(calls)
+        with monkeypatch.context() as m:
+            m.setattr(light_noise, "_clearly_noisy", lambda line, scale: False)
+            full = guard_weight(net, noisy, 0.0, 1.0)
+        assert (fast is None) == (full is None), sigma
+        if full is not None:
+            assert fast == pytest.approx(full, abs=1e-12), sigma
+        if sigma >= 2.5 * LIGHT_NOISE * 255:
+            assert not ran and fast is None, sigma
+            skipped += 1
+        if sigma <= 6:
+            assert ran, sigma  # light or near it: measured with the network
+    assert skipped == 2

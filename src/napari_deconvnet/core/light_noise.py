@@ -105,7 +105,36 @@ def guard_applies(net: Any, requested: bool | None) -> bool:
     return guarded_by_default(metadata, net.config.in_channels)
 
 
-def _variance(crop: np.ndarray, restored: np.ndarray) -> tuple[np.ndarray, Any] | None:
+def _line(crop: np.ndarray) -> np.ndarray | None:
+    """The variance line :func:`~.noise_estimation.estimate_noise` fits, at each pixel."""
+    from .noise_estimation import estimate_noise, variance_line
+
+    try:
+        a, b = variance_line(estimate_noise(crop, impulses=False))
+    except (ValueError, TypeError):
+        return None
+    return a * crop + b
+
+
+def _clearly_noisy(line: np.ndarray | None, scale: float) -> bool:
+    """Whether :func:`_variance` must find noise above :data:`LIGHT_NOISE`, whatever
+    the restoration, so that the network need not run.
+
+    Every variance it may keep has a mean of at least a quarter of the line's
+    (the guided one is dropped below that, and clipping at zero only raises a
+    mean), so a line whose quarter is above the threshold decides it: noise
+    from about twice the threshold on. An exact shortcut for the usual noisy
+    image.
+    """
+    if line is None:
+        return False
+    mean = float(np.mean(line))
+    return math.isfinite(mean) and mean > 0 and math.sqrt(0.25 * mean) / scale >= LIGHT_NOISE
+
+
+def _variance(
+    crop: np.ndarray, restored: np.ndarray, line: Any = False
+) -> tuple[np.ndarray, Any] | None:
     """Per-pixel noise variance of `crop` (its units), or None when none can be measured.
 
     Two measurements: the variance line :func:`~.noise_estimation.estimate_noise`
@@ -118,17 +147,13 @@ def _variance(crop: np.ndarray, restored: np.ndarray) -> tuple[np.ndarray, Any] 
     blend kept most of the noise). The guided one is dropped when below a
     quarter of the line: discrete low counts zero its medians. Returns the
     variance and the guided law ``(c, p, d)`` when that is the one kept.
+    `line`: :func:`_line` of `crop`, when the caller has it already.
     """
-    from .noise_estimation import estimate_noise, variance_line
     from .sure import variance_power_guided
 
     candidates = []
-    line = None
-    try:
-        a, b = variance_line(estimate_noise(crop, impulses=False))
-        line = a * crop + b
-    except (ValueError, TypeError):
-        pass
+    if line is False:
+        line = _line(crop)
     law = None
     try:
         law = variance_power_guided(crop, restored)
@@ -216,6 +241,10 @@ def guard_weight(
     crop = np.stack(crops)  # (n, *spatial): the same shape each
     if min(crop.shape[-2:]) < 16 or not (scale > 0):
         return None
+    planes = (-1, *crop.shape[-2:])  # the noise is measured over all crops at once
+    line = _line(crop.reshape(planes))
+    if _clearly_noisy(line, scale):
+        return None  # whatever the network's output (see _clearly_noisy)
     x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[:, None]
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
     # channels-last, as the restore's tiles run (core.tiling.run_tiles): the same
@@ -229,8 +258,7 @@ def guard_weight(
         with torch.no_grad():
             restored = net(x).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
-        planes = (-1, *crop.shape[-2:])  # the noise is measured over all crops at once
-        measured = _variance(crop.reshape(planes), back.reshape(planes))
+        measured = _variance(crop.reshape(planes), back.reshape(planes), line)
         if measured is None:
             return None
         variance, law = measured
