@@ -29,16 +29,46 @@ def publish(text: str, path: Path | None, end: str = "") -> None:
         path.write_text(text + end, encoding="utf-8")
 
 
+def vector_units(flags: set[str]) -> str:
+    """The CPU's vector and matrix units that decide torch's speed, from its flags.
+
+    ``"AVX-512, AVX512-BF16"``, ``"AVX-512, AMX"``, ``"AVX2"`` or ``""``: two
+    CPUs of one model name (an AMD EPYC with AVX2 only, one with AVX-512 and
+    bfloat16) differ by 2× in these benchmarks, and bfloat16 units decide
+    what ``precision="auto"`` runs.
+    """
+    units = []
+    if "avx512f" in flags:
+        units.append("AVX-512")
+    elif "avx2" in flags:
+        units.append("AVX2")
+    if "avx512_bf16" in flags:
+        units.append("AVX512-BF16")
+    if "amx_tile" in flags:
+        units.append("AMX")
+    return ", ".join(units)
+
+
 def machine() -> str:
-    """CPU model, torch threads and versions, e.g. for a README table caption."""
+    """CPU model (with its vector units), torch threads and versions, e.g. for a
+    README table caption."""
     import torch
 
     cpu = platform.processor() or platform.machine()
+    flags: set[str] = set()
     try:
         with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+            lines = fh.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if "model name" in line)
+        flags = next(
+            (set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")),
+            set(),
+        )
     except (OSError, StopIteration):
         pass
+    units = vector_units(flags)
+    if units:
+        cpu = f"{cpu} ({units})"
     return (
         f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"Python {platform.python_version()}, {platform.system()}"

@@ -117,7 +117,7 @@ def _is_2d(name: str, record: dict) -> bool:
 
 
 def _where(results: dict) -> str:
-    """The run's CPU and torch threads (``"AMD EPYC, 1 torch threads"``), or ``""``."""
+    """The run's CPU and torch threads (``"AMD EPYC (AVX2), 1 torch threads"``), or ``""``."""
     return str(results.get("machine", "")).split(", torch 2")[0].split(", torch v")[0]
 
 
