@@ -202,7 +202,11 @@ def test_cli_streams_and_resumes(tmp_path, random_net):
 # ------------------------------------------------------------------ cluster
 
 
-_START = "fork" if sys.platform.startswith("linux") else "spawn"
+#: Workers start from a fork server: a fresh single-threaded process. A plain fork
+#: of this process copies whatever locks its other threads hold at that moment (a
+#: worker once hung for good in a log handler's flush, inherited from the
+#: scheduler's thread); spawn is safe too, but imports torch again per worker.
+_START = "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 
 def _loads():
@@ -212,7 +216,8 @@ def _loads():
 
 
 def _forget_models():
-    # forked workers inherit this process's model cache: start them empty
+    # workers start with an empty model cache (a worker forked from this process
+    # would inherit its cache): made sure of, so that the counts below are theirs
     from napari_deconvnet.core import blocks
 
     blocks.MODEL_LOADS.clear()
@@ -231,7 +236,6 @@ def test_local_cluster_with_processes(tmp_path, random_net):
     lazy_x = da.from_zarr(str(src))
     stats = dn.compute_normalization(lazy_x, net)
     eager = dn.restore(x, net, normalization=stats)
-    # forked workers start without importing torch again (spawn takes ~20 s per worker here)
     with (
         dask.config.set({"distributed.worker.multiprocessing-method": _START}),
         distributed.LocalCluster(
