@@ -155,7 +155,9 @@ def cluster_child(args: argparse.Namespace) -> dict:
     import napari_deconvnet as dn
 
     work = Path(args.target)
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    # a fork server, not a fork of this process: a fork copies the locks other
+    # threads hold at that moment (a test's forked worker once hung in a log flush)
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     out: dict = {}
     with (
         dask.config.set({"distributed.worker.multiprocessing-method": method}),
