@@ -395,7 +395,8 @@ def restore_planar(repeats: int, shape: tuple[int, int, int]) -> None:
 
 #: The PSF the 3D benchmarks give ``deconv-3d``.
 DECONV_3D_PSF = {"kind": "gaussian", "sigma": [2.0, 1.0, 1.0]}
-#: ... and the 2D ones ``deconv-2d`` (the quality benchmark's deconv-gaussian PSF).
+#: ... and the 2D ones ``deconv-2d``: a Gaussian of sigma 2, as in the quality
+#: benchmark's deconv-gaussian task (there cut to 15 x 15; here make_psf's 17 x 17).
 DECONV_2D_PSF = {"kind": "gaussian", "sigma": [2.0, 2.0]}
 
 
@@ -434,9 +435,10 @@ def _restore_child(
 
 
 def _inputs_2d() -> dict:
-    """The 2D models' inputs: the 512² camera test photo, as the quality benchmark
-    degrades it for each (Gaussian noise 25/255; blur sigma 2 and noise 0.01;
-    20% salt-and-pepper), one fixed seed."""
+    """The 2D models' inputs: the 512² camera test photo, degraded like the quality
+    benchmark's gaussian-25, deconv-gaussian and salt-and-pepper-20 tasks
+    (Gaussian noise 25/255; blur sigma 2 and noise 0.01; 20% salt-and-pepper),
+    one fixed seed."""
     import numpy as np
     from skimage import data
 

@@ -110,8 +110,7 @@ def degrade(rng, clean: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray 
     """(degraded image, PSF or None, record) for a clean region in [0, 1]."""
     psf, info = None, {}
     if task.psf:
-        wide = getattr(task, "wide_psfs", 0.0)
-        psf, info["psf"] = random_psf(rng, task.ndim, task.axial_ratio, wide=wide)
+        psf, info["psf"] = random_psf(rng, task.ndim, task.axial_ratio, wide=task.wide_psfs)
         clean = blur(clean, psf)
     noisy, noise = add_noise(rng, clean, task)
     info.update(noise)

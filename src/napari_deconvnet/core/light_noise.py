@@ -133,7 +133,7 @@ def _clearly_noisy(line: np.ndarray | None, scale: float) -> bool:
 
 
 def _variance(
-    crop: np.ndarray, restored: np.ndarray, line: Any = False
+    crop: np.ndarray, restored: np.ndarray, line: np.ndarray | None
 ) -> tuple[np.ndarray, Any] | None:
     """Per-pixel noise variance of `crop` (its units), or None when none can be measured.
 
@@ -147,13 +147,11 @@ def _variance(
     blend kept most of the noise). The guided one is dropped when below a
     quarter of the line: discrete low counts zero its medians. Returns the
     variance and the guided law ``(c, p, d)`` when that is the one kept.
-    `line`: :func:`_line` of `crop`, when the caller has it already.
+    `line` is :func:`_line` of `crop` (None where no line could be fitted).
     """
     from .sure import variance_power_guided
 
     candidates = []
-    if line is False:
-        line = _line(crop)
     law = None
     try:
         law = variance_power_guided(crop, restored)
