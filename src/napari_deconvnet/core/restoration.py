@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -38,6 +39,7 @@ from .generators import Cancelled, drain
 from .impulse_switch import find_impulses, switch_impulses
 from .kinds import kind_of
 from .light_noise import guard_applies, guard_weight
+from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
@@ -255,8 +257,12 @@ def restore_iter(
     if constant is not None:
         yield 1, 1
         return np.full(np.shape(image), constant, np.float32)
+    batches = math.ceil(plan["n_tiles"] / plan["batch_size"])
+    feature_map = feature_map_bytes(net, plan["tile"], plan["halo"], plan["batch_size"], dtype)
     try:
-        yn = yield from run_tiles(xn, net, plan, dev, dtype)
+        # batch after batch reuses the last one's buffers (core.memory)
+        with reuse_freed_memory(dev.type == "cpu" and worth_reusing(feature_map, batches)):
+            yn = yield from run_tiles(xn, net, plan, dev, dtype)
     finally:
         del xn
         if dev.type == "cuda":
@@ -277,12 +283,36 @@ def _ensemble_iter(
     image: Any, model: Any, ensemble: int, *, psf: Any, axes: Any, tile: Any, **options: Any
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """:func:`restore_iter` averaged over `ensemble` views (:mod:`.ensemble`)."""
-    net, axes, layout, _, _ = prepare_restore(
+    net, axes, layout, dev, dtype = prepare_restore(
         image, model, psf, axes, options["device"], options["precision"]
     )
     kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
     y, x = axes.index("Y"), axes.index("X")
     data = np.asarray(image)
+    n_images = layout.net_shape[0]
+    plan = plan_restore_tiles(
+        layout, net, dev, dtype, tile, options["overlap"], options["batch_size"], n_images
+    )
+    feature_map = feature_map_bytes(net, plan["tile"], plan["halo"], plan["batch_size"], dtype)
+    # view after view reuses the last one's buffers (core.memory)
+    reuse = reuse_freed_memory(dev.type == "cpu" and worth_reusing(feature_map, ensemble))
+    with reuse:
+        mean = yield from _views(data, net, kernel, ensemble, y, x, axes, tile, options)
+    return mean
+
+
+def _views(
+    data: np.ndarray,
+    net: DeconvNet,
+    kernel: Any,
+    ensemble: int,
+    y: int,
+    x: int,
+    axes: str,
+    tile: Any,
+    options: dict[str, Any],
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """The mean of `ensemble` views' restores (:func:`_ensemble_iter`)."""
     total = None
     mean = None
     for i, view in enumerate(VIEWS[:ensemble]):

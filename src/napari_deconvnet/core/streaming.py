@@ -36,6 +36,7 @@ from .colour import from_opponent, opponent_axis, to_opponent
 from .devices import dtype_name
 from .ensemble import check_ensemble
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
+from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .ome_zarr import (
     JOB_DIR,
     LAYER_KEY,
@@ -254,15 +255,18 @@ def restore_to_zarr(
             progress(count, total)
 
     if client is None:
-        for n in todo:
-            if stop is not None and stop.is_set():
-                raise Cancelled(
-                    f"restoration cancelled after {count} of {total} blocks; run again with "
-                    "resume=True to continue"
-                )
-            _write_block(None, reader, job, payload, blocks[n], n, *args)
-            count += 1
-            report()
+        # block after block reuses the last one's buffers (core.memory)
+        feature_map = feature_map_bytes(net, job.tile, job.halo, job.batch_size, dtype)
+        with reuse_freed_memory(dev.type == "cpu" and worth_reusing(feature_map, len(todo))):
+            for n in todo:
+                if stop is not None and stop.is_set():
+                    raise Cancelled(
+                        f"restoration cancelled after {count} of {total} blocks; run again "
+                        "with resume=True to continue"
+                    )
+                _write_block(None, reader, job, payload, blocks[n], n, *args)
+                count += 1
+                report()
     else:
         count = _run_on_cluster(
             client,

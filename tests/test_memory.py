@@ -1,0 +1,147 @@
+"""core.memory: freed buffers kept for reuse during long CPU restores (glibc only).
+
+The allocator's behaviour is checked by counting page faults (the kernel
+counts them exactly; no timing), the wiring by what the restores see while
+their tiles run, and the results by equality with the allocator left alone.
+"""
+
+import resource
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import memory, restoration, tiling
+
+glibc = pytest.mark.skipif(memory._glibc() is None, reason="needs Linux with glibc")
+
+
+def _faults_of_a_big_buffer() -> int:
+    """Minor page faults of allocating, filling and freeing 64 MiB, after one warm-up.
+
+    A torch tensor, as the network's feature maps are (numpy asks the kernel
+    for huge pages, which hides the faults' count but not their cost).
+    """
+    import torch
+
+    torch.ones(8 * 2**20, dtype=torch.float64).sum()  # a first buffer a kept heap can reuse
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(8 * 2**20, dtype=torch.float64).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@glibc
+def test_a_freed_big_buffer_is_reused_without_page_faults_and_given_back_at_the_end():
+    pages = 64 * 2**20 // resource.getpagesize()
+    outside = _faults_of_a_big_buffer()
+    with memory.reuse_freed_memory() as acts:
+        assert acts and memory.active()
+        inside = _faults_of_a_big_buffer()
+    assert not memory.active()
+    after = _faults_of_a_big_buffer()
+    # glibc maps a 64 MiB block afresh every time (above its 32 MiB limit) ...
+    assert outside > pages // 4, (outside, pages)
+    # ... unless the heap keeps it: the second buffer lands on the first one's pages
+    assert inside < pages // 20, (inside, pages)
+    # and once the outermost use ends, the allocator maps big blocks afresh again
+    assert after > pages // 4, (after, pages)
+
+
+@glibc
+def test_nested_uses_share_the_outermost_one():
+    with memory.reuse_freed_memory():
+        with memory.reuse_freed_memory() as inner:
+            assert inner
+        assert memory.active()  # the inner exit did not end it
+    assert not memory.active()
+
+
+def test_other_threads_the_environment_and_a_false_flag_leave_the_allocator_alone(monkeypatch):
+    seen = []
+
+    def worker():
+        with memory.reuse_freed_memory() as acts:
+            seen.append((acts, memory.active()))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [(False, False)]
+    with memory.reuse_freed_memory(False) as acts:
+        assert not acts and not memory.active()
+    monkeypatch.setenv(memory.ENV, "0")
+    with memory.reuse_freed_memory() as acts:
+        assert not acts and not memory.active()
+
+
+def test_worth_reusing_needs_big_buffers_and_several_passes():
+    big = memory.GLIBC_REUSES_UP_TO + 1
+    assert memory.worth_reusing(big, memory.MIN_REPEATS)
+    assert not memory.worth_reusing(big, memory.MIN_REPEATS - 1)
+    assert not memory.worth_reusing(memory.GLIBC_REUSES_UP_TO, 100)
+
+
+def test_feature_map_bytes_counts_the_haloed_batch(random_net):
+    import torch
+
+    net = random_net(ndim=3)  # 8 base channels
+    assert memory.feature_map_bytes(net, (16, 32, 32), 8, 2, torch.float32) == 2 * 8 * (
+        32 * 48 * 48
+    ) * 4
+    assert memory.feature_map_bytes(net, (16, 32, 32), 8, 2, torch.bfloat16) == 2 * 8 * (
+        32 * 48 * 48
+    ) * 2
+
+
+@pytest.fixture
+def spy_tiles(monkeypatch):
+    """Whether memory was kept while each run_tiles call ran (every buffer counts as big)."""
+    monkeypatch.setattr(memory, "GLIBC_REUSES_UP_TO", 0)
+    seen = []
+    inner = tiling.run_tiles
+
+    def run_tiles(*args, **kwargs):
+        seen.append(memory.active())
+        return (yield from inner(*args, **kwargs))
+
+    monkeypatch.setattr(restoration, "run_tiles", run_tiles)
+    monkeypatch.setattr(sys.modules["napari_deconvnet.core.blocks"], "run_tiles", run_tiles)
+    return seen
+
+
+@glibc
+def test_restores_keep_memory_over_many_passes_only_and_give_the_same_result(
+    spy_tiles, random_net, monkeypatch
+):
+    net = random_net(ndim=3)
+    x = np.random.default_rng(0).random((8, 32, 32)).astype(np.float32)
+    one = dn.restore(x, net)  # one tile: nothing to reuse
+    assert spy_tiles == [False]
+    spy_tiles.clear()
+    many = dn.restore(x, net, tile=(8, 8, 8), batch_size=1)  # 16 batches of one tile
+    assert spy_tiles == [True]
+    spy_tiles.clear()
+    views = dn.restore(x, net, ensemble=4)  # four views, each one tile
+    assert spy_tiles == [True] * 4
+    monkeypatch.setenv(memory.ENV, "0")
+    spy_tiles.clear()
+    np.testing.assert_array_equal(dn.restore(x, net, tile=(8, 8, 8), batch_size=1), many)
+    np.testing.assert_array_equal(dn.restore(x, net, ensemble=4), views)
+    assert spy_tiles == [False] * 5
+    np.testing.assert_allclose(many, one, atol=1e-5 * float(np.ptp(one)))
+
+
+@glibc
+def test_a_streamed_restore_keeps_memory_from_block_to_block(spy_tiles, random_net, tmp_path):
+    pytest.importorskip("zarr")
+    net = random_net()
+    x = (np.random.default_rng(1).random((128, 128)) * 1000).astype(np.uint16)
+    kept = dn.restore_to_zarr(x, tmp_path / "kept.ome.zarr", net, chunks=32)
+    assert spy_tiles == [True] * 16 and not memory.active()
+    import zarr
+
+    streamed = np.asarray(zarr.open(kept, mode="r")["0"])
+    eager = dn.restore(x, net)
+    np.testing.assert_allclose(streamed, eager, atol=1e-5 * float(np.ptp(eager)))
