@@ -201,3 +201,51 @@ def test_the_verdict_quotes_the_scores_of_the_weights_kept():
     text = trainer.verdict(True, best)
     assert "-32.27 -> -32.15" in text and "(PSNR -0.12 dB)" in text
     assert "moving average" not in text
+
+
+def _scripted_scores(monkeypatch, scores):
+    """Validations that return `scores` in turn: (loss, SSIM) of the weights, no EMA."""
+    from napari_deconvnet.core.trainer import Trainer
+
+    queue = list(scores)
+
+    def score(self, net, preview=True):
+        loss, ssim = queue.pop(0)
+        return loss, {"val_psnr": -10 * np.log10(loss), "val_ssim": ssim}, None
+
+    monkeypatch.setattr(Trainer, "score", score)
+    monkeypatch.setattr(Trainer, "validate", lambda self: self.score(self.net))
+
+
+@pytest.mark.parametrize(
+    ("scores", "best_epoch"),
+    [
+        # a lower loss with a lower SSIM than the start is refused; a later one that
+        # keeps the SSIM is kept
+        ([(1.0, 0.80), (0.5, 0.79), (0.8, 0.81)], 2),
+        # every lower loss comes with a lower SSIM: the start is returned
+        ([(1.0, 0.80), (0.5, 0.70), (0.6, 0.799)], 0),
+        # the SSIM floor is the start's, not the best so far
+        ([(1.0, 0.80), (0.9, 0.85), (0.8, 0.82)], 2),
+    ],
+)
+def test_fine_tuning_never_keeps_weights_whose_ssim_fell_below_the_start(
+    monkeypatch, scores, best_epoch
+):
+    _scripted_scores(monkeypatch, scores)
+    clean = _phantom((96, 96), 5)
+    start = dn.load_model("default")
+    result = dn.train(
+        _noisy(clean, 0.1, 6), clean, model=start, epochs=2, steps_per_epoch=1, ema=None, **FAST
+    )
+    assert result.best_epoch == best_epoch
+    assert result.improved is (best_epoch > 0)
+    if best_epoch == 0:
+        assert _states_equal(result.model, start)
+        assert "returned unchanged" in result.message
+        assert "2 validation(s) had a lower loss but a lower SSIM" in result.message
+        assert "0.800" in result.message
+    elif scores[1][1] < scores[0][1]:
+        assert "1 validation(s) with a lower loss but an SSIM below" in result.message
+    else:
+        assert "SSIM below" not in result.message

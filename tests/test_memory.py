@@ -87,12 +87,14 @@ def test_feature_map_bytes_counts_the_haloed_batch(random_net):
     import torch
 
     net = random_net(ndim=3)  # 8 base channels
-    assert memory.feature_map_bytes(net, (16, 32, 32), 8, 2, torch.float32) == 2 * 8 * (
-        32 * 48 * 48
-    ) * 4
-    assert memory.feature_map_bytes(net, (16, 32, 32), 8, 2, torch.bfloat16) == 2 * 8 * (
-        32 * 48 * 48
-    ) * 2
+    assert (
+        memory.feature_map_bytes(net, (16, 32, 32), 8, 2, torch.float32)
+        == 2 * 8 * (32 * 48 * 48) * 4
+    )
+    assert (
+        memory.feature_map_bytes(net, (16, 32, 32), 8, 2, torch.bfloat16)
+        == 2 * 8 * (32 * 48 * 48) * 2
+    )
 
 
 @pytest.fixture

@@ -627,6 +627,8 @@ def build_trainer(
         fine_tuning=fine_tuning,
         axes=axes,
         ema=None if ema is None else float(ema),
+        # the user's own clean targets: SSIM there is worth holding (Trainer.keep_best)
+        ssim_floor=mode != "self-supervised",
     )
 
     inherited = kind_metadata(net)

@@ -44,6 +44,9 @@ class TrainConfig:
     fine_tuning: bool = False
     axes: str | None = None
     ema: float | None = None
+    #: never keep a checkpoint whose validation SSIM is below the start's (supervised
+    #: training on the user's own clean targets; see Trainer.keep_best)
+    ssim_floor: bool = False
     #: what ranks checkpoints: "loss", "evaluate", "none", or for self-supervised
     #: runs "SURE with ... noise" or "the masked Noise2Void loss, because ..."
     validation_score: str = ""

@@ -82,6 +82,9 @@ class Trainer:
     records the score used.
     """
 
+    #: validations whose lower loss was refused because their SSIM fell below the start's
+    ssim_rejections = 0
+
     def __init__(
         self,
         *,
@@ -279,7 +282,10 @@ class Trainer:
                 train_loss = float(np.mean(running))
                 self.record(train_loss, val_loss, metrics)
                 self.keep_best(
-                    val_loss if self.validated else train_loss, metrics.get("ema_val_loss")
+                    val_loss if self.validated else train_loss,
+                    metrics.get("ema_val_loss"),
+                    ssim=metrics.get("val_ssim"),
+                    ema_ssim=metrics.get("ema_val_ssim"),
                 )
                 yield self.event(
                     "epoch",
@@ -455,13 +461,42 @@ class Trainer:
             entry.update({f"input_{k}": v for k, v in input_metrics.items()})
         self.history.append(entry)
 
-    def keep_best(self, score: float, ema_score: float | None = None) -> None:
-        """Keep the weights (or their average) if they beat the best so far, the start too."""
-        net, weights = self.net, "raw"
-        if ema_score is not None and self.ema is not None and ema_score < score:
-            net, weights, score = self.ema, "ema", ema_score
+    def keep_best(
+        self,
+        score: float,
+        ema_score: float | None = None,
+        *,
+        ssim: float | None = None,
+        ema_ssim: float | None = None,
+    ) -> None:
+        """Keep the weights (or their average) if they beat the best so far, the start too.
+
+        With ``config.ssim_floor`` (supervised training on the user's clean
+        targets), weights whose validation SSIM is below the starting
+        model's are not kept however low their loss: a fine-tuned model is
+        never worse than its start in PSNR or in SSIM (a lower MSE can come
+        with smoother detail and a lower SSIM).
+        """
+        floor = None
+        if getattr(self.config, "ssim_floor", False) and self.history:
+            floor = self.history[0].get("val_ssim")
+        candidates = [(score, ssim, self.net, "raw")]
+        if ema_score is not None and self.ema is not None:
+            candidates.append((ema_score, ema_ssim, self.ema, "ema"))
+        allowed = [c for c in candidates if floor is None or c[1] is None or c[1] >= floor]
+        best_loss = self.best.get("loss")
+        if len(allowed) < len(candidates) and any(
+            best_loss is None or c[0] < best_loss for c in candidates if c not in allowed
+        ):
+            self.ssim_rejections += 1  # a lower loss, refused for its SSIM
+        if not allowed:
+            self.since_best += 1
+            if self.autosave is not None:
+                self.autosave.save_state(self)
+            return
+        score, _, net, weights = min(allowed, key=lambda c: c[0])
         blocks = self.sure_blocks.get(weights) if self.sure is not None else None
-        better = self.best.get("loss") is None or score < self.best["loss"]
+        better = best_loss is None or score < best_loss
         if better and blocks is not None and self.start_blocks is not None:
             # beat the start by more than the estimate's own uncertainty
             better = significant(blocks, self.start_blocks, SURE_MARGIN_Z)
@@ -532,6 +567,11 @@ class Trainer:
                 f"nothing beat {starting} on the validation split ({what} "
                 f"{_fmt(start['val_loss'])}), so it is returned unchanged"
             )
+            if self.ssim_rejections:
+                text += (
+                    f" ({self.ssim_rejections} validation(s) had a lower {what} but a "
+                    f"lower SSIM than {starting}, {start['val_ssim']:.3f}, and were not kept)"
+                )
         else:
             # the scores of the weights kept: their moving average's when it won
             ema = self.best.get("weights") == "ema"
@@ -549,6 +589,11 @@ class Trainer:
                     text += f" ({label} {kept(key) - start[key]:+.2f} dB)"
             if ema:
                 text += " with the weights' moving average (EMA)"
+            if self.ssim_rejections:
+                text += (
+                    f"; {self.ssim_rejections} validation(s) with a lower {what} but an SSIM "
+                    f"below {starting}'s were not kept"
+                )
         if self.config.mode != "self-supervised":
             return text
         text += f"; validation score: {self._score_words()}"
