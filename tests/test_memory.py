@@ -5,6 +5,7 @@ counts them exactly; no timing), the wiring by what the restores see while
 their tiles run, and the results by equality with the allocator left alone.
 """
 
+import gc
 import resource
 import sys
 import threading
@@ -30,6 +31,13 @@ def _faults_of_a_big_buffer() -> int:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     torch.ones(8 * 2**20, dtype=torch.float64).sum()
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.fixture(autouse=True)
+def _no_restore_left_open():
+    """A restore generator another test abandoned keeps memory until it is collected."""
+    gc.collect()
+    assert not memory.active()
 
 
 @glibc
