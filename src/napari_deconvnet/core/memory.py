@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+import torch
 
 __all__ = ["ENV", "active", "feature_map_bytes", "reuse_freed_memory", "worth_reusing"]
 
@@ -98,10 +101,6 @@ def worth_reusing(buffer_bytes: float, repeats: int) -> bool:
 
 def feature_map_bytes(net: Any, tile: Any, halo: int, batch_size: int, dtype: Any) -> float:
     """Bytes of one full-resolution feature map of a batch of haloed tiles."""
-    import math
-
-    import torch
-
     voxels = math.prod(int(t) + 2 * int(halo) for t in tile)
     value = 4 if dtype == torch.float32 else 2
     return float(batch_size) * net.config.base_channels * voxels * value

@@ -477,29 +477,24 @@ class Trainer:
         never worse than its start in PSNR or in SSIM (a lower MSE can come
         with smoother detail and a lower SSIM).
         """
-        floor = None
-        if getattr(self.config, "ssim_floor", False) and self.history:
-            floor = self.history[0].get("val_ssim")
+        floor = self.history[0].get("val_ssim") if self.config.ssim_floor else None
         candidates = [(score, ssim, self.net, "raw")]
         if ema_score is not None and self.ema is not None:
             candidates.append((ema_score, ema_ssim, self.ema, "ema"))
-        allowed = [c for c in candidates if floor is None or c[1] is None or c[1] >= floor]
+        allowed, refused = [], []
+        for c in candidates:
+            (allowed if floor is None or c[1] is None or c[1] >= floor else refused).append(c)
         best_loss = self.best.get("loss")
-        if len(allowed) < len(candidates) and any(
-            best_loss is None or c[0] < best_loss for c in candidates if c not in allowed
-        ):
+        if any(best_loss is None or c[0] < best_loss for c in refused):
             self.ssim_rejections += 1  # a lower loss, refused for its SSIM
-        if not allowed:
-            self.since_best += 1
-            if self.autosave is not None:
-                self.autosave.save_state(self)
-            return
-        score, _, net, weights = min(allowed, key=lambda c: c[0])
-        blocks = self.sure_blocks.get(weights) if self.sure is not None else None
-        better = best_loss is None or score < best_loss
-        if better and blocks is not None and self.start_blocks is not None:
-            # beat the start by more than the estimate's own uncertainty
-            better = significant(blocks, self.start_blocks, SURE_MARGIN_Z)
+        better = False
+        if allowed:
+            score, _, net, weights = min(allowed, key=lambda c: c[0])
+            blocks = self.sure_blocks.get(weights) if self.sure is not None else None
+            better = best_loss is None or score < best_loss
+            if better and blocks is not None and self.start_blocks is not None:
+                # beat the start by more than the estimate's own uncertainty
+                better = significant(blocks, self.start_blocks, SURE_MARGIN_Z)
         if better:
             self.best = {
                 "loss": score,
