@@ -156,6 +156,7 @@ def run_task(name: str, args: Any, sizes: Any) -> dict[str, Any]:
         validate_on=args.validate_on,
         seed=args.seed,
         device="cpu",
+        precision=args.precision,
         preview=False,
         callback=_progress(name, cpu0),
     )
@@ -272,6 +273,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="dn.adapt's training precision (restores follow precision='auto')",
+    )
+    parser.add_argument(
         "--l2sp", type=float, default=None, help="dn.adapt's L2-SP strength (default: its own)"
     )
     parser.add_argument(
@@ -309,6 +316,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seconds": args.seconds,
             "steps": args.steps,
             "seed": args.seed,
+            "precision": args.precision,
             "start": args.start,
             "images": args.images,
             "l2sp": args.l2sp,

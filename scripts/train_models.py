@@ -86,7 +86,12 @@ from napari_deconvnet.core.devices import resolve_device  # noqa: E402
 from napari_deconvnet.core.fit import fit  # noqa: E402
 from napari_deconvnet.core.kinds import WIENER_AND_RL, kind_of  # noqa: E402
 from napari_deconvnet.core.losses import LOSSES  # noqa: E402
-from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig, widen_input  # noqa: E402
+from napari_deconvnet.core.model import (  # noqa: E402
+    DeconvNet,
+    DeconvNetConfig,
+    widen_channels,
+    widen_input,
+)
 from napari_deconvnet.core.persistence import load_model  # noqa: E402
 
 ROOT = base.ROOT
@@ -306,6 +311,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         if task.ndim != 3:
             raise SystemExit(f"--planar-levels needs a 3D model; {task.name} is 2D")
         config["planar_levels"] = args.planar_levels
+    if args.base_channels:
+        config["base_channels"] = args.base_channels
     net = DeconvNet(DeconvNetConfig(**config))
     if args.init is not None:  # fine-tune a saved model of the same architecture
         # (one with fewer input channels gets zero weights for the new ones:
@@ -320,7 +327,18 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 )
             if start.config.in_channels != 2:
                 positions = None  # same width: the weights load as they are
-        net.load_state_dict(widen_input(start.state_dict(), net, positions))
+        if start.config.base_channels != net.config.base_channels:
+            # more capacity: the new channels start ignored (core.model.widen_channels)
+            if start.config.base_channels > net.config.base_channels:
+                raise SystemExit(
+                    f"--base-channels {net.config.base_channels} is narrower than --init's "
+                    f"{start.config.base_channels}; a model can only be widened"
+                )
+            if start.config.in_channels != net.config.in_channels:
+                raise SystemExit("widen the input channels and the feature channels in two runs")
+            net.load_state_dict(widen_channels(start.state_dict(), net))
+        else:
+            net.load_state_dict(widen_input(start.state_dict(), net, positions))
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
     pairs = validation_set(task, strips, args.seed)
@@ -514,6 +532,14 @@ def main(argv: list[str] | None = None) -> int:
         "DeconvNetConfig.planar_levels)",
     )
     parser.add_argument(
+        "--base-channels",
+        type=int,
+        default=None,
+        help="feature channels at full resolution (the task's default otherwise); with a "
+        "narrower --init the new channels start ignored, so training starts from its output "
+        "(core.model.widen_channels)",
+    )
+    parser.add_argument(
         "--patches-per-region",
         type=int,
         default=None,
@@ -533,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--loss range-mse is this script's; train_default.py trains denoise-2d")
         if args.planar_levels:
             parser.error("--planar-levels needs a 3D model; denoise-2d is 2D")
+        if args.base_channels:
+            parser.error("--base-channels is this script's; train_default.py trains denoise-2d")
         forward = rest + ["--seed", str(args.seed)]
         if args.steps is not None:
             forward += ["--steps", str(args.steps)]

@@ -337,3 +337,29 @@ def test_train_models_widens_deconv_2d_to_dual_conditioning_exactly(tmp_path):
     assert net.config.in_channels == 3 and net.config.residual_input == 2
     assert net.metadata["conditioning"]["method"] == "wiener+richardson-lucy"
     assert "Wiener and Richardson-Lucy (30 iterations)" in net.metadata["description"]
+
+
+def test_train_models_widens_deconv_2d_to_more_channels_exactly(tmp_path):
+    """``--base-channels 28`` from the shipped ``deconv-2d``: step 0 scores as it does."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_models.py"
+    out = tmp_path / "wide.safetensors"
+    shipped = Path(dn.__file__).parent / "weights" / "deconv-2d.safetensors"
+    args = [sys.executable, str(script), "--model", "deconv-2d", "--device", "cpu"]
+    args += ["--init", str(shipped), "--base-channels", "28", "--phantoms", "2"]
+    args += ["--threads", "1", "--steps", "1", "--val-every", "1", "--lr", "1e-9"]
+    args += ["--checkpoint", str(tmp_path / "runs"), "--out", str(out)]
+    run = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+    start = float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
+    assert start == pytest.approx(
+        dn.model_info("deconv-2d")["metadata"]["training"]["best_val_psnr"], abs=0.01
+    )
+    assert dn.load_model(out).config.base_channels == 28
+    narrower = [*args[: args.index("--base-channels")], "--base-channels", "16"]
+    narrower += ["--steps", "1", "--out", str(tmp_path / "n.safetensors")]
+    failed = subprocess.run(narrower, capture_output=True, text=True, timeout=600)
+    assert failed.returncode != 0 and "can only be widened" in failed.stderr

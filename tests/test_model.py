@@ -153,3 +153,48 @@ def test_inference_pooling_by_strided_maxima_equals_max_pool3d(factors):
     with torch.no_grad():
         inferred = net(volume)
     assert torch.equal(inferred, net(volume).detach())
+
+
+@pytest.mark.parametrize(
+    "config, size",
+    [
+        (dict(ndim=2, depth=2, base_channels=6, in_channels=2, residual_input=1), (37, 41)),
+        (dict(ndim=3, depth=2, base_channels=4, planar_levels=1), (9, 20, 22)),
+        (dict(ndim=2, depth=3, base_channels=4, pool="blur", top_skip=False), (40, 24)),
+    ],
+)
+def test_widened_network_computes_what_the_narrow_one_did_then_learns(config, size):
+    from napari_deconvnet.core.model import widen_channels
+
+    torch.manual_seed(0)
+    narrow = DeconvNet(**config)
+    for p in narrow.parameters():  # a trained-looking network: no zero head
+        torch.nn.init.normal_(p, std=0.2)
+    wide = DeconvNet(**{**config, "base_channels": config["base_channels"] + 4})
+    wide.load_state_dict(widen_channels(narrow.state_dict(), wide))
+    x = torch.randn(2, config.get("in_channels", 1), *size)
+    with torch.no_grad():
+        before = wide(x)
+        assert torch.equal(before, narrow(x))
+        assert before.abs().max() > 1  # not a trivially zero output
+    # the zero weights that read the new channels have gradients: one step changes the output
+    head = wide.head.weight
+    loss = (wide(x) - torch.zeros_like(before)).square().mean()
+    loss.backward()
+    n_old = config["base_channels"]
+    assert head.grad[:, n_old:].abs().sum() > 0
+    torch.optim.SGD(wide.parameters(), lr=1e-3).step()
+    with torch.no_grad():
+        assert not torch.equal(wide(x), before)
+
+
+def test_widen_channels_refuses_what_it_cannot_keep():
+    from napari_deconvnet.core.model import widen_channels
+
+    narrow = DeconvNet(base_channels=4, depth=2)
+    with pytest.raises(ValueError, match="different layers"):
+        widen_channels(narrow.state_dict(), DeconvNet(base_channels=8, depth=3))
+    with pytest.raises(ValueError, match="only more feature channels"):
+        widen_channels(DeconvNet(base_channels=8).state_dict(), DeconvNet(base_channels=4))
+    with pytest.raises(ValueError, match="skips by addition"):
+        widen_channels(narrow.state_dict(), DeconvNet(base_channels=8, skip="concat"))

@@ -27,6 +27,7 @@ __all__ = [
     "DeconvNetConfig",
     "max_blur_pool",
     "receptive_field",
+    "widen_channels",
     "widen_input",
 ]
 
@@ -731,6 +732,73 @@ def widen_input(
             )
         wide = torch.zeros_like(target)
         wide[:, where] = value
+        out[key] = wide
+    return out
+
+
+def widen_channels(state: dict[str, torch.Tensor], net: DeconvNet) -> dict[str, torch.Tensor]:
+    """Weights of a narrower network (fewer feature channels per level) for `net`.
+
+    Every old weight keeps its place; the weights that *read* a new feature
+    channel are zero, and those that *compute* one keep `net`'s own random
+    initialisation. So `net` starts computing exactly what the narrower
+    network did (the new channels are computed and ignored), and training
+    grows the zero weights from the first step, since their gradients are
+    the new channels' activations, which are not zero. Skips by addition
+    add old channel to old channel and new to new, and pooling is per
+    channel, so nothing mixes the two. Used to give a shipped model more
+    capacity without losing what it learned (``scripts/train_models.py
+    --base-channels``).
+
+    Raises
+    ------
+    ValueError
+        If `net` joins its skips by concatenation (the joined channels would
+        interleave old and new), or the two networks differ other than in
+        their widths: depth, kernel, number of convolutions, or input and
+        output channels.
+    """
+    if net.config.skip != "add":
+        raise ValueError(
+            f"widen_channels needs skips by addition (skip='add'); this network has "
+            f"skip={net.config.skip!r}"
+        )
+    own = net.state_dict()
+    if set(own) != set(state):
+        raise ValueError(
+            "cannot widen: the two networks have different layers (depth, convolutions per "
+            "level or skips differ); only base_channels may grow"
+        )
+    out = {}
+    transposed = {
+        f"{name}.weight"
+        for name, module in net.named_modules()
+        if isinstance(module, (nn.ConvTranspose2d, nn.ConvTranspose3d))
+    }
+    for key, old in state.items():
+        target = own[key]
+        if target.shape == old.shape:
+            out[key] = old.clone()
+            continue
+        grows = [n >= o for n, o in zip(target.shape, old.shape, strict=False)]
+        if target.ndim != old.ndim or not all(grows) or target.shape[2:] != old.shape[2:]:
+            raise ValueError(
+                f"cannot widen {key!r} of shape {tuple(old.shape)} to {tuple(target.shape)}: "
+                "only more feature channels can be added"
+            )
+        wide = target.detach().clone()
+        if old.ndim == 1:  # a bias: the old channels first
+            wide[: old.shape[0]] = old
+        else:
+            # (out, in, *k) for convolutions, (in, out, *k) for transposed ones
+            o_dim, i_dim = (1, 0) if key in transposed else (0, 1)
+            n_out, n_in = old.shape[o_dim], old.shape[i_dim]
+            reads_new = [slice(None)] * old.ndim
+            reads_new[o_dim], reads_new[i_dim] = slice(0, n_out), slice(n_in, None)
+            wide[tuple(reads_new)] = 0  # old outputs ignore the new inputs
+            keep = [slice(None)] * old.ndim
+            keep[o_dim], keep[i_dim] = slice(0, n_out), slice(0, n_in)
+            wide[tuple(keep)] = old
         out[key] = wide
     return out
 
