@@ -203,6 +203,8 @@ def _crop(volume: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def markdown(results: dict[str, Any]) -> str:
     s = results["settings"]
+    # --images validation: training images of quality.py that its tests never use
+    kind = "validation" if s.get("images") == "validation" else "test"
     lines = [
         "## dn.adapt on the benchmark's tasks",
         "",
@@ -210,9 +212,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Adaptation: "
         + (f"{s['steps']} steps" if s.get("steps") else f"{s['seconds']:g} s")
-        + " per task on the first degraded test image, noise='auto', "
-        f"seed {s['seed']}; {s['minutes']:.1f} min in all. PSNR (dB) / SSIM, mean over the task's "
-        "test images, outputs clipped to [0, 1].",
+        + f" per task on the first degraded {kind} image, noise='auto', "
+        f"seed {s['seed']}, training precision {s.get('precision', 'auto')}; "
+        f"{s['minutes']:.1f} min in all. PSNR (dB) / SSIM, mean over the task's "
+        f"{kind} images, outputs clipped to [0, 1].",
         "",
         "| task | images | input | shipped | start | adapted | classical (tuned) | adapt steps "
         "| adapt s | adapted - shipped |",
