@@ -51,6 +51,7 @@ Usage::
     python benchmarks/train_speed.py --overhead 60 --setups a
     python benchmarks/train_speed.py --equal-steps 100 --seeds 0 1   # (a) at equal steps
     python benchmarks/train_speed.py --forgetting 30 60 --seeds 0 1 2  # (b): spread over seeds
+    python benchmarks/train_speed.py --trajectory 600 50 --seeds 0   # (a): validation vs held-out
     python benchmarks/train_speed.py --plot-only --json a.json b.json --figure f.png
 """
 
@@ -440,6 +441,44 @@ def equal_steps(steps: int, seeds: list[int], tasks=None) -> None:
             )
 
 
+def trajectory(steps: int, every: int, tasks=None, seed: int = 0) -> None:
+    """(a) from scratch along one run: validation PSNR against held-out PSNR.
+
+    One ``dn.train`` run of `steps` steps (epochs of 10 steps, a validation
+    after each), and every `every` steps the live network scores the
+    held-out right half and the image of another type. Shows whether the
+    validation split, cut from the training half, tracks what the model
+    does on data it never saw. Validation PSNR is in normalised units
+    (data range 1), the held-out columns in the clean image's range, so
+    compare their trends, not their values.
+    """
+    print("\n| noise | step | validation (training half) | held-out right half | another type |")
+    print("|---|---:|---:|---:|---:|")
+    per_epoch = 10
+    for task in tasks or TASKS:
+        train, test = halves(*TASKS[task]())
+        other = halves(*ANOTHER_TYPE[task]())[1]
+        events = dn.train_iter(
+            *train,
+            network=dn.load_model("default").config.to_dict(),
+            epochs=max(1, steps // per_epoch),
+            steps_per_epoch=per_epoch,
+            patch_size=PATCH,
+            batch_size=BATCH,
+            seed=seed,
+            device="cpu",
+            preview=False,
+        )
+        for event in events:
+            if event.kind != "epoch" or event.step % every:
+                continue
+            val = event.metrics.get("val_psnr", float("nan"))
+            p_test, p_other = score(event.model, test), score(event.model, other)
+            print(
+                f"| {task} | {event.step} | {val:.2f} | {p_test:.2f} | {p_other:.2f} |", flush=True
+            )
+
+
 def forgetting_seeds(step_counts: list[int], seeds: list[int]) -> None:
     """(b) on the correlated task at fixed step counts, several seeds: gain and forgetting.
 
@@ -629,6 +668,15 @@ def main() -> None:
         "--seeds", type=int, nargs="+", default=[0, 1], help="--equal-steps, --forgetting"
     )
     parser.add_argument(
+        "--trajectory",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("STEPS", "EVERY"),
+        help="(a) from scratch: one run of STEPS steps, validation and held-out PSNR every "
+        "EVERY steps (a multiple of 10)",
+    )
+    parser.add_argument(
         "--forgetting",
         type=int,
         nargs="+",
@@ -668,6 +716,9 @@ def main() -> None:
         return
     if args.forgetting:
         forgetting_seeds(args.forgetting, args.seeds)
+        return
+    if args.trajectory:
+        trajectory(*args.trajectory, args.tasks, args.seeds[0])
         return
     if args.choose:
         configs = [tuple(float(v) for v in c.split(",")) for c in args.configs]
