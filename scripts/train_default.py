@@ -71,7 +71,12 @@ from skimage.metrics import peak_signal_noise_ratio
 from napari_deconvnet.core.devices import resolve_device
 from napari_deconvnet.core.fit import fit
 from napari_deconvnet.core.kinds import NoiseConditioned
-from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig, widen_input
+from napari_deconvnet.core.model import (
+    DeconvNet,
+    DeconvNetConfig,
+    widen_channels,
+    widen_input,
+)
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.normalization import percentiles
 from napari_deconvnet.core.persistence import load_model
@@ -568,6 +573,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
     parser.add_argument(
+        "--base-channels",
+        type=int,
+        default=None,
+        help="feature channels at full resolution (24 otherwise); with a narrower --init the "
+        "new channels start ignored, so training starts from its output "
+        "(core.model.widen_channels)",
+    )
+    parser.add_argument(
         "--noise-channel",
         action="store_true",
         help="train denoise-2d-nl: a second input channel tells the noise level",
@@ -650,10 +663,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
     config = dict(CONFIG, in_channels=2, residual_input=0) if args.noise_channel else CONFIG
+    if args.base_channels:
+        config = dict(config, base_channels=args.base_channels)
     net = DeconvNet(DeconvNetConfig(**config))
     net.metadata = dict(kind_metadata)
     if args.init is not None:  # fine-tune a saved model (widened for the noise channel)
-        net.load_state_dict(widen_input(load_model(args.init).state_dict(), net))
+        start = load_model(args.init)
+        if start.config.base_channels != net.config.base_channels:
+            # more capacity: the new channels start ignored (core.model.widen_channels)
+            if start.config.base_channels > net.config.base_channels:
+                raise SystemExit(
+                    f"--base-channels {net.config.base_channels} is narrower than --init's "
+                    f"{start.config.base_channels}; a model can only be widened"
+                )
+            if start.config.in_channels != net.config.in_channels:
+                raise SystemExit("widen the input channels and the feature channels in two runs")
+            net.load_state_dict(widen_channels(start.state_dict(), net))
+        else:
+            net.load_state_dict(widen_input(start.state_dict(), net))
     noisy_psnr = float(
         np.mean([peak_signal_noise_ratio(p["clean"], p["noisy"], data_range=1) for p in pairs])
     )

@@ -559,8 +559,6 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--loss range-mse is this script's; train_default.py trains denoise-2d")
         if args.planar_levels:
             parser.error("--planar-levels needs a 3D model; denoise-2d is 2D")
-        if args.base_channels:
-            parser.error("--base-channels is this script's; train_default.py trains denoise-2d")
         forward = rest + ["--seed", str(args.seed)]
         if args.steps is not None:
             forward += ["--steps", str(args.steps)]
@@ -582,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
             forward += ["--resume"]
         if args.patches_per_region is not None:
             forward += ["--patches-per-region", str(args.patches_per_region)]
+        if args.base_channels:
+            forward += ["--base-channels", str(args.base_channels)]
         return base.main(forward)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -363,3 +363,32 @@ def test_train_models_widens_deconv_2d_to_more_channels_exactly(tmp_path):
     narrower += ["--steps", "1", "--out", str(tmp_path / "n.safetensors")]
     failed = subprocess.run(narrower, capture_output=True, text=True, timeout=600)
     assert failed.returncode != 0 and "can only be widened" in failed.stderr
+
+
+def test_train_default_widens_denoise_2d_exactly(tmp_path):
+    """``train_models.py --model denoise-2d --base-channels 28`` hands the width to
+    ``train_default.py``: the widened start scores what the shipped model scores."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_models.py"
+    shipped = Path(dn.__file__).parent / "weights" / "denoise-2d.safetensors"
+    args = [sys.executable, str(script), "--model", "denoise-2d", "--device", "cpu"]
+    args += ["--init", str(shipped), "--phantoms", "2", "--threads", "1", "--steps", "1"]
+    args += ["--val-every", "1", "--lr", "1e-9"]
+    scores = {}
+    for width in (None, 28):
+        extra = [] if width is None else ["--base-channels", str(width)]
+        out = tmp_path / f"d{width}.safetensors"
+        run = subprocess.run(
+            [*args, *extra, "--checkpoint", str(tmp_path / f"r{width}"), "--out", str(out)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        scores[width] = float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
+        assert dn.load_model(out).config.base_channels == (width or 24)
+    assert scores[28] == pytest.approx(scores[None], abs=0.005)
