@@ -19,8 +19,26 @@ import torch
 
 from napari_deconvnet.core.atomic import write_atomic
 from napari_deconvnet.core.devices import cpu_has_native_bfloat16
-from napari_deconvnet.core.model import DeconvNet
+from napari_deconvnet.core.model import DeconvNet, widen_channels, widen_input
 from napari_deconvnet.core.persistence import save_model
+
+
+def start_weights(start: DeconvNet, net: DeconvNet, positions=None) -> dict:
+    """`start`'s weights for `net` (``--init``): as they are, with more input
+    channels (``widen_input``; `positions` places the old ones) or with more
+    feature channels (``--base-channels``, ``widen_channels``). Either way
+    `net` starts computing what `start` did.
+    """
+    if start.config.base_channels == net.config.base_channels:
+        return widen_input(start.state_dict(), net, positions)
+    if start.config.base_channels > net.config.base_channels:
+        raise SystemExit(
+            f"--base-channels {net.config.base_channels} is narrower than --init's "
+            f"{start.config.base_channels}; a model can only be widened"
+        )
+    if start.config.in_channels != net.config.in_channels:
+        raise SystemExit("widen the input channels and the feature channels in two runs")
+    return widen_channels(start.state_dict(), net)
 
 
 def engine_precision(name: str, device: torch.device) -> str:

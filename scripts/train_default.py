@@ -71,12 +71,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from napari_deconvnet.core.devices import resolve_device
 from napari_deconvnet.core.fit import fit
 from napari_deconvnet.core.kinds import NoiseConditioned
-from napari_deconvnet.core.model import (
-    DeconvNet,
-    DeconvNetConfig,
-    widen_channels,
-    widen_input,
-)
+from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.normalization import percentiles
 from napari_deconvnet.core.persistence import load_model
@@ -90,6 +85,7 @@ from _train_common import (  # noqa: E402  (sibling module: the engine's helpers
     init_record,
     reporter,
     save_with_log,
+    start_weights,
     validation_score,
     versions,
 )
@@ -668,19 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     net = DeconvNet(DeconvNetConfig(**config))
     net.metadata = dict(kind_metadata)
     if args.init is not None:  # fine-tune a saved model (widened for the noise channel)
-        start = load_model(args.init)
-        if start.config.base_channels != net.config.base_channels:
-            # more capacity: the new channels start ignored (core.model.widen_channels)
-            if start.config.base_channels > net.config.base_channels:
-                raise SystemExit(
-                    f"--base-channels {net.config.base_channels} is narrower than --init's "
-                    f"{start.config.base_channels}; a model can only be widened"
-                )
-            if start.config.in_channels != net.config.in_channels:
-                raise SystemExit("widen the input channels and the feature channels in two runs")
-            net.load_state_dict(widen_channels(start.state_dict(), net))
-        else:
-            net.load_state_dict(widen_input(start.state_dict(), net))
+        net.load_state_dict(start_weights(load_model(args.init), net))
     noisy_psnr = float(
         np.mean([peak_signal_noise_ratio(p["clean"], p["noisy"], data_range=1) for p in pairs])
     )

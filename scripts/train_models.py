@@ -86,12 +86,7 @@ from napari_deconvnet.core.devices import resolve_device  # noqa: E402
 from napari_deconvnet.core.fit import fit  # noqa: E402
 from napari_deconvnet.core.kinds import WIENER_AND_RL, kind_of  # noqa: E402
 from napari_deconvnet.core.losses import LOSSES  # noqa: E402
-from napari_deconvnet.core.model import (  # noqa: E402
-    DeconvNet,
-    DeconvNetConfig,
-    widen_channels,
-    widen_input,
-)
+from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
 from napari_deconvnet.core.persistence import load_model  # noqa: E402
 
 ROOT = base.ROOT
@@ -315,8 +310,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         config["base_channels"] = args.base_channels
     net = DeconvNet(DeconvNetConfig(**config))
     if args.init is not None:  # fine-tune a saved model of the same architecture
-        # (one with fewer input channels gets zero weights for the new ones:
-        # it starts computing exactly what the saved model did)
+        # (one with fewer input or feature channels gets zero weights where the new
+        # ones are read: it starts computing exactly what the saved model did)
         start = load_model(args.init)
         if positions is not None:
             method = (getattr(start, "metadata", None) or {}).get("conditioning", {})
@@ -327,18 +322,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 )
             if start.config.in_channels != 2:
                 positions = None  # same width: the weights load as they are
-        if start.config.base_channels != net.config.base_channels:
-            # more capacity: the new channels start ignored (core.model.widen_channels)
-            if start.config.base_channels > net.config.base_channels:
-                raise SystemExit(
-                    f"--base-channels {net.config.base_channels} is narrower than --init's "
-                    f"{start.config.base_channels}; a model can only be widened"
-                )
-            if start.config.in_channels != net.config.in_channels:
-                raise SystemExit("widen the input channels and the feature channels in two runs")
-            net.load_state_dict(widen_channels(start.state_dict(), net))
-        else:
-            net.load_state_dict(widen_input(start.state_dict(), net, positions))
+        net.load_state_dict(engine.start_weights(start, net, positions))
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
     pairs = validation_set(task, strips, args.seed)
