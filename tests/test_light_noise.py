@@ -234,3 +234,46 @@ def test_clearly_noisy_images_skip_the_network_and_get_the_same_answer(monkeypat
         if sigma <= 6:
             assert ran, sigma  # light or near it: measured with the network
     assert skipped == 2
+
+
+def test_a_whole_image_is_measured_on_the_restores_own_output(monkeypatch):
+    """An image within GUARD_CROP is measured on what the restore computed (the
+    network over the image with reflected context): the weight from the eager
+    restore's handed-over output equals the guard's own computation, and the
+    guard adds no network pass unless the noise is light (then one, for the
+    divergence). Below sigma ~16/255 the line shortcut does not decide, so the
+    guard used to run its own pass at 10/255 as well."""
+    from napari_deconvnet.core import light_noise
+    from napari_deconvnet.core.model import DeconvNet
+
+    net = dn.load_model("denoise-2d")
+    calls = {"center": 0, "forward": 0}
+    center, forward = DeconvNet.forward_center, DeconvNet.forward
+
+    def count(name, method):
+        def counted(self, *args, **kwargs):
+            calls[name] += 1
+            return method(self, *args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(DeconvNet, "forward_center", count("center", center))
+    monkeypatch.setattr(DeconvNet, "forward", count("forward", forward))
+    fixed = {"offset": 0.0, "scale": 1.0}
+    for sigma, light in ((1, True), (3, True), (10, False)):
+        _, noisy = _camera(sigma)
+        raw = dn.restore(
+            noisy, net, precision="float32", light_noise_guard=False, normalization=fixed
+        )
+        handed = light_noise.guard_weight(net, noisy, 0.0, 1.0, restored=raw)
+        own = light_noise.guard_weight(net, noisy, 0.0, 1.0)
+        assert (handed is None) == (own is None) == (not light), sigma
+        if light:
+            assert handed == pytest.approx(own, abs=1e-6), sigma
+        calls.update(center=0, forward=0)
+        guarded = dn.restore(noisy, net, precision="float32", normalization=fixed)
+        assert calls == {"center": 1, "forward": 1 if light else 0}, sigma
+        if light:
+            np.testing.assert_allclose(guarded, noisy + handed * (raw - noisy), atol=1e-6)
+        else:
+            np.testing.assert_array_equal(guarded, raw)

@@ -284,9 +284,9 @@ def test_impulse_count_skips_the_filters_only_when_too_few_pixels_sit_at_the_ext
     noisy = smooth + rng.normal(0, 0.02, smooth.shape)  # one pixel at each extreme
 
     calls = []
-    median = ndimage.median_filter
+    ranks = estimation_module.ring_ranks
     monkeypatch.setattr(
-        ndimage, "median_filter", lambda *a, **k: calls.append(1) or median(*a, **k)
+        estimation_module, "ring_ranks", lambda *a, **k: calls.append(1) or ranks(*a, **k)
     )
     found = estimation_module.impulse_count(noisy)
     assert found["count"] == 0 and found["amount"] == 0.0 and calls == []
@@ -305,3 +305,30 @@ def test_impulse_count_skips_the_filters_only_when_too_few_pixels_sit_at_the_ext
     calls.clear()
     found = estimation_module.impulse_count(with_hot_pixels(8), min_share=0.0)
     assert found["count"] == 0 and calls == []
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ring_ranks_equal_scipy_rank_filters(dtype):
+    """The sorting network gives exactly ndimage's median and 75th percentile over
+    the 8 neighbours, mirror borders included, on ties (counts) and odd shapes."""
+    import itertools
+
+    for bits in itertools.product((0, 1), repeat=8):  # 0-1 principle: it sorts
+        v = list(bits)
+        for layer in estimation_module._SORT8:
+            for i, j in layer:
+                v[i], v[j] = min(v[i], v[j]), max(v[i], v[j])
+        assert v == sorted(v)
+    ring = np.ones((1, 3, 3), bool)
+    ring[0, 1, 1] = False
+    rng = np.random.default_rng(5)
+    for shape in [(1, 64, 80), (3, 17, 33), (2, 1, 5), (1, 2, 2), (1, 300, 1000)]:
+        for x in (rng.poisson(2, shape).astype(dtype), rng.random(shape).astype(dtype)):
+            median, upper = estimation_module.ring_ranks(x, (4, 6))
+            assert median.dtype == dtype
+            np.testing.assert_array_equal(
+                median, ndimage.median_filter(x, footprint=ring, mode="reflect")
+            )
+            np.testing.assert_array_equal(
+                upper, ndimage.percentile_filter(x, 75, footprint=ring, mode="reflect")
+            )

@@ -367,7 +367,7 @@ def make_job(
     post_values = kind.output_statistics(xt)
     blend = None
     if guard_applies(net, light_noise_guard):  # from a central crop, as restore_iter
-        blend = light_noise_weight(net, xt, layout, offset, scale, colour)
+        blend = light_noise_weight(net, xt, layout, offset, scale, colour, dtype=dtype)
     cond_stats = None
     margin = (0,) * ndim
     if kind.extra_channels:

@@ -31,6 +31,15 @@ and cluster restores agree; noisy images (the estimate above the threshold,
 or, for noise that grows with the intensity, above :data:`TOP_NOISE` at the
 top of the range) skip it at no cost beyond the noise estimate.
 
+An image measured whole (within :data:`GUARD_CROP`) is measured on the
+restore's own output: the network over the image with its reflected context,
+as the tiles compute it (:func:`~.tiling.run_tiles`), in the restore's
+precision. An eager restore hands that output over (``restored=``), so the
+guard adds no network pass of its own unless the noise is light (then one
+pass and its gradient for the divergence, on the image as it is); a lazy
+one computes it the same way. Crops of a larger image are measured on the
+network's pass over each crop.
+
 Only for the blind one-channel denoisers it is valid for: the shipped
 ``denoise-2d`` and ``denoise-3d`` (and models whose metadata says
 ``"light_noise_guard": true``), and only for noise that is white: a model
@@ -45,8 +54,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .generators import drain
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
+from .tiling import round_up, run_tiles
 
 __all__ = [
     "GUARD_CROP",
@@ -207,6 +218,8 @@ def guard_weight(
     scale: float,
     *,
     seed: int = 0,
+    restored: Any = None,
+    dtype: torch.dtype = torch.float32,
 ) -> float | None:
     """The SURE-optimal weight of the network's correction for one image, or None.
 
@@ -220,8 +233,15 @@ def guard_weight(
     offset, scale : float
         The restore's normalisation of this image.
     seed : int
-        Seed of the Rademacher probe. The crop runs in float32 on the
-        device the network's weights are on.
+        Seed of the Rademacher probe. The network runs on the device its
+        weights are on.
+    restored : (*spatial) array, optional
+        The restore's network output for `image`, normalised (what
+        :func:`~.tiling.run_tiles` gave for it), used when the image is
+        measured whole; computed here the same way when not given.
+    dtype : torch.dtype
+        The restore's precision, for that output. Crops of a larger image
+        and the divergence run in float32.
 
     Returns
     -------
@@ -231,7 +251,8 @@ def guard_weight(
     """
     ndim = net.config.ndim
     crops = []
-    for box in guard_boxes(image.shape, GUARD_CROP[ndim]):
+    boxes = guard_boxes(image.shape, GUARD_CROP[ndim])
+    for box in boxes:
         crop = image[box]
         if hasattr(crop, "compute"):
             crop = crop.compute()
@@ -243,18 +264,26 @@ def guard_weight(
     line = _line(crop.reshape(planes))
     if _clearly_noisy(line, scale):
         return None  # whatever the network's output (see _clearly_noisy)
-    x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[:, None]
+    x_np = ((crop - offset) / scale).astype(np.float32)[:, None]
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
     # channels-last, as the restore's tiles run (core.tiling.run_tiles): the same
     # sums, about twice as fast on the CPU as the default layout
     fmt = torch.channels_last if ndim == 2 else torch.channels_last_3d
-    net.to(memory_format=fmt)
-    x = x.to(dev).contiguous(memory_format=fmt)
+    whole = len(boxes) == 1 and crop.shape[1:] == tuple(image.shape)
     was_training = net.training
-    net.eval()
     try:
-        with torch.no_grad():
-            restored = net(x).float()
+        if whole and hasattr(net, "forward_center"):  # the restore's own output
+            if restored is None:
+                restored = _restore_pass(net, x_np, dev, dtype)[:, :1]
+            else:
+                restored = np.asarray(restored, np.float32).reshape(x_np.shape)
+            restored = torch.from_numpy(np.ascontiguousarray(restored)).to(dev)
+        net.to(memory_format=fmt)
+        net.eval()
+        x = torch.from_numpy(x_np).to(dev).contiguous(memory_format=fmt)
+        if not torch.is_tensor(restored):
+            with torch.no_grad():
+                restored = net(x).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
         measured = _variance(crop.reshape(planes), back.reshape(planes), line)
         if measured is None:
@@ -283,3 +312,17 @@ def guard_weight(
         return None
     weight = (float(v.sum()) - divergence) / residual
     return float(min(max(weight, 0.0), 1.0))
+
+
+def _restore_pass(net: Any, x: np.ndarray, dev: torch.device, dtype: torch.dtype) -> np.ndarray:
+    """The network over whole normalised images `x` ``(n, 1, *spatial)`` as a restore
+    computes it: one tile each, reflected context of the network's halo, on its grid."""
+    grid = net.config.grid
+    spatial = x.shape[2:]
+    plan = {
+        "tile": [round_up(s, grid) for s in spatial],
+        "halo": net.halo,
+        "batch_size": x.shape[0],
+        "starts": [[0] for _ in spatial],
+    }
+    return drain(run_tiles(x, net, plan, dev, dtype))

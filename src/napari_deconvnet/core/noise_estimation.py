@@ -271,6 +271,50 @@ def count_impulses(image: Any, min_share: float = SP_MIN_SHARE) -> dict[str, Any
     return impulse_count(_planes(image, None), min_share)
 
 
+#: Batcher's odd-even merge sort of 8 values: 19 compare-exchanges in 6 layers
+_SORT8 = (
+    ((0, 2), (1, 3), (4, 6), (5, 7)),
+    ((0, 4), (1, 5), (2, 6), (3, 7)),
+    ((0, 1), (2, 3), (4, 5), (6, 7)),
+    ((2, 4), (3, 5)),
+    ((1, 4), (3, 6)),
+    ((1, 2), (3, 4), (5, 6)),
+)
+#: Pixels sorted at a time by :func:`ring_ranks` (8 copies of them are held)
+_RING_CHUNK = 2**18
+
+
+def ring_ranks(planes: np.ndarray, ranks: tuple[int, ...]) -> list[np.ndarray]:
+    """The values of `ranks` (0: the smallest) among each pixel's 8 neighbours.
+
+    `planes` is ``(N, H, W)``, extended by its mirror image at the borders
+    (``scipy.ndimage``'s ``mode="reflect"``). Equals ``ndimage.rank_filter``
+    with the 3x3 ring footprint exactly (a sorting network of minima and
+    maxima: no arithmetic), in about a quarter of its time; a rank of 4 is
+    what ``median_filter`` takes for 8 values, 6 its 75th percentile.
+    """
+    planes = np.asarray(planes)
+    n, h, w = planes.shape
+    outs = [np.empty_like(planes) for _ in ranks]
+    rows = max(1, _RING_CHUNK // max(w, 1))
+    for k in range(n):
+        padded = np.pad(planes[k], 1, mode="symmetric")
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            v = [
+                padded[r0 + 1 + dy : r1 + 1 + dy, 1 + dx : w + 1 + dx]
+                for dy in (-1, 0, 1)
+                for dx in (-1, 0, 1)
+                if dy or dx
+            ]
+            for layer in _SORT8:
+                for i, j in layer:
+                    v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
+            for out, rank in zip(outs, ranks, strict=True):
+                out[k, r0:r1] = v[rank]
+    return outs
+
+
 def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[str, Any]:
     """Impulses found in `planes` (N, H, W): their rates, values and number.
 
@@ -281,8 +325,6 @@ def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[s
     ``max(10, min_share * planes.size)`` count as none (amount 0): chance
     finds a few in photon counts and clipped noise.
     """
-    from scipy import ndimage
-
     low, high = float(planes.min()), float(planes.max())
     none = {"amount": 0.0, "salt_vs_pepper": 0.5, "low": low, "high": high, "count": 0}
     if not high > low:
@@ -293,16 +335,15 @@ def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[s
         # usual noisy image, where one pixel holds each extreme), so the answer
         # is none without the two neighbourhood filters below
         return none
-    ring = np.ones((1, 3, 3), bool)
-    ring[0, 1, 1] = False  # the 8 neighbours: nothing below depends on the pixel itself
-    median = ndimage.median_filter(planes, footprint=ring, mode="reflect")
+    # the 8 neighbours: nothing below depends on the pixel itself
+    (median,) = ring_ranks(planes, (4,))  # ndimage.median_filter's rank for 8 values
     # impulses are independent of the image: their rate is measured where they can
     # be told apart, i.e. where the neighbours' median is far from the extreme value
     # (by a margin that grows with the local spread, so that the zeros of low
     # photon counts or the extremes of quantised noise are not taken for impulses;
     # the 75th percentile of deviations ignores up to a quarter of impulses)
     deviation = np.abs(planes - median)
-    spread = ndimage.percentile_filter(deviation, 75, footprint=ring, mode="reflect")
+    (spread,) = ring_ranks(deviation, (6,))  # ndimage.percentile_filter's 75th of 8
     margin = 0.05 * (high - low) + 6 * np.maximum(spread, _quantum(planes))
     below, above = median < high - margin, median > low + margin
     salt, pepper = int(np.sum(planes[below] == high)), int(np.sum(planes[above] == low))

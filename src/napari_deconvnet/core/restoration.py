@@ -153,18 +153,24 @@ def light_noise_weight(
     offset: Any,
     scale: Any,
     colour: bool = False,
+    *,
+    restored: Any = None,
+    dtype: torch.dtype = torch.float32,
 ) -> float | None:
     """:func:`~.light_noise.guard_weight` of one image of the transposed input `xt`.
 
     The middle image along every batch axis (the luminance of an RGB image in
-    the opponent space, `colour`), with its own normalisation.
+    the opponent space, `colour`), with its own normalisation. `restored`:
+    the restore's normalised network output, shaped as `xt` (eager restores),
+    and `dtype` its precision.
     """
     lead = layout.n_batch_axes + layout.has_channel
     index = tuple(0 if colour and d == 0 else n // 2 for d, n in enumerate(xt.shape[:lead]))
     pick = index + (0,) * (xt.ndim - lead)
     o = float(np.broadcast_to(np.asarray(offset, np.float64), xt.shape)[pick])
     s = float(np.broadcast_to(np.asarray(scale, np.float64), xt.shape)[pick])
-    return guard_weight(net, xt[index], o, s)
+    mine = None if restored is None else restored[index]
+    return guard_weight(net, xt[index], o, s, restored=mine, dtype=dtype)
 
 
 def restore_iter(
@@ -237,9 +243,7 @@ def restore_iter(
     xn /= scale
     xn = xn.reshape(layout.net_shape)
     kind = kind_of(net)
-    blend = None
-    if guard_applies(net, light_noise_guard):  # see core.light_noise
-        blend = light_noise_weight(net, xt, layout, offset, scale, colour is not None)
+    guarded = guard_applies(net, light_noise_guard)  # see core.light_noise
     if kind.extra_channels:
         # the kind's extra channels (e.g. Richardson-Lucy with the PSF),
         # normalised like the image
@@ -268,6 +272,11 @@ def restore_iter(
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     yt = yn.reshape(layout.transposed_shape)
+    blend = None
+    if guarded:  # measured on this output where the image is measured whole
+        blend = light_noise_weight(
+            net, xt, layout, offset, scale, colour is not None, restored=yt, dtype=dtype
+        )
     yt *= scale
     yt += offset
     if blend is not None:  # nearly clean: the input moved toward the output by SURE's weight
