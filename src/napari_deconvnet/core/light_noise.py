@@ -36,8 +36,8 @@ restore's own output: the network over the image with its reflected context,
 as the tiles compute it (:func:`~.tiling.run_tiles`), in the restore's
 precision. An eager restore hands that output over (``restored=``), so the
 guard adds no network pass of its own unless the noise is light (then one
-pass and its gradient for the divergence, on the image as it is); a lazy
-one computes it the same way. Crops of a larger image are measured on the
+pass and its gradient for the divergence, computed the same way); a lazy
+one computes that output itself. Crops of a larger image are measured on the
 network's pass over each crop.
 
 Only for the blind one-channel denoisers it is valid for: the shipped
@@ -57,7 +57,7 @@ import torch
 from .generators import drain
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
-from .tiling import round_up, run_tiles
+from .tiling import reflect_index, round_up, run_tiles
 
 __all__ = [
     "GUARD_CROP",
@@ -270,9 +270,10 @@ def guard_weight(
     # sums, about twice as fast on the CPU as the default layout
     fmt = torch.channels_last if ndim == 2 else torch.channels_last_3d
     whole = len(boxes) == 1 and crop.shape[1:] == tuple(image.shape)
+    whole = whole and hasattr(net, "forward_center")  # measured as the restore computes it
     was_training = net.training
     try:
-        if whole and hasattr(net, "forward_center"):  # the restore's own output
+        if whole:  # the restore's own output
             if restored is None:
                 restored = _restore_pass(net, x_np, dev, dtype)[:, :1]
             else:
@@ -304,7 +305,8 @@ def guard_weight(
         v_t = torch.from_numpy(v.astype(np.float32))[:, None].to(dev)
         gen = torch.Generator().manual_seed(int(seed))
         probe = (torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1).to(dev)
-        divergence = float(weighted_divergence(net, x, v_t, probe)[1].sum())
+        denoiser = _differentiable_restore(net, x.shape[2:]) if whole else net
+        divergence = float(weighted_divergence(denoiser, x, v_t, probe)[1].sum())
         residual = float(((restored - x) ** 2).sum())
     finally:
         net.train(was_training)
@@ -312,6 +314,28 @@ def guard_weight(
         return None
     weight = (float(v.sum()) - divergence) / residual
     return float(min(max(weight, 0.0), 1.0))
+
+
+def _differentiable_restore(net: Any, spatial: tuple[int, ...]) -> Any:
+    """:func:`_restore_pass` in float32 as a differentiable function of the images.
+
+    The reflected context is gathered from the image itself, so the gradient
+    of an output pixel with respect to an input pixel includes the pixel's
+    mirror copies near the borders, as the restore's output depends on them.
+    """
+    grid, halo = net.config.grid, net.halo
+    index = [
+        torch.from_numpy(reflect_index(-halo, round_up(s, grid) + halo, s)) for s in spatial
+    ]
+    fmt = torch.channels_last if len(spatial) == 2 else torch.channels_last_3d
+
+    def restored(x: torch.Tensor) -> torch.Tensor:
+        for axis, idx in enumerate(index, start=2):
+            x = x.index_select(axis, idx.to(x.device))
+        out = net.forward_center(x.contiguous(memory_format=fmt), halo)
+        return out[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
+
+    return restored
 
 
 def _restore_pass(net: Any, x: np.ndarray, dev: torch.device, dtype: torch.dtype) -> np.ndarray:
