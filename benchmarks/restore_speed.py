@@ -34,7 +34,10 @@ Two more measurements, each a ratio against float32 in the same process:
   about 0.2 MVox/s") is ``244f3be^``, the code before the centred tiles.
 - ``--against REV`` without ``--3d``: the same for ``denoise-2d``,
   ``deconv-2d`` and ``salt-and-pepper`` on the 512² camera photo, each
-  degraded as its quality benchmark task degrades it.
+  degraded as its quality benchmark task degrades it; with ``--phantoms``,
+  ``denoise-2d`` and ``deconv-2d`` on the quality benchmark's first 256²
+  test phantom at 100 photons and with its Airy PSF (images below a quarter
+  megapixel are restored that often over and timed on average).
 
 - ``--planar``: anisotropic pooling (``DeconvNetConfig.planar_levels``) at
   ``deconv-3d``'s size (depth 2, 16 base channels, image and Wiener
@@ -53,6 +56,7 @@ Usage::
     python benchmarks/restore_speed.py --3d       # 3D restore variants
     python benchmarks/restore_speed.py --3d --against 244f3be^   # against issue 13's code
     python benchmarks/restore_speed.py --against ae89f22   # the 2D models against a revision
+    python benchmarks/restore_speed.py --against f2cb956^ --phantoms --repeats 5   # 256² phantoms
     python benchmarks/restore_speed.py --3d --against 244f3be^ --precision bfloat16
     python benchmarks/restore_speed.py --planar   # anisotropic pooling: speed
 """
@@ -419,17 +423,24 @@ def _restore_child(
 
     volume = np.load(volume_path)
     extra = {}
-    if "deconv" in name:
+    psf_path = Path(volume_path.replace(".input.npy", ".psf.npy"))
+    if psf_path.exists():  # a PSF of its own (--phantoms)
+        extra["psf"] = np.load(psf_path)
+    elif "deconv" in name:
         extra["psf"] = DECONV_3D_PSF if volume.ndim == 3 else DECONV_2D_PSF
     if "precision" in inspect.signature(dn.restore).parameters:
         extra["precision"] = precision
     net = dn.load_model(weights)
+    # a small image is restored several times (a quarter megapixel in all) and timed
+    # on average: one restore of 256² takes a tenth of a second
+    times = max(1, round(0.25e6 / volume.size))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         dn.restore(volume[(slice(0, 32),) * volume.ndim], net, device="cpu", **extra)  # warm-up
         t0 = time.perf_counter()
-        out = dn.restore(volume, net, device="cpu", **extra)
-        seconds = time.perf_counter() - t0
+        for _ in range(times):
+            out = dn.restore(volume, net, device="cpu", **extra)
+        seconds = (time.perf_counter() - t0) / times
     np.save(out_path, out)
     return {"seconds": seconds, "voxels": int(volume.size)}
 
@@ -456,16 +467,42 @@ def _inputs_2d() -> dict:
     }
 
 
+#: --phantoms: (model, quality benchmark task) pairs on its first 256² test phantom
+PHANTOM_CASES = (("denoise-2d", "poisson-gaussian-100"), ("deconv-2d", "deconv-airy-poisson"))
+
+
+def _inputs_phantoms() -> dict:
+    """The quality benchmark's first test phantom (256²), degraded as its
+    ``poisson-gaussian-100`` and ``deconv-airy-poisson`` tasks degrade it (their
+    seeds), for ``denoise-2d`` and ``deconv-2d``: {name: (image, psf or None)}."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import quality as q
+
+    clean = q.load_test_set("phantoms", q.FULL)[0][1]
+    names = [t.name for t in q.TASKS]
+    inputs = {}
+    for model, name in PHANTOM_CASES:
+        task = q.TASKS[names.index(name)]
+        psf = task.make_psf()
+        rng = np.random.default_rng([0, names.index(name), 0, 0])
+        inputs[f"{model}@{name}"] = (np.asarray(q.degrade(task, clean, rng, psf), np.float32), psf)
+    return inputs
+
+
 def restore_against(
     rev: str,
     repeats: int,
     shape: tuple[int, int, int] | None,
     precision: str = "float32",
+    phantoms: bool = False,
 ) -> None:
     """The shipped models now against the package at git revision `rev`, one thread each.
 
     With a volume `shape`, the 3D models on a noisy test volume; without, the
-    2D models on the camera photo (:func:`_inputs_2d`). Both load the same
+    2D models on the camera photo (:func:`_inputs_2d`), or with `phantoms` on
+    a 256² test phantom (:func:`_inputs_phantoms`). Both load the same
     weights, re-saved by the present package (which leaves out configuration
     fields an older release would refuse when they hold their defaults), and
     restore in `precision` (``"auto"`` was bfloat16 on CPUs with AMX before
@@ -488,7 +525,11 @@ def restore_against(
     (work / "old.tar").write_bytes(archive)
     with tarfile.open(work / "old.tar") as tar:
         tar.extractall(work / "old", filter="data")
-    if shape is None:
+    psfs = {}
+    if phantoms:
+        inputs = {k: image for k, (image, _) in _inputs_phantoms().items()}
+        psfs = {k: psf for k, (_, psf) in _inputs_phantoms().items() if psf is not None}
+    elif shape is None:
         inputs = _inputs_2d()
     else:
         clean = q._volume(shape, q.TEST_VOLUME_SEEDS[0])
@@ -496,6 +537,8 @@ def restore_against(
         inputs = {"denoise-3d": volume, "deconv-3d": volume}
     for name, image in inputs.items():
         np.save(work / f"{name}.input.npy", image)
+        if name in psfs:
+            np.save(work / f"{name}.psf.npy", psfs[name])
     paths = {"old": str(work / "old" / "src"), "new": str(root / "src")}
     import torch
 
@@ -503,12 +546,14 @@ def restore_against(
     from napari_deconvnet.core.devices import precision_name
 
     for name in inputs:
-        dn.save_model(dn.load_model(name), work / f"{name}.safetensors")
+        dn.save_model(dn.load_model(name.split("@")[0]), work / f"{name}.safetensors")
     resolved = precision_name(precision, "cpu")
 
     torch.set_num_threads(1)  # as the children: the header reports their threads
     print(f"Machine: {machine()}\n")
     what = "the camera photo, 512×512" if shape is None else f"Volume {'×'.join(map(str, shape))}"
+    if phantoms:
+        what = "The quality benchmark's first 256² test phantom, degraded as each task (@) does"
     unit = "MP/s" if shape is None else "MVox/s"
     print(
         f"{what}; one torch thread per process; median of "
@@ -581,6 +626,11 @@ def main(argv=None) -> None:
         choices=("auto", "float32", "bfloat16"),
         help="--against: the precision both packages restore in",
     )
+    parser.add_argument(
+        "--phantoms",
+        action="store_true",
+        help="--against: denoise-2d and deconv-2d on a 256² test phantom (100 photons; Airy)",
+    )
     parser.add_argument("--restore-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.restore_child:
@@ -590,7 +640,9 @@ def main(argv=None) -> None:
         shape = None
         if args.three_d:
             shape = (32, 128, 128) if args.quick else (64, 256, 256)
-        restore_against(args.against, max(args.repeats, 3), shape, args.precision)
+        restore_against(
+            args.against, max(args.repeats, 3), shape, args.precision, phantoms=args.phantoms
+        )
         return
     if args.planar:
         if args.threads:

@@ -1,0 +1,47 @@
+"""benchmarks/restore_speed.py --against REV --phantoms: the 256² phantom cases."""
+
+import json
+
+import numpy as np
+
+
+def test_phantom_inputs_are_the_quality_tasks_degradations(benchmark_script):
+    speed = benchmark_script("restore_speed")
+    quality = benchmark_script("quality")
+    inputs = speed._inputs_phantoms()
+    assert list(inputs) == ["denoise-2d@poisson-gaussian-100", "deconv-2d@deconv-airy-poisson"]
+    clean = quality.load_test_set("phantoms", quality.FULL)[0][1]
+    names = [t.name for t in quality.TASKS]
+    for key, (image, psf) in inputs.items():
+        task = quality.TASKS[names.index(key.split("@")[1])]
+        assert image.shape == clean.shape == (256, 256) and image.dtype == np.float32
+        # the benchmark's own degradation of its first test image, with its seed
+        rng = np.random.default_rng([0, names.index(task.name), 0, 0])
+        expected = quality.degrade(task, clean, rng, task.make_psf())
+        np.testing.assert_array_equal(image, np.asarray(expected, np.float32))
+        assert (psf is None) == (task.psf is None)
+
+
+def test_a_child_restores_a_small_image_several_times_with_its_psf(benchmark_script, tmp_path):
+    speed = benchmark_script("restore_speed")
+    import napari_deconvnet as dn
+
+    image, psf = speed._inputs_phantoms()["deconv-2d@deconv-airy-poisson"]
+    image = image[:64, :64]
+    np.save(tmp_path / "x.input.npy", image)
+    np.save(tmp_path / "x.psf.npy", psf)
+    dn.save_model(dn.load_model("deconv-2d"), tmp_path / "w.safetensors")
+    import torch
+
+    threads = torch.get_num_threads()  # the child sets one thread, for its own process
+    try:
+        record = speed._restore_child(
+            "deconv-2d", str(tmp_path / "w.safetensors"), str(tmp_path / "x.input.npy"),
+            str(tmp_path / "out.npy"), "float32",
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert json.loads(json.dumps(record))["voxels"] == 64 * 64 and record["seconds"] > 0
+    # restored with the saved PSF (an Airy disk), not the benchmark's default Gaussian
+    expected = dn.restore(image, "deconv-2d", psf=psf, device="cpu", precision="float32")
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)
