@@ -34,10 +34,12 @@ Two more measurements, each a ratio against float32 in the same process:
   about 0.2 MVox/s") is ``244f3be^``, the code before the centred tiles.
 - ``--against REV`` without ``--3d``: the same for ``denoise-2d``,
   ``deconv-2d`` and ``salt-and-pepper`` on the 512² camera photo, each
-  degraded as its quality benchmark task degrades it; with ``--phantoms``,
-  ``denoise-2d`` and ``deconv-2d`` on the quality benchmark's first 256²
-  test phantom at 100 photons and with its Airy PSF (images below a quarter
-  megapixel are restored that often over and timed on average).
+  degraded as its quality benchmark task degrades it; with
+  ``--near-threshold``, ``denoise-2d`` near the light-noise guard's
+  threshold (the quality benchmark's first test phantom at 100 photons, its
+  first test photo at sigma 15/255) and ``deconv-2d`` on its Airy task
+  (images below a quarter megapixel are restored that often over and timed
+  on average).
 
 - ``--planar``: anisotropic pooling (``DeconvNetConfig.planar_levels``) at
   ``deconv-3d``'s size (depth 2, 16 base channels, image and Wiener
@@ -56,7 +58,7 @@ Usage::
     python benchmarks/restore_speed.py --3d       # 3D restore variants
     python benchmarks/restore_speed.py --3d --against 244f3be^   # against issue 13's code
     python benchmarks/restore_speed.py --against ae89f22   # the 2D models against a revision
-    python benchmarks/restore_speed.py --against f2cb956^ --phantoms --repeats 5   # 256² phantoms
+    python benchmarks/restore_speed.py --against f2cb956^ --near-threshold --repeats 5
     python benchmarks/restore_speed.py --3d --against 244f3be^ --precision bfloat16
     python benchmarks/restore_speed.py --planar   # anisotropic pooling: speed
 """
@@ -424,7 +426,7 @@ def _restore_child(
     volume = np.load(volume_path)
     extra = {}
     psf_path = Path(volume_path.replace(".input.npy", ".psf.npy"))
-    if psf_path.exists():  # a PSF of its own (--phantoms)
+    if psf_path.exists():  # a PSF of its own (--near-threshold)
         extra["psf"] = np.load(psf_path)
     elif "deconv" in name:
         extra["psf"] = DECONV_3D_PSF if volume.ndim == 3 else DECONV_2D_PSF
@@ -467,24 +469,30 @@ def _inputs_2d() -> dict:
     }
 
 
-#: --phantoms: (model, quality benchmark task) pairs on its first 256² test phantom
-PHANTOM_CASES = (("denoise-2d", "poisson-gaussian-100"), ("deconv-2d", "deconv-airy-poisson"))
+#: --near-threshold: (model, quality benchmark task) pairs, each on the task's
+#: first test image: noise near the light-noise guard's threshold (100 photons on
+#: a 256² phantom, sigma 15/255 on a 512² photo) and photon counts with zeros
+NEAR_THRESHOLD_CASES = (
+    ("denoise-2d", "poisson-gaussian-100"),
+    ("denoise-2d", "gaussian-15"),
+    ("deconv-2d", "deconv-airy-poisson"),
+)
 
 
-def _inputs_phantoms() -> dict:
-    """The quality benchmark's first test phantom (256²), degraded as its
-    ``poisson-gaussian-100`` and ``deconv-airy-poisson`` tasks degrade it (their
-    seeds), for ``denoise-2d`` and ``deconv-2d``: {name: (image, psf or None)}."""
+def _inputs_near_threshold() -> dict:
+    """The quality benchmark's first test image of each task of
+    :data:`NEAR_THRESHOLD_CASES`, degraded as the task degrades it (its seed):
+    {"model@task": (image, psf or None)}."""
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).parent))
     import quality as q
 
-    clean = q.load_test_set("phantoms", q.FULL)[0][1]
     names = [t.name for t in q.TASKS]
     inputs = {}
-    for model, name in PHANTOM_CASES:
+    for model, name in NEAR_THRESHOLD_CASES:
         task = q.TASKS[names.index(name)]
+        clean = q.load_test_set(task.data, q.FULL)[0][1]
         psf = task.make_psf()
         rng = np.random.default_rng([0, names.index(name), 0, 0])
         inputs[f"{model}@{name}"] = (np.asarray(q.degrade(task, clean, rng, psf), np.float32), psf)
@@ -496,13 +504,14 @@ def restore_against(
     repeats: int,
     shape: tuple[int, int, int] | None,
     precision: str = "float32",
-    phantoms: bool = False,
+    near_threshold: bool = False,
 ) -> None:
     """The shipped models now against the package at git revision `rev`, one thread each.
 
     With a volume `shape`, the 3D models on a noisy test volume; without, the
-    2D models on the camera photo (:func:`_inputs_2d`), or with `phantoms` on
-    a 256² test phantom (:func:`_inputs_phantoms`). Both load the same
+    2D models on the camera photo (:func:`_inputs_2d`), or with
+    `near_threshold` on the quality benchmark's test images
+    (:func:`_inputs_near_threshold`). Both load the same
     weights, re-saved by the present package (which leaves out configuration
     fields an older release would refuse when they hold their defaults), and
     restore in `precision` (``"auto"`` was bfloat16 on CPUs with AMX before
@@ -526,9 +535,10 @@ def restore_against(
     with tarfile.open(work / "old.tar") as tar:
         tar.extractall(work / "old", filter="data")
     psfs = {}
-    if phantoms:
-        inputs = {k: image for k, (image, _) in _inputs_phantoms().items()}
-        psfs = {k: psf for k, (_, psf) in _inputs_phantoms().items() if psf is not None}
+    if near_threshold:
+        cases = _inputs_near_threshold()
+        inputs = {k: image for k, (image, _) in cases.items()}
+        psfs = {k: psf for k, (_, psf) in cases.items() if psf is not None}
     elif shape is None:
         inputs = _inputs_2d()
     else:
@@ -552,8 +562,8 @@ def restore_against(
     torch.set_num_threads(1)  # as the children: the header reports their threads
     print(f"Machine: {machine()}\n")
     what = "the camera photo, 512×512" if shape is None else f"Volume {'×'.join(map(str, shape))}"
-    if phantoms:
-        what = "The quality benchmark's first 256² test phantom, degraded as each task (@) does"
+    if near_threshold:
+        what = "The quality benchmark's first test image of each task (@), degraded as it does"
     unit = "MP/s" if shape is None else "MVox/s"
     print(
         f"{what}; one torch thread per process; median of "
@@ -627,9 +637,9 @@ def main(argv=None) -> None:
         help="--against: the precision both packages restore in",
     )
     parser.add_argument(
-        "--phantoms",
+        "--near-threshold",
         action="store_true",
-        help="--against: denoise-2d and deconv-2d on a 256² test phantom (100 photons; Airy)",
+        help="--against: denoise-2d at 100 photons (256²) and sigma 15 (512²), deconv-2d (Airy)",
     )
     parser.add_argument("--restore-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -641,7 +651,11 @@ def main(argv=None) -> None:
         if args.three_d:
             shape = (32, 128, 128) if args.quick else (64, 256, 256)
         restore_against(
-            args.against, max(args.repeats, 3), shape, args.precision, phantoms=args.phantoms
+            args.against,
+            max(args.repeats, 3),
+            shape,
+            args.precision,
+            near_threshold=args.near_threshold,
         )
         return
     if args.planar:

@@ -1,4 +1,4 @@
-"""benchmarks/restore_speed.py --against REV --phantoms: the 256² phantom cases."""
+"""benchmarks/restore_speed.py --against REV --near-threshold: its cases."""
 
 import json
 
@@ -8,13 +8,18 @@ import numpy as np
 def test_phantom_inputs_are_the_quality_tasks_degradations(benchmark_script):
     speed = benchmark_script("restore_speed")
     quality = benchmark_script("quality")
-    inputs = speed._inputs_phantoms()
-    assert list(inputs) == ["denoise-2d@poisson-gaussian-100", "deconv-2d@deconv-airy-poisson"]
-    clean = quality.load_test_set("phantoms", quality.FULL)[0][1]
+    inputs = speed._inputs_near_threshold()
+    assert list(inputs) == [
+        "denoise-2d@poisson-gaussian-100",
+        "denoise-2d@gaussian-15",
+        "deconv-2d@deconv-airy-poisson",
+    ]
     names = [t.name for t in quality.TASKS]
     for key, (image, psf) in inputs.items():
         task = quality.TASKS[names.index(key.split("@")[1])]
-        assert image.shape == clean.shape == (256, 256) and image.dtype == np.float32
+        clean = quality.load_test_set(task.data, quality.FULL)[0][1]
+        side = 512 if task.data == "photos" else 256
+        assert image.shape == clean.shape == (side, side) and image.dtype == np.float32
         # the benchmark's own degradation of its first test image, with its seed
         rng = np.random.default_rng([0, names.index(task.name), 0, 0])
         expected = quality.degrade(task, clean, rng, task.make_psf())
@@ -26,7 +31,7 @@ def test_a_child_restores_a_small_image_several_times_with_its_psf(benchmark_scr
     speed = benchmark_script("restore_speed")
     import napari_deconvnet as dn
 
-    image, psf = speed._inputs_phantoms()["deconv-2d@deconv-airy-poisson"]
+    image, psf = speed._inputs_near_threshold()["deconv-2d@deconv-airy-poisson"]
     image = image[:64, :64]
     np.save(tmp_path / "x.input.npy", image)
     np.save(tmp_path / "x.psf.npy", psf)

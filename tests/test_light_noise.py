@@ -74,10 +74,18 @@ def test_noisy_images_are_restored_exactly_as_without_the_guard():
     np.testing.assert_array_equal(on, off)
 
 
-def test_lazy_and_streamed_restores_blend_as_the_eager_one(tmp_path):
+@pytest.mark.parametrize("large", [False, True])
+def test_lazy_and_streamed_restores_blend_as_the_eager_one(tmp_path, large):
+    """Eager restores hand their output to the guard; lazy and streamed ones compute
+    it on the boxes with their context: the same weight, whole (192²) or measured
+    on four boxes (a 406x452 image, larger than GUARD_CROP)."""
     da = pytest.importorskip("dask.array")
     zarr = pytest.importorskip("zarr")
     _, noisy = _camera(2)
+    if large:
+        clean = data.camera()[50:456, 30:482].astype(np.float32) / 255
+        noisy = clean + np.random.default_rng(3).normal(0, 2 / 255, clean.shape)
+        noisy = noisy.astype(np.float32)
     eager = dn.restore(noisy, "default", precision="float32")
     raw = dn.restore(noisy, "default", precision="float32", light_noise_guard=False)
     assert np.abs(eager - raw).max() > 0.004  # the guard acted (measured 0.0084)
@@ -238,13 +246,15 @@ def test_clearly_noisy_images_skip_the_network_and_get_the_same_answer(monkeypat
     assert skipped == 2
 
 
-def test_a_whole_image_is_measured_on_the_restores_own_output(monkeypatch):
-    """An image within GUARD_CROP is measured on what the restore computed (the
-    network over the image with reflected context): the weight from the eager
-    restore's handed-over output equals the guard's own computation, and the
-    guard adds no network pass unless the noise is light (then one, for the
-    divergence, computed the same way). Below sigma ~16/255 the line shortcut
-    does not decide, so the guard used to run its own pass at 10/255 as well."""
+@pytest.mark.parametrize("large", [False, True])
+def test_the_guard_measures_the_restores_own_output(monkeypatch, large):
+    """The guard measures what the restore computed (the network over each box with
+    the image's context, reflected at its borders): the weight from the eager
+    restore's handed-over output equals the guard's own computation, whole (192²)
+    or on four boxes (406x452), and the guard adds no network pass unless the
+    noise is light (then one, for the divergence, computed the same way). Below
+    sigma ~16/255 the line shortcut does not decide, so the guard used to run
+    its own pass at 10/255 as well."""
     from napari_deconvnet.core import light_noise
     from napari_deconvnet.core.model import DeconvNet
 
@@ -263,10 +273,16 @@ def test_a_whole_image_is_measured_on_the_restores_own_output(monkeypatch):
     monkeypatch.setattr(DeconvNet, "forward", count("forward", forward))
     fixed = {"offset": 0.0, "scale": 1.0}
     for sigma, light in ((1, True), (3, True), (10, False)):
-        _, noisy = _camera(sigma)
+        clean, noisy = _camera(sigma)
+        if large:
+            clean = data.camera()[50:456, 30:482].astype(np.float32) / 255
+            noise = np.random.default_rng(sigma).normal(0, sigma / 255, clean.shape)
+            noisy = (clean + noise).astype(np.float32)
+        calls.update(center=0, forward=0)
         raw = dn.restore(
             noisy, net, precision="float32", light_noise_guard=False, normalization=fixed
         )
+        passes = calls["center"]  # the restore's own tile batches
         handed = light_noise.guard_weight(net, noisy, 0.0, 1.0, restored=raw)
         own = light_noise.guard_weight(net, noisy, 0.0, 1.0)
         assert (handed is None) == (own is None) == (not light), sigma
@@ -274,8 +290,8 @@ def test_a_whole_image_is_measured_on_the_restores_own_output(monkeypatch):
             assert handed == pytest.approx(own, abs=1e-6), sigma
         calls.update(center=0, forward=0)
         guarded = dn.restore(noisy, net, precision="float32", normalization=fixed)
-        # the restore's pass, and at light noise one more for the divergence
-        assert calls == {"center": 2 if light else 1, "forward": 0}, sigma
+        # the restore's passes, and at light noise one more for the divergence
+        assert calls == {"center": passes + light, "forward": 0}, sigma
         if light:
             np.testing.assert_allclose(guarded, noisy + handed * (raw - noisy), atol=1e-6)
         else:

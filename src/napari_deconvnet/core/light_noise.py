@@ -31,14 +31,14 @@ and cluster restores agree; noisy images (the estimate above the threshold,
 or, for noise that grows with the intensity, above :data:`TOP_NOISE` at the
 top of the range) skip it at no cost beyond the noise estimate.
 
-An image measured whole (within :data:`GUARD_CROP`) is measured on the
-restore's own output: the network over the image with its reflected context,
-as the tiles compute it (:func:`~.tiling.run_tiles`), in the restore's
-precision. An eager restore hands that output over (``restored=``), so the
-guard adds no network pass of its own unless the noise is light (then one
-pass and its gradient for the divergence, computed the same way); a lazy
-one computes that output itself. Crops of a larger image are measured on the
-network's pass over each crop.
+The output measured is the restore's own: the network over each box with
+the image's context around it (reflected at the image's borders), as the
+tiles compute it (:func:`~.tiling.run_tiles`; the boxes start on the
+network's grid), in the restore's precision. An eager restore hands that
+output over (``restored=``), so the guard adds no network pass of its own
+unless the noise is light (then one pass and its gradient for the
+divergence, computed the same way, with respect to the image's pixels); a
+lazy one computes it for the boxes itself.
 
 Only for the blind one-channel denoisers it is valid for: the shipped
 ``denoise-2d`` and ``denoise-3d`` (and models whose metadata says
@@ -54,10 +54,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .generators import drain
+from .devices import autocast
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
-from .tiling import reflect_index, round_up, run_tiles
+from .tiling import reflect_index, round_up
 
 __all__ = [
     "GUARD_CROP",
@@ -183,7 +183,7 @@ def _variance(
     return np.maximum(v, 0.0), law
 
 
-def guard_boxes(shape: Any, crop: Any) -> list[tuple[slice, ...]]:
+def guard_boxes(shape: Any, crop: Any, grid: int = 1) -> list[tuple[slice, ...]]:
     """Where the weight is measured: the image itself, or four crops spread over it.
 
     An image within `crop` (per spatial axis) is one box. A larger one gets
@@ -191,12 +191,20 @@ def guard_boxes(shape: Any, crop: Any) -> list[tuple[slice, ...]]:
     along a leading Z axis), each centred in one quadrant of the image: the
     same number of pixels as the central crop, from all of the image, so
     that a large image whose structures lie away from its middle (a slide
-    with cells in one corner) is not judged by an empty centre.
+    with cells in one corner) is not judged by an empty centre. Each box
+    starts on a multiple of `grid` (the network's ``2**depth`` grid, as the
+    restore's tiles do), so that the restore's output there is what the
+    network computes for the box with its context.
     """
     shape = tuple(int(n) for n in shape)
     crop = tuple(int(c) for c in crop)
+
+    def on_grid(box: tuple[slice, ...]) -> tuple[slice, ...]:
+        starts = [b.start // grid * grid for b in box]
+        return tuple(slice(a, a + b.stop - b.start) for a, b in zip(starts, box, strict=True))
+
     if all(n <= c for n, c in zip(shape[-2:], crop[-2:], strict=True)):
-        return [central_box(shape, crop)]
+        return [on_grid(central_box(shape, crop))]
     lead = central_box(shape[:-2], crop[:-2])
     half = [max(1, min(n, c) // 2) for n, c in zip(shape[-2:], crop[-2:], strict=True)]
     boxes = []
@@ -207,7 +215,7 @@ def guard_boxes(shape: Any, crop: Any) -> list[tuple[slice, ...]]:
                 centre = (2 * q + 1) * n // 4
                 start = min(max(0, centre - h // 2), n - h)
                 box.append(slice(start, start + h))
-            boxes.append((*lead, *box))
+            boxes.append(on_grid((*lead, *box)))
     return boxes
 
 
@@ -237,11 +245,11 @@ def guard_weight(
         weights are on.
     restored : (*spatial) array, optional
         The restore's network output for `image`, normalised (what
-        :func:`~.tiling.run_tiles` gave for it), used when the image is
-        measured whole; computed here the same way when not given.
+        :func:`~.tiling.run_tiles` gave for it), read at the boxes; computed
+        here the same way (each box with its context) when not given.
     dtype : torch.dtype
-        The restore's precision, for that output. Crops of a larger image
-        and the divergence run in float32.
+        The restore's precision, for that output. The divergence runs in
+        float32.
 
     Returns
     -------
@@ -250,8 +258,11 @@ def guard_weight(
         keeps the network's output as it is.
     """
     ndim = net.config.ndim
+    # a DeconvNet is measured as the restore computes it: its output with the
+    # image's own context (the restore's tiles); other denoisers by their plain pass
+    ours = hasattr(net, "forward_center") and hasattr(net, "halo")
+    boxes = guard_boxes(image.shape, GUARD_CROP[ndim], net.config.grid if ours else 1)
     crops = []
-    boxes = guard_boxes(image.shape, GUARD_CROP[ndim])
     for box in boxes:
         crop = image[box]
         if hasattr(crop, "compute"):
@@ -264,27 +275,26 @@ def guard_weight(
     line = _line(crop.reshape(planes))
     if _clearly_noisy(line, scale):
         return None  # whatever the network's output (see _clearly_noisy)
-    x_np = ((crop - offset) / scale).astype(np.float32)[:, None]
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
     # channels-last, as the restore's tiles run (core.tiling.run_tiles): the same
     # sums, about twice as fast on the CPU as the default layout
     fmt = torch.channels_last if ndim == 2 else torch.channels_last_3d
-    whole = len(boxes) == 1 and crop.shape[1:] == tuple(image.shape)
-    whole = whole and hasattr(net, "forward_center")  # measured as the restore computes it
+    x = torch.from_numpy(((crop - offset) / scale).astype(np.float32))[:, None]
+    x = x.to(dev).contiguous(memory_format=fmt)
     was_training = net.training
+    net.to(memory_format=fmt)
+    net.eval()
     try:
-        if whole:  # the restore's own output
-            if restored is None:
-                restored = _restore_pass(net, x_np, dev, dtype)[:, :1]
-            else:
-                restored = np.asarray(restored, np.float32).reshape(x_np.shape)
-            restored = torch.from_numpy(np.ascontiguousarray(restored)).to(dev)
-        net.to(memory_format=fmt)
-        net.eval()
-        x = torch.from_numpy(x_np).to(dev).contiguous(memory_format=fmt)
-        if not torch.is_tensor(restored):
+        regions = _regions(net, image, boxes, offset, scale) if ours else None
+        if not ours:
             with torch.no_grad():
                 restored = net(x).float()
+        elif restored is not None:  # the eager restore's output, handed over
+            parts = [np.asarray(restored[box], np.float32) for box in boxes]
+            restored = torch.from_numpy(np.stack(parts))[:, None].to(dev)
+        else:
+            with torch.inference_mode(), autocast(dev, dtype):
+                restored = _box_outputs(net, regions, boxes, dev).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
         measured = _variance(crop.reshape(planes), back.reshape(planes), line)
         if measured is None:
@@ -305,8 +315,11 @@ def guard_weight(
         v_t = torch.from_numpy(v.astype(np.float32))[:, None].to(dev)
         gen = torch.Generator().manual_seed(int(seed))
         probe = (torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1).to(dev)
-        denoiser = _differentiable_restore(net, x.shape[2:]) if whole else net
-        divergence = float(weighted_divergence(denoiser, x, v_t, probe)[1].sum())
+        if ours:
+            terms = _box_divergence(net, regions, boxes, v_t * probe, probe, dev)
+        else:
+            terms = weighted_divergence(net, x, v_t, probe)[1]
+        divergence = float(terms.sum())
         residual = float(((restored - x) ** 2).sum())
     finally:
         net.train(was_training)
@@ -316,37 +329,80 @@ def guard_weight(
     return float(min(max(weight, 0.0), 1.0))
 
 
-def _differentiable_restore(net: Any, spatial: tuple[int, ...]) -> Any:
-    """:func:`_restore_pass` in float32 as a differentiable function of the images.
+def _regions(
+    net: Any, image: Any, boxes: list[tuple[slice, ...]], offset: float, scale: float
+) -> list[tuple[torch.Tensor, list[torch.Tensor], list[int]]]:
+    """What the network reads for each box, as a restore's tile does: the box on the
+    network's grid with ``net.halo`` of context, reflected at the image's borders.
 
-    The reflected context is gathered from the image itself, so the gradient
-    of an output pixel with respect to an input pixel includes the pixel's
-    mirror copies near the borders, as the restore's output depends on them.
+    Per box ``(part, index, lo)``: the normalised part of the image that holds
+    that context (float32, clipped to the image; a dask image reads only it),
+    the indices along each axis that make the context of it, and where the
+    part starts in the image.
     """
     grid, halo = net.config.grid, net.halo
-    index = [
-        torch.from_numpy(reflect_index(-halo, round_up(s, grid) + halo, s)) for s in spatial
-    ]
-    fmt = torch.channels_last if len(spatial) == 2 else torch.channels_last_3d
+    regions = []
+    for box in boxes:
+        index = [
+            reflect_index(b.start - halo, b.start + round_up(b.stop - b.start, grid) + halo, n)
+            for b, n in zip(box, image.shape, strict=True)
+        ]
+        lo = [int(i.min()) for i in index]
+        part = image[tuple(slice(a, int(i.max()) + 1) for a, i in zip(lo, index, strict=True))]
+        if hasattr(part, "compute"):
+            part = part.compute()
+        part = ((np.asarray(part, np.float64) - offset) / scale).astype(np.float32)
+        index = [torch.from_numpy(i - a) for i, a in zip(index, lo, strict=True)]
+        regions.append((torch.from_numpy(part), index, lo))
+    return regions
 
-    def restored(x: torch.Tensor) -> torch.Tensor:
-        for axis, idx in enumerate(index, start=2):
-            x = x.index_select(axis, idx.to(x.device))
-        out = net.forward_center(x.contiguous(memory_format=fmt), halo)
-        return out[(slice(None), slice(None), *(slice(0, s) for s in spatial))]
 
-    return restored
+def _box_outputs(
+    net: Any,
+    regions: list,
+    boxes: list[tuple[slice, ...]],
+    dev: torch.device,
+    parts: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``(n, 1, *box)``: the network's output on the boxes with their context
+    (:func:`_regions`), computed from `parts` (default: the regions' own)."""
+    fmt = torch.channels_last if len(boxes[0]) == 2 else torch.channels_last_3d
+    inputs = []
+    for k, (part, index, _) in enumerate(regions):
+        t = part.to(dev) if parts is None else parts[k]
+        for axis, i in enumerate(index):
+            t = t.index_select(axis, i.to(dev))
+        inputs.append(t)
+    x = torch.stack(inputs)[:, None].contiguous(memory_format=fmt)
+    out = net.forward_center(x, net.halo)
+    size = tuple(b.stop - b.start for b in boxes[0])
+    return out[(slice(None), slice(0, 1), *(slice(0, s) for s in size))]
 
 
-def _restore_pass(net: Any, x: np.ndarray, dev: torch.device, dtype: torch.dtype) -> np.ndarray:
-    """The network over whole normalised images `x` ``(n, 1, *spatial)`` as a restore
-    computes it: one tile each, reflected context of the network's halo, on its grid."""
-    grid = net.config.grid
-    spatial = x.shape[2:]
-    plan = {
-        "tile": [round_up(s, grid) for s in spatial],
-        "halo": net.halo,
-        "batch_size": x.shape[0],
-        "starts": [[0] for _ in spatial],
-    }
-    return drain(run_tiles(x, net, plan, dev, dtype))
+def _box_divergence(
+    net: Any,
+    regions: list,
+    boxes: list[tuple[slice, ...]],
+    weighted_probe: torch.Tensor,
+    probe: torch.Tensor,
+    dev: torch.device,
+) -> torch.Tensor:
+    """``sum_i v_i d out_i / d y_i`` over the boxes' pixels, in expectation over `probe`.
+
+    One pass and one vector-Jacobian product of :func:`_box_outputs` in float32
+    (Monte-Carlo SURE, as :func:`~.sure.weighted_divergence`), with respect to
+    the image's own pixels: the context is gathered from them, so a pixel's
+    mirror copies near the image's borders count, as they do in the restore.
+    `weighted_probe` is the variance times the probe.
+    """
+    parts = [part.to(dev).requires_grad_(True) for part, _, _ in regions]
+    with torch.enable_grad():
+        out = _box_outputs(net, regions, boxes, dev, parts).float()
+        grads = torch.autograd.grad(out, parts, grad_outputs=weighted_probe)
+    terms = []
+    for g, box, (_, _, lo), p in zip(grads, boxes, regions, probe, strict=True):
+        inside = tuple(
+            slice(b.start - a, b.stop - a) for b, a in zip(box, lo, strict=True)
+        )  # the box within its part
+        terms.append(g[inside] * p[0])
+    return torch.stack(terms)
