@@ -206,6 +206,16 @@ def test_the_weight_is_measured_over_the_whole_image():
     assert all(b[1].stop - b[1].start == 64 and b[2].stop - b[2].start == 64 for b in boxes)
     centres = sorted((b[1].start + 32, b[2].start + 32) for b in boxes)
     assert centres == [(250, 200), (250, 600), (750, 200), (750, 600)]  # quadrants' middles
+    # on a network's grid (as the restore's tiles start), the same boxes moved back
+    # to it by less than a cell: the restore's output there is the boxes' own
+    snapped = guard_boxes((30, 1000, 801), (24, 128, 128), grid=4)
+    for box, plain in zip(snapped, guard_boxes((30, 1000, 801), (24, 128, 128)), strict=True):
+        assert all(
+            b.start % 4 == 0 and 0 <= p.start - b.start < 4
+            for b, p in zip(box, plain, strict=True)
+        )
+        assert all(b.stop - b.start == p.stop - p.start for b, p in zip(box, plain, strict=True))
+    assert guard_boxes((100, 122), (384, 384), grid=4) == [(slice(0, 100), slice(0, 122))]
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
