@@ -273,7 +273,7 @@ def restore_iter(
             torch.cuda.empty_cache()
     yt = yn.reshape(layout.transposed_shape)
     blend = None
-    if guarded:  # measured on this output where the image is measured whole
+    if guarded:  # measured on this output, at the boxes core.light_noise reads
         blend = light_noise_weight(
             net, xt, layout, offset, scale, colour is not None, restored=yt, dtype=dtype
         )
