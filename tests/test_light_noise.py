@@ -306,3 +306,26 @@ def test_the_guard_measures_the_restores_own_output(monkeypatch, large):
             np.testing.assert_allclose(guarded, noisy + handed * (raw - noisy), atol=1e-6)
         else:
             np.testing.assert_array_equal(guarded, raw)
+
+
+@pytest.mark.parametrize("shape", [(20, 96, 112), (30, 136, 144)])
+def test_a_lazy_volume_blends_as_the_eager_one(shape):
+    """denoise-3d at light noise: the weight from the eager restore's own output
+    equals the one a lazy restore computes on the boxes with their context, for a
+    volume measured whole and one measured on four boxes (more than 24x128x128)."""
+    da = pytest.importorskip("dask.array")
+    from napari_deconvnet.core.light_noise import guard_boxes
+
+    rng = np.random.default_rng(5)
+    z = np.arange(shape[0])[:, None, None]
+    y, x = np.mgrid[: shape[1], : shape[2]]
+    clean = 0.5 + 0.3 * np.sin(x / 5.0 + z / 4.0) * np.cos(y / 7.0)
+    noisy = (clean + rng.normal(0, 1 / 255, shape)).astype(np.float32)
+    net = dn.load_model("denoise-3d")
+    boxes = guard_boxes(shape, (24, 128, 128), net.config.grid)
+    assert len(boxes) == (4 if shape[1] > 128 else 1)
+    eager = dn.restore(noisy, net, precision="float32")
+    raw = dn.restore(noisy, net, precision="float32", light_noise_guard=False)
+    assert np.abs(eager - raw).max() > 2e-4  # the guard acted (weights 0.65 and 0.85)
+    lazy = dn.restore(da.from_array(noisy, chunks=(shape[0], 64, 64)), net, precision="float32")
+    np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5 * np.ptp(eager))
