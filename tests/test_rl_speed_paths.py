@@ -24,6 +24,7 @@ from napari_deconvnet.core.deconv_operators import (
     BandedAxis,
     FoldedFFT,
     SeparableConvolution,
+    extend_by_reflection,
     fold_indices,
 )
 from napari_deconvnet.core.psf import blur
@@ -216,6 +217,54 @@ def test_folded_fft_equals_scipy():
         ref = ndimage.correlate(x.astype(np.float64), weights[None], mode="reflect")
         out = op(torch.from_numpy(x), mirror).numpy()
         np.testing.assert_allclose(out, ref, atol=1e-5 * ref.max())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "symmetric"])
+def test_extend_by_reflection_equals_np_pad(mode):
+    """The sliced extension writes np.pad's values (2D and 3D, widths up to one
+    reflection, zero widths, corners)."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    cases = [
+        ((2, 9, 7), [3, 6]),
+        ((1, 20, 31), [11, 0]),
+        ((3, 5, 6, 7), [2, 4, 6]),
+        ((1, 2, 4), [1, 3]),
+    ]
+    for shape, half in cases:
+        half = [min(c, n - (mode == "reflect")) for c, n in zip(half, shape[1:], strict=True)]
+        x = torch.from_numpy(rng.random(shape).astype(np.float32))
+        out = torch.full(
+            [shape[0], *(n + 2 * c for n, c in zip(shape[1:], half, strict=True))], np.nan
+        )
+        extend_by_reflection(out, x, tuple(range(1, len(shape))), half, mode)
+        ref = np.pad(x.numpy(), [(0, 0)] + [(c, c) for c in half], mode=mode)
+        np.testing.assert_array_equal(out.numpy(), ref)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "symmetric"])
+@pytest.mark.parametrize(
+    ("shape", "kernel_shape"),
+    [((2, 40, 33), (9, 7)), ((1, 12, 30, 26), (5, 9, 7)), ((1, 4, 50), (11, 3))],
+)
+def test_folded_fft_slices_as_it_gathers(mode, shape, kernel_shape):
+    """FoldedFFT extends by slices where one reflection reaches (the usual case) and
+    by gathers where the kernel is wider than the image (4 samples against a
+    half-width of 5): the same outputs either way, bit for bit."""
+    import torch
+
+    rng = np.random.default_rng(4)
+    x = torch.from_numpy(rng.random(shape).astype(np.float32))
+    kernel = rng.random(kernel_shape)
+    sliced = FoldedFFT(kernel, shape, mode, "cpu")
+    gathered = FoldedFFT(kernel, shape, mode, "cpu")
+    gathered.sliced = False
+    wide = any(c > n - (mode == "reflect") for c, n in zip(sliced.half, shape[1:], strict=True))
+    assert sliced.sliced == (not wide)
+    for mirror in (False, True):
+        a, b = sliced(x, mirror).clone(), gathered(x, mirror).clone()
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("shape", [(3, 5, 7), (1, 600, 520), (2, 1, 530, 500)])

@@ -455,18 +455,51 @@ class FoldedFFT:
         pairs = list(zip(spatial, half, strict=True))
         self.fill = (slice(None),) + tuple(slice(0, n + 2 * c) for n, c in pairs)
         self.keep = (slice(None),) + tuple(slice(c, c + n) for n, c in pairs)
+        self.mode, self.half = mode, half
+        # one reflection reaches every sample of the extension (the usual case):
+        # filled by copies of slices, not by gathers (extend_by_reflection)
+        self.sliced = all(c <= n - (mode == "reflect") for n, c in pairs)
 
     def __call__(self, x: Any, mirror: bool = False) -> Any:
         """`x` convolved by the kernel (by its mirror image if `mirror`)."""
         import torch
 
-        for d, index in zip(self.dims, self.index, strict=True):
-            x = x.index_select(d, index)
-        self.extended[self.fill] = x
+        if self.sliced:
+            extend_by_reflection(self.extended[self.fill], x, self.dims, self.half, self.mode)
+        else:
+            for d, index in zip(self.dims, self.index, strict=True):
+                x = x.index_select(d, index)
+            self.extended[self.fill] = x
         torch.fft.rfftn(self.extended, dim=self.dims, out=self.spectrum)
         self.spectrum.mul_(self.h_mirror if mirror else self.h)
         out = torch.fft.irfftn(self.spectrum, s=self.grid, dim=self.dims, out=self.blurred)
         return out[self.keep]
+
+
+def extend_by_reflection(
+    out: Any, x: Any, dims: tuple[int, ...], half: list[int], mode: str
+) -> None:
+    """Write `x` extended by ``half[i]`` samples of its mirror image on both sides
+    of axis ``dims[i]`` into `out` (``np.pad(x, half, mode)`` along those axes).
+
+    The same values as gathering with :func:`fold_indices` (copies only), by
+    slices: `x` into the middle, then along each axis in turn its two borders
+    from the flipped samples next to them, over the whole extent of the other
+    axes (so the corners are reflections of reflections, as the padding's).
+    Needs ``half[i] <= n - 1`` (``"reflect"``) or ``<= n`` (``"symmetric"``),
+    one reflection: :class:`FoldedFFT` gathers otherwise.
+    """
+    middle = [slice(None)] * out.ndim
+    for d, c in zip(dims, half, strict=True):
+        middle[d] = slice(c, c + x.shape[d])
+    out[tuple(middle)] = x
+    skip = 1 if mode == "reflect" else 0  # "reflect" leaves the edge sample out
+    for d, c in zip(dims, half, strict=True):
+        if not c:
+            continue
+        n = x.shape[d]
+        out.narrow(d, 0, c).copy_(out.narrow(d, c + skip, c).flip(d))
+        out.narrow(d, c + n, c).copy_(out.narrow(d, n - skip, c).flip(d))
 
 
 def tv_divergence(x: Any, dims: tuple[int, ...]) -> Any:
