@@ -52,6 +52,7 @@ def cases(quick: bool) -> dict[str, Callable[[], np.ndarray]]:
         pixel_size=100.0,
     )
     net = dn.load_model("deconv-2d")
+    net_3d = dn.load_model("deconv-3d")
     return {
         f"`dn.richardson_lucy`, {side}², Airy PSF {airy.shape[0]}², 30 it.": lambda: (
             dn.richardson_lucy(image, airy, iterations=30)
@@ -61,6 +62,9 @@ def cases(quick: bool) -> dict[str, Callable[[], np.ndarray]]:
         ),
         f"`dn.richardson_lucy`, {planes}×{lateral}×{lateral}, widefield PSF 15³, 20 it.": lambda: (
             dn.richardson_lucy(volume, widefield, iterations=20)
+        ),
+        f"`deconv-3d` restore, {planes}×{lateral}×{lateral}, widefield PSF 15³": lambda: (
+            dn.restore(volume, net_3d, psf=widefield, precision="float32")
         ),
     }
 
