@@ -40,7 +40,7 @@ from .model import DeconvNet, DeconvNetConfig
 from .normalization import normalization_arrays
 from .psf import SUBPIXEL_RADIUS, subpixel_shift
 from .restoration import Cancelled, light_noise_weight, plan_restore_tiles
-from .tiling import reflect_index, round_up, run_tiles
+from .tiling import reflected_window, round_up, run_tiles
 
 __all__ = [
     "MODEL_CACHE",
@@ -193,12 +193,9 @@ def input_region(job: Job, batch: tuple[int, ...], sidx: tuple[int, ...]):
     slices, indices = [], []
     shift = job.shift or (0,) * len(job.spatial)
     for (b0, b1), size, m, d in zip(job.bounds(sidx), job.spatial, job.margin, shift, strict=True):
-        end = round_up(b1, job.grid)
-        ref = reflect_index(b0 - job.halo + d, end + job.halo + d, size)
-        r0 = max(0, int(ref.min()) - m)
-        r1 = min(size, int(ref.max()) + 1 + m)
-        slices.append(slice(r0, r1))
-        indices.append(ref - r0)
+        window, index = reflected_window(b0, b1, size, job.halo, job.grid, m, d)
+        slices.append(window)
+        indices.append(index)
     channel = len(job.transposed_shape) - job.n_batch - len(job.spatial)
     region = tuple(slice(i, i + 1) for i in batch) + (slice(None),) * channel + tuple(slices)
     return region, indices

@@ -57,7 +57,7 @@ import torch
 from .devices import autocast
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
-from .tiling import reflect_index, round_up
+from .tiling import reflected_window
 
 __all__ = [
     "GUARD_CROP",
@@ -285,7 +285,7 @@ def guard_weight(
     net.to(memory_format=fmt)
     net.eval()
     try:
-        regions = _regions(net, image, boxes, offset, scale) if ours else None
+        regions = None  # read when the network runs on the boxes (not for a handed-over output)
         if not ours:
             with torch.no_grad():
                 restored = net(x).float()
@@ -293,6 +293,7 @@ def guard_weight(
             parts = [np.asarray(restored[box], np.float32) for box in boxes]
             restored = torch.from_numpy(np.stack(parts))[:, None].to(dev)
         else:
+            regions = _regions(net, image, boxes, offset, scale)
             with torch.inference_mode(), autocast(dev, dtype):
                 restored = _box_outputs(net, regions, boxes, dev).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
@@ -316,6 +317,8 @@ def guard_weight(
         gen = torch.Generator().manual_seed(int(seed))
         probe = (torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1).to(dev)
         if ours:
+            if regions is None:
+                regions = _regions(net, image, boxes, offset, scale)
             terms = _box_divergence(net, regions, boxes, v_t * probe, probe, dev)
         else:
             terms = weighted_divergence(net, x, v_t, probe)[1]
@@ -343,17 +346,19 @@ def _regions(
     grid, halo = net.config.grid, net.halo
     regions = []
     for box in boxes:
-        index = [
-            reflect_index(b.start - halo, b.start + round_up(b.stop - b.start, grid) + halo, n)
-            for b, n in zip(box, image.shape, strict=True)
-        ]
-        lo = [int(i.min()) for i in index]
-        part = image[tuple(slice(a, int(i.max()) + 1) for a, i in zip(lo, index, strict=True))]
+        windows, index = zip(
+            *(
+                reflected_window(b.start, b.stop, n, halo, grid)
+                for b, n in zip(box, image.shape, strict=True)
+            ),
+            strict=True,
+        )
+        part = image[windows]
         if hasattr(part, "compute"):
             part = part.compute()
         part = ((np.asarray(part, np.float64) - offset) / scale).astype(np.float32)
-        index = [torch.from_numpy(i - a) for i, a in zip(index, lo, strict=True)]
-        regions.append((torch.from_numpy(part), index, lo))
+        lo = [w.start for w in windows]
+        regions.append((torch.from_numpy(part), [torch.from_numpy(i) for i in index], lo))
     return regions
 
 

@@ -26,7 +26,7 @@ import torch
 from .devices import autocast, forward_tiles, free_memory
 from .model import DeconvNet
 
-__all__ = ["plan_tiles", "reflect_index", "round_up", "run_tiles"]
+__all__ = ["plan_tiles", "reflect_index", "reflected_window", "round_up", "run_tiles"]
 
 # Inference activations on the CPU are capped so that memory stays linear in
 # image size (the input, its float copy and the output dominate).
@@ -56,6 +56,22 @@ def reflect_index(start: int, stop: int, size: int) -> np.ndarray:
 def round_up(value: int, grid: int) -> int:
     """`value` rounded up to a multiple of `grid`."""
     return int(math.ceil(value / grid) * grid)
+
+
+def reflected_window(
+    start: int, stop: int, size: int, halo: int, grid: int, margin: int = 0, shift: int = 0
+) -> tuple[slice, np.ndarray]:
+    """What outputs ``start..stop-1`` (`start` on the `grid`) read along an axis of `size`.
+
+    The positions from ``start - halo`` to ``round_up(stop, grid) + halo``
+    (moved by `shift`), reflected at the borders: the slice of the axis that
+    holds them (widened by `margin` where the axis allows) and their indices
+    into that slice.
+    """
+    ref = reflect_index(start - halo + shift, round_up(stop, grid) + halo + shift, size)
+    r0 = max(0, int(ref.min()) - margin)
+    r1 = min(size, int(ref.max()) + 1 + margin)
+    return slice(r0, r1), ref - r0
 
 
 def _cheapest_tile(padded: Sequence[int], halo: int, grid: int, max_pixels: float) -> list[int]:
