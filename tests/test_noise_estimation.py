@@ -213,6 +213,18 @@ def test_bad_input_raises(image, kwargs, error, match):
         estimate_noise(image, **kwargs)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.float32])
+def test_noise_free_flat_images_measure_zero_without_numerical_warnings(dtype):
+    """A mask or a piecewise-constant image: every bin's variance is 0, which
+    the line fit once squared below the smallest double (division by zero)."""
+    mask = np.zeros((128, 128), bool)
+    mask[30:90, 40:100] = True
+    image = mask.astype(dtype) if dtype is bool else mask.astype(dtype) * 200
+    assert estimate_noise(image) == {"noise": "gaussian", "sigma": 0.0}
+    assert estimate_noise(np.full((64, 64), 3, dtype))["sigma"] == 0.0
+
+
 @pytest.mark.parametrize("model", ["poisson", "poisson-gaussian", "speckle"])
 def test_signal_dependent_models_need_contrast(model):
     flat = synthesize(np.full((64, 64), 0.5), "gaussian", sigma=0.1, seed=0)

@@ -225,7 +225,10 @@ def _fit_line(
     of a Poisson part (negligible but at a few photons), so bins are weighted
     by the inverse of that, with v the fitted variance (iteratively reweighted).
     """
-    floor = max(float(np.max(variance)) * 1e-6, 1e-300)
+    if variance.size == 0 or not np.any(variance > 0):  # flat bins (a mask, a constant image)
+        return 0.0, 0.0, 0.0
+    # 1e-150: the weights square it, and 1e-300 squared underflows to a division by zero
+    floor = max(float(np.max(variance)) * 1e-6, 1e-150)
     pred = np.maximum(variance, floor)
     a = b = se = 0.0
     for _ in range(5):
