@@ -179,7 +179,7 @@ def oom_fallback(device, tiny: bool) -> dict[str, Any]:
         * np.prod([t + 2 * plan["halo"] for t in plan["tile"]])
     )
     result: dict[str, Any] = {"planned_tile": plan["tile"], "planned_batch": plan["batch_size"]}
-    restore_forward = None
+    patched: dict[str, Any] = {}
     if device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.empty_cache()
@@ -187,16 +187,18 @@ def oom_fallback(device, tiny: bool) -> dict[str, Any]:
         result["memory_cap_gb"] = cap / 1e9
         torch.cuda.set_per_process_memory_fraction(min(cap / total, 1.0), device)
     else:  # simulated: the network refuses inputs above a quarter of the planned tile
-        restore_forward = type(net).forward
         limit = int(np.prod([t + 2 * plan["halo"] for t in plan["tile"]]) // 4)
         result["simulated_limit_elements"] = limit
+        # tiles go through forward_center (their centres only), whole images through forward
+        for name in ("forward", "forward_center"):
+            patched[name] = getattr(type(net), name)
 
-        def limited(self, x):
-            if x.numel() > limit:
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-            return restore_forward(self, x)
+            def limited(self, x, *args, _method=patched[name]):
+                if x.numel() > limit:
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+                return _method(self, x, *args)
 
-        type(net).forward = limited
+            setattr(type(net), name, limited)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -212,8 +214,8 @@ def oom_fallback(device, tiny: bool) -> dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.set_per_process_memory_fraction(1.0, device)
             torch.cuda.empty_cache()
-        if restore_forward is not None:
-            type(net).forward = restore_forward
+        for name, method in patched.items():
+            setattr(type(net), name, method)
     return result
 
 
