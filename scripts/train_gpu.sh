@@ -15,6 +15,13 @@
 # Nothing is copied into the package: compare with benchmarks/quality.py first,
 # then copy the weights that win into src/napari_deconvnet/weights/.
 #
+# Each model continues from its shipped weights with the recipe recorded in
+# them (train_models.py --recipe shipped: the flags of the run that made them,
+# without its budget, files and threads), since the shipped models carry hours
+# of CPU training that a few GPU minutes from scratch would not repeat; the
+# engine keeps the start when nothing beats it on validation. RECIPE=task
+# trains from scratch with the script's defaults instead.
+#
 # CANDIDATES=1 also trains two deconv-3d recipes beside the shipped one (the
 # CPU cannot afford them): deconv-3d-balanced (loss balanced-mse, which weighs
 # every sample alike; under plain MSE volumes at <= 20 photons carry 1-3 % of
@@ -36,9 +43,11 @@ else
             --max-seconds "${SECONDS_PER_MODEL:-420}")
 fi
 
+recipe=${RECIPE:-shipped}
+case "$recipe" in shipped | task) ;; *) echo "RECIPE must be shipped or task" >&2; exit 2 ;; esac
 pids=()
 for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
-    extra=(--checkpoint "$out/runs/$model" --resume)
+    extra=(--recipe "$recipe" --checkpoint "$out/runs/$model" --resume)
     "$python" scripts/train_models.py --model "$model" "${common[@]}" "${extra[@]}" \
         --out "$out/$model.safetensors" >"$out/$model.out" 2>&1 &
     pids+=($!)

@@ -428,7 +428,62 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     return training
 
 
+#: Flags of a recorded run that belong to that run, not to its recipe (with their value count)
+_RUN_FLAGS = {
+    "--model": 1, "--init": 1, "--max-seconds": 1, "--steps": 1, "--threads": 1,
+    "--checkpoint": 1, "--out": 1, "--device": 1, "--val-every": 1, "--seed": 1,
+    "--resume": 0, "--recipe": 1,
+}  # fmt: skip
+
+
+def _without(argv: list[str], flags: dict[str, int]) -> list[str]:
+    """`argv` without the given flags (each with its value count; ``--flag=value`` too)."""
+    kept, i = [], 0
+    while i < len(argv):
+        flag, inline = argv[i].split("=", 1)[0], "=" in argv[i]
+        if flag in flags:
+            i += 1 + (0 if inline else flags[flag])
+            continue
+        kept.append(argv[i])
+        i += 1
+    return kept
+
+
+def recipe_flags(recorded: list[str]) -> list[str]:
+    """A recorded command line without the flags of its run (budget, files, threads, seed)."""
+    return _without(recorded, _RUN_FLAGS)
+
+
+def shipped_recipe(model: str) -> list[str]:
+    """The command line that continues the shipped `model`: the recipe recorded in
+    its weights (``training.argv``, without the run's own flags), from its weights."""
+    from napari_deconvnet.core.persistence import load_model
+
+    path = WEIGHTS / f"{model}.safetensors"
+    record = load_model(path).metadata.get("training") or {}
+    if isinstance(record, str):  # the shipped files keep the record as a Python literal
+        import ast
+
+        record = ast.literal_eval(record)
+    if Path.cwd().resolve() == ROOT.resolve():  # recorded as the shipped runs were
+        path = path.relative_to(ROOT)
+    return ["--model", model, *recipe_flags([str(a) for a in record.get("argv") or []]),
+            "--init", str(path)]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--recipe" or a.startswith("--recipe=") for a in argv):
+        pre = argparse.ArgumentParser(prog="train_models.py", add_help=False)
+        pre.add_argument("--recipe", choices=("shipped", "task"), required=True)
+        pre.add_argument("--model", required=True)
+        known, _ = pre.parse_known_args(argv)
+        own = _without(argv, {"--recipe": 1, "--model": 1})  # applied last: they win
+        if known.recipe == "task":
+            return main(["--model", known.model, *own])
+        if known.model == "all":
+            pre.error("--recipe shipped continues one model at a time; name it with --model")
+        return main([*shipped_recipe(known.model), *own])
     names = ["denoise-2d", *TASKS, "all"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=names, required=True)
@@ -536,8 +591,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint if there is one"
     )
+    parser.add_argument(
+        "--recipe",
+        choices=("shipped", "task"),
+        default="task",
+        help="shipped: continue the shipped weights with the recipe recorded in them (their "
+        "training argv without its run flags: budget, files, threads, seed); the flags given "
+        "here are applied after it, so they win. task: this script's defaults (from scratch)",
+    )
     args, rest = parser.parse_known_args(argv)
-    args.argv = sys.argv[1:] if argv is None else list(argv)
+    args.argv = list(argv)
     if args.model == "denoise-2d":
         if args.loss == "range-mse":
             parser.error("--loss range-mse is this script's; train_default.py trains denoise-2d")
