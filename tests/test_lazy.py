@@ -220,3 +220,22 @@ def test_wiener_margin_grows_with_the_balance():
     assert conditioning_margin(net, psf, many) == (14 + 120, 10 + 120)
     rl = _conditioned_net(2, {"method": "richardson-lucy", "iterations": 10})
     assert conditioning_margin(rl, psf, [{"low": 0.0}]) == (21, 15)
+
+
+def test_a_rewritten_file_is_sampled_afresh(tmp_path):
+    """The sample is kept per array object, not per dask name: ``da.from_zarr``
+    of one path gives the same name before and after the file is rewritten."""
+    pytest.importorskip("zarr")
+    rng = np.random.default_rng(5)
+    values = rng.normal(100, 10, (64, 64)).astype(np.float32)
+    path = str(tmp_path / "x.zarr")
+    da.from_array(values, chunks=16).to_zarr(path)
+    before = da.from_zarr(path)
+    first = dn.compute_normalization(before)
+    assert dn.compute_normalization(before) == first  # the same object: read once
+    da.from_array(values * 10 + 5000, chunks=16).to_zarr(path, overwrite=True)
+    after = da.from_zarr(path)
+    assert after.name == before.name  # why the name cannot be the key
+    again = dn.compute_normalization(after)
+    assert again["offset"] == pytest.approx(first["offset"] * 10 + 5000, rel=1e-5)
+    assert again["scale"] == pytest.approx(first["scale"] * 10, rel=1e-5)

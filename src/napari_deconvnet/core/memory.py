@@ -3,8 +3,8 @@
 glibc's ``malloc`` hands every block above its mmap threshold (at most
 32 MiB) to the kernel on ``free`` and asks for fresh pages on the next
 ``malloc`` (unless a free hole of the heap, left by earlier work, is large
-enough: then that serves it, faults and all once trimmed). A 3D tile's feature maps are hundreds of MiB each, so every
-layer of every tile starts on pages the kernel must map and zero: on the
+enough: then that serves it). A 3D tile's feature maps are hundreds of MiB
+each, so every layer of every tile starts on pages the kernel must map and zero: on the
 development machine (a virtual machine) a 64x256x256 ``denoise-3d``
 restore spent 2.2 to 4.9 s in the kernel against 2.7 s of arithmetic, and
 each further block or view paid that again.

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,24 +78,37 @@ def sample_values(array: Any) -> np.ndarray:
     """
     if not is_dask(array):
         return np.asarray(array, np.float64).reshape(-1)
-    # a dask name is a token of the array's graph: the same lazy array asked
-    # twice (the reader's contrast limits, then the restore's statistics) is
-    # read once
+    # the same lazy array object asked twice (the reader's contrast limits, then
+    # the restore's statistics) is read once. Keyed by the object, not by its
+    # dask name: a name is a token of the graph, which for a file is its path,
+    # so a rewritten file would have kept the statistics of its old content.
+    key = id(array)
     with _SAMPLES_LOCK:
-        cached = _SAMPLES.get(array.name)
-    if cached is not None:
-        return cached
+        entry = _SAMPLES.get(key)
+    if entry is not None and entry[0]() is array:
+        return entry[1]
     values = _read_sample(array)
     values.setflags(write=False)
+    try:
+        ref = weakref.ref(array, lambda _, key=key: _forget(key))
+    except TypeError:  # an array type without weak references: not kept
+        return values
     with _SAMPLES_LOCK:
-        _SAMPLES[array.name] = values
+        _SAMPLES[key] = (ref, values)
         while len(_SAMPLES) > _SAMPLE_CACHE:
             _SAMPLES.pop(next(iter(_SAMPLES)))
     return values
 
 
-_SAMPLES: dict[str, np.ndarray] = {}
-_SAMPLES_LOCK = threading.Lock()
+def _forget(key: int) -> None:
+    with _SAMPLES_LOCK:
+        entry = _SAMPLES.get(key)
+        if entry is not None and entry[0]() is None:
+            del _SAMPLES[key]
+
+
+_SAMPLES: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+_SAMPLES_LOCK = threading.RLock()  # a weak reference callback may run inside it
 _SAMPLE_CACHE = 8
 
 

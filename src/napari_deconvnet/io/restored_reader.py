@@ -68,8 +68,8 @@ def _limits(data: Any) -> list[float]:
 def _sample_limits(x: Any) -> list[float]:
     """Contrast limits of the lazy array `x`, from the sample the restore's statistics use.
 
-    :func:`napari_deconvnet.core.normalization.sample_values` caches it by
-    dask name, so the raw layer's limits and the restore read it once.
+    :func:`napari_deconvnet.core.normalization.sample_values` keeps it for
+    the array object, so the raw layer's limits and the restore read it once.
     """
     from napari_deconvnet.core.normalization import sample_values
 
