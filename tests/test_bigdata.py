@@ -245,12 +245,30 @@ def test_local_cluster_with_processes(tmp_path, random_net):
     ):
         client.run(_forget_models)
         remote = tmp_path / "remote.ome.zarr"
-        dn.restore_to_zarr(src, remote, net, chunks=32, client=client)
+        calls = []
+        dn.restore_to_zarr(
+            src, remote, net, chunks=32, client=client, progress=lambda d, n: calls.append(d)
+        )
         lazy = dn.restore(lazy_x, net).compute()  # the default client computes it
         loads = client.run(_loads)
     np.testing.assert_array_equal(_level(remote), _level(local))
+    assert calls == list(range(1, 10))  # each finished block counted (was 0 nine times)
     assert np.abs(lazy - eager).max() <= 1e-5 * np.ptp(eager)
     # each worker built the model once (weights broadcast once, cached per process)
     assert len(loads) == 2 and any(loads.values())
     for per_worker in loads.values():
         assert all(count == 1 for count in per_worker.values()), loads
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_a_target_that_is_the_source_is_refused_before_anything_is_touched(
+    tmp_path, random_net, where
+):
+    net = random_net()
+    src, x = _source(tmp_path)
+    target = src if where == "same" else src / "restored.ome.zarr"
+    before = sorted(p.name for p in src.rglob("*"))
+    with pytest.raises(ValueError, match="is the source .* or overlaps it"):
+        dn.restore_to_zarr(src, target, net, overwrite=True)
+    assert sorted(p.name for p in src.rglob("*")) == before  # nothing deleted or added
+    np.testing.assert_array_equal(zarr.open_array(str(src), mode="r")[:], x)

@@ -238,6 +238,8 @@ def restore_to_zarr(
         extra["colour"] = "opponent"  # earlier runs streamed colour by colour
     fingerprint = job.fingerprint(payload.key, extra)
     target = Path(target)
+    if path_source is not None:
+        _check_not_the_source(target, Path(source))
     done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
     blocks = _units(job.blocks(), colour)
     total = len(blocks)
@@ -250,9 +252,9 @@ def restore_to_zarr(
     reader = (path_source if path_source is not None else array, layout.perm)
     args = (str(target), zperm, layout.inverse)
 
-    def report() -> None:
+    def report(finished: int) -> None:
         if progress is not None:
-            progress(count, total)
+            progress(finished, total)
 
     if client is None:
         # block after block reuses the last one's buffers (core.memory)
@@ -266,7 +268,7 @@ def restore_to_zarr(
                     )
                 _write_block(None, reader, job, payload, blocks[n], n, *args)
                 count += 1
-                report()
+                report(count)
     else:
         count = _run_on_cluster(
             client,
@@ -388,6 +390,17 @@ def _write_block(
     return number
 
 
+def _check_not_the_source(target: Path, source: Path) -> None:
+    """Refuse a target that is the source, or inside it, or holds it, before
+    anything is written (``overwrite=True`` would delete the image being read)."""
+    t, s = target.resolve(), source.resolve()
+    if t == s or t in s.parents or s in t.parents:
+        raise ValueError(
+            f"the target {str(target)!r} is the source {str(source)!r} or overlaps it; "
+            "restore_to_zarr reads the source while it writes, so write to another path"
+        )
+
+
 def _run_on_cluster(
     client, todo, blocks, job, payload, reader, xt, args, fingerprint, count, report, stop
 ) -> int:
@@ -430,7 +443,7 @@ def _run_on_cluster(
             f.result()
             live.discard(f)
             count += 1
-            report()
+            report(count)  # the count of this loop (the caller's is not updated until the end)
             if stop is not None and stop.is_set():
                 raise Cancelled(
                     f"restoration cancelled after {count} of {total} blocks; run again with "
