@@ -234,9 +234,18 @@ def restore_block(
     dev = next(net.parameters()).device
     dtype = resolve_precision(job.precision, dev)
     raw = np.asarray(piece)
+    region, indices = input_region(job, batch, sidx)
+    if raw.dtype.kind in "fc" and not np.isfinite(raw).all():
+        # the statistics' sample may not have read this block: eager input is checked
+        # whole before it starts, lazy input block by block here
+        where = ", ".join(f"{b0}:{b1}" for b0, b1 in job.bounds(sidx))
+        raise ValueError(
+            f"the image contains NaN or infinite values (read for the block of spatial "
+            f"pixels [{where}]); replace them first (e.g. numpy.nan_to_num or "
+            "dask.array.nan_to_num) - only finite values can be restored"
+        )
     if job.impulses is not None:  # as restore_iter replaces them (core.impulse_switch)
         raw = switch_impulses(raw, job.impulses, len(job.spatial))
-    region, indices = input_region(job, batch, sidx)
     offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
     lead = raw.shape[: raw.ndim - len(job.spatial)]
     spatial_ix = np.ix_(*indices)
