@@ -246,3 +246,21 @@ def test_impulses_are_the_whole_stacks_extremes_for_channel_and_switch():
     out = dn.restore(noisy, net, axes="ZYX")
     np.testing.assert_array_equal(out[1], noisy[1])
     np.testing.assert_allclose(out[0], dn.denoise_switching_median(noisy[0], 0.0, 1.0), atol=1e-5)
+
+
+@pytest.mark.parametrize("psf", ["gaussian", {"kind": "gaussian", "sigma": 1.5}])
+def test_a_named_psf_is_made_in_the_models_dimensions(psf):
+    """README, Big data: ``model="deconv-3d", psf="gaussian"``. A named PSF was
+    made 2D (make_psf's default) and refused by the 3D model."""
+    x = np.random.default_rng(0).random((24, 40, 40)).astype(np.float32)
+    spec = {"kind": psf} if isinstance(psf, str) else dict(psf)
+    kind = spec.pop("kind")
+    explicit = dn.make_psf(kind, ndim=3, **spec)
+    assert explicit.ndim == 3
+    np.testing.assert_array_equal(
+        dn.restore(x, "deconv-3d", psf=psf), dn.restore(x, "deconv-3d", psf=explicit)
+    )
+    # a 2D model keeps 2D PSFs, and a dict's own shape still decides
+    assert dn.restore(x[0], "deconv-2d", psf=psf).shape == (40, 40)
+    with pytest.raises(ValueError, match="needs a 3D PSF"):
+        dn.restore(x, "deconv-3d", psf={"kind": "gaussian", "shape": (9, 9)})

@@ -119,6 +119,12 @@ class ModelKind:
                 f"model {name!r} deconvolves and needs the image's PSF: pass psf= an array, a "
                 "make_psf name such as 'gaussian', or a dict like {'kind': 'gaussian', 'sigma': 2}"
             )
+        # a named PSF is made in the model's dimensions ('gaussian' is 3D for a 3D model);
+        # a shape given with it decides them, as an array does
+        if isinstance(psf, str):
+            psf = {"kind": psf}
+        if isinstance(psf, Mapping) and "ndim" not in psf and psf.get("shape") is None:
+            psf = {**psf, "ndim": ndim}
         kernel = as_psf(psf, ndim)
         if kernel.ndim != ndim:
             raise ValueError(
