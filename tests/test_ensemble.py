@@ -162,3 +162,13 @@ def test_the_method_spec_and_run_method_take_the_ensemble():
     np.testing.assert_allclose(
         out, dn.restore(noisy, "denoise-2d", ensemble=4, precision="float32"), atol=1e-7
     )
+
+
+@pytest.mark.parametrize("ensemble", [2, 3, 5, 8])
+def test_a_constant_image_comes_back_exactly_with_any_ensemble(ensemble):
+    """README: a constant image in memory comes back unchanged, exactly. Eight
+    float32 views summed and divided gave 0.10000001 for 0.1."""
+    for value in (0.1, 0.3, 1234.567):
+        x = np.full((32, 32), value, np.float32)
+        out = dn.restore(x, ensemble=ensemble)
+        assert out.dtype == np.float32 and np.all(out == np.float32(value)), (value, out.flat[0])

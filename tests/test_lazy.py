@@ -266,3 +266,26 @@ def test_nan_in_a_chunk_the_statistics_never_read_is_refused(tmp_path, random_ne
         assert not (tmp_path / "out.ome.zarr" / ".zattrs").exists() or (
             "multiscales" not in (tmp_path / "out.ome.zarr" / ".zattrs").read_text()
         )
+
+
+def test_lazy_progress_counts_blocks_per_compute_and_each_call_keeps_its_callbacks(random_net):
+    net = random_net(ndim=2)
+    x = np.random.default_rng(6).random((96, 96)).astype(np.float32)
+    lazy = da.from_array(x, chunks=32)  # 9 blocks
+    seen = []
+    out = dn.restore(lazy, net, progress=lambda d, n: seen.append((d, n)))
+    first = out.compute()
+    assert sorted(seen) == [(k, 9) for k in range(1, 10)]
+    seen.clear()
+    np.testing.assert_array_equal(out.compute(), first)  # computed again: counted afresh
+    assert sorted(seen) == [(k, 9) for k in range(1, 10)]
+    seen.clear()
+    out[:32, :32].compute()
+    assert seen and all(d <= n == 9 for d, n in seen)  # never "10 of 9"
+    # two restores of one array with their own callbacks, computed together
+    a, b = [], []
+    ra = dn.restore(lazy, net, progress=lambda d, n: a.append(d))
+    rb = dn.restore(lazy, net, progress=lambda d, n: b.append(d))
+    assert ra.name != rb.name
+    da.compute(ra, rb)
+    assert sorted(a) == sorted(b) == list(range(1, 10))

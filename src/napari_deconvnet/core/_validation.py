@@ -56,3 +56,19 @@ def check_finite(array: np.ndarray, name: str = "image") -> None:
     """Raise ValueError if `array` holds NaN or infinite values."""
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinite values; replace them first")
+
+
+def optional_flag(value: Any, name: str) -> bool | None:
+    """`value` as None (automatic), True or False; numpy booleans are accepted.
+
+    Raises
+    ------
+    TypeError
+        Anything else (0, "false", ...): an "off" that is not ``False`` would
+        otherwise be read as "automatic", and automatic can mean on.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{name} must be None (automatic), True or False, got {value!r}")

@@ -8,6 +8,7 @@ axes the model does not process spatially become the batch ``N``) and back.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,11 @@ def check_image(image: Any) -> None:
         dtype.kind == "b" or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
     ):
         raise TypeError(f"image dtype {dtype} is not numeric; use bool, integer or float data")
+    if any(isinstance(n, float) and math.isnan(n) for n in shape):
+        raise ValueError(
+            f"image has unknown chunk sizes (shape {tuple(shape)}), as a dask array filtered "
+            "by a boolean mask does; call image.compute_chunk_sizes() first"
+        )
     if 0 in shape or len(shape) == 0:
         raise ValueError(f"image is empty (shape {tuple(shape)}); nothing to restore")
 

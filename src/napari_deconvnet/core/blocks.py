@@ -289,7 +289,7 @@ def restore_block(
         y += x_own
     job.kind.postprocess(raw[(Ellipsis, *own)], y, job.post_values)
     if hooks is not None:
-        hooks.done()
+        hooks.done(block)
     return y
 
 
@@ -298,17 +298,26 @@ class Hooks:
 
     def __init__(self, progress, stop, total: int) -> None:
         self.progress, self.stop, self.total = progress, stop, total
-        self.count = 0
+        self.finished: set = set()
         self.lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return len(self.finished)
 
     def check(self) -> None:
         if self.stop is not None and self.stop.is_set():
             raise Cancelled(f"restoration cancelled after {self.count} of {self.total} blocks")
 
-    def done(self) -> None:
+    def done(self, block: Any) -> None:
+        """Count `block` finished. The same lazy array can be computed again (or a
+        slice of it): a block done twice counts once, and once every block has
+        been counted the next one starts a new count, so it never passes `total`."""
         with self.lock:
-            self.count += 1
-            count = self.count
+            if len(self.finished) >= self.total:
+                self.finished.clear()
+            self.finished.add(block)
+            count = len(self.finished)
         if self.progress is not None:
             self.progress(count, self.total)
 

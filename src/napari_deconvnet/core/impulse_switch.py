@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import optional_flag
 from .kinds import (
     NoiseConditioned,
     Plain,
@@ -115,6 +116,7 @@ def switch_applies(net: Any, requested: bool | None) -> bool:
     it with any other model :func:`switchable` allows (a one-channel plain
     denoiser of your own, say).
     """
+    requested = optional_flag(requested, "impulse_switch")
     if requested is False:
         return False
     metadata = getattr(net, "metadata", {}) or {}

@@ -104,6 +104,8 @@ def lazy_restore(
 
     payload = model_payload(net)
     token = dask.base.tokenize(image.name, payload.key, job.fingerprint(payload.key, {}))
+    if progress is not None or stop is not None:  # each call's own callbacks: its own keys
+        token = dask.base.tokenize(token, id(progress), id(stop))
     model_d = dask.delayed(payload, name=f"deconvnet-model-{payload.key[:16]}", traverse=False)
     job_d = dask.delayed(job, name=f"deconvnet-job-{token}", traverse=False)
     blocks = job.blocks()

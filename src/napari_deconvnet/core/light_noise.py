@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._validation import optional_flag
 from .devices import autocast
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
@@ -102,6 +103,7 @@ def guarded_by_default(metadata: Any, in_channels: Any) -> bool:
 
 def guard_applies(net: Any, requested: bool | None) -> bool:
     """Whether a restore with `net` blends at light noise (``requested`` None: automatic)."""
+    requested = optional_flag(requested, "light_noise_guard")
     if requested is False:
         return False
     metadata = getattr(net, "metadata", {}) or {}

@@ -64,6 +64,8 @@ def private_model(model: Any) -> DeconvNet:
     net = load_model(model)
     if net is model:
         net = copy.deepcopy(net)
+    if any(p.dtype != torch.float32 for p in net.parameters()):
+        net.float()  # a model cast to half precision: precision= decides the arithmetic
     return net
 
 
@@ -348,8 +350,12 @@ def _views(
                 total = total or n
                 yield i * total + round(done * total / n), ensemble * total
         back = from_view(out, view, y, x)
-        mean = back.astype(np.float32) if mean is None else mean + back
-    mean /= np.float32(ensemble)
+        if mean is None:
+            mean = back.astype(np.float32)
+        else:  # a running mean: views that agree (a constant image) stay exactly that value
+            back = back - mean
+            back /= np.float32(i + 1)
+            mean += back
     return mean
 
 

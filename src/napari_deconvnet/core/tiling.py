@@ -138,7 +138,12 @@ def plan_tiles(
     if tile is None:
         tiles = _cheapest_tile(padded, halo, grid, max(budget / bytes_px, 1.0))
     else:
-        tiles_in = [tile] * ndim if isinstance(tile, int | np.integer) else list(tile)
+        if isinstance(tile, int | np.integer):
+            tiles_in = [tile] * ndim
+        elif isinstance(tile, Sequence | np.ndarray) and not isinstance(tile, str):
+            tiles_in = list(tile)
+        else:
+            tiles_in = []  # a float, a string...: refused below, with the accepted forms
         if len(tiles_in) != ndim or any(
             isinstance(t, bool) or not isinstance(t, int | np.integer) or t < 1 for t in tiles_in
         ):
@@ -168,8 +173,13 @@ def plan_tiles(
     per_image = math.prod(len(s) for s in starts)
     if batch_size is None:
         batch_size = int(max(1, min(budget // max(tile_bytes, 1), 64, per_image * n_images)))
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    elif (
+        isinstance(batch_size, bool | np.bool_)
+        or not isinstance(batch_size, int | np.integer)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = int(batch_size)
     return {
         "tile": tuple(tiles),
         "halo": halo,

@@ -1,0 +1,74 @@
+"""The API's front door: options and inputs users pass in forms other than the
+plain Python ones (numpy scalars, cast models, filtered dask arrays)."""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+
+da = pytest.importorskip("dask.array")
+
+
+def _light_noise_photo():
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    clean = data.camera()[200:328, 200:328].astype(np.float32) / 255
+    return clean + rng.normal(0, 1 / 255, clean.shape).astype(np.float32)
+
+
+def test_numpy_booleans_switch_the_guard_and_other_values_are_refused():
+    noisy = _light_noise_photo()
+    on = dn.restore(noisy, light_noise_guard=True)
+    off = dn.restore(noisy, light_noise_guard=False)
+    assert np.abs(on - off).max() > 1e-3  # the guard acts on this image
+    np.testing.assert_array_equal(dn.restore(noisy, light_noise_guard=np.False_), off)
+    np.testing.assert_array_equal(dn.restore(noisy, light_noise_guard=np.True_), on)
+    for bad in (0, "false", 1.0):
+        with pytest.raises(TypeError, match="light_noise_guard must be None .*True or False"):
+            dn.restore(noisy, light_noise_guard=bad)
+        with pytest.raises(TypeError, match="impulse_switch must be None .*True or False"):
+            dn.restore(noisy, impulse_switch=bad)
+
+
+def test_impulse_switch_off_as_a_numpy_boolean():
+    noisy = _light_noise_photo()
+    rng = np.random.default_rng(1)
+    idx = rng.choice(noisy.size, 30, replace=False)
+    noisy.flat[idx] = 1.0  # hot pixels
+    on = dn.restore(noisy, impulse_switch=True)
+    off = dn.restore(noisy, impulse_switch=False)
+    assert np.abs(on - off).max() > 1e-3
+    np.testing.assert_array_equal(dn.restore(noisy, impulse_switch=np.False_), off)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_model_cast_to_half_precision_restores_as_its_float32_self(dtype):
+    x = np.random.default_rng(2).random((48, 56)).astype(np.float32)
+    model = dn.load_model("default")
+    half = model.to(dtype)
+    expected = dn.restore(x, dn.load_model("default").to(dtype).float())
+    np.testing.assert_array_equal(dn.restore(x, half, precision="float32"), expected)
+    assert next(half.parameters()).dtype == dtype  # the caller's model is left as it was
+
+
+def test_numpy_integers_for_batch_size_and_clear_errors_for_other_tiles():
+    x = np.random.default_rng(3).random((64, 64)).astype(np.float32)
+    np.testing.assert_array_equal(
+        dn.restore(x, batch_size=np.int64(2), tile=32), dn.restore(x, batch_size=2, tile=32)
+    )
+    for bad in (32.0, "32", {"y": 32}):
+        with pytest.raises(ValueError, match="tile must be a positive integer or 2 positive"):
+            dn.restore(x, tile=bad)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        dn.restore(x, batch_size=np.True_)
+
+
+def test_unknown_dask_chunk_sizes_are_refused_with_what_to_do():
+    x = da.from_array(np.random.default_rng(4).random((64, 64)).astype(np.float32), chunks=32)
+    filtered = x[x[:, 0] > -1]
+    with pytest.raises(ValueError, match="unknown chunk sizes .*compute_chunk_sizes"):
+        dn.restore(filtered)
+    filtered.compute_chunk_sizes()
+    assert dn.restore(filtered).shape == (64, 64)
