@@ -451,7 +451,8 @@ def restore(
         would take for noise is kept (:mod:`~napari_deconvnet.core.light_noise`).
         ``None`` (default): on for the shipped ``denoise-2d`` and
         ``denoise-3d``; ``True`` for another one-channel denoiser of white
-        noise; ``False``: the network's output as it is.
+        noise; ``False``: the network's output as it is. numpy booleans are
+        accepted; any other value raises ``TypeError``.
     impulse_switch : bool, optional
         Impulses (pixels at the image's minimum or maximum: dead or
         saturated pixels, salt-and-pepper) through a blind denoiser: when
@@ -459,7 +460,8 @@ def restore(
         pixels are replaced by :func:`denoise_switching_median` before the
         network sees the image (:mod:`~napari_deconvnet.core.impulse_switch`).
         ``None`` (default): on for the models the light-noise guard is on
-        for; ``True`` for another one-channel plain denoiser; ``False``: never.
+        for; ``True`` for another one-channel plain denoiser; ``False``: never
+        (numpy booleans too; other values raise ``TypeError``).
     ensemble : int, optional
         How many rotated and mirrored views of the Y/X plane to restore and
         average, each turned back (1 to 8; the PSF turns with the image, Z
