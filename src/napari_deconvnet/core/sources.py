@@ -2,9 +2,10 @@
 
 :func:`open_source` opens a zarr array or OME-Zarr image folder (its level
 0, axes and scale), a TIFF (memory-mapped when uncompressed, else read chunk
-by chunk), a ``.npy`` file (memory-mapped) or an array; :class:`PathSource`
-reopens a file in each worker process, so that only the region each block
-needs is ever read (:func:`read_region`).
+by chunk; its axes, scale and units as the package's reader finds them), a
+``.npy`` file (memory-mapped) or an array; :class:`PathSource` reopens a file
+in each worker process, so that only the region each block needs is ever read
+(:func:`read_region`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,15 @@ def _open_array(path: str, kind: str, component: str) -> Any:
 
 
 def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """(array, path source or None, info from the file: axes, scale, translate, units)."""
+    """(array, path source or None, info from the file: axes, scale, translate, units).
+
+    The info is given per axis of the array as opened: from the NGFF
+    ``multiscales`` of an OME-Zarr, or for a TIFF what the package's reader
+    finds (:func:`napari_deconvnet.io.image_files.tiff_geometry`: ImageJ pixel
+    size, Z spacing and unit, OME-XML physical sizes, or the layer document
+    napari-deconvnet's writers store), so that a streamed restore keeps the
+    scale and units of the in-memory path.
+    """
     info: dict[str, Any] = {}
     if isinstance(source, str | os.PathLike):
         path = Path(source)
@@ -97,8 +106,19 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
             src = PathSource(path, "npy")
             return src.array(), src, info
         if name.endswith((".tif", ".tiff")):
+            # the reader's geometry (ImageJ, OME or napari-deconvnet's own), per axis of the
+            # file; napari_deconvnet.io.image_files imports neither napari nor Qt
+            from napari_deconvnet.io.image_files import tiff_geometry
+
+            info = tiff_geometry(path)  # a ValueError naming the file if it is broken
             src = PathSource(path, "tiff")
-            return src.array(), src, info
+            try:
+                array = src.array()
+            except Exception as err:  # tifffile and zarr raise several types
+                raise ValueError(f"{path}: cannot read this TIFF: {err}") from err
+            if len(info.get("axes", "")) != array.ndim:
+                info = {}
+            return array, src, info
         raise ValueError(
             f"cannot stream {path.name!r}: pass a .zarr / .ome.zarr folder, a .tif/.tiff, "
             "a .npy file, or an array"

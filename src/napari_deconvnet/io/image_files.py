@@ -24,15 +24,17 @@ from typing import Any
 import numpy as np
 
 from napari_deconvnet.core.atomic import recover_folder
+from napari_deconvnet.core.ome_zarr import JOB_DIR
 
 from .layer_doc import LAYER_KEY, canonical, load_doc, unit_name, valid_axes
 from .lazy import is_lazy, settings
 
-__all__ = ["ImageFile", "file_kind", "file_stem", "read_image", "single_path"]
+__all__ = ["ImageFile", "file_kind", "file_stem", "read_image", "single_path", "tiff_geometry"]
 
 _TIFF = (".tif", ".tiff")
 _PHOTO = (".png", ".jpg", ".jpeg")
 _NPY = (".npy",)
+_KIND_NAMES = {"tiff": "a TIFF", "photo": "a PNG/JPEG", "npy": "a .npy file", "zarr": "a zarr"}
 
 
 @dataclass
@@ -183,42 +185,112 @@ def _ome_geometry(xml: str) -> tuple[dict[str, tuple[float, str | None]], Any]:
     return native, doc
 
 
-def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
-    import tifffile
+class _NotAnImage(ValueError):
+    """A file that this module found unreadable itself (its message names the file)."""
 
+
+def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
+    """(first series, layer document, sizes per axis letter, legacy provenance) of a TIFF."""
+    if not tif.series or not tif.pages:
+        raise _NotAnImage(f"{path}: no image data in this TIFF (corrupt or empty)")
+    series = tif.series[0]
+    tags = tif.pages[0].tags
     native: dict[str, tuple[float, str | None]] = {}
     doc = None
     legacy = None
+    if tif.is_imagej:
+        ij = tif.imagej_metadata or {}
+        doc = load_doc(ij.get("Info"))
+        unit = unit_name(ij.get("unit"))
+        for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
+            if code in tags:
+                size = _resolution_um(tags[code].value)
+                if size and (unit or size != 1.0):
+                    native[letter] = (size, unit)
+        if ij.get("spacing"):
+            native["Z"] = (float(ij["spacing"]), unit)
+        if ij.get("finterval"):
+            native["T"] = (float(ij["finterval"]), "second")
+    elif tif.is_ome:
+        native, doc = _ome_geometry(tif.ome_metadata or "")
+    elif tif.is_shaped:
+        shaped = (tif.shaped_metadata or ({},))[0] or {}
+        doc = load_doc(shaped.get(LAYER_KEY))
+        legacy = shaped.get("napari_deconvnet")
+    elif "ResolutionUnit" in tags and int(tags["ResolutionUnit"].value) == 3:  # cm
+        for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
+            if code in tags:
+                size = _resolution_um(tags[code].value)
+                if size:
+                    native[letter] = (size * 1e4, "micrometer")
+    return series, doc, native, legacy
+
+
+def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
+    """The axes, scale, translation and units of a TIFF's first series, in the file's order.
+
+    What :func:`read_image` gives the layer (from napari-deconvnet's layer
+    document, else from the ImageJ tags or the OME-XML), but per axis of the
+    series as stored, without reading the pixels: streamed restores
+    (:func:`napari_deconvnet.core.sources.open_source`) read the file in
+    this order.
+
+    Parameters
+    ----------
+    path : path
+        A TIFF file.
+
+    Returns
+    -------
+    dict
+        ``axes`` (letters from ``TZCYXS``) and where the file gives them
+        ``scale``, ``translate`` and ``units`` (one per axis, ``S`` and ``C``
+        included); ``{}`` when the file does not name its axes.
+
+    Raises
+    ------
+    ValueError
+        The file is not a readable TIFF.
+    """
+    import tifffile
+
+    path = os.fspath(path)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series, doc, native, _ = _tiff_parts(path, tif)
+            file_axes, ndim = series.axes, len(series.shape)
+    except _NotAnImage as err:
+        raise ValueError(str(err)) from None
+    except Exception as err:  # tifffile raises several types for broken files
+        raise ValueError(f"{path}: cannot read this TIFF ({type(err).__name__}: {err})") from err
+    axes = valid_axes(file_axes, ndim)
+    if axes is None:
+        return {}
+    sizes: dict[str, tuple[float, str | None]] = dict(native)
+    offsets: dict[str, float] = {}
+    if doc is not None:
+        letters = (valid_axes(doc.get("axes"), len(doc.get("axes") or "")) or "").removesuffix("S")
+        scale = doc.get("scale") or []
+        if letters and len(scale) == len(letters):
+            units = doc.get("units") or [None] * len(letters)
+            translate = doc.get("translate") or [0.0] * len(letters)
+            sizes = {a: (float(s), u) for a, s, u in zip(letters, scale, units, strict=False)}
+            offsets = {a: float(t) for a, t in zip(letters, translate, strict=False)}
+    info: dict[str, Any] = {"axes": axes}
+    if sizes:
+        info["scale"] = [float(sizes.get(a, (1.0, None))[0]) for a in axes]
+        info["units"] = [sizes.get(a, (1.0, None))[1] for a in axes]
+    if offsets:
+        info["translate"] = [offsets.get(a, 0.0) for a in axes]
+    return info
+
+
+def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
+    import tifffile
+
     with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
+        series, doc, native, legacy = _tiff_parts(path, tif)
         axes, shape = series.axes, tuple(series.shape)
-        page = tif.pages[0]
-        tags = page.tags
-        if tif.is_imagej:
-            ij = tif.imagej_metadata or {}
-            doc = load_doc(ij.get("Info"))
-            unit = unit_name(ij.get("unit"))
-            for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
-                if code in tags:
-                    size = _resolution_um(tags[code].value)
-                    if size and (unit or size != 1.0):
-                        native[letter] = (size, unit)
-            if ij.get("spacing"):
-                native["Z"] = (float(ij["spacing"]), unit)
-            if ij.get("finterval"):
-                native["T"] = (float(ij["finterval"]), "second")
-        elif tif.is_ome:
-            native, doc = _ome_geometry(tif.ome_metadata or "")
-        elif tif.is_shaped:
-            shaped = (tif.shaped_metadata or ({},))[0] or {}
-            doc = load_doc(shaped.get(LAYER_KEY))
-            legacy = shaped.get("napari_deconvnet")
-        elif "ResolutionUnit" in tags and int(tags["ResolutionUnit"].value) == 3:  # cm
-            for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
-                if code in tags:
-                    size = _resolution_um(tags[code].value)
-                    if size:
-                        native[letter] = (size * 1e4, "micrometer")
         lazy = is_lazy(shape, lazy_bytes)
         if not lazy:
             data = series.asarray()
@@ -271,6 +343,11 @@ def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     import dask.array as da
     import zarr
 
+    if (Path(path) / JOB_DIR).exists():
+        raise _NotAnImage(
+            f"{path} is an unfinished streamed restore (it holds {JOB_DIR}); run "
+            "restore_to_zarr (or the CLI) again to finish it"
+        )
     node = zarr.open(path, mode="r")
     attrs = dict(node.attrs)
     native: dict[str, tuple[float, str | None]] = {}
@@ -293,7 +370,7 @@ def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
         else:
             arrays = sorted(node.array_keys())
             if len(arrays) != 1:
-                raise ValueError(
+                raise _NotAnImage(
                     f"{path} is a zarr group without OME-Zarr 'multiscales' metadata and with "
                     f"{len(arrays)} arrays ({', '.join(arrays[:5]) or 'none'}); open one array "
                     "folder inside it, or write OME-Zarr"
@@ -385,7 +462,10 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
     Raises
     ------
     ValueError
-        A file of an unknown type, or one that cannot be read.
+        A file of an unknown type; one that cannot be read (the message names
+        the file and the parser's error, which is the ``__cause__``); an
+        OME-Zarr that a streamed restore
+        (:func:`~napari_deconvnet.restore_to_zarr`) has not finished.
 
     Notes
     -----
@@ -405,15 +485,18 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
         )
     if lazy_bytes is None:
         lazy_bytes = settings.get("lazy_bytes")
-    if kind == "tiff":
-        parts = _read_tiff(path, lazy_bytes)
-    elif kind == "photo":
-        parts = _read_photo(path)
-    elif kind == "npy":
-        parts = _read_npy(path, lazy_bytes)
-    else:
-        parts = _read_zarr(path, lazy_bytes)
-    image = _finish(*parts)
+    read = {"tiff": _read_tiff, "npy": _read_npy, "zarr": _read_zarr}.get(kind)
+    try:
+        parts = _read_photo(path) if read is None else read(path, lazy_bytes)
+        image = _finish(*parts)
+    except _NotAnImage as err:  # a plain ValueError, with its own message
+        raise ValueError(str(err)) from None
+    except MemoryError:
+        raise
+    except Exception as err:  # any parser's error for a broken file, with the file named
+        raise ValueError(
+            f"{path}: cannot read it as {_KIND_NAMES[kind]} ({type(err).__name__}: {err})"
+        ) from err
     dtype = np.dtype(image.data.dtype)
     if dtype.kind not in "biuf":
         raise ValueError(f"{path} holds {dtype} data; only real numeric images can be opened")

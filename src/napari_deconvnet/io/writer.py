@@ -5,7 +5,9 @@
   frame interval from the layer's scale. Other data (float64, int32, ...) is
   written unchanged as a plain TIFF.
 - ``*.ome.tif``, ``*.ome.tiff``: OME-TIFF with ``PhysicalSizeX/Y/Z`` and
-  ``TimeIncrement`` from the layer's scale and units.
+  ``TimeIncrement`` from the layer's scale and units. float16 is written as
+  float32, int64/uint64 as int32/uint32 when every value fits (else a
+  ValueError suggests OME-Zarr); OME-TIFF has no other pixel types.
 - ``*.zarr`` (``*.ome.zarr``): OME-Zarr (NGFF 0.4, zarr format 2), chunked,
   with a multiscale pyramid (Y and X halved per level), written chunk by
   chunk from dask so that lazy layers are never loaded whole.
@@ -68,6 +70,23 @@ __all__ = [
 ]
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
+#: The pixel types of OME-XML (tifffile writes bool as "bit").
+_OME_DTYPES = frozenset(
+    np.dtype(t)
+    for t in (
+        np.bool_,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.float32,
+        np.float64,
+        np.complex64,
+        np.complex128,
+    )
+)
 #: Chunk size along Y and X of OME-Zarr arrays; also the size of the smallest level.
 ZARR_CHUNK = 256
 _MAX_LEVELS = 12
@@ -120,6 +139,43 @@ def _imagej_ready(data: Any, axes: str) -> Any | None:
     return data if dtype in _IMAGEJ_DTYPES else None
 
 
+def _ome_ready(data: Any, name: str) -> Any:
+    """`data` in a dtype OME-TIFF holds, converted without loss (ValueError if it cannot be).
+
+    float16 becomes float32; int64 and uint64 become int32 and uint32 when
+    every value fits (a lazy layer is read once more to check).
+    """
+    dtype = np.dtype(data.dtype).newbyteorder("=")  # big-endian data too
+    if dtype == np.float16:
+        return data.astype(np.float32)
+    if dtype in (np.dtype(np.int64), np.dtype(np.uint64)):
+        narrow = np.dtype(np.int32 if dtype.kind == "i" else np.uint32)
+        if data.size == 0:
+            return data.astype(narrow)
+        if is_dask(data):
+            import dask
+
+            low, high = dask.compute(data.min(), data.max())
+        else:
+            low, high = np.min(data), np.max(data)
+        limits = np.iinfo(narrow)
+        if limits.min <= int(low) and int(high) <= limits.max:
+            return data.astype(narrow)
+        raise ValueError(
+            f"cannot write {dtype} data with values from {int(low)} to {int(high)} to OME-TIFF "
+            f"{name!r}: OME-TIFF holds (u)int8/16/32, float32/64, complex and bool pixels, and "
+            f"these values do not fit in {narrow}; save as *.ome.zarr (any dtype) or a plain "
+            "*.tif instead"
+        )
+    if dtype not in _OME_DTYPES:
+        raise ValueError(
+            f"cannot write {dtype} data to OME-TIFF {name!r}: OME-TIFF holds (u)int8/16/32, "
+            "float32/64, complex64/128 and bool pixels; convert the layer, or save as "
+            "*.ome.zarr or a plain *.tif"
+        )
+    return data
+
+
 def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list[str]:
     """npe2 writer: one image layer to TIFF (ImageJ or plain) or OME-TIFF.
 
@@ -153,6 +209,8 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
     page_ndim = 3 if rgb else 2
     unit = spatial_unit(geo)
     sx, sy = geo["scale"]["X"], geo["scale"]["Y"]
+    if ome:  # before anything is written: a refused dtype leaves no file behind
+        data = _ome_ready(data, path.name)
     with atomic_file(path) as tmp:
         if ome:
             ome_axes, perm = canonical(axes, "TCZYXS")

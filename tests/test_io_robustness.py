@@ -1,0 +1,214 @@
+"""File I/O on awkward input: broken TIFFs, OME-TIFF dtypes, unfinished streamed targets,
+and the geometry of TIFFs that are streamed."""
+
+import json
+import threading
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.ome_zarr import JOB_DIR
+from napari_deconvnet.core.sources import open_source
+from napari_deconvnet.io import restored_reader
+from napari_deconvnet.io.image_files import tiff_geometry
+from napari_deconvnet.io.reader import read_image
+from napari_deconvnet.io.writer import write_image
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+# ------------------------------------------------------------- broken files
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"II*\x00\x08\x00\x00\x00", b"II*\x00\x00\x00\x00\x00", b"not a tiff at all", b""],
+    ids=["page-less", "no-ifd", "garbage", "empty"],
+)
+def test_a_broken_tiff_is_a_value_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="broken.tif") as info:
+        read_image(path)
+    assert type(info.value) is ValueError
+    with pytest.raises(ValueError, match="broken.tif"):
+        open_source(path)  # what a streamed restore opens
+
+
+def test_the_page_less_tiff_says_it_has_no_image(tmp_path):
+    path = tmp_path / "c.tif"
+    path.write_bytes(b"II*\x00\x08\x00\x00\x00")
+    with pytest.raises(ValueError, match=r"no image data in this TIFF \(corrupt or empty\)"):
+        read_image(path)
+
+
+def test_a_parser_error_is_kept_as_the_cause(tmp_path):
+    path = tmp_path / "bad.npy"
+    path.write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match="bad.npy") as info:
+        read_image(path)
+    assert info.value.__cause__ is not None
+
+
+# --------------------------------------------------------- OME-TIFF dtypes
+
+
+@pytest.mark.parametrize(
+    ("dtype", "stored"),
+    [(np.float16, np.float32), (">f2", np.float32), (np.int64, np.int32), (np.uint64, np.uint32)],
+)
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_ome_tiff_takes_float16_and_64_bit_integers_that_fit(tmp_path, dtype, stored, lazy):
+    x = (np.arange(64).reshape(8, 8) * 3).astype(dtype)
+    data = da.from_array(x, chunks=4) if lazy else x
+    path = tmp_path / "x.ome.tif"
+    meta = {"name": "x", "scale": (0.5, 0.25), "units": ("micrometer", "micrometer")}
+    assert write_image(path, data, meta) == [str(path)]
+    image = read_image(path)
+    assert image.data.dtype == stored
+    np.testing.assert_array_equal(image.data, x.astype(stored))  # lossless
+    assert image.scale == [0.5, 0.25] and image.units == ["micrometer", "micrometer"]
+    assert _files(tmp_path) == ["x.ome.tif"]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value"), [(np.int64, 2**40), (np.int64, -(2**40)), (np.uint64, 2**33)]
+)
+def test_ome_tiff_refuses_64_bit_values_it_cannot_hold_and_leaves_nothing(tmp_path, dtype, value):
+    x = np.zeros((8, 8), dtype)
+    x[3, 4] = value
+    with pytest.raises(ValueError, match=r"OME-TIFF holds .*\.ome\.zarr"):
+        write_image(tmp_path / "x.ome.tif", x, {"name": "x"})
+    assert _files(tmp_path) == []
+    # an existing file is kept
+    write_image(tmp_path / "x.ome.tif", np.ones((8, 8), np.uint16), {"name": "x"})
+    with pytest.raises(ValueError, match="OME-TIFF"):
+        write_image(tmp_path / "x.ome.tif", da.from_array(x, chunks=4), {"name": "x"})
+    assert _files(tmp_path) == ["x.ome.tif"]
+    np.testing.assert_array_equal(read_image(tmp_path / "x.ome.tif").data, 1)
+    # OME-Zarr holds them
+    write_image(tmp_path / "x.ome.zarr", x, {"name": "x"})
+    np.testing.assert_array_equal(read_image(tmp_path / "x.ome.zarr").data, x)
+
+
+# ------------------------------------------------- unfinished streamed targets
+
+
+def _cancelled_run(tmp_path, net, after=2):
+    rng = np.random.default_rng(0)
+    x = (rng.random((130, 140)) * 4000).astype(np.uint16)
+    src = tmp_path / "src.zarr"
+    arr = zarr.open_array(str(src), mode="w", shape=x.shape, chunks=(50, 50), dtype=x.dtype)
+    arr[:] = x
+    target = tmp_path / "out.ome.zarr"
+    stop = threading.Event()
+
+    def cancel(done, total):
+        assert total == 9
+        if done == after:
+            stop.set()
+
+    with pytest.raises(dn.Cancelled, match=f"{after} of 9 blocks"):
+        dn.restore_to_zarr(src, target, net, chunks=48, progress=cancel, stop=stop)
+    assert (target / JOB_DIR).is_dir()
+    return src, target
+
+
+def test_an_unfinished_streamed_restore_is_not_read_as_an_image(tmp_path, random_net, monkeypatch):
+    net = random_net()
+    src, target = _cancelled_run(tmp_path, net)
+    for path in (target, str(target) + "/"):
+        with pytest.raises(ValueError, match="unfinished streamed restore") as info:
+            read_image(path)
+        assert "run restore_to_zarr (or the CLI) again" in str(info.value)
+    shown = []
+    monkeypatch.setattr(restored_reader, "notify", lambda kind, msg: shown.append((kind, msg)))
+    assert restored_reader.read_restored(target) == [(None,)]
+    reader = restored_reader.get_reader(str(target))
+    assert reader is not None and reader(str(target)) == [(None,)]
+    assert len(shown) == 2 and all(k == "error" and "unfinished" in m for k, m in shown)
+    # finishing the run makes it an image
+    dn.restore_to_zarr(src, target, net, chunks=48)
+    assert not (target / JOB_DIR).exists()
+    image = read_image(target)
+    assert image.axes == "YX" and image.data.shape == (130, 140)
+    assert np.count_nonzero(np.asarray(image.data)) > 0.9 * image.data.size
+
+
+# ------------------------------------------------------ TIFF geometry, streamed
+
+
+def _imagej_stack(path, shape=(3, 40, 44)):
+    x = (np.random.default_rng(1).random(shape) * 3000).astype(np.uint16)
+    tifffile.imwrite(
+        path,
+        x,
+        imagej=True,
+        resolution=(1 / 0.2, 1 / 0.2),
+        metadata={"axes": "ZYX", "spacing": 1.5, "unit": "um"},
+    )
+    return x
+
+
+def test_open_source_reads_the_geometry_of_an_imagej_tiff(tmp_path):
+    path = tmp_path / "stack.tif"
+    x = _imagej_stack(path)
+    array, source, info = open_source(path)
+    assert source is not None and array.shape == x.shape
+    assert info["axes"] == "ZYX"
+    np.testing.assert_allclose(info["scale"], [1.5, 0.2, 0.2])
+    assert info["units"] == ["micrometer"] * 3
+    assert tiff_geometry(path) == info
+
+
+def test_open_source_reads_the_geometry_of_the_packages_own_tiffs(tmp_path):
+    x = np.random.default_rng(2).random((4, 24, 20)).astype(np.float32)
+    meta = {
+        "name": "v",
+        "scale": (2.0, 0.1, 0.125),
+        "translate": (1.0, 0.0, 0.0),
+        "units": ("micrometer", "micrometer", "micrometer"),
+    }
+    for name in ("v.ome.tif", "v.tif"):
+        write_image(tmp_path / name, x, meta)
+        _, _, info = open_source(tmp_path / name)
+        image = read_image(tmp_path / name)
+        assert info["axes"] == image.axes == "ZYX"
+        np.testing.assert_allclose(info["scale"], image.scale)
+        np.testing.assert_allclose(info["scale"], [2.0, 0.1, 0.125])
+        assert info["units"] == image.units == ["micrometer"] * 3
+    # float64 is a plain TIFF: its geometry is in the layer document
+    write_image(tmp_path / "d.tif", x.astype(np.float64), meta)
+    _, _, info = open_source(tmp_path / "d.tif")
+    np.testing.assert_allclose(info["scale"], [2.0, 0.1, 0.125])
+    assert info["translate"] == [1.0, 0.0, 0.0]
+
+
+def test_a_plain_tiff_without_geometry_gives_none(tmp_path):
+    tifffile.imwrite(tmp_path / "p.tif", np.zeros((16, 16), np.uint16))
+    _, _, info = open_source(tmp_path / "p.tif")
+    assert "scale" not in info and "units" not in info
+
+
+def test_a_streamed_imagej_tiff_keeps_its_scale_and_units(tmp_path, random_net):
+    path = tmp_path / "stack.tif"
+    _imagej_stack(path)
+    out = tmp_path / "out.ome.zarr"
+    dn.restore_to_zarr(path, out, random_net(), chunks=48)
+    ms = json.loads((out / ".zattrs").read_text())["multiscales"][0]
+    assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
+    assert [a.get("unit") for a in ms["axes"]] == ["micrometer"] * 3
+    scale = ms["datasets"][0]["coordinateTransformations"][0]
+    assert scale["type"] == "scale"
+    np.testing.assert_allclose(scale["scale"], [1.5, 0.2, 0.2])
+    # as the in-memory path: read, restore, write
+    raw = read_image(path)
+    restored = read_image(out)
+    np.testing.assert_allclose(restored.scale, raw.scale)
+    assert restored.units == raw.units == ["micrometer"] * 3
