@@ -212,3 +212,26 @@ def test_a_streamed_imagej_tiff_keeps_its_scale_and_units(tmp_path, random_net):
     restored = read_image(out)
     np.testing.assert_allclose(restored.scale, raw.scale)
     assert restored.units == raw.units == ["micrometer"] * 3
+
+
+def test_a_streamed_hyperstack_keeps_its_scale_whatever_its_axis_order(tmp_path, random_net):
+    """An ImageJ ZCYX hyperstack: the file's order is not NGFF's CZYX, so the
+    per-axis scale must be matched by letter (it was dropped)."""
+    net = random_net(ndim=2)
+    x = (np.random.default_rng(7).random((3, 2, 40, 48)) * 1000).astype(np.uint16)
+    path = tmp_path / "hyper.tif"
+    tifffile.imwrite(
+        path,
+        x,
+        imagej=True,
+        resolution=(1 / 0.2, 1 / 0.2),
+        metadata={"axes": "ZCYX", "spacing": 1.5, "unit": "um"},
+    )
+    out = tmp_path / "hyper.ome.zarr"
+    dn.restore_to_zarr(path, out, net, client=False)
+    ms = json.loads((out / ".zattrs").read_text())["multiscales"][0]
+    assert [a["name"] for a in ms["axes"]] == ["c", "z", "y", "x"]
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == pytest.approx(
+        [1.0, 1.5, 0.2, 0.2]
+    )
+    assert [a.get("unit") for a in ms["axes"]][1:] == ["micrometer"] * 3

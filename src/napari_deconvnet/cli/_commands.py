@@ -16,6 +16,8 @@ import numpy as np
 
 from ._files import (
     WRITABLE,
+    BatchErrors,
+    Failure,
     UsageError,
     expand_inputs,
     follow,
@@ -120,13 +122,18 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         raise UsageError(f"--noise: {err}") from err
     params = check_params(spec, given, args.param, "--noise" if not args.param else "--param")
     psf = psf_from(args.psf, args, args.psf_param)
+    errors = BatchErrors("synthesize", len(inputs))
     for src, dst in zip(inputs, outputs, strict=True):
         if dst.exists() and not args.overwrite:
             print(
                 f"skipping {src}: {dst} exists (pass --overwrite to replace it)", file=sys.stderr
             )
             continue
-        image = read_input(src, lazy=False)
+        try:
+            image = read_input(src, lazy=False)
+        except Failure as err:
+            errors.cannot_read(err)
+            continue
         axes = args.axes or image.axes or ("YXS" if image.rgb else None)
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
@@ -143,7 +150,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
                     progress=follow(planes),
                 )
         except (ValueError, TypeError) as err:
-            raise UsageError(f"{src}: {err}") from err
+            errors.refuse(src, err)
+            continue
         provenance = record(
             "synthesize",
             synthesized={"noise": spec.name, **params, "seed": args.seed, "clip": args.clip},
@@ -154,6 +162,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         )
         write_output(dst, noisy, layer_meta(image, f"{image.name} noisy", provenance), args)
         print(f"{src} -> {dst}")
+    errors.finish()
     return 0
 
 

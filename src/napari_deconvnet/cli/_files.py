@@ -30,6 +30,52 @@ class Failure(Exception):
     """Something failed while working: one line, exit status 1."""
 
 
+class BatchErrors:
+    """The inputs of a batch that failed, so that one bad file does not stop the others.
+
+    A file that cannot be read, or whose data the method refuses (a NaN, too few
+    pixels, options that do not fit it), is reported on stderr as it happens and
+    counted; the batch goes on. :meth:`finish` then sets the exit status: 2 when
+    any input was refused, else 1 when any could not be read. With a single
+    input, a refusal is raised at once as a :class:`UsageError` (one line, exit 2).
+    """
+
+    def __init__(self, command: str, total: int) -> None:
+        self.command = command
+        self.total = total
+        self.unreadable = 0
+        self.refused = 0
+
+    def _report(self, message: str) -> None:
+        print(f"{PROG} {self.command}: error: {' '.join(message.split())}", file=sys.stderr)
+
+    def cannot_read(self, err: Failure) -> None:
+        """An input that is not a readable image (:func:`read_input` failed)."""
+        self._report(str(err))
+        self.unreadable += 1
+
+    def refuse(self, src: Path, err: Exception) -> None:
+        """An input whose data the method refused (its ValueError or TypeError)."""
+        if self.total == 1:
+            raise UsageError(f"{src}: {err}") from err
+        self._report(f"{src}: {err}")
+        self.refused += 1
+
+    def finish(self) -> None:
+        """Raise what the exit status must say once every input was tried."""
+        failed = self.unreadable + self.refused
+        if self.refused:
+            detail = f"{self.refused} refused"
+            if self.unreadable:
+                detail += f", {self.unreadable} could not be read"
+            raise UsageError(
+                f"{failed} of {self.total} inputs failed ({detail}; see the errors above); "
+                "the other inputs were processed"
+            )
+        if self.unreadable:
+            raise Failure(f"{self.unreadable} of {self.total} inputs could not be read")
+
+
 # ----------------------------------------------------------------- progress
 
 

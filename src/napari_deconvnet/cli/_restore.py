@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._files import (
-    PROG,
+    BatchErrors,
     Failure,
     UsageError,
     expand_inputs,
@@ -108,7 +108,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             model = load_model(spec.extra.get("model", name))
         except (TypeError, ValueError) as err:
             raise UsageError(str(err)) from err
-    failed = 0
+        _check_device(args.device)
+    errors = BatchErrors("restore", len(inputs))
     with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
         for src, dst in zip(inputs, outputs, strict=True):
             files.update(0)
@@ -124,8 +125,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             try:
                 image = read_input(src)
             except Failure as err:
-                print(f"{PROG} restore: error: {err}", file=sys.stderr)
-                failed += 1
+                errors.cannot_read(err)
                 files.update(1)
                 continue
             start = time.perf_counter()
@@ -135,7 +135,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 and (image.lazy or src.name.lower().endswith(".zarr"))
             ):
                 # big data: block by block from the file straight into the OME-Zarr, resumable
-                _stream(src, dst, model, psf, args.axes or image.axes, params, args)
+                axes = _stream_axes(src, image, args.axes)
+                try:
+                    _stream(src, dst, model, psf, axes, params, args)
+                except (ValueError, TypeError) as err:
+                    errors.refuse(src, err)
+                    files.update(1)
+                    continue
                 files.update(1)
                 files.write(f"{src} -> {dst}", file=sys.stdout)
                 continue
@@ -157,7 +163,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
                         **params,
                     )
             except (ValueError, TypeError) as err:
-                raise UsageError(f"{src}: {err}") from err
+                errors.refuse(src, err)
+                files.update(1)
+                continue
             provenance = record(
                 "restore",
                 method=name,
@@ -178,19 +186,71 @@ def cmd_restore(args: argparse.Namespace) -> int:
             write_output(dst, restored, meta, args)
             files.update(1)
             files.write(f"{src} -> {dst}", file=sys.stdout)
-    if failed:
-        raise Failure(f"{failed} of {len(inputs)} inputs could not be read")
+    errors.finish()
     return 0
+
+
+def _check_device(device: str) -> None:
+    """Refuse a bad ``--device`` once, before the batch, not once per file."""
+    from napari_deconvnet.core.devices import resolve_device
+
+    try:
+        resolve_device(device)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--device {device}: {err}") from err
+
+
+def _stream_axes(src: Path, image: Any, given: str | None) -> str | None:
+    """The axes to stream `src` with, in the layout :func:`~napari_deconvnet.restore_to_zarr`
+    reads it: the stored array's, which need not be the reader's.
+
+    The reader reorders some files for napari: an RGB OME-Zarr stored ``CYX``
+    reads as ``YXS``. ``restore_to_zarr`` reads the stored array and takes the
+    axes a file names (OME-Zarr metadata, TIFF tags) from the file, so `given`
+    (``--axes``) names the stored dimensions and is passed as it is. Without it,
+    a file the reader reads as RGB but stores ``C`` gets its stored axes with
+    ``S`` for ``C`` (restored as colour, as in memory), another file that names
+    its axes none (its own), and the rest the reader's axes when its array is
+    the stored one, else none (the model's usual layout).
+    """
+    if given:
+        return given
+    from napari_deconvnet.core.sources import open_source
+
+    try:
+        stored, _, info = open_source(src)
+    except (ValueError, OSError):
+        return None  # restore_to_zarr says what is wrong with it
+    stored_axes = info.get("axes")
+    if stored_axes:
+        if image.rgb and "C" in stored_axes and "S" not in stored_axes:
+            return stored_axes.replace("C", "S")
+        return None
+    return image.axes if tuple(stored.shape) == tuple(image.data.shape) else None
 
 
 def _stream(
     src: Path, dst: Path, model: Any, psf: Any, axes: Any, params: dict, args: Any
 ) -> None:
-    """``restore big.zarr -o out.ome.zarr``: :func:`napari_deconvnet.restore_to_zarr`."""
+    """``restore big.zarr -o out.ome.zarr``: :func:`napari_deconvnet.restore_to_zarr`.
+
+    An unfinished target (a killed or stopped run) is resumed when it is the
+    same job. With ``--overwrite``, one of other data or settings is replaced
+    instead: resuming is tried first, and refused before any block is written.
+    """
     import napari_deconvnet as dn
 
+    unfinished = (dst / ".napari_deconvnet_job").is_dir()
     with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
-        try:
+        moved = follow(blocks)
+        started = False
+
+        def progress(done: int, total: int) -> None:
+            nonlocal started
+            started = True
+            moved(done, total)
+
+        def run(overwrite: bool) -> None:
             dn.restore_to_zarr(
                 src,
                 dst,
@@ -198,9 +258,19 @@ def _stream(
                 psf=psf,
                 axes=axes,
                 device=args.device,
-                overwrite=bool(args.overwrite) and not (dst / ".napari_deconvnet_job").is_dir(),
-                progress=follow(blocks),
+                overwrite=overwrite,
+                progress=progress,
                 **params,
             )
-        except (ValueError, TypeError) as err:
-            raise UsageError(f"{src}: {err}") from err
+
+        if not (unfinished and args.overwrite):
+            run(bool(args.overwrite))
+            return
+        try:
+            run(False)  # the same job: finish it
+        except ValueError as err:
+            # refused before any block ran: the target holds another job, which
+            # --overwrite replaces (errors about the image itself come back again)
+            if started or "overwrite=True" not in str(err):
+                raise
+            run(True)

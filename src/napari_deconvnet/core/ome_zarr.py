@@ -181,12 +181,17 @@ def pyramid(target: Path, zaxes: str, chunks, client: Any) -> list[tuple[int, ..
 
 
 def multiscales(name: str, zaxes: str, shapes, info: dict[str, Any], axes_from_file: str):
+    """NGFF ``multiscales`` for levels of `shapes` in the order `zaxes`.
+
+    `info` holds per-axis scale, translate and units in the order
+    `axes_from_file` (the source's own axes: an ImageJ ``ZCYX`` hyperstack's,
+    say); they are matched by letter, when the two name the same axes.
+    """
     by_letter = {}
-    if axes_from_file == zaxes:
+    if axes_from_file and sorted(axes_from_file) == sorted(zaxes):
         by_letter = {
-            "scale": dict(zip(zaxes, info.get("scale", []), strict=False)),
-            "translate": dict(zip(zaxes, info.get("translate", []), strict=False)),
-            "units": dict(zip(zaxes, info.get("units", []), strict=False)),
+            key: dict(zip(axes_from_file, info.get(key) or [], strict=False))
+            for key in ("scale", "translate", "units")
         }
     scale0 = [float(by_letter.get("scale", {}).get(a, 1.0)) for a in zaxes]
     translate0 = [float(by_letter.get("translate", {}).get(a, 0.0)) for a in zaxes]

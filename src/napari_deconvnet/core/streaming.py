@@ -307,7 +307,10 @@ def restore_to_zarr(
     }
     label = name or target.name.split(".")[0]
     attrs = {
-        "multiscales": multiscales(label, zaxes, shapes, info, info.get("axes", "")),
+        # the file's scale and units, by letter, when the restore kept the file's axes
+        "multiscales": multiscales(
+            label, zaxes, shapes, info, info.get("axes", "") if axes == info.get("axes") else ""
+        ),
         LAYER_KEY: layer_document(label, zaxes, info, provenance),
     }
     write_json(target / ".zattrs", attrs)

@@ -1,0 +1,200 @@
+"""The command line keeps going and keeps its promises with awkward inputs.
+
+A batch is not stopped by one file with bad data, ``--overwrite`` replaces an
+unfinished streamed target of another job, and an RGB OME-Zarr streams as
+colour. A streamed TIFF keeps its pixel size. Images are tiny: these check behaviour, not quality.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+import napari_deconvnet as dn
+from napari_deconvnet.cli import main
+from napari_deconvnet.io.reader import read_image
+
+FLOAT32_CPU = ["--precision", "float32", "--device", "cpu"]
+
+
+def _image(shape=(32, 32), seed=0):
+    return np.random.default_rng(seed).normal(100, 10, shape).astype(np.float32)
+
+
+def _relative_error(result, expected):
+    return float(np.abs(np.asarray(result) - expected).max() / np.ptp(expected))
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """a.tif and c.tif are fine; b.tif holds a NaN, b2.tif is 2 x 2 pixels."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = _image()
+    with_nan = good.copy()
+    with_nan[3, 3] = np.nan
+    tifffile.imwrite(folder / "a.tif", good)
+    tifffile.imwrite(folder / "b.tif", with_nan)
+    tifffile.imwrite(folder / "b2.tif", good[:2, :2])
+    tifffile.imwrite(folder / "c.tif", _image(seed=1))
+    return folder
+
+
+# ------------------------------------------------- a batch goes on after bad data
+
+
+def test_batch_restore_writes_the_good_files_and_reports_the_bad(mixed_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["-q", "restore", str(mixed_folder), "-o", str(out)]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a_restored.tif", "c_restored.tif"]
+    err = capsys.readouterr().err
+    assert "b.tif: image contains NaN" in err
+    assert "b2.tif: image spatial shape (2, 2)" in err
+    assert "2 of 4 inputs failed" in err
+
+
+def test_batch_synthesize_writes_the_good_files_and_reports_the_bad(
+    mixed_folder, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert main(["-q", "synthesize", str(mixed_folder), "-o", str(out), "--noise", "none"]) == 2
+    written = sorted(p.name for p in out.iterdir())
+    assert "a_noisy.tif" in written and "c_noisy.tif" in written and "b_noisy.tif" not in written
+    err = capsys.readouterr().err
+    assert "b.tif: clean contains NaN" in err and "of 4 inputs failed" in err
+
+
+def test_unreadable_and_refused_files_in_one_batch_exit_2(mixed_folder, tmp_path, capsys):
+    (mixed_folder / "broken.tif").write_bytes(b"II*\x00" + b"\xff" * 20)
+    out = tmp_path / "out"
+    assert main(["-q", "restore", str(mixed_folder), "-o", str(out)]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a_restored.tif", "c_restored.tif"]
+    err = capsys.readouterr().err
+    assert "broken.tif: cannot read it as an image" in err
+    assert "3 of 5 inputs failed (2 refused, 1 could not be read" in err
+
+
+def test_one_file_with_bad_data_is_still_one_line_and_exit_2(mixed_folder, tmp_path, capsys):
+    out = tmp_path / "out.tif"
+    assert main(["-q", "restore", str(mixed_folder / "b.tif"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "b.tif: image contains NaN" in err
+    assert not out.exists()
+
+
+def test_a_bad_device_is_refused_once_for_the_whole_batch(mixed_folder, tmp_path, capsys):
+    assert main(["-q", "restore", str(mixed_folder), "-o", str(tmp_path / "o"), "--device", "tpu"])
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--device tpu" in err
+    assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------ --overwrite replaces an unfinished stream
+
+
+@pytest.fixture
+def big_zarr(tmp_path):
+    data = (_image((64, 64)) * 10).astype(np.uint16)
+    path = tmp_path / "big.zarr"
+    array = zarr.open_array(
+        str(path), mode="w", shape=data.shape, chunks=(32, 32), dtype=data.dtype, zarr_format=2
+    )
+    array[:] = data
+    return path, data
+
+
+def _unfinished_stream(source, target):
+    """Stop a 4-block streamed restore after its first block (other blocks than the CLI's)."""
+    stop = threading.Event()
+    with pytest.raises(dn.Cancelled):
+        dn.restore_to_zarr(
+            source,
+            target,
+            chunks=32,
+            precision="float32",
+            device="cpu",
+            progress=lambda done, total: stop.set(),
+            stop=stop,
+        )
+    assert (target / ".napari_deconvnet_job").is_dir()
+
+
+def test_overwrite_replaces_an_unfinished_stream_of_other_settings(big_zarr, tmp_path, capsys):
+    source, data = big_zarr
+    target = tmp_path / "part.ome.zarr"
+    _unfinished_stream(source, target)
+    command = ["-q", "restore", str(source), "-o", str(target), "--tile", "48", *FLOAT32_CPU]
+    assert main(command) == 2  # not the same job, and no --overwrite: kept
+    assert "unfinished restore of other data or with other settings" in capsys.readouterr().err
+    assert (target / ".napari_deconvnet_job").is_dir()
+    assert main([*command, "--overwrite"]) == 0
+    assert not (target / ".napari_deconvnet_job").exists()
+    out = read_image(target)
+    assert out.metadata["napari_deconvnet"]["streamed"] is True
+    expected = dn.restore(data, tile=48, precision="float32", device="cpu")
+    assert _relative_error(out.data, expected) < 1e-5
+
+
+def test_a_data_error_while_streaming_is_not_retried_as_an_overwrite(tmp_path, capsys):
+    """--overwrite replaces another job's target, but an image refused is not a reason."""
+    source = tmp_path / "nan.zarr"
+    data = _image((32, 32))
+    data[5, 5] = np.nan
+    array = zarr.open_array(str(source), mode="w", shape=data.shape, dtype=data.dtype)
+    array[:] = data
+    target = tmp_path / "out.ome.zarr"
+    (target / ".napari_deconvnet_job").mkdir(parents=True)
+    marker = target / ".napari_deconvnet_job" / "kept"
+    marker.write_text("")
+    assert main(["-q", "restore", str(source), "-o", str(target), "--overwrite"]) == 2
+    assert "NaN" in capsys.readouterr().err
+    assert marker.exists()  # refused before the target was touched
+
+
+# ------------------------------------------------ an RGB OME-Zarr streams as colour
+
+
+def test_rgb_ome_zarr_round_trip_streams_as_colour(tmp_path):
+    grid = np.indices((40, 48)).astype(np.float32)
+    base = (np.sin(grid[1] / 5) * np.cos(grid[0] / 4) + 1) * 100
+    noise = np.random.default_rng(0).normal(0, 10, (40, 48, 3))
+    rgb = (np.stack([base, base * 0.7, 200 - base], -1) + noise).clip(0, 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    first, again = tmp_path / "rgb.ome.zarr", tmp_path / "again.ome.zarr"
+    assert main(["-q", "restore", str(tmp_path / "rgb.tif"), "-o", str(first), *FLOAT32_CPU]) == 0
+    written = read_image(first)
+    assert written.rgb and written.axes == "YXS"
+    expected = dn.restore(rgb, axes="YXS", precision="float32", device="cpu")
+    assert _relative_error(written.data, expected) < 1e-5
+    # streamed: level 0 is stored (3, Y, X) and restored as colour, as in memory
+    assert main(["-q", "restore", str(first), "-o", str(again), *FLOAT32_CPU]) == 0
+    streamed = read_image(again)
+    assert streamed.metadata["napari_deconvnet"]["streamed"] is True
+    colour = np.moveaxis(np.asarray(streamed.data), 0, -1)  # stored as the channel axis
+    expected = dn.restore(np.asarray(written.data), axes="YXS", precision="float32", device="cpu")
+    assert _relative_error(colour, expected) < 1e-5
+
+
+# ------------------------------------- a streamed TIFF keeps its pixel size
+
+
+def test_streamed_tiff_keeps_its_scale_and_units(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_DECONVNET_LAZY_BYTES", "1000")
+    stack = _image((4, 32, 32))
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(
+        source,
+        stack,
+        imagej=True,
+        resolution=(5.0, 5.0),
+        metadata={"spacing": 1.5, "unit": "um", "axes": "ZYX"},
+    )
+    assert read_image(source).lazy  # the streamed path, which reads the TIFF's own geometry
+    out = tmp_path / "out.ome.zarr"
+    assert main(["-q", "restore", str(source), "-o", str(out), *FLOAT32_CPU]) == 0
+    result = read_image(out)
+    assert result.metadata["napari_deconvnet"]["streamed"] is True
+    np.testing.assert_allclose(result.scale, [1.5, 0.2, 0.2])
+    assert result.units == ["micrometer"] * 3
