@@ -172,7 +172,8 @@ def test_rgb_ome_zarr_round_trip_streams_as_colour(tmp_path):
     assert main(["-q", "restore", str(first), "-o", str(again), *FLOAT32_CPU]) == 0
     streamed = read_image(again)
     assert streamed.metadata["napari_deconvnet"]["streamed"] is True
-    colour = np.moveaxis(np.asarray(streamed.data), 0, -1)  # stored as the channel axis
+    assert streamed.rgb and streamed.axes == "YXS"  # read back as colour, as written in memory
+    colour = np.asarray(streamed.data)
     expected = dn.restore(np.asarray(written.data), axes="YXS", precision="float32", device="cpu")
     assert _relative_error(colour, expected) < 1e-5
 

@@ -235,3 +235,18 @@ def test_a_streamed_hyperstack_keeps_its_scale_whatever_its_axis_order(tmp_path,
         [1.0, 1.5, 0.2, 0.2]
     )
     assert [a.get("unit") for a in ms["axes"]][1:] == ["micrometer"] * 3
+
+
+def test_a_streamed_rgb_image_reads_back_as_rgb(tmp_path):
+    from skimage import data
+
+    rgb = data.astronaut()[:96, :80]
+    path = tmp_path / "rgb.tif"
+    tifffile.imwrite(path, rgb, photometric="rgb")
+    out = tmp_path / "rgb.ome.zarr"
+    dn.restore_to_zarr(path, out, client=False)
+    image = read_image(out)
+    assert image.axes == "YXS" and image.data.shape == (96, 80, 3)
+    eager = dn.restore(rgb, axes="YXS")
+    got = np.asarray(image.data)
+    assert np.abs(got - eager).max() <= 1e-5 * np.ptp(eager)

@@ -311,7 +311,11 @@ def restore_to_zarr(
         "multiscales": multiscales(
             label, zaxes, shapes, info, info.get("axes", "") if axes == info.get("axes") else ""
         ),
-        LAYER_KEY: layer_document(label, zaxes, info, provenance),
+        # colour (an S axis, stored as NGFF's C) is read back as an RGB layer, as the
+        # in-memory writer records it: the S axis last
+        LAYER_KEY: layer_document(
+            label, zaxes.replace("C", "") + "S" if "S" in axes else zaxes, info, provenance
+        ),
     }
     write_json(target / ".zattrs", attrs)
     shutil.rmtree(target / JOB_DIR, ignore_errors=True)
