@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import numbers
 import threading
 import time
 import warnings
@@ -256,8 +257,10 @@ def by_channel(arrays: list | None, axes: str | None, ndim: int) -> list | None:
     return out
 
 
-def per_channel_regions(spec: Any, inputs_l: list, axes: str | None) -> Any:
-    """Region specs repeated for every channel of their input."""
+def per_channel_regions(spec: Any, inputs_l: list, axes: str | None, ndim: int = 2) -> Any:
+    """Region specs for every channel of their input: a mask of the input's whole
+    shape is split by channel as the input is (:func:`by_channel`); a mask of its
+    spatial shape, or polygons, apply to every channel alike."""
     if spec is None or axes is None:
         return spec
     channel = next((a for a in axes if a in "CS"), None)
@@ -266,7 +269,10 @@ def per_channel_regions(spec: Any, inputs_l: list, axes: str | None) -> Any:
     specs = list(spec) if len(inputs_l) > 1 else [spec]
     out = []
     for s, a in zip(specs, inputs_l, strict=True):
-        out += [s] * a.shape[axes.index(channel)]
+        if isinstance(s, np.ndarray | list) and np.shape(s) == tuple(a.shape):
+            out += by_channel([np.asarray(s)], axes, ndim)
+        else:
+            out += [s] * a.shape[axes.index(channel)]
     return out
 
 
@@ -407,6 +413,22 @@ def _fraction_or_strength(value: Any, name: str, default: float, upper: float | 
     return float(value)
 
 
+def _clip_norm(value: Any) -> float | None:
+    """The gradient-norm clip: a positive number, or None or 0 for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"clip_norm must be a positive number, or None or 0 (no clipping), got {value!r}"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"clip_norm must be a positive number, or None or 0 (no clipping), got {value!r}; "
+            "a negative norm would reverse the gradient"
+        )
+    return float(value) or None
+
+
 def _channel_validation(validation: Any, axes: str | None, mode: str, ndim: int) -> Any:
     """Explicit validation data split by channel like the inputs."""
     if axes is None or validation is None or isinstance(validation, float | int):
@@ -465,6 +487,11 @@ def build_trainer(
     inputs_l = as_list(inputs, "inputs")
     targets_l = None if targets is None else as_list(targets, "targets")
     check_pairs(inputs_l, targets_l)
+    if mode == "supervised" and isinstance(validation, tuple) and len(validation) == 2:
+        try:  # explicit validation pairs, checked as the training pairs are
+            check_pairs(as_list(validation[0], "validation"), as_list(validation[1], "targets"))
+        except ValueError as err:
+            raise ValueError(f"validation data: {err}") from None
     batch_size = positive_int(batch_size, "batch_size")
     epochs = positive_int(epochs, "epochs", allow_none=True)
     steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
@@ -486,8 +513,20 @@ def build_trainer(
         raise TypeError(f"ema must be a decay in (0, 1) or None, got {type(ema).__name__}")
     if ema is not None and not 0 < ema < 1:
         raise ValueError(f"ema must be a decay in (0, 1) such as 0.999, or None, got {ema!r}")
+    if isinstance(ssim_weight, bool) or not isinstance(ssim_weight, numbers.Real):
+        raise TypeError(f"ssim_weight must be a number in [0, 1], got {ssim_weight!r}")
     if not 0 <= ssim_weight <= 1:
         raise ValueError(f"ssim_weight must be in [0, 1], got {ssim_weight!r}")
+    clip_norm = _clip_norm(clip_norm)
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real):
+        raise TypeError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(
+            f"weight_decay must be a number >= 0 (0 turns it off), got {weight_decay!r}"
+        )
+    if not isinstance(augment, bool | np.bool_):
+        raise TypeError(f"augment must be True or False, got {augment!r}")
+    augment = bool(augment)
     if blind_spot is not None and blind_spot not in REPLACEMENTS:
         raise ValueError(
             f"blind_spot must be one of {REPLACEMENTS} (how masked pixels are replaced in "
@@ -563,9 +602,9 @@ def build_trainer(
 
     # ---- data; with patch_size=None, the largest automatic size that fits
     targets_c = by_channel(targets_l, axes, ndim)
-    regions_c = per_channel_regions(regions, inputs_l, axes)
+    regions_c = per_channel_regions(regions, inputs_l, axes, ndim)
     validation_c = _channel_validation(validation, axes, mode, ndim)
-    validation_regions_c = per_channel_regions(validation_regions, inputs_l, axes)
+    validation_regions_c = per_channel_regions(validation_regions, inputs_l, axes, ndim)
     for attempt, size in enumerate(sizes):
         try:
             data = TrainingSet(

@@ -242,6 +242,10 @@ class Trainer:
             self.record(None, val_loss, metrics, baseline=True)
             self.best = {"loss": val_loss, "epoch": 0, "state": _state(self.net)}
             self.start_blocks = self.sure_blocks.get("raw")
+            if self.autosave is not None:
+                # the best so far is the start: written now, so that the file exists and
+                # is this run's (not an earlier run's) when nothing ever beats it
+                self.autosave.save_best(self)
             message = "validated the initial model"
             if self.config.mode == "self-supervised" and self.validated:
                 message += f" ({self._score_words()})"
@@ -519,6 +523,8 @@ class Trainer:
                 "state": _state(self.net),
             }
             improved = None
+            if self.autosave is not None:  # the autosave holds what is returned
+                self.autosave.save_best(self)
         else:
             improved = self.best["epoch"] > 0
         best_entry = next(h for h in self.history if h["epoch"] == self.best["epoch"])

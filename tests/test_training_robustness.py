@@ -1,0 +1,98 @@
+"""dn.train's options and data as users pass them: validation pairs, the
+autosave when nothing beats the start, optimiser options, channel masks."""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+
+NET = {"base_channels": 4}
+
+
+def _pair(shape=(96, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    clean = rng.random(shape).astype(np.float32)
+    return clean + rng.normal(0, 0.1, shape).astype(np.float32), clean
+
+
+def _same(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.values(), b.values(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("validation", "match"),
+    [
+        (lambda n, c: (n, c[:80, :80]), "validation data: input 0 has shape"),
+        (lambda n, c: (n[:64, :64], c), "validation data: input 0 has shape"),
+        (lambda n, c: ([n, n], [c]), "validation data: 2 inputs but 1 targets"),
+        (lambda n, c: ([n], [c, c]), "validation data: 1 inputs but 2 targets"),
+    ],
+)
+def test_explicit_validation_pairs_are_checked_like_the_training_pairs(validation, match):
+    noisy, clean = _pair()
+    with pytest.raises(ValueError, match=match):
+        dn.train(noisy, clean, epochs=1, network=NET, validation=validation(noisy, clean))
+
+
+def test_the_autosave_is_this_runs_start_when_nothing_beats_it(tmp_path):
+    noisy, clean = _pair()
+    path = tmp_path / "run.safetensors"
+    first = dn.train(noisy, clean, epochs=2, steps_per_epoch=5, network=NET, autosave=path,
+                     name="first-run")  # fmt: skip
+    assert first.improved and dn.load_model(path).metadata["name"] == "first-run"
+    other_noisy, other_clean = _pair(seed=1)
+    second = dn.train(other_noisy, other_clean, epochs=1, steps_per_epoch=2, lr=1e-12,
+                      network=NET, autosave=path, name="second-run")  # fmt: skip
+    assert not second.improved
+    saved = dn.load_model(path)  # this run's start, not the first run's model
+    assert saved.metadata["name"] == "second-run"
+    assert _same(saved.state_dict(), second.model.state_dict())
+    # a fresh path gets a model file too, and without validation the last weights
+    fresh = tmp_path / "fresh.safetensors"
+    last = dn.train(noisy, clean, epochs=2, steps_per_epoch=3, network=NET, autosave=fresh,
+                    validation=None)  # fmt: skip
+    assert _same(dn.load_model(fresh).state_dict(), last.model.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error", "match"),
+    [
+        ("clip_norm", -1.0, ValueError, "clip_norm must be a positive number.*reverse"),
+        ("clip_norm", "a", TypeError, "clip_norm must be a positive number"),
+        ("weight_decay", -1.0, ValueError, "weight_decay must be a number >= 0"),
+        ("weight_decay", "a", TypeError, "weight_decay must be a number >= 0"),
+        ("ssim_weight", "a", TypeError, "ssim_weight must be a number in"),
+        ("augment", "no", TypeError, "augment must be True or False"),
+    ],
+)
+def test_optimiser_options_are_checked(option, value, error, match):
+    noisy, clean = _pair()
+    with pytest.raises(error, match=match):
+        dn.train(noisy, clean, epochs=1, network=NET, **{option: value})
+
+
+def test_clip_norm_zero_means_no_clipping():
+    """0 turns an option off, as for l2sp and rehearsal (it froze training: every
+    gradient clipped to norm 0)."""
+    noisy, clean = _pair()
+    kw = dict(epochs=1, steps_per_epoch=3, batch_size=4, network=NET, seed=0)
+    off = dn.train(noisy, clean, clip_norm=0, **kw)
+    none = dn.train(noisy, clean, clip_norm=None, **kw)
+    assert _same(off.model.state_dict(), none.model.state_dict())
+    assert off.improved  # it learns (with every gradient clipped to 0 it never did)
+
+
+def test_a_mask_of_the_whole_rgb_shape_is_split_by_channel():
+    rng = np.random.default_rng(2)
+    clean = rng.random((96, 96, 3)).astype(np.float32)
+    noisy = clean + rng.normal(0, 0.1, clean.shape).astype(np.float32)
+    mask = np.zeros(clean.shape, bool)
+    mask[:, :64] = True  # the left two thirds, in every channel
+    result = dn.train(noisy, clean, axes="YXS", regions=mask, epochs=1, steps_per_epoch=2,
+                      patch_size=16, network=NET)  # fmt: skip
+    assert result.steps == 2
+    flat = mask[..., 0]  # the spatial mask works as before, alike for every channel
+    again = dn.train(noisy, clean, axes="YXS", regions=flat, epochs=1, steps_per_epoch=2,
+                     patch_size=16, network=NET)  # fmt: skip
+    assert _same(result.model.state_dict(), again.model.state_dict())
