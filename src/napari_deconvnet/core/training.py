@@ -224,7 +224,7 @@ def train(
         network, are samples; ``(Y, X, 3|4)`` arrays are taken as RGB(A)
         when axes is None), ``schedule``
         (``"cosine"``, ``"one-cycle"`` or ``"constant"``), ``clip_norm``
-        (1.0), ``patience`` (epochs without improvement before early
+        (1.0; None or 0: no clipping), ``patience`` (epochs without improvement before early
         stopping; None), ``ssim_weight``, ``regions`` and
         ``validation_regions`` (where training and validation patches may
         lie: per input None, a mask, or a list of polygon vertex arrays in
