@@ -183,6 +183,11 @@ class PatchSampler:
     positions it holds, then a position uniformly inside it, so every allowed
     position is equally likely. A position whose patch overlaps an excluded
     area (the validation patches) is drawn again.
+
+    `groups` names, for each source, the image it is a channel plane of
+    (``axes="YXC"`` trains each channel as a source of its own): an excluded
+    area of one source excludes the same pixels (leading index, origin and
+    size) of every source of its group. By default each source is its own.
     """
 
     def __init__(
@@ -192,11 +197,18 @@ class PatchSampler:
         size: tuple[int, ...],
         rng: np.random.Generator,
         exclude: list[Box] | None = None,
+        groups: Sequence[Any] | None = None,
     ) -> None:
         self.sources = sources
         self.size = size
         self.rng = rng
         self.exclude = list(exclude or [])
+        self.groups = list(range(len(sources))) if groups is None else list(groups)
+        if len(self.groups) != len(sources):
+            raise ValueError(
+                f"groups has {len(self.groups)} entries for {len(sources)} sources; pass "
+                "one group per source"
+            )
         counts = [b.n_origins(size, sources[b.source].lead_shape) for b in boxes]
         self.boxes = [b for b, n in zip(boxes, counts, strict=True) if n > 0]
         counts = np.array([n for n in counts if n > 0], np.float64)
@@ -228,13 +240,20 @@ class PatchSampler:
         origin = tuple(a + b for a, b in zip(box.lo, local, strict=True))
         return box.source, lead, origin
 
+    def _overlaps(
+        self, boxes: list[Box], source: int, lead: tuple[int, ...], origin: tuple[int, ...]
+    ) -> bool:
+        """Whether the patch at `origin` touches one of `boxes` in any source of its group."""
+        group = self.groups[source]
+        return any(
+            self.groups[b.source] == group and b.touches(lead, origin, self.size) for b in boxes
+        )
+
     def draw(self, tries: int = _MAX_TRIES) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
         """One allowed position ``(source, lead, origin)``."""
         for _ in range(tries):
             source, lead, origin = self._draw()
-            if not any(
-                e.source == source and e.touches(lead, origin, self.size) for e in self.exclude
-            ):
+            if not self._overlaps(self.exclude, source, lead, origin):
                 return source, lead, origin
         raise PatchFitError(
             f"no {self.size} training patch fits outside the validation area after {tries} "
@@ -242,7 +261,10 @@ class PatchSampler:
         )
 
     def draw_disjoint(self, n: int, snap: bool = True) -> list[tuple]:
-        """Up to `n` positions that do not overlap each other (snapped to the patch grid)."""
+        """Up to `n` positions that do not overlap each other (snapped to the patch grid).
+
+        Nor each other's pixels in the other sources of their group.
+        """
         chosen: list[tuple] = []
         taken: list[Box] = []
         for _ in range(50 * n):
@@ -268,11 +290,9 @@ class PatchSampler:
                         a + (o - a) // p * p
                         for o, a, p in zip(origin, box.lo, self.size, strict=True)
                     )
-            if any(t.source == source and t.touches(lead, origin, self.size) for t in taken):
+            if self._overlaps(taken, source, lead, origin):
                 continue
-            if any(
-                e.source == source and e.touches(lead, origin, self.size) for e in self.exclude
-            ):
+            if self._overlaps(self.exclude, source, lead, origin):
                 continue
             chosen.append((source, lead, origin))
             taken.append(Box(source, lead, origin, self.size))

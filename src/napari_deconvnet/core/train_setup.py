@@ -276,6 +276,15 @@ def per_channel_regions(spec: Any, inputs_l: list, axes: str | None, ndim: int =
     return out
 
 
+def channel_groups(inputs_l: list, axes: str | None) -> list[int]:
+    """For each array :func:`by_channel` makes of `inputs_l`, the index of its input
+    (channel planes of one image share a validation area)."""
+    channel = None if axes is None else next((a for a in axes if a in "CS"), None)
+    if channel is None:
+        return list(range(len(inputs_l)))
+    return [i for i, a in enumerate(inputs_l) for _ in range(a.shape[axes.index(channel)])]
+
+
 #: The automatic patch size (``patch_size=None``) before it is fitted to the data:
 #: 64 x 64 in 2D; 32 x 64 x 64 in 3D (Noise2Void's 3D default: volumes of a few
 #: tens of planes are common, and 64**3 patches did not fit them).
@@ -623,6 +632,7 @@ def build_trainer(
                 seed=seed,
                 replacement=blind_spot or "random",
                 condition_psf=condition_psf,
+                channel_groups=channel_groups(inputs_l, axes),
             )
             break
         except PatchFitError as err:

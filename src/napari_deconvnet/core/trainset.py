@@ -198,7 +198,15 @@ def _check_finite(array: Any, name: str) -> None:
 
 
 class TrainingSet:
-    """Sources, samplers, batches and the fixed validation set of one run."""
+    """Sources, samplers, batches and the fixed validation set of one run.
+
+    `channel_groups` gives, for each input, the index of the user image it is
+    a channel plane of (the planes :func:`~.train_setup.by_channel` makes of
+    one ``axes="YXC"`` image share one); None: each input is an image of its
+    own. A validation fraction holds out the same pixels in every channel of
+    an image: its patches are drawn over the image's pixel area and read in
+    each of its channels, and no training patch of any channel overlaps them.
+    """
 
     def __init__(
         self,
@@ -218,6 +226,7 @@ class TrainingSet:
         seed: int,
         replacement: str = "random",
         condition_psf: np.ndarray | None = None,
+        channel_groups: Sequence[int] | None = None,
     ) -> None:
         self.mode, self.size, self.rng, self.device = mode, size, rng, device
         self.replacement = replacement
@@ -239,13 +248,14 @@ class TrainingSet:
         self.noise_map = trains_with_noise_map(net)
         norm = net.config.normalization
         self.sources = self._sources(inputs, targets, norm, "inputs")
+        groups = self.channel_groups = self._channel_groups(channel_groups, self.sources)
         train_boxes = self._regions(regions, "regions", self.sources)
         if not train_boxes:
             raise ValueError(
                 "regions are empty: no shape or labelled pixel lies on the inputs; draw "
                 "rectangles or polygons over the image, or pass regions=None"
             )
-        sampler = PatchSampler(self.sources, train_boxes, size, rng)
+        sampler = PatchSampler(self.sources, train_boxes, size, rng, groups=groups)
         if sampler.empty:
             raise PatchFitError(
                 f"no {size} patch fits inside the training regions; draw larger regions or "
@@ -271,9 +281,21 @@ class TrainingSet:
                     f"{validation!r}"
                 )
             if validation > 0:
-                n = round(validation * sampler.area() / math.prod(size))
-                n = int(min(max(n, 1), MAX_VALIDATION_PATCHES))
-                positions = sampler.draw_disjoint(n)
+                # drawn over each image's pixels (an area counted once, not once per
+                # channel) and read in every channel of the image
+                siblings = {g: [i for i, h in enumerate(groups) if h == g] for g in groups}
+                planes = max(len(v) for v in siblings.values())
+                pixels = sum(
+                    b.area(self.sources[b.source].lead_shape) // len(siblings[groups[b.source]])
+                    for b in sampler.boxes
+                )
+                n = round(validation * pixels / math.prod(size))
+                n = int(min(max(n, 1), max(MAX_VALIDATION_PATCHES // planes, 1)))
+                positions = [
+                    (t, lead, origin)
+                    for s, lead, origin in sampler.draw_disjoint(n)
+                    for t in siblings[groups[s]]
+                ]
                 exclude = [Box(s, lead, origin, size) for s, lead, origin in positions]
             self.validation = f"fraction {validation}"
         elif validation is None:
@@ -300,7 +322,7 @@ class TrainingSet:
         if len(positions) > MAX_VALIDATION_PATCHES:
             keep = rng.choice(len(positions), MAX_VALIDATION_PATCHES, replace=False)
             positions = [positions[i] for i in sorted(keep)]
-        self.sampler = PatchSampler(self.sources, train_boxes, size, rng, exclude)
+        self.sampler = PatchSampler(self.sources, train_boxes, size, rng, exclude, groups)
         self.sampler.draw()  # a clear error now if nothing fits outside the validation area
         self.train_area = self.sampler.area()
         self.val = self._validation_set(val_sources, positions, seed)
@@ -314,6 +336,28 @@ class TrainingSet:
         )
 
     # -- set-up
+
+    @staticmethod
+    def _channel_groups(channel_groups: Any, sources: list[Source]) -> list[int]:
+        """One group per source; sources of a group (channels of one image) share shapes."""
+        if channel_groups is None:
+            return list(range(len(sources)))
+        groups = [int(g) for g in channel_groups]
+        if len(groups) != len(sources):
+            raise ValueError(
+                f"channel_groups has {len(groups)} entries but there are {len(sources)} "
+                "inputs; pass the index of its image for each input"
+            )
+        first: dict[int, int] = {}
+        for i, g in enumerate(groups):
+            j = first.setdefault(g, i)
+            if sources[i].x.shape != sources[j].x.shape:
+                raise ValueError(
+                    f"inputs {j} and {i} are channels of one image (channel_groups) but have "
+                    f"shapes {tuple(sources[j].x.shape)} and {tuple(sources[i].x.shape)}; "
+                    "channels of one image have one shape"
+                )
+        return groups
 
     def _sources(self, inputs, targets, norm, name) -> list[Source]:
         sources = []

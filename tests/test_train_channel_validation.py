@@ -1,0 +1,159 @@
+"""The validation fraction holds out the same pixels in every channel of an image.
+
+``axes="YXC"`` trains each channel plane as a source of its own
+(``train_setup.by_channel``); a validation patch drawn in one channel must keep
+training patches off its pixels in the other channels too, or the network
+validates on pixels it was trained on.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.train_setup import build_trainer, by_channel
+from napari_deconvnet.core.trainset import TrainingSet
+
+SIZE = (32, 32)
+
+
+def _set(inputs, targets=None, *, mode="supervised", seed=3, **kwargs):
+    net = dn.DeconvNet(ndim=2, depth=2, base_channels=4)
+    return TrainingSet(
+        mode=mode,
+        inputs=inputs,
+        targets=targets,
+        net=net,
+        size=SIZE,
+        regions=None,
+        validation=0.1,
+        validation_regions=None,
+        noise=("none", {}, None),
+        rng=np.random.default_rng(seed),
+        device=torch.device("cpu"),
+        augment=True,
+        seed=seed,
+        **kwargs,
+    )
+
+
+def _leaks(data, groups, draws=1000):
+    """How many of `draws` training patches touch a validation patch's pixels in its image."""
+    val = data.val["positions"]
+    hits = 0
+    for _ in range(draws):
+        s, lead, origin = data.sampler.draw()
+        hits += any(
+            groups[v] == groups[s]
+            and lead == v_lead
+            and all(abs(a - b) < p for a, b, p in zip(origin, v_origin, SIZE, strict=True))
+            for v, v_lead, v_origin in val
+        )
+    return hits
+
+
+@pytest.mark.parametrize(
+    ("axes", "shape"), [("YXS", (96, 96, 3)), ("YXC", (96, 96, 3)), ("CYX", (3, 96, 96))]
+)
+def test_fraction_validation_holds_out_every_channel(axes, shape):
+    image = np.random.default_rng(0).random(shape, np.float32)
+    channels = by_channel([image], axes, 2)
+    groups = [0, 0, 0]
+    data = _set(channels, channels, channel_groups=groups)
+    positions = data.val["positions"]
+    # 10 % of the 96 x 96 pixel area: one 32 x 32 patch, read in each of the 3 channels
+    assert len(positions) == 3
+    assert sorted(s for s, _, _ in positions) == [0, 1, 2]
+    assert len({(lead, origin) for _, lead, origin in positions}) == 1
+    assert _leaks(data, groups) == 0
+
+
+def test_fraction_validation_per_time_point_and_per_image():
+    """Leading indices stay apart, and separate images do not hold out each other's pixels."""
+    rng = np.random.default_rng(1)
+    movie = rng.random((2, 96, 128, 3), np.float32)  # TYXC
+    gray = rng.random((96, 96), np.float32)
+    channels = by_channel([movie], "TYXC", 2) + [gray]
+    groups = [0, 0, 0, 1]
+    data = _set(channels, mode="self-supervised", channel_groups=groups)
+    positions = data.val["positions"]
+    held = {}
+    for s, lead, origin in positions:
+        held.setdefault((groups[s], lead, origin), set()).add(s)
+    assert all(found == {0, 1, 2} for (g, _, _), found in held.items() if g == 0)
+    assert all(found == {3} for (g, _, _), found in held.items() if g == 1)
+    assert _leaks(data, groups) == 0
+    # without groups (today's default), each source is an image of its own
+    alone = _set(channels, mode="self-supervised")
+    assert alone.channel_groups == [0, 1, 2, 3]
+
+
+def test_single_channel_split_unchanged():
+    """No channel siblings: the validation positions and training draws of before the fix."""
+    rng = np.random.default_rng(0)
+    a = rng.random((96, 96), np.float32)
+    b = rng.random((2, 80, 112), np.float32)
+    single = _set([a], [a])
+    assert single.val["positions"] == [(0, (), (0, 0))]
+    assert [single.sampler.draw() for _ in range(5)] == [
+        (0, (), (57, 33)),
+        (0, (), (43, 38)),
+        (0, (), (49, 62)),
+        (0, (), (20, 42)),
+        (0, (), (56, 19)),
+    ]
+    multi = _set([a, b], mode="self-supervised")
+    assert multi.val["positions"] == [(0, (), (0, 0)), (1, (1,), (0, 0)), (1, (0,), (0, 32))]
+    assert [multi.sampler.draw() for _ in range(5)] == [
+        (1, (1,), (37, 77)),
+        (0, (), (20, 42)),
+        (1, (1,), (14, 76)),
+        (1, (0,), (46, 24)),
+        (0, (), (2, 57)),
+    ]
+    big = _set([rng.random((256, 200), np.float32)], mode="self-supervised")
+    assert big.val["positions"] == [
+        (0, (), (32, 32)),
+        (0, (), (192, 96)),
+        (0, (), (64, 64)),
+        (0, (), (32, 0)),
+        (0, (), (0, 0)),
+    ]
+    assert big.sampler.draw() == (0, (), (170, 161))
+
+
+def test_distinct_groups_are_the_default():
+    """Inputs that are images of their own (distinct groups) split as without groups."""
+    rng = np.random.default_rng(0)
+    inputs = [rng.random((96, 96), np.float32), rng.random((2, 80, 112), np.float32)]
+    default = _set(inputs, mode="self-supervised")
+    explicit = _set(inputs, mode="self-supervised", channel_groups=[7, 2])
+    assert explicit.val["positions"] == default.val["positions"]
+    draws = [default.sampler.draw() for _ in range(50)]
+    assert [explicit.sampler.draw() for _ in range(50)] == draws
+
+
+def test_channel_groups_checked():
+    a = np.zeros((64, 64), np.float32)
+    with pytest.raises(ValueError, match="channel_groups has 1 entries"):
+        _set([a, a], mode="self-supervised", channel_groups=[0])
+    with pytest.raises(ValueError, match="one shape"):
+        _set([a, np.zeros((64, 96), np.float32)], mode="self-supervised", channel_groups=[0, 0])
+
+
+def test_build_trainer_rgb_split():
+    """train(..., axes="YXS") end to end: no training patch on a validation patch's pixels."""
+    rgb = np.random.default_rng(0).random((96, 96, 3), np.float32)
+    trainer = build_trainer(
+        rgb,
+        rgb,
+        axes="YXS",
+        patch_size=32,
+        network={"base_channels": 4},
+        device="cpu",
+        epochs=1,
+        seed=0,
+    )
+    data = trainer.data
+    assert data.channel_groups == [0, 0, 0]
+    assert _leaks(data, data.channel_groups) == 0
