@@ -148,7 +148,8 @@ def richardson_lucy_iter(
     spatial = padded.shape[padded.ndim - k :]
     planes = padded.reshape(-1, *spatial)
     dims = tuple(range(1, k + 1))
-    taps = separable_taps(kernel) if dev.type == "cpu" else None
+    # (the banded products swap the last two axes, which a one-pixel axis broadcasts)
+    taps = separable_taps(kernel) if dev.type == "cpu" and min(spatial) > 1 else None
     if taps is not None:
         # A separable PSF (a Gaussian, say) on the CPU: banded matrix products
         # along each axis, several times faster than FFTs for small PSFs.

@@ -18,6 +18,7 @@ units; when not given, ``sigma`` comes from
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -53,13 +54,22 @@ def _sigma(arr: np.ndarray, sigma: Any, channel_axis: int | None) -> float:
     if sigma is None:
         from skimage.restoration import estimate_sigma
 
-        return float(estimate_sigma(arr, average_sigmas=True, channel_axis=channel_axis))
+        return _estimated(estimate_sigma, arr, channel_axis)
     if isinstance(sigma, bool) or not np.isscalar(sigma):
         raise TypeError(f"sigma must be a number, got {type(sigma).__name__}")
     value = float(sigma)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"sigma must be finite and >= 0 (in the image's units), got {sigma!r}")
     return value
+
+
+def _estimated(estimate_sigma: Any, arr: np.ndarray, channel_axis: int | None = None) -> float:
+    """scikit-image's noise estimate of `arr`, 0 where it is NaN: its median of the
+    non-zero wavelet coefficients has none on a constant (or linear) image."""
+    with warnings.catch_warnings():  # its mean of an empty selection, there
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = float(estimate_sigma(arr, average_sigmas=True, channel_axis=channel_axis))
+    return 0.0 if np.isnan(value) else value
 
 
 def denoise_nlm(
@@ -116,6 +126,8 @@ def denoise_nlm(
     arr = as_image(image, min_ndim=2)
     s = _sigma(arr, sigma, channel_axis)
     h = 0.8 * s if h is None else _sigma(arr, h, channel_axis)
+    if h == 0:  # no noise (a constant image, or sigma=0): nothing to average away
+        return arr.copy()
     out = denoise_nl_means(
         arr,
         patch_size=patch_size,
@@ -175,7 +187,7 @@ def denoise_nlm_iter(
     for p, plane in enumerate(planes):
         s = sigma
         if s is None:
-            s = float(estimate_sigma(plane, average_sigmas=True))
+            s = _estimated(estimate_sigma, plane)
         for i, (y, x) in enumerate(starts):
             y0, x0 = max(y - _NLM_HALO, 0), max(x - _NLM_HALO, 0)
             y1, x1 = min(y + size + _NLM_HALO, h), min(x + size + _NLM_HALO, w)
@@ -234,6 +246,8 @@ def denoise_tv(
 
     arr = as_image(image)
     w = _sigma(arr, weight, channel_axis)
+    if w == 0:  # no smoothing (a noise-free image's estimate): the image itself
+        return arr.copy()
     out = denoise_tv_chambolle(
         arr, weight=w, eps=eps, max_num_iter=max_num_iter, channel_axis=channel_axis
     )
@@ -298,17 +312,25 @@ def denoise_wavelet(
 
     arr = as_image(image)
     s = None if sigma is None else _sigma(arr, sigma, channel_axis)
-    out = _skimage_wavelet(
-        arr,
-        sigma=s,
-        wavelet=wavelet,
-        mode=mode,
-        wavelet_levels=wavelet_levels,
-        method=method,
-        rescale_sigma=True,
-        channel_axis=channel_axis,
-    )
-    return np.asarray(out, dtype=np.float32)
+    with warnings.catch_warnings():
+        if s is None:  # its own estimate's mean of an empty selection on noise-free data
+            warnings.simplefilter("ignore", RuntimeWarning)
+        out = _skimage_wavelet(
+            arr,
+            sigma=s,
+            wavelet=wavelet,
+            mode=mode,
+            wavelet_levels=wavelet_levels,
+            method=method,
+            rescale_sigma=True,
+            channel_axis=channel_axis,
+        )
+    out = np.asarray(out, dtype=np.float32)
+    if s is None and not np.isfinite(out).all():
+        # scikit-image divides by its own noise estimate, 0 on a noise-free (constant or
+        # linear) image: no noise to remove
+        return arr.copy()
+    return out
 
 
 def _median_size(size: Any, ndim: int) -> tuple[int, ...]:
