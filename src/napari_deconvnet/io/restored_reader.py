@@ -28,8 +28,9 @@ is a lazy dask array instead. :func:`read_restored`, the plain function,
 restores before it returns.
 
 A file written by napari-deconvnet's writer gets its layer name, geometry
-and ``metadata`` back; if that metadata says it is already a restored result
-it opens as one layer, not restored again.
+and ``metadata`` back; if that metadata says it is already a result (a
+restoration, or a measurement such as the Quality widget's SSIM map) it
+opens as one layer, not restored again.
 
 The getter returns None for files this reader does not handle, so that
 napari tries other readers. A file of a handled type that turns out to be
@@ -168,12 +169,25 @@ def _restored_data(
     return data, kwargs, "image"
 
 
+#: Operations whose layers are results, never restored again: restorations, and
+#: measurements (the Quality widget's SSIM maps, ``napari-deconvnet evaluate``'s).
+_RESULT_OPERATIONS = frozenset({"restore", "measure"})
+
+
 def _is_result(metadata: dict[str, Any]) -> bool:
-    """Whether `metadata` says its layer is already a restoration (any method, any front end)."""
+    """Whether `metadata` says its layer is already a result, not an image to restore.
+
+    A restoration (any method, any front end) or a measurement such as an
+    SSIM map.
+    """
     from napari_deconvnet.core.provenance import of
 
     rec = of(metadata)
-    return rec.get("operation") == "restore" or bool(rec.get("model"))
+    return (
+        rec.get("operation") in _RESULT_OPERATIONS
+        or bool(rec.get("model"))
+        or "ssim" in rec  # an SSIM map, whatever wrote its record
+    )
 
 
 def read_restored(
@@ -314,8 +328,14 @@ def _restore_in_background(viewer: Any, image: ImageFile, model: str, device: st
     from napari.qt.threading import create_worker
     from napari.utils import progress
 
+    # a RuntimeError (torch's) re-raised as an ordinary error: superqt's generator
+    # worker would take it for a deleted worker and never end
+    from napari_deconvnet.widgets._common import guarded, original_error
+
     name = Path(image.path).name
-    worker = create_worker(_restore_job, image, model, device, _start_thread=False)
+    worker = create_worker(
+        guarded(_restore_job), image, model, device, _start_thread=False, _ignore_errors=True
+    )
     with contextlib.suppress(Exception):  # show the error ourselves, once, with its traceback
         worker.errored.disconnect(worker._relay_error)
     bar = progress(total=0, desc=f"restoring {name}")
@@ -334,6 +354,7 @@ def _restore_in_background(viewer: Any, image: ImageFile, model: str, device: st
             viewer.add_image(data, **kwargs)
 
     def on_errored(err: BaseException) -> None:
+        err = original_error(err)
         _logger.warning("restoring %s failed", image.path, exc_info=err)
         notify("error", f"napari-deconvnet could not restore {name}: {err}")
 

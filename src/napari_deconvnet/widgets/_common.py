@@ -6,6 +6,8 @@ torch and the core are never imported here, so that opening napari stays fast.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,20 +17,71 @@ from napari.qt.threading import thread_worker
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+class JobError(Exception):
+    """A RuntimeError raised by a worker's job, re-raised as an ordinary exception.
+
+    superqt's generator worker takes a RuntimeError out of the generator for
+    "the worker was deleted": it only warns, and emits neither ``errored``
+    nor ``finished``, so the job would never end. torch raises
+    RuntimeErrors (shape errors, ``torch.OutOfMemoryError``...), so
+    :func:`guarded` re-raises them as this; the original is its
+    ``__cause__`` (:func:`error_text` shows that one).
+    """
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` (a worker's body) with a RuntimeError it raises re-raised as :class:`JobError`.
+
+    A generator function stays a generator function (values sent to it pass
+    through), so that napari still makes a generator worker of it.
+    """
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def steps(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return (yield from func(*args, **kwargs))
+            except RuntimeError as exc:
+                raise JobError(str(exc)) from exc
+
+        return steps
+
+    @functools.wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as exc:
+            raise JobError(str(exc)) from exc
+
+    return call
+
+
+def original_error(exc: BaseException) -> BaseException:
+    """The error a :class:`JobError` wraps, else `exc`."""
+    while isinstance(exc, JobError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
 def make_worker(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """An unstarted napari worker running ``func(*args, **kwargs)``.
+    """An unstarted napari worker running ``func(*args, **kwargs)`` (:func:`guarded`).
 
     napari shows worker errors itself, with a traceback; the widgets show
     theirs in plain words, so napari's relay is disconnected.
     """
-    worker = thread_worker(func, start_thread=False, ignore_errors=True)(*args, **kwargs)
+    job = guarded(func)
+    worker = thread_worker(job, start_thread=False, ignore_errors=True)(*args, **kwargs)
     with contextlib.suppress(AttributeError, TypeError, RuntimeError):
         worker.errored.disconnect(worker._relay_error)
     return worker
 
 
 def error_text(exc: BaseException, logger: logging.Logger, what: str) -> str:
-    """`exc` in plain words; an unexpected error is logged ("<what> failed", with traceback)."""
+    """`exc` in plain words; an unexpected error is logged ("<what> failed", with traceback).
+
+    A :class:`JobError` is told as the error it wraps.
+    """
+    exc = original_error(exc)
     if isinstance(exc, ValueError | TypeError):
         return str(exc)
     logger.error("%s failed", what, exc_info=exc)

@@ -9,12 +9,16 @@ what to do with its result. Everything else is here, once:
 - Run starts the job; while it runs (and until its thread has really ended,
   also after Cancel) Run is disabled and a second call does nothing.
 - Bad input found by ``prepare`` (ValueError, TypeError) is one napari
-  notification; nothing starts.
+  notification; nothing starts, and the status line says so (not the
+  previous run's status).
 - ``(done, total)`` yielded by the job moves the progress bar; ``total == 0``
   shows a busy bar (one call whose length is unknown).
 - Cancel stops the job at its next ``yield``; nothing is added.
 - An error in the job is one notification in plain words (an unexpected one
-  is logged with its traceback); the viewer keeps working.
+  is logged with its traceback); the viewer keeps working. A RuntimeError
+  (torch's shape errors, out of memory) too: ``make_worker`` re-raises it as
+  a ``JobError``, as superqt's generator worker would otherwise swallow it
+  and never end; the notification shows the original message.
 - Deleting the job's source layer, closing the widget or the viewer stops the
   job; late signals of a stopped worker are ignored.
 
@@ -75,6 +79,14 @@ class Job:
     done: Callable[[Any], str | None] | None = None
     yielded: Callable[[Any], Any] | None = None
     source: Any = None
+
+
+def _refusal(err: BaseException, limit: int = 80) -> str:
+    """The status line after `prepare` refused to run: short, the notification has it all."""
+    text = " ".join(str(err).split())
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return f"not run: {text}" if text else "not run"
 
 
 class WorkerWidget(Container):
@@ -153,13 +165,16 @@ class WorkerWidget(Container):
     def submit(self, prepare: Callable[[], Job]) -> Any:
         """Start the job that `prepare()` describes, unless one runs; return its worker.
 
-        Bad input (ValueError, TypeError from `prepare`) is notified instead.
+        Bad input (ValueError, TypeError from `prepare`) is notified instead,
+        and the status line says it was not run.
         """
         if self.busy:
             return None
         try:
             job = prepare()
         except (ValueError, TypeError) as err:
+            reset_progress(self.progress)
+            self.status.value = _refusal(err)  # not the previous run's status
             self.notify(f"{self.title}: {err}")
             return None
         worker = make_worker(job.body, *job.args, **job.kwargs)

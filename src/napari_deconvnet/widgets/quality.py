@@ -208,7 +208,8 @@ class QualityWidget(WorkerWidget):
         self._auto: tuple[Any, Any] = (None, None)  # the layers we chose, not the user
 
         self.result = ComboBox(label="Result", choices=self._image_layers)
-        self.reference = ComboBox(label="Reference", choices=self._image_layers)
+        # empty (None) when there is no other layer: never the result itself
+        self.reference = ComboBox(label="Reference", choices=self._image_layers, nullable=True)
         from napari_deconvnet.core.measurement import PARAMS
 
         params = {p.name: p for p in PARAMS}  # the same parameters as `evaluate`'s
@@ -268,8 +269,8 @@ class QualityWidget(WorkerWidget):
         The result is the most recently added restored layer (else `result`,
         else the first image layer); the reference another layer of the same
         shape named like clean, ground truth, reference or gt, or a sample's
-        clean layer; else another layer of the same shape. Never both the
-        same layer when there is another.
+        clean layer; else another layer. Never the result itself: with no
+        other layer the reference is None (left empty).
         """
         layers = [layer for _, layer in self._result_layers()]
         if not layers:
@@ -286,7 +287,7 @@ class QualityWidget(WorkerWidget):
             for candidates in (named, plain, group):
                 if candidates:
                     return result, candidates[0]
-        return result, result
+        return result, None
 
     def reset_choices(self, *_: Any) -> None:
         """Re-read the image layers; choices the user made stay on the same layers.
@@ -300,13 +301,15 @@ class QualityWidget(WorkerWidget):
         choices = self._image_layers()
         keep_selection(self.result, choices, current[0])
         keep_selection(self.reference, choices, current[1])
-        chosen_result = current[0] is not None and current[0] is not self._auto[0]
-        chosen_reference = current[1] is not None and current[1] is not self._auto[1]
+        # a choice whose layer was deleted is no choice any more
+        alive_choice = [any(value is layer for _, layer in choices) for value in current]
+        chosen_result = alive_choice[0] and current[0] is not self._auto[0]
+        chosen_reference = alive_choice[1] and current[1] is not self._auto[1]
         result, reference = self.default_pair(self.result.value if chosen_result else None)
         if not chosen_result and result is not None:
             self.result.value = result
-        if not chosen_reference and reference is not None:
-            self.reference.value = reference
+        if not chosen_reference:
+            self.reference.value = reference  # None (empty) when there is no other layer
         self._auto = (
             None if chosen_result else self.result.value,
             None if chosen_reference else self.reference.value,
@@ -339,6 +342,11 @@ class QualityWidget(WorkerWidget):
         result, reference = self.result.value, self.reference.value
         if result is None or reference is None:
             raise ValueError("choose a result and a reference layer (add two image layers first)")
+        if result is reference:
+            raise ValueError(
+                f"the reference must be another layer than the result ({result.name!r}); "
+                "add or choose the clean image to compare it with"
+            )
         a, b = layer_data(result), layer_data(reference)
         if tuple(a.shape) != tuple(b.shape):
             raise ValueError(
