@@ -31,9 +31,12 @@ __all__ = [
     "BROWSE_HELP",
     "BROWSE_SPEC",
     "file_spec",
+    "labelled_axes",
     "method_catalogue",
+    "plane_axes",
     "preferred_method",
     "restore_job",
+    "spatial_dims",
 ]
 
 #: The method that runs a model file chosen in a file dialog.
@@ -44,6 +47,57 @@ BROWSE_HELP = (
 )
 #: Its spec until a file is chosen: a network's parameters, no PSF.
 BROWSE_SPEC = Spec("method", BROWSE, BROWSE_HELP, params=MODEL_PARAMS, kind="model")
+
+
+def labelled_axes(layer: Any) -> str | None:
+    """The axes a layer's ``axis_labels`` name (``"TYX"``, ``"CZYX"``...; ``S`` for RGB samples).
+
+    None when the labels are napari's defaults (``"axis -3"``...) or do not name
+    one axis each from ``"TZCYX"`` with a Y and an X: the axes are then guessed
+    from the shape, as for an unlabelled layer.
+
+    Examples
+    --------
+    A time-lapse opened with ``axis_labels=("t", "y", "x")`` gives ``"TYX"``:
+    its frames are restored (or synthesized) one by one, never as a volume.
+    """
+    from .quality import layer_axes
+
+    axes = layer_axes(layer)
+    if axes is None or "Y" not in axes or "X" not in axes or {"C", "S"} <= set(axes):
+        return None
+    return axes
+
+
+def spatial_dims(layer: Any) -> int:
+    """The layer's spatial dimensions: its Z, Y and X when labelled, else all but RGB samples."""
+    from ._layers import layer_data
+
+    axes = labelled_axes(layer)
+    if axes is not None:
+        return sum(a in "ZYX" for a in axes)
+    return layer_data(layer).ndim - bool(layer.rgb)
+
+
+def plane_axes(axes: str) -> str | None:
+    """`axes` for the core so that it works on 2D planes of Y and X, even with a Z.
+
+    The core works on volumes wherever the axes have a Z and the operation can;
+    here Z is renamed to a non-spatial letter the axes lack (T, else C), which
+    cuts the image into the same planes. None (the core's default: the last two
+    axes) when no letter is free, as for ``"TZCYX"``.
+
+    Examples
+    --------
+    >>> plane_axes("TYX"), plane_axes("ZYX"), plane_axes("TZYX"), plane_axes("TZCYX")
+    ('TYX', 'TYX', 'TCYX', None)
+    """
+    if "Z" not in axes:
+        return axes
+    free = [a for a in "TC" if a not in axes and not (a == "C" and "S" in axes)]
+    if not free:
+        return None
+    return axes.replace("Z", free[0])
 
 
 def file_spec(name: str, path: str) -> Spec:
@@ -109,7 +163,8 @@ def preferred_method(
     """The network that fits a layer and the viewer, among `methods`.
 
     A PSF layer in the viewer asks for deconvolution, else denoising; a
-    volume (3 or more spatial dimensions) with a PSF asks for a 3D network,
+    volume (3 or more spatial dimensions: a time-lapse labelled ``t, y, x``
+    has 2) with a PSF asks for a 3D network,
     anything else for a 2D one (plane by plane). The first network that fits
     is chosen, else the first network.
 
@@ -118,7 +173,9 @@ def preferred_method(
     methods : dict of str to Spec
         :func:`method_catalogue`.
     spatial_ndim : int or None
-        The layer's dimensions without RGB samples (None: no layer).
+        The layer's spatial dimensions (:func:`spatial_dims`: its Z, Y and X
+        when its axis labels name them, else its dimensions without RGB
+        samples); None: no layer.
     psf_present : bool
         Whether an image layer other than the input looks like a PSF.
     """

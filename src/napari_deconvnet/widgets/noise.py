@@ -11,6 +11,10 @@ napari worker with a progress bar and Cancel. The result is a new layer
 model, parameters, PSF and seed in ``layer.metadata["napari_deconvnet"]``, so
 that (noisy, clean) pairs can be used for training.
 
+A layer's ``axis_labels``, when they name its axes, say which are spatial: a
+time-lapse labelled ``t, y, x`` is blurred and drawn frame by frame, and a 3D
+PSF on a layer without a Z axis is refused.
+
 torch and the core's compute are imported inside the callbacks, never at module top.
 """
 
@@ -32,6 +36,7 @@ from napari_deconvnet.core.specs import Spec, list_noise_models
 
 from ._forms import SpecForms, flush_left
 from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
+from ._methods import labelled_axes, plane_axes
 from ._psf import PsfPicker, build_psf, psf_ndim
 from ._worker import Job, WorkerWidget
 
@@ -44,8 +49,23 @@ def _notify(message: str) -> None:
 
 
 def _axes(ndim: int, rgb: bool) -> str | None:
-    """Axes of a layer's data for the core: RGB samples are kept apart (``S``)."""
+    """Axes of an unlabelled layer's data for the core: RGB samples are kept apart (``S``)."""
     return ("TZYX"[4 - (ndim - 1) :] + "S") if rgb else None
+
+
+def _core_axes(labelled: str | None, ndim: int, rgb: bool, k: int) -> str | None:
+    """The ``axes`` of :func:`synthesize_iter`: the labelled axes (with Z renamed so that the
+    core works plane by plane for a 2D PSF or none), else those of :func:`_axes`."""
+    if labelled is None:
+        return _axes(ndim, rgb)
+    run = labelled if k == 3 else plane_axes(labelled)
+    return _axes(ndim, rgb) if run is None else run
+
+
+def _not_finite(data: Any) -> bool:
+    """Whether `data` holds NaN or infinite values (its minimum and maximum tell)."""
+    low, high = np.asarray(np.min(data)), np.asarray(np.max(data))
+    return not (np.isfinite(low) and np.isfinite(high))
 
 
 def noise_job(
@@ -56,24 +76,39 @@ def noise_job(
     psf: dict[str, Any] | None,
     seed: int,
     rgb: bool,
+    axes: str | None = None,
 ) -> Generator[tuple[int, int], None, dict[str, Any]]:
     """Worker body: build the PSF, then blur and add noise with the core's generator.
+
+    Parameters
+    ----------
+    axes : str, optional
+        The layer's axes from its axis labels (``"TYX"``...; see
+        :func:`~napari_deconvnet.widgets._methods.labelled_axes`); None: read
+        from the shape (the last two or three axes are spatial).
 
     Returns
     -------
     dict
         ``data`` (float32, the shape of `data`), ``psf`` (the PSF's record).
     """
+    from napari_deconvnet.core.noise import noise_spec
     from napari_deconvnet.core.operations import synthesize_iter
 
-    kernel, psf_record = None, None
+    defaults = noise_spec(noise).extra.get("image_defaults") or {}
+    if any(params.get(name) is None for name in defaults) and _not_finite(data):
+        # the image's minimum or maximum would be NaN: say why, as the other models do
+        raise ValueError("clean contains NaN or infinite values; replace them first")
+    kernel, psf_record, k = None, None, 2
     if psf is not None:
         k = psf_ndim(psf) or 2
-        spatial = data.shape[:-1] if rgb else data.shape
-        kernel, psf_record = build_psf(psf, k, tuple(spatial[-k:]))
-    out = yield from synthesize_iter(
-        data, noise, psf=kernel, axes=_axes(np.ndim(data), rgb), seed=seed, **params
-    )
+        if axes is not None:
+            shape = [data.shape[axes.index(a)] for a in "ZYX" if a in axes]
+        else:
+            shape = data.shape[:-1] if rgb else data.shape
+        kernel, psf_record = build_psf(psf, k, tuple(shape[-k:]))
+    core_axes = _core_axes(axes, np.ndim(data), rgb, k)
+    out = yield from synthesize_iter(data, noise, psf=kernel, axes=core_axes, seed=seed, **params)
     return {"data": out, "psf": psf_record}
 
 
@@ -206,11 +241,14 @@ class NoiseWidget(WorkerWidget):
         psf = self.psf.spec("noise synthesis")
         self._check(layer, spec.name, params, psf)
         seed = int(self.seed.value)
+        axes = labelled_axes(layer)
         about = {"noise": spec.name, "params": params, "seed": seed}
+        if axes is not None:
+            about["axes"] = axes
         return Job(
             noise_job,
             (layer_data(layer), spec.name),
-            {"params": params, "psf": psf, "seed": seed, "rgb": bool(layer.rgb)},
+            {"params": params, "psf": psf, "seed": seed, "rgb": bool(layer.rgb), "axes": axes},
             message=f"adding {spec.name} noise to {layer.name!r}...",
             failure=f"Noise: noise on {layer.name!r} failed",
             done=partial(self._add_layer, layer, about),
@@ -224,6 +262,12 @@ class NoiseWidget(WorkerWidget):
 
         ndim = layer_data(layer).ndim - (1 if layer.rgb else 0)
         k = (psf_ndim(psf) or 2) if psf is not None else 2
+        axes = labelled_axes(layer)
+        if axes is not None and k == 3 and "Z" not in axes:
+            raise ValueError(
+                f"a 3D PSF needs a layer with a Z axis, but {layer.name!r} has none (its axis "
+                f"labels are {axes!r}: its planes are not a volume); choose a 2D PSF"
+            )
         if k > ndim:
             raise ValueError(
                 f"a {k}D PSF needs a layer with at least {k} spatial dimensions, "

@@ -11,7 +11,15 @@ are the spec's), and the PSF picker appears for the methods that deconvolve
 
 The method that fits the chosen layer and the viewer is preselected (a volume
 with a PSF layer beside it: ``deconv-3d``; a 2D image: ``denoise-2d``), and
-follows the chosen layer until a method is picked by hand.
+follows the chosen layer until a method is picked by hand. A layer that looks
+like a PSF also becomes the PSF source ("from layer") until a source is
+picked by hand.
+
+A layer's ``axis_labels``, when they name its axes (``t, y, x``; ``z, y, x``;
+``c``...), say which axes are spatial: a time-lapse labelled ``t, y, x`` is
+restored frame by frame (never as a volume, never with a 3D model or PSF),
+and its record says ``"TYX"``. Unlabelled layers (napari's ``axis -3``...)
+are read from their shape.
 
 Every method runs through :func:`napari_deconvnet.core.operations.run_method_iter`
 in a napari worker thread (:class:`~napari_deconvnet.widgets._worker.WorkerWidget`),
@@ -50,11 +58,14 @@ from ._methods import (
     BROWSE,
     BROWSE_HELP,
     BROWSE_SPEC,
+    labelled_axes,
     method_catalogue,
+    plane_axes,
     preferred_method,
     restore_job,
+    spatial_dims,
 )
-from ._psf import PsfPicker, looks_like_psf, psf_ndim
+from ._psf import FROM_LAYER, PsfPicker, looks_like_psf, psf_ndim
 from ._worker import Job, WorkerWidget
 
 __all__ = ["BROWSE", "MODES", "RestoreWidget", "axes_for", "method_catalogue"]
@@ -124,6 +135,20 @@ def axes_for(mode: str, ndim: int, rgb: bool = False) -> str | None:
     return table[n] + suffix
 
 
+def _no_z(layer: Image, axes: str, volume: bool, kernel_3d: bool) -> None:
+    """Refuse volumes and 3D PSFs on a layer whose axis labels name no Z (a time-lapse)."""
+    if volume:
+        raise ValueError(
+            f"'3D volume' needs a Z axis but {layer.name!r} has none (its axis labels are "
+            f"{axes!r}); choose '2D slices' (or auto) to restore it plane by plane"
+        )
+    if kernel_3d:
+        raise ValueError(
+            f"the PSF is 3D but {layer.name!r} has no Z axis (its axis labels are {axes!r}); "
+            "choose a 2D PSF to restore it plane by plane"
+        )
+
+
 # -------------------------------------------------------------------- widget
 
 
@@ -160,6 +185,8 @@ class RestoreWidget(WorkerWidget):
         self._methods: dict[str, Spec] = {}
         self._by_hand = False  # a method was picked by hand: no more preselection
         self._choosing = False  # the widget itself is changing the method
+        self._psf_by_hand = False  # a PSF source was picked by hand: no more preselection
+        self._psf_preselected = False  # "from layer" was chosen by preselect, not by hand
 
         self.image = ComboBox(label="Image", choices=self._image_layers)
         self.method = ComboBox(label="Method", choices=self._method_choices)
@@ -195,6 +222,7 @@ class RestoreWidget(WorkerWidget):
         flush_left(self.psf, self.params)
 
         self.method.changed.connect(self._on_method_picked)
+        self.psf.source.changed.connect(self._on_psf_source_picked)
         self.model_file.changed.connect(self._on_method_changed)
         self.image.changed.connect(self._on_image_changed)
         follow_layers(self, viewer, extra=(registry.changed,))  # a model file was opened
@@ -249,10 +277,12 @@ class RestoreWidget(WorkerWidget):
 
     def preselect(self) -> None:
         """Choose the method that fits the chosen layer and the viewer (unless picked by hand)."""
+        self._preselect_psf()
         if self._by_hand:
             return
         layer = self.image.value
-        spatial = None if layer is None else layer_data(layer).ndim - bool(layer.rgb)
+        # Z, Y and X only: a time-lapse labelled t, y, x is no volume
+        spatial = None if layer is None else spatial_dims(layer)
         psf_present = any(
             looks_like_psf(other) for _, other in self._image_layers() if other is not layer
         )
@@ -260,6 +290,27 @@ class RestoreWidget(WorkerWidget):
         if name is not None and name != self.method.value:
             with self._choosing_method():
                 self.method.value = name
+
+    def _preselect_psf(self) -> None:
+        """Take the PSF from a layer that looks like one (unless a source was picked by hand)."""
+        if self._psf_by_hand:
+            return
+        offered = [lay for lay in self.psf.layer.choices if lay is not None]
+        psf_layers = [lay for lay in offered if looks_like_psf(lay)]
+        with self._choosing_method():
+            if psf_layers:
+                if self.psf.layer.value is None:
+                    self.psf.layer.value = psf_layers[0]
+                if self.psf.source.value != FROM_LAYER:
+                    self.psf.source.value = FROM_LAYER
+                self._psf_preselected = True
+            elif self._psf_preselected:  # the PSF layer is gone: back to the default kind
+                self.psf.source.value = next(iter(self.psf.kinds()))
+                self._psf_preselected = False
+
+    def _on_psf_source_picked(self, *_: Any) -> None:
+        if not self._choosing:
+            self._psf_by_hand = True
 
     def _on_image_changed(self, *_: Any) -> None:
         self.psf.reset_layer_choices(self.psf.layer.value)
@@ -335,17 +386,21 @@ class RestoreWidget(WorkerWidget):
 
     def _classical_axes(
         self, layer: Image, psf: dict[str, Any] | None, spec: Spec
-    ) -> tuple[str, int]:
-        """The layer's axes, and whether a classical method works on planes (2) or volumes (3)."""
+    ) -> tuple[str | None, str | None, int]:
+        """The layer's axes (as recorded), those passed to the core, and whether a
+        classical method works on planes (2) or volumes (3)."""
         data = layer_data(layer)
         rgb = bool(layer.rgb)
-        n = data.ndim - rgb
+        labelled = labelled_axes(layer)
+        n = spatial_dims(layer)
         mode = self.mode.value
         kernel_ndim = psf_ndim(psf) if psf is not None else None
         layer_psf = psf is not None and "layer" in psf
         if mode == "auto":
             three_d = kernel_ndim == 3 and 3 in spec.ndim
             mode = "3D volume" if three_d and n >= 3 else "2D slices"
+        if labelled is not None and "Z" not in labelled:
+            _no_z(layer, labelled, mode == "3D volume", kernel_ndim == 3)
         if layer_psf and kernel_ndim > n:
             raise ValueError(
                 f"the PSF layer {psf['layer']!r} is {kernel_ndim}D but the image "
@@ -358,11 +413,22 @@ class RestoreWidget(WorkerWidget):
             )
         if mode == "3D volume" and 3 not in spec.ndim:
             raise ValueError(f"{spec.name} works on 2D planes only; choose '2D slices' (or auto)")
-        return axes_for(mode, data.ndim, rgb=rgb), 3 if mode == "3D volume" else 2
+        ndim = 3 if mode == "3D volume" else 2
+        if labelled is None:
+            shown = axes_for(mode, data.ndim, rgb=rgb)
+            # planes: the last two axes (and RGB samples); a Z would make volumes
+            return shown, shown if ndim == 3 or rgb else None, ndim
+        run = labelled if ndim == 3 else plane_axes(labelled)
+        if run is None:  # no letter left to rename Z (TZCYX): the last two axes, as unlabelled
+            run = axes_for(mode, data.ndim, rgb=rgb) if rgb else None
+        return labelled, run, ndim
 
-    def _model_axes(self, layer: Image, label: str, spec: Spec) -> tuple[str | None, int]:
+    def _model_axes(
+        self, layer: Image, label: str, spec: Spec, psf: dict[str, Any] | None = None
+    ) -> tuple[str | None, int]:
         mode = self.mode.value
-        axes = axes_for(mode, layer_data(layer).ndim, rgb=bool(layer.rgb))
+        labelled = labelled_axes(layer)
+        axes = labelled or axes_for(mode, layer_data(layer).ndim, rgb=bool(layer.rgb))
         ndim = spec.ndim[0] if len(spec.ndim) == 1 else 2
         if mode == "3D volume" and ndim != 3:
             raise ValueError(
@@ -374,6 +440,13 @@ class RestoreWidget(WorkerWidget):
                 f"model {label!r} is a 3D model; '2D slices' needs a 2D model "
                 "(or choose '3D volume')"
             )
+        if labelled is not None and "Z" not in labelled:
+            if ndim == 3:
+                raise ValueError(
+                    f"model {label!r} is a 3D model but {layer.name!r} has no Z axis (its axis "
+                    f"labels are {labelled!r}); choose a 2D model to restore it plane by plane"
+                )
+            _no_z(layer, labelled, False, psf_ndim(psf) == 3)
         return axes, ndim
 
     def prepare(self) -> Job:
@@ -390,13 +463,11 @@ class RestoreWidget(WorkerWidget):
             target = self.selected_model()
             if name == BROWSE:
                 label = Path(target).name.removesuffix(".safetensors")
-            axes, ndim = self._model_axes(layer, label, spec)
+            axes, ndim = self._model_axes(layer, label, spec, psf)
             shown = axes  # None: the worker records the axes the core inferred
         else:
             target = spec.name
-            shown, ndim = self._classical_axes(layer, psf, spec)
-            # planes: the last two axes (and RGB samples); a Z would make volumes
-            axes = shown if ndim == 3 or layer.rgb else None
+            shown, axes, ndim = self._classical_axes(layer, psf, spec)
         kwargs = {
             "kind": spec.kind,
             "params": params,
