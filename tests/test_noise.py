@@ -370,3 +370,16 @@ def test_bad_psf_raises(psf, match):
 def test_bad_clip_raises(clip):
     with pytest.raises(ValueError, match="clip"):
         synthesize(np.zeros((4, 4)), clip=clip)
+
+
+def test_synthesize_iter_says_nan_for_salt_and_pepper_on_a_nan_image():
+    """Its automatic low/high are the image's min and max, computed before the
+    image was checked: "low must be finite, not nan" instead of the NaN message."""
+    from napari_deconvnet.core.generators import drain
+    from napari_deconvnet.core.operations import synthesize_iter
+
+    x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    x[3, 3] = np.nan
+    for noise in ("salt-and-pepper", "gaussian"):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            drain(synthesize_iter(x, noise, seed=0))

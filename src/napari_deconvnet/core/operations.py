@@ -462,6 +462,8 @@ def synthesize_iter(
         x, kernel = out, None
     for key, reduce in statistics.items():
         params[key] = float(np.asarray(reduce(x)))
+        if not np.isfinite(params[key]):  # the image's own, before synthesize checks it
+            raise ValueError("clean contains NaN or infinite values; replace them first")
     rng = np.random.default_rng(seed)
     for i, index in enumerate(np.ndindex(lead)):
         block = np.asarray(x[index])
