@@ -45,7 +45,9 @@ def _reference(net, image, psf):
     """
     lo, hi = np.percentile(image.astype(np.float64), [0.5, 99.5])
     scale = hi - lo
-    balance = net.metadata["conditioning"]["balance_scale"] * estimate_balance(image)
+    balance = net.metadata["conditioning"]["balance_scale"] * estimate_balance(
+        image, grouped=False
+    )
     pre = dn.wiener(image, psf, balance)
     x = np.stack([(image - lo) / scale, (pre - lo) / scale])[None].astype(np.float32)
     m = 40

@@ -344,3 +344,21 @@ def test_ring_ranks_equal_scipy_rank_filters(dtype):
             np.testing.assert_array_equal(
                 upper, ndimage.percentile_filter(x, 75, footprint=ring, mode="reflect")
             )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("sigma", [0.4, 1.0, 2.5, 4.0])
+def test_gaussian_sigma_of_integer_data_is_not_snapped_to_the_lattice(dtype, sigma):
+    """Integers' finest Haar coefficients lie on multiples of 0.5, so their plain
+    median snapped sigma to multiples of 0.741 (0.0 below about 0.5, 0.741 for
+    1.04, 2.224 for 2.52): the grouped median within the step fixes it."""
+    from napari_deconvnet.core.noise_estimation import diagonal_mad_sigma
+
+    ramp = np.tile(np.linspace(40, 215, 256), (256, 1))
+    rng = np.random.default_rng(0)
+    image = np.clip(np.rint(ramp + rng.normal(0, sigma, ramp.shape)), 0, 255).astype(dtype)
+    true = float((image - ramp).std())  # the rounding's share included
+    assert estimate_noise(image)["sigma"] == pytest.approx(true, rel=0.12 if sigma < 1 else 0.04)
+    flat = image.astype(np.float64)  # the same values as floats: the same estimate
+    assert estimate_noise(flat)["sigma"] == pytest.approx(estimate_noise(image)["sigma"])
+    assert diagonal_mad_sigma(image) == pytest.approx(true, rel=0.12 if sigma < 1 else 0.05)

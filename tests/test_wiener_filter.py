@@ -62,3 +62,22 @@ def test_fast_fft_lengths_only_for_psfs_without_negative_lobes():
     out = dn.wiener(image, psf, 0.01)
     ref = _skimage_padded(image, psf, 0.01)
     assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref)
+
+
+def test_the_automatic_balance_of_integer_data_is_not_snapped_to_zero_noise():
+    """A nearly noise-free uint8 image: the plain median of its diagonal Haar
+    coefficients (multiples of 0.5) read no noise, so Wiener's balance fell to
+    its 1e-4 floor; the grouped median measures the rounding's noise. The
+    deconvolution models' channel keeps the plain one, as they were trained."""
+    from napari_deconvnet.core.classical import estimate_balance
+    from napari_deconvnet.core.noise_estimation import diagonal_mad_sigma
+
+    yy, xx = np.mgrid[:128, :128]
+    scene = 100 + 20 * (((yy // 32) + (xx // 32)) % 2)  # flat patches, an edge between
+    noisy = scene + np.random.default_rng(0).normal(0, 0.3, scene.shape)
+    image = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    true = float((image - scene).std())
+    assert diagonal_mad_sigma(image, grouped=False) == 0.0  # the snapped estimate
+    assert diagonal_mad_sigma(image) == pytest.approx(true, rel=0.15)
+    assert estimate_balance(image.astype(np.float32), grouped=False) == 1e-4  # the floor
+    assert estimate_balance(image.astype(np.float32)) > 1e-4

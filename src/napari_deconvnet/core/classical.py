@@ -371,7 +371,7 @@ def richardson_lucy(
 BALANCE_MAX = 1e4
 
 
-def estimate_balance(arr: np.ndarray) -> float:
+def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
     """Noise-to-signal variance ratio of an image, 1e-4 to 1e4 (Wiener's automatic balance).
 
     Parameters
@@ -388,6 +388,9 @@ def estimate_balance(arr: np.ndarray) -> float:
         variance (the image's variance less the noise's), clipped to
         [1e-4, :data:`BALANCE_MAX`].
 
+    `grouped`: see :func:`~.noise_estimation.diagonal_mad_sigma` (``False``
+    for the deconvolution models' conditioning channel, as they were trained).
+
     Raises
     ------
     ValueError
@@ -400,7 +403,7 @@ def estimate_balance(arr: np.ndarray) -> float:
             f"balance=None estimates the noise, which needs an image of at least 16x16 "
             f"pixels, got shape {arr.shape}; pass a balance"
         )
-    noise_var = diagonal_mad_sigma(arr) ** 2
+    noise_var = diagonal_mad_sigma(arr, grouped=grouped) ** 2
     signal_var = max(float(arr.var()) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2)
     if signal_var == 0:
         return 1.0

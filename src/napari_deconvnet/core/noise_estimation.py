@@ -97,8 +97,30 @@ def _haar(planes: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _mad_sigma(values: np.ndarray) -> float:
-    return float(np.median(np.abs(values)) * _MAD_TO_SIGMA)
+def _mad_sigma(values: np.ndarray, quantum: float = 0.0) -> float:
+    """Donoho and Johnstone's robust sigma, ``median(|values|) / 0.6745``.
+
+    For discrete data (integers, photon counts: pixel values on a lattice of
+    step `quantum`), the Haar coefficients lie on a lattice of step
+    ``quantum / 2`` and their median can only be one of its steps: sigma
+    snapped to multiples of 0.74 for integers, and read 0 below about 0.5.
+    There the median is interpolated within its step (the grouped-data
+    median, each value standing for the interval it was rounded from).
+    """
+    magnitude = np.abs(values)
+    if quantum <= 0 or magnitude.size == 0:
+        return float(np.median(magnitude) * _MAD_TO_SIGMA)
+    step = quantum / 2
+    counts = np.bincount(np.rint(magnitude / step).astype(np.int64).reshape(-1))
+    if counts[0] == magnitude.size:  # noise-free
+        return 0.0
+    half = magnitude.size / 2
+    cumulative = np.cumsum(counts)
+    level = int(np.searchsorted(cumulative, half))
+    before = float(cumulative[level - 1]) if level > 0 else 0.0
+    lower, width = ((level - 0.5) * step, step) if level > 0 else (0.0, step / 2)
+    median = lower + (half - before) / counts[level] * width
+    return float(median * _MAD_TO_SIGMA)
 
 
 # ---------------------------------------------------------------- noise level function
@@ -509,7 +531,9 @@ def estimate_noise(
     # texture adds least to the finest coefficients
     gaussian = {
         "noise": "gaussian",
-        "sigma": _mad_sigma(coef["hh"][smooth] if smooth.sum() >= _MIN_BIN else coef["hh"]),
+        "sigma": _mad_sigma(
+            coef["hh"][smooth] if smooth.sum() >= _MIN_BIN else coef["hh"], _quantum(planes)
+        ),
     }
     if model == "gaussian":
         return gaussian
@@ -561,7 +585,7 @@ def estimate_noise(
     }
 
 
-def diagonal_mad_sigma(image: Any) -> float:
+def diagonal_mad_sigma(image: Any, *, grouped: bool = True) -> float:
     """Donoho and Johnstone's robust sigma over *all* finest diagonal Haar coefficients.
 
     Texture and the brighter parts of signal-dependent noise count too, so
@@ -569,8 +593,14 @@ def diagonal_mad_sigma(image: Any) -> float:
     sigma of :func:`estimate_noise` (which measures the noise itself): what
     the Wiener filter's automatic balance weighs, and what the shipped
     ``deconv-3d`` was trained with.
+
+    `grouped` (default): on discrete data, the median interpolated within the
+    lattice step (see :func:`_mad_sigma`). ``False`` is the plain median,
+    snapped to the lattice: what the shipped deconvolution models' Wiener
+    channel was computed with in training, which they keep at inference.
     """
-    return _mad_sigma(_haar(_planes(image, None))["hh"])
+    planes = _planes(image, None)
+    return _mad_sigma(_haar(planes)["hh"], _quantum(planes) if grouped else 0.0)
 
 
 def _gain(a: float) -> float:
