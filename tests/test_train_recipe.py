@@ -39,11 +39,14 @@ def test_a_recorded_command_line_loses_its_run_flags_and_keeps_its_recipe():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_shipped_recipe_is_the_record_of_the_shipped_weights(name):
-    model = dn.load_model(name)
+    # the repository's weights, which the script trains from (the installed package's
+    # copy may live elsewhere, as in CI's non-editable install)
+    weights = train_models.WEIGHTS / f"{name}.safetensors"
+    model = dn.load_model(weights)
     recipe = train_models.shipped_recipe(name)
     recorded = [str(a) for a in _record(model)["argv"]]
     assert recipe[:2] == ["--model", name]
-    assert Path(recipe[-1]).resolve() == Path(model.metadata["path"]).resolve()
+    assert Path(recipe[-1]).resolve() == weights.resolve()
     assert recipe[-2] == "--init"
     # every recipe flag of the record, in order, and none of its run's own flags
     assert recipe[2:-2] == train_models.recipe_flags(recorded)
@@ -88,7 +91,8 @@ def test_continuing_a_shipped_model_records_its_recipe_and_never_returns_a_worse
         timeout=300,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    trained, shipped = dn.load_model(out), dn.load_model("salt-and-pepper")
+    trained = dn.load_model(out)
+    shipped = dn.load_model(train_models.WEIGHTS / "salt-and-pepper.safetensors")
     argv = _record(trained)["argv"]
     # the recipe first, then this call's flags (its --lr wins over the recipe's)
     assert argv[: len(train_models.shipped_recipe("salt-and-pepper"))] == (
