@@ -62,12 +62,6 @@ def _core_axes(labelled: str | None, ndim: int, rgb: bool, k: int) -> str | None
     return _axes(ndim, rgb) if run is None else run
 
 
-def _not_finite(data: Any) -> bool:
-    """Whether `data` holds NaN or infinite values (its minimum and maximum tell)."""
-    low, high = np.asarray(np.min(data)), np.asarray(np.max(data))
-    return not (np.isfinite(low) and np.isfinite(high))
-
-
 def noise_job(
     data: Any,
     noise: str,
@@ -92,13 +86,8 @@ def noise_job(
     dict
         ``data`` (float32, the shape of `data`), ``psf`` (the PSF's record).
     """
-    from napari_deconvnet.core.noise import noise_spec
     from napari_deconvnet.core.operations import synthesize_iter
 
-    defaults = noise_spec(noise).extra.get("image_defaults") or {}
-    if any(params.get(name) is None for name in defaults) and _not_finite(data):
-        # the image's minimum or maximum would be NaN: say why, as the other models do
-        raise ValueError("clean contains NaN or infinite values; replace them first")
     kernel, psf_record, k = None, None, 2
     if psf is not None:
         k = psf_ndim(psf) or 2
