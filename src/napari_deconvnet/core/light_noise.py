@@ -64,6 +64,7 @@ __all__ = [
     "GUARD_CROP",
     "LIGHT_NOISE",
     "TOP_NOISE",
+    "WEAK_TEXTURE_MARGIN",
     "guard_applies",
     "guard_boxes",
     "guard_weight",
@@ -185,6 +186,43 @@ def _variance(
     return np.maximum(v, 0.0), law
 
 
+#: How far above the weak-texture estimate the kept variance may stay (a variance
+#: ratio): that estimate reads pure noise up to 5% low on a few thousand windows
+WEAK_TEXTURE_MARGIN = 1.25
+
+
+def _capped(planes: np.ndarray, variance: np.ndarray, law: Any) -> tuple[np.ndarray, Any]:
+    """`variance` (and the guided `law`, scaled alike) lowered to what the weakest-textured
+    windows of `planes` show, with :data:`WEAK_TEXTURE_MARGIN`.
+
+    Both measurements of :func:`_variance` count fine texture as noise, and on
+    a nearly clean photo texture is most of what they see: the coins photo
+    with noise of 1 grey level read as 3.9, and the blend kept 87% of a
+    network output that had removed the coins' relief (40.9 dB from 47.8).
+    :func:`~.noise_estimation.weak_texture_noise` measures the noise on the
+    windows whose texture noise alone could explain; where the kept variance
+    averages more over those same windows, it is scaled down to match. It
+    only lowers the variance: where no such windows exist, nothing changes.
+    """
+    from .noise_estimation import WEAK_TEXTURE_PATCH, _box_sums, weak_texture_noise
+
+    found = weak_texture_noise(planes)
+    if found is None:
+        return variance, law
+    side = WEAK_TEXTURE_PATCH
+    window_means = _box_sums(variance.reshape(planes.shape), side, side) / side**2
+    predicted = float(window_means[found["where"]].mean())
+    if not predicted > 0:
+        return variance, law
+    ratio = WEAK_TEXTURE_MARGIN * found["variance"] / predicted
+    if ratio >= 1:
+        return variance, law
+    if law is not None:
+        c, power, d = law
+        law = (c * ratio, power, d * ratio)
+    return variance * ratio, law
+
+
 def guard_boxes(shape: Any, crop: Any, grid: int = 1) -> list[tuple[slice, ...]]:
     """Where the weight is measured: the image itself, or four crops spread over it.
 
@@ -302,7 +340,7 @@ def guard_weight(
         measured = _variance(crop.reshape(planes), back.reshape(planes), line)
         if measured is None:
             return None
-        variance, law = measured
+        variance, law = _capped(crop.reshape(planes), *measured)
         v = variance.reshape(crop.shape) / scale**2
         if math.sqrt(float(v.mean())) >= LIGHT_NOISE:
             return None
