@@ -648,8 +648,9 @@ def weak_texture_noise(image: Any, *, patch: int = WEAK_TEXTURE_PATCH) -> dict[s
     ``patch x patch`` windows is the smallest eigenvalue of the windows'
     covariance, as long as the signal leaves one direction of patch space
     empty (divided by the Marchenko-Pastur edge ``(1 - sqrt(patch**2 / n))**2``,
-    where the smallest eigenvalue of ``n`` windows of pure noise lies). Texture fills them all, so the windows are first selected by
-    their texture strength (the summed squared differences of neighbours),
+    where the smallest eigenvalue of ``n`` windows of pure noise lies).
+    Texture fills them all, so the windows are first selected by their
+    texture strength (the summed squared differences of neighbours),
     kept where it stays below what noise of the current estimate alone would
     give with probability ``1 - 1e-6`` (a gamma law), and the estimate is
     remade from those, three times. On nearly clean photos it reads the
