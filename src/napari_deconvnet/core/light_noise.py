@@ -21,7 +21,9 @@ with ``v_i`` the noise variance at pixel ``i`` (the variance line that
 :func:`~napari_deconvnet.estimate_noise` fits, or the constant, linear or
 quadratic law measured where the restoration is flat, whichever is smaller:
 texture inflates both; a quadratic law, multiplicative noise such as
-speckle, is kept without the line, which cannot describe it) and the
+speckle, is kept without the line, which cannot describe it; then lowered
+to what the image's weakest-textured windows show, :func:`_capped`, since
+both count fine texture as noise) and the
 divergence estimated by one Rademacher probe (Monte-Carlo SURE). A good
 denoiser keeps ``w`` near 1 (its residual is the noise); one that removes
 detail gets a small ``w``. ``w`` is computed once per restore on at most
