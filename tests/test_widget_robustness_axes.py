@@ -141,6 +141,35 @@ def test_restore_tyx_classical_plane_by_plane(dock, qtbot, errors):
     assert means[0] > 0.6 and np.all(means[1:] < 0.3)
 
 
+def test_restore_tzyx_volumes_one_time_point_at_a_time(dock, qtbot, errors):
+    # a labelled time-lapse of volumes: denoise-3d restores each time point as a
+    # volume, never across time (the first time point is bright), and the 2D
+    # denoiser restores its planes
+    viewer, add = dock
+    widget = add("Restore")
+    rng = np.random.default_rng(1)
+    movie = np.full((3, 8, 32, 32), 0.1, np.float32)
+    movie[0] = 0.9
+    movie += rng.normal(0, 0.01, movie.shape).astype(np.float32)
+    viewer.add_image(movie, name="movie", axis_labels=("t", "z", "y", "x"))
+    widget.image.value = viewer.layers["movie"]
+    widget.method.value = "denoise-3d"
+    out = _run(qtbot, widget, viewer)
+    assert errors == []
+    assert out.metadata["napari_deconvnet"]["axes"] == "TZYX"
+    assert np.shape(out.data) == movie.shape
+    expected = dn.restore(movie, "denoise-3d", axes="TZYX", device="cpu")
+    np.testing.assert_allclose(np.asarray(out.data), expected, atol=1e-4)
+    means = np.asarray(out.data).mean(axis=(1, 2, 3))
+    assert means[0] > 0.6 and np.all(means[1:] < 0.3)  # time points not mixed
+    widget.method.value = "denoise-2d"
+    out = _run(qtbot, widget, viewer)
+    assert errors == []
+    assert out.metadata["napari_deconvnet"]["axes"] == "TZYX"
+    expected = dn.restore(movie, "denoise-2d", axes="TZYX", device="cpu")
+    np.testing.assert_allclose(np.asarray(out.data), expected, atol=1e-4)
+
+
 def test_restore_unlabelled_volume_unchanged_and_psf_layer_used(dock, qtbot, errors):
     viewer, add = dock
     widget = add("Restore")
