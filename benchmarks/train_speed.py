@@ -441,7 +441,7 @@ def equal_steps(steps: int, seeds: list[int], tasks=None) -> None:
             )
 
 
-def trajectory(steps: int, every: int, tasks=None, seed: int = 0) -> None:
+def trajectory(steps: int, every: int, tasks=None, seed: int = 0, jitters=(None,)) -> None:
     """(a) from scratch along one run: validation PSNR against held-out PSNR.
 
     One ``dn.train`` run of `steps` steps (epochs of 10 steps, a validation
@@ -452,10 +452,13 @@ def trajectory(steps: int, every: int, tasks=None, seed: int = 0) -> None:
     (data range 1), the held-out columns in the clean image's range, so
     compare their trends, not their values.
     """
-    print("\n| noise | step | validation (training half) | held-out right half | another type |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "\n| noise | intensity jitter | step | validation (training half) | held-out right half "
+        "| another type |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     per_epoch = 10
-    for task in tasks or TASKS:
+    for task, jitter in ((t, j) for t in tasks or TASKS for j in jitters):
         train, test = halves(*TASKS[task]())
         other = halves(*ANOTHER_TYPE[task]())[1]
         events = dn.train_iter(
@@ -468,6 +471,7 @@ def trajectory(steps: int, every: int, tasks=None, seed: int = 0) -> None:
             seed=seed,
             device="cpu",
             preview=False,
+            intensity_jitter=jitter,
         )
         for event in events:
             if event.kind != "epoch" or event.step % every:
@@ -475,8 +479,57 @@ def trajectory(steps: int, every: int, tasks=None, seed: int = 0) -> None:
             val = event.metrics.get("val_psnr", float("nan"))
             p_test, p_other = score(event.model, test), score(event.model, other)
             print(
-                f"| {task} | {event.step} | {val:.2f} | {p_test:.2f} | {p_other:.2f} |", flush=True
+                f"| {task} | {'auto' if jitter is None else jitter} | {event.step} | {val:.2f} | "
+                f"{p_test:.2f} | {p_other:.2f} |",
+                flush=True,
             )
+
+
+def jitter_choice(steps: int, jitters: list[float], image_seeds: list[int], every: int = 100):
+    """(a) from scratch with each intensity jitter, on images the table never uses.
+
+    Poisson-Gaussian nuclei and filaments of each seed in `image_seeds`
+    (trained on the left half, scored on the right) and membranes and beads
+    of seed + 2 (another type, the right half), as :data:`CHOICE_KNOWN` and
+    :data:`CHOICE_OTHER` are for seed 11; ``dn.train_iter`` from scratch, the
+    table's patch and batch, epochs of 10 steps, the live network scored every
+    `every` steps. Chooses ``train``'s default ``intensity_jitter`` without
+    the table's images.
+    """
+    print(
+        "\n| image seed | jitter | "
+        + " | ".join(f"step {k}: same / other" for k in range(every, steps + 1, every))
+        + " |"
+    )
+    print("|---|---|" + "---|" * (steps // every))
+    finals: dict[float, list[tuple[float, float]]] = {j: [] for j in jitters}
+    for image_seed in image_seeds:
+        train, test = halves(*poisson_gaussian(["nuclei", "filaments"], image_seed))
+        other = halves(*poisson_gaussian(["membranes", "beads"], image_seed + 2))[1]
+        for jitter in jitters:
+            events = dn.train_iter(
+                *train,
+                network=dn.load_model("default").config.to_dict(),
+                epochs=max(1, steps // 10),
+                steps_per_epoch=10,
+                patch_size=PATCH,
+                batch_size=BATCH,
+                seed=0,
+                device="cpu",
+                preview=False,
+                intensity_jitter=jitter,
+            )
+            cells = []
+            for event in events:
+                if event.kind == "epoch" and event.step % every == 0:
+                    a, b = score(event.model, test), score(event.model, other)
+                    cells.append(f"{a:.2f} / {b:.2f}")
+            finals[jitter].append((a, b))
+            print(f"| {image_seed} | {jitter:g} | " + " | ".join(cells) + " |", flush=True)
+    print(f"\nMean over image seeds at step {steps} (same type / another type):")
+    for jitter, rows in finals.items():
+        same, other = np.mean([r[0] for r in rows]), np.mean([r[1] for r in rows])
+        print(f"- jitter {jitter:g}: {same:.2f} / {other:.2f} dB")
 
 
 def forgetting_seeds(step_counts: list[int], seeds: list[int]) -> None:
@@ -677,6 +730,16 @@ def main() -> None:
         "EVERY steps (a multiple of 10)",
     )
     parser.add_argument(
+        "--jitter-choice",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="(a) from scratch with each of --jitters, on --image-seeds (not the table's "
+        "images): the held-out half and another type every 100 steps",
+    )
+    parser.add_argument("--jitters", type=float, nargs="+", default=[0.0, 0.25])
+    parser.add_argument("--image-seeds", type=int, nargs="+", default=[11, 21, 31])
+    parser.add_argument(
         "--forgetting",
         type=int,
         nargs="+",
@@ -717,8 +780,11 @@ def main() -> None:
     if args.forgetting:
         forgetting_seeds(args.forgetting, args.seeds)
         return
+    if args.jitter_choice:
+        jitter_choice(args.jitter_choice, args.jitters, args.image_seeds)
+        return
     if args.trajectory:
-        trajectory(*args.trajectory, args.tasks, args.seeds[0])
+        trajectory(*args.trajectory, args.tasks, args.seeds[0], args.jitters)
         return
     if args.choose:
         configs = [tuple(float(v) for v in c.split(",")) for c in args.configs]

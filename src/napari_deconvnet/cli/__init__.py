@@ -262,6 +262,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--loss", default="mse", help="mse, l1, ssim, mse+ssim or balanced-mse")
     p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out")
+    p.add_argument(
+        "--intensity-jitter",
+        type=float,
+        default=None,
+        metavar="J",
+        help="random gain (1/(1+J) to 1+J) and offset (within 0.4 J) of each patch's input "
+        "and target, so a new network is not thrown by other images' intensities; default "
+        "0.25 for a new denoiser, 0 when fine-tuning",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="model name stored in the file")
     p.add_argument("--description", default=None, help="one-line description stored in the file")

@@ -192,6 +192,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         options["network"] = parse_spec("network:" + args.network, "--network")[1]
     if args.name:
         options["name"] = args.name
+    if args.intensity_jitter is not None:
+        options["intensity_jitter"] = args.intensity_jitter
     if args.keep != "yes":
         if args.model is None:
             raise UsageError("--keep is for fine-tuning: give --model (a new network knows none)")

@@ -47,6 +47,9 @@ class TrainConfig:
     #: never keep a checkpoint whose validation SSIM is below the start's (supervised
     #: training on the user's own clean targets; see Trainer.keep_best)
     ssim_floor: bool = False
+    #: per-patch gain and offset of the normalised input and target alike (see
+    #: ``train``'s ``intensity_jitter``); 0: off
+    intensity_jitter: float = 0.0
     #: what ranks checkpoints: "loss", "evaluate", "none", or for self-supervised
     #: runs "SURE with ... noise" or "the masked Noise2Void loss, because ..."
     validation_score: str = ""

@@ -230,9 +230,18 @@ def train(
         lie: per input None, a mask, or a list of polygon vertex arrays in
         pixel coordinates, as napari Labels and Shapes layers hold them),
         ``augment`` (random flips and 90-degree rotations in the image plane;
-        True), ``precision`` (``"auto"``: float16 with loss scaling on CUDA,
-        float32 elsewhere; ``"bfloat16"`` on CPUs with AMX: 2.4-2.7x the
-        steps per second, but not always better per second, see
+        True), ``intensity_jitter`` (a random gain, log-uniform in
+        ``[1 / (1 + j), 1 + j]``, and offset, within ``0.4 j`` of the
+        normalised range, per patch, applied to its input and target alike,
+        so that a network trained on one field of view is not thrown by
+        another one's intensities; None, the default, is 0.25 for a new
+        plain network trained on pairs or noisy images, and 0 when
+        fine-tuning, whose start already knows many images, and for
+        synthetic pairs, whose noise the gain would scale; plain denoisers
+        only, see :func:`~.train_setup._intensity_jitter`), ``precision``
+        (``"auto"``: float16 with loss scaling on CUDA, float32 elsewhere;
+        ``"bfloat16"`` on CPUs with AMX: 2.4-2.7x the steps per second, but
+        not always better per second, see
         :func:`~.train_setup.training_precision`), ``name`` and
         ``preview``, and ``validation_noise`` (self-supervised runs: how
         checkpoints are scored. None, the default, estimates the noise and

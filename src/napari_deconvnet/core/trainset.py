@@ -224,6 +224,7 @@ class TrainingSet:
         device: torch.device,
         augment: bool,
         seed: int,
+        intensity_jitter: float = 0.0,
         replacement: str = "random",
         condition_psf: np.ndarray | None = None,
         channel_groups: Sequence[int] | None = None,
@@ -231,6 +232,7 @@ class TrainingSet:
         self.mode, self.size, self.rng, self.device = mode, size, rng, device
         self.replacement = replacement
         self.augment = augment
+        self.intensity_jitter = float(intensity_jitter)
         self.ndim = net.config.ndim
         self.noise_name, self.noise_params, self.psf = noise
         self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
@@ -636,10 +638,37 @@ class TrainingSet:
             y = None if y is None else y[crop]
             channel = None if channel is None else channel[crop]
         x = self._normalise(x, offsets, scales)
+        jitter = self._jitter(len(xs), x)
+        if jitter is not None:
+            x = x * jitter[0] + jitter[1]
         if channel is not None:
             x = torch.cat([x, self._normalise(channel, offsets, scales)], dim=1)
         if self.mode == "self-supervised":
             masked, mask = blind_spot(x, self.gen, replacement=self.replacement)
             return self._with_noise_map(masked, drawn, offsets, scales), x, mask
         y = self._normalise(y, offsets, scales)
+        if jitter is not None:
+            y = y * jitter[0] + jitter[1]
         return self._with_noise_map(x, drawn, offsets, scales), y, None
+
+    def _jitter(self, n: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-sample gain and offset for `n` normalised patches, or None (off).
+
+        With jitter ``j`` the gain is log-uniform in ``[1 / (1 + j), 1 + j]``
+        and the offset uniform in ``[-0.4 j, 0.4 j]`` of the normalised range,
+        the same for a patch's input and target: a network trained on one
+        field of view then meets another one's intensities (its own
+        percentiles put its structures elsewhere in the range) as it met its
+        own. No draw at all when off, so runs without it keep their streams.
+        """
+        j = self.intensity_jitter
+        if j <= 0:
+            return None
+        shape = (n,) + (1,) * (like.ndim - 1)
+        span = math.log1p(j)
+        gain = np.exp(self.rng.uniform(-span, span, n))
+        offset = self.rng.uniform(-0.4 * j, 0.4 * j, n)
+        return tuple(
+            torch.as_tensor(v, dtype=like.dtype, device=like.device).reshape(shape)
+            for v in (gain, offset)
+        )
