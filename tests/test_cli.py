@@ -623,3 +623,23 @@ def test_train_keep_no_makes_a_specialist(tmp_path, capsys):
     training = dn.model_info(model)["metadata"]["training"]
     assert training["settings"]["l2sp"] == 0.0 and training["settings"]["rehearsal"] == 0.0
     assert training["conditions"]["rehearsed"] is False
+
+
+def test_train_intensity_jitter_is_recorded(tmp_path, capsys):
+    """``train --intensity-jitter J`` reaches dn.train; a new network has 0.25 by default."""
+    from napari_deconvnet.io import samples
+
+    noisy, clean = samples.fluorescence_phantom_data((96, 96))
+    tifffile.imwrite(tmp_path / "noisy.tif", noisy)
+    tifffile.imwrite(tmp_path / "clean.tif", clean)
+    args = ["train", "--input", str(tmp_path / "noisy.tif")]
+    args += ["--target", str(tmp_path / "clean.tif"), "--network", "base_channels=8"]
+    args += ["--epochs", "1", "--patch-size", "32", "--batch-size", "2", "--device", "cpu"]
+    for given, recorded in ((None, 0.25), ("0.5", 0.5), ("0", 0.0)):
+        model = tmp_path / f"m{given}.safetensors"
+        extra = [] if given is None else ["--intensity-jitter", given]
+        assert main([*args, *extra, "-o", str(model)]) == 0
+        settings = dn.model_info(model)["metadata"]["training"]["settings"]
+        assert settings["intensity_jitter"] == recorded
+    assert main([*args, "--intensity-jitter", "2", "-o", str(tmp_path / "bad.safetensors")]) != 0
+    assert "intensity_jitter must be in [0, 1]" in capsys.readouterr().err
