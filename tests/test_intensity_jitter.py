@@ -14,6 +14,12 @@ def _image(seed=0, shape=(96, 96)):
     return np.random.default_rng(seed).random(shape).astype(np.float32)
 
 
+def _one_step(*data, **options):
+    """``dn.train`` for one step of two 32² patches on the CPU."""
+    quick = dict(epochs=1, steps_per_epoch=1, patch_size=32, batch_size=2, device="cpu")
+    return dn.train(*data, preview=False, **quick, **options)
+
+
 def _first_batch(jitter, targets=None):
     img = _image()
     trainer = build_trainer(
@@ -56,18 +62,7 @@ def test_defaults_on_for_a_new_denoiser_off_for_fine_tuning():
     trainer, _ = _first_batch(None)
     assert trainer.config.intensity_jitter == INTENSITY_JITTER_SCRATCH == 0.25
     img = _image()
-    result = dn.train(
-        img,
-        img,
-        model="default",
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    )
-    assert result.config.intensity_jitter == 0.0
+    assert _one_step(img, img, model="default").config.intensity_jitter == 0.0
     # off: the batches are the unjittered ones, exactly
     _, (x0, _, _) = _first_batch(0.0)
     trainer, (x, _, _) = _first_batch(0.0)
@@ -83,55 +78,15 @@ def test_bad_intensity_jitter_is_refused():
     with pytest.raises(ValueError, match=r"intensity_jitter must be in \[0, 1\]"):
         dn.train(img, img, intensity_jitter=1.5, epochs=1)
     with pytest.raises(ValueError, match="for plain denoisers"):
-        dn.train(
-            img,
-            img,
-            model="deconv-2d",
-            psf="gaussian",
-            intensity_jitter=0.3,
-            epochs=1,
-            patch_size=32,
-            device="cpu",
-            preview=False,
-        )
+        _one_step(img, img, model="deconv-2d", psf="gaussian", intensity_jitter=0.3)
     # and none is drawn for such a model by default
-    result = dn.train(
-        img,
-        img,
-        model="salt-and-pepper",
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    )
-    assert result.config.intensity_jitter == 0.0
+    assert _one_step(img, img, model="salt-and-pepper").config.intensity_jitter == 0.0
 
 
 def test_synthetic_pairs_get_no_jitter_by_default():
     img = _image(shape=(64, 64))
-    result = dn.train(
-        img,
-        noise={"model": "gaussian", "sigma": 0.1},
-        network=SMALL,
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    )
+    result = _one_step(img, noise={"model": "gaussian", "sigma": 0.1}, network=SMALL)
     assert result.config.mode == "synthetic" and result.config.intensity_jitter == 0.0
-    result = dn.train(
-        img,
-        network=SMALL,
-        epochs=1,
-        steps_per_epoch=1,
-        patch_size=32,
-        batch_size=2,
-        device="cpu",
-        preview=False,
-    )
+    result = _one_step(img, network=SMALL)
     assert result.config.mode == "self-supervised"
     assert result.config.intensity_jitter == INTENSITY_JITTER_SCRATCH
