@@ -610,7 +610,7 @@ WEAK_TEXTURE_PATCH = 7
 _WEAK_TEXTURE_CONFIDENCE = 1 - 1e-6
 _WEAK_TEXTURE_PASSES = 3
 _WEAK_TEXTURE_MIN = 10  # selected patches needed, per patch pixel
-_WEAK_TEXTURE_CHUNK = 16384  # patches gathered at a time
+_WEAK_TEXTURE_SAMPLE = 16384  # windows a covariance is computed from, at most (evenly spread)
 
 
 def _box_sums(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -622,19 +622,17 @@ def _box_sums(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 def _patch_covariance_floor(planes: np.ndarray, where: np.ndarray, side: int) -> float:
     """Smallest eigenvalue of the covariance of the patches at `where` (their top-left
-    corners, a boolean ``(P, H - side + 1, W - side + 1)`` mask)."""
+    corners, a boolean ``(P, H - side + 1, W - side + 1)`` mask), from at most
+    :data:`_WEAK_TEXTURE_SAMPLE` of them, evenly spread over the selection."""
     windows = np.lib.stride_tricks.sliding_window_view(planes, (side, side), axis=(1, 2))
     index = np.nonzero(where)
+    step = max(1, math.ceil(index[0].size / _WEAK_TEXTURE_SAMPLE))
+    x = windows[tuple(i[::step] for i in index)]
     r = side * side
-    second, first, n = np.zeros((r, r)), np.zeros(r), 0
-    for k in range(0, index[0].size, _WEAK_TEXTURE_CHUNK):
-        part = tuple(i[k : k + _WEAK_TEXTURE_CHUNK] for i in index)
-        x = windows[part].reshape(-1, r)
-        second += x.T @ x
-        first += x.sum(axis=0)
-        n += x.shape[0]
-    mean = first / n
-    floor = float(np.linalg.eigvalsh(second / n - np.outer(mean, mean))[0])
+    x = x.reshape(-1, r)
+    n = x.shape[0]
+    x = x - x.mean(axis=0)
+    floor = float(np.linalg.eigvalsh(x.T @ x / n)[0])
     # the smallest eigenvalue of n samples of white noise sits at the Marchenko-Pastur
     # edge, (1 - sqrt(r / n))**2 times the variance: undone
     return floor / (1 - math.sqrt(r / n)) ** 2
@@ -679,7 +677,7 @@ def weak_texture_noise(image: Any, *, patch: int = WEAK_TEXTURE_PATCH) -> dict[s
         (how many). None when fewer than ``10 * patch**2`` windows are
         selected or unclipped.
     """
-    from scipy.stats import gamma
+    from scipy.special import gammaincinv  # (scipy.stats costs a second to import)
 
     planes = real_array(image)
     if planes.ndim < 2 or min(planes.shape[-2:]) < 2 * patch:
@@ -699,7 +697,7 @@ def weak_texture_noise(image: Any, *, patch: int = WEAK_TEXTURE_PATCH) -> dict[s
     # a pure-noise window's strength is variance * (a gamma law of mean 2 * pairs)
     pairs = 2 * side * (side - 1)
     dims = side * side
-    threshold = gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, a=dims / 2, scale=4 * pairs / dims)
+    threshold = gammaincinv(dims / 2, _WEAK_TEXTURE_CONFIDENCE) * 4 * pairs / dims
     variance = _patch_covariance_floor(planes, usable, side)
     where = usable
     for _ in range(_WEAK_TEXTURE_PASSES):
