@@ -63,6 +63,7 @@ from .sure import weighted_divergence
 from .tiling import reflected_window
 
 __all__ = [
+    "CAP_BELOW",
     "GUARD_CROP",
     "LIGHT_NOISE",
     "TOP_NOISE",
@@ -191,6 +192,11 @@ def _variance(
 #: How far above the weak-texture estimate the kept variance may stay (a variance
 #: ratio): that estimate reads pure noise up to 5% low on a few thousand windows
 WEAK_TEXTURE_MARGIN = 1.25
+#: The weak-texture cap is measured only below this multiple of :data:`LIGHT_NOISE`
+#: (a standard deviation): above it, only texture worth four times the noise's
+#: variance could bring the noise under the threshold, and the photos at sigma
+#: 15/255 near there skip the cap's 0.05-0.1 s per restore
+CAP_BELOW = 2.0
 
 
 def _capped(planes: np.ndarray, variance: np.ndarray, law: Any) -> tuple[np.ndarray, Any]:
@@ -342,7 +348,9 @@ def guard_weight(
         measured = _variance(crop.reshape(planes), back.reshape(planes), line)
         if measured is None:
             return None
-        variance, law = _capped(crop.reshape(planes), *measured)
+        variance, law = measured
+        if math.sqrt(float(variance.mean())) / scale < CAP_BELOW * LIGHT_NOISE:
+            variance, law = _capped(crop.reshape(planes), variance, law)
         v = variance.reshape(crop.shape) / scale**2
         if math.sqrt(float(v.mean())) >= LIGHT_NOISE:
             return None

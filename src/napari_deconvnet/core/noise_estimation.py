@@ -610,7 +610,7 @@ WEAK_TEXTURE_PATCH = 7
 _WEAK_TEXTURE_CONFIDENCE = 1 - 1e-6
 _WEAK_TEXTURE_PASSES = 3
 _WEAK_TEXTURE_MIN = 10  # selected patches needed, per patch pixel
-_WEAK_TEXTURE_SAMPLE = 16384  # windows a covariance is computed from, at most (evenly spread)
+_WEAK_TEXTURE_SAMPLE = 8192  # windows a covariance is computed from, at most (evenly spread)
 
 
 def _box_sums(values: np.ndarray, rows: int, cols: int) -> np.ndarray:
