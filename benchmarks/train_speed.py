@@ -485,7 +485,13 @@ def trajectory(steps: int, every: int, tasks=None, seed: int = 0, jitters=(None,
             )
 
 
-def jitter_choice(steps: int, jitters: list[float], image_seeds: list[int], every: int = 100):
+def jitter_choice(
+    steps: int,
+    jitters: list[float],
+    image_seeds: list[int],
+    every: int = 100,
+    self_supervised: bool = False,
+):
     """(a) from scratch with each intensity jitter, on images the table never uses.
 
     Poisson-Gaussian nuclei and filaments of each seed in `image_seeds`
@@ -494,7 +500,8 @@ def jitter_choice(steps: int, jitters: list[float], image_seeds: list[int], ever
     :data:`CHOICE_OTHER` are for seed 11; ``dn.train_iter`` from scratch, the
     table's patch and batch, epochs of 10 steps, the live network scored every
     `every` steps. Chooses ``train``'s default ``intensity_jitter`` without
-    the table's images.
+    the table's images. `self_supervised`: Noise2Void on the noisy half
+    alone (no clean target), as ``dn.train(noisy)`` from scratch runs.
     """
     print(
         "\n| image seed | jitter | "
@@ -508,7 +515,7 @@ def jitter_choice(steps: int, jitters: list[float], image_seeds: list[int], ever
         other = halves(*poisson_gaussian(["membranes", "beads"], image_seed + 2))[1]
         for jitter in jitters:
             events = dn.train_iter(
-                *train,
+                *(train[:1] if self_supervised else train),
                 network=dn.load_model("default").config.to_dict(),
                 epochs=max(1, steps // 10),
                 steps_per_epoch=10,
@@ -740,6 +747,11 @@ def main() -> None:
     parser.add_argument("--jitters", type=float, nargs="+", default=[0.0, 0.25])
     parser.add_argument("--image-seeds", type=int, nargs="+", default=[11, 21, 31])
     parser.add_argument(
+        "--self-supervised",
+        action="store_true",
+        help="--jitter-choice: Noise2Void on the noisy half alone",
+    )
+    parser.add_argument(
         "--forgetting",
         type=int,
         nargs="+",
@@ -781,7 +793,12 @@ def main() -> None:
         forgetting_seeds(args.forgetting, args.seeds)
         return
     if args.jitter_choice:
-        jitter_choice(args.jitter_choice, args.jitters, args.image_seeds)
+        jitter_choice(
+            args.jitter_choice,
+            args.jitters,
+            args.image_seeds,
+            self_supervised=args.self_supervised,
+        )
         return
     if args.trajectory:
         trajectory(*args.trajectory, args.tasks, args.seeds[0], args.jitters)
