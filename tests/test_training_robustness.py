@@ -97,3 +97,12 @@ def test_a_mask_of_the_whole_rgb_shape_is_split_by_channel():
     again = dn.train(noisy, clean, axes="YXS", regions=flat, epochs=1, steps_per_epoch=2,
                      patch_size=16, network=NET)  # fmt: skip
     assert _same(result.model.state_dict(), again.model.state_dict())
+
+
+@pytest.mark.parametrize("name", ["l2sp", "rehearsal"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_l2sp_and_rehearsal_are_refused_by_name(name, value):
+    # NaN slipped past the range check and failed later as "x contains NaN"
+    noisy, clean = _pair(shape=(64, 64))
+    with pytest.raises(ValueError, match=f"{name} must be a number"):
+        dn.train(noisy, clean, model="default", epochs=1, **{name: value})

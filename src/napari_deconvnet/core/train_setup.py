@@ -448,7 +448,8 @@ def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.dev
 def _fraction_or_strength(value: Any, name: str, default: float, upper: float | None) -> float:
     if value is None:
         return default
-    bad = isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    bad = bad or not math.isfinite(value) or value < 0
     if bad or (upper is not None and value > upper):
         accepted = f"a number in [0, {upper:g}]" if upper is not None else "a number >= 0"
         raise ValueError(f"{name} must be {accepted} (0 turns it off), got {value!r}")
