@@ -320,7 +320,8 @@ def guard_weight(
     if min(crop.shape[-2:]) < 16 or not (scale > 0):
         return None
     planes = (-1, *crop.shape[-2:])  # the noise is measured over all crops at once
-    line = _line(crop.reshape(planes))
+    flat = crop.reshape(planes)
+    line = _line(flat)
     if _clearly_noisy(line, scale):
         return None  # whatever the network's output (see _clearly_noisy)
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
@@ -345,12 +346,12 @@ def guard_weight(
             with torch.inference_mode(), autocast(dev, dtype):
                 restored = _box_outputs(net, regions, boxes, dev).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
-        measured = _variance(crop.reshape(planes), back.reshape(planes), line)
+        measured = _variance(flat, back.reshape(planes), line)
         if measured is None:
             return None
         variance, law = measured
         if math.sqrt(float(variance.mean())) / scale < CAP_BELOW * LIGHT_NOISE:
-            variance, law = _capped(crop.reshape(planes), variance, law)
+            variance, law = _capped(flat, variance, law)
         v = variance.reshape(crop.shape) / scale**2
         if math.sqrt(float(v.mean())) >= LIGHT_NOISE:
             return None
