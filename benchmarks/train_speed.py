@@ -441,6 +441,28 @@ def equal_steps(steps: int, seeds: list[int], tasks=None) -> None:
             )
 
 
+def scratch_checkpoints(data, steps: int, every: int, seed: int = 0, jitter=None):
+    """The epoch events, every `every` steps, of one ``dn.train_iter`` run from scratch.
+
+    A new network of the shipped size on `data` (``(noisy, clean)``, or
+    ``(noisy,)`` for Noise2Void), the table's patch and batch, `steps` steps
+    in epochs of 10 (a validation after each), ``intensity_jitter=jitter``.
+    """
+    events = dn.train_iter(
+        *data,
+        network=dn.load_model("default").config.to_dict(),
+        epochs=max(1, steps // 10),
+        steps_per_epoch=10,
+        patch_size=PATCH,
+        batch_size=BATCH,
+        seed=seed,
+        device="cpu",
+        preview=False,
+        intensity_jitter=jitter,
+    )
+    return (e for e in events if e.kind == "epoch" and e.step % every == 0)
+
+
 def trajectory(steps: int, every: int, tasks=None, seed: int = 0, jitters=(None,)) -> None:
     """(a) from scratch along one run: validation PSNR against held-out PSNR.
 
@@ -457,25 +479,10 @@ def trajectory(steps: int, every: int, tasks=None, seed: int = 0, jitters=(None,
         "| another type |"
     )
     print("|---|---:|---:|---:|---:|---:|")
-    per_epoch = 10
     for task, jitter in ((t, j) for t in tasks or TASKS for j in jitters):
         train, test = halves(*TASKS[task]())
         other = halves(*ANOTHER_TYPE[task]())[1]
-        events = dn.train_iter(
-            *train,
-            network=dn.load_model("default").config.to_dict(),
-            epochs=max(1, steps // per_epoch),
-            steps_per_epoch=per_epoch,
-            patch_size=PATCH,
-            batch_size=BATCH,
-            seed=seed,
-            device="cpu",
-            preview=False,
-            intensity_jitter=jitter,
-        )
-        for event in events:
-            if event.kind != "epoch" or event.step % every:
-                continue
+        for event in scratch_checkpoints(train, steps, every, seed, jitter):
             val = event.metrics.get("val_psnr", float("nan"))
             p_test, p_other = score(event.model, test), score(event.model, other)
             print(
@@ -513,24 +520,12 @@ def jitter_choice(
     for image_seed in image_seeds:
         train, test = halves(*poisson_gaussian(["nuclei", "filaments"], image_seed))
         other = halves(*poisson_gaussian(["membranes", "beads"], image_seed + 2))[1]
+        data = train[:1] if self_supervised else train
         for jitter in jitters:
-            events = dn.train_iter(
-                *(train[:1] if self_supervised else train),
-                network=dn.load_model("default").config.to_dict(),
-                epochs=max(1, steps // 10),
-                steps_per_epoch=10,
-                patch_size=PATCH,
-                batch_size=BATCH,
-                seed=0,
-                device="cpu",
-                preview=False,
-                intensity_jitter=jitter,
-            )
             cells = []
-            for event in events:
-                if event.kind == "epoch" and event.step % every == 0:
-                    a, b = score(event.model, test), score(event.model, other)
-                    cells.append(f"{a:.2f} / {b:.2f}")
+            for event in scratch_checkpoints(data, steps, every, 0, jitter):
+                a, b = score(event.model, test), score(event.model, other)
+                cells.append(f"{a:.2f} / {b:.2f}")
             finals[jitter].append((a, b))
             print(f"| {image_seed} | {jitter:g} | " + " | ".join(cells) + " |", flush=True)
     print(f"\nMean over image seeds at step {steps} (same type / another type):")
