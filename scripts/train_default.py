@@ -75,7 +75,7 @@ from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.normalization import percentiles
 from napari_deconvnet.core.persistence import load_model
-from napari_deconvnet.core.phantoms import cells_2d, phantom
+from napari_deconvnet.core.phantoms import BRIGHT_CONTRAST, bright_objects, cells_2d, phantom
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import (  # noqa: E402  (sibling module: the engine's helpers)
@@ -218,7 +218,7 @@ def degrade(
             sigma = rng.uniform(*SIGMA_RANGE)
         noisy = synthesize(clean, "gaussian", sigma=sigma, seed=seed)
         info = {"noise": "gaussian", "sigma": sigma}
-        if rng.random() < 0.2:  # an 8-bit image: quantised and clipped
+        if rng.random() < 0.2 and clean.max() <= 1.0:  # an 8-bit image: quantised, clipped
             noisy = np.clip(np.rint(noisy * 255), 0, 255) / 255
             info["uint8"] = True
         scale, offset = 10 ** rng.uniform(-2, 3), rng.uniform(-1, 1) * 100
@@ -272,8 +272,11 @@ class Sampler:
         light=0.0,
         counts=0.0,
         speckle=0.0,
+        bright=0.0,
     ):
         self.kind = kind
+        #: share of regions with bright objects added (core.phantoms.bright_objects)
+        self.bright = bright
         self.light = light
         self.counts = counts
         self.speckle = speckle
@@ -321,7 +324,10 @@ class Sampler:
         rng, p = self.rng, self.patch
         xs, ys = [], []
         while len(xs) < batch_size:
-            noisy, clean, _ = degrade(rng, self._region(), self.light, self.counts, self.speckle)
+            region = self._region()
+            if self.bright > 0 and rng.random() < self.bright:  # no draw at 0: runs as before
+                region = region + bright_objects(rng, region.shape)[0]
+            noisy, clean, _ = degrade(rng, region, self.light, self.counts, self.speckle)
             stack = input_stack(noisy, self.kind)
             *channels, clean = normalize(*stack, clean)
             stack = np.stack(channels)
@@ -370,6 +376,15 @@ SPARSE_NOISES = [
 COUNT_NOISES = [("poisson-2", "poisson", {"peak": 2.0})]
 #: Validation of speckle (``--speckle``): the held-out strips at 10%.
 SPECKLE_NOISES = [("speckle-10", "speckle", {"sigma": 0.1})]
+#: Validation of bright objects (``--bright-objects``): the two general scenes with
+#: objects 30 and 300 times brighter, scored on their surroundings only.
+BRIGHT_NOISES = [
+    ("bright-30-poisson-20", "poisson", {"peak": 20.0}, 30.0),
+    ("bright-300-poisson-100", "poisson", {"peak": 100.0}, 300.0),
+    ("bright-100-gaussian-10", "gaussian", {"sigma": 10 / 255}, 100.0),
+]
+#: Surroundings: where the bright objects are below this share of their peak.
+BRIGHT_SURROUNDINGS = 1e-3
 #: The structures of the two sparse validation scenes (dark background, 160 px).
 SPARSE_KINDS = (("beads", "filaments"), ("nuclei", "membranes"))
 
@@ -392,6 +407,7 @@ def validation_set(
     sparse: bool = False,
     counts: bool = False,
     speckle: bool = False,
+    bright: bool = False,
 ) -> list[dict]:
     """Fixed noisy/clean pairs from held-out strips and unseen phantoms.
 
@@ -402,7 +418,10 @@ def validation_set(
     10 and 20 photons with pure Poisson noise (:data:`SPARSE_NOISES`), so that
     weights which turn isolated photons into spots are not chosen. With
     `counts`, those two scenes also at 2 photons (:data:`COUNT_NOISES`); with
-    `speckle`, the held-out strips with 10% speckle (:data:`SPECKLE_NOISES`).
+    `speckle`, the held-out strips with 10% speckle (:data:`SPECKLE_NOISES`);
+    with `bright`, those two scenes with bright objects (:data:`BRIGHT_NOISES`),
+    scored on the pixels around the objects (a ``"mask"``), where a network
+    that never saw such contrast spoils the dim scene.
     Each addition draws from its own stream: the other pairs stay as they were.
     """
     rng = np.random.default_rng([seed, 1])
@@ -429,6 +448,19 @@ def validation_set(
             for j, (label, noise, params) in enumerate(SPECKLE_NOISES):
                 noisy = synthesize(clean, noise, seed=1000 * seed + 800 + 10 * k + j, **params)
                 pairs.append({"image": name, "noise": label, "clean": clean, "noisy": noisy})
+    if bright:
+        rng = np.random.default_rng([seed, 6])
+        for k, kinds in enumerate(SPARSE_KINDS):
+            scene = phantom((160, 160), kinds, rng, mix=2)
+            for j, (label, noise, params, contrast) in enumerate(BRIGHT_NOISES):
+                objects, peak = bright_objects(rng, scene.shape, contrast=contrast)
+                clean = scene + objects
+                noisy = synthesize(clean, noise, seed=1000 * seed + 900 + 10 * k + j, **params)
+                mask = objects < BRIGHT_SURROUNDINGS * peak
+                name = f"bright-{'+'.join(kinds)}"
+                pairs.append(
+                    {"image": name, "noise": label, "clean": clean, "noisy": noisy, "mask": mask}
+                )
     return pairs
 
 
@@ -462,13 +494,20 @@ def denoise(model: DeconvNet, noisy: np.ndarray) -> np.ndarray:
     return model(x)[0, 0].float().cpu().numpy() * scale + lo
 
 
+def pair_psnr(pair: dict, image: np.ndarray) -> float:
+    """PSNR of `image` against the pair's clean image (range 1), on its ``"mask"`` if any."""
+    clean = pair["clean"]
+    if "mask" in pair:  # bright objects: the scene around them
+        clean, image = clean[pair["mask"]], image[pair["mask"]]
+    return float(peak_signal_noise_ratio(clean, image, data_range=1))
+
+
 def evaluate(model: DeconvNet, pairs: list[dict]) -> dict:
     model.eval()
     psnr, gain = [], []
     for pair in pairs:
-        out = denoise(model, pair["noisy"])
-        before = peak_signal_noise_ratio(pair["clean"], pair["noisy"], data_range=1)
-        after = peak_signal_noise_ratio(pair["clean"], out, data_range=1)
+        after = pair_psnr(pair, denoise(model, pair["noisy"]))
+        before = pair_psnr(pair, pair["noisy"])
         psnr.append(after)
         gain.append(after - before)
     model.train()
@@ -516,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--clip-norm", type=float, default=1.0)
-    parser.add_argument("--loss", choices=("l1", "mse", "balanced-mse"), default="mse")
+    parser.add_argument("--loss", choices=("l1", "mse", "balanced-mse", "hdr-mse"), default="mse")
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
     parser.add_argument("--val-every", type=int, default=200, help="steps between validations")
@@ -564,6 +603,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="share of regions with speckle (multiplicative noise, sigma 2-35%% of the "
         "intensity); above 0 the validation gains the held-out strips at 10%%",
+    )
+    parser.add_argument(
+        "--bright-objects",
+        type=float,
+        default=0.0,
+        help="share of regions with a few objects 3-300 times brighter than the scene "
+        "(core.phantoms.bright_objects: beads, bright cells), for images of high dynamic "
+        "range; above 0 the validation gains two scenes with such objects, scored around them",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
@@ -616,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--light-noise must be in [0, 1], got {args.light_noise}")
     if not 0.0 <= args.sparse_phantoms <= 1.0:
         parser.error(f"--sparse-phantoms must be in [0, 1], got {args.sparse_phantoms}")
-    for flag in ("low_counts", "speckle"):
+    for flag in ("low_counts", "speckle", "bright_objects"):
         share = getattr(args, flag)
         if not 0.0 <= share <= 1.0:
             parser.error(f"--{flag.replace('_', '-')} must be in [0, 1], got {share}")
@@ -635,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         sparse=args.sparse_phantoms > 0,
         counts=args.low_counts > 0,
         speckle=args.speckle > 0,
+        bright=args.bright_objects > 0,
     )
     name = "denoise-2d-nl" if args.noise_channel else "denoise-2d"
     kind_metadata = (
@@ -655,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         args.light_noise,
         args.low_counts,
         args.speckle,
+        args.bright_objects,
     )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -665,9 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     net.metadata = dict(kind_metadata)
     if args.init is not None:  # fine-tune a saved model (widened for the noise channel)
         net.load_state_dict(start_weights(load_model(args.init), net))
-    noisy_psnr = float(
-        np.mean([peak_signal_noise_ratio(p["clean"], p["noisy"], data_range=1) for p in pairs])
-    )
+    noisy_psnr = float(np.mean([pair_psnr(p, p["noisy"]) for p in pairs]))
     noise_range = "sigma 5-50/255, peak 2-1000 photons"
     if args.light_noise > 0:  # nearly clean images too (LIGHT_SIGMA_RANGE, LIGHT_PEAK_RANGE)
         noise_range = "sigma 0.5-50/255, peak 2-30000 photons"
@@ -705,6 +752,10 @@ def main(argv: list[str] | None = None) -> int:
                 "phantom_fraction": PHANTOM_WEIGHT,
                 "sharp_phantoms": args.sharp_phantoms,
                 "sparse_phantoms": args.sparse_phantoms,
+                "bright_objects": {
+                    "share": args.bright_objects,
+                    "contrast_log_uniform": list(BRIGHT_CONTRAST),
+                },
             },
             "noise": {
                 "gaussian_sigma": list(SIGMA_RANGE),

@@ -74,11 +74,10 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
     NORM,
     Sampler,
     evaluate,
-    from_adu,
+    identity_psnr,
     make_phantom_3d,
     mix_general_phantoms,
     range_mse,
-    unit_psnr,
     validation_set,
 )
 
@@ -134,6 +133,9 @@ class Task:
     #: 2D deconvolution: share of PSFs beyond the Gaussian/Airy family
     #: (core.phantoms.wide_psf: elongated, defocus, motion), in training and validation
     wide_psfs: float = 0.0
+    #: share of regions with objects 3-300 times brighter than the scene
+    #: (core.phantoms.bright_objects), for images of high dynamic range
+    bright_objects: float = 0.0
 
 
 TASKS = {
@@ -265,6 +267,10 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         if not (task.psf and task.ndim == 2):
             raise SystemExit(f"--wide-psfs is for 2D deconvolution (deconv-2d), not {task.name}")
         task = dataclasses.replace(task, wide_psfs=args.wide_psfs)
+    if args.bright_objects > 0:
+        if task.name == "salt-and-pepper":
+            raise SystemExit("--bright-objects is for the denoising and deconvolution models")
+        task = dataclasses.replace(task, bright_objects=args.bright_objects)
     metadata = {
         "name": task.name,
         "description": task.description,
@@ -337,9 +343,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
     )
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
     precision = engine.engine_precision(args.precision, device)
-    identity = float(
-        np.mean([unit_psnr(p["clean"], from_adu(p["noisy"], p["info"])) for p in pairs])
-    )
+    identity = float(np.mean([identity_psnr(p) for p in pairs]))
     print(f"[{task.name}] identity val psnr {identity:.2f}", flush=True)
 
     def training_record(*, config, history, best_entry, stop_reason, seconds, steps, improved):
@@ -361,6 +365,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "sharp_phantoms": args.sharp_phantoms,
                 "general_phantoms": args.general_phantoms,
                 **({"wide_psfs": args.wide_psfs} if args.wide_psfs else {}),
+                **({"bright_objects": args.bright_objects} if args.bright_objects else {}),
                 "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
                 "val_every": args.val_every,
@@ -556,6 +561,15 @@ def main(argv: list[str] | None = None) -> int:
         help="deconv-2d: share of PSFs beyond the Gaussian/Airy family (core.phantoms."
         "wide_psf: elongated at any angle, defocus disks, motion streaks), in training and "
         "validation",
+    )
+    parser.add_argument(
+        "--bright-objects",
+        type=float,
+        default=0.0,
+        help="share of regions with a few objects 3-300 times brighter than the scene "
+        "(core.phantoms.bright_objects: beads, bright cells), for images of high dynamic "
+        "range; above 0 the validation gains the general scenes with such objects, scored "
+        "around them (use with --loss hdr-mse)",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")

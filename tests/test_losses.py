@@ -62,3 +62,33 @@ def test_resolved_by_name_and_doctest():
     with pytest.raises(ValueError, match="balanced-mse"):
         resolve_loss("psnr", "supervised", 0.5)
     assert doctest.testmod(losses).failed == 0
+
+
+def test_hdr_mse_is_plain_mse_up_to_one_and_relative_above():
+    g = torch.Generator().manual_seed(3)
+    target = torch.rand(2, 1, 8, 8, generator=g)  # a scene in [0, 1]
+    pred = target + 0.05 * torch.randn(2, 1, 8, 8, generator=g)
+    pred = pred.clamp(max=1.0)
+    assert float(losses.hdr_mse(pred, target)) == pytest.approx(float(F.mse_loss(pred, target)))
+    # above 1 the error is relative: 10% off at 100 costs what 10% off at 2 costs
+    at_100 = losses.hdr_mse(torch.tensor([110.0]), torch.tensor([100.0]))
+    at_2 = losses.hdr_mse(torch.tensor([2.2]), torch.tensor([2.0]))
+    assert float(at_100) == pytest.approx(float(at_2), rel=1e-5)
+    assert float(at_100) < 0.01 < float(F.mse_loss(torch.tensor([110.0]), torch.tensor([100.0])))
+    # continuous with slope 1 at 1: the gradient does not jump there
+    x = torch.tensor([1 - 1e-4, 1 + 1e-4], requires_grad=True)
+    losses._tone(x).sum().backward()
+    assert torch.allclose(x.grad, torch.ones(2), atol=1e-3)
+    # a bright object's noise no longer rules the loss of a dim scene beside it
+    scene_err = torch.full((1, 1, 16, 16), 0.02)
+    target = torch.zeros(1, 1, 16, 16)
+    target[..., 8, 8] = 300.0
+    pred = target + scene_err
+    pred[..., 8, 8] = 330.0
+    plain, hdr = F.mse_loss(pred, target), losses.hdr_mse(pred, target)
+    assert float(plain) > 3.0 and float(hdr) < 1e-3
+    name, fn = resolve_loss("hdr-mse", "supervised", 0.5)
+    assert name == "hdr-mse" and fn is losses.hdr_mse
+    pred.requires_grad_()
+    (grad,) = torch.autograd.grad(losses.hdr_mse(pred, target), pred)
+    assert torch.isfinite(grad).all()

@@ -2,8 +2,9 @@
 
 Losses compare a prediction with a target in normalised units (data range
 1): ``"mse"``, ``"l1"``, ``"ssim"`` (``1 - SSIM`` from :mod:`.metrics`, the
-same SSIM as the quality metric), ``"mse+ssim"`` and ``"balanced-mse"``
-(:func:`balanced_mse`, for batches that mix noise levels). Schedules give the
+same SSIM as the quality metric), ``"mse+ssim"``, ``"balanced-mse"``
+(:func:`balanced_mse`, for batches that mix noise levels) and ``"hdr-mse"``
+(:func:`hdr_mse`, for images with objects far brighter than the rest). Schedules give the
 learning rate, as a fraction of its peak, at a point of the run.
 """
 
@@ -16,9 +17,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "SCHEDULES", "balanced_mse", "lr_factor", "resolve_loss", "ssim_loss"]
+__all__ = [
+    "LOSSES",
+    "SCHEDULES",
+    "balanced_mse",
+    "hdr_mse",
+    "lr_factor",
+    "resolve_loss",
+    "ssim_loss",
+]
 
-LOSSES = ("mse", "l1", "ssim", "mse+ssim", "balanced-mse")
+LOSSES = ("mse", "l1", "ssim", "mse+ssim", "balanced-mse", "hdr-mse")
 SCHEDULES = ("cosine", "one-cycle", "constant")
 
 
@@ -57,6 +66,32 @@ def balanced_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (per_sample * (mean / per_sample.detach().clamp_min(1e-12))).mean()
 
 
+def _tone(v: torch.Tensor) -> torch.Tensor:
+    """The identity up to 1 and ``1 + log(v)`` above (continuous, slope 1 at 1)."""
+    return torch.where(v > 1, 1 + torch.log(v.clamp_min(1.0)), v)
+
+
+def hdr_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE of intensities mapped by the identity up to 1 and logarithmically above.
+
+    Normalised by its percentiles, an image with a few objects a hundred times
+    brighter than the rest has its scene in [0, 1] and those objects far above
+    it, where shot noise is hundreds of times larger in these units. Plain MSE
+    is then ruled by the bright pixels (and a clipped gradient by one such
+    batch), while what users lose is the dim scene around them. Above 1 the
+    error is measured on ``1 + log(v)``, a relative error; in [0, 1] this is
+    the plain MSE, so batches without such objects train as with ``"mse"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> pred, target = torch.tensor([0.5, 110.0]), torch.tensor([0.4, 100.0])
+    >>> round(float(hdr_mse(pred, target)), 4)  # (0.1**2 + log(1.1)**2) / 2
+    0.0095
+    """
+    return F.mse_loss(_tone(pred), _tone(target))
+
+
 def resolve_loss(loss: Any, mode: str, ssim_weight: float) -> tuple[str, Callable]:
     """``(name, loss(prediction, target))`` for a loss name or a callable.
 
@@ -86,6 +121,8 @@ def resolve_loss(loss: Any, mode: str, ssim_weight: float) -> tuple[str, Callabl
         return loss, F.l1_loss
     if loss == "balanced-mse":
         return loss, balanced_mse
+    if loss == "hdr-mse":
+        return loss, hdr_mse
     if loss == "ssim":
         return loss, ssim_loss
 

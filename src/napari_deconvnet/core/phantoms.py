@@ -9,6 +9,9 @@ that train the shipped models (so that the Train widget can use them too):
 - :func:`cells_2d` and :func:`cells_3d`: cells with textured bodies and
   nuclei, spots and filaments on a smooth background, the shipped models'
   training scenes;
+- :func:`bright_objects`: a few objects tens to hundreds of times brighter
+  than the scene (beads, a bright cell, debris), added to a scene so that a
+  network learns images of high dynamic range;
 - :func:`random_psf`: a PSF of the shipped deconvolution models' training
   family (Gaussian, possibly anisotropic; Airy in 2D, widefield in 3D);
   :func:`wide_psf`: 2D shapes beyond it (elongated, defocus, motion).
@@ -27,7 +30,9 @@ from scipy import ndimage
 from scipy.special import expit
 
 __all__ = [
+    "BRIGHT_CONTRAST",
     "PHANTOMS",
+    "bright_objects",
     "cells_2d",
     "cells_3d",
     "check_kinds",
@@ -35,6 +40,9 @@ __all__ = [
     "random_psf",
     "wide_psf",
 ]
+
+#: Peak of :func:`bright_objects` over the scene's 1, log-uniform (the brightest object).
+BRIGHT_CONTRAST = (3.0, 300.0)
 
 #: The kinds of structure :func:`phantom` draws.
 PHANTOMS = ("beads", "filaments", "nuclei", "membranes", "textures")
@@ -107,6 +115,69 @@ def _textures(rng, shape):
     if rng.random() < 0.5:
         field = np.abs(field - rng.uniform(0.3, 0.7)) * 2
     return field ** rng.uniform(0.7, 2.0)
+
+
+def bright_objects(
+    rng: Any, shape: tuple[int, ...], *, contrast: Any = BRIGHT_CONTRAST
+) -> tuple[np.ndarray, float]:
+    """A few small objects far brighter than a scene whose level is 1.
+
+    Fluorescence images often hold a handful of beads, a dividing cell or
+    a speck of debris tens to hundreds of times brighter than the rest:
+    normalised by the image's percentiles, the scene then spans a few
+    hundredths and the bright objects lie far above 1, which a network
+    trained on scenes that fill [0, 1] has never seen. Added to a scene of
+    :func:`phantom` or :func:`cells_2d`, this teaches it such images.
+
+    Parameters
+    ----------
+    rng : numpy Generator or int
+    shape : tuple of int
+        2 or 3 sizes.
+    contrast : float or (float, float)
+        Peak of the brightest object; a pair is drawn from log-uniformly
+        (:data:`BRIGHT_CONTRAST`).
+
+    Returns
+    -------
+    (ndarray of float32, float)
+        The objects alone (add them to the scene), and the peak drawn. One to
+        twelve objects: point-like beads (Gaussian, sigma 0.7-2.5 pixels) or
+        small bright cells (smoothed ellipses, radii 3-10 pixels), each at
+        0.2 to 1 times the peak.
+
+    Examples
+    --------
+    >>> objects, peak = bright_objects(0, (64, 64), contrast=100.0)
+    >>> peak, bool(abs(objects.max() - 100.0) < 1e-3), bool((objects >= 0).all())
+    (100.0, True, True)
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"bright_objects shape must hold 2 or 3 positive sizes, got {shape}")
+    rng = np.random.default_rng(rng)
+    if np.ndim(contrast) == 0:
+        peak = float(contrast)
+    else:
+        low, high = (float(c) for c in contrast)
+        peak = float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    if not np.isfinite(peak) or peak <= 0:
+        raise ValueError(f"bright_objects contrast must be positive and finite, got {contrast!r}")
+    image = np.zeros(shape)
+    grid = np.indices(shape, sparse=True)
+    for _ in range(int(rng.integers(1, 13))):
+        centre = [rng.uniform(0, s) for s in shape]
+        if rng.random() < 0.6:  # a bead: a blurred point
+            sigma = rng.uniform(0.7, 2.5)
+            r2 = sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True))
+            part = np.exp(-0.5 * r2 / sigma**2)
+        else:  # a bright cell: an ellipse, smoothed at its edge
+            radii = rng.uniform(3, 10, len(shape))
+            r2 = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii, strict=True))
+            part = expit((1 - np.sqrt(r2)) * radii.min() / 0.8)
+        image = np.maximum(image, rng.uniform(0.2, 1.0) * part)
+    image *= peak / image.max()
+    return image.astype(np.float32), peak
 
 
 _KINDS = {
