@@ -24,13 +24,17 @@ Held out from training: the scenes are scikit-image's ``cell`` and
 ``camera`` (test images that no training sees) and this file's own tissue
 generator (discs on a smooth background); the objects are this file's own
 beads and discs (not :func:`napari_deconvnet.core.phantoms.bright_objects`),
-at contrasts 10 and 100, with seeds 0..n-1 of their own stream.
+at contrasts 10 and 100, with seeds 0..n-1 of their own stream. With
+``--3d``: ``denoise-3d`` and ``deconv-3d`` on 24×96×96 volumes of this
+file's own generator (cells flattened along Z), beads with half their
+extent along Z, 50 photons at the scene's level.
 
 Usage::
 
     python benchmarks/bright_objects.py --threads 1
     python benchmarks/bright_objects.py --weights denoise-2d=new.safetensors \\
         --weights deconv-2d=new-deconv.safetensors      # shipped vs given weights
+    python benchmarks/bright_objects.py --3d --threads 1
     python benchmarks/bright_objects.py --quick
 """
 
@@ -51,6 +55,8 @@ from _machine import heading, machine, publish, set_threads  # noqa: E402
 import napari_deconvnet as dn  # noqa: E402
 
 SCENES = ("cell", "camera", "tissue")
+#: The scene of the 3D models (``--3d``): 24×96×96 volumes of this file's own generator.
+SCENES_3D = ("tissue-3d",)
 CONTRASTS = (10.0, 100.0)
 #: (model, condition label, PSF parameters or None, noise, its parameters)
 CONDITIONS = (
@@ -72,12 +78,33 @@ CONDITIONS = (
         {"peak": 1000.0},
     ),
 )
+#: 3D: the volumes of :data:`SCENES_3D`, 50 photons at the scene's level.
+CONDITIONS_3D = (
+    ("denoise-3d", "poisson 50", None, "poisson", {"peak": 50.0}),
+    (
+        "deconv-3d",
+        "gaussian psf 2/1.2/1.2, poisson 50",
+        {"kind": "gaussian", "sigma": (2.0, 1.2, 1.2)},
+        "poisson",
+        {"peak": 50.0},
+    ),
+)
 SIZE = 192
+SHAPE_3D = (24, 96, 96)
 
 
 def scene(name: str, rng: np.random.Generator) -> np.ndarray:
-    """A 192² scene whose 99.5th percentile is 1 (dim 0.05 floor)."""
-    if name == "tissue":
+    """A 192² scene (24×96×96 for ``tissue-3d``) whose 99.5th percentile is 1 (dim 0.05 floor)."""
+    if name == "tissue-3d":  # cells flattened along Z (coarser sampling), smooth background
+        field = ndimage.gaussian_filter(rng.random(SHAPE_3D), 6)
+        image = 0.3 * (field - field.min()) / np.ptp(field)
+        zz, yy, xx = np.indices(SHAPE_3D)
+        for _ in range(12):
+            (cz, cy, cx), r = [rng.uniform(0, n) for n in SHAPE_3D], rng.uniform(4, 10)
+            inside = ((zz - cz) / 0.5) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+            image += rng.uniform(0.3, 0.8) * inside
+        image = ndimage.gaussian_filter(image, 1.0)
+    elif name == "tissue":
         field = ndimage.gaussian_filter(rng.random((SIZE, SIZE)), 8)
         image = 0.3 * (field - field.min()) / np.ptp(field)
         yy, xx = np.mgrid[:SIZE, :SIZE]
@@ -96,13 +123,16 @@ def scene(name: str, rng: np.random.Generator) -> np.ndarray:
     return (0.05 + 0.95 * np.clip(image, 0, None)).astype(np.float64)
 
 
-def objects(rng: np.random.Generator, contrast: float) -> np.ndarray:
-    """Four to ten beads (Gaussian, sigma 1-2) and small discs (radius 3-6), peak `contrast`."""
-    out = np.zeros((SIZE, SIZE))
-    yy, xx = np.mgrid[:SIZE, :SIZE]
+def objects(rng: np.random.Generator, contrast: float, shape=(SIZE, SIZE)) -> np.ndarray:
+    """Four to ten beads (Gaussian, sigma 1-2) and small discs (radius 3-6), peak `contrast`.
+
+    In 3D (`shape` of three sizes) the same, with half the extent along Z."""
+    out = np.zeros(shape)
+    grid = np.indices(shape)
+    stretch = (2.0, 1.0, 1.0)[-len(shape) :] if len(shape) == 3 else (1.0, 1.0)
     for _ in range(int(rng.integers(4, 11))):
-        cy, cx = rng.uniform(8, SIZE - 8, 2)
-        r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        centre = [rng.uniform(min(8, n // 4), n - min(8, n // 4)) for n in shape]
+        r2 = sum(((g - c) * k) ** 2 for g, c, k in zip(grid, centre, stretch, strict=True))
         if rng.random() < 0.7:
             part = np.exp(-0.5 * r2 / rng.uniform(1.0, 2.0) ** 2)
         else:
@@ -136,9 +166,10 @@ def measure(conditions, scenes, contrasts, seeds, weights, precision) -> list[di
             for name in scenes:
                 acc: dict[str, list] = {}
                 for seed in range(seeds):
-                    rng = np.random.default_rng([seed, SCENES.index(name), int(contrast)])
+                    index = (SCENES + SCENES_3D).index(name)
+                    rng = np.random.default_rng([seed, index, int(contrast)])
                     base = scene(name, rng)
-                    obj = objects(rng, contrast)
+                    obj = objects(rng, contrast, base.shape)
                     around = ndimage.distance_transform_edt(obj < 1e-3 * contrast) >= 3
                     on = obj > 0.25 * contrast
                     noisy = degrade(base + obj, psf, noise, params, seed)
@@ -225,14 +256,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--precision", default="float32", choices=("float32", "auto"))
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--3d",
+        dest="three_d",
+        action="store_true",
+        help="the 3D models (denoise-3d, deconv-3d) on this file's volumes instead",
+    )
     parser.add_argument("--quick", action="store_true", help="one scene, contrast 100, 1 seed")
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     weights = dict(w.split("=", 1) for w in args.weights)
+    table = CONDITIONS
+    if args.three_d:
+        table, args.scenes = CONDITIONS_3D, list(SCENES_3D)
+        if args.models == parser.get_default("models"):
+            args.models = ["denoise-3d", "deconv-3d"]
     if args.quick:
-        args.scenes, args.contrasts, args.seeds = ["tissue"], [100.0], 1
-    conditions = [c for c in CONDITIONS if c[0] in args.models]
+        args.scenes, args.contrasts, args.seeds = args.scenes[-1:], [100.0], 1
+    conditions = [c for c in table if c[0] in args.models]
     if args.quick:
         conditions = [next(c for c in conditions if c[0] == m) for m in args.models]
     rows = measure(conditions, args.scenes, args.contrasts, args.seeds, weights, args.precision)
@@ -244,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             f"given weights: {given}. PSNR in dB: *around* = the scene 3+ pixels from the "
             "objects (range 1), *spoil* = around minus the same scene restored without "
             "the objects, *objects* = their own pixels (range = contrast)",
-            report(rows, {"denoise-2d": "input", "deconv-2d": "RL-30"}),
+            report(rows, {m: "input" if "denoise" in m else "RL-30" for m in args.models}),
         ]
     )
     publish(text, args.markdown, "\n")

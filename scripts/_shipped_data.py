@@ -165,6 +165,18 @@ def range_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (per_sample * weight).sum() / weight.sum()
 
 
+def range_hdr_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`range_mse` of intensities mapped as ``hdr-mse`` maps them
+    (:func:`napari_deconvnet.core.losses.hdr_mse`: the identity up to 1, logarithmic
+    above), for training with bright objects (``--bright-objects``), whose samples
+    carry the range of the scene around the objects."""
+    from napari_deconvnet.core.losses import _tone
+
+    weight = target[:, 1:2].flatten(1)[:, 0]
+    per_sample = (_tone(pred) - _tone(target[:, :1])).square().flatten(1).mean(1)
+    return (per_sample * weight).sum() / weight.sum()
+
+
 class Sampler:
     def __init__(
         self,
@@ -233,8 +245,8 @@ class Sampler:
                 # percentiles blow the normalised values up and one such batch
                 # can undo hundreds of steps; users' images are not like this
                 continue
-            if self.range_weight:
-                spread = max(float(y.max() - y.min()), 0.05)
+            if self.range_weight:  # the scene's range: bright objects left out
+                spread = max(float(y[:, scene].max() - y[:, scene].min()), 0.05)
                 y = np.concatenate([y, np.full_like(y, 1.0 / spread**self.range_power)])
             for _ in range(min(task.patches_per_region, batch_size - len(xs))):
                 shape = y.shape[1:]

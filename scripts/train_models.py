@@ -77,6 +77,7 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
     identity_psnr,
     make_phantom_3d,
     mix_general_phantoms,
+    range_hdr_mse,
     range_mse,
     validation_set,
 )
@@ -338,7 +339,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         phantoms,
         net,
         rng,
-        range_weight=args.loss == "range-mse",
+        range_weight=args.loss in ("range-mse", "range-hdr-mse"),
         range_power=args.range_power,
     )
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -370,7 +371,11 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "threads": args.threads,
                 "val_every": args.val_every,
                 "loss": config.loss,
-                **({"range_power": args.range_power} if args.loss == "range-mse" else {}),
+                **(
+                    {"range_power": args.range_power}
+                    if args.loss in ("range-mse", "range-hdr-mse")
+                    else {}
+                ),
                 "optimizer": f"AdamW(weight_decay={config.weight_decay:g})",
                 "schedule": config.schedule,
                 "clip_norm": config.clip_norm,
@@ -412,7 +417,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         batch_size=task.batch_size,
         patch_size=task.patch,
         lr=args.lr,
-        loss=range_mse if args.loss == "range-mse" else args.loss,
+        loss={"range-mse": range_mse, "range-hdr-mse": range_hdr_mse}.get(args.loss, args.loss),
         ema=args.ema,
         device=device,
         precision=precision,
@@ -499,11 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ema", type=float, default=0.999)
     parser.add_argument(
         "--loss",
-        choices=(*LOSSES, "range-mse"),
+        choices=(*LOSSES, "range-mse", "range-hdr-mse"),
         default="mse",
         help="training loss; balanced-mse weights each sample by its inverse error (mixed "
         "noise); range-mse measures each sample's error in its clean target's range, as PSNR "
-        "does (not for denoise-2d)",
+        "does (not for denoise-2d); range-hdr-mse does so on intensities mapped as hdr-mse "
+        "maps them, in the range of the scene around bright objects (--bright-objects)",
     )
     parser.add_argument(
         "--range-power",
@@ -616,8 +622,10 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     args.argv = list(argv)
     if args.model == "denoise-2d":
-        if args.loss == "range-mse":
-            parser.error("--loss range-mse is this script's; train_default.py trains denoise-2d")
+        if args.loss in ("range-mse", "range-hdr-mse"):
+            parser.error(
+                f"--loss {args.loss} is this script's; train_default.py trains denoise-2d"
+            )
         if args.planar_levels:
             parser.error("--planar-levels needs a 3D model; denoise-2d is 2D")
         forward = rest + ["--seed", str(args.seed)]

@@ -135,3 +135,23 @@ def test_train_models_bright_objects_in_batches_and_validation(monkeypatch):
     with pytest.raises(SystemExit, match="bright-objects"):
         argv = ["--model", "salt-and-pepper", "--bright-objects", "0.2", "--steps", "1"]
         train_models.main(argv)
+
+
+def test_range_hdr_mse_is_range_mse_in_range_and_relative_above():
+    import torch
+
+    shipped = pytest.importorskip("_shipped_data")
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 1, 8, 8, generator=g) * 0.9
+    pred = target + 0.05 * torch.randn(3, 1, 8, 8, generator=g)
+    pred = pred.clamp(max=1.0)
+    weights = torch.tensor([1.0, 4.0, 0.5]).view(3, 1, 1, 1).expand(3, 1, 8, 8)
+    y = torch.cat([target, weights], 1)
+    assert float(shipped.range_hdr_mse(pred, y)) == pytest.approx(
+        float(shipped.range_mse(pred, y))
+    )
+    # a bright pixel 10% off costs what 10% off costs anywhere above 1
+    pred2, y2 = pred.clone(), y.clone()
+    y2[0, 0, 4, 4], pred2[0, 0, 4, 4] = 300.0, 330.0
+    excess = float(shipped.range_hdr_mse(pred2, y2) - shipped.range_hdr_mse(pred, y))
+    assert 0 < excess < 1e-3

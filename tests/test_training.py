@@ -524,7 +524,7 @@ def test_core_training_imports_no_gui():
     assert patches_module.__name__ == "napari_deconvnet.core.patches"
 
 
-@pytest.mark.parametrize("loss", ["l1", "ssim", "mse+ssim", "balanced-mse"])
+@pytest.mark.parametrize("loss", ["l1", "ssim", "mse+ssim", "balanced-mse", "hdr-mse"])
 def test_other_losses(pair, loss):
     noisy, clean = pair
     result = train(noisy, clean, epochs=1, steps_per_epoch=2, loss=loss, **FAST)

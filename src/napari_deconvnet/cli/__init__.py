@@ -260,7 +260,9 @@ def _parser() -> argparse.ArgumentParser:
         "smaller for small images)",
     )
     p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument("--loss", default="mse", help="mse, l1, ssim, mse+ssim or balanced-mse")
+    p.add_argument(
+        "--loss", default="mse", help="mse, l1, ssim, mse+ssim, balanced-mse or hdr-mse"
+    )
     p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out")
     p.add_argument(
         "--intensity-jitter",

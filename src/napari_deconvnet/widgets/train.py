@@ -33,6 +33,7 @@ from magicgui.widgets import CheckBox, ComboBox, Label, PushButton, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
+from ..core.losses import LOSSES as _LOSSES
 from ._common import DEVICES, show_progress
 from ._layers import follow_layers, image_layers, layer_data
 from ._psf import PsfPicker
@@ -75,7 +76,8 @@ __all__ = [
     "suggested_start",
 ]
 
-LOSSES = ("mse", "l1", "ssim", "mse+ssim", "balanced-mse")
+#: The engine's losses, in the order the Loss menu lists them.
+LOSSES = _LOSSES
 
 #: Steps of the progress bar (the engine reports a fraction).
 _PROGRESS_STEPS = 1000
