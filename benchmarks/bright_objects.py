@@ -73,7 +73,7 @@ CONDITIONS = (
     (
         "deconv-2d",
         "airy psf, poisson 1000",
-        {"kind": "airy", "na": 1.2, "pixel_size": 80},
+        {"kind": "airy", "na": 1.2, "pixel_size": 80, "refractive_index": 1.518},
         "poisson",
         {"peak": 1000.0},
     ),

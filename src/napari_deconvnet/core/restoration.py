@@ -34,6 +34,7 @@ from .axes import Layout, check_axes, check_image
 from .colour import from_opponent, opponent_axis, to_opponent
 from .conditions import ConditionsWarning, check_conditions, report_conditions
 from .devices import resolve_device, resolve_precision
+from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
 from .generators import Cancelled, drain
 from .impulse_switch import find_impulses, switch_impulses
@@ -235,6 +236,62 @@ def restore_iter(
         layout, net, dev, dtype, tile, overlap, batch_size, n_images=layout.net_shape[0]
     )
     plan["shift"] = layout.psf_shift  # tiles read this much further (an off-centre PSF)
+    scene = None
+    if constant is None and colour is None and normalization is None:
+        scene = _bright_objects(x, net, layout)
+    common = {"net": net, "layout": layout, "plan": plan, "dev": dev, "dtype": dtype}
+    common["light_noise_guard"] = light_noise_guard
+    if scene is None:
+        return (yield from _restore_pass(x, colour, normalization, constant, **common))
+    # a dim scene beside very bright objects: the scene restored in its own range
+    # too, once the objects are taken out (core.dynamic_range); each pass is half
+    # of the progress
+    full = yield from _part(_restore_pass(x, None, None, None, **common), 0)
+    kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
+    objects, rest = split_objects(x, full, scene, kernel, layout)
+    low = yield from _part(_restore_pass(rest, None, scene.normalization(), None, **common), 1)
+    low += objects
+    return low
+
+
+def _bright_objects(x: np.ndarray, net: DeconvNet, layout: Layout) -> Any:
+    """:func:`~.dynamic_range.scene_range` of the image for the models it serves, or None."""
+    if kind_of(net).name not in ("plain", "psf-conditioned") or layout.stat_axis is not None:
+        return None
+    if net.config.out_channels != 1 or (
+        kind_of(net).name == "plain" and net.config.in_channels != 1
+    ):
+        return None
+    xt = x.transpose(layout.perm)
+    return scene_range(xt.reshape(-1, *layout.spatial_shape), net.config.ndim)
+
+
+def _part(
+    gen: Generator[tuple[int, int], None, np.ndarray], index: int, parts: int = 2
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """`gen`'s progress as the `index`-th of `parts` equal parts of one restore."""
+    while True:
+        try:
+            done, total = next(gen)
+        except StopIteration as finished:
+            return finished.value
+        yield index * total + done, parts * total
+
+
+def _restore_pass(
+    x: np.ndarray,
+    colour: Any,
+    normalization: dict[str, Any] | None,
+    constant: Any,
+    *,
+    net: DeconvNet,
+    layout: Layout,
+    plan: dict[str, Any],
+    dev: torch.device,
+    dtype: torch.dtype,
+    light_noise_guard: bool | None,
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """Normalise `x`, run the network over it and map the result back (one restore)."""
     xt = x.transpose(layout.perm)
     offset, scale = normalization_arrays(xt, layout, net, normalization)
     if layout.psf_fraction is None:
@@ -262,7 +319,7 @@ def restore_iter(
         del parts
     if constant is not None:
         yield 1, 1
-        return np.full(np.shape(image), constant, np.float32)
+        return np.full(np.shape(x), constant, np.float32)
     batches = math.ceil(plan["n_tiles"] / plan["batch_size"])
     feature_map = feature_map_bytes(net, plan["tile"], plan["halo"], plan["batch_size"], dtype)
     try:

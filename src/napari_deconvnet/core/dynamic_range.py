@@ -1,0 +1,181 @@
+"""A dim scene beside a few very bright objects: restored in two intensity ranges.
+
+Fluorescence images often hold a handful of beads, a dividing cell or a
+speck of debris tens to hundreds of times brighter than everything else.
+Normalised by its 0.5th and 99.5th percentiles (the models' contract), such
+an image puts its scene in the bottom hundredth of the network's range and
+the objects at 1 and above. The networks were trained on scenes that fill
+the range; at a hundredth of it their small errors (a bias, a rounding) are
+the scene's whole signal, and the scene comes back far worse than the same
+scene alone: measured with the shipped models and objects 100 times
+brighter (``benchmarks/bright_objects.py``), 6 to 12 dB worse in 2D and 14
+to 19 dB in 3D, where ``deconv-3d`` fell 10 dB below plain Richardson-Lucy.
+Training on such images (``--bright-objects``) helps at contrasts of tens,
+but cannot give a network the precision of a part in 10⁴ of its range.
+
+So :func:`restore <napari_deconvnet.restore>` finds such images
+(:func:`scene_range`) and restores them twice: as before, which restores
+the objects, and then, with the scene's own statistics, the image without
+those objects (:func:`split_objects`: the first output above the scene's
+range, blurred by the PSF for a deconvolution model, subtracted from the
+image). The result is the second restoration plus the objects. Images
+without such objects (no bright part covering at most
+:data:`MAX_OBJECT_SHARE` of them and :data:`CONTRAST` times brighter than
+the scene's top) are restored once, exactly as before.
+
+Only for in-memory restores of one-channel plain denoisers and deconvolution
+models without fixed statistics (``normalization=``): a lazy restore's blocks
+would each decide on their own, and fixed statistics are the user's choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["CONTRAST", "MAX_OBJECT_SHARE", "SceneRange", "scene_range", "split_objects"]
+
+#: The objects' peak must exceed the scene's top (its 99.5th percentile, above
+#: the image's 0.5th) this many times, and the scene must stay below half of the
+#: level that separates them (a tenth of the peak): contrasts of about 20 and more.
+CONTRAST = 10.0
+#: At most this share of the image may lie above a tenth of the objects' peak:
+#: a larger bright part is the scene itself, which the percentiles serve.
+MAX_OBJECT_SHARE = 0.05
+#: The first pass's output above this multiple of the scene's range (over its
+#: offset) is the objects (:func:`split_objects`).
+CLIP = 1.5
+#: The rest of the image (:func:`split_objects`) is clipped at this multiple of
+#: the scene's range: what the subtraction leaves of the objects.
+REST_CLIP = 3.0
+#: The scene is measured this many pixels away from the objects (their flanks).
+FLANK = 4
+#: Most values sampled for the percentiles (a regular stride through the image).
+SAMPLE = 1 << 18
+
+
+@dataclass(frozen=True)
+class SceneRange:
+    """The scene's statistics under bright objects, in the image's units."""
+
+    #: the image's 0.5th percentile (the models' offset)
+    offset: float
+    #: the scene's 99.5th percentile above `offset` (its scale)
+    scale: float
+    #: the objects' peak above `offset` (after a grey opening of 3 pixels)
+    peak: float
+    #: the share of the image above a tenth of the peak
+    share: float
+
+    @property
+    def clip(self) -> float:
+        """The level above which the first pass's output counts as the objects."""
+        return self.offset + CLIP * self.scale
+
+    def normalization(self) -> dict[str, float]:
+        """The fixed statistics of the second pass."""
+        return {"offset": self.offset, "scale": self.scale}
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else 0.0
+
+
+def scene_range(images: np.ndarray, ndim: int) -> SceneRange | None:
+    """The scene's range when `images` hold a few objects far brighter than the rest.
+
+    Parameters
+    ----------
+    images : ndarray
+        ``(N, *spatial)``: every plane or volume the model will restore, in
+        the image's units (one channel).
+    ndim : int
+        Spatial dimensions of the model (2 or 3).
+
+    Returns
+    -------
+    SceneRange or None
+        None unless, after a grey opening over 3 pixels per axis (a lone
+        hot pixel does not count, noise little), the part of the image above a
+        tenth of the brightest value covers at most :data:`MAX_OBJECT_SHARE`
+        of it, and the rest (more than :data:`FLANK` pixels from it) has its
+        99.5th percentile at most a
+        :data:`CONTRAST`-th of that peak and below half the tenth (all above
+        the image's 0.5th percentile).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> scene = rng.uniform(0.2, 1.0, (64, 64))
+    >>> scene_range(scene[None], 2) is None
+    True
+    >>> scene[30:33, 30:33] = 100.0  # a bright bead
+    >>> r = scene_range(scene[None], 2)
+    >>> bool(0.7 < r.scale < 0.85), bool(r.peak > 50)
+    (True, True)
+    """
+    x = np.asarray(images, np.float32)
+    if x.size == 0 or x.ndim != ndim + 1:
+        return None
+    stride = max(1, int(np.ceil(x.size / SAMPLE)))
+    offset, ninetieth = (float(v) for v in np.percentile(x.reshape(-1)[::stride], [0.5, 90]))
+    # cheap first: objects CONTRAST times above the scene and a gap of 2 need a raw
+    # maximum that far above the scene's bulk (its 90th percentile); most images stop here
+    if float(x.max()) - offset < 2 * CONTRAST * (ninetieth - offset):
+        return None
+    # a grey opening over 3 pixels per axis: a lone hot pixel is no object (a bead
+    # blurred by any PSF is wider), and noise counts less
+    box = (1,) + (3,) * ndim
+    eroded = ndimage.minimum_filter(x - np.float32(offset), size=box)
+    peak = float(eroded.max())
+    if not np.isfinite(peak) or peak <= 0:
+        return None
+    level = peak / CONTRAST  # a tenth of the peak separates the objects from the scene
+    opened = ndimage.maximum_filter(eroded, size=box)
+    share = float(np.count_nonzero(opened > level)) / opened.size
+    if share == 0 or share > MAX_OBJECT_SHARE:
+        return None
+    # the scene: away from the objects' flanks (a box of FLANK pixels around them)
+    near = ndimage.maximum_filter(eroded, size=(1,) + (2 * FLANK + 3,) * ndim) > level
+    scene = (x - np.float32(offset))[~near]
+    top = _percentile(scene[:: max(1, int(np.ceil(scene.size / SAMPLE)))], 99.5)
+    if top <= 0 or top > 0.5 * level:  # no gap: the scene reaches up to the objects
+        return None
+    return SceneRange(offset=offset, scale=top, peak=peak, share=share)
+
+
+def split_objects(
+    image: np.ndarray, first: np.ndarray, r: SceneRange, psf: np.ndarray | None, layout: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(objects, rest)``: the bright objects of the first pass, and the image without them.
+
+    `objects` is the first pass's output above :attr:`SceneRange.clip` (what
+    lies above the scene's range, in the image's units; zero elsewhere), and
+    `rest` the image minus those objects blurred by `psf` (as the image is,
+    for a deconvolution model; as they are for a denoiser), clipped at
+    :data:`REST_CLIP` times the scene's range above its offset against what
+    the subtraction leaves of them. The scene's pass restores `rest`, and the
+    result is that restoration plus `objects`: where the objects are, the
+    first pass's output (the rest comes back at about the clip level); around
+    them, the scene restored in its own range.
+
+    `layout` (:class:`~napari_deconvnet.core.axes.Layout`) says which axes of
+    `image` are the model's spatial axes (the PSF blurs those).
+    """
+    from .psf import blur
+
+    x = np.asarray(image, np.float32)
+    objects = np.asarray(first, np.float32) - np.float32(r.clip)
+    np.maximum(objects, 0, out=objects)
+    if psf is None:
+        seen = objects
+    else:  # the objects as the image shows them: blurred, plane by plane or volume by volume
+        planes = objects.transpose(layout.perm).reshape(-1, *layout.spatial_shape)
+        seen = blur(planes, psf).reshape(layout.transposed_shape).transpose(layout.inverse)
+    rest = x - seen
+    np.minimum(rest, np.float32(r.offset + REST_CLIP * r.scale), out=rest)
+    return objects, rest
