@@ -246,7 +246,7 @@ def restore_iter(
     # a dim scene beside very bright objects: the scene restored in its own range
     # too, once the objects are taken out (core.dynamic_range); each pass is half
     # of the progress
-    full = yield from _part(_restore_pass(x, None, None, None, **common), 0)
+    full = yield from _part(_restore_pass(x, None, scene.objects_normalization(), None, **common), 0)
     kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
     objects, rest = split_objects(x, full, scene, kernel, layout)
     low = yield from _part(_restore_pass(rest, None, scene.normalization(), None, **common), 1)
