@@ -243,10 +243,11 @@ def restore_iter(
     common["light_noise_guard"] = light_noise_guard
     if scene is None:
         return (yield from _restore_pass(x, colour, normalization, constant, **common))
-    # a dim scene beside very bright objects: the scene restored in its own range
-    # too, once the objects are taken out (core.dynamic_range); each pass is half
-    # of the progress
-    full = yield from _part(_restore_pass(x, None, scene.objects_normalization(), None, **common), 0)
+    # a dim scene beside very bright objects: the objects restored in their range,
+    # then the scene in its own, once the objects are taken out (core.dynamic_range);
+    # each pass is half of the progress
+    first = _restore_pass(x, None, scene.objects_normalization(), None, **common)
+    full = yield from _part(first, 0)
     kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
     objects, rest = split_objects(x, full, scene, kernel, layout)
     low = yield from _part(_restore_pass(rest, None, scene.normalization(), None, **common), 1)
