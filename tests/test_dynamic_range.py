@@ -153,3 +153,22 @@ def test_split_objects_takes_out_what_lies_above_the_scene():
     objects, rest = dynamic_range.split_objects(image, image, r, psf, layout)
     # the objects as the image shows them (blurred) are taken out: a ring below the scene
     assert rest[0, 8, 9] == pytest.approx(0.5 - objects[0, 8, 8] / 9, rel=1e-5)
+
+
+@pytest.mark.parametrize("model", ["denoise-2d", "deconv-2d"])
+def test_a_lazy_restore_takes_the_objects_out_as_the_eager_one_does(model, without_split):
+    da = pytest.importorskip("dask.array")
+    scene, beads = _scene(n=160, seed=3), _beads(n=160, seed=4)
+    psf = dn.make_psf("gaussian", sigma=1.5) if model == "deconv-2d" else None
+    clean = scene + beads
+    if psf is not None:
+        clean = ndimage.convolve(clean, psf, mode="reflect")
+    noisy = _poisson(clean, 50, 8)[:150, :130]  # sizes off the grid
+    kw = {"psf": psf, "precision": "float32"}
+    eager = dn.restore(noisy, model, **kw)
+    lazy = dn.restore(da.from_array(noisy, chunks=(70, 60)), model, tile=64, **kw).compute()
+    span = float(np.ptp(eager))
+    assert np.abs(lazy - eager).max() <= 1e-5 * span
+    without_split()
+    one_pass = dn.restore(noisy, model, **kw)
+    assert np.abs(one_pass - eager).max() > 0.1  # the two ranges were used (scene ~1)

@@ -238,7 +238,7 @@ def restore_iter(
     plan["shift"] = layout.psf_shift  # tiles read this much further (an off-centre PSF)
     scene = None
     if constant is None and colour is None and normalization is None:
-        scene = _bright_objects(x, net, layout)
+        scene = bright_objects_of(x, net, layout)
     common = {"net": net, "layout": layout, "plan": plan, "dev": dev, "dtype": dtype}
     common["light_noise_guard"] = light_noise_guard
     if scene is None:
@@ -255,8 +255,10 @@ def restore_iter(
     return low
 
 
-def _bright_objects(x: np.ndarray, net: DeconvNet, layout: Layout) -> Any:
-    """:func:`~.dynamic_range.scene_range` of the image for the models it serves, or None."""
+def bright_objects_of(x: Any, net: DeconvNet, layout: Layout) -> Any:
+    """:func:`~.dynamic_range.scene_range` of the image `x` (numpy or a small dask
+    array, computed) for the models it serves (one-channel plain denoisers and
+    deconvolution models, no channel axis), or None."""
     if kind_of(net).name not in ("plain", "psf-conditioned") or layout.stat_axis is not None:
         return None
     if net.config.out_channels != 1 or (
