@@ -57,6 +57,10 @@ CLIP = 1.5
 REST_CLIP = 3.0
 #: The scene is measured this many pixels away from the objects (their flanks).
 FLANK = 4
+#: Richardson-Lucy iterations that find the objects a deconvolution model's
+#: image shows (:func:`split_objects`; 100 rather than 30: 0.8 and 1.6 dB more
+#: of the scene around objects 100 and 300 times brighter, ``deconv-3d``).
+RL_ITERATIONS = 100
 #: Most values sampled for the percentiles (a regular stride through the image).
 SAMPLE = 1 << 18
 
@@ -162,27 +166,42 @@ def split_objects(
 
     `objects` is the first pass's output above :attr:`SceneRange.clip` (what
     lies above the scene's range, in the image's units; zero elsewhere), and
-    `rest` the image minus those objects blurred by `psf` (as the image is,
-    for a deconvolution model; as they are for a denoiser), clipped at
-    :data:`REST_CLIP` times the scene's range above its offset against what
-    the subtraction leaves of them. The scene's pass restores `rest`, and the
-    result is that restoration plus `objects`: where the objects are, the
-    first pass's output (the rest comes back at about the clip level); around
-    them, the scene restored in its own range.
+    `rest` the image without the objects, clipped at :data:`REST_CLIP` times
+    the scene's range above its offset against what the subtraction leaves of
+    them. For a denoiser the objects are subtracted as they are. For a
+    deconvolution model (a `psf`), what is subtracted must be the objects as
+    the image shows them, blurred; a network's sharp estimate of an object a
+    hundred times brighter than the scene, blurred again, can miss the
+    image's own by more than the scene is worth (``deconv-3d`` at 100 times:
+    4 dB of the scene's PSNR around them), so the objects are found for
+    this by :data:`RL_ITERATIONS` Richardson-Lucy iterations, whose estimate
+    is fitted to the image, and blurred by the PSF; the network's objects are
+    kept only where that estimate has them (not a halo it spread). The scene's pass
+    restores `rest`, and the result is that restoration plus `objects`:
+    where the objects are, the first pass's output (the rest comes back at
+    about the clip level); around them, the scene restored in its own range.
 
     `layout` (:class:`~napari_deconvnet.core.axes.Layout`) says which axes of
     `image` are the model's spatial axes (the PSF blurs those).
     """
+    from .classical import richardson_lucy
     from .psf import blur
 
     x = np.asarray(image, np.float32)
-    objects = np.asarray(first, np.float32) - np.float32(r.clip)
+    clip = np.float32(r.clip)
+    objects = np.asarray(first, np.float32) - clip
     np.maximum(objects, 0, out=objects)
     if psf is None:
         seen = objects
-    else:  # the objects as the image shows them: blurred, plane by plane or volume by volume
-        planes = objects.transpose(layout.perm).reshape(-1, *layout.spatial_shape)
-        seen = blur(planes, psf).reshape(layout.transposed_shape).transpose(layout.inverse)
+    else:  # plane by plane or volume by volume along the model's axes
+        planes = x.transpose(layout.perm).reshape(-1, *layout.spatial_shape)
+        low = np.float32(planes.min())
+        fitted = richardson_lucy(planes - low, psf, RL_ITERATIONS, device="cpu") + low
+        fitted -= clip
+        np.maximum(fitted, 0, out=fitted)
+        seen = blur(fitted, psf).reshape(layout.transposed_shape).transpose(layout.inverse)
+        support = (fitted > 0).reshape(layout.transposed_shape).transpose(layout.inverse)
+        objects *= support
     rest = x - seen
     np.minimum(rest, np.float32(r.offset + REST_CLIP * r.scale), out=rest)
     return objects, rest

@@ -63,6 +63,7 @@ def lazy_restore(
     import dask.array as da
 
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
+    original = image
     values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first, as restore_iter does
         switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)
@@ -76,25 +77,22 @@ def lazy_restore(
             "is active; use restore_to_zarr(..., client=client, progress=..., stop=...) on a "
             "cluster, or dask.distributed's progress bar"
         )
-    if colour is None and normalization is None:
-        scene = _lazy_scene(image, net, layout)
-        if scene is not None:  # a dim scene beside very bright objects (core.dynamic_range)
-            return _two_ranges(
-                image,
-                net,
-                layout,
-                scene,
-                psf=psf,
-                axes=axes,
-                tile=tile,
-                overlap=overlap,
-                device=device,
-                batch_size=batch_size,
-                precision=precision,
-                progress=progress,
-                stop=stop,
-                light_noise_guard=light_noise_guard,
-            )
+    if colour is None and normalization is None and _lazy_scene(image, net, layout) is not None:
+        # a dim scene beside very bright objects (core.dynamic_range)
+        options = {
+            "psf": psf,
+            "axes": axes,
+            "tile": tile,
+            "overlap": overlap,
+            "device": device,
+            "batch_size": batch_size,
+            "precision": precision,
+            "progress": progress,
+            "stop": stop,
+            "light_noise_guard": light_noise_guard,
+            "impulse_switch": impulse_switch,
+        }
+        return _two_ranges(original, model, options)
     xt = image.transpose(layout.perm)
     spatial_axes = range(layout.n_batch_axes + layout.has_channel, xt.ndim)
     user_tile = [0] * net.config.ndim
@@ -169,8 +167,9 @@ def lazy_restore(
 
 
 #: Lazy images up to this many values are searched for bright objects whole, as an
-#: eager restore searches them (:mod:`.dynamic_range`); larger ones are restored in
-#: one pass (a search needs the whole image).
+#: eager restore searches them (:mod:`.dynamic_range`), and restored by it when
+#: it finds some; larger ones are restored in one pass, block by block (the two
+#: passes need the whole image).
 LAZY_SCENE_LIMIT = 1 << 24
 
 
@@ -181,40 +180,18 @@ def _lazy_scene(image: Any, net: Any, layout: Any) -> Any:
     return bright_objects_of(np.asarray(image.compute()), net, layout)
 
 
-def _two_ranges(image: Any, net: Any, layout: Any, scene: Any, *, psf: Any, **options: Any) -> Any:
-    """The two passes of :mod:`.dynamic_range`, lazily: the objects' restore, the objects
-    taken out (blurred block by block with the PSF's half-size of overlap for a
-    deconvolution model), the scene's restore of the rest, and their sum."""
+def _two_ranges(original: Any, model: Any, options: dict[str, Any]) -> Any:
+    """A small image with bright objects: the eager restore (:mod:`.dynamic_range`,
+    whose two passes need the whole image), as one task of a lazy array in the
+    input's chunks, so that lazy and eager restores agree exactly."""
+    import dask
     import dask.array as da
 
-    from .dynamic_range import REST_CLIP
-    from .kinds import kind_of
-    from .psf import blur
+    from .restoration import restore
 
-    options = {**options, "impulse_switch": False}  # impulses are out already
-    full = lazy_restore(
-        image, net, psf=psf, normalization=scene.objects_normalization(), **options
-    )
-    objects = da.maximum(full - np.float32(scene.clip), np.float32(0))
-    kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
-    seen = objects
-    if kernel is not None:  # as the image shows them: blurred along the model's axes
-        ot = objects.transpose(layout.perm)
-        n_spatial = net.config.ndim
-        depth = {ot.ndim - n_spatial + i: k // 2 + 1 for i, k in enumerate(kernel.shape)}
-        depth.update({i: 0 for i in range(ot.ndim - n_spatial)})
-        blurred = ot.map_overlap(
-            lambda block: blur(block, kernel),
-            depth=depth,
-            boundary="reflect",
-            dtype=np.float32,
-        )
-        seen = blurred.transpose(layout.inverse)
-    rest = da.minimum(
-        image.astype(np.float32) - seen, np.float32(scene.offset + REST_CLIP * scene.scale)
-    )
-    low = lazy_restore(rest, net, psf=psf, normalization=scene.normalization(), **options)
-    return low + objects
+    task = dask.delayed(restore, pure=True)(original, model, **options)
+    out = da.from_delayed(task, shape=original.shape, dtype=np.float32)
+    return out.rechunk(original.chunks)
 
 
 class _Literal:
