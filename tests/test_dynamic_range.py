@@ -167,3 +167,16 @@ def test_split_objects_takes_out_what_lies_above_the_scene():
     away = (yy - 16) ** 2 + (xx - 16) ** 2 >= 9
     assert np.abs(rest[0][away] - 0.5).max() < 0.1
     assert rest.max() <= r.offset + dynamic_range.REST_CLIP * r.scale
+
+
+def test_a_streamed_restore_says_it_runs_one_pass_on_such_an_image(tmp_path):
+    import warnings
+
+    pytest.importorskip("zarr")
+    bright = _poisson(_scene(n=96) + _beads(n=96), 20, 9)
+    with pytest.warns(UserWarning, match="far brighter"):
+        dn.restore_to_zarr(bright, tmp_path / "a.ome.zarr", "denoise-2d", precision="float32")
+    plain = _poisson(_scene(n=96), 20, 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        dn.restore_to_zarr(plain, tmp_path / "b.ome.zarr", "denoise-2d", precision="float32")

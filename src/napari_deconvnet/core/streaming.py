@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from .ome_zarr import (
     target_array,
     write_json,
 )
-from .restoration import Cancelled, prepare_restore, private_model
+from .restoration import Cancelled, bright_objects_of, prepare_restore, private_model
 from .sources import PathSource, as_lazy, open_source, read_region
 
 __all__ = ["restore_to_zarr"]
@@ -181,6 +182,8 @@ def restore_to_zarr(
     # statistics of the luminance and chroma, and one task per spatial block restores
     # all its samples, so that they can be mixed back before they are written
     colour = opponent_axis(array, net, axes, normalization)
+    if colour is None and normalization is None:
+        _warn_bright_objects(seen, net, layout)
     stats_of = seen
     if colour is not None:
         colour = list(layout.perm).index(colour)  # the S axis, a batch axis here
@@ -320,6 +323,26 @@ def restore_to_zarr(
     write_json(target / ".zattrs", attrs)
     shutil.rmtree(target / JOB_DIR, ignore_errors=True)
     return str(target)
+
+
+def _warn_bright_objects(seen: Any, net: Any, layout: Any) -> None:
+    """Say so when a small image holds objects far brighter than its scene: in memory,
+    :func:`~napari_deconvnet.restore` restores the scene around them in its own range
+    (:mod:`.dynamic_range`), which a stream of blocks cannot."""
+    from .lazy import LAZY_SCENE_LIMIT
+
+    if seen.size > LAZY_SCENE_LIMIT:
+        return
+    image = np.asarray(seen.compute() if is_dask(seen) else seen).transpose(layout.inverse)
+    if bright_objects_of(image, net, layout) is not None:
+        warnings.warn(
+            "this image holds a few objects far brighter than the rest: a streamed restore "
+            "runs one pass, block by block, in which the dim scene around them loses up to "
+            "10 dB or more; dn.restore (or the command line with a .tif output) restores the "
+            "scene in its own range (napari_deconvnet.core.dynamic_range)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _units(blocks: list, colour: int | None) -> list[tuple]:
