@@ -200,7 +200,8 @@ def split_objects(
         fitted -= clip
         np.maximum(fitted, 0, out=fitted)
         seen = blur(fitted, psf).reshape(layout.transposed_shape).transpose(layout.inverse)
-        support = (fitted > 0).reshape(layout.transposed_shape).transpose(layout.inverse)
+        support = ndimage.maximum_filter(fitted, size=(1,) + (3,) * (fitted.ndim - 1)) > 0
+        support = support.reshape(layout.transposed_shape).transpose(layout.inverse)
         objects *= support
     rest = x - seen
     np.minimum(rest, np.float32(r.offset + REST_CLIP * r.scale), out=rest)

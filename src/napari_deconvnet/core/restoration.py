@@ -503,6 +503,12 @@ def restore(
         mapped back with the same numbers. Default: the model's contract,
         with exact percentiles for numpy input and a deterministic sample of
         the chunks for dask input (see :func:`compute_normalization`).
+        Without it, an image holding a few objects far brighter than the
+        rest (beads, a bright cell; about 8 times its 99.5th percentile and
+        more) is restored in two ranges, the objects in theirs and the
+        scene around them in its own (:mod:`~napari_deconvnet.core.dynamic_range`;
+        one-channel denoisers and deconvolution models; a dask array up to
+        2**24 values alike, a larger one in one pass).
     light_noise_guard : bool, optional
         Nearly clean images through a blind denoiser: when the estimated
         noise is light (below 8/255 of the normalisation range), the result
