@@ -180,3 +180,22 @@ def test_a_streamed_restore_says_it_runs_one_pass_on_such_an_image(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         dn.restore_to_zarr(plain, tmp_path / "b.ome.zarr", "denoise-2d", precision="float32")
+
+
+def test_the_restore_widget_restores_such_a_layer_in_two_ranges(make_napari_viewer, qtbot):
+    from napari_deconvnet.widgets.restore import RestoreWidget
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Restore")
+    assert isinstance(widget, RestoreWidget)
+    widget.device.value = "cpu"
+    scene, beads = _scene(n=96), _beads(n=96)
+    noisy = _poisson(scene + beads, 20, 10)
+    viewer.add_image(noisy, name="beads")
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    out = viewer.layers["beads [denoise-2d]"].data
+    np.testing.assert_allclose(out, dn.restore(noisy, "denoise-2d", device="cpu"), atol=1e-5)
+    around = _around(beads)
+    alone = dn.restore(_poisson(scene, 20, 10), "denoise-2d", device="cpu")
+    assert _psnr(out, scene + beads, around) > _psnr(alone, scene, around) - 0.5
