@@ -23,6 +23,18 @@ from napari_deconvnet.core.model import DeconvNet, widen_channels, widen_input
 from napari_deconvnet.core.persistence import save_model
 
 
+def add_bright_objects_flag(parser, validation: str) -> None:
+    """``--bright-objects SHARE``: both scripts' flag, with what their validation gains."""
+    parser.add_argument(
+        "--bright-objects",
+        type=float,
+        default=0.0,
+        help="share of regions with a few objects 3-300 times brighter than the scene "
+        "(core.phantoms.bright_objects: beads, bright cells), for images of high dynamic "
+        f"range; above 0 the validation gains {validation}, scored around them",
+    )
+
+
 def start_weights(start: DeconvNet, net: DeconvNet, positions=None) -> dict:
     """`start`'s weights for `net` (``--init``): as they are, with more input
     channels (``widen_input``; `positions` places the old ones) or with more

@@ -79,6 +79,7 @@ from napari_deconvnet.core.phantoms import BRIGHT_CONTRAST, bright_objects, cell
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import (  # noqa: E402  (sibling module: the engine's helpers)
+    add_bright_objects_flag,
     autosave_path,
     best_record,
     engine_precision,
@@ -604,14 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         help="share of regions with speckle (multiplicative noise, sigma 2-35%% of the "
         "intensity); above 0 the validation gains the held-out strips at 10%%",
     )
-    parser.add_argument(
-        "--bright-objects",
-        type=float,
-        default=0.0,
-        help="share of regions with a few objects 3-300 times brighter than the scene "
-        "(core.phantoms.bright_objects: beads, bright cells), for images of high dynamic "
-        "range; above 0 the validation gains two scenes with such objects, scored around them",
-    )
+    add_bright_objects_flag(parser, "two scenes with such objects")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")

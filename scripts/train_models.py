@@ -568,14 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         "wide_psf: elongated at any angle, defocus disks, motion streaks), in training and "
         "validation",
     )
-    parser.add_argument(
-        "--bright-objects",
-        type=float,
-        default=0.0,
-        help="share of regions with a few objects 3-300 times brighter than the scene "
-        "(core.phantoms.bright_objects: beads, bright cells), for images of high dynamic "
-        "range; above 0 the validation gains the general scenes with such objects, scored "
-        "around them (use with --loss hdr-mse)",
+    engine.add_bright_objects_flag(
+        parser, "the general scenes with such objects (use with --loss range-hdr-mse or hdr-mse)"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
