@@ -243,14 +243,17 @@ def restore_iter(
     common["light_noise_guard"] = light_noise_guard
     if scene is None:
         return (yield from _restore_pass(x, colour, normalization, constant, **common))
-    # a dim scene beside very bright objects: the objects restored in their range,
-    # then the scene in its own, once the objects are taken out (core.dynamic_range);
-    # each pass is half of the progress
-    first = _restore_pass(x, None, scene.objects_normalization(), None, **common)
-    full = yield from _part(first, 0)
+    # a dim scene beside very bright objects: the objects estimated (a denoiser's
+    # restore in their range, or Richardson-Lucy), then the scene restored in its
+    # own range once they are taken out (core.dynamic_range)
     kernel = kind_of(net).prepare_psf(psf, net.config.ndim, layout.spatial_shape)
-    objects, rest = split_objects(x, full, scene, kernel, layout)
-    low = yield from _part(_restore_pass(rest, None, scene.normalization(), None, **common), 1)
+    first, parts = None, 1
+    if kernel is None:  # each network pass is half of the progress
+        first_pass = _restore_pass(x, None, scene.objects_normalization(), None, **common)
+        first, parts = (yield from _part(first_pass, 0)), 2
+    objects, rest = split_objects(x, first, scene, kernel, layout)
+    scene_pass = _restore_pass(rest, None, scene.normalization(), None, **common)
+    low = yield from _part(scene_pass, parts - 1, parts)
     low += objects
     return low
 
