@@ -170,7 +170,7 @@ def lazy_restore(
 #: eager restore searches them (:mod:`.dynamic_range`), and restored by it when
 #: it finds some; larger ones are restored in one pass, block by block (the two
 #: passes need the whole image).
-LAZY_SCENE_LIMIT = 1 << 24
+LAZY_SCENE_LIMIT = 1 << 22
 
 
 def _lazy_scene(image: Any, net: Any, layout: Any) -> Any:

@@ -511,7 +511,7 @@ def restore(
         more) is restored in two ranges, the objects in theirs and the
         scene around them in its own (:mod:`~napari_deconvnet.core.dynamic_range`;
         one-channel denoisers and deconvolution models; a dask array up to
-        2**24 values alike, a larger one in one pass).
+        2**22 values alike (read whole to search it), a larger one in one pass).
     light_noise_guard : bool, optional
         Nearly clean images through a blind denoiser: when the estimated
         noise is light (below 8/255 of the normalisation range), the result

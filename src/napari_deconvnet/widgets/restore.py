@@ -27,7 +27,10 @@ so the viewer stays responsive: a progress bar follows the core's steps, Cancel
 stops at the next one, and Run stays disabled until the worker has ended;
 deleting the source layer or closing the widget stops the job too. A lazy layer
 (dask, zarr) gives a lazy result: nothing is loaded whole, and napari computes
-the planes it shows. The result is a new layer named ``"<input> [<method>]"``
+the planes it shows (a layer of up to 2**22 values is read once, in the
+worker, to search it for objects far brighter than its scene:
+:mod:`~napari_deconvnet.core.dynamic_range`). The result is a new layer named
+``"<input> [<method>]"``
 with the source's geometry and a record of how it was made (method,
 parameters, PSF) in ``layer.metadata["napari_deconvnet"]``.
 
