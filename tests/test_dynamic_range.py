@@ -169,6 +169,26 @@ def test_split_objects_takes_out_what_lies_above_the_scene():
     assert rest.max() <= r.offset + dynamic_range.REST_CLIP * r.scale
 
 
+@pytest.mark.parametrize("model", ["denoise-2d", "deconv-2d"])
+def test_a_lazy_restore_takes_the_objects_out_as_the_eager_one_does(model, without_split):
+    da = pytest.importorskip("dask.array")
+    scene, beads = _scene(n=160, seed=3), _beads(n=160, seed=4)
+    psf = dn.make_psf("gaussian", sigma=1.5) if model == "deconv-2d" else None
+    clean = scene + beads
+    if psf is not None:
+        clean = ndimage.convolve(clean, psf, mode="reflect")
+    noisy = _poisson(clean, 50, 8)[:150, :130]  # sizes off the grid
+    kw = {"psf": psf, "precision": "float32"}
+    eager = dn.restore(noisy, model, **kw)
+    lazy = dn.restore(da.from_array(noisy, chunks=(70, 60)), model, tile=64, **kw)
+    assert lazy.chunks == ((70, 70, 10), (60, 60, 10))
+    lazy = lazy.compute()
+    assert np.abs(lazy - eager).max() <= 1e-5 * float(np.ptp(eager))
+    without_split()
+    one_pass = dn.restore(noisy, model, **kw)
+    assert np.abs(one_pass - eager).max() > 0.1  # the two ranges were used (scene ~1)
+
+
 def test_a_streamed_restore_says_it_runs_one_pass_on_such_an_image(tmp_path):
     import warnings
 
