@@ -58,6 +58,9 @@ CLIP = 1.5
 REST_CLIP = 3.0
 #: The scene is measured this many pixels away from the objects (their flanks).
 FLANK = 4
+#: Rounds that leave out the objects' fainter flanks from the scene's range
+#: (:func:`scene_range`).
+REFINE = 3
 #: Richardson-Lucy iterations that estimate the objects of a deconvolution
 #: model's image (:func:`split_objects`; 100 rather than 30: 0.8 and 1.6 dB
 #: more of the scene around objects 100 and 300 times brighter, ``deconv-3d``).
@@ -152,12 +155,26 @@ def scene_range(images: np.ndarray, ndim: int) -> SceneRange | None:
     if share == 0 or share > MAX_OBJECT_SHARE:
         return None
     # the scene: away from the objects' flanks (a box of FLANK pixels around them)
-    near = ndimage.maximum_filter(eroded, size=(1,) + (2 * FLANK + 3,) * ndim) > level
-    scene = (x - np.float32(offset))[~near]
-    top = _percentile(scene[:: max(1, int(np.ceil(scene.size / SAMPLE)))], 99.5)
+    wide = (1,) + (2 * FLANK + 3,) * ndim
+    reach = ndimage.maximum_filter(eroded, size=wide)
+    top = _scene_top(x - np.float32(offset), reach > level)
     if top <= 0 or top > 0.5 * level:  # no gap: the scene reaches up to the objects
         return None
+    # flanks below that level but above the scene (a PSF long along Z, objects
+    # hundreds of times brighter) would still widen the scene's range: leave out
+    # what stands above twice its top, until the top settles
+    for _ in range(REFINE):
+        lower = _scene_top(x - np.float32(offset), reach > 2 * top)
+        if lower <= 0 or lower >= 0.99 * top:
+            break
+        top = lower
     return SceneRange(offset=offset, scale=top, peak=peak, share=share)
+
+
+def _scene_top(values: np.ndarray, near: np.ndarray) -> float:
+    """The 99.5th percentile of `values` away from `near` (sampled)."""
+    scene = values[~near]
+    return _percentile(scene[:: max(1, int(np.ceil(scene.size / SAMPLE)))], 99.5)
 
 
 def split_objects(
