@@ -24,9 +24,11 @@ without such objects (no bright part covering at most
 :data:`MAX_OBJECT_SHARE` of them and about ``2 * CONTRAST`` times
 brighter than the scene's top) are restored once, exactly as before.
 
-Only for in-memory restores of one-channel plain denoisers and deconvolution
-models without fixed statistics (``normalization=``): a lazy restore's blocks
-would each decide on their own, and fixed statistics are the user's choice.
+For one-channel plain denoisers and deconvolution models without fixed
+statistics (``normalization=``, the user's choice), in memory and for dask
+arrays small enough to search whole (:data:`~.lazy.LAZY_SCENE_LIMIT`: the
+eager restore as one task); larger lazy arrays and streamed restores run
+one pass block by block, since each block would decide on its own.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ CONTRAST = 4.0
 #: At most this share of the image may lie above that level:
 #: a larger bright part is the scene itself, which the percentiles serve.
 MAX_OBJECT_SHARE = 0.05
-#: The first pass's output above this multiple of the scene's range (over its
+#: The objects' estimate above this multiple of the scene's range (over its
 #: offset) is the objects (:func:`split_objects`).
 CLIP = 1.5
 #: The rest of the image (:func:`split_objects`) is clipped at this multiple of
