@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .normalization import percentiles
+
 __all__ = ["CONTRAST", "MAX_OBJECT_SHARE", "SceneRange", "scene_range", "split_objects"]
 
 #: The level that separates the objects from the scene is their peak over this
@@ -99,7 +101,9 @@ class SceneRange:
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else 0.0
+    """The models' percentile (:func:`~.normalization.percentiles`: photon counts
+    dequantised), so that the scene's pass is normalised as the scene alone would be."""
+    return percentiles(values, [q])[0] if values.size else 0.0
 
 
 def scene_range(images: np.ndarray, ndim: int) -> SceneRange | None:
@@ -139,7 +143,7 @@ def scene_range(images: np.ndarray, ndim: int) -> SceneRange | None:
     if x.size == 0 or x.ndim != ndim + 1:
         return None
     stride = max(1, int(np.ceil(x.size / SAMPLE)))
-    offset, ninetieth = (float(v) for v in np.percentile(x.reshape(-1)[::stride], [0.5, 90]))
+    offset, ninetieth = percentiles(x.reshape(-1)[::stride], [0.5, 90])
     # cheap first: objects 2 * CONTRAST times above the scene's top need a raw
     # maximum that far above the scene's bulk (its 90th percentile); most images stop here
     if float(x.max()) - offset < 2 * CONTRAST * (ninetieth - offset):
