@@ -60,9 +60,12 @@ def test_auto_tile_batches_and_matches(random_net):
     assert seen[-1][0] == seen[-1][1] == 3
     one_by_one = dn.restore(x, net, axes="TYX", batch_size=1)
     assert _rel_max_diff(auto, one_by_one) <= 1e-4
-    # statistics are shared by all frames: intensities stay comparable over time
+    # every frame is normalised by its own statistics, as if restored alone
     frame = dn.restore(x[1], net)
-    assert _rel_max_diff(auto[1], frame) > 1e-4
+    assert _rel_max_diff(auto[1], frame) <= 1e-5
+    # one set for all frames when asked for (compute_normalization's default)
+    shared = dn.restore(x, net, axes="TYX", normalization=dn.compute_normalization(x, net))
+    assert _rel_max_diff(shared[1], frame) > 1e-4
 
 
 @pytest.mark.parametrize(
@@ -107,9 +110,13 @@ def test_axes_variants(random_net):
     net2, net3 = random_net(ndim=2), random_net(ndim=3)
     rng = np.random.default_rng(0)
     vol = rng.random((6, 32, 40)).astype(np.float32)
-    # 2D model on a volume: plane by plane, with the volume's statistics
+    # 2D model on a volume: plane by plane, each with its own statistics
     planes = dn.restore(vol, net2, axes="ZYX")
-    assert _rel_max_diff(planes[2], dn.restore(vol[2], _fixed_stats(net2, vol))) <= 1e-4
+    assert _rel_max_diff(planes[2], dn.restore(vol[2], net2)) <= 1e-5
+    # the volume's statistics for every plane: fixed, from compute_normalization
+    whole = dn.restore(vol, net2, axes="ZYX", normalization=dn.compute_normalization(vol, net2))
+    assert _rel_max_diff(whole[2], dn.restore(vol[2], _fixed_stats(net2, vol))) <= 1e-4
+    assert _rel_max_diff(whole[2], planes[2]) > 1e-4
     # 3D model on the volume: truly 3D
     v3 = dn.restore(vol, net3)
     assert v3.shape == vol.shape and _rel_max_diff(v3, planes) > 1e-3

@@ -37,9 +37,9 @@ from .impulse_switch import IMPULSE_MARGIN, switch_impulses
 from .kinds import ModelKind, kind_of
 from .light_noise import guard_applies
 from .model import DeconvNet, DeconvNetConfig
-from .normalization import normalization_arrays
+from .normalization import image_sample_budget, image_statistics, normalization_arrays
 from .psf import SUBPIXEL_RADIUS, subpixel_shift
-from .restoration import Cancelled, light_noise_weight, plan_restore_tiles
+from .restoration import Cancelled, guard_index, light_noise_weight, plan_restore_tiles
 from .tiling import reflected_window, round_up, run_tiles
 
 __all__ = [
@@ -134,8 +134,9 @@ class Job:
     halo: int
     grid: int
     batch_size: int
-    offset: np.ndarray
-    scale: np.ndarray
+    #: (None when each image's statistics are tasks of a lazy graph: `image_sample`)
+    offset: np.ndarray | None
+    scale: np.ndarray | None
     kind: ModelKind
     post_values: Any  # what the kind's post-processing needs, from the whole image
     kernel: np.ndarray | None
@@ -151,6 +152,9 @@ class Job:
     blend: float | None = None
     #: impulse values replaced before the network (core.impulse_switch)
     impulses: dict[str, float] | None = None
+    #: ``(values, chunks)`` of each image's sample when its statistics are
+    #: computed in the graph, next to the blocks that need them (:mod:`.lazy`)
+    image_sample: tuple[int, int] | None = None
 
     def n_blocks(self) -> tuple[int, ...]:
         return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
@@ -173,8 +177,9 @@ class Job:
             "block": list(self.block),
             "tile": list(self.tile),
             "halo": self.halo,
-            "offset": self.offset.reshape(-1).tolist(),
-            "scale": self.scale.reshape(-1).tolist(),
+            "offset": None if self.offset is None else self.offset.reshape(-1).tolist(),
+            "scale": None if self.scale is None else self.scale.reshape(-1).tolist(),
+            **({"image_sample": list(self.image_sample)} if self.image_sample else {}),
             "impulses": self.post_values,
             "kernel": None if self.kernel is None else hashlib.sha256(self.kernel).hexdigest(),
             "cond_stats": self.cond_stats,
@@ -224,9 +229,18 @@ def _pick(values: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
 
 
 def restore_block(
-    piece: Any, job: Job, payload: ModelPayload, block: tuple, hooks: Any = None
+    piece: Any,
+    job: Job,
+    payload: ModelPayload,
+    block: tuple,
+    hooks: Any = None,
+    stats: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """Restore one block from its input `piece` (the region of :func:`input_region`)."""
+    """Restore one block from its input `piece` (the region of :func:`input_region`).
+
+    `stats`: the ``(offset, scale)`` of the block's image, when the job leaves
+    them to the graph (``job.offset`` is None).
+    """
     batch, sidx = block[0], block[1]
     if hooks is not None:
         hooks.check()
@@ -246,7 +260,12 @@ def restore_block(
         )
     if job.impulses is not None:  # as restore_iter replaces them (core.impulse_switch)
         raw = switch_impulses(raw, job.impulses, len(job.spatial))
-    offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
+    if job.offset is None or job.scale is None:
+        if stats is None:
+            raise ValueError("this job's blocks need their image's statistics (stats=)")
+        offset, scale = np.float32(stats[0]), np.float32(stats[1])
+    else:
+        offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
     lead = raw.shape[: raw.ndim - len(job.spatial)]
     spatial_ix = np.ix_(*indices)
     if job.fraction is None:
@@ -357,8 +376,14 @@ def make_job(
     light_noise_guard: bool | None = None,
     colour: bool = False,
     impulses: dict[str, float] | None = None,
+    graph_statistics: bool = False,
 ) -> Job:
     """Plan the blocks and compute every statistic they share, once.
+
+    `graph_statistics`: a lazy restore of a stack whose images each get
+    their own statistics leaves them to tasks of its graph (one per image,
+    :attr:`Job.image_sample`), so that opening a 20,000-frame file reads
+    nothing and viewing a frame samples that frame only.
 
     `dev` and `dtype` are those :func:`~.restoration.prepare_restore` resolved;
     `device` is the caller's request, which the job keeps as ``"auto"`` (each
@@ -377,12 +402,30 @@ def make_job(
         _block_layout(layout, block, tile), net, dev, dtype, tile, overlap, batch_size
     )
     tiles = tuple(min(t, b) for t, b in zip(plan["tile"], block, strict=True))
-    offset, scale = normalization_arrays(xt, layout, net, normalization)
+    lead = tuple(layout.transposed_shape[: layout.n_batch_axes])
+    image_sample = None
+    if (
+        graph_statistics
+        and normalization is None
+        and not layout.has_channel
+        and net.config.normalization["method"] == "percentile"
+        and math.prod(lead) > 1
+    ):
+        image_sample = image_sample_budget(math.prod(lead))
+        offset = scale = None
+    else:
+        offset, scale = normalization_arrays(xt, layout, net, normalization)
     kind = kind_of(net)
     post_values = kind.output_statistics(xt)
     blend = None
     if guard_applies(net, light_noise_guard):  # from a central crop, as restore_iter
-        blend = light_noise_weight(net, xt, layout, offset, scale, colour, dtype=dtype)
+        if offset is None:  # the one image the guard reads, with its own statistics
+            one = tuple(slice(i, i + 1) for i in guard_index(xt.shape, layout, colour))
+            norm = net.config.normalization
+            o, s = image_statistics(xt[one], len(lead), norm, budget=image_sample)
+            blend = light_noise_weight(net, xt, layout, o, s, colour, dtype=dtype)
+        else:
+            blend = light_noise_weight(net, xt, layout, offset, scale, colour, dtype=dtype)
     cond_stats = None
     margin = (0,) * ndim
     if kind.extra_channels:
@@ -418,6 +461,7 @@ def make_job(
         fraction=layout.psf_fraction,
         blend=blend,
         impulses=impulses,
+        image_sample=image_sample,
     )
 
 

@@ -27,6 +27,7 @@ from .blocks import (
 )
 from .colour import from_opponent, opponent_axis, to_opponent
 from .impulse_switch import find_impulses, switch_impulses_lazy
+from .normalization import image_sample_plan, sample_offset_scale, strided
 from .restoration import bright_objects_of, prepare_restore
 
 __all__ = ["lazy_restore"]
@@ -116,6 +117,7 @@ def lazy_restore(
         block=block,
         light_noise_guard=light_noise_guard,
         colour=colour is not None,
+        graph_statistics=True,
     )
     from dask.highlevelgraph import HighLevelGraph
 
@@ -135,6 +137,9 @@ def lazy_restore(
     edges = [np.cumsum((0, *c)) for c in xt.chunks]
     channel = (0,) * layout.has_channel
     layer: dict = {}
+    stats_name = f"deconvnet-stats-{token}"
+    if job.offset is None:  # each image's statistics: a task beside its blocks
+        _statistics_tasks(layer, stats_name, xt, edges, job, net.config.normalization)
     for batch, sidx in blocks:
         region, _ = input_region(job, batch, sidx)
         spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
@@ -154,6 +159,7 @@ def lazy_restore(
             model_d.key,
             plan,
             hooks,
+            None if job.offset is not None else (stats_name, *batch),
         )
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[xt, model_d, job_d])
     lead = tuple((1,) * n for n in job.transposed_shape[: job.n_batch])
@@ -223,7 +229,7 @@ def _chunks_of(edge: np.ndarray, start: int, stop: int) -> list[tuple[int, slice
 
 
 def _restore_chunks(
-    chunks: list, job: Job, payload: Any, plan: _Literal, hooks: Any
+    chunks: list, job: Job, payload: Any, plan: _Literal, hooks: Any, stats: Any = None
 ) -> np.ndarray:
     """Assemble a block's input region from its source chunks, then restore it."""
     places, shape, dtype, block = plan.value
@@ -232,4 +238,33 @@ def _restore_chunks(
         dst = tuple(d for d, _ in place)
         src = tuple(s for _, s in place)
         piece[dst] = np.asarray(chunk)[src]
-    return restore_block(piece, job, payload, block, hooks)
+    return restore_block(piece, job, payload, block, hooks, stats)
+
+
+def _statistics_tasks(
+    layer: dict, name: str, xt: Any, edges: list, job: Job, norm: dict[str, Any]
+) -> None:
+    """One task per image of `xt` (along its batch axes): its ``(offset, scale)``.
+
+    Each reads the chunks of :func:`~.normalization.image_sample_plan` (those
+    :func:`~.normalization.image_statistics` reads, so the numbers are the
+    same), written straight into the graph as the blocks are.
+    """
+    n_lead = job.n_batch
+    plan = image_sample_plan(xt.chunks[n_lead:], *job.image_sample)
+    for batch in np.ndindex(*job.transposed_shape[:n_lead]):
+        lead_chunk, within = [], []
+        for d, i in enumerate(batch):
+            c = int(np.searchsorted(edges[d], i, side="right")) - 1
+            lead_chunk.append(c)
+            within.append(i - int(edges[d][c]))
+        keys = [(xt.name, *lead_chunk, *index) for index, _ in plan]
+        cuts = _Literal((tuple(within), tuple(f for _, f in plan), norm))
+        layer[(name, *batch)] = (_image_statistics, keys, cuts)
+
+
+def _image_statistics(chunks: list, cuts: _Literal) -> tuple:
+    """``(offset, scale)`` of one image from the chunks its sample reads."""
+    within, factors, norm = cuts.value
+    parts = [strided(np.asarray(c)[within], f) for c, f in zip(chunks, factors, strict=True)]
+    return sample_offset_scale(parts, norm)

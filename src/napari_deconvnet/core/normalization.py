@@ -44,10 +44,17 @@ import numpy as np
 from ._validation import is_dask
 
 __all__ = [
+    "IMAGE_SAMPLE_BLOCKS",
+    "IMAGE_SAMPLE_VALUES",
     "SAMPLE_BLOCKS",
     "SAMPLE_VALUES",
     "channel_statistics",
     "fixed_statistics",
+    "image_sample_budget",
+    "image_sample_plan",
+    "image_statistics",
+    "sample_offset_scale",
+    "strided",
     "normalization_arrays",
     "offset_scale",
     "lattice",
@@ -58,6 +65,9 @@ __all__ = [
 
 SAMPLE_VALUES = 1 << 22
 SAMPLE_BLOCKS = 64
+#: The least sample each image of a lazy stack gets (:func:`image_statistics`)
+IMAGE_SAMPLE_VALUES = 1 << 16
+IMAGE_SAMPLE_BLOCKS = 4
 
 
 def sample_values(array: Any) -> np.ndarray:
@@ -115,20 +125,17 @@ _SAMPLE_CACHE = 8
 def _read_sample(array: Any) -> np.ndarray:
     import dask
 
-    blocks = list(np.ndindex(*array.numblocks))
-    if len(blocks) > SAMPLE_BLOCKS:
-        picks = np.unique(np.linspace(0, len(blocks) - 1, SAMPLE_BLOCKS).round().astype(int))
-        blocks = [blocks[i] for i in picks]
-    budget = max(1, SAMPLE_VALUES // len(blocks))
-    parts = []
-    for index in blocks:
-        block = array.blocks[index]
-        factor = math.ceil((block.size / budget) ** (1 / max(block.ndim, 1)))
-        if factor > 1:
-            block = block[(slice(None, None, factor),) * block.ndim]
-        parts.append(block)
-    values = dask.compute(*parts)
+    values = dask.compute(*_sample_parts(array, SAMPLE_VALUES, SAMPLE_BLOCKS))
     return np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in values])
+
+
+def _sample_parts(array: Any, n_values: int, n_blocks: int) -> list:
+    """The lazy pieces of `array` its sample is made of (at most `n_blocks`
+    chunks, evenly spaced, each strided to its share of `n_values`)."""
+    return [
+        strided(array.blocks[index], factor)
+        for index, factor in image_sample_plan(array.chunks, n_values, n_blocks)
+    ]
 
 
 #: Values on a regular lattice of at most this many steps between their extremes
@@ -252,13 +259,17 @@ def percentile_range(array: Any, low: float, high: float) -> tuple[float, float]
         values = sample_values(array)
     else:
         values = np.asarray(array)
+    _check_finite(values)
+    lo, hi = percentiles(values, [low, high])
+    return float(lo), float(hi)
+
+
+def _check_finite(values: np.ndarray) -> None:
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise ValueError(
             "the image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be normalised"
         )
-    lo, hi = percentiles(values, [low, high])
-    return float(lo), float(hi)
 
 
 def offset_scale(array: Any, norm: dict[str, Any]) -> tuple[float, float]:
@@ -279,8 +290,76 @@ def offset_scale(array: Any, norm: dict[str, Any]) -> tuple[float, float]:
     if hi > lo:
         return lo, hi - lo
     least, most = percentile_range(array, 0.0, 100.0)
+    return _degenerate(lo, least, most)
+
+
+def _degenerate(lo: float, least: float, most: float) -> tuple[float, float]:
+    """Offset and scale when the two percentiles coincide (see :func:`offset_scale`)."""
     spread = max(most - lo, lo - least)
     return lo, (spread if spread > 0 else 1.0)
+
+
+def image_sample_budget(n_images: int) -> tuple[int, int]:
+    """``(values, chunks)`` each of `n_images` lazy images samples (:func:`image_statistics`)."""
+    n = max(int(n_images), 1)
+    return max(SAMPLE_VALUES // n, IMAGE_SAMPLE_VALUES), max(
+        SAMPLE_BLOCKS // n, IMAGE_SAMPLE_BLOCKS
+    )
+
+
+def image_sample_plan(
+    chunks: Sequence[Sequence[int]], n_values: int, n_blocks: int
+) -> list[tuple[tuple[int, ...], int]]:
+    """``(chunk index, stride)`` of the chunks one image's sample reads.
+
+    `chunks` is the image's chunk sizes per axis (dask's ``.chunks``); the
+    same choice as :func:`sample_values` with the budgets given, so that a
+    sample read chunk by chunk from a task graph (:mod:`.lazy`) equals the
+    one :func:`image_statistics` reads through dask.
+    """
+    grid = tuple(len(c) for c in chunks)
+    blocks = list(np.ndindex(*grid))
+    if len(blocks) > n_blocks:
+        picks = np.unique(np.linspace(0, len(blocks) - 1, n_blocks).round().astype(int))
+        blocks = [blocks[i] for i in picks]
+    budget = max(1, n_values // len(blocks))
+    plan = []
+    for index in blocks:
+        size = math.prod(int(c[i]) for c, i in zip(chunks, index, strict=True))
+        plan.append((index, math.ceil((size / budget) ** (1 / max(len(grid), 1)))))
+    return plan
+
+
+def strided(block: np.ndarray, factor: int) -> np.ndarray:
+    """Every `factor`-th value of `block` along every axis (a sample's part)."""
+    return block[(slice(None, None, factor),) * block.ndim] if factor > 1 else block
+
+
+def sample_offset_scale(parts: Sequence[Any], norm: dict[str, Any]) -> tuple[float, float]:
+    """Offset and scale of a percentile contract `norm` from one image's sampled parts."""
+    return _sample_offset_scale(parts, norm)
+
+
+def _batch_statistics(batch: list[list], norm: dict[str, Any]) -> list[tuple[float, float]]:
+    """Read the sampled parts of a few images at once; each image's offset and scale."""
+    import dask
+
+    if not batch:
+        return []
+    values = dask.compute(*[p for parts in batch for p in parts])
+    out, start = [], 0
+    for parts in batch:
+        out.append(_sample_offset_scale(values[start : start + len(parts)], norm))
+        start += len(parts)
+    return out
+
+
+def _sample_offset_scale(parts: Sequence[Any], norm: dict[str, Any]) -> tuple[float, float]:
+    """:func:`offset_scale` of a percentile contract from an image's sampled `parts`."""
+    values = np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in parts])
+    _check_finite(values)
+    lo, hi, least, most = percentiles(values, [norm["low"], norm["high"], 0.0, 100.0])
+    return (lo, hi - lo) if hi > lo else _degenerate(lo, least, most)
 
 
 def channel_statistics(
@@ -296,18 +375,30 @@ def channel_statistics(
     return np.asarray(offsets, np.float32), np.asarray(scales, np.float32)
 
 
-def fixed_statistics(normalization: Any, n_channels: int) -> tuple[np.ndarray, np.ndarray]:
+def fixed_statistics(
+    normalization: Any, n_channels: int, lead: Sequence[int] = (), image_channels: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate user statistics ``{"offset": o, "scale": s}``; per-channel arrays.
 
-    `o` and `s` are numbers, or sequences with one value per channel.
+    `o` and `s` are numbers, sequences with one value per channel, or nested
+    sequences with one value per image (and channel) of the images along the
+    batch axes `lead` (the form ``compute_normalization(...,
+    per_image=True)`` returns), each image having `image_channels` (the
+    model's input channels; a channel axis restored channel by channel is
+    one of `lead`).
+
+    Returns
+    -------
+    offsets, scales : ndarray of float32
+        Shaped ``(n_channels,)``, or ``(*lead, image_channels)`` for per-image values.
 
     Raises
     ------
     TypeError
         When `normalization` is not a dict.
     ValueError
-        Missing or unknown keys, non-finite values, scales <= 0, or sequences
-        whose length is not the number of channels.
+        Missing or unknown keys, non-finite values, scales <= 0, or shapes
+        that are neither one value, one per channel nor one per image.
     """
     if not isinstance(normalization, dict):
         raise TypeError(
@@ -320,31 +411,38 @@ def fixed_statistics(normalization: Any, n_channels: int) -> tuple[np.ndarray, n
             f"normalization needs exactly the keys 'offset' and 'scale' (got "
             f"{sorted(normalization)}); the network sees (image - offset) / scale"
         )
+    lead = tuple(int(n) for n in lead)
+    per_image = {lead + (image_channels,)} | ({lead} if image_channels == 1 else set())
     out = []
     for key in ("offset", "scale"):
         try:
-            value = np.asarray(normalization[key], np.float64).reshape(-1)
+            value = np.asarray(normalization[key], np.float64)
         except (TypeError, ValueError) as err:
             raise ValueError(
                 f"normalization[{key!r}] must be a number or one number per channel"
             ) from err
         if value.size == 1:
-            value = np.repeat(value, n_channels)
-        if value.size != n_channels:
+            value = np.repeat(value.reshape(-1), n_channels)
+        elif lead and value.shape in per_image:
+            value = value.reshape(*lead, image_channels)
+        elif value.ndim > 1 or value.size != n_channels:
+            each = f", or one per image of the {lead} images" if lead else ""
             raise ValueError(
-                f"normalization[{key!r}] has {value.size} values but the image has "
-                f"{n_channels} channels; pass one number, or one per channel"
+                f"normalization[{key!r}] has shape {value.shape} but the image has "
+                f"{n_channels} channels; pass one number, or one per channel{each}"
             )
         if not np.isfinite(value).all():
             raise ValueError(f"normalization[{key!r}] must be finite, got {value.tolist()}")
         out.append(value.astype(np.float32))
     if (out[1] <= 0).any():
         raise ValueError(f"normalization['scale'] must be > 0, got {out[1].tolist()}")
-    return out[0], out[1]
+    if out[0].shape != out[1].shape:  # one number against per-image values
+        out = list(np.broadcast_arrays(*out))
+    return np.ascontiguousarray(out[0]), np.ascontiguousarray(out[1])
 
 
 def normalization_arrays(
-    xt: Any, layout: Any, model: Any, normalization: Any = None
+    xt: Any, layout: Any, model: Any, normalization: Any = None, *, whole: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(offset, scale)`` float32, broadcastable to the transposed image `xt`.
 
@@ -360,14 +458,89 @@ def normalization_arrays(
         memory, sampled for dask) unless `normalization` is given.
     normalization : dict, optional
         The user's fixed statistics ``{"offset", "scale"}`` (:func:`fixed_statistics`).
+    whole : bool
+        One set of statistics over all the images along the batch axes
+        (per channel) instead of each image's own (:func:`image_statistics`,
+        the default when there are several).
     """
     k = layout.stat_axis
     n_ch = layout.transposed_shape[k] if k is not None else 1
-    if normalization is not None:
-        offsets, scales = fixed_statistics(normalization, n_ch)
-    else:
-        offsets, scales = channel_statistics(xt, model.config.normalization, k)
+    norm = model.config.normalization
+    lead = tuple(layout.transposed_shape[: layout.n_batch_axes])
+    per_image = norm["method"] == "percentile" and math.prod(lead) > 1 and not whole
+    if normalization is None and per_image:
+        # (the model's channel axis, when it has one, follows the batch axes)
+        return image_statistics(xt, len(lead), norm, 0 if layout.has_channel else None)
     shape = [1] * len(layout.transposed_shape)
+    if normalization is not None:
+        own = n_ch if layout.has_channel else 1
+        offsets, scales = fixed_statistics(normalization, n_ch, lead, own)
+        if offsets.ndim > 1:  # one per image: (*lead, the model's channels)
+            shape[: len(lead) + 1] = offsets.shape
+            return offsets.reshape(shape), scales.reshape(shape)
+    else:
+        offsets, scales = channel_statistics(xt, norm, k)
     if k is not None:
         shape[k] = n_ch
     return offsets.reshape(shape), scales.reshape(shape)
+
+
+def image_statistics(
+    xt: Any,
+    n_lead: int,
+    norm: dict[str, Any],
+    channel_axis: int | None = None,
+    budget: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(offset, scale)`` of each image of `xt` (and channel), by the contract `norm`.
+
+    The images are indexed by the `n_lead` leading axes (time points, planes
+    restored by a 2D model, channels processed one by one); `channel_axis`,
+    counted after them, is the model's own channel axis if it has one. Each
+    image is normalised as it would be restored alone: a stack whose planes
+    differ in brightness (bleaching over a time-lapse, planes far from the
+    focus, a blank frame) gives every plane its own range instead of a share
+    of the brightest one's, which is what the network was trained on.
+
+    In memory the percentiles are exact. For lazy data every image gets a
+    deterministic sample like :func:`sample_values`'s, with its share of the
+    budget: ``max(SAMPLE_VALUES // n, IMAGE_SAMPLE_VALUES)`` values from at
+    most ``max(SAMPLE_BLOCKS // n, IMAGE_SAMPLE_BLOCKS)`` chunks for `n`
+    images. They are read a few images at a time (about ``SAMPLE_VALUES``
+    values) and reduced to their two numbers, so the samples of thousands of
+    time points are never held at once. `budget` overrides the ``(values,
+    chunks)`` per image (:func:`image_sample_budget`). A lazy restore
+    computes the same numbers inside its graph instead (:mod:`.lazy`), each
+    image's next to the blocks that need it.
+
+    Returns
+    -------
+    offsets, scales : ndarray of float32
+        Shaped ``(*lead, [channels], 1, ...)``: broadcastable to `xt`.
+    """
+    lead = tuple(xt.shape[:n_lead])
+    n_ch = 1 if channel_axis is None else int(xt.shape[n_lead + channel_axis])
+    tail = xt.ndim - n_lead - (channel_axis is not None)
+    shape = (*lead, *((n_ch,) if channel_axis is not None else ()), *([1] * tail))
+    if isinstance(xt, np.memmap):  # never read a memory-mapped file whole
+        import dask.array as da
+
+        xt = da.from_array(xt, chunks="auto", asarray=True)
+    if not is_dask(xt):
+        pairs = [channel_statistics(xt[i], norm, channel_axis) for i in np.ndindex(*lead)]
+        offsets = np.stack([o for o, _ in pairs])
+        scales = np.stack([s for _, s in pairs])
+        return offsets.reshape(shape), scales.reshape(shape)
+    n_values, n_blocks = budget or image_sample_budget(math.prod(lead) * n_ch)
+    pairs: list[tuple[float, float]] = []
+    batch: list[list] = []  # images whose samples are read together, up to SAMPLE_VALUES
+    for i in np.ndindex(*lead):
+        for c in range(n_ch):
+            image = xt[i] if channel_axis is None else xt[i][(slice(None),) * channel_axis + (c,)]
+            batch.append(_sample_parts(image, n_values, n_blocks))
+            if sum(p.size for parts in batch for p in parts) >= SAMPLE_VALUES:
+                pairs += _batch_statistics(batch, norm)
+                batch = []
+    pairs += _batch_statistics(batch, norm)
+    offsets = np.asarray([o for o, _ in pairs], np.float32).reshape(shape)
+    return offsets, np.asarray([s for _, s in pairs], np.float32).reshape(shape)

@@ -142,6 +142,10 @@ class Source:
     ndim: int
     offset: float = 0.0
     scale: float = 1.0
+    #: Each image's own ``offset``/``scale`` along the leading axes (time points,
+    #: planes of a 2D model), as restore normalises them; None: the source's.
+    lead_offset: np.ndarray | None = None
+    lead_scale: np.ndarray | None = None
     #: The noise's variance line in raw units, for noise-conditioned networks.
     line: dict[str, float] | None = None
     #: The classical channel's statistics, for PSF-conditioned networks.
@@ -149,6 +153,12 @@ class Source:
     #: The classical channel of whole planes or volumes, by leading index
     #: (computed once for supervised pairs in memory; see ``TrainingSet``).
     channels: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+
+    def stats(self, lead: tuple[int, ...]) -> tuple[float, float]:
+        """``(offset, scale)`` of the image at the leading index `lead`."""
+        if self.lead_offset is None or self.lead_scale is None:
+            return self.offset, self.scale
+        return float(self.lead_offset[lead]), float(self.lead_scale[lead])
 
     @property
     def lead_shape(self) -> tuple[int, ...]:

@@ -167,13 +167,18 @@ def light_noise_weight(
     the restore's normalised network output, shaped as `xt` (eager restores),
     and `dtype` its precision.
     """
-    lead = layout.n_batch_axes + layout.has_channel
-    index = tuple(0 if colour and d == 0 else n // 2 for d, n in enumerate(xt.shape[:lead]))
-    pick = index + (0,) * (xt.ndim - lead)
+    index = guard_index(xt.shape, layout, colour)
+    pick = index + (0,) * (xt.ndim - len(index))
     o = float(np.broadcast_to(np.asarray(offset, np.float64), xt.shape)[pick])
     s = float(np.broadcast_to(np.asarray(scale, np.float64), xt.shape)[pick])
     mine = None if restored is None else restored[index]
     return guard_weight(net, xt[index], o, s, restored=mine, dtype=dtype)
+
+
+def guard_index(shape: Sequence[int], layout: Layout, colour: bool = False) -> tuple[int, ...]:
+    """The index along the batch (and channel) axes of the image the light-noise guard reads."""
+    lead = layout.n_batch_axes + layout.has_channel
+    return tuple(0 if colour and d == 0 else n // 2 for d, n in enumerate(shape[:lead]))
 
 
 def restore_iter(
@@ -617,9 +622,13 @@ def restore(
 
 
 def compute_normalization(
-    image: Any, model: str | DeconvNet = "default", *, axes: str | None = None
+    image: Any,
+    model: str | DeconvNet = "default",
+    *,
+    axes: str | None = None,
+    per_image: bool = False,
 ) -> dict[str, Any]:
-    """The statistics :func:`restore` would normalise `image` with.
+    """Statistics to normalise `image` with: for the whole data, or as :func:`restore` takes them.
 
     Parameters
     ----------
@@ -631,14 +640,21 @@ def compute_normalization(
     axes : str, optional
         As for :func:`restore`; a channel axis gets one offset and scale per
         channel.
+    per_image : bool
+        False (default): one set for all the data, over every plane and time
+        point (per channel). True: what :func:`restore` uses by default, one
+        set per image the network restores (each time point, each plane
+        under a 2D model: :func:`~napari_deconvnet.core.normalization.image_statistics`).
 
     Returns
     -------
     dict
-        ``{"offset": o, "scale": s}``, floats or lists with one per channel:
-        pass it as ``restore(..., normalization=...)`` to restore other data,
-        blocks or time points with the same numbers (bioimage.io's
-        ``fixed_dataset_statistics``).
+        ``{"offset": o, "scale": s}``: floats or lists with one per channel;
+        with `per_image`, nested lists shaped like the batch axes (then the
+        model's channels). Pass it as ``restore(..., normalization=...)`` to
+        restore other data, blocks or time points with the same numbers
+        (bioimage.io's ``fixed_dataset_statistics``): the whole-data form
+        restores every time point of a time-lapse on one intensity scale.
 
     Examples
     --------
@@ -652,7 +668,13 @@ def compute_normalization(
     net = load_model(model)
     axes = check_axes(axes, image.shape, net)
     layout = Layout(axes, image.shape, net)
-    offsets, scales = normalization_arrays(image.transpose(layout.perm), layout, net)
+    xt = image.transpose(layout.perm)
+    lead = layout.transposed_shape[: layout.n_batch_axes]
+    if per_image and math.prod(lead) > 1 and net.config.normalization["method"] == "percentile":
+        offsets, scales = normalization_arrays(xt, layout, net)
+        keep = (*lead, *((offsets.shape[len(lead)],) if layout.has_channel else ()))
+        return {"offset": offsets.reshape(keep).tolist(), "scale": scales.reshape(keep).tolist()}
+    offsets, scales = normalization_arrays(xt, layout, net, whole=True)
     if layout.stat_axis is None:
         return {"offset": float(offsets.reshape(-1)[0]), "scale": float(scales.reshape(-1)[0])}
     return {"offset": offsets.reshape(-1).tolist(), "scale": scales.reshape(-1).tolist()}

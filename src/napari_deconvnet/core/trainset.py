@@ -20,7 +20,7 @@ from .conditions import SAMPLE_CROP
 from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
-from .normalization import offset_scale
+from .normalization import image_statistics, offset_scale
 from .patches import (
     Box,
     PatchFitError,
@@ -387,6 +387,12 @@ class TrainingSet:
             else:
                 # the statistics restore uses: exact in memory, the documented sample for dask
                 src.offset, src.scale = offset_scale(src.x, norm)
+                if norm["method"] == "percentile" and math.prod(src.lead_shape) > 1:
+                    # and each time point or plane its own, as restore takes them
+                    n_lead = len(src.lead_shape)
+                    offsets, scales = image_statistics(src.x, n_lead, norm)
+                    src.lead_offset = offsets.reshape(src.lead_shape)
+                    src.lead_scale = scales.reshape(src.lead_shape)
             if self.noise_map:
                 src.line = self._noise_line(src)
             if self.condition is not None:
@@ -514,8 +520,9 @@ class TrainingSet:
                 channels.append(self._crop(self._patch_channel(src, lead, origin, x, inside)))
             xs.append(self._crop(x))
             ys.append(None if y is None else self._crop(y))
-            offsets.append(src.offset)
-            scales.append(src.scale)
+            offset, scale = src.stats(tuple(lead))
+            offsets.append(offset)
+            scales.append(scale)
         x = self._normalise(torch.from_numpy(np.stack(xs))[:, None], offsets, scales)
         if channels:  # (B, C, *spatial)
             c = self._normalise(torch.from_numpy(np.stack(channels)), offsets, scales)
@@ -609,8 +616,9 @@ class TrainingSet:
             xs.append(x)
             ys.append(y)
             cs.append(c)
-            offsets.append(src.offset)
-            scales.append(src.scale)
+            offset, scale = src.stats(tuple(lead))
+            offsets.append(offset)
+            scales.append(scale)
         x = torch.from_numpy(np.stack(xs))[:, None].to(self.device)
         channel = None
         if self.mode == "synthetic":

@@ -70,7 +70,8 @@ def _sample_limits(x: Any) -> list[float]:
     """Contrast limits of the lazy array `x`, from the sample the restore's statistics use.
 
     :func:`napari_deconvnet.core.normalization.sample_values` keeps it for
-    the array object, so the raw layer's limits and the restore read it once.
+    the array object, so the raw layer's limits and the restore of a single
+    image read it once (a stack's restore samples each of its images).
     """
     from napari_deconvnet.core.normalization import sample_values
 

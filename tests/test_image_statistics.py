@@ -1,0 +1,194 @@
+"""Every image of a stack is normalised by its own statistics (normalization.image_statistics).
+
+A time-lapse that bleaches, planes far from the focus, a blank frame: with
+one set of statistics for the whole stack, a dim frame reached the network
+as a small part of its range, unlike any image it was trained on. Restore
+now normalises each time point (each plane under a 2D model) as if it were
+restored alone, eagerly, lazily, streamed and in training alike.
+"""
+
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+import napari_deconvnet as dn
+from napari_deconvnet.core import lazy as lazy_module
+from napari_deconvnet.core import normalization
+from napari_deconvnet.core.normalization import image_statistics
+from napari_deconvnet.core.trainset import TrainingSet
+
+NORM = {"method": "percentile", "low": 0.5, "high": 99.5}
+
+
+def _bleaching(frames=6, photons=200, n=96, seed=0):
+    """Camera crops fading 20x over `frames`, with Poisson noise; (clean, noisy)."""
+    scene = 0.05 + 0.95 * data.camera()[100 : 100 + n, 200 : 200 + n] / 255.0
+    decay = np.geomspace(1.0, 0.05, frames)
+    clean = np.stack([scene * d for d in decay])
+    rng = np.random.default_rng(seed)
+    return clean, (rng.poisson(clean * photons) / photons).astype(np.float32)
+
+
+def _psnr(clean, x):
+    return dn.psnr(clean, x, data_range=float(np.ptp(clean)))
+
+
+def test_exact_statistics_per_image_in_memory():
+    rng = np.random.default_rng(1)
+    x = rng.random((3, 2, 20, 24)).astype(np.float32) * np.array([1, 10, 100])[:, None, None, None]
+    offsets, scales = image_statistics(x, 2, NORM)
+    assert offsets.shape == scales.shape == (3, 2, 1, 1)
+    for i in np.ndindex(3, 2):
+        lo, hi = np.percentile(x[i], [0.5, 99.5])
+        assert offsets[i].item() == pytest.approx(lo, rel=1e-6)
+        assert scales[i].item() == pytest.approx(hi - lo, rel=1e-5)
+    # the model's own channel axis after the leading one: per image and channel
+    offsets, scales = image_statistics(x, 1, NORM, channel_axis=0)
+    assert offsets.shape == (3, 2, 1, 1)
+    assert offsets[2, 1].item() == pytest.approx(np.percentile(x[2, 1], 0.5), rel=1e-6)
+
+
+def test_lazy_statistics_whole_when_small_and_sampled_by_budget(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = (rng.random((5, 40, 48)) * np.arange(1, 6)[:, None, None]).astype(np.float32)
+    eager = image_statistics(x, 1, NORM)
+    lazy = image_statistics(da.from_array(x, chunks=(1, 20, 16)), 1, NORM)
+    np.testing.assert_allclose(lazy[0], eager[0], rtol=1e-6)
+    np.testing.assert_allclose(lazy[1], eager[1], rtol=1e-6)
+    # over the budget: at most IMAGE_SAMPLE_BLOCKS chunks per image are read,
+    # deterministically, and each image's numbers stay its own
+    monkeypatch.setattr(normalization, "SAMPLE_VALUES", 64)
+    monkeypatch.setattr(normalization, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(normalization, "IMAGE_SAMPLE_VALUES", 256)
+    monkeypatch.setattr(normalization, "IMAGE_SAMPLE_BLOCKS", 2)
+    reads = []
+
+    def count(block, block_info=None):
+        if block_info is not None:
+            reads.append(block_info[0]["chunk-location"])
+        return block
+
+    src = da.from_array(x, chunks=(1, 20, 16)).map_blocks(count, dtype=x.dtype)
+    reads.clear()
+    first = image_statistics(src, 1, NORM)
+    assert sorted(reads) == sorted({(t, 0, 0) for t in range(5)} | {(t, 1, 2) for t in range(5)})
+    second = image_statistics(src, 1, NORM)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_allclose(first[1].ravel(), eager[1].ravel(), rtol=0.15)
+
+
+def test_bleaching_time_lapse_each_frame_as_if_alone():
+    clean, noisy = _bleaching()
+    out = dn.restore(noisy, "denoise-2d", axes="TYX", precision="float32")
+    last = dn.restore(noisy[-1], "denoise-2d", precision="float32")
+    assert np.abs(out[-1] - last).max() <= 1e-5 * np.ptp(last)
+    # one set of statistics for the stack (the old default, now asked for):
+    # the 20x dimmer frame loses over a decibel
+    stats = dn.compute_normalization(noisy, "denoise-2d", axes="TYX")
+    shared = dn.restore(noisy, "denoise-2d", axes="TYX", normalization=stats, precision="float32")
+    gain = _psnr(clean[-1], out[-1]) - _psnr(clean[-1], shared[-1])
+    assert gain > 0.7, gain
+    # the brightest frame, whose range the stack's was, is the same either way
+    assert abs(_psnr(clean[0], out[0]) - _psnr(clean[0], shared[0])) < 0.05
+
+
+def test_lazy_and_streamed_stacks_equal_eager(tmp_path, random_net):
+    net = random_net(ndim=2)
+    rng = np.random.default_rng(3)
+    x = (rng.random((4, 40, 56)) * np.array([1, 3, 30, 300])[:, None, None]).astype(np.float32)
+    eager = dn.restore(x, net, axes="TYX")
+    lazy = dn.restore(da.from_array(x, chunks=(1, 24, 40)), net, axes="TYX", tile=32)
+    np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5 * np.ptp(eager))
+    dn.restore_to_zarr(x, tmp_path / "out.ome.zarr", model=net, axes="TYX", chunks=32)
+    import zarr
+
+    streamed = np.asarray(zarr.open_group(str(tmp_path / "out.ome.zarr"), mode="r")["0"])
+    np.testing.assert_allclose(streamed, eager, atol=1e-5 * np.ptp(eager))
+
+
+def test_per_image_fixed_statistics_round_trip_and_errors(random_net):
+    net = random_net(ndim=2)
+    rng = np.random.default_rng(4)
+    x = (rng.random((3, 32, 36)) * np.array([1, 5, 50])[:, None, None]).astype(np.float32)
+    stats = dn.compute_normalization(x, net, axes="TYX", per_image=True)
+    assert np.shape(stats["offset"]) == (3,)
+    own = dn.restore(x, net, axes="TYX")
+    np.testing.assert_allclose(
+        dn.restore(x, net, axes="TYX", normalization=stats), own, atol=1e-6 * np.ptp(own)
+    )
+    whole = dn.compute_normalization(x, net, axes="TYX")
+    assert isinstance(whole["offset"], float)
+    assert whole["scale"] > max(stats["scale"][:2])
+    with pytest.raises(ValueError, match="one per image"):
+        dn.restore(x, net, axes="TYX", normalization={"offset": [0, 1], "scale": [1, 1]})
+    with pytest.raises(ValueError, match="must be > 0"):
+        dn.restore(x, net, axes="TYX", normalization={"offset": [0, 0, 0], "scale": [1, 0, 1]})
+
+
+def test_training_normalises_each_frame_as_restore_does():
+    _, noisy = _bleaching(frames=4, n=64)
+    net = dn.DeconvNet(ndim=2, depth=2, base_channels=4)
+    data_set = TrainingSet(
+        mode="self-supervised",
+        inputs=[noisy],
+        targets=None,
+        net=net,
+        size=(32, 32),
+        regions=None,
+        validation=0.1,
+        validation_regions=None,
+        noise=("none", {}, None),
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+        augment=False,
+        seed=0,
+    )
+    src = data_set.sources[0]
+    for t in range(4):
+        lo, hi = np.percentile(noisy[t], [0.5, 99.5])
+        assert src.stats((t,))[0] == pytest.approx(lo, abs=0.02)
+        assert src.stats((t,))[1] == pytest.approx(hi - lo, rel=0.05)
+    # every validation patch is normalised by its own frame's numbers
+    val = data_set.val
+    for (_, lead, _), offset in zip(val["positions"], val["offset"], strict=True):
+        assert offset == src.stats(tuple(lead))[0]
+
+
+def test_a_lazy_stack_samples_only_the_frames_that_are_computed(random_net, monkeypatch):
+    # each frame's statistics are a task of the graph beside its blocks: building the
+    # restore reads nothing but the light-noise guard's frame, a frame reads only itself
+    net = random_net(ndim=2)
+    rng = np.random.default_rng(5)
+    x = (rng.random((40, 48, 64)) * np.geomspace(1, 30, 40)[:, None, None]).astype(np.float32)
+    reads = []
+
+    def count(block, block_info=None):
+        if block_info is not None:
+            reads.append(block_info[0]["chunk-location"][0])
+        return block
+
+    src = da.from_array(x, chunks=(1, 24, 32)).map_blocks(count, dtype=x.dtype)
+    reads.clear()
+    # (as an array too big to be searched whole for bright objects)
+    monkeypatch.setattr(lazy_module, "LAZY_SCENE_LIMIT", 0)
+    lazy = dn.restore(src, net, axes="TYX", light_noise_guard=False)
+    assert reads == []
+    frame = lazy[7].compute()
+    assert set(reads) == {7}
+    np.testing.assert_allclose(frame, dn.restore(x[7], net), atol=1e-5 * np.ptp(frame))
+    # over the sample's budget: the graph's numbers are image_statistics' (compute_normalization)
+    monkeypatch.setattr(normalization, "SAMPLE_VALUES", 64)
+    monkeypatch.setattr(normalization, "SAMPLE_BLOCKS", 4)
+    monkeypatch.setattr(normalization, "IMAGE_SAMPLE_VALUES", 300)
+    monkeypatch.setattr(normalization, "IMAGE_SAMPLE_BLOCKS", 3)
+    lazy_x = da.from_array(x[:6], chunks=(2, 24, 32))
+    stats = dn.compute_normalization(lazy_x, net, axes="TYX", per_image=True)
+    assert (
+        stats["offset"]
+        != dn.compute_normalization(x[:6], net, axes="TYX", per_image=True)["offset"]
+    )  # a sample, not every value
+    eager = dn.restore(x[:6], net, axes="TYX", normalization=stats)
+    got = dn.restore(lazy_x, net, axes="TYX", light_noise_guard=False).compute()
+    np.testing.assert_allclose(got, eager, atol=1e-5 * np.ptp(eager))
