@@ -199,8 +199,9 @@ def test_learned_baselines_record_their_budgets(quick_run):
     care = methods["care"]["training"]
     # read from denoise-2d's metadata: every stage (16,000 + 41,212 continued + 37,185
     # with sharp scenes + 43,221 with sparse scenes and light noise + 37,651 with photon
-    # counting and speckle, the last interpolated halfway back; its steps count in full)
-    assert care["ours"] == {"steps": 175269, "batch": 16}
+    # counting and speckle, the last interpolated halfway back; its steps count in full
+    # + 22,465 with bright objects and the hdr-mse loss)
+    assert care["ours"] == {"steps": 197734, "batch": 16}
     ft = methods["ours-ft"]["training"]
     assert ft["from"] == "denoise-2d" and ft["steps"] == 2  # --quick: 2 fine-tuning steps
     deconv_ft = results["tasks"]["3d-lowlight-10"]["methods"]["ours-ft"]["training"]
