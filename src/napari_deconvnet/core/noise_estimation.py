@@ -171,11 +171,54 @@ def noise_level_function(image: Any, *, channel_axis: int | None = None) -> dict
            :DOI:`10.1109/TIP.2008.2001399`
     """
     planes = _planes(image, channel_axis)
-    return _nlf(_haar(planes))[0]
+    coef = _haar(planes)
+    live = live_blocks(coef)
+    return _nlf(coef, live if live is not None and live.sum() >= _MIN_BIN else None)[0]
 
 
-def _nlf(coef: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The noise level function, and the mask of the smooth blocks it was measured on."""
+#: Haar blocks (2x2 pixels) across an exactly constant area that carries no noise
+DEAD_AREA_BLOCKS = 9
+
+
+def live_blocks(coef: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The Haar blocks outside exactly constant areas, or None when there are none.
+
+    Zero padding (a stitched mosaic, a registered or rotated image), a mask,
+    a saturated region: an area where every pixel has one value carries no
+    noise, and counted as smooth blocks of zero variance it pulled the noise
+    level toward zero, or drew a line through (0, 0) that made Gaussian noise
+    Poisson (a photo with Gaussian noise of 0.05 beside 30% zero padding read
+    as Poisson noise of gain 93; Poisson noise beside 80%, as Gaussian noise
+    of a sixth of its level). A block is dead when it lies in a window of
+    :data:`DEAD_AREA_BLOCKS` blocks square (18 pixels) whose pixels are all
+    equal: noise of any kind leaves no such window (Poisson counts would need
+    a mean below about 0.01 photons per pixel), so noisy images without
+    such areas get None, and the estimate they had.
+    """
+    from scipy import ndimage
+
+    flat = (coef["hh"] == 0) & (coef["hl"] == 0) & (coef["lh"] == 0)
+    if not flat.any():
+        return None
+    size = (1, DEAD_AREA_BLOCKS, DEAD_AREA_BLOCKS)
+    mean = coef["mean"]
+    uniform = ndimage.minimum_filter(flat.view(np.uint8), size, mode="nearest").astype(bool)
+    uniform &= ndimage.maximum_filter(mean, size, mode="nearest") == ndimage.minimum_filter(
+        mean, size, mode="nearest"
+    )
+    if not uniform.any():
+        return None
+    dead = ndimage.maximum_filter(uniform.view(np.uint8), size, mode="nearest").astype(bool)
+    return ~dead
+
+
+def _nlf(
+    coef: dict[str, np.ndarray], live: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The noise level function, and the mask of the smooth blocks it was measured on.
+
+    `live`: the blocks to measure on (:func:`live_blocks`); default all.
+    """
     from scipy import ndimage
 
     def neighbours(values: np.ndarray) -> np.ndarray:
@@ -188,8 +231,9 @@ def _nlf(coef: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray
     # blocks by level, sorted once: each pass bins a subset in this order
     order = np.argsort(level, axis=None, kind="stable")
     # first pass: variance per level bin from all blocks (robustly)
-    nlf = _binned(order, mean, hh, np.ones(hh.shape, bool), robust=True)
-    smooth = np.ones(hh.shape, bool)
+    everywhere = np.ones(hh.shape, bool) if live is None else live
+    nlf = _binned(order, mean, hh, everywhere, robust=True)
+    smooth = everywhere.copy()
     if nlf["mean"].size == 0:
         return nlf, smooth
     # smoothness: horizontal and vertical detail close to what the noise explains.
@@ -202,8 +246,13 @@ def _nlf(coef: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray
     for _ in range(_SMOOTH_PASSES):
         expected = np.maximum(np.interp(level, nlf["mean"], nlf["variance"]), 1e-30)
         smooth = detail <= _SMOOTH_DETAIL * expected
-        if smooth.mean() < 0.2:  # mostly texture: keep the blocks with the least detail
-            smooth = detail <= np.quantile(detail / expected, 0.2) * expected
+        if live is not None:
+            smooth &= live
+        if smooth.sum() < 0.2 * everywhere.sum():  # mostly texture: the least detailed
+            ratio = detail / expected
+            smooth = ratio <= np.quantile(ratio[everywhere], 0.2)
+            if live is not None:
+                smooth &= live
         refined = _binned(order, mean, hh, smooth)
         if refined["mean"].size == 0:
             break
@@ -527,13 +576,17 @@ def estimate_noise(
             return {"noise": "salt-and-pepper", **sp}
 
     coef = _haar(planes)
-    nlf, smooth = _nlf(coef)
+    live = live_blocks(coef)  # constant areas (padding, masks) carry no noise
+    if live is not None and live.sum() < _MIN_BIN:
+        live = None  # (all but constant: measured as before)
+    nlf, smooth = _nlf(coef, live)
     # Gaussian: robust over the smooth blocks (all of them if too few), where
     # texture adds least to the finest coefficients
+    everywhere = coef["hh"] if live is None else coef["hh"][live]
     gaussian = {
         "noise": "gaussian",
         "sigma": _mad_sigma(
-            coef["hh"][smooth] if smooth.sum() >= _MIN_BIN else coef["hh"], _quantum(planes)
+            coef["hh"][smooth] if smooth.sum() >= _MIN_BIN else everywhere, _quantum(planes)
         ),
     }
     if model == "gaussian":
