@@ -76,3 +76,28 @@ def test_a_padded_image_is_restored_as_the_image_alone():
     # before: the light-noise guard took the padding for a clean image (17.05 dB)
     assert psnr(padded) > psnr(alone) - 0.2
     assert psnr(padded) > psnr(noisy) + 10
+
+
+def test_saturated_highlights_do_not_make_a_noisy_photo_look_clean():
+    # an 8-bit photo with noise of 10 grey levels and its highlights clipped at 255:
+    # the clipped pixels' lost noise read the level as 5.5 and the light-noise guard
+    # undid most of the denoising (30.77 dB on the unclipped pixels for 33.72)
+    from napari_deconvnet.core.sure import _clipped_blocks
+
+    rng = np.random.default_rng(0)
+    sat = np.clip(_scene() * 1.2, 0, 1)
+    photo = np.round(np.clip(sat + rng.normal(0, 10 / 255, sat.shape), 0, 1) * 255)
+    photo = photo.astype(np.uint8)
+    assert (photo == 255).mean() > 0.01
+    guarded = dn.restore(photo, "denoise-2d", precision="float32") / 255
+    unguarded = dn.restore(photo, "denoise-2d", precision="float32", light_noise_guard=False)
+    unclipped = sat < 0.95
+
+    def psnr(x):
+        return 10 * np.log10(1 / np.mean((x[unclipped] - sat[unclipped]) ** 2))
+
+    assert psnr(guarded) > psnr(unguarded / 255) - 0.1
+    assert psnr(guarded) > psnr(photo / 255) + 5
+    # photon counts' zeros are noise, not clipping: two photons per pixel keep them
+    counts = rng.poisson(_scene() * 2).astype(np.float64)
+    assert (counts == 0).mean() > 0.1 and _clipped_blocks(counts[None]) is None

@@ -126,12 +126,23 @@ def _guided_bins(
     """Mean intensity and noise variance of each bin (see :func:`variance_line_guided`)."""
     y = np.asarray(noisy, np.float64).reshape(-1, *np.shape(noisy)[-2:])
     x = np.asarray(denoised, np.float64).reshape(y.shape)
-    _, hh_y, _, _ = _haar(y)
+    mean_y, hh_y, hl_y, lh_y = _haar(y)
     mean_x, hh_x, hl_x, lh_x = _haar(x)
     from scipy import ndimage
 
+    from .noise_estimation import live_blocks
+
     detail = ndimage.maximum_filter(np.abs(hh_x) + np.abs(hl_x) + np.abs(lh_x), (1, 3, 3))
     level, detail, coef = mean_x.ravel(), detail.ravel(), hh_y.ravel()
+    # areas of one exact value (padding, clipped highlights) carry no noise: out,
+    # or their zero variance, weighted by its inverse, ruled the fit
+    live = live_blocks({"mean": mean_y, "hh": hh_y, "hl": hl_y, "lh": lh_y})
+    clipped = _clipped_blocks(y)
+    if clipped is not None:
+        live = ~clipped if live is None else live & ~clipped
+    if live is not None:
+        alive = live.ravel()
+        level, detail, coef = level[alive], detail[alive], coef[alive]
     n_bins = int(min(bins, level.size // 128))
     if n_bins < 2:
         raise ValueError("too few pixels to measure the noise level function")
@@ -149,6 +160,45 @@ def _guided_bins(
         means.append(float(level[chosen].mean()))
         variances.append(float(np.median(np.abs(coef[chosen])) * _MAD_TO_SIGMA) ** 2)
     return np.array(means), np.array(variances)
+
+
+#: Pixels at the image's minimum or maximum mark clipping (saturated highlights, a
+#: floor) when at least this share of the image sits there (and 16 pixels)
+CLIPPED_SHARE = 1e-3
+
+
+def _clipped_blocks(y: np.ndarray) -> np.ndarray | None:
+    """2x2 blocks holding or touching clipped pixels, or None when nothing is clipped.
+
+    A pixel clipped at the sensor's or the format's limit (255 in an 8-bit
+    photo) lost the part of its noise beyond it, and so did its neighbours
+    near the limit: their bins read the noise low, and weighted by the
+    inverse of their variance they ruled the fit (an 8-bit photo with noise
+    of 10 grey levels and 4% of it saturated read 5.5, and the light-noise
+    guard undid most of the denoising: -3 dB). An extreme counts as clipping
+    when :data:`CLIPPED_SHARE` of the pixels hold it and it is a pile-up:
+    more than twice as many as hold the next value inward (photon counts'
+    zeros at two photons per pixel are half as many as their ones: noise,
+    not clipping).
+    """
+    from scipy import ndimage
+
+    h, w = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
+    pixels = np.zeros(y.shape, bool)
+    for value, inward in ((y.min(), y > y.min()), (y.max(), y < y.max())):
+        at = y == value
+        count = int(at.sum())
+        if count < max(16, CLIPPED_SHARE * y.size) or not inward.any():
+            continue
+        rest = y[inward]
+        following = rest.min() if value == y.min() else rest.max()
+        if count > 2 * int((rest == following).sum()):
+            pixels |= at
+    if not pixels.any():
+        return None
+    p = pixels[:, :h, :w]
+    blocks = p[:, 0::2, 0::2] | p[:, 0::2, 1::2] | p[:, 1::2, 0::2] | p[:, 1::2, 1::2]
+    return ndimage.maximum_filter(blocks.view(np.uint8), (1, 3, 3)).astype(bool)
 
 
 #: Powers of the intensity :func:`variance_power_guided` chooses from: constant
