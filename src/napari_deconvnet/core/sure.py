@@ -174,7 +174,7 @@ def _clipped_blocks(y: np.ndarray) -> np.ndarray | None:
     photo) lost the part of its noise beyond it, and so did its neighbours
     near the limit: their bins read the noise low, and weighted by the
     inverse of their variance they ruled the fit (an 8-bit photo with noise
-    of 10 grey levels and 4% of it saturated read 5.5, and the light-noise
+    of 10 grey levels and 6% of it saturated read 5.5, and the light-noise
     guard undid most of the denoising: -3 dB). An extreme counts as clipping
     when :data:`CLIPPED_SHARE` of the pixels hold it and it is a pile-up:
     more than twice as many as hold the next value inward (photon counts'
