@@ -396,7 +396,7 @@ def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
     ValueError
         An image smaller than 16x16.
     """
-    from .noise_estimation import diagonal_mad_sigma
+    from .noise_estimation import diagonal_mad_sigma, live_pixels
 
     if arr.ndim < 2 or min(arr.shape[-2:]) < 16:
         raise ValueError(
@@ -404,7 +404,9 @@ def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
             f"pixels, got shape {arr.shape}; pass a balance"
         )
     noise_var = diagonal_mad_sigma(arr, grouped=grouped) ** 2
-    signal_var = max(float(arr.var()) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2)
+    live = live_pixels(arr)  # zero padding or a mask: neither noise nor signal
+    values = arr if live is None else np.asarray(arr)[live]
+    signal_var = max(float(values.var()) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2)
     if signal_var == 0:
         return 1.0
     return min(max(noise_var / signal_var, 1e-4), BALANCE_MAX)

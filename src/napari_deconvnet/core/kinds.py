@@ -72,6 +72,10 @@ class ModelKind:
 
     #: The kind's name, the value of ``metadata["kind"]`` that chooses it.
     name: ClassVar[str] = "plain"
+    #: Whether areas of one exact value (padding, masks) are filled from the data
+    #: before the network runs (:mod:`.constant_areas`): kinds whose classical
+    #: channel or network reads their border with the data as a real edge.
+    fills_constant_areas: ClassVar[bool] = False
     #: Whether a PSF is required (and any other kind refuses one).
     needs_psf: bool = False
     #: Input channels the model takes beyond the image's own (an instance may differ).
@@ -372,6 +376,7 @@ class _Conditioned(ModelKind):
     """A kind whose second channel is a classical pre-restoration (metadata "conditioning")."""
 
     extra_channels: int = 1
+    fills_constant_areas: ClassVar[bool] = True
     methods: ClassVar[tuple[str, ...]] = ()
 
     def _spec(self) -> tuple[str, dict[str, Any]]:

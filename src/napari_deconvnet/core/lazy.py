@@ -27,6 +27,8 @@ from .blocks import (
 )
 from .colour import from_opponent, opponent_axis, to_opponent
 from .impulse_switch import find_impulses, switch_impulses_lazy
+from .kinds import kind_of
+from .noise_estimation import live_pixels
 from .normalization import image_sample_plan, sample_offset_scale, strided
 from .restoration import bright_objects_of, prepare_restore
 
@@ -78,8 +80,9 @@ def lazy_restore(
             "is active; use restore_to_zarr(..., client=client, progress=..., stop=...) on a "
             "cluster, or dask.distributed's progress bar"
         )
-    if colour is None and normalization is None and _lazy_scene(image, net, layout) is not None:
-        # a dim scene beside very bright objects (core.dynamic_range)
+    if _whole_image_restore(original, image, net, layout, colour, normalization):
+        # a dim scene beside very bright objects (core.dynamic_range), or areas of
+        # one value to fill (core.constant_areas): the eager restore, as one task
         options = {
             "psf": psf,
             "axes": axes,
@@ -177,6 +180,23 @@ def lazy_restore(
 #: it finds some; larger ones are restored in one pass, block by block (the two
 #: passes need the whole image).
 LAZY_SCENE_LIMIT = 1 << 22
+
+
+def _whole_image_restore(
+    original: Any, image: Any, net: Any, layout: Any, colour: Any, normalization: Any
+) -> bool:
+    """Whether a small lazy image needs what only the eager restore does: two
+    intensity ranges (:mod:`.dynamic_range`) or constant areas filled
+    (:mod:`.constant_areas`)."""
+    if image.size > LAZY_SCENE_LIMIT:
+        return False
+    if kind_of(net).fills_constant_areas:
+        data = np.asarray(original.compute())
+        if live_pixels(data.transpose(layout.perm)) is not None:
+            return True
+    if colour is not None or normalization is not None:
+        return False
+    return _lazy_scene(image, net, layout) is not None
 
 
 def _lazy_scene(image: Any, net: Any, layout: Any) -> Any:

@@ -654,7 +654,29 @@ def diagonal_mad_sigma(image: Any, *, grouped: bool = True) -> float:
     channel was computed with in training, which they keep at inference.
     """
     planes = _planes(image, None)
-    return _mad_sigma(_haar(planes)["hh"], _quantum(planes) if grouped else 0.0)
+    coef = _haar(planes)
+    hh = coef["hh"]
+    live = live_blocks(coef)  # constant areas (padding, masks) carry no noise
+    if live is not None and live.sum() >= _MIN_BIN:
+        hh = hh[live]
+    return _mad_sigma(hh, _quantum(planes) if grouped else 0.0)
+
+
+def live_pixels(image: Any) -> np.ndarray | None:
+    """Pixels of `image` outside exactly constant areas (:func:`live_blocks`), or None.
+
+    Shaped like `image`; None when it has no such area, or nothing but them.
+    """
+    planes = np.asarray(image, np.float64).reshape(-1, *np.shape(image)[-2:])
+    if min(planes.shape[-2:]) < 2:
+        return None
+    live = live_blocks(_haar(planes))
+    if live is None or live.sum() < _MIN_BIN:
+        return None
+    mask = np.repeat(np.repeat(live, 2, axis=1), 2, axis=2)
+    # an odd last row or column goes with the blocks beside it
+    extra = ((0, 0), (0, planes.shape[1] - mask.shape[1]), (0, planes.shape[2] - mask.shape[2]))
+    return np.pad(mask, extra, mode="edge").reshape(np.shape(image))
 
 
 #: Patch side, and the share of a pure-noise patch's texture strengths below the

@@ -33,6 +33,7 @@ from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
 from .colour import from_opponent, opponent_axis, to_opponent
 from .conditions import ConditionsWarning, check_conditions, report_conditions
+from .constant_areas import fill_constant_areas, restore_filled
 from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
@@ -230,6 +231,12 @@ def restore_iter(
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
     constant = np.float32(x.flat[0]) if x.min() == x.max() else None
+    filled = None
+    if constant is None and kind_of(net).fills_constant_areas:  # see core.constant_areas
+        filled = fill_constant_areas(x.transpose(layout.perm), net.config.ndim)
+    original = x
+    if filled is not None:
+        x = np.ascontiguousarray(filled[0].transpose(layout.inverse))
     values = find_impulses(net, layout, x.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first: see core.impulse_switch
         switched = switch_impulses(x.transpose(layout.perm), values, net.config.ndim)
@@ -237,6 +244,33 @@ def restore_iter(
     colour = opponent_axis(x, net, axes, normalization)
     if colour is not None:  # RGB through a one-channel denoiser: see core.colour
         x = to_opponent(x, colour)
+    options = {"psf": psf, "tile": tile, "overlap": overlap, "batch_size": batch_size}
+    options["light_noise_guard"] = light_noise_guard
+    out = yield from _restore_planned(
+        x, colour, normalization, constant, net, layout, dev, dtype, **options
+    )
+    if filled is None:
+        return out
+    return restore_filled(out, original, filled[1].transpose(layout.inverse))
+
+
+def _restore_planned(
+    x: np.ndarray,
+    colour: Any,
+    normalization: dict[str, Any] | None,
+    constant: Any,
+    net: DeconvNet,
+    layout: Layout,
+    dev: torch.device,
+    dtype: torch.dtype,
+    *,
+    psf: Any,
+    tile: Any,
+    overlap: Any,
+    batch_size: Any,
+    light_noise_guard: bool | None,
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """The restore of `x` once it is checked and prepared (:func:`restore_iter`)."""
     plan = plan_restore_tiles(
         layout, net, dev, dtype, tile, overlap, batch_size, n_images=layout.net_shape[0]
     )
