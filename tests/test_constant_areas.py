@@ -139,3 +139,17 @@ def test_a_small_lazy_padded_image_equals_the_eager_restore():
     eager = dn.restore(image, "salt-and-pepper")
     assert (eager[:, 128:] == 0).all()
     np.testing.assert_allclose(lazy, eager, atol=1e-5 * float(np.ptp(eager)))
+
+
+def test_a_photon_counters_zero_background_is_not_padding():
+    # sparse beads on an exactly zero background (photon counting, no read noise):
+    # the zeros between them are background the data takes itself, not padding
+    from napari_deconvnet.core import phantoms
+    from napari_deconvnet.core.constant_areas import fill_constant_areas, padding_mask
+    from napari_deconvnet.core.noise_estimation import live_pixels
+
+    rng = np.random.default_rng(1)
+    clean = phantoms.phantom((192, 192), ["beads"], rng)
+    counts = (rng.poisson(clean / clean.max() * 20) / 20).astype(np.float32)
+    assert live_pixels(counts) is not None  # constant areas there are
+    assert padding_mask(counts) is None and fill_constant_areas(counts, 2) is None

@@ -26,9 +26,9 @@ from .blocks import (
     restore_block,
 )
 from .colour import from_opponent, opponent_axis, to_opponent
+from .constant_areas import padding_mask
 from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
-from .noise_estimation import live_pixels
 from .normalization import image_sample_plan, sample_offset_scale, strided
 from .restoration import bright_objects_of, prepare_restore
 
@@ -192,7 +192,7 @@ def _whole_image_restore(
         return False
     if kind_of(net).fills_constant_areas:
         data = np.asarray(original.compute())
-        if live_pixels(data.transpose(layout.perm)) is not None:
+        if padding_mask(data.transpose(layout.perm)) is not None:
             return True
     if colour is not None or normalization is not None:
         return False
