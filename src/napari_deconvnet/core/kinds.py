@@ -75,7 +75,7 @@ class ModelKind:
     #: Whether areas of one exact value (padding, masks) are filled from the data
     #: before the network runs (:mod:`.constant_areas`): kinds whose classical
     #: channel or network reads their border with the data as a real edge.
-    fills_constant_areas: ClassVar[bool] = False
+    fills_constant_areas: bool = False
     #: Whether a PSF is required (and any other kind refuses one).
     needs_psf: bool = False
     #: Input channels the model takes beyond the image's own (an instance may differ).
@@ -376,7 +376,7 @@ class _Conditioned(ModelKind):
     """A kind whose second channel is a classical pre-restoration (metadata "conditioning")."""
 
     extra_channels: int = 1
-    fills_constant_areas: ClassVar[bool] = True
+    fills_constant_areas: bool = True
     methods: ClassVar[tuple[str, ...]] = ()
 
     def _spec(self) -> tuple[str, dict[str, Any]]:
@@ -416,6 +416,10 @@ class PSFConditioned(_Conditioned):
         super().__init__(metadata)
         method = (self.metadata.get("conditioning") or {}).get("method")
         self.extra_channels = 2 if method == WIENER_AND_RL else 1
+        # a Wiener channel's balance is estimated from the image, and padding filled
+        # with repeated values (noise-free along them) makes it read the noise low:
+        # deconv-3d beside zero padding went from 33.11 dB unfilled to 14.62 filled
+        self.fills_constant_areas = "wiener" not in str(method or "richardson-lucy")
 
     @classmethod
     def recognizes(cls, metadata: Mapping[str, Any]) -> bool:
