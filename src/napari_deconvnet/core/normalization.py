@@ -335,11 +335,6 @@ def strided(block: np.ndarray, factor: int) -> np.ndarray:
     return block[(slice(None, None, factor),) * block.ndim] if factor > 1 else block
 
 
-def sample_offset_scale(parts: Sequence[Any], norm: dict[str, Any]) -> tuple[float, float]:
-    """Offset and scale of a percentile contract `norm` from one image's sampled parts."""
-    return _sample_offset_scale(parts, norm)
-
-
 def _batch_statistics(batch: list[list], norm: dict[str, Any]) -> list[tuple[float, float]]:
     """Read the sampled parts of a few images at once; each image's offset and scale."""
     import dask
@@ -349,12 +344,12 @@ def _batch_statistics(batch: list[list], norm: dict[str, Any]) -> list[tuple[flo
     values = dask.compute(*[p for parts in batch for p in parts])
     out, start = [], 0
     for parts in batch:
-        out.append(_sample_offset_scale(values[start : start + len(parts)], norm))
+        out.append(sample_offset_scale(values[start : start + len(parts)], norm))
         start += len(parts)
     return out
 
 
-def _sample_offset_scale(parts: Sequence[Any], norm: dict[str, Any]) -> tuple[float, float]:
+def sample_offset_scale(parts: Sequence[Any], norm: dict[str, Any]) -> tuple[float, float]:
     """:func:`offset_scale` of a percentile contract from an image's sampled `parts`."""
     values = np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in parts])
     _check_finite(values)
