@@ -24,6 +24,26 @@ def test_the_lattice_of_counts_integers_and_scaled_counts():
     assert lattice(noisy) is None  # read noise: off the lattice
 
 
+def test_counts_over_thousands_of_steps_in_float32_are_found():
+    """float32 counts divided by a peak of 20: the smallest gap between stored values
+    (0.04999998) carries their rounding, which thousands of steps up left the lattice;
+    the span pins the step. Beads of ~85 beside a dim scene of ~0.1: the scene's
+    zeros were not dequantised, and a restore of it lost 6 dB (session 39)."""
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(2.0, (96, 96))
+    counts[40:43, 40:43] = rng.poisson(1700, (3, 3))  # a bright bead
+    values = (counts / 20).astype(np.float32)
+    found = lattice(values)
+    assert found is not None and found[0] == 0.0
+    assert found[1] == pytest.approx(0.05, rel=1e-6)
+    lo = percentiles(values, [0.5])[0]
+    assert lo < 0  # zeros spread over their step, half a count below and above
+    # the same counts without the bead were found before, and keep their numbers exactly
+    plain = (rng.poisson(2.0, (96, 96)) / 20).astype(np.float32)
+    gap = float(np.diff(np.unique(plain)).min())
+    assert lattice(plain) == (0.0, gap)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_lattice_percentiles_are_those_of_the_counts_spread_over_their_steps(seed):
     rng = np.random.default_rng(seed)

@@ -35,11 +35,11 @@ from .devices import resolve_device, resolve_precision
 from .generators import drain
 from .impulse_switch import IMPULSE_MARGIN, switch_impulses
 from .kinds import ModelKind, kind_of
-from .light_noise import guard_applies
+from .light_noise import WindowedImage, guard_applies, guard_weight
 from .model import DeconvNet, DeconvNetConfig
 from .normalization import image_sample_budget, image_statistics, normalization_arrays
 from .psf import SUBPIXEL_RADIUS, subpixel_shift
-from .restoration import Cancelled, guard_index, light_noise_weight, plan_restore_tiles
+from .restoration import Cancelled, guard_shape, light_noise_weights, plan_restore_tiles
 from .tiling import reflected_window, round_up, run_tiles
 
 __all__ = [
@@ -148,13 +148,33 @@ class Job:
     shift: tuple[int, ...] | None = None
     #: the sub-pixel rest, by which the image channel is resampled
     fraction: tuple[float, ...] | None = None
-    #: nearly clean input: the weight of the network's correction (core.light_noise)
-    blend: float | None = None
+    #: nearly clean input: the weight of the network's correction per image
+    #: (core.light_noise; shaped as the batch axes, 1 along an RGB axis; NaN: none)
+    blend: np.ndarray | None = None
     #: impulse values replaced before the network (core.impulse_switch)
     impulses: dict[str, float] | None = None
     #: ``(values, chunks)`` of each image's sample when its statistics are
     #: computed in the graph, next to the blocks that need them (:mod:`.lazy`)
     image_sample: tuple[int, int] | None = None
+    #: each image's light-noise weight is a task of the lazy graph (:mod:`.lazy`)
+    guard_tasks: bool = False
+
+    def blend_record(self) -> Any:
+        """:attr:`blend` for a JSON document: one number for one image (as earlier
+        releases wrote it), else one per image (None where it is not blended)."""
+        if self.blend is None:
+            return None
+        if self.blend.size == 1:
+            return float(self.blend.reshape(-1)[0])
+        return [None if np.isnan(w) else float(w) for w in self.blend.reshape(-1)]
+
+    def image_blend(self, batch: tuple[int, ...]) -> float | None:
+        """The light-noise weight of the image at `batch` (None: not blended)."""
+        if self.blend is None:
+            return None
+        pick = tuple(i if n > 1 else 0 for i, n in zip(batch, self.blend.shape, strict=True))
+        w = float(self.blend[pick])
+        return None if math.isnan(w) else w
 
     def n_blocks(self) -> tuple[int, ...]:
         return tuple(math.ceil(s / b) for s, b in zip(self.spatial, self.block, strict=True))
@@ -185,7 +205,8 @@ class Job:
             "cond_stats": self.cond_stats,
             **({"shift": list(self.shift)} if self.shift else {}),  # earlier runs: none
             **({"fraction": list(self.fraction)} if self.fraction else {}),
-            **({"blend": self.blend} if self.blend is not None else {}),
+            **({"blend": self.blend_record()} if self.blend is not None else {}),
+            **({"guard_tasks": True} if self.guard_tasks else {}),
             **({"impulses": self.impulses} if self.impulses is not None else {}),
             "precision": self.precision,
             **extra,
@@ -228,6 +249,10 @@ def _pick(values: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
     return values[index]
 
 
+#: :func:`restore_block`'s `blend` when the job holds the weights
+FROM_JOB = "from the job"
+
+
 def restore_block(
     piece: Any,
     job: Job,
@@ -235,11 +260,14 @@ def restore_block(
     block: tuple,
     hooks: Any = None,
     stats: tuple[float, float] | None = None,
+    blend: Any = FROM_JOB,
 ) -> np.ndarray:
     """Restore one block from its input `piece` (the region of :func:`input_region`).
 
     `stats`: the ``(offset, scale)`` of the block's image, when the job leaves
-    them to the graph (``job.offset`` is None).
+    them to the graph (``job.offset`` is None). `blend`: its image's
+    light-noise weight (None: not blended), when the job leaves it to the
+    graph (``job.guard_tasks``).
     """
     batch, sidx = block[0], block[1]
     if hooks is not None:
@@ -301,15 +329,41 @@ def restore_block(
         slice(b0 - s.start, b1 - s.start)
         for (b0, b1), s in zip(bounds, region[-len(bounds) :], strict=True)
     )
-    if job.blend is not None:  # as restore_iter blends a nearly clean image
+    if blend is FROM_JOB:
+        if job.guard_tasks:
+            raise ValueError("this job's blocks need their image's light-noise weight (blend=)")
+        blend = job.image_blend(batch)
+    if blend is not None:  # as restore_iter blends a nearly clean image
         x_own = raw[(Ellipsis, *own)].reshape(y.shape)
         y -= x_own
-        y *= job.blend
+        y *= np.float32(blend)
         y += x_own
     job.kind.postprocess(raw[(Ellipsis, *own)], y, job.post_values)
     if hooks is not None:
         hooks.done(block)
     return y
+
+
+def image_guard(
+    parts: list[tuple[tuple[slice, ...], np.ndarray]],
+    job: Job,
+    payload: ModelPayload,
+    batch: tuple[int, ...],
+    stats: tuple[float, float] | None = None,
+) -> float | None:
+    """The light-noise weight of the image at `batch` (:func:`~.light_noise.guard_weight`)
+    from its `parts` under :func:`~.light_noise.guard_windows`, with its
+    statistics `stats` (or the job's), for a job with :attr:`Job.guard_tasks`."""
+    if stats is None:
+        offset, scale = _pick(job.offset, batch), _pick(job.scale, batch)
+    else:
+        offset, scale = stats
+    net, lock = _model_here(payload, job.device)
+    dtype = resolve_precision(job.precision, next(net.parameters()).device)
+    image = WindowedImage(job.spatial, parts)
+    o, s = float(np.ravel(offset)[0]), float(np.ravel(scale)[0])
+    with lock:
+        return guard_weight(net, image, o, s, dtype=dtype)
 
 
 class Hooks:
@@ -374,7 +428,7 @@ def make_job(
     normalization: Any,
     block: Sequence[int],
     light_noise_guard: bool | None = None,
-    colour: bool = False,
+    colour: int | None = None,
     impulses: dict[str, float] | None = None,
     graph_statistics: bool = False,
 ) -> Job:
@@ -384,6 +438,11 @@ def make_job(
     their own statistics leaves them to tasks of its graph (one per image,
     :attr:`Job.image_sample`), so that opening a 20,000-frame file reads
     nothing and viewing a frame samples that frame only.
+
+    The light-noise weights (one per image) are computed here too, or, with
+    `graph_statistics` and more than one image, left to the graph as well
+    (:attr:`Job.guard_tasks`). `colour`: the position of an RGB image's
+    opponent axis among the batch axes (its luminance is measured).
 
     `dev` and `dtype` are those :func:`~.restoration.prepare_restore` resolved;
     `device` is the caller's request, which the job keeps as ``"auto"`` (each
@@ -418,14 +477,18 @@ def make_job(
     kind = kind_of(net)
     post_values = kind.output_statistics(xt)
     blend = None
-    if guard_applies(net, light_noise_guard):  # from a central crop, as restore_iter
-        if offset is None:  # the one image the guard reads, with its own statistics
-            one = tuple(slice(i, i + 1) for i in guard_index(xt.shape, layout, colour))
+    guard_tasks = False
+    if guard_applies(net, light_noise_guard):  # each image's weight, as restore_iter's
+        images = guard_shape(xt.shape, layout, colour)
+        if graph_statistics and math.prod(images) > 1:
+            guard_tasks = True  # a task per image beside its statistics (core.lazy)
+        elif offset is None:  # one RGB image: its luminance, with its own statistics
+            one = tuple(slice(0, 1) for _ in images)
             norm = net.config.normalization
             o, s = image_statistics(xt[one], len(lead), norm, budget=image_sample)
-            blend = light_noise_weight(net, xt, layout, o, s, colour, dtype=dtype)
+            blend = light_noise_weights(net, xt[one], layout, o, s, colour, dtype=dtype)
         else:
-            blend = light_noise_weight(net, xt, layout, offset, scale, colour, dtype=dtype)
+            blend = light_noise_weights(net, xt, layout, offset, scale, colour, dtype=dtype)
     cond_stats = None
     margin = (0,) * ndim
     if kind.extra_channels:
@@ -462,6 +525,7 @@ def make_job(
         blend=blend,
         impulses=impulses,
         image_sample=image_sample,
+        guard_tasks=guard_tasks,
     )
 
 

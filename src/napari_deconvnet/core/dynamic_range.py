@@ -24,6 +24,10 @@ without such objects (no bright part covering at most
 :data:`MAX_OBJECT_SHARE` of them and about ``2 * CONTRAST`` times
 brighter than the scene's top) are restored once, exactly as before.
 
+Each image the network restores decides on its own: a stack in which some
+image holds such objects is restored image by image, each exactly as alone
+(:func:`~napari_deconvnet.core.restoration.images_with_objects`).
+
 For one-channel plain denoisers and deconvolution models without fixed
 statistics (``normalization=``, the user's choice), in memory and for dask
 arrays small enough to search whole (:data:`~.lazy.LAZY_SCENE_LIMIT`: the

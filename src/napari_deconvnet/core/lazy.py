@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 
 from .blocks import (
+    FROM_JOB,
     Hooks,
     Job,
     default_client,
+    image_guard,
     input_region,
     make_job,
     model_payload,
@@ -29,8 +31,9 @@ from .colour import from_opponent, opponent_axis, to_opponent
 from .constant_areas import padding_mask
 from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
+from .light_noise import guard_windows
 from .normalization import image_sample_plan, sample_offset_scale, strided
-from .restoration import bright_objects_of, prepare_restore
+from .restoration import images_with_objects, prepare_restore
 
 __all__ = ["lazy_restore"]
 
@@ -119,7 +122,7 @@ def lazy_restore(
         normalization=normalization,
         block=block,
         light_noise_guard=light_noise_guard,
-        colour=colour is not None,
+        colour=None if colour is None else list(layout.perm).index(colour),
         graph_statistics=True,
     )
     from dask.highlevelgraph import HighLevelGraph
@@ -143,6 +146,13 @@ def lazy_restore(
     stats_name = f"deconvnet-stats-{token}"
     if job.offset is None:  # each image's statistics: a task beside its blocks
         _statistics_tasks(layer, stats_name, xt, edges, job, net.config.normalization)
+    guard_name = f"deconvnet-guard-{token}"
+    colour_at = None if colour is None else list(layout.perm).index(colour)
+    if job.guard_tasks:  # each image's light-noise weight: a task too
+        stats_of = stats_name if job.offset is None else None
+        windows = guard_windows(net, job.spatial)
+        args = (xt, edges, job, job_d.key, model_d.key, stats_of, windows)
+        _guard_tasks(layer, guard_name, *args, colour_at)
     for batch, sidx in blocks:
         region, _ = input_region(job, batch, sidx)
         spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
@@ -155,6 +165,9 @@ def lazy_restore(
             places.append(tuple((dst, src) for _, dst, src in combo))
         shape = tuple(stop - start for start, stop in spans)
         plan = _Literal((places, shape, np.dtype(xt.dtype).str, (batch, sidx)))
+        guard = None
+        if job.guard_tasks:  # an RGB image's weight is its luminance's
+            guard = (guard_name, *(0 if d == colour_at else i for d, i in enumerate(batch)))
         layer[(name, *batch, *channel, *sidx)] = (
             _restore_chunks,
             keys,
@@ -163,6 +176,7 @@ def lazy_restore(
             plan,
             hooks,
             None if job.offset is not None else (stats_name, *batch),
+            guard,
         )
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[xt, model_d, job_d])
     lead = tuple((1,) * n for n in job.transposed_shape[: job.n_batch])
@@ -196,14 +210,15 @@ def _whole_image_restore(
             return True
     if colour is not None or normalization is not None:
         return False
-    return _lazy_scene(image, net, layout) is not None
+    return _lazy_scene(image, net, layout)
 
 
-def _lazy_scene(image: Any, net: Any, layout: Any) -> Any:
-    """The eager restore's :func:`~.dynamic_range.scene_range` decision, for small arrays."""
+def _lazy_scene(image: Any, net: Any, layout: Any) -> bool:
+    """The eager restore's decision (:mod:`.dynamic_range`, image by image) for small
+    arrays: whether some image holds bright objects."""
     if image.size > LAZY_SCENE_LIMIT:
-        return None
-    return bright_objects_of(np.asarray(image.compute()), net, layout)
+        return False
+    return any(images_with_objects(np.asarray(image.compute()), net, layout))
 
 
 def _two_ranges(original: Any, model: Any, options: dict[str, Any]) -> Any:
@@ -248,17 +263,80 @@ def _chunks_of(edge: np.ndarray, start: int, stop: int) -> list[tuple[int, slice
     return out
 
 
-def _restore_chunks(
-    chunks: list, job: Job, payload: Any, plan: _Literal, hooks: Any, stats: Any = None
-) -> np.ndarray:
-    """Assemble a block's input region from its source chunks, then restore it."""
-    places, shape, dtype, block = plan.value
+def _assemble(chunks: list, places: list, shape: tuple, dtype: str) -> np.ndarray:
+    """A region of the source from the chunks it touches (:func:`_chunks_of`)."""
     piece = np.empty(shape, dtype=np.dtype(dtype))
     for chunk, place in zip(chunks, places, strict=True):
         dst = tuple(d for d, _ in place)
         src = tuple(s for _, s in place)
         piece[dst] = np.asarray(chunk)[src]
-    return restore_block(piece, job, payload, block, hooks, stats)
+    return piece
+
+
+def _restore_chunks(
+    chunks: list,
+    job: Job,
+    payload: Any,
+    plan: _Literal,
+    hooks: Any,
+    stats: Any = None,
+    blend: Any = None,
+) -> np.ndarray:
+    """Assemble a block's input region from its source chunks, then restore it
+    (with its image's light-noise weight `blend` when the graph computes it)."""
+    places, shape, dtype, block = plan.value
+    piece = _assemble(chunks, places, shape, dtype)
+    blend = blend if job.guard_tasks else FROM_JOB
+    return restore_block(piece, job, payload, block, hooks, stats, blend)
+
+
+def _guard_tasks(
+    layer: dict,
+    name: str,
+    xt: Any,
+    edges: list,
+    job: Job,
+    job_key: Any,
+    model_key: Any,
+    stats_name: str | None,
+    windows: list[tuple[slice, ...]],
+    colour: int | None,
+) -> None:
+    """One task per image of `xt`: its light-noise weight (:func:`~.light_noise.guard_weight`).
+
+    Each reads the chunks under the image's :func:`~.light_noise.guard_windows`
+    (at most :data:`~.light_noise.GUARD_CROP` pixels and their context), with
+    the image's statistics (its statistics task, or the job's), so that it
+    is what an eager restore of that image alone computes. An RGB image is
+    measured on its luminance (`colour`: the opponent axis, index 0).
+    """
+    n_lead = job.n_batch
+    lead = job.transposed_shape[:n_lead]
+    images = tuple(1 if d == colour else n for d, n in enumerate(lead))
+    dtype = np.dtype(xt.dtype).str
+    for batch in np.ndindex(*images):
+        keys, plans = [], []
+        for window in windows:
+            region = tuple(slice(i, i + 1) for i in batch) + window
+            spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
+            pieces = [_chunks_of(e, a, b) for e, (a, b) in zip(edges, spans, strict=True)]
+            combos = list(itertools.product(*pieces))
+            keys.append([(xt.name, *(i for i, _, _ in combo)) for combo in combos])
+            places = [tuple((dst, src) for _, dst, src in combo) for combo in combos]
+            plans.append((window, places, tuple(b - a for a, b in spans)))
+        stats = None if stats_name is None else (stats_name, *batch)
+        info = _Literal((batch, plans, dtype))
+        layer[(name, *batch)] = (_image_guard, keys, job_key, model_key, stats, info)
+
+
+def _image_guard(chunks: list, job: Job, payload: Any, stats: Any, info: _Literal) -> Any:
+    """One image's light-noise weight from the chunks under its guard windows."""
+    batch, plans, dtype = info.value
+    parts = []
+    for found, (window, places, shape) in zip(chunks, plans, strict=True):
+        piece = _assemble(found, places, shape, dtype)
+        parts.append((window, piece.reshape(piece.shape[len(batch) :])))
+    return image_guard(parts, job, payload, batch, stats)
 
 
 def _statistics_tasks(

@@ -26,10 +26,10 @@ to what the image's weakest-textured windows show, :func:`_capped`, since
 both count fine texture as noise) and the
 divergence estimated by one Rademacher probe (Monte-Carlo SURE). A good
 denoiser keeps ``w`` near 1 (its residual is the noise); one that removes
-detail gets a small ``w``. ``w`` is computed once per restore on at most
-:data:`GUARD_CROP` pixels (:func:`guard_boxes`: the image, or four crops
-spread over it) of one image of the input, so eager, tiled, lazy, streamed
-and cluster restores agree; noisy images (the estimate above the threshold,
+detail gets a small ``w``. ``w`` is computed for each image of the input
+(each frame of a stack, as alone) on at most :data:`GUARD_CROP` pixels
+(:func:`guard_boxes`: the image, or four crops spread over it), so eager,
+tiled, lazy, streamed and cluster restores agree; noisy images (the estimate above the threshold,
 or, for noise that grows with the intensity, above :data:`TOP_NOISE` at the
 top of the range) skip it at no cost beyond the noise estimate.
 
@@ -71,7 +71,9 @@ __all__ = [
     "guard_applies",
     "guard_boxes",
     "guard_weight",
+    "guard_windows",
     "guarded_by_default",
+    "WindowedImage",
 ]
 
 #: Noise standard deviations below this share of the normalisation range are light
@@ -381,6 +383,51 @@ def guard_weight(
         return None
     weight = (float(v.sum()) - divergence) / residual
     return float(min(max(weight, 0.0), 1.0))
+
+
+def guard_windows(net: Any, shape: Any) -> list[tuple[slice, ...]]:
+    """The parts of an image of spatial `shape` that :func:`guard_weight` reads with
+    the network `net` (a :class:`~.model.DeconvNet`): each box with its context.
+
+    A lazy restore reads only these for each image's weight (:mod:`.lazy`),
+    and hands them over as a :class:`WindowedImage`.
+    """
+    grid, halo = net.config.grid, net.halo
+    windows = []
+    for box in guard_boxes(shape, GUARD_CROP[net.config.ndim], grid):
+        windows.append(
+            tuple(
+                reflected_window(b.start, b.stop, n, halo, grid)[0]
+                for b, n in zip(box, shape, strict=True)
+            )
+        )
+    return windows
+
+
+class WindowedImage:
+    """An image of which only some windows are held: what :func:`guard_weight` reads.
+
+    `parts` pairs each window (a tuple of slices of :func:`guard_windows`)
+    with its pixels. Indexing with slices inside one window returns those
+    pixels.
+    """
+
+    def __init__(self, shape: Any, parts: list[tuple[tuple[slice, ...], np.ndarray]]) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.ndim = len(self.shape)
+        self.parts = parts
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        spans = [k.indices(n)[:2] for k, n in zip(key, self.shape, strict=True)]
+        for window, part in self.parts:
+            inside = zip(window, spans, strict=True)
+            if all(w.start <= a and b <= w.stop for w, (a, b) in inside):
+                cut = (
+                    slice(a - w.start, b - w.start)
+                    for w, (a, b) in zip(window, spans, strict=True)
+                )
+                return part[tuple(cut)]
+        raise KeyError(f"{key} lies outside the windows held")
 
 
 def _regions(

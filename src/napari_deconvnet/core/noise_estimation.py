@@ -750,7 +750,10 @@ def weak_texture_noise(image: Any, *, patch: int = WEAK_TEXTURE_PATCH) -> dict[s
         (boolean ``(P, H - patch + 1, W - patch + 1)``: the selected windows'
         top-left corners, over the planes ``(P, H, W)``) and ``patches``
         (how many). None when fewer than ``10 * patch**2`` windows are
-        selected or unclipped.
+        unclipped. When fewer than that look like noise of the current
+        estimate (noise far below the texture), the ``10 * patch**2``
+        weakest windows are used once more: an upper bound, since texture
+        only adds to their covariance.
     """
     from scipy.special import gammaincinv  # (scipy.stats costs a second to import)
 
@@ -778,7 +781,14 @@ def weak_texture_noise(image: Any, *, patch: int = WEAK_TEXTURE_PATCH) -> dict[s
     for _ in range(_WEAK_TEXTURE_PASSES):
         where = usable & (strength < max(variance, 0.0) * threshold)
         if where.sum() < needed:
-            return None
+            # too few windows look like noise this weak: noise far below the
+            # texture (a photo with noise of half a grey level). The weakest
+            # windows still bound it from above (texture only adds), which is
+            # what the caller needs; estimated once from them
+            cut = np.partition(strength[usable], int(needed) - 1)[int(needed) - 1]
+            where = usable & (strength <= cut)
+            variance = _patch_covariance_floor(planes, where, side)
+            break
         variance = _patch_covariance_floor(planes, where, side)
     return {"variance": max(variance, 0.0), "where": where, "patches": int(where.sum())}
 

@@ -170,8 +170,15 @@ def _grid(flat: np.ndarray) -> tuple[float, float, int] | None:
     if sample.size < 2 or sample.size > max(2, flat.size // 4):
         return None
     origin, top = float(flat.min()), float(flat.max())
-    steps = [float(np.diff(sample).min())]
-    if flat.dtype.kind in "ui" and steps[0] != 1.0:
+    gap = float(np.diff(sample).min())
+    steps = [gap]
+    if gap > 0 and top > origin:
+        # the span pins the step: a gap between two stored values carries their
+        # rounding (float32 counts divided by a gain: 0.04999998 for 0.05), which
+        # thousands of steps up lands off the lattice (beads of 85 beside a scene
+        # of 0.1: not found, and the zeros of a dim scene were not dequantised)
+        steps.append((top - origin) / max(1, round((top - origin) / gap)))
+    if flat.dtype.kind in "ui" and gap != 1.0:
         steps.append(1.0)
     for step in steps:
         if not step > 0 or (top - origin) / step > LATTICE_STEPS:

@@ -150,36 +150,75 @@ def plan_restore_tiles(
     )
 
 
-def light_noise_weight(
+def light_noise_weights(
     net: DeconvNet,
     xt: Any,
     layout: Layout,
     offset: Any,
     scale: Any,
-    colour: bool = False,
+    colour: int | None = None,
     *,
     restored: Any = None,
     dtype: torch.dtype = torch.float32,
-) -> float | None:
-    """:func:`~.light_noise.guard_weight` of one image of the transposed input `xt`.
+) -> np.ndarray | None:
+    """:func:`~.light_noise.guard_weight` of each image of the transposed input `xt`.
 
-    The middle image along every batch axis (the luminance of an RGB image in
-    the opponent space, `colour`), with its own normalisation. `restored`:
-    the restore's normalised network output, shaped as `xt` (eager restores),
-    and `dtype` its precision.
+    Every image along the batch axes is measured with its own normalisation
+    (`offset`, `scale`, broadcast to `xt`), so that a stack's nearly clean
+    images are blended and its noisy ones are not, each as it would be
+    alone. `colour`: the position of an RGB image's opponent axis among the
+    batch axes; its luminance is measured and the weight applies to all its
+    samples. `restored`: the restore's normalised network output, shaped as
+    `xt` (eager restores), and `dtype` its precision.
+
+    Returns
+    -------
+    ndarray or None
+        The weights, shaped as `xt`'s batch axes (1 along `colour`), NaN
+        where the guard keeps the network's output; None when it keeps it
+        for every image.
     """
-    index = guard_index(xt.shape, layout, colour)
-    pick = index + (0,) * (xt.ndim - len(index))
-    o = float(np.broadcast_to(np.asarray(offset, np.float64), xt.shape)[pick])
-    s = float(np.broadcast_to(np.asarray(scale, np.float64), xt.shape)[pick])
-    mine = None if restored is None else restored[index]
-    return guard_weight(net, xt[index], o, s, restored=mine, dtype=dtype)
+    shape = list(guard_shape(xt.shape, layout, colour))
+    weights = np.full(shape, np.nan)
+    lead = len(shape)
+    offsets = np.broadcast_to(np.asarray(offset, np.float64), xt.shape)
+    scales = np.broadcast_to(np.asarray(scale, np.float64), xt.shape)
+    for index in np.ndindex(*shape):
+        pick = index + (0,) * (xt.ndim - lead)
+        mine = None if restored is None else restored[index]
+        w = guard_weight(
+            net, xt[index], float(offsets[pick]), float(scales[pick]), restored=mine, dtype=dtype
+        )
+        if w is not None:
+            weights[index] = w
+    return None if np.isnan(weights).all() else weights
 
 
-def guard_index(shape: Sequence[int], layout: Layout, colour: bool = False) -> tuple[int, ...]:
-    """The index along the batch (and channel) axes of the image the light-noise guard reads."""
+def guard_shape(
+    shape: Sequence[int], layout: Layout, colour: int | None = None
+) -> tuple[int, ...]:
+    """The batch axes of a transposed `shape` along which the light-noise guard
+    measures one weight per image (1 along an RGB image's opponent axis `colour`)."""
     lead = layout.n_batch_axes + layout.has_channel
-    return tuple(0 if colour and d == 0 else n // 2 for d, n in enumerate(shape[:lead]))
+    return tuple(1 if d == colour else int(n) for d, n in enumerate(shape[:lead]))
+
+
+def blend_images(yt: np.ndarray, xt: np.ndarray, weights: np.ndarray | None) -> None:
+    """Move each image of the output `yt` from the input `xt` toward itself by its
+    weight (:func:`light_noise_weights`; NaN: kept as it is), in place."""
+    if weights is None:
+        return
+    for index in np.ndindex(*weights.shape):
+        w = weights[index]
+        if np.isnan(w):
+            continue
+        sel = tuple(
+            slice(None) if n == 1 else i for i, n in zip(index, weights.shape, strict=True)
+        )
+        part = yt[sel]
+        part -= xt[sel]
+        part *= np.float32(w)
+        part += xt[sel]
 
 
 def restore_iter(
@@ -231,6 +270,12 @@ def restore_iter(
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
     constant = np.float32(x.flat[0]) if x.min() == x.max() else None
+    if constant is None and normalization is None and _objects_in_a_stack(x, net, layout, axes):
+        # each image its own ranges, as alone (core.dynamic_range): image by image
+        options = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
+        options |= {"batch_size": batch_size, "precision": precision}
+        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        return (yield from _image_by_image(x, net, layout, options))
     filled = None
     if constant is None and kind_of(net).fills_constant_areas:  # see core.constant_areas
         filled = fill_constant_areas(x.transpose(layout.perm), net.config.ndim)
@@ -297,18 +342,60 @@ def _restore_planned(
     return low
 
 
-def bright_objects_of(x: Any, net: DeconvNet, layout: Layout) -> Any:
-    """:func:`~.dynamic_range.scene_range` of the image `x` (numpy or a small dask
-    array, computed) for the models it serves (one-channel plain denoisers and
-    deconvolution models, no channel axis), or None."""
+def _served(net: DeconvNet, layout: Layout) -> bool:
+    """Whether the two intensity ranges (:mod:`.dynamic_range`) serve this model and
+    layout: one-channel plain denoisers and deconvolution models, no channel axis."""
     if kind_of(net).name not in ("plain", "psf-conditioned") or layout.stat_axis is not None:
-        return None
-    if net.config.out_channels != 1 or (
-        kind_of(net).name == "plain" and net.config.in_channels != 1
-    ):
+        return False
+    return net.config.out_channels == 1 and (
+        kind_of(net).name != "plain" or net.config.in_channels == 1
+    )
+
+
+def bright_objects_of(x: Any, net: DeconvNet, layout: Layout) -> Any:
+    """:func:`~.dynamic_range.scene_range` of the image `x` (numpy), one image the
+    network restores, for the models it serves; None otherwise, and for a stack
+    (:func:`images_with_objects` decides there, image by image)."""
+    if not _served(net, layout) or layout.net_shape[0] != 1:
         return None
     xt = x.transpose(layout.perm)
     return scene_range(xt.reshape(-1, *layout.spatial_shape), net.config.ndim)
+
+
+def images_with_objects(x: Any, net: DeconvNet, layout: Layout) -> list[bool]:
+    """For each image the network restores from `x` (numpy), whether it holds a few
+    objects far brighter than its scene (:func:`~.dynamic_range.scene_range`, on
+    that image alone); all False for the models it does not serve."""
+    images = np.asarray(x).transpose(layout.perm).reshape(-1, *layout.spatial_shape)
+    if not _served(net, layout):
+        return [False] * len(images)
+    return [scene_range(image[None], net.config.ndim) is not None for image in images]
+
+
+def _objects_in_a_stack(x: np.ndarray, net: DeconvNet, layout: Layout, axes: str) -> bool:
+    """Whether `x` is a stack (several images the network restores, one channel)
+    of which some image holds bright objects."""
+    if layout.net_shape[0] < 2 or opponent_axis(x, net, axes, None) is not None:
+        return False
+    return any(images_with_objects(x, net, layout))
+
+
+def _image_by_image(
+    x: np.ndarray, net: DeconvNet, layout: Layout, options: dict[str, Any]
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`restore_iter` of each image of the stack `x` alone (its statistics, its
+    light-noise weight, its own two ranges where it holds bright objects), stacked."""
+    xt = x.transpose(layout.perm)
+    lead = xt.shape[: layout.n_batch_axes]
+    spatial = "ZYX"[3 - net.config.ndim :]
+    out = np.empty(xt.shape, np.float32)
+    n = math.prod(lead)
+    with warnings.catch_warnings():  # said once, by prepare_restore for the stack
+        warnings.simplefilter("ignore", ConditionsWarning)
+        for k, index in enumerate(np.ndindex(*lead)):
+            one = restore_iter(np.ascontiguousarray(xt[index]), net, axes=spatial, **options)
+            out[index] = yield from _part(one, k, n)
+    return np.ascontiguousarray(out.transpose(layout.inverse))
 
 
 def _part(
@@ -377,16 +464,13 @@ def _restore_pass(
             torch.cuda.empty_cache()
     yt = yn.reshape(layout.transposed_shape)
     blend = None
-    if guarded:  # measured on this output, at the boxes core.light_noise reads
-        blend = light_noise_weight(
-            net, xt, layout, offset, scale, colour is not None, restored=yt, dtype=dtype
-        )
+    if guarded:  # measured on this output, at the boxes core.light_noise reads, per image
+        at = None if colour is None else list(layout.perm).index(colour)
+        blend = light_noise_weights(net, xt, layout, offset, scale, at, restored=yt, dtype=dtype)
     yt *= scale
     yt += offset
-    if blend is not None:  # nearly clean: the input moved toward the output by SURE's weight
-        yt -= xt
-        yt *= blend
-        yt += xt
+    # nearly clean images: the input moved toward the output by SURE's weight
+    blend_images(yt, xt, blend)
     kind.postprocess(xt, yt, kind.output_statistics(x))
     out = np.ascontiguousarray(yt.transpose(layout.inverse))
     return out if colour is None else from_opponent(out, colour)

@@ -49,7 +49,7 @@ from .ome_zarr import (
     target_array,
     write_json,
 )
-from .restoration import Cancelled, bright_objects_of, prepare_restore, private_model
+from .restoration import Cancelled, images_with_objects, prepare_restore, private_model
 from .sources import PathSource, as_lazy, open_source, read_region
 
 __all__ = ["restore_to_zarr"]
@@ -214,7 +214,7 @@ def restore_to_zarr(
         normalization=normalization,
         block=block,
         light_noise_guard=light_noise_guard,
-        colour=colour is not None,
+        colour=colour,
         impulses=impulses,
     )
     payload = model_payload(net)
@@ -300,7 +300,7 @@ def restore_to_zarr(
         # "auto" on a cluster: each worker's own (float16 on a GPU, bfloat16 with AMX...)
         "precision": ran_in or "auto (each worker's)",
         "normalization": {"offset": offset, "scale": scale},
-        **({"light_noise_blend": job.blend} if job.blend is not None else {}),
+        **({"light_noise_blend": job.blend_record()} if job.blend is not None else {}),
         **({"impulses_replaced": job.impulses} if job.impulses is not None else {}),
         "source": described,
         "streamed": True,
@@ -334,7 +334,7 @@ def _warn_bright_objects(seen: Any, net: Any, layout: Any) -> None:
     if seen.size > LAZY_SCENE_LIMIT:
         return
     image = np.asarray(seen.compute() if is_dask(seen) else seen).transpose(layout.inverse)
-    if bright_objects_of(image, net, layout) is not None:
+    if any(images_with_objects(image, net, layout)):
         warnings.warn(
             "this image holds a few objects far brighter than the rest: a streamed restore "
             "runs one pass, block by block, in which the dim scene around them loses up to "
