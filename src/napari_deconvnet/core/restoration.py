@@ -92,12 +92,6 @@ def prepare_restore(
     if layout.psf is not None and kind.needs_psf:  # an off-centre PSF: see recentre_psf
         layout.psf, layout.psf_shift = recentre_psf(layout.psf, layout.spatial_shape)
         layout.psf_fraction = subpixel_fraction(layout.psf)
-    small = [s for s in layout.spatial_shape if s < net.config.grid]
-    if small:
-        raise ValueError(
-            f"image spatial shape {layout.spatial_shape} (axes {axes!r}) is smaller than this "
-            f"model's minimum of {net.config.grid} pixels per spatial axis"
-        )
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     warn_conditions(net, image, layout)
