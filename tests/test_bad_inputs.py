@@ -452,7 +452,6 @@ WIDGET = {
         None,
         "infinite",
     ),
-    "image-smaller-than-the-grid": (lambda rng: rng.random((2, 3)), "denoise-2d", None, "smaller"),
     "psf-bigger-than-the-image": (
         lambda rng: rng.random((32, 32)),
         "richardson-lucy",

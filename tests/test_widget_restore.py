@@ -195,13 +195,15 @@ def test_cancel_adds_nothing_and_is_ready_again(viewer_widget, qtbot, errors):
 
 def test_error_is_notified_and_viewer_keeps_working(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
-    viewer.add_image(np.ones((2, 2), np.float32), name="tiny")
+    bad = np.ones((16, 16), np.float32)
+    bad[3, 4] = np.nan
+    viewer.add_image(bad, name="holey")
     widget.run()
     _wait_until_idle(qtbot, widget)
 
     assert len(errors) == 1
-    assert "tiny" in errors[0] and "smaller" in errors[0]
-    assert [layer.name for layer in viewer.layers] == ["tiny"]
+    assert "holey" in errors[0] and "NaN" in errors[0]
+    assert [layer.name for layer in viewer.layers] == ["holey"]
     assert widget.run_button.enabled
 
     viewer.add_image(_noisy((32, 40)), name="ok")
