@@ -29,7 +29,7 @@ def _relative_error(result, expected):
 
 @pytest.fixture
 def mixed_folder(tmp_path):
-    """a.tif and c.tif are fine; b.tif holds a NaN, b2.tif is 2 x 2 pixels."""
+    """a.tif and c.tif are fine; b.tif holds a NaN, b2.tif an infinity."""
     folder = tmp_path / "in"
     folder.mkdir()
     good = _image()
@@ -37,7 +37,9 @@ def mixed_folder(tmp_path):
     with_nan[3, 3] = np.nan
     tifffile.imwrite(folder / "a.tif", good)
     tifffile.imwrite(folder / "b.tif", with_nan)
-    tifffile.imwrite(folder / "b2.tif", good[:2, :2])
+    with_inf = good.copy()
+    with_inf[5, 1] = np.inf
+    tifffile.imwrite(folder / "b2.tif", with_inf)
     tifffile.imwrite(folder / "c.tif", _image(seed=1))
     return folder
 
@@ -51,7 +53,7 @@ def test_batch_restore_writes_the_good_files_and_reports_the_bad(mixed_folder, t
     assert sorted(p.name for p in out.iterdir()) == ["a_restored.tif", "c_restored.tif"]
     err = capsys.readouterr().err
     assert "b.tif: image contains NaN" in err
-    assert "b2.tif: image spatial shape (2, 2)" in err
+    assert "b2.tif: image contains NaN or infinite values" in err
     assert "2 of 4 inputs failed" in err
 
 
