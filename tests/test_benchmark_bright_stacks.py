@@ -1,4 +1,4 @@
-"""benchmarks/bright_stacks.py: a time-lapse with bright objects, one scene range or each frame's."""
+"""benchmarks/bright_stacks.py: bright objects in a time-lapse, one scene range or per frame."""
 
 import numpy as np
 import pytest

@@ -123,7 +123,9 @@ def test_guard_windows_hold_what_the_guard_reads():
         boxes = guard_boxes(shape, GUARD_CROP[2], net.config.grid)
         assert len(windows) == len(boxes)
         for w, b in zip(windows, boxes, strict=True):
-            assert all(ws.start <= bs.start and bs.stop <= ws.stop for ws, bs in zip(w, b))
+            assert all(
+                ws.start <= bs.start and bs.stop <= ws.stop for ws, bs in zip(w, b, strict=True)
+            )
     image = np.arange(700 * 900, dtype=np.float32).reshape(700, 900)
     held = WindowedImage(image.shape, [(w, image[w]) for w in guard_windows(net, image.shape)])
     box = guard_boxes(image.shape, GUARD_CROP[2], net.config.grid)[3]
