@@ -180,3 +180,31 @@ def test_clipped_heavy_noise_is_not_taken_for_hot_pixels():
     noisy = scenes[1] + rng(5).normal(0, 0.05, scenes[1].shape).astype(np.float32)
     noisy[rng(6).random(noisy.shape) < 3e-4] = 1.5
     assert detect_impulses(noisy[None], 1, 2) is not None
+
+
+def test_impulses_in_frames_other_than_the_middle_one_are_found():
+    """A time-lapse whose middle frame is clean while its first and last frames hold
+    salt-and-pepper: the middle frame alone decided, and those frames kept their
+    impulses (24.9 dB against 35.6 restored alone; session 39)."""
+    from napari_deconvnet.core.impulse_switch import PROBED_IMAGES, probed_images
+
+    assert probed_images(()) == [()]
+    assert probed_images((5,)) == [(2,), (0,), (1,), (3,), (4,)]
+    many = probed_images((3, 100))
+    assert many[0] == (1, 50) and len(many) <= PROBED_IMAGES + 1
+    assert (0, 0) in many and (2, 99) in many
+    clean = data.camera()[64:256, 64:256].astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    frames = []
+    for t in range(5):
+        x = np.clip(clean + rng.normal(0, 10 / 255, clean.shape), 0, 1).astype(np.float32)
+        if t in (0, 4):
+            m = rng.random(clean.shape)
+            x[m < 0.01], x[m > 0.99] = 0, 1
+        frames.append(x)
+    stack = np.stack(frames)
+    out = dn.restore(stack, "denoise-2d", axes="TYX", precision="float32")
+    for t in (0, 4):
+        alone = dn.restore(stack[t], "denoise-2d", precision="float32")
+        assert dn.psnr(clean, out[t], data_range=1) > dn.psnr(clean, alone, data_range=1) - 0.2
+        assert dn.psnr(clean, out[t], data_range=1) > 33  # measured 35.6 (24.9 before)

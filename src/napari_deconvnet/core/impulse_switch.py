@@ -52,6 +52,7 @@ __all__ = [
     "ISOLATED_RATIO",
     "IMPULSE_MARGIN",
     "detect_impulses",
+    "probed_images",
     "find_impulses",
     "holds_impulses",
     "impulse_mask",
@@ -146,22 +147,46 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
     -------
     dict or None
         ``{"minimum": lo, "maximum": hi}`` of the whole input, or None when
-        the middle image's central crop (:data:`DETECT_CROP`) holds no
-        impulses by :func:`holds_impulses`.
+        no probed image's central crop (:data:`DETECT_CROP`) holds impulses
+        by :func:`holds_impulses`. The images probed are the middle one and,
+        in a stack, up to :data:`PROBED_IMAGES` in all spread evenly over it
+        (:func:`probed_images`): a time-lapse whose middle frame is clean but
+        whose other frames hold impulses (hot pixels that come and go, a
+        glitch) used to keep them, and lost 10.7 dB on those frames.
     """
-    index = tuple(n // 2 for n in xt.shape[:n_lead])
-    image = xt[index]
-    crop = image[central_box(image.shape, DETECT_CROP[ndim])]
-    if hasattr(crop, "compute"):
-        crop = crop.compute()
-    crop = np.asarray(crop, np.float64)
-    if min(crop.shape[-2:]) < 16:
-        return None
-    try:
-        found = holds_impulses(crop)
-    except (ValueError, TypeError):
-        return None
-    return impulse_values(xt) if found else None
+    lead = tuple(int(n) for n in xt.shape[:n_lead])
+    for index in probed_images(lead):
+        image = xt[index]
+        crop = image[central_box(image.shape, DETECT_CROP[ndim])]
+        if hasattr(crop, "compute"):
+            crop = crop.compute()
+        crop = np.asarray(crop, np.float64)
+        if min(crop.shape[-2:]) < 16:
+            return None
+        try:
+            found = holds_impulses(crop)
+        except (ValueError, TypeError):
+            continue
+        if found:
+            return impulse_values(xt)
+    return None
+
+
+#: Most images of a stack whose central crops :func:`detect_impulses` looks at
+PROBED_IMAGES = 8
+
+
+def probed_images(lead: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Indices along the batch axes `lead` of the images :func:`detect_impulses`
+    probes: the middle one first, then up to :data:`PROBED_IMAGES` in all,
+    evenly spaced over the stack (its first and last included)."""
+    middle = tuple(n // 2 for n in lead)
+    total = int(np.prod(lead)) if lead else 1
+    if total <= 1:
+        return [middle]
+    flat = np.unique(np.linspace(0, total - 1, min(PROBED_IMAGES, total)).round().astype(int))
+    others = [tuple(int(i) for i in np.unravel_index(k, lead)) for k in flat]
+    return [middle] + [i for i in others if i != middle]
 
 
 def holds_impulses(image: np.ndarray) -> bool:
