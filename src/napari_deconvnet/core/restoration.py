@@ -634,7 +634,8 @@ def restore(
         noise is light (below 8/255 of the normalisation range), the result
         is the input moved toward the network's output by the weight that
         minimises Stein's unbiased risk estimate, so that texture the model
-        would take for noise is kept (:mod:`~napari_deconvnet.core.light_noise`).
+        would take for noise is kept (:mod:`~napari_deconvnet.core.light_noise`);
+        each image of a stack is weighed on its own, as alone.
         ``None`` (default): on for the shipped ``denoise-2d`` and
         ``denoise-3d``; ``True`` for another one-channel denoiser of white
         noise; ``False``: the network's output as it is. numpy booleans are
