@@ -104,3 +104,17 @@ def test_deconvolution_stacks_too():
     for t in range(2):
         alone = dn.restore(noisy[t], "deconv-2d", psf=psf, precision="float32")
         np.testing.assert_array_equal(out[t], alone)
+
+
+def test_the_restore_widget_restores_such_a_stack_frame_by_frame(stack, make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Restore")
+    widget.device.value = "cpu"
+    viewer.add_image(stack, name="lapse")
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    out = viewer.layers["lapse [denoise-2d]"].data
+    assert out.shape == stack.shape
+    for t in (0, 3):  # a frame with objects, one without: each as alone
+        alone = dn.restore(stack[t], "denoise-2d", device="cpu")
+        np.testing.assert_allclose(out[t], alone, atol=1e-5 * np.ptp(alone))
