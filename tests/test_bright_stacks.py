@@ -118,3 +118,21 @@ def test_the_restore_widget_restores_such_a_stack_frame_by_frame(stack, make_nap
     for t in (0, 3):  # a frame with objects, one without: each as alone
         alone = dn.restore(stack[t], "denoise-2d", device="cpu")
         np.testing.assert_allclose(out[t], alone, atol=1e-5 * np.ptp(alone))
+
+
+def test_channels_are_images_too():
+    """Two fluorescence channels, beads in one: the channel axis used to keep the
+    whole image out of the two ranges (the beads' channel lost 11.3 dB around
+    them against that channel restored alone, 30.5 for 41.8; session 39)."""
+    rng = np.random.default_rng(4)
+    scene, other, beads = _scene(rng), _scene(rng), _beads(rng)
+    clean = np.stack([scene + beads, other])
+    noisy = (rng.poisson(clean * 200) / 200).astype(np.float32)
+    out = dn.restore(noisy, "denoise-2d", axes="CYX", precision="float32")
+    for c in range(2):
+        alone = dn.restore(noisy[c], "denoise-2d", precision="float32")
+        np.testing.assert_array_equal(out[c], alone)
+    lazy = dn.restore(
+        da.from_array(noisy, chunks=(1, 48, 48)), "denoise-2d", axes="CYX", precision="float32"
+    )
+    np.testing.assert_allclose(lazy.compute(), out, atol=1e-6)

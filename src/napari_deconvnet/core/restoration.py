@@ -338,8 +338,9 @@ def _restore_planned(
 
 def _served(net: DeconvNet, layout: Layout) -> bool:
     """Whether the two intensity ranges (:mod:`.dynamic_range`) serve this model and
-    layout: one-channel plain denoisers and deconvolution models, no channel axis."""
-    if kind_of(net).name not in ("plain", "psf-conditioned") or layout.stat_axis is not None:
+    layout: one-channel plain denoisers and deconvolution models (a channel axis is
+    then restored channel by channel, each channel an image of its own)."""
+    if kind_of(net).name not in ("plain", "psf-conditioned") or layout.has_channel:
         return False
     return net.config.out_channels == 1 and (
         kind_of(net).name != "plain" or net.config.in_channels == 1
@@ -348,8 +349,8 @@ def _served(net: DeconvNet, layout: Layout) -> bool:
 
 def bright_objects_of(x: Any, net: DeconvNet, layout: Layout) -> Any:
     """:func:`~.dynamic_range.scene_range` of the image `x` (numpy), one image the
-    network restores, for the models it serves; None otherwise, and for a stack
-    (:func:`images_with_objects` decides there, image by image)."""
+    network restores, for the models it serves; None otherwise, and for a stack or
+    several channels (:func:`images_with_objects` decides there, image by image)."""
     if not _served(net, layout) or layout.net_shape[0] != 1:
         return None
     xt = x.transpose(layout.perm)
