@@ -108,6 +108,7 @@ def lazy_restore(
     block = [
         max(int(xt.chunks[d][0]), int(t)) for d, t in zip(spatial_axes, user_tile, strict=True)
     ]
+    colour_at = None if colour is None else list(layout.perm).index(colour)  # a batch axis
     job = make_job(
         xt,
         net,
@@ -122,7 +123,7 @@ def lazy_restore(
         normalization=normalization,
         block=block,
         light_noise_guard=light_noise_guard,
-        colour=None if colour is None else list(layout.perm).index(colour),
+        colour=colour_at,
         graph_statistics=True,
     )
     from dask.highlevelgraph import HighLevelGraph
@@ -147,7 +148,6 @@ def lazy_restore(
     if job.offset is None:  # each image's statistics: a task beside its blocks
         _statistics_tasks(layer, stats_name, xt, edges, job, net.config.normalization)
     guard_name = f"deconvnet-guard-{token}"
-    colour_at = None if colour is None else list(layout.perm).index(colour)
     if job.guard_tasks:  # each image's light-noise weight: a task too
         stats_of = stats_name if job.offset is None else None
         windows = guard_windows(net, job.spatial)
@@ -155,15 +155,7 @@ def lazy_restore(
         _guard_tasks(layer, guard_name, *args, colour_at)
     for batch, sidx in blocks:
         region, _ = input_region(job, batch, sidx)
-        spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
-        pieces = [
-            _chunks_of(edge, start, stop) for edge, (start, stop) in zip(edges, spans, strict=True)
-        ]
-        keys, places = [], []
-        for combo in itertools.product(*pieces):
-            keys.append((xt.name, *(i for i, _, _ in combo)))
-            places.append(tuple((dst, src) for _, dst, src in combo))
-        shape = tuple(stop - start for start, stop in spans)
+        keys, places, shape = _region_reads(xt, edges, region)
         plan = _Literal((places, shape, np.dtype(xt.dtype).str, (batch, sidx)))
         guard = None
         if job.guard_tasks:  # an RGB image's weight is its luminance's
@@ -263,6 +255,18 @@ def _chunks_of(edge: np.ndarray, start: int, stop: int) -> list[tuple[int, slice
     return out
 
 
+def _region_reads(xt: Any, edges: list, region: tuple[slice, ...]) -> tuple[list, list, tuple]:
+    """``(keys, places, shape)``: the source chunks a region of `xt` touches, where
+    each goes in the region (:func:`_chunks_of`), and the region's shape."""
+    spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
+    pieces = [_chunks_of(e, start, stop) for e, (start, stop) in zip(edges, spans, strict=True)]
+    keys, places = [], []
+    for combo in itertools.product(*pieces):
+        keys.append((xt.name, *(i for i, _, _ in combo)))
+        places.append(tuple((dst, src) for _, dst, src in combo))
+    return keys, places, tuple(stop - start for start, stop in spans)
+
+
 def _assemble(chunks: list, places: list, shape: tuple, dtype: str) -> np.ndarray:
     """A region of the source from the chunks it touches (:func:`_chunks_of`)."""
     piece = np.empty(shape, dtype=np.dtype(dtype))
@@ -318,12 +322,9 @@ def _guard_tasks(
         keys, plans = [], []
         for window in windows:
             region = tuple(slice(i, i + 1) for i in batch) + window
-            spans = [_span(sl, n) for sl, n in zip(region, xt.shape, strict=True)]
-            pieces = [_chunks_of(e, a, b) for e, (a, b) in zip(edges, spans, strict=True)]
-            combos = list(itertools.product(*pieces))
-            keys.append([(xt.name, *(i for i, _, _ in combo)) for combo in combos])
-            places = [tuple((dst, src) for _, dst, src in combo) for combo in combos]
-            plans.append((window, places, tuple(b - a for a, b in spans)))
+            found, places, shape = _region_reads(xt, edges, region)
+            keys.append(found)
+            plans.append((window, places, shape))
         stats = None if stats_name is None else (stats_name, *batch)
         info = _Literal((batch, plans, dtype))
         layer[(name, *batch)] = (_image_guard, keys, job_key, model_key, stats, info)
