@@ -21,7 +21,13 @@ from napari_deconvnet.core.kinds import kind_of
 from napari_deconvnet.core.model import DeconvNet
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.normalization import percentiles
-from napari_deconvnet.core.phantoms import bright_objects, cells_3d, phantom, random_psf
+from napari_deconvnet.core.phantoms import (
+    bright_objects,
+    cells_3d,
+    misjudged_psf,
+    phantom,
+    random_psf,
+)
 from napari_deconvnet.core.psf import blur
 from napari_deconvnet.core.tiling import restore
 
@@ -112,6 +118,10 @@ def degrade(rng, clean: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray 
     if task.psf:
         psf, info["psf"] = random_psf(rng, task.ndim, task.axial_ratio, wide=task.wide_psfs)
         clean = blur(clean, psf)
+        if task.psf_mismatch > 0 and rng.random() < task.psf_mismatch:  # no draw at 0
+            # the network is given a PSF wider or narrower than the blur's
+            psf, factor = misjudged_psf(rng, psf)
+            info["psf_given_width"] = round(factor, 3)
     noisy, noise = add_noise(rng, clean, task)
     info.update(noise)
     noisy = np.asarray(noisy, np.float32)

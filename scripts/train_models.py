@@ -134,6 +134,9 @@ class Task:
     #: 2D deconvolution: share of PSFs beyond the Gaussian/Airy family
     #: (core.phantoms.wide_psf: elongated, defocus, motion), in training and validation
     wide_psfs: float = 0.0
+    #: deconvolution: share of training samples whose network is given a PSF wider or
+    #: narrower than the blur's (core.phantoms.misjudged_psf); validation keeps the exact one
+    psf_mismatch: float = 0.0
     #: share of regions with objects 3-300 times brighter than the scene
     #: (core.phantoms.bright_objects), for images of high dynamic range
     bright_objects: float = 0.0
@@ -268,6 +271,10 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         if not (task.psf and task.ndim == 2):
             raise SystemExit(f"--wide-psfs is for 2D deconvolution (deconv-2d), not {task.name}")
         task = dataclasses.replace(task, wide_psfs=args.wide_psfs)
+    if args.psf_mismatch > 0:
+        if not task.psf:
+            raise SystemExit(f"--psf-mismatch is for the deconvolution models, not {task.name}")
+        task = dataclasses.replace(task, psf_mismatch=args.psf_mismatch)
     if args.bright_objects > 0:
         if task.name == "salt-and-pepper":
             raise SystemExit("--bright-objects is for the denoising and deconvolution models")
@@ -332,7 +339,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         net.load_state_dict(engine.start_weights(start, net, positions))
     net.metadata = metadata  # validation restores with the conditioning, as users do
     device = resolve_device(args.device)
-    pairs = validation_set(task, strips, args.seed)
+    # validation with the exact PSFs: a run with --psf-mismatch is scored as the others
+    pairs = validation_set(dataclasses.replace(task, psf_mismatch=0.0), strips, args.seed)
     sampler = Sampler(
         task,
         images,
@@ -366,6 +374,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "sharp_phantoms": args.sharp_phantoms,
                 "general_phantoms": args.general_phantoms,
                 **({"wide_psfs": args.wide_psfs} if args.wide_psfs else {}),
+                **({"psf_mismatch": args.psf_mismatch} if args.psf_mismatch else {}),
                 **({"bright_objects": args.bright_objects} if args.bright_objects else {}),
                 "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
@@ -567,6 +576,14 @@ def main(argv: list[str] | None = None) -> int:
         help="deconv-2d: share of PSFs beyond the Gaussian/Airy family (core.phantoms."
         "wide_psf: elongated at any angle, defocus disks, motion streaks), in training and "
         "validation",
+    )
+    parser.add_argument(
+        "--psf-mismatch",
+        type=float,
+        default=0.0,
+        help="deconvolution: share of training samples whose network is given a PSF "
+        "0.7-1.45 times as wide as the blur's (core.phantoms.misjudged_psf), against "
+        "over-sharpening with a misjudged PSF; validation keeps the exact PSFs",
     )
     engine.add_bright_objects_flag(
         parser, "the general scenes with such objects (use with --loss range-hdr-mse or hdr-mse)"

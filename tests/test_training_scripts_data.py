@@ -190,3 +190,49 @@ def test_train_models_light_noise_general_phantoms_and_their_validation():
     for pair in more2[len(pairs2) :]:  # dim background, structures at the top
         assert np.median(pair["clean"]) < 0.35 and pair["clean"].max() > 0.9
         assert pair["psf"] is not None
+
+
+def _second_moment(kernel):
+    """Mean squared distance of a centred 2D kernel's mass from its middle pixel."""
+    y, x = np.indices(kernel.shape) - np.array([n // 2 for n in kernel.shape])[:, None, None]
+    return float((kernel * (y**2 + x**2)).sum() / kernel.sum())
+
+
+def test_train_models_psf_mismatch_gives_the_network_a_misjudged_psf():
+    import dataclasses
+
+    shipped = pytest.importorskip("_shipped_data")
+    train_models = pytest.importorskip("train_models")
+    from napari_deconvnet.core import phantoms
+    from napari_deconvnet.core.psf import blur
+
+    task = train_models.TASKS["deconv-2d"]
+    clean = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+    # at 0 (the default) the draws of earlier runs, so their validation stays as it was
+    for seed in range(5):
+        a = shipped.degrade(np.random.default_rng(seed), clean, task)
+        b = shipped.degrade(np.random.default_rng(seed), clean, dataclasses.replace(task))
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    always = dataclasses.replace(task, psf_mismatch=1.0)
+    lo, hi = phantoms.MISJUDGED_WIDTH
+    for seed in range(8):
+        noisy, given, info = shipped.degrade(np.random.default_rng(seed), clean, always)
+        # the same draw without the mismatch: the PSF that blurred the image
+        true = shipped.degrade(np.random.default_rng(seed), clean, task)[1]
+        factor = info["psf_given_width"]
+        assert lo - 1e-3 <= factor <= hi + 1e-3
+        assert given.sum() == pytest.approx(1.0, abs=1e-5)
+        assert _second_moment(given) == pytest.approx(factor**2 * _second_moment(true), rel=0.1)
+        # the image is blurred by the true PSF: what is left is the noise alone
+        residual = noisy - blur(clean, true)
+        if info["noise"] == "gaussian":
+            assert abs(residual.std() / info["sigma"] - 1) < 0.2, info
+        else:
+            assert abs(residual.mean()) < 0.02, info
+    share = dataclasses.replace(task, psf_mismatch=0.3)
+    hits = [
+        "psf_given_width" in shipped.degrade(np.random.default_rng(s), clean, share)[2]
+        for s in range(200)
+    ]
+    assert 0.2 < np.mean(hits) < 0.4

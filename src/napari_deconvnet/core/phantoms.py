@@ -14,7 +14,10 @@ that train the shipped models (so that the Train widget can use them too):
   network learns images of high dynamic range;
 - :func:`random_psf`: a PSF of the shipped deconvolution models' training
   family (Gaussian, possibly anisotropic; Airy in 2D, widefield in 3D);
-  :func:`wide_psf`: 2D shapes beyond it (elongated, defocus, motion).
+  :func:`wide_psf`: 2D shapes beyond it (elongated, defocus, motion);
+- :func:`misjudged_psf`: a PSF as a user might misjudge it, wider or
+  narrower than the one that blurred the image, for training that does
+  not trust the given PSF blindly.
 
 Every function draws from the numpy Generator it is given, so a seed fixes
 the data.
@@ -36,6 +39,7 @@ __all__ = [
     "cells_2d",
     "cells_3d",
     "check_kinds",
+    "misjudged_psf",
     "phantom",
     "random_psf",
     "wide_psf",
@@ -43,6 +47,9 @@ __all__ = [
 
 #: Peak of :func:`bright_objects` over the scene's 1, log-uniform (the brightest object).
 BRIGHT_CONTRAST = (3.0, 300.0)
+
+#: Width of the PSF a user gives over the true one (:func:`misjudged_psf`), log-uniform.
+MISJUDGED_WIDTH = (0.7, 1.45)
 
 #: The kinds of structure :func:`phantom` draws.
 PHANTOMS = ("beads", "filaments", "nuclei", "membranes", "textures")
@@ -481,3 +488,37 @@ def wide_psf(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     kernel = np.clip(kernel, 0, None)
     kernel = (kernel / kernel.sum()).astype(np.float32)
     return kernel, {"kind": kind, **info}
+
+
+def scaled_psf(kernel: np.ndarray, factor: float) -> np.ndarray:
+    """`kernel` magnified by `factor` about its centre pixel (``n // 2``), sum 1.
+
+    Resampled with cubic splines on an odd grid ``factor`` times as wide, so a
+    Gaussian of sigma ``s`` becomes one of sigma ``factor * s`` and an Airy
+    disk's first zero moves out by `factor`; any shape keeps its form.
+    """
+    kernel = np.asarray(kernel, np.float64)
+    centre = [n // 2 for n in kernel.shape]
+    half = [max(1, int(math.ceil(c * factor))) for c in centre]
+    grids = np.meshgrid(*[np.arange(-h, h + 1) for h in half], indexing="ij")
+    coords = [g / factor + c for g, c in zip(grids, centre, strict=True)]
+    out = ndimage.map_coordinates(kernel, coords, order=3, mode="constant", cval=0.0)
+    out = np.clip(out, 0, None)
+    return (out / out.sum()).astype(np.float32)
+
+
+def misjudged_psf(
+    rng: np.random.Generator, kernel: np.ndarray, width: tuple[float, float] = MISJUDGED_WIDTH
+) -> tuple[np.ndarray, float]:
+    """The PSF a user might give for an image blurred by `kernel`, and its width factor.
+
+    Users rarely know their PSF exactly: a Gaussian's sigma is guessed, a
+    theoretical PSF is narrower than the aberrated real one, a measured one is
+    broadened by the bead's size. A deconvolution network trained only on
+    the exact PSF trusts it blindly and over-sharpens (rings) when it is too
+    wide. This returns `kernel` magnified by a factor drawn log-uniformly from
+    `width` (:func:`scaled_psf`), to be given to the network while the image
+    is blurred by `kernel`.
+    """
+    factor = math.exp(rng.uniform(math.log(width[0]), math.log(width[1])))
+    return scaled_psf(kernel, factor), factor
