@@ -313,7 +313,7 @@ CLI = {
         "needs --psf",
     ),
     "restore-denoiser-psf": (
-        ["restore", "{d}/a.tif", "-o", "{d}/o", "--psf", "gaussian:sigma=2"],
+        ["restore", "{d}/a.tif", "-o", "{d}/o", "--method", "nlm", "--psf", "gaussian:sigma=2"],
         2,
         "takes no PSF; drop --psf",
     ),

@@ -124,6 +124,34 @@ def test_restore_with_a_deconvolution_model_and_a_psf(tif, tmp_path):
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_restore_with_a_psf_and_no_method_deconvolves_with_the_shipped_model(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    clean = np.zeros((40, 48), np.float32)
+    clean[rng.integers(4, 36, 12), rng.integers(4, 44, 12)] = 1.0
+    psf = dn.make_psf("gaussian", sigma=1.5)
+    blurred = dn.core.psf.blur(clean, psf) + rng.normal(0, 0.01, clean.shape)
+    image = tmp_path / "in.tif"
+    tifffile.imwrite(image, blurred.astype(np.float32))
+    out = tmp_path / "out.tif"
+    assert main(["restore", str(image), "-o", str(out), "--psf", "gaussian:sigma=1.5"]) == 0
+    assert "deconvolving with deconv-2d" in capsys.readouterr().err
+    expected = dn.restore(blurred.astype(np.float32), "deconv-2d", psf=psf)
+    np.testing.assert_allclose(tifffile.imread(out), expected, atol=1e-5)
+    assert read_image(out).metadata["napari_deconvnet"]["method"] == "deconv-2d"
+    # a 3D PSF: deconv-3d on the volume
+    volume = np.stack([blurred] * 8).astype(np.float32)
+    psf3 = dn.make_psf("gaussian", shape=(5, 9, 9), sigma=(1.0, 1.5, 1.5))
+    np.save(tmp_path / "psf.npy", psf3)
+    tifffile.imwrite(tmp_path / "vol.tif", volume, imagej=True, metadata={"axes": "ZYX"})
+    out3 = tmp_path / "vol_out.tif"
+    argv = ["restore", str(tmp_path / "vol.tif"), "-o", str(out3), "--psf"]
+    assert main([*argv, str(tmp_path / "psf.npy"), "-q"]) == 0
+    assert "deconvolving" not in capsys.readouterr().err  # --quiet
+    expected3 = dn.restore(volume, "deconv-3d", psf=psf3, axes="ZYX")
+    np.testing.assert_allclose(tifffile.imread(out3), expected3, atol=1e-5)
+    assert read_image(out3).metadata["napari_deconvnet"]["method"] == "deconv-3d"
+
+
 def test_restore_runs_classical_methods_with_their_parameters(tif, tmp_path, capsys):
     psf = dn.make_psf("gaussian", sigma=1.0)
     out = tmp_path / "w.tif"
@@ -273,7 +301,10 @@ def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
         (["restore", "{tif}", "-o", "out.tif", "--tile", "4096"], "larger than the image"),
         (["restore", "{tif}", "-o", "out.tif", "--device", "tpu"], "device"),
         (["restore", "{tif}", "-o", "out.tif", "--format", "npy"], "--format applies"),
-        (["restore", "{tif}", "-o", "out.tif", "--psf", "gaussian:sigma=2"], "takes no PSF"),
+        (
+            ["restore", "{tif}", "-o", "out.tif", "--method", "default", "--psf", "gaussian"],
+            "takes no PSF",
+        ),
         (
             ["restore", "{tif}", "-o", "out.tif", "--model", "salt-and-pepper", "--psf", "airy"],
             "no PSF",

@@ -204,7 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tile", type=_positive_int, default=None, help="models: tile size in pixels (auto)"
     )
-    psf_options(p, "for deconvolution methods")
+    psf_options(
+        p,
+        "for deconvolution methods (without --method: deconv-2d, or deconv-3d for a 3D PSF)",
+    )
     device(p)
     precision(
         p,

@@ -25,6 +25,10 @@ from ._files import (
 )
 from ._specs import check_params
 
+#: The shipped model ``restore --psf`` deconvolves with when no method is named, by the
+#: PSF's dimensions (a 1D PSF blurs the rows of a 2D image).
+DECONVOLUTION_MODELS = {1: "deconv-2d", 2: "deconv-2d", 3: "deconv-3d"}
+
 
 def _method(args: argparse.Namespace) -> tuple[str, Any]:
     """The method's name and spec (``--method``, or its older alias ``--model``)."""
@@ -94,11 +98,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
     from napari_deconvnet.core.provenance import record
 
+    psf = psf_from(args.psf, args, getattr(args, "psf_param", None))
+    if psf is not None and not (args.method or args.model):
+        # a PSF and no method: the shipped deconvolution model of the PSF's dimensions,
+        # as the Restore widget preselects it beside a PSF layer
+        args.method = DECONVOLUTION_MODELS[min(psf.ndim, 3)]
+        if not getattr(args, "quiet", False):
+            print(f"--psf without --method: deconvolving with {args.method}", file=sys.stderr)
     name, spec = _method(args)
     params = _options(args, name, spec)
     inputs = expand_inputs(args.inputs)
     outputs = output_paths(inputs, Path(args.output), args.format, "restored")
-    psf = psf_from(args.psf, args, getattr(args, "psf_param", None))
     _check_psf(name, spec, psf)
     model = None
     if spec.kind == "model":
