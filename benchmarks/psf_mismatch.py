@@ -154,6 +154,34 @@ def summary(rows: list[dict], models: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def by_factor(rows: list[dict], models: list[str], names: list[str]) -> list[str]:
+    """The table's means per given width (over true PSFs and photon levels), as lines."""
+    lines = [
+        "| given width × | input | RL (tuned) | Wiener (tuned) | "
+        + " | ".join(names)
+        + " | "
+        + " | ".join(f"{n} − best classical" for n in names)
+        + " |",
+        "|---:|---:|---:|---:|" + "---:|" * (2 * len(models)),
+    ]
+    for factor in sorted({r["factor"] for r in rows}):
+        chosen = [r for r in rows if r["factor"] == factor]
+        mean = {k: float(np.mean([r[k] for r in chosen])) for k in ("input", *GRIDS, *models)}
+        margin = {
+            m: float(np.mean([r[m] - max(r["richardson-lucy"], r["wiener"]) for r in chosen]))
+            for m in models
+        }
+        lines.append(
+            f"| {factor:g} | {mean['input']:.2f} | {mean['richardson-lucy']:.2f} | "
+            f"{mean['wiener']:.2f} | "
+            + " | ".join(f"{mean[m]:.2f}" for m in models)
+            + " | "
+            + " | ".join(f"{margin[m]:+.2f}" for m in models)
+            + " |"
+        )
+    return lines
+
+
 def markdown(rows: list[dict], models: list[str], header: str) -> str:
     names = [_name(m) for m in models]
     lines = [
@@ -178,6 +206,7 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
             + " | ".join(f"{r[m] - best:+.2f}" for m in models)
             + " |"
         )
+    lines += ["", *by_factor(rows, models, names)]
     means = summary(rows, models)
     lines.append("")
     for label, group in (

@@ -31,6 +31,7 @@ def test_classical_methods_are_tuned_with_the_given_psf_off_the_scored_scenes(
     text = out.read_text()
     assert "| Gaussian σ 1.5 | 300 | 1.45 |" in text
     assert "deconv-2d − best classical" in text and "given too wide (× > 1)" in text
+    assert "| given width × | input |" in text and "\n| 1.45 | " in text  # means per factor
     rows = psf_mismatch.run("test", ["deconv-2d"], quick=True)
     exact, wide = (next(r for r in rows if r["factor"] == f) for f in (1.0, 1.45))
     for row in rows:
