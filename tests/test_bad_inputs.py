@@ -318,7 +318,7 @@ CLI = {
         "takes no PSF; drop --psf",
     ),
     "restore-format": (
-        ["restore", "{d}/a.tif", "-o", "{d}/o", "--format", "png"],
+        ["restore", "{d}/a.tif", "-o", "{d}/o", "--format", "jpg"],
         2,
         "--format: invalid choice",
     ),

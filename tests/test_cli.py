@@ -295,7 +295,8 @@ def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
         (["restore", "missing.tif", "-o", "out.tif"], "no such file"),
         (["restore", "notes.txt", "-o", "out.tif"], "unsupported file type"),
         (["restore", "nothing*.tif", "-o", "out.tif"], "no files match"),
-        (["restore", "{tif}", "-o", "out.png"], "cannot write .png"),
+        (["restore", "{tif}", "-o", "out.jpg"], "cannot write .jpg"),
+        (["restore", "{tif}", "-o", "out.png"], "a PNG holds 8- or 16-bit integer images"),
         (["restore", "{tif}", "-o", "out.tif", "--axes", "ZYX"], "axes"),
         (["restore", "{tif}", "-o", "out.tif", "--model", "nope"], "unknown model"),
         (["restore", "{tif}", "-o", "out.tif", "--tile", "4096"], "larger than the image"),
@@ -332,7 +333,7 @@ def test_bad_input_exits_2_with_one_line(tif, tmp_path, monkeypatch, capsys, arg
     err = capsys.readouterr().err
     assert "error:" in err and message in err
     assert len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "out.tif").exists()
+    assert not (tmp_path / "out.tif").exists() and not (tmp_path / "out.png").exists()
 
 
 def test_argparse_errors_exit_2_with_one_line(capsys):

@@ -165,7 +165,8 @@ def _parser() -> argparse.ArgumentParser:
             "--output",
             required=True,
             metavar="OUT",
-            help="output file (.tif, .ome.tif, .ome.zarr or .npy) for one input, or a folder "
+            help="output file (.tif, .ome.tif, .ome.zarr, .npy, or .png for 8- and 16-bit "
+            "photos: the input's type, rounded and clipped) for one input, or a folder "
             f"(files named STEM_{tag}.tif, or see --format)",
         )
         p.add_argument(

@@ -24,6 +24,7 @@ from ._files import (
     layer_meta,
     output_paths,
     parse_spec,
+    png_refusal,
     progress_bar,
     psf_from,
     read_input,
@@ -135,6 +136,10 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             errors.cannot_read(err)
             continue
         axes = args.axes or image.axes or ("YXS" if image.rgb else None)
+        refusal = png_refusal(dst, image.data)
+        if refusal is not None:
+            errors.refuse(src, refusal)
+            continue
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
                 noisy = drain(
@@ -160,7 +165,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             axes=axes,
             source=str(src),
         )
-        write_output(dst, noisy, layer_meta(image, f"{image.name} noisy", provenance), args)
+        meta = layer_meta(image, f"{image.name} noisy", provenance)
+        write_output(dst, noisy, meta, args, like=image.data.dtype)
         print(f"{src} -> {dst}")
     errors.finish()
     return 0
@@ -319,7 +325,7 @@ def _demo_headless(args: argparse.Namespace) -> int:
     if args.output is None:
         raise UsageError("--headless needs -o/--output, the TIFF file to write")
     out = Path(args.output)
-    if suffix_of(out) not in WRITABLE:
+    if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float32 samples
         raise UsageError(f"{out}: name the output *.tif, *.ome.tif, *.ome.zarr or *.npy")
     layers = samples.SAMPLES[args.sample][0]()
     (noisy, meta, _), (clean, _, _) = layers[:2]

@@ -98,7 +98,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = {**measurement.summary(), "result": args.result, "reference": args.reference}
     if args.ssim_map:
         out = Path(args.ssim_map)
-        if suffix_of(out) not in WRITABLE:
+        if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float SSIM
             raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
         provenance = record("measure", metric="ssim", **report)
         meta = layer_meta(result, "SSIM map", provenance)

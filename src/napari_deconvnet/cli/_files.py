@@ -18,8 +18,9 @@ FORMATS = {
     "ome.tif": ".ome.tif",
     "ome.zarr": ".ome.zarr",
     "npy": ".npy",
+    "png": ".png",
 }
-WRITABLE = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy")
+WRITABLE = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".ome.zarr", ".zarr", ".npy", ".png")
 
 
 class UsageError(Exception):
@@ -174,8 +175,8 @@ def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> li
         if suffix_of(out) not in WRITABLE:
             raise UsageError(
                 f"{out}: cannot write {out.suffix} files; name the output "
-                f"{', '.join('*' + s for s in WRITABLE)} (float32 results need TIFF, "
-                "OME-Zarr or NumPy files), or a folder"
+                f"{', '.join('*' + s for s in WRITABLE)} (PNG for 8- and 16-bit photos), "
+                "or a folder"
             )
         if fmt is not None:
             raise UsageError("--format applies to output folders; the file name gives the format")
@@ -208,12 +209,33 @@ def layer_meta(image: Any, name: str, provenance: dict[str, Any]) -> dict[str, A
     return {"name": name, "metadata": {"napari_deconvnet": provenance}, **image.geometry()}
 
 
-def write_output(path: Path, data: Any, meta: dict[str, Any], args: argparse.Namespace) -> None:
-    """Write atomically (the writers use temporary names); lazy data with a progress bar."""
+def png_refusal(path: Path, data: Any) -> ValueError | None:
+    """Why the result of `data` cannot be written to `path`, a PNG (:mod:`..io.png`)."""
+    if suffix_of(path) != ".png":
+        return None
+    from napari_deconvnet.io.png import png_problem
+
+    problem = png_problem(data.dtype, data.shape)
+    return None if problem is None else ValueError(problem)
+
+
+def write_output(
+    path: Path, data: Any, meta: dict[str, Any], args: argparse.Namespace, like: Any = None
+) -> None:
+    """Write atomically (the writers use temporary names); lazy data with a progress bar.
+
+    A PNG gets the levels of `like`'s dtype (the input's: uint8 or uint16).
+    """
     from dask import is_dask_collection as is_dask
 
     from napari_deconvnet.io.writer import atomic_file, write_image
 
+    if suffix_of(path) == ".png":
+        from napari_deconvnet.io.png import write_png
+
+        provenance = (meta.get("metadata") or {}).get("napari_deconvnet")
+        write_png(path, np.asarray(data), like, provenance)
+        return
     if suffix_of(path) == ".npy":
         with atomic_file(path) as tmp:
             if is_dask(data):

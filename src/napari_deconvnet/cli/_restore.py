@@ -18,6 +18,7 @@ from ._files import (
     follow,
     layer_meta,
     output_paths,
+    png_refusal,
     progress_bar,
     psf_from,
     read_input,
@@ -138,6 +139,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 errors.cannot_read(err)
                 files.update(1)
                 continue
+            refusal = png_refusal(dst, image.data)
+            if refusal is not None:  # before any work (a float result, a stack)
+                errors.refuse(src, refusal)
+                files.update(1)
+                continue
             start = time.perf_counter()
             if (
                 model is not None
@@ -193,7 +199,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 seconds=None if image.lazy else time.perf_counter() - start,
             )
             meta = layer_meta(image, f"{image.name} restored", provenance)
-            write_output(dst, restored, meta, args)
+            write_output(dst, restored, meta, args, like=image.data.dtype)
             files.update(1)
             files.write(f"{src} -> {dst}", file=sys.stdout)
     errors.finish()

@@ -309,10 +309,16 @@ def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
 def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
     import imageio.v3 as iio
 
+    from .png import read_png_text
+
     data = np.asarray(iio.imread(path))
     rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
     axes = {2: "YX", 3: "YXS" if rgb else "YXC"}.get(data.ndim, "")
-    return ImageFile(path=path, levels=[data]), None, {}, axes
+    image = ImageFile(path=path, levels=[data])
+    provenance = read_png_text(path)  # a PNG the command line wrote (None: any other)
+    if provenance is not None:
+        image.metadata = {"napari_deconvnet": provenance}
+    return image, None, {}, axes
 
 
 def _read_npy(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
