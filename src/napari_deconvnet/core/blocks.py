@@ -158,6 +158,9 @@ class Job:
     image_sample: tuple[int, int] | None = None
     #: each image's light-noise weight is a task of the lazy graph (:mod:`.lazy`)
     guard_tasks: bool = False
+    #: the batch axis of an RGBA image's samples, whose fourth (opacity) blocks keep
+    #: as it is (:func:`~.colour.alpha_axis`; streamed restores)
+    opacity_axis: int | None = None
 
     def blend_record(self) -> Any:
         """:attr:`blend` for a JSON document: one number for one image (as earlier
@@ -207,6 +210,7 @@ class Job:
             **({"fraction": list(self.fraction)} if self.fraction else {}),
             **({"blend": self.blend_record()} if self.blend is not None else {}),
             **({"guard_tasks": True} if self.guard_tasks else {}),
+            **({"opacity_axis": self.opacity_axis} if self.opacity_axis is not None else {}),
             **({"impulses": self.impulses} if self.impulses is not None else {}),
             "precision": self.precision,
             **extra,
@@ -247,6 +251,17 @@ def _pick(values: np.ndarray, batch: tuple[int, ...]) -> np.ndarray:
         slice(i, i + 1) if values.shape[d] > 1 else slice(None) for d, i in enumerate(batch)
     )
     return values[index]
+
+
+def own_input(piece: Any, job: Job, batch: tuple[int, ...], sidx: tuple[int, ...]) -> np.ndarray:
+    """The block's own pixels of its input `piece` (no halo), as float32: what a
+    sample kept as it is (opacity) gives for the block."""
+    region, _ = input_region(job, batch, sidx)
+    own = tuple(
+        slice(b0 - s.start, b1 - s.start)
+        for (b0, b1), s in zip(job.bounds(sidx), region[-len(job.spatial) :], strict=True)
+    )
+    return np.asarray(piece)[(Ellipsis, *own)].astype(np.float32)
 
 
 #: :func:`restore_block`'s `blend` when the job holds the weights

@@ -27,7 +27,14 @@ from .blocks import (
     model_payload,
     restore_block,
 )
-from .colour import from_opponent, opponent_axis, to_opponent
+from .colour import (
+    alpha_axis,
+    from_opponent,
+    join_alpha,
+    opponent_axis,
+    split_alpha,
+    to_opponent,
+)
 from .constant_areas import padding_mask
 from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
@@ -69,6 +76,14 @@ def lazy_restore(
     import dask.array as da
 
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
+    alpha = alpha_axis(image.shape, axes, normalization)
+    if alpha is not None:  # opacity is a mask, no image: kept as it is (core.colour)
+        rgb, opacity = split_alpha(image, alpha)
+        options = {"psf": psf, "axes": axes, "tile": tile, "overlap": overlap}
+        options |= {"device": device, "batch_size": batch_size, "precision": precision}
+        options |= {"progress": progress, "stop": stop}
+        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        return join_alpha(lazy_restore(rgb, net, **options), opacity, alpha)
     original = image
     values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first, as restore_iter does

@@ -31,7 +31,14 @@ import torch
 
 from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
-from .colour import from_opponent, opponent_axis, to_opponent
+from .colour import (
+    alpha_axis,
+    from_opponent,
+    join_alpha,
+    opponent_axis,
+    split_alpha,
+    to_opponent,
+)
 from .conditions import ConditionsWarning, check_conditions, report_conditions
 from .constant_areas import fill_constant_areas, restore_filled
 from .devices import resolve_device, resolve_precision
@@ -261,6 +268,14 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    alpha = alpha_axis(x.shape, axes, normalization)
+    if alpha is not None:  # opacity is a mask, no image: kept as it is (core.colour)
+        rgb, opacity = split_alpha(x, alpha)
+        options = {"psf": psf, "axes": axes, "tile": tile, "overlap": overlap}
+        options |= {"device": device, "batch_size": batch_size, "precision": precision}
+        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        out = yield from restore_iter(rgb, net, **options)
+        return join_alpha(out, opacity, alpha)
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
     constant = np.float32(x.flat[0]) if x.min() == x.max() else None

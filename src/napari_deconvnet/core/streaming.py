@@ -31,9 +31,10 @@ from .blocks import (
     input_region,
     make_job,
     model_payload,
+    own_input,
     restore_block,
 )
-from .colour import from_opponent, opponent_axis, to_opponent
+from .colour import alpha_axis, from_opponent, opponent_axis, to_opponent
 from .devices import dtype_name
 from .ensemble import check_ensemble
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
@@ -200,6 +201,11 @@ def restore_to_zarr(
                 f"chunks must be a positive integer or {ndim} positive integers (one per "
                 f"spatial axis), got {chunks!r}"
             )
+    # an RGBA image's opacity is a mask, no image: its blocks keep it (core.colour)
+    opacity = alpha_axis(array.shape, axes, normalization)
+    if opacity is not None:
+        opacity = list(layout.perm).index(opacity)
+        opacity = opacity if opacity < layout.n_batch_axes else None
     job = make_job(
         stats_of,
         net,
@@ -217,6 +223,8 @@ def restore_to_zarr(
         colour=colour,
         impulses=impulses,
     )
+    if opacity is not None:
+        job = dataclasses.replace(job, opacity_axis=opacity)
     payload = model_payload(net)
     zaxes, zperm = ngff_axes(axes)
     spatial_letters = "ZYX"[3 - ndim :]
@@ -372,6 +380,9 @@ def _unit_region(job: Job, unit: tuple) -> tuple:
 def _restore_unit(piece: np.ndarray, job: Job, payload: ModelPayload, unit: tuple) -> np.ndarray:
     """Restore a unit: one block, or every sample of an RGB place through core.colour."""
     batch, sidx = unit
+    keep = job.opacity_axis
+    if keep is not None and batch[keep] == 3:  # opacity, kept as it is
+        return own_input(piece, job, batch, sidx)
     if None not in batch:
         return restore_block(piece, job, payload, unit)
     axis = batch.index(None)
@@ -384,6 +395,9 @@ def _restore_unit(piece: np.ndarray, job: Job, payload: ModelPayload, unit: tupl
     for k in range(mixed.shape[axis]):
         block = (batch[:axis] + (k,) + batch[axis + 1 :], sidx)
         sample = mixed[(slice(None),) * axis + (slice(k, k + 1),)]
+        if keep == axis and k == 3:  # opacity: to_opponent kept it as it was
+            parts.append(own_input(sample, job, block[0], sidx))
+            continue
         parts.append(restore_block(sample, job, payload, block))
     return from_opponent(np.concatenate(parts, axis=axis), axis)
 

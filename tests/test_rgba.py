@@ -1,0 +1,75 @@
+"""An RGBA image's fourth sample is opacity, a mask: every restore path keeps it as it is."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+import napari_deconvnet as dn
+
+KINDS = {
+    "default": {},
+    "salt-and-pepper": {},
+    "deconv-2d": {"psf": dn.make_psf("gaussian", sigma=1.5)},
+}
+
+
+@pytest.fixture(scope="module")
+def rgba():
+    """A noisy 64x64 photo crop with a disc cut out (opacity 0 outside, 255 inside)."""
+    from skimage import data
+
+    rgb = data.coffee()[120:184, 220:284].astype(np.float32)
+    noisy = np.clip(rgb + np.random.default_rng(0).normal(0, 15, rgb.shape), 0, 255)
+    y, x = np.mgrid[:64, :64]
+    alpha = np.where((y - 32) ** 2 + (x - 30) ** 2 < 22**2, 255.0, 0.0)
+    return np.concatenate([noisy, alpha[..., None]], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", list(KINDS))
+def test_opacity_is_kept_and_the_colours_restored_as_without_it(rgba, model):
+    out = dn.restore(rgba, model, axes="YXS", device="cpu", **KINDS[model])
+    assert out.shape == rgba.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    alone = dn.restore(rgba[..., :3], model, axes="YXS", device="cpu", **KINDS[model])
+    np.testing.assert_array_equal(out[..., :3], alone)
+    assert np.abs(out[..., :3] - rgba[..., :3]).max() > 1  # the colours are restored
+
+
+@pytest.mark.parametrize("model", list(KINDS))
+def test_lazy_and_streamed_restores_keep_opacity_too(rgba, model, tmp_path):
+    eager = dn.restore(rgba, model, axes="YXS", device="cpu", precision="float32", **KINDS[model])
+    lazy = dn.restore(
+        da.from_array(rgba, chunks=(32, 32, 4)),
+        model,
+        axes="YXS",
+        device="cpu",
+        precision="float32",
+        **KINDS[model],
+    )
+    lazy = np.asarray(lazy)
+    np.testing.assert_array_equal(lazy[..., 3], rgba[..., 3])
+    np.testing.assert_allclose(lazy, eager, rtol=0, atol=1e-5 * 255)
+    np.save(tmp_path / "in.npy", rgba)
+    target = dn.restore_to_zarr(
+        tmp_path / "in.npy",
+        tmp_path / "out.ome.zarr",
+        model,
+        axes="YXS",
+        chunks=32,
+        device="cpu",
+        precision="float32",
+        **KINDS[model],
+    )
+    streamed = np.moveaxis(zarr.open(f"{target}/0", mode="r")[:], 0, -1)  # NGFF: CYX
+    np.testing.assert_array_equal(streamed[..., 3], rgba[..., 3])
+    np.testing.assert_allclose(streamed, eager, rtol=0, atol=1e-5 * 255)
+
+
+def test_fixed_statistics_name_four_channels_and_keep_the_old_behaviour(rgba):
+    # normalization= given per channel (opacity among them): every sample is restored
+    stats = {"offset": [0.0, 0.0, 0.0, 0.0], "scale": [255.0, 255.0, 255.0, 255.0]}
+    out = dn.restore(rgba, "salt-and-pepper", axes="YXS", device="cpu", normalization=stats)
+    assert out.shape == rgba.shape
