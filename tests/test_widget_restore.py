@@ -814,3 +814,30 @@ def test_model_trained_on_other_noise_is_flagged(
     assert "img [quiet]" in viewer.layers
     assert len(cautions) == 1 and "noisier than the data" in cautions[0]
     assert "unlike the model's training data" in widget.status.value
+
+
+def test_denoise_3d_on_an_anisotropic_stack_is_cautioned(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    viewer.add_image(_noisy((8, 32, 32)), name="stack", scale=(3, 0.5, 0.5))
+    assert restore_module.z_step_ratio(viewer.layers["stack"]) == pytest.approx(6.0)
+    widget.method.value = "denoise-3d"
+    widget.mode.value = "3D volume"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and "stack [denoise-3d]" in viewer.layers  # it still runs
+    assert len(cautions) == 1 and "6x further apart" in cautions[0], cautions
+    assert "'2D slices'" in cautions[0]
+    # sampled alike along every axis, or restored in 2D slices: no caution
+    viewer.layers["stack"].scale = (0.5, 0.5, 0.5)
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    viewer.layers["stack"].scale = (3, 0.5, 0.5)
+    widget.method.value = "denoise-2d"
+    widget.mode.value = "2D slices"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert len(cautions) == 1 and errors == []
