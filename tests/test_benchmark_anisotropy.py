@@ -34,3 +34,17 @@ def test_quick_run_scores_3d_2d_and_their_mean(anisotropy, tmp_path):
     # planes further apart than pixels cost the 3D model, not the 2D one
     gap = {s: r["denoise-3d"] - r["denoise-2d planes"] for s, r in rows.items()}
     assert gap[3] < gap[1] - 1.0, gap
+
+
+def test_the_z_step_ratio_and_when_it_is_reported():
+    from napari_deconvnet.core.axes import ANISOTROPY_CAUTION, anisotropy_note, z_step_ratio
+
+    assert z_step_ratio([3, 1, 1], None) == 3  # the last three axes: Z, Y, X
+    assert z_step_ratio([1, 0.9, 0.3, 0.3], "TZYX") == pytest.approx(3)
+    assert z_step_ratio([2, 1, 1], "ZYXS") == 2  # RGB samples have no scale
+    assert z_step_ratio([1, 1], None) is None and z_step_ratio([1, 1, 1], "TYX") is None
+    assert z_step_ratio([2, 0, 1], None) is None and z_step_ratio(None, "ZYX") is None
+    assert anisotropy_note("denoise-3d", ANISOTROPY_CAUTION) is not None
+    assert anisotropy_note("denoise-3d", ANISOTROPY_CAUTION - 0.01) is None
+    assert anisotropy_note("denoise-2d", 4.0) is None
+    assert anisotropy_note("denoise-3d", None) is None

@@ -675,3 +675,18 @@ def test_train_intensity_jitter_is_recorded(tmp_path, capsys):
         assert settings["intensity_jitter"] == recorded
     assert main([*args, "--intensity-jitter", "2", "-o", str(tmp_path / "bad.safetensors")]) != 0
     assert "intensity_jitter must be in [0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spacing, warned", [(1.5, True), (0.5, False)])
+def test_denoise_3d_on_a_stack_with_far_apart_planes_warns(tmp_path, capsys, spacing, warned):
+    src = tmp_path / "stack.tif"
+    data = np.random.default_rng(4).normal(100, 10, (8, 32, 32)).astype(np.float32)
+    meta = {"spacing": spacing, "unit": "um", "axes": "ZYX"}
+    tifffile.imwrite(src, data, imagej=True, resolution=(2.0, 2.0), metadata=meta)
+    out = tmp_path / "out.tif"
+    assert main(["restore", str(src), "-o", str(out), "--method", "denoise-3d", "-q"]) == 0
+    assert out.exists()  # it runs as asked
+    err = capsys.readouterr().err
+    assert ("3x further apart" in err and "warning:" in err) is warned, err
+    assert main(["restore", str(src), "-o", str(tmp_path / "o2.tif"), "-q"]) == 0  # 2D slices
+    assert "further apart" not in capsys.readouterr().err

@@ -823,14 +823,14 @@ def test_denoise_3d_on_an_anisotropic_stack_is_cautioned(
     cautions = []
     monkeypatch.setattr(restore_module, "_caution", cautions.append)
     viewer.add_image(_noisy((8, 32, 32)), name="stack", scale=(3, 0.5, 0.5))
-    assert restore_module.z_step_ratio(viewer.layers["stack"]) == pytest.approx(6.0)
+    assert restore_module.z_step_ratio(viewer.layers["stack"].scale, None) == pytest.approx(6)
     widget.method.value = "denoise-3d"
     widget.mode.value = "3D volume"
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == [] and "stack [denoise-3d]" in viewer.layers  # it still runs
     assert len(cautions) == 1 and "6x further apart" in cautions[0], cautions
-    assert "'2D slices'" in cautions[0]
+    assert "denoise-2d in 2D slices" in cautions[0]
     # sampled alike along every axis, or restored in 2D slices: no caution
     viewer.layers["stack"].scale = (0.5, 0.5, 0.5)
     widget.run()

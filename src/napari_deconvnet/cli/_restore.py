@@ -152,6 +152,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             ):
                 # big data: block by block from the file straight into the OME-Zarr, resumable
                 axes = _stream_axes(src, image, args.axes)
+                _warn_anisotropy(name, image, axes)
                 try:
                     _stream(src, dst, model, psf, axes, params, args)
                 except (ValueError, TypeError) as err:
@@ -166,6 +167,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 from napari_deconvnet.core.axes import infer_axes
 
                 axes = infer_axes(image.data.shape, model)
+            if model is not None:
+                _warn_anisotropy(name, image, axes)
             data = image.data if image.lazy else np.asarray(image.data)
             try:
                 with progress_bar(args, desc=src.name, unit="step", position=1) as steps:
@@ -204,6 +207,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
             files.write(f"{src} -> {dst}", file=sys.stdout)
     errors.finish()
     return 0
+
+
+def _warn_anisotropy(name: str, image: Any, axes: str | None) -> None:
+    """The shipped denoise-3d on a file whose planes lie far apart (its scale): a warning
+    line (core.axes.anisotropy_note); the restore goes on."""
+    import warnings
+
+    from napari_deconvnet.core.axes import anisotropy_note, z_step_ratio
+    from napari_deconvnet.core.conditions import ConditionsWarning
+
+    note = anisotropy_note(name, z_step_ratio(image.scale, axes))
+    if note is not None:
+        warnings.warn(f"{image.path}: {note}", ConditionsWarning, stacklevel=2)
 
 
 def _check_device(device: str) -> None:

@@ -49,6 +49,7 @@ from magicgui.widgets import ComboBox, FileEdit, Label
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_warning
 
+from napari_deconvnet.core.axes import anisotropy_note, z_step_ratio
 from napari_deconvnet.core.model_specs import model_spec
 from napari_deconvnet.core.provenance import record
 from napari_deconvnet.core.specs import Spec
@@ -79,30 +80,6 @@ MODES = ("auto", "2D slices", "3D volume")
 def _notify(message: str) -> None:
     """napari's notification (looked up when called, so that tests can catch it)."""
     show_error(message)
-
-
-#: Z step over pixel size (the layer's scale) from which the Restore widget warns
-#: that ``denoise-3d`` does worse than 2D slices: at a Z step of 2 pixels it is
-#: 1.3 to 2.4 dB below them at 20-100 photons, at 4 pixels 1.9 to 5.2 dB
-#: (``benchmarks/anisotropy.py``; it was trained on volumes sampled alike along
-#: every axis)
-ANISOTROPY_CAUTION = 1.8
-
-
-def z_step_ratio(layer: Image) -> float | None:
-    """A volume layer's Z scale over its Y scale; None without a Z axis."""
-    labelled = labelled_axes(layer)
-    scale = [float(v) for v in layer.scale]
-    if labelled is not None:
-        letters = labelled.replace("S", "")
-        if "Z" not in letters or len(letters) != len(scale):
-            return None
-        z, y = letters.index("Z"), letters.index("Y")
-    elif len(scale) >= 3:
-        z, y = len(scale) - 3, len(scale) - 2
-    else:
-        return None
-    return scale[z] / scale[y] if scale[y] > 0 else None
 
 
 def _caution(message: str) -> None:
@@ -492,15 +469,11 @@ class RestoreWidget(WorkerWidget):
                 label = Path(target).name.removesuffix(".safetensors")
             axes, ndim = self._model_axes(layer, label, spec, psf)
             shown = axes  # None: the worker records the axes the core inferred
-            ratio = z_step_ratio(layer) if (ndim, name) == (3, "denoise-3d") else None
-            if ratio is not None and ratio >= ANISOTROPY_CAUTION:
-                _caution(
-                    f"{layer.name!r} has planes {ratio:.2g}x further apart than its pixels "
-                    "(its scale), and denoise-3d was trained on volumes sampled alike along "
-                    "every axis: on such stacks it is measured 1.3 to 5.2 dB below '2D "
-                    "slices' with denoise-2d (README: anisotropic z-stacks). It runs as "
-                    "asked; '2D slices' (or auto with denoise-2d) is the better choice."
-                )
+            if ndim == 3:  # the shipped denoise-3d on planes far apart (core.axes)
+                ratio = z_step_ratio(layer.scale, labelled_axes(layer))
+                note = anisotropy_note(name, ratio)
+                if note is not None:
+                    _caution(f"Restore of {layer.name!r} with {label}: {note}")
         else:
             target = spec.name
             shown, axes, ndim = self._classical_axes(layer, psf, spec)
