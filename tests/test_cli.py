@@ -109,6 +109,24 @@ def test_a_measured_psf_with_small_negative_values_warns_in_cli_words(tif, tmp_p
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_bead_crop_on_the_camera_offset_loses_its_background_in_cli_words(tif, tmp_path, capsys):
+    from napari_deconvnet.core.psf import remove_pedestal
+
+    psf = dn.make_psf("gaussian", (21, 21), sigma=1.5)
+    rng = np.random.default_rng(2)
+    crop = rng.poisson(100 + 2000 * psf / psf.max()).astype(np.float32)  # as the camera gives it
+    tifffile.imwrite(tmp_path / "bead.tif", crop)
+    out = tmp_path / "out.tif"
+    args = ["restore", str(tif), "-o", str(out), "--method", "richardson-lucy"]
+    assert main([*args, "--psf", str(tmp_path / "bead.tif"), "--param", "iterations=5"]) == 0
+    err = capsys.readouterr().err
+    assert "napari-deconvnet restore: warning: the PSF sits on a flat background of" in err
+    cleaned = remove_pedestal(crop)
+    assert cleaned.sum() < 0.5 * crop.sum()  # the floor was most of it
+    expected = dn.richardson_lucy(_image(), cleaned / cleaned.sum(), 5)
+    np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_restore_with_a_deconvolution_model_and_a_psf(tif, tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

@@ -476,6 +476,37 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     assert _shown(widget.params) == [*network, "impulse_switch"]
 
 
+def test_a_bead_crop_layer_loses_its_background_with_a_notification(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    from napari_deconvnet.core.psf import remove_pedestal
+
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    image, psf = _blurred()
+    big = dn.make_psf("gaussian", (21, 21), sigma=1.5)
+    crop = np.random.default_rng(3).poisson(100 + 2000 * big / big.max()).astype(np.uint16)
+    viewer.add_image(image, name="blurred")
+    viewer.add_image(crop, name="bead PSF")
+    widget.image.value = viewer.layers["blurred"]
+    widget.method.value = "richardson-lucy"
+    widget.params.field("iterations").value = 8
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["bead PSF"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["blurred [richardson-lucy]"]
+    cleaned = remove_pedestal(crop)
+    expected = dn.richardson_lucy(image, cleaned / cleaned.sum(), 8, device="cpu")
+    np.testing.assert_allclose(out.data, expected, atol=1e-5)
+    assert len(cautions) == 1 and "flat background of" in cautions[0], cautions
+    record = out.metadata["napari_deconvnet"]["psf"]
+    assert record["layer"] == "bead PSF" and abs(record["background_removed"] - 100) < 4
+
+
 def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
     image, psf = _blurred()

@@ -253,11 +253,11 @@ def restore_job(
 
     start = time.perf_counter()
     kernel, record = None, None
-    if psf is not None:
-        k = psf_ndim(psf) or ndim
-        kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
     lazy = as_lazy(image)
     with collect_conditions() as conditions:  # shown as one notification, not a warning
+        if psf is not None:  # a measured PSF's background removed is one of them
+            k = psf_ndim(psf) or ndim
+            kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
         result = yield from run_method_iter(
             image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params
         )

@@ -263,11 +263,16 @@ def build_psf(
     record : dict
         JSON-ready: the kind and its parameters, or the layer's name, and the shape.
     """
-    from napari_deconvnet.core.psf import as_psf, make_psf
+    from napari_deconvnet.core.psf import as_psf, make_psf, psf_pedestal
 
     if "layer" in description:
-        kernel = as_psf(np.asarray(description["data"]))
-        return kernel, {"layer": description["layer"], "shape": list(kernel.shape)}
+        data = np.asarray(description["data"])
+        found = psf_pedestal(data) if data.dtype.kind in "biuf" else None
+        kernel = as_psf(data)  # a bead's crop: its background goes (a condition note)
+        record = {"layer": description["layer"], "shape": list(kernel.shape)}
+        if found is not None:
+            record["background_removed"] = round(found[0], 6)
+        return kernel, record
     kind, size, params = description["kind"], description["size"], description["params"]
     ndim = psf_ndim(description) or ndim
     if size:
@@ -275,7 +280,7 @@ def build_psf(
     else:
         kernel = make_psf(kind, **_with_ndim(kind, ndim, params))
         kernel = _crop_to(kernel, tuple(spatial_shape))
-    kernel = as_psf(kernel)
+    kernel = as_psf(kernel, measured=False)
     record = {"kind": kind, **params, "shape": [int(s) for s in kernel.shape]}
     return kernel, record
 
