@@ -127,6 +127,23 @@ def test_a_bead_crop_on_the_camera_offset_loses_its_background_in_cli_words(tif,
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_restore_decorrelates_when_asked(tmp_path):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    clean = np.tile(np.linspace(0.2, 0.8, 96), (96, 1))
+    noise = ndimage.gaussian_filter(rng.normal(0, 1, clean.shape), 0.7)
+    noisy = (clean + noise * (25 / 255) / noise.std()).astype(np.float32)
+    tifffile.imwrite(tmp_path / "reg.tif", noisy)
+    cases = ((None, dn.restore(noisy)), ("true", dn.restore(noisy, decorrelate=True)))
+    for flag, expected in cases:
+        out = tmp_path / f"out-{flag}.tif"
+        extra = ["--param", f"decorrelate={flag}"] if flag else []
+        assert main(["restore", str(tmp_path / "reg.tif"), "-o", str(out), *extra]) == 0
+        np.testing.assert_allclose(tifffile.imread(out), expected, atol=1e-6)
+    assert not np.allclose(dn.restore(noisy), dn.restore(noisy, decorrelate=True), atol=1e-3)
+
+
 def test_restore_with_a_deconvolution_model_and_a_psf(tif, tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

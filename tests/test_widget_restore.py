@@ -441,8 +441,11 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     psf = widget.psf
     assert _hidden(psf)
     network = ["tile", "overlap", "batch_size", "precision", "ensemble"]
-    # the default denoiser's: its light-noise guard and impulse switch
-    assert _shown(widget.params) == [*network, "light_noise_guard", "impulse_switch"]
+    # the default denoiser's: its light-noise guard, impulse switch and correlated-noise check
+    guards = ["light_noise_guard", "impulse_switch", "decorrelate"]
+    assert _shown(widget.params) == [*network, *guards]
+    widget.method.value = "denoise-3d"
+    assert _shown(widget.params) == [*network, "light_noise_guard", "impulse_switch"]  # 2D only
     widget.method.value = "deconv-2d"
     assert _shown(widget.params) == [*network, "impulse_switch"]  # impulses out first too
 
@@ -505,6 +508,31 @@ def test_a_bead_crop_layer_loses_its_background_with_a_notification(
     assert len(cautions) == 1 and "flat background of" in cautions[0], cautions
     record = out.metadata["napari_deconvnet"]["psf"]
     assert record["layer"] == "bead PSF" and abs(record["background_removed"] - 100) < 4
+
+
+def test_correlated_noise_is_restored_pixel_shuffled_when_checked(viewer_widget, qtbot, errors):
+    from scipy import ndimage
+
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(7)
+    clean = np.tile(np.linspace(0.2, 0.8, 96), (96, 1))
+    noise = ndimage.gaussian_filter(rng.normal(0, 1, clean.shape), 0.7)
+    noisy = (clean + noise * (25 / 255) / noise.std()).astype(np.float32)
+    viewer.add_image(noisy, name="registered")
+    assert widget.params.field("decorrelate").value is False  # off by default
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    plain = viewer.layers["registered [denoise-2d]"].data
+    np.testing.assert_allclose(plain, dn.restore(noisy, device="cpu"), atol=1e-5)
+    widget.params.field("decorrelate").value = True
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    out = viewer.layers[-1].data  # the second result
+    expected = dn.restore(noisy, decorrelate=True, device="cpu")
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert errors == []
+    error = lambda x: float(np.sqrt(np.mean((x - clean) ** 2)))  # noqa: E731
+    assert error(out) < 0.6 * error(plain)
 
 
 def test_richardson_lucy_equals_the_core(viewer_widget, qtbot, errors):

@@ -93,6 +93,19 @@ IMPULSE_PARAM = Param(
 )
 
 
+#: The 2D blind denoisers' check for correlated noise (:mod:`~napari_deconvnet.core.decorrelate`).
+DECORRELATE_PARAM = Param(
+    "decorrelate",
+    "bool",
+    False,
+    label="Correlated noise (resampled image)",
+    help="For images whose noise neighbouring pixels share (registered, deskewed, upscaled "
+    "or filtered): also restore the four sub-images of every second pixel and keep that "
+    "where it removes far more. Off by default: a nearly clean, finely textured image can "
+    "lose its texture",
+)
+
+
 def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
     """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
     from .impulse_switch import switch_by_default
@@ -105,6 +118,8 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
     in_channels = config.get("in_channels", 1)
     if guarded_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, LIGHT_NOISE_PARAM, IMPULSE_PARAM)
+        if ndim == 2:
+            params = (*params, DECORRELATE_PARAM)
     elif switch_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, IMPULSE_PARAM)
     return Spec(

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_dask
+from . import decorrelate as decorrelate_module
+from ._validation import is_dask, optional_flag
 from .axes import Layout, check_axes, check_image
 from .colour import (
     alpha_axis,
@@ -41,6 +42,7 @@ from .colour import (
 )
 from .conditions import ConditionsWarning, check_conditions, report_conditions
 from .constant_areas import fill_constant_areas, restore_filled
+from .decorrelate import assemble, decide, decorrelation_applies, screen_ratio, shuffled
 from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
@@ -237,6 +239,7 @@ def restore_iter(
     light_noise_guard: bool | None = None,
     impulse_switch: bool | None = None,
     ensemble: int = 1,
+    decorrelate: bool | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
@@ -259,6 +262,7 @@ def restore_iter(
                 normalization=normalization,
                 light_noise_guard=light_noise_guard,
                 impulse_switch=impulse_switch,
+                decorrelate=decorrelate,
             )
         )
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
@@ -268,6 +272,13 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    if decorrelation_applies(net, axes, decorrelate):
+        # noise that neighbours share: a pixel-shuffled restore where it pays (core.decorrelate)
+        options = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
+        options |= {"batch_size": batch_size, "precision": precision}
+        options["normalization"] = normalization
+        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        return (yield from _decorrelated(x, net, axes, layout, options))
     alpha = alpha_axis(x.shape, axes, normalization)
     if alpha is not None:  # opacity is a mask, no image: kept as it is (core.colour)
         rgb, opacity = split_alpha(x, alpha)
@@ -406,6 +417,41 @@ def _image_by_image(
             one = restore_iter(np.ascontiguousarray(xt[index]), net, axes=spatial, **options)
             out[index] = yield from _part(one, k, n)
     return np.ascontiguousarray(out.transpose(layout.inverse))
+
+
+def _decorrelated(
+    x: np.ndarray, net: DeconvNet, axes: str, layout: Layout, options: dict[str, Any]
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`restore_iter` of `x`, each of its images whose noise neighbours share
+    restored pixel-shuffled instead (:mod:`.decorrelate`): screened, then both
+    restores run and compared."""
+    xt = x.transpose(layout.perm)
+    lead = xt.shape[: layout.n_batch_axes]
+    screened = [
+        index
+        for index in np.ndindex(*lead)
+        if screen_ratio(xt[index]) >= decorrelate_module.SCREEN_RATIO
+    ]
+    plain = restore_iter(x, net, axes=axes, decorrelate=False, **options)
+    if not screened:
+        return (yield from plain)
+    out = yield from _part(plain, 0)
+    ot = out.transpose(layout.perm)
+    parts = len(screened) * decorrelate_module.FACTOR**2
+    done = 0
+    with warnings.catch_warnings():  # said once, by prepare_restore for the stack
+        warnings.simplefilter("ignore", ConditionsWarning)
+        for index in screened:
+            image = np.ascontiguousarray(xt[index])
+            restored = []
+            for sub in shuffled(image):
+                one = restore_iter(sub, net, axes="YX", decorrelate=False, **options)
+                restored.append((yield from _part(_part(one, done, parts), 1)))
+                done += 1
+            candidate = assemble(restored, image.shape)
+            if decide(image, ot[index], candidate):
+                ot[index] = candidate
+    return out
 
 
 def _part(
@@ -572,6 +618,7 @@ def restore(
     light_noise_guard: bool | None = None,
     impulse_switch: bool | None = None,
     ensemble: int = 1,
+    decorrelate: bool | None = None,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
@@ -671,6 +718,18 @@ def restore(
         never does; :mod:`~napari_deconvnet.core.ensemble`). 8 costs eight
         restores and gains about 0.1 dB on Gaussian noise (README). 1 (the
         default) restores once. In-memory images only.
+    decorrelate : bool, optional
+        Noise that neighbouring pixels share (resampled, upscaled, filtered
+        images) through a blind 2D denoiser, which takes it for structure.
+        ``True``: each image whose finest wavelet noise estimate is much
+        lower than its pixel-shuffled sub-images' is also restored as the
+        four sub-images of every second pixel, and that restore is kept
+        where it takes away at least 6 times as much as the plain one
+        (:mod:`~napari_deconvnet.core.decorrelate`); for images known to be
+        resampled or filtered: a nearly clean, finely textured image can
+        lose its texture. Needs a one-channel 2D plain denoiser and gray
+        images (else ValueError). ``None``/``False`` (default): never.
+        In-memory images only: dask input is restored without it.
 
     Returns
     -------
@@ -702,6 +761,8 @@ def restore(
     """
     if is_dask(image):
         from .lazy import lazy_restore
+
+        optional_flag(decorrelate, "decorrelate")  # checked; a lazy restore never uses it
 
         if check_ensemble(ensemble) > 1:
             raise ValueError(
@@ -741,6 +802,7 @@ def restore(
         light_noise_guard=light_noise_guard,
         impulse_switch=impulse_switch,
         ensemble=ensemble,
+        decorrelate=decorrelate,
     )
     return drain(
         gen,

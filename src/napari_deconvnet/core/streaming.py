@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_dask
+from ._validation import is_dask, optional_flag
 from .axes import check_axes
 from .blocks import (
     Job,
@@ -76,6 +76,7 @@ def restore_to_zarr(
     light_noise_guard: bool | None = None,
     impulse_switch: bool | None = None,
     ensemble: int = 1,
+    decorrelate: bool | None = None,
     resume: bool = True,
     overwrite: bool = False,
     client: Any = None,
@@ -106,6 +107,10 @@ def restore_to_zarr(
         As for :func:`~napari_deconvnet.restore` (the guard's weight and the
         search for impulses from a central crop of the source; impulses are
         replaced block by block with the context the filter needs).
+    decorrelate : bool, optional
+        Accepted for the same parameters as :func:`~napari_deconvnet.restore`
+        (checked), but a streamed restore never restores pixel-shuffled
+        (:mod:`~napari_deconvnet.core.decorrelate` needs the image in memory).
     normalization : dict, optional
         Fixed ``{"offset", "scale"}``; default the model's contract, with
         statistics from a deterministic sample of the source's chunks (exact
@@ -155,6 +160,7 @@ def restore_to_zarr(
     """
     from .._version import __version__
 
+    optional_flag(decorrelate, "decorrelate")  # checked; never used here (see above)
     if check_ensemble(ensemble) > 1:
         raise ValueError(
             f"ensemble={ensemble}: a streamed restore runs one view per block; the "

@@ -1,0 +1,43 @@
+"""benchmarks/correlated_noise.py: resampled, upscaled and filtered noise through denoise-2d."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def correlated(benchmark_script):
+    return benchmark_script("correlated_noise")
+
+
+def test_the_degradations_keep_the_noise_level_and_correlate_it(correlated):
+    clean = np.full((128, 128), 0.5)
+    for kind in correlated.KINDS:
+        reference, noisy = correlated.degrade(clean, kind, 25.0, True, seed=1)
+        noise = noisy - reference
+        lag = float(np.corrcoef(noise[:, :-1].ravel(), noise[:, 1:].ravel())[0, 1])
+        if kind == "white":
+            assert noise.std() == pytest.approx(25 / 255, rel=0.05) and abs(lag) < 0.05
+        elif kind.startswith("smoothed"):
+            assert noise.std() == pytest.approx(25 / 255, rel=0.05) and lag > 0.2
+        else:  # interpolated: less noise, shared by neighbours
+            assert noise.std() < 25 / 255 and lag > 0.3, kind
+    # a phantom's Poisson noise
+    reference, noisy = correlated.degrade(np.full((64, 64), 0.5), "white", 100.0, False, seed=2)
+    assert (noisy - reference).std() == pytest.approx(np.sqrt(50) / 100, rel=0.1)
+
+
+def test_quick_run_gains_where_it_chooses_and_leaves_white_noise(
+    correlated, monkeypatch, tmp_path
+):
+    rows = correlated.run(quick=True)
+    for row in rows:
+        if row["kind"] == "white":
+            assert not row["chosen"] and row["now"] == row["before"]
+        if row["chosen"]:
+            assert row["now"] == pytest.approx(row["shuffled"])
+    strong = [r for r in rows if r["kind"] == "smoothed 0.7"]
+    assert np.mean([r["now"] - r["before"] for r in strong]) > 2
+    monkeypatch.setattr(correlated, "run", lambda quick: rows)
+    out = tmp_path / "c.md"
+    assert correlated.main(["--quick", "--markdown", str(out)]) == 0
+    assert "| smoothed 0.7 | σ 10 |" in out.read_text() and "decorrelate=True" in out.read_text()
