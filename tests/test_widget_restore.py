@@ -75,6 +75,7 @@ def test_restore_adds_layer_with_geometry_and_provenance(viewer_widget, qtbot, e
         "ensemble": 1,
         "light_noise_guard": True,
         "impulse_switch": True,
+        "decorrelate": False,
         "mode": "auto",
     }
     assert meta["precision"] == "float32"  # what "auto" ran in (the suite keeps it float32)
