@@ -561,11 +561,13 @@ def remove_pedestal(kernel: Any) -> np.ndarray:
     """
     kernel = np.asarray(kernel, np.float64)
     found = psf_pedestal(kernel)
-    if found is None:
-        return kernel
+    return kernel if found is None else _subtract_pedestal(kernel, *found)
+
+
+def _subtract_pedestal(kernel: np.ndarray, level: float, noise: float) -> np.ndarray:
+    """:func:`remove_pedestal` of a pedestal already found (`level`, `noise`)."""
     from scipy import ndimage
 
-    level, noise = found
     above = kernel - level
     smoothed = ndimage.gaussian_filter(above, PEDESTAL_SMOOTHING)
     delta = np.zeros(kernel.shape)
@@ -594,7 +596,7 @@ def _without_pedestal(kernel: np.ndarray) -> np.ndarray:
         ],
         stacklevel=3,  # as_psf's caller
     )
-    return remove_pedestal(kernel)
+    return _subtract_pedestal(kernel, level, noise)
 
 
 #: Largest negative mass, as a fraction of the positive mass, that :func:`as_psf`

@@ -272,30 +272,25 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    # what a restore of a part of `x` (or of `x` once rearranged) passes on
+    again = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
+    again |= {"batch_size": batch_size, "precision": precision}
+    again |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
     if decorrelation_applies(net, axes, decorrelate):
         # noise that neighbours share: a pixel-shuffled restore where it pays (core.decorrelate)
-        options = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
-        options |= {"batch_size": batch_size, "precision": precision}
-        options["normalization"] = normalization
-        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        options = again | {"normalization": normalization}
         return (yield from _decorrelated(x, net, axes, layout, options))
     alpha = alpha_axis(x.shape, axes, normalization)
     if alpha is not None:  # opacity is a mask, no image: kept as it is (core.colour)
         rgb, opacity = split_alpha(x, alpha)
-        options = {"psf": psf, "axes": axes, "tile": tile, "overlap": overlap}
-        options |= {"device": device, "batch_size": batch_size, "precision": precision}
-        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
-        out = yield from restore_iter(rgb, net, **options)
+        out = yield from restore_iter(rgb, net, axes=axes, **again)
         return join_alpha(out, opacity, alpha)
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
     constant = np.float32(x.flat[0]) if x.min() == x.max() else None
     if constant is None and normalization is None and _objects_in_a_stack(x, net, layout, axes):
         # each image its own ranges, as alone (core.dynamic_range): image by image
-        options = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
-        options |= {"batch_size": batch_size, "precision": precision}
-        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
-        return (yield from _image_by_image(x, net, layout, options))
+        return (yield from _image_by_image(x, net, layout, again))
     filled = None
     if constant is None and kind_of(net).fills_constant_areas:  # see core.constant_areas
         filled = fill_constant_areas(x.transpose(layout.perm), net.config.ndim)
