@@ -507,6 +507,8 @@ def test_a_bead_crop_layer_loses_its_background_with_a_notification(
     expected = dn.richardson_lucy(image, cleaned / cleaned.sum(), 8, device="cpu")
     np.testing.assert_allclose(out.data, expected, atol=1e-5)
     assert len(cautions) == 1 and "flat background of" in cautions[0], cautions
+    assert "the PSF's background was removed" in widget.status.value
+    assert "training data" not in widget.status.value
     record = out.metadata["napari_deconvnet"]["psf"]
     assert record["layer"] == "bead PSF" and abs(record["background_removed"] - 100) < 4
 

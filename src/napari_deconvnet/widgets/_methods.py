@@ -245,8 +245,10 @@ def restore_job(
         ``axes`` (inferred for a network when None), ``model_name`` (the
         network's own name; None for other methods), ``device``, ``precision``
         (what a network ran in, ``"auto"`` resolved; None for other methods) and
-        ``contrast_limits`` (None: the source's) and ``conditions`` (why the
-        image is unlike the model's training data; empty when it is not).
+        ``contrast_limits`` (None: the source's), ``conditions`` (why the
+        image is unlike the model's training data; empty when it is not) and
+        ``psf_notes`` (what was done to the PSF: a measured crop's background
+        removed; empty when nothing).
     """
     from napari_deconvnet.core.devices import resolve_device
     from napari_deconvnet.core.operations import run_method_iter
@@ -254,10 +256,11 @@ def restore_job(
     start = time.perf_counter()
     kernel, record = None, None
     lazy = as_lazy(image)
-    with collect_conditions() as conditions:  # shown as one notification, not a warning
-        if psf is not None:  # a measured PSF's background removed is one of them
+    with collect_conditions() as psf_notes:  # a measured PSF's background removed
+        if psf is not None:
             k = psf_ndim(psf) or ndim
             kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
+    with collect_conditions() as conditions:  # shown as one notification, not a warning
         result = yield from run_method_iter(
             image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params
         )
@@ -287,4 +290,6 @@ def restore_job(
         "contrast_limits": None if lazy is not None else contrast_limits(result),
         # a trained model restoring data unlike its training data (core/conditions.py)
         "conditions": list(conditions),
+        # what was done to the PSF it was given (core.psf.remove_pedestal)
+        "psf_notes": list(psf_notes),
     }

@@ -530,4 +530,7 @@ class RestoreWidget(WorkerWidget):
             note = result["conditions"][0]
             _caution(f"Restore of {layer.name!r} with {about['method']}: {note}")
             status += "; unlike the model's training data (see the notification)"
+        for note in result.get("psf_notes") or ():  # a bead's crop lost its background
+            _caution(f"Restore of {layer.name!r} with {about['method']}: {note}")
+            status += "; the PSF's background was removed (see the notification)"
         return status
