@@ -26,10 +26,25 @@ saturated at 4000 ADU; scored after mapping 100-200 ADU to 0-1) through
 model`` (the image median-filtered first), ``switch off``, and ``no
 impulses`` (the same image without them: the ceiling).
 
+``--hot-values``: hot pixels of any value, as dark current makes them (each
+raised by 0.5 to 10 times the scene's range, so that only the brightest is
+the image's maximum), in the same two set-ups. Columns as ``--hot`` plus
+``extremes only``: the switch as it was before outliers of other values
+counted (``find_outliers`` answering None).
+
+``--choose``: the outlier test's two constants (``OUTLIER_SPREAD``,
+``OUTLIER_NOISE`` of ``core.impulse_switch``) on validation scenes that no
+table here uses (cells of seeds 11 and 12 and the blurred filaments sample
+of seed 31, with hot pixels of any value; and bead scenes blurred by a
+Gaussian of sigma 0.4-0.6 pixel at 10-100 photons, sampled coarser than
+Nyquist, where every outlier found is a bead taken for a hot pixel).
+
 Usage::
 
     python benchmarks/mixed_noise.py --threads 1 --markdown out.md
     python benchmarks/mixed_noise.py --hot --threads 1 --markdown hot.md
+    python benchmarks/mixed_noise.py --hot-values --threads 1 --markdown hot-values.md
+    python benchmarks/mixed_noise.py --choose --threads 1 --markdown hot-choice.md
     python benchmarks/mixed_noise.py --quick
 """
 
@@ -48,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import heading, publish, set_threads  # noqa: E402
 
 import napari_deconvnet as dn  # noqa: E402
+from napari_deconvnet.core import impulse_switch  # noqa: E402
 from napari_deconvnet.core.phantoms import cells_2d  # noqa: E402
 
 #: (Gaussian sigma, impulse share)
@@ -124,11 +140,57 @@ def hot_degrade(clean: np.ndarray, model: str, share: float) -> tuple[np.ndarray
     return hot, plain, (0.0, 1.0)
 
 
-def run_hot(size: int, rows_wanted) -> dict[str, dict[str, float]]:
+#: (model, share) of the ``--hot-values`` rows
+HOT_VALUES = (
+    ("denoise-2d", 3e-4),
+    ("denoise-2d", 3e-3),
+    ("deconv-2d", 3e-4),
+    ("deconv-2d", 3e-3),
+)
+HOT_VALUE_COLUMNS = (
+    "noisy",
+    "3x3 median -> model",
+    "switch off",
+    "extremes only",
+    "now",
+    "no impulses",
+)
+
+
+def hot_values_degrade(
+    clean: np.ndarray, model: str, share: float, seed: int = 4, psf: dict | None = None
+) -> tuple[np.ndarray, ...]:
+    """(with hot pixels of any value, without, data range) for one ``--hot-values`` row."""
+    rng = np.random.default_rng(seed)
+    if model == "denoise-2d":  # camera units, as --hot
+        adu = (rng.poisson(clean * 50) + rng.normal(0, 1.5, clean.shape)) * 2 + 100
+        plain, (lo, hi) = np.rint(adu).astype(np.float32), (100.0, 200.0)
+    else:
+        kernel = dn.make_psf(**(psf or HOT_PSF))
+        plain = dn.synthesize(clean, "poisson", psf=kernel, peak=300.0, seed=seed)
+        plain, (lo, hi) = plain.astype(np.float32), (0.0, 1.0)
+    hot = plain.copy()
+    where = rng.random(clean.shape) < share
+    hot[where] += (rng.uniform(0.5, 10, int(where.sum())) * (hi - lo)).astype(np.float32)
+    return hot, plain, (lo, hi)
+
+
+def _extremes_only(image: np.ndarray, model: str, **kw) -> np.ndarray:
+    """Restore with the switch as it was before outliers of other values counted."""
+    found = impulse_switch.find_outliers
+    impulse_switch.find_outliers = lambda image: None
+    try:
+        return dn.restore(image, model, **kw)
+    finally:
+        impulse_switch.find_outliers = found
+
+
+def run_hot(size: int, rows_wanted, values: bool = False) -> dict[str, dict[str, float]]:
     rows = {}
     for name, clean in scenes(size).items():
         for model, share in rows_wanted:
-            hot, plain, (lo, hi) = hot_degrade(clean, model, share)
+            degrade_hot = hot_values_degrade if values else hot_degrade
+            hot, plain, (lo, hi) = degrade_hot(clean, model, share)
             kw = {"precision": "float32"}
             if model == "deconv-2d":
                 kw["psf"] = dn.make_psf(**HOT_PSF)
@@ -145,18 +207,110 @@ def run_hot(size: int, rows_wanted) -> dict[str, dict[str, float]]:
                 "now": dn.restore(hot, model, **kw),
                 "no impulses": dn.restore(plain, model, **kw),
             }
-            key = f"{name}, `{model}`, {share:.2%} impulses"
+            if values:
+                outs["extremes only"] = _extremes_only(hot, model, **kw)
+            key = f"{name}, `{model}`, {share:.2%} {'hot pixels' if values else 'impulses'}"
             rows[key] = {c: score(o) for c, o in outs.items()}
             print(key, " ".join(f"{c}: {v:.2f}" for c, v in rows[key].items()), flush=True)
     return rows
 
 
-def markdown_hot(rows: dict[str, dict[str, float]], header: str) -> str:
+#: (OUTLIER_SPREAD, OUTLIER_NOISE) pairs ``--choose`` tries
+CHOICES = ((2.0, 5.0), (2.0, 8.0), (3.0, 5.0), (3.0, 8.0), (4.0, 5.0), (4.0, 8.0))
+
+
+def validation_scenes(size: int) -> dict[str, np.ndarray]:
+    """Scenes for ``--choose`` only: none is in a table here."""
+    from napari_deconvnet.io.samples import blurred_phantom_data
+
+    filaments = blurred_phantom_data((size, size), 31)[1].astype(np.float32)
+    filaments = (filaments - filaments.min()) / np.ptp(filaments)
+    return {
+        "cells 11": cells_2d(np.random.default_rng(11), size).astype(np.float32),
+        "cells 12": cells_2d(np.random.default_rng(12), size).astype(np.float32),
+        "filaments 31": filaments,
+    }
+
+
+def bead_scene(rng: np.random.Generator, size: int, sigma: float, count: int = 300):
+    """Beads of random brightness at random sub-pixel places, blurred by a Gaussian of
+    `sigma` pixels; maximum 1."""
+    yy, xx = np.mgrid[:size, :size]
+    image = np.zeros((size, size))
+    for _ in range(count):
+        cy, cx = rng.uniform(0, size, 2)
+        image += rng.uniform(0.3, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+    return image / image.max()
+
+
+def choose(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
+    """Each pair of :data:`CHOICES` on the validation scenes: the mean and the worst loss
+    against the same image without hot pixels, and the bead scenes where beads were taken."""
+    cases = []
+    for clean in validation_scenes(size).values():
+        for model, share in HOT_VALUES[1::2] if quick else HOT_VALUES:
+            psf = {"kind": "gaussian", "sigma": 1.5}
+            hot, plain, (lo, hi) = hot_values_degrade(clean, model, share, seed=21, psf=psf)
+            kw = {"precision": "float32"}
+            if model == "deconv-2d":
+                kw["psf"] = dn.make_psf(**psf)
+            cases.append((clean, hot, plain, lo, hi, model, kw))
+    beads = []
+    for sigma in (0.4, 0.5, 0.6):
+        for peak in (10, 30, 100):
+            rng = np.random.default_rng(8)
+            clean = bead_scene(rng, size, sigma) * 0.9 + 0.05
+            beads.append(rng.poisson(clean * peak) + rng.normal(0, 2, clean.shape))
+
+    def score(out, clean, lo, hi):
+        return float(dn.psnr(clean, np.clip((out - lo) / (hi - lo), 0, 1), data_range=1))
+
+    ceiling = [score(dn.restore(c[2], c[5], **c[6]), c[0], c[3], c[4]) for c in cases]
+    rows = {}
+    kept = impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE
+    try:
+        for spread, noise in CHOICES:
+            impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE = spread, noise
+            losses = [
+                top - score(dn.restore(c[1], c[5], **c[6]), c[0], c[3], c[4])
+                for c, top in zip(cases, ceiling, strict=True)
+            ]
+            taken = [impulse_switch.find_outliers(b.astype(np.float32)) for b in beads]
+            key = f"spread {spread:g}, noise {noise:g}"
+            rows[key] = {
+                "mean loss": float(np.mean(losses)),
+                "worst loss": float(np.max(losses)),
+                "bead scenes taken": float(sum(t is not None for t in taken)),
+            }
+            print(key, rows[key], flush=True)
+    finally:
+        impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE = kept
+    return rows
+
+
+def markdown_choice(rows: dict[str, dict[str, float]], header: str) -> str:
     lines = [header, ""]
-    lines.append("| scene, model, impulses | " + " | ".join(HOT_COLUMNS) + " | now − switch off |")
-    lines.append("|---|" + "---:|" * (len(HOT_COLUMNS) + 1))
+    lines.append(
+        "| outlier test | mean loss to no hot pixels (dB) | worst loss (dB) | "
+        "bead scenes taken (of 9) |"
+    )
+    lines.append("|---|---:|---:|---:|")
     for key, v in rows.items():
-        cells = [f"{v[c]:.2f}" for c in HOT_COLUMNS]
+        lines.append(
+            f"| {key} | {v['mean loss']:.2f} | {v['worst loss']:.2f} | "
+            f"{v['bead scenes taken']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def markdown_hot(rows: dict[str, dict[str, float]], header: str) -> str:
+    values = any("extremes only" in v for v in rows.values())
+    columns = HOT_VALUE_COLUMNS if values else HOT_COLUMNS
+    lines = [header, ""]
+    lines.append("| scene, model, impulses | " + " | ".join(columns) + " | now − switch off |")
+    lines.append("|---|" + "---:|" * (len(columns) + 1))
+    for key, v in rows.items():
+        cells = [f"{v[c]:.2f}" for c in columns]
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {v['now'] - v['switch off']:+.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -181,23 +335,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hot", action="store_true", help="a few hot pixels or impulses, per switched model"
     )
+    parser.add_argument(
+        "--hot-values", action="store_true", help="hot pixels of any value, per switched model"
+    )
+    parser.add_argument(
+        "--choose", action="store_true", help="the outlier test's constants, on validation"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     t0 = time.perf_counter()
-    if args.hot:
+    render = markdown_hot
+    if args.choose:
+        rows = choose(128 if args.quick else 256, args.quick)
+        title, render = "Choosing the outlier test (validation scenes)", markdown_choice
+    elif args.hot or args.hot_values:
         size = 128 if args.quick else 256  # 0.03% of 64² would be one pixel
-        rows = run_hot(size, HOT[1::2] if args.quick else HOT)
-        title = "A few hot pixels or impulses"
+        table = HOT_VALUES if args.hot_values else HOT
+        rows = run_hot(size, table[1::2] if args.quick else table, values=args.hot_values)
+        title = "Hot pixels of any value" if args.hot_values else "A few hot pixels or impulses"
     else:
+        render = markdown
         rows = run(64 if args.quick else 256, NOISES[:1] if args.quick else NOISES)
         title = "Gaussian noise with impulses"
     header = (
         heading(title, "mixed_noise.py", argv)
         + f", {time.perf_counter() - t0:.0f} s. PSNR dB, float32."
     )
-    publish((markdown_hot if args.hot else markdown)(rows, header), args.markdown)
+    publish(render(rows, header), args.markdown)
     return 0
 
 

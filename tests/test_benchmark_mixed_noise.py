@@ -30,3 +30,23 @@ def test_the_hot_pixel_table_runs_and_the_switch_reaches_the_ceiling(mixed_noise
     for values in rows.values():  # impulses out before the Richardson-Lucy channel
         assert values["now"] > values["switch off"] + 4  # measured +4.8 and +10.6
         assert values["now"] > values["no impulses"] - 0.3
+
+
+def test_hot_pixels_of_any_value_table_and_the_choice_of_the_outlier_test(mixed_noise, tmp_path):
+    out = tmp_path / "v.md"
+    args = ["--quick", "--threads", "1", "--markdown"]
+    assert mixed_noise.main(["--hot-values", *args, str(out)]) == 0
+    text = out.read_text()
+    assert "extremes only" in text and "| cells, `deconv-2d`, 0.30% hot pixels |" in text
+    rows = mixed_noise.run_hot(128, [("deconv-2d", 3e-3)], values=True)
+    for values in rows.values():  # the switch before outliers counted kept them
+        assert values["now"] > values["extremes only"] + 4
+        assert values["now"] > values["no impulses"] - 0.5
+    choice = tmp_path / "c.md"
+    assert mixed_noise.main(["--choose", *args, str(choice)]) == 0
+    text = choice.read_text()
+    chosen = mixed_noise.impulse_switch
+    key = f"spread {chosen.OUTLIER_SPREAD:g}, noise {chosen.OUTLIER_NOISE:g}"
+    row = next(line for line in text.splitlines() if line.startswith(f"| {key} |"))
+    assert row.endswith("| 0 |")  # no bead scene taken for hot pixels
+    assert chosen.OUTLIER_SPREAD == 4.0 and chosen.OUTLIER_NOISE == 5.0  # restored after

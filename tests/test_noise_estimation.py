@@ -362,3 +362,17 @@ def test_gaussian_sigma_of_integer_data_is_not_snapped_to_the_lattice(dtype, sig
     flat = image.astype(np.float64)  # the same values as floats: the same estimate
     assert estimate_noise(flat)["sigma"] == pytest.approx(estimate_noise(image)["sigma"])
     assert diagonal_mad_sigma(image) == pytest.approx(true, rel=0.12 if sigma < 1 else 0.05)
+
+
+def test_a_lattice_finer_than_the_noise_takes_the_plain_median():
+    """A few averaged values among 8-bit ones made a lattice step of 1e-9 and 10**9 bins
+    (seconds per estimate); such a lattice is no lattice: the plain median, the same value."""
+    from napari_deconvnet.core.noise_estimation import _MAD_TO_SIGMA, _mad_sigma
+
+    values = np.random.default_rng(0).normal(0, 0.05, 10_000)
+    plain = float(np.median(np.abs(values)) * _MAD_TO_SIGMA)
+    assert _mad_sigma(values, quantum=1e-9) == plain
+    assert _mad_sigma(values, quantum=0.0) == plain
+    # a real lattice (integers) still takes the grouped median: not the plain one
+    counts = np.rint(values * 40)
+    assert _mad_sigma(counts, quantum=1.0) != float(np.median(np.abs(counts)) * _MAD_TO_SIGMA)

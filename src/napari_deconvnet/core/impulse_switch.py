@@ -25,6 +25,28 @@ eager, lazy, streamed and cluster restores agree: the filter needs only
 :data:`IMPULSE_MARGIN` pixels of context (beyond what a model's classical
 channel needs).
 
+A camera's hot pixels are rarely all at one value: dark current differs from
+pixel to pixel, so most hot pixels lie between the scene and the maximum,
+and only the brightest is an extreme. Those were taken as signal, spread
+into blobs by the denoisers and into bright rings by a deconvolution
+channel (0.3% of them cost 12-16 dB). So the probed crops are also asked,
+when they hold no impulses at the extremes, whether they hold a few
+**outliers** (:func:`find_outliers`): pixels beyond every one of their 8
+neighbours in their plane by four times those neighbours' spread, by 5
+standard deviations of the noise at their level (the image's noise line,
+:func:`~napari_deconvnet.core.kinds.noise_line`, estimated once the
+candidates are set aside) and by a tenth of the image's range; and pairs of
+such pixels side by side. A diffraction-limited object spreads over its
+neighbours: beads blurred by a Gaussian of sigma 0.4-0.6 pixels (sampled
+coarser than Nyquist) at 10-100 photons are not taken; with twice the
+spread instead of four times, 4 of those 9 scenes were (both constants
+chosen on validation scenes, ``benchmarks/mixed_noise.py --choose``). A
+z-stack's hot pixels stand at the same place in every plane, so the
+neighbours are those in the plane. If at least :data:`FEW_IMPULSES` of the
+pixels are outliers, and at most :data:`OUTLIER_MOST`, they are switched
+like the impulses (:func:`outlier_mask`, with the noise line and range
+found once for the whole input, so that blocks agree).
+
 The blind denoisers, the deconvolution models and the noise-conditioned one
 get the switch (:func:`switch_by_default`); their Richardson-Lucy, Wiener or
 noise channels are computed from the switched image.
@@ -51,7 +73,13 @@ __all__ = [
     "IMPULSE_LARGEST",
     "ISOLATED_RATIO",
     "IMPULSE_MARGIN",
+    "OUTLIER_MOST",
+    "OUTLIER_NOISE",
+    "OUTLIER_RANGE",
+    "OUTLIER_SPREAD",
     "detect_impulses",
+    "find_outliers",
+    "outlier_mask",
     "probed_images",
     "find_impulses",
     "holds_impulses",
@@ -69,12 +97,23 @@ IMPULSE_LARGEST = 7
 #: range away from it: the zeros of a background clipped at 0 are not
 STANDS_OUT = 0.1
 #: Context a block needs around it for the switch to be exact (the window, and the
-#: neighbours that decide whether a pixel in it is an impulse)
-IMPULSE_MARGIN = IMPULSE_LARGEST // 2 + 1
+#: neighbours that decide whether a pixel in it is an impulse, and theirs: an
+#: outlier's partner, :func:`outlier_mask`)
+IMPULSE_MARGIN = IMPULSE_LARGEST // 2 + 2
 #: Isolated extreme pixels (hot, dead) are switched from this share of the pixels on ...
 FEW_IMPULSES = 1e-4
 #: ... when the pixels the switch would replace are at most this many times as many
 ISOLATED_RATIO = 2.0
+#: An outlier lies beyond each of its 8 neighbours (in its plane) by this many
+#: times their spread (largest minus smallest)...
+OUTLIER_SPREAD = 4.0
+#: ... by this many standard deviations of the noise at its own value ...
+OUTLIER_NOISE = 5.0
+#: ... and by this share of the image's range (that of its neighbours' medians,
+#: 0.5th to 99.5th percentile: the outliers themselves do not widen it)
+OUTLIER_RANGE = 0.1
+#: More outliers than this share of the pixels are no camera's defects: not switched
+OUTLIER_MOST = 0.05
 #: The crop (per spatial axis) the impulses are looked for in
 DETECT_CROP = {2: (512, 512), 3: (24, 192, 192)}
 
@@ -134,8 +173,8 @@ def switch_applies(net: Any, requested: bool | None) -> bool:
     return switch_by_default(metadata, in_channels)
 
 
-def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
-    """The impulse values when a crop of the transposed input `xt` holds salt-and-pepper.
+def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
+    """The impulse values when a crop of the transposed input `xt` holds impulses.
 
     Parameters
     ----------
@@ -146,13 +185,16 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
     Returns
     -------
     dict or None
-        ``{"minimum": lo, "maximum": hi}`` of the whole input, or None when
-        no probed image's central crop (:data:`DETECT_CROP`) holds impulses
-        by :func:`holds_impulses`. The images probed are the middle one and,
-        in a stack, up to :data:`PROBED_IMAGES` in all spread evenly over it
-        (:func:`probed_images`): a time-lapse whose middle frame is clean but
-        whose other frames hold impulses (hot pixels that come and go, a
-        glitch) used to keep them, and lost 10.7 dB on those frames.
+        ``{"minimum": lo, "maximum": hi}`` of the whole input; with
+        ``"outliers"`` (:func:`find_outliers`: the noise line and range that
+        :func:`outlier_mask` tests with) when the crop holds no impulses at
+        the extremes but a few outliers of other values; None when no probed image's central crop
+        (:data:`DETECT_CROP`) holds impulses by :func:`holds_impulses` or
+        outliers by :func:`find_outliers`. The images probed are the middle
+        one and, in a stack, up to :data:`PROBED_IMAGES` in all spread evenly
+        over it (:func:`probed_images`): a time-lapse whose middle frame is
+        clean but whose other frames hold impulses (hot pixels that come and
+        go, a glitch) used to keep them, and lost 10.7 dB on those frames.
     """
     lead = tuple(int(n) for n in xt.shape[:n_lead])
     for index in probed_images(lead):
@@ -164,11 +206,13 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, float] | None:
         if min(crop.shape[-2:]) < 16:
             return None
         try:
-            found = holds_impulses(crop)
+            if holds_impulses(crop):
+                return impulse_values(xt)
+            outliers = find_outliers(crop)
         except (ValueError, TypeError):
             continue
-        if found:
-            return impulse_values(xt)
+        if outliers is not None:  # (salt-and-pepper is switched as it was)
+            return {**impulse_values(xt), "outliers": outliers}
     return None
 
 
@@ -247,7 +291,127 @@ def impulse_mask(image: np.ndarray, values: dict[str, float]) -> np.ndarray:
         ring[(1,) * image.ndim] = False
         median = ndimage.median_filter(image, footprint=ring, mode="reflect")
     gap = STANDS_OUT * (hi - lo)
-    return ((image <= lo) & (median > lo + gap)) | ((image >= hi) & (median < hi - gap))
+    mask = ((image <= lo) & (median > lo + gap)) | ((image >= hi) & (median < hi - gap))
+    if values.get("outliers") is not None:
+        mask |= outlier_mask(image, values["outliers"])
+    return mask
+
+
+def _outliers(
+    planes: np.ndarray, floor: float, line: dict[str, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(outliers, pairs) of `planes` (N, H, W): pixels beyond all 8 neighbours, and
+    pixels beyond all but one (an outlier's partner, not yet checked), by
+    :data:`OUTLIER_SPREAD` times the others' spread, by `floor`, and by
+    :data:`OUTLIER_NOISE` standard deviations of the noise `line` (``var = a *
+    level + b``; None: no noise test) at the higher of the pixel's value and its
+    brightest neighbour's: an outlier's own value above them, theirs below (a
+    dark pixel's noise is that of the level it fell from)."""
+    from .noise_estimation import ring_ranks
+
+    low, second, second_top, top = ring_ranks(planes, (0, 1, 6, 7))
+    noise: np.ndarray | np.float32 = np.float32(0.0)
+    if line is not None:
+        level = np.maximum(planes, top).astype(np.float64)
+        variance = np.maximum(line["a"] * level + line["b"], 0.0)
+        noise = (OUTLIER_NOISE * np.sqrt(variance)).astype(np.float32)
+
+    def beyond(high: np.ndarray, small: np.ndarray) -> np.ndarray:
+        spread = OUTLIER_SPREAD * (high - small)
+        up, down = planes - high, small - planes
+        margin = np.maximum(noise, floor)
+        return ((up > spread) & (up > margin)) | ((down > spread) & (down > margin))
+
+    single = beyond(top, low)
+    return single, beyond(second_top, second) & ~single
+
+
+def _ring_extremes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest of each pixel's 8 neighbours in `planes` (N, H, W),
+    mirrored at the borders as :func:`~.noise_estimation.ring_ranks` does."""
+    h, w = planes.shape[-2:]
+    padded = np.pad(planes, ((0, 0), (1, 1), (1, 1)), mode="symmetric")
+    views = [
+        padded[:, 1 + dy : h + 1 + dy, 1 + dx : w + 1 + dx]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if dy or dx
+    ]
+    low, high = views[0].copy(), views[0].copy()
+    for view in views[1:]:
+        np.minimum(low, view, out=low)
+        np.maximum(high, view, out=high)
+    return low, high
+
+
+def outlier_mask(image: np.ndarray, outliers: dict[str, float]) -> np.ndarray:
+    """The outliers of `image` (planes over its last two axes) as :func:`find_outliers` saw them.
+
+    A pixel beyond each of its 8 neighbours in its plane (above all, or below
+    all) by more than :data:`OUTLIER_SPREAD` times their spread, more than
+    :data:`OUTLIER_NOISE` standard deviations of the noise at its own value
+    (``sqrt(a * value + b)``, the line in `outliers`) and more than
+    ``outliers["floor"]``; and two such pixels side by side (each beyond all
+    its other 7 neighbours), or one on the image's edge, whose mirrored
+    neighbour is itself. The neighbours are mirrored at the borders as
+    :func:`~.noise_estimation.ring_ranks` does; 2 pixels of context decide.
+    """
+    from scipy import ndimage
+
+    x = np.asarray(image, np.float32)
+    planes = x.reshape(-1, *x.shape[-2:])
+    single, pairs = _outliers(planes, np.float32(outliers["floor"]), outliers)
+    ring = np.ones((1, 3, 3), bool)
+    ring[0, 1, 1] = False
+    edge = np.zeros(planes.shape, bool)
+    edge[:, [0, -1], :] = True
+    edge[:, :, [0, -1]] = True
+    partnered = ndimage.binary_dilation(pairs, structure=ring) | edge
+    return (single | (pairs & partnered)).reshape(x.shape)
+
+
+def find_outliers(image: np.ndarray) -> dict[str, float] | None:
+    """The noise line and range :func:`outlier_mask` tests with, when `image` holds a few
+    outliers; None otherwise.
+
+    Outliers of any value (hot pixels below the maximum, dead pixels above
+    the minimum) count when at least :data:`FEW_IMPULSES` of the pixels (and
+    10) are found and at most :data:`OUTLIER_MOST`. The noise line
+    (:func:`~napari_deconvnet.core.kinds.noise_line`) is estimated once the
+    pixels that stand out from their neighbours by spread and range alone
+    are replaced by their 8 neighbours' median: hot pixels would otherwise
+    raise it (1% of them made a Poisson scene's line 13 times as steep, and
+    hid most of them). ``{"a", "b", "floor"}``; `floor` is
+    :data:`OUTLIER_RANGE` of the range of the neighbours' medians.
+    """
+    from .kinds import noise_line
+    from .noise_estimation import ring_ranks
+
+    x = np.asarray(image, np.float32)
+    planes = x.reshape(-1, *x.shape[-2:])
+    least = max(10, FEW_IMPULSES * planes.size)
+    # a cheap first look (a tenth of the sorting's cost, which most images then skip):
+    # pixels beyond all 8 neighbours by the spread test alone, half as many as needed
+    low, high = _ring_extremes(planes)
+    spread = OUTLIER_SPREAD * (high - low)
+    if ((planes - high > spread) | (low - planes > spread)).sum() < least / 2:
+        return None
+    median = ring_ranks(planes, (4,))[0]
+    low, high = np.percentile(median, (0.5, 99.5))
+    floor = np.float32(OUTLIER_RANGE * float(high - low))
+    if not floor > 0:
+        return None
+    single, pairs = _outliers(planes, floor, None)
+    candidates = single | pairs
+    if candidates.sum() < least:
+        return None
+    kept = np.where(candidates, median, planes)  # (one of the values: a lattice stays one)
+    line = noise_line(kept.reshape(x.shape))
+    found = {"a": float(line["a"]), "b": float(line["b"]), "floor": float(floor)}
+    count = int(outlier_mask(x, found).sum())
+    if count < least or count > OUTLIER_MOST * planes.size:
+        return None
+    return found
 
 
 def switch_impulses(x: np.ndarray, values: dict[str, float], ndim: int) -> np.ndarray:

@@ -98,6 +98,10 @@ def _haar(planes: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+#: Lattices with more steps than this up to the largest coefficient take the plain median
+_MOST_STEPS = 2**20
+
+
 def _mad_sigma(values: np.ndarray, quantum: float = 0.0) -> float:
     """Donoho and Johnstone's robust sigma, ``median(|values|) / 0.6745``.
 
@@ -109,9 +113,11 @@ def _mad_sigma(values: np.ndarray, quantum: float = 0.0) -> float:
     median, each value standing for the interval it was rounded from).
     """
     magnitude = np.abs(values)
-    if quantum <= 0 or magnitude.size == 0:
-        return float(np.median(magnitude) * _MAD_TO_SIGMA)
     step = quantum / 2
+    # no lattice, or one so fine that its steps are far below the noise (a few
+    # averaged values among 8-bit ones made a step of 1e-9 and 10**9 bins)
+    if quantum <= 0 or magnitude.size == 0 or not magnitude.max() / step < _MOST_STEPS:
+        return float(np.median(magnitude) * _MAD_TO_SIGMA)
     counts = np.bincount(np.rint(magnitude / step).astype(np.int64).reshape(-1))
     if counts[0] == magnitude.size:  # noise-free
         return 0.0
