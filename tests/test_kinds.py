@@ -163,3 +163,23 @@ def test_salt_and_pepper_model_says_when_it_finds_no_impulses():
         warnings.simplefilter("error", RuntimeWarning)
         fixed = dn.restore(speckled, "salt-and-pepper", precision="float32")
     assert dn.psnr(clean, fixed, data_range=1) > dn.psnr(clean, speckled, data_range=1) + 10
+
+
+def test_salt_and_pepper_fill_in_stays_between_the_impulse_values():
+    """The network could overshoot the image's extremes (65,951 on a uint16 image); an
+    impulse's true value lies between them, like every pixel's."""
+    from skimage import data
+
+    import napari_deconvnet as dn
+
+    clean = data.camera()[100:228, 100:228].astype(np.float32) / 255
+    speckled = dn.synthesize(clean, "salt-and-pepper", amount=0.3, seed=1)
+    counts = np.rint(np.asarray(speckled) * 65535).astype(np.uint16)
+    out = dn.restore(counts, "salt-and-pepper", precision="float32")
+    # synthesize puts the impulses at the image's own extremes: 771 (3/255) and 65535
+    low, high = int(counts.min()), int(counts.max())
+    assert (low, high) == (771, 65535)
+    assert out.min() >= low and out.max() <= high
+    impulses = (counts == low) | (counts == high)
+    np.testing.assert_array_equal(out[~impulses], counts[~impulses])
+    assert dn.psnr(clean, out / 65535, data_range=1) > 30

@@ -354,7 +354,9 @@ def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -
     (`impulses`, from :func:`impulse_values`: the whole image's, the
     definition the switching-median channel uses too); the others are exact,
     so only the impulses take the network's estimate (a "switching" filter
-    whose fill-in is the network). Modifies `y` in place.
+    whose fill-in is the network). The fill-in lies between the two impulse
+    values, as every pixel of the image does (the network could overshoot
+    them: 65,951 on a uint16 image). Modifies `y` in place.
     """
     keep = (x != impulses["minimum"]) & (x != impulses["maximum"])
     found = keep.size - int(np.count_nonzero(keep))
@@ -369,6 +371,7 @@ def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -
             RuntimeWarning,
             stacklevel=2,
         )
+    np.clip(y, impulses["minimum"], impulses["maximum"], out=y)
     np.copyto(y, x, where=keep, casting="unsafe")
 
 

@@ -309,9 +309,13 @@ def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
 def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
     import imageio.v3 as iio
 
-    from .png import read_png_text
+    from .png import decode_png, read_png_text, reads_lossily
 
-    data = np.asarray(iio.imread(path))
+    if path.lower().endswith(".png") and reads_lossily(path):
+        with open(path, "rb") as fh:  # 16-bit colour: Pillow would keep 8 of its bits
+            data = decode_png(fh.read())
+    else:
+        data = np.asarray(iio.imread(path))
     rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
     axes = {2: "YX", 3: "YXS" if rgb else "YXC"}.get(data.ndim, "")
     image = ImageFile(path=path, levels=[data])

@@ -14,6 +14,12 @@ per type; every row uses the *Up* filter, which suits photos and costs
 nothing to compute. The provenance goes into a ``tEXt`` chunk
 (:data:`TEXT_KEY`, JSON), which the package's reader puts back into the
 layer's metadata.
+
+Reading, likewise: Pillow (through imageio) reads 16-bit colour PNGs (RGB,
+RGBA, gray and alpha) as 8-bit, keeping only each sample's high byte, so
+the package's own 16-bit colour output came back with 256 levels where it
+had 65,536. :func:`decode_png` reads those at full depth (non-interlaced,
+every row filter); other PNGs are left to imageio.
 """
 
 from __future__ import annotations
@@ -28,7 +34,16 @@ import numpy as np
 
 from napari_deconvnet.core.atomic import write_atomic
 
-__all__ = ["TEXT_KEY", "encode_png", "png_levels", "png_problem", "read_png_text", "write_png"]
+__all__ = [
+    "TEXT_KEY",
+    "decode_png",
+    "encode_png",
+    "png_levels",
+    "png_problem",
+    "read_png_text",
+    "reads_lossily",
+    "write_png",
+]
 
 #: The ``tEXt`` keyword of the provenance
 TEXT_KEY = "napari_deconvnet"
@@ -133,3 +148,116 @@ def read_png_text(path: str | os.PathLike) -> dict[str, Any] | None:
                     except ValueError:
                         return None
                     return doc if isinstance(doc, dict) else None
+
+
+#: PNG colour type -> samples per pixel (gray, RGB, gray and alpha, RGBA)
+_SAMPLES = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def _chunks(blob: bytes):
+    """(kind, body) of each chunk of the PNG `blob`, up to IEND."""
+    if blob[:8] != _SIGNATURE:
+        raise ValueError("not a PNG file (its first 8 bytes are not the PNG signature)")
+    pos = 8
+    while pos + 8 <= len(blob):
+        length, kind = struct.unpack(">I4s", blob[pos : pos + 8])
+        body = blob[pos + 8 : pos + 8 + length]
+        if len(body) < length:
+            raise ValueError(f"truncated PNG: its {kind.decode('latin-1')} chunk is cut short")
+        yield kind, body
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+
+
+def _header(blob: bytes) -> tuple[int, ...]:
+    """(width, height, depth, colour, compression, filtering, interlace) of a PNG."""
+    kind, body = next(_chunks(blob), (b"", b""))
+    if kind != b"IHDR" or len(body) != 13:
+        raise ValueError("not a valid PNG file: it does not start with its IHDR chunk")
+    return struct.unpack(">IIBBBBB", body)
+
+
+def reads_lossily(path: str | os.PathLike) -> bool:
+    """Whether Pillow would read the PNG at `path` with fewer bits than it holds: 16-bit
+    colour (RGB, RGBA, gray and alpha) that :func:`decode_png` reads instead."""
+    with open(path, "rb") as fh:
+        start = fh.read(33)
+    try:
+        _, _, depth, colour, compression, filtering, interlace = _header(start)
+    except (ValueError, struct.error):
+        return False
+    return depth == 16 and colour in (2, 4, 6) and not (compression or filtering or interlace)
+
+
+def decode_png(blob: bytes) -> np.ndarray:
+    """The pixels of a non-interlaced 8- or 16-bit PNG (gray, gray and alpha, RGB, RGBA).
+
+    ``(H, W)`` for gray, ``(H, W, S)`` otherwise; uint8 or uint16 (native
+    byte order). Every row filter of the PNG specification (None, Sub, Up,
+    Average, Paeth) is undone. Palette images, other bit depths and
+    interlaced files raise a ValueError (imageio reads those).
+    """
+    width, height, depth, colour, compression, filtering, interlace = _header(blob)
+    samples = _SAMPLES.get(colour)
+    if samples is None or depth not in (8, 16) or compression or filtering or interlace:
+        raise ValueError(
+            f"decode_png reads non-interlaced 8- or 16-bit gray, gray-and-alpha, RGB and RGBA "
+            f"PNGs; this one has bit depth {depth}, colour type {colour}, interlace {interlace}"
+        )
+    data = zlib.decompressobj().decompress(
+        b"".join(body for kind, body in _chunks(blob) if kind == b"IDAT")
+    )
+    step = samples * depth // 8  # bytes per pixel: the filters' "left" distance
+    stride = width * step
+    if len(data) < height * (stride + 1):
+        raise ValueError(
+            f"truncated PNG: its image data holds {len(data)} bytes where a {width}x{height} "
+            f"image needs {height * (stride + 1)}"
+        )
+    rows = np.frombuffer(data, np.uint8, count=height * (stride + 1)).reshape(height, -1)
+    out = _unfilter(rows[:, 1:], rows[:, 0], step)
+    pixels = out.view(">u2").astype(np.uint16) if depth == 16 else out
+    pixels = pixels.reshape(height, width, samples)
+    return pixels[..., 0] if samples == 1 else pixels
+
+
+def _unfilter(filtered: np.ndarray, kinds: np.ndarray, step: int) -> np.ndarray:
+    """Rows of bytes with each row's filter (0-4) undone, from the top row down."""
+    out = np.empty_like(filtered)
+    prior = np.zeros(filtered.shape[1], np.uint8)
+    for r, kind in enumerate(kinds):
+        row = filtered[r]
+        if kind == 0:
+            out[r] = row
+        elif kind == 1:  # Sub: a running sum (modulo 256) of each byte of the pixel
+            out[r] = np.cumsum(row.reshape(-1, step), axis=0, dtype=np.uint8).reshape(-1)
+        elif kind == 2:  # Up
+            np.add(row, prior, out=out[r])
+        elif kind in (3, 4):  # Average, Paeth: each byte needs the one just undone
+            out[r] = np.frombuffer(_left_dependent(row, prior, step, kind), np.uint8)
+        else:
+            raise ValueError(f"invalid PNG: row {r} has filter type {int(kind)} (0-4 exist)")
+        prior = out[r]
+    return out
+
+
+def _left_dependent(row: np.ndarray, prior: np.ndarray, step: int, kind: int) -> bytearray:
+    """One row's Average (3) or Paeth (4) filter undone, byte by byte."""
+    done = bytearray(row.tobytes())
+    up = prior.tobytes()
+    for i in range(len(done)):
+        left = done[i - step] if i >= step else 0
+        if kind == 3:
+            done[i] = (done[i] + ((left + up[i]) >> 1)) & 255
+            continue
+        above, corner = up[i], up[i - step] if i >= step else 0
+        guess = left + above - corner
+        to_left, to_above, to_corner = abs(guess - left), abs(guess - above), abs(guess - corner)
+        if to_left <= to_above and to_left <= to_corner:
+            done[i] = (done[i] + left) & 255
+        elif to_above <= to_corner:
+            done[i] = (done[i] + above) & 255
+        else:
+            done[i] = (done[i] + corner) & 255
+    return done
