@@ -80,6 +80,7 @@ __all__ = [
     "detect_impulses",
     "find_outliers",
     "outlier_mask",
+    "outlier_candidates",
     "probed_images",
     "find_impulses",
     "holds_impulses",
@@ -377,18 +378,40 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     Outliers of any value (hot pixels below the maximum, dead pixels above
     the minimum) count when at least :data:`FEW_IMPULSES` of the pixels (and
     10) are found and at most :data:`OUTLIER_MOST`. The noise line
-    (:func:`~napari_deconvnet.core.kinds.noise_line`) is estimated once the
-    pixels that stand out from their neighbours by spread and range alone
-    are replaced by their 8 neighbours' median: hot pixels would otherwise
-    raise it (1% of them made a Poisson scene's line 13 times as steep, and
-    hid most of them). ``{"a", "b", "floor"}``; `floor` is
+    (:func:`~napari_deconvnet.core.kinds.noise_line`) is measured without
+    the blocks of the pixels that stand out from their neighbours by spread
+    and range alone (:func:`outlier_candidates`, which
+    :func:`~napari_deconvnet.estimate_noise` leaves out): hot pixels would
+    otherwise raise it (1% of them made a Poisson scene's line 13 times as
+    steep, and hid most of them). ``{"a", "b", "floor"}``; `floor` is
     :data:`OUTLIER_RANGE` of the range of the neighbours' medians.
     """
     from .kinds import noise_line
-    from .noise_estimation import ring_ranks
 
     x = np.asarray(image, np.float32)
     planes = x.reshape(-1, *x.shape[-2:])
+    least = max(10, FEW_IMPULSES * planes.size)
+    aside = _outlier_candidates(planes)
+    if aside is None:
+        return None
+    line = noise_line(x)  # (measured without the candidates' blocks: estimate_noise)
+    floor = aside[2]
+    found = {"a": float(line["a"]), "b": float(line["b"]), "floor": float(floor)}
+    count = int(outlier_mask(x, found).sum())
+    if count < least or count > OUTLIER_MOST * planes.size:
+        return None
+    return found
+
+
+def _outlier_candidates(
+    planes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The pixels of `planes` (N, H, W, float32) that stand out from their 8 neighbours
+    by spread and range alone (no noise test), those neighbours' median, and the range
+    floor; None when fewer than :data:`FEW_IMPULSES` of the pixels (and 10) stand out,
+    or more than :data:`OUTLIER_MOST`."""
+    from .noise_estimation import ring_ranks
+
     least = max(10, FEW_IMPULSES * planes.size)
     # a cheap first look (a tenth of the sorting's cost, which most images then skip):
     # pixels beyond all 8 neighbours by the spread test alone, half as many as needed
@@ -403,15 +426,27 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
         return None
     single, pairs = _outliers(planes, floor, None)
     candidates = single | pairs
-    if candidates.sum() < least:
+    if candidates.sum() < least or candidates.sum() > OUTLIER_MOST * planes.size:
         return None
-    kept = np.where(candidates, median, planes)  # (one of the values: a lattice stays one)
-    line = noise_line(kept.reshape(x.shape))
-    found = {"a": float(line["a"]), "b": float(line["b"]), "floor": float(floor)}
-    count = int(outlier_mask(x, found).sum())
-    if count < least or count > OUTLIER_MOST * planes.size:
+    return candidates, median, float(floor)
+
+
+def outlier_candidates(planes: np.ndarray) -> np.ndarray | None:
+    """The pixels of `planes` (N, H, W) that a noise measurement should leave out: a
+    few outliers (hot pixels of any value; :func:`find_outliers`'s candidates, by
+    spread and range alone), or None.
+
+    :func:`~napari_deconvnet.estimate_noise` leaves their 2x2 blocks out: 0.1%
+    of hot pixels on a camera frame made its gain 3.4 times too low, 1% made
+    Poisson-Gaussian noise read as Gaussian. None (nothing to leave out) when
+    fewer than :data:`FEW_IMPULSES` of the pixels (and 10) stand out, or more
+    than :data:`OUTLIER_MOST`: images without hot pixels are measured as before.
+    """
+    x = np.asarray(planes)
+    if x.ndim != 3 or min(x.shape[-2:]) < 3 or not np.issubdtype(x.dtype, np.number):
         return None
-    return found
+    aside = _outlier_candidates(np.asarray(x, np.float32))
+    return None if aside is None else aside[0]
 
 
 def switch_impulses(x: np.ndarray, values: dict[str, float], ndim: int) -> np.ndarray:

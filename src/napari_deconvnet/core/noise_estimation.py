@@ -186,6 +186,18 @@ def noise_level_function(image: Any, *, channel_axis: int | None = None) -> dict
 DEAD_AREA_BLOCKS = 9
 
 
+def _outlier_blocks(planes: np.ndarray) -> np.ndarray | None:
+    """The Haar blocks holding a few outliers (hot pixels of any value,
+    :func:`~.impulse_switch.outlier_candidates`), or None."""
+    from .impulse_switch import outlier_candidates
+
+    pixels = outlier_candidates(planes)
+    if pixels is None:
+        return None
+    n, h, w = pixels.shape[0], pixels.shape[1] // 2 * 2, pixels.shape[2] // 2 * 2
+    return pixels[:, :h, :w].reshape(n, h // 2, 2, w // 2, 2).any(axis=(2, 4))
+
+
 def live_blocks(coef: dict[str, np.ndarray]) -> np.ndarray | None:
     """The Haar blocks outside exactly constant areas, or None when there are none.
 
@@ -583,6 +595,9 @@ def estimate_noise(
 
     coef = _haar(planes)
     live = live_blocks(coef)  # constant areas (padding, masks) carry no noise
+    hot = _outlier_blocks(planes)  # nor do a camera's hot pixels of any value
+    if hot is not None:
+        live = ~hot if live is None else live & ~hot
     if live is not None and live.sum() < _MIN_BIN:
         live = None  # (all but constant: measured as before)
     nlf, smooth = _nlf(coef, live)
