@@ -29,6 +29,16 @@ noise at 20 and 100 photons. Columns: the input; ``denoise-2d`` by default
 (as earlier releases); with ``decorrelate=True``; and the pixel-shuffled
 restore taken always (the choice's ceiling and its cost).
 
+``--colour``: RGB images through ``denoise-2d`` (restored as luminance and
+chroma), each screened as one image by its samples' mean: centre crops
+(256²) of the test photos that are colour (astronaut, chelsea), the same
+degradations with noise drawn for each colour on its own, and
+``demosaiced``: a colour camera's raw image (one colour per pixel, in a
+Bayer RGGB pattern) with Gaussian noise, interpolated to three colours
+(bilinear, each colour from its own samples), which shares the noise between
+neighbours.
+The thresholds are the gray ones, not chosen again.
+
 ``--choose`` is how the decision's thresholds were chosen, on validation
 photos only (scikit-image's coffee, rocket, immunohistochemistry, brick,
 grass, text and Hubble deep field; the same degradations, Gaussian sigma 5,
@@ -41,6 +51,7 @@ Usage::
 
     python benchmarks/correlated_noise.py --threads 1 --markdown out.md
     python benchmarks/correlated_noise.py --quick
+    python benchmarks/correlated_noise.py --colour --threads 1 --markdown colour.md
     python benchmarks/correlated_noise.py --choose --threads 1
 """
 
@@ -109,6 +120,81 @@ def degrade(
     noisy = half + _noise(half, level, photo, rng)
     grid = np.meshgrid(*(np.arange(n) / 2 for n in clean.shape), indexing="ij")
     return clean, ndimage.map_coordinates(noisy, grid, order=1, mode="nearest")
+
+
+#: RGB test photos of ``--colour``, and its degradations
+COLOUR_PHOTOS = ("astronaut", "chelsea")
+COLOUR_KINDS = (*KINDS, "demosaiced")
+
+
+def colour_scenes(quick: bool) -> list[tuple[str, np.ndarray]]:
+    from skimage import data
+
+    out = []
+    for name in COLOUR_PHOTOS[:1] if quick else COLOUR_PHOTOS:
+        image = getattr(data, name)()[..., :3].astype(np.float64) / 255
+        top, left = [max(0, (n - SIDE) // 2) for n in image.shape[:2]]
+        out.append((name, np.ascontiguousarray(image[top : top + SIDE, left : left + SIDE])))
+    return out
+
+
+def demosaiced(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """A Bayer (RGGB) raw image of `clean` with Gaussian noise of `sigma` (of 255),
+    interpolated back to three colours bilinearly."""
+    from scipy import ndimage
+
+    h, w, _ = clean.shape
+    colour = np.zeros((h, w), int)  # 0 red, 1 green, 2 blue
+    colour[0::2, 1::2] = colour[1::2, 0::2] = 1
+    colour[1::2, 1::2] = 2
+    raw = np.choose(colour, np.moveaxis(clean, -1, 0)) + rng.normal(0, sigma / 255, (h, w))
+    weights = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+    out = np.empty_like(clean)
+    for c in range(3):
+        sampled = (colour == c).astype(float)
+        found = ndimage.convolve(raw * sampled, weights, mode="mirror")
+        out[..., c] = found / ndimage.convolve(sampled, weights, mode="mirror")
+    return out
+
+
+def degrade_colour(
+    clean: np.ndarray, kind: str, level: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, degraded) for one RGB scene: :func:`degrade` colour by colour (a
+    registration shifts the three alike), or a demosaiced raw image."""
+    if kind == "demosaiced":
+        return clean, demosaiced(clean, level, np.random.default_rng(seed))
+    if kind == "registered":  # one shift for the three colours, each its own noise
+        rng = np.random.default_rng(seed)
+        dy, dx = rng.uniform(0.3, 0.7, 2)
+        noisy = clean + rng.normal(0.0, level / 255, clean.shape)
+        reference = np.stack([_shift(clean[..., c], dy, dx) for c in range(3)], -1)
+        return reference, np.stack([_shift(noisy[..., c], dy, dx) for c in range(3)], -1)
+    pairs = [degrade(clean[..., c], kind, level, True, seed + 101 * c) for c in range(3)]
+    return np.stack([p[0] for p in pairs], -1), np.stack([p[1] for p in pairs], -1)
+
+
+def run_colour(quick: bool) -> list[dict]:
+    rows = []
+    for s, (name, clean) in enumerate(colour_scenes(quick)):
+        for kind in ("white", "smoothed 0.7", "demosaiced") if quick else COLOUR_KINDS:
+            for level in SIGMAS[1:] if quick else SIGMAS:
+                reference, noisy = degrade_colour(clean, kind, level, seed=2000 + 17 * s)
+                noisy = noisy.astype(np.float32)
+                before = dn.restore(noisy, "default")
+                now = dn.restore(noisy, "default", decorrelate=True)
+                shuffled_ = always_shuffled(noisy)
+                row = dict(scene=name, kind=kind, level=level, photo=True)
+                row |= dict(input=psnr(reference, noisy), before=psnr(reference, before))
+                row |= dict(now=psnr(reference, now), shuffled=psnr(reference, shuffled_))
+                row["chosen"] = not np.array_equal(now, before)
+                rows.append(row)
+                print(
+                    f"{name} {kind} {level:g}: before {row['before']:.2f} now {row['now']:.2f} "
+                    f"shuffled {row['shuffled']:.2f}",
+                    file=sys.stderr,
+                )
+    return rows
 
 
 def psnr(reference: np.ndarray, out: np.ndarray) -> float:
@@ -234,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two photos, one phantom")
     parser.add_argument("--choose", action="store_true", help="the thresholds' choice")
+    parser.add_argument("--colour", action="store_true", help="RGB photos, and demosaicing")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -251,13 +338,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         publish(text, args.markdown, "\n")
         return 0
-    rows = run(args.quick)
+    rows = run_colour(args.quick) if args.colour else run(args.quick)
+    scenes_are = (
+        f"the RGB test photos {', '.join(COLOUR_PHOTOS)}"
+        if args.colour
+        else "photos: the six test photos; phantoms: test seeds 71 and 72"
+    )
+    title = "Correlated noise in colour" if args.colour else "Correlated noise"
     text = "\n\n".join(
         [
-            heading("Correlated noise through denoise-2d", "correlated_noise.py", argv),
+            heading(f"{title} through denoise-2d", "correlated_noise.py", argv),
             f"Machine: {machine()}; {time.perf_counter() - start:.0f} s. Mean PSNR (dB) over "
-            "the scenes of each row (photos: the six test photos; phantoms: test seeds 71 "
-            "and 72), 256² crops.",
+            f"the scenes of each row ({scenes_are}), 256² crops.",
             table(rows),
         ]
     )

@@ -41,3 +41,26 @@ def test_quick_run_gains_where_it_chooses_and_leaves_white_noise(
     out = tmp_path / "c.md"
     assert correlated.main(["--quick", "--markdown", str(out)]) == 0
     assert "| smoothed 0.7 | σ 10 |" in out.read_text() and "decorrelate=True" in out.read_text()
+
+
+def test_colour_degradations_and_the_quick_colour_run(correlated, tmp_path):
+    clean = np.full((64, 64, 3), 0.5)
+    reference, noisy = correlated.degrade_colour(clean, "demosaiced", 25.0, seed=3)
+    noise = noisy - reference
+    # interpolated from one colour per pixel: neighbours share the noise (bilinear
+    # demosaicing draws each colour from its own samples: not the colours)
+    lag = float(np.corrcoef(noise[:, :-1, 1].ravel(), noise[:, 1:, 1].ravel())[0, 1])
+    assert lag > 0.2 and noise.std() < 25 / 255
+    reference, noisy = correlated.degrade_colour(clean, "white", 25.0, seed=3)
+    noise = noisy - reference
+    assert abs(float(np.corrcoef(noise[..., 0].ravel(), noise[..., 2].ravel())[0, 1])) < 0.05
+    # a registration shifts the three colours alike: the reference stays grey
+    ramp = np.dstack([np.tile(np.linspace(0, 1, 64), (64, 1))] * 3)
+    reference, _ = correlated.degrade_colour(ramp, "registered", 10.0, seed=4)
+    np.testing.assert_allclose(reference[..., 0], reference[..., 2])
+    out = tmp_path / "colour.md"
+    assert correlated.main(["--colour", "--quick", "--threads", "1", "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "| demosaiced | σ 25 |" in text and "Correlated noise in colour" in text
+    row = next(line for line in text.splitlines() if line.startswith("| white | σ 25 |"))
+    assert "0 of 1" in row  # white noise untouched

@@ -110,8 +110,6 @@ def test_what_does_not_decorrelate():
         dc.decorrelation_applies(dn.load_model("denoise-3d"), "ZYX", True)
     with pytest.raises(ValueError, match="one-channel 2D denoiser"):
         dc.decorrelation_applies(dn.load_model("deconv-2d"), "YX", True)
-    with pytest.raises(ValueError, match="gray images"):
-        dn.restore(np.stack([noisy] * 3, axis=-1), decorrelate=True)
     with pytest.raises(TypeError, match="decorrelate"):
         dn.restore(noisy, decorrelate="yes")
     # fixed statistics: the sub-images are restored with them too
@@ -139,3 +137,28 @@ def test_a_nearly_clean_textured_photo_is_why_it_is_not_the_default():
     before = _psnr(clean, noisy)
     assert _psnr(clean, dn.restore(noisy)) > before - 5.5
     assert _psnr(clean, dn.restore(noisy, decorrelate=True)) < before - 15
+
+
+def test_colour_images_and_channels():
+    """RGB: one image, screened by its samples' mean, its sub-images restored in colour;
+    a C axis: each channel a gray image of its own."""
+    from skimage import data
+
+    clean = data.astronaut()[100:228, 100:228].astype(np.float64) / 255
+    rng = np.random.default_rng(5)
+    smooth = ndimage.gaussian_filter(rng.normal(0, 1, clean.shape), (0.7, 0.7, 0))
+    correlated = (clean + smooth * (25 / 255 / smooth.std())).astype(np.float32)
+    before, now = dn.restore(correlated), dn.restore(correlated, decorrelate=True)
+    assert _psnr(clean, now) > _psnr(clean, before) + 4, (_psnr(clean, before), _psnr(clean, now))
+    parts = [dn.restore(p, decorrelate=False) for p in dc.shuffled(correlated)]
+    np.testing.assert_array_equal(now, dc.assemble(parts, correlated.shape))
+    white = (clean + rng.normal(0, 25 / 255, clean.shape)).astype(np.float32)
+    np.testing.assert_array_equal(dn.restore(white, decorrelate=True), dn.restore(white))
+    # channels first (C): each channel decided and restored as the gray image it is
+    channels = np.stack([white[..., 0], correlated[..., 1]])
+    out = dn.restore(channels, axes="CYX", decorrelate=True)
+    for c in range(2):
+        np.testing.assert_allclose(
+            out[c], dn.restore(channels[c], decorrelate=True), atol=1e-5 * np.ptp(out[c])
+        )
+    assert not np.array_equal(out[1], dn.restore(channels, axes="CYX")[1])

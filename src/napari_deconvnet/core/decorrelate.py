@@ -90,8 +90,11 @@ def decorrelation_applies(net: Any, axes: str, requested: bool | None) -> bool:
     of :func:`decide` is not safe enough to be automatic (a nearly clean,
     finely textured photo can pass both stages and lose its texture, see
     the module's notes). Asked for, it needs a two-dimensional one-channel
-    plain denoiser (no PSF, no conditioning) and gray images (no ``C`` or
-    ``S`` axis): anything else raises a ValueError that says so.
+    plain denoiser (no PSF, no conditioning): anything else raises a
+    ValueError that says so. Channels (``C``) are screened and restored each
+    as a gray image; an RGB image (``S``) as one, screened by the mean of its
+    samples, its sub-images restored in colour (a colour camera's demosaicing
+    shares each colour's noise between neighbours).
     """
     requested = optional_flag(requested, "decorrelate")
     if not requested:
@@ -105,16 +108,12 @@ def decorrelation_applies(net: Any, axes: str, requested: bool | None) -> bool:
             f"kind, e.g. denoise-2d); this model is {kind_of(metadata).name!r}, "
             f"{config.ndim}D, with {config.in_channels} input channels"
         )
-    if "C" in axes or "S" in axes:
-        raise ValueError(
-            f"decorrelate=True restores gray images; these axes ({axes!r}) have channels or "
-            "RGB samples: restore each channel as a gray image, or leave decorrelate off"
-        )
     return True
 
 
 def shuffled(image: np.ndarray, factor: int = FACTOR) -> list[np.ndarray]:
-    """The ``factor**2`` sub-images of a 2D image, row offset first."""
+    """The ``factor**2`` sub-images of an image (Y and X first, any axes after them, such
+    as RGB samples), row offset first."""
     return [
         np.ascontiguousarray(image[i::factor, j::factor])
         for i in range(factor)
@@ -122,8 +121,8 @@ def shuffled(image: np.ndarray, factor: int = FACTOR) -> list[np.ndarray]:
     ]
 
 
-def assemble(parts: list[np.ndarray], shape: tuple[int, int], factor: int = FACTOR) -> np.ndarray:
-    """The image whose :func:`shuffled` sub-images are `parts` (float32)."""
+def assemble(parts: list[np.ndarray], shape: tuple[int, ...], factor: int = FACTOR) -> np.ndarray:
+    """The image of `shape` whose :func:`shuffled` sub-images are `parts` (float32)."""
     out = np.empty(shape, np.float32)
     for k, part in enumerate(parts):
         i, j = divmod(k, factor)

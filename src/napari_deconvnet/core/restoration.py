@@ -419,19 +419,30 @@ def _decorrelated(
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """:func:`restore_iter` of `x`, each of its images whose noise neighbours share
     restored pixel-shuffled instead (:mod:`.decorrelate`): screened, then both
-    restores run and compared."""
-    xt = x.transpose(layout.perm)
-    lead = xt.shape[: layout.n_batch_axes]
+    restores run and compared. An RGB image (``S`` axis) is one image: screened
+    by its samples' mean, its sub-images restored in colour."""
+    if "S" in axes:  # RGB: each colour image screened by its mean, restored whole
+        order = [i for i, a in enumerate(axes) if a not in "YXS"]
+        order += [axes.index("Y"), axes.index("X"), axes.index("S")]
+        sub_axes = "YXS"
+    else:  # gray images (each channel of a C axis on its own): the layout's order
+        order, sub_axes = list(layout.perm), "YX"
+    xt = x.transpose(order)
+    lead = xt.shape[: xt.ndim - len(sub_axes)]
+
+    def gray(image: np.ndarray) -> np.ndarray:
+        return image.mean(axis=-1) if sub_axes == "YXS" else image
+
     screened = [
         index
         for index in np.ndindex(*lead)
-        if screen_ratio(xt[index]) >= decorrelate_module.SCREEN_RATIO
+        if screen_ratio(gray(xt[index])) >= decorrelate_module.SCREEN_RATIO
     ]
     plain = restore_iter(x, net, axes=axes, decorrelate=False, **options)
     if not screened:
         return (yield from plain)
     out = yield from _part(plain, 0)
-    ot = out.transpose(layout.perm)
+    ot = out.transpose(order)
     parts = len(screened) * decorrelate_module.FACTOR**2
     done = 0
     with warnings.catch_warnings():  # said once, by prepare_restore for the stack
@@ -440,7 +451,7 @@ def _decorrelated(
             image = np.ascontiguousarray(xt[index])
             restored = []
             for sub in shuffled(image):
-                one = restore_iter(sub, net, axes="YX", decorrelate=False, **options)
+                one = restore_iter(sub, net, axes=sub_axes, decorrelate=False, **options)
                 restored.append((yield from _part(_part(one, done, parts), 1)))
                 done += 1
             candidate = assemble(restored, image.shape)
