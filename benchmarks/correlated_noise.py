@@ -39,6 +39,15 @@ Bayer RGGB pattern) with Gaussian noise, interpolated to three colours
 neighbours.
 The thresholds are the gray ones, not chosen again.
 
+``--volumes``: z-stacks through ``denoise-3d``, each volume screened by its
+planes' mean and restored as the four sub-volumes of every second pixel
+along Y and X: the quality benchmark's test volumes (32x128x128, seeds 9101
+and 9102), Poisson noise at 20 and 100 photons, white; smoothed within the
+planes (0.7 px) or in 3D (0.7 px along each axis); registered (the noisy
+volume shifted by 0.3-0.7 pixels along Y and X, linear); and ``one axis``:
+smoothed along X by 0.8 px and Z by 0.5 px, as a deskew's interpolation
+leaves it. The thresholds are the gray photos' ones.
+
 ``--choose`` is how the decision's thresholds were chosen, on validation
 photos only (scikit-image's coffee, rocket, immunohistochemistry, brick,
 grass, text and Hubble deep field; the same degradations, Gaussian sigma 5,
@@ -52,6 +61,7 @@ Usage::
     python benchmarks/correlated_noise.py --threads 1 --markdown out.md
     python benchmarks/correlated_noise.py --quick
     python benchmarks/correlated_noise.py --colour --threads 1 --markdown colour.md
+    python benchmarks/correlated_noise.py --volumes --threads 1 --markdown volumes.md
     python benchmarks/correlated_noise.py --choose --threads 1
 """
 
@@ -197,6 +207,64 @@ def run_colour(quick: bool) -> list[dict]:
     return rows
 
 
+#: ``--volumes``: test volumes (the quality benchmark's seeds), degradations, photons
+VOLUME_SEEDS = (9101, 9102)
+VOLUME_KINDS = ("white", "smoothed planes", "smoothed 3D", "registered", "one axis")
+VOLUME_SHAPE = (32, 128, 128)
+
+
+def degrade_volume(
+    clean: np.ndarray, kind: str, photons: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, degraded) for one volume: Poisson noise, then the correlation."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    noise = rng.poisson(clean * photons) / photons - clean
+    widths = {"smoothed planes": (0, 0.7, 0.7), "smoothed 3D": (0.7,) * 3}
+    widths["one axis"] = (0.5, 0, 0.8)
+    if kind in widths:
+        smooth = ndimage.gaussian_filter(noise, widths[kind])
+        return clean, clean + smooth * (noise.std() / smooth.std())
+    if kind == "registered":
+        dy, dx = rng.uniform(0.3, 0.7, 2)
+
+        def shift(volume: np.ndarray) -> np.ndarray:
+            return ndimage.shift(volume, (0, dy, dx), order=1, mode="reflect")
+
+        return shift(clean), shift(clean + noise)
+    return clean, clean + noise
+
+
+def run_volumes(quick: bool) -> list[dict]:
+    from napari_deconvnet.io.samples import phantom_volume_data
+
+    rows = []
+    shape = (16, 64, 64) if quick else VOLUME_SHAPE
+    for s, seed in enumerate(VOLUME_SEEDS[:1] if quick else VOLUME_SEEDS):
+        clean = phantom_volume_data(shape, seed)[1].astype(np.float64)
+        clean /= clean.max()
+        for kind in VOLUME_KINDS[:2] if quick else VOLUME_KINDS:
+            for level in PHOTONS[:1] if quick else PHOTONS:
+                reference, noisy = degrade_volume(clean, kind, level, seed=3000 + 17 * s)
+                noisy = noisy.astype(np.float32)
+                before = dn.restore(noisy, "denoise-3d")
+                now = dn.restore(noisy, "denoise-3d", decorrelate=True)
+                parts = [dn.restore(p, "denoise-3d") for p in shuffled(noisy, start=1)]
+                shuffled_ = assemble(parts, noisy.shape, start=1)
+                row = dict(scene=f"volume {seed}", kind=kind, level=level, photo=False)
+                row |= dict(input=psnr(reference, noisy), before=psnr(reference, before))
+                row |= dict(now=psnr(reference, now), shuffled=psnr(reference, shuffled_))
+                row["chosen"] = not np.array_equal(now, before)
+                rows.append(row)
+                print(
+                    f"volume {seed} {kind} {level:g}: before {row['before']:.2f} now "
+                    f"{row['now']:.2f} shuffled {row['shuffled']:.2f}",
+                    file=sys.stderr,
+                )
+    return rows
+
+
 def psnr(reference: np.ndarray, out: np.ndarray) -> float:
     return float(dn.psnr(reference, np.clip(out, 0, 1), data_range=1))
 
@@ -290,6 +358,109 @@ def choose() -> str:
     return "\n".join(lines)
 
 
+#: ``--choose-volumes``: validation volumes (no table uses them), photons, and the grid
+VALIDATION_VOLUME_SEEDS = (9301, 9302, 9303)
+VALIDATION_VOLUME_PHOTONS = (5.0, 20.0, 100.0, 1000.0)
+VOLUME_SCREENS = (1.3, 1.5, 1.8)
+VOLUME_RATIOS = (4.0, 6.0, 12.0)
+VOLUME_LEAST = (0.0, 0.005, 0.01, 0.02)
+#: Nearly clean textured volumes (the case that keeps decorrelation opt-in): planes
+#: cut from these validation photos, with white noise of half a grey level
+TEXTURE_PHOTOS = ("brick", "grass", "gravel")
+
+
+def _textured_volume(name: str, shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """A clean, finely textured volume, scaled to [0, 1]: planes cut from one texture
+    photo, each one pixel further along Y than the one before, so that the texture runs
+    on through Z (an oblique structure)."""
+    from skimage import data
+
+    image = getattr(data, name)().astype(np.float64)
+    image = image.mean(-1) if image.ndim == 3 else image
+    z, h, w = shape
+    top, left = np.random.default_rng(seed).integers(0, 64, 2)
+    volume = np.stack([image[top + k : top + k + h, left : left + w] for k in range(z)])
+    return (volume - volume.min()) / np.ptp(volume)
+
+
+def choose_volumes() -> str:
+    """The screen, residual ratio and least residual for 3D models, on validation volumes."""
+    import math
+
+    from napari_deconvnet.io.samples import phantom_volume_data
+
+    cases = []
+    shape = (32, 96, 96)
+
+    def case_of(name: str, kind: str, level: float, reference, noisy) -> dict:
+        noisy = noisy.astype(np.float32)
+        x = noisy.astype(np.float64)
+        plain = dn.restore(noisy, "denoise-3d")
+        parts = [dn.restore(p, "denoise-3d") for p in shuffled(noisy, start=1)]
+        pd = assemble(parts, noisy.shape, start=1)
+        low, high = np.percentile(x, (0.5, 99.5))
+        from napari_deconvnet.core.decorrelate import screen_ratio
+
+        case = dict(name=name, kind=kind, level=level)
+        case["screen"] = float(np.mean([screen_ratio(plane) for plane in x]))
+        case["kept"] = math.sqrt(float(np.mean((x - plain) ** 2))) / (high - low)
+        case["taken"] = math.sqrt(float(np.mean((x - pd) ** 2))) / (high - low)
+        case["plain"], case["pd"] = psnr(reference, plain), psnr(reference, pd)
+        print(f"{name} {kind} {level:g}: {case}", file=sys.stderr)
+        return case
+
+    for s, seed in enumerate(VALIDATION_VOLUME_SEEDS):
+        clean = phantom_volume_data(shape, seed)[1].astype(np.float64)
+        clean /= clean.max()
+        for kind in VOLUME_KINDS:
+            for level in VALIDATION_VOLUME_PHOTONS:
+                reference, noisy = degrade_volume(clean, kind, level, seed=6000 + 31 * s)
+                cases.append(case_of(f"volume {seed}", kind, level, reference, noisy))
+    for s, name in enumerate(TEXTURE_PHOTOS):
+        clean = _textured_volume(name, shape, seed=7000 + s)
+        noisy = clean + np.random.default_rng(7100 + s).normal(0, 0.5 / 255, shape)
+        cases.append(case_of(name, "nearly clean texture", 0.5, clean, noisy))
+    results = []
+    for screen in VOLUME_SCREENS:
+        for ratio in VOLUME_RATIOS:
+            for least in VOLUME_LEAST:
+                picks = [
+                    c["screen"] >= screen
+                    and c["taken"] >= ratio * c["kept"]
+                    and c["taken"] >= least
+                    for c in cases
+                ]
+                chosen = [c["pd"] if p else c["plain"] for c, p in zip(cases, picks, strict=True)]
+                results.append(
+                    (float(np.mean(chosen)), -sum(picks), screen, ratio, least, sum(picks))
+                )
+    best = max(r[0] for r in results)
+    within = [r for r in results if r[0] >= best - 0.005]
+    chosen = max(within, key=lambda r: (r[1], r[2], r[3], r[4]))  # fewest picks, strictest
+    lines = ["| screen | residual ratio | least residual | mean PSNR | volumes pixel-shuffled |",
+             "|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for score, _, screen, ratio, least, n in results:
+        mark = " ← chosen" if (screen, ratio, least) == chosen[2:5] else ""
+        lines.append(
+            f"| {screen:g} | {ratio:g} | {least:g} | {score:.3f}{mark} | {n} of {len(cases)} |"
+        )
+    plain_mean = np.mean([c["plain"] for c in cases])
+    lines.append(
+        f"\nPlain restore of every case: {plain_mean:.3f} dB. Chosen: screen {chosen[2]:g}, "
+        f"residual ratio {chosen[3]:g}, least residual {chosen[4]:g}."
+    )
+    for c in cases:
+        if c["kind"] in ("white", "nearly clean texture"):
+            taken = (c["screen"] >= chosen[2] and c["taken"] >= chosen[3] * c["kept"]
+                     and c["taken"] >= chosen[4])  # fmt: skip
+            lines.append(
+                f"- {c['name']}, {c['kind']} {c['level']:g}: screen {c['screen']:.2f}, "
+                f"{'pixel-shuffled' if taken else 'plain'} "
+                f"({c['plain']:.2f} plain, {c['pd']:.2f} pixel-shuffled)"
+            )
+    return "\n".join(lines)
+
+
 def _level(row: dict) -> str:
     return f"σ {row['level']:g}" if row["photo"] else f"{row['level']:g} photons"
 
@@ -321,11 +492,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="two photos, one phantom")
     parser.add_argument("--choose", action="store_true", help="the thresholds' choice")
     parser.add_argument("--colour", action="store_true", help="RGB photos, and demosaicing")
+    parser.add_argument("--volumes", action="store_true", help="z-stacks through denoise-3d")
+    parser.add_argument(
+        "--choose-volumes", action="store_true", help="the 3D thresholds' choice, on validation"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     start = time.perf_counter()
+    if args.choose_volumes:
+        text = "\n\n".join(
+            [
+                heading(
+                    "Correlated noise in z-stacks: the thresholds", "correlated_noise.py", argv
+                ),  # fmt: skip
+                f"Machine: {machine()}; validation volumes "
+                f"{', '.join(map(str, VALIDATION_VOLUME_SEEDS))} (32x96x96) and nearly clean "
+                f"textured volumes cut from {', '.join(TEXTURE_PHOTOS)}.",
+                choose_volumes(),
+            ]
+        )
+        publish(text, args.markdown, "\n")
+        return 0
     if args.choose:
         text = "\n\n".join(
             [
@@ -338,18 +527,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         publish(text, args.markdown, "\n")
         return 0
-    rows = run_colour(args.quick) if args.colour else run(args.quick)
-    scenes_are = (
-        f"the RGB test photos {', '.join(COLOUR_PHOTOS)}"
-        if args.colour
-        else "photos: the six test photos; phantoms: test seeds 71 and 72"
-    )
-    title = "Correlated noise in colour" if args.colour else "Correlated noise"
+    if args.volumes:
+        rows = run_volumes(args.quick)
+        title = "Correlated noise in z-stacks through denoise-3d"
+        scenes_are = f"the test volumes {', '.join(map(str, VOLUME_SEEDS))}, 32x128x128"
+    elif args.colour:
+        rows = run_colour(args.quick)
+        title = "Correlated noise in colour through denoise-2d"
+        scenes_are = f"the RGB test photos {', '.join(COLOUR_PHOTOS)}, 256² crops"
+    else:
+        rows = run(args.quick)
+        title = "Correlated noise through denoise-2d"
+        scenes_are = "photos: the six test photos; phantoms: test seeds 71 and 72; 256² crops"
     text = "\n\n".join(
         [
-            heading(f"{title} through denoise-2d", "correlated_noise.py", argv),
+            heading(title, "correlated_noise.py", argv),
             f"Machine: {machine()}; {time.perf_counter() - start:.0f} s. Mean PSNR (dB) over "
-            f"the scenes of each row ({scenes_are}), 256² crops.",
+            f"the scenes of each row ({scenes_are}).",
             table(rows),
         ]
     )

@@ -64,3 +64,21 @@ def test_colour_degradations_and_the_quick_colour_run(correlated, tmp_path):
     assert "| demosaiced | σ 25 |" in text and "Correlated noise in colour" in text
     row = next(line for line in text.splitlines() if line.startswith("| white | σ 25 |"))
     assert "0 of 1" in row  # white noise untouched
+
+
+def test_volume_degradations_and_the_quick_volume_run(correlated, tmp_path):
+    clean = np.full((8, 48, 48), 0.5)
+    for kind in correlated.VOLUME_KINDS:
+        reference, noisy = correlated.degrade_volume(clean, kind, 100.0, seed=1)
+        noise = noisy - reference
+        along_x = float(np.corrcoef(noise[..., :-1].ravel(), noise[..., 1:].ravel())[0, 1])
+        if kind == "white":
+            assert abs(along_x) < 0.05
+        else:  # neighbours along X share the noise
+            assert along_x > 0.2, kind
+    out = tmp_path / "volumes.md"
+    assert correlated.main(["--volumes", "--quick", "--threads", "1", "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "denoise-3d" in text and "| smoothed planes | 20 photons |" in text
+    white = next(line for line in text.splitlines() if line.startswith("| white |"))
+    assert "0 of 1" in white

@@ -106,10 +106,11 @@ def test_what_does_not_decorrelate():
     assert dc.decorrelation_applies(net, "YX", True)
     assert not dc.decorrelation_applies(net, "YX", None)  # off unless asked
     assert not dc.decorrelation_applies(net, "YX", False)
-    with pytest.raises(ValueError, match="one-channel 2D denoiser"):
-        dc.decorrelation_applies(dn.load_model("denoise-3d"), "ZYX", True)
-    with pytest.raises(ValueError, match="one-channel 2D denoiser"):
+    assert dc.decorrelation_applies(dn.load_model("denoise-3d"), "ZYX", True)
+    with pytest.raises(ValueError, match="one-channel denoiser without conditioning"):
         dc.decorrelation_applies(dn.load_model("deconv-2d"), "YX", True)
+    with pytest.raises(ValueError, match="one-channel denoiser without conditioning"):
+        dc.decorrelation_applies(dn.load_model("deconv-3d"), "ZYX", True)
     with pytest.raises(TypeError, match="decorrelate"):
         dn.restore(noisy, decorrelate="yes")
     # fixed statistics: the sub-images are restored with them too
@@ -162,3 +163,46 @@ def test_colour_images_and_channels():
             out[c], dn.restore(channels[c], decorrelate=True), atol=1e-5 * np.ptp(out[c])
         )
     assert not np.array_equal(out[1], dn.restore(channels, axes="CYX")[1])
+
+
+def test_volumes_through_a_3d_model():
+    """A 3D model's volume is screened by its planes' mean and restored as the four
+    sub-volumes of every second pixel along Y and X."""
+    from napari_deconvnet.core.phantoms import phantom
+
+    clean = phantom((12, 64, 64), ["nuclei", "filaments"], np.random.default_rng(4))
+    clean = clean / clean.max()
+    rng = np.random.default_rng(7)
+    noise = rng.poisson(clean * 50) / 50 - clean
+    smooth = ndimage.gaussian_filter(noise, (0, 0.7, 0.7))
+    correlated = (clean + smooth * (noise.std() / smooth.std())).astype(np.float32)
+    before = dn.restore(correlated, "denoise-3d")
+    now = dn.restore(correlated, "denoise-3d", decorrelate=True)
+    # measured: 33.06 dB plain, 36.48 decorrelated
+    gain = _psnr(clean, now) - _psnr(clean, before)
+    assert gain > 2.5, (_psnr(clean, before), _psnr(clean, now))
+    parts = [dn.restore(p, "denoise-3d") for p in dc.shuffled(correlated, start=1)]
+    np.testing.assert_array_equal(now, dc.assemble(parts, correlated.shape, start=1))
+    white = (clean + noise).astype(np.float32)
+    np.testing.assert_array_equal(
+        dn.restore(white, "denoise-3d", decorrelate=True), dn.restore(white, "denoise-3d")
+    )
+    # a deskew's interpolation along one axis: under the photos' screen (1.8), over the
+    # volumes' (1.3), chosen on validation volumes
+    from napari_deconvnet.io.samples import phantom_volume_data
+
+    sample = phantom_volume_data((16, 64, 64), 9305)[1].astype(np.float64)
+    sample /= sample.max()
+    counts = np.random.default_rng(5).poisson(sample * 50) / 50 - sample
+    along_x = ndimage.gaussian_filter(counts, (0.5, 0, 0.8))
+    deskewed = (sample + along_x * (counts.std() / along_x.std())).astype(np.float32)
+    screen = np.mean([dc.screen_ratio(plane) for plane in deskewed])
+    assert dc.VOLUME_SCREEN_RATIO <= screen < dc.SCREEN_RATIO, screen
+    plain = _psnr(sample, dn.restore(deskewed, "denoise-3d"))
+    fixed = _psnr(sample, dn.restore(deskewed, "denoise-3d", decorrelate=True))
+    assert fixed > plain + 5, (plain, fixed)  # measured 27.02 -> 34.51 dB
+    # the Restore widget's box and the CLI's --param, as for denoise-2d
+    specs = dn.list_methods()
+    for name in ("denoise-2d", "denoise-3d"):
+        assert "decorrelate" in [param.name for param in specs[name].params], name
+    assert "decorrelate" not in [param.name for param in specs["deconv-3d"].params]

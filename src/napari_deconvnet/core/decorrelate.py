@@ -58,6 +58,9 @@ __all__ = [
     "MIN_SIDE",
     "RESIDUAL_RATIO",
     "SCREEN_RATIO",
+    "VOLUME_MIN_RESIDUAL",
+    "VOLUME_RESIDUAL_RATIO",
+    "VOLUME_SCREEN_RATIO",
     "assemble",
     "decide",
     "decorrelation_applies",
@@ -81,6 +84,15 @@ RESIDUAL_RATIO = 6.0
 MIN_RESIDUAL = 0.02
 #: Images with a side under this many pixels are not screened.
 MIN_SIDE = 32
+#: A 3D model's volumes (screened by their planes' mean): the screen, residual ratio
+#: and least residual, chosen on validation volumes
+#: (``benchmarks/correlated_noise.py --choose-volumes``: fluorescence phantoms with
+#: white, smoothed, registered and one-axis noise at 5-1000 photons, and nearly clean
+#: textured volumes). Fluorescence volumes hold little fine texture, so a lower screen
+#: catches the correlation a deskew leaves along one axis (screen 1.3-1.6).
+VOLUME_SCREEN_RATIO = 1.3
+VOLUME_RESIDUAL_RATIO = 6.0
+VOLUME_MIN_RESIDUAL = 0.0
 
 
 def decorrelation_applies(net: Any, axes: str, requested: bool | None) -> bool:
@@ -89,9 +101,11 @@ def decorrelation_applies(net: Any, axes: str, requested: bool | None) -> bool:
     Only when asked (``requested`` True; None and False: never): the choice
     of :func:`decide` is not safe enough to be automatic (a nearly clean,
     finely textured photo can pass both stages and lose its texture, see
-    the module's notes). Asked for, it needs a two-dimensional one-channel
-    plain denoiser (no PSF, no conditioning): anything else raises a
-    ValueError that says so. Channels (``C``) are screened and restored each
+    the module's notes). Asked for, it needs a one-channel plain denoiser
+    (no PSF, no conditioning; 2D or 3D): anything else raises a ValueError
+    that says so. A 3D model's volume is one image: screened by its planes'
+    mean, restored as the four sub-volumes of every second pixel along Y and
+    X (every plane; the Z sampling is left alone). Channels (``C``) are screened and restored each
     as a gray image; an RGB image (``S``) as one, screened by the mean of its
     samples, its sub-images restored in colour (a colour camera's demosaicing
     shares each colour's noise between neighbours).
@@ -102,31 +116,36 @@ def decorrelation_applies(net: Any, axes: str, requested: bool | None) -> bool:
     metadata = getattr(net, "metadata", {}) or {}
     config = net.config
     plain = kind_of(metadata).name == "plain" and config.in_channels == 1
-    if not plain or config.out_channels != 1 or config.ndim != 2:
+    if not plain or config.out_channels != 1:
         raise ValueError(
-            "decorrelate=True needs a one-channel 2D denoiser without conditioning (the plain "
-            f"kind, e.g. denoise-2d); this model is {kind_of(metadata).name!r}, "
+            "decorrelate=True needs a one-channel denoiser without conditioning (the plain "
+            f"kind, e.g. denoise-2d or denoise-3d); this model is {kind_of(metadata).name!r}, "
             f"{config.ndim}D, with {config.in_channels} input channels"
         )
     return True
 
 
-def shuffled(image: np.ndarray, factor: int = FACTOR) -> list[np.ndarray]:
-    """The ``factor**2`` sub-images of an image (Y and X first, any axes after them, such
-    as RGB samples), row offset first."""
+def shuffled(image: np.ndarray, factor: int = FACTOR, start: int = 0) -> list[np.ndarray]:
+    """The ``factor**2`` sub-images of an image: every `factor`-th pixel along its axes
+    `start` and ``start + 1`` (Y and X; axes before them, such as a volume's Z, and
+    after them, such as RGB samples, whole), row offset first."""
+    lead = (slice(None),) * start
     return [
-        np.ascontiguousarray(image[i::factor, j::factor])
+        np.ascontiguousarray(image[(*lead, slice(i, None, factor), slice(j, None, factor))])
         for i in range(factor)
         for j in range(factor)
     ]
 
 
-def assemble(parts: list[np.ndarray], shape: tuple[int, ...], factor: int = FACTOR) -> np.ndarray:
+def assemble(
+    parts: list[np.ndarray], shape: tuple[int, ...], factor: int = FACTOR, start: int = 0
+) -> np.ndarray:
     """The image of `shape` whose :func:`shuffled` sub-images are `parts` (float32)."""
     out = np.empty(shape, np.float32)
+    lead = (slice(None),) * start
     for k, part in enumerate(parts):
         i, j = divmod(k, factor)
-        out[i::factor, j::factor] = part
+        out[(*lead, slice(i, None, factor), slice(j, None, factor))] = part
     return out
 
 
@@ -151,8 +170,15 @@ def screen_ratio(image: np.ndarray) -> float:
     return float(np.mean(subs)) / own
 
 
-def decide(image: np.ndarray, plain: np.ndarray, pixel_shuffled: np.ndarray) -> bool:
-    """Whether the pixel-shuffled restore of `image` replaces the plain one."""
+def decide(
+    image: np.ndarray,
+    plain: np.ndarray,
+    pixel_shuffled: np.ndarray,
+    ratio: float = RESIDUAL_RATIO,
+    least: float = MIN_RESIDUAL,
+) -> bool:
+    """Whether the pixel-shuffled restore of `image` replaces the plain one: it takes
+    away at least `ratio` times as much and at least `least` of the image's range."""
     x = np.asarray(image, np.float64)
     low, high = np.percentile(x, (0.5, 99.5))
     span = float(high - low)
@@ -160,4 +186,4 @@ def decide(image: np.ndarray, plain: np.ndarray, pixel_shuffled: np.ndarray) -> 
         return False
     kept = math.sqrt(float(np.mean((x - plain) ** 2)))
     taken = math.sqrt(float(np.mean((x - pixel_shuffled) ** 2)))
-    return taken >= RESIDUAL_RATIO * kept and taken >= MIN_RESIDUAL * span
+    return taken >= ratio * kept and taken >= least * span

@@ -118,7 +118,7 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
     in_channels = config.get("in_channels", 1)
     if guarded_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, LIGHT_NOISE_PARAM, IMPULSE_PARAM)
-        if ndim == 2:
+        if ndim in (2, 3):  # plain denoisers, 2D and 3D
             params = (*params, DECORRELATE_PARAM)
     elif switch_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, IMPULSE_PARAM)

@@ -420,24 +420,35 @@ def _decorrelated(
     """:func:`restore_iter` of `x`, each of its images whose noise neighbours share
     restored pixel-shuffled instead (:mod:`.decorrelate`): screened, then both
     restores run and compared. An RGB image (``S`` axis) is one image: screened
-    by its samples' mean, its sub-images restored in colour."""
+    by its samples' mean, its sub-images restored in colour. A 3D model's
+    volume is one image: screened by its planes' mean, its sub-volumes of every
+    second pixel along Y and X (all planes) restored as volumes."""
+    start = 0  # the axis of the image its sub-images take every second pixel from
     if "S" in axes:  # RGB: each colour image screened by its mean, restored whole
         order = [i for i, a in enumerate(axes) if a not in "YXS"]
         order += [axes.index("Y"), axes.index("X"), axes.index("S")]
         sub_axes = "YXS"
+    elif net.config.ndim == 3:  # volumes
+        order, sub_axes, start = list(layout.perm), "ZYX", 1
     else:  # gray images (each channel of a C axis on its own): the layout's order
         order, sub_axes = list(layout.perm), "YX"
     xt = x.transpose(order)
     lead = xt.shape[: xt.ndim - len(sub_axes)]
 
-    def gray(image: np.ndarray) -> np.ndarray:
-        return image.mean(axis=-1) if sub_axes == "YXS" else image
+    def screen(image: np.ndarray) -> float:
+        if sub_axes == "YXS":
+            return screen_ratio(image.mean(axis=-1))
+        if sub_axes == "ZYX":
+            return float(np.mean([screen_ratio(plane) for plane in image]))
+        return screen_ratio(image)
 
-    screened = [
-        index
-        for index in np.ndindex(*lead)
-        if screen_ratio(gray(xt[index])) >= decorrelate_module.SCREEN_RATIO
-    ]
+    dc = decorrelate_module
+    volumes = sub_axes == "ZYX"
+    least = dc.VOLUME_SCREEN_RATIO if volumes else dc.SCREEN_RATIO
+    screened = [index for index in np.ndindex(*lead) if screen(xt[index]) >= least]
+    thresholds = {"ratio": dc.RESIDUAL_RATIO, "least": dc.MIN_RESIDUAL}
+    if volumes:
+        thresholds = {"ratio": dc.VOLUME_RESIDUAL_RATIO, "least": dc.VOLUME_MIN_RESIDUAL}
     plain = restore_iter(x, net, axes=axes, decorrelate=False, **options)
     if not screened:
         return (yield from plain)
@@ -450,12 +461,12 @@ def _decorrelated(
         for index in screened:
             image = np.ascontiguousarray(xt[index])
             restored = []
-            for sub in shuffled(image):
+            for sub in shuffled(image, start=start):
                 one = restore_iter(sub, net, axes=sub_axes, decorrelate=False, **options)
                 restored.append((yield from _part(_part(one, done, parts), 1)))
                 done += 1
-            candidate = assemble(restored, image.shape)
-            if decide(image, ot[index], candidate):
+            candidate = assemble(restored, image.shape, start=start)
+            if decide(image, ot[index], candidate, **thresholds):
                 ot[index] = candidate
     return out
 
