@@ -190,20 +190,7 @@ def run_colour(quick: bool) -> list[dict]:
         for kind in ("white", "smoothed 0.7", "demosaiced") if quick else COLOUR_KINDS:
             for level in SIGMAS[1:] if quick else SIGMAS:
                 reference, noisy = degrade_colour(clean, kind, level, seed=2000 + 17 * s)
-                noisy = noisy.astype(np.float32)
-                before = dn.restore(noisy, "default")
-                now = dn.restore(noisy, "default", decorrelate=True)
-                shuffled_ = always_shuffled(noisy)
-                row = dict(scene=name, kind=kind, level=level, photo=True)
-                row |= dict(input=psnr(reference, noisy), before=psnr(reference, before))
-                row |= dict(now=psnr(reference, now), shuffled=psnr(reference, shuffled_))
-                row["chosen"] = not np.array_equal(now, before)
-                rows.append(row)
-                print(
-                    f"{name} {kind} {level:g}: before {row['before']:.2f} now {row['now']:.2f} "
-                    f"shuffled {row['shuffled']:.2f}",
-                    file=sys.stderr,
-                )
+                rows.append(_row(name, kind, level, True, reference, noisy))
     return rows
 
 
@@ -247,21 +234,8 @@ def run_volumes(quick: bool) -> list[dict]:
         for kind in VOLUME_KINDS[:2] if quick else VOLUME_KINDS:
             for level in PHOTONS[:1] if quick else PHOTONS:
                 reference, noisy = degrade_volume(clean, kind, level, seed=3000 + 17 * s)
-                noisy = noisy.astype(np.float32)
-                before = dn.restore(noisy, "denoise-3d")
-                now = dn.restore(noisy, "denoise-3d", decorrelate=True)
-                parts = [dn.restore(p, "denoise-3d") for p in shuffled(noisy, start=1)]
-                shuffled_ = assemble(parts, noisy.shape, start=1)
-                row = dict(scene=f"volume {seed}", kind=kind, level=level, photo=False)
-                row |= dict(input=psnr(reference, noisy), before=psnr(reference, before))
-                row |= dict(now=psnr(reference, now), shuffled=psnr(reference, shuffled_))
-                row["chosen"] = not np.array_equal(now, before)
-                rows.append(row)
-                print(
-                    f"volume {seed} {kind} {level:g}: before {row['before']:.2f} now "
-                    f"{row['now']:.2f} shuffled {row['shuffled']:.2f}",
-                    file=sys.stderr,
-                )
+                name = f"volume {seed}"
+                rows.append(_row(name, kind, level, False, reference, noisy, "denoise-3d"))
     return rows
 
 
@@ -269,9 +243,29 @@ def psnr(reference: np.ndarray, out: np.ndarray) -> float:
     return float(dn.psnr(reference, np.clip(out, 0, 1), data_range=1))
 
 
-def always_shuffled(noisy: np.ndarray) -> np.ndarray:
-    parts = [dn.restore(part, "default", decorrelate=False) for part in shuffled(noisy)]
-    return assemble(parts, noisy.shape)
+def always_shuffled(noisy: np.ndarray, model: str = "default") -> np.ndarray:
+    """The pixel-shuffled restore whatever the screen says (a volume's: along Y and X)."""
+    start = 1 if model == "denoise-3d" else 0
+    parts = [dn.restore(part, model, decorrelate=False) for part in shuffled(noisy, start=start)]
+    return assemble(parts, noisy.shape, start=start)
+
+
+def _row(name, kind, level, photo, reference, noisy, model="default") -> dict:
+    """One scene's record: the input, the restore by default, with decorrelate=True
+    and pixel-shuffled always."""
+    noisy = noisy.astype(np.float32)
+    before = dn.restore(noisy, model)
+    now = dn.restore(noisy, model, decorrelate=True)
+    row = dict(scene=name, kind=kind, level=level, photo=photo)
+    row |= dict(input=psnr(reference, noisy), before=psnr(reference, before))
+    row |= dict(now=psnr(reference, now), shuffled=psnr(reference, always_shuffled(noisy, model)))
+    row["chosen"] = not np.array_equal(now, before)
+    print(
+        f"{name} {kind} {level:g}: before {row['before']:.2f} now {row['now']:.2f} "
+        f"shuffled {row['shuffled']:.2f}",
+        file=sys.stderr,
+    )
+    return row
 
 
 def run(quick: bool) -> list[dict]:
@@ -281,20 +275,7 @@ def run(quick: bool) -> list[dict]:
         for kind in KINDS[:3] if quick else KINDS:
             for level in (SIGMAS if photo else PHOTONS)[: 1 if quick else 2]:
                 reference, noisy = degrade(clean, kind, level, photo, seed=1000 + 17 * s)
-                noisy = noisy.astype(np.float32)
-                before = dn.restore(noisy, "default")
-                now = dn.restore(noisy, "default", decorrelate=True)
-                shuffled_ = always_shuffled(noisy)
-                row = dict(scene=name, kind=kind, level=level, photo=photo)
-                row |= dict(input=psnr(reference, noisy), before=psnr(reference, before))
-                row |= dict(now=psnr(reference, now), shuffled=psnr(reference, shuffled_))
-                row["chosen"] = not np.array_equal(now, before)
-                rows.append(row)
-                print(
-                    f"{name} {kind} {level:g}: before {row['before']:.2f} now {row['now']:.2f} "
-                    f"shuffled {row['shuffled']:.2f}",
-                    file=sys.stderr,
-                )
+                rows.append(_row(name, kind, level, photo, reference, noisy))
     return rows
 
 
@@ -396,8 +377,7 @@ def choose_volumes() -> str:
         noisy = noisy.astype(np.float32)
         x = noisy.astype(np.float64)
         plain = dn.restore(noisy, "denoise-3d")
-        parts = [dn.restore(p, "denoise-3d") for p in shuffled(noisy, start=1)]
-        pd = assemble(parts, noisy.shape, start=1)
+        pd = always_shuffled(noisy, "denoise-3d")
         low, high = np.percentile(x, (0.5, 99.5))
         from napari_deconvnet.core.decorrelate import screen_ratio
 

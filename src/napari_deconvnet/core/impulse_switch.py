@@ -350,8 +350,9 @@ def outlier_mask(image: np.ndarray, outliers: dict[str, float]) -> np.ndarray:
 
     A pixel beyond each of its 8 neighbours in its plane (above all, or below
     all) by more than :data:`OUTLIER_SPREAD` times their spread, more than
-    :data:`OUTLIER_NOISE` standard deviations of the noise at its own value
-    (``sqrt(a * value + b)``, the line in `outliers`) and more than
+    :data:`OUTLIER_NOISE` standard deviations of the noise at the higher of its
+    value and its brightest neighbour's (``sqrt(a * level + b)``, the line in
+    `outliers`) and more than
     ``outliers["floor"]``; and two such pixels side by side (each beyond all
     its other 7 neighbours), or one on the image's edge, whose mirrored
     neighbour is itself. The neighbours are mirrored at the borders as
@@ -395,21 +396,18 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     if aside is None:
         return None
     line = noise_line(x)  # (measured without the candidates' blocks: estimate_noise)
-    floor = aside[2]
-    found = {"a": float(line["a"]), "b": float(line["b"]), "floor": float(floor)}
+    found = {"a": float(line["a"]), "b": float(line["b"]), "floor": aside[1]}
     count = int(outlier_mask(x, found).sum())
     if count < least or count > OUTLIER_MOST * planes.size:
         return None
     return found
 
 
-def _outlier_candidates(
-    planes: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, float] | None:
+def _outlier_candidates(planes: np.ndarray) -> tuple[np.ndarray, float] | None:
     """The pixels of `planes` (N, H, W, float32) that stand out from their 8 neighbours
-    by spread and range alone (no noise test), those neighbours' median, and the range
-    floor; None when fewer than :data:`FEW_IMPULSES` of the pixels (and 10) stand out,
-    or more than :data:`OUTLIER_MOST`."""
+    by spread and range alone (no noise test), and the range floor; None when fewer
+    than :data:`FEW_IMPULSES` of the pixels (and 10) stand out, or more than
+    :data:`OUTLIER_MOST`."""
     from .noise_estimation import ring_ranks
 
     least = max(10, FEW_IMPULSES * planes.size)
@@ -428,7 +426,7 @@ def _outlier_candidates(
     candidates = single | pairs
     if candidates.sum() < least or candidates.sum() > OUTLIER_MOST * planes.size:
         return None
-    return candidates, median, float(floor)
+    return candidates, float(floor)
 
 
 def outlier_candidates(planes: np.ndarray) -> np.ndarray | None:
