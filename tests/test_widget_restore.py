@@ -445,8 +445,8 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     # the default denoiser's: its light-noise guard, impulse switch and correlated-noise check
     guards = ["light_noise_guard", "impulse_switch", "decorrelate"]
     assert _shown(widget.params) == [*network, *guards]
-    widget.method.value = "denoise-3d"
-    assert _shown(widget.params) == [*network, "light_noise_guard", "impulse_switch"]  # 2D only
+    widget.method.value = "denoise-3d"  # volumes are decorrelated too (session 43)
+    assert _shown(widget.params) == [*network, *guards]
     widget.method.value = "deconv-2d"
     assert _shown(widget.params) == [*network, "impulse_switch"]  # impulses out first too
 
