@@ -119,10 +119,23 @@ def test_what_does_not_decorrelate():
     out = dn.restore(noisy, normalization=fixed, decorrelate=True)
     plain = dn.restore(noisy, normalization=fixed)
     assert np.array_equal(out, dc.assemble(parts, noisy.shape)) or np.array_equal(out, plain)
-    # dask input restores without it
+    # dask input and a streamed restore go without it, and say so
     da = pytest.importorskip("dask.array")
-    lazy = dn.restore(da.from_array(noisy, chunks=64), decorrelate=True).compute()
+    with pytest.warns(UserWarning, match="not applied to a dask image"):
+        lazy = dn.restore(da.from_array(noisy, chunks=64), decorrelate=True).compute()
     np.testing.assert_allclose(lazy, dn.restore(noisy), atol=1e-5)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # not asked: nothing said
+        dn.restore(da.from_array(noisy, chunks=64), decorrelate=False).compute()
+
+
+def test_a_streamed_restore_asked_to_decorrelate_says_it_does_not(tmp_path):
+    clean = _scene(64)
+    noisy = (clean + _smoothed_noise(clean.shape, 25 / 255, 0.7, 6)).astype(np.float32)
+    with pytest.warns(UserWarning, match="streamed restore"):
+        dn.restore_to_zarr(noisy, tmp_path / "o.ome.zarr", "default", decorrelate=True)
 
 
 def test_a_nearly_clean_textured_photo_is_why_it_is_not_the_default():

@@ -224,6 +224,14 @@ def blend_images(yt: np.ndarray, xt: np.ndarray, weights: np.ndarray | None) -> 
         part += xt[sel]
 
 
+#: What a lazy or streamed restore asked to decorrelate says
+LAZY_DECORRELATE = (
+    "decorrelate=True is not applied to a dask image or a streamed restore (the "
+    "choice needs the whole image in memory): restored without it; pass a numpy "
+    "array to decorrelate"
+)
+
+
 def restore_iter(
     image: np.ndarray,
     model: str | DeconvNet = "default",
@@ -736,17 +744,18 @@ def restore(
         restores and gains about 0.1 dB on Gaussian noise (README). 1 (the
         default) restores once. In-memory images only.
     decorrelate : bool, optional
-        Noise that neighbouring pixels share (resampled, upscaled, filtered
-        images) through a blind 2D denoiser, which takes it for structure.
-        ``True``: each image whose finest wavelet noise estimate is much
-        lower than its pixel-shuffled sub-images' is also restored as the
-        four sub-images of every second pixel, and that restore is kept
-        where it takes away at least 6 times as much as the plain one
-        (:mod:`~napari_deconvnet.core.decorrelate`); for images known to be
-        resampled or filtered: a nearly clean, finely textured image can
-        lose its texture. Needs a one-channel 2D plain denoiser and gray
-        images (else ValueError). ``None``/``False`` (default): never.
-        In-memory images only: dask input is restored without it.
+        Noise that neighbouring pixels share (resampled, upscaled, filtered,
+        deskewed images) through a blind denoiser, which takes it for
+        structure. ``True``: each image whose finest wavelet noise estimate
+        is much lower than its pixel-shuffled sub-images' is also restored as
+        the four sub-images of every second pixel along Y and X, and that
+        restore is kept where it takes away at least 6 times as much as the
+        plain one (:mod:`~napari_deconvnet.core.decorrelate`); for images
+        known to be resampled or filtered: a nearly clean, finely textured
+        image can lose its texture. Needs a one-channel plain denoiser (2D:
+        gray, RGB as one image, channels each alone; 3D: each volume, with
+        thresholds of its own), else ValueError. A dask image is restored
+        without it, with a UserWarning. ``None``/``False`` (default): never.
 
     Returns
     -------
@@ -779,7 +788,8 @@ def restore(
     if is_dask(image):
         from .lazy import lazy_restore
 
-        optional_flag(decorrelate, "decorrelate")  # checked; a lazy restore never uses it
+        if optional_flag(decorrelate, "decorrelate"):  # a lazy restore never uses it
+            warnings.warn(LAZY_DECORRELATE, UserWarning, stacklevel=2)
 
         if check_ensemble(ensemble) > 1:
             raise ValueError(

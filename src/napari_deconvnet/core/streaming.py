@@ -110,7 +110,8 @@ def restore_to_zarr(
     decorrelate : bool, optional
         Accepted for the same parameters as :func:`~napari_deconvnet.restore`
         (checked), but a streamed restore never restores pixel-shuffled
-        (:mod:`~napari_deconvnet.core.decorrelate` needs the image in memory).
+        (:mod:`~napari_deconvnet.core.decorrelate` needs the image in memory):
+        ``True`` restores without it, with a UserWarning.
     normalization : dict, optional
         Fixed ``{"offset", "scale"}``; default the model's contract, with
         statistics from a deterministic sample of the source's chunks (exact
@@ -160,7 +161,10 @@ def restore_to_zarr(
     """
     from .._version import __version__
 
-    optional_flag(decorrelate, "decorrelate")  # checked; never used here (see above)
+    if optional_flag(decorrelate, "decorrelate"):  # never used here (see above)
+        from .restoration import LAZY_DECORRELATE
+
+        warnings.warn(LAZY_DECORRELATE, UserWarning, stacklevel=2)
     if check_ensemble(ensemble) > 1:
         raise ValueError(
             f"ensemble={ensemble}: a streamed restore runs one view per block; the "
