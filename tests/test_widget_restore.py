@@ -799,6 +799,28 @@ def test_lazy_layer_restored_by_a_network_stays_lazy(viewer_widget, qtbot, error
     assert np.abs(plane - expected[1]).max() <= 1e-5 * np.ptp(expected) + 1e-6
 
 
+def test_lazy_layer_asked_to_decorrelate_is_restored_without_it_and_says_so(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    data = _noisy((2, 64, 64))
+    viewer.add_image(da.from_array(data, chunks=(1, 64, 64)), name="lazy")
+    widget.method.value = "denoise-2d"
+    widget.params.field("decorrelate").value = True
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert len(cautions) == 1 and "not applied to a lazy layer" in cautions[0], cautions
+    out = viewer.layers["lazy [denoise-2d]"]
+    assert out.metadata["napari_deconvnet"]["params"]["decorrelate"] is False  # as it ran
+    expected = dn.restore(data, "denoise-2d", device="cpu")
+    assert np.abs(np.asarray(out.data[1]) - expected[1]).max() <= 1e-5 * np.ptp(expected) + 1e-6
+
+
 def test_lazy_layer_with_a_classical_method_is_computed_per_plane(viewer_widget, qtbot, errors):
     import dask.array as da
     from scipy import ndimage

@@ -462,6 +462,14 @@ class RestoreWidget(WorkerWidget):
         spec = self.spec()
         params = self.params.values()
         label = name
+        if params.get("decorrelate") and restored_writer.as_lazy(layer_data(layer)) is not None:
+            # restored block by block, and the choice needs the whole image in memory
+            params["decorrelate"] = False
+            _caution(
+                f"Restore of {layer.name!r} with {label}: the correlated-noise check is not "
+                "applied to a lazy layer (it needs the whole image in memory); restoring "
+                "without it"
+            )
         psf = self.psf.spec(name) if spec.needs_psf else None
         if spec.kind == "model":
             target = self.selected_model()
