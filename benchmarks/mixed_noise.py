@@ -216,7 +216,7 @@ def run_hot(size: int, rows_wanted, values: bool = False) -> dict[str, dict[str,
 
 
 #: (OUTLIER_SPREAD, OUTLIER_NOISE) pairs ``--choose`` tries
-CHOICES = ((2.0, 5.0), (2.0, 8.0), (3.0, 5.0), (3.0, 8.0), (4.0, 5.0), (4.0, 8.0))
+CHOICES = tuple((spread, noise) for spread in (2.0, 3.0, 4.0, 5.0, 6.0) for noise in (5.0, 8.0))
 
 
 def validation_scenes(size: int) -> dict[str, np.ndarray]:
