@@ -29,6 +29,14 @@ def publish(text: str, path: Path | None, end: str = "") -> None:
         path.write_text(text + end, encoding="utf-8")
 
 
+def report(
+    title: str, script: str, argv: list[str] | None, caption: str, body: str, path: Path | None
+) -> None:
+    """:func:`publish` `body` under its :func:`heading` and `caption` (the machine line
+    and what the table holds), with a final newline in the file."""
+    publish("\n\n".join([heading(title, script, argv), caption, body]), path, "\n")
+
+
 def vector_units(flags: set[str]) -> str:
     """The CPU's vector and matrix units that decide torch's speed, from its flags.
 

@@ -78,7 +78,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _machine import heading, machine, publish, set_threads  # noqa: E402
+from _machine import machine, report, set_threads  # noqa: E402
 from psf_shapes import TEST_PHOTOS, TEST_SEEDS, _crop, _phantom, _photo  # noqa: E402
 
 import napari_deconvnet as dn  # noqa: E402
@@ -481,31 +481,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     start = time.perf_counter()
+    script = "correlated_noise.py"
     if args.choose_volumes:
-        text = "\n\n".join(
-            [
-                heading(
-                    "Correlated noise in z-stacks: the thresholds", "correlated_noise.py", argv
-                ),  # fmt: skip
-                f"Machine: {machine()}; validation volumes "
-                f"{', '.join(map(str, VALIDATION_VOLUME_SEEDS))} (32x96x96) and nearly clean "
-                f"textured volumes cut from {', '.join(TEXTURE_PHOTOS)}.",
-                choose_volumes(),
-            ]
+        caption = (
+            f"Machine: {machine()}; validation volumes "
+            f"{', '.join(map(str, VALIDATION_VOLUME_SEEDS))} (32x96x96) and nearly clean "
+            f"textured volumes cut from {', '.join(TEXTURE_PHOTOS)}."
         )
-        publish(text, args.markdown, "\n")
+        title = "Correlated noise in z-stacks: the thresholds"
+        report(title, script, argv, caption, choose_volumes(), args.markdown)
         return 0
     if args.choose:
-        text = "\n\n".join(
-            [
-                heading(
-                    "Correlated noise: the decision's thresholds", "correlated_noise.py", argv
-                ),  # fmt: skip
-                f"Machine: {machine()}; validation photos {', '.join(VALIDATION_PHOTOS)}.",
-                choose(),
-            ]
-        )
-        publish(text, args.markdown, "\n")
+        caption = f"Machine: {machine()}; validation photos {', '.join(VALIDATION_PHOTOS)}."
+        title = "Correlated noise: the decision's thresholds"
+        report(title, script, argv, caption, choose(), args.markdown)
         return 0
     if args.volumes:
         rows = run_volumes(args.quick)
@@ -519,15 +508,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(args.quick)
         title = "Correlated noise through denoise-2d"
         scenes_are = "photos: the six test photos; phantoms: test seeds 71 and 72; 256² crops"
-    text = "\n\n".join(
-        [
-            heading(title, "correlated_noise.py", argv),
-            f"Machine: {machine()}; {time.perf_counter() - start:.0f} s. Mean PSNR (dB) over "
-            f"the scenes of each row ({scenes_are}).",
-            table(rows),
-        ]
+    caption = (
+        f"Machine: {machine()}; {time.perf_counter() - start:.0f} s. Mean PSNR (dB) over "
+        f"the scenes of each row ({scenes_are})."
     )
-    publish(text, args.markdown, "\n")
+    report(title, script, argv, caption, table(rows), args.markdown)
     return 0
 
 

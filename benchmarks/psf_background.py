@@ -50,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _machine import heading, machine, publish, set_threads  # noqa: E402
+from _machine import machine, report, set_threads  # noqa: E402
 from deconv_scenes import SCENES, degrade, psnr, scene  # noqa: E402  (the same noise, score)
 from psf_shapes import scenes, tune  # noqa: E402
 
@@ -226,30 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     start = time.perf_counter()
+    script = "psf_background.py"
     if args.choose_cut:
-        text = "\n\n".join(
-            [
-                heading(
-                    "The background cut, chosen on validation scenes", "psf_background.py", argv
-                ),  # fmt: skip
-                f"Machine: {machine()}. Richardson-Lucy's PSNR with the dim beads' crops minus "
-                "with the exact PSF (dB), per candidate cut.",
-                choose_cut(),
-            ]
+        caption = (
+            f"Machine: {machine()}. Richardson-Lucy's PSNR with the dim beads' crops minus "
+            "with the exact PSF (dB), per candidate cut."
         )
-        publish(text, args.markdown, "\n")
+        title = "The background cut, chosen on validation scenes"
+        report(title, script, argv, caption, choose_cut(), args.markdown)
         return 0
     rows = run(args.quick)
-    text = "\n\n".join(
-        [
-            heading("A measured PSF with its background", "psf_background.py", argv),
-            f"Machine: {machine()}; {time.perf_counter() - start:.0f} s. Scenes at {PEAK:g} "
-            f"photons (read noise 1 e-); bead crops: Poisson counts of offset + peak × PSF, "
-            f"read noise {READ_NOISE_ADU} ADU. PSNR in dB, mean over the scenes.",
-            table(rows),
-        ]
+    caption = (
+        f"Machine: {machine()}; {time.perf_counter() - start:.0f} s. Scenes at {PEAK:g} "
+        f"photons (read noise 1 e-); bead crops: Poisson counts of offset + peak × PSF, "
+        f"read noise {READ_NOISE_ADU} ADU. PSNR in dB, mean over the scenes."
     )
-    publish(text, args.markdown, "\n")
+    report("A measured PSF with its background", script, argv, caption, table(rows), args.markdown)
     return 0
 
 

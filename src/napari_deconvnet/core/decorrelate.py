@@ -45,6 +45,7 @@ pixel-shuffled restore loses 18-21 dB of its texture.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ __all__ = [
     "FACTOR",
     "MIN_RESIDUAL",
     "MIN_SIDE",
+    "NOT_APPLIED",
     "RESIDUAL_RATIO",
     "SCREEN_RATIO",
     "VOLUME_MIN_RESIDUAL",
@@ -66,6 +68,8 @@ __all__ = [
     "decorrelation_applies",
     "screen_ratio",
     "shuffled",
+    "thresholds",
+    "warn_not_applied",
 ]
 
 #: Sub-images take every FACTOR-th pixel along Y and X.
@@ -123,6 +127,29 @@ def decorrelation_applies(net: Any, axes: str, requested: bool | None) -> bool:
             f"{config.ndim}D, with {config.in_channels} input channels"
         )
     return True
+
+
+def thresholds(volumes: bool = False) -> tuple[float, float, float]:
+    """The screen, residual ratio and least residual: a 3D model's volumes' own
+    (:data:`VOLUME_SCREEN_RATIO`...) or the gray and colour images' ones."""
+    if volumes:
+        return VOLUME_SCREEN_RATIO, VOLUME_RESIDUAL_RATIO, VOLUME_MIN_RESIDUAL
+    return SCREEN_RATIO, RESIDUAL_RATIO, MIN_RESIDUAL
+
+
+#: What a restore that cannot decorrelate (dask input, a streamed restore) says when asked
+NOT_APPLIED = (
+    "decorrelate=True is not applied to a dask image or a streamed restore (the "
+    "choice needs the whole image in memory): restored without it; pass a numpy "
+    "array to decorrelate"
+)
+
+
+def warn_not_applied(requested: bool | None, stacklevel: int = 2) -> None:
+    """Check `requested` (``decorrelate=``) for a restore that never decorrelates, and
+    say so with a UserWarning when it is True (it was ignored silently)."""
+    if optional_flag(requested, "decorrelate"):
+        warnings.warn(NOT_APPLIED, UserWarning, stacklevel=stacklevel + 1)
 
 
 def shuffled(image: np.ndarray, factor: int = FACTOR, start: int = 0) -> list[np.ndarray]:

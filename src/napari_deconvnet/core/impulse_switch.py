@@ -327,6 +327,12 @@ def _outliers(
     return single, beyond(second_top, second) & ~single
 
 
+def _fewest(size: int) -> float:
+    """How many outliers a crop of `size` pixels must hold to be switched: at least
+    :data:`FEW_IMPULSES` of its pixels, and 10."""
+    return max(10, FEW_IMPULSES * size)
+
+
 def _ring_extremes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The smallest and largest of each pixel's 8 neighbours in `planes` (N, H, W),
     mirrored at the borders as :func:`~.noise_estimation.ring_ranks` does."""
@@ -390,7 +396,7 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
 
     x = np.asarray(image, np.float32)
     planes = x.reshape(-1, *x.shape[-2:])
-    least = max(10, FEW_IMPULSES * planes.size)
+    least = _fewest(planes.size)
     aside = _outlier_candidates(planes)
     if aside is None:
         return None
@@ -415,7 +421,7 @@ def _outlier_candidates(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
     or more than :data:`OUTLIER_MOST`."""
     from .noise_estimation import ring_ranks
 
-    least = max(10, FEW_IMPULSES * planes.size)
+    least = _fewest(planes.size)
     # a cheap first look (a tenth of the sorting's cost, which most images then skip):
     # pixels beyond all 8 neighbours by the spread test alone, half as many as needed
     low, high = _ring_extremes(planes)

@@ -93,7 +93,7 @@ IMPULSE_PARAM = Param(
 )
 
 
-#: The 2D blind denoisers' check for correlated noise (:mod:`~napari_deconvnet.core.decorrelate`).
+#: The blind denoisers' check for correlated noise (:mod:`~napari_deconvnet.core.decorrelate`).
 DECORRELATE_PARAM = Param(
     "decorrelate",
     "bool",

@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import decorrelate as decorrelate_module
-from ._validation import is_dask, optional_flag
+from ._validation import is_dask
 from .axes import Layout, check_axes, check_image
 from .colour import (
     alpha_axis,
@@ -42,7 +41,16 @@ from .colour import (
 )
 from .conditions import ConditionsWarning, check_conditions, report_conditions
 from .constant_areas import fill_constant_areas, restore_filled
-from .decorrelate import assemble, decide, decorrelation_applies, screen_ratio, shuffled
+from .decorrelate import (
+    FACTOR,
+    assemble,
+    decide,
+    decorrelation_applies,
+    screen_ratio,
+    shuffled,
+    thresholds,
+    warn_not_applied,
+)
 from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
@@ -222,14 +230,6 @@ def blend_images(yt: np.ndarray, xt: np.ndarray, weights: np.ndarray | None) -> 
         part -= xt[sel]
         part *= np.float32(w)
         part += xt[sel]
-
-
-#: What a lazy or streamed restore asked to decorrelate says
-LAZY_DECORRELATE = (
-    "decorrelate=True is not applied to a dask image or a streamed restore (the "
-    "choice needs the whole image in memory): restored without it; pass a numpy "
-    "array to decorrelate"
-)
 
 
 def restore_iter(
@@ -450,19 +450,14 @@ def _decorrelated(
             return float(np.mean([screen_ratio(plane) for plane in image]))
         return screen_ratio(image)
 
-    dc = decorrelate_module
-    volumes = sub_axes == "ZYX"
-    least = dc.VOLUME_SCREEN_RATIO if volumes else dc.SCREEN_RATIO
+    least, ratio, residual = thresholds(volumes=sub_axes == "ZYX")
     screened = [index for index in np.ndindex(*lead) if screen(xt[index]) >= least]
-    thresholds = {"ratio": dc.RESIDUAL_RATIO, "least": dc.MIN_RESIDUAL}
-    if volumes:
-        thresholds = {"ratio": dc.VOLUME_RESIDUAL_RATIO, "least": dc.VOLUME_MIN_RESIDUAL}
     plain = restore_iter(x, net, axes=axes, decorrelate=False, **options)
     if not screened:
         return (yield from plain)
     out = yield from _part(plain, 0)
     ot = out.transpose(order)
-    parts = len(screened) * decorrelate_module.FACTOR**2
+    parts = len(screened) * FACTOR**2
     done = 0
     with warnings.catch_warnings():  # said once, by prepare_restore for the stack
         warnings.simplefilter("ignore", ConditionsWarning)
@@ -474,7 +469,7 @@ def _decorrelated(
                 restored.append((yield from _part(_part(one, done, parts), 1)))
                 done += 1
             candidate = assemble(restored, image.shape, start=start)
-            if decide(image, ot[index], candidate, **thresholds):
+            if decide(image, ot[index], candidate, ratio, residual):
                 ot[index] = candidate
     return out
 
@@ -788,8 +783,7 @@ def restore(
     if is_dask(image):
         from .lazy import lazy_restore
 
-        if optional_flag(decorrelate, "decorrelate"):  # a lazy restore never uses it
-            warnings.warn(LAZY_DECORRELATE, UserWarning, stacklevel=2)
+        warn_not_applied(decorrelate)  # a lazy restore never decorrelates
 
         if check_ensemble(ensemble) > 1:
             raise ValueError(

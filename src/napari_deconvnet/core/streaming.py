@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_dask, optional_flag
+from ._validation import is_dask
 from .axes import check_axes
 from .blocks import (
     Job,
@@ -35,6 +35,7 @@ from .blocks import (
     restore_block,
 )
 from .colour import alpha_axis, from_opponent, opponent_axis, to_opponent
+from .decorrelate import warn_not_applied
 from .devices import dtype_name
 from .ensemble import check_ensemble
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
@@ -161,10 +162,7 @@ def restore_to_zarr(
     """
     from .._version import __version__
 
-    if optional_flag(decorrelate, "decorrelate"):  # never used here (see above)
-        from .restoration import LAZY_DECORRELATE
-
-        warnings.warn(LAZY_DECORRELATE, UserWarning, stacklevel=2)
+    warn_not_applied(decorrelate)  # a streamed restore never decorrelates (see above)
     if check_ensemble(ensemble) > 1:
         raise ValueError(
             f"ensemble={ensemble}: a streamed restore runs one view per block; the "
