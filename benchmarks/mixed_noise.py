@@ -39,12 +39,29 @@ of seed 31, with hot pixels of any value; and bead scenes blurred by a
 Gaussian of sigma 0.4-0.6 pixel at 10-100 photons, sampled coarser than
 Nyquist, where every outlier found is a bead taken for a hot pixel).
 
+``--dense``: dense impulses (30% and 50%, with and without Gaussian noise of
+0.02) on the same scenes, with the column ``default, one pass``: the switch
+as it was before it asked the kept extreme pixels again
+(``core.impulse_switch.SWITCH_PASSES`` empty).
+
+``--choose-dense``: ``SWITCH_PASSES`` on validation scenes no table uses
+(general phantoms of seeds 11 and 12, a cells scene of seed 13, each also
+with its bright structures saturated, the phantoms also with their dim
+background clipped at 0): the switching median's PSNR after 1 to 4 passes,
+per impulse share, and as chosen (``SWITCH_PASSES``, and in the passes after
+the first, extreme pixels with no more neighbours at their own extreme than
+salt-and-pepper of that density gives: ``lone``). A pass can cost a
+saturated structure its ends, so the passes start where their mean gain
+outweighs that.
+
 Usage::
 
     python benchmarks/mixed_noise.py --threads 1 --markdown out.md
     python benchmarks/mixed_noise.py --hot --threads 1 --markdown hot.md
     python benchmarks/mixed_noise.py --hot-values --threads 1 --markdown hot-values.md
     python benchmarks/mixed_noise.py --choose --threads 1 --markdown hot-choice.md
+    python benchmarks/mixed_noise.py --dense --threads 1 --markdown dense.md
+    python benchmarks/mixed_noise.py --choose-dense --markdown dense-choice.md
     python benchmarks/mixed_noise.py --quick
 """
 
@@ -64,11 +81,17 @@ from _machine import heading, publish, set_threads  # noqa: E402
 
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core import impulse_switch  # noqa: E402
-from napari_deconvnet.core.phantoms import cells_2d  # noqa: E402
+from napari_deconvnet.core.phantoms import cells_2d, phantom  # noqa: E402
 
 #: (Gaussian sigma, impulse share)
 NOISES = ((0.02, 0.05), (0.05, 0.05), (0.1, 0.05), (0.05, 0.2))
 COLUMNS = ("noisy", "3x3 median", "salt-and-pepper -> default", "default, switch off", "default")
+#: (Gaussian sigma, impulse share) of ``--dense``
+DENSE = ((0.0, 0.3), (0.02, 0.3), (0.0, 0.5), (0.02, 0.5))
+DENSE_COLUMNS = COLUMNS[:-1] + ("default, one pass", "default")
+#: Impulse shares and passes ``--choose-dense`` tries
+DENSE_SHARES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+DENSE_PASSES = (1, 2, 3, 4)
 
 
 def scenes(size: int) -> dict[str, np.ndarray]:
@@ -87,9 +110,17 @@ def degrade(clean: np.ndarray, sigma: float, amount: float) -> np.ndarray:
     return np.clip(noisy, 0, 1).astype(np.float32)
 
 
-def run(size: int, noises) -> dict[str, dict[str, float]]:
+def run(size: int, noises, one_pass: bool = False) -> dict[str, dict[str, float]]:
     def score(clean, out):
         return float(dn.psnr(clean, np.clip(out, 0, 1), data_range=1))
+
+    def once(y):
+        kept = impulse_switch.SWITCH_PASSES
+        impulse_switch.SWITCH_PASSES = ()
+        try:
+            return dn.restore(y, precision="float32")
+        finally:
+            impulse_switch.SWITCH_PASSES = kept
 
     rows = {}
     for name, clean in scenes(size).items():
@@ -105,6 +136,7 @@ def run(size: int, noises) -> dict[str, dict[str, float]]:
                 "3x3 median": ndimage.median_filter(y, 3),
                 "salt-and-pepper -> default": chain,
                 "default, switch off": dn.restore(y, precision="float32", impulse_switch=False),
+                **({"default, one pass": once(y)} if one_pass else {}),
                 "default": dn.restore(y, precision="float32"),
             }
             key = f"{name}, sigma {sigma:g} + {amount:.0%} impulses"
@@ -288,6 +320,74 @@ def choose(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
     return rows
 
 
+def dense_validation_scenes(size: int) -> dict[str, np.ndarray]:
+    """Scenes for ``--choose-dense`` only, each scaled to a maximum of 1."""
+    out = {}
+    for seed in (11, 12):
+        p = phantom((size, size), rng=seed, mix=3)
+        p = p / p.max()
+        out[f"phantom {seed}"] = p
+        out[f"phantom {seed}, saturated"] = np.clip(p * 2.0, 0, 1)
+        out[f"phantom {seed}, clipped at 0"] = np.clip(p - 0.15, 0, None) / 0.85
+    c = cells_2d(np.random.default_rng(13), size)
+    out["cells 13"] = c / c.max()
+    out["cells 13, saturated"] = np.clip(c / c.max() * 1.6, 0, 1)
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
+def choose_dense(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
+    """The switch's PSNR after each count of :data:`DENSE_PASSES`, per impulse share:
+    the mean over the validation scenes and the worst scene's change from one pass."""
+    from napari_deconvnet.core.denoisers import denoise_switching_median
+
+    rows = {}
+    shares = DENSE_SHARES[1::2] if quick else DENSE_SHARES
+    for share in shares:
+        scores = {n: [] for n in DENSE_PASSES}
+        for clean in dense_validation_scenes(size).values():
+            y = dn.synthesize(clean, "salt-and-pepper", amount=share, seed=3, low=0.0, high=1.0)
+            values = {"minimum": 0.0, "maximum": 1.0}
+            mask = impulse_switch.impulse_mask(y, values)
+            out = denoise_switching_median(y, 0.0, 1.0, impulse_switch.IMPULSE_LARGEST, mask=mask)
+            for n in DENSE_PASSES:
+                if n > 1:
+                    left = impulse_switch._left_impulses(y, out, mask, values)
+                    if left.any():
+                        mask |= left
+                        out = denoise_switching_median(
+                            y, 0.0, 1.0, impulse_switch.IMPULSE_LARGEST, mask=mask
+                        )
+                scores[n].append(float(dn.psnr(clean, out, data_range=1)))
+            chosen = impulse_switch.detect_impulses(y[None], 1, 2)  # passes and lone pixels
+            out = impulse_switch.switch_impulses(y[None], chosen, 2)[0]
+            scores.setdefault("chosen", []).append(float(dn.psnr(clean, out, data_range=1)))
+            label = f"as chosen: {chosen.get('passes', 1)}, lone up to {chosen.get('lone', '-')}"
+        first = np.array(scores[1])
+        for n in scores:
+            if n == "chosen":
+                key = f"{share:.0%} impulses, {label}"
+            else:
+                key = f"{share:.0%} impulses, {n} pass{'es' if n > 1 else ''}"
+            rows[key] = {
+                "mean": float(np.mean(scores[n])),
+                "mean gain": float(np.mean(np.array(scores[n]) - first)),
+                "worst gain": float(np.min(np.array(scores[n]) - first)),
+            }
+            print(key, rows[key], flush=True)
+    return rows
+
+
+def markdown_dense_choice(rows: dict[str, dict[str, float]], header: str) -> str:
+    lines = [header, ""]
+    lines.append("| impulses, passes | mean PSNR | mean gain over one pass | worst scene's gain |")
+    lines.append("|---|---:|---:|---:|")
+    for key, v in rows.items():
+        lines.append(
+            f"| {key} | {v['mean']:.2f} | {v['mean gain']:+.2f} | {v['worst gain']:+.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def markdown_choice(rows: dict[str, dict[str, float]], header: str) -> str:
     lines = [header, ""]
     lines.append(
@@ -316,13 +416,14 @@ def markdown_hot(rows: dict[str, dict[str, float]], header: str) -> str:
 
 
 def markdown(rows: dict[str, dict[str, float]], header: str) -> str:
+    columns = DENSE_COLUMNS if any("default, one pass" in v for v in rows.values()) else COLUMNS
     lines = [header, ""]
-    lines.append("| scene, noise | " + " | ".join(COLUMNS) + " | default − best baseline |")
-    lines.append("|---|" + "---:|" * (len(COLUMNS) + 1))
+    lines.append("| scene, noise | " + " | ".join(columns) + " | default − best baseline |")
+    lines.append("|---|" + "---:|" * (len(columns) + 1))
     for key, values in rows.items():
         best = max(values.values())
         cells = [
-            f"**{values[c]:.2f}**" if values[c] == best else f"{values[c]:.2f}" for c in COLUMNS
+            f"**{values[c]:.2f}**" if values[c] == best else f"{values[c]:.2f}" for c in columns
         ]
         floor = max(v for c, v in values.items() if c != "default")
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {values['default'] - floor:+.2f} |")
@@ -341,13 +442,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--choose", action="store_true", help="the outlier test's constants, on validation"
     )
+    parser.add_argument(
+        "--dense", action="store_true", help="30%% and 50%% impulses: the switch's passes"
+    )
+    parser.add_argument(
+        "--choose-dense", action="store_true", help="the switch's passes, on validation"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     t0 = time.perf_counter()
     render = markdown_hot
-    if args.choose:
+    if args.choose_dense:
+        rows = choose_dense(128 if args.quick else 256, args.quick)
+        title, render = "Choosing the switch's passes (validation scenes)", markdown_dense_choice
+    elif args.dense:
+        render = markdown
+        rows = run(64 if args.quick else 256, DENSE[:1] if args.quick else DENSE, one_pass=True)
+        title = "Dense impulses"
+    elif args.choose:
         rows = choose(128 if args.quick else 256, args.quick)
         title, render = "Choosing the outlier test (validation scenes)", markdown_choice
     elif args.hot or args.hot_values:
