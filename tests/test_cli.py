@@ -187,6 +187,24 @@ def test_restore_with_a_psf_and_no_method_deconvolves_with_the_shipped_model(tmp
     assert read_image(out3).metadata["napari_deconvnet"]["method"] == "deconv-3d"
 
 
+def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_warning(tmp_path, capsys):
+    """--psf widefield makes 27 planes: a 12-plane stack used to be refused."""
+    from napari_deconvnet.core.phantoms import phantom
+    from napari_deconvnet.core.psf import crop_to
+
+    clean = phantom((12, 40, 40), rng=5, mix=2)
+    psf = {"kind": "gaussian", "sigma": (1.0, 1.5, 1.5)}
+    blurred = dn.synthesize(clean, "poisson", psf=psf, peak=300, seed=1)
+    tifffile.imwrite(tmp_path / "z.tif", blurred, imagej=True, metadata={"axes": "ZYX"})
+    out = tmp_path / "z_out.tif"
+    assert main(["restore", str(tmp_path / "z.tif"), "-o", str(out), "--psf", "widefield"]) == 0
+    err = capsys.readouterr().err
+    assert "deconvolving with deconv-3d" in err and "was cropped to (11, 25, 25)" in err
+    fitted = crop_to(dn.make_psf("widefield"), clean.shape)
+    expected = dn.restore(blurred, "deconv-3d", psf=fitted, axes="ZYX")
+    np.testing.assert_allclose(tifffile.imread(out), expected, atol=1e-5)
+
+
 def test_restore_runs_classical_methods_with_their_parameters(tif, tmp_path, capsys):
     psf = dn.make_psf("gaussian", sigma=1.0)
     out = tmp_path / "w.tif"

@@ -276,3 +276,46 @@ def test_synthesize_accepts_psf_names_and_dicts():
     np.testing.assert_allclose(c.numpy(), blur(clean, "airy"), atol=1e-5)
     with pytest.raises(ValueError, match="dimensions"):
         synthesize(clean, psf={"kind": "widefield"})
+
+
+def test_generated_psfs_are_cropped_to_a_thin_stack():
+    """A named or dict PSF has the package's size (27 planes for the 3D widefield
+    PSF): on a stack with fewer planes it is cropped to fit, with a warning when the
+    crop leaves out light; arrays and dicts with a shape stay refused."""
+    from napari_deconvnet.core.conditions import ConditionsWarning
+    from napari_deconvnet.core.phantoms import phantom
+    from napari_deconvnet.core.psf import crop_to, fit_psf
+
+    kernel = dn.make_psf("gaussian", sigma=(1.5, 1.0, 1.0))
+    assert kernel.shape == (13, 9, 9)
+    cropped = crop_to(kernel, (6, 64, 64))
+    assert cropped.shape == (5, 9, 9) and abs(cropped.sum() - 1) < 1e-12
+    # the centre plane is the kernel's, rescaled by the light kept
+    np.testing.assert_allclose(cropped[2] * kernel[4:9].sum(), kernel[6], rtol=1e-6)
+    spec = {"kind": "gaussian", "sigma": (1.5, 1.0, 1.0)}
+    with pytest.warns(ConditionsWarning, match=r"cropped to \(5, 9, 9\).*leaves out 10%"):
+        assert fit_psf(spec, kernel, (6, 64, 64)).shape == (5, 9, 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 10 planes keep all but 0.3% of the light: no warning
+        assert fit_psf(spec, kernel, (10, 64, 64)).shape == (9, 9, 9)
+        assert fit_psf(spec, kernel, (13, 64, 64)) is kernel  # fits: untouched
+    assert fit_psf(kernel, kernel, (6, 64, 64)) is kernel  # an array: the user's
+    assert fit_psf({**spec, "shape": (13, 9, 9)}, kernel, (6, 64, 64)) is kernel
+
+    clean = phantom((12, 48, 48), rng=3, mix=2)
+    psf = {"kind": "widefield", "na": 1.0}
+    generated = dn.make_psf(**psf, ndim=3)
+    assert generated.shape[0] > 12
+    fitted = crop_to(generated, clean.shape)
+    blurred = dn.synthesize(clean, "poisson", psf=fitted, peak=300, seed=2)
+    for run in (
+        lambda p: dn.restore(blurred, "deconv-3d", psf=p, precision="float32"),
+        lambda p: dn.richardson_lucy(blurred, p, 10),
+        lambda p: dn.run_method(blurred, "wiener", psf=p, axes="ZYX"),
+    ):
+        with pytest.warns(ConditionsWarning, match="widefield"):
+            out = run({**psf, "ndim": 3})
+        np.testing.assert_allclose(out, run(fitted), atol=1e-5)  # as with the crop given
+    assert dn.psnr(clean, out, data_range=1) > dn.psnr(clean, blurred, data_range=1)
+    with pytest.raises(ValueError, match="bigger than the image"):
+        dn.restore(blurred, "deconv-3d", psf=generated)  # the array: refused as before

@@ -293,12 +293,20 @@ def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
 
 
 def psf_from(
-    text: str | None, args: argparse.Namespace, pairs: Sequence[str] | None = None
-) -> np.ndarray | None:
+    text: str | None,
+    args: argparse.Namespace,
+    pairs: Sequence[str] | None = None,
+    *,
+    spec: bool = False,
+) -> Any:
     """A PSF from a file (TIFF/.npy) or a PSF kind: ``gaussian:sigma=2``, or ``gaussian``
     with ``pairs`` such as ``["sigma=2"]`` (``--psf-param``), checked against its spec.
 
     ``shape=9x17x17`` and ``ndim=3`` are :func:`~napari_deconvnet.make_psf`'s own.
+    With `spec`, a kind without ``shape=`` comes back as a dict ``{"kind", "ndim",
+    **params}`` that restore fits to each image
+    (:func:`~napari_deconvnet.core.psf.fit_psf`: the default 3D widefield PSF's
+    27 planes, cropped to a 12-plane stack, where they used to be refused).
     """
     if text is None:
         if pairs:
@@ -324,6 +332,9 @@ def psf_from(
     shape, ndim = params.pop("shape", None), params.pop("ndim", None)
     try:
         params.update(specs.parse_params(kinds[name.lower()], pairs or ()))
-        return np.asarray(make_psf(name, shape, ndim=ndim, **params), np.float32)
+        kernel = np.asarray(make_psf(name, shape, ndim=ndim, **params), np.float32)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--psf {text}: {err}") from err
+    if spec and shape is None:  # its size is the package's: fitted to each image
+        return {"kind": name.lower(), "ndim": kernel.ndim, **params}
+    return kernel

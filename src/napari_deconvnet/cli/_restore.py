@@ -99,11 +99,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
     from napari_deconvnet.core.provenance import record
 
-    psf = psf_from(args.psf, args, getattr(args, "psf_param", None))
+    psf = psf_from(args.psf, args, getattr(args, "psf_param", None), spec=True)
     if psf is not None and not (args.method or args.model):
         # a PSF and no method: the shipped deconvolution model of the PSF's dimensions,
         # as the Restore widget preselects it beside a PSF layer
-        args.method = DECONVOLUTION_MODELS[min(psf.ndim, 3)]
+        ndim = psf["ndim"] if isinstance(psf, dict) else psf.ndim
+        args.method = DECONVOLUTION_MODELS[min(ndim, 3)]
         if not getattr(args, "quiet", False):
             print(f"--psf without --method: deconvolving with {args.method}", file=sys.stderr)
     name, spec = _method(args)

@@ -32,7 +32,7 @@ from .deconv_operators import (
 )
 from .denoisers import as_image
 from .generators import drain
-from .psf import as_psf
+from .psf import as_psf, fit_psf
 from .specs import SpecTable
 
 __all__ = [
@@ -50,7 +50,7 @@ _EPS = 1e-12  # as scikit-image's richardson_lucy
 def _prepare(image: Any, psf: Any, pad: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate; return the float32 image and the PSF with odd sizes (float64, sum 1)."""
     arr = as_image(image)
-    kernel = as_psf(psf, arr.ndim)
+    kernel = fit_psf(psf, as_psf(psf, arr.ndim), arr.shape)  # a generated one fits
     spatial = arr.shape[arr.ndim - kernel.ndim :]
     if any(k > n for k, n in zip(kernel.shape, spatial, strict=True)):
         raise ValueError(

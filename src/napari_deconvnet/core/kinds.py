@@ -108,7 +108,7 @@ class ModelKind:
             a PSF whose dimensionality differs from the model's (`ndim`), one
             bigger than the image, one with NaN/Inf or summing to zero.
         """
-        from .psf import as_psf
+        from .psf import as_psf, fit_psf
 
         name = self.metadata.get("name", "")
         if not self.needs_psf:
@@ -135,6 +135,7 @@ class ModelKind:
                 f"model {name!r} deconvolves {ndim}D images and needs a {ndim}D PSF, got a PSF "
                 f"of shape {kernel.shape}"
             )
+        kernel = fit_psf(psf, kernel, tuple(spatial_shape))  # a generated one fits the image
         if any(k > s for k, s in zip(kernel.shape, spatial_shape, strict=True)):
             raise ValueError(
                 f"psf of shape {kernel.shape} is bigger than the image's spatial shape "

@@ -249,6 +249,10 @@ def _run_classical(image, spec, params, psf, axes, device):
             f"{'planes' if len(spatial) == 2 else 'volumes'}; use a {len(spatial)}D PSF"
             + (" or axes with a Z" if kernel.ndim == 3 else "")
         )
+    if kernel is not None and spec.needs_psf:  # a generated PSF fits the image
+        from .psf import fit_psf
+
+        kernel = fit_psf(psf, kernel, tuple(shape[i] for i in spatial))
     if (
         kernel is not None
         and spec.needs_psf

@@ -25,6 +25,8 @@ __all__ = [
     "airy_psf",
     "as_psf",
     "blur",
+    "crop_to",
+    "fit_psf",
     "gaussian_psf",
     "make_psf",
     "psf_offset",
@@ -429,6 +431,70 @@ def as_psf(psf: Any, ndim: int | None = None, *, measured: bool = True) -> np.nd
     if measured and not isinstance(psf, (str, Mapping)):
         kernel = _without_pedestal(kernel)
     return _clip_negative(kernel)
+
+
+#: A generated PSF cropped to a small image warns when the crop leaves out more
+#: than this share of its light
+CROP_WARN_SHARE = 0.01
+
+
+def crop_to(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`kernel` centre-cropped to odd sizes that fit `shape`, renormalised to sum 1.
+
+    `shape` is the image's (its trailing ``kernel.ndim`` sizes count); axes
+    that fit are kept as they are.
+
+    Examples
+    --------
+    >>> crop_to(make_psf("gaussian", sigma=(1.5, 1, 1)), (6, 64, 64)).shape
+    (5, 9, 9)
+    """
+    shape = (max(kernel.shape),) * (kernel.ndim - len(shape)) + tuple(shape[-kernel.ndim :])
+    index = []
+    for k, n in zip(kernel.shape, shape, strict=True):
+        keep = k if k <= n else max(1, n - (1 - n % 2))
+        start = (k - keep) // 2
+        index.append(slice(start, start + keep))
+    out = np.asarray(kernel[tuple(index)], np.float64)
+    return out / out.sum()
+
+
+def fit_psf(psf: Any, kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`kernel` (:func:`as_psf` of the user's `psf`) fitted to an image of `shape`.
+
+    A PSF the package generates (a :func:`make_psf` name, or a dict without
+    ``"shape"``) has the size its kind and width call for: 27 planes for the
+    default 3D widefield PSF, 13 for a Gaussian of sigma 1.5 along Z, more
+    than many z-stacks hold. Such a kernel is centre-cropped to the image
+    (:func:`crop_to`), with a :class:`~napari_deconvnet.core.conditions.ConditionsWarning`
+    when the crop leaves out more than :data:`CROP_WARN_SHARE` of its light.
+    An array, or a dict with a ``"shape"``, is the user's choice and is
+    returned as it is (the callers refuse one bigger than the image).
+    """
+    generated = isinstance(psf, str) or (isinstance(psf, Mapping) and psf.get("shape") is None)
+    spatial = tuple(int(n) for n in shape[len(shape) - kernel.ndim :])
+    if not generated or all(k <= n for k, n in zip(kernel.shape, spatial, strict=True)):
+        return kernel
+    cropped = crop_to(kernel, spatial)
+    lost = 1.0 - float(kernel[_centre(kernel.shape, cropped.shape)].sum() / kernel.sum())
+    if lost > CROP_WARN_SHARE:
+        from .conditions import ConditionsWarning
+
+        kind = psf if isinstance(psf, str) else psf.get("kind")
+        warnings.warn(
+            f"the generated {kind!r} PSF of shape {kernel.shape} was cropped to "
+            f"{cropped.shape} to fit the image {spatial}, which leaves out {lost:.0%} of its "
+            "light: along the cropped axes the image holds less than the blur spreads over, "
+            "and the deconvolution there is approximate",
+            ConditionsWarning,
+            stacklevel=3,
+        )
+    return cropped
+
+
+def _centre(shape: tuple[int, ...], inner: tuple[int, ...]) -> tuple[slice, ...]:
+    """The slices of a centred box of `inner` sizes in `shape`."""
+    return tuple(slice((k - m) // 2, (k - m) // 2 + m) for k, m in zip(shape, inner, strict=True))
 
 
 # ---------------------------------------------------------------- measured PSFs

@@ -230,18 +230,6 @@ def psf_ndim(description: dict[str, Any] | None) -> int | None:
     return None
 
 
-def _crop_to(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """`kernel` centre-cropped to odd sizes that fit `shape` (axes that fit are kept)."""
-    shape = (max(kernel.shape),) * (kernel.ndim - len(shape)) + tuple(shape[-kernel.ndim :])
-    index = []
-    for k, n in zip(kernel.shape, shape, strict=True):
-        keep = k if k <= n else max(1, n - (1 - n % 2))
-        start = (k - keep) // 2
-        index.append(slice(start, start + keep))
-    out = kernel[tuple(index)]
-    return out / out.sum()
-
-
 def build_psf(
     description: dict[str, Any], ndim: int, spatial_shape: tuple[int, ...]
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -263,7 +251,7 @@ def build_psf(
     record : dict
         JSON-ready: the kind and its parameters, or the layer's name, and the shape.
     """
-    from napari_deconvnet.core.psf import as_psf, make_psf, psf_pedestal
+    from napari_deconvnet.core.psf import as_psf, crop_to, make_psf, psf_pedestal
 
     if "layer" in description:
         data = np.asarray(description["data"])
@@ -279,7 +267,7 @@ def build_psf(
         kernel = make_psf(kind, (size,) * ndim, **params)
     else:
         kernel = make_psf(kind, **_with_ndim(kind, ndim, params))
-        kernel = _crop_to(kernel, tuple(spatial_shape))
+        kernel = crop_to(kernel, tuple(spatial_shape))
     kernel = as_psf(kernel, measured=False)
     record = {"kind": kind, **params, "shape": [int(s) for s in kernel.shape]}
     return kernel, record
