@@ -129,3 +129,23 @@ def test_a_deconvolution_model_adapts_with_its_classical_channel():
     assert x.shape == (3, 2, 32, 32) and y.shape == (3, 1, 32, 32)
     assert calls[-1] == (3, *pairs.full)  # computed with the blur's margin, then cropped
     assert np.allclose(x[:, 1].numpy(), 2.0 * x[:, 0].numpy())  # normalised like the image
+
+
+def test_a_generated_psf_deeper_than_the_stack_is_cropped_for_adapt():
+    """psf="widefield" (27 planes) on a 12-plane stack: cropped, as restore does."""
+    from napari_deconvnet.core.conditions import ConditionsWarning
+    from napari_deconvnet.core.psf import crop_to
+
+    clean = phantom((12, 48, 48), ["nuclei", "beads"], rng=7).astype(np.float32)
+    fitted = crop_to(dn.make_psf("widefield"), clean.shape)
+    noisy = dn.synthesize(clean, "poisson", psf=fitted, peak=100, seed=3)
+    events = []
+    with pytest.warns(ConditionsWarning, match="cropped to"):
+        model = dn.adapt(
+            "deconv-3d", noisy, psf="widefield", steps=2, device="cpu", callback=events.append
+        )
+    assert events[-1].kind == "end"
+    with pytest.warns(ConditionsWarning, match="cropped to"):
+        out = dn.restore(noisy, model, psf="widefield", device="cpu", precision="float32")
+    expected = dn.restore(noisy, model, psf=fitted, device="cpu", precision="float32")
+    np.testing.assert_allclose(out, expected, atol=1e-6)

@@ -42,7 +42,7 @@ from .model import DeconvNet
 from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
-from .psf import as_psf, recentre_psf
+from .psf import as_psf, fit_psf, recentre_psf
 from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
@@ -358,6 +358,8 @@ def adapt_iter(
     kernel = None
     if psf is not None:
         kernel = as_psf(psf, None)
+        # a generated PSF deeper than the stack is cropped to it, as restore does
+        kernel = fit_psf(psf, kernel, np.shape(array))
         # pairs blurred with the kernel centred, as restore uses it (psf.recentre_psf)
         kernel, _ = recentre_psf(kernel, np.shape(array)[-kernel.ndim :])
         kernel = np.asarray(kernel, np.float32)
