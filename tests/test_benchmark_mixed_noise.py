@@ -8,6 +8,12 @@ def mixed_noise(benchmark_script):
     return benchmark_script("mixed_noise")
 
 
+def _quick(mixed_noise, path, *flags):
+    """The text of one quick, single-threaded table of the script."""
+    assert mixed_noise.main([*flags, "--quick", "--threads", "1", "--markdown", str(path)]) == 0
+    return path.read_text()
+
+
 def test_the_table_has_the_baselines_and_the_switch_wins(mixed_noise, tmp_path, capsys):
     out = tmp_path / "m.md"
     assert mixed_noise.main(["--quick", "--threads", "1", "--markdown", str(out)]) == 0
@@ -33,18 +39,13 @@ def test_the_hot_pixel_table_runs_and_the_switch_reaches_the_ceiling(mixed_noise
 
 
 def test_hot_pixels_of_any_value_table_and_the_choice_of_the_outlier_test(mixed_noise, tmp_path):
-    out = tmp_path / "v.md"
-    args = ["--quick", "--threads", "1", "--markdown"]
-    assert mixed_noise.main(["--hot-values", *args, str(out)]) == 0
-    text = out.read_text()
+    text = _quick(mixed_noise, tmp_path / "v.md", "--hot-values")
     assert "extremes only" in text and "| cells, `deconv-2d`, 0.30% hot pixels |" in text
     rows = mixed_noise.run_hot(128, [("deconv-2d", 3e-3)], values=True)
     for values in rows.values():  # the switch before outliers counted kept them
         assert values["now"] > values["extremes only"] + 4
         assert values["now"] > values["no impulses"] - 0.5
-    choice = tmp_path / "c.md"
-    assert mixed_noise.main(["--choose", *args, str(choice)]) == 0
-    text = choice.read_text()
+    text = _quick(mixed_noise, tmp_path / "c.md", "--choose")
     chosen = mixed_noise.impulse_switch
     key = f"spread {chosen.OUTLIER_SPREAD:g}, noise {chosen.OUTLIER_NOISE:g}"
     row = next(line for line in text.splitlines() if line.startswith(f"| {key} |"))
@@ -53,18 +54,13 @@ def test_hot_pixels_of_any_value_table_and_the_choice_of_the_outlier_test(mixed_
 
 
 def test_dense_impulses_table_and_the_choice_of_the_passes(mixed_noise, tmp_path):
-    out = tmp_path / "d.md"
-    args = ["--quick", "--threads", "1", "--markdown"]
-    assert mixed_noise.main(["--dense", *args, str(out)]) == 0
-    text = out.read_text()
+    text = _quick(mixed_noise, tmp_path / "d.md", "--dense")
     assert "default, one pass" in text and "| camera, sigma 0 + 30% impulses |" in text
     rows = mixed_noise.run(96, [(0.02, 0.5)], one_pass=True)
     for values in rows.values():  # the kept salt asked again: measured +9.5 and +10.2 dB
         assert values["default"] > values["default, one pass"] + 4
     assert mixed_noise.impulse_switch.SWITCH_PASSES == ((0.12, 2), (0.25, 4))  # restored
-    choice = tmp_path / "p.md"
-    assert mixed_noise.main(["--choose-dense", *args, str(choice)]) == 0
-    text = choice.read_text()
+    text = _quick(mixed_noise, tmp_path / "p.md", "--choose-dense")
     gain = {
         line.split(" |")[0][2:]: float(line.split("|")[3])
         for line in text.splitlines()
