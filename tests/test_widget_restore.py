@@ -925,3 +925,32 @@ def test_denoise_3d_on_an_anisotropic_stack_is_cautioned(
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert len(cautions) == 1 and errors == []
+
+
+def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_notification(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    from napari_deconvnet.core.psf import crop_to
+
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    rng = np.random.default_rng(4)
+    volume = rng.poisson(20 * rng.random((12, 40, 40))).astype(np.float32)
+    viewer.add_image(volume, name="stack")
+    widget.image.value = viewer.layers["stack"]
+    widget.method.value = "richardson-lucy"
+    widget.params.field("iterations").value = 3
+    widget.psf.source.value = "widefield"  # 27 planes by default
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+
+    assert errors == []
+    out = viewer.layers["stack [richardson-lucy]"]
+    kernel = crop_to(dn.make_psf("widefield"), volume.shape)
+    assert kernel.shape[0] == 11
+    expected = dn.richardson_lucy(volume, kernel, 3, device="cpu")
+    np.testing.assert_allclose(out.data, expected, atol=1e-4 * float(expected.max()))
+    assert len(cautions) == 1 and "was cropped to (11, " in cautions[0], cautions
+    assert "the PSF's cropped to the image" in widget.status.value
+    assert out.metadata["napari_deconvnet"]["psf"]["shape"][0] == 11

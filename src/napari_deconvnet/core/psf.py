@@ -477,16 +477,17 @@ def fit_psf(psf: Any, kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return kernel
     cropped = crop_to(kernel, spatial)
     lost = 1.0 - float(kernel[_centre(kernel.shape, cropped.shape)].sum() / kernel.sum())
-    if lost > CROP_WARN_SHARE:
-        from .conditions import ConditionsWarning
+    if lost > CROP_WARN_SHARE:  # a warning, or a dock widget's notification
+        from .conditions import report_conditions
 
         kind = psf if isinstance(psf, str) else psf.get("kind")
-        warnings.warn(
-            f"the generated {kind!r} PSF of shape {kernel.shape} was cropped to "
-            f"{cropped.shape} to fit the image {spatial}, which leaves out {lost:.0%} of its "
-            "light: along the cropped axes the image holds less than the blur spreads over, "
-            "and the deconvolution there is approximate",
-            ConditionsWarning,
+        report_conditions(
+            [
+                f"the generated {kind!r} PSF of shape {kernel.shape} was cropped to "
+                f"{cropped.shape} to fit the image {spatial}, which leaves out {lost:.0%} of "
+                "its light: along the cropped axes the image holds less than the blur "
+                "spreads over, and the deconvolution there is approximate"
+            ],
             stacklevel=3,
         )
     return cropped

@@ -248,7 +248,7 @@ def restore_job(
         ``contrast_limits`` (None: the source's), ``conditions`` (why the
         image is unlike the model's training data; empty when it is not) and
         ``psf_notes`` (what was done to the PSF: a measured crop's background
-        removed; empty when nothing).
+        removed, a generated PSF cropped to the image; empty when nothing).
     """
     from napari_deconvnet.core.devices import resolve_device
     from napari_deconvnet.core.operations import run_method_iter
@@ -256,7 +256,7 @@ def restore_job(
     start = time.perf_counter()
     kernel, record = None, None
     lazy = as_lazy(image)
-    with collect_conditions() as psf_notes:  # a measured PSF's background removed
+    with collect_conditions() as psf_notes:  # a bead's background removed, a PSF cropped
         if psf is not None:
             k = psf_ndim(psf) or ndim
             kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))

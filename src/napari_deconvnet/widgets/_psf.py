@@ -251,7 +251,7 @@ def build_psf(
     record : dict
         JSON-ready: the kind and its parameters, or the layer's name, and the shape.
     """
-    from napari_deconvnet.core.psf import as_psf, crop_to, make_psf, psf_pedestal
+    from napari_deconvnet.core.psf import as_psf, fit_psf, make_psf, psf_pedestal
 
     if "layer" in description:
         data = np.asarray(description["data"])
@@ -267,7 +267,8 @@ def build_psf(
         kernel = make_psf(kind, (size,) * ndim, **params)
     else:
         kernel = make_psf(kind, **_with_ndim(kind, ndim, params))
-        kernel = crop_to(kernel, tuple(spatial_shape))
+        # cropped to the image, with a note when that leaves out light (core.psf.fit_psf)
+        kernel = fit_psf({"kind": kind, **params}, kernel, tuple(spatial_shape))
     kernel = as_psf(kernel, measured=False)
     record = {"kind": kind, **params, "shape": [int(s) for s in kernel.shape]}
     return kernel, record

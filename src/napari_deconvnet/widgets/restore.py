@@ -538,7 +538,8 @@ class RestoreWidget(WorkerWidget):
             note = result["conditions"][0]
             _caution(f"Restore of {layer.name!r} with {about['method']}: {note}")
             status += "; unlike the model's training data (see the notification)"
-        for note in result.get("psf_notes") or ():  # a bead's crop lost its background
+        for note in result.get("psf_notes") or ():  # background removed, or cropped
             _caution(f"Restore of {layer.name!r} with {about['method']}: {note}")
-            status += "; the PSF's background was removed (see the notification)"
+            done = "cropped to the image" if "was cropped" in note else "background was removed"
+            status += f"; the PSF's {done} (see the notification)"
         return status
