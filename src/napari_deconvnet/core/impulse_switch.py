@@ -213,8 +213,9 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
         if min(crop.shape[-2:]) < 16:
             return None
         try:
-            if holds_impulses(crop):
-                return {**impulse_values(xt), **_passes(crop)}
+            found = _impulses_found(crop)
+            if found is not None:
+                return {**impulse_values(xt), **_passes(found["amount"], crop.ndim)}
             outliers = find_outliers(crop)
         except (ValueError, TypeError):
             continue
@@ -223,9 +224,10 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
     return None
 
 
-def _passes(crop: np.ndarray) -> dict[str, int]:
-    """``{"passes": n, "lone": k}`` for a crop dense enough in impulses to be
-    switched in more than one pass (:data:`SWITCH_PASSES`), else ``{}``.
+def _passes(amount: float, ndim: int) -> dict[str, int]:
+    """``{"passes": n, "lone": k}`` for a crop of `ndim` axes whose impulses are
+    `amount` of its pixels, when that is dense enough to be switched in more than
+    one pass (:data:`SWITCH_PASSES`), else ``{}``.
 
     `k` is the most neighbours at its own extreme that salt-and-pepper of the
     crop's density gives a pixel, give or take two standard deviations (its
@@ -233,13 +235,10 @@ def _passes(crop: np.ndarray) -> dict[str, int]:
     extreme pixel with no more is an impulse in the passes after the first
     (:func:`_left_impulses`).
     """
-    from .noise_estimation import count_impulses
-
-    amount = count_impulses(crop, min_share=FEW_IMPULSES)["amount"]
     passes = max([1] + [n for share, n in SWITCH_PASSES if amount >= share])
     if passes == 1:
         return {}
-    n, p = 3**crop.ndim - 1, amount / 2
+    n, p = 3**ndim - 1, amount / 2
     return {"passes": passes, "lone": int(n * p + 2 * np.sqrt(n * p * (1 - p)) + 0.5)}
 
 
@@ -273,16 +272,22 @@ def holds_impulses(image: np.ndarray) -> bool:
     100/255), but there the mask would replace 15-25% of the image, which
     costs 7-9 dB: that is not switched.
     """
+    return _impulses_found(image) is not None
+
+
+def _impulses_found(image: np.ndarray) -> dict[str, Any] | None:
+    """:func:`~.noise_estimation.count_impulses` of `image` when :func:`holds_impulses`,
+    else None (its ``"amount"`` sets the passes, :func:`_passes`)."""
     from .noise_estimation import SP_MIN_FRACTION, SP_MIN_SHARE, count_impulses
 
     found = count_impulses(image, min_share=FEW_IMPULSES)
     if found["count"] == 0:
-        return False
+        return None
     if found["amount"] >= SP_MIN_FRACTION and found["count"] >= SP_MIN_SHARE * image.size:
-        return True  # salt-and-pepper, as estimate_noise says
+        return found  # salt-and-pepper, as estimate_noise says
     values = {"minimum": found["low"], "maximum": found["high"]}
     replaced = int(impulse_mask(image, values).sum())
-    return replaced <= ISOLATED_RATIO * found["count"]
+    return found if replaced <= ISOLATED_RATIO * found["count"] else None
 
 
 def find_impulses(net: Any, layout: Any, xt: Any, requested: bool | None) -> dict | None:

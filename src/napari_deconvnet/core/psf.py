@@ -449,13 +449,12 @@ def crop_to(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     >>> crop_to(make_psf("gaussian", sigma=(1.5, 1, 1)), (6, 64, 64)).shape
     (5, 9, 9)
     """
+    from .kinds import central_box
+
     shape = (max(kernel.shape),) * (kernel.ndim - len(shape)) + tuple(shape[-kernel.ndim :])
-    index = []
-    for k, n in zip(kernel.shape, shape, strict=True):
-        keep = k if k <= n else max(1, n - (1 - n % 2))
-        start = (k - keep) // 2
-        index.append(slice(start, start + keep))
-    out = np.asarray(kernel[tuple(index)], np.float64)
+    sizes = zip(kernel.shape, shape, strict=True)
+    keep = [k if k <= n else max(1, n - (1 - n % 2)) for k, n in sizes]  # odd where cut
+    out = np.asarray(kernel[central_box(kernel.shape, keep)], np.float64)
     return out / out.sum()
 
 
@@ -475,8 +474,10 @@ def fit_psf(psf: Any, kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     spatial = tuple(int(n) for n in shape[len(shape) - kernel.ndim :])
     if not generated or all(k <= n for k, n in zip(kernel.shape, spatial, strict=True)):
         return kernel
+    from .kinds import central_box
+
     cropped = crop_to(kernel, spatial)
-    lost = 1.0 - float(kernel[_centre(kernel.shape, cropped.shape)].sum() / kernel.sum())
+    lost = 1.0 - float(kernel[central_box(kernel.shape, cropped.shape)].sum() / kernel.sum())
     if lost > CROP_WARN_SHARE:  # a warning, or a dock widget's notification
         from .conditions import report_conditions
 
@@ -491,11 +492,6 @@ def fit_psf(psf: Any, kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
             stacklevel=3,
         )
     return cropped
-
-
-def _centre(shape: tuple[int, ...], inner: tuple[int, ...]) -> tuple[slice, ...]:
-    """The slices of a centred box of `inner` sizes in `shape`."""
-    return tuple(slice((k - m) // 2, (k - m) // 2 + m) for k, m in zip(shape, inner, strict=True))
 
 
 # ---------------------------------------------------------------- measured PSFs
