@@ -181,6 +181,10 @@ def oom_fallback(device, tiny: bool) -> dict[str, Any]:
     result: dict[str, Any] = {"planned_tile": plan["tile"], "planned_batch": plan["batch_size"]}
     patched: dict[str, Any] = {}
     if device.type == "cuda":
+        # set_per_process_memory_fraction wants an index: "cuda" alone is refused
+        device = torch.device(
+            "cuda", torch.cuda.current_device() if device.index is None else device.index
+        )
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.empty_cache()
         cap = max(need / 8, 256 * 2**20)

@@ -32,6 +32,7 @@
 # given a PSF 0.7-1.45 times as wide as the blur's (--psf-mismatch: a network
 # trained on exact PSFs over-sharpens with a PSF given too wide; see
 # benchmarks/psf_mismatch.py for the 2D measurement).
+# MODELS="denoise-3d deconv-3d" trains only those of the six (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: train_gpu.sh OUT_DIR [--tiny]}
@@ -50,19 +51,25 @@ fi
 recipe=${RECIPE:-shipped}
 case "$recipe" in shipped | task) ;; *) echo "RECIPE must be shipped or task" >&2; exit 2 ;; esac
 pids=()
+selected=" ${MODELS:-denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper denoise-2d-nl} "
+models=()
 for model in denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper; do
+    [[ "$selected" == *" $model "* ]] || continue
+    models+=("$model")
     extra=(--recipe "$recipe" --checkpoint "$out/runs/$model" --resume)
     "$python" scripts/train_models.py --model "$model" "${common[@]}" "${extra[@]}" \
         --out "$out/$model.safetensors" >"$out/$model.out" 2>&1 &
     pids+=($!)
 done
 # the noise-conditioned denoiser starts from the shipped blind one, widened
-"$python" scripts/train_models.py --model denoise-2d --noise-channel \
-    --init src/napari_deconvnet/weights/denoise-2d.safetensors --lr 2e-4 "${common[@]}" \
-    --checkpoint "$out/runs/denoise-2d-nl" --resume --out "$out/denoise-2d-nl.safetensors" \
-    >"$out/denoise-2d-nl.out" 2>&1 &
-pids+=($!)
-models=(denoise-2d denoise-3d deconv-2d deconv-3d salt-and-pepper denoise-2d-nl)
+if [[ "$selected" == *" denoise-2d-nl "* ]]; then
+    "$python" scripts/train_models.py --model denoise-2d --noise-channel \
+        --init src/napari_deconvnet/weights/denoise-2d.safetensors --lr 2e-4 "${common[@]}" \
+        --checkpoint "$out/runs/denoise-2d-nl" --resume --out "$out/denoise-2d-nl.safetensors" \
+        >"$out/denoise-2d-nl.out" 2>&1 &
+    pids+=($!)
+    models+=(denoise-2d-nl)
+fi
 if [ "${CANDIDATES:-0}" = "1" ]; then
     for variant in balanced planar mismatch; do
         flags=(--loss balanced-mse)

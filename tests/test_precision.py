@@ -284,3 +284,26 @@ def test_3d_first_layer_under_cpu_autocast_warns_nothing_and_casts():
     assert got.dtype == torch.bfloat16
     torch.testing.assert_close(plain, reference, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got.float(), reference, rtol=3e-2, atol=5e-2)
+
+
+def test_float32_on_cuda_is_ieee_not_tf32():
+    """A float32 restore on CUDA turns TF32 convolutions off for its duration only.
+
+    The flags are plain settings, so the switch is checked here without a GPU:
+    on an H200, TF32 made tiles differ from a whole image by 3e-4 of the range.
+    """
+    cuda = torch.device("cuda")
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    with devices.inference_autocast(cuda, torch.float32):
+        assert conv.fp32_precision == "ieee"
+    assert conv.fp32_precision == before
+    with pytest.raises(RuntimeError), devices.inference_autocast(cuda, torch.float32):
+        raise RuntimeError("a failed restore restores the flag too")
+    assert conv.fp32_precision == before
+    # half precision on CUDA is autocast; float32 on the CPU changes nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available ... Disabling autocast"
+        assert isinstance(devices.inference_autocast(cuda, torch.bfloat16), torch.autocast)
+    with devices.inference_autocast(torch.device("cpu"), torch.float32):
+        assert conv.fp32_precision == before

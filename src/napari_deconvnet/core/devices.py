@@ -234,6 +234,44 @@ def autocast(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@contextlib.contextmanager
+def _ieee_float32_convolutions():
+    """cuDNN convolutions in IEEE float32 inside the block, not TF32.
+
+    TF32 (a 10-bit mantissa, on by default for cuDNN convolutions on Ampere
+    and later) made a float32 restore on an H200 differ between tile sizes
+    by 3e-4 of the range; in IEEE float32 tiles equal a whole image as on the
+    CPU. torch >= 2.9 sets this per operator (``cudnn.conv.fp32_precision``);
+    mixing that with the legacy ``cudnn.allow_tf32`` is an error there.
+    """
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        saved = conv.fp32_precision
+        conv.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            conv.fp32_precision = saved
+        return
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+
+
+def inference_autocast(device: torch.device, dtype: torch.dtype):
+    """`autocast` for restoring: float32 on a CUDA GPU is IEEE float32, not TF32.
+
+    A user who asks for float32 gets it (tiled equals untiled to float32
+    rounding); float16 and bfloat16 are the fast paths.
+    """
+    if dtype == torch.float32 and device.type == "cuda":
+        return _ieee_float32_convolutions()
+    return autocast(device, dtype)
+
+
 def free_memory(device: torch.device) -> int:
     """Bytes that inference may use on `device` right now."""
     if device.type == "cuda":

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from ._validation import optional_flag
-from .devices import autocast
+from .devices import inference_autocast
 from .kinds import Plain, central_box, kind_of
 from .sure import weighted_divergence
 from .tiling import reflected_window
@@ -345,7 +345,7 @@ def guard_weight(
             restored = torch.from_numpy(np.stack(parts))[:, None].to(dev)
         else:
             regions = _regions(net, image, boxes, offset, scale)
-            with torch.inference_mode(), autocast(dev, dtype):
+            with torch.inference_mode(), inference_autocast(dev, dtype):
                 restored = _box_outputs(net, regions, boxes, dev).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
         measured = _variance(flat, back.reshape(planes), line)

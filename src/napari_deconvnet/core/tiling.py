@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .devices import autocast, forward_tiles, free_memory
+from .devices import forward_tiles, free_memory, inference_autocast
 from .model import DeconvNet
 
 __all__ = ["plan_tiles", "reflect_index", "reflected_window", "round_up", "run_tiles"]
@@ -230,7 +230,7 @@ def run_tiles(
         xb = torch.from_numpy(np.stack(inputs)).to(device).contiguous(memory_format=fmt)
         # grad mode is per thread and a generator may be abandoned mid-way (a
         # cancelled worker): never hold inference mode across a yield
-        with torch.inference_mode(), autocast(device, dtype):
+        with torch.inference_mode(), inference_autocast(device, dtype):
             # on out-of-memory, smaller pieces with the same result (and a warning)
             yb = forward_tiles(net, xb, halo=halo, grid=model.config.grid, center=center)
         yb = yb.float().cpu().numpy()
