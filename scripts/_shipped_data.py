@@ -145,13 +145,21 @@ def from_adu(image: np.ndarray, info: dict) -> np.ndarray:
     return ((image - offset) / scale).astype(np.float32)
 
 
-def network_input(noisy: np.ndarray, psf, net: DeconvNet) -> tuple[np.ndarray, float, float]:
-    """(C, *spatial) normalised input as ``dn.restore`` builds it, with (offset, scale)."""
+def network_input(
+    noisy: np.ndarray, psf, net: DeconvNet, device: Any = None
+) -> tuple[np.ndarray, float, float]:
+    """(C, *spatial) normalised input as ``dn.restore`` builds it, with (offset, scale).
+
+    `device` (the training device) computes the kind's channels there, as a
+    restore on that device does: Wiener and Richardson-Lucy on a GPU rather
+    than on one CPU core (None: the CPU).
+    """
     lo, hi = percentiles(noisy, [NORM["low"], NORM["high"]])
     scale = float(hi - lo) if hi > lo else 1.0
     channels = [noisy[None]]
     if "conditioning" in net.metadata:  # the kind's extra channels, (C, *spatial)
-        channels.append(kind_of(net).channel_stack(noisy[None], psf)[0])
+        extra = {} if device is None else {"device": device}
+        channels.append(kind_of(net).channel_stack(noisy[None], psf, **extra)[0])
     x = (np.concatenate(channels) - lo) / scale
     return x.astype(np.float32), float(lo), scale
 
@@ -197,9 +205,12 @@ class Sampler:
         rng,
         range_weight: bool = False,
         range_power: float = 2.0,
+        device: Any = None,
     ):
         self.task, self.images, self.phantoms = task, images, phantoms
         self.net, self.rng = net, rng
+        #: where the conditioning channels are computed (None: the CPU)
+        self.device = device
         self.objects = None
         #: targets get a second channel, 1 / (clean range)**range_power (for
         #: :func:`range_mse`; 2 is PSNR's unit, 1 a milder push toward dim samples)
@@ -244,7 +255,7 @@ class Sampler:
         while len(xs) < batch_size:
             clean = self._region()
             noisy, psf, info = degrade(rng, clean, task)
-            x, lo, scale = network_input(noisy, psf, self.net)
+            x, lo, scale = network_input(noisy, psf, self.net, self.device)
             y = ((to_adu(clean, info) - lo) / scale)[None].astype(np.float32)
             # bright objects lie far above 1 by design: the check looks around them
             scene = slice(None)

@@ -512,3 +512,44 @@ def test_switching_median_rows_equal_numpy_nanmedian():
             got = _row_medians(rows)
             assert got.dtype == expected.dtype
             np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 96, 80), (1, 20, 48, 40)])
+def test_wiener_on_torch_equals_the_scipy_path(shape):
+    """The GPU path of the Wiener filter (torch FFTs), run here on the CPU, against scipy's.
+
+    A non-trivial check: at balance 1e-3 the filter amplifies the noise of
+    these random planes, so the two paths' transforms must agree closely.
+    """
+    from napari_deconvnet.core.psf import gaussian_psf
+    from napari_deconvnet.core.wiener_filter import wiener_planes, wiener_planes_torch
+
+    rng = np.random.default_rng(0)
+    planes = rng.random(shape, dtype=np.float32)
+    kernel = gaussian_psf(sigma=1.6, ndim=len(shape) - 1).astype(np.float32)
+    for balance in (1e-3, 0.5, 1e3):
+        ref = wiener_planes(planes, kernel, balance)
+        out = wiener_planes_torch(planes, kernel, balance, "cpu")
+        assert out.dtype == np.float32 and out.shape == ref.shape
+        # float32 rounding of the values (a large balance leaves a range of 0.01 around 0.5)
+        assert np.abs(out - ref).max() <= 2e-6 * np.abs(ref).max(), balance
+
+
+def test_wiener_sends_a_gpu_device_to_torch_and_keeps_the_cpu_on_scipy(monkeypatch):
+    from napari_deconvnet.core import wiener_filter
+    from napari_deconvnet.core.psf import gaussian_psf
+
+    calls = []
+
+    def spy(planes, kernel, balance, device):
+        calls.append(device.type)
+        return np.zeros(planes.shape, np.float32)
+
+    monkeypatch.setattr(wiener_filter, "wiener_planes_torch", spy)
+    image = data.camera()[:64, :64].astype(np.float32) / 255
+    kernel = gaussian_psf(sigma=1.5, ndim=2)
+    on_cpu = dn.wiener(image, kernel, 0.01, device="cpu")
+    np.testing.assert_array_equal(on_cpu, dn.wiener(image, kernel, 0.01))  # bit for bit
+    assert calls == []
+    wiener_filter.wiener_planes(image[None], kernel, 0.01, device="meta")
+    assert calls == ["meta"]

@@ -419,6 +419,7 @@ def wiener(
     *,
     clip: bool = False,
     pad: str | None = "reflect",
+    device: Any = None,
 ) -> np.ndarray:
     """Wiener-Hunt deconvolution (scikit-image's ``wiener``) without wrap-around.
 
@@ -444,6 +445,9 @@ def wiener(
         regulariser reaches further (two PSF sizes plus 12 pixels per fourth
         root of the balance: 120 + 2 PSF sizes at 1e4). None filters the
         image as it is.
+    device : str or torch.device, optional
+        Where the FFTs run: None or ``"cpu"`` (scipy), or a GPU (``"cuda"``,
+        ``"mps"``; torch there, the same result to float32 rounding).
 
     Returns
     -------
@@ -516,7 +520,11 @@ def wiener(
                 for (lo, hi), n in zip(widths, planes.shape[1:], strict=True)
             ]
         planes = np.pad(planes, [(0, 0), *widths], mode=pad)
-    out = wiener_planes(planes, kernel, bal)  # float32, one filter for every plane
+    if device is not None:
+        from .devices import resolve_device
+
+        device = resolve_device(device)
+    out = wiener_planes(planes, kernel, bal, device)  # float32, one filter for every plane
     if pad:
         out = out[(slice(None), *_crop(widths, spatial))]
     return _finish(out.reshape(arr.shape), arr, clip)

@@ -512,7 +512,9 @@ class PSFConditioned(_Conditioned):
             channels = []
             if method != "richardson-lucy":
                 pad = None if context else "reflect"
-                channels.append(wiener(image, kernel, statistics[i]["balance"], pad=pad))
+                channels.append(
+                    wiener(image, kernel, statistics[i]["balance"], pad=pad, device=device)
+                )
             if method != "wiener":
                 low = statistics[i]["low"]
                 estimate = richardson_lucy(

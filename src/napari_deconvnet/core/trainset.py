@@ -67,16 +67,19 @@ class PSFChannel:
     median.
     """
 
-    def __init__(self, net: DeconvNet, kernel: np.ndarray | None) -> None:
+    def __init__(self, net: DeconvNet, kernel: np.ndarray | None, device: Any = None) -> None:
         self.kind = kind_of(net)
         self.kernel = kernel
+        # the training device computes Wiener and Richardson-Lucy, as a restore
+        # there would (a GPU: on one CPU core they bounded a 3D run's steps)
+        self._device = {} if device is None else {"device": device}
         self.margin = max(self.kind.input_margin(kernel, net.config.ndim))
         self._context = isinstance(self.kind, PSFConditioned)
 
     def whole(self, image: np.ndarray, stats: dict[str, float]) -> np.ndarray:
         """The channels ``(C, *spatial)`` of a whole plane or volume, as eager restore's."""
         image = np.asarray(image, np.float32)[None]
-        return self.kind.channel_stack(image, self.kernel, statistics=[stats])[0]
+        return self.kind.channel_stack(image, self.kernel, statistics=[stats], **self._device)[0]
 
     def statistics(self, image: np.ndarray) -> dict[str, float]:
         """The statistics restore takes from a whole image (its minimum, or Wiener balance)."""
@@ -99,7 +102,7 @@ class PSFChannel:
         image = patch[inside][None]
         # all of the patch lies on the image: its margin is real context
         context = all(s == slice(0, None) for s in inside)
-        extra = {"context": context} if self._context else {}
+        extra = {"context": context, **self._device} if self._context else {}
         stack = self.kind.channel_stack(image, self.kernel, statistics=[stats], **extra)
         out[(slice(None), *inside)] = stack[0]
         return out
@@ -241,7 +244,7 @@ class TrainingSet:
         self.impulse = is_impulse_model(net)
         self.condition = None
         if condition_psf is not None or self.impulse:
-            self.condition = PSFChannel(net, condition_psf)
+            self.condition = PSFChannel(net, condition_psf, device)
         if self.condition is not None:
             self.margin = max(self.margin, self.condition.margin)
         self._channel_pixels = 0  # of the whole channels the sources hold
