@@ -47,6 +47,16 @@ LIGHT_DECONV_SIGMA_RANGE = (1e-4, 1e-3)
 LIGHT_DECONV_PEAK_RANGE = (2000.0, 100000.0)
 
 
+#: Pure photon counts for denoise-3d (``--low-counts``): peak photons, log-uniform,
+#: below and into the bottom of its Poisson range (2-1000), no read noise
+LOW_COUNT_PEAKS = (0.5, 4.0)
+#: ... and its validation pairs: the scenes at 1 and 3 photons
+VALIDATION_COUNTS_3D = (
+    {"noise": "poisson-gaussian", "peak": 1.0, "read_noise": 0.0},
+    {"noise": "poisson-gaussian", "peak": 3.0, "read_noise": 0.0},
+)
+
+
 def mix_general_phantoms(phantoms: list, share: float, seed: int) -> list:
     """Replace that share of `phantoms` by scenes of the general generator, same shapes.
 
@@ -84,6 +94,17 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
     deconv = task.psf
     # a light-noise draw only when asked for: earlier runs' draws stay as they were
     light = task.light_noise > 0 and bool(rng.random() < task.light_noise)
+    # likewise photon counting (denoise-3d): few photons, each one an isolated voxel
+    # of a sparse scene, the case where a network trained from 2 photons up lost
+    low_counts = getattr(task, "low_counts", 0.0)
+    if not light and low_counts > 0 and rng.random() < low_counts:
+        peak = math.exp(rng.uniform(*np.log(LOW_COUNT_PEAKS)))
+        noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=0.0, seed=seed)
+        info = {"noise": "poisson-gaussian", "peak": peak, "read_noise": 0.0}
+        if rng.random() < task.camera_fraction:
+            gain, offset = rng.uniform(0.5, 4.0), rng.uniform(50.0, 200.0)
+            info["adu"] = (peak * gain, offset)
+        return noisy, info
     if rng.random() < task.gaussian_fraction:
         if deconv:
             lo_s, hi_s = LIGHT_DECONV_SIGMA_RANGE if light else (0.001, 0.05)
@@ -325,6 +346,8 @@ def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
             cleans.append(np.clip(phantom((32, 64, 64), kinds, general, mix=2), 0, 1))
         if not task.psf:
             noises = VALIDATION_NOISE_3D + VALIDATION_NOISE_LIGHT
+    if getattr(task, "low_counts", 0) > 0:
+        noises = noises + VALIDATION_COUNTS_3D
     pairs = []
     for k, clean in enumerate(cleans):
         blurs: list[tuple[Any, dict]] = [(None, {})]

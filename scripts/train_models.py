@@ -140,6 +140,9 @@ class Task:
     #: share of regions with objects 3-300 times brighter than the scene
     #: (core.phantoms.bright_objects), for images of high dynamic range
     bright_objects: float = 0.0
+    #: denoise-3d: share of samples of pure photon counts below the Poisson range
+    #: (``_shipped_data.LOW_COUNT_PEAKS``, no read noise), with validation pairs there
+    low_counts: float = 0.0
 
 
 TASKS = {
@@ -267,6 +270,12 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         task = dataclasses.replace(
             task, light_noise=args.light_noise, general_validation=args.general_phantoms > 0
         )
+    if args.low_counts > 0:
+        if task.name != "denoise-3d":
+            raise SystemExit("--low-counts is for denoise-3d (train_default.py has denoise-2d's)")
+        if not 0.0 < args.low_counts <= 1.0:
+            raise SystemExit(f"--low-counts must be in (0, 1], got {args.low_counts}")
+        task = dataclasses.replace(task, low_counts=args.low_counts)
     if args.wide_psfs > 0:
         if not (task.psf and task.ndim == 2):
             raise SystemExit(f"--wide-psfs is for 2D deconvolution (deconv-2d), not {task.name}")
@@ -379,6 +388,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 "general_phantoms": args.general_phantoms,
                 **({"wide_psfs": args.wide_psfs} if args.wide_psfs else {}),
                 **({"psf_mismatch": args.psf_mismatch} if args.psf_mismatch else {}),
+                **({"low_counts": args.low_counts} if args.low_counts else {}),
                 **({"bright_objects": args.bright_objects} if args.bright_objects else {}),
                 "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
@@ -572,6 +582,14 @@ def main(argv: list[str] | None = None) -> int:
         help="share of samples with light noise (denoisers: gaussian 0.5-5/255, 1000-30000 "
         "photons; deconvolution: gaussian 1e-4-1e-3, 2000-100000 photons), nearly clean "
         "data whose detail must be kept",
+    )
+    parser.add_argument(
+        "--low-counts",
+        type=float,
+        default=0.0,
+        help="denoise-3d: share of samples of pure photon counts at 0.5-4 photons (no read "
+        "noise; below its Poisson range of 2-1000), where it lost to a Gaussian filter on "
+        "sparse scenes; the validation gains such pairs (1 and 3 photons)",
     )
     parser.add_argument(
         "--wide-psfs",

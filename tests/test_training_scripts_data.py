@@ -236,3 +236,49 @@ def test_train_models_psf_mismatch_gives_the_network_a_misjudged_psf():
         for s in range(200)
     ]
     assert 0.2 < np.mean(hits) < 0.4
+
+
+def test_train_models_low_counts_draw_photon_counts_and_validate_there():
+    """denoise-3d --low-counts: pure Poisson at 0.5-4 photons, pairs at 1 and 3 photons."""
+    import dataclasses
+
+    shipped = pytest.importorskip("_shipped_data")
+    train_models = pytest.importorskip("train_models")
+    task = train_models.TASKS["denoise-3d"]
+    clean = np.full((8, 32, 32), 0.5, np.float32)
+    # share 0: the draws of earlier runs
+    a, _ = shipped.add_noise(np.random.default_rng(5), clean, task)
+    b, _ = shipped.add_noise(np.random.default_rng(5), clean, dataclasses.replace(task))
+    np.testing.assert_array_equal(a, b)
+    counting = dataclasses.replace(task, low_counts=1.0)
+    lo, hi = shipped.LOW_COUNT_PEAKS
+    for seed in range(20):
+        noisy, info = shipped.add_noise(np.random.default_rng(seed), clean, counting)
+        assert info["noise"] == "poisson-gaussian" and info["read_noise"] == 0.0
+        peak = info["peak"]
+        assert lo <= peak <= hi
+        counts = noisy * peak  # integers, variance equal to the mean (0.5 * peak)
+        np.testing.assert_allclose(counts, np.rint(counts), atol=1e-3)
+        assert abs(np.var(counts) / (0.5 * peak) - 1) < 0.15, (seed, peak)
+    half = dataclasses.replace(task, low_counts=0.5)
+    drawn = [
+        shipped.add_noise(np.random.default_rng(s), clean, half)[1].get("read_noise") == 0.0
+        for s in range(200)
+    ]
+    assert 0.35 < np.mean(drawn) < 0.65
+    # validation: the same pairs first, then each scene at 1 and 3 photons
+    general = dataclasses.replace(task, general_validation=True)
+    pairs = shipped.validation_set(general, {}, 0)
+    more = shipped.validation_set(dataclasses.replace(general, low_counts=0.15), {}, 0)
+    per_scene = len(pairs) // 6
+    assert len(more) == 6 * (per_scene + 2)
+    peaks = sorted({p["info"]["peak"] for p in more if p["info"].get("read_noise") == 0.0})
+    assert peaks == [1.0, 3.0]
+    base_noisy = [p["noisy"] for p in pairs if p["info"].get("read_noise") != 0.0]
+    more_noisy = [p["noisy"] for p in more if p["info"].get("read_noise") != 0.0]
+    for x, y in zip(base_noisy, more_noisy, strict=True):
+        np.testing.assert_array_equal(x, y)
+    # only denoise-3d takes it
+    run = train_models.main
+    with pytest.raises(SystemExit):
+        run(["--model", "deconv-3d", "--low-counts", "0.2", "--steps", "1", "--phantoms", "1"])
