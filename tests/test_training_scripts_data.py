@@ -271,13 +271,18 @@ def test_train_models_low_counts_draw_photon_counts_and_validate_there():
     pairs = shipped.validation_set(general, {}, 0)
     more = shipped.validation_set(dataclasses.replace(general, low_counts=0.15), {}, 0)
     per_scene = len(pairs) // 6
-    assert len(more) == 6 * (per_scene + 2)
+    extra = len(shipped.VALIDATION_COUNTS_3D)
+    assert len(more) == 6 * (per_scene + extra)
     peaks = sorted({p["info"]["peak"] for p in more if p["info"].get("read_noise") == 0.0})
     assert peaks == [1.0, 3.0]
-    base_noisy = [p["noisy"] for p in pairs if p["info"].get("read_noise") != 0.0]
-    more_noisy = [p["noisy"] for p in more if p["info"].get("read_noise") != 0.0]
-    for x, y in zip(base_noisy, more_noisy, strict=True):
-        np.testing.assert_array_equal(x, y)
+    # and nearly clean pairs, beyond the light ones (1/255 and 10,000 photons)
+    assert any(p["info"].get("sigma") == 1 / 255 for p in more)
+    assert any(p["info"].get("peak") == 10000.0 for p in more)
+    # the earlier pairs first in each scene, unchanged
+    for k in range(6):
+        for j in range(per_scene):
+            a, b = pairs[k * per_scene + j], more[k * (per_scene + extra) + j]
+            np.testing.assert_array_equal(a["noisy"], b["noisy"])
     # only denoise-3d takes it
     run = train_models.main
     with pytest.raises(SystemExit):
