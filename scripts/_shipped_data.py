@@ -105,10 +105,7 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
         peak = math.exp(rng.uniform(*np.log(LOW_COUNT_PEAKS)))
         noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=0.0, seed=seed)
         info = {"noise": "poisson-gaussian", "peak": peak, "read_noise": 0.0}
-        if rng.random() < task.camera_fraction:
-            gain, offset = rng.uniform(0.5, 4.0), rng.uniform(50.0, 200.0)
-            info["adu"] = (peak * gain, offset)
-        return noisy, info
+        return noisy, _camera(rng, task, info)
     if rng.random() < task.gaussian_fraction:
         if deconv:
             lo_s, hi_s = LIGHT_DECONV_SIGMA_RANGE if light else (0.001, 0.05)
@@ -129,12 +126,19 @@ def add_noise(rng: np.random.Generator, clean: np.ndarray, task: Task) -> tuple[
     read = rng.uniform(0, task.read_noise)
     noisy = synthesize(clean, "poisson-gaussian", peak=peak, read_noise=read, seed=seed)
     info = {"noise": "poisson-gaussian", "peak": peak, "read_noise": read}
+    return noisy, _camera(rng, task, info)
+
+
+def _camera(rng: np.random.Generator, task: Task, info: dict) -> dict:
+    """`info` with, for a ``task.camera_fraction`` share of draws, a camera's gain and offset.
+
+    Camera units: electrons * gain + offset (ADU), as an sCMOS writes them
+    (:func:`degrade` applies it to the image and the caller to the target).
+    """
     if rng.random() < task.camera_fraction:
-        # camera units: electrons * gain + offset (ADU), as an sCMOS writes them
-        # (degrade applies it to the image and the caller to the target)
         gain, offset = rng.uniform(0.5, 4.0), rng.uniform(50.0, 200.0)
-        info["adu"] = (peak * gain, offset)
-    return noisy, info
+        info["adu"] = (info["peak"] * gain, offset)
+    return info
 
 
 def degrade(rng, clean: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray | None, dict]:
