@@ -1,4 +1,4 @@
-"""benchmarks/low_counts_3d.py and benchmarks/restore_overhead.py in their quick modes."""
+"""benchmarks/low_counts_3d.py, restore_overhead.py and model_load.py in quick modes."""
 
 import subprocess
 import sys
@@ -38,3 +38,23 @@ def test_restore_overhead_benchmark_checks_both_readings_agree():
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     rows = [line for line in run.stdout.splitlines() if line.startswith("| 256²")]
     assert len(rows) == 2 and all(row.rstrip(" |").endswith("True") for row in rows)
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks").exists(), reason="needs the repository")
+def test_model_load_benchmark_times_both_paths_and_their_outputs_agree():
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "model_load.py"), "--sizes", "48"]
+        + ["--repeats", "1", "--models", "deconv-2d", "salt-and-pepper"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT / "benchmarks",
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| deconv-2d")]
+    rows += [line for line in run.stdout.splitlines() if line.startswith("| salt-and-pepper")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == "48²" and cells[-1] == "True"
+        assert float(cells[4].rstrip("×")) > 0

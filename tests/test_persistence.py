@@ -1,6 +1,7 @@
 """Model files: safetensors + JSON metadata, atomic writes, clear refusals."""
 
 import json
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -487,3 +488,60 @@ def test_files_of_networks_without_new_features_stay_readable_by_older_releases(
     assert stored["planar_levels"] == 1 and stored["pool"] == "blur"
     assert "top_skip" not in stored
     assert dn.load_model(path).config == planar.config
+
+
+def test_shipped_models_are_read_once_and_every_load_is_its_own_copy():
+    persistence._SHIPPED_CACHE.clear()
+    first = dn.load_model("deconv-2d")
+    path = persistence._resolve("deconv-2d")
+    assert [k[0] for k in persistence._SHIPPED_CACHE] == [path]
+    fresh = persistence._load(path)  # read and checked again, not from the cache
+    with torch.no_grad():
+        for p in first.parameters():
+            p.add_(1.0)  # a caller changing its copy (training in place)
+    first.metadata["name"] = "changed"
+    second = dn.load_model("deconv-2d")
+    assert second is not first and second.metadata["name"] == "deconv-2d"
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(second.state_dict()[key], value), key
+    assert all(p.requires_grad and not p.is_meta for p in second.parameters())
+    assert not second.training
+
+
+def test_a_changed_shipped_file_is_read_again(tmp_path, random_net, monkeypatch):
+    path = tmp_path / "mine.safetensors"
+    dn.save_model(random_net(seed=0), path)
+    monkeypatch.setattr(persistence, "_shipped", lambda: {"mine": path})
+    before = dn.load_model("mine")
+    other = random_net(seed=1)  # other weights, the same file size
+    dn.save_model(other, path)
+    stat = path.stat()  # another modification time, even within the clock's resolution
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    after = dn.load_model("mine")
+    key = next(iter(other.state_dict()))
+    assert torch.equal(after.state_dict()[key], other.state_dict()[key])
+    assert not torch.equal(after.state_dict()[key], before.state_dict()[key])
+    assert sum(k[0] == path for k in persistence._SHIPPED_CACHE) == 1  # the old entry dropped
+
+
+def test_a_loaded_network_is_built_from_the_file_without_random_weights(
+    tmp_path, random_net, monkeypatch
+):
+    path = tmp_path / "m.safetensors"
+    saved = random_net()
+    dn.save_model(saved, path)
+    drawn = []
+    original = torch.nn.init.kaiming_uniform_
+
+    def spy(*args, **kwargs):
+        drawn.append((args[0] if args else kwargs["tensor"]).is_meta)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", spy)
+    net = dn.load_model(path)
+    assert drawn and all(drawn)  # initialised on the meta device only: nothing computed
+    for key, value in saved.state_dict().items():
+        assert torch.equal(net.state_dict()[key], value)
+    loss = net(torch.rand(1, 1, 16, 16)).square().mean()
+    loss.backward()  # trainable as loaded
+    assert all(p.grad is not None for p in net.parameters())
