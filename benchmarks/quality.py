@@ -68,6 +68,9 @@ Usage::
     python benchmarks/quality.py                  # the README table and figure (hours)
     python benchmarks/quality.py --quick          # 64 px crops, tiny grids: under a minute
     python benchmarks/quality.py --tasks gaussian-25 salt-and-pepper-20 --care-seconds 60
+    # a candidate's columns, the shipped file left in place (its sha256 is recorded)
+    python benchmarks/quality.py --methods identity ours --care-seconds 0 \
+        --weights denoise-2d=runs/cand/denoise-2d.safetensors --json cand.json
 
 References
 ----------
@@ -707,7 +710,10 @@ def run_task(task: Task, index: int, args, sizes: Sizes, cache: dict) -> dict:
                 record["methods"][method] = {**entry, "status": "n/a", "reason": "not shipped"}
                 _log(f"  {task.name} {method}: n/a ({model} is not shipped yet)")
                 continue
-            ctx["nets"][method] = dn.load_model(model)
+            source = args.weights.get(model, model)  # --weights: a candidate file instead
+            if source != model:
+                entry["weights"] = str(source)
+            ctx["nets"][method] = dn.load_model(source)
         if method == "bm3d" and importlib.util.find_spec("bm3d") is None:
             record["methods"][method] = {**entry, "status": "n/a", "reason": "bm3d not installed"}
             _log(f"  {task.name} bm3d: n/a (pip install bm3d)")
@@ -1027,15 +1033,34 @@ def merge(
     return results
 
 
-def weight_hashes() -> dict[str, str]:
-    """sha256 of every shipped weights file: which models these numbers are for."""
+def weight_hashes(overrides: dict[str, Path] | None = None) -> dict[str, str]:
+    """sha256 of every shipped weights file: which models these numbers are for.
+
+    A model given by ``--weights NAME=PATH`` is listed with that file's hash
+    (and its path), since its column was made with it.
+    """
     import hashlib
 
     folder = Path(dn.__file__).parent / "weights"
-    return {
+    out = {
         f.name: hashlib.sha256(f.read_bytes()).hexdigest()
         for f in sorted(folder.glob("*.safetensors"))
     }
+    for name, path in (overrides or {}).items():
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        out[f"{name}.safetensors"] = f"{digest} ({path}, not the shipped file)"
+    return out
+
+
+def _weights_arg(text: str) -> tuple[str, Path]:
+    """``NAME=PATH`` of ``--weights``."""
+    name, sep, path = text.partition("=")
+    if not sep or name not in dn.list_models() or not Path(path).is_file():
+        raise argparse.ArgumentTypeError(
+            f"--weights takes NAME=PATH with a shipped model's name and an existing file, "
+            f"got {text!r}"
+        )
+    return name, Path(path)
 
 
 def main(argv=None) -> dict:
@@ -1107,7 +1132,18 @@ def main(argv=None) -> dict:
         "(made with other weights; their ours* columns are dropped), e.g. the fair "
         "baselines' run beside a fresh run of --methods ours",
     )
+    parser.add_argument(
+        "--weights",
+        type=_weights_arg,
+        nargs="+",
+        default=[],
+        metavar="NAME=PATH",
+        help="restore with these files in place of the shipped models of those names "
+        "(a candidate's columns, e.g. denoise-2d=runs/cand.safetensors); ours-ft still "
+        "starts from the shipped file",
+    )
     args = parser.parse_args(argv)
+    args.weights = dict(args.weights)
     if args.merge:
         return merge(args.merge, args.markdown, args.json, args.figure, args.baselines)
     if args.care_seconds is None:
@@ -1131,7 +1167,7 @@ def main(argv=None) -> dict:
     def record() -> dict:
         return {
             "machine": machine(),
-            "weights": weight_hashes(),
+            "weights": weight_hashes(args.weights),
             "settings": {
                 "quick": args.quick,
                 "seed": args.seed,

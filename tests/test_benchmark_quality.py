@@ -396,3 +396,39 @@ def test_quality_targets_reads_each_margin_off_the_run(tmp_path):
     with pytest.raises(SystemExit, match="not a --json file"):
         path.write_text("[]")
         targets.main([str(path)])
+
+
+def test_weights_override_scores_a_candidate_file_in_place_of_the_shipped_model(tmp_path):
+    import torch
+
+    from napari_deconvnet.core.model import DeconvNet, widen_channels
+
+    # a candidate: the shipped denoise-2d widened (same output) with one weight changed
+    shipped = dn.load_model("denoise-2d")
+    wide = DeconvNet(**{**shipped.config.to_dict(), "base_channels": 32})
+    wide.load_state_dict(widen_channels(shipped.state_dict(), wide))
+    with torch.no_grad():
+        wide.head.bias.add_(0.05)  # brighter by 5 % of the range: a lower PSNR
+    wide.metadata = dict(shipped.metadata)
+    candidate = dn.save_model(wide, tmp_path / "cand.safetensors")
+    runs = {}
+    for label, extra in (("shipped", []), ("candidate", ["--weights", f"denoise-2d={candidate}"])):
+        out = tmp_path / f"{label}.json"
+        cmd = [sys.executable, str(SCRIPT), "--quick", "--tasks", "gaussian-25", "--methods"]
+        cmd += ["identity", "ours", "--care-seconds", "0", "--json", str(out), *extra]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[label] = json.loads(out.read_text())
+    ours = {k: r["tasks"]["gaussian-25"]["methods"]["ours"] for k, r in runs.items()}
+    assert ours["candidate"]["weights"] == str(candidate) and "weights" not in ours["shipped"]
+    assert ours["candidate"]["mean_psnr"] < ours["shipped"]["mean_psnr"] - 0.1
+    digest = hashlib.sha256(candidate.read_bytes()).hexdigest()
+    assert runs["candidate"]["weights"]["denoise-2d.safetensors"].startswith(digest)
+    assert runs["shipped"]["weights"]["denoise-2d.safetensors"] != digest
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--weights", "nonsense=/no/such/file"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "NAME=PATH" in bad.stderr
