@@ -12,7 +12,10 @@ Rows: the Noise2Void baseline (random-neighbour replacement, max-pooling, a
 skip connection at every scale) on our default network and without its
 residual input, then on the latter each N2V2 fix alone (median replacement,
 max-blur-pooling, no top-level skip) and all of them (Höck et al. 2022,
-:arXiv:`2211.08512`).
+:arXiv:`2211.08512`); last, Neighbor2Neighbor (Huang et al. 2021,
+:arXiv:`2101.02824`, ``blind_spot="neighbor2neighbor"``) on our default
+network: no blind spot, one neighbour sub-image mapped to the other. Each
+row gets the same number of steps and batch.
 
 Columns, on the held-out half (data range of the clean image):
 
@@ -73,6 +76,10 @@ VARIANTS = {
     "+ blur-pool": dict(blind_spot="random", pool="blur", top_skip=True, residual=False),
     "+ no top skip": dict(blind_spot="random", pool="max", top_skip=False, residual=False),
     "all N2V2 fixes": dict(blind_spot="median", pool="blur", top_skip=False, residual=False),
+    # no blind spot: the network maps one neighbour sub-image to the other
+    "Neighbor2Neighbor (our default network)": dict(
+        blind_spot="neighbor2neighbor", pool="max", top_skip=True, residual=True
+    ),
 }
 
 
@@ -163,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=300, help="training steps per run")
     parser.add_argument("--seeds", type=int, default=1, help="runs per cell (seeds 0..n-1)")
-    parser.add_argument("--variants", default=None, help="comma-separated row numbers (0-5)")
+    parser.add_argument("--variants", default=None, help="comma-separated row numbers (0-6)")
     parser.add_argument("--tasks", default=None, help="comma-separated task numbers (0-1)")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -29,11 +29,14 @@ from .regions import Box, region_boxes
 __all__ = [
     "REPLACEMENTS",
     "Box",
+    "NeighbourPairs",
     "PatchFitError",
     "PatchSampler",
     "Source",
     "blind_spot",
     "dihedral",
+    "neighbour_cell",
+    "neighbour_pairs",
     "region_boxes",
 ]
 
@@ -473,3 +476,102 @@ def blind_spot(
     mask = torch.zeros_like(flat, dtype=torch.bool)
     mask[batch, :, dst_flat] = True
     return masked.reshape(x.shape), mask.reshape(x.shape)
+
+
+@dataclass
+class NeighbourPairs:
+    """Two sub-images of a batch, one pixel of each cell apiece (Neighbor2Neighbor).
+
+    A cell spans ``cell[a]`` pixels (1 or 2) along spatial axis ``a``: 2x2
+    in 2D, 1x2x2 (within a plane) or 2x2x2 in 3D. ``first[b, j]`` and
+    ``second[b, j]`` are the positions within cell ``j`` of sample ``b``
+    (row-major over the cell) that go to the first and second sub-image;
+    they share an edge, and are never the same pixel. Made by
+    :func:`neighbour_pairs`; :meth:`take` applies the same choice to any
+    tensor of the batch's spatial shape (the input, the network's output).
+    """
+
+    first: Any
+    second: Any
+    cell: tuple[int, ...]
+
+    def take(self, t: Any, which: int) -> Any:
+        """Sub-image ``which`` (0: first, 1: second) of ``t`` ``(B, C, *S)``, of ``S / cell``."""
+        b, c, *spatial = t.shape
+        ndim = len(self.cell)
+        small = [s // k for s, k in zip(spatial, self.cell, strict=True)]
+        # (B, C, n0, k0, n1, k1, ...) -> (B, C, n0, n1, ..., k0, k1, ...) -> (B, C, cells, k)
+        split = t.reshape(
+            b, c, *[v for n, k in zip(small, self.cell, strict=True) for v in (n, k)]
+        )
+        order = [0, 1, *range(2, 2 + 2 * ndim, 2), *range(3, 3 + 2 * ndim, 2)]
+        cells = split.permute(order).reshape(b, c, math.prod(small), math.prod(self.cell))
+        index = (self.first if which == 0 else self.second)[:, None, :, None]
+        out = cells.gather(3, index.expand(b, c, -1, 1))
+        return out.reshape(b, c, *small)
+
+
+def neighbour_cell(ndim: int, planar: bool = True) -> tuple[int, ...]:
+    """The cell of :func:`neighbour_pairs`: 2x2, or in 3D 1x2x2 (`planar`) or 2x2x2."""
+    return (1, 2, 2) if ndim == 3 and planar else (2,) * ndim
+
+
+def neighbour_pairs(x: Any, generator: Any, *, planar: bool = True) -> NeighbourPairs:
+    """Neighbor2Neighbor's random neighbour sub-sampler for a ``(B, C, *S)`` batch.
+
+    Each 2x2 cell gives one pixel to each of two sub-images, two pixels
+    that share an edge, chosen at random per cell and sample (Huang et al.
+    [1]_). With noise independent from pixel to pixel the two sub-images
+    carry independent noise over nearly the same scene, so a network trained
+    to map the first to the second learns to denoise without clean data and,
+    unlike Noise2Void, sees every pixel of its input.
+
+    Parameters
+    ----------
+    x : tensor
+        The batch; every spatial size must be a multiple of the cell's.
+    generator : torch.Generator
+        The random choice, for reproducible runs.
+    planar : bool
+        3D only: cells of 1x2x2, pairs within a plane, so the sub-volumes
+        keep every plane: microscopes usually sample Z more coarsely than Y
+        and X, and the scene differs more between planes. False: 2x2x2
+        cells, pairs along any axis. In 2D it has no effect.
+
+    Raises
+    ------
+    ValueError
+        A spatial size that is not a multiple of the cell's.
+
+    References
+    ----------
+    .. [1] T. Huang, S. Li, X. Jia, H. Lu and J. Liu, "Neighbor2Neighbor:
+           Self-Supervised Denoising from Single Noisy Images", CVPR 2021.
+           :arXiv:`2101.02824`
+    """
+    import itertools
+
+    import torch
+
+    b, _c, *spatial = x.shape
+    cell = neighbour_cell(len(spatial), planar)
+    if any(s % k for s, k in zip(spatial, cell, strict=True)):
+        raise ValueError(
+            f"neighbour sub-sampling takes cells of {cell} pixels and needs sizes that are "
+            f"multiples of them, got {tuple(spatial)}: use a patch size that is a multiple "
+            "of twice the network's grid along Y and X"
+        )
+    positions = list(itertools.product(*[range(k) for k in cell]))
+    pairs = torch.tensor(
+        [
+            (i, j)
+            for i, p in enumerate(positions)
+            for j, q in enumerate(positions)
+            if sum(a != b for a, b in zip(p, q, strict=True)) == 1
+        ],
+        dtype=torch.long,
+    )
+    n = math.prod(s // k for s, k in zip(spatial, cell, strict=True))
+    pick = torch.randint(0, len(pairs), (b, n), generator=generator)
+    chosen = pairs[pick].to(x.device)
+    return NeighbourPairs(chosen[..., 0].contiguous(), chosen[..., 1].contiguous(), cell)

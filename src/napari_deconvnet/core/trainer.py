@@ -33,6 +33,7 @@ from ._validation import is_dask
 from .devices import autocast, grad_scaler
 from .losses import lr_factor
 from .model import DeconvNet
+from .patches import NeighbourPairs
 from .sure import SureScore, significant, sure_score
 from .train_types import TrainConfig, TrainEvent, TrainResult
 from .trainset import TrainingSet
@@ -45,6 +46,8 @@ __all__ = ["SURE_MARGIN_Z", "TrainConfig", "TrainEvent", "TrainResult", "Trainer
 #: not better by a margin the data can tell apart does not displace the start.
 #: Among checkpoints that clear it, the lowest estimate wins.
 SURE_MARGIN_Z = 2.0
+#: Final weight of Neighbor2Neighbor's regulariser (reached at the end of the run).
+NEIGHBOUR_GAMMA = 2.0
 
 
 class _Ended(Exception):
@@ -340,9 +343,12 @@ class Trainer:
                 x, y = torch.cat([x, xr]), torch.cat([y, yr])
             else:
                 extra = (xr, yr)
-        with autocast(self.device, self.amp):
-            out = self.net(x.contiguous(memory_format=self.fmt))
-        value = self.compute_loss(out.float(), y, mask)
+        if isinstance(mask, NeighbourPairs):
+            value = self.neighbour_loss(x, mask, progress)
+        else:
+            with autocast(self.device, self.amp):
+                out = self.net(x.contiguous(memory_format=self.fmt))
+            value = self.compute_loss(out.float(), y, mask)
         if extra is not None:  # self-supervised: a supervised term beside the masked loss
             with autocast(self.device, self.amp):
                 rehearsed = self.net(extra[0].contiguous(memory_format=self.fmt))
@@ -389,6 +395,32 @@ class Trainer:
                 pe.lerp_(pm, 1 - decay)
             for be, bm in zip(self.ema.buffers(), self.net.buffers(), strict=True):
                 be.copy_(bm)
+
+    def neighbour_loss(self, x: torch.Tensor, pairs: NeighbourPairs, progress: float):
+        """Neighbor2Neighbor's loss [1]_ on a batch of whole noisy patches.
+
+        The network maps the first sub-image to the second (the training
+        loss), and a regulariser asks its error there to match the
+        difference of the same two sub-images of its output on the whole
+        patch (computed without gradients): on noise-free data the two
+        sub-images differ only by the scene's own step between neighbours,
+        which the regulariser keeps the network from blurring into its
+        output. Its weight grows linearly with the run's progress to
+        :data:`NEIGHBOUR_GAMMA`, as in the paper.
+
+        References
+        ----------
+        .. [1] T. Huang, S. Li, X. Jia, H. Lu and J. Liu, "Neighbor2Neighbor:
+               Self-Supervised Denoising from Single Noisy Images", CVPR 2021.
+        """
+        first, second = pairs.take(x, 0), pairs.take(x, 1)
+        with autocast(self.device, self.amp):
+            out = self.net(first.contiguous(memory_format=self.fmt)).float()
+            with torch.no_grad():
+                whole = self.net(x.contiguous(memory_format=self.fmt)).float()
+        gap = pairs.take(whole, 0) - pairs.take(whole, 1)
+        gamma = NEIGHBOUR_GAMMA * min(max(progress, 0.0), 1.0)
+        return self.loss_fn(out, second) + gamma * torch.mean((out - second - gap) ** 2)
 
     def compute_loss(self, pred, target, mask):
         if mask is not None:

@@ -202,10 +202,19 @@ def train(
         says 0), ``ema`` (keep an exponential moving average of
         the weights with this decay, e.g. 0.999, validate it beside the raw
         weights and return whichever scores better; None, off, by default),
-        ``blind_spot`` (self-supervised runs: how a masked pixel is
-        replaced, ``"random"``, a random other neighbour as in Noise2Void,
-        or ``"median"``, the median of its 5x5 (5x5x5) neighbourhood without
-        itself as in N2V2 [2]_; default :data:`~.train_setup.BLIND_SPOT`;
+        ``blind_spot`` (self-supervised runs: how the network is kept from
+        seeing the noise it must predict: ``"random"``, a masked pixel
+        replaced by a random other neighbour as in Noise2Void, ``"median"``,
+        by the median of its 5x5 (5x5x5) neighbourhood without itself as in
+        N2V2 [2]_, or ``"neighbor2neighbor"``, no mask: each 2x2 cell of a
+        patch gives one pixel to each of two sub-images, two neighbours, and
+        the network learns to map one sub-image to the other, with the
+        regulariser of Huang et al. [3]_; it sees every pixel, takes patches
+        that are multiples of twice the network's grid in Y and X (in 3D it
+        pairs pixels within a plane), and cannot train a noise-conditioned
+        network; default ``"neighbor2neighbor"`` for a new network (when
+        its patches fit, else ``"random"`` with a warning) and ``"random"``
+        when fine-tuning, see the README's *Self-supervised* measurements;
         the N2V2 network options are ``network={"pool": "blur",
         "top_skip": False}``, see the README's measurements; with median
         replacement or ``top_skip=False`` a new network has no residual
@@ -288,13 +297,16 @@ def train(
     The three modes:
 
     - **Supervised** (`targets` given): the network learns input -> target.
-    - **Self-supervised** (no targets, no noise): Noise2Void [1]_ blind-spot
-      training on the noisy images alone. In every patch about one pixel in
-      36 (64 in 3D) is replaced by a random neighbour and the loss compares
-      the prediction there with the original value. It needs no clean data,
-      but it assumes noise that is independent from pixel to pixel with zero
-      mean: it cannot remove spatially correlated noise (stripes, noise
-      blurred by the optics or by demosaicing), and it does not deblur.
+    - **Self-supervised** (no targets, no noise): training on the noisy
+      images alone. A new network learns by Neighbor2Neighbor [3]_: the
+      network maps one of two neighbour sub-images of each patch to the
+      other. Fine-tuning (and ``blind_spot="random"``) uses Noise2Void [1]_:
+      in every patch about one pixel in 36 (64 in 3D) is replaced by a
+      random neighbour and the loss compares the prediction there with the
+      original value. Both need no clean data, but assume noise that is
+      independent from pixel to pixel with zero mean: they cannot remove
+      spatially correlated noise (stripes, noise blurred by the optics or by
+      demosaicing), and they do not deblur.
     - **Synthetic** (`noise` and/or `psf` given): clean inputs are blurred
       and noised on the fly, a fresh draw every batch, and the network
       learns to undo it: denoising for a known noise model, deconvolution
@@ -315,6 +327,9 @@ def train(
            "N2V2 - Fixing Noise2Void checkerboard artifacts with modified
            sampling strategies and a tweaked network architecture", ECCV
            Workshops 2022. :arXiv:`2211.08512`
+    .. [3] T. Huang, S. Li, X. Jia, H. Lu and J. Liu, "Neighbor2Neighbor:
+           Self-Supervised Denoising from Single Noisy Images", CVPR 2021.
+           :arXiv:`2101.02824`
 
     Examples
     --------

@@ -31,6 +31,7 @@ from .patches import (
     dihedral,
     grid_positions,
     is_dask,
+    neighbour_pairs,
     region_boxes,
     window,
 )
@@ -231,9 +232,13 @@ class TrainingSet:
         replacement: str = "random",
         condition_psf: np.ndarray | None = None,
         channel_groups: Sequence[int] | None = None,
+        neighbours: bool = False,
     ) -> None:
         self.mode, self.size, self.rng, self.device = mode, size, rng, device
         self.replacement = replacement
+        # self-supervised by Neighbor2Neighbor: batches come whole, with the pairs
+        # of neighbours to train on (validation keeps the blind-spot masks)
+        self.neighbours = bool(neighbours) and mode == "self-supervised"
         self.augment = augment
         self.intensity_jitter = float(intensity_jitter)
         self.ndim = net.config.ndim
@@ -601,7 +606,12 @@ class TrainingSet:
         return (x - off) / sc
 
     def batch(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """``(network input, target, loss mask or None)``, normalised, on the device."""
+        """``(network input, target, loss mask or None)``, normalised, on the device.
+
+        Neighbor2Neighbor runs get ``(patches, patches, NeighbourPairs)``: the
+        trainer cuts the two sub-images itself (it needs the network's output
+        on the whole patch too).
+        """
         xs, ys, cs, offsets, scales, drawn = [], [], [], [], [], []
         supervised_channel = self.condition is not None and self.mode == "supervised"
         for _ in range(batch_size):
@@ -654,6 +664,8 @@ class TrainingSet:
             x = x * jitter[0] + jitter[1]
         if channel is not None:
             x = torch.cat([x, self._normalise(channel, offsets, scales)], dim=1)
+        if self.neighbours:
+            return x, x, neighbour_pairs(x, self.gen)
         if self.mode == "self-supervised":
             masked, mask = blind_spot(x, self.gen, replacement=self.replacement)
             return self._with_noise_map(masked, drawn, offsets, scales), x, mask
