@@ -651,3 +651,31 @@ def test_adapt_suggests_the_deconvolution_model_when_there_is_a_psf():
         "adapts denoise-3d: with the PSF it learns the deconvolution",
     )
     assert adapt_start(2, True, [])[0] is None
+
+
+def test_self_supervision_menu_reaches_the_engine(viewer_widget, qtbot, errors):
+    """*Self-supervision* shows for self-supervised runs; automatic is the engine's default."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair()
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.image.value = viewer.layers["noisy"]
+    widget.target.value = viewer.layers["clean"]
+    assert not _shown(widget.self_supervision)  # supervised: not offered
+    widget.target.value = SELF_SUPERVISED
+    assert _shown(widget.self_supervision) and widget.self_supervision.value == "automatic"
+    assert "blind_spot" not in collect_training(widget)["options"]
+    widget.self_supervision.value = "N2V2 (median of neighbours)"
+    assert collect_training(widget)["options"]["blind_spot"] == "median"
+    widget.self_supervision.value = "automatic"
+    widget.epochs.value = 1
+    widget.train()  # a new network: Neighbor2Neighbor
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.result.config.blind_spot == "neighbor2neighbor"
+    widget.self_supervision.value = "Noise2Void (random neighbour)"
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and widget.result.config.blind_spot == "random"
+    widget.mode.value = ADAPT
+    assert not _shown(widget.self_supervision)

@@ -15,7 +15,7 @@ from napari.layers import Image, Labels, Shapes
 
 from ._layers import layer_data
 from ._train_adapt import check_adapt_model
-from ._train_form import KEEP_CHOICES, NEW_NETWORK, SYNTHETIC
+from ._train_form import KEEP_CHOICES, NEW_NETWORK, SELF_SUPERVISED, SELF_SUPERVISION, SYNTHETIC
 from ._train_regions import labels_to_mask, shapes_to_polygons
 
 __all__ = ["collect_adapt", "collect_training", "start_needs_psf"]
@@ -59,6 +59,10 @@ def collect_training(widget: Any) -> dict[str, Any]:
     if options["epochs"] is None and options["max_seconds"] is None:
         raise ValueError("set a number of epochs or a time budget (or both)")
     targets = None
+    if target == SELF_SUPERVISED:
+        chosen = SELF_SUPERVISION.get(widget.self_supervision.value)
+        if chosen is not None:  # else the engine's default for a new or a fine-tuned model
+            options["blind_spot"] = chosen
     if target == SYNTHETIC:
         spatial = tuple(data.shape[-net_ndim - 1 : -1] if layer.rgb else data.shape[-net_ndim:])
         options.update(widget.synthetic.options(net_ndim, spatial))

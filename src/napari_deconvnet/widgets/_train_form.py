@@ -32,6 +32,15 @@ __all__ = [
 NO_NOISE = "none"
 #: The *Target* choices that are not layers, and the *Start from* choice of a new network.
 SELF_SUPERVISED = "none: self-supervised"
+
+#: *Self-supervision* menu: label -> ``dn.train``'s ``blind_spot`` (None: its default,
+#: Neighbor2Neighbor for a new network, Noise2Void's blind spot when fine-tuning).
+SELF_SUPERVISION = {
+    "automatic": None,
+    "Neighbor2Neighbor": "neighbor2neighbor",
+    "Noise2Void (random neighbour)": "random",
+    "N2V2 (median of neighbours)": "median",
+}
 SYNTHETIC = "synthetic: noise model + PSF"
 NEW_NETWORK = "new network"
 #: *Keep what it knew* when fine-tuning: each choice's key of

@@ -129,6 +129,7 @@ FORM_FIELDS = (
     "device",
     "start_from",
     "keep",
+    "self_supervision",
 )
 
 

@@ -43,6 +43,7 @@ from ._train_form import (
     KEEP_CHOICES,
     NEW_NETWORK,
     SELF_SUPERVISED,
+    SELF_SUPERVISION,
     SYNTHETIC,
     SyntheticPairsForm,
     suggested_start,
@@ -165,6 +166,14 @@ class TrainWidget(WorkerWidget):
         self.epochs = SpinBox(label="Epochs (0 = no limit)", value=20, min=0, max=100000)
         self.max_seconds = SpinBox(label="Time budget s (0 = none)", value=0, min=0, max=10**7)
         self.loss = ComboBox(label="Loss", choices=LOSSES, value="mse")
+        self.self_supervision = ComboBox(
+            label="Self-supervision", choices=list(SELF_SUPERVISION), value="automatic"
+        )
+        self.self_supervision.tooltip = (
+            "How training on the noisy layer alone hides each pixel's own noise: automatic "
+            "is Neighbor2Neighbor for a new network (pairs of neighbouring pixels; better "
+            "from scratch, measured) and Noise2Void's blind spot when fine-tuning"
+        )
         self.device = ComboBox(label="Device", choices=DEVICES, value="auto")
         self.start_from = ComboBox(label="Start from", choices=self._model_choices)
         self.start_from.tooltip = "A new network, or fine-tune a shipped or opened model"
@@ -219,6 +228,7 @@ class TrainWidget(WorkerWidget):
                 self.epochs,
                 self.max_seconds,
                 self.loss,
+                self.self_supervision,
                 self.device,
                 self.start_from,
                 self.start_hint,
@@ -307,6 +317,7 @@ class TrainWidget(WorkerWidget):
         for field in (self.target, self.epochs, self.max_seconds, self.loss, self.regions):
             field.visible = not adapting
         self.validation_region.visible = not adapting
+        self.self_supervision.visible = not adapting and self.target.value == SELF_SUPERVISED
         self._refresh_resume()
         self._suggest_start()
         self._update_keep()
