@@ -730,6 +730,26 @@ def test_train_intensity_jitter_is_recorded(tmp_path, capsys):
     assert "intensity_jitter must be in [0, 1]" in capsys.readouterr().err
 
 
+def test_train_self_supervision_reaches_dn_train(tmp_path, capsys):
+    """``train --self-supervision``: recorded; the default is the engine's (new: N2N)."""
+    from napari_deconvnet.io import samples
+
+    noisy, clean = samples.fluorescence_phantom_data((96, 96))
+    tifffile.imwrite(tmp_path / "noisy.tif", noisy)
+    tifffile.imwrite(tmp_path / "clean.tif", clean)
+    args = ["train", "--input", str(tmp_path / "noisy.tif"), "--network", "base_channels=8"]
+    args += ["--epochs", "1", "--patch-size", "32", "--batch-size", "2", "--device", "cpu"]
+    for given, recorded in ((None, "neighbor2neighbor"), ("random", "random")):
+        model = tmp_path / f"m{given}.safetensors"
+        extra = [] if given is None else ["--self-supervision", given]
+        assert main([*args, *extra, "-o", str(model)]) == 0
+        settings = dn.model_info(model)["metadata"]["training"]["settings"]
+        assert settings["blind_spot"] == recorded
+    bad = [*args, "--target", str(tmp_path / "clean.tif"), "--self-supervision", "median"]
+    assert main([*bad, "-o", str(tmp_path / "bad.safetensors")]) == 2
+    assert "--self-supervision is for training on noisy images alone" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("spacing, warned", [(1.5, True), (0.5, False)])
 def test_denoise_3d_on_a_stack_with_far_apart_planes_warns(tmp_path, capsys, spacing, warned):
     src = tmp_path / "stack.tif"

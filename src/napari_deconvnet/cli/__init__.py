@@ -269,6 +269,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out")
     p.add_argument(
+        "--self-supervision",
+        choices=("neighbor2neighbor", "random", "median"),
+        default=None,
+        help="without --target and --noise: how the noise is hidden from the network "
+        "(default: neighbor2neighbor for a new network, random (Noise2Void's blind spot) "
+        "when fine-tuning; median: N2V2's replacement)",
+    )
+    p.add_argument(
         "--intensity-jitter",
         type=float,
         default=None,

@@ -200,6 +200,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         options["name"] = args.name
     if args.intensity_jitter is not None:
         options["intensity_jitter"] = args.intensity_jitter
+    if args.self_supervision is not None:
+        if args.target or args.noise:
+            raise UsageError(
+                "--self-supervision is for training on noisy images alone (no --target, "
+                "no --noise)"
+            )
+        options["blind_spot"] = args.self_supervision
     if args.keep != "yes":
         if args.model is None:
             raise UsageError("--keep is for fine-tuning: give --model (a new network knows none)")
