@@ -445,11 +445,15 @@ def scratch_checkpoints(data, steps: int, every: int, seed: int = 0, jitter=None
     """The epoch events, every `every` steps, of one ``dn.train_iter`` run from scratch.
 
     A new network of the shipped size on `data` (``(noisy, clean)``, or
-    ``(noisy,)`` for Noise2Void), the table's patch and batch, `steps` steps
-    in epochs of 10 (a validation after each), ``intensity_jitter=jitter``.
+    ``(noisy,)`` for Noise2Void: ``blind_spot="random"``, as the README's
+    figures were made, before Neighbor2Neighbor became a new network's
+    default), the table's patch and batch, `steps` steps in epochs of 10 (a
+    validation after each), ``intensity_jitter=jitter``.
     """
+    extra = {"blind_spot": "random"} if len(data) == 1 else {}
     events = dn.train_iter(
         *data,
+        **extra,
         network=dn.load_model("default").config.to_dict(),
         epochs=max(1, steps // 10),
         steps_per_epoch=10,
@@ -508,7 +512,8 @@ def jitter_choice(
     table's patch and batch, epochs of 10 steps, the live network scored every
     `every` steps. Chooses ``train``'s default ``intensity_jitter`` without
     the table's images. `self_supervised`: Noise2Void on the noisy half
-    alone (no clean target), as ``dn.train(noisy)`` from scratch runs.
+    alone (no clean target), as ``dn.train(noisy)`` from scratch ran before
+    2026-12-04 (now Neighbor2Neighbor by default).
     """
     print(
         "\n| image seed | jitter | "
