@@ -70,6 +70,15 @@ def viewer_widget(make_napari_viewer, qtbot, monkeypatch, tmp_path):
     registry.clear()
 
 
+def _noisy_and_clean(viewer, widget):
+    """A noisy and a clean layer, chosen as the input and the target (supervised)."""
+    noisy, clean = _pair()
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.image.value = viewer.layers["noisy"]
+    widget.target.value = viewer.layers["clean"]
+
+
 @pytest.fixture
 def errors(monkeypatch):
     messages = []
@@ -612,11 +621,7 @@ def test_resume_continues_the_autosaved_session(
 def test_keep_what_it_knew_sets_l2sp_and_rehearsal(viewer_widget, qtbot, errors):
     """Fine-tuning offers *Keep what it knew*; 'no' trains a specialist that says so."""
     viewer, widget = viewer_widget
-    noisy, clean = _pair()
-    viewer.add_image(noisy, name="noisy")
-    viewer.add_image(clean, name="clean")
-    widget.image.value = viewer.layers["noisy"]
-    widget.target.value = viewer.layers["clean"]
+    _noisy_and_clean(viewer, widget)
     assert widget.start_from.value == NEW_NETWORK and not _shown(widget.keep)
     widget.start_from.value = "denoise-2d"
     assert _shown(widget.keep) and widget.keep.value == "yes (default)"
@@ -656,11 +661,7 @@ def test_adapt_suggests_the_deconvolution_model_when_there_is_a_psf():
 def test_self_supervision_menu_reaches_the_engine(viewer_widget, qtbot, errors):
     """*Self-supervision* shows for self-supervised runs; automatic is the engine's default."""
     viewer, widget = viewer_widget
-    noisy, clean = _pair()
-    viewer.add_image(noisy, name="noisy")
-    viewer.add_image(clean, name="clean")
-    widget.image.value = viewer.layers["noisy"]
-    widget.target.value = viewer.layers["clean"]
+    _noisy_and_clean(viewer, widget)
     assert not _shown(widget.self_supervision)  # supervised: not offered
     widget.target.value = SELF_SUPERVISED
     assert _shown(widget.self_supervision) and widget.self_supervision.value == "automatic"
