@@ -58,7 +58,7 @@ fi
 TESTS=(
     tests/test_precision.py tests/test_restore.py tests/test_classical.py
     tests/test_metrics.py tests/test_noise.py tests/test_training.py
-    tests/test_persistence.py tests/test_deconv_restore.py
+    tests/test_persistence.py tests/test_deconv_restore.py tests/test_neighbor2neighbor.py
 )
 [[ -f tests/test_finetune.py ]] && TESTS+=(tests/test_finetune.py)
 tests_rc=0

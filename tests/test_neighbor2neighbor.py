@@ -184,3 +184,23 @@ def test_defaults_new_networks_neighbours_fine_tuning_blind_spot():
     with pytest.warns(RuntimeWarning, match="does not fit Neighbor2Neighbor"):
         odd = dn.train(noisy, network={"base_channels": 4}, patch_size=36, **tiny)
     assert odd.config.blind_spot == "random"
+
+
+def test_pairs_and_training_on_each_device(device):
+    """The pairs are drawn on the batch's device with its generator (a CUDA one on a GPU)."""
+    coords = _coordinates((16, 16)).to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    pairs = neighbour_pairs(coords, gen)
+    assert pairs.first.device.type == torch.device(device).type
+    step = (pairs.take(coords, 0) - pairs.take(coords, 1)).abs().sum(1)
+    assert torch.equal(step, torch.ones_like(step))
+    noisy, _ = _pair((64, 64), 1)
+    result = dn.train(
+        noisy,
+        blind_spot="neighbor2neighbor",
+        network={"base_channels": 4},
+        patch_size=32,
+        **_small(epochs=1, batch_size=2, device=device),
+    )
+    assert result.config.blind_spot == "neighbor2neighbor"
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())

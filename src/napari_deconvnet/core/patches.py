@@ -531,7 +531,7 @@ def neighbour_pairs(x: Any, generator: Any, *, planar: bool = True) -> Neighbour
     x : tensor
         The batch; every spatial size must be a multiple of the cell's.
     generator : torch.Generator
-        The random choice, for reproducible runs.
+        The random choice, for reproducible runs; on `x`'s device.
     planar : bool
         3D only: cells of 1x2x2, pairs within a plane, so the sub-volumes
         keep every plane: microscopes usually sample Z more coarsely than Y
@@ -570,8 +570,10 @@ def neighbour_pairs(x: Any, generator: Any, *, planar: bool = True) -> Neighbour
             if sum(a != b for a, b in zip(p, q, strict=True)) == 1
         ],
         dtype=torch.long,
+        device=x.device,
     )
     n = math.prod(s // k for s, k in zip(spatial, cell, strict=True))
-    pick = torch.randint(0, len(pairs), (b, n), generator=generator)
-    chosen = pairs[pick].to(x.device)
+    # drawn on the batch's device, with its generator (a CUDA generator on a GPU)
+    pick = torch.randint(0, len(pairs), (b, n), generator=generator, device=x.device)
+    chosen = pairs[pick]
     return NeighbourPairs(chosen[..., 0].contiguous(), chosen[..., 1].contiguous(), cell)
