@@ -511,7 +511,7 @@ def test_shipped_models_are_read_once_and_every_load_is_its_own_copy():
 def test_a_changed_shipped_file_is_read_again(tmp_path, random_net, monkeypatch):
     path = tmp_path / "mine.safetensors"
     dn.save_model(random_net(seed=0), path)
-    monkeypatch.setattr(persistence, "_shipped", lambda: {"mine": path})
+    monkeypatch.setattr(persistence, "_weights_dir", lambda: tmp_path)  # a shipped folder
     before = dn.load_model("mine")
     other = random_net(seed=1)  # other weights, the same file size
     dn.save_model(other, path)

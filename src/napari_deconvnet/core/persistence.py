@@ -284,7 +284,7 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
         return load_bioimageio(model)
     path = _resolve(model)
     try:
-        if path in _shipped().values():
+        if path.parent == _weights_dir():  # a shipped file (no second folder listing)
             return _load_shipped(path)
         return _load(path)
     except ValueError:
