@@ -235,6 +235,7 @@ class Sampler:
         range_weight: bool = False,
         range_power: float = 2.0,
         device: Any = None,
+        leaves: tuple[float, list] | None = None,
     ):
         self.task, self.images, self.phantoms = task, images, phantoms
         self.net, self.rng = net, rng
@@ -247,6 +248,9 @@ class Sampler:
         self.names = list(images)
         w = np.array([base.TRAIN_IMAGES[n] for n in self.names], float)
         self.weights = w / w.sum() if len(w) else w
+        #: (share, scenes): that share of photograph regions is cropped from these
+        #: dead-leaves scenes (``--dead-leaves``; core.phantoms.dead_leaves) instead
+        self.leaves = leaves
 
     def reseed(self, seed: Any) -> None:
         """A fresh random stream (a resumed run draws new regions)."""
@@ -256,6 +260,8 @@ class Sampler:
         rng, task = self.rng, self.task
         if task.ndim == 3 or not self.names or rng.random() >= task.photo_fraction:
             source = self.phantoms[rng.integers(len(self.phantoms))]
+        elif self.leaves and rng.random() < self.leaves[0]:  # no draw without: as before
+            source = self.leaves[1][rng.integers(len(self.leaves[1]))]
         else:
             source = self.images[self.names[rng.choice(len(self.names), p=self.weights)]]
         short = [max(0, r - s) for s, r in zip(source.shape, task.region, strict=True)]

@@ -75,7 +75,13 @@ from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
 from napari_deconvnet.core.noise import synthesize
 from napari_deconvnet.core.normalization import percentiles
 from napari_deconvnet.core.persistence import load_model
-from napari_deconvnet.core.phantoms import BRIGHT_CONTRAST, bright_objects, cells_2d, phantom
+from napari_deconvnet.core.phantoms import (
+    BRIGHT_CONTRAST,
+    bright_objects,
+    cells_2d,
+    dead_leaves,
+    phantom,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import (  # noqa: E402  (sibling module: the engine's helpers)
@@ -133,6 +139,8 @@ TRAIN_IMAGES = {
 #: Right-hand strips of these images are held out for validation.
 VALIDATION_STRIPS = {"rocket": 160, "stereo_motorcycle": 160}
 PHANTOM_WEIGHT = 0.2  # fraction of regions drawn from phantoms
+#: Side of the dead-leaves scenes (``--dead-leaves``) that regions are cropped from.
+DEAD_LEAVES_SIDE = 384
 SIGMA_RANGE = (5 / 255, 50 / 255)
 PEAK_RANGE = (2.0, 1000.0)
 #: Light noise (``--light-noise``): nearly clean images, which a denoiser must not blur.
@@ -274,8 +282,12 @@ class Sampler:
         counts=0.0,
         speckle=0.0,
         bright=0.0,
+        leaves=None,
     ):
         self.kind = kind
+        #: (share, scenes): that share of photograph regions is cropped from these
+        #: dead-leaves scenes (core.phantoms.dead_leaves) instead
+        self.leaves = leaves
         #: share of regions with bright objects added (core.phantoms.bright_objects)
         self.bright = bright
         self.light = light
@@ -305,6 +317,9 @@ class Sampler:
             if self.sparse is not None and rng.random() < self.sparse[0]:
                 pool = self.sparse[1]
             source = pool[rng.integers(len(pool))]
+            zoom = 1.0
+        elif self.leaves and rng.random() < self.leaves[0]:  # no draw at 0: runs as before
+            source = self.leaves[1][rng.integers(len(self.leaves[1]))]
             zoom = 1.0
         else:
             source = self.images[self.names[rng.choice(len(self.names), p=self.weights)]]
@@ -606,6 +621,21 @@ def main(argv: list[str] | None = None) -> int:
         "intensity); above 0 the validation gains the held-out strips at 10%%",
     )
     add_bright_objects_flag(parser, "two scenes with such objects")
+    parser.add_argument(
+        "--dead-leaves",
+        type=float,
+        default=0.0,
+        help="share of photograph regions drawn from core.phantoms.dead_leaves (occluding "
+        "shapes of every size, textured, softly blurred: photograph-like scenes beyond the "
+        "few bundled photographs) instead; the validation is unchanged",
+    )
+    parser.add_argument(
+        "--dead-leaves-scenes",
+        type=int,
+        default=160,
+        help="dead-leaves scenes drawn before training (384 px each), from which those "
+        "regions are cropped",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... or auto")
     parser.add_argument("--init", type=Path, default=None, help="start from this model file")
@@ -658,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--light-noise must be in [0, 1], got {args.light_noise}")
     if not 0.0 <= args.sparse_phantoms <= 1.0:
         parser.error(f"--sparse-phantoms must be in [0, 1], got {args.sparse_phantoms}")
-    for flag in ("low_counts", "speckle", "bright_objects"):
+    for flag in ("low_counts", "speckle", "bright_objects", "dead_leaves"):
         share = getattr(args, flag)
         if not 0.0 <= share <= 1.0:
             parser.error(f"--{flag.replace('_', '-')} must be in [0, 1], got {share}")
@@ -669,6 +699,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.sparse_phantoms > 0:  # their own stream: the default scenes stay as they were
         sparse_rng = np.random.default_rng([args.seed, 3])
         sparse = (args.sparse_phantoms, [sparse_phantom(sparse_rng) for _ in range(args.phantoms)])
+    leaves = None
+    if args.dead_leaves > 0:  # their own stream: the other scenes stay as they were
+        leaves_rng = np.random.default_rng([args.seed, 7])
+        side = DEAD_LEAVES_SIDE
+        scenes = [dead_leaves(leaves_rng, (side, side)) for _ in range(args.dead_leaves_scenes)]
+        leaves = (args.dead_leaves, scenes)
     pairs = validation_set(
         strips,
         args.seed,
@@ -699,6 +735,7 @@ def main(argv: list[str] | None = None) -> int:
         args.low_counts,
         args.speckle,
         args.bright_objects,
+        leaves,
     )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -750,6 +787,12 @@ def main(argv: list[str] | None = None) -> int:
                 "bright_objects": {
                     "share": args.bright_objects,
                     "contrast_log_uniform": list(BRIGHT_CONTRAST),
+                },
+                "dead_leaves": {
+                    "share_of_photograph_regions": args.dead_leaves,
+                    "scenes": args.dead_leaves_scenes if args.dead_leaves > 0 else 0,
+                    "side": DEAD_LEAVES_SIDE,
+                    "generator": "napari_deconvnet.core.phantoms.dead_leaves",
                 },
             },
             "noise": {

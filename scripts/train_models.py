@@ -88,6 +88,7 @@ from napari_deconvnet.core.kinds import WIENER_AND_RL, kind_of  # noqa: E402
 from napari_deconvnet.core.losses import LOSSES  # noqa: E402
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
 from napari_deconvnet.core.persistence import load_model  # noqa: E402
+from napari_deconvnet.core.phantoms import dead_leaves  # noqa: E402
 
 ROOT = base.ROOT
 WEIGHTS = ROOT / "src" / "napari_deconvnet" / "weights"
@@ -280,6 +281,20 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         if not (task.psf and task.ndim == 2):
             raise SystemExit(f"--wide-psfs is for 2D deconvolution (deconv-2d), not {task.name}")
         task = dataclasses.replace(task, wide_psfs=args.wide_psfs)
+    leaves = None
+    if args.dead_leaves > 0:
+        if task.ndim != 2 or task.photo_fraction <= 0:
+            raise SystemExit(
+                f"--dead-leaves is for the 2D models with photographs, not {task.name}"
+            )
+        if not 0.0 < args.dead_leaves <= 1.0:
+            raise SystemExit(f"--dead-leaves must be in (0, 1], got {args.dead_leaves}")
+        leaves_rng = np.random.default_rng([args.seed, 7])  # its own stream
+        side = base.DEAD_LEAVES_SIDE
+        leaves = (
+            args.dead_leaves,
+            [dead_leaves(leaves_rng, (side, side)) for _ in range(args.dead_leaves_scenes)],
+        )
     if args.psf_mismatch > 0:
         if not task.psf:
             raise SystemExit(f"--psf-mismatch is for the deconvolution models, not {task.name}")
@@ -362,6 +377,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         # on one CPU core they were 90 % of a deconv-3d batch (0.54 of 0.59 s),
         # which held an H200 to a few steps a second; the CPU keeps its path
         device=device if device.type != "cpu" else None,
+        leaves=leaves,
     )
     print(f"[{task.name}] data ready in {time.perf_counter() - t0:.1f} s", flush=True)
     precision = engine.engine_precision(args.precision, device)
@@ -390,6 +406,18 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 **({"psf_mismatch": args.psf_mismatch} if args.psf_mismatch else {}),
                 **({"low_counts": args.low_counts} if args.low_counts else {}),
                 **({"bright_objects": args.bright_objects} if args.bright_objects else {}),
+                **(
+                    {
+                        "dead_leaves": {
+                            "share_of_photograph_regions": args.dead_leaves,
+                            "scenes": args.dead_leaves_scenes,
+                            "side": base.DEAD_LEAVES_SIDE,
+                            "generator": "napari_deconvnet.core.phantoms.dead_leaves",
+                        }
+                    }
+                    if args.dead_leaves
+                    else {}
+                ),
                 "conditioning": metadata.get("conditioning"),
                 "threads": args.threads,
                 "val_every": args.val_every,
@@ -599,6 +627,20 @@ def main(argv: list[str] | None = None) -> int:
         help="deconv-2d: share of PSFs beyond the Gaussian/Airy family (core.phantoms."
         "wide_psf: elongated at any angle, defocus disks, motion streaks), in training and "
         "validation",
+    )
+    parser.add_argument(
+        "--dead-leaves",
+        type=float,
+        default=0.0,
+        help="2D models: share of photograph regions cropped from dead-leaves scenes "
+        "(core.phantoms.dead_leaves: occluding shapes of every size, textured, softly "
+        "blurred) instead of the bundled photographs; the validation is unchanged",
+    )
+    parser.add_argument(
+        "--dead-leaves-scenes",
+        type=int,
+        default=160,
+        help="dead-leaves scenes drawn before training (384 px each)",
     )
     parser.add_argument(
         "--psf-mismatch",

@@ -9,6 +9,9 @@ that train the shipped models (so that the Train widget can use them too):
 - :func:`cells_2d` and :func:`cells_3d`: cells with textured bodies and
   nuclei, spots and filaments on a smooth background, the shipped models'
   training scenes;
+- :func:`dead_leaves`: photograph-like scenes of occluding shapes with
+  sizes spread over every scale (the "dead leaves" model of natural images),
+  textured and softly blurred, for denoisers of photographs;
 - :func:`bright_objects`: a few objects tens to hundreds of times brighter
   than the scene (beads, a bright cell, debris), added to a scene so that a
   network learns images of high dynamic range;
@@ -39,6 +42,7 @@ __all__ = [
     "cells_2d",
     "cells_3d",
     "check_kinds",
+    "dead_leaves",
     "misjudged_psf",
     "phantom",
     "random_psf",
@@ -246,6 +250,107 @@ def check_kinds(kinds: Any) -> list[str]:
     if not names or bad:
         raise ValueError(f"unknown phantom kinds {bad or names}; choose from {PHANTOMS}")
     return names
+
+
+# ---------------------------------------------------------------- photograph-like scenes
+
+#: Radii of :func:`dead_leaves`' shapes: density proportional to r**-3 from the
+#: smallest radius (pixels, drawn log-uniform in this range per scene: busy or
+#: calm scenes) to the largest (this fraction of the image's longer side).
+LEAF_MIN_RADIUS = (1.0, 6.0)
+LEAF_MAX_RADIUS = 0.3
+#: :func:`dead_leaves` stops drawing shapes once this share of pixels is covered.
+LEAF_COVERAGE = 0.998
+
+
+def _leaf_radii(rng: np.random.Generator, n: int, r_min: float, r_max: float) -> np.ndarray:
+    """`n` radii of density proportional to r**-3 on [r_min, r_max] (inverse CDF)."""
+    u = rng.random(n)
+    return (r_min**-2 - u * (r_min**-2 - r_max**-2)) ** -0.5
+
+
+def dead_leaves(
+    rng: np.random.Generator,
+    shape: tuple[int, int] = (256, 256),
+    *,
+    texture: float = 0.5,
+    blur: tuple[float, float] = (0.0, 1.0),
+    max_shapes: int = 20000,
+) -> np.ndarray:
+    """A photograph-like grayscale scene: opaque shapes of every size occluding each other.
+
+    The dead-leaves model: ellipses dropped one behind the other until the
+    image is covered (:data:`LEAF_COVERAGE`), their radii drawn with a density
+    proportional to r**-3 (:data:`LEAF_MIN_RADIUS`, :data:`LEAF_MAX_RADIUS`),
+    which gives the scale
+    invariance, the sharp occlusion edges at every orientation and the power
+    spectrum close to 1/f**2 of natural photographs. With probability
+    `texture` a shape is not flat: it carries one of three smooth random
+    fields (fine, medium or coarse grain) at a random amplitude, or a linear
+    shading. The scene is then blurred by a Gaussian of sigma uniform in
+    `blur` (optics), and lies in [0, 1].
+
+    Denoisers trained on such scenes learn edges and textures in general
+    rather than the few photographs a package can bundle; the shipped
+    ``denoise-2d``'s training script draws them with ``--dead-leaves``.
+    """
+    h, w = (int(n) for n in shape)
+    if h < 1 or w < 1:
+        raise ValueError(f"dead_leaves: shape must be positive, got {shape}")
+    r_min = math.exp(rng.uniform(*np.log(LEAF_MIN_RADIUS)))
+    r_max = max(r_min + 1.0, LEAF_MAX_RADIUS * max(h, w))
+    fields = [_smooth_field(rng, (h, w), s) - 0.5 for s in (1.0, 3.0, 8.0)]
+    image = np.zeros((h, w), np.float32)
+    free = np.ones((h, w), bool)
+    target = (1.0 - LEAF_COVERAGE) * h * w
+    left = h * w
+    drawn = 0
+    while left > target and drawn < max_shapes:
+        batch = 256
+        radii = _leaf_radii(rng, batch, r_min, r_max)
+        aspect = rng.uniform(0.4, 1.0, batch)  # minor over major axis
+        angle = rng.uniform(0.0, np.pi, batch)
+        cy, cx = (
+            rng.uniform(-r_max / 2, h + r_max / 2, batch),
+            rng.uniform(-r_max / 2, w + r_max / 2, batch),
+        )
+        values = rng.beta(1.2, 1.2, batch)
+        textured = rng.random(batch) < texture
+        which = rng.integers(0, 4, batch)  # three fields or a shading
+        amplitude = rng.uniform(0.1, 0.6, batch)
+        for i in range(batch):
+            drawn += 1
+            r = radii[i]
+            y0, y1 = max(int(cy[i] - r) - 1, 0), min(int(cy[i] + r) + 2, h)
+            x0, x1 = max(int(cx[i] - r) - 1, 0), min(int(cx[i] + r) + 2, w)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            yy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy[i]
+            xx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx[i]
+            c, s = math.cos(angle[i]), math.sin(angle[i])
+            u, v = c * xx + s * yy, (-s * xx + c * yy) / aspect[i]
+            mask = (u * u + v * v <= r * r) & free[y0:y1, x0:x1]
+            if not mask.any():
+                continue
+            if textured[i]:
+                if which[i] < 3:
+                    fill = values[i] + amplitude[i] * fields[which[i]][y0:y1, x0:x1][mask]
+                else:  # a linear shading across the shape
+                    fill = values[i] + amplitude[i] * 0.5 * u[mask] / r
+            else:
+                fill = values[i]
+            image[y0:y1, x0:x1][mask] = fill
+            free[y0:y1, x0:x1][mask] = False
+            left -= int(mask.sum())
+            if left <= target or drawn >= max_shapes:
+                break
+    if free.any():  # the last uncovered pixels take their nearest shape's value
+        index = ndimage.distance_transform_edt(free, return_distances=False, return_indices=True)
+        image = image[tuple(index)]
+    sigma = rng.uniform(*blur)
+    if sigma > 0.05:
+        image = ndimage.gaussian_filter(image, sigma, mode="reflect")
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------- the shipped models' scenes
