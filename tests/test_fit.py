@@ -340,7 +340,12 @@ def test_train_models_widens_deconv_2d_to_dual_conditioning_exactly(tmp_path):
 
 
 def test_train_models_widens_deconv_2d_to_more_channels_exactly(tmp_path):
-    """``--base-channels 28`` from the shipped ``deconv-2d``: step 0 scores as it does."""
+    """``--base-channels 28`` from the shipped ``deconv-2d``: step 0 scores as it does.
+
+    Both scores come from the script in this test's precision: the weights'
+    recorded ``best_val_psnr`` was validated in the training run's (bfloat16
+    on a CPU with AMX), which differed from float32 by 0.01 dB for the
+    weights shipped in session 47."""
     import re
     import subprocess
     import sys
@@ -353,11 +358,17 @@ def test_train_models_widens_deconv_2d_to_more_channels_exactly(tmp_path):
     args += ["--init", str(shipped), "--base-channels", "28", "--phantoms", "2"]
     args += ["--threads", "1", "--steps", "1", "--val-every", "1", "--lr", "1e-9"]
     args += ["--checkpoint", str(tmp_path / "runs"), "--out", str(out)]
-    run = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
-    start = float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
-    assert start == pytest.approx(
-        dn.model_info("deconv-2d")["metadata"]["training"]["best_val_psnr"], abs=0.01
-    )
+
+    def step_0(arguments):
+        run = subprocess.run(arguments, check=True, capture_output=True, text=True, timeout=600)
+        return float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
+
+    start = step_0(args)
+    plain = [a for a in args if a not in ("--base-channels", "28")]
+    plain[plain.index("--out") + 1] = str(tmp_path / "plain.safetensors")
+    plain[plain.index("--checkpoint") + 1] = str(tmp_path / "plain-runs")
+    # printed to 0.01 dB: a widened start that drifted would differ by more
+    assert start == pytest.approx(step_0(plain), abs=0.011)
     assert dn.load_model(out).config.base_channels == 28
     narrower = [*args[: args.index("--base-channels")], "--base-channels", "16"]
     narrower += ["--steps", "1", "--out", str(tmp_path / "n.safetensors")]
