@@ -141,6 +141,30 @@ VALIDATION_STRIPS = {"rocket": 160, "stereo_motorcycle": 160}
 PHANTOM_WEIGHT = 0.2  # fraction of regions drawn from phantoms
 #: Side of the dead-leaves scenes (``--dead-leaves``) that regions are cropped from.
 DEAD_LEAVES_SIDE = 384
+
+
+def dead_leaves_pool(share: float, count: int, seed: int) -> tuple[float, list] | None:
+    """``(share, scenes)`` for a Sampler: `count` dead-leaves scenes on their own stream.
+
+    ``None`` at share 0, so that a run without ``--dead-leaves`` draws as before.
+    """
+    if share <= 0:
+        return None
+    rng = np.random.default_rng([seed, 7])  # its own stream: the other scenes stay as they were
+    side = DEAD_LEAVES_SIDE
+    return share, [dead_leaves(rng, (side, side)) for _ in range(count)]
+
+
+def dead_leaves_record(share: float, count: int) -> dict:
+    """The training record's entry for ``--dead-leaves``."""
+    return {
+        "share_of_photograph_regions": share,
+        "scenes": count if share > 0 else 0,
+        "side": DEAD_LEAVES_SIDE,
+        "generator": "napari_deconvnet.core.phantoms.dead_leaves",
+    }
+
+
 SIGMA_RANGE = (5 / 255, 50 / 255)
 PEAK_RANGE = (2.0, 1000.0)
 #: Light noise (``--light-noise``): nearly clean images, which a denoiser must not blur.
@@ -699,12 +723,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sparse_phantoms > 0:  # their own stream: the default scenes stay as they were
         sparse_rng = np.random.default_rng([args.seed, 3])
         sparse = (args.sparse_phantoms, [sparse_phantom(sparse_rng) for _ in range(args.phantoms)])
-    leaves = None
-    if args.dead_leaves > 0:  # their own stream: the other scenes stay as they were
-        leaves_rng = np.random.default_rng([args.seed, 7])
-        side = DEAD_LEAVES_SIDE
-        scenes = [dead_leaves(leaves_rng, (side, side)) for _ in range(args.dead_leaves_scenes)]
-        leaves = (args.dead_leaves, scenes)
+    leaves = dead_leaves_pool(args.dead_leaves, args.dead_leaves_scenes, args.seed)
     pairs = validation_set(
         strips,
         args.seed,
@@ -788,12 +807,7 @@ def main(argv: list[str] | None = None) -> int:
                     "share": args.bright_objects,
                     "contrast_log_uniform": list(BRIGHT_CONTRAST),
                 },
-                "dead_leaves": {
-                    "share_of_photograph_regions": args.dead_leaves,
-                    "scenes": args.dead_leaves_scenes if args.dead_leaves > 0 else 0,
-                    "side": DEAD_LEAVES_SIDE,
-                    "generator": "napari_deconvnet.core.phantoms.dead_leaves",
-                },
+                "dead_leaves": dead_leaves_record(args.dead_leaves, args.dead_leaves_scenes),
             },
             "noise": {
                 "gaussian_sigma": list(SIGMA_RANGE),

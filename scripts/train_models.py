@@ -88,7 +88,6 @@ from napari_deconvnet.core.kinds import WIENER_AND_RL, kind_of  # noqa: E402
 from napari_deconvnet.core.losses import LOSSES  # noqa: E402
 from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig  # noqa: E402
 from napari_deconvnet.core.persistence import load_model  # noqa: E402
-from napari_deconvnet.core.phantoms import dead_leaves  # noqa: E402
 
 ROOT = base.ROOT
 WEIGHTS = ROOT / "src" / "napari_deconvnet" / "weights"
@@ -289,12 +288,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             )
         if not 0.0 < args.dead_leaves <= 1.0:
             raise SystemExit(f"--dead-leaves must be in (0, 1], got {args.dead_leaves}")
-        leaves_rng = np.random.default_rng([args.seed, 7])  # its own stream
-        side = base.DEAD_LEAVES_SIDE
-        leaves = (
-            args.dead_leaves,
-            [dead_leaves(leaves_rng, (side, side)) for _ in range(args.dead_leaves_scenes)],
-        )
+        leaves = base.dead_leaves_pool(args.dead_leaves, args.dead_leaves_scenes, args.seed)
     if args.psf_mismatch > 0:
         if not task.psf:
             raise SystemExit(f"--psf-mismatch is for the deconvolution models, not {task.name}")
@@ -408,12 +402,9 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                 **({"bright_objects": args.bright_objects} if args.bright_objects else {}),
                 **(
                     {
-                        "dead_leaves": {
-                            "share_of_photograph_regions": args.dead_leaves,
-                            "scenes": args.dead_leaves_scenes,
-                            "side": base.DEAD_LEAVES_SIDE,
-                            "generator": "napari_deconvnet.core.phantoms.dead_leaves",
-                        }
+                        "dead_leaves": base.dead_leaves_record(
+                            args.dead_leaves, args.dead_leaves_scenes
+                        )
                     }
                     if args.dead_leaves
                     else {}
