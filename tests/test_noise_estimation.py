@@ -346,6 +346,32 @@ def test_ring_ranks_equal_scipy_rank_filters(dtype):
             )
 
 
+@pytest.mark.parametrize("chunk", [7, 64, 2**14])
+def test_ring_ranks_of_any_ranks_equal_rank_filter_in_chunks(monkeypatch, chunk):
+    """Only the compare-exchanges the requested ranks need are evaluated, into reused
+    buffers: each rank, and every set of them asked for at once, still equals
+    ``ndimage.rank_filter`` exactly, across chunk borders and a short last chunk."""
+    monkeypatch.setattr(estimation_module, "_RING_CHUNK", chunk)
+    ring = np.ones((1, 3, 3), bool)
+    ring[0, 1, 1] = False
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.random((1, 23, 19)), rng.poisson(1.5, (1, 23, 19))]).astype(np.float32)
+    reference = [ndimage.rank_filter(x, r, footprint=ring, mode="reflect") for r in range(8)]
+    for ranks in [(4,), (6,), (0, 1, 6, 7), (7, 0), (2, 3, 5), tuple(range(8))]:
+        got = estimation_module.ring_ranks(x, ranks)
+        for rank, values in zip(ranks, got, strict=True):
+            np.testing.assert_array_equal(values, reference[rank], err_msg=str((ranks, rank)))
+    # the median needs 17 of the network's 19 exchanges, 27 of their 38 minima and maxima
+    median = estimation_module._selection((4,))
+    assert sum(map(len, median)) == 17
+    assert sum(low + high for layer in median for _, _, low, high in layer) == 27
+    assert estimation_module.ring_ranks(np.zeros((0, 5, 5), np.float32), (4,))[0].shape == (
+        0,
+        5,
+        5,
+    )
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("sigma", [0.4, 1.0, 2.5, 4.0])
 def test_gaussian_sigma_of_integer_data_is_not_snapped_to_the_lattice(dtype, sigma):

@@ -321,7 +321,10 @@ def impulse_mask(image: np.ndarray, values: dict[str, float]) -> np.ndarray:
 
 
 def _outliers(
-    planes: np.ndarray, floor: float, line: dict[str, float] | None
+    planes: np.ndarray,
+    floor: float,
+    line: dict[str, float] | None,
+    ranks: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(outliers, pairs) of `planes` (N, H, W): pixels beyond all 8 neighbours, and
     pixels beyond all but one (an outlier's partner, not yet checked), by
@@ -329,10 +332,9 @@ def _outliers(
     :data:`OUTLIER_NOISE` standard deviations of the noise `line` (``var = a *
     level + b``; None: no noise test) at the higher of the pixel's value and its
     brightest neighbour's: an outlier's own value above them, theirs below (a
-    dark pixel's noise is that of the level it fell from)."""
-    from .noise_estimation import ring_ranks
-
-    low, second, second_top, top = ring_ranks(planes, (0, 1, 6, 7))
+    dark pixel's noise is that of the level it fell from). `ranks`: the neighbours'
+    ranks 0, 1, 6 and 7 (:func:`_neighbour_ranks`) when already computed."""
+    low, second, second_top, top = _neighbour_ranks(planes) if ranks is None else ranks
     noise: np.ndarray | np.float32 = np.float32(0.0)
     if line is not None:
         level = np.maximum(planes, top).astype(np.float64)
@@ -347,6 +349,14 @@ def _outliers(
 
     single = beyond(top, low)
     return single, beyond(second_top, second) & ~single
+
+
+def _neighbour_ranks(planes: np.ndarray) -> list[np.ndarray]:
+    """The smallest, second smallest, second largest and largest of each pixel's 8
+    neighbours in `planes` (N, H, W): what :func:`_outliers` tests against."""
+    from .noise_estimation import ring_ranks
+
+    return ring_ranks(planes, (0, 1, 6, 7))
 
 
 def _fewest(size: int) -> float:
@@ -373,7 +383,9 @@ def _ring_extremes(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def outlier_mask(image: np.ndarray, outliers: dict[str, float]) -> np.ndarray:
+def outlier_mask(
+    image: np.ndarray, outliers: dict[str, float], ranks: list[np.ndarray] | None = None
+) -> np.ndarray:
     """The outliers of `image` (planes over its last two axes) as :func:`find_outliers` saw them.
 
     A pixel beyond each of its 8 neighbours in its plane (above all, or below
@@ -385,12 +397,13 @@ def outlier_mask(image: np.ndarray, outliers: dict[str, float]) -> np.ndarray:
     its other 7 neighbours), or one on the image's edge, whose mirrored
     neighbour is itself. The neighbours are mirrored at the borders as
     :func:`~.noise_estimation.ring_ranks` does; 2 pixels of context decide.
+    `ranks`: :func:`_neighbour_ranks` of the image's planes, when already computed.
     """
     from scipy import ndimage
 
     x = np.asarray(image, np.float32)
     planes = x.reshape(-1, *x.shape[-2:])
-    single, pairs = _outliers(planes, np.float32(outliers["floor"]), outliers)
+    single, pairs = _outliers(planes, np.float32(outliers["floor"]), outliers, ranks)
     ring = np.ones((1, 3, 3), bool)
     ring[0, 1, 1] = False
     edge = np.zeros(planes.shape, bool)
@@ -422,7 +435,7 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     aside = _outlier_candidates(planes)
     if aside is None:
         return None
-    candidates, median, floor = aside
+    candidates, median, floor, ranks = aside
     # the line of the image with the candidates replaced by their neighbours' median (a
     # value of the image: a lattice stays one). Leaving their blocks out instead, as
     # estimate_noise does, also leaves out the bright neighbourhoods of coarsely sampled
@@ -430,17 +443,21 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     # scenes taken, where this takes none)
     line = noise_line(np.where(candidates, median, planes).reshape(x.shape))
     found = {"a": float(line["a"]), "b": float(line["b"]), "floor": floor}
-    count = int(outlier_mask(x, found).sum())
+    count = int(outlier_mask(x, found, ranks).sum())
     if count < least or count > OUTLIER_MOST * planes.size:
         return None
     return found
 
 
-def _outlier_candidates(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+def _outlier_candidates(
+    planes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, float, list[np.ndarray]] | None:
     """The pixels of `planes` (N, H, W, float32) that stand out from their 8 neighbours
-    by spread and range alone (no noise test), those neighbours' median, and the range
-    floor; None when fewer than :data:`FEW_IMPULSES` of the pixels (and 10) stand out,
-    or more than :data:`OUTLIER_MOST`."""
+    by spread and range alone (no noise test), those neighbours' median, the range
+    floor, and the neighbours' ranks tested (:func:`_neighbour_ranks`, for
+    :func:`outlier_mask` of the same planes); None when fewer than
+    :data:`FEW_IMPULSES` of the pixels (and 10) stand out, or more than
+    :data:`OUTLIER_MOST`."""
     from .noise_estimation import ring_ranks
 
     least = _fewest(planes.size)
@@ -455,11 +472,12 @@ def _outlier_candidates(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
     floor = np.float32(OUTLIER_RANGE * float(high - low))
     if not floor > 0:
         return None
-    single, pairs = _outliers(planes, floor, None)
+    ranks = _neighbour_ranks(planes)
+    single, pairs = _outliers(planes, floor, None, ranks)
     candidates = single | pairs
     if candidates.sum() < least or candidates.sum() > OUTLIER_MOST * planes.size:
         return None
-    return candidates, median, float(floor)
+    return candidates, median, float(floor), ranks
 
 
 def outlier_candidates(planes: np.ndarray) -> np.ndarray | None:
