@@ -39,6 +39,22 @@ of seed 31, with hot pixels of any value; and bead scenes blurred by a
 Gaussian of sigma 0.4-0.6 pixel at 10-100 photons, sampled coarser than
 Nyquist, where every outlier found is a bead taken for a hot pixel).
 
+``--choose-halo``: the halo test (``HALO_NOISE`` and ``HALO_FALL`` of
+``core.impulse_switch``: an outlier whose nearest neighbours stand above the
+pixels around them, more than its diagonal ones, is a point-like object, not
+a hot pixel) on the same validation scenes, plus bead
+scenes with the beads centred on pixels (sigma 0.4-0.6 pixel, 100 and 1000
+photons, with and without a background), where the peak pixel stands
+furthest above its neighbours.
+
+``--beads``: bead scenes without hot pixels, held out: 400 spots of sigma
+0.3, 0.35 and 0.4 pixel at random sub-pixel places, integrated over the
+pixels (a low-magnification objective on a large-pixel camera), seeds 40-43,
+512², at 30 and 300 photons and at 100 and 1000 photons over a background
+of 5 with read noise 1.5, through ``denoise-2d``: how many scenes had beads
+taken for hot pixels before the halo test and now, the pixels replaced, and
+the mean PSNR (with the switch off, before, now).
+
 ``--dense``: dense impulses (30% and 50%, with and without Gaussian noise of
 0.02) on the same scenes, with the column ``default, one pass``: the switch
 as it was before it asked the kept extreme pixels again
@@ -60,6 +76,8 @@ Usage::
     python benchmarks/mixed_noise.py --hot --threads 1 --markdown hot.md
     python benchmarks/mixed_noise.py --hot-values --threads 1 --markdown hot-values.md
     python benchmarks/mixed_noise.py --choose --threads 1 --markdown hot-choice.md
+    python benchmarks/mixed_noise.py --choose-halo --threads 1 --markdown halo-choice.md
+    python benchmarks/mixed_noise.py --beads --threads 1 --markdown beads.md
     python benchmarks/mixed_noise.py --dense --threads 1 --markdown dense.md
     python benchmarks/mixed_noise.py --choose-dense --markdown dense-choice.md
     python benchmarks/mixed_noise.py --quick
@@ -275,9 +293,19 @@ def bead_scene(rng: np.random.Generator, size: int, sigma: float, count: int = 3
     return image / image.max()
 
 
-def choose(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
-    """Each pair of :data:`CHOICES` on the validation scenes: the mean and the worst loss
-    against the same image without hot pixels, and the bead scenes where beads were taken."""
+def centred_bead_scene(rng: np.random.Generator, size: int, sigma: float, count: int = 600):
+    """Beads of random brightness centred on pixels (the peak pixel far above its
+    neighbours: the hardest case for the outlier test), blurred by a Gaussian of
+    `sigma` pixels; 99.5th percentile of the beads at 1."""
+    image = np.zeros((size, size))
+    image[rng.integers(0, size, count), rng.integers(0, size, count)] = rng.uniform(0.2, 1, count)
+    image = ndimage.gaussian_filter(image, sigma)
+    return image / np.percentile(image[image > 0.01 * image.max()], 99.5)
+
+
+def _choice_cases(size: int, quick: bool) -> tuple[list, list, list]:
+    """The validation cases of ``--choose`` and ``--choose-halo``: (hot-pixel cases,
+    their ceilings, bead scenes), none in a table here."""
     cases = []
     for clean in validation_scenes(size).values():
         for model, share in HOT_VALUES[1::2] if quick else HOT_VALUES:
@@ -293,31 +321,162 @@ def choose(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
             rng = np.random.default_rng(8)
             clean = bead_scene(rng, size, sigma) * 0.9 + 0.05
             beads.append(rng.poisson(clean * peak) + rng.normal(0, 2, clean.shape))
+    ceiling = [_choice_score(dn.restore(c[2], c[5], **c[6]), c[0], c[3], c[4]) for c in cases]
+    return cases, ceiling, beads
 
-    def score(out, clean, lo, hi):
-        return float(dn.psnr(clean, np.clip((out - lo) / (hi - lo), 0, 1), data_range=1))
 
-    ceiling = [score(dn.restore(c[2], c[5], **c[6]), c[0], c[3], c[4]) for c in cases]
+def _choice_score(out, clean, lo, hi):
+    return float(dn.psnr(clean, np.clip((out - lo) / (hi - lo), 0, 1), data_range=1))
+
+
+def _choice_row(cases, ceiling, beads) -> dict[str, float]:
+    losses = [
+        top - _choice_score(dn.restore(c[1], c[5], **c[6]), c[0], c[3], c[4])
+        for c, top in zip(cases, ceiling, strict=True)
+    ]
+    taken = [impulse_switch.find_outliers(b.astype(np.float32)) for b in beads]
+    return {
+        "mean loss": float(np.mean(losses)),
+        "worst loss": float(np.max(losses)),
+        "bead scenes taken": float(sum(t is not None for t in taken)),
+        "bead scenes": float(len(beads)),
+    }
+
+
+def choose(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
+    """Each pair of :data:`CHOICES` on the validation scenes: the mean and the worst loss
+    against the same image without hot pixels, and the bead scenes where beads were taken."""
+    cases, ceiling, beads = _choice_cases(size, quick)
     rows = {}
-    kept = impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE
+    kept = impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE, impulse_switch.HALO_NOISE
     try:
+        impulse_switch.HALO_NOISE = np.inf  # the test as it was chosen (2026-12-04)
         for spread, noise in CHOICES:
             impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE = spread, noise
-            losses = [
-                top - score(dn.restore(c[1], c[5], **c[6]), c[0], c[3], c[4])
-                for c, top in zip(cases, ceiling, strict=True)
-            ]
-            taken = [impulse_switch.find_outliers(b.astype(np.float32)) for b in beads]
             key = f"spread {spread:g}, noise {noise:g}"
-            rows[key] = {
-                "mean loss": float(np.mean(losses)),
-                "worst loss": float(np.max(losses)),
-                "bead scenes taken": float(sum(t is not None for t in taken)),
-            }
+            rows[key] = _choice_row(cases, ceiling, beads)
             print(key, rows[key], flush=True)
     finally:
-        impulse_switch.OUTLIER_SPREAD, impulse_switch.OUTLIER_NOISE = kept
+        (
+            impulse_switch.OUTLIER_SPREAD,
+            impulse_switch.OUTLIER_NOISE,
+            impulse_switch.HALO_NOISE,
+        ) = kept
     return rows
+
+
+#: (``HALO_NOISE``, ``HALO_FALL``) pairs ``--choose-halo`` tries (inf: no halo test)
+HALO_CHOICES = tuple((noise, fall) for noise in (2.0, 3.0, 4.0) for fall in (1.5, 2.5, 4.0))
+HALO_CHOICES += ((np.inf, 2.5),)
+
+
+def choose_halo(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
+    """``HALO_NOISE`` on the validation scenes of :func:`choose`, plus bead scenes with
+    the beads centred on pixels (sigma 0.4-0.6 pixel, peaks 100 and 1000 photons, on
+    no background and on 5 photons with read noise 1.5): the loss on hot pixels,
+    and the bead scenes where beads were taken for hot pixels."""
+    cases, ceiling, beads = _choice_cases(size, quick)
+    for sigma in (0.4, 0.5, 0.6):
+        for peak in (100, 1000):
+            for background, read in ((0.0, 0.0), (5.0, 1.5)):
+                rng = np.random.default_rng(9)
+                clean = centred_bead_scene(rng, size, sigma) * peak + background
+                beads.append(rng.poisson(clean) + rng.normal(0, read, clean.shape))
+    rows = {}
+    kept = impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL
+    try:
+        for noise, fall in HALO_CHOICES:
+            impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL = noise, fall
+            key = "no halo test" if np.isinf(noise) else f"halo: noise {noise:g}, fall {fall:g}"
+            rows[key] = _choice_row(cases, ceiling, beads)
+            print(key, rows[key], flush=True)
+    finally:
+        impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL = kept
+    return rows
+
+
+#: (photons, background photons, read noise) of the ``--beads`` rows
+BEAD_NOISES = ((30, 0.0, 0.0), (300, 0.0, 0.0), (100, 5.0, 1.5), (1000, 5.0, 1.5))
+#: Seeds and spot sizes (sigma, pixels) of the ``--beads`` scenes
+BEAD_SEEDS = (40, 41, 42, 43)
+BEAD_SIGMAS = (0.3, 0.35, 0.4)
+
+
+def integrated_bead_scene(rng: np.random.Generator, size: int, sigma: float, count: int = 400):
+    """Beads at random sub-pixel places, each a Gaussian spot of `sigma` pixels
+    integrated over the pixels' areas (what a camera records), random brightness
+    from 0.2 to 1 of the brightest; maximum 1."""
+    from scipy.special import erf
+
+    image = np.zeros((size, size))
+    edges = np.arange(size + 1, dtype=np.float64)
+    for _ in range(count):
+        cy, cx = rng.uniform(0, size, 2)
+        py = np.diff(erf((edges - cy) / (np.sqrt(2) * sigma))) / 2
+        px = np.diff(erf((edges - cx) / (np.sqrt(2) * sigma))) / 2
+        image += rng.uniform(0.2, 1) * np.outer(py, px)
+    return image / image.max()
+
+
+def run_beads(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
+    """Bead scenes without hot pixels, held out (no choice looked at them): spots of
+    sigma :data:`BEAD_SIGMAS` integrated over the pixels (:func:`integrated_bead_scene`,
+    seeds :data:`BEAD_SEEDS`), through ``denoise-2d`` with the halo test (now) and
+    without it (before): the scenes where beads were taken for hot pixels, the
+    pixels replaced, and the PSNR of those scenes."""
+    rows = {}
+    kept = impulse_switch.HALO_NOISE
+    for photons, background, read in BEAD_NOISES[:1] if quick else BEAD_NOISES:
+        taken = {"before": 0, "now": 0}
+        pixels = {"before": 0, "now": 0}
+        psnr: dict[str, list[float]] = {"switch off": [], "before": [], "now": []}
+        scenes = [(s, g) for s in BEAD_SEEDS[: 1 if quick else None] for g in BEAD_SIGMAS]
+        for seed, sigma in scenes:
+            rng = np.random.default_rng(seed)
+            clean = integrated_bead_scene(rng, size, sigma) * photons + background
+            noisy = (rng.poisson(clean) + rng.normal(0, read, clean.shape)).astype(np.float32)
+            outs = {"switch off": {"impulse_switch": False}, "before": {}, "now": {}}
+            for when, options in outs.items():
+                impulse_switch.HALO_NOISE = np.inf if when == "before" else kept
+                try:
+                    if when != "switch off":
+                        values = impulse_switch.detect_impulses(noisy, 0, 2)
+                        if values is not None:
+                            taken[when] += 1
+                            pixels[when] += int(impulse_switch.impulse_mask(noisy, values).sum())
+                    out = dn.restore(noisy, "denoise-2d", precision="float32", **options)
+                    psnr[when].append(float(dn.psnr(clean, out, data_range=photons)))
+                finally:
+                    impulse_switch.HALO_NOISE = kept
+        extra = f", background {background:g}, read noise {read:g}" if background else ""
+        key = f"{photons} photons{extra}"
+        rows[key] = {
+            "scenes": float(len(scenes)),
+            "taken before": float(taken["before"]),
+            "taken now": float(taken["now"]),
+            "pixels before": float(pixels["before"]),
+            "pixels now": float(pixels["now"]),
+            **{f"psnr {k}": float(np.mean(v)) for k, v in psnr.items()},
+        }
+        print(key, rows[key], flush=True)
+    return rows
+
+
+def markdown_beads(rows: dict[str, dict[str, float]], header: str) -> str:
+    lines = [header, ""]
+    lines.append(
+        "| noise | bead scenes taken for hot pixels: before | now | pixels replaced: before "
+        "| now | mean PSNR: switch off | before | now |"
+    )
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key, v in rows.items():
+        n = f" of {v['scenes']:.0f}"
+        lines.append(
+            f"| {key} | {v['taken before']:.0f}{n} | {v['taken now']:.0f}{n} "
+            f"| {v['pixels before']:.0f} | {v['pixels now']:.0f} "
+            f"| {v['psnr switch off']:.2f} | {v['psnr before']:.2f} | {v['psnr now']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def dense_validation_scenes(size: int) -> dict[str, np.ndarray]:
@@ -391,14 +550,13 @@ def markdown_dense_choice(rows: dict[str, dict[str, float]], header: str) -> str
 def markdown_choice(rows: dict[str, dict[str, float]], header: str) -> str:
     lines = [header, ""]
     lines.append(
-        "| outlier test | mean loss to no hot pixels (dB) | worst loss (dB) | "
-        "bead scenes taken (of 9) |"
+        "| outlier test | mean loss to no hot pixels (dB) | worst loss (dB) | bead scenes taken |"
     )
     lines.append("|---|---:|---:|---:|")
     for key, v in rows.items():
         lines.append(
             f"| {key} | {v['mean loss']:.2f} | {v['worst loss']:.2f} | "
-            f"{v['bead scenes taken']:.0f} |"
+            f"{v['bead scenes taken']:.0f} of {v['bead scenes']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -443,6 +601,12 @@ def main(argv: list[str] | None = None) -> int:
         "--choose", action="store_true", help="the outlier test's constants, on validation"
     )
     parser.add_argument(
+        "--choose-halo", action="store_true", help="the outliers' halo test, on validation"
+    )
+    parser.add_argument(
+        "--beads", action="store_true", help="bead scenes without hot pixels (held out)"
+    )
+    parser.add_argument(
         "--dense", action="store_true", help="30%% and 50%% impulses: the switch's passes"
     )
     parser.add_argument(
@@ -464,6 +628,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.choose:
         rows = choose(128 if args.quick else 256, args.quick)
         title, render = "Choosing the outlier test (validation scenes)", markdown_choice
+    elif args.beads:
+        rows = run_beads(128 if args.quick else 512, args.quick)
+        title, render = "Point-like beads taken for hot pixels (held out)", markdown_beads
+    elif args.choose_halo:
+        rows = choose_halo(128 if args.quick else 256, args.quick)
+        title, render = "Choosing the outliers' halo test (validation scenes)", markdown_choice
     elif args.hot or args.hot_values:
         size = 128 if args.quick else 256  # 0.03% of 64² would be one pixel
         table = HOT_VALUES if args.hot_values else HOT

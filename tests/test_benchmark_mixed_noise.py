@@ -49,8 +49,26 @@ def test_hot_pixels_of_any_value_table_and_the_choice_of_the_outlier_test(mixed_
     chosen = mixed_noise.impulse_switch
     key = f"spread {chosen.OUTLIER_SPREAD:g}, noise {chosen.OUTLIER_NOISE:g}"
     row = next(line for line in text.splitlines() if line.startswith(f"| {key} |"))
-    assert row.endswith("| 0 |")  # no bead scene taken for hot pixels
+    assert row.endswith("| 0 of 9 |")  # no bead scene taken for hot pixels
     assert chosen.OUTLIER_SPREAD == 4.0 and chosen.OUTLIER_NOISE == 5.0  # restored after
+    assert chosen.HALO_NOISE == 2.0  # (that choice ran without the halo test: restored)
+
+
+def test_the_choice_of_the_halo_test_and_held_out_beads(mixed_noise, tmp_path):
+    text = _quick(mixed_noise, tmp_path / "h.md", "--choose-halo")
+    rows = {line.split(" |")[0][2:]: line.split("|") for line in text.splitlines()}
+    chosen = rows["halo: noise 2, fall 1.5"]
+    before = rows["no halo test"]
+    # the halo test costs the hot pixels nothing, and takes fewer bead scenes
+    assert float(chosen[2]) <= float(before[2]) + 0.01
+    assert int(chosen[4].split(" of ")[0]) < int(before[4].split(" of ")[0])
+    impulse_switch = mixed_noise.impulse_switch
+    assert (impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL) == (2.0, 1.5)  # restored
+    # held out: spots integrated over the pixels; never more taken than before
+    rows = mixed_noise.run_beads(256, quick=True)
+    for row in rows.values():
+        assert row["taken now"] <= row["taken before"]
+        assert row["psnr now"] >= row["psnr before"] - 0.01
 
 
 def test_dense_impulses_table_and_the_choice_of_the_passes(mixed_noise, tmp_path):

@@ -40,7 +40,10 @@ such pixels side by side. A diffraction-limited object spreads over its
 neighbours: beads blurred by a Gaussian of sigma 0.4-0.6 pixels (sampled
 coarser than Nyquist) at 10-100 photons are not taken; with twice the
 spread instead of four times, 4 of those 9 scenes were (both constants
-chosen on validation scenes, ``benchmarks/mixed_noise.py --choose``). A
+chosen on validation scenes, ``benchmarks/mixed_noise.py --choose``).
+Brighter and narrower spots (sigma 0.5 pixel centred on a pixel) still
+passed, so an outlier also needs no halo (:func:`_haloed`): a point's light
+spills onto its nearest neighbours, a hot pixel's neighbours are the scene's. A
 z-stack's hot pixels stand at the same place in every plane, so the
 neighbours are those in the plane. If at least :data:`FEW_IMPULSES` of the
 pixels are outliers, and at most :data:`OUTLIER_MOST`, they are switched
@@ -121,6 +124,17 @@ OUTLIER_NOISE = 5.0
 OUTLIER_RANGE = 0.1
 #: More outliers than this share of the pixels are no camera's defects: not switched
 OUTLIER_MOST = 0.05
+#: An outlier whose 4 nearest neighbours all stand above the ring of 16 pixels
+#: around them (its median) by this many standard deviations of the noise there is
+#: a point-like object (a bead sampled coarser than Nyquist, a star), whose light
+#: spills over onto its neighbours; a hot pixel's neighbours are the scene's
+#: (:func:`_haloed`) ...
+HALO_NOISE = 2.0
+#: ... when that excess is also this many times the 4 diagonal neighbours' (a spot
+#: of sigma 0.5 pixel: 7, of 0.6: 4; a blurred blob under a hot pixel: under 2).
+#: Both chosen on validation scenes (``benchmarks/mixed_noise.py --choose-halo``):
+#: the same loss on hot pixels as without the test, the fewest bead scenes taken
+HALO_FALL = 1.5
 #: The crop (per spatial axis) the impulses are looked for in
 DETECT_CROP = {2: (512, 512), 3: (24, 192, 192)}
 
@@ -410,7 +424,75 @@ def outlier_mask(
     edge[:, [0, -1], :] = True
     edge[:, :, [0, -1]] = True
     partnered = ndimage.binary_dilation(pairs, structure=ring) | edge
-    return (single | (pairs & partnered)).reshape(x.shape)
+    mask = single | (pairs & partnered)
+    if mask.any():
+        mask[mask] = ~_haloed(planes, mask, outliers)
+    return mask.reshape(x.shape)
+
+
+def _haloed(planes: np.ndarray, mask: np.ndarray, line: dict[str, float]) -> np.ndarray:
+    """For each pixel of `mask` (in `planes`, N x H x W), whether it has a halo: each
+    of its 4 nearest neighbours lies beyond the median of the 16 pixels at
+    distance 2, on the pixel's side, by more than
+    :data:`HALO_NOISE` standard deviations of the noise at that ring's level (the
+    noise `line`, ``var = a * level + b``), of the ring's own spread (its
+    interquartile range), or of the data's quantum (the step between counts,
+    ``line["quantum"]``, of the image with the candidates replaced), whichever is
+    largest: a dark background of counts has no noise by the line, but its
+    neighbours are no closer than a count apart. And that excess must be
+    :data:`HALO_FALL` times the 4 diagonal neighbours' median's: light falls off
+    fast around a point, slowly over a blurred structure a hot pixel sits on.
+
+    A point-like object blurred by any optics (a bead coarser than Nyquist, sigma
+    0.5-0.6 pixel) spills a share of its light onto its nearest neighbours; a hot
+    pixel's neighbours are the scene's. All four: a hot pixel on a filament has
+    two of them lit by the filament (a point needs all of them, so a hot
+    pixel's partner beside it does not make a halo either). Mirrored at the
+    borders as the neighbours' ranks are, so 2 pixels of context decide, as
+    before.
+    """
+    k, y, x = np.nonzero(mask)
+    h, w = planes.shape[-2:]
+
+    def at(dy: int, dx: int) -> np.ndarray:
+        return planes[k, _mirrored(y + dy, h), _mirrored(x + dx, w)].astype(np.float64)
+
+    def middle(values: list[np.ndarray]) -> np.ndarray:  # the median of four
+        ordered = np.sort(np.stack(values), axis=0)
+        return (ordered[1] + ordered[2]) / 2
+
+    # all 4 nearest neighbours lit (their least, on the pixel's side): a line through a
+    # hot pixel (a filament) lights two of them, a point all four (with 3 of 4, the
+    # validation lost on hot pixels on filaments: benchmarks/mixed_noise.py --choose-halo)
+    nearest = np.stack([at(-1, 0), at(1, 0), at(0, -1), at(0, 1)])
+    corners = middle([at(-1, -1), at(-1, 1), at(1, -1), at(1, 1)])
+    far = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if max(abs(dy), abs(dx)) == 2]
+    ring = np.sort(np.stack([at(dy, dx) for dy, dx in far]), axis=0)
+    around = (ring[7] + ring[8]) / 2
+    a, b = float(line["a"]), float(line["b"])
+    noise = np.sqrt(np.maximum(a * np.maximum(around, 0.0) + b, 0.0))
+    # the ring's own spread (its interquartile range), where the line reads lower (near
+    # a camera's offset its intercept is uncertain) or the scene is textured
+    noise = np.maximum(noise, (ring[11] + ring[12] - ring[3] - ring[4]) / 2 / 1.349)
+    noise = np.maximum(noise, float(line.get("quantum", 0.0)))
+    side = np.sign(planes[k, y, x].astype(np.float64) - around)
+    halo = (side * (nearest - around)).min(axis=0)
+    return (halo > HALO_NOISE * noise) & (halo > HALO_FALL * side * (corners - around))
+
+
+def _mirrored(index: np.ndarray, n: int) -> np.ndarray:
+    """`index` (at most 2 beyond either end of an axis of `n`) mirrored as
+    ``np.pad(mode="symmetric")`` does: -1 is 0, -2 is 1, n is n - 1."""
+    index = np.where(index < 0, -index - 1, index)
+    index = np.where(index >= n, 2 * n - index - 1, index)
+    return np.clip(index, 0, n - 1)
+
+
+def _quantum(planes: np.ndarray) -> float:
+    """The step between the values of discrete data (:func:`~.noise_estimation._quantum`)."""
+    from .noise_estimation import _quantum as quantum
+
+    return quantum(planes)
 
 
 def find_outliers(image: np.ndarray) -> dict[str, float] | None:
@@ -424,7 +506,8 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     pixels that stand out from their neighbours by spread and range alone
     (:func:`outlier_candidates`) are replaced by their 8 neighbours' median:
     hot pixels would otherwise raise it (1% of them made a Poisson scene's
-    line 13 times as steep, and hid most of them). ``{"a", "b", "floor"}``; `floor` is
+    line 13 times as steep, and hid most of them). ``{"a", "b", "floor", "quantum"}``;
+    `quantum` is the step between the values of counts (0 for other data); `floor` is
     :data:`OUTLIER_RANGE` of the range of the neighbours' medians.
     """
     from .kinds import noise_line
@@ -441,8 +524,10 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     # estimate_noise does, also leaves out the bright neighbourhoods of coarsely sampled
     # beads, whose noise then reads low and whose peaks pass (1 of 9 validation bead
     # scenes taken, where this takes none)
-    line = noise_line(np.where(candidates, median, planes).reshape(x.shape))
+    cleaned = np.where(candidates, median, planes)
+    line = noise_line(cleaned.reshape(x.shape))
     found = {"a": float(line["a"]), "b": float(line["b"]), "floor": floor}
+    found["quantum"] = _quantum(cleaned)  # once for the whole input, as the line
     count = int(outlier_mask(x, found, ranks).sum())
     if count < least or count > OUTLIER_MOST * planes.size:
         return None
