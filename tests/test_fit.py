@@ -327,12 +327,19 @@ def test_train_models_widens_deconv_2d_to_dual_conditioning_exactly(tmp_path):
     args += ["--init", str(shipped), "--dual-conditioning", "30", "--phantoms", "2"]
     args += ["--threads", "1", "--steps", "1", "--val-every", "1", "--lr", "1e-9"]
     args += ["--checkpoint", str(tmp_path / "runs"), "--out", str(out)]
-    run = subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
-    start = float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
-    # the same validation restored with the shipped model, as it was saved
-    assert start == pytest.approx(
-        dn.model_info("deconv-2d")["metadata"]["training"]["best_val_psnr"], abs=0.02
-    )
+
+    def step_0(arguments):
+        run = subprocess.run(arguments, check=True, capture_output=True, text=True, timeout=600)
+        return float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
+
+    start = step_0(args)
+    # the same validation restored with the shipped model, as it is, in this run's
+    # precision (the weights' recorded best_val_psnr comes from their training run's
+    # validation, which since session 48 also holds PSFs beyond the family)
+    plain = [a for a in args if a not in ("--dual-conditioning", "30")]
+    plain[plain.index("--out") + 1] = str(tmp_path / "plain.safetensors")
+    plain[plain.index("--checkpoint") + 1] = str(tmp_path / "plain-runs")
+    assert start == pytest.approx(step_0(plain), abs=0.02)
     net = dn.load_model(out)
     assert net.config.in_channels == 3 and net.config.residual_input == 2
     assert net.metadata["conditioning"]["method"] == "wiener+richardson-lucy"
