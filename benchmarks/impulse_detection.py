@@ -101,15 +101,12 @@ def images(quick: bool) -> dict[str, np.ndarray]:
     return out
 
 
-def best_of(call: Callable[[], object], repeats: int, previous: bool) -> tuple[float, object]:
-    best, result = np.inf, None
-    for _ in range(repeats):
-        context = previous_code() if previous else contextlib.nullcontext()
-        with context:
-            start = time.perf_counter()
-            result = call()
-            best = min(best, time.perf_counter() - start)
-    return best, result
+def timed(call: Callable[[], object], previous: bool) -> tuple[float, object]:
+    """Seconds and result of one `call`, with the previous code when `previous`."""
+    with previous_code() if previous else contextlib.nullcontext():
+        start = time.perf_counter()
+        result = call()
+        return time.perf_counter() - start, result
 
 
 def measure(name: str, x: np.ndarray, repeats: int) -> dict:
@@ -128,11 +125,11 @@ def measure(name: str, x: np.ndarray, repeats: int) -> dict:
     for _ in range(repeats):  # alternating, so that a busy moment hits both
         for previous in (True, False):
             key = "0" if previous else "1"
-            t, answers[key] = best_of(detect, 1, previous)
+            t, answers[key] = timed(detect, previous)
             times["detect" + key] = min(times["detect" + key], t)
-            t, outs[key] = best_of(restore, 1, previous)
+            t, outs[key] = timed(restore, previous)
             times["r" + key] = min(times["r" + key], t)
-        t, _ = best_of(lambda: restore(False), 1, False)
+        t, _ = timed(lambda: restore(False), False)
         times["off"] = min(times["off"], t)
     same = _same(answers["0"], answers["1"]) and np.array_equal(outs["0"], outs["1"])
     found = answers["1"] is not None

@@ -311,35 +311,44 @@ def test_sharp_training_scenes_hold_structures_narrower_than_a_psf():
         assert x.dtype == np.float32 and x.min() >= 0 and x.max() == 1.0
 
 
-@pytest.mark.slow
-def test_train_models_widens_deconv_2d_to_dual_conditioning_exactly(tmp_path):
-    """``--dual-conditioning`` from the RL-conditioned ``deconv-2d``: step 0 scores as before."""
-    import re
-    import subprocess
+def _continue_deconv_2d(tmp_path, out, widening):
+    """``train_models.py`` continuing the shipped ``deconv-2d`` with the `widening`
+    options for one step at lr 1e-9, and the same command without them (its own
+    output and checkpoints): ``(args, plain)``."""
     import sys
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "train_models.py"
-    out = tmp_path / "d2.safetensors"
-    args = [sys.executable, str(script), "--model", "deconv-2d", "--device", "cpu"]
     shipped = Path(dn.__file__).parent / "weights" / "deconv-2d.safetensors"
-    # 30 RL iterations, as the shipped model's channel: only the Wiener channel is new
-    args += ["--init", str(shipped), "--dual-conditioning", "30", "--phantoms", "2"]
+    args = [sys.executable, str(script), "--model", "deconv-2d", "--device", "cpu"]
+    args += ["--init", str(shipped), *widening, "--phantoms", "2"]
     args += ["--threads", "1", "--steps", "1", "--val-every", "1", "--lr", "1e-9"]
     args += ["--checkpoint", str(tmp_path / "runs"), "--out", str(out)]
+    plain = [a for a in args if a not in widening]
+    plain[plain.index("--out") + 1] = str(tmp_path / "plain.safetensors")
+    plain[plain.index("--checkpoint") + 1] = str(tmp_path / "plain-runs")
+    return args, plain
 
-    def step_0(arguments):
-        run = subprocess.run(arguments, check=True, capture_output=True, text=True, timeout=600)
-        return float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
 
-    start = step_0(args)
+def _step_0(arguments):
+    """The validation PSNR ``train_models.py`` prints for its starting model."""
+    import re
+    import subprocess
+
+    run = subprocess.run(arguments, check=True, capture_output=True, text=True, timeout=600)
+    return float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
+
+
+@pytest.mark.slow
+def test_train_models_widens_deconv_2d_to_dual_conditioning_exactly(tmp_path):
+    """``--dual-conditioning`` from the RL-conditioned ``deconv-2d``: step 0 scores as before."""
+    out = tmp_path / "d2.safetensors"
+    # 30 RL iterations, as the shipped model's channel: only the Wiener channel is new
+    args, plain = _continue_deconv_2d(tmp_path, out, ["--dual-conditioning", "30"])
     # the same validation restored with the shipped model, as it is, in this run's
     # precision (the weights' recorded best_val_psnr comes from their training run's
     # validation, which since session 48 also holds PSFs beyond the family)
-    plain = [a for a in args if a not in ("--dual-conditioning", "30")]
-    plain[plain.index("--out") + 1] = str(tmp_path / "plain.safetensors")
-    plain[plain.index("--checkpoint") + 1] = str(tmp_path / "plain-runs")
-    assert start == pytest.approx(step_0(plain), abs=0.02)
+    assert _step_0(args) == pytest.approx(_step_0(plain), abs=0.02)
     net = dn.load_model(out)
     assert net.config.in_channels == 3 and net.config.residual_input == 2
     assert net.metadata["conditioning"]["method"] == "wiener+richardson-lucy"
@@ -353,29 +362,12 @@ def test_train_models_widens_deconv_2d_to_more_channels_exactly(tmp_path):
     recorded ``best_val_psnr`` was validated in the training run's (bfloat16
     on a CPU with AMX), which differed from float32 by 0.01 dB for the
     weights shipped in session 47."""
-    import re
     import subprocess
-    import sys
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_models.py"
     out = tmp_path / "wide.safetensors"
-    shipped = Path(dn.__file__).parent / "weights" / "deconv-2d.safetensors"
-    args = [sys.executable, str(script), "--model", "deconv-2d", "--device", "cpu"]
-    args += ["--init", str(shipped), "--base-channels", "28", "--phantoms", "2"]
-    args += ["--threads", "1", "--steps", "1", "--val-every", "1", "--lr", "1e-9"]
-    args += ["--checkpoint", str(tmp_path / "runs"), "--out", str(out)]
-
-    def step_0(arguments):
-        run = subprocess.run(arguments, check=True, capture_output=True, text=True, timeout=600)
-        return float(re.search(r"step 0: val psnr ([\d.]+)", run.stdout).group(1))
-
-    start = step_0(args)
-    plain = [a for a in args if a not in ("--base-channels", "28")]
-    plain[plain.index("--out") + 1] = str(tmp_path / "plain.safetensors")
-    plain[plain.index("--checkpoint") + 1] = str(tmp_path / "plain-runs")
+    args, plain = _continue_deconv_2d(tmp_path, out, ["--base-channels", "28"])
     # printed to 0.01 dB: a widened start that drifted would differ by more
-    assert start == pytest.approx(step_0(plain), abs=0.011)
+    assert _step_0(args) == pytest.approx(_step_0(plain), abs=0.011)
     assert dn.load_model(out).config.base_channels == 28
     narrower = [*args[: args.index("--base-channels")], "--base-channels", "16"]
     narrower += ["--steps", "1", "--out", str(tmp_path / "n.safetensors")]

@@ -488,13 +488,6 @@ def _mirrored(index: np.ndarray, n: int) -> np.ndarray:
     return np.clip(index, 0, n - 1)
 
 
-def _quantum(planes: np.ndarray) -> float:
-    """The step between the values of discrete data (:func:`~.noise_estimation._quantum`)."""
-    from .noise_estimation import _quantum as quantum
-
-    return quantum(planes)
-
-
 def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     """The noise line and range :func:`outlier_mask` tests with, when `image` holds a few
     outliers; None otherwise.
@@ -511,6 +504,7 @@ def find_outliers(image: np.ndarray) -> dict[str, float] | None:
     :data:`OUTLIER_RANGE` of the range of the neighbours' medians.
     """
     from .kinds import noise_line
+    from .noise_estimation import _quantum
 
     x = np.asarray(image, np.float32)
     planes = x.reshape(-1, *x.shape[-2:])

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .noise_estimation import LINE_NOISE_MODELS, variance_line
+from .noise_estimation import LINE_NOISE_MODELS, _quantum, _robust_variance, variance_line
 
 __all__ = [
     "SURE_NOISE_MODELS",
@@ -157,8 +157,6 @@ def _guided_bins(
     edges = sorted({*np.linspace(0, 1, n_bins + 1).tolist(), *_TOP_EDGES})
     cuts = [int(round(e * order.size)) for e in edges]
     parts = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-    from .noise_estimation import _quantum, _robust_variance
-
     quantum = _quantum(y)
     for idx in (p for p in parts if p.size >= _MIN_BIN):
         d = detail[idx]
