@@ -65,7 +65,7 @@ API = {
         "needs the image's PSF",
     ),
     "restore-denoiser-with-psf": (
-        lambda d: dn.restore(IMG, psf="gaussian"),
+        lambda d: dn.restore(IMG, "denoise-2d", psf="gaussian"),
         ValueError,
         "takes no PSF",
     ),

@@ -245,7 +245,12 @@ def test_dask_input_is_lazy_and_equal(random_net):
         (np.zeros((16, 16), np.float32), {"tile": (8, 8, 8)}, ValueError, "one per spatial"),
         (np.zeros((16, 16), np.float32), {"precision": "int8"}, ValueError, "precision"),
         (np.zeros((16, 16), np.float32), {"model": "nope"}, ValueError, "unknown model"),
-        (np.zeros((16, 16), np.float32), {"psf": np.ones((3, 3))}, ValueError, "takes no PSF"),
+        (
+            np.zeros((16, 16), np.float32),
+            {"model": "denoise-2d", "psf": np.ones((3, 3))},
+            ValueError,
+            "takes no PSF",
+        ),
     ],
 )
 def test_bad_input(image, kwargs, exc, match):
@@ -338,3 +343,38 @@ def test_restore_leaves_the_callers_model_alone(random_net):
         if p.ndim == 4:
             assert p.is_contiguous(), name  # not moved to channels-last
         torch.testing.assert_close(p.detach(), before[name], rtol=0, atol=0)
+
+
+def test_the_default_model_with_a_psf_is_the_deconvolution_model_of_its_dimensions():
+    """``dn.restore(image, psf=...)`` deconvolves, as the CLI's ``restore --psf`` and the
+    Restore widget beside a PSF layer do; a denoiser named with a PSF is still refused."""
+    from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS, restore_arguments
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    psf = dn.make_psf("gaussian", sigma=1.5)
+    assert restore_arguments(image, "default", psf)[1] == "deconv-2d"
+    assert restore_arguments(image, "default", "gaussian")[1] == "deconv-2d"
+    assert restore_arguments(image, "default", {"kind": "widefield"})[1] == "deconv-3d"
+    assert restore_arguments(image, "default", {"kind": "gaussian", "sigma": (2, 1, 1)})[1] == (
+        "deconv-3d"
+    )
+    assert restore_arguments(image, "default", np.ones(5))[1] == "deconv-2d"
+    assert restore_arguments(image, "default", None)[1] == "default"
+    assert restore_arguments(image, "denoise-2d", psf)[1] == "denoise-2d"
+    assert DECONVOLUTION_MODELS[3] == "deconv-3d"
+    out = dn.restore(image, psf=psf, precision="float32")
+    np.testing.assert_array_equal(
+        out, dn.restore(image, "deconv-2d", psf=psf, precision="float32")
+    )
+    with pytest.raises(ValueError, match="takes no PSF"):
+        dn.restore(image, "denoise-2d", psf=psf)
+
+
+def test_torch_tensors_are_restored_as_arrays():
+    image = np.random.default_rng(1).random((32, 32)).astype(np.float32)
+    tensor = torch.from_numpy(image.copy()).requires_grad_(True)
+    out = dn.restore(tensor, precision="float32")
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, dn.restore(image, precision="float32"))
+    halves = torch.from_numpy(image).to(torch.float16)
+    assert dn.restore(halves, precision="float32").shape == (32, 32)

@@ -448,7 +448,8 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     widget.method.value = "denoise-3d"  # volumes are decorrelated too (session 43)
     assert _shown(widget.params) == [*network, *guards]
     widget.method.value = "deconv-2d"
-    assert _shown(widget.params) == [*network, "impulse_switch"]  # impulses out first too
+    # impulses out first too; dark borders found (session 49)
+    assert _shown(widget.params) == [*network, "impulse_switch", "dark_borders"]
 
     widget.method.value = "richardson-lucy"
     assert not _hidden(psf) and psf.source.value == "gaussian"
@@ -477,7 +478,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
     assert not _hidden(psf)
-    assert _shown(widget.params) == [*network, "impulse_switch"]
+    assert _shown(widget.params) == [*network, "impulse_switch", "dark_borders"]
 
 
 def test_a_bead_crop_layer_loses_its_background_with_a_notification(
@@ -954,3 +955,35 @@ def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_notification(
     assert len(cautions) == 1 and "was cropped to (11, " in cautions[0], cautions
     assert "the PSF's cropped to the image" in widget.status.value
     assert out.metadata["napari_deconvnet"]["psf"]["shape"][0] == 11
+
+
+def test_a_zero_padded_blur_is_restored_without_a_dark_frame(viewer_widget, qtbot, errors):
+    """deconv-2d from the widget finds the dark borders of an fftconvolve 'same' blur
+    (core.dark_borders) and its box turns that off, as dn.restore's dark_borders."""
+    from scipy.signal import fftconvolve
+    from skimage import data, img_as_float
+
+    viewer, widget = viewer_widget
+    clean = img_as_float(data.brick())[:96, :96]
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    noise = np.random.default_rng(0).normal(0, 0.01, clean.shape)
+    blurred = (fftconvolve(clean, psf, mode="same") + noise).astype(np.float32)
+    viewer.add_image(blurred, name="blurred")
+    widget.method.value = "deconv-2d"
+    widget.psf.source.value = "gaussian"
+    widget.psf.forms.field("sigma").value = "2.0"
+    widget.params.field("precision").value = "float32"
+    scores = {}
+    for flag in (True, False):
+        widget.params.field("dark_borders").value = flag
+        widget.run()
+        _wait_until_idle(qtbot, widget)
+        out = viewer.layers["blurred [deconv-2d]"].data
+        scores[flag] = float(dn.psnr(clean, out, data_range=float(np.ptp(clean))))
+        viewer.layers.remove("blurred [deconv-2d]")
+    assert errors == []
+    assert scores[True] > scores[False] + 2.0
+    expected = dn.restore(blurred, "deconv-2d", psf=psf, precision="float32", device="cpu")
+    assert scores[True] == pytest.approx(
+        float(dn.psnr(clean, expected, data_range=float(np.ptp(clean)))), abs=0.05
+    )

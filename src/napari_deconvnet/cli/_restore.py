@@ -26,10 +26,6 @@ from ._files import (
 )
 from ._specs import check_params
 
-#: The shipped model ``restore --psf`` deconvolves with when no method is named, by the
-#: PSF's dimensions (a 1D PSF blurs the rows of a 2D image).
-DECONVOLUTION_MODELS = {1: "deconv-2d", 2: "deconv-2d", 3: "deconv-3d"}
-
 
 def _method(args: argparse.Namespace) -> tuple[str, Any]:
     """The method's name and spec (``--method``, or its older alias ``--model``)."""
@@ -102,7 +98,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     psf = psf_from(args.psf, args, getattr(args, "psf_param", None), spec=True)
     if psf is not None and not (args.method or args.model):
         # a PSF and no method: the shipped deconvolution model of the PSF's dimensions,
-        # as the Restore widget preselects it beside a PSF layer
+        # as the Restore widget preselects it beside a PSF layer (and dn.restore
+        # chooses it for a PSF with the model left at "default")
+        from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS
+
         ndim = psf["ndim"] if isinstance(psf, dict) else psf.ndim
         args.method = DECONVOLUTION_MODELS[min(ndim, 3)]
         if not getattr(args, "quiet", False):

@@ -106,6 +106,20 @@ DECORRELATE_PARAM = Param(
 )
 
 
+#: Deconvolution models' handling of images blurred with darkness beyond a side
+#: (:mod:`~napari_deconvnet.core.dark_borders`).
+DARK_BORDERS_PARAM = Param(
+    "dark_borders",
+    "bool",
+    True,
+    label="Find dark borders",
+    help="Find the sides the image dims toward as a blur with nothing beyond them does "
+    "(e.g. scipy's fftconvolve 'same'), and extend the image there by the light its scene "
+    "spills out instead of its mirror image, so that no dark frame is sharpened in; images "
+    "in memory only",
+)
+
+
 def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
     """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
     from .impulse_switch import switch_by_default
@@ -122,6 +136,8 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
             params = (*params, DECORRELATE_PARAM)
     elif switch_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, IMPULSE_PARAM)
+    if kind_of(meta).needs_psf:
+        params = (*params, DARK_BORDERS_PARAM)
     return Spec(
         "method",
         name,

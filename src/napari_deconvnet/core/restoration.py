@@ -23,13 +23,13 @@ import copy
 import math
 import threading
 import warnings
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ._validation import is_dask
+from ._validation import is_dask, is_tensor, optional_flag
 from .axes import Layout, check_axes, check_image
 from .colour import (
     alpha_axis,
@@ -67,6 +67,7 @@ from .tiling import plan_tiles, run_tiles
 
 __all__ = [
     "Cancelled",
+    "DECONVOLUTION_MODELS",
     "compute_normalization",
     "plan_restore_tiles",
     "prepare_restore",
@@ -75,6 +76,73 @@ __all__ = [
     "restore_iter",
     "warn_conditions",
 ]
+
+
+#: The shipped model a PSF is deconvolved with when the model is left at ``"default"``,
+#: by the PSF's dimensions (a 1D PSF blurs the rows of a 2D image); the CLI's
+#: ``restore --psf`` without ``--method`` and the Restore widget beside a PSF layer
+#: choose the same
+DECONVOLUTION_MODELS = {1: "deconv-2d", 2: "deconv-2d", 3: "deconv-3d"}
+
+
+def psf_dimensions(psf: Any) -> int:
+    """How many dimensions `psf` (an array, a tensor, a :func:`make_psf` name or dict) has.
+
+    A name or a dict without a shape has :func:`make_psf`'s own (``"gaussian"``
+    and ``"airy"`` 2, ``"widefield"`` 3, a Gaussian with three sigmas 3).
+    """
+    from .psf import as_psf
+
+    if isinstance(psf, (str, Mapping)):
+        return int(as_psf(psf).ndim)
+    return int(np.ndim(psf.detach().cpu().numpy() if is_tensor(psf) else psf))
+
+
+def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
+    """The image and model a restore works with, from what its caller passed.
+
+    A torch tensor is read as a NumPy array (detached, on the CPU). The model
+    left at ``"default"`` with a PSF is the shipped deconvolution model of the
+    PSF's dimensions (:data:`DECONVOLUTION_MODELS`): ``"default"`` is the
+    default denoiser, which takes no PSF.
+    """
+    if is_tensor(image):
+        image = image.detach().cpu().numpy()
+    if isinstance(model, str) and model == "default" and psf is not None:
+        model = DECONVOLUTION_MODELS[min(max(psf_dimensions(psf), 1), 3)]
+    return image, model
+
+
+def dark_extension(
+    x: np.ndarray, layout: Layout, dark_borders: bool
+) -> tuple[np.ndarray, tuple[slice, ...]] | None:
+    """`x` extended beyond the sides that were blurred with darkness beyond them, and
+    where `x` lies in it; None when there are none or `dark_borders` is False
+    (:mod:`~.dark_borders`; the sides by :func:`~.dark_borders.dark_sides`).
+
+    Only for a deconvolution model's restore (``layout.psf`` set) with a PSF
+    on its origin.
+    """
+    if not dark_borders or layout.psf is None or any(layout.psf_shift or ()):
+        return None
+    from .dark_borders import dark_sides, extend_dark_sides
+
+    spatial = layout.spatial_shape
+    images = x.transpose(layout.perm).reshape(-1, *spatial)
+    sides = dark_sides(images, layout.psf)
+    if not any(any(pair) for pair in sides):
+        return None
+    from .noise_estimation import estimate_noise
+
+    try:  # the extension gets the image's noise (see extend_dark_sides)
+        noise = estimate_noise(images, impulses=False)
+    except (ValueError, TypeError):  # too small to measure: a noiseless extension
+        noise = None
+    out, original = extend_dark_sides(images, layout.psf, sides, noise)
+    batch = layout.transposed_shape[: len(layout.transposed_shape) - len(spatial)]
+    ext = out.astype(np.float32).reshape(*batch, *out.shape[1:]).transpose(layout.inverse)
+    inner = (slice(None),) * len(batch) + original
+    return ext, tuple(inner[i] for i in layout.inverse)
 
 
 def private_model(model: Any) -> DeconvNet:
@@ -248,12 +316,14 @@ def restore_iter(
     impulse_switch: bool | None = None,
     ensemble: int = 1,
     decorrelate: bool | None = None,
+    dark_borders: bool = True,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
     Closing the generator (or a napari worker's ``quit``) stops it at the next
     tile batch.
     """
+    image, model = restore_arguments(image, model, psf)
     if check_ensemble(ensemble) > 1:
         return (
             yield from _ensemble_iter(
@@ -271,9 +341,11 @@ def restore_iter(
                 light_noise_guard=light_noise_guard,
                 impulse_switch=impulse_switch,
                 decorrelate=decorrelate,
+                dark_borders=dark_borders,
             )
         )
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
+    dark_borders = optional_flag(dark_borders, "dark_borders") is not False
     x = np.asarray(image)
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise ValueError(
@@ -284,6 +356,15 @@ def restore_iter(
     again = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
     again |= {"batch_size": batch_size, "precision": precision}
     again |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+    extended = dark_extension(x, layout, dark_borders)
+    if extended is not None:
+        # blurred with darkness beyond some sides: restored with the light the scene
+        # spills there, then cropped back (core.dark_borders)
+        x_ext, inner = extended
+        again |= {"normalization": normalization, "decorrelate": decorrelate}
+        out = yield from restore_iter(x_ext, net, axes=axes, dark_borders=False, **again)
+        return np.ascontiguousarray(out[inner])
+    again["dark_borders"] = dark_borders
     if decorrelation_applies(net, axes, decorrelate):
         # noise that neighbours share: a pixel-shuffled restore where it pays (core.decorrelate)
         options = again | {"normalization": normalization}
@@ -639,16 +720,20 @@ def restore(
     impulse_switch: bool | None = None,
     ensemble: int = 1,
     decorrelate: bool | None = None,
+    dark_borders: bool = True,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
     Parameters
     ----------
-    image : (M, N), (P, M, N), ... ndarray or dask array
+    image : (M, N), (P, M, N), ... ndarray, dask array or torch tensor
         Any real dtype (bool, integers, float16/32/64). Complex data, NaN and
-        infinite values are refused.
+        infinite values are refused. A tensor is read as a NumPy array
+        (detached, copied to the CPU); the result is a NumPy array.
     model : str, path or DeconvNet, optional
-        ``"default"`` (the shipped ``denoise-2d``), another shipped name
+        ``"default"`` (the shipped ``denoise-2d``; with a `psf`, the shipped
+        deconvolution model of the PSF's dimensions: ``deconv-2d`` for a 1D
+        or 2D PSF, ``deconv-3d`` for a 3D one), another shipped name
         (:func:`list_models`), the path of a ``.safetensors`` model file, or a
         loaded model.
     psf : ndarray, str or dict, optional
@@ -751,6 +836,20 @@ def restore(
         gray, RGB as one image, channels each alone; 3D: each volume, with
         thresholds of its own), else ValueError. A dask image is restored
         without it, with a UserWarning. ``None``/``False`` (default): never.
+    dark_borders : bool, optional
+        Deconvolution of an image blurred as if nothing lay beyond its
+        borders (``scipy.signal.fftconvolve(..., mode="same")``, a zero fill,
+        or a scene dark beyond a side), which dims it toward those sides. A
+        restore extends sides by their mirror image and would read the
+        dimming as a dark edge to sharpen. ``True`` (default): the sides that
+        show the PSF's dimming along their length are found
+        (:func:`~napari_deconvnet.core.dark_borders.dark_sides`; for an
+        image recorded by a camera, none), the image is extended beyond them
+        by the light its scene (Richardson-Lucy's, dark beyond those sides)
+        spills there, with the image's noise, restored, and cropped back
+        (:mod:`~napari_deconvnet.core.dark_borders`). ``False``: every side
+        mirrored. Only for deconvolution models (a `psf`); a dask image is
+        always mirrored (lazy blocks cannot see the whole image).
 
     Returns
     -------
@@ -780,10 +879,12 @@ def restore(
     >>> restore(noisy).shape
     (40, 50)
     """
+    image, model = restore_arguments(image, model, psf)
     if is_dask(image):
         from .lazy import lazy_restore
 
         warn_not_applied(decorrelate)  # a lazy restore never decorrelates
+        optional_flag(dark_borders, "dark_borders")  # checked; a lazy restore mirrors
 
         if check_ensemble(ensemble) > 1:
             raise ValueError(
@@ -824,6 +925,7 @@ def restore(
         impulse_switch=impulse_switch,
         ensemble=ensemble,
         decorrelate=decorrelate,
+        dark_borders=dark_borders,
     )
     return drain(
         gen,

@@ -1,0 +1,261 @@
+"""Images blurred as if nothing lay beyond their borders: found, and extended by their light.
+
+A blur computed with zeros beyond the frame (``scipy.signal.fftconvolve(x,
+psf, mode="same")``, ``convolve2d``'s default fill, ``ndimage.convolve`` with
+``mode="constant"``; or a real scene that is dark beyond a side) dims the
+blurred image toward that side: the row at the border keeps only the share
+``C(0)`` of the PSF that falls inside the frame (about 0.6 for a Gaussian of
+sigma 2), the next row ``C(1)``, and so on. A restore that extends the image
+by its mirror image at the borders reads that dimming as a dark edge of the
+scene, and deconvolution sharpens it into a black frame: the camera photo
+blurred that way by a Gaussian PSF of sigma 2 restored to 20.0 dB, below its
+blurred input (21.9), its interior to 24.9.
+
+Found (:func:`dark_sides`): along each side, in segments of
+:data:`SEGMENT` pixels, the mean of the ``k``-th row from the border
+(``k = 0 .. K``, ``K`` where the PSF lies 99.5% inside) is fitted by two
+models of a scene that is linear across those rows, by least squares: dimmed
+by ``C(k)`` toward a level outside (zero) and not dimmed. A segment takes a
+side if the dimmed model explains much more of it than noise could (and
+than the other); a side is dark when at least :data:`MIN_SEGMENTS` segments
+and :data:`MIN_SHARE` of those that decide take it. A scene that is dark near
+the border decides nothing (both models fit), and there the choice does not
+matter.
+
+Handled (:func:`extend_dark_sides`): the scene is estimated by
+Richardson-Lucy for that forward model, the data known only inside the
+frame and the scene zero beyond the dark sides, each update divided by the
+adjoint of the frame's mask so that the borders are not dimmed (the
+normalisation of Bertero and Boccacci's boundary method). The image is then
+extended beyond each dark side by that estimate blurred, the light the scene
+spills out of the frame, which is what the same blur of a larger field would
+have shown there; restored like any image; and cropped back. On the camera
+photo above: 24.9 dB instead of 20.0, equal to extending it by the true
+scene's spill. Sides that are not dark keep the mirror extension.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MIN_SEGMENTS",
+    "MIN_SHARE",
+    "SEGMENT",
+    "dark_sides",
+    "extend_dark_sides",
+    "inside_share",
+]
+
+#: Pixels along a side per segment (squares of half as many on a volume's face)
+SEGMENT = 32
+#: Segments that must take a side (at least) ...
+MIN_SEGMENTS = 3
+#: ... and their share among the segments that decide either way
+MIN_SHARE = 0.75
+#: How much more the dimmed model must explain than noise (in variances of a row mean)
+EVIDENCE = 25.0
+#: ... and the dimmed model's residual at most this share of the other's
+RESIDUAL_SHARE = 0.25
+#: The PSF must dim the border row by at least this much for a side to be told
+MIN_DIMMING = 0.2
+#: Richardson-Lucy iterations of the scene whose blur extends the image
+ITERATIONS = 15
+
+
+def inside_share(psf: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """``C(k)``: the share of `psf` that stays inside the frame for a pixel ``k`` rows
+    from the low and from the high border along `axis` (``k = 0 .. half-width``)."""
+    other = tuple(a for a in range(psf.ndim) if a != axis)
+    p = np.asarray(psf, np.float64).sum(axis=other) if other else np.asarray(psf, np.float64)
+    p = p / p.sum()
+    if p.size % 2 == 0:  # the centre of an even kernel: scipy's origin
+        p = np.append(p, 0.0)
+    c = p.size // 2
+    low = np.minimum(np.cumsum(p)[c:], 1.0)  # offsets d <= k fall inside from the low side
+    high = np.minimum(np.cumsum(p[::-1])[c:], 1.0)
+    return low, high
+
+
+def _depth(low: np.ndarray, high: np.ndarray) -> int:
+    """Rows from the border until the PSF lies 99.5% inside on both sides."""
+    share = np.minimum(low, high)
+    inside = np.nonzero(share >= 0.995)[0]
+    return int(inside[0]) if inside.size else int(share.size - 1)
+
+
+def _segments(face: np.ndarray) -> list[np.ndarray]:
+    """`face` (rows, *along) cut into segments along every axis but the first: of
+    :data:`SEGMENT` pixels along a 2D image's side, squares of half that on a
+    volume's face; each as (rows, pixels)."""
+    along = face.shape[1:]
+    side = SEGMENT if len(along) == 1 else SEGMENT // 2
+    cuts = [max(1, n // side) for n in along]
+    parts = [face]
+    for axis, k in enumerate(cuts, start=1):
+        parts = [q for p in parts for q in np.array_split(p, k, axis=axis)]
+    return [p.reshape(p.shape[0], -1) for p in parts]
+
+
+def _noise_of(rows: np.ndarray) -> float:
+    """A robust standard deviation of the pixels' noise (differences along the side)."""
+    if rows.shape[1] < 3:
+        return 0.0
+    d = np.diff(rows, axis=1)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+
+
+def _votes(rows: np.ndarray, share: np.ndarray, noise: float) -> int:
+    """+1 when the dimmed model explains this segment's row means, -1 when the plain
+    one does, 0 when neither can be told (see the module's notes)."""
+    k = np.arange(share.size, dtype=np.float64)
+    means = rows.mean(axis=1)
+    var = max(noise, 1e-12) ** 2 / rows.shape[1]
+    plain = np.stack([np.ones_like(k), k], axis=1)
+    dimmed = plain * share[:, None]
+    res = []
+    for design in (dimmed, plain):
+        coef, *_ = np.linalg.lstsq(design, means, rcond=None)
+        res.append(float(np.sum((design @ coef - means) ** 2)))
+    r_dim, r_plain = res
+    if r_plain - r_dim > EVIDENCE * var and r_dim <= RESIDUAL_SHARE * r_plain:
+        return 1
+    if r_dim - r_plain > EVIDENCE * var and r_plain <= RESIDUAL_SHARE * r_dim:
+        return -1
+    return 0
+
+
+def dark_sides(images: np.ndarray, psf: np.ndarray) -> list[tuple[bool, bool]]:
+    """Which sides of `images` (``(n, *spatial)``) look blurred with darkness beyond them.
+
+    Parameters
+    ----------
+    images : ndarray
+        One or more images of the PSF's dimensions, stacked on a first axis;
+        their level beyond the frame is taken as zero.
+    psf : ndarray
+        The blur, with the images' spatial dimensions.
+
+    Returns
+    -------
+    list of (low, high) per spatial axis
+        True where that side is dark (module notes).
+    """
+    images = np.asarray(images, np.float64)
+    spatial = images.shape[1:]
+    sides = []
+    for axis, n in enumerate(spatial):
+        low, high = inside_share(psf, axis)
+        depth = _depth(low, high)
+        found = [False, False]
+        # both sides' rows (and a few between them) inside the image
+        if depth >= 2 and 1 - max(low[0], high[0]) >= MIN_DIMMING and n >= 2 * depth + 4:
+            moved = np.moveaxis(images, axis + 1, 1)  # (n, axis, *other)
+            for side, share in enumerate((low, high)):
+                rows = moved[:, : depth + 1] if side == 0 else moved[:, ::-1][:, : depth + 1]
+                votes = []
+                for image in rows:
+                    for seg in _segments(image):
+                        noise = _noise_of(seg[depth:])  # rows where the PSF is inside
+                        votes.append(_votes(seg, share[: depth + 1], noise))
+                yes, no = votes.count(1), votes.count(-1)
+                found[side] = yes >= MIN_SEGMENTS and yes >= MIN_SHARE * (yes + no)
+        sides.append((found[0], found[1]))
+    return sides
+
+
+def _convolver(kernel: np.ndarray, shape: tuple[int, ...], device: Any) -> Any:
+    """Linear ("same", zeros beyond) convolution of tensors of `shape` (n, *spatial) by
+    `kernel` (odd sizes) and by its mirror image, through real FFTs."""
+    import torch
+
+    from .deconv_operators import centred_otf, fft_shape
+
+    spatial = shape[1:]
+    grid = fft_shape(list(spatial), kernel.shape)
+    otf = centred_otf(kernel.astype(np.float32), grid, device).to(torch.complex128)
+    dims = tuple(range(1, len(spatial) + 1))
+    keep = (slice(None),) + tuple(slice(0, n) for n in spatial)
+
+    def convolve(x: Any, mirror: bool = False) -> Any:
+        spectrum = torch.fft.rfftn(x, s=grid, dim=dims)
+        spectrum *= otf.conj() if mirror else otf
+        return torch.fft.irfftn(spectrum, s=grid, dim=dims)[keep]
+
+    return convolve
+
+
+def extend_dark_sides(
+    images: np.ndarray,
+    psf: np.ndarray,
+    sides: list[tuple[bool, bool]],
+    noise: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """`images` (``(n, *spatial)``) extended beyond their dark `sides` by the light their
+    scene spills there, and the slices of the original in the result.
+
+    The scene is Richardson-Lucy's (:data:`ITERATIONS`) for a blur with zeros
+    beyond the dark sides, the data known inside the frame, and mirrored
+    beyond the other sides (as the restore extends them); each side is
+    extended by the PSF's half-width. With `noise` (what
+    :func:`~napari_deconvnet.estimate_noise` found in the images: keyword
+    arguments of :func:`~napari_deconvnet.synthesize`), the extension gets
+    that noise too, drawn with `seed`: a noiseless band would lower the noise
+    the restore's classical channels measure (``deconv-3d``'s Wiener balance:
+    a volume restored 3.2 dB worse with a noiseless extension, 1.1 dB better
+    with a noisy one).
+    """
+    import torch
+
+    kernel = np.asarray(psf, np.float64)
+    kernel = np.pad(kernel, [(0, 1 - s % 2) for s in kernel.shape])
+    kernel = kernel / kernel.sum()
+    half = [s // 2 for s in kernel.shape]
+    y = np.asarray(images, np.float64)
+    # the mirror sides are data too (the restore's own extension): the scene there is free
+    mirror = [(0 if lo else h, 0 if hi else h) for (lo, hi), h in zip(sides, half, strict=True)]
+    dark = [(h if lo else 0, h if hi else 0) for (lo, hi), h in zip(sides, half, strict=True)]
+    mirrored = np.pad(y, [(0, 0), *mirror], mode="symmetric")
+    data = np.pad(mirrored, [(0, 0), *dark])  # zeros beyond the dark sides
+    known = np.zeros(data.shape[1:], np.float64)
+    known[tuple(slice(lo, n - hi) for (lo, hi), n in zip(dark, data.shape[1:], strict=True))] = 1
+    low = float(np.percentile(y, 99.9)) * 1e-4 + 1e-12  # RL needs positive data
+    data = np.maximum(data, low) * known
+    convolve = _convolver(kernel, data.shape, "cpu")
+    d = torch.from_numpy(data)
+    m = torch.from_numpy(known)[None]
+    weight = convolve(m.expand_as(d).contiguous(), mirror=True)  # the adjoint of the mask
+    support = m > 0
+    scene = torch.where(support, d.mean(dim=tuple(range(1, d.ndim)), keepdim=True), 0.0)
+    scale = torch.clamp(weight, min=1e-6)
+    for _ in range(ITERATIONS):
+        blurred = torch.clamp(convolve(scene), min=1e-12)
+        ratio = torch.where(m > 0, d / blurred, 0.0)
+        scene = torch.where(support, scene * convolve(ratio, mirror=True) / scale, 0.0)
+    out = convolve(scene).numpy()
+    if noise:
+        from .noise import synthesize
+
+        params = dict(noise)
+        level = (
+            float(params.get("offset", 0.0)) if params.get("noise") == "poisson-gaussian" else 0.0
+        )
+        with warnings.catch_warnings():  # the spill is never below zero; rounding is
+            warnings.simplefilter("ignore", UserWarning)
+            out = np.asarray(
+                synthesize(np.maximum(out - level, 0.0), seed=seed, **params), np.float64
+            )
+    inner = tuple(slice(lo, n - hi) for (lo, hi), n in zip(dark, data.shape[1:], strict=True))
+    out[(slice(None), *inner)] = mirrored
+    # the mirror extension was only for the estimate: the restore makes its own
+    keep = tuple(
+        slice(m_lo, n - m_hi) for (m_lo, m_hi), n in zip(mirror, out.shape[1:], strict=True)
+    )
+    out = out[(slice(None), *keep)]
+    original = tuple(slice(lo, lo + s) for (lo, _), s in zip(dark, y.shape[1:], strict=True))
+    return out, original
