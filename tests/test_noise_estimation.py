@@ -199,6 +199,7 @@ def test_noise_level_function_is_linear_for_camera_noise(phantom):
         (np.zeros((64, 64)), {"model": "pink"}, ValueError, "unknown noise model"),
         (np.zeros((8, 64)), {}, ValueError, "16x16"),
         (np.zeros(300), {}, ValueError, "16x16"),
+        (np.zeros((64, 64, 3)), {}, ValueError, "RGB.*channel_axis=-1"),
         (np.full((32, 32), np.nan), {}, ValueError, "NaN"),
         (np.ones((32, 32), complex), {}, ValueError, "complex"),
         (np.full((32, 32), "a"), {}, TypeError, "numeric"),

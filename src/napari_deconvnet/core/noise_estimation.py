@@ -70,9 +70,13 @@ def _planes(image: Any, channel_axis: int | None) -> np.ndarray:
             )
         array = np.moveaxis(array, channel_axis, 0)
     if array.ndim < 2 or min(array.shape[-2:]) < _MIN_SIDE:
+        hint = ""
+        if channel_axis is None and array.ndim >= 3 and array.shape[-1] in (3, 4):
+            if min(array.shape[-3:-1]) >= _MIN_SIDE:  # an RGB(A) image, samples last
+                hint = "; for RGB(A) samples on the last axis pass channel_axis=-1"
         raise ValueError(
             f"noise estimation needs an image of at least {_MIN_SIDE}x{_MIN_SIDE} pixels in its "
-            f"last two axes, got shape {array.shape}"
+            f"last two axes, got shape {array.shape}{hint}"
         )
     planes = array.reshape(-1, *array.shape[-2:])
     per_plane = planes.shape[1] * planes.shape[2]
