@@ -187,6 +187,31 @@ def test_restore_with_a_psf_and_no_method_deconvolves_with_the_shipped_model(tmp
     assert read_image(out3).metadata["napari_deconvnet"]["method"] == "deconv-3d"
 
 
+def test_restore_finds_dark_borders_and_takes_a_borders_param(tmp_path):
+    """A zero-padded blur (fftconvolve 'same') through the CLI is extended as dn.restore
+    extends it (core.borders), and --param borders=mirror restores it as before."""
+    from scipy.signal import fftconvolve
+    from skimage import data, img_as_float
+
+    clean = img_as_float(data.brick())[:64, :64]
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    noise = np.random.default_rng(1).normal(0, 0.01, clean.shape)
+    blurred = (fftconvolve(clean, psf, mode="same") + noise).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", blurred)
+    argv = ["restore", str(tmp_path / "in.tif"), "--psf", "gaussian:sigma=2", "-q"]
+    argv += ["--method", "deconv-2d", "--precision", "float32", "--device", "cpu"]
+    assert main([*argv, "-o", str(tmp_path / "auto.tif")]) == 0
+    assert main([*argv, "-o", str(tmp_path / "mirror.tif"), "--param", "borders=mirror"]) == 0
+    auto, mirror = tifffile.imread(tmp_path / "auto.tif"), tifffile.imread(tmp_path / "mirror.tif")
+    restore = {"psf": psf, "precision": "float32", "device": "cpu"}
+    np.testing.assert_allclose(auto, dn.restore(blurred, "deconv-2d", **restore), atol=1e-5)
+    expected = dn.restore(blurred, "deconv-2d", borders="mirror", **restore)
+    np.testing.assert_allclose(mirror, expected, atol=1e-5)
+    r = float(np.ptp(clean))
+    assert dn.psnr(clean, auto, data_range=r) > dn.psnr(clean, mirror, data_range=r) + 2
+    assert main([*argv, "-o", str(tmp_path / "x.tif"), "--param", "borders=zero"]) == 2
+
+
 def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_warning(tmp_path, capsys):
     """--psf widefield makes 27 planes: a 12-plane stack used to be refused."""
     from napari_deconvnet.core.phantoms import phantom

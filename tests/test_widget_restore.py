@@ -448,8 +448,8 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     widget.method.value = "denoise-3d"  # volumes are decorrelated too (session 43)
     assert _shown(widget.params) == [*network, *guards]
     widget.method.value = "deconv-2d"
-    # impulses out first too; dark borders found (session 49)
-    assert _shown(widget.params) == [*network, "impulse_switch", "dark_borders"]
+    # impulses out first too; how the borders were blurred (session 49)
+    assert _shown(widget.params) == [*network, "impulse_switch", "borders"]
 
     widget.method.value = "richardson-lucy"
     assert not _hidden(psf) and psf.source.value == "gaussian"
@@ -478,7 +478,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
     assert not _hidden(psf)
-    assert _shown(widget.params) == [*network, "impulse_switch", "dark_borders"]
+    assert _shown(widget.params) == [*network, "impulse_switch", "borders"]
 
 
 def test_a_bead_crop_layer_loses_its_background_with_a_notification(
@@ -822,6 +822,27 @@ def test_lazy_layer_asked_to_decorrelate_is_restored_without_it_and_says_so(
     assert np.abs(np.asarray(out.data[1]) - expected[1]).max() <= 1e-5 * np.ptp(expected) + 1e-6
 
 
+def test_lazy_layer_asked_for_periodic_borders_is_mirrored_and_says_so(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    data = _noisy((64, 64))
+    viewer.add_image(da.from_array(data, chunks=(64, 64)), name="lazy")
+    widget.method.value = "deconv-2d"
+    widget.psf.source.value = "gaussian"
+    widget.params.field("borders").value = "periodic"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert len(cautions) == 1 and "not applied to a lazy layer" in cautions[0], cautions
+    out = viewer.layers["lazy [deconv-2d]"]
+    assert out.metadata["napari_deconvnet"]["params"]["borders"] == "mirror"  # as it ran
+
+
 def test_lazy_layer_with_a_classical_method_is_computed_per_plane(viewer_widget, qtbot, errors):
     import dask.array as da
     from scipy import ndimage
@@ -959,7 +980,7 @@ def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_notification(
 
 def test_a_zero_padded_blur_is_restored_without_a_dark_frame(viewer_widget, qtbot, errors):
     """deconv-2d from the widget finds the dark borders of an fftconvolve 'same' blur
-    (core.dark_borders) and its box turns that off, as dn.restore's dark_borders."""
+    (core.borders); its "mirror" choice turns that off, as dn.restore's borders."""
     from scipy.signal import fftconvolve
     from skimage import data, img_as_float
 
@@ -974,16 +995,16 @@ def test_a_zero_padded_blur_is_restored_without_a_dark_frame(viewer_widget, qtbo
     widget.psf.forms.field("sigma").value = "2.0"
     widget.params.field("precision").value = "float32"
     scores = {}
-    for flag in (True, False):
-        widget.params.field("dark_borders").value = flag
+    for flag in ("auto", "mirror"):
+        widget.params.field("borders").value = flag
         widget.run()
         _wait_until_idle(qtbot, widget)
         out = viewer.layers["blurred [deconv-2d]"].data
         scores[flag] = float(dn.psnr(clean, out, data_range=float(np.ptp(clean))))
         viewer.layers.remove("blurred [deconv-2d]")
     assert errors == []
-    assert scores[True] > scores[False] + 2.0
+    assert scores["auto"] > scores["mirror"] + 2.0
     expected = dn.restore(blurred, "deconv-2d", psf=psf, precision="float32", device="cpu")
-    assert scores[True] == pytest.approx(
+    assert scores["auto"] == pytest.approx(
         float(dn.psnr(clean, expected, data_range=float(np.ptp(clean)))), abs=0.05
     )

@@ -106,17 +106,17 @@ DECORRELATE_PARAM = Param(
 )
 
 
-#: Deconvolution models' handling of images blurred with darkness beyond a side
-#: (:mod:`~napari_deconvnet.core.dark_borders`).
-DARK_BORDERS_PARAM = Param(
-    "dark_borders",
-    "bool",
-    True,
-    label="Find dark borders",
-    help="Find the sides the image dims toward as a blur with nothing beyond them does "
-    "(e.g. scipy's fftconvolve 'same'), and extend the image there by the light its scene "
-    "spills out instead of its mirror image, so that no dark frame is sharpened in; images "
-    "in memory only",
+#: Deconvolution models' handling of the image's borders (:mod:`~napari_deconvnet.core.borders`).
+BORDERS_PARAM = Param(
+    "borders",
+    "choice",
+    "auto",
+    choices=("auto", "mirror", "dark", "periodic"),
+    label="Borders blurred as",
+    help="How the image was blurred at its borders: auto finds sides blurred with nothing "
+    "beyond them (scipy's fftconvolve 'same') and axes blurred periodically (FFTs without "
+    "padding), and extends the image there as it was blurred; mirror is a camera's frame; "
+    "images in memory only",
 )
 
 
@@ -137,7 +137,7 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
     elif switch_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, IMPULSE_PARAM)
     if kind_of(meta).needs_psf:
-        params = (*params, DARK_BORDERS_PARAM)
+        params = (*params, BORDERS_PARAM)
     return Spec(
         "method",
         name,

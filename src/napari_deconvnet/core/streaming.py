@@ -34,6 +34,7 @@ from .blocks import (
     own_input,
     restore_block,
 )
+from .borders import check_borders
 from .colour import alpha_axis, from_opponent, opponent_axis, to_opponent
 from .decorrelate import warn_not_applied
 from .devices import dtype_name
@@ -78,6 +79,7 @@ def restore_to_zarr(
     impulse_switch: bool | None = None,
     ensemble: int = 1,
     decorrelate: bool | None = None,
+    borders: str = "auto",
     resume: bool = True,
     overwrite: bool = False,
     client: Any = None,
@@ -113,6 +115,10 @@ def restore_to_zarr(
         (checked), but a streamed restore never restores pixel-shuffled
         (:mod:`~napari_deconvnet.core.decorrelate` needs the image in memory):
         ``True`` restores without it, with a UserWarning.
+    borders : str, optional
+        As for :func:`~napari_deconvnet.restore` (checked), but blocks cannot
+        see the image's borders: every side is extended by its mirror image
+        (``"dark"`` or ``"periodic"`` with a UserWarning).
     normalization : dict, optional
         Fixed ``{"offset", "scale"}``; default the model's contract, with
         statistics from a deterministic sample of the source's chunks (exact
@@ -163,6 +169,13 @@ def restore_to_zarr(
     from .._version import __version__
 
     warn_not_applied(decorrelate)  # a streamed restore never decorrelates (see above)
+    if check_borders(borders) not in ("auto", "mirror"):
+        warnings.warn(
+            f"borders={borders!r} is not applied to a streamed restore: blocks extend every "
+            "side by its mirror image; restore the image in memory (dn.restore) for that",
+            UserWarning,
+            stacklevel=2,
+        )
     if check_ensemble(ensemble) > 1:
         raise ValueError(
             f"ensemble={ensemble}: a streamed restore runs one view per block; the "

@@ -470,6 +470,15 @@ class RestoreWidget(WorkerWidget):
                 "applied to a lazy layer (it needs the whole image in memory); restoring "
                 "without it"
             )
+        lazy = restored_writer.as_lazy(layer_data(layer)) is not None
+        if params.get("borders") in ("dark", "periodic") and lazy:
+            # restored block by block: no block sees the image's borders
+            _caution(
+                f"Restore of {layer.name!r} with {label}: borders blurred as "
+                f"{params['borders']!r} is not applied to a lazy layer (blocks cannot see the "
+                "image's borders); every side is extended by its mirror image"
+            )
+            params["borders"] = "mirror"
         psf = self.psf.spec(name) if spec.needs_psf else None
         if spec.kind == "model":
             target = self.selected_model()

@@ -1,5 +1,5 @@
-"""Images blurred with darkness beyond their borders (core.dark_borders): found, extended,
-restored."""
+"""How an image was blurred at its borders (core.borders): dark sides and periodic axes found,
+the image extended to match, restored."""
 
 import warnings
 
@@ -10,7 +10,7 @@ from scipy.signal import fftconvolve
 from skimage import data, img_as_float
 
 import napari_deconvnet as dn
-from napari_deconvnet.core import dark_borders as db
+from napari_deconvnet.core import borders as db
 from napari_deconvnet.core.phantoms import phantom
 
 
@@ -96,7 +96,7 @@ def test_restore_gains_on_zero_padded_blurs_and_leaves_the_others_alone():
     zero = (fftconvolve(clean, psf, mode="same") + rng.normal(0, 0.01, clean.shape)).astype(
         np.float32
     )
-    before = dn.restore(zero, "deconv-2d", psf=psf, precision="float32", dark_borders=False)
+    before = dn.restore(zero, "deconv-2d", psf=psf, precision="float32", borders="mirror")
     now = dn.restore(zero, "deconv-2d", psf=psf, precision="float32")
     assert _psnr(clean, now) > _psnr(clean, before) + 2.0
     assert _psnr(clean, now) > _psnr(clean, zero) + 1.0  # before was below its input
@@ -107,7 +107,7 @@ def test_restore_gains_on_zero_padded_blurs_and_leaves_the_others_alone():
     mirror = (
         ndimage.convolve(clean, psf, mode="reflect") + rng.normal(0, 0.01, clean.shape)
     ).astype(np.float32)
-    a = dn.restore(mirror, "deconv-2d", psf=psf, precision="float32", dark_borders=False)
+    a = dn.restore(mirror, "deconv-2d", psf=psf, precision="float32", borders="mirror")
     b = dn.restore(mirror, "deconv-2d", psf=psf, precision="float32")
     assert np.array_equal(a, b)
 
@@ -123,7 +123,7 @@ def test_stacks_and_3d_volumes():
     out = dn.restore(frames, "deconv-2d", psf=psf, precision="float32")
     alone = dn.restore(frames[1], "deconv-2d", psf=psf, precision="float32")
     assert out.shape == frames.shape
-    before = dn.restore(frames[1], "deconv-2d", psf=psf, precision="float32", dark_borders=False)
+    before = dn.restore(frames[1], "deconv-2d", psf=psf, precision="float32", borders="mirror")
     truth = clean[::2, ::2].repeat(2, 0).repeat(2, 1)
     assert _psnr(truth, out[1]) > _psnr(truth, before) + 1.0
     assert _psnr(truth, alone) > _psnr(truth, before) + 1.0
@@ -136,7 +136,7 @@ def test_stacks_and_3d_volumes():
     y = (np.random.default_rng(5).poisson(blurred * 200) / 200).astype(np.float32)
     sides = db.dark_sides(y[None], psf3)
     assert sides[0] == (True, True)  # the planes
-    before = dn.restore(y, "deconv-3d", psf=psf3, precision="float32", dark_borders=False)
+    before = dn.restore(y, "deconv-3d", psf=psf3, precision="float32", borders="mirror")
     now = dn.restore(y, "deconv-3d", psf=psf3, precision="float32")
     assert _psnr(vol, now) > _psnr(vol, before) + 0.5
 
@@ -150,7 +150,7 @@ def test_a_noiseless_extension_would_mislead_the_wiener_channel():
     y = (rng.poisson(np.clip(fftconvolve(vol, psf3, mode="same"), 0, None) * 200) / 200).astype(
         np.float32
     )
-    restore = {"psf": psf3, "precision": "float32", "dark_borders": False}
+    restore = {"psf": psf3, "precision": "float32", "borders": "mirror"}
     scores = {}
     for noise in (None, dn.estimate_noise(y, impulses=False)):
         out, inner = db.extend_dark_sides(y[None], psf3, [(True, True)] * 3, noise)
@@ -164,16 +164,22 @@ def test_a_noiseless_extension_would_mislead_the_wiener_channel():
 
 def test_the_option_is_checked_and_dask_mirrors():
     image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
-    with pytest.raises(TypeError, match="dark_borders"):
-        dn.restore(image, "deconv-2d", psf="gaussian", dark_borders="yes")
+    with pytest.raises(ValueError, match="borders must be one of"):
+        dn.restore(image, "deconv-2d", psf="gaussian", borders="zero")
+    with pytest.raises(TypeError, match="borders must be one of"):
+        dn.restore(image, "deconv-2d", psf="gaussian", borders=True)
     da = pytest.importorskip("dask.array")
-    with pytest.raises(TypeError, match="dark_borders"):
-        dn.restore(da.from_array(image, chunks=32), "deconv-2d", psf="gaussian", dark_borders=2)
+    with pytest.raises(ValueError, match="borders must be one of"):
+        dn.restore(da.from_array(image, chunks=32), "deconv-2d", psf="gaussian", borders="x")
+    with pytest.warns(UserWarning, match="borders='periodic' is not applied to a dask image"):
+        dn.restore(
+            da.from_array(image, chunks=32), "deconv-2d", psf="gaussian", borders="periodic"
+        )
     # a denoiser has no PSF: nothing to extend, the option changes nothing
-    a = dn.restore(image, "denoise-2d", dark_borders=True)
-    b = dn.restore(image, "denoise-2d", dark_borders=False)
+    a = dn.restore(image, "denoise-2d", borders="dark")
+    b = dn.restore(image, "denoise-2d", borders="mirror")
     assert np.array_equal(a, b)
-    # a lazy restore of a zero-padded blur mirrors its sides: the eager one with False
+    # a lazy restore of a zero-padded blur mirrors its sides: the eager one with "mirror"
     clean = _scene(64)
     psf = dn.make_psf("gaussian", sigma=2.0)
     zero = (
@@ -183,8 +189,60 @@ def test_the_option_is_checked_and_dask_mirrors():
     lazy = dn.restore(
         da.from_array(zero, chunks=32), "deconv-2d", psf=psf, precision="float32"
     ).compute()
-    mirrored = dn.restore(zero, "deconv-2d", psf=psf, precision="float32", dark_borders=False)
+    mirrored = dn.restore(zero, "deconv-2d", psf=psf, precision="float32", borders="mirror")
     assert np.allclose(lazy, mirrored, atol=1e-4 * np.ptp(mirrored))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dn.restore(da.from_array(image, chunks=32), "deconv-2d", psf="gaussian").compute()
+
+
+@pytest.mark.parametrize("sigma", [1.5, 2.0, 3.5])
+def test_periodic_blurs_are_found_and_the_others_are_not(sigma):
+    clean = img_as_float(data.gravel())[:192, :192]
+    psf = dn.make_psf("gaussian", sigma=sigma)
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 0.01, clean.shape)
+    wrap = ndimage.convolve(clean, psf, mode="wrap") + noise
+    assert db.periodic_axes(wrap[None], psf) == [True, True]
+    # periodic along one axis only: rows wrapped, columns mirrored
+    rows = ndimage.convolve1d(clean, psf.sum(1), axis=0, mode="wrap")
+    rows = ndimage.convolve1d(rows, psf.sum(0), axis=1, mode="reflect") + noise
+    assert db.periodic_axes(rows[None], psf) == [True, False]
+    for mode in ("reflect", "constant", "nearest"):
+        other = ndimage.convolve(clean, psf, mode=mode) + noise
+        assert db.periodic_axes(other[None], psf) == [False, False], mode
+    # a zero-padded blur is dark, not periodic, and a periodic one is not dark
+    assert db.dark_sides(wrap[None], psf) == [(False, False), (False, False)]
+
+
+def test_restore_gains_on_periodic_blurs():
+    clean = _scene()
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    noise = np.random.default_rng(8).normal(0, 0.01, clean.shape)
+    wrap = (ndimage.convolve(clean, psf, mode="wrap") + noise).astype(np.float32)
+    before = dn.restore(wrap, "deconv-2d", psf=psf, precision="float32", borders="mirror")
+    now = dn.restore(wrap, "deconv-2d", psf=psf, precision="float32")
+    forced = dn.restore(wrap, "deconv-2d", psf=psf, precision="float32", borders="periodic")
+    assert np.array_equal(now, forced)
+    assert _psnr(clean, now) > _psnr(clean, before) + 1.0
+    # the extension is the image's own periodic continuation, the PSF's size each side
+    out, inner = db.extend_periodic(wrap[None], psf, [True, False])
+    assert out.shape == (1, 128 + 2 * psf.shape[0], 128)
+    assert np.array_equal(out[0, : psf.shape[0]], wrap[-psf.shape[0] :])
+    assert np.array_equal(out[(0, *inner)], wrap)
+    # "dark" forced on a mirrored blur takes every side dark: worse there
+    mirror = (ndimage.convolve(clean, psf, mode="reflect") + noise).astype(np.float32)
+    auto = dn.restore(mirror, "deconv-2d", psf=psf, precision="float32")
+    dark = dn.restore(mirror, "deconv-2d", psf=psf, precision="float32", borders="dark")
+    assert _psnr(clean, dark) < _psnr(clean, auto)
+
+
+def test_a_streamed_restore_takes_the_option_and_mirrors(tmp_path):
+    image = np.random.default_rng(9).random((64, 64)).astype(np.float32)
+    target = tmp_path / "out.ome.zarr"
+    options = {"psf": "gaussian", "precision": "float32", "client": False}
+    with pytest.raises(ValueError, match="borders must be one of"):
+        dn.restore_to_zarr(image, target, "deconv-2d", borders="zero", **options)
+    with pytest.warns(UserWarning, match="borders='dark' is not applied to a streamed restore"):
+        dn.restore_to_zarr(image, target, "deconv-2d", borders="dark", **options)
+    dn.restore_to_zarr(image, tmp_path / "b.ome.zarr", "deconv-2d", borders="mirror", **options)

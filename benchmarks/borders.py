@@ -1,20 +1,23 @@
-"""Deconvolution of images blurred with darkness beyond their borders: before and after 2026-12-05.
+"""Deconvolution of images blurred otherwise than a camera's frame at their borders: before
+and after 2026-12-05.
 
 ``scipy.signal.fftconvolve(x, psf, mode="same")`` (and ``convolve2d``'s
 default fill, ``ndimage.convolve(mode="constant")``) blur as if the scene were
-zero beyond the frame: the image dims toward every side. The restore extended
-sides by their mirror image and the deconvolution models sharpened the
-dimming into a dark frame. Now the sides that show the PSF's dimming are
-found and the image is extended there by the light its scene spills out
-(``core.dark_borders``; ``dn.restore(..., dark_borders=None)``, the default).
+zero beyond the frame: the image dims toward every side. FFTs without
+padding (``ndimage.convolve(mode="wrap")``) blur periodically: each side
+gets the opposite one's light. The restore extended sides by their mirror
+image and the deconvolution models sharpened both into artefacts. Now such
+sides are found and the image is extended there as it was blurred
+(``core.borders``; ``dn.restore(..., borders="auto")``, the default).
 
-Three ways of blurring each scene: **zero** (fftconvolve, "same"), **mirror**
-(``dn.synthesize``'s blur: the scene mirrored at the borders, as the
-benchmark's tasks) and **crop** (a field larger by the PSF's size blurred,
-then cropped: what a camera records). Only *zero* should change. Columns:
-PSNR dB against the clean scene (mean over the scenes), the restore before
-(``dark_borders=False``) and now, sides taken as dark (of all), and now's
-time over before's (same process, alternating).
+Four ways of blurring each scene: **zero** (fftconvolve, "same"), **wrap**
+(periodic), **mirror** (``dn.synthesize``'s blur: the scene mirrored at the
+borders, as the benchmark's tasks) and **crop** (a field larger by the PSF's
+size blurred, then cropped: what a camera records). Only *zero* and *wrap*
+should change. Columns: PSNR dB against the clean scene (mean over the
+scenes), the restore before (``borders="mirror"``) and now, sides taken as
+dark or periodic (of all), and now's time over before's (same process,
+alternating).
 
 Images: ``--images validation`` (default): scikit-image's bundled images
 that no benchmark tests on (brick, grass, gravel, rocket, page, text, horse,
@@ -26,7 +29,7 @@ filaments, beads, membranes) with anisotropic Gaussian and widefield PSFs.
 Noise: Gaussian 0.01 and 0.03 of the range on photos, Poisson at 100 photons
 on phantoms.
 
-    python benchmarks/dark_borders.py [--quick] [--threads 1] [--images test] [--3d]
+    python benchmarks/borders.py [--quick] [--threads 1] [--images test] [--3d]
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from scipy.signal import fftconvolve
 
 import napari_deconvnet as dn
 from napari_deconvnet.core import phantoms
-from napari_deconvnet.core.dark_borders import dark_sides
+from napari_deconvnet.core.borders import dark_sides, periodic_axes
 
 VALIDATION = (
     "brick grass gravel rocket page text horse clock immunohistochemistry "
@@ -58,7 +61,7 @@ PSFS_3D = {
     "gaussian z 2x": {"kind": "gaussian", "sigma": (3.0, 1.5, 1.5)},
     "widefield": {"kind": "widefield", "shape": (15, 21, 21)},
 }
-MODES = ("zero", "mirror", "crop")
+MODES = ("zero", "wrap", "mirror", "crop")
 
 
 def photo(name: str, size: int) -> np.ndarray:
@@ -93,6 +96,10 @@ def scenes(which: str, size: int, three_d: bool) -> list[tuple[str, np.ndarray, 
 def blurred(clean: np.ndarray, psf: np.ndarray, mode: str) -> np.ndarray:
     if mode == "zero":
         return fftconvolve(clean, psf, mode="same")
+    if mode == "wrap":
+        from scipy import ndimage
+
+        return ndimage.convolve(clean, psf, mode="wrap")
     if mode == "mirror":
         return np.asarray(dn.synthesize(clean, "none", psf=psf), np.float64)
     pad = [(s, s) for s in psf.shape]
@@ -128,16 +135,18 @@ def measure(args: argparse.Namespace) -> list[dict]:
             for i, (_, clean, noise) in enumerate(cases):
                 y = noisy(blurred(clean, psf, mode), noise, 1000 + i)
                 r = float(clean.max() - clean.min())
-                found += sum(map(sum, dark_sides(y[None], psf)))
+                periodic = periodic_axes(y[None], psf)
+                dark = dark_sides(y[None], psf)
+                found += sum(2 if p else sum(d) for p, d in zip(periodic, dark, strict=True))
                 sides += 2 * clean.ndim
                 scores["input"].append(float(dn.psnr(clean, y, data_range=r)))
                 for key, flag in (
-                    (("before", False), ("now", None))
+                    (("before", "mirror"), ("now", "auto"))
                     if i % 2
-                    else (("now", None), ("before", False))
+                    else (("now", "auto"), ("before", "mirror"))
                 ):
                     t = time.perf_counter()
-                    out = dn.restore(y, model, psf=psf, precision="float32", dark_borders=flag)
+                    out = dn.restore(y, model, psf=psf, precision="float32", borders=flag)
                     times[key] += time.perf_counter() - t
                     scores[key].append(float(dn.psnr(clean, out, data_range=r)))
             row = {"psf": psf_name, "mode": mode, "n": len(cases), "sides": f"{found}/{sides}"}
@@ -167,8 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     model = "deconv-3d" if args.three_d else "deconv-2d"
     lines = [
         heading(
-            "Deconvolution of images blurred with darkness beyond their borders",
-            "dark_borders.py",
+            "Deconvolution of images blurred otherwise at their borders",
+            "borders.py",
             argv,
         )
         + f", {time.perf_counter() - start:.0f} s",
