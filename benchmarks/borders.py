@@ -29,7 +29,11 @@ filaments, beads, membranes) with anisotropic Gaussian and widefield PSFs.
 Noise: Gaussian 0.01 and 0.03 of the range on photos, Poisson at 100 photons
 on phantoms.
 
-    python benchmarks/borders.py [--quick] [--threads 1] [--images test] [--3d]
+``--offset 1`` adds a camera offset of once the scene's range after the blur
+(darkness beyond a zero-padded blur is then that level: found by
+``core.borders.dark_level``).
+
+    python benchmarks/borders.py [--quick] [--threads 1] [--images test] [--3d] [--offset 1]
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from scipy.signal import fftconvolve
 
 import napari_deconvnet as dn
 from napari_deconvnet.core import phantoms
-from napari_deconvnet.core.borders import dark_sides, periodic_axes
+from napari_deconvnet.core.borders import find_borders
 
 VALIDATION = (
     "brick grass gravel rocket page text horse clock immunohistochemistry "
@@ -128,18 +132,18 @@ def measure(args: argparse.Namespace) -> list[dict]:
             spec.get("shape"),
             **{k: v for k, v in spec.items() if k not in ("kind", "shape")},
         )
-        for mode in MODES:
+        for mode in args.modes:
             scores = {"input": [], "before": [], "now": []}
             times = {"before": 0.0, "now": 0.0}
             sides = found = 0
             for i, (_, clean, noise) in enumerate(cases):
-                y = noisy(blurred(clean, psf, mode), noise, 1000 + i)
                 r = float(clean.max() - clean.min())
-                periodic = periodic_axes(y[None], psf)
-                dark = dark_sides(y[None], psf)
+                # a camera's offset (--offset, in units of the scene's range) after the blur
+                y = noisy(blurred(clean, psf, mode), noise, 1000 + i) + np.float32(args.offset * r)
+                dark, periodic, _ = find_borders(y[None], psf)
                 found += sum(2 if p else sum(d) for p, d in zip(periodic, dark, strict=True))
                 sides += 2 * clean.ndim
-                scores["input"].append(float(dn.psnr(clean, y, data_range=r)))
+                scores["input"].append(float(dn.psnr(clean, y - args.offset * r, data_range=r)))
                 for key, flag in (
                     (("before", "mirror"), ("now", "auto"))
                     if i % 2
@@ -148,6 +152,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
                     t = time.perf_counter()
                     out = dn.restore(y, model, psf=psf, precision="float32", borders=flag)
                     times[key] += time.perf_counter() - t
+                    out = out - np.float32(args.offset * r)
                     scores[key].append(float(dn.psnr(clean, out, data_range=r)))
             row = {"psf": psf_name, "mode": mode, "n": len(cases), "sides": f"{found}/{sides}"}
             row |= {k: float(np.mean(v)) for k, v in scores.items()}
@@ -166,6 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--3d", dest="three_d", action="store_true", help="deconv-3d on volumes")
     parser.add_argument("--size", type=int, default=None, help="scene side (256; 96 in 3D)")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument(
+        "--offset",
+        type=float,
+        default=0.0,
+        help="a camera offset added after the blur and the noise, in units of the scene's "
+        "range (darkness beyond a zero-padded blur is then that level, not zero)",
+    )
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     args = parser.parse_args(argv)
     args.size = args.size or (96 if args.three_d else 256)
     if args.quick:
@@ -182,7 +195,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         + f", {time.perf_counter() - start:.0f} s",
         "",
-        f"{machine()}; `{model}`, float32, {args.images} scenes; PSNR dB (mean)",
+        f"{machine()}; `{model}`, float32, {args.images} scenes"
+        + (f", offset {args.offset:g} x the range" if args.offset else "")
+        + "; PSNR dB (mean)",
         "",
         "| PSF | blur | scenes | input | before | now | now − before | worst scene "
         "| sides found | time now / before |",

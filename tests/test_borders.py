@@ -246,3 +246,30 @@ def test_a_streamed_restore_takes_the_option_and_mirrors(tmp_path):
     with pytest.warns(UserWarning, match="borders='dark' is not applied to a streamed restore"):
         dn.restore_to_zarr(image, target, "deconv-2d", borders="dark", **options)
     dn.restore_to_zarr(image, tmp_path / "b.ome.zarr", "deconv-2d", borders="mirror", **options)
+
+
+def test_darkness_at_a_cameras_offset_is_found():
+    """Blurred with zeros beyond the frame, then a camera's offset added: darkness lies
+    at the offset, found by dark_level (the 0.1th percentile alone read it 16 high)."""
+    clean = img_as_float(data.gravel())[:192, :192]
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    rng = np.random.default_rng(11)
+    counts = rng.poisson(np.clip(fftconvolve(clean, psf, mode="same"), 0, None) * 100)
+    y = (counts + 100).astype(np.float32)
+    assert db.dark_sides(y[None], psf) == [(False, False), (False, False)]  # not at zero
+    level = db.dark_level(y[None], psf)
+    assert level is not None and abs(level - 100) < 12
+    sides, periodic, found = db.find_borders(y[None], psf)
+    assert found == level and sum(map(sum, sides)) >= 3 and not any(periodic)
+    options = {"psf": psf, "precision": "float32"}
+    now = dn.restore(y, "deconv-2d", **options) - 100
+    before = dn.restore(y, "deconv-2d", borders="mirror", **options) - 100
+    assert _psnr(clean * 100, now) > _psnr(clean * 100, before) + 1.0
+    # the same scene mirrored at its borders, offset or not: nothing found
+    mirrored = rng.poisson(np.clip(ndimage.convolve(clean, psf, mode="reflect"), 0, None) * 100)
+    for offset in (0, 100):
+        sides, periodic, _ = db.find_borders((mirrored + offset)[None].astype(np.float32), psf)
+        assert not any(map(any, sides)) and not any(periodic)
+    # an image whose darkest pixels lie at zero has no other darkness to find
+    dark_scene = rng.poisson(phantom((96, 96), "beads", 3) * 100).astype(np.float32)
+    assert db.dark_level(dark_scene[None], psf) is None

@@ -75,9 +75,11 @@ __all__ = [
     "BORDERS",
     "border_extension",
     "check_borders",
+    "dark_level",
     "dark_sides",
     "extend_dark_sides",
     "extend_periodic",
+    "find_borders",
     "inside_share",
     "periodic_axes",
 ]
@@ -169,23 +171,25 @@ def _votes(rows: np.ndarray, share: np.ndarray, noise: float) -> int:
     return 0
 
 
-def dark_sides(images: np.ndarray, psf: np.ndarray) -> list[tuple[bool, bool]]:
+def dark_sides(images: np.ndarray, psf: np.ndarray, level: float = 0.0) -> list[tuple[bool, bool]]:
     """Which sides of `images` (``(n, *spatial)``) look blurred with darkness beyond them.
 
     Parameters
     ----------
     images : ndarray
-        One or more images of the PSF's dimensions, stacked on a first axis;
-        their level beyond the frame is taken as zero.
+        One or more images of the PSF's dimensions, stacked on a first axis.
     psf : ndarray
         The blur, with the images' spatial dimensions.
+    level : float
+        The images' value beyond the frame (zero; a camera's offset when the
+        blur came before it, :func:`dark_level`).
 
     Returns
     -------
     list of (low, high) per spatial axis
         True where that side is dark (module notes).
     """
-    images = np.asarray(images, np.float64)
+    images = np.asarray(images, np.float64) - level
     spatial = images.shape[1:]
     sides = []
     for axis, n in enumerate(spatial):
@@ -235,9 +239,13 @@ def extend_dark_sides(
     sides: list[tuple[bool, bool]],
     noise: dict[str, Any] | None = None,
     seed: int = 0,
+    level: float = 0.0,
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """`images` (``(n, *spatial)``) extended beyond their dark `sides` by the light their
     scene spills there, and the slices of the original in the result.
+
+    `level` is the images' value for darkness (a camera's offset, see
+    :func:`dark_level`): the scene is estimated above it.
 
     The scene is Richardson-Lucy's (:data:`ITERATIONS`) for a blur with zeros
     beyond the dark sides, the data known inside the frame, and mirrored
@@ -256,7 +264,7 @@ def extend_dark_sides(
     kernel = np.pad(kernel, [(0, 1 - s % 2) for s in kernel.shape])
     kernel = kernel / kernel.sum()
     half = [s // 2 for s in kernel.shape]
-    y = np.asarray(images, np.float64)
+    y = np.asarray(images, np.float64) - level
     # the mirror sides are data too (the restore's own extension): the scene there is free
     mirror = [(0 if lo else h, 0 if hi else h) for (lo, hi), h in zip(sides, half, strict=True)]
     dark = [(h if lo else 0, h if hi else 0) for (lo, hi), h in zip(sides, half, strict=True)]
@@ -277,18 +285,19 @@ def extend_dark_sides(
         blurred = torch.clamp(convolve(scene), min=1e-12)
         ratio = torch.where(m > 0, d / blurred, 0.0)
         scene = torch.where(support, scene * convolve(ratio, mirror=True) / scale, 0.0)
-    out = convolve(scene).numpy()
+    out = convolve(scene).numpy() + level
+    mirrored += level
     if noise:
         from .noise import synthesize
 
         params = dict(noise)
-        level = (
+        offset = (
             float(params.get("offset", 0.0)) if params.get("noise") == "poisson-gaussian" else 0.0
         )
         with warnings.catch_warnings():  # the spill is never below zero; rounding is
             warnings.simplefilter("ignore", UserWarning)
             out = np.asarray(
-                synthesize(np.maximum(out - level, 0.0), seed=seed, **params), np.float64
+                synthesize(np.maximum(out - offset, 0.0), seed=seed, **params), np.float64
             )
     inner = tuple(slice(lo, n - hi) for (lo, hi), n in zip(dark, data.shape[1:], strict=True))
     out[(slice(None), *inner)] = mirrored
@@ -316,9 +325,10 @@ def _wrap_vote(first: np.ndarray, last: np.ndarray, depth: int) -> int:
     return 0
 
 
-def periodic_axes(images: np.ndarray, psf: np.ndarray) -> list[bool]:
+def periodic_axes(images: np.ndarray, psf: np.ndarray, level: float = 0.0) -> list[bool]:
     """Which spatial axes of `images` (``(n, *spatial)``) look blurred periodically
-    (circular convolution; module notes)."""
+    (circular convolution; module notes); `level` is darkness, for the test that
+    the two ends are not dimmed toward it."""
     images = np.asarray(images, np.float64)
     found = []
     for axis, n in enumerate(images.shape[1:]):
@@ -330,8 +340,8 @@ def periodic_axes(images: np.ndarray, psf: np.ndarray) -> list[bool]:
         moved = np.moveaxis(images, axis + 1, 1)
         # both ends dimmed toward zero (half way to what a zero-padded blur gives): a
         # dim scene faded into the dark beyond the frame, whose ends also meet smoothly
-        ends = float(moved[:, 0].mean() + moved[:, -1].mean())
-        inside = float(moved[:, depth].mean() + moved[:, -1 - depth].mean())
+        ends = float(moved[:, 0].mean() + moved[:, -1].mean()) - 2 * level
+        inside = float(moved[:, depth].mean() + moved[:, -1 - depth].mean()) - 2 * level
         if inside > 0 and ends < inside * (1 + min(low[0], high[0])) / 2:
             found.append(False)
             continue
@@ -362,6 +372,38 @@ def extend_periodic(
     return out, original
 
 
+def find_borders(
+    images: np.ndarray, psf: np.ndarray, borders: str = "auto"
+) -> tuple[list[tuple[bool, bool]], list[bool], float]:
+    """How `images` (``(n, *spatial)``) were blurred at their borders: the dark
+    ``(low, high)`` sides and the periodic axes (one per spatial axis), and the
+    value of darkness (zero, or a camera's offset, :func:`dark_level`).
+
+    "auto" finds dark sides (:func:`dark_sides`; at a level above zero when
+    none is dark at zero and the images lie clearly above it), then periodic
+    axes (:func:`periodic_axes`) among the axes without one (a zero-padded blur
+    of a dim scene also wraps smoothly); "mirror", "dark" and "periodic" take
+    every side so (darkness at zero).
+    """
+    check_borders(borders)
+    ndim = images.ndim - 1
+    none = [(False, False)] * ndim
+    if borders != "auto":
+        sides = [(True, True)] * ndim if borders == "dark" else none
+        return sides, [borders == "periodic"] * ndim, 0.0
+    level = 0.0
+    sides = dark_sides(images, psf)
+    offset = dark_level(images, psf) if not any(map(any, sides)) else None
+    if offset is not None:  # blurred, then a camera's offset added
+        found = dark_sides(images, psf, offset)
+        if any(map(any, found)):
+            sides, level = found, offset
+    # ends dimmed toward the offset are no periodic blur's either
+    wrapped = periodic_axes(images, psf, level if offset is None else offset)
+    periodic = [not any(side) and found for side, found in zip(sides, wrapped, strict=True)]
+    return sides, periodic, level
+
+
 def border_extension(
     images: np.ndarray,
     psf: np.ndarray,
@@ -378,9 +420,7 @@ def border_extension(
     psf : ndarray
         Their blur.
     borders : {"auto", "mirror", "dark", "periodic"}
-        "auto" finds dark sides (:func:`dark_sides`), then periodic axes
-        (:func:`periodic_axes`) among the axes without one (a zero-padded blur
-        of a dim scene also wraps smoothly); the others take every side alike.
+        As :func:`find_borders` takes it.
     noise : callable or dict, optional
         The images' noise for a dark extension (:func:`extend_dark_sides`):
         a dict, or a function of no argument that measures it (called only
@@ -390,18 +430,7 @@ def border_extension(
     ndim = images.ndim - 1
     if borders == "mirror":
         return None
-    none = [(False, False)] * ndim
-    if borders == "auto":
-        # dark sides first: a zero-padded blur of a dim scene also wraps smoothly
-        # (both sides fade to the same dark), where a periodic one never dims
-        sides = dark_sides(images, psf)
-        periodic = [
-            not any(side) and found
-            for side, found in zip(sides, periodic_axes(images, psf), strict=True)
-        ]
-    else:
-        sides = [(True, True)] * ndim if borders == "dark" else none
-        periodic = [borders == "periodic"] * ndim
+    sides, periodic, level = find_borders(images, psf, borders)
     out, inner = images, tuple(slice(None) for _ in range(ndim))
     if any(periodic):
         out, inner = extend_periodic(images, psf, periodic)
@@ -409,7 +438,8 @@ def border_extension(
         measured = noise() if callable(noise) else noise
         # image by image: the estimate's buffers are a few times an image's size
         parts = [
-            extend_dark_sides(out[i : i + 1], psf, sides, measured, i) for i in range(len(out))
+            extend_dark_sides(out[i : i + 1], psf, sides, measured, i, level)
+            for i in range(len(out))
         ]
         out, dark_inner = np.concatenate([p[0] for p in parts]), parts[0][1]
         inner = tuple(
@@ -419,6 +449,55 @@ def border_extension(
     elif not any(periodic):
         return None
     return out, inner
+
+
+def _level_terms(images: np.ndarray, psf: np.ndarray) -> tuple[float, float]:
+    """The sums ``a``, ``b`` whose ratio ``a / b`` is the level of darkness under which
+    the dimmed model fits the sides' segments best (see :func:`dark_level`).
+
+    For a segment's row means ``m`` and the projection ``Q`` onto what the
+    dimmed design leaves unexplained, its residual with darkness at ``L`` is
+    ``|Q (m - L)|**2``, a quadratic in ``L`` (the plain design, which holds a
+    constant, does not depend on it); each segment weighs by its plain
+    residual, so that a well-fitted one counts as much as a badly fitted one.
+    """
+    a = b = 0.0
+    for axis, n in enumerate(images.shape[1:]):
+        low, high = inside_share(psf, axis)
+        depth = _depth(low, high)
+        if depth < 2 or n < 2 * depth + 4:
+            continue
+        moved = np.moveaxis(images, axis + 1, 1)
+        k = np.arange(depth + 1, dtype=np.float64)
+        plain = np.stack([np.ones_like(k), k], axis=1)
+        q_plain = np.eye(depth + 1) - plain @ np.linalg.pinv(plain)
+        for side, share in enumerate((low, high)):
+            rows = moved[:, : depth + 1] if side == 0 else moved[:, ::-1][:, : depth + 1]
+            dimmed = plain * share[: depth + 1, None]
+            q = np.eye(depth + 1) - dimmed @ np.linalg.pinv(dimmed)
+            means = np.stack([seg.mean(axis=1) for image in rows for seg in _segments(image)])
+            weight = 1.0 / np.maximum(np.sum((means @ q_plain.T) ** 2, axis=1), 1e-30)
+            qm, q1 = means @ q.T, q @ np.ones(depth + 1)
+            a += float(np.sum(weight * (qm @ q1)))
+            b += float(np.sum(weight) * (q1 @ q1))
+    return a, b
+
+
+def dark_level(images: np.ndarray, psf: np.ndarray) -> float | None:
+    """The images' value for darkness when it is not zero (a camera's offset added
+    after the blur), or None: when their 0.1th percentile lies clearly above zero
+    (over 5% of the range above it), the level under which the dimmed model fits
+    the sides best (least squares, in closed form: :func:`_level_terms`), kept
+    within 20% of the range below that percentile."""
+    images = np.asarray(images, np.float64)
+    low, high = np.percentile(images, (0.1, 99.9))
+    if not (low > 0 and low > 0.05 * (high - low)):
+        return None
+    a, b = _level_terms(images, psf)
+    if not b > 0:
+        return None
+    level = float(np.clip(a / b, max(low - 0.2 * (high - low), 0.0), low))
+    return level if level > 0 else None
 
 
 def check_borders(borders: Any) -> str:
