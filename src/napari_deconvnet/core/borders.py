@@ -151,12 +151,11 @@ def _noise_of(rows: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
 
 
-def _votes(rows: np.ndarray, share: np.ndarray, noise: float) -> int:
-    """+1 when the dimmed model explains this segment's row means, -1 when the plain
-    one does, 0 when neither can be told (see the module's notes)."""
+def _votes(means: np.ndarray, share: np.ndarray, var: float) -> int:
+    """+1 when the dimmed model explains a segment's row `means` (``var``: the variance
+    of a row mean from noise), -1 when the plain one does, 0 when neither can be told
+    (see the module's notes)."""
     k = np.arange(share.size, dtype=np.float64)
-    means = rows.mean(axis=1)
-    var = max(noise, 1e-12) ** 2 / rows.shape[1]
     plain = np.stack([np.ones_like(k), k], axis=1)
     dimmed = plain * share[:, None]
     res = []
@@ -169,6 +168,47 @@ def _votes(rows: np.ndarray, share: np.ndarray, noise: float) -> int:
     if r_dim - r_plain > EVIDENCE * var and r_plain <= RESIDUAL_SHARE * r_dim:
         return -1
     return 0
+
+
+def _side_means(images: np.ndarray, psf: np.ndarray) -> list[list[tuple[Any, ...]]]:
+    """Per spatial axis, what the dark-side tests read of its two sides (nothing where
+    the PSF dims too little or the axis is too short to tell): for the low and the
+    high side, ``(share, means, var)``: ``C(k)`` down to the depth where the PSF lies
+    inside, each segment's row means (segments x rows, from the border in) and the
+    variance of those means from noise. Read once for every level tried."""
+    images = np.asarray(images, np.float64)
+    axes: list[list[tuple[Any, ...]]] = []
+    for axis, n in enumerate(images.shape[1:]):
+        low, high = inside_share(psf, axis)
+        depth = _depth(low, high)
+        sides: list[tuple[Any, ...]] = []
+        # both sides' rows (and a few between them) inside the image
+        if depth >= 2 and 1 - max(low[0], high[0]) >= MIN_DIMMING and n >= 2 * depth + 4:
+            moved = np.moveaxis(images, axis + 1, 1)  # (n, axis, *other)
+            for side, share in enumerate((low, high)):
+                rows = moved[:, : depth + 1] if side == 0 else moved[:, ::-1][:, : depth + 1]
+                segments = [seg for image in rows for seg in _segments(image)]
+                means = np.stack([seg.mean(axis=1) for seg in segments])
+                # noise from the rows where the PSF is inside
+                var = np.array(
+                    [max(_noise_of(seg[depth:]), 1e-12) ** 2 / seg.shape[1] for seg in segments]
+                )
+                sides.append((share[: depth + 1], means, var))
+        axes.append(sides)
+    return axes
+
+
+def _dark_at(read: list[list[tuple[Any, ...]]], level: float) -> list[tuple[bool, bool]]:
+    """The dark sides from what :func:`_side_means` read, with darkness at `level`."""
+    found = []
+    for sides in read:
+        taken = [False, False]
+        for side, (share, means, var) in enumerate(sides):
+            votes = [_votes(m - level, share, v) for m, v in zip(means, var, strict=True)]
+            yes, no = votes.count(1), votes.count(-1)
+            taken[side] = yes >= MIN_SEGMENTS and yes >= MIN_SHARE * (yes + no)
+        found.append((taken[0], taken[1]))
+    return found
 
 
 def dark_sides(images: np.ndarray, psf: np.ndarray, level: float = 0.0) -> list[tuple[bool, bool]]:
@@ -189,27 +229,7 @@ def dark_sides(images: np.ndarray, psf: np.ndarray, level: float = 0.0) -> list[
     list of (low, high) per spatial axis
         True where that side is dark (module notes).
     """
-    images = np.asarray(images, np.float64) - level
-    spatial = images.shape[1:]
-    sides = []
-    for axis, n in enumerate(spatial):
-        low, high = inside_share(psf, axis)
-        depth = _depth(low, high)
-        found = [False, False]
-        # both sides' rows (and a few between them) inside the image
-        if depth >= 2 and 1 - max(low[0], high[0]) >= MIN_DIMMING and n >= 2 * depth + 4:
-            moved = np.moveaxis(images, axis + 1, 1)  # (n, axis, *other)
-            for side, share in enumerate((low, high)):
-                rows = moved[:, : depth + 1] if side == 0 else moved[:, ::-1][:, : depth + 1]
-                votes = []
-                for image in rows:
-                    for seg in _segments(image):
-                        noise = _noise_of(seg[depth:])  # rows where the PSF is inside
-                        votes.append(_votes(seg, share[: depth + 1], noise))
-                yes, no = votes.count(1), votes.count(-1)
-                found[side] = yes >= MIN_SEGMENTS and yes >= MIN_SHARE * (yes + no)
-        sides.append((found[0], found[1]))
-    return sides
+    return _dark_at(_side_means(images, psf), level)
 
 
 def _convolver(kernel: np.ndarray, shape: tuple[int, ...], device: Any) -> Any:
@@ -283,7 +303,7 @@ def extend_dark_sides(
     scale = torch.clamp(weight, min=1e-6)
     for _ in range(ITERATIONS):
         blurred = torch.clamp(convolve(scene), min=1e-12)
-        ratio = torch.where(m > 0, d / blurred, 0.0)
+        ratio = torch.where(support, d / blurred, 0.0)
         scene = torch.where(support, scene * convolve(ratio, mirror=True) / scale, 0.0)
     out = convolve(scene).numpy() + level
     mirrored += level
@@ -392,10 +412,11 @@ def find_borders(
         sides = [(True, True)] * ndim if borders == "dark" else none
         return sides, [borders == "periodic"] * ndim, 0.0
     level = 0.0
-    sides = dark_sides(images, psf)
-    offset = dark_level(images, psf) if not any(map(any, sides)) else None
+    read = _side_means(images, psf)  # the sides' row means, for every level tried
+    sides = _dark_at(read, 0.0)
+    offset = _level_of(images, read) if not any(map(any, sides)) else None
     if offset is not None:  # blurred, then a camera's offset added
-        found = dark_sides(images, psf, offset)
+        found = _dark_at(read, offset)
         if any(map(any, found)):
             sides, level = found, offset
     # ends dimmed toward the offset are no periodic blur's either
@@ -451,9 +472,10 @@ def border_extension(
     return out, inner
 
 
-def _level_terms(images: np.ndarray, psf: np.ndarray) -> tuple[float, float]:
+def _level_terms(read: list[list[tuple[Any, ...]]]) -> tuple[float, float]:
     """The sums ``a``, ``b`` whose ratio ``a / b`` is the level of darkness under which
-    the dimmed model fits the sides' segments best (see :func:`dark_level`).
+    the dimmed model fits the sides' segments best (from :func:`_side_means`; see
+    :func:`dark_level`).
 
     For a segment's row means ``m`` and the projection ``Q`` onto what the
     dimmed design leaves unexplained, its residual with darkness at ``L`` is
@@ -462,22 +484,15 @@ def _level_terms(images: np.ndarray, psf: np.ndarray) -> tuple[float, float]:
     residual, so that a well-fitted one counts as much as a badly fitted one.
     """
     a = b = 0.0
-    for axis, n in enumerate(images.shape[1:]):
-        low, high = inside_share(psf, axis)
-        depth = _depth(low, high)
-        if depth < 2 or n < 2 * depth + 4:
-            continue
-        moved = np.moveaxis(images, axis + 1, 1)
-        k = np.arange(depth + 1, dtype=np.float64)
-        plain = np.stack([np.ones_like(k), k], axis=1)
-        q_plain = np.eye(depth + 1) - plain @ np.linalg.pinv(plain)
-        for side, share in enumerate((low, high)):
-            rows = moved[:, : depth + 1] if side == 0 else moved[:, ::-1][:, : depth + 1]
-            dimmed = plain * share[: depth + 1, None]
-            q = np.eye(depth + 1) - dimmed @ np.linalg.pinv(dimmed)
-            means = np.stack([seg.mean(axis=1) for image in rows for seg in _segments(image)])
+    for sides in read:
+        for share, means, _ in sides:
+            k = np.arange(share.size, dtype=np.float64)
+            plain = np.stack([np.ones_like(k), k], axis=1)
+            q_plain = np.eye(share.size) - plain @ np.linalg.pinv(plain)
+            dimmed = plain * share[:, None]
+            q = np.eye(share.size) - dimmed @ np.linalg.pinv(dimmed)
             weight = 1.0 / np.maximum(np.sum((means @ q_plain.T) ** 2, axis=1), 1e-30)
-            qm, q1 = means @ q.T, q @ np.ones(depth + 1)
+            qm, q1 = means @ q.T, q @ np.ones(share.size)
             a += float(np.sum(weight * (qm @ q1)))
             b += float(np.sum(weight) * (q1 @ q1))
     return a, b
@@ -489,11 +504,15 @@ def dark_level(images: np.ndarray, psf: np.ndarray) -> float | None:
     (over 5% of the range above it), the level under which the dimmed model fits
     the sides best (least squares, in closed form: :func:`_level_terms`), kept
     within 20% of the range below that percentile."""
-    images = np.asarray(images, np.float64)
+    return _level_of(images, _side_means(images, psf))
+
+
+def _level_of(images: np.ndarray, read: list[list[tuple[Any, ...]]]) -> float | None:
+    """:func:`dark_level` from what :func:`_side_means` read of `images`."""
     low, high = np.percentile(images, (0.1, 99.9))
     if not (low > 0 and low > 0.05 * (high - low)):
         return None
-    a, b = _level_terms(images, psf)
+    a, b = _level_terms(read)
     if not b > 0:
         return None
     level = float(np.clip(a / b, max(low - 0.2 * (high - low), 0.0), low))
