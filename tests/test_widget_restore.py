@@ -1001,6 +1001,8 @@ def test_a_zero_padded_blur_is_restored_without_a_dark_frame(viewer_widget, qtbo
         _wait_until_idle(qtbot, widget)
         out = viewer.layers["blurred [deconv-2d]"].data
         scores[flag] = float(dn.psnr(clean, out, data_range=float(np.ptp(clean))))
+        # the restored layer's provenance holds its PSF: it is not taken for one
+        assert widget.psf.source.value == "gaussian", widget.psf.source.value
         viewer.layers.remove("blurred [deconv-2d]")
     assert errors == []
     assert scores["auto"] > scores["mirror"] + 2.0

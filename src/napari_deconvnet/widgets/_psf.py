@@ -34,8 +34,12 @@ NO_PSF = "none"
 
 
 def looks_like_psf(layer: Image) -> bool:
-    """A layer that looks like a PSF: flagged by our samples, or named so."""
-    flagged = bool(layer.metadata.get(KEY, {}).get("psf", False))
+    """A layer that looks like a PSF: flagged by our samples, or named so.
+
+    The flag is ``True`` itself: a restored layer's provenance also holds a
+    ``"psf"`` (the PSF it was deconvolved with), and it is no PSF.
+    """
+    flagged = layer.metadata.get(KEY, {}).get("psf") is True
     return flagged or "psf" in layer.name.lower()
 
 
