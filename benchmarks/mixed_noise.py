@@ -50,10 +50,13 @@ furthest above its neighbours.
 ``--beads``: bead scenes without hot pixels, held out: 400 spots of sigma
 0.3, 0.35 and 0.4 pixel at random sub-pixel places, integrated over the
 pixels (a low-magnification objective on a large-pixel camera), seeds 40-43,
-512², at 30 and 300 photons and at 100 and 1000 photons over a background
-of 5 with read noise 1.5, through ``denoise-2d``: how many scenes had beads
-taken for hot pixels before the halo test and now, the pixels replaced, and
-the mean PSNR (with the switch off, before, now).
+512², at 30, 300 and 1000 photons and at 100 and 1000 photons over a
+background of 5 with read noise 1.5, through ``denoise-2d``: how many scenes
+had beads taken for hot pixels before the halo test (none, centred or
+off-centre) and now, the pixels replaced, and the mean PSNR (with the switch
+off, before, now). ``--bead-size`` and ``--bead-count`` set the scenes' side
+and spots: a smaller field holds fewer pixels, so fewer mistaken spots pass
+the outlier count's 0.01%.
 
 ``--dense``: dense impulses (30% and 50%, with and without Gaussian noise of
 0.02) on the same scenes, with the column ``default, one pass``: the switch
@@ -78,6 +81,7 @@ Usage::
     python benchmarks/mixed_noise.py --choose --threads 1 --markdown hot-choice.md
     python benchmarks/mixed_noise.py --choose-halo --threads 1 --markdown halo-choice.md
     python benchmarks/mixed_noise.py --beads --threads 1 --markdown beads.md
+    python benchmarks/mixed_noise.py --beads --bead-size 128 --bead-count 60 --threads 1
     python benchmarks/mixed_noise.py --dense --threads 1 --markdown dense.md
     python benchmarks/mixed_noise.py --choose-dense --markdown dense-choice.md
     python benchmarks/mixed_noise.py --quick
@@ -366,8 +370,13 @@ def choose(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
 
 
 #: (``HALO_NOISE``, ``HALO_FALL``) pairs ``--choose-halo`` tries (inf: no halo test)
-HALO_CHOICES = tuple((noise, fall) for noise in (2.0, 3.0, 4.0) for fall in (1.5, 2.5, 4.0))
-HALO_CHOICES += ((np.inf, 2.5),)
+HALO_CHOICES = tuple(
+    (noise, fall, np.inf) for noise in (2.0, 3.0, 4.0) for fall in (1.5, 2.5, 4.0)
+)
+HALO_CHOICES += tuple((2.0, 1.5, pair) for pair in (2.0, 3.0, 4.0, 6.0))
+HALO_CHOICES += ((np.inf, 2.5, np.inf),)
+#: ``HALO_SEPARABLE`` values tried with the chosen pair above
+SEPARABLE_CHOICES = (1.5, 2.0, 3.0)
 
 
 def choose_halo(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
@@ -382,21 +391,42 @@ def choose_halo(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
                 rng = np.random.default_rng(9)
                 clean = centred_bead_scene(rng, size, sigma) * peak + background
                 beads.append(rng.poisson(clean) + rng.normal(0, read, clean.shape))
+    for sigma in (0.3, 0.4):  # beads off their pixels' centres, on no background
+        for peak in (300, 1000):
+            rng = np.random.default_rng(10)
+            clean = integrated_bead_scene(rng, size, sigma, count=size * size // 400) * peak
+            beads.append(rng.poisson(clean).astype(np.float64))
     rows = {}
-    kept = impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL
+    kept = impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL, impulse_switch.HALO_PAIR_NOISE
+    separable_kept = impulse_switch.HALO_SEPARABLE
     try:
-        for noise, fall in HALO_CHOICES:
+        for noise, fall, pair in HALO_CHOICES:
             impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL = noise, fall
+            impulse_switch.HALO_PAIR_NOISE = pair
             key = "no halo test" if np.isinf(noise) else f"halo: noise {noise:g}, fall {fall:g}"
+            key += "" if np.isinf(noise) else f", off-centre {pair:g}"
+            rows[key] = _choice_row(cases, ceiling, beads)
+            print(key, rows[key], flush=True)
+        impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL, impulse_switch.HALO_PAIR_NOISE = kept
+        for separable in SEPARABLE_CHOICES:
+            impulse_switch.HALO_SEPARABLE = separable
+            key = f"halo as chosen, off-centre {kept[2]:g}, separable {separable:g}"
             rows[key] = _choice_row(cases, ceiling, beads)
             print(key, rows[key], flush=True)
     finally:
-        impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL = kept
+        impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL, impulse_switch.HALO_PAIR_NOISE = kept
+        impulse_switch.HALO_SEPARABLE = separable_kept
     return rows
 
 
 #: (photons, background photons, read noise) of the ``--beads`` rows
-BEAD_NOISES = ((30, 0.0, 0.0), (300, 0.0, 0.0), (100, 5.0, 1.5), (1000, 5.0, 1.5))
+BEAD_NOISES = (
+    (30, 0.0, 0.0),
+    (300, 0.0, 0.0),
+    (1000, 0.0, 0.0),
+    (100, 5.0, 1.5),
+    (1000, 5.0, 1.5),
+)
 #: Seeds and spot sizes (sigma, pixels) of the ``--beads`` scenes
 BEAD_SEEDS = (40, 41, 42, 43)
 BEAD_SIGMAS = (0.3, 0.35, 0.4)
@@ -418,44 +448,49 @@ def integrated_bead_scene(rng: np.random.Generator, size: int, sigma: float, cou
     return image / image.max()
 
 
-def run_beads(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
+#: The halo tests ``--beads`` compares: (HALO_NOISE, HALO_PAIR_NOISE) for each
+#: column; None keeps the module's values (the test as it is)
+BEAD_TESTS = {"before": (np.inf, np.inf), "centred": (None, np.inf), "now": (None, None)}
+
+
+def run_beads(size: int, quick: bool = False, count: int = 400) -> dict[str, dict[str, float]]:
     """Bead scenes without hot pixels, held out (no choice looked at them): spots of
     sigma :data:`BEAD_SIGMAS` integrated over the pixels (:func:`integrated_bead_scene`,
-    seeds :data:`BEAD_SEEDS`), through ``denoise-2d`` with the halo test (now) and
-    without it (before): the scenes where beads were taken for hot pixels, the
-    pixels replaced, and the PSNR of those scenes."""
+    seeds :data:`BEAD_SEEDS`), through ``denoise-2d`` without a halo test (before),
+    with session 48's all-four test alone (centred) and as it is (now, with the
+    off-centre test): the scenes where beads were taken for hot pixels, the pixels
+    replaced, and the PSNR of those scenes."""
     rows = {}
-    kept = impulse_switch.HALO_NOISE
+    kept = impulse_switch.HALO_NOISE, impulse_switch.HALO_PAIR_NOISE
     for photons, background, read in BEAD_NOISES[:1] if quick else BEAD_NOISES:
-        taken = {"before": 0, "now": 0}
-        pixels = {"before": 0, "now": 0}
-        psnr: dict[str, list[float]] = {"switch off": [], "before": [], "now": []}
+        taken = dict.fromkeys(BEAD_TESTS, 0)
+        pixels = dict.fromkeys(BEAD_TESTS, 0)
+        psnr: dict[str, list[float]] = {"switch off": [], **{k: [] for k in BEAD_TESTS}}
         scenes = [(s, g) for s in BEAD_SEEDS[: 1 if quick else None] for g in BEAD_SIGMAS]
         for seed, sigma in scenes:
             rng = np.random.default_rng(seed)
-            clean = integrated_bead_scene(rng, size, sigma) * photons + background
+            clean = integrated_bead_scene(rng, size, sigma, count) * photons + background
             noisy = (rng.poisson(clean) + rng.normal(0, read, clean.shape)).astype(np.float32)
-            outs = {"switch off": {"impulse_switch": False}, "before": {}, "now": {}}
-            for when, options in outs.items():
-                impulse_switch.HALO_NOISE = np.inf if when == "before" else kept
+            out = dn.restore(noisy, "denoise-2d", precision="float32", impulse_switch=False)
+            psnr["switch off"].append(float(dn.psnr(clean, out, data_range=photons)))
+            for when, (halo, pair) in BEAD_TESTS.items():
+                impulse_switch.HALO_NOISE = kept[0] if halo is None else halo
+                impulse_switch.HALO_PAIR_NOISE = kept[1] if pair is None else pair
                 try:
-                    if when != "switch off":
-                        values = impulse_switch.detect_impulses(noisy, 0, 2)
-                        if values is not None:
-                            taken[when] += 1
-                            pixels[when] += int(impulse_switch.impulse_mask(noisy, values).sum())
-                    out = dn.restore(noisy, "denoise-2d", precision="float32", **options)
+                    values = impulse_switch.detect_impulses(noisy, 0, 2)
+                    if values is not None:
+                        taken[when] += 1
+                        pixels[when] += int(impulse_switch.impulse_mask(noisy, values).sum())
+                    out = dn.restore(noisy, "denoise-2d", precision="float32")
                     psnr[when].append(float(dn.psnr(clean, out, data_range=photons)))
                 finally:
-                    impulse_switch.HALO_NOISE = kept
+                    impulse_switch.HALO_NOISE, impulse_switch.HALO_PAIR_NOISE = kept
         extra = f", background {background:g}, read noise {read:g}" if background else ""
         key = f"{photons} photons{extra}"
         rows[key] = {
             "scenes": float(len(scenes)),
-            "taken before": float(taken["before"]),
-            "taken now": float(taken["now"]),
-            "pixels before": float(pixels["before"]),
-            "pixels now": float(pixels["now"]),
+            **{f"taken {k}": float(v) for k, v in taken.items()},
+            **{f"pixels {k}": float(v) for k, v in pixels.items()},
             **{f"psnr {k}": float(np.mean(v)) for k, v in psnr.items()},
         }
         print(key, rows[key], flush=True)
@@ -465,17 +500,17 @@ def run_beads(size: int, quick: bool = False) -> dict[str, dict[str, float]]:
 def markdown_beads(rows: dict[str, dict[str, float]], header: str) -> str:
     lines = [header, ""]
     lines.append(
-        "| noise | bead scenes taken for hot pixels: before | now | pixels replaced: before "
-        "| now | mean PSNR: switch off | before | now |"
+        "| noise | bead scenes taken for hot pixels: before | centred | now "
+        "| pixels replaced: before | centred | now | mean PSNR: switch off | before "
+        "| centred | now |"
     )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, v in rows.items():
         n = f" of {v['scenes']:.0f}"
-        lines.append(
-            f"| {key} | {v['taken before']:.0f}{n} | {v['taken now']:.0f}{n} "
-            f"| {v['pixels before']:.0f} | {v['pixels now']:.0f} "
-            f"| {v['psnr switch off']:.2f} | {v['psnr before']:.2f} | {v['psnr now']:.2f} |"
-        )
+        taken = " | ".join(f"{v['taken ' + k]:.0f}{n}" for k in BEAD_TESTS)
+        pixels = " | ".join(f"{v['pixels ' + k]:.0f}" for k in BEAD_TESTS)
+        psnr = " | ".join(f"{v['psnr ' + k]:.2f}" for k in ("switch off", *BEAD_TESTS))
+        lines.append(f"| {key} | {taken} | {pixels} | {psnr} |")
     return "\n".join(lines) + "\n"
 
 
@@ -612,6 +647,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--choose-dense", action="store_true", help="the switch's passes, on validation"
     )
+    parser.add_argument(
+        "--bead-size",
+        type=int,
+        default=512,
+        help="--beads: scene side (pixels); 128 with --bead-count 25 is the density of 512",
+    )
+    parser.add_argument("--bead-count", type=int, default=400, help="--beads: spots per scene")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
@@ -629,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = choose(128 if args.quick else 256, args.quick)
         title, render = "Choosing the outlier test (validation scenes)", markdown_choice
     elif args.beads:
-        rows = run_beads(128 if args.quick else 512, args.quick)
+        size = 128 if args.quick else args.bead_size
+        rows = run_beads(size, args.quick, args.bead_count)
         title, render = "Point-like beads taken for hot pixels (held out)", markdown_beads
     elif args.choose_halo:
         rows = choose_halo(128 if args.quick else 256, args.quick)

@@ -57,13 +57,17 @@ def test_hot_pixels_of_any_value_table_and_the_choice_of_the_outlier_test(mixed_
 def test_the_choice_of_the_halo_test_and_held_out_beads(mixed_noise, tmp_path):
     text = _quick(mixed_noise, tmp_path / "h.md", "--choose-halo")
     rows = {line.split(" |")[0][2:]: line.split("|") for line in text.splitlines()}
-    chosen = rows["halo: noise 2, fall 1.5"]
+    chosen = rows["halo as chosen, off-centre 3, separable 2"]
+    centred = rows["halo: noise 2, fall 1.5, off-centre inf"]  # session 48's test alone
     before = rows["no halo test"]
-    # the halo test costs the hot pixels nothing, and takes fewer bead scenes
+    # the halo test costs the hot pixels nothing, and takes fewer bead scenes; the
+    # off-centre test no more hot pixels and fewer bead scenes still
     assert float(chosen[2]) <= float(before[2]) + 0.01
-    assert int(chosen[4].split(" of ")[0]) < int(before[4].split(" of ")[0])
+    taken = [int(row[4].split(" of ")[0]) for row in (chosen, centred, before)]
+    assert taken[0] <= taken[1] < taken[2], taken  # full run: 2, 3 and 7 of 25
     impulse_switch = mixed_noise.impulse_switch
     assert (impulse_switch.HALO_NOISE, impulse_switch.HALO_FALL) == (2.0, 1.5)  # restored
+    assert (impulse_switch.HALO_PAIR_NOISE, impulse_switch.HALO_SEPARABLE) == (3.0, 2.0)
     # held out: spots integrated over the pixels; never more taken than before
     rows = mixed_noise.run_beads(256, quick=True)
     for row in rows.values():

@@ -43,7 +43,10 @@ spread instead of four times, 4 of those 9 scenes were (both constants
 chosen on validation scenes, ``benchmarks/mixed_noise.py --choose``).
 Brighter and narrower spots (sigma 0.5 pixel centred on a pixel) still
 passed, so an outlier also needs no halo (:func:`_haloed`): a point's light
-spills onto its nearest neighbours, a hot pixel's neighbours are the scene's. A
+spills onto its nearest neighbours, a hot pixel's neighbours are the scene's.
+A point off its pixel's centre leaves the neighbour on the far side dark but
+lights one on each axis, more than the pixel beyond it and as a separable
+spot lights their corner (:func:`_off_centre`). A
 z-stack's hot pixels stand at the same place in every plane, so the
 neighbours are those in the plane. If at least :data:`FEW_IMPULSES` of the
 pixels are outliers, and at most :data:`OUTLIER_MOST`, they are switched
@@ -57,6 +60,7 @@ noise channels are computed from the switched image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -135,6 +139,12 @@ HALO_NOISE = 2.0
 #: Both chosen on validation scenes (``benchmarks/mixed_noise.py --choose-halo``):
 #: the same loss on hot pixels as without the test, the fewest bead scenes taken
 HALO_FALL = 1.5
+#: A point off its pixel's centre (:func:`_off_centre`) lights a nearest neighbour on
+#: each axis above the pixel beyond it by this many noise deviations (inf: not tried)
+HALO_PAIR_NOISE = 3.0
+#: ... and their diagonal neighbour's excess, times the pixel's, at most this many times
+#: the product of theirs (1 for a spot: its light is separable)
+HALO_SEPARABLE = 2.0
 #: The crop (per spatial axis) the impulses are looked for in
 DETECT_CROP = {2: (512, 512), 3: (24, 192, 192)}
 
@@ -477,7 +487,46 @@ def _haloed(planes: np.ndarray, mask: np.ndarray, line: dict[str, float]) -> np.
     noise = np.maximum(noise, float(line.get("quantum", 0.0)))
     side = np.sign(planes[k, y, x].astype(np.float64) - around)
     halo = (side * (nearest - around)).min(axis=0)
-    return (halo > HALO_NOISE * noise) & (halo > HALO_FALL * side * (corners - around))
+    centred = (halo > HALO_NOISE * noise) & (halo > HALO_FALL * side * (corners - around))
+    return centred | _off_centre(at, nearest, around, side, noise, line)
+
+
+def _off_centre(
+    at: Callable[[int, int], np.ndarray],
+    nearest: np.ndarray,
+    around: np.ndarray,
+    side: np.ndarray,
+    noise: np.ndarray,
+    line: dict[str, float],
+) -> np.ndarray:
+    """Whether a point lies off its pixel's centre: its light then spills mostly toward
+    that side, and the nearest neighbour away from it can stay as dark as the
+    background (which :func:`_haloed`'s all-four test needs lit). Such a point still
+    lights, on each axis, a nearest neighbour above the pixel beyond it (light falls
+    off outward) by :data:`HALO_PAIR_NOISE` deviations of their difference's noise
+    (at the level beyond, by the noise `line`; at least :func:`_haloed`'s), and the diagonal
+    neighbour between those two as a separable spot does: its excess times the
+    pixel's own at most :data:`HALO_SEPARABLE` times the product of theirs (a spot
+    integrated over pixels gives 1, wherever it lies; a spot between two pixels,
+    found as a pair, too). A line through a hot pixel lights the neighbours along
+    it no more than the pixels beyond them, and a diagonal line lights the diagonal
+    neighbour far beyond that product.
+    """
+    steps = ((-1, 0), (1, 0), (0, -1), (0, 1))
+    beyond = np.stack([at(2 * dy, 2 * dx) for dy, dx in steps])
+    # the difference of two pixels at the level beyond (a line lights both alike)
+    level = np.maximum(np.maximum(beyond, around), 0.0)
+    spread = np.maximum(noise, np.sqrt(2 * np.maximum(line["a"] * level + line["b"], 0.0)))
+    lit = side * nearest - np.maximum(side * beyond, side * around) > HALO_PAIR_NOISE * spread
+    excess = side * (nearest - around)
+    own = side * (at(0, 0) - around)
+    found = np.zeros(side.shape, bool)
+    for i in (0, 1):  # a lit neighbour on each axis, their corner as a spot lights it
+        for j in (2, 3):
+            corner = side * (at(steps[i][0], steps[j][1]) - around)
+            spot = corner * own <= HALO_SEPARABLE * excess[i] * excess[j]
+            found |= lit[i] & lit[j] & spot
+    return found
 
 
 def _mirrored(index: np.ndarray, n: int) -> np.ndarray:
