@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import train_default as base
 
+from napari_deconvnet.core.dark_scenes import sparse_scene
 from napari_deconvnet.core.kinds import kind_of
 from napari_deconvnet.core.model import DeconvNet
 from napari_deconvnet.core.noise import synthesize
@@ -236,6 +237,7 @@ class Sampler:
         range_power: float = 2.0,
         device: Any = None,
         leaves: tuple[float, list] | None = None,
+        sparse: tuple[float, list] | None = None,
     ):
         self.task, self.images, self.phantoms = task, images, phantoms
         self.net, self.rng = net, rng
@@ -251,6 +253,9 @@ class Sampler:
         #: (share, scenes): that share of photograph regions is cropped from these
         #: dead-leaves scenes (``--dead-leaves``; core.phantoms.dead_leaves) instead
         self.leaves = leaves
+        #: (share, scenes): that share of phantom regions is cropped from these scenes
+        #: of objects in the dark (``--sparse-scenes``; core.dark_scenes.sparse_scene)
+        self.sparse = sparse
 
     def reseed(self, seed: Any) -> None:
         """A fresh random stream (a resumed run draws new regions)."""
@@ -258,8 +263,11 @@ class Sampler:
 
     def _region(self) -> np.ndarray:
         rng, task = self.rng, self.task
+        dark = False
         if task.ndim == 3 or not self.names or rng.random() >= task.photo_fraction:
             source = self.phantoms[rng.integers(len(self.phantoms))]
+            if self.sparse and rng.random() < self.sparse[0]:  # no draw without: as before
+                source, dark = self.sparse[1][rng.integers(len(self.sparse[1]))], True
         elif self.leaves and rng.random() < self.leaves[0]:  # no draw without: as before
             source = self.leaves[1][rng.integers(len(self.leaves[1]))]
         else:
@@ -272,9 +280,11 @@ class Sampler:
             sizes = zip(source.shape, region, strict=True)
             starts = [rng.integers(0, n - r + 1) for n, r in sizes]
             crop = source[tuple(slice(a, a + r) for a, r in zip(starts, region, strict=True))]
-            if crop.std() > 0.02 or rng.random() < 0.1:
+            if crop.std() > 0.02 or rng.random() < 0.1 or (dark and crop.max() > 0.05):
                 break
-        if rng.random() < 0.5:  # random contrast and level
+        if dark:  # objects in the dark stay there: a random contrast, no level
+            crop = rng.uniform(0.4, 1.0) * crop
+        elif rng.random() < 0.5:  # random contrast and level
             lo = rng.uniform(0.0, 0.3)
             crop = lo + rng.uniform(0.4, 1.0 - lo) * crop
         #: the bright objects added to this region (``--bright-objects``), or None
@@ -387,13 +397,14 @@ def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
     return pairs
 
 
-def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
+def validation_set(task: Task, strips: dict, seed: int, *, dark: bool = False) -> list[dict]:
     """Fixed degraded/clean pairs from held-out strips and unseen phantoms.
 
     2D: three random degradations of each (held-out strips, two phantoms and a
     sharp one, and with ``task.general_validation`` two scenes of the general
-    generator, :data:`GENERAL_VALIDATION_KINDS`); 3D: the stratified set of
-    :func:`_stratified_3d`.
+    generator, :data:`GENERAL_VALIDATION_KINDS`; with `dark` (``--sparse-scenes``)
+    :data:`DARK_VALIDATION_SCENES` scenes of objects in the dark); 3D: the
+    stratified set of :func:`_stratified_3d`.
     """
     if task.ndim == 3:
         return _stratified_3d(task, seed)
@@ -408,6 +419,9 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
         general = np.random.default_rng([seed, 12])
         for kinds in GENERAL_VALIDATION_KINDS:
             cleans.append(np.clip(phantom((128, 128), kinds, general, mix=2), 0, 1))
+    if dark:  # their own stream likewise
+        scenes = np.random.default_rng([seed, 15])
+        cleans += [sparse_scene(scenes, (128, 128)) for _ in range(DARK_VALIDATION_SCENES)]
     pairs = []
     for k, clean in enumerate(cleans):
         for j in range(3):
@@ -416,6 +430,10 @@ def validation_set(task: Task, strips: dict, seed: int) -> list[dict]:
     if task.bright_objects > 0:
         pairs += bright_pairs(task, seed)
     return pairs
+
+
+#: Validation scenes of objects in the dark with ``--sparse-scenes``
+DARK_VALIDATION_SCENES = 3
 
 
 #: Validation with ``--bright-objects``: objects this many times brighter than the scene

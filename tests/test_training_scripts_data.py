@@ -287,3 +287,61 @@ def test_train_models_low_counts_draw_photon_counts_and_validate_there():
     run = train_models.main
     with pytest.raises(SystemExit):
         run(["--model", "deconv-3d", "--low-counts", "0.2", "--steps", "1", "--phantoms", "1"])
+
+
+def test_scenes_of_objects_in_the_dark_are_black_between_them():
+    """core.dark_scenes: spots integrated over the pixels, filaments, zero elsewhere."""
+    from napari_deconvnet.core.dark_scenes import integrated_spots, sparse_scene
+
+    rng = np.random.default_rng(3)
+    # integrated over the pixels: a point-like spot puts all its light (0.2-1) in one
+    # pixel; a wide one spreads the same light (less what falls beyond the field)
+    point = integrated_spots(rng, (32, 32), 1, 0.01)
+    assert np.count_nonzero(point > 1e-9) == 1 and 0.2 <= point.sum() <= 1.0
+    wide = integrated_spots(np.random.default_rng(3), (32, 32), 1, 1.5)
+    assert wide.max() < 0.25 * wide.sum() and wide.sum() <= point.sum() + 1e-9
+    scenes = [sparse_scene(np.random.default_rng(s), (96, 96)) for s in range(12)]
+    for s in scenes:
+        assert s.dtype == np.float32 and s.max() == pytest.approx(1.0) and s.min() >= 0
+        assert np.median(s) < 1e-3  # most of the field is dark
+    # seeded; and the spot counts span a handful to a crowded field
+    np.testing.assert_array_equal(scenes[0], sparse_scene(np.random.default_rng(0), (96, 96)))
+    lit = sorted(float((s > 0.05).mean()) for s in scenes)
+    assert lit[0] < 0.01 and lit[-1] > 0.05, lit
+
+
+def test_train_models_sparse_scenes_keep_their_darkness_and_validate_there():
+    """deconv-2d --sparse-scenes: that share of phantom regions from scenes in the dark,
+    with no level added (a random contrast only); the validation gains such scenes after
+    the others, and without the flag every draw is as before."""
+    import dataclasses
+
+    shipped = pytest.importorskip("_shipped_data")
+    train_models = pytest.importorskip("train_models")
+    from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
+
+    task = dataclasses.replace(train_models.TASKS["deconv-2d"], photo_fraction=0.0)
+    net = DeconvNet(DeconvNetConfig(ndim=2, in_channels=2, depth=1, base_channels=4))
+    cells = [np.full((160, 160), 0.5, np.float32)]
+    dark = np.zeros((160, 160), np.float32)
+    dark[40:44, 60:64] = 1.0  # recognisable: black but for one square
+
+    def regions(sparse, seed=4):
+        sampler = shipped.Sampler(task, {}, cells, net, np.random.default_rng(seed), sparse=sparse)
+        return [sampler._region() for _ in range(400)]
+
+    drawn = regions((0.25, [dark]))
+    black = [r for r in drawn if np.median(r) == 0.0]
+    assert 0.18 < len(black) / len(drawn) < 0.32
+    assert all(r.max() > 0.05 for r in black)  # a crop holds an object
+    plain = regions(None)
+    assert all(np.median(r) > 0 for r in plain)
+    np.testing.assert_array_equal(plain[0], regions(None)[0])
+    strips = {"a": np.random.default_rng(0).random((320, 160)).astype(np.float32)}
+    before = shipped.validation_set(task, strips, 0)
+    after = shipped.validation_set(task, strips, 0, dark=True)
+    assert len(after) == len(before) + 3 * shipped.DARK_VALIDATION_SCENES
+    for a, b in zip(before, after, strict=False):
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    for pair in after[len(before) :]:
+        assert np.median(pair["clean"]) < 1e-3 and pair["clean"].max() == pytest.approx(1.0)
