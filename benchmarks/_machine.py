@@ -57,6 +57,14 @@ def vector_units(flags: set[str]) -> str:
     return ", ".join(units)
 
 
+def model_name(model: str) -> str:
+    """A model's column name: a shipped name as it is, a file by its folder and stem
+    (candidates are often all named "deconv-2d")."""
+    if not str(model).endswith(".safetensors"):
+        return str(model)
+    return f"{Path(model).parent.name}/{Path(model).stem}"
+
+
 def machine() -> str:
     """CPU model (with its vector units), torch threads and versions, e.g. for a
     README table caption."""

@@ -44,7 +44,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _machine import heading, machine, publish, set_threads  # noqa: E402
+from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
 from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score)
 
 import napari_deconvnet as dn  # noqa: E402
@@ -147,17 +147,8 @@ def run(images: str, models: list[str], quick: bool) -> list[dict]:
     return rows
 
 
-def _name(model: str) -> str:
-    """A file is named by its folder and stem (candidates are often all "deconv-2d")."""
-    return (
-        f"{Path(model).parent.name}/{Path(model).stem}"
-        if model.endswith(".safetensors")
-        else model
-    )
-
-
 def markdown(rows: list[dict], models: list[str], header: str) -> str:
-    names = [_name(m) for m in models]
+    names = [model_name(m) for m in models]
     lines = [
         header,
         "",

@@ -55,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _machine import heading, machine, publish, set_threads  # noqa: E402
+from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
 from deconv_scenes import SCENES, degrade, psnr, scene  # noqa: E402  (the same noise, score)
 from psf_shapes import GRIDS, classical, scenes, tuning_scenes  # noqa: E402
 
@@ -166,15 +166,6 @@ def run(images: str, models: list[str], quick: bool, ndim: int = 2) -> list[dict
     return rows
 
 
-def _name(model: str) -> str:
-    """A file is named by its folder and stem (candidates are often all "deconv-2d")."""
-    return (
-        f"{Path(model).parent.name}/{Path(model).stem}"
-        if model.endswith(".safetensors")
-        else model
-    )
-
-
 def summary(rows: list[dict], models: list[str]) -> dict[str, dict[str, float]]:
     """Per model: mean PSNR and mean margin over the better classical method, for the
     too-narrow (< 1), exact (1) and too-wide (> 1) factors, and over all of them."""
@@ -225,7 +216,7 @@ def by_factor(rows: list[dict], models: list[str], names: list[str]) -> list[str
 
 
 def markdown(rows: list[dict], models: list[str], header: str) -> str:
-    names = [_name(m) for m in models]
+    names = [model_name(m) for m in models]
     lines = [
         header,
         "",

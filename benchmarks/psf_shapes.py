@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _machine import heading, machine, publish, set_threads  # noqa: E402
+from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
 from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score)
 
 import napari_deconvnet as dn  # noqa: E402
@@ -202,11 +202,7 @@ def run(images: str, models: list[str], quick: bool) -> list[dict]:
 
 
 def markdown(rows: list[dict], models: list[str], header: str) -> str:
-    # a file is named by its folder and stem (candidates are often all "deconv-2d")
-    names = [
-        f"{Path(m).parent.name}/{Path(m).stem}" if m.endswith(".safetensors") else m
-        for m in models
-    ]
+    names = [model_name(m) for m in models]
     lines = [
         header,
         "",
