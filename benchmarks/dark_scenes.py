@@ -15,17 +15,18 @@ Baseline
     scenes (seed :data:`TUNING_SEED`, one of each kind), never on the scored
     ones.
 
-Scenes (``--images``), 128², maximum 1, each of its own seed
-    ``spots, few`` (12 spots) and ``spots, many`` (150): Gaussian spots of
-    sigma 0.3-1.0 pixel at random sub-pixel places, integrated over the pixels
-    (``core.dark_scenes.integrated_spots``); ``filaments``: 3 to 6 straight
-    segments of sigma 0.5 pixel. ``test``: seeds :data:`TEST_SEEDS`;
+Scenes (``--images``), 128² (``--3d``: 24×64×64), maximum 1, each of its own seed
+    ``spots, few`` (12 spots; 30 in 3D) and ``spots, many`` (150; 300):
+    Gaussian spots of sigma 0.3-1.0 pixel at random sub-pixel places,
+    integrated over the pixels (``core.dark_scenes.integrated_spots``);
+    ``filaments``: 3 to 6 straight segments of sigma 0.5 pixel. ``test``: seeds :data:`TEST_SEEDS`;
     ``validation``: :data:`VALIDATION_SEEDS`, for choosing weights or recipes.
 
 Usage::
 
     python benchmarks/dark_scenes.py --threads 1 --markdown out.md
     python benchmarks/dark_scenes.py --images validation --models deconv-2d cand.safetensors
+    python benchmarks/dark_scenes.py --3d --threads 1 --markdown out-3d.md
     python benchmarks/dark_scenes.py --quick
 
 The table gives mean PSNR (dB) against the clean scene (outputs clipped to
@@ -53,15 +54,34 @@ from napari_deconvnet.core.dark_scenes import integrated_spots  # noqa: E402
 TEST_SEEDS = (91, 92, 93)
 VALIDATION_SEEDS = (95, 96)
 TUNING_SEED = 99
-SIDE = 128
+#: Scene shapes (``--3d``: volumes of 24 planes)
+SHAPES = {2: (128, 128), 3: (24, 64, 64)}
+QUICK_SHAPES = {2: (64, 64), 3: (16, 48, 48)}
 KINDS = ("spots, few", "spots, many", "filaments")
+#: Spots of the two spot kinds per scene of :data:`SHAPES` (fewer in a smaller one)
+SPOTS = {2: (12, 150), 3: (30, 300)}
 BACKGROUNDS = (0.0, 0.1)
-PHOTONS = (100.0, 1000.0)
+PHOTONS = {2: (100.0, 1000.0), 3: (50.0, 500.0)}
 RL_ITERATIONS = (5, 10, 20, 40, 80, 160)
 
 
-def psfs() -> dict[str, np.ndarray]:
-    """A Gaussian (sigma 1.5) and an Airy disk (first zero 3 pixels)."""
+def psfs(ndim: int = 2) -> dict[str, np.ndarray]:
+    """2D: a Gaussian (sigma 1.5) and an Airy disk (first zero 3 pixels); 3D: a
+    Gaussian twice as long along Z (sigma 2, 1, 1) and the quality benchmark's
+    widefield PSF (NA 1.2 water, 100 nm pixels)."""
+    if ndim == 3:
+        widefield = dn.make_psf(
+            "widefield",
+            shape=(15, 15, 15),
+            wavelength=520.0,
+            na=1.2,
+            refractive_index=1.33,
+            pixel_size=100.0,
+        )
+        return {
+            "Gaussian σ 2/1/1": dn.make_psf("gaussian", shape=(13, 9, 9), sigma=(2.0, 1.0, 1.0)),
+            "widefield NA 1.2": np.asarray(widefield, np.float32),
+        }
     pixel = 0.61 * 520 / 1.0 / 3.0
     airy = dn.make_psf("airy", shape=(15, 15), wavelength=520.0, na=1.0, pixel_size=pixel)
     return {
@@ -70,33 +90,33 @@ def psfs() -> dict[str, np.ndarray]:
     }
 
 
-def scene(kind: str, seed: int, background: float, side: int = SIDE) -> np.ndarray:
+def scene(kind: str, seed: int, background: float, shape: tuple[int, ...]) -> np.ndarray:
     """One scene of `kind` in the dark (or over a flat `background`), maximum 1."""
-    from skimage.draw import line_aa
+    from scipy import ndimage
+    from skimage.draw import line_nd
 
+    ndim = len(shape)
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     if kind.startswith("spots"):
-        count = 12 if kind.endswith("few") else 150
-        count = max(2, count * side * side // (SIDE * SIDE))
-        objects = integrated_spots(rng, (side, side), count, rng.uniform(0.3, 1.0))
+        count = SPOTS[ndim][0 if kind.endswith("few") else 1]
+        count = max(2, round(count * np.prod(shape) / np.prod(SHAPES[ndim])))
+        objects = integrated_spots(rng, shape, count, rng.uniform(0.3, 1.0))
     else:
-        objects = np.zeros((side, side))
+        objects = np.zeros(shape)
         for _ in range(int(rng.integers(3, 7))):
-            r0, c0, r1, c1 = rng.integers(0, side, 4)
-            rr, cc, value = line_aa(int(r0), int(c0), int(r1), int(c1))
-            objects[rr, cc] = np.maximum(objects[rr, cc], value * rng.uniform(0.3, 1.0))
-        from scipy import ndimage
-
+            ends = [rng.uniform(0, np.array(shape) - 1) for _ in range(2)]
+            line = line_nd(ends[0], ends[1], endpoint=True)
+            objects[line] = np.maximum(objects[line], rng.uniform(0.3, 1.0))
         objects = ndimage.gaussian_filter(objects, 0.5)
     objects = objects / objects.max()
     return (background + (1 - background) * objects).astype(np.float32)
 
 
-def tune(psf: np.ndarray, peak: float, background: float, side: int) -> int:
+def tune(psf: np.ndarray, peak: float, background: float, shape: tuple[int, ...]) -> int:
     """RL's iteration count with the best mean PSNR on the tuning scenes."""
     pairs = []
     for k, kind in enumerate(KINDS):
-        clean = scene(kind, TUNING_SEED, background, side)
+        clean = scene(kind, TUNING_SEED, background, shape)
         pairs.append((clean, degrade(clean, psf, peak, seed=TUNING_SEED * 10 + k)))
     scores = [
         np.mean([psnr(c, dn.richardson_lucy(np.clip(y, 0, None), psf, n)) for c, y in pairs])
@@ -105,23 +125,23 @@ def tune(psf: np.ndarray, peak: float, background: float, side: int) -> int:
     return RL_ITERATIONS[int(np.argmax(scores))]
 
 
-def run(images: str, models: list[str], quick: bool) -> list[dict]:
-    side = 64 if quick else SIDE
+def run(images: str, models: list[str], quick: bool, ndim: int = 2) -> list[dict]:
+    shape = (QUICK_SHAPES if quick else SHAPES)[ndim]
     seeds = (TEST_SEEDS if images == "test" else VALIDATION_SEEDS)[: 1 if quick else None]
-    table = psfs()
+    table = psfs(ndim)
     if quick:
         table = dict(list(table.items())[:1])
     nets = {m: dn.load_model(m) for m in models}
     rows = []
     for pname, psf in table.items():
-        for peak in PHOTONS[:1] if quick else PHOTONS:
+        for peak in PHOTONS[ndim][:1] if quick else PHOTONS[ndim]:
             for background in BACKGROUNDS:
-                iterations = tune(psf, peak, background, side)
+                iterations = tune(psf, peak, background, shape)
                 for kind in KINDS:
                     per: dict[str, list[float]] = {"input": [], "richardson-lucy": []}
                     per.update({m: [] for m in models})
                     for seed in seeds:
-                        clean = scene(kind, seed, background, side)
+                        clean = scene(kind, seed, background, shape)
                         noisy = degrade(clean, psf, peak, seed=seed)
                         per["input"].append(psnr(clean, noisy))
                         rl = dn.richardson_lucy(np.clip(noisy, 0, None), psf, iterations)
@@ -189,22 +209,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--models",
         nargs="+",
-        default=["deconv-2d"],
-        help="shipped model names or .safetensors files (each given the PSF)",
+        default=None,
+        help="shipped model names or .safetensors files (each given the PSF); "
+        "default deconv-2d (deconv-3d with --3d)",
     )
+    parser.add_argument("--3d", dest="three_d", action="store_true", help="volumes, deconv-3d")
     parser.add_argument("--quick", action="store_true", help="small scenes, few conditions")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     t0 = time.perf_counter()
-    rows = run(args.images, args.models, args.quick)
+    ndim = 3 if args.three_d else 2
+    models = args.models or [f"deconv-{ndim}d"]
+    rows = run(args.images, models, args.quick, ndim)
     header = (
-        heading("2D deconvolution of objects in the dark", "dark_scenes.py", argv)
+        heading(f"{ndim}D deconvolution of objects in the dark", "dark_scenes.py", argv)
         + f", {time.perf_counter() - t0:.0f} s, {machine()}. Mean PSNR dB over the "
         f"{args.images} scenes; RL tuned on other scenes (seed {TUNING_SEED})."
     )
-    publish(markdown(rows, args.models, header), args.markdown)
+    publish(markdown(rows, models, header), args.markdown)
     return 0
 
 

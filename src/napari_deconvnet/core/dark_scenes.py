@@ -5,9 +5,10 @@ the camera's offset is subtracted (or photon counts of an EMCCD): beads on
 a slide, single molecules, spots of an smFISH field, a few filaments. The
 shipped deconvolution model never trained on such a scene (every training
 scene has a dim background, and the sampler skipped nearly empty regions),
-and on it ``deconv-2d`` falls below a tuned Richardson-Lucy: 0.8 dB on
-average and 3.2 at worst in ``benchmarks/dark_scenes.py``, up to 9 dB on
-bead fields of a first sweep. RL's positivity serves a black background
+and on spots in the dark ``deconv-2d`` falls below a tuned Richardson-Lucy:
+1.4 dB on average and 3.2 at worst in ``benchmarks/dark_scenes.py`` (up to
+9 dB on bead fields of a first sweep; ``deconv-3d`` 2.4 to 4.4 dB at 500
+photons). RL's positivity serves a black background
 well. :func:`sparse_scene` draws such scenes for training
 (``scripts/train_models.py --sparse-scenes``).
 
