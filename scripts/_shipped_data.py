@@ -355,11 +355,12 @@ VALIDATION_NOISE_LIGHT = (
 GENERAL_VALIDATION_KINDS = (("nuclei", "textures"), ("filaments", "beads"))
 
 
-def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
+def _stratified_3d(task: Task, seed: int, phantoms: int = 3, dark: bool = False) -> list[dict]:
     """3D pairs: every noise of :data:`VALIDATION_NOISE_3D` on each unseen phantom
-    (`phantoms` of the default scenes and one sharp one), blurred (deconvolution) by
-    one Gaussian and one widefield PSF of the training family drawn per phantom; a
-    third of the Poisson pairs in camera units."""
+    (`phantoms` of the default scenes and one sharp one, and with `dark` one scene
+    of objects in the dark), blurred (deconvolution) by one Gaussian and one
+    widefield PSF of the training family drawn per phantom; a third of the Poisson
+    pairs in camera units."""
     rng = np.random.default_rng([seed, 7])
     cleans = [make_phantom_3d(rng, (32, 64, 64)) for _ in range(phantoms)]
     cleans.append(make_phantom_3d(rng, (32, 64, 64), sharp=1.0))
@@ -372,6 +373,8 @@ def _stratified_3d(task: Task, seed: int, phantoms: int = 3) -> list[dict]:
             noises = VALIDATION_NOISE_3D + VALIDATION_NOISE_LIGHT
     if getattr(task, "low_counts", 0) > 0:
         noises = noises + VALIDATION_COUNTS_3D
+    if dark:  # their own stream: the other pairs stay as they were
+        cleans.append(sparse_scene(np.random.default_rng([seed, 15]), (32, 64, 64)))
     pairs = []
     for k, clean in enumerate(cleans):
         blurs: list[tuple[Any, dict]] = [(None, {})]
@@ -404,10 +407,10 @@ def validation_set(task: Task, strips: dict, seed: int, *, dark: bool = False) -
     sharp one, and with ``task.general_validation`` two scenes of the general
     generator, :data:`GENERAL_VALIDATION_KINDS`; with `dark` (``--sparse-scenes``)
     :data:`DARK_VALIDATION_SCENES` scenes of objects in the dark); 3D: the
-    stratified set of :func:`_stratified_3d`.
+    stratified set of :func:`_stratified_3d` (with `dark`, one such volume more).
     """
     if task.ndim == 3:
-        return _stratified_3d(task, seed)
+        return _stratified_3d(task, seed, dark=dark)
     rng = np.random.default_rng([seed, 7])
     cleans = []
     for strip in strips.values():

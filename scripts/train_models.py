@@ -102,6 +102,12 @@ CONDITIONING = {
 }
 
 
+#: ``--sparse-scenes``: how many scenes of objects in the dark are drawn before
+#: training, and their shape (a 3D training region is 32 x 96 x 96)
+DARK_SCENES = 64
+DARK_SCENE_SHAPES = {2: (256, 256), 3: (48, 128, 128)}
+
+
 @dataclass
 class Task:
     """What one shipped model learns and how it is trained."""
@@ -292,12 +298,13 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
         leaves = base.dead_leaves_pool(args.dead_leaves, args.dead_leaves_scenes, args.seed)
     sparse = None
     if args.sparse_scenes > 0:
-        if not (task.psf and task.ndim == 2):
-            raise SystemExit(f"--sparse-scenes is for 2D deconvolution, not {task.name}")
+        if not task.psf:
+            raise SystemExit(f"--sparse-scenes is for the deconvolution models, not {task.name}")
         if not 0.0 < args.sparse_scenes <= 1.0:
             raise SystemExit(f"--sparse-scenes must be in (0, 1], got {args.sparse_scenes}")
         dark = np.random.default_rng([args.seed, 16])  # their own stream
-        sparse = (args.sparse_scenes, [sparse_scene(dark, (256, 256)) for _ in range(64)])
+        side = DARK_SCENE_SHAPES[task.ndim]
+        sparse = (args.sparse_scenes, [sparse_scene(dark, side) for _ in range(DARK_SCENES)])
     if args.psf_mismatch > 0:
         if not task.psf:
             raise SystemExit(f"--psf-mismatch is for the deconvolution models, not {task.name}")
@@ -416,8 +423,8 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                     {
                         "sparse_scenes": {
                             "share_of_phantom_regions": args.sparse_scenes,
-                            "scenes": 64,
-                            "side": 256,
+                            "scenes": DARK_SCENES,
+                            "shape": list(DARK_SCENE_SHAPES[task.ndim]),
                             "generator": "napari_deconvnet.core.dark_scenes.sparse_scene",
                         }
                     }
@@ -655,10 +662,10 @@ def main(argv: list[str] | None = None) -> int:
         "--sparse-scenes",
         type=float,
         default=0.0,
-        help="deconv-2d: share of phantom regions cropped from scenes of objects in the "
-        "dark (core.dark_scenes.sparse_scene: spots from sub-pixel to well sampled, "
-        "thin filaments, on an exactly black background), where it lost to Richardson-"
-        "Lucy; the validation gains three such scenes",
+        help="deconvolution models: share of phantom regions cropped from scenes of "
+        "objects in the dark (core.dark_scenes.sparse_scene: spots from sub-pixel to well "
+        "sampled, thin filaments, on an exactly black background), where they lost to "
+        "Richardson-Lucy; the validation gains such scenes (2D three, 3D one)",
     )
     parser.add_argument(
         "--dead-leaves-scenes",

@@ -345,3 +345,21 @@ def test_train_models_sparse_scenes_keep_their_darkness_and_validate_there():
         np.testing.assert_array_equal(a["noisy"], b["noisy"])
     for pair in after[len(before) :]:
         assert np.median(pair["clean"]) < 1e-3 and pair["clean"].max() == pytest.approx(1.0)
+
+
+def test_deconv_3d_sparse_scenes_validate_on_a_volume_in_the_dark():
+    """deconv-3d --sparse-scenes: the 3D validation gains one volume of objects in the
+    dark (every noise, both PSF families), after the others, which stay as they were."""
+    shipped = pytest.importorskip("_shipped_data")
+    train_models = pytest.importorskip("train_models")
+
+    task = train_models.TASKS["deconv-3d"]
+    before = shipped.validation_set(task, {}, 0)
+    after = shipped.validation_set(task, {}, 0, dark=True)
+    added = 2 * len(shipped.VALIDATION_NOISE_3D)
+    assert len(after) == len(before) + added
+    for a, b in zip(before, after, strict=False):
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    for pair in after[-added:]:
+        assert pair["clean"].shape == (32, 64, 64) and np.median(pair["clean"]) < 1e-3
+    assert train_models.DARK_SCENE_SHAPES[3][0] >= task.region[0]  # a region fits
