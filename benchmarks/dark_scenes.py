@@ -51,8 +51,8 @@ from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core.dark_scenes import integrated_spots  # noqa: E402
 
-TEST_SEEDS = (91, 92, 93)
-VALIDATION_SEEDS = (95, 96)
+TEST_SEEDS = (91, 92, 93, 94, 95, 96)
+VALIDATION_SEEDS = (97, 98)
 TUNING_SEED = 99
 #: Scene shapes (``--3d``: volumes of 24 planes)
 SHAPES = {2: (128, 128), 3: (24, 64, 64)}

@@ -6,8 +6,8 @@ a slide, single molecules, spots of an smFISH field, a few filaments. The
 shipped deconvolution model never trained on such a scene (every training
 scene has a dim background, and the sampler skipped nearly empty regions),
 and on spots in the dark ``deconv-2d`` falls below a tuned Richardson-Lucy:
-1.4 dB on average and 3.2 at worst in ``benchmarks/dark_scenes.py`` (up to
-9 dB on bead fields of a first sweep; ``deconv-3d`` 2.4 to 4.4 dB at 500
+1.3 dB on average and 2.4 at worst in ``benchmarks/dark_scenes.py`` (up to
+9 dB on bead fields of a first sweep; ``deconv-3d`` 3.2 to 4.3 dB at 500
 photons). RL's positivity serves a black background
 well. :func:`sparse_scene` draws such scenes for training
 (``scripts/train_models.py --sparse-scenes``).
