@@ -72,3 +72,23 @@ def test_unknown_dask_chunk_sizes_are_refused_with_what_to_do():
         dn.restore(filtered)
     filtered.compute_chunk_sizes()
     assert dn.restore(filtered).shape == (64, 64)
+
+
+def test_a_masked_array_is_restored_as_its_data_with_a_warning_when_values_are_masked():
+    """The mask cannot be honoured (every pixel is restored, and a masked pixel's value
+    reaches its neighbours): restore says so and restores the data under it, exactly as
+    the plain array; a masked array with nothing masked restores silently."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(0.5, 0.1, (48, 48)).astype(np.float32)
+    plain = dn.restore(image, precision="float32")
+    masked = np.ma.masked_greater(image, 0.7)
+    assert masked.mask.any()
+    with pytest.warns(UserWarning, match=r"masked array with \d+ masked values.*filled"):
+        out = dn.restore(masked, precision="float32")
+    assert type(out) is np.ndarray
+    np.testing.assert_array_equal(out, plain)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(dn.restore(np.ma.asarray(image), precision="float32"), plain)

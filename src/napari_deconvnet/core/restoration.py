@@ -102,13 +102,28 @@ def psf_dimensions(psf: Any) -> int:
 def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
     """The image and model a restore works with, from what its caller passed.
 
-    A torch tensor is read as a NumPy array (detached, on the CPU). The model
-    left at ``"default"`` with a PSF is the shipped deconvolution model of the
-    PSF's dimensions (:data:`DECONVOLUTION_MODELS`): ``"default"`` is the
-    default denoiser, which takes no PSF.
+    A torch tensor is read as a NumPy array (detached, on the CPU). A masked
+    array is read as its data, with a warning when values are masked: the
+    network restores every pixel, and what the masked ones hold (often a fill
+    value) spreads into their neighbours. The model left at ``"default"`` with
+    a PSF is the shipped deconvolution model of the PSF's dimensions
+    (:data:`DECONVOLUTION_MODELS`): ``"default"`` is the default denoiser,
+    which takes no PSF.
     """
     if is_tensor(image):
         image = image.detach().cpu().numpy()
+    if np.ma.isMaskedArray(image):
+        masked = int(np.count_nonzero(np.ma.getmaskarray(image)))
+        if masked:
+            warnings.warn(
+                f"image is a masked array with {masked} masked values; the mask is "
+                "ignored and those pixels are restored from the values under it, "
+                "which also reach their neighbours: fill them first "
+                "(image.filled(value), e.g. with the median of the unmasked data)",
+                UserWarning,
+                stacklevel=3,
+            )
+        image = np.ma.getdata(image)
     if isinstance(model, str) and model == "default" and psf is not None:
         model = DECONVOLUTION_MODELS[min(max(psf_dimensions(psf), 1), 3)]
     return image, model
