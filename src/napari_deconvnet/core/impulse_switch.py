@@ -145,6 +145,9 @@ HALO_PAIR_NOISE = 3.0
 #: ... and their diagonal neighbour's excess, times the pixel's, at most this many times
 #: the product of theirs (1 for a spot: its light is separable)
 HALO_SEPARABLE = 2.0
+#: The 4 nearest neighbours (row, column steps) the halo tests read, in this order:
+#: the two along the rows' axis, then the two along the columns'
+_NEAREST = ((-1, 0), (1, 0), (0, -1), (0, 1))
 #: The crop (per spatial axis) the impulses are looked for in
 DETECT_CROP = {2: (512, 512), 3: (24, 192, 192)}
 
@@ -474,7 +477,7 @@ def _haloed(planes: np.ndarray, mask: np.ndarray, line: dict[str, float]) -> np.
     # all 4 nearest neighbours lit (their least, on the pixel's side): a line through a
     # hot pixel (a filament) lights two of them, a point all four (with 3 of 4, the
     # validation lost on hot pixels on filaments: benchmarks/mixed_noise.py --choose-halo)
-    nearest = np.stack([at(-1, 0), at(1, 0), at(0, -1), at(0, 1)])
+    nearest = np.stack([at(dy, dx) for dy, dx in _NEAREST])
     corners = middle([at(-1, -1), at(-1, 1), at(1, -1), at(1, 1)])
     far = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if max(abs(dy), abs(dx)) == 2]
     ring = np.sort(np.stack([at(dy, dx) for dy, dx in far]), axis=0)
@@ -485,15 +488,19 @@ def _haloed(planes: np.ndarray, mask: np.ndarray, line: dict[str, float]) -> np.
     # a camera's offset its intercept is uncertain) or the scene is textured
     noise = np.maximum(noise, (ring[11] + ring[12] - ring[3] - ring[4]) / 2 / 1.349)
     noise = np.maximum(noise, float(line.get("quantum", 0.0)))
-    side = np.sign(planes[k, y, x].astype(np.float64) - around)
-    halo = (side * (nearest - around)).min(axis=0)
+    own = planes[k, y, x].astype(np.float64) - around
+    side = np.sign(own)
+    excess = side * (nearest - around)  # each neighbour's, on the pixel's side
+    halo = excess.min(axis=0)
     centred = (halo > HALO_NOISE * noise) & (halo > HALO_FALL * side * (corners - around))
-    return centred | _off_centre(at, nearest, around, side, noise, line)
+    return centred | _off_centre(at, nearest, excess, side * own, around, side, noise, line)
 
 
 def _off_centre(
     at: Callable[[int, int], np.ndarray],
     nearest: np.ndarray,
+    excess: np.ndarray,
+    own: np.ndarray,
     around: np.ndarray,
     side: np.ndarray,
     noise: np.ndarray,
@@ -510,20 +517,19 @@ def _off_centre(
     integrated over pixels gives 1, wherever it lies; a spot between two pixels,
     found as a pair, too). A line through a hot pixel lights the neighbours along
     it no more than the pixels beyond them, and a diagonal line lights the diagonal
-    neighbour far beyond that product.
+    neighbour far beyond that product. `nearest` are the neighbours (:data:`_NEAREST`),
+    `excess` and `own` theirs and the pixel's excess over `around` on its `side` (+1
+    above it, -1 below).
     """
-    steps = ((-1, 0), (1, 0), (0, -1), (0, 1))
-    beyond = np.stack([at(2 * dy, 2 * dx) for dy, dx in steps])
+    beyond = np.stack([at(2 * dy, 2 * dx) for dy, dx in _NEAREST])
     # the difference of two pixels at the level beyond (a line lights both alike)
     level = np.maximum(np.maximum(beyond, around), 0.0)
     spread = np.maximum(noise, np.sqrt(2 * np.maximum(line["a"] * level + line["b"], 0.0)))
     lit = side * nearest - np.maximum(side * beyond, side * around) > HALO_PAIR_NOISE * spread
-    excess = side * (nearest - around)
-    own = side * (at(0, 0) - around)
     found = np.zeros(side.shape, bool)
     for i in (0, 1):  # a lit neighbour on each axis, their corner as a spot lights it
         for j in (2, 3):
-            corner = side * (at(steps[i][0], steps[j][1]) - around)
+            corner = side * (at(_NEAREST[i][0], _NEAREST[j][1]) - around)
             spot = corner * own <= HALO_SEPARABLE * excess[i] * excess[j]
             found |= lit[i] & lit[j] & spot
     return found
