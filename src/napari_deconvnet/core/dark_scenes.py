@@ -24,6 +24,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import erf
 
+from .phantoms import random_walk
+
 __all__ = ["SPOT_SIGMA", "integrated_spots", "sparse_scene"]
 
 #: Width (sigma, pixels) of :func:`sparse_scene`'s spots, per scene: from sub-pixel
@@ -59,17 +61,9 @@ def integrated_spots(
 def _dark_filaments(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """1 to 5 thin filaments (smooth random walks, sigma 0.4-1.0 pixel) in the dark."""
     image = np.zeros(shape)
-    ndim = len(shape)
     for _ in range(int(rng.integers(1, 6))):
-        n = int(rng.integers(30, 3 * max(shape)))
-        drift = np.cumsum(rng.normal(0, rng.uniform(0.02, 0.2), (n, ndim)), axis=0)
-        steps = rng.standard_normal(ndim) + drift
-        steps /= np.linalg.norm(steps, axis=1, keepdims=True) + 1e-12
-        path = rng.uniform(0, 1, ndim) * shape + np.cumsum(steps, axis=0)
-        inside = np.all((path >= 0) & (path < shape), axis=1)
-        end = n if inside.all() else int(np.argmin(inside))
         line = np.zeros(shape)
-        line[tuple(path[:end].astype(int).T)] = 1.0
+        line[random_walk(rng, shape, int(rng.integers(30, 3 * max(shape))), 0.2)] = 1.0
         width = rng.uniform(0.4, 1.0)
         image += rng.uniform(0.3, 1.0) * ndimage.gaussian_filter(line, width) * width * 2.5
     return image

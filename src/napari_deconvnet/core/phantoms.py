@@ -46,6 +46,7 @@ __all__ = [
     "misjudged_psf",
     "phantom",
     "random_psf",
+    "random_walk",
     "wide_psf",
 ]
 
@@ -76,19 +77,26 @@ def _beads(rng, shape):
     return ndimage.gaussian_filter(image, sigma) * (2 * np.pi * sigma**2) ** (len(shape) / 2)
 
 
+def random_walk(
+    rng: np.random.Generator, shape: tuple[int, ...], steps: int, wander: float
+) -> tuple[np.ndarray, ...]:
+    """The pixels of a smooth random walk of `steps` unit steps from a random start in
+    `shape`, up to where it first leaves it: the direction drifts a little each step
+    (by up to `wander`, a random share of it per walk). An index tuple for `shape`."""
+    ndim = len(shape)
+    drift = np.cumsum(rng.normal(0, rng.uniform(0.02, wander), (steps, ndim)), axis=0)
+    unit = rng.standard_normal(ndim) + drift
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True) + 1e-12
+    path = rng.uniform(0, 1, ndim) * shape + np.cumsum(unit, axis=0)
+    inside = np.all((path >= 0) & (path < shape), axis=1)
+    end = steps if inside.all() else int(np.argmin(inside))
+    return tuple(path[:end].astype(int).T)
+
+
 def _filaments(rng, shape):
     image = np.zeros(shape)
-    ndim = len(shape)
     for _ in range(int(rng.integers(2, 14))):
-        n = int(rng.integers(30, 4 * max(shape)))
-        # a smooth random walk of unit steps: the direction drifts a little each step
-        drift = np.cumsum(rng.normal(0, rng.uniform(0.02, 0.25), (n, ndim)), axis=0)
-        steps = rng.standard_normal(ndim) + drift
-        steps /= np.linalg.norm(steps, axis=1, keepdims=True) + 1e-12
-        path = rng.uniform(0, 1, ndim) * shape + np.cumsum(steps, axis=0)
-        inside = np.all((path >= 0) & (path < shape), axis=1)
-        end = n if inside.all() else int(np.argmin(inside))
-        index = tuple(path[:end].astype(int).T)
+        index = random_walk(rng, shape, int(rng.integers(30, 4 * max(shape))), 0.25)
         image[index] = rng.uniform(0.3, 1.0)
     return ndimage.gaussian_filter(image, rng.uniform(0.5, 1.2)) * 3
 
