@@ -57,6 +57,31 @@ def vector_units(flags: set[str]) -> str:
     return ", ".join(units)
 
 
+def model_table_head(fixed: str, align: str, names: list[str], against: str) -> list[str]:
+    """The heading and alignment lines of a table whose first columns are `fixed`
+    (aligned by `align`, ending in ``|``), then one column per model and one per
+    model minus `against`."""
+    return [
+        f"| {fixed} | "
+        + " | ".join(names)
+        + " | "
+        + " | ".join(f"{n} − {against}" for n in names)
+        + " |",
+        align + "---:|" * (2 * len(names)),
+    ]
+
+
+def model_cells(scores: list[float], against: float) -> str:
+    """A row's model columns (see :func:`model_table_head`): each score, then each
+    minus `against`; ends the row."""
+    return (
+        " | ".join(f"{s:.2f}" for s in scores)
+        + " | "
+        + " | ".join(f"{s - against:+.2f}" for s in scores)
+        + " |"
+    )
+
+
 def model_name(model: str) -> str:
     """A model's column name: a shipped name as it is, a file by its folder and stem
     (candidates are often all named "deconv-2d")."""

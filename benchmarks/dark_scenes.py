@@ -45,7 +45,15 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
+from _machine import (  # noqa: E402
+    heading,
+    machine,
+    model_cells,
+    model_name,
+    model_table_head,
+    publish,
+    set_threads,
+)
 from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score)
 
 import napari_deconvnet as dn  # noqa: E402
@@ -172,21 +180,18 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
     lines = [
         header,
         "",
-        "| scene | PSF | photons | background | input | RL (tuned: iterations) | "
-        + " | ".join(names)
-        + " | "
-        + " | ".join(f"{n} − RL" for n in names)
-        + " |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * (2 * len(models)),
+        *model_table_head(
+            "scene | PSF | photons | background | input | RL (tuned: iterations)",
+            "|---|---|---:|---:|---:|---:|",
+            names,
+            "RL",
+        ),
     ]
     for r in rows:
         lines.append(
             f"| {r['kind']} | {r['psf']} | {r['photons']:g} | {r['background']:g} | "
             f"{r['input']:.2f} | {r['richardson-lucy']:.2f} ({r['iterations']}) | "
-            + " | ".join(f"{r[m]:.2f}" for m in models)
-            + " | "
-            + " | ".join(f"{r[m] - r['richardson-lucy']:+.2f}" for m in models)
-            + " |"
+            + model_cells([r[m] for m in models], r["richardson-lucy"])
         )
     for background in BACKGROUNDS:
         chosen = [r for r in rows if r["background"] == background]

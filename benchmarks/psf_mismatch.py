@@ -55,7 +55,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
+from _machine import (  # noqa: E402
+    heading,
+    machine,
+    model_cells,
+    model_name,
+    model_table_head,
+    publish,
+    set_threads,
+)
 from deconv_scenes import SCENES, degrade, psnr, scene  # noqa: E402  (the same noise, score)
 from psf_shapes import GRIDS, classical, scenes, tuning_scenes  # noqa: E402
 
@@ -220,13 +228,13 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
     lines = [
         header,
         "",
-        "| true PSF | photons | given width × | input | RL (tuned: iterations) | "
-        "Wiener (tuned: balance) | "
-        + " | ".join(names)
-        + " | "
-        + " | ".join(f"{n} − best classical" for n in names)
-        + " |",
-        "|---|---:|---:|---:|---:|---:|" + "---:|" * (2 * len(models)),
+        *model_table_head(
+            "true PSF | photons | given width × | input | RL (tuned: iterations) | "
+            "Wiener (tuned: balance)",
+            "|---|---:|---:|---:|---:|---:|",
+            names,
+            "best classical",
+        ),
     ]
     for r in rows:
         best = max(r["richardson-lucy"], r["wiener"])
@@ -234,10 +242,7 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
             f"| {r['psf']} | {r['photons']:g} | {r['factor']:g} | {r['input']:.2f} | "
             f"{r['richardson-lucy']:.2f} ({r['params']['richardson-lucy']}) | "
             f"{r['wiener']:.2f} ({r['params']['wiener']:g}) | "
-            + " | ".join(f"{r[m]:.2f}" for m in models)
-            + " | "
-            + " | ".join(f"{r[m] - best:+.2f}" for m in models)
-            + " |"
+            + model_cells([r[m] for m in models], best)
         )
     lines += ["", *by_factor(rows, models, names)]
     means = summary(rows, models)

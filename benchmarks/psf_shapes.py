@@ -46,7 +46,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "scripts"))
 
-from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
+from _machine import (  # noqa: E402
+    heading,
+    machine,
+    model_cells,
+    model_name,
+    model_table_head,
+    publish,
+    set_threads,
+)
 from deconv_scenes import degrade, psnr  # noqa: E402  (the same noise and score)
 
 import napari_deconvnet as dn  # noqa: E402
@@ -206,12 +214,12 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
     lines = [
         header,
         "",
-        "| PSF | family | photons | input | RL (tuned: iterations) | Wiener (tuned: balance) | "
-        + " | ".join(names)
-        + " | "
-        + " | ".join(f"{n} − best classical" for n in names)
-        + " |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * (2 * len(models)),
+        *model_table_head(
+            "PSF | family | photons | input | RL (tuned: iterations) | Wiener (tuned: balance)",
+            "|---|---|---:|---:|---:|---:|",
+            names,
+            "best classical",
+        ),
     ]
     for r in rows:
         best = max(r["richardson-lucy"], r["wiener"])
@@ -219,10 +227,7 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
             f"| {r['psf']} | {r['family']} | {r['photons']:g} | {r['input']:.2f} | "
             f"{r['richardson-lucy']:.2f} ({r['params']['richardson-lucy']}) | "
             f"{r['wiener']:.2f} ({r['params']['wiener']:g}) | "
-            + " | ".join(f"{r[m]:.2f}" for m in models)
-            + " | "
-            + " | ".join(f"{r[m] - best:+.2f}" for m in models)
-            + " |"
+            + model_cells([r[m] for m in models], best)
         )
     for family in ("trained", "beyond"):
         chosen = [r for r in rows if r["family"] == family]

@@ -45,7 +45,15 @@ from scipy import ndimage
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _machine import heading, machine, model_name, publish, set_threads  # noqa: E402
+from _machine import (  # noqa: E402
+    heading,
+    machine,
+    model_cells,
+    model_name,
+    model_table_head,
+    publish,
+    set_threads,
+)
 
 import napari_deconvnet as dn  # noqa: E402
 from napari_deconvnet.core.dark_scenes import integrated_spots  # noqa: E402
@@ -141,23 +149,20 @@ def markdown(rows: list[dict], models: list[str], header: str) -> str:
     lines = [
         header,
         "",
-        "| spot sigma (px) | photons | background | noise read (true: Poisson, gain 1) | input | "
-        "Gaussian filter (tuned σ) | "
-        + " | ".join(names)
-        + " | "
-        + " | ".join(f"{n} − input" for n in names)
-        + " |",
-        "|---:|---:|---:|---:|---:|---:|" + "---:|" * (2 * len(models)),
+        *model_table_head(
+            "spot sigma (px) | photons | background | noise read (true: Poisson, gain 1) | "
+            "input | Gaussian filter (tuned σ)",
+            "|---:|---:|---:|---:|---:|---:|",
+            names,
+            "input",
+        ),
     ]
     for r in rows:
         gain = r["read"] + ("" if np.isnan(r["gain"]) else f", gain {r['gain']:.3g}")
         lines.append(
             f"| {r['sigma']:g} | {r['photons']:g} | {r['background']:g} | {gain} | "
             f"{r['input']:.2f} | {r['filter']:.2f} ({r['width']:g}) | "
-            + " | ".join(f"{r[m]:.2f}" for m in models)
-            + " | "
-            + " | ".join(f"{r[m] - r['input']:+.2f}" for m in models)
-            + " |"
+            + model_cells([r[m] for m in models], r["input"])
         )
     for background in BACKGROUNDS:
         chosen = [r for r in rows if r["background"] == background]

@@ -495,3 +495,50 @@ def test_denoise_2d_keeps_sparse_photon_counts_it_cannot_improve(seed):
     out = dn.restore(counts, "denoise-2d")
     before = psnr(clean, counts / 300, data_range=1)
     assert psnr(clean, out / 300, data_range=1) > before - 0.5
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_counts_of_spots_over_a_flat_background_read_as_poisson(seed):
+    # the smooth blocks span less than one noise deviation of levels (the
+    # background); a line through the spots' flanks above it read Gaussian noise
+    # or Poisson-Gaussian noise of gain 0.02-0.08 with the background as offset
+    from napari_deconvnet.core.dark_scenes import integrated_spots
+
+    rng = np.random.default_rng(seed)
+    spots = integrated_spots(rng, (128, 128), 60, 0.7)
+    clean = 0.1 + 0.9 * spots / spots.max()
+    counts = rng.poisson(clean * 300).astype(np.float32)
+    params = estimate_noise(counts)
+    assert params["noise"] == "poisson", params
+    assert params["gain"] == pytest.approx(1.0, rel=0.1)
+    # not counts (continuous, Gaussian noise at the same level): the level is all
+    # that can be measured, as Gaussian noise
+    gaussian = estimate_noise(clean * 300 + rng.normal(0, 5.5, clean.shape))
+    assert gaussian["noise"] == "gaussian" and gaussian["sigma"] == pytest.approx(5.5, rel=0.1)
+
+
+def test_the_moon_in_photon_counts_reads_as_poisson():
+    # smooth blocks over a narrow span of levels: read as Gaussian before
+    from skimage import data, img_as_float
+
+    moon = img_as_float(data.moon())
+    counts = np.random.default_rng(1).poisson(moon / moon.max() * 10).astype(np.uint16)
+    params = estimate_noise(counts)
+    assert params["noise"] == "poisson" and params["gain"] == pytest.approx(1.0, rel=0.05)
+
+
+def test_the_impulse_switch_keeps_the_line_its_constants_were_chosen_with():
+    # kinds.noise_line(one_level=False) fits the line through the spots' flanks as
+    # before; the level-only reading is what estimate_noise and noise maps get
+    from napari_deconvnet.core.dark_scenes import integrated_spots
+    from napari_deconvnet.core.kinds import noise_line
+
+    rng = np.random.default_rng(31)
+    spots = integrated_spots(rng, (128, 128), 60, 0.7)
+    counts = rng.poisson((0.1 + 0.9 * spots / spots.max()) * 300).astype(np.float32)
+    level = noise_line(counts)
+    assert level["a"] == pytest.approx(1.0, rel=0.1) and level["b"] == 0.0
+    fitted = noise_line(counts, one_level=False)
+    assert fitted != level
+    # (at the background, both describe the noise about as it is: 30 photons)
+    assert fitted["a"] * 30 + fitted["b"] == pytest.approx(30, rel=0.5)

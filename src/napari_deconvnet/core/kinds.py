@@ -611,7 +611,7 @@ def _noise_sample(image: np.ndarray) -> np.ndarray:
     return planes
 
 
-def noise_line(image: Any) -> dict[str, float]:
+def noise_line(image: Any, *, one_level: bool = True) -> dict[str, float]:
     """The noise variance of `image` as a line in its intensity: ``var = a * mean + b``.
 
     From :func:`~napari_deconvnet.estimate_noise` (``model="auto"``):
@@ -621,13 +621,15 @@ def noise_line(image: Any) -> dict[str, float]:
     described by its robust Gaussian sigma. `a` is never negative. Estimated
     from at most :data:`NOISE_SAMPLE` pixels spread over the image (four
     crops of a large plane, evenly chosen planes of a stack), so that it
-    costs the same on any image.
+    costs the same on any image. `one_level` False: a line is fitted even
+    where the levels span less than one noise deviation (for the impulse
+    switch, whose constants were chosen with such lines).
     """
-    from .noise_estimation import LINE_NOISE_MODELS, estimate_noise, variance_line
+    from .noise_estimation import LINE_NOISE_MODELS, _estimate, estimate_noise, variance_line
 
     image = _noise_sample(np.asarray(image, np.float32))
     try:  # (impulses are not this kind's noise: their test is skipped)
-        params = estimate_noise(image, impulses=False)
+        params = _estimate(image, "auto", None, None, False, one_level)
     except ValueError:  # no line can be fitted: the robust Gaussian sigma below
         params = {"noise": "unfitted"}
     if params["noise"] in LINE_NOISE_MODELS:

@@ -595,6 +595,10 @@ def estimate_noise(
       could be measured (sparse spots on black: every block above zero is an
       edge) the noise is Poisson of one photon per step, not a Gaussian
       sigma below half a step.
+    - ``"auto"`` on smooth blocks whose levels span less than one noise
+      standard deviation (a flat background, spots on it): the growth of
+      the noise cannot be measured, only its level, so counts read as
+      Poisson through the origin and other data as Gaussian.
     - Salt-and-pepper: the rate of pixels at exactly the image's maximum
       (salt) or minimum (pepper) among pixels whose 8 neighbours' median is
       far from that value (by 5 % of the range plus 6 times the local spread
@@ -636,6 +640,20 @@ def estimate_noise(
     ('gaussian', 0.05)
     >>> again = synthesize(clean, seed=1, **params)
     """
+    return _estimate(image, model, offset, channel_axis, impulses)
+
+
+def _estimate(
+    image: Any,
+    model: str,
+    offset: float | None,
+    channel_axis: int | None,
+    impulses: bool,
+    one_level: bool = True,
+) -> dict[str, Any]:
+    """:func:`estimate_noise`; `one_level` False fits a line even where the smooth blocks
+    span less than one noise deviation of levels (:func:`_one_level`), as before
+    2026-12-05 (the impulse switch's constants were chosen with those lines)."""
     if not isinstance(model, str) or model.lower() not in ESTIMATION_MODELS:
         raise ValueError(f"unknown noise model {model!r}; accepted names are {ESTIMATION_MODELS}")
     model = model.lower()
@@ -687,6 +705,12 @@ def estimate_noise(
             "noise standard deviation, too little to measure how the noise grows with the "
             "intensity; use an image with more contrast or model='gaussian'"
         )
+    if (
+        one_level
+        and model == "auto"
+        and np.ptp(mean) < np.sqrt(max(float(np.median(variance)), 0.0))
+    ):
+        return _one_level(gaussian, planes, mean, variance, count)
     if model == "speckle":
         a, _, _ = _fit_line(mean**2, variance, count, through_origin=True)
         return {"noise": "speckle", "sigma": float(np.sqrt(max(a, 0.0)))}
@@ -920,6 +944,29 @@ def _within_photon_step(a: float, planes: np.ndarray) -> float:
     if step is None or a <= step + 0.5 * _quantum(planes):
         return a
     return step
+
+
+def _one_level(
+    gaussian: dict[str, Any], planes: np.ndarray, mean: Any, variance: Any, count: Any
+) -> dict[str, Any]:
+    """The noise of an image whose smooth blocks span less than one noise standard
+    deviation of levels: how the noise grows cannot be measured, only its level.
+
+    Counts (:func:`photon_step`) are Poisson through the origin there (at most
+    one photon per step); anything else is `gaussian`. Sparse spots over a flat
+    background: every block above the background is a spot's flank, and a line
+    through those read counts over 10-100 photons' background as Poisson-Gaussian
+    noise of gain 0.01-0.3 with the background as the camera's offset; the bins
+    at and below the median level alone give the slope.
+    """
+    if photon_step(planes) is None:
+        return gaussian
+    # the bins up to the median level: flanks of objects only add variance above it
+    low = mean <= np.median(mean)
+    a0, _, _ = _fit_line(mean[low], variance[low], count[low], through_origin=True)
+    if not a0 > 0:
+        return gaussian
+    return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, planes))}
 
 
 def _counts_if_unmeasured(gaussian: dict[str, Any], planes: np.ndarray) -> dict[str, Any]:
