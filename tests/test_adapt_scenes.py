@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import napari_deconvnet as dn
 from napari_deconvnet.core.adapt import SCENES
@@ -92,7 +93,10 @@ def test_adapting_to_a_photo_is_never_worse_on_its_held_out_part():
     # teach it; measured, 120 steps (2026-12-02): validated on the training mix, the
     # adapted model was kept and lost -0.12 dB (scenes="image") and -0.39 (scenes="both",
     # the default); validated on a held-out strip of the image's own structures (the
-    # default since), nothing beat the start and it came back unchanged (+0.00).
+    # default since), nothing beat the start and it came back unchanged (+0.00). How much
+    # the training mix lets through depends on the draws: -0.07 dB once estimate_noise's
+    # gain for this image moved by 0.14 % (2026-12-05), so that test asks for a loss of
+    # any size from a model that was kept.
     from skimage import data
 
     from napari_deconvnet.core.metrics import psnr
@@ -113,7 +117,11 @@ def test_adapting_to_a_photo_is_never_worse_on_its_held_out_part():
     kept = dn.adapt("deconv-2d", noisy[:, :160], **options)  # scenes="both", validate_on="image"
     assert score(kept) - start > -0.02
     mixed = dn.adapt("deconv-2d", noisy[:, :160], validate_on="mix", **options)
-    assert score(mixed) - start < -0.1  # what the training-mix validation let through
+    start_weights = dn.load_model("deconv-2d").state_dict()
+    assert any(  # the training mix found the adapted model better than the start ...
+        not torch.equal(value, start_weights[name]) for name, value in mixed.state_dict().items()
+    )
+    assert score(mixed) < start  # ... and the photo's held-out part says it is worse
 
 
 def test_adapt_starts_from_the_deconvolution_model_when_given_a_psf():
