@@ -56,6 +56,7 @@ from _machine import (  # noqa: E402
 )
 
 import napari_deconvnet as dn  # noqa: E402
+from napari_deconvnet.core import metrics  # noqa: E402
 from napari_deconvnet.core.dark_scenes import integrated_spots  # noqa: E402
 
 TEST_SEEDS = (61, 62, 63)
@@ -80,7 +81,8 @@ def frame(seed: int, shape: tuple[int, ...], sigma: float, photons: float, backg
 
 
 def psnr(clean: np.ndarray, counts: np.ndarray, photons: float) -> float:
-    return float(10 * np.log10(1.0 / np.mean((counts / photons - clean) ** 2)))
+    """PSNR of counts (or a restoration of them) scaled by the peak `photons`, range 1."""
+    return float(metrics.psnr(counts / photons, clean, data_range=1.0))
 
 
 def tuned_filter(shape, sigma, photons, background) -> float:

@@ -682,10 +682,11 @@ def _estimate(
     # Gaussian: robust over the smooth blocks (all of them if too few), where
     # texture adds least to the finest coefficients
     everywhere = coef["hh"] if live is None else coef["hh"][live]
+    quantum = _quantum(planes)
     gaussian = {
         "noise": "gaussian",
         "sigma": _mad_sigma(
-            coef["hh"][smooth] if smooth.sum() >= _MIN_BIN else everywhere, _quantum(planes)
+            coef["hh"][smooth] if smooth.sum() >= _MIN_BIN else everywhere, quantum
         ),
     }
     if model == "gaussian":
@@ -693,42 +694,41 @@ def _estimate(
     mean, variance, count = nlf["mean"], nlf["variance"], nlf["count"]
     if mean.size < 3 or model == "auto" and np.ptp(mean) <= 0:
         if model == "auto":
-            return _counts_if_unmeasured(gaussian, planes)
+            return _counts_if_unmeasured(gaussian, planes, quantum)
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image has too few smooth pixels at "
             "distinct intensity levels; use a larger image or model='gaussian'"
         )
     lo, mid, hi = np.percentile(mean, [5, 50, 95])
-    if model != "auto" and hi - lo < np.sqrt(max(float(np.median(variance)), 0.0)):
+    deviation = np.sqrt(max(float(np.median(variance)), 0.0))  # the noise's, typically
+    if model != "auto" and hi - lo < deviation:
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image's intensities span less than one "
             "noise standard deviation, too little to measure how the noise grows with the "
             "intensity; use an image with more contrast or model='gaussian'"
         )
-    if (
-        one_level
-        and model == "auto"
-        and np.ptp(mean) < np.sqrt(max(float(np.median(variance)), 0.0))
-    ):
-        return _one_level(gaussian, planes, mean, variance, count)
+    if one_level and model == "auto" and np.ptp(mean) < deviation:
+        return _one_level(gaussian, planes, quantum, mean, variance, count)
     if model == "speckle":
         a, _, _ = _fit_line(mean**2, variance, count, through_origin=True)
         return {"noise": "speckle", "sigma": float(np.sqrt(max(a, 0.0)))}
     if model == "poisson":
         a, _, _ = _fit_line(mean, variance, count, through_origin=True)
-        return {"noise": "poisson", "gain": _gain(_within_photon_step(a, planes))}
+        step = _photon_step(planes, quantum)
+        return {"noise": "poisson", "gain": _gain(_within_photon_step(a, step, quantum))}
 
     a, b, se_b = _fit_line(mean, variance, count)
     if model == "auto":
         v_mid = a * mid + b
         if v_mid <= 0:  # (the median level unmeasured: e.g. a black majority)
-            return _counts_if_unmeasured(gaussian, planes)
+            return _counts_if_unmeasured(gaussian, planes, quantum)
         if a <= 0 or a * (hi - lo) < _SIGNAL_DEPENDENCE * v_mid:
             return gaussian
         if abs(b) <= max(2 * se_b, 0.02 * v_mid):
             a0, _, _ = _fit_line(mean, variance, count, through_origin=True)
             if a0 > 0:  # (not so when the levels are far below zero: Poisson-Gaussian)
-                return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, planes))}
+                step = _photon_step(planes, quantum)
+                return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, step, quantum))}
     if a <= 0:
         raise ValueError(
             "the noise does not grow with the intensity, so it has no Poisson part; "
@@ -908,7 +908,11 @@ def photon_step(planes: np.ndarray) -> float | None:
     """The value one photon adds, if `planes` look like counts: non-negative,
     discrete (:func:`_quantum`) and with at least three positive values, the
     :data:`PHOTON_STEP_WITNESSES`-th smallest positive value; else None."""
-    quantum = _quantum(planes)
+    return _photon_step(planes, _quantum(planes))
+
+
+def _photon_step(planes: np.ndarray, quantum: float) -> float | None:
+    """:func:`photon_step`, given the data's :func:`_quantum`."""
     if not quantum > 0:
         return None
     flat = planes.reshape(-1)
@@ -922,7 +926,7 @@ def photon_step(planes: np.ndarray) -> float | None:
     return float(np.partition(positive, PHOTON_STEP_WITNESSES - 1)[PHOTON_STEP_WITNESSES - 1])
 
 
-def _within_photon_step(a: float, planes: np.ndarray) -> float:
+def _within_photon_step(a: float, step: float | None, quantum: float) -> float:
     """A pure Poisson slope `a` (variance per unit of intensity), lowered to one
     photon's step where the data show values that a step of `a` cannot make.
 
@@ -935,19 +939,22 @@ def _within_photon_step(a: float, planes: np.ndarray) -> float:
     photons' worth per count, though a tenth of the pixels held 1 to 12. The
     blind denoiser, told the noise was 3.7 times its level, lost 7 dB against
     its input. Where :data:`PHOTON_STEP_WITNESSES` positive values lie below
-    such a step, the step is that smallest value (:func:`photon_step`). Data
-    that are not non-negative multiples of one quantum are left as fitted.
+    such a step, the step is that smallest value (`step`, :func:`photon_step`;
+    None for data that are not counts, left as fitted; `quantum`: the data's
+    :func:`_quantum`).
     """
-    if not a > 0:
-        return a
-    step = photon_step(planes)
-    if step is None or a <= step + 0.5 * _quantum(planes):
+    if not a > 0 or step is None or a <= step + 0.5 * quantum:
         return a
     return step
 
 
 def _one_level(
-    gaussian: dict[str, Any], planes: np.ndarray, mean: Any, variance: Any, count: Any
+    gaussian: dict[str, Any],
+    planes: np.ndarray,
+    quantum: float,
+    mean: Any,
+    variance: Any,
+    count: Any,
 ) -> dict[str, Any]:
     """The noise of an image whose smooth blocks span less than one noise standard
     deviation of levels: how the noise grows cannot be measured, only its level.
@@ -959,17 +966,20 @@ def _one_level(
     noise of gain 0.01-0.3 with the background as the camera's offset; the bins
     at and below the median level alone give the slope.
     """
-    if photon_step(planes) is None:
+    step = _photon_step(planes, quantum)
+    if step is None:
         return gaussian
     # the bins up to the median level: flanks of objects only add variance above it
     low = mean <= np.median(mean)
     a0, _, _ = _fit_line(mean[low], variance[low], count[low], through_origin=True)
     if not a0 > 0:
         return gaussian
-    return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, planes))}
+    return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, step, quantum))}
 
 
-def _counts_if_unmeasured(gaussian: dict[str, Any], planes: np.ndarray) -> dict[str, Any]:
+def _counts_if_unmeasured(
+    gaussian: dict[str, Any], planes: np.ndarray, quantum: float
+) -> dict[str, Any]:
     """`gaussian`, unless the noise level function had no level above zero to measure
     on and the data look like counts: then Poisson noise of one photon per
     :func:`photon_step`.
@@ -979,7 +989,7 @@ def _counts_if_unmeasured(gaussian: dict[str, Any], planes: np.ndarray) -> dict[
     counts are exactly zero and the Gaussian sigma reads 0: "noiseless", for
     data whose positive values are counts of a few hundred photons.
     """
-    step = photon_step(planes)
+    step = _photon_step(planes, quantum)
     if step is None or gaussian["sigma"] >= 0.5 * step:
         return gaussian
     return {"noise": "poisson", "gain": _gain(step)}
