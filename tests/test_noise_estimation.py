@@ -517,6 +517,38 @@ def test_counts_of_spots_over_a_flat_background_read_as_poisson(seed):
     assert gaussian["noise"] == "gaussian" and gaussian["sigma"] == pytest.approx(5.5, rel=0.1)
 
 
+@pytest.mark.parametrize("seed", [31, 32, 33, 34])
+def test_bright_sub_pixel_spots_over_a_background_read_as_poisson(seed):
+    # 1000-photon spots of sigma 0.35 px over 100 photons: the top level bins are
+    # the spots' flanks (variance 13-45 times the background's within a tenth of
+    # its level), so their levels spanned more than a noise deviation, and the
+    # line through them read Poisson-Gaussian noise of gain 0.01-0.05
+    from napari_deconvnet.core.dark_scenes import integrated_spots
+
+    rng = np.random.default_rng(seed)
+    spots = integrated_spots(rng, (128, 128), 60, 0.35)
+    counts = rng.poisson((0.1 + 0.9 * spots / spots.max()) * 1000).astype(np.float32)
+    params = estimate_noise(counts)
+    assert params["noise"] == "poisson", params
+    assert params["gain"] == pytest.approx(1.0, rel=0.1)
+    # the flanks are what the rule finds: with it off, the line through them is back
+    planes = estimation_module._planes(counts, None)
+    flanks = estimation_module._object_flanks(
+        np.array([100.0, 100.5, 101.0, 112.0]), np.array([100.0, 104.0, 98.0, 2000.0]), 1.0
+    )
+    assert flanks.tolist() == [False, False, False, True]
+    assert not estimation_module._object_flanks(
+        np.array([100.0, 100.5, 101.0, 112.0]), np.array([100.0, 104.0, 98.0, 2000.0]), None
+    ).any()  # (not counts: nothing flagged)
+    assert estimation_module.photon_step(planes) is not None
+
+
+def test_counts_with_levels_that_rise_as_shot_noise_keep_every_bin():
+    # a Poisson gradient: variance = level; no bin is a flank, whatever the slack
+    levels = np.linspace(20.0, 200.0, 24)
+    assert not estimation_module._object_flanks(levels, levels * 1.1, 1.0).any()
+
+
 def test_the_moon_in_photon_counts_reads_as_poisson():
     # smooth blocks over a narrow span of levels: read as Gaussian before
     from skimage import data, img_as_float
