@@ -431,3 +431,70 @@ def test_a_float_photo_with_noise_of_half_a_grey_level_is_left_nearly_as_it_is()
     out = dn.restore(noisy, "denoise-2d", precision="float32")
     before = dn.psnr(clean, noisy, data_range=1)
     assert dn.psnr(clean, out, data_range=1) > before - 5.5
+
+
+def _dense_texture(photons, seed=1):
+    """A phantom of fine texture over every pixel (no smooth area) as photon counts."""
+    from napari_deconvnet.core.phantoms import phantom
+
+    clean = np.clip(phantom((256, 256), rng=np.random.default_rng(101)), 0, 1)
+    counts = np.random.default_rng(seed).poisson(clean * photons).astype(np.float32)
+    return clean, counts
+
+
+def test_the_guard_takes_the_images_noise_when_it_is_known(tmp_path):
+    # texture everywhere: estimate_noise and the weak-texture windows read it as noise
+    # (4.8 % of the range for 0.06 %), so the guard let the network remove it
+    da = pytest.importorskip("dask.array")
+    zarr = pytest.importorskip("zarr")
+    clean, counts = _dense_texture(1e5)
+    photons = 1e5
+    before = dn.psnr(clean, counts / photons, data_range=1)
+    measured = dn.restore(counts, "denoise-2d", precision="float32")
+    assert dn.psnr(clean, measured / photons, data_range=1) < before - 2
+    known = {"noise": "poisson", "gain": 1.0}
+    told = dn.restore(counts, "denoise-2d", precision="float32", light_noise_guard=known)
+    assert dn.psnr(clean, told / photons, data_range=1) > before - 0.1
+    # lazy and streamed restores use it too
+    lazy = dn.restore(
+        da.from_array(counts, chunks=(96, 96)),
+        "denoise-2d",
+        precision="float32",
+        light_noise_guard=known,
+    )
+    np.testing.assert_allclose(lazy.compute(), told, atol=1e-5 * np.ptp(told))
+    out = tmp_path / "out.ome.zarr"
+    dn.restore_to_zarr(
+        counts,
+        out,
+        "denoise-2d",
+        chunks=64,
+        precision="float32",
+        client=False,
+        light_noise_guard=known,
+    )
+    np.testing.assert_allclose(
+        zarr.open_array(str(out / "0"), mode="r")[:], told, atol=1e-5 * np.ptp(told)
+    )
+    # heavy known noise: the network's output as it is
+    noisy = _dense_texture(20)[1]
+    heavy = dn.restore(noisy, "denoise-2d", light_noise_guard=known, precision="float32")
+    raw = dn.restore(noisy, "denoise-2d", light_noise_guard=False, precision="float32")
+    np.testing.assert_array_equal(heavy, raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        ({"noise": "speckle", "sigma": 0.1}, ValueError, "variance line"),
+        ({"noise": "poisson"}, ValueError, "incomplete"),
+        ("poisson", TypeError, "estimate_noise returns"),
+        (1, TypeError, "estimate_noise returns"),
+    ],
+)
+def test_a_bad_noise_for_the_guard_is_refused(value, error, match):
+    with pytest.raises(error, match=match):
+        dn.restore(np.zeros((32, 32), np.float32) + 1, "denoise-2d", light_noise_guard=value)
+    # a model the guard is not for refuses a noise as it refuses True
+    with pytest.raises(ValueError, match="one-channel denoiser"):
+        guard_applies(dn.load_model("salt-and-pepper"), {"noise": "poisson", "gain": 1.0})

@@ -35,7 +35,7 @@ from .devices import resolve_device, resolve_precision
 from .generators import drain
 from .impulse_switch import IMPULSE_MARGIN, switch_impulses
 from .kinds import ModelKind, kind_of
-from .light_noise import WindowedImage, guard_applies, guard_weight
+from .light_noise import WindowedImage, guard_applies, guard_noise, guard_weight
 from .model import DeconvNet, DeconvNetConfig
 from .normalization import image_sample_budget, image_statistics, normalization_arrays
 from .psf import SUBPIXEL_RADIUS, subpixel_shift
@@ -158,6 +158,8 @@ class Job:
     image_sample: tuple[int, int] | None = None
     #: each image's light-noise weight is a task of the lazy graph (:mod:`.lazy`)
     guard_tasks: bool = False
+    #: the caller's noise for the light-noise guard (core.light_noise.guard_noise)
+    guard_noise: dict[str, Any] | None = None
     #: the batch axis of an RGBA image's samples, whose fourth (opacity) blocks keep
     #: as it is (:func:`~.colour.alpha_axis`; streamed restores)
     opacity_axis: int | None = None
@@ -210,6 +212,7 @@ class Job:
             **({"fraction": list(self.fraction)} if self.fraction else {}),
             **({"blend": self.blend_record()} if self.blend is not None else {}),
             **({"guard_tasks": True} if self.guard_tasks else {}),
+            **({"guard_noise": self.guard_noise} if self.guard_noise else {}),
             **({"opacity_axis": self.opacity_axis} if self.opacity_axis is not None else {}),
             **({"impulses": self.impulses} if self.impulses is not None else {}),
             "precision": self.precision,
@@ -378,7 +381,7 @@ def image_guard(
     image = WindowedImage(job.spatial, parts)
     o, s = float(np.ravel(offset)[0]), float(np.ravel(scale)[0])
     with lock:
-        return guard_weight(net, image, o, s, dtype=dtype)
+        return guard_weight(net, image, o, s, dtype=dtype, noise=job.guard_noise)
 
 
 class Hooks:
@@ -442,7 +445,7 @@ def make_job(
     device: Any,
     normalization: Any,
     block: Sequence[int],
-    light_noise_guard: bool | None = None,
+    light_noise_guard: bool | dict[str, Any] | None = None,
     colour: int | None = None,
     impulses: dict[str, float] | None = None,
     graph_statistics: bool = False,
@@ -493,6 +496,7 @@ def make_job(
     post_values = kind.output_statistics(xt)
     blend = None
     guard_tasks = False
+    known = guard_noise(light_noise_guard)  # the caller's noise, if described
     if guard_applies(net, light_noise_guard):  # each image's weight, as restore_iter's
         images = guard_shape(xt.shape, layout, colour)
         if graph_statistics and math.prod(images) > 1:
@@ -501,9 +505,13 @@ def make_job(
             one = tuple(slice(0, 1) for _ in images)
             norm = net.config.normalization
             o, s = image_statistics(xt[one], len(lead), norm, budget=image_sample)
-            blend = light_noise_weights(net, xt[one], layout, o, s, colour, dtype=dtype)
+            blend = light_noise_weights(
+                net, xt[one], layout, o, s, colour, dtype=dtype, noise=known
+            )
         else:
-            blend = light_noise_weights(net, xt, layout, offset, scale, colour, dtype=dtype)
+            blend = light_noise_weights(
+                net, xt, layout, offset, scale, colour, dtype=dtype, noise=known
+            )
     cond_stats = None
     margin = (0,) * ndim
     if kind.extra_channels:
@@ -541,6 +549,7 @@ def make_job(
         impulses=impulses,
         image_sample=image_sample,
         guard_tasks=guard_tasks,
+        guard_noise=known,
     )
 
 

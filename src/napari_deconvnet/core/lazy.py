@@ -59,7 +59,7 @@ def lazy_restore(
     progress: Callable[[int, int], Any] | None = None,
     stop: threading.Event | None = None,
     normalization: dict[str, Any] | None = None,
-    light_noise_guard: bool | None = None,
+    light_noise_guard: bool | dict[str, Any] | None = None,
     impulse_switch: bool | None = None,
 ) -> Any:
     """:func:`~napari_deconvnet.restore` of a dask array: a lazy dask array of blocks.

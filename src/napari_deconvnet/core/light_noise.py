@@ -70,6 +70,7 @@ __all__ = [
     "WEAK_TEXTURE_MARGIN",
     "guard_applies",
     "guard_boxes",
+    "guard_noise",
     "guard_weight",
     "guard_windows",
     "guarded_by_default",
@@ -107,8 +108,47 @@ def guarded_by_default(metadata: Any, in_channels: Any) -> bool:
     return metadata.get("name") in GUARDED_MODELS
 
 
-def guard_applies(net: Any, requested: bool | None) -> bool:
-    """Whether a restore with `net` blends at light noise (``requested`` None: automatic)."""
+def guard_noise(requested: Any) -> dict[str, Any] | None:
+    """The noise a restore's ``light_noise_guard`` describes, or None (True, False, None).
+
+    ``light_noise_guard`` may be the image's noise, as
+    :func:`~.noise_estimation.estimate_noise` returns it (``{"noise":
+    "gaussian", "sigma": ...}``, ``"poisson"`` with ``gain``,
+    ``"poisson-gaussian"`` with ``gain``, ``offset``, ``read_noise``; the
+    image's units): the guard is then on, and judges the network's correction
+    with that noise instead of measuring it. Known noise (a calibrated camera)
+    is what a texture that fills the whole image needs: both measurements read
+    fine texture as noise there (a dense texture phantom at 10^5 photons, noise
+    0.06 % of its range, read 4.8 %, and the network removed the texture).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Anything but None, a bool or such a description (the variance must
+        be a line in the intensity: Gaussian, Poisson, Poisson-Gaussian).
+    """
+    if requested is None or isinstance(requested, (bool, np.bool_)):
+        return None
+    if not isinstance(requested, dict):
+        raise TypeError(
+            "light_noise_guard must be None (automatic), True, False or the image's noise "
+            "as estimate_noise returns it (a dict such as {'noise': 'poisson', 'gain': 1.0}), "
+            f"got {requested!r}"
+        )
+    from .noise_estimation import variance_line
+
+    try:
+        variance_line(requested)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"light_noise_guard: {err}") from None
+    return dict(requested)
+
+
+def guard_applies(net: Any, requested: Any) -> bool:
+    """Whether a restore with `net` blends at light noise (``requested`` None: automatic;
+    a noise description, :func:`guard_noise`: on)."""
+    if guard_noise(requested) is not None:
+        requested = True
     requested = optional_flag(requested, "light_noise_guard")
     if requested is False:
         return False
@@ -278,6 +318,7 @@ def guard_weight(
     seed: int = 0,
     restored: Any = None,
     dtype: torch.dtype = torch.float32,
+    noise: dict[str, Any] | None = None,
 ) -> float | None:
     """The SURE-optimal weight of the network's correction for one image, or None.
 
@@ -300,6 +341,9 @@ def guard_weight(
     dtype : torch.dtype
         The restore's precision, for that output. The divergence runs in
         float32.
+    noise : dict, optional
+        The image's noise (:func:`guard_noise`), in its units: used as it is
+        instead of the measured variance (neither measured nor capped).
 
     Returns
     -------
@@ -323,7 +367,13 @@ def guard_weight(
         return None
     planes = (-1, *crop.shape[-2:])  # the noise is measured over all crops at once
     flat = crop.reshape(planes)
-    line = _line(flat)
+    if noise is None:
+        line = _line(flat)
+    else:  # the caller's noise: no measurement
+        from .noise_estimation import variance_line
+
+        a, b = variance_line(noise)
+        line = a * flat + b
     if _clearly_noisy(line, scale):
         return None  # whatever the network's output (see _clearly_noisy)
     dev = next(net.parameters(), torch.empty(0)).device  # where the weights are now
@@ -348,11 +398,15 @@ def guard_weight(
             with torch.inference_mode(), inference_autocast(dev, dtype):
                 restored = _box_outputs(net, regions, boxes, dev).float()
         back = restored[:, 0].cpu().double().numpy() * scale + offset
-        measured = _variance(flat, back.reshape(planes), line)
+        if noise is None:
+            measured = _variance(flat, back.reshape(planes), line)
+        else:  # (a line; noise that grows with the intensity judged at the top too)
+            a, b = variance_line(noise)
+            measured = (np.maximum(line, 0.0), (a, 1.0, b) if a > 0 else None)
         if measured is None:
             return None
         variance, law = measured
-        if math.sqrt(float(variance.mean())) / scale < CAP_BELOW * LIGHT_NOISE:
+        if noise is None and math.sqrt(float(variance.mean())) / scale < CAP_BELOW * LIGHT_NOISE:
             variance, law = _capped(flat, variance, law)
         v = variance.reshape(crop.shape) / scale**2
         if math.sqrt(float(v.mean())) >= LIGHT_NOISE:

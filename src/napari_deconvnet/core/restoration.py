@@ -58,7 +58,7 @@ from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
 from .generators import Cancelled, drain
 from .impulse_switch import find_impulses, switch_impulses
 from .kinds import kind_of
-from .light_noise import guard_applies, guard_weight
+from .light_noise import guard_applies, guard_noise, guard_weight
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
 from .normalization import normalization_arrays
@@ -263,6 +263,7 @@ def light_noise_weights(
     *,
     restored: Any = None,
     dtype: torch.dtype = torch.float32,
+    noise: dict[str, Any] | None = None,
 ) -> np.ndarray | None:
     """:func:`~.light_noise.guard_weight` of each image of the transposed input `xt`.
 
@@ -290,7 +291,13 @@ def light_noise_weights(
         pick = index + (0,) * (xt.ndim - lead)
         mine = None if restored is None else restored[index]
         w = guard_weight(
-            net, xt[index], float(offsets[pick]), float(scales[pick]), restored=mine, dtype=dtype
+            net,
+            xt[index],
+            float(offsets[pick]),
+            float(scales[pick]),
+            restored=mine,
+            dtype=dtype,
+            noise=noise,
         )
         if w is not None:
             weights[index] = w
@@ -336,7 +343,7 @@ def restore_iter(
     batch_size: int | None = None,
     precision: str = "auto",
     normalization: dict[str, Any] | None = None,
-    light_noise_guard: bool | None = None,
+    light_noise_guard: bool | dict[str, Any] | None = None,
     impulse_switch: bool | None = None,
     ensemble: int = 1,
     decorrelate: bool | None = None,
@@ -441,7 +448,7 @@ def _restore_planned(
     tile: Any,
     overlap: Any,
     batch_size: Any,
-    light_noise_guard: bool | None,
+    light_noise_guard: bool | dict[str, Any] | None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """The restore of `x` once it is checked and prepared (:func:`restore_iter`)."""
     plan = plan_restore_tiles(
@@ -602,7 +609,7 @@ def _restore_pass(
     plan: dict[str, Any],
     dev: torch.device,
     dtype: torch.dtype,
-    light_noise_guard: bool | None,
+    light_noise_guard: bool | dict[str, Any] | None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Normalise `x`, run the network over it and map the result back (one restore)."""
     xt = x.transpose(layout.perm)
@@ -616,6 +623,7 @@ def _restore_pass(
     xn = xn.reshape(layout.net_shape)
     kind = kind_of(net)
     guarded = guard_applies(net, light_noise_guard)  # see core.light_noise
+    known = guard_noise(light_noise_guard)  # the caller's noise, if described
     if kind.extra_channels:
         # the kind's extra channels (e.g. Richardson-Lucy with the PSF),
         # normalised like the image
@@ -647,7 +655,9 @@ def _restore_pass(
     blend = None
     if guarded:  # measured on this output, at the boxes core.light_noise reads, per image
         at = None if colour is None else list(layout.perm).index(colour)
-        blend = light_noise_weights(net, xt, layout, offset, scale, at, restored=yt, dtype=dtype)
+        blend = light_noise_weights(
+            net, xt, layout, offset, scale, at, restored=yt, dtype=dtype, noise=known
+        )
     yt *= scale
     yt += offset
     # nearly clean images: the input moved toward the output by SURE's weight
@@ -740,7 +750,7 @@ def restore(
     progress: Callable[[int, int], Any] | None = None,
     stop: threading.Event | None = None,
     normalization: dict[str, Any] | None = None,
-    light_noise_guard: bool | None = None,
+    light_noise_guard: bool | dict[str, Any] | None = None,
     impulse_switch: bool | None = None,
     ensemble: int = 1,
     decorrelate: bool | None = None,
@@ -821,7 +831,7 @@ def restore(
         scene around them in its own (:mod:`~napari_deconvnet.core.dynamic_range`;
         one-channel denoisers and deconvolution models; a dask array up to
         2**22 values alike (read whole to search it), a larger one in one pass).
-    light_noise_guard : bool, optional
+    light_noise_guard : bool or dict, optional
         Nearly clean images through a blind denoiser: when the estimated
         noise is light (below 8/255 of the normalisation range), the result
         is the input moved toward the network's output by the weight that
@@ -830,8 +840,15 @@ def restore(
         each image of a stack is weighed on its own, as alone.
         ``None`` (default): on for the shipped ``denoise-2d`` and
         ``denoise-3d``; ``True`` for another one-channel denoiser of white
-        noise; ``False``: the network's output as it is. numpy booleans are
-        accepted; any other value raises ``TypeError``.
+        noise; ``False``: the network's output as it is. The image's noise
+        as :func:`~napari_deconvnet.estimate_noise` returns it (e.g.
+        ``{"noise": "poisson-gaussian", "gain": g, "offset": o,
+        "read_noise": r}`` from a camera's calibration, in the image's units)
+        turns the guard on with that noise instead of the measured one: on
+        texture that fills the whole image the measurement reads the texture
+        as noise (:func:`~.light_noise.guard_noise`). numpy booleans are
+        accepted; anything else raises ``TypeError`` (a dict that is not such
+        a noise: ``ValueError``).
     impulse_switch : bool, optional
         Impulses (pixels at the image's minimum or maximum: dead or
         saturated pixels, salt-and-pepper) through a blind denoiser: when

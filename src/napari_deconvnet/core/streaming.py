@@ -75,7 +75,7 @@ def restore_to_zarr(
     batch_size: int | None = None,
     precision: str = "auto",
     normalization: dict[str, Any] | None = None,
-    light_noise_guard: bool | None = None,
+    light_noise_guard: bool | dict[str, Any] | None = None,
     impulse_switch: bool | None = None,
     ensemble: int = 1,
     decorrelate: bool | None = None,
@@ -107,9 +107,10 @@ def restore_to_zarr(
         Output block (and chunk) size per spatial axis, rounded up to the
         network's grid; default 1024 x 1024 (2D models), 64 x 256 x 256 (3D).
     light_noise_guard, impulse_switch : bool, optional
-        As for :func:`~napari_deconvnet.restore` (the guard's weight and the
-        search for impulses from a central crop of the source; impulses are
-        replaced block by block with the context the filter needs).
+        As for :func:`~napari_deconvnet.restore`, the guard also given the
+        image's noise as a dict (the guard's weight and the search for
+        impulses from a central crop of the source; impulses are replaced
+        block by block with the context the filter needs).
     decorrelate : bool, optional
         Accepted for the same parameters as :func:`~napari_deconvnet.restore`
         (checked), but a streamed restore never restores pixel-shuffled
