@@ -378,3 +378,43 @@ def test_torch_tensors_are_restored_as_arrays():
     np.testing.assert_array_equal(out, dn.restore(image, precision="float32"))
     halves = torch.from_numpy(image).to(torch.float16)
     assert dn.restore(halves, precision="float32").shape == (32, 32)
+
+
+def test_a_restore_that_restores_again_copies_the_callers_network_once(monkeypatch):
+    # a deconvolution of an image dark beyond its sides restores it extended (a
+    # second restore_iter with the restore's own network): one copy, not two
+    import copy
+
+    from scipy.signal import fftconvolve
+
+    from napari_deconvnet.core import restoration
+
+    net = dn.load_model("deconv-2d")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    copies = []
+    real = copy.deepcopy
+
+    def counted(obj, *args, **kwargs):
+        if isinstance(obj, dn.DeconvNet):
+            copies.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(restoration.copy, "deepcopy", counted)
+    extended = []
+    real_extend = restoration.extend_borders
+
+    def extend(*args, **kwargs):
+        result = real_extend(*args, **kwargs)
+        extended.append(result is not None)
+        return result
+
+    monkeypatch.setattr(restoration, "extend_borders", extend)
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    scene = np.zeros((64, 64))
+    scene[20:44, 20:44] = 1.0  # dark beyond every side
+    blurred = fftconvolve(scene, psf, mode="same").astype(np.float32)
+    dn.restore(blurred, net, psf=psf, precision="float32", borders="dark")
+    assert extended[0]  # restored extended, by a second restore_iter
+    assert [c is net for c in copies] == [True]  # the caller's network, once
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])

@@ -232,16 +232,19 @@ def dark_sides(images: np.ndarray, psf: np.ndarray, level: float = 0.0) -> list[
     return _dark_at(_side_means(images, psf), level)
 
 
-def _convolver(kernel: np.ndarray, shape: tuple[int, ...], device: Any) -> Any:
+def _convolver(
+    kernel: np.ndarray, shape: tuple[int, ...], device: Any, precision: Any = None
+) -> Any:
     """Linear ("same", zeros beyond) convolution of tensors of `shape` (n, *spatial) by
-    `kernel` (odd sizes) and by its mirror image, through real FFTs."""
+    `kernel` (odd sizes) and by its mirror image, through real FFTs (`precision`: the
+    complex dtype of the spectra, complex128 by default)."""
     import torch
 
     from .deconv_operators import centred_otf, fft_shape
 
     spatial = shape[1:]
     grid = fft_shape(list(spatial), kernel.shape)
-    otf = centred_otf(kernel.astype(np.float32), grid, device).to(torch.complex128)
+    otf = centred_otf(kernel.astype(np.float32), grid, device).to(precision or torch.complex128)
     dims = tuple(range(1, len(spatial) + 1))
     keep = (slice(None),) + tuple(slice(0, n) for n in spatial)
 
@@ -294,9 +297,11 @@ def extend_dark_sides(
     known[tuple(slice(lo, n - hi) for (lo, hi), n in zip(dark, data.shape[1:], strict=True))] = 1
     low = float(np.percentile(y, 99.9)) * 1e-4 + 1e-12  # RL needs positive data
     data = np.maximum(data, low) * known
-    convolve = _convolver(kernel, data.shape, "cpu")
-    d = torch.from_numpy(data)
-    m = torch.from_numpy(known)[None]
+    # single precision: the estimate only fills the spill beyond the frame, to which
+    # the image's noise is then added; double took twice as long
+    convolve = _convolver(kernel, data.shape, "cpu", torch.complex64)
+    d = torch.from_numpy(data.astype(np.float32))
+    m = torch.from_numpy(known.astype(np.float32))[None]
     weight = convolve(m.expand_as(d).contiguous(), mirror=True)  # the adjoint of the mask
     support = m > 0
     scene = torch.where(support, d.mean(dim=tuple(range(1, d.ndim)), keepdim=True), 0.0)
@@ -305,7 +310,7 @@ def extend_dark_sides(
         blurred = torch.clamp(convolve(scene), min=1e-12)
         ratio = torch.where(support, d / blurred, 0.0)
         scene = torch.where(support, scene * convolve(ratio, mirror=True) / scale, 0.0)
-    out = convolve(scene).numpy() + level
+    out = convolve(scene).numpy().astype(np.float64) + level
     mirrored += level
     if noise:
         from .noise import synthesize
