@@ -37,9 +37,11 @@ Two more measurements, each a ratio against float32 in the same process:
   degraded as its quality benchmark task degrades it; with
   ``--near-threshold``, ``denoise-2d`` near the light-noise guard's
   threshold (the quality benchmark's first test phantom at 100 photons, its
-  first test photo at sigma 15/255) and ``deconv-2d`` on its Airy task
-  (images below a quarter megapixel are restored that often over and timed
-  on average).
+  first test photo at sigma 15/255) and ``deconv-2d`` on its Airy task, as
+  the task blurs it and blurred with nothing beyond the frame ("dark sides",
+  which the restore extends: :mod:`napari_deconvnet.core.borders`) (images
+  below a quarter megapixel are restored that often over and timed on
+  average).
 
 - ``--planar``: anisotropic pooling (``DeconvNetConfig.planar_levels``) at
   ``deconv-3d``'s size (depth 2, 16 base channels, image and Wiener
@@ -496,6 +498,15 @@ def _inputs_near_threshold() -> dict:
         psf = task.make_psf()
         rng = np.random.default_rng([0, names.index(name), 0, 0])
         inputs[f"{model}@{name}"] = (np.asarray(q.degrade(task, clean, rng, psf), np.float32), psf)
+        if name == "deconv-airy-poisson":
+            # the same scene blurred with nothing beyond the frame (fftconvolve's
+            # "same"), so that the restore extends its dark sides (core.borders)
+            from scipy.signal import fftconvolve
+
+            blurred = np.clip(fftconvolve(clean, psf, mode="same"), 0, None)
+            peak = task.params["peak"]
+            counts = rng.poisson(blurred * peak) / peak
+            inputs[f"{model}@{name}, dark sides"] = (counts.astype(np.float32), psf)
     return inputs
 
 
