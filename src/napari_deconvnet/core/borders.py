@@ -298,10 +298,13 @@ def extend_dark_sides(
     low = float(np.percentile(y, 99.9)) * 1e-4 + 1e-12  # RL needs positive data
     data = np.maximum(data, low) * known
     # single precision: the estimate only fills the spill beyond the frame, to which
-    # the image's noise is then added; double took twice as long
-    convolve = _convolver(kernel, data.shape, "cpu", torch.complex64)
-    d = torch.from_numpy(data.astype(np.float32))
-    m = torch.from_numpy(known.astype(np.float32))[None]
+    # the image's noise is then added; double took twice as long (kept for values whose
+    # FFT sums could overflow single precision)
+    single = float(np.max(data)) * data[0].size < 1e36
+    real = np.float32 if single else np.float64
+    convolve = _convolver(kernel, data.shape, "cpu", torch.complex64 if single else None)
+    d = torch.from_numpy(data.astype(real))
+    m = torch.from_numpy(known.astype(real))[None]
     weight = convolve(m.expand_as(d).contiguous(), mirror=True)  # the adjoint of the mask
     support = m > 0
     scene = torch.where(support, d.mean(dim=tuple(range(1, d.ndim)), keepdim=True), 0.0)
