@@ -273,3 +273,17 @@ def test_darkness_at_a_cameras_offset_is_found():
     # an image whose darkest pixels lie at zero has no other darkness to find
     dark_scene = rng.poisson(phantom((96, 96), "beads", 3) * 100).astype(np.float32)
     assert db.dark_level(dark_scene[None], psf) is None
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e20, 1e36])
+def test_the_dark_extension_is_finite_and_scale_free_at_any_magnitude(scale):
+    # the extension's estimate runs in single precision unless the values could
+    # overflow its FFT sums; the restore scales with the image either way
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    scene = np.zeros((64, 64))
+    scene[20:44, 20:44] = 1.0
+    blurred = fftconvolve(scene, psf, mode="same")
+    unit = dn.restore(blurred.astype(np.float32), "deconv-2d", psf=psf, borders="dark")
+    out = dn.restore((blurred * scale).astype(np.float32), "deconv-2d", psf=psf, borders="dark")
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out / scale, unit, atol=1e-4 * np.ptp(unit))
