@@ -692,10 +692,12 @@ def _estimate(
     }
     if model == "gaussian":
         return gaussian
+    # one photon's value, if the data are counts (a pass over them: once per estimate)
+    step = _photon_step(planes, quantum) if model in ("auto", "poisson") else None
     mean, variance, count = nlf["mean"], nlf["variance"], nlf["count"]
     if mean.size < 3 or model == "auto" and np.ptp(mean) <= 0:
         if model == "auto":
-            return _counts_if_unmeasured(gaussian, planes, quantum)
+            return _counts_if_unmeasured(gaussian, step)
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image has too few smooth pixels at "
             "distinct intensity levels; use a larger image or model='gaussian'"
@@ -711,29 +713,27 @@ def _estimate(
     if one_level and model == "auto":
         # counts: bins whose variance grows faster than shot noise can are objects'
         # flanks, not levels of the noise (spots over a background)
-        level = ~_object_flanks(mean, variance, _photon_step(planes, quantum))
+        level = ~_object_flanks(mean, variance, step)
         if np.ptp(mean[level]) < deviation:
             kept = (mean[level], variance[level], count[level])
-            return _one_level(gaussian, planes, quantum, *kept)
+            return _one_level(gaussian, step, quantum, *kept)
     if model == "speckle":
         a, _, _ = _fit_line(mean**2, variance, count, through_origin=True)
         return {"noise": "speckle", "sigma": float(np.sqrt(max(a, 0.0)))}
     if model == "poisson":
         a, _, _ = _fit_line(mean, variance, count, through_origin=True)
-        step = _photon_step(planes, quantum)
         return {"noise": "poisson", "gain": _gain(_within_photon_step(a, step, quantum))}
 
     a, b, se_b = _fit_line(mean, variance, count)
     if model == "auto":
         v_mid = a * mid + b
         if v_mid <= 0:  # (the median level unmeasured: e.g. a black majority)
-            return _counts_if_unmeasured(gaussian, planes, quantum)
+            return _counts_if_unmeasured(gaussian, step)
         if a <= 0 or a * (hi - lo) < _SIGNAL_DEPENDENCE * v_mid:
             return gaussian
         if abs(b) <= max(2 * se_b, 0.02 * v_mid):
             a0, _, _ = _fit_line(mean, variance, count, through_origin=True)
             if a0 > 0:  # (not so when the levels are far below zero: Poisson-Gaussian)
-                step = _photon_step(planes, quantum)
                 return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, step, quantum))}
     if a <= 0:
         raise ValueError(
@@ -983,7 +983,7 @@ def _object_flanks(mean: np.ndarray, variance: np.ndarray, step: float | None) -
 
 def _one_level(
     gaussian: dict[str, Any],
-    planes: np.ndarray,
+    step: float | None,
     quantum: float,
     mean: Any,
     variance: Any,
@@ -999,20 +999,17 @@ def _one_level(
     noise of gain 0.01-0.3 with the background as the camera's offset; the bins
     at and below the median level alone give the slope.
     """
-    step = _photon_step(planes, quantum)
     if step is None:
         return gaussian
     # the bins up to the median level: flanks of objects only add variance above it
     low = mean <= np.median(mean)
     a0, _, _ = _fit_line(mean[low], variance[low], count[low], through_origin=True)
     if not a0 > 0:  # (black up to the median level: every level above it a flank)
-        return _counts_if_unmeasured(gaussian, planes, quantum)
+        return _counts_if_unmeasured(gaussian, step)
     return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, step, quantum))}
 
 
-def _counts_if_unmeasured(
-    gaussian: dict[str, Any], planes: np.ndarray, quantum: float
-) -> dict[str, Any]:
+def _counts_if_unmeasured(gaussian: dict[str, Any], step: float | None) -> dict[str, Any]:
     """`gaussian`, unless the noise level function had no level above zero to measure
     on and the data look like counts: then Poisson noise of one photon per
     :func:`photon_step`.
@@ -1022,7 +1019,6 @@ def _counts_if_unmeasured(
     counts are exactly zero and the Gaussian sigma reads 0: "noiseless", for
     data whose positive values are counts of a few hundred photons.
     """
-    step = _photon_step(planes, quantum)
     if step is None or gaussian["sigma"] >= 0.5 * step:
         return gaussian
     return {"noise": "poisson", "gain": _gain(step)}
