@@ -304,7 +304,14 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             raise SystemExit(f"--sparse-scenes must be in (0, 1], got {args.sparse_scenes}")
         dark = np.random.default_rng([args.seed, 16])  # their own stream
         side = DARK_SCENE_SHAPES[task.ndim]
-        sparse = (args.sparse_scenes, [sparse_scene(dark, side) for _ in range(DARK_SCENES)])
+        if not 0.0 <= args.sparse_spot_share <= 1.0:
+            raise SystemExit(
+                f"--sparse-spot-share must be in [0, 1], got {args.sparse_spot_share}"
+            )
+        sparse = (
+            args.sparse_scenes,
+            [sparse_scene(dark, side, args.sparse_spot_share) for _ in range(DARK_SCENES)],
+        )
     if args.psf_mismatch > 0:
         if not task.psf:
             raise SystemExit(f"--psf-mismatch is for the deconvolution models, not {task.name}")
@@ -426,6 +433,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                             "scenes": DARK_SCENES,
                             "shape": list(DARK_SCENE_SHAPES[task.ndim]),
                             "generator": "napari_deconvnet.core.dark_scenes.sparse_scene",
+                            "spot_share": args.sparse_spot_share,
                         }
                     }
                     if args.sparse_scenes
@@ -666,6 +674,13 @@ def main(argv: list[str] | None = None) -> int:
         "objects in the dark (core.dark_scenes.sparse_scene: spots from sub-pixel to well "
         "sampled, thin filaments, on an exactly black background), where they lost to "
         "Richardson-Lucy; the validation gains such scenes (2D three, 3D one)",
+    )
+    parser.add_argument(
+        "--sparse-spot-share",
+        type=float,
+        default=0.7,
+        help="with --sparse-scenes: share of those scenes that hold spots (the others "
+        "hold filaments only; a fifth of the spot scenes also hold filaments)",
     )
     parser.add_argument(
         "--dead-leaves-scenes",

@@ -310,6 +310,30 @@ def test_scenes_of_objects_in_the_dark_are_black_between_them():
     assert lit[0] < 0.01 and lit[-1] > 0.05, lit
 
 
+def test_sparse_scenes_hold_spots_in_the_share_asked_for():
+    """spot_share=0: every scene is the filaments alone (the same draws as
+    _dark_filaments after the scene's kind); 1: none is; the default (0.7) draws as
+    before; a share outside [0, 1] is refused."""
+    from napari_deconvnet.core.dark_scenes import _dark_filaments, sparse_scene
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        rng.random()  # the scene's kind
+        lines = _dark_filaments(rng, (64, 64))
+        expected = (lines / lines.max()).astype(np.float32)
+        only = sparse_scene(np.random.default_rng(seed), (64, 64), spot_share=0.0)
+        np.testing.assert_array_equal(only, expected)
+        spots = sparse_scene(np.random.default_rng(seed), (64, 64), spot_share=1.0)
+        assert not np.array_equal(spots, expected)
+    np.testing.assert_array_equal(
+        sparse_scene(np.random.default_rng(5), (64, 64)),
+        sparse_scene(np.random.default_rng(5), (64, 64), spot_share=0.7),
+    )
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="spot_share must be in"):
+            sparse_scene(np.random.default_rng(0), (32, 32), spot_share=bad)
+
+
 def test_train_models_sparse_scenes_keep_their_darkness_and_validate_there():
     """deconv-2d --sparse-scenes: that share of phantom regions from scenes in the dark,
     with no level added (a random contrast only); the validation gains such scenes after

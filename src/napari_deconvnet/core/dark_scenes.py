@@ -69,22 +69,27 @@ def _dark_filaments(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return image
 
 
-def sparse_scene(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def sparse_scene(
+    rng: np.random.Generator, shape: tuple[int, ...], spot_share: float = 0.7
+) -> np.ndarray:
     """Objects on an exactly black background, maximum 1 (float32).
 
-    Spots (7 in 10 scenes): 2 to ``pixels / 60`` of them (log-uniform: from a
-    handful to a crowded field), integrated over the pixels, of one width per
-    scene from :data:`SPOT_SIGMA`; filaments (the others, and beside the spots
-    in a fifth of them): 1 to 5 thin ones. Nothing else: zero between them.
+    Spots (in `spot_share` of the scenes, 7 in 10 by default): 2 to
+    ``pixels / 60`` of them (log-uniform: from a handful to a crowded field),
+    integrated over the pixels, of one width per scene from :data:`SPOT_SIGMA`;
+    filaments (the others, and beside the spots in a fifth of them): 1 to 5
+    thin ones. Nothing else: zero between them.
     """
+    if not 0.0 <= spot_share <= 1.0:
+        raise ValueError(f"spot_share must be in [0, 1], got {spot_share}")
     shape = tuple(int(s) for s in shape)
     image = np.zeros(shape)
     kind = rng.random()
-    if kind < 0.7:
+    if kind < spot_share:
         most = max(3, math.prod(shape) // 60)
         count = int(round(math.exp(rng.uniform(math.log(2), math.log(most)))))
         image += integrated_spots(rng, shape, count, rng.uniform(*SPOT_SIGMA))
-    if kind >= 0.7 or rng.random() < 0.2:
+    if kind >= spot_share or rng.random() < 0.2:
         image += _dark_filaments(rng, shape)
     top = image.max()
     return (image / top if top > 0 else image).astype(np.float32)
