@@ -212,6 +212,41 @@ def test_restore_finds_dark_borders_and_takes_a_borders_param(tmp_path):
     assert main([*argv, "-o", str(tmp_path / "x.tif"), "--param", "borders=zero"]) == 2
 
 
+def test_restore_refines_to_a_camera_noise_given_as_params(tmp_path, capsys):
+    """--param refine_gain=... (photons per unit), refine_offset, refine_read_noise: raw
+    camera counts (2 ADU per photon over an offset of 100) refined as dn.restore(refine=)."""
+    from scipy import ndimage
+
+    from napari_deconvnet.core.phantoms import phantom
+
+    rng = np.random.default_rng(2)
+    clean = np.clip(phantom((96, 96), ("beads", "filaments"), rng, mix=2), 0, None)
+    clean = clean / clean.max()
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    mean = ndimage.convolve(clean, psf / psf.sum(), mode="mirror") * 1e5
+    adu = (2.0 * (rng.poisson(mean) + rng.normal(0, 1.5, mean.shape)) + 100).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", adu)
+    argv = ["restore", str(tmp_path / "in.tif"), "--psf", "gaussian:sigma=2", "-q"]
+    argv += ["--method", "deconv-2d", "--precision", "float32", "--device", "cpu"]
+    camera = ["refine_gain=0.5", "refine_offset=100", "refine_read_noise=1.5"]
+    given = [word for p in camera for word in ("--param", p)]
+    assert main([*argv, "-o", str(tmp_path / "refined.tif"), *given]) == 0
+    assert main([*argv, "-o", str(tmp_path / "plain.tif")]) == 0
+    refined = tifffile.imread(tmp_path / "refined.tif")
+    noise = {"noise": "poisson-gaussian", "gain": 0.5, "offset": 100.0, "read_noise": 1.5}
+    restore = {"psf": psf, "precision": "float32", "device": "cpu"}
+    np.testing.assert_allclose(
+        refined, dn.restore(adu, "deconv-2d", refine=noise, **restore), atol=1e-3
+    )
+
+    def score(path):
+        return dn.psnr(clean, np.clip((tifffile.imread(path) - 100) / 2e5, 0, 1), data_range=1)
+
+    assert score(tmp_path / "refined.tif") > score(tmp_path / "plain.tif") + 0.3
+    assert main([*argv, "-o", str(tmp_path / "x.tif"), "--param", "refine_gain=0"]) == 2
+    assert "refine_gain" in capsys.readouterr().err
+
+
 def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_warning(tmp_path, capsys):
     """--psf widefield makes 27 planes: a 12-plane stack used to be refused."""
     from napari_deconvnet.core.phantoms import phantom

@@ -8,6 +8,7 @@ from napari_deconvnet.widgets import restore as restore_module
 from napari_deconvnet.widgets.restore import BROWSE, RestoreWidget, axes_for
 
 TIMEOUT_MS = 60_000
+REFINE = ["refine_gain", "refine_offset", "refine_read_noise"]
 
 
 def _noisy(shape, seed=0):
@@ -448,8 +449,10 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     widget.method.value = "denoise-3d"  # volumes are decorrelated too (session 43)
     assert _shown(widget.params) == [*network, *guards]
     widget.method.value = "deconv-2d"
-    # impulses out first too; how the borders were blurred (session 49)
-    assert _shown(widget.params) == [*network, "impulse_switch", "borders"]
+    # impulses out first too; how the borders were blurred (session 49); the refinement
+    # to a camera's noise (session 53)
+    deconv = [*network, "impulse_switch", "borders", *REFINE]
+    assert _shown(widget.params) == deconv
 
     widget.method.value = "richardson-lucy"
     assert not _hidden(psf) and psf.source.value == "gaussian"
@@ -478,7 +481,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     assert _hidden(psf) and not _hidden(widget.model_file)
     widget.model_file.value = path
     assert not _hidden(psf)
-    assert _shown(widget.params) == [*network, "impulse_switch", "borders"]
+    assert _shown(widget.params) == deconv
 
 
 def test_a_bead_crop_layer_loses_its_background_with_a_notification(
@@ -1010,3 +1013,42 @@ def test_a_zero_padded_blur_is_restored_without_a_dark_frame(viewer_widget, qtbo
     assert scores["auto"] == pytest.approx(
         float(dn.psnr(clean, expected, data_range=float(np.ptp(clean)))), abs=0.05
     )
+
+
+def test_refine_to_the_camera_noise_sharpens_a_bright_image(viewer_widget, qtbot, errors):
+    """deconv-2d's "Refine: photons per unit" field: empty (off) gives the network's
+    output; a gain gives dn.restore(refine=...)'s refined result, recorded as such."""
+    from napari_deconvnet.core.phantoms import phantom
+    from napari_deconvnet.core.psf import blur
+
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(3)
+    clean = np.clip(phantom((96, 96), ("beads", "filaments"), rng, mix=2), 0, None)
+    clean = (clean / clean.max()).astype(np.float32)
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    peak = 1e5
+    y = (rng.poisson(np.clip(blur(clean, psf), 0, None) * peak) / peak).astype(np.float32)
+    viewer.add_image(y, name="bright")
+    widget.method.value = "deconv-2d"
+    widget.psf.source.value = "gaussian"
+    widget.psf.forms.field("sigma").value = "2.0"
+    widget.params.field("precision").value = "float32"
+    field = widget.params.field("refine_gain")
+    assert field.value == "" and field.native.placeholderText() == "off"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    plain = viewer.layers["bright [deconv-2d]"].data
+    viewer.layers.remove("bright [deconv-2d]")
+    field.value = "1e5"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["bright [deconv-2d]"]
+    noise = {"noise": "poisson-gaussian", "gain": peak, "offset": 0.0, "read_noise": 0.0}
+    expected = dn.restore(y, "deconv-2d", psf=psf, precision="float32", device="cpu", refine=noise)
+    np.testing.assert_allclose(out.data, expected, atol=1e-4)
+    gain = float(dn.psnr(clean, np.clip(out.data, 0, 1), data_range=1)) - float(
+        dn.psnr(clean, np.clip(plain, 0, 1), data_range=1)
+    )
+    assert gain > 0.5
+    assert out.metadata["napari_deconvnet"]["params"]["refine_gain"] == peak

@@ -16,7 +16,7 @@ wrap-around or dark-frame artefacts.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from .denoisers import as_image
 from .generators import drain
 from .psf import as_psf, fit_psf
 from .specs import SpecTable
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "CLASSICAL_METHODS",
@@ -97,6 +100,70 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
+#: A caller's start (``start=``) is raised to this fraction of the image's largest
+#: value: Richardson-Lucy's updates multiply, and a zero would stay zero
+_START_FLOOR = 1e-4
+
+
+def _start(start: Any, arr: np.ndarray) -> np.ndarray | None:
+    """The caller's first estimate as float32 of the image's shape, or None."""
+    if start is None:
+        return None
+    first = np.asarray(start)
+    if first.dtype.kind not in "biuf":
+        raise TypeError(f"start must be a real array, got dtype {first.dtype}")
+    if first.shape != arr.shape:
+        raise ValueError(
+            f"start must have the image's shape {arr.shape}, got {first.shape} "
+            "(it is the first estimate of the deconvolved image)"
+        )
+    first = first.astype(np.float32)
+    if not np.isfinite(first).all():
+        raise ValueError("start contains NaN or infinite values; only finite values are accepted")
+    return first
+
+
+def _noise_line(noise: Any) -> tuple[float, float, float] | None:
+    """``(a, b, lit)``: the noise variance at mean ``m`` is ``a * m + b``, and pixels
+    whose mean is at least ``lit`` (one expected photon over the offset; ``-inf``
+    for Gaussian noise) are those the discrepancy counts."""
+    if noise is None:
+        return None
+    from .noise_estimation import variance_line
+
+    a, b = variance_line(noise)
+    if not (np.isfinite(a) and np.isfinite(b)) or a < 0 or (a == 0 and b <= 0):
+        raise ValueError(
+            f"noise must describe a positive variance (a Gaussian sigma > 0 or a Poisson "
+            f"gain > 0), got {noise!r}"
+        )
+    if a == 0:
+        return a, b, -np.inf
+    name = str(noise.get("noise", noise.get("model", ""))).lower()
+    offset = float(noise.get("offset", 0.0)) if name == "poisson-gaussian" else 0.0
+    return a, b, offset + a  # (a is one photon in the image's units)
+
+
+def _discrepancy(
+    y: torch.Tensor, blurred: torch.Tensor, scale: float, line: tuple[float, float, float]
+) -> torch.Tensor:
+    """Per plane: the mean of (data - blurred estimate)**2 / variance over the pixels
+    the estimate gives at least one photon (all of them under Gaussian noise), in the
+    image's units (`y` and `blurred` are divided by `scale`); 0 where none has one.
+
+    A pixel expecting a fraction ``m`` of a photon has a squared residual of ``m``
+    photons² on average, however its variance is floored: dark pixels would pull
+    the mean below 1 while the objects are still far from fitted.
+    """
+    a, b, lit = line
+    dims = tuple(range(1, y.ndim))
+    counted = blurred >= lit / scale
+    variance = (blurred * (a * scale) + b).clamp_min_(1e-30)
+    ratio = (y - blurred).square_().mul_(scale * scale).div_(variance)
+    ratio = ratio.masked_fill_(~counted, 0.0).sum(dim=dims)
+    return ratio / counted.sum(dim=dims).clamp_min(1)
+
+
 def richardson_lucy_iter(
     image: Any,
     psf: Any,
@@ -107,6 +174,8 @@ def richardson_lucy_iter(
     filter_epsilon: float | None = None,
     pad: str | None = "reflect",
     device: Any = "auto",
+    start: Any = None,
+    noise: dict[str, Any] | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Richardson-Lucy as a generator: yields ``(done, iterations)``, returns the result.
 
@@ -123,6 +192,8 @@ def richardson_lucy_iter(
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     arr, kernel = _prepare(image, psf, pad)
     k = kernel.ndim
+    first = _start(start, arr)
+    line = _noise_line(noise)
     lam = 0.0 if regularization is None else _number("regularization", regularization)
     if lam >= 1 / (2 * k):
         raise ValueError(
@@ -147,6 +218,8 @@ def richardson_lucy_iter(
     padded = np.pad(arr, widths, mode=pad) if pad is not None and not folded else arr
     spatial = padded.shape[padded.ndim - k :]
     planes = padded.reshape(-1, *spatial)
+    # where the image lies among the spatial axes of the (padded) planes
+    region = _crop(widths[arr.ndim - k :], arr.shape[arr.ndim - k :])
     dims = tuple(range(1, k + 1))
     # (the banded products swap the last two axes, which a one-pixel axis broadcasts)
     taps = separable_taps(kernel) if dev.type == "cpu" and min(spatial) > 1 else None
@@ -207,6 +280,21 @@ def richardson_lucy_iter(
         estimate = torch.zeros_like(y)
         estimate[crop] = 0.5
     del source
+    if first is not None:
+        # the caller's estimate, padded as the image and in the layout of `estimate`
+        first = np.pad(first, widths, mode=pad) if pad is not None and not folded else first
+        first = torch.from_numpy(np.ascontiguousarray(first.reshape(planes.shape)))
+        first = first.to(dev).mul_(1.0 / scale).clamp_min_(_START_FLOOR)
+        if taps is not None:
+            estimate = first  # (the estimate keeps the planes' layout)
+        else:
+            estimate.zero_()[crop] = first
+        del first
+    if line is not None:
+        if taps is not None:  # H x comes with its last two axes swapped
+            region = (*region[:-2], region[-1], region[-2])
+        region = (slice(None), *region)
+        fitted = torch.zeros(planes.shape[0], dtype=torch.bool, device=dev)
     # Banded products of non-negative taps and data stay >= 0 exactly: the
     # clamps below would change nothing (FFTs round to tiny negative values).
     clamp = taps is None or lam > 0 or low < 0
@@ -216,6 +304,12 @@ def richardson_lucy_iter(
         ratio = convolve(estimate, False)
         if clamp:
             ratio.clamp_min_(0)
+        if line is not None:
+            # the discrepancy principle: a plane whose data its estimate fits
+            # within the noise (mean squared residual / variance <= 1) is done
+            fitted |= _discrepancy(y[region], ratio[region], scale, line) <= 1.0
+            if bool(fitted.all()):
+                break
         ratio.add_(_EPS)
         if fe is not None:
             small = ratio < fe / scale
@@ -225,6 +319,8 @@ def richardson_lucy_iter(
         update = convolve(ratio, True)
         if lam > 0:
             update[crop] /= 1 - lam * tv_divergence(estimate[crop], dims)
+        if line is not None and bool(fitted.any()):
+            update[fitted] = 1.0  # those planes keep their estimate
         estimate.mul_(update)
         if clamp:
             estimate.clamp_min_(0)
@@ -246,6 +342,8 @@ def richardson_lucy(
     filter_epsilon: float | None = None,
     pad: str | None = "reflect",
     device: Any = "auto",
+    start: Any = None,
+    noise: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Richardson-Lucy deconvolution on torch, with optional total-variation regularisation.
 
@@ -261,6 +359,7 @@ def richardson_lucy(
         :func:`~napari_deconvnet.make_psf` name or ``{"kind": name, ...}``.
     iterations : int, optional
         Number of iterations (>= 1). More sharpens more and amplifies noise.
+        With `noise`, the most iterations there may be.
     regularization : float, optional
         Weight ``lambda`` of the total-variation term of Dey et al. [3]_;
         None or 0 is plain Richardson-Lucy. It must be below ``1 / (2 * d)``
@@ -277,6 +376,25 @@ def richardson_lucy(
         See Notes.
     device : str or torch.device, optional
         ``"auto"`` (CUDA, then MPS, then the CPU), ``"cpu"``, ``"cuda"``, ...
+    start : ndarray, optional
+        The first estimate (the image's shape, in its units; values below
+        1e-4 of the image's largest are raised to it, since the updates
+        multiply). Default: a constant, as scikit-image.
+    noise : dict, optional
+        The image's noise, as :func:`~napari_deconvnet.estimate_noise`
+        returns it (``{"noise": "poisson", "gain": g}``, Poisson-Gaussian
+        with ``gain``, ``offset``, ``read_noise``, or Gaussian ``sigma``; in
+        the image's units). Each image (plane of the leading axes) stops
+        iterating as soon as its blurred estimate fits its data within that
+        noise: the mean of ``(image - H x)**2 / variance(H x)`` reaches 1
+        (Morozov's discrepancy principle), taken over the pixels where ``H x``
+        expects at least one photon (every pixel under Gaussian noise: a dark
+        pixel's residual is below 1 on average, and a dark background would
+        stop the iteration long before its objects fit). An estimate that
+        already fits is returned as it is. Pass the noise of a
+        calibrated camera: an estimate from the image itself can read
+        objects in the dark as weaker Gaussian noise, and the iteration then
+        runs on, sharpening noise.
 
     Returns
     -------
@@ -288,9 +406,12 @@ def richardson_lucy(
         Complex, empty or non-finite images; PSFs that are non-finite, sum
         to zero, have more dimensions than the image or are bigger than it;
         ``iterations < 1``; a negative or too large `regularization`; an
-        unknown `pad`.
+        unknown `pad`; a `start` of another shape or not finite; a `noise`
+        that is not a variance line (see
+        :func:`~napari_deconvnet.core.noise_estimation.variance_line`).
     TypeError
-        A non-numeric image or PSF, a non-integer `iterations`.
+        A non-numeric image, PSF or `start`, a non-integer `iterations`, a
+        `noise` that is not a dict.
 
     Notes
     -----
@@ -360,6 +481,8 @@ def richardson_lucy(
         filter_epsilon=filter_epsilon,
         pad=pad,
         device=device,
+        start=start,
+        noise=noise,
     )
     return drain(gen)
 

@@ -17,7 +17,7 @@ from .specs import Param, Spec
 #: the Restore widget's choices and the CLI's ``--precision``.
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
-__all__ = ["MODEL_PARAMS", "model_spec", "shipped_model_specs"]
+__all__ = ["MODEL_PARAMS", "REFINE_PARAMS", "model_spec", "refine_option", "shipped_model_specs"]
 
 #: How any network runs: the parameters of :func:`napari_deconvnet.restore`.
 MODEL_PARAMS = (
@@ -120,6 +120,58 @@ BORDERS_PARAM = Param(
 )
 
 
+#: Deconvolution models' refinement to a calibrated camera's noise
+#: (:mod:`~napari_deconvnet.core.refine`): ``restore(refine=...)`` from flat values
+REFINE_PARAMS = (
+    Param(
+        "refine_gain",
+        "float",
+        None,
+        low=0.0,
+        exclusive_low=True,
+        optional=True,
+        empty="off",
+        label="Refine: photons per unit",
+        help="The camera's gain as photons (electrons) per intensity unit of the image (1 / "
+        "its ADU per electron; a normalised image: its peak photons). When set, the result "
+        "is refined by Richardson-Lucy until it fits the image within that Poisson noise: "
+        "bright images (1e4 photons and more) come out sharper, dim ones unchanged. Empty: "
+        "off; images in memory only",
+    ),
+    Param(
+        "refine_offset",
+        "float",
+        0.0,
+        label="Refine: camera offset",
+        help="The camera's offset (the value of no light), in the image's units",
+    ),
+    Param(
+        "refine_read_noise",
+        "float",
+        0.0,
+        low=0.0,
+        label="Refine: read noise (e-)",
+        help="The camera's read noise in electrons (photons), rms",
+    ),
+)
+
+
+def refine_option(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with :data:`REFINE_PARAMS` replaced by restore's ``refine`` noise dict."""
+    params = dict(params)
+    gain = params.pop("refine_gain", None)
+    offset = params.pop("refine_offset", 0.0)
+    read_noise = params.pop("refine_read_noise", 0.0)
+    if gain is not None:
+        params["refine"] = {
+            "noise": "poisson-gaussian",
+            "gain": float(gain),
+            "offset": float(offset or 0.0),
+            "read_noise": float(read_noise or 0.0),
+        }
+    return params
+
+
 def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | None = None) -> Spec:
     """The method spec of a network from its :func:`~napari_deconvnet.model_info`."""
     from .impulse_switch import switch_by_default
@@ -137,7 +189,7 @@ def model_spec(name: str, info: dict[str, Any], *, model: str | os.PathLike | No
     elif switch_by_default(meta, in_channels):
         params = (*MODEL_PARAMS, IMPULSE_PARAM)
     if kind_of(meta).needs_psf:
-        params = (*params, BORDERS_PARAM)
+        params = (*params, BORDERS_PARAM, *REFINE_PARAMS)
     return Spec(
         "method",
         name,

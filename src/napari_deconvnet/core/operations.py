@@ -209,10 +209,11 @@ def run_method_iter(
 
 
 def _run_model(image, spec, params, psf, axes, device):
+    from .model_specs import refine_option
     from .restoration import restore, restore_iter
 
     model = spec.extra.get("model", spec.name)
-    options = {"psf": psf, "axes": axes, "device": device, **params}
+    options = {"psf": psf, "axes": axes, "device": device, **refine_option(params)}
     if is_dask(image):
         yield 0, 0
         return restore(image, model, **options)

@@ -51,6 +51,9 @@ class Param:
     aliases : tuple of str
         Other names accepted for it (e.g. ``gain`` for a Poisson ``peak``);
         giving two names of one parameter at once is an error.
+    empty : str
+        What ``None`` means, in a word a form shows in the empty field
+        (``"auto"``; ``"off"`` for a step that only runs when given a value).
     """
 
     name: str
@@ -64,6 +67,7 @@ class Param:
     optional: bool = False
     aliases: tuple[str, ...] = ()
     exclusive_low: bool = False
+    empty: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aliases", tuple(self.aliases))

@@ -65,6 +65,7 @@ from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
 from .psf import recentre_psf, subpixel_fraction, subpixel_shift
+from .refine import REFINE_ITERATIONS, check_refine, refine_iter
 from .tiling import plan_tiles, run_tiles
 
 __all__ = [
@@ -359,13 +360,23 @@ def restore_iter(
     ensemble: int = 1,
     decorrelate: bool | None = None,
     borders: str = "auto",
+    refine: dict[str, Any] | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Generator form of :func:`restore`: yields ``(done, total)`` tiles, returns the result.
 
     Closing the generator (or a napari worker's ``quit``) stops it at the next
-    tile batch.
+    tile batch. With `refine`, the total also counts the refinement's most
+    iterations (:data:`~napari_deconvnet.core.refine.REFINE_ITERATIONS`), and
+    ``(total, total)`` comes last.
     """
     image, model = restore_arguments(image, model, psf)
+    if refine is not None:
+        options = {"psf": psf, "axes": axes, "tile": tile, "overlap": overlap}
+        options |= {"device": device, "batch_size": batch_size, "precision": precision}
+        options |= {"normalization": normalization, "light_noise_guard": light_noise_guard}
+        options |= {"impulse_switch": impulse_switch, "ensemble": ensemble}
+        options |= {"decorrelate": decorrelate, "borders": borders}
+        return (yield from _refined(image, model, refine, options))
     if check_ensemble(ensemble) > 1:
         return (
             yield from _ensemble_iter(
@@ -443,6 +454,38 @@ def restore_iter(
     if filled is None:
         return out
     return restore_filled(out, original, filled[1].transpose(layout.inverse))
+
+
+def _refined(
+    image: Any, model: Any, refine: Any, options: dict[str, Any]
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """The restore of `image` with `options`, then refined with the noise `refine`
+    (:mod:`~napari_deconvnet.core.refine`)."""
+    net = private_model(model)
+    noise = check_refine(refine, net)
+    check_image(image)
+    axes = check_axes(options["axes"], image.shape, net)
+    layout = Layout(axes, image.shape, net)
+    psf = kind_of(net).prepare_psf(options["psf"], net.config.ndim, layout.spatial_shape)
+    inner = restore_iter(image, net, **(options | {"axes": axes}))
+    total = 0
+    try:
+        while True:
+            done, total = next(inner)
+            yield done, total + REFINE_ITERATIONS
+    except StopIteration as end:
+        out = end.value
+    done = 0
+    steps = refine_iter(np.asarray(image), out, psf, noise, layout.perm, options["device"])
+    try:
+        while True:
+            done, _ = next(steps)
+            yield total + done, total + REFINE_ITERATIONS
+    except StopIteration as end:
+        refined = end.value
+    if done < REFINE_ITERATIONS:  # stopped early: fitted
+        yield total + REFINE_ITERATIONS, total + REFINE_ITERATIONS
+    return out if done == 0 else refined  # (fitted from the start: the output as it was)
 
 
 def _restore_planned(
@@ -766,6 +809,7 @@ def restore(
     ensemble: int = 1,
     decorrelate: bool | None = None,
     borders: str = "auto",
+    refine: dict[str, Any] | None = None,
 ) -> Any:
     """Restore (denoise or deconvolve) an image with a deconvolution network.
 
@@ -906,6 +950,22 @@ def restore(
         cropped back (:mod:`~napari_deconvnet.core.borders`). ``"mirror"``,
         ``"dark"``, ``"periodic"``: every side so. A dask image is always
         mirrored (lazy blocks cannot see the whole image; the others warn).
+    refine : dict, optional
+        Deconvolution models: the image's noise, as
+        :func:`~napari_deconvnet.estimate_noise` returns it and as a
+        calibrated camera gives it (``{"noise": "poisson", "gain": g}``, or
+        ``"poisson-gaussian"`` with ``gain``, ``offset``, ``read_noise``, or
+        ``"gaussian"`` with ``sigma``; in the image's units). The network's
+        output is then refined by Richardson-Lucy iterations (at most
+        :data:`~napari_deconvnet.core.refine.REFINE_ITERATIONS`), each image
+        until its blurred estimate fits the data within that noise (mean
+        squared residual over the variance at most 1); an output that fits
+        already is kept. Bright images (1e4 photons per pixel and more),
+        which the network smooths as if they were dim, gain up to 2 dB; dim
+        ones do not change (:mod:`~napari_deconvnet.core.refine`, README).
+        Give the camera's noise, not an estimate from an image of objects
+        in the dark. In-memory images only (a dask image raises
+        ``ValueError``); ``None`` (default): the network's output.
 
     Returns
     -------
@@ -949,6 +1009,12 @@ def restore(
                 stacklevel=2,
             )
 
+        if refine is not None:
+            raise ValueError(
+                "refine needs the image in memory (numpy): it fits the whole image to the "
+                "data, which a lazy restore's blocks cannot see; compute the image first, "
+                "or restore it without refine"
+            )
         if check_ensemble(ensemble) > 1:
             raise ValueError(
                 f"ensemble={ensemble} needs an image in memory (numpy); a dask image is "
@@ -989,6 +1055,7 @@ def restore(
         ensemble=ensemble,
         decorrelate=decorrelate,
         borders=borders,
+        refine=refine,
     )
     return drain(
         gen,

@@ -43,7 +43,7 @@ def _tooltip(param: Param) -> str:
     if param.kind in ("float", "int", "floats") and (param.low, param.high) != (None, None):
         parts.append(f"range {param.range_text()}")
     if param.optional:
-        parts.append("empty: automatic")
+        parts.append("empty: automatic" if param.empty == AUTO else f"empty: {param.empty}")
     return "; ".join(parts)
 
 
@@ -105,7 +105,7 @@ def param_widget(param: Param) -> Any:
     else:
         field = LineEdit(label=param.label, value=_text(param.default))
         with contextlib.suppress(AttributeError):
-            field.native.setPlaceholderText(AUTO if param.optional else "")
+            field.native.setPlaceholderText(param.empty if param.optional else "")
     field.tooltip = _tooltip(param)
     return field
 

@@ -1,0 +1,220 @@
+"""Richardson-Lucy from a start and stopped at the noise; restore(refine=...) of deconv models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import napari_deconvnet as dn
+from napari_deconvnet.core.classical import richardson_lucy_iter
+from napari_deconvnet.core.phantoms import phantom
+
+
+def _scene(seed: int, shape=(64, 64), floor: float = 0.05) -> np.ndarray:
+    """Beads and filaments, maximum 1, over a background of `floor`."""
+    clean = phantom(shape, ("beads", "filaments"), np.random.default_rng(seed), mix=2)
+    clean = np.clip(clean, 0, None)
+    return (clean / clean.max() * (1 - floor) + floor).astype(np.float32)
+
+
+def _counts(clean: np.ndarray, psf: np.ndarray, peak: float, seed: int) -> np.ndarray:
+    """Poisson counts of the blurred scene at `peak` photons, in units of `peak`."""
+    rng = np.random.default_rng(seed)
+    # mirrored at the borders as RL's default pad="reflect" (numpy's) extends an image
+    mean = ndimage.convolve(clean.astype(np.float64), psf / psf.sum(), mode="mirror")
+    return (rng.poisson(np.clip(mean, 0, None) * peak) / peak).astype(np.float32)
+
+
+def _discrepancy(y: np.ndarray, x: np.ndarray, psf: np.ndarray, peak: float) -> float:
+    """Mean squared residual over the Poisson variance where the blurred estimate
+    expects a photon or more, the image mirrored at its borders."""
+    hx = ndimage.convolve(x.astype(np.float64), psf / psf.sum(), mode="mirror")
+    lit = hx * peak >= 1.0
+    return float(np.mean((y[lit] - hx[lit]) ** 2 / (hx[lit] / peak)))
+
+
+def _psnr(clean, x):
+    return dn.psnr(clean, np.clip(x, 0, 1), data_range=1)
+
+
+PSFS = {
+    "banded (Gaussian)": dn.make_psf("gaussian", shape=(9, 9), sigma=1.5),
+    "folded FFT (Airy)": np.asarray(
+        dn.make_psf("airy", shape=(11, 11), na=0.8, wavelength=520, pixel_size=80), np.float32
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PSFS))
+def test_rl_from_a_start_continues_the_iteration(name):
+    psf = PSFS[name]
+    y = _counts(_scene(1), psf, 1e3, seed=2)
+    ten = dn.richardson_lucy(y, psf, 10, device="cpu")
+    continued = dn.richardson_lucy(y, psf, 5, start=ten, device="cpu")
+    np.testing.assert_allclose(continued, dn.richardson_lucy(y, psf, 15, device="cpu"), atol=2e-5)
+    # and a start is not ignored
+    assert np.abs(dn.richardson_lucy(y, psf, 5, device="cpu") - continued).max() > 1e-2
+
+
+# (pad=None, zeros beyond the borders, is left out: RL's update then loses light at
+# the borders, H^T 1 < 1 there, and never fits a border within the noise)
+@pytest.mark.parametrize("pad", ["reflect", "edge"])
+@pytest.mark.parametrize("name", list(PSFS))
+def test_rl_stops_at_the_first_estimate_that_fits_within_the_noise(name, pad):
+    psf, peak = PSFS[name], 1e4
+    y = _counts(_scene(3), psf, peak, seed=4)
+    noise = {"noise": "poisson", "gain": peak}
+    start = ndimage.uniform_filter(y, 3)  # too smooth: its blur misses the data
+    steps = list(_drain(richardson_lucy_iter(y, psf, 200, start=start, noise=noise, pad=pad)))
+    done, out = len(steps[:-1]), steps[-1]
+    assert 1 <= done < 200
+    if pad == "reflect":  # the mirrored image: what the numpy discrepancy reads
+        assert _discrepancy(y, start, psf, peak) > 1.5
+        assert _discrepancy(y, out, psf, peak) <= 1.0 + 1e-3
+        before = dn.richardson_lucy(y, psf, done - 1, start=start) if done > 1 else start
+        assert _discrepancy(y, before, psf, peak) > 1.0
+    # a plain RL of as many iterations from the same start gives the same estimate
+    plain = dn.richardson_lucy(y, psf, done, start=start, pad=pad)
+    np.testing.assert_allclose(out, plain, atol=1e-6 * float(y.max()) + 1e-7)
+
+
+def _drain(gen):
+    try:
+        while True:
+            yield next(gen)
+    except StopIteration as end:
+        yield end.value
+
+
+def test_a_dark_background_does_not_stop_the_iteration_before_the_objects_fit():
+    """Spots in the dark at 1000 photons, from deconv-2d's output: over every pixel
+    (variance floored at one photon) the residual already looks like noise, since the
+    dark pixels' residuals are far below 1; over the lit pixels it does not, and the
+    iteration goes on and gains."""
+    from napari_deconvnet.core.dark_scenes import integrated_spots
+
+    psf, peak = PSFS["banded (Gaussian)"], 1e3
+    gains = []
+    for seed in range(3):
+        clean = integrated_spots(np.random.default_rng(seed), (64, 64), 40, 0.8)
+        clean = (clean / clean.max()).astype(np.float32)
+        y = _counts(clean, psf, peak, seed + 10)
+        start = dn.restore(y, "deconv-2d", psf=psf, device="cpu", precision="float32")
+        hx = ndimage.convolve(start.astype(np.float64), psf / psf.sum(), mode="mirror")
+        everywhere = np.mean((y - hx) ** 2 / np.maximum(hx / peak, 1 / peak**2))
+        assert everywhere < 1.0 < _discrepancy(y, start, psf, peak)
+        noise = {"noise": "poisson", "gain": peak}
+        steps = list(_drain(richardson_lucy_iter(y, psf, 200, start=start, noise=noise)))
+        assert len(steps) >= 2  # at least one iteration
+        gains.append(_psnr(clean, steps[-1]) - _psnr(clean, start))
+    assert min(gains) > 0.0 and np.mean(gains) > 0.1
+
+
+def test_rl_with_noise_stops_each_plane_on_its_own():
+    psf, peak = PSFS["banded (Gaussian)"], 1e4
+    a, b = _counts(_scene(5), psf, peak, 6), _counts(_scene(7), psf, peak, 8) * 0.5
+    noise = {"noise": "gaussian", "sigma": 0.01}
+    stack = dn.richardson_lucy(np.stack([a, b]), psf, 100, noise=noise)
+    alone = [dn.richardson_lucy(p, psf, 100, noise=noise) for p in (a, b)]
+    np.testing.assert_allclose(stack, np.stack(alone), atol=1e-6)
+    # b has less light, so its residual fits the same sigma after fewer iterations
+    assert not np.allclose(stack[1], dn.richardson_lucy(b, psf, 100), atol=1e-3)
+
+
+def test_rl_start_and_noise_refuse_bad_values():
+    y = np.ones((32, 32), np.float32)
+    with pytest.raises(ValueError, match="start must have the image's shape"):
+        dn.richardson_lucy(y, "gaussian", 3, start=np.ones((31, 32)))
+    with pytest.raises(ValueError, match="finite"):
+        dn.richardson_lucy(y, "gaussian", 3, start=np.full((32, 32), np.nan))
+    with pytest.raises(TypeError, match="real array"):
+        dn.richardson_lucy(y, "gaussian", 3, start=np.full((32, 32), "a"))
+    with pytest.raises(ValueError, match="variance is a line"):
+        dn.richardson_lucy(y, "gaussian", 3, noise={"noise": "speckle"})
+    with pytest.raises(ValueError, match="positive variance"):
+        dn.richardson_lucy(y, "gaussian", 3, noise={"noise": "gaussian", "sigma": 0.0})
+    with pytest.raises(TypeError):
+        dn.richardson_lucy(y, "gaussian", 3, noise="poisson")
+
+
+# -- restore(refine=...) -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bright():
+    """A 96² scene through a Gaussian PSF at 1e5 photons: the network smooths it."""
+    psf = dn.make_psf("gaussian", shape=(13, 13), sigma=2.0)
+    clean = _scene(11, (96, 96), floor=0.0)
+    return clean, psf, _counts(clean, psf, 1e5, seed=12)
+
+
+def test_refine_sharpens_a_bright_image_toward_the_data(bright):
+    clean, psf, y = bright
+    noise = {"noise": "poisson", "gain": 1e5}
+    net = dn.restore(y, "deconv-2d", psf=psf, device="cpu")
+    seen = []
+    refined = dn.restore(
+        y,
+        "deconv-2d",
+        psf=psf,
+        device="cpu",
+        refine=noise,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert _discrepancy(y, net, psf, 1e5) > 2.0  # the network's output misses the data
+    assert _discrepancy(y, refined, psf, 1e5) < _discrepancy(y, net, psf, 1e5) / 2
+    assert _psnr(clean, refined) > _psnr(clean, net) + 0.5
+    total = seen[-1][1]
+    assert seen[-1] == (total, total) and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_refine_leaves_a_dim_image_as_the_network_restored_it():
+    psf = dn.make_psf("gaussian", shape=(13, 13), sigma=2.0)
+    clean = _scene(13, (96, 96), floor=0.0)
+    y = _counts(clean, psf, 100.0, seed=14)
+    net = dn.restore(y, "deconv-2d", psf=psf, device="cpu")
+    assert _discrepancy(y, net, psf, 100.0) <= 1.0  # it fits within the noise already
+    refined = dn.restore(
+        y, "deconv-2d", psf=psf, device="cpu", refine={"noise": "poisson", "gain": 100.0}
+    )
+    np.testing.assert_array_equal(refined, net)
+
+
+def test_refine_works_in_camera_units_with_an_offset(bright):
+    clean, psf, y = bright
+    adu = (2.0 * y * 1e5 + 100.0).astype(np.float32)  # 2 ADU per photon over 100 ADU
+    noise = {"noise": "poisson-gaussian", "gain": 0.5, "offset": 100.0, "read_noise": 0.0}
+    net = dn.restore(adu, "deconv-2d", psf=psf, device="cpu")
+    refined = dn.restore(adu, "deconv-2d", psf=psf, device="cpu", refine=noise)
+
+    def back(x):
+        return (x - 100.0) / 2e5
+
+    assert _psnr(clean, back(refined)) > _psnr(clean, back(net)) + 0.3
+
+
+def test_refine_refuses_what_it_cannot_do(bright):
+    import dask.array as da
+
+    _, psf, y = bright
+    noise = {"noise": "poisson", "gain": 1e5}
+    with pytest.raises(TypeError, match="refine must be None or the image's noise"):
+        dn.restore(y, "deconv-2d", psf=psf, refine="auto")
+    with pytest.raises(ValueError, match="variance is a line"):
+        dn.restore(y, "deconv-2d", psf=psf, refine={"noise": "salt-and-pepper"})
+    with pytest.raises(ValueError, match="refine is for deconvolution models"):
+        dn.restore(y, "denoise-2d", refine=noise)
+    with pytest.raises(ValueError, match="refine needs the image in memory"):
+        dn.restore(da.from_array(y, chunks=48), "deconv-2d", psf=psf, refine=noise)
+
+
+def test_refine_fits_each_image_of_a_stack_as_alone(bright):
+    _, psf, y = bright
+    noise = {"noise": "poisson", "gain": 1e5}
+    stack = np.stack([y, y[::-1].copy()])
+    together = dn.restore(stack, "deconv-2d", psf=psf, device="cpu", refine=noise)
+    for plane, image in zip(together, stack, strict=True):
+        alone = dn.restore(image, "deconv-2d", psf=psf, device="cpu", refine=noise)
+        np.testing.assert_allclose(plane, alone, atol=1e-5)
