@@ -122,6 +122,22 @@ def test_rl_with_noise_stops_each_plane_on_its_own():
     assert not np.allclose(stack[1], dn.richardson_lucy(b, psf, 100), atol=1e-3)
 
 
+def test_rl_with_noise_and_a_1d_psf_stops_each_line_on_its_own():
+    """A 1D PSF deconvolves each row; with `noise` each row stops on its own, as alone
+    (rows of 1e3, 1e4 and 1e5 photons fit a sigma after different counts)."""
+    psf = np.exp(-0.5 * (np.arange(-6, 7) / 1.5) ** 2)
+    rng = np.random.default_rng(21)
+    rows = np.clip(ndimage.gaussian_filter1d(rng.random((3, 80)), 2.0), 0, None) + 0.05
+    mean = ndimage.convolve1d(rows, psf / psf.sum(), axis=-1, mode="mirror")
+    y = rng.poisson(mean * np.array([[1e4], [1e3], [1e5]])) / np.array([[1e4], [1e3], [1e5]])
+    y = y.astype(np.float32)
+    noise = {"noise": "gaussian", "sigma": 0.004}
+    together = dn.richardson_lucy(y, psf, 60, noise=noise, device="cpu")
+    alone = np.stack([dn.richardson_lucy(r, psf, 60, noise=noise, device="cpu") for r in y])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    assert not np.allclose(together, dn.richardson_lucy(y, psf, 60, device="cpu"), atol=1e-4)
+
+
 def test_rl_start_and_noise_refuse_bad_values():
     y = np.ones((32, 32), np.float32)
     with pytest.raises(ValueError, match="start must have the image's shape"):
