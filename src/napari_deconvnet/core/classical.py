@@ -267,29 +267,28 @@ def richardson_lucy_iter(
 
     crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
     source = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
+    if first is not None:
+        # the caller's estimate, padded as the image, in the planes' layout (which the
+        # estimate has on every path)
+        first = np.pad(first, widths, mode=pad) if pad is not None and not folded else first
+        first = torch.from_numpy(np.ascontiguousarray(first.reshape(planes.shape)))
+        first = first.to(dev).mul_(1.0 / scale).clamp_min_(_START_FLOOR)
+    # else, as scikit-image, a constant (it cancels out after the first iteration)
     if taps is not None:
         y = scaled_transpose(source, 1.0 / scale)  # in the layout H x comes in
-        estimate = torch.full(source.shape, 0.5, dtype=torch.float32, device=dev)
+        if first is None:
+            estimate = torch.full(source.shape, 0.5, dtype=torch.float32, device=dev)
+        else:
+            estimate = first
     elif list(spatial) == list(grid):
         y = source.mul(1.0 / scale)  # a new tensor: never the caller's array
-        # As scikit-image (the constant cancels out after the first iteration).
-        estimate = torch.full_like(y, 0.5)
+        estimate = torch.full_like(y, 0.5) if first is None else first
     else:
         y = torch.zeros((planes.shape[0], *grid), dtype=torch.float32, device=dev)
         torch.mul(source, 1.0 / scale, out=y[crop])
         estimate = torch.zeros_like(y)
-        estimate[crop] = 0.5
-    del source
-    if first is not None:
-        # the caller's estimate, padded as the image and in the layout of `estimate`
-        first = np.pad(first, widths, mode=pad) if pad is not None and not folded else first
-        first = torch.from_numpy(np.ascontiguousarray(first.reshape(planes.shape)))
-        first = first.to(dev).mul_(1.0 / scale).clamp_min_(_START_FLOOR)
-        if taps is not None:
-            estimate = first  # (the estimate keeps the planes' layout)
-        else:
-            estimate.zero_()[crop] = first
-        del first
+        estimate[crop] = 0.5 if first is None else first
+    del source, first
     if line is not None:
         if taps is not None:  # H x comes with its last two axes swapped
             region = (*region[:-2], region[-1], region[-2])
