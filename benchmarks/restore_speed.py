@@ -12,9 +12,10 @@ Two more measurements, each a ratio against float32 in the same process:
   shipped ``denoise-2d``: speed on a 1024² image, and the PSNR cost on the
   quality benchmark's held-out test data (``benchmarks/quality.py``: tasks
   ``gaussian-25`` on centre crops of the test photos and
-  ``poisson-gaussian-20`` on the test phantoms, same seeds). The ``"auto"``
-  precision may only pick bfloat16 where this cost is below 0.05 dB and the
-  CPU has bfloat16 units (:data:`napari_deconvnet.core.devices.CPU_AUTO_BFLOAT16`).
+  ``poisson-gaussian-20`` on the test phantoms, same seeds). Bfloat16 is
+  opt-in (``"auto"`` is float32 on the CPU since 2026-12-05, as its rounding
+  depends on the tiles: :data:`napari_deconvnet.core.devices.CPU_AUTO_BFLOAT16`);
+  this measures what the option costs and gains.
   With ``--3d`` too: ``denoise-3d`` and ``deconv-3d`` on a 64×256×256 volume
   (speed, and how far small explicit tiles are from the automatic ones in
   each precision) and the PSNR cost of ``deconv-3d`` on the ``3d-poisson-blur``
@@ -213,8 +214,8 @@ def bfloat16_cost(
     mean = float(np.mean(costs))
     print(
         f"\nMean PSNR cost of bfloat16: {mean:+.3f} dB (max {max(costs):+.3f} dB); "
-        f"'auto' may pick bfloat16 on the CPU only if < 0.05 dB and the CPU has "
-        f"bfloat16 units: {'yes' if mean < 0.05 and native else 'no'}"
+        f"worth asking for (< 0.05 dB, and the CPU has bfloat16 units): "
+        f"{'yes' if mean < 0.05 and native else 'no'}"
     )
     if volume_shape is not None:
         bfloat16_3d(repeats, volume_shape, q)

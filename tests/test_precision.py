@@ -51,16 +51,45 @@ def test_auto_precision(monkeypatch, native_bf16, device, allowed, native, expec
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("0", torch.float32), ("off", torch.float32), ("False", torch.float32),
-     ("1", torch.bfloat16), ("", torch.bfloat16)],
+    [("1", torch.bfloat16), ("on", torch.bfloat16), ("True", torch.bfloat16),
+     ("0", torch.float32), ("off", torch.float32), ("", torch.float32),
+     ("maybe", torch.float32)],
 )  # fmt: skip
-def test_environment_variable_keeps_auto_at_float32(monkeypatch, native_bf16, value, expected):
-    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", True)
+def test_environment_variable_turns_bfloat16_on(monkeypatch, native_bf16, value, expected):
     monkeypatch.setenv(devices.CPU_BFLOAT16_ENV, value)
     native_bf16(True)
     assert resolve_precision("auto", CPU) == expected
     assert devices.precision_name("auto", "cpu") == str(expected).removeprefix("torch.")
     assert resolve_precision("auto", CUDA) == torch.float16  # the GPU keeps its own choice
+    monkeypatch.setattr(devices, "CPU_AUTO_BFLOAT16", True)  # the constant decides the rest
+    assert resolve_precision("auto", CPU) == (torch.float32 if value == "0" or value == "off"
+                                              else torch.bfloat16)  # fmt: skip
+
+
+def test_auto_is_float32_on_a_cpu_with_bfloat16_units(monkeypatch, native_bf16):
+    """bfloat16's rounding depends on the tile shapes: not the default."""
+    monkeypatch.delenv(devices.CPU_BFLOAT16_ENV)  # conftest's float32 for the whole suite
+    native_bf16(True)
+    assert resolve_precision("auto", CPU) == torch.float32
+    assert resolve_precision("bfloat16", CPU) == torch.bfloat16  # on request
+
+
+def test_lazy_equals_eager_with_the_default_precision_on_this_cpu(monkeypatch):
+    """With nothing set, lazy and eager restores agree to 1e-5 of the range on any
+    CPU (on one with AMX, bfloat16's rounding made them differ by about 1e-3)."""
+    import dask.array as da
+
+    monkeypatch.delenv(devices.CPU_BFLOAT16_ENV)
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 1, 300, dtype=np.float32)[None]
+    image = (ramp + rng.normal(0, 0.1, (70, 300))).astype(np.float32)
+    eager = dn.restore(image, "default", device="cpu")
+    for chunks in ((70, 100), (20, 64)):
+        lazy = np.asarray(dn.restore(da.from_array(image, chunks=chunks), "default", device="cpu"))
+        assert np.abs(lazy - eager).max() <= 1e-5 * np.ptp(eager), chunks
+    if cpu_has_native_bfloat16():  # the opt-in still differs there (why it is one)
+        fast = dn.restore(image, "default", device="cpu", precision="bfloat16")
+        assert np.abs(fast - eager).max() <= 0.02 * np.ptp(eager)
 
 
 def test_precision_name_resolves_auto_and_names_the_rest(native_bf16):

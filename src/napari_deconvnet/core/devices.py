@@ -25,25 +25,32 @@ __all__ = [
 
 _PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-#: Whether ``precision="auto"`` may pick bfloat16 on CPUs with native bfloat16
-#: units (AMX or AVX512-BF16). It may only where the shipped ``denoise-2d``
-#: loses less than 0.05 dB of PSNR to float32 on held-out benchmark images;
-#: ``python benchmarks/restore_speed.py --bfloat16`` measures it. Measured
-#: (README, "Speed"): 0.004 dB on average, 0.016 dB at most, over the test
-#: photos with Gaussian noise 25/255 and the test phantoms at 20 photons.
-CPU_AUTO_BFLOAT16 = True
+#: Whether ``precision="auto"`` picks bfloat16 on CPUs with native bfloat16
+#: units (AMX or AVX512-BF16) without being asked. Off: bfloat16 is 1.5-1.7x
+#: faster there and costs under 0.02 dB (README, "Speed"), but its rounding
+#: depends on the tile and block shapes (oneDNN picks its kernels, and so the
+#: order of its sums, by shape), so a lazy, streamed or tiled restore then
+#: differed from the in-memory one by about 1e-3 of the range (float32: about
+#: 1e-6). By default a restore's numbers do not depend on the tiles, the
+#: chunks or the cluster; ask for ``precision="bfloat16"``, or set
+#: :data:`CPU_BFLOAT16_ENV` to ``1``, for the speed.
+CPU_AUTO_BFLOAT16 = False
 
-#: Set to ``0`` (or ``false``, ``no``, ``off``) to keep ``precision="auto"`` at
-#: float32 on CPUs with bfloat16 units, in this process and every process it
-#: starts (the command line, dask workers): results that do not depend on the
-#: tiles, blocks or machine, without passing ``precision="float32"`` everywhere.
+#: ``1`` (or ``true``, ``yes``, ``on``) lets ``precision="auto"`` pick bfloat16
+#: on CPUs with bfloat16 units, in this process and every process it starts
+#: (the command line, dask workers); ``0`` (``false``, ``no``, ``off``) keeps it
+#: at float32; unset or anything else: :data:`CPU_AUTO_BFLOAT16`.
 CPU_BFLOAT16_ENV = "NAPARI_DECONVNET_CPU_BFLOAT16"
 
 
 def _auto_bfloat16_allowed() -> bool:
-    """:data:`CPU_AUTO_BFLOAT16`, unless :data:`CPU_BFLOAT16_ENV` turns it off."""
+    """:data:`CPU_BFLOAT16_ENV` where it says yes or no, else :data:`CPU_AUTO_BFLOAT16`."""
     value = os.environ.get(CPU_BFLOAT16_ENV, "").strip().lower()
-    return CPU_AUTO_BFLOAT16 and value not in ("0", "false", "no", "off")
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return CPU_AUTO_BFLOAT16
 
 
 _log = logging.getLogger(__name__)
@@ -134,11 +141,11 @@ def precision_name(precision: Any, device: Any) -> str:
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """Compute dtype for inference on `device`.
 
-    ``"auto"`` is float16 mixed precision on CUDA; on the CPU it is bfloat16
-    where the CPU computes bfloat16 natively (:func:`cpu_has_native_bfloat16`)
-    and :data:`CPU_AUTO_BFLOAT16` says its accuracy cost was measured to be
-    negligible (and the environment variable :data:`CPU_BFLOAT16_ENV` is not
-    ``0``), and float32 otherwise; float32 on MPS. ``"float16"`` needs a
+    ``"auto"`` is float16 mixed precision on CUDA; on the CPU it is float32,
+    or bfloat16 where the CPU computes bfloat16 natively
+    (:func:`cpu_has_native_bfloat16`) and the environment variable
+    :data:`CPU_BFLOAT16_ENV` (or :data:`CPU_AUTO_BFLOAT16`) allows it; float32
+    on MPS. ``"float16"`` needs a
     GPU; ``"bfloat16"`` runs anywhere (emulated, so slow, on CPUs without
     bfloat16 units).
 

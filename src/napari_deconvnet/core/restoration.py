@@ -859,10 +859,13 @@ def restore(
     batch_size : int, optional
         Tiles per network call; ``None`` fills the memory budget.
     precision : {"auto", "float32", "float16", "bfloat16"}
-        ``"auto"`` is float16 mixed precision on CUDA; bfloat16 on CPUs with
-        bfloat16 units (AMX or AVX512-BF16; it costs under 0.02 dB of PSNR),
-        float32 on other CPUs and on MPS. ``"bfloat16"`` on a CPU without
-        those units is emulated and slow (a warning says so).
+        ``"auto"`` is float16 mixed precision on CUDA and float32 on the CPU
+        and MPS (with the environment variable
+        ``NAPARI_DECONVNET_CPU_BFLOAT16=1``: bfloat16 on CPUs with bfloat16
+        units). ``"bfloat16"`` is 1.5-1.7x faster on CPUs with AMX or
+        AVX512-BF16 and costs under 0.02 dB of PSNR, but its rounding depends
+        on the tiles and blocks (about 1e-3 of the range); on a CPU without
+        those units it is emulated and slow (a warning says so).
     progress : callable, optional
         Called as ``progress(done, total)`` after every batch of tiles;
         raising from it stops the restoration and propagates the exception.

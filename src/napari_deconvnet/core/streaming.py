@@ -327,7 +327,7 @@ def restore_to_zarr(
         "tile": list(job.tile),
         "block": list(job.block),
         "halo": job.halo,
-        # "auto" on a cluster: each worker's own (float16 on a GPU, bfloat16 with AMX...)
+        # "auto" on a cluster: each worker's own (float16 on a GPU, float32 on a CPU)
         "precision": ran_in or "auto (each worker's)",
         "normalization": {"offset": offset, "scale": scale},
         **({"light_noise_blend": job.blend_record()} if job.blend is not None else {}),
