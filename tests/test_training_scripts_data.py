@@ -387,3 +387,56 @@ def test_deconv_3d_sparse_scenes_validate_on_a_volume_in_the_dark():
     for pair in after[-added:]:
         assert pair["clean"].shape == (32, 64, 64) and np.median(pair["clean"]) < 1e-3
     assert train_models.DARK_SCENE_SHAPES[3][0] >= task.region[0]  # a region fits
+
+
+def test_denoise_3d_sparse_scenes_are_noised_not_blurred_and_validated():
+    """denoise-3d --sparse-scenes (new in session 54; the deconvolution models had it):
+    regions drawn from the dark scenes in that share, and one volume in the dark added
+    to the validation with every noise of the denoiser's set, unblurred."""
+    import dataclasses
+
+    shipped = pytest.importorskip("_shipped_data")
+    train_models = pytest.importorskip("train_models")
+    from napari_deconvnet.core.model import DeconvNet, DeconvNetConfig
+
+    task = dataclasses.replace(train_models.TASKS["denoise-3d"], general_validation=True)
+    net = DeconvNet(DeconvNetConfig(ndim=3, depth=1, base_channels=4))
+    lit = [np.full((40, 100, 100), 0.5, np.float32)]
+    dark = np.zeros((48, 128, 128), np.float32)
+    dark[20:23, 60:63, 60:63] = 1.0
+    sampler = shipped.Sampler(task, {}, lit, net, np.random.default_rng(3), sparse=(0.3, [dark]))
+    drawn = [sampler._region() for _ in range(300)]
+    black = [r for r in drawn if np.median(r) == 0.0]
+    assert 0.2 < len(black) / len(drawn) < 0.4 and all(r.max() > 0.05 for r in black)
+    before = shipped.validation_set(task, {}, 0)
+    after = shipped.validation_set(task, {}, 0, dark=True)
+    noises = shipped.VALIDATION_NOISE_3D + shipped.VALIDATION_NOISE_LIGHT
+    assert len(after) == len(before) + len(noises)
+    for a, b in zip(before, after, strict=False):
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    for pair in after[-len(noises) :]:
+        assert pair["psf"] is None and np.median(pair["clean"]) < 1e-3
+    gaussian = after[-len(noises) :][-1]  # Gaussian 2/255: the clean volume plus noise
+    assert abs(float(np.std(gaussian["noisy"] - gaussian["clean"])) - 2 / 255) < 2e-4
+
+
+def test_train_models_takes_sparse_scenes_for_denoise_3d_not_salt_and_pepper(
+    monkeypatch, tmp_path
+):
+    """The flag reaches denoise-3d's validation (dark=True); salt-and-pepper refuses it."""
+    train_models = pytest.importorskip("train_models")
+
+    class Reached(Exception):
+        pass
+
+    def stop_at_validation(task, strips, seed, *, dark=False):
+        raise Reached(task.name, dark)
+
+    monkeypatch.setattr(train_models, "validation_set", stop_at_validation)
+    out = str(tmp_path / "m.safetensors")
+    common = ["--phantoms", "1", "--sparse-scenes", "0.2", "--out", out, "--threads", "1"]
+    with pytest.raises(Reached) as got:
+        train_models.main(["--model", "denoise-3d", *common])
+    assert got.value.args == ("denoise-3d", True)
+    with pytest.raises(SystemExit, match="for the denoising and deconvolution models"):
+        train_models.main(["--model", "salt-and-pepper", *common])
