@@ -951,7 +951,8 @@ def restore(
         its periodic continuation; by the light its scene, Richardson-Lucy's,
         spills beyond a dark side, with the image's noise), restored, and
         cropped back (:mod:`~napari_deconvnet.core.borders`). ``"mirror"``,
-        ``"dark"``, ``"periodic"``: every side so. A dask image is always
+        ``"dark"``, ``"periodic"``: every side so (``"dark"`` at zero, or at
+        the camera offset the sides show, as ``"auto"`` finds it). A dask image is always
         mirrored (lazy blocks cannot see the whole image; the others warn).
     refine : dict, optional
         Deconvolution models: the image's noise, as
