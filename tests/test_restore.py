@@ -87,6 +87,19 @@ def test_every_real_dtype(random_net, dtype):
     assert _rel_max_diff(out, ref) <= 1e-4
 
 
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.int16, np.float16])
+def test_every_real_dtype_with_a_deconvolution_model(dtype):
+    """deconv-2d's border search read a bool image's percentiles (numpy cannot
+    subtract bools: a bare numpy TypeError); now every real dtype restores as float."""
+    rng = np.random.default_rng(1)
+    x = rng.random((48, 52)) > 0.5 if dtype is bool else (rng.random((48, 52)) * 100).astype(dtype)
+    psf = dn.make_psf("gaussian", sigma=1.5)
+    out = dn.restore(x, "deconv-2d", psf=psf)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    ref = dn.restore(x.astype(np.float64), "deconv-2d", psf=psf)
+    assert _rel_max_diff(out, ref) <= 1e-4
+
+
 def test_intensity_scale_is_kept():
     """The shipped model on a scaled/offset image gives the scaled/offset result."""
     x = np.random.default_rng(0).random((64, 64)).astype(np.float32)

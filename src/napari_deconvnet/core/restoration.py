@@ -150,6 +150,8 @@ def extend_borders(
 
     spatial = layout.spatial_shape
     images = x.transpose(layout.perm).reshape(-1, *spatial)
+    if images.dtype == bool:  # numbers for the sides' fits (numpy cannot subtract bools)
+        images = images.astype(np.float32)
 
     method = str((net.metadata.get("conditioning") or {}).get("method", ""))
 
