@@ -57,8 +57,8 @@ def test_rl_from_a_start_continues_the_iteration(name):
     assert np.abs(dn.richardson_lucy(y, psf, 5, device="cpu") - continued).max() > 1e-2
 
 
-# (pad=None, zeros beyond the borders, is left out: RL's update then loses light at
-# the borders, H^T 1 < 1 there, and never fits a border within the noise)
+# (pad=None, zeros beyond the borders: RL's update loses light at the borders, H^T 1 < 1
+# there, and never fits a border within the noise; its stop reads the inside, below)
 @pytest.mark.parametrize("pad", ["reflect", "edge"])
 @pytest.mark.parametrize("name", list(PSFS))
 def test_rl_stops_at_the_first_estimate_that_fits_within_the_noise(name, pad):
@@ -76,6 +76,22 @@ def test_rl_stops_at_the_first_estimate_that_fits_within_the_noise(name, pad):
         assert _discrepancy(y, before, psf, peak) > 1.0
     # a plain RL of as many iterations from the same start gives the same estimate
     plain = dn.richardson_lucy(y, psf, done, start=start, pad=pad)
+    np.testing.assert_allclose(out, plain, atol=1e-6 * float(y.max()) + 1e-7)
+
+
+@pytest.mark.parametrize("name", list(PSFS))
+def test_rl_without_padding_stops_on_the_fit_inside_the_borders(name):
+    """pad=None ran to the cap with noise= (the border band never fits); the stop now
+    reads the pixels half a PSF inside, and stops where the padded iteration would."""
+    psf, peak = PSFS[name], 1e4
+    y = _counts(_scene(3), psf, peak, seed=4)
+    noise = {"noise": "poisson", "gain": peak}
+    start = ndimage.uniform_filter(y, 3)
+    steps = list(_drain(richardson_lucy_iter(y, psf, 200, start=start, noise=noise, pad=None)))
+    done, out = len(steps[:-1]), steps[-1]
+    reflected = len(list(richardson_lucy_iter(y, psf, 200, start=start, noise=noise)))
+    assert 1 <= done <= 2 * reflected < 200
+    plain = dn.richardson_lucy(y, psf, done, start=start, pad=None)
     np.testing.assert_allclose(out, plain, atol=1e-6 * float(y.max()) + 1e-7)
 
 

@@ -220,6 +220,15 @@ def richardson_lucy_iter(
     planes = padded.reshape(-1, *spatial)
     # where the image lies among the spatial axes of the (padded) planes
     region = _crop(widths[arr.ndim - k :], arr.shape[arr.ndim - k :])
+    if pad is None:
+        # zeros beyond the borders: RL's update loses light within half a PSF of
+        # them (H^T 1 < 1), so the estimate never fits the data there, nor its blur
+        # half a PSF further in; the noise stop judges the fit a PSF's size inside
+        # (the whole axis when it is thinner). Half a PSF still ran to the cap.
+        region = tuple(
+            slice(r.start + h, r.stop - h) if r.stop - r.start > 2 * h else r
+            for r, h in zip(region, (2 * (n // 2) for n in kernel.shape), strict=True)
+        )
     dims = tuple(range(1, k + 1))
     # (the banded products swap the last two axes, which a one-pixel axis broadcasts)
     taps = separable_taps(kernel) if dev.type == "cpu" and min(spatial) > 1 else None
@@ -389,7 +398,9 @@ def richardson_lucy(
         (Morozov's discrepancy principle), taken over the pixels where ``H x``
         expects at least one photon (every pixel under Gaussian noise: a dark
         pixel's residual is below 1 on average, and a dark background would
-        stop the iteration long before its objects fit). An estimate that
+        stop the iteration long before its objects fit); with ``pad=None``,
+        over the pixels at least a PSF's size from the borders (zeros beyond
+        them let no estimate fit the data near them). An estimate that
         already fits is returned as it is. Pass the noise of a
         calibrated camera: an estimate from the image itself can read
         objects in the dark as weaker Gaussian noise, and the iteration then
