@@ -213,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     precision(
         p,
         "models: auto (default): float16 on CUDA, float32 on the CPU (the same numbers "
-        "whatever the tiles or blocks); bfloat16: 1.5-1.7x faster on CPUs with bfloat16 "
+        "whatever the tiles or blocks); bfloat16: 1.1-2x faster on CPUs with bfloat16 "
         "units (AMX, AVX512-BF16), rounding that depends on the tiles",
     )
     p.set_defaults(func=_restore.cmd_restore)

@@ -26,7 +26,7 @@ __all__ = [
 _PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 #: Whether ``precision="auto"`` picks bfloat16 on CPUs with native bfloat16
-#: units (AMX or AVX512-BF16) without being asked. Off: bfloat16 is 1.5-1.7x
+#: units (AMX or AVX512-BF16) without being asked. Off: bfloat16 is 1.1-2x
 #: faster there and costs under 0.02 dB (README, "Speed"), but its rounding
 #: depends on the tile and block shapes (oneDNN picks its kernels, and so the
 #: order of its sums, by shape), so a lazy, streamed or tiled restore then

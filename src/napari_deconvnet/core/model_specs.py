@@ -55,7 +55,7 @@ MODEL_PARAMS = (
         choices=PRECISIONS,
         label="Precision",
         help="auto: float16 on CUDA, float32 on the CPU (the same numbers whatever the "
-        "tiles or blocks); bfloat16: 1.5-1.7x faster on CPUs with AMX or AVX512-BF16, "
+        "tiles or blocks); bfloat16: 1.1-2x faster on CPUs with AMX or AVX512-BF16, "
         "rounding that depends on the tiles",
     ),
     Param(

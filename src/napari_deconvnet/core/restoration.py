@@ -864,7 +864,7 @@ def restore(
         ``"auto"`` is float16 mixed precision on CUDA and float32 on the CPU
         and MPS (with the environment variable
         ``NAPARI_DECONVNET_CPU_BFLOAT16=1``: bfloat16 on CPUs with bfloat16
-        units). ``"bfloat16"`` is 1.5-1.7x faster on CPUs with AMX or
+        units). ``"bfloat16"`` is 1.1-2x faster on CPUs with AMX or
         AVX512-BF16 and costs under 0.02 dB of PSNR, but its rounding depends
         on the tiles and blocks (about 1e-3 of the range); on a CPU without
         those units it is emulated and slow (a warning says so).
