@@ -68,6 +68,7 @@ import torch
 from skimage import color, data, transform
 from skimage.metrics import peak_signal_noise_ratio
 
+from napari_deconvnet.core.dark_scenes import sparse_scene
 from napari_deconvnet.core.devices import resolve_device
 from napari_deconvnet.core.fit import fit
 from napari_deconvnet.core.kinds import NoiseConditioned
@@ -209,6 +210,7 @@ def degrade(
     light: float = 0.0,
     counts: float = 0.0,
     speckle: float = 0.0,
+    dark: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """(noisy, clean) in a random intensity scale, with the noise record.
 
@@ -218,9 +220,10 @@ def degrade(
     pure Poisson counts at :data:`LOW_COUNT_PEAK_RANGE` through a camera gain
     and offset; with probability `speckle` multiplicative noise
     (:data:`SPECKLE_SIGMA_RANGE`) in a random scale. At ``light=counts=speckle=0``
-    the draws are those of earlier runs.
+    the draws are those of earlier runs. A `dark` region (objects on black,
+    ``--sparse-scenes``) keeps its black: no level is added.
     """
-    if rng.random() < 0.5:  # random contrast and level
+    if not dark and rng.random() < 0.5:  # random contrast and level
         low = rng.uniform(0.0, 0.3)
         clean = low + rng.uniform(0.4, 1.0 - low) * clean
     seed = int(rng.integers(2**63))
@@ -307,8 +310,14 @@ class Sampler:
         speckle=0.0,
         bright=0.0,
         leaves=None,
+        dark=None,
     ):
         self.kind = kind
+        #: (share, scenes): that share of phantom regions is cropped from these scenes of
+        #: objects in the dark (``--sparse-scenes``; core.dark_scenes.sparse_scene)
+        self.dark = dark
+        #: whether the last region came from those scenes
+        self.in_dark = False
         #: (share, scenes): that share of photograph regions is cropped from these
         #: dead-leaves scenes (core.phantoms.dead_leaves) instead
         self.leaves = leaves
@@ -336,10 +345,13 @@ class Sampler:
     def _region(self) -> np.ndarray:
         rng = self.rng
         size = int(rng.integers(self.region[0], self.region[1] + 1))
+        self.in_dark = False
         if rng.random() < PHANTOM_WEIGHT:
             pool = self.phantoms
             if self.sparse is not None and rng.random() < self.sparse[0]:
                 pool = self.sparse[1]
+            if self.dark is not None and rng.random() < self.dark[0]:  # no draw without
+                pool, self.in_dark = self.dark[1], True
             source = pool[rng.integers(len(pool))]
             zoom = 1.0
         elif self.leaves and rng.random() < self.leaves[0]:  # no draw at 0: runs as before
@@ -353,8 +365,10 @@ class Sampler:
             side = min(int(round(size / zoom)), h, w)
             y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
             crop = source[y : y + side, x : x + side]
-            if crop.std() > 0.02 or rng.random() < 0.1:
+            if crop.std() > 0.02 or rng.random() < 0.1 or (self.in_dark and crop.max() > 0.05):
                 break
+        if self.in_dark:  # objects in the dark stay there: a random contrast, no level
+            crop = rng.uniform(0.4, 1.0) * crop
         if zoom != 1.0:
             out = max(self.patch, int(round(side * zoom)))
             crop = transform.resize(crop, (out, out), anti_aliasing=True, order=1)
@@ -367,10 +381,15 @@ class Sampler:
             region = self._region()
             if self.bright > 0 and rng.random() < self.bright:  # no draw at 0: runs as before
                 region = region + bright_objects(rng, region.shape)[0]
-            noisy, clean, _ = degrade(rng, region, self.light, self.counts, self.speckle)
+            dark = self.in_dark
+            noisy, clean, _ = degrade(rng, region, self.light, self.counts, self.speckle, dark)
             stack = input_stack(noisy, self.kind)
             *channels, clean = normalize(*stack, clean)
             stack = np.stack(channels)
+            if dark and (np.abs(clean).max() > 10 or np.abs(stack).max() > 50):
+                # a nearly empty region (a few photons in the dark): its percentiles
+                # blow the normalised values up, and one such batch can undo many steps
+                continue
             h, w = noisy.shape
             for _ in range(min(self.per_region, batch_size - len(xs))):
                 y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
@@ -412,6 +431,15 @@ SPARSE_NOISES = [
     ("poisson-10", "poisson", {"peak": 10.0}),
     ("poisson-20", "poisson", {"peak": 20.0}),
 ]
+#: Validation of scenes of objects in the dark (``--sparse-scenes``): how many, and
+#: their noise (pure photon counts, as from a photon-counting detector)
+DARK_VALIDATION_SCENES = 3
+DARK_NOISES = [
+    ("dark-poisson-30", "poisson", {"peak": 30.0}),
+    ("dark-poisson-300", "poisson", {"peak": 300.0}),
+]
+#: ``--sparse-scenes``: scenes of objects in the dark drawn before training (256 px)
+DARK_SCENES = 64
 #: Validation of photon counting (``--low-counts``): the sparse scenes at 2 photons.
 COUNT_NOISES = [("poisson-2", "poisson", {"peak": 2.0})]
 #: Validation of speckle (``--speckle``): the held-out strips at 10%.
@@ -448,6 +476,7 @@ def validation_set(
     counts: bool = False,
     speckle: bool = False,
     bright: bool = False,
+    dark: bool = False,
 ) -> list[dict]:
     """Fixed noisy/clean pairs from held-out strips and unseen phantoms.
 
@@ -461,7 +490,9 @@ def validation_set(
     `speckle`, the held-out strips with 10% speckle (:data:`SPECKLE_NOISES`);
     with `bright`, those two scenes with bright objects (:data:`BRIGHT_NOISES`),
     scored on the pixels around the objects (a ``"mask"``), where a network
-    that never saw such contrast spoils the dim scene.
+    that never saw such contrast spoils the dim scene. With `dark`,
+    :data:`DARK_VALIDATION_SCENES` scenes of objects in the dark
+    (core.dark_scenes.sparse_scene) at :data:`DARK_NOISES`.
     Each addition draws from its own stream: the other pairs stay as they were.
     """
     rng = np.random.default_rng([seed, 1])
@@ -501,6 +532,13 @@ def validation_set(
                 pairs.append(
                     {"image": name, "noise": label, "clean": clean, "noisy": noisy, "mask": mask}
                 )
+    if dark:
+        rng = np.random.default_rng([seed, 15])
+        for k in range(DARK_VALIDATION_SCENES):
+            clean = sparse_scene(rng, (160, 160))
+            for j, (label, noise, params) in enumerate(DARK_NOISES):
+                noisy = synthesize(clean, noise, seed=1000 * seed + 950 + 10 * k + j, **params)
+                pairs.append({"image": f"dark{k}", "noise": label, "clean": clean, "noisy": noisy})
     return pairs
 
 
@@ -646,6 +684,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_bright_objects_flag(parser, "two scenes with such objects")
     parser.add_argument(
+        "--sparse-scenes",
+        type=float,
+        default=0.0,
+        help="share of phantom regions cropped from scenes of objects in the dark "
+        "(core.dark_scenes.sparse_scene: spots from sub-pixel to well sampled, thin "
+        "filaments, on an exactly black background, no level added); the validation gains "
+        f"{DARK_VALIDATION_SCENES} such scenes at 30 and 300 photons",
+    )
+    parser.add_argument(
+        "--sparse-spot-share",
+        type=float,
+        default=0.7,
+        help="with --sparse-scenes: share of those scenes that hold spots (the others "
+        "hold filaments only; a fifth of the spot scenes also hold filaments)",
+    )
+    parser.add_argument(
         "--dead-leaves",
         type=float,
         default=0.0,
@@ -712,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--light-noise must be in [0, 1], got {args.light_noise}")
     if not 0.0 <= args.sparse_phantoms <= 1.0:
         parser.error(f"--sparse-phantoms must be in [0, 1], got {args.sparse_phantoms}")
-    for flag in ("low_counts", "speckle", "bright_objects", "dead_leaves"):
+    for flag in ("low_counts", "speckle", "bright_objects", "dead_leaves", "sparse_scenes"):
         share = getattr(args, flag)
         if not 0.0 <= share <= 1.0:
             parser.error(f"--{flag.replace('_', '-')} must be in [0, 1], got {share}")
@@ -724,6 +778,15 @@ def main(argv: list[str] | None = None) -> int:
         sparse_rng = np.random.default_rng([args.seed, 3])
         sparse = (args.sparse_phantoms, [sparse_phantom(sparse_rng) for _ in range(args.phantoms)])
     leaves = dead_leaves_pool(args.dead_leaves, args.dead_leaves_scenes, args.seed)
+    if not 0.0 <= args.sparse_spot_share <= 1.0:
+        parser.error(f"--sparse-spot-share must be in [0, 1], got {args.sparse_spot_share}")
+    dark = None
+    if args.sparse_scenes > 0:  # their own stream: the other scenes stay as they were
+        dark_rng = np.random.default_rng([args.seed, 16])
+        scenes = [
+            sparse_scene(dark_rng, (256, 256), args.sparse_spot_share) for _ in range(DARK_SCENES)
+        ]
+        dark = (args.sparse_scenes, scenes)
     pairs = validation_set(
         strips,
         args.seed,
@@ -733,6 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         counts=args.low_counts > 0,
         speckle=args.speckle > 0,
         bright=args.bright_objects > 0,
+        dark=dark is not None,
     )
     name = "denoise-2d-nl" if args.noise_channel else "denoise-2d"
     kind_metadata = (
@@ -755,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         args.speckle,
         args.bright_objects,
         leaves,
+        dark,
     )
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
 
@@ -808,6 +873,13 @@ def main(argv: list[str] | None = None) -> int:
                     "contrast_log_uniform": list(BRIGHT_CONTRAST),
                 },
                 "dead_leaves": dead_leaves_record(args.dead_leaves, args.dead_leaves_scenes),
+                "sparse_scenes": {
+                    "share_of_phantom_regions": args.sparse_scenes,
+                    "scenes": DARK_SCENES if dark else 0,
+                    "generator": "napari_deconvnet.core.dark_scenes.sparse_scene",
+                    "spot_share": args.sparse_spot_share,
+                    "validation": [label for label, _, _ in DARK_NOISES] if dark else [],
+                },
             },
             "noise": {
                 "gaussian_sigma": list(SIGMA_RANGE),

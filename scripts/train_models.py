@@ -758,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
             forward += ["--max-seconds", str(args.max_seconds)]
         forward += ["--device", args.device, "--threads", str(args.threads)]
         flags = ("--val-every", "--phantoms", "--lr", "--ema", "--precision", "--loss")
-        flags += ("--sharp-phantoms", "--light-noise")
+        flags += ("--sharp-phantoms", "--light-noise", "--sparse-scenes", "--sparse-spot-share")
         for flag in flags:
             if any(a.startswith(flag) for a in args.argv):  # given: forwarded (else its default)
                 forward += [flag, str(getattr(args, flag[2:].replace("-", "_")))]

@@ -440,3 +440,65 @@ def test_train_models_takes_sparse_scenes_for_denoise_3d_not_salt_and_pepper(
     assert got.value.args == ("denoise-3d", True)
     with pytest.raises(SystemExit, match="for the denoising and deconvolution models"):
         train_models.main(["--model", "salt-and-pepper", *common])
+
+
+def test_denoise_2d_dark_validation_scenes_are_photon_counts_on_black():
+    """train_default --sparse-scenes: the validation gains scenes of objects on an exactly
+    black background at 30 and 300 photons; the other pairs stay as they were."""
+    plain = train_default.validation_set(_strips(), 0)
+    dark = train_default.validation_set(_strips(), 0, dark=True)
+    extra = dark[len(plain) :]
+    assert len(extra) == train_default.DARK_VALIDATION_SCENES * len(train_default.DARK_NOISES)
+    for a, b in zip(plain, dark, strict=False):
+        np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    assert {p["noise"] for p in extra} == {"dark-poisson-30", "dark-poisson-300"}
+    for pair in extra:
+        clean, noisy = pair["clean"], pair["noisy"]
+        peak = float(pair["noise"].rsplit("-", 1)[1])
+        assert np.mean(clean == 0) > 0.5 and clean.max() == pytest.approx(1.0)
+        counts = noisy * peak
+        np.testing.assert_allclose(counts, np.rint(counts), atol=1e-3)
+        assert np.all(noisy[clean == 0] == 0)  # black stays black under pure Poisson noise
+
+
+def test_denoise_2d_sampler_keeps_dark_regions_black_and_their_batches_bounded():
+    """That share of phantom regions comes from the dark scenes, with no level added by the
+    region or by the noise; batches of them stay within the normalised bounds."""
+    rng = np.random.default_rng(3)
+    cells = [np.full((256, 256), 0.5, np.float32)]
+    scenes = [train_default.sparse_scene(rng, (256, 256)) for _ in range(4)]
+    images = {"coffee": np.full((300, 300), 0.7, np.float32)}
+
+    def sampler(share, seed=4):
+        s = train_default.Sampler(
+            images, cells, np.random.default_rng(seed), 64, (192, 256), 4, dark=(share, scenes)
+        )
+        s.names, s.weights = ["coffee"], np.array([1.0])
+        return s
+
+    s = sampler(1.0)
+    regions = []
+    for _ in range(600):
+        region = s._region()
+        if s.in_dark:
+            regions.append(region)
+    # every phantom region is dark at share 1 (phantoms are PHANTOM_WEIGHT of the regions)
+    assert len(regions) / 600 == pytest.approx(train_default.PHANTOM_WEIGHT, abs=0.05)
+    assert all(r.min() == 0.0 and np.mean(r == 0) > 0.3 for r in regions)
+    # the noise adds no level to a dark region: its black pixels stay at the offset
+    for seed in range(30):
+        region = regions[seed % len(regions)]
+        noisy, clean, info = train_default.degrade(np.random.default_rng(seed), region, dark=True)
+        black = region == 0
+        offset = clean[black]
+        assert np.ptp(offset) < 1e-6 * max(1.0, abs(float(offset[0])))
+        lit = clean[~black] - offset[0]
+        assert np.all(lit * np.sign(lit.max()) >= -1e-6)
+    x, y = sampler(1.0, seed=5).batch(16)
+    assert x.shape == y.shape == (16, 1, 64, 64)
+    assert float(y.abs().max()) <= 10 and float(x.abs().max()) <= 50
+    # share 0: no region is dark
+    z = sampler(0.0, seed=6)
+    for _ in range(50):
+        z._region()
+        assert not z.in_dark
