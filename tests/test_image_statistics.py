@@ -192,3 +192,17 @@ def test_a_lazy_stack_samples_only_the_frames_that_are_computed(random_net, monk
     eager = dn.restore(x[:6], net, axes="TYX", normalization=stats)
     got = dn.restore(lazy_x, net, axes="TYX", light_noise_guard=False).compute()
     np.testing.assert_allclose(got, eager, atol=1e-5 * np.ptp(eager))
+
+
+def test_compute_normalization_reads_a_tensor_and_a_masked_array_as_restore_does():
+    """A torch tensor (restore takes one) gave numpy's bare "Cannot interpret
+    'torch.float32' as a data type"; now its numbers equal the NumPy array's, and
+    a masked array's are its data's, with restore's warning about masked values."""
+    x = np.random.default_rng(4).gamma(2.0, 30.0, (3, 40, 48)).astype(np.float32)
+    want = dn.compute_normalization(x, "denoise-2d", axes="TYX", per_image=True)
+    assert dn.compute_normalization(torch.from_numpy(x), "denoise-2d", axes="TYX",
+                                    per_image=True) == want  # fmt: skip
+    masked = np.ma.masked_greater(x, 200)
+    with pytest.warns(UserWarning, match="masked values"):
+        got = dn.compute_normalization(masked, "denoise-2d", axes="TYX", per_image=True)
+    assert got == want

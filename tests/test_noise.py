@@ -383,3 +383,24 @@ def test_synthesize_iter_says_nan_for_salt_and_pepper_on_a_nan_image():
     for noise in ("salt-and-pepper", "gaussian"):
         with pytest.raises(ValueError, match="NaN or infinite"):
             drain(synthesize_iter(x, noise, seed=0))
+
+
+@pytest.mark.parametrize(
+    ("noise", "params"),
+    [
+        ("gaussian", {"sigma": 0.1}),
+        ("poisson", {"peak": 20.0}),
+        ("poisson-gaussian", {"peak": 20.0}),
+        ("salt-and-pepper", {"amount": 0.1}),
+        ("speckle", {"sigma": 0.1}),
+    ],
+)
+def test_every_noise_takes_a_single_value_as_a_0d_image(noise, params):
+    """One value is a 0-d image for every noise (the Poisson draws gave a bare int, whose
+    missing .astype raised AttributeError); the draw equals the first pixel of an image of
+    that value drawn with the same seed, where the noise draws pixel by pixel."""
+    got = dn.synthesize(np.float32(0.5), noise, seed=3, **params)
+    assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float32
+    assert np.isfinite(got)
+    one = dn.synthesize(np.full((1,), 0.5, np.float32), noise, seed=3, **params)
+    assert float(got) == pytest.approx(float(one[0]))

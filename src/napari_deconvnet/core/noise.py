@@ -122,7 +122,8 @@ class _Random:
             import torch
 
             return torch.poisson(rate, generator=self.gen)
-        return self.gen.poisson(rate.astype(np.float64)).astype(np.float32)
+        # asarray: a 0-d rate draws a Python int
+        return np.asarray(self.gen.poisson(rate.astype(np.float64)), np.float32)
 
 
 # ---------------------------------------------------------------- noise models

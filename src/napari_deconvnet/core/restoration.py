@@ -1116,6 +1116,7 @@ def compute_normalization(
     >>> round(stats["offset"], 3), round(stats["scale"], 3)
     (1.0, 198.0)
     """
+    image, _ = restore_arguments(image, None, None)  # a tensor or masked array as restore reads it
     check_image(image)
     net = load_model(model)
     axes = check_axes(axes, image.shape, net)
