@@ -92,3 +92,74 @@ def test_a_masked_array_is_restored_as_its_data_with_a_warning_when_values_are_m
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(dn.restore(np.ma.asarray(image), precision="float32"), plain)
+
+
+def _small():
+    return np.random.default_rng(1).normal(0.5, 0.1, (48, 48)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, **kw: dn.restore(x, **kw),
+        lambda x, **kw: dn.run_method(x, "median", **kw),
+    ],
+    ids=["restore", "run_method"],
+)
+def test_progress_and_stop_that_cannot_work_are_refused_and_a_callable_stop_works(call):
+    """An int as `progress` failed with "'int' object is not callable" and as `stop`
+    with a bare AttributeError ('is_set'); both are TypeErrors that say what is taken
+    now. A callable `stop` (no argument, True to stop) works like a set event."""
+    x = _small()
+    with pytest.raises(TypeError, match="progress must be a callable taking"):
+        call(x, progress=5)
+    with pytest.raises(TypeError, match="stop must be a threading.Event .* or a callable"):
+        call(x, stop=5)
+    with pytest.raises(dn.Cancelled):
+        call(x, stop=lambda: True)
+    seen = []
+    out = call(x, stop=lambda: False, progress=lambda d, t: seen.append((d, t)))
+    np.testing.assert_array_equal(out, call(x))  # never stopped: the same result
+    assert seen and seen[-1][0] == seen[-1][1]
+
+
+def test_training_takes_a_callable_stop_and_refuses_a_bad_callback(tmp_path):
+    """dn.train: a callable `stop` ends the run after its first check (the start comes
+    back); a callback that cannot be called is refused before any set-up."""
+    x = np.random.default_rng(1).normal(0.5, 0.1, (128, 128)).astype(np.float32)
+    calls = []
+
+    def stop_after_first_check():
+        calls.append(1)
+        return len(calls) > 1
+
+    result = dn.train(
+        x, x, model="denoise-2d", epochs=2, steps_per_epoch=2, patch_size=32,
+        batch_size=2, stop=stop_after_first_check, seed=0,
+    )  # fmt: skip
+    assert len(calls) >= 2 and result.stop_reason == "stopped"
+    with pytest.raises(TypeError, match="callback must be a callable taking one TrainEvent"):
+        dn.train(x, x, model="denoise-2d", epochs=1, callback="print")
+    with pytest.raises(TypeError, match="stop must be a threading.Event"):
+        dn.train(x, x, model="denoise-2d", epochs=1, stop="yes")
+
+
+def test_receptive_field_takes_a_model_name_a_network_or_a_config():
+    """dn.receptive_field("denoise-2d") raised AttributeError ('str' has no 'ndim')."""
+    net = dn.load_model("denoise-2d")
+    want = dn.receptive_field(net.config)
+    assert dn.receptive_field("denoise-2d") == want == dn.receptive_field(net)
+    assert want[0] == net.receptive_field and want[0] > 2 * want[1] - 2
+    with pytest.raises(TypeError, match="receptive_field takes a DeconvNetConfig"):
+        dn.receptive_field(3)
+    with pytest.raises(ValueError, match="unknown model"):
+        dn.receptive_field("nope")
+
+
+def test_restore_to_zarr_refuses_a_bad_progress_before_writing_anything(tmp_path):
+    target = tmp_path / "out.ome.zarr"
+    with pytest.raises(TypeError, match="progress must be a callable taking"):
+        dn.restore_to_zarr(_small(), target, progress="bar")
+    with pytest.raises(TypeError, match="stop must be a threading.Event"):
+        dn.restore_to_zarr(_small(), target, stop=1)
+    assert not target.exists()

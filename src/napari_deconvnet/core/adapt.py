@@ -36,6 +36,7 @@ from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import central_crop, record_conditions
 from .devices import dtype_name, resolve_device
+from .generators import as_stop
 from .kinds import ImpulseSwitched, NoiseConditioned, PSFConditioned, central_box, kind_of
 from .losses import resolve_loss
 from .model import DeconvNet
@@ -340,6 +341,7 @@ def adapt_iter(
 ) -> Generator[TrainEvent, None, TrainResult]:
     """Generator form of :func:`adapt`: yields :class:`TrainEvent`, returns a TrainResult."""
     started = time.perf_counter()  # `seconds` covers the set-up (the scenes' restore) too
+    stop = as_stop(stop)
     check_array(image, "image")
     array = np.asarray(image, np.float32)
     if not np.isfinite(array).all():

@@ -12,11 +12,52 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
-__all__ = ["Cancelled", "drain"]
+__all__ = ["Cancelled", "as_stop", "check_callbacks", "drain"]
 
 
 class Cancelled(Exception):
     """Raised by :func:`restore` when its ``stop`` event is set."""
+
+
+class _CalledStop:
+    """A callable ``stop`` read as an event: set whenever it returns something true."""
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self.function = function
+
+    def is_set(self) -> bool:
+        return bool(self.function())
+
+
+def as_stop(stop: Any) -> Any:
+    """`stop` as something with ``is_set()``: an event as it is, a callable wrapped.
+
+    Accepted: None, a :class:`threading.Event` (or anything with an ``is_set``
+    method), or a callable taking no argument that returns True to stop.
+
+    Raises
+    ------
+    TypeError
+        For anything else (an int, a string), instead of a bare AttributeError
+        at the first check.
+    """
+    if stop is None or callable(getattr(stop, "is_set", None)):
+        return stop
+    if callable(stop):
+        return _CalledStop(stop)
+    raise TypeError(
+        f"stop must be a threading.Event (anything with is_set()) or a callable taking no "
+        f"argument that returns True to stop, got {type(stop).__name__}"
+    )
+
+
+def check_callbacks(progress: Any, stop: Any, name: str = "progress") -> Any:
+    """Refuse a `progress` that cannot be called (TypeError); `stop` read by :func:`as_stop`."""
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"{name} must be a callable taking (done, total), got {type(progress).__name__}"
+        )
+    return as_stop(stop)
 
 
 def drain(
@@ -34,9 +75,9 @@ def drain(
         Yields ``(done, total)`` and returns the result.
     progress : callable, optional
         Called with each ``(done, total)``.
-    stop : threading.Event, optional
-        Checked before each step: when set, the generator is closed and
-        :class:`Cancelled` raised.
+    stop : threading.Event or callable, optional
+        Checked before each step: when set (a callable: when it returns
+        True), the generator is closed and :class:`Cancelled` raised.
     cancelled : str
         The message of that :class:`Cancelled`; ``{done}`` and ``{total}``
         are replaced by the last progress (0 and 0 before the first).
@@ -44,6 +85,7 @@ def drain(
     The generator is closed however this ends (an exception from `progress`
     included), so that it frees what it holds.
     """
+    stop = check_callbacks(progress, stop)
     done = total = 0
     try:
         while True:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,12 +227,15 @@ class DeconvNetConfig:
 LATE_FIELDS: dict[str, Any] = {"pool": "max", "top_skip": True, "planar_levels": 0}
 
 
-def receptive_field(config: DeconvNetConfig, *, per_axis: bool = False) -> Any:
+def receptive_field(config: Any, *, per_axis: bool = False) -> Any:
     """Receptive field of the network, computed exactly from its layers.
 
     Parameters
     ----------
-    config : DeconvNetConfig
+    config : DeconvNetConfig, DeconvNet, or a model's name or path
+        The architecture: a configuration, a network (its configuration), or
+        what :func:`~napari_deconvnet.load_model` takes (``"denoise-2d"``, a
+        ``.safetensors`` file).
     per_axis : bool
         Return one ``(size, extent)`` pair per spatial axis (they differ
         along Z with ``planar_levels``) instead of the largest.
@@ -257,6 +261,17 @@ def receptive_field(config: DeconvNetConfig, *, per_axis: bool = False) -> Any:
     skip connections take the union of both branches. An axis a level does
     not pool (``planar_levels``) keeps its stride there.
     """
+    if isinstance(config, DeconvNet):
+        config = config.config
+    elif isinstance(config, (str, os.PathLike)):
+        from .persistence import load_model
+
+        config = load_model(config).config
+    elif not isinstance(config, DeconvNetConfig):
+        raise TypeError(
+            "receptive_field takes a DeconvNetConfig, a DeconvNet, or a model's name or path "
+            f"(e.g. 'denoise-2d'), got {type(config).__name__}"
+        )
     axes = [
         _axis_receptive_field(config, [f[axis] for f in config.pool_factors()])
         for axis in range(config.ndim)

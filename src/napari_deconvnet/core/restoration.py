@@ -56,7 +56,7 @@ from .decorrelate import (
 from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
-from .generators import Cancelled, drain
+from .generators import Cancelled, check_callbacks, drain
 from .impulse_switch import find_impulses, switch_impulses
 from .kinds import kind_of
 from .light_noise import guard_applies, guard_noise, guard_weight
@@ -873,8 +873,9 @@ def restore(
         raising from it stops the restoration and propagates the exception.
         For dask input it is called from the computing threads as
         ``progress(blocks_done, n_blocks)`` while the result is computed.
-    stop : threading.Event, optional
-        When set, the restoration stops at the next batch and raises
+    stop : threading.Event or callable, optional
+        When set (a callable taking no argument: when it returns True), the
+        restoration stops at the next batch and raises
         :class:`Cancelled`; for dask input, the next block to be computed
         raises it. (With dask input, `progress` and `stop` need a local
         scheduler; on a ``dask.distributed`` cluster use
@@ -1003,6 +1004,7 @@ def restore(
     >>> restore(noisy).shape
     (40, 50)
     """
+    stop = check_callbacks(progress, stop)
     image, model = restore_arguments(image, model, psf)
     if is_dask(image):
         from .lazy import lazy_restore

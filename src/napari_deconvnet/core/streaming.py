@@ -39,6 +39,7 @@ from .colour import alpha_axis, from_opponent, opponent_axis, to_opponent
 from .decorrelate import warn_not_applied
 from .devices import dtype_name
 from .ensemble import check_ensemble
+from .generators import check_callbacks
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .ome_zarr import (
@@ -169,6 +170,7 @@ def restore_to_zarr(
     """
     from .._version import __version__
 
+    stop = check_callbacks(progress, stop)
     warn_not_applied(decorrelate)  # a streamed restore never decorrelates (see above)
     if check_borders(borders) not in ("auto", "mirror"):
         warnings.warn(

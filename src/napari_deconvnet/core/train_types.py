@@ -138,6 +138,11 @@ def run_events(gen: Generator[Any, None, Any], callback: Callable[[Any], Any] | 
     The generator is closed however this ends (an exception from `callback`
     included), so that a training run frees its device memory.
     """
+    if callback is not None and not callable(callback):
+        gen.close()
+        raise TypeError(
+            f"callback must be a callable taking one TrainEvent, got {type(callback).__name__}"
+        )
     try:
         while True:
             event = next(gen)

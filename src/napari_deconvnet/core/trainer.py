@@ -31,6 +31,7 @@ import torch
 
 from ._validation import is_dask
 from .devices import autocast, grad_scaler
+from .generators import as_stop
 from .losses import lr_factor
 from .model import DeconvNet
 from .patches import NeighbourPairs
@@ -112,7 +113,7 @@ class Trainer:
         self.start_time = time.perf_counter() if started is None else float(started)
         self.data, self.config, self.device, self.amp = data, config, device, amp
         self.loss_fn, self.make_metadata = loss_fn, metadata
-        self.stop, self.want_preview, self.autosave = stop, preview, autosave
+        self.stop, self.want_preview, self.autosave = as_stop(stop), preview, autosave
         self.rehearsal = rehearsal  # a source of pairs the starting model knew, or None
         self.evaluate = evaluate
         self.fmt = torch.channels_last if net.config.ndim == 2 else torch.channels_last_3d

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .generators import as_stop
 from .losses import LOSSES
 from .train_setup import (
     L2SP_FINE_TUNE,
@@ -62,6 +63,8 @@ def train_iter(inputs: Any, targets: Any = None, **options: Any) -> Generator:
     still returns the best model. GPU memory is released either way.
     """
     check_options(options, "train_iter")
+    if "stop" in options:  # a callable, or a TypeError now rather than after the set-up
+        options["stop"] = as_stop(options["stop"])
     try:
         trainer = build_trainer(inputs, targets, **options)
         return (yield from trainer.run())
