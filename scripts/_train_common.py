@@ -35,6 +35,17 @@ def add_bright_objects_flag(parser, validation: str) -> None:
     )
 
 
+def add_sparse_spot_share_flag(parser) -> None:
+    """``--sparse-spot-share``: what share of the dark scenes (``--sparse-scenes``) hold spots."""
+    parser.add_argument(
+        "--sparse-spot-share",
+        type=float,
+        default=0.7,
+        help="with --sparse-scenes: share of those scenes that hold spots (the others "
+        "hold filaments only; a fifth of the spot scenes also hold filaments)",
+    )
+
+
 def start_weights(start: DeconvNet, net: DeconvNet, positions=None) -> dict:
     """`start`'s weights for `net` (``--init``): as they are, with more input
     channels (``widen_input``; `positions` places the old ones) or with more

@@ -87,6 +87,7 @@ from napari_deconvnet.core.phantoms import (
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _train_common import (  # noqa: E402  (sibling module: the engine's helpers)
     add_bright_objects_flag,
+    add_sparse_spot_share_flag,
     autosave_path,
     best_record,
     engine_precision,
@@ -692,13 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         "filaments, on an exactly black background, no level added); the validation gains "
         f"{DARK_VALIDATION_SCENES} such scenes at 30 and 300 photons",
     )
-    parser.add_argument(
-        "--sparse-spot-share",
-        type=float,
-        default=0.7,
-        help="with --sparse-scenes: share of those scenes that hold spots (the others "
-        "hold filaments only; a fifth of the spot scenes also hold filaments)",
-    )
+    add_sparse_spot_share_flag(parser)
     parser.add_argument(
         "--dead-leaves",
         type=float,

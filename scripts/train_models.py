@@ -676,13 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         "deconvolution models lost to Richardson-Lucy and denoise-3d to a Gaussian filter; "
         "the validation gains such scenes (2D three, 3D one)",
     )
-    parser.add_argument(
-        "--sparse-spot-share",
-        type=float,
-        default=0.7,
-        help="with --sparse-scenes: share of those scenes that hold spots (the others "
-        "hold filaments only; a fifth of the spot scenes also hold filaments)",
-    )
+    engine.add_sparse_spot_share_flag(parser)
     parser.add_argument(
         "--dead-leaves-scenes",
         type=int,
