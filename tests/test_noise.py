@@ -404,3 +404,18 @@ def test_every_noise_takes_a_single_value_as_a_0d_image(noise, params):
     assert np.isfinite(got)
     one = dn.synthesize(np.full((1,), 0.5, np.float32), noise, seed=3, **params)
     assert float(got) == pytest.approx(float(one[0]))
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, True, [1, "x"]])
+def test_a_seed_that_is_not_an_integer_or_a_generator_is_a_clear_type_error(seed):
+    """numpy's own message ('SeedSequence expects int or sequence of ints for entropy
+    not a') did not say which argument; the accepted kinds still draw as before."""
+    x = np.full((16, 16), 0.5, np.float32)
+    with pytest.raises(TypeError, match="seed must be None, an integer, a sequence"):
+        synthesize(x, "poisson", peak=10, seed=seed)
+    a = synthesize(x, "poisson", peak=10, seed=7)
+    np.testing.assert_array_equal(a, synthesize(x, "poisson", peak=10, seed=np.int64(7)))
+    np.testing.assert_array_equal(
+        synthesize(x, "poisson", peak=10, seed=[7, 1]),
+        synthesize(x, "poisson", peak=10, seed=np.array([7, 1])),
+    )

@@ -78,11 +78,29 @@ def noise_spec(noise: Any) -> Spec:
 # ---------------------------------------------------------------- randomness
 
 
+def _check_seed(seed: Any) -> None:
+    """TypeError unless `seed` is None, an integer, a sequence of integers or a generator."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return
+    if type(seed).__module__.startswith("torch") and type(seed).__name__ == "Generator":
+        return
+    if isinstance(seed, np.ndarray) and seed.dtype.kind in "iu":
+        return
+    ints = seed if isinstance(seed, (list, tuple)) else [seed]
+    if all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in ints):
+        return
+    raise TypeError(
+        f"seed must be None, an integer, a sequence of integers or a random generator "
+        f"(numpy.random.Generator, torch.Generator), got {seed!r}"
+    )
+
+
 class _Random:
     """Normal, Poisson and uniform draws from one seeded generator (numpy or torch)."""
 
     def __init__(self, seed: Any, like: Any) -> None:
         """`seed`: None, an int, or a generator (used as it is; numpy for arrays)."""
+        _check_seed(seed)
         self.like = like
         if _is_tensor(like):
             import torch
