@@ -94,9 +94,14 @@ API = {
     ),
     "train-noise-name": (lambda d: dn.train(BIG, noise="foo", epochs=1), ValueError, "accepted"),
     "train-noise-dict": (
+        lambda d: dn.train(BIG, noise={"sigma": 0.1}, epochs=1),
+        ValueError,
+        r"needs a 'model' \(or 'kind'\) key",
+    ),
+    "train-noise-kind": (
         lambda d: dn.train(BIG, noise={"kind": "foo"}, epochs=1),
         ValueError,
-        "needs a 'model' key",
+        "unknown noise model 'foo'; accepted names",
     ),
     "train-lr": (lambda d: dn.train(BIG, epochs=1, lr=-1), ValueError, "lr must be a positive"),
     "train-option": (lambda d: dn.train(BIG, epochs=1, foo=1), TypeError, "'foo'"),

@@ -558,3 +558,12 @@ def test_default_learning_rate_of_a_new_network_depends_on_its_dimensionality():
     assert new_2d.model.metadata["training"]["settings"]["lr"] == LR_SCRATCH == 3e-3
     given = train(volume, volume, patch_size=(8, 16, 16), lr=5e-4, **quick)
     assert given.model.metadata["training"]["settings"]["lr"] == 5e-4
+
+
+def test_a_noise_dict_may_name_its_model_with_kind_as_a_psf_dict_does():
+    """{'kind': ...} (the key of a PSF dict) names the noise as {'model': ...} does."""
+    from napari_deconvnet.core.trainset import resolve_noise
+
+    by_model = resolve_noise({"model": "gaussian", "sigma": 0.1}, None, 2)
+    by_kind = resolve_noise({"kind": "gaussian", "sigma": 0.1}, None, 2)
+    assert by_kind[:2] == by_model[:2] == ("gaussian", {"sigma": 0.1}, None)[:2]

@@ -142,10 +142,11 @@ def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, np.ndarra
         name, params = noise, {}
     elif isinstance(noise, dict):
         params = dict(noise)
-        name = params.pop("model", None) or params.pop("noise", None)
+        # 'kind' as a PSF dict names its kind (make_psf), so a user may guess either
+        name = params.pop("model", None) or params.pop("noise", None) or params.pop("kind", None)
         if name is None:
             raise ValueError(
-                "a noise dict needs a 'model' key naming the noise model, e.g. "
+                "a noise dict needs a 'model' (or 'kind') key naming the noise model, e.g. "
                 f"dict(model='gaussian', sigma=0.1); models: {list(NOISE_MODELS)}"
             )
     else:
