@@ -93,6 +93,11 @@ def test_adapt_refuses_what_it_cannot_do():
         dn.adapt("default", image, seconds=1, kinds=["stars"])
     with pytest.raises(ValueError, match="precision 'float16' needs a GPU"):
         dn.adapt("default", image, seconds=1, device="cpu", precision="float16")
+    # an RGB image: refused with a way forward (it failed inside the noise estimate,
+    # advising a channel_axis= that adapt does not take)
+    rgb = np.random.default_rng(1).random((64, 64, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"looks like an RGB\(A\) image.*mean\(axis=-1\)"):
+        dn.adapt("denoise-2d", rgb, seconds=1)
 
 
 def test_a_deconvolution_model_adapts_with_its_classical_channel():
