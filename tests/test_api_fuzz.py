@@ -1,0 +1,90 @@
+"""Odd inputs through every fast public function: a result or a clear refusal, never a crash.
+
+A sweep of this kind found six bare errors (AttributeError, numpy's own
+messages) in session 55: a 0-d image with Poisson noise, a torch tensor in
+``compute_normalization``, ``progress``/``stop`` of the wrong kind, a model
+name in ``receptive_field``, a seed of the wrong kind. Each call here must
+either return (finite values, float32 arrays the input's shape where the
+function keeps shapes) or raise ``ValueError``/``TypeError`` with a message
+that says something (25 characters or more).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+
+RNG = np.random.default_rng(0)
+BASE = RNG.random((40, 48)).astype(np.float32)
+PSF = dn.make_psf("gaussian", (7, 7), sigma=1.2)
+
+INPUTS = {
+    "float64": BASE.astype(np.float64),
+    "float16": BASE.astype(np.float16),
+    "uint8": (BASE * 255).astype(np.uint8),
+    "uint16": (BASE * 4000).astype(np.uint16),
+    "int16-negative": ((BASE - 0.5) * 2000).astype(np.int16),
+    "bool": BASE > 0.5,
+    "big-endian": BASE.astype(">f4"),
+    "non-contiguous": np.asfortranarray(BASE)[:, ::2],
+    "constant": np.full((40, 48), 3.0, np.float32),
+    "one-row": BASE[:1],
+    "1-D": BASE[0],
+    "0-D": np.float32(0.5),
+    "empty": np.zeros((0, 48), np.float32),
+    "nan": np.where(BASE > 0.9, np.nan, BASE).astype(np.float32),
+    "inf": np.where(BASE > 0.99, np.inf, BASE).astype(np.float32),
+    "complex": BASE.astype(np.complex64),
+    "object": BASE.astype(object),
+    "list": BASE[:8, :8].tolist(),
+    "torch": torch.from_numpy(BASE.copy()),
+    "masked": np.ma.masked_greater(BASE, 2.0),  # nothing masked: no warning
+}
+
+#: name: (call, keeps the input's shape)
+CALLS = {
+    "restore": (lambda x: dn.restore(x, "denoise-2d", device="cpu"), True),
+    "estimate_noise": (lambda x: dn.estimate_noise(x), False),
+    "compute_normalization": (lambda x: dn.compute_normalization(x, "denoise-2d"), False),
+    "synthesize-gaussian": (lambda x: dn.synthesize(x, "gaussian", sigma=0.1, seed=0), True),
+    "synthesize-poisson": (lambda x: dn.synthesize(x, "poisson", peak=20, seed=0), True),
+    "synthesize-pg": (lambda x: dn.synthesize(x, "poisson-gaussian", peak=20, seed=0), True),
+    "synthesize-sp": (lambda x: dn.synthesize(x, "salt-and-pepper", amount=0.1, seed=0), True),
+    "synthesize-speckle": (lambda x: dn.synthesize(x, "speckle", sigma=0.1, seed=0), True),
+    "psnr": (lambda x: dn.psnr(x, x), False),
+    "ssim": (lambda x: dn.ssim(x, x), False),
+    "measure": (lambda x: dn.measure(x, x), False),
+    "richardson_lucy": (lambda x: dn.richardson_lucy(x, PSF, iterations=3), True),
+    "wiener": (lambda x: dn.wiener(x, PSF), True),
+    "median": (lambda x: dn.denoise_median(x), True),
+    "switching_median": (lambda x: dn.denoise_switching_median(x), True),
+    "tv": (lambda x: dn.denoise_tv(x), True),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS), ids=list(CALLS))
+def test_odd_inputs_give_a_result_or_a_clear_refusal(call):
+    fn, keeps_shape = CALLS[call]
+    crashes = []
+    for name, x in INPUTS.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = fn(x)
+        except (ValueError, TypeError) as err:
+            if len(str(err)) < 25:
+                crashes.append(f"{name}: terse {type(err).__name__}: {err}")
+            continue
+        except Exception as err:  # noqa: BLE001 - what the test is for
+            crashes.append(f"{name}: {type(err).__name__}: {err}")
+            continue
+        if keeps_shape and name not in ("nan", "inf"):
+            out = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else out
+            if np.shape(out) != np.shape(np.asarray(x)):
+                crashes.append(f"{name}: shape {np.shape(out)} for {np.shape(np.asarray(x))}")
+            elif not np.isfinite(np.asarray(out, np.float64)).all():
+                crashes.append(f"{name}: non-finite output")
+    assert not crashes, "\n".join(crashes)
