@@ -104,7 +104,8 @@ def denoise_nlm(
     Raises
     ------
     ValueError
-        Complex, empty or non-finite images, a negative `sigma` or `h`.
+        Complex, empty or non-finite images, more than three spatial axes, a
+        negative `sigma` or `h`.
     TypeError
         A non-numeric image.
 
@@ -124,6 +125,15 @@ def denoise_nlm(
     from skimage.restoration import denoise_nl_means
 
     arr = as_image(image, min_ndim=2)
+    spatial = arr.ndim - (channel_axis is not None)
+    if spatial > 3:
+        # scikit-image would run a 4D search window ((2 * patch_distance + 1) ** 4
+        # offsets per pixel): hours for a small time-lapse of volumes
+        raise ValueError(
+            f"denoise_nlm filters a 2D image or a 3D volume, got {spatial} spatial axes "
+            f"(shape {arr.shape}); filter each plane or volume, e.g. "
+            "dn.run_method(image, 'nlm', axes=...) does it plane by plane"
+        )
     s = _sigma(arr, sigma, channel_axis)
     h = 0.8 * s if h is None else _sigma(arr, h, channel_axis)
     if h == 0:  # no noise (a constant image, or sigma=0): nothing to average away
