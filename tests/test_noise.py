@@ -419,3 +419,5 @@ def test_a_seed_that_is_not_an_integer_or_a_generator_is_a_clear_type_error(seed
         synthesize(x, "poisson", peak=10, seed=[7, 1]),
         synthesize(x, "poisson", peak=10, seed=np.array([7, 1])),
     )
+    for generator in (np.random.PCG64(7), np.random.RandomState(7), np.random.SeedSequence(7)):
+        assert synthesize(x, "poisson", peak=10, seed=generator).shape == x.shape

@@ -80,7 +80,13 @@ def noise_spec(noise: Any) -> Spec:
 
 def _check_seed(seed: Any) -> None:
     """TypeError unless `seed` is None, an integer, a sequence of integers or a generator."""
-    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+    numpy_kinds = (
+        np.random.Generator,
+        np.random.SeedSequence,
+        np.random.BitGenerator,
+        np.random.RandomState,
+    )
+    if seed is None or isinstance(seed, numpy_kinds):  # what numpy's default_rng takes
         return
     if type(seed).__module__.startswith("torch") and type(seed).__name__ == "Generator":
         return
