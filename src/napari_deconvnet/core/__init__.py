@@ -15,10 +15,10 @@ from .denoisers import (
 from .export import export
 from .measurement import Measurement, measure, measure_iter
 from .metrics import SSIMLoss, psnr, ssim
-from .model import DeconvNet, DeconvNetConfig, receptive_field
+from .model import DeconvNet, DeconvNetConfig
 from .noise import estimate_noise, synthesize
 from .operations import run_method, run_method_iter, synthesize_iter
-from .persistence import list_models, load_model, model_info, save_model
+from .persistence import list_models, load_model, model_info, receptive_field, save_model
 from .psf import make_psf
 from .restoration import Cancelled, compute_normalization, restore, restore_iter
 from .specs import Param, Spec, list_methods, list_noise_models, list_psfs

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -227,15 +226,15 @@ class DeconvNetConfig:
 LATE_FIELDS: dict[str, Any] = {"pool": "max", "top_skip": True, "planar_levels": 0}
 
 
-def receptive_field(config: Any, *, per_axis: bool = False) -> Any:
+def receptive_field(config: DeconvNetConfig | DeconvNet, *, per_axis: bool = False) -> Any:
     """Receptive field of the network, computed exactly from its layers.
 
     Parameters
     ----------
-    config : DeconvNetConfig, DeconvNet, or a model's name or path
-        The architecture: a configuration, a network (its configuration), or
-        what :func:`~napari_deconvnet.load_model` takes (``"denoise-2d"``, a
-        ``.safetensors`` file).
+    config : DeconvNetConfig or DeconvNet
+        The architecture (a network: its configuration). The package's
+        ``receptive_field`` (:func:`napari_deconvnet.core.persistence.receptive_field`)
+        also takes a model's name or file.
     per_axis : bool
         Return one ``(size, extent)`` pair per spatial axis (they differ
         along Z with ``planar_levels``) instead of the largest.
@@ -263,10 +262,6 @@ def receptive_field(config: Any, *, per_axis: bool = False) -> Any:
     """
     if isinstance(config, DeconvNet):
         config = config.config
-    elif isinstance(config, (str, os.PathLike)):
-        from .persistence import load_model
-
-        config = load_model(config).config
     elif not isinstance(config, DeconvNetConfig):
         raise TypeError(
             "receptive_field takes a DeconvNetConfig, a DeconvNet, or a model's name or path "

@@ -29,6 +29,7 @@ import torch
 
 from .atomic import fsync, new_temp_file, write_atomic  # noqa: F401 (their old home)
 from .model import DeconvNet, DeconvNetConfig
+from .model import receptive_field as _receptive_field
 
 __all__ = ["load_model", "save_model", "list_models", "model_info", "FORMAT_VERSION"]
 
@@ -247,6 +248,19 @@ def model_info(model: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(
             f"{path} is not a readable napari-deconvnet model file ({type(err).__name__}: {err})"
         ) from err
+
+
+def receptive_field(model: Any, *, per_axis: bool = False) -> Any:
+    """:func:`napari_deconvnet.core.model.receptive_field` of a model given any way.
+
+    `model`: a ``DeconvNetConfig``, a ``DeconvNet``, or what :func:`load_model`
+    takes (a shipped name such as ``"denoise-2d"``, a ``.safetensors`` file).
+    ``dn.receptive_field("denoise-2d")`` is ``(47, 23)``: the width of input one
+    output pixel can see, and how far it reaches on each side.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    return _receptive_field(model, per_axis=per_axis)
 
 
 def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
