@@ -157,6 +157,18 @@ def dead_leaves_pool(share: float, count: int, seed: int) -> tuple[float, list] 
     return share, [dead_leaves(rng, (side, side)) for _ in range(count)]
 
 
+def dark_scene_pool(
+    share: float, shape: tuple[int, ...], spot_share: float, seed: int
+) -> tuple[float, list] | None:
+    """``(share, scenes)`` for a sampler: :data:`DARK_SCENES` scenes of objects in the
+    dark (``--sparse-scenes``; core.dark_scenes.sparse_scene) of `shape`, on their own
+    stream; ``None`` at share 0, so that a run without them draws as before."""
+    if share <= 0:
+        return None
+    rng = np.random.default_rng([seed, 16])  # its own stream: the other scenes stay as they were
+    return share, [sparse_scene(rng, shape, spot_share) for _ in range(DARK_SCENES)]
+
+
 def dead_leaves_record(share: float, count: int) -> dict:
     """The training record's entry for ``--dead-leaves``."""
     return {
@@ -775,13 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     leaves = dead_leaves_pool(args.dead_leaves, args.dead_leaves_scenes, args.seed)
     if not 0.0 <= args.sparse_spot_share <= 1.0:
         parser.error(f"--sparse-spot-share must be in [0, 1], got {args.sparse_spot_share}")
-    dark = None
-    if args.sparse_scenes > 0:  # their own stream: the other scenes stay as they were
-        dark_rng = np.random.default_rng([args.seed, 16])
-        scenes = [
-            sparse_scene(dark_rng, (256, 256), args.sparse_spot_share) for _ in range(DARK_SCENES)
-        ]
-        dark = (args.sparse_scenes, scenes)
+    dark = dark_scene_pool(args.sparse_scenes, (256, 256), args.sparse_spot_share, args.seed)
     pairs = validation_set(
         strips,
         args.seed,

@@ -82,7 +82,6 @@ from _shipped_data import (  # noqa: E402  (sibling module: degradations, batche
     validation_set,
 )
 
-from napari_deconvnet.core.dark_scenes import sparse_scene  # noqa: E402
 from napari_deconvnet.core.devices import resolve_device  # noqa: E402
 from napari_deconvnet.core.fit import fit  # noqa: E402
 from napari_deconvnet.core.kinds import WIENER_AND_RL, kind_of  # noqa: E402
@@ -102,9 +101,8 @@ CONDITIONING = {
 }
 
 
-#: ``--sparse-scenes``: how many scenes of objects in the dark are drawn before
-#: training, and their shape (a 3D training region is 32 x 96 x 96)
-DARK_SCENES = 64
+#: ``--sparse-scenes``: the shape of the scenes of objects in the dark drawn before
+#: training (``train_default.DARK_SCENES`` of them; a 3D training region is 32 x 96 x 96)
 DARK_SCENE_SHAPES = {2: (256, 256), 3: (48, 128, 128)}
 
 
@@ -302,15 +300,12 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
             raise SystemExit("--sparse-scenes is for the denoising and deconvolution models")
         if not 0.0 < args.sparse_scenes <= 1.0:
             raise SystemExit(f"--sparse-scenes must be in (0, 1], got {args.sparse_scenes}")
-        dark = np.random.default_rng([args.seed, 16])  # their own stream
-        side = DARK_SCENE_SHAPES[task.ndim]
         if not 0.0 <= args.sparse_spot_share <= 1.0:
             raise SystemExit(
                 f"--sparse-spot-share must be in [0, 1], got {args.sparse_spot_share}"
             )
-        sparse = (
-            args.sparse_scenes,
-            [sparse_scene(dark, side, args.sparse_spot_share) for _ in range(DARK_SCENES)],
+        sparse = base.dark_scene_pool(
+            args.sparse_scenes, DARK_SCENE_SHAPES[task.ndim], args.sparse_spot_share, args.seed
         )
     if args.psf_mismatch > 0:
         if not task.psf:
@@ -430,7 +425,7 @@ def train_task(task: Task, args: argparse.Namespace, out: Path) -> dict:
                     {
                         "sparse_scenes": {
                             "share_of_phantom_regions": args.sparse_scenes,
-                            "scenes": DARK_SCENES,
+                            "scenes": base.DARK_SCENES,
                             "shape": list(DARK_SCENE_SHAPES[task.ndim]),
                             "generator": "napari_deconvnet.core.dark_scenes.sparse_scene",
                             "spot_share": args.sparse_spot_share,
