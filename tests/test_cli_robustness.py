@@ -201,3 +201,44 @@ def test_streamed_tiff_keeps_its_scale_and_units(tmp_path, monkeypatch):
     assert result.metadata["napari_deconvnet"]["streamed"] is True
     np.testing.assert_allclose(result.scale, [1.5, 0.2, 0.2])
     assert result.units == ["micrometer"] * 3
+
+
+# ------------------------------------------------- where the results go
+
+
+@pytest.mark.parametrize("command", ["restore", "synthesize"])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, capsys, command):
+    source = tmp_path / "raw.tif"
+    raw = _image()
+    tifffile.imwrite(source, raw)
+    args = [command, str(source), "-o", str(tmp_path / "." / "raw.tif"), "--overwrite"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is an input" in err and len(err.strip().splitlines()) == 1
+    np.testing.assert_array_equal(tifffile.imread(source), raw)
+
+
+def test_several_inputs_and_an_image_file_name_are_refused(mixed_folder, tmp_path, capsys):
+    out = tmp_path / "results.tif"
+    args = ["restore", str(mixed_folder / "a.tif"), str(mixed_folder / "c.tif"), "-o", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "2 inputs need an output folder" in err and str(tmp_path / "results") in err
+    assert not out.exists()
+
+
+def test_a_format_that_matches_the_file_name_is_accepted(mixed_folder, tmp_path, capsys):
+    out = tmp_path / "a.npy"
+    args = ["restore", str(mixed_folder / "a.tif"), "--format", "npy", "-o", str(out)]
+    assert main(args + ["--method", "median"]) == 0
+    assert np.load(out).shape == (32, 32)
+    assert main(args[:-1] + [str(tmp_path / "a.tif")]) == 2
+    assert "--format npy does not match the output file a.tif" in capsys.readouterr().err
+
+
+def test_evaluate_an_all_nan_reference_says_nan_not_constant(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((16, 16), np.nan, np.float32))
+    tifffile.imwrite(tmp_path / "ok.tif", _image((16, 16)))
+    assert main(["evaluate", str(tmp_path / "ok.tif"), str(tmp_path / "nan.tif")]) == 2
+    err = capsys.readouterr().err
+    assert "NaN or infinite" in err and "constant" not in err

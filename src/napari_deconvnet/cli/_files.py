@@ -178,11 +178,20 @@ def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> li
                 f"{', '.join('*' + s for s in WRITABLE)} (PNG for 8- and 16-bit photos), "
                 "or a folder"
             )
-        if fmt is not None:
-            raise UsageError("--format applies to output folders; the file name gives the format")
-        return [out]
+        if fmt is not None and FORMATS[fmt] != suffix_of(out).replace(".tiff", ".tif"):
+            raise UsageError(
+                f"--format {fmt} does not match the output file {out.name}; the file name "
+                "gives the format (--format applies to output folders): drop --format, "
+                f"or name the output *{FORMATS[fmt]}"
+            )
+        return _not_an_input([out], inputs)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, but several inputs need an output folder")
+    if not out.exists() and suffix_of(out) in WRITABLE:
+        raise UsageError(
+            f"{out} names one {suffix_of(out)} file, but {len(inputs)} inputs need an output "
+            f"folder; name a folder (e.g. {out.parent / out.name[: -len(suffix_of(out))]})"
+        )
     from napari_deconvnet.io.reader import file_stem
 
     names = [f"{file_stem(str(p))}_{tag}{ext}" for p in inputs]
@@ -192,7 +201,19 @@ def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> li
             f"several inputs would be written to the same file ({', '.join(duplicates)}); "
             "process inputs with the same name into different folders"
         )
-    return [out / n for n in names]
+    return _not_an_input([out / n for n in names], inputs)
+
+
+def _not_an_input(outputs: list[Path], inputs: list[Path]) -> list[Path]:
+    """`outputs`, unless one of them is an input: a result never replaces its source."""
+    sources = {p.resolve() for p in inputs}
+    for path in outputs:
+        if path.resolve() in sources:
+            raise UsageError(
+                f"{path} is an input: writing there would replace the raw data with its "
+                "result; name another output file or folder"
+            )
+    return outputs
 
 
 def read_input(path: Path, *, lazy: bool = True) -> Any:

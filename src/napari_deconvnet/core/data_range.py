@@ -87,6 +87,11 @@ def data_range_of(reference: Any) -> float:
     if fixed is not None:
         return fixed
     low, high = float(np.asarray(reference.min())), float(np.asarray(reference.max()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(
+            "data_range cannot be inferred: the reference contains NaN or infinite values; "
+            "replace them first (e.g. numpy.nan_to_num), or pass data_range"
+        )
     if not high > low:
         raise ValueError(_constant_message(low))
     return high - low
