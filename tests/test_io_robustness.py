@@ -250,3 +250,43 @@ def test_a_streamed_rgb_image_reads_back_as_rgb(tmp_path):
     eager = dn.restore(rgb, axes="YXS")
     got = np.asarray(image.data)
     assert np.abs(got - eager).max() <= 1e-5 * np.ptp(eager)
+
+
+# ------------------------------------------------------------- what the writers refuse
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".ome.tif", ".ome.zarr"])
+@pytest.mark.parametrize(
+    "data, meta, message",
+    [
+        (np.arange(10.0), {}, "1-D image"),
+        (np.zeros((0, 16), np.float32), {}, "no pixels"),
+        (np.array([[1, "a"]], dtype=object), {}, "cannot write object data"),
+        (np.ones((4, 4), np.complex64), {}, "cannot write complex64 data"),
+        (np.ones((16, 16), np.float32), {"rgb": True}, "marked RGB"),
+        (np.ones((16, 16), np.float32), {"scale": (float("nan"), 1.0)}, "zero, NaN or infinite"),
+        (np.ones((16, 16), np.float32), {"scale": (0.0, 1.0)}, "zero, NaN or infinite"),
+        (np.ones((16, 16), np.float32), {"translate": (np.inf, 0.0)}, "not finite"),
+    ],
+    ids=["1d", "empty", "object", "complex", "rgb-flag", "nan-scale", "zero-scale", "inf-shift"],
+)
+def test_writers_refuse_what_they_could_not_read_back_and_leave_nothing(
+    tmp_path, suffix, data, meta, message
+):
+    with pytest.raises(ValueError, match=message):
+        write_image(tmp_path / f"out{suffix}", data, meta)
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".ome.tif", ".ome.zarr"])
+def test_a_negative_scale_is_written_as_a_pixel_size_and_read_back_flipped(tmp_path, suffix):
+    data = np.random.default_rng(0).random((3, 8, 8)).astype(np.float32)
+    path = tmp_path / f"flip{suffix}"
+    write_image(path, data, {"scale": (2.0, -0.5, 0.25), "units": ("um", "um", "um")})
+    image = read_image(path)
+    assert list(image.scale) == [2.0, -0.5, 0.25]
+    np.testing.assert_array_equal(np.asarray(image.data), data)
+    if suffix == ".tif":
+        with tifffile.TiffFile(path) as tif:
+            numerator, denominator = tif.pages[0].tags["YResolution"].value
+            assert numerator / denominator == pytest.approx(2.0)  # 1 / |-0.5|

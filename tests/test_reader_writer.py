@@ -649,6 +649,17 @@ def test_restored_writer_uses_the_default_model_and_refuses_a_psf_model_without_
         rw.write_restored_ome_zarr(tmp_path / "e.ome.zarr", data, {"name": "e"}, device="cpu")
     assert not (tmp_path / "e.ome.zarr").exists()
     rw.remember_model("default")
+    restored = []
+    original = rw._stream_with_restore_to_zarr
+    rw._stream_with_restore_to_zarr = lambda *a, **k: restored.append(1) or original(*a, **k)
+    try:  # a bad scale is refused before the restore, not when the result is stamped
+        with pytest.raises(ValueError, match="zero, NaN or infinite"):
+            rw.write_restored_ome_zarr(
+                tmp_path / "f.ome.zarr", data, {"scale": (np.nan, 1.0)}, device="cpu"
+            )
+    finally:
+        rw._stream_with_restore_to_zarr = original
+    assert restored == [] and not (tmp_path / "f.ome.zarr").exists()
 
 
 def test_restored_writer_in_napari_follows_the_restore_widget(make_napari_viewer, tmp_path):

@@ -166,7 +166,7 @@ def load_doc(value: Any) -> dict[str, Any] | None:
 def default_axes(ndim: int, rgb: bool = False) -> str:
     """Axes for an array without names: ImageJ's order, ``S`` last for RGB."""
     n = ndim - 1 if rgb else ndim
-    table = {1: "X", 2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
+    table = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TZCYX"}
     if n not in table:
         raise ValueError(
             f"cannot name the axes of a {ndim}-D {'RGB ' if rgb else ''}image; "
@@ -210,6 +210,21 @@ def full_resolution(data: Any) -> Any:
 def layer_axes(data: Any, meta: dict[str, Any]) -> str:
     """One letter per dimension of `data`, from the layer's labels, provenance or shape."""
     rgb = bool(meta.get("rgb"))
+    shape = tuple(data.shape)
+    if 0 in shape:
+        raise ValueError(f"cannot write an image with no pixels (shape {shape})")
+    kind = np.dtype(data.dtype).kind
+    if kind not in "biuf":
+        raise ValueError(
+            f"cannot write {np.dtype(data.dtype)} data: napari-deconvnet writes real "
+            "numbers (bool, integers, floats), which it also reads; convert the layer "
+            "first (e.g. to float32, or numpy.abs of complex data)"
+        )
+    if rgb and (len(shape) < 3 or shape[-1] not in (3, 4)):
+        raise ValueError(
+            f"the layer is marked RGB but its data of shape {shape} has no last axis of 3 "
+            "or 4 colour samples; set rgb=False, or pass the colour samples last"
+        )
     labels = meta.get("axis_labels")
     if labels is not None:
         joined = "".join(str(a) for a in labels) + ("S" if rgb else "")
@@ -243,6 +258,13 @@ def layer_geometry(meta: dict[str, Any], axes: str) -> dict[str, Any]:
 
     scale = [float(s) for s in per_axis("scale", 1.0)]
     translate = [float(t) for t in per_axis("translate", 0.0)]
+    if not all(math.isfinite(s) and s != 0 for s in scale):
+        raise ValueError(
+            f"the layer's scale {tuple(scale)} has a value that is zero, NaN or infinite; "
+            "each axis needs a finite, non-zero pixel size (e.g. 1.0 or 0.065)"
+        )
+    if not all(math.isfinite(t) for t in translate):
+        raise ValueError(f"the layer's translate {tuple(translate)} is not finite")
     units = [unit_name(u) for u in per_axis("units", None)]
     return {
         "letters": letters,

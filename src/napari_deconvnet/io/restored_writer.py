@@ -278,6 +278,9 @@ def write_restored_ome_zarr(
         from napari_deconvnet.core.tiling import infer_axes
 
         axes = infer_axes(data.shape, net)
+    from .layer_doc import layer_geometry
+
+    layer_geometry(meta, axes)  # a bad scale is refused now, not after the restore
     name = str(meta.get("name") or Path(path).name)
     lazy = as_lazy(data)
     provenance = record(

@@ -208,7 +208,10 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
     photometric = "rgb" if rgb else "minisblack"
     page_ndim = 3 if rgb else 2
     unit = spatial_unit(geo)
-    sx, sy = geo["scale"]["X"], geo["scale"]["Y"]
+    # file formats hold pixel sizes (positive); a negative scale (napari's flip of
+    # the display) is kept in the layer document, which the reader puts back
+    size = {a: abs(v) for a, v in geo["scale"].items()}
+    sx, sy = size["X"], size["Y"]
     if ome:  # before anything is written: a refused dtype leaves no file behind
         data = _ome_ready(data, path.name)
     with atomic_file(path) as tmp:
@@ -219,12 +222,12 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
                 ome_meta["Name"] = str(meta["name"])
             for letter in "XYZ":
                 if letter in geo["scale"]:
-                    ome_meta[f"PhysicalSize{letter}"] = geo["scale"][letter]
+                    ome_meta[f"PhysicalSize{letter}"] = size[letter]
                     u = geo["units"].get(letter)
                     if u in OME_UNITS:
                         ome_meta[f"PhysicalSize{letter}Unit"] = OME_UNITS[u]
             if "T" in geo["scale"]:
-                ome_meta["TimeIncrement"] = geo["scale"]["T"]
+                ome_meta["TimeIncrement"] = size["T"]
                 if geo["units"].get("T") in OME_UNITS:
                     ome_meta["TimeIncrementUnit"] = OME_UNITS[geo["units"]["T"]]
             tifffile.imwrite(
@@ -242,9 +245,9 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
             if unit in IMAGEJ_UNITS:
                 ij_meta["unit"] = IMAGEJ_UNITS[unit]
             if "Z" in geo["scale"]:
-                ij_meta["spacing"] = geo["scale"]["Z"]
+                ij_meta["spacing"] = size["Z"]
             if "T" in geo["scale"]:
-                ij_meta["finterval"] = geo["scale"]["T"]
+                ij_meta["finterval"] = size["T"]
             limits = meta.get("contrast_limits")
             if limits is not None and not rgb and len(limits) == 2:
                 ij_meta["min"], ij_meta["max"] = float(limits[0]), float(limits[1])
