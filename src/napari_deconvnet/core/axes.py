@@ -90,7 +90,7 @@ def infer_axes(shape: Sequence[int], model: Any) -> str:
     ``5-D`` -> ``"TZCYX"`` (ImageJ order).
     """
     ndim = len(shape)
-    rgb = shape[-1] in (3, 4) and spatial_ndim(model) == 2
+    rgb = ndim > 0 and shape[-1] in (3, 4) and spatial_ndim(model) == 2
     table = {2: "YX", 3: "YXS" if rgb else "ZYX", 4: "TYXS" if rgb else "TZYX", 5: "TZCYX"}
     if ndim not in table:
         raise ValueError(
