@@ -397,6 +397,27 @@ def test_bm3d_wraps_bm3d():
         dn.denoise_bm3d(np.ones((4, 16, 16)))
 
 
+@pytest.mark.parametrize("shape", [(8, 8), (3, 40), (40, 5), (4, 8, 8)])
+def test_bm3d_refuses_images_under_nine_pixels_a_side(shape):
+    # an 8 x 8 image is a segmentation fault inside the bm3d package: napari would die.
+    # Asked here, in this process: without the check the test run itself crashes
+    pytest.importorskip("bm3d")
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    with pytest.raises(ValueError, match="at least 9 x 9 pixels"):
+        if len(shape) == 2:
+            dn.denoise_bm3d(image, sigma=0.1)
+        else:
+            dn.run_method(image, "bm3d", sigma=0.1)  # plane by plane
+
+
+@pytest.mark.parametrize("shape", [(1, 64), (64, 1), (3, 1, 64)])
+def test_nlm_keeps_axes_of_length_one(shape):
+    # scikit-image drops them: a one-row image came back 1-D (the Restore widget failed)
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    assert dn.denoise_nlm(image, sigma=0.1).shape == shape
+    assert dn.run_method(image, "nlm").shape == shape
+
+
 def test_bm3d_missing_package_is_a_clear_error(monkeypatch):
     import importlib.util
 

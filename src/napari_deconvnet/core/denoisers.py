@@ -148,7 +148,8 @@ def denoise_nlm(
         preserve_range=True,
         channel_axis=channel_axis,
     )
-    return np.asarray(out, dtype=np.float32)
+    # scikit-image drops axes of length 1 (a one-row image came back 1-D)
+    return np.asarray(out, dtype=np.float32).reshape(arr.shape)
 
 
 #: Non-local means on a plane of more pixels than this squared runs tile by
@@ -416,6 +417,10 @@ def denoise_median(image: Any, size: int | tuple[int, ...] = 3) -> np.ndarray:
     return np.asarray(median_filter(arr, size=window, mode="reflect"), dtype=np.float32)
 
 
+#: The smallest side :func:`denoise_bm3d` takes (see there: 8 x 8 crashes bm3d).
+BM3D_MIN_SIDE = 9
+
+
 def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np") -> np.ndarray:
     """BM3D denoising of a grayscale image (the optional ``bm3d`` package).
 
@@ -440,7 +445,8 @@ def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np")
     ImportError
         If the ``bm3d`` package is not installed (``pip install bm3d``).
     ValueError
-        An image that is not 2D; complex, empty or non-finite images; a
+        An image that is not 2D or has a side under 9 pixels (an 8 x 8 image
+        crashes the bm3d package); complex, empty or non-finite images; a
         negative `sigma`.
     TypeError
         A non-numeric image.
@@ -469,6 +475,15 @@ def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np")
         raise ValueError(
             f"denoise_bm3d takes a 2D grayscale image, got shape {arr.shape}; "
             "denoise each plane or channel separately"
+        )
+    if min(arr.shape) < BM3D_MIN_SIDE:
+        # the bm3d package refuses sides under its 8-pixel blocks, and an image of
+        # exactly 8 x 8 pixels crashes the whole process (a segmentation fault,
+        # bm3d 4.0): refused here, before it can take napari down with it
+        raise ValueError(
+            f"denoise_bm3d needs at least {BM3D_MIN_SIDE} x {BM3D_MIN_SIDE} pixels (BM3D "
+            f"matches 8 x 8 blocks), got shape {arr.shape}; use 'median', 'nlm' or a "
+            "network on images this small"
         )
     s = _sigma(arr, sigma, None)
     if s == 0:
