@@ -65,3 +65,14 @@ def test_pairs_of_other_shapes_or_values_are_refused(camera):
     with pytest.raises(ValueError, match="NaN"):
         blur_correlation(bad, camera)
     assert blur_correlation(np.ones((8, 8)), np.ones((8, 8))) == 0.0  # nothing to correlate
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.float32])
+def test_a_pair_equal_up_to_gain_and_offset_is_no_blur(dtype):
+    # a binary mask and its scaled float copy read 0.9 (rounding follows the edges):
+    # the Train widget then preselected deconv-2d and asked for a PSF
+    rng = np.random.default_rng(0)
+    image = (rng.random((64, 64)) * (2 if dtype is bool else 200)).astype(dtype)
+    for target in (image, image.astype(np.float32) * 0.9 + 3):
+        assert blur_correlation(image, target) == 0.0
+        assert not pairs_look_blurred(image, target)
