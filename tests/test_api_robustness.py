@@ -163,3 +163,28 @@ def test_restore_to_zarr_refuses_a_bad_progress_before_writing_anything(tmp_path
     with pytest.raises(TypeError, match="stop must be a threading.Event"):
         dn.restore_to_zarr(_small(), target, stop=1)
     assert not target.exists()
+
+
+# ------------------------------------------------- restore_to_zarr's target and flags
+
+
+@pytest.mark.parametrize(
+    "target, kwargs, error, message",
+    [
+        ("out.tif", {}, ValueError, "names a .tif file"),
+        ("image.tif/out.ome.zarr", {}, ValueError, "which is a file, not a folder"),
+        (5, {}, TypeError, "target must be a path"),
+        ("out.ome.zarr", {"resume": "yes"}, TypeError, "resume must be True or False"),
+        ("out.ome.zarr", {"overwrite": 1}, TypeError, "overwrite must be True or False"),
+        ("out.ome.zarr", {"client": 5}, TypeError, "client must be a dask.distributed Client"),
+    ],
+)
+def test_restore_to_zarr_refuses_a_bad_target_or_flag_before_writing(
+    tmp_path, monkeypatch, target, kwargs, error, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "image.tif").write_bytes(b"a file")
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    with pytest.raises(error, match=message):
+        dn.restore_to_zarr(image, target, device="cpu", **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tif"]  # nothing written

@@ -171,6 +171,15 @@ def restore_to_zarr(
     from .._version import __version__
 
     stop = check_callbacks(progress, stop)
+    _check_target_path(target)
+    for flag, value in (("resume", resume), ("overwrite", overwrite)):
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if client is not None and client is not False and not hasattr(client, "scatter"):
+        raise TypeError(
+            f"client must be a dask.distributed Client, False (no cluster) or None (the "
+            f"running default client, if any), got {type(client).__name__}"
+        )
     warn_not_applied(decorrelate)  # a streamed restore never decorrelates (see above)
     if check_borders(borders) not in ("auto", "mirror"):
         warnings.warn(
@@ -456,6 +465,30 @@ def _write_block(
     marker = Path(target) / JOB_DIR / "done" / str(number)
     marker.touch()
     return number
+
+
+#: Names that promise a file, not the OME-Zarr folder restore_to_zarr writes.
+FILE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy", ".h5", ".czi", ".nd2")
+
+
+def _check_target_path(target: Any) -> None:
+    """Refuse a target that is no folder path: a file's name, or one under a file."""
+    if not isinstance(target, str | os.PathLike):
+        raise TypeError(f"target must be a path (str or Path), got {type(target).__name__}")
+    path = Path(target)
+    if path.name.lower().endswith(FILE_SUFFIXES):
+        raise ValueError(
+            f"the target {str(target)!r} names a {path.suffix} file, but restore_to_zarr "
+            "writes an OME-Zarr folder; name it *.ome.zarr (the command line writes TIFFs)"
+        )
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"the target {str(target)!r} lies under {str(parent)!r}, which is a "
+                    "file, not a folder"
+                )
+            break
 
 
 def _check_not_the_source(target: Path, source: Path) -> None:
