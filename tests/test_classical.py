@@ -588,3 +588,12 @@ def test_wiener_sends_a_gpu_device_to_torch_and_keeps_the_cpu_on_scipy(monkeypat
     assert calls == []
     wiener_filter.wiener_planes(image[None], kernel, 0.01, device="meta")
     assert calls == ["meta"]
+
+
+@pytest.mark.parametrize("method", ["median", "nlm", "wavelet"])
+def test_run_method_takes_nested_lists_as_restore_does(method):
+    # a list raised AttributeError ('list' object has no attribute 'shape')
+    image = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    np.testing.assert_array_equal(
+        dn.run_method(image.tolist(), method), dn.run_method(image, method)
+    )

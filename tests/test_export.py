@@ -455,6 +455,16 @@ def test_export_takes_no_package_options_for_onnx(tmp_path):
         dn.export("denoise-2d", tmp_path / "m.onnx", authors="A")
 
 
+@pytest.mark.parametrize(
+    "opset, error", [(3, ValueError), (21, ValueError), ("17", TypeError), (17.0, TypeError)]
+)
+def test_an_onnx_opset_out_of_range_is_refused_before_export(tmp_path, opset, error):
+    # opset 3 was torch's RuntimeError after a dump of the whole traced graph
+    with pytest.raises(error, match="opset must be"):
+        dn.export("denoise-2d", tmp_path / "m.onnx", opset=opset)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------ reader and CLI
 
 

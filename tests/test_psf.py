@@ -319,3 +319,29 @@ def test_generated_psfs_are_cropped_to_a_thin_stack():
     assert dn.psnr(clean, out, data_range=1) > dn.psnr(clean, blurred, data_range=1)
     with pytest.raises(ValueError, match="bigger than the image"):
         dn.restore(blurred, "deconv-3d", psf=generated)  # the array: refused as before
+
+
+@pytest.mark.parametrize(
+    "kind, kwargs, message",
+    [
+        ("widefield", {"shape": (5000, 5000, 5000)}, "pass the PSF's own shape"),
+        ("gaussian", {"shape": (100000, 100000), "sigma": 1.0}, "pass the PSF's own shape"),
+        ("gaussian", {"sigma": 1e5}, "with sigma=100000.0 the PSF spans"),
+        ("widefield", {"na": 0.01}, "check the parameters' units"),
+    ],
+)
+def test_a_psf_too_big_for_memory_is_refused_before_it_is_made(kind, kwargs, message):
+    # a 5000-cube widefield PSF (an image's shape typed for the PSF's) was killed by the
+    # kernel's out-of-memory killer; now refused at once
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:  # the address space in use now, in pages
+        used = int(f.read().split()[0]) * resource.getpagesize()
+    limit = used + (4 << 30) if hard == resource.RLIM_INFINITY else min(used + (4 << 30), hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))  # a MemoryError, not a kill
+    try:
+        with pytest.raises(ValueError, match=message):
+            dn.make_psf(kind, **kwargs)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

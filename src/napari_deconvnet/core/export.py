@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,6 +45,10 @@ EXPORT_FORMATS = {
 }
 #: ONNX opset of exported models (onnxruntime 1.14 and newer run it).
 ONNX_OPSET = 17
+#: The opsets :func:`export` takes: from the first with every operator the networks
+#: use (upsampling by transposed convolution, padding modes) to the newest that
+#: torch's TorchScript-based exporter writes.
+ONNX_OPSETS = (11, 20)
 _EXTRA_FILE = "napari_deconvnet.json"
 _INSTALL_HINT = "pip install 'napari-deconvnet[export]'"
 
@@ -156,6 +161,19 @@ def write_torchscript(
     with _quiet_tracing(), torch.no_grad():
         traced = torch.jit.trace(module, example_inputs(net, n_inputs), check_trace=False)
         torch.jit.save(traced, str(path), _extra_files=extra or {})
+
+
+def check_opset(opset: Any) -> int:
+    """`opset` if it is an integer in :data:`ONNX_OPSETS`, else a clear error."""
+    low, high = ONNX_OPSETS
+    if isinstance(opset, bool) or not isinstance(opset, int | np.integer):
+        raise TypeError(f"opset must be an integer from {low} to {high}, got {opset!r}")
+    if not low <= opset <= high:
+        raise ValueError(
+            f"opset must be from {low} to {high}, got {opset}; the default {ONNX_OPSET} "
+            "runs on onnxruntime 1.14 and newer"
+        )
+    return int(opset)
 
 
 def write_onnx(
@@ -304,6 +322,8 @@ def export(
     if not isinstance(target, Path):
         raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
     fmt = _format_of(target, format)
+    if fmt == "onnx":
+        check_opset(opset)
     if fmt == "bioimageio":
         from .bioimageio import export_bioimageio
 

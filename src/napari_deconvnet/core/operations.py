@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_dask
+from ._validation import is_dask, real_array
 from .axes import check_axes
 from .generators import drain
 from .specs import Spec, get, implementation, list_methods, specs
@@ -193,6 +193,8 @@ def run_method_iter(
     """
     spec = method_spec(method)
     checked = spec.check(params, fill=True)
+    if isinstance(image, list | tuple):  # nested lists, as restore takes them
+        image = real_array(image)
     if spec.needs_psf and psf is None:
         raise ValueError(
             f"method {spec.name!r} deconvolves and needs a psf: an array, a PSF kind "

@@ -36,6 +36,9 @@ __all__ = [
     "widefield_psf",
 ]
 
+#: The most values a generated PSF may hold (0.5 GB of float32): see :func:`make_psf`.
+MAX_PSF_VALUES = 2**27
+
 #: The PSF kinds of :func:`make_psf` with their parameters' defaults: a
 #: read-only view of :func:`napari_deconvnet.core.specs.list_psfs`.
 PSF_KINDS = SpecTable("psf", lambda spec: spec.defaults())
@@ -72,7 +75,26 @@ def _check_shape(shape: Any, ndim: int | None) -> tuple[int, ...] | None:
         raise TypeError(f"shape must be a sequence of positive integers, got {shape!r}") from None
     if not sizes or any(s < 1 or s != t for s, t in zip(sizes, shape, strict=True)):
         raise ValueError(f"shape must be a non-empty sequence of integers >= 1, got {shape!r}")
+    if math.prod(sizes) > MAX_PSF_VALUES:
+        # a typo (an image's shape for the PSF's) would otherwise fill the memory: the
+        # process was killed on a 5000-cube widefield PSF
+        raise ValueError(
+            f"a PSF of shape {sizes} would hold {math.prod(sizes):,} values; PSFs span a "
+            f"few to a few hundred pixels per axis (at most {MAX_PSF_VALUES:,} values): "
+            "pass the PSF's own shape, not the image's"
+        )
     return sizes
+
+
+def _default_fits(shape: tuple[int, ...], parameters: str) -> tuple[int, ...]:
+    """`shape`, the default size of a PSF, unless it holds more than MAX_PSF_VALUES."""
+    if math.prod(shape) > MAX_PSF_VALUES:
+        raise ValueError(
+            f"with {parameters} the PSF spans {shape} pixels ({math.prod(shape):,} values, "
+            f"at most {MAX_PSF_VALUES:,}); check the parameters' units (pixels, nm), or "
+            "pass a smaller shape"
+        )
+    return shape
 
 
 # ---------------------------------------------------------------- kinds
@@ -106,7 +128,7 @@ def gaussian_psf(
         n = ndim or (len(shape) if shape is not None else 2)
         sigmas = [s] * n
     if shape is None:
-        shape = tuple(2 * math.ceil(4 * s) + 1 for s in sigmas)
+        shape = _default_fits(tuple(2 * math.ceil(4 * s) + 1 for s in sigmas), f"sigma={sigma}")
     if len(shape) != len(sigmas):
         raise ValueError(
             f"shape {shape} has {len(shape)} axes but sigma gives {len(sigmas)}; "
@@ -231,6 +253,7 @@ def _widefield(
             shape = (2 * zhalf + 1, *lateral)
         else:
             shape = lateral
+        shape = _default_fits(shape, f"na={na}, pixel_size={pixel_size}")
     zs = [0.0] if ndim == 2 else (np.arange(shape[0]) - (shape[0] - 1) / 2) * z_step
     ny, nx = shape[-2:]
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
