@@ -188,3 +188,25 @@ def test_restore_to_zarr_refuses_a_bad_target_or_flag_before_writing(
     with pytest.raises(error, match=message):
         dn.restore_to_zarr(image, target, device="cpu", **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tif"]  # nothing written
+
+
+# ------------------------------------------------- sizes typed an order of magnitude off
+
+
+def test_an_overlap_wider_than_the_image_is_cut_to_it():
+    # overlap=10**6 was refused as a tile needing 2 million GB
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    expected = dn.restore(image, device="cpu")
+    np.testing.assert_array_equal(dn.restore(image, overlap=10**6, device="cpu"), expected)
+    tiled = dn.restore(image, tile=32, overlap=10**6, device="cpu")
+    assert np.abs(tiled - expected).max() <= 1e-5 * np.ptp(expected)
+
+
+def test_a_batch_or_a_network_too_big_for_any_machine_is_refused_at_once():
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match="batch_size must be at most 4096"):
+        dn.train(image, image, batch_size=10**7, epochs=1, device="cpu")  # minutes, before
+    with pytest.raises(ValueError, match="400000 channels at its bottleneck"):
+        dn.train(image, image, network={"base_channels": 10**5}, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="depth 9"):
+        dn.DeconvNetConfig(ndim=2, depth=9, base_channels=1)

@@ -40,6 +40,10 @@ _ACTIVATIONS = {
 _NORMALIZATION_METHODS = ("percentile", "fixed", "none")
 #: Down-sampling of the encoder: plain 2-max-pooling, or max-blur-pooling (N2V2).
 POOLS = ("max", "blur")
+#: The widest bottleneck (``base_channels * 2**depth``) and the deepest network a
+#: configuration may ask for: far beyond any useful size, short of a typo's.
+MAX_CHANNELS = 4096
+MAX_DEPTH = 8
 
 
 def _default_normalization() -> dict[str, Any]:
@@ -132,6 +136,15 @@ class DeconvNetConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "depth" else 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        widest = self.base_channels * 2**self.depth
+        if self.depth > MAX_DEPTH or widest > MAX_CHANNELS:
+            # a typo (base_channels=100000) asked torch for 360 GB before this check
+            raise ValueError(
+                f"a network of depth {self.depth} and base_channels {self.base_channels} has "
+                f"{widest} channels at its bottleneck (base_channels * 2**depth); at most "
+                f"{MAX_CHANNELS} channels and depth {MAX_DEPTH} are accepted (the shipped "
+                "models: 24 and 2)"
+            )
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size!r}")
         if self.activation not in _ACTIVATIONS:

@@ -158,6 +158,10 @@ def plan_tiles(
         if isinstance(overlap, bool) or not isinstance(overlap, int | np.integer) or overlap < 0:
             raise ValueError(f"overlap must be a non-negative integer, got {overlap!r}")
         halo = round_up(int(overlap), grid)
+        # context beyond the whole image is only its mirror image: an overlap wider
+        # than the image (10**6 asked for 2 million GB) is cut to the image's extent
+        widest = round_up(max(spatial_shape), grid) if len(spatial_shape) else halo
+        halo = min(halo, max(widest, round_up(model.halo, grid)))
         if halo < model.halo:
             warnings.warn(
                 f"overlap {overlap} is smaller than the receptive-field extent of this model "

@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 MODES = ("supervised", "self-supervised", "synthetic")
+#: The most patches per optimizer step :func:`train` takes.
+MAX_BATCH_SIZE = 4096
 
 #: Peak learning rate of a new 2D network (AdamW, cosine schedule).
 LR_SCRATCH = 3e-3
@@ -562,6 +564,11 @@ def build_trainer(
         except ValueError as err:
             raise ValueError(f"validation data: {err}") from None
     batch_size = positive_int(batch_size, "batch_size")
+    if batch_size > MAX_BATCH_SIZE:  # 10**7 drew patches for minutes before failing
+        raise ValueError(
+            f"batch_size must be at most {MAX_BATCH_SIZE} patches per step, got {batch_size}; "
+            "a batch's memory grows with it (16 to 64 is usual)"
+        )
     epochs = positive_int(epochs, "epochs", allow_none=True)
     steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
     patience = positive_int(patience, "patience", allow_none=True)
