@@ -210,3 +210,24 @@ def test_a_batch_or_a_network_too_big_for_any_machine_is_refused_at_once():
         dn.train(image, image, network={"base_channels": 10**5}, epochs=1, device="cpu")
     with pytest.raises(ValueError, match="depth 9"):
         dn.DeconvNetConfig(ndim=2, depth=9, base_channels=1)
+
+
+# ------------------------------------------------- tensors for training, as for restore
+
+
+def test_train_and_adapt_take_torch_tensors_as_restore_does():
+    # both raised "Cannot interpret 'torch.float32' as a data type"
+    rng = np.random.default_rng(0)
+    clean = rng.random((48, 48)).astype(np.float32)
+    noisy = clean + rng.normal(0, 0.1, clean.shape).astype(np.float32)
+    options = {"epochs": 1, "steps_per_epoch": 2, "device": "cpu", "seed": 0}
+    from_numpy = dn.train(noisy, clean, **options)
+    from_tensor = dn.train(torch.from_numpy(noisy), torch.from_numpy(clean), **options)
+    for a, b in zip(
+        from_numpy.model.state_dict().values(),
+        from_tensor.model.state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)  # the same run, seeded
+    adapted = dn.adapt("denoise-2d", torch.from_numpy(noisy), seconds=1, device="cpu")
+    assert np.isfinite(dn.restore(noisy, adapted, device="cpu")).all()

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import is_tensor, real_array
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
@@ -342,6 +343,8 @@ def adapt_iter(
     """Generator form of :func:`adapt`: yields :class:`TrainEvent`, returns a TrainResult."""
     started = time.perf_counter()  # `seconds` covers the set-up (the scenes' restore) too
     stop = as_stop(stop)
+    if is_tensor(image):  # as restore and train take it
+        image = real_array(image)
     check_array(image, "image")
     array = np.asarray(image, np.float32)
     if not np.isfinite(array).all():
