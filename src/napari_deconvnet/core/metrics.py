@@ -136,9 +136,10 @@ def _check_win_size(win_size: Any, sigma: float, spatial: tuple[int, ...]) -> in
         raise ValueError(f"win_size must be an odd integer >= 1, got {win_size}")
     if min(spatial) < win_size:
         raise ValueError(
-            f"win_size {win_size} exceeds the image extent {spatial}: every spatial axis "
-            "needs at least win_size pixels; pass a smaller odd win_size (and sigma), or "
-            "set channel_axis if an axis holds channels"
+            f"win_size {win_size} exceeds the image extent {spatial}: SSIM's window needs "
+            f"at least {win_size} pixels along every spatial axis; measure a larger region "
+            "(in napari: a larger crop), or in Python pass a smaller odd win_size (and "
+            "sigma), or set channel_axis if an axis holds channels"
         )
     return win_size
 
