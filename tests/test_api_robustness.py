@@ -208,7 +208,7 @@ def test_a_batch_or_a_network_too_big_for_any_machine_is_refused_at_once():
         dn.train(image, image, batch_size=10**7, epochs=1, device="cpu")  # minutes, before
     with pytest.raises(ValueError, match="400000 channels at its bottleneck"):
         dn.train(image, image, network={"base_channels": 10**5}, epochs=1, device="cpu")
-    with pytest.raises(ValueError, match="depth 9"):
+    with pytest.raises(ValueError, match="depth 9 is deeper than 8"):
         dn.DeconvNetConfig(ndim=2, depth=9, base_channels=1)
 
 

@@ -136,8 +136,13 @@ class DeconvNetConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "depth" else 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.depth > MAX_DEPTH:
+            raise ValueError(
+                f"depth {self.depth} is deeper than {MAX_DEPTH} levels (each halves the "
+                "image; the shipped models have 2)"
+            )
         widest = self.base_channels * 2**self.depth
-        if self.depth > MAX_DEPTH or widest > MAX_CHANNELS:
+        if widest > MAX_CHANNELS:
             # a typo (base_channels=100000) asked torch for 360 GB before this check
             raise ValueError(
                 f"a network of depth {self.depth} and base_channels {self.base_channels} has "
