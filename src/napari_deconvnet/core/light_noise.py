@@ -32,8 +32,9 @@ detail gets a small ``w``. ``w`` is computed for each image of the input
 tiled, lazy, streamed and cluster restores agree; noisy images (the estimate above the threshold,
 or, for noise that grows with the intensity, above :data:`TOP_NOISE` at the
 top of the range) skip it at no cost beyond the noise estimate. Mostly dark
-images (:func:`mostly_dark`: half the pixels or more exactly at the image's
-floor, as photon counts of spots on black are) are judged at any noise level:
+images (:func:`mostly_dark`: half the pixels or more in black 3 x 3
+neighbourhoods at the image's floor, as photon counts of spots on black are,
+with bright pixels clear of the noise) are judged at any noise level:
 there the network smooths sub-pixel spots into the dark, and the blend keeps
 the counts where they are better (2026-12-06).
 
@@ -316,8 +317,8 @@ def guard_boxes(shape: Any, crop: Any, grid: int = 1) -> list[tuple[slice, ...]]
     return boxes
 
 
-#: An image with at least this share of its pixels at its minimum is "mostly dark"
-#: (:func:`mostly_dark`): the guard judges it at any noise level.
+#: An image with at least this share of its pixels in black neighbourhoods is
+#: "mostly dark" (:func:`mostly_dark`): the guard judges it at any noise level.
 DARK_SHARE = 0.5
 
 
@@ -341,6 +342,10 @@ def mostly_dark(flat: np.ndarray) -> bool:
     if flat.size == 0:
         return False
     lit = flat > flat.min()
+    if 1.0 - float(lit.mean()) < DARK_SHARE:
+        # a black neighbourhood's pixel is at the floor itself: most noisy images
+        # stop here, without the filter (every guarded restore asks)
+        return False
     size = (1,) * (flat.ndim - 2) + (3, 3)
     black = ~ndimage.maximum_filter(lit, size=size, mode="nearest")
     return float(black.mean()) >= DARK_SHARE
@@ -432,8 +437,8 @@ def guard_weight(
 
         a, b = variance_line(noise)
         line = a * flat + b
-    # mostly dark (most pixels at the image's floor: photon counts of sparse spots in
-    # the dark): judged at any noise level, where a denoiser taught on dense scenes
+    # mostly dark (most pixels in black areas at the image's floor: photon counts of
+    # sparse spots in the dark): judged at any noise level, where a denoiser taught on dense scenes
     # smooths sub-pixel spots into their dark surround (see DARK_SHARE)
     dark = mostly_dark(flat) and _counts_clear(flat, line)
     if not dark and _clearly_noisy(line, scale):

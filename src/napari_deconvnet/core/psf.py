@@ -75,26 +75,31 @@ def _check_shape(shape: Any, ndim: int | None) -> tuple[int, ...] | None:
         raise TypeError(f"shape must be a sequence of positive integers, got {shape!r}") from None
     if not sizes or any(s < 1 or s != t for s, t in zip(sizes, shape, strict=True)):
         raise ValueError(f"shape must be a non-empty sequence of integers >= 1, got {shape!r}")
-    if math.prod(sizes) > MAX_PSF_VALUES:
-        # a typo (an image's shape for the PSF's) would otherwise fill the memory: the
-        # process was killed on a 5000-cube widefield PSF
-        raise ValueError(
-            f"a PSF of shape {sizes} would hold {math.prod(sizes):,} values; PSFs span a "
-            f"few to a few hundred pixels per axis (at most {MAX_PSF_VALUES:,} values): "
-            "pass the PSF's own shape, not the image's"
-        )
-    return sizes
+    # a typo (an image's shape for the PSF's) would otherwise fill the memory: the
+    # process was killed on a 5000-cube widefield PSF
+    return _fits(
+        sizes,
+        f"a PSF of shape {sizes} would hold",
+        "PSFs span a few to a few hundred pixels per axis: pass the PSF's own shape, "
+        "not the image's",
+    )
+
+
+def _fits(shape: tuple[int, ...], what: str, advice: str) -> tuple[int, ...]:
+    """`shape`, unless a PSF of it holds more than :data:`MAX_PSF_VALUES` values."""
+    values = math.prod(shape)
+    if values > MAX_PSF_VALUES:
+        raise ValueError(f"{what} {values:,} values (at most {MAX_PSF_VALUES:,}); {advice}")
+    return shape
 
 
 def _default_fits(shape: tuple[int, ...], parameters: str) -> tuple[int, ...]:
-    """`shape`, the default size of a PSF, unless it holds more than MAX_PSF_VALUES."""
-    if math.prod(shape) > MAX_PSF_VALUES:
-        raise ValueError(
-            f"with {parameters} the PSF spans {shape} pixels ({math.prod(shape):,} values, "
-            f"at most {MAX_PSF_VALUES:,}); check the parameters' units (pixels, nm), or "
-            "pass a smaller shape"
-        )
-    return shape
+    """`shape`, the default size of a PSF with `parameters`, if it fits :func:`_fits`."""
+    return _fits(
+        shape,
+        f"with {parameters} the PSF spans {shape} pixels,",
+        "check the parameters' units (pixels, nm), or pass a smaller shape",
+    )
 
 
 # ---------------------------------------------------------------- kinds

@@ -160,8 +160,7 @@ def plan_tiles(
         halo = round_up(int(overlap), grid)
         # context beyond the whole image is only its mirror image: an overlap wider
         # than the image (10**6 asked for 2 million GB) is cut to the image's extent
-        widest = round_up(max(spatial_shape), grid) if len(spatial_shape) else halo
-        halo = min(halo, max(widest, round_up(model.halo, grid)))
+        halo = min(halo, max(round_up(max(spatial_shape), grid), round_up(model.halo, grid)))
         if halo < model.halo:
             warnings.warn(
                 f"overlap {overlap} is smaller than the receptive-field extent of this model "
