@@ -22,6 +22,7 @@ against the clean scene, float32, with the guard as it was (bins at their
 mean level, medians of counts), as it is now, and off (``light_noise_guard=False``).
 
     python benchmarks/guard_counts.py [--quick] [--threads 1] [--seeds ...] [--kinds ...]
+        [--model denoise-2d | weights.safetensors]
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ def scene(kind: str, seed: int, size: int) -> np.ndarray:
     return phantom((size, size), kind, seed)
 
 
-def measure(kind: str, photons: int, seed: int, size: int) -> dict[str, float]:
+def measure(
+    kind: str, photons: int, seed: int, size: int, model: str = "denoise-2d"
+) -> dict[str, float]:
     clean = scene(kind, seed, size) * photons
     counts = np.random.default_rng(seed).poisson(clean).astype(np.float32)
 
     def score(**options: object) -> float:
-        out = dn.restore(counts, "denoise-2d", precision="float32", **options)
+        out = dn.restore(counts, model, precision="float32", **options)
         return float(dn.psnr(clean, out, data_range=photons))
 
     now = score()
@@ -79,6 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), help="phantom kinds, cells")
+    parser.add_argument(
+        "--model", default="denoise-2d", help="a shipped 2D denoiser's name or a weights file"
+    )
     args = parser.parse_args(argv)
     set_threads(args.threads)
     start = time.perf_counter()
@@ -86,12 +92,12 @@ def main(argv: list[str] | None = None) -> None:
     size = 192
     if args.quick:
         cases = [("nuclei", 300, 60)]
-    rows = [(c, measure(*c, size)) for c in cases]
+    rows = [(c, measure(*c, size, args.model)) for c in cases]
     lines = [
         heading("The light-noise guard on photon counts", "guard_counts.py", argv)
         + f", {time.perf_counter() - start:.0f} s",
         "",
-        f"{machine()}; PSNR dB, float32, `denoise-2d`",
+        f"{machine()}; PSNR dB, float32, `{args.model}`",
         "",
         "| scene | photons | seed | input | guard before | guard now | guard off "
         "| now − before | now − off |",

@@ -202,6 +202,25 @@ def test_a_streamed_restore_says_it_runs_one_pass_on_such_an_image(tmp_path):
         dn.restore_to_zarr(plain, tmp_path / "b.ome.zarr", "denoise-2d", precision="float32")
 
 
+def test_fixed_statistics_on_such_an_image_say_they_are_one_range(tmp_path):
+    import warnings
+
+    da = pytest.importorskip("dask.array")
+    bright = _poisson(_scene(n=96) + _beads(n=96), 20, 10)
+    stats = dn.compute_normalization(bright, "denoise-2d")
+    for image in (bright, da.from_array(bright, chunks=48)):
+        with pytest.warns(UserWarning, match="fixes one intensity range"):
+            dn.restore(image, "denoise-2d", precision="float32", normalization=stats)
+    with pytest.warns(UserWarning, match="far brighter"):
+        dn.restore_to_zarr(
+            bright, tmp_path / "a.ome.zarr", "denoise-2d", precision="float32", normalization=stats
+        )
+    plain = _poisson(_scene(n=96), 20, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        dn.restore(plain, "denoise-2d", precision="float32", normalization=stats)
+
+
 def test_the_restore_widget_restores_such_a_layer_in_two_ranges(make_napari_viewer, qtbot):
     from napari_deconvnet.widgets.restore import RestoreWidget
 

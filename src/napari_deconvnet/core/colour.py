@@ -25,8 +25,10 @@ Only denoisers of the plain kind use it: impulse noise (``salt-and-pepper``)
 hits each RGB channel on its own and would be spread over all three; a
 noise-conditioned model measures its noise per channel, and deconvolution
 models condition on a per-channel pre-deconvolution. Fixed
-``normalization=`` statistics, given in RGB units, also keep the channels
-as they are.
+``normalization=`` statistics given in RGB units keep the channels as they
+are; those :func:`~napari_deconvnet.compute_normalization` returns for such
+an image are of its luminance and chroma, marked ``"colour": "opponent"``
+(:func:`opponent_statistics`), and restore that image as without them.
 
 A fourth sample is opacity (alpha: RGBA), a mask and not an image: every
 restore keeps it as it is, whatever the model (:func:`alpha_axis`). Restored
@@ -49,6 +51,7 @@ __all__ = [
     "from_opponent",
     "join_alpha",
     "opponent_axis",
+    "opponent_statistics",
     "split_alpha",
     "to_opponent",
 ]
@@ -63,19 +66,47 @@ OPPONENT = np.array(
 )
 
 
+def opponent_statistics(normalization: Any) -> bool:
+    """Whether fixed statistics are of an RGB image's luminance and chroma.
+
+    :func:`~napari_deconvnet.compute_normalization` marks them
+    ``"colour": "opponent"`` where restore maps the image to that space;
+    any other value of the key is refused.
+    """
+    if not isinstance(normalization, dict) or "colour" not in normalization:
+        return False
+    if normalization["colour"] != "opponent":
+        raise ValueError(
+            f"normalization['colour'] must be 'opponent' (statistics of an RGB image's "
+            f"luminance and chroma, as compute_normalization returns them), got "
+            f"{normalization['colour']!r}; leave the key out for statistics in RGB units"
+        )
+    return True
+
+
 def opponent_axis(image: Any, net: Any, axes: str, normalization: Any = None) -> int | None:
     """The RGB axis of `image` that restore maps to the opponent space, or None.
 
-    Only for a one-channel network of the plain kind, an ``S`` axis of 3 or
-    4 samples, and no fixed statistics.
+    Only for a one-channel network of the plain kind and an ``S`` axis of 3
+    or 4 samples, without fixed statistics or with statistics of the
+    opponent channels (:func:`opponent_statistics`); those on an image that
+    is not restored that way are refused.
     """
-    if "S" not in axes or normalization is not None:
+    opponent = opponent_statistics(normalization)
+    if normalization is not None and not opponent:
         return None
-    axis = axes.index("S")
-    if image.shape[axis] not in (3, 4) or type(kind_of(net)) is not Plain:
-        return None
-    if net.config.in_channels != 1:
-        return None
+    axis = axes.index("S") if "S" in axes else None
+    if axis is not None and image.shape[axis] not in (3, 4):
+        axis = None
+    if axis is not None and (type(kind_of(net)) is not Plain or net.config.in_channels != 1):
+        axis = None
+    if opponent and axis is None:
+        raise ValueError(
+            "these normalization statistics are of an RGB image's luminance and chroma "
+            "('colour': 'opponent', from compute_normalization of an RGB image), but this "
+            "restore is not done in that space (it needs an S axis of 3 or 4 samples and a "
+            "one-channel denoiser of the plain kind); compute them for this image and model"
+        )
     return axis
 
 
@@ -110,10 +141,12 @@ def from_opponent(x: Any, axis: int) -> Any:
 def alpha_axis(shape: Any, axes: str, normalization: Any = None) -> int | None:
     """The ``S`` axis of an RGBA image (4 samples: the fourth is opacity), or None.
 
-    None too with fixed ``normalization=`` statistics, which name their
-    channels (opacity among them) and so keep the old behaviour.
+    None too with fixed ``normalization=`` statistics in RGB units, which
+    name their channels (opacity among them) and so keep the old behaviour;
+    those of the opponent channels (:func:`opponent_statistics`) are of the
+    colours alone.
     """
-    if "S" not in axes or normalization is not None:
+    if "S" not in axes or (normalization is not None and not opponent_statistics(normalization)):
         return None
     axis = axes.index("S")
     return axis if shape[axis] == 4 else None

@@ -40,7 +40,7 @@ from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
 from .light_noise import guard_windows
 from .normalization import image_sample_plan, sample_offset_scale, strided
-from .restoration import images_with_objects, prepare_restore
+from .restoration import images_with_objects, prepare_restore, warn_one_range
 
 __all__ = ["lazy_restore"]
 
@@ -81,7 +81,7 @@ def lazy_restore(
         rgb, opacity = split_alpha(image, alpha)
         options = {"psf": psf, "axes": axes, "tile": tile, "overlap": overlap}
         options |= {"device": device, "batch_size": batch_size, "precision": precision}
-        options |= {"progress": progress, "stop": stop}
+        options |= {"progress": progress, "stop": stop, "normalization": normalization}
         options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
         return join_alpha(lazy_restore(rgb, net, **options), opacity, alpha)
     original = image
@@ -215,7 +215,10 @@ def _whole_image_restore(
         data = np.asarray(original.compute())
         if padding_mask(data.transpose(layout.perm)) is not None:
             return True
-    if colour is not None or normalization is not None:
+    if colour is not None:
+        return False
+    if normalization is not None:  # one range, as in memory: said there too
+        warn_one_range(np.asarray(image.compute()), net, layout)
         return False
     return _lazy_scene(image, net, layout)
 

@@ -407,10 +407,11 @@ def fixed_statistics(
             "normalization must be a dict such as {'offset': 100.0, 'scale': 2000.0}, got "
             f"{type(normalization).__name__}"
         )
-    unknown = sorted(set(normalization) - {"offset", "scale"})
+    # "colour": "opponent" says which channels they are of (core.colour)
+    unknown = sorted(set(normalization) - {"offset", "scale", "colour"})
     if unknown or not {"offset", "scale"} <= set(normalization):
         raise ValueError(
-            f"normalization needs exactly the keys 'offset' and 'scale' (got "
+            f"normalization needs the keys 'offset' and 'scale', and may have 'colour' (got "
             f"{sorted(normalization)}); the network sees (image - offset) / scale"
         )
     lead = tuple(int(n) for n in lead)

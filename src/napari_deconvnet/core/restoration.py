@@ -57,7 +57,7 @@ from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
 from .generators import Cancelled, check_callbacks, drain
-from .impulse_switch import find_impulses, switch_impulses
+from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
 from .kinds import kind_of
 from .light_noise import guard_applies, guard_noise, guard_weight
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
@@ -427,7 +427,7 @@ def restore_iter(
     alpha = alpha_axis(x.shape, axes, normalization)
     if alpha is not None:  # opacity is a mask, no image: kept as it is (core.colour)
         rgb, opacity = split_alpha(x, alpha)
-        out = yield from restore_iter(rgb, net, axes=axes, **again)
+        out = yield from restore_iter(rgb, net, axes=axes, normalization=normalization, **again)
         return join_alpha(out, opacity, alpha)
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
@@ -514,6 +514,8 @@ def _restore_planned(
     scene = None
     if constant is None and colour is None and normalization is None:
         scene = bright_objects_of(x, net, layout)
+    elif constant is None and colour is None:
+        warn_one_range(x, net, layout)
     common = {"net": net, "layout": layout, "plan": plan, "dev": dev, "dtype": dtype}
     common["light_noise_guard"] = light_noise_guard
     if scene is None:
@@ -562,6 +564,25 @@ def images_with_objects(x: Any, net: DeconvNet, layout: Layout) -> list[bool]:
     if not _served(net, layout):
         return [False] * len(images)
     return [scene_range(image[None], net.config.ndim) is not None for image in images]
+
+
+def warn_one_range(x: Any, net: DeconvNet, layout: Layout) -> None:
+    """Say so when fixed statistics meet an image with objects far brighter than its scene.
+
+    Without ``normalization=`` such an image is restored in two ranges
+    (:mod:`.dynamic_range`); the fixed statistics are one range, in which
+    its dim scene loses up to 10 dB or more and the objects can overshoot.
+    `x` is numpy data (the eager restore's image, or a small lazy one's).
+    """
+    if any(images_with_objects(x, net, layout)):
+        warnings.warn(
+            "normalization= fixes one intensity range, and this image holds a few objects "
+            "far brighter than the rest: restored in one range, its dim scene can lose 10 dB "
+            "or more; without normalization= restore gives the scene its own range "
+            "(napari_deconvnet.core.dynamic_range)",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _objects_in_a_stack(x: np.ndarray, net: DeconvNet, layout: Layout, axes: str) -> bool:
@@ -1081,6 +1102,7 @@ def compute_normalization(
     *,
     axes: str | None = None,
     per_image: bool = False,
+    impulse_switch: bool | None = None,
 ) -> dict[str, Any]:
     """Statistics to normalise `image` with: for the whole data, or as :func:`restore` takes them.
 
@@ -1099,6 +1121,10 @@ def compute_normalization(
         point (per channel). True: what :func:`restore` uses by default, one
         set per image the network restores (each time point, each plane
         under a 2D model: :func:`~napari_deconvnet.core.normalization.image_statistics`).
+    impulse_switch : bool, optional
+        As for :func:`restore`: where the restore replaces salt-and-pepper
+        impulses before the network sees the image, the statistics are those
+        of the image with its impulses replaced.
 
     Returns
     -------
@@ -1109,6 +1135,11 @@ def compute_normalization(
         restore other data, blocks or time points with the same numbers
         (bioimage.io's ``fixed_dataset_statistics``): the whole-data form
         restores every time point of a time-lapse on one intensity scale.
+        They are the statistics of the image as the network sees it: an RGB
+        image that a one-channel denoiser restores in luminance and chroma
+        gets one set per opponent channel and ``"colour": "opponent"``
+        (restore then maps it there, as without them); an RGBA image's
+        opacity has none (it is kept, not restored).
 
     Examples
     --------
@@ -1122,14 +1153,44 @@ def compute_normalization(
     check_image(image)
     net = load_model(model)
     axes = check_axes(axes, image.shape, net)
+    image, colour = _as_restore_sees(image, net, axes, impulse_switch)
     layout = Layout(axes, image.shape, net)
     xt = image.transpose(layout.perm)
     lead = layout.transposed_shape[: layout.n_batch_axes]
+    marked = {"colour": "opponent"} if colour is not None else {}
     if per_image and math.prod(lead) > 1 and net.config.normalization["method"] == "percentile":
         offsets, scales = normalization_arrays(xt, layout, net)
         keep = (*lead, *((offsets.shape[len(lead)],) if layout.has_channel else ()))
-        return {"offset": offsets.reshape(keep).tolist(), "scale": scales.reshape(keep).tolist()}
+        offsets, scales = offsets.reshape(keep).tolist(), scales.reshape(keep).tolist()
+        return {"offset": offsets, "scale": scales} | marked
     offsets, scales = normalization_arrays(xt, layout, net, whole=True)
     if layout.stat_axis is None:
-        return {"offset": float(offsets.reshape(-1)[0]), "scale": float(scales.reshape(-1)[0])}
-    return {"offset": offsets.reshape(-1).tolist(), "scale": scales.reshape(-1).tolist()}
+        offsets, scales = float(offsets.reshape(-1)[0]), float(scales.reshape(-1)[0])
+    else:
+        offsets, scales = offsets.reshape(-1).tolist(), scales.reshape(-1).tolist()
+    return {"offset": offsets, "scale": scales} | marked
+
+
+def _as_restore_sees(
+    image: Any, net: DeconvNet, axes: str, impulse_switch: bool | None
+) -> tuple[Any, int | None]:
+    """`image` as a restore normalises it, and its opponent axis (or None).
+
+    An RGBA image's opacity is set aside, impulses are replaced (where the
+    restore replaces them) and an RGB image that a one-channel denoiser
+    restores in luminance and chroma is mapped there (core.colour): the
+    statistics of :func:`compute_normalization` are then the ones such a
+    restore computes for itself.
+    """
+    alpha = alpha_axis(image.shape, axes)
+    if alpha is not None:
+        image = split_alpha(image, alpha)[0]
+    layout = Layout(axes, image.shape, net)
+    values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
+    if values is not None:
+        switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)
+        image = switched.transpose(layout.inverse)
+    colour = opponent_axis(image, net, axes)
+    if colour is not None:
+        image = to_opponent(image, colour)
+    return image, colour

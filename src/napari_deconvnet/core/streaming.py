@@ -35,7 +35,7 @@ from .blocks import (
     restore_block,
 )
 from .borders import check_borders
-from .colour import alpha_axis, from_opponent, opponent_axis, to_opponent
+from .colour import alpha_axis, from_opponent, opponent_axis, opponent_statistics, to_opponent
 from .decorrelate import warn_not_applied
 from .devices import dtype_name
 from .ensemble import check_ensemble
@@ -60,6 +60,28 @@ __all__ = ["restore_to_zarr"]
 
 # Output blocks of streamed restores, per spatial axis (2D, 3D), unless chunks= says.
 _DEFAULT_BLOCK = {2: (1024, 1024), 3: (64, 256, 256)}
+
+
+def _with_opacity(normalization: dict[str, Any], axis: int) -> dict[str, Any]:
+    """Statistics of an RGBA image's colours with a neutral set for its opacity.
+
+    :func:`~napari_deconvnet.compute_normalization` leaves the opacity out
+    (restores keep it as it is), but the streamed blocks carry all four
+    samples along the batch axis `axis` (their position in the transposed
+    layout): one value per image gains a fourth along it, one for all three
+    colours stays as it is.
+    """
+    out = dict(normalization)
+    for key, neutral in (("offset", 0.0), ("scale", 1.0)):
+        value = np.asarray(normalization[key], np.float64)
+        if value.ndim == 0:
+            continue
+        at = axis if value.ndim > 1 else 0
+        if value.shape[at] != 3:
+            continue  # a shape the checks below refuse, with their message
+        pad = np.full(value.shape[:at] + (1,) + value.shape[at + 1 :], neutral)
+        out[key] = np.concatenate([value, pad], axis=at).tolist()
+    return out
 
 
 def restore_to_zarr(
@@ -216,7 +238,7 @@ def restore_to_zarr(
     # statistics of the luminance and chroma, and one task per spatial block restores
     # all its samples, so that they can be mixed back before they are written
     colour = opponent_axis(array, net, axes, normalization)
-    if colour is None and normalization is None:
+    if colour is None:  # with or without fixed statistics: one range
         _warn_bright_objects(seen, net, layout)
     stats_of = seen
     if colour is not None:
@@ -239,6 +261,8 @@ def restore_to_zarr(
     if opacity is not None:
         opacity = list(layout.perm).index(opacity)
         opacity = opacity if opacity < layout.n_batch_axes else None
+    if opacity is not None and opponent_statistics(normalization):
+        normalization = _with_opacity(normalization, opacity)
     job = make_job(
         stats_of,
         net,
