@@ -514,3 +514,20 @@ def test_compute_normalization_reads_the_image_with_its_impulses_replaced(camera
         dn.restore(noisy, model, precision="float32", impulse_switch=False, normalization=raw),
         off, atol=1e-5 * np.ptp(off),
     )  # fmt: skip
+
+
+def test_a_lazy_volume_shorter_than_the_switch_context_is_switched_exactly():
+    # 12 planes in chunks of 4, under the switch's 17 pixels of context: dask's
+    # overlap refused ("the overlapping depth 17 is larger than your array 12")
+    volume = phantom((12, 46, 48), "nuclei", rng=7).astype(np.float32)
+    noisy = dn.synthesize(volume / volume.max(), "salt-and-pepper", amount=0.1, seed=8)
+    values = detect_impulses(noisy[None], 1, 3)
+    assert values is not None
+    from napari_deconvnet.core.impulse_switch import IMPULSE_MARGIN, switch_impulses_lazy
+
+    assert noisy.shape[0] <= IMPULSE_MARGIN
+    lazy = switch_impulses_lazy(da.from_array(noisy[None], chunks=(1, 4, 43, 16)), values, 3)
+    np.testing.assert_array_equal(lazy.compute(), switch_impulses(noisy[None], values, 3))
+    eager = dn.restore(noisy, "denoise-3d", precision="float32")
+    lazy = dn.restore(da.from_array(noisy, chunks=(4, 43, 16)), "denoise-3d", precision="float32")
+    np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5 * np.ptp(eager))

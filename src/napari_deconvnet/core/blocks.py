@@ -163,6 +163,9 @@ class Job:
     #: the batch axis of an RGBA image's samples, whose fourth (opacity) blocks keep
     #: as it is (:func:`~.colour.alpha_axis`; streamed restores)
     opacity_axis: int | None = None
+    #: the one value of an image that holds no other: every block returns it, as
+    #: restore_iter returns a constant image (streamed restores)
+    constant: float | None = None
 
     def blend_record(self) -> Any:
         """:attr:`blend` for a JSON document: one number for one image (as earlier
@@ -214,6 +217,7 @@ class Job:
             **({"guard_tasks": True} if self.guard_tasks else {}),
             **({"guard_noise": self.guard_noise} if self.guard_noise else {}),
             **({"opacity_axis": self.opacity_axis} if self.opacity_axis is not None else {}),
+            **({"constant": self.constant} if self.constant is not None else {}),
             **({"impulses": self.impulses} if self.impulses is not None else {}),
             "precision": self.precision,
             **extra,
@@ -304,6 +308,12 @@ def restore_block(
             f"pixels [{where}]); replace them first (e.g. numpy.nan_to_num or "
             "dask.array.nan_to_num) - only finite values can be restored"
         )
+    if job.constant is not None:  # nothing to restore: the value, as restore_iter returns it
+        lead = raw.shape[: raw.ndim - len(job.spatial)]
+        size = tuple(b1 - b0 for b0, b1 in job.bounds(sidx))
+        if hooks is not None:
+            hooks.done(block)
+        return np.full((*lead, *size), job.constant, np.float32)
     if job.impulses is not None:  # as restore_iter replaces them (core.impulse_switch)
         raw = switch_impulses(raw, job.impulses, len(job.spatial))
     if job.offset is None or job.scale is None:

@@ -736,15 +736,19 @@ def switch_impulses_lazy(xt: Any, values: dict[str, float], ndim: int) -> Any:
     """
     if not hasattr(xt, "map_overlap"):
         return switch_impulses(xt, values, ndim)
-    depth = {d: (IMPULSE_MARGIN if d >= xt.ndim - ndim else 0) for d in range(xt.ndim)}
+    spatial = range(xt.ndim - ndim, xt.ndim)
+    # an axis no longer than the context is read whole (dask's overlap cannot reach
+    # further than the array), with no overlap along it: still exact
+    short = [d for d in spatial if xt.shape[d] <= IMPULSE_MARGIN]
+    depth = {d: (IMPULSE_MARGIN if d in spatial and d not in short else 0) for d in range(xt.ndim)}
     # chunks at least as large as the context (dask's overlap needs it)
     small = {
         d: max(IMPULSE_MARGIN + 1, min(xt.chunks[d]))
-        for d in range(xt.ndim - ndim, xt.ndim)
-        if min(xt.chunks[d]) <= IMPULSE_MARGIN and xt.shape[d] > IMPULSE_MARGIN
+        for d in spatial
+        if min(xt.chunks[d]) <= IMPULSE_MARGIN and d not in short
     }
-    if small:
-        xt = xt.rechunk({d: max(c, 64) for d, c in small.items()})
+    if small or any(len(xt.chunks[d]) > 1 for d in short):
+        xt = xt.rechunk({**{d: max(c, 64) for d, c in small.items()}, **{d: -1 for d in short}})
     return xt.map_overlap(
         switch_impulses,
         depth=depth,

@@ -39,7 +39,7 @@ from .constant_areas import padding_mask
 from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
 from .light_noise import guard_windows
-from .normalization import image_sample_plan, sample_offset_scale, strided
+from .normalization import constant_value, image_sample_plan, sample_offset_scale, strided
 from .restoration import images_with_objects, prepare_restore, warn_one_range
 
 __all__ = ["lazy_restore"]
@@ -85,6 +85,9 @@ def lazy_restore(
         options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
         return join_alpha(lazy_restore(rgb, net, **options), opacity, alpha)
     original = image
+    constant = constant_value(image)
+    if constant is not None:  # nothing to restore: that constant, as restore_iter returns it
+        return da.full(image.shape, constant, dtype=np.float32, chunks=image.chunks)
     values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first, as restore_iter does
         switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)

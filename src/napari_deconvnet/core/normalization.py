@@ -49,6 +49,7 @@ __all__ = [
     "SAMPLE_BLOCKS",
     "SAMPLE_VALUES",
     "channel_statistics",
+    "constant_value",
     "fixed_statistics",
     "image_sample_budget",
     "image_sample_plan",
@@ -120,6 +121,23 @@ def _forget(key: int) -> None:
 _SAMPLES: dict[int, tuple[weakref.ref, np.ndarray]] = {}
 _SAMPLES_LOCK = threading.RLock()  # a weak reference callback may run inside it
 _SAMPLE_CACHE = 8
+
+
+def constant_value(image: Any) -> np.float32 | None:
+    """The one value of a lazy `image` that holds no other, else None.
+
+    Its statistics' sample (:func:`sample_values`, read once and kept)
+    decides first; only a sample of one value costs a pass over the whole
+    array for its minimum and maximum. Restores return that value, as the
+    in-memory restore does for a constant image.
+    """
+    import dask
+
+    sample = sample_values(image)
+    if sample.size == 0 or sample.min() != sample.max():
+        return None
+    low, high = dask.compute(image.min(), image.max())
+    return np.float32(low) if low == high else None
 
 
 def _read_sample(array: Any) -> np.ndarray:

@@ -42,6 +42,7 @@ from .ensemble import check_ensemble
 from .generators import check_callbacks
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
+from .normalization import constant_value
 from .ome_zarr import (
     JOB_DIR,
     LAYER_KEY,
@@ -237,8 +238,9 @@ def restore_to_zarr(
     # RGB through a one-channel denoiser, as restore and lazy restores do (core.colour):
     # statistics of the luminance and chroma, and one task per spatial block restores
     # all its samples, so that they can be mixed back before they are written
-    colour = opponent_axis(array, net, axes, normalization)
-    if colour is None:  # with or without fixed statistics: one range
+    constant = constant_value(lazy)  # nothing to restore: every block writes it, unmixed
+    colour = opponent_axis(array, net, axes, normalization) if constant is None else None
+    if colour is None and constant is None:  # with or without fixed statistics: one range
         _warn_bright_objects(seen, net, layout)
     stats_of = seen
     if colour is not None:
@@ -282,6 +284,8 @@ def restore_to_zarr(
     )
     if opacity is not None:
         job = dataclasses.replace(job, opacity_axis=opacity)
+    if constant is not None:  # as restore_iter returns a constant image
+        job = dataclasses.replace(job, constant=float(constant))
     payload = model_payload(net)
     zaxes, zperm = ngff_axes(axes)
     spatial_letters = "ZYX"[3 - ndim :]
