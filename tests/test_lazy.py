@@ -95,8 +95,14 @@ def test_one_normalisation_exact_in_memory_sampled_lazily():
     # few small chunks: the lazy sample is every value, so it equals the exact one
     lazy = dn.compute_normalization(da.from_array(x, chunks=32))
     assert lazy == pytest.approx(stats, rel=1e-6)
-    # many chunks: a deterministic sample of at most 64 of them
-    big = da.from_array(rng.normal(size=(96, 96)).astype(np.float32), chunks=8)
+    # a small image in many chunks (144): read whole, exact too
+    small = rng.normal(size=(96, 96)).astype(np.float32)
+    np.testing.assert_array_equal(
+        np.sort(sample_values(da.from_array(small, chunks=8))), np.sort(small.ravel())
+    )
+    # more chunks than 16 x 64: a deterministic sample of at most 64 of them
+    big = da.from_array(rng.normal(size=(264, 264)).astype(np.float32), chunks=8)
+    assert big.npartitions > 1024
     first, second = sample_values(big), sample_values(big)
     np.testing.assert_array_equal(first, second)
     assert first.size == 64 * 64
@@ -243,16 +249,16 @@ def test_a_rewritten_file_is_sampled_afresh(tmp_path):
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_nan_in_a_chunk_the_statistics_never_read_is_refused(tmp_path, random_net, streamed):
-    """225 chunks: the statistics sample 64 of them, so the NaN's chunk is not among
+    """1225 chunks: the statistics sample 64 of them, so the NaN's chunk is not among
     them; the block that reads it refuses it, as eager restore refuses the image."""
-    from napari_deconvnet.core.normalization import SAMPLE_BLOCKS
+    from napari_deconvnet.core.normalization import SAMPLE_BLOCKS, WHOLE_BLOCKS
 
     net = random_net(ndim=2)
-    x = np.random.default_rng(4).random((300, 300)).astype(np.float32)
+    x = np.random.default_rng(4).random((700, 700)).astype(np.float32)
     lazy = da.from_array(x, chunks=20)
-    assert lazy.npartitions > SAMPLE_BLOCKS
+    assert lazy.npartitions > WHOLE_BLOCKS * SAMPLE_BLOCKS
     sampled = dn.compute_normalization(lazy, net)
-    x[150, 30] = np.nan
+    x[350, 30] = np.nan
     lazy = da.from_array(x, chunks=20)
     assert dn.compute_normalization(lazy, net) == sampled  # the sample never sees it
     with pytest.raises(ValueError, match="NaN or infinite"):

@@ -39,7 +39,7 @@ from .constant_areas import padding_mask
 from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
 from .light_noise import guard_windows
-from .normalization import constant_value, image_sample_plan, sample_offset_scale, strided
+from .normalization import image_sample_plan, sample_offset_scale, strided
 from .restoration import images_with_objects, prepare_restore, warn_one_range
 
 __all__ = ["lazy_restore"]
@@ -204,6 +204,23 @@ def lazy_restore(
 #: it finds some; larger ones are restored in one pass, block by block (the two
 #: passes need the whole image).
 LAZY_SCENE_LIMIT = 1 << 22
+
+
+def constant_value(image: Any) -> np.float32 | None:
+    """The one value of a small lazy `image` that holds no other, else None.
+
+    Read whole up to :data:`LAZY_SCENE_LIMIT` values, as the search for
+    bright objects reads it; a larger image is not searched (building its
+    restore reads nothing) and goes through the network like any other.
+    Lazy and streamed restores return that value, as the in-memory restore
+    returns a constant image.
+    """
+    if image.size > LAZY_SCENE_LIMIT or image.size == 0:
+        return None
+    import dask
+
+    low, high = dask.compute(image.min(), image.max())
+    return np.float32(low) if low == high else None
 
 
 def _whole_image_restore(

@@ -17,10 +17,11 @@ Where the percentiles come from:
   streamed by :func:`~napari_deconvnet.restore_to_zarr`): a documented, deterministic
   sample (:func:`sample_values`). At most :data:`SAMPLE_BLOCKS` chunks are
   read, evenly spaced over the array's chunks in C order, and from each a
-  regular grid of at most ``SAMPLE_VALUES / n_chunks`` values. An array with
-  at most that many chunks and values is used whole, so its statistics equal
-  the in-memory ones. The sample depends on the chunking only; it is the same
-  on every run and every machine.
+  regular grid of at most ``SAMPLE_VALUES / n_chunks`` values. An array of
+  at most ``SAMPLE_VALUES`` values in at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS``
+  chunks is used whole, so its statistics equal the in-memory ones. The
+  sample depends on the chunking only; it is the same on every run and
+  every machine.
 - **Fixed statistics** from the user (``restore(..., normalization={"offset":
   o, "scale": s})``, as bioimage.io's ``fixed_dataset_statistics``): nothing
   is computed, and every block, worker and time point agrees by
@@ -48,8 +49,8 @@ __all__ = [
     "IMAGE_SAMPLE_VALUES",
     "SAMPLE_BLOCKS",
     "SAMPLE_VALUES",
+    "WHOLE_BLOCKS",
     "channel_statistics",
-    "constant_value",
     "fixed_statistics",
     "image_sample_budget",
     "image_sample_plan",
@@ -66,6 +67,9 @@ __all__ = [
 
 SAMPLE_VALUES = 1 << 22
 SAMPLE_BLOCKS = 64
+#: An image of at most its budget's values in at most this many times its budget's
+#: chunks is read whole (:func:`image_sample_plan`): its statistics are exact
+WHOLE_BLOCKS = 16
 #: The least sample each image of a lazy stack gets (:func:`image_statistics`)
 IMAGE_SAMPLE_VALUES = 1 << 16
 IMAGE_SAMPLE_BLOCKS = 4
@@ -78,7 +82,9 @@ def sample_values(array: Any) -> np.ndarray:
     C order (``numpy.linspace`` over the flat chunk index, rounded), and from
     each chunk every ``f``-th value along every axis, with ``f`` the smallest
     integer that keeps the chunk's share under ``SAMPLE_VALUES / n_chunks``.
-    Only those chunks are read. A numpy array is returned whole (flattened).
+    Only those chunks are read. An array of at most ``SAMPLE_VALUES`` values
+    in at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS`` chunks is read whole. A numpy
+    array is returned whole (flattened).
 
     Examples
     --------
@@ -121,23 +127,6 @@ def _forget(key: int) -> None:
 _SAMPLES: dict[int, tuple[weakref.ref, np.ndarray]] = {}
 _SAMPLES_LOCK = threading.RLock()  # a weak reference callback may run inside it
 _SAMPLE_CACHE = 8
-
-
-def constant_value(image: Any) -> np.float32 | None:
-    """The one value of a lazy `image` that holds no other, else None.
-
-    Its statistics' sample (:func:`sample_values`, read once and kept)
-    decides first; only a sample of one value costs a pass over the whole
-    array for its minimum and maximum. Restores return that value, as the
-    in-memory restore does for a constant image.
-    """
-    import dask
-
-    sample = sample_values(image)
-    if sample.size == 0 or sample.min() != sample.max():
-        return None
-    low, high = dask.compute(image.min(), image.max())
-    return np.float32(low) if low == high else None
 
 
 def _read_sample(array: Any) -> np.ndarray:
@@ -344,6 +333,9 @@ def image_sample_plan(
     """
     grid = tuple(len(c) for c in chunks)
     blocks = list(np.ndindex(*grid))
+    values = math.prod(int(sum(c)) for c in chunks)
+    if values <= n_values and len(blocks) <= WHOLE_BLOCKS * n_blocks:
+        return [(index, 1) for index in blocks]  # small enough to read whole: exact
     if len(blocks) > n_blocks:
         picks = np.unique(np.linspace(0, len(blocks) - 1, n_blocks).round().astype(int))
         blocks = [blocks[i] for i in picks]

@@ -41,8 +41,8 @@ from .devices import dtype_name
 from .ensemble import check_ensemble
 from .generators import check_callbacks
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
+from .lazy import constant_value
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
-from .normalization import constant_value
 from .ome_zarr import (
     JOB_DIR,
     LAYER_KEY,
