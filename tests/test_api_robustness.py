@@ -177,6 +177,8 @@ def test_restore_to_zarr_refuses_a_bad_progress_before_writing_anything(tmp_path
         ("out.ome.zarr", {"resume": "yes"}, TypeError, "resume must be True or False"),
         ("out.ome.zarr", {"overwrite": 1}, TypeError, "overwrite must be True or False"),
         ("out.ome.zarr", {"client": 5}, TypeError, "client must be a dask.distributed Client"),
+        ("out.ome.zarr", {"name": 5}, TypeError, "name must be a non-empty string"),
+        ("out.ome.zarr", {"name": " "}, TypeError, "name must be a non-empty string"),
     ],
 )
 def test_restore_to_zarr_refuses_a_bad_target_or_flag_before_writing(

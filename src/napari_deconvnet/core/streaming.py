@@ -198,6 +198,11 @@ def restore_to_zarr(
     for flag, value in (("resume", resume), ("overwrite", overwrite)):
         if not isinstance(value, bool | np.bool_):
             raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(
+            f"name must be a non-empty string (the image's name in the OME-Zarr metadata) "
+            f"or None (the target's file name), got {name!r}"
+        )
     if client is not None and client is not False and not hasattr(client, "scatter"):
         raise TypeError(
             f"client must be a dask.distributed Client, False (no cluster) or None (the "
