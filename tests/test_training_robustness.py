@@ -106,3 +106,16 @@ def test_non_finite_l2sp_and_rehearsal_are_refused_by_name(name, value):
     noisy, clean = _pair(shape=(64, 64))
     with pytest.raises(ValueError, match=f"{name} must be a number"):
         dn.train(noisy, clean, model="default", epochs=1, **{name: value})
+
+
+def test_images_too_small_to_train_on_are_named_so():
+    tiny = np.random.default_rng(0).random((5, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"too small to train on \(spatial shape \(5, 5\)\)"):
+        dn.train(tiny, tiny, epochs=1, device="cpu")
+    # a large image whose drawn regions leave no room keeps the regions' advice only
+    big = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    region = np.zeros((64, 64), bool)
+    region[:6, :6] = True
+    with pytest.raises(ValueError) as info:
+        dn.train(big, big, regions=region, patch_size=16, epochs=1, device="cpu")
+    assert "too small to train on" not in str(info.value)

@@ -755,10 +755,11 @@ def build_trainer(
             break
         except PatchFitError as err:
             if attempt == len(sizes) - 1:
-                if len(sizes) == 1:
-                    raise
-                tried = ", ".join(str(s) for s in sizes)
-                raise PatchFitError(f"{err} (patch_size=None tried {tried})") from err
+                tried = f" (patch_size=None tried {', '.join(str(s) for s in sizes)})"
+                raise PatchFitError(
+                    f"{_too_small(channels, ndim, sizes[-1])}{err}"
+                    f"{tried if len(sizes) > 1 else ''}"
+                ) from err
     if state is not None:  # the same validation patches as before, fresh training patches
         data.reseed([seed, int(state["step"])])
     if steps_per_epoch is None:
@@ -842,3 +843,13 @@ OPTIONS = tuple(
     for p in inspect.signature(build_trainer).parameters.values()
     if p.kind is inspect.Parameter.KEYWORD_ONLY
 )
+
+
+def _too_small(channels: Sequence[Any], ndim: int, patch: Sequence[int]) -> str:
+    """A plain opening for a patch that does not fit, when every image is under two
+    patches along some axis (nothing to say otherwise: the regions decide)."""
+    shapes = sorted({tuple(int(n) for n in np.shape(c)[-ndim:]) for c in channels})
+    if not all(any(n < 2 * p for n, p in zip(shape, patch, strict=True)) for shape in shapes):
+        return ""
+    listed = ", ".join(str(s) for s in shapes[:3]) + (", ..." if len(shapes) > 3 else "")
+    return f"the images are too small to train on (spatial shape {listed}): "
