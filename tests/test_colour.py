@@ -174,3 +174,22 @@ def test_opponent_statistics_on_an_image_not_restored_that_way_are_refused():
     with pytest.raises(ValueError, match="'opponent'"):
         dn.restore(noisy, "denoise-2d", normalization=stats | {"colour": "lab"})
     assert "colour" not in dn.compute_normalization(noisy, "denoise-2d", axes="YXC")
+
+
+def test_per_image_opponent_statistics_of_an_rgba_stack_stream_as_restored(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    da = pytest.importorskip("dask.array")
+    _, noisy = _noisy_rgb(6)
+    rgb = np.stack([noisy[:64, :64], 0.5 * noisy[:64, :64]])  # two frames, two brightnesses
+    rgba = np.concatenate([rgb, np.ones((*rgb.shape[:-1], 1), np.float32)], -1)
+    stats = dn.compute_normalization(rgba, "denoise-2d", axes="TYXS", per_image=True)
+    assert np.shape(stats["offset"]) == (2, 3) and stats["colour"] == "opponent"
+    want = dn.restore(rgba, "denoise-2d", axes="TYXS", precision="float32")
+    got = dn.restore(rgba, "denoise-2d", axes="TYXS", precision="float32", normalization=stats)
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.ptp(want))
+    target = tmp_path / "stack.ome.zarr"
+    lazy = da.from_array(rgba, chunks=(1, 32, 32, 4))
+    kw = {"axes": "TYXS", "precision": "float32", "normalization": stats}
+    dn.restore_to_zarr(lazy, target, "denoise-2d", **kw)
+    level0 = np.moveaxis(zarr.open_array(str(target / "0"), mode="r")[:], 1, -1)  # t, c, y, x
+    np.testing.assert_allclose(level0, want, atol=1e-5 * np.ptp(want))
