@@ -370,7 +370,10 @@ def test_patches_are_read_lazily_from_dask():
         rng = np.random.default_rng(block_id[0] * 1000 + block_id[1])
         return rng.random(x.shape, dtype=np.float32)
 
-    image = da.map_blocks(block, da.zeros((1024, 1024), np.float32, chunks=64), dtype=np.float32)
+    # over the 4 M values that statistics read whole (core.normalization.WHOLE_BLOCKS):
+    # a sample of 64 chunks, and the patches' own
+    zeros = da.zeros((2048, 2560), np.float32, chunks=64)
+    image = da.map_blocks(block, zeros, dtype=np.float32)
     total = image.npartitions
     result = train(image, epochs=1, steps_per_epoch=2, validation=0.01, **FAST)
     assert result.steps == 2
