@@ -98,7 +98,8 @@ def lazy_restore(x: Any, net: Any, axes: str | None, device: str = "auto") -> An
 
     The statistics come from the core's one normalisation
     (:mod:`napari_deconvnet.core.normalization`): a deterministic sample of at
-    most 64 chunks, per channel where the model normalises channels apart and
+    most 64 chunks (the whole array when it holds at most 4 M values in at
+    most 1,024 chunks), per channel where the model normalises channels apart and
     per image of a stack (each time point, each plane under a 2D model), the
     same numbers the API, the CLI and ``restore_to_zarr`` use for this array.
     """
