@@ -321,3 +321,17 @@ def test_a_constant_image_comes_back_as_that_constant_lazily_and_streamed(model,
     x = np.ones((64, 64), np.float32)
     x[63, 63] = 2
     assert np.ptp(dn.restore(da.from_array(x, chunks=32), model).compute()) > 0
+
+
+def test_a_small_array_of_several_images_is_read_whole_for_each(random_net):
+    # two channels in 23 x 23 chunks each: each image's share of the chunk budget (32)
+    # was under its 529 chunks, so each was sampled and lazy missed eager by 3.9e-3
+    from napari_deconvnet.core.normalization import image_sample_budget
+
+    net = random_net(ndim=2)
+    x = np.random.default_rng(0).random((1, 67, 67, 2)).astype(np.float32)
+    x[..., 1] *= 50
+    lazy_x = da.from_array(x, chunks=(1, 3, 3, 2))
+    assert image_sample_budget(2, lazy_x) == (1 << 22, 64)
+    lazy = dn.restore(lazy_x, net, axes="TYXC").compute()
+    assert _rel(lazy, dn.restore(x, net, axes="TYXC")) <= 1e-5

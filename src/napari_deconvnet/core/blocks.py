@@ -498,7 +498,7 @@ def make_job(
         and net.config.normalization["method"] == "percentile"
         and math.prod(lead) > 1
     ):
-        image_sample = image_sample_budget(math.prod(lead))
+        image_sample = image_sample_budget(math.prod(lead), xt)
         offset = scale = None
     else:
         offset, scale = normalization_arrays(xt, layout, net, normalization)

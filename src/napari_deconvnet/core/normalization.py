@@ -313,8 +313,18 @@ def _degenerate(lo: float, least: float, most: float) -> tuple[float, float]:
     return lo, (spread if spread > 0 else 1.0)
 
 
-def image_sample_budget(n_images: int) -> tuple[int, int]:
-    """``(values, chunks)`` each of `n_images` lazy images samples (:func:`image_statistics`)."""
+def image_sample_budget(n_images: int, array: Any = None) -> tuple[int, int]:
+    """``(values, chunks)`` each of `n_images` lazy images samples (:func:`image_statistics`).
+
+    With the lazy `array` they are part of: when the whole array is small
+    enough to be read whole (at most :data:`SAMPLE_VALUES` values in at most
+    ``WHOLE_BLOCKS * SAMPLE_BLOCKS`` chunks), the whole budget, so that
+    :func:`image_sample_plan` reads every image whole and its statistics are
+    exact, however many images share it.
+    """
+    if array is not None and is_dask(array) and array.size <= SAMPLE_VALUES:
+        if array.npartitions <= WHOLE_BLOCKS * SAMPLE_BLOCKS:
+            return SAMPLE_VALUES, SAMPLE_BLOCKS
     n = max(int(n_images), 1)
     return max(SAMPLE_VALUES // n, IMAGE_SAMPLE_VALUES), max(
         SAMPLE_BLOCKS // n, IMAGE_SAMPLE_BLOCKS
@@ -544,7 +554,7 @@ def image_statistics(
         offsets = np.stack([o for o, _ in pairs])
         scales = np.stack([s for _, s in pairs])
         return offsets.reshape(shape), scales.reshape(shape)
-    n_values, n_blocks = budget or image_sample_budget(math.prod(lead) * n_ch)
+    n_values, n_blocks = budget or image_sample_budget(math.prod(lead) * n_ch, xt)
     pairs: list[tuple[float, float]] = []
     batch: list[list] = []  # images whose samples are read together, up to SAMPLE_VALUES
     for i in np.ndindex(*lead):
