@@ -27,20 +27,12 @@ from .blocks import (
     model_payload,
     restore_block,
 )
-from .colour import (
-    alpha_axis,
-    from_opponent,
-    join_alpha,
-    opponent_axis,
-    split_alpha,
-    to_opponent,
-)
+from .colour import alpha_axis, from_opponent, join_alpha, split_alpha
 from .constant_areas import padding_mask
-from .impulse_switch import find_impulses, switch_impulses_lazy
 from .kinds import kind_of
 from .light_noise import guard_windows
 from .normalization import image_sample_plan, sample_offset_scale, strided
-from .restoration import images_with_objects, prepare_restore, warn_one_range
+from .restoration import as_network_sees, images_with_objects, prepare_restore, warn_one_range
 
 __all__ = ["lazy_restore"]
 
@@ -88,13 +80,7 @@ def lazy_restore(
     constant = constant_value(image)
     if constant is not None:  # nothing to restore: that constant, as restore_iter returns it
         return da.full(image.shape, constant, dtype=np.float32, chunks=image.chunks)
-    values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
-    if values is not None:  # impulses out first, as restore_iter does
-        switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)
-        image = switched.transpose(layout.inverse)
-    colour = opponent_axis(image, net, axes, normalization)
-    if colour is not None:  # RGB through a one-channel denoiser, as restore_iter does
-        image = to_opponent(image, colour)
+    image, colour = as_network_sees(image, net, axes, impulse_switch, normalization)
     if (progress is not None or stop is not None) and default_client() is not None:
         raise ValueError(
             "progress= and stop= need a local dask scheduler, but a dask.distributed client "

@@ -1153,7 +1153,10 @@ def compute_normalization(
     check_image(image)
     net = load_model(model)
     axes = check_axes(axes, image.shape, net)
-    image, colour = _as_restore_sees(image, net, axes, impulse_switch)
+    alpha = alpha_axis(image.shape, axes)
+    if alpha is not None:  # opacity is kept, not restored: no statistics
+        image = split_alpha(image, alpha)[0]
+    image, colour = as_network_sees(image, net, axes, impulse_switch)
     layout = Layout(axes, image.shape, net)
     xt = image.transpose(layout.perm)
     lead = layout.transposed_shape[: layout.n_batch_axes]
@@ -1171,26 +1174,29 @@ def compute_normalization(
     return {"offset": offsets, "scale": scales} | marked
 
 
-def _as_restore_sees(
-    image: Any, net: DeconvNet, axes: str, impulse_switch: bool | None
+def as_network_sees(
+    image: Any,
+    net: DeconvNet,
+    axes: str,
+    impulse_switch: bool | None,
+    normalization: dict[str, Any] | None = None,
 ) -> tuple[Any, int | None]:
-    """`image` as a restore normalises it, and its opponent axis (or None).
+    """`image` (numpy or dask, no opacity) as a restore normalises it, and its
+    opponent axis (or None).
 
-    An RGBA image's opacity is set aside, impulses are replaced (where the
-    restore replaces them) and an RGB image that a one-channel denoiser
-    restores in luminance and chroma is mapped there (core.colour): the
-    statistics of :func:`compute_normalization` are then the ones such a
-    restore computes for itself.
+    Impulses are replaced where the restore replaces them
+    (:mod:`.impulse_switch`), and an RGB image that a one-channel denoiser
+    restores in luminance and chroma is mapped there (:mod:`.colour`; with
+    fixed `normalization`, only statistics marked for that space). The lazy
+    restore builds on it, and :func:`compute_normalization` reads its
+    statistics off it, so that they are the ones a restore computes itself.
     """
-    alpha = alpha_axis(image.shape, axes)
-    if alpha is not None:
-        image = split_alpha(image, alpha)[0]
     layout = Layout(axes, image.shape, net)
     values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
-    if values is not None:
+    if values is not None:  # impulses out first, as restore_iter does
         switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)
         image = switched.transpose(layout.inverse)
-    colour = opponent_axis(image, net, axes)
-    if colour is not None:
+    colour = opponent_axis(image, net, axes, normalization)
+    if colour is not None:  # RGB through a one-channel denoiser, as restore_iter does
         image = to_opponent(image, colour)
     return image, colour
