@@ -42,6 +42,12 @@ INPUTS = {
     "list": BASE[:8, :8].tolist(),
     "torch": torch.from_numpy(BASE.copy()),
     "masked": np.ma.masked_greater(BASE, 2.0),  # nothing masked: no warning
+    # beyond float32, in which images are restored (session 58: NaN, an OverflowError)
+    "float64-huge": BASE.astype(np.float64) * 1e300,
+    "float64-tiny": BASE.astype(np.float64) * 1e-300,
+    "uint64-large": (BASE * 2.0**63).astype(np.uint64),
+    "none": None,
+    "string": "image.tif",
 }
 
 #: name: (call, keeps the input's shape)
@@ -62,6 +68,8 @@ CALLS = {
     "median": (lambda x: dn.denoise_median(x), True),
     "switching_median": (lambda x: dn.denoise_switching_median(x), True),
     "tv": (lambda x: dn.denoise_tv(x), True),
+    "run_method-median": (lambda x: dn.run_method(x, "median"), True),
+    "run_method-rl": (lambda x: dn.run_method(x, "richardson-lucy", psf=PSF, iterations=2), True),
 }
 
 

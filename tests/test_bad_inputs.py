@@ -188,7 +188,7 @@ API = {
     "rl-iterations": (
         lambda d: dn.richardson_lucy(IMG, BOX, iterations=0),
         ValueError,
-        "iterations must be >= 1",
+        "iterations must be between 1 and",
     ),
     "rl-zero-psf": (lambda d: dn.richardson_lucy(IMG, BOX * 0), ValueError, "sums to zero"),
     "rl-psf-dims": (

@@ -164,6 +164,11 @@ def _discrepancy(
     return ratio / counted.sum(dim=dims).clamp_min(1)
 
 
+#: The most Richardson-Lucy iterations taken (the method's range in the catalog too):
+#: 10**9 ran for days without a word
+MAX_ITERATIONS = 10_000
+
+
 def richardson_lucy_iter(
     image: Any,
     psf: Any,
@@ -188,8 +193,11 @@ def richardson_lucy_iter(
 
     if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
         raise TypeError(f"iterations must be an integer, got {type(iterations).__name__}")
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(
+            f"iterations must be between 1 and {MAX_ITERATIONS}, got {iterations} "
+            "(10-50 is typical; more sharpens more and amplifies the noise)"
+        )
     arr, kernel = _prepare(image, psf, pad)
     k = kernel.ndim
     first = _start(start, arr)

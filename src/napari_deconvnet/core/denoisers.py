@@ -18,6 +18,7 @@ units; when not given, ``sigma`` comes from
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
 from collections.abc import Generator
 from typing import Any
@@ -134,6 +135,20 @@ def denoise_nlm(
             f"(shape {arr.shape}); filter each plane or volume, e.g. "
             "dn.run_method(image, 'nlm', axes=...) does it plane by plane"
         )
+    sides = list(arr.shape)
+    if channel_axis is not None:
+        del sides[int(channel_axis) % arr.ndim]
+    for name, value, most in (
+        ("patch_size", patch_size, max(sides)),  # (scikit-image pads the image)
+        ("patch_distance", patch_distance, max(sides)),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        if not 1 <= value <= most:
+            raise ValueError(
+                f"{name} must be between 1 and {most} for an image of shape {arr.shape}, "
+                f"got {value}"
+            )
     s = _sigma(arr, sigma, channel_axis)
     h = 0.8 * s if h is None else _sigma(arr, h, channel_axis)
     if h == 0:  # no noise (a constant image, or sigma=0): nothing to average away
@@ -421,6 +436,11 @@ def denoise_median(image: Any, size: int | tuple[int, ...] = 3) -> np.ndarray:
 BM3D_MIN_SIDE = 9
 
 
+#: Images whose largest magnitude lies outside 2**-E..2**E run BM3D rescaled (see
+#: :func:`denoise_bm3d`)
+BM3D_SAFE_EXPONENT = 24
+
+
 def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np") -> np.ndarray:
     """BM3D denoising of a grayscale image (the optional ``bm3d`` package).
 
@@ -488,8 +508,15 @@ def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np")
     s = _sigma(arr, sigma, None)
     if s == 0:
         return arr.copy()
-    out = bm3d.bm3d(arr, sigma_psd=s, profile=profile)
-    return np.asarray(out, dtype=np.float32)
+    # the bm3d package works in float32, where an image of 1e19 (uint64) or a sigma of
+    # 1e21 overflowed to NaN: such an image runs at a power of two that brings the
+    # larger of the two near 1, and is scaled back (exact); others run as they are
+    most = max(float(np.max(np.abs(arr))), s)
+    k = 1.0
+    if most > 2.0**BM3D_SAFE_EXPONENT or 0 < most < 2.0**-BM3D_SAFE_EXPONENT:
+        k = 2.0 ** -math.frexp(most)[1]
+    out = bm3d.bm3d(arr * k, sigma_psd=s * k, profile=profile)
+    return np.asarray(np.asarray(out, dtype=np.float64) / k, dtype=np.float32)
 
 
 def denoise_switching_median(

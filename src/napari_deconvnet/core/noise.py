@@ -101,6 +101,10 @@ def _check_seed(seed: Any) -> None:
     )
 
 
+#: Rates above this are drawn from the normal approximation (see ``_Random.poisson``)
+LARGE_RATE = 1e12
+
+
 class _Random:
     """Normal, Poisson and uniform draws from one seeded generator (numpy or torch)."""
 
@@ -142,12 +146,27 @@ class _Random:
         return self.gen.random(x.shape, dtype=np.float32)
 
     def poisson(self, rate: Any) -> Any:
+        """Poisson draws of `rate`; rates above :data:`LARGE_RATE` (where numpy refuses
+        "lam value too large" and torch returned -9.2e18) from the normal law of the
+        same mean and variance, which it equals there within 1e-6 of the rate.
+        The draws of other rates are those of the plain Poisson generator."""
         if _is_tensor(rate):
             import torch
 
-            return torch.poisson(rate, generator=self.gen)
-        # asarray: a 0-d rate draws a Python int
-        return np.asarray(self.gen.poisson(rate.astype(np.float64)), np.float32)
+            big = rate > LARGE_RATE
+            if not bool(big.any()):
+                return torch.poisson(rate, generator=self.gen)
+            draws = torch.poisson(torch.where(big, 0.0, rate), generator=self.gen)
+            z = torch.randn(rate.shape, generator=self.gen, device=rate.device, dtype=rate.dtype)
+            return torch.where(big, torch.round(rate + rate.clamp(min=0).sqrt() * z), draws)
+        rate = np.asarray(rate, np.float64)
+        big = rate > LARGE_RATE
+        if not big.any():  # asarray: a 0-d rate draws a Python int
+            return np.asarray(self.gen.poisson(rate), np.float32)
+        draws = np.asarray(self.gen.poisson(np.where(big, 0.0, rate)), np.float64)
+        high = rate[big]
+        draws[big] = np.round(high + np.sqrt(high) * self.gen.standard_normal(high.shape))
+        return draws.astype(np.float32)
 
 
 # ---------------------------------------------------------------- noise models

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_dask, real_array
+from ._validation import is_dask, is_tensor, real_array
 from .axes import check_axes
 from .generators import drain
 from .specs import Spec, get, implementation, list_methods, specs
@@ -193,7 +193,9 @@ def run_method_iter(
     """
     spec = method_spec(method)
     checked = spec.check(params, fill=True)
-    if isinstance(image, list | tuple):  # nested lists, as restore takes them
+    if is_tensor(image) or not (hasattr(image, "shape") and hasattr(image, "dtype")):
+        # nested lists and tensors as restore takes them; anything else a clear TypeError
+        # (arrays that read lazily, such as zarr's, stay as they are: read plane by plane)
         image = real_array(image)
     if spec.needs_psf and psf is None:
         raise ValueError(

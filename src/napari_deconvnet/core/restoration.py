@@ -62,7 +62,7 @@ from .kinds import kind_of
 from .light_noise import guard_applies, guard_noise, guard_weight
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
-from .normalization import normalization_arrays
+from .normalization import check_single_range, normalization_arrays
 from .persistence import load_model
 from .psf import recentre_psf, subpixel_fraction, subpixel_shift
 from .refine import REFINE_ITERATIONS, check_refine, refine_iter
@@ -407,6 +407,7 @@ def restore_iter(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
+    check_single_range(x, "image")  # float32 holds the result (and the normalised image)
     # what a restore of a part of `x` (or of `x` once rearranged) passes on
     again = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
     again |= {"batch_size": batch_size, "precision": precision}

@@ -1,0 +1,105 @@
+"""Values float32 cannot hold, and parameters too large to run (session 58's sweep).
+
+Restore works in float32: a float64 image of 1e300 came back as NaN (or
+raised a bare OverflowError from the noise estimate), one whose values
+differ by 1e-300 as NaN; BM3D gave NaN on a uint64 image of 1e19; Poisson
+noise on such rates raised numpy's "lam value too large" (torch drew
+-9.2e18); Richardson-Lucy took 10**9 iterations without a word and
+non-local means allocated exabytes for a patch of 10**9 pixels.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import napari_deconvnet as dn
+
+RNG = np.random.default_rng(5)
+BASE = RNG.random((32, 40))
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e39])
+def test_values_beyond_float32_are_refused_with_the_cure(factor):
+    with pytest.raises(ValueError, match="beyond float32's range.*divide it by a constant"):
+        dn.restore(BASE * factor, "denoise-2d", device="cpu")
+
+
+def test_a_spread_float32_cannot_resolve_is_refused():
+    with pytest.raises(ValueError, match="differ by at most.*multiply it by a constant"):
+        dn.restore(BASE * 1e-300, "denoise-2d", device="cpu")
+
+
+def test_lazy_values_beyond_float32_are_refused():
+    da = pytest.importorskip("dask.array")
+    lazy = da.from_array(BASE * 1e300, chunks=(16, 20))
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        np.asarray(dn.restore(lazy, "denoise-2d", device="cpu"))
+
+
+def test_rescaled_image_restores_as_the_original_scaled():
+    """The cure the message names works: a large float64 image divided by a
+    power of two restores to the same result, scaled (exactly, in float32)."""
+    big = BASE * 2.0**120  # about 1.3e36: float32 still holds it
+    a = dn.restore(big, "denoise-2d", device="cpu")
+    b = dn.restore(BASE, "denoise-2d", device="cpu")
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a / 2.0**120, b, rtol=0, atol=2e-6)
+
+
+def test_poisson_noise_on_huge_rates_keeps_mean_and_variance():
+    clean = np.full((64, 64), 1e19)
+    out = dn.synthesize(clean, "poisson", peak=1.0, seed=0)
+    assert np.isfinite(out).all() and out.min() > 0
+    np.testing.assert_allclose(out.mean(), 1e19, rtol=1e-6)
+    # the spread of a Poisson law: sqrt(rate) = 3.2e9 (float32 rounds 1e19 to 1.1e12 steps,
+    # so only the mean is checked in float32; the draws before rounding are checked below)
+    t = dn.synthesize(torch.full((64, 64), 1e19), "poisson", peak=1.0, seed=0)
+    assert float(t.min()) > 0  # torch's own Poisson drew -9.2e18 here
+
+
+def test_large_rates_follow_the_poisson_variance():
+    from napari_deconvnet.core.noise import LARGE_RATE, _Random
+
+    rate = np.full(20000, 4.0 * LARGE_RATE)
+    rnd = _Random(np.random.default_rng(1), rate.astype(np.float32))
+    draws = rnd.poisson(rate).astype(np.float64)
+    # float32 keeps ~7 digits of 4e12: the spread sqrt(4e12) = 2e6 is kept
+    assert abs(draws.std() / 2e6 - 1) < 0.03
+    assert abs(draws.mean() / rate[0] - 1) < 1e-6
+
+
+def test_poisson_draws_of_ordinary_rates_are_unchanged():
+    """Rates below LARGE_RATE draw exactly what numpy's Poisson generator draws."""
+    clean = RNG.random((16, 16)).astype(np.float32)
+    out = dn.synthesize(clean, "poisson", peak=50, seed=3)
+    expected = np.random.default_rng(3).poisson((clean * 50).astype(np.float64)) / 50
+    np.testing.assert_array_equal(out, expected.astype(np.float32))
+
+
+def test_bm3d_on_values_far_from_one():
+    pytest.importorskip("bm3d")
+    img = RNG.random((32, 32)).astype(np.float32)
+    noisy = img + 0.1 * RNG.standard_normal(img.shape).astype(np.float32)
+    ref = dn.denoise_bm3d(noisy, sigma=0.1)
+    for k in (2.0**63, 2.0**-60):  # a uint64 image's range; a tiny one
+        out = dn.denoise_bm3d(noisy.astype(np.float64) * k, sigma=0.1 * k)
+        assert np.isfinite(out).all()
+        np.testing.assert_allclose(out / k, ref, atol=1e-4)
+    # an image near 1 runs as it did: not rescaled
+    assert np.isfinite(dn.denoise_bm3d(noisy, sigma=2.0**70)).all()
+
+
+def test_richardson_lucy_iterations_are_bounded():
+    psf = dn.make_psf("gaussian", (7, 7), sigma=1.2)
+    with pytest.raises(ValueError, match="between 1 and 10000"):
+        dn.richardson_lucy(BASE, psf, 10**9)
+    with pytest.raises(ValueError, match="<= 10000"):  # the catalog's range, checked first
+        dn.run_method(BASE, "richardson-lucy", psf=psf, iterations=10**9)
+
+
+@pytest.mark.parametrize(("option", "value"), [("patch_size", 10**9), ("patch_distance", 10**9)])
+def test_nlm_window_larger_than_the_image_is_refused(option, value):
+    with pytest.raises(ValueError, match=f"{option} must be between 1 and"):
+        dn.denoise_nlm(BASE, **{option: value})
+    with pytest.raises(TypeError, match=f"{option} must be an integer"):
+        dn.denoise_nlm(BASE, **{option: 7.5})
