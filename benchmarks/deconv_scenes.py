@@ -125,6 +125,7 @@ def run(ndim: int, quick: bool, model: str | None = None) -> list[dict]:
                 scores = {n: psnr(validation, rl(noisy_val, psf, n)) for n in RL_ITERATIONS}
                 best_n = max(scores, key=scores.get)
                 row = {"scene": kind, "psf": pname, "photons": peak, "rl_iterations": best_n}
+                row["model"] = str(model)
                 per = {"ours": [], "RL (tuned)": [], "Wiener": [], "input": []}
                 for seed, clean in zip(seeds, tests, strict=True):
                     noisy = degrade(clean, psf, peak, seed=seed)
@@ -147,7 +148,7 @@ def markdown(rows_by_dim: dict[int, list[dict]], header: str) -> str:
     lines = [header, ""]
     for ndim, rows in rows_by_dim.items():
         lines += [
-            f"**{ndim}D** (`deconv-{ndim}d`)",
+            f"**{ndim}D** (`{rows[0].get('model', f'deconv-{ndim}d')}`)" if rows else "",
             "",
             "| scene | PSF | photons | input | Wiener | RL (tuned: iterations) | ours | "
             "ours − RL |",
@@ -169,10 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small scenes, few conditions")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument(
+        "--model",
+        help="a .safetensors file (a candidate) in place of the shipped deconv-Nd; "
+        "with one of --dims",
+    )
     args = parser.parse_args(argv)
+    if args.model and len(args.dims) != 1:
+        parser.error("--model restores one dimensionality: give --dims 2 or --dims 3")
     set_threads(args.threads)
     t0 = time.perf_counter()
-    rows = {ndim: run(ndim, args.quick) for ndim in args.dims}
+    rows = {ndim: run(ndim, args.quick, args.model) for ndim in args.dims}
     header = (
         heading("Deconvolution off the training scenes", "deconv_scenes.py", argv)
         + f", {time.perf_counter() - t0:.0f} s, "
