@@ -321,6 +321,15 @@ def test_3d_model_needs_z(random_net):
         dn.restore(np.zeros((3, 16, 16), np.float32), random_net(ndim=3), axes="CYX")
 
 
+def test_3d_model_on_a_time_lapse_names_the_way_out(random_net):
+    net = random_net(ndim=3)
+    movie = np.random.default_rng(0).random((8, 16, 16)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"name the time axis Z \(axes='ZYX'\)"):
+        dn.restore(movie, net, axes="TYX")
+    # the way out it names works: time points restored as the planes of one volume
+    assert dn.restore(movie, net, axes="ZYX").shape == movie.shape
+
+
 def test_small_overlap_warns(random_net):
     with pytest.warns(UserWarning, match="seams"):
         dn.restore(np.zeros((32, 32), np.float32), random_net(ndim=2), overlap=4)

@@ -135,6 +135,12 @@ def check_axes(axes: Any, shape: Sequence[int], model: Any) -> str:
         raise ValueError(
             f"this model restores 3D volumes and needs a 'Z' axis, but axes are {axes!r}; "
             "use a 2D model for 2D images"
+            + (
+                f", or name the time axis Z (axes={axes.replace('T', 'Z')!r}) to restore the "
+                "time points as the planes of one volume"
+                if "T" in axes
+                else ""
+            )
         )
     return axes
 

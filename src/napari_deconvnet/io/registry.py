@@ -174,7 +174,8 @@ def describe(info: dict[str, Any], path: str | os.PathLike | None = None) -> str
         lines.append(
             f"  trained on noise levels {level[0]:.3g}-{level[1]:.3g} of the range "
             + (
-                "(rehearsed the shipped noise: not checked)"
+                "(its fine-tuning rehearsed the noise the shipped model knows, so restores at "
+                "other levels do not warn)"
                 if conditions.get("rehearsed")
                 else f"(restores outside {NOISE_TOLERANCE:g}x of that warn)"
             )
