@@ -31,6 +31,8 @@ __all__ = [
     "ngff_axes",
     "prepare_target",
     "pyramid",
+    "open_level",
+    "read_multiscales",
     "target_array",
     "write_json",
 ]
@@ -178,6 +180,103 @@ def pyramid(target: Path, zaxes: str, chunks, client: Any) -> list[tuple[int, ..
         level = zarr.open_array(str(target / str(k)), mode="r")
         shapes.append(level.shape)
     return shapes
+
+
+def _transform(dataset: dict[str, Any], kind: str, n_axes: int) -> list[float] | None:
+    """A dataset's ``scale`` or ``translation``: finite numbers, one per axis (a scale
+    also non-zero), else None: a file with a broken transform still opens, unscaled."""
+    for t in dataset.get("coordinateTransformations") or []:
+        if not isinstance(t, dict) or t.get("type") != kind:
+            continue
+        values = t.get(kind)
+        try:
+            out = [float(v) for v in values]
+        except (TypeError, ValueError):
+            return None
+        ok = len(out) == n_axes and all(np.isfinite(out))
+        return out if ok and (kind != "scale" or all(out)) else None
+    return None
+
+
+#: Axis names of more than one letter that name an axis of ours
+_LONG_NAMES = {"time": "T", "channel": "C", "channels": "C"}
+
+
+def _axis_letter(axis: Any) -> str:
+    """One NGFF axis as a letter of ours: a one-letter name (``"z"``), a long name we
+    know (``"time"``), else its type (``"time"``, ``"channel"``), else ``"?"``."""
+    name = str(axis.get("name", "") if isinstance(axis, dict) else axis).strip()
+    if len(name) == 1:
+        return name.upper()
+    if name.lower() in _LONG_NAMES:
+        return _LONG_NAMES[name.lower()]
+    kind = axis.get("type") if isinstance(axis, dict) else None
+    return {"time": "T", "channel": "C"}.get(kind, "?") if isinstance(kind, str) else "?"
+
+
+def read_multiscales(attrs: Any, where: Any) -> dict[str, Any] | None:
+    """The first image of an OME-Zarr group's ``multiscales`` (NGFF 0.1 to 0.5), checked.
+
+    Returns None when `attrs` (the group's attributes) hold none. Otherwise
+    ``paths`` (the levels' array paths), ``axes`` (one letter per axis, ``?``
+    for names longer than a letter; empty when the file names no axes, as
+    NGFF 0.1-0.2 did), ``units`` (per axis, None where absent) and level
+    0's ``scale`` and ``translate`` (None when absent or unusable).
+
+    The package's reader and its streamed restores read groups through this
+    one function, so that both open the same files alike.
+
+    Raises
+    ------
+    ValueError
+        Naming `where`, when the metadata is there but unusable: no list of
+        images, no datasets, a dataset without a path.
+    """
+    attrs = attrs if isinstance(attrs, dict) else {}
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    found = attrs.get("multiscales") or ome.get("multiscales")
+    if not found:
+        return None
+    first = found[0] if isinstance(found, list) and found else None
+    datasets = first.get("datasets") if isinstance(first, dict) else None
+    if not isinstance(datasets, list) or not datasets:
+        raise ValueError(
+            f"{where}: its OME-Zarr 'multiscales' metadata lists no image levels "
+            "('datasets'); open the array folder inside it (e.g. '<name>.zarr/0')"
+        )
+    paths = [d.get("path") if isinstance(d, dict) else None for d in datasets]
+    if not all(isinstance(p, str) and p for p in paths):
+        raise ValueError(
+            f"{where}: an OME-Zarr level ('datasets' entry) has no array path; "
+            "open the array folder inside it (e.g. '<name>.zarr/0')"
+        )
+    letters, units = [], []
+    for axis in first.get("axes") or []:  # NGFF 0.3 names axes by strings, 0.4+ by objects
+        letters.append(_axis_letter(axis))
+        unit = axis.get("unit") if isinstance(axis, dict) else None
+        units.append(unit if isinstance(unit, str) else None)
+    axes = "".join(letters)
+    return {
+        "paths": paths,
+        "axes": axes,
+        "units": units,
+        "scale": _transform(datasets[0], "scale", len(axes)) if axes else None,
+        "translate": _transform(datasets[0], "translation", len(axes)) if axes else None,
+    }
+
+
+def open_level(group: Any, path: str, where: Any) -> Any:
+    """The array `path` of an OME-Zarr `group` (a level its metadata names); a
+    ValueError naming `where` when it is missing."""
+    try:
+        node = group[path]
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"{where}: the level {path!r} that its OME-Zarr metadata names is missing"
+        ) from err
+    if not hasattr(node, "shape"):
+        raise ValueError(f"{where}: the OME-Zarr level {path!r} is a group, not an array")
+    return node
 
 
 def multiscales(name: str, zaxes: str, shapes, info: dict[str, Any], axes_from_file: str):

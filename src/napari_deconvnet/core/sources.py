@@ -83,23 +83,22 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
                 raise ValueError(f"{path} is not a zarr array or OME-Zarr image: {err}") from err
             component = ""
             if not hasattr(node, "shape"):
-                attrs = dict(node.attrs)
-                multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-                if not multiscales:
+                from .ome_zarr import open_level, read_multiscales
+
+                image = read_multiscales(dict(node.attrs), path)  # as the reader reads it
+                if image is None:
                     raise ValueError(
                         f"{path} is a zarr group without OME-Zarr 'multiscales' metadata; "
                         "pass the array inside it (e.g. 'image.zarr/0')"
                     )
-                first = multiscales[0]
-                component = first["datasets"][0]["path"]
-                letters = "".join(str(a.get("name", "?"))[:1].upper() for a in first["axes"])
-                info["axes"] = letters
-                for t in first["datasets"][0].get("coordinateTransformations", []):
-                    if t.get("type") == "scale":
-                        info["scale"] = t["scale"]
-                    if t.get("type") == "translation":
-                        info["translate"] = t["translation"]
-                info["units"] = [a.get("unit") for a in first["axes"]]
+                component = image["paths"][0]
+                level = open_level(node, component, path)
+                if len(image["axes"]) == level.ndim:  # else the file's axes are not its array's
+                    info["axes"] = image["axes"]
+                    info["units"] = image["units"]
+                    for key in ("scale", "translate"):
+                        if image[key] is not None:
+                            info[key] = image[key]
             src = PathSource(path, "zarr", component)
             return src.array(), src, info
         if name.endswith(".npy"):

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from napari_deconvnet.core.atomic import recover_folder
-from napari_deconvnet.core.ome_zarr import JOB_DIR
+from napari_deconvnet.core.ome_zarr import JOB_DIR, open_level, read_multiscales
 
 from .layer_doc import LAYER_KEY, canonical, load_doc, unit_name, valid_axes
 from .lazy import is_lazy, settings
@@ -335,20 +335,6 @@ def _read_npy(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     return ImageFile(path=path, levels=[np.array(mm)]), None, {}, ""
 
 
-def _ngff_axes(multiscale: dict[str, Any]) -> str:
-    names = []
-    for axis in multiscale.get("axes") or []:
-        names.append(axis.get("name", "?") if isinstance(axis, dict) else str(axis))
-    return "".join(n.upper() if len(n) == 1 else "?" for n in names)
-
-
-def _ngff_transform(dataset: dict[str, Any], kind: str) -> list[float] | None:
-    for t in dataset.get("coordinateTransformations") or []:
-        if t.get("type") == kind and kind in t:
-            return [float(v) for v in t[kind]]
-    return None
-
-
 def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     import dask.array as da
     import zarr
@@ -366,16 +352,19 @@ def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     if isinstance(node, zarr.Array):
         levels = [da.from_zarr(node)]
     else:
-        multiscales = attrs.get("multiscales") or (attrs.get("ome") or {}).get("multiscales")
-        if multiscales:
-            ms = multiscales[0]
-            levels = [da.from_zarr(node[d["path"]]) for d in ms["datasets"]]
-            axes = _ngff_axes(ms)
-            units = [a.get("unit") if isinstance(a, dict) else None for a in ms.get("axes") or []]
-            scale = _ngff_transform(ms["datasets"][0], "scale")
-            translate = _ngff_transform(ms["datasets"][0], "translation")
-            if scale and len(scale) == len(axes):
-                for letter, s, u in zip(axes, scale, units or [None] * len(axes), strict=False):
+        try:  # the same reading of the metadata as streamed restores' (core.sources)
+            ms = read_multiscales(attrs, path)
+        except ValueError as err:
+            raise _NotAnImage(str(err)) from None
+        if ms:
+            try:
+                levels = [da.from_zarr(open_level(node, p, path)) for p in ms["paths"]]
+            except ValueError as err:
+                raise _NotAnImage(str(err)) from None
+            axes = ms["axes"] if len(ms["axes"]) == levels[0].ndim else ""
+            translate = ms["translate"] if axes else None
+            if axes and ms["scale"]:
+                for letter, s, u in zip(axes, ms["scale"], ms["units"], strict=True):
                     native[letter] = (s, unit_name(u))
         else:
             arrays = sorted(node.array_keys())
