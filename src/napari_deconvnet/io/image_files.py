@@ -15,6 +15,7 @@ Nothing here imports napari: the command line reads with the same code.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -159,6 +160,18 @@ def _resolution_um(tag: Any) -> float | None:
             return None
 
 
+def _positive(value: Any) -> float | None:
+    """A pixel size or time step from a file's metadata: a positive finite number, else
+    None (left out: the image opens with scale 1 along that axis). OME-XML's
+    ``PhysicalSizeX="abc"`` made the whole file unreadable, ImageJ's NaN spacing and
+    OME's zero or negative sizes gave napari layers such scales."""
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        return None
+    return size if math.isfinite(size) and size > 0 else None
+
+
 def _ome_geometry(xml: str) -> tuple[dict[str, tuple[float, str | None]], Any]:
     """Physical sizes per axis and the layer document from OME-XML."""
     native: dict[str, tuple[float, str | None]] = {}
@@ -175,13 +188,14 @@ def _ome_geometry(xml: str) -> tuple[dict[str, tuple[float, str | None]], Any]:
                     doc = load_doc(child.text)
         if tag == "Pixels" and not native:
             for letter in "XYZ":
-                size = elem.get(f"PhysicalSize{letter}")
+                size = _positive(elem.get(f"PhysicalSize{letter}"))
                 if size is not None:
                     unit = unit_name(elem.get(f"PhysicalSize{letter}Unit", "\u00b5m"))
-                    native[letter] = (float(size), unit)
-            if elem.get("TimeIncrement") is not None:
+                    native[letter] = (size, unit)
+            step = _positive(elem.get("TimeIncrement"))
+            if step is not None:
                 unit = unit_name(elem.get("TimeIncrementUnit", "s"))
-                native["T"] = (float(elem.get("TimeIncrement")), unit)
+                native["T"] = (step, unit)
     return native, doc
 
 
@@ -204,13 +218,13 @@ def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
         unit = unit_name(ij.get("unit"))
         for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
             if code in tags:
-                size = _resolution_um(tags[code].value)
+                size = _positive(_resolution_um(tags[code].value))
                 if size and (unit or size != 1.0):
                     native[letter] = (size, unit)
-        if ij.get("spacing"):
-            native["Z"] = (float(ij["spacing"]), unit)
-        if ij.get("finterval"):
-            native["T"] = (float(ij["finterval"]), "second")
+        if _positive(ij.get("spacing")):
+            native["Z"] = (_positive(ij["spacing"]), unit)
+        if _positive(ij.get("finterval")):
+            native["T"] = (_positive(ij["finterval"]), "second")
     elif tif.is_ome:
         native, doc = _ome_geometry(tif.ome_metadata or "")
     elif tif.is_shaped:
@@ -220,7 +234,7 @@ def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
     elif "ResolutionUnit" in tags and int(tags["ResolutionUnit"].value) == 3:  # cm
         for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
             if code in tags:
-                size = _resolution_um(tags[code].value)
+                size = _positive(_resolution_um(tags[code].value))
                 if size:
                     native[letter] = (size * 1e4, "micrometer")
     return series, doc, native, legacy
