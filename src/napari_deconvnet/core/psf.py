@@ -617,6 +617,8 @@ def psf_pedestal(kernel: Any) -> tuple[float, float] | None:
     if spread > PEDESTAL_MAX_SPREAD * level:
         return None
     inner = kernel[_shell(kernel.shape, axes, 1) & ~outer]
+    if inner.size == 0:  # a one-row kernel (a line profile's PSF): no second ring to compare
+        return None
     # the noise alone, from neighbouring border pixels (a smooth tail differs little)
     steps = [
         np.diff(np.take(kernel, index, axis=axis), axis=-1).ravel()
@@ -624,6 +626,7 @@ def psf_pedestal(kernel: Any) -> tuple[float, float] | None:
         for index in (0, kernel.shape[axis] - 1)
         if kernel.ndim > 1
     ]
+    steps = [step for step in steps if step.size]  # a one-row kernel's ends have no steps
     noise = 0.0
     if steps:
         step = np.concatenate(steps)
