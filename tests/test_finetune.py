@@ -123,7 +123,8 @@ def test_resume_refuses_a_missing_or_different_run(tmp_path):
     with pytest.raises(ValueError, match="safetensors"):
         dn.train(clean, clean, autosave=tmp_path / "x.pt", network=TINY, **FAST)
     path = tmp_path / "run.safetensors"
-    dn.train(clean, clean, epochs=1, steps_per_epoch=1, autosave=path, network=TINY, **FAST)
+    target = 0.5 * clean  # (a target identical to its input is refused)
+    dn.train(clean, target, epochs=1, steps_per_epoch=1, autosave=path, network=TINY, **FAST)
     with pytest.raises(ValueError, match="patch_size"):
         dn.train(clean, clean, resume=path, network=TINY, **{**FAST, "patch_size": 16})
 

@@ -356,7 +356,8 @@ def test_polygon_on_one_plane_of_a_stack(monkeypatch):
     stack = rng.random((3, 64, 64), dtype=np.float32)
     drawn = _record_draws(monkeypatch)
     triangle = np.array([[1, 0, 0], [1, 0, 63], [1, 63, 0]])
-    train(stack, stack, epochs=1, steps_per_epoch=2, regions=[triangle], validation=0, **FAST)
+    target = 1 - stack  # any target but the input itself (refused: nothing to learn)
+    train(stack, target, epochs=1, steps_per_epoch=2, regions=[triangle], validation=0, **FAST)
     assert {lead for _s, lead, _o in drawn} == {(1,)}
     assert all(y + x + 62 <= 63 + 1 for _s, _l, (y, x) in drawn)
 
@@ -554,12 +555,13 @@ def test_default_learning_rate_of_a_new_network_depends_on_its_dimensionality():
     volume = rng.random((16, 32, 32), dtype=np.float32)
     quick = dict(epochs=1, steps_per_epoch=1, batch_size=2, device="cpu")
     quick["network"] = {"base_channels": 4}
-    new_3d = train(volume, volume, patch_size=(8, 16, 16), **quick)
+    clean = 1 - volume  # any target but the input itself (refused: nothing to learn)
+    new_3d = train(volume, clean, patch_size=(8, 16, 16), **quick)
     assert new_3d.model.config.ndim == 3
     assert new_3d.model.metadata["training"]["settings"]["lr"] == LR_SCRATCH_3D == 1e-3
-    new_2d = train(volume[0], volume[0], patch_size=16, **quick)
+    new_2d = train(volume[0], clean[0], patch_size=16, **quick)
     assert new_2d.model.metadata["training"]["settings"]["lr"] == LR_SCRATCH == 3e-3
-    given = train(volume, volume, patch_size=(8, 16, 16), lr=5e-4, **quick)
+    given = train(volume, clean, patch_size=(8, 16, 16), lr=5e-4, **quick)
     assert given.model.metadata["training"]["settings"]["lr"] == 5e-4
 
 

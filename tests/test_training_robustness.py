@@ -119,3 +119,22 @@ def test_images_too_small_to_train_on_are_named_so():
     with pytest.raises(ValueError) as info:
         dn.train(big, big, regions=region, patch_size=16, epochs=1, device="cpu")
     assert "too small to train on" not in str(info.value)
+
+
+def test_a_target_identical_to_its_input_warns():
+    """The same file or layer given as input and target (session 58's CLI sweep):
+    training learned to change nothing and reported a perfect validation (PSNR 100)
+    without a word; now it says why."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    noisy = rng.random((64, 64), dtype=np.float32)
+    fast = dict(epochs=1, steps_per_epoch=1, device="cpu")
+    with pytest.warns(UserWarning, match="every target is identical to its input"):
+        dn.train(noisy, noisy.copy(), **fast)
+    with pytest.warns(UserWarning, match="give no targets"):
+        dn.train([noisy, noisy], [noisy, noisy], **fast)
+    clean = np.clip(noisy - 0.1, 0, 1)
+    with warnings.catch_warnings():  # one real pair among identical ones: no warning
+        warnings.filterwarnings("error", message="every target is identical")
+        dn.train([noisy, noisy], [clean, noisy], **fast)

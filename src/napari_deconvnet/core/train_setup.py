@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._validation import is_dask
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
@@ -212,6 +213,31 @@ def check_pairs(inputs_l: list, targets_l: list | None) -> None:
                 f"input {i} has shape {tuple(x.shape)} but its target has shape "
                 f"{tuple(y.shape)}; input/target pairs must have equal shapes"
             )
+
+
+def check_not_identical(inputs_l: list, targets_l: list | None) -> None:
+    """Warn when every supervised target is its input (the same file or layer chosen
+    twice): the network can only learn to change nothing, and "never worse than the
+    start" then reported a perfect validation (PSNR 100) without a word. A warning, not
+    an error: a run on such pairs is also a quick way to try the pipeline."""
+    if targets_l and all(_same_data(x, y) for x, y in zip(inputs_l, targets_l, strict=True)):
+        warnings.warn(
+            "every target is identical to its input (the same image given twice?): the "
+            "network can only learn to change nothing; supervised training needs clean (or "
+            "sharper) targets, and to train on noisy images alone, give no targets "
+            "(self-supervised)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _same_data(x: Any, y: Any) -> bool:
+    """Whether a pair holds the same values (in memory; lazy pairs only when one object)."""
+    if x is y:
+        return True
+    if is_dask(x) or is_dask(y) or not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        return False
+    return bool(np.array_equal(x, y))
 
 
 def resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
@@ -760,6 +786,8 @@ def build_trainer(
                     f"{_too_small(channels, ndim, sizes[-1])}{err}"
                     f"{tried if len(sizes) > 1 else ''}"
                 ) from err
+    if mode == "supervised":  # after the data's own checks (sizes, regions), before training
+        check_not_identical(inputs_l, targets_l)
     if state is not None:  # the same validation patches as before, fresh training patches
         data.reseed([seed, int(state["step"])])
     if steps_per_epoch is None:
