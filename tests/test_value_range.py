@@ -29,6 +29,15 @@ def test_a_spread_float32_cannot_resolve_is_refused():
         dn.restore(BASE * 1e-300, "denoise-2d", device="cpu")
 
 
+def test_metrics_name_the_range_not_a_nan():
+    """SSIM and PSNR (float32) said "contains NaN or infinite values" for 1e300 and
+    "the reference image is constant" for values 1e-300 apart."""
+    for k, words in ((1e300, "beyond float32's range"), (1e-300, "differ by at most")):
+        for metric in (dn.psnr, dn.ssim):
+            with pytest.raises(ValueError, match=words):
+                metric(BASE * k, BASE * k * 1.01)
+
+
 def test_lazy_values_beyond_float32_are_refused():
     da = pytest.importorskip("dask.array")
     lazy = da.from_array(BASE * 1e300, chunks=(16, 20))

@@ -7,6 +7,7 @@ words that callers and tests rely on: "array", "tensor", "complex",
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -72,3 +73,37 @@ def optional_flag(value: Any, name: str) -> bool | None:
     if isinstance(value, np.bool_):
         return bool(value)
     raise TypeError(f"{name} must be None (automatic), True or False, got {value!r}")
+
+
+#: The smallest spread of values float32 resolves for the package: a scale below it
+#: (values such as 1e-35 apart) rounds to zero or to a few bits in float32
+MIN_SCALE = 1e-30
+
+
+def check_single_range(
+    values: np.ndarray,
+    name: str = "the image",
+    purpose: str = "in which images are normalised and restored",
+) -> None:
+    """Refuse finite values that float32 cannot hold: magnitudes beyond its largest
+    value (about 3.4e38; a float64 image of 1e300 came back from restore as NaN) or
+    a spread of values under :data:`MIN_SCALE` (1e-300 apart). ValueError, saying
+    to rescale. NaN and infinite values are left to :func:`check_finite`.
+    """
+    if values.dtype.kind != "f" or values.dtype.itemsize <= 4 or values.size == 0:
+        return  # float32, float16 and integers fit (uint64 at most 1.8e19)
+    most, least = float(np.max(values)), float(np.min(values))
+    big = max(abs(most), abs(least))
+    if not math.isfinite(big):
+        return
+    if big > float(np.finfo(np.float32).max):
+        raise ValueError(
+            f"{name} holds values up to {big:.3g}, beyond float32's range (about 3.4e38), "
+            f"{purpose}; divide it by a constant first (and multiply the result back)"
+        )
+    if 0 < most - least < MIN_SCALE and big < MIN_SCALE * 2**23:
+        raise ValueError(
+            f"{name}'s values differ by at most {most - least:.3g}, too little for "
+            f"float32, {purpose} (at least {MIN_SCALE:g}); multiply it by a constant first "
+            "(and divide the result back)"
+        )

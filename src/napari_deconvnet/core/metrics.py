@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import real_array
+from ._validation import check_single_range, real_array
 from .data_range import check_data_range, data_range_of
 from .ssim_cpu import K1, K2, TRUNCATE, gaussian_weights, ssim_map_blocked, symmetric_index
 
@@ -49,6 +49,7 @@ def _as_tensor(a: Any, name: str) -> torch.Tensor:
             a = a.to(torch.float32)
         return a
     array = real_array(a, name)
+    check_single_range(array, name, "in which SSIM and PSNR are computed")
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_dask
+from ._validation import check_single_range, is_dask
 
 __all__ = [
     "IMAGE_SAMPLE_BLOCKS",
@@ -285,35 +285,6 @@ def _check_finite(values: np.ndarray) -> None:
             "(e.g. numpy.nan_to_num) - only finite values can be normalised"
         )
     check_single_range(values)
-
-
-#: The smallest spread of values the float32 normalisation resolves: a scale below
-#: it (values such as 1e-35 apart) rounds to zero or to a few bits in float32
-MIN_SCALE = 1e-30
-
-
-def check_single_range(values: np.ndarray, name: str = "the image") -> None:
-    """Refuse finite values that float32, in which images are normalised and restored,
-    cannot hold: magnitudes beyond its largest value (about 3.4e38; a float64
-    image of 1e300 came back as NaN) or a spread of values under
-    :data:`MIN_SCALE` (1e-300 apart). ValueError, saying to rescale.
-    """
-    if values.dtype.kind != "f" or values.dtype.itemsize <= 4 or values.size == 0:
-        return  # float32, float16 and integers fit (uint64 at most 1.8e19)
-    most, least = float(np.max(values)), float(np.min(values))
-    big = max(abs(most), abs(least))
-    if big > float(np.finfo(np.float32).max):
-        raise ValueError(
-            f"{name} holds values up to {big:.3g}, beyond float32's range (about 3.4e38), "
-            "in which images are normalised and restored; divide it by a constant first "
-            "(and multiply the result back)"
-        )
-    if 0 < most - least < MIN_SCALE and big < MIN_SCALE * 2**23:
-        raise ValueError(
-            f"{name}'s values differ by at most {most - least:.3g}, too little for "
-            f"float32, in which images are normalised and restored (at least {MIN_SCALE:g}); "
-            "multiply it by a constant first (and divide the result back)"
-        )
 
 
 def offset_scale(array: Any, norm: dict[str, Any]) -> tuple[float, float]:
