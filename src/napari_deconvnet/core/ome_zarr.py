@@ -184,7 +184,8 @@ def pyramid(target: Path, zaxes: str, chunks, client: Any) -> list[tuple[int, ..
 
 def _transform(dataset: dict[str, Any], kind: str, n_axes: int) -> list[float] | None:
     """A dataset's ``scale`` or ``translation``: finite numbers, one per axis (a scale
-    also non-zero), else None: a file with a broken transform still opens, unscaled."""
+    also positive, the rule TIFF pixel sizes follow: a negative scale is no pixel
+    size), else None: a file with a broken transform still opens, unscaled."""
     for t in dataset.get("coordinateTransformations") or []:
         if not isinstance(t, dict) or t.get("type") != kind:
             continue
@@ -194,7 +195,7 @@ def _transform(dataset: dict[str, Any], kind: str, n_axes: int) -> list[float] |
         except (TypeError, ValueError):
             return None
         ok = len(out) == n_axes and all(np.isfinite(out))
-        return out if ok and (kind != "scale" or all(out)) else None
+        return out if ok and (kind != "scale" or min(out) > 0) else None
     return None
 
 
