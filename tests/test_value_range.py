@@ -8,6 +8,8 @@ noise on such rates raised numpy's "lam value too large" (torch drew
 non-local means allocated exabytes for a patch of 10**9 pixels.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -43,6 +45,21 @@ def test_lazy_values_beyond_float32_are_refused():
     lazy = da.from_array(BASE * 1e300, chunks=(16, 20))
     with pytest.raises(ValueError, match="beyond float32's range"):
         np.asarray(dn.restore(lazy, "denoise-2d", device="cpu"))
+
+
+@pytest.mark.parametrize("side", [40, 2100])
+def test_lazy_values_beyond_float32_are_refused_before_any_overflow(side):
+    """Session 59: the searches for impulses and bright objects ran on a lazy 1e300
+    image first and warned "overflow encountered in cast" several times before the
+    sampled statistics refused it. Now the restore call itself refuses it, silently
+    otherwise: small images from their minimum and maximum, larger ones (beyond the
+    whole-image searches) from the central crop the impulse search reads."""
+    da = pytest.importorskip("dask.array")
+    lazy = da.random.RandomState(3).random_sample((side, side), chunks=512) * 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            dn.restore(lazy, "denoise-2d", device="cpu")
 
 
 def test_rescaled_image_restores_as_the_original_scaled():

@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import optional_flag
+from ._validation import check_single_range, optional_flag
 from .kinds import (
     NoiseConditioned,
     Plain,
@@ -236,6 +236,12 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
         crop = image[central_box(image.shape, DETECT_CROP[ndim])]
         if hasattr(crop, "compute"):
             crop = crop.compute()
+        # a lazy image's first read: values beyond float32's range are refused here, as
+        # its sampled statistics would later refuse them, before the search below
+        # overflows on them (it warned "overflow encountered in cast"); a tiny spread
+        # is left to the statistics, as this crop is not the whole image
+        if np.asarray(crop).dtype == np.float64 and np.abs(crop).max() > F32_MAX:
+            check_single_range(np.asarray(crop))
         crop = np.asarray(crop, np.float64)
         if min(crop.shape[-2:]) < 16:
             return None
@@ -541,6 +547,10 @@ def _mirrored(index: np.ndarray, n: int) -> np.ndarray:
     index = np.where(index < 0, -index - 1, index)
     index = np.where(index >= n, 2 * n - index - 1, index)
     return np.clip(index, 0, n - 1)
+
+
+#: float32's largest value: a float64 crop beyond it is refused (``check_single_range``)
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def find_outliers(image: np.ndarray) -> dict[str, float] | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_single_range
 from .blocks import (
     FROM_JOB,
     Hooks,
@@ -199,13 +200,18 @@ def constant_value(image: Any) -> np.float32 | None:
     bright objects reads it; a larger image is not searched (building its
     restore reads nothing) and goes through the network like any other.
     Lazy and streamed restores return that value, as the in-memory restore
-    returns a constant image.
+    returns a constant image. The same minimum and maximum refuse a float64
+    image that float32 cannot hold (``check_single_range``) before the
+    searches that follow overflow on it (they warned "overflow encountered in
+    cast" before the sampled statistics refused it); a larger image is
+    refused by its sampled statistics.
     """
     if image.size > LAZY_SCENE_LIMIT or image.size == 0:
         return None
     import dask
 
     low, high = dask.compute(image.min(), image.max())
+    check_single_range(np.array([low, high]))
     return np.float32(low) if low == high else None
 
 

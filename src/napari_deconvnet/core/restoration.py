@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_dask, is_tensor
+from ._validation import check_single_range, is_dask, is_tensor
 from .axes import Layout, check_axes, check_image
 from .borders import check_borders
 from .colour import (
@@ -62,7 +62,7 @@ from .kinds import kind_of
 from .light_noise import guard_applies, guard_noise, guard_weight
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
-from .normalization import check_single_range, normalization_arrays
+from .normalization import normalization_arrays
 from .persistence import load_model
 from .psf import recentre_psf, subpixel_fraction, subpixel_shift
 from .refine import REFINE_ITERATIONS, check_refine, refine_iter
