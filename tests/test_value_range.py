@@ -129,3 +129,25 @@ def test_nlm_window_larger_than_the_image_is_refused(option, value):
         dn.denoise_nlm(BASE, **{option: value})
     with pytest.raises(TypeError, match=f"{option} must be an integer"):
         dn.denoise_nlm(BASE, **{option: 7.5})
+
+
+def test_noise_synthesis_and_estimation_name_the_range():
+    """Session 59: synthesize on a float64 image of 1e300 said "NaN or infinite values"
+    (its float32 copy was infinite); estimate_noise returned sigma 3e299 from squares
+    that overflowed, with RuntimeWarnings. Values 1e-300 apart gave zeros and sigma 0."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for k, words in ((1e300, "beyond float32's range"), (1e-300, "differ by at most")):
+            with pytest.raises(ValueError, match=words):
+                dn.synthesize(BASE * k, "gaussian", sigma=0.1)
+            with pytest.raises(ValueError, match=words):
+                dn.estimate_noise(BASE * k)
+    # an image float32 holds is estimated as before
+    assert dn.estimate_noise(BASE * 1e30)["sigma"] == pytest.approx(
+        dn.estimate_noise(BASE)["sigma"] * 1e30, rel=1e-6
+    )
+
+
+def test_metrics_say_which_image_is_out_of_range():
+    with pytest.raises(ValueError, match=r"^y \(the reference\) holds values up to 9.99e\+299"):
+        dn.psnr(BASE, BASE * 1e300)

@@ -197,6 +197,24 @@ def test_match_noise_of_a_real_layer(viewer_widget, qtbot, errors):
     assert np.std(fake - clean) == pytest.approx(np.std(real - clean), rel=0.1)
 
 
+def test_matched_noise_the_form_cannot_show_is_refused_in_words(viewer_widget, qtbot, errors):
+    """Session 59, odd layers through the widget: an int64 image of about 1e18 has a
+    noise sigma of about 1.5e18, beyond the 1e12 a spin box shows, and matching it said
+    only magicgui's "value ... is outside of the allowed range"; a float64 image of
+    1e300 was estimated (sigma 3e299, with overflow warnings) and failed the same way."""
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(2)
+    viewer.add_image((rng.random((32, 32)) * 2**62).astype(np.int64), name="huge")
+    viewer.add_image(rng.random((32, 32)) * 1e300, name="beyond")
+    widget.noise.value = "speckle"
+    for name, words in (("huge", "beyond what the field can show"), ("beyond", "float32")):
+        widget.match_layer.value = viewer.layers[name]
+        widget.match_noise()
+        _wait_until_idle(qtbot, widget)
+        assert words in errors[-1] and "divide" in errors[-1]
+        assert widget.noise.value == "speckle"  # the form is left as it was
+
+
 def test_bad_input_is_notified_before_any_work(viewer_widget, errors):
     viewer, widget = viewer_widget
     widget.run()

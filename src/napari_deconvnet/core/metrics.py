@@ -56,7 +56,7 @@ def _as_tensor(a: Any, name: str) -> torch.Tensor:
 def _pair(x: Any, y: Any, name: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Validate a (result, reference) pair; return float tensors and whether to give torch."""
     is_torch = isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor)
-    tx, ty = _as_tensor(x, "x"), _as_tensor(y, "y")
+    tx, ty = _as_tensor(x, "x (the result)"), _as_tensor(y, "y (the reference)")
     if tuple(tx.shape) != tuple(ty.shape):
         raise ValueError(
             f"{name} needs images of the same shape, got {tuple(tx.shape)} and "

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_finite, check_real
+from ._validation import check_finite, check_real, check_single_range
 from ._validation import is_tensor as _is_tensor
 from .noise_estimation import estimate_noise
 from .psf import as_psf, blur
@@ -60,9 +60,10 @@ def _check_image(clean: Any) -> Any:
     check_real(array, "clean")
     if array.size == 0:
         raise ValueError(f"clean is empty (shape {array.shape}); pass a non-empty image")
-    image = array.astype(np.float32, copy=True)
-    check_finite(image, "clean")
-    return image
+    check_finite(array, "clean")
+    # a float64 image of 1e300 became infinite in float32 and was called "NaN or infinite"
+    check_single_range(array, "clean", "in which noise is synthesised")
+    return array.astype(np.float32, copy=True)
 
 
 def noise_spec(noise: Any) -> Spec:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_finite, real_array
+from ._validation import check_finite, check_single_range, real_array
 
 __all__ = [
     "ESTIMATION_MODELS",
@@ -87,6 +87,9 @@ def _planes(image: Any, channel_axis: int | None) -> np.ndarray:
         planes = planes[np.linspace(0, planes.shape[0] - 1, keep).round().astype(int)]
     planes = planes.astype(np.float64)
     check_finite(planes)
+    # its squares overflowed (a float64 image of 1e300 gave sigma 3e299 with warnings);
+    # the estimate is for synthesize and restore, which work in float32
+    check_single_range(planes, "the image", "in which its noise is synthesised and restored")
     return planes
 
 

@@ -123,6 +123,20 @@ def flush_left(*containers: Container) -> None:
             labeled._label_widget.visible = False
 
 
+def _check_shown(field: Any, value: Any) -> None:
+    """Refuse a value a spin box cannot show (its range; at most ``1e12`` where the
+    parameter has no bound): a noise estimated from an image of 1e18 said only
+    magicgui's "value ... is outside of the allowed range"."""
+    if value is None or not isinstance(field, FloatSpinBox | SpinBox):
+        return
+    if not field.min <= value <= field.max:
+        raise ValueError(
+            f"{field.label}: {value:.4g} is beyond what the field can show "
+            f"({field.min:g} to {field.max:g}); rescale the image (divide it by a "
+            "constant) or call the function from Python"
+        )
+
+
 def _text(value: Any) -> str:
     """A value as a text field shows it (None is empty; tuples are comma-separated)."""
     if value is None:
@@ -180,7 +194,10 @@ class ParamForm(Container):
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         """Show `values` (checked by the spec; unknown names raise ValueError)."""
-        for name, value in self.spec.check(values).items():
+        checked = self.spec.check(values)
+        for name, value in checked.items():  # all shown or none: checked before any is set
+            _check_shown(self.fields[name], value)
+        for name, value in checked.items():
             field = self.fields[name]
             if isinstance(field, LineEdit):
                 field.value = _text(value)

@@ -197,10 +197,15 @@ class NoiseWidget(WorkerWidget):
 
         Parameters the chosen model does not take are left out.
         """
+        before = self.noise.value
         self.noise.value = params["noise"]
         spec = self.noise_spec()
         accepted = {n for p in spec.params for n in (p.name, *p.aliases)}
-        self.params.set_values({k: v for k, v in params.items() if k in accepted})
+        try:
+            self.params.set_values({k: v for k, v in params.items() if k in accepted})
+        except (ValueError, TypeError):
+            self.noise.value = before  # a value the form cannot show: the form as it was
+            raise
 
     # ------------------------------------------------------------ actions
 
