@@ -290,3 +290,46 @@ def test_a_negative_scale_is_written_as_a_pixel_size_and_read_back_flipped(tmp_p
         with tifffile.TiffFile(path) as tif:
             numerator, denominator = tif.pages[0].tags["YResolution"].value
             assert numerator / denominator == pytest.approx(2.0)  # 1 / |-0.5|
+
+
+# ------------------------------------------------- files without axes (session 59)
+
+
+def test_an_rgb_npy_opens_as_rgb_and_restores_as_colour(tmp_path):
+    """A (Y, X, 3) .npy opened as grey 40x3-pixel planes while its restore (the axes
+    restore guesses) treated the last axis as colour: both layers are RGB now."""
+    rgb = (np.random.default_rng(1).random((24, 32, 3)) * 255).astype(np.uint8)
+    np.save(tmp_path / "c.npy", rgb)
+    assert read_image(tmp_path / "c.npy").rgb
+    raw, restored = restored_reader.read_restored(tmp_path / "c.npy", model="denoise-2d")
+    assert raw[1]["rgb"] and restored[1]["rgb"]
+    np.testing.assert_allclose(restored[0], dn.restore(rgb, "denoise-2d"), atol=1e-6)
+    grey = np.zeros((24, 32, 5), np.float32)  # five channels: not colour
+    np.save(tmp_path / "g.npy", grey)
+    assert not read_image(tmp_path / "g.npy").rgb
+
+
+def test_a_grey_png_with_alpha_opens_as_rgba(tmp_path):
+    """Grey with alpha (PNG "LA") opened as two channels, which napari showed as
+    48x2-pixel planes; it opens as RGBA, grey in the three colours, alpha kept."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    grey = (rng.random((20, 24)) * 255).astype(np.uint8)
+    alpha = np.where(rng.random((20, 24)) > 0.3, 255, 0).astype(np.uint8)
+    Image.fromarray(np.stack([grey, alpha], -1), mode="LA").save(tmp_path / "la.png")
+    image = read_image(tmp_path / "la.png")
+    assert image.rgb and image.data.shape == (20, 24, 4)
+    for c in range(3):
+        np.testing.assert_array_equal(image.data[..., c], grey)
+    np.testing.assert_array_equal(image.data[..., 3], alpha)
+
+
+def test_npy_files_that_are_not_arrays_say_so_without_pickle_advice(tmp_path):
+    (tmp_path / "text.npy").write_text("hello")
+    with pytest.raises(ValueError, match="is not a .npy file") as info:
+        read_image(tmp_path / "text.npy")
+    assert "pickle" not in str(info.value)  # numpy suggested allow_pickle=True
+    np.save(tmp_path / "obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects.*never loaded"):
+        read_image(tmp_path / "obj.npy")

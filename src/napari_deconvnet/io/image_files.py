@@ -330,6 +330,10 @@ def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
             data = decode_png(fh.read())
     else:
         data = np.asarray(iio.imread(path))
+    if data.ndim == 3 and data.shape[-1] == 2:
+        # grey with alpha (PNG "LA"): as RGBA, so napari shows it as one image and restore
+        # keeps the alpha as it is; as two channels it showed 48x2-pixel planes
+        data = np.concatenate([data[..., :1]] * 3 + [data[..., 1:]], axis=-1)
     rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
     axes = {2: "YX", 3: "YXS" if rgb else "YXC"}.get(data.ndim, "")
     image = ImageFile(path=path, levels=[data])
@@ -339,8 +343,28 @@ def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
     return image, None, {}, axes
 
 
+#: The first bytes of every ``.npy`` file
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_npy(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
-    mm = np.load(path, mmap_mode="r", allow_pickle=False)
+    with open(path, "rb") as fh:
+        head = fh.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        # numpy took any other file for pickled data and suggested allow_pickle=True
+        raise _NotAnImage(
+            f"{path} is not a .npy file (it does not begin with NumPy's format marker); "
+            "save the array with numpy.save, or open the file with the program that made it"
+        )
+    try:
+        mm = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as err:
+        if "object" not in str(err).lower():
+            raise
+        raise _NotAnImage(  # numpy: "Array can't be memory-mapped: Python objects in dtype"
+            f"{path} holds Python objects (a pickled object array), which are never loaded; "
+            "only real numeric images can be opened"
+        ) from None
     if is_lazy(mm.shape, lazy_bytes):
         import dask.array as da
 
@@ -442,6 +466,11 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
     image.rgb = bool(axes and axes.endswith("S") and image.data.shape[-1] in (3, 4))
     if not image.rgb and axes is None and file_axes.endswith("S"):
         image.rgb = image.data.shape[-1] in (3, 4)
+    if not image.rgb and not axes and not file_axes:
+        # no axes in the file (.npy, a plain zarr array): RGB(A) as restore guesses it
+        # (core.axes.infer_axes, 2D models) and napari's own readers do; the layer was
+        # grey while its restore treated the last axis as colour
+        image.rgb = ndim in (3, 4) and image.data.shape[-1] in (3, 4)
     n = image.data.ndim - (1 if image.rgb else 0)
     if doc is not None and len(doc.get("scale") or []) == n and axes == doc.get("axes"):
         image.scale = [float(s) for s in doc["scale"]]
