@@ -166,6 +166,19 @@ def test_bad_psfs_raise(psf, error, match):
         as_psf(psf, ndim=2)
 
 
+@pytest.mark.parametrize("scale", [1e-15, 1e-300, 1e300])
+def test_a_psf_in_any_units_is_the_same_psf(scale):
+    """Session 59 (odd PSF layers in the Restore and Noise widgets): a positive PSF of
+    values under 1e-12 (physical units, or a float64 array scaled down) was refused as
+    having "no positive values"; it is normalised like any other."""
+    kernel = make_psf("gaussian", (7, 7), sigma=1.5).astype(np.float64)
+    np.testing.assert_allclose(as_psf(kernel * scale, ndim=2), as_psf(kernel, ndim=2), rtol=1e-12)
+    image = np.random.default_rng(4).random((24, 28)).astype(np.float32)
+    np.testing.assert_array_equal(
+        dn.richardson_lucy(image, kernel * scale, 5), dn.richardson_lucy(image, kernel, 5)
+    )
+
+
 @pytest.mark.parametrize(
     ("kind", "shape", "params", "error", "match"),
     [

@@ -711,7 +711,9 @@ def _clip_negative(kernel: np.ndarray) -> np.ndarray:
     """
     positive = float(kernel[kernel > 0].sum())
     negative = float(-kernel[kernel < 0].sum())
-    if positive < 1e-12:
+    # relative to the kernel's own scale: an absolute 1e-12 refused a positive PSF in
+    # physical units (values of 1e-15) as having "no positive values"
+    if not positive > 1e-12 * float(np.abs(kernel).max()):
         raise ValueError(
             "psf has no positive values (it sums to zero or is negative) and cannot be "
             "normalised to sum 1; a PSF is a non-negative blur kernel"
