@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import zarr
 
 import napari_deconvnet as dn
 
@@ -48,6 +49,10 @@ INPUTS = {
     "uint64-large": (BASE * 2.0**63).astype(np.uint64),
     "none": None,
     "string": "image.tif",
+    # session 59: a zarr array (measure, compute_normalization: AttributeError) and a
+    # read-only array (a memory map, a napari layer's data: SSIM and PSNR made torch warn)
+    "zarr": zarr.array(BASE, chunks=(16, 16)),
+    "read-only": np.lib.stride_tricks.as_strided(BASE, writeable=False),
 }
 
 #: name: (call, keeps the input's shape)
@@ -96,3 +101,29 @@ def test_odd_inputs_give_a_result_or_a_clear_refusal(call):
             elif not np.isfinite(np.asarray(out, np.float64)).all():
                 crashes.append(f"{name}: non-finite output")
     assert not crashes, "\n".join(crashes)
+
+
+def test_zarr_and_read_only_inputs_give_what_numpy_gives():
+    """Session 59: `measure` and `compute_normalization` raised AttributeError on a zarr
+    array ('Array' object has no attribute 'min' / 'transpose'); SSIM, PSNR and measure
+    made torch warn "The given NumPy array is not writable" on a memory map."""
+    store = zarr.array(BASE, chunks=(16, 16))
+    locked = np.lib.stride_tricks.as_strided(BASE, writeable=False)
+    reference = BASE[::-1].copy()
+    plain = dn.measure(BASE, reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in (store, locked):
+            got = dn.measure(x, reference)
+            assert (got.ssim, got.psnr) == (plain.ssim, plain.psnr)
+            assert dn.compute_normalization(x, "denoise-2d") == dn.compute_normalization(
+                BASE, "denoise-2d"
+            )
+        assert dn.ssim(locked, reference) == dn.ssim(BASE, reference)
+        assert dn.psnr(reference, locked) == dn.psnr(reference, BASE)
+    # torch warns once per process, so the warning alone could pass unseen: the tensor
+    # the metrics use is a copy of read-only data, never a view of it
+    from napari_deconvnet.core.metrics import _as_tensor
+
+    assert not np.shares_memory(_as_tensor(locked, "x").numpy(), locked)
+    assert np.shares_memory(_as_tensor(BASE, "x").numpy(), BASE)  # writable: no copy

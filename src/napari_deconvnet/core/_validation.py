@@ -19,6 +19,28 @@ def is_dask(x: Any) -> bool:
     return type(x).__module__.startswith("dask.") and hasattr(x, "dask")
 
 
+def chunked_as_dask(x: Any) -> Any:
+    """`x`, or a dask array over it when it is a chunked array that is neither numpy
+    nor dask (a zarr array, an h5py dataset: they index like arrays but have no
+    ``min`` or ``transpose``, and ``measure`` and ``compute_normalization`` raised
+    ``AttributeError`` on them). Read chunk by chunk, so nothing is loaded whole."""
+    if isinstance(x, np.ndarray) or is_dask(x) or is_tensor(x):
+        return x
+    if all(hasattr(x, a) for a in ("shape", "dtype", "chunks", "__getitem__")):
+        import dask.array as da
+
+        return da.from_array(x, chunks=x.chunks if _regular(x.chunks, x.shape) else "auto")
+    return x
+
+
+def _regular(chunks: Any, shape: Any) -> bool:
+    """Whether `chunks` is one chunk size per axis (zarr's, h5py's), not dask's lists."""
+    try:
+        return len(chunks) == len(shape) and all(int(c) > 0 for c in chunks)
+    except (TypeError, ValueError):
+        return False
+
+
 def is_tensor(x: Any) -> bool:
     """Whether `x` is a torch tensor, without importing torch."""
     torch = sys.modules.get("torch")

@@ -50,7 +50,10 @@ def _as_tensor(a: Any, name: str) -> torch.Tensor:
         return a
     array = real_array(a, name)
     check_single_range(array, name, "in which SSIM and PSNR are computed")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:  # a memory map, a napari layer's data: torch warned
+        array = array.copy()
+    return torch.from_numpy(array)
 
 
 def _pair(x: Any, y: Any, name: str) -> tuple[torch.Tensor, torch.Tensor, bool]:

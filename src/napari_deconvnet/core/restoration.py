@@ -1151,6 +1151,8 @@ def compute_normalization(
     (1.0, 198.0)
     """
     image, _ = restore_arguments(image, None, None)  # a tensor or masked array as restore reads it
+    if not is_dask(image) and not isinstance(image, np.ndarray) and hasattr(image, "dtype"):
+        image = np.asarray(image)  # a zarr array, memory map...: read whole, as restore reads it
     check_image(image)
     net = load_model(model)
     axes = check_axes(axes, image.shape, net)
