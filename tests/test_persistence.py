@@ -246,6 +246,56 @@ def test_edited_documents_are_value_errors(tmp_path, random_net, edit, message):
         dn.load_model(path)
 
 
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.update(residual=None), "residual must be True or False, got None"),
+        (lambda c: c.update(residual="yes"), "residual must be True or False"),
+        (lambda c: c.update(normalization=None), "normalization must be a dict"),
+        (
+            lambda c: c["normalization"].update(low=99, high=1),
+            r"0 <= low < high <= 100, got low=99, high=1",
+        ),
+        (lambda c: c["normalization"].update(low=-5), "0 <= low < high <= 100"),
+        (lambda c: c["normalization"].update(high="99.5"), "0 <= low < high <= 100"),
+        (
+            lambda c: c.update(normalization={"method": "fixed", "offset": 0.0, "scale": 0.0}),
+            "non-zero scale",
+        ),
+    ],
+)
+def test_edited_configurations_without_a_checksum_are_value_errors(
+    tmp_path, random_net, edit, message
+):
+    """Session 59: without a checksum (files saved before it, or by hand) a config of
+    ``"residual": null`` loaded as a network without its input skip (the restore came
+    out 0.99 of the range away), percentiles 99 and 1 restored an inverted image,
+    ``low=-5`` failed at restore with numpy's words and ``normalization: null`` said
+    "'NoneType' object has no attribute 'get'"."""
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    header, body = _header_and_body(path)
+    doc = json.loads(header["__metadata__"]["napari_deconvnet"])
+    del doc["checksum"]
+    edit(doc["config"])
+    header["__metadata__"]["napari_deconvnet"] = json.dumps(doc)
+    _write_header(path, header, body)
+    with pytest.raises(ValueError, match=message):
+        dn.load_model(path)
+
+
+@pytest.mark.parametrize("key", ["name", "description"])
+def test_a_name_or_description_that_is_not_text_is_refused(tmp_path, random_net, key):
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    header, body = _header_and_body(path)
+    doc = json.loads(header["__metadata__"]["napari_deconvnet"])
+    del doc["checksum"]
+    doc["metadata"][key] = [1]
+    header["__metadata__"]["napari_deconvnet"] = json.dumps(doc)
+    _write_header(path, header, body)
+    with pytest.raises(ValueError, match=f"its {key} must be text, got list"):
+        dn.load_model(path)
+
+
 def test_a_flipped_bit_in_the_weights_is_caught_by_the_checksum(tmp_path, random_net):
     path = dn.save_model(random_net(), tmp_path / "m.safetensors")
     data = bytearray(path.read_bytes())

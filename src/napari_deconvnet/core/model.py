@@ -50,6 +50,44 @@ def _default_normalization() -> dict[str, Any]:
     return {"method": "percentile", "low": 0.5, "high": 99.5}
 
 
+def _number(value: Any) -> bool:
+    """A real number, not a bool (JSON's true would pass as 1)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_normalization(norm: Any) -> None:
+    """A normalisation contract a restore can apply; ValueError naming what is wrong.
+
+    A model file's hand-edited ``{"low": 99, "high": 1}`` restored without a
+    word to an image turned over, ``{"low": -5}`` failed at restore with
+    numpy's "Percentiles must be in the range [0, 100]", and ``null`` said
+    "'NoneType' object has no attribute 'get'".
+    """
+    if not isinstance(norm, dict):
+        raise ValueError(
+            f"normalization must be a dict such as {_default_normalization()}, got {norm!r}"
+        )
+    method = norm.get("method")
+    if method not in _NORMALIZATION_METHODS:
+        raise ValueError(
+            f"normalization method {method!r} is unknown; use one of {_NORMALIZATION_METHODS}"
+        )
+    if method == "percentile":
+        low, high = norm.get("low"), norm.get("high")
+        if not (_number(low) and _number(high) and 0 <= low < high <= 100):
+            raise ValueError(
+                "percentile normalization needs percentiles 0 <= low < high <= 100, got "
+                f"low={low!r}, high={high!r} (the shipped models: 0.5 and 99.5)"
+            )
+    if method == "fixed":
+        offset, scale = norm.get("offset", 0.0), norm.get("scale", 1.0)
+        if not (_number(offset) and _number(scale) and scale != 0):
+            raise ValueError(
+                "fixed normalization needs a finite offset and a finite, non-zero scale, got "
+                f"offset={offset!r}, scale={scale!r}"
+            )
+
+
 @dataclass
 class DeconvNetConfig:
     """Architecture and intensity normalisation of a :class:`DeconvNet`.
@@ -183,11 +221,10 @@ class DeconvNetConfig:
             raise ValueError(
                 f"planar_levels (pooling Y and X only) needs a 3D network, got ndim={self.ndim}"
             )
-        method = self.normalization.get("method")
-        if method not in _NORMALIZATION_METHODS:
-            raise ValueError(
-                f"normalization method {method!r} is unknown; use one of {_NORMALIZATION_METHODS}"
-            )
+        if not isinstance(self.residual, bool):
+            # a file's "residual": null turned the skip of the input off without a word
+            raise TypeError(f"residual must be True or False, got {self.residual!r}")
+        _check_normalization(self.normalization)
 
     @property
     def grid(self) -> int:

@@ -169,6 +169,13 @@ def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple
             raise ValueError(f"{path} has corrupt napari-deconvnet metadata ({key!r})")
     if not isinstance(doc.get("config"), dict):
         raise ValueError(f"{path} has no model configuration")
+    for key in ("name", "description"):  # shown by the widgets, the CLI and model_info
+        value = (doc.get("metadata") or {}).get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"{path} has corrupt napari-deconvnet metadata: its {key} must be text, "
+                f"got {type(value).__name__} {value!r:.60}"
+            )
     shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     return doc, shapes
 
