@@ -163,6 +163,7 @@ def read_resume(path: Any) -> dict[str, Any]:
         record = json.loads(meta[_KEY])
     except json.JSONDecodeError as err:
         raise ValueError(f"{state_file} has a corrupt resume record: {err}") from err
+    _check_record(record, tensors, state_file)
     weights = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
@@ -181,3 +182,76 @@ def read_resume(path: Any) -> dict[str, Any]:
         "start_blocks": tensors.get("sure.start_blocks"),
         "optimizer": {"state": opt_state, "param_groups": groups},
     }
+
+
+def _count(value: Any) -> bool:
+    """A non-negative integer of JSON (not a bool, not a float)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _check_record(record: Any, tensors: dict[str, torch.Tensor], state_file: Path) -> None:
+    """Refuse a resume record or tensors a run cannot continue from, naming the entry.
+
+    Session 59 edited each entry of a resume file: a missing ``step`` or
+    ``history`` raised ``KeyError``, odd values ``int()``'s or
+    ``float()``'s own messages, a ``best_epoch`` without its history entry
+    "generator raised StopIteration" at the next autosave, NaN weights
+    trained on without a word and weights of another shape raised torch's
+    ``RuntimeError``.
+    """
+
+    def bad(what: str) -> ValueError:
+        return ValueError(
+            f"{state_file} has a corrupt resume record ({what}); start the run again, or "
+            "keep the best model it saved (load it with dn.load_model)"
+        )
+
+    if not isinstance(record, dict):
+        raise bad(f"a JSON {type(record).__name__}, not an object")
+    version = record.get("format_version", _FORMAT_VERSION)
+    if not _count(version) or version > _FORMAT_VERSION:
+        raise bad(
+            f"format_version {version!r}; this napari-deconvnet reads up to {_FORMAT_VERSION}"
+        )
+    for key in ("step", "epoch"):
+        if not _count(record.get(key)):
+            raise bad(f"{key} must be a non-negative integer, got {record.get(key)!r}")
+    for key in ("since_best", "best_epoch"):
+        if key in record and not _count(record[key]):
+            raise bad(f"{key} must be a non-negative integer, got {record[key]!r}")
+    seconds = record.get("seconds", 0.0)
+    if not _real(seconds) or not 0 <= seconds < float("inf"):
+        raise bad(f"seconds must be a finite number >= 0, got {seconds!r}")
+    if record.get("best_loss") is not None and not _real(record["best_loss"]):
+        raise bad(f"best_loss must be a number or null, got {record['best_loss']!r}")
+    if record.get("best_kind", "raw") not in ("raw", "ema"):
+        raise bad(f"best_kind must be 'raw' or 'ema', got {record.get('best_kind')!r}")
+    history = record.get("history")
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and _count(h.get("epoch")) for h in history
+    ):
+        raise bad("history must be a list of epoch entries, each with its epoch number")
+    if record["epoch"] > 0 and not history:
+        raise bad(f"an empty history after epoch {record['epoch']}")
+    best = record.get("best_epoch", 0)
+    if best and best not in {h["epoch"] for h in history}:
+        raise bad(f"best_epoch {best} has no entry in the history")
+    groups = record.get("param_groups")
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict) and _real(g.get("lr")) and isinstance(g.get("betas"), list)
+        for g in groups
+    ):
+        raise bad("param_groups must be the optimiser's groups, each with lr and betas")
+    for key in ("settings", "network"):
+        if not isinstance(record.get(key), dict):
+            raise bad(f"{key} must be an object, got {record.get(key)!r:.40}")
+    for key, value in tensors.items():
+        parts = key.split(".", 2)
+        if key.startswith("opt.") and (len(parts) != 3 or not parts[1].isdigit()):
+            raise bad(f"optimiser tensor {key!r} is not opt.<index>.<name>")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise bad(f"tensor {key!r} holds NaN or infinite values")

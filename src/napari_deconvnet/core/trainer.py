@@ -653,7 +653,16 @@ class Trainer:
 
     def _load_resume(self, state: dict[str, Any]) -> None:
         """Continue a run from :func:`.checkpoint.read_resume`'s record."""
-        self.net.load_state_dict(state["weights"])
+        try:  # weights of another shape, or missing: torch's RuntimeError
+            self.net.load_state_dict(state["weights"])
+            if state.get("best_weights"):
+                self.net.load_state_dict(state["best_weights"])  # (checked, then set back)
+                self.net.load_state_dict(state["weights"])
+        except RuntimeError as err:
+            raise ValueError(
+                f"{state['path']}: the resume file's weights do not fit this network: "
+                f"{str(err).strip().splitlines()[-1].strip()}"
+            ) from None
         if state.get("optimizer") is not None:
             try:
                 self.opt.load_state_dict(state["optimizer"])
@@ -661,6 +670,7 @@ class Trainer:
                 raise ValueError(
                     f"the resume file's optimiser state does not fit this network: {err}"
                 ) from err
+            _check_moments(self.opt, state["path"])
         self.step_count = int(state["step"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
@@ -679,6 +689,20 @@ class Trainer:
             self.start_blocks = state["start_blocks"].to(self.device)
         if self.history:
             self.current_lr = float(self.history[-1].get("lr") or self.current_lr)
+
+
+def _check_moments(opt: torch.optim.Optimizer, path: str) -> None:
+    """Each loaded optimiser moment has its parameter's shape: one of another shape
+    broadcast silently (a (1,) moment for a (96,) bias trained on)."""
+    for group in opt.param_groups:
+        for param in group["params"]:
+            for name, value in opt.state.get(param, {}).items():
+                if name != "step" and torch.is_tensor(value) and value.shape != param.shape:
+                    raise ValueError(
+                        f"{path}: the resume file's optimiser state does not fit this "
+                        f"network: its {name} has shape {tuple(value.shape)} for a parameter "
+                        f"of shape {tuple(param.shape)}"
+                    )
 
 
 def _fmt(value: Any) -> str:
