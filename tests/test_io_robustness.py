@@ -333,3 +333,33 @@ def test_npy_files_that_are_not_arrays_say_so_without_pickle_advice(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="Python objects.*never loaded"):
         read_image(tmp_path / "obj.npy")
+
+
+# --------------------------------------------- compressed and pyramidal TIFFs (session 59)
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zstd"])
+def test_compressed_tiffs_open_and_stream(tmp_path, compression):
+    """An LZW TIFF (what many acquisition programs write) could not be opened at all:
+    "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package", now a dependency."""
+    data = (np.random.default_rng(3).random((2, 48, 64)) * 1000 + 100).astype(np.uint16)
+    path = tmp_path / f"{compression}.tif"
+    tifffile.imwrite(path, data, compression=compression, tile=(32, 32))
+    np.testing.assert_array_equal(read_image(path).data, data)
+    out = dn.restore_to_zarr(path, tmp_path / "out.ome.zarr", model="denoise-2d")
+    streamed = np.asarray(zarr.open_group(str(out), mode="r")["0"])
+    eager = dn.restore(data, "denoise-2d")
+    assert np.abs(streamed - eager).max() <= 1e-5 * float(np.ptp(eager))
+
+
+def test_a_pyramidal_ome_tiff_streams_its_full_resolution(tmp_path):
+    """A pyramidal OME-TIFF (sub-IFD levels, as slide scanners and QuPath write) made the
+    streamed restore raise "'Group' object has no attribute 'ndim'"."""
+    data = (np.random.default_rng(4).random((64, 80)) * 1000).astype(np.uint16)
+    path = tmp_path / "pyramid.ome.tif"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(data, subifds=1, tile=(32, 32), metadata={"axes": "YX"})
+        tw.write(data[::2, ::2], subfiletype=1, tile=(32, 32))
+    out = dn.restore_to_zarr(path, tmp_path / "out.ome.zarr", model="denoise-2d")
+    streamed = np.asarray(zarr.open_group(str(out), mode="r")["0"])
+    np.testing.assert_allclose(streamed, dn.restore(data, "denoise-2d"), atol=1e-5 * 1000)

@@ -55,7 +55,10 @@ def _open_array(path: str, kind: str, component: str) -> Any:
     try:
         return tifffile.memmap(path, mode="r")
     except (ValueError, OSError):
-        return zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+        # the first series' full resolution, as the reader opens it: a pyramidal
+        # (OME-)TIFF's store is otherwise a group of levels ("'Group' object has no
+        # attribute 'ndim'")
+        return zarr.open(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
 
 
 def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
