@@ -345,6 +345,12 @@ def adapt_iter(
     stop = as_stop(stop)
     if is_tensor(image):  # as restore and train take it
         image = real_array(image)
+    if isinstance(image, list | tuple):
+        # check_array's words ("a numpy or dask array (or a list of them)") are train's
+        raise TypeError(
+            f"adapt takes one image (the data to adapt to), got a {type(image).__name__} of "
+            f"{len(image)}; pass one array (dn.train takes lists of images)"
+        )
     check_array(image, "image")
     array = np.asarray(image, np.float32)
     if not np.isfinite(array).all():

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_tensor, real_array
+from ._validation import chunked_as_dask, is_tensor, real_array
 from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
 from .conditions import SAMPLE_CROP
 from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
@@ -126,6 +126,9 @@ def as_list(value: Any, name: str) -> list[Any]:
     # tensors as restore takes them (detached, on the CPU); numpy read their dtype as
     # "Cannot interpret 'torch.float32' as a data type"
     items = [real_array(item, name) if is_tensor(item) else item for item in items]
+    # a zarr (or h5py) array read through dask: self-supervised training's noise
+    # estimate raised "'Array' object has no attribute 'reshape'" on it
+    items = [chunked_as_dask(item) for item in items]
     for i, item in enumerate(items):
         check_array(item, name if len(items) == 1 else f"{name}[{i}]")
     return items
