@@ -242,3 +242,27 @@ def test_evaluate_an_all_nan_reference_says_nan_not_constant(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "ok.tif"), str(tmp_path / "nan.tif")]) == 2
     err = capsys.readouterr().err
     assert "NaN or infinite" in err and "constant" not in err
+
+
+def test_files_without_two_axes_are_refused_per_file(tmp_path, capsys):
+    """Session 59: a 1-D or 6-D file stopped `restore` with exit status 1 and
+    "ValueError: cannot guess the axes ... (run with --debug for the traceback)", an
+    internal error's words, before the other inputs were done; `synthesize` did the
+    same from the writer ("cannot name the axes of a 1-D image"). Each is now that
+    input's refusal (status 2), and the other inputs are written."""
+    np.save(tmp_path / "line.npy", _image()[0])
+    np.save(tmp_path / "six.npy", np.zeros((2, 2, 2, 2, 16, 16), np.float32))
+    np.save(tmp_path / "good.npy", _image())
+    out = tmp_path / "out"
+    files = [str(tmp_path / n) for n in ("line.npy", "six.npy", "good.npy")]
+    assert main(["-q", "restore", *files, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "line.npy: cannot guess the axes of a 1-D image" in err and "--axes" in err
+    assert "six.npy" in err and "2 of 3 inputs failed" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["good_restored.tif"]
+    code = main(
+        ["-q", "synthesize", files[0], "-o", str(tmp_path / "n.tif"), "--noise", "gaussian"]
+    )
+    assert code == 2
+    assert "line.npy: cannot name the axes of a 1-D image" in capsys.readouterr().err
+    assert not (tmp_path / "n.tif").exists()

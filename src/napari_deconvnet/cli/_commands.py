@@ -166,7 +166,11 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             source=str(src),
         )
         meta = layer_meta(image, f"{image.name} noisy", provenance)
-        write_output(dst, noisy, meta, args, like=image.data.dtype)
+        try:  # what the writer refuses (a 1-D image, 64-bit values OME-TIFF cannot hold)
+            write_output(dst, noisy, meta, args, like=image.data.dtype)
+        except (ValueError, TypeError) as err:
+            errors.refuse(src, err)
+            continue
         print(f"{src} -> {dst}")
     errors.finish()
     return 0

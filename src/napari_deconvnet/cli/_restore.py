@@ -166,7 +166,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
             if model is not None and axes is None:
                 from napari_deconvnet.core.axes import infer_axes
 
-                axes = infer_axes(image.data.shape, model)
+                try:  # a 1-D or 6-D file: this input's refusal, not an internal error
+                    axes = infer_axes(image.data.shape, model)
+                except ValueError as err:
+                    errors.refuse(src, ValueError(f"{err} (on the command line: --axes)"))
+                    files.update(1)
+                    continue
             if model is not None:
                 _warn_anisotropy(name, image, axes)
             data = image.data if image.lazy else np.asarray(image.data)
@@ -202,7 +207,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 seconds=None if image.lazy else time.perf_counter() - start,
             )
             meta = layer_meta(image, f"{image.name} restored", provenance)
-            write_output(dst, restored, meta, args, like=image.data.dtype)
+            try:  # what the writer refuses (a 1-D result, 64-bit values OME-TIFF cannot hold)
+                write_output(dst, restored, meta, args, like=image.data.dtype)
+            except (ValueError, TypeError) as err:
+                errors.refuse(src, err)
+                files.update(1)
+                continue
             files.update(1)
             files.write(f"{src} -> {dst}", file=sys.stdout)
     errors.finish()
