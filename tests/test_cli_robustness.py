@@ -257,7 +257,8 @@ def test_files_without_two_axes_are_refused_per_file(tmp_path, capsys):
     files = [str(tmp_path / n) for n in ("line.npy", "six.npy", "good.npy")]
     assert main(["-q", "restore", *files, "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "line.npy: cannot guess the axes of a 1-D image" in err and "--axes" in err
+    assert "line.npy: a 1-D array (shape (32,)) is no image" in err
+    assert "six.npy: cannot guess the axes of a 6-D image" in err and "--axes" in err
     assert "six.npy" in err and "2 of 3 inputs failed" in err and "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["good_restored.tif"]
     code = main(

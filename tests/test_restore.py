@@ -168,9 +168,12 @@ def test_infer_axes(random_net):
     assert infer_axes((10, 10, 3), n3) == "ZYX"
     assert infer_axes((2, 5, 10, 10), n3) == "TZYX"
     assert infer_axes((2, 3, 4, 10, 10), n3) == "TZCYX"
-    for shape in [(), (9,), (1,) * 6]:  # a 0-d array raised IndexError (the reader's log)
-        with pytest.raises(ValueError, match=f"{len(shape)}-D image"):
+    for shape in [(), (9,)]:  # a 0-d array raised IndexError (the reader's log)
+        # no axes would do: said so, not "pass axes=" (session 59)
+        with pytest.raises(ValueError, match=f"a {len(shape)}-D array .* is no image"):
             infer_axes(shape, n2)
+    with pytest.raises(ValueError, match="cannot guess the axes of a 6-D image; pass axes="):
+        infer_axes((1,) * 6, n2)
 
 
 def test_progress_and_cancel(random_net):

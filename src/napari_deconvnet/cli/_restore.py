@@ -169,7 +169,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 try:  # a 1-D or 6-D file: this input's refusal, not an internal error
                     axes = infer_axes(image.data.shape, model)
                 except ValueError as err:
-                    errors.refuse(src, ValueError(f"{err} (on the command line: --axes)"))
+                    hint = " (on the command line: --axes)" if image.data.ndim >= 2 else ""
+                    errors.refuse(src, ValueError(f"{err}{hint}"))
                     files.update(1)
                     continue
             if model is not None:

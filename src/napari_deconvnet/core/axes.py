@@ -63,7 +63,12 @@ def check_image(image: Any) -> None:
             f"image has unknown chunk sizes (shape {tuple(shape)}), as a dask array filtered "
             "by a boolean mask does; call image.compute_chunk_sizes() first"
         )
-    if 0 in shape or len(shape) == 0:
+    if len(shape) == 0:  # one value: it said "empty"
+        raise ValueError(
+            "image is a single value (a 0-D array); restore needs an image of at least 2 "
+            "dimensions (Y and X)"
+        )
+    if 0 in shape:
         raise ValueError(f"image is empty (shape {tuple(shape)}); nothing to restore")
 
 
@@ -90,6 +95,12 @@ def infer_axes(shape: Sequence[int], model: Any) -> str:
     ``5-D`` -> ``"TZCYX"`` (ImageJ order).
     """
     ndim = len(shape)
+    if ndim < 2:  # no axes would do: "pass axes=" sent the user to a dead end
+        raise ValueError(
+            f"a {ndim}-D array (shape {tuple(shape)}) is no image: restore needs at least 2 "
+            "dimensions (Y and X); a line profile can be restored as a one-row image, "
+            "array[None]"
+        )
     rgb = ndim > 0 and shape[-1] in (3, 4) and spatial_ndim(model) == 2
     table = {2: "YX", 3: "YXS" if rgb else "ZYX", 4: "TYXS" if rgb else "TZYX", 5: "TZCYX"}
     if ndim not in table:
