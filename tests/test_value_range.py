@@ -151,3 +151,22 @@ def test_noise_synthesis_and_estimation_name_the_range():
 def test_metrics_say_which_image_is_out_of_range():
     with pytest.raises(ValueError, match=r"^y \(the reference\) holds values up to 9.99e\+299"):
         dn.psnr(BASE, BASE * 1e300)
+
+
+@pytest.mark.parametrize(("low", "high"), [(-3e38, 3e38), (0.0, 1e38)])
+def test_float32_images_near_float32s_largest_value_are_refused(low, high):
+    """Session 59: float32 data spanning -3e38 to 3e38 came back as NaN (LAPACK printed
+    "DLASCL parameter number 4 had an illegal value"); data of 1e38 restored but warned
+    "overflow encountered in multiply". Float images beyond float32's largest value over
+    16 are refused; below that they restore as the same image scaled."""
+    image = (low + (high - low) * BASE).astype(np.float32)
+    da = pytest.importorskip("dask.array")
+    for data in (image, da.from_array(image, chunks=(16, 20))):
+        with pytest.raises(ValueError, match="too close to the largest value of float32"):
+            np.asarray(dn.restore(data, "denoise-2d", device="cpu"))
+    scaled = (2e37 * BASE).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = dn.restore(scaled, "denoise-2d", device="cpu")
+    plain = dn.restore(BASE.astype(np.float32), "denoise-2d", device="cpu")
+    np.testing.assert_allclose(out / 2e37, plain, atol=2e-6)

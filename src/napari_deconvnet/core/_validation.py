@@ -102,18 +102,25 @@ def optional_flag(value: Any, name: str) -> bool | None:
 MIN_SCALE = 1e-30
 
 
+#: The largest magnitude an image may hold: float32's largest value over 16, the room
+#: the arithmetic on it needs (differences of the extremes, the network's overshoot)
+LARGEST = float(np.finfo(np.float32).max) / 16
+
+
 def check_single_range(
     values: np.ndarray,
     name: str = "the image",
     purpose: str = "in which images are normalised and restored",
 ) -> None:
-    """Refuse finite values that float32 cannot hold: magnitudes beyond its largest
-    value (about 3.4e38; a float64 image of 1e300 came back from restore as NaN) or
-    a spread of values under :data:`MIN_SCALE` (1e-300 apart). ValueError, saying
-    to rescale. NaN and infinite values are left to :func:`check_finite`.
+    """Refuse finite values that float32 cannot hold: magnitudes beyond :data:`LARGEST`
+    (float32's largest value, about 3.4e38, over 16; a float64 image of 1e300 came
+    back from restore as NaN, a float32 one spanning -3e38 to 3e38 too) or, for
+    float64 data, a spread of values under :data:`MIN_SCALE` (1e-300 apart).
+    ValueError, saying to rescale. NaN and infinite values are left to
+    :func:`check_finite`.
     """
-    if values.dtype.kind != "f" or values.dtype.itemsize <= 4 or values.size == 0:
-        return  # float32, float16 and integers fit (uint64 at most 1.8e19)
+    if values.dtype.kind != "f" or values.dtype.itemsize <= 2 or values.size == 0:
+        return  # float16 and integers fit (uint64 at most 1.8e19)
     most, least = float(np.max(values)), float(np.min(values))
     big = max(abs(most), abs(least))
     if not math.isfinite(big):
@@ -123,6 +130,16 @@ def check_single_range(
             f"{name} holds values up to {big:.3g}, beyond float32's range (about 3.4e38), "
             f"{purpose}; divide it by a constant first (and multiply the result back)"
         )
+    if big > LARGEST:
+        # float32 data too: a spread of -3e38 to 3e38 overflowed to NaN in the
+        # normalisation, and values of 1e38 warned "overflow encountered in multiply"
+        raise ValueError(
+            f"{name} holds values up to {big:.3g}, too close to the largest value of "
+            f"float32 (about 3.4e38), {purpose}: at most {LARGEST:.2g} leaves room for the "
+            "arithmetic; divide it by a constant first (and multiply the result back)"
+        )
+    if values.dtype.itemsize <= 4:
+        return  # float32 spreads are float32's own
     if 0 < most - least < MIN_SCALE and big < MIN_SCALE * 2**23:
         raise ValueError(
             f"{name}'s values differ by at most {most - least:.3g}, too little for "

@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_single_range, optional_flag
+from ._validation import LARGEST, check_single_range, optional_flag
 from .kinds import (
     NoiseConditioned,
     Plain,
@@ -240,7 +240,7 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
         # its sampled statistics would later refuse them, before the search below
         # overflows on them (it warned "overflow encountered in cast"); a tiny spread
         # is left to the statistics, as this crop is not the whole image
-        if np.asarray(crop).dtype == np.float64 and np.abs(crop).max() > F32_MAX:
+        if np.asarray(crop).dtype.kind == "f" and np.abs(crop).max() > LARGEST:
             check_single_range(np.asarray(crop))
         crop = np.asarray(crop, np.float64)
         if min(crop.shape[-2:]) < 16:
@@ -547,10 +547,6 @@ def _mirrored(index: np.ndarray, n: int) -> np.ndarray:
     index = np.where(index < 0, -index - 1, index)
     index = np.where(index >= n, 2 * n - index - 1, index)
     return np.clip(index, 0, n - 1)
-
-
-#: float32's largest value: a float64 crop beyond it is refused (``check_single_range``)
-F32_MAX = float(np.finfo(np.float32).max)
 
 
 def find_outliers(image: np.ndarray) -> dict[str, float] | None:
