@@ -38,7 +38,7 @@ API = {
     "restore-nan": (lambda d: dn.restore(NAN), ValueError, "NaN or infinite.*nan_to_num"),
     "restore-inf": (lambda d: dn.restore(IMG * np.inf), ValueError, "NaN or infinite"),
     "restore-empty": (lambda d: dn.restore(np.zeros((0, 16), np.float32)), ValueError, "empty"),
-    "restore-1d": (lambda d: dn.restore(np.zeros(16, np.float32)), ValueError, "pass axes="),
+    "restore-1d": (lambda d: dn.restore(np.zeros(16, np.float32)), ValueError, "at least 2 dim"),
     "restore-axes-count": (lambda d: dn.restore(IMG, axes="ZYX"), ValueError, "3 letters.*2 dim"),
     "restore-axes-letter": (lambda d: dn.restore(IMG, axes="YQ"), ValueError, "unknown letters"),
     "restore-axes-repeat": (lambda d: dn.restore(IMG, axes="YY"), ValueError, "repeats a letter"),
