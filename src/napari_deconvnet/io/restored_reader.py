@@ -49,11 +49,15 @@ from typing import Any
 
 import numpy as np
 
+from .dask_cache import tolerate_concurrent_computes
 from .display import contrast_limits, notify
 from .image_files import ImageFile, file_kind, read_image
 from .lazy import lazy_restore, settings
 
 __all__ = ["LayerData", "get_reader", "read_restored"]
+
+# its worker computes the lazy file while napari slices it (io.dask_cache)
+tolerate_concurrent_computes()
 
 #: The logger the README documents for the reader's errors.
 _logger = logging.getLogger("napari_deconvnet.io.reader")

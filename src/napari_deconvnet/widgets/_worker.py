@@ -37,11 +37,16 @@ from typing import Any
 from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.utils.notifications import show_error
 
+from napari_deconvnet.io.dask_cache import tolerate_concurrent_computes
+
 from ._common import error_text, make_worker, reset_progress, show_busy, show_progress
 
 __all__ = ["Job", "WorkerWidget"]
 
 _logger = logging.getLogger(__name__)
+
+# workers compute lazy layers while napari slices them (io.dask_cache)
+tolerate_concurrent_computes()
 
 
 @dataclass
