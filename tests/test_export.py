@@ -3,6 +3,7 @@
 import importlib.util
 import io
 import json
+import re
 import shutil
 import sys
 import zipfile
@@ -293,6 +294,38 @@ def test_zoo_package_of_our_architecture_without_our_record(packages, tmp_path):
     )
     with pytest.raises(ValueError, match="other_lib.models"):
         dn.load_model(other)
+
+
+@pytest.mark.parametrize(
+    ("step", "field"),
+    [
+        ({"id": "scale_linear", "kwargs": {"gain": 0.0, "offset": 1.0}}, "gain=0.0"),
+        ({"id": "scale_linear", "kwargs": {"gain": ".nan"}}, "gain='.nan'"),
+        ({"id": "scale_linear", "kwargs": {"gain": 2.0, "offset": "x"}}, "offset='x'"),
+        ({"id": "fixed_zero_mean_unit_variance", "kwargs": {"mean": 3.0, "std": 0}}, "std=0"),
+        ({"id": "fixed_zero_mean_unit_variance", "kwargs": {"std": 2.0}}, "mean=None"),
+        ({"id": "scale_range", "kwargs": {"max_percentile": None}}, "max_percentile=None"),
+        ({"id": "scale_range", "kwargs": ["a"]}, "not a mapping"),
+    ],
+)
+def test_zoo_pre_processing_that_cannot_normalise(packages, tmp_path, step, field):
+    """A zoo package's pre-processing that cannot become a normalisation (a gain of 0,
+    a text or missing value) is refused naming the value, before any weights are read
+    (a gain of 0 was a bare ZeroDivisionError)."""
+    rdf = _rdf(packages["denoise-2d"])
+    kwargs = dict(rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"])
+    rdf["weights"]["pytorch_state_dict"]["architecture"] = {
+        "callable": "DeconvNet",
+        "import_from": "napari_deconvnet.core.model",
+        "kwargs": kwargs,
+    }
+    del rdf["config"]
+    rdf["inputs"][0]["preprocessing"] = [step]
+    zoo = _rewrite(packages["denoise-2d"], tmp_path / "zoo.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    for call in (dn.model_info, lambda p: dn.load_model(p)):
+        with pytest.raises(ValueError, match=re.escape(field)) as caught:
+            call(zoo)
+        assert "pre-processing" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ the same code that checks it.
 from __future__ import annotations
 
 import io
+import math
 import os
 import zipfile
 from collections.abc import Sequence
@@ -298,21 +299,44 @@ def _normalization_from(rdf: dict[str, Any]) -> dict[str, Any]:
         return {"method": "none"}
     step = steps[0]
     op, kw = step.get("id", step.get("name")), step.get("kwargs") or {}
+    if not isinstance(kw, dict):
+        raise ValueError(
+            f"the package's pre-processing step {op!r} has kwargs that are not a mapping"
+        )
+
+    def number(key: str, default: float | None, *, nonzero: bool = False) -> float:
+        # a finite number (non-zero where the step divides by it), or a clear refusal
+        value = kw.get(key, default)
+        try:
+            out = float(value) if not isinstance(value, bool | str) else math.nan
+        except (TypeError, ValueError):
+            out = math.nan
+        if not math.isfinite(out) or (nonzero and out == 0):
+            needs = "a finite, non-zero number" if nonzero else "a finite number"
+            raise ValueError(
+                f"the package's pre-processing {op!r} has {key}={value!r}; it must be {needs}"
+            )
+        return out
+
     if len(steps) == 1 and op == "scale_range":
         return {
             "method": "percentile",
-            "low": float(kw.get("min_percentile", 0.0)),
-            "high": float(kw.get("max_percentile", 100.0)),
+            "low": number("min_percentile", 0.0),
+            "high": number("max_percentile", 100.0),
         }
     if len(steps) == 1 and op == "scale_linear" and np.ndim(kw.get("gain", 1.0)) == 0:
-        gain = float(kw.get("gain", 1.0))
+        gain = number("gain", 1.0, nonzero=True)
         return {
             "method": "fixed",
-            "offset": -float(kw.get("offset", 0.0)) / gain,
+            "offset": -number("offset", 0.0) / gain,
             "scale": 1 / gain,
         }
     if len(steps) == 1 and op == "fixed_zero_mean_unit_variance" and np.ndim(kw.get("mean")) == 0:
-        return {"method": "fixed", "offset": float(kw["mean"]), "scale": float(kw["std"])}
+        return {
+            "method": "fixed",
+            "offset": number("mean", None),
+            "scale": number("std", None, nonzero=True),
+        }
     raise ValueError(
         f"the package's pre-processing {[s.get('id', s.get('name')) for s in steps]} has no "
         "napari-deconvnet equivalent (supported: one scale_range, scale_linear or "
