@@ -240,7 +240,10 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
         # its sampled statistics would later refuse them, before the search below
         # overflows on them (it warned "overflow encountered in cast"); a tiny spread
         # is left to the statistics, as this crop is not the whole image
-        if np.asarray(crop).dtype.kind == "f" and np.abs(crop).max() > LARGEST:
+        # (float16 cannot hold such values: compared as a Python float, as numpy
+        # would otherwise cast LARGEST to float16 and warn of overflow on every restore)
+        kind = np.asarray(crop).dtype
+        if kind.kind == "f" and kind.itemsize > 2 and float(np.abs(crop).max()) > LARGEST:
             check_single_range(np.asarray(crop))
         crop = np.asarray(crop, np.float64)
         if min(crop.shape[-2:]) < 16:
