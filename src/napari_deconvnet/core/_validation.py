@@ -111,17 +111,22 @@ def check_single_range(
     values: np.ndarray,
     name: str = "the image",
     purpose: str = "in which images are normalised and restored",
+    *,
+    extremes: tuple[Any, Any] | None = None,
 ) -> None:
     """Refuse finite values that float32 cannot hold: magnitudes beyond :data:`LARGEST`
     (float32's largest value, about 3.4e38, over 16; a float64 image of 1e300 came
     back from restore as NaN, a float32 one spanning -3e38 to 3e38 too) or, for
     float64 data, a spread of values under :data:`MIN_SCALE` (1e-300 apart).
     ValueError, saying to rescale. NaN and infinite values are left to
-    :func:`check_finite`.
+    :func:`check_finite`. `extremes`: ``(min, max)`` of `values` when the caller
+    has them (one pass fewer over a large image).
     """
     if values.dtype.kind != "f" or values.dtype.itemsize <= 2 or values.size == 0:
         return  # float16 and integers fit (uint64 at most 1.8e19)
-    most, least = float(np.max(values)), float(np.min(values))
+    if extremes is None:
+        extremes = (np.min(values), np.max(values))
+    least, most = float(extremes[0]), float(extremes[1])
     big = max(abs(most), abs(least))
     if not math.isfinite(big):
         return

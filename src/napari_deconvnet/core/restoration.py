@@ -402,12 +402,16 @@ def restore_iter(
     net, axes, layout, dev, dtype = prepare_restore(image, model, psf, axes, device, precision)
     check_borders(borders)
     x = np.asarray(image)
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+    # one pass each for the least and the largest value, read by the checks and the
+    # constant test below (NaN propagates to both; infinities show in one of them)
+    least, most = (x.min(), x.max()) if x.size else (0, 0)
+    if np.issubdtype(x.dtype, np.floating) and not (np.isfinite(least) and np.isfinite(most)):
         raise ValueError(
             "image contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be restored"
         )
-    check_single_range(x, "image")  # float32 holds the result (and the normalised image)
+    # float32 holds the result (and the normalised image)
+    check_single_range(x, "image", extremes=(least, most))
     # what a restore of a part of `x` (or of `x` once rearranged) passes on
     again = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
     again |= {"batch_size": batch_size, "precision": precision}
@@ -432,7 +436,7 @@ def restore_iter(
         return join_alpha(out, opacity, alpha)
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
-    constant = np.float32(x.flat[0]) if x.min() == x.max() else None
+    constant = np.float32(x.flat[0]) if least == most else None
     if constant is None and normalization is None and _objects_in_a_stack(x, net, layout, axes):
         # each image its own ranges, as alone (core.dynamic_range): image by image
         return (yield from _image_by_image(x, net, layout, again))
