@@ -1052,3 +1052,48 @@ def test_refine_to_the_camera_noise_sharpens_a_bright_image(viewer_widget, qtbot
     )
     assert gain > 0.5
     assert out.metadata["napari_deconvnet"]["params"]["refine_gain"] == peak
+
+
+def test_an_optical_psf_follows_the_image_calibration(viewer_widget, qtbot, errors):
+    """A widefield PSF for a stack in micrometres takes its pixel size and plane
+    spacing (a user who forgot to type them got the 100 nm / 250 nm defaults);
+    a value typed by hand stays, and an uncalibrated image gets the defaults back."""
+    viewer, widget = viewer_widget
+    stack = np.random.default_rng(0).random((8, 32, 32)).astype(np.float32)
+    viewer.add_image(stack, name="stack", scale=(0.3, 0.065, 0.065), units=("micrometer",) * 3)
+    widget.method.value = "richardson-lucy"
+    widget.params.field("iterations").value = 3
+    widget.psf.source.value = "widefield"
+    fields = widget.psf.forms
+    assert fields.field("pixel_size").value == pytest.approx(65.0)
+    assert fields.field("z_step").value == pytest.approx(300.0)
+    fields.field("na").value = 1.2
+    fields.field("refractive_index").value = 1.33
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["stack [richardson-lucy]"]
+    shape = tuple(out.metadata["napari_deconvnet"]["psf"]["shape"])
+    params = dict(na=1.2, refractive_index=1.33, pixel_size=65.0, z_step=300.0)
+    expected = dn.richardson_lucy(
+        stack, dn.make_psf("widefield", shape, **params), 3, device="cpu"
+    )
+    np.testing.assert_allclose(out.data, expected, rtol=1e-4, atol=1e-5)
+
+    fields.field("pixel_size").value = 70.0  # typed by hand: kept while the image stays
+    widget.psf.source.value = "airy"
+    widget.psf.source.value = "widefield"
+    assert fields.field("pixel_size").value == pytest.approx(70.0)
+    # a plane of another calibration (nanometres, lateral only): pixel size, no Z step
+    viewer.add_image(stack[0], name="plane", scale=(40, 40), units=("nm", "nm"))
+    widget.image.value = viewer.layers["plane"]
+    widget.psf.source.value = "airy"
+    assert widget.psf.forms.field("pixel_size").value == pytest.approx(40.0)
+    # an uncalibrated image (napari's pixel units): the calibrated fields go back to
+    # the kind's defaults
+    viewer.add_image(stack, name="plain")
+    widget.image.value = viewer.layers["plain"]
+    widget.psf.source.value = "widefield"
+    defaults = {p.name: p.default for p in dn.list_psfs()["widefield"].params}
+    assert widget.psf.forms.field("pixel_size").value == defaults["pixel_size"]
+    assert widget.psf.forms.field("z_step").value == defaults["z_step"]

@@ -680,3 +680,24 @@ def test_self_supervision_menu_reaches_the_engine(viewer_widget, qtbot, errors):
     assert errors == [] and widget.result.config.blind_spot == "random"
     widget.mode.value = ADAPT
     assert not _shown(widget.self_supervision)
+
+
+def test_the_adapt_and_pair_psfs_follow_the_image_calibration(viewer_widget):
+    """Every PSF picker of the Train widget (adapt, synthetic pairs, the pairs' PSF)
+    takes a calibrated image's pixel size and plane spacing for its optical kinds."""
+    viewer, widget = viewer_widget
+    stack = np.random.default_rng(0).random((8, 32, 32)).astype(np.float32)
+    viewer.add_image(stack, name="cells", scale=(0.25, 0.1, 0.1), units=("micrometer",) * 3)
+    widget.image.value = viewer.layers["cells"]
+    for picker in (widget.adapt.psf, widget.synthetic.psf, widget.pair_psf):
+        picker.source.value = "widefield"
+        assert picker.forms.field("pixel_size").value == pytest.approx(100.0)
+        assert picker.forms.field("z_step").value == pytest.approx(250.0)
+        assert picker.calibration == pytest.approx({"pixel_size": 100.0, "z_step": 250.0})
+    viewer.add_image(stack, name="finer", scale=(0.2, 0.05, 0.05), units=("micrometer",) * 3)
+    widget.image.value = viewer.layers["finer"]
+    picker = widget.adapt.psf
+    picker.source.value = "airy"
+    picker.source.value = "widefield"
+    assert picker.forms.field("pixel_size").value == pytest.approx(50.0)
+    assert picker.forms.field("z_step").value == pytest.approx(200.0)

@@ -8,10 +8,17 @@ description (:meth:`PsfPicker.spec`); :func:`build_psf` turns it into an
 array in the worker thread, where the image's shape is known and where
 computing a widefield PSF cannot slow the viewer. The core's PSF code is
 imported inside the functions, never at module top.
+
+A generated optical PSF follows the image's calibration: when the image
+layer's scale is in units of length (an OME-TIFF or OME-Zarr in micrometres),
+the ``pixel_size`` and ``z_step`` fields (nanometres) take its pixel size and
+plane spacing (:func:`layer_calibration`) each time another image, or another
+scale, is chosen; a value typed by hand stays until then.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +32,15 @@ from napari_deconvnet.core.specs import Spec, list_psfs
 from ._forms import SpecForms, flush_left
 from ._layers import image_layers, keep_selection, layer_data
 
-__all__ = ["FROM_LAYER", "NO_PSF", "PsfPicker", "build_psf", "looks_like_psf", "psf_ndim"]
+__all__ = [
+    "FROM_LAYER",
+    "NO_PSF",
+    "PsfPicker",
+    "build_psf",
+    "layer_calibration",
+    "looks_like_psf",
+    "psf_ndim",
+]
 
 #: The choice that takes the PSF from an image layer.
 FROM_LAYER = "from layer"
@@ -41,6 +56,57 @@ def looks_like_psf(layer: Image) -> bool:
     """
     flagged = layer.metadata.get(KEY, {}).get("psf") is True
     return flagged or "psf" in layer.name.lower()
+
+
+def _nanometres(value: Any, unit: Any) -> float | None:
+    """`value` in `unit` (a pint unit, as napari layers hold them) in nanometres, or None
+    when the unit is no length (napari's default ``pixel``, seconds...)."""
+    try:
+        out = float((float(value) * unit).to("nanometer").magnitude)
+    except Exception:  # pint's DimensionalityError, a unit given as text, ...
+        return None
+    return out if math.isfinite(out) and out > 0 else None
+
+
+def layer_calibration(layer: Any) -> dict[str, float]:
+    """The optical PSF parameters a calibrated image layer fixes: ``pixel_size`` and
+    ``z_step`` in nanometres, from its scale and units.
+
+    Only axes whose unit is a length count: an image in napari's default
+    ``pixel`` units gives ``{}``. The lateral pixel size is the mean of Y's and
+    X's; the plane spacing is that of the Z axis (named by the layer's axis
+    labels, else the third axis from the end of an image of three or more
+    spatial axes), when it has one.
+
+    Examples
+    --------
+    A stack opened with ``scale=(0.2, 0.065, 0.065)`` and units of micrometres
+    gives ``{"pixel_size": 65.0, "z_step": 200.0}``.
+    """
+    if layer is None:
+        return {}
+    scale = [float(v) for v in getattr(layer, "scale", ())]
+    units = list(getattr(layer, "units", None) or ())
+    if len(units) != len(scale) or len(scale) < 2:
+        return {}
+    from ._methods import labelled_axes
+
+    axes = labelled_axes(layer)
+    letters = axes.replace("S", "") if axes is not None else None
+    if letters is not None and len(letters) == len(scale):
+        y, x = letters.index("Y"), letters.index("X")
+        z = letters.index("Z") if "Z" in letters else None
+    else:
+        y, x = len(scale) - 2, len(scale) - 1
+        z = len(scale) - 3 if len(scale) >= 3 else None
+    out: dict[str, float] = {}
+    lateral = [_nanometres(scale[i], units[i]) for i in (y, x)]
+    if None not in lateral:
+        out["pixel_size"] = (lateral[0] + lateral[1]) / 2
+    step = None if z is None else _nanometres(scale[z], units[z])
+    if step is not None:
+        out["z_step"] = step
+    return out
 
 
 class PsfPicker(Container):
@@ -72,6 +138,10 @@ class PsfPicker(Container):
     layer : ComboBox
         The image layer holding the PSF (for ``"from layer"``); a layer that
         looks like a PSF is preselected.
+    calibration : dict
+        The ``pixel_size``/``z_step`` (nm) last taken from the image's scale
+        (:func:`layer_calibration` of the layer `exclude` returns: the image
+        being processed); ``{}`` while it is uncalibrated.
 
     Examples
     --------
@@ -110,8 +180,57 @@ class PsfPicker(Container):
         self.layer.tooltip = "An image layer holding the PSF (normalised to sum 1 here)"
         self.extend([self.source, self.forms, self.size, self.layer])
         flush_left(self.forms)
+        self.calibration: dict[str, float] = {}
+        self._calibrated_for: Any = None  # the image (and its scale) calibrated from
+        self._tips: dict[int, str] = {}  # the fields' own tooltips, before a calibration note
+        self._applied: dict[int, float] = {}  # what each field was given from a calibration
         self.source.changed.connect(self.refresh)
         self.refresh()
+
+    # -------------------------------------------------------- calibration
+
+    def follow_image(self) -> dict[str, float]:
+        """Give the optical kinds' ``pixel_size`` and ``z_step`` fields the image's
+        calibration, when the image (or its scale or units) changed since the last
+        call. A value typed by hand stays until then; a field that holds the last
+        image's calibration goes back to the kind's default when the new image is
+        uncalibrated. Returns what was taken."""
+        try:
+            layer = self._exclude()
+        except AttributeError:  # called while the owner builds its image field
+            layer = None
+        key = None
+        if layer is not None:
+            units = tuple(str(u) for u in (getattr(layer, "units", None) or ()))
+            key = (id(layer), tuple(float(v) for v in layer.scale), units)
+        if key == self._calibrated_for:
+            return self.calibration
+        self._calibrated_for = key
+        self.calibration = layer_calibration(layer)
+        for spec in self.kinds().values():
+            for param in spec.params:
+                if param.name in ("pixel_size", "z_step"):
+                    self._calibrate(self.forms.form(spec).fields[param.name], param)
+        return self.calibration
+
+    def _calibrate(self, field: Any, param: Any) -> None:
+        """`field` (of `param`) to the calibration, or back to its default (see above)."""
+        base = self._tips.setdefault(id(field), field.tooltip or "")
+        value = self.calibration.get(param.name)
+        applied = self._applied.pop(id(field), None)
+        if value is None:
+            if applied is not None and field.value == applied:  # not typed over
+                field.value = param.default
+                field.tooltip = base
+            return
+        low, high = getattr(field, "min", None), getattr(field, "max", None)
+        if (low is not None and value < low) or (high is not None and value > high):
+            return  # beyond what the kind accepts: the field keeps its value
+        field.value = round(value, 3)
+        self._applied[id(field)] = field.value
+        field.tooltip = (
+            f"{base}\n(taken from the image's scale: {value:g} nm; type another value to override)"
+        ).strip()
 
     # ------------------------------------------------------------ choices
 
@@ -139,6 +258,7 @@ class PsfPicker(Container):
 
     def reset_layer_choices(self, current: Any = None) -> None:
         """Re-read the layers only (the image changed: the excluded layer did)."""
+        self.follow_image()
         self.layer.reset_choices()
         choices = self._layer_choices()
         keep_selection(self.layer, choices, current)
@@ -154,6 +274,7 @@ class PsfPicker(Container):
             [f"{n}: {s.description}" for n, s in kinds.items()]
             + [f"{FROM_LAYER}: an image layer holding a measured PSF"]
         )
+        self.follow_image()
         self.forms.show(spec)
         self.size.visible = spec is not None
         self.layer.visible = kind == FROM_LAYER
@@ -189,6 +310,7 @@ class PsfPicker(Container):
         if kind != FROM_LAYER:
             if kind not in self.kinds():
                 raise ValueError(f"unknown PSF kind {kind!r}; known: {list(self.kinds())}")
+            self.follow_image()  # the image may have changed without a signal reaching here
             description = {"kind": kind, "params": self.forms.values(), "size": self.size.value}
             _check_kind(description)
             return description
