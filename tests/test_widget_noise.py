@@ -296,3 +296,25 @@ def test_rgb_layer_keeps_its_samples(viewer_widget, qtbot, errors):
         axis=-1,
     )
     assert np.std(out.data - expected) == pytest.approx(5.0, rel=0.1)
+
+
+def test_the_clean_layer_is_preselected_until_an_image_is_picked(viewer_widget, qtbot, errors):
+    """With a sample's noisy and clean layers, *Clean image* is the clean one (it was
+    the noisy layer napari lists first: noise went onto noise); a pick by hand stays."""
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "fluorescence")
+    assert widget.image.value is viewer.layers["cells clean"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and "cells clean noisy (gaussian)" in viewer.layers
+    widget.image.value = viewer.layers["cells noisy"]  # by hand
+    viewer.add_image(np.zeros((8, 8), np.float32), name="ground truth")
+    assert widget.image.value is viewer.layers["cells noisy"]
+
+
+def test_a_layer_named_like_ground_truth_is_preselected(viewer_widget):
+    viewer, widget = viewer_widget
+    viewer.add_image(np.ones((16, 16), np.float32), name="raw")
+    assert widget.image.value is viewer.layers["raw"]  # the only one
+    viewer.add_image(np.ones((16, 16), np.float32), name="nuclei_GT")
+    assert widget.image.value is viewer.layers["nuclei_GT"]

@@ -153,6 +153,9 @@ class NoiseWidget(WorkerWidget):
             ]
         )
         flush_left(self.params, self.psf)
+        self._image_by_hand = False  # the clean image was picked: no more preselection
+        self._preselecting = False
+        self.image.changed.connect(self._on_image_picked)
         self.noise.changed.connect(self._on_noise_changed)
         self.match_button.changed.connect(self.match_noise)
         follow_layers(self, viewer)
@@ -171,11 +174,35 @@ class NoiseWidget(WorkerWidget):
         """Re-read the noise models and the image layers; each selection stays on its item."""
         combos = (self.image, self.match_layer)
         current = [c.value for c in combos]
-        super().reset_choices()
-        choices = self._image_layers()
-        for combo, value in zip(combos, current, strict=True):
-            keep_selection(combo, choices, value)
+        self._preselecting = True  # the choices change: no pick by hand
+        try:
+            super().reset_choices()
+            choices = self._image_layers()
+            for combo, value in zip(combos, current, strict=True):
+                keep_selection(combo, choices, value)
+            self._preselect_clean(choices)
+        finally:
+            self._preselecting = False
         self._on_noise_changed()
+
+    def _preselect_clean(self, choices: list[tuple[str, Image]]) -> None:
+        """Until an image is picked by hand, the *Clean image* is a layer that looks
+        clean (a sample's clean layer, or one named like clean, ground truth or gt)
+        when there is one: noise is added to a clean image, not to the noisy one
+        that napari lists first."""
+        from .quality import looks_like_reference
+
+        if self._image_by_hand or (
+            self.image.value is not None and looks_like_reference(self.image.value)
+        ):
+            return
+        clean = next((layer for _, layer in choices if looks_like_reference(layer)), None)
+        if clean is not None:
+            self.image.value = clean
+
+    def _on_image_picked(self, *_: Any) -> None:
+        if not self._preselecting:
+            self._image_by_hand = True
 
     def noise_spec(self) -> Spec:
         """The chosen noise model's spec."""
