@@ -701,3 +701,33 @@ def test_the_adapt_and_pair_psfs_follow_the_image_calibration(viewer_widget):
     picker.source.value = "widefield"
     assert picker.forms.field("pixel_size").value == pytest.approx(50.0)
     assert picker.forms.field("z_step").value == pytest.approx(200.0)
+
+
+def test_a_sample_preselects_its_clean_target_psf_and_dimensions(viewer_widget):
+    """Opening a sample (noisy or blurred, clean, PSF) sets Train up for supervised
+    fine-tuning of the model that fits, as Restore chooses: the clean layer as the
+    target (it stayed self-supervised beside it), a volume's network 3D (it stayed
+    2D) and the PSF layer as the pairs' PSF (it stayed none)."""
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "volume")
+    assert widget.image.value is viewer.layers["volume blurred"]
+    assert widget.target.value is viewer.layers["volume clean"]
+    assert widget.dims.value == "3D"
+    assert widget.pair_psf.source.value == "none"  # (the fixture starts a new network)
+    widget.start_from.value = "deconv-3d"
+    assert widget.pair_psf.source.value == "from layer"
+    assert widget.pair_psf.layer.value is viewer.layers["volume PSF"]
+    # picks by hand stay when the layers change
+    widget.target.value = "none: self-supervised"
+    widget.dims.value = "2D"
+    viewer.add_image(np.zeros((16, 16), np.float32), name="more clean")
+    assert widget.target.value == "none: self-supervised" and widget.dims.value == "2D"
+
+
+def test_a_time_lapse_keeps_a_2d_network(viewer_widget):
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "timelapse")
+    assert widget.image.value is viewer.layers["moving noisy"]
+    assert widget.target.value is viewer.layers["moving clean"]
+    assert widget.dims.value == "2D"
+    assert widget.pair_psf.source.value == "none"

@@ -36,7 +36,7 @@ from napari.utils.notifications import show_error, show_info
 from ..core.losses import LOSSES as _LOSSES
 from ._common import DEVICES, show_progress
 from ._layers import follow_layers, image_layers, layer_data
-from ._psf import PsfPicker
+from ._psf import FROM_LAYER, NO_PSF, PsfPicker, looks_like_psf
 from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
 from ._train_collect import collect_adapt, collect_training, start_needs_psf
 from ._train_form import (
@@ -248,6 +248,12 @@ class TrainWidget(WorkerWidget):
         self.adapt.refresh()
 
         self.mode.changed.connect(self._update_visibility)
+        self._picked: set[str] = set()  # "target", "dims": chosen by hand, no preselection
+        self._presetting = False
+        self.target.changed.connect(lambda *_: self._on_picked("target"))
+        self.dims.changed.connect(lambda *_: self._on_picked("dims"))
+        self.pair_psf.source.changed.connect(lambda *_: self._on_picked("pair_psf"))
+        self.image.changed.connect(self._preselect_for_image)
         self.target.changed.connect(self._update_visibility)
         self.image.changed.connect(self._suggest_start)  # blurred pairs or noisy ones
         self.adapt.psf.source.changed.connect(self._suggest_start)
@@ -304,10 +310,50 @@ class TrainWidget(WorkerWidget):
             super().reset_choices()
         finally:
             self._suggesting = False
-        for widget, value in keep.items():
-            with contextlib.suppress(ValueError, TypeError):
-                if any(value is choice for choice in widget.choices):
-                    widget.value = value
+        self._presetting = True  # the choices change: no pick by hand
+        try:
+            for widget, value in keep.items():
+                with contextlib.suppress(ValueError, TypeError):
+                    if any(value is choice for choice in widget.choices):
+                        widget.value = value
+        finally:
+            self._presetting = False
+        if hasattr(self, "_picked"):  # (built: the first call comes from __init__)
+            self._preselect_for_image()
+
+    def _on_picked(self, name: str) -> None:
+        if not self._presetting:
+            self._picked.add(name)
+
+    def _preselect_for_image(self, *_: Any) -> None:
+        """Until picked by hand: the *Target* is a layer that looks clean (a sample's
+        clean layer, or one named like clean, ground truth or gt; else it stays
+        self-supervised), and the *Network* is 3D for an input with three spatial
+        axes (a volume; a time-lapse labelled t, y, x stays 2D), as Restore chooses."""
+        from ._methods import spatial_dims
+        from .quality import looks_like_reference
+
+        image = self.image.value
+        if not isinstance(image, Image):
+            return
+        self._presetting = True
+        try:
+            if "target" not in self._picked and self.target.value in (SELF_SUPERVISED, image):
+                clean = next(
+                    (
+                        layer
+                        for _, layer in self._image_layers()
+                        if layer is not image and looks_like_reference(layer)
+                    ),
+                    None,
+                )
+                if clean is not None:
+                    self.target.value = clean
+            if "dims" not in self._picked:
+                with contextlib.suppress(ValueError, TypeError, IndexError):
+                    self.dims.value = "3D" if spatial_dims(image) == 3 else "2D"
+        finally:
+            self._presetting = False
 
     def _update_visibility(self, *_: Any) -> None:
         adapting = self.mode.value == ADAPT
@@ -398,11 +444,27 @@ class TrainWidget(WorkerWidget):
     def _update_pair_psf(self) -> None:
         """Pairs' PSF: shown for a deconvolution *Start from* trained on a target layer."""
         adapting = self.mode.value == ADAPT
-        self.pair_psf.visible = (
+        shown = (
             not adapting
             and isinstance(self.target.value, Image)
             and start_needs_psf(self.start_from.value)
         )
+        self.pair_psf.visible = shown
+        # a layer that looks like a PSF (a sample's, or named so) is the pairs' PSF,
+        # as Restore takes it, until a source is picked by hand
+        layer = self.pair_psf.layer.value
+        if (
+            shown
+            and "pair_psf" not in getattr(self, "_picked", {"pair_psf"})
+            and self.pair_psf.source.value == NO_PSF
+            and layer is not None
+            and looks_like_psf(layer)
+        ):
+            self._presetting = True
+            try:
+                self.pair_psf.source.value = FROM_LAYER
+            finally:
+                self._presetting = False
 
     def _theme(self) -> Any:
         """The viewer's theme, for the plot's colours (None if unknown)."""
