@@ -58,6 +58,10 @@ def test_a_3d_psf_deconvolves_volumes_and_a_2d_psf_every_plane():
         dn.run_method(stack, "wiener", psf=psf3, axes="TYX")
     with pytest.raises(ValueError, match="needs a psf"):
         dn.run_method(stack, "wiener")
+    # a 3D PSF on a plane: said so, with the cure (it said "pass a larger image")
+    for method in ("wiener", "richardson-lucy"):
+        with pytest.raises(ValueError, match=r"PSF is 3D .* image has 2 dimension.*a 2D PSF"):
+            dn.run_method(stack[0], method, psf=psf3)
 
 
 def test_richardson_lucy_yields_per_iteration():

@@ -1097,3 +1097,21 @@ def test_an_optical_psf_follows_the_image_calibration(viewer_widget, qtbot, erro
     defaults = {p.name: p.default for p in dn.list_psfs()["widefield"].params}
     assert widget.psf.forms.field("pixel_size").value == defaults["pixel_size"]
     assert widget.psf.forms.field("z_step").value == defaults["z_step"]
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"), [("deconv-3d", "gaussian"), ("deconv-3d", "widefield")]
+)
+def test_a_3d_model_with_a_generated_psf_on_a_plane_says_what_it_needs(
+    viewer_widget, qtbot, errors, method, kind
+):
+    """A 3D deconvolution model with a generated PSF on a 2D image: the model's own
+    message (it was "zip() argument 2 is shorter than argument 1" from the PSF's crop)."""
+    viewer, widget = viewer_widget
+    viewer.add_image(_noisy((40, 48)), name="plane")
+    widget.method.value = method
+    widget.psf.source.value = kind
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and "needs the axes 'ZYX'" in errors[0]
+    assert "zip()" not in errors[0] and len(viewer.layers) == 1

@@ -50,9 +50,15 @@ def _spatial(shape: tuple[int, ...], axes: str | None, k: int | None, dims: tupl
     if axes is None:
         k = k or 2
         if ndim < k:
+            # k is 3 for a 3D PSF or a method that only works on volumes
             raise ValueError(
                 f"the image has {ndim} dimension(s) but the operation works on {k}D "
-                f"{'planes' if k == 2 else 'volumes'}; pass a larger image"
+                f"{'planes' if k == 2 else 'volumes'} here"
+                + (
+                    "; pass a volume (ZYX)"
+                    if k == 3
+                    else "; pass an image of 2 dimensions or more"
+                )
             )
         return list(range(ndim - k, ndim))
     axes = check_axes(axes, shape, 2)
@@ -247,6 +253,12 @@ def _run_classical(image, spec, params, psf, axes, device):
     kernel = _as_psf(psf)
     shape = tuple(image.shape)
     k = 3 if (kernel is not None and kernel.ndim == 3) or 2 not in spec.ndim else 2
+    if kernel is not None and kernel.ndim > len(shape):
+        raise ValueError(
+            f"the PSF is {kernel.ndim}D (shape {kernel.shape}) but the image has "
+            f"{len(shape)} dimension(s); pass a volume (ZYX) for a 3D PSF, or a 2D PSF for "
+            "a plane (e.g. 'airy' or 'gaussian')"
+        )
     spatial = _spatial(shape, axes, k, spec.ndim)
     if kernel is not None and kernel.ndim > len(spatial):
         raise ValueError(

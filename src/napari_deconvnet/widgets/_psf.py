@@ -393,8 +393,11 @@ def build_psf(
         kernel = make_psf(kind, (size,) * ndim, **params)
     else:
         kernel = make_psf(kind, **_with_ndim(kind, ndim, params))
-        # cropped to the image, with a note when that leaves out light (core.psf.fit_psf)
-        kernel = fit_psf({"kind": kind, **params}, kernel, tuple(spatial_shape))
+        # cropped to the image, with a note when that leaves out light (core.psf.fit_psf);
+        # a PSF of more dimensions than the image (a 3D model on a plane) is left to the
+        # restore, which says what the model needs (it failed here, in zip())
+        if kernel.ndim <= len(spatial_shape):
+            kernel = fit_psf({"kind": kind, **params}, kernel, tuple(spatial_shape))
     kernel = as_psf(kernel, measured=False)
     record = {"kind": kind, **params, "shape": [int(s) for s in kernel.shape]}
     return kernel, record
