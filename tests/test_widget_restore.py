@@ -704,7 +704,8 @@ def test_deconvolution_model_file_with_a_generated_psf(viewer_widget, qtbot, err
     widget.psf.layer.value = viewer.layers["psf 3d"]
     widget.run()
     _wait_until_idle(qtbot, widget)
-    assert len(errors) == 1 and "dimensions" in errors[0] and "(3, 5, 5)" in errors[0]
+    assert len(errors) == 1 and "PSF layer 'psf 3d' is 3D" in errors[0]
+    assert "'deconv' is a 2D model" in errors[0]
     assert "blurred [deconv] (2)" not in viewer.layers
 
 
@@ -1115,3 +1116,16 @@ def test_a_3d_model_with_a_generated_psf_on_a_plane_says_what_it_needs(
     _wait_until_idle(qtbot, widget)
     assert len(errors) == 1 and "needs the axes 'ZYX'" in errors[0]
     assert "zip()" not in errors[0] and len(viewer.layers) == 1
+
+
+def test_a_2d_model_with_a_3d_psf_layer_says_to_choose_a_3d_model(viewer_widget, qtbot, errors):
+    """The volume sample with deconv-2d: its 3D PSF layer cannot blur planes (the core
+    said the PSF may have 'at most as many dimensions as the image (2)' of a volume)."""
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "volume")
+    assert widget.psf.source.value == "from layer"
+    widget.method.value = "deconv-2d"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert len(errors) == 1 and "PSF layer 'volume PSF' is 3D" in errors[0]
+    assert "'deconv-3d'" in errors[0] and len(viewer.layers) == 3

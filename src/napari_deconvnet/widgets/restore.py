@@ -451,6 +451,15 @@ class RestoreWidget(WorkerWidget):
                     f"labels are {labelled!r}); choose a 2D model to restore it plane by plane"
                 )
             _no_z(layer, labelled, False, psf_ndim(psf) == 3)
+        kernel_ndim = psf_ndim(psf) if psf is not None else None
+        if kernel_ndim is not None and kernel_ndim > ndim:
+            # (the core said "at most as many dimensions as the image (2)" of a volume)
+            where = f"the PSF layer {psf['layer']!r}" if "layer" in psf else "the PSF"
+            raise ValueError(
+                f"{where} is {kernel_ndim}D but model {label!r} is a {ndim}D model, which "
+                f"restores plane by plane with a 2D PSF; choose a 3D model for a volume "
+                f"(e.g. 'deconv-3d') or a 2D PSF"
+            )
         return axes, ndim
 
     def prepare(self) -> Job:
