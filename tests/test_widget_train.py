@@ -323,7 +323,7 @@ def test_shapes_to_polygons_goes_through_world_coordinates(make_napari_viewer):
 def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
     volume = np.random.default_rng(0).random((20, 48, 48), dtype=np.float32)
-    viewer.add_image(volume, name="volume")
+    viewer.add_image(volume, name="volume", scale=(0.5, 0.2, 0.2), units=("micrometer",) * 3)
     viewer.dims.set_current_step(0, 13)
     widget.target.value = SELF_SUPERVISED
     widget.dims.value = "3D"
@@ -335,6 +335,9 @@ def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
     assert widget.result.model.config.ndim == 3
     preview = viewer.layers["volume preview"].data
     assert preview.shape == (48, 48)  # plane 13 of a restored slab around it
+    # in the input's units (it was in pixels: napari then showed no units at all)
+    assert [str(u) for u in viewer.layers["volume preview"].units] == ["micrometer"] * 2
+    np.testing.assert_allclose(viewer.layers["volume preview"].scale, (0.2, 0.2))
     # the preview shows the last epoch's model; the result is the best one, close to it
     slab = dn.restore(volume[4:20], widget.result.model, device="cpu")
     np.testing.assert_allclose(preview, slab[9], atol=0.02)
@@ -465,6 +468,9 @@ def test_adapt_mode_previews_and_beats_the_shipped_model(
 
     monkeypatch.setattr(train_module, "_adapt_job", bounded)
     widget.image.value = viewer.layers["noisy"]
+    # the layer named like a PSF is the adaptation's PSF; set back to none by hand here
+    assert widget.adapt.psf.source.value == FROM_LAYER
+    widget.adapt.psf.source.value = "none"
     widget.mode.value = ADAPT
     assert _shown(widget.adapt) and not _shown(widget.target) and not _shown(widget.synthetic)
     assert not any(_shown(w) for w in (widget.epochs, widget.loss, widget.regions))
@@ -713,6 +719,9 @@ def test_a_sample_preselects_its_clean_target_psf_and_dimensions(viewer_widget):
     assert widget.image.value is viewer.layers["volume blurred"]
     assert widget.target.value is viewer.layers["volume clean"]
     assert widget.dims.value == "3D"
+    # adapting (no clean data) beside the PSF layer adapts to that PSF
+    assert widget.adapt.psf.source.value == "from layer"
+    assert widget.adapt.psf.layer.value is viewer.layers["volume PSF"]
     assert widget.pair_psf.source.value == "none"  # (the fixture starts a new network)
     widget.start_from.value = "deconv-3d"
     assert widget.pair_psf.source.value == "from layer"
@@ -731,3 +740,4 @@ def test_a_time_lapse_keeps_a_2d_network(viewer_widget):
     assert widget.target.value is viewer.layers["moving clean"]
     assert widget.dims.value == "2D"
     assert widget.pair_psf.source.value == "none"
+    assert widget.adapt.psf.source.value == "none"  # no PSF layer

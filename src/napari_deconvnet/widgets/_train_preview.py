@@ -71,11 +71,17 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
         preview.data = image
         preview.translate = translate
     else:
+        # the input's units too: a preview in napari's pixel units beside layers in
+        # micrometres made napari warn "Inconsistent units across layers" and stop
+        # showing units
+        units = getattr(layer, "units", None)
+        extra = {"units": tuple(units)[-2:]} if units is not None and len(units) >= 2 else {}
         viewer.add_image(
             image,
             name=name,
             scale=scale,
             translate=translate,
+            **extra,
             colormap=layer.colormap,
             contrast_limits=layer.contrast_limits,
             metadata={"napari_deconvnet": {"preview_of": layer.name}},

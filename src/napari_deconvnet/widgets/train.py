@@ -253,6 +253,7 @@ class TrainWidget(WorkerWidget):
         self.target.changed.connect(lambda *_: self._on_picked("target"))
         self.dims.changed.connect(lambda *_: self._on_picked("dims"))
         self.pair_psf.source.changed.connect(lambda *_: self._on_picked("pair_psf"))
+        self.adapt.psf.source.changed.connect(lambda *_: self._on_picked("adapt_psf"))
         self.image.changed.connect(self._preselect_for_image)
         self.target.changed.connect(self._update_visibility)
         self.image.changed.connect(self._suggest_start)  # blurred pairs or noisy ones
@@ -328,8 +329,9 @@ class TrainWidget(WorkerWidget):
     def _preselect_for_image(self, *_: Any) -> None:
         """Until picked by hand: the *Target* is a layer that looks clean (a sample's
         clean layer, or one named like clean, ground truth or gt; else it stays
-        self-supervised), and the *Network* is 3D for an input with three spatial
-        axes (a volume; a time-lapse labelled t, y, x stays 2D), as Restore chooses."""
+        self-supervised), the *Network* is 3D for an input with three spatial
+        axes (a volume; a time-lapse labelled t, y, x stays 2D), as Restore chooses,
+        and the adaptation's PSF a layer that looks like a PSF."""
         from ._methods import spatial_dims
         from .quality import looks_like_reference
 
@@ -352,6 +354,15 @@ class TrainWidget(WorkerWidget):
             if "dims" not in self._picked:
                 with contextlib.suppress(ValueError, TypeError, IndexError):
                     self.dims.value = "3D" if spatial_dims(image) == 3 else "2D"
+            # adapting beside a PSF layer adapts a deconvolution model to that PSF
+            psf_layer = self.adapt.psf.layer.value
+            if (
+                "adapt_psf" not in self._picked
+                and self.adapt.psf.source.value == NO_PSF
+                and psf_layer is not None
+                and looks_like_psf(psf_layer)
+            ):
+                self.adapt.psf.source.value = FROM_LAYER
         finally:
             self._presetting = False
 
