@@ -66,6 +66,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]  # noqa: ANN001
+        """As argparse's, but extra arguments are the command's error, with its help."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            commands = getattr(self, "commands", {})
+            where = commands.get(getattr(parsed, "command", None), self)
+            where.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -82,8 +91,22 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not 0 < value < float("inf"):  # inf would never end a run bounded by time alone
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+#: The largest seed: what the random generators of numpy and torch all take.
+MAX_SEED = 2**63 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}")
     return value
 
 
@@ -120,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = sub.choices  # type: ignore[attr-defined]
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=[common])
@@ -219,9 +243,21 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_restore.cmd_restore)
 
     p = command("train", "train a model on image files and save it")
-    p.add_argument("--input", nargs="+", required=True, metavar="IN", help="training images")
     p.add_argument(
-        "--target", nargs="+", default=None, metavar="T", help="clean targets, one per input"
+        "--input",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="IN",
+        help="training images, folders or globs (repeatable)",
+    )
+    p.add_argument(
+        "--target",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="T",
+        help="clean targets, one per input, in the same order (repeatable)",
     )
     p.add_argument(
         "--noise",
@@ -285,7 +321,15 @@ def _parser() -> argparse.ArgumentParser:
         "and target, so a new network is not thrown by other images' intensities; default "
         "0.25 for a new denoiser, 0 when fine-tuning",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--axes",
+        default=None,
+        help="one letter per dimension from TZCYXS, the same for every file, e.g. YXC "
+        "(default: the files' own where they have a channel axis, C or S: each channel "
+        "trains the one single-channel network, as restore applies it; else leading axes "
+        "are samples)",
+    )
+    p.add_argument("--seed", type=_seed, default=0, help="seeds patches, noise and weights")
     p.add_argument("--name", default=None, help="model name stored in the file")
     p.add_argument("--description", default=None, help="one-line description stored in the file")
     device(p)

@@ -19,6 +19,8 @@ from ._files import (
     BatchErrors,
     Failure,
     UsageError,
+    check_output_file,
+    check_writable_folder,
     expand_inputs,
     follow,
     layer_meta,
@@ -29,6 +31,7 @@ from ._files import (
     psf_from,
     read_input,
     suffix_of,
+    write_failure,
     write_output,
 )
 
@@ -49,6 +52,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
     from napari_deconvnet.io.registry import describe
 
+    _check_model_name(args.model, "the model name")
     try:
         info = dn.model_info(args.model)
     except (ValueError, TypeError) as err:
@@ -62,15 +66,26 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
+    from napari_deconvnet.core.export import EXPORT_FORMATS
 
+    if not args.output:
+        raise UsageError("-o/--output is empty; name the output file (e.g. model.zip)")
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise UsageError(f"{out} exists; pass --overwrite to replace it")
+    fmt = args.format
+    if fmt is None:
+        fmt = next((f for f, ss in EXPORT_FORMATS.items() if out.suffix.lower() in ss), None)
+    if fmt is None:
+        known = ", ".join(f"{s} ({f})" for f, ss in EXPORT_FORMATS.items() for s in ss)
+        raise UsageError(
+            f"cannot tell the export format from {out.name!r}; name the output *.zip "
+            f"(bioimageio), *.onnx or *.pt (torchscript), or pass --format (file names: {known})"
+        )
+    check_output_file(out, args.overwrite, "model" + EXPORT_FORMATS[fmt][0])
+    _check_model_name(args.model, "the model name")
+    if fmt == "bioimageio":
+        _check_license(args.license)
     model = _load_model(args.model)
     options: dict[str, Any] = {}
-    fmt = args.format
-    if fmt is None and out.suffix.lower() == ".zip":
-        fmt = "bioimageio"
     if fmt == "bioimageio":
         test_image = None
         if args.test_image:
@@ -93,9 +108,38 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         written = dn.export(model, out, format=fmt, **options)
     except (ValueError, TypeError, ImportError) as err:
-        raise UsageError(str(err)) from err
+        message = str(err)  # the API's argument names, as the options that gave them
+        if message.startswith("test_image ") and args.test_image:
+            message = f"--test-image {args.test_image}: {message}"
+        elif message.startswith("psf ") and args.psf:
+            message = f"--psf {args.psf}: {message}"
+        raise UsageError(message) from err
+    except OSError as err:
+        raise write_failure(out, err) from err
     print(f"wrote {written}")
     return 0
+
+
+def _check_license(license: str) -> None:
+    """``--license`` is an SPDX identifier that bioimage.io accepts (checked before the work).
+
+    Without ``bioimageio.spec`` (needed for the export anyway) nothing is checked here.
+    """
+    try:
+        from bioimageio.spec.model.v0_5 import DeprecatedLicenseId, LicenseId
+    except ImportError:
+        return
+    for kind in (LicenseId, DeprecatedLicenseId):
+        try:
+            kind(license)
+            return
+        except ValueError:  # pydantic's ValidationError is a ValueError
+            pass
+    raise UsageError(
+        f"--license {license!r} is not an SPDX license identifier that bioimage.io accepts "
+        "(exact spelling and case), e.g. CC-BY-4.0 (the default), CC0-1.0, MIT, Apache-2.0, "
+        "BSD-3-Clause; see https://spdx.org/licenses/"
+    )
 
 
 def _load_model(name: str) -> Any:
@@ -179,15 +223,21 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
 
+    if not args.output:
+        raise UsageError("-o/--output is empty; name the model file (e.g. model.safetensors)")
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise UsageError(f"{out}: model files end in .safetensors")
-    if out.exists() and not args.overwrite:
-        raise UsageError(f"{out} exists; pass --overwrite to replace it")
+    check_output_file(out, args.overwrite, "model.safetensors")
     if args.target and args.noise:
         raise UsageError("give --target (supervised) or --noise (synthetic pairs), not both")
-    inputs = [read_input(p).data for p in expand_inputs(args.input)]
-    targets = [read_input(p).data for p in expand_inputs(args.target)] if args.target else None
+    _check_model_name(args.model, "--model")
+    input_files = expand_inputs(args.input)
+    target_files = expand_inputs(args.target) if args.target else []
+    input_images = [read_input(p) for p in input_files]
+    target_images = [read_input(p) for p in target_files]
+    inputs = [image.data for image in input_images]
+    targets = [image.data for image in target_images] if args.target else None
     if targets is not None and len(targets) != len(inputs):
         raise UsageError(f"{len(inputs)} inputs but {len(targets)} targets; give one per input")
     noise = None
@@ -198,8 +248,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if psf is None and args.model is not None:
         _train_needs_psf(args.model)
     options: dict[str, Any] = {}
+    axes = args.axes or _channel_axes(input_files + target_files, input_images + target_images)
+    if axes is not None:  # each channel trains the one single-channel network
+        options["axes"] = axes
     if args.network:
-        options["network"] = parse_spec("network:" + args.network, "--network")[1]
+        try:
+            options["network"] = parse_spec("network:" + args.network, "--network")[1]
+        except UsageError:
+            raise UsageError(
+                f"--network {args.network!r}: expected key=value,key=value (e.g. "
+                "ndim=3,base_channels=8; the fields are DeconvNetConfig's)"
+            ) from None
     if args.name:
         options["name"] = args.name
     if args.intensity_jitter is not None:
@@ -250,11 +309,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                 **options,
             )
         except (ValueError, TypeError) as err:
-            raise UsageError(str(err)) from err
+            message = _name_bad_files(str(err), input_files + target_files)
+            if message.startswith("axes ") and args.axes:
+                message = f"--{message}"
+            elif message.startswith("axes "):  # the files' own axes
+                message = f"the files' {message}; pass --axes to give others"
+            raise UsageError(message) from err
     model = result.model
     if args.description:
         model.metadata["description"] = args.description
-    dn.save_model(model, out)
+    try:
+        dn.save_model(model, out)
+    except OSError as err:
+        raise write_failure(out, err, "; the trained model was not saved") from err
     print(result.message)
     best = next((h for h in result.history if h.get("epoch") == result.best_epoch), None)
     if best:
@@ -263,6 +330,52 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("best: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     print(f"wrote {out}")
     return 0
+
+
+def _channel_axes(paths: list[Path], images: list[Any]) -> str | None:
+    """The files' axes when they have a channel axis (C, or S for RGB), else None.
+
+    ``dn.train`` then trains each channel as an image of its own (as restore
+    applies the model to each channel), instead of taking the first axes as
+    samples and the last two as Y and X. Every file must have the same axes.
+    """
+    layouts = [image.axes or ("YXS" if image.rgb else None) for image in images]
+    if not any(a and ("C" in a or "S" in a) for a in layouts):
+        return None
+    first = layouts[0]
+    for path, layout in zip(paths, layouts, strict=True):
+        if layout != first:
+            raise UsageError(
+                f"{paths[0]} has axes {first or 'unknown'} but {path} has "
+                f"{layout or 'unknown'}: files with a channel axis (C, or S for RGB) train "
+                "each channel as an image of its own, so every --input and --target file "
+                "must have the same axes; train the others in another run"
+            )
+    return first
+
+
+def _name_bad_files(message: str, paths: list[Path]) -> str:
+    """`message` from dn.train, with the files that hold NaN or infinite values named."""
+    if "NaN or infinite" not in message:
+        return message
+    bad = []
+    for path in paths:
+        try:
+            data = read_input(path, lazy=False).data
+        except Failure:
+            continue
+        if not np.isfinite(np.asarray(data)).all():
+            bad.append(str(path))
+    return f"{', '.join(bad)}: {message}" if bad else message
+
+
+def _check_model_name(name: str | None, what: str) -> None:
+    """An empty model name or path (which would name the current folder)."""
+    if name is not None and not name.strip():
+        raise UsageError(
+            f"{what} is empty; give a shipped model name (see the models command) or a "
+            ".safetensors model file"
+        )
 
 
 def _train_needs_psf(model: str) -> None:
@@ -285,6 +398,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from napari_deconvnet.io import samples
 
     if args.key is None:
+        if args.output is not None or args.overwrite:
+            raise UsageError(
+                "-o/--output and --overwrite need a sample name: napari-deconvnet sample NAME "
+                f"-o FOLDER, with NAME one of {', '.join(samples.SAMPLES)}"
+            )
         width = max(map(len, samples.SAMPLES))
         for key, (_, _, description) in samples.SAMPLES.items():
             print(f"{key:<{width}}  {description}")
@@ -293,18 +411,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown sample {args.key!r}; use one of {', '.join(samples.SAMPLES)}")
     if args.output is None:
         raise UsageError("-o/--output is needed: the folder to write the sample to")
+    if not args.output:
+        raise UsageError("-o/--output is empty; name the folder to write the sample to")
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file; give a folder")
+    check_writable_folder(folder, folder)
+    from napari_deconvnet.io.writer import write_tiff
+
     layers = samples.SAMPLES[args.key][0]()
-    for data, meta, _ in layers:
-        path = folder / (meta["name"].replace(" ", "_") + ".tif")
+    paths = [folder / (meta["name"].replace(" ", "_") + ".tif") for _, meta, _ in layers]
+    for path in paths:  # before writing any: a folder in the way is never replaced
+        if path.is_dir():
+            raise UsageError(f"cannot write {path}: it is a folder; remove it or give another -o")
+    for path, (data, meta, _) in zip(paths, layers, strict=True):
         if path.exists() and not args.overwrite:
             print(f"skipping {path}: it exists (pass --overwrite to replace it)", file=sys.stderr)
             continue
-        from napari_deconvnet.io.writer import write_tiff
-
-        write_tiff(path, data, {k: v for k, v in meta.items() if k != "visible"})
+        try:
+            write_tiff(path, data, {k: v for k, v in meta.items() if k != "visible"})
+        except OSError as err:
+            raise write_failure(path, err) from err
         print(f"wrote {path}")
     return 0
 

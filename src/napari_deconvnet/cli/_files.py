@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -216,6 +217,45 @@ def _not_an_input(outputs: list[Path], inputs: list[Path]) -> list[Path]:
     return outputs
 
 
+def check_output_file(path: Path, overwrite: bool, example: str = "out") -> None:
+    """Refuse an output file that cannot be written, before any work is done.
+
+    An existing file needs `overwrite`; a folder is never replaced; the
+    nearest existing folder above `path` (missing ones are created) must be a
+    writable folder, not a file.
+    """
+    if not str(path) or str(path) == ".":
+        raise UsageError(f"-o/--output is empty; name the output file (e.g. {example})")
+    if path.is_dir():
+        raise UsageError(
+            f"{path} is a folder; name the output file (e.g. {path / example}), "
+            "a folder is never replaced"
+        )
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it")
+    check_writable_folder(path.parent, path)
+
+
+def check_writable_folder(folder: Path, target: Path) -> None:
+    """`folder` (or, if missing, its nearest existing parent) is a writable folder."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot write {target}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"cannot write {target}: the folder {existing} is not writable (permission "
+            "denied); name an output in a folder you can write to"
+        )
+
+
+def write_failure(path: Path, err: OSError, after: str = "") -> Failure:
+    """A :class:`Failure` (exit status 1) for an I/O error while writing `path`."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return Failure(f"cannot write {path}: {reason}{after}")
+
+
 def read_input(path: Path, *, lazy: bool = True) -> Any:
     """An :class:`~napari_deconvnet.io.reader.ImageFile`; unreadable data is a failure."""
     from napari_deconvnet.io.reader import read_image
@@ -311,6 +351,31 @@ def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
         else:
             params[key.strip()] = _number(value.strip())
     return name.strip(), params
+
+
+def calibrated_psf(psf: Any, image: Any) -> tuple[Any, dict[str, float]]:
+    """`psf` for one file: an optical kind given without ``pixel_size`` or ``z_step``
+    (``--psf widefield``) takes them from the file's calibration (its scale in
+    units of length: OME-XML, ImageJ, NGFF), as the widgets take a layer's.
+
+    Returns the PSF to use and what was taken (``{}``: `psf` as it was).
+    """
+    if not isinstance(psf, dict) or "kind" not in psf:
+        return psf, {}
+    from napari_deconvnet.core import specs
+    from napari_deconvnet.core.psf import calibration_nm
+
+    spec = specs.list_psfs().get(psf["kind"])
+    if spec is None:
+        return psf, {}
+    names = {p.name for p in spec.params}
+    found = calibration_nm(
+        getattr(image, "scale", None), getattr(image, "units", None), getattr(image, "axes", None)
+    )
+    taken = {k: v for k, v in found.items() if k in names and k not in psf}
+    if not taken:
+        return psf, {}
+    return {**psf, **taken}, taken
 
 
 def psf_from(

@@ -14,6 +14,7 @@ from ._files import (
     BatchErrors,
     Failure,
     UsageError,
+    calibrated_psf,
     expand_inputs,
     follow,
     layer_meta,
@@ -139,6 +140,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 errors.cannot_read(err)
                 files.update(1)
                 continue
+            file_psf, taken = calibrated_psf(psf, image)
+            if taken and not getattr(args, "quiet", False):
+                said = ", ".join(f"{k.replace('_', ' ')} {v:g} nm" for k, v in taken.items())
+                print(f"{src}: PSF {said} (the file's calibration)", file=sys.stderr)
             refusal = png_refusal(dst, image.data)
             if refusal is not None:  # before any work (a float result, a stack)
                 errors.refuse(src, refusal)
@@ -154,7 +159,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 axes = _stream_axes(src, image, args.axes)
                 _warn_anisotropy(name, image, axes)
                 try:
-                    _stream(src, dst, model, psf, axes, params, args)
+                    _stream(src, dst, model, file_psf, axes, params, args)
                 except (ValueError, TypeError) as err:
                     errors.refuse(src, err)
                     files.update(1)
@@ -181,7 +186,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                     restored = dn.run_method(
                         data,
                         model if model is not None else name,
-                        psf=psf,
+                        psf=file_psf,
                         axes=axes,
                         device=args.device,
                         progress=follow(steps),
@@ -197,7 +202,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 params=params,
                 model=name if model is not None else None,
                 model_name=model.metadata.get("name", name) if model is not None else None,
-                psf=args.psf,
+                psf=args.psf if not taken else {"given": args.psf, **file_psf},
                 axes=axes,
                 tile=args.tile,
                 device=args.device,

@@ -25,6 +25,7 @@ __all__ = [
     "airy_psf",
     "as_psf",
     "blur",
+    "calibration_nm",
     "crop_to",
     "fit_psf",
     "gaussian_psf",
@@ -44,6 +45,78 @@ MAX_PSF_VALUES = 2**27
 PSF_KINDS = SpecTable("psf", lambda spec: spec.defaults())
 _QUADRATURE_POINTS = 96
 _RADIAL_STEP = 0.05  # pixels between samples of the radial profile
+
+
+# ----------------------------------------------------------- calibration
+
+#: Nanometres per unit of length, by the names files and napari give units
+_NANOMETRES = {
+    "pm": 1e-3, "picometer": 1e-3, "picometre": 1e-3,
+    "a": 0.1, "å": 0.1, "angstrom": 0.1, "ångström": 0.1,
+    "nm": 1.0, "nanometer": 1.0, "nanometre": 1.0,
+    "um": 1e3, "µm": 1e3, "μm": 1e3, "micron": 1e3, "micrometer": 1e3, "micrometre": 1e3,
+    "mm": 1e6, "millimeter": 1e6, "millimetre": 1e6,
+    "cm": 1e7, "centimeter": 1e7, "centimetre": 1e7,
+    "m": 1e9, "meter": 1e9, "metre": 1e9,
+}  # fmt: skip
+
+
+def _to_nm(value: Any, unit: Any) -> float | None:
+    """`value` in `unit` (its name: ``"micrometer"``, ``"µm"``...) in nm, or None."""
+    if unit is None:
+        return None
+    name = str(unit).strip().lower()
+    factor = _NANOMETRES.get(name, _NANOMETRES.get(name.rstrip("s")))
+    try:
+        out = float(value) * factor if factor is not None else math.nan
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) and out > 0 else None
+
+
+def calibration_nm(
+    scale: Sequence[Any] | None, units: Sequence[Any] | None, axes: str | None = None
+) -> dict[str, float]:
+    """The optical PSF parameters an image's calibration fixes, in nanometres.
+
+    Parameters
+    ----------
+    scale, units : sequence
+        Pixel size and unit name per axis (RGB samples excluded), as files
+        (OME-XML, ImageJ, NGFF) and napari layers give them.
+    axes : str, optional
+        The axes' letters (``S`` ignored); default: the last three are Z, Y, X.
+
+    Returns
+    -------
+    dict
+        ``pixel_size`` (the mean of Y's and X's) where both are lengths, and
+        ``z_step`` where the Z axis is one; ``{}`` for an uncalibrated image
+        (pixels, no units, time). The keys are :func:`make_psf`'s parameters of
+        the ``airy`` and ``widefield`` kinds.
+
+    Examples
+    --------
+    >>> calibration_nm([0.2, 0.065, 0.065], ["micrometer"] * 3)
+    {'pixel_size': 65.0, 'z_step': 200.0}
+    """
+    if scale is None or units is None or len(scale) != len(units) or len(scale) < 2:
+        return {}
+    n = len(scale)
+    letters = axes.upper().replace("S", "") if axes else None
+    if letters is not None and len(letters) == n and "Y" in letters and "X" in letters:
+        y, x = letters.index("Y"), letters.index("X")
+        z = letters.index("Z") if "Z" in letters else None
+    else:
+        y, x, z = n - 2, n - 1, (n - 3 if n >= 3 else None)
+    out: dict[str, float] = {}
+    lateral = [_to_nm(scale[i], units[i]) for i in (y, x)]
+    if None not in lateral:
+        out["pixel_size"] = round((lateral[0] + lateral[1]) / 2, 6)
+    step = None if z is None else _to_nm(scale[z], units[z])
+    if step is not None:
+        out["z_step"] = round(step, 6)
+    return out
 
 
 # ---------------------------------------------------------------- checks

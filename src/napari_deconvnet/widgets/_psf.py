@@ -18,7 +18,6 @@ scale, is chosen; a value typed by hand stays until then.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -58,19 +57,10 @@ def looks_like_psf(layer: Image) -> bool:
     return flagged or "psf" in layer.name.lower()
 
 
-def _nanometres(value: Any, unit: Any) -> float | None:
-    """`value` in `unit` (a pint unit, as napari layers hold them) in nanometres, or None
-    when the unit is no length (napari's default ``pixel``, seconds...)."""
-    try:
-        out = float((float(value) * unit).to("nanometer").magnitude)
-    except Exception:  # pint's DimensionalityError, a unit given as text, ...
-        return None
-    return out if math.isfinite(out) and out > 0 else None
-
-
 def layer_calibration(layer: Any) -> dict[str, float]:
     """The optical PSF parameters a calibrated image layer fixes: ``pixel_size`` and
-    ``z_step`` in nanometres, from its scale and units.
+    ``z_step`` in nanometres, from its scale and units
+    (:func:`~napari_deconvnet.core.psf.calibration_nm`).
 
     Only axes whose unit is a length count: an image in napari's default
     ``pixel`` units gives ``{}``. The lateral pixel size is the mean of Y's and
@@ -85,28 +75,13 @@ def layer_calibration(layer: Any) -> dict[str, float]:
     """
     if layer is None:
         return {}
-    scale = [float(v) for v in getattr(layer, "scale", ())]
-    units = list(getattr(layer, "units", None) or ())
-    if len(units) != len(scale) or len(scale) < 2:
-        return {}
+    from napari_deconvnet.core.psf import calibration_nm
+
     from ._methods import labelled_axes
 
-    axes = labelled_axes(layer)
-    letters = axes.replace("S", "") if axes is not None else None
-    if letters is not None and len(letters) == len(scale):
-        y, x = letters.index("Y"), letters.index("X")
-        z = letters.index("Z") if "Z" in letters else None
-    else:
-        y, x = len(scale) - 2, len(scale) - 1
-        z = len(scale) - 3 if len(scale) >= 3 else None
-    out: dict[str, float] = {}
-    lateral = [_nanometres(scale[i], units[i]) for i in (y, x)]
-    if None not in lateral:
-        out["pixel_size"] = (lateral[0] + lateral[1]) / 2
-    step = None if z is None else _nanometres(scale[z], units[z])
-    if step is not None:
-        out["z_step"] = step
-    return out
+    units = getattr(layer, "units", None)
+    names = None if units is None else [str(u) for u in units]
+    return calibration_nm(list(getattr(layer, "scale", ())), names, labelled_axes(layer))
 
 
 class PsfPicker(Container):

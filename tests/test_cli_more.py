@@ -1,0 +1,365 @@
+"""The train, export, info, sample, models and methods commands refuse misuse cleanly.
+
+Each refusal is one line naming what was wrong and what is accepted, with exit
+status 2 (usage) or 1 (failure while working), before any work where it can
+be, and no output left behind. Images are tiny, training one short epoch.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+import napari_deconvnet as dn
+from napari_deconvnet.cli import main
+
+TRAIN = ["--epochs", "1", "--batch-size", "2", "--device", "cpu", "-q"]
+TRAIN += ["--network", "base_channels=4"]
+
+
+def _image(shape=(48, 48), seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, shape).astype(np.float32)
+
+
+@pytest.fixture
+def small(tmp_path):
+    path = tmp_path / "small.tif"
+    tifffile.imwrite(path, _image())
+    return path
+
+
+@pytest.fixture
+def model_file(tmp_path_factory):
+    """A tiny saved model (a new network, untrained)."""
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    dn.save_model(dn.DeconvNet(dn.DeconvNetConfig(base_channels=4, depth=1)), path)
+    return path
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+# ------------------------------------------------------------------------- train
+
+
+def test_train_uses_a_files_channel_axis(tmp_path, capsys):
+    """A (Y, X, C) TIFF trains each channel (it was read as a 64 x 2 image, refused)."""
+    src = tmp_path / "yxc.tif"
+    tifffile.imwrite(src, _image((48, 48, 2)), metadata={"axes": "YXC"})
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--input", str(src), "-o", str(out), *TRAIN]) == 0, (
+        capsys.readouterr().err
+    )
+    assert out.is_file()
+    assert "too small" not in capsys.readouterr().err
+
+
+def test_train_refuses_files_with_different_channel_axes(tmp_path, capsys):
+    a, b = tmp_path / "yxc.tif", tmp_path / "cyx.ome.tif"
+    tifffile.imwrite(a, _image((48, 48, 2)), metadata={"axes": "YXC"})
+    tifffile.imwrite(b, _image((2, 48, 48)), metadata={"axes": "CYX"})
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--input", str(a), str(b), "-o", str(out), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert "has axes YXC but" in err and "has CYX" in err and "same axes" in err
+    assert not out.exists()
+
+
+def test_train_axes_option_is_checked_and_named(small, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--input", str(small), "-o", str(out), "--axes", "ZYX", *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert "--axes 'ZYX' has 3 letters but input 0 has 2 dimensions" in err
+    assert not out.exists()
+
+
+def test_train_names_the_file_with_nan(small, tmp_path, capsys):
+    bad = tmp_path / "nan.npy"
+    data = _image()
+    data[3, 3] = np.nan
+    np.save(bad, data)
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--input", str(small), str(bad), "-o", str(out), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: " in err and "NaN or infinite" in err and str(small) + "," not in err
+    assert not out.exists()
+
+
+def test_train_refuses_a_folder_as_output_before_training(small, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "m.safetensors"
+    folder.mkdir()
+    monkeypatch.setattr(dn, "train", lambda *a, **k: pytest.fail("trained anyway"))
+    args = ["train", "--input", str(small), "-o", str(folder), "--overwrite", *TRAIN]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is a folder; name the output file" in err and "Error" not in err
+    assert _files(folder) == [] and folder.is_dir()
+
+
+def test_train_refuses_an_output_below_a_file(small, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(dn, "train", lambda *a, **k: pytest.fail("trained anyway"))
+    out = small / "m.safetensors"
+    assert main(["train", "--input", str(small), "-o", str(out), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: {small} is a file, not a folder" in err
+
+
+def test_train_refuses_an_unwritable_folder_before_training(small, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(folder) else real(p, mode)
+    )
+    monkeypatch.setattr(dn, "train", lambda *a, **k: pytest.fail("trained anyway"))
+    out = folder / "m.safetensors"
+    assert main(["train", "--input", str(small), "-o", str(out), *TRAIN]) == 2
+    err = capsys.readouterr().err
+    assert f"the folder {folder} is not writable" in err
+
+
+def test_train_save_error_is_one_line_exit_1(small, tmp_path, capsys, monkeypatch):
+    def refuse(model, path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(dn, "save_model", refuse)
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--input", str(small), "-o", str(out), *TRAIN]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        f"napari-deconvnet train: error: cannot write {out}: Permission denied; the trained "
+        "model was not saved"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "x"])
+def test_train_seed_out_of_range_is_a_usage_error(small, tmp_path, capsys, seed):
+    out = tmp_path / "m.safetensors"
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--input", str(small), "-o", str(out), "--seed", seed, *TRAIN])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seed: expected an integer from 0 to 9223372036854775807" in err
+
+
+def test_train_time_must_be_finite(small, tmp_path, capsys, monkeypatch):
+    """``--time inf`` without --epochs would never end: refused."""
+    monkeypatch.setattr(dn, "train", lambda *a, **k: pytest.fail("trained anyway"))
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            ["train", "--input", str(small), "-o", str(tmp_path / "m.safetensors")]
+            + ["--time", "inf"]
+        )
+    assert exit_.value.code == 2
+    assert "argument --time: expected a positive finite number, got 'inf'" in (
+        capsys.readouterr().err
+    )
+
+
+def test_train_network_spec_error_shows_a_network_example(small, tmp_path, capsys):
+    args = ["train", "--input", str(small), "-o", str(tmp_path / "m.safetensors")]
+    assert main([*args, "--network", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert "--network 'foo': expected key=value" in err and "ndim=3,base_channels=8" in err
+    assert "poisson" not in err
+
+
+@pytest.mark.parametrize("option", [["--model", ""], ["-o", ""]])
+def test_train_empty_model_or_output_is_named(small, tmp_path, capsys, option):
+    args = ["train", "--input", str(small), "-o", str(tmp_path / "m.safetensors"), *TRAIN]
+    assert main([*args, *option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option[0]} is empty" in err or "-o/--output is empty" in err
+    assert "'.'" not in err
+
+
+def test_train_repeated_input_and_target_options_add_up(tmp_path, capsys, monkeypatch):
+    """``--input a --input b`` trains on both (the second used to replace the first)."""
+    names = ["a", "b", "ca", "cb"]
+    for seed, name in enumerate(names):
+        tifffile.imwrite(tmp_path / f"{name}.tif", _image(seed=seed))
+    seen = {}
+
+    def fake_train(inputs, targets, **kwargs):
+        seen.update(inputs=inputs, targets=targets)
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(dn, "train", fake_train)
+    args = ["train", "--input", str(tmp_path / "a.tif"), "--input", str(tmp_path / "b.tif")]
+    args += ["--target", str(tmp_path / "ca.tif"), "--target", str(tmp_path / "cb.tif")]
+    assert main([*args, "-o", str(tmp_path / "m.safetensors"), *TRAIN]) == 2
+    assert "stopped by the test" in capsys.readouterr().err
+    assert len(seen["inputs"]) == 2 and len(seen["targets"]) == 2
+    for got, seed in zip([*seen["inputs"], *seen["targets"]], range(4), strict=True):
+        np.testing.assert_array_equal(np.asarray(got), _image(seed=seed))
+
+
+# ------------------------------------------------------------------------ export
+
+
+def test_export_unknown_suffix_names_the_cli_option(model_file, tmp_path, capsys):
+    out = tmp_path / "x.txt"
+    assert main(["export", str(model_file), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot tell the export format from 'x.txt'" in err and "--format" in err
+    assert "format=" not in err.replace("--format", "")
+    assert not out.exists()
+
+
+def test_export_bad_license_is_one_short_line(model_file, tmp_path, capsys):
+    out = tmp_path / "x.zip"
+    assert main(["export", str(model_file), "-o", str(out), "--license", "no such"]) == 2
+    err = capsys.readouterr().err
+    assert "--license 'no such' is not an SPDX license identifier" in err and "MIT" in err
+    assert len(err) < 400
+    assert not out.exists()
+
+
+def test_export_output_below_a_file(model_file, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "x.pt"
+    assert main(["export", str(model_file), "-o", str(out)]) == 2
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_export_test_image_errors_name_the_option(model_file, tmp_path, capsys):
+    image = tmp_path / "vol.tif"
+    tifffile.imwrite(image, _image((4, 48, 48)), photometric="minisblack")
+    out = tmp_path / "x.zip"
+    assert main(["export", str(model_file), "-o", str(out), "--test-image", str(image)]) == 2
+    err = capsys.readouterr().err
+    assert f"--test-image {image}: test_image has shape (4, 48, 48)" in err
+    assert not out.exists()
+
+
+def test_export_write_error_is_a_failure(model_file, tmp_path, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dn, "export", refuse)
+    out = tmp_path / "x.pt"
+    assert main(["export", str(model_file), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: No space left on device" in err and "OSError" not in err
+
+
+# -------------------------------------------------------------------------- info
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_info_empty_name(capsys, name):
+    assert main(["info", name]) == 2
+    err = capsys.readouterr().err
+    assert "the model name is empty" in err and "'.'" not in err
+
+
+# ------------------------------------------------------------------------ sample
+
+
+def test_sample_output_without_a_name_is_refused(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["sample", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "need a sample name" in err and "fluorescence" in err
+    assert not out.exists()
+
+
+def test_sample_refuses_a_folder_in_the_way_before_writing(tmp_path, capsys):
+    (tmp_path / "cells_clean.tif").mkdir()
+    assert main(["sample", "fluorescence", "-o", str(tmp_path), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "cells_clean.tif: it is a folder" in err and "IsADirectoryError" not in err
+    assert _files(tmp_path) == ["cells_clean.tif"]  # nothing written before the refusal
+
+
+def test_sample_refuses_a_folder_below_a_file(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["sample", "fluorescence", "-o", str(blocker / "sub")]) == 2
+    assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
+
+
+def test_sample_empty_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "" used to mean the current folder
+    assert main(["sample", "fluorescence", "-o", ""]) == 2
+    assert "-o/--output is empty" in capsys.readouterr().err
+    assert _files(tmp_path) == []
+
+
+def test_sample_write_error_is_a_failure(tmp_path, capsys, monkeypatch):
+    from napari_deconvnet.io import writer
+
+    def refuse(path, data, meta):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(writer, "write_tiff", refuse)
+    assert main(["sample", "fluorescence", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Permission denied" in err
+    assert "PermissionError" not in err and _files(tmp_path) == []
+
+
+# ------------------------------------------------------------ models and methods
+
+
+@pytest.mark.parametrize("argv", [["models", "--json"], ["methods", "method", "noise"]])
+def test_extra_arguments_are_the_commands_error(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"napari-deconvnet {argv[0]}: error: unrecognized arguments: ")
+    assert f"see napari-deconvnet {argv[0]} --help" in err
+
+
+def _calibrated_stack(path):
+    x = (np.random.default_rng(0).random((12, 48, 48)) * 100).astype(np.float32)
+    sizes = {"PhysicalSizeX": 0.065, "PhysicalSizeY": 0.065, "PhysicalSizeZ": 0.2}
+    units = {f"{k}Unit": "µm" for k in sizes}
+    tifffile.imwrite(path, x, ome=True, metadata={"axes": "ZYX", **sizes, **units})
+    return x
+
+
+def test_an_optical_psf_kind_takes_the_files_calibration(tmp_path, capsys):
+    """``--psf widefield`` on an OME-TIFF in micrometres: the PSF of its 65 nm pixels and
+    200 nm planes (it was the 100 nm / 250 nm defaults); a value given wins."""
+    from napari_deconvnet.core.psf import fit_psf
+
+    src = tmp_path / "cells.ome.tif"
+    x = _calibrated_stack(src)
+    common = ["--method", "richardson-lucy", "--param", "iterations=3", "--psf", "widefield"]
+    common += ["--psf-param", "na=1.2", "--psf-param", "refractive_index=1.33"]
+    assert main(["restore", str(src), "-o", str(tmp_path / "a.tif"), *common]) == 0
+    assert (
+        "PSF pixel size 65 nm, z step 200 nm (the file's calibration)" in capsys.readouterr().err
+    )
+
+    def expected(**optics):
+        psf = dn.make_psf("widefield", na=1.2, refractive_index=1.33, **optics)
+        return dn.richardson_lucy(x, fit_psf({"kind": "widefield"}, psf, x.shape), 3)
+
+    got = tifffile.imread(tmp_path / "a.tif")
+    np.testing.assert_allclose(got, expected(pixel_size=65, z_step=200), rtol=1e-4, atol=1e-4)
+    assert np.abs(got - expected()).max() > 1  # the defaults give another result
+    given = [*common, "--psf-param", "pixel_size=80"]
+    assert main(["restore", str(src), "-o", str(tmp_path / "b.tif"), *given]) == 0
+    assert "PSF z step 200 nm (the file's calibration)" in capsys.readouterr().err
+    np.testing.assert_allclose(
+        tifffile.imread(tmp_path / "b.tif"),
+        expected(pixel_size=80, z_step=200),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_an_uncalibrated_file_keeps_the_kinds_defaults(tmp_path, capsys):
+    src = tmp_path / "plain.tif"
+    x = (np.random.default_rng(1).random((12, 48, 48)) * 100).astype(np.float32)
+    tifffile.imwrite(src, x)
+    args = ["--method", "wiener", "--psf", "widefield"]
+    assert main(["restore", str(src), "-o", str(tmp_path / "c.tif"), *args]) == 0
+    assert "calibration" not in capsys.readouterr().err
