@@ -128,11 +128,17 @@ def test_train_save_error_is_one_line_exit_1(small, tmp_path, capsys, monkeypatc
     out = tmp_path / "m.safetensors"
     assert main(["train", "--input", str(small), "-o", str(out), *TRAIN]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
+    autosave = tmp_path / "m.autosave.safetensors"
     assert err == (
         f"napari-deconvnet train: error: cannot write {out}: Permission denied; the trained "
-        "model was not saved"
+        f"model was not saved (the run is kept in {autosave}: the same command with --resume "
+        "writes it)"
     )
     assert not out.exists()
+    # as said: the same command with --resume writes it, without training more
+    monkeypatch.undo()
+    assert main(["train", "--input", str(small), "-o", str(out), *TRAIN, "--resume"]) == 0
+    assert out.is_file() and not autosave.exists()
 
 
 @pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "x"])
@@ -363,3 +369,52 @@ def test_an_uncalibrated_file_keeps_the_kinds_defaults(tmp_path, capsys):
     args = ["--method", "wiener", "--psf", "widefield"]
     assert main(["restore", str(src), "-o", str(tmp_path / "c.tif"), *args]) == 0
     assert "calibration" not in capsys.readouterr().err
+
+
+def test_an_interrupted_training_resumes_with_resume(tmp_path, small, monkeypatch, capsys):
+    """train autosaves beside the output; after a failure (here: the final write) the
+    same command with --resume continues the run (its steps and history go on) and the
+    autosave files are removed once the model is written."""
+    out = tmp_path / "sub" / "m.safetensors"
+    autosave = tmp_path / "sub" / "m.autosave.safetensors"
+    resume = tmp_path / "sub" / "m.autosave.resume.safetensors"
+    args = ["train", "--input", str(small), "-o", str(out), "--seed", "3", *TRAIN]
+    args[args.index("--epochs") + 1] = "2"
+    real_save = dn.save_model
+
+    def failing_save(model, path, *a, **k):
+        if str(path) == str(out):
+            raise OSError(28, "No space left on device")
+        return real_save(model, path, *a, **k)
+
+    monkeypatch.setattr(dn, "save_model", failing_save)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "--resume" in err
+    assert not out.exists() and autosave.is_file() and resume.is_file()
+    monkeypatch.setattr(dn, "save_model", real_save)
+    assert main(args) == 2  # a new run would overwrite the interrupted one's files
+    assert "pass --resume to continue it, or --overwrite" in capsys.readouterr().err
+    more = list(args)
+    more[more.index("--epochs") + 1] = "3"
+    epochs_run, real_train = set(), dn.train
+
+    def spy(*a, callback=None, **k):
+        def counted(event):
+            epochs_run.add(event.epoch)
+            callback(event)
+
+        assert k["resume"] == str(autosave)
+        return real_train(*a, callback=counted, **k)
+
+    monkeypatch.setattr(dn, "train", spy)
+    assert main([*more, "--resume"]) == 0
+    assert max(epochs_run) == 3 and 1 not in epochs_run  # only the third epoch ran now
+    assert out.is_file() and not autosave.exists() and not resume.exists()
+    training = dn.model_info(out)["metadata"]["training"]
+    # two epochs before, one more now (steps_per_epoch 10 by default for this image)
+    assert training["epochs"] == 3 and training["steps"] == 3 * (training["steps"] // 3)
+    assert training["steps"] > 0
+    # nothing left to resume: said so
+    assert main([*more, "--resume"]) == 2
+    assert "no interrupted run" in capsys.readouterr().err

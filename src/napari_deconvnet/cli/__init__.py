@@ -280,6 +280,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a run that was interrupted (crash, Ctrl-C, a killed job): training "
+        "autosaves beside the output (OUT.autosave.safetensors and its .resume file, "
+        "removed when the model is written); run the same command with --resume",
+    )
     p.add_argument("--model", default=None, help="fine-tune this model (name or file)")
     p.add_argument(
         "--keep",

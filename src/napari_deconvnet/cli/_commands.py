@@ -228,7 +228,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".safetensors":
         raise UsageError(f"{out}: model files end in .safetensors")
-    check_output_file(out, args.overwrite, "model.safetensors")
+    autosave = out.with_name(out.name.removesuffix(".safetensors") + ".autosave.safetensors")
+    from napari_deconvnet.core.checkpoint import resume_path
+
+    if args.resume:
+        if not resume_path(autosave).is_file():
+            raise UsageError(
+                f"--resume: no interrupted run of {out} to continue ({resume_path(autosave)} "
+                "does not exist); it is written during training and removed when the model "
+                "is saved"
+            )
+    else:
+        check_output_file(out, args.overwrite, "model.safetensors")
+        if resume_path(autosave).is_file() and not args.overwrite:
+            raise UsageError(
+                f"an interrupted run of {out} is kept in {autosave}: pass --resume to "
+                "continue it, or --overwrite to start again"
+            )
     if args.target and args.noise:
         raise UsageError("give --target (supervised) or --noise (synthetic pairs), not both")
     _check_model_name(args.model, "--model")
@@ -289,6 +305,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.set_postfix(shown, refresh=False)
             bar.refresh()
 
+        # the best model so far and the resume state, beside the output (atomically)
+        options["autosave"] = str(autosave)
+        if args.resume:
+            options["resume"] = str(autosave)
         try:
             result = dn.train(
                 inputs if len(inputs) > 1 else inputs[0],
@@ -315,13 +335,28 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif message.startswith("axes "):  # the files' own axes
                 message = f"the files' {message}; pass --axes to give others"
             raise UsageError(message) from err
+        except KeyboardInterrupt:
+            if resume_path(autosave).is_file():
+                print(
+                    f"the run so far is kept in {autosave} (and its .resume file): run the "
+                    "same command with --resume to continue it",
+                    file=sys.stderr,
+                )
+            raise
     model = result.model
     if args.description:
         model.metadata["description"] = args.description
     try:
         dn.save_model(model, out)
     except OSError as err:
-        raise write_failure(out, err, "; the trained model was not saved") from err
+        raise write_failure(
+            out,
+            err,
+            f"; the trained model was not saved (the run is kept in {autosave}: the same "
+            "command with --resume writes it)",
+        ) from err
+    for done in (autosave, resume_path(autosave)):  # the model is written: not needed now
+        done.unlink(missing_ok=True)
     print(result.message)
     best = next((h for h in result.history if h.get("epoch") == result.best_epoch), None)
     if best:
