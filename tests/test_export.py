@@ -434,6 +434,31 @@ def test_torchscript_and_onnx_match_pytorch_at_two_sizes(name, random_net, tmp_p
     assert json.loads(extra["napari_deconvnet.json"])["config"] == net.config.to_dict()
 
 
+def test_salt_and_pepper_graphs_say_the_switch_is_left_to_the_runtime(tmp_path):
+    """A salt-and-pepper model's TorchScript/ONNX export warns, and its record says, that
+    the impulse switch (keep what is not at the image's extremes) is not in the graph; a
+    denoiser's says nothing of it (the export was silent and the record too)."""
+    with pytest.warns(UserWarning, match="impulse switch is not part of the graph"):
+        ts_path = dn.export("salt-and-pepper", tmp_path / "sp.pt")
+    with pytest.warns(UserWarning, match="impulse switch"):
+        onnx_path = dn.export("salt-and-pepper", tmp_path / "sp.onnx")
+    extra = {"napari_deconvnet.json": ""}
+    torch.jit.load(str(ts_path), _extra_files=extra)
+    for record in (
+        json.loads(extra["napari_deconvnet.json"]),
+        json.loads(onnx.load(str(onnx_path)).metadata_props[0].value),
+    ):
+        assert "minimum or maximum" in record["impulse_switch"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = dn.export("denoise-2d", tmp_path / "d.pt")
+    extra = {"napari_deconvnet.json": ""}
+    torch.jit.load(str(plain), _extra_files=extra)
+    assert "impulse_switch" not in json.loads(extra["napari_deconvnet.json"])
+
+
 def test_deployed_graph_is_restore_in_normalised_units(tmp_path):
     """What the graphs compute (GridPadded) is restore's result before mapping back."""
     net = dn.load_model("denoise-2d")
@@ -564,3 +589,15 @@ def test_train_widget_saves_a_bioimageio_package(make_napari_viewer, random_net,
     loaded = dn.load_model(saved)
     image = np.random.default_rng(0).random((40, 52)).astype(np.float32)
     np.testing.assert_array_equal(dn.restore(image, loaded), dn.restore(image, net))
+
+
+def test_exported_graphs_are_named_when_given_as_models(tmp_path):
+    """model_info/load_model on an export: "an ONNX graph" (it said "not a valid safetensors
+    file (header length 8031177557570357256 ...)") or a TorchScript zip."""
+    onnx_path = dn.export("denoise-2d", tmp_path / "d.onnx")
+    ts_path = dn.export("denoise-2d", tmp_path / "d.pt")
+    for call in (dn.model_info, dn.load_model):
+        with pytest.raises(ValueError, match="is an ONNX graph"):
+            call(onnx_path)
+        with pytest.raises(ValueError, match="TorchScript export"):
+            call(ts_path)

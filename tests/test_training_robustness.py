@@ -138,3 +138,11 @@ def test_a_target_identical_to_its_input_warns():
     with warnings.catch_warnings():  # one real pair among identical ones: no warning
         warnings.filterwarnings("error", message="every target is identical")
         dn.train([noisy, noisy], [clean, noisy], **fast)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, np.int64(-5)])
+def test_seeds_out_of_range_are_refused_naming_the_range(seed):
+    """numpy's "expected non-negative integer" and torch's overflow named no range."""
+    x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 2\*\*63 - 1"):
+        dn.train(x, epochs=1, seed=seed, device="cpu")

@@ -232,9 +232,27 @@ def deployment_record(net: DeconvNet, inputs: Sequence[str]) -> dict[str, Any]:
             "divide by the scale of 'normalization' before, and invert after"
         ),
         "config": cfg.to_dict(),
+        **_after_the_graph(net),
         "metadata": {k: v for k, v in net.metadata.items() if k != "path"},
         "library": {"napari_deconvnet": __version__, "torch": torch.__version__},
     }
+
+
+#: What a runtime must do after a salt-and-pepper model's graph (its impulse switch)
+IMPULSE_SWITCH_NOTE = (
+    "after the graph, keep every input pixel that is not at the whole image's minimum or "
+    "maximum: only those pixels are taken for impulses and replaced by the network's output "
+    "(restore does this; the graph alone also changes the other pixels)"
+)
+
+
+def _after_the_graph(net: DeconvNet) -> dict[str, Any]:
+    """The deployment record's note on a step after the network (the impulse switch)."""
+    from .kinds import kind_of
+
+    if getattr(kind_of(net), "switch", False):
+        return {"impulse_switch": IMPULSE_SWITCH_NOTE}
+    return {}
 
 
 # -------------------------------------------------------------- public API
@@ -334,7 +352,16 @@ def export(
         )
     target = check_target(target, EXPORT_FORMATS[fmt], fmt)
     net = private_copy(load_model(model))
-    record = json.dumps(deployment_record(net, ["input"]))
+    record = deployment_record(net, ["input"])
+    if "impulse_switch" in record:
+        name = net.metadata.get("name", "this model")
+        warnings.warn(
+            f"{name!r} exported to {fmt}: its impulse switch is not part of the graph; "
+            f"{IMPULSE_SWITCH_NOTE} (also in the file's napari_deconvnet record)",
+            UserWarning,
+            stacklevel=2,
+        )
+    record = json.dumps(record)
     if fmt == "onnx":
         try:
             import onnx  # noqa: F401

@@ -72,9 +72,11 @@ def list_models() -> dict[str, str]:
     return out
 
 
-def _describe_foreign(head: bytes) -> str | None:
+def _describe_foreign(head: bytes, suffix: str = "") -> str | None:
+    if suffix == ".onnx":  # a protobuf has no magic bytes: its name says it
+        return "an ONNX graph (an export, which napari-deconvnet writes but does not read)"
     if head[:2] == b"PK":
-        return "a zip archive (a torch.save/.pt checkpoint?)"
+        return "a zip archive (a torch.save checkpoint or a TorchScript export?)"
     if head[:1] == b"\x80":
         return "a Python pickle (a torch .pt/.pth checkpoint?)"
     if head[:4] == b"\x89HDF":
@@ -104,7 +106,7 @@ def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple
         # formats' magic bytes, which a header length can happen to match
         plausible = len(head) == 9 and head[8:9] == b"{"
         plausible = plausible and 0 < struct.unpack("<Q", head[:8])[0] <= size - 8
-        foreign = None if plausible else _describe_foreign(head)
+        foreign = None if plausible else _describe_foreign(head, path.suffix.lower())
         head = head[:8]
         fh.seek(8)
         if foreign:

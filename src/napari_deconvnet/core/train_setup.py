@@ -656,6 +656,8 @@ def build_trainer(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     seed = int(seed)
+    if not 0 <= seed < 2**63:  # numpy's generators refuse negative seeds, torch larger ones
+        raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed}")
     if validation_noise is not None and validation_noise is not False:
         if not isinstance(validation_noise, dict):
             raise TypeError(
