@@ -418,7 +418,13 @@ def _parser() -> argparse.ArgumentParser:
         help="no window: restore the sample, write it and print PSNR before and after",
     )
     p.add_argument("-o", "--output", default=None, metavar="OUT.tif", help="with --headless")
-    p.add_argument("--model", default="default", help="shipped model name or .safetensors file")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="shipped model name or .safetensors file (default: as the Restore widget "
+        "chooses: the deconvolution model with the sample's PSF where it has one, else the "
+        "default denoiser)",
+    )
     device(p)
     p.set_defaults(func=commands.cmd_demo)
     return parser

@@ -491,6 +491,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _needs_psf(model: str) -> bool:
+    """Whether `model` (a shipped name or a file) deconvolves (takes a PSF)."""
+    from napari_deconvnet.core.kinds import kind_of
+    from napari_deconvnet.core.persistence import load_model
+
+    try:
+        return bool(kind_of(load_model(model)).needs_psf)
+    except (ValueError, TypeError) as err:
+        raise UsageError(str(err)) from err
+
+
 def _demo_headless(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
     from napari_deconvnet.io import samples
@@ -502,18 +513,31 @@ def _demo_headless(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: name the output *.tif, *.ome.tif, *.ome.zarr or *.npy")
     layers = samples.SAMPLES[args.sample][0]()
     (noisy, meta, _), (clean, _, _) = layers[:2]
+    # the sample's PSF layer, where it has one (blurred samples)
+    from napari_deconvnet.core.provenance import KEY
+
+    psf = next(
+        (d for d, m, _ in layers[2:] if m.get("metadata", {}).get(KEY, {}).get("psf")), None
+    )
+    model = args.model
+    if model is None:  # as the Restore widget preselects beside the sample's layers
+        from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS
+
+        model = DECONVOLUTION_MODELS[min(np.ndim(psf), 3)] if psf is not None else "default"
+    needs = psf is not None and _needs_psf(model)
     try:
-        restored = dn.restore(noisy, args.model, device=args.device)
+        restored = dn.restore(noisy, model, psf=psf if needs else None, device=args.device)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     from napari_deconvnet.core.provenance import record
 
     provenance = record(
         "restore",
-        method=args.model,
-        model=args.model,
+        method=model,
+        model=model,
         device=args.device,
         source=f"{args.sample} sample",
+        psf={"layer": "the sample's PSF", "shape": list(np.shape(psf))} if needs else None,
     )
     geometry = {k: meta[k] for k in ("scale", "units", "axis_labels") if k in meta}
     write_output(
@@ -531,6 +555,7 @@ def _demo_headless(args: argparse.Namespace) -> int:
     after = float(dn.psnr(restored, clean, data_range=span))
     print(f"sample {args.sample}: {samples.SAMPLES[args.sample][2]}")
     print(f"PSNR noisy:    {before:6.2f} dB")
-    print(f"PSNR restored: {after:6.2f} dB  (model {args.model!r})")
+    with_psf = " with the sample's PSF" if needs else ""
+    print(f"PSNR restored: {after:6.2f} dB  (model {model!r}{with_psf})")
     print(f"wrote {out}")
     return 0
