@@ -418,3 +418,16 @@ def test_an_interrupted_training_resumes_with_resume(tmp_path, small, monkeypatc
     # nothing left to resume: said so
     assert main([*more, "--resume"]) == 2
     assert "no interrupted run" in capsys.readouterr().err
+
+
+def test_synthesize_blurs_with_the_files_calibrated_psf(tmp_path, capsys):
+    src = tmp_path / "cells.ome.tif"
+    x = _calibrated_stack(src)
+    out = tmp_path / "blurred.tif"
+    args = ["synthesize", str(src), "-o", str(out), "--noise", "none", "--psf", "widefield"]
+    assert main([*args, "--psf-param", "na=1.2", "--psf-param", "refractive_index=1.33"]) == 0
+    assert "PSF pixel size 65 nm, z step 200 nm" in capsys.readouterr().err
+    from napari_deconvnet.core.psf import blur
+
+    psf = dn.make_psf("widefield", na=1.2, refractive_index=1.33, pixel_size=65, z_step=200)
+    np.testing.assert_allclose(tifffile.imread(out), blur(x, psf), rtol=1e-4, atol=1e-3)

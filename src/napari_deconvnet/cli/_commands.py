@@ -19,6 +19,7 @@ from ._files import (
     BatchErrors,
     Failure,
     UsageError,
+    calibrated_psf,
     check_output_file,
     check_writable_folder,
     expand_inputs,
@@ -166,7 +167,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(f"--noise: {err}") from err
     params = check_params(spec, given, args.param, "--noise" if not args.param else "--param")
-    psf = psf_from(args.psf, args, args.psf_param)
+    # a PSF kind stays a description: an optical one takes each file's calibration
+    psf = psf_from(args.psf, args, args.psf_param, spec=True)
     errors = BatchErrors("synthesize", len(inputs))
     for src, dst in zip(inputs, outputs, strict=True):
         if dst.exists() and not args.overwrite:
@@ -184,13 +186,23 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         if refusal is not None:
             errors.refuse(src, refusal)
             continue
+        file_psf, taken = calibrated_psf(psf, image)
+        if taken and not getattr(args, "quiet", False):
+            said = ", ".join(f"{k.replace('_', ' ')} {v:g} nm" for k, v in taken.items())
+            print(f"{src}: PSF {said} (the file's calibration)", file=sys.stderr)
+        if isinstance(file_psf, dict):
+            from napari_deconvnet.core.psf import make_psf
+
+            kind, ndim = file_psf["kind"], file_psf["ndim"]
+            optics = {k: v for k, v in file_psf.items() if k not in ("kind", "ndim")}
+            file_psf = np.asarray(make_psf(kind, ndim=ndim, **optics), np.float32)
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
                 noisy = drain(
                     synthesize_iter(
                         np.asarray(image.data),
                         spec.name,
-                        psf=psf,
+                        psf=file_psf,
                         axes=axes,
                         seed=args.seed,
                         clip=args.clip,
@@ -206,6 +218,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             synthesized={"noise": spec.name, **params, "seed": args.seed, "clip": args.clip},
             psf=args.psf,
             psf_params=list(args.psf_param or []) or None,
+            psf_calibration=taken or None,
             axes=axes,
             source=str(src),
         )
