@@ -421,3 +421,22 @@ def test_a_seed_that_is_not_an_integer_or_a_generator_is_a_clear_type_error(seed
     )
     for generator in (np.random.PCG64(7), np.random.RandomState(7), np.random.SeedSequence(7)):
         assert synthesize(x, "poisson", peak=10, seed=generator).shape == x.shape
+
+
+def test_a_clean_image_that_includes_the_offset_gets_it_once():
+    """clean_includes_offset: a clean image in ADU with the camera's offset (the expected
+    value of a noisy frame) keeps its mean, and only the signal above the offset draws
+    photon noise: Var = (clean - offset) / gain + (read_noise / gain)**2."""
+    clean = np.full((200, 200), 300.0, np.float32)
+    clean[:, 100:] = 100.0  # the offset alone: no photons there
+    noisy = dn.synthesize(
+        clean, "poisson-gaussian", gain=2.0, offset=100.0, read_noise=3.0, seed=0,
+        clean_includes_offset=True,
+    )  # fmt: skip
+    left, right = noisy[:, :100], noisy[:, 100:]
+    assert left.mean() == pytest.approx(300.0, abs=0.2)
+    assert right.mean() == pytest.approx(100.0, abs=0.1)
+    assert left.var() == pytest.approx(200 / 2 + (3 / 2) ** 2, rel=0.05)
+    assert right.var() == pytest.approx((3 / 2) ** 2, rel=0.05)
+    default = dn.synthesize(clean, "poisson-gaussian", gain=2.0, offset=100.0, seed=0)
+    assert default[:, 100:].mean() == pytest.approx(200.0, abs=0.2)  # signal above the offset

@@ -84,7 +84,13 @@ def test_fields_follow_the_noise_model_and_psf(viewer_widget):
     _viewer, widget = viewer_widget
     assert widget.psf.source.value == "none" and _hidden(widget.psf.forms)
     widget.noise.value = "poisson-gaussian"
-    assert _shown(widget.params) == ["gain", "offset", "read_noise", "bit_depth"]
+    assert _shown(widget.params) == [
+        "gain",
+        "offset",
+        "read_noise",
+        "bit_depth",
+        "clean_includes_offset",
+    ]
     widget.noise.value = "salt-and-pepper"
     assert _shown(widget.params) == ["amount", "salt_vs_pepper", "low", "high"]
     assert _hidden(widget.psf.layer)
@@ -122,7 +128,13 @@ def test_camera_noise_with_blur_on_a_stack(viewer_widget, qtbot, errors):
     assert flat.var() == pytest.approx(200 / 2 + (4 / 2) ** 2, rel=0.05)
     meta = out.metadata["napari_deconvnet"]
     assert meta["noise"] == "poisson-gaussian" and meta["seed"] == 0
-    assert meta["params"] == {"gain": 2.0, "offset": 100.0, "read_noise": 4.0, "bit_depth": None}
+    assert meta["params"] == {
+        "gain": 2.0,
+        "offset": 100.0,
+        "read_noise": 4.0,
+        "bit_depth": None,
+        "clean_includes_offset": False,
+    }
     # the default size, cropped to the image (it fits)
     assert meta["psf"] == {"kind": "gaussian", "sigma": 1.0, "shape": [9, 9]}
     # same seed, same stack: the core's generator with the recorded arguments
@@ -318,3 +330,29 @@ def test_a_layer_named_like_ground_truth_is_preselected(viewer_widget):
     assert widget.image.value is viewer.layers["raw"]  # the only one
     viewer.add_image(np.ones((16, 16), np.float32), name="nuclei_GT")
     assert widget.image.value is viewer.layers["nuclei_GT"]
+
+
+def test_matched_camera_noise_on_the_samples_clean_layer_matches_the_noisy_one(
+    viewer_widget, qtbot, errors
+):
+    """Match noise on the fluorescence sample's noisy layer, then Add noise to its clean
+    layer (ADU, offset included): the result has the noisy layer's mean and spread (the
+    offset was added a second time: +102 ADU, and photon noise on it: 11 ADU for 4.8)."""
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "fluorescence")
+    widget.match_layer.value = viewer.layers["cells noisy"]
+    widget.match_noise()
+    _wait_until_idle(qtbot, widget)
+    assert widget.noise.value == "poisson-gaussian"
+    assert widget.params.field("clean_includes_offset").value is True
+    assert "include the offset" in widget.status.value
+    assert widget.image.value is viewer.layers["cells clean"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    noisy, clean = viewer.layers["cells noisy"].data, viewer.layers["cells clean"].data
+    made = viewer.layers["cells clean noisy (poisson-gaussian)"].data
+    bright = clean > np.percentile(clean, 90)
+    assert abs(float((made - clean).mean())) < 0.1
+    spread = float((noisy - clean)[bright].std()), float((made - clean)[bright].std())
+    assert spread[1] == pytest.approx(spread[0], rel=0.1)

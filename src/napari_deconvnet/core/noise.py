@@ -241,6 +241,7 @@ def poisson_gaussian_noise(
     offset: float = 0.0,
     read_noise: float = 1.0,
     bit_depth: int | None = None,
+    clean_includes_offset: bool = False,
 ) -> Any:
     """Camera noise: photon noise, read noise, offset and quantisation, in ADU.
 
@@ -257,12 +258,21 @@ def poisson_gaussian_noise(
         Read noise, electrons rms.
     bit_depth : int, optional
         Round and clip to ``[0, 2**bit_depth - 1]`` ADU; None: no quantisation.
+    clean_includes_offset : bool
+        `clean` is in ADU with the offset in it (an average of many frames of
+        the same camera, the expected value of a noisy image): the offset is
+        subtracted first, so that it is neither counted as photons nor added
+        twice. What :func:`~napari_deconvnet.estimate_noise` measures on a
+        noisy image applies to a clean one in its units this way.
 
     Returns
     -------
     ndarray or torch.Tensor: ``(Poisson(gain * clean) + N(0, read_noise**2)) / gain + offset``
-    (see :func:`synthesize`, Notes).
+    (see :func:`synthesize`, Notes), with ``clean - offset`` for `clean` when
+    `clean_includes_offset`.
     """
+    if clean_includes_offset:
+        clean = clean - offset
     rnd = _Random(rng, clean)
     electrons = rnd.poisson(_clip_low(clean * gain, 0.0))
     if read_noise > 0:
@@ -489,8 +499,8 @@ def synthesize(
             raise ValueError(f"clip must be a (low, high) pair of numbers, got {clip!r}") from None
         if not low <= high:
             raise ValueError(f"clip needs low <= high, got {clip!r}")
-    if "counts" in spec.tags:
-        _warn_negative(image, spec.name)
+    if "counts" in spec.tags:  # (above the offset, where the clean image includes it)
+        _warn_negative(image - p["offset"] if p.get("clean_includes_offset") else image, spec.name)
     if psf is not None:
         image = blur(image, as_psf(psf, image.ndim))
     out = spec.resolve()(image, _Random(seed, image).gen, **p)

@@ -301,9 +301,15 @@ class NoiseWidget(WorkerWidget):
     # ----------------------------------------------------- worker results
 
     def _on_estimated(self, name: str, params: dict[str, Any]) -> str:
-        self.set_params(params)
+        # the offset was measured on an image in the camera's ADU: the clean image, from
+        # the same camera (a sample's clean layer, an average of frames), includes it too
+        # and must not get it twice (the sample's clean layer got 2x the offset)
+        offset = params.get("offset")
+        includes = params["noise"] == "poisson-gaussian" and bool(offset)
+        self.set_params({**params, "clean_includes_offset": includes} if includes else params)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in params.items() if isinstance(v, float))
-        return f"matched {name!r}: {params['noise']} {shown}"
+        note = "; the clean image is taken to include the offset" if includes else ""
+        return f"matched {name!r}: {params['noise']} {shown}{note}"
 
     def _add_layer(self, layer: Image, about: dict[str, Any], result: dict[str, Any]) -> str:
         rec = record("synthesize", **about, psf=result["psf"], source=layer.name)

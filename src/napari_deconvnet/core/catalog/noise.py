@@ -86,6 +86,16 @@ register(
                 label="Bit depth",
                 help="Round and clip to [0, 2**bits - 1] ADU; empty for no quantisation",
             ),
+            Param(
+                "clean_includes_offset",
+                "bool",
+                False,
+                label="Clean image includes the offset",
+                help="The clean image is in the camera's ADU with its offset (an average of "
+                "many frames, a sample's clean layer): the offset is taken off before the "
+                "photon noise and put back once; off: the clean image is the signal above "
+                "the offset",
+            ),
         ),
         function=f"{_N}:poisson_gaussian_noise",
         tags=("counts",),
