@@ -431,3 +431,11 @@ def test_synthesize_blurs_with_the_files_calibrated_psf(tmp_path, capsys):
 
     psf = dn.make_psf("widefield", na=1.2, refractive_index=1.33, pixel_size=65, z_step=200)
     np.testing.assert_allclose(tifffile.imread(out), blur(x, psf), rtol=1e-4, atol=1e-3)
+
+
+def test_a_bad_noise_parameter_names_the_option(small, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--input", str(small), "--noise", "gaussian:sigma=-1", "-o", str(out)]
+    assert main([*args, *TRAIN]) == 2
+    assert "--noise 'gaussian': sigma must be >= 0" in capsys.readouterr().err
+    assert not out.exists()

@@ -146,3 +146,9 @@ def test_seeds_out_of_range_are_refused_naming_the_range(seed):
     x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     with pytest.raises(ValueError, match=r"seed must be an integer from 0 to 2\*\*63 - 1"):
         dn.train(x, epochs=1, seed=seed, device="cpu")
+
+
+def test_a_bad_noise_parameter_names_the_noise():
+    x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^noise 'gaussian': sigma must be >= 0"):
+        dn.train(x, noise={"model": "gaussian", "sigma": -1}, epochs=1, device="cpu")

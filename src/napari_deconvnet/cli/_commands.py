@@ -347,6 +347,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 message = f"--{message}"
             elif message.startswith("axes "):  # the files' own axes
                 message = f"the files' {message}; pass --axes to give others"
+            elif message.startswith("noise ") and args.noise:
+                message = f"--{message}"
             raise UsageError(message) from err
         except KeyboardInterrupt:
             if resume_path(autosave).is_file():

@@ -169,8 +169,15 @@ def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, np.ndarra
                 f"psf has {kernel.ndim} dimensions but the network is {ndim}D; pass a "
                 f"{ndim}D (or lower-dimensional) PSF"
             )
-    # validates the name, the parameters and the PSF with synthesize's own messages
-    synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
+    # validates the name, the parameters and the PSF with synthesize's own messages,
+    # a parameter's named as the noise's ("sigma must be >= 0.0" said nothing of noise=)
+    try:
+        synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        if text.startswith(("psf", "PSF", "unknown noise", "noise")):
+            raise
+        raise type(err)(f"noise {name!r}: {text}") from None
     return name.lower(), params, kernel
 
 
