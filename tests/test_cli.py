@@ -804,7 +804,7 @@ def test_train_intensity_jitter_is_recorded(tmp_path, capsys):
         settings = dn.model_info(model)["metadata"]["training"]["settings"]
         assert settings["intensity_jitter"] == recorded
     assert main([*args, "--intensity-jitter", "2", "-o", str(tmp_path / "bad.safetensors")]) != 0
-    assert "intensity_jitter must be in [0, 1]" in capsys.readouterr().err
+    assert "--intensity-jitter must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_train_self_supervision_reaches_dn_train(tmp_path, capsys):

@@ -439,3 +439,14 @@ def test_a_bad_noise_parameter_names_the_option(small, tmp_path, capsys):
     assert main([*args, *TRAIN]) == 2
     assert "--noise 'gaussian': sigma must be >= 0" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_train_refusals_name_the_commands_options(tmp_path, capsys):
+    small = tmp_path / "tiny.tif"
+    tifffile.imwrite(small, _image((20, 20)))
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--input", str(small), "-o", str(out), "--patch-size", "64", *TRAIN]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--patch-size (64, 64) is larger" in err and "lower --patch-size" in err
+    assert "patch_size" not in err

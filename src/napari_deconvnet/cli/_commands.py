@@ -349,7 +349,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 message = f"the files' {message}; pass --axes to give others"
             elif message.startswith("noise ") and args.noise:
                 message = f"--{message}"
-            raise UsageError(message) from err
+            raise UsageError(_cli_words(message)) from err
         except KeyboardInterrupt:
             if resume_path(autosave).is_file():
                 print(
@@ -402,6 +402,26 @@ def _channel_axes(paths: list[Path], images: list[Any]) -> str | None:
                 "must have the same axes; train the others in another run"
             )
     return first
+
+
+#: dn.train's argument names and the train command's options for them
+_TRAIN_OPTIONS = {
+    "patch_size": "--patch-size",
+    "batch_size": "--batch-size",
+    "max_seconds": "--time",
+    "blind_spot": "--self-supervision",
+    "intensity_jitter": "--intensity-jitter",
+}
+
+
+def _cli_words(message: str) -> str:
+    """`message` from dn.train with its argument names as the command's options
+    ("lower patch_size (patch_size=None tried ...)" -> "lower --patch-size ...")."""
+    import re
+
+    for name, option in _TRAIN_OPTIONS.items():
+        message = re.sub(rf"(?<![\w-]){name}(?![\w])", option, message)
+    return message
 
 
 def _name_bad_files(message: str, paths: list[Path]) -> str:
