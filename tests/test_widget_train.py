@@ -733,6 +733,16 @@ def test_a_sample_preselects_its_clean_target_psf_and_dimensions(viewer_widget):
     assert widget.target.value == "none: self-supervised" and widget.dims.value == "2D"
 
 
+def test_a_clean_layer_of_another_shape_is_not_preselected(viewer_widget):
+    viewer, widget = viewer_widget
+    viewer.add_image(np.ones((32, 32), np.float32), name="noisy")
+    viewer.add_image(np.ones((16, 16), np.float32), name="clean crop")
+    widget.image.value = viewer.layers["noisy"]
+    assert widget.target.value == SELF_SUPERVISED
+    viewer.add_image(np.ones((32, 32), np.float32), name="clean")
+    assert widget.target.value is viewer.layers["clean"]
+
+
 def test_a_time_lapse_keeps_a_2d_network(viewer_widget):
     viewer, widget = viewer_widget
     viewer.open_sample("napari-deconvnet", "timelapse")

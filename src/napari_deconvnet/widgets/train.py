@@ -327,9 +327,9 @@ class TrainWidget(WorkerWidget):
             self._picked.add(name)
 
     def _preselect_for_image(self, *_: Any) -> None:
-        """Until picked by hand: the *Target* is a layer that looks clean (a sample's
-        clean layer, or one named like clean, ground truth or gt; else it stays
-        self-supervised), the *Network* is 3D for an input with three spatial
+        """Until picked by hand: the *Target* is a layer of the input's shape that looks
+        clean (a sample's clean layer, or one named like clean, ground truth or gt; else
+        it stays self-supervised), the *Network* is 3D for an input with three spatial
         axes (a volume; a time-lapse labelled t, y, x stays 2D), as Restore chooses,
         and the adaptation's PSF a layer that looks like a PSF."""
         from ._methods import spatial_dims
@@ -341,11 +341,14 @@ class TrainWidget(WorkerWidget):
         self._presetting = True
         try:
             if "target" not in self._picked and self.target.value in (SELF_SUPERVISED, image):
+                shape = layer_data(image).shape  # a target pairs pixel for pixel
                 clean = next(
                     (
                         layer
                         for _, layer in self._image_layers()
-                        if layer is not image and looks_like_reference(layer)
+                        if layer is not image
+                        and looks_like_reference(layer)
+                        and layer_data(layer).shape == shape
                     ),
                     None,
                 )
