@@ -448,5 +448,5 @@ def test_train_refusals_name_the_commands_options(tmp_path, capsys):
     args = ["train", "--input", str(small), "-o", str(out), "--patch-size", "64", *TRAIN]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "--patch-size (64, 64) is larger" in err and "lower --patch-size" in err
-    assert "patch_size" not in err
+    assert "--patch-size (64, 64) is larger than the spatial shape (20, 20)" in err
+    assert "lower --patch-size" in err and "patch_size" not in err and "'s spatial" not in err

@@ -397,8 +397,8 @@ class TrainingSet:
             spatial = tuple(x.shape[x.ndim - self.ndim :])
             if any(s < p for s, p in zip(spatial, self.size, strict=True)):
                 raise PatchFitError(
-                    f"patch_size {self.size} is larger than {label}'s spatial shape {spatial}; "
-                    "lower patch_size"
+                    f"patch_size {self.size} is larger than the spatial shape {spatial} of "
+                    f"{label}; lower patch_size"
                 )
             _check_finite(x, label)
             if y is not None:
