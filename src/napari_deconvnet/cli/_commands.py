@@ -186,10 +186,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         if refusal is not None:
             errors.refuse(src, refusal)
             continue
-        file_psf, taken = calibrated_psf(psf, image)
-        if taken and not getattr(args, "quiet", False):
-            said = ", ".join(f"{k.replace('_', ' ')} {v:g} nm" for k, v in taken.items())
-            print(f"{src}: PSF {said} (the file's calibration)", file=sys.stderr)
+        file_psf, taken = calibrated_psf(psf, image, src, args)
         if isinstance(file_psf, dict):
             from napari_deconvnet.core.psf import make_psf
 

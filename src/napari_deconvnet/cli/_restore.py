@@ -140,10 +140,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 errors.cannot_read(err)
                 files.update(1)
                 continue
-            file_psf, taken = calibrated_psf(psf, image)
-            if taken and not getattr(args, "quiet", False):
-                said = ", ".join(f"{k.replace('_', ' ')} {v:g} nm" for k, v in taken.items())
-                print(f"{src}: PSF {said} (the file's calibration)", file=sys.stderr)
+            file_psf, taken = calibrated_psf(psf, image, src, args)
             refusal = png_refusal(dst, image.data)
             if refusal is not None:  # before any work (a float result, a stack)
                 errors.refuse(src, refusal)
