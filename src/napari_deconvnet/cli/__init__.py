@@ -153,14 +153,16 @@ def _parser() -> argparse.ArgumentParser:
             "--param", action="append", default=[], metavar="NAME=VALUE", help=help + "; repeat"
         )
 
-    def psf_options(p: argparse.ArgumentParser, what: str) -> None:
+    def psf_options(p: argparse.ArgumentParser, what: str, channels: bool = False) -> None:
+        what = f"{what}: a PSF image file (.tif, .npy) or a PSF kind[:k=v,...]"
+        if channels:
+            what += "; repeat it to give one PSF per channel, in the order of the C axis"
         p.add_argument(
             "--psf",
             default=None,
+            action="append" if channels else "store",
             metavar="PSF",
-            help=_specs.choices_help(
-                "psf", f"{what}: a PSF image file (.tif, .npy) or a PSF kind[:k=v,...]"
-            ),
+            help=_specs.choices_help("psf", what),
         )
         p.add_argument(
             "--psf-param",
@@ -232,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     psf_options(
         p,
         "for deconvolution methods (without --method: deconv-2d, or deconv-3d for a 3D PSF)",
+        channels=True,
     )
     device(p)
     precision(

@@ -371,22 +371,12 @@ def calibrated_psf(
 
 
 def _calibrated(psf: Any, image: Any) -> tuple[Any, dict[str, float]]:
-    if not isinstance(psf, dict) or "kind" not in psf:
+    if not isinstance(psf, dict):
         return psf, {}
-    from napari_deconvnet.core import specs
-    from napari_deconvnet.core.psf import calibration_nm
+    from napari_deconvnet.core.psf import calibrated_kind
 
-    spec = specs.list_psfs().get(psf["kind"])
-    if spec is None:
-        return psf, {}
-    names = {p.name for p in spec.params}
-    found = calibration_nm(
-        getattr(image, "scale", None), getattr(image, "units", None), getattr(image, "axes", None)
-    )
-    taken = {k: v for k, v in found.items() if k in names and k not in psf}
-    if not taken:
-        return psf, {}
-    return {**psf, **taken}, taken
+    scale, units = getattr(image, "scale", None), getattr(image, "units", None)
+    return calibrated_kind(psf, scale, units, getattr(image, "axes", None))
 
 
 def psf_from(

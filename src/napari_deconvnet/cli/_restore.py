@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._files import (
+    IMAGE_SUFFIXES,
     BatchErrors,
     Failure,
     UsageError,
@@ -92,18 +93,56 @@ def _check_psf(name: str, spec: Any, psf: Any) -> None:
         )
 
 
+def _psfs(args: argparse.Namespace) -> Any:
+    """The PSF of ``--psf`` (given once), or the list of one PSF per channel (given
+    several times: ``--psf-param`` goes to every kind among them)."""
+    texts = args.psf
+    pairs = getattr(args, "psf_param", None)
+    if texts is None or isinstance(texts, str):
+        return psf_from(texts, args, pairs, spec=True)
+    if len(texts) == 1:
+        return psf_from(texts[0], args, pairs, spec=True)
+    psfs = [psf_from(text, args, _kind_pairs(text, pairs), spec=True) for text in texts]
+    dims = [p["ndim"] if isinstance(p, dict) else p.ndim for p in psfs]
+    if len(set(dims)) > 1:
+        raise UsageError(
+            f"--psf given {len(psfs)} times (one PSF per channel) with {dims} dimensions; "
+            "one model restores every channel, so give all of them 2D (planes) or all 3D "
+            "(volumes)"
+        )
+    return psfs
+
+
+def _kind_pairs(text: str, pairs: Any) -> Any:
+    """``--psf-param`` for a PSF kind among several ``--psf``; none for a file."""
+    path = Path(text)
+    return None if path.suffix.lower() in IMAGE_SUFFIXES or path.exists() else pairs
+
+
+def _psf_record(given: Any, used: Any, taken: dict) -> Any:
+    """What the provenance says about the PSF: as given, or with the calibration."""
+    given = given[0] if isinstance(given, list) and len(given) == 1 else given
+    if not taken:
+        return given
+    if isinstance(used, list):  # a file's PSF is recorded by its name, a kind whole
+        named = [u if isinstance(u, dict) else g for u, g in zip(used, given, strict=True)]
+        return {"given": given, "channels": named}
+    return {"given": given, **used}
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
     from napari_deconvnet.core.provenance import record
 
-    psf = psf_from(args.psf, args, getattr(args, "psf_param", None), spec=True)
+    psf = _psfs(args)
     if psf is not None and not (args.method or args.model):
         # a PSF and no method: the shipped deconvolution model of the PSF's dimensions,
         # as the Restore widget preselects it beside a PSF layer (and dn.restore
         # chooses it for a PSF with the model left at "default")
         from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS
 
-        ndim = psf["ndim"] if isinstance(psf, dict) else psf.ndim
+        first = psf[0] if isinstance(psf, list) else psf
+        ndim = first["ndim"] if isinstance(first, dict) else first.ndim
         args.method = DECONVOLUTION_MODELS[min(ndim, 3)]
         if not getattr(args, "quiet", False):
             print(f"--psf without --method: deconvolving with {args.method}", file=sys.stderr)
@@ -140,7 +179,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 errors.cannot_read(err)
                 files.update(1)
                 continue
-            file_psf, taken = calibrated_psf(psf, image, src, args)
+            if isinstance(psf, list):  # one per channel, each calibrated alike
+                file_psf, taken = [], {}
+                for each in psf:
+                    one, said = calibrated_psf(each, image, src, args)
+                    file_psf.append(one)
+                    taken |= said
+            else:
+                file_psf, taken = calibrated_psf(psf, image, src, args)
             refusal = png_refusal(dst, image.data)
             if refusal is not None:  # before any work (a float result, a stack)
                 errors.refuse(src, refusal)
@@ -199,7 +245,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 params=params,
                 model=name if model is not None else None,
                 model_name=model.metadata.get("name", name) if model is not None else None,
-                psf=args.psf if not taken else {"given": args.psf, **file_psf},
+                psf=_psf_record(args.psf, file_psf, taken),
                 axes=axes,
                 tile=args.tile,
                 device=args.device,

@@ -240,6 +240,27 @@ class Layout:
 ANISOTROPY_CAUTION = 1.8
 
 
+def zyx_positions(n: int, axes: str | None) -> tuple[int | None, int, int] | None:
+    """Where Z (None without one), Y and X are among `n` per-axis values (a scale,
+    units; RGB samples excluded) of an image with `axes`.
+
+    None: the last three axes (two for `n` = 2) are Z, Y and X. None comes back
+    when `axes` do not describe `n` values with a Y and an X, or `n` < 2.
+
+    >>> zyx_positions(4, "TZYX"), zyx_positions(3, "YXS"), zyx_positions(2, None)
+    ((1, 2, 3), None, (None, 0, 1))
+    """
+    if axes is not None:
+        letters = axes.upper().replace("S", "")
+        if len(letters) != n or "Y" not in letters or "X" not in letters:
+            return None
+        z = letters.index("Z") if "Z" in letters else None
+        return z, letters.index("Y"), letters.index("X")
+    if n < 2:
+        return None
+    return (n - 3 if n >= 3 else None), n - 2, n - 1
+
+
 def z_step_ratio(scale: Sequence[float] | None, axes: str | None) -> float | None:
     """Z scale over Y scale of an image with `scale` (one per axis, RGB samples
     excluded) and `axes` (None: its last three axes are Z, Y and X).
@@ -249,15 +270,10 @@ def z_step_ratio(scale: Sequence[float] | None, axes: str | None) -> float | Non
     if scale is None:
         return None
     values = [float(v) for v in scale]
-    if axes is None:
-        if len(values) < 3:
-            return None
-        z, y = len(values) - 3, len(values) - 2
-    else:
-        letters = axes.upper().replace("S", "")
-        if "Z" not in letters or "Y" not in letters or len(letters) != len(values):
-            return None
-        z, y = letters.index("Z"), letters.index("Y")
+    where = zyx_positions(len(values), axes)
+    if where is None or where[0] is None:
+        return None
+    z, y, _ = where
     if not (math.isfinite(values[y]) and values[y] > 0 and math.isfinite(values[z])):
         return None
     return values[z] / values[y]

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._validation import is_dask, is_tensor, real_array
 from .axes import check_axes
+from .channel_psfs import by_channel, channel_axis, per_channel
 from .generators import drain
 from .specs import Spec, get, implementation, list_methods, specs
 
@@ -215,6 +216,14 @@ def run_method_iter(
         )
     if spec.kind == "model":
         return (yield from _run_model(image, spec, checked, psf, axes, device))
+    if per_channel(psf):  # one PSF per channel: each channel alone (core.channel_psfs)
+        axes = None if axes is None else check_axes(axes, tuple(image.shape), 2)
+        index = channel_axis(psf, axes, tuple(image.shape))
+
+        def one(channel: Any, kernel: Any, sub_axes: str, c: int) -> Any:
+            return _run_classical(channel, spec, checked, kernel, sub_axes, device)
+
+        return (yield from by_channel(image, psf, axes, index, one))
     return (yield from _run_classical(image, spec, checked, psf, axes, device))
 
 

@@ -102,13 +102,11 @@ def calibration_nm(
     """
     if scale is None or units is None or len(scale) != len(units) or len(scale) < 2:
         return {}
+    from .axes import zyx_positions
+
     n = len(scale)
-    letters = axes.upper().replace("S", "") if axes else None
-    if letters is not None and len(letters) == n and "Y" in letters and "X" in letters:
-        y, x = letters.index("Y"), letters.index("X")
-        z = letters.index("Z") if "Z" in letters else None
-    else:
-        y, x, z = n - 2, n - 1, (n - 3 if n >= 3 else None)
+    # axes that do not describe the scale: its last axes, as an image without axes
+    z, y, x = zyx_positions(n, axes or None) or zyx_positions(n, None)
     out: dict[str, float] = {}
     lateral = [_to_nm(scale[i], units[i]) for i in (y, x)]
     if None not in lateral:
@@ -117,6 +115,45 @@ def calibration_nm(
     if step is not None:
         out["z_step"] = round(step, 6)
     return out
+
+
+def calibrated_kind(
+    psf: Any, scale: Sequence[Any] | None, units: Sequence[Any] | None, axes: str | None = None
+) -> tuple[Any, dict[str, float]]:
+    """`psf` with the optical parameters an image's calibration fixes filled in.
+
+    A PSF kind (a name such as ``"widefield"``, or a dict with ``"kind"``)
+    whose spec has ``pixel_size`` or ``z_step`` and that does not give them
+    takes them from the image's scale and units (:func:`calibration_nm`), as
+    the widgets take a layer's and the command line a file's; a value given
+    wins. Anything else (an array, a Gaussian, an uncalibrated image) comes
+    back as it was.
+
+    Returns
+    -------
+    psf, taken
+        The PSF to use (a dict where something was taken) and what was taken
+        (``{}``: `psf` as it was).
+
+    Examples
+    --------
+    >>> calibrated_kind("widefield", [0.2, 0.065, 0.065], ["micrometer"] * 3)[0]
+    {'kind': 'widefield', 'pixel_size': 65.0, 'z_step': 200.0}
+    >>> calibrated_kind({"kind": "airy", "pixel_size": 80}, [0.065, 0.065], ["micrometer"] * 2)[1]
+    {}
+    """
+    given = {"kind": psf} if isinstance(psf, str) else psf
+    if not isinstance(given, Mapping) or not isinstance(given.get("kind"), str):
+        return psf, {}
+    spec = specs("psf", available=False).get(given["kind"].lower())
+    if spec is None:
+        return psf, {}
+    names = {p.name for p in spec.params}
+    found = calibration_nm(scale, units, axes)
+    taken = {k: v for k, v in found.items() if k in names and k not in given}
+    if not taken:
+        return psf, {}
+    return {**given, **taken}, taken
 
 
 # ---------------------------------------------------------------- checks

@@ -33,6 +33,7 @@ import torch
 from ._validation import check_single_range, is_dask, is_tensor
 from .axes import Layout, check_axes, check_image
 from .borders import check_borders
+from .channel_psfs import by_channel, channel_axis, per_channel, psf_for_channel, split_statistics
 from .colour import (
     alpha_axis,
     from_opponent,
@@ -96,6 +97,8 @@ def psf_dimensions(psf: Any) -> int:
     """
     from .psf import as_psf
 
+    if per_channel(psf):  # one PSF per channel: all of one dimensionality
+        return psf_dimensions(psf_for_channel(psf, psf_dimensions))
     if isinstance(psf, (str, Mapping)):
         return int(as_psf(psf).ndim)
     return int(np.ndim(psf.detach().cpu().numpy() if is_tensor(psf) else psf))
@@ -372,6 +375,13 @@ def restore_iter(
     ``(total, total)`` comes last.
     """
     image, model = restore_arguments(image, model, psf)
+    if per_channel(psf):  # one PSF per channel: each channel restored alone (core.channel_psfs)
+        options = {"tile": tile, "overlap": overlap, "device": device}
+        options |= {"batch_size": batch_size, "precision": precision}
+        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        options |= {"ensemble": ensemble, "decorrelate": decorrelate, "borders": borders}
+        options["refine"] = refine
+        return (yield from _by_channel(image, model, psf, axes, normalization, options))
     if refine is not None:
         options = {"psf": psf, "axes": axes, "tile": tile, "overlap": overlap}
         options |= {"device": device, "batch_size": batch_size, "precision": precision}
@@ -461,6 +471,68 @@ def restore_iter(
     if filled is None:
         return out
     return restore_filled(out, original, filled[1].transpose(layout.inverse))
+
+
+def _channels(image: Any, model: Any, psf: Any, axes: Any) -> tuple[DeconvNet, str, int]:
+    """The model, checked axes and C axis of a restore with one PSF per channel."""
+    net = private_model(model)
+    shape = tuple(np.shape(image))
+    axes = None if axes is None else check_axes(axes, shape, net)
+    return net, axes, channel_axis(psf, axes, shape)
+
+
+def _by_channel(
+    image: Any,
+    model: Any,
+    psfs: Sequence[Any],
+    axes: Any,
+    normalization: Any,
+    options: dict[str, Any],
+) -> Generator[tuple[int, int], None, np.ndarray]:
+    """:func:`restore_iter` of each channel with its own PSF, stacked back along C."""
+    net, axes, index = _channels(image, model, psfs, axes)
+    n = len(psfs)
+
+    def one(channel: Any, psf: Any, sub_axes: str, c: int) -> Any:
+        statistics = split_statistics(normalization, c, n)
+        return restore_iter(
+            np.ascontiguousarray(channel), net, psf=psf, axes=sub_axes,
+            normalization=statistics, **options,
+        )  # fmt: skip
+
+    return (yield from by_channel(np.asarray(image), psfs, axes, index, one))
+
+
+def _lazy_by_channel(
+    image: Any,
+    model: Any,
+    psfs: Sequence[Any],
+    axes: Any,
+    progress: Any,
+    normalization: Any,
+    options: dict[str, Any],
+) -> Any:
+    """:func:`restore` of a dask image, each channel lazily with its own PSF, stacked."""
+    net, axes, index = _channels(image, model, psfs, axes)
+    n = len(psfs)
+    latest: dict[int, int] = {}  # blocks done per channel: dask computes them in any order
+    lock = threading.Lock()
+
+    def one(channel: Any, psf: Any, sub_axes: str, c: int) -> Any:
+        def share(done: int, total: int) -> Any:  # the channels' blocks done together
+            with lock:
+                latest[c] = max(done, latest.get(c, 0))
+                together = sum(latest.values())
+            return progress(together, n * total)
+
+        statistics = split_statistics(normalization, c, n)
+        yield from ()
+        return restore(
+            channel, net, psf=psf, axes=sub_axes, normalization=statistics,
+            progress=None if progress is None else share, **options,
+        )  # fmt: skip
+
+    return drain(by_channel(image, psfs, axes, index, one))
 
 
 def _refined(
@@ -1032,6 +1104,13 @@ def restore(
     """
     stop = check_callbacks(progress, stop)
     image, model = restore_arguments(image, model, psf)
+    if is_dask(image) and per_channel(psf):  # each channel with its PSF (core.channel_psfs)
+        options = {"tile": tile, "overlap": overlap, "device": device}
+        options |= {"batch_size": batch_size, "precision": precision, "stop": stop}
+        options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
+        options |= {"ensemble": ensemble, "decorrelate": decorrelate, "borders": borders}
+        options["refine"] = refine
+        return _lazy_by_channel(image, model, psf, axes, progress, normalization, options)
     if is_dask(image):
         from .lazy import lazy_restore
 

@@ -35,7 +35,9 @@ from .blocks import (
     restore_block,
 )
 from .borders import check_borders
+from .channel_psfs import channel_axis, per_channel
 from .colour import alpha_axis, from_opponent, opponent_axis, opponent_statistics, to_opponent
+from .conditions import ConditionsWarning
 from .decorrelate import warn_not_applied
 from .devices import dtype_name
 from .ensemble import check_ensemble
@@ -126,7 +128,13 @@ def restore_to_zarr(
         space; RGB samples become the channel axis).
     model, psf, axes, tile, overlap, device, batch_size, precision
         As for :func:`~napari_deconvnet.restore`; every model works,
-        conditioned ones included.
+        conditioned ones included. `psf` may be a list of PSFs, one per
+        channel (:mod:`~napari_deconvnet.core.channel_psfs`). An ``"airy"``
+        or ``"widefield"`` PSF kind given without ``pixel_size`` or
+        ``z_step`` takes them from a source file's calibration (OME-Zarr
+        scale, OME-XML or ImageJ sizes in units of length), as the command
+        line and the widgets do; the provenance records what was taken
+        (``psf_calibration_nm``).
     chunks : int or sequence of int, optional
         Output block (and chunk) size per spatial axis, rounded up to the
         network's grid; default 1024 x 1024 (2D models), 64 x 256 x 256 (3D).
@@ -224,12 +232,19 @@ def restore_to_zarr(
         )
     started = time.perf_counter()
     array, path_source, info = open_source(source)
+    psf, calibrated = _file_calibration(psf, info)  # an optical kind: the file's pixel size
     if axes is None and info.get("axes"):
         with contextlib.suppress(ValueError, TypeError):
             axes = info["axes"]
             net0 = private_model(model)
             axes = check_axes(axes, array.shape, net0)
-    net, axes, layout, dev, dtype = prepare_restore(array, model, psf, axes, device, precision)
+    # one PSF per channel (core.channel_psfs): a job per channel, each writing its own
+    psfs = list(psf) if per_channel(psf) else [psf]
+    if per_channel(psf):
+        if axes is not None:
+            axes = check_axes(axes, array.shape, private_model(model))
+        channel_axis(psfs, axes, array.shape)
+    net, axes, layout, dev, dtype = prepare_restore(array, model, psfs[0], axes, device, precision)
     if client is None:
         client = default_client()
     elif client is False:
@@ -270,10 +285,7 @@ def restore_to_zarr(
         opacity = opacity if opacity < layout.n_batch_axes else None
     if opacity is not None and opponent_statistics(normalization):
         normalization = _with_opacity(normalization, opacity)
-    job = make_job(
-        stats_of,
-        net,
-        layout,
+    options = dict(
         tile=tile,
         overlap=overlap,
         dev=dev,
@@ -287,10 +299,17 @@ def restore_to_zarr(
         colour=colour,
         impulses=impulses,
     )
+    layouts = [layout]
+    with warnings.catch_warnings():  # said once, for the first channel's
+        warnings.simplefilter("ignore", ConditionsWarning)
+        for other in psfs[1:]:
+            layouts.append(prepare_restore(array, net, other, axes, device, precision)[2])
+    jobs = [make_job(stats_of, net, one, **options) for one in layouts]
     if opacity is not None:
-        job = dataclasses.replace(job, opacity_axis=opacity)
+        jobs = [dataclasses.replace(job, opacity_axis=opacity) for job in jobs]
     if constant is not None:  # as restore_iter returns a constant image
-        job = dataclasses.replace(job, constant=float(constant))
+        jobs = [dataclasses.replace(job, constant=float(constant)) for job in jobs]
+    job = jobs[0]
     payload = model_payload(net)
     zaxes, zperm = ngff_axes(axes)
     spatial_letters = "ZYX"[3 - ndim :]
@@ -313,12 +332,14 @@ def restore_to_zarr(
         extra["ran_in"] = ran_in  # float32 jobs keep the fingerprint they had
     if colour is not None:
         extra["colour"] = "opponent"  # earlier runs streamed colour by colour
+    if len(jobs) > 1:  # the other channels' jobs (their PSFs); one PSF: as before
+        extra["channel_jobs"] = [other.fingerprint(payload.key, {}) for other in jobs[1:]]
     fingerprint = job.fingerprint(payload.key, extra)
     target = Path(target)
     if path_source is not None:
         _check_not_the_source(target, Path(source))
     done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
-    blocks = _units(job.blocks(), colour)
+    blocks, owners = _owned_units(jobs, colour, layout, axes)
     total = len(blocks)
     if done is None:
         if progress is not None:
@@ -343,15 +364,15 @@ def restore_to_zarr(
                         f"restoration cancelled after {count} of {total} blocks; run again "
                         "with resume=True to continue"
                     )
-                _write_block(None, reader, job, payload, blocks[n], n, *args)
+                _write_block(None, reader, jobs[owners[n]], payload, blocks[n], n, *args)
                 count += 1
                 report(count)
     else:
         count = _run_on_cluster(
             client,
             todo,
-            blocks,
-            job,
+            (blocks, owners),
+            jobs,
             payload,
             reader,
             xt,
@@ -367,7 +388,8 @@ def restore_to_zarr(
         "model": net.metadata.get("name", str(model) if isinstance(model, str) else "custom"),
         **({"colour": "opponent (luminance and chroma)"} if colour is not None else {}),
         "model_sha256": payload.key,
-        "psf": None if job.kernel is None else list(job.kernel.shape),
+        "psf": _psf_record(jobs),
+        **({"psf_calibration_nm": calibrated} if calibrated else {}),
         "tile": list(job.tile),
         "block": list(job.block),
         "halo": job.halo,
@@ -432,6 +454,52 @@ def _units(blocks: list, colour: int | None) -> list[tuple]:
         if batch[colour] == 0:
             units.append((batch[:colour] + (None,) + batch[colour + 1 :], sidx))
     return units
+
+
+def _file_calibration(psf: Any, info: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    """An *airy* or *widefield* PSF kind without ``pixel_size``/``z_step`` takes them
+    from the source file's calibration (:func:`~.psf.calibrated_kind`), as the
+    command line and the widgets do; each of a list of PSFs (one per channel) alike.
+    Returns the PSF(s) and what was taken."""
+    from .psf import calibrated_kind
+
+    axes, scale, units = info.get("axes"), info.get("scale"), info.get("units")
+    if not axes or scale is None or units is None or not len(scale) == len(units) == len(axes):
+        return psf, {}
+    keep = [i for i, a in enumerate(axes) if a.upper() != "S"]  # RGB samples have no size
+    scale, units = [scale[i] for i in keep], [units[i] for i in keep]
+    letters = "".join(axes[i] for i in keep)
+    if per_channel(psf):
+        pairs = [calibrated_kind(p, scale, units, letters) for p in psf]
+        taken: dict[str, float] = {}
+        for _, said in pairs:
+            taken |= said
+        return [p for p, _ in pairs], taken
+    return calibrated_kind(psf, scale, units, letters)
+
+
+def _owned_units(
+    jobs: list[Job], colour: int | None, layout: Any, axes: str
+) -> tuple[list[tuple], list[int]]:
+    """Every unit of the restore, and the index of the job that restores it: the one
+    job's, or with one job per channel (one PSF each), the blocks of each channel."""
+    if len(jobs) == 1:
+        units = _units(jobs[0].blocks(), colour)
+        return units, [0] * len(units)
+    at = list(layout.perm).index(axes.index("C"))  # C: a batch axis of one-channel models
+    units, owners = [], []
+    for c, job in enumerate(jobs):
+        for unit in job.blocks():
+            if unit[0][at] == c:
+                units.append(unit)
+                owners.append(c)
+    return units, owners
+
+
+def _psf_record(jobs: list[Job]) -> Any:
+    """The PSF's shape for the provenance; one shape per channel with one PSF each."""
+    shapes = [None if job.kernel is None else list(job.kernel.shape) for job in jobs]
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def _unit_region(job: Job, unit: tuple) -> tuple:
@@ -536,13 +604,16 @@ def _check_not_the_source(target: Path, source: Path) -> None:
 
 
 def _run_on_cluster(
-    client, todo, blocks, job, payload, reader, xt, args, fingerprint, count, report, stop
+    client, todo, owned, jobs, payload, reader, xt, args, fingerprint, count, report, stop
 ) -> int:
-    """Blocks as tasks on a dask.distributed cluster, a bounded number in flight."""
+    """Blocks as tasks on a dask.distributed cluster, a bounded number in flight.
+
+    `owned` is ``(units, owners)``: each unit and the index in `jobs` of its job."""
     from distributed import as_completed
 
+    blocks, owners = owned
     [payload_f] = client.scatter([payload], broadcast=True)
-    [job_f] = client.scatter([job], broadcast=True)
+    job_fs = client.scatter(list(jobs), broadcast=True)
     window = max(2, 2 * sum(client.nthreads().values()))
     queue = list(todo)
     path_based = isinstance(reader[0], PathSource)
@@ -551,13 +622,13 @@ def _run_on_cluster(
     def submit(n: int) -> Any:
         piece = None
         if not path_based:
-            region = _unit_region(job, blocks[n])
+            region = _unit_region(jobs[owners[n]], blocks[n])
             piece = client.compute(xt[region]) if is_dask(xt) else read_region(reader, region)
         return client.submit(
             _write_block,
             piece,
             reader if path_based else None,
-            job_f,
+            job_fs[owners[n]],
             payload_f,
             blocks[n],
             n,

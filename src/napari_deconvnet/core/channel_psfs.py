@@ -1,0 +1,139 @@
+"""One PSF per channel: a multi-channel image deconvolved channel by channel.
+
+Each fluorophore of a multi-channel stack is imaged at its own emission
+wavelength, so each channel has its own point-spread function (a widefield
+PSF at 520 nm is about an eighth wider than at 460 nm, and chromatic
+aberration can shift it along Z). Every restore path takes a list (or tuple)
+of PSFs, one per index of the image's ``C`` axis, in place of one PSF:
+
+>>> import numpy as np
+>>> from napari_deconvnet.core.channel_psfs import per_channel
+>>> per_channel([np.ones((3, 3)), "airy"]), per_channel(np.ones((3, 3)))
+(True, False)
+
+Each item is anything one PSF may be: an array or tensor, a
+:func:`~napari_deconvnet.make_psf` name, or a dict such as ``{"kind":
+"widefield", "wavelength": 520}``. A list of numbers (or of lists of
+numbers) stays what it was before: one PSF written as nested lists.
+
+:func:`by_channel` runs one restore per channel, with that channel's PSF and
+its share of fixed statistics, and stacks the results back along ``C``;
+progress is the channels' in turn. Each channel is restored exactly as it
+would be alone (a deconvolution model already restores the channels of a
+``C`` axis one by one), so the result equals the channel-by-channel loop a
+user would write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._validation import is_dask, is_tensor
+
+__all__ = ["by_channel", "channel_axis", "per_channel", "psf_for_channel", "split_statistics"]
+
+
+def _one_psf(item: Any) -> bool:
+    """Whether `item` reads as one whole PSF (not as a row of numbers)."""
+    return isinstance(item, (np.ndarray, str, Mapping)) or is_tensor(item) or is_dask(item)
+
+
+def per_channel(psf: Any) -> bool:
+    """Whether `psf` is a list or tuple of PSFs, one per channel (see the module)."""
+    return isinstance(psf, (list, tuple)) and len(psf) > 0 and all(_one_psf(p) for p in psf)
+
+
+def channel_axis(psfs: Sequence[Any], axes: str | None, shape: Sequence[int]) -> int:
+    """The position of the ``C`` axis whose channels `psfs` are for.
+
+    Raises
+    ------
+    ValueError
+        `axes` (checked against `shape` before) is not given, has no ``C``, or
+        the ``C`` axis has another number of channels than `psfs` has PSFs.
+    """
+    n = len(psfs)
+    listed = f"psf is a list of {n} PSF{'s' if n > 1 else ''}"
+    if not isinstance(axes, str) or "C" not in axes.upper():
+        given = "axes were not given" if axes is None else f"axes {axes!r} have no C"
+        raise ValueError(
+            f"{listed}, one per channel, but {given}; pass axes with a 'C' for the "
+            "channels (e.g. axes='CYX' or 'CZYX'), or one PSF for every channel"
+        )
+    index = axes.upper().index("C")
+    if int(shape[index]) != n:
+        raise ValueError(
+            f"{listed} but the image's C axis (axis {index} of shape "
+            f"{tuple(int(s) for s in shape)}) has {int(shape[index])} channels; give "
+            "exactly one PSF per channel, in the channels' order"
+        )
+    return index
+
+
+def psf_for_channel(psfs: Sequence[Any], dims: Callable[[Any], int]) -> Any:
+    """The PSF that stands for all of `psfs` where one is needed to choose a model.
+
+    Raises
+    ------
+    ValueError
+        The PSFs do not all have the same number of dimensions (one model
+        deconvolves every channel: 2D PSFs for ``deconv-2d``, 3D for
+        ``deconv-3d``).
+    """
+    each = [dims(p) for p in psfs]
+    if len(set(each)) > 1:
+        raise ValueError(
+            f"the channels' PSFs have {each} dimensions; one model restores every "
+            "channel, so give all of them as 2D PSFs (planes) or all as 3D PSFs (volumes)"
+        )
+    return psfs[0]
+
+
+def split_statistics(normalization: Any, channel: int, n: int) -> Any:
+    """`normalization` for one `channel` of `n`: an ``offset`` or ``scale`` given
+    per channel (a list of `n` values) becomes that channel's value; one value
+    stays, as does anything else (the restore checks it)."""
+    if not isinstance(normalization, Mapping):
+        return normalization
+    out = dict(normalization)
+    for key in ("offset", "scale"):
+        value = out.get(key)
+        if value is not None and np.ndim(value) == 1 and len(value) == n:
+            out[key] = value[channel]
+    return out
+
+
+def by_channel(
+    image: Any,
+    psfs: Sequence[Any],
+    axes: str,
+    index: int,
+    run_one: Callable[[Any, Any, str, int], Generator[tuple[int, int], None, Any]],
+) -> Generator[tuple[int, int], None, Any]:
+    """``run_one(channel_image, psf, axes_without_C, channel)`` for every channel,
+    stacked back along the ``C`` axis at `index` (a dask stack for dask results).
+
+    Progress: the `k`-th of `n` channels reports ``(k * total + done, n * total)``
+    (channels of one image have the same tiles or blocks).
+    """
+    n = len(psfs)
+    sub_axes = axes[:index] + axes[index + 1 :]
+    outs = []
+    for c, psf in enumerate(psfs):
+        channel = image[(slice(None),) * index + (c,)]
+        gen = run_one(channel, psf, sub_axes, c)
+        while True:
+            try:
+                done, total = next(gen)
+            except StopIteration as finished:
+                outs.append(finished.value)
+                break
+            yield c * total + done, n * total
+    if any(is_dask(o) for o in outs):
+        import dask.array as da
+
+        return da.stack([da.asarray(o) for o in outs], axis=index)
+    return np.stack([np.asarray(o, np.float32) for o in outs], axis=index)

@@ -1,0 +1,254 @@
+"""One PSF per channel: every restore path deconvolves channel c with psf[c]."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+from scipy.ndimage import convolve
+
+import napari_deconvnet as dn
+from napari_deconvnet.cli import main
+from napari_deconvnet.core.channel_psfs import per_channel, split_statistics
+
+
+def _beads(seed: int, shape=(48, 48)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    clean = np.full(shape, 0.05, np.float32)
+    ys, xs = rng.integers(4, shape[0] - 4, 30), rng.integers(4, shape[1] - 4, 30)
+    clean[ys, xs] = 1.0
+    return clean
+
+
+@pytest.fixture(scope="module")
+def two_channels():
+    """Two channels of beads, one blurred by a narrow PSF and one by a wide one."""
+    narrow = dn.make_psf("gaussian", shape=(11, 11), sigma=1.0)
+    wide = dn.make_psf("gaussian", shape=(11, 11), sigma=2.2)
+    clean = np.stack([_beads(0), _beads(1)])
+    rng = np.random.default_rng(2)
+    blurred = np.stack(
+        [convolve(clean[0], narrow, mode="reflect"), convolve(clean[1], wide, mode="reflect")]
+    )
+    noisy = (blurred + rng.normal(0, 0.005, blurred.shape)).astype(np.float32)
+    return clean, noisy, narrow, wide
+
+
+def test_per_channel_reads_only_lists_of_whole_psfs():
+    assert per_channel([np.ones((3, 3)), "airy", {"kind": "gaussian"}])
+    assert not per_channel(np.ones((3, 3)))
+    assert not per_channel([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]])  # nested lists
+    assert not per_channel([]) and not per_channel("airy")
+    assert split_statistics({"offset": [1.0, 2.0], "scale": 3.0}, 1, 2) == {
+        "offset": 2.0,
+        "scale": 3.0,
+    }
+
+
+def test_eager_restore_equals_each_channel_with_its_psf(two_channels):
+    clean, noisy, narrow, wide = two_channels
+    out = dn.restore(noisy, psf=[narrow, wide], axes="CYX")  # "default" -> deconv-2d
+    alone = [
+        dn.restore(noisy[0], "deconv-2d", psf=narrow),
+        dn.restore(noisy[1], "deconv-2d", psf=wide),
+    ]
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.stack(alone))
+    # the wide channel deconvolved with its own PSF beats it with the other channel's
+    swapped = dn.restore(noisy, "deconv-2d", psf=[wide, narrow], axes="CYX")
+    for c in range(2):
+        own = dn.psnr(clean[c], out[c], data_range=1.0)
+        other = dn.psnr(clean[c], swapped[c], data_range=1.0)
+        assert own > other + 0.25, (c, own, other)
+    # and the channels' order may be anywhere
+    moved = dn.restore(np.moveaxis(noisy, 0, -1), "deconv-2d", psf=[narrow, wide], axes="YXC")
+    np.testing.assert_allclose(np.moveaxis(moved, -1, 0), out, atol=1e-6)
+
+
+def test_named_and_dict_psfs_per_channel(two_channels):
+    _, noisy, _, _ = two_channels
+    psfs = [{"kind": "gaussian", "sigma": 1.0}, "airy"]
+    out = dn.restore(noisy, "deconv-2d", psf=psfs, axes="CYX")
+    alone = [dn.restore(noisy[c], "deconv-2d", psf=p) for c, p in enumerate(psfs)]
+    np.testing.assert_array_equal(out, np.stack(alone))
+
+
+def test_fixed_statistics_are_split_per_channel(two_channels):
+    _, noisy, narrow, wide = two_channels
+    stats = {"offset": [0.01, 0.02], "scale": [0.9, 0.5]}
+    out = dn.restore(noisy, "deconv-2d", psf=[narrow, wide], axes="CYX", normalization=stats)
+    first = dn.restore(
+        noisy[0], "deconv-2d", psf=narrow, normalization={"offset": 0.01, "scale": 0.9}
+    )
+    second = dn.restore(
+        noisy[1], "deconv-2d", psf=wide, normalization={"offset": 0.02, "scale": 0.5}
+    )
+    np.testing.assert_array_equal(out, np.stack([first, second]))
+
+
+def test_lazy_restore_per_channel_equals_eager_with_progress(two_channels):
+    _, noisy, narrow, wide = two_channels
+    eager = dn.restore(noisy, "deconv-2d", psf=[narrow, wide], axes="CYX")
+    seen = []
+    lazy = dn.restore(
+        da.from_array(noisy, chunks=(1, 32, 48)),
+        "deconv-2d",
+        psf=[narrow, wide],
+        axes="CYX",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert isinstance(lazy, da.Array)
+    got = lazy.compute()
+    assert np.abs(got - eager).max() <= 1e-5 * float(np.ptp(eager))
+    # counted over both channels, whatever order dask computes the blocks in
+    assert max(d for d, _ in seen) == seen[0][1] == 4 and len({t for _, t in seen}) == 1
+
+
+def test_classical_methods_take_one_psf_per_channel(two_channels):
+    _, noisy, narrow, wide = two_channels
+    out = dn.run_method(noisy, "richardson-lucy", psf=[narrow, wide], axes="CYX", iterations=10)
+    alone = [
+        dn.run_method(noisy[0], "richardson-lucy", psf=narrow, iterations=10),
+        dn.run_method(noisy[1], "richardson-lucy", psf=wide, iterations=10),
+    ]
+    np.testing.assert_array_equal(out, np.stack(alone))
+    lazy = dn.run_method(
+        da.from_array(noisy, chunks=(1, 48, 48)), "wiener", psf=[narrow, wide], axes="CYX"
+    )
+    eager = dn.run_method(noisy, "wiener", psf=[narrow, wide], axes="CYX")
+    np.testing.assert_allclose(np.asarray(lazy), eager, atol=1e-6)
+    assert not np.allclose(eager[1], dn.run_method(noisy[1], "wiener", psf=narrow), atol=1e-3)
+
+
+def test_streamed_restore_per_channel_equals_eager_and_resumes(two_channels, tmp_path):
+    import zarr
+
+    _, noisy, narrow, wide = two_channels
+    eager = dn.restore(noisy, "deconv-2d", psf=[narrow, wide], axes="CYX")
+    target = tmp_path / "out.ome.zarr"
+    calls = []
+    dn.restore_to_zarr(
+        noisy, target, "deconv-2d", psf=[narrow, wide], axes="CYX", chunks=32,
+        progress=lambda d, t: calls.append((d, t)),
+    )  # fmt: skip
+    written = zarr.open(str(target / "0"))[:]
+    assert np.abs(written - eager).max() <= 1e-5 * float(np.ptp(eager))
+    assert calls[-1] == (8, 8)  # 2 channels x 4 blocks
+    attrs = json.loads((target / ".zattrs").read_text())
+    record = json.dumps(attrs)
+    assert "[[11, 11], [11, 11]]" in record
+    # the same job again: finished, returns at once; another order of PSFs is another job
+    calls.clear()
+    dn.restore_to_zarr(noisy, target, "deconv-2d", psf=[narrow, wide], axes="CYX", chunks=32,
+                       progress=lambda d, t: calls.append((d, t)))  # fmt: skip
+    assert calls == [(8, 8)]
+    with pytest.raises(ValueError, match="overwrite"):
+        dn.restore_to_zarr(noisy, target, "deconv-2d", psf=[wide, narrow], axes="CYX", chunks=32)
+
+
+@pytest.mark.parametrize(
+    ("psf", "axes", "match"),
+    [
+        ("two", None, "axes were not given"),
+        ("two", "ZYX", "axes 'ZYX' have no C"),
+        ("one", "CYX", "list of 1 PSF but the image's C axis .* has 2 channels"),
+        ("mixed", "CYX", r"PSFs have \[2, 3\] dimensions"),
+    ],
+)
+def test_per_channel_refusals(two_channels, psf, axes, match):
+    _, noisy, narrow, wide = two_channels
+    psfs = {
+        "two": [narrow, wide],
+        "one": [narrow],
+        "mixed": [narrow, dn.make_psf("gaussian", shape=(5, 9, 9), sigma=1.0)],
+    }[psf]
+    with pytest.raises(ValueError, match=match):
+        dn.restore(noisy, psf=psfs, axes=axes)
+    if psf != "mixed":  # the classical methods and the stream say the same
+        with pytest.raises(ValueError, match=match):
+            dn.run_method(noisy, "wiener", psf=psfs, axes=axes)
+        with pytest.raises(ValueError, match=match):
+            dn.restore_to_zarr(
+                noisy, "/tmp/never-written.ome.zarr", "deconv-2d", psf=psfs, axes=axes
+            )
+    assert not Path("/tmp/never-written.ome.zarr").exists()
+
+
+def test_denoiser_refuses_a_list_of_psfs(two_channels):
+    _, noisy, narrow, wide = two_channels
+    with pytest.raises(ValueError, match="PSF"):
+        dn.restore(noisy, "denoise-2d", psf=[narrow, wide], axes="CYX")
+
+
+def test_cli_psf_repeated_per_channel(two_channels, tmp_path, capsys):
+    import tifffile
+
+    _, noisy, narrow, wide = two_channels
+    np.save(tmp_path / "img.npy", noisy)
+    np.save(tmp_path / "narrow.npy", narrow)
+    np.save(tmp_path / "wide.npy", wide)
+    code = main(
+        ["restore", str(tmp_path / "img.npy"), "--axes", "CYX", "--psf",
+         str(tmp_path / "narrow.npy"), "--psf", str(tmp_path / "wide.npy"), "-o",
+         str(tmp_path / "out.tif"), "-q"]
+    )  # fmt: skip
+    assert code == 0
+    eager = dn.restore(noisy, "deconv-2d", psf=[narrow, wide], axes="CYX")
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), eager, atol=1e-6)
+    code = main(
+        ["restore", str(tmp_path / "img.npy"), "--axes", "CYX", "--psf",
+         str(tmp_path / "narrow.npy"), "--psf", "gaussian:sigma=1,shape=5x9x9", "-o",
+         str(tmp_path / "bad.tif")]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "one PSF per channel" in err and "[2, 3] dimensions" in err
+    assert not (tmp_path / "bad.tif").exists()
+
+
+def test_volumes_per_channel_with_deconv_3d():
+    rng = np.random.default_rng(3)
+    psfs = [
+        dn.make_psf("gaussian", shape=(5, 7, 7), sigma=(1.2, 0.8, 0.8)),
+        dn.make_psf("gaussian", shape=(5, 7, 7), sigma=(2.0, 1.2, 1.2)),
+    ]
+    clean = np.zeros((2, 12, 24, 24), np.float32)
+    clean[:, 4:8, 6:18:3, 6:18:3] = 1.0
+    blurred = np.stack([convolve(clean[c], psfs[c], mode="reflect") for c in range(2)])
+    noisy = (blurred + rng.normal(0, 0.01, blurred.shape)).astype(np.float32)
+    out = dn.restore(noisy, psf=psfs, axes="CZYX")  # "default" with 3D PSFs -> deconv-3d
+    alone = [dn.restore(noisy[c], "deconv-3d", psf=psfs[c]) for c in range(2)]
+    np.testing.assert_array_equal(out, np.stack(alone))
+
+
+def test_streamed_optical_psf_takes_the_files_pixel_size(tmp_path):
+    """restore_to_zarr of a calibrated file: an airy PSF without pixel_size is made
+    for the file's 65 nm pixels (as the CLI and the widgets make it), not 100 nm."""
+    import tifffile
+    import zarr
+
+    from napari_deconvnet.core.psf import calibrated_kind
+
+    rng = np.random.default_rng(5)
+    image = (_beads(4, (40, 40)) + rng.normal(0, 0.01, (40, 40))).astype(np.float32)
+    path = tmp_path / "cells.ome.tif"
+    meta = {"axes": "YX", "PhysicalSizeX": 0.065, "PhysicalSizeY": 0.065}
+    meta |= {"PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"}
+    tifffile.imwrite(path, image, metadata=meta, ome=True)
+    kind = {"kind": "airy", "shape": (15, 15)}
+    target = dn.restore_to_zarr(path, tmp_path / "out.ome.zarr", "deconv-2d", psf=kind)
+    made = dn.make_psf("airy", shape=(15, 15), pixel_size=65.0)
+    eager = dn.restore(image, "deconv-2d", psf=made)
+    default = dn.restore(image, "deconv-2d", psf=dn.make_psf("airy", shape=(15, 15)))
+    written = zarr.open(str(Path(target) / "0"))[:]
+    assert np.abs(written - eager).max() <= 1e-5 * float(np.ptp(eager))
+    assert np.abs(written - default).max() > 1e-3 * float(np.ptp(eager))
+    record = json.loads((Path(target) / ".zattrs").read_text())
+    assert '"psf_calibration_nm": {"pixel_size": 65.0}' in json.dumps(record)
+    # a value given wins; a Gaussian, an array and an uncalibrated image stay as they are
+    assert calibrated_kind({"kind": "airy", "pixel_size": 80}, [0.065] * 2, ["µm"] * 2)[1] == {}
+    assert calibrated_kind("gaussian", [0.065] * 2, ["µm"] * 2) == ("gaussian", {})
+    assert calibrated_kind("airy", [1.0, 1.0], ["pixel", "pixel"]) == ("airy", {})
