@@ -427,6 +427,11 @@ def test_blurred_pairs_suggest_the_deconvolution_model(make_napari_viewer):
     assert widget.start_from.value == "deconv-2d"
     assert "look blurred" in widget.start_hint.value and "Pairs' PSF" in widget.start_hint.value
     assert _shown(widget.pair_psf)  # the form asks for the PSF the pairs are blurred with
+    assert "choose the PSF they are blurred with" in widget.start_hint.value
+    viewer.add_image(psf, name="PSF")
+    widget.pair_psf.source.value = "from layer"  # chosen: the hint no longer asks for it
+    assert widget.pair_psf.layer.value is viewer.layers["PSF"]
+    assert widget.start_hint.value.endswith("with the chosen Pairs' PSF")
     widget.image.value = noisy  # a noisy pair: the denoiser again
     assert widget.start_from.value == "denoise-2d"
     assert not _shown(widget.pair_psf)

@@ -59,6 +59,7 @@ def suggested_start(
     models: list[str],
     blurred_pairs: bool = False,
     synthetic_noise: str | None = None,
+    pairs_psf: bool = False,
 ) -> tuple[str, str]:
     """The *Start from* choice that fits the task, and why, in plain words.
 
@@ -71,7 +72,8 @@ def suggested_start(
     computed with the chosen PSF; a new network when it is not installed.
     So do a target layer's pairs that look blurred (`blurred_pairs`, see
     :func:`~napari_deconvnet.core.noise_estimation.pairs_look_blurred`): the
-    user then chooses the PSF they are blurred with. Synthetic
+    user then chooses the PSF they are blurred with (unless `pairs_psf`: one is
+    chosen already, e.g. preselected from a PSF layer). Synthetic
     salt-and-pepper pairs (`synthetic_noise`) without a PSF fine-tune the
     shipped ``salt-and-pepper`` model in 2D.
     """
@@ -88,9 +90,14 @@ def suggested_start(
             )
         return NEW_NETWORK, f"a new network: no shipped {net_ndim}D deconvolution model"
     if blurred_pairs and target not in (SYNTHETIC, SELF_SUPERVISED) and deconv in models:
+        then = (
+            "with the chosen Pairs' PSF"
+            if pairs_psf
+            else "choose the PSF they are blurred with (Pairs' PSF)"
+        )
         return deconv, (
             f"the pairs look blurred: fine-tunes {deconv}, the shipped {net_ndim}D "
-            "deconvolution model; choose the PSF they are blurred with (Pairs' PSF)"
+            f"deconvolution model; {then}"
         )
     shipped = f"denoise-{net_ndim}d"
     if shipped not in models:

@@ -262,6 +262,7 @@ class TrainWidget(WorkerWidget):
         self.dims.changed.connect(self._suggest_start)
         self.synthetic.psf.source.changed.connect(self._suggest_start)
         self.synthetic.noise.changed.connect(self._suggest_start)  # salt-and-pepper
+        self.pair_psf.source.changed.connect(self._suggest_start)  # the hint's PSF step
         self.start_from.changed.connect(self._on_start_chosen)
         self.start_from.changed.connect(self._update_keep)
         self.save_button.changed.connect(lambda: self.save_model())
@@ -417,7 +418,13 @@ class TrainWidget(WorkerWidget):
             blurred = self._pairs_look_blurred()
             noise = self.synthetic.noise.value
             choice, why = suggested_start(
-                self.target.value, net_ndim, psf, models, blurred, synthetic_noise=noise
+                self.target.value,
+                net_ndim,
+                psf,
+                models,
+                blurred,
+                synthetic_noise=noise,
+                pairs_psf=self.pair_psf.source.value != NO_PSF,
             )
         if chosen:
             if self.start_from.value != choice:
