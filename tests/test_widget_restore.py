@@ -1129,3 +1129,68 @@ def test_a_2d_model_with_a_3d_psf_layer_says_to_choose_a_3d_model(viewer_widget,
     _wait_until_idle(qtbot, widget)
     assert len(errors) == 1 and "PSF layer 'volume PSF' is 3D" in errors[0]
     assert "'deconv-3d'" in errors[0] and len(viewer.layers) == 3
+
+
+def test_a_psf_layer_with_channels_deconvolves_each_channel_with_its_own(
+    viewer_widget, qtbot, errors, tmp_path
+):
+    """A two-channel layer (axis labels c, y, x) beside a PSF layer of two channels:
+    channel c is deconvolved with PSF c, by a model and by a classical method, and the
+    restored writer streams the layer with the same PSFs."""
+    import zarr
+
+    from napari_deconvnet.io import restored_writer as rw
+
+    viewer, widget = viewer_widget
+    first, narrow = _blurred(sigma=1.0, size=9, seed=1)
+    second, wide = _blurred(sigma=2.0, size=9, seed=2)
+    image = np.stack([first, second])
+    psfs = np.stack([narrow, wide])
+    labels = ("c", "y", "x")
+    viewer.add_image(image, name="two colours", axis_labels=labels)
+    viewer.add_image(psfs, name="channel PSFs", axis_labels=labels)
+    widget.image.value = viewer.layers["two colours"]
+    widget.method.value = "deconv-2d"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["channel PSFs"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["two colours [deconv-2d]"]
+    expected = dn.restore(image, "deconv-2d", psf=[narrow, wide], axes="CYX", device="cpu")
+    np.testing.assert_allclose(out.data, expected, atol=1e-6)
+    meta = out.metadata["napari_deconvnet"]
+    assert meta["psf"] == {"layer": "channel PSFs", "channels": 2, "shape": [[9, 9], [9, 9]]}
+    # the restored writer uses the model and the PSFs just run
+    meta = {"name": "w", "axis_labels": labels}
+    rw.write_restored_ome_zarr(tmp_path / "w.ome.zarr", image, meta, device="cpu")
+    written = zarr.open_array(str(tmp_path / "w.ome.zarr" / "0"))[:]
+    np.testing.assert_allclose(written, expected, atol=1e-5 * float(np.ptp(expected)))
+    rw.remember_model("default")
+    # a classical method alike
+    widget.method.value = "wiener"
+    widget.params.field("balance").value = "0.01"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["channel PSFs"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    both = viewer.layers["two colours [wiener]"].data
+    np.testing.assert_allclose(both[1], dn.wiener(second, wide, 0.01), atol=1e-5)
+    np.testing.assert_allclose(both[0], dn.wiener(first, narrow, 0.01), atol=1e-5)
+    # three PSFs for two channels, and channel PSFs for a plane: said, nothing added
+    viewer.add_image(np.stack([narrow, wide, wide]), name="three PSFs", axis_labels=labels)
+    viewer.add_image(first, name="one plane")
+    count = len(viewer.layers)
+    widget.method.value = "deconv-2d"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["three PSFs"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert "holds 3 PSFs (its C axis) but the image has 2 channels" in errors[-1]
+    widget.image.value = viewer.layers["one plane"]
+    widget.psf.layer.value = viewer.layers["channel PSFs"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert "holds one PSF per channel (2 along its C axis)" in errors[-1]
+    assert len(viewer.layers) == count

@@ -55,11 +55,15 @@ def remember_model(model: str, *, psf: Any = None) -> None:
     """
     with _lock:
         _last["model"] = str(model)
-        _last["psf"] = None if psf is None else np.asarray(psf)
+        if isinstance(psf, list | tuple):  # one PSF per channel (core.channel_psfs)
+            _last["psf"] = [np.asarray(p) for p in psf]
+        else:
+            _last["psf"] = None if psf is None else np.asarray(psf)
 
 
-def chosen_model() -> tuple[str, np.ndarray | None]:
-    """The model the restored writer uses, and its PSF: the last remembered, or ``"default"``."""
+def chosen_model() -> tuple[str, Any]:
+    """The model the restored writer uses, and its PSF (an array, or a list of one per
+    channel): the last remembered, or ``"default"``."""
     with _lock:
         return _last["model"] or "default", _last["psf"]
 
@@ -124,8 +128,20 @@ class _Progress:
 
 
 def _axes(data: Any, meta: dict[str, Any]) -> str | None:
-    """The ``axes`` for :func:`~napari_deconvnet.restore`: None (guessed) unless RGB."""
+    """The ``axes`` for :func:`~napari_deconvnet.restore`: the layer's axis labels
+    where they name its axes (``c, z, y, x``: a channel axis is restored channel by
+    channel, never as a volume or a time-lapse), RGB's own, else None (guessed)."""
     if not meta.get("rgb"):
+        labels = [str(a).upper() for a in meta.get("axis_labels") or ()]
+        named = "".join(labels)
+        if (
+            len(labels) == data.ndim
+            and all(len(a) == 1 and a in "TZCYX" for a in labels)
+            and len(set(labels)) == len(labels)
+            and "Y" in named
+            and "X" in named
+        ):
+            return named
         return None
     n = data.ndim - 1
     if n not in (2, 3, 4):
@@ -178,6 +194,15 @@ def _stamp(
     merged = {**streamed, **provenance}
     doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": merged})
     write_atomic(attrs_path, json.dumps(attrs).encode())
+
+
+def _psf_record(psf: Any) -> Any:
+    """The PSF for the provenance: a name, a shape, or one shape per channel."""
+    if psf is None or isinstance(psf, str):
+        return psf
+    if isinstance(psf, list | tuple):
+        return {"shape": [list(np.shape(p)) for p in psf], "channels": len(psf)}
+    return {"shape": list(np.shape(psf))}
 
 
 def _stream_with_restore_to_zarr(
@@ -290,7 +315,7 @@ def write_restored_ome_zarr(
         writer="OME-Zarr, restored",
         source=name,
         device=device,
-        psf=psf if psf is None or isinstance(psf, str) else {"shape": list(np.shape(psf))},
+        psf=_psf_record(psf),
         axes=axes,
         lazy=lazy is not None,
     )

@@ -24,7 +24,7 @@ from napari_deconvnet.io import registry
 from napari_deconvnet.io.restored_writer import as_lazy
 
 from ._layers import contrast_limits
-from ._psf import build_psf, psf_ndim
+from ._psf import build_channel_psfs, build_psf, psf_ndim
 
 __all__ = [
     "BROWSE",
@@ -259,7 +259,10 @@ def restore_job(
     with collect_conditions() as psf_notes:  # a bead's background removed, a PSF cropped
         if psf is not None:
             k = psf_ndim(psf) or ndim
-            kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
+            if "C" in psf.get("axes", ""):  # a PSF layer with one PSF per channel
+                kernel, record = build_channel_psfs(psf, axes, tuple(image.shape))
+            else:
+                kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
     with collect_conditions() as conditions:  # shown as one notification, not a warning
         result = yield from run_method_iter(
             image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params

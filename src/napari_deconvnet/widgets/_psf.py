@@ -298,6 +298,11 @@ class PsfPicker(Container):
             )
         if layer.rgb:
             raise ValueError(f"the PSF layer {layer.name!r} is RGB; a PSF has one value per pixel")
+        from ._methods import labelled_axes
+
+        axes = labelled_axes(layer)
+        if axes is not None and "C" in axes:  # one PSF per channel (see channel_psfs)
+            return {"layer": layer.name, "data": layer_data(layer), "axes": axes}
         return {"layer": layer.name, "data": layer_data(layer)}
 
 
@@ -318,8 +323,8 @@ def psf_ndim(description: dict[str, Any] | None) -> int | None:
     """
     if description is None:
         return None
-    if "layer" in description:
-        return int(np.ndim(description["data"]))
+    if "layer" in description:  # a channel axis holds one PSF per channel
+        return int(np.ndim(description["data"])) - ("C" in description.get("axes", ""))
     from napari_deconvnet.core.specs import get
 
     kind = get("psf", description["kind"])
@@ -354,6 +359,12 @@ def build_psf(
     """
     from napari_deconvnet.core.psf import as_psf, fit_psf, make_psf, psf_pedestal
 
+    if "C" in description.get("axes", ""):
+        raise ValueError(
+            f"the PSF layer {description['layer']!r} holds one PSF per channel (its axes "
+            f"are {description['axes']!r}); only Restore takes one PSF per channel: choose "
+            "a PSF layer of one channel here"
+        )
     if "layer" in description:
         data = np.asarray(description["data"])
         found = psf_pedestal(data) if data.dtype.kind in "biuf" else None
@@ -376,6 +387,44 @@ def build_psf(
     kernel = as_psf(kernel, measured=False)
     record = {"kind": kind, **params, "shape": [int(s) for s in kernel.shape]}
     return kernel, record
+
+
+def build_channel_psfs(
+    description: dict[str, Any], image_axes: str | None, image_shape: tuple[int, ...]
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """One PSF per channel from a PSF layer with a ``C`` axis (:meth:`PsfPicker.spec`
+    gives its ``axes``), for an image whose ``C`` axis has as many channels.
+
+    Returns the PSFs, in the channels' order, and the record (the layer, the
+    number of channels, each PSF's shape).
+
+    Raises
+    ------
+    ValueError
+        The image has no ``C`` axis, or another number of channels.
+    """
+    name, axes = description["layer"], description["axes"]
+    data = np.asarray(description["data"])
+    n = data.shape[axes.index("C")]
+    if image_axes is None or "C" not in image_axes:
+        raise ValueError(
+            f"the PSF layer {name!r} holds one PSF per channel ({n} along its C axis) but "
+            f"the image has no channel axis (its axes are {image_axes!r}); choose a PSF "
+            "layer of one channel, or label the image's channel axis 'c'"
+        )
+    channels = image_shape[image_axes.index("C")]
+    if channels != n:
+        raise ValueError(
+            f"the PSF layer {name!r} holds {n} PSFs (its C axis) but the image has "
+            f"{channels} channels; give one PSF per channel, in the channels' order"
+        )
+    kernels, shapes = [], []
+    for c in range(n):
+        one = {"layer": f"{name} (channel {c})", "data": np.take(data, c, axis=axes.index("C"))}
+        kernel, _ = build_psf(one, one["data"].ndim, ())
+        kernels.append(kernel)
+        shapes.append([int(v) for v in kernel.shape])
+    return kernels, {"layer": name, "channels": n, "shape": shapes}
 
 
 def _with_ndim(kind: str, ndim: int, params: dict[str, Any]) -> dict[str, Any]:
