@@ -252,3 +252,24 @@ def test_streamed_optical_psf_takes_the_files_pixel_size(tmp_path):
     assert calibrated_kind({"kind": "airy", "pixel_size": 80}, [0.065] * 2, ["µm"] * 2)[1] == {}
     assert calibrated_kind("gaussian", [0.065] * 2, ["µm"] * 2) == ("gaussian", {})
     assert calibrated_kind("airy", [1.0, 1.0], ["pixel", "pixel"]) == ("airy", {})
+
+
+@pytest.mark.parametrize("call", ["synthesize", "richardson_lucy", "wiener", "train", "adapt"])
+def test_functions_of_one_psf_refuse_a_list(two_channels, call):
+    """A list of PSFs stacked by numpy would blur across the channels as a volume
+    (dn.synthesize did so silently): each function that takes one PSF says so."""
+    _, noisy, narrow, wide = two_channels
+    run = {
+        "synthesize": lambda: dn.synthesize(noisy, "gaussian", psf=[narrow, wide], sigma=0.01),
+        "richardson_lucy": lambda: dn.richardson_lucy(noisy[0], [narrow, wide]),
+        "wiener": lambda: dn.wiener(noisy[0], (narrow, wide)),
+        "train": lambda: dn.train(noisy[0], noisy[0], model="deconv-2d", psf=[narrow, wide]),
+        "adapt": lambda: dn.adapt("deconv-2d", noisy[0], psf=[narrow, wide], seconds=1),
+    }[call]
+    with pytest.raises(
+        ValueError, match=r"list of 2 PSFs \(one per channel\), but this takes one"
+    ):
+        run()
+    # one PSF written as nested lists of numbers is still one PSF
+    nested = [[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]
+    assert dn.richardson_lucy(noisy[0], nested, iterations=2).shape == noisy[0].shape

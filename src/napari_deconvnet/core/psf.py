@@ -535,6 +535,16 @@ def as_psf(psf: Any, ndim: int | None = None, *, measured: bool = True) -> np.nd
     TypeError
         Anything else.
     """
+    from .channel_psfs import per_channel
+
+    if per_channel(psf):  # (stacked, it would blur across the channels as a volume)
+        n = len(psf)
+        raise ValueError(
+            f"psf is a list of {n} PSFs (one per channel), but this takes one PSF; "
+            "dn.restore, dn.restore_to_zarr and dn.run_method take one PSF per channel "
+            "with axes that name the channel axis (e.g. axes='CYX'); elsewhere, call it "
+            "once per channel with that channel's PSF"
+        )
     if isinstance(psf, str):
         kernel = make_psf(psf)
     elif isinstance(psf, Mapping):
