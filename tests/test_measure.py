@@ -237,3 +237,38 @@ def test_cli_evaluate_renders_the_measure_params(capsys):
     for param in PARAMS:
         assert "--" + param.name.replace("_", "-") in text
     assert "{auto,slice,volume}" in text and "(default: auto)" in text
+
+
+def test_each_channel_is_measured_in_its_own_range():
+    """A dim channel beside a bright one: its parts in its own range (in the bright
+    one's, its PSNR read 27 dB too high and its SSIM near 1 whatever its errors)."""
+    rng = np.random.default_rng(4)
+    clean = np.stack([rng.random((32, 32)) * 800 + 20, rng.random((32, 32)) * 36 + 5])
+    clean = clean.astype(np.float32)
+    noisy = (clean + rng.normal(0, 3, clean.shape)).astype(np.float32)
+    m = measure(noisy, clean, axes="CYX")
+    ranges = [float(np.ptp(clean[c])) for c in range(2)]
+    assert m.data_range == pytest.approx(tuple(ranges))
+    assert m.summary()["data_range"] == pytest.approx(ranges)
+    for c in range(2):
+        assert m.psnrs[c] == pytest.approx(dn.psnr(noisy[c], clean[c], data_range=ranges[c]))
+        assert m.ssims[c] == pytest.approx(dn.ssim(noisy[c], clean[c], data_range=ranges[c]))
+    assert m.psnrs[1] < m.psnrs[0] - 20 and m.ssims[1] < 0.97
+    # every pixel's squared error in its channel's range
+    mse = np.mean([np.mean((noisy[c] - clean[c]) ** 2) / ranges[c] ** 2 for c in range(2)])
+    assert m.psnr == pytest.approx(-10 * np.log10(mse), abs=1e-5)  # (float32 errors)
+    # the same given per channel; one number for all as before; a wrong count refused
+    given = measure(noisy, clean, axes="CYX", data_range=ranges)
+    assert given.psnr == pytest.approx(m.psnr) and given.ssim == pytest.approx(m.ssim)
+    one = measure(noisy, clean, axes="CYX", data_range=800.0)
+    assert one.data_range == 800.0 and one.psnrs[1] > 45
+    with pytest.raises(ValueError, match="3 values .* 2 channels along C"):
+        measure(noisy, clean, axes="CYX", data_range=[1.0, 2.0, 3.0])
+    # channels of one range (and time points) keep one number
+    assert isinstance(measure(noisy, clean, axes="ZYX").data_range, float)
+    same = np.stack([clean[0], clean[0] + 1])
+    assert isinstance(measure(same + 1, same, axes="CYX").data_range, float)
+    # a constant channel takes the whole reference's range
+    flat = clean.copy()
+    flat[1] = 7.0
+    assert measure(noisy, flat, axes="CYX").data_range[1] == pytest.approx(float(np.ptp(flat)))

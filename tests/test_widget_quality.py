@@ -411,3 +411,34 @@ def test_slice_moved_while_measuring_is_measured_after(viewer_widget, qtbot, err
     np.testing.assert_allclose(
         layer.data[0], dn.ssim(noisy[5], clean[5], data_range=span, full=True)[1], atol=1e-6
     )
+
+
+def test_channels_of_a_labelled_layer_in_their_own_ranges(viewer_widget, qtbot, errors):
+    """A c-labelled two-channel pair: every slice, and the current slice of each
+    channel, in that channel's range (as dn.measure with axes CYX)."""
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(1)
+    clean = np.stack([rng.random((40, 40)) * 800 + 20, rng.random((40, 40)) * 36 + 5])
+    clean = clean.astype(np.float32)
+    noisy = (clean + rng.normal(0, 3, clean.shape)).astype(np.float32)
+    labels = ("c", "y", "x")
+    viewer.add_image(noisy, name="noisy", axis_labels=labels)
+    viewer.add_image(clean, name="clean", axis_labels=labels)
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    record = viewer.layers["SSIM noisy vs clean"].metadata["napari_deconvnet"]
+    m = dn.measure(noisy, clean, axes="CYX")
+    assert record["psnr"] == pytest.approx(m.psnr) and record["ssim"] == pytest.approx(m.ssim)
+    assert record["data_range"] == pytest.approx(list(m.data_range))
+    widget.scope.value = CURRENT
+    viewer.dims.set_current_step(0, 1)
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    layer = viewer.layers["SSIM noisy vs clean"]
+    span = float(np.ptp(clean[1]))  # the dim channel's own range
+    np.testing.assert_allclose(
+        layer.data[0], dn.ssim(noisy[1], clean[1], data_range=span, full=True)[1], atol=1e-6
+    )
+    assert layer.metadata["napari_deconvnet"]["data_range"] == pytest.approx(span)

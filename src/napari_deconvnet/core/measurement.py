@@ -17,7 +17,15 @@ Definitions (one for every front end):
 - The PSNR is ``10 log10(data_range**2 / MSE)`` with the MSE over every
   pixel of the image (the parts' PSNRs are reported too).
 - One `data_range` for every part: the given one, or the rule of
-  :func:`~napari_deconvnet.ssim` applied to the whole reference.
+  :func:`~napari_deconvnet.ssim` applied to the whole reference. Except
+  along a ``C`` axis: channels are images of their own (a dim channel beside
+  a bright one, measured in the bright one's range, read 20 dB too high and
+  an SSIM near 1 whatever its errors), so each channel's parts take that
+  channel's range (:func:`channel_ranges`; a constant channel the whole
+  reference's), and the PSNR over every pixel weighs each pixel's squared
+  error by its channel's range: ``-10 log10(mean(error**2 / range**2))``,
+  the plain formula when the ranges agree. A range may also be given per
+  channel, as a sequence.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from .generators import drain
 from .metrics import psnr_of_mse, squared_error, ssim
 from .specs import Param
 
-__all__ = ["PARAMS", "Measurement", "measure", "measure_iter", "resolve_per"]
+__all__ = ["PARAMS", "Measurement", "channel_ranges", "measure", "measure_iter", "resolve_per"]
 
 #: The SSIM window's side for sigma 1.5: a volume needs at least this many planes.
 WINDOW = 11
@@ -67,7 +75,8 @@ PARAMS = (
         optional=True,
         label="Data range",
         help="span of possible intensities (max - min), e.g. 1.0 or 255 (default: 255 for "
-        "8-bit references, 1 for boolean ones, else the whole reference's max - min)",
+        "8-bit references, 1 for boolean ones, else the whole reference's max - min; "
+        "along a C axis, each channel's)",
     ),
 )
 _PARAM = {p.name: p for p in PARAMS}
@@ -93,8 +102,9 @@ class Measurement:
         The image's axes.
     per : {"slice", "volume"}
         What a part was (``"auto"`` resolved).
-    data_range : float
-        The data range used for every part.
+    data_range : float or tuple of float
+        The data range used for every part; along a ``C`` axis whose channels
+        have ranges of their own, one per channel.
     """
 
     ssim: float
@@ -104,7 +114,7 @@ class Measurement:
     psnrs: np.ndarray
     axes: str
     per: str
-    data_range: float
+    data_range: float | tuple[float, ...]
 
     def summary(self) -> dict[str, Any]:
         """JSON-able numbers and options (no map): ssim, psnr, axes, per, data_range, parts."""
@@ -113,11 +123,50 @@ class Measurement:
             "psnr": self.psnr,
             "axes": self.axes,
             "per": self.per,
-            "data_range": self.data_range,
+            "data_range": list(self.data_range)
+            if isinstance(self.data_range, tuple)
+            else self.data_range,
             "parts": int(self.ssims.size),
             "ssims": self.ssims.tolist(),
             "psnrs": self.psnrs.tolist(),
         }
+
+
+def channel_ranges(reference: Any, axes: str) -> tuple[float, ...] | None:
+    """The data range of each channel of `reference` along the ``C`` of `axes`,
+    by the rule of :func:`~napari_deconvnet.ssim` (a constant channel: the whole
+    reference's); None without a ``C`` axis of two or more channels, or when
+    every channel has the same range."""
+    if "C" not in axes or reference.shape[axes.index("C")] < 2:
+        return None
+    at = axes.index("C")
+    ranges = []
+    for c in range(reference.shape[at]):
+        channel = reference[(slice(None),) * at + (c,)]
+        try:
+            ranges.append(float(check_data_range(None, channel)))
+        except ValueError:  # one value: the whole reference's range
+            ranges.append(float(check_data_range(None, reference)))
+    return None if len(set(ranges)) == 1 else tuple(ranges)
+
+
+def _spans(data_range: Any, reference: Any, axes: str) -> tuple[float, tuple | None]:
+    """The one range of every part, or (with a ``C`` axis) each channel's."""
+    if isinstance(data_range, (list, tuple, np.ndarray)) and np.ndim(data_range) == 1:
+        n = reference.shape[axes.index("C")] if "C" in axes else 0
+        if len(data_range) != n:
+            raise ValueError(
+                f"data_range has {len(data_range)} values (one per channel) but the axes "
+                f"{axes!r} have {n} channels along C; give one number, or one per channel"
+            )
+        spans = tuple(float(check_data_range(float(r), None)) for r in data_range)
+        return spans[0], (spans if len(set(spans)) > 1 else None)
+    if data_range is None:
+        per_channel = channel_ranges(reference, axes)
+        if per_channel is not None:
+            return per_channel[0], per_channel
+    span = float(check_data_range(_PARAM["data_range"].check(data_range), reference))
+    return span, None
 
 
 def resolve_per(per: str, axes: str, shape: Sequence[int]) -> str:
@@ -175,7 +224,7 @@ def measure_iter(
         raise ValueError(f"measure needs images of 2 or more non-empty axes, got shape {shape}")
     axes = check_axes(_PARAM["axes"].check(axes), shape, 2)
     per = resolve_per(per, axes, shape)
-    span = float(check_data_range(_PARAM["data_range"].check(data_range), reference))
+    span, spans = _spans(data_range, reference, axes)
     spatial = "ZYX" if per == "volume" else "YX"
     lead = [i for i, a in enumerate(axes) if a not in spatial and a != "S"]
     kept = [a for a in axes if a in spatial or a == "S"]
@@ -187,7 +236,10 @@ def measure_iter(
     smap = np.empty(shape, np.float32) if full else None
     total, done = int(np.prod(lead_shape, dtype=np.int64)), 0
     error, count = 0.0, 0
+    at = lead.index(axes.index("C")) if spans is not None else None
     for where in np.ndindex(lead_shape):
+        if spans is not None:  # this part's channel's range
+            span = spans[where[at]]
         index = [slice(None)] * len(shape)
         for axis, i in zip(lead, where, strict=True):
             index[axis] = i
@@ -197,6 +249,8 @@ def measure_iter(
         part_error, part_count = squared_error(a, b)
         ssims[where] = score
         psnrs[where] = psnr_of_mse(part_error / part_count, span)
+        if spans is not None:  # in units of the channel's range
+            part_error = part_error / span**2
         error, count = error + part_error, count + part_count
         if smap is not None:
             smap[index] = part_map
@@ -204,13 +258,13 @@ def measure_iter(
         yield done, total
     return Measurement(
         ssim=float(np.mean(ssims)),
-        psnr=psnr_of_mse(error / count, span),
+        psnr=psnr_of_mse(error / count, span if spans is None else 1.0),
         ssim_map=smap,
         ssims=ssims,
         psnrs=psnrs,
         axes=axes,
         per=per,
-        data_range=span,
+        data_range=span if spans is None else spans,
     )
 
 
@@ -241,7 +295,9 @@ def measure(
         least 11 planes (the SSIM window), else per slice.
     data_range : float, optional
         Span of possible intensities, for every part. Default: 255 for uint8
-        references, 1 for boolean ones, else the whole reference's max - min.
+        references, 1 for boolean ones, else the whole reference's max - min;
+        along a ``C`` axis, each channel's own (see the module). A sequence
+        gives one per channel of the ``C`` axis.
     full : bool, optional
         Keep the SSIM map (False: only the numbers, less memory).
 

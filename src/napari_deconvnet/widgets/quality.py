@@ -144,8 +144,15 @@ def measure(
 
     per = scope
     if scope == CURRENT:
-        if data_range is None:  # the whole reference's, not the plane's
-            data_range = check_data_range(None, reference)
+        if data_range is None:  # the whole reference's (its channel's), not the plane's
+            from napari_deconvnet.core.measurement import channel_ranges
+
+            ranges = channel_ranges(reference, axes) if axes else None
+            at = axes.index("C") if ranges is not None else None
+            if ranges is not None and at < len(index):
+                data_range = ranges[index[at]]
+            else:
+                data_range = check_data_range(None, reference)
         result, reference = result[tuple(index)], reference[tuple(index)]
         others = [image[tuple(index)] for image in others]
         axes, per = ("YXS" if rgb else "YX"), PLANES
