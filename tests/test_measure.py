@@ -272,3 +272,26 @@ def test_each_channel_is_measured_in_its_own_range():
     flat = clean.copy()
     flat[1] = 7.0
     assert measure(noisy, flat, axes="CYX").data_range[1] == pytest.approx(float(np.ptp(flat)))
+
+
+def test_cli_evaluate_reports_each_channels_range(tmp_path, capsys):
+    import tifffile
+
+    from napari_deconvnet.cli import main
+
+    rng = np.random.default_rng(5)
+    clean = np.stack([rng.random((32, 32)) * 800 + 20, rng.random((32, 32)) * 36 + 5])
+    clean = clean.astype(np.float32)
+    noisy = (clean + rng.normal(0, 3, clean.shape)).astype(np.float32)
+    for name, data in (("noisy", noisy), ("clean", clean)):
+        tifffile.imwrite(tmp_path / f"{name}.tif", data, imagej=True, metadata={"axes": "CYX"})
+    status, report = _evaluate(capsys, tmp_path / "noisy.tif", tmp_path / "clean.tif")
+    assert status == 0, report
+    m = measure(noisy, clean, axes="CYX")
+    assert report["axes"] == "CYX" and report["data_range"] == pytest.approx(list(m.data_range))
+    assert report["psnr"] == pytest.approx(m.psnr, abs=1e-6)
+    # the text report names both ranges (it formatted one number and failed on a list)
+    assert main(["evaluate", str(tmp_path / "noisy.tif"), str(tmp_path / "clean.tif"), "-q"]) == 0
+    text = capsys.readouterr().out
+    shown = ", ".join(f"{r:g}" for r in m.data_range)
+    assert f"data ranges {shown} (per channel)" in text

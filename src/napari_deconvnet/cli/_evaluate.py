@@ -111,8 +111,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"SSIM  {report['ssim']:.4f}")
         print(f"PSNR  {report['psnr']:.2f} dB")
         if report["parts"] > 1:
+            span = report["data_range"]
+            ranges = (
+                "data ranges " + ", ".join(f"{r:g}" for r in span) + " (per channel)"
+                if isinstance(span, list)
+                else f"data range {span:g}"
+            )
             print(
                 f"mean of {report['parts']} parts, per {report['per']} (axes {report['axes']}, "
-                f"data range {report['data_range']:g})"
+                f"{ranges})"
             )
     return 0
