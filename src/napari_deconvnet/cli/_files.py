@@ -354,17 +354,17 @@ def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
 
 
 def calibrated_psf(
-    psf: Any, image: Any, src: Path, args: argparse.Namespace
+    psf: Any, image: Any, src: Path, args: argparse.Namespace, *, say: bool = True
 ) -> tuple[Any, dict[str, float]]:
     """`psf` for one file: an optical kind given without ``pixel_size`` or ``z_step``
     (``--psf widefield``) takes them from the file's calibration (its scale in
     units of length: OME-XML, ImageJ, NGFF), as the widgets take a layer's; what
-    was taken is said on stderr (unless ``-q``).
+    was taken is said on stderr (unless ``-q``, or `say` is False: said already).
 
     Returns the PSF to use and what was taken (``{}``: `psf` as it was).
     """
     psf, taken = _calibrated(psf, image)
-    if taken and not getattr(args, "quiet", False):
+    if taken and say and not getattr(args, "quiet", False):
         said = ", ".join(f"{k.replace('_', ' ')} {v:g} nm" for k, v in taken.items())
         print(f"{src}: PSF {said} (the file's calibration)", file=sys.stderr)
     return psf, taken

@@ -181,8 +181,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 continue
             if isinstance(psf, list):  # one per channel, each calibrated alike
                 file_psf, taken = [], {}
-                for each in psf:
-                    one, said = calibrated_psf(each, image, src, args)
+                for each in psf:  # (the file's calibration said once)
+                    one, said = calibrated_psf(each, image, src, args, say=not taken)
                     file_psf.append(one)
                     taken |= said
             else:
