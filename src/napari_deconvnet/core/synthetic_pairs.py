@@ -134,6 +134,15 @@ class SyntheticPairs:
     validates; `validation_scene_fraction` sets the share of validation pairs
     from the scenes (default: `scene_fraction`; :func:`~.adapt.adapt`'s
     ``validate_on="image"`` takes 1, all of them from the held-out parts).
+
+    `levels` (``(amplitude, offset, scale)`` of each image of a stack whose
+    images differ in brightness, e.g. the channels of a multi-channel image,
+    or a time-lapse that bleaches): each sample then takes the brightness of
+    one image, drawn at random (a scene, that of the image it came from:
+    `scene_levels`), and is normalised with that image's statistics, as
+    restore normalises each image of a stack by its own. Without, every
+    sample has the camera's amplitude and `stats` (one image, or a stack of
+    one brightness).
     """
 
     def __init__(
@@ -157,8 +166,12 @@ class SyntheticPairs:
         scene_fraction: float = 0.5,
         held_out: float = 0.0,
         validation_scene_fraction: float | None = None,
+        levels: Any = None,
+        scene_levels: Any = None,
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
+        self.levels = None if levels is None else np.asarray(levels, np.float64).reshape(-1, 3)
+        self.scene_levels = None if scene_levels is None else [int(i) for i in scene_levels]
         self.noise_map, self.condition = noise_map, condition
         self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
@@ -183,6 +196,8 @@ class SyntheticPairs:
         self.renew_every = renew_every
         self.pool = [phantom(self.pool_shape, self.kinds, pool_rng) for _ in range(pool)]
         self.scenes = [_at_least(np.asarray(a, np.float32), self.full) for a in scenes or ()]
+        if self.scene_levels is not None and len(self.scene_levels) != len(self.scenes):
+            raise ValueError("scene_levels needs one image index per scene")
         if self.scenes and not 0 < scene_fraction <= 1:
             raise ValueError(f"scene_fraction must be in (0, 1], got {scene_fraction!r}")
         if not 0 <= held_out < 1:
@@ -205,17 +220,16 @@ class SyntheticPairs:
         n_scenes = round(n_validation * val_fraction)
         clean = [phantom(self.full, self.kinds, val_rng) for _ in range(n_validation - n_scenes)]
         natural = np.arange(n_validation) >= len(clean)
+        origins = np.full(n_validation, -1)
         if n_scenes:
-            crops, _ = self._crops(n_scenes, val_rng, 1.0, sources=self.val_scenes)
+            crops, _, sources = self._crops(n_scenes, val_rng, 1.0, sources=self.val_scenes)
             clean += list(crops)
-        x, y = self._degrade(np.stack(clean), val_rng, natural)
-        self.val = {
-            "x": x,
-            "y": y,
-            "mask": None,
-            "offset": [self.offset] * n_validation,
-            "scale": [self.scale] * n_validation,
-        }
+            origins[len(clean) - n_scenes :] = sources
+        x, y = self._degrade(np.stack(clean), val_rng, natural, origins)
+        offsets, scales = [self.offset] * n_validation, [self.scale] * n_validation
+        if self.levels is not None:  # each pair in its image's statistics
+            offsets, scales = list(self._val_stats[0]), list(self._val_stats[1])
+        self.val = {"x": x, "y": y, "mask": None, "offset": offsets, "scale": scales}
 
     def _split(self, scenes: list, held_out: float) -> tuple[list, list]:
         """(training, validation) parts of the scenes: the last `held_out` of each
@@ -242,17 +256,19 @@ class SyntheticPairs:
         rng: np.random.Generator,
         scene_fraction: float | None = None,
         sources: list | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`n` augmented crops, and which of them come from the scenes (the rest: phantoms).
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`n` augmented crops, which of them come from the scenes (the rest: phantoms),
+        and the index of each one's scene (-1 for a phantom).
 
         Scenes come from `sources` (default: the training scenes)."""
         fraction = self.scene_fraction if scene_fraction is None else scene_fraction
         sources = self.scenes if sources is None else sources
-        out, natural = [], np.zeros(n, bool)
+        out, natural, which = [], np.zeros(n, bool), np.full(n, -1)
         for i in range(n):
             if fraction and rng.random() < fraction:
                 natural[i] = True
-                source = sources[int(rng.integers(len(sources)))]
+                which[i] = int(rng.integers(len(sources)))
+                source = sources[which[i]]
             else:
                 source = self.pool[int(rng.integers(len(self.pool)))]
             origin = [
@@ -265,13 +281,37 @@ class SyntheticPairs:
             if self.full[-1] == self.full[-2]:
                 crop = np.rot90(crop, int(rng.integers(4)), axes=(-2, -1))
             out.append(np.ascontiguousarray(crop))
-        return np.stack(out), natural
+        return np.stack(out), natural, which
+
+    def _sample_levels(
+        self, n: int, rng: np.random.Generator, origins: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The image whose brightness each of `n` samples takes (a random one of
+        :attr:`levels`; a scene, its own: `origins`), and its amplitude, offset and
+        scale (shaped to broadcast)."""
+        pick = rng.integers(len(self.levels), size=n)
+        if origins is not None and self.scene_levels is not None:
+            for i, o in enumerate(origins):
+                if o >= 0:
+                    pick[i] = self.scene_levels[int(o)]
+        shape = (n,) + (1,) * self.ndim
+        chosen = self.levels[pick]
+        values = (chosen[:, k].reshape(shape).astype(np.float32) for k in range(3))
+        return (pick, *values)
 
     def _degrade(
-        self, clean: np.ndarray, rng: np.random.Generator, natural: np.ndarray | None = None
+        self,
+        clean: np.ndarray,
+        rng: np.random.Generator,
+        natural: np.ndarray | None = None,
+        origins: np.ndarray | None = None,
     ):
         cam, m = self.camera, self.margin
         n = clean.shape[0]
+        amplitude, offset, scale, pick = cam["amplitude"], self.offset, self.scale, None
+        if self.levels is not None:  # each sample in one image's brightness and statistics
+            pick, amplitude, offset, scale = self._sample_levels(n, rng, origins)
+            self._val_stats = (offset.reshape(-1), scale.reshape(-1))
         # The user's amplitude is that of a blurred image: scale each phantom so
         # that its *blurred* brightest pixel lands there (a blur lowers the
         # peaks of small objects many times over, so scaling the clean phantom
@@ -284,7 +324,7 @@ class SyntheticPairs:
         reference = np.maximum(top, 0.1 * flat.max(axis=1))
         reference = np.maximum(reference, 1e-6).reshape((n,) + (1,) * self.ndim)
         factor = rng.uniform(0.6, 1.3, (n,) + (1,) * self.ndim)
-        level = cam["amplitude"] * factor / reference
+        level = amplitude * factor / reference
         if natural is not None and natural.any():  # scenes come in the user's units already
             level = np.where(natural.reshape((n,) + (1,) * self.ndim), factor, level)
         signal = (clean * level).astype(np.float32)
@@ -301,8 +341,8 @@ class SyntheticPairs:
             if any(m)
             else ...
         )
-        x = (np.asarray(noisy, np.float32)[crop] - self.offset) / self.scale
-        y = (target[crop] - self.offset) / self.scale
+        x = (np.asarray(noisy, np.float32)[crop] - offset) / scale
+        y = (target[crop] - offset) / scale
 
         def tensor(a):
             return torch.from_numpy(np.ascontiguousarray(a, np.float32))[:, None].to(self.device)
@@ -310,16 +350,25 @@ class SyntheticPairs:
         x = tensor(x)
         if self.condition is not None:  # the kind's extra channels, (n, [C,] *spatial)
             noisy = np.asarray(noisy, np.float32)
-            channel = self.condition(noisy)
+            # (the classical channel in the statistics of each sample's image)
+            channel = self.condition(noisy) if pick is None else self.condition(noisy, pick)
             if channel.ndim == noisy.ndim:
                 channel = channel[:, None]
             if crop is not ...:
                 channel = channel[(slice(None), *crop)]
-            channel = np.ascontiguousarray((channel - self.offset) / self.scale, np.float32)
+            if self.levels is not None and channel.ndim > offset.ndim:  # (n, C, *spatial)
+                offset, scale = offset[:, None], scale[:, None]
+            channel = np.ascontiguousarray((channel - offset) / scale, np.float32)
             x = torch.cat([x, torch.from_numpy(channel).to(self.device)], dim=1)
         if self.noise_map:
-            line = normalised_line(camera_line(cam), self.offset, self.scale)
-            x = noise_map_channel(x, [line] * n)
+            if self.levels is None:
+                lines = [normalised_line(camera_line(cam), self.offset, self.scale)] * n
+            else:
+                lines = [
+                    normalised_line(camera_line(cam), float(o), float(s))
+                    for o, s in zip(offset.reshape(-1), scale.reshape(-1), strict=True)
+                ]
+            x = noise_map_channel(x, lines)
         return x, tensor(y)
 
     def _slots(self, step: int) -> np.ndarray:
@@ -352,8 +401,8 @@ class SyntheticPairs:
             self.pool[int(slot)] = self._renewal(step, j)
         rng = np.random.default_rng([self.seed, 9, step])
         self.step += 1
-        crops, natural = self._crops(batch_size, rng)
-        x, y = self._degrade(crops, rng, natural)
+        crops, natural, origins = self._crops(batch_size, rng)
+        x, y = self._degrade(crops, rng, natural, origins)
         return x, y, None
 
 
@@ -392,7 +441,11 @@ class RehearsalPairs(SyntheticPairs):
         self.val = None
 
     def _degrade(
-        self, clean: np.ndarray, rng: np.random.Generator, natural: np.ndarray | None = None
+        self,
+        clean: np.ndarray,
+        rng: np.random.Generator,
+        natural: np.ndarray | None = None,
+        origins: np.ndarray | None = None,
     ):
         xs, ys, lines = [], [], []
         for image in clean:
