@@ -273,3 +273,38 @@ def test_functions_of_one_psf_refuse_a_list(two_channels, call):
     # one PSF written as nested lists of numbers is still one PSF
     nested = [[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]
     assert dn.richardson_lucy(noisy[0], nested, iterations=2).shape == noisy[0].shape
+
+
+def test_synthesis_blurs_each_channel_with_its_psf(two_channels, tmp_path):
+    """synthesize_iter, the CLI's synthesize with --psf repeated: channel c blurred by
+    psf[c], the noise drawn as one generator draws every block in order."""
+    import tifffile
+
+    from napari_deconvnet.core.generators import drain
+    from napari_deconvnet.core.operations import synthesize_iter
+
+    clean, _, narrow, wide = two_channels
+    psfs = [narrow, wide]
+    out = drain(synthesize_iter(clean, "gaussian", psf=psfs, axes="CYX", sigma=0.01, seed=3))
+    rng = np.random.default_rng(3)
+    expected = [
+        dn.synthesize(clean[0], "gaussian", psf=narrow, sigma=0.01, seed=rng),
+        dn.synthesize(clean[1], "gaussian", psf=wide, sigma=0.01, seed=rng),
+    ]
+    np.testing.assert_array_equal(out, np.stack(expected))
+    with pytest.raises(ValueError, match="axes were not given"):
+        drain(synthesize_iter(clean, "gaussian", psf=[narrow, wide], sigma=0.01))
+    # the command line, on a file that names its channel axis
+    tifffile.imwrite(tmp_path / "clean.tif", clean, imagej=True, metadata={"axes": "CYX"})
+    np.save(tmp_path / "narrow.npy", narrow)
+    np.save(tmp_path / "wide.npy", wide)
+    code = main(
+        ["synthesize", str(tmp_path / "clean.tif"), "-o", str(tmp_path / "noisy.tif"),
+         "--noise", "none", "--psf", str(tmp_path / "narrow.npy"), "--psf",
+         str(tmp_path / "wide.npy"), "-q"]
+    )  # fmt: skip
+    assert code == 0
+    written = tifffile.imread(tmp_path / "noisy.tif")
+    blurred = drain(synthesize_iter(clean, "none", psf=[narrow, wide], axes="CYX"))
+    np.testing.assert_allclose(written, blurred, atol=1e-6)
+    assert not np.allclose(written[1], convolve(clean[1], narrow, mode="reflect"), atol=1e-3)

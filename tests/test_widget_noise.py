@@ -356,3 +356,25 @@ def test_matched_camera_noise_on_the_samples_clean_layer_matches_the_noisy_one(
     assert abs(float((made - clean).mean())) < 0.1
     spread = float((noisy - clean)[bright].std()), float((made - clean)[bright].std())
     assert spread[1] == pytest.approx(spread[0], rel=0.1)
+
+
+def test_a_psf_layer_with_channels_blurs_each_channel_with_its_own(viewer_widget, qtbot, errors):
+    viewer, widget = viewer_widget
+    clean = np.stack([_smooth((48, 56), seed=1), _smooth((48, 56), seed=2)])
+    narrow = dn.make_psf("gaussian", (9, 9), sigma=1.0)
+    wide = dn.make_psf("gaussian", (9, 9), sigma=2.0)
+    labels = ("c", "y", "x")
+    viewer.add_image(clean, name="two", axis_labels=labels)
+    viewer.add_image(np.stack([narrow, wide]), name="channel psf", axis_labels=labels)
+    widget.image.value = viewer.layers["two"]
+    widget.noise.value = "none"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["channel psf"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["two noisy (none)"]
+    for c, psf in enumerate((narrow, wide)):
+        np.testing.assert_allclose(out.data[c], dn.synthesize(clean[c], None, psf=psf), atol=1e-6)
+    record = out.metadata["napari_deconvnet"]["psf"]
+    assert record == {"layer": "channel psf", "channels": 2, "shape": [[9, 9], [9, 9]]}

@@ -359,7 +359,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     param_option(p, "a parameter of the noise model (see the methods command), e.g. sigma=0.1")
-    psf_options(p, "blur first")
+    psf_options(p, "blur first", channels=True)
     p.add_argument(
         "--axes",
         default=None,

@@ -152,6 +152,17 @@ def _load_model(name: str) -> Any:
         raise UsageError(str(err)) from err
 
 
+def _made(psf: Any) -> Any:
+    """A PSF kind's description (``--psf KIND``) made into its array; others as they are."""
+    if not isinstance(psf, dict):
+        return psf
+    from napari_deconvnet.core.psf import make_psf
+
+    kind, ndim = psf["kind"], psf["ndim"]
+    optics = {k: v for k, v in psf.items() if k not in ("kind", "ndim")}
+    return np.asarray(make_psf(kind, ndim=ndim, **optics), np.float32)
+
+
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from napari_deconvnet.core.noise import noise_spec
     from napari_deconvnet.core.operations import drain, synthesize_iter
@@ -168,7 +179,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         raise UsageError(f"--noise: {err}") from err
     params = check_params(spec, given, args.param, "--noise" if not args.param else "--param")
     # a PSF kind stays a description: an optical one takes each file's calibration
-    psf = psf_from(args.psf, args, args.psf_param, spec=True)
+    from ._restore import _psfs
+
+    psf = _psfs(args)  # one, or one per channel (--psf repeated)
     errors = BatchErrors("synthesize", len(inputs))
     for src, dst in zip(inputs, outputs, strict=True):
         if dst.exists() and not args.overwrite:
@@ -186,13 +199,13 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         if refusal is not None:
             errors.refuse(src, refusal)
             continue
-        file_psf, taken = calibrated_psf(psf, image, src, args)
-        if isinstance(file_psf, dict):
-            from napari_deconvnet.core.psf import make_psf
-
-            kind, ndim = file_psf["kind"], file_psf["ndim"]
-            optics = {k: v for k, v in file_psf.items() if k not in ("kind", "ndim")}
-            file_psf = np.asarray(make_psf(kind, ndim=ndim, **optics), np.float32)
+        taken: dict[str, float] = {}
+        file_psf = []
+        for each in psf if isinstance(psf, list) else [psf]:  # (the calibration said once)
+            one, said = calibrated_psf(each, image, src, args, say=not taken)
+            taken |= said
+            file_psf.append(_made(one))
+        file_psf = file_psf if isinstance(psf, list) else file_psf[0]
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
                 noisy = drain(

@@ -107,8 +107,7 @@ def _psfs(args: argparse.Namespace) -> Any:
     if len(set(dims)) > 1:
         raise UsageError(
             f"--psf given {len(psfs)} times (one PSF per channel) with {dims} dimensions; "
-            "one model restores every channel, so give all of them 2D (planes) or all 3D "
-            "(volumes)"
+            "give all of them 2D (planes) or all 3D (volumes)"
         )
     return psfs
 

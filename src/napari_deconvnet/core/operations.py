@@ -419,7 +419,10 @@ def synthesize_iter(
         Clean image of any layout (read one block at a time).
     noise, psf, clip, **params
         As :func:`~napari_deconvnet.synthesize`: a name of
-        :func:`~napari_deconvnet.list_noise_models` and its parameters.
+        :func:`~napari_deconvnet.list_noise_models` and its parameters. `psf`
+        may also be a list of PSFs, one per channel of the ``C`` axis of
+        `axes` (:mod:`~napari_deconvnet.core.channel_psfs`): each channel is
+        blurred with its own.
     axes : str, optional
         One letter per dimension from ``"TZCYXS"``: the blocks are the
         planes of Y and X, or the volumes of Z, Y and X where `axes` has a Z;
@@ -461,8 +464,17 @@ def synthesize_iter(
 
     spec = noise_spec(noise)
     params = spec.check(params)
-    kernel = _as_psf(psf)
     shape = tuple(clean.shape)
+    kernels = None  # one PSF per channel (core.channel_psfs): each block its channel's
+    if per_channel(psf):
+        from .channel_psfs import psf_for_channel
+
+        axes = None if axes is None else check_axes(axes, shape, 2)
+        channel_axis(psf, axes, shape)
+        kernels = [_as_psf(p) for p in psf]
+        kernel = psf_for_channel(kernels, np.ndim)
+    else:
+        kernel = _as_psf(psf)
     k = min(max(2, kernel.ndim if kernel is not None else 2), len(shape))
     spatial = _spatial(shape, axes, k, (2, 3))
     if kernel is not None and kernel.ndim > len(spatial):
@@ -473,6 +485,11 @@ def synthesize_iter(
     order = _blocks_order(len(shape), spatial)
     x = clean.transpose(tuple(order)) if hasattr(clean, "transpose") else np.transpose(clean)
     lead = tuple(x.shape[: x.ndim - len(spatial)])
+    at = order.index(axes.index("C")) if kernels is not None else None
+
+    def kernel_of(index: tuple[int, ...]) -> Any:
+        return kernel if kernels is None else kernels[index[at]]
+
     total = int(np.prod(lead, dtype=np.int64))
     out = np.empty(x.shape, np.float32)
     statistics = {
@@ -487,9 +504,9 @@ def synthesize_iter(
         from .psf import blur
 
         for i, index in enumerate(np.ndindex(lead)):
-            out[index] = blur(np.asarray(x[index], np.float32), kernel)
+            out[index] = blur(np.asarray(x[index], np.float32), kernel_of(index))
             yield i + 1, 2 * total
-        x, kernel = out, None
+        x, kernel, kernels = out, None, None
     for key, reduce in statistics.items():
         params[key] = float(np.asarray(reduce(x)))
         if not np.isfinite(params[key]):  # the image's own, before synthesize checks it
@@ -497,6 +514,7 @@ def synthesize_iter(
     rng = np.random.default_rng(seed)
     for i, index in enumerate(np.ndindex(lead)):
         block = np.asarray(x[index])
+        kernel = kernel_of(index)
         out[index] = synthesize(block, spec.name, psf=kernel, seed=rng, clip=clip, **params)
         yield (passes - 1) * total + i + 1, passes * total
     return np.ascontiguousarray(out.transpose(np.argsort(order)))

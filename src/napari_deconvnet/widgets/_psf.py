@@ -362,8 +362,8 @@ def build_psf(
     if "C" in description.get("axes", ""):
         raise ValueError(
             f"the PSF layer {description['layer']!r} holds one PSF per channel (its axes "
-            f"are {description['axes']!r}); only Restore takes one PSF per channel: choose "
-            "a PSF layer of one channel here"
+            f"are {description['axes']!r}); Restore and Noise take one PSF per channel, "
+            "training takes one PSF: choose a PSF layer of one channel here"
         )
     if "layer" in description:
         data = np.asarray(description["data"])

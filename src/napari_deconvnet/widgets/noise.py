@@ -37,7 +37,7 @@ from napari_deconvnet.core.specs import Spec, list_noise_models
 from ._forms import SpecForms, flush_left
 from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
 from ._methods import labelled_axes, plane_axes
-from ._psf import PsfPicker, build_psf, psf_ndim
+from ._psf import PsfPicker, build_channel_psfs, build_psf, psf_ndim
 from ._worker import Job, WorkerWidget
 
 __all__ = ["NoiseWidget", "noise_job"]
@@ -95,7 +95,10 @@ def noise_job(
             shape = [data.shape[axes.index(a)] for a in "ZYX" if a in axes]
         else:
             shape = data.shape[:-1] if rgb else data.shape
-        kernel, psf_record = build_psf(psf, k, tuple(shape[-k:]))
+        if "C" in psf.get("axes", ""):  # a PSF layer with one PSF per channel
+            kernel, psf_record = build_channel_psfs(psf, axes, tuple(data.shape))
+        else:
+            kernel, psf_record = build_psf(psf, k, tuple(shape[-k:]))
     core_axes = _core_axes(axes, np.ndim(data), rgb, k)
     out = yield from synthesize_iter(data, noise, psf=kernel, axes=core_axes, seed=seed, **params)
     return {"data": out, "psf": psf_record}
