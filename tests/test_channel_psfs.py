@@ -308,3 +308,32 @@ def test_synthesis_blurs_each_channel_with_its_psf(two_channels, tmp_path):
     blurred = drain(synthesize_iter(clean, "none", psf=[narrow, wide], axes="CYX"))
     np.testing.assert_allclose(written, blurred, atol=1e-6)
     assert not np.allclose(written[1], convolve(clean[1], narrow, mode="reflect"), atol=1e-3)
+
+
+def test_two_colour_sample_through_the_command_line(tmp_path, capsys):
+    """The sample written as TIFFs (CYX), restored with its PSF file (a C axis: one PSF
+    per channel, so deconv-2d is chosen, not deconv-3d), and the headless demo."""
+    import tifffile
+
+    from napari_deconvnet.io import samples
+
+    assert main(["sample", "two_colour", "-o", str(tmp_path)]) == 0
+    blurred, _, psf = samples.two_colour_data()
+    expected = dn.restore(blurred, "deconv-2d", psf=list(psf), axes="CYX")
+    code = main(
+        ["restore", str(tmp_path / "two_colour_blurred.tif"), "--psf",
+         str(tmp_path / "two_colour_PSF.tif"), "-o", str(tmp_path / "out.tif"), "-q"]
+    )  # fmt: skip
+    assert code == 0
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), expected, atol=1e-5)
+    capsys.readouterr()  # (deconv-3d, chosen for a 3D PSF, would have refused the planes)
+    demo = ["demo", "--sample", "two_colour", "--headless", "-o", str(tmp_path / "d.tif")]
+    assert main(demo) == 0
+    assert "(model 'deconv-2d' with the sample's PSF)" in capsys.readouterr().out
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "d.tif"), expected, atol=1e-5)
+    # a channel file beside another --psf is refused, naming both ways
+    code = main(
+        ["restore", str(tmp_path / "two_colour_blurred.tif"), "--psf",
+         str(tmp_path / "two_colour_PSF.tif"), "--psf", "airy", "-o", str(tmp_path / "x.tif")]
+    )  # fmt: skip
+    assert code == 2 and "give it alone, or one --psf per channel" in capsys.readouterr().err

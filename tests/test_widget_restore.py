@@ -1194,3 +1194,24 @@ def test_a_psf_layer_with_channels_deconvolves_each_channel_with_its_own(
     _wait_until_idle(qtbot, widget)
     assert "holds one PSF per channel (2 along its C axis)" in errors[-1]
     assert len(viewer.layers) == count
+
+
+def test_the_two_colour_sample_is_deconvolved_channel_by_channel(viewer_widget, qtbot, errors):
+    """Opened as a user would: deconv-2d and the sample's PSF layer are preselected, and
+    each channel is deconvolved with its own PSF."""
+    from napari_deconvnet.io import samples
+
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "two_colour")
+    assert widget.image.value is viewer.layers["two colour blurred"]
+    assert widget.method.value == "deconv-2d"
+    assert widget.psf.source.value == "from layer"
+    assert widget.psf.layer.value is viewer.layers["two colour PSF"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    blurred, _, psf = samples.two_colour_data()
+    expected = dn.restore(blurred, "deconv-2d", psf=list(psf), axes="CYX", device="cpu")
+    out = viewer.layers["two colour blurred [deconv-2d]"]
+    np.testing.assert_allclose(out.data, expected, atol=1e-5)
+    assert out.metadata["napari_deconvnet"]["psf"]["channels"] == 2

@@ -561,17 +561,26 @@ def _demo_headless(args: argparse.Namespace) -> int:
     # the sample's PSF layer, where it has one (blurred samples)
     from napari_deconvnet.core.provenance import KEY
 
-    psf = next(
-        (d for d, m, _ in layers[2:] if m.get("metadata", {}).get(KEY, {}).get("psf")), None
+    psf_layer = next(
+        ((d, m) for d, m, _ in layers[2:] if m.get("metadata", {}).get(KEY, {}).get("psf")),
+        None,
     )
+    psf, axes = None, None
+    if psf_layer is not None:
+        psf = psf_layer[0]
+        labels = "".join(str(a).upper() for a in meta.get("axis_labels") or ())
+        if "C" in labels:  # one PSF per channel (the two_colour sample)
+            psf, axes = list(psf), labels
     model = args.model
     if model is None:  # as the Restore widget preselects beside the sample's layers
-        from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS
+        from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS, psf_dimensions
 
-        model = DECONVOLUTION_MODELS[min(np.ndim(psf), 3)] if psf is not None else "default"
+        model = DECONVOLUTION_MODELS[min(psf_dimensions(psf), 3)] if psf is not None else "default"
     needs = psf is not None and _needs_psf(model)
     try:
-        restored = dn.restore(noisy, model, psf=psf if needs else None, device=args.device)
+        restored = dn.restore(
+            noisy, model, psf=psf if needs else None, axes=axes, device=args.device
+        )
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     from napari_deconvnet.core.provenance import record
@@ -582,7 +591,9 @@ def _demo_headless(args: argparse.Namespace) -> int:
         model=model,
         device=args.device,
         source=f"{args.sample} sample",
-        psf={"layer": "the sample's PSF", "shape": list(np.shape(psf))} if needs else None,
+        psf={"layer": "the sample's PSF", "shape": list(np.shape(psf_layer[0]))}
+        if needs
+        else None,
     )
     geometry = {k: meta[k] for k in ("scale", "units", "axis_labels") if k in meta}
     write_output(
@@ -595,9 +606,13 @@ def _demo_headless(args: argparse.Namespace) -> int:
         },
         args,
     )
-    span = float(clean.max() - clean.min())
-    before = float(dn.psnr(noisy, clean, data_range=span))
-    after = float(dn.psnr(restored, clean, data_range=span))
+    if axes is not None:  # each channel in its own range, as dn.measure takes a C axis
+        before = float(dn.measure(noisy, clean, axes=axes).psnr)
+        after = float(dn.measure(restored, clean, axes=axes).psnr)
+    else:
+        span = float(clean.max() - clean.min())
+        before = float(dn.psnr(noisy, clean, data_range=span))
+        after = float(dn.psnr(restored, clean, data_range=span))
     print(f"sample {args.sample}: {samples.SAMPLES[args.sample][2]}")
     print(f"PSNR noisy:    {before:6.2f} dB")
     with_psf = " with the sample's PSF" if needs else ""

@@ -390,6 +390,8 @@ def psf_from(
     with ``pairs`` such as ``["sigma=2"]`` (``--psf-param``), checked against its spec.
 
     ``shape=9x17x17`` and ``ndim=3`` are :func:`~napari_deconvnet.make_psf`'s own.
+    A file whose axes have a ``C`` (an OME-TIFF or ImageJ ``CYX``/``CZYX``) holds
+    one PSF per channel: it comes back as a list of them, in the channels' order.
     With `spec`, a kind without ``shape=`` comes back as a dict ``{"kind", "ndim",
     **params}`` that restore fits to each image
     (:func:`~napari_deconvnet.core.psf.fit_psf`: the default 3D widefield PSF's
@@ -405,7 +407,12 @@ def psf_from(
             raise UsageError(f"--psf {text}: no such file")
         if pairs:
             raise UsageError("--psf-param is for PSF kinds, not for a PSF file")
-        return np.asarray(read_input(path, lazy=False).data, np.float32)
+        image = read_input(path, lazy=False)
+        kernel = np.asarray(image.data, np.float32)
+        axes = (image.axes or "").upper()
+        if "C" in axes and len(axes) == kernel.ndim:  # one PSF per channel, along its C
+            return list(np.moveaxis(kernel, axes.index("C"), 0))
+        return kernel
     from napari_deconvnet.core import specs
     from napari_deconvnet.core.psf import make_psf
 

@@ -100,9 +100,14 @@ def _psfs(args: argparse.Namespace) -> Any:
     pairs = getattr(args, "psf_param", None)
     if texts is None or isinstance(texts, str):
         return psf_from(texts, args, pairs, spec=True)
-    if len(texts) == 1:
+    if len(texts) == 1:  # (a PSF file with a C axis: one PSF per channel already)
         return psf_from(texts[0], args, pairs, spec=True)
     psfs = [psf_from(text, args, _kind_pairs(text, pairs), spec=True) for text in texts]
+    if any(isinstance(p, list) for p in psfs):
+        raise UsageError(
+            "a --psf file holds one PSF per channel (its C axis); give it alone, or one "
+            "--psf per channel"
+        )
     dims = [p["ndim"] if isinstance(p, dict) else p.ndim for p in psfs]
     if len(set(dims)) > 1:
         raise UsageError(
@@ -124,7 +129,8 @@ def _psf_record(given: Any, used: Any, taken: dict) -> Any:
     if not taken:
         return given
     if isinstance(used, list):  # a file's PSF is recorded by its name, a kind whole
-        named = [u if isinstance(u, dict) else g for u, g in zip(used, given, strict=True)]
+        names = given if isinstance(given, list) else [given] * len(used)  # (a C-axis file)
+        named = [u if isinstance(u, dict) else g for u, g in zip(used, names, strict=True)]
         return {"given": given, "channels": named}
     return {"given": given, **used}
 
