@@ -756,3 +756,23 @@ def test_a_time_lapse_keeps_a_2d_network(viewer_widget):
     assert widget.dims.value == "2D"
     assert widget.pair_psf.source.value == "none"
     assert widget.adapt.psf.source.value == "none"  # no PSF layer
+
+
+def test_the_two_colour_sample_says_how_to_train_with_one_psf_per_channel(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """Training takes one PSF: beside a PSF layer of one PSF per channel, Train and
+    Adapt say so and how to split the channels, and add nothing."""
+    from napari_deconvnet.widgets import train as train_module
+
+    messages = []
+    monkeypatch.setattr(train_module, "_notify", messages.append)
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-deconvnet", "two_colour")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    widget.device.value = "cpu"
+    count = len(viewer.layers)
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert messages and "one PSF per channel" in messages[-1]
+    assert "Split Stack" in messages[-1] and len(viewer.layers) == count

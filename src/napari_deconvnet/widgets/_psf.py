@@ -363,7 +363,8 @@ def build_psf(
         raise ValueError(
             f"the PSF layer {description['layer']!r} holds one PSF per channel (its axes "
             f"are {description['axes']!r}); Restore and Noise take one PSF per channel, "
-            "training takes one PSF: choose a PSF layer of one channel here"
+            "training and adapting take one PSF: train on one channel with its own PSF "
+            "(right-click a layer > Split Stack splits it into one layer per channel)"
         )
     if "layer" in description:
         data = np.asarray(description["data"])
