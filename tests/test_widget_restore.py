@@ -1215,3 +1215,24 @@ def test_the_two_colour_sample_is_deconvolved_channel_by_channel(viewer_widget, 
     out = viewer.layers["two colour blurred [deconv-2d]"]
     np.testing.assert_allclose(out.data, expected, atol=1e-5)
     assert out.metadata["napari_deconvnet"]["psf"]["channels"] == 2
+
+
+def test_split_channels_get_their_own_psf_layer(viewer_widget):
+    """After napari's Split Stack, each channel's layer preselects the PSF layer of its
+    own channel (named alike), until a PSF layer is picked by hand."""
+    from napari.layers._layer_actions import _split_stack
+
+    viewer, widget = viewer_widget
+    viewer.open_sample("napari-deconvnet", "two_colour")
+    for name in ("two colour blurred", "two colour PSF"):
+        viewer.layers.selection = {viewer.layers[name]}
+        _split_stack(viewer.layers)
+    widget.image.value = viewer.layers["two colour blurred layer 1"]
+    assert widget.psf.source.value == "from layer"
+    assert widget.psf.layer.value is viewer.layers["two colour PSF layer 1"]
+    widget.image.value = viewer.layers["two colour blurred layer 0"]
+    assert widget.psf.layer.value is viewer.layers["two colour PSF layer 0"]
+    widget.psf.layer.value = viewer.layers["two colour PSF layer 1"]  # by hand: it stays
+    widget.image.value = viewer.layers["two colour blurred layer 1"]
+    widget.image.value = viewer.layers["two colour blurred layer 0"]
+    assert widget.psf.layer.value is viewer.layers["two colour PSF layer 1"]

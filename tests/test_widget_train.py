@@ -776,3 +776,27 @@ def test_the_two_colour_sample_says_how_to_train_with_one_psf_per_channel(
     qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
     assert messages and "one PSF per channel" in messages[-1]
     assert "Split Stack" in messages[-1] and len(viewer.layers) == count
+
+
+def test_split_channels_pair_with_their_own_clean_layer_and_psf(make_napari_viewer):
+    """After Split Stack of the two_colour sample: the input's own channel's clean layer
+    is the target and its own PSF layer the pairs' and adaptation's PSF (the first
+    channel's were taken for every channel)."""
+    from napari.layers._layer_actions import _split_stack
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-deconvnet", "two_colour")
+    for name in ("two colour blurred", "two colour clean", "two colour PSF"):
+        viewer.layers.selection = {viewer.layers[name]}
+        _split_stack(viewer.layers)
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    for channel in (1, 0):
+        widget.image.value = viewer.layers[f"two colour blurred layer {channel}"]
+        assert widget.target.value is viewer.layers[f"two colour clean layer {channel}"]
+        assert widget.start_from.value == "deconv-2d"  # the pairs look blurred
+        assert widget.pair_psf.layer.value is viewer.layers[f"two colour PSF layer {channel}"]
+        assert widget.adapt.psf.layer.value is viewer.layers[f"two colour PSF layer {channel}"]
+    widget.target.value = viewer.layers["two colour clean layer 1"]  # by hand: it stays
+    widget.image.value = viewer.layers["two colour blurred layer 1"]
+    widget.image.value = viewer.layers["two colour blurred layer 0"]
+    assert widget.target.value is viewer.layers["two colour clean layer 1"]

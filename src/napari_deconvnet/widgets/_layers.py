@@ -15,6 +15,34 @@ from napari_deconvnet.io.display import contrast_limits  # the one implementatio
 _LAYER_EVENTS = ("inserted", "removed", "reordered", "renamed")
 
 
+def closest_layer(name: str, layers: list[Any]) -> Any:
+    """The layer of `layers` whose name shares most with `name` (None if there is none).
+
+    Shared beginning and end, case aside: after napari's *Split Stack*,
+    ``"cells blurred layer 1"`` goes with ``"cells clean layer 1"`` and
+    ``"cells PSF layer 1"``, not with the ``layer 0`` of another channel.
+    Ties keep the layers' order.
+
+    >>> class L:
+    ...     def __init__(self, name): self.name = name
+    >>> closest_layer("two blurred layer 1", [L("two PSF layer 0"), L("two PSF layer 1")]).name
+    'two PSF layer 1'
+    """
+    if not layers:
+        return None
+    a = name.lower()
+
+    def common(x: str, y: str) -> int:  # the length of their common beginning
+        n = min(len(x), len(y))
+        return next((i for i in range(n) if x[i] != y[i]), n)
+
+    def shared(other: str) -> int:
+        b = other.lower()
+        return common(a, b) + common(a[::-1], b[::-1])
+
+    return max(layers, key=lambda layer: shared(str(layer.name)))  # (max keeps the first)
+
+
 def image_layers(viewer: Any) -> list[tuple[str, Image]]:
     """(name, layer) choices of the viewer's image layers."""
     return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, Image)]

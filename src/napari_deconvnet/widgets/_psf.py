@@ -29,7 +29,7 @@ from napari_deconvnet.core.provenance import KEY
 from napari_deconvnet.core.specs import Spec, list_psfs
 
 from ._forms import SpecForms, flush_left
-from ._layers import image_layers, keep_selection, layer_data
+from ._layers import closest_layer, image_layers, keep_selection, layer_data
 
 __all__ = [
     "FROM_LAYER",
@@ -159,8 +159,33 @@ class PsfPicker(Container):
         self._calibrated_for: Any = None  # the image (and its scale) calibrated from
         self._tips: dict[int, str] = {}  # the fields' own tooltips, before a calibration note
         self._applied: dict[int, float] = {}  # what each field was given from a calibration
+        self._layer_by_hand = False  # a PSF layer was picked: it stays
+        self._choosing_layer = False  # the picker itself is choosing the layer
         self.source.changed.connect(self.refresh)
+        self.layer.changed.connect(self._on_layer_picked)
         self.refresh()
+
+    def _on_layer_picked(self, *_: Any) -> None:
+        if not self._choosing_layer:
+            self._layer_by_hand = True
+
+    def choose_layer(self, choices: list[tuple[str, Image]]) -> None:
+        """Until a layer is picked by hand: the PSF-looking layer named most like the
+        image (after *Split Stack*, the PSF of the image's own channel)."""
+        if self._layer_by_hand and self.layer.value is not None:
+            return
+        psfs = [lay for _, lay in choices if looks_like_psf(lay)]
+        try:
+            image = self._exclude()
+        except AttributeError:  # called while the owner builds its image field
+            image = None
+        best = closest_layer(getattr(image, "name", ""), psfs)
+        if best is not None and best is not self.layer.value:
+            self._choosing_layer = True
+            try:
+                self.layer.value = best
+            finally:
+                self._choosing_layer = False
 
     # -------------------------------------------------------- calibration
 
@@ -224,21 +249,27 @@ class PsfPicker(Container):
     def reset_choices(self, *_: Any) -> None:
         """Re-read the kinds and the layers; keep the chosen layer, else pick one named PSF."""
         current = self.layer.value
-        super().reset_choices()
-        choices = self._layer_choices()
-        keep_selection(self.layer, choices, current)
-        if self.layer.value is None:
-            self.layer.value = next((lay for _, lay in choices if looks_like_psf(lay)), None)
+        self._choosing_layer = True  # (re-reading the choices is no pick)
+        try:
+            super().reset_choices()
+            choices = self._layer_choices()
+            keep_selection(self.layer, choices, current)
+        finally:
+            self._choosing_layer = False
+        self.choose_layer(choices)
         self.refresh()
 
     def reset_layer_choices(self, current: Any = None) -> None:
         """Re-read the layers only (the image changed: the excluded layer did)."""
         self.follow_image()
-        self.layer.reset_choices()
-        choices = self._layer_choices()
-        keep_selection(self.layer, choices, current)
-        if self.layer.value is None:
-            self.layer.value = next((lay for _, lay in choices if looks_like_psf(lay)), None)
+        self._choosing_layer = True  # (re-reading the choices is no pick)
+        try:
+            self.layer.reset_choices()
+            choices = self._layer_choices()
+            keep_selection(self.layer, choices, current)
+        finally:
+            self._choosing_layer = False
+        self.choose_layer(choices)
 
     def refresh(self, *_: Any) -> None:
         """Show the fields of the chosen source (the kind's form, the size, or the layer)."""

@@ -303,8 +303,8 @@ class RestoreWidget(WorkerWidget):
         psf_layers = [lay for lay in offered if looks_like_psf(lay)]
         with self._choosing_method():
             if psf_layers:
-                if self.psf.layer.value is None:
-                    self.psf.layer.value = psf_layers[0]
+                if self.psf.layer.value is None:  # the one named most like the image
+                    self.psf.choose_layer([(lay.name, lay) for lay in psf_layers])
                 if self.psf.source.value != FROM_LAYER:
                     self.psf.source.value = FROM_LAYER
                 self._psf_preselected = True

@@ -35,7 +35,7 @@ from napari.utils.notifications import show_error, show_info
 
 from ..core.losses import LOSSES as _LOSSES
 from ._common import DEVICES, show_progress
-from ._layers import follow_layers, image_layers, layer_data
+from ._layers import closest_layer, follow_layers, image_layers, layer_data
 from ._psf import FROM_LAYER, NO_PSF, PsfPicker, looks_like_psf
 from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
 from ._train_collect import collect_adapt, collect_training, start_needs_psf
@@ -341,20 +341,25 @@ class TrainWidget(WorkerWidget):
             return
         self._presetting = True
         try:
-            if "target" not in self._picked and self.target.value in (SELF_SUPERVISED, image):
+            auto = getattr(self, "_auto_target", None)  # the target preselected last
+            if "target" not in self._picked and (
+                self.target.value in (SELF_SUPERVISED, image) or self.target.value is auto
+            ):
                 shape = layer_data(image).shape  # a target pairs pixel for pixel
-                clean = next(
-                    (
-                        layer
-                        for _, layer in self._image_layers()
-                        if layer is not image
-                        and looks_like_reference(layer)
-                        and layer_data(layer).shape == shape
-                    ),
-                    None,
-                )
+                candidates = [
+                    layer
+                    for _, layer in self._image_layers()
+                    if layer is not image
+                    and looks_like_reference(layer)
+                    and layer_data(layer).shape == shape
+                ]
+                # named most like the input: its own channel's after Split Stack
+                clean = closest_layer(image.name, candidates)
                 if clean is not None:
                     self.target.value = clean
+                    self._auto_target = clean
+            for picker in (self.pair_psf, self.adapt.psf):  # the PSF named like the input
+                picker.reset_layer_choices(picker.layer.value)
             if "dims" not in self._picked:
                 with contextlib.suppress(ValueError, TypeError, IndexError):
                     self.dims.value = "3D" if spatial_dims(image) == 3 else "2D"
