@@ -206,3 +206,43 @@ def test_compute_normalization_reads_a_tensor_and_a_masked_array_as_restore_does
     with pytest.warns(UserWarning, match="masked values"):
         got = dn.compute_normalization(masked, "denoise-2d", axes="TYX", per_image=True)
     assert got == want
+
+
+def test_training_takes_each_frames_classical_channel_statistics():
+    """A bleaching time-lapse through a deconvolution model: each frame's classical
+    channel (Wiener balance, Richardson-Lucy floor) with that frame's statistics, as
+    restore computes them per image (the middle frame's served every frame)."""
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.psf import blur
+    from napari_deconvnet.core.trainset import PSFChannel
+
+    clean, _ = _bleaching(frames=4, n=64)
+    psf = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    rng = np.random.default_rng(2)
+    blurred = np.stack([blur(frame, psf) for frame in clean])
+    noisy = (rng.poisson(np.clip(blurred, 0, None) * 200) / 200).astype(np.float32)
+    net = load_model("deconv-2d")
+    data_set = TrainingSet(
+        mode="supervised",
+        inputs=[noisy],
+        targets=[clean.astype(np.float32)],
+        net=net,
+        size=(32, 32),
+        regions=None,
+        validation=0.1,
+        validation_regions=None,
+        noise=("none", {}, None),
+        rng=np.random.default_rng(0),
+        device=torch.device("cpu"),
+        augment=False,
+        seed=0,
+        condition_psf=psf,
+    )
+    src = data_set.sources[0]
+    reference = PSFChannel(net, psf)
+    each = [reference.statistics(frame) for frame in noisy]
+    assert each[0] != each[3]  # a frame 20 times dimmer: other statistics
+    for t in range(4):
+        assert data_set._image_condition(src, (t,)) == each[t]
+        whole = data_set._source_channel(src, (t,))
+        np.testing.assert_allclose(whole, reference.whole(noisy[t], each[t]), atol=1e-6)

@@ -436,12 +436,16 @@ class TrainingSet:
             params.setdefault("high", stats["maximum"])
         return synthesize(clean, self.noise_name, psf=self.psf, seed=seed, **params)
 
-    def _central_image(self, src: Source, crop: Sequence[int]) -> np.ndarray:
-        """A central `crop` of a source's middle plane or volume, as the model sees it.
+    def _central_image(
+        self, src: Source, crop: Sequence[int], lead: tuple[int, ...] | None = None
+    ) -> np.ndarray:
+        """A central `crop` of a source's middle plane or volume (or the one at
+        `lead`), as the model sees it.
 
         In synthetic mode, degraded as the patches are (one fixed draw).
         """
-        lead = tuple(n // 2 for n in src.lead_shape)
+        if lead is None:
+            lead = tuple(n // 2 for n in src.lead_shape)
         origin = [(s - c) // 2 for s, c in zip(src.spatial, crop, strict=True)]
         image, _ = src.read(lead, origin, crop)
         if self.mode == "synthetic":
@@ -463,6 +467,19 @@ class TrainingSet:
     def _condition_stats(self, src: Source) -> dict[str, float]:
         """The classical channel's statistics of a source (its middle plane or volume, whole)."""
         return self.condition.statistics(self._central_image(src, src.spatial))
+
+    def _image_condition(self, src: Source, lead: tuple[int, ...]) -> dict[str, float]:
+        """The classical channel's statistics of the plane or volume at `lead`, as restore
+        computes them for each image of a stack (each channel of a ``C`` axis, each time
+        point): the middle image's served every image before, so a dim channel's
+        Wiener balance was the bright one's. Computed once per image, when first drawn."""
+        if math.prod(src.lead_shape) <= 1 or src.condition is None:
+            return src.condition
+        cache = src.__dict__.setdefault("lead_condition", {})
+        lead = tuple(int(i) for i in lead)
+        if lead not in cache:
+            cache[lead] = self.condition.statistics(self._central_image(src, src.spatial, lead))
+        return cache[lead]
 
     def _noise_line(self, src: Source) -> dict[str, float]:
         """The variance line of a source's noise, as restore estimates it (core/kinds.py)."""
@@ -591,7 +608,7 @@ class TrainingSet:
         """
         whole = self._source_channel(src, lead) if self.mode == "supervised" else None
         if whole is None:
-            return self.condition(x, src.condition, inside)
+            return self.condition(x, self._image_condition(src, lead), inside)
         return np.stack([window(w, (), origin, self.size, self.margin) for w in whole])
 
     def _source_channel(self, src: Source, lead: tuple[int, ...]) -> np.ndarray | None:
@@ -604,7 +621,7 @@ class TrainingSet:
             return None
         self._channel_pixels += plane
         image = np.asarray(src.x[lead], np.float32)
-        src.channels[lead] = self.condition.whole(image, src.condition)
+        src.channels[lead] = self.condition.whole(image, self._image_condition(src, lead))
         return src.channels[lead]
 
     def _crop(self, a: np.ndarray) -> np.ndarray:
@@ -627,11 +644,12 @@ class TrainingSet:
         trainer cuts the two sub-images itself (it needs the network's output
         on the whole patch too).
         """
-        xs, ys, cs, offsets, scales, drawn = [], [], [], [], [], []
+        xs, ys, cs, offsets, scales, drawn, leads = [], [], [], [], [], [], []
         supervised_channel = self.condition is not None and self.mode == "supervised"
         for _ in range(batch_size):
             s, lead, origin = self.sampler.draw()
             drawn.append(s)
+            leads.append(tuple(lead))
             src = self.sources[s]
             x, y = src.read(lead, origin, self.size, self.margin)
             # the classical channel from the patch as read (the PSF's orientation),
@@ -661,8 +679,8 @@ class TrainingSet:
             if self.condition is not None:
                 noisy = x[:, 0].float().cpu().numpy()
                 cs = [
-                    self.condition(n, self.sources[s].condition)
-                    for n, s in zip(noisy, drawn, strict=True)
+                    self.condition(n, self._image_condition(self.sources[s], lead))
+                    for n, s, lead in zip(noisy, drawn, leads, strict=True)
                 ]
         elif self.mode == "supervised":
             y = torch.from_numpy(np.stack(ys))[:, None].to(self.device)
