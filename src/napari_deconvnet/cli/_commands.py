@@ -30,6 +30,7 @@ from ._files import (
     png_refusal,
     progress_bar,
     psf_from,
+    psfs_from,
     read_input,
     suffix_of,
     write_failure,
@@ -179,9 +180,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         raise UsageError(f"--noise: {err}") from err
     params = check_params(spec, given, args.param, "--noise" if not args.param else "--param")
     # a PSF kind stays a description: an optical one takes each file's calibration
-    from ._restore import _psfs
-
-    psf = _psfs(args)  # one, or one per channel (--psf repeated)
+    psf = psfs_from(args)  # one, or one per channel (--psf repeated)
     errors = BatchErrors("synthesize", len(inputs))
     for src, dst in zip(inputs, outputs, strict=True):
         if dst.exists() and not args.overwrite:
@@ -199,13 +198,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         if refusal is not None:
             errors.refuse(src, refusal)
             continue
-        taken: dict[str, float] = {}
-        file_psf = []
-        for each in psf if isinstance(psf, list) else [psf]:  # (the calibration said once)
-            one, said = calibrated_psf(each, image, src, args, say=not taken)
-            taken |= said
-            file_psf.append(_made(one))
-        file_psf = file_psf if isinstance(psf, list) else file_psf[0]
+        file_psf, taken = calibrated_psf(psf, image, src, args)
+        file_psf = [_made(p) for p in file_psf] if isinstance(psf, list) else _made(file_psf)
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
                 noisy = drain(

@@ -354,29 +354,64 @@ def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
 
 
 def calibrated_psf(
-    psf: Any, image: Any, src: Path, args: argparse.Namespace, *, say: bool = True
+    psf: Any, image: Any, src: Path, args: argparse.Namespace
 ) -> tuple[Any, dict[str, float]]:
     """`psf` for one file: an optical kind given without ``pixel_size`` or ``z_step``
     (``--psf widefield``) takes them from the file's calibration (its scale in
-    units of length: OME-XML, ImageJ, NGFF), as the widgets take a layer's; what
-    was taken is said on stderr (unless ``-q``, or `say` is False: said already).
+    units of length: OME-XML, ImageJ, NGFF), as the widgets take a layer's, each
+    of a list of them (one per channel) alike; what was taken is said once on
+    stderr (unless ``-q``).
 
     Returns the PSF to use and what was taken (``{}``: `psf` as it was).
     """
     psf, taken = _calibrated(psf, image)
-    if taken and say and not getattr(args, "quiet", False):
+    if taken and not getattr(args, "quiet", False):
         said = ", ".join(f"{k.replace('_', ' ')} {v:g} nm" for k, v in taken.items())
         print(f"{src}: PSF {said} (the file's calibration)", file=sys.stderr)
     return psf, taken
 
 
 def _calibrated(psf: Any, image: Any) -> tuple[Any, dict[str, float]]:
-    if not isinstance(psf, dict):
+    if not isinstance(psf, dict | list):  # (a list: one PSF per channel)
         return psf, {}
     from napari_deconvnet.core.psf import calibrated_kind
 
     scale, units = getattr(image, "scale", None), getattr(image, "units", None)
     return calibrated_kind(psf, scale, units, getattr(image, "axes", None))
+
+
+def names_a_file(text: str) -> bool:
+    """Whether a ``--psf`` names a PSF file (an image suffix, or a path that exists),
+    not a PSF kind."""
+    path = Path(text)
+    return path.suffix.lower() in IMAGE_SUFFIXES or path.exists()
+
+
+def psfs_from(args: argparse.Namespace) -> Any:
+    """The PSF of ``--psf`` given once (a PSF file with a ``C`` axis: one per
+    channel), or the list of one PSF per channel when given several times
+    (``--psf-param`` goes to every kind among them); see :func:`psf_from`."""
+    texts = args.psf
+    pairs = getattr(args, "psf_param", None)
+    if texts is None or isinstance(texts, str):
+        return psf_from(texts, args, pairs, spec=True)
+    if len(texts) == 1:
+        return psf_from(texts[0], args, pairs, spec=True)
+    psfs = [
+        psf_from(text, args, None if names_a_file(text) else pairs, spec=True) for text in texts
+    ]
+    if any(isinstance(p, list) for p in psfs):
+        raise UsageError(
+            "a --psf file holds one PSF per channel (its C axis); give it alone, or one "
+            "--psf per channel"
+        )
+    dims = [p["ndim"] if isinstance(p, dict) else p.ndim for p in psfs]
+    if len(set(dims)) > 1:
+        raise UsageError(
+            f"--psf given {len(psfs)} times (one PSF per channel) with {dims} dimensions; "
+            "give all of them 2D (planes) or all 3D (volumes)"
+        )
+    return psfs
 
 
 def psf_from(
@@ -402,7 +437,7 @@ def psf_from(
             raise UsageError("--psf-param needs --psf KIND (e.g. --psf gaussian)")
         return None
     path = Path(text)
-    if path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
+    if names_a_file(text):
         if not path.is_file():
             raise UsageError(f"--psf {text}: no such file")
         if pairs:

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from ._files import (
-    IMAGE_SUFFIXES,
     BatchErrors,
     Failure,
     UsageError,
@@ -22,7 +21,7 @@ from ._files import (
     output_paths,
     png_refusal,
     progress_bar,
-    psf_from,
+    psfs_from,
     read_input,
     write_output,
 )
@@ -93,36 +92,6 @@ def _check_psf(name: str, spec: Any, psf: Any) -> None:
         )
 
 
-def _psfs(args: argparse.Namespace) -> Any:
-    """The PSF of ``--psf`` (given once), or the list of one PSF per channel (given
-    several times: ``--psf-param`` goes to every kind among them)."""
-    texts = args.psf
-    pairs = getattr(args, "psf_param", None)
-    if texts is None or isinstance(texts, str):
-        return psf_from(texts, args, pairs, spec=True)
-    if len(texts) == 1:  # (a PSF file with a C axis: one PSF per channel already)
-        return psf_from(texts[0], args, pairs, spec=True)
-    psfs = [psf_from(text, args, _kind_pairs(text, pairs), spec=True) for text in texts]
-    if any(isinstance(p, list) for p in psfs):
-        raise UsageError(
-            "a --psf file holds one PSF per channel (its C axis); give it alone, or one "
-            "--psf per channel"
-        )
-    dims = [p["ndim"] if isinstance(p, dict) else p.ndim for p in psfs]
-    if len(set(dims)) > 1:
-        raise UsageError(
-            f"--psf given {len(psfs)} times (one PSF per channel) with {dims} dimensions; "
-            "give all of them 2D (planes) or all 3D (volumes)"
-        )
-    return psfs
-
-
-def _kind_pairs(text: str, pairs: Any) -> Any:
-    """``--psf-param`` for a PSF kind among several ``--psf``; none for a file."""
-    path = Path(text)
-    return None if path.suffix.lower() in IMAGE_SUFFIXES or path.exists() else pairs
-
-
 def _psf_record(given: Any, used: Any, taken: dict) -> Any:
     """What the provenance says about the PSF: as given, or with the calibration."""
     given = given[0] if isinstance(given, list) and len(given) == 1 else given
@@ -139,7 +108,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
     from napari_deconvnet.core.provenance import record
 
-    psf = _psfs(args)
+    psf = psfs_from(args)
     if psf is not None and not (args.method or args.model):
         # a PSF and no method: the shipped deconvolution model of the PSF's dimensions,
         # as the Restore widget preselects it beside a PSF layer (and dn.restore
@@ -184,14 +153,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 errors.cannot_read(err)
                 files.update(1)
                 continue
-            if isinstance(psf, list):  # one per channel, each calibrated alike
-                file_psf, taken = [], {}
-                for each in psf:  # (the file's calibration said once)
-                    one, said = calibrated_psf(each, image, src, args, say=not taken)
-                    file_psf.append(one)
-                    taken |= said
-            else:
-                file_psf, taken = calibrated_psf(psf, image, src, args)
+            file_psf, taken = calibrated_psf(psf, image, src, args)
             refusal = png_refusal(dst, image.data)
             if refusal is not None:  # before any work (a float result, a stack)
                 errors.refuse(src, refusal)

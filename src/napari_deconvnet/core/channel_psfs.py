@@ -33,7 +33,14 @@ import numpy as np
 
 from ._validation import is_dask, is_tensor
 
-__all__ = ["by_channel", "channel_axis", "per_channel", "psf_for_channel", "split_statistics"]
+__all__ = [
+    "by_channel",
+    "channel_axis",
+    "checked_channel_axis",
+    "per_channel",
+    "psf_for_channel",
+    "split_statistics",
+]
 
 
 def _one_psf(item: Any) -> bool:
@@ -71,6 +78,19 @@ def channel_axis(psfs: Sequence[Any], axes: str | None, shape: Sequence[int]) ->
             "exactly one PSF per channel, in the channels' order"
         )
     return index
+
+
+def checked_channel_axis(
+    psfs: Sequence[Any], axes: str | None, shape: Sequence[int], model: Any
+) -> tuple[str, int]:
+    """`axes` checked for an image of `shape` and `model` (a network, or 2 or 3;
+    :func:`~.axes.check_axes`), and the position of their ``C`` axis for `psfs`
+    (:func:`channel_axis`, which also refuses axes left out)."""
+    from .axes import check_axes
+
+    if axes is not None:
+        axes = check_axes(axes, shape, model)
+    return axes, channel_axis(psfs, axes, shape)
 
 
 def psf_for_channel(psfs: Sequence[Any], dims: Callable[[Any], int]) -> Any:

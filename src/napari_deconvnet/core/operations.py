@@ -29,7 +29,7 @@ import numpy as np
 
 from ._validation import is_dask, is_tensor, real_array
 from .axes import check_axes
-from .channel_psfs import by_channel, channel_axis, per_channel
+from .channel_psfs import by_channel, checked_channel_axis, per_channel, psf_for_channel
 from .generators import drain
 from .specs import Spec, get, implementation, list_methods, specs
 
@@ -217,8 +217,7 @@ def run_method_iter(
     if spec.kind == "model":
         return (yield from _run_model(image, spec, checked, psf, axes, device))
     if per_channel(psf):  # one PSF per channel: each channel alone (core.channel_psfs)
-        axes = None if axes is None else check_axes(axes, tuple(image.shape), 2)
-        index = channel_axis(psf, axes, tuple(image.shape))
+        axes, index = checked_channel_axis(psf, axes, tuple(image.shape), 2)
 
         def one(channel: Any, kernel: Any, sub_axes: str, c: int) -> Any:
             return _run_classical(channel, spec, checked, kernel, sub_axes, device)
@@ -467,10 +466,7 @@ def synthesize_iter(
     shape = tuple(clean.shape)
     kernels = None  # one PSF per channel (core.channel_psfs): each block its channel's
     if per_channel(psf):
-        from .channel_psfs import psf_for_channel
-
-        axes = None if axes is None else check_axes(axes, shape, 2)
-        channel_axis(psf, axes, shape)
+        axes, _ = checked_channel_axis(psf, axes, shape, 2)
         kernels = [_as_psf(p) for p in psf]
         kernel = psf_for_channel(kernels, np.ndim)
     else:

@@ -141,7 +141,18 @@ def calibrated_kind(
     {'kind': 'widefield', 'pixel_size': 65.0, 'z_step': 200.0}
     >>> calibrated_kind({"kind": "airy", "pixel_size": 80}, [0.065, 0.065], ["micrometer"] * 2)[1]
     {}
+
+    A list of PSFs, one per channel (:mod:`.channel_psfs`), comes back as the
+    list of each one so filled in, with everything that was taken.
     """
+    from .channel_psfs import per_channel
+
+    if per_channel(psf):
+        each = [calibrated_kind(one, scale, units, axes) for one in psf]
+        taken: dict[str, float] = {}
+        for _, said in each:
+            taken |= said
+        return [one for one, _ in each], taken
     given = {"kind": psf} if isinstance(psf, str) else psf
     if not isinstance(given, Mapping) or not isinstance(given.get("kind"), str):
         return psf, {}

@@ -33,7 +33,13 @@ import torch
 from ._validation import check_single_range, is_dask, is_tensor
 from .axes import Layout, check_axes, check_image
 from .borders import check_borders
-from .channel_psfs import by_channel, channel_axis, per_channel, psf_for_channel, split_statistics
+from .channel_psfs import (
+    by_channel,
+    checked_channel_axis,
+    per_channel,
+    psf_for_channel,
+    split_statistics,
+)
 from .colour import (
     alpha_axis,
     from_opponent,
@@ -476,9 +482,7 @@ def restore_iter(
 def _channels(image: Any, model: Any, psf: Any, axes: Any) -> tuple[DeconvNet, str, int]:
     """The model, checked axes and C axis of a restore with one PSF per channel."""
     net = private_model(model)
-    shape = tuple(np.shape(image))
-    axes = None if axes is None else check_axes(axes, shape, net)
-    return net, axes, channel_axis(psf, axes, shape)
+    return (net, *checked_channel_axis(psf, axes, tuple(np.shape(image)), net))
 
 
 def _by_channel(

@@ -239,12 +239,13 @@ def restore_to_zarr(
             net0 = private_model(model)
             axes = check_axes(axes, array.shape, net0)
     # one PSF per channel (core.channel_psfs): a job per channel, each writing its own
-    psfs = list(psf) if per_channel(psf) else [psf]
-    if per_channel(psf):
-        if axes is not None:
-            axes = check_axes(axes, array.shape, private_model(model))
-        channel_axis(psfs, axes, array.shape)
+    several = per_channel(psf)
+    psfs = list(psf) if several else [psf]
+    if several and axes is None:
+        channel_axis(psfs, axes, array.shape)  # (says that axes with a C are needed)
     net, axes, layout, dev, dtype = prepare_restore(array, model, psfs[0], axes, device, precision)
+    if several:  # (the axes as prepare_restore checked them)
+        channel_axis(psfs, axes, array.shape)
     if client is None:
         client = default_client()
     elif client is False:
@@ -459,7 +460,7 @@ def _units(blocks: list, colour: int | None) -> list[tuple]:
 def _file_calibration(psf: Any, info: dict[str, Any]) -> tuple[Any, dict[str, float]]:
     """An *airy* or *widefield* PSF kind without ``pixel_size``/``z_step`` takes them
     from the source file's calibration (:func:`~.psf.calibrated_kind`), as the
-    command line and the widgets do; each of a list of PSFs (one per channel) alike.
+    command line and the widgets do (each of a list of PSFs, one per channel, alike).
     Returns the PSF(s) and what was taken."""
     from .psf import calibrated_kind
 
@@ -469,12 +470,6 @@ def _file_calibration(psf: Any, info: dict[str, Any]) -> tuple[Any, dict[str, fl
     keep = [i for i, a in enumerate(axes) if a.upper() != "S"]  # RGB samples have no size
     scale, units = [scale[i] for i in keep], [units[i] for i in keep]
     letters = "".join(axes[i] for i in keep)
-    if per_channel(psf):
-        pairs = [calibrated_kind(p, scale, units, letters) for p in psf]
-        taken: dict[str, float] = {}
-        for _, said in pairs:
-            taken |= said
-        return [p for p, _ in pairs], taken
     return calibrated_kind(psf, scale, units, letters)
 
 

@@ -225,10 +225,12 @@ class SyntheticPairs:
             crops, _, sources = self._crops(n_scenes, val_rng, 1.0, sources=self.val_scenes)
             clean += list(crops)
             origins[len(clean) - n_scenes :] = sources
-        x, y = self._degrade(np.stack(clean), val_rng, natural, origins)
         offsets, scales = [self.offset] * n_validation, [self.scale] * n_validation
+        chosen = None
         if self.levels is not None:  # each pair in its image's statistics
-            offsets, scales = list(self._val_stats[0]), list(self._val_stats[1])
+            chosen = self._sample_levels(n_validation, val_rng, origins)
+            offsets, scales = list(chosen[2].reshape(-1)), list(chosen[3].reshape(-1))
+        x, y = self._degrade(np.stack(clean), val_rng, natural, origins, chosen)
         self.val = {"x": x, "y": y, "mask": None, "offset": offsets, "scale": scales}
 
     def _split(self, scenes: list, held_out: float) -> tuple[list, list]:
@@ -305,13 +307,17 @@ class SyntheticPairs:
         rng: np.random.Generator,
         natural: np.ndarray | None = None,
         origins: np.ndarray | None = None,
+        chosen: tuple | None = None,
     ):
+        """Noisy inputs and targets of `clean` crops, normalised (see the class).
+
+        `chosen` is :meth:`_sample_levels`' draw for these samples, when the caller
+        needs their statistics too (drawn here otherwise, first, from `rng`)."""
         cam, m = self.camera, self.margin
         n = clean.shape[0]
         amplitude, offset, scale, pick = cam["amplitude"], self.offset, self.scale, None
         if self.levels is not None:  # each sample in one image's brightness and statistics
-            pick, amplitude, offset, scale = self._sample_levels(n, rng, origins)
-            self._val_stats = (offset.reshape(-1), scale.reshape(-1))
+            pick, amplitude, offset, scale = chosen or self._sample_levels(n, rng, origins)
         # The user's amplitude is that of a blurred image: scale each phantom so
         # that its *blurred* brightest pixel lands there (a blur lowers the
         # peaks of small objects many times over, so scaling the clean phantom
@@ -446,6 +452,7 @@ class RehearsalPairs(SyntheticPairs):
         rng: np.random.Generator,
         natural: np.ndarray | None = None,
         origins: np.ndarray | None = None,
+        chosen: tuple | None = None,
     ):
         xs, ys, lines = [], [], []
         for image in clean:

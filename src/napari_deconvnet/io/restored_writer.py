@@ -132,17 +132,15 @@ def _axes(data: Any, meta: dict[str, Any]) -> str | None:
     where they name its axes (``c, z, y, x``: a channel axis is restored channel by
     channel, never as a volume or a time-lapse), RGB's own, else None (guessed)."""
     if not meta.get("rgb"):
-        labels = [str(a).upper() for a in meta.get("axis_labels") or ()]
-        named = "".join(labels)
-        if (
-            len(labels) == data.ndim
-            and all(len(a) == 1 and a in "TZCYX" for a in labels)
-            and len(set(labels)) == len(labels)
-            and "Y" in named
-            and "X" in named
-        ):
-            return named
-        return None
+        from napari_deconvnet.core.axes import check_axes
+
+        labels = [str(a) for a in meta.get("axis_labels") or ()]
+        if not labels or any(len(a) != 1 or a.upper() == "S" for a in labels):
+            return None  # napari's own ("axis -3"...), or none: guessed
+        try:  # one letter per axis from TZCYX, with a Y and an X
+            return check_axes("".join(labels), data.shape, 2)
+        except ValueError:
+            return None
     n = data.ndim - 1
     if n not in (2, 3, 4):
         raise ValueError(
