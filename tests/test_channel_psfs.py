@@ -254,7 +254,7 @@ def test_streamed_optical_psf_takes_the_files_pixel_size(tmp_path):
     assert calibrated_kind("airy", [1.0, 1.0], ["pixel", "pixel"]) == ("airy", {})
 
 
-@pytest.mark.parametrize("call", ["synthesize", "richardson_lucy", "wiener", "train", "adapt"])
+@pytest.mark.parametrize("call", ["synthesize", "richardson_lucy", "wiener", "adapt"])
 def test_functions_of_one_psf_refuse_a_list(two_channels, call):
     """A list of PSFs stacked by numpy would blur across the channels as a volume
     (dn.synthesize did so silently): each function that takes one PSF says so."""
@@ -263,7 +263,6 @@ def test_functions_of_one_psf_refuse_a_list(two_channels, call):
         "synthesize": lambda: dn.synthesize(noisy, "gaussian", psf=[narrow, wide], sigma=0.01),
         "richardson_lucy": lambda: dn.richardson_lucy(noisy[0], [narrow, wide]),
         "wiener": lambda: dn.wiener(noisy[0], (narrow, wide)),
-        "train": lambda: dn.train(noisy[0], noisy[0], model="deconv-2d", psf=[narrow, wide]),
         "adapt": lambda: dn.adapt("deconv-2d", noisy[0], psf=[narrow, wide], seconds=1),
     }[call]
     with pytest.raises(
@@ -359,3 +358,100 @@ def test_streamed_per_channel_on_a_local_cluster(tmp_path):
         )  # fmt: skip
     written = zarr.open(str(Path(target) / "0"))[:]
     assert np.abs(written - expected).max() <= 1e-5 * float(np.ptp(expected))
+
+
+def _trainer(*args, **options):
+    from napari_deconvnet.core.train_setup import build_trainer
+
+    settings = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "patch_size": 16}
+    return build_trainer(*args, **{**settings, **options})
+
+
+def test_training_computes_each_channels_classical_input_with_its_psf(two_channels):
+    """Fine-tuning deconv-2d on a two-channel pair: channel c's Richardson-Lucy input
+    is restore's, with psf[c] (the wide channel took the narrow PSF before)."""
+    from napari_deconvnet.core.kinds import kind_of
+
+    clean, noisy, narrow, wide = two_channels
+    trainer = _trainer(noisy, clean, model="deconv-2d", psf=[narrow, wide], axes="CYX")
+    kind = kind_of(trainer.net)
+    for c, (own, other) in enumerate([(narrow, wide), (wide, narrow)]):
+        image = noisy[c][None]
+        stats = kind.input_statistics(image)
+
+        def channel(kernel, image=image, stats=stats):
+            return kind.channel_stack(
+                image, kind.prepare_psf(kernel, 2, (48, 48)), statistics=stats
+            )
+
+        got = trainer.data._source_channel(trainer.data.sources[c], ())
+        np.testing.assert_allclose(got, channel(own)[0], rtol=1e-5, atol=1e-6)
+        assert np.abs(got - channel(other)[0]).max() > 0.05 * float(np.ptp(got))
+    assert trainer.config.psf_shape == [(11, 11), (11, 11)]
+
+
+def test_synthetic_training_blurs_each_channel_with_its_psf(two_channels):
+    """Synthetic pairs of a two-channel clean image: channel c blurred by psf[c]."""
+    clean, _, narrow, wide = two_channels
+    noise = {"model": "gaussian", "sigma": 0.01}
+    trainer = _trainer(clean, psf=[narrow, wide], axes="CYX", noise=noise)
+    data = trainer.data
+    for c, (own, other) in enumerate([(narrow, wide), (wide, narrow)]):
+        got = data._central_image(data.sources[c], (24, 24))
+        crop = clean[c][12:36, 12:36]
+        rng = np.random.default_rng
+
+        def degraded(kernel, crop=crop, rng=rng):
+            return dn.synthesize(crop, "gaussian", psf=kernel, seed=rng(0), sigma=0.01)
+
+        np.testing.assert_allclose(got, degraded(own), rtol=1e-5, atol=1e-6)
+        assert np.abs(got - degraded(other)).max() > 0.02
+    x, y, _ = data.batch(4)  # every draw blurred by its channel's PSF (smoke of the path)
+    assert x.shape == y.shape == (4, 1, 16, 16) and torch_finite(x)
+
+
+def torch_finite(x) -> bool:
+    return bool(np.isfinite(x.numpy()).all())
+
+
+def test_train_with_one_psf_per_channel_end_to_end(two_channels):
+    clean, noisy, narrow, wide = two_channels
+    result = dn.train(
+        noisy,
+        clean,
+        model="deconv-2d",
+        psf=[narrow, wide],
+        axes="CYX",
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=2,
+        patch_size=16,
+        validation=None,
+        seed=0,
+    )
+    training = result.model.metadata["training"]
+    widths = training["conditions"]["psf_widths"]
+    assert len(widths) == 2 and widths[0][0] < 1.2 < 2.0 < widths[1][0]
+    assert [len(p["values"]) for p in training["psf"]["per_channel"]] == [11, 11]
+    out = dn.restore(noisy, result.model, psf=[narrow, wide], axes="CYX")
+    assert out.shape == noisy.shape and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({}, "axes were not given"),
+        ({"axes": "ZYX"}, "have no C"),
+        ({"axes": "CYX", "psf": "three"}, "has 2 channels"),
+        ({"axes": "CYX", "validation": "three"}, "validation data: .* has 3 channels"),
+    ],
+)
+def test_train_per_channel_refusals(two_channels, options, match):
+    clean, noisy, narrow, wide = two_channels
+    options = dict(options)
+    psf = [narrow, wide, wide] if options.pop("psf", None) else [narrow, wide]
+    if options.get("validation") == "three":
+        three = np.concatenate([noisy, noisy[:1]])
+        options["validation"] = (three, np.concatenate([clean, clean[:1]]))
+    with pytest.raises(ValueError, match=match):
+        dn.train(noisy, clean, model="deconv-2d", psf=psf, epochs=1, **options)

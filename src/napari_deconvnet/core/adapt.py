@@ -33,6 +33,7 @@ import numpy as np
 
 from ._validation import is_tensor, real_array
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
+from .channel_psfs import per_channel
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import central_crop, record_conditions
@@ -140,8 +141,15 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
     kind = kind_of(net)
     if not isinstance(kind, PSFConditioned):
         return None
-    psf = kind.prepare_psf(kernel, net.config.ndim, image.shape[-net.config.ndim :])
-    spatial = image.reshape(-1, *image.shape[-net.config.ndim :])
+    shape = image.shape[-net.config.ndim :]
+    if isinstance(kernel, list):  # one PSF per image (of its channel): prepared once each
+        prepared: dict[int, Any] = {}
+        psfs = [
+            prepared.setdefault(id(k), kind.prepare_psf(k, net.config.ndim, shape)) for k in kernel
+        ]
+    else:
+        psf = kind.prepare_psf(kernel, net.config.ndim, shape)
+    spatial = image.reshape(-1, *shape)
     stats = kind.input_statistics(spatial[:1])[0]
     each: list[Any] = []  # every image's, when the pairs take several images' levels
 
@@ -150,7 +158,19 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
             return kind.channel_stack(patches, psf, statistics=[stats] * len(patches))
         if not each:
             each.extend(kind.input_statistics(spatial))
-        return kind.channel_stack(patches, psf, statistics=[each[int(i)] for i in images])
+        if not isinstance(kernel, list):
+            return kind.channel_stack(patches, psf, statistics=[each[int(i)] for i in images])
+        images = np.asarray(images, int).reshape(-1)
+        out = None
+        for k in {id(psfs[i]): i for i in images}.values():  # the patches of each PSF together
+            rows = np.flatnonzero([psfs[i] is psfs[k] for i in images])
+            part = kind.channel_stack(
+                patches[rows], psfs[k], statistics=[each[int(images[r])] for r in rows]
+            )
+            if out is None:
+                out = np.empty((len(patches), *part.shape[1:]), part.dtype)
+            out[rows] = part
+        return out
 
     return channel
 
@@ -243,10 +263,12 @@ def _image_scenes(
     count = 1 if ndim == 3 else min(SCENE_PLANES, len(spatial))
     picks = np.unique(np.linspace(0, len(spatial) - 1, count + 2)[1:-1].round().astype(int))
     box = central_box(array.shape[-ndim:], SCENE_EXTENT[ndim])
-    psf = kernel if kind_of(net).needs_psf else None
+    needs = kind_of(net).needs_psf
     scenes = []
     for index in picks:
         part = np.ascontiguousarray(spatial[index][box])
+        # (one PSF per image, `kernel` a list: one PSF per channel)
+        psf = (kernel[index] if isinstance(kernel, list) else kernel) if needs else None
         with warnings.catch_warnings():  # the image adapted to is the one in question
             warnings.simplefilter("ignore", ConditionsWarning)
             estimate = restore(part, net, psf=psf, device="cpu", precision="float32")
@@ -261,7 +283,7 @@ LEVELS_APART = 1.5
 
 
 def image_levels(
-    net: DeconvNet, array: np.ndarray, camera: dict[str, Any], ndim: int
+    net: DeconvNet, array: np.ndarray, camera: dict[str, Any], ndim: int, always: bool = False
 ) -> list[tuple[float, float, float]] | None:
     """``(amplitude, offset, scale)`` of each image of a stack whose images differ in
     brightness, or None (one image, or a stack of one brightness).
@@ -272,10 +294,11 @@ def image_levels(
     :func:`~.synthetic_pairs.camera_from` finds the whole image's; the
     statistics are the model's normalisation of that image. Adapting a
     two-channel image (800 and 40 photons) to the stack's brightness alone
-    left the dim channel 4 dB below the shipped model.
+    left the dim channel 4 dB below the shipped model. `always`: each image's, even
+    of one brightness (one PSF per channel: a pair takes its image's PSF too).
     """
     images = array.reshape(-1, *array.shape[-ndim:])
-    if len(images) < 2:
+    if len(images) < 2 and not always:
         return None
     levels = []
     for image in images:
@@ -288,7 +311,7 @@ def image_levels(
     apart = max(amplitudes) / min(amplitudes) >= LEVELS_APART
     if scales:
         apart = apart or max(scales) / min(scales) >= LEVELS_APART
-    return levels if apart else None
+    return levels if apart or always else None
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
@@ -314,12 +337,83 @@ def _check_settings(settings: dict[str, Any]) -> None:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
 
 
-def _same_psf(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+def _same_psf(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, list) or isinstance(b, list):  # one PSF per channel
+        same = isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+        return same and all(_same_psf(x, y) for x, y in zip(a, b, strict=True))
     if a.shape != b.shape:
         return False
     return bool(np.allclose(a / a.sum(), b / b.sum(), rtol=1e-4, atol=1e-7))
+
+
+def _first(kernel: Any) -> Any:
+    """The PSF, or the first channel's of one PSF per channel."""
+    return kernel[0] if isinstance(kernel, list) else kernel
+
+
+def _psf_shape(kernel: Any) -> Any:
+    """The PSF's shape, or each channel's (a list), or None."""
+    if isinstance(kernel, list):
+        return [list(k.shape) for k in kernel]
+    return None if kernel is None else list(kernel.shape)
+
+
+def _channels_first(array: np.ndarray, axes: Any) -> tuple[np.ndarray, str]:
+    """`array` and its `axes` with the ``C`` axis, if any, moved first.
+
+    `axes` has one letter per axis from ``TZCYX``, each once; without the
+    ``C``, they end with Y and X (adapt's images are the last axes; ``C``
+    names the channels of one PSF per channel, and may stand anywhere:
+    ``"YXC"`` too).
+    """
+    if not isinstance(axes, str):
+        raise TypeError(
+            f"axes must be a string such as 'CYX' or 'CZYX', got {type(axes).__name__}"
+        )
+    axes = axes.upper()
+    if (
+        len(axes) != array.ndim
+        or set(axes) - set("TZCYX")
+        or len(set(axes)) != len(axes)
+        or axes.replace("C", "")[-2:] != "YX"
+    ):
+        raise ValueError(
+            f"axes {axes!r} do not fit an image of shape {tuple(array.shape)}: adapt takes "
+            "one letter per axis from 'TZCYX', each once, the last two Y and X apart from "
+            "a C (e.g. 'CYX', 'YXC', 'CZYX', 'TCYX')"
+        )
+    if "C" not in axes:
+        return array, axes
+    return np.moveaxis(array, axes.index("C"), 0), "C" + axes.replace("C", "")
+
+
+def _channel_kernels(
+    psfs: Any, axes: str | None, array: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`array` with its ``C`` axis first, and one centred PSF per channel (as one PSF
+    is prepared: cropped to the image, centred as restore uses it)."""
+    from .channel_psfs import channel_axis, psf_for_channel
+
+    array = np.moveaxis(array, channel_axis(psfs, axes, array.shape), 0)
+    kernels = []
+    for p in psfs:
+        k = fit_psf(p, as_psf(p, None), np.shape(array)[1:])
+        k, _ = recentre_psf(k, np.shape(array)[-k.ndim :])
+        kernels.append(np.asarray(k, np.float32))
+    psf_for_channel(kernels, np.ndim)  # all 2D or all 3D
+    return array, kernels
+
+
+def _image_psfs(kernel: Any, array: np.ndarray, ndim: int) -> list[np.ndarray] | None:
+    """With one PSF per channel (`array` channels first): the PSF of each image of the
+    stack (a plane under a 2D model, a volume under a 3D one), in the stack's order."""
+    if not isinstance(kernel, list):
+        return None
+    images = math.prod(array.shape[:-ndim])
+    per_channel_images = images // len(kernel)
+    return [kernel[i // per_channel_images] for i in range(images)]
 
 
 def _resumed(
@@ -346,8 +440,13 @@ def _resumed(
         if value != saved:
             refuse(name, value, saved)
     if kernel is not None and not _same_psf(kernel, saved_psf):
-        theirs = None if saved_psf is None else f"a PSF of shape {saved_psf.shape}"
-        refuse("psf", f"a PSF of shape {kernel.shape}", theirs)
+
+        def said(k: Any) -> str | None:
+            if isinstance(k, list):
+                return f"{len(k)} PSFs (one per channel) of shapes {[x.shape for x in k]}"
+            return None if k is None else f"a PSF of shape {k.shape}"
+
+        refuse("psf", said(kernel), said(saved_psf))
     if camera is not None:  # noise given as a dict: it must give the same camera
         saved_cam = record["camera"]
         same = camera["noise"] == saved_cam["noise"] and all(
@@ -366,6 +465,7 @@ def adapt_iter(
     psf: Any = None,
     noise: Any = "auto",
     seconds: float | None = 120,
+    axes: str | None = None,
     kinds: Any = None,
     patch_size: int | tuple[int, ...] | None = None,
     batch_size: int | None = None,
@@ -418,7 +518,12 @@ def adapt_iter(
         raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
     saver = None if autosave is None else Autosave(autosave)  # checks the path
     kernel = None
-    if psf is not None:
+    given_axes = axes
+    if axes is not None:
+        array, axes = _channels_first(array, axes)
+    if per_channel(psf):  # one PSF per channel (core.channel_psfs): channels first
+        array, kernel = _channel_kernels(psf, axes, array)
+    elif psf is not None:
         kernel = as_psf(psf, None)
         # a generated PSF deeper than the stack is cropped to it, as restore does
         kernel = fit_psf(psf, kernel, np.shape(array))
@@ -447,13 +552,16 @@ def adapt_iter(
                 f"patch_size={patch_size!r}, but the adapt run to resume used "
                 f"{list(size)}; pass the same patch_size or leave it out"
             )
+        if axes is None and saved.get("axes") is not None:  # its channels first again
+            given_axes = saved["axes"]
+            array, axes = _channels_first(array, given_axes)
         kernel = saved_psf
         settings = {k: saved[k] for k in DEFAULTS}
         kinds, camera, stats = saved["kinds"], saved["camera"], tuple(saved["stats"])
         if model is None:
             model = saved["start"].get("path") or saved["start"].get("name")
     else:
-        ndim = 3 if kernel is not None and kernel.ndim == 3 else 2
+        ndim = 3 if kernel is not None and np.ndim(_first(kernel)) == 3 else 2
         if kernel is None and model is not None and array.ndim >= 3:
             # a 3D denoiser adapts to a volume without a PSF: its own dimensionality
             # (loaded once here; _base_model copies this network)
@@ -479,8 +587,15 @@ def adapt_iter(
             )
     else:
         stats = normalization_of(net.config.normalization, array)
-    # a stack of images of different brightness: pairs at each one's (see image_levels)
-    levels = image_levels(net, array, camera, ndim)
+    if axes is not None and ndim == 3 and axes[-3:] != "ZYX":
+        raise ValueError(
+            f"axes {axes!r}: a 3D model adapts to volumes whose last axes are Z, Y, X; "
+            "reorder the image (np.moveaxis) so that they are"
+        )
+    # a stack of images of different brightness: pairs at each one's (see image_levels);
+    # with one PSF per channel, always each image's (and its channel's PSF)
+    image_psfs = _image_psfs(kernel, array, ndim)
+    levels = image_levels(net, array, camera, ndim, always=image_psfs is not None)
     spe = settings["steps_per_epoch"]
     if steps is not None:  # whole epochs of `steps` in all
         spe = min(spe, steps)
@@ -491,7 +606,7 @@ def adapt_iter(
     fraction, mode, scenes_text = SCENES[settings["scenes"]]
     scene_options: dict[str, Any] = {}
     if fraction:
-        scenes, origins = _image_scenes(net, array, kernel, camera)
+        scenes, origins = _image_scenes(net, array, image_psfs or kernel, camera)
         scene_options = {"scenes": scenes, "scene_fraction": fraction}
         if levels is not None:
             scene_options["scene_levels"] = origins
@@ -503,12 +618,12 @@ def adapt_iter(
         size=size,
         camera=camera,
         stats=stats,
-        psf=kernel,
+        psf=image_psfs or kernel,
         kinds=kinds,
         device=dev,
         seed=settings["seed"],
         noise_map=trains_with_noise_map(net),
-        condition=_classical_channel(net, kernel, array),
+        condition=_classical_channel(net, image_psfs or kernel, array),
         levels=levels,
         **scene_options,
         **({} if ndim == 2 else POOL_3D),
@@ -536,7 +651,7 @@ def adapt_iter(
         device=str(dev),
         precision=dtype_name(amp),
         noise={"model": camera["noise"], **camera["params"]},
-        psf_shape=None if kernel is None else tuple(kernel.shape),
+        psf_shape=_psf_shape(kernel),
         validation="synthetic",
         l2sp=float(settings["l2sp"]),
         fine_tuning=True,
@@ -571,6 +686,7 @@ def adapt_iter(
         "start_fingerprint": fingerprint,
         "image_shape": list(array.shape),
         "noise_source": "estimated" if isinstance(noise, str) else "given",
+        **({"axes": given_axes} if given_axes is not None else {}),
     }
     if saved is not None:
         record["noise_source"] = saved.get("noise_source", record["noise_source"])
@@ -607,7 +723,8 @@ def adapt_iter(
             "kinds": data.kinds,
             "camera": {k: v for k, v in camera.items() if k != "params"},
             "noise": config.noise,
-            "psf_shape": None if kernel is None else list(kernel.shape),
+            "psf_shape": _psf_shape(kernel),
+            **({"axes": given_axes} if given_axes is not None else {}),
             "image_shape": list(array.shape),
             # (amplitude, offset, scale) of each image a stack's pairs were drawn at
             **({"image_levels": record["image_levels"]} if "image_levels" in record else {}),

@@ -51,12 +51,16 @@ def weights_fingerprint(net: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def write_adapt_record(path: Any, record: dict[str, Any], psf: np.ndarray | None) -> Path:
-    """Write `record` and the PSF beside autosave `path` (atomically); return the file."""
+def write_adapt_record(path: Any, record: dict[str, Any], psf: Any) -> Path:
+    """Write `record` and the PSF (or a list of one per channel) beside autosave `path`
+    (atomically); return the file."""
     from safetensors.torch import save as serialize
 
     tensors = {}
-    if psf is not None:
+    if isinstance(psf, list):  # one PSF per channel: psf_0, psf_1, ... in the channels' order
+        for c, kernel in enumerate(psf):
+            tensors[f"psf_{c}"] = torch.from_numpy(np.ascontiguousarray(kernel, np.float32))
+    elif psf is not None:
         tensors["psf"] = torch.from_numpy(np.ascontiguousarray(psf, np.float32))
     else:
         tensors["none"] = torch.zeros(1)  # safetensors wants at least one tensor
@@ -66,8 +70,9 @@ def write_adapt_record(path: Any, record: dict[str, Any], psf: np.ndarray | None
     return target
 
 
-def read_adapt_record(path: Any) -> tuple[dict[str, Any], np.ndarray | None]:
-    """The record and the PSF an adapt run with ``autosave=path`` wrote.
+def read_adapt_record(path: Any) -> tuple[dict[str, Any], Any]:
+    """The record and the PSF (a list of one per channel, if so) an adapt run with
+    ``autosave=path`` wrote.
 
     Raises
     ------
@@ -85,7 +90,11 @@ def read_adapt_record(path: Any) -> tuple[dict[str, Any], np.ndarray | None]:
     try:
         with safe_open(str(target), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
-            psf = fh.get_tensor("psf").numpy() if "psf" in fh.keys() else None
+            keys = set(fh.keys())
+            psf = fh.get_tensor("psf").numpy() if "psf" in keys else None
+            channels = sorted((k for k in keys if k.startswith("psf_")), key=lambda k: int(k[4:]))
+            if channels:  # one PSF per channel
+                psf = [fh.get_tensor(k).numpy() for k in channels]
     except (SafetensorError, OSError, RuntimeError) as err:
         raise ValueError(f"{target} is not a readable adapt record: {err}") from err
     try:

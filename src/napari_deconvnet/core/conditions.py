@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from .channel_psfs import per_channel
+
 __all__ = [
     "NOISE_TOLERANCE",
     "SAMPLE_CROP",
@@ -115,9 +117,12 @@ def noise_level(image: Any) -> float | None:
 
 
 def psf_widths(psf: Any) -> list[float] | None:
-    """The standard deviation of `psf` along each axis, in pixels (None without a PSF)."""
+    """The standard deviation of `psf` along each axis, in pixels (None without a PSF);
+    for one PSF per channel (:mod:`.channel_psfs`), a list of them, one per channel."""
     if psf is None:
         return None
+    if per_channel(psf):
+        return [psf_widths(p) for p in psf]
     kernel = np.abs(np.asarray(psf, np.float64))
     total = kernel.sum()
     if not (np.isfinite(total) and total > 0):

@@ -156,6 +156,11 @@ class Source:
     #: The classical channel of whole planes or volumes, by leading index
     #: (computed once for supervised pairs in memory; see ``TrainingSet``).
     channels: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)
+    #: The PSF synthetic pairs of this image are blurred with (None: not blurred),
+    #: and the classical channel's computation (a ``trainset.PSFChannel``): with
+    #: one PSF per channel, each channel's own.
+    psf: np.ndarray | None = None
+    psf_channel: Any = None
 
     def stats(self, lead: tuple[int, ...]) -> tuple[float, float]:
         """``(offset, scale)`` of the image at the leading index `lead`."""

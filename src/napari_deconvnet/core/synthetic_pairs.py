@@ -171,17 +171,22 @@ class SyntheticPairs:
     ) -> None:
         self.ndim, self.size, self.camera, self.psf = ndim, tuple(size), camera, psf
         self.levels = None if levels is None else np.asarray(levels, np.float64).reshape(-1, 3)
+        if isinstance(psf, list) and (self.levels is None or len(psf) != len(self.levels)):
+            raise ValueError("a list of PSFs needs levels: one PSF per image of the levels")
         self.scene_levels = None if scene_levels is None else [int(i) for i in scene_levels]
         self.noise_map, self.condition = noise_map, condition
         self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
         self.device = torch.device(device)
-        if psf is None:
+        # one PSF, or one per image of `levels` (one PSF per channel: each image its
+        # channel's); the margin is the widest's
+        shapes = [k.shape for k in (psf if isinstance(psf, list) else [psf]) if k is not None]
+        if not shapes:
             self.margin: tuple[int, ...] = (0,) * ndim
         elif ndim == 3:  # per axis: an anisotropic PSF needs less room in Z or in Y, X
-            self.margin = tuple(k // 2 + 1 for k in psf.shape)
+            self.margin = tuple(max(s[a] for s in shapes) // 2 + 1 for a in range(3))
         else:
-            self.margin = (max(psf.shape) // 2 + 1,) * ndim
+            self.margin = (max(max(s) for s in shapes) // 2 + 1,) * ndim
         self.full = tuple(s + 2 * m for s, m in zip(self.size, self.margin, strict=True))
         if ndim == 2:
             self.pool_shape = tuple(2 * s for s in self.full)
@@ -324,7 +329,7 @@ class SyntheticPairs:
         # to it made the synthetic data far dimmer and noisier than the user's;
         # the blurred 99.5th percentile of a sparse phantom made it far brighter).
         clean = np.asarray(clean, np.float32)
-        unit = clean if self.psf is None else np.clip(blur(clean, self.psf), 0, None)
+        unit = clean if self.psf is None else np.clip(self._blur(clean, pick), 0, None)
         flat = unit.reshape(n, -1)
         top = np.percentile(flat, BRIGHTNESS_PERCENTILE, axis=1)
         reference = np.maximum(top, 0.1 * flat.max(axis=1))
@@ -376,6 +381,16 @@ class SyntheticPairs:
                 ]
             x = noise_map_channel(x, lines)
         return x, tensor(y)
+
+    def _blur(self, clean: np.ndarray, pick: np.ndarray | None) -> np.ndarray:
+        """`clean` blurred by the PSF, or each sample by its image's (`pick`)."""
+        if not isinstance(self.psf, list):
+            return blur(clean, self.psf)
+        out = np.empty_like(clean)
+        for image in np.unique(pick):  # the samples of one PSF together
+            rows = np.flatnonzero(pick == image)
+            out[rows] = blur(clean[rows], self.psf[int(image)])
+        return out
 
     def _slots(self, step: int) -> np.ndarray:
         """The pool entries that batch `step` renews, in order (none between renewals)."""

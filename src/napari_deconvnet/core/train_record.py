@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .channel_psfs import per_channel
 from .provenance import jsonable
 
 __all__ = [
@@ -128,6 +129,8 @@ def describe_psf(psf: Any) -> dict[str, Any] | None:
     """A PSF's shape, and its normalised values when it is small (at most 4096 values)."""
     if psf is None:
         return None
+    if per_channel(psf):  # one PSF per channel (core.channel_psfs)
+        return {"per_channel": [describe_psf(p) for p in psf]}
     kernel = np.asarray(psf, dtype=np.float64)
     record: dict[str, Any] = {"shape": list(kernel.shape)}
     if kernel.size <= 4096:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ._validation import is_dask
+from .channel_psfs import channel_axis, per_channel
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
@@ -434,6 +435,34 @@ def is_psf_model(net: DeconvNet) -> bool:
     return isinstance(kind_of(net), PSFConditioned)
 
 
+def channel_psf_list(
+    psfs: Sequence[Any], axes: str | None, inputs_l: list, validation: Any, mode: str
+) -> list[Any]:
+    """One PSF per channel (:mod:`.channel_psfs`) for training: checked against the ``C``
+    axis of every input (and of validation images), as a list.
+
+    Each channel of a ``C`` axis trains as an image of its own (:func:`by_channel`),
+    with its channel's PSF: the classical channel of a deconvolution model, and the
+    blur of synthetic pairs.
+    """
+    for i, image in enumerate(inputs_l):
+        try:
+            channel_axis(psfs, axes, np.shape(image))
+        except ValueError as err:
+            which = f"inputs[{i}]: " if len(inputs_l) > 1 else ""
+            raise ValueError(f"{which}{err}") from None
+    if validation is not None and not isinstance(validation, float | int):
+        given = (
+            validation[0] if mode == "supervised" and isinstance(validation, tuple) else validation
+        )
+        for image in as_list(given, "validation"):
+            try:
+                channel_axis(psfs, axes, np.shape(image))
+            except ValueError as err:
+                raise ValueError(f"validation data: {err}") from None
+    return list(psfs)
+
+
 def check_trainable(net: DeconvNet, mode: str = "supervised", psf: Any = None) -> None:
     """Single-channel networks, noise-conditioned ones (whose map training computes),
     PSF-conditioned ones given their PSF (whose classical channel it computes) and
@@ -704,6 +733,8 @@ def build_trainer(
             "or start from a blind model"
         )
     axes = resolve_axes(axes, inputs_l, ndim)
+    if per_channel(psf):  # one PSF per channel (core.channel_psfs), checked against the C axes
+        psf = channel_psf_list(psf, axes, inputs_l, validation, mode)
     channels = by_channel(inputs_l, axes, ndim)
     # Neighbor2Neighbor trains on sub-images of half the patch's size (in Y and X),
     # which must lie on the network's grid: patches on a grid twice as coarse there
@@ -739,9 +770,13 @@ def build_trainer(
     condition_psf = None
     if psf_model:  # names and dicts as restore takes them, checked against the image
         spatial = tuple(np.shape(channels[0])[-ndim:])
-        condition_psf = kind_of(net).prepare_psf(psf, ndim, spatial)
+        kernels = [
+            kind_of(net).prepare_psf(p, ndim, spatial)
+            for p in (psf if per_channel(psf) else [psf])
+        ]
         if mode == "synthetic":  # pairs made with the kernel centred, as restore uses it
-            condition_psf, _ = recentre_psf(condition_psf, spatial)
+            kernels = [recentre_psf(k, spatial)[0] for k in kernels]
+        condition_psf = kernels if per_channel(psf) else kernels[0]
         psf = condition_psf
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
     if mode == "synthetic" and is_impulse_model(net) and noise_spec[0] != "salt-and-pepper":
@@ -818,7 +853,13 @@ def build_trainer(
         device=str(dev),
         precision=dtype_name(amp),
         noise={"model": noise_spec[0], **noise_spec[1]} if mode == "synthetic" else None,
-        psf_shape=None if psf is None else tuple(np.shape(psf)),
+        psf_shape=(
+            None
+            if psf is None
+            else [tuple(np.shape(p)) for p in psf]  # one per channel
+            if per_channel(psf)
+            else tuple(np.shape(psf))
+        ),
         validation=data.validation,
         blind_spot=blind_spot,
         l2sp=l2sp,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ._validation import chunked_as_dask, is_tensor, real_array
+from .channel_psfs import per_channel
 from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
 from .conditions import SAMPLE_CROP
 from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
@@ -142,7 +143,9 @@ def positive_int(value: Any, name: str, allow_none: bool = False) -> int | None:
     return int(value)
 
 
-def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, np.ndarray | None]:
+def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, Any]:
+    """``(name, parameters, kernel)`` of synthetic pairs' noise and blur, checked; the
+    kernel is None (no blur), one array, or a list of one per channel."""
     if noise is None:
         name, params = "none", {}
     elif isinstance(noise, str):
@@ -161,24 +164,26 @@ def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, np.ndarra
             f"noise must be a noise model name or a dict such as dict(model='gaussian', "
             f"sigma=0.1), got {type(noise).__name__}"
         )
-    kernel = None
-    if psf is not None:
-        kernel = np.asarray(psf, dtype=np.float64)
-        if kernel.ndim > ndim:
-            raise ValueError(
-                f"psf has {kernel.ndim} dimensions but the network is {ndim}D; pass a "
-                f"{ndim}D (or lower-dimensional) PSF"
-            )
+    kernels: list[np.ndarray | None] = [None]
+    if psf is not None:  # one PSF, or a list of one per channel (core.channel_psfs)
+        kernels = [np.asarray(p, dtype=np.float64) for p in (psf if per_channel(psf) else [psf])]
+        for kernel in kernels:
+            if kernel.ndim > ndim:
+                raise ValueError(
+                    f"psf has {kernel.ndim} dimensions but the network is {ndim}D; pass a "
+                    f"{ndim}D (or lower-dimensional) PSF"
+                )
     # validates the name, the parameters and the PSF with synthesize's own messages,
     # a parameter's named as the noise's ("sigma must be >= 0.0" said nothing of noise=)
     try:
-        synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
+        for kernel in kernels:
+            synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
     except (ValueError, TypeError) as err:
         text = str(err)
         if text.startswith(("psf", "PSF", "unknown noise", "noise")):
             raise
         raise type(err)(f"noise {name!r}: {text}") from None
-    return name.lower(), params, kernel
+    return name.lower(), params, kernels if per_channel(psf) else kernels[0]
 
 
 def resolve_patch_size(patch_size: Any, ndim: int, net: DeconvNet) -> tuple[int, ...]:
@@ -257,16 +262,26 @@ class TrainingSet:
         self.augment = augment
         self.intensity_jitter = float(intensity_jitter)
         self.ndim = net.config.ndim
-        self.noise_name, self.noise_params, self.psf = noise
-        self.margin = 0 if self.psf is None else max(self.psf.shape) // 2 + 1
+        self.noise_name, self.noise_params, blur = noise
+        # one PSF per channel (core.channel_psfs): lists of one kernel per channel, and
+        # input i is channel i % C of its image (train_setup.by_channel's order)
+        listed = [k for k in (blur, condition_psf) if isinstance(k, list)]
+        self.n_channels = len(listed[0]) if listed else 1
+        self._blur = blur if isinstance(blur, list) else [blur] * self.n_channels
+        self.psf = None if isinstance(blur, list) else blur  # one kernel for every input
+        self.margin = max((max(k.shape) // 2 + 1 for k in self._blur if k is not None), default=0)
         # a PSF-conditioned network also takes its classical pre-deconvolution, an
         # impulse-noise one (salt-and-pepper) the switching median of its input
         self.impulse = is_impulse_model(net)
         self.condition = None
-        if condition_psf is not None or self.impulse:
-            self.condition = PSFChannel(net, condition_psf, device)
-        if self.condition is not None:
-            self.margin = max(self.margin, self.condition.margin)
+        self._conditions: list[PSFChannel] = []
+        if isinstance(condition_psf, list):
+            self._conditions = [PSFChannel(net, k, device) for k in condition_psf]
+        elif condition_psf is not None or self.impulse:
+            self._conditions = [PSFChannel(net, condition_psf, device)] * self.n_channels
+        if self._conditions:
+            self.condition = self._conditions[0]  # (each input computes with its own)
+            self.margin = max(self.margin, *(c.margin for c in self._conditions))
         self._channel_pixels = 0  # of the whole channels the sources hold
         self.gen = torch.Generator(device=device).manual_seed(seed)
         # a noise-conditioned network also takes its noise map (core/kinds.py)
@@ -385,6 +400,12 @@ class TrainingSet:
         return groups
 
     def _sources(self, inputs, targets, norm, name) -> list[Source]:
+        if len(inputs) % self.n_channels:
+            raise ValueError(
+                f"{name} hold {len(inputs)} channel images, not a multiple of the "
+                f"{self.n_channels} PSFs (one per channel); give {name} with as many "
+                "channels as PSFs"
+            )
         sources = []
         for i, x in enumerate(inputs):
             y = None if targets is None else targets[i]
@@ -403,7 +424,11 @@ class TrainingSet:
             _check_finite(x, label)
             if y is not None:
                 _check_finite(y, f"{label} target")
-            sources.append(Source(x, y, self.ndim))
+            src = Source(x, y, self.ndim)
+            src.psf = self._blur[i % self.n_channels]
+            if self._conditions:
+                src.psf_channel = self._conditions[i % self.n_channels]
+            sources.append(src)
         for src in sources:
             if self.mode == "synthetic" and norm["method"] == "percentile":
                 src.offset, src.scale = self._degraded_stats(src, norm)
@@ -434,7 +459,7 @@ class TrainingSet:
         if self.impulse and stats is not None and self.noise_name == "salt-and-pepper":
             params.setdefault("low", stats["minimum"])
             params.setdefault("high", stats["maximum"])
-        return synthesize(clean, self.noise_name, psf=self.psf, seed=seed, **params)
+        return synthesize(clean, self.noise_name, psf=src.psf, seed=seed, **params)
 
     def _central_image(
         self, src: Source, crop: Sequence[int], lead: tuple[int, ...] | None = None
@@ -466,7 +491,7 @@ class TrainingSet:
 
     def _condition_stats(self, src: Source) -> dict[str, float]:
         """The classical channel's statistics of a source (its middle plane or volume, whole)."""
-        return self.condition.statistics(self._central_image(src, src.spatial))
+        return src.psf_channel.statistics(self._central_image(src, src.spatial))
 
     def _image_condition(self, src: Source, lead: tuple[int, ...]) -> dict[str, float]:
         """The classical channel's statistics of the plane or volume at `lead`, as restore
@@ -478,7 +503,8 @@ class TrainingSet:
         cache = src.__dict__.setdefault("lead_condition", {})
         lead = tuple(int(i) for i in lead)
         if lead not in cache:
-            cache[lead] = self.condition.statistics(self._central_image(src, src.spatial, lead))
+            image = self._central_image(src, src.spatial, lead)
+            cache[lead] = src.psf_channel.statistics(image)
         return cache[lead]
 
     def _noise_line(self, src: Source) -> dict[str, float]:
@@ -513,7 +539,7 @@ class TrainingSet:
             ]
             clean, _ = src.read(lead, origin, crop)
             noisy = synthesize(
-                clean, self.noise_name, psf=self.psf, seed=self.rng, **self.noise_params
+                clean, self.noise_name, psf=src.psf, seed=self.rng, **self.noise_params
             )
             values.append(noisy.reshape(-1))
         return offset_scale(np.concatenate(values), norm)
@@ -608,7 +634,7 @@ class TrainingSet:
         """
         whole = self._source_channel(src, lead) if self.mode == "supervised" else None
         if whole is None:
-            return self.condition(x, self._image_condition(src, lead), inside)
+            return src.psf_channel(x, self._image_condition(src, lead), inside)
         return np.stack([window(w, (), origin, self.size, self.margin) for w in whole])
 
     def _source_channel(self, src: Source, lead: tuple[int, ...]) -> np.ndarray | None:
@@ -621,7 +647,7 @@ class TrainingSet:
             return None
         self._channel_pixels += plane
         image = np.asarray(src.x[lead], np.float32)
-        src.channels[lead] = self.condition.whole(image, self._image_condition(src, lead))
+        src.channels[lead] = src.psf_channel.whole(image, self._image_condition(src, lead))
         return src.channels[lead]
 
     def _crop(self, a: np.ndarray) -> np.ndarray:
@@ -670,7 +696,8 @@ class TrainingSet:
         if self.mode == "synthetic":
             y = x
             # blurred after the flips, so the PSF keeps its orientation
-            if self.impulse:  # impulses at each source's own extremes
+            if self.impulse or self.n_channels > 1:
+                # impulses at each source's own extremes; each channel blurred by its PSF
                 pairs = zip(x, drawn, strict=True)
                 x = torch.stack([self._synthesize(p, self.sources[s], self.gen) for p, s in pairs])
             else:
@@ -679,7 +706,7 @@ class TrainingSet:
             if self.condition is not None:
                 noisy = x[:, 0].float().cpu().numpy()
                 cs = [
-                    self.condition(n, self._image_condition(self.sources[s], lead))
+                    self.sources[s].psf_channel(n, self._image_condition(self.sources[s], lead))
                     for n, s, lead in zip(noisy, drawn, leads, strict=True)
                 ]
         elif self.mode == "supervised":

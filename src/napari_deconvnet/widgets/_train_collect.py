@@ -36,6 +36,21 @@ def start_needs_psf(start: Any) -> bool:
     return bool(kind_of(info.get("metadata") or {}).needs_psf)
 
 
+def _per_channel_psfs(options: dict[str, Any], layer: Any, data: Any) -> None:
+    """A PSF layer with a ``C`` axis (one PSF per channel, :mod:`~napari_deconvnet.core.
+    channel_psfs`): the image's axes go to the engine (each channel trains with its own
+    PSF) and to the job, which builds the PSFs there (``_train_job._with_psf``)."""
+    described = options.get("psf_description")
+    if described is None or "C" not in described["psf"].get("axes", ""):
+        return
+    from ._methods import labelled_axes
+
+    axes = labelled_axes(layer)
+    described.update(image_axes=axes, image_shape=tuple(data.shape))
+    if axes is not None:  # (no C: build_channel_psfs says what to do)
+        options["axes"] = axes
+
+
 def collect_training(widget: Any) -> dict[str, Any]:
     """Validate the form and gather the engine's arguments (GUI thread)."""
     layer = widget.image.value
@@ -91,6 +106,7 @@ def collect_training(widget: Any) -> dict[str, Any]:
             raise ValueError(
                 f"{start!r} deconvolves: synthetic pairs for it need a PSF; choose one"
             )
+    _per_channel_psfs(options, layer, data)
     if start == NEW_NETWORK:
         options["network"] = {"ndim": net_ndim}
     else:

@@ -46,18 +46,28 @@ def summary(event: Any) -> dict[str, Any]:
 
 
 def preview(
-    model: Any, data: Any, request: dict[str, Any], device: str, psf: Any = None
+    model: Any,
+    data: Any,
+    request: dict[str, Any],
+    device: str,
+    psf: Any = None,
+    axes: str | None = None,
 ) -> np.ndarray | None:
     """The current model's output on the requested region (worker thread).
 
-    A deconvolution model restores with `psf` (the run's PSF); others without.
+    A deconvolution model restores with `psf` (the run's PSF; with one PSF per
+    channel, the one of the channel in view: `axes` names the ``C`` axis);
+    others without.
     """
+    from napari_deconvnet.core.channel_psfs import per_channel
     from napari_deconvnet.core.conditions import collect_conditions
     from napari_deconvnet.core.kinds import kind_of
     from napari_deconvnet.core.tiling import restore
 
     region = np.asarray(data[request["index"]], dtype=np.float32)
     psf = psf if kind_of(model).needs_psf else None
+    if per_channel(psf):  # one PSF per channel: the viewed channel's
+        psf = psf[request["index"][axes.index("C")]]
     # the model in training may carry an earlier run's conditions: no warning per preview
     with collect_conditions():
         out = restore(region, copy.deepcopy(model), psf=psf, device=device)  # training goes on
@@ -75,9 +85,16 @@ def _with_psf(options: dict[str, Any]) -> dict[str, Any]:
     described = options.get("psf_description")
     options = {k: v for k, v in options.items() if k != "psf_description"}
     if described is not None:
-        from ._psf import build_psf
+        from ._psf import build_channel_psfs, build_psf
 
-        options["psf"] = build_psf(described["psf"], described["ndim"], described["spatial"])[0]
+        if "image_axes" in described:  # a PSF layer of one PSF per channel
+            shape = described["image_shape"]
+            options["psf"] = build_channel_psfs(described["psf"], described["image_axes"], shape)[
+                0
+            ]
+        else:
+            spatial = described["spatial"]
+            options["psf"] = build_psf(described["psf"], described["ndim"], spatial)[0]
     return options
 
 
@@ -87,6 +104,7 @@ def gui_events(
     preview_data: Any,
     preview_request: Callable[[], dict[str, Any] | None],
     psf: Any = None,
+    axes: str | None = None,
 ):
     """Drain the engine's generator `gen`: yield summaries for the GUI, return its result.
 
@@ -104,7 +122,9 @@ def gui_events(
                 request = preview_request()
                 if request is not None:
                     try:
-                        out["preview"] = preview(event.model, preview_data, request, device, psf)
+                        out["preview"] = preview(
+                            event.model, preview_data, request, device, psf, axes
+                        )
                         out["preview_request"] = request
                     except (ValueError, RuntimeError) as err:  # e.g. a slice too small
                         _logger.info("no preview: %s", err)
@@ -137,7 +157,12 @@ def train_job(
     gen = train_iter(inputs, targets, **options)
     return (
         yield from gui_events(
-            gen, options["device"], preview_data, preview_request, options.get("psf")
+            gen,
+            options["device"],
+            preview_data,
+            preview_request,
+            options.get("psf"),
+            options.get("axes"),
         )
     )
 
@@ -160,6 +185,11 @@ def adapt_job(
     gen = adapt_iter(model, image, **options)
     return (
         yield from gui_events(
-            gen, options["device"], preview_data, preview_request, options.get("psf")
+            gen,
+            options["device"],
+            preview_data,
+            preview_request,
+            options.get("psf"),
+            options.get("axes"),
         )
     )
