@@ -254,7 +254,7 @@ def test_streamed_optical_psf_takes_the_files_pixel_size(tmp_path):
     assert calibrated_kind("airy", [1.0, 1.0], ["pixel", "pixel"]) == ("airy", {})
 
 
-@pytest.mark.parametrize("call", ["synthesize", "richardson_lucy", "wiener", "adapt"])
+@pytest.mark.parametrize("call", ["synthesize", "richardson_lucy", "wiener"])
 def test_functions_of_one_psf_refuse_a_list(two_channels, call):
     """A list of PSFs stacked by numpy would blur across the channels as a volume
     (dn.synthesize did so silently): each function that takes one PSF says so."""
@@ -263,7 +263,6 @@ def test_functions_of_one_psf_refuse_a_list(two_channels, call):
         "synthesize": lambda: dn.synthesize(noisy, "gaussian", psf=[narrow, wide], sigma=0.01),
         "richardson_lucy": lambda: dn.richardson_lucy(noisy[0], [narrow, wide]),
         "wiener": lambda: dn.wiener(noisy[0], (narrow, wide)),
-        "adapt": lambda: dn.adapt("deconv-2d", noisy[0], psf=[narrow, wide], seconds=1),
     }[call]
     with pytest.raises(
         ValueError, match=r"list of 2 PSFs \(one per channel\), but this takes one"
@@ -455,3 +454,112 @@ def test_train_per_channel_refusals(two_channels, options, match):
         options["validation"] = (three, np.concatenate([clean, clean[:1]]))
     with pytest.raises(ValueError, match=match):
         dn.train(noisy, clean, model="deconv-2d", psf=psf, epochs=1, **options)
+
+
+def test_synthetic_pairs_blur_each_sample_with_its_images_psf(two_channels):
+    """Adaptation's pairs with one PSF per image: a sample drawn at channel c's level
+    is blurred by psf[c] (the margin is the widest PSF's)."""
+    from napari_deconvnet.core.psf import blur
+    from napari_deconvnet.core.synthetic_pairs import SyntheticPairs
+
+    clean, _, narrow, wide = two_channels
+    camera = {"noise": "gaussian", "params": {"sigma": 1e-6}, "offset": 0.0, "amplitude": 1.0}
+    pairs = SyntheticPairs(
+        ndim=2,
+        size=(32, 32),
+        camera=camera,
+        stats=(0.0, 1.0),
+        psf=[narrow, wide],
+        levels=[(1.0, 0.0, 1.0), (1.0, 0.0, 1.0)],
+        n_validation=2,
+        seed=0,
+    )
+    assert pairs.margin == (6, 6)
+    phantoms = np.stack([clean[0][:44, :44], clean[1][:44, :44]])
+    pick = np.array([1, 0])
+    one = np.ones((2, 1, 1), np.float32)
+    x, y = pairs._degrade(phantoms, np.random.default_rng(0), chosen=(pick, one, 0 * one, one))
+    x, y = x[:, 0].numpy(), y[:, 0].numpy()
+    inner = (slice(6, -6),) * 2
+    for i, c in enumerate(pick):
+        own = blur(y[i], [narrow, wide][c])[inner]
+        other = blur(y[i], [narrow, wide][1 - c])[inner]
+        np.testing.assert_allclose(x[i][inner], own, atol=1e-4 * float(y[i].max()))
+        assert np.abs(x[i][inner] - other).max() > 1e-2 * float(y[i].max())
+    with pytest.raises(ValueError, match="one PSF per image"):
+        SyntheticPairs(ndim=2, size=(32, 32), camera=camera, stats=(0.0, 1.0), psf=[narrow])
+
+
+def test_adapt_classical_input_takes_each_images_psf_and_statistics(two_channels):
+    from napari_deconvnet.core.adapt import _classical_channel
+    from napari_deconvnet.core.kinds import kind_of
+
+    _, noisy, narrow, wide = two_channels
+    net = dn.load_model("deconv-2d")
+    kind = kind_of(net)
+    channel = _classical_channel(net, [narrow, wide], noisy)
+    patches = np.stack([noisy[1][:32, :32], noisy[0][:32, :32], noisy[1][8:40, 8:40]])
+    got = channel(patches, [1, 0, 1])
+    stats = kind.input_statistics(noisy)
+    for i, c in enumerate([1, 0, 1]):
+        psf = kind.prepare_psf([narrow, wide][c], 2, (48, 48))
+        want = kind.channel_stack(patches[i : i + 1], psf, statistics=[stats[c]])
+        np.testing.assert_allclose(got[i], want[0], rtol=1e-5, atol=1e-6)
+
+
+def test_adapt_with_one_psf_per_channel_records_and_resumes(two_channels, tmp_path):
+    clean, noisy, narrow, wide = two_channels
+    save = str(tmp_path / "run.safetensors")
+    options = {"seconds": None, "steps_per_epoch": 1, "batch_size": 2, "patch_size": 32}
+    model = dn.adapt(
+        "deconv-2d",
+        np.moveaxis(noisy, 0, -1),
+        psf=[narrow, wide],
+        axes="YXC",
+        steps=1,
+        autosave=save,
+        **options,
+    )
+    training = model.metadata["training"]
+    assert training["axes"] == "YXC" and training["psf_shape"] == [[11, 11], [11, 11]]
+    widths = training["conditions"]["psf_widths"]
+    assert widths[0][0] < 1.2 < 2.0 < widths[1][0]
+    # the record keeps both PSFs: a resume needs neither psf nor axes, and refuses others
+    resumed = dn.adapt(
+        "deconv-2d", np.moveaxis(noisy, 0, -1), steps=2, autosave=save, resume=save, **options
+    )
+    assert resumed.metadata["training"]["resumed"]
+    assert resumed.metadata["training"]["psf_shape"] == [[11, 11], [11, 11]]
+    with pytest.raises(ValueError, match=r"psf=.*2 PSFs \(one per channel\)"):
+        dn.adapt(
+            "deconv-2d", noisy, psf=[wide, narrow], axes="CYX", steps=2, resume=save, **options
+        )
+    with pytest.raises(ValueError, match="adapt takes one letter per axis"):
+        dn.adapt("deconv-2d", noisy, psf=[narrow, wide], axes="CXY", steps=1, **options)
+    with pytest.raises(ValueError, match="axes were not given"):
+        dn.adapt("deconv-2d", noisy, psf=[narrow, wide], steps=1, **options)
+
+
+def test_cli_train_takes_one_psf_per_channel(two_channels, tmp_path, capsys):
+    """train --psf repeated, or one PSF file with a C axis, beside CYX images."""
+    import tifffile
+
+    clean, noisy, narrow, wide = two_channels
+    for name, data in (("noisy", noisy), ("clean", clean), ("psfs", np.stack([narrow, wide]))):
+        tifffile.imwrite(tmp_path / f"{name}.tif", data, metadata={"axes": "CYX"})
+    common = ["train", "--input", str(tmp_path / "noisy.tif"), "--target",
+              str(tmp_path / "clean.tif"), "--model", "deconv-2d", "--epochs", "1",
+              "--batch-size", "2", "--patch-size", "16", "-q"]  # fmt: skip
+    for psfs, out in (
+        (["--psf", str(tmp_path / "psfs.tif")], "file.safetensors"),
+        (["--psf", "gaussian:sigma=1", "--psf", "gaussian:sigma=2.2"], "kinds.safetensors"),
+    ):
+        assert main([*common, *psfs, "-o", str(tmp_path / out)]) == 0
+        widths = dn.model_info(str(tmp_path / out))["metadata"]["training"]["conditions"]
+        assert widths["psf_widths"][0][0] < 1.2 < 2.0 < widths["psf_widths"][1][0]
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "file.safetensors")]) == 0
+    assert "training psf: one per channel (11x11, 11x11)" in capsys.readouterr().out
+    three = ["--psf", "gaussian", "--psf", "gaussian", "--psf", "airy"]
+    assert main([*common, *three, "-o", str(tmp_path / "x.safetensors")]) != 0
+    assert "has 2 channels" in capsys.readouterr().err

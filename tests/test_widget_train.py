@@ -758,24 +758,54 @@ def test_a_time_lapse_keeps_a_2d_network(viewer_widget):
     assert widget.adapt.psf.source.value == "none"  # no PSF layer
 
 
-def test_the_two_colour_sample_says_how_to_train_with_one_psf_per_channel(
-    make_napari_viewer, qtbot, monkeypatch
+def test_the_two_colour_sample_trains_and_adapts_with_one_psf_per_channel(
+    viewer_widget, qtbot, errors, monkeypatch
 ):
-    """Training takes one PSF: beside a PSF layer of one PSF per channel, Train and
-    Adapt say so and how to split the channels, and add nothing."""
-    from napari_deconvnet.widgets import train as train_module
-
-    messages = []
-    monkeypatch.setattr(train_module, "_notify", messages.append)
-    viewer = make_napari_viewer()
+    """Beside a PSF layer of one PSF per channel (its c axis), Train fine-tunes
+    deconv-2d on the two-channel pair and Adapt adapts it, each channel with its
+    own PSF (training took one PSF and asked to split the channels before)."""
+    viewer, widget = viewer_widget
     viewer.open_sample("napari-deconvnet", "two_colour")
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
-    widget.device.value = "cpu"
-    count = len(viewer.layers)
-    widget.run()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert messages and "one PSF per channel" in messages[-1]
-    assert "Split Stack" in messages[-1] and len(viewer.layers) == count
+    originals = {"_train_job": train_module._train_job, "_adapt_job": train_module._adapt_job}
+    seen = {}
+
+    def bounded(name):
+        def job(first, second, options, *args):
+            seen[name] = options
+            options = {**options, "steps": 2, "steps_per_epoch": 1}
+            if name == "_train_job":
+                options = {k: v for k, v in options.items() if k != "steps"}
+                options.update(epochs=1, max_seconds=None)
+            return (yield from originals[name](first, second, options, *args))
+
+        return job
+
+    for name in originals:
+        monkeypatch.setattr(train_module, name, bounded(name))
+    assert widget.image.value is viewer.layers["two colour blurred"]
+    assert widget.target.value is viewer.layers["two colour clean"]
+    assert widget.start_hint.value == "suggested: deconv-2d"  # (the fixture chose new)
+    widget.start_from.value = "deconv-2d"
+    assert widget.pair_psf.layer.value is viewer.layers["two colour PSF"]
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert seen["_train_job"]["axes"] == "CYX"
+    record = widget.result.model.metadata["training"]
+    shapes = [p["shape"] for p in record["psf"]["per_channel"]]
+    psf_layer = viewer.layers["two colour PSF"].data
+    assert shapes == [list(psf_layer.shape[1:])] * 2
+    widths = record["conditions"]["psf_widths"]
+    assert widths[0][0] < widths[1][0]  # the 520 nm PSF is wider than the 461 nm one
+
+    widget.mode.value = ADAPT
+    assert widget.adapt.psf.layer.value is viewer.layers["two colour PSF"]
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert seen["_adapt_job"]["axes"] == "CYX"
+    training = widget.result.model.metadata["training"]
+    assert training["axes"] == "CYX" and len(training["psf_shape"]) == 2
 
 
 def test_split_channels_pair_with_their_own_clean_layer_and_psf(make_napari_viewer):

@@ -276,6 +276,7 @@ def _parser() -> argparse.ArgumentParser:
         p,
         "blur clean inputs by this PSF; with --model deconv-2d/deconv-3d and --target, the "
         "PSF the inputs are blurred with (the model's classical channel uses it)",
+        channels=True,
     )
     p.add_argument("--epochs", type=_positive_int, default=None, help="number of epochs")
     p.add_argument(

@@ -277,7 +277,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.noise:
         name, params = parse_spec(args.noise, "--noise")
         noise = {"model": name, **params}
-    psf = psf_from(args.psf, args, args.psf_param)
+    psf = psfs_from(args, spec=False)  # one, or one per channel (repeated, or a C file)
     if psf is None and args.model is not None:
         _train_needs_psf(args.model)
     options: dict[str, Any] = {}

@@ -387,18 +387,19 @@ def names_a_file(text: str) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES or path.exists()
 
 
-def psfs_from(args: argparse.Namespace) -> Any:
+def psfs_from(args: argparse.Namespace, *, spec: bool = True) -> Any:
     """The PSF of ``--psf`` given once (a PSF file with a ``C`` axis: one per
     channel), or the list of one PSF per channel when given several times
-    (``--psf-param`` goes to every kind among them); see :func:`psf_from`."""
+    (``--psf-param`` goes to every kind among them); see :func:`psf_from`
+    (`spec`: kinds as dicts that restore fits to each image; else arrays)."""
     texts = args.psf
     pairs = getattr(args, "psf_param", None)
     if texts is None or isinstance(texts, str):
-        return psf_from(texts, args, pairs, spec=True)
+        return psf_from(texts, args, pairs, spec=spec)
     if len(texts) == 1:
-        return psf_from(texts[0], args, pairs, spec=True)
+        return psf_from(texts[0], args, pairs, spec=spec)
     psfs = [
-        psf_from(text, args, None if names_a_file(text) else pairs, spec=True) for text in texts
+        psf_from(text, args, None if names_a_file(text) else pairs, spec=spec) for text in texts
     ]
     if any(isinstance(p, list) for p in psfs):
         raise UsageError(

@@ -552,8 +552,9 @@ def as_psf(psf: Any, ndim: int | None = None, *, measured: bool = True) -> np.nd
         n = len(psf)
         raise ValueError(
             f"psf is a list of {n} PSFs (one per channel), but this takes one PSF; "
-            "dn.restore, dn.restore_to_zarr and dn.run_method take one PSF per channel "
-            "with axes that name the channel axis (e.g. axes='CYX'); elsewhere, call it "
+            "dn.restore, dn.restore_to_zarr, dn.run_method, dn.train and dn.adapt take one "
+            "PSF per channel with axes that name the channel axis (e.g. axes='CYX'); "
+            "elsewhere, call it "
             "once per channel with that channel's PSF"
         )
     if isinstance(psf, str):

@@ -116,6 +116,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _psf_text(record: Any) -> str:
+    """A training PSF's record (train_record.describe_psf) by its shape: the values,
+    a line of hundreds of numbers, are in ``info --json``."""
+    if isinstance(record, dict) and isinstance(record.get("per_channel"), list):
+        shapes = ", ".join(_psf_text(r) for r in record["per_channel"])
+        return f"one per channel ({shapes})"
+    if isinstance(record, dict) and "shape" in record:
+        return "x".join(str(n) for n in record["shape"])
+    return _fmt(record)
+
+
 _TRAINING_KEYS = (
     "mode",
     "noise",
@@ -165,7 +176,9 @@ def describe(info: dict[str, Any], path: str | os.PathLike | None = None) -> str
     training = meta.get("training") or {}
     for key in _TRAINING_KEYS:
         if key in training and training[key] is not None:
-            lines.append(f"  training {key}: {_fmt(training[key])}")
+            value = training[key]
+            text = _psf_text(value) if key == "psf" else _fmt(value)
+            lines.append(f"  training {key}: {text}")
     conditions = training.get("conditions") or {}
     level = conditions.get("noise_level")
     if level:

@@ -390,12 +390,11 @@ def build_psf(
     """
     from napari_deconvnet.core.psf import as_psf, fit_psf, make_psf, psf_pedestal
 
-    if "C" in description.get("axes", ""):
+    if "C" in description.get("axes", ""):  # (build_channel_psfs builds those)
         raise ValueError(
             f"the PSF layer {description['layer']!r} holds one PSF per channel (its axes "
-            f"are {description['axes']!r}); Restore and Noise take one PSF per channel, "
-            "training and adapting take one PSF: train on one channel with its own PSF "
-            "(right-click a layer > Split Stack splits it into one layer per channel)"
+            f"are {description['axes']!r}); it needs an image with a channel axis of as "
+            "many channels (axis label 'c')"
         )
     if "layer" in description:
         data = np.asarray(description["data"])

@@ -168,6 +168,7 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
     check_adapt_model(start, model, net_ndim)
     options = widget.adapt.options(net_ndim, tuple(data.shape[-net_ndim:]))
     check_adapt_model(start, model, net_ndim, psf="psf_description" in options)
+    _per_channel_psfs(options, layer, data)
     options.update(
         patch_size=int(widget.patch_size.value) or None,
         batch_size=int(widget.batch_size.value),
