@@ -563,3 +563,17 @@ def test_cli_train_takes_one_psf_per_channel(two_channels, tmp_path, capsys):
     three = ["--psf", "gaussian", "--psf", "gaussian", "--psf", "airy"]
     assert main([*common, *three, "-o", str(tmp_path / "x.safetensors")]) != 0
     assert "has 2 channels" in capsys.readouterr().err
+
+
+def test_synthetic_training_takes_psf_names_and_dicts(two_channels):
+    """A make_psf name or dict as the blur of synthetic pairs (it failed with "could not
+    convert string to float"), one or one per channel, made in the network's dimensions."""
+    clean = two_channels[0]
+    noise = {"model": "gaussian", "sigma": 0.01}
+    trainer = _trainer(clean[0], psf="gaussian", noise=noise)
+    np.testing.assert_allclose(trainer.data.psf, dn.make_psf("gaussian"), atol=1e-7)
+    listed = [{"kind": "gaussian", "sigma": 1.0}, {"kind": "gaussian", "sigma": 2.2}]
+    trainer = _trainer(clean, psf=listed, axes="CYX", noise=noise)
+    for src, spec in zip(trainer.data.sources, listed, strict=True):
+        np.testing.assert_allclose(src.psf, dn.make_psf(**spec), atol=1e-7)
+    assert trainer.data.psf is None  # (one per input instead)

@@ -779,6 +779,8 @@ def build_trainer(
         condition_psf = kernels if per_channel(psf) else kernels[0]
         psf = condition_psf
     noise_spec = resolve_noise(noise, psf, ndim) if mode == "synthetic" else ("none", {}, None)
+    if noise_spec[2] is not None:  # the kernel(s) made of names and dicts, for the record
+        psf = noise_spec[2]
     if mode == "synthetic" and is_impulse_model(net) and noise_spec[0] != "salt-and-pepper":
         raise ValueError(
             f"{net.metadata.get('name', 'this network')!r} removes salt-and-pepper noise; "

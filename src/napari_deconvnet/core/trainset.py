@@ -9,7 +9,7 @@ over the training area, a fixed validation set, and batches of normalised
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -166,7 +166,7 @@ def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, Any]:
         )
     kernels: list[np.ndarray | None] = [None]
     if psf is not None:  # one PSF, or a list of one per channel (core.channel_psfs)
-        kernels = [np.asarray(p, dtype=np.float64) for p in (psf if per_channel(psf) else [psf])]
+        kernels = [_noise_kernel(p, ndim) for p in (psf if per_channel(psf) else [psf])]
         for kernel in kernels:
             if kernel.ndim > ndim:
                 raise ValueError(
@@ -184,6 +184,21 @@ def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, Any]:
             raise
         raise type(err)(f"noise {name!r}: {text}") from None
     return name.lower(), params, kernels if per_channel(psf) else kernels[0]
+
+
+def _noise_kernel(psf: Any, ndim: int) -> np.ndarray:
+    """A synthetic pairs' PSF as an array: a :func:`~.psf.make_psf` name or dict is
+    made in the network's dimensions, as a deconvolution model's PSF is (it was
+    read as numbers: "could not convert string to float")."""
+    if isinstance(psf, str):
+        psf = {"kind": psf}
+    if isinstance(psf, Mapping):
+        from .psf import as_psf
+
+        if "ndim" not in psf and psf.get("shape") is None:
+            psf = {**psf, "ndim": ndim}
+        return np.asarray(as_psf(psf, ndim), np.float64)
+    return np.asarray(psf, dtype=np.float64)
 
 
 def resolve_patch_size(patch_size: Any, ndim: int, net: DeconvNet) -> tuple[int, ...]:
