@@ -830,3 +830,57 @@ def test_split_channels_pair_with_their_own_clean_layer_and_psf(make_napari_view
     widget.image.value = viewer.layers["two colour blurred layer 1"]
     widget.image.value = viewer.layers["two colour blurred layer 0"]
     assert widget.target.value is viewer.layers["two colour clean layer 1"]
+
+
+def test_also_train_on_pairs_each_layer_with_its_own_clean_layer(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    """Several layers at once: each further input is trained against the clean layer of
+    its shape named most like it; the regions stay the input's."""
+    from napari_deconvnet.widgets._train_session import apply_settings, form_settings
+
+    viewer, widget = viewer_widget
+    for name, seed, shape in (("cells", 0, (64, 64)), ("beads", 1, (48, 80))):
+        noisy, clean = _pair(shape, seed)
+        viewer.add_image(noisy, name=f"{name} noisy")
+        viewer.add_image(clean, name=f"{name} clean")
+    widget.image.value = viewer.layers["cells noisy"]
+    assert widget.target.value is viewer.layers["cells clean"]
+    offered = [layer.name for layer in widget.more.choices]
+    assert offered == ["beads noisy", "beads clean"]  # not the input nor its target
+    widget.more.value = [viewer.layers["beads noisy"]]
+    job = collect_training(widget)
+    inputs, targets = job["data"], job["targets"]
+    assert [np.shape(a) for a in inputs] == [(64, 64), (48, 80)]
+    np.testing.assert_array_equal(targets[1], viewer.layers["beads clean"].data)
+    np.testing.assert_array_equal(targets[0], viewer.layers["cells clean"].data)
+    seen = {}
+    original = train_module._train_job
+
+    def recording(inputs, targets, options, *args):
+        seen["inputs"] = inputs
+        return (yield from original(inputs, targets, {**options, "epochs": 1}, *args))
+
+    monkeypatch.setattr(train_module, "_train_job", recording)
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and len(seen["inputs"]) == 2
+    record = widget.result.model.metadata["training"]
+    assert record["data_shapes"] == [[64, 64], [48, 80]]
+    settings = form_settings(widget)  # kept for Resume
+    assert settings["more"] == ["beads noisy"]
+    widget.more.value = []
+    apply_settings(widget, settings)
+    assert [layer.name for layer in widget.more.value] == ["beads noisy"]
+    # a further layer with no clean layer of its shape cannot train supervised
+    viewer.add_image(_pair((40, 40), 2)[0], name="lone noisy")
+    widget.more.value = [viewer.layers["lone noisy"]]
+    with pytest.raises(ValueError, match="no clean layer of the shape of 'lone noisy'"):
+        collect_training(widget)
+    widget.target.value = SELF_SUPERVISED  # self-supervised: inputs alone
+    job = collect_training(widget)
+    assert job["targets"] is None and [np.shape(a) for a in job["data"]] == [(64, 64), (40, 40)]
+    viewer.add_image(np.ones((2, 8, 8), np.float32), name="stack")
+    widget.more.value = [viewer.layers["stack"]]
+    with pytest.raises(ValueError, match="need the same number of dimensions"):
+        collect_training(widget)

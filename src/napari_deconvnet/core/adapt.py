@@ -824,13 +824,22 @@ def adapt(
     image : ndarray
         The user's noisy (and blurred) image, 2D for a 2D model (its
         statistics and noise are measured; leading axes are pooled).
-    psf : ndarray or str, optional
+    psf : ndarray or str, or a list of them, optional
         The microscope's PSF (measured, or from :func:`make_psf`): the
-        adapted model deconvolves it. None: denoising only.
+        adapted model deconvolves it. None: denoising only. A list gives
+        one PSF per channel of the ``C`` axis that `axes` names
+        (:mod:`~napari_deconvnet.core.channel_psfs`): each synthetic pair
+        takes one channel's brightness, statistics and PSF, and the
+        image's own structures are restored with their channel's PSF.
     noise : "auto" or dict
         ``"auto"`` estimates it from `image`; or the parameters of
         :func:`synthesize`, e.g. ``dict(noise="poisson-gaussian", gain=2,
         offset=100, read_noise=3)`` in the image's units.
+    axes : str, optional
+        The image's axes, one letter per axis from ``TZCYX`` (e.g.
+        ``"CYX"``, ``"YXC"``, ``"CZYX"``); needed with one PSF per channel,
+        to name the ``C`` axis. Without, the image's last axes are Y and X
+        (Z, Y, X for a 3D model) and the leading ones are pooled.
     seconds : float or None
         Wall-clock budget of the whole call: the set-up (the starting
         model's restore of the image for ``scenes``) counts, and the

@@ -137,10 +137,16 @@ def train(
         ``dict(model="poisson-gaussian", peak=50, read_noise=2)``;
         parameters are in the input's intensity units. Use it when you know
         the noise (see ``estimate_noise``) and have clean-looking data.
-    psf : ndarray, optional
+    psf : ndarray, str, dict or a list of them, optional
         Synthetic pairs: blur the clean patches by this PSF before the noise
         (deconvolution training); with ``noise=None`` the pairs are blurred
-        only. The trained model takes no PSF at inference.
+        only. The trained model takes no PSF at inference. A name or dict
+        is a :func:`make_psf` PSF in the network's dimensions. For a
+        deconvolution model (``deconv-2d``, ``deconv-3d``) it is the PSF
+        its classical input is computed with, pairs or synthetic. A list
+        gives one PSF per channel of the ``C`` axis `axes` names
+        (:mod:`~napari_deconvnet.core.channel_psfs`): each channel is
+        blurred, and its classical input computed, with its own.
     epochs : int, optional
         Number of epochs of ``steps_per_epoch`` steps (default 10 when
         `max_seconds` is None too).

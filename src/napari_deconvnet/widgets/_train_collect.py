@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Shapes
 
-from ._layers import layer_data
+from ._layers import closest_layer, layer_data
 from ._train_adapt import check_adapt_model
 from ._train_form import KEEP_CHOICES, NEW_NETWORK, SELF_SUPERVISED, SELF_SUPERVISION, SYNTHETIC
 from ._train_regions import labels_to_mask, shapes_to_polygons
@@ -137,13 +137,75 @@ def collect_training(widget: Any) -> dict[str, Any]:
             )
         options["validation_regions"] = mask
     options["name"] = f"{layer.name}-{net_ndim}d"
+    inputs, targets = _with_more_layers(widget, layer, data, targets, options)
     return {
         "layer": layer,
-        "data": data,
+        "data": inputs,
         "targets": targets,
         "options": options,
         "net_ndim": net_ndim,
     }
+
+
+def _with_more_layers(
+    widget: Any, layer: Image, data: Any, targets: Any, options: dict[str, Any]
+) -> tuple[Any, Any]:
+    """The inputs (and targets) with the layers of *Also train on*: one list each, and
+    the regions given for the input layer only (the others: every pixel).
+
+    A supervised run pairs each further layer with the clean-looking layer of its
+    shape named most like it (:func:`~._layers.closest_layer`), never one that is
+    itself an input.
+
+    Raises
+    ------
+    ValueError
+        A further layer of other dimensions (or RGB beside grey), or, supervised,
+        without a clean layer of its shape.
+    """
+    more = [m for m in (widget.more.value or []) if m is not layer]
+    if not more:
+        return data, targets
+    from .quality import looks_like_reference
+
+    inputs = [data]
+    for extra in more:
+        extra_data = layer_data(extra)
+        if extra_data.ndim != data.ndim or bool(extra.rgb) != bool(layer.rgb):
+            raise ValueError(
+                f"{extra.name!r} (shape {tuple(extra_data.shape)}) cannot train with "
+                f"{layer.name!r} (shape {tuple(data.shape)}): the layers trained together "
+                "need the same number of dimensions (and RGB or not alike)"
+            )
+        inputs.append(extra_data)
+    if targets is not None:
+        used = {id(layer), id(widget.target.value), *(id(m) for m in more)}
+        paired = [targets]
+        for extra, extra_data in zip(more, inputs[1:], strict=True):
+            candidates = [
+                la
+                for la in widget.image.choices
+                if la is not None
+                and id(la) not in used
+                and looks_like_reference(la)
+                and layer_data(la).shape == extra_data.shape
+            ]
+            clean = closest_layer(extra.name, candidates)
+            if clean is None:
+                raise ValueError(
+                    f"no clean layer of the shape of {extra.name!r} {tuple(extra_data.shape)} "
+                    "to train it against (supervised: each layer of 'Also train on' needs "
+                    "one, named like it and like clean, ground truth or gt); add it, or "
+                    "train that layer self-supervised"
+                )
+            used.add(id(clean))
+            paired.append(layer_data(clean))
+        targets = paired
+    for key in ("regions", "validation_regions"):  # the shapes were drawn on the input
+        if key in options:
+            options[key] = [options[key]] + [None] * len(more)
+    options["name"] = f"{layer.name}+{len(more)}-{options['name'].rsplit('-', 1)[-1]}"
+    return inputs, targets
 
 
 def collect_adapt(widget: Any) -> dict[str, Any]:

@@ -161,7 +161,8 @@ def apply_picker(picker: Any, state: dict[str, Any]) -> None:
 def form_settings(widget: Any) -> dict[str, Any]:
     """The Train widget's settings of a run, JSON-ready.
 
-    The mode, the shared fields, the input and target names, the synthetic
+    The mode, the shared fields, the input and target names (and those of
+    *Also train on*), the synthetic
     pairs' noise model, parameters and PSF, the pairs' PSF (a deconvolution
     model fine-tuned on a target layer), and adaptation's PSF and time.
     """
@@ -170,6 +171,7 @@ def form_settings(widget: Any) -> dict[str, Any]:
     settings["mode"] = widget.mode.value
     settings["image"] = widget.image.value.name
     settings["target"] = target if isinstance(target, str) else {"layer": target.name}
+    settings["more"] = [layer.name for layer in widget.more.value or []]
     synthetic = widget.synthetic
     try:
         noise_params = synthetic.noise_params.values()
@@ -216,6 +218,10 @@ def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
             field.value = value
         except (ValueError, TypeError, KeyError):
             continue  # e.g. a model that is no longer registered
+    more = [layers[n] for n in settings.get("more") or [] if n in layers]
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        widget.more.reset_choices()
+        widget.more.value = [m for m in more if m in widget.more.choices]
     synthetic = settings.get("synthetic")
     if isinstance(synthetic, dict):
         with contextlib.suppress(ValueError, TypeError, KeyError):

@@ -29,7 +29,7 @@ from typing import Any
 
 import napari
 import napari.viewer
-from magicgui.widgets import CheckBox, ComboBox, Label, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Label, PushButton, Select, SpinBox
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
@@ -150,6 +150,14 @@ class TrainWidget(WorkerWidget):
             "shipped model to this image's noise and PSF without clean data"
         )
         self.image = ComboBox(label="Input", choices=self._image_layers)
+        self.more = Select(label="Also train on", choices=self._more_choices)
+        self.more.tooltip = (
+            "More layers to train on with the input (other fields of view, other "
+            "acquisitions); supervised, each takes the clean layer of its shape named most "
+            "like it as its target. Train in/Validate in apply to the input layer"
+        )
+        with contextlib.suppress(AttributeError):
+            self.more.native.setMaximumHeight(90)
         self.target = ComboBox(label="Target", choices=self._target_choices)
         self.target.tooltip = (
             "A clean/unblurred layer (supervised), none (self-supervised Noise2Void: noise "
@@ -219,6 +227,7 @@ class TrainWidget(WorkerWidget):
                 self.mode,
                 self.image,
                 self.target,
+                self.more,
                 self.synthetic,
                 self.pair_psf,
                 self.adapt,
@@ -255,6 +264,8 @@ class TrainWidget(WorkerWidget):
         self.pair_psf.source.changed.connect(lambda *_: self._on_picked("pair_psf"))
         self.adapt.psf.source.changed.connect(lambda *_: self._on_picked("adapt_psf"))
         self.image.changed.connect(self._preselect_for_image)
+        for field in (self.image, self.target):  # neither is offered as another input
+            field.changed.connect(lambda *_: self.more.reset_choices())
         self.target.changed.connect(self._update_visibility)
         self.image.changed.connect(self._suggest_start)  # blurred pairs or noisy ones
         self.adapt.psf.source.changed.connect(self._suggest_start)
@@ -283,6 +294,16 @@ class TrainWidget(WorkerWidget):
 
     def _image_layers(self, _widget: Any = None) -> list[tuple[str, Any]]:
         return image_layers(self._viewer)
+
+    def _more_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        """Image layers to train on besides the input: not the input, its target or a
+        layer that looks like a PSF."""
+        skip = (self.image.value, self.target.value) if hasattr(self, "target") else ()
+        return [
+            (name, layer)
+            for name, layer in self._image_layers()
+            if all(layer is not other for other in skip) and not looks_like_psf(layer)
+        ]
 
     def _target_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
         return [(SELF_SUPERVISED, SELF_SUPERVISED), (SYNTHETIC, SYNTHETIC), *self._image_layers()]
@@ -380,7 +401,8 @@ class TrainWidget(WorkerWidget):
         self.synthetic.visible = not adapting and self.target.value == SYNTHETIC
         self._update_pair_psf()
         self.adapt.visible = adapting
-        for field in (self.target, self.epochs, self.max_seconds, self.loss, self.regions):
+        fields = (self.target, self.more, self.epochs, self.max_seconds, self.loss, self.regions)
+        for field in fields:
             field.visible = not adapting
         self.validation_region.visible = not adapting
         self.self_supervision.visible = not adapting and self.target.value == SELF_SUPERVISED
