@@ -577,3 +577,16 @@ def test_synthetic_training_takes_psf_names_and_dicts(two_channels):
     for src, spec in zip(trainer.data.sources, listed, strict=True):
         np.testing.assert_allclose(src.psf, dn.make_psf(**spec), atol=1e-7)
     assert trainer.data.psf is None  # (one per input instead)
+
+
+def test_adapt_three_channels_last_is_not_rgb_when_axes_say_so(two_channels):
+    """A (Y, X, 3) image is read as RGB and refused, unless axes name its C axis."""
+    _, noisy, narrow, wide = two_channels
+    three = np.stack([noisy[0], noisy[1], noisy[0]], axis=-1)
+    options = {"seconds": None, "steps": 1, "steps_per_epoch": 1, "batch_size": 2}
+    with pytest.raises(ValueError, match="axes='YXC'"):
+        dn.adapt("deconv-2d", three, psf=narrow, patch_size=32, **options)
+    model = dn.adapt(
+        "deconv-2d", three, psf=[narrow, wide, narrow], axes="YXC", patch_size=32, **options
+    )
+    assert model.metadata["training"]["psf_shape"] == [[11, 11]] * 3

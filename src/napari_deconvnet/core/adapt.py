@@ -498,13 +498,15 @@ def adapt_iter(
     array = np.asarray(image, np.float32)
     if not np.isfinite(array).all():
         raise ValueError("image contains NaN or infinite values; replace them first")
-    if array.ndim == 3 and array.shape[-1] in (3, 4) and min(array.shape[:2]) > 4:
-        # restore's own reading of such a shape (axes YXS): colour samples, not planes
+    if axes is None and array.ndim == 3 and array.shape[-1] in (3, 4) and min(array.shape[:2]) > 4:
+        # restore's own reading of such a shape (axes YXS): colour samples, not planes;
+        # axes= says what the last axis is (a C of three channels: "YXC")
         raise ValueError(
             f"image of shape {array.shape} looks like an RGB(A) image (3 or 4 samples on "
             "the last axis); adapt takes a grey image, a stack of them or a volume. Adapt "
             "to its luminance, image[..., :3].mean(axis=-1): restore sends an RGB image "
-            "through a one-channel denoiser as luminance and chroma"
+            "through a one-channel denoiser as luminance and chroma; if that axis holds "
+            "fluorescence channels, say so with axes='YXC'"
         )
     if seconds is None and steps is None:
         raise ValueError("seconds=None needs steps= (a bound on the run); pass one of them")
