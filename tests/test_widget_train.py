@@ -846,8 +846,10 @@ def test_also_train_on_pairs_each_layer_with_its_own_clean_layer(
         viewer.add_image(clean, name=f"{name} clean")
     widget.image.value = viewer.layers["cells noisy"]
     assert widget.target.value is viewer.layers["cells clean"]
+    preview = {"napari_deconvnet": {"preview_of": "cells noisy"}}
+    viewer.add_image(np.zeros((64, 64), np.float32), name="cells noisy preview", metadata=preview)
     offered = [layer.name for layer in widget.more.choices]
-    assert offered == ["beads noisy", "beads clean"]  # not the input nor its target
+    assert offered == ["beads noisy", "beads clean"]  # not the input, its target, a preview
     widget.more.value = [viewer.layers["beads noisy"]]
     job = collect_training(widget)
     inputs, targets = job["data"], job["targets"]

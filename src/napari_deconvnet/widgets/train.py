@@ -296,13 +296,15 @@ class TrainWidget(WorkerWidget):
         return image_layers(self._viewer)
 
     def _more_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
-        """Image layers to train on besides the input: not the input, its target or a
-        layer that looks like a PSF."""
+        """Image layers to train on besides the input: not the input, its target, a
+        layer that looks like a PSF or a training preview (this widget's)."""
         skip = (self.image.value, self.target.value) if hasattr(self, "target") else ()
         return [
             (name, layer)
             for name, layer in self._image_layers()
-            if all(layer is not other for other in skip) and not looks_like_psf(layer)
+            if all(layer is not other for other in skip)
+            and not looks_like_psf(layer)
+            and "preview_of" not in layer.metadata.get("napari_deconvnet", {})
         ]
 
     def _target_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
