@@ -590,3 +590,18 @@ def test_adapt_three_channels_last_is_not_rgb_when_axes_say_so(two_channels):
         "deconv-2d", three, psf=[narrow, wide, narrow], axes="YXC", patch_size=32, **options
     )
     assert model.metadata["training"]["psf_shape"] == [[11, 11]] * 3
+
+
+def test_adapt_gives_each_image_of_a_time_lapse_its_channels_psf(two_channels):
+    """TCYX: the channels come first, so that image i of the stack (a plane under a 2D
+    model) takes its channel's PSF, whatever the time points."""
+    from napari_deconvnet.core.adapt import _channels_first, _image_psfs
+
+    _, noisy, narrow, wide = two_channels
+    stack = np.stack([noisy, noisy[::-1]])  # (T, C, Y, X)
+    moved, axes = _channels_first(stack, "TCYX")
+    assert axes == "CTYX" and moved.shape == (2, 2, 48, 48)
+    np.testing.assert_array_equal(moved[1, 0], stack[0, 1])
+    psfs = _image_psfs([narrow, wide], moved, 2)
+    assert [p is wide for p in psfs] == [False, False, True, True]
+    assert _image_psfs(narrow, moved, 2) is None
