@@ -605,3 +605,15 @@ def test_adapt_gives_each_image_of_a_time_lapse_its_channels_psf(two_channels):
     psfs = _image_psfs([narrow, wide], moved, 2)
     assert [p is wide for p in psfs] == [False, False, True, True]
     assert _image_psfs(narrow, moved, 2) is None
+
+
+def test_train_preview_restores_the_viewed_channel_with_its_psf(two_channels):
+    from napari_deconvnet.widgets._train_job import preview
+
+    _, noisy, narrow, wide = two_channels
+    model = dn.load_model("deconv-2d")
+    request = {"index": (1, slice(0, 40), slice(4, 44)), "plane": None}
+    out = preview(model, noisy, request, "cpu", [narrow, wide], "CYX")
+    region = noisy[1, 0:40, 4:44]
+    np.testing.assert_allclose(out, dn.restore(region, "deconv-2d", psf=wide), atol=1e-5)
+    assert np.abs(out - dn.restore(region, "deconv-2d", psf=narrow)).max() > 1e-3
