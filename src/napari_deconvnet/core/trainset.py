@@ -245,6 +245,11 @@ class TrainingSet:
     own. A validation fraction holds out the same pixels in every channel of
     an image: its patches are drawn over the image's pixel area and read in
     each of its channels, and no training patch of any channel overlaps them.
+
+    With one PSF per channel (`condition_psf` and the noise's kernel lists of
+    one kernel per channel), input ``i`` is channel ``i % C`` of its image
+    and takes that channel's kernel (:attr:`Source.psf`,
+    :attr:`Source.psf_channel`) for its blur and its classical channel.
     """
 
     def __init__(
