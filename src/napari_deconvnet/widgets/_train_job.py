@@ -138,6 +138,13 @@ def gui_events(
         gen.close()
 
 
+def _events(gen: Any, options: dict[str, Any], preview_data: Any, preview_request: Any):
+    """:func:`gui_events` of a job's generator, its previews with the run's device, PSF
+    (or one per channel) and axes."""
+    device, psf, axes = options["device"], options.get("psf"), options.get("axes")
+    return (yield from gui_events(gen, device, preview_data, preview_request, psf, axes))
+
+
 def train_job(
     inputs: Any,
     targets: Any,
@@ -155,16 +162,7 @@ def train_job(
 
     options = _with_psf(options)
     gen = train_iter(inputs, targets, **options)
-    return (
-        yield from gui_events(
-            gen,
-            options["device"],
-            preview_data,
-            preview_request,
-            options.get("psf"),
-            options.get("axes"),
-        )
-    )
+    return (yield from _events(gen, options, preview_data, preview_request))
 
 
 def adapt_job(
@@ -183,13 +181,4 @@ def adapt_job(
 
     options = _with_psf(options)
     gen = adapt_iter(model, image, **options)
-    return (
-        yield from gui_events(
-            gen,
-            options["device"],
-            preview_data,
-            preview_request,
-            options.get("psf"),
-            options.get("axes"),
-        )
-    )
+    return (yield from _events(gen, options, preview_data, preview_request))
