@@ -442,13 +442,18 @@ def test_train_with_one_psf_per_channel_end_to_end(two_channels):
         ({}, "axes were not given"),
         ({"axes": "ZYX"}, "have no C"),
         ({"axes": "CYX", "psf": "three"}, "has 2 channels"),
+        ({"axes": "CYX", "psf": "mixed"}, r"psf\[1\] \(channel 1's PSF\): .*\(5, 11, 11\)"),
         ({"axes": "CYX", "validation": "three"}, "validation data: .* has 3 channels"),
     ],
 )
 def test_train_per_channel_refusals(two_channels, options, match):
     clean, noisy, narrow, wide = two_channels
     options = dict(options)
-    psf = [narrow, wide, wide] if options.pop("psf", None) else [narrow, wide]
+    psf = {
+        None: [narrow, wide],
+        "three": [narrow, wide, wide],
+        "mixed": [narrow, dn.make_psf("gaussian", shape=(5, 11, 11))],
+    }[options.pop("psf", None)]
     if options.get("validation") == "three":
         three = np.concatenate([noisy, noisy[:1]])
         options["validation"] = (three, np.concatenate([clean, clean[:1]]))

@@ -770,10 +770,14 @@ def build_trainer(
     condition_psf = None
     if psf_model:  # names and dicts as restore takes them, checked against the image
         spatial = tuple(np.shape(channels[0])[-ndim:])
-        kernels = [
-            kind_of(net).prepare_psf(p, ndim, spatial)
-            for p in (psf if per_channel(psf) else [psf])
-        ]
+        kernels = []
+        for c, p in enumerate(psf if per_channel(psf) else [psf]):
+            try:
+                kernels.append(kind_of(net).prepare_psf(p, ndim, spatial))
+            except ValueError as err:  # which channel's, with one PSF per channel
+                if not per_channel(psf):
+                    raise
+                raise ValueError(f"psf[{c}] (channel {c}'s PSF): {err}") from None
         if mode == "synthetic":  # pairs made with the kernel centred, as restore uses it
             kernels = [recentre_psf(k, spatial)[0] for k in kernels]
         condition_psf = kernels if per_channel(psf) else kernels[0]
