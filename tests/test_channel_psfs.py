@@ -622,3 +622,45 @@ def test_train_preview_restores_the_viewed_channel_with_its_psf(two_channels):
     region = noisy[1, 0:40, 4:44]
     np.testing.assert_allclose(out, dn.restore(region, "deconv-2d", psf=wide), atol=1e-5)
     assert np.abs(out - dn.restore(region, "deconv-2d", psf=narrow)).max() > 1e-3
+
+
+def test_cli_adapt_per_channel_resumes_and_cleans_up(two_channels, tmp_path, capsys):
+    """napari-deconvnet adapt: a CYX file with a C-axis PSF file (one PSF per channel);
+    --resume continues an interrupted run from its autosave, which is removed after."""
+    import tifffile
+
+    from napari_deconvnet.core.adapt_record import record_path
+    from napari_deconvnet.core.checkpoint import resume_path
+
+    _, noisy, narrow, wide = two_channels
+    tifffile.imwrite(tmp_path / "noisy.tif", noisy, metadata={"axes": "CYX"})
+    tifffile.imwrite(tmp_path / "psfs.tif", np.stack([narrow, wide]), metadata={"axes": "CYX"})
+    out = tmp_path / "adapted.safetensors"
+    small = ["--batch-size", "2", "--patch-size", "32", "-q"]
+    command = ["adapt", str(tmp_path / "noisy.tif"), "--psf", str(tmp_path / "psfs.tif")]
+    assert main([*command, "-o", str(out), *small]) == 2  # no budget
+    assert "--time SECONDS" in capsys.readouterr().err
+    assert main([*command, "--steps", "1", "-o", str(out), "--resume", *small]) == 2
+    assert "no interrupted run" in capsys.readouterr().err
+    # an interrupted run: the autosave the command keeps beside its output
+    autosave = tmp_path / "adapted.autosave.safetensors"
+    dn.adapt(
+        "deconv-2d", noisy, psf=[narrow, wide], axes="CYX", seconds=None, steps=1,
+        steps_per_epoch=1, batch_size=2, patch_size=32, autosave=str(autosave),
+    )  # fmt: skip
+    assert resume_path(autosave).is_file() and record_path(autosave).is_file()
+    assert main([*command, "-o", str(out), *small]) == 2  # never overwritten silently
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["adapt", str(tmp_path / "noisy.tif"), "--steps", "2", "-o", str(out),
+                 "--resume", *small]) == 0  # fmt: skip
+    training = dn.model_info(str(out))["metadata"]["training"]
+    assert training["resumed"] and training["psf_shape"] == [[11, 11], [11, 11]]
+    assert training["fine_tuned_from"]["name"] == "deconv-2d" and training["axes"] == "CYX"
+    assert not autosave.exists() and not resume_path(autosave).exists()
+    assert not record_path(autosave).exists()
+    # a fresh run with --psf repeated, the file's axes taken for the C axis
+    fresh = tmp_path / "fresh.safetensors"
+    two = ["--psf", "gaussian:sigma=1", "--psf", "gaussian:sigma=2.2", "--steps", "1"]
+    assert main(["adapt", str(tmp_path / "noisy.tif"), *two, "-o", str(fresh), *small]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert dn.model_info(str(fresh))["metadata"]["training"]["axes"] == "CYX"

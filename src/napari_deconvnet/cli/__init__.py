@@ -15,6 +15,7 @@ Examples
     napari-deconvnet train --input data/cells_noisy.tif --time 60 -o mine.safetensors
     napari-deconvnet train --input clean.tif --noise poisson-gaussian:peak=40,read_noise=2 \\
         --epochs 20 -o camera.safetensors
+    napari-deconvnet adapt blurred.tif --psf psf.tif --time 120 -o adapted.safetensors
     napari-deconvnet synthesize clean.tif -o noisy.tif --noise gaussian:sigma=0.1 --seed 1
     napari-deconvnet info mine.safetensors
     napari-deconvnet export mine.safetensors -o mine.zip --author "A. Person"
@@ -40,9 +41,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import _adapt, _restore, _specs
 from . import _commands as commands
 from . import _evaluate as evaluate
-from . import _restore, _specs
 from ._files import FORMATS, PROG, Failure, UsageError
 
 __all__ = ["main"]
@@ -346,6 +347,69 @@ def _parser() -> argparse.ArgumentParser:
     device(p)
     precision(p, TRAIN_PRECISION_HELP)
     p.set_defaults(func=commands.cmd_train)
+
+    p = command(
+        "adapt", "adapt a shipped model to an image's PSF and noise (no clean data) and save it"
+    )
+    p.add_argument("image", help="the image to adapt to (TIFF, OME-TIFF, OME-Zarr, .npy)")
+    psf_options(
+        p,
+        "the microscope's PSF (the adapted model deconvolves it; none: a denoiser adapts to "
+        "the noise alone)",
+        channels=True,
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="the model to adapt (default: deconv-2d/deconv-3d with a PSF, else denoise-2d)",
+    )
+    p.add_argument(
+        "--noise",
+        default="auto",
+        metavar="SPEC",
+        help="auto (estimated from the image, the default) or the camera's noise as "
+        "NAME[:k=v,...] in the image's units, e.g. poisson-gaussian:gain=2,offset=100,"
+        "read_noise=3",
+    )
+    p.add_argument(
+        "--time",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock budget of the whole run (120 s is typical on a laptop CPU)",
+    )
+    p.add_argument(
+        "--steps", type=_positive_int, default=None, help="a bound on the optimisation steps"
+    )
+    p.add_argument(
+        "--scenes",
+        choices=("both", "image", "phantoms"),
+        default=None,
+        help="where the synthetic pairs' structures come from (default both: half the "
+        "package's phantoms, half the image as the model restores it)",
+    )
+    p.add_argument(
+        "--axes",
+        default=None,
+        help="one letter per dimension from TZCYX, e.g. CYX (default: the file's own where "
+        "it has a C axis; needed with one PSF per channel)",
+    )
+    p.add_argument("--patch-size", type=_positive_int, default=None, help="patch side")
+    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--seed", type=_seed, default=None, help="seeds phantoms, noise and weights")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an adaptation that was interrupted: it autosaves beside the output "
+        "(OUT.autosave.safetensors, its .resume and .adapt files, removed when the model is "
+        "written); run the same command with --resume",
+    )
+    p.add_argument("--description", default=None, help="one-line description stored in the file")
+    device(p)
+    precision(p, TRAIN_PRECISION_HELP)
+    p.set_defaults(func=_adapt.cmd_adapt)
 
     p = command("synthesize", "degrade clean images with a noise model and an optional PSF")
     p.add_argument("inputs", nargs="+", metavar="IN", help="clean images, folders or globs")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +238,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    import napari_deconvnet as dn
-
+def model_output(args: argparse.Namespace) -> tuple[Path, Path]:
+    """train's and adapt's ``-o`` model file and the autosave beside it, checked against
+    ``--overwrite`` and ``--resume`` (an interrupted run is never overwritten silently)."""
     if not args.output:
         raise UsageError("-o/--output is empty; name the model file (e.g. model.safetensors)")
     out = Path(args.output)
@@ -262,6 +263,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"an interrupted run of {out} is kept in {autosave}: pass --resume to "
                 "continue it, or --overwrite to start again"
             )
+    return out, autosave
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import napari_deconvnet as dn
+    from napari_deconvnet.core.checkpoint import resume_path
+
+    out, autosave = model_output(args)
     if args.target and args.noise:
         raise UsageError("give --target (supervised) or --noise (synthetic pairs), not both")
     _check_model_name(args.model, "--model")
@@ -311,17 +320,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         options.update(KEEP[args.keep])
     layout = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
     with progress_bar(args, total=1000, desc="training", bar_format=layout) as bar:
-
-        def callback(event: Any) -> None:
-            bar.n = int(1000 * min(max(event.progress, 0.0), 1.0))
-            shown = {"epoch": event.epoch}
-            if event.train_loss is not None:
-                shown["loss"] = f"{event.train_loss:.4g}"
-            if event.val_loss is not None:
-                shown["val"] = f"{event.val_loss:.4g}"
-            bar.set_postfix(shown, refresh=False)
-            bar.refresh()
-
+        callback = progress_callback(bar)
         # the best model so far and the resume state, beside the output (atomically)
         options["autosave"] = str(autosave)
         if args.resume:
@@ -362,9 +361,36 @@ def cmd_train(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             raise
+    save_result(result, out, autosave, args.description)
+    return 0
+
+
+def progress_callback(bar: Any) -> Callable[[Any], None]:
+    """The engine's events (train, adapt) shown on a progress bar: epoch, loss, validation."""
+
+    def callback(event: Any) -> None:
+        bar.n = int(1000 * min(max(event.progress, 0.0), 1.0))
+        shown = {"epoch": event.epoch}
+        if event.train_loss is not None:
+            shown["loss"] = f"{event.train_loss:.4g}"
+        if event.val_loss is not None:
+            shown["val"] = f"{event.val_loss:.4g}"
+        bar.set_postfix(shown, refresh=False)
+        bar.refresh()
+
+    return callback
+
+
+def save_result(result: Any, out: Path, autosave: Path, description: str | None) -> None:
+    """Write a finished run's model to `out` (atomically), remove its autosave files, and
+    say how it ended and its best validation scores."""
+    import napari_deconvnet as dn
+    from napari_deconvnet.core.adapt_record import record_path
+    from napari_deconvnet.core.checkpoint import resume_path
+
     model = result.model
-    if args.description:
-        model.metadata["description"] = args.description
+    if description:
+        model.metadata["description"] = description
     try:
         dn.save_model(model, out)
     except OSError as err:
@@ -374,7 +400,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"; the trained model was not saved (the run is kept in {autosave}: the same "
             "command with --resume writes it)",
         ) from err
-    for done in (autosave, resume_path(autosave)):  # the model is written: not needed now
+    # the model is written: the autosave, its resume state (and an adaptation's record) go
+    for done in (autosave, resume_path(autosave), record_path(autosave)):
         done.unlink(missing_ok=True)
     print(result.message)
     best = next((h for h in result.history if h.get("epoch") == result.best_epoch), None)
@@ -383,7 +410,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if shown:
             print("best: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     print(f"wrote {out}")
-    return 0
 
 
 def _channel_axes(paths: list[Path], images: list[Any]) -> str | None:
