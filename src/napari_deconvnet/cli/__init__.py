@@ -173,6 +173,19 @@ def _parser() -> argparse.ArgumentParser:
             help="a parameter of the PSF kind, e.g. sigma=2 (see the methods command); repeat",
         )
 
+    def model_output(p: argparse.ArgumentParser, kept: str) -> None:
+        """train's and adapt's model file, --overwrite and --resume (`kept`: the autosave's
+        other files)."""
+        p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue a run that was interrupted (crash, Ctrl-C, a killed job): it "
+            f"autosaves beside the output (OUT.autosave.safetensors and {kept}, removed "
+            "when the model is written); run the same command with --resume",
+        )
+
     def device(p: argparse.ArgumentParser) -> None:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
@@ -283,15 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--time", type=_positive_float, default=None, metavar="SECONDS", help="time budget"
     )
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue a run that was interrupted (crash, Ctrl-C, a killed job): training "
-        "autosaves beside the output (OUT.autosave.safetensors and its .resume file, "
-        "removed when the model is written); run the same command with --resume",
-    )
+    model_output(p, "its .resume file")
     p.add_argument("--model", default=None, help="fine-tune this model (name or file)")
     p.add_argument(
         "--keep",
@@ -397,15 +402,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--patch-size", type=_positive_int, default=None, help="patch side")
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--seed", type=_seed, default=None, help="seeds phantoms, noise and weights")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue an adaptation that was interrupted: it autosaves beside the output "
-        "(OUT.autosave.safetensors, its .resume and .adapt files, removed when the model is "
-        "written); run the same command with --resume",
-    )
+    model_output(p, "its .resume and .adapt files")
     p.add_argument("--description", default=None, help="one-line description stored in the file")
     device(p)
     precision(p, TRAIN_PRECISION_HELP)

@@ -9,7 +9,6 @@ no clean data, and saved; the run autosaves beside the output and
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ._commands import (
@@ -18,13 +17,13 @@ from ._commands import (
     model_output,
     progress_callback,
     save_result,
+    say_what_is_kept,
 )
 from ._files import UsageError, parse_spec, progress_bar, psfs_from, read_input
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from napari_deconvnet.core.adapt import adapt_iter
-    from napari_deconvnet.core.checkpoint import resume_path
     from napari_deconvnet.core.train_types import run_events
 
     out, autosave = model_output(args)
@@ -65,12 +64,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
                 message = f"the file's {message}; pass --axes to give others"
             raise UsageError(_cli_words(message)) from err
         except KeyboardInterrupt:
-            if resume_path(autosave).is_file():
-                print(
-                    f"the run so far is kept in {autosave} (and its .resume and .adapt "
-                    "files): run the same command with --resume to continue it",
-                    file=sys.stderr,
-                )
+            say_what_is_kept(autosave, "its .resume and .adapt files")
             raise
     save_result(result, out, autosave, args.description)
     return 0

@@ -268,7 +268,6 @@ def model_output(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
-    from napari_deconvnet.core.checkpoint import resume_path
 
     out, autosave = model_output(args)
     if args.target and args.noise:
@@ -354,15 +353,22 @@ def cmd_train(args: argparse.Namespace) -> int:
                 message = f"--{message}"
             raise UsageError(_cli_words(message)) from err
         except KeyboardInterrupt:
-            if resume_path(autosave).is_file():
-                print(
-                    f"the run so far is kept in {autosave} (and its .resume file): run the "
-                    "same command with --resume to continue it",
-                    file=sys.stderr,
-                )
+            say_what_is_kept(autosave, "its .resume file")
             raise
     save_result(result, out, autosave, args.description)
     return 0
+
+
+def say_what_is_kept(autosave: Path, files: str) -> None:
+    """After Ctrl-C: where an interrupted run is kept and how to continue it."""
+    from napari_deconvnet.core.checkpoint import resume_path
+
+    if resume_path(autosave).is_file():
+        print(
+            f"the run so far is kept in {autosave} (and {files}): run the same command "
+            "with --resume to continue it",
+            file=sys.stderr,
+        )
 
 
 def progress_callback(bar: Any) -> Callable[[Any], None]:
