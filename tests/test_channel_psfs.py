@@ -664,3 +664,5 @@ def test_cli_adapt_per_channel_resumes_and_cleans_up(two_channels, tmp_path, cap
     assert main(["adapt", str(tmp_path / "noisy.tif"), *two, "-o", str(fresh), *small]) == 0
     assert "wrote" in capsys.readouterr().out
     assert dn.model_info(str(fresh))["metadata"]["training"]["axes"] == "CYX"
+    assert main(["info", str(fresh)]) == 0  # the adaptation's PSFs, by their shapes
+    assert "training psf: one per channel (" in capsys.readouterr().out

@@ -174,9 +174,12 @@ def describe(info: dict[str, Any], path: str | os.PathLike | None = None) -> str
     if kind_of(meta).needs_psf:
         lines.append("  deconvolution model: needs a PSF")
     training = meta.get("training") or {}
+    data = training.get("data") if isinstance(training.get("data"), dict) else {}
     for key in _TRAINING_KEYS:
-        if key in training and training[key] is not None:
-            value = training[key]
+        value = training.get(key)
+        if key == "psf" and value is None:
+            value = data.get("psf")  # an adaptation records it with its data
+        if value is not None:
             text = _psf_text(value) if key == "psf" else _fmt(value)
             lines.append(f"  training {key}: {text}")
     conditions = training.get("conditions") or {}
