@@ -46,7 +46,7 @@ from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
 from .psf import as_psf, fit_psf, recentre_psf
-from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from
+from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from, rows_by_psf
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
 from .train_types import run_events
@@ -142,30 +142,26 @@ def _classical_channel(net: DeconvNet, kernel: np.ndarray | None, image: np.ndar
     if not isinstance(kind, PSFConditioned):
         return None
     shape = image.shape[-net.config.ndim :]
-    if isinstance(kernel, list):  # one PSF per image (of its channel): prepared once each
-        prepared: dict[int, Any] = {}
-        psfs = [
-            prepared.setdefault(id(k), kind.prepare_psf(k, net.config.ndim, shape)) for k in kernel
-        ]
-    else:
-        psf = kind.prepare_psf(kernel, net.config.ndim, shape)
     spatial = image.reshape(-1, *shape)
+    # the PSF of each image: one, or (a list) its channel's, each prepared once
+    prepared: dict[int, Any] = {}
+    psfs = [
+        prepared.setdefault(id(k), kind.prepare_psf(k, net.config.ndim, shape))
+        for k in (kernel if isinstance(kernel, list) else [kernel] * len(spatial))
+    ]
     stats = kind.input_statistics(spatial[:1])[0]
     each: list[Any] = []  # every image's, when the pairs take several images' levels
 
     def channel(patches: np.ndarray, images: Any = None) -> np.ndarray:
         if images is None:
-            return kind.channel_stack(patches, psf, statistics=[stats] * len(patches))
+            return kind.channel_stack(patches, psfs[0], statistics=[stats] * len(patches))
         if not each:
             each.extend(kind.input_statistics(spatial))
-        if not isinstance(kernel, list):
-            return kind.channel_stack(patches, psf, statistics=[each[int(i)] for i in images])
         images = np.asarray(images, int).reshape(-1)
         out = None
-        for k in {id(psfs[i]): i for i in images}.values():  # the patches of each PSF together
-            rows = np.flatnonzero([psfs[i] is psfs[k] for i in images])
+        for psf, rows in rows_by_psf(psfs, images):
             part = kind.channel_stack(
-                patches[rows], psfs[k], statistics=[each[int(images[r])] for r in rows]
+                patches[rows], psf, statistics=[each[i] for i in images[rows]]
             )
             if out is None:
                 out = np.empty((len(patches), *part.shape[1:]), part.dtype)

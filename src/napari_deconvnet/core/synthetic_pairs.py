@@ -23,7 +23,7 @@ from .normalization import percentiles
 from .phantoms import check_kinds, phantom
 from .psf import blur
 
-__all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from", "camera_line"]
+__all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from", "camera_line", "rows_by_psf"]
 
 # ---------------------------------------------------------------- camera
 
@@ -93,6 +93,18 @@ def camera_line(camera: dict[str, Any]) -> dict[str, float]:
         sigma = float(params.get("sigma", 0.0)) * float(camera.get("amplitude", 1.0))
         return {"a": 0.0, "b": sigma**2}
     return {"a": a, "b": b}
+
+
+def rows_by_psf(psfs: list[Any], images: Any):
+    """``(psf, rows)`` for each distinct PSF (by identity) among ``psfs[images]``: the
+    samples that take one PSF, to be blurred or deconvolved together (one PSF per
+    channel gives each image of a stack its channel's)."""
+    images = np.asarray(images, int).reshape(-1)
+    groups: dict[int, list[int]] = {}
+    for row, image in enumerate(images):
+        groups.setdefault(id(psfs[image]), []).append(row)
+    for rows in groups.values():
+        yield psfs[images[rows[0]]], np.asarray(rows)
 
 
 class SyntheticPairs:
@@ -387,9 +399,8 @@ class SyntheticPairs:
         if not isinstance(self.psf, list):
             return blur(clean, self.psf)
         out = np.empty_like(clean)
-        for image in np.unique(pick):  # the samples of one PSF together
-            rows = np.flatnonzero(pick == image)
-            out[rows] = blur(clean[rows], self.psf[int(image)])
+        for kernel, rows in rows_by_psf(self.psf, pick):
+            out[rows] = blur(clean[rows], kernel)
         return out
 
     def _slots(self, step: int) -> np.ndarray:
