@@ -127,13 +127,12 @@ def test_per_image_fixed_statistics_round_trip_and_errors(random_net):
         dn.restore(x, net, axes="TYX", normalization={"offset": [0, 0, 0], "scale": [1, 0, 1]})
 
 
-def test_training_normalises_each_frame_as_restore_does():
-    _, noisy = _bleaching(frames=4, n=64)
-    net = dn.DeconvNet(ndim=2, depth=2, base_channels=4)
-    data_set = TrainingSet(
-        mode="self-supervised",
-        inputs=[noisy],
-        targets=None,
+def _training_set(mode, inputs, targets, net, **options):
+    """A TrainingSet of 32 x 32 patches, 10% held out, no noise, seed 0, on the CPU."""
+    return TrainingSet(
+        mode=mode,
+        inputs=inputs,
+        targets=targets,
         net=net,
         size=(32, 32),
         regions=None,
@@ -144,7 +143,14 @@ def test_training_normalises_each_frame_as_restore_does():
         device=torch.device("cpu"),
         augment=False,
         seed=0,
+        **options,
     )
+
+
+def test_training_normalises_each_frame_as_restore_does():
+    _, noisy = _bleaching(frames=4, n=64)
+    net = dn.DeconvNet(ndim=2, depth=2, base_channels=4)
+    data_set = _training_set("self-supervised", [noisy], None, net)
     src = data_set.sources[0]
     for t in range(4):
         lo, hi = np.percentile(noisy[t], [0.5, 99.5])
@@ -222,21 +228,8 @@ def test_training_takes_each_frames_classical_channel_statistics():
     blurred = np.stack([blur(frame, psf) for frame in clean])
     noisy = (rng.poisson(np.clip(blurred, 0, None) * 200) / 200).astype(np.float32)
     net = load_model("deconv-2d")
-    data_set = TrainingSet(
-        mode="supervised",
-        inputs=[noisy],
-        targets=[clean.astype(np.float32)],
-        net=net,
-        size=(32, 32),
-        regions=None,
-        validation=0.1,
-        validation_regions=None,
-        noise=("none", {}, None),
-        rng=np.random.default_rng(0),
-        device=torch.device("cpu"),
-        augment=False,
-        seed=0,
-        condition_psf=psf,
+    data_set = _training_set(
+        "supervised", [noisy], [clean.astype(np.float32)], net, condition_psf=psf
     )
     src = data_set.sources[0]
     reference = PSFChannel(net, psf)
