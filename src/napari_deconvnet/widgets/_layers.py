@@ -43,6 +43,24 @@ def closest_layer(name: str, layers: list[Any]) -> Any:
     return max(layers, key=lambda layer: shared(str(layer.name)))  # (max keeps the first)
 
 
+def clean_layer_for(image: Any, layers: list[Any], exclude: Any = ()) -> Any:
+    """The clean-looking layer of `image`'s shape named most like it (a training target),
+    among `layers` but not `image` or those in `exclude`; None if there is none."""
+    from .quality import looks_like_reference
+
+    skip = {id(image), *(id(la) for la in exclude)}
+    shape = layer_data(image).shape  # a target pairs pixel for pixel
+    candidates = [
+        la
+        for la in layers
+        if la is not None
+        and id(la) not in skip
+        and looks_like_reference(la)
+        and layer_data(la).shape == shape
+    ]
+    return closest_layer(image.name, candidates)
+
+
 def image_layers(viewer: Any) -> list[tuple[str, Image]]:
     """(name, layer) choices of the viewer's image layers."""
     return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, Image)]

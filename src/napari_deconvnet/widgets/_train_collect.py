@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels, Shapes
 
-from ._layers import closest_layer, layer_data
+from ._layers import clean_layer_for, layer_data
 from ._train_adapt import check_adapt_model
 from ._train_form import KEEP_CHOICES, NEW_NETWORK, SELF_SUPERVISED, SELF_SUPERVISION, SYNTHETIC
 from ._train_regions import labels_to_mask, shapes_to_polygons
@@ -166,8 +166,6 @@ def _with_more_layers(
     more = [m for m in (widget.more.value or []) if m is not layer]
     if not more:
         return data, targets
-    from .quality import looks_like_reference
-
     inputs = [data]
     for extra in more:
         extra_data = layer_data(extra)
@@ -179,18 +177,10 @@ def _with_more_layers(
             )
         inputs.append(extra_data)
     if targets is not None:
-        used = {id(layer), id(widget.target.value), *(id(m) for m in more)}
+        used = [layer, widget.target.value, *more]  # never a target twice, nor an input
         paired = [targets]
         for extra, extra_data in zip(more, inputs[1:], strict=True):
-            candidates = [
-                la
-                for la in widget.image.choices
-                if la is not None
-                and id(la) not in used
-                and looks_like_reference(la)
-                and layer_data(la).shape == extra_data.shape
-            ]
-            clean = closest_layer(extra.name, candidates)
+            clean = clean_layer_for(extra, list(widget.image.choices), exclude=used)
             if clean is None:
                 raise ValueError(
                     f"no clean layer of the shape of {extra.name!r} {tuple(extra_data.shape)} "
@@ -198,7 +188,7 @@ def _with_more_layers(
                     "one, named like it and like clean, ground truth or gt); add it, or "
                     "train that layer self-supervised"
                 )
-            used.add(id(clean))
+            used.append(clean)
             paired.append(layer_data(clean))
         targets = paired
     for key in ("regions", "validation_regions"):  # the shapes were drawn on the input

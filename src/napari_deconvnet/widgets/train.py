@@ -35,7 +35,7 @@ from napari.utils.notifications import show_error, show_info
 
 from ..core.losses import LOSSES as _LOSSES
 from ._common import DEVICES, show_progress
-from ._layers import closest_layer, follow_layers, image_layers, layer_data
+from ._layers import clean_layer_for, follow_layers, image_layers, layer_data
 from ._psf import FROM_LAYER, NO_PSF, PsfPicker, looks_like_psf
 from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
 from ._train_collect import collect_adapt, collect_training, start_needs_psf
@@ -357,7 +357,6 @@ class TrainWidget(WorkerWidget):
         axes (a volume; a time-lapse labelled t, y, x stays 2D), as Restore chooses,
         and the adaptation's PSF a layer that looks like a PSF."""
         from ._methods import spatial_dims
-        from .quality import looks_like_reference
 
         image = self.image.value
         if not isinstance(image, Image):
@@ -368,16 +367,9 @@ class TrainWidget(WorkerWidget):
             if "target" not in self._picked and (
                 self.target.value in (SELF_SUPERVISED, image) or self.target.value is auto
             ):
-                shape = layer_data(image).shape  # a target pairs pixel for pixel
-                candidates = [
-                    layer
-                    for _, layer in self._image_layers()
-                    if layer is not image
-                    and looks_like_reference(layer)
-                    and layer_data(layer).shape == shape
-                ]
                 # named most like the input: its own channel's after Split Stack
-                clean = closest_layer(image.name, candidates)
+                layers = [layer for _, layer in self._image_layers()]
+                clean = clean_layer_for(image, layers)
                 if clean is not None:
                     self.target.value = clean
                     self._auto_target = clean
