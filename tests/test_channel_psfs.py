@@ -666,3 +666,29 @@ def test_cli_adapt_per_channel_resumes_and_cleans_up(two_channels, tmp_path, cap
     assert dn.model_info(str(fresh))["metadata"]["training"]["axes"] == "CYX"
     assert main(["info", str(fresh)]) == 0  # the adaptation's PSFs, by their shapes
     assert "training psf: one per channel (" in capsys.readouterr().out
+
+
+def test_rl_input_channel_of_a_patch_below_the_images_minimum_is_finite():
+    """A synthetic patch's noise dips below the minimum of the image its statistics came
+    from; the Richardson-Lucy channel turned that into NaN, and adapting the two_colour
+    sample with one PSF per channel stopped at step 2 ("the loss became nan")."""
+    from napari_deconvnet.core.adapt import adapt_iter
+    from napari_deconvnet.core.kinds import kind_of
+    from napari_deconvnet.core.train_types import run_events
+    from napari_deconvnet.io.samples import two_colour_data
+
+    net = dn.load_model("deconv-2d")
+    kind = kind_of(net)
+    psf = kind.prepare_psf(dn.make_psf("gaussian", shape=(9, 9), sigma=1.5), 2, (32, 32))
+    patch = np.random.default_rng(0).normal(0.05, 0.05, (1, 32, 32)).astype(np.float32)
+    assert patch.min() < 0
+    channel = kind.channel_stack(patch, psf, statistics=[{"low": 0.0}])
+    clipped = kind.channel_stack(np.maximum(patch, 0), psf, statistics=[{"low": 0.0}])
+    assert np.isfinite(channel).all()
+    np.testing.assert_array_equal(channel, clipped)
+    blurred, _, psfs = two_colour_data()
+    run = adapt_iter(
+        "deconv-2d", blurred, psf=list(psfs), axes="CYX", seconds=None, steps=4,
+        steps_per_epoch=2, device="cpu",
+    )  # fmt: skip
+    assert run_events(run, None).stop_reason == "epochs"

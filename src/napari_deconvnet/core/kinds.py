@@ -517,8 +517,14 @@ class PSFConditioned(_Conditioned):
                 )
             if method != "wiener":
                 low = statistics[i]["low"]
+                # above the image's minimum, as RL needs; a training patch's fresh noise
+                # can dip below the minimum of the image the statistics came from, and
+                # RL of those negative values turned to NaN (an adaptation stopped)
                 estimate = richardson_lucy(
-                    image - low, kernel, int(spec.get("iterations", 30)), device=device
+                    np.maximum(image - low, 0),
+                    kernel,
+                    int(spec.get("iterations", 30)),
+                    device=device,
                 )
                 channels.append(estimate + low)
             out[i] = np.stack(channels) if both else channels[0]
