@@ -76,6 +76,16 @@ def test_adapt_records_its_scenes_and_refuses_unknown_ones():
         dn.adapt("default", noisy, device="cpu", scenes="photos", **options)
 
 
+def test_the_cli_offers_exactly_the_scenes_dn_adapt_takes():
+    # the CLI lists them by hand (importing core at parse time would load torch)
+    from napari_deconvnet.cli import _parser
+
+    parser = _parser()
+    commands = next(a for a in parser._actions if a.choices and "adapt" in a.choices)
+    scenes = next(a for a in commands.choices["adapt"]._actions if "--scenes" in a.option_strings)
+    assert sorted(scenes.choices) == sorted(SCENES)
+
+
 def test_a_resumed_adaptation_keeps_its_scenes(tmp_path):
     noisy = dn.synthesize(phantom((64, 64), rng=1), "gaussian", sigma=0.1, seed=0)
     path = tmp_path / "run.safetensors"

@@ -5,6 +5,7 @@ small CPU.
 """
 
 import json
+import threading
 import warnings
 
 import numpy as np
@@ -114,6 +115,42 @@ def test_autosave_and_resume_continue_the_run(tmp_path):
     assert resumed["val_loss"] < first.history[3]["val_loss"]
     record = json.loads(json.dumps(second.model.metadata["training"]))
     assert record["steps"] == 30
+
+
+def test_a_run_stopped_mid_epoch_resumes_to_the_steps_of_the_uninterrupted_run(tmp_path):
+    clean = _phantom((64, 64), 7)
+    noisy = _noisy(clean, 0.3, 8)
+    path = tmp_path / "run.safetensors"
+    kw = dict(network=TINY, steps_per_epoch=2, seed=0, **FAST)
+    stop = threading.Event()
+    events = dn.train_iter(noisy, clean, epochs=4, autosave=path, stop=stop, **kw)
+    for event in events:
+        if event.kind == "step" and event.step == 3:  # half-way through epoch 2
+            stop.set()
+    second = dn.train(noisy, clean, epochs=4, resume=path, autosave=path, **kw)
+    assert second.steps == 8  # epochs x steps_per_epoch, as without the stop
+    # validated after the cut-short epoch, then at the uninterrupted run's steps
+    assert [h["step"] for h in second.history] == [0, 2, 3, 4, 6, 8]
+    again = dn.train(noisy, clean, epochs=4, resume=path, **kw)
+    assert again.steps == 8 and "nothing left to do" in again.message
+
+
+@pytest.mark.parametrize("steps_per_epoch", [1, 4])
+def test_a_diverging_run_stops_with_a_warning_and_keeps_the_start(steps_per_epoch):
+    # lr 1e20: the first step wrecks the weights; the validation after it (one step
+    # an epoch) or the next step's loss (four) finds it, and the start comes back
+    clean = _phantom((64, 64), 2)
+    noisy = _noisy(clean, 0.1, 3)
+    start = dn.DeconvNet(dn.DeconvNetConfig(**TINY))
+    for validation in (0.25, None):
+        with pytest.warns(RuntimeWarning, match="training stopped: the .* (loss|output)"):
+            result = dn.train(
+                noisy, clean, model=start, lr=1e20, l2sp=0, epochs=3, seed=0,
+                steps_per_epoch=steps_per_epoch, validation=validation, **FAST,
+            )  # fmt: skip
+        assert result.stop_reason == "non-finite loss" and result.best_epoch == 0
+        assert _states_equal(result.model, start)
+        assert "starting" in result.message or "unchanged" in result.message
 
 
 def test_resume_refuses_a_missing_or_different_run(tmp_path):

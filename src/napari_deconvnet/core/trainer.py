@@ -242,7 +242,13 @@ class Trainer:
 
     def run(self) -> Generator[TrainEvent, None, TrainResult]:
         if self.resumed is None:
-            val_loss, metrics, shown = self.validate()
+            try:
+                val_loss, metrics, shown = self.validate()
+            except _Ended:
+                raise ValueError(
+                    "the starting network's output on the validation patches is not "
+                    "finite (NaN or infinite); start from another model, or check the data"
+                ) from None
             self.record(None, val_loss, metrics, baseline=True)
             self.best = {"loss": val_loss, "epoch": 0, "state": _state(self.net)}
             self.start_blocks = self.sure_blocks.get("raw")
@@ -266,27 +272,39 @@ class Trainer:
         )
         self.net.train()
         reason, message = "epochs", ""
+        spe, steps_before = self.config.steps_per_epoch, self.step_count
         while True:
-            if self.config.epochs is not None and self.epoch >= self.config.epochs:
-                reason, message = "epochs", f"finished {self.config.epochs} epochs"
+            if self.total_steps is not None and self.step_count >= self.total_steps:
+                reason, message = "epochs", self._finished_words(steps_before)
                 break
             self.epoch += 1
             running: list[float] = []
             ended = None
             try:
-                for _ in range(self.config.steps_per_epoch):
+                # an epoch cut short by a stop (then resumed) is followed by one that
+                # ends where the uninterrupted run's would: epochs x steps_per_epoch
+                # steps in all, validated at the same steps
+                for _ in range(spe - self.step_count % spe):
                     running.append(self.step())
                     yield self.event("step", train_loss=running[-1], model=self.net)
             except _Ended as end:
                 ended = end
-                if end.reason == "non-finite loss":
-                    end.message = (
-                        f"training stopped: {end.message} (try a lower lr, clip_norm or "
-                        "another loss); the best model so far is kept"
-                    )
-                    warnings.warn(end.message, RuntimeWarning, stacklevel=3)
+            if ended is not None and ended.reason == "non-finite loss":
+                running = []  # the weights that gave it are broken: neither scored nor kept
             if running:
-                val_loss, metrics, shown = self.validate()
+                try:
+                    if not self.validated:
+                        self.check_output()
+                    val_loss, metrics, shown = self.validate()
+                except _Ended as end:  # broken weights: the epoch is neither scored nor kept
+                    ended, running = end, []
+            if ended is not None and ended.reason == "non-finite loss":
+                ended.message = (
+                    f"training stopped: {ended.message} (try a lower lr, clip_norm or "
+                    "another loss); the best model so far is kept"
+                )
+                warnings.warn(ended.message, RuntimeWarning, stacklevel=3)
+            if running:
                 train_loss = float(np.mean(running))
                 self.record(train_loss, val_loss, metrics)
                 self.keep_best(
@@ -337,6 +355,7 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = self.current_lr
         x, y, mask = self.data.batch(cfg.batch_size)
+        self.last_batch = x
         extra = None
         if self.rehearsal is not None:
             xr, yr, _ = self.rehearsal.batch(max(1, round(cfg.rehearsal * cfg.batch_size)))
@@ -428,6 +447,20 @@ class Trainer:
             return self.loss_fn(pred[mask], target[mask])
         return self.loss_fn(pred, target)
 
+    def check_output(self) -> None:
+        """Raise _Ended when the network's output on the last training batch is not
+        finite (a run without validation scores its weights by nothing else)."""
+        training = self.net.training
+        self.net.eval()
+        with torch.no_grad(), autocast(self.device, self.amp):
+            out = self.net(self.last_batch.contiguous(memory_format=self.fmt)).float()
+        self.net.train(training)
+        if not (torch.isfinite(out).all() and math.isfinite(float(out.square().mean()))):
+            raise _Ended(
+                "non-finite loss", f"the network's output became non-finite after step "
+                f"{self.step_count}",
+            )  # fmt: skip
+
     def validate(self) -> tuple[float | None, dict[str, float], dict | None]:
         """Loss (and PSNR/SSIM with targets) on the validation; ``ema_*`` for the average."""
         loss, metrics, shown = self.score(self.net)
@@ -464,8 +497,18 @@ class Trainer:
                 mask = None if val["mask"] is None else val["mask"][part]
                 total += float(self.compute_loss(pred, val["y"][part], mask)) * len(pred)
         pred = torch.cat(outputs)
+        if not (math.isfinite(total) and bool(torch.isfinite(pred).all())):
+            raise _Ended(
+                "non-finite loss",
+                f"the network's output became non-finite after step {self.step_count}",
+            )
         supervised = self.config.mode != "self-supervised"
-        metrics = _metrics(pred, val["y"]) if supervised else {}
+        try:
+            metrics = _metrics(pred, val["y"]) if supervised else {}
+        except ValueError:  # values too large for SSIM's squares: diverged as well
+            raise _Ended(
+                "non-finite loss", f"the network's output diverged after step {self.step_count}"
+            ) from None
         loss = total / n
         if self.sure is not None:
             try:
@@ -547,9 +590,24 @@ class Trainer:
         if self.autosave is not None:
             self.autosave.save_state(self)
 
+    def _finished_words(self, steps_before: int) -> str:
+        """Why a run ends at its step budget, in words (a resumed run may have had
+        nothing left to do)."""
+        epochs = self.config.epochs
+        if self.step_count > steps_before or steps_before == 0:
+            return f"finished {epochs} epochs ({self.step_count} steps)"
+        return (
+            f"nothing left to do: the run had taken {self.step_count} steps already, "
+            f"as many as epochs={epochs} of {self.config.steps_per_epoch} steps ask for"
+        )
+
     def finish(self, reason: str, message: str) -> TrainResult:
         """The best network on the CPU, its metadata and a plain-words verdict."""
-        if not self.validated:  # no validation: the last (good) weights
+        if not self.validated and reason == "non-finite loss":
+            # no validation, and the last weights are broken: the epoch with the
+            # lowest training loss (the start when none finished) is returned
+            improved = None
+        elif not self.validated:  # no validation: the last (good) weights
             self.best = {
                 "loss": None,
                 "epoch": self.history[-1]["epoch"],
@@ -562,6 +620,13 @@ class Trainer:
             improved = self.best["epoch"] > 0
         best_entry = next(h for h in self.history if h["epoch"] == self.best["epoch"])
         verdict = self.verdict(improved, best_entry)
+        if not self.validated and reason == "non-finite loss":
+            kept = self.best["epoch"]
+            verdict = "no validation split, so " + (
+                f"the weights of epoch {kept} (the lowest training loss) are returned"
+                if kept
+                else "the starting weights are returned (no epoch finished before it)"
+            )
         message = f"{message}; {verdict}" if message else verdict
         net = self.result_network()
         net.metadata = self.make_metadata(
