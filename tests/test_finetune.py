@@ -287,3 +287,37 @@ def test_fine_tuning_never_keeps_weights_whose_ssim_fell_below_the_start(
         assert "1 validation(s) with a lower loss but an SSIM below" in result.message
     else:
         assert "SSIM below" not in result.message
+
+
+def test_rgb_trains_in_the_opponent_colour_space_restore_applies_it_in():
+    from napari_deconvnet.core.colour import to_opponent
+    from napari_deconvnet.core.train_setup import by_channel, trains_in_opponent_colour
+
+    rng = np.random.default_rng(3)
+    rgba = rng.random((2, 40, 48, 4)).astype(np.float32)  # T, Y, X, RGBA
+    planes = by_channel([rgba], "TYXS", 2, opponent=True)
+    assert len(planes) == 3  # luminance and two chroma channels; alpha is not trained on
+    expected = to_opponent(rgba[..., :3], 3)
+    for c, plane in enumerate(planes):
+        np.testing.assert_allclose(plane, expected[..., c], rtol=1e-6)
+    plain, pair = dn.DeconvNet(dn.DeconvNetConfig(**TINY)), [rgba[0]]
+    assert trains_in_opponent_colour(plain, "YXS", pair, "supervised", None)
+    assert not trains_in_opponent_colour(plain, "YXC", pair, "supervised", None)  # channels
+    assert trains_in_opponent_colour(plain, "YXS", pair, "synthetic", {"model": "gaussian"})
+    # Poisson noise is added to red, green and blue: those pairs stay channel by channel
+    assert not trains_in_opponent_colour(plain, "YXS", pair, "synthetic", "poisson")
+    two = dn.DeconvNet(dn.DeconvNetConfig(in_channels=2, **TINY))
+    assert not trains_in_opponent_colour(two, "YXS", pair, "supervised", None)
+
+
+def test_rgb_training_records_its_colour_space_and_takes_images_of_several_sizes():
+    rng = np.random.default_rng(4)
+    clean = rng.random((64, 64, 3)).astype(np.float32)
+    noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    kw = dict(epochs=1, steps_per_epoch=1, network=TINY, **FAST)
+    # no axes: (Y, X, 3) images of two sizes are RGB, as one size is
+    result = dn.train([noisy, noisy[:48]], [clean, clean[:48]], **kw)
+    assert result.config.axes == "YXS"
+    assert result.model.metadata["training"]["colour"] == "opponent"
+    poisson = dn.train(clean, noise="poisson", axes="YXS", **kw)  # channel by channel
+    assert "colour" not in poisson.model.metadata["training"]

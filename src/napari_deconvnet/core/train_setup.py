@@ -24,6 +24,7 @@ import torch
 
 from ._validation import is_dask
 from .channel_psfs import channel_axis, per_channel
+from .colour import to_opponent
 from .checkpoint import Autosave, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
@@ -247,7 +248,8 @@ def resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
         shape = tuple(inputs[0].shape)
         # as restore guesses them: (Y, X, 3|4) and (T, Y, X, 3|4) are RGB(A) for a 2D network
         if ndim == 2 and len(shape) in (3, 4) and shape[-1] in (3, 4):
-            if all(tuple(a.shape) == shape for a in inputs):
+            # images of several sizes too, as long as each is RGB(A) of the same rank
+            if all(len(a.shape) == len(shape) and a.shape[-1] in (3, 4) for a in inputs):
                 return "YXS" if len(shape) == 3 else "TYXS"
         return None
     if not isinstance(axes, str):
@@ -277,13 +279,43 @@ def resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
     return axes
 
 
-def by_channel(arrays: list | None, axes: str | None, ndim: int) -> list | None:
+def trains_in_opponent_colour(net: DeconvNet, axes: str | None, inputs: list, mode: str,
+                              noise: Any) -> bool:  # fmt: skip
+    """Whether RGB(A) inputs train as luminance and chroma (:mod:`.colour`).
+
+    :func:`restore` applies a one-channel denoiser of the plain kind to an
+    ``S`` axis of 3 or 4 samples in that opponent space (alpha kept as it
+    is), so such a network trains there too: each of the three opponent
+    channels an image of its own, alpha not trained on. Synthetic pairs
+    only with Gaussian noise (or none), which the orthonormal transform
+    keeps what it is; Poisson and other noise is added to red, green and
+    blue, so those train channel by channel (restore still maps to the
+    opponent space).
+    """
+    if axes is None or "S" not in axes or type(kind_of(net)) is not Plain:
+        return False
+    if net.config.in_channels != 1 or any(a.shape[axes.index("S")] not in (3, 4) for a in inputs):
+        return False
+    if mode != "synthetic":
+        return True
+    name = noise if isinstance(noise, str) else None
+    if isinstance(noise, dict):
+        name = noise.get("model") or noise.get("noise") or noise.get("kind")
+    return noise is None or (isinstance(name, str) and name.lower() in ("gaussian", "none"))
+
+
+def by_channel(
+    arrays: list | None, axes: str | None, ndim: int, opponent: bool = False
+) -> list | None:
     """Each array as one (samples..., *spatial) array per channel.
 
     Channels are trained as separate images of one single-channel network,
     each with its own normalisation, which is how :func:`restore` applies a
-    single-channel model to ``axes="YXC"`` or ``"YXS"``; the other non-spatial
-    axes (T, and Z for a 2D network) are independent samples.
+    single-channel model to ``axes="YXC"``; the other non-spatial axes (T,
+    and Z for a 2D network) are independent samples. With `opponent`
+    (:func:`trains_in_opponent_colour`), the ``S`` axis's red, green and blue
+    become luminance and two chroma channels first, as restore maps them, and
+    a fourth sample (alpha) is left out.
     """
     if arrays is None or axes is None:
         return arrays
@@ -298,15 +330,25 @@ def by_channel(arrays: list | None, axes: str | None, ndim: int) -> list | None:
             out.append(moved)
             continue
         k = len(lead)
+        if opponent:
+            moved = to_opponent(moved[(slice(None),) * k + (slice(0, 3),)], k)
         for c in range(moved.shape[k]):
             out.append(moved[(slice(None),) * k + (c,)])
     return out
 
 
-def per_channel_regions(spec: Any, inputs_l: list, axes: str | None, ndim: int = 2) -> Any:
+def _channels_of(a: Any, axes: str, channel: str, opponent: bool) -> int:
+    """How many arrays :func:`by_channel` makes of `a` (three in the opponent space)."""
+    return 3 if opponent else int(a.shape[axes.index(channel)])
+
+
+def per_channel_regions(
+    spec: Any, inputs_l: list, axes: str | None, ndim: int = 2, opponent: bool = False
+) -> Any:
     """Region specs for every channel of their input: a mask of the input's whole
-    shape is split by channel as the input is (:func:`by_channel`); a mask of its
-    spatial shape, or polygons, apply to every channel alike."""
+    shape is split by channel as the input is (:func:`by_channel`; in the opponent
+    space, each colour channel takes the union of the red, green and blue masks);
+    a mask of its spatial shape, or polygons, apply to every channel alike."""
     if spec is None or axes is None:
         return spec
     channel = next((a for a in axes if a in "CS"), None)
@@ -315,20 +357,27 @@ def per_channel_regions(spec: Any, inputs_l: list, axes: str | None, ndim: int =
     specs = list(spec) if len(inputs_l) > 1 else [spec]
     out = []
     for s, a in zip(specs, inputs_l, strict=True):
+        n = _channels_of(a, axes, channel, opponent)
         if isinstance(s, np.ndarray | list) and np.shape(s) == tuple(a.shape):
-            out += by_channel([np.asarray(s)], axes, ndim)
+            if opponent:  # luminance and chroma mix the samples: where any of them is kept
+                rgb = np.take(np.asarray(s, bool), range(3), axis=axes.index(channel))
+                out += [np.any(rgb, axis=axes.index(channel))] * n
+            else:
+                out += by_channel([np.asarray(s)], axes, ndim)
         else:
-            out += [s] * a.shape[axes.index(channel)]
+            out += [s] * n
     return out
 
 
-def channel_groups(inputs_l: list, axes: str | None) -> list[int]:
+def channel_groups(inputs_l: list, axes: str | None, opponent: bool = False) -> list[int]:
     """For each array :func:`by_channel` makes of `inputs_l`, the index of its input
     (channel planes of one image share a validation area)."""
     channel = None if axes is None else next((a for a in axes if a in "CS"), None)
     if channel is None:
         return list(range(len(inputs_l)))
-    return [i for i, a in enumerate(inputs_l) for _ in range(a.shape[axes.index(channel)])]
+    return [
+        i for i, a in enumerate(inputs_l) for _ in range(_channels_of(a, axes, channel, opponent))
+    ]
 
 
 #: The automatic patch size (``patch_size=None``) before it is fitted to the data:
@@ -554,13 +603,16 @@ def _clip_norm(value: Any) -> float | None:
     return float(value) or None
 
 
-def _channel_validation(validation: Any, axes: str | None, mode: str, ndim: int) -> Any:
+def _channel_validation(
+    validation: Any, axes: str | None, mode: str, ndim: int, opponent: bool
+) -> Any:
     """Explicit validation data split by channel like the inputs."""
     if axes is None or validation is None or isinstance(validation, float | int):
         return validation
+    split = lambda v: by_channel(as_list(v, "validation"), axes, ndim, opponent)  # noqa: E731
     if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
-        return tuple(by_channel(as_list(v, "validation"), axes, ndim) for v in validation)
-    return by_channel(as_list(validation, "validation"), axes, ndim)
+        return tuple(split(v) for v in validation)
+    return split(validation)
 
 
 def build_trainer(
@@ -735,7 +787,8 @@ def build_trainer(
     axes = resolve_axes(axes, inputs_l, ndim)
     if per_channel(psf):  # one PSF per channel (core.channel_psfs), checked against the C axes
         psf = channel_psf_list(psf, axes, inputs_l, validation, mode)
-    channels = by_channel(inputs_l, axes, ndim)
+    opponent = trains_in_opponent_colour(net, axes, inputs_l, mode, noise)
+    channels = by_channel(inputs_l, axes, ndim, opponent)
     # Neighbor2Neighbor trains on sub-images of half the patch's size (in Y and X),
     # which must lie on the network's grid: patches on a grid twice as coarse there
     cell = neighbour_cell(ndim) if neighbours else (1,) * ndim
@@ -795,10 +848,10 @@ def build_trainer(
         check_resume(state, mode, size, net)
 
     # ---- data; with patch_size=None, the largest automatic size that fits
-    targets_c = by_channel(targets_l, axes, ndim)
-    regions_c = per_channel_regions(regions, inputs_l, axes, ndim)
-    validation_c = _channel_validation(validation, axes, mode, ndim)
-    validation_regions_c = per_channel_regions(validation_regions, inputs_l, axes, ndim)
+    targets_c = by_channel(targets_l, axes, ndim, opponent)
+    regions_c = per_channel_regions(regions, inputs_l, axes, ndim, opponent)
+    validation_c = _channel_validation(validation, axes, mode, ndim, opponent)
+    validation_regions_c = per_channel_regions(validation_regions, inputs_l, axes, ndim, opponent)
     for attempt, size in enumerate(sizes):
         try:
             data = TrainingSet(
@@ -819,7 +872,7 @@ def build_trainer(
                 replacement=blind_spot if blind_spot in REPLACEMENTS else "random",
                 neighbours=neighbours,
                 condition_psf=condition_psf,
-                channel_groups=channel_groups(inputs_l, axes),
+                channel_groups=channel_groups(inputs_l, axes, opponent),
             )
             break
         except PatchFitError as err:
@@ -884,7 +937,7 @@ def build_trainer(
     )
 
     def metadata(**record: Any) -> dict[str, Any]:
-        return inherited | model_metadata(
+        out = inherited | model_metadata(
             name=name,
             parent=parent,
             inputs=inputs_l,
@@ -895,6 +948,9 @@ def build_trainer(
             conditions=conditions,
             **record,
         )
+        if opponent:  # RGB trained as restore applies the model (core.colour)
+            out["training"]["colour"] = "opponent"
+        return out
 
     return Trainer(
         net=net,
