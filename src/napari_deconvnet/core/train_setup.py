@@ -24,8 +24,8 @@ import torch
 
 from ._validation import is_dask
 from .channel_psfs import channel_axis, per_channel
-from .colour import to_opponent
 from .checkpoint import Autosave, read_resume
+from .colour import to_opponent
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
 from .devices import dtype_name, resolve_device, resolve_precision
