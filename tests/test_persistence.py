@@ -595,3 +595,22 @@ def test_a_loaded_network_is_built_from_the_file_without_random_weights(
     loss = net(torch.rand(1, 1, 16, 16)).square().mean()
     loss.backward()  # trainable as loaded
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_save_refuses_what_load_would_refuse_and_writes_nothing(tmp_path, random_net):
+    path = tmp_path / "m.safetensors"
+    net = random_net()
+    net.metadata = {"name": 5}
+    with pytest.raises(ValueError, match="name'\\] must be text"):
+        dn.save_model(net, path)
+    net.metadata = {"name": "ok"}
+    with torch.no_grad():
+        next(net.parameters())[0].fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        dn.save_model(net, path)
+    (tmp_path / "folder.safetensors").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        dn.save_model(net, tmp_path / "folder.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.safetensors"]
+    with pytest.raises(TypeError, match="name must be text"):
+        dn.train(np.zeros((64, 64), np.float32), noise="gaussian", name=5, device="cpu")

@@ -440,8 +440,9 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     TypeError
         `model` is not a DeconvNet.
     ValueError
-        `path` does not end in ``.safetensors``, or the metadata is not
-        JSON-serialisable.
+        `path` does not end in ``.safetensors`` or is a folder, the metadata
+        is not JSON-serialisable or its name or description is not text, or
+        a weight is NaN or infinite (:func:`load_model` refuses all of them).
 
     Notes
     -----
@@ -459,7 +460,22 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"model files end in .safetensors, got {path.name!r}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the path of a .safetensors file to write")
     meta = {k: v for k, v in model.metadata.items() if k != "path"}
+    # what load_model refuses is not written (a file that cannot be loaded again)
+    for key in ("name", "description"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise ValueError(
+                f"model.metadata[{key!r}] must be text, got {type(meta[key]).__name__} "
+                f"{meta[key]!r:.60}"
+            )
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"the model's {key!r} holds NaN or infinite values (a diverged training?); "
+                "such weights restore nothing and are not saved"
+            )
     doc = {
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,

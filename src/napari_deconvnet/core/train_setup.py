@@ -707,6 +707,8 @@ def build_trainer(
         raise ValueError(
             f"weight_decay must be a number >= 0 (0 turns it off), got {weight_decay!r}"
         )
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be text (the model's name), got {type(name).__name__}")
     if not isinstance(augment, bool | np.bool_):
         raise TypeError(f"augment must be True or False, got {augment!r}")
     augment = bool(augment)
