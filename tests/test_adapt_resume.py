@@ -123,6 +123,11 @@ def test_adapt_resume_refuses_contradicting_settings(tmp_path):
         run_events(adapt_iter(start, degraded, **again), None)
     with pytest.raises(ValueError, match="no resume state"):
         run_events(adapt_iter("denoise-2d", degraded, resume=tmp_path / "x.safetensors"), None)
+    # another image: its scenes would be taken with the first image's camera
+    with pytest.raises(ValueError, match="adapted to another image of this shape"):
+        run_events(adapt_iter("denoise-2d", degraded[::-1] * 3, **again), None)
+    with pytest.raises(ValueError, match=r"shape \(64, 64\), this one has shape \(48, 64\)"):
+        run_events(adapt_iter("denoise-2d", degraded[:48], **again), None)
     with pytest.raises(ValueError, match="seconds=None needs steps"):
         run_events(adapt_iter("denoise-2d", degraded, seconds=None), None)
     # a dn.train autosave is not an adapt run

@@ -555,6 +555,12 @@ def test_info_describes_a_model(tmp_path, random_net, capsys):
     assert "random weights for tests" in out and "training epochs: 4" in out
     assert main(["info", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == dn.model_info(path)
+    # a flipped bit in the weights: the header reads, the checksum does not match
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10
+    path.write_bytes(bytes(data))
+    assert main(["info", str(path)]) == 2
+    assert "SHA-256" in capsys.readouterr().err
 
 
 def test_models_lists_the_shipped_models(capsys):

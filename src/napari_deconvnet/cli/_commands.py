@@ -56,8 +56,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     from napari_deconvnet.io.registry import describe
 
     _check_model_name(args.model, "the model name")
+    from napari_deconvnet.core.bioimageio_read import is_bioimageio_path
+
     try:
         info = dn.model_info(args.model)
+        if not is_bioimageio_path(args.model):
+            # the weights and their checksum too: info never shows a file as fine that
+            # load_model (restore, train, export) refuses
+            dn.load_model(args.model)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     if args.json:

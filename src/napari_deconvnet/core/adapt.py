@@ -22,6 +22,7 @@ uses. Autosave and resume: :mod:`.adapt_record`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
 import warnings
@@ -117,9 +118,12 @@ def check_adaptable(
         advice = (
             f"choose a {ndim}D model or the other network dimensionality"
             if gui
-            else f"adapt 'denoise-{ndim}d' instead"
+            else f"adapt a {ndim}D model (e.g. 'denoise-{ndim}d') or give a {config['ndim']}D PSF"
         )
-        raise ValueError(f"model {name!r} is not a {ndim}D model (the image is {ndim}D); {advice}")
+        raise ValueError(
+            f"model {name!r} is a {config['ndim']}D model, but this adaptation is {ndim}D "
+            f"(its PSF's dimensions, or the image's without one); {advice}"
+        )
 
 
 def _base_model(model: Any, ndim: int, kernel: np.ndarray | None) -> DeconvNet:
@@ -412,6 +416,30 @@ def _image_psfs(kernel: Any, array: np.ndarray, ndim: int) -> list[np.ndarray] |
     return [kernel[i // per_channel_images] for i in range(images)]
 
 
+def _image_fingerprint(array: np.ndarray) -> str:
+    """A SHA-256 of the image adapted to (float32, channels first), for resume."""
+    return hashlib.sha256(np.ascontiguousarray(array, np.float32).tobytes()).hexdigest()
+
+
+def _check_same_image(array: np.ndarray, saved: dict[str, Any], resume: Any) -> None:
+    """Refuse to resume an adapt run on another image: its scenes come from the image,
+    while its camera and normalisation are the record's (of the first image)."""
+    shape = saved.get("image_shape")
+    if shape is not None and list(array.shape) != list(shape):
+        raise ValueError(
+            f"the adapt run to resume ({resume}) adapted to an image of shape "
+            f"{tuple(shape)}, this one has shape {tuple(array.shape)}; resume with the "
+            "same image (to adapt to another, start a new run from the saved model)"
+        )
+    recorded = saved.get("image_fingerprint")
+    if recorded is not None and recorded != _image_fingerprint(array):
+        raise ValueError(
+            f"the adapt run to resume ({resume}) adapted to another image of this shape "
+            "(its values differ); resume with the same image (to adapt to another, start "
+            "a new run from the saved model)"
+        )
+
+
 def _resumed(
     state_path: Any, given: dict[str, Any], kernel: np.ndarray | None, camera: Any
 ) -> tuple[dict[str, Any], np.ndarray | None]:
@@ -553,6 +581,7 @@ def adapt_iter(
         if axes is None and saved.get("axes") is not None:  # its channels first again
             given_axes = saved["axes"]
             array, axes = _channels_first(array, given_axes)
+        _check_same_image(array, saved, resume)
         kernel = saved_psf
         settings = {k: saved[k] for k in DEFAULTS}
         kinds, camera, stats = saved["kinds"], saved["camera"], tuple(saved["stats"])
@@ -683,6 +712,7 @@ def adapt_iter(
         "start": parent,
         "start_fingerprint": fingerprint,
         "image_shape": list(array.shape),
+        "image_fingerprint": _image_fingerprint(array),
         "noise_source": "estimated" if isinstance(noise, str) else "given",
         **({"axes": given_axes} if given_axes is not None else {}),
     }
