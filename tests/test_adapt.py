@@ -84,7 +84,7 @@ def test_adapt_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="'denoise-3d' is a 3D model, but this adaptation is 2D"):
         dn.adapt("denoise-3d", image, seconds=1)
     volume = np.random.default_rng(0).random((16, 48, 48)).astype(np.float32)
-    with pytest.raises(ValueError, match="adaptation is 2D \(its PSF's.*or give a 3D PSF"):
+    with pytest.raises(ValueError, match=r"adaptation is 2D \(its PSF's.*or give a 3D PSF"):
         dn.adapt("deconv-3d", volume, psf=dn.make_psf("gaussian", shape=(9, 9)), seconds=1)
     with pytest.raises(ValueError, match="seconds"):
         dn.adapt("default", image, seconds=0)
