@@ -260,15 +260,38 @@ def test_local_cluster_with_processes(tmp_path, random_net):
         assert all(count == 1 for count in per_worker.values()), loads
 
 
+@pytest.mark.parametrize("given", ["path", "dask"])
 @pytest.mark.parametrize("where", ["same", "inside"])
 def test_a_target_that_is_the_source_is_refused_before_anything_is_touched(
-    tmp_path, random_net, where
+    tmp_path, random_net, where, given
 ):
+    import dask.array as da
+
     net = random_net()
     src, x = _source(tmp_path)
     target = src if where == "same" else src / "restored.ome.zarr"
     before = sorted(p.name for p in src.rglob("*"))
+    # a dask array read from the store: it deleted its own data and streamed zeros
+    source = src if given == "path" else da.from_zarr(str(src))
     with pytest.raises(ValueError, match="is the source .* or overlaps it"):
-        dn.restore_to_zarr(src, target, net, overwrite=True)
+        dn.restore_to_zarr(source, target, net, overwrite=True)
     assert sorted(p.name for p in src.rglob("*")) == before  # nothing deleted or added
     np.testing.assert_array_equal(zarr.open_array(str(src), mode="r")[:], x)
+
+
+def test_overwrite_replaces_an_earlier_output_but_never_a_folder_of_other_files(
+    tmp_path, random_net
+):
+    net = random_net()
+    src, _x = _source(tmp_path)
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.txt").write_text("months of work")
+    with pytest.raises(ValueError, match="holds no zarr store"):
+        dn.restore_to_zarr(src, folder, net, overwrite=True)
+    assert (folder / "chapter1.txt").read_text() == "months of work"
+    out = tmp_path / "out.ome.zarr"
+    dn.restore_to_zarr(src, out, net, chunks=48)
+    first = _level(out)
+    dn.restore_to_zarr(src, out, net, chunks=48, overwrite=True)  # an output: replaced
+    np.testing.assert_array_equal(_level(out), first)

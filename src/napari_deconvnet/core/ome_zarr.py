@@ -108,6 +108,12 @@ def layer_document(name: str, axes: str, info: dict[str, Any], provenance: dict)
     )
 
 
+def _zarr_folder(folder: Path) -> bool:
+    """Whether `folder` is a zarr store (v2 or v3) or an unfinished restore's target."""
+    marks = (".zattrs", ".zgroup", ".zarray", "zarr.json", JOB_DIR)
+    return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
+
+
 def prepare_target(
     target: Path, fingerprint: str, resume: bool, overwrite: bool, shape, chunks
 ) -> set[int] | None:
@@ -118,6 +124,12 @@ def prepare_target(
     """
     job_dir = target / JOB_DIR
     if target.exists() and overwrite:
+        if target.is_dir() and not _zarr_folder(target):
+            raise ValueError(
+                f"{target} is a folder that holds no zarr store (no .zattrs, .zgroup, "
+                "zarr.json or unfinished restore); overwrite=True replaces an earlier "
+                "output, not other files: remove the folder yourself or write elsewhere"
+            )
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     if target.exists():
         previous = None

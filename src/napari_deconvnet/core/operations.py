@@ -18,6 +18,7 @@ need when they run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -246,12 +247,19 @@ def _extra(spec: Spec, function: Callable, kernel: Any, device: Any) -> dict[str
     return extra
 
 
+#: One lock for every call of a method tagged "serial" (its library is not thread-safe).
+_SERIAL = threading.Lock()
+
+
 def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> Callable:
     function = spec.resolve()
     extra = _extra(spec, function, kernel, device)
 
+    serial = "serial" in spec.tags  # its library is not thread-safe: one call at a time
+
     def run(block: np.ndarray) -> np.ndarray:
-        return np.asarray(function(block, **extra, **params), dtype=np.float32)
+        with _SERIAL if serial else contextlib.nullcontext():
+            return np.asarray(function(block, **extra, **params), dtype=np.float32)
 
     run.locked = "device" in extra  # torch work: one block at a time
     return run

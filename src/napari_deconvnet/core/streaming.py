@@ -339,6 +339,9 @@ def restore_to_zarr(
     target = Path(target)
     if path_source is not None:
         _check_not_the_source(target, Path(source))
+    elif is_dask(array):  # a dask array may read the very store it would be written to
+        for store in _dask_store_paths(array):
+            _check_not_the_source(target, store)
     done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
     blocks, owners = _owned_units(jobs, colour, layout, axes)
     total = len(blocks)
@@ -585,6 +588,27 @@ def _check_target_path(target: Any) -> None:
                     "file, not a folder"
                 )
             break
+
+
+def _dask_store_paths(x: Any) -> list[Path]:
+    """The local paths of the zarr stores (or memory-mapped files) a dask array reads.
+
+    ``da.from_zarr`` keeps the zarr array in the graph layer named
+    ``original-...``; its store has a ``root`` (``LocalStore``) or ``path``
+    (``FsspecStore``, zarr 2's ``DirectoryStore``); a memory map has a
+    ``filename``. Remote stores (URLs) are not local paths and are left out.
+    """
+    paths = []
+    for name, layer in getattr(x.__dask_graph__(), "layers", {}).items():
+        if not str(name).startswith("original-"):
+            continue
+        for value in layer.values():
+            store = getattr(value, "store", None)
+            for place in (getattr(store, "root", None), getattr(store, "path", None),
+                          getattr(value, "filename", None)):  # fmt: skip
+                if isinstance(place, str | os.PathLike) and str(place) and "://" not in str(place):
+                    paths.append(Path(place))
+    return paths
 
 
 def _check_not_the_source(target: Path, source: Path) -> None:

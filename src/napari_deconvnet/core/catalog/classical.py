@@ -204,6 +204,8 @@ register(
         kind="classical",
         ndim=(2,),
         requires=("bm3d",),
-        tags=("denoise",),
+        # the bm3d library's native thread pool aborts the process when two threads
+        # call it at once (dask computes a lazy image's blocks in threads)
+        tags=("denoise", "serial"),
     )
 )
