@@ -450,3 +450,31 @@ def test_train_refusals_name_the_commands_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--patch-size (64, 64) is larger than the spatial shape (20, 20)" in err
     assert "lower --patch-size" in err and "patch_size" not in err and "'s spatial" not in err
+
+
+def test_axes_given_relabel_the_outputs_geometry_by_letter(tmp_path, random_net):
+    # an ImageJ hyperstack labelled ZCYX (planes 0.3 um apart, pixels 0.065 um) whose
+    # first two axes are really C and Z: --axes CZYX restored it so, but the output
+    # kept the file's ZCYX labels and scale (and the anisotropy check paired C with Z)
+    import json
+
+    from napari_deconvnet.io.image_files import read_image
+
+    v = (np.random.default_rng(0).random((4, 2, 48, 56)) * 1000).astype(np.uint16)
+    src = tmp_path / "zcyx.tif"
+    tifffile.imwrite(src, v, imagej=True, metadata={"axes": "ZCYX", "spacing": 0.3,
+                     "unit": "um"}, resolution=(1 / 0.065, 1 / 0.065))  # fmt: skip
+    model = dn.save_model(random_net(ndim=3), tmp_path / "m3.safetensors")
+    out = tmp_path / "out.tif"
+    assert main(["restore", str(src), "-o", str(out), "--axes", "CZYX", "--model",
+                 str(model), "--device", "cpu"]) == 0  # fmt: skip
+    written = read_image(out)
+    assert written.axes == "CZYX"
+    np.testing.assert_allclose(written.scale, [1.0, 0.3, 0.065, 0.065], rtol=1e-4)
+    # streamed to OME-Zarr with other letters: Y's and X's pixel size is kept
+    zout = tmp_path / "out.ome.zarr"
+    dn.restore_to_zarr(src, zout, model, axes="CZYX", chunks=64)
+    ms = json.loads((zout / ".zattrs").read_text())["multiscales"][0]
+    assert [a["name"] for a in ms["axes"]] == ["c", "z", "y", "x"]
+    scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
+    np.testing.assert_allclose(scale, [1.0, 0.3, 0.065, 0.065], rtol=1e-4)

@@ -266,8 +266,13 @@ def read_input(path: Path, *, lazy: bool = True) -> Any:
         raise Failure(f"{path}: cannot read it as an image ({type(err).__name__}: {err})") from err
 
 
-def layer_meta(image: Any, name: str, provenance: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "metadata": {"napari_deconvnet": provenance}, **image.geometry()}
+def layer_meta(
+    image: Any, name: str, provenance: dict[str, Any], axes: str | None = None
+) -> dict[str, Any]:
+    """The output's layer state: the input's geometry, relabelled with `axes` (the
+    axes the command ran with, ``--axes``) where given, and the provenance."""
+    geometry = image.geometry(axes)
+    return {"name": name, "metadata": {"napari_deconvnet": provenance}, **geometry}
 
 
 def png_refusal(path: Path, data: Any) -> ValueError | None:

@@ -222,7 +222,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 # a lazy result is computed while it is written
                 seconds=None if image.lazy else time.perf_counter() - start,
             )
-            meta = layer_meta(image, f"{image.name} restored", provenance)
+            meta = layer_meta(image, f"{image.name} restored", provenance, axes)
             try:  # what the writer refuses (a 1-D result, 64-bit values OME-TIFF cannot hold)
                 write_output(dst, restored, meta, args, like=image.data.dtype)
             except (ValueError, TypeError) as err:
@@ -243,7 +243,8 @@ def _warn_anisotropy(name: str, image: Any, axes: str | None) -> None:
     from napari_deconvnet.core.axes import anisotropy_note, z_step_ratio
     from napari_deconvnet.core.conditions import ConditionsWarning
 
-    note = anisotropy_note(name, z_step_ratio(image.scale, axes))
+    # the file's scale relabelled with the axes the restore runs with (--axes)
+    note = anisotropy_note(name, z_step_ratio(image.geometry(axes).get("scale"), axes))
     if note is not None:
         warnings.warn(f"{image.path}: {note}", ConditionsWarning, stacklevel=2)
 

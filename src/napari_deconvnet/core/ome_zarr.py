@@ -297,10 +297,11 @@ def multiscales(name: str, zaxes: str, shapes, info: dict[str, Any], axes_from_f
 
     `info` holds per-axis scale, translate and units in the order
     `axes_from_file` (the source's own axes: an ImageJ ``ZCYX`` hyperstack's,
-    say); they are matched by letter, when the two name the same axes.
+    say); they are matched by letter, so that axes the restore names otherwise
+    (``axes="TYX"`` for a file's mislabelled ``ZYX``) keep Y's and X's.
     """
     by_letter = {}
-    if axes_from_file and sorted(axes_from_file) == sorted(zaxes):
+    if axes_from_file:
         by_letter = {
             key: dict(zip(axes_from_file, info.get(key) or [], strict=False))
             for key in ("scale", "translate", "units")

@@ -410,10 +410,8 @@ def restore_to_zarr(
     }
     label = name or target.name.split(".")[0]
     attrs = {
-        # the file's scale and units, by letter, when the restore kept the file's axes
-        "multiscales": multiscales(
-            label, zaxes, shapes, info, info.get("axes", "") if axes == info.get("axes") else ""
-        ),
+        # the file's scale and units, by letter (axes= may name some axes otherwise)
+        "multiscales": multiscales(label, zaxes, shapes, info, info.get("axes") or ""),
         # colour (an S axis, stored as NGFF's C) is read back as an RGB layer, as the
         # in-memory writer records it: the S axis last
         LAYER_KEY: layer_document(

@@ -80,20 +80,30 @@ class ImageFile:
         """The full-resolution array."""
         return self.levels[0]
 
-    def geometry(self) -> dict[str, Any]:
+    def geometry(self, axes: str | None = None) -> dict[str, Any]:
         """The layer state the file describes: ``rgb``, and where known ``scale``,
         ``translate``, ``units`` and ``axis_labels`` (the keys of napari's
         layer state, which the writers take).
+
+        `axes` (one letter per axis, as a restore was told them, e.g. the
+        command line's ``--axes``) relabels them: each value goes with its
+        letter where the file names it too, and an axis the file does not
+        name gets a scale of 1, no offset and pixels.
         """
         out: dict[str, Any] = {"rgb": self.rgb}
-        if self.scale is not None:
-            out["scale"] = list(self.scale)
-        if self.translate is not None:
-            out["translate"] = list(self.translate)
-        if self.units is not None:
-            out["units"] = list(self.units)
-        if self.axes:
-            out["axis_labels"] = tuple(a.lower() for a in self.axes.removesuffix("S"))
+        own = self.axes.removesuffix("S") if self.axes else None
+        wanted = axes.upper().replace("S", "") if axes and own else own
+        defaults = {"scale": 1.0, "translate": 0.0, "units": "pixel"}
+        for key, values in (("scale", self.scale), ("translate", self.translate),
+                            ("units", self.units)):  # fmt: skip
+            if values is None:
+                continue
+            values = list(values)
+            if own and wanted and wanted != own and len(values) == len(own) == len(wanted):
+                values = [values[own.index(a)] if a in own else defaults[key] for a in wanted]
+            out[key] = values
+        if wanted:
+            out["axis_labels"] = tuple(a.lower() for a in wanted)
         return out
 
 
