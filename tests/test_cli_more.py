@@ -478,3 +478,16 @@ def test_axes_given_relabel_the_outputs_geometry_by_letter(tmp_path, random_net)
     assert [a["name"] for a in ms["axes"]] == ["c", "z", "y", "x"]
     scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
     np.testing.assert_allclose(scale, [1.0, 0.3, 0.065, 0.065], rtol=1e-4)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(monkeypatch, capsys):
+    # `napari-deconvnet models | head -1`: printed "error: BrokenPipeError" before
+    import io
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone
+    pipe = io.TextIOWrapper(os.fdopen(write_end, "wb", buffering=0), write_through=True)
+    monkeypatch.setattr("sys.stdout", pipe)
+    assert main(["models"]) == 141
+    assert "error" not in capsys.readouterr().err
+    pipe.write("still writable: the pipe was pointed at the null device\n")

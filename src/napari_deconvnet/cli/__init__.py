@@ -35,6 +35,7 @@ napari is imported only by ``demo`` without ``--headless``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
@@ -545,6 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"{where}: interrupted; no partial output was left", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `napari-deconvnet models | head`: the reader has enough
+        # point stdout at nothing, so that Python's flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a program killed by SIGPIPE
     except Exception as err:  # anything else: one line, the traceback with --debug
         if debug:
             traceback.print_exc()
