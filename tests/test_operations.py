@@ -169,3 +169,21 @@ def test_synthesize_iter_blurs_rgb_per_channel_with_whole_image_defaults():
     assert 0.4 < replaced.mean() < 0.6
     # the salt and pepper values are the whole (blurred) image's, not each channel's
     assert set(np.unique(out[replaced])) == {low, high}
+
+
+def test_run_method_reads_an_rgb_array_as_restore_does():
+    # (Y, X, 3) without axes: each colour a plane, as dn.restore reads it (it denoised
+    # (Y, 3) slices, with scikit-image warning once per slice)
+    import warnings
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((48, 40, 3)).astype(np.float32)
+    noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        guessed = dn.run_method(noisy, "nlm")
+    np.testing.assert_array_equal(guessed, dn.run_method(noisy, "nlm", axes="YXS"))
+    video = np.stack([noisy, noisy[::-1]])
+    np.testing.assert_array_equal(
+        dn.run_method(video, "median", size=3), dn.run_method(video, "median", size=3, axes="TYXS")
+    )

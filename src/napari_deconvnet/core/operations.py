@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_dask, is_tensor, real_array
-from .axes import check_axes
+from .axes import check_axes, infer_axes
 from .channel_psfs import by_channel, checked_channel_axis, per_channel, psf_for_channel
 from .generators import drain
 from .specs import Spec, get, implementation, list_methods, specs
@@ -46,9 +46,13 @@ def _spatial(shape: tuple[int, ...], axes: str | None, k: int | None, dims: tupl
     """Indices of the spatial axes (in Z, Y, X order) an operation runs on.
 
     With `axes`, the Z, Y and X it has (Z only where `dims` allows 3D); without,
-    the last `k` axes (`k` defaults to 2).
+    the last `k` axes (`k` defaults to 2), but for planes the axes restore
+    guesses: ``(Y, X, 3|4)`` and ``(T, Y, X, 3|4)`` are RGB(A), each sample a
+    plane (:func:`~.axes.infer_axes`).
     """
     ndim = len(shape)
+    if axes is None and (k or 2) == 2 and ndim in (3, 4) and shape[-1] in (3, 4):
+        axes = infer_axes(shape, 2)  # YXS / TYXS, as dn.restore reads such an array
     if axes is None:
         k = k or 2
         if ndim < k:
