@@ -152,3 +152,11 @@ def test_a_bad_noise_parameter_names_the_noise():
     x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     with pytest.raises(ValueError, match=r"^noise 'gaussian': sigma must be >= 0"):
         dn.train(x, noise={"model": "gaussian", "sigma": -1}, epochs=1, device="cpu")
+
+
+@pytest.mark.parametrize("value", [True, float("inf"), float("nan"), 0, -1.0, "60"])
+def test_a_time_budget_that_is_no_number_of_seconds_is_refused(value):
+    # True trained for one second, inf forever
+    image = np.zeros((32, 32), np.float32)
+    with pytest.raises(ValueError, match="max_seconds must be a positive, finite number"):
+        dn.train(image, noise="gaussian", max_seconds=value, device="cpu")

@@ -679,8 +679,15 @@ def build_trainer(
     epochs = positive_int(epochs, "epochs", allow_none=True)
     steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
     patience = positive_int(patience, "patience", allow_none=True)
-    if max_seconds is not None and not (isinstance(max_seconds, int | float) and max_seconds > 0):
-        raise ValueError(f"max_seconds must be a positive number or None, got {max_seconds!r}")
+    if max_seconds is not None and (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, int | float)
+        or not 0 < max_seconds < math.inf
+    ):
+        raise ValueError(
+            f"max_seconds must be a positive, finite number of seconds or None (no time "
+            f"limit), got {max_seconds!r}"
+        )
     if epochs is None and max_seconds is None:
         epochs = 10
     if schedule not in SCHEDULES:
