@@ -25,7 +25,7 @@ import torch
 from ._validation import is_dask
 from .channel_psfs import channel_axis, per_channel
 from .checkpoint import Autosave, read_resume
-from .colour import to_opponent
+from .colour import opponent_axis, to_opponent
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
 from .devices import dtype_name, resolve_device, resolve_precision
@@ -292,10 +292,8 @@ def trains_in_opponent_colour(net: DeconvNet, axes: str | None, inputs: list, mo
     blue, so those train channel by channel (restore still maps to the
     opponent space).
     """
-    if axes is None or "S" not in axes or type(kind_of(net)) is not Plain:
-        return False
-    if net.config.in_channels != 1 or any(a.shape[axes.index("S")] not in (3, 4) for a in inputs):
-        return False
+    if axes is None or not all(opponent_axis(a, net, axes) is not None for a in inputs):
+        return False  # restore's own test: an S of 3 or 4 samples, a plain one-channel model
     if mode != "synthetic":
         return True
     name = noise if isinstance(noise, str) else None
