@@ -456,10 +456,14 @@ class Trainer:
             out = self.net(self.last_batch.contiguous(memory_format=self.fmt)).float()
         self.net.train(training)
         if not (torch.isfinite(out).all() and math.isfinite(float(out.square().mean()))):
-            raise _Ended(
-                "non-finite loss", f"the network's output became non-finite after step "
-                f"{self.step_count}",
-            )  # fmt: skip
+            raise self._diverged()
+
+    def _diverged(self) -> _Ended:
+        """The end of a run whose weights no longer give a finite output."""
+        return _Ended(
+            "non-finite loss", f"the network's output became non-finite after step "
+            f"{self.step_count}",
+        )  # fmt: skip
 
     def validate(self) -> tuple[float | None, dict[str, float], dict | None]:
         """Loss (and PSNR/SSIM with targets) on the validation; ``ema_*`` for the average."""
@@ -498,17 +502,12 @@ class Trainer:
                 total += float(self.compute_loss(pred, val["y"][part], mask)) * len(pred)
         pred = torch.cat(outputs)
         if not (math.isfinite(total) and bool(torch.isfinite(pred).all())):
-            raise _Ended(
-                "non-finite loss",
-                f"the network's output became non-finite after step {self.step_count}",
-            )
+            raise self._diverged()
         supervised = self.config.mode != "self-supervised"
         try:
             metrics = _metrics(pred, val["y"]) if supervised else {}
         except ValueError:  # values too large for SSIM's squares: diverged as well
-            raise _Ended(
-                "non-finite loss", f"the network's output diverged after step {self.step_count}"
-            ) from None
+            raise self._diverged() from None
         loss = total / n
         if self.sure is not None:
             try:
