@@ -571,7 +571,7 @@ def test_adapt_mode_refuses_what_it_cannot_adapt(viewer_widget, qtbot, errors):
     widget.image.value = viewer.layers["stack"]
     assert widget.start_hint.value == "suggested: denoise-3d"
     widget.train()
-    assert "not a 3D model" in errors[-1]
+    assert "is a 2D model, but this adaptation is 3D" in errors[-1]
     widget.start_from.value = "denoise-3d"
     widget.adapt.seconds.value = 1
     widget.train()  # a 3D denoiser adapts to the volume without a PSF
