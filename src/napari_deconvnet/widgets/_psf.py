@@ -38,6 +38,7 @@ __all__ = [
     "build_psf",
     "layer_calibration",
     "looks_like_psf",
+    "off_psf_layers",
     "psf_ndim",
 ]
 
@@ -55,6 +56,19 @@ def looks_like_psf(layer: Image) -> bool:
     """
     flagged = layer.metadata.get(KEY, {}).get("psf") is True
     return flagged or "psf" in layer.name.lower()
+
+
+def off_psf_layers(combo: Any, choices: list[tuple[str, Image]]) -> None:
+    """Move an image picker off a layer that looks like a PSF, onto the first choice
+    that does not (as it is when every choice looks like one): a PSF opened before
+    the image was napari's first layer, so pickers defaulted to it (Restore would
+    have denoised the PSF). For pickers the user has not set by hand."""
+    value = combo.value
+    if not isinstance(value, Image) or not looks_like_psf(value):
+        return
+    other = next((layer for _, layer in choices if not looks_like_psf(layer)), None)
+    if other is not None:
+        combo.value = other
 
 
 def layer_calibration(layer: Any) -> dict[str, float]:

@@ -37,7 +37,7 @@ from napari_deconvnet.core.specs import Spec, list_noise_models
 from ._forms import SpecForms, flush_left
 from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
 from ._methods import labelled_axes, plane_axes
-from ._psf import PsfPicker, build_channel_psfs, build_psf, psf_ndim
+from ._psf import PsfPicker, build_channel_psfs, build_psf, off_psf_layers, psf_ndim
 from ._worker import Job, WorkerWidget
 
 __all__ = ["NoiseWidget", "noise_job"]
@@ -202,6 +202,8 @@ class NoiseWidget(WorkerWidget):
         clean = next((layer for _, layer in choices if looks_like_reference(layer)), None)
         if clean is not None:
             self.image.value = clean
+        else:  # noise is added to an image, not to a PSF opened before it
+            off_psf_layers(self.image, choices)
 
     def _on_image_picked(self, *_: Any) -> None:
         if not self._preselecting:

@@ -274,7 +274,8 @@ class QualityWidget(WorkerWidget):
         """The result and reference chosen when the user has not chosen.
 
         The result is the most recently added restored layer (else `result`,
-        else the first image layer); the reference another layer of the same
+        else the first image layer that looks neither like a reference nor like
+        a PSF, else the first); the reference another layer of the same
         shape named like clean, ground truth, reference or gt, or a sample's
         clean layer; else another layer. Never the result itself: with no
         other layer the reference is None (left empty).
@@ -284,7 +285,14 @@ class QualityWidget(WorkerWidget):
             return None, None
         restored = [layer for layer in layers if is_restored(layer)]
         if result is None or result not in layers:
-            result = restored[-1] if restored else layers[0]
+            # else a layer that is neither a reference (clean, gt) nor a PSF, when one is
+            from ._psf import looks_like_psf
+
+            plain = [
+                layer for layer in layers
+                if not looks_like_reference(layer) and not looks_like_psf(layer)
+            ]  # fmt: skip
+            result = restored[-1] if restored else (plain or layers)[0]
         shape = layer_data(result).shape
         others = [layer for layer in layers if layer is not result]
         fits = [layer for layer in others if layer_data(layer).shape == shape]

@@ -69,7 +69,7 @@ from ._methods import (
     restore_job,
     spatial_dims,
 )
-from ._psf import FROM_LAYER, PsfPicker, looks_like_psf, psf_ndim
+from ._psf import FROM_LAYER, PsfPicker, looks_like_psf, off_psf_layers, psf_ndim
 from ._worker import Job, WorkerWidget
 
 __all__ = ["BROWSE", "MODES", "RestoreWidget", "axes_for", "method_catalogue"]
@@ -229,6 +229,8 @@ class RestoreWidget(WorkerWidget):
         self.psf.source.changed.connect(self._on_psf_source_picked)
         self.model_file.changed.connect(self._on_method_changed)
         self.image.changed.connect(self._on_image_changed)
+        self._image_by_hand = False  # Qt's "activated": picked in the list by the user
+        self.image.native.activated.connect(lambda *_: setattr(self, "_image_by_hand", True))
         follow_layers(self, viewer, extra=(registry.changed,))  # a model file was opened
         self.reset_choices()
         self._on_method_changed()
@@ -268,6 +270,8 @@ class RestoreWidget(WorkerWidget):
         with self._choosing_method():
             super().reset_choices()
         keep_selection(self.image, self._image_layers(), current)
+        if not getattr(self, "_image_by_hand", True):  # (set once built)
+            off_psf_layers(self.image, self._image_layers())
         self.psf.reset_layer_choices(psf_layer)
         self.preselect()
 

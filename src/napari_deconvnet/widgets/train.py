@@ -36,7 +36,7 @@ from napari.utils.notifications import show_error, show_info
 from ..core.losses import LOSSES as _LOSSES
 from ._common import DEVICES, show_progress
 from ._layers import clean_layer_for, follow_layers, image_layers, layer_data
-from ._psf import FROM_LAYER, NO_PSF, PsfPicker, looks_like_psf
+from ._psf import FROM_LAYER, NO_PSF, PsfPicker, looks_like_psf, off_psf_layers
 from ._train_adapt import ADAPT, TRAIN_LAYERS, AdaptForm, adapt_start
 from ._train_collect import collect_adapt, collect_training, start_needs_psf
 from ._train_form import (
@@ -260,6 +260,7 @@ class TrainWidget(WorkerWidget):
         self._picked: set[str] = set()  # "target", "dims": chosen by hand, no preselection
         self._presetting = False
         self.target.changed.connect(lambda *_: self._on_picked("target"))
+        self.image.native.activated.connect(lambda *_: self._on_picked("image"))
         self.dims.changed.connect(lambda *_: self._on_picked("dims"))
         self.pair_psf.source.changed.connect(lambda *_: self._on_picked("pair_psf"))
         self.adapt.psf.source.changed.connect(lambda *_: self._on_picked("adapt_psf"))
@@ -344,6 +345,12 @@ class TrainWidget(WorkerWidget):
         finally:
             self._presetting = False
         if hasattr(self, "_picked"):  # (built: the first call comes from __init__)
+            if "image" not in self._picked:  # training on a PSF opened first: never meant
+                self._presetting = True
+                try:
+                    off_psf_layers(self.image, self._image_layers())
+                finally:
+                    self._presetting = False
             self._preselect_for_image()
 
     def _on_picked(self, name: str) -> None:
