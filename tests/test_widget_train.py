@@ -886,3 +886,29 @@ def test_also_train_on_pairs_each_layer_with_its_own_clean_layer(
     widget.more.value = [viewer.layers["stack"]]
     with pytest.raises(ValueError, match="need the same number of dimensions"):
         collect_training(widget)
+
+
+def test_an_rgb_layer_gets_a_colour_preview_of_its_own_region(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    # it was a (96, 3) grey strip: one row of the image, its colours as the X axis
+    viewer, widget = viewer_widget
+    rgb = np.random.default_rng(0).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    viewer.add_image(rgb, name="photo")
+    widget.image.value = viewer.layers["photo"]
+    widget.epochs.value = 1
+    shown = []
+    original = train_module.show_preview
+
+    def spy(viewer_, layer, image, request):
+        shown.append(np.array(image))
+        return original(viewer_, layer, image, request)
+
+    monkeypatch.setattr(train_module, "show_preview", spy)
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and len(shown) >= 2
+    # the new network's residual output starts at zero: its first preview is the input
+    np.testing.assert_allclose(shown[0], rgb.astype(np.float32), atol=1e-3)
+    preview = viewer.layers["photo preview"]
+    assert preview.rgb and preview.data.shape == rgb.shape

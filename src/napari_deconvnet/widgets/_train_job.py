@@ -70,7 +70,10 @@ def preview(
         psf = psf[request["index"][axes.index("C")]]
     # the model in training may carry an earlier run's conditions: no warning per preview
     with collect_conditions():
-        out = restore(region, copy.deepcopy(model), psf=psf, device=device)  # training goes on
+        out = restore(  # a copy: training goes on; an RGB layer's samples as restore reads them
+            region, copy.deepcopy(model), psf=psf, device=device,
+            axes="YXS" if request.get("rgb") else None,
+        )  # fmt: skip
     if request["plane"] is not None:
         out = out[request["plane"]]
     return out

@@ -27,7 +27,8 @@ def preview_request(viewer: Any, layer: Image, net_ndim: int) -> dict[str, Any] 
     `net_ndim` is the running job's, not the widget's (which may change meanwhile).
     """
     data = layer_data(layer)
-    ndim = data.ndim
+    rgb = bool(getattr(layer, "rgb", False))  # colour samples last: kept whole, not an axis
+    ndim = data.ndim - rgb
     if ndim < net_ndim:
         return None
     point = np.asarray(layer.world_to_data(viewer.dims.point[-ndim:]))
@@ -55,10 +56,13 @@ def preview_request(viewer: Any, layer: Image, net_ndim: int) -> dict[str, Any] 
         start = int(np.clip(centre - side // 2, 0, n - side))
         index.append(slice(start, start + side))
         offsets.append(start)
+    if rgb:
+        index.append(slice(None))
     return {
         "index": tuple(index),
         "plane": plane if net_ndim == 3 else None,
         "offset": tuple(offsets),
+        "rgb": rgb,
     }
 
 
@@ -76,13 +80,16 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
         # showing units
         units = getattr(layer, "units", None)
         extra = {"units": tuple(units)[-2:]} if units is not None and len(units) >= 2 else {}
+        if request.get("rgb"):  # a colour preview of a colour layer
+            extra["rgb"] = True
+        else:
+            extra["colormap"] = layer.colormap
         viewer.add_image(
             image,
             name=name,
             scale=scale,
             translate=translate,
             **extra,
-            colormap=layer.colormap,
             contrast_limits=layer.contrast_limits,
             metadata={"napari_deconvnet": {"preview_of": layer.name}},
         )
