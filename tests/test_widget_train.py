@@ -912,3 +912,33 @@ def test_an_rgb_layer_gets_a_colour_preview_of_its_own_region(
     np.testing.assert_allclose(shown[0], rgb.astype(np.float32), atol=1e-3)
     preview = viewer.layers["photo preview"]
     assert preview.rgb and preview.data.shape == rgb.shape
+
+
+def test_adapting_to_a_lazy_layer_reads_it_in_the_worker(viewer_widget, qtbot, errors):
+    # the Train button read the whole layer on the GUI thread before the job started
+    import threading
+
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    stack = np.random.default_rng(0).random((4, 64, 64)).astype(np.float32)
+    readers = []
+
+    def read(block):
+        readers.append(threading.current_thread() is threading.main_thread())
+        return block
+
+    lazy = da.from_array(stack, chunks=(1, 64, 64)).map_blocks(read, dtype=np.float32)
+    viewer.add_image(lazy, name="lazy stack", contrast_limits=(0, 1))
+    readers.clear()  # napari reads the slice it shows
+    widget.mode.value = ADAPT
+    widget.image.value = viewer.layers["lazy stack"]
+    widget.dims.value = "2D"  # four planes
+    widget.start_from.value = "denoise-2d"
+    widget.adapt.seconds.value = 1
+    widget.train()
+    on_gui_thread = sum(readers)  # read while the button's handler ran (the GUI thread)
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert on_gui_thread == 0
+    assert readers.count(False) >= len(stack)  # every chunk, read by the worker

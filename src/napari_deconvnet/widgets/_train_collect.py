@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from napari.layers import Image, Labels, Shapes
 
 from ._layers import clean_layer_for, layer_data
@@ -226,5 +225,5 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
         batch_size=int(widget.batch_size.value),
         device=widget.device.value,
     )
-    image = np.asarray(data, dtype=np.float32)
-    return {"layer": layer, "args": (model, image, options), "net_ndim": net_ndim}
+    # read in the worker (adapt_job): a lazy layer's chunks are not read on the GUI thread
+    return {"layer": layer, "args": (model, data, options), "net_ndim": net_ndim}

@@ -183,5 +183,6 @@ def adapt_job(
     from napari_deconvnet.core.adapt import adapt_iter
 
     options = _with_psf(options)
+    image = np.asarray(image, dtype=np.float32)  # a lazy layer is read here, not on the GUI thread
     gen = adapt_iter(model, image, **options)
     return (yield from _events(gen, options, preview_data, preview_request))
