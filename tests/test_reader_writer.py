@@ -806,3 +806,19 @@ def test_the_readers_restored_layer_records_its_provenance(tmp_path):
     }
     assert rec["model_name"] == "denoise-2d" and rec["version"] == dn.__version__
     assert rec["seconds"] >= 0 and rec["device"] == "cpu"
+
+
+def test_models_of_the_train_widget_are_numbered_not_named_by_their_temporary_folder(
+    tmp_path, random_net
+):
+    from napari_deconvnet.io import registry
+
+    names = []
+    try:
+        for folder in ("tmpab12cd", "tmpxy34zw"):
+            (tmp_path / folder).mkdir()
+            path = dn.save_model(random_net(), tmp_path / folder / "cells-2d.safetensors")
+            names.append(registry.register_model(path, folder_in_name=False))
+        assert names == ["cells-2d", "cells-2d (2)"]  # was "cells-2d (tmpxy34zw)"
+    finally:
+        registry.clear()

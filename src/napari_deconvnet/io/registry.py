@@ -58,12 +58,14 @@ def resolve(name: str) -> str:
     return str(path) if path is not None else name
 
 
-def register_model(path: str | os.PathLike) -> str:
+def register_model(path: str | os.PathLike, *, folder_in_name: bool = True) -> str:
     """Register a model file for the widgets; return the name they list it under.
 
     Registering the same file again returns its existing name. Names are the
     file's stem, made unique against the shipped models and other registered
-    files (``"stem (folder)"``, then ``"stem (2)"``, ...).
+    files (``"stem (folder)"``, then ``"stem (2)"``, ...; without
+    `folder_in_name`, for files in folders of no meaning to the user, such as
+    the Train widget's temporary ones, ``"stem (2)"`` at once).
 
     Parameters
     ----------
@@ -88,7 +90,7 @@ def register_model(path: str | os.PathLike) -> str:
         stem = path.name.removesuffix(".safetensors").removesuffix(".zip")
         if stem in ("rdf.yaml", "bioimageio.yaml"):  # an unpacked bioimage.io package
             stem = path.parent.name
-        candidates = [stem, f"{stem} ({path.parent.name})"]
+        candidates = [stem] + ([f"{stem} ({path.parent.name})"] if folder_in_name else [])
         name = next((c for c in candidates if c not in taken), None)
         n = 2
         while name is None:

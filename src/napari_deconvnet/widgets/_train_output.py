@@ -70,4 +70,4 @@ def register_for_restore(model: Any) -> str:
 
     folder = Path(tempfile.mkdtemp(dir=_session_folder()))
     path = save_model(model, folder / f"{model.metadata.get('name', 'trained')}.safetensors")
-    return registry.register_model(path)
+    return registry.register_model(path, folder_in_name=False)  # "name (2)", not "(tmpab12)"
