@@ -410,3 +410,11 @@ def test_data_range_of_and_squared_error():
     total, count = metrics_module.squared_error(x, y)
     assert count == x.size
     assert total == pytest.approx(float(np.sum((x.astype(np.float64) - y) ** 2)), rel=1e-6)
+
+
+def test_an_image_against_itself_scores_at_most_one():
+    # float32 rounding gave 1.0000000083 (SSIM cannot exceed 1)
+    for seed in range(20):
+        x = np.random.default_rng(seed).random((64, 64)).astype(np.float32) * 1000
+        assert dn.ssim(x, x) <= 1.0 and dn.measure(x, x).ssim <= 1.0
+        assert dn.ssim(x, x) == pytest.approx(1.0, abs=1e-7)
