@@ -440,3 +440,15 @@ def test_a_clean_image_that_includes_the_offset_gets_it_once():
     assert right.var() == pytest.approx((3 / 2) ** 2, rel=0.05)
     default = dn.synthesize(clean, "poisson-gaussian", gain=2.0, offset=100.0, seed=0)
     assert default[:, 100:].mean() == pytest.approx(200.0, abs=0.2)  # signal above the offset
+
+
+def test_a_psf_blurs_each_colour_of_an_rgb_image():
+    # (Y, X, 3) as restore reads it: the trailing-axes blur put red light into green
+    from napari_deconvnet.core.psf import blur
+
+    red = np.zeros((48, 40, 3), np.float32)
+    red[16:32, 12:28, 0] = 100.0
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=2.0)
+    out = dn.synthesize(red, "none", psf=psf)
+    np.testing.assert_allclose(out[..., 0], blur(red[..., 0], psf), atol=1e-4)
+    assert out[..., 1].max() == 0 and out[..., 2].max() == 0

@@ -359,6 +359,11 @@ def _warn_negative(image: Any, noise: str) -> None:
 # ---------------------------------------------------------------- public
 
 
+def _moved(x: Any, source: int, destination: int) -> Any:
+    """``numpy.moveaxis`` of an array or a tensor."""
+    return x.movedim(source, destination) if _is_tensor(x) else np.moveaxis(x, source, destination)
+
+
 def synthesize(
     clean: Any,
     noise: str | None = "gaussian",
@@ -384,7 +389,9 @@ def synthesize(
         ``"airy"``, ``"widefield"``) with default parameters, or a dict
         ``{"kind": name, **params}`` such as ``{"kind": "gaussian",
         "sigma": 2.0}``. It is convolved with the trailing ``psf.ndim`` axes
-        of `clean` before the noise is drawn, as optics blurs before the
+        of `clean` (a 2D PSF with each colour of a ``(Y, X, 3|4)`` RGB(A)
+        image, as restore reads such an array) before the noise is drawn, as
+        optics blurs before the
         sensor counts; borders are extended by reflection
         (``d c b a | a b c d``), see :func:`~napari_deconvnet.core.psf.blur`.
     seed : int, numpy.random.Generator or torch.Generator, optional
@@ -502,7 +509,13 @@ def synthesize(
     if "counts" in spec.tags:  # (above the offset, where the clean image includes it)
         _warn_negative(image - p["offset"] if p.get("clean_includes_offset") else image, spec.name)
     if psf is not None:
-        image = blur(image, as_psf(psf, image.ndim))
+        kernel = as_psf(psf, image.ndim)
+        if kernel.ndim == 2 and image.ndim == 3 and image.shape[-1] in (3, 4):
+            # (Y, X, 3|4) is RGB(A), as restore reads it: each colour blurred as a plane
+            # (the trailing axes would blur X into the colours)
+            image = _moved(blur(_moved(image, -1, 0), kernel), 0, -1)
+        else:
+            image = blur(image, kernel)
     out = spec.resolve()(image, _Random(seed, image).gen, **p)
     if clip is not None:
         out = out.clamp(low, high) if _is_tensor(out) else np.clip(out, low, high)
