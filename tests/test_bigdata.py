@@ -168,7 +168,8 @@ def test_bad_arguments(tmp_path, random_net):
         dn.restore_to_zarr(tmp_path / "notes.txt", tmp_path / "o.zarr", random_net())
     with pytest.raises(ValueError, match="chunks"):
         dn.restore_to_zarr(np.zeros((32, 32)), tmp_path / "o.zarr", random_net(), chunks=0)
-    (tmp_path / "taken.zarr").mkdir()
+    (tmp_path / "taken.zarr").mkdir()  # (an empty folder is used: it holds nothing)
+    (tmp_path / "taken.zarr" / ".zgroup").write_text('{"zarr_format": 2}')
     with pytest.raises(ValueError, match="overwrite=True"):
         dn.restore_to_zarr(np.zeros((32, 32)), tmp_path / "taken.zarr", random_net())
 
@@ -295,3 +296,21 @@ def test_overwrite_replaces_an_earlier_output_but_never_a_folder_of_other_files(
     first = _level(out)
     dn.restore_to_zarr(src, out, net, chunks=48, overwrite=True)  # an output: replaced
     np.testing.assert_array_equal(_level(out), first)
+
+
+@pytest.mark.parametrize("left", ["empty folder", "job folder only"])
+def test_a_target_a_kill_left_with_nothing_written_is_started_afresh(tmp_path, random_net, left):
+    # a kill between creating the job folder and writing its job file left a target
+    # every rerun refused as "other data"
+    from napari_deconvnet.core.ome_zarr import JOB_DIR
+
+    net = random_net()
+    src, _x = _source(tmp_path)
+    out = tmp_path / "out.ome.zarr"
+    out.mkdir()
+    if left == "job folder only":
+        (out / JOB_DIR / "done").mkdir(parents=True)
+    dn.restore_to_zarr(src, out, net, chunks=48)
+    fresh = tmp_path / "fresh.ome.zarr"
+    dn.restore_to_zarr(src, fresh, net, chunks=48)
+    np.testing.assert_array_equal(_level(out), _level(fresh))

@@ -335,3 +335,17 @@ def test_a_small_array_of_several_images_is_read_whole_for_each(random_net):
     assert image_sample_budget(2, lazy_x) == (1 << 22, 64)
     lazy = dn.restore(lazy_x, net, axes="TYXC").compute()
     assert _rel(lazy, dn.restore(x, net, axes="TYXC")) <= 1e-5
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_value_in_a_lazy_or_streamed_image_is_named(tmp_path, value):
+    # the search for very bright objects ran first and failed with "OverflowError:
+    # cannot convert float infinity to integer"
+    x = np.random.default_rng(0).poisson(200, (128, 128)).astype(np.float32)
+    x[10, 10] = value
+    with pytest.raises(ValueError, match="NaN or infinite values"):
+        dn.restore(da.from_array(x, chunks=32), "denoise-2d").compute()
+    target = tmp_path / "out.ome.zarr"
+    with pytest.raises(ValueError, match="NaN or infinite values"):
+        dn.restore_to_zarr(x, target, model="denoise-2d", chunks=32, client=False)
+    assert not target.exists()

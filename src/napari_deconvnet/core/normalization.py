@@ -177,6 +177,8 @@ def _grid(flat: np.ndarray) -> tuple[float, float, int] | None:
     if sample.size < 2 or sample.size > max(2, flat.size // 4):
         return None
     origin, top = float(flat.min()), float(flat.max())
+    if not (math.isfinite(origin) and math.isfinite(top)):  # (NaN reaches both)
+        _check_finite(flat)  # its words: the image has NaN or infinite values
     gap = float(np.diff(sample).min())
     steps = [gap]
     if gap > 0 and top > origin:

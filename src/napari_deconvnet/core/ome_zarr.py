@@ -114,6 +114,24 @@ def _zarr_folder(folder: Path) -> bool:
     return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
 
 
+def _nothing_written(folder: Path) -> bool:
+    """Whether `folder` is empty, or holds only a job folder that a kill left before
+    its job file (and any finished block) was written."""
+    entries = list(folder.iterdir())
+    if not entries:
+        return True
+    if [e.name for e in entries] != [JOB_DIR]:
+        return False
+    job = folder / JOB_DIR
+    inside = {e.name for e in job.iterdir() if not e.name.startswith(".")}  # (temp files)
+    done = job / "done"
+    return (
+        "job.json" not in inside
+        and inside <= {"done"}
+        and not (done.exists() and any(done.iterdir()))
+    )
+
+
 def prepare_target(
     target: Path, fingerprint: str, resume: bool, overwrite: bool, shape, chunks
 ) -> set[int] | None:
@@ -131,6 +149,9 @@ def prepare_target(
                 "output, not other files: remove the folder yourself or write elsewhere"
             )
         shutil.rmtree(target) if target.is_dir() else target.unlink()
+    if target.is_dir() and _nothing_written(target):
+        # an empty folder, or a run killed before its job file: nothing to keep
+        shutil.rmtree(target)
     if target.exists():
         previous = None
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -155,9 +176,10 @@ def prepare_target(
             )
     else:
         target.mkdir(parents=True)
-    (job_dir / "done").mkdir(parents=True, exist_ok=True)
-    if not (job_dir / "job.json").exists():
+    job_dir.mkdir(exist_ok=True)
+    if not (job_dir / "job.json").exists():  # first: a job folder always says whose it is
         write_json(job_dir / "job.json", {"fingerprint": fingerprint})
+    (job_dir / "done").mkdir(exist_ok=True)
     if not (target / "0" / ".zarray").exists():
         group = _open_group(target, "a")
         _create_level(group, "0", shape, chunks)
