@@ -270,6 +270,10 @@ def test_foreign_architecture_is_named(packages, tmp_path):
     bad = _rewrite(packages["denoise-2d"], tmp_path / "onnx.zip", **{"rdf.yaml": yaml.dump(rdf)})
     with pytest.raises(ValueError, match="no pytorch_state_dict weights"):
         dn.load_model(bad)
+    # an rdf.yaml without a type said "describes a bioimage.io None"
+    bad = _rewrite(packages["denoise-2d"], tmp_path / "none.zip", **{"rdf.yaml": "name: x\n"})
+    with pytest.raises(ValueError, match="has no 'type: model' in its rdf.yaml"):
+        dn.load_model(bad)
 
 
 def test_zoo_package_of_our_architecture_without_our_record(packages, tmp_path):

@@ -50,7 +50,8 @@ def test_config_json_roundtrip():
     "kwargs, match",
     [
         ({"ndim": 4}, "ndim"),
-        ({"depth": -1}, "depth"),
+        ({"depth": -1}, "depth must be an integer >= 0"),
+        ({"base_channels": 0}, "base_channels must be a positive integer"),
         ({"kernel_size": 4}, "kernel_size"),
         ({"activation": "tanhh"}, "activation"),
         ({"normalization": {"method": "zscore"}}, "normalization"),

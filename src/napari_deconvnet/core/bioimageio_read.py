@@ -107,10 +107,12 @@ class _Package:
         if not isinstance(doc, dict):
             raise ValueError(f"{self.path}: {self.rdf_name} is not a YAML mapping")
         if doc.get("type") != "model":
-            raise ValueError(
-                f"{self.path} describes a bioimage.io {doc.get('type')!r}, not a model; only "
-                "model packages can be loaded"
+            what = (
+                f"describes a bioimage.io {doc['type']!r}, not a model"
+                if isinstance(doc.get("type"), str)
+                else f"has no 'type: model' in its {self.rdf_name}: it is no bioimage.io model"
             )
+            raise ValueError(f"{self.path} {what}; only model packages can be loaded")
         return doc
 
     def read(self, name: Any) -> bytes:

@@ -172,8 +172,10 @@ class DeconvNetConfig:
             raise ValueError(f"ndim must be 2 or 3, got {self.ndim!r}")
         for name in ("in_channels", "out_channels", "depth", "base_channels", "convs_per_level"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "depth" else 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            least = 0 if name == "depth" else 1  # depth 0: no pooling, one level
+            if not isinstance(value, int) or value < least:
+                what = "an integer >= 0" if least == 0 else "a positive integer"
+                raise ValueError(f"{name} must be {what}, got {value!r}")
         if self.depth > MAX_DEPTH:
             raise ValueError(
                 f"depth {self.depth} is deeper than {MAX_DEPTH} levels (each halves the "
