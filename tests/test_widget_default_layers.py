@@ -17,18 +17,19 @@ def _dock(viewer, name):
     return viewer.window.add_plugin_dock_widget("napari-deconvnet", name)[1]
 
 
-def _volume_and_psf():
-    rng = np.random.default_rng(0)
-    stack = rng.random((16, 48, 48)).astype(np.float32)
+def _viewer_with(make_napari_viewer, *, psf_name, psf_first):
+    """A viewer with a volume ("stack") and a PSF opened in that order, and the stack."""
+    viewer = make_napari_viewer()
+    stack = np.random.default_rng(0).random((16, 48, 48)).astype(np.float32)
     psf = dn.make_psf("gaussian", shape=(9, 15, 15), sigma=(2.0, 1.5, 1.5))
-    return stack, psf
+    layers = [(psf, psf_name), (stack, "stack")]
+    for data, name in layers if psf_first else layers[::-1]:
+        viewer.add_image(data, name=name)
+    return viewer, stack
 
 
 def test_a_psf_opened_first_is_never_the_image_the_widgets_work_on(make_napari_viewer):
-    viewer = make_napari_viewer()
-    stack, psf = _volume_and_psf()
-    viewer.add_image(psf, name="psf")
-    viewer.add_image(stack, name="stack")
+    viewer, _ = _viewer_with(make_napari_viewer, psf_name="psf", psf_first=True)
     restore = _dock(viewer, "Restore")
     assert restore.image.value is viewer.layers["stack"]
     # ... and with it the method a volume beside a PSF layer gets, with that PSF
@@ -39,10 +40,7 @@ def test_a_psf_opened_first_is_never_the_image_the_widgets_work_on(make_napari_v
 
 
 def test_the_widgets_leave_a_psf_the_user_picked(make_napari_viewer):
-    viewer = make_napari_viewer()
-    stack, psf = _volume_and_psf()
-    viewer.add_image(stack, name="stack")
-    viewer.add_image(psf, name="psf bead")
+    viewer, stack = _viewer_with(make_napari_viewer, psf_name="psf bead", psf_first=False)
     restore = _dock(viewer, "Restore")
     restore.image.value = viewer.layers["psf bead"]
     restore.image.native.activated.emit(1)  # as Qt signals a pick in the list
