@@ -252,7 +252,9 @@ def test_default_reference_is_never_the_result(viewer_widget):
     viewer.add_image(clean, name="cells 2", metadata={"napari_deconvnet": {"clean": True}})
     viewer.add_image(noisy, name="cells")
     viewer.add_image(noisy, name="GT-ish? no", visible=False)
-    assert widget.result.value is viewer.layers["cells 2"]  # nothing restored: the first
+    # nothing restored: the first layer that does not look like a reference
+    assert widget.result.value is viewer.layers["cells"]
+    assert widget.reference.value is viewer.layers["cells 2"]
     assert widget.reference.value is not widget.result.value
     widget.result.value = viewer.layers["cells"]
     viewer.add_image(noisy, name="more")
