@@ -88,6 +88,9 @@ def test_adapt_refuses_what_it_cannot_do():
         dn.adapt("deconv-3d", volume, psf=dn.make_psf("gaussian", shape=(9, 9)), seconds=1)
     with pytest.raises(ValueError, match="seconds"):
         dn.adapt("default", image, seconds=0)
+    # off the network's grid: refused as dn.train refuses it (it was taken and padded)
+    with pytest.raises(ValueError, match=r"patch_size \(30, 30\) is not a multiple.*e\.g\. 32"):
+        dn.adapt("default", image, seconds=1, patch_size=30)
     with pytest.raises(ValueError, match="NaN"):
         dn.adapt("default", np.full((64, 64), np.nan), seconds=1)
     with pytest.raises(TypeError, match="noise"):

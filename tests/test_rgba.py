@@ -73,3 +73,51 @@ def test_fixed_statistics_name_four_channels_and_keep_the_old_behaviour(rgba):
     stats = {"offset": [0.0, 0.0, 0.0, 0.0], "scale": [255.0, 255.0, 255.0, 255.0]}
     out = dn.restore(rgba, "salt-and-pepper", axes="YXS", device="cpu", normalization=stats)
     assert out.shape == rgba.shape
+
+
+@pytest.fixture(scope="module")
+def grey_alpha(rgba):
+    """The same crop as grey with opacity: two samples (PNG's LA)."""
+    return np.ascontiguousarray(np.stack([rgba[..., 1], rgba[..., 3]], axis=-1))
+
+
+@pytest.mark.parametrize("model", list(KINDS))
+def test_a_grey_image_keeps_its_opacity_on_every_path(grey_alpha, model, tmp_path):
+    options = {"axes": "YXS", "device": "cpu", "precision": "float32", **KINDS[model]}
+    out = dn.restore(grey_alpha, model, **options)
+    assert out.shape == grey_alpha.shape
+    np.testing.assert_array_equal(out[..., 1], grey_alpha[..., 1])
+    alone = dn.restore(grey_alpha[..., :1], model, **options)
+    np.testing.assert_array_equal(out[..., :1], alone)
+    assert np.abs(out[..., 0] - grey_alpha[..., 0]).max() > 1  # the grey is restored
+    lazy = np.asarray(dn.restore(da.from_array(grey_alpha, chunks=(32, 32, 2)), model, **options))
+    np.testing.assert_array_equal(lazy[..., 1], grey_alpha[..., 1])
+    np.testing.assert_allclose(lazy, out, rtol=0, atol=1e-5 * 255)
+    np.save(tmp_path / "in.npy", grey_alpha)
+    target = dn.restore_to_zarr(
+        tmp_path / "in.npy", tmp_path / "o.ome.zarr", model, chunks=32, **options
+    )
+    streamed = np.moveaxis(zarr.open(f"{target}/0", mode="r")[:], 0, -1)
+    np.testing.assert_array_equal(streamed[..., 1], grey_alpha[..., 1])
+    np.testing.assert_allclose(streamed, out, rtol=0, atol=1e-5 * 255)
+
+
+def test_statistics_of_a_grey_image_with_opacity_are_of_its_grey(grey_alpha, tmp_path):
+    stats = dn.compute_normalization(grey_alpha, axes="YXS")
+    assert np.asarray(stats["offset"]).size == 1 and np.asarray(stats["scale"]).size == 1
+    plain = dn.restore(grey_alpha, axes="YXS", device="cpu")
+    fixed = dn.restore(grey_alpha, axes="YXS", device="cpu", normalization=stats)
+    np.testing.assert_allclose(fixed, plain, rtol=0, atol=1e-5 * 255)
+    np.save(tmp_path / "in.npy", grey_alpha)
+    target = dn.restore_to_zarr(
+        tmp_path / "in.npy", tmp_path / "o.ome.zarr", axes="YXS", chunks=32, normalization=stats
+    )
+    streamed = np.moveaxis(zarr.open(f"{target}/0", mode="r")[:], 0, -1)
+    np.testing.assert_array_equal(streamed[..., 1], grey_alpha[..., 1])
+    np.testing.assert_allclose(streamed, plain, rtol=0, atol=1e-5 * 255)
+
+
+def test_an_s_axis_of_more_than_four_samples_is_refused_with_what_to_use():
+    image = np.zeros((32, 32, 5), np.float32)
+    with pytest.raises(ValueError, match=r"axis of 5 values as 'S'.*axes='YXC'"):
+        dn.restore(image, axes="YXS")

@@ -52,6 +52,7 @@ from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
 from .train_types import run_events
 from .trainer import TrainConfig, Trainer, TrainEvent, TrainResult
+from .trainset import resolve_patch_size
 
 __all__ = [
     "PHANTOMS",
@@ -604,6 +605,8 @@ def adapt_iter(
     net = _base_model(
         model or f"{'denoise' if kernel is None else 'deconv'}-{ndim}d", ndim, kernel
     )
+    if patch_size is not None:  # on the network's grid, as dn.train asks (said alike)
+        resolve_patch_size(size, ndim, net)
     fingerprint = weights_fingerprint(net)
     if state is not None:
         check_resume(state, "synthetic", size, net)

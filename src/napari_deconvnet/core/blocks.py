@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .axes import Layout
+from .colour import split_alpha
 from .devices import resolve_device, resolve_precision
 from .generators import drain
 from .impulse_switch import IMPULSE_MARGIN, switch_impulses
@@ -441,6 +442,16 @@ def _block_layout(layout: Layout, block: tuple[int, ...], tile: Any) -> Layout:
     return planned
 
 
+def _with_opacity_images(stats: list, lead: tuple[int, ...], axis: int) -> list:
+    """Per-image `stats` of the colours (batch shape `lead`) with an entry for each
+    image of the opacity sample appended along `axis` (a copy of the last colour's)."""
+    table = np.empty(len(stats), dtype=object)
+    table[:] = stats
+    table = table.reshape(lead)
+    last = table[(slice(None),) * axis + (slice(-1, None),)]
+    return np.concatenate([table, last], axis=axis).reshape(-1).tolist()
+
+
 def make_job(
     xt: Any,
     net: DeconvNet,
@@ -459,6 +470,7 @@ def make_job(
     colour: int | None = None,
     impulses: dict[str, float] | None = None,
     graph_statistics: bool = False,
+    opacity: int | None = None,
 ) -> Job:
     """Plan the blocks and compute every statistic they share, once.
 
@@ -477,7 +489,9 @@ def make_job(
     worker picks its own device) or else as the resolved `dev`. `impulses`
     (:func:`~.impulse_switch.detect_impulses`) makes every block replace
     them in what it reads; `xt` is then the image with them replaced, for
-    its statistics.
+    its statistics. `opacity`: the batch axis whose last sample is an
+    image's opacity (:attr:`Job.opacity_axis`), left out of the statistics
+    the model's kind takes from the whole image.
     """
     ndim = net.config.ndim
     grid = net.config.grid
@@ -503,7 +517,8 @@ def make_job(
     else:
         offset, scale = normalization_arrays(xt, layout, net, normalization)
     kind = kind_of(net)
-    post_values = kind.output_statistics(xt)
+    colours = xt if opacity is None else split_alpha(xt, opacity)[0]
+    post_values = kind.output_statistics(colours)
     blend = None
     guard_tasks = False
     known = guard_noise(light_noise_guard)  # the caller's noise, if described
@@ -525,11 +540,13 @@ def make_job(
     cond_stats = None
     margin = (0,) * ndim
     if kind.extra_channels:
-        images = xt
-        if hasattr(xt, "rechunk") and layout.n_batch_axes:
-            images = xt.rechunk({d: 1 for d in range(layout.n_batch_axes)})
+        images = colours
+        if hasattr(colours, "rechunk") and layout.n_batch_axes:
+            images = colours.rechunk({d: 1 for d in range(layout.n_batch_axes)})
         images = images.reshape(-1, *layout.spatial_shape)
         cond_stats = kind.input_statistics(images)
+        if opacity is not None:  # the opacity's images, never restored, take the last's
+            cond_stats = _with_opacity_images(cond_stats, colours.shape[: len(lead)], opacity)
         margin = kind.input_margin(layout.psf, ndim, cond_stats)
         if layout.psf_fraction is not None:  # the resampling's context
             margin = tuple(max(int(m), SUBPIXEL_RADIUS) for m in margin)
@@ -558,6 +575,7 @@ def make_job(
         blend=blend,
         impulses=impulses,
         image_sample=image_sample,
+        opacity_axis=opacity,
         guard_tasks=guard_tasks,
         guard_noise=known,
     )

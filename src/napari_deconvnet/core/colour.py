@@ -31,7 +31,8 @@ an image are of its luminance and chroma, marked ``"colour": "opponent"``
 (:func:`opponent_statistics`), and restore that image as without them.
 
 A fourth sample is opacity (alpha: RGBA), a mask and not an image: every
-restore keeps it as it is, whatever the model (:func:`alpha_axis`). Restored
+restore keeps it as it is, whatever the model (:func:`alpha_axis`); so is
+the second of a grey image with opacity (two samples, PNG's LA). Restored
 as a fifth image it was changed by up to 19 grey levels (``salt-and-pepper``)
 and 519 (``deconv-2d``, a disc cut out of a photo) of 255.
 """
@@ -139,23 +140,41 @@ def from_opponent(x: Any, axis: int) -> Any:
 
 
 def alpha_axis(shape: Any, axes: str, normalization: Any = None) -> int | None:
-    """The ``S`` axis of an RGBA image (4 samples: the fourth is opacity), or None.
+    """The ``S`` axis of an image whose last sample is opacity, or None.
 
-    None too with fixed ``normalization=`` statistics in RGB units, which
-    name their channels (opacity among them) and so keep the old behaviour;
-    those of the opponent channels (:func:`opponent_statistics`) are of the
-    colours alone.
+    Such an image is RGBA (4 samples) or grey with opacity (2 samples, as
+    PNG's LA). None too with fixed ``normalization=`` statistics in RGB
+    units, which name their channels (opacity among them) and so keep the
+    old behaviour; those of the opponent channels
+    (:func:`opponent_statistics`) are of the colours alone, and one set
+    (one offset and one scale) for a grey image with opacity is of its grey
+    alone, as :func:`~napari_deconvnet.compute_normalization` returns them.
     """
-    if "S" not in axes or (normalization is not None and not opponent_statistics(normalization)):
+    if "S" not in axes:
         return None
     axis = axes.index("S")
-    return axis if shape[axis] == 4 else None
+    samples = shape[axis]
+    if samples not in (2, 4):
+        return None
+    if normalization is None or opponent_statistics(normalization):
+        return axis
+    return axis if samples == 2 and _one_set(normalization) else None
+
+
+def _one_set(normalization: Any) -> bool:
+    """Whether fixed statistics hold one offset and one scale (a grey image's)."""
+    try:
+        return all(np.asarray(normalization[k]).size == 1 for k in ("offset", "scale"))
+    except (KeyError, TypeError, ValueError):
+        return False  # malformed: the restore's own checks say what is wrong
 
 
 def split_alpha(x: Any, axis: int) -> tuple[Any, Any]:
-    """``(rgb, alpha)``: the first three samples along `axis`, and the fourth (kept 4-D)."""
+    """``(colours, alpha)``: every sample along `axis` but the last, and the last
+    (opacity), each keeping the axis."""
     lead = (slice(None),) * axis
-    return x[(*lead, slice(0, 3))], x[(*lead, slice(3, 4))]
+    last = x.shape[axis] - 1
+    return x[(*lead, slice(0, last))], x[(*lead, slice(last, last + 1))]
 
 
 def join_alpha(restored: Any, alpha: Any, axis: int) -> Any:

@@ -36,7 +36,13 @@ from .blocks import (
 )
 from .borders import check_borders
 from .channel_psfs import channel_axis, per_channel
-from .colour import alpha_axis, from_opponent, opponent_axis, opponent_statistics, to_opponent
+from .colour import (
+    alpha_axis,
+    from_opponent,
+    opponent_axis,
+    split_alpha,
+    to_opponent,
+)
 from .conditions import ConditionsWarning
 from .decorrelate import warn_not_applied
 from .devices import dtype_name
@@ -65,14 +71,15 @@ __all__ = ["restore_to_zarr"]
 _DEFAULT_BLOCK = {2: (1024, 1024), 3: (64, 256, 256)}
 
 
-def _with_opacity(normalization: dict[str, Any], axis: int) -> dict[str, Any]:
-    """Statistics of an RGBA image's colours with a neutral set for its opacity.
+def _with_opacity(normalization: dict[str, Any], axis: int, samples: int) -> dict[str, Any]:
+    """Statistics of an RGBA image's colours (or a grey image's, with opacity) with a
+    neutral set for its opacity.
 
     :func:`~napari_deconvnet.compute_normalization` leaves the opacity out
     (restores keep it as it is), but the streamed blocks carry all four
-    samples along the batch axis `axis` (their position in the transposed
-    layout): one value per image gains a fourth along it, one for all three
-    colours stays as it is.
+    `samples` along the batch axis `axis` (their position in the transposed
+    layout): one value per colour gains one for the opacity along it, one for
+    all colours stays as it is.
     """
     out = dict(normalization)
     for key, neutral in (("offset", 0.0), ("scale", 1.0)):
@@ -80,7 +87,7 @@ def _with_opacity(normalization: dict[str, Any], axis: int) -> dict[str, Any]:
         if value.ndim == 0:
             continue
         at = axis if value.ndim > 1 else 0
-        if value.shape[at] != 3:
+        if value.shape[at] != samples - 1:  # one per colour (opacity: the last sample)
             continue  # a shape the checks below refuse, with their message
         pad = np.full(value.shape[:at] + (1,) + value.shape[at + 1 :], neutral)
         out[key] = np.concatenate([value, pad], axis=at).tolist()
@@ -253,7 +260,14 @@ def restore_to_zarr(
     lazy = as_lazy(array)
     xt = lazy.transpose(layout.perm)
     seen = xt  # the image as the network will see it: its statistics
-    impulses = find_impulses(net, layout, xt, impulse_switch)  # see core.impulse_switch
+    # an RGBA image's opacity (a grey one's too) is a mask, no image: its blocks keep it,
+    # and impulses are looked for in the colours alone, as restore does (core.colour)
+    opacity = alpha_axis(array.shape, axes, normalization)
+    if opacity is not None:
+        opacity = list(layout.perm).index(opacity)
+        opacity = opacity if opacity < layout.n_batch_axes else None
+    colours = xt if opacity is None else split_alpha(xt, opacity)[0]
+    impulses = find_impulses(net, layout, colours, impulse_switch)  # see core.impulse_switch
     if impulses is not None:  # blocks replace them in what they read
         seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
     # RGB through a one-channel denoiser, as restore and lazy restores do (core.colour):
@@ -279,13 +293,9 @@ def restore_to_zarr(
                 f"chunks must be a positive integer or {ndim} positive integers (one per "
                 f"spatial axis), got {chunks!r}"
             )
-    # an RGBA image's opacity is a mask, no image: its blocks keep it (core.colour)
-    opacity = alpha_axis(array.shape, axes, normalization)
-    if opacity is not None:
-        opacity = list(layout.perm).index(opacity)
-        opacity = opacity if opacity < layout.n_batch_axes else None
-    if opacity is not None and opponent_statistics(normalization):
-        normalization = _with_opacity(normalization, opacity)
+    if opacity is not None and normalization is not None:  # of the colours alone
+        samples = layout.transposed_shape[opacity]
+        normalization = _with_opacity(normalization, opacity, samples)
     options = dict(
         tile=tile,
         overlap=overlap,
@@ -299,6 +309,7 @@ def restore_to_zarr(
         light_noise_guard=light_noise_guard,
         colour=colour,
         impulses=impulses,
+        opacity=opacity,
     )
     layouts = [layout]
     with warnings.catch_warnings():  # said once, for the first channel's
@@ -306,8 +317,6 @@ def restore_to_zarr(
         for other in psfs[1:]:
             layouts.append(prepare_restore(array, net, other, axes, device, precision)[2])
     jobs = [make_job(stats_of, net, one, **options) for one in layouts]
-    if opacity is not None:
-        jobs = [dataclasses.replace(job, opacity_axis=opacity) for job in jobs]
     if constant is not None:  # as restore_iter returns a constant image
         jobs = [dataclasses.replace(job, constant=float(constant)) for job in jobs]
     job = jobs[0]
@@ -511,7 +520,7 @@ def _restore_unit(piece: np.ndarray, job: Job, payload: ModelPayload, unit: tupl
     """Restore a unit: one block, or every sample of an RGB place through core.colour."""
     batch, sidx = unit
     keep = job.opacity_axis
-    if keep is not None and batch[keep] == 3:  # opacity, kept as it is
+    if keep is not None and batch[keep] == job.transposed_shape[keep] - 1:  # opacity: kept
         return own_input(piece, job, batch, sidx)
     if None not in batch:
         return restore_block(piece, job, payload, unit)
