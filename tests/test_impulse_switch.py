@@ -531,3 +531,37 @@ def test_a_lazy_volume_shorter_than_the_switch_context_is_switched_exactly():
     eager = dn.restore(noisy, "denoise-3d", precision="float32")
     lazy = dn.restore(da.from_array(noisy, chunks=(4, 43, 16)), "denoise-3d", precision="float32")
     np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5 * np.ptp(eager))
+
+
+def _speckled_channels():
+    """Two channels with salt and pepper at their own extremes (500 and 4000)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    clean = 0.5 + 0.4 * np.sin(yy / 7) * np.cos(xx / 9)
+    channels = []
+    for image, high in ((clean, 500.0), (clean[::-1], 4000.0)):
+        image = image * high
+        draw = rng.random(image.shape)
+        image[draw < 0.05], image[draw > 0.95] = 0.0, high
+        channels.append(image.astype(np.float32))
+    return np.stack(channels)
+
+
+@pytest.mark.parametrize("model", ["salt-and-pepper", "default"])
+def test_each_channel_has_its_own_impulses_on_every_path(model, tmp_path):
+    stack = _speckled_channels()
+    alone = [dn.restore(c, model, device="cpu", precision="float32") for c in stack]
+    assert (alone[0] == 500).sum() < 0.2 * (stack[0] == 500).sum()  # its salt replaced
+    out = dn.restore(stack, model, axes="CYX", device="cpu", precision="float32")
+    for c in range(2):  # the whole stack's extremes (0 and 4000) kept all of channel 0's salt
+        np.testing.assert_array_equal(out[c], alone[c])
+    lazy = dn.restore(da.from_array(stack, chunks=(1, 48, 48)), model, axes="CYX", device="cpu")
+    np.save(tmp_path / "in.npy", stack)
+    target = dn.restore_to_zarr(
+        tmp_path / "in.npy", tmp_path / "o.ome.zarr", model, axes="CYX", chunks=48, device="cpu"
+    )
+    streamed = zarr.open(f"{target}/0", mode="r")[:]
+    for c in range(2):
+        span = float(stack[c].max())
+        np.testing.assert_allclose(np.asarray(lazy)[c], alone[c], rtol=0, atol=1e-5 * span)
+        np.testing.assert_allclose(streamed[c], alone[c], rtol=0, atol=1e-5 * span)

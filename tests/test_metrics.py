@@ -418,3 +418,16 @@ def test_an_image_against_itself_scores_at_most_one():
         x = np.random.default_rng(seed).random((64, 64)).astype(np.float32) * 1000
         assert dn.ssim(x, x) <= 1.0 and dn.measure(x, x).ssim <= 1.0
         assert dn.ssim(x, x) == pytest.approx(1.0, abs=1e-7)
+
+
+def test_float64_images_far_from_zero_keep_their_precision():
+    # 1e7 + [0, 10): float32 kept under 1e-6 of the spread, and SSIM moved by 0.007
+    rng = np.random.default_rng(0)
+    y = rng.random((64, 64)) * 10 + 1e7
+    x = y + rng.standard_normal(y.shape)
+    ref = structural_similarity(
+        x, y, data_range=10, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
+    assert dn.ssim(x, y, data_range=10) == pytest.approx(ref, abs=2e-4)
+    assert dn.measure(x, y, data_range=10).ssim == pytest.approx(ref, abs=2e-4)
+    assert dn.psnr(x, y, data_range=10) == pytest.approx(dn.psnr(x - 1e7, y - 1e7, data_range=10))

@@ -453,3 +453,20 @@ def test_a_restore_that_restores_again_copies_the_callers_network_once(monkeypat
     assert [c is net for c in copies] == [True]  # the caller's network, once
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_bfloat16_tensors_are_read_as_float32():
+    # NumPy has no bfloat16: the image, statistics and PSF failed in "Got unsupported
+    # ScalarType BFloat16"; every bfloat16 value is a float32 one
+    torch.manual_seed(0)
+    image = torch.rand(64, 64, dtype=torch.bfloat16)
+    as_float = image.to(torch.float32).numpy()
+    np.testing.assert_array_equal(
+        dn.restore(image, device="cpu"), dn.restore(as_float, device="cpu")
+    )
+    assert dn.compute_normalization(image) == dn.compute_normalization(as_float)
+    psf = torch.ones(5, 5, dtype=torch.bfloat16) / 25
+    np.testing.assert_array_equal(
+        dn.restore(as_float, psf=psf, device="cpu"),
+        dn.restore(as_float, psf=psf.to(torch.float32).numpy(), device="cpu"),
+    )

@@ -65,3 +65,22 @@ def test_quality_scores_the_noisy_layer_against_the_clean_one_opened_first(
     meta = viewer.layers["SSIM noisy vs clean"].metadata["napari_deconvnet"]
     assert meta["ssim"] == pytest.approx(dn.ssim(noisy, clean), abs=1e-9)
     assert meta["psnr"] == pytest.approx(dn.psnr(noisy, clean), abs=1e-9)
+
+
+def test_quality_scores_the_noise_widgets_result_against_its_clean_source(
+    make_napari_viewer, qtbot
+):
+    # the Noise widget names its result after its source ("clean noisy (gaussian)"),
+    # which read as a reference by its name: Quality scored the clean layer against it
+    viewer = make_napari_viewer()
+    clean = np.random.default_rng(2).random((64, 64)).astype(np.float32)
+    viewer.add_image(clean, name="clean")
+    noise = _dock(viewer, "Noise")
+    noise.noise.value = "gaussian"
+    noise.params.field("sigma").value = 0.1
+    noise.run()
+    qtbot.waitUntil(lambda: noise.worker is None, timeout=TIMEOUT_MS)
+    noisy = viewer.layers["clean noisy (gaussian)"]
+    quality = _dock(viewer, "Quality")
+    assert quality.result.value is noisy
+    assert quality.reference.value is viewer.layers["clean"]

@@ -58,6 +58,17 @@ def check_real(array: np.ndarray, name: str = "image") -> None:
         raise TypeError(f"{name} must be numeric (bool, int or float), got dtype {array.dtype}")
 
 
+def tensor_array(tensor: Any) -> np.ndarray:
+    """A torch tensor as a NumPy array on the CPU; bfloat16, which NumPy has no
+    type for, as float32 (it held every bfloat16 value exactly)."""
+    import torch
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    return tensor.numpy()
+
+
 def real_array(image: Any, name: str = "image") -> np.ndarray:
     """`image` (an array-like or a tensor, detached to the CPU) as a real NumPy array.
 
@@ -65,7 +76,7 @@ def real_array(image: Any, name: str = "image") -> np.ndarray:
     a complex one. The values are not checked (see :func:`check_finite`).
     """
     if is_tensor(image):
-        image = image.detach().cpu().numpy()
+        image = tensor_array(image)
     if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
         raise TypeError(
             f"{name} must be a numpy array or a torch tensor, got {type(image).__name__}"

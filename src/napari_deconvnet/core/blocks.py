@@ -452,6 +452,15 @@ def _with_opacity_images(stats: list, lead: tuple[int, ...], axis: int) -> list:
     return np.concatenate([table, last], axis=axis).reshape(-1).tolist()
 
 
+def _spread(stats: list, shape: tuple[int, ...], lead: tuple[int, ...], axis: int) -> list:
+    """Per-image `stats` of one channel (batch shape `shape`, 1 along `axis`)
+    repeated for every channel of the batch shape `lead`."""
+    table = np.empty(len(stats), dtype=object)
+    table[:] = stats
+    table = np.repeat(table.reshape(shape), lead[axis], axis=axis)
+    return table.reshape(-1).tolist()
+
+
 def make_job(
     xt: Any,
     net: DeconvNet,
@@ -471,6 +480,7 @@ def make_job(
     impulses: dict[str, float] | None = None,
     graph_statistics: bool = False,
     opacity: int | None = None,
+    channel: tuple[int, int] | None = None,
 ) -> Job:
     """Plan the blocks and compute every statistic they share, once.
 
@@ -491,7 +501,10 @@ def make_job(
     them in what it reads; `xt` is then the image with them replaced, for
     its statistics. `opacity`: the batch axis whose last sample is an
     image's opacity (:attr:`Job.opacity_axis`), left out of the statistics
-    the model's kind takes from the whole image.
+    the model's kind takes from the whole image. `channel`: ``(axis, c)``, a
+    job that restores the channel `c` of the batch axis `axis` alone
+    (:func:`~.restoration.impulses_by_channel`): the kind's values are that
+    channel's.
     """
     ndim = net.config.ndim
     grid = net.config.grid
@@ -518,6 +531,9 @@ def make_job(
         offset, scale = normalization_arrays(xt, layout, net, normalization)
     kind = kind_of(net)
     colours = xt if opacity is None else split_alpha(xt, opacity)[0]
+    if channel is not None:  # the channel alone: its values, in every image's place
+        at, c = channel
+        colours = xt[(slice(None),) * at + (slice(c, c + 1),)]
     post_values = kind.output_statistics(colours)
     blend = None
     guard_tasks = False
@@ -547,6 +563,8 @@ def make_job(
         cond_stats = kind.input_statistics(images)
         if opacity is not None:  # the opacity's images, never restored, take the last's
             cond_stats = _with_opacity_images(cond_stats, colours.shape[: len(lead)], opacity)
+        if channel is not None:  # other channels' images (other jobs') take this one's
+            cond_stats = _spread(cond_stats, colours.shape[: len(lead)], lead, channel[0])
         margin = kind.input_margin(layout.psf, ndim, cond_stats)
         if layout.psf_fraction is not None:  # the resampling's context
             margin = tuple(max(int(m), SUBPIXEL_RADIUS) for m in margin)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_tensor as _is_tensor
+from ._validation import tensor_array
 from .specs import SpecTable, get, specs
 
 __all__ = [
@@ -570,7 +571,7 @@ def as_psf(psf: Any, ndim: int | None = None, *, measured: bool = True) -> np.nd
         kernel = make_psf(kind, spec.pop("shape", None), **spec)
     else:
         if _is_tensor(psf):
-            psf = psf.detach().cpu().numpy()
+            psf = tensor_array(psf)
         if not hasattr(psf, "__array__") and not isinstance(psf, (list, tuple)):
             raise TypeError(
                 f"psf must be an array, a PSF name {list(PSF_KINDS)} or a dict with a 'kind', "

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_single_range, is_dask, is_tensor
+from ._validation import check_single_range, is_dask, is_tensor, tensor_array
 from .axes import Layout, check_axes, check_image
 from .borders import check_borders
 from .channel_psfs import (
@@ -64,8 +64,8 @@ from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
 from .generators import Cancelled, check_callbacks, drain
-from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
-from .kinds import kind_of
+from .impulse_switch import find_impulses, switch_applies, switch_impulses, switch_impulses_lazy
+from .kinds import ImpulseSwitched, kind_of
 from .light_noise import guard_applies, guard_noise, guard_weight
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
@@ -107,7 +107,7 @@ def psf_dimensions(psf: Any) -> int:
         return psf_dimensions(psf_for_channel(psf, psf_dimensions))
     if isinstance(psf, (str, Mapping)):
         return int(as_psf(psf).ndim)
-    return int(np.ndim(psf.detach().cpu().numpy() if is_tensor(psf) else psf))
+    return int(np.ndim(tensor_array(psf) if is_tensor(psf) else psf))
 
 
 def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
@@ -122,7 +122,7 @@ def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
     which takes no PSF.
     """
     if is_tensor(image):
-        image = image.detach().cpu().numpy()
+        image = tensor_array(image)
     if np.ma.isMaskedArray(image):
         masked = int(np.count_nonzero(np.ma.getmaskarray(image)))
         if masked:
@@ -381,7 +381,9 @@ def restore_iter(
     ``(total, total)`` comes last.
     """
     image, model = restore_arguments(image, model, psf)
-    if per_channel(psf):  # one PSF per channel: each channel restored alone (core.channel_psfs)
+    alone = impulses_by_channel(np.shape(image), model, psf, axes, impulse_switch)
+    if alone or per_channel(psf):  # each channel restored alone (core.channel_psfs)
+        psf = alone or psf
         options = {"tile": tile, "overlap": overlap, "device": device}
         options |= {"batch_size": batch_size, "precision": precision}
         options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}
@@ -477,6 +479,35 @@ def restore_iter(
     if filled is None:
         return out
     return restore_filled(out, original, filled[1].transpose(layout.inverse))
+
+
+def impulses_by_channel(
+    shape: Sequence[int], model: Any, psf: Any, axes: Any, impulse_switch: Any
+) -> list[Any] | None:
+    """``[psf] * n`` where each of the ``n`` channels of a ``C`` axis is restored
+    alone because its impulses are its own, else None.
+
+    Salt and pepper are a channel's own minimum and maximum: a channel
+    imaged at a tenth of another's brightness has its salt far below the
+    other's, and the whole stack's extremes (:func:`~.kinds.impulse_values`)
+    missed every impulse of it (all its salt was kept). So with a model that
+    replaces impulses (``salt-and-pepper``, or the impulse switch of a plain
+    denoiser) the channels of a ``C`` axis that the network takes one at a
+    time are restored as each would be alone, as with one PSF per channel
+    (:mod:`.channel_psfs`). ``S`` (RGB) samples keep one set of extremes:
+    colour images clip every colour at the same values.
+    """
+    if per_channel(psf) or axes is None or not isinstance(axes, str) or "C" not in axes.upper():
+        return None
+    net = private_model(model) if not isinstance(model, DeconvNet) else model
+    axes = check_axes(axes, shape, net)
+    n = int(shape[axes.index("C")])
+    if n < 2 or net.config.in_channels - kind_of(net).extra_channels > 1:
+        return None  # one channel, or channels the network takes together
+    kind = kind_of(net)
+    if (isinstance(kind, ImpulseSwitched) and kind.switch) or switch_applies(net, impulse_switch):
+        return [psf] * n
+    return None
 
 
 def _channels(image: Any, model: Any, psf: Any, axes: Any) -> tuple[DeconvNet, str, int]:
@@ -1108,7 +1139,11 @@ def restore(
     """
     stop = check_callbacks(progress, stop)
     image, model = restore_arguments(image, model, psf)
-    if is_dask(image) and per_channel(psf):  # each channel with its PSF (core.channel_psfs)
+    alone = None  # channels whose impulses are their own: each alone, as in memory
+    if is_dask(image):
+        alone = impulses_by_channel(image.shape, model, psf, axes, impulse_switch)
+    if is_dask(image) and (alone or per_channel(psf)):  # each channel alone (core.channel_psfs)
+        psf = alone or psf
         options = {"tile": tile, "overlap": overlap, "device": device}
         options |= {"batch_size": batch_size, "precision": precision, "stop": stop}
         options |= {"light_noise_guard": light_noise_guard, "impulse_switch": impulse_switch}

@@ -62,7 +62,13 @@ from .ome_zarr import (
     target_array,
     write_json,
 )
-from .restoration import Cancelled, images_with_objects, prepare_restore, private_model
+from .restoration import (
+    Cancelled,
+    images_with_objects,
+    impulses_by_channel,
+    prepare_restore,
+    private_model,
+)
 from .sources import PathSource, as_lazy, open_source, read_region
 
 __all__ = ["restore_to_zarr"]
@@ -248,6 +254,10 @@ def restore_to_zarr(
     # one PSF per channel (core.channel_psfs): a job per channel, each writing its own
     several = per_channel(psf)
     psfs = list(psf) if several else [psf]
+    # channels whose impulses are their own: a job per channel too (restore's rule)
+    alone = None if several else impulses_by_channel(array.shape, model, psf, axes, impulse_switch)
+    if alone:
+        several, psfs = True, alone
     if several and axes is None:
         channel_axis(psfs, axes, array.shape)  # (says that axes with a C are needed)
     net, axes, layout, dev, dtype = prepare_restore(array, model, psfs[0], axes, device, precision)
@@ -270,6 +280,19 @@ def restore_to_zarr(
     impulses = find_impulses(net, layout, colours, impulse_switch)  # see core.impulse_switch
     if impulses is not None:  # blocks replace them in what they read
         seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
+    at = list(layout.perm).index(axes.index("C")) if alone else None  # C, a batch axis
+    each = [None] * len(psfs)  # with channels alone: each one's impulses, its blocks' own
+    if alone:
+        import dask.array as da
+
+        parts = []
+        for c in range(len(psfs)):
+            one = xt[(slice(None),) * at + (slice(c, c + 1),)]
+            each[c] = find_impulses(net, layout, one, impulse_switch)
+            parts.append(
+                one if each[c] is None else switch_impulses_lazy(one, each[c], net.config.ndim)
+            )
+        seen = da.concatenate(parts, axis=at)
     # RGB through a one-channel denoiser, as restore and lazy restores do (core.colour):
     # statistics of the luminance and chroma, and one task per spatial block restores
     # all its samples, so that they can be mixed back before they are written
@@ -316,7 +339,9 @@ def restore_to_zarr(
         warnings.simplefilter("ignore", ConditionsWarning)
         for other in psfs[1:]:
             layouts.append(prepare_restore(array, net, other, axes, device, precision)[2])
-    jobs = [make_job(stats_of, net, one, **options) for one in layouts]
+    # with channels alone, each channel's job has its impulses and its kind's values
+    own = [{"impulses": each[c], "channel": (at, c)} if alone else {} for c in range(len(psfs))]
+    jobs = [make_job(stats_of, net, one, **(options | own[c])) for c, one in enumerate(layouts)]
     if constant is not None:  # as restore_iter returns a constant image
         jobs = [dataclasses.replace(job, constant=float(constant)) for job in jobs]
     job = jobs[0]

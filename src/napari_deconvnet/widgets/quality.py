@@ -83,8 +83,16 @@ def is_restored(layer: Image) -> bool:
 
 
 def looks_like_reference(layer: Image) -> bool:
-    """Whether `layer` is a sample's clean layer, or is named like clean, ground truth, gt..."""
-    return bool(_record(layer).get("clean")) or bool(_REFERENCE_NAME.search(layer.name.lower()))
+    """Whether `layer` is a sample's clean layer, or is named like clean, ground truth, gt...
+
+    Never a layer the Noise widget degraded or a restore made (their
+    provenance says so): the Noise widget names its result after its source,
+    so "clean noisy (gaussian)" was taken for the reference.
+    """
+    rec = _record(layer)
+    if rec.get("operation") == "synthesize" or is_restored(layer):
+        return False
+    return bool(rec.get("clean")) or bool(_REFERENCE_NAME.search(layer.name.lower()))
 
 
 def layer_axes(layer: Image) -> str | None:
