@@ -338,9 +338,42 @@ def test_zoo_pre_processing_that_cannot_normalise(packages, tmp_path, step, fiel
 def test_kwargs_that_do_not_fit_the_weights(packages, tmp_path, edit):
     rdf = _rdf(packages["denoise-2d"])
     rdf["config"]["napari_deconvnet"]["config"].update(edit)
+    rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"].update(edit)  # alike
     bad = _rewrite(packages["denoise-2d"], tmp_path / "bad.zip", **{"rdf.yaml": yaml.dump(rdf)})
     with pytest.raises(ValueError, match="do not fit|not a valid config"):
         dn.load_model(bad)
+
+
+@pytest.mark.parametrize(
+    "where, edit",
+    [
+        ("config", {"normalization": {"method": "percentile", "low": 5.0, "high": 95.0}}),
+        ("kwargs", {"base_channels": 16}),
+    ],
+)
+def test_a_record_that_disagrees_with_what_the_package_declares(packages, tmp_path, where, edit):
+    # our own record was read alone: an edited package restored otherwise than it
+    # declares to every other reader (percentiles 5/95 against a declared 0.5/99.5)
+    rdf = _rdf(packages["denoise-2d"])
+    if where == "config":
+        rdf["config"]["napari_deconvnet"]["config"].update(edit)
+    else:
+        rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"].update(edit)
+    bad = _rewrite(packages["denoise-2d"], tmp_path / "bad.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    for call in (dn.model_info, dn.load_model):
+        with pytest.raises(ValueError, match="record disagrees with what the package declares"):
+            call(bad)
+
+
+def test_a_damaged_rdf_and_string_tags(packages, tmp_path):
+    rdf = _rdf(packages["denoise-2d"])
+    rdf["config"] = "oops"
+    bad = _rewrite(packages["denoise-2d"], tmp_path / "bad.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    with pytest.raises(ValueError, match="not a readable bioimage.io package"):
+        dn.model_info(bad)  # it was "AttributeError: 'str' object has no attribute 'get'"
+    with pytest.raises(TypeError, match="tags must be a list of words"):
+        dn.export_bioimageio("denoise-2d", tmp_path / "t.zip", authors=["A"], tags="confocal")
+    assert not (tmp_path / "t.zip").exists()
 
 
 def test_corrupt_and_non_package_zips(packages, tmp_path):

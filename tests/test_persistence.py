@@ -12,6 +12,7 @@ import torch
 
 import napari_deconvnet as dn
 from napari_deconvnet.core import persistence
+from napari_deconvnet.core.kinds import kind_of
 
 
 def test_roundtrip(tmp_path, random_net):
@@ -595,6 +596,28 @@ def test_a_loaded_network_is_built_from_the_file_without_random_weights(
     loss = net(torch.rand(1, 1, 16, 16)).square().mean()
     loss.backward()  # trainable as loaded
     assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize("key", ["conditioning", "training"])
+def test_a_conditioning_or_training_record_that_is_no_dict_is_refused(tmp_path, random_net, key):
+    # "conditioning": "richardson-lucy" was saved and loaded; every restore then failed in
+    # "AttributeError: 'str' object has no attribute 'get'"
+    net = random_net()
+    net.metadata = {key: "richardson-lucy"}
+    with pytest.raises(ValueError, match=f"metadata\\['{key}'\\] must be a dict"):
+        dn.save_model(net, tmp_path / "refused.safetensors")
+    assert not (tmp_path / "refused.safetensors").exists()
+    path = dn.save_model(random_net(), tmp_path / "m.safetensors")
+    header, body = _header_and_body(path)
+    doc = json.loads(header["__metadata__"]["napari_deconvnet"])
+    del doc["checksum"]
+    doc["metadata"][key] = "richardson-lucy"
+    header["__metadata__"]["napari_deconvnet"] = json.dumps(doc)
+    _write_header(path, header, body)
+    with pytest.raises(ValueError, match=f"its {key} must be a JSON object"):
+        dn.load_model(path)
+    with pytest.raises(ValueError, match="metadata\\['conditioning'\\] must be a dict"):
+        kind_of({"conditioning": ["wiener"]})
 
 
 def test_save_refuses_what_load_would_refuse_and_writes_nothing(tmp_path, random_net):

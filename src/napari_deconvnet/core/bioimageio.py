@@ -307,6 +307,15 @@ def export_bioimageio(
         )
     if not isinstance(description, str) or len(description) > 1024:
         raise ValueError("description must be a string of at most 1024 characters (bioimage.io)")
+    if tags is not None and (
+        isinstance(tags, str)
+        or not isinstance(tags, list | tuple)
+        or not all(isinstance(t, str) and t.strip() for t in tags)
+    ):
+        raise TypeError(
+            f"tags must be a list of words such as ['fluorescence', 'nuclei'], got {tags!r:.80} "
+            "(a single string would be split into letters)"
+        )
     if cite is None:
         cite = list(DEFAULT_CITE)
         if (meta.get("training") or {}).get("mode") == "self-supervised":

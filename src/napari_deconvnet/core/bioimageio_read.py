@@ -349,6 +349,43 @@ def _normalization_from(rdf: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- loading
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal values, numbers within float32 rounding (a package's YAML holds decimals)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
+    return a == b
+
+
+def _check_agrees(pkg: _Package, config: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """Refuse a package whose napari-deconvnet record differs from what it declares.
+
+    Other readers run the architecture's kwargs and the inputs' pre-processing;
+    napari-deconvnet read its own record only, so an edited package restored
+    otherwise than it declares (percentiles 5/95 against a declared 0.5/99.5:
+    2.1 grey levels of 2000 off), and its test still passed.
+    """
+    differ = sorted(k for k in kwargs if k in config and not _same(kwargs[k], config[k]))
+    declared = _normalization_from(pkg.rdf) if pkg.rdf.get("inputs") else None
+    if declared is not None and not _same_normalization(declared, config.get("normalization")):
+        differ.append("normalization (the inputs' pre-processing)")
+    if differ:
+        raise ValueError(
+            f"{pkg.path}: its config.napari_deconvnet record disagrees with what the package "
+            f"declares ({', '.join(differ)}); the package was edited by hand or is damaged; "
+            "export it again from the model file"
+        )
+
+
+def _same_normalization(declared: dict[str, Any], ours: Any) -> bool:
+    """Whether our record's normalisation is the declared pre-processing's."""
+    if not isinstance(ours, dict) or declared.get("method") != ours.get("method"):
+        return False
+    keys = [k for k in ("low", "high", "offset", "scale") if k in declared]
+    return all(k in ours and _same(declared[k], ours[k]) for k in keys)
+
+
 def bioimageio_info(path: str | os.PathLike) -> dict[str, Any]:
     """A package's configuration and metadata, like :func:`~napari_deconvnet.model_info`.
 
@@ -359,8 +396,14 @@ def bioimageio_info(path: str | os.PathLike) -> dict[str, Any]:
     ValueError
         Corrupt zips, non-model packages and foreign architectures.
     """
-    pkg = _Package(path)
-    return _info(pkg)
+    try:
+        return _info(_Package(path))
+    except ValueError:
+        raise
+    except Exception as err:  # a damaged rdf.yaml past the checks: one error, as load's
+        raise ValueError(
+            f"{path} is not a readable bioimage.io package ({type(err).__name__}: {err})"
+        ) from err
 
 
 def _info(pkg: _Package) -> dict[str, Any]:
@@ -370,6 +413,8 @@ def _info(pkg: _Package) -> dict[str, Any]:
     config = dict(ours.get("config") or kwargs)
     if not ours:
         config["normalization"] = _normalization_from(rdf)
+    else:  # our own record must say what the package declares to every other reader
+        _check_agrees(pkg, config, kwargs)
     metadata = dict(ours.get("metadata") or {})
     metadata.setdefault("name", rdf.get("name", pkg.path.stem))
     metadata.setdefault("description", rdf.get("description", ""))

@@ -280,6 +280,12 @@ def kind_of(model_or_metadata: Any) -> ModelKind:
         metadata = model_or_metadata
     else:
         metadata = getattr(model_or_metadata, "metadata", None) or {}
+    conditioning = metadata.get("conditioning")
+    if conditioning is not None and not isinstance(conditioning, Mapping):
+        raise ValueError(
+            "the model's metadata['conditioning'] must be a dict such as {'method': "
+            f"'richardson-lucy'}}, got {type(conditioning).__name__} {conditioning!r:.60}"
+        )
     name = metadata.get("kind")
     if name is not None:
         if name not in KINDS:

@@ -178,6 +178,13 @@ def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple
                 f"{path} has corrupt napari-deconvnet metadata: its {key} must be text, "
                 f"got {type(value).__name__} {value!r:.60}"
             )
+    for key in OBJECT_ENTRIES:  # read entry by entry by restore, training and the kinds
+        value = (doc.get("metadata") or {}).get(key)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(
+                f"{path} has corrupt napari-deconvnet metadata: its {key} must be a JSON "
+                f"object (a dict), got {type(value).__name__} {value!r:.60}"
+            )
     shapes = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
     return doc, shapes
 
@@ -417,6 +424,11 @@ def _checksum(state: dict[str, torch.Tensor], doc: dict[str, Any]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+#: Metadata entries that are JSON objects, read key by key (a string there was
+#: saved and loaded, then every restore failed in "'str' object has no attribute 'get'").
+OBJECT_ENTRIES = ("conditioning", "training")
+
+
 def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
     """Write `model` to a ``.safetensors`` file, atomically.
 
@@ -469,6 +481,13 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
             raise ValueError(
                 f"model.metadata[{key!r}] must be text, got {type(meta[key]).__name__} "
                 f"{meta[key]!r:.60}"
+            )
+    for key in OBJECT_ENTRIES:
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise ValueError(
+                f"model.metadata[{key!r}] must be a dict (its entries are read by restore "
+                f"and training, e.g. {{'method': 'richardson-lucy'}}), got "
+                f"{type(meta[key]).__name__} {meta[key]!r:.60}"
             )
     for key, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
