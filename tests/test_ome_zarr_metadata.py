@@ -58,6 +58,35 @@ def test_reader_and_stream_read_the_same_geometry(tmp_path, v3):
     assert tuple(image.scale)[-2:] == (0.2, 0.3)
 
 
+def test_the_images_own_transforms_apply_after_each_levels(tmp_path):
+    # NGFF 0.4: multiscales[0]["coordinateTransformations"] were ignored (pixel sizes
+    # 2.5x too large here), and restore_to_zarr calibrated its PSF with them
+    level = [
+        {"type": "scale", "scale": [1, 0.2, 0.3]},
+        {"type": "translation", "translation": [0, 2, 4]},
+    ]
+    outer = [
+        {"type": "scale", "scale": [1, 0.5, 0.5]},
+        {"type": "translation", "translation": [0, 10, 0]},
+    ]
+    path = _group(
+        tmp_path / "a.ome.zarr",
+        _multiscale(
+            datasets=[{"path": "0", "coordinateTransformations": level}],
+            coordinateTransformations=outer,
+        ),
+    )
+    assert read_multiscales(zarr.open_group(path, mode="r").attrs.asdict(), path) == {
+        "paths": ["0"],
+        "axes": "CYX",
+        "units": [None, "micrometer", "micrometer"],
+        "scale": [1.0, 0.1, 0.15],
+        "translate": [0.0, 11.0, 2.0],
+    }
+    assert open_source(path)[2]["scale"] == pytest.approx([1, 0.1, 0.15])
+    assert tuple(read_image(path).scale)[-2:] == pytest.approx((0.1, 0.15))
+
+
 def test_ngff_03_string_axes_and_long_names(tmp_path):
     assert read_multiscales({"multiscales": [_multiscale(axes=["c", "y", "x"])]}, "f")["axes"] == (
         "CYX"

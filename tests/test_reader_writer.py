@@ -254,6 +254,20 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("name", FORMATS)
+def test_a_folder_where_the_file_should_go_is_refused_and_kept(tmp_path, name):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "keep.txt").write_text("mine")
+    if name.endswith(".zarr"):  # a folder format: it replaced the folder, files and all
+        with pytest.raises(ValueError, match="holds other files than a zarr store"):
+            writer.write_image(tmp_path / name, _noisy((32, 32)), {"name": "x"})
+    else:  # it was an IsADirectoryError naming the hidden temporary file
+        with pytest.raises(ValueError, match="is a folder; give the path of a file"):
+            writer.write_image(tmp_path / name, _noisy((32, 32)), {"name": "x"})
+    assert (tmp_path / name / "keep.txt").read_text() == "mine"
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", FORMATS)
 def test_written_files_have_normal_permissions(tmp_path, name):
     import os
 

@@ -115,8 +115,15 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     ------
     Path
         An empty file in the same folder, to write to (by name).
+
+    Raises
+    ------
+    ValueError
+        `path` is a folder.
     """
     path = Path(path)
+    if path.is_dir():  # found before anything is written (the rename said "Is a directory")
+        raise ValueError(f"{path} is a folder; give the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = new_temp_file(path)
     try:
@@ -170,6 +177,15 @@ def recover_folder(path: str | os.PathLike) -> bool:
     return False
 
 
+#: Files that mark a folder as a zarr store (v2 or v3), which a write may replace.
+ZARR_MARKS = (".zattrs", ".zgroup", ".zarray", "zarr.json")
+
+
+def _replaceable(folder: Path) -> bool:
+    """Whether `folder` is a zarr store or empty: what :func:`atomic_folder` replaces."""
+    return any((folder / mark).exists() for mark in ZARR_MARKS) or not any(folder.iterdir())
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; flush it and swap it in when done.
@@ -185,7 +201,15 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     Parameters
     ----------
     path : path
-        The folder to write (an existing file or folder there is replaced).
+        The folder to write (an existing file, zarr store or empty folder
+        there is replaced).
+
+    Raises
+    ------
+    ValueError
+        `path` is a folder that holds anything but a zarr store: a user's
+        folder is never deleted (the napari writer replaced one with its
+        files).
 
     Yields
     ------
@@ -195,6 +219,11 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(path)
+    if path.is_dir() and not path.is_symlink() and not _replaceable(path):
+        raise ValueError(
+            f"{path} is a folder that holds other files than a zarr store; it is not "
+            "replaced (it would be deleted): give a new name, or delete it first"
+        )
     tmp = _new_temp_folder(path)
     try:
         yield tmp

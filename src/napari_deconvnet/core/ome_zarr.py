@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import ZARR_MARKS
 from .persistence import write_atomic
 
 __all__ = [
@@ -110,7 +111,7 @@ def layer_document(name: str, axes: str, info: dict[str, Any], provenance: dict)
 
 def _zarr_folder(folder: Path) -> bool:
     """Whether `folder` is a zarr store (v2 or v3) or an unfinished restore's target."""
-    marks = (".zattrs", ".zgroup", ".zarray", "zarr.json", JOB_DIR)
+    marks = (*ZARR_MARKS, JOB_DIR)
     return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
 
 
@@ -291,13 +292,22 @@ def read_multiscales(attrs: Any, where: Any) -> dict[str, Any] | None:
         unit = axis.get("unit") if isinstance(axis, dict) else None
         units.append(unit if isinstance(unit, str) else None)
     axes = "".join(letters)
-    return {
-        "paths": paths,
-        "axes": axes,
-        "units": units,
-        "scale": _transform(datasets[0], "scale", len(axes)) if axes else None,
-        "translate": _transform(datasets[0], "translation", len(axes)) if axes else None,
-    }
+    scale = _transform(datasets[0], "scale", len(axes)) if axes else None
+    translate = _transform(datasets[0], "translation", len(axes)) if axes else None
+    if axes:  # NGFF 0.4+: the image's own transforms apply after each level's
+        outer_scale = _transform(first, "scale", len(axes))
+        outer_shift = _transform(first, "translation", len(axes))
+        if outer_scale is not None:
+            translate = None if translate is None else _times(outer_scale, translate)
+            scale = _times(outer_scale, scale or [1.0] * len(axes))
+        if outer_shift is not None:
+            base = translate or [0.0] * len(axes)
+            translate = [a + b for a, b in zip(base, outer_shift, strict=True)]
+    return {"paths": paths, "axes": axes, "units": units, "scale": scale, "translate": translate}
+
+
+def _times(a: list[float], b: list[float]) -> list[float]:
+    return [x * y for x, y in zip(a, b, strict=True)]
 
 
 def open_level(group: Any, path: str, where: Any) -> Any:
