@@ -74,7 +74,7 @@ def test_unreadable_and_refused_files_in_one_batch_exit_2(mixed_folder, tmp_path
     assert main(["-q", "restore", str(mixed_folder), "-o", str(out)]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["a_restored.tif", "c_restored.tif"]
     err = capsys.readouterr().err
-    assert "broken.tif: cannot read it as an image" in err
+    assert "broken.tif: no image data in this TIFF (corrupt or empty)" in err
     assert "3 of 5 inputs failed (2 refused, 1 could not be read" in err
 
 

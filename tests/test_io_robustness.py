@@ -363,3 +363,21 @@ def test_a_pyramidal_ome_tiff_streams_its_full_resolution(tmp_path):
     out = dn.restore_to_zarr(path, tmp_path / "out.ome.zarr", model="denoise-2d")
     streamed = np.asarray(zarr.open_group(str(out), mode="r")["0"])
     np.testing.assert_allclose(streamed, dn.restore(data, "denoise-2d"), atol=1e-5 * 1000)
+
+
+def test_a_truncated_imagej_tiff_is_refused_not_read_as_one_plane(tmp_path, capsys):
+    # tifffile logs "ImageJ series metadata invalid" and reads the first page alone: a
+    # 6-plane volume cut in half opened, and was restored by the CLI, as one plane
+    from napari_deconvnet.cli import main
+    from napari_deconvnet.io.writer import write_tiff
+
+    whole = tmp_path / "v.tif"
+    write_tiff(whole, np.random.default_rng(0).random((6, 40, 50)).astype(np.float32), {})
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert read_image(whole).data.shape == (6, 40, 50)
+    with pytest.raises(ValueError, match="counts 6 planes but holds 1; the file is truncated"):
+        read_image(cut)
+    assert main(["restore", str(cut), "-o", str(tmp_path / "out.tif")]) == 1
+    assert "counts 6 planes but holds 1" in capsys.readouterr().err
+    assert not (tmp_path / "out.tif").exists()

@@ -262,6 +262,8 @@ def read_input(path: Path, *, lazy: bool = True) -> Any:
 
     try:
         return read_image(path, lazy_bytes=None if lazy else 1 << 62)
+    except ValueError as err:  # read_image's own words, which name the file
+        raise Failure(str(err)) from err
     except Exception as err:  # any parser error of a broken file
         raise Failure(f"{path}: cannot read it as an image ({type(err).__name__}: {err})") from err
 

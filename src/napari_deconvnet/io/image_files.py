@@ -213,6 +213,28 @@ class _NotAnImage(ValueError):
     """A file that this module found unreadable itself (its message names the file)."""
 
 
+def _check_complete(path: str, series: Any, ij: dict[str, Any]) -> None:
+    """Refuse an ImageJ TIFF holding fewer planes than its header counts.
+
+    A file cut short (a copy interrupted, a full disk) lost its last planes;
+    tifffile then logs "ImageJ series metadata invalid" and reads the first
+    page alone, so a 6-plane volume opened, and restored, as one plane.
+    """
+    try:
+        expected = int(ij.get("images", 0))
+    except (TypeError, ValueError):
+        return
+    samples = 1
+    for letter, n in zip(series.axes, series.shape, strict=True):
+        if letter not in "YXS":
+            samples *= int(n)
+    if expected > samples:
+        raise _NotAnImage(
+            f"{path}: this ImageJ TIFF counts {expected} planes but holds {samples}; the file "
+            "is truncated or damaged (copy it again)"
+        )
+
+
 def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
     """(first series, layer document, sizes per axis letter, legacy provenance) of a TIFF."""
     if not tif.series or not tif.pages:
@@ -224,6 +246,7 @@ def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
     legacy = None
     if tif.is_imagej:
         ij = tif.imagej_metadata or {}
+        _check_complete(path, series, ij)
         doc = load_doc(ij.get("Info"))
         unit = unit_name(ij.get("unit"))
         for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
