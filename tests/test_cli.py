@@ -399,7 +399,10 @@ def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
     assert main(["restore", str(broken), str(tif), "-o", str(out)]) == 1
     assert [p.name for p in out.iterdir()] == ["in_restored.tif"]
     err = capsys.readouterr().err
-    assert "broken.tif: no image data in this TIFF (corrupt or empty)" in err and "1 of 2 inputs" in err
+    assert (
+        "broken.tif: no image data in this TIFF (corrupt or empty)" in err
+        and "1 of 2 inputs" in err
+    )
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,9 @@ __all__ = [
 
 _PAD_MODES = ("reflect", "symmetric", "edge")
 _EPS = 1e-12  # as scikit-image's richardson_lucy
+#: Below this share of its PSF on the image a pixel is reached by no estimate
+#: (float32 FFTs round zero to about 1e-7 of the largest value)
+_UNREACHED = 1e-5
 
 
 def _prepare(image: Any, psf: Any, pad: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +309,18 @@ def richardson_lucy_iter(
         estimate = torch.zeros_like(y)
         estimate[crop] = 0.5 if first is None else first
     del source, first
+    # Pixels none of whose PSF lands on the image (a PSF with its light to one side
+    # of its origin, at the border it points away from): no estimate explains them,
+    # H x is 0 there but for FFT round-off, and y / (H x + eps) of about 1e12 fed
+    # back through that round-off made the result NaN in ten iterations. Their ratio
+    # only ever reaches pixels outside the image: it is 0 (exact in exact arithmetic).
+    dead = None
+    if taps is None and list(spatial) != list(grid):
+        inside = torch.zeros_like(y)
+        inside[crop] = 1.0
+        dead = convolve(inside, False) < _UNREACHED  # the share of the PSF on the image
+        dead = dead if bool(dead[crop].any()) else None
+        del inside
     if line is not None:
         if taps is not None:  # H x comes with its last two axes swapped
             region = (*region[:-2], region[-1], region[-2])
@@ -332,6 +347,8 @@ def richardson_lucy_iter(
         torch.div(y, ratio, out=ratio)
         if fe is not None:
             ratio.masked_fill_(small, 0.0)
+        if dead is not None:
+            ratio.masked_fill_(dead, 0.0)
         update = convolve(ratio, True)
         if lam > 0:
             update[crop] /= 1 - lam * tv_divergence(estimate[crop], dims)
