@@ -641,3 +641,47 @@ def test_richardson_lucy_with_a_psf_lit_to_one_side_of_its_origin_stays_finite(p
     assert np.isfinite(out).all() and out.max() < 10.0  # was 1e12 after 3, then NaN
     if pad == "reflect":
         assert dn.psnr(out, clean, data_range=1.0) > dn.psnr(blurred, clean, data_range=1.0) + 5
+
+
+def test_wiener_without_padding_says_what_the_image_is_too_small_for():
+    # an even PSF as large as the image (made odd: one larger), or planes the 3x3x3
+    # regulariser does not fit, failed in numpy's "could not broadcast"
+    image = np.random.default_rng(0).random((8, 8))
+    with pytest.raises(ValueError, match=r"PSF made odd \(\(9, 9\)\).*pad='reflect'"):
+        dn.wiener(image, np.ones((8, 8)), 0.1, pad=None)
+    thin = np.random.default_rng(0).random((2, 30, 30))
+    with pytest.raises(ValueError, match=r"and 3 pixels"):
+        dn.wiener(thin, dn.make_psf("gaussian", shape=(1, 7, 7)), 0.1, pad=None)
+    assert dn.wiener(image, np.ones((8, 8)), 0.1).shape == (8, 8)  # padded: fine
+
+
+def test_nlm_names_h_and_make_psf_takes_sigmas_as_an_array():
+    with pytest.raises(ValueError, match="^h must be finite and >= 0"):
+        dn.denoise_nlm(np.random.default_rng(0).random((32, 32)), h=-1)  # it said "sigma"
+    np.testing.assert_array_equal(  # an array of sigmas was "sigma must be a number"
+        dn.make_psf("gaussian", sigma=np.array([1.0, 2.0])), dn.make_psf("gaussian", sigma=(1, 2))
+    )
+
+
+@pytest.mark.parametrize("k", [1e-6, 1e-12, 2.0**40])
+def test_the_classical_denoisers_and_wieners_balance_do_not_depend_on_the_scale(k):
+    # below 2**-4 the methods' absolute floors took over (BM3D of a crop scaled by 1e-6
+    # came back worse than its input; the wavelets left 1e-8 as it was), above 2**24
+    # float32 squares overflowed (TV, the wavelets, Wiener's automatic balance)
+    clean = data.camera()[100:164, 100:164].astype(np.float64)
+    noisy = clean + 20 * np.random.default_rng(0).standard_normal(clean.shape)
+    psf = dn.make_psf("gaussian", sigma=1.5)
+    for method, run in [
+        ("wavelet", lambda a, s: dn.denoise_wavelet(a)),
+        ("tv", lambda a, s: dn.denoise_tv(a, weight=s / 2)),
+        ("wiener", lambda a, s: dn.wiener(a, psf)),
+    ] + ([("bm3d", lambda a, s: dn.denoise_bm3d(a, sigma=s))] if _has_bm3d() else []):
+        at_one = run(noisy, 20.0).astype(np.float64)
+        scaled = run(noisy * k, 20.0 * k).astype(np.float64) / k
+        assert np.abs(scaled - at_one).max() < 1e-3 * 255, method
+
+
+def _has_bm3d():
+    import importlib.util
+
+    return importlib.util.find_spec("bm3d") is not None

@@ -15,6 +15,7 @@ wrap-around or dark-frame artefacts.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -529,13 +530,19 @@ def richardson_lucy(
 BALANCE_MAX = 1e4
 
 
+#: The fewest 2x2 blocks (a 16x16 image's) :func:`estimate_balance` reads the noise
+#: from; over all planes of a volume, so that one of 12x64-pixel planes has enough.
+MIN_NOISE_BLOCKS = 64
+
+
 def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
     """Noise-to-signal variance ratio of an image, 1e-4 to 1e4 (Wiener's automatic balance).
 
     Parameters
     ----------
     arr : (M, N) or (P, M, N) ndarray
-        At least 16x16 pixels in its last two axes.
+        At least :data:`MIN_NOISE_BLOCKS` 2x2 blocks over its planes (16x16
+        pixels; a volume of 8 planes of 12x64 has 768).
 
     Returns
     -------
@@ -552,19 +559,25 @@ def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
     Raises
     ------
     ValueError
-        An image smaller than 16x16.
+        An image with fewer blocks.
     """
     from .noise_estimation import diagonal_mad_sigma, live_pixels
 
-    if arr.ndim < 2 or min(arr.shape[-2:]) < 16:
+    blocks = math.prod(arr.shape[:-2]) * (arr.shape[-2] // 2) * (arr.shape[-1] // 2)
+    if arr.ndim < 2 or blocks < MIN_NOISE_BLOCKS:
         raise ValueError(
-            f"balance=None estimates the noise, which needs an image of at least 16x16 "
-            f"pixels, got shape {arr.shape}; pass a balance"
+            f"balance=None estimates the noise from 2x2 blocks of pixels, which needs at "
+            f"least {MIN_NOISE_BLOCKS} of them (a 16x16 image, or planes holding as many), "
+            f"got shape {arr.shape}; pass a balance"
         )
     noise_var = diagonal_mad_sigma(arr, grouped=grouped) ** 2
     live = live_pixels(arr)  # zero padding or a mask: neither noise nor signal
     values = arr if live is None else np.asarray(arr)[live]
-    signal_var = max(float(values.var()) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2)
+    # in float64: the squares of a float32 image of 1e19 (uint64 near its top) overflowed,
+    # and its balance came out 2.7 times the image's range off
+    signal_var = max(
+        float(values.var(dtype=np.float64)) - noise_var, 1e-12 * float(np.abs(arr).max()) ** 2
+    )
     if signal_var == 0:
         return 1.0
     return min(max(noise_var / signal_var, 1e-4), BALANCE_MAX)
@@ -649,6 +662,14 @@ def wiener(
     from .wiener_filter import wiener_context, wiener_planes
 
     arr, kernel = _prepare(image, psf, pad)
+    short = arr.shape[arr.ndim - kernel.ndim :]
+    if pad is None and any(n < max(k, 3) for k, n in zip(kernel.shape, short, strict=True)):
+        raise ValueError(
+            "wiener with pad=None filters the image as it is, which needs every axis the PSF "
+            f"spans at least as long as the PSF made odd ({kernel.shape}) and 3 pixels (its "
+            f"Laplacian regulariser); got an image of {arr.shape}; use pad='reflect' (the "
+            "default) or a smaller PSF"
+        )
     if balance is None:
         bal = estimate_balance(arr)
     else:

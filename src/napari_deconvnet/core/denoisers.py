@@ -51,16 +51,36 @@ def as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
     return arr
 
 
-def _sigma(arr: np.ndarray, sigma: Any, channel_axis: int | None) -> float:
+#: Images whose largest magnitude (or noise level) lies outside 2**-4..2**24 are
+#: denoised by the classical methods at a power of two that brings it near 1, and
+#: scaled back (exact: each method is equivariant to the scale with its parameters).
+#: Above, float32 squares overflow (a uint64 image near its maximum: TV 4% of the
+#: range off, wavelets 26%, BM3D NaN); below, the methods' absolute floors take
+#: over (float32's epsilon in the wavelets' BayesShrink left an image of 1e-8 as it
+#: was; BM3D's thresholds left a camera crop scaled by 1e-6 worse than its input).
+SAFE_EXPONENTS = (-4, 24)
+
+
+def unit_scale(arr: np.ndarray, *levels: float) -> float:
+    """The power of two that a classical method runs `arr` (and `levels`) at: 1
+    inside :data:`SAFE_EXPONENTS`, else one that brings the largest near 1."""
+    most = max([float(np.max(np.abs(arr))) if arr.size else 0.0, *map(float, levels)])
+    low, high = SAFE_EXPONENTS
+    if most > 2.0**high or 0 < most < 2.0**low:
+        return 2.0 ** -math.frexp(most)[1]
+    return 1.0
+
+
+def _sigma(arr: np.ndarray, sigma: Any, channel_axis: int | None, name: str = "sigma") -> float:
     if sigma is None:
         from skimage.restoration import estimate_sigma
 
         return _estimated(estimate_sigma, arr, channel_axis)
     if isinstance(sigma, bool) or not np.isscalar(sigma):
-        raise TypeError(f"sigma must be a number, got {type(sigma).__name__}")
+        raise TypeError(f"{name} must be a number, got {type(sigma).__name__}")
     value = float(sigma)
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"sigma must be finite and >= 0 (in the image's units), got {sigma!r}")
+        raise ValueError(f"{name} must be finite and >= 0 (in the image's units), got {sigma!r}")
     return value
 
 
@@ -150,7 +170,7 @@ def denoise_nlm(
                 f"got {value}"
             )
     s = _sigma(arr, sigma, channel_axis)
-    h = 0.8 * s if h is None else _sigma(arr, h, channel_axis)
+    h = 0.8 * s if h is None else _sigma(arr, h, channel_axis, name="h")
     if h == 0:  # no noise (a constant image, or sigma=0): nothing to average away
         return arr.copy()
     out = denoise_nl_means(
@@ -274,10 +294,12 @@ def denoise_tv(
     w = _sigma(arr, weight, channel_axis)
     if w == 0:  # no smoothing (a noise-free image's estimate): the image itself
         return arr.copy()
+    k = unit_scale(arr, w)  # (eps is relative to the first energy: unchanged)
     out = denoise_tv_chambolle(
-        arr, weight=w, eps=eps, max_num_iter=max_num_iter, channel_axis=channel_axis
-    )
-    return np.asarray(out, dtype=np.float32)
+        arr * np.float32(k), weight=w * k, eps=eps, max_num_iter=max_num_iter,
+        channel_axis=channel_axis,
+    )  # fmt: skip
+    return np.asarray(np.asarray(out, np.float64) / k, dtype=np.float32)
 
 
 def denoise_wavelet(
@@ -338,12 +360,13 @@ def denoise_wavelet(
 
     arr = as_image(image)
     s = None if sigma is None else _sigma(arr, sigma, channel_axis)
+    k = unit_scale(arr, s or 0.0)
     with warnings.catch_warnings():
         if s is None:  # its own estimate's mean of an empty selection on noise-free data
             warnings.simplefilter("ignore", RuntimeWarning)
         out = _skimage_wavelet(
-            arr,
-            sigma=s,
+            arr * np.float32(k),
+            sigma=None if s is None else s * k,
             wavelet=wavelet,
             mode=mode,
             wavelet_levels=wavelet_levels,
@@ -351,7 +374,7 @@ def denoise_wavelet(
             rescale_sigma=True,
             channel_axis=channel_axis,
         )
-    out = np.asarray(out, dtype=np.float32)
+    out = np.asarray(np.asarray(out, np.float64) / k, dtype=np.float32)
     if s is None and not np.isfinite(out).all():
         # scikit-image divides by its own noise estimate, 0 on a noise-free (constant or
         # linear) image: no noise to remove
@@ -436,11 +459,6 @@ def denoise_median(image: Any, size: int | tuple[int, ...] = 3) -> np.ndarray:
 BM3D_MIN_SIDE = 9
 
 
-#: Images whose largest magnitude lies outside 2**-E..2**E run BM3D rescaled (see
-#: :func:`denoise_bm3d`)
-BM3D_SAFE_EXPONENT = 24
-
-
 def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np") -> np.ndarray:
     """BM3D denoising of a grayscale image (the optional ``bm3d`` package).
 
@@ -509,12 +527,10 @@ def denoise_bm3d(image: Any, *, sigma: float | None = None, profile: str = "np")
     if s == 0:
         return arr.copy()
     # the bm3d package works in float32, where an image of 1e19 (uint64) or a sigma of
-    # 1e21 overflowed to NaN: such an image runs at a power of two that brings the
-    # larger of the two near 1, and is scaled back (exact); others run as they are
-    most = max(float(np.max(np.abs(arr))), s)
-    k = 1.0
-    if most > 2.0**BM3D_SAFE_EXPONENT or 0 < most < 2.0**-BM3D_SAFE_EXPONENT:
-        k = 2.0 ** -math.frexp(most)[1]
+    # 1e21 overflowed to NaN, and with absolute thresholds, which an image of 1e-5
+    # falls under: such an image runs at a power of two that brings the larger of the
+    # two near 1, and is scaled back (exact); others run as they are
+    k = unit_scale(arr, s)
     out = bm3d.bm3d(arr * k, sigma_psd=s * k, profile=profile)
     return np.asarray(np.asarray(out, dtype=np.float64) / k, dtype=np.float32)
 

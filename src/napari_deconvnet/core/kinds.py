@@ -463,7 +463,15 @@ class PSFConditioned(_Conditioned):
             # the plain (lattice-snapped) median on photon counts, as in training: the
             # grouped one moved deconv-3d by -0.18 dB on the quality benchmark's
             # 3d-poisson-blur (counts at peak 100), while Wiener alone gained 0.04
-            balance = scale * estimate_balance(np.asarray(image, np.float32), grouped=False)
+            try:
+                balance = scale * estimate_balance(np.asarray(image, np.float32), grouped=False)
+            except ValueError:  # (its words name a balance= that restore does not take)
+                raise ValueError(
+                    f"{self.metadata.get('name') or 'this model'} reads the noise from the "
+                    f"image for its Wiener channel, which needs at least 16x16 pixels (or "
+                    f"planes holding as many), got an image of {tuple(image.shape)}; restore "
+                    "a larger crop"
+                ) from None
             out.append({"balance": min(balance, BALANCE_MAX), **(lows[i] if lows else {})})
         return out
 

@@ -62,8 +62,9 @@ _FLANK_SLACK = 1.5  # the median bins' variance, times this, starts a flank's bo
 # ---------------------------------------------------------------- input
 
 
-def _planes(image: Any, channel_axis: int | None) -> np.ndarray:
-    """Validate `image`; return float64 planes ``(P, H, W)`` of its two last axes."""
+def _planes(image: Any, channel_axis: int | None, min_side: int = _MIN_SIDE) -> np.ndarray:
+    """Validate `image`; return float64 planes ``(P, H, W)`` of its two last axes, each
+    at least `min_side` pixels wide."""
     array = real_array(image)
     if channel_axis is not None:
         if not -array.ndim <= channel_axis < array.ndim:
@@ -71,13 +72,13 @@ def _planes(image: Any, channel_axis: int | None) -> np.ndarray:
                 f"channel_axis={channel_axis} is out of range for a {array.ndim}-D image"
             )
         array = np.moveaxis(array, channel_axis, 0)
-    if array.ndim < 2 or min(array.shape[-2:]) < _MIN_SIDE:
+    if array.ndim < 2 or min(array.shape[-2:]) < min_side:
         hint = ""
         if channel_axis is None and array.ndim >= 3 and array.shape[-1] in (3, 4):
             if min(array.shape[-3:-1]) >= _MIN_SIDE:  # an RGB(A) image, samples last
                 hint = "; for RGB(A) samples on the last axis pass channel_axis=-1"
         raise ValueError(
-            f"noise estimation needs an image of at least {_MIN_SIDE}x{_MIN_SIDE} pixels in its "
+            f"noise estimation needs an image of at least {min_side}x{min_side} pixels in its "
             f"last two axes, got shape {array.shape}{hint}"
         )
     planes = array.reshape(-1, *array.shape[-2:])
@@ -769,7 +770,7 @@ def diagonal_mad_sigma(image: Any, *, grouped: bool = True) -> float:
     snapped to the lattice: what the shipped deconvolution models' Wiener
     channel was computed with in training, which they keep at inference.
     """
-    planes = _planes(image, None)
+    planes = _planes(image, None, min_side=2)  # (the caller counts its blocks)
     coef = _haar(planes)
     hh = coef["hh"]
     live = live_blocks(coef)  # constant areas (padding, masks) carry no noise

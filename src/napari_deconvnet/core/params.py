@@ -114,6 +114,12 @@ class Param:
             if isinstance(value, str):
                 return value
             raise TypeError(f"{self._what} must be a string, not {type(value).__name__}")
+        if (
+            self.kind == "floats"
+            and getattr(value, "ndim", None) == 1
+            and hasattr(value, "tolist")
+        ):
+            value = value.tolist()  # one number per axis, as a list or tuple gives them
         if self.kind == "floats" and isinstance(value, (tuple, list)):
             if not value:
                 raise ValueError(f"{self._what} needs at least one number")
