@@ -431,3 +431,11 @@ def test_float64_images_far_from_zero_keep_their_precision():
     assert dn.ssim(x, y, data_range=10) == pytest.approx(ref, abs=2e-4)
     assert dn.measure(x, y, data_range=10).ssim == pytest.approx(ref, abs=2e-4)
     assert dn.psnr(x, y, data_range=10) == pytest.approx(dn.psnr(x - 1e7, y - 1e7, data_range=10))
+
+
+def test_a_per_channel_data_range_holds_numbers():
+    x, y = np.random.default_rng(0).random((2, 2, 32, 32))
+    with pytest.raises(TypeError, match="data_range must be a number, not 'a'"):
+        dn.measure(x, y, axes="CYX", data_range=["a", 1])  # it was numpy's ValueError
+    with pytest.raises(TypeError, match="per channel must hold numbers"):
+        dn.measure(x, y, axes="CYX", data_range=[None, 1])  # it was an AttributeError

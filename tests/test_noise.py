@@ -452,3 +452,20 @@ def test_a_psf_blurs_each_colour_of_an_rgb_image():
     out = dn.synthesize(red, "none", psf=psf)
     np.testing.assert_allclose(out[..., 0], blur(red[..., 0], psf), atol=1e-4)
     assert out[..., 1].max() == 0 and out[..., 2].max() == 0
+
+
+def test_synthesis_takes_every_seed_and_image_form_alike():
+    from napari_deconvnet.core.operations import drain
+
+    plane = np.full((16, 16), 0.5, np.float32)
+    one = drain(dn.synthesize_iter(plane.tolist(), "gaussian", seed=3))  # a list: raw error
+    np.testing.assert_array_equal(one, dn.synthesize(plane, "gaussian", seed=3))
+    stack = drain(dn.synthesize_iter(torch.ones(2, 16, 16), "gaussian", seed=3))  # a tensor
+    assert stack.shape == (2, 16, 16) and stack.std() > 0
+    for seed in (torch.Generator().manual_seed(1), [1, 2], 2**70):
+        assert dn.synthesize(plane, "gaussian", seed=seed).shape == plane.shape
+        assert dn.synthesize(torch.from_numpy(plane), "gaussian", seed=seed).shape == (16, 16)
+    with pytest.raises(TypeError, match="seed must be None, an integer"):
+        drain(dn.synthesize_iter(plane, "gaussian", seed="a"))
+    with pytest.raises(ValueError, match="seed must hold integers >= 0"):
+        dn.synthesize(torch.from_numpy(plane), seed=-1)  # numpy refused it, torch took it

@@ -159,7 +159,14 @@ def _spans(data_range: Any, reference: Any, axes: str) -> tuple[float, tuple | N
                 f"data_range has {len(data_range)} values (one per channel) but the axes "
                 f"{axes!r} have {n} channels along C; give one number, or one per channel"
             )
-        spans = tuple(float(check_data_range(float(r), None)) for r in data_range)
+        if any(r is None for r in data_range):
+            raise TypeError(
+                f"data_range per channel must hold numbers, got {list(data_range)!r}; leave "
+                "data_range=None for each channel's own range"
+            )
+        spans = tuple(
+            float(check_data_range(_PARAM["data_range"].check(r), None)) for r in data_range
+        )
         return spans[0], (spans if len(set(spans)) > 1 else None)
     if data_range is None:
         per_channel = channel_ranges(reference, axes)

@@ -79,7 +79,7 @@ def noise_spec(noise: Any) -> Spec:
 # ---------------------------------------------------------------- randomness
 
 
-def _check_seed(seed: Any) -> None:
+def check_seed(seed: Any) -> None:
     """TypeError unless `seed` is None, an integer, a sequence of integers or a generator."""
     numpy_kinds = (
         np.random.Generator,
@@ -95,11 +95,31 @@ def _check_seed(seed: Any) -> None:
         return
     ints = seed if isinstance(seed, (list, tuple)) else [seed]
     if all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in ints):
+        if any(int(i) < 0 for i in ints):  # numpy refuses them (torch took -1): alike now
+            raise ValueError(f"seed must hold integers >= 0, got {seed!r}")
         return
     raise TypeError(
         f"seed must be None, an integer, a sequence of integers or a random generator "
         f"(numpy.random.Generator, torch.Generator), got {seed!r}"
     )
+
+
+def _one_int(seed: Any) -> int:
+    """An integer seed for torch from any seed :func:`check_seed` takes: an int below
+    2**63 as it is (torch's range), anything else drawn from numpy's generator of it."""
+    if isinstance(seed, (int, np.integer)) and 0 <= int(seed) < 2**63:
+        return int(seed)
+    return int(np.random.default_rng(numpy_seed(seed)).integers(2**63))
+
+
+def numpy_seed(seed: Any) -> Any:
+    """What numpy's ``default_rng`` takes for any seed :func:`check_seed` takes: a
+    torch.Generator gives an integer drawn from it."""
+    if type(seed).__module__.startswith("torch") and type(seed).__name__ == "Generator":
+        import torch
+
+        return int(torch.randint(0, 2**62, (1,), generator=seed))
+    return seed
 
 
 #: Rates above this are drawn from the normal approximation (see ``_Random.poisson``)
@@ -111,7 +131,7 @@ class _Random:
 
     def __init__(self, seed: Any, like: Any) -> None:
         """`seed`: None, an int, or a generator (used as it is; numpy for arrays)."""
-        _check_seed(seed)
+        check_seed(seed)
         self.like = like
         if _is_tensor(like):
             import torch
@@ -123,11 +143,9 @@ class _Random:
                 if seed is None:
                     self.gen.seed()
                 else:
-                    if isinstance(seed, np.random.Generator):
-                        seed = int(seed.integers(2**63))
-                    self.gen.manual_seed(int(seed))
+                    self.gen.manual_seed(_one_int(seed))
         else:
-            self.gen = np.random.default_rng(seed)
+            self.gen = np.random.default_rng(numpy_seed(seed))
 
     def normal(self, scale: float | Any = 1.0) -> Any:
         x = self.like

@@ -471,8 +471,11 @@ def synthesize_iter(
     >>> bool(np.array_equal(one, synthesize(plane, "gaussian", sigma=0.1, seed=3)))
     True
     """
-    from .noise import noise_spec, synthesize
+    from .noise import check_seed, noise_spec, numpy_seed, synthesize
 
+    if not is_dask(clean):  # lists and tensors as synthesize takes them (raw errors before)
+        clean = real_array(clean, "clean")
+    check_seed(seed)
     spec = noise_spec(noise)
     params = spec.check(params)
     shape = tuple(clean.shape)
@@ -519,7 +522,7 @@ def synthesize_iter(
         params[key] = float(np.asarray(reduce(x)))
         if not np.isfinite(params[key]):  # the image's own, before synthesize checks it
             raise ValueError("clean contains NaN or infinite values; replace them first")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(numpy_seed(seed))
     for i, index in enumerate(np.ndindex(lead)):
         block = np.asarray(x[index])
         kernel = kernel_of(index)
