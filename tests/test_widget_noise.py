@@ -378,3 +378,35 @@ def test_a_psf_layer_with_channels_blurs_each_channel_with_its_own(viewer_widget
         np.testing.assert_allclose(out.data[c], dn.synthesize(clean[c], None, psf=psf), atol=1e-6)
     record = out.metadata["napari_deconvnet"]["psf"]
     assert record == {"layer": "channel psf", "channels": 2, "shape": [[9, 9], [9, 9]]}
+
+
+@pytest.mark.parametrize(
+    "shape, rgb, noise, params",
+    [
+        ((32, 32, 3), True, "gaussian", {"sigma": 5.0}),
+        ((4, 32, 32), False, "poisson-gaussian", {"gain": 2.0, "offset": 100.0}),
+    ],
+)
+def test_the_record_recreates_rgb_layers_and_stacks(
+    viewer_widget, qtbot, errors, shape, rgb, noise, params
+):
+    # dn.synthesize draws the whole array at once; the widget draws block by block
+    # (RGB samples, a stack's planes): the record's synthesis_axes re-create it
+    from napari_deconvnet.core.operations import drain
+
+    viewer, widget = viewer_widget
+    clean = (np.random.default_rng(1).random(shape) * 100).astype(np.float32)
+    viewer.add_image(clean, name="clean", rgb=rgb)
+    widget.noise.value = noise
+    for key, value in params.items():
+        widget.params.field(key).value = value
+    widget.seed.value = 4
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers[f"clean noisy ({noise})"]
+    meta = out.metadata["napari_deconvnet"]
+    again = dn.synthesize_iter(
+        clean, meta["noise"], axes=meta.get("synthesis_axes"), seed=meta["seed"], **meta["params"]
+    )
+    np.testing.assert_array_equal(out.data, drain(again))

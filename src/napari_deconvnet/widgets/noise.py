@@ -84,7 +84,8 @@ def noise_job(
     Returns
     -------
     dict
-        ``data`` (float32, the shape of `data`), ``psf`` (the PSF's record).
+        ``data`` (float32, the shape of `data`), ``psf`` (the PSF's record),
+        ``axes`` (those :func:`synthesize_iter` drew with).
     """
     from napari_deconvnet.core.operations import synthesize_iter
 
@@ -101,7 +102,7 @@ def noise_job(
             kernel, psf_record = build_psf(psf, k, tuple(shape[-k:]))
     core_axes = _core_axes(axes, np.ndim(data), rgb, k)
     out = yield from synthesize_iter(data, noise, psf=kernel, axes=core_axes, seed=seed, **params)
-    return {"data": out, "psf": psf_record}
+    return {"data": out, "psf": psf_record, "axes": core_axes}
 
 
 def _estimate_job(data: Any, rgb: bool) -> dict[str, Any]:
@@ -317,7 +318,10 @@ class NoiseWidget(WorkerWidget):
         return f"matched {name!r}: {params['noise']} {shown}{note}"
 
     def _add_layer(self, layer: Image, about: dict[str, Any], result: dict[str, Any]) -> str:
-        rec = record("synthesize", **about, psf=result["psf"], source=layer.name)
+        # the axes synthesize_iter drew with: with them, its seed re-creates the noise
+        # block by block (an RGB layer's samples and a stack's planes are blocks)
+        extra = {"synthesis_axes": result["axes"]} if result.get("axes") else {}
+        rec = record("synthesize", **about, **extra, psf=result["psf"], source=layer.name)
         added = add_result(
             self._viewer,
             result["data"],
