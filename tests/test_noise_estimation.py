@@ -574,3 +574,18 @@ def test_the_impulse_switch_keeps_the_line_its_constants_were_chosen_with():
     assert fitted != level
     # (at the background, both describe the noise about as it is: 30 photons)
     assert fitted["a"] * 30 + fitted["b"] == pytest.approx(30, rel=0.5)
+
+
+def test_impulses_on_images_of_a_few_grey_levels_are_found():
+    # a flat or binary image with impulses (values 0, 0.5 and 1) was read as a lattice
+    # of step 0.5, and an impulse had to stand out by 6 steps: none was ever found
+    flat = np.full((128, 128), 0.5, np.float32)
+    noisy = dn.synthesize(flat, "salt-and-pepper", amount=0.05, low=0.0, high=1.0, seed=0)
+    found = dn.estimate_noise(noisy)
+    assert found["noise"] == "salt-and-pepper" and type(found["amount"]) is float
+    assert found["amount"] == pytest.approx(0.05, rel=0.1)
+    binary = np.where(np.add.outer(np.arange(128), np.arange(128)) % 40 < 20, 0.2, 0.8)
+    noisy = dn.synthesize(binary, "salt-and-pepper", amount=0.05, low=0.0, high=1.0, seed=1)
+    assert dn.estimate_noise(noisy)["amount"] == pytest.approx(0.05, rel=0.1)
+    counts = dn.synthesize(flat, "poisson", peak=2, seed=0)  # a lattice still: counts
+    assert dn.estimate_noise(counts)["noise"] == "poisson"

@@ -361,12 +361,19 @@ def _fit_line(
 # ---------------------------------------------------------------- salt-and-pepper
 
 
+#: Data with fewer distinct values than this have no lattice step (:func:`_quantum`):
+#: photon counts at a peak of 2 already take 8 or more
+_FEWEST_LEVELS = 5
+
+
 def _quantum(planes: np.ndarray) -> float:
     """The step between the values of discrete data (counts, integers), else 0."""
     flat = planes.reshape(-1)
     sample = flat[:: max(1, flat.size // 65536)]
     values = np.unique(sample)
-    if values.size < 2 or values.size > sample.size // 4:
+    # a handful of values (a flat or binary image with impulses: 0, 0.5 and 1) is no
+    # lattice of counts: read as one, its step of half the range hid every impulse
+    if values.size < _FEWEST_LEVELS or values.size > sample.size // 4:
         return 0.0
     return float(np.diff(values).min())
 
@@ -374,7 +381,9 @@ def _quantum(planes: np.ndarray) -> float:
 def _salt_and_pepper(planes: np.ndarray) -> dict[str, Any]:
     """The salt-and-pepper record of :func:`estimate_noise` (:func:`impulse_count` floored)."""
     found = impulse_count(planes)
-    return {k: v for k, v in found.items() if k != "count"}
+    return {  # Python floats, as the docstring says (numpy's came through)
+        k: float(v) if isinstance(v, np.floating) else v for k, v in found.items() if k != "count"
+    }
 
 
 def count_impulses(image: Any, min_share: float = SP_MIN_SHARE) -> dict[str, Any]:
