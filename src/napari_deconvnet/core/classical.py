@@ -413,7 +413,10 @@ def richardson_lucy(
     start : ndarray, optional
         The first estimate (the image's shape, in its units; values below
         1e-4 of the image's largest are raised to it, since the updates
-        multiply). Default: a constant, as scikit-image.
+        multiply). Default: a constant, as scikit-image. A result passed back
+        continues the iteration exactly with ``pad=None`` or a mirror-symmetric
+        PSF of odd sizes; otherwise the padding around it is mirrored afresh
+        (up to 3% of the peak from an uninterrupted run).
     noise : dict, optional
         The image's noise, as :func:`~napari_deconvnet.estimate_noise`
         returns it (``{"noise": "poisson", "gain": g}``, Poisson-Gaussian
