@@ -536,3 +536,22 @@ def test_sub_pixel_spots_in_the_dark_are_not_smoothed_away():
 
     assert score(guarded) > score(raw) + 0.3
     assert score(guarded) > score(counts) - 0.1  # no worse than doing nothing
+
+
+@pytest.mark.parametrize(
+    "noise, words",
+    [
+        ({"noise": "gaussian", "sigma": -1}, "sigma=-1 must be a finite number >= 0"),
+        ({"noise": "poisson", "gain": 0}, "gain=0 must be a finite number > 0"),
+        (
+            {"noise": "poisson-gaussian", "gain": 1, "read_noise": -5, "offset": 0},
+            "read_noise=-5 must be a finite number >= 0",
+        ),
+    ],
+)
+def test_a_described_noise_with_negative_or_zero_levels_is_refused(noise, words):
+    # a negative sigma or read noise was squared into a valid line; a gain of 0 said
+    # "float division by zero"
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match=f"light_noise_guard: .*{words}"):
+        dn.restore(image, light_noise_guard=noise)

@@ -487,3 +487,15 @@ def test_deconv_3d_restores_volumes_of_narrow_planes():
     tiny = rng.random((3, 8, 8)).astype(np.float32)
     with pytest.raises(ValueError, match=r"needs at least 16x16 pixels.*restore a larger crop"):
         dn.restore(tiny, "deconv-3d", psf=psf[1:4, 1:4, 1:4])
+
+
+def test_a_named_3d_psf_on_a_plane_deconvolves_it_with_deconv_2d():
+    # "widefield" is 3D by itself: the default model became deconv-3d, which refused the
+    # plane and advised 'denoise-2d' (no PSF); a plane's widefield PSF is its focal plane
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    out = dn.restore(image, psf="widefield", device="cpu")
+    np.testing.assert_array_equal(
+        out, dn.restore(image, "deconv-2d", psf="widefield", device="cpu")
+    )
+    with pytest.raises(ValueError, match="use a 2D model such as 'deconv-2d'"):
+        dn.restore(image, psf={"kind": "gaussian", "sigma": (2, 1, 1)})  # 3D on purpose

@@ -200,7 +200,7 @@ class Layout:
                 f"this model is {cfg.ndim}D and needs the axes {spatial!r}, but the image's "
                 f"axes are {axes!r} (shape {tuple(shape)}, no {''.join(missing)!r}); pass a "
                 f"{cfg.ndim}D image (e.g. axes={spatial!r}) or use a {len(axes)}D model such "
-                "as 'denoise-2d'"
+                f"as {'deconv-2d' if kind_of(model).needs_psf else 'denoise-2d'!r}"
             )
         channel = next((a for a in axes if a in "CS"), None)
         n_channels = shape[axes.index(channel)] if channel else 1

@@ -1074,6 +1074,21 @@ def variance_line(params: dict[str, Any]) -> tuple[float, float]:
             f"a variance line needs noise whose variance is a line in the "
             f"intensity ({', '.join(LINE_NOISE_MODELS)}), got {name or 'no model'!r}"
         )
+    for key, strict in (("sigma", False), ("gain", True), ("peak", True), ("read_noise", False)):
+        value = params.get(key)
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name!r} noise parameter {key}={value!r} is not a number") from None
+        if not math.isfinite(number) or number < 0 or (strict and number == 0):
+            # a negative sigma or read noise was squared into a valid line; a gain of 0
+            # said "float division by zero"
+            raise ValueError(
+                f"{name!r} noise parameter {key}={value!r} must be a finite number "
+                f"{'> 0' if strict else '>= 0'}"
+            )
     try:
         if name == "gaussian":
             a, b = 0.0, float(params["sigma"]) ** 2

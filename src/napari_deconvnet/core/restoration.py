@@ -136,7 +136,16 @@ def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
             )
         image = np.ma.getdata(image)
     if isinstance(model, str) and model == "default" and psf is not None:
-        model = DECONVOLUTION_MODELS[min(max(psf_dimensions(psf), 1), 3)]
+        dims = min(max(psf_dimensions(psf), 1), 3)
+        named = isinstance(psf, str) or (
+            isinstance(psf, Mapping) and "shape" not in psf and np.ndim(psf.get("sigma")) == 0
+        )
+        if named and dims == 3 and np.ndim(image) == 2:
+            # a name made in the model's dimensions ("widefield" is 3D by itself): a
+            # plane's is its focal plane, with deconv-2d (deconv-3d refused the plane
+            # and pointed to 'denoise-2d', which takes no PSF)
+            dims = 2
+        model = DECONVOLUTION_MODELS[dims]
     return image, model
 
 
