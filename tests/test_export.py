@@ -638,3 +638,12 @@ def test_exported_graphs_are_named_when_given_as_models(tmp_path):
             call(onnx_path)
         with pytest.raises(ValueError, match="TorchScript export"):
             call(ts_path)
+
+
+def test_weights_that_do_not_match_their_declared_sha256_are_refused(packages, tmp_path):
+    rdf = _rdf(packages["denoise-2d"])
+    rdf["weights"]["pytorch_state_dict"]["sha256"] = "0" * 64  # never compared before
+    bad = _rewrite(packages["denoise-2d"], tmp_path / "bad.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    with pytest.raises(ValueError, match="do not match the sha256 the package declares"):
+        dn.load_model(bad)
+    assert dn.load_model(packages["denoise-2d"]) is not None  # its own sha256 matches

@@ -21,6 +21,7 @@ the same code that checks it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
@@ -477,6 +478,12 @@ def _load(path: str | os.PathLike, check: bool) -> DeconvNet:
             f"{pkg.path}: the DeconvNet kwargs are not a valid config: {err}"
         ) from err
     data = pkg.read(_source(entry))
+    declared = entry.get("sha256")
+    if isinstance(declared, str) and hashlib.sha256(data).hexdigest() != declared.lower():
+        raise ValueError(
+            f"{pkg.path}: the weights {_source(entry)!r} do not match the sha256 the package "
+            "declares for them (changed or damaged since it was exported)"
+        )
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for damaged or pickled-code files
