@@ -610,7 +610,7 @@ def test_headless_demo_of_a_blurred_sample_deconvolves_with_its_psf(tmp_path, ca
     expected = dn.restore(blurred, "deconv-2d", psf=psf)
     np.testing.assert_allclose(tifffile.imread(out), expected, rtol=1e-5, atol=1e-5)
     assert main(["demo", "--sample", "blurred", "--headless", "-o", str(out), "--model",
-                 "denoise-2d"]) == 0  # fmt: skip
+                 "denoise-2d", "--overwrite"]) == 0  # fmt: skip
     assert "(model 'denoise-2d')" in capsys.readouterr().out
 
 
@@ -849,3 +849,60 @@ def test_denoise_3d_on_a_stack_with_far_apart_planes_warns(tmp_path, capsys, spa
     assert ("3x further apart" in err and "warning:" in err) is warned, err
     assert main(["restore", str(src), "-o", str(tmp_path / "o2.tif"), "-q"]) == 0  # 2D slices
     assert "further apart" not in capsys.readouterr().err
+
+
+def test_outputs_are_checked_before_any_work(tif, tmp_path, capsys):
+    # evaluate --ssim-map replaced any file, the result it measured included; demo -o
+    # replaced a file; a file where the output's folder should be failed after the work
+    # with a raw FileExistsError; -o "" wrote into the current folder
+    clean = tmp_path / "clean.tif"
+    tifffile.imwrite(clean, _image())
+    kept = tif.read_bytes()
+    assert main(["evaluate", str(tif), str(clean), "--ssim-map", str(tif)]) == 2
+    assert "is an input" in capsys.readouterr().err and tif.read_bytes() == kept
+    other = tmp_path / "map.tif"
+    other.write_bytes(b"mine")
+    assert main(["evaluate", str(tif), str(clean), "--ssim-map", str(other)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err and other.read_bytes() == b"mine"
+    assert main(["evaluate", str(tif), str(clean), "--ssim-map", str(other), "--overwrite"]) == 0
+    assert tifffile.imread(other).shape == _image().shape
+    precious = tmp_path / "precious.tif"
+    precious.write_bytes(b"mine")
+    assert main(["demo", "--headless", "-o", str(precious), "--device", "cpu"]) == 2
+    assert precious.read_bytes() == b"mine"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for command in (["restore", str(tif)], ["synthesize", str(tif)]):
+        assert main([*command, "-o", str(a_file / "x.tif")]) == 2
+        assert "is a file, not a folder" in capsys.readouterr().err
+        assert main([*command, "-o", ""]) == 2
+        assert "-o/--output is empty" in capsys.readouterr().err
+    assert (
+        main(["adapt", str(tmp_path / "nothere.tif"), "--steps", "1", "-o", "m.safetensors"]) == 2
+    )
+    assert "nothere.tif: no such file" in capsys.readouterr().err
+
+
+def test_an_unfinished_streamed_target_is_never_replaced_by_an_in_memory_restore(
+    tif, tmp_path, capsys
+):
+    # only a streamed restore resumes a job; one in memory (a .tif input, a classical
+    # method) replaced the unfinished OME-Zarr without --overwrite
+    target = tmp_path / "out.ome.zarr"
+    (target / ".napari_deconvnet_job" / "done").mkdir(parents=True)
+    (target / ".napari_deconvnet_job" / "job.json").write_text("{}")
+    assert main(["restore", str(tif), "-o", str(target), "--method", "median"]) == 0
+    assert "holds an unfinished streamed restore" in capsys.readouterr().err
+    assert (target / ".napari_deconvnet_job" / "job.json").read_text() == "{}"
+    assert main(["restore", str(tif), "-o", str(target), "--method", "median", "--overwrite"]) == 0
+    assert not (target / ".napari_deconvnet_job").exists()
+    assert read_image(target).data.shape == _image().shape
+
+
+def test_a_damaged_tiff_gives_one_error_line(tmp_path):
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00" + b"\xff" * 20)
+    done = _run("restore", broken, "-o", tmp_path / "x.tif")
+    assert done.returncode == 1  # tifffile's own log line came before the error
+    assert "invalid offset" not in done.stderr
+    assert "broken.tif: no image data in this TIFF" in done.stderr

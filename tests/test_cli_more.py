@@ -6,6 +6,7 @@ be, and no output left behind. Images are tiny, training one short epoch.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -491,3 +492,19 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(monkeypatch, capsys)
     assert main(["models"]) == 141
     assert "error" not in capsys.readouterr().err
     pipe.write("still writable: the pipe was pointed at the null device\n")
+
+
+def test_ctrl_c_before_a_resume_state_leaves_no_autosave(tmp_path, small, monkeypatch, capsys):
+    # stopped early, the autosave stayed without its .resume file: --resume refused it
+    # ("no interrupted run") although the CLI said no partial output was left
+    out = tmp_path / "m.safetensors"
+    autosave = tmp_path / "m.autosave.safetensors"
+
+    def interrupted(*a, autosave=None, **k):
+        Path(autosave).write_bytes(b"an early autosave")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dn, "train", interrupted)
+    assert main(["train", "--input", str(small), "-o", str(out), *TRAIN]) == 130
+    assert "no partial output was left" in capsys.readouterr().err
+    assert not autosave.exists() and not out.exists()

@@ -87,6 +87,9 @@ def test_package_validates_and_declares_the_model(packages, name):
     assert (scale["kwargs"]["min_percentile"], scale["kwargs"]["max_percentile"]) == (0.5, 99.5)
     assert rdf["outputs"][0]["postprocessing"] == []  # no inverse exists in the spec
     assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
+    # the PSF the test output was made with is listed, so that repackaging keeps it
+    psf_listed = [{"source": "test_psf.npy"}] if name.startswith("deconv") else None
+    assert rdf.get("attachments") == psf_listed
     arch = rdf["weights"]["pytorch_state_dict"]["architecture"]
     assert arch["callable"] == "DeconvNetZoo"
     assert arch["kwargs"] == net.config.to_dict()

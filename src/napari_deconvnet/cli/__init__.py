@@ -35,6 +35,7 @@ napari is imported only by ``demo`` without ``--headless``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -485,6 +486,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", default=None, metavar="OUT.tif", help="with --headless")
     p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --output (with --headless)"
+    )
+    p.add_argument(
         "--model",
         default=None,
         help="shipped model name or .safetensors file (default: as the Restore widget "
@@ -527,6 +531,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     where = f"{PROG} {args.command}"
+    tiff_log = logging.getLogger("tifffile")
+    level = tiff_log.level
+    if not debug:  # a damaged TIFF's own log lines ("invalid offset to first page"): the
+        # error line that follows says it once, naming the file
+        tiff_log.setLevel(logging.CRITICAL)
+    try:
+        return _run(args, debug, where)
+    finally:
+        tiff_log.setLevel(level)
+
+
+def _run(args: argparse.Namespace, debug: bool, where: str) -> int:
+    """:func:`main`'s command, its errors as one line and an exit status."""
     try:
         with warnings.catch_warnings():
             _plain_warnings(where)

@@ -9,6 +9,7 @@ no clean data, and saved; the run autosaves beside the output and
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ._commands import (
@@ -30,6 +31,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     _check_model_name(args.model, "--model")
     if args.time is None and args.steps is None:
         raise UsageError("give --time SECONDS (120 is typical) or --steps N, or both")
+    if not Path(args.image).exists():  # a usage error, as restore and train say it
+        raise UsageError(f"{args.image}: no such file")
     image = read_input(args.image, lazy=False)
     noise: Any = "auto"
     if args.noise != "auto":

@@ -26,6 +26,7 @@ from ._files import (
     expand_inputs,
     follow,
     layer_meta,
+    not_an_input,
     output_paths,
     parse_spec,
     png_refusal,
@@ -179,7 +180,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     from ._specs import check_params
 
     inputs = expand_inputs(args.inputs)
-    outputs = output_paths(inputs, Path(args.output), args.format, "noisy")
+    outputs = output_paths(inputs, args.output, args.format, "noisy")
     noise, given = parse_spec(args.noise, "--noise") if args.noise else ("none", {})
     try:
         spec = noise_spec(noise)
@@ -375,6 +376,8 @@ def say_what_is_kept(autosave: Path, files: str) -> None:
             "with --resume to continue it",
             file=sys.stderr,
         )
+    else:  # stopped before a resume state was written: an autosave --resume cannot use
+        autosave.unlink(missing_ok=True)
 
 
 def progress_callback(bar: Any) -> Callable[[Any], None]:
@@ -557,8 +560,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     if args.headless:
         return _demo_headless(args)
-    if args.output is not None:
-        raise UsageError("-o/--output is only used with --headless")
+    if args.output is not None or args.overwrite:
+        raise UsageError("-o/--output and --overwrite are only used with --headless")
     import napari
 
     viewer = napari.Viewer(title="napari-deconvnet demo")
@@ -588,6 +591,9 @@ def _demo_headless(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float32 samples
         raise UsageError(f"{out}: name the output *.tif, *.ome.tif, *.ome.zarr or *.npy")
+    if out.exists() and not args.overwrite:  # (it was replaced without a word)
+        raise UsageError(f"{out} exists; pass --overwrite to replace it")
+    not_an_input([out], [])  # its folder writable, before any work
     layers = samples.SAMPLES[args.sample][0]()
     (noisy, meta, _), (clean, _, _) = layers[:2]
     # the sample's PSF layer, where it has one (blurred samples)

@@ -17,8 +17,10 @@ import numpy as np
 from ._files import (
     WRITABLE,
     UsageError,
+    check_writable_folder,
     follow,
     layer_meta,
+    not_an_input,
     progress_bar,
     read_input,
     suffix_of,
@@ -66,6 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, **kwargs)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--ssim-map", default=None, metavar="OUT", help="also write the SSIM map")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --ssim-map file")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -79,6 +82,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name in (args.result, args.reference):
         if not Path(name).exists():
             raise UsageError(f"{name}: no such file")
+    if args.ssim_map is not None:  # refused before any work, as restore's outputs are
+        out = Path(args.ssim_map)
+        if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float SSIM
+            raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
+        not_an_input([out], [Path(args.result), Path(args.reference)])
+        if out.exists() and not args.overwrite:
+            raise UsageError(f"--ssim-map {out} exists; pass --overwrite to replace it")
+        check_writable_folder(out.parent, out)
+    for name in (args.result, args.reference):
         images.append(read_input(Path(name), lazy=False))
     result, reference = images
     x, y = np.asarray(result.data), np.asarray(reference.data)
@@ -98,8 +110,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = {**measurement.summary(), "result": args.result, "reference": args.reference}
     if args.ssim_map:
         out = Path(args.ssim_map)
-        if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float SSIM
-            raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
         provenance = record("measure", metric="ssim", **report)
         meta = layer_meta(result, "SSIM map", provenance)
         meta["rgb"] = False

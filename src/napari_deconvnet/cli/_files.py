@@ -166,8 +166,11 @@ def suffix_of(path: Path) -> str:
     return next((s for s in WRITABLE if name.endswith(s)), path.suffix.lower())
 
 
-def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> list[Path]:
+def output_paths(inputs: list[Path], out: Any, fmt: str | None, tag: str) -> list[Path]:
     """One output per input: `out` itself, or ``STEM_TAG.EXT`` files in the folder `out`."""
+    if str(out) == "":  # -o "" (Path("") is the current folder, which "-o ." names)
+        raise UsageError("-o/--output is empty; name an output file or folder (e.g. -o out)")
+    out = Path(out)
     ext = FORMATS[fmt or "tif"]
     zarr = out.name.lower().endswith(".zarr")  # an image, even though it is a folder
     if zarr and len(inputs) > 1:
@@ -185,7 +188,7 @@ def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> li
                 "gives the format (--format applies to output folders): drop --format, "
                 f"or name the output *{FORMATS[fmt]}"
             )
-        return _not_an_input([out], inputs)
+        return not_an_input([out], inputs)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, but several inputs need an output folder")
     if not out.exists() and suffix_of(out) in WRITABLE:
@@ -202,11 +205,13 @@ def output_paths(inputs: list[Path], out: Path, fmt: str | None, tag: str) -> li
             f"several inputs would be written to the same file ({', '.join(duplicates)}); "
             "process inputs with the same name into different folders"
         )
-    return _not_an_input([out / n for n in names], inputs)
+    return not_an_input([out / n for n in names], inputs)
 
 
-def _not_an_input(outputs: list[Path], inputs: list[Path]) -> list[Path]:
-    """`outputs`, unless one of them is an input: a result never replaces its source."""
+def not_an_input(outputs: list[Path], inputs: list[Path]) -> list[Path]:
+    """`outputs`, unless one of them is an input (a result never replaces its source)
+    or cannot be written (a file where its folder should be: refused before any work,
+    where it failed after it with a raw FileExistsError)."""
     sources = {p.resolve() for p in inputs}
     for path in outputs:
         if path.resolve() in sources:
@@ -214,6 +219,8 @@ def _not_an_input(outputs: list[Path], inputs: list[Path]) -> list[Path]:
                 f"{path} is an input: writing there would replace the raw data with its "
                 "result; name another output file or folder"
             )
+    for folder in {path.parent for path in outputs}:
+        check_writable_folder(folder, outputs[0] if len(outputs) == 1 else folder)
     return outputs
 
 

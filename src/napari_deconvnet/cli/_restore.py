@@ -123,7 +123,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     name, spec = _method(args)
     params = _options(args, name, spec)
     inputs = expand_inputs(args.inputs)
-    outputs = output_paths(inputs, Path(args.output), args.format, "restored")
+    outputs = output_paths(inputs, args.output, args.format, "restored")
     _check_psf(name, spec, psf)
     model = None
     if spec.kind == "model":
@@ -160,11 +160,22 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 files.update(1)
                 continue
             start = time.perf_counter()
-            if (
+            streams = (
                 model is not None
                 and dst.name.lower().endswith(".zarr")
                 and (image.lazy or src.name.lower().endswith(".zarr"))
-            ):
+            )
+            if resumable and not streams and not args.overwrite:
+                # only a streamed restore resumes a job; this one would replace it
+                print(
+                    f"skipping {src}: {dst} holds an unfinished streamed restore, which this "
+                    "restore (in memory) would replace; rerun the streamed one to finish it, "
+                    "or pass --overwrite to replace it",
+                    file=sys.stderr,
+                )
+                files.update(1)
+                continue
+            if streams:
                 # big data: block by block from the file straight into the OME-Zarr, resumable
                 axes = _stream_axes(src, image, args.axes)
                 _warn_anisotropy(name, image, axes)

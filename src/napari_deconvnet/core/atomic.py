@@ -179,11 +179,15 @@ def recover_folder(path: str | os.PathLike) -> bool:
 
 #: Files that mark a folder as a zarr store (v2 or v3), which a write may replace.
 ZARR_MARKS = (".zattrs", ".zgroup", ".zarray", "zarr.json")
+#: The folder in which a streamed restore keeps its job (an unfinished OME-Zarr:
+#: :mod:`~napari_deconvnet.core.ome_zarr`), which a write may replace too.
+JOB_DIR = ".napari_deconvnet_job"
 
 
 def _replaceable(folder: Path) -> bool:
     """Whether `folder` is a zarr store or empty: what :func:`atomic_folder` replaces."""
-    return any((folder / mark).exists() for mark in ZARR_MARKS) or not any(folder.iterdir())
+    marks = (*ZARR_MARKS, JOB_DIR)
+    return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
 
 
 @contextlib.contextmanager

@@ -387,6 +387,8 @@ def export_bioimageio(
             "inputs": inputs,
             "outputs": outputs,
         }
+        if kernel is not None:  # listed, so that repackaging keeps the PSF the test used
+            rdf["attachments"] = [{"source": "test_psf.npy"}]
         output = run_package(net, rdf, tensors)
         np.save(folder / "test_input.npy", tensors["input"])
         if conditioned:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import ZARR_MARKS
+from .atomic import JOB_DIR, ZARR_MARKS
 from .persistence import write_atomic
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "write_json",
 ]
 
-JOB_DIR = ".napari_deconvnet_job"
 #: The layer document the package's reader reads: its key in a file's
 #: metadata, its format name and version (io.layer_doc writes and reads it).
 LAYER_KEY = "napari_deconvnet_layer"

@@ -553,6 +553,8 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
         # an OME-Zarr replacement that a crash interrupted: put the previous version back
         with contextlib.suppress(OSError):  # e.g. a read-only folder: read what is there
             recover_folder(path.rstrip("/\\"))
+    if not os.path.exists(path):  # (it said "not a file type napari-deconvnet reads")
+        raise ValueError(f"{path}: no such file or folder")
     kind = file_kind(path)
     if kind is None:
         raise ValueError(
