@@ -160,3 +160,19 @@ def test_a_generated_psf_deeper_than_the_stack_is_cropped_for_adapt():
         out = dn.restore(noisy, model, psf="widefield", device="cpu", precision="float32")
     expected = dn.restore(noisy, model, psf=fitted, device="cpu", precision="float32")
     np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_a_narrow_image_says_its_validation_shares_the_training_structures():
+    # the record said "a held-out strip ... (never trained on)" when the image was too
+    # narrow to hold one out and both used the whole scene
+    from scipy.ndimage import convolve
+
+    from napari_deconvnet.core.phantoms import phantom
+
+    psf = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    clean = phantom((64, 64), rng=0) * 100
+    image = convolve(clean, psf) + np.random.default_rng(0).normal(0, 3, (64, 64))
+    options = dict(seconds=None, steps=2, steps_per_epoch=2, patch_size=32, batch_size=2)
+    with pytest.warns(UserWarning, match="too narrow to hold out a validation strip"):
+        model = dn.adapt("deconv-2d", image.astype(np.float32), psf=psf, device="cpu", **options)
+    assert "shared with training" in model.metadata["training"]["validation"]["source"]

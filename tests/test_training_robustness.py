@@ -160,3 +160,18 @@ def test_a_time_budget_that_is_no_number_of_seconds_is_refused(value):
     image = np.zeros((32, 32), np.float32)
     with pytest.raises(ValueError, match="max_seconds must be a positive, finite number"):
         dn.train(image, noise="gaussian", max_seconds=value, device="cpu")
+
+
+def test_validation_data_and_validation_regions_are_alternatives():
+    # the validation pairs were ignored without a word
+    rng = np.random.default_rng(0)
+    clean, other = rng.random((128, 128), dtype=np.float32), rng.random((64, 64), dtype=np.float32)
+    mask = np.zeros((128, 128), bool)
+    mask[:, 90:] = True
+    with pytest.raises(
+        ValueError, match="validation= data and validation_regions= are alternatives"
+    ):
+        dn.train(
+            clean + 0.1, clean, validation=(other + 0.1, other), validation_regions=mask,
+            steps_per_epoch=2, epochs=1, patch_size=32, batch_size=2, device="cpu",
+        )  # fmt: skip

@@ -320,6 +320,29 @@ def test_shapes_to_polygons_goes_through_world_coordinates(make_napari_viewer):
     np.testing.assert_allclose(polygon.max(axis=0), (20, 20))
 
 
+def test_a_2d_shapes_layer_over_a_stack_applies_to_every_plane(make_napari_viewer, monkeypatch):
+    # world_to_data filled the stack's leading axis with 0: the region was plane 0's
+    from napari_deconvnet.core import patches
+
+    viewer = make_napari_viewer()
+    stack = np.random.default_rng(0).random((4, 96, 96)).astype(np.float32)
+    image = viewer.add_image(stack)
+    shapes = viewer.add_shapes([np.array([[0, 0], [0, 64], [96, 64], [96, 0]])])
+    (polygon,) = shapes_to_polygons(shapes, image)
+    assert polygon.shape[1] == 2
+    leads, original = [], patches.PatchSampler.draw
+
+    def recording(self, *args, **kwargs):
+        drawn = original(self, *args, **kwargs)
+        leads.append(drawn[1])
+        return drawn
+
+    monkeypatch.setattr(patches.PatchSampler, "draw", recording)
+    dn.train(stack, axes="TYX", regions=[polygon], steps_per_epoch=12, epochs=1,
+             patch_size=32, batch_size=2, device="cpu", validation=None)  # fmt: skip
+    assert len({tuple(lead) for lead in leads}) > 1  # patches from several frames
+
+
 def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
     volume = np.random.default_rng(0).random((20, 48, 48), dtype=np.float32)
@@ -945,3 +968,41 @@ def test_adapting_to_a_lazy_layer_reads_it_in_the_worker(viewer_widget, qtbot, e
     assert errors == []
     assert on_gui_thread == 0
     assert readers.count(False) >= len(stack)  # every chunk, read by the worker
+
+
+def test_further_layers_train_on_every_pixel_beside_a_validate_in_region(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    # the further layers got validation_regions None, "the whole image": each was held
+    # out of training entirely and served as validation only
+    from napari_deconvnet.core import patches
+
+    viewer, widget = viewer_widget
+    for name, seed in (("a", 0), ("b", 1)):
+        noisy, clean = _pair((96, 96), seed)
+        viewer.add_image(noisy, name=f"{name} noisy")
+        viewer.add_image(clean, name=f"{name} clean")
+    mask = np.zeros((96, 96), np.int32)
+    mask[:, 60:] = 1
+    viewer.add_labels(mask, name="held out")
+    widget.image.value = viewer.layers["a noisy"]
+    widget.validation_region.value = viewer.layers["held out"]
+    widget.more.value = [viewer.layers["b noisy"]]
+    assert collect_training(widget)["options"]["validation_regions"][1] == []
+    sources, original = [], patches.PatchSampler.draw
+
+    def recording(self, *args, **kwargs):
+        drawn = original(self, *args, **kwargs)
+        sources.append(drawn[0])
+        return drawn
+
+    monkeypatch.setattr(patches.PatchSampler, "draw", recording)
+    train = train_module._train_job
+
+    def one_epoch(inputs, targets, options, *args):
+        return (yield from train(inputs, targets, {**options, "epochs": 1}, *args))
+
+    monkeypatch.setattr(train_module, "_train_job", one_epoch)
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and set(sources) == {0, 1}  # both layers are trained on

@@ -220,6 +220,11 @@ VALIDATE_ON = {
     "image": "a held-out strip of the image's own structures (never trained on)",
     "mix": "the training mix",
 }
+#: The validation source when the image is too narrow to hold a strip out.
+SHARED_SCENES = (
+    "the image's own structures, shared with training (the image is too narrow to hold "
+    "out a strip beside the training patches)"
+)
 #: 3D differs (CARE's 3D defaults): 4 patches of 16 x 48 x 48 per batch; see :data:`POOL_3D`.
 DEFAULTS_3D: dict[str, Any] = {**DEFAULTS, "batch_size": 4}
 PATCH_2D = 64
@@ -658,6 +663,15 @@ def adapt_iter(
         **scene_options,
         **({} if ndim == 2 else POOL_3D),
     )
+    if fraction and settings["validate_on"] == "image" and data.shared_scenes:
+        warnings.warn(
+            f"the image ({tuple(array.shape)}) is too narrow to hold out a validation strip "
+            f"beside training patches of {tuple(size)} (and the PSF's margin): validation "
+            "shares the training structures, so the best model is chosen on what it trains "
+            "on; a wider image, or a smaller patch_size, keeps them apart",
+            UserWarning,
+            stacklevel=2,
+        )
     if state is not None:
         data.skip_to(int(state["step"]))  # the batches the interrupted run had not drawn
     loss_name, loss_fn = resolve_loss("mse", "synthetic", 0.5)
@@ -769,7 +783,9 @@ def adapt_iter(
                 "set": f"{len(data.val['x'])} synthetic pairs of a fixed seed, never trained on",
                 "source": (
                     VALIDATE_ON[settings["validate_on"]] if fraction else "the package's phantoms"
-                ),
+                )
+                if not (fraction and getattr(data, "shared_scenes", 0))
+                else SHARED_SCENES,
                 "scores": [
                     {"epoch": h["epoch"], "step": h["step"], **{k: h.get(k) for k in scores}}
                     for h in history

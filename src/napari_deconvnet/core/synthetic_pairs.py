@@ -229,6 +229,8 @@ class SyntheticPairs:
                 )
             val_fraction = float(validation_scene_fraction)
         self.val_scenes = self.scenes
+        #: scenes too narrow to hold a strip out, used whole by training and validation
+        self.shared_scenes = 0
         if self.scenes and held_out > 0:
             self.scenes, self.val_scenes = self._split(self.scenes, held_out)
         self.validation = "synthetic"
@@ -267,6 +269,7 @@ class SyntheticPairs:
             else:
                 train.append(a)
                 val.append(a)
+                self.shared_scenes += 1
         return train, val
 
     def _crops(

@@ -322,6 +322,11 @@ class TrainingSet:
                 "lower patch_size"
             )
         val_sources, positions, exclude = self.sources, [], []
+        if validation_regions is not None and isinstance(validation, tuple | list):
+            raise ValueError(
+                "validation= data and validation_regions= are alternatives (validate on "
+                "separate images, or on regions of the training images); give one of them"
+            )
         if validation_regions is not None:
             val_boxes = self._regions(validation_regions, "validation_regions", self.sources)
             for box in val_boxes:

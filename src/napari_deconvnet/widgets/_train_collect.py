@@ -190,9 +190,13 @@ def _with_more_layers(
             used.append(clean)
             paired.append(layer_data(clean))
         targets = paired
-    for key in ("regions", "validation_regions"):  # the shapes were drawn on the input
-        if key in options:
-            options[key] = [options[key]] + [None] * len(more)
+    # the shapes were drawn on the input layer: the further layers train on every pixel
+    # (None) and hold no validation ([]: no region; None there is "the whole image",
+    # which held every further layer out of training)
+    if "regions" in options:
+        options["regions"] = [options["regions"]] + [None] * len(more)
+    if "validation_regions" in options:
+        options["validation_regions"] = [options["validation_regions"]] + [[]] * len(more)
     options["name"] = f"{layer.name}+{len(more)}-{options['name'].rsplit('-', 1)[-1]}"
     return inputs, targets
 

@@ -16,6 +16,8 @@ def shapes_to_polygons(shapes: Shapes, image: Image) -> list[np.ndarray]:
 
     Vertices go through world coordinates, so the layers may have different
     scales and translations. Lines and paths enclose no area and are skipped.
+    Shapes of fewer axes than the image (2D shapes over a stack) keep their own
+    axes: the region applies to every plane of the image's leading axes.
     """
     polygons = []
     for kind, vertices in zip(shapes.shape_type, shapes.data, strict=True):
@@ -31,7 +33,10 @@ def shapes_to_polygons(shapes: Shapes, image: Image) -> list[np.ndarray]:
             v[:, -1] += half[-1] * np.cos(t)
         world = np.array([shapes.data_to_world(p) for p in v])
         data = np.array([image.world_to_data(p) for p in world])
-        polygons.append(data[:, -min(data.shape[1], image.ndim) :])
+        # a 2D Shapes layer over a stack is drawn on every plane, as a 2D Labels layer
+        # marks every plane: its vertices keep their own axes (world_to_data filled the
+        # stack's leading ones with 0, which pinned the region to the first plane)
+        polygons.append(data[:, -min(v.shape[1], data.shape[1], image.ndim) :])
     return polygons
 
 
