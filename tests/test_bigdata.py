@@ -314,3 +314,19 @@ def test_a_target_a_kill_left_with_nothing_written_is_started_afresh(tmp_path, r
     fresh = tmp_path / "fresh.ome.zarr"
     dn.restore_to_zarr(src, fresh, net, chunks=48)
     np.testing.assert_array_equal(_level(out), _level(fresh))
+
+
+def test_a_resume_after_the_last_block_reports_all_blocks_done(tmp_path):
+    # killed after its last block, the rerun wrote the pyramid without one progress call
+    image = np.random.default_rng(0).random((96, 96)).astype(np.float32)
+    target = tmp_path / "k.ome.zarr"
+
+    def killed_at_the_end(done, total):
+        if done == total:
+            raise KeyboardInterrupt  # as a kill after the last block, before the pyramid
+
+    with pytest.raises(KeyboardInterrupt):
+        dn.restore_to_zarr(image, target, chunks=48, device="cpu", progress=killed_at_the_end)
+    calls = []
+    dn.restore_to_zarr(image, target, chunks=48, device="cpu", progress=lambda *c: calls.append(c))
+    assert calls == [(4, 4)]

@@ -349,3 +349,13 @@ def test_a_non_finite_value_in_a_lazy_or_streamed_image_is_named(tmp_path, value
     with pytest.raises(ValueError, match="NaN or infinite values"):
         dn.restore_to_zarr(x, target, model="denoise-2d", chunks=32, client=False)
     assert not target.exists()
+
+
+def test_progress_and_stop_are_refused_under_the_processes_scheduler():
+    import dask
+
+    image = da.from_array(np.random.default_rng(0).random((64, 70)).astype(np.float32))
+    with dask.config.set(scheduler="processes"):
+        with pytest.raises(ValueError, match="need dask's threaded scheduler"):
+            dn.restore(image, progress=lambda done, total: None)
+        assert dn.restore(image).shape == (64, 70)  # without them: as before (built lazily)

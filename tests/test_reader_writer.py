@@ -556,11 +556,17 @@ def test_viewer_opens_a_model_file(make_napari_viewer, tmp_path, random_net, cap
     assert widget.selected_model() == str(path.resolve())
 
 
+@pytest.mark.parametrize("name", ["big.npy", "pyramid.ome.zarr"])
 def test_reader_stops_its_worker_when_the_raw_layer_is_deleted(
-    make_napari_viewer, tmp_path, qtbot, monkeypatch
+    make_napari_viewer, tmp_path, qtbot, monkeypatch, name
 ):
+    # a multiscale raw layer's data is napari's MultiScaleData, never the level the
+    # worker compared with: deleting it did not stop the worker
     viewer = make_napari_viewer()
-    np.save(tmp_path / "big.npy", _noisy((96, 96)))
+    if name.endswith(".npy"):
+        np.save(tmp_path / name, _noisy((96, 96)))
+    else:
+        writer.write_ome_zarr(tmp_path / name, _noisy((2, 256, 256)), {"name": "p"}, chunk=64)
     gate = []
     real_job = restored_reader._restore_job
 
@@ -576,7 +582,8 @@ def test_reader_stops_its_worker_when_the_raw_layer_is_deleted(
         return (yield from gen)
 
     monkeypatch.setattr(restored_reader, "_restore_job", slow_job)
-    (raw,) = viewer.open(str(tmp_path / "big.npy"), plugin="napari-deconvnet")
+    (raw,) = viewer.open(str(tmp_path / name), plugin="napari-deconvnet")
+    assert raw.multiscale == name.endswith(".zarr")
     assert len(restored_reader._jobs) == 1
     (worker,) = restored_reader._jobs
     qtbot.waitUntil(lambda: worker.is_running, timeout=60_000)
@@ -836,3 +843,20 @@ def test_models_of_the_train_widget_are_numbered_not_named_by_their_temporary_fo
         assert names == ["cells-2d", "cells-2d (2)"]  # was "cells-2d (tmpxy34zw)"
     finally:
         registry.clear()
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_rotate_shear_and_affine_come_back(make_napari_viewer, tmp_path, name):
+    # the writers kept scale and translate only: a rotated or sheared layer came back upright
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(
+        _noisy((32, 40)), name="turned", scale=(2, 0.5), rotate=30, shear=[0.2],
+        affine=np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0], [0.0, 0.0, 1.0]]),
+    )  # fmt: skip
+    path = tmp_path / name
+    writer.write_image(path, layer.data, layer._get_state())
+    (back,) = viewer.open(str(path), plugin="napari-deconvnet")
+    np.testing.assert_allclose(back.affine.affine_matrix, layer.affine.affine_matrix, atol=1e-9)
+    np.testing.assert_allclose(
+        back._data_to_world.affine_matrix, layer._data_to_world.affine_matrix, atol=1e-9
+    )

@@ -1236,3 +1236,18 @@ def test_split_channels_get_their_own_psf_layer(viewer_widget):
     widget.image.value = viewer.layers["two colour blurred layer 1"]
     widget.image.value = viewer.layers["two colour blurred layer 0"]
     assert widget.psf.layer.value is viewer.layers["two colour PSF layer 1"]
+
+
+def test_a_channel_split_layers_result_is_blended_as_its_source(viewer_widget, qtbot, errors):
+    # napari's channel split gives additive layers; the result came translucent and hid
+    # the channels under it
+    viewer, widget = viewer_widget
+    data = np.random.default_rng(0).random((2, 48, 48)).astype(np.float32)
+    layers = viewer.add_image(data, channel_axis=0, name=["c0", "c1"], opacity=0.8)
+    widget.image.value = layers[1]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    result = viewer.layers[-1]
+    assert result is not layers[1] and result.blending == layers[1].blending == "additive"
+    assert result.opacity == pytest.approx(0.8)

@@ -38,6 +38,13 @@ from .restoration import as_network_sees, images_with_objects, prepare_restore, 
 __all__ = ["lazy_restore"]
 
 
+def _process_scheduler() -> bool:
+    """Whether dask's configured scheduler runs tasks in other processes."""
+    import dask
+
+    return str(dask.config.get("scheduler", None)) in ("processes", "multiprocessing")
+
+
 def lazy_restore(
     image: Any,
     model: Any = "default",
@@ -87,6 +94,14 @@ def lazy_restore(
             "progress= and stop= need a local dask scheduler, but a dask.distributed client "
             "is active; use restore_to_zarr(..., client=client, progress=..., stop=...) on a "
             "cluster, or dask.distributed's progress bar"
+        )
+    if (progress is not None or stop is not None) and _process_scheduler():
+        # their callbacks live in this process (it failed in "cannot pickle
+        # '_thread.lock' object" when the graph was computed)
+        raise ValueError(
+            "progress= and stop= need dask's threaded scheduler, but the 'processes' "
+            "scheduler is configured; compute with dask.config.set(scheduler='threads'), "
+            "or leave progress= and stop= out"
         )
     if _whole_image_restore(original, image, net, layout, colour, normalization):
         # a dim scene beside very bright objects (core.dynamic_range), or areas of

@@ -420,6 +420,8 @@ def restore_to_zarr(
             report,
             stop,
         )
+    if not todo:  # every block was written before a kill: what is left is the pyramid
+        report(count)
     shapes = pyramid(target, zaxes, out_chunks, client)
     offset, scale = job.offset.reshape(-1).tolist(), job.scale.reshape(-1).tolist()
     provenance = {

@@ -27,7 +27,7 @@ import numpy as np
 from napari_deconvnet.core.atomic import recover_folder
 from napari_deconvnet.core.ome_zarr import JOB_DIR, open_level, read_multiscales
 
-from .layer_doc import LAYER_KEY, canonical, load_doc, unit_name, valid_axes
+from .layer_doc import LAYER_KEY, canonical, load_doc, transforms_of, unit_name, valid_axes
 from .lazy import is_lazy, settings
 
 __all__ = ["ImageFile", "file_kind", "file_stem", "read_image", "single_path", "tiff_geometry"]
@@ -74,6 +74,8 @@ class ImageFile:
     metadata: dict[str, Any] = field(default_factory=dict)
     contrast_limits: list[float] | None = None
     lazy: bool = False
+    #: the layer's ``rotate``, ``shear`` and ``affine`` where its writer stored them
+    transforms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def data(self) -> Any:
@@ -104,6 +106,8 @@ class ImageFile:
             out[key] = values
         if wanted:
             out["axis_labels"] = tuple(a.lower() for a in wanted)
+        if wanted == own:  # (about the layer's own axes: dropped when they are relabelled)
+            out.update(self.transforms)
         return out
 
 
@@ -509,6 +513,7 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
         image.scale = [float(s) for s in doc["scale"]]
         image.translate = [float(t) for t in doc.get("translate") or [0.0] * n]
         image.units = list(doc.get("units") or [None] * n)
+        image.transforms = transforms_of(doc, n)
     elif axes and native:
         letters = axes.removesuffix("S")
         image.scale = [float(native.get(a, (1.0, None))[0]) for a in letters]

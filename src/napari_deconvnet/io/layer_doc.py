@@ -36,8 +36,10 @@ __all__ = [
     "layer_axes",
     "layer_document",
     "layer_geometry",
+    "layer_transforms",
     "load_doc",
     "make_doc",
+    "transforms_of",
     "spatial_unit",
     "unit_name",
     "valid_axes",
@@ -277,6 +279,43 @@ def layer_geometry(meta: dict[str, Any], axes: str) -> dict[str, Any]:
     }
 
 
+#: napari's transforms beyond scale and translate, with their identities
+TRANSFORMS = {
+    "rotate": lambda n: np.eye(n),
+    "shear": lambda n: np.zeros(n * (n - 1) // 2),
+    "affine": lambda n: np.eye(n + 1),
+}
+
+
+def layer_transforms(meta: dict[str, Any], n: int) -> dict[str, Any]:
+    """The layer's ``rotate``, ``shear`` and ``affine`` that are not identities (lists).
+
+    The writers dropped them: a rotated or sheared layer came back upright.
+    """
+    out = {}
+    for key, identity in TRANSFORMS.items():
+        value = meta.get(key)
+        if value is None:
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if key == "rotate" and array.ndim == 0:  # napari takes an angle for 2D
+            theta = np.deg2rad(float(array))
+            array = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        if array.shape != identity(n).shape or not np.isfinite(array).all():
+            continue
+        if not np.allclose(array, identity(n)):
+            out[key] = array.tolist()
+    return out
+
+
+def transforms_of(doc: dict[str, Any], n: int) -> dict[str, Any]:
+    """The transforms a layer document holds, checked as :func:`layer_transforms`."""
+    return layer_transforms({k: doc.get(k) for k in TRANSFORMS}, n)
+
+
 def layer_document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict[str, Any]:
     """The layer document of a layer's state `meta` with `axes` and geometry `geo`."""
     return make_doc(
@@ -286,6 +325,7 @@ def layer_document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict
             "scale": geo["list_scale"],
             "translate": geo["list_translate"],
             "units": geo["list_units"],
+            **layer_transforms(meta, len(geo["list_scale"])),
             "contrast_limits": meta.get("contrast_limits"),
             "metadata": dict(meta.get("metadata") or {}),
         }

@@ -364,7 +364,11 @@ def _restore_in_background(viewer: Any, image: ImageFile, model: str, device: st
         notify("error", f"napari-deconvnet could not restore {name}: {err}")
 
     def on_removed(event: Any) -> None:
-        if getattr(event.value, "data", None) is raw:
+        data = getattr(event.value, "data", None)
+        if getattr(event.value, "multiscale", False):  # napari's MultiScaleData of the levels
+            with contextlib.suppress(Exception):
+                data = data[0]
+        if data is raw:
             worker.quit()
 
     def on_finished() -> None:

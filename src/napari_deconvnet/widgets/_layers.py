@@ -115,7 +115,8 @@ def add_result(
         The result (numpy or lazy).
     like : napari.layers.Image
         The source layer: the result takes its geometry (scale, translate,
-        rotate, shear, affine, axis labels, units), RGB flag and colormap.
+        rotate, shear, affine, axis labels, units), RGB flag, colormap, blending,
+        opacity and gamma.
     name : str
         The layer's name; ``" (2)"``, ``" (3)"``... is appended if it is taken,
         so that no layer is ever replaced.
@@ -147,6 +148,11 @@ def add_result(
     }
     if not like.rgb:
         options["colormap"] = like.colormap
+    # how it is shown over the others (a channel split's additive layers: the result
+    # came translucent and hid the channels under it)
+    for key in ("blending", "opacity", "gamma"):
+        if hasattr(like, key):
+            options[key] = getattr(like, key)
     options.update(kwargs)
     return viewer.add_image(data, **options)
 
