@@ -906,3 +906,17 @@ def test_a_damaged_tiff_gives_one_error_line(tmp_path):
     assert done.returncode == 1  # tifffile's own log line came before the error
     assert "invalid offset" not in done.stderr
     assert "broken.tif: no image data in this TIFF" in done.stderr
+
+
+def test_refusals_name_the_command_lines_options(tmp_path, capsys):
+    from napari_deconvnet.cli._files import cli_words
+
+    assert cli_words("pass overwrite=True to replace it") == "pass --overwrite to replace it"
+    assert (
+        cli_words("pass a smaller tile or tile=None") == "pass a smaller tile or leave --tile out"
+    )
+    assert cli_words("per='volume' needs a Z axis") == "--per volume needs a Z axis"
+    image = tmp_path / "plane.tif"
+    tifffile.imwrite(image, _image())
+    assert main(["evaluate", str(image), str(image), "--per", "volume"]) == 2
+    assert "--per volume needs a Z axis" in capsys.readouterr().err  # it said per='volume'

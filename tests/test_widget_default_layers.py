@@ -84,3 +84,20 @@ def test_quality_scores_the_noise_widgets_result_against_its_clean_source(
     quality = _dock(viewer, "Quality")
     assert quality.result.value is noisy
     assert quality.reference.value is viewer.layers["clean"]
+
+
+def test_a_3d_psf_is_not_preselected_for_a_time_lapse(make_napari_viewer):
+    # deconv-2d was preselected with the 3D PSF layer beside a t, y, x layer; Run refused it
+    viewer = make_napari_viewer()
+    psf = dn.make_psf("gaussian", shape=(9, 15, 15), sigma=(2.0, 1.5, 1.5))
+    viewer.add_image(psf, name="psf")
+    frames = np.random.default_rng(0).random((6, 48, 48)).astype(np.float32)
+    viewer.add_image(frames, name="frames", axis_labels=("t", "y", "x"))
+    restore = _dock(viewer, "Restore")
+    assert restore.image.value is viewer.layers["frames"]
+    assert not restore.method.value.startswith("deconv")
+    volume = np.random.default_rng(1).random((16, 48, 48)).astype(np.float32)
+    viewer.add_image(volume, name="volume")
+    restore.image.value = viewer.layers["volume"]
+    assert restore.method.value == "deconv-3d"
+    assert restore.psf.layer.value is viewer.layers["psf"]

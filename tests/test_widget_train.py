@@ -32,6 +32,21 @@ def _pair(shape=(96, 96), seed=0):
     return (clean + rng.normal(0, 0.1, shape)).astype(np.float32), clean
 
 
+def _record_draws(monkeypatch):
+    """Every training patch drawn, as ``(source, lead index, origin)``."""
+    from napari_deconvnet.core import patches
+
+    draws, original = [], patches.PatchSampler.draw
+
+    def recording(self, *args, **kwargs):
+        drawn = original(self, *args, **kwargs)
+        draws.append(drawn)
+        return drawn
+
+    monkeypatch.setattr(patches.PatchSampler, "draw", recording)
+    return draws
+
+
 def _shown(widget):
     """Whether a field is shown (the dock itself may be hidden in headless tests)."""
     return not widget.native.isHidden()
@@ -322,7 +337,6 @@ def test_shapes_to_polygons_goes_through_world_coordinates(make_napari_viewer):
 
 def test_a_2d_shapes_layer_over_a_stack_applies_to_every_plane(make_napari_viewer, monkeypatch):
     # world_to_data filled the stack's leading axis with 0: the region was plane 0's
-    from napari_deconvnet.core import patches
 
     viewer = make_napari_viewer()
     stack = np.random.default_rng(0).random((4, 96, 96)).astype(np.float32)
@@ -330,17 +344,10 @@ def test_a_2d_shapes_layer_over_a_stack_applies_to_every_plane(make_napari_viewe
     shapes = viewer.add_shapes([np.array([[0, 0], [0, 64], [96, 64], [96, 0]])])
     (polygon,) = shapes_to_polygons(shapes, image)
     assert polygon.shape[1] == 2
-    leads, original = [], patches.PatchSampler.draw
-
-    def recording(self, *args, **kwargs):
-        drawn = original(self, *args, **kwargs)
-        leads.append(drawn[1])
-        return drawn
-
-    monkeypatch.setattr(patches.PatchSampler, "draw", recording)
+    draws = _record_draws(monkeypatch)
     dn.train(stack, axes="TYX", regions=[polygon], steps_per_epoch=12, epochs=1,
              patch_size=32, batch_size=2, device="cpu", validation=None)  # fmt: skip
-    assert len({tuple(lead) for lead in leads}) > 1  # patches from several frames
+    assert len({tuple(lead) for _, lead, _ in draws}) > 1  # patches from several frames
 
 
 def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
@@ -975,7 +982,6 @@ def test_further_layers_train_on_every_pixel_beside_a_validate_in_region(
 ):
     # the further layers got validation_regions None, "the whole image": each was held
     # out of training entirely and served as validation only
-    from napari_deconvnet.core import patches
 
     viewer, widget = viewer_widget
     for name, seed in (("a", 0), ("b", 1)):
@@ -989,14 +995,7 @@ def test_further_layers_train_on_every_pixel_beside_a_validate_in_region(
     widget.validation_region.value = viewer.layers["held out"]
     widget.more.value = [viewer.layers["b noisy"]]
     assert collect_training(widget)["options"]["validation_regions"][1] == []
-    sources, original = [], patches.PatchSampler.draw
-
-    def recording(self, *args, **kwargs):
-        drawn = original(self, *args, **kwargs)
-        sources.append(drawn[0])
-        return drawn
-
-    monkeypatch.setattr(patches.PatchSampler, "draw", recording)
+    draws = _record_draws(monkeypatch)
     train = train_module._train_job
 
     def one_epoch(inputs, targets, options, *args):
@@ -1005,4 +1004,4 @@ def test_further_layers_train_on_every_pixel_beside_a_validate_in_region(
     monkeypatch.setattr(train_module, "_train_job", one_epoch)
     widget.train()
     _wait_until_idle(qtbot, widget)
-    assert errors == [] and set(sources) == {0, 1}  # both layers are trained on
+    assert errors == [] and {source for source, _, _ in draws} == {0, 1}  # both train

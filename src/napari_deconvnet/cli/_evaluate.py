@@ -18,6 +18,7 @@ from ._files import (
     WRITABLE,
     UsageError,
     check_writable_folder,
+    cli_words,
     follow,
     layer_meta,
     not_an_input,
@@ -106,7 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             steps = dn.measure_iter(x, y, full=bool(args.ssim_map), **options)
             measurement = drain(steps, progress=follow(bar))
     except (ValueError, TypeError) as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(cli_words(str(err))) from err
     report = {**measurement.summary(), "result": args.result, "reference": args.reference}
     if args.ssim_map:
         out = Path(args.ssim_map)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,10 +58,11 @@ class BatchErrors:
         self.unreadable += 1
 
     def refuse(self, src: Path, err: Exception) -> None:
-        """An input whose data the method refused (its ValueError or TypeError)."""
+        """An input whose data the method refused (its ValueError or TypeError), in the
+        words of the command line (:func:`cli_words`)."""
         if self.total == 1:
-            raise UsageError(f"{src}: {err}") from err
-        self._report(f"{src}: {err}")
+            raise UsageError(f"{src}: {cli_words(str(err))}") from err
+        self._report(f"{src}: {cli_words(str(err))}")
         self.refused += 1
 
     def finish(self) -> None:
@@ -164,6 +166,24 @@ def expand_inputs(specs: Sequence[str]) -> list[Path]:
 def suffix_of(path: Path) -> str:
     name = path.name.lower()
     return next((s for s in WRITABLE if name.endswith(s)), path.suffix.lower())
+
+
+#: The core's words for its arguments, as the command line's options say them
+#: (a refusal said "pass overwrite=True to replace it" to a command-line user)
+_OPTION_WORDS = (
+    (re.compile(r"\boverwrite=True\b"), "--overwrite"),
+    (re.compile(r"\bpass tile=None \(automatic\)"), "leave --tile out (automatic)"),
+    (re.compile(r"\bor tile=None\b"), "or leave --tile out"),
+    (re.compile(r"\bpass data_range=the\b"), "pass --data-range, the"),
+    (re.compile(r"\bper='(volume|slice)'"), r"--per \1"),
+)
+
+
+def cli_words(message: str) -> str:
+    """`message` from the core with its argument names as the command line's options."""
+    for pattern, option in _OPTION_WORDS:
+        message = pattern.sub(option, message)
+    return message
 
 
 def output_paths(inputs: list[Path], out: Any, fmt: str | None, tag: str) -> list[Path]:

@@ -173,9 +173,12 @@ def train(
     validation : float, data or None
         A fraction of the training area held out as validation patches (at
         most 64 patches, never overlapped by training patches); or explicit
-        validation images (a ``(inputs, targets)`` tuple in supervised mode);
-        or 0/None for no validation. The best model by validation loss is
-        returned.
+        validation images (a ``(inputs, targets)`` tuple in supervised mode),
+        scored on the patches of a grid of `patch_size` that fit inside them
+        (a border narrower than a patch is left out: make them a multiple of
+        the patch to score every pixel); or 0/None for no validation; not
+        with `validation_regions`, which is the alternative on the training
+        images. The best model by validation loss is returned.
     seed : int
         Seeds patch sampling, augmentation, noise, masks and a new network's
         weights: the same seed, data and device give the same history on

@@ -156,6 +156,14 @@ def _no_z(layer: Image, axes: str, volume: bool, kernel_3d: bool) -> None:
 # -------------------------------------------------------------------- widget
 
 
+def _psf_fits(psf_layer: Image, spatial: int | None) -> bool:
+    """Whether a PSF layer has no more spatial dimensions than the image (`spatial`)."""
+    if spatial is None:
+        return True
+    labels = [str(a).upper() for a in getattr(psf_layer, "axis_labels", ())]
+    return layer_data(psf_layer).ndim - ("C" in labels) <= spatial
+
+
 class RestoreWidget(WorkerWidget):
     """Restore an image layer with a shipped or saved network, or a classical method.
 
@@ -292,7 +300,9 @@ class RestoreWidget(WorkerWidget):
         # Z, Y and X only: a time-lapse labelled t, y, x is no volume
         spatial = None if layer is None else spatial_dims(layer)
         psf_present = any(
-            looks_like_psf(other) for _, other in self._image_layers() if other is not layer
+            looks_like_psf(other) and _psf_fits(other, spatial)
+            for _, other in self._image_layers()
+            if other is not layer
         )
         name = preferred_method(self._methods, spatial_ndim=spatial, psf_present=psf_present)
         if name is not None and name != self.method.value:
@@ -304,7 +314,11 @@ class RestoreWidget(WorkerWidget):
         if self._psf_by_hand:
             return
         offered = [lay for lay in self.psf.layer.choices if lay is not None]
-        psf_layers = [lay for lay in offered if looks_like_psf(lay)]
+        # only PSFs the image can take: a 3D PSF beside a time-lapse (t, y, x) was
+        # preselected with deconv-2d, and Run then refused the pair
+        layer = self.image.value
+        spatial = None if layer is None else spatial_dims(layer)
+        psf_layers = [lay for lay in offered if looks_like_psf(lay) and _psf_fits(lay, spatial)]
         with self._choosing_method():
             if psf_layers:
                 if self.psf.layer.value is None:  # the one named most like the image
