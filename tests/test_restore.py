@@ -389,7 +389,10 @@ def test_the_default_model_with_a_psf_is_the_deconvolution_model_of_its_dimensio
     psf = dn.make_psf("gaussian", sigma=1.5)
     assert restore_arguments(image, "default", psf)[1] == "deconv-2d"
     assert restore_arguments(image, "default", "gaussian")[1] == "deconv-2d"
-    assert restore_arguments(image, "default", {"kind": "widefield"})[1] == "deconv-3d"
+    volume = np.zeros((8, 32, 32), np.float32)
+    assert restore_arguments(volume, "default", {"kind": "widefield"})[1] == "deconv-3d"
+    # a plane: the name made in 2D, its focal plane (session 64; deconv-3d refused it)
+    assert restore_arguments(image, "default", {"kind": "widefield"})[1] == "deconv-2d"
     assert restore_arguments(image, "default", {"kind": "gaussian", "sigma": (2, 1, 1)})[1] == (
         "deconv-3d"
     )
