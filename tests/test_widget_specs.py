@@ -261,7 +261,13 @@ def test_preselection_follows_the_layer_until_a_method_is_picked(make_napari_vie
     widget.image.value = volume
     assert widget.method.value == "deconv-3d"
     widget.image.value = plane
-    assert widget.method.value == "deconv-2d"  # a PSF is there: deconvolution
+    # a 3D PSF does not fit a plane (deconv-2d with it was refused by Run): a denoiser
+    assert widget.method.value == "denoise-2d"
+    viewer.add_image(dn.make_psf("gaussian", (5, 5)), name="psf 2d")
+    widget.image.value = volume
+    widget.image.value = plane
+    assert widget.method.value == "deconv-2d"  # a PSF it takes is there: deconvolution
+    assert widget.psf.layer.value is viewer.layers["psf 2d"]
 
     widget.method.value = "median"  # by hand: the choice stays
     widget.image.value = volume

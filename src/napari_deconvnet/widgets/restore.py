@@ -321,7 +321,8 @@ class RestoreWidget(WorkerWidget):
         psf_layers = [lay for lay in offered if looks_like_psf(lay) and _psf_fits(lay, spatial)]
         with self._choosing_method():
             if psf_layers:
-                if self.psf.layer.value is None:  # the one named most like the image
+                if self.psf.layer.value not in psf_layers:  # the one named most like the
+                    # image (and one it can take: a volume's 3D PSF is no plane's)
                     self.psf.choose_layer([(lay.name, lay) for lay in psf_layers])
                 if self.psf.source.value != FROM_LAYER:
                     self.psf.source.value = FROM_LAYER
