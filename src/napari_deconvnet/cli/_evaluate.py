@@ -17,7 +17,6 @@ import numpy as np
 from ._files import (
     WRITABLE,
     UsageError,
-    check_writable_folder,
     cli_words,
     follow,
     layer_meta,
@@ -87,10 +86,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out = Path(args.ssim_map)
         if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float SSIM
             raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
-        not_an_input([out], [Path(args.result), Path(args.reference)])
+        not_an_input([out], [Path(args.result), Path(args.reference)])  # (folder writable)
         if out.exists() and not args.overwrite:
             raise UsageError(f"--ssim-map {out} exists; pass --overwrite to replace it")
-        check_writable_folder(out.parent, out)
     for name in (args.result, args.reference):
         images.append(read_input(Path(name), lazy=False))
     result, reference = images

@@ -184,8 +184,9 @@ ZARR_MARKS = (".zattrs", ".zgroup", ".zarray", "zarr.json")
 JOB_DIR = ".napari_deconvnet_job"
 
 
-def _replaceable(folder: Path) -> bool:
-    """Whether `folder` is a zarr store or empty: what :func:`atomic_folder` replaces."""
+def replaceable_folder(folder: Path) -> bool:
+    """Whether `folder` is a zarr store, an unfinished restore's target or empty: what
+    :func:`atomic_folder` and ``restore_to_zarr(..., overwrite=True)`` replace."""
     marks = (*ZARR_MARKS, JOB_DIR)
     return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
 
@@ -223,7 +224,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(path)
-    if path.is_dir() and not path.is_symlink() and not _replaceable(path):
+    if path.is_dir() and not path.is_symlink() and not replaceable_folder(path):
         raise ValueError(
             f"{path} is a folder that holds other files than a zarr store; it is not "
             "replaced (it would be deleted): give a new name, or delete it first"

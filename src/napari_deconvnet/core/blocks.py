@@ -442,23 +442,16 @@ def _block_layout(layout: Layout, block: tuple[int, ...], tile: Any) -> Layout:
     return planned
 
 
-def _with_opacity_images(stats: list, lead: tuple[int, ...], axis: int) -> list:
-    """Per-image `stats` of the colours (batch shape `lead`) with an entry for each
-    image of the opacity sample appended along `axis` (a copy of the last colour's)."""
+def _extend_along(stats: list, shape: tuple[int, ...], axis: int, size: int) -> list:
+    """Per-image `stats` (batch shape `shape`) extended to `size` entries along `axis`
+    with copies of the last: entries for images a job never restores (an RGBA
+    image's opacity; the other channels of a job that restores one alone)."""
     table = np.empty(len(stats), dtype=object)
     table[:] = stats
-    table = table.reshape(lead)
+    table = table.reshape(shape)
     last = table[(slice(None),) * axis + (slice(-1, None),)]
-    return np.concatenate([table, last], axis=axis).reshape(-1).tolist()
-
-
-def _spread(stats: list, shape: tuple[int, ...], lead: tuple[int, ...], axis: int) -> list:
-    """Per-image `stats` of one channel (batch shape `shape`, 1 along `axis`)
-    repeated for every channel of the batch shape `lead`."""
-    table = np.empty(len(stats), dtype=object)
-    table[:] = stats
-    table = np.repeat(table.reshape(shape), lead[axis], axis=axis)
-    return table.reshape(-1).tolist()
+    extra = [last] * (size - shape[axis])
+    return np.concatenate([table, *extra], axis=axis).reshape(-1).tolist()
 
 
 def make_job(
@@ -561,10 +554,9 @@ def make_job(
             images = colours.rechunk({d: 1 for d in range(layout.n_batch_axes)})
         images = images.reshape(-1, *layout.spatial_shape)
         cond_stats = kind.input_statistics(images)
-        if opacity is not None:  # the opacity's images, never restored, take the last's
-            cond_stats = _with_opacity_images(cond_stats, colours.shape[: len(lead)], opacity)
-        if channel is not None:  # other channels' images (other jobs') take this one's
-            cond_stats = _spread(cond_stats, colours.shape[: len(lead)], lead, channel[0])
+        axis = opacity if opacity is not None else None if channel is None else channel[0]
+        if axis is not None:  # the opacity's images, or other channels' (other jobs')
+            cond_stats = _extend_along(cond_stats, colours.shape[: len(lead)], axis, lead[axis])
         margin = kind.input_margin(layout.psf, ndim, cond_stats)
         if layout.psf_fraction is not None:  # the resampling's context
             margin = tuple(max(int(m), SUBPIXEL_RADIUS) for m in margin)

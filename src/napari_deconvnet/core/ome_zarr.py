@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import JOB_DIR, ZARR_MARKS
+from .atomic import JOB_DIR, replaceable_folder
 from .persistence import write_atomic
 
 __all__ = [
@@ -108,12 +108,6 @@ def layer_document(name: str, axes: str, info: dict[str, Any], provenance: dict)
     )
 
 
-def _zarr_folder(folder: Path) -> bool:
-    """Whether `folder` is a zarr store (v2 or v3) or an unfinished restore's target."""
-    marks = (*ZARR_MARKS, JOB_DIR)
-    return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
-
-
 def _nothing_written(folder: Path) -> bool:
     """Whether `folder` is empty, or holds only a job folder that a kill left before
     its job file (and any finished block) was written."""
@@ -142,7 +136,7 @@ def prepare_target(
     """
     job_dir = target / JOB_DIR
     if target.exists() and overwrite:
-        if target.is_dir() and not _zarr_folder(target):
+        if target.is_dir() and not replaceable_folder(target):
             raise ValueError(
                 f"{target} is a folder that holds no zarr store (no .zattrs, .zgroup, "
                 "zarr.json or unfinished restore); overwrite=True replaces an earlier "

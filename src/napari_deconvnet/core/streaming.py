@@ -277,7 +277,9 @@ def restore_to_zarr(
         opacity = list(layout.perm).index(opacity)
         opacity = opacity if opacity < layout.n_batch_axes else None
     colours = xt if opacity is None else split_alpha(xt, opacity)[0]
-    impulses = find_impulses(net, layout, colours, impulse_switch)  # see core.impulse_switch
+    impulses = None
+    if not alone:  # see core.impulse_switch
+        impulses = find_impulses(net, layout, colours, impulse_switch)
     if impulses is not None:  # blocks replace them in what they read
         seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
     at = list(layout.perm).index(axes.index("C")) if alone else None  # C, a batch axis
