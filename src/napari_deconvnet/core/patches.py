@@ -317,16 +317,27 @@ class PatchSampler:
         return chosen
 
 
-def grid_positions(box: Box, size: tuple[int, ...], lead_shape: Sequence[int]) -> list[tuple]:
-    """Non-overlapping positions on the patch grid of `box` whose patches lie inside it."""
+def grid_positions(
+    box: Box, size: tuple[int, ...], lead_shape: Sequence[int], *, cover: bool = False
+) -> list[tuple]:
+    """Non-overlapping positions on the patch grid of `box` whose patches lie inside it.
+
+    With `cover` (a rectangular box: validation data of its own), a last patch
+    flush with the far end of each axis the grid leaves a remainder of, so that
+    the patches cover every pixel of the box (those two overlap).
+    """
     found = box.valid_origins(size)
     if found is None:
-        counts = [(s - p) // p + 1 for s, p in zip(box.shape, size, strict=True)]
-        if min(counts) <= 0:
+        starts = [list(range(0, s - p + 1, p)) for s, p in zip(box.shape, size, strict=True)]
+        if cover:
+            for axis, (s, p) in enumerate(zip(box.shape, size, strict=True)):
+                if starts[axis] and starts[axis][-1] + p < s:
+                    starts[axis].append(s - p)
+        if min(len(a) for a in starts) == 0:
             return []
         locals_ = [
-            tuple(c * p for c, p in zip(corner, size, strict=True))
-            for corner in np.ndindex(*counts)
+            tuple(a[c] for a, c in zip(starts, corner, strict=True))
+            for corner in np.ndindex(*[len(a) for a in starts])
         ]
     else:
         flat, grid = found

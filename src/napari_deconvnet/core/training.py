@@ -174,9 +174,9 @@ def train(
         A fraction of the training area held out as validation patches (at
         most 64 patches, never overlapped by training patches); or explicit
         validation images (a ``(inputs, targets)`` tuple in supervised mode),
-        scored on the patches of a grid of `patch_size` that fit inside them
-        (a border narrower than a patch is left out: make them a multiple of
-        the patch to score every pixel); or 0/None for no validation; not
+        scored on patches of `patch_size` that cover every pixel of them (a
+        grid, and where it leaves a border, a last patch flush with the far
+        side, overlapping its neighbour); or 0/None for no validation; not
         with `validation_regions`, which is the alternative on the training
         images. The best model by validation loss is returned.
     seed : int

@@ -382,7 +382,7 @@ class TrainingSet:
             )
             for i, src in enumerate(val_sources):
                 box = Box(i, (None,) * len(src.lead_shape), (0,) * self.ndim, src.spatial)
-                positions += grid_positions(box, size, src.lead_shape)
+                positions += grid_positions(box, size, src.lead_shape, cover=True)
             self.validation = "data"
         if len(positions) > MAX_VALIDATION_PATCHES:
             keep = rng.choice(len(positions), MAX_VALIDATION_PATCHES, replace=False)
