@@ -408,7 +408,9 @@ def find_borders(
     value of darkness (zero, or a camera's offset, :func:`dark_level`).
 
     "auto" finds dark sides (:func:`dark_sides`; at a level above zero when
-    none is dark at zero and the images lie clearly above it), then periodic
+    the images lie clearly above it and none is dark at zero, or the sides'
+    rows fit that level better than zero: a zero-padded blur with a camera's
+    offset added reads partly dark at zero too), then periodic
     axes (:func:`periodic_axes`) among the axes without one (a zero-padded blur
     of a dim scene also wraps smoothly); "mirror", "dark" and "periodic" take
     every side so. "dark" finds the level of darkness as "auto" does: zero
@@ -425,12 +427,14 @@ def find_borders(
     level = 0.0
     read = _side_means(images, psf)  # the sides' row means, for every level tried
     sides = _dark_at(read, 0.0)
-    offset = _level_of(images, read) if not any(map(any, sides)) else None
+    offset = _level_of(images, read)
+    if offset is not None and any(map(any, sides)) and not _fits_better(read, offset, images):
+        offset = None  # dimmed toward zero, as the sides that read dark there say
     if borders == "dark":
         return [(True, True)] * ndim, [False] * ndim, offset or 0.0
     if offset is not None:  # blurred, then a camera's offset added
         found = _dark_at(read, offset)
-        if any(map(any, found)):
+        if any(map(any, found)) or any(map(any, sides)):  # the latter: it fits better
             sides, level = found, offset
     # ends dimmed toward the offset are no periodic blur's either
     wrapped = periodic_axes(images, psf, level if offset is None else offset)
@@ -483,6 +487,22 @@ def border_extension(
     elif not any(periodic):
         return None
     return out, inner
+
+
+def _fits_better(read: list[list[tuple[Any, ...]]], level: float, images: np.ndarray) -> bool:
+    """Whether darkness lies at `level`, clearly above zero (over 5% of the images'
+    range), rather than at zero: the dimmed model fits the sides better there
+    (:func:`_level_terms`: the residual is ``c - 2 L a + L**2 b``).
+
+    A camera's offset dims the sides of a zero-padded blur toward itself, and
+    some sides may read dark at zero too (the dimming is strong at any level
+    below the scene): that level is then the one their rows fit better.
+    """
+    low, high = np.percentile(images, (0.1, 99.9))
+    if not level > 0.05 * (high - low):
+        return False
+    a, b = _level_terms(read)
+    return level * level * b - 2.0 * level * a < 0.0
 
 
 def _level_terms(read: list[list[tuple[Any, ...]]]) -> tuple[float, float]:
