@@ -860,3 +860,33 @@ def test_rotate_shear_and_affine_come_back(make_napari_viewer, tmp_path, name):
     np.testing.assert_allclose(
         back._data_to_world.affine_matrix, layer._data_to_world.affine_matrix, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_colormap_gamma_opacity_and_blending_come_back(make_napari_viewer, tmp_path, name):
+    # the writers kept the contrast limits only: a green additive channel came back grey
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(
+        _noisy((32, 40)), name="channel", colormap="green", gamma=0.7, opacity=0.6,
+        blending="additive", contrast_limits=(0.1, 0.8),
+    )  # fmt: skip
+    path = tmp_path / name
+    writer.write_image(path, layer.data, layer._get_state())
+    (back,) = viewer.open(str(path), plugin="napari-deconvnet")
+    assert back.colormap.name == "green"
+    assert back.gamma == pytest.approx(0.7) and back.opacity == pytest.approx(0.6)
+    assert str(back.blending) == "additive"
+    np.testing.assert_allclose(back.contrast_limits, (0.1, 0.8), rtol=1e-6)
+
+
+def test_a_display_the_reader_cannot_show_is_left_out():
+    from napari_deconvnet.io.layer_doc import display_of, layer_display
+
+    state = {"colormap": "[unnamed colormap 3]", "gamma": -1.0, "opacity": 2.0,
+             "blending": "glow"}  # fmt: skip
+    assert layer_display(state) == {}
+    assert display_of({"display": {"colormap": "magma", "gamma": "high", "opacity": 0}}) == {
+        "colormap": "magma",
+        "opacity": 0.0,
+    }
+    assert display_of({"display": "magma"}) == {}

@@ -27,7 +27,15 @@ import numpy as np
 from napari_deconvnet.core.atomic import recover_folder
 from napari_deconvnet.core.ome_zarr import JOB_DIR, open_level, read_multiscales
 
-from .layer_doc import LAYER_KEY, canonical, load_doc, transforms_of, unit_name, valid_axes
+from .layer_doc import (
+    LAYER_KEY,
+    canonical,
+    display_of,
+    load_doc,
+    transforms_of,
+    unit_name,
+    valid_axes,
+)
 from .lazy import is_lazy, settings
 
 __all__ = ["ImageFile", "file_kind", "file_stem", "read_image", "single_path", "tiff_geometry"]
@@ -76,6 +84,8 @@ class ImageFile:
     lazy: bool = False
     #: the layer's ``rotate``, ``shear`` and ``affine`` where its writer stored them
     transforms: dict[str, Any] = field(default_factory=dict)
+    #: the layer's ``colormap``, ``gamma``, ``opacity`` and ``blending`` (likewise)
+    display: dict[str, Any] = field(default_factory=dict)
 
     @property
     def data(self) -> Any:
@@ -499,6 +509,7 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
         image.metadata = dict(doc.get("metadata") or {})
         image.name = doc.get("name") or ""
         image.contrast_limits = doc.get("contrast_limits")
+        image.display = display_of(doc)
     image.axes = axes
     image.rgb = bool(axes and axes.endswith("S") and image.data.shape[-1] in (3, 4))
     if not image.rgb and axes is None and file_axes.endswith("S"):

@@ -31,9 +31,11 @@ __all__ = [
     "LAYER_KEY",
     "canonical",
     "default_axes",
+    "display_of",
     "full_resolution",
     "json_safe",
     "layer_axes",
+    "layer_display",
     "layer_document",
     "layer_geometry",
     "layer_transforms",
@@ -316,6 +318,43 @@ def transforms_of(doc: dict[str, Any], n: int) -> dict[str, Any]:
     return layer_transforms({k: doc.get(k) for k in TRANSFORMS}, n)
 
 
+#: napari's blending modes (a layer document's ``blending``)
+BLENDINGS = ("opaque", "translucent", "translucent_no_depth", "additive", "minimum")
+
+
+def layer_display(meta: dict[str, Any]) -> dict[str, Any]:
+    """How the layer of state `meta` is shown: its ``colormap`` (by name), ``gamma``,
+    ``opacity`` and ``blending``, where they are what napari takes.
+
+    The writers kept its contrast limits only: a channel shown in green,
+    additive over others, came back grey and opaque.
+    """
+    out: dict[str, Any] = {}
+    colormap = meta.get("colormap")
+    if isinstance(colormap, dict):  # napari's layer state holds the colormap's fields
+        name = colormap.get("name")
+    else:
+        name = colormap if isinstance(colormap, str) else getattr(colormap, "name", None)
+    if isinstance(name, str) and name and not name.startswith("["):  # "[unnamed colormap]"
+        out["colormap"] = name
+    for key, fits in (("gamma", lambda v: 0 < v < math.inf), ("opacity", lambda v: 0 <= v <= 1)):
+        value = meta.get(key)
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+            if fits(float(value)):
+                out[key] = float(value)
+    blending = meta.get("blending")
+    blending = getattr(blending, "value", blending)
+    if isinstance(blending, str) and blending in BLENDINGS:
+        out["blending"] = blending
+    return out
+
+
+def display_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The display a layer document holds, checked as :func:`layer_display`."""
+    display = doc.get("display")
+    return layer_display(display) if isinstance(display, dict) else {}
+
+
 def layer_document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict[str, Any]:
     """The layer document of a layer's state `meta` with `axes` and geometry `geo`."""
     return make_doc(
@@ -327,6 +366,7 @@ def layer_document(meta: dict[str, Any], axes: str, geo: dict[str, Any]) -> dict
             "units": geo["list_units"],
             **layer_transforms(meta, len(geo["list_scale"])),
             "contrast_limits": meta.get("contrast_limits"),
+            "display": layer_display(meta),
             "metadata": dict(meta.get("metadata") or {}),
         }
     )

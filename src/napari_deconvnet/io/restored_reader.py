@@ -104,8 +104,25 @@ def _geometry_kwargs(image: ImageFile) -> dict[str, Any]:
     return kwargs
 
 
+def _display_kwargs(image: ImageFile) -> dict[str, Any]:
+    """napari layer kwargs for how `image`'s layer was shown (colormap, gamma,
+    opacity, blending), where this napari knows them (an RGB layer has no colormap)."""
+    kwargs = dict(image.display)
+    if "colormap" in kwargs:
+        from napari.utils.colormaps import AVAILABLE_COLORMAPS
+
+        if image.rgb or kwargs["colormap"] not in AVAILABLE_COLORMAPS:
+            del kwargs["colormap"]
+    return kwargs
+
+
 def _raw_layer(image: ImageFile) -> LayerData:
-    kwargs = {"name": image.name, "metadata": image.metadata, **_geometry_kwargs(image)}
+    kwargs = {
+        "name": image.name,
+        "metadata": image.metadata,
+        **_geometry_kwargs(image),
+        **_display_kwargs(image),
+    }
     if image.contrast_limits is not None and len(image.contrast_limits) == 2:
         kwargs["contrast_limits"] = list(image.contrast_limits)
     elif image.lazy:
@@ -168,6 +185,7 @@ def _restored_data(
         "metadata": layer_metadata(provenance),
         "contrast_limits": limits,
         **_geometry_kwargs(image),
+        **_display_kwargs(image),
     }
     if isinstance(data, list):
         kwargs["multiscale"] = True
