@@ -589,3 +589,39 @@ def test_impulses_on_images_of_a_few_grey_levels_are_found():
     assert dn.estimate_noise(noisy)["amount"] == pytest.approx(0.05, rel=0.1)
     counts = dn.synthesize(flat, "poisson", peak=2, seed=0)  # a lattice still: counts
     assert dn.estimate_noise(counts)["noise"] == "poisson"
+
+
+def test_a_lazy_image_is_estimated_from_the_planes_it_reads():
+    # the Noise widget's Match noise of passed np.asarray(layer.data): a lazy layer
+    # larger than memory was read whole
+    import dask.array as da
+
+    from napari_deconvnet.core.noise import synthesize
+
+    clean = np.tile(np.linspace(0.2, 0.8, 64, dtype=np.float32), (24, 64, 1))
+    stack = synthesize(clean, "gaussian", sigma=0.05, seed=0).astype(np.float32)
+    assert estimate_noise(da.from_array(stack, chunks=(5, 32, 32))) == estimate_noise(stack)
+    rgb = np.stack([stack[0], stack[1], stack[2]], axis=-1)
+    assert estimate_noise(da.from_array(rgb, chunks=(32, 32, 1)), channel_axis=-1) == (
+        estimate_noise(rgb, channel_axis=-1)
+    )
+
+    class Recorded:  # a zarr-like array that records what is read of it
+        def __init__(self, shape):
+            self.shape, self.dtype, self.chunks, self.ndim = shape, np.dtype("float32"), (
+                1, 512, 512)[-len(shape):], len(shape)  # fmt: skip
+            self.read = 0
+
+        def __getitem__(self, key):
+            block = np.zeros(self.shape, bool)[key].shape
+            self.read += int(np.prod(block))
+            rng = np.random.default_rng(abs(hash(str(key))) % 2**32)
+            return (0.5 + 0.05 * rng.standard_normal(block)).astype(np.float32)
+
+    tall = Recorded((400, 512, 512))  # 105 M values; 16 planes of 512² are read
+    found = estimate_noise(tall)
+    assert found["noise"] == "gaussian" and found["sigma"] == pytest.approx(0.05, rel=0.05)
+    assert tall.read == 16 * 512 * 512
+    wide = Recorded((1, 4096, 4096))
+    assert estimate_noise(wide)["sigma"] == pytest.approx(0.05, rel=0.05)
+    assert wide.read == 2048 * 2048

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_finite, check_single_range, real_array
+from ._validation import check_finite, check_single_range, chunked_as_dask, is_dask, real_array
 
 __all__ = [
     "ESTIMATION_MODELS",
@@ -62,9 +62,36 @@ _FLANK_SLACK = 1.5  # the median bins' variance, times this, starts a flank's bo
 # ---------------------------------------------------------------- input
 
 
+def _lazy_planes(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int | None]:
+    """The planes of a dask or zarr `image` that :func:`_planes` keeps, read alone
+    (with its channel axis first, so None for it), and no more than a central
+    crop of :data:`_MAX_SAMPLES` pixels of a larger plane: the Noise widget's
+    *Match noise of* on a lazy layer larger than memory read it whole."""
+    if channel_axis is not None and -image.ndim <= channel_axis < image.ndim:
+        import dask.array as da
+
+        image, channel_axis = da.moveaxis(image, channel_axis, 0), None
+    if image.ndim < 2:
+        return real_array(image), channel_axis
+    lead, (h, w) = tuple(image.shape[:-2]), tuple(image.shape[-2:])
+    side = max(int(math.isqrt(_MAX_SAMPLES)), _MIN_SIDE)
+    crop = tuple(slice(max((n - side) // 2, 0), max((n - side) // 2, 0) + side) for n in (h, w))
+    per_plane = min(h, side) * min(w, side)
+    count = math.prod(lead)
+    keep = max(1, _MAX_SAMPLES // max(per_plane, 1))
+    picked = np.linspace(0, count - 1, min(keep, count)).round().astype(int) if count else []
+    planes = [real_array(image[(*np.unravel_index(i, lead), *crop)]) for i in picked]
+    if not planes:
+        return real_array(image), channel_axis
+    return np.stack(planes), channel_axis
+
+
 def _planes(image: Any, channel_axis: int | None, min_side: int = _MIN_SIDE) -> np.ndarray:
     """Validate `image`; return float64 planes ``(P, H, W)`` of its two last axes, each
     at least `min_side` pixels wide."""
+    image = chunked_as_dask(image)
+    if is_dask(image):
+        image, channel_axis = _lazy_planes(image, channel_axis)
     array = real_array(image)
     if channel_axis is not None:
         if not -array.ndim <= channel_axis < array.ndim:
@@ -542,10 +569,12 @@ def estimate_noise(
 
     Parameters
     ----------
-    image : (..., M, N) ndarray or torch.Tensor
+    image : (..., M, N) ndarray, torch.Tensor, dask or zarr array
         A noisy image of any real dtype, at least 16x16 pixels. Every plane
         of the two last axes (Y, X) is used (up to 4 M pixels, whole planes spread over
-        the planes); 3D stacks, time series and channels are pooled.
+        the planes); 3D stacks, time series and channels are pooled. Of a
+        dask or zarr array only those planes are read, and of a plane over
+        4 M pixels its central 2048 x 2048 crop.
     model : {"auto", "gaussian", "poisson", "poisson-gaussian", \
 "salt-and-pepper", "speckle"}, optional
         The noise model to fit; ``"auto"`` picks one (see Notes).

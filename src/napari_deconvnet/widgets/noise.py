@@ -108,7 +108,8 @@ def noise_job(
 def _estimate_job(data: Any, rgb: bool) -> dict[str, Any]:
     from napari_deconvnet.core.noise import estimate_noise
 
-    return estimate_noise(np.asarray(data), channel_axis=-1 if rgb else None)
+    # a lazy layer is read in the planes the estimate looks at, not whole
+    return estimate_noise(data, channel_axis=-1 if rgb else None)
 
 
 class NoiseWidget(WorkerWidget):
