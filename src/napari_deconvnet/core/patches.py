@@ -387,6 +387,25 @@ def dihedral(arrays: list[np.ndarray | None], rng: np.random.Generator) -> list:
 REPLACEMENTS = ("random", "median")
 
 
+#: Draws of a masked pixel's source after one that is masked too (then it stays unmasked)
+_REDRAWS = 8
+
+
+def _source(pos: Any, offset: Any, size: Any) -> Any:
+    """The pixels at `offset` from `pos`, turned around at a border, clamped inside."""
+    import torch
+
+    src = pos + offset
+    # At a border the offset turns around on that axis (pos - offset), which
+    # keeps its length: unlike mirroring the position, it can never land on
+    # the pixel itself (mirroring maps 1 - 2 back to 1).
+    outside = (src < 0) | (src >= size)
+    src = torch.where(outside, pos - offset, src)
+    # an axis shorter than the radius: clamped (a pixel that lands on itself is
+    # left unmasked by the caller)
+    return torch.minimum(torch.clamp(src, min=0), size - 1)
+
+
 def blind_spot(
     x: Any,
     generator: Any,
@@ -402,16 +421,20 @@ def blind_spot(
     without itself, so the network cannot see the value it must predict.
 
     With ``replacement="random"`` (Noise2Void) the value is that of a random
-    other pixel of the neighbourhood. At a border the offset is reversed on
-    the axes it leaves the image by, so the replacement is never the pixel
-    itself, for every masked pixel; on an axis shorter than `radius` a pixel
-    that has no other neighbour stays unmasked.
+    other pixel of the neighbourhood that is not masked itself. At a border
+    the offset is reversed on the axes it leaves the image by, so the
+    replacement is never the pixel itself, for every masked pixel; on an axis
+    shorter than `radius` a pixel that has no other neighbour stays unmasked,
+    as does one whose source was a masked pixel in :data:`_REDRAWS` draws.
 
     With ``replacement="median"`` (N2V2 [2]_) it is the median (as
     ``numpy.median``: the mean of the two middle values of an even count) of
-    the neighbours that lie inside the image, the pixel itself excluded, per
-    channel. The masked pixel's own value never enters it, by construction;
-    a pixel with no neighbour in the image stays unmasked.
+    the neighbours that lie inside the image and are not masked, per
+    channel; a pixel with none stays unmasked.
+
+    Either way no masked pixel's own value appears in the masked input: not
+    at its place, and not at another masked pixel's (a neighbour's
+    replacement once could be its value, a pixel or two away).
 
     Returns
     -------
@@ -457,11 +480,16 @@ def blind_spot(
     batch = torch.arange(b, device=dev)[:, None].expand(b, n)
     flat = x.reshape(b, c, -1)
     masked = flat.clone()
+    # the pixels to mask, per sample: no replacement is taken from one of them, or a
+    # masked pixel's own value would sit a pixel or two from it (1.1% of them did)
+    chosen = torch.zeros((b, flat.shape[-1]), dtype=torch.bool, device=dev)
+    chosen[batch[keep], (pos[keep] * strides).sum(-1)] = True
     if replacement == "median":
         pos, batch = pos[keep], batch[keep]
         near = pos[:, None, :] + offsets[None]  # (masked pixels, neighbours, ndim)
         inside = ((near >= 0) & (near < size)).all(-1)
         near_flat = (torch.minimum(near.clamp(min=0), size - 1) * strides).sum(-1)
+        inside &= ~chosen[batch[:, None], near_flat]
         values = flat[batch[:, None], :, near_flat]  # (masked pixels, neighbours, c)
         values = torch.where(inside[..., None], values, torch.full_like(values, math.inf))
         values = values.sort(dim=1).values
@@ -474,16 +502,18 @@ def blind_spot(
         masked[batch, :, dst_flat] = ((lower + upper) / 2)[:, 0]
     else:
         pick = torch.randint(0, len(offsets), (b, n), generator=generator, device=dev)
-        offset = offsets[pick]
-        src = pos + offset
-        # At a border the offset turns around on that axis (pos - offset), which
-        # keeps its length: unlike mirroring the position, it can never land on
-        # the pixel itself (mirroring maps 1 - 2 back to 1).
-        outside = (src < 0) | (src >= size)
-        src = torch.where(outside, pos - offset, src)
-        # an axis shorter than the radius: clamp, and leave a pixel that still
-        # lands on itself unmasked
-        src = torch.minimum(torch.clamp(src, min=0), size - 1)
+        src = _source(pos, offsets[pick], size)
+        # a source that is itself masked is drawn again (a few times: then the pixel
+        # stays unmasked), so that no masked pixel's value is shown near it
+        for _ in range(_REDRAWS):
+            taken = keep & chosen[batch, (src * strides).sum(-1)]
+            if not bool(taken.any()):
+                break
+            again = torch.randint(0, len(offsets), (b, n), generator=generator, device=dev)
+            pick = torch.where(taken, again, pick)
+            src = _source(pos, offsets[pick], size)
+        keep &= ~chosen[batch, (src * strides).sum(-1)]
+        # an axis shorter than the radius: a pixel that still lands on itself
         keep &= (src != pos).any(-1)
         dst_flat = (pos * strides).sum(-1)[keep]
         src_flat = (src * strides).sum(-1)[keep]
