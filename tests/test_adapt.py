@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from skimage.metrics import peak_signal_noise_ratio
 
 import napari_deconvnet as dn
@@ -176,3 +177,25 @@ def test_a_narrow_image_says_its_validation_shares_the_training_structures():
     with pytest.warns(UserWarning, match="too narrow to hold out a validation strip"):
         model = dn.adapt("deconv-2d", image.astype(np.float32), psf=psf, device="cpu", **options)
     assert "shared with training" in model.metadata["training"]["validation"]["source"]
+
+
+def test_an_adaptation_that_keeps_its_start_hands_back_the_start():
+    # it was renamed "-adapted" and recorded the image's conditions, so that a
+    # restore of another image warned about data the weights never trained on
+    import warnings
+
+    rng = np.random.default_rng(3)
+    clean = phantom((96, 96), ["nuclei", "textures"], rng=rng).astype(np.float32)
+    noisy = dn.synthesize(clean, "gaussian", sigma=0.05, seed=1).astype(np.float32)
+    start = dn.load_model("denoise-2d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the loss may blow up
+        model = dn.adapt(start, noisy, steps=2, lr=1.0, l2sp=0, device="cpu", seed=0)
+    assert model.metadata["training"]["improved"] is False
+    assert all(torch.equal(a, b) for a, b in zip(
+        model.state_dict().values(), start.state_dict().values(), strict=True))  # fmt: skip
+    assert model.metadata["name"] == "denoise-2d"
+    assert model.metadata["training"]["conditions"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dn.ConditionsWarning)
+        dn.restore(dn.synthesize(clean, "gaussian", sigma=0.3, seed=2), model)

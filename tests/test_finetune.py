@@ -59,6 +59,13 @@ def test_training_that_can_only_hurt_returns_the_start_bit_identical():
     assert "returned unchanged" in result.message
     assert result.model.metadata["training"]["improved"] is False
     assert result.history[0]["epoch"] == 0 and result.history[0]["step"] == 0
+    # handed back under the start's name and conditions: it was renamed "-finetuned"
+    # and warned that a noisier image lay outside this run's data
+    assert result.model.metadata["name"] == start.metadata["name"]
+    assert result.model.metadata["training"]["conditions"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dn.ConditionsWarning)
+        dn.restore(_noisy(clean, 0.3, 2), result.model)
 
 
 def test_fine_tuning_that_helps_says_so():
@@ -164,6 +171,17 @@ def test_resume_refuses_a_missing_or_different_run(tmp_path):
     dn.train(clean, target, epochs=1, steps_per_epoch=1, autosave=path, network=TINY, **FAST)
     with pytest.raises(ValueError, match="patch_size"):
         dn.train(clean, clean, resume=path, network=TINY, **{**FAST, "patch_size": 16})
+    # other images: the best kept and the start's score were the first run's numbers,
+    # and a "best" never scored on the new data came back as improved
+    other = _phantom((64, 64), 10)
+    with pytest.raises(ValueError, match="saved by a run on other data"):
+        dn.train(
+            _noisy(other, 0.3, 1), other, resume=path, epochs=2, steps_per_epoch=1,
+            network=TINY, **FAST,
+        )  # fmt: skip
+    # the same images resume
+    again = dn.train(clean, target, epochs=2, steps_per_epoch=1, resume=path, network=TINY, **FAST)
+    assert again.steps == 2
 
 
 def test_rgb_training_restores_a_held_out_crop_better():

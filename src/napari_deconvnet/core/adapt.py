@@ -710,6 +710,13 @@ def adapt_iter(
         "fingerprint": fingerprint,
     }
     inherited = kind_metadata(net)
+    # an adaptation that keeps its start unchanged hands back the start, under its own
+    # name, description and conditions (train_setup.build_trainer likewise)
+    start_meta = dict(net.metadata)
+    start_training = start_meta.get("training")
+    start_conditions = (
+        start_training.get("conditions") if isinstance(start_training, dict) else None
+    )
     # the image's noise (and the PSF of a deconvolution model): restores unlike it are
     # reported (core/conditions.py)
     conditions = record_conditions(
@@ -793,7 +800,7 @@ def adapt_iter(
             },
             "improved": improved,
             "resumed": state is not None,
-            "conditions": conditions,
+            "conditions": start_conditions if improved is False else conditions,
             "fine_tuned_from": parent,
             "settings": {
                 k: (list(v) if isinstance(v, tuple) else v)
@@ -802,12 +809,15 @@ def adapt_iter(
             },
             "versions": versions(),
         }
+        adapted = improved is not False
         return {
             **inherited,
-            "name": f"{parent['name']}-adapted",
+            "name": f"{parent['name']}-adapted" if adapted else parent["name"],
             "description": (
                 f"{parent['name']} adapted to an image's "
                 f"{'PSF and ' if kernel is not None else ''}{camera['noise']} noise"
+                if adapted
+                else start_meta.get("description", "")
             ),
             "training": finite_jsonable(training),
         }

@@ -943,16 +943,23 @@ def build_trainer(
         data.condition_samples(), condition_psf, rehearsed=rehearsed is not None
     )
 
+    # a fine-tuning that keeps its start unchanged hands back the start: under its name
+    # and its conditions (it was renamed "-finetuned" and warned on images unlike the
+    # run's data, which the returned weights never trained on)
+    start_record = net.metadata.get("training") if parent is not None else None
+    start_conditions = start_record.get("conditions") if isinstance(start_record, dict) else None
+
     def metadata(**record: Any) -> dict[str, Any]:
+        unchanged = parent is not None and record.get("improved") is False
         out = inherited | model_metadata(
-            name=name,
+            name=name or (parent["name"] if unchanged else None),
             parent=parent,
             inputs=inputs_l,
             targets=targets_l,
             psf=psf,
             regions=regions is not None or validation_regions is not None,
             normalization=net.config.normalization,
-            conditions=conditions,
+            conditions=start_conditions if unchanged else conditions,
             **record,
         )
         if opponent:  # RGB trained as restore applies the model (core.colour)

@@ -260,6 +260,7 @@ class Trainer:
             if self.config.mode == "self-supervised" and self.validated:
                 message += f" ({self._score_words()})"
         else:
+            self._check_resumed_scores()
             val_loss, metrics, shown = self.history[-1].get("val_loss"), {}, None
             message = f"resumed at step {self.step_count}, epoch {self.epoch}"
         yield self.event(
@@ -753,6 +754,39 @@ class Trainer:
             self.start_blocks = state["start_blocks"].to(self.device)
         if self.history:
             self.current_lr = float(self.history[-1].get("lr") or self.current_lr)
+
+    #: How far the best checkpoint's validation loss may move between the interrupted
+    #: run and its resume (the same patches: rounding, another device's arithmetic)
+    RESUME_SCORE_TOLERANCE = 0.01
+
+    def _check_resumed_scores(self) -> None:
+        """The best checkpoint of the resume file scores on this run's validation as it
+        did on the interrupted run's, or ValueError.
+
+        The start's score and the best kept are the interrupted run's numbers: a
+        resume on other images (or other regions, validation or seed) compared
+        checkpoints scored on the new data with them and returned a "best" never
+        scored on it (``improved=True`` where every new epoch was worse).
+        """
+        recorded = self.best.get("loss")
+        if recorded is None or not self.validated:
+            return
+        current = _state(self.net)
+        try:
+            self.net.load_state_dict(self.best["state"])
+            loss, _, _ = self.score(self.net, preview=False)
+        finally:
+            self.net.load_state_dict(current)
+        if loss is None or math.isclose(
+            loss, recorded, rel_tol=self.RESUME_SCORE_TOLERANCE, abs_tol=1e-12
+        ):
+            return
+        raise ValueError(
+            f"{self.resumed.get('path', 'the resume file')} was saved by a run on other "
+            f"data: its best model scores {loss:.4g} on this run's validation patches where "
+            f"it scored {recorded:.4g}; resume with the same images, regions, validation "
+            "and seed, or start a new run (pass model= that file to fine-tune it)"
+        )
 
 
 def _check_moments(opt: torch.optim.Optimizer, path: str) -> None:
