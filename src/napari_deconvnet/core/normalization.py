@@ -19,7 +19,8 @@ Where the percentiles come from:
   read, evenly spaced over the array's chunks in C order, and from each a
   regular grid of at most ``SAMPLE_VALUES / n_chunks`` values. An array of
   at most ``SAMPLE_VALUES`` values in at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS``
-  chunks is used whole, so its statistics equal the in-memory ones. The
+  chunks, or of at most :data:`SMALL_WHOLE` values in any number of chunks,
+  is used whole, so its statistics equal the in-memory ones. The
   sample depends on the chunking only; it is the same on every run and
   every machine.
 - **Fixed statistics** from the user (``restore(..., normalization={"offset":
@@ -48,6 +49,7 @@ __all__ = [
     "IMAGE_SAMPLE_BLOCKS",
     "IMAGE_SAMPLE_VALUES",
     "SAMPLE_BLOCKS",
+    "SMALL_WHOLE",
     "SAMPLE_VALUES",
     "WHOLE_BLOCKS",
     "channel_statistics",
@@ -70,6 +72,9 @@ SAMPLE_BLOCKS = 64
 #: An image of at most its budget's values in at most this many times its budget's
 #: chunks is read whole (:func:`image_sample_plan`): its statistics are exact
 WHOLE_BLOCKS = 16
+#: An array of at most this many values is read whole, in however many chunks (a
+#: 2x17x33 volume in chunks of one value was read in 64 of its 1,122 values)
+SMALL_WHOLE = 1 << 16
 #: The least sample each image of a lazy stack gets (:func:`image_statistics`)
 IMAGE_SAMPLE_VALUES = 1 << 16
 IMAGE_SAMPLE_BLOCKS = 4
@@ -83,7 +88,8 @@ def sample_values(array: Any) -> np.ndarray:
     each chunk every ``f``-th value along every axis, with ``f`` the smallest
     integer that keeps the chunk's share under ``SAMPLE_VALUES / n_chunks``.
     Only those chunks are read. An array of at most ``SAMPLE_VALUES`` values
-    in at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS`` chunks is read whole. A numpy
+    in at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS`` chunks, or of at most
+    :data:`SMALL_WHOLE` values, is read whole. A numpy
     array is returned whole (flattened).
 
     Examples
@@ -347,7 +353,8 @@ def image_sample_plan(
     grid = tuple(len(c) for c in chunks)
     blocks = list(np.ndindex(*grid))
     values = math.prod(int(sum(c)) for c in chunks)
-    if values <= n_values and len(blocks) <= WHOLE_BLOCKS * n_blocks:
+    few = len(blocks) <= WHOLE_BLOCKS * n_blocks or values <= SMALL_WHOLE
+    if values <= n_values and few:
         return [(index, 1) for index in blocks]  # small enough to read whole: exact
     if len(blocks) > n_blocks:
         picks = np.unique(np.linspace(0, len(blocks) - 1, n_blocks).round().astype(int))
