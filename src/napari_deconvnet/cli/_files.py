@@ -462,10 +462,12 @@ def psf_from(
     ``shape=9x17x17`` and ``ndim=3`` are :func:`~napari_deconvnet.make_psf`'s own.
     A file whose axes have a ``C`` (an OME-TIFF or ImageJ ``CYX``/``CZYX``) holds
     one PSF per channel: it comes back as a list of them, in the channels' order.
-    With `spec`, a kind without ``shape=`` comes back as a dict ``{"kind", "ndim",
-    **params}`` that restore fits to each image
+    With `spec`, a kind without ``shape=`` comes back as a dict ``{"kind",
+    **params}`` (with its ``ndim`` where given) that restore fits to each image
     (:func:`~napari_deconvnet.core.psf.fit_psf`: the default 3D widefield PSF's
-    27 planes, cropped to a 12-plane stack, where they used to be refused).
+    27 planes, cropped to a 12-plane stack, where they used to be refused) and
+    makes in the model's dimensions; without `spec` too when neither
+    ``shape=`` nor ``ndim=`` is given (training and adaptation make it so).
     """
     if text is None:
         if pairs:
@@ -499,6 +501,9 @@ def psf_from(
         kernel = np.asarray(make_psf(name, shape, ndim=ndim, **params), np.float32)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--psf {text}: {err}") from err
-    if spec and shape is None:  # its size is the package's: fitted to each image
-        return {"kind": name.lower(), "ndim": kernel.ndim, **params}
+    if shape is None and (spec or ndim is None):
+        # its size is the package's: fitted to each image; and unless ndim= was given,
+        # its dimensions the model's, as the API makes a name (a 2D kernel was made,
+        # and deconv-3d refused it in restore, train and adapt)
+        return {"kind": name.lower(), **({} if ndim is None else {"ndim": kernel.ndim}), **params}
     return kernel

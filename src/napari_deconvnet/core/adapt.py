@@ -46,7 +46,7 @@ from .model import DeconvNet
 from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
-from .psf import as_psf, fit_psf, recentre_psf
+from .psf import as_psf, fit_psf, named_psf, psf_in_dimensions, recentre_psf
 from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from, rows_by_psf
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
@@ -556,6 +556,11 @@ def adapt_iter(
     if per_channel(psf):  # one PSF per channel (core.channel_psfs): channels first
         array, kernel = _channel_kernels(psf, axes, array)
     elif psf is not None:
+        if model is not None and resume is None and named_psf(psf):
+            # a name is made in the model's dimensions, as restore makes it (a 2D
+            # Gaussian was made for deconv-3d, which then refused it)
+            model = load_model(model)  # loaded once: _base_model copies it
+            psf = psf_in_dimensions(psf, model.config.ndim)
         kernel = as_psf(psf, None)
         # a generated PSF deeper than the stack is cropped to it, as restore does
         kernel = fit_psf(psf, kernel, np.shape(array))

@@ -31,6 +31,8 @@ __all__ = [
     "fit_psf",
     "gaussian_psf",
     "make_psf",
+    "named_psf",
+    "psf_in_dimensions",
     "psf_offset",
     "psf_pedestal",
     "recentre_psf",
@@ -511,6 +513,25 @@ def make_psf(
             f"PSF {kind!r} with shape {psf.shape} has no energy on its pixels; use a larger shape"
         )
     return (psf / total).astype(np.float32)
+
+
+def named_psf(psf: Any) -> bool:
+    """Whether `psf` is a :func:`make_psf` name, or a dict of one without a ``shape``,
+    an ``ndim`` or per-axis sigmas: a PSF whose dimensions the model may choose."""
+    if isinstance(psf, str):
+        return True
+    return (
+        isinstance(psf, Mapping)
+        and "shape" not in psf
+        and "ndim" not in psf
+        and np.ndim(psf.get("sigma")) == 0
+    )
+
+
+def psf_in_dimensions(psf: str | Mapping, ndim: int) -> dict[str, Any]:
+    """A :func:`named_psf` as the dict that makes it with `ndim` dimensions."""
+    spec = {"kind": psf} if isinstance(psf, str) else dict(psf)
+    return {**spec, "ndim": int(ndim)}
 
 
 def as_psf(psf: Any, ndim: int | None = None, *, measured: bool = True) -> np.ndarray:
