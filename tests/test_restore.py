@@ -341,7 +341,7 @@ def test_3d_model_on_a_time_lapse_names_the_way_out(random_net):
 
 
 def test_small_overlap_warns(random_net):
-    with pytest.warns(UserWarning, match="seams"):
+    with pytest.warns(UserWarning, match="seams may appear, and a lazy or streamed restore"):
         dn.restore(np.zeros((32, 32), np.float32), random_net(ndim=2), overlap=4)
 
 

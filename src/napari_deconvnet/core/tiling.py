@@ -164,7 +164,9 @@ def plan_tiles(
         if halo < model.halo:
             warnings.warn(
                 f"overlap {overlap} is smaller than the receptive-field extent of this model "
-                f"({model.halo}); tiles will not match untiled output and seams may appear",
+                f"({model.halo}); tiles will not match untiled output and seams may appear, "
+                "and a lazy or streamed restore then depends on its chunks and blocks too "
+                "(leave overlap=None for results that do not)",
                 stacklevel=3,
             )
     padded = [round_up(s, grid) for s in spatial_shape]
