@@ -99,6 +99,34 @@ def test_lazy_input_gives_a_lazy_result_computed_per_plane():
     assert len(computed) == 2  # the first plane and the one read, not all six
 
 
+def test_a_lazy_result_reports_progress_and_stops_as_its_blocks_are_computed():
+    # run_method on dask input reported (0, 0) once and never stopped
+    da = pytest.importorskip("dask.array")
+    data = _noisy((5, 20, 24))
+    lazy = da.from_array(data, chunks=(1, 20, 24))
+    calls = []
+    out = dn.run_method(lazy, "median", axes="TYX", size=3, progress=lambda *a: calls.append(a))
+    assert calls == [(1, 5)]  # the first plane, computed to check the method
+    np.testing.assert_array_equal(
+        np.asarray(out), dn.run_method(data, "median", axes="TYX", size=3)
+    )
+    assert sorted(calls) == [(k, 5) for k in range(1, 6)]
+    stop = threading.Event()
+    out = dn.run_method(lazy, "median", axes="TYX", size=3, stop=stop)
+    stop.set()
+    with pytest.raises(dn.Cancelled, match="cancelled after 1 of 5 blocks"):
+        out.compute(scheduler="synchronous")
+    # a model through restore's lazy path: its blocks likewise
+    calls.clear()
+    net = dn.run_method(
+        lazy, "denoise-2d", axes="TYX", device="cpu", progress=lambda *a: calls.append(a)
+    )
+    net.compute(scheduler="synchronous")
+    assert calls and calls[-1][0] == calls[-1][1]
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        dn.run_method(lazy, "median", axes="TYX", progress=3)
+
+
 def test_models_run_through_restore_iter():
     plane = _noisy((48, 40))
     out = dn.run_method(plane, "denoise-2d", device="cpu", tile=32)

@@ -45,6 +45,27 @@ def _process_scheduler() -> bool:
     return str(dask.config.get("scheduler", None)) in ("processes", "multiprocessing")
 
 
+def check_lazy_callbacks(progress: Any, stop: Any) -> None:
+    """Refuse `progress` and `stop` for a lazy result where its tasks cannot call them
+    (ValueError): on a dask.distributed cluster, or under the processes scheduler."""
+    if progress is None and stop is None:
+        return
+    if default_client() is not None:
+        raise ValueError(
+            "progress= and stop= need a local dask scheduler, but a dask.distributed client "
+            "is active; use restore_to_zarr(..., client=client, progress=..., stop=...) on a "
+            "cluster, or dask.distributed's progress bar"
+        )
+    if _process_scheduler():
+        # their callbacks live in this process (it failed in "cannot pickle
+        # '_thread.lock' object" when the graph was computed)
+        raise ValueError(
+            "progress= and stop= need dask's threaded scheduler, but the 'processes' "
+            "scheduler is configured; compute with dask.config.set(scheduler='threads'), "
+            "or leave progress= and stop= out"
+        )
+
+
 def lazy_restore(
     image: Any,
     model: Any = "default",
@@ -89,20 +110,7 @@ def lazy_restore(
     if constant is not None:  # nothing to restore: that constant, as restore_iter returns it
         return da.full(image.shape, constant, dtype=np.float32, chunks=image.chunks)
     image, colour = as_network_sees(image, net, axes, impulse_switch, normalization)
-    if (progress is not None or stop is not None) and default_client() is not None:
-        raise ValueError(
-            "progress= and stop= need a local dask scheduler, but a dask.distributed client "
-            "is active; use restore_to_zarr(..., client=client, progress=..., stop=...) on a "
-            "cluster, or dask.distributed's progress bar"
-        )
-    if (progress is not None or stop is not None) and _process_scheduler():
-        # their callbacks live in this process (it failed in "cannot pickle
-        # '_thread.lock' object" when the graph was computed)
-        raise ValueError(
-            "progress= and stop= need dask's threaded scheduler, but the 'processes' "
-            "scheduler is configured; compute with dask.config.set(scheduler='threads'), "
-            "or leave progress= and stop= out"
-        )
+    check_lazy_callbacks(progress, stop)
     if _whole_image_restore(original, image, net, layout, colour, normalization):
         # a dim scene beside very bright objects (core.dynamic_range), or areas of
         # one value to fill (core.constant_areas): the eager restore, as one task

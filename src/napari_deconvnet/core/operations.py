@@ -19,8 +19,10 @@ need when they run.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import inspect
+import math
 import os
 import threading
 from collections.abc import Callable, Generator, Mapping
@@ -31,7 +33,7 @@ import numpy as np
 from ._validation import is_dask, is_tensor, real_array
 from .axes import check_axes, infer_axes
 from .channel_psfs import by_channel, checked_channel_axis, per_channel, psf_for_channel
-from .generators import drain
+from .generators import Cancelled, check_callbacks, drain
 from .specs import Spec, get, implementation, list_methods, specs
 
 __all__ = ["run_method", "run_method_iter", "synthesize_iter"]
@@ -239,7 +241,8 @@ def _run_model(image, spec, params, psf, axes, device):
     options = {"psf": psf, "axes": axes, "device": device, **refine_option(params)}
     if is_dask(image):
         yield 0, 0
-        return restore(image, model, **options)
+        progress, stop = _LAZY_CALLBACKS.get()  # run_method's, for the lazy result's blocks
+        return restore(image, model, progress=progress, stop=stop, **options)
     return (yield from restore_iter(np.asarray(image), model, **options))
 
 
@@ -306,7 +309,7 @@ def _run_classical(image, spec, params, psf, axes, device):
     run = _classical_function(spec, kernel, params, device)
     if is_dask(image):
         yield 0, 0
-        return _lazy_blocks(image, order, len(spatial), run)
+        return _lazy_blocks(image, order, len(spatial), run, *_LAZY_CALLBACKS.get())
     x = np.asarray(image).transpose(order)
     iterate = spec.extra.get("iterate")
     if iterate is not None:
@@ -334,30 +337,59 @@ def _each_block(x: np.ndarray, k: int, run: Callable) -> Generator:
     return out.reshape(x.shape)
 
 
-def _lazy_blocks(lazy: Any, order: list[int], k: int, run: Callable) -> Any:
+#: run_method's ``progress`` and ``stop`` while it runs on dask input: the lazy result
+#: calls them as its blocks are computed (it reported (0, 0) once and never stopped)
+_LAZY_CALLBACKS: contextvars.ContextVar[tuple[Any, Any]] = contextvars.ContextVar(
+    "lazy_callbacks", default=(None, None)
+)
+
+
+def _lazy_blocks(
+    lazy: Any,
+    order: list[int],
+    k: int,
+    run: Callable,
+    progress: Callable[[int, int], Any] | None = None,
+    stop: Any = None,
+) -> Any:
     """A dask result computed block by block (plane or volume) where it is read.
 
     The first block is computed now: it checks the method on this data before
     any result exists, and its result is kept (reading it again reads the
-    input block but does not run the method again).
+    input block but does not run the method again). `progress` is called
+    with ``(blocks computed, blocks)`` after each block, and a set `stop`
+    raises :class:`Cancelled` before the next one, as a lazy restore's.
     """
+    from .lazy import check_lazy_callbacks
+
+    check_lazy_callbacks(progress, stop)
     x = lazy.transpose(tuple(order))
     lead = x.ndim - k
     x = x.rechunk({i: (1 if i < lead else -1) for i in range(x.ndim)})
     lock = threading.Lock() if run.locked else None
     first_key = (0,) * x.ndim
     kept: dict[tuple, np.ndarray] = {}
+    total = math.prod(x.numblocks)
+    count = {"done": 0}
+    counting = threading.Lock()
 
     def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
         where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
         if where == first_key and first_key in kept:
             return kept[first_key]
+        if stop is not None and stop.is_set():
+            raise Cancelled(f"cancelled after {count['done']} of {total} blocks")
         planes = np.asarray(b).reshape(-1, *b.shape[lead:])
         if lock is not None:
             with lock:
                 out = [run(p) for p in planes]
         else:
             out = [run(p) for p in planes]
+        with counting:
+            count["done"] += 1
+            done = count["done"]
+        if progress is not None:
+            progress(done, total)
         return np.stack(out).reshape(b.shape).astype(np.float32, copy=False)
 
     result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
@@ -402,11 +434,18 @@ def run_method(
     >>> bool(out[16, 16] > 0.3)
     True
     """
-    return drain(
-        run_method_iter(image, method, psf=psf, axes=axes, device=device, **params),
-        progress=progress,
-        stop=stop,
-    )
+    if not is_dask(image):
+        return drain(
+            run_method_iter(image, method, psf=psf, axes=axes, device=device, **params),
+            progress=progress,
+            stop=stop,
+        )
+    # lazy: the result's blocks report and stop as they are computed
+    token = _LAZY_CALLBACKS.set((progress, check_callbacks(progress, stop)))
+    try:
+        return drain(run_method_iter(image, method, psf=psf, axes=axes, device=device, **params))
+    finally:
+        _LAZY_CALLBACKS.reset(token)
 
 
 # --------------------------------------------------------------- synthesis
