@@ -531,6 +531,8 @@ def richardson_lucy(
 #: filter's reach grows as the balance's fourth root (120 pixels at 1e4; see
 #: :func:`~napari_deconvnet.core.wiener_filter.wiener_context`).
 BALANCE_MAX = 1e4
+#: The smallest automatic balance (nearly noiseless data, or noise the median misses)
+BALANCE_MIN = 1e-4
 
 
 #: The fewest 2x2 blocks (a 16x16 image's) :func:`estimate_balance` reads the noise
@@ -583,7 +585,7 @@ def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
     )
     if signal_var == 0:
         return 1.0
-    return min(max(noise_var / signal_var, 1e-4), BALANCE_MAX)
+    return min(max(noise_var / signal_var, BALANCE_MIN), BALANCE_MAX)
 
 
 def wiener(
