@@ -167,7 +167,7 @@ def _made(psf: Any) -> Any:
         return psf
     from napari_deconvnet.core.psf import make_psf
 
-    kind, ndim = psf["kind"], psf["ndim"]
+    kind, ndim = psf["kind"], psf.get("ndim")  # (None: the kind's own dimensions)
     optics = {k: v for k, v in psf.items() if k not in ("kind", "ndim")}
     return np.asarray(make_psf(kind, ndim=ndim, **optics), np.float32)
 

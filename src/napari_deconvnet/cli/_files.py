@@ -440,7 +440,9 @@ def psfs_from(args: argparse.Namespace, *, spec: bool = True) -> Any:
             "a --psf file holds one PSF per channel (its C axis); give it alone, or one "
             "--psf per channel"
         )
-    dims = [p["ndim"] if isinstance(p, dict) else p.ndim for p in psfs]
+    from napari_deconvnet.core.restoration import psf_dimensions
+
+    dims = [psf_dimensions(p) for p in psfs]
     if len(set(dims)) > 1:
         raise UsageError(
             f"--psf given {len(psfs)} times (one PSF per channel) with {dims} dimensions; "
