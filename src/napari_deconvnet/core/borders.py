@@ -548,7 +548,7 @@ def _level_of(images: np.ndarray, read: list[list[tuple[Any, ...]]]) -> float | 
     a, b = _level_terms(read)
     if not b > 0:
         return None
-    level = float(np.clip(a / b, max(low - 0.2 * (high - low), 0.0), low))
+    level = float(np.clip(a / b, 0.0, low))
     return level if level > 0 else None
 
 
