@@ -140,6 +140,16 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_steps_of_the_uninterrupted_run(t
     assert [h["step"] for h in second.history] == [0, 2, 3, 4, 6, 8]
     again = dn.train(noisy, clean, epochs=4, resume=path, **kw)
     assert again.steps == 8 and "nothing left to do" in again.message
+    # resume= alone goes on autosaving there: a second crash keeps the resumed part
+    stop.clear()
+    events = dn.train_iter(noisy, clean, epochs=6, resume=path, stop=stop, **kw)
+    for event in events:
+        if event.kind == "step" and event.step == 9:
+            stop.set()
+    from napari_deconvnet.core.checkpoint import read_resume
+
+    assert read_resume(path)["step"] == 9  # (it stayed at 8)
+    assert dn.train(noisy, clean, epochs=6, resume=path, **kw).steps == 12
 
 
 @pytest.mark.parametrize("steps_per_epoch", [1, 4])

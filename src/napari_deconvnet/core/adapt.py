@@ -548,6 +548,8 @@ def adapt_iter(
         )
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
+    if autosave is None and resume is not None:  # goes on saving where it resumed from
+        autosave = resume
     saver = None if autosave is None else Autosave(autosave)  # checks the path
     kernel = None
     given_axes = axes

@@ -756,6 +756,10 @@ def build_trainer(
         from .sure import variance_line
 
         variance_line(validation_noise)  # a ValueError naming what is wrong
+    if autosave is None and resume is not None:
+        # a resumed run goes on saving where it was resumed from: without it, a second
+        # crash lost everything after the first (the README's resume= example)
+        autosave = resume
     saver = None if autosave is None else Autosave(autosave)
     state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)

@@ -238,7 +238,8 @@ def train(
         epoch; both atomically, safetensors and JSON, no pickle), ``resume``
         (that path: continue the interrupted run; the step count, history,
         optimiser moments and schedule go on, and ``epochs``/``max_seconds``
-        count the whole run), ``axes`` (the inputs' axes, e.g. ``"YXC"``,
+        count the whole run; it goes on autosaving there unless ``autosave``
+        names another path), ``axes`` (the inputs' axes, e.g. ``"YXC"``,
         ``"YXS"`` for RGB or ``"TYX"``: channels train one shared
         single-channel network, each channel normalised on its own, as
         :func:`restore` applies it with the same axes; T, and Z for a 2D
