@@ -199,3 +199,18 @@ def test_an_adaptation_that_keeps_its_start_hands_back_the_start():
     with warnings.catch_warnings():
         warnings.simplefilter("error", dn.ConditionsWarning)
         dn.restore(dn.synthesize(clean, "gaussian", sigma=0.3, seed=2), model)
+
+
+def test_a_named_psf_is_made_in_the_3d_models_dimensions_and_resumes(tmp_path):
+    # dn.adapt("deconv-3d", volume, psf="gaussian") made a 2D Gaussian and was refused;
+    # once made 3D, its resume made it 2D again and refused the run's own PSF
+    rng = np.random.default_rng(0)
+    volume = np.zeros((16, 48, 48), np.float32)
+    volume[4:12, 12:36, 12:36] = 1
+    volume += 0.05 * rng.standard_normal(volume.shape).astype(np.float32)
+    path = tmp_path / "run.safetensors"
+    options = {"seed": 0, "patch_size": 16, "device": "cpu"}
+    first = dn.adapt("deconv-3d", volume, psf="gaussian", steps=2, autosave=path, **options)
+    assert first.config.ndim == 3 and len(first.metadata["training"]["psf_shape"]) == 3
+    again = dn.adapt("deconv-3d", volume, psf="gaussian", steps=3, resume=path, **options)
+    assert again.metadata["training"]["steps"] == 3

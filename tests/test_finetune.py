@@ -149,7 +149,11 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_steps_of_the_uninterrupted_run(t
     from napari_deconvnet.core.checkpoint import read_resume
 
     assert read_resume(path)["step"] == 9  # (it stayed at 8)
-    assert dn.train(noisy, clean, epochs=6, resume=path, **kw).steps == 12
+    # resumed from the resume file's own path: the best model still goes to the model file
+    state_file = resume_path(path)
+    final = dn.train(noisy, clean, epochs=6, resume=state_file, **kw)
+    assert final.steps == 12 and read_resume(path)["step"] == 12
+    assert _states_equal(dn.load_model(path), final.model)
 
 
 @pytest.mark.parametrize("steps_per_epoch", [1, 4])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Generator
@@ -35,7 +36,7 @@ import numpy as np
 from ._validation import is_tensor, real_array
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .channel_psfs import per_channel
-from .checkpoint import Autosave, read_resume
+from .checkpoint import Autosave, model_path, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import central_crop, record_conditions
 from .devices import dtype_name, resolve_device
@@ -548,8 +549,8 @@ def adapt_iter(
         )
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
-    if autosave is None and resume is not None:  # goes on saving where it resumed from
-        autosave = resume
+    if autosave is None and isinstance(resume, str | os.PathLike):
+        autosave = model_path(resume)  # goes on saving where it resumed from
     saver = None if autosave is None else Autosave(autosave)  # checks the path
     kernel = None
     given_axes = axes
@@ -558,11 +559,18 @@ def adapt_iter(
     if per_channel(psf):  # one PSF per channel (core.channel_psfs): channels first
         array, kernel = _channel_kernels(psf, axes, array)
     elif psf is not None:
-        if model is not None and resume is None and named_psf(psf):
+        if named_psf(psf) and (model is not None or resume is not None):
             # a name is made in the model's dimensions, as restore makes it (a 2D
-            # Gaussian was made for deconv-3d, which then refused it)
-            model = load_model(model)  # loaded once: _base_model copies it
-            psf = psf_in_dimensions(psf, model.config.ndim)
+            # Gaussian was made for deconv-3d, which then refused it); resumed, in
+            # the dimensions of the run's own PSF
+            if resume is not None:
+                saved_psf = read_adapt_record(resume)[1]
+                dims = None if saved_psf is None else int(np.ndim(_first(saved_psf)))
+            else:
+                model = load_model(model)  # loaded once: _base_model copies it
+                dims = model.config.ndim
+            if dims is not None:
+                psf = psf_in_dimensions(psf, dims)
         kernel = as_psf(psf, None)
         # a generated PSF deeper than the stack is cropped to it, as restore does
         kernel = fit_psf(psf, kernel, np.shape(array))

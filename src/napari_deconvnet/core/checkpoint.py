@@ -30,7 +30,7 @@ import torch
 
 from .persistence import save_model, write_atomic
 
-__all__ = ["Autosave", "read_resume", "resume_path"]
+__all__ = ["Autosave", "model_path", "read_resume", "resume_path"]
 
 _KEY = "napari_deconvnet_resume"
 _FORMAT_VERSION = 1
@@ -44,7 +44,9 @@ def resume_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name.removesuffix(".safetensors") + ".resume.safetensors")
 
 
-def _model_path(path: str | os.PathLike) -> Path:
+def model_path(path: str | os.PathLike) -> Path:
+    """The model file beside resume file `path` (``x.resume.safetensors`` -> ``x.safetensors``);
+    a model file's path as it is."""
     path = Path(path)
     if path.name.endswith(".resume.safetensors"):
         return path.with_name(path.name.removesuffix(".resume.safetensors") + ".safetensors")
@@ -145,7 +147,7 @@ def read_resume(path: Any) -> dict[str, Any]:
     path = _check_path(path, "resume")
     state_file = resume_path(path)
     if not state_file.exists():
-        model_file = _model_path(path)
+        model_file = model_path(path)
         hint = f" ({model_file} holds the best model; load it with dn.load_model)"
         raise ValueError(
             f"no resume state at {state_file}: resume needs the files a run with "

@@ -33,7 +33,7 @@ import numpy as np
 from ._validation import is_dask, is_tensor, real_array
 from .axes import check_axes, infer_axes
 from .channel_psfs import by_channel, checked_channel_axis, per_channel, psf_for_channel
-from .generators import Cancelled, check_callbacks, drain
+from .generators import check_callbacks, drain
 from .specs import Spec, get, implementation, list_methods, specs
 
 __all__ = ["run_method", "run_method_iter", "synthesize_iter"]
@@ -360,6 +360,7 @@ def _lazy_blocks(
     with ``(blocks computed, blocks)`` after each block, and a set `stop`
     raises :class:`Cancelled` before the next one, as a lazy restore's.
     """
+    from .blocks import Hooks
     from .lazy import check_lazy_callbacks
 
     check_lazy_callbacks(progress, stop)
@@ -369,31 +370,30 @@ def _lazy_blocks(
     lock = threading.Lock() if run.locked else None
     first_key = (0,) * x.ndim
     kept: dict[tuple, np.ndarray] = {}
-    total = math.prod(x.numblocks)
-    count = {"done": 0}
-    counting = threading.Lock()
+    # counted as a lazy restore counts its blocks: a block computed again counts once,
+    # and a count never passes the total (reading the result twice reached 7 of 4)
+    hooks = Hooks(progress, stop, math.prod(x.numblocks))
 
     def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
         where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
         if where == first_key and first_key in kept:
+            hooks.check()
+            hooks.done(where)  # (computed once, at the start: counted when read)
             return kept[first_key]
-        if stop is not None and stop.is_set():
-            raise Cancelled(f"cancelled after {count['done']} of {total} blocks")
+        if where != first_key:
+            hooks.check()
         planes = np.asarray(b).reshape(-1, *b.shape[lead:])
         if lock is not None:
             with lock:
                 out = [run(p) for p in planes]
         else:
             out = [run(p) for p in planes]
-        with counting:
-            count["done"] += 1
-            done = count["done"]
-        if progress is not None:
-            progress(done, total)
+        if where != first_key:
+            hooks.done(where)
         return np.stack(out).reshape(b.shape).astype(np.float32, copy=False)
 
     result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
-    kept[first_key] = block(np.asarray(x.blocks[first_key]))
+    kept[first_key] = block(np.asarray(x.blocks[first_key]), {0: {"chunk-location": first_key}})
     return result.transpose(tuple(int(i) for i in np.argsort(order)))
 
 

@@ -522,6 +522,7 @@ def named_psf(psf: Any) -> bool:
         return True
     return (
         isinstance(psf, Mapping)
+        and isinstance(psf.get("kind"), str)
         and "shape" not in psf
         and "ndim" not in psf
         and np.ndim(psf.get("sigma")) == 0

@@ -13,6 +13,7 @@ import copy
 import inspect
 import math
 import numbers
+import os
 import threading
 import time
 import warnings
@@ -24,7 +25,7 @@ import torch
 
 from ._validation import is_dask
 from .channel_psfs import channel_axis, per_channel
-from .checkpoint import Autosave, read_resume
+from .checkpoint import Autosave, model_path, read_resume
 from .colour import opponent_axis, to_opponent
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions
@@ -756,10 +757,11 @@ def build_trainer(
         from .sure import variance_line
 
         variance_line(validation_noise)  # a ValueError naming what is wrong
-    if autosave is None and resume is not None:
-        # a resumed run goes on saving where it was resumed from: without it, a second
-        # crash lost everything after the first (the README's resume= example)
-        autosave = resume
+    if autosave is None and isinstance(resume, str | os.PathLike):
+        # a resumed run goes on saving where it was resumed from (its model file, also
+        # when resume= names the resume file): without it, a second crash lost
+        # everything after the first (the README's resume= example)
+        autosave = model_path(resume)
     saver = None if autosave is None else Autosave(autosave)
     state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
