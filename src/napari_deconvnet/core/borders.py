@@ -491,7 +491,7 @@ def border_extension(
 
 def _fits_better(read: list[list[tuple[Any, ...]]], level: float, images: np.ndarray) -> bool:
     """Whether darkness lies at `level`, clearly above zero (over 5% of the images'
-    range), rather than at zero: the dimmed model fits the sides better there
+    99.9th percentile), rather than at zero: the dimmed model fits the sides better there
     (:func:`_level_terms`: the residual is ``c - 2 L a + L**2 b``).
 
     A camera's offset dims the sides of a zero-padded blur toward itself, and
@@ -499,7 +499,7 @@ def _fits_better(read: list[list[tuple[Any, ...]]], level: float, images: np.nda
     below the scene): that level is then the one their rows fit better.
     """
     low, high = np.percentile(images, (0.1, 99.9))
-    if not level > 0.05 * (high - low):
+    if not level > 0.05 * high:
         return False
     a, b = _level_terms(read)
     return level * level * b - 2.0 * level * a < 0.0
@@ -536,8 +536,9 @@ def dark_level(images: np.ndarray, psf: np.ndarray) -> float | None:
     after the blur), or None: when their 0.1th percentile lies clearly above zero
     (over 5% of the range above it), the level under which the dimmed model fits
     the sides best (least squares, in closed form: :func:`_level_terms`), kept
-    between zero and that percentile, and None unless it too lies over 5% of the
-    range above zero. (Until session 65 it was kept within 20% of the range
+    between zero and that percentile, and None unless it lies over 5% of the
+    images' 99.9th percentile above zero (a zero-padded blur of a bright scene
+    without an offset fits a level of a few hundredths). (Until session 65 it was kept within 20% of the range
     below the percentile: under a scene brighter than the offset, such as the
     moon's, that read the offset up to 0.08 of the range too high, while the
     fit itself was within 0.03 of it on every benchmark scene.)"""
@@ -553,7 +554,7 @@ def _level_of(images: np.ndarray, read: list[list[tuple[Any, ...]]]) -> float | 
     if not b > 0:
         return None
     level = float(np.clip(a / b, 0.0, low))
-    return level if level > 0.05 * (high - low) else None
+    return level if level > 0.05 * high else None
 
 
 def check_borders(borders: Any) -> str:
