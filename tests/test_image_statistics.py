@@ -127,7 +127,7 @@ def test_per_image_fixed_statistics_round_trip_and_errors(random_net):
         dn.restore(x, net, axes="TYX", normalization={"offset": [0, 0, 0], "scale": [1, 0, 1]})
 
 
-def _training_set(mode, inputs, targets, net, **options):
+def _training_set(mode, inputs, targets, net, validation=0.1, **options):
     """A TrainingSet of 32 x 32 patches, 10% held out, no noise, seed 0, on the CPU."""
     return TrainingSet(
         mode=mode,
@@ -136,7 +136,7 @@ def _training_set(mode, inputs, targets, net, **options):
         net=net,
         size=(32, 32),
         regions=None,
-        validation=0.1,
+        validation=validation,
         validation_regions=None,
         noise=("none", {}, None),
         rng=np.random.default_rng(0),
@@ -254,3 +254,22 @@ def test_a_small_array_in_many_chunks_is_read_whole():
     )
     big = da.zeros((300, 300), chunks=5)  # 90,000 values in 3,600 chunks: still sampled
     assert normalization.sample_values(big).size < big.size
+
+
+@pytest.mark.parametrize("shape", [(50, 50), (64, 80), (33, 97)])
+def test_validation_pairs_are_scored_on_every_pixel(shape):
+    # a 50 x 50 pair with 32-pixel patches scored 1,024 of its 2,500 pixels
+    rng = np.random.default_rng(0)
+    clean, v_clean = rng.random((96, 96), np.float32), rng.random(shape, np.float32)
+    v_noisy = v_clean + rng.normal(0, 0.1, shape).astype(np.float32)
+    net = dn.DeconvNet(ndim=2, depth=2, base_channels=4)
+    data_set = _training_set(
+        "supervised", [clean + 0.1], [clean], net, validation=(v_noisy, v_clean)
+    )
+    covered = np.zeros(shape, bool)
+    for _, _, (y, x) in data_set.val["positions"]:
+        covered[y : y + 32, x : x + 32] = True
+    assert covered.all()
+    # each patch is the pair at its place
+    for raw, (_, _, (y, x)) in zip(data_set.val["raw"], data_set.val["positions"], strict=True):
+        np.testing.assert_array_equal(raw, v_noisy[y : y + 32, x : x + 32])

@@ -175,34 +175,3 @@ def test_validation_data_and_validation_regions_are_alternatives():
             clean + 0.1, clean, validation=(other + 0.1, other), validation_regions=mask,
             steps_per_epoch=2, epochs=1, patch_size=32, batch_size=2, device="cpu",
         )  # fmt: skip
-
-
-@pytest.mark.parametrize("shape", [(50, 50), (64, 80), (33, 97)])
-def test_validation_pairs_are_scored_on_every_pixel(shape):
-    # a 50 x 50 pair with 32-pixel patches scored 1,024 of its 2,500 pixels
-    from napari_deconvnet.core.trainset import TrainingSet
-
-    noisy, clean = _pair()
-    v_noisy, v_clean = _pair(shape, seed=1)
-    data_set = TrainingSet(
-        mode="supervised",
-        inputs=[noisy],
-        targets=[clean],
-        net=dn.DeconvNet(ndim=2, depth=2, base_channels=4),
-        size=(32, 32),
-        regions=None,
-        validation=(v_noisy, v_clean),
-        validation_regions=None,
-        noise=("none", {}, None),
-        rng=np.random.default_rng(0),
-        device=torch.device("cpu"),
-        augment=False,
-        seed=0,
-    )
-    covered = np.zeros(shape, bool)
-    for _, _, (y, x) in data_set.val["positions"]:
-        covered[y : y + 32, x : x + 32] = True
-    assert covered.all()
-    # each patch is the pair at its place
-    for raw, (_, _, (y, x)) in zip(data_set.val["raw"], data_set.val["positions"], strict=True):
-        np.testing.assert_array_equal(raw, v_noisy[y : y + 32, x : x + 32])
