@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Generator
@@ -36,9 +35,9 @@ import numpy as np
 from ._validation import is_tensor, real_array
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .channel_psfs import per_channel
-from .checkpoint import Autosave, model_path, read_resume
+from .checkpoint import autosave_for, read_resume
 from .conditioning import kind_metadata, trains_with_noise_map
-from .conditions import central_crop, record_conditions
+from .conditions import central_crop, record_conditions, recorded_conditions
 from .devices import dtype_name, resolve_device
 from .generators import as_stop
 from .kinds import ImpulseSwitched, NoiseConditioned, PSFConditioned, central_box, kind_of
@@ -549,9 +548,7 @@ def adapt_iter(
         )
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be a positive integer or None, got {steps!r}")
-    if autosave is None and isinstance(resume, str | os.PathLike):
-        autosave = model_path(resume)  # goes on saving where it resumed from
-    saver = None if autosave is None else Autosave(autosave)  # checks the path
+    saver = autosave_for(autosave, resume)  # checks the path; a resumed run goes on saving
     kernel = None
     given_axes = axes
     if axes is not None:
@@ -728,10 +725,7 @@ def adapt_iter(
     # an adaptation that keeps its start unchanged hands back the start, under its own
     # name, description and conditions (train_setup.build_trainer likewise)
     start_meta = dict(net.metadata)
-    start_training = start_meta.get("training")
-    start_conditions = (
-        start_training.get("conditions") if isinstance(start_training, dict) else None
-    )
+    start_conditions = recorded_conditions(start_meta)
     # the image's noise (and the PSF of a deconvolution model): restores unlike it are
     # reported (core/conditions.py)
     conditions = record_conditions(

@@ -428,7 +428,7 @@ def find_borders(
     read = _side_means(images, psf)  # the sides' row means, for every level tried
     sides = _dark_at(read, 0.0)
     offset = _level_of(images, read)
-    if offset is not None and any(map(any, sides)) and not _fits_better(read, offset, images):
+    if offset is not None and any(map(any, sides)) and not _fits_better(read, offset):
         offset = None  # dimmed toward zero, as the sides that read dark there say
     if borders == "dark":
         return [(True, True)] * ndim, [False] * ndim, offset or 0.0
@@ -489,18 +489,15 @@ def border_extension(
     return out, inner
 
 
-def _fits_better(read: list[list[tuple[Any, ...]]], level: float, images: np.ndarray) -> bool:
-    """Whether darkness lies at `level`, clearly above zero (over 5% of the images'
-    99.9th percentile), rather than at zero: the dimmed model fits the sides better there
+def _fits_better(read: list[list[tuple[Any, ...]]], level: float) -> bool:
+    """Whether darkness lies at `level` (:func:`_level_of`'s, clearly above zero)
+    rather than at zero: the dimmed model fits the sides better there
     (:func:`_level_terms`: the residual is ``c - 2 L a + L**2 b``).
 
     A camera's offset dims the sides of a zero-padded blur toward itself, and
     some sides may read dark at zero too (the dimming is strong at any level
     below the scene): that level is then the one their rows fit better.
     """
-    low, high = np.percentile(images, (0.1, 99.9))
-    if not level > 0.05 * high:
-        return False
     a, b = _level_terms(read)
     return level * level * b - 2.0 * level * a < 0.0
 
@@ -538,10 +535,11 @@ def dark_level(images: np.ndarray, psf: np.ndarray) -> float | None:
     the sides best (least squares, in closed form: :func:`_level_terms`), kept
     between zero and that percentile, and None unless it lies over 5% of the
     images' 99.9th percentile above zero (a zero-padded blur of a bright scene
-    without an offset fits a level of a few hundredths). (Until session 65 it was kept within 20% of the range
-    below the percentile: under a scene brighter than the offset, such as the
-    moon's, that read the offset up to 0.08 of the range too high, while the
-    fit itself was within 0.03 of it on every benchmark scene.)"""
+    without an offset fits a level of a few hundredths). (Until session 65 it
+    was kept within 20% of the range below the percentile: under a scene
+    brighter than the offset, such as the moon's, that read the offset up to
+    0.08 of the range too high, while the fit itself was within 0.03 of it on
+    every benchmark scene.)"""
     return _level_of(images, _side_means(images, psf))
 
 

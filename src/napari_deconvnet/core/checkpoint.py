@@ -30,7 +30,7 @@ import torch
 
 from .persistence import save_model, write_atomic
 
-__all__ = ["Autosave", "model_path", "read_resume", "resume_path"]
+__all__ = ["Autosave", "autosave_for", "model_path", "read_resume", "resume_path"]
 
 _KEY = "napari_deconvnet_resume"
 _FORMAT_VERSION = 1
@@ -135,6 +135,16 @@ def _settings(config: Any) -> dict[str, Any]:
     return {
         k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items() if k in keep
     }
+
+
+def autosave_for(autosave: Any, resume: Any) -> Autosave | None:
+    """The :class:`Autosave` of a run (it checks the path): `autosave`, or, for a run
+    resumed without one, the model file it resumed from (also when `resume` names
+    the ``.resume.safetensors`` file). Without that a second crash lost everything
+    after the first (the README's ``resume=`` example)."""
+    if autosave is None and isinstance(resume, str | os.PathLike):
+        autosave = model_path(resume)
+    return None if autosave is None else Autosave(autosave)
 
 
 def read_resume(path: Any) -> dict[str, Any]:

@@ -50,6 +50,7 @@ __all__ = [
     "noise_level",
     "psf_widths",
     "record_conditions",
+    "recorded_conditions",
     "report_conditions",
 ]
 
@@ -170,6 +171,14 @@ def central_crop(array: Any, ndim: int) -> np.ndarray:
     return np.asarray(array[index + box], np.float32)
 
 
+def recorded_conditions(metadata: Any) -> dict[str, Any] | None:
+    """``metadata["training"]["conditions"]`` where a model's metadata records them
+    (a dict), else None: shipped models, damaged records."""
+    training = metadata.get("training") if isinstance(metadata, dict) else None
+    conditions = training.get("conditions") if isinstance(training, dict) else None
+    return conditions if isinstance(conditions, dict) else None
+
+
 def check_conditions(metadata: dict[str, Any], image: Any, layout: Any) -> list[str]:
     """Why `image` lies outside the conditions in `metadata`: plain sentences.
 
@@ -179,10 +188,10 @@ def check_conditions(metadata: dict[str, Any], image: Any, layout: Any) -> list[
     `layout` is the restore's :class:`~.axes.Layout`; only the middle
     image's central crop is read.
     """
-    training = metadata.get("training") if isinstance(metadata, dict) else None
-    conditions = training.get("conditions") if isinstance(training, dict) else None
-    if not isinstance(conditions, dict):
+    conditions = recorded_conditions(metadata)
+    if conditions is None:
         return []
+    training = metadata["training"]
     name = metadata.get("name", "this model")
     problems = []
     known = conditions.get("noise_level")

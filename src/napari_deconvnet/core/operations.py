@@ -369,31 +369,26 @@ def _lazy_blocks(
     x = x.rechunk({i: (1 if i < lead else -1) for i in range(x.ndim)})
     lock = threading.Lock() if run.locked else None
     first_key = (0,) * x.ndim
-    kept: dict[tuple, np.ndarray] = {}
     # counted as a lazy restore counts its blocks: a block computed again counts once,
     # and a count never passes the total (reading the result twice reached 7 of 4)
     hooks = Hooks(progress, stop, math.prod(x.numblocks))
 
-    def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
-        where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
-        if where == first_key and first_key in kept:
-            hooks.check()
-            hooks.done(where)  # (computed once, at the start: counted when read)
-            return kept[first_key]
-        if where != first_key:
-            hooks.check()
+    def compute(b: np.ndarray) -> np.ndarray:
         planes = np.asarray(b).reshape(-1, *b.shape[lead:])
-        if lock is not None:
-            with lock:
-                out = [run(p) for p in planes]
-        else:
+        with lock if lock is not None else contextlib.nullcontext():
             out = [run(p) for p in planes]
-        if where != first_key:
-            hooks.done(where)
         return np.stack(out).reshape(b.shape).astype(np.float32, copy=False)
 
+    def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
+        where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
+        hooks.check()
+        # the first block was computed at the start: counted when read, as the others
+        out = first if where == first_key else compute(b)
+        hooks.done(where)
+        return out
+
+    first = compute(np.asarray(x.blocks[first_key]))
     result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
-    kept[first_key] = block(np.asarray(x.blocks[first_key]), {0: {"chunk-location": first_key}})
     return result.transpose(tuple(int(i) for i in np.argsort(order)))
 
 

@@ -13,7 +13,6 @@ import copy
 import inspect
 import math
 import numbers
-import os
 import threading
 import time
 import warnings
@@ -25,10 +24,10 @@ import torch
 
 from ._validation import is_dask
 from .channel_psfs import channel_axis, per_channel
-from .checkpoint import Autosave, model_path, read_resume
+from .checkpoint import autosave_for, read_resume
 from .colour import opponent_axis, to_opponent
 from .conditioning import kind_metadata, trains_with_noise_map
-from .conditions import record_conditions
+from .conditions import record_conditions, recorded_conditions
 from .devices import dtype_name, resolve_device, resolve_precision
 from .kinds import Plain, PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
@@ -757,12 +756,7 @@ def build_trainer(
         from .sure import variance_line
 
         variance_line(validation_noise)  # a ValueError naming what is wrong
-    if autosave is None and isinstance(resume, str | os.PathLike):
-        # a resumed run goes on saving where it was resumed from (its model file, also
-        # when resume= names the resume file): without it, a second crash lost
-        # everything after the first (the README's resume= example)
-        autosave = model_path(resume)
-    saver = None if autosave is None else Autosave(autosave)
+    saver = autosave_for(autosave, resume)  # a resumed run goes on saving
     state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
     dev = resolve_device(device)
@@ -952,8 +946,7 @@ def build_trainer(
     # a fine-tuning that keeps its start unchanged hands back the start: under its name
     # and its conditions (it was renamed "-finetuned" and warned on images unlike the
     # run's data, which the returned weights never trained on)
-    start_record = net.metadata.get("training") if parent is not None else None
-    start_conditions = start_record.get("conditions") if isinstance(start_record, dict) else None
+    start_conditions = recorded_conditions(net.metadata) if parent is not None else None
 
     def metadata(**record: Any) -> dict[str, Any]:
         unchanged = parent is not None and record.get("improved") is False
