@@ -291,6 +291,11 @@ def test_overwrite_replaces_an_earlier_output_but_never_a_folder_of_other_files(
     with pytest.raises(ValueError, match="holds no zarr store"):
         dn.restore_to_zarr(src, folder, net, overwrite=True)
     assert (folder / "chapter1.txt").read_text() == "months of work"
+    plain = tmp_path / "notes.ome.zarr"  # a file, whatever its name says
+    plain.write_text("not a store")
+    with pytest.raises(ValueError, match="is a file, not a zarr store"):
+        dn.restore_to_zarr(src, plain, net, overwrite=True)
+    assert plain.read_text() == "not a store"
     out = tmp_path / "out.ome.zarr"
     dn.restore_to_zarr(src, out, net, chunks=48)
     first = _level(out)

@@ -142,7 +142,13 @@ def prepare_target(
                 "zarr.json or unfinished restore); overwrite=True replaces an earlier "
                 "output, not other files: remove the folder yourself or write elsewhere"
             )
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        if not target.is_dir():
+            raise ValueError(
+                f"{target} is a file, not a zarr store; overwrite=True replaces an "
+                "earlier output (a folder), not other files: remove the file yourself "
+                "or write elsewhere"
+            )
+        shutil.rmtree(target)
     if target.is_dir() and _nothing_written(target):
         # an empty folder, or a run killed before its job file: nothing to keep
         shutil.rmtree(target)
