@@ -96,6 +96,10 @@ def test_adapt_refuses_what_it_cannot_do():
         dn.adapt("default", np.full((64, 64), np.nan), seconds=1)
     with pytest.raises(TypeError, match="noise"):
         dn.adapt("default", image, noise=3, seconds=1)
+    # a constant image: no noise, no brightness to learn (it adapted to sigma 0)
+    for noise in ("auto", {"noise": "gaussian", "sigma": 0.1}):
+        with pytest.raises(ValueError, match=r"holds one value \(0\.5\) everywhere"):
+            dn.adapt("default", np.full((64, 64), 0.5, np.float32), noise=noise, seconds=1)
     with pytest.raises(ValueError, match="kinds"):
         dn.adapt("default", image, seconds=1, kinds=["stars"])
     with pytest.raises(ValueError, match="precision 'float16' needs a GPU"):

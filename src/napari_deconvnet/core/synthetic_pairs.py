@@ -38,6 +38,12 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
     """
     from .noise_estimation import estimate_noise
 
+    if not np.ptp(np.asarray(image)) > 0:  # (NaN was refused before)
+        raise ValueError(
+            f"the image holds one value ({float(np.asarray(image).flat[0]):g}) everywhere: "
+            "adaptation learns the noise and brightness of an image's variation, and "
+            "this one has none; pass a noisy image of the sample"
+        )
     if isinstance(noise, str) and noise == "auto":
         params = estimate_noise(image)
     elif isinstance(noise, dict):
