@@ -121,3 +121,7 @@ def test_an_s_axis_of_more_than_four_samples_is_refused_with_what_to_use():
     image = np.zeros((32, 32, 5), np.float32)
     with pytest.raises(ValueError, match=r"axis of 5 values as 'S'.*axes='YXC'"):
         dn.restore(image, axes="YXS")
+    # training refuses it alike (it trained on five "colours" that restore refuses)
+    noisy = np.random.default_rng(0).random((32, 32, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"axis of 5 values as 'S'.*axes='YXC'"):
+        dn.train(noisy, noisy, axes="YXS", max_seconds=1)

@@ -111,6 +111,16 @@ def infer_axes(shape: Sequence[int], model: Any) -> str:
     return table[ndim]
 
 
+def check_samples(axes: str, shape: tuple[int, ...]) -> None:
+    """Refuse an 'S' axis of more than 4 values (restore and training alike)."""
+    if "S" in axes and shape[axes.index("S")] > 4:
+        raise ValueError(
+            f"axes {axes!r} mark an axis of {shape[axes.index('S')]} values as 'S', the "
+            "samples of a colour pixel (3: RGB, 4: RGBA, 2: grey with opacity, 1: grey); "
+            f"mark channels with 'C' (axes={axes.replace('S', 'C')!r})"
+        )
+
+
 def check_axes(axes: Any, shape: Sequence[int], model: Any) -> str:
     """`axes` validated for an image of `shape` and `model` (upper case); None infers them.
 
@@ -142,12 +152,7 @@ def check_axes(axes: Any, shape: Sequence[int], model: Any) -> str:
         raise ValueError(f"axes {axes!r} must contain 'Y' and 'X'")
     if "C" in axes and "S" in axes:
         raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
-    if "S" in axes and shape[axes.index("S")] > 4:
-        raise ValueError(
-            f"axes {axes!r} mark an axis of {shape[axes.index('S')]} values as 'S', the "
-            "samples of a colour pixel (3: RGB, 4: RGBA, 2: grey with opacity, 1: grey); "
-            f"mark channels with 'C' (axes={axes.replace('S', 'C')!r})"
-        )
+    check_samples(axes, shape)
     if spatial_ndim(model) == 3 and "Z" not in axes:
         raise ValueError(
             f"this model restores 3D volumes and needs a 'Z' axis, but axes are {axes!r}; "

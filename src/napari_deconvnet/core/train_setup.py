@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ._validation import is_dask
+from .axes import check_samples
 from .channel_psfs import channel_axis, per_channel
 from .checkpoint import autosave_for, read_resume
 from .colour import opponent_axis, to_opponent
@@ -270,6 +271,8 @@ def resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
         )
     if "C" in axes and "S" in axes:
         raise ValueError(f"axes {axes!r} has both 'C' and 'S'; use one channel axis")
+    for a in inputs:  # as restore refuses them
+        check_samples(axes, tuple(a.shape))
     missing = [a for a in spatial if a not in axes]
     if missing:
         raise ValueError(
