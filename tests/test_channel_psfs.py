@@ -120,6 +120,14 @@ def test_classical_methods_take_one_psf_per_channel(two_channels):
     )
     eager = dn.run_method(noisy, "wiener", psf=[narrow, wide], axes="CYX")
     np.testing.assert_allclose(np.asarray(lazy), eager, atol=1e-6)
+    # progress counts both channels' blocks in one count (each channel counted 1 of 1)
+    seen = []
+    lazy = dn.run_method(
+        da.from_array(noisy, chunks=(1, 48, 48)), "wiener", psf=[narrow, wide], axes="CYX",
+        progress=lambda *a: seen.append(a),
+    )  # fmt: skip
+    lazy.compute(scheduler="synchronous")
+    assert seen == [(1, 2), (2, 2)]
     assert not np.allclose(eager[1], dn.run_method(noisy[1], "wiener", psf=narrow), atol=1e-3)
 
 

@@ -241,7 +241,7 @@ def _run_model(image, spec, params, psf, axes, device):
     options = {"psf": psf, "axes": axes, "device": device, **refine_option(params)}
     if is_dask(image):
         yield 0, 0
-        progress, stop = _LAZY_CALLBACKS.get()  # run_method's, for the lazy result's blocks
+        progress, stop, _ = _LAZY_CALLBACKS.get()  # run_method's, for the result's blocks
         return restore(image, model, progress=progress, stop=stop, **options)
     return (yield from restore_iter(np.asarray(image), model, **options))
 
@@ -309,7 +309,7 @@ def _run_classical(image, spec, params, psf, axes, device):
     run = _classical_function(spec, kernel, params, device)
     if is_dask(image):
         yield 0, 0
-        return _lazy_blocks(image, order, len(spatial), run, *_LAZY_CALLBACKS.get())
+        return _lazy_blocks(image, order, len(spatial), run, _LAZY_CALLBACKS.get()[2])
     x = np.asarray(image).transpose(order)
     iterate = spec.extra.get("iterate")
     if iterate is not None:
@@ -337,10 +337,12 @@ def _each_block(x: np.ndarray, k: int, run: Callable) -> Generator:
     return out.reshape(x.shape)
 
 
-#: run_method's ``progress`` and ``stop`` while it runs on dask input: the lazy result
-#: calls them as its blocks are computed (it reported (0, 0) once and never stopped)
-_LAZY_CALLBACKS: contextvars.ContextVar[tuple[Any, Any]] = contextvars.ContextVar(
-    "lazy_callbacks", default=(None, None)
+#: run_method's ``progress`` and ``stop`` while it runs on dask input, and one count of
+#: blocks for them: the lazy result calls them as its blocks are computed (it reported
+#: (0, 0) once and never stopped); every lazy part of one call (a channel of its own PSF
+#: each) adds its blocks to the one count, so progress runs once from 0 to all of them
+_LAZY_CALLBACKS: contextvars.ContextVar[tuple[Any, Any, Any]] = contextvars.ContextVar(
+    "lazy_callbacks", default=(None, None, None)
 )
 
 
@@ -349,8 +351,7 @@ def _lazy_blocks(
     order: list[int],
     k: int,
     run: Callable,
-    progress: Callable[[int, int], Any] | None = None,
-    stop: Any = None,
+    hooks: Any = None,
 ) -> Any:
     """A dask result computed block by block (plane or volume) where it is read.
 
@@ -358,12 +359,14 @@ def _lazy_blocks(
     any result exists, and its result is kept (reading it again reads the
     input block but does not run the method again). `progress` is called
     with ``(blocks computed, blocks)`` after each block, and a set `stop`
-    raises :class:`Cancelled` before the next one, as a lazy restore's.
+    raises :class:`Cancelled` before the next one, as a lazy restore's: both
+    through `hooks` (a :class:`~.blocks.Hooks` that run_method shares between
+    the parts of one call; this result's blocks are added to its total).
     """
-    from .blocks import Hooks
     from .lazy import check_lazy_callbacks
 
-    check_lazy_callbacks(progress, stop)
+    if hooks is not None:
+        check_lazy_callbacks(hooks.progress, hooks.stop)
     x = lazy.transpose(tuple(order))
     lead = x.ndim - k
     x = x.rechunk({i: (1 if i < lead else -1) for i in range(x.ndim)})
@@ -371,7 +374,9 @@ def _lazy_blocks(
     first_key = (0,) * x.ndim
     # counted as a lazy restore counts its blocks: a block computed again counts once,
     # and a count never passes the total (reading the result twice reached 7 of 4)
-    hooks = Hooks(progress, stop, math.prod(x.numblocks))
+    part = object()  # this part's blocks, apart from the other parts' in the count
+    if hooks is not None:
+        hooks.total += math.prod(x.numblocks)
 
     def compute(b: np.ndarray) -> np.ndarray:
         planes = np.asarray(b).reshape(-1, *b.shape[lead:])
@@ -381,10 +386,12 @@ def _lazy_blocks(
 
     def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
         where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
-        hooks.check()
+        if hooks is not None:
+            hooks.check()
         # the first block was computed at the start: counted when read, as the others
         out = first if where == first_key else compute(b)
-        hooks.done(where)
+        if hooks is not None:
+            hooks.done((part, where))
         return out
 
     first = compute(np.asarray(x.blocks[first_key]))
@@ -436,7 +443,11 @@ def run_method(
             stop=stop,
         )
     # lazy: the result's blocks report and stop as they are computed
-    token = _LAZY_CALLBACKS.set((progress, check_callbacks(progress, stop)))
+    from .blocks import Hooks
+
+    stop = check_callbacks(progress, stop)
+    hooks = Hooks(progress, stop, 0) if progress is not None or stop is not None else None
+    token = _LAZY_CALLBACKS.set((progress, stop, hooks))
     try:
         return drain(run_method_iter(image, method, psf=psf, axes=axes, device=device, **params))
     finally:
