@@ -43,9 +43,11 @@ def shapes_to_polygons(shapes: Shapes, image: Image) -> list[np.ndarray]:
 def labels_to_mask(labels: Labels, image: Image, data: Any = None) -> np.ndarray:
     """A Labels layer as a mask on `image`'s pixels (nonzero: inside the region).
 
-    Each pixel of the image takes the label under its centre (nearest), so
-    that the layers may have different scales and translations (e.g. labels
-    painted at another resolution); pixels outside the labels layer are
+    Each pixel of the image takes the label under its centre (nearest; a
+    centre on a boundary takes the label after it), so that the layers may
+    have different scales, translations, rotations, shears or affine
+    transforms (e.g. labels painted at another resolution, or on an image
+    registered by an affine); pixels outside the labels layer are
     outside the region. The labels cover the image's trailing axes: an RGB
     image's colour axis is not one of them (labels of shape ``(Y, X)`` mark
     an ``(Y, X, 3)`` image), and labels of fewer axes than the image (``(Y,
@@ -75,19 +77,52 @@ def labels_to_mask(labels: Labels, image: Image, data: Any = None) -> np.ndarray
             "region on a labels layer over the input"
         )
     target = shape[len(shape) - n :]
-    scale_i, shift_i = np.asarray(image.scale)[-n:], np.asarray(image.translate)[-n:]
-    scale_l, shift_l = np.asarray(labels.scale)[-n:], np.asarray(labels.translate)[-n:]
-    same_grid = np.allclose(scale_i, scale_l) and np.allclose(shift_i, shift_l)
-    if same_grid and mask.shape == target:
+    # label index of each image pixel: labels' world-to-data after the image's
+    # data-to-world, both affine (scale, translate, rotate, shear and affine alike)
+    to_labels = np.linalg.solve(_affine(labels, n), _affine(image, n))
+    linear, shift = to_labels[:n, :n], to_labels[:n, n]
+    if np.allclose(linear, np.eye(n)) and np.allclose(shift, 0) and mask.shape == target:
         return mask
-    index, inside = [], []
-    for axis in range(n):
-        world = np.arange(target[axis]) * scale_i[axis] + shift_i[axis]
-        where = np.round((world - shift_l[axis]) / scale_l[axis]).astype(np.int64)
-        inside.append((where >= 0) & (where < mask.shape[axis]))
-        index.append(np.clip(where, 0, mask.shape[axis] - 1))
-    out = mask[np.ix_(*index)]
-    valid = np.ones(target, bool)
-    for axis, ok in enumerate(inside):
-        valid &= ok.reshape([-1 if a == axis else 1 for a in range(n)])
-    return np.where(valid, out, 0)
+    if np.allclose(linear, np.diag(np.diag(linear)), atol=1e-9):  # axis by axis
+        index, inside = [], []
+        for axis in range(n):
+            where = _nearest(np.arange(target[axis]) * linear[axis, axis] + shift[axis])
+            inside.append((where >= 0) & (where < mask.shape[axis]))
+            index.append(np.clip(where, 0, mask.shape[axis] - 1))
+        out = mask[np.ix_(*index)]
+        valid = np.ones(target, bool)
+        for axis, ok in enumerate(inside):
+            valid &= ok.reshape([-1 if a == axis else 1 for a in range(n)])
+        return np.where(valid, out, 0)
+    out = np.zeros(target, mask.dtype)  # rotated or sheared: pixel by pixel, plane by plane
+    for lead in np.ndindex(*target[:-2]):
+        grid = np.indices(target[-2:]).reshape(2, -1).astype(np.float64)
+        points = np.concatenate(
+            [np.repeat(np.array(lead, float)[:, None], grid.shape[1], 1), grid]
+        )
+        where = _nearest(linear @ points + shift[:, None])
+        ok = np.all((where >= 0) & (where < np.array(mask.shape)[:, None]), axis=0)
+        values = np.zeros(grid.shape[1], mask.dtype)
+        values[ok] = mask[tuple(where[:, ok])]
+        out[lead] = values.reshape(target[-2:])
+    return out
+
+
+def _nearest(coordinates: np.ndarray) -> np.ndarray:
+    """The pixel whose centre is nearest (halves up, as a pixel covers [i - 0.5, i + 0.5);
+    rounded to 1e-9 first, so that a half reached through a rotation is a half)."""
+    return np.floor(np.round(coordinates, 9) + 0.5).astype(np.int64)
+
+
+def _affine(layer: Any, n: int) -> np.ndarray:
+    """The (n + 1)-square affine matrix of `layer`'s data-to-world map on its last n axes,
+    read from the layer's public ``data_to_world``."""
+    origin = np.zeros(layer.ndim)
+    start = np.asarray(layer.data_to_world(origin), np.float64)[-n:]
+    matrix = np.eye(n + 1)
+    matrix[:n, n] = start
+    for k in range(n):
+        unit = origin.copy()
+        unit[layer.ndim - n + k] = 1.0
+        matrix[:n, k] = np.asarray(layer.data_to_world(unit), np.float64)[-n:] - start
+    return matrix
