@@ -137,6 +137,22 @@ def _check_shown(field: Any, value: Any) -> None:
         )
 
 
+#: Significant digits a float field keeps of a value set on it (Qt rounds to its decimals)
+_DIGITS = 4
+
+
+def _show_digits(box: FloatSpinBox, value: float) -> None:
+    """More decimals on `box` where `value` needs them to keep :data:`_DIGITS`
+    significant digits: Match noise's gain of 0.001582 showed 0.002 (3 decimals, set
+    from the default's magnitude), so Add noise drew 26% off what was matched."""
+    if value == 0 or not math.isfinite(value):
+        return
+    needed = min(_DIGITS - 1 - math.floor(math.log10(abs(value))), 10)
+    with contextlib.suppress(AttributeError):
+        if needed > box.native.decimals():
+            box.native.setDecimals(needed)
+
+
 def _text(value: Any) -> str:
     """A value as a text field shows it (None is empty; tuples are comma-separated)."""
     if value is None:
@@ -202,6 +218,8 @@ class ParamForm(Container):
             if isinstance(field, LineEdit):
                 field.value = _text(value)
             elif value is not None:
+                if isinstance(field, FloatSpinBox):
+                    _show_digits(field, float(value))
                 field.value = value
 
     def reset(self) -> None:

@@ -20,6 +20,7 @@ torch and the core's compute are imported inside the callbacks, never at module 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator
 from functools import partial
 from typing import Any
@@ -303,7 +304,10 @@ class NoiseWidget(WorkerWidget):
             )
         extremes = {"low": 0.0, "high": 1.0}  # the image's, when left automatic
         probe = {n: extremes[n] if v is None and n in extremes else v for n, v in params.items()}
-        synthesize(np.zeros((4,) * k, np.float32), noise, seed=0, **probe)
+        with warnings.catch_warnings():  # errors only: the probe's zeros sit below an
+            # offset the clean image includes, which warned of pixels below 0 every time
+            warnings.simplefilter("ignore")
+            synthesize(np.zeros((4,) * k, np.float32), noise, seed=0, **probe)
 
     # ----------------------------------------------------- worker results
 
