@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -203,8 +204,12 @@ def canonical(axes: str, order: str) -> tuple[str, list[int]]:
 
 
 def full_resolution(data: Any) -> Any:
-    """The full-resolution array of a (possibly multiscale) layer's data."""
-    if isinstance(data, list | tuple):
+    """The full-resolution array of a (possibly multiscale) layer's data.
+
+    A multiscale layer's data is a list of levels, or napari's ``MultiScaleData``
+    (a sequence, not a list: ``np.asarray`` of it gave the smallest level, written
+    with the full resolution's scale)."""
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         if not data:
             raise ValueError("cannot write an empty multiscale layer")
         return data[0]

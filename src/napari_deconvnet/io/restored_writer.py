@@ -32,6 +32,8 @@ import numpy as np
 
 from napari_deconvnet.core.kinds import kind_of
 
+from .layer_doc import full_resolution
+
 __all__ = [
     "as_lazy",
     "chosen_model",
@@ -282,8 +284,7 @@ def write_restored_ome_zarr(
     from napari_deconvnet.core.persistence import load_model
     from napari_deconvnet.core.provenance import record
 
-    if isinstance(data, list | tuple):
-        data = data[0]
+    data = full_resolution(data)  # of a multiscale layer (napari's MultiScaleData too)
     if model is None:
         model, remembered = chosen_model()
         psf = remembered if psf is None else psf
