@@ -125,3 +125,18 @@ def test_an_s_axis_of_more_than_four_samples_is_refused_with_what_to_use():
     noisy = np.random.default_rng(0).random((32, 32, 5)).astype(np.float32)
     with pytest.raises(ValueError, match=r"axis of 5 values as 'S'.*axes='YXC'"):
         dn.train(noisy, noisy, axes="YXS", max_seconds=1)
+
+
+def test_an_rgb_ome_zarr_of_this_package_streams_as_colour(tmp_path):
+    # the writers store colour as NGFF's C and note S in the layer document: the CLI
+    # streamed it as colour, dn.restore_to_zarr as three channels (56 of 266 off)
+    from napari_deconvnet.io.image_files import read_image
+    from napari_deconvnet.io.writer import write_ome_zarr
+
+    rgb = (np.random.default_rng(3).random((48, 64, 3)) * 255).astype(np.uint8)
+    write_ome_zarr(tmp_path / "in.ome.zarr", rgb, {"rgb": True})
+    out = dn.restore_to_zarr(tmp_path / "in.ome.zarr", tmp_path / "out.ome.zarr", "denoise-2d")
+    back = read_image(out)
+    assert back.rgb and back.axes == "YXS"
+    expected = dn.restore(rgb, "denoise-2d")
+    np.testing.assert_allclose(np.asarray(back.data), expected, rtol=0, atol=1e-5 * 255)

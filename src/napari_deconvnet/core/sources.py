@@ -98,6 +98,11 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
                 level = open_level(node, component, path)
                 if len(image["axes"]) == level.ndim:  # else the file's axes are not its array's
                     info["axes"] = image["axes"]
+                    if _stored_colour(dict(node.attrs), info["axes"]):
+                        # colour stored as NGFF's C (this package's writers): restored as
+                        # colour, as the reader and in-memory restore take it (the API
+                        # restored its three samples as channels; the CLI did not)
+                        info["axes"] = info["axes"].replace("C", "S")
                     info["units"] = image["units"]
                     for key in ("scale", "translate"):
                         if image[key] is not None:
@@ -127,6 +132,17 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
         )
     check_image(source)
     return source, None, info
+
+
+def _stored_colour(attrs: dict[str, Any], axes: str) -> bool:
+    """Whether an OME-Zarr's layer document says that its NGFF ``C`` axis is an RGB(A)
+    image's samples (napari-deconvnet's writers store colour as ``C``, ``S`` noted)."""
+    from .ome_zarr import LAYER_KEY
+
+    doc = attrs.get(LAYER_KEY)
+    if not isinstance(doc, dict) or "C" not in axes or "S" in axes:
+        return False
+    return bool(doc.get("rgb")) or "S" in str(doc.get("axes") or "").upper()
 
 
 def as_lazy(array: Any) -> Any:
