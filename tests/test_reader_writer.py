@@ -915,3 +915,61 @@ def test_a_multiscale_layer_writes_its_full_resolution(tmp_path, name):
         written = zarr.open_array(str(out / "0"))[:]
         assert written.shape == full.shape
         assert np.abs(written - expected).max() <= 1e-5 * np.ptp(expected)
+
+
+def test_a_flipped_scale_is_a_pixel_size_in_ngff_and_a_flip_in_the_layer_document(tmp_path):
+    # NGFF got the negative scale, and a reader without the layer document (a restore
+    # streamed from the file, other tools) dropped every axis's scale and translate
+    data = _noisy((40, 48))
+    meta = {"scale": (-0.5, 0.25), "translate": (-3.5, 7.0)}
+    writer.write_image(tmp_path / "flip.ome.zarr", data, meta)
+    (ms,) = zarr.open_group(str(tmp_path / "flip.ome.zarr"), mode="r").attrs["multiscales"]
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == [0.5, 0.25]
+    np.testing.assert_allclose(reader.read_image(tmp_path / "flip.ome.zarr").scale, [-0.5, 0.25])
+    writer.write_image(tmp_path / "flip.ome.tif", data, meta)
+    out = dn.restore_to_zarr(tmp_path / "flip.ome.tif", tmp_path / "r.ome.zarr", "denoise-2d")
+    restored = reader.read_image(out)
+    np.testing.assert_allclose(restored.scale, [0.5, 0.25])
+    np.testing.assert_allclose(restored.translate, [-3.5, 7.0])
+
+
+def test_imagej_spacing_and_frame_interval_are_in_imagej_units(tmp_path):
+    # ImageJ has one length unit and seconds: the Z step in micrometers beside
+    # nanometer pixels was written as 0.3 (read 0.3 nm), 2 minutes as 2 (read 2 s)
+    meta = {
+        "axis_labels": tuple("tzyx"),
+        "scale": (2.0, 0.3, 65.0, 65.0),
+        "units": ("minute", "micrometer", "nanometer", "nanometer"),
+    }
+    writer.write_image(tmp_path / "u.tif", np.zeros((3, 4, 8, 9), np.float32), meta)
+    ij = tifffile.TiffFile(tmp_path / "u.tif").imagej_metadata
+    assert ij["unit"] == "nm"
+    assert ij["spacing"] == pytest.approx(300.0) and ij["finterval"] == pytest.approx(120.0)
+    back = reader.read_image(tmp_path / "u.tif")  # the layer document: as the layer was
+    np.testing.assert_allclose(back.scale, meta["scale"])
+
+
+def test_the_restored_writer_keeps_an_rgb_layers_geometry(tmp_path):
+    from napari.layers import Image
+
+    rgb = (np.random.default_rng(0).random((64, 70, 3)) * 255).astype(np.uint8)
+    layer = Image(rgb, rgb=True, scale=(0.5, 0.25), translate=(5.0, 6.0))
+    out = tmp_path / "rgb.ome.zarr"
+    _restored_writer().write_restored_ome_zarr(
+        out, layer.data, layer._get_state(), model="denoise-2d", device="cpu"
+    )
+    back = reader.read_image(out)
+    assert back.rgb
+    np.testing.assert_allclose(back.scale, [0.5, 0.25])
+    np.testing.assert_allclose(back.translate, [5.0, 6.0])  # (it was lost)
+
+
+def test_a_tifffile_tiff_with_centimetre_resolution_keeps_its_pixel_size(tmp_path):
+    # tifffile writes its "shaped" description by default, which skipped the resolution
+    tifffile.imwrite(
+        tmp_path / "cm.tif", np.zeros((16, 16), np.uint16), resolution=(1e5, 1e5),
+        resolutionunit="CENTIMETER",
+    )  # fmt: skip
+    image = reader.read_image(tmp_path / "cm.tif")
+    np.testing.assert_allclose(image.scale, [0.1, 0.1])
+    assert list(image.units) == ["micrometer", "micrometer"]

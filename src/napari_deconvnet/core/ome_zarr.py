@@ -337,7 +337,10 @@ def multiscales(name: str, zaxes: str, shapes, info: dict[str, Any], axes_from_f
             key: dict(zip(axes_from_file, info.get(key) or [], strict=False))
             for key in ("scale", "translate", "units")
         }
-    scale0 = [float(by_letter.get("scale", {}).get(a, 1.0)) for a in zaxes]
+    # NGFF holds pixel sizes (positive), as the TIFF writers do: a negative scale (napari's
+    # flip of the display) stays in the layer document (readers dropped every axis's
+    # geometry of a file with a negative NGFF scale, this package's reader too)
+    scale0 = [abs(float(by_letter.get("scale", {}).get(a, 1.0))) for a in zaxes]
     translate0 = [float(by_letter.get("translate", {}).get(a, 0.0)) for a in zaxes]
     ngff_axes = []
     for a in zaxes:

@@ -278,7 +278,12 @@ def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
         shaped = (tif.shaped_metadata or ({},))[0] or {}
         doc = load_doc(shaped.get(LAYER_KEY))
         legacy = shaped.get("napari_deconvnet")
-    elif "ResolutionUnit" in tags and int(tags["ResolutionUnit"].value) == 3:  # cm
+    if (
+        not (tif.is_imagej or tif.is_ome)
+        and "ResolutionUnit" in tags
+        and int(tags["ResolutionUnit"].value) == 3  # cm: of a plain TIFF, or of a shaped
+        # one (tifffile's own description, which it writes by default: it was skipped)
+    ):
         for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
             if code in tags:
                 size = _positive(_resolution_um(tags[code].value))

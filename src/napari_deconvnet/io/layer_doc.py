@@ -34,6 +34,7 @@ __all__ = [
     "default_axes",
     "display_of",
     "full_resolution",
+    "in_unit",
     "json_safe",
     "layer_axes",
     "layer_display",
@@ -97,6 +98,31 @@ IMAGEJ_UNITS = {
     "centimeter": "cm",
     "meter": "m",
 }
+
+
+#: Units in metres and seconds, to write one unit where a format has one for several axes
+UNIT_SIZES = {
+    "nanometer": 1e-9,
+    "micrometer": 1e-6,
+    "millimeter": 1e-3,
+    "centimeter": 1e-2,
+    "meter": 1.0,
+    "millisecond": 1e-3,
+    "second": 1.0,
+    "minute": 60.0,
+    "hour": 3600.0,
+}
+
+
+def in_unit(value: float, unit: Any, target: Any) -> float:
+    """`value` in `unit` expressed in `target` (both in :data:`UNIT_SIZES`, lengths or
+    times); as it is where either is unknown or missing."""
+    if unit == target or unit not in UNIT_SIZES or target not in UNIT_SIZES:
+        return value
+    lengths = {"nanometer", "micrometer", "millimeter", "centimeter", "meter"}
+    if (unit in lengths) != (target in lengths):
+        return value
+    return value * UNIT_SIZES[unit] / UNIT_SIZES[target]
 
 
 def unit_name(unit: Any) -> str | None:

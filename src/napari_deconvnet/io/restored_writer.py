@@ -183,7 +183,9 @@ def _stamp(
     }
     levels = attrs["multiscales"][0]["datasets"]
     attrs["multiscales"] = multiscales(name, ngff, levels, geometry, ngff)
-    letters = list(zaxes)
+    # one entry per layer axis: an RGB layer's samples (S) are none (with an entry for S
+    # the document's geometry was refused on reading, and its translate lost)
+    letters = [a for a in zaxes if a != "S"]
     doc["scale"] = [geo["scale"].get(a, 1.0) for a in letters]
     doc["translate"] = [geo["translate"].get(a, 0.0) for a in letters]
     doc["units"] = [geo["units"].get(a) for a in letters]

@@ -53,6 +53,7 @@ from .layer_doc import (
     LAYER_KEY,
     OME_UNITS,
     canonical,
+    in_unit,
     full_resolution,
     layer_axes,
     layer_document,
@@ -244,10 +245,15 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
             ij_meta: dict[str, Any] = {"axes": ij_axes, "Info": doc}
             if unit in IMAGEJ_UNITS:
                 ij_meta["unit"] = IMAGEJ_UNITS[unit]
+            # ImageJ has one length unit (X's, or the first one given) and seconds: the Z
+            # spacing (and Y's pixel size) in that unit, the frame interval in seconds
+            # (Fiji read a Z step of 0.3 micrometer beside 65 nm pixels as 0.3 nm)
+            units = geo["units"]
             if "Z" in geo["scale"]:
-                ij_meta["spacing"] = size["Z"]
+                ij_meta["spacing"] = in_unit(size["Z"], units.get("Z"), unit)
+            sy = in_unit(sy, units.get("Y"), unit)
             if "T" in geo["scale"]:
-                ij_meta["finterval"] = size["T"]
+                ij_meta["finterval"] = in_unit(size["T"], units.get("T"), "second")
             limits = meta.get("contrast_limits")
             if limits is not None and not rgb and len(limits) == 2:
                 ij_meta["min"], ij_meta["max"] = float(limits[0]), float(limits[1])
