@@ -142,7 +142,9 @@ def test_sources_npy_tiff_numpy_and_ome_zarr_axes(tmp_path, random_net):
     ms = json.loads((out / ".zattrs").read_text())["multiscales"][0]
     assert [a["name"] for a in ms["axes"]] == ["c", "y", "x"]
     assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == [1.0, 0.5, 0.5]
-    want = dn.restore(rgb, net, axes="YXC").transpose(2, 0, 1)
+    # restored as colour, as in memory (its layer document says so; session 66: as
+    # three channels, axes="YXC")
+    want = dn.restore(rgb, net).transpose(2, 0, 1)
     np.testing.assert_allclose(_level(out), want, atol=1e-5 * np.ptp(want))
 
 
