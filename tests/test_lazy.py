@@ -291,6 +291,11 @@ def test_lazy_progress_counts_blocks_per_compute_and_each_call_keeps_its_callbac
     seen.clear()
     out[:32, :32].compute()
     assert seen and all(d <= n == 9 for d, n in seen)  # never "10 of 9"
+    # after a partial compute (the slices napari views), the whole counts 1 to 9 (the
+    # partial's blocks stayed counted: it ended at 2 of 9, and so did every later one)
+    seen.clear()
+    out.compute()
+    assert [d for d, _ in seen] == list(range(1, 10))
     # two restores of one array with their own callbacks, computed together
     a, b = [], []
     ra = dn.restore(lazy, net, progress=lambda d, n: a.append(d))

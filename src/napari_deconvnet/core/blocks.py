@@ -402,6 +402,7 @@ class Hooks:
         self.progress, self.stop, self.total = progress, stop, total
         self.finished: set = set()
         self.lock = threading.Lock()
+        self._started: Any = None
 
     @property
     def count(self) -> int:
@@ -410,6 +411,25 @@ class Hooks:
     def check(self) -> None:
         if self.stop is not None and self.stop.is_set():
             raise Cancelled(f"restoration cancelled after {self.count} of {self.total} blocks")
+
+    def restart(self) -> Hooks:
+        """A new compute begins: count from 0 again (the task every block of a lazy
+        result depends on, :meth:`start_task`, calls it once per compute). Without
+        it, blocks of an earlier partial compute (the slices napari views) stayed
+        counted: the whole array's compute then ended at 2 of 16."""
+        with self.lock:
+            self.finished.clear()
+        return self
+
+    def start_task(self) -> Any:
+        """The dask task that restarts the count and gives these hooks to the blocks:
+        one per hooks, so that the parts of one result (run_method's channels) share it
+        and it runs once per compute."""
+        import dask
+
+        if self._started is None:
+            self._started = dask.delayed(Hooks.restart, pure=False)(self)
+        return self._started
 
     def done(self, block: Any) -> None:
         """Count `block` finished. The same lazy array can be computed again (or a

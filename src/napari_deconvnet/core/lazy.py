@@ -164,6 +164,8 @@ def lazy_restore(
     job_d = dask.delayed(job, name=f"deconvnet-job-{token}", traverse=False)
     blocks = job.blocks()
     hooks = Hooks(progress, stop, len(blocks)) if progress or stop else None
+    # every block takes the hooks from one task, which restarts their count per compute
+    started = hooks.start_task() if hooks is not None else None
     # The graph is written directly, one task per block whose inputs are the
     # source chunks its region touches: building it costs microseconds per
     # block (slicing a dask array per block cost ~30 ms, minutes for a
@@ -194,11 +196,12 @@ def lazy_restore(
             job_d.key,
             model_d.key,
             plan,
-            hooks,
+            None if started is None else started.key,
             None if job.offset is not None else (stats_name, *batch),
             guard,
         )
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[xt, model_d, job_d])
+    depends = [xt, model_d, job_d, *([] if started is None else [started])]
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=depends)
     lead = tuple((1,) * n for n in job.transposed_shape[: job.n_batch])
     chans = tuple((n,) for n in xt.shape[job.n_batch : xt.ndim - len(job.spatial)])
     spatial = tuple(

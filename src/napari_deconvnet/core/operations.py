@@ -384,7 +384,7 @@ def _lazy_blocks(
             out = [run(p) for p in planes]
         return np.stack(out).reshape(b.shape).astype(np.float32, copy=False)
 
-    def block(b: np.ndarray, block_info: Mapping | None = None) -> np.ndarray:
+    def block(b: np.ndarray, hooks: Any, block_info: Mapping | None = None) -> np.ndarray:
         where = tuple((block_info or {}).get(0, {}).get("chunk-location", ()))
         if hooks is not None:
             hooks.check()
@@ -395,7 +395,9 @@ def _lazy_blocks(
         return out
 
     first = compute(np.asarray(x.blocks[first_key]))
-    result = x.map_blocks(block, dtype=np.float32, meta=np.array((), np.float32))
+    # the hooks from one task per compute, which restarts their count (Hooks.restart)
+    started = hooks.start_task() if hooks is not None else None
+    result = x.map_blocks(block, started, dtype=np.float32, meta=np.array((), np.float32))
     return result.transpose(tuple(int(i) for i in np.argsort(order)))
 
 
