@@ -89,6 +89,41 @@ def test_killed_then_resumed_equals_uninterrupted(tmp_path, random_net):
     assert zarr.open_array(str(part / "0"), mode="r").chunks == (48, 48)
 
 
+def test_other_content_at_the_same_path_is_another_job(tmp_path, random_net):
+    # the fingerprint named the source's path only: the next acquisition written to the
+    # same file resumed into the previous one's half (one image stitched from two), or
+    # returned at once as its result; with fixed statistics nothing else told them apart
+    tifffile = pytest.importorskip("tifffile")
+    net = random_net()
+    fixed = {"offset": 0.0, "scale": 4000.0}
+    frame = tmp_path / "frame.tif"
+    rng = np.random.default_rng(8)
+    first, second = ((rng.random((96, 80)) * 4000).astype(np.uint16) for _ in range(2))
+    tifffile.imwrite(frame, first)
+    out = tmp_path / "out.ome.zarr"
+    stop = threading.Event()
+    with pytest.raises(dn.Cancelled):
+        dn.restore_to_zarr(
+            frame, out, net, chunks=32, normalization=fixed, stop=stop,
+            progress=lambda d, n: d == 4 and stop.set(),
+        )  # fmt: skip
+    tifffile.imwrite(frame, second)
+    with pytest.raises(ValueError, match="unfinished restore of other data"):
+        dn.restore_to_zarr(frame, out, net, chunks=32, normalization=fixed)
+    tifffile.imwrite(frame, first)  # the same content again: resumed
+    dn.restore_to_zarr(frame, out, net, chunks=32, normalization=fixed)
+    want = dn.restore(first, net, normalization=fixed)
+    np.testing.assert_allclose(_level(out), want, atol=1e-5 * np.ptp(want))
+    tifffile.imwrite(frame, second)  # finished: not returned as the new frame's result
+    with pytest.raises(ValueError, match="holds other data"):
+        dn.restore_to_zarr(frame, out, net, chunks=32, normalization=fixed)
+    # arrays alike: another array of the same shape and statistics is other data
+    x = first.astype(np.float32)
+    dn.restore_to_zarr(x, tmp_path / "a.ome.zarr", net, chunks=32)
+    with pytest.raises(ValueError, match="holds other data"):
+        dn.restore_to_zarr(x[::-1].copy(), tmp_path / "a.ome.zarr", net, chunks=32)
+
+
 def test_a_run_begun_in_bfloat16_is_not_continued_in_float32(tmp_path, random_net):
     import warnings
 

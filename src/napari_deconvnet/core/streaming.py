@@ -69,7 +69,7 @@ from .restoration import (
     prepare_restore,
     private_model,
 )
-from .sources import PathSource, as_lazy, open_source, read_region
+from .sources import PathSource, as_lazy, content_digest, open_source, read_region
 
 __all__ = ["restore_to_zarr"]
 
@@ -365,6 +365,9 @@ def restore_to_zarr(
     # run started in bfloat16 on a CPU with AMX is not continued in float32 elsewhere
     ran_in = dtype_name(dtype) if client is None or precision != "auto" else None
     extra = {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1}
+    # what the source holds (a sample of it): the next acquisition written to the same
+    # file, or another array, is another job (it resumed into the previous one's result)
+    extra["content"] = content_digest(array)
     if ran_in is not None and ran_in != "float32":
         extra["ran_in"] = ran_in  # float32 jobs keep the fingerprint they had
     if colour is not None:
