@@ -237,6 +237,18 @@ def test_cli_streams_and_resumes(tmp_path, random_net):
     np.testing.assert_array_equal(_level(out), _level(whole))
 
 
+def test_cli_streaming_refuses_refinement_in_words(tmp_path, capsys):
+    from napari_deconvnet.cli import main
+
+    src, _ = _source(tmp_path)
+    args = ["restore", str(src), "-o", str(tmp_path / "o.ome.zarr"), "--method", "deconv-2d"]
+    code = main([*args, "--psf", "gaussian", "--param", "refine_gain=0.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "refine_gain" in err and "-o out.tif" in err
+    assert "unexpected keyword" not in err  # (restore_to_zarr's TypeError, said raw)
+    assert not (tmp_path / "o.ome.zarr").exists()
+
+
 # ------------------------------------------------------------------ cluster
 
 

@@ -310,6 +310,13 @@ def _stream(
     """
     import napari_deconvnet as dn
 
+    refine = sorted(k for k in params if k.startswith("refine_"))
+    if refine:  # (it said "restore_to_zarr() got an unexpected keyword argument")
+        raise ValueError(
+            f"--param {refine[0]}: refining a model to the camera's noise needs the image "
+            "in memory, and a .zarr output is streamed block by block; write a .tif "
+            "(-o out.tif), or leave the refine_* parameters out"
+        )
     unfinished = (dst / ".napari_deconvnet_job").is_dir()
     with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
         moved = follow(blocks)
