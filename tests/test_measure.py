@@ -164,6 +164,8 @@ def test_summary_is_json_able():
     [
         (((16, 16), (16, 17)), {}, ValueError, "same shape"),
         (((16, 16), (16, 16)), {"per": "volume"}, ValueError, "needs a Z axis"),
+        # (it advised a win_size that measure does not take)
+        (((5, 16, 16), (5, 16, 16)), {"per": "volume"}, ValueError, r"volume is \(5, 16, 16\)"),
         (((16, 16), (16, 16)), {"per": "plane"}, ValueError, "per must be one of"),
         (((16, 16), (16, 16)), {"data_range": 0}, ValueError, "data_range must be"),
         (((16, 16), (16, 16)), {"data_range": -1.0}, ValueError, "data_range must be"),

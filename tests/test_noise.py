@@ -339,6 +339,8 @@ def test_unknown_noise_lists_accepted_names():
         ("poisson-gaussian", {"bit_depth": 8.5}, "bit_depth"),
         ("salt-and-pepper", {"amount": 1.5}, "amount"),
         ("salt-and-pepper", {"salt_vs_pepper": -0.1}, "salt_vs_pepper"),
+        ("salt-and-pepper", {"low": 5.0, "high": 1.0}, r"low=5 \(pepper\) is above high=1"),
+        ("salt-and-pepper", {"low": 0.5}, r"low=0.5 \(pepper\) is above high=0"),
         ("gaussian", {"peak": 3}, "parameters are"),
     ],
 )

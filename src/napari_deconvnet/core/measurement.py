@@ -192,6 +192,14 @@ def resolve_per(per: str, axes: str, shape: Sequence[int]) -> str:
             f"per='volume' needs a Z axis, but the axes are {axes!r}; measure per='slice' "
             "or give axes with a Z"
         )
+    if per == "volume" and min(shape[axes.index(a)] for a in "ZYX") < WINDOW:
+        # (the window's own message advised a win_size that measure does not take)
+        extent = tuple(shape[axes.index(a)] for a in "ZYX")
+        raise ValueError(
+            f"per='volume' measures 3D SSIM with a window of {WINDOW} pixels, but the "
+            f"volume is {extent} (Z, Y, X); measure per='slice' (or 'auto'), or a volume "
+            f"of at least {WINDOW} pixels along Z, Y and X"
+        )
     return per
 
 

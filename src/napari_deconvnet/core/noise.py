@@ -330,6 +330,11 @@ def salt_and_pepper_noise(
     """
     low = float(clean.min()) if low is None else low
     high = float(clean.max()) if high is None else high
+    if low > high:  # (salt came out below pepper)
+        raise ValueError(
+            f"salt-and-pepper: low={low:g} (pepper) is above high={high:g} (salt); pass "
+            "low <= high (either left out is the image's minimum or maximum)"
+        )
     u = _Random(rng, clean).uniform()
     salt = u < amount * salt_vs_pepper
     pepper = (u >= amount * salt_vs_pepper) & (u < amount)
