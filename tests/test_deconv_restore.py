@@ -121,7 +121,6 @@ def test_3d_model_with_3d_psf():
         (np.array([[1.0, -1.0], [0.5, -0.5]]), "negative values"),
         (np.ones((64, 3)), "bigger than the image"),
         (np.ones((3, 3, 3)), "dimensions"),
-        (np.ones(5), "needs a 2D PSF"),
         ("no-such-psf", "no-such-psf"),
     ],
 )
@@ -290,3 +289,18 @@ def test_sparse_counts_get_a_wiener_balance_from_their_noise():
     assert balance == pytest.approx(scale * estimate_balance(counts, grouped=True))
     out = dn.restore(counts, net, psf=psf, device="cpu")
     assert dn.psnr(clean, out, data_range=5.0) > dn.psnr(clean, counts, data_range=5.0) + 8
+
+
+def test_a_line_psf_and_a_one_plane_volume_psf_restore_a_plane_with_deconv_2d():
+    # the docstring promised deconv-2d for a 1D PSF, which then refused it; a (1, Y, X)
+    # PSF picked deconv-3d, whose refusal advised deconv-2d, which refused it too
+    image = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    plane = dn.make_psf("gaussian", sigma=1.5, shape=(9, 9))
+    line = plane[4] / plane[4].sum()
+    np.testing.assert_array_equal(
+        dn.restore(image, psf=line, device="cpu"), dn.restore(image, psf=line[None], device="cpu")
+    )
+    want = dn.restore(image, "deconv-2d", psf=plane, device="cpu")
+    for model in ("default", "deconv-2d"):
+        got = dn.restore(image, model, psf=plane[None], device="cpu")
+        np.testing.assert_array_equal(got, want)

@@ -129,7 +129,13 @@ class ModelKind:
             psf = {"kind": psf}
         if isinstance(psf, Mapping) and "ndim" not in psf and psf.get("shape") is None:
             psf = {**psf, "ndim": ndim}
+        if not isinstance(psf, str | Mapping):  # an array: one plane of a volume's (1, Y, X)
+            extra = len(getattr(psf, "shape", np.shape(psf))) - ndim
+            if extra > 0 and all(int(n) == 1 for n in tuple(psf.shape)[:extra]):
+                psf = psf[(0,) * extra]
         kernel = as_psf(psf, ndim)
+        if kernel.ndim == 1 and ndim == 2:  # a line along X, as run_method takes it
+            kernel = kernel[None]
         if kernel.ndim != ndim:
             raise ValueError(
                 f"model {name!r} deconvolves {ndim}D images and needs a {ndim}D PSF, got a PSF "

@@ -140,6 +140,16 @@ def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
         named = isinstance(psf, str) or (
             isinstance(psf, Mapping) and "shape" not in psf and np.ndim(psf.get("sigma")) == 0
         )
+        if (
+            dims == 3
+            and np.ndim(image) == 2
+            and not isinstance(psf, str | Mapping)
+            and not per_channel(psf)
+            and int(getattr(psf, "shape", np.shape(psf))[0]) == 1
+        ):
+            # a one-plane volume (1, Y, X) on a plane: a 2D PSF (deconv-3d refused it and
+            # advised deconv-2d, which refused it too)
+            dims = 2
         if named and dims == 3 and np.ndim(image) == 2:
             # a name made in the model's dimensions ("widefield" is 3D by itself): a
             # plane's is its focal plane, with deconv-2d (deconv-3d refused the plane
