@@ -129,6 +129,29 @@ def test_ema_is_validated_beside_the_weights_and_the_better_is_kept():
         dn.train(noisy, clean, epochs=1, ema=1.5, **FAST)
 
 
+def test_the_model_file_records_the_scores_of_the_weights_it_holds(tmp_path):
+    # when the moving average won, the file, the "end" event and the widget gave the
+    # raw weights' loss and PSNR of that epoch beside the averaged weights
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    clean = (0.5 + 0.3 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.float32)
+    noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    events = []
+    result = dn.train(
+        noisy, clean, epochs=3, steps_per_epoch=5, ema=0.8, lr=0.03, seed=2,
+        callback=events.append, autosave=tmp_path / "run.safetensors", **FAST,
+    )  # fmt: skip
+    assert "moving average (EMA)" in result.message  # the case: the average won
+    best = result.history[result.best_epoch]
+    assert best["ema_val_loss"] != best["val_loss"]
+    for record in (result.model.metadata, dn.load_model(tmp_path / "run.safetensors").metadata):
+        training = record["training"]
+        assert training["best_val_loss"] == pytest.approx(best["ema_val_loss"], rel=1e-9)
+        assert training["val_psnr"] == pytest.approx(best["ema_val_psnr"], rel=1e-9)
+    assert events[-1].kind == "end"
+    assert events[-1].val_loss == pytest.approx(best["ema_val_loss"], rel=1e-9)
+
+
 def test_fit_trains_a_given_network_keeps_the_best_and_resumes(tmp_path):
     val = _val_pairs()
     options = dict(

@@ -71,7 +71,7 @@ class Autosave:
 
     def save_best(self, trainer: Any) -> None:
         net = trainer.result_network()
-        best_entry = next(h for h in trainer.history if h["epoch"] == trainer.best["epoch"])
+        best_entry = trainer.kept_entry()  # the kept weights' scores (EMA's when it won)
         net.metadata = trainer.make_metadata(
             config=trainer.config,
             history=trainer.history,

@@ -334,9 +334,7 @@ class Trainer:
         result = self.finish(reason, message)
         yield self.event(
             "end",
-            val_loss=next(h for h in self.history if h["epoch"] == result.best_epoch).get(
-                "val_loss"
-            ),
+            val_loss=self.kept_entry().get("val_loss"),
             model=result.model,
             message=result.message,
         )
@@ -618,7 +616,7 @@ class Trainer:
                 self.autosave.save_best(self)
         else:
             improved = self.best["epoch"] > 0
-        best_entry = next(h for h in self.history if h["epoch"] == self.best["epoch"])
+        best_entry = self.kept_entry()
         verdict = self.verdict(improved, best_entry)
         if not self.validated and reason == "non-finite loss":
             kept = self.best["epoch"]
@@ -649,6 +647,15 @@ class Trainer:
             steps=self.step_count,
             improved=improved,
         )
+
+    def kept_entry(self) -> dict[str, Any]:
+        """The history entry of the best epoch with the scores of the weights kept: its
+        ``ema_*`` scores as the plain ones when the moving average won (the model file,
+        the "end" event and the widget gave the raw weights' scores beside EMA weights)."""
+        entry = next(h for h in self.history if h["epoch"] == self.best["epoch"])
+        if self.best.get("weights") != "ema":
+            return entry
+        return {**entry, **{k[4:]: v for k, v in entry.items() if k.startswith("ema_")}}
 
     def result_network(self) -> DeconvNet:
         net = DeconvNet(self.net.config)

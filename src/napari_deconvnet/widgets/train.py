@@ -642,7 +642,8 @@ class TrainWidget(WorkerWidget):
         self._plot(result.history)
         self.save_button.enabled = True
         self.use_button.enabled = True
-        best = result.history[result.best_epoch]
+        # the scores of the weights returned (the moving average's when it won)
+        best = (result.model.metadata or {}).get("training") or {}
         text = f"{result.message}; best epoch {result.best_epoch}"
         if best.get("val_psnr") is not None:
             text += f", val PSNR {best['val_psnr']:.2f} dB"
