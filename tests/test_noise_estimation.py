@@ -125,6 +125,19 @@ def test_dense_impulses_are_counted_at_their_rate(amount, salt):
     assert np.mean([r["salt_vs_pepper"] for r in rates]) == pytest.approx(salt, abs=0.03)
 
 
+def test_one_photon_spots_are_not_dense_pepper(benchmark_script):
+    # the spread of the pixels two away, tried for every image, took the zeros of
+    # one-photon spots on black for pepper at rates of 0.56 and 0.68 (and the impulse
+    # switch would have replaced them); it is for dense impulses only
+    from napari_deconvnet.core.impulse_switch import holds_impulses
+
+    sparse_counts = benchmark_script("sparse_counts")
+    for seed in (1, 2):
+        _, counts = sparse_counts.frame(seed, (256, 256), 1.5, 1, 0.0)
+        assert estimate_noise(counts)["noise"] != "salt-and-pepper"
+        assert not holds_impulses(counts.astype(np.float64))
+
+
 def test_salt_and_pepper_on_noisy_8_bit_images(camera):
     noisy = synthesize(camera * 255, "gaussian", sigma=5, seed=0, clip=(0, 255))
     noisy = synthesize(noisy.round().astype(np.uint8), "salt-and-pepper", amount=0.05, seed=1)
