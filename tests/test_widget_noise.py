@@ -164,6 +164,16 @@ def test_salt_and_pepper_records_the_values_used(viewer_widget, qtbot, errors):
     assert set(np.unique(out.data[changed])) <= {clean.min(), clean.max()}
     again = dn.synthesize(clean, meta["noise"], seed=meta["seed"], **meta["params"])
     np.testing.assert_array_equal(out.data, again)  # the record re-creates the layer
+    # a given low above the check's stand-in high (1) beside an automatic high: an 8-bit
+    # image's pepper at 10 was refused as "pepper above salt"
+    viewer.add_image((clean * 255).astype(np.uint8), name="bytes")
+    widget.image.value = viewer.layers["bytes"]
+    widget.params.field("low").value = 10.0
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    made = viewer.layers["bytes noisy (salt-and-pepper)"].data
+    assert (made == 10).mean() == pytest.approx(0.1, abs=0.02)
 
 
 def test_psf_from_a_layer(viewer_widget, qtbot, errors):

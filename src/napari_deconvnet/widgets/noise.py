@@ -20,7 +20,6 @@ torch and the core's compute are imported inside the callbacks, never at module 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator
 from functools import partial
 from typing import Any
@@ -302,12 +301,18 @@ class NoiseWidget(WorkerWidget):
                 f"a {k}D PSF needs a layer with at least {k} spatial dimensions, "
                 f"but {layer.name!r} has {ndim}"
             )
-        extremes = {"low": 0.0, "high": 1.0}  # the image's, when left automatic
+        # the image's extremes, when left automatic: on the side of a given one (a given
+        # low of 10 beside a made-up high of 1 was refused as pepper above salt)
+        given_low, given_high = params.get("low"), params.get("high")
+        extremes = {
+            "low": min(0.0, given_high) if given_high is not None else 0.0,
+            "high": max(1.0, given_low) if given_low is not None else 1.0,
+        }
         probe = {n: extremes[n] if v is None and n in extremes else v for n, v in params.items()}
-        with warnings.catch_warnings():  # errors only: the probe's zeros sit below an
-            # offset the clean image includes, which warned of pixels below 0 every time
-            warnings.simplefilter("ignore")
-            synthesize(np.zeros((4,) * k, np.float32), noise, seed=0, **probe)
+        # at the offset a clean image includes (zeros sat below it, and warned of pixels
+        # below 0 every time)
+        level = float(probe.get("offset") or 0.0) if probe.get("clean_includes_offset") else 0.0
+        synthesize(np.full((4,) * k, level, np.float32), noise, seed=0, **probe)
 
     # ----------------------------------------------------- worker results
 
