@@ -124,6 +124,40 @@ def test_other_content_at_the_same_path_is_another_job(tmp_path, random_net):
         dn.restore_to_zarr(x[::-1].copy(), tmp_path / "a.ome.zarr", net, chunks=32)
 
 
+def test_a_job_begun_before_content_digests_resumes_with_a_warning(
+    tmp_path, random_net, monkeypatch
+):
+    # the digest made every unfinished job (and finished output) of the version before
+    # "other data": a pipeline's rerun failed, an interrupted long job started over
+    from napari_deconvnet.core import ome_zarr, streaming
+
+    net = random_net()
+    src, _ = _source(tmp_path)
+    whole, part = tmp_path / "whole.ome.zarr", tmp_path / "part.ome.zarr"
+    dn.restore_to_zarr(src, whole, net, chunks=32)
+    seen_args = []
+    prepare = ome_zarr.prepare_target
+
+    def spy(*args, **kwargs):
+        seen_args.append(kwargs["legacy"])
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(streaming, "prepare_target", spy)
+    stop = threading.Event()
+    with pytest.raises(dn.Cancelled):
+        dn.restore_to_zarr(
+            src, part, net, chunks=32, stop=stop, progress=lambda d, n: d == 4 and stop.set()
+        )
+    # as the version before wrote it: the fingerprint without the content
+    job = part / ".napari_deconvnet_job" / "job.json"
+    job.write_text(json.dumps({"fingerprint": seen_args[0]}))
+    seen = []
+    with pytest.warns(UserWarning, match="did not record what the source holds"):
+        dn.restore_to_zarr(src, part, net, chunks=32, progress=lambda d, n: seen.append(d))
+    assert seen == [5, 6, 7, 8, 9]  # resumed, not refused
+    np.testing.assert_array_equal(_level(part), _level(whole))
+
+
 def test_a_run_begun_in_bfloat16_is_not_continued_in_float32(tmp_path, random_net):
     import warnings
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -127,13 +128,22 @@ def _nothing_written(folder: Path) -> bool:
 
 
 def prepare_target(
-    target: Path, fingerprint: str, resume: bool, overwrite: bool, shape, chunks
+    target: Path,
+    fingerprint: str,
+    resume: bool,
+    overwrite: bool,
+    shape,
+    chunks,
+    legacy: str | None = None,
 ) -> set[int] | None:
     """Create the OME-Zarr (level 0 and the job folder) or find what a killed run left.
 
     Returns the numbers of the finished blocks, or None when the same job is
-    complete already.
+    complete already. `legacy` is the job's fingerprint as versions before the
+    source's content digest made it: a target of such a job is the same job
+    (its source cannot be checked; said in a warning).
     """
+    same = {fingerprint} | ({legacy} if legacy else set())
     job_dir = target / JOB_DIR
     if target.exists() and overwrite:
         if target.is_dir() and not replaceable_folder(target):
@@ -160,9 +170,10 @@ def prepare_target(
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 attrs = json.loads((target / ".zattrs").read_text())
                 done = attrs[LAYER_KEY]["metadata"]["napari_deconvnet"]["job"]
-                if resume and done == fingerprint:
+                if resume and done in same:
+                    _said_legacy(target, done != fingerprint)
                     return None
-        if not resume or previous != fingerprint:
+        if not resume or previous not in same:
             what = (
                 "an unfinished restore of other data or with other settings (source, "
                 "model, PSF, statistics, blocks or precision: a run begun in bfloat16 on a "
@@ -174,6 +185,7 @@ def prepare_target(
                 f"{target} exists and holds {what}; pass overwrite=True to replace it"
                 + ("" if resume else " (resume=False never continues a previous run)")
             )
+        _said_legacy(target, previous != fingerprint)
     else:
         target.mkdir(parents=True)
     job_dir.mkdir(exist_ok=True)
@@ -184,6 +196,18 @@ def prepare_target(
         group = _open_group(target, "a")
         _create_level(group, "0", shape, chunks)
     return {int(p.name) for p in (job_dir / "done").iterdir() if p.name.isdigit()}
+
+
+def _said_legacy(target: Path, legacy: bool) -> None:
+    """Warn that a job begun before content digests continues unchecked."""
+    if legacy:
+        warnings.warn(
+            f"{target} was begun by a version of napari-deconvnet that did not record what "
+            "the source holds: it is taken as this job's without checking that the source "
+            "is unchanged (pass overwrite=True to restore it again)",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def pyramid(target: Path, zaxes: str, chunks, client: Any) -> list[tuple[int, ...]]:

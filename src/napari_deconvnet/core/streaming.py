@@ -367,21 +367,24 @@ def restore_to_zarr(
     extra = {"source": described, "dtype": str(array.dtype), "axes": axes, "version": 1}
     # what the source holds (a sample of it): the next acquisition written to the same
     # file, or another array, is another job (it resumed into the previous one's result)
-    extra["content"] = content_digest(array)
+    content = content_digest(array)
     if ran_in is not None and ran_in != "float32":
         extra["ran_in"] = ran_in  # float32 jobs keep the fingerprint they had
     if colour is not None:
         extra["colour"] = "opponent"  # earlier runs streamed colour by colour
     if len(jobs) > 1:  # the other channels' jobs (their PSFs); one PSF: as before
         extra["channel_jobs"] = [other.fingerprint(payload.key, {}) for other in jobs[1:]]
-    fingerprint = job.fingerprint(payload.key, extra)
+    legacy = job.fingerprint(payload.key, extra)  # (before the content digest)
+    fingerprint = job.fingerprint(payload.key, {**extra, "content": content})
     target = Path(target)
     if path_source is not None:
         _check_not_the_source(target, Path(source))
     elif is_dask(array):  # a dask array may read the very store it would be written to
         for store in _dask_store_paths(array):
             _check_not_the_source(target, store)
-    done = prepare_target(target, fingerprint, resume, overwrite, out_shape, out_chunks)
+    done = prepare_target(
+        target, fingerprint, resume, overwrite, out_shape, out_chunks, legacy=legacy
+    )
     blocks, owners = _owned_units(jobs, colour, layout, axes)
     total = len(blocks)
     if done is None:
