@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import dask.array as da
@@ -105,6 +106,21 @@ def test_lazy_restore_per_channel_equals_eager_with_progress(two_channels):
     assert np.abs(got - eager).max() <= 1e-5 * float(np.ptp(eager))
     # counted over both channels, whatever order dask computes the blocks in
     assert max(d for d, _ in seen) == seen[0][1] == 4 and len({t for _, t in seen}) == 1
+    # every compute counts from 1, after a partial one too (the channels' counts, added
+    # up, stayed at 4 of 4 after the first compute)
+    for part in (lazy, lazy[0, :32, :48], lazy):
+        seen.clear()
+        part.compute(scheduler="synchronous")
+        assert [d for d, _ in seen] == list(range(1, len(seen) + 1))
+    assert len(seen) == 4
+    stop = threading.Event()
+    stopped = dn.restore(
+        da.from_array(noisy, chunks=(1, 32, 48)), "deconv-2d", psf=[narrow, wide],
+        axes="CYX", stop=stop,
+    )  # fmt: skip
+    stop.set()
+    with pytest.raises(dn.Cancelled, match="after 0 of 4 blocks"):
+        stopped.compute(scheduler="synchronous")
 
 
 def test_classical_methods_take_one_psf_per_channel(two_channels):

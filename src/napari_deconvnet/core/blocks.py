@@ -18,6 +18,7 @@ and device (on a ``dask.distributed`` worker, on that worker's own device).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import hashlib
@@ -403,6 +404,7 @@ class Hooks:
         self.finished: set = set()
         self.lock = threading.Lock()
         self._started: Any = None
+        self._parts = 0
 
     @property
     def count(self) -> int:
@@ -431,6 +433,14 @@ class Hooks:
             self._started = dask.delayed(Hooks.restart, pure=False)(self)
         return self._started
 
+    def part(self, blocks: int) -> HooksPart:
+        """Hooks for one part of a result (a channel restored with its own PSF) that
+        count its `blocks` in this one count, from 1 to all parts' blocks."""
+        with self.lock:
+            self.total += int(blocks)
+            self._parts += 1
+            return HooksPart(self, self._parts)
+
     def done(self, block: Any) -> None:
         """Count `block` finished. The same lazy array can be computed again (or a
         slice of it): a block done twice counts once, and once every block has
@@ -442,6 +452,38 @@ class Hooks:
             count = len(self.finished)
         if self.progress is not None:
             self.progress(count, self.total)
+
+
+class HooksPart:
+    """One part's view of shared :class:`Hooks` (:meth:`Hooks.part`): its blocks are
+    counted apart from the other parts' blocks of the same index."""
+
+    def __init__(self, shared: Hooks, key: int) -> None:
+        self.shared, self.key = shared, key
+        self.progress, self.stop = shared.progress, shared.stop
+
+    def check(self) -> None:
+        self.shared.check()
+
+    def done(self, block: Any) -> None:
+        self.shared.done((self.key, block))
+
+    def start_task(self) -> Any:
+        """This part from the shared hooks' one restart task (once per compute)."""
+        import dask
+
+        return dask.delayed(_part_of, pure=False)(self.shared.start_task(), self)
+
+
+def _part_of(shared: Hooks, part: HooksPart) -> HooksPart:
+    return part
+
+
+#: Shared hooks that lazy restores built meanwhile count their blocks in (one part
+#: each): a lazy restore with one PSF per channel builds one restore per channel
+SHARED_HOOKS: contextvars.ContextVar[Hooks | None] = contextvars.ContextVar(
+    "shared_hooks", default=None
+)
 
 
 def _block_layout(layout: Layout, block: tuple[int, ...], tile: Any) -> Layout:

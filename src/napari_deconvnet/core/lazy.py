@@ -19,6 +19,7 @@ import numpy as np
 from ._validation import check_single_range
 from .blocks import (
     FROM_JOB,
+    SHARED_HOOKS,
     Hooks,
     Job,
     default_client,
@@ -160,10 +161,16 @@ def lazy_restore(
     token = dask.base.tokenize(image.name, payload.key, job.fingerprint(payload.key, {}))
     if progress is not None or stop is not None:  # each call's own callbacks: its own keys
         token = dask.base.tokenize(token, id(progress), id(stop))
+    if SHARED_HOOKS.get() is not None:  # (and a part of shared ones)
+        token = dask.base.tokenize(token, id(SHARED_HOOKS.get()))
     model_d = dask.delayed(payload, name=f"deconvnet-model-{payload.key[:16]}", traverse=False)
     job_d = dask.delayed(job, name=f"deconvnet-job-{token}", traverse=False)
     blocks = job.blocks()
-    hooks = Hooks(progress, stop, len(blocks)) if progress or stop else None
+    shared = SHARED_HOOKS.get()  # a part of a result counted as one (channels' PSFs)
+    if shared is not None:
+        hooks = shared.part(len(blocks))
+    else:
+        hooks = Hooks(progress, stop, len(blocks)) if progress or stop else None
     # every block takes the hooks from one task, which restarts their count per compute
     started = hooks.start_task() if hooks is not None else None
     # The graph is written directly, one task per block whose inputs are the

@@ -567,26 +567,30 @@ def _lazy_by_channel(
     options: dict[str, Any],
 ) -> Any:
     """:func:`restore` of a dask image, each channel lazily with its own PSF, stacked."""
+    from .blocks import SHARED_HOOKS, Hooks
+    from .lazy import check_lazy_callbacks
+
     net, axes, index = _channels(image, model, psfs, axes)
     n = len(psfs)
-    latest: dict[int, int] = {}  # blocks done per channel: dask computes them in any order
-    lock = threading.Lock()
+    stop = options.pop("stop", None)
+    check_lazy_callbacks(progress, stop)
+    # the channels' blocks in one count, from 1 to all of them on every compute (each
+    # channel's own count, added up, stayed at n of n after the first compute)
+    shared = Hooks(progress, stop, 0) if progress is not None or stop is not None else None
 
     def one(channel: Any, psf: Any, sub_axes: str, c: int) -> Any:
-        def share(done: int, total: int) -> Any:  # the channels' blocks done together
-            with lock:
-                latest[c] = max(done, latest.get(c, 0))
-                together = sum(latest.values())
-            return progress(together, n * total)
-
         statistics = split_statistics(normalization, c, n)
         yield from ()
         return restore(
             channel, net, psf=psf, axes=sub_axes, normalization=statistics,
-            progress=None if progress is None else share, **options,
+            progress=None, stop=None, **options,
         )  # fmt: skip
 
-    return drain(by_channel(image, psfs, axes, index, one))
+    token = SHARED_HOOKS.set(shared)
+    try:
+        return drain(by_channel(image, psfs, axes, index, one))
+    finally:
+        SHARED_HOOKS.reset(token)
 
 
 def _refined(
