@@ -165,7 +165,9 @@ def test_summary_is_json_able():
         (((16, 16), (16, 17)), {}, ValueError, "same shape"),
         (((16, 16), (16, 16)), {"per": "volume"}, ValueError, "needs a Z axis"),
         # (it advised a win_size that measure does not take)
-        (((5, 16, 16), (5, 16, 16)), {"per": "volume"}, ValueError, r"volume is \(5, 16, 16\)"),
+        (((5, 16, 16), (5, 16, 16)), {"per": "volume"}, ValueError, r"per='slice', or a region"),
+        (((64, 9, 64), (64, 9, 64)), {"axes": "ZYX"}, ValueError, r"volume is \(64, 9, 64\)"),
+        (((9, 64), (9, 64)), {}, ValueError, r"window of 11 pixels along Y, X"),
         (((16, 16), (16, 16)), {"per": "plane"}, ValueError, "per must be one of"),
         (((16, 16), (16, 16)), {"data_range": 0}, ValueError, "data_range must be"),
         (((16, 16), (16, 16)), {"data_range": -1.0}, ValueError, "data_range must be"),
@@ -188,7 +190,7 @@ def test_bad_images_raise():
     nan = np.full((16, 16), np.nan)
     with pytest.raises(ValueError, match="NaN or infinite"):
         measure(nan, nan, data_range=1.0)
-    with pytest.raises(ValueError, match="win_size 11 exceeds"):
+    with pytest.raises(ValueError, match=r"planes are \(8, 8\).*at least 11 pixels"):
         measure(np.zeros((8, 8)), np.zeros((8, 8)), data_range=1.0)
 
 

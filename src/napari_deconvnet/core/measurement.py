@@ -186,19 +186,22 @@ def resolve_per(per: str, axes: str, shape: Sequence[int]) -> str:
     """
     per = _PARAM["per"].check(per)
     if per == "auto":
-        return "volume" if "Z" in axes and shape[axes.index("Z")] >= WINDOW else "slice"
+        per = "volume" if "Z" in axes and shape[axes.index("Z")] >= WINDOW else "slice"
     if per == "volume" and "Z" not in axes:
         raise ValueError(
             f"per='volume' needs a Z axis, but the axes are {axes!r}; measure per='slice' "
             "or give axes with a Z"
         )
-    if per == "volume" and min(shape[axes.index(a)] for a in "ZYX") < WINDOW:
+    spatial = "ZYX" if per == "volume" else "YX"
+    extent = tuple(shape[axes.index(a)] for a in spatial)
+    if min(extent) < WINDOW:
         # (the window's own message advised a win_size that measure does not take)
-        extent = tuple(shape[axes.index(a)] for a in "ZYX")
+        names = ", ".join(spatial)
+        other = " per='slice', or" if per == "volume" and min(extent[1:]) >= WINDOW else ""
         raise ValueError(
-            f"per='volume' measures 3D SSIM with a window of {WINDOW} pixels, but the "
-            f"volume is {extent} (Z, Y, X); measure per='slice' (or 'auto'), or a volume "
-            f"of at least {WINDOW} pixels along Z, Y and X"
+            f"per={per!r} measures SSIM with a window of {WINDOW} pixels along {names}, but "
+            f"the {'volume is' if per == 'volume' else 'planes are'} {extent} ({names}); "
+            f"measure{other} a region of at least {WINDOW} pixels along {names}"
         )
     return per
 
