@@ -620,10 +620,14 @@ def test_resume_continues_the_autosaved_session(
 ):
     viewer, widget = viewer_widget
     noisy, _ = _pair()
+    held_out = np.zeros(noisy.shape, np.uint8)
+    held_out[:, -40:] = 1
     viewer.add_image(noisy, name="noisy")
+    viewer.add_labels(held_out, name="held out")
     widget.target.value = SELF_SUPERVISED
     widget.epochs.value = 1000
     widget.loss.value = "l1"
+    widget.validation_region.value = viewer.layers["held out"]
     assert not widget.resume.enabled  # nothing autosaved yet
     widget.train()
     qtbot.waitUntil(lambda: len(widget.train_line.get_xdata()) >= 2, timeout=TIMEOUT_MS)
@@ -636,11 +640,15 @@ def test_resume_continues_the_autosaved_session(
 
     other = make_napari_viewer()
     other.add_image(noisy, name="noisy")
+    other.add_labels(held_out, name="held out")
     _dock, new = other.window.add_plugin_dock_widget("napari-deconvnet", "Train")
     assert new.resume.enabled and not new.resume.value
     assert new.loss.value == "mse" and new.epochs.value != 1000
     new.resume.value = True  # the session's settings come back
     assert new.loss.value == "l1" and new.epochs.value == 1000
+    # the validation region too (without it the resume drew other validation patches
+    # and was refused as a run on other data)
+    assert new.validation_region.value is other.layers["held out"]
     assert new.target.value == SELF_SUPERVISED and new.start_from.value == NEW_NETWORK
     assert new.patch_size.value == 32 and new.device.value == "cpu"
     new.epochs.value = last_epoch + 2  # epochs count the whole run

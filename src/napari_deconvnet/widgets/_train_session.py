@@ -133,6 +133,10 @@ FORM_FIELDS = (
 )
 
 
+#: The Train widget's region fields that a resumed run takes back, by layer name.
+REGION_FIELDS = ("regions", "validation_region")
+
+
 def picker_state(picker: Any) -> dict[str, Any]:
     """A PSF picker's choice, JSON-ready: the source, the kind's parameters, size, layer."""
     state: dict[str, Any] = {"source": picker.source.value, "size": picker.size.value}
@@ -162,7 +166,7 @@ def form_settings(widget: Any) -> dict[str, Any]:
     """The Train widget's settings of a run, JSON-ready.
 
     The mode, the shared fields, the input and target names (and those of
-    *Also train on*), the synthetic
+    *Also train on*, *Train in* and *Validate in*), the synthetic
     pairs' noise model, parameters and PSF, the pairs' PSF (a deconvolution
     model fine-tuned on a target layer), and adaptation's PSF and time.
     """
@@ -172,6 +176,11 @@ def form_settings(widget: Any) -> dict[str, Any]:
     settings["image"] = widget.image.value.name
     settings["target"] = target if isinstance(target, str) else {"layer": target.name}
     settings["more"] = [layer.name for layer in widget.more.value or []]
+    # the Shapes/Labels layers the run trained and validated in (a resume without them
+    # drew other validation patches and was refused as a run on other data)
+    for name in REGION_FIELDS:
+        layer = getattr(widget, name).value
+        settings[name] = None if layer is None else layer.name
     synthetic = widget.synthetic
     try:
         noise_params = synthetic.noise_params.values()
@@ -218,6 +227,13 @@ def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
             field.value = value
         except (ValueError, TypeError, KeyError):
             continue  # e.g. a model that is no longer registered
+    for name in REGION_FIELDS:
+        field = getattr(widget, name)
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            field.reset_choices()
+            by_name = {c.name: c for c in field.choices if c is not None}
+            if settings.get(name) in by_name:
+                field.value = by_name[settings[name]]
     more = [layers[n] for n in settings.get("more") or [] if n in layers]
     with contextlib.suppress(ValueError, TypeError, KeyError):
         widget.more.reset_choices()
