@@ -136,3 +136,18 @@ def test_the_saved_files_still_resume(saved, tmp_path):
     target = _write(saved, tmp_path)
     result = dn.train(NOISY, CLEAN, resume=target, **{**RUN, "epochs": 3})
     assert result.steps == 6 and result.history[-1]["epoch"] == 3
+
+
+def test_a_resume_with_another_loss_is_refused_for_its_loss(saved, tmp_path):
+    # its scores are in its own loss: an L1 run compared them with the recorded MSE and
+    # was refused as "a run on other data"
+    target = _write(saved, tmp_path)
+    with pytest.raises(ValueError, match=r"loss='mse', but this run's loss is 'l1'"):
+        dn.train(NOISY, CLEAN, resume=target, loss="l1", **{**RUN, "epochs": 3})
+    # a file of a version before the loss was recorded: as before (no such check)
+    record = dict(saved[1])
+    record["settings"] = {k: v for k, v in record["settings"].items() if k != "loss"}
+    (tmp_path / "older").mkdir()
+    older = _write(saved, tmp_path / "older", record=record)
+    result = dn.train(NOISY, CLEAN, resume=older, **{**RUN, "epochs": 3})
+    assert result.steps == 6

@@ -131,7 +131,7 @@ def _plain(value: Any) -> Any:
 
 
 def _settings(config: Any) -> dict[str, Any]:
-    keep = ("mode", "patch_size", "batch_size", "steps_per_epoch", "lr", "schedule")
+    keep = ("mode", "patch_size", "batch_size", "steps_per_epoch", "lr", "schedule", "loss")
     return {
         k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items() if k in keep
     }

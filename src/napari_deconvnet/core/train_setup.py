@@ -437,9 +437,20 @@ def auto_patch_sizes(
     return sizes
 
 
-def check_resume(state: dict, mode: str, size: tuple, net: DeconvNet) -> None:
-    """A resume file must come from a run of the same kind on the same network."""
+def check_resume(
+    state: dict, mode: str, size: tuple, net: DeconvNet, loss: str | None = None
+) -> None:
+    """A resume file must come from a run of the same kind on the same network, and
+    with the same loss (its scores are in that loss: another one's were compared with
+    them and refused as a run on other data)."""
     settings = state.get("settings", {})
+    theirs_loss = settings.get("loss")  # (resume files before session 66 have none)
+    if loss is not None and theirs_loss is not None and theirs_loss != loss:
+        raise ValueError(
+            f"{state['path']} was saved by a run with loss={theirs_loss!r}, but this run's "
+            f"loss is {loss!r}; its scores are in its own loss: resume with "
+            f"loss={theirs_loss!r}, or start a new run"
+        )
     theirs = (settings.get("mode"), tuple(settings.get("patch_size", ())))
     if theirs != (mode, tuple(size)):
         raise ValueError(
@@ -855,7 +866,7 @@ def build_trainer(
             f"dict(model='salt-and-pepper', amount=0.1)), got {noise_spec[0]!r}"
         )
     if state is not None:
-        check_resume(state, mode, size, net)
+        check_resume(state, mode, size, net, loss_name)
 
     # ---- data; with patch_size=None, the largest automatic size that fits
     targets_c = by_channel(targets_l, axes, ndim, opponent)
