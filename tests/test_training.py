@@ -464,6 +464,12 @@ def test_blind_spot_masks_replace_pixels_by_neighbours():
         (dict(batch_size=0), ValueError, "batch_size"),
         (dict(loss="psnr"), ValueError, "unknown loss"),
         (dict(loss="ssim"), ValueError, "self-supervised"),
+        # (SSIM's own refusal advised a larger region, in napari a larger crop)
+        (
+            dict(loss="mse+ssim", patch_size=8, targets=np.zeros((128, 128), np.float32)),
+            ValueError,
+            r"window is 11 pixels, but patch_size is \(8, 8\)",
+        ),
         (dict(mode="n2n"), ValueError, "unknown mode"),
         (dict(mode="supervised"), ValueError, "needs targets"),
         (dict(regions=[np.array([[500, 500], [500, 600], [600, 600]])]), ValueError, "empty"),

@@ -437,6 +437,10 @@ def auto_patch_sizes(
     return sizes
 
 
+#: The SSIM window of the SSIM losses (pixels along each axis)
+SSIM_WINDOW = 11
+
+
 def check_resume(
     state: dict, mode: str, size: tuple, net: DeconvNet, loss: str | None = None
 ) -> None:
@@ -841,6 +845,13 @@ def build_trainer(
                 f"{tuple(net.config.grid * k for k in cell)}"
             )
     size = sizes[0]
+    if "ssim" in loss_name and min(min(s) for s in sizes) < SSIM_WINDOW:
+        # (SSIM's own refusal advised measuring a larger region, in napari a larger crop)
+        raise ValueError(
+            f"loss {loss_name!r} compares patches by SSIM, whose window is {SSIM_WINDOW} "
+            f"pixels, but patch_size is {min(sizes, key=min)}; use a patch_size of at least "
+            f"{SSIM_WINDOW} on every axis (on the network's grid), or loss='mse'"
+        )
     condition_psf = None
     if psf_model:  # names and dicts as restore takes them, checked against the image
         spatial = tuple(np.shape(channels[0])[-ndim:])
