@@ -121,6 +121,22 @@ def test_lazy_restore_per_channel_equals_eager_with_progress(two_channels):
     stop.set()
     with pytest.raises(dn.Cancelled, match="after 0 of 4 blocks"):
         stopped.compute(scheduler="synchronous")
+    # a channel restored whole (areas of one value to fill): one block of the count, and
+    # it stops too (it ignored stop= and never reported)
+    dark = noisy.copy()
+    dark[:, :, :16] = 0
+    for calls, stop in (([], threading.Event()), ([], None)):
+        lazy = dn.restore(
+            da.from_array(dark, chunks=(1, 32, 48)), "deconv-2d", psf=[narrow, wide],
+            axes="CYX", stop=stop, progress=lambda d, n, calls=calls: calls.append((d, n)),
+        )  # fmt: skip
+        if stop is not None:
+            stop.set()
+            with pytest.raises(dn.Cancelled):
+                lazy.compute(scheduler="synchronous")
+        else:
+            lazy.compute(scheduler="synchronous")
+            assert calls and calls[-1][0] == calls[-1][1]
 
 
 def test_classical_methods_take_one_psf_per_channel(two_channels):

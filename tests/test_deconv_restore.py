@@ -302,5 +302,23 @@ def test_a_line_psf_and_a_one_plane_volume_psf_restore_a_plane_with_deconv_2d():
     )
     want = dn.restore(image, "deconv-2d", psf=plane, device="cpu")
     for model in ("default", "deconv-2d"):
-        got = dn.restore(image, model, psf=plane[None], device="cpu")
-        np.testing.assert_array_equal(got, want)
+        for psf in (plane[None], plane[None].tolist()):  # (a nested list failed raw)
+            got = dn.restore(image, model, psf=psf, device="cpu")
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"got shape \(3, 9, 9\)"):
+        dn.restore(image, "deconv-2d", psf=np.stack([plane] * 3).tolist(), device="cpu")
+
+
+def test_the_command_line_deconvolves_a_plane_with_a_one_plane_psf_file(tmp_path):
+    # it chose deconv-3d for a (1, Y, X) PSF file and then refused the plane
+    tifffile = pytest.importorskip("tifffile")
+    from napari_deconvnet.cli import main
+
+    image = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    plane = dn.make_psf("gaussian", sigma=1.5, shape=(9, 9)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "img.tif", image)
+    tifffile.imwrite(tmp_path / "psf.tif", plane[None])
+    args = ["restore", str(tmp_path / "img.tif"), "--psf", str(tmp_path / "psf.tif")]
+    assert main([*args, "-o", str(tmp_path / "out.tif"), "--device", "cpu", "--quiet"]) == 0
+    want = dn.restore(image, "deconv-2d", psf=plane, device="cpu")
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), want, atol=1e-6)

@@ -578,3 +578,15 @@ def test_a_noise_dict_may_name_its_model_with_kind_as_a_psf_dict_does():
     by_model = resolve_noise({"model": "gaussian", "sigma": 0.1}, None, 2)
     by_kind = resolve_noise({"kind": "gaussian", "sigma": 0.1}, None, 2)
     assert by_kind[:2] == by_model[:2] == ("gaussian", {"sigma": 0.1}, None)[:2]
+
+
+def test_an_ssim_loss_trains_with_the_automatic_patch_size():
+    # the window check took the automatic list's smallest fallback (8, 8) and refused
+    # every SSIM training left at the default patch size (the Train widget's too)
+    rng = np.random.default_rng(0)
+    clean = rng.random((128, 128)).astype(np.float32)
+    noisy = (clean + rng.normal(0, 0.1, clean.shape)).astype(np.float32)
+    result = dn.train(
+        noisy, clean, loss="mse+ssim", epochs=1, steps_per_epoch=1, batch_size=1, device="cpu"
+    )
+    assert min(result.config.patch_size) >= 11 and result.steps == 1

@@ -529,6 +529,9 @@ def test_adapt_mode_previews_and_beats_the_shipped_model(
     record = result.model.metadata["training"]
     assert record["mode"].startswith("adapt (synthetic") and record["psf_shape"] == [9, 9]
     assert result.steps == 40 and result.stop_reason == "epochs"
+    # the status gives the score of the weights returned (read from the model file's
+    # record, where an adaptation keeps it as best_val_psnr: it was left out)
+    assert f"val PSNR {record['best_val_psnr']:.2f} dB" in widget.status.value
     shown = [e for e in events if e["kind"] in ("start", "epoch")]
     assert [e["epoch"] for e in shown] == [0, 1, 2, 3, 4]
     assert all(e["preview"].shape == noisy.shape for e in shown)  # a live preview every epoch
@@ -647,7 +650,14 @@ def test_resume_continues_the_autosaved_session(
     new.resume.value = True  # the session's settings come back
     assert new.loss.value == "l1" and new.epochs.value == 1000
     # the validation region too (without it the resume drew other validation patches
-    # and was refused as a run on other data)
+    # and was refused as a run on other data); a run without one is resumed without
+    from napari_deconvnet.widgets._train_session import apply_settings, form_settings
+
+    assert new.validation_region.value is other.layers["held out"]
+    settings = form_settings(new)
+    apply_settings(new, {**settings, "validation_region": None})
+    assert new.validation_region.value is None
+    apply_settings(new, settings)
     assert new.validation_region.value is other.layers["held out"]
     assert new.target.value == SELF_SUPERVISED and new.start_from.value == NEW_NETWORK
     assert new.patch_size.value == 32 and new.device.value == "cpu"

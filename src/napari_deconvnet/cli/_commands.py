@@ -611,9 +611,9 @@ def _demo_headless(args: argparse.Namespace) -> int:
             psf, axes = list(psf), labels
     model = args.model
     if model is None:  # as the Restore widget preselects beside the sample's layers
-        from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS, psf_dimensions
+        from napari_deconvnet.core.restoration import default_deconvolution_model
 
-        model = DECONVOLUTION_MODELS[min(psf_dimensions(psf), 3)] if psf is not None else "default"
+        model = default_deconvolution_model(psf) if psf is not None else "default"
     needs = psf is not None and _needs_psf(model)
     try:
         restored = dn.restore(

@@ -113,11 +113,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
         # a PSF and no method: the shipped deconvolution model of the PSF's dimensions,
         # as the Restore widget preselects it beside a PSF layer (and dn.restore
         # chooses it for a PSF with the model left at "default")
-        from napari_deconvnet.core.restoration import DECONVOLUTION_MODELS, psf_dimensions
+        from napari_deconvnet.core.restoration import default_deconvolution_model
 
         first = psf[0] if isinstance(psf, list) else psf
-        ndim = psf_dimensions(first)  # a kind's own dimensions, when ndim= was not given
-        args.method = DECONVOLUTION_MODELS[min(ndim, 3)]
+        # a kind's own dimensions, when ndim= was not given; a (1, Y, X) file a plane's
+        args.method = default_deconvolution_model(first)
         if not getattr(args, "quiet", False):
             print(f"--psf without --method: deconvolving with {args.method}", file=sys.stderr)
     name, spec = _method(args)

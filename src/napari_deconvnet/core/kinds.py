@@ -130,7 +130,9 @@ class ModelKind:
         if isinstance(psf, Mapping) and "ndim" not in psf and psf.get("shape") is None:
             psf = {**psf, "ndim": ndim}
         if not isinstance(psf, str | Mapping):  # an array: one plane of a volume's (1, Y, X)
-            extra = len(getattr(psf, "shape", np.shape(psf))) - ndim
+            if not hasattr(psf, "shape"):  # (nested lists)
+                psf = np.asarray(psf)
+            extra = len(psf.shape) - ndim
             if extra > 0 and all(int(n) == 1 for n in tuple(psf.shape)[:extra]):
                 psf = psf[(0,) * extra]
         kernel = as_psf(psf, ndim)

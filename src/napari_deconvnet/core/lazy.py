@@ -128,6 +128,10 @@ def lazy_restore(
             "light_noise_guard": light_noise_guard,
             "impulse_switch": impulse_switch,
         }
+        shared = SHARED_HOOKS.get()  # a channel of a restore counted as one: one block
+        if shared is not None:
+            options["stop"] = shared.stop
+            return _two_ranges(original, model, options, shared.part(1))
         return _two_ranges(original, model, options)
     xt = image.transpose(layout.perm)
     spatial_axes = range(layout.n_batch_axes + layout.has_channel, xt.ndim)
@@ -276,18 +280,32 @@ def _lazy_scene(image: Any, net: Any, layout: Any) -> bool:
     return any(images_with_objects(np.asarray(image.compute()), net, layout))
 
 
-def _two_ranges(original: Any, model: Any, options: dict[str, Any]) -> Any:
+def _two_ranges(original: Any, model: Any, options: dict[str, Any], part: Any = None) -> Any:
     """A small image with bright objects: the eager restore (:mod:`.dynamic_range`,
     whose two passes need the whole image), as one task of a lazy array in the
-    input's chunks, so that lazy and eager restores agree exactly."""
+    input's chunks, so that lazy and eager restores agree exactly. `part` (of shared
+    hooks, :meth:`~.blocks.Hooks.part`) counts that task as one block."""
     import dask
     import dask.array as da
 
     from .restoration import restore
 
-    task = dask.delayed(restore, pure=True)(original, model, **options)
+    if part is not None:
+        task = dask.delayed(_restore_part, pure=False)(part.start_task(), original, model, options)
+    else:
+        task = dask.delayed(restore, pure=True)(original, model, **options)
     out = da.from_delayed(task, shape=original.shape, dtype=np.float32)
     return out.rechunk(original.chunks)
+
+
+def _restore_part(part: Any, original: np.ndarray, model: Any, options: dict) -> np.ndarray:
+    """:func:`~napari_deconvnet.restore` as one block of shared hooks' count."""
+    from .restoration import restore
+
+    part.check()
+    out = restore(original, model, **options)
+    part.done(0)
+    return out
 
 
 class _Literal:

@@ -556,7 +556,7 @@ def impulse_count(planes: np.ndarray, min_share: float = SP_MIN_SHARE) -> dict[s
 
 #: From this rate of impulses on, found on at least DENSE_SHARE of the pixels, they are
 #: counted with the spread of the pixels two away (:func:`impulse_count`)
-DENSE_IMPULSES = 0.1
+DENSE_IMPULSES = 0.05
 DENSE_SHARE = 1e-3
 
 

@@ -110,6 +110,19 @@ def psf_dimensions(psf: Any) -> int:
     return int(np.ndim(tensor_array(psf) if is_tensor(psf) else psf))
 
 
+def default_deconvolution_model(psf: Any) -> str:
+    """The shipped deconvolution model for `psf` (:data:`DECONVOLUTION_MODELS`): of its
+    dimensions, an array's leading single planes not counted (a ``(1, Y, X)`` PSF is a
+    plane's: ``deconv-3d`` refused it on a plane and pointed to ``deconv-2d``)."""
+    dims = min(max(psf_dimensions(psf), 1), 3)
+    if dims == 3 and not isinstance(psf, str | Mapping) and not per_channel(psf):
+        shape = tuple(getattr(psf, "shape", None) or np.shape(psf))
+        while len(shape) > 2 and shape[0] == 1:
+            shape = shape[1:]
+        dims = len(shape)
+    return DECONVOLUTION_MODELS[dims]
+
+
 def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
     """The image and model a restore works with, from what its caller passed.
 
@@ -136,26 +149,15 @@ def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
             )
         image = np.ma.getdata(image)
     if isinstance(model, str) and model == "default" and psf is not None:
-        dims = min(max(psf_dimensions(psf), 1), 3)
+        model = default_deconvolution_model(psf)
         named = isinstance(psf, str) or (
             isinstance(psf, Mapping) and "shape" not in psf and np.ndim(psf.get("sigma")) == 0
         )
-        if (
-            dims == 3
-            and np.ndim(image) == 2
-            and not isinstance(psf, str | Mapping)
-            and not per_channel(psf)
-            and int(getattr(psf, "shape", np.shape(psf))[0]) == 1
-        ):
-            # a one-plane volume (1, Y, X) on a plane: a 2D PSF (deconv-3d refused it and
-            # advised deconv-2d, which refused it too)
-            dims = 2
-        if named and dims == 3 and np.ndim(image) == 2:
+        if named and model == DECONVOLUTION_MODELS[3] and np.ndim(image) == 2:
             # a name made in the model's dimensions ("widefield" is 3D by itself): a
             # plane's is its focal plane, with deconv-2d (deconv-3d refused the plane
             # and pointed to 'denoise-2d', which takes no PSF)
-            dims = 2
-        model = DECONVOLUTION_MODELS[dims]
+            model = DECONVOLUTION_MODELS[2]
     return image, model
 
 

@@ -844,14 +844,18 @@ def build_trainer(
                 f"grid of {net.config.grid}; use multiples of "
                 f"{tuple(net.config.grid * k for k in cell)}"
             )
+    if isinstance(loss, str) and "ssim" in loss:  # patches as large as SSIM's window
+        if patch_size is not None and min(sizes[0]) < SSIM_WINDOW:
+            # (SSIM's own refusal advised measuring a larger region, in napari a crop)
+            raise ValueError(
+                f"loss {loss_name!r} compares patches by SSIM, whose window is "
+                f"{SSIM_WINDOW} pixels, but patch_size is {sizes[0]}; use a patch_size of "
+                f"at least {SSIM_WINDOW} on every axis (on the network's grid), or "
+                "loss='mse'"
+            )
+        # automatic sizes: none below the window (their smallest fallbacks are)
+        sizes = [s for s in sizes if min(s) >= SSIM_WINDOW] or sizes
     size = sizes[0]
-    if "ssim" in loss_name and min(min(s) for s in sizes) < SSIM_WINDOW:
-        # (SSIM's own refusal advised measuring a larger region, in napari a larger crop)
-        raise ValueError(
-            f"loss {loss_name!r} compares patches by SSIM, whose window is {SSIM_WINDOW} "
-            f"pixels, but patch_size is {min(sizes, key=min)}; use a patch_size of at least "
-            f"{SSIM_WINDOW} on every axis (on the network's grid), or loss='mse'"
-        )
     condition_psf = None
     if psf_model:  # names and dicts as restore takes them, checked against the image
         spatial = tuple(np.shape(channels[0])[-ndim:])

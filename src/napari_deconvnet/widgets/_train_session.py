@@ -228,11 +228,15 @@ def apply_settings(widget: Any, settings: dict[str, Any]) -> None:
         except (ValueError, TypeError, KeyError):
             continue  # e.g. a model that is no longer registered
     for name in REGION_FIELDS:
+        if name not in settings:  # (sessions before session 66 did not record them)
+            continue
         field = getattr(widget, name)
         with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
             field.reset_choices()
             by_name = {c.name: c for c in field.choices if c is not None}
-            if settings.get(name) in by_name:
+            if settings[name] is None:  # the run had none: none (not the form's)
+                field.value = None
+            elif settings[name] in by_name:
                 field.value = by_name[settings[name]]
     more = [layers[n] for n in settings.get("more") or [] if n in layers]
     with contextlib.suppress(ValueError, TypeError, KeyError):

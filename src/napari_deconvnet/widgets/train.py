@@ -642,11 +642,13 @@ class TrainWidget(WorkerWidget):
         self._plot(result.history)
         self.save_button.enabled = True
         self.use_button.enabled = True
-        # the scores of the weights returned (the moving average's when it won)
+        # the scores of the weights returned (the moving average's when it won; an
+        # adaptation records its best as best_val_psnr)
         best = (result.model.metadata or {}).get("training") or {}
+        psnr = best.get("val_psnr", best.get("best_val_psnr"))
         text = f"{result.message}; best epoch {result.best_epoch}"
-        if best.get("val_psnr") is not None:
-            text += f", val PSNR {best['val_psnr']:.2f} dB"
+        if psnr is not None:
+            text += f", val PSNR {psnr:.2f} dB"
         if result.stop_reason == "non-finite loss":
             self.notify(f"Train: {result.message}")
         return text
