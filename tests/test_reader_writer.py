@@ -524,6 +524,22 @@ def test_viewer_opens_an_image_restored(make_napari_viewer, tmp_path, qtbot, mon
     np.testing.assert_array_equal(again.data, restored.data)
 
 
+def test_the_restored_layer_goes_to_the_viewer_that_opened_the_file(
+    make_napari_viewer, tmp_path, qtbot
+):
+    # it went to the current viewer (the last one made), and deleting the raw layer in
+    # the viewer that opened the file did not stop the work
+    first, second = make_napari_viewer(), make_napari_viewer()
+    np.save(tmp_path / "noisy.npy", _noisy((48, 56)))
+    first.open(str(tmp_path / "noisy.npy"), plugin="napari-deconvnet")
+    qtbot.waitUntil(lambda: "noisy restored" in first.layers, timeout=60_000)
+    qtbot.waitUntil(lambda: not restored_reader._jobs, timeout=60_000)
+    assert [layer.name for layer in second.layers] == []
+    # a later layer of the same kind in the other viewer starts nothing more
+    second.add_image(_noisy((48, 56)), name="other")
+    assert not restored_reader._jobs and "other restored" not in second.layers
+
+
 def test_viewer_opens_a_lazy_restored_layer(make_napari_viewer, tmp_path, monkeypatch, qtbot):
     monkeypatch.setattr(reader.settings, "lazy_bytes", 0)
     viewer = make_napari_viewer()

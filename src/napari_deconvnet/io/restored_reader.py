@@ -281,13 +281,13 @@ def _reader(path: Any, **_: Any) -> list[LayerData]:
     if _is_result(image.metadata):
         return [raw]
     model, device = settings.get("model"), settings.get("device")
-    viewer = _current_viewer()
+    viewers = _open_viewers()
     try:
-        if viewer is None:  # no viewer to fill in later: a lazy restored layer
+        if not viewers:  # no viewer to fill in later: a lazy restored layer
             if image.lazy:
                 return [raw, _restored_layer(image, model, device)]
             return [raw, _lazy_in_memory(image, model, device)]
-        _restore_in_background(viewer, image, model, device)
+        _restore_where_added(viewers, image, model, device)
     except Exception as err:
         _logger.warning("restoring %s failed", path, exc_info=True)
         notify("error", f"napari-deconvnet could not restore {Path(path).name}: {err}")
@@ -303,6 +303,59 @@ def _current_viewer() -> Any:
     if QApplication.instance() is None:
         return None
     return napari.current_viewer()
+
+
+def _open_viewers() -> list[Any]:
+    """The napari viewers open now (the current one first), or none without Qt."""
+    current = _current_viewer()
+    if current is None:
+        return []
+    import napari
+
+    others = [v for v in getattr(napari.Viewer, "_instances", ()) if v is not current]
+    return [current, *others]
+
+
+def _raw_of(layer: Any) -> Any:
+    """A layer's full-resolution data (a multiscale layer's first level)."""
+    data = getattr(layer, "data", None)
+    if getattr(layer, "multiscale", False):  # napari's MultiScaleData of the levels
+        with contextlib.suppress(Exception):
+            data = data[0]
+    return data
+
+
+def _restore_where_added(viewers: list[Any], image: ImageFile, model: str, device: str) -> None:
+    """Restore `image` in the background for the viewer its raw layer is added to.
+
+    The reader returns the raw layer and napari adds it to the viewer that
+    opened the file, which need not be the current one (``v1.open(...)`` while
+    ``v2`` was created last put the restored layer into ``v2``, and deleting
+    the raw layer in ``v1`` did not stop the work): every open viewer is
+    watched until one of them receives it.
+    """
+    raw = image.data
+    watched: list[tuple[Any, Any]] = []
+
+    def forget() -> None:
+        for viewer, callback in watched:
+            with contextlib.suppress(Exception):
+                viewer.layers.events.inserted.disconnect(callback)
+        watched.clear()
+
+    for viewer in viewers:
+
+        def on_inserted(event: Any, viewer: Any = viewer) -> None:
+            if _raw_of(event.value) is raw:
+                forget()
+                try:
+                    _restore_in_background(viewer, image, model, device)
+                except Exception as err:
+                    _logger.warning("restoring %s failed", image.path, exc_info=True)
+                    notify("error", f"napari-deconvnet could not restore {image.path}: {err}")
+
+        viewer.layers.events.inserted.connect(on_inserted)
+        watched.append((viewer, on_inserted))
 
 
 def _lazy_in_memory(image: ImageFile, model: str, device: str) -> LayerData:
@@ -382,11 +435,7 @@ def _restore_in_background(viewer: Any, image: ImageFile, model: str, device: st
         notify("error", f"napari-deconvnet could not restore {name}: {err}")
 
     def on_removed(event: Any) -> None:
-        data = getattr(event.value, "data", None)
-        if getattr(event.value, "multiscale", False):  # napari's MultiScaleData of the levels
-            with contextlib.suppress(Exception):
-                data = data[0]
-        if data is raw:
+        if _raw_of(event.value) is raw:
             worker.quit()
 
     def on_finished() -> None:
