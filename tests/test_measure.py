@@ -299,3 +299,23 @@ def test_cli_evaluate_reports_each_channels_range(tmp_path, capsys):
     text = capsys.readouterr().out
     shown = ", ".join(f"{r:g}" for r in m.data_range)
     assert f"data ranges {shown} (per channel)" in text
+
+
+def test_cli_evaluate_json_is_standard_json_for_identical_images(tmp_path, capsys):
+    # an infinite PSNR was printed as Infinity, which strict JSON parsers refuse
+    import json
+
+    import tifffile
+
+    from napari_deconvnet.cli import main
+
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "a.tif", image)
+    assert main(["evaluate", str(tmp_path / "a.tif"), str(tmp_path / "a.tif"), "--json"]) == 0
+    text = capsys.readouterr().out
+
+    def refuse(constant):
+        raise ValueError(f"not standard JSON: {constant}")
+
+    report = json.loads(text, parse_constant=refuse)
+    assert report["psnr"] is None and report["ssim"] == pytest.approx(1.0)
