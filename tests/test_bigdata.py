@@ -281,6 +281,16 @@ def test_cli_streaming_refuses_refinement_in_words(tmp_path, capsys):
     assert code == 2 and "refine_gain" in err and "-o out.tif" in err
     assert "unexpected keyword" not in err  # (restore_to_zarr's TypeError, said raw)
     assert not (tmp_path / "o.ome.zarr").exists()
+    # the self-ensemble refused, decorrelation left out, in the command line's words
+    # (they named dn.restore and restore_to_zarr)
+    plain = ["restore", str(src), "-o", str(tmp_path / "o.ome.zarr"), "--method", "denoise-2d"]
+    assert main([*plain, "--param", "ensemble=2"]) == 2
+    err = capsys.readouterr().err
+    assert "--param ensemble=2" in err and "-o out.tif" in err and "restore_to_zarr" not in err
+    assert main([*plain, "--param", "decorrelate=true", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "--param decorrelate=True is not applied to a .zarr output" in err
+    assert "dask" not in err
 
 
 # ------------------------------------------------------------------ cluster

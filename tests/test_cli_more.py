@@ -479,6 +479,13 @@ def test_axes_given_relabel_the_outputs_geometry_by_letter(tmp_path, random_net)
     assert [a["name"] for a in ms["axes"]] == ["c", "z", "y", "x"]
     scale = ms["datasets"][0]["coordinateTransformations"][0]["scale"]
     np.testing.assert_allclose(scale, [1.0, 0.3, 0.065, 0.065], rtol=1e-4)
+    # synthesize likewise (it drew the noise by the letters given and kept the file's)
+    noisy = tmp_path / "noisy.tif"
+    assert main(["synthesize", str(src), "-o", str(noisy), "--axes", "CZYX", "--noise",
+                 "gaussian:sigma=5", "--quiet"]) == 0  # fmt: skip
+    written = read_image(noisy)
+    assert written.axes == "CZYX"
+    np.testing.assert_allclose(written.scale, [1.0, 0.3, 0.065, 0.065], rtol=1e-4)
 
 
 def test_a_reader_that_stops_early_ends_the_command_quietly(monkeypatch, capsys):

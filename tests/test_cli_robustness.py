@@ -267,3 +267,27 @@ def test_files_without_two_axes_are_refused_per_file(tmp_path, capsys):
     assert code == 2
     assert "line.npy: cannot name the axes of a 1-D image" in capsys.readouterr().err
     assert not (tmp_path / "n.tif").exists()
+
+
+def test_a_glob_takes_the_images_it_matches_as_a_folder_does(tmp_path, capsys):
+    # a subfolder or a README among the matches refused the whole batch ("unsupported
+    # file type '(none)'"), where the folder itself was taken
+    folder = tmp_path / "g"
+    (folder / "sub").mkdir(parents=True)
+    tifffile.imwrite(folder / "a.tif", _image())
+    (folder / "README.txt").write_text("notes")
+    out = tmp_path / "out"
+    assert main(["restore", str(folder / "*"), "-o", str(out), "--method", "median", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_restored.tif"]
+    (folder / "a.tif").unlink()
+    assert main(["restore", str(folder / "*"), "-o", str(out), "--method", "median"]) == 2
+    assert "no images among the 2 paths this pattern matches" in capsys.readouterr().err
+
+
+def test_the_missing_psf_hint_is_a_psf_the_command_takes(tmp_path, capsys):
+    # it suggested airy:na=1.4,pixel_size=65, refused (na above the refractive index 1)
+    tifffile.imwrite(tmp_path / "a.tif", _image((48, 48)))
+    args = ["restore", str(tmp_path / "a.tif"), "-o", str(tmp_path / "o.tif"), "-q"]
+    assert main([*args, "--method", "deconv-2d"]) == 2
+    hint = capsys.readouterr().err.split("or gaussian:sigma=2, ")[1].split(")")[0]
+    assert main([*args, "--psf", hint]) == 0

@@ -234,7 +234,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             axes=axes,
             source=str(src),
         )
-        meta = layer_meta(image, f"{image.name} noisy", provenance)
+        # relabelled with --axes, as restore's output is (it kept the file's labels)
+        meta = layer_meta(image, f"{image.name} noisy", provenance, args.axes)
         try:  # what the writer refuses (a 1-D image, 64-bit values OME-TIFF cannot hold)
             write_output(dst, noisy, meta, args, like=image.data.dtype)
         except (ValueError, TypeError) as err:

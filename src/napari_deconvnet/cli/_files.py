@@ -148,9 +148,17 @@ def expand_inputs(specs: Sequence[str]) -> list[Path]:
         elif path.exists():
             paths.append(path)
         elif glob.has_magic(spec):
-            found = sorted(Path(p) for p in glob.glob(spec, recursive=True))
-            if not found:
+            matched = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+            if not matched:
                 raise UsageError(f"{spec}: no files match this pattern")
+            # its images, as a folder's are (a subfolder, a README or .DS_Store among
+            # them refused the whole batch)
+            found = [p for p in matched if file_kind(str(p)) is not None]
+            if not found:
+                raise UsageError(
+                    f"{spec}: no images among the {len(matched)} paths this pattern matches "
+                    f"({', '.join(IMAGE_SUFFIXES)})"
+                )
             paths.extend(found)
         else:
             raise UsageError(f"{spec}: no such file")

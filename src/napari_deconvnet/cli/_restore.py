@@ -82,7 +82,8 @@ def _check_psf(name: str, spec: Any, psf: Any) -> None:
         raise UsageError(
             f"{'model' if spec.kind == 'model' else 'method'} {name!r} deconvolves and needs "
             "--psf: a PSF image file (.tif, .npy) or a kind such as --psf gaussian "
-            "--psf-param sigma=2 (or gaussian:sigma=2, airy:na=1.4,pixel_size=65)"
+            "--psf-param sigma=2 (or gaussian:sigma=2, airy:na=1.4,refractive_index=1.518,"
+            "pixel_size=65)"
         )
     if psf is not None and not spec.needs_psf:
         hint = "--method deconv-2d" if spec.kind == "model" else "--method richardson-lucy"
@@ -317,6 +318,22 @@ def _stream(
             "in memory, and a .zarr output is streamed block by block; write a .tif "
             "(-o out.tif), or leave the refine_* parameters out"
         )
+    if (params.get("ensemble") or 1) > 1:  # (it named dn.restore and restore_to_zarr)
+        raise ValueError(
+            f"--param ensemble={params['ensemble']}: averaging rotated views needs the image "
+            "in memory, and a .zarr output is streamed block by block; write a .tif "
+            "(-o out.tif), or leave ensemble out"
+        )
+    params = dict(params)
+    for key, kept in (("decorrelate", False), ("borders", "mirror")):
+        value = params.get(key)
+        if value not in (None, kept, "auto") and not (key == "decorrelate" and not value):
+            print(
+                f"warning: --param {key}={value} is not applied to a .zarr output, which is "
+                "streamed block by block; write a .tif (-o out.tif) to apply it",
+                file=sys.stderr,
+            )
+            params.pop(key)
     unfinished = (dst / ".napari_deconvnet_job").is_dir()
     with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
         moved = follow(blocks)
