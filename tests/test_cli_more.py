@@ -515,3 +515,17 @@ def test_ctrl_c_before_a_resume_state_leaves_no_autosave(tmp_path, small, monkey
     assert main(["train", "--input", str(small), "-o", str(out), *TRAIN]) == 130
     assert "no partial output was left" in capsys.readouterr().err
     assert not autosave.exists() and not out.exists()
+
+
+def test_tile_takes_one_size_per_axis_for_a_stack(tmp_path, capsys):
+    # --tile 32 on a 16-plane stack is a tile of 32 planes, refused; the command line had
+    # no way to give Z its own size (the README's --axes ZYX --tile 256 failed so)
+    volume = np.random.default_rng(0).random((16, 64, 64)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "vol.tif", volume, imagej=True, metadata={"axes": "ZYX"})
+    args = ["restore", str(tmp_path / "vol.tif"), "--method", "denoise-3d", "-q"]
+    assert main([*args, "-o", str(tmp_path / "a.tif"), "--tile", "16x32x32"]) == 0
+    want = dn.restore(volume, "denoise-3d", tile=(16, 32, 32))
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), want)
+    assert main([*args, "-o", str(tmp_path / "b.tif"), "--tile", "16,32"]) == 2
+    assert "tile" in capsys.readouterr().err
+    assert dn.list_methods()["denoise-3d"].params[0].check([16, 32, 32]) == (16, 32, 32)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -87,6 +88,19 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _tile(text: str) -> int | tuple[int, ...]:
+    """``--tile``: one size for every spatial axis, or one per axis (``16x256x256`` or
+    ``16,256,256``: a stack of fewer planes than the lateral tile needs its own Z)."""
+    parts = [p for p in re.split(r"[x,]", text.strip().lower()) if p]
+    if len(parts) == 1:
+        return _positive_int(parts[0])
+    if not 2 <= len(parts) <= 3:
+        raise argparse.ArgumentTypeError(
+            f"expected a tile size or one per spatial axis (e.g. 16x256x256), got {text!r}"
+        )
+    return tuple(_positive_int(p) for p in parts)
 
 
 def _positive_float(text: str) -> float:
@@ -245,7 +259,10 @@ def _parser() -> argparse.ArgumentParser:
         "classical methods run on every YX plane, or ZYX volume where the axes have a Z",
     )
     p.add_argument(
-        "--tile", type=_positive_int, default=None, help="models: tile size in pixels (auto)"
+        "--tile",
+        type=_tile,
+        default=None,
+        help="models: tile size in pixels, or one per spatial axis as ZxYxX (auto)",
     )
     psf_options(
         p,

@@ -57,7 +57,7 @@ def _options(args: argparse.Namespace, name: str, spec: Any) -> dict[str, Any]:
     if args.tile is not None:
         if spec.kind != "model":
             raise UsageError(f"--tile is for models; {name!r} is a {spec.kind or 'other'} method")
-        given["tile"] = args.tile
+        given["tile"] = args.tile  # (one size per axis, ZxYxX, too)
     if getattr(args, "precision", None) is not None:
         if spec.kind != "model":
             raise UsageError(

@@ -29,6 +29,7 @@ MODEL_PARAMS = (
         optional=True,
         label="Tile size",
         help="Pixels per side of each tile; automatic (from the memory budget) when empty",
+        per_axis=True,
     ),
     Param(
         "overlap",

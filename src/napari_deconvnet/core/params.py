@@ -54,6 +54,9 @@ class Param:
     empty : str
         What ``None`` means, in a word a form shows in the empty field
         (``"auto"``; ``"off"`` for a step that only runs when given a value).
+    per_axis : bool
+        An ``"int"`` that may also be 2 or 3 of them, one per spatial axis (a
+        tile of a stack with fewer planes than the lateral tile), each checked.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Param:
     aliases: tuple[str, ...] = ()
     exclusive_low: bool = False
     empty: str = "auto"
+    per_axis: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aliases", tuple(self.aliases))
@@ -114,6 +118,13 @@ class Param:
             if isinstance(value, str):
                 return value
             raise TypeError(f"{self._what} must be a string, not {type(value).__name__}")
+        if self.per_axis and self.kind == "int" and isinstance(value, tuple | list):
+            if not 2 <= len(value) <= 3:
+                raise ValueError(
+                    f"{self._what} must be a number or one per spatial axis (2 or 3), got "
+                    f"{len(value)} values {tuple(value)!r}"
+                )
+            return tuple(self._number(v) for v in value)
         if (
             self.kind == "floats"
             and getattr(value, "ndim", None) == 1
