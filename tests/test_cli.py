@@ -944,3 +944,25 @@ def test_refusals_name_the_command_lines_options(tmp_path, capsys):
     tifffile.imwrite(image, _image())
     assert main(["evaluate", str(image), str(image), "--per", "volume"]) == 2
     assert "--per volume needs a Z axis" in capsys.readouterr().err  # it said per='volume'
+
+
+def test_adapt_and_train_take_an_optical_psf_with_the_files_pixel_size(tmp_path, capsys):
+    # restore made --psf airy with the file's 65 nm pixels; adapt and train with the
+    # 100 nm default (a 15 x 15 kernel where restore's is 23 x 23)
+    from napari_deconvnet.io.writer import write_tiff
+
+    image = np.random.default_rng(0).random((96, 96)).astype(np.float32)
+    write_tiff(tmp_path / "cal.ome.tif", image, {"scale": (0.065, 0.065),
+               "units": ("micrometer", "micrometer")})  # fmt: skip
+    psf = ["--psf", "airy:na=1.4,refractive_index=1.518", "--device", "cpu"]
+    kernel = dn.make_psf("airy", na=1.4, refractive_index=1.518, pixel_size=65)
+    out = tmp_path / "ad.safetensors"
+    assert main(["adapt", str(tmp_path / "cal.ome.tif"), "--steps", "1", "-o", str(out), *psf]) == 0
+    assert "pixel size 65 nm (the file's calibration)" in capsys.readouterr().err
+    assert dn.load_model(out).metadata["training"]["psf_shape"] == list(kernel.shape)
+    out = tmp_path / "tr.safetensors"
+    assert main(["train", "--input", str(tmp_path / "cal.ome.tif"), "--noise",
+                 "gaussian:sigma=0.05", "--model", "deconv-2d", "--epochs", "1",
+                 "--patch-size", "32", "-o", str(out), *psf, "-q"]) == 0  # fmt: skip
+    record = dn.load_model(out).metadata["training"]
+    assert record["psf"]["shape"] == list(kernel.shape)

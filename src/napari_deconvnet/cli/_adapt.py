@@ -20,7 +20,14 @@ from ._commands import (
     save_result,
     say_what_is_kept,
 )
-from ._files import UsageError, parse_spec, progress_bar, psfs_from, read_input
+from ._files import (
+    UsageError,
+    file_calibrated,
+    parse_spec,
+    progress_bar,
+    psfs_from,
+    read_input,
+)
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
@@ -39,6 +46,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         name, params = parse_spec(args.noise, "--noise")
         noise = {"noise": name, **params}
     psf = psfs_from(args, spec=False)  # one, or one per channel (repeated, or a C file)
+    psf = file_calibrated(psf, args, image, Path(args.image))
     axes = args.axes or (image.axes if image.axes and "C" in image.axes else None)
     options: dict[str, Any] = {"autosave": str(autosave)}
     if args.resume:

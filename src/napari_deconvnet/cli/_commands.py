@@ -24,6 +24,7 @@ from ._files import (
     check_output_file,
     check_writable_folder,
     expand_inputs,
+    file_calibrated,
     follow,
     layer_meta,
     not_an_input,
@@ -294,6 +295,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name, params = parse_spec(args.noise, "--noise")
         noise = {"model": name, **params}
     psf = psfs_from(args, spec=False)  # one, or one per channel (repeated, or a C file)
+    psf = file_calibrated(psf, args, input_images[0], input_files[0])
     if psf is None and args.model is not None:
         _train_needs_psf(args.model)
     options: dict[str, Any] = {}

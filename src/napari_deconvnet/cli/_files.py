@@ -413,6 +413,18 @@ def calibrated_psf(
     return psf, taken
 
 
+def file_calibrated(made: Any, args: argparse.Namespace, image: Any, src: Path) -> Any:
+    """``train``'s and ``adapt``'s PSF: `made` (the arrays of ``--psf``), or, where an
+    optical kind left out ``pixel_size`` or ``z_step``, the kind with the file's
+    calibration (`image`'s, the first input's for several), as ``restore`` makes it
+    (they trained with the 100 nm default beside a file of 65 nm pixels)."""
+    if made is None:
+        return None
+    described = psfs_from(args, spec=True)
+    calibrated, taken = calibrated_psf(described, image, src, args)
+    return calibrated if taken else made
+
+
 def _calibrated(psf: Any, image: Any) -> tuple[Any, dict[str, float]]:
     if not isinstance(psf, dict | list):  # (a list: one PSF per channel)
         return psf, {}
