@@ -847,6 +847,54 @@ def test_lazy_layer_asked_for_periodic_borders_is_mirrored_and_says_so(
     assert out.metadata["napari_deconvnet"]["params"]["borders"] == "mirror"  # as it ran
 
 
+def test_lazy_layer_asked_for_averaged_views_is_restored_with_one_and_says_so(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    # it failed inside the worker ("ensemble=2 needs an image in memory")
+    import dask.array as da
+
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    data = _noisy((64, 64))
+    viewer.add_image(da.from_array(data, chunks=(64, 64)), name="lazy")
+    widget.method.value = "denoise-2d"
+    widget.params.field("ensemble").value = 4
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert len(cautions) == 1 and "restoring with one view" in cautions[0], cautions
+    assert viewer.layers["lazy [denoise-2d]"].metadata["napari_deconvnet"]["params"][
+        "ensemble"
+    ] == 1  # fmt: skip
+
+
+def test_a_psf_layer_of_other_pixels_than_the_image_is_said(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    # a bead measured at 0.1 um on an image of 0.05 um pixels was used pixel for pixel
+    # without a word
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    image, psf = _blurred(size=7)
+    viewer.add_image(image, name="blurred", scale=(0.05, 0.05), units="um")
+    viewer.add_image(psf, name="measured PSF", scale=(100, 100), units="nm")
+    widget.image.value = viewer.layers["blurred"]
+    widget.method.value = "wiener"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["measured PSF"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert len(cautions) == 1 and "pixels of (0.1, 0.1)" in cautions[0], cautions
+    cautions.clear()
+    viewer.layers["measured PSF"].scale = (50, 50)  # the image's, in its own units: quiet
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert cautions == []
+
+
 def test_lazy_layer_with_a_classical_method_is_computed_per_plane(viewer_widget, qtbot, errors):
     import dask.array as da
     from scipy import ndimage

@@ -82,6 +82,40 @@ def _notify(message: str) -> None:
     show_error(message)
 
 
+def pixel_size_note(psf_layer: Any, layer: Any) -> str | None:
+    """Words when a PSF layer's pixels are not the image's (the layers' scale and units,
+    on the PSF's axes, 2% apart or more), else None: the PSF is used pixel for pixel."""
+    if psf_layer is None:
+        return None
+    k = min(psf_layer.ndim, layer.ndim - (1 if layer.rgb else 0))
+    sizes = []
+    for which in (psf_layer, layer):
+        spatial = which.ndim - (1 if getattr(which, "rgb", False) else 0)
+        scale = list(which.scale)[spatial - k : spatial]
+        units = list(getattr(which, "units", ()) or ())[spatial - k : spatial]
+        sizes.append((scale, units))
+    (psf_scale, psf_units), (scale, units) = sizes
+    if all(s == 1 for s in psf_scale) or all(s == 1 for s in scale):
+        return None  # one of them not calibrated: nothing to compare
+    try:
+        psf_in = [
+            float((p * u).to(v).magnitude) if u is not None and v is not None else float(p)
+            for p, u, v in zip(psf_scale, psf_units or [None] * k, units or [None] * k,
+                               strict=True)
+        ]  # fmt: skip
+    except Exception:  # units that do not convert (pixel against micrometer)
+        psf_in = [float(p) for p in psf_scale]
+    if all(abs(a - b) <= 0.02 * abs(b) for a, b in zip(psf_in, scale, strict=True)):
+        return None
+    shown = ", ".join(f"{a:g}" for a in psf_in)
+    image = ", ".join(f"{b:g}" for b in scale)
+    return (
+        f"the PSF layer {psf_layer.name!r} has pixels of ({shown}) where the image's are "
+        f"({image}) (the layers' scale); the PSF is used pixel for pixel, so it acts "
+        "wider or narrower than measured: resample it to the image's pixel size first"
+    )
+
+
 def _caution(message: str) -> None:
     """napari's warning notification (looked up when called, so that tests can catch it)."""
     show_warning(message)
@@ -507,7 +541,19 @@ class RestoreWidget(WorkerWidget):
                 "image's borders); every side is extended by its mirror image"
             )
             params["borders"] = "mirror"
+        if lazy and (params.get("ensemble") or 1) > 1:
+            # as the two above: said before the work (it failed inside the worker)
+            _caution(
+                f"Restore of {layer.name!r} with {label}: {params['ensemble']} views averaged "
+                "need the whole image in memory, and a lazy layer is restored block by "
+                "block; restoring with one view"
+            )
+            params["ensemble"] = 1
         psf = self.psf.spec(name) if spec.needs_psf else None
+        if psf is not None and "layer" in psf:
+            note = pixel_size_note(self.psf.layer.value, layer)
+            if note is not None:
+                _caution(f"Restore of {layer.name!r} with {label}: {note}")
         if spec.kind == "model":
             target = self.selected_model()
             if name == BROWSE:
