@@ -826,8 +826,16 @@ def test_lazy_layer_asked_to_decorrelate_is_restored_without_it_and_says_so(
     assert np.abs(np.asarray(out.data[1]) - expected[1]).max() <= 1e-5 * np.ptp(expected) + 1e-6
 
 
-def test_lazy_layer_asked_for_periodic_borders_is_mirrored_and_says_so(
-    viewer_widget, qtbot, errors, monkeypatch
+@pytest.mark.parametrize(
+    ("method", "field", "asked", "words", "ran"),
+    [
+        ("deconv-2d", "borders", "periodic", "not applied to a lazy layer", "mirror"),
+        # (it failed inside the worker: "ensemble=4 needs an image in memory")
+        ("denoise-2d", "ensemble", 4, "restoring with one view", 1),
+    ],
+)
+def test_lazy_layer_asked_for_whole_image_options_runs_without_and_says_so(
+    viewer_widget, qtbot, errors, monkeypatch, method, field, asked, words, ran
 ):
     import dask.array as da
 
@@ -836,37 +844,26 @@ def test_lazy_layer_asked_for_periodic_borders_is_mirrored_and_says_so(
     monkeypatch.setattr(restore_module, "_caution", cautions.append)
     data = _noisy((64, 64))
     viewer.add_image(da.from_array(data, chunks=(64, 64)), name="lazy")
-    widget.method.value = "deconv-2d"
-    widget.psf.source.value = "gaussian"
-    widget.params.field("borders").value = "periodic"
+    widget.method.value = method
+    if method.startswith("deconv"):
+        widget.psf.source.value = "gaussian"
+    widget.params.field(field).value = asked
     widget.run()
     _wait_until_idle(qtbot, widget)
     assert errors == []
-    assert len(cautions) == 1 and "not applied to a lazy layer" in cautions[0], cautions
-    out = viewer.layers["lazy [deconv-2d]"]
-    assert out.metadata["napari_deconvnet"]["params"]["borders"] == "mirror"  # as it ran
+    assert len(cautions) == 1 and words in cautions[0], cautions
+    out = viewer.layers[f"lazy [{method}]"]
+    assert out.metadata["napari_deconvnet"]["params"][field] == ran  # as it ran
 
 
-def test_lazy_layer_asked_for_averaged_views_is_restored_with_one_and_says_so(
-    viewer_widget, qtbot, errors, monkeypatch
-):
-    # it failed inside the worker ("ensemble=2 needs an image in memory")
-    import dask.array as da
-
-    viewer, widget = viewer_widget
-    cautions = []
-    monkeypatch.setattr(restore_module, "_caution", cautions.append)
-    data = _noisy((64, 64))
-    viewer.add_image(da.from_array(data, chunks=(64, 64)), name="lazy")
-    widget.method.value = "denoise-2d"
-    widget.params.field("ensemble").value = 4
+def _run_with_psf_layer(widget, qtbot, image, method, psf_layer):
+    """Restore `image` with `method` and the PSF of `psf_layer`, to the end."""
+    widget.image.value = image
+    widget.method.value = method
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = psf_layer
     widget.run()
     _wait_until_idle(qtbot, widget)
-    assert errors == []
-    assert len(cautions) == 1 and "restoring with one view" in cautions[0], cautions
-    assert viewer.layers["lazy [denoise-2d]"].metadata["napari_deconvnet"]["params"][
-        "ensemble"
-    ] == 1  # fmt: skip
 
 
 def test_a_psf_layer_of_other_pixels_than_the_image_is_said(
@@ -880,12 +877,8 @@ def test_a_psf_layer_of_other_pixels_than_the_image_is_said(
     image, psf = _blurred(size=7)
     viewer.add_image(image, name="blurred", scale=(0.05, 0.05), units="um")
     viewer.add_image(psf, name="measured PSF", scale=(100, 100), units="nm")
-    widget.image.value = viewer.layers["blurred"]
-    widget.method.value = "wiener"
-    widget.psf.source.value = "from layer"
-    widget.psf.layer.value = viewer.layers["measured PSF"]
-    widget.run()
-    _wait_until_idle(qtbot, widget)
+    _run_with_psf_layer(widget, qtbot, viewer.layers["blurred"], "wiener",
+                        viewer.layers["measured PSF"])  # fmt: skip
     assert errors == []
     assert len(cautions) == 1 and "pixels of (0.1, 0.1)" in cautions[0], cautions
     cautions.clear()
@@ -1197,12 +1190,8 @@ def test_a_psf_layer_with_channels_deconvolves_each_channel_with_its_own(
     labels = ("c", "y", "x")
     viewer.add_image(image, name="two colours", axis_labels=labels)
     viewer.add_image(psfs, name="channel PSFs", axis_labels=labels)
-    widget.image.value = viewer.layers["two colours"]
-    widget.method.value = "deconv-2d"
-    widget.psf.source.value = "from layer"
-    widget.psf.layer.value = viewer.layers["channel PSFs"]
-    widget.run()
-    _wait_until_idle(qtbot, widget)
+    _run_with_psf_layer(widget, qtbot, viewer.layers["two colours"], "deconv-2d",
+                        viewer.layers["channel PSFs"])  # fmt: skip
     assert errors == []
     out = viewer.layers["two colours [deconv-2d]"]
     expected = dn.restore(image, "deconv-2d", psf=[narrow, wide], axes="CYX", device="cpu")
