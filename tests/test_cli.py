@@ -957,7 +957,9 @@ def test_adapt_and_train_take_an_optical_psf_with_the_files_pixel_size(tmp_path,
     psf = ["--psf", "airy:na=1.4,refractive_index=1.518", "--device", "cpu"]
     kernel = dn.make_psf("airy", na=1.4, refractive_index=1.518, pixel_size=65)
     out = tmp_path / "ad.safetensors"
-    assert main(["adapt", str(tmp_path / "cal.ome.tif"), "--steps", "1", "-o", str(out), *psf]) == 0
+    assert (
+        main(["adapt", str(tmp_path / "cal.ome.tif"), "--steps", "1", "-o", str(out), *psf]) == 0
+    )
     assert "pixel size 65 nm (the file's calibration)" in capsys.readouterr().err
     assert dn.load_model(out).metadata["training"]["psf_shape"] == list(kernel.shape)
     out = tmp_path / "tr.safetensors"

@@ -307,6 +307,12 @@ def test_a_line_psf_and_a_one_plane_volume_psf_restore_a_plane_with_deconv_2d():
             np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match=r"got shape \(3, 9, 9\)"):
         dn.restore(image, "deconv-2d", psf=np.stack([plane] * 3).tolist(), device="cpu")
+    # on a volume the default stays the PSF's own dimensions: deconv-3d
+    from napari_deconvnet.core.restoration import restore_arguments
+
+    volume = np.random.default_rng(2).random((8, 32, 32)).astype(np.float32)
+    assert restore_arguments(volume, "default", plane[None])[1] == "deconv-3d"
+    assert restore_arguments(image, "default", plane[None])[1] == "deconv-2d"
 
 
 def test_the_command_line_deconvolves_a_plane_with_a_one_plane_psf_file(tmp_path):

@@ -538,6 +538,19 @@ def test_the_restored_layer_goes_to_the_viewer_that_opened_the_file(
     # a later layer of the same kind in the other viewer starts nothing more
     second.add_image(_noisy((48, 56)), name="other")
     assert not restored_reader._jobs and "other restored" not in second.layers
+    # read but never added (npe2.read): the watch ends with the next events (it held the
+    # image and restored it if the same array was added later, under any name)
+    import npe2
+    from qtpy.QtWidgets import QApplication
+
+    before = len(first.layers.events.inserted.callbacks)
+    (data, *_), *_ = npe2.read([str(tmp_path / "noisy.npy")], stack=False,
+                              plugin_name="napari-deconvnet")  # fmt: skip
+    assert len(first.layers.events.inserted.callbacks) == before + 1
+    QApplication.processEvents()
+    assert len(first.layers.events.inserted.callbacks) == before
+    first.add_image(data, name="mine")
+    assert not restored_reader._jobs
 
 
 def test_viewer_opens_a_lazy_restored_layer(make_napari_viewer, tmp_path, monkeypatch, qtbot):

@@ -590,3 +590,9 @@ def test_an_ssim_loss_trains_with_the_automatic_patch_size():
         noisy, clean, loss="mse+ssim", epochs=1, steps_per_epoch=1, batch_size=1, device="cpu"
     )
     assert min(result.config.patch_size) >= 11 and result.steps == 1
+    # no automatic size reaches the window (a stack of 6 planes): refused before the
+    # work, in training's words (it started and failed in the metric's)
+    stack = rng.random((6, 48, 48)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"the images allow patches of \(4, 48, 48\)"):
+        dn.train(stack, stack, loss="mse+ssim", epochs=1, batch_size=1, device="cpu",
+                 network={"ndim": 3, "base_channels": 4, "depth": 2})  # fmt: skip

@@ -616,7 +616,7 @@ def _demo_headless(args: argparse.Namespace) -> int:
     if model is None:  # as the Restore widget preselects beside the sample's layers
         from napari_deconvnet.core.restoration import default_deconvolution_model
 
-        model = default_deconvolution_model(psf) if psf is not None else "default"
+        model = default_deconvolution_model(psf, np.ndim(noisy)) if psf is not None else "default"
     needs = psf is not None and _needs_psf(model)
     try:
         restored = dn.restore(

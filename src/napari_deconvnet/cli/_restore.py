@@ -77,6 +77,15 @@ def _precision(model: Any, params: dict[str, Any], device: str) -> str | None:
     return precision_name(params.get("precision", "auto"), device)
 
 
+def _first_ndim(specs: Any) -> int | None:
+    """The spatial dimensions of the first input (without RGB samples), or None."""
+    try:
+        image = read_input(expand_inputs(specs)[0], lazy=True)
+    except (Failure, UsageError, OSError, ValueError, IndexError):
+        return None  # (said where the inputs are read)
+    return int(np.ndim(image.data)) - (1 if image.rgb else 0)
+
+
 def _check_psf(name: str, spec: Any, psf: Any) -> None:
     if psf is None and spec.needs_psf:
         raise UsageError(
@@ -117,8 +126,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         from napari_deconvnet.core.restoration import default_deconvolution_model
 
         first = psf[0] if isinstance(psf, list) else psf
-        # a kind's own dimensions, when ndim= was not given; a (1, Y, X) file a plane's
-        args.method = default_deconvolution_model(first)
+        # a kind's own dimensions, when ndim= was not given; a (1, Y, X) file is a
+        # plane's for a plane (the first input's dimensions, read lazily)
+        args.method = default_deconvolution_model(first, _first_ndim(args.inputs))
         if not getattr(args, "quiet", False):
             print(f"--psf without --method: deconvolving with {args.method}", file=sys.stderr)
     name, spec = _method(args)

@@ -184,7 +184,8 @@ class Param:
             raise ValueError(f"{self._what} must be true or false, not {text!r}")
         if self.kind in ("choice", "str"):
             return self.check(word)
-        if self.kind == "floats" and ("," in word or "x" in word):
+        per_axis = self.kind == "floats" or (self.per_axis and self.kind == "int")
+        if per_axis and ("," in word or "x" in word):  # one per axis: 16x256x256, 16,256
             parts = word.replace("x", ",").split(",")
             return self.check([_to_float(self._what, w) for w in parts if w.strip()])
         return self.check(_to_float(self._what, word))

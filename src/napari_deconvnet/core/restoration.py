@@ -110,12 +110,14 @@ def psf_dimensions(psf: Any) -> int:
     return int(np.ndim(tensor_array(psf) if is_tensor(psf) else psf))
 
 
-def default_deconvolution_model(psf: Any) -> str:
+def default_deconvolution_model(psf: Any, image_ndim: int | None = None) -> str:
     """The shipped deconvolution model for `psf` (:data:`DECONVOLUTION_MODELS`): of its
-    dimensions, an array's leading single planes not counted (a ``(1, Y, X)`` PSF is a
-    plane's: ``deconv-3d`` refused it on a plane and pointed to ``deconv-2d``)."""
+    dimensions; on a plane (`image_ndim` 2), an array's leading single planes not
+    counted (a ``(1, Y, X)`` PSF is the plane's: ``deconv-3d`` refused it on a plane and
+    pointed to ``deconv-2d``)."""
     dims = min(max(psf_dimensions(psf), 1), 3)
-    if dims == 3 and not isinstance(psf, str | Mapping) and not per_channel(psf):
+    plane = image_ndim == 2
+    if plane and dims == 3 and not isinstance(psf, str | Mapping) and not per_channel(psf):
         shape = tuple(getattr(psf, "shape", None) or np.shape(psf))
         while len(shape) > 2 and shape[0] == 1:
             shape = shape[1:]
@@ -149,7 +151,7 @@ def restore_arguments(image: Any, model: Any, psf: Any) -> tuple[Any, Any]:
             )
         image = np.ma.getdata(image)
     if isinstance(model, str) and model == "default" and psf is not None:
-        model = default_deconvolution_model(psf)
+        model = default_deconvolution_model(psf, np.ndim(image))
         named = isinstance(psf, str) or (
             isinstance(psf, Mapping) and "shape" not in psf and np.ndim(psf.get("sigma")) == 0
         )
@@ -996,7 +998,8 @@ def restore(
     model : str, path or DeconvNet, optional
         ``"default"`` (the shipped ``denoise-2d``; with a `psf`, the shipped
         deconvolution model of the PSF's dimensions: ``deconv-2d`` for a 1D
-        or 2D PSF, ``deconv-3d`` for a 3D one), another shipped name
+        or 2D PSF (a line along X is one), ``deconv-3d`` for a 3D one; on a
+        plane, a ``(1, Y, X)`` PSF is 2D), another shipped name
         (:func:`list_models`), the path of a ``.safetensors`` model file, or a
         loaded model.
     psf : ndarray, str or dict, optional

@@ -844,17 +844,19 @@ def build_trainer(
                 f"grid of {net.config.grid}; use multiples of "
                 f"{tuple(net.config.grid * k for k in cell)}"
             )
-    if isinstance(loss, str) and "ssim" in loss:  # patches as large as SSIM's window
-        if patch_size is not None and min(sizes[0]) < SSIM_WINDOW:
+    if "ssim" in str(loss_name).lower():  # patches as large as SSIM's window
+        # automatic sizes: none below the window (their smallest fallbacks are)
+        fitting = [s for s in sizes if min(s) >= SSIM_WINDOW] if patch_size is None else []
+        if not fitting and min(sizes[0]) < SSIM_WINDOW:
             # (SSIM's own refusal advised measuring a larger region, in napari a crop)
+            what = "patch_size is" if patch_size is not None else "the images allow patches of"
             raise ValueError(
                 f"loss {loss_name!r} compares patches by SSIM, whose window is "
-                f"{SSIM_WINDOW} pixels, but patch_size is {sizes[0]}; use a patch_size of "
-                f"at least {SSIM_WINDOW} on every axis (on the network's grid), or "
-                "loss='mse'"
+                f"{SSIM_WINDOW} pixels, but {what} {sizes[0]}; use a patch_size of at "
+                f"least {SSIM_WINDOW} on every axis (on the network's grid; larger images "
+                "for that), or loss='mse'"
             )
-        # automatic sizes: none below the window (their smallest fallbacks are)
-        sizes = [s for s in sizes if min(s) >= SSIM_WINDOW] or sizes
+        sizes = fitting or sizes
     size = sizes[0]
     condition_psf = None
     if psf_model:  # names and dicts as restore takes them, checked against the image

@@ -356,6 +356,12 @@ def _restore_where_added(viewers: list[Any], image: ImageFile, model: str, devic
 
         viewer.layers.events.inserted.connect(on_inserted)
         watched.append((viewer, on_inserted))
+    # napari adds what a reader returns before it next reads events: a raw layer not
+    # added by then never will be (read outside a viewer, npe2.read), and the watch
+    # would hold its image and restore it if the same array were added later
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(0, forget)
 
 
 def _lazy_in_memory(image: ImageFile, model: str, device: str) -> LayerData:
