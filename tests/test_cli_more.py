@@ -528,6 +528,10 @@ def test_tile_takes_one_size_per_axis_for_a_stack(tmp_path, capsys):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), want)
     assert main([*args, "-o", str(tmp_path / "b.tif"), "--tile", "16,32"]) == 2
     assert "tile" in capsys.readouterr().err
+    for text in ("x32", "16,,32", "32x"):  # a size left out: refused, not guessed
+        with pytest.raises(SystemExit):
+            main([*args, "-o", str(tmp_path / "b.tif"), "--tile", text])
+        assert "one per spatial axis" in capsys.readouterr().err
     assert dn.list_methods()["denoise-3d"].params[0].check([16, 32, 32]) == (16, 32, 32)
     # as text too: --param tile=..., and the Restore widget's field
     assert main([*args, "-o", str(tmp_path / "c.tif"), "--param", "tile=16x32x32"]) == 0

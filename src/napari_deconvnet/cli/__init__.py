@@ -93,10 +93,10 @@ def _positive_int(text: str) -> int:
 def _tile(text: str) -> int | tuple[int, ...]:
     """``--tile``: one size for every spatial axis, or one per axis (``16x256x256`` or
     ``16,256,256``: a stack of fewer planes than the lateral tile needs its own Z)."""
-    parts = [p for p in re.split(r"[x,]", text.strip().lower()) if p]
+    parts = [p.strip() for p in re.split(r"[x,]", text.strip().lower())]
     if len(parts) == 1:
         return _positive_int(parts[0])
-    if not 2 <= len(parts) <= 3:
+    if not 2 <= len(parts) <= 3 or not all(parts):  # ("x32", "16,,32": a size left out)
         raise argparse.ArgumentTypeError(
             f"expected a tile size or one per spatial axis (e.g. 16x256x256), got {text!r}"
         )

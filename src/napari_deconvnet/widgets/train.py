@@ -645,7 +645,9 @@ class TrainWidget(WorkerWidget):
         # the scores of the weights returned (the moving average's when it won; an
         # adaptation records its best as best_val_psnr)
         best = (result.model.metadata or {}).get("training") or {}
-        psnr = best.get("val_psnr", best.get("best_val_psnr"))
+        psnr = best.get("val_psnr")
+        if psnr is None:
+            psnr = best.get("best_val_psnr")
         text = f"{result.message}; best epoch {result.best_epoch}"
         if psnr is not None:
             text += f", val PSNR {psnr:.2f} dB"
