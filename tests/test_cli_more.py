@@ -233,6 +233,13 @@ def test_export_output_below_a_file(model_file, tmp_path, capsys):
     assert f"{blocker} is a file, not a folder" in capsys.readouterr().err
 
 
+def test_export_makes_a_missing_folder_as_the_other_commands_do(model_file, tmp_path, capsys):
+    # it was refused ("the folder ... does not exist; create it first")
+    out = tmp_path / "new" / "deeper" / "x.pt"
+    assert main(["export", str(model_file), "-o", str(out)]) == 0
+    assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
+
+
 def test_export_test_image_errors_name_the_option(model_file, tmp_path, capsys):
     image = tmp_path / "vol.tif"
     tifffile.imwrite(image, _image((4, 48, 48)), photometric="minisblack")

@@ -291,3 +291,14 @@ def test_the_missing_psf_hint_is_a_psf_the_command_takes(tmp_path, capsys):
     assert main([*args, "--method", "deconv-2d"]) == 2
     hint = capsys.readouterr().err.split("or gaussian:sigma=2, ")[1].split(")")[0]
     assert main([*args, "--psf", hint]) == 0
+
+
+def test_a_parameter_given_twice_is_refused_not_overwritten(tmp_path, capsys):
+    # --param tile=48 --param tile=64 and gaussian:sigma=2,sigma=3 took the last silently
+    tifffile.imwrite(tmp_path / "a.tif", _image((48, 48)))
+    args = ["restore", str(tmp_path / "a.tif"), "-o", str(tmp_path / "o.tif"), "-q"]
+    assert main([*args, "--param", "tile=48", "--param", "tile=64"]) == 2
+    assert "tile is given twice" in capsys.readouterr().err
+    assert main([*args, "--psf", "gaussian:sigma=2,sigma=3"]) == 2
+    assert "sigma is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "o.tif").exists()

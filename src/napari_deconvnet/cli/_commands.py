@@ -116,6 +116,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(
             "--name, --description, --author, --test-image and --psf are for --format bioimageio"
         )
+    # a missing folder is made, as restore, train and evaluate make theirs (it was
+    # refused: "create it first")
+    check_writable_folder(out.parent, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_failure(out, err) from err
     try:
         written = dn.export(model, out, format=fmt, **options)
     except (ValueError, TypeError, ImportError) as err:

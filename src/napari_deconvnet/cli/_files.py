@@ -387,6 +387,8 @@ def parse_spec(text: str, what: str) -> tuple[str, dict[str, Any]]:
                 f"{what} {text!r}: expected NAME:key=value,key=value (e.g. "
                 "poisson-gaussian:peak=40,read_noise=2)"
             )
+        if key.strip() in params:  # (the last one was taken silently)
+            raise UsageError(f"{what} {text!r}: {key.strip()} is given twice")
         parts = value.strip().split("x")
         if len(parts) > 1 and all(isinstance(_number(p), int | float) for p in parts):
             params[key.strip()] = tuple(_number(p) for p in parts)

@@ -308,6 +308,8 @@ def parse_params(spec: Spec, pairs: Iterable[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"a parameter is written name=value, not {pair!r}")
+        if key.strip() in out:  # (the last one was taken silently)
+            raise ValueError(f"{key.strip()} is given twice")
         out[key.strip()] = spec.param(key.strip()).parse(value)
     return spec.check(out)
 
