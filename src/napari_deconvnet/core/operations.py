@@ -373,10 +373,10 @@ def _lazy_blocks(
     lock = threading.Lock() if run.locked else None
     first_key = (0,) * x.ndim
     # counted as a lazy restore counts its blocks: a block computed again counts once,
-    # and a count never passes the total (reading the result twice reached 7 of 4)
-    part = object()  # this part's blocks, apart from the other parts' in the count
+    # and a count never passes the total (reading the result twice reached 7 of 4); this
+    # part's blocks (a channel with its own PSF) join the call's one count
     if hooks is not None:
-        hooks.total += math.prod(x.numblocks)
+        hooks = hooks.part(math.prod(x.numblocks))
 
     def compute(b: np.ndarray) -> np.ndarray:
         planes = np.asarray(b).reshape(-1, *b.shape[lead:])
@@ -391,7 +391,7 @@ def _lazy_blocks(
         # the first block was computed at the start: counted when read, as the others
         out = first if where == first_key else compute(b)
         if hooks is not None:
-            hooks.done((part, where))
+            hooks.done(where)
         return out
 
     first = compute(np.asarray(x.blocks[first_key]))
