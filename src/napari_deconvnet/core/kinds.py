@@ -108,7 +108,7 @@ class ModelKind:
             a PSF whose dimensionality differs from the model's (`ndim`), one
             bigger than the image, one with NaN/Inf or summing to zero.
         """
-        from .psf import as_psf, fit_psf
+        from .psf import as_psf, fit_psf, single_leading_axes
 
         name = self.metadata.get("name", "")
         if not self.needs_psf:
@@ -132,9 +132,7 @@ class ModelKind:
         if not isinstance(psf, str | Mapping):  # an array: one plane of a volume's (1, Y, X)
             if not hasattr(psf, "shape"):  # (nested lists)
                 psf = np.asarray(psf)
-            extra = len(psf.shape) - ndim
-            if extra > 0 and all(int(n) == 1 for n in tuple(psf.shape)[:extra]):
-                psf = psf[(0,) * extra]
+            psf = psf[(0,) * single_leading_axes(tuple(psf.shape), ndim)]
         kernel = as_psf(psf, ndim)
         if kernel.ndim == 1 and ndim == 2:  # a line along X, as run_method takes it
             kernel = kernel[None]

@@ -529,6 +529,15 @@ def named_psf(psf: Any) -> bool:
     )
 
 
+def single_leading_axes(shape: Sequence[int], ndim: int) -> int:
+    """How many leading axes of an array PSF of `shape` are single planes beyond `ndim`
+    dimensions (a ``(1, Y, X)`` PSF is a plane's, as a layer of one plane holds it)."""
+    k = 0
+    while len(shape) - k > ndim and int(shape[k]) == 1:
+        k += 1
+    return k
+
+
 def psf_in_dimensions(psf: str | Mapping, ndim: int) -> dict[str, Any]:
     """A :func:`named_psf` as the dict that makes it with `ndim` dimensions."""
     spec = {"kind": psf} if isinstance(psf, str) else dict(psf)

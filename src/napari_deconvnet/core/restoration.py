@@ -118,10 +118,10 @@ def default_deconvolution_model(psf: Any, image_ndim: int | None = None) -> str:
     dims = min(max(psf_dimensions(psf), 1), 3)
     plane = image_ndim == 2
     if plane and dims == 3 and not isinstance(psf, str | Mapping) and not per_channel(psf):
+        from .psf import single_leading_axes
+
         shape = tuple(getattr(psf, "shape", None) or np.shape(psf))
-        while len(shape) > 2 and shape[0] == 1:
-            shape = shape[1:]
-        dims = len(shape)
+        dims = len(shape) - single_leading_axes(shape, 2)
     return DECONVOLUTION_MODELS[dims]
 
 
