@@ -151,3 +151,21 @@ def test_a_resume_with_another_loss_is_refused_for_its_loss(saved, tmp_path):
     older = _write(saved, tmp_path / "older", record=record)
     result = dn.train(NOISY, CLEAN, resume=older, **{**RUN, "epochs": 3})
     assert result.steps == 6
+
+
+def test_a_resume_with_other_settings_says_which(saved, tmp_path):
+    # another learning rate or batch size was taken silently (session 67); the run goes
+    # on with the new ones, and a warning names each with the interrupted run's value
+    target = _write(saved, tmp_path)
+    with pytest.warns(UserWarning, match=r"batch_size 4 \(was 2\), lr 0\.0005 \(was 0\.003\)"):
+        result = dn.train(
+            NOISY, CLEAN, resume=target, **{**RUN, "epochs": 3, "lr": 5e-4, "batch_size": 4}
+        )
+    assert result.steps == 6
+    import warnings
+
+    (tmp_path / "same").mkdir()
+    same = _write(saved, tmp_path / "same")  # (the resumed run autosaved its own settings)
+    with warnings.catch_warnings():  # the same settings: no warning
+        warnings.filterwarnings("error", message=".*other settings.*")
+        dn.train(NOISY, CLEAN, resume=same, **{**RUN, "epochs": 3})

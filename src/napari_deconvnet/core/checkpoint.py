@@ -131,10 +131,26 @@ def _plain(value: Any) -> Any:
 
 
 def _settings(config: Any) -> dict[str, Any]:
-    keep = ("mode", "patch_size", "batch_size", "steps_per_epoch", "lr", "schedule", "loss")
+    keep = ("mode", "patch_size", "loss", *_TUNABLE)
     return {
         k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items() if k in keep
     }
+
+
+#: Settings a resumed run may change (a lower learning rate, say), with a warning
+_TUNABLE = ("batch_size", "steps_per_epoch", "lr", "schedule", "weight_decay", "ema")
+
+
+def changed_settings(state: dict[str, Any], config: Any) -> list[str]:
+    """The settings of :data:`_TUNABLE` in which a resumed run's `config` differs from the
+    interrupted run's (its resume `state`), as ``"lr 0.0005 (was 0.001)"``; settings the
+    resume file does not hold (older files) are not compared."""
+    theirs, ours = state.get("settings", {}), _settings(config)
+    return [
+        f"{k} {ours.get(k)!r} (was {theirs[k]!r})"
+        for k in _TUNABLE
+        if k in theirs and theirs[k] != ours.get(k)
+    ]
 
 
 def autosave_for(autosave: Any, resume: Any) -> Autosave | None:

@@ -25,7 +25,7 @@ import torch
 from ._validation import is_dask
 from .axes import check_samples
 from .channel_psfs import channel_axis, per_channel
-from .checkpoint import autosave_for, read_resume
+from .checkpoint import autosave_for, changed_settings, read_resume
 from .colour import opponent_axis, to_opponent
 from .conditioning import kind_metadata, trains_with_noise_map
 from .conditions import record_conditions, recorded_conditions
@@ -967,6 +967,15 @@ def build_trainer(
         # the user's own clean targets: SSIM there is worth holding (Trainer.keep_best)
         ssim_floor=mode != "self-supervised",
     )
+    if state is not None and (changed := changed_settings(state, config)):
+        # (they were taken silently: a resumed run that trains otherwise than the
+        # interrupted one should say so, in case it was not meant)
+        warnings.warn(
+            f"{state['path']} was saved by a run with other settings; this run goes on "
+            f"with its own: {', '.join(changed)}",
+            UserWarning,
+            stacklevel=3,
+        )
 
     inherited = kind_metadata(net)
     # what the data looked like, so that restores unlike it are reported (core/conditions.py)
