@@ -138,6 +138,32 @@ def test_rl_with_noise_stops_each_plane_on_its_own():
     assert not np.allclose(stack[1], dn.richardson_lucy(b, psf, 100), atol=1e-3)
 
 
+def test_rl_with_noise_deconvolves_a_dim_image_above_a_large_offset():
+    """Session 67: with a camera offset above half the image's peak, RL's constant start
+    (half the peak) lay below offset + one photon, no pixel was counted, the plane was
+    taken as fitted before the first iteration and came back flat."""
+    from napari_deconvnet.core.psf import blur
+
+    clean = np.zeros((64, 64))
+    clean[12:28, 14:50] = 50.0
+    clean[44, 40] = 400.0
+    psf = dn.make_psf("gaussian", sigma=2)
+    y = dn.synthesize(blur(clean, psf), "poisson-gaussian", gain=2.0, offset=100.0,
+                      read_noise=2.0, seed=1)  # fmt: skip
+    noise = {"noise": "poisson-gaussian", "gain": 2.0, "offset": 100.0, "read_noise": 2.0}
+    steps = list(_drain(richardson_lucy_iter(y, psf, 100, noise=noise, device="cpu")))
+    out = steps[-1]
+    assert len(steps) >= 3 and float(out.std()) > 10.0  # it iterated; not one value
+    # it stopped at the noise, not later: closer to the blur-free truth than the data
+    truth = clean * 2.0 + 100.0
+    assert dn.psnr(out, truth, data_range=np.ptp(truth)) > dn.psnr(
+        y, truth, data_range=np.ptp(truth)
+    )
+    # a plane whose data hold no photon over the offset is fitted as it is: one step
+    dark = np.full((32, 32), 100.0, np.float32)
+    assert len(list(_drain(richardson_lucy_iter(dark, psf, 50, noise=noise, device="cpu")))) <= 2
+
+
 def test_rl_with_noise_and_a_1d_psf_stops_each_line_on_its_own():
     """A 1D PSF deconvolves each row; with `noise` each row stops on its own, as alone
     (rows of 1e3, 1e4 and 1e5 photons fit a sigma after different counts)."""

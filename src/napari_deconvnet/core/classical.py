@@ -161,7 +161,10 @@ def _discrepancy(
 ) -> torch.Tensor:
     """Per plane: the mean of (data - blurred estimate)**2 / variance over the pixels
     the estimate gives at least one photon (all of them under Gaussian noise), in the
-    image's units (`y` and `blurred` are divided by `scale`); 0 where none has one.
+    image's units (`y` and `blurred` are divided by `scale`); where the estimate gives
+    none a photon, 0 (fitted) if the data have none either, and infinity otherwise (an
+    estimate below the offset, as RL's constant start on a dim image above a large
+    one, fitted nothing: it was taken as fitted and returned flat).
     `data`: the data as they are, when `y` is their clipped copy (the residual is
     the data's).
 
@@ -173,9 +176,15 @@ def _discrepancy(
     dims = tuple(range(1, y.ndim))
     counted = blurred >= lit / scale
     variance = (blurred * (a * scale) + b).clamp_min_(1e-30)
-    ratio = ((y if data is None else data) - blurred).square_().mul_(scale * scale).div_(variance)
+    observed = y if data is None else data
+    ratio = (observed - blurred).square_().mul_(scale * scale).div_(variance)
     ratio = ratio.masked_fill_(~counted, 0.0).sum(dim=dims)
-    return ratio / counted.sum(dim=dims).clamp_min(1)
+    n = counted.sum(dim=dims)
+    out = ratio / n.clamp_min(1)
+    if bool((n == 0).any()):
+        lit_data = (observed >= lit / scale).flatten(1).any(dim=1)
+        out = out.masked_fill((n == 0) & lit_data, float("inf"))
+    return out
 
 
 #: The most Richardson-Lucy iterations taken (the method's range in the catalog too):
