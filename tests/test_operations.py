@@ -217,3 +217,23 @@ def test_run_method_reads_an_rgb_array_as_restore_does():
     np.testing.assert_array_equal(
         dn.run_method(video, "median", size=3), dn.run_method(video, "median", size=3, axes="TYXS")
     )
+
+
+def test_switching_median_takes_the_impulse_levels_of_the_whole_stack():
+    """Session 67: run plane by plane, each plane's own extremes were its impulse levels:
+    a clean plane had its darkest and brightest pixels replaced as pepper and salt."""
+    import dask.array as da
+
+    rng = np.random.default_rng(0)
+    clean = (0.25 + 0.5 * rng.random((3, 32, 32))).astype(np.float32)
+    noisy = dn.synthesize(clean, "salt-and-pepper", seed=0)  # levels: the stack's extremes
+    noisy[1] = clean[1]  # a plane without impulses
+    out = dn.run_method(noisy, "switching-median")
+    np.testing.assert_array_equal(out[1], noisy[1])
+    for i in (0, 2):  # the others: each plane as the function with the stack's levels
+        expected = dn.denoise_switching_median(noisy[i], float(noisy.min()), float(noisy.max()))
+        np.testing.assert_array_equal(out[i], expected)
+    lazy = dn.run_method(da.from_array(noisy, chunks=(1, 32, 32)), "switching-median")
+    np.testing.assert_array_equal(lazy.compute(), out)
+    # levels given by hand are taken: a pepper level of 0.3 also replaces clean pixels
+    assert (dn.run_method(noisy, "switching-median", low=0.3)[1] != noisy[1]).sum() > 10

@@ -306,6 +306,7 @@ def _run_classical(image, spec, params, psf, axes, device):
             f"{tuple(shape[i] for i in spatial)}; crop it (make_psf(kind, shape=...))"
         )
     order = _blocks_order(len(shape), spatial)
+    params = {**params, **_image_defaults(image, spec, params)}
     run = _classical_function(spec, kernel, params, device)
     if is_dask(image):
         yield 0, 0
@@ -317,6 +318,27 @@ def _run_classical(image, spec, params, psf, axes, device):
     else:
         out = yield from _each_block(x, len(spatial), run)
     return np.ascontiguousarray(np.asarray(out, np.float32).transpose(np.argsort(order)))
+
+
+def _image_defaults(image: Any, spec: Spec, params: dict) -> dict[str, float]:
+    """The parameters of ``spec.extra["image_defaults"]`` not given, as statistics of the
+    whole image (a dask image's in one pass over it), for a method run block by block."""
+    wanted = {
+        key: statistic
+        for key, statistic in (spec.extra.get("image_defaults") or {}).items()
+        if params.get(key) is None
+    }
+    if not wanted:
+        return {}
+    if is_dask(image):
+        import dask
+
+        reduce = {"min": image.min, "max": image.max}
+        values = dask.compute(*(reduce[s]() for s in wanted.values()))
+    else:
+        arr = np.asarray(image)
+        values = [{"min": np.min, "max": np.max}[s](arr) for s in wanted.values()]
+    return {key: float(v) for key, v in zip(wanted, values, strict=True)}
 
 
 def _iterate(name: str, spec: Spec, x, kernel, params, device):

@@ -40,8 +40,8 @@ Contracts of the implementations, per family:
 Optional :attr:`Spec.extra` keys the runners read
 (:mod:`napari_deconvnet.core.operations`): ``"iterate"`` names a generator
 form of a method taking a stack and yielding ``(done, total)`` (progress per
-iteration or tile); ``"image_defaults"`` maps noise parameters that default to
-a statistic of the whole image to ``"min"`` or ``"max"``. Tags: ``"counts"``
+iteration or tile); ``"image_defaults"`` maps noise (or method) parameters that
+default to a statistic of the whole image to ``"min"`` or ``"max"``. Tags: ``"counts"``
 marks noise models that draw photon counts (negative intensities warn).
 """
 

@@ -178,10 +178,29 @@ register(
                 label="Largest window",
                 help="Largest odd window tried around an impulse",
             ),
+            Param(
+                "low",
+                "float",
+                None,
+                optional=True,
+                label="Pepper value",
+                help="Value of pepper pixels; the whole image's minimum when empty",
+            ),
+            Param(
+                "high",
+                "float",
+                None,
+                optional=True,
+                label="Salt value",
+                help="Value of salt pixels; the whole image's maximum when empty",
+            ),
         ),
         function=f"{_D}:denoise_switching_median",
         kind="classical",
         tags=("impulse",),
+        # the impulse levels of the whole image, also where it runs plane by plane (a
+        # plane's own extremes made a clean plane's darkest pixel pepper)
+        extra={"image_defaults": {"low": "min", "high": "max"}},
     )
 )
 register(
