@@ -564,6 +564,16 @@ def test_switching_median_replaces_only_impulses():
     assert stack.shape == (2, 40, 36)
     with pytest.raises(ValueError, match="odd integer"):
         dn.denoise_switching_median(noisy, largest=4)
+    # NumPy integers are integers (np.int64(5) was refused as "not an odd integer")
+    np.testing.assert_array_equal(
+        dn.denoise_switching_median(noisy, 0.0, 1.0, largest=np.int64(7)), out
+    )
+    with pytest.raises(TypeError, match="odd integer"):
+        dn.denoise_switching_median(noisy, largest=5.0)
+    with pytest.raises(TypeError, match="low must be a number"):
+        dn.denoise_switching_median(noisy, low="a")  # (float()'s own words before)
+    with pytest.raises(ValueError, match="high must be a finite"):
+        dn.denoise_switching_median(noisy, high=np.inf)
     with pytest.raises(ValueError):
         dn.denoise_switching_median(np.full((8, 8), np.nan))
 

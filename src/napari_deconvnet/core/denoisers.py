@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import numbers
 import warnings
 from collections.abc import Generator
 from typing import Any
@@ -578,15 +579,22 @@ def denoise_switching_median(
     0.5
     """
     arr = as_image(image, min_ndim=2)
-    if (
-        isinstance(largest, bool)
-        or not isinstance(largest, int)
-        or largest < 3
-        or largest % 2 == 0
-    ):
+    if isinstance(largest, bool | np.bool_) or not isinstance(largest, numbers.Integral):
+        raise TypeError(f"largest must be an odd integer >= 3, got {largest!r}")
+    largest = int(largest)  # (NumPy integers too, as denoise_median takes them)
+    if largest < 3 or largest % 2 == 0:
         raise ValueError(f"largest must be an odd integer >= 3, got {largest!r}")
-    lo = float(arr.min()) if low is None else float(low)
-    hi = float(arr.max()) if high is None else float(high)
+    levels = []
+    for name, value, default in (("low", low, arr.min), ("high", high, arr.max)):
+        if value is None:
+            levels.append(float(default()))
+        elif isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number (an impulse level) or None, got {value!r}")
+        elif not math.isfinite(float(value)):
+            raise ValueError(f"{name} must be a finite impulse level or None, got {value!r}")
+        else:
+            levels.append(float(value))
+    lo, hi = levels
     spatial = min(arr.ndim, 3)
     if mask is not None:
         mask = np.asarray(mask, bool)
