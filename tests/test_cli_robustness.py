@@ -302,3 +302,35 @@ def test_a_parameter_given_twice_is_refused_not_overwritten(tmp_path, capsys):
     assert main([*args, "--psf", "gaussian:sigma=2,sigma=3"]) == 2
     assert "sigma is given twice" in capsys.readouterr().err
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_ctrl_c_during_a_streamed_restore_says_the_target_is_kept(
+    big_zarr, tmp_path, capsys, monkeypatch
+):
+    """Session 67: Ctrl-C said "no partial output was left" beside the half-written
+    OME-Zarr a streamed restore keeps for the same command to resume."""
+    source, data = big_zarr
+    target = tmp_path / "out.ome.zarr"
+    real = dn.restore_to_zarr
+    pressed = []
+
+    def interrupted(*args, progress=None, **kwargs):
+        def press(done, total):
+            progress(done, total)
+            if done >= 1 and not pressed:
+                pressed.append(done)
+                raise KeyboardInterrupt
+
+        return real(*args, progress=press, chunks=32, **kwargs)  # (4 blocks)
+
+    monkeypatch.setattr(dn, "restore_to_zarr", interrupted)
+    command = ["-q", "restore", str(source), "-o", str(target), *FLOAT32_CPU]
+    assert main(command) == 130
+    err = capsys.readouterr().err
+    assert "no partial output" not in err
+    assert f"the unfinished {target} is kept: the same command resumes it" in err
+    assert (target / ".napari_deconvnet_job").is_dir()
+    assert main(command) == 0  # ... and it does
+    assert not (target / ".napari_deconvnet_job").exists()
+    expected = dn.restore(data, precision="float32", device="cpu")
+    assert _relative_error(read_image(target).data, expected) < 1e-5

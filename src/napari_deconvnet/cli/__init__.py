@@ -26,7 +26,9 @@ Exit status: 0 on success; 2 for usage errors (bad options, missing or
 unsupported files, unknown or unreadable models, options that do not fit an
 image); 1 for failures while working (unreadable image data, I/O errors);
 130 when interrupted (Ctrl-C), which leaves no partial output: every file is
-written to a temporary name and renamed when complete. Errors are one line;
+written to a temporary name and renamed when complete, but for a streamed
+``.ome.zarr`` restore, whose unfinished target is kept for the same command to
+resume (the message says so). Errors are one line;
 ``--debug`` adds the traceback.
 
 napari is imported only by ``demo`` without ``--headless``.
@@ -575,10 +577,18 @@ def _run(args: argparse.Namespace, debug: bool, where: str) -> int:
             traceback.print_exc()
         print(f"{where}: error: {_one_line(err)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if debug:
             traceback.print_exc()
-        print(f"{where}: interrupted; no partial output was left", file=sys.stderr)
+        kept = getattr(err, "kept", None)  # a streamed restore's unfinished OME-Zarr
+        if kept is not None:
+            print(
+                f"{where}: interrupted; the unfinished {kept} is kept: the same command "
+                "resumes it, --overwrite starts it anew",
+                file=sys.stderr,
+            )
+        else:
+            print(f"{where}: interrupted; no partial output was left", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `napari-deconvnet models | head`: the reader has enough
         # point stdout at nothing, so that Python's flush at exit does not fail again

@@ -355,17 +355,24 @@ def _stream(
             moved(done, total)
 
         def run(overwrite: bool) -> None:
-            dn.restore_to_zarr(
-                src,
-                dst,
-                model,
-                psf=psf,
-                axes=axes,
-                device=args.device,
-                overwrite=overwrite,
-                progress=progress,
-                **params,
-            )
+            try:
+                dn.restore_to_zarr(
+                    src,
+                    dst,
+                    model,
+                    psf=psf,
+                    axes=axes,
+                    device=args.device,
+                    overwrite=overwrite,
+                    progress=progress,
+                    **params,
+                )
+            except KeyboardInterrupt as err:
+                # the unfinished target stays to be resumed: main() says so (it said
+                # "no partial output was left" beside a half-written OME-Zarr)
+                if (dst / ".napari_deconvnet_job").is_dir():
+                    err.kept = dst  # type: ignore[attr-defined]
+                raise
 
         if not (unfinished and args.overwrite):
             run(bool(args.overwrite))
