@@ -9,6 +9,7 @@ model list. The core is imported inside the functions.
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -69,5 +70,14 @@ def register_for_restore(model: Any) -> str:
     from napari_deconvnet.io import registry
 
     folder = Path(tempfile.mkdtemp(dir=_session_folder()))
-    path = save_model(model, folder / f"{model.metadata.get('name', 'trained')}.safetensors")
+    path = save_model(model, folder / f"{_file_stem(model.metadata.get('name'))}.safetensors")
     return registry.register_model(path, folder_in_name=False)  # "name (2)", not "(tmpab12)"
+
+
+def _file_stem(name: Any) -> str:
+    """A model's name as one file name in the session folder: its path separators and
+    characters no file system takes replaced, no leading dot, at most 100 characters
+    (the name comes from the model's metadata: "a/b" or "../../x" was followed out of
+    the folder, and an existing file there overwritten)."""
+    stem = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", str(name or "")).strip().lstrip(".")
+    return stem[:100].strip() or "trained"
