@@ -368,6 +368,31 @@ def test_a_record_that_disagrees_with_what_the_package_declares(packages, tmp_pa
             call(bad)
 
 
+def test_a_post_processing_restore_does_not_apply_is_refused(packages, random_net, tmp_path):
+    """Session 67: the output's post-processing was never read, so a declared extra
+    step was dropped (restore gave the plain model's output) and a fixed package
+    without its inverse step restored 100x off what it declares; the test passed."""
+    rdf = _rdf(packages["denoise-2d"])
+    rdf["outputs"][0]["postprocessing"] = [
+        {"id": "scale_linear", "kwargs": {"gain": 2.0, "offset": 0.5}}
+    ]
+    extra = _rewrite(
+        packages["denoise-2d"], tmp_path / "extra.zip", **{"rdf.yaml": yaml.dump(rdf)}
+    )
+    for call in (dn.model_info, dn.load_model):
+        with pytest.raises(ValueError, match=r"post-processing \(\['scale_linear'\]\).*none"):
+            call(extra)
+    net = random_net(normalization={"method": "fixed", "offset": 10.0, "scale": 50.0})
+    image = np.random.default_rng(1).normal(30, 8, (64, 64)).astype(np.float32)
+    fixed = dn.export_bioimageio(net, tmp_path / "fixed.zip", test_image=image, authors="A")
+    assert dn.load_model(fixed).config.normalization == net.config.normalization  # as exported
+    rdf = _rdf(fixed)
+    rdf["outputs"][0]["postprocessing"] = []
+    bare = _rewrite(fixed, tmp_path / "bare.zip", **{"rdf.yaml": yaml.dump(rdf)})
+    with pytest.raises(ValueError, match="one scale_linear with gain 50 and offset 10"):
+        dn.load_model(bare)
+
+
 def test_a_damaged_rdf_and_string_tags(packages, tmp_path):
     rdf = _rdf(packages["denoise-2d"])
     rdf["config"] = "oops"

@@ -379,6 +379,55 @@ def _check_agrees(pkg: _Package, config: dict[str, Any], kwargs: dict[str, Any])
         )
 
 
+def _check_postprocessing(pkg: _Package, normalization: Any) -> None:
+    """Refuse a package whose output post-processing is not the one restore applies.
+
+    ``restore`` maps the network's output back with the input's normalisation: a
+    fixed one by its inverse (the ``scale_linear`` our packages declare), percentiles
+    by the image's own range (which no post-processing step says; ours declare none).
+    A post step beyond that was dropped without a word (a declared gain of 2 gave the
+    plain model's output) and one missing left a fixed package's output 100x off what
+    it declares, while its test passed (it runs the declared steps).
+    """
+    outputs = pkg.rdf.get("outputs") or [{}]
+    steps = [
+        s
+        for s in (outputs[0].get("postprocessing") or [])
+        if isinstance(s, dict) and s.get("id", s.get("name")) != "ensure_dtype"
+    ]
+    method = normalization.get("method") if isinstance(normalization, dict) else None
+    expected: list[dict[str, Any]] = []
+    if method == "fixed":
+        scale = float(normalization.get("scale", 1.0))
+        offset = float(normalization.get("offset", 0.0))
+        expected = [{"gain": scale, "offset": offset}]
+    found = [
+        {"gain": (s.get("kwargs") or {}).get("gain", 1.0),
+         "offset": (s.get("kwargs") or {}).get("offset", 0.0)}
+        if s.get("id", s.get("name")) == "scale_linear"
+        and isinstance(s.get("kwargs") or {}, dict)
+        and (s.get("kwargs") or {}).get("axis") is None
+        else {"step": s.get("id", s.get("name"))}
+        for s in steps
+    ]  # fmt: skip
+    if len(found) == len(expected) and all(
+        _same(a, b) for a, b in zip(found, expected, strict=True)
+    ):
+        return
+    names = [s.get("id", s.get("name")) for s in steps] or "none"
+    wanted = (
+        f"one scale_linear with gain {expected[0]['gain']:g} and offset "
+        f"{expected[0]['offset']:g}, the inverse of its pre-processing"
+        if expected
+        else "none (restore maps the output back to the image's own range)"
+    )
+    raise ValueError(
+        f"{pkg.path}: the output's post-processing ({names}) is not what napari-deconvnet's "
+        f"restore applies for this normalisation ({method}): {wanted}; such a package "
+        "would restore otherwise here than it declares"
+    )
+
+
 def _same_normalization(declared: dict[str, Any], ours: Any) -> bool:
     """Whether our record's normalisation is the declared pre-processing's."""
     if not isinstance(ours, dict) or declared.get("method") != ours.get("method"):
@@ -416,6 +465,8 @@ def _info(pkg: _Package) -> dict[str, Any]:
         config["normalization"] = _normalization_from(rdf)
     else:  # our own record must say what the package declares to every other reader
         _check_agrees(pkg, config, kwargs)
+    if rdf.get("outputs"):
+        _check_postprocessing(pkg, config.get("normalization"))
     metadata = dict(ours.get("metadata") or {})
     metadata.setdefault("name", rdf.get("name", pkg.path.stem))
     metadata.setdefault("description", rdf.get("description", ""))
