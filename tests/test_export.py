@@ -677,3 +677,23 @@ def test_weights_that_do_not_match_their_declared_sha256_are_refused(packages, t
     with pytest.raises(ValueError, match="do not match the sha256 the package declares"):
         dn.load_model(bad)
     assert dn.load_model(packages["denoise-2d"]) is not None  # its own sha256 matches
+
+
+def test_a_deeper_model_exports_with_the_built_in_sample(tmp_path):
+    """Session 67: the built-in test image was 128² (52³ in 3D) whatever the model, and a
+    deeper model's package minimum (twice its halo) is larger: export refused it, for a
+    test_image nobody passed. The sample is now at least that minimum."""
+    from napari_deconvnet.core.bioimageio_content import default_test_image, spatial_sizes
+
+    net = dn.DeconvNet(dn.DeconvNetConfig(ndim=2, depth=4, base_channels=4))
+    net.metadata = {"name": "deep"}
+    assert spatial_sizes(net)[0] > 128
+    image, _ = default_test_image(net)
+    assert min(image.shape) >= spatial_sizes(net)[0]
+    path = dn.export_bioimageio(net, tmp_path / "deep.zip", authors="A")
+    test_in = _npy(path, "test_input.npy")[0, 0]
+    assert min(test_in.shape) >= spatial_sizes(net)[0]
+    loaded = dn.load_model(path)  # and its test reproduces
+    np.testing.assert_allclose(dn.restore(test_in, loaded), dn.restore(test_in, net), atol=1e-5)
+    shipped, _ = default_test_image(dn.load_model("denoise-2d"))
+    assert shipped.shape == (128, 128)  # the shipped models' sample is as before
