@@ -439,3 +439,38 @@ def test_a_per_channel_data_range_holds_numbers():
         dn.measure(x, y, axes="CYX", data_range=["a", 1])  # it was numpy's ValueError
     with pytest.raises(TypeError, match="per channel must hold numbers"):
         dn.measure(x, y, axes="CYX", data_range=[None, 1])  # it was an AttributeError
+
+
+def test_32_bit_integers_beyond_float32s_exact_range_are_measured_exactly():
+    """Session 67: int32/uint32 went through float32, which holds integers only up to
+    2**24: uint32 values of 3e9 + [0, 200) read as a constant reference, int32 ones of
+    1e8 + [0, 100) moved SSIM by 0.006 and PSNR by 0.26 dB. As int64 now."""
+    rng = np.random.default_rng(0)
+    u = (3_000_000_000 + rng.integers(0, 200, (64, 64))).astype(np.uint32)
+    assert dn.ssim(u + 7, u) == pytest.approx(
+        dn.ssim((u + 7).astype(np.int64), u.astype(np.int64))
+    )
+    assert dn.measure(u + 7, u).ssim == pytest.approx(1.0, abs=1e-9)
+    ref = (100_000_000 + rng.integers(0, 100, (64, 64))).astype(np.int32)
+    res = ref + rng.integers(-20, 21, ref.shape).astype(np.int32)
+    wide = res.astype(np.int64), ref.astype(np.int64)
+    assert dn.ssim(res, ref) == pytest.approx(dn.ssim(*wide), abs=1e-12)
+    assert dn.psnr(res, ref) == pytest.approx(dn.psnr(*wide), abs=1e-9)
+    # and a mixed pair (an int32 result beside a float64 reference)
+    assert dn.ssim(res, ref.astype(np.float64)) == pytest.approx(dn.ssim(*wide), abs=1e-12)
+
+
+@pytest.mark.parametrize("span", [1e-11, 1e10])
+def test_the_blocked_path_measures_tiny_and_huge_ranges_as_unit_ones(span):
+    """Session 67: the blocked CPU path (planes of 192² and more) only shifted the images,
+    so its fourth powers underflowed (range 1e-11) or overflowed (1e10) float32: a NaN
+    map refused as "not finite". It equals the same images in unit range now."""
+    rng = np.random.default_rng(0)
+    ref = rng.random((256, 256)).astype(np.float32)
+    res = ref + (0.1 * rng.standard_normal(ref.shape)).astype(np.float32)
+    unit = dn.ssim(res, ref, data_range=1.0)
+    scaled = dn.ssim(res * np.float32(span), ref * np.float32(span), data_range=span)
+    assert scaled == pytest.approx(unit, abs=1e-6)
+    assert dn.measure(res * np.float32(span), ref * np.float32(span)).ssim == pytest.approx(
+        dn.measure(res, ref).ssim, abs=1e-6
+    )
