@@ -570,6 +570,26 @@ def test_evaluate_prints_ssim_and_psnr(tmp_path, capsys):
     assert "same shape" in capsys.readouterr().err
 
 
+def test_evaluate_writes_one_ssim_map_for_an_rgb_pair(tmp_path, capsys):
+    """Session 67: the map of an RGB pair kept its colour axis but was written as not
+    RGB: a 48×48 map became 48 planes of 48×3 pixels (axes ZYX). It is the colours'
+    mean now, as the Quality widget shows, with the image's geometry."""
+    rng = np.random.default_rng(0)
+    reference = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
+    result = np.clip(reference + rng.normal(0, 12, reference.shape), 0, 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "r.tif", result, photometric="rgb")
+    tifffile.imwrite(tmp_path / "ref.tif", reference, photometric="rgb")
+    out = tmp_path / "map.tif"
+    args = ["evaluate", str(tmp_path / "r.tif"), str(tmp_path / "ref.tif"), "--json"]
+    assert main([*args, "--ssim-map", str(out)]) == 0
+    written = read_image(out)
+    assert written.data.shape == (48, 48) and not written.rgb
+    _, smap = dn.ssim(result, reference, full=True, channel_axis=-1)
+    np.testing.assert_allclose(written.data, smap.mean(axis=-1), atol=1e-6)
+    expected = float(dn.ssim(result, reference, channel_axis=-1))
+    assert json.loads(capsys.readouterr().out)["ssim"] == pytest.approx(expected, abs=1e-6)
+
+
 def test_info_describes_a_model(tmp_path, random_net, capsys):
     net = random_net()
     net.metadata["training"] = {"mode": "supervised", "epochs": 4, "loss": "l1"}

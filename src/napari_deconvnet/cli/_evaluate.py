@@ -113,7 +113,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         provenance = record("measure", metric="ssim", **report)
         meta = layer_meta(result, "SSIM map", provenance)
         meta["rgb"] = False
-        write_output(out, measurement.ssim_map, meta, args)
+        smap = measurement.ssim_map
+        if "S" in (measurement.axes or ""):  # one map for the colours, as the widget shows
+            # (written with its S axis, a 48×48 RGB map became 48 planes of 48×3 pixels)
+            smap = smap.mean(axis=measurement.axes.index("S"), dtype=np.float64)
+            smap = smap.astype(np.float32)
+        write_output(out, smap, meta, args)
         report["ssim_map"] = str(out)
     if args.json:
         # standard JSON: an infinite PSNR (identical images) is null, not Infinity, which
