@@ -444,3 +444,40 @@ def test_channels_of_a_labelled_layer_in_their_own_ranges(viewer_widget, qtbot, 
         layer.data[0], dn.ssim(noisy[1], clean[1], data_range=span, full=True)[1], atol=1e-6
     )
     assert layer.metadata["napari_deconvnet"]["data_range"] == pytest.approx(span)
+
+
+def test_measuring_again_takes_the_results_new_geometry(viewer_widget, qtbot, errors):
+    """Session 67: the overlay reused for a new measurement followed the result's
+    translate only: a result rescaled or rotated since left it covering another area."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((64, 64))
+    result = viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = result, viewer.layers["clean"]
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    result.scale, result.translate, result.rotate = (0.5, 0.5), (3, 3), 30
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    overlay = viewer.layers["SSIM noisy vs clean"]
+    np.testing.assert_allclose(overlay.scale, (0.5, 0.5))
+    np.testing.assert_allclose(overlay.translate, (3, 3))
+    np.testing.assert_allclose(overlay.rotate, result.rotate)
+    np.testing.assert_allclose(overlay.affine.affine_matrix, result.affine.affine_matrix)
+
+
+def test_a_bad_also_compare_layer_is_named(viewer_widget, qtbot, errors):
+    """Session 67: NaN in an 'Also compare' layer was reported as "measuring 'result'
+    failed: x contains NaN" (the result was fine)."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((64, 64))
+    viewer.add_image(noisy, name="result")
+    viewer.add_image(clean, name="clean")
+    bad = viewer.add_image(np.where(noisy > 0.9, np.nan, noisy), name="nanlayer")
+    widget.result.value, widget.reference.value = viewer.layers["result"], viewer.layers["clean"]
+    widget.others.value = [bad]
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    assert errors and "'nanlayer' (in 'Also compare'): it contains NaN" in errors[-1]
+    assert "x contains" not in errors[-1]

@@ -100,7 +100,7 @@ def _pair(x: Any, y: Any, name: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
 
 
 def _check_finite(*tensors: torch.Tensor) -> None:
-    for name, t in zip("xy", tensors, strict=False):
+    for name, t in zip(("x (the result)", "y (the reference)"), tensors, strict=False):
         t = t.detach()
         # one fast reduction; a non-finite sum is then checked element-wise (overflow)
         if not bool(torch.isfinite(t.sum(dtype=torch.float64))) and not bool(

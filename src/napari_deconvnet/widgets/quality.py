@@ -39,7 +39,7 @@ from napari.utils.notifications import show_error
 
 from napari_deconvnet.core.provenance import layer_metadata, record
 
-from ._layers import add_result, follow_layers, image_layers, keep_selection, layer_data
+from ._layers import add_result, follow_layers, geometry, image_layers, keep_selection, layer_data
 from ._worker import Job, WorkerWidget
 
 __all__ = ["QualityWidget", "measure"]
@@ -116,6 +116,7 @@ def measure(
     index: tuple[int, ...] = (),
     rgb: bool = False,
     axes: str | None = None,
+    names: list[str] | None = None,
 ) -> Generator[tuple[int, int], None, dict[str, Any]]:
     """Worker body: :func:`napari_deconvnet.measure_iter` of `result` and of each of `others`.
 
@@ -138,6 +139,8 @@ def measure(
         their mean.
     axes : str, optional
         The layer's axes (None: guessed from its shape).
+    names : list of str, optional
+        The layers' names, `result`'s and `others`', for an error about one of `others`.
 
     Returns
     -------
@@ -177,6 +180,14 @@ def measure(
                 found.append(stop.value)
                 data_range = stop.value.data_range  # computed once for all
                 break
+            except (ValueError, TypeError) as err:
+                if n == 0 or not names:
+                    raise
+                # an "Also compare" layer's problem, named (it was blamed on the result)
+                raise type(err)(
+                    f"{names[n]!r} (in 'Also compare'): "
+                    + str(err).replace("x (the result)", "it")
+                ) from err
             yield n * total + done, total * len(images)
     first = found[0]
     smap = first.ssim_map
@@ -401,6 +412,7 @@ class QualityWidget(WorkerWidget):
                 "index": index,
                 "rgb": bool(result.rgb),
                 "axes": layer_axes(result),
+                "names": [result.name, *(layer.name for layer in others)],
             },
             message=f"measuring {result.name!r} against {reference.name!r}...",
             failure=f"Quality: measuring {result.name!r} failed",
@@ -486,6 +498,11 @@ class QualityWidget(WorkerWidget):
         layer = self._existing_overlay(name)
         if layer is not None and layer.data.shape == smap.shape:
             layer.data = smap
+            # the result's geometry as it is now (only its translate was followed: a
+            # result rescaled or rotated since kept the overlay where it was)
+            for key, value in geometry(result).items():
+                if key != "translate":
+                    setattr(layer, key, value)
             layer.translate = translate
             layer.metadata = layer_metadata(rec)
         else:
