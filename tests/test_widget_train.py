@@ -1027,3 +1027,57 @@ def test_further_layers_train_on_every_pixel_beside_a_validate_in_region(
     widget.train()
     _wait_until_idle(qtbot, widget)
     assert errors == [] and {source for source, _, _ in draws} == {0, 1}  # both train
+
+
+def test_pairs_psf_is_preselected_when_layers_come_after_the_widget(make_napari_viewer):
+    """Session 67: docked first, then a blurred pair and a PSF layer added: *Start from*
+    became deconv-2d but *Pairs' PSF* stayed none, and Train refused ("choose the PSF")."""
+    from scipy.ndimage import gaussian_filter
+
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Train")
+    sharp = np.random.default_rng(0).random((96, 96)).astype(np.float32)
+    viewer.add_image(gaussian_filter(sharp, 2), name="blurred")
+    viewer.add_image(sharp, name="clean")
+    viewer.add_image(dn.make_psf("gaussian", shape=(15, 15), sigma=2.0), name="PSF")
+    assert widget.start_from.value == "deconv-2d"
+    assert widget.pair_psf.source.value == FROM_LAYER
+    assert widget.pair_psf.layer.value is viewer.layers["PSF"]
+
+
+def test_a_removed_target_is_not_taken_as_a_pick_by_hand(viewer_widget):
+    """Session 67: removing the preselected clean layer changed *Target* in the re-read
+    of the layers, which was recorded as the user's pick: no clean layer was ever
+    preselected again."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair()
+    viewer.add_image(noisy, name="a noisy")
+    viewer.add_image(clean, name="a clean")
+    assert widget.target.value is viewer.layers["a clean"]
+    viewer.layers.remove("a clean")
+    assert widget.target.value == SELF_SUPERVISED and "target" not in widget._picked
+    viewer.add_image(clean, name="b clean")
+    assert widget.target.value is viewer.layers["b clean"]
+
+
+def test_the_preview_lies_over_its_region_of_a_rotated_input_and_follows_a_rename(
+    make_napari_viewer,
+):
+    """Session 67: the preview took the input's scale and translate only (a rotated or
+    sheared input's preview lay elsewhere), and an input renamed during training got a
+    second preview beside the first."""
+    from napari_deconvnet.widgets._train_preview import show_preview
+
+    viewer = make_napari_viewer()
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    layer = viewer.add_image(x, name="rot", rotate=30, translate=(20, 30), scale=(0.5, 0.5))
+    layer.shear = [0.2]
+    show_preview(viewer, layer, x[10:40, 5:50], {"offset": (10, 5)})
+    preview = viewer.layers["rot preview"]
+    for pixel in [(0, 0), (29, 44), (7, 13)]:
+        np.testing.assert_allclose(
+            preview.data_to_world(pixel), layer.data_to_world(np.add(pixel, (10, 5))), atol=1e-9
+        )
+    layer.name = "renamed"
+    show_preview(viewer, layer, x[10:40, 5:50], {"offset": (10, 5)})
+    assert [la.name for la in viewer.layers] == ["renamed", "renamed preview"]

@@ -8,6 +8,7 @@ over that region.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -66,14 +67,56 @@ def preview_request(viewer: Any, layer: Image, net_ndim: int) -> dict[str, Any] 
     }
 
 
+#: The preview layer of each input layer (found again after the input is renamed: a
+#: second preview was added beside the first, which stayed)
+_PREVIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def plane_geometry(layer: Image, offset: tuple[int, int]) -> dict[str, Any]:
+    """The geometry of a 2D region of `layer`'s last two axes starting at `offset`: its
+    scale, rotation, shear and affine (their trailing blocks; a transform that mixes a
+    leading axis in is not a plane's), and the translate that puts the region over its
+    pixels (the input's rotation and shear were dropped: a rotated input's preview lay
+    elsewhere)."""
+    from napari.utils.transforms import CompositeAffine
+
+    n = layer.ndim
+    scale = np.asarray(layer.scale[-2:], float)
+    rotate = np.asarray(layer.rotate, float)[-2:, -2:]
+    shear = np.asarray(layer.shear, float)
+    shear = shear[-2:, -2:][0, 1] if shear.ndim == 2 else (shear[-1] if shear.size else 0.0)
+    matrix = np.asarray(layer.affine.affine_matrix, float)
+    affine = np.eye(3)
+    affine[:2, :2] = matrix[n - 2 : n, n - 2 : n]
+    affine[:2, 2] = matrix[n - 2 : n, n]
+    placed = CompositeAffine(
+        scale=scale,
+        translate=np.asarray(layer.translate[-2:], float),
+        rotate=rotate,
+        shear=[shear],
+        ndim=2,
+    )
+    return {
+        "scale": scale,
+        "translate": np.asarray(placed(np.asarray(offset, float))),
+        "rotate": rotate,
+        "shear": [shear],
+        "affine": affine,
+    }
+
+
 def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str, Any]) -> None:
     name = f"{layer.name} preview"
-    scale = np.asarray(layer.scale[-2:])
-    translate = np.asarray(layer.translate[-2:]) + np.asarray(request["offset"]) * scale
-    if name in viewer.layers:
-        preview = viewer.layers[name]
+    where = plane_geometry(layer, request["offset"])
+    preview = _PREVIEWS.get(layer)
+    if preview is None or preview not in viewer.layers:
+        preview = viewer.layers[name] if name in viewer.layers else None
+    if preview is not None:
         preview.data = image
-        preview.translate = translate
+        for key, value in where.items():
+            setattr(preview, key, value)
+        if preview.name != name and name not in viewer.layers:  # the input was renamed
+            preview.name = name
     else:
         # the input's units too: a preview in napari's pixel units beside layers in
         # micrometres made napari warn "Inconsistent units across layers" and stop
@@ -84,12 +127,12 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
             extra["rgb"] = True
         else:
             extra["colormap"] = layer.colormap
-        viewer.add_image(
+        preview = viewer.add_image(
             image,
             name=name,
-            scale=scale,
-            translate=translate,
+            **where,
             **extra,
             contrast_limits=layer.contrast_limits,
             metadata={"napari_deconvnet": {"preview_of": layer.name}},
         )
+    _PREVIEWS[layer] = preview

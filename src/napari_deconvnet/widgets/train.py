@@ -332,10 +332,14 @@ class TrainWidget(WorkerWidget):
             w: w.value for w in (self.image, self.target, self.regions, self.validation_region)
         }
         self._suggesting = True  # a re-read "Start from" list is not the user's choice
+        # nor is a field's value changed by the re-read (its layer removed): the target
+        # was taken as picked by hand, and no clean layer preselected ever after
+        presetting, self._presetting = getattr(self, "_presetting", False), True
         try:
             super().reset_choices()
         finally:
             self._suggesting = False
+            self._presetting = presetting
         self._presetting = True  # the choices change: no pick by hand
         try:
             for widget, value in keep.items():
@@ -396,6 +400,9 @@ class TrainWidget(WorkerWidget):
                 self.adapt.psf.source.value = FROM_LAYER
         finally:
             self._presetting = False
+        # and the pairs' PSF, now that a PSF layer may be offered (a sample opened, or
+        # layers added, after the widget was docked: it stayed "none" and Train refused)
+        self._update_pair_psf()
 
     def _update_visibility(self, *_: Any) -> None:
         adapting = self.mode.value == ADAPT
