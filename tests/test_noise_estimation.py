@@ -655,3 +655,42 @@ def test_a_lazy_image_is_estimated_from_the_planes_it_reads():
     wide = Recorded((1, 4096, 4096))
     assert estimate_noise(wide)["sigma"] == pytest.approx(0.05, rel=0.05)
     assert wide.read == 2048 * 2048
+
+
+@pytest.mark.parametrize("name", ["camera", "astronaut"])
+@pytest.mark.parametrize("sigma", [5, 15])
+def test_gaussian_noise_clipped_at_black_and_white_is_read_as_gaussian(name, sigma):
+    """Session 67: an 8-bit photo's noise clipped at 0 and 255 kept less than its
+    variance near the limits, the variance seemed to grow with the level, and Gaussian
+    noise of 5 grey levels read as Poisson-Gaussian (gain 11.9, read noise 43)."""
+    from skimage import color, data
+
+    image = data.camera() if name == "camera" else color.rgb2gray(data.astronaut()) * 255
+    image = np.asarray(image, np.float64)  # 512²
+    noisy = np.clip(dn.synthesize(image, "gaussian", sigma=sigma, seed=1), 0, 255)
+    for x in (noisy, np.round(noisy).astype(np.uint8)):
+        found = dn.estimate_noise(x)
+        assert found["noise"] == "gaussian"
+        assert found["sigma"] == pytest.approx(sigma, rel=0.1)
+
+
+def test_photon_counts_in_the_dark_are_not_taken_for_clipping():
+    """Counts whose zeros are their noise (a sparse scene on black) keep every block:
+    more than half of them at the floor is no clipping (CLIPPED_MOST)."""
+    rng = np.random.default_rng(2)
+    clean = np.zeros((128, 128))
+    clean[rng.integers(0, 128, 60), rng.integers(0, 128, 60)] = 1.0
+    from scipy import ndimage
+
+    clean = ndimage.gaussian_filter(clean, 2.0)
+    counts = rng.poisson(clean / clean.max() * 20 + 0.05).astype(np.float32)
+    found = dn.estimate_noise(counts)
+    assert found["noise"] == "poisson" and found["gain"] == pytest.approx(1.0, rel=0.15)
+
+
+def test_channel_axis_must_be_an_integer():
+    x = np.random.default_rng(0).random((64, 64, 3))
+    for bad in (-1.0, True, "c"):
+        with pytest.raises(TypeError, match="channel_axis must be an integer"):
+            dn.estimate_noise(x, channel_axis=bad)
+    assert dn.estimate_noise(x, channel_axis=np.int64(-1)) == dn.estimate_noise(x, channel_axis=-1)

@@ -142,7 +142,6 @@ def test_an_airy_ring_along_the_crop_is_no_pedestal():
     was subtracted before every blur, by name, dict or array, with a warning."""
     import itertools
 
-
     kw = dict(na=1.4, pixel_size=65, refractive_index=1.518)
     p = dn.make_psf("airy", (9, 9), **kw)
     assert psf_pedestal(p) is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,15 @@ def _lazy_planes(image: Any, channel_axis: int | None) -> tuple[np.ndarray, int 
 def _planes(image: Any, channel_axis: int | None, min_side: int = _MIN_SIDE) -> np.ndarray:
     """Validate `image`; return float64 planes ``(P, H, W)`` of its two last axes, each
     at least `min_side` pixels wide."""
+    if channel_axis is not None:
+        if isinstance(channel_axis, bool | np.bool_) or not isinstance(
+            channel_axis, numbers.Integral
+        ):  # (a float failed in np.moveaxis's words; True was taken as axis 1)
+            raise TypeError(
+                f"channel_axis must be an integer (the axis of the channels) or None, got "
+                f"{channel_axis!r}"
+            )
+        channel_axis = int(channel_axis)
     image = chunked_as_dask(image)
     if is_dask(image):
         image, channel_axis = _lazy_planes(image, channel_axis)
@@ -238,6 +248,34 @@ def _outlier_blocks(planes: np.ndarray) -> np.ndarray | None:
         return None
     n, h, w = pixels.shape[0], pixels.shape[1] // 2 * 2, pixels.shape[2] // 2 * 2
     return pixels[:, :h, :w].reshape(n, h // 2, 2, w // 2, 2).any(axis=(2, 4))
+
+
+def _clipped_noise(planes: np.ndarray) -> np.ndarray | None:
+    """The Haar blocks holding or touching pixels clipped at the image's minimum or
+    maximum (:func:`~.sure._clipped_blocks`), or None.
+
+    Noise clipped at 0 (an 8-bit photo's blacks) keeps less than its variance in the
+    blocks near the floor: the variance then seemed to grow with the level, and
+    Gaussian noise of 5 grey levels read as Poisson-Gaussian (gain 11.9, read noise
+    43). Photon counts' zeros are no clipping: the rule asks for a pile-up beyond
+    twice what the next level holds, and where more than :data:`CLIPPED_MOST` of
+    the blocks would go (counts in the dark, whose zeros are their noise) none do.
+    """
+    from .sure import _clipped_blocks
+
+    blocks = _clipped_blocks(planes)
+    if blocks is None:
+        return None
+    h, w = planes.shape[-2] // 2, planes.shape[-1] // 2
+    blocks = blocks[:, :h, :w]
+    if blocks.mean() > CLIPPED_MOST:  # zeros everywhere: counts in the dark, not clipping
+        return None
+    return blocks
+
+
+#: Share of the blocks beyond which "clipped" ones are left in (:func:`_clipped_noise`):
+#: an image mostly at its floor is photon counts in the dark (their zeros are noise)
+CLIPPED_MOST = 0.5
 
 
 def live_blocks(coef: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -751,6 +789,9 @@ def _estimate(
     hot = _outlier_blocks(planes)  # nor do a camera's hot pixels of any value
     if hot is not None:
         live = ~hot if live is None else live & ~hot
+    clipped = _clipped_noise(planes)  # nor pixels clipped at a floor or ceiling, in full
+    if clipped is not None:
+        live = ~clipped if live is None else live & ~clipped
     if live is not None and live.sum() < _MIN_BIN:
         live = None  # (all but constant: measured as before)
     nlf, smooth = _nlf(coef, live)
