@@ -473,7 +473,7 @@ def test_fields_follow_the_method(viewer_widget, tmp_path):
     widget.method.value = "tv"
     assert _shown(widget.params) == ["weight"]
     widget.method.value = "switching-median"
-    assert _shown(widget.params) == ["largest"]
+    assert _shown(widget.params) == ["largest", "low", "high"]  # (levels: session 67)
 
     # a deconvolution model file shows the PSF field once the file is chosen
     path = _deconv_model_file(tmp_path / "deconv.safetensors")
@@ -1288,3 +1288,57 @@ def test_a_channel_split_layers_result_is_blended_as_its_source(viewer_widget, q
     result = viewer.layers[-1]
     assert result is not layers[1] and result.blending == layers[1].blending == "additive"
     assert result.opacity == pytest.approx(0.8)
+
+
+def test_2d_slices_refuse_a_generated_3d_psf(viewer_widget, qtbot, errors):
+    """Session 67: a Gaussian PSF with a sigma per axis (or widefield) in '2D slices'
+    ran a 3D deconvolution of the volume, recorded as '2D slices'; a 3D PSF layer was
+    refused there already."""
+    viewer, widget = viewer_widget
+    vol = np.random.default_rng(0).random((16, 48, 48)).astype(np.float32)
+    viewer.add_image(vol, name="vol")
+    widget.image.value = viewer.layers["vol"]
+    widget.method.value = "richardson-lucy"
+    widget.params.set_values({"iterations": 3})
+    widget.psf.source.value = "gaussian"
+    widget.psf.forms.set_values({"sigma": (2.0, 1.0, 1.0)})
+    widget.mode.value = "2D slices"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert (
+        errors and "the gaussian PSF is 3D but '2D slices' restores plane by plane" in errors[-1]
+    )
+    assert [layer.name for layer in viewer.layers] == ["vol"]
+
+
+def test_a_volume_beside_a_plane_psf_preselects_the_2d_model(viewer_widget):
+    """Session 67: any PSF layer beside a volume preselected deconv-3d, which then refused
+    the plane's PSF; the chosen PSF's dimensions decide now."""
+    viewer, widget = viewer_widget
+    viewer.add_image(np.random.default_rng(0).random((16, 64, 64)).astype(np.float32), name="vol")
+    plane = dn.make_psf("gaussian", (9, 9), sigma=1.5).astype(np.float32)
+    viewer.add_image(plane, name="PSF")
+    assert widget.method.value == "deconv-2d" and widget.psf.layer.value is viewer.layers["PSF"]
+    volume = dn.make_psf("gaussian", (7, 9, 9), sigma=1.5).astype(np.float32)
+    viewer.add_image(volume, name="vol PSF")
+    assert (
+        widget.method.value == "deconv-3d" and widget.psf.layer.value is viewer.layers["vol PSF"]
+    )
+    viewer.layers.remove("vol PSF")
+    assert widget.method.value == "deconv-2d" and widget.psf.layer.value is viewer.layers["PSF"]
+
+
+def test_an_rgb_image_and_its_psf_of_the_same_pixels_get_no_note(make_napari_viewer):
+    """Session 67: the colour axis was taken out of an RGB layer's scale twice, so the
+    PSF's X pixel was compared with the image's Y pixel (one axis only)."""
+    from napari_deconvnet.widgets.restore import pixel_size_note
+
+    viewer = make_napari_viewer()
+    kw = dict(scale=(0.1, 0.2), units=("um", "um"))
+    photo = viewer.add_image(np.random.rand(64, 64, 3).astype(np.float32), rgb=True, **kw)
+    psf = viewer.add_image(dn.make_psf("gaussian", (9, 9)).astype(np.float32), name="PSF", **kw)
+    assert pixel_size_note(psf, photo) is None
+    psf.scale = (0.1, 0.4)  # X differs: said, with both axes
+    assert "(0.1, 0.4)" in pixel_size_note(psf, photo) and "(0.1, 0.2)" in pixel_size_note(
+        psf, photo
+    )

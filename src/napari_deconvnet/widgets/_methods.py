@@ -158,7 +158,11 @@ def method_catalogue() -> dict[str, Spec]:
 
 
 def preferred_method(
-    methods: Mapping[str, Spec], *, spatial_ndim: int | None, psf_present: bool
+    methods: Mapping[str, Spec],
+    *,
+    spatial_ndim: int | None,
+    psf_present: bool,
+    psf_ndim: int | None = None,
 ) -> str | None:
     """The network that fits a layer and the viewer, among `methods`.
 
@@ -178,11 +182,15 @@ def preferred_method(
         samples); None: no layer.
     psf_present : bool
         Whether an image layer other than the input looks like a PSF.
+    psf_ndim : int, optional
+        That PSF's dimensions, where known: a plane's PSF beside a volume asks for
+        the 2D network, plane by plane (``deconv-3d`` was chosen, and refused it).
     """
     models = [n for n, s in methods.items() if s.kind == "model" and "model" in s.extra]
     if not models:
         return next(iter(methods), None)
-    ndim = 3 if psf_present and (spatial_ndim or 0) >= 3 else 2
+    volume_psf = psf_ndim is None or psf_ndim >= 3
+    ndim = 3 if psf_present and (spatial_ndim or 0) >= 3 and volume_psf else 2
     for name in models:
         spec = methods[name]
         if spec.needs_psf == psf_present and spec.ndim == (ndim,):

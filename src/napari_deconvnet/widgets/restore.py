@@ -87,10 +87,12 @@ def pixel_size_note(psf_layer: Any, layer: Any) -> str | None:
     on the PSF's axes, 2% apart or more), else None: the PSF is used pixel for pixel."""
     if psf_layer is None:
         return None
-    k = min(psf_layer.ndim, layer.ndim - (1 if layer.rgb else 0))
+    # (napari's ndim and scale leave an RGB layer's colour axis out already: taking it
+    # out again compared the PSF's X with the image's Y, one axis only)
+    k = min(psf_layer.ndim, layer.ndim)
     sizes = []
     for which in (psf_layer, layer):
-        spatial = which.ndim - (1 if getattr(which, "rgb", False) else 0)
+        spatial = which.ndim
         scale = list(which.scale)[spatial - k : spatial]
         units = list(getattr(which, "units", ()) or ())[spatial - k : spatial]
         sizes.append((scale, units))
@@ -196,6 +198,18 @@ def _psf_fits(psf_layer: Image, spatial: int | None) -> bool:
         return True
     labels = [str(a).upper() for a in getattr(psf_layer, "axis_labels", ())]
     return layer_data(psf_layer).ndim - ("C" in labels) <= spatial
+
+
+def _psf_layer_ndim(psf_layer: Image) -> int:
+    """A PSF layer's spatial dimensions: without a channel axis and leading single planes
+    (a ``(1, Y, X)`` layer holds a plane's PSF)."""
+    from napari_deconvnet.core.psf import single_leading_axes
+
+    labels = [str(a).upper() for a in getattr(psf_layer, "axis_labels", ())]
+    shape = tuple(layer_data(psf_layer).shape)
+    if "C" in labels:
+        shape = shape[: labels.index("C")] + shape[labels.index("C") + 1 :]
+    return len(shape) - single_leading_axes(shape, 2)
 
 
 class RestoreWidget(WorkerWidget):
@@ -333,12 +347,21 @@ class RestoreWidget(WorkerWidget):
         layer = self.image.value
         # Z, Y and X only: a time-lapse labelled t, y, x is no volume
         spatial = None if layer is None else spatial_dims(layer)
-        psf_present = any(
-            looks_like_psf(other) and _psf_fits(other, spatial)
+        psf_layers = [
+            other
             for _, other in self._image_layers()
-            if other is not layer
+            if other is not layer and looks_like_psf(other) and _psf_fits(other, spatial)
+        ]
+        chosen = self.psf.layer.value
+        if self.psf.source.value == FROM_LAYER and any(chosen is p for p in psf_layers):
+            psf_layers = [chosen]  # the PSF the picker holds decides 2D or 3D
+        dims = [_psf_layer_ndim(p) for p in psf_layers]
+        name = preferred_method(
+            self._methods,
+            spatial_ndim=spatial,
+            psf_present=bool(psf_layers),
+            psf_ndim=max(dims) if dims else None,
         )
-        name = preferred_method(self._methods, spatial_ndim=spatial, psf_present=psf_present)
         if name is not None and name != self.method.value:
             with self._choosing_method():
                 self.method.value = name
@@ -463,10 +486,18 @@ class RestoreWidget(WorkerWidget):
                 f"the PSF layer {psf['layer']!r} is {kernel_ndim}D but the image "
                 f"{layer.name!r} is {n}D; use a PSF with at most the image's dimensions"
             )
-        if layer_psf and kernel_ndim == 3 and mode == "2D slices":
+        if kernel_ndim == 3 and mode == "2D slices":
+            # a generated one too (a Gaussian with a sigma per axis, widefield): it ran a
+            # 3D deconvolution recorded as "2D slices"
+            what = (
+                f"the PSF layer {psf['layer']!r} is"
+                if layer_psf
+                else f"the {psf.get('kind', 'generated')} PSF is"
+            )
             raise ValueError(
-                f"the PSF layer {psf['layer']!r} is 3D but '2D slices' restores "
-                "plane by plane; choose '3D volume' (or auto), or a 2D PSF"
+                f"{what} 3D but '2D slices' restores plane by plane; choose '3D volume' "
+                "(or auto), or a 2D PSF"
+                + ("" if layer_psf else " (a Gaussian with one sigma, or airy)")
             )
         if mode == "3D volume" and 3 not in spec.ndim:
             raise ValueError(f"{spec.name} works on 2D planes only; choose '2D slices' (or auto)")
