@@ -1335,7 +1335,9 @@ def test_an_rgb_image_and_its_psf_of_the_same_pixels_get_no_note(make_napari_vie
 
     viewer = make_napari_viewer()
     kw = dict(scale=(0.1, 0.2), units=("um", "um"))
-    photo = viewer.add_image(np.random.rand(64, 64, 3).astype(np.float32), rgb=True, **kw)
+    photo = viewer.add_image(
+        np.random.default_rng(0).random((64, 64, 3)).astype(np.float32), rgb=True, **kw
+    )
     psf = viewer.add_image(dn.make_psf("gaussian", (9, 9)).astype(np.float32), name="PSF", **kw)
     assert pixel_size_note(psf, photo) is None
     psf.scale = (0.1, 0.4)  # X differs: said, with both axes

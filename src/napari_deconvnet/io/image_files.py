@@ -249,10 +249,91 @@ def _check_complete(path: str, series: Any, ij: dict[str, Any]) -> None:
         )
 
 
-def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
+def _check_complete_ome(path: str, series: Any, xml: str) -> None:
+    """Refuse an OME-TIFF holding fewer planes than its first image declares.
+
+    Cut short, it opened as its first plane alone (tifffile falls back to the
+    pages it finds), with no Z and no layer document, and was restored as such.
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return
+    pixels = next((e for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None:
+        return
+    try:
+        declared = math.prod(int(pixels.get(f"Size{a}", 1)) for a in "ZTC")
+        samples = int(
+            next(
+                (
+                    c.get("SamplesPerPixel", 1)
+                    for c in pixels
+                    if c.tag.rsplit("}", 1)[-1] == "Channel"
+                ),
+                1,
+            )
+        )
+    except (TypeError, ValueError):
+        return
+    expected = declared // max(samples, 1)
+    held = 1
+    for letter, n in zip(series.axes, series.shape, strict=True):
+        if letter not in "YXS":
+            held *= int(n)
+    if expected > held:
+        raise _NotAnImage(
+            f"{path}: this OME-TIFF declares {expected} planes but holds {held}; the file "
+            "is truncated or damaged (copy it again)"
+        )
+
+
+@contextlib.contextmanager
+def _tiff_problems() -> Any:
+    """The messages tifffile logs meanwhile (a list), passed on as they would have been.
+
+    tifffile reads what it can of a damaged file and says so only in its log: a
+    truncated OME-TIFF lost its last pages and its description (the OME-XML, at the
+    file's end) and opened as its first plane, without Z, geometry or document.
+    """
+    import logging
+
+    logger = logging.getLogger("tifffile")
+    found: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found.append(record)
+
+    handler, level, propagate = Keep(logging.WARNING), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        for record in found:  # as they would have gone (the CLI silences them)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+
+
+def _truncated(problems: list) -> bool:
+    """Whether tifffile's messages say pages or the description are past the file's end."""
+    words = [record.getMessage() for record in problems]
+    return any(
+        "invalid page offset" in w or ("TiffTag 270" in w and "invalid value offset" in w)
+        for w in words
+    )
+
+
+def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any, Any, dict, Any]:
     """(first series, layer document, sizes per axis letter, legacy provenance) of a TIFF."""
     if not tif.series or not tif.pages:
         raise _NotAnImage(f"{path}: no image data in this TIFF (corrupt or empty)")
+
     series = tif.series[0]
     tags = tif.pages[0].tags
     native: dict[str, tuple[float, str | None]] = {}
@@ -263,16 +344,25 @@ def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
         _check_complete(path, series, ij)
         doc = load_doc(ij.get("Info"))
         unit = unit_name(ij.get("unit"))
+        # ImageJ writes yunit/zunit where an axis's unit is not X's, and tunit where
+        # the frame interval is not in seconds (a 2-minute interval read as 2 s)
+        units = {
+            "X": unit,
+            "Y": unit_name(ij["yunit"]) if ij.get("yunit") else unit,
+            "Z": unit_name(ij["zunit"]) if ij.get("zunit") else unit,
+            "T": unit_name(ij["tunit"]) if ij.get("tunit") else "second",
+        }
         for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
             if code in tags:
                 size = _positive(_resolution_um(tags[code].value))
-                if size and (unit or size != 1.0):
-                    native[letter] = (size, unit)
+                if size and (units[letter] or size != 1.0):
+                    native[letter] = (size, units[letter])
         if _positive(ij.get("spacing")):
-            native["Z"] = (_positive(ij["spacing"]), unit)
+            native["Z"] = (_positive(ij["spacing"]), units["Z"])
         if _positive(ij.get("finterval")):
-            native["T"] = (_positive(ij["finterval"]), "second")
+            native["T"] = (_positive(ij["finterval"]), units["T"])
     elif tif.is_ome:
+        _check_complete_ome(path, series, tif.ome_metadata or "")
         native, doc = _ome_geometry(tif.ome_metadata or "")
     elif tif.is_shaped:
         shaped = (tif.shaped_metadata or ({},))[0] or {}
@@ -289,6 +379,11 @@ def _tiff_parts(path: str, tif: Any) -> tuple[Any, Any, dict, Any]:
                 size = _positive(_resolution_um(tags[code].value))
                 if size:
                     native[letter] = (size * 1e4, "micrometer")
+    if problems and _truncated(problems):  # (after the formats' own, more precise checks)
+        raise _NotAnImage(
+            f"{path}: this TIFF's pages or description lie past the end of the file; it is "
+            "truncated or damaged (copy it again)"
+        )
     return series, doc, native, legacy
 
 
@@ -322,8 +417,8 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
 
     path = os.fspath(path)
     try:
-        with tifffile.TiffFile(path) as tif:
-            series, doc, native, _ = _tiff_parts(path, tif)
+        with _tiff_problems() as problems, tifffile.TiffFile(path) as tif:
+            series, doc, native, _ = _tiff_parts(path, tif, problems)
             file_axes, ndim = series.axes, len(series.shape)
     except _NotAnImage as err:
         raise ValueError(str(err)) from None
@@ -354,8 +449,8 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
 def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
-        series, doc, native, legacy = _tiff_parts(path, tif)
+    with _tiff_problems() as problems, tifffile.TiffFile(path) as tif:
+        series, doc, native, legacy = _tiff_parts(path, tif, problems)
         axes, shape = series.axes, tuple(series.shape)
         lazy = is_lazy(shape, lazy_bytes)
         if not lazy:
@@ -515,6 +610,10 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
         image.name = doc.get("name") or ""
         image.contrast_limits = doc.get("contrast_limits")
         image.display = display_of(doc)
+    if axes and axes.endswith("S") and image.data.shape[-1] not in (3, 4):
+        # 2 samples (grey and alpha) or 5 and more per pixel: channels, not colour (the
+        # layer's labels left S out, and napari refused to make it)
+        axes = axes[:-1] + "C" if "C" not in axes else None
     image.axes = axes
     image.rgb = bool(axes and axes.endswith("S") and image.data.shape[-1] in (3, 4))
     if not image.rgb and axes is None and file_axes.endswith("S"):

@@ -77,6 +77,19 @@ _UNIT_NAMES = {
     "minute": "minute",
     "h": "hour",
     "hour": "hour",
+    "\u00c5": "angstrom",
+    "\u212b": "angstrom",
+    "angstrom": "angstrom",
+    "pm": "picometer",
+    "picometer": "picometer",
+    "\u00b5s": "microsecond",
+    "\u03bcs": "microsecond",
+    "us": "microsecond",
+    "microsecond": "microsecond",
+    "ns": "nanosecond",
+    "nanosecond": "nanosecond",
+    "d": "day",
+    "day": "day",
 }
 # pint names -> the symbols OME-XML expects
 OME_UNITS = {
@@ -89,6 +102,11 @@ OME_UNITS = {
     "millisecond": "ms",
     "minute": "min",
     "hour": "h",
+    "angstrom": "\u00c5",
+    "picometer": "pm",
+    "microsecond": "\u00b5s",
+    "nanosecond": "ns",
+    "day": "d",
 }
 # pint names -> ImageJ's unit spellings
 IMAGEJ_UNITS = {
@@ -102,16 +120,25 @@ IMAGEJ_UNITS = {
 
 #: Units in metres and seconds, to write one unit where a format has one for several axes
 UNIT_SIZES = {
+    "picometer": 1e-12,
+    "angstrom": 1e-10,
     "nanometer": 1e-9,
     "micrometer": 1e-6,
     "millimeter": 1e-3,
     "centimeter": 1e-2,
     "meter": 1.0,
+    "nanosecond": 1e-9,
+    "microsecond": 1e-6,
     "millisecond": 1e-3,
     "second": 1.0,
     "minute": 60.0,
     "hour": 3600.0,
+    "day": 86400.0,
 }
+#: The lengths of :data:`UNIT_SIZES` (the others are times)
+LENGTHS = frozenset(
+    {"picometer", "angstrom", "nanometer", "micrometer", "millimeter", "centimeter", "meter"}
+)
 
 
 def in_unit(value: float, unit: Any, target: Any) -> float:
@@ -119,8 +146,7 @@ def in_unit(value: float, unit: Any, target: Any) -> float:
     times); as it is where either is unknown or missing."""
     if unit == target or unit not in UNIT_SIZES or target not in UNIT_SIZES:
         return value
-    lengths = {"nanometer", "micrometer", "millimeter", "centimeter", "meter"}
-    if (unit in lengths) != (target in lengths):
+    if (unit in LENGTHS) != (target in LENGTHS):
         return value
     return value * UNIT_SIZES[unit] / UNIT_SIZES[target]
 
@@ -267,6 +293,8 @@ def layer_axes(data: Any, meta: dict[str, Any]) -> str:
         if axes:
             return axes
     provenance = (meta.get("metadata") or {}).get("napari_deconvnet") or {}
+    if not isinstance(provenance, dict):  # a user's own note under our key
+        provenance = {}
     axes = valid_axes(provenance.get("axes"), data.ndim)
     if axes and axes.endswith("S") == rgb:
         return axes

@@ -244,11 +244,13 @@ def read_restored(
     device = device or settings.get("device")
     try:
         image = read_image(path, lazy_bytes=lazy_bytes)
+        # (its contrast limits read a sample of the chunks: a damaged chunk of a lazy
+        # file failed here, outside the notification, as a bare RuntimeError)
+        layers = [_raw_layer(image)]
     except Exception as err:  # a broken file of a type we claim: say what is wrong
         _logger.warning("reading %s failed", path, exc_info=True)
         notify("error", f"napari-deconvnet could not read {Path(path).name}: {err}")
         return [(None,)]
-    layers = [_raw_layer(image)]
     if _is_result(image.metadata):
         return layers
     try:
@@ -273,11 +275,11 @@ def _reader(path: Any, **_: Any) -> list[LayerData]:
     path = os.fspath(path)
     try:
         image = read_image(path)
+        raw = _raw_layer(image)  # (it reads chunks of a lazy file: a damaged one fails here)
     except Exception as err:  # a broken file of a type we claim: say what is wrong
         _logger.warning("reading %s failed", path, exc_info=True)
         notify("error", f"napari-deconvnet could not read {Path(path).name}: {err}")
         return [(None,)]
-    raw = _raw_layer(image)
     if _is_result(image.metadata):
         return [raw]
     model, device = settings.get("model"), settings.get("device")

@@ -167,7 +167,7 @@ def _stamp(
     from napari_deconvnet.core.atomic import write_atomic
     from napari_deconvnet.core.ome_zarr import multiscales
 
-    from .layer_doc import LAYER_KEY, json_safe, layer_geometry
+    from .layer_doc import LAYER_KEY, json_safe, layer_display, layer_geometry, layer_transforms
 
     attrs_path = folder / ".zattrs"
     attrs = json.loads(attrs_path.read_text())
@@ -190,6 +190,12 @@ def _stamp(
     doc["translate"] = [geo["translate"].get(a, 0.0) for a in letters]
     doc["units"] = [geo["units"].get(a) for a in letters]
     doc["name"] = name
+    # the layer's rotation, shear and affine, and how it is shown, as the plain writers
+    # keep them (a rotated layer's restoration reopened upright, off its source)
+    doc.update(layer_transforms(meta, len(letters)))
+    display = layer_display(meta)
+    if display:
+        doc["display"] = display
     if meta.get("contrast_limits") is not None:
         doc["contrast_limits"] = json_safe(list(meta["contrast_limits"]))
     streamed = dict(doc.get("metadata", {}).get("napari_deconvnet") or {})

@@ -52,6 +52,7 @@ from .layer_doc import (
     IMAGEJ_UNITS,
     LAYER_KEY,
     OME_UNITS,
+    UNIT_SIZES,
     canonical,
     full_resolution,
     in_unit,
@@ -130,7 +131,10 @@ def _tiff_data(data: Any, page_ndim: int) -> dict[str, Any]:
 
 def _imagej_ready(data: Any, axes: str) -> Any | None:
     """`data` as an ImageJ-compatible dtype, or None if ImageJ cannot hold it exactly."""
-    dtype = np.dtype(data.dtype)
+    dtype = np.dtype(data.dtype).newbyteorder("=")  # big-endian data too (they were
+    # written as a plain TIFF, without their calibration)
+    if dtype != np.dtype(data.dtype):
+        data = data.astype(dtype)
     if axes.endswith("S"):
         return data if dtype == np.uint8 and data.shape[-1] == 3 else None
     if dtype == np.bool_:
@@ -243,6 +247,10 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
         ij_data = _imagej_ready(data, axes)
         if ij_data is not None and len(ij_axes.removesuffix("S")) <= 5:
             ij_meta: dict[str, Any] = {"axes": ij_axes, "Info": doc}
+            if unit not in IMAGEJ_UNITS and unit in UNIT_SIZES:
+                # a length ImageJ has no word for (Å): its sizes in nanometres (they
+                # were written without a unit, which Fiji read as 10**4 times larger)
+                sx, unit = in_unit(sx, unit, "nanometer"), "nanometer"
             if unit in IMAGEJ_UNITS:
                 ij_meta["unit"] = IMAGEJ_UNITS[unit]
             # ImageJ has one length unit (X's, or the first one given) and seconds: the Z
@@ -252,8 +260,10 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
             if "Z" in geo["scale"]:
                 ij_meta["spacing"] = in_unit(size["Z"], units.get("Z"), unit)
             sy = in_unit(sy, units.get("Y"), unit)
-            if "T" in geo["scale"]:
-                ij_meta["finterval"] = in_unit(size["T"], units.get("T"), "second")
+            t_unit = units.get("T")
+            if "T" in geo["scale"] and (t_unit is None or t_unit in UNIT_SIZES):
+                # (in seconds; a time unit of no known size is left out, not mislabelled)
+                ij_meta["finterval"] = in_unit(size["T"], t_unit, "second")
             limits = meta.get("contrast_limits")
             if limits is not None and not rgb and len(limits) == 2:
                 ij_meta["min"], ij_meta["max"] = float(limits[0]), float(limits[1])

@@ -34,6 +34,7 @@ from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info
 
 from ..core.losses import LOSSES as _LOSSES
+from ..core.provenance import of as provenance_of
 from ._common import DEVICES, show_progress
 from ._layers import clean_layer_for, follow_layers, image_layers, layer_data
 from ._psf import FROM_LAYER, NO_PSF, PsfPicker, looks_like_psf, off_psf_layers
@@ -305,7 +306,7 @@ class TrainWidget(WorkerWidget):
             for name, layer in self._image_layers()
             if all(layer is not other for other in skip)
             and not looks_like_psf(layer)
-            and "preview_of" not in layer.metadata.get("napari_deconvnet", {})
+            and "preview_of" not in provenance_of(layer.metadata)
         ]
 
     def _target_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
