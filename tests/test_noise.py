@@ -471,3 +471,14 @@ def test_synthesis_takes_every_seed_and_image_form_alike():
         drain(dn.synthesize_iter(plane, "gaussian", seed="a"))
     with pytest.raises(ValueError, match="seed must hold integers >= 0"):
         dn.synthesize(torch.from_numpy(plane), seed=-1)  # numpy refused it, torch took it
+
+
+@pytest.mark.parametrize("peak", [1e-46, 1e39])
+def test_a_peak_beyond_float32_is_refused_not_nan(peak):
+    """Session 67: peak=1e39 or 1e-46 (both accepted) gave an all-NaN image with
+    numpy's RuntimeWarnings only."""
+    with pytest.raises(ValueError, match="beyond float32's range or NaN"):
+        dn.synthesize(np.full((4, 4), 0.5), "poisson", peak=peak)
+    with pytest.raises(ValueError, match="beyond float32's range or NaN"):
+        dn.synthesize(np.full((4, 4), 0.5e30), "poisson", peak=1e10)
+    assert np.isfinite(dn.synthesize(np.full((4, 4), 0.5), "poisson", peak=10, seed=0)).all()

@@ -539,11 +539,24 @@ def synthesize(
             image = _moved(blur(_moved(image, -1, 0), kernel), 0, -1)
         else:
             image = blur(image, kernel)
-    out = spec.resolve()(image, _Random(seed, image).gen, **p)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # (checked below)
+        out = spec.resolve()(image, _Random(seed, image).gen, **p)
     if clip is not None:
         out = out.clamp(low, high) if _is_tensor(out) else np.clip(out, low, high)
     if _is_tensor(out):
         import torch
 
-        return out.to(torch.float32)
-    return np.asarray(out, dtype=np.float32)
+        out = out.to(torch.float32)
+        finite = bool(torch.isfinite(out).all())
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(out, dtype=np.float32)
+        finite = bool(np.isfinite(out).all())
+    if not finite:  # (peak=1e39 or 1e-46 gave NaN everywhere, with numpy's warnings only)
+        given = ", ".join(f"{k}={v!r}" for k, v in p.items())
+        raise ValueError(
+            f"{spec.name} noise ({given}) gives values beyond float32's range or NaN on this "
+            "image: the intensities times the photons per unit (peak, gain) must stay "
+            "within float32; use a peak or gain nearer 1, or rescale the image"
+        )
+    return out
