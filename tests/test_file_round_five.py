@@ -128,3 +128,30 @@ def test_a_big_endian_layer_is_an_imagej_hyperstack_with_its_calibration(tmp_pat
     back = read_image(path)
     np.testing.assert_array_equal(back.data, data.astype(np.uint16))
     assert back.scale == pytest.approx([0.5, 0.1, 0.1])
+
+
+def test_an_ngff_space_axis_of_a_long_name_keeps_the_files_geometry(tmp_path):
+    """A space axis named "depth" became "?", and the whole file lost its geometry; NGFF
+    puts the space axes last in Z, Y, X order, which letters them."""
+    import zarr
+
+    path = tmp_path / "depth.ome.zarr"
+    group = zarr.open_group(str(path), mode="w", zarr_format=2)
+    group.create_array("0", shape=(4, 32, 32), dtype="u2")[:] = 7
+    space = [{"name": n, "type": "space", "unit": "micrometer"} for n in ("depth", "y", "x")]
+    group.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": space,
+            "datasets": [
+                {
+                    "path": "0",
+                    "coordinateTransformations": [{"type": "scale", "scale": [2.0, 0.5, 0.5]}],
+                }
+            ],
+        }
+    ]
+    image = read_image(path)
+    assert image.axes == "ZYX"
+    assert image.scale == pytest.approx([2.0, 0.5, 0.5])
+    assert image.units == ["micrometer"] * 3

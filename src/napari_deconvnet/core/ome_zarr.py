@@ -273,6 +273,22 @@ def _axis_letter(axis: Any) -> str:
     return {"time": "T", "channel": "C"}.get(kind, "?") if isinstance(kind, str) else "?"
 
 
+def _space_letters(axes: list, letters: list[str]) -> list[str]:
+    """`letters` with the space axes of names we do not know (``"depth"``) lettered by
+    their place: NGFF puts the space axes last, in Z, Y, X order. One "?" dropped the
+    whole file's geometry. Left as they are where that would repeat a letter."""
+    space = [
+        i for i, axis in enumerate(axes) if isinstance(axis, dict) and axis.get("type") == "space"
+    ]
+    if not space or len(space) > 3 or "?" not in [letters[i] for i in space]:
+        return letters
+    out = list(letters)
+    for i, letter in zip(space, "ZYX"[3 - len(space) :], strict=True):
+        if out[i] == "?":
+            out[i] = letter
+    return out if len(set(out)) == len(out) and "?" not in [out[i] for i in space] else letters
+
+
 def read_multiscales(attrs: Any, where: Any) -> dict[str, Any] | None:
     """The first image of an OME-Zarr group's ``multiscales`` (NGFF 0.1 to 0.5), checked.
 
@@ -314,6 +330,7 @@ def read_multiscales(attrs: Any, where: Any) -> dict[str, Any] | None:
         letters.append(_axis_letter(axis))
         unit = axis.get("unit") if isinstance(axis, dict) else None
         units.append(unit if isinstance(unit, str) else None)
+    letters = _space_letters(first.get("axes") or [], letters)
     axes = "".join(letters)
     scale = _transform(datasets[0], "scale", len(axes)) if axes else None
     translate = _transform(datasets[0], "translation", len(axes)) if axes else None
