@@ -237,3 +237,27 @@ def test_switching_median_takes_the_impulse_levels_of_the_whole_stack():
     np.testing.assert_array_equal(lazy.compute(), out)
     # levels given by hand are taken: a pepper level of 0.3 also replaces clean pixels
     assert (dn.run_method(noisy, "switching-median", low=0.3)[1] != noisy[1]).sum() > 10
+
+
+def test_switching_median_takes_each_channels_own_levels():
+    """Session 67 review: the whole image's extremes, taken across channels too, left a
+    channel in 200-800 beside one in 0-1 with most of its impulses (its levels are 100
+    and 1000); planes and frames of one channel share theirs."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    clean = np.stack(
+        [
+            ndimage.gaussian_filter(rng.uniform(lo, hi, (64, 64)), 3)
+            for lo, hi in ((0.2, 0.8), (200, 800))
+        ]
+    ).astype(np.float32)
+    noisy = clean.copy()
+    pepper, salt = rng.random(clean.shape) < 0.05, rng.random(clean.shape) < 0.05
+    for c, (low, high) in enumerate(((0.0, 1.0), (100.0, 1000.0))):
+        noisy[c][pepper[c]], noisy[c][salt[c]] = low, high
+    out = np.asarray(dn.run_method(noisy, "switching-median", axes="CYX"))
+    error = np.abs(out - clean).mean(axis=(1, 2))
+    assert error[0] < 0.001 and error[1] < 0.5  # the noisy channel 1 is 44 off
+    stack = np.asarray(dn.run_method(np.stack([noisy, noisy]), "switching-median", axes="TCYX"))
+    np.testing.assert_array_equal(stack[1], out)

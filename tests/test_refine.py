@@ -164,6 +164,18 @@ def test_rl_with_noise_deconvolves_a_dim_image_above_a_large_offset():
     assert len(list(_drain(richardson_lucy_iter(dark, psf, 50, noise=noise, device="cpu")))) <= 2
 
 
+def test_rl_with_noise_is_never_judged_at_its_constant_start():
+    """Session 67 review: on flat photon counts of 0.05 per pixel, RL's constant start
+    (half the peak: one photon) "fitted" the data within the noise and came back as it
+    was, 20 times the data's mean; the start is judged after one iteration now."""
+    rng = np.random.default_rng(0)
+    psf = dn.make_psf("gaussian", sigma=2)
+    y = rng.poisson(0.05, (64, 64)).astype(np.float32)
+    steps = list(_drain(richardson_lucy_iter(y, psf, 100, noise={"noise": "poisson", "gain": 1},
+                                             device="cpu")))  # fmt: skip
+    assert len(steps) >= 2 and abs(float(steps[-1].mean()) - 0.05) < 0.01
+
+
 def test_rl_with_noise_and_a_1d_psf_stops_each_line_on_its_own():
     """A 1D PSF deconvolves each row; with `noise` each row stops on its own, as alone
     (rows of 1e3, 1e4 and 1e5 photons fit a sigma after different counts)."""

@@ -551,14 +551,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     where = f"{PROG} {args.command}"
     tiff_log = logging.getLogger("tifffile")
-    level = tiff_log.level
+    propagate = tiff_log.propagate
     if not debug:  # a damaged TIFF's own log lines ("invalid offset to first page"): the
-        # error line that follows says it once, naming the file
-        tiff_log.setLevel(logging.CRITICAL)
+        # error line that follows says it once, naming the file (the reader still sees
+        # them: its handler on this logger judges a truncated file by them)
+        tiff_log.propagate = False
     try:
         return _run(args, debug, where)
     finally:
-        tiff_log.setLevel(level)
+        tiff_log.propagate = propagate
 
 
 def _run(args: argparse.Namespace, debug: bool, where: str) -> int:

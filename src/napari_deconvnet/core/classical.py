@@ -162,9 +162,10 @@ def _discrepancy(
     """Per plane: the mean of (data - blurred estimate)**2 / variance over the pixels
     the estimate gives at least one photon (all of them under Gaussian noise), in the
     image's units (`y` and `blurred` are divided by `scale`); where the estimate gives
-    none a photon, 0 (fitted) if the data have none either, and infinity otherwise (an
-    estimate below the offset, as RL's constant start on a dim image above a large
-    one, fitted nothing: it was taken as fitted and returned flat).
+    none a photon, the same mean over the pixels whose data hold one, each with at
+    least one photon's variance (0 where none does). An estimate below the offset (RL's
+    constant start on a dim image above a large one) counted no pixel, read 0, was
+    taken as fitted and returned flat.
     `data`: the data as they are, when `y` is their clipped copy (the residual is
     the data's).
 
@@ -182,9 +183,23 @@ def _discrepancy(
     n = counted.sum(dim=dims)
     out = ratio / n.clamp_min(1)
     if bool((n == 0).any()):
-        lit_data = (observed >= lit / scale).flatten(1).any(dim=1)
-        out = out.masked_fill((n == 0) & lit_data, float("inf"))
+        # judged on the pixels whose data hold a photon, each with at least one photon's
+        # variance: an estimate below the offset on a lit image fits none of them
+        lit_data = observed >= lit / scale
+        floor = blurred.clamp_min(lit / scale)
+        spread = (floor * (a * scale) + b).clamp_min_(1e-30)
+        misfit = (observed - blurred).square_().mul_(scale * scale).div_(spread)
+        misfit = misfit.masked_fill_(~lit_data, 0.0).sum(dim=dims)
+        misfit = misfit / lit_data.sum(dim=dims).clamp_min(1)
+        out = _where(n == 0, misfit, out)
     return out
+
+
+def _where(condition: Any, a: Any, b: Any) -> Any:
+    """``torch.where`` (torch is imported where used in this module)."""
+    import torch
+
+    return torch.where(condition, a, b)
 
 
 #: The most Richardson-Lucy iterations taken (the method's range in the catalog too):
@@ -307,6 +322,7 @@ def richardson_lucy_iter(
 
     crop = (slice(None),) + tuple(slice(0, n) for n in spatial)
     source = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(dev)
+    started = first is not None  # a caller's estimate (else RL's constant start)
     if first is not None:
         # the caller's estimate, padded as the image, in the planes' layout (which the
         # estimate has on every path)
@@ -374,9 +390,11 @@ def richardson_lucy_iter(
         ratio = convolve(estimate, False)
         if clamp:
             ratio.clamp_min_(0)
-        if line is not None:
+        if line is not None and (i > 0 or started):
             # the discrepancy principle: a plane whose data its estimate fits
-            # within the noise (mean squared residual / variance <= 1) is done
+            # within the noise (mean squared residual / variance <= 1) is done; never
+            # the constant start (at one photon on a dim flat image it "fitted" and
+            # came back 20 times the data's mean), a caller's start may be
             fitted |= (
                 _discrepancy(y[region], ratio[region], scale, line, _part(data, region)) <= 1.0
             )

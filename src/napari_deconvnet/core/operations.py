@@ -230,7 +230,33 @@ def run_method_iter(
             return _run_classical(channel, spec, checked, kernel, sub_axes, device)
 
         return (yield from by_channel(image, psf, axes, index, one))
+    colours = _channels_apart(spec, checked, axes, tuple(image.shape))
+    if colours is not None:  # statistics of each channel's own (its impulse levels)
+
+        def each(channel: Any, kernel: Any, sub_axes: str, c: int) -> Any:
+            return _run_classical(channel, spec, checked, kernel, sub_axes, device)
+
+        n = int(image.shape[colours])
+        return (yield from by_channel(image, [psf] * n, axes, colours, each))
     return (yield from _run_classical(image, spec, checked, psf, axes, device))
+
+
+def _channels_apart(spec: Spec, params: dict, axes: Any, shape: tuple) -> int | None:
+    """The index of the channel (``C``) or colour (``S``) axis of `axes` when `spec` takes
+    parameters from statistics of the image (``extra["image_defaults"]``) that are not
+    given: each channel then takes its own (the switching median's impulse levels: a
+    channel in 200-800 beside one in 0-1 took the whole image's 0 and 1000 and kept its
+    impulses), while planes and frames of one channel share them. None otherwise."""
+    defaults = spec.extra.get("image_defaults") or {}
+    if not isinstance(axes, str) or not any(params.get(k) is None for k in defaults):
+        return None
+    letters = axes.upper()
+    if len(letters) != len(shape):
+        return None
+    for letter in "CS":
+        if letter in letters and shape[letters.index(letter)] > 1:
+            return letters.index(letter)
+    return None
 
 
 def _run_model(image, spec, params, psf, axes, device):

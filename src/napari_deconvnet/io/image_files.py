@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,36 +289,55 @@ def _check_complete_ome(path: str, series: Any, xml: str) -> None:
         )
 
 
-@contextlib.contextmanager
-def _tiff_problems() -> Any:
-    """The messages tifffile logs meanwhile (a list), passed on as they would have been.
+class _TiffLog:
+    """A handler on tifffile's logger that keeps, for the threads that ask, what it logs.
 
     tifffile reads what it can of a damaged file and says so only in its log: a
     truncated OME-TIFF lost its last pages and its description (the OME-XML, at the
     file's end) and opened as its first plane, without Z, geometry or document.
+    Installed once and left alone (changing the logger's level for each read broke
+    it for good when files were read in several threads); each thread sees only
+    its own records.
     """
-    import logging
 
-    logger = logging.getLogger("tifffile")
-    found: list[logging.LogRecord] = []
+    def __init__(self) -> None:
+        import logging
 
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            found.append(record)
+        self.local = threading.local()
+        outer = self
 
-    handler, level, propagate = Keep(logging.WARNING), logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    try:
-        yield found
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-        for record in found:  # as they would have gone (the CLI silences them)
-            if logger.isEnabledFor(record.levelno):
-                logger.handle(record)
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                found = getattr(outer.local, "found", None)
+                if found is not None:
+                    found.append(record)
+
+        self.handler = Keep(logging.WARNING)
+        self.lock = threading.Lock()
+        self.installed = False
+
+    @contextlib.contextmanager
+    def watch(self) -> Any:
+        import logging
+
+        with self.lock:
+            if not self.installed:
+                logging.getLogger("tifffile").addHandler(self.handler)
+                self.installed = True
+        before = getattr(self.local, "found", None)
+        self.local.found = found = []
+        try:
+            yield found
+        finally:
+            self.local.found = before
+
+
+_TIFF_LOG = _TiffLog()
+
+
+def _tiff_problems() -> Any:
+    """The records tifffile logs in this thread meanwhile (a list; :class:`_TiffLog`)."""
+    return _TIFF_LOG.watch()
 
 
 def _truncated(problems: list) -> bool:
