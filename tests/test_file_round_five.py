@@ -155,3 +155,46 @@ def test_an_ngff_space_axis_of_a_long_name_keeps_the_files_geometry(tmp_path):
     assert image.axes == "ZYX"
     assert image.scale == pytest.approx([2.0, 0.5, 0.5])
     assert image.units == ["micrometer"] * 3
+
+
+def test_a_time_axis_in_x_is_not_written_as_nanometres(tmp_path):
+    """Session 67 review: a kymograph (Y in µm, X in seconds) got ImageJ's unit "nm" for
+    its time axis once the unit tables held times beside lengths."""
+    from napari_deconvnet.io.writer import write_tiff
+
+    path = tmp_path / "k.tif"
+    write_tiff(path, np.zeros((20, 30), np.uint8), {"scale": [0.5, 2.0],
+                                                     "units": ["micrometer", "second"]})  # fmt: skip
+    with tifffile.TiffFile(path) as tif:
+        assert tif.imagej_metadata.get("unit") is None  # (X is time: no length unit)
+        assert tif.pages[0].tags["XResolution"].value == (1, 2)
+
+
+@pytest.mark.parametrize(("spelling", "unit"), [("hr", "hour"), ("msec", "millisecond"),
+                                                ("seconds", "second")])  # fmt: skip
+def test_imagej_time_unit_spellings(tmp_path, spelling, unit):
+    path = tmp_path / "t.tif"
+    tifffile.imwrite(path, np.zeros((3, 16, 16), np.uint16), imagej=True,
+                     metadata={"axes": "TYX", "finterval": 2.0, "tunit": spelling})  # fmt: skip
+    image = read_image(path)
+    assert image.scale[0] == 2.0 and image.units[0] == unit
+
+
+def test_tiff_reads_in_threads_leave_tifffiles_logger_as_it_was(tmp_path):
+    """Session 67 review: the reader's watch on tifffile's log changed the logger's
+    level and propagation for each read; reads in threads left it silenced for good."""
+    import logging
+    import threading
+
+    path = tmp_path / "a.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint16))
+    logger = logging.getLogger("tifffile")
+    before = (logger.level, logger.propagate)
+    threads = [
+        threading.Thread(target=lambda: [read_image(path) for _ in range(30)]) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (logger.level, logger.propagate) == before

@@ -259,18 +259,23 @@ def _clipped_noise(planes: np.ndarray) -> np.ndarray | None:
     Gaussian noise of 5 grey levels read as Poisson-Gaussian (gain 11.9, read noise
     43). Photon counts' zeros are no clipping: the rule asks for a pile-up beyond
     twice what the next level holds, and where more than :data:`CLIPPED_MOST` of
-    the blocks would go (counts in the dark, whose zeros are their noise) none do.
+    the blocks would go for the floor (counts in the dark, whose zeros are their
+    noise) none at the floor do; a pile-up at the top always is clipping.
     """
     from .sure import _clipped_blocks
 
-    blocks = _clipped_blocks(planes)
-    if blocks is None:
-        return None
     h, w = planes.shape[-2] // 2, planes.shape[-1] // 2
-    blocks = blocks[:, :h, :w]
-    if blocks.mean() > CLIPPED_MOST:  # zeros everywhere: counts in the dark, not clipping
-        return None
-    return blocks
+    floor = _clipped_blocks(planes, ("min",))
+    if floor is not None:
+        floor = floor[:, :h, :w]
+        if floor.mean() > CLIPPED_MOST:  # zeros everywhere: counts in the dark
+            floor = None
+    ceiling = _clipped_blocks(planes, ("max",))  # a pile-up at the top is always clipping
+    if ceiling is not None:
+        ceiling = ceiling[:, :h, :w]
+    if floor is None or ceiling is None:
+        return floor if ceiling is None else ceiling
+    return floor | ceiling
 
 
 #: Share of the blocks beyond which "clipped" ones are left in (:func:`_clipped_noise`):

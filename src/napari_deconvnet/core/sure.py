@@ -192,7 +192,7 @@ _DISCRETE_MEAN_SQUARE = True
 CLIPPED_SHARE = 1e-3
 
 
-def _clipped_blocks(y: np.ndarray) -> np.ndarray | None:
+def _clipped_blocks(y: np.ndarray, ends: tuple[str, ...] = ("min", "max")) -> np.ndarray | None:
     """2x2 blocks holding or touching clipped pixels, or None when nothing is clipped.
 
     A pixel clipped at the sensor's or the format's limit (255 in an 8-bit
@@ -204,13 +204,15 @@ def _clipped_blocks(y: np.ndarray) -> np.ndarray | None:
     when :data:`CLIPPED_SHARE` of the pixels hold it and it is a pile-up:
     more than twice as many as hold the next value inward (photon counts'
     zeros at two photons per pixel are half as many as their ones: noise,
-    not clipping).
+    not clipping). `ends`: which of the two to look at.
     """
     from scipy import ndimage
 
     h, w = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
     pixels = np.zeros(y.shape, bool)
-    for value, inward in ((y.min(), y > y.min()), (y.max(), y < y.max())):
+    for end, value, inward in (("min", y.min(), y > y.min()), ("max", y.max(), y < y.max())):
+        if end not in ends:  # (the floor or the ceiling alone)
+            continue
         at = y == value
         count = int(at.sum())
         if count < max(16, CLIPPED_SHARE * y.size) or not inward.any():

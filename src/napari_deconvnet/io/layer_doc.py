@@ -90,6 +90,19 @@ _UNIT_NAMES = {
     "nanosecond": "nanosecond",
     "d": "day",
     "day": "day",
+    "days": "day",
+    "hr": "hour",
+    "hrs": "hour",
+    "hours": "hour",
+    "mins": "minute",
+    "minutes": "minute",
+    "secs": "second",
+    "seconds": "second",
+    "msec": "millisecond",
+    "milliseconds": "millisecond",
+    "usec": "microsecond",
+    "microseconds": "microsecond",
+    "nanoseconds": "nanosecond",
 }
 # pint names -> the symbols OME-XML expects
 OME_UNITS = {

@@ -51,6 +51,7 @@ from napari_deconvnet.core.ome_zarr import multiscales
 from .layer_doc import (
     IMAGEJ_UNITS,
     LAYER_KEY,
+    LENGTHS,
     OME_UNITS,
     UNIT_SIZES,
     canonical,
@@ -247,7 +248,7 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
         ij_data = _imagej_ready(data, axes)
         if ij_data is not None and len(ij_axes.removesuffix("S")) <= 5:
             ij_meta: dict[str, Any] = {"axes": ij_axes, "Info": doc}
-            if unit not in IMAGEJ_UNITS and unit in UNIT_SIZES:
+            if unit not in IMAGEJ_UNITS and unit in LENGTHS:
                 # a length ImageJ has no word for (Å): its sizes in nanometres (they
                 # were written without a unit, which Fiji read as 10**4 times larger)
                 sx, unit = in_unit(sx, unit, "nanometer"), "nanometer"
