@@ -163,8 +163,8 @@ def test_a_time_axis_in_x_is_not_written_as_nanometres(tmp_path):
     from napari_deconvnet.io.writer import write_tiff
 
     path = tmp_path / "k.tif"
-    write_tiff(path, np.zeros((20, 30), np.uint8), {"scale": [0.5, 2.0],
-                                                     "units": ["micrometer", "second"]})  # fmt: skip
+    meta = {"scale": [0.5, 2.0], "units": ["micrometer", "second"]}
+    write_tiff(path, np.zeros((20, 30), np.uint8), meta)
     with tifffile.TiffFile(path) as tif:
         assert tif.imagej_metadata.get("unit") is None  # (X is time: no length unit)
         assert tif.pages[0].tags["XResolution"].value == (1, 2)

@@ -175,3 +175,64 @@ def test_validation_data_and_validation_regions_are_alternatives():
             clean + 0.1, clean, validation=(other + 0.1, other), validation_regions=mask,
             steps_per_epoch=2, epochs=1, patch_size=32, batch_size=2, device="cpu",
         )  # fmt: skip
+
+
+SMALL = dict(network={"depth": 2, "base_channels": 8}, epochs=1, steps_per_epoch=2,
+             batch_size=2, patch_size=32, device="cpu")  # fmt: skip
+
+
+def test_numpy_scalars_are_numbers_and_infinite_rates_are_refused():
+    """Session 67: np.float32(0.2) as validation was taken as data, np.float32 lr and
+    max_seconds and dn.adapt's np.int64 seed/steps were refused as "not a number";
+    lr=inf (train) and l2sp=nan/inf (adapt) ran to a NaN loss."""
+    noisy, clean = _pair()
+    a = dn.train(noisy, clean, validation=np.float32(0.2), seed=0, **SMALL)
+    b = dn.train(noisy, clean, validation=0.2, seed=0, **SMALL)
+    assert _same(a.model.state_dict(), b.model.state_dict())
+    dn.train(noisy, clean, lr=np.float32(1e-3), **SMALL)
+    dn.train(noisy, clean, max_seconds=np.float32(2), **{**SMALL, "epochs": None})
+    for lr in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="lr must be a positive, finite number"):
+            dn.train(noisy, clean, lr=lr, **SMALL)
+    adapt = dict(seconds=None, steps=np.int64(2), steps_per_epoch=2, patch_size=32, device="cpu")
+    dn.adapt("denoise-2d", noisy, seed=np.int64(1), batch_size=np.int64(2), **adapt)
+    for bad in ({"l2sp": float("nan")}, {"l2sp": float("inf")}, {"lr": 0.0}):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            dn.adapt("denoise-2d", noisy, batch_size=2, **adapt, **bad)
+
+
+def test_validation_that_does_not_fit_the_mode_or_the_inputs_is_refused_in_words():
+    """Session 67: an (inputs, targets) tuple in self-supervised training was read as two
+    images (a clean one scored as noisy); grey validation beside RGB inputs failed in
+    numpy's "axes don't match array"; a list of RGB and grey inputs trained the colour
+    image as planes 3 or 4 pixels wide."""
+    rng = np.random.default_rng(0)
+    grey = rng.random((96, 96)).astype(np.float32)
+    rgb = rng.random((96, 96, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="validates on images alone"):
+        dn.train(grey, validation=(grey, grey), **SMALL)
+    with pytest.raises(ValueError, match="do not have the inputs' axes 'YXS'"):
+        dn.train(rgb, rgb, validation=(grey, grey), **SMALL)
+    with pytest.raises(ValueError, match="input 0 looks like RGB"):
+        dn.train([rgb, grey], [rgb, grey], **SMALL)
+
+
+def test_a_resume_without_the_validation_it_was_saved_with_is_refused(tmp_path):
+    """Session 67: validation=None on resume dropped the interrupted run's best model and
+    the never-worse promise, and returned the last weights."""
+    import threading
+
+    noisy, clean = _pair()
+    stop = threading.Event()
+    run = dict(network={"depth": 2, "base_channels": 8}, epochs=4, steps_per_epoch=3,
+               batch_size=4, patch_size=32, device="cpu")  # fmt: skip
+    path = tmp_path / "a.safetensors"
+
+    def press(event):
+        if event.kind == "step" and event.step >= 4:
+            stop.set()
+
+    dn.train(noisy, clean, autosave=path, stop=stop, callback=press, **run)
+    with pytest.raises(ValueError, match="was saved by a run with a validation split"):
+        dn.train(noisy, clean, resume=path, validation=None, **run)
+    assert dn.train(noisy, clean, resume=path, **run).steps == 12

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Callable, Generator
@@ -339,8 +340,23 @@ def _check_settings(settings: dict[str, Any]) -> None:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     for name in ("lr", "l2sp"):
         value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        bad = isinstance(value, bool) or not isinstance(value, int | float)
+        if bad or not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+            # (an infinite lr or a NaN l2sp ran to a NaN loss; lr=0 trains nothing)
+            what = "a finite number > 0" if name == "lr" else "a finite number >= 0"
+            raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def _plain_number(value: Any) -> Any:
+    """A NumPy scalar as the Python number it is (np.int64(1) was refused as "not an
+    integer", and would not go into the model file's JSON); anything else as it is."""
+    if isinstance(value, bool | np.bool_):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
 
 
 def _same_psf(a: Any, b: Any) -> bool:
@@ -538,6 +554,7 @@ def adapt_iter(
             "through a one-channel denoiser as luminance and chroma; if that axis holds "
             "fluorescence channels, say so with axes='YXC'"
         )
+    seconds, steps = _plain_number(seconds), _plain_number(steps)  # NumPy scalars too
     if seconds is None and steps is None:
         raise ValueError("seconds=None needs steps= (a bound on the run); pass one of them")
     if seconds is not None and (
@@ -575,11 +592,11 @@ def adapt_iter(
         kernel, _ = recentre_psf(kernel, np.shape(array)[-kernel.ndim :])
         kernel = np.asarray(kernel, np.float32)
     given = {
-        "batch_size": batch_size,
-        "lr": lr,
-        "l2sp": l2sp,
-        "steps_per_epoch": steps_per_epoch,
-        "seed": seed,
+        "batch_size": _plain_number(batch_size),
+        "lr": _plain_number(lr),
+        "l2sp": _plain_number(l2sp),
+        "steps_per_epoch": _plain_number(steps_per_epoch),
+        "seed": _plain_number(seed),
         "kinds": kinds,
         "scenes": scenes,
         "validate_on": validate_on,

@@ -248,6 +248,18 @@ def resolve_axes(axes: Any, inputs: list, ndim: int) -> str | None:
     if axes is None:
         shape = tuple(inputs[0].shape)
         # as restore guesses them: (Y, X, 3|4) and (T, Y, X, 3|4) are RGB(A) for a 2D network
+        colour = [len(a.shape) in (3, 4) and a.shape[-1] in (3, 4) for a in inputs]
+        if ndim == 2 and any(colour) and not all(colour):
+            # (the colour images were read as planes of 3 or 4 pixels' width, and trained
+            # on patches of that width, or refused in words about such patches)
+            found = [str(i) for i, c in enumerate(colour) if c]
+            which = (
+                f"inputs {', '.join(found)} look" if len(found) > 1 else f"input {found[0]} looks"
+            )
+            raise ValueError(
+                f"{which} like RGB(A) images (3 or 4 samples on the last axis) and the "
+                "others do not; train them apart, or pass axes= for all of them"
+            )
         if ndim == 2 and len(shape) in (3, 4) and shape[-1] in (3, 4):
             # images of several sizes too, as long as each is RGB(A) of the same rank
             if all(len(a.shape) == len(shape) and a.shape[-1] in (3, 4) for a in inputs):
@@ -592,6 +604,13 @@ def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.dev
     )
 
 
+def _plain_real(value: Any) -> Any:
+    """A real NumPy scalar as a Python float (bools and anything else as they are)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_ | int | float):
+        return float(value)
+    return value
+
+
 def _fraction_or_strength(value: Any, name: str, default: float, upper: float | None) -> float:
     if value is None:
         return default
@@ -625,7 +644,18 @@ def _channel_validation(
     """Explicit validation data split by channel like the inputs."""
     if axes is None or validation is None or isinstance(validation, float | int):
         return validation
-    split = lambda v: by_channel(as_list(v, "validation"), axes, ndim, opponent)  # noqa: E731
+
+    def split(value: Any) -> Any:
+        images = as_list(value, "validation")
+        for image in images:  # (numpy's "axes don't match array" from a transpose)
+            if np.ndim(image) != len(axes):
+                raise ValueError(
+                    f"validation data of shape {tuple(np.shape(image))} do not have the "
+                    f"inputs' axes {axes!r} ({len(axes)} dimensions); give validation "
+                    "images laid out as the inputs"
+                )
+        return by_channel(images, axes, ndim, opponent)
+
     if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
         return tuple(split(v) for v in validation)
     return split(validation)
@@ -695,6 +725,11 @@ def build_trainer(
     epochs = positive_int(epochs, "epochs", allow_none=True)
     steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
     patience = positive_int(patience, "patience", allow_none=True)
+    lr, max_seconds, l2sp, rehearsal, ema = (
+        _plain_real(v) for v in (lr, max_seconds, l2sp, rehearsal, ema)
+    )  # (NumPy scalars were refused as "not a positive number")
+    if isinstance(validation, numbers.Real) and not isinstance(validation, bool | np.bool_):
+        validation = float(validation)  # a fraction (np.float32(0.2) was taken as data)
     if max_seconds is not None and (
         isinstance(max_seconds, bool)
         or not isinstance(max_seconds, int | float)
@@ -709,8 +744,8 @@ def build_trainer(
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; use one of {SCHEDULES}")
     fine_tuning = model is not None
-    if lr is not None and not (isinstance(lr, int | float) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if lr is not None and not (isinstance(lr, int | float) and 0 < lr < math.inf):
+        raise ValueError(f"lr must be a positive, finite number, got {lr!r}")
     l2sp = _fraction_or_strength(l2sp, "l2sp", L2SP_FINE_TUNE if fine_tuning else 0.0, None)
     rehearsal = _fraction_or_strength(
         rehearsal, "rehearsal", REHEARSAL_FINE_TUNE if fine_tuning else 0.0, 4.0

@@ -776,7 +776,15 @@ class Trainer:
         scored on it (``improved=True`` where every new epoch was worse).
         """
         recorded = self.best.get("loss")
-        if recorded is None or not self.validated:
+        if recorded is not None and not self.validated:
+            # (validation=None on resume dropped the interrupted run's best model and
+            # its never-worse promise, and returned the last weights without a word)
+            raise ValueError(
+                f"{self.resumed.get('path', 'the resume file')} was saved by a run with a "
+                "validation split, but this run has none (validation=None); resume with "
+                "the same validation, or start a new run"
+            )
+        if recorded is None:
             return
         current = _state(self.net)
         try:
