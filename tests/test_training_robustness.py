@@ -236,3 +236,9 @@ def test_a_resume_without_the_validation_it_was_saved_with_is_refused(tmp_path):
     with pytest.raises(ValueError, match="was saved by a run with a validation split"):
         dn.train(noisy, clean, resume=path, validation=None, **run)
     assert dn.train(noisy, clean, resume=path, **run).steps == 12
+
+
+def test_a_loss_callable_that_returns_a_number_is_refused_in_words():
+    noisy, clean = _pair()
+    with pytest.raises(TypeError, match="the loss must be a scalar tensor"):
+        dn.train(noisy, clean, loss=lambda out, target: 0.5, **SMALL)

@@ -372,6 +372,14 @@ class Trainer:
             with autocast(self.device, self.amp):
                 rehearsed = self.net(extra[0].contiguous(memory_format=self.fmt))
             value = value + cfg.rehearsal * self.loss_fn(rehearsed.float(), extra[1])
+        if not (torch.is_tensor(value) and value.numel() == 1):  # a loss= callable's own
+            got = type(value).__name__
+            if torch.is_tensor(value):
+                got += f" of shape {tuple(value.shape)}"
+            raise TypeError(
+                f"the loss must be a scalar tensor (differentiable), got {got}; a loss= "
+                "callable takes (output, target) tensors and returns their mean loss"
+            )
         loss_value = float(value.detach())
         if not math.isfinite(loss_value):
             raise _Ended(
