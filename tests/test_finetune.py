@@ -62,6 +62,8 @@ def test_training_that_can_only_hurt_returns_the_start_bit_identical():
     # handed back under the start's name and conditions: it was renamed "-finetuned"
     # and warned that a noisier image lay outside this run's data
     assert result.model.metadata["name"] == start.metadata["name"]
+    # and its description (session 67: "2D model from supervised training")
+    assert result.model.metadata["description"] == start.metadata["description"]
     assert result.model.metadata["training"]["conditions"] is None
     with warnings.catch_warnings():
         warnings.simplefilter("error", dn.ConditionsWarning)

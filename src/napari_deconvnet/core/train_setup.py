@@ -1022,6 +1022,7 @@ def build_trainer(
     # and its conditions (it was renamed "-finetuned" and warned on images unlike the
     # run's data, which the returned weights never trained on)
     start_conditions = recorded_conditions(net.metadata) if parent is not None else None
+    start_description = net.metadata.get("description") if parent is not None else None
 
     def metadata(**record: Any) -> dict[str, Any]:
         unchanged = parent is not None and record.get("improved") is False
@@ -1038,6 +1039,8 @@ def build_trainer(
         )
         if opponent:  # RGB trained as restore applies the model (core.colour)
             out["training"]["colour"] = "opponent"
+        if unchanged and start_description:  # the start's own words, as its name
+            out["description"] = start_description
         return out
 
     return Trainer(
