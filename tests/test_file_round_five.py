@@ -198,3 +198,31 @@ def test_tiff_reads_in_threads_leave_tifffiles_logger_as_it_was(tmp_path):
     for t in threads:
         t.join()
     assert (logger.level, logger.propagate) == before
+
+
+def test_an_intact_tiff_with_a_stray_last_page_pointer_opens_whole(tmp_path):
+    """Session 67 review: tifffile logs "invalid page offset" for a last page whose next
+    pointer is garbage, and reads every plane; the truncation check refused such files."""
+    import struct
+
+    for name, kw in (("a.ome.tif", {"ome": True, "metadata": {"axes": "ZYX"}}), ("b.tif", {})):
+        path = tmp_path / name
+        data = np.arange(3 * 32 * 32, dtype=np.uint16).reshape(3, 32, 32)
+        tifffile.imwrite(path, data, **kw)
+        with tifffile.TiffFile(path) as tif:
+            last = tif.pages[-1]
+            where = last.offset + 2 + 12 * len(last.tags)  # its next-IFD pointer
+        raw = bytearray(path.read_bytes())
+        raw[where : where + 4] = struct.pack("<I", len(raw) + 1000)
+        path.write_bytes(bytes(raw))
+        np.testing.assert_array_equal(read_image(path).data, data)
+
+
+def test_an_imagej_time_unit_of_free_text_is_no_unit(tmp_path):
+    """Session 67 review: tunit="frame" (free text in ImageJ) became a unit napari does not
+    know, and the layer could not be made."""
+    path = tmp_path / "f.tif"
+    tifffile.imwrite(path, np.zeros((3, 16, 16), np.uint16), imagej=True,
+                     metadata={"axes": "TYX", "finterval": 2.0, "tunit": "frame"})  # fmt: skip
+    image = read_image(path)
+    assert image.scale[0] == 2.0 and image.units[0] is None

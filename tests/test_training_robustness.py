@@ -242,3 +242,30 @@ def test_a_loss_callable_that_returns_a_number_is_refused_in_words():
     noisy, clean = _pair()
     with pytest.raises(TypeError, match="the loss must be a scalar tensor"):
         dn.train(noisy, clean, loss=lambda out, target: 0.5, **SMALL)
+
+
+def test_a_run_without_validation_resumes_and_stacks_take_plane_validation(tmp_path):
+    """Session 67 review: the refusal of a resume without its validation split refused
+    every resume of a run that never had one; the axes check of validation data refused
+    a plane beside a stack of planes (axes TYX), which trains on planes."""
+    import threading
+
+    noisy, clean = _pair()
+    stop = threading.Event()
+    run = dict(network={"depth": 2, "base_channels": 8}, epochs=4, steps_per_epoch=3,
+               batch_size=4, patch_size=32, device="cpu", validation=None)  # fmt: skip
+
+    def press(event):
+        if event.kind == "step" and event.step >= 4:
+            stop.set()
+
+    path = tmp_path / "b.safetensors"
+    dn.train(noisy, clean, autosave=path, stop=stop, callback=press, **run)
+    assert dn.train(noisy, clean, resume=path, **run).steps == 12
+    rng = np.random.default_rng(1)
+    stack = rng.random((3, 64, 64)).astype(np.float32)
+    noisy_stack = stack + 0.1 * rng.standard_normal(stack.shape).astype(np.float32)
+    dn.train(noisy_stack, stack, axes="TYX", validation=(noisy_stack[0], stack[0]), **SMALL)
+    dn.train(noisy_stack, axes="TYX", validation=noisy_stack[0], **SMALL)
+    # a tuple of three images in self-supervised training is three images, as before
+    dn.train(noisy_stack[0], validation=(noisy_stack[1], noisy_stack[2], noisy_stack[0]), **SMALL)

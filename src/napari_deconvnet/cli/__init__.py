@@ -581,13 +581,9 @@ def _run(args: argparse.Namespace, debug: bool, where: str) -> int:
     except KeyboardInterrupt as err:
         if debug:
             traceback.print_exc()
-        kept = getattr(err, "kept", None)  # a streamed restore's unfinished OME-Zarr
+        kept = getattr(err, "kept", None)  # what an interrupted run keeps, and how to go on
         if kept is not None:
-            print(
-                f"{where}: interrupted; the unfinished {kept} is kept: the same command "
-                "resumes it, --overwrite starts it anew",
-                file=sys.stderr,
-            )
+            print(f"{where}: interrupted; {kept}", file=sys.stderr)
         else:
             print(f"{where}: interrupted; no partial output was left", file=sys.stderr)
         return 130

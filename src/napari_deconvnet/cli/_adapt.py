@@ -74,8 +74,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             if message.startswith("axes ") and not args.axes:  # the file's own axes
                 message = f"the file's {message}; pass --axes to give others"
             raise UsageError(_cli_words(message)) from err
-        except KeyboardInterrupt:
-            say_what_is_kept(autosave, "its .resume and .adapt files")
+        except KeyboardInterrupt as err:
+            from napari_deconvnet.core.adapt_record import record_path
+
+            say_what_is_kept(
+                autosave, "its .resume and .adapt files", err, [record_path(autosave)]
+            )
             raise
     save_result(result, out, autosave, args.description)
     return 0

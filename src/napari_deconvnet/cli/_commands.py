@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -369,25 +369,30 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif message.startswith("noise ") and args.noise:
                 message = f"--{message}"
             raise UsageError(_cli_words(message)) from err
-        except KeyboardInterrupt:
-            say_what_is_kept(autosave, "its .resume file")
+        except KeyboardInterrupt as err:
+            say_what_is_kept(autosave, "its .resume file", err)
             raise
     save_result(result, out, autosave, args.description)
     return 0
 
 
-def say_what_is_kept(autosave: Path, files: str) -> None:
-    """After Ctrl-C: where an interrupted run is kept and how to continue it."""
+def say_what_is_kept(
+    autosave: Path, files: str, err: BaseException, others: Sequence[Path] = ()
+) -> None:
+    """After Ctrl-C: where an interrupted run is kept and how to continue it, as the
+    words :func:`~napari_deconvnet.cli.main` prints (``err.kept``; it said "no partial
+    output was left" after them). Stopped before a resume state was written, the
+    autosave and `others` (the adapt record) are removed: --resume cannot use them."""
     from napari_deconvnet.core.checkpoint import resume_path
 
     if resume_path(autosave).is_file():
-        print(
+        err.kept = (  # type: ignore[attr-defined]
             f"the run so far is kept in {autosave} (and {files}): run the same command "
-            "with --resume to continue it",
-            file=sys.stderr,
+            "with --resume to continue it"
         )
-    else:  # stopped before a resume state was written: an autosave --resume cannot use
-        autosave.unlink(missing_ok=True)
+    else:
+        for path in (autosave, *others):
+            path.unlink(missing_ok=True)
 
 
 def progress_callback(bar: Any) -> Callable[[Any], None]:

@@ -521,7 +521,14 @@ def psf_from(
         )
     shape, ndim = params.pop("shape", None), params.pop("ndim", None)
     try:
-        params.update(specs.parse_params(kinds[name.lower()], pairs or ()))
+        extra = specs.parse_params(kinds[name.lower()], pairs or ())
+        twice = sorted(set(extra) & set(params))
+        if twice:  # (--psf-param took over silently, and the record kept --psf's value)
+            raise UsageError(
+                f"--psf {text}: {', '.join(twice)} is given twice (in --psf and in "
+                "--psf-param); give each parameter once"
+            )
+        params.update(extra)
         kernel = np.asarray(make_psf(name, shape, ndim=ndim, **params), np.float32)
     except (TypeError, ValueError) as err:
         raise UsageError(f"--psf {text}: {err}") from err

@@ -102,11 +102,13 @@ def _check_psf(name: str, spec: Any, psf: Any) -> None:
         )
 
 
-def _psf_record(given: Any, used: Any, taken: dict) -> Any:
-    """What the provenance says about the PSF: as given, or with the calibration."""
+def _psf_record(given: Any, used: Any, taken: dict, pairs: Any = None) -> Any:
+    """What the provenance says about the PSF: as given (with its ``--psf-param``
+    values: ``gaussian`` with ``sigma=3`` read as the default sigma), or with the
+    calibration."""
     given = given[0] if isinstance(given, list) and len(given) == 1 else given
     if not taken:
-        return given
+        return {"given": given, "psf_param": list(pairs)} if pairs else given
     if isinstance(used, list):  # a file's PSF is recorded by its name, a kind whole
         names = given if isinstance(given, list) else [given] * len(used)  # (a C-axis file)
         named = [u if isinstance(u, dict) else g for u, g in zip(used, names, strict=True)]
@@ -234,7 +236,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 params=params,
                 model=name if model is not None else None,
                 model_name=model.metadata.get("name", name) if model is not None else None,
-                psf=_psf_record(args.psf, file_psf, taken),
+                psf=_psf_record(args.psf, file_psf, taken, getattr(args, "psf_param", None)),
                 axes=axes,
                 tile=args.tile,
                 device=args.device,
@@ -371,7 +373,10 @@ def _stream(
                 # the unfinished target stays to be resumed: main() says so (it said
                 # "no partial output was left" beside a half-written OME-Zarr)
                 if (dst / ".napari_deconvnet_job").is_dir():
-                    err.kept = dst  # type: ignore[attr-defined]
+                    err.kept = (  # type: ignore[attr-defined]
+                        f"the unfinished {dst} is kept: the same command resumes it, "
+                        "--overwrite starts it anew"
+                    )
                 raise
 
         if not (unfinished and args.overwrite):

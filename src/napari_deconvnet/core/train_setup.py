@@ -648,7 +648,7 @@ def _channel_validation(
     def split(value: Any) -> Any:
         images = as_list(value, "validation")
         for image in images:  # (numpy's "axes don't match array" from a transpose)
-            if np.ndim(image) != len(axes):
+            if ("C" in axes or "S" in axes) and np.ndim(image) != len(axes):
                 raise ValueError(
                     f"validation data of shape {tuple(np.shape(image))} do not have the "
                     f"inputs' axes {axes!r} ({len(axes)} dimensions); give validation "

@@ -784,7 +784,8 @@ class Trainer:
         scored on it (``improved=True`` where every new epoch was worse).
         """
         recorded = self.best.get("loss")
-        if recorded is not None and not self.validated:
+        had = any(entry.get("val_loss") is not None for entry in self.history)
+        if had and not self.validated:
             # (validation=None on resume dropped the interrupted run's best model and
             # its never-worse promise, and returned the last weights without a word)
             raise ValueError(
@@ -792,7 +793,7 @@ class Trainer:
                 "validation split, but this run has none (validation=None); resume with "
                 "the same validation, or start a new run"
             )
-        if recorded is None:
+        if recorded is None or not self.validated:  # (no split then and now: as it was)
             return
         current = _state(self.net)
         try:

@@ -368,13 +368,13 @@ class TrainingSet:
         else:
             if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
                 v_in, v_tg = validation
-            elif isinstance(validation, tuple) and mode != "supervised":
+            elif isinstance(validation, tuple) and len(validation) == 2 and mode != "supervised":
                 # (an (inputs, targets) pair was read as two images: a clean one scored as
                 # noisy, or a noisy one degraded again as clean)
                 raise ValueError(
                     f"{mode} training validates on images alone: pass validation= an image or "
-                    "a list of them, not a tuple (a tuple is the supervised (inputs, "
-                    "targets) pair)"
+                    "a list of them, not a pair in a tuple (that is the supervised (inputs, "
+                    "targets) form)"
                 )
             else:
                 v_in, v_tg = validation, None

@@ -30,6 +30,7 @@ from napari_deconvnet.core.ome_zarr import JOB_DIR, open_level, read_multiscales
 
 from .layer_doc import (
     LAYER_KEY,
+    UNIT_SIZES,
     canonical,
     display_of,
     load_doc,
@@ -250,6 +251,16 @@ def _check_complete(path: str, series: Any, ij: dict[str, Any]) -> None:
         )
 
 
+def _known_unit(text: Any, default: str | None) -> str | None:
+    """An ImageJ axis unit as a unit of known size, `default` when absent, None (no
+    unit) when it is free text such as "frame" (napari refuses a unit it does not know,
+    and the layer was not made)."""
+    if not text:
+        return default
+    name = unit_name(text)
+    return name if name in UNIT_SIZES else None
+
+
 def _check_complete_ome(path: str, series: Any, xml: str) -> None:
     """Refuse an OME-TIFF holding fewer planes than its first image declares.
 
@@ -341,12 +352,12 @@ def _tiff_problems() -> Any:
 
 
 def _truncated(problems: list) -> bool:
-    """Whether tifffile's messages say pages or the description are past the file's end."""
+    """Whether tifffile's messages say the description lies past the file's end."""
+    # the description (OME-XML, ImageJ's or our layer document) lost: what a cut file
+    # shows; an intact file with a stray last next-page pointer logs "invalid page
+    # offset" alone and reads whole (refused for it, it was a false alarm)
     words = [record.getMessage() for record in problems]
-    return any(
-        "invalid page offset" in w or ("TiffTag 270" in w and "invalid value offset" in w)
-        for w in words
-    )
+    return any("TiffTag 270 @" in w and "invalid value offset" in w for w in words)
 
 
 def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any, Any, dict, Any]:
@@ -368,9 +379,9 @@ def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any,
         # the frame interval is not in seconds (a 2-minute interval read as 2 s)
         units = {
             "X": unit,
-            "Y": unit_name(ij["yunit"]) if ij.get("yunit") else unit,
-            "Z": unit_name(ij["zunit"]) if ij.get("zunit") else unit,
-            "T": unit_name(ij["tunit"]) if ij.get("tunit") else "second",
+            "Y": _known_unit(ij.get("yunit"), unit),
+            "Z": _known_unit(ij.get("zunit"), unit),
+            "T": _known_unit(ij.get("tunit"), "second"),
         }
         for letter, code in (("X", "XResolution"), ("Y", "YResolution")):
             if code in tags:
@@ -382,7 +393,8 @@ def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any,
         if _positive(ij.get("finterval")):
             native["T"] = (_positive(ij["finterval"]), units["T"])
     elif tif.is_ome:
-        _check_complete_ome(path, series, tif.ome_metadata or "")
+        if getattr(series, "kind", "ome") == "ome":  # (not tifffile's fallback series)
+            _check_complete_ome(path, series, tif.ome_metadata or "")
         native, doc = _ome_geometry(tif.ome_metadata or "")
     elif tif.is_shaped:
         shaped = (tif.shaped_metadata or ({},))[0] or {}
@@ -401,7 +413,7 @@ def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any,
                     native[letter] = (size * 1e4, "micrometer")
     if problems and _truncated(problems):  # (after the formats' own, more precise checks)
         raise _NotAnImage(
-            f"{path}: this TIFF's pages or description lie past the end of the file; it is "
+            f"{path}: this TIFF's description lies past the end of the file; it is "
             "truncated or damaged (copy it again)"
         )
     return series, doc, native, legacy
