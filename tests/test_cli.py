@@ -294,7 +294,9 @@ def test_restore_runs_classical_methods_with_their_parameters(tif, tmp_path, cap
     np.testing.assert_allclose(tifffile.imread(out), dn.wiener(_image(), psf, 0.05), atol=1e-5)
     record = read_image(out).metadata["napari_deconvnet"]
     assert record["method"] == "wiener" and record["params"] == {"balance": 0.05}
-    assert record["psf"] == "gaussian" and "model" not in record
+    # (with its --psf-param: session 67 recorded "gaussian" alone, the default sigma)
+    assert record["psf"] == {"given": "gaussian", "psf_param": ["sigma=1"]}
+    assert "model" not in record
     # the old spelling of a PSF kind with its parameters gives the same PSF
     old = tmp_path / "old.tif"
     argv = ["restore", str(tif), "-o", str(old), "--method", "wiener", "--param", "balance=0.05"]

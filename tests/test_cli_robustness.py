@@ -334,3 +334,84 @@ def test_ctrl_c_during_a_streamed_restore_says_the_target_is_kept(
     assert not (target / ".napari_deconvnet_job").exists()
     expected = dn.restore(data, precision="float32", device="cpu")
     assert _relative_error(read_image(target).data, expected) < 1e-5
+
+
+def test_psf_param_given_twice_is_refused_and_recorded_when_used(tmp_path, capsys):
+    """Session 67: --psf gaussian:sigma=2 --psf-param sigma=3 deconvolved with sigma 3 and
+    recorded sigma 2; --psf gaussian --psf-param sigma=3 was recorded as "gaussian"."""
+    src = tmp_path / "b.tif"
+    tifffile.imwrite(src, _image((48, 48)))
+    out = tmp_path / "o.tif"
+    rl = ["--method", "richardson-lucy", "--param", "iterations=3", "-q"]
+    both = ["restore", str(src), "-o", str(out), *rl, "--psf", "gaussian:sigma=2"]
+    assert main([*both, "--psf-param", "sigma=3"]) == 2
+    assert "sigma is given twice (in --psf and in --psf-param)" in capsys.readouterr().err
+    assert not out.exists()
+    one = ["restore", str(src), "-o", str(out), *rl, "--psf", "gaussian", "--psf-param", "sigma=3"]
+    assert main(one) == 0
+    psf = read_image(out).metadata["napari_deconvnet"]["psf"]
+    assert psf == {"given": "gaussian", "psf_param": ["sigma=3"]}
+
+
+def test_batch_wide_options_are_refused_once(tmp_path, capsys):
+    """Session 67: --device bogus with a classical method was taken and recorded;
+    synthesize --seed -1 and --clip 1,0 were refused once per file of a batch."""
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    tifffile.imwrite(a, _image())
+    tifffile.imwrite(b, _image(seed=1))
+    assert main(["restore", str(a), "-o", str(tmp_path / "m.tif"), "--method", "median",
+                 "--device", "bogus"]) == 2  # fmt: skip
+    assert "--device bogus" in capsys.readouterr().err
+    assert not (tmp_path / "m.tif").exists()
+    for bad in (["--seed", "-1"], ["--clip", "1,0"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["synthesize", str(a), str(b), "-o", str(tmp_path / "s"), "--noise",
+                  "gaussian", *bad])  # fmt: skip
+        assert stop.value.code == 2
+    assert not (tmp_path / "s").exists()
+
+
+def test_export_psf_of_a_denoiser_and_an_empty_train_name_are_refused(tmp_path, capsys):
+    psf = tmp_path / "psf.tif"
+    tifffile.imwrite(psf, dn.make_psf("gaussian", (15, 15)).astype(np.float32))
+    assert main(["export", "denoise-2d", "-o", str(tmp_path / "g.zip"), "--author", "A",
+                 "--psf", str(psf)]) == 2  # fmt: skip
+    assert "does not deconvolve" in capsys.readouterr().err
+    assert not (tmp_path / "g.zip").exists()
+    noisy, clean = tmp_path / "n.tif", tmp_path / "c.tif"
+    tifffile.imwrite(noisy, _image((64, 64)))
+    tifffile.imwrite(clean, _image((64, 64), seed=1))
+    out = str(tmp_path / "m.safetensors")
+    command = ["train", "--input", str(noisy), "--target", str(clean), "-o", out]
+    assert main([*command, "--name", " ", "--epochs", "1"]) == 2
+    assert "--name is empty" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_train_says_what_is_kept_in_one_line(tmp_path, capsys, monkeypatch):
+    """Session 67: after Ctrl-C, train said the run was kept in its autosave, and then
+    "interrupted; no partial output was left"."""
+    from napari_deconvnet.cli import _commands
+
+    noisy, clean = tmp_path / "n.tif", tmp_path / "c.tif"
+    tifffile.imwrite(noisy, _image((64, 64)))
+    tifffile.imwrite(clean, _image((64, 64), seed=1))
+    real = _commands.progress_callback
+
+    def interrupting(bar):
+        shown = real(bar)
+
+        def callback(event):
+            shown(event)
+            if event.kind == "epoch" and event.epoch >= 1:
+                raise KeyboardInterrupt
+
+        return callback
+
+    monkeypatch.setattr(_commands, "progress_callback", interrupting)
+    out = tmp_path / "m.safetensors"
+    command = ["train", "--input", str(noisy), "--target", str(clean), "-o", str(out),
+               "--epochs", "3", "--patch-size", "32", "-q"]  # fmt: skip
+    assert main(command) == 130
+    err = capsys.readouterr().err
+    assert "no partial output" not in err
+    assert "interrupted; the run so far is kept in" in err and "--resume" in err

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -144,6 +145,11 @@ def _pair(text: str) -> tuple[float, float]:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
+    # (refused once, here, not once per file of a batch)
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise argparse.ArgumentTypeError(
+            f"expected finite LOW,HIGH with LOW <= HIGH, got {text!r}"
+        )
     return low, high
 
 
@@ -449,7 +455,7 @@ def _parser() -> argparse.ArgumentParser:
         help="one letter per dimension from TZCYXS (default: the file's): noise and blur "
         "per YX plane, or ZYX volume where the axes have a Z",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--clip", type=_pair, default=None, metavar="LOW,HIGH")
     p.set_defaults(func=commands.cmd_synthesize)
 

@@ -317,6 +317,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"--network {args.network!r}: expected key=value,key=value (e.g. "
                 "ndim=3,base_channels=8; the fields are DeconvNetConfig's)"
             ) from None
+    if args.name is not None and not args.name.strip():  # (it was dropped silently)
+        raise UsageError("--name is empty; give the model a name, or leave --name out")
     if args.name:
         options["name"] = args.name
     if args.intensity_jitter is not None:

@@ -146,7 +146,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             model = load_model(spec.extra.get("model", name))
         except (TypeError, ValueError) as err:
             raise UsageError(str(err)) from err
-        _check_device(args.device)
+    _check_device(args.device)  # classical methods too (a bad one was taken and recorded)
     errors = BatchErrors("restore", len(inputs))
     with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
         for src, dst in zip(inputs, outputs, strict=True):

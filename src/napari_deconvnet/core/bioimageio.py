@@ -283,6 +283,11 @@ def export_bioimageio(
     target = check_target(path, (".zip",), "bioimage.io package")
     net = private_copy(load_model(model))
     _refuse_unexportable(net)
+    if psf is not None and not kind_of(net).needs_psf:  # (it was ignored without a word)
+        raise ValueError(
+            f"psf is for deconvolution models; {net.metadata.get('name', 'this model')!r} "
+            "does not deconvolve (leave psf out)"
+        )
     if onnx is None:
         try:
             import onnx as _onnx  # noqa: F401
