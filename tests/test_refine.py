@@ -288,3 +288,31 @@ def test_refine_fits_each_image_of_a_stack_as_alone(bright):
     for plane, image in zip(together, stack, strict=True):
         alone = dn.restore(image, "deconv-2d", psf=psf, device="cpu", refine=noise)
         np.testing.assert_allclose(plane, alone, atol=1e-5)
+
+
+def test_refine_follows_the_borders_the_restore_used():
+    """Session 67: refine= refined on the mirrored image whatever `borders` had found; a
+    blur with darkness beyond its sides (restored extended) lost 7 dB to the refinement
+    (25.8 to 18.5 dB), which ran to its last iteration on the borders' misfit."""
+    from scipy.signal import fftconvolve
+
+    from skimage import data
+
+    clean = data.camera()[::2, ::2][:160, :160] / 255.0
+    psf = dn.make_psf("gaussian", sigma=2, shape=(15, 15))
+    blurred = fftconvolve(clean, psf, mode="same").clip(0)  # darkness beyond the sides
+    noisy = (np.random.default_rng(0).poisson(blurred * 1e4) / 1e4).astype(np.float32)
+    plain = dn.restore(noisy, psf=psf, device="cpu")
+    refined = dn.restore(noisy, psf=psf, refine={"noise": "poisson", "gain": 1e4}, device="cpu")
+    assert _psnr(clean, refined) > _psnr(clean, plain) - 0.1  # (it was 8 dB below)
+
+
+def test_a_one_plane_psf_beside_a_stack_of_planes_takes_deconv_2d():
+    """Session 67: a (1, Y, X) PSF with model "default" chose deconv-3d for a TYX (or
+    CYX) stack, which refused it ("needs a 'Z' axis"); on a single plane it worked."""
+    psf = dn.make_psf("gaussian", sigma=2, shape=(15, 15))[None]
+    stack = np.random.default_rng(0).random((2, 64, 64), dtype=np.float32)
+    out = dn.restore(stack, psf=psf, axes="TYX", device="cpu")
+    np.testing.assert_array_equal(out, dn.restore(stack, "deconv-2d", psf=psf, axes="TYX",
+                                                  device="cpu"))  # fmt: skip
+    assert dn.restore(stack, psf=[psf, psf], axes="CYX", device="cpu").shape == stack.shape
