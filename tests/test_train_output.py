@@ -19,6 +19,7 @@ def test_use_in_restore_keeps_any_model_name_inside_the_session_folder(tmp_path,
     outside = tmp_path / "escape.safetensors"
     outside.write_bytes(b"keep me")
     x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    monkeypatch.setattr(registry, "_models", {})  # (the models listed stay this test's)
     for name in ["a/b", "../escape", str(tmp_path / "abs"), "..", "", "deconv-2d-finetuned"]:
         net = dn.DeconvNet(dn.DeconvNetConfig(ndim=2, depth=2, base_channels=4))
         net.metadata = {"name": name}
