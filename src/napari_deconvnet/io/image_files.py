@@ -240,15 +240,7 @@ def _check_complete(path: str, series: Any, ij: dict[str, Any]) -> None:
         expected = int(ij.get("images", 0))
     except (TypeError, ValueError):
         return
-    samples = 1
-    for letter, n in zip(series.axes, series.shape, strict=True):
-        if letter not in "YXS":
-            samples *= int(n)
-    if expected > samples:
-        raise _NotAnImage(
-            f"{path}: this ImageJ TIFF counts {expected} planes but holds {samples}; the file "
-            "is truncated or damaged (copy it again)"
-        )
+    _refuse_missing_planes(path, series, expected, "ImageJ TIFF counts")
 
 
 def _known_unit(text: Any, default: str | None) -> str | None:
@@ -288,15 +280,19 @@ def _check_complete_ome(path: str, series: Any, xml: str) -> None:
         )
     except (TypeError, ValueError):
         return
-    expected = declared // max(samples, 1)
+    _refuse_missing_planes(path, series, declared // max(samples, 1), "OME-TIFF declares")
+
+
+def _refuse_missing_planes(path: str, series: Any, expected: int, says: str) -> None:
+    """Refuse a TIFF whose first series holds fewer planes than its header `says`."""
     held = 1
     for letter, n in zip(series.axes, series.shape, strict=True):
         if letter not in "YXS":
             held *= int(n)
     if expected > held:
         raise _NotAnImage(
-            f"{path}: this OME-TIFF declares {expected} planes but holds {held}; the file "
-            "is truncated or damaged (copy it again)"
+            f"{path}: this {says} {expected} planes but holds {held}; the file is truncated "
+            "or damaged (copy it again)"
         )
 
 

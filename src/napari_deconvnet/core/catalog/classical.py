@@ -7,6 +7,7 @@ progress and cancel come per iteration or tile rather than per plane.
 """
 
 from ..specs import Param, Spec, register
+from .noise import impulse_levels
 
 _C = "napari_deconvnet.core.classical"
 _D = "napari_deconvnet.core.denoisers"
@@ -178,22 +179,7 @@ register(
                 label="Largest window",
                 help="Largest odd window tried around an impulse",
             ),
-            Param(
-                "low",
-                "float",
-                None,
-                optional=True,
-                label="Pepper value",
-                help="Value of pepper pixels; the whole image's minimum when empty",
-            ),
-            Param(
-                "high",
-                "float",
-                None,
-                optional=True,
-                label="Salt value",
-                help="Value of salt pixels; the whole image's maximum when empty",
-            ),
+            *impulse_levels("each channel's"),
         ),
         function=f"{_D}:denoise_switching_median",
         kind="classical",

@@ -2,6 +2,18 @@
 
 from ..specs import Param, Spec, register
 
+
+def impulse_levels(whose: str) -> tuple[Param, Param]:
+    """The optional ``low`` and ``high`` impulse values, `whose` extremes when empty (the
+    salt-and-pepper noise's and the switching median's)."""
+    return (
+        Param("low", "float", None, optional=True, label="Pepper value",
+              help=f"Value of pepper pixels; {whose} minimum when empty"),
+        Param("high", "float", None, optional=True, label="Salt value",
+              help=f"Value of salt pixels; {whose} maximum when empty"),
+    )  # fmt: skip
+
+
 _N = "napari_deconvnet.core.noise"
 
 # tags: "counts" models draw photon counts (negative intensities count as 0).
@@ -125,22 +137,7 @@ register(
                 label="Salt vs pepper",
                 help="Fraction of replaced pixels set high",
             ),
-            Param(
-                "low",
-                "float",
-                None,
-                optional=True,
-                label="Pepper value",
-                help="Value of pepper pixels; the image's minimum when empty",
-            ),
-            Param(
-                "high",
-                "float",
-                None,
-                optional=True,
-                label="Salt value",
-                help="Value of salt pixels; the image's maximum when empty",
-            ),
+            *impulse_levels("the image's"),
         ),
         function=f"{_N}:salt_and_pepper_noise",
         # when not given, low and high are the minimum and maximum of the whole
