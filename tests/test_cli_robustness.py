@@ -363,7 +363,7 @@ def test_batch_wide_options_are_refused_once(tmp_path, capsys):
                  "--device", "bogus"]) == 2  # fmt: skip
     assert "--device bogus" in capsys.readouterr().err
     assert not (tmp_path / "m.tif").exists()
-    for bad in (["--seed", "-1"], ["--clip", "1,0"]):
+    for bad in (["--seed", "-1"], ["--clip", "1,0"], ["--clip", "nan,1"]):
         with pytest.raises(SystemExit) as stop:
             main(["synthesize", str(a), str(b), "-o", str(tmp_path / "s"), "--noise",
                   "gaussian", *bad])  # fmt: skip
@@ -415,3 +415,15 @@ def test_ctrl_c_in_train_says_what_is_kept_in_one_line(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert "no partial output" not in err
     assert "interrupted; the run so far is kept in" in err and "--resume" in err
+
+
+def test_synthesize_takes_one_sided_clips_and_large_seeds(tmp_path):
+    """Session 67 review: --clip=0,inf and seeds beyond 2**63 were refused by the new
+    once-only checks, which the API takes."""
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, _image())
+    out = tmp_path / "s.tif"
+    assert main(["synthesize", str(src), "-o", str(out), "--noise", "gaussian",
+                 "--clip=0,inf", "--seed", str(2**64), "-q"]) == 0  # fmt: skip
+    expected = dn.synthesize(_image(), "gaussian", seed=2**64, clip=(0, np.inf))
+    np.testing.assert_allclose(read_image(out).data, expected, atol=1e-6)

@@ -202,10 +202,13 @@ def test_tiff_reads_in_threads_leave_tifffiles_logger_as_it_was(tmp_path):
 
 def test_an_intact_tiff_with_a_stray_last_page_pointer_opens_whole(tmp_path):
     """Session 67 review: tifffile logs "invalid page offset" for a last page whose next
-    pointer is garbage, and reads every plane; the truncation check refused such files."""
+    pointer is garbage, and reads every plane; the truncation check refused such files.
+    Where the format counts its planes (OME, ImageJ) and all are there, they open; a
+    plain multi-page TIFF has no count, and pages past the end refuse it (below)."""
     import struct
 
-    for name, kw in (("a.ome.tif", {"ome": True, "metadata": {"axes": "ZYX"}}), ("b.tif", {})):
+    for name, kw in (("a.ome.tif", {"ome": True, "metadata": {"axes": "ZYX"}}),
+                     ("b.tif", {"imagej": True})):  # fmt: skip
         path = tmp_path / name
         data = np.arange(3 * 32 * 32, dtype=np.uint16).reshape(3, 32, 32)
         tifffile.imwrite(path, data, **kw)
@@ -226,3 +229,26 @@ def test_an_imagej_time_unit_of_free_text_is_no_unit(tmp_path):
                      metadata={"axes": "TYX", "finterval": 2.0, "tunit": "frame"})  # fmt: skip
     image = read_image(path)
     assert image.scale[0] == 2.0 and image.units[0] is None
+
+
+def test_a_plain_multi_page_tiff_cut_short_is_refused(tmp_path):
+    """Session 67 review: a plain (or tiled) multi-page TIFF cut short opened as its
+    first plane once only a lost description counted as truncation."""
+    data = (np.random.default_rng(0).random((10, 64, 64)) * 1000).astype(np.uint16)
+    for kw in ({"metadata": None}, {"metadata": None, "tile": (32, 32)}):
+        path = tmp_path / "p.tif"
+        tifffile.imwrite(path, data, **kw)
+        whole = path.read_bytes()
+        cut = tmp_path / "cut.tif"
+        cut.write_bytes(whole[: int(0.6 * len(whole))])
+        with pytest.raises(ValueError, match="truncated or damaged|cannot read"):
+            read_image(cut)
+
+
+def test_imagej_axis_units_that_pint_knows_are_kept(tmp_path):
+    path = tmp_path / "u.tif"
+    meta = {"axes": "TZYX", "unit": "inch", "zunit": "inch", "yunit": "inch", "tunit": "h",
+            "spacing": 0.5, "finterval": 2.0}  # fmt: skip
+    tifffile.imwrite(path, np.zeros((2, 3, 8, 8), np.uint8), imagej=True, resolution=(2, 2),
+                     metadata=meta)  # fmt: skip
+    assert read_image(path).units == ["hour", "inch", "inch", "inch"]

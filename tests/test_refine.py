@@ -295,7 +295,6 @@ def test_refine_follows_the_borders_the_restore_used():
     blur with darkness beyond its sides (restored extended) lost 7 dB to the refinement
     (25.8 to 18.5 dB), which ran to its last iteration on the borders' misfit."""
     from scipy.signal import fftconvolve
-
     from skimage import data
 
     clean = data.camera()[::2, ::2][:160, :160] / 255.0

@@ -269,3 +269,15 @@ def test_a_run_without_validation_resumes_and_stacks_take_plane_validation(tmp_p
     dn.train(noisy_stack, axes="TYX", validation=noisy_stack[0], **SMALL)
     # a tuple of three images in self-supervised training is three images, as before
     dn.train(noisy_stack[0], validation=(noisy_stack[1], noisy_stack[2], noisy_stack[0]), **SMALL)
+
+
+def test_plane_validation_beside_a_stack_in_any_axis_order():
+    """Session 67 review: a plane beside a YXT stack met numpy's "axes don't match array"
+    (the stack's axes are moved, the plane's cannot be); a volume of other axes is
+    refused in words."""
+    rng = np.random.default_rng(0)
+    stack = rng.random((64, 64, 3)).astype(np.float32)
+    dn.train(stack, axes="YXT", validation=rng.random((64, 64)).astype(np.float32), **SMALL)
+    with pytest.raises(ValueError, match="do not have the inputs' axes 'YXT'"):
+        dn.train(stack, axes="YXT", validation=rng.random((2, 64, 64, 3)).astype(np.float32),
+                 **SMALL)  # fmt: skip

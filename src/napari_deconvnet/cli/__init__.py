@@ -130,6 +130,18 @@ def _seed(text: str) -> int:
     return value
 
 
+def _noise_seed(text: str) -> int:
+    """synthesize's --seed: any integer >= 0, as numpy's generators take (training's
+    seeds are torch's, at most :data:`MAX_SEED`)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -145,11 +157,9 @@ def _pair(text: str) -> tuple[float, float]:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}") from None
-    # (refused once, here, not once per file of a batch)
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise argparse.ArgumentTypeError(
-            f"expected finite LOW,HIGH with LOW <= HIGH, got {text!r}"
-        )
+    # (refused once, here, not once per file of a batch; an infinite side is no bound)
+    if math.isnan(low) or math.isnan(high) or low > high:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH with LOW <= HIGH, got {text!r}")
     return low, high
 
 
@@ -455,7 +465,7 @@ def _parser() -> argparse.ArgumentParser:
         help="one letter per dimension from TZCYXS (default: the file's): noise and blur "
         "per YX plane, or ZYX volume where the axes have a Z",
     )
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_noise_seed, default=0)
     p.add_argument("--clip", type=_pair, default=None, metavar="LOW,HIGH")
     p.set_defaults(func=commands.cmd_synthesize)
 

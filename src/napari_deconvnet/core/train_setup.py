@@ -645,16 +645,23 @@ def _channel_validation(
     if axes is None or validation is None or isinstance(validation, float | int):
         return validation
 
+    channel = "C" in axes or "S" in axes
+
     def split(value: Any) -> Any:
-        images = as_list(value, "validation")
-        for image in images:  # (numpy's "axes don't match array" from a transpose)
-            if ("C" in axes or "S" in axes) and np.ndim(image) != len(axes):
+        out = []
+        for image in as_list(value, "validation"):
+            if np.ndim(image) == len(axes):
+                out += by_channel([image], axes, ndim, opponent)
+            elif not channel and np.ndim(image) == ndim:  # one plane (volume) of the network's
+                out.append(image)
+            else:  # (numpy's "axes don't match array" from a transpose)
                 raise ValueError(
                     f"validation data of shape {tuple(np.shape(image))} do not have the "
                     f"inputs' axes {axes!r} ({len(axes)} dimensions); give validation "
                     "images laid out as the inputs"
+                    + ("" if channel else f", or single {ndim}D images")
                 )
-        return by_channel(images, axes, ndim, opponent)
+        return out
 
     if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
         return tuple(split(v) for v in validation)

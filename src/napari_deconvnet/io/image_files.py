@@ -250,7 +250,15 @@ def _known_unit(text: Any, default: str | None) -> str | None:
     if not text:
         return default
     name = unit_name(text)
-    return name if name in UNIT_SIZES else None
+    if name is None or name in UNIT_SIZES:
+        return name
+    try:  # a unit pint knows (napari's units are pint's): kept, as X's unit is
+        import pint
+
+        pint.get_application_registry().Unit(name)
+    except Exception:  # pint's UndefinedUnitError and its parse errors alike
+        return None
+    return name
 
 
 def _check_complete_ome(path: str, series: Any, xml: str) -> None:
@@ -347,13 +355,18 @@ def _tiff_problems() -> Any:
     return _TIFF_LOG.watch()
 
 
-def _truncated(problems: list) -> bool:
-    """Whether tifffile's messages say the description lies past the file's end."""
+def _truncated(problems: list, counted: bool = False) -> bool:
+    """Whether tifffile's messages say the description or pages lie past the file's end."""
     # the description (OME-XML, ImageJ's or our layer document) lost: what a cut file
     # shows; an intact file with a stray last next-page pointer logs "invalid page
     # offset" alone and reads whole (refused for it, it was a false alarm)
+    # Pages past the end mark a cut file too, except where the format counted its
+    # planes and they were all there (`counted`: ImageJ, OME), which a stray last
+    # next-page pointer does not change; a plain multi-page TIFF cut short opened as
+    # its first plane.
     words = [record.getMessage() for record in problems]
-    return any("TiffTag 270 @" in w and "invalid value offset" in w for w in words)
+    lost = any("TiffTag 270 @" in w and "invalid value offset" in w for w in words)
+    return lost or (not counted and any("invalid page offset" in w for w in words))
 
 
 def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any, Any, dict, Any]:
@@ -407,9 +420,10 @@ def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any,
                 size = _positive(_resolution_um(tags[code].value))
                 if size:
                     native[letter] = (size * 1e4, "micrometer")
-    if problems and _truncated(problems):  # (after the formats' own, more precise checks)
+    counted = tif.is_imagej or (tif.is_ome and getattr(series, "kind", "") == "ome")
+    if problems and _truncated(problems, counted):  # (after the formats' own checks)
         raise _NotAnImage(
-            f"{path}: this TIFF's description lies past the end of the file; it is "
+            f"{path}: this TIFF's pages or description lie past the end of the file; it is "
             "truncated or damaged (copy it again)"
         )
     return series, doc, native, legacy
