@@ -427,3 +427,19 @@ def test_synthesize_takes_one_sided_clips_and_large_seeds(tmp_path):
                  "--clip=0,inf", "--seed", str(2**64), "-q"]) == 0  # fmt: skip
     expected = dn.synthesize(_image(), "gaussian", seed=2**64, clip=(0, np.inf))
     np.testing.assert_allclose(read_image(out).data, expected, atol=1e-6)
+
+
+def test_a_one_plane_psf_beside_a_tyx_file_deconvolves_plane_by_plane(tmp_path, capsys):
+    """Session 67 review: the CLI chose deconv-3d for a (1, Y, X) PSF beside a TYX file
+    from the file's dimensions alone, and deconv-3d refused the stack."""
+    src = tmp_path / "tyx.tif"
+    stack = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
+    tifffile.imwrite(src, stack, imagej=True, metadata={"axes": "TYX"})
+    psf = tmp_path / "psf.npy"
+    np.save(psf, dn.make_psf("gaussian", sigma=2, shape=(15, 15))[None].astype(np.float32))
+    out = tmp_path / "r.tif"
+    assert main(["restore", str(src), "-o", str(out), "--psf", str(psf), *FLOAT32_CPU]) == 0
+    assert "deconv-2d" in capsys.readouterr().err
+    expected = dn.restore(stack, "deconv-2d", psf=np.load(psf), axes="TYX",
+                          precision="float32", device="cpu")  # fmt: skip
+    assert _relative_error(read_image(out).data, expected) < 1e-5

@@ -628,9 +628,12 @@ def _demo_headless(args: argparse.Namespace) -> int:
             psf, axes = list(psf), labels
     model = args.model
     if model is None:  # as the Restore widget preselects beside the sample's layers
-        from napari_deconvnet.core.restoration import default_deconvolution_model
+        from napari_deconvnet.core.restoration import default_deconvolution_model, spatial_ndim
 
-        model = default_deconvolution_model(psf, np.ndim(noisy)) if psf is not None else "default"
+        named = "".join(str(a).upper() for a in meta.get("axis_labels") or ())
+        named = named if named and set(named) <= set("TZCYXS") else None
+        dims = spatial_ndim(noisy, named)  # (a sample's TYX stack is planes)
+        model = default_deconvolution_model(psf, dims) if psf is not None else "default"
     needs = psf is not None and _needs_psf(model)
     try:
         restored = dn.restore(

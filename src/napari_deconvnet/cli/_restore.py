@@ -77,12 +77,18 @@ def _precision(model: Any, params: dict[str, Any], device: str) -> str | None:
     return precision_name(params.get("precision", "auto"), device)
 
 
-def _first_ndim(specs: Any) -> int | None:
-    """The spatial dimensions of the first input (without RGB samples), or None."""
+def _first_ndim(specs: Any, axes: str | None = None) -> int | None:
+    """The spatial dimensions of the first input (without RGB samples; its Z, Y and X
+    where `axes` (``--axes``) or the file name them: a TYX stack is planes), or None."""
+    from napari_deconvnet.core.restoration import spatial_ndim
+
     try:
         image = read_input(expand_inputs(specs)[0], lazy=True)
     except (Failure, UsageError, OSError, ValueError, IndexError):
         return None  # (said where the inputs are read)
+    named = axes or image.axes
+    if named and len(named) == np.ndim(image.data):
+        return spatial_ndim(image.data, named)
     return int(np.ndim(image.data)) - (1 if image.rgb else 0)
 
 
@@ -130,7 +136,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         first = psf[0] if isinstance(psf, list) else psf
         # a kind's own dimensions, when ndim= was not given; a (1, Y, X) file is a
         # plane's for a plane (the first input's dimensions, read lazily)
-        args.method = default_deconvolution_model(first, _first_ndim(args.inputs))
+        args.method = default_deconvolution_model(first, _first_ndim(args.inputs, args.axes))
         if not getattr(args, "quiet", False):
             print(f"--psf without --method: deconvolving with {args.method}", file=sys.stderr)
     name, spec = _method(args)
