@@ -120,26 +120,21 @@ def _positive_float(text: str) -> float:
 MAX_SEED = 2**63 - 1
 
 
-def _seed(text: str) -> int:
+def _seed(text: str, most: int | None = MAX_SEED) -> int:
+    """A --seed: an integer from 0 to `most` (training's seeds are torch's, at most
+    :data:`MAX_SEED`; synthesize's numpy's, of any size: `most` None)."""
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}")
+    if value < 0 or (most is not None and value > most):
+        accepted = ">= 0" if most is None else f"from 0 to {most}"
+        raise argparse.ArgumentTypeError(f"expected an integer {accepted}, got {text!r}")
     return value
 
 
 def _noise_seed(text: str) -> int:
-    """synthesize's --seed: any integer >= 0, as numpy's generators take (training's
-    seeds are torch's, at most :data:`MAX_SEED`)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return _seed(text, None)
 
 
 def _fraction(text: str) -> float:

@@ -8,10 +8,23 @@ words that callers and tests rely on: "array", "tensor", "complex",
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from typing import Any
 
 import numpy as np
+
+
+def plain_number(value: Any) -> Any:
+    """A NumPy scalar as the Python number it is (``np.int64(1)`` was refused as "not an
+    integer", and would not go into a model file's JSON); anything else as it is."""
+    if isinstance(value, bool | np.bool_):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
 
 
 def is_dask(x: Any) -> bool:

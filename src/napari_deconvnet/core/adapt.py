@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import numbers
 import time
 import warnings
 from collections.abc import Callable, Generator
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_tensor, real_array
+from ._validation import is_tensor, plain_number, real_array
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .channel_psfs import per_channel
 from .checkpoint import autosave_for, read_resume
@@ -347,18 +346,6 @@ def _check_settings(settings: dict[str, Any]) -> None:
             raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
-def _plain_number(value: Any) -> Any:
-    """A NumPy scalar as the Python number it is (np.int64(1) was refused as "not an
-    integer", and would not go into the model file's JSON); anything else as it is."""
-    if isinstance(value, bool | np.bool_):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return value
-
-
 def _same_psf(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -554,7 +541,7 @@ def adapt_iter(
             "through a one-channel denoiser as luminance and chroma; if that axis holds "
             "fluorescence channels, say so with axes='YXC'"
         )
-    seconds, steps = _plain_number(seconds), _plain_number(steps)  # NumPy scalars too
+    seconds, steps = plain_number(seconds), plain_number(steps)  # NumPy scalars too
     if seconds is None and steps is None:
         raise ValueError("seconds=None needs steps= (a bound on the run); pass one of them")
     if seconds is not None and (
@@ -592,11 +579,11 @@ def adapt_iter(
         kernel, _ = recentre_psf(kernel, np.shape(array)[-kernel.ndim :])
         kernel = np.asarray(kernel, np.float32)
     given = {
-        "batch_size": _plain_number(batch_size),
-        "lr": _plain_number(lr),
-        "l2sp": _plain_number(l2sp),
-        "steps_per_epoch": _plain_number(steps_per_epoch),
-        "seed": _plain_number(seed),
+        "batch_size": plain_number(batch_size),
+        "lr": plain_number(lr),
+        "l2sp": plain_number(l2sp),
+        "steps_per_epoch": plain_number(steps_per_epoch),
+        "seed": plain_number(seed),
         "kinds": kinds,
         "scenes": scenes,
         "validate_on": validate_on,

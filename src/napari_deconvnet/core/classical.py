@@ -191,15 +191,8 @@ def _discrepancy(
         misfit = (observed - blurred).square_().mul_(scale * scale).div_(spread)
         misfit = misfit.masked_fill_(~lit_data, 0.0).sum(dim=dims)
         misfit = misfit / lit_data.sum(dim=dims).clamp_min(1)
-        out = _where(n == 0, misfit, out)
+        out = misfit.where(n == 0, out)
     return out
-
-
-def _where(condition: Any, a: Any, b: Any) -> Any:
-    """``torch.where`` (torch is imported where used in this module)."""
-    import torch
-
-    return torch.where(condition, a, b)
 
 
 #: The most Richardson-Lucy iterations taken (the method's range in the catalog too):

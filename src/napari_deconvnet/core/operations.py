@@ -598,11 +598,7 @@ def synthesize_iter(
 
     total = int(np.prod(lead, dtype=np.int64))
     out = np.empty(x.shape, np.float32)
-    statistics = {
-        key: {"min": np.min, "max": np.max}[statistic]
-        for key, statistic in (spec.extra.get("image_defaults") or {}).items()
-        if params.get(key) is None
-    }
+    statistics = any(params.get(k) is None for k in spec.extra.get("image_defaults") or {})
     passes = 2 if statistics and kernel is not None else 1
     yield 0, passes * total
     if passes == 2:
@@ -613,10 +609,10 @@ def synthesize_iter(
             out[index] = blur(np.asarray(x[index], np.float32), kernel_of(index))
             yield i + 1, 2 * total
         x, kernel, kernels = out, None, None
-    for key, reduce in statistics.items():
-        params[key] = float(np.asarray(reduce(x)))
-        if not np.isfinite(params[key]):  # the image's own, before synthesize checks it
-            raise ValueError("clean contains NaN or infinite values; replace them first")
+    found = _image_defaults(x, spec, params)
+    if not all(np.isfinite(v) for v in found.values()):  # (before synthesize checks it)
+        raise ValueError("clean contains NaN or infinite values; replace them first")
+    params.update(found)
     rng = np.random.default_rng(numpy_seed(seed))
     for i, index in enumerate(np.ndindex(lead)):
         block = np.asarray(x[index])

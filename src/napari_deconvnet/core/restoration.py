@@ -252,15 +252,24 @@ def prepare_restore(
     net = private_model(model)
     axes = check_axes(axes, image.shape, net)
     layout = Layout(axes, image.shape, net)
-    kind = kind_of(net)
-    layout.psf = kind.prepare_psf(psf, net.config.ndim, layout.spatial_shape)
-    if layout.psf is not None and kind.needs_psf:  # an off-centre PSF: see recentre_psf
-        layout.psf, layout.psf_shift = recentre_psf(layout.psf, layout.spatial_shape)
-        layout.psf_fraction = subpixel_fraction(layout.psf)
+    place_psf(layout, net, psf)
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
     warn_conditions(net, image, layout)
     return net, axes, layout, dev, dtype
+
+
+def place_psf(layout: Layout, net: DeconvNet, psf: Any) -> Any:
+    """`psf` checked by `net`'s kind for the image of `layout` and placed in it (its
+    ``psf``, recentred, with ``psf_shift`` and ``psf_fraction``: an off-centre PSF, see
+    :func:`~.psf.recentre_psf`); returns the checked PSF as it was given."""
+    kind = kind_of(net)
+    prepared = kind.prepare_psf(psf, net.config.ndim, layout.spatial_shape)
+    layout.psf = prepared
+    if prepared is not None and kind.needs_psf:
+        layout.psf, layout.psf_shift = recentre_psf(prepared, layout.spatial_shape)
+        layout.psf_fraction = subpixel_fraction(layout.psf)
+    return prepared
 
 
 def warn_conditions(net: DeconvNet, image: Any, layout: Layout) -> list[str]:
@@ -617,13 +626,11 @@ def _refined(
     check_image(image)
     axes = check_axes(options["axes"], image.shape, net)
     layout = Layout(axes, image.shape, net)
-    psf = kind_of(net).prepare_psf(options["psf"], net.config.ndim, layout.spatial_shape)
+    psf = place_psf(layout, net, options["psf"])  # (placed as the restore below places it)
     # the image as its borders were blurred (darkness beyond a side, periodic): restored
     # and refined extended, then cropped. Refined on the mirrored image, the borders'
     # misfit ran it to its last iteration and cost up to 7.8 dB (session 67)
     data = np.asarray(image)
-    if psf is not None:  # as prepare_restore places it (an off-centre PSF is not extended)
-        layout.psf, layout.psf_shift = recentre_psf(psf, layout.spatial_shape)
     extended = extend_borders(data, layout, options.get("borders", "auto"), net)
     crop: Any = ...
     if extended is not None:

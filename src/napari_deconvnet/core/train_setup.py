@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_dask
+from ._validation import is_dask, plain_number
 from .axes import check_samples
 from .channel_psfs import channel_axis, per_channel
 from .checkpoint import autosave_for, changed_settings, read_resume
@@ -604,13 +604,6 @@ def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.dev
     )
 
 
-def _plain_real(value: Any) -> Any:
-    """A real NumPy scalar as a Python float (bools and anything else as they are)."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_ | int | float):
-        return float(value)
-    return value
-
-
 def _fraction_or_strength(value: Any, name: str, default: float, upper: float | None) -> float:
     if value is None:
         return default
@@ -733,10 +726,9 @@ def build_trainer(
     steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
     patience = positive_int(patience, "patience", allow_none=True)
     lr, max_seconds, l2sp, rehearsal, ema = (
-        _plain_real(v) for v in (lr, max_seconds, l2sp, rehearsal, ema)
+        plain_number(v) for v in (lr, max_seconds, l2sp, rehearsal, ema)
     )  # (NumPy scalars were refused as "not a positive number")
-    if isinstance(validation, numbers.Real) and not isinstance(validation, bool | np.bool_):
-        validation = float(validation)  # a fraction (np.float32(0.2) was taken as data)
+    validation = plain_number(validation)  # a fraction (np.float32(0.2) was taken as data)
     if max_seconds is not None and (
         isinstance(max_seconds, bool)
         or not isinstance(max_seconds, int | float)

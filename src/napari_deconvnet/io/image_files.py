@@ -357,13 +357,11 @@ def _tiff_problems() -> Any:
 
 def _truncated(problems: list, counted: bool = False) -> bool:
     """Whether tifffile's messages say the description or pages lie past the file's end."""
-    # the description (OME-XML, ImageJ's or our layer document) lost: what a cut file
-    # shows; an intact file with a stray last next-page pointer logs "invalid page
-    # offset" alone and reads whole (refused for it, it was a false alarm)
-    # Pages past the end mark a cut file too, except where the format counted its
-    # planes and they were all there (`counted`: ImageJ, OME), which a stray last
-    # next-page pointer does not change; a plain multi-page TIFF cut short opened as
-    # its first plane.
+    # The description (OME-XML, ImageJ's or our layer document) lost marks a cut file;
+    # so do pages past the end, except where the format counted its planes and they
+    # were all there (`counted`: ImageJ, OME): an intact file with a stray last
+    # next-page pointer logs that too and reads whole. A plain multi-page TIFF has no
+    # count, and cut short it opened as its first plane.
     words = [record.getMessage() for record in problems]
     lost = any("TiffTag 270 @" in w and "invalid value offset" in w for w in words)
     return lost or (not counted and any("invalid page offset" in w for w in words))
