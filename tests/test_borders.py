@@ -376,3 +376,31 @@ def test_a_camera_offset_does_not_lift_the_dark_band_of_a_volume():
     with_offset = psnr((dn.restore(raw, psf=psf, device="cpu") - 100) / 200)
     without = psnr(dn.restore(raw.astype(np.float32) - 100, psf=psf, device="cpu") / 200)
     assert with_offset > without - 0.2
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.0])
+@pytest.mark.parametrize("blank", ["zeros", "constant", "half-constant"])
+def test_a_blank_frame_does_not_change_another_frames_borders(offset, blank):
+    """A stack's borders are decided over its frames; a constant frame (a dropped or
+    padded one) voted against dark sides at every level but its own and outweighed the
+    rest in the level's fit: the zero-padded frame beside it lost 5 dB."""
+    clean = img_as_float(data.camera())[:128, 100:228]
+    psf = dn.make_psf("gaussian", sigma=2.0)
+    y = fftconvolve(clean, psf, mode="same") + np.random.default_rng(0).normal(
+        0, 0.01, clean.shape
+    )
+    y = (y + offset).astype(np.float32)
+    other = {
+        "zeros": np.zeros_like(y),
+        "constant": np.full_like(y, 0.5 + offset),
+        "half-constant": np.where(np.arange(128)[:, None] < 64, np.float32(3.0), y[::-1]),
+    }[blank]
+    alone = db.find_borders(y[None], psf)
+    found = db.find_borders(np.stack([y, other]), psf)
+    assert found[0] == alone[0] and found[0] == [(True, True), (True, True)]
+    assert found[2] == pytest.approx(alone[2], abs=0.02)
+    single = dn.restore(y, "deconv-2d", psf=psf, precision="float32")
+    stacked = dn.restore(
+        np.stack([y, other]), "deconv-2d", psf=psf, axes="TYX", precision="float32"
+    )
+    assert _psnr(clean, stacked[0] - offset) > _psnr(clean, single - offset) - 0.1

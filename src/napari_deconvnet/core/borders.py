@@ -187,8 +187,12 @@ def _side_means(images: np.ndarray, psf: np.ndarray) -> list[list[tuple[Any, ...
             moved = np.moveaxis(images, axis + 1, 1)  # (n, axis, *other)
             for side, share in enumerate((low, high)):
                 rows = moved[:, : depth + 1] if side == 0 else moved[:, ::-1][:, : depth + 1]
-                segments = [seg for image in rows for seg in _segments(image)]
-                means = np.stack([seg.mean(axis=1) for seg in segments])
+                # a constant segment (a blank or padded frame, a saturated patch)
+                # tells nothing, yet voted against every level but its own and
+                # outweighed the rest in the level's fit (a blank frame in a stack
+                # cost the other frames 5 dB)
+                segments = [seg for image in rows for seg in _segments(image) if np.ptp(seg) > 0]
+                means = np.array([seg.mean(axis=1) for seg in segments]).reshape(-1, depth + 1)
                 # noise from the rows where the PSF is inside
                 var = np.array(
                     [max(_noise_of(seg[depth:]), 1e-12) ** 2 / seg.shape[1] for seg in segments]
@@ -547,7 +551,10 @@ def dark_level(images: np.ndarray, psf: np.ndarray) -> float | None:
 
 def _level_of(images: np.ndarray, read: list[list[tuple[Any, ...]]]) -> float | None:
     """:func:`dark_level` from what :func:`_side_means` read of `images`."""
-    low, high = np.percentile(images, (0.1, 99.9))
+    varied = [image for image in images if np.ptp(image) > 0]  # a blank frame: no say
+    if not varied:
+        return None
+    low, high = np.percentile(np.stack(varied), (0.1, 99.9))
     if not (low > 0 and low > 0.05 * (high - low)):
         return None
     a, b = _level_terms(read)
