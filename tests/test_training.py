@@ -351,6 +351,37 @@ def test_labels_validation_region_is_never_trained_on(pair, monkeypatch):
     np.testing.assert_allclose(events[0].preview["target"], clean[64:96, 64:96], atol=1e-6)
 
 
+def test_validation_regions_none_for_one_input_means_no_validation_there(
+    pair, held_out, monkeypatch
+):
+    """Per input, None is the whole input for regions= but nothing for
+    validation_regions=: [None, polygon] held out all of input 0 (never trained on)."""
+    drawn = _record_draws(monkeypatch)
+    events = []
+    square = np.array([[0, 0], [0, 63], [63, 63], [63, 0]])
+    train(
+        [pair[0], held_out[0]],
+        [pair[1], held_out[1]],
+        epochs=1,
+        steps_per_epoch=5,
+        validation_regions=[None, [square]],
+        callback=events.append,
+        **FAST,
+    )
+    sources = [s for s, _l, _o in drawn]
+    assert sources.count(0) > 0  # input 0 trains
+    for s, _lead, (y, x) in drawn:  # and input 1 outside its square
+        assert s == 0 or y >= 64 or x >= 64
+    np.testing.assert_allclose(events[0].preview["target"], held_out[1][:32, :32], atol=1e-6)
+
+
+def test_a_validation_region_too_small_for_a_patch_is_said(pair):
+    small = np.array([[0, 0], [0, 20], [20, 20], [20, 0]])
+    big = np.array([[64, 64], [64, 127], [127, 127], [127, 64]])
+    with pytest.warns(UserWarning, match=r"1 validation region\(s\) hold no \[32, 32\] patch"):
+        train(*pair, epochs=1, steps_per_epoch=2, validation_regions=[small, big], **FAST)
+
+
 def test_polygon_on_one_plane_of_a_stack(monkeypatch):
     rng = np.random.default_rng(0)
     stack = rng.random((3, 64, 64), dtype=np.float32)

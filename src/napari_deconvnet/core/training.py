@@ -250,7 +250,10 @@ def train(
         stopping; None), ``ssim_weight``, ``regions`` and
         ``validation_regions`` (where training and validation patches may
         lie: per input None, a mask, or a list of polygon vertex arrays in
-        pixel coordinates, as napari Labels and Shapes layers hold them),
+        pixel coordinates, as napari Labels and Shapes layers hold them; None
+        is the whole input for ``regions`` and no validation on that input for
+        ``validation_regions``; a validation region too small for a patch is
+        not scored but still kept out of training, with a warning),
         ``augment`` (random flips and 90-degree rotations in the image plane;
         True), ``intensity_jitter`` (a random gain, log-uniform in
         ``[1 / (1 + j), 1 + j]``, and offset, within ``0.4 j`` of the

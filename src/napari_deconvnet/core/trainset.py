@@ -9,6 +9,7 @@ over the training area, a fixed validation set, and batches of normalised
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -328,10 +329,26 @@ class TrainingSet:
                 "separate images, or on regions of the training images); give one of them"
             )
         if validation_regions is not None:
-            val_boxes = self._regions(validation_regions, "validation_regions", self.sources)
+            # (None for one of several inputs: no validation there, not all of it)
+            val_boxes = self._regions(
+                validation_regions, "validation_regions", self.sources, whole=False
+            )
+            small = []
             for box in val_boxes:
                 lead_shape = self.sources[box.source].lead_shape
-                positions += grid_positions(box, size, lead_shape)
+                found = grid_positions(box, size, lead_shape)
+                positions += found
+                if not found:
+                    small.append(f"input {box.source} at {list(box.lo)}, {list(box.shape)} pixels")
+            if small and positions:
+                warnings.warn(
+                    f"{len(small)} validation region(s) hold no {list(size)} patch and are not "
+                    f"scored, yet still left out of training ({'; '.join(small[:3])}"
+                    f"{'; ...' if len(small) > 3 else ''}); draw them larger or lower "
+                    "patch_size",
+                    UserWarning,
+                    stacklevel=2,
+                )
             if not positions:
                 raise PatchFitError(
                     f"the validation regions hold no {size} patch; draw larger validation "
@@ -577,7 +594,10 @@ class TrainingSet:
             values.append(noisy.reshape(-1))
         return offset_scale(np.concatenate(values), norm)
 
-    def _regions(self, spec, name, sources) -> list[Box]:
+    def _regions(self, spec, name, sources, whole: bool = True) -> list[Box]:
+        """The boxes of `spec` (one region specification, or one per source); an entry
+        of None is the whole source, or nothing with `whole` False (validation regions
+        on some of several inputs)."""
         if spec is None:
             specs = [None] * len(sources)
         elif len(sources) > 1:
@@ -591,7 +611,8 @@ class TrainingSet:
             specs = [spec]
         boxes = []
         for i, (s, src) in enumerate(zip(specs, sources, strict=True)):
-            boxes += region_boxes(s, i, tuple(src.x.shape), self.ndim)
+            if s is not None or whole:
+                boxes += region_boxes(s, i, tuple(src.x.shape), self.ndim)
         if spec is not None and not boxes:
             raise ValueError(
                 f"{name} are empty: no shape or labelled pixel lies on the inputs; draw "
