@@ -733,3 +733,29 @@ def _has_bm3d():
     import importlib.util
 
     return importlib.util.find_spec("bm3d") is not None
+
+
+def test_a_one_plane_psf_is_a_planes_for_every_classical_path():
+    """A (1, Y, X) PSF (a PSF layer or TIFF of one plane) is a plane's, as dn.restore
+    takes it: richardson_lucy, wiener, synthesize and run_method refused it beside a
+    plane, and run_method took a TYX stack beside it as volumes."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((48, 48)) * 100).astype(np.float32)
+    stack = np.stack([img, img[::-1]])
+    plane = dn.make_psf("gaussian", (9, 9), sigma=1.5)
+    one = plane[None]
+    runs = [
+        lambda p: dn.richardson_lucy(img, p, 5),
+        lambda p: dn.wiener(img, p, 0.1),
+        lambda p: dn.synthesize(img, None, psf=p),
+        lambda p: dn.run_method(img, "richardson-lucy", psf=p, iterations=5),
+        lambda p: dn.run_method(stack, "richardson-lucy", psf=p, iterations=5, axes="TYX"),
+        lambda p: dn.run_method(stack, "wiener", psf=p, axes="TYX"),
+    ]
+    for run in runs:
+        np.testing.assert_array_equal(np.asarray(run(one)), np.asarray(run(plane)))
+    # a one-plane stack, planes as time: still each restored alone, as with the 2D PSF
+    out = dn.run_method(stack, "richardson-lucy", psf=one, iterations=5, axes="TYX")
+    np.testing.assert_array_equal(
+        out[1], dn.run_method(stack[1], "richardson-lucy", psf=plane, iterations=5)
+    )

@@ -300,6 +300,10 @@ def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> C
 
 def _run_classical(image, spec, params, psf, axes, device):
     kernel = _as_psf(psf)
+    if kernel is not None and kernel.ndim == 3 and kernel.shape[0] == 1:
+        # a plane's (as a layer or a TIFF of one plane holds it): 2D, as dn.restore
+        # takes it (it was refused beside a plane, and a TYX stack went as volumes)
+        kernel = kernel[0]
     shape = tuple(image.shape)
     k = 3 if (kernel is not None and kernel.ndim == 3) or 2 not in spec.ndim else 2
     if kernel is not None and kernel.ndim > len(shape):

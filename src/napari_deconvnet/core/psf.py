@@ -612,6 +612,8 @@ def as_psf(psf: Any, ndim: int | None = None, *, measured: bool = True) -> np.nd
         if np.iscomplexobj(kernel) or kernel.dtype.kind not in "biuf":
             raise ValueError(f"psf must be a real numeric array, got dtype {kernel.dtype}")
     kernel = np.asarray(kernel, dtype=np.float64)
+    if ndim is not None and kernel.ndim > ndim:  # a (1, Y, X) PSF is a plane's
+        kernel = kernel[(0,) * single_leading_axes(kernel.shape, ndim)]
     if kernel.size == 0 or kernel.ndim == 0 or (ndim is not None and kernel.ndim > ndim):
         limit = f"at most as many dimensions as the image ({ndim})" if ndim else "dimensions"
         raise ValueError(
