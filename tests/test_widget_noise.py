@@ -203,12 +203,19 @@ def test_match_noise_of_a_real_layer(viewer_widget, qtbot, errors):
     viewer.add_image(clean.astype(np.float32), name="clean")
     viewer.add_image(real, name="real")
     widget.match_layer.value = viewer.layers["real"]
+    # left over from an earlier try: the estimate gives no bit depth, and an 8 that
+    # stayed clipped the matched noise at 255 (session 68)
+    widget.noise.value = "poisson-gaussian"
+    widget.params.set_values({"bit_depth": 8, "clean_includes_offset": True})
     widget.match_noise()
     _wait_until_idle(qtbot, widget)
 
     assert errors == []
     assert widget.noise.value == "poisson-gaussian"
     shown = widget.params.values()  # the form shows the estimate
+    spec = dn.list_noise_models()["poisson-gaussian"]
+    assert shown["bit_depth"] == spec.param("bit_depth").default
+    assert shown["clean_includes_offset"] is False
     assert shown["gain"] == pytest.approx(2.0, rel=0.1)
     assert shown["read_noise"] == pytest.approx(12.0, rel=0.15)
     assert _shown(widget.params)[0] == "gain"

@@ -229,14 +229,20 @@ class NoiseWidget(WorkerWidget):
     def set_params(self, params: dict[str, Any]) -> None:
         """Show the model and parameters of an :func:`~napari_deconvnet.estimate_noise` result.
 
-        Parameters the chosen model does not take are left out.
+        Parameters the chosen model does not take are left out; those it takes that
+        `params` does not give go back to their defaults (a ``bit_depth`` of 8 typed
+        earlier stayed, and the matched noise of a 12-bit camera was clipped at 255).
         """
         before = self.noise.value
         self.noise.value = params["noise"]
         spec = self.noise_spec()
+        values = {
+            p.name: p.default for p in spec.params if not {p.name, *p.aliases} & set(params)
+        }
         accepted = {n for p in spec.params for n in (p.name, *p.aliases)}
+        values.update({k: v for k, v in params.items() if k in accepted})
         try:
-            self.params.set_values({k: v for k, v in params.items() if k in accepted})
+            self.params.set_values(values)
         except (ValueError, TypeError):
             self.noise.value = before  # a value the form cannot show: the form as it was
             raise
