@@ -1081,3 +1081,29 @@ def test_the_preview_lies_over_its_region_of_a_rotated_input_and_follows_a_renam
     layer.name = "renamed"
     show_preview(viewer, layer, x[10:40, 5:50], {"offset": (10, 5)})
     assert [la.name for la in viewer.layers] == ["renamed", "renamed preview"]
+
+
+def test_a_3d_network_on_a_time_lapse_is_refused_in_words(viewer_widget, errors):
+    """A layer labelled t, y, x has no Z: Network 3D trained (and adapted) across its
+    frames as the planes of a volume (Restore refuses a 3D model there)."""
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    frames = rng.random((16, 48, 48), dtype=np.float32)
+    viewer.add_image(frames, name="tl", axis_labels=("t", "y", "x"))
+    viewer.add_image(frames[::-1].copy(), name="vol", axis_labels=("z", "y", "x"))
+    widget.image.value = viewer.layers["tl"]
+    widget.target.value = SELF_SUPERVISED
+    widget.dims.value = "3D"
+    widget.run()
+    assert widget.worker is None and "needs a Z axis" in errors[-1] and "'tl'" in errors[-1]
+    widget.mode.value = ADAPT
+    widget.run()
+    assert widget.worker is None and "needs a Z axis" in errors[-1]
+    # a volume beside it, with the time-lapse as a further layer: refused too
+    widget.mode.value = TRAIN_LAYERS
+    widget.image.value = viewer.layers["vol"]
+    widget.target.value = SELF_SUPERVISED
+    widget.dims.value = "3D"
+    widget.more.value = [viewer.layers["tl"]]
+    widget.run()
+    assert widget.worker is None and "'tl' has none" in errors[-1]

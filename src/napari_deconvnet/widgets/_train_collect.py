@@ -50,6 +50,21 @@ def _per_channel_psfs(options: dict[str, Any], layer: Any, data: Any) -> None:
         options["axes"] = axes
 
 
+def _no_z(layer: Any, net_ndim: int) -> None:
+    """Refuse a 3D network on a layer whose axis labels name no Z (a time-lapse): its
+    frames would train as the planes of a volume (Restore refuses the same)."""
+    if net_ndim != 3:
+        return
+    from ._methods import labelled_axes
+
+    axes = labelled_axes(layer)
+    if axes is not None and "Z" not in axes:
+        raise ValueError(
+            f"a 3D network needs a Z axis but {layer.name!r} has none (its axis labels are "
+            f"{axes!r}); choose Network 2D to train on its frames as samples"
+        )
+
+
 def collect_training(widget: Any) -> dict[str, Any]:
     """Validate the form and gather the engine's arguments (GUI thread)."""
     layer = widget.image.value
@@ -59,6 +74,7 @@ def collect_training(widget: Any) -> dict[str, Any]:
     net_ndim = 3 if widget.dims.value == "3D" else 2
     if layer.rgb and net_ndim == 3:
         raise ValueError(f"{layer.name!r} is an RGB layer; train a 2D network on it")
+    _no_z(layer, net_ndim)
     target = widget.target.value
     options: dict[str, Any] = {
         "patch_size": int(widget.patch_size.value) or None,
@@ -167,6 +183,7 @@ def _with_more_layers(
         return data, targets
     inputs = [data]
     for extra in more:
+        _no_z(extra, 3 if widget.dims.value == "3D" else 2)
         extra_data = layer_data(extra)
         if extra_data.ndim != data.ndim or bool(extra.rgb) != bool(layer.rgb):
             raise ValueError(
@@ -214,6 +231,7 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
         raise ValueError(
             f"{layer.name!r} is {data.ndim}D; a {net_ndim}D network needs a {net_ndim}D layer"
         )
+    _no_z(layer, net_ndim)
     start = widget.start_from.value
     if start == NEW_NETWORK:
         raise ValueError("adaptation fine-tunes a model; choose one in 'Start from'")
