@@ -164,7 +164,11 @@ def _parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
     common.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars, nor notes of what was chosen for you (warnings and errors stay)"
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars, nor notes of what was chosen for you (warnings and errors stay)",
     )
     parser = _Parser(
         prog=PROG,

@@ -359,6 +359,16 @@ def _check_kind(description: dict[str, Any]) -> None:
     make_psf(description["kind"], (3,) * k, **description["params"])
 
 
+def layer_psf_shape(description: dict[str, Any]) -> tuple[int, ...]:
+    """The spatial shape of a PSF layer's :meth:`PsfPicker.spec` (its channel axis left
+    out)."""
+    shape = tuple(int(n) for n in np.shape(description["data"]))
+    axes = description.get("axes", "")
+    if "C" in axes:
+        shape = shape[: axes.index("C")] + shape[axes.index("C") + 1 :]
+    return shape
+
+
 def psf_ndim(description: dict[str, Any] | None) -> int | None:
     """Dimensions the PSF of a :meth:`PsfPicker.spec` has, if its kind or layer fixes them.
 
@@ -368,8 +378,12 @@ def psf_ndim(description: dict[str, Any] | None) -> int | None:
     """
     if description is None:
         return None
-    if "layer" in description:  # a channel axis holds one PSF per channel
-        return int(np.ndim(description["data"])) - ("C" in description.get("axes", ""))
+    if "layer" in description:  # a channel axis holds one PSF per channel; a (1, Y, X)
+        # layer holds a plane's (as dn.restore takes it: it was refused beside a plane)
+        from napari_deconvnet.core.psf import single_leading_axes
+
+        shape = layer_psf_shape(description)
+        return len(shape) - single_leading_axes(shape, 2)
     from napari_deconvnet.core.specs import get
 
     kind = get("psf", description["kind"])

@@ -123,10 +123,15 @@ class AdaptForm(Container):
             A PSF parameter out of range, or a PSF whose dimensionality is not
             the network's. A 3D network without a PSF adapts a 3D denoiser.
         """
-        from ._psf import psf_ndim
+        from ._psf import layer_psf_shape, psf_ndim
 
         described = self.psf.spec("adaptation")
-        if described is not None and psf_ndim(described) not in (None, net_ndim):
+        if (
+            described is not None
+            and psf_ndim(described) not in (None, net_ndim)
+            # a (1, Y, X) layer: a plane's, or a volume's without blur along Z
+            and not ("layer" in described and len(layer_psf_shape(described)) == net_ndim)
+        ):
             raise ValueError(
                 f"the PSF is {psf_ndim(described)}D but the network is {net_ndim}D; "
                 "choose a PSF and a network of the same dimensions"

@@ -236,9 +236,7 @@ class NoiseWidget(WorkerWidget):
         before = self.noise.value
         self.noise.value = params["noise"]
         spec = self.noise_spec()
-        values = {
-            p.name: p.default for p in spec.params if not {p.name, *p.aliases} & set(params)
-        }
+        values = {p.name: p.default for p in spec.params if not {p.name, *p.aliases} & set(params)}
         accepted = {n for p in spec.params for n in (p.name, *p.aliases)}
         values.update({k: v for k, v in params.items() if k in accepted})
         try:

@@ -196,8 +196,7 @@ def _psf_fits(psf_layer: Image, spatial: int | None) -> bool:
     """Whether a PSF layer has no more spatial dimensions than the image (`spatial`)."""
     if spatial is None:
         return True
-    labels = [str(a).upper() for a in getattr(psf_layer, "axis_labels", ())]
-    return layer_data(psf_layer).ndim - ("C" in labels) <= spatial
+    return _psf_layer_ndim(psf_layer) <= spatial  # (a (1, Y, X) layer is a plane's)
 
 
 def _psf_layer_ndim(psf_layer: Image) -> int:
