@@ -116,6 +116,27 @@ def test_one_normalisation_exact_in_memory_sampled_lazily():
     assert got["offset"] == pytest.approx(want[0]) and got["scale"] == pytest.approx(np.ptp(want))
 
 
+def test_integer_counts_a_few_levels_apart_get_the_same_statistics_lazily():
+    """Camera counts of 2.5 ADU a photon, rounded, lie 2 or 3 apart: in memory the
+    uint16 image's lattice of step 1 dequantises them; the lazy sample was cast to
+    float64 first, lost that step, and restored 2.7% of the range off eager."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    lam = gaussian_filter((rng.random((160, 200)) < 0.02).astype(float), 2) * 60 + 1
+    img = np.round(100 + 2.5 * rng.poisson(lam)).astype(np.uint16)
+    stack = np.stack([img, img[::-1]])
+    eager = dn.compute_normalization(img, "denoise-2d")
+    assert eager["offset"] != pytest.approx(100.0)  # dequantised: not the raw 100
+    assert dn.compute_normalization(da.from_array(img, chunks=64), "denoise-2d") == (
+        pytest.approx(eager, rel=1e-7)
+    )
+    out = np.asarray(dn.restore(stack, "denoise-2d", axes="TYX", device="cpu"))
+    lazy = dn.restore(da.from_array(stack, chunks=(1, 64, 64)), "denoise-2d", axes="TYX")
+    assert np.abs(lazy.compute() - out).max() <= 1e-5 * np.ptp(out)
+    assert sample_values(da.from_array(img, chunks=64)).dtype == np.uint16
+
+
 def test_fixed_statistics_make_blocks_and_machines_agree(random_net):
     net = random_net(ndim=2)
     rng = np.random.default_rng(3)

@@ -81,7 +81,10 @@ IMAGE_SAMPLE_BLOCKS = 4
 
 
 def sample_values(array: Any) -> np.ndarray:
-    """The values a lazy (dask) `array`'s statistics are computed from, as float64.
+    """The values a lazy (dask) `array`'s statistics are computed from, in its dtype
+    (as the array in memory gives them: an integer image's lattice of step 1 is found
+    in them, which float64 hid, and lazy statistics differed from eager ones by up to
+    3% of the range on camera counts whose levels lie 2 or 3 apart).
 
     At most :data:`SAMPLE_BLOCKS` chunks, evenly spaced over the chunk grid in
     C order (``numpy.linspace`` over the flat chunk index, rounded), and from
@@ -97,10 +100,10 @@ def sample_values(array: Any) -> np.ndarray:
     >>> import dask.array as da
     >>> x = da.arange(10, chunks=5)
     >>> sample_values(x).tolist()
-    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     """
     if not is_dask(array):
-        return np.asarray(array, np.float64).reshape(-1)
+        return np.asarray(array).reshape(-1)
     # the same lazy array object asked twice (the reader's contrast limits, then
     # the restore's statistics) is read once. Keyed by the object, not by its
     # dask name: a name is a token of the graph, which for a file is its path,
@@ -139,7 +142,7 @@ def _read_sample(array: Any) -> np.ndarray:
     import dask
 
     values = dask.compute(*_sample_parts(array, SAMPLE_VALUES, SAMPLE_BLOCKS))
-    return np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in values])
+    return np.concatenate([np.asarray(v).reshape(-1) for v in values])
 
 
 def _sample_parts(array: Any, n_values: int, n_blocks: int) -> list:
@@ -388,7 +391,7 @@ def _batch_statistics(batch: list[list], norm: dict[str, Any]) -> list[tuple[flo
 
 def sample_offset_scale(parts: Sequence[Any], norm: dict[str, Any]) -> tuple[float, float]:
     """:func:`offset_scale` of a percentile contract from an image's sampled `parts`."""
-    values = np.concatenate([np.asarray(v, np.float64).reshape(-1) for v in parts])
+    values = np.concatenate([np.asarray(v).reshape(-1) for v in parts])  # (their dtype)
     _check_finite(values)
     lo, hi, least, most = percentiles(values, [norm["low"], norm["high"], 0.0, 100.0])
     return (lo, hi - lo) if hi > lo else _degenerate(lo, least, most)
