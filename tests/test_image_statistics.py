@@ -127,6 +127,27 @@ def test_per_image_fixed_statistics_round_trip_and_errors(random_net):
         dn.restore(x, net, axes="TYX", normalization={"offset": [0, 0, 0], "scale": [1, 0, 1]})
 
 
+@pytest.mark.parametrize("axes", ["TCYX", "CTYX"])
+def test_per_image_statistics_of_a_stack_with_channels_restore_as_without(axes):
+    """compute_normalization(per_image=True) of a TCYX stack is (T, C); its restore goes
+    channel by channel (the impulse switch's route), which passed the (T, C) set whole to
+    each channel and refused it (session 68)."""
+    rng = np.random.default_rng(0)
+    shape = (3, 2, 48, 48) if axes == "TCYX" else (2, 3, 48, 48)
+    scales = np.array([1.0, 4.0, 30.0])[:, None, None, None]
+    x = rng.poisson(50, shape) * (scales if axes == "TCYX" else scales.transpose(1, 0, 2, 3))
+    x = x.astype(np.float32)
+    stats = dn.compute_normalization(x, "denoise-2d", axes=axes, per_image=True)
+    assert np.shape(stats["offset"]) == shape[:2]
+    own = np.asarray(dn.restore(x, "denoise-2d", axes=axes, device="cpu"))
+    given = np.asarray(dn.restore(x, "denoise-2d", axes=axes, normalization=stats, device="cpu"))
+    np.testing.assert_allclose(given, own, atol=1e-6 * np.ptp(own))
+    lazy = dn.restore(
+        da.from_array(x, chunks=(1, 1, 48, 48)), "denoise-2d", axes=axes, normalization=stats
+    )
+    np.testing.assert_allclose(lazy.compute(), own, atol=1e-5 * np.ptp(own))
+
+
 def _training_set(mode, inputs, targets, net, validation=0.1, **options):
     """A TrainingSet of 32 x 32 patches, 10% held out, no noise, seed 0, on the CPU."""
     return TrainingSet(

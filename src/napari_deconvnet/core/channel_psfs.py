@@ -112,17 +112,26 @@ def psf_for_channel(psfs: Sequence[Any], dims: Callable[[Any], int]) -> Any:
     return psfs[0]
 
 
-def split_statistics(normalization: Any, channel: int, n: int) -> Any:
+def split_statistics(normalization: Any, channel: int, n: int, at: int | None = None) -> Any:
     """`normalization` for one `channel` of `n`: an ``offset`` or ``scale`` given
-    per channel (a list of `n` values) becomes that channel's value; one value
-    stays, as does anything else (the restore checks it)."""
+    per channel (a list of `n` values) becomes that channel's value; one given per
+    image of a stack (:func:`~napari_deconvnet.compute_normalization` with
+    ``per_image=True``: one axis per non-spatial axis of the image, the channel
+    axis the `at`-th of them) becomes that channel's images; one value stays, as
+    does anything else (the restore checks it)."""
     if not isinstance(normalization, Mapping):
         return normalization
     out = dict(normalization)
     for key in ("offset", "scale"):
         value = out.get(key)
-        if value is not None and np.ndim(value) == 1 and len(value) == n:
+        if value is None:
+            continue
+        shape = np.shape(value)
+        if len(shape) == 1 and shape[0] == n:
             out[key] = value[channel]
+        elif at is not None and len(shape) > 1 and at < len(shape) and shape[at] == n:
+            # (a (T, C) set was passed whole to each channel, which refused it)
+            out[key] = np.take(np.asarray(value), channel, axis=at).tolist()
     return out
 
 
