@@ -205,3 +205,13 @@ def test_an_even_sized_psf_gets_its_half_pixel_back(monkeypatch):
             - dn.psnr(clean[inner], np.clip(as_before, 0, 1)[inner], data_range=1)
         )
     assert min(gains) > 0.4, gains  # measured +0.89 and +0.91 dB
+
+
+@pytest.mark.parametrize("n", [2, 4, 6, 8, 10, 12])
+def test_a_symmetric_even_kernel_is_moved_alike_on_every_axis(n):
+    """Its offset is -0.5 on every axis; floating point put one axis a hair below it,
+    and only that axis was moved (a (4, 4) box became (6, 4), asymmetric)."""
+    for kernel in (np.full((n, n), 1.0 / n**2), np.full((n, n, n), 1.0 / n**3)):
+        centred, shift = recentre_psf(kernel)
+        assert len(set(centred.shape)) == 1
+        assert shift is None or len(set(shift)) == 1

@@ -382,6 +382,45 @@ def test_a_validation_region_too_small_for_a_patch_is_said(pair):
         train(*pair, epochs=1, steps_per_epoch=2, validation_regions=[small, big], **FAST)
 
 
+def test_one_input_takes_the_per_input_region_form(pair, monkeypatch):
+    """[mask], [None] and [[polygons]] with one input, as with several (the list was
+    read as polygons: "a region polygon must be an (N, D) array")."""
+    noisy, clean = pair
+    mask = np.zeros(noisy.shape, bool)
+    mask[:, :48] = True
+    square = np.array([[0, 0], [0, 47], [47, 47], [47, 0]])
+    for regions, right in (([mask], 48), ([[square]], 48), ([None], 128)):
+        drawn = _record_draws(monkeypatch)
+        train([noisy], [clean], epochs=1, steps_per_epoch=2, regions=regions, validation=0, **FAST)
+        assert drawn and all(x + 32 <= right for _s, _l, (_y, x) in drawn)
+        monkeypatch.undo()
+    events = []
+    train(
+        noisy,
+        clean,
+        epochs=1,
+        steps_per_epoch=2,
+        validation_regions=[mask],
+        callback=events.append,
+        **FAST,
+    )
+    np.testing.assert_allclose(events[0].preview["target"], clean[:32, :32], atol=1e-6)
+
+
+def test_synthetic_noise_with_an_offset_in_the_clean_image_warns_of_nothing(pair):
+    """resolve_noise checks the noise on a probe of zeros, which lies below a camera's
+    offset: every run with clean_includes_offset=True warned "clean is below 0"."""
+    import warnings
+
+    clean = pair[1] * 100 + 110
+    noise = dict(
+        model="poisson-gaussian", gain=0.5, read_noise=3, offset=100, clean_includes_offset=True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(clean, noise=noise, epochs=1, steps_per_epoch=2, validation=0, **FAST)
+
+
 def test_polygon_on_one_plane_of_a_stack(monkeypatch):
     rng = np.random.default_rng(0)
     stack = rng.random((3, 64, 64), dtype=np.float32)

@@ -59,6 +59,20 @@ _STATS_CROP = {2: 256, 3: 64}
 WHOLE_CHANNEL_LIMIT = 2**26
 
 
+def _one_per_input(spec: Any, source: Any) -> bool:
+    """Whether a single input's `spec` is the per-input form of several inputs: a list
+    of one entry that is None, a mask of the input's (or its spatial) shape, or a list
+    of polygons (with one input, the list was read as polygons and refused them)."""
+    if not isinstance(spec, list | tuple) or len(spec) != 1:
+        return False
+    entry = spec[0]
+    if entry is None or isinstance(entry, list | tuple):
+        return True
+    shape = tuple(np.shape(entry)) if hasattr(entry, "shape") else ()
+    full = tuple(source.x.shape)
+    return len(shape) >= 2 and shape in {full, full[len(full) - len(shape) :]}
+
+
 class PSFChannel:
     """A conditioned network's classical input channel, for training patches.
 
@@ -177,8 +191,11 @@ def resolve_noise(noise: Any, psf: Any, ndim: int) -> tuple[str, dict, Any]:
     # validates the name, the parameters and the PSF with synthesize's own messages,
     # a parameter's named as the noise's ("sigma must be >= 0.0" said nothing of noise=)
     try:
-        for kernel in kernels:
-            synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
+        with warnings.catch_warnings():  # about the probe's zeros, not the user's data (a
+            # camera offset in a clean image that includes it read as "clean below 0")
+            warnings.simplefilter("ignore")
+            for kernel in kernels:
+                synthesize(np.zeros((8,) * ndim, np.float32), name, psf=kernel, seed=0, **params)
     except (ValueError, TypeError) as err:
         text = str(err)
         if text.startswith(("psf", "PSF", "unknown noise", "noise")):
@@ -606,6 +623,8 @@ class TrainingSet:
                     f"with {len(sources)} inputs, {name} must be a list of {len(sources)} "
                     "region specifications (None, a mask or a list of polygons), one per input"
                 )
+            specs = list(spec)
+        elif _one_per_input(spec, sources[0]):  # [mask], [None], [[polygons]]: as for several
             specs = list(spec)
         else:
             specs = [spec]
