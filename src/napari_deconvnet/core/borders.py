@@ -352,11 +352,7 @@ def _wrap_vote(first: np.ndarray, last: np.ndarray, depth: int) -> int:
     near = 0.5 * float(np.mean((first[0] - first[1]) ** 2) + np.mean((last[0] - last[1]) ** 2))
     apart = float(np.mean((first[depth] - last[depth]) ** 2))
     near = max(near, 1e-30)
-    # the border rows must show a scene of their own for a smooth wrap to mean anything:
-    # two rows of flat background (a sparse scene's, beads beside a mirrored border)
-    # meet as smoothly as noise allows, and a bead further in set the sides apart
-    shown = float(np.var(first[0]) + np.var(last[0]))
-    if wrap <= WRAP_SMOOTH * near and apart >= WRAP_APART * near and shown >= WRAP_APART * near:
+    if wrap <= WRAP_SMOOTH * near and apart >= WRAP_APART * near:
         return 1
     if wrap >= WRAP_APART * near:
         return -1
