@@ -544,3 +544,56 @@ def test_tile_takes_one_size_per_axis_for_a_stack(tmp_path, capsys):
     assert main([*args, "-o", str(tmp_path / "c.tif"), "--param", "tile=16x32x32"]) == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "c.tif"), want)
     assert dn.list_methods()["denoise-3d"].params[0].check("16, 32, 32") == (16, 32, 32)
+
+
+def test_model_files_hold_standard_json_and_a_bad_library_entry_is_refused(tmp_path, capsys):
+    """A NaN in a model's record went into the file as a bare NaN (info --json printed
+    it, which strict JSON readers refuse); a "library" entry that is not an object
+    loaded, and info then failed with an AttributeError (session 68)."""
+    import json
+    import struct
+
+    from safetensors.torch import load_file, save
+
+    model = dn.load_model("denoise-2d")
+    model.metadata["extra"] = {"score": float("nan"), "list": [1.0, float("inf")]}
+    path = tmp_path / "nan.safetensors"
+    dn.save_model(model, path)
+    assert dn.load_model(path).metadata["extra"] == {"score": None, "list": [1.0, None]}
+    assert main(["info", str(path), "--json"]) == 0
+    json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(c))
+
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    doc = json.loads(json.loads(raw[8 : 8 + n])["__metadata__"]["napari_deconvnet"])
+    doc.pop("checksum")
+    doc["library"] = "0.1.0"
+    bad = tmp_path / "library.safetensors"
+    bad.write_bytes(save(load_file(path), metadata={"napari_deconvnet": json.dumps(doc)}))
+    with pytest.raises(ValueError, match="'library'"):
+        dn.load_model(bad)
+    assert main(["info", str(bad)]) == 2
+    assert "corrupt napari-deconvnet metadata ('library')" in capsys.readouterr().err
+
+
+def test_refusals_speak_of_options(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    image = tmp_path / "img.tif"
+    tifffile.imwrite(image, rng.random((64, 64)).astype(np.float32))
+    np.save(tmp_path / "big.npy", np.ones((99, 99)) / 99**2)
+    reference = tmp_path / "nan.npy"
+    ref = rng.random((64, 64)).astype(np.float32)
+    ref[3, 3] = np.nan
+    np.save(reference, ref)
+    cases = [
+        (["restore", str(image), "-o", str(tmp_path / "a.tif"), "--tile", "8x64x64"], "--tile must"),
+        (["restore", str(image), "-o", str(tmp_path / "b.tif"), "--psf", str(tmp_path / "big.npy")], "--psf-param shape"),
+        (["train", "--input", str(image), "--target", str(image), "--psf", "gaussian:sigma=2", "-o", str(tmp_path / "m.safetensors"), "--epochs", "1"], "--target (supervised pairs) or --noise/--psf"),
+        (["train", "--input", str(image), "--network", "ndim=3", "-o", str(tmp_path / "n.safetensors"), "--epochs", "1"], "the input is 2D"),
+        (["evaluate", str(image), str(reference)], "the reference contains NaN"),
+    ]  # fmt: skip
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert words in err, err
+        assert "make_psf" not in err and "pass data_range" not in err

@@ -69,7 +69,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from err
     if args.json:
-        print(json.dumps(info, indent=2))
+        from napari_deconvnet.core._validation import finite_or_null
+
+        # standard JSON (a NaN in an older file's record printed as a bare NaN)
+        print(json.dumps(finite_or_null(info), indent=2, allow_nan=False))
     else:
         print(describe(info, args.model))
     return 0
@@ -483,7 +486,13 @@ def _cli_words(message: str) -> str:
 
     for name, option in _TRAIN_OPTIONS.items():
         message = re.sub(rf"(?<![\w-]){name}(?![\w])", option, message)
-    return message
+    message = message.replace(
+        "give either targets (supervised pairs) or noise/psf", "give either --target "
+        "(supervised pairs) or --noise/--psf"
+    )  # fmt: skip
+    # (the inputs' files in the order given)
+    message = re.sub(r"^inputs\[(\d+)\] is", r"input file \1 (counted from 0) is", message)
+    return re.sub(r"^inputs is", "the input is", message)
 
 
 def _name_bad_files(message: str, paths: list[Path]) -> str:

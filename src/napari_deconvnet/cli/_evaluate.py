@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from napari_deconvnet.core._validation import finite_or_null
 
 from ._files import (
     WRITABLE,
@@ -123,7 +124,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         # standard JSON: an infinite PSNR (identical images) is null, not Infinity, which
         # strict parsers refuse and jq turns into 1.8e308
-        print(json.dumps(_finite_or_null(report), allow_nan=False))
+        print(json.dumps(finite_or_null(report), allow_nan=False))
     else:
         print(f"SSIM  {report['ssim']:.4f}")
         print(f"PSNR  {report['psnr']:.2f} dB")
@@ -139,14 +140,3 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"{ranges})"
             )
     return 0
-
-
-def _finite_or_null(value: Any) -> Any:
-    """`value` with every infinite or NaN float (in lists and dicts too) as None."""
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_null(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -184,6 +184,11 @@ _OPTION_WORDS = (
     (re.compile(r"\bor tile=None\b"), "or leave --tile out"),
     (re.compile(r"\bpass data_range=the\b"), "pass --data-range, the"),
     (re.compile(r"\bper='(volume|slice)'"), r"--per \1"),
+    # (session 68: these still spoke of the API's arguments)
+    (re.compile(r"\(e\.g\. make_psf\(kind, shape=\.\.\.\)\)"), "(--psf-param shape=...)"),
+    (re.compile(r"\(make_psf\(kind, shape=\.\.\.\)\)"), "(--psf-param shape=...)"),
+    (re.compile(r"^tile must be\b"), "--tile must be"),
+    (re.compile(r"\bpsf is a list of (\d+) PSFs?"), r"--psf is given \1 times"),
 )
 
 

@@ -27,6 +27,18 @@ def plain_number(value: Any) -> Any:
     return value
 
 
+def finite_or_null(value: Any) -> Any:
+    """`value` with every infinite or NaN float (in lists and dicts too) as None: for
+    standard JSON, which has no NaN or Infinity (strict readers refuse them)."""
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_null(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def is_dask(x: Any) -> bool:
     """Whether `x` is a dask collection (a dask array), without importing dask."""
     return type(x).__module__.startswith("dask.") and hasattr(x, "dask")

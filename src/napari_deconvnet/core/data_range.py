@@ -89,9 +89,9 @@ def data_range_of(reference: Any) -> float:
     low, high = float(np.asarray(reference.min())), float(np.asarray(reference.max()))
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(
-            "data_range cannot be inferred: the reference contains NaN or infinite values; "
-            "replace them first (e.g. numpy.nan_to_num), or pass data_range"
-        )
+            "the reference contains NaN or infinite values, which no score can take (nor "
+            "its data range); replace them first (e.g. numpy.nan_to_num)"
+        )  # (it also said "or pass data_range", which then failed on the same values)
     if not high > low:
         raise ValueError(_constant_message(low))
     return high - low

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ._validation import finite_or_null
 from .atomic import fsync, new_temp_file, write_atomic  # noqa: F401 (their old home)
 from .model import DeconvNet, DeconvNetConfig
 from .model import receptive_field as _receptive_field
@@ -166,7 +167,7 @@ def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple
             f"{path} has corrupt napari-deconvnet metadata: unknown entries {unknown}; "
             f"a model document holds only {sorted(_DOCUMENT_KEYS)}"
         )
-    for key, kind in (("config", dict), ("metadata", dict), ("checksum", str)):
+    for key, kind in (("config", dict), ("metadata", dict), ("library", dict), ("checksum", str)):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise ValueError(f"{path} has corrupt napari-deconvnet metadata ({key!r})")
     if not isinstance(doc.get("config"), dict):
@@ -499,12 +500,14 @@ def save_model(model: DeconvNet, path: str | os.PathLike) -> Path:
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,
         "config": model.config.to_dict(compact=True),
-        "metadata": meta,
+        # standard JSON: a NaN or infinity (a diverged score in a record) is written as
+        # null (it went in as a bare NaN, which strict JSON readers refuse)
+        "metadata": finite_or_null(meta),
         "library": {"napari_deconvnet": __version__, "torch": torch.__version__},
     }
     try:
-        text = json.dumps(doc)
-    except TypeError as err:
+        text = json.dumps(doc, allow_nan=False)
+    except (TypeError, ValueError) as err:
         raise ValueError(f"model.metadata must be JSON-serialisable: {err}") from err
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     doc["checksum"] = _checksum(state, json.loads(text))
