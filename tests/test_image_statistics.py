@@ -146,6 +146,14 @@ def test_per_image_statistics_of_a_stack_with_channels_restore_as_without(axes):
         da.from_array(x, chunks=(1, 1, 48, 48)), "denoise-2d", axes=axes, normalization=stats
     )
     np.testing.assert_allclose(lazy.compute(), own, atol=1e-5 * np.ptp(own))
+    # a shape that is none of those is refused naming the image's channels (each
+    # channel's restore said the image "has 1 channels")
+    wrong = {"offset": np.zeros((2, 2)), "scale": np.ones((2, 2))}
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) but the image has \d channels"):
+        dn.restore(x, "denoise-2d", axes=axes, normalization=wrong, device="cpu")
+    with pytest.raises(ValueError, match="has 2 channels"):
+        dn.restore(x[0] if axes == "TCYX" else x[:, 0], "denoise-2d", axes="CYX",
+                   normalization={"offset": [0, 1, 2], "scale": [1, 1, 1]}, device="cpu")  # fmt: skip
 
 
 def _training_set(mode, inputs, targets, net, validation=0.1, **options):

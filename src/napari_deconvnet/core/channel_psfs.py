@@ -112,13 +112,17 @@ def psf_for_channel(psfs: Sequence[Any], dims: Callable[[Any], int]) -> Any:
     return psfs[0]
 
 
-def split_statistics(normalization: Any, channel: int, n: int, at: int | None = None) -> Any:
+def split_statistics(
+    normalization: Any, channel: int, n: int, at: int | None = None, lead: tuple | None = None
+) -> Any:
     """`normalization` for one `channel` of `n`: an ``offset`` or ``scale`` given
     per channel (a list of `n` values) becomes that channel's value; one given per
     image of a stack (:func:`~napari_deconvnet.compute_normalization` with
     ``per_image=True``: one axis per non-spatial axis of the image, the channel
-    axis the `at`-th of them) becomes that channel's images; one value stays, as
-    does anything else (the restore checks it)."""
+    axis the `at`-th of them, of sizes `lead`) becomes that channel's images; one
+    value stays, as does one per image of a channel's stack (the restore checks it).
+    Any other shape is refused here, naming the image's channels (each channel's
+    restore said the image "has 1 channels")."""
     if not isinstance(normalization, Mapping):
         return normalization
     out = dict(normalization)
@@ -129,9 +133,21 @@ def split_statistics(normalization: Any, channel: int, n: int, at: int | None = 
         shape = np.shape(value)
         if len(shape) == 1 and shape[0] == n:
             out[key] = value[channel]
-        elif at is not None and len(shape) > 1 and at < len(shape) and shape[at] == n:
+        elif (
+            at is not None
+            and len(shape) > 1
+            and (shape == lead or lead is None)
+            and (at < len(shape) and shape[at] == n)
+        ):
             # (a (T, C) set was passed whole to each channel, which refused it)
             out[key] = np.take(np.asarray(value), channel, axis=at).tolist()
+        elif lead is not None and len(shape) and shape != lead[:at] + lead[at + 1 :]:
+            raise ValueError(
+                f"normalization[{key!r}] has shape {shape} but the image has {n} channels "
+                f"and its images lie along axes of sizes {lead}; pass one number, one per "
+                f"channel ({n}), or one per image (shape {lead}, as "
+                "compute_normalization(..., per_image=True) gives)"
+            )
     return out
 
 

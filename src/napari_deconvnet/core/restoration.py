@@ -558,11 +558,13 @@ def _channels(image: Any, model: Any, psf: Any, axes: Any) -> tuple[DeconvNet, s
     return (net, *checked_channel_axis(psf, axes, tuple(np.shape(image)), net))
 
 
-def _lead_index(axes: str, index: int, net: DeconvNet) -> int:
-    """Where the C axis (at `index` of `axes`) lies among the image's non-spatial axes:
-    the axes of statistics given per image (``compute_normalization(per_image=True)``)."""
+def _lead_index(axes: str, index: int, net: DeconvNet, shape: Any) -> tuple[int, tuple]:
+    """Where the C axis (at `index` of `axes`) lies among the image's non-spatial axes,
+    and their sizes: the axes of statistics given per image
+    (``compute_normalization(per_image=True)``)."""
     spatial = "ZYX"[3 - net.config.ndim :]
-    return sum(a not in spatial for a in axes[:index])
+    lead = tuple(int(n) for a, n in zip(axes, shape, strict=True) if a not in spatial)
+    return sum(a not in spatial for a in axes[:index]), lead
 
 
 def _by_channel(
@@ -576,10 +578,10 @@ def _by_channel(
     """:func:`restore_iter` of each channel with its own PSF, stacked back along C."""
     net, axes, index = _channels(image, model, psfs, axes)
     n = len(psfs)
-    at = _lead_index(axes, index, net)
+    at, lead = _lead_index(axes, index, net, np.shape(image))
 
     def one(channel: Any, psf: Any, sub_axes: str, c: int) -> Any:
-        statistics = split_statistics(normalization, c, n, at)
+        statistics = split_statistics(normalization, c, n, at, lead)
         return restore_iter(
             np.ascontiguousarray(channel), net, psf=psf, axes=sub_axes,
             normalization=statistics, **options,
@@ -609,10 +611,10 @@ def _lazy_by_channel(
     # channel's own count, added up, stayed at n of n after the first compute)
     shared = Hooks(progress, stop, 0) if progress is not None or stop is not None else None
 
-    at = _lead_index(axes, index, net)
+    at, lead = _lead_index(axes, index, net, np.shape(image))
 
     def one(channel: Any, psf: Any, sub_axes: str, c: int) -> Any:
-        statistics = split_statistics(normalization, c, n, at)
+        statistics = split_statistics(normalization, c, n, at, lead)
         yield from ()
         return restore(
             channel, net, psf=psf, axes=sub_axes, normalization=statistics,
