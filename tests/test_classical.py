@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 from skimage import data, restoration
 from skimage.metrics import peak_signal_noise_ratio
@@ -759,3 +760,28 @@ def test_a_one_plane_psf_is_a_planes_for_every_classical_path():
     np.testing.assert_array_equal(
         out[1], dn.run_method(stack[1], "richardson-lucy", psf=plane, iterations=5)
     )
+
+
+def test_a_one_plane_psf_trains_and_adapts_a_2d_network():
+    """dn.train's synthetic pairs and dn.adapt take a (1, Y, X) PSF as the plane's, with
+    the same result as the 2D PSF (refused: "psf has 3 dimensions but the network is 2D",
+    "a 3D PSF needs a 3D image")."""
+    from napari_deconvnet.core.operations import drain, synthesize_iter
+
+    rng = np.random.default_rng(0)
+    img = rng.random((48, 48)).astype(np.float32)
+    plane = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    stack = np.stack([img, img[::-1]])
+    one, two = (
+        drain(synthesize_iter(stack, "none", psf=p, axes="TYX")) for p in (plane[None], plane)
+    )
+    np.testing.assert_array_equal(np.asarray(one), np.asarray(two))
+    opts = dict(epochs=1, steps_per_epoch=1, batch_size=2, network={"base_channels": 4},
+                device="cpu", validation=0)  # fmt: skip
+    noise = dict(model="gaussian", sigma=0.05)
+    a = dn.train(img, noise=noise, psf=plane[None], **opts).model
+    b = dn.train(img, noise=noise, psf=plane, **opts).model
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key])
+    adapted = dn.adapt("deconv-2d", img, psf=plane[None], steps=1, device="cpu")
+    assert adapted.config.ndim == 2

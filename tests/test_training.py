@@ -405,6 +405,19 @@ def test_one_input_takes_the_per_input_region_form(pair, monkeypatch):
         **FAST,
     )
     np.testing.assert_allclose(events[0].preview["target"], clean[:32, :32], atol=1e-6)
+    # one polygon given as nested lists stays one polygon (not polygons of vertices)
+    drawn = _record_draws(monkeypatch)
+    train(
+        noisy, clean, epochs=1, steps_per_epoch=2, regions=[square.tolist()], validation=0, **FAST
+    )
+    assert drawn and all(x + 32 <= 48 for _s, _l, (_y, x) in drawn)
+    monkeypatch.undo()
+    # a channel axis: [mask] is the input's mask for every channel
+    two = np.stack([noisy, noisy * 2])
+    train(two, np.stack([clean, clean * 2]), axes="CYX", epochs=1, steps_per_epoch=2,
+          regions=[mask], validation=0, **FAST)  # fmt: skip
+    with pytest.raises(ValueError, match=r"give no region on any input \(None for each\)"):
+        train(noisy, clean, epochs=1, steps_per_epoch=2, validation_regions=[None], **FAST)
 
 
 def test_synthetic_noise_with_an_offset_in_the_clean_image_warns_of_nothing(pair):

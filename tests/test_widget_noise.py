@@ -450,3 +450,26 @@ def test_matched_values_are_shown_to_four_significant_digits(viewer_widget, qtbo
     widget.noise.value = "poisson-gaussian"
     widget.params.set_values({"gain": 0.012345, "read_noise": 0.25})
     assert widget.params.values()["gain"] == pytest.approx(0.012345, rel=1e-3)
+
+
+def test_a_one_plane_psf_layer_blurs_a_volume_and_a_plane(viewer_widget, qtbot, errors):
+    """A (1, Y, X) PSF layer is a plane's: the Noise widget blurs a z, y, x volume plane by
+    plane with it, as it blurred it in 3D before (its synthesis refused the one-plane
+    kernel on planes, session 68 review), and a plane too."""
+    viewer, widget = viewer_widget
+    psf = dn.make_psf("gaussian", (5, 5), sigma=1.0)
+    volume = _smooth((4, 32, 32)).astype(np.float32)
+    viewer.add_image(psf[None].astype(np.float32), name="PSF")
+    viewer.add_image(volume, name="vol", axis_labels=("z", "y", "x"))
+    viewer.add_image(volume[1], name="plane")
+    widget.noise.value = "gaussian"
+    widget.params.set_values({"sigma": 0.0})
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["PSF"]
+    for name, clean in (("vol", volume), ("plane", volume[1])):
+        widget.image.value = viewer.layers[name]
+        widget.run()
+        _wait_until_idle(qtbot, widget)
+        assert errors == [], errors
+        out = viewer.layers[f"{name} noisy (gaussian)"].data
+        np.testing.assert_allclose(out, dn.synthesize(clean, "none", psf=psf), atol=1e-5)

@@ -357,6 +357,22 @@ def _same_psf(a: Any, b: Any) -> bool:
     return bool(np.allclose(a / a.sum(), b / b.sum(), rtol=1e-4, atol=1e-7))
 
 
+def _planar(model: Any, array: Any) -> bool:
+    """Whether an adaptation is a plane's: a 2D image, or a model (if named) of 2D."""
+    if np.ndim(array) == 2:
+        return True
+    if model is None:
+        return False
+    if isinstance(model, DeconvNet):
+        return model.config.ndim == 2
+    try:
+        from .persistence import model_info
+
+        return int(model_info(model)["config"]["ndim"]) == 2
+    except (ValueError, TypeError, KeyError):  # (the model's own error comes later)
+        return False
+
+
 def _first(kernel: Any) -> Any:
     """The PSF, or the first channel's of one PSF per channel."""
     return kernel[0] if isinstance(kernel, list) else kernel
@@ -573,6 +589,10 @@ def adapt_iter(
             if dims is not None:
                 psf = psf_in_dimensions(psf, dims)
         kernel = as_psf(psf, None)
+        if kernel.ndim == 3 and kernel.shape[0] == 1 and _planar(model, array):
+            # a plane's (a one-plane layer or TIFF), for a plane or a 2D model (it was
+            # refused: "a 3D PSF needs a 3D image")
+            kernel = kernel[0]
         # a generated PSF deeper than the stack is cropped to it, as restore does
         kernel = fit_psf(psf, kernel, np.shape(array))
         # pairs blurred with the kernel centred, as restore uses it (psf.recentre_psf)

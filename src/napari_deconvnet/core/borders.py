@@ -558,7 +558,8 @@ def dark_level(images: np.ndarray, psf: np.ndarray) -> float | None:
 
 def _level_of(images: np.ndarray, read: list[list[tuple[Any, ...]]]) -> float | None:
     """:func:`dark_level` from what :func:`_side_means` read of `images`."""
-    varied = [image for image in images if np.ptp(image) > 0]  # a blank frame: no say
+    # a blank frame has no say (max > min: np.ptp wraps around in a signed integer dtype)
+    varied = [image for image in images if image.max() > image.min()]
     if not varied:
         return None
     low, high = np.percentile(np.stack(varied), (0.1, 99.9))

@@ -82,6 +82,18 @@ def _blocks_order(ndim: int, spatial: list[int]) -> list[int]:
     return [i for i in range(ndim) if i not in spatial] + spatial
 
 
+def _plane_psf(kernel: np.ndarray | None, shape: tuple, axes: Any) -> np.ndarray | None:
+    """A ``(1, Y, X)`` kernel as the plane's it is (a layer or a TIFF of one plane holds
+    it so) beside a plane or planes (a 2D image, or `axes` without a Z), as dn.restore
+    takes it: classical methods refused it beside a plane and took a TYX stack beside
+    it as volumes, synthesis refused it on planes (session 68). Beside a volume it
+    stays a volume's (one plane deep), as before."""
+    planes = len(shape) == 2 or (isinstance(axes, str) and "Z" not in axes.upper())
+    if kernel is not None and kernel.ndim == 3 and kernel.shape[0] == 1 and planes:
+        return kernel[0]
+    return kernel
+
+
 def _as_psf(psf: Any) -> np.ndarray | None:
     if psf is None:
         return None
@@ -299,12 +311,8 @@ def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> C
 
 
 def _run_classical(image, spec, params, psf, axes, device):
-    kernel = _as_psf(psf)
-    if kernel is not None and kernel.ndim == 3 and kernel.shape[0] == 1:
-        # a plane's (as a layer or a TIFF of one plane holds it): 2D, as dn.restore
-        # takes it (it was refused beside a plane, and a TYX stack went as volumes)
-        kernel = kernel[0]
     shape = tuple(image.shape)
+    kernel = _plane_psf(_as_psf(psf), shape, axes)
     k = 3 if (kernel is not None and kernel.ndim == 3) or 2 not in spec.ndim else 2
     if kernel is not None and kernel.ndim > len(shape):
         raise ValueError(
@@ -581,10 +589,10 @@ def synthesize_iter(
     kernels = None  # one PSF per channel (core.channel_psfs): each block its channel's
     if per_channel(psf):
         axes, _ = checked_channel_axis(psf, axes, shape, 2)
-        kernels = [_as_psf(p) for p in psf]
+        kernels = [_plane_psf(_as_psf(p), shape, axes) for p in psf]
         kernel = psf_for_channel(kernels, np.ndim)
     else:
-        kernel = _as_psf(psf)
+        kernel = _plane_psf(_as_psf(psf), shape, axes)
     k = min(max(2, kernel.ndim if kernel is not None else 2), len(shape))
     spatial = _spatial(shape, axes, k, (2, 3))
     if kernel is not None and kernel.ndim > len(spatial):

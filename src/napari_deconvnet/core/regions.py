@@ -19,7 +19,7 @@ import numpy as np
 
 from ._validation import is_dask
 
-__all__ = ["Box", "region_boxes"]
+__all__ = ["Box", "one_per_input", "region_boxes"]
 
 
 def _window_sums(mask: np.ndarray, size: Sequence[int]) -> np.ndarray:
@@ -204,3 +204,20 @@ def region_boxes(spec: Any, index: int, shape: tuple[int, ...], ndim: int) -> li
         )
     boxes = [_polygon_box(v, index, shape, ndim) for v in spec]
     return [b for b in boxes if b is not None]
+
+
+def one_per_input(spec: Any, shape: tuple[int, ...]) -> bool:
+    """Whether a single input's (of `shape`) `spec` is the per-input form of several
+    inputs: a list of one entry that is None, a mask of the input's (or its spatial)
+    shape, or a list of polygons (with one input, the list was read as polygons and
+    refused them)."""
+    if not isinstance(spec, list | tuple) or len(spec) != 1:
+        return False
+    entry = spec[0]
+    if entry is None:
+        return True
+    if isinstance(entry, list | tuple):  # polygons (each 2-D), not one polygon's vertices
+        return all(np.ndim(v) == 2 for v in entry)
+    full = tuple(shape)
+    shape = tuple(np.shape(entry)) if hasattr(entry, "shape") else ()
+    return len(shape) >= 2 and shape in {full, full[len(full) - len(shape) :]}

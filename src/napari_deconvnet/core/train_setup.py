@@ -36,6 +36,7 @@ from .model import DeconvNet, DeconvNetConfig
 from .patches import REPLACEMENTS, PatchFitError, neighbour_cell
 from .persistence import load_model
 from .psf import recentre_psf
+from .regions import one_per_input
 from .train_record import model_metadata
 from .trainer import TrainConfig, Trainer
 from .trainset import (
@@ -367,7 +368,8 @@ def per_channel_regions(
     channel = next((a for a in axes if a in "CS"), None)
     if channel is None:
         return spec
-    specs = list(spec) if len(inputs_l) > 1 else [spec]
+    one = len(inputs_l) == 1 and not one_per_input(spec, tuple(np.shape(inputs_l[0])))
+    specs = [spec] if one else list(spec)  # ([mask] for one input: that input's mask)
     out = []
     for s, a in zip(specs, inputs_l, strict=True):
         n = _channels_of(a, axes, channel, opponent)

@@ -38,6 +38,7 @@ from .patches import (
     region_boxes,
     window,
 )
+from .regions import one_per_input
 
 __all__ = [
     "PSFChannel",
@@ -57,20 +58,6 @@ _STATS_CROP = {2: 256, 3: 64}
 #: whole, up to this many pixels (voxels) in all; larger and lazy sources get
 #: it per patch, with three PSF sizes of context.
 WHOLE_CHANNEL_LIMIT = 2**26
-
-
-def _one_per_input(spec: Any, source: Any) -> bool:
-    """Whether a single input's `spec` is the per-input form of several inputs: a list
-    of one entry that is None, a mask of the input's (or its spatial) shape, or a list
-    of polygons (with one input, the list was read as polygons and refused them)."""
-    if not isinstance(spec, list | tuple) or len(spec) != 1:
-        return False
-    entry = spec[0]
-    if entry is None or isinstance(entry, list | tuple):
-        return True
-    shape = tuple(np.shape(entry)) if hasattr(entry, "shape") else ()
-    full = tuple(source.x.shape)
-    return len(shape) >= 2 and shape in {full, full[len(full) - len(shape) :]}
 
 
 class PSFChannel:
@@ -216,7 +203,11 @@ def _noise_kernel(psf: Any, ndim: int) -> np.ndarray:
         if "ndim" not in psf and psf.get("shape") is None:
             psf = {**psf, "ndim": ndim}
         return np.asarray(as_psf(psf, ndim), np.float64)
-    return np.asarray(psf, dtype=np.float64)
+    from .psf import single_leading_axes
+
+    kernel = np.asarray(psf, dtype=np.float64)
+    # a (1, Y, X) PSF (a one-plane layer or TIFF) is a plane's for a 2D network
+    return kernel[(0,) * single_leading_axes(kernel.shape, ndim)] if kernel.ndim else kernel
 
 
 def resolve_patch_size(patch_size: Any, ndim: int, net: DeconvNet) -> tuple[int, ...]:
@@ -624,10 +615,17 @@ class TrainingSet:
                     "region specifications (None, a mask or a list of polygons), one per input"
                 )
             specs = list(spec)
-        elif _one_per_input(spec, sources[0]):  # [mask], [None], [[polygons]]: as for several
+        elif one_per_input(
+            spec, tuple(sources[0].x.shape)
+        ):  # [mask], [None], [[polygons]]: as for several
             specs = list(spec)
         else:
             specs = [spec]
+        if not whole and all(s is None for s in specs):
+            raise ValueError(
+                f"{name} give no region on any input (None for each); pass {name}=None to "
+                "validate on a share of the training area, or a mask or polygons for an input"
+            )
         boxes = []
         for i, (s, src) in enumerate(zip(specs, sources, strict=True)):
             if s is not None or whole:
