@@ -587,13 +587,14 @@ def test_refusals_speak_of_options(tmp_path, capsys):
     np.save(reference, ref)
     cases = [
         (["restore", str(image), "-o", str(tmp_path / "a.tif"), "--tile", "8x64x64"], "--tile must"),
-        (["restore", str(image), "-o", str(tmp_path / "b.tif"), "--psf", str(tmp_path / "big.npy")], "--psf-param shape"),
+        (["restore", str(image), "-o", str(tmp_path / "b.tif"), "--psf", str(tmp_path / "big.npy")], "a PSF file cropped to fit"),
         (["train", "--input", str(image), "--target", str(image), "--psf", "gaussian:sigma=2", "-o", str(tmp_path / "m.safetensors"), "--epochs", "1"], "--target (supervised pairs) or --noise/--psf"),
         (["train", "--input", str(image), "--network", "ndim=3", "-o", str(tmp_path / "n.safetensors"), "--epochs", "1"], "the input is 2D"),
         (["evaluate", str(image), str(reference)], "the reference contains NaN"),
+        (["train", "--input", str(image), "--noise", "gaussian:sigma=0.1", "--psf", "gaussian:sigma=1", "--psf", "gaussian:sigma=2", "-o", str(tmp_path / "p.safetensors"), "--epochs", "1"], "--psf holds 2 PSFs"),
     ]  # fmt: skip
     for argv, words in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert words in err, err
-        assert "make_psf" not in err and "pass data_range" not in err
+        assert "make_psf" not in err and "pass data_range" not in err and "axes='" not in err

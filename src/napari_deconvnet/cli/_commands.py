@@ -23,6 +23,7 @@ from ._files import (
     calibrated_psf,
     check_output_file,
     check_writable_folder,
+    cli_words,
     expand_inputs,
     file_calibrated,
     follow,
@@ -492,7 +493,7 @@ def _cli_words(message: str) -> str:
     )  # fmt: skip
     # (the inputs' files in the order given)
     message = re.sub(r"^inputs\[(\d+)\] is", r"input file \1 (counted from 0) is", message)
-    return re.sub(r"^inputs is", "the input is", message)
+    return cli_words(re.sub(r"^inputs is", "the input is", message))
 
 
 def _name_bad_files(message: str, paths: list[Path]) -> str:

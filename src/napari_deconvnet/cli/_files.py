@@ -185,10 +185,14 @@ _OPTION_WORDS = (
     (re.compile(r"\bpass data_range=the\b"), "pass --data-range, the"),
     (re.compile(r"\bper='(volume|slice)'"), r"--per \1"),
     # (session 68: these still spoke of the API's arguments)
-    (re.compile(r"\(e\.g\. make_psf\(kind, shape=\.\.\.\)\)"), "(--psf-param shape=...)"),
-    (re.compile(r"\(make_psf\(kind, shape=\.\.\.\)\)"), "(--psf-param shape=...)"),
+    (
+        re.compile(r"\((?:e\.g\. )?make_psf\(kind, shape=\.\.\.\)\)"),
+        "(a PSF file cropped to fit; a PSF kind with --psf-param shape=...)",
+    ),
     (re.compile(r"^tile must be\b"), "--tile must be"),
-    (re.compile(r"\bpsf is a list of (\d+) PSFs?"), r"--psf is given \1 times"),
+    (re.compile(r"\bpsf is a list of (\d+) PSFs?"), r"--psf holds \1 PSFs"),
+    (re.compile(r"\(e\.g\. axes='([A-Z]+)' or '([A-Z]+)'\)"), r"(e.g. --axes \1 or \2)"),
+    (re.compile(r"\bpass axes with a 'C'"), "pass --axes with a C"),
 )
 
 
