@@ -140,3 +140,22 @@ def test_an_rgb_ome_zarr_of_this_package_streams_as_colour(tmp_path):
     assert back.rgb and back.axes == "YXS"
     expected = dn.restore(rgb, "denoise-2d")
     np.testing.assert_allclose(np.asarray(back.data), expected, rtol=0, atol=1e-5 * 255)
+
+
+@pytest.mark.parametrize("method", ["switching-median", "median", "tv", "nlm"])
+def test_classical_methods_keep_opacity_too(method):
+    """run_method filtered an RGBA or grey-with-opacity image's opacity as an image: the
+    switching median took its 0 and 255 as impulse levels and moved a soft mask's edge
+    by up to 127 (session 68)."""
+    yy, xx = np.indices((48, 56))
+    alpha = np.clip((20 - np.hypot(yy - 24, xx - 28)) * 128 + 128, 0, 255).astype(np.uint8)
+    grey = (np.random.default_rng(0).random((48, 56)) * 200 + 20).astype(np.uint8)
+    rgba = np.concatenate([np.stack([grey, grey[::-1], grey[:, ::-1]], -1), alpha[..., None]], -1)
+    out = dn.run_method(rgba, method)
+    np.testing.assert_array_equal(out[..., 3], alpha.astype(np.float32))
+    np.testing.assert_array_equal(out[..., :3], dn.run_method(rgba[..., :3], method))
+    lazy = dn.run_method(da.from_array(rgba, chunks=(24, 56, 4)), method)
+    np.testing.assert_array_equal(np.asarray(lazy)[..., 3], alpha.astype(np.float32))
+    la = np.stack([grey, alpha], -1)
+    out = dn.run_method(la, method, axes="YXS")
+    np.testing.assert_array_equal(out[..., 1], alpha.astype(np.float32))

@@ -235,6 +235,17 @@ def run_method_iter(
         )
     if spec.kind == "model":
         return (yield from _run_model(image, spec, checked, psf, axes, device))
+    alpha = _opacity_axis(image, axes, psf)
+    if alpha is not None:  # opacity is a mask, no image: kept as it is, as restore keeps it
+        from .colour import join_alpha, split_alpha
+
+        colours, opacity = split_alpha(image, alpha)
+        letters = axes.upper() if isinstance(axes, str) else infer_axes(tuple(image.shape), 2)
+        out = yield from run_method_iter(
+            colours, method, psf=psf, axes=letters,
+            device=device, **params,
+        )  # fmt: skip
+        return join_alpha(out, opacity, alpha)
     if per_channel(psf):  # one PSF per channel: each channel alone (core.channel_psfs)
         axes, index = checked_channel_axis(psf, axes, tuple(image.shape), 2)
 
@@ -251,6 +262,29 @@ def run_method_iter(
         n = int(image.shape[colours])
         return (yield from by_channel(image, [psf] * n, axes, colours, each))
     return (yield from _run_classical(image, spec, checked, psf, axes, device))
+
+
+def _opacity_axis(image: Any, axes: Any, psf: Any) -> int | None:
+    """The ``S`` axis of an RGBA or grey-with-opacity image whose last sample a classical
+    method must leave alone (:func:`~.colour.alpha_axis`; ``(Y, X, 4)`` and
+    ``(T, Y, X, 4)`` without axes are RGBA, as restore reads them, unless a 3D PSF makes
+    them volumes). Classical methods filtered the opacity as an image: the switching
+    median took its 0 and 255 as impulse levels and changed a soft mask's edge by up
+    to 127 (session 68)."""
+    from .colour import alpha_axis
+
+    shape = tuple(image.shape)
+    if isinstance(axes, str):
+        letters = axes.upper()
+    elif len(shape) in (3, 4) and shape[-1] == 4:
+        from .restoration import psf_dimensions
+
+        if psf is not None and not per_channel(psf) and psf_dimensions(psf) == 3:
+            return None
+        letters = infer_axes(shape, 2)
+    else:
+        return None
+    return alpha_axis(shape, letters) if len(letters) == len(shape) else None
 
 
 def _channels_apart(spec: Spec, params: dict, axes: Any, shape: tuple) -> int | None:
