@@ -1107,23 +1107,3 @@ def test_a_3d_network_on_a_time_lapse_is_refused_in_words(viewer_widget, errors)
     widget.more.value = [viewer.layers["tl"]]
     widget.run()
     assert widget.worker is None and "'tl' has none" in errors[-1]
-
-
-def test_a_layer_with_a_channel_axis_trains_its_channels_as_channels(viewer_widget, qtbot, errors):
-    """A layer labelled z, c, y, x (or c, y, x) goes to training with its axes, as Restore
-    passes them: without them the engine guessed TZYX and trained the channels as the
-    planes of 2-plane volumes."""
-    viewer, widget = viewer_widget
-    rng = np.random.default_rng(0)
-    viewer.add_image(rng.random((6, 2, 32, 32), dtype=np.float32), name="zc",
-                     axis_labels=("z", "c", "y", "x"))  # fmt: skip
-    viewer.add_image(rng.random((2, 48, 48), dtype=np.float32), name="cyx",
-                     axis_labels=("c", "y", "x"))  # fmt: skip
-    widget.target.value = SELF_SUPERVISED
-    widget.image.value = viewer.layers["zc"]
-    widget.dims.value = "3D"
-    assert collect_training(widget)["options"]["axes"] == "ZCYX"
-    widget.image.value = viewer.layers["cyx"]
-    widget.dims.value = "2D"
-    widget.target.value = SELF_SUPERVISED
-    assert collect_training(widget)["options"]["axes"] == "CYX"

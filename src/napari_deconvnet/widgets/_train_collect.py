@@ -86,14 +86,6 @@ def collect_training(widget: Any) -> dict[str, Any]:
     }
     if layer.rgb:  # one shared network over the colour channels, as restore applies it
         options["axes"] = "YXS" if data.ndim == 3 else "TYXS"
-    else:
-        from ._methods import labelled_axes
-
-        labelled = labelled_axes(layer)
-        if labelled is not None and "C" in labelled:
-            # channels as channels, as Restore passes them (a z, c, y, x layer trained
-            # its channels as the planes of 2-plane volumes)
-            options["axes"] = labelled
     if options["epochs"] is None and options["max_seconds"] is None:
         raise ValueError("set a number of epochs or a time budget (or both)")
     targets = None
