@@ -755,6 +755,16 @@ def test_a_one_plane_psf_is_a_planes_for_every_classical_path():
     ]
     for run in runs:
         np.testing.assert_array_equal(np.asarray(run(one)), np.asarray(run(plane)))
+    # beside RGB(A) it is the plane's too; beside an unlabelled volume a volume's
+    rgba = rng.random((48, 48, 4)).astype(np.float32)
+    np.testing.assert_array_equal(
+        dn.run_method(rgba, "wiener", psf=one), dn.run_method(rgba, "wiener", psf=plane)
+    )
+    volume = np.stack([img, img[::-1], img[:, ::-1]])
+    np.testing.assert_array_equal(
+        dn.run_method(volume, "wiener", psf=one),
+        dn.run_method(volume, "wiener", psf=one, axes="ZYX"),
+    )
     # a one-plane stack, planes as time: still each restored alone, as with the 2D PSF
     out = dn.run_method(stack, "richardson-lucy", psf=one, iterations=5, axes="TYX")
     np.testing.assert_array_equal(

@@ -148,6 +148,14 @@ def test_per_image_statistics_of_a_stack_with_channels_restore_as_without(axes):
     np.testing.assert_allclose(lazy.compute(), own, atol=1e-5 * np.ptp(own))
     # a shape that is none of those is refused naming the image's channels (each
     # channel's restore said the image "has 1 channels")
+    # one number however nested, and one per channel as (C, 1), as before
+    for given in (
+        {"offset": [0.0], "scale": [1.0]},
+        {"offset": [[0.0], [0.1]], "scale": [[1.0], [2.0]]},
+    ):
+        one = dn.restore(x[0] if axes == "TCYX" else x[:, 0], "denoise-2d", axes="CYX",
+                         normalization=given, device="cpu")  # fmt: skip
+        assert np.isfinite(one).all()
     wrong = {"offset": np.zeros((2, 2)), "scale": np.ones((2, 2))}
     with pytest.raises(ValueError, match=r"shape \(2, 2\) but the image has \d channels"):
         dn.restore(x, "denoise-2d", axes=axes, normalization=wrong, device="cpu")

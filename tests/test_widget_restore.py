@@ -1373,3 +1373,20 @@ def test_a_one_plane_psf_layer_deconvolves_a_plane_with_every_method(viewer_widg
         if expected is not None:
             np.testing.assert_allclose(out, expected, atol=1e-4)
         assert out.shape == image.shape
+    # an unlabelled stack in '2D slices': plane by plane with the plane's PSF (the
+    # one-plane kernel ran it as a volume while recording '2D slices')
+    stack = np.stack([image, image[::-1]])
+    viewer.add_image(stack, name="stack")
+    widget.image.value = viewer.layers["stack"]
+    widget.method.value = "wiener"
+    widget.mode.value = "2D slices"
+    widget.psf.source.value = "from layer"
+    widget.psf.layer.value = viewer.layers["PSF"]
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    np.testing.assert_allclose(
+        viewer.layers["stack [wiener]"].data,
+        dn.run_method(stack, "wiener", psf=psf, axes="TYX"),
+        atol=1e-5,
+    )

@@ -190,7 +190,7 @@ _OPTION_WORDS = (
         "(a PSF file cropped to fit; a PSF kind with --psf-param shape=...)",
     ),
     (re.compile(r"^tile must be\b"), "--tile must be"),
-    (re.compile(r"\bpsf is a list of (\d+) PSFs?"), r"--psf holds \1 PSFs"),
+    (re.compile(r"\bpsf is a list of (\d+) PSF"), r"--psf holds \1 PSF"),
     (re.compile(r"\(e\.g\. axes='([A-Z]+)' or '([A-Z]+)'\)"), r"(e.g. --axes \1 or \2)"),
     (re.compile(r"\bpass axes with a 'C'"), "pass --axes with a C"),
 )

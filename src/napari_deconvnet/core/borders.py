@@ -324,7 +324,7 @@ def extend_dark_sides(
 
         params = dict(noise)
         offset = 0.0
-        if params.get("noise") == "poisson-gaussian":
+        if params.get("noise") == "poisson-gaussian" and "gain" in params:
             # the found darkness is the offset (the estimate's own read 124-148 for 100
             # on nuclei in the dark, and lifted the band to it: 0.2-0.7 dB lost), on the
             # variance line the estimate measured: its read noise is the line's value at

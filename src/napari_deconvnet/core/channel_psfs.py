@@ -128,11 +128,12 @@ def split_statistics(
     out = dict(normalization)
     for key in ("offset", "scale"):
         value = out.get(key)
-        if value is None:
+        if value is None or np.size(value) == 1:  # one number, however nested: for all
             continue
         shape = np.shape(value)
-        if len(shape) == 1 and shape[0] == n:
-            out[key] = value[channel]
+        if np.shape(np.squeeze(value)) == (n,) and (len(shape) == 1 or shape != lead):
+            # one per channel, also as (n, 1) or (1, n) (accepted before session 68)
+            out[key] = np.squeeze(value)[channel].item()
         elif (
             at is not None
             and len(shape) > 1

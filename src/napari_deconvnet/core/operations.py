@@ -84,11 +84,15 @@ def _blocks_order(ndim: int, spatial: list[int]) -> list[int]:
 
 def _plane_psf(kernel: np.ndarray | None, shape: tuple, axes: Any) -> np.ndarray | None:
     """A ``(1, Y, X)`` kernel as the plane's it is (a layer or a TIFF of one plane holds
-    it so) beside a plane or planes (a 2D image, or `axes` without a Z), as dn.restore
-    takes it: classical methods refused it beside a plane and took a TYX stack beside
-    it as volumes, synthesis refused it on planes (session 68). Beside a volume it
-    stays a volume's (one plane deep), as before."""
-    planes = len(shape) == 2 or (isinstance(axes, str) and "Z" not in axes.upper())
+    it so) beside a plane or planes (a 2D image, an RGB one, or `axes` without a Z), as
+    dn.restore takes it: classical methods refused it beside a plane and took a TYX
+    stack beside it as volumes, synthesis refused it on planes (session 68). Beside a
+    volume (a 3D image without axes, or axes with a Z) it stays a volume's (one plane
+    deep), as before."""
+    if isinstance(axes, str):
+        planes = "Z" not in axes.upper()
+    else:  # a plane, or (Y, X, 3|4) and (T, Y, X, 3|4) as restore reads them (RGB)
+        planes = len(shape) == 2 or (len(shape) in (3, 4) and shape[-1] in (3, 4))
     if kernel is not None and kernel.ndim == 3 and kernel.shape[0] == 1 and planes:
         return kernel[0]
     return kernel
@@ -280,7 +284,9 @@ def _opacity_axis(image: Any, axes: Any, psf: Any) -> int | None:
         from .restoration import psf_dimensions
 
         if psf is not None and not per_channel(psf) and psf_dimensions(psf) == 3:
-            return None
+            kernel = _as_psf(psf)  # (a (1, Y, X) PSF is a plane's beside RGB)
+            if kernel.shape[0] != 1:
+                return None
         letters = infer_axes(shape, 2)
     else:
         return None

@@ -270,7 +270,9 @@ def restore_job(
             if "C" in psf.get("axes", ""):  # a PSF layer with one PSF per channel
                 kernel, record = build_channel_psfs(psf, axes, tuple(image.shape))
             else:
-                kernel, record = build_psf(psf, k, _spatial_shape(image.shape, axes, k))
+                # (a (1, Y, X) layer stays one plane deep for a 3D model or '3D volume')
+                wanted = max(k, ndim) if "layer" in psf else k
+                kernel, record = build_psf(psf, wanted, _spatial_shape(image.shape, axes, k))
     with collect_conditions() as conditions:  # shown as one notification, not a warning
         result = yield from run_method_iter(
             image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params

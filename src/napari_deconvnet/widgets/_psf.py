@@ -416,7 +416,13 @@ def build_psf(
     record : dict
         JSON-ready: the kind and its parameters, or the layer's name, and the shape.
     """
-    from napari_deconvnet.core.psf import as_psf, fit_psf, make_psf, psf_pedestal
+    from napari_deconvnet.core.psf import (
+        as_psf,
+        fit_psf,
+        make_psf,
+        psf_pedestal,
+        single_leading_axes,
+    )
 
     if "C" in description.get("axes", ""):  # (build_channel_psfs builds those)
         raise ValueError(
@@ -428,6 +434,9 @@ def build_psf(
         data = np.asarray(description["data"])
         found = psf_pedestal(data) if data.dtype.kind in "biuf" else None
         kernel = as_psf(data)  # a bead's crop: its background goes (a condition note)
+        # a (1, Y, X) layer run as planes (psf_ndim 2) is the plane's 2D PSF: with no
+        # axes, an unlabelled stack beside a 3D kernel ran as a volume
+        kernel = kernel[(0,) * single_leading_axes(kernel.shape, max(int(ndim), 2))]
         record = {"layer": description["layer"], "shape": list(kernel.shape)}
         if found is not None:
             record["background_removed"] = round(found[0], 6)
