@@ -244,9 +244,8 @@ def run_method_iter(
         from .colour import join_alpha, split_alpha
 
         colours, opacity = split_alpha(image, alpha)
-        letters = axes.upper() if isinstance(axes, str) else infer_axes(tuple(image.shape), 2)
         out = yield from run_method_iter(
-            colours, method, psf=psf, axes=letters,
+            colours, method, psf=psf, axes=axes.upper(),
             device=device, **params,
         )  # fmt: skip
         return join_alpha(out, opacity, alpha)
@@ -270,27 +269,18 @@ def run_method_iter(
 
 def _opacity_axis(image: Any, axes: Any, psf: Any) -> int | None:
     """The ``S`` axis of an RGBA or grey-with-opacity image whose last sample a classical
-    method must leave alone (:func:`~.colour.alpha_axis`; ``(Y, X, 4)`` and
-    ``(T, Y, X, 4)`` without axes are RGBA, as restore reads them, unless a 3D PSF makes
-    them volumes). Classical methods filtered the opacity as an image: the switching
-    median took its 0 and 255 as impulse levels and changed a soft mask's edge by up
-    to 127 (session 68)."""
+    method must leave alone (:func:`~.colour.alpha_axis`), when `axes` name it (the
+    Restore widget and the CLI pass them for RGB layers and files). Classical methods
+    filtered the opacity as an image: the switching median took its 0 and 255 as
+    impulse levels and changed a soft mask's edge by up to 127 (session 68). Without
+    axes an array's last axis of 4 is not taken for opacity here (a stack of 4-pixel
+    rows is one too)."""
     from .colour import alpha_axis
 
     shape = tuple(image.shape)
-    if isinstance(axes, str):
-        letters = axes.upper()
-    elif len(shape) in (3, 4) and shape[-1] == 4:
-        from .restoration import psf_dimensions
-
-        if psf is not None and not per_channel(psf) and psf_dimensions(psf) == 3:
-            kernel = _as_psf(psf)  # (a (1, Y, X) PSF is a plane's beside RGB)
-            if kernel.shape[0] != 1:
-                return None
-        letters = infer_axes(shape, 2)
-    else:
+    if not isinstance(axes, str) or len(axes) != len(shape):
         return None
-    return alpha_axis(shape, letters) if len(letters) == len(shape) else None
+    return alpha_axis(shape, axes.upper())
 
 
 def _channels_apart(spec: Spec, params: dict, axes: Any, shape: tuple) -> int | None:
