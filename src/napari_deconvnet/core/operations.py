@@ -239,7 +239,7 @@ def run_method_iter(
         )
     if spec.kind == "model":
         return (yield from _run_model(image, spec, checked, psf, axes, device))
-    alpha = _opacity_axis(image, axes, psf)
+    alpha = _opacity_axis(image, axes)
     if alpha is not None:  # opacity is a mask, no image: kept as it is, as restore keeps it
         from .colour import join_alpha, split_alpha
 
@@ -267,7 +267,7 @@ def run_method_iter(
     return (yield from _run_classical(image, spec, checked, psf, axes, device))
 
 
-def _opacity_axis(image: Any, axes: Any, psf: Any) -> int | None:
+def _opacity_axis(image: Any, axes: Any) -> int | None:
     """The ``S`` axis of an RGBA or grey-with-opacity image whose last sample a classical
     method must leave alone (:func:`~.colour.alpha_axis`), when `axes` name it (the
     Restore widget and the CLI pass them for RGB layers and files). Classical methods
