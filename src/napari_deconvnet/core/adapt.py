@@ -46,7 +46,14 @@ from .model import DeconvNet
 from .patches import check_array, normalization_of
 from .persistence import load_model
 from .phantoms import PHANTOMS, check_kinds, phantom
-from .psf import as_psf, fit_psf, named_psf, psf_in_dimensions, recentre_psf
+from .psf import (
+    as_psf,
+    fit_psf,
+    named_psf,
+    psf_in_dimensions,
+    recentre_psf,
+    single_leading_axes,
+)
 from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from, rows_by_psf
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
@@ -589,10 +596,10 @@ def adapt_iter(
             if dims is not None:
                 psf = psf_in_dimensions(psf, dims)
         kernel = as_psf(psf, None)
-        if kernel.ndim == 3 and kernel.shape[0] == 1 and _planar(model, array):
-            # a plane's (a one-plane layer or TIFF), for a plane or a 2D model (it was
-            # refused: "a 3D PSF needs a 3D image")
-            kernel = kernel[0]
+        if _planar(model, array):
+            # a (1, Y, X) PSF is a plane's (a one-plane layer or TIFF), for a plane or
+            # a 2D model (it was refused: "a 3D PSF needs a 3D image")
+            kernel = kernel[(0,) * single_leading_axes(kernel.shape, 2)]
         # a generated PSF deeper than the stack is cropped to it, as restore does
         kernel = fit_psf(psf, kernel, np.shape(array))
         # pairs blurred with the kernel centred, as restore uses it (psf.recentre_psf)

@@ -93,8 +93,10 @@ def _plane_psf(kernel: np.ndarray | None, shape: tuple, axes: Any) -> np.ndarray
         planes = "Z" not in axes.upper()
     else:  # a plane, or (Y, X, 3|4) and (T, Y, X, 3|4) as restore reads them (RGB)
         planes = len(shape) == 2 or (len(shape) in (3, 4) and shape[-1] in (3, 4))
-    if kernel is not None and kernel.ndim == 3 and kernel.shape[0] == 1 and planes:
-        return kernel[0]
+    if kernel is not None and planes:
+        from .psf import single_leading_axes
+
+        return kernel[(0,) * single_leading_axes(kernel.shape, 2)]
     return kernel
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "looks_like_psf",
     "off_psf_layers",
     "psf_ndim",
+    "psf_shape_ndim",
 ]
 
 #: The choice that takes the PSF from an image layer.
@@ -362,11 +363,26 @@ def _check_kind(description: dict[str, Any]) -> None:
 def layer_psf_shape(description: dict[str, Any]) -> tuple[int, ...]:
     """The spatial shape of a PSF layer's :meth:`PsfPicker.spec` (its channel axis left
     out)."""
-    shape = tuple(int(n) for n in np.shape(description["data"]))
-    axes = description.get("axes", "")
-    if "C" in axes:
+    return _without_channel(np.shape(description["data"]), description.get("axes", ""))
+
+
+def _without_channel(shape: Any, axes: str | None) -> tuple[int, ...]:
+    shape = tuple(int(n) for n in shape)
+    axes = (axes or "").upper()
+    if "C" in axes and len(axes) == len(shape):
         shape = shape[: axes.index("C")] + shape[axes.index("C") + 1 :]
     return shape
+
+
+def psf_shape_ndim(shape: Any, axes: str | None = None) -> int:
+    """The spatial dimensions of a PSF layer of `shape` with `axes` (as
+    :func:`._methods.labelled_axes` reads a layer's labels): without its
+    channel axis and leading single planes (a ``(1, Y, X)`` layer holds a plane's PSF,
+    as dn.restore takes it: it was refused beside a plane)."""
+    from napari_deconvnet.core.psf import single_leading_axes
+
+    shape = _without_channel(shape, axes)
+    return len(shape) - single_leading_axes(shape, 2)
 
 
 def psf_ndim(description: dict[str, Any] | None) -> int | None:
@@ -378,12 +394,8 @@ def psf_ndim(description: dict[str, Any] | None) -> int | None:
     """
     if description is None:
         return None
-    if "layer" in description:  # a channel axis holds one PSF per channel; a (1, Y, X)
-        # layer holds a plane's (as dn.restore takes it: it was refused beside a plane)
-        from napari_deconvnet.core.psf import single_leading_axes
-
-        shape = layer_psf_shape(description)
-        return len(shape) - single_leading_axes(shape, 2)
+    if "layer" in description:  # a channel axis holds one PSF per channel
+        return psf_shape_ndim(np.shape(description["data"]), description.get("axes", ""))
     from napari_deconvnet.core.specs import get
 
     kind = get("psf", description["kind"])

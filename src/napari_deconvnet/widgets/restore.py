@@ -200,15 +200,11 @@ def _psf_fits(psf_layer: Image, spatial: int | None) -> bool:
 
 
 def _psf_layer_ndim(psf_layer: Image) -> int:
-    """A PSF layer's spatial dimensions: without a channel axis and leading single planes
-    (a ``(1, Y, X)`` layer holds a plane's PSF)."""
-    from napari_deconvnet.core.psf import single_leading_axes
+    """A PSF layer's spatial dimensions (see :func:`._psf.psf_shape_ndim`)."""
+    from ._methods import labelled_axes
+    from ._psf import psf_shape_ndim
 
-    labels = [str(a).upper() for a in getattr(psf_layer, "axis_labels", ())]
-    shape = tuple(layer_data(psf_layer).shape)
-    if "C" in labels:
-        shape = shape[: labels.index("C")] + shape[labels.index("C") + 1 :]
-    return len(shape) - single_leading_axes(shape, 2)
+    return psf_shape_ndim(layer_data(psf_layer).shape, labelled_axes(psf_layer))
 
 
 class RestoreWidget(WorkerWidget):
