@@ -261,7 +261,11 @@ def test_edited_documents_are_value_errors(tmp_path, random_net, edit, message):
         (lambda c: c["normalization"].update(high="99.5"), "0 <= low < high <= 100"),
         (
             lambda c: c.update(normalization={"method": "fixed", "offset": 0.0, "scale": 0.0}),
-            "non-zero scale",
+            "scale > 0",
+        ),
+        (
+            lambda c: c.update(normalization={"method": "fixed", "offset": 0.0, "scale": -2.0}),
+            r"scale > 0, got offset=0.0, scale=-2.0",
         ),
     ],
 )

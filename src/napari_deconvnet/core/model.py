@@ -81,9 +81,10 @@ def _check_normalization(norm: Any) -> None:
             )
     if method == "fixed":
         offset, scale = norm.get("offset", 0.0), norm.get("scale", 1.0)
-        if not (_number(offset) and _number(scale) and scale != 0):
+        if not (_number(offset) and _number(scale) and scale > 0):
+            # (a negative scale turned the image upside down for the network)
             raise ValueError(
-                "fixed normalization needs a finite offset and a finite, non-zero scale, got "
+                "fixed normalization needs a finite offset and a finite scale > 0, got "
                 f"offset={offset!r}, scale={scale!r}"
             )
 
