@@ -1107,3 +1107,53 @@ def test_a_3d_network_on_a_time_lapse_is_refused_in_words(viewer_widget, errors)
     widget.more.value = [viewer.layers["tl"]]
     widget.run()
     assert widget.worker is None and "'tl' has none" in errors[-1]
+
+
+def test_a_layer_with_a_channel_axis_trains_its_channels_as_channels(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    """A layer labelled z, c, y, x goes to training with its axes, as Restore passes them
+    (the engine guessed TZYX and trained the channels as the planes of 2-plane volumes);
+    Shapes drawn over it leave their channel coordinate out, a pair's PSF is built for
+    its Z, Y and X (it was cropped to (C, Y, X)), and the preview's depth is its Z."""
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((12, 2, 40, 40), dtype=np.float32), name="zc",
+                     axis_labels=("z", "c", "y", "x"))  # fmt: skip
+    viewer.add_image(rng.random((2, 48, 48), dtype=np.float32), name="cyx",
+                     axis_labels=("c", "y", "x"))  # fmt: skip
+    box = np.array(
+        [[z, 1, y, x] for z in (0, 11) for y, x in ((0, 0), (0, 39), (39, 39), (39, 0))]
+    )
+    viewer.add_shapes([box[:4], box[4:]], shape_type="polygon", name="here", ndim=4)
+    widget.image.value = viewer.layers["zc"]
+    widget.target.value = SELF_SUPERVISED
+    widget.dims.value = "3D"
+    widget.regions.value = viewer.layers["here"]
+    options = collect_training(widget)["options"]
+    assert options["axes"] == "ZCYX"
+    assert [p.shape[1] for p in options["regions"]] == [3, 3]  # z, y, x
+    viewer.dims.set_current_step(0, 9)
+    viewer.dims.set_current_step(1, 1)
+    request = train_module.preview_request(viewer, viewer.layers["zc"], 3)
+    assert request["index"][:2] == (slice(0, 12), 1) and request["plane"] == 9
+    # a deconvolution pair: the PSF fits the (Z, Y, X) of 12 x 40 x 40
+    from napari_deconvnet.widgets._train_collect import _spatial_shape
+
+    assert _spatial_shape(viewer.layers["zc"], viewer.layers["zc"].data, 3) == (12, 40, 40)
+    assert _spatial_shape(viewer.layers["zc"], viewer.layers["zc"].data, 2) == (40, 40)
+    draws = _record_draws(monkeypatch)
+    widget.patch_size.value = 8
+    widget.epochs.value = 1
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.result.model.config.ndim == 3
+    # each channel a 12-plane volume of its own (as TZYX: one source of 2-plane volumes)
+    assert {source for source, _, _ in draws} == {0, 1}
+    assert {lead for _, lead, _ in draws} == {()}
+    widget.image.value = viewer.layers["cyx"]
+    widget.dims.value = "2D"
+    widget.target.value = SELF_SUPERVISED
+    widget.regions.value = None
+    assert collect_training(widget)["options"]["axes"] == "CYX"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from napari.layers import Image, Labels, Shapes
 
 from ._layers import clean_layer_for, layer_data
@@ -50,6 +51,42 @@ def _per_channel_psfs(options: dict[str, Any], layer: Any, data: Any) -> None:
         options["axes"] = axes
 
 
+def _channel_axes(layer: Any) -> str | None:
+    """The layer's labelled axes when they name a channel axis (``"ZCYX"``...), else None."""
+    if layer.rgb:
+        return None
+    from ._methods import labelled_axes
+
+    axes = labelled_axes(layer)
+    return axes if axes is not None and "C" in axes else None
+
+
+def _spatial_shape(layer: Any, data: Any, net_ndim: int) -> tuple[int, ...]:
+    """The shape of the `net_ndim` spatial axes the network trains on: the last ones, before
+    an RGB layer's colour axis, or the Z, Y and X that a layer's labels name beside a
+    channel axis (a z, c, y, x layer's (C, Y, X) was taken for a volume)."""
+    shape = tuple(int(n) for n in data.shape)
+    if layer.rgb:
+        return shape[-net_ndim - 1 : -1]
+    axes = _channel_axes(layer)
+    if axes is not None:
+        return tuple(shape[axes.index(a)] for a in "ZYX"[3 - net_ndim :] if a in axes)
+    return shape[-net_ndim:]
+
+
+def _polygons_without_channel(polygons: list, axes: str | None) -> list:
+    """Shapes drawn over a layer with a channel axis: their channel coordinate left out
+    (each channel trains as an image of its own, and a region applies to all alike)."""
+    if axes is None:
+        return polygons
+    out = []
+    for p in polygons:
+        p = np.asarray(p)
+        at = axes.index("C") - (len(axes) - p.shape[1])  # the column of C, if p has one
+        out.append(np.delete(p, at, axis=1) if 0 <= at < p.shape[1] else p)
+    return out
+
+
 def _no_z(layer: Any, net_ndim: int) -> None:
     """Refuse a 3D network on a layer whose axis labels name no Z (a time-lapse): its
     frames would train as the planes of a volume (Restore refuses the same)."""
@@ -86,6 +123,12 @@ def collect_training(widget: Any) -> dict[str, Any]:
     }
     if layer.rgb:  # one shared network over the colour channels, as restore applies it
         options["axes"] = "YXS" if data.ndim == 3 else "TYXS"
+    channel_axes = _channel_axes(layer)
+    if channel_axes is not None:
+        # channels as channels, as Restore passes them (a z, c, y, x layer trained its
+        # channels as the planes of 2-plane volumes)
+        options["axes"] = channel_axes
+    spatial = _spatial_shape(layer, data, net_ndim)
     if options["epochs"] is None and options["max_seconds"] is None:
         raise ValueError("set a number of epochs or a time budget (or both)")
     targets = None
@@ -94,7 +137,6 @@ def collect_training(widget: Any) -> dict[str, Any]:
         if chosen is not None:  # else the engine's default for a new or a fine-tuned model
             options["blind_spot"] = chosen
     if target == SYNTHETIC:
-        spatial = tuple(data.shape[-net_ndim - 1 : -1] if layer.rgb else data.shape[-net_ndim:])
         options.update(widget.synthetic.options(net_ndim, spatial))
     elif isinstance(target, Image):
         if target is layer:
@@ -115,7 +157,6 @@ def collect_training(widget: Any) -> dict[str, Any]:
                     f"{start!r} deconvolves with the input's PSF: choose the PSF the input "
                     "layer is blurred with (Pairs' PSF)"
                 )
-            spatial = tuple(data.shape[-net_ndim:])
             options["psf_description"] = {"psf": described, "ndim": net_ndim, "spatial": spatial}
         elif "psf_description" not in options:
             raise ValueError(
@@ -139,10 +180,12 @@ def collect_training(widget: Any) -> dict[str, Any]:
 
         options.update(KEEP[KEEP_CHOICES[widget.keep.value]])  # L2-SP and rehearsal
     if widget.regions.value is not None:
-        options["regions"] = shapes_to_polygons(widget.regions.value, layer)
+        polygons = shapes_to_polygons(widget.regions.value, layer)
+        options["regions"] = _polygons_without_channel(polygons, channel_axes)
     region = widget.validation_region.value
     if isinstance(region, Shapes):
-        options["validation_regions"] = shapes_to_polygons(region, layer)
+        polygons = shapes_to_polygons(region, layer)
+        options["validation_regions"] = _polygons_without_channel(polygons, channel_axes)
     elif isinstance(region, Labels):
         mask = labels_to_mask(region, layer, data)
         if not mask.any():
@@ -239,8 +282,10 @@ def collect_adapt(widget: Any) -> dict[str, Any]:
 
     model = registry.resolve(start)
     check_adapt_model(start, model, net_ndim)
-    options = widget.adapt.options(net_ndim, tuple(data.shape[-net_ndim:]))
+    options = widget.adapt.options(net_ndim, _spatial_shape(layer, data, net_ndim))
     check_adapt_model(start, model, net_ndim, psf="psf_description" in options)
+    if _channel_axes(layer) is not None:  # each channel adapts as an image of its own
+        options["axes"] = _channel_axes(layer)
     _per_channel_psfs(options, layer, data)
     options.update(
         patch_size=int(widget.patch_size.value) or None,

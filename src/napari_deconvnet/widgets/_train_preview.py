@@ -33,11 +33,19 @@ def preview_request(viewer: Any, layer: Image, net_ndim: int) -> dict[str, Any] 
     if ndim < net_ndim:
         return None
     point = np.asarray(layer.world_to_data(viewer.dims.point[-ndim:]))
+    # a 3D network's depth is the labelled Z (a z, c, y, x layer's C was taken for it)
+    z_axis = ndim - 3
+    if net_ndim == 3 and not rgb:
+        from ._methods import labelled_axes
+
+        axes = labelled_axes(layer)
+        if axes is not None and "Z" in axes and axes.index("Z") < ndim - 2:
+            z_axis = axes.index("Z")
     index: list[Any] = []
     for axis in range(ndim - 2):
         n = data.shape[axis]
         p = int(np.clip(np.round(point[axis]), 0, n - 1))
-        if net_ndim == 3 and axis == ndim - 3:
+        if net_ndim == 3 and axis == z_axis:
             depth = min(n, 16)
             start = int(np.clip(p - depth // 2, 0, n - depth))
             index.append(slice(start, start + depth))
