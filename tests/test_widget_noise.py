@@ -329,6 +329,39 @@ def test_rgb_layer_keeps_its_samples(viewer_widget, qtbot, errors):
     assert np.std(out.data - expected) == pytest.approx(5.0, rel=0.1)
 
 
+def test_rgba_layer_keeps_its_opacity_bit_for_bit(viewer_widget, qtbot, errors):
+    """Session 69: the Noise widget added noise and blur to an RGBA layer's opacity (a
+    mask of 0 and 255 came out between -33 and 285), and *Match noise* counted it as a
+    fourth channel; Restore keeps it as it is."""
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    colours = _smooth((48, 48))[..., None] * np.array([1.0, 0.5, 0.8])
+    opacity = np.zeros((48, 48, 1))
+    opacity[8:40, 8:40] = 1
+    rgba = (np.concatenate([colours, opacity], -1) * 255).astype(np.uint8)
+    dithered = (rng.random((48, 48)) > 0.3) * 255  # a real layer's dithered mask
+    noisy = np.concatenate([colours * 255 + rng.normal(0, 6.0, colours.shape),
+                            dithered[..., None]], -1)  # fmt: skip
+    viewer.add_image(rgba, name="photo", rgb=True)
+    viewer.add_image(np.clip(noisy, 0, 255).astype(np.uint8), name="real", rgb=True)
+    widget.match_layer.value = viewer.layers["real"]
+    widget.match_noise()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    # (with the mask as a fourth channel: salt-and-pepper of 3.5%)
+    assert widget.noise.value == "gaussian"
+    assert widget.params.values()["sigma"] == pytest.approx(6.0, rel=0.15)
+    widget.image.value = viewer.layers["photo"]
+    widget.params.field("sigma").value = 10.0
+    widget.psf.source.value = "gaussian"
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["photo noisy (gaussian)"].data
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+    assert np.std(out[..., :3] - rgba[..., :3]) > 8.0  # the colours got their noise
+
+
 def test_the_clean_layer_is_preselected_until_an_image_is_picked(viewer_widget, qtbot, errors):
     """With a sample's noisy and clean layers, *Clean image* is the clean one (it was
     the noisy layer napari lists first: noise went onto noise); a pick by hand stays."""

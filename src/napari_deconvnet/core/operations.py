@@ -25,7 +25,7 @@ import inspect
 import math
 import os
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,11 +100,21 @@ def _plane_psf(kernel: np.ndarray | None, shape: tuple, axes: Any) -> np.ndarray
     return kernel
 
 
-def _as_psf(psf: Any) -> np.ndarray | None:
+def _as_psf(psf: Any, axes: Any = None, ndims: Sequence[int] = (2,)) -> np.ndarray | None:
+    """`psf` as an array; a :func:`~.psf.named_psf` is made in 3D beside `axes` with a Z
+    when the work goes volume by volume (3 in `ndims`) and its kind makes 3D PSFs, as
+    restore makes a name in the model's dimensions (run_method and the CLI deconvolved a
+    ZYX volume plane by plane with the 2D default of ``psf="gaussian"``, session 69)."""
     if psf is None:
         return None
-    from .psf import as_psf
+    from .psf import as_psf, named_psf, psf_in_dimensions
 
+    if named_psf(psf) and isinstance(axes, str) and "Z" in axes.upper() and 3 in ndims:
+        from .specs import get, specs
+
+        kind = psf if isinstance(psf, str) else psf["kind"]
+        if kind in specs("psf", available=False) and 3 in get("psf", kind).ndim:
+            psf = psf_in_dimensions(psf, 3)
     return as_psf(psf)
 
 
@@ -344,7 +354,7 @@ def _classical_function(spec: Spec, kernel: Any, params: dict, device: Any) -> C
 
 def _run_classical(image, spec, params, psf, axes, device):
     shape = tuple(image.shape)
-    kernel = _plane_psf(_as_psf(psf), shape, axes)
+    kernel = _plane_psf(_as_psf(psf, axes, spec.ndim), shape, axes)
     k = 3 if (kernel is not None and kernel.ndim == 3) or 2 not in spec.ndim else 2
     if kernel is not None and kernel.ndim > len(shape):
         raise ValueError(
@@ -614,6 +624,15 @@ def synthesize_iter(
 
     if not is_dask(clean):  # lists and tensors as synthesize takes them (raw errors before)
         clean = real_array(clean, "clean")
+    alpha = _opacity_axis(clean, axes)
+    if alpha is not None:  # opacity is a mask: kept bit for bit, as run_method keeps it
+        from .colour import join_alpha, split_alpha
+
+        colours, opacity = split_alpha(clean, alpha)
+        out = yield from synthesize_iter(
+            colours, noise, psf=psf, axes=axes.upper(), seed=seed, clip=clip, **params
+        )
+        return np.ascontiguousarray(join_alpha(out, np.asarray(opacity), alpha))
     check_seed(seed)
     spec = noise_spec(noise)
     params = spec.check(params)
@@ -621,10 +640,10 @@ def synthesize_iter(
     kernels = None  # one PSF per channel (core.channel_psfs): each block its channel's
     if per_channel(psf):
         axes, _ = checked_channel_axis(psf, axes, shape, 2)
-        kernels = [_plane_psf(_as_psf(p), shape, axes) for p in psf]
+        kernels = [_plane_psf(_as_psf(p, axes, (2, 3)), shape, axes) for p in psf]
         kernel = psf_for_channel(kernels, np.ndim)
     else:
-        kernel = _plane_psf(_as_psf(psf), shape, axes)
+        kernel = _plane_psf(_as_psf(psf, axes, (2, 3)), shape, axes)
     k = min(max(2, kernel.ndim if kernel is not None else 2), len(shape))
     spatial = _spatial(shape, axes, k, (2, 3))
     if kernel is not None and kernel.ndim > len(spatial):

@@ -108,6 +108,8 @@ def noise_job(
 def _estimate_job(data: Any, rgb: bool) -> dict[str, Any]:
     from napari_deconvnet.core.noise import estimate_noise
 
+    if rgb and data.shape[-1] == 4:  # RGBA: the opacity is no image (it counted as a
+        data = data[..., :3]  # fourth channel of the estimate), as synthesis keeps it
     # a lazy layer is read in the planes the estimate looks at, not whole
     return estimate_noise(data, channel_axis=-1 if rgb else None)
 
