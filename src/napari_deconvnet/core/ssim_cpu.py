@@ -63,8 +63,13 @@ def _strips(
     scale: float,
     weights: np.ndarray,
     pad: int = 0,
+    mean: float | None = None,
 ) -> tuple[float, float]:
     """SSIM of output `rows` of one ``(H, W)`` image, a strip of rows at a time, into `out`.
+
+    The images are shifted by `shift`; `mean` (default: `shift`) is added back to
+    their local means (an image shifted before, e.g. scaled to unit range after
+    its shift, passes ``shift=0`` and its shift as `mean`).
 
     Returns the sum of those rows of the map, and its sum without a `pad`-wide
     border of the image (for the mean), taken while each strip is in cache.
@@ -126,8 +131,9 @@ def _strips(
         mx, my, s2, sxy = f.unbind(0)
         sxy.addcmul_(mx, my, value=-1)  # covariance
         s2.addcmul_(mx, mx, value=-1).addcmul_(my, my, value=-1)  # sum of variances
-        mx.add_(shift)
-        my.add_(shift)
+        back = shift if mean is None else mean
+        mx.add_(back)
+        my.add_(back)
         torch.mul(mx, my, out=num).mul_(2).add_(c1)
         torch.mul(mx, mx, out=den).addcmul_(my, my).add_(c1)
         num.mul_(sxy.mul_(2).add_(c2))
@@ -192,7 +198,13 @@ def single_threaded_pool(workers: int) -> ThreadPoolExecutor:
 
 
 def ssim_map_blocked(
-    x: torch.Tensor, y: torch.Tensor, shift: float, scale: float, sigma: float, pad: int = 0
+    x: torch.Tensor,
+    y: torch.Tensor,
+    shift: float,
+    scale: float,
+    sigma: float,
+    pad: int = 0,
+    mean: float | None = None,
 ) -> tuple[torch.Tensor, tuple[float, float]]:
     """SSIM map of ``(N, H, W)`` CPU stacks, cache-blocked, without autograd.
 
@@ -212,11 +224,14 @@ def ssim_map_blocked(
     per_task = _BLOCK_ROWS * max(1, math.ceil(h / (_BLOCK_ROWS * 4 * workers)))
     tasks = [(k, range(i, min(i + per_task, h))) for k in range(n) for i in range(0, h, per_task)]
     if len(tasks) == 1 or torch.get_num_threads() == 1:
-        sums = [_strips(x[k], y[k], out[k], rows, shift, scale, weights, pad) for k, rows in tasks]
+        sums = [
+            _strips(x[k], y[k], out[k], rows, shift, scale, weights, pad, mean)
+            for k, rows in tasks
+        ]
     else:  # in our single-threaded workers, even with one worker (see single_threaded_pool)
         pool = single_threaded_pool(workers)
         futures = [
-            pool.submit(_strips, x[k], y[k], out[k], rows, shift, scale, weights, pad)
+            pool.submit(_strips, x[k], y[k], out[k], rows, shift, scale, weights, pad, mean)
             for k, rows in tasks
         ]
         sums = [future.result() for future in futures]
