@@ -795,3 +795,28 @@ def test_a_one_plane_psf_trains_and_adapts_a_2d_network():
         assert torch.equal(value, b.state_dict()[key])
     adapted = dn.adapt("deconv-2d", img, psf=plane[None], steps=1, device="cpu")
     assert adapted.config.ndim == 2
+
+
+def test_out_of_range_inputs_of_the_classical_methods_are_refused_in_words():
+    """Session 69: a 1-D signal with Wiener's automatic balance raised an IndexError; a
+    PSF of 1e308s summed to inf and became zeros (Richardson-Lucy returned zeros, Wiener
+    NaN); make_psf(ndim=2.0) failed in the kind with a bare TypeError; finite float64
+    values beyond float32 were called "NaN or infinite"; an image of 1e-42 "diverged";
+    a switching median with low above high returned its input unchanged."""
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="2x2 blocks.*got shape \\(200,\\); pass a balance"):
+        dn.wiener(rng.random(200), np.ones(3))
+    image = rng.random((24, 24))
+    huge = np.full((3, 3), 1e308)
+    np.testing.assert_allclose(
+        dn.richardson_lucy(image, huge, 3), dn.richardson_lucy(image, np.ones((3, 3)), 3)
+    )
+    np.testing.assert_allclose(dn.wiener(image, huge, 0.1), dn.wiener(image, np.ones((3, 3)), 0.1))
+    with pytest.raises(ValueError, match="ndim must be the integer 1, 2 or 3, got 2.0"):
+        dn.make_psf("gaussian", ndim=2.0)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        dn.wiener(np.full((24, 24), 1e300), "gaussian")
+    with pytest.raises(ValueError, match="too small for float32 arithmetic"):
+        dn.richardson_lucy(np.full((24, 24), 1e-42, np.float32), "gaussian", 3)
+    with pytest.raises(ValueError, match="low=200, high=10"):
+        dn.run_method((image * 255).astype(np.uint8), "switching-median", low=200, high=10)

@@ -246,6 +246,12 @@ def richardson_lucy_iter(
     # whether the data can be negative)
     low, high = float(arr.min()), float(arr.max())
     scale = max(abs(low), abs(high)) or 1.0
+    if 1.0 / scale > float(np.finfo(np.float32).max):  # (it "diverged" to inf)
+        raise ValueError(
+            f"image holds values of at most {scale:.3g}, too small for float32 arithmetic "
+            "(the image is scaled to 1); multiply it by a constant first (and divide the "
+            "result back)"
+        )
     # A PSF symmetric along each axis, on an image extended by its mirror
     # image without end: the estimate stays symmetric too, so the iteration
     # runs on the image alone with convolutions that fold what falls beyond
@@ -631,7 +637,11 @@ def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:
     """
     from .noise_estimation import diagonal_mad_sigma, live_pixels
 
-    blocks = math.prod(arr.shape[:-2]) * (arr.shape[-2] // 2) * (arr.shape[-1] // 2)
+    blocks = (
+        0  # (a 1-D signal has no 2x2 blocks: it raised an IndexError)
+        if arr.ndim < 2
+        else math.prod(arr.shape[:-2]) * (arr.shape[-2] // 2) * (arr.shape[-1] // 2)
+    )
     if arr.ndim < 2 or blocks < MIN_NOISE_BLOCKS:
         raise ValueError(
             f"balance=None estimates the noise from 2x2 blocks of pixels, which needs at "

@@ -47,6 +47,13 @@ def as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
             f"image must be a non-empty array with at least {min_ndim} dimension(s), "
             f"got shape {arr.shape}"
         )
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+        # finite values beyond float32 became inf here, refused as "NaN or infinite"
+        from ._validation import check_single_range
+
+        big = float(np.max(np.abs(arr), initial=0.0, where=np.isfinite(arr)))
+        if big > float(np.finfo(np.float32).max):
+            check_single_range(arr, "image", "in which the classical methods work")
     arr = arr.astype(np.float32)
     check_finite(arr)
     return arr
@@ -558,8 +565,8 @@ def denoise_switching_median(
         non-impulse pixels in the smallest window (3, 5, ...) that has any;
         one without any up to `largest` keeps its value.
     mask : bool ndarray, optional
-        The impulses, the shape of `image`; default every pixel at `low` or
-        `high`. Pixels outside it are the clean neighbours.
+        The impulses, the shape of `image`; default every pixel at or below
+        `low` or at or above `high`. Pixels outside it are the clean neighbours.
 
     Returns
     -------
@@ -569,7 +576,8 @@ def denoise_switching_median(
     Raises
     ------
     ValueError
-        Complex, empty, non-finite or 1D images, or an even or < 3 `largest`.
+        Complex, empty, non-finite or 1D images, an even or < 3 `largest`, or
+        a `low` above `high`.
 
     Examples
     --------
@@ -595,6 +603,11 @@ def denoise_switching_median(
         else:
             levels.append(float(value))
     lo, hi = levels
+    if lo > hi:  # (every pixel was an impulse: the image came back as it was)
+        raise ValueError(
+            f"low (the pepper level) must not be above high (the salt level), got "
+            f"low={lo:g}, high={hi:g}"
+        )
     spatial = min(arr.ndim, 3)
     if mask is not None:
         mask = np.asarray(mask, bool)

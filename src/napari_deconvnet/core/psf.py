@@ -495,8 +495,10 @@ def make_psf(
         raise ValueError(f"unknown PSF {kind!r}; accepted names are {names}")
     spec = get("psf", kind.lower())
     kind = spec.name
-    if ndim is not None and (isinstance(ndim, bool) or ndim not in (1, 2, 3)):
-        raise ValueError(f"ndim must be 1, 2 or 3, got {ndim!r}")
+    if ndim is not None and (
+        isinstance(ndim, bool) or not isinstance(ndim, int | np.integer) or ndim not in (1, 2, 3)
+    ):  # (2.0 passed, then failed in the kind with a bare TypeError)
+        raise ValueError(f"ndim must be the integer 1, 2 or 3, got {ndim!r}")
     p = spec.check(params)
     sizes = _check_shape(shape, ndim)
     if sizes is not None and ndim is not None and len(sizes) != ndim:
@@ -890,6 +892,9 @@ def _clip_negative(kernel: np.ndarray) -> np.ndarray:
     (a sharpening or difference kernel, an inverted image) is not a PSF, and
     one without positive values cannot be normalised: both raise.
     """
+    # by its largest magnitude first: a kernel of 1e308s summed to inf and became zeros
+    # (session 69); values that are all finite stay finite divided by their maximum
+    kernel = kernel / float(np.abs(kernel).max() or 1.0)
     positive = float(kernel[kernel > 0].sum())
     negative = float(-kernel[kernel < 0].sum())
     # relative to the kernel's own scale: an absolute 1e-12 refused a positive PSF in
