@@ -203,6 +203,15 @@ def test_multichannel_model(random_net, tmp_path):
     out = _npy(path, "test_output.npy")[0]
     assert _close(out, (restored - lo) / (hi - lo), out)
     np.testing.assert_array_equal(dn.restore(test_in, dn.load_model(path), axes="CYX"), restored)
+    # without a test image: the built-in sample, one turn of it per channel (session 69:
+    # refused, "test_image has shape (128, 128)", for a test_image nobody passed)
+    path = dn.export_bioimageio(net, tmp_path / "own.zip", authors="A")
+    test_in = _npy(path, "test_input.npy")[0]
+    assert test_in.shape[0] == 3 and not np.allclose(test_in[0], test_in[1])
+    np.testing.assert_allclose(test_in[1], np.rot90(test_in[0]), atol=1e-6)
+    np.testing.assert_array_equal(
+        dn.restore(test_in, dn.load_model(path), axes="CYX"), dn.restore(test_in, net, axes="CYX")
+    )
 
 
 @pytest.mark.slow

@@ -381,3 +381,33 @@ def test_a_truncated_imagej_tiff_is_refused_not_read_as_one_plane(tmp_path, caps
     assert main(["restore", str(cut), "-o", str(tmp_path / "out.tif")]) == 1
     assert "counts 6 planes but holds 1" in capsys.readouterr().err
     assert not (tmp_path / "out.tif").exists()
+
+
+def test_files_without_an_image_and_odd_names_are_handled(tmp_path, monkeypatch):
+    """Session 69: a 0-D, 1-D or empty ``.npy`` was read and handed to napari, which failed
+    to make the layer outside the reader's notification; a control character in a layer
+    name made the OME-XML unreadable (the file reopened with Z and C merged, its geometry
+    lost); a valid 250-character file name could not be written (the temporary name was
+    18 characters longer, past the file system's 255)."""
+    notes = []
+    monkeypatch.setattr(restored_reader, "notify", lambda kind, text: notes.append(text))
+    for name, array in (("one.npy", np.arange(10.0)), ("empty.npy", np.zeros((0, 16))),
+                        ("zero.npy", np.float32(3))):  # fmt: skip
+        np.save(tmp_path / name, array)
+        with pytest.raises(ValueError, match="an image has at least 2 dimensions"):
+            read_image(tmp_path / name)
+        assert restored_reader._reader(str(tmp_path / name)) == [(None,)]
+        assert name in notes[-1] and "at least 2 dimensions" in notes[-1]
+    volume = np.random.default_rng(0).random((3, 2, 20, 20)).astype(np.float32)
+    meta = {"name": "scan\x0b1\x00 é", "axis_labels": ("z", "c", "y", "x"),
+            "scale": (2, 1, 0.1, 0.1)}  # fmt: skip
+    write_image(tmp_path / "odd.ome.tif", volume, meta)
+    with tifffile.TiffFile(tmp_path / "odd.ome.tif") as tif:
+        assert tif.is_ome and tif.series[0].axes == "CZYX"  # well-formed OME-XML
+    back = read_image(tmp_path / "odd.ome.tif")
+    assert back.axes == "ZCYX" and back.name == "scan\x0b1\x00 é"
+    np.testing.assert_array_equal(back.data, volume)
+    long = tmp_path / ("a" * 250 + ".tif")
+    write_image(long, volume[0, 0], {})
+    np.testing.assert_array_equal(tifffile.imread(long), volume[0, 0])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

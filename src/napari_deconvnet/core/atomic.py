@@ -47,8 +47,18 @@ __all__ = [
 ]
 
 
+#: Longest file name most file systems take (ext4, APFS, NTFS: 255 bytes)
+_NAME_MAX = 255
+
+
 def _temp_name(path: Path, suffix: str) -> Path:
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+    """A hidden name beside `path`; a long name is shortened to fit the file system's
+    limit (a valid name of 240 bytes and more failed: "File name too long")."""
+    tail = f".{secrets.token_hex(6)}{suffix}"
+    name = path.name
+    while len(f".{name}{tail}".encode()) > _NAME_MAX and name:
+        name = name[:-1]
+    return path.parent / f".{name}{tail}"
 
 
 def new_temp_file(path: Path) -> Path:

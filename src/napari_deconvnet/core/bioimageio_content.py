@@ -118,6 +118,11 @@ def test_tensors(
         image, default_psf = default_test_image(net)
         psf = default_psf if psf is None else psf
         made = "the built-in sample (a degraded scikit-image camera, or synthetic spots in 3D)"
+        if n_image > 1:  # one channel each, the sample turned another way (session 69: a
+            # multichannel model was refused for a test_image nobody passed)
+            turns = [np.rot90(image, c, axes=(-2, -1)) for c in range(n_image)]
+            image = np.stack([np.ascontiguousarray(t) for t in turns])
+            made += f", turned by 90 degrees from channel to channel ({n_image} channels)"
     else:
         image = np.asarray(test_image)
         if image.dtype.kind not in "biuf" or not np.isfinite(image).all():
@@ -129,6 +134,7 @@ def test_tensors(
         raise ValueError(
             f"test_image has shape {image.shape}; this model needs a ({layout}) image"
             + (f" with {n_image} channels" if n_image > 1 else "")
+            + " (pass test_image=, or --test-image on the command line)"
         )
     image = np.ascontiguousarray(crop_test(image, net), dtype=np.float32)
     if n_image == 1:

@@ -737,4 +737,10 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
     dtype = np.dtype(image.data.dtype)
     if dtype.kind not in "biuf":
         raise ValueError(f"{path} holds {dtype} data; only real numeric images can be opened")
+    shape = tuple(image.data.shape)
+    if len(shape) < 2 or 0 in shape:  # (napari then failed to make the layer, untold)
+        raise ValueError(
+            f"{path} holds an array of shape {shape}; an image has at least 2 dimensions "
+            "(Y, X) and at least one pixel"
+        )
     return image

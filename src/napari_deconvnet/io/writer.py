@@ -117,6 +117,21 @@ def _create_v2_array(group, name, *, shape, chunks, dtype, compressor):
 # ------------------------------------------------------------------- TIFF
 
 
+def xml_text(text: str) -> str:
+    """`text` without the characters XML 1.0 does not allow (control characters but
+    tab, newline and return; U+FFFE, U+FFFF, lone surrogates): in an OME-TIFF's
+    ``Name`` a ``\x0b`` made the OME-XML unreadable, and the file reopened with its Z and
+    C merged and its geometry lost (session 69). The layer document keeps the name."""
+    return "".join(
+        c
+        for c in text
+        if c in "\t\n\r"
+        or ("\x20" <= c <= "\ud7ff")
+        or ("\ue000" <= c <= "\ufffd")
+        or c >= "\U00010000"
+    )
+
+
 def _pages(data: Any, page_ndim: int) -> Iterator[np.ndarray]:
     """The pages of a dask array, computed one at a time."""
     lead = data.shape[: data.ndim - page_ndim]
@@ -225,7 +240,7 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
             ome_axes, perm = canonical(axes, "TCZYXS")
             ome_meta: dict[str, Any] = {"axes": ome_axes, "Description": doc}
             if meta.get("name"):
-                ome_meta["Name"] = str(meta["name"])
+                ome_meta["Name"] = xml_text(str(meta["name"]))
             for letter in "XYZ":
                 if letter in geo["scale"]:
                     ome_meta[f"PhysicalSize{letter}"] = size[letter]
