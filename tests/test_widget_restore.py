@@ -1390,3 +1390,22 @@ def test_a_one_plane_psf_layer_deconvolves_a_plane_with_every_method(viewer_widg
         dn.run_method(stack, "wiener", psf=psf, axes="TYX"),
         atol=1e-5,
     )
+
+
+def test_a_3d_model_on_an_rgb_time_series_is_refused_before_any_warning(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    """Session 69: an unlabelled RGB time series (T, Y, X, 3) with denoise-3d warned that
+    its "planes" lay 13x further apart than its pixels, then the worker failed ("needs a
+    'Z' axis"); refused in prepare now, with no warning about frames."""
+    viewer, widget = viewer_widget
+    cautions = []
+    monkeypatch.setattr(restore_module, "_caution", cautions.append)
+    frames = (np.random.default_rng(0).random((3, 48, 48, 3)) * 255).astype(np.uint8)
+    viewer.add_image(frames, name="movie", rgb=True, scale=(4, 0.3, 0.3))
+    widget.image.value = viewer.layers["movie"]
+    widget.method.value = "denoise-3d"
+    widget.run()
+    assert widget.worker is None and cautions == []
+    assert "'denoise-3d' is a 3D model but 'movie' has no Z axis" in errors[-1]
+    assert [layer.name for layer in viewer.layers] == ["movie"]

@@ -1157,3 +1157,17 @@ def test_a_layer_with_a_channel_axis_trains_its_channels_as_channels(
     widget.target.value = SELF_SUPERVISED
     widget.regions.value = None
     assert collect_training(widget)["options"]["axes"] == "CYX"
+
+
+def test_the_preview_of_a_zoomed_out_multiscale_layer_lies_over_the_view(make_napari_viewer):
+    """Session 69: the corners napari gives a multiscale layer are in the pixels of the
+    level it draws; taken for the full resolution's, the preview of a view centred at
+    (600, 512) restored the region around (300, 256)."""
+    viewer = make_napari_viewer()
+    big = np.random.default_rng(0).random((1024, 1024)).astype(np.float32)
+    layer = viewer.add_image([big, big[::2, ::2], big[::4, ::4]], multiscale=True)
+    layer.corner_pixels = np.array([[91, 0], [511, 511]])  # as napari sets them at level 1
+    layer._data_level = 1
+    request = train_module.preview_request(viewer, layer, 2)
+    centre = [o + 128 for o in request["offset"]]
+    np.testing.assert_allclose(centre, [(91 + 511) * 2 / 2, 512], atol=2)

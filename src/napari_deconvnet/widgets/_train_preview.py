@@ -54,6 +54,12 @@ def preview_request(viewer: Any, layer: Image, net_ndim: int) -> dict[str, Any] 
             index.append(p)
     offsets = []
     corners = getattr(layer, "corner_pixels", None)
+    if corners is not None and getattr(layer, "multiscale", False):
+        # in the pixels of the level napari draws: in the full resolution's (the preview
+        # of a zoomed-out multiscale layer lay at half its place, session 69)
+        factors = np.asarray(layer.downsample_factors[layer.data_level], float)
+        if factors.size == np.shape(corners)[-1]:
+            corners = np.asarray(corners, float) * factors
     for axis in (ndim - 2, ndim - 1):
         n = data.shape[axis]
         lo, hi = 0, n

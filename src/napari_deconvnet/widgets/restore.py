@@ -530,6 +530,13 @@ class RestoreWidget(WorkerWidget):
                     f"labels are {labelled!r}); choose a 2D model to restore it plane by plane"
                 )
             _no_z(layer, labelled, False, psf_ndim(psf) == 3)
+        elif ndim == 3 and axes is not None and "Z" not in axes:
+            # an RGB time series (TYXS): the worker refused it, after a warning about the
+            # spacing of "planes" that are its frames (session 69)
+            raise ValueError(
+                f"model {label!r} is a 3D model but {layer.name!r} has no Z axis (read as "
+                f"{axes!r}); choose a 2D model to restore it plane by plane"
+            )
         kernel_ndim = psf_ndim(psf) if psf is not None else None
         if kernel_ndim is not None and kernel_ndim > ndim:
             # (the core said "at most as many dimensions as the image (2)" of a volume)
