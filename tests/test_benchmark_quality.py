@@ -432,3 +432,21 @@ def test_weights_override_scores_a_candidate_file_in_place_of_the_shipped_model(
         timeout=120,
     )
     assert bad.returncode == 2 and "NAME=PATH" in bad.stderr
+
+
+def test_a_run_of_some_tasks_leaves_the_readme_figure_alone(
+    quality_benchmark, tmp_path, monkeypatch
+):
+    """Session 69: ``--tasks salt-and-pepper-20`` (the docstring's own example) replaced
+    docs/quality_benchmark.png, four rows, with a figure of its one task; the README's
+    figure comes only from a run of all its tasks now, or from an explicit --figure."""
+    committed = tmp_path / "quality_benchmark.png"
+    committed.write_bytes(b"the committed figure")
+    monkeypatch.setattr(quality_benchmark, "DEFAULT_FIGURE", committed)
+    monkeypatch.setattr(quality_benchmark, "FULL", quality_benchmark.QUICK)  # small images
+    args = ["--tasks", "salt-and-pepper-20", "--care-seconds", "0", "--threads", "1"]
+    quality_benchmark.main(args)
+    assert committed.read_bytes() == b"the committed figure"
+    asked = tmp_path / "asked.png"
+    quality_benchmark.main([*args, "--figure", str(asked)])
+    assert asked.stat().st_size > 1000  # a figure where one is asked for
