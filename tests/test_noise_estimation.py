@@ -694,3 +694,24 @@ def test_channel_axis_must_be_an_integer():
         with pytest.raises(TypeError, match="channel_axis must be an integer"):
             dn.estimate_noise(x, channel_axis=bad)
     assert dn.estimate_noise(x, channel_axis=np.int64(-1)) == dn.estimate_noise(x, channel_axis=-1)
+
+
+def test_a_noiseless_image_is_not_read_as_photon_counts():
+    """Session 69: a clean 8-bit ramp read as Poisson noise of one photon per grey level,
+    a float ramp as gain 10, and a clean blurred phantom on a background of 26 as gain
+    1/26 (synthesized, std 47 grey levels): their smooth blocks above zero do not vary,
+    which counts of one photon and more always do. Near-empty counts stay Poisson."""
+    from scipy import ndimage
+    from skimage import data as skdata
+
+    blobs = skdata.binary_blobs(256, blob_size_fraction=0.1, volume_fraction=0.3, rng=0)
+    phantom = np.rint(26 + 204 * ndimage.gaussian_filter(blobs.astype(float), 2))
+    for clean in (
+        np.tile(np.arange(256, dtype=np.uint8), (256, 1)),
+        np.tile(np.linspace(0.1, 0.9, 256), (256, 1)),
+        phantom.astype(np.uint8),
+    ):
+        params = estimate_noise(clean)
+        assert params["noise"] == "gaussian" and params["sigma"] < 0.3, params
+    _, counts = _sparse_counts(21)
+    assert estimate_noise(counts) == {"noise": "poisson", "gain": pytest.approx(1.0)}

@@ -269,10 +269,12 @@ def richardson_lucy_iter(
         # zeros beyond the borders: RL's update loses light within half a PSF of
         # them (H^T 1 < 1), so the estimate never fits the data there, nor its blur
         # half a PSF further in; the noise stop judges the fit a PSF's size inside
-        # (the whole axis when it is thinner). Half a PSF still ran to the cap.
+        # (the whole axis when it is thinner). Half a PSF still ran to the cap, and so
+        # did one PSF: the zero-border ringing reaches further in as the iterations go
+        # (misfit over the noise 4.6 -> 9.3 at 6 px from the border of a 7 x 7 PSF,
+        # 2.0 -> 1.8 at 10 px, 0.92 at 16 px); three PSF sizes where the axis allows.
         region = tuple(
-            slice(r.start + h, r.stop - h) if r.stop - r.start > 2 * h else r
-            for r, h in zip(region, (2 * (n // 2) for n in kernel.shape), strict=True)
+            _inner(r, h) for r, h in zip(region, (2 * (n // 2) for n in kernel.shape), strict=True)
         )
     dims = tuple(range(1, k + 1))
     # (the banded products swap the last two axes, which a one-pixel axis broadcasts)
@@ -607,6 +609,14 @@ BALANCE_MIN = 1e-4
 #: The fewest 2x2 blocks (a 16x16 image's) :func:`estimate_balance` reads the noise
 #: from; over all planes of a volume, so that one of 12x64-pixel planes has enough.
 MIN_NOISE_BLOCKS = 64
+
+
+def _inner(r: slice, h: int) -> slice:
+    """`r` without ``3 h`` at each end, or ``h`` where the axis is too thin, or all of it."""
+    for margin in (3 * h, h):
+        if r.stop - r.start > 2 * margin + 8 or (margin == h and r.stop - r.start > 2 * h):
+            return slice(r.start + margin, r.stop - margin)
+    return r
 
 
 def estimate_balance(arr: np.ndarray, *, grouped: bool = True) -> float:

@@ -817,7 +817,7 @@ def _estimate(
     mean, variance, count = nlf["mean"], nlf["variance"], nlf["count"]
     if mean.size < 3 or model == "auto" and np.ptp(mean) <= 0:
         if model == "auto":
-            return _counts_if_unmeasured(gaussian, step)
+            return _counts_if_unmeasured(gaussian, step, mean, variance)
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image has too few smooth pixels at "
             "distinct intensity levels; use a larger image or model='gaussian'"
@@ -848,7 +848,7 @@ def _estimate(
     if model == "auto":
         v_mid = a * mid + b
         if v_mid <= 0:  # (the median level unmeasured: e.g. a black majority)
-            return _counts_if_unmeasured(gaussian, step)
+            return _counts_if_unmeasured(gaussian, step, mean, variance)
         if a <= 0 or a * (hi - lo) < _SIGNAL_DEPENDENCE * v_mid:
             return gaussian
         if abs(b) <= max(2 * se_b, 0.02 * v_mid):
@@ -1125,11 +1125,13 @@ def _one_level(
     low = mean <= np.median(mean)
     a0, _, _ = _fit_line(mean[low], variance[low], count[low], through_origin=True)
     if not a0 > 0:  # (black up to the median level: every level above it a flank)
-        return _counts_if_unmeasured(gaussian, step)
+        return _counts_if_unmeasured(gaussian, step, mean, variance)
     return {"noise": "poisson", "gain": _gain(_within_photon_step(a0, step, quantum))}
 
 
-def _counts_if_unmeasured(gaussian: dict[str, Any], step: float | None) -> dict[str, Any]:
+def _counts_if_unmeasured(
+    gaussian: dict[str, Any], step: float | None, mean: Any = None, variance: Any = None
+) -> dict[str, Any]:
     """`gaussian`, unless the noise level function had no level above zero to measure
     on and the data look like counts: then Poisson noise of one photon per
     :func:`photon_step`.
@@ -1137,10 +1139,20 @@ def _counts_if_unmeasured(gaussian: dict[str, Any], step: float | None) -> dict[
     Sparse spots on a black background whose every block above zero is an
     object's edge (or taken for hot pixels) leave only the black blocks, where
     counts are exactly zero and the Gaussian sigma reads 0: "noiseless", for
-    data whose positive values are counts of a few hundred photons.
+    data whose positive values are counts of a few hundred photons. Where the
+    noise level function's bins (`mean`, `variance`) do hold levels above zero
+    and their blocks vary less than a quarter of one step's variance (counts of
+    one photon and more vary by at least a step squared), the image is noiseless,
+    not unmeasured: a clean ramp or a blurred phantom read as Poisson noise of
+    one photon per grey level (std 47 grey levels on a clean 8-bit phantom whose
+    background was the 10th smallest value, session 69).
     """
     if step is None or gaussian["sigma"] >= 0.5 * step:
         return gaussian
+    if mean is not None and variance is not None:
+        above = np.asarray(mean) > 0.5 * step
+        if above.any() and float(np.median(np.asarray(variance)[above])) < 0.25 * step**2:
+            return gaussian
     return {"noise": "poisson", "gain": _gain(step)}
 
 
