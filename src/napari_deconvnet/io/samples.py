@@ -514,7 +514,12 @@ def two_colour() -> list[LayerData]:
         },
         "seed": 0,
     }
-    geometry: dict[str, Any] = {}
+    # its 65 nm pixels, as the volume sample carries its own (session 69: the layers
+    # were in pixels, while the description and the PSFs are of 65 nm)
+    pixel = TWO_COLOUR["pixel"] / 1000.0
+    geometry: dict[str, Any] = {"scale": (1.0, pixel, pixel)}
+    if _napari_has("units"):
+        geometry["units"] = ("pixel", "micrometer", "micrometer")
     if _napari_has("axis_labels"):
         geometry["axis_labels"] = ("c", "y", "x")
     return _layers(
