@@ -56,6 +56,16 @@ def _wait_until_idle(qtbot, widget):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
 
 
+def _train_one_3d_epoch(widget, qtbot, errors, patch):
+    """Train the widget's 3D network for one epoch of `patch`-sized patches, without error."""
+    widget.patch_size.value = patch
+    widget.epochs.value = 1
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.result.model.config.ndim == 3
+
+
 @pytest.fixture
 def viewer_widget(make_napari_viewer, qtbot, monkeypatch, tmp_path):
     """A viewer with the Train widget docked through the npe2 manifest, set up small."""
@@ -357,12 +367,7 @@ def test_3d_network_previews_the_visible_plane(viewer_widget, qtbot, errors):
     viewer.dims.set_current_step(0, 13)
     widget.target.value = SELF_SUPERVISED
     widget.dims.value = "3D"
-    widget.patch_size.value = 16
-    widget.epochs.value = 1
-    widget.train()
-    _wait_until_idle(qtbot, widget)
-    assert errors == []
-    assert widget.result.model.config.ndim == 3
+    _train_one_3d_epoch(widget, qtbot, errors, patch=16)
     preview = viewer.layers["volume preview"].data
     assert preview.shape == (48, 48)  # plane 13 of a restored slab around it
     # in the input's units (it was in pixels: napari then showed no units at all)
@@ -1143,12 +1148,7 @@ def test_a_layer_with_a_channel_axis_trains_its_channels_as_channels(
     assert _spatial_shape(viewer.layers["zc"], viewer.layers["zc"].data, 3) == (12, 40, 40)
     assert _spatial_shape(viewer.layers["zc"], viewer.layers["zc"].data, 2) == (40, 40)
     draws = _record_draws(monkeypatch)
-    widget.patch_size.value = 8
-    widget.epochs.value = 1
-    widget.train()
-    _wait_until_idle(qtbot, widget)
-    assert errors == []
-    assert widget.result.model.config.ndim == 3
+    _train_one_3d_epoch(widget, qtbot, errors, patch=8)
     # each channel a 12-plane volume of its own (as TZYX: one source of 2-plane volumes)
     assert {source for source, _, _ in draws} == {0, 1}
     assert {lead for _, lead, _ in draws} == {()}
