@@ -1,6 +1,8 @@
 """dn.train's options and data as users pass them: validation pairs, the
 autosave when nothing beats the start, optimiser options, channel masks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -281,3 +283,17 @@ def test_plane_validation_beside_a_stack_in_any_axis_order():
     with pytest.raises(ValueError, match="do not have the inputs' axes 'YXT'"):
         dn.train(stack, axes="YXT", validation=rng.random((2, 64, 64, 3)).astype(np.float32),
                  **SMALL)  # fmt: skip
+
+
+def test_validation_noise_of_a_supervised_run_is_named_as_ignored():
+    """Session 69: validation_noise (how self-supervised runs are scored) was ignored
+    without a word by supervised and synthetic runs."""
+    x = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+    small = {"epochs": 1, "steps_per_epoch": 1, "patch_size": 16, "device": "cpu",
+             "network": {"ndim": 2, "base_channels": 4}}  # fmt: skip
+    with pytest.warns(UserWarning, match="this supervised run is scored against its targets"):
+        dn.train(x, x, validation_noise=False, **small)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*(narrow|validation strip|patch).*")
+        dn.train(x, validation_noise=False, **small)  # self-supervised: used, no warning

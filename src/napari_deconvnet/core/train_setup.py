@@ -810,6 +810,14 @@ def build_trainer(
         from .sure import variance_line
 
         variance_line(validation_noise)  # a ValueError naming what is wrong
+    if validation_noise is not None and mode != "self-supervised":
+        # (it was ignored without a word)
+        warnings.warn(
+            f"validation_noise sets how self-supervised runs are scored; this {mode} run is "
+            "scored against its targets and ignores it",
+            UserWarning,
+            stacklevel=3,
+        )
     saver = autosave_for(autosave, resume)  # a resumed run goes on saving
     state = None if resume is None else read_resume(resume)
     loss_name, loss_fn = resolve_loss(loss, mode, ssim_weight)
