@@ -465,6 +465,11 @@ def test_32_bit_integers_beyond_float32s_exact_range_are_measured_exactly():
     assert float(dn.ssim(t_res, t_ref)) == pytest.approx(dn.ssim(*wide), abs=1e-9)
     big = torch.from_numpy(wide[0] + 3_000_000_000), torch.from_numpy(wide[1] + 3_000_000_000)
     assert float(dn.psnr(*big)) == pytest.approx(dn.psnr(*wide), abs=1e-9)
+    # unsigned 32- and 64-bit tensors, which torch cannot take abs() nor max() of
+    for dtype in (torch.uint32, torch.uint64):
+        small = torch.from_numpy(res - 99_999_000).to(dtype), torch.from_numpy(ref - 99_999_000)
+        expected = dn.psnr(res - 99_999_000, ref - 99_999_000)
+        assert float(dn.psnr(small[0], small[1].to(dtype))) == pytest.approx(expected, abs=1e-6)
 
 
 def test_the_blocked_path_shifts_a_small_range_far_from_zero_before_scaling_it():

@@ -715,3 +715,5 @@ def test_a_noiseless_image_is_not_read_as_photon_counts():
         assert params["noise"] == "gaussian" and params["sigma"] < 0.3, params
     _, counts = _sparse_counts(21)
     assert estimate_noise(counts) == {"noise": "poisson", "gain": pytest.approx(1.0)}
+    counts[110:116, 10:50] = 200  # a burned-in scale bar: one constant level
+    assert estimate_noise(counts) == {"noise": "poisson", "gain": pytest.approx(1.0)}

@@ -3,6 +3,8 @@
 Trainings are a few tiny epochs (8 px grid, 32 px patches) on 64-96 px layers.
 """
 
+import re
+
 import numpy as np
 import pytest
 
@@ -1157,6 +1159,18 @@ def test_a_layer_with_a_channel_axis_trains_its_channels_as_channels(
     widget.target.value = SELF_SUPERVISED
     widget.regions.value = None
     assert collect_training(widget)["options"]["axes"] == "CYX"
+    # further layers of other axes are refused (the input's axes went to all of them:
+    # a c, z, y, x layer beside a z, c, y, x input trained as 12 two-plane "channels")
+    viewer.add_image(rng.random((2, 12, 40, 40), dtype=np.float32), name="cz",
+                     axis_labels=("c", "z", "y", "x"))  # fmt: skip
+    viewer.add_image(rng.random((3, 12, 40, 40), dtype=np.float32), name="tz")
+    widget.image.value = viewer.layers["zc"]
+    widget.dims.value = "3D"
+    widget.target.value = SELF_SUPERVISED
+    for other, words in (("cz", "('CZYX')"), ("tz", "(no channel axis)")):
+        widget.more.value = [viewer.layers[other]]
+        with pytest.raises(ValueError, match=f"'{other}' {re.escape(words)} cannot train"):
+            collect_training(widget)
 
 
 def test_the_preview_of_a_zoomed_out_multiscale_layer_lies_over_the_view(make_napari_viewer):

@@ -604,9 +604,13 @@ def denoise_switching_median(
             levels.append(float(value))
     lo, hi = levels
     if lo > hi:  # (every pixel was an impulse: the image came back as it was)
+        given = {"low": low is not None, "high": high is not None}
+        said = {k: "" if v else " (the image's " + ("minimum)" if k == "low" else "maximum)")
+                for k, v in given.items()}  # fmt: skip
         raise ValueError(
             f"low (the pepper level) must not be above high (the salt level), got "
-            f"low={lo:g}, high={hi:g}"
+            f"low={lo:g}{said['low']}, high={hi:g}{said['high']}; give levels within the "
+            "image's range"
         )
     spatial = min(arr.ndim, 3)
     if mask is not None:

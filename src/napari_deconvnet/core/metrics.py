@@ -46,9 +46,12 @@ def _as_tensor(a: Any, name: str) -> torch.Tensor:
         if not a.is_floating_point():
             # integers beyond float32's 2**24 in float64, as numpy ones (_needs_double):
             # int32 tensors of 1e8 + [0, 100) gave PSNR 26.0 dB for 29.8 (session 69)
-            wide = a.element_size() >= 4 and a.numel() > 0 and a.dtype != torch.bool
-            big = wide and int(a.detach().abs().max()) > 2**24
-            a = a.to(torch.float64 if big else torch.float32)
+            # (through float64: torch has no abs nor max for its unsigned 32/64-bit types)
+            if a.element_size() >= 4 and a.numel() > 0:
+                wide = a.detach().to(torch.float64)
+                a = wide if float(wide.abs().max()) > 2**24 else a.to(torch.float32)
+            else:
+                a = a.to(torch.float32)
         elif a.dtype in (torch.float16, torch.bfloat16):
             a = a.to(torch.float32)
         return a

@@ -118,6 +118,37 @@ def _as_psf(psf: Any, axes: Any = None, ndims: Sequence[int] = (2,)) -> np.ndarr
     return as_psf(psf)
 
 
+def _channel_psfs_in_dimensions(psfs: list, axes: Any, ndims: Sequence[int]) -> list:
+    """One PSF per channel with its names made alike: in 3D beside `axes` with a Z when
+    every one is a name of a kind that makes 3D PSFs (see :func:`_as_psf`), else each
+    name as its plane's (``["gaussian", "airy"]``: a 3D Gaussian beside a 2D Airy disk
+    was refused in synthesis and deconvolved one channel in 3D, the other in 2D)."""
+    from .psf import named_psf, psf_in_dimensions
+    from .specs import get, specs
+
+    if not any(named_psf(p) for p in psfs):
+        return psfs
+    known = specs("psf", available=False)
+
+    def kind(p: Any) -> str:
+        return p if isinstance(p, str) else p["kind"]
+
+    volumes = (
+        isinstance(axes, str)
+        and "Z" in axes.upper()
+        and 3 in ndims
+        and all(named_psf(p) and kind(p) in known and 3 in get("psf", kind(p)).ndim for p in psfs)
+    )
+    if volumes:
+        return [psf_in_dimensions(p, 3) for p in psfs]
+    return [  # (a kind that makes 3D PSFs only, widefield, stays as it was)
+        psf_in_dimensions(p, 2)
+        if named_psf(p) and kind(p) in known and 2 in get("psf", kind(p)).ndim
+        else p
+        for p in psfs
+    ]
+
+
 # ----------------------------------------------------------------- methods
 
 
@@ -263,6 +294,7 @@ def run_method_iter(
         return join_alpha(out, opacity, alpha)
     if per_channel(psf):  # one PSF per channel: each channel alone (core.channel_psfs)
         axes, index = checked_channel_axis(psf, axes, tuple(image.shape), 2)
+        psf = _channel_psfs_in_dimensions(list(psf), axes, spec.ndim)
 
         def one(channel: Any, kernel: Any, sub_axes: str, c: int) -> Any:
             return _run_classical(channel, spec, checked, kernel, sub_axes, device)
@@ -640,6 +672,7 @@ def synthesize_iter(
     kernels = None  # one PSF per channel (core.channel_psfs): each block its channel's
     if per_channel(psf):
         axes, _ = checked_channel_axis(psf, axes, shape, 2)
+        psf = _channel_psfs_in_dimensions(list(psf), axes, (2, 3))
         kernels = [_plane_psf(_as_psf(p, axes, (2, 3)), shape, axes) for p in psf]
         kernel = psf_for_channel(kernels, np.ndim)
     else:

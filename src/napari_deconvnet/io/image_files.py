@@ -737,10 +737,18 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
     dtype = np.dtype(image.data.dtype)
     if dtype.kind not in "biuf":
         raise ValueError(f"{path} holds {dtype} data; only real numeric images can be opened")
+    return image
+
+
+def check_layer_shape(image: ImageFile, path: Any) -> ImageFile:
+    """`image` if napari can make a layer of it: at least 2 dimensions and one pixel
+    (a 0-D, 1-D or empty ``.npy`` was handed to napari, which failed to make the
+    layer without a word from the reader, session 69). ValueError otherwise. (A
+    PSF file may be 1-D: the command line reads those with :func:`read_image`.)"""
     shape = tuple(image.data.shape)
-    if len(shape) < 2 or 0 in shape:  # (napari then failed to make the layer, untold)
+    if len(shape) < 2 or 0 in shape:
         raise ValueError(
-            f"{path} holds an array of shape {shape}; an image has at least 2 dimensions "
-            "(Y, X) and at least one pixel"
+            f"{path} holds an array of shape {shape}; an image layer needs at least 2 "
+            "dimensions (Y, X) and at least one pixel"
         )
     return image

@@ -51,7 +51,7 @@ import numpy as np
 
 from .dask_cache import tolerate_concurrent_computes
 from .display import contrast_limits, notify
-from .image_files import ImageFile, file_kind, read_image
+from .image_files import ImageFile, check_layer_shape, file_kind, read_image
 from .lazy import lazy_restore, settings
 
 __all__ = ["LayerData", "get_reader", "read_restored"]
@@ -243,7 +243,7 @@ def read_restored(
     model = model or settings.get("model")
     device = device or settings.get("device")
     try:
-        image = read_image(path, lazy_bytes=lazy_bytes)
+        image = check_layer_shape(read_image(path, lazy_bytes=lazy_bytes), path)
         # (its contrast limits read a sample of the chunks: a damaged chunk of a lazy
         # file failed here, outside the notification, as a bare RuntimeError)
         layers = [_raw_layer(image)]
@@ -274,7 +274,7 @@ def _reader(path: Any, **_: Any) -> list[LayerData]:
         path = path[0]
     path = os.fspath(path)
     try:
-        image = read_image(path)
+        image = check_layer_shape(read_image(path), path)
         raw = _raw_layer(image)  # (it reads chunks of a lazy file: a damaged one fails here)
     except Exception as err:  # a broken file of a type we claim: say what is wrong
         _logger.warning("reading %s failed", path, exc_info=True)

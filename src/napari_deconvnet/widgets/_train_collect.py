@@ -234,6 +234,17 @@ def _with_more_layers(
                 f"{layer.name!r} (shape {tuple(data.shape)}): the layers trained together "
                 "need the same number of dimensions (and RGB or not alike)"
             )
+        if _channel_axes(extra) != _channel_axes(layer):
+            # the input's axes go to training for all (a c, z, y, x layer beside a z, c,
+            # y, x input was split into 12 "channels" of 2-plane volumes)
+            def named(a: Any) -> str:
+                return repr(_channel_axes(a)) if _channel_axes(a) else "no channel axis"
+
+            raise ValueError(
+                f"{extra.name!r} ({named(extra)}) cannot train with {layer.name!r} "
+                f"({named(layer)}): the layers trained together need the same axis labels "
+                "when one has a channel axis; relabel them alike, or train them apart"
+            )
         inputs.append(extra_data)
     if targets is not None:
         used = [layer, widget.target.value, *more]  # never a target twice, nor an input
