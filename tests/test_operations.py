@@ -301,3 +301,20 @@ def test_synthesis_keeps_the_opacity_of_rgba_and_grey_with_opacity():
             assert out.shape == image.shape and out.dtype == np.float32
             np.testing.assert_array_equal(out[..., -1], mask)
             assert np.abs(out[..., :-1] - image[..., :-1]).mean() > 3
+
+
+def test_a_per_channel_list_makes_its_psf_names_alike():
+    """Review of session 69: with a Z in the axes, "gaussian" was made 3D beside a 2D-only
+    "airy": synthesis refused the mix and run_method deconvolved one channel in 3D, the
+    other in 2D. Both are planes' now, as before; two 3D-capable names are volumes'."""
+    x = (np.random.default_rng(0).random((6, 2, 32, 32)) * 100).astype(np.float32)
+    rl = {"iterations": 3, "device": "cpu"}
+    out = dn.run_method(x, "richardson-lucy", psf=["gaussian", "airy"], axes="ZCYX", **rl)
+    for c, kind in enumerate(("gaussian", "airy")):
+        alone = dn.run_method(x[:, c], "richardson-lucy", psf=kind, axes="TYX", **rl)
+        np.testing.assert_allclose(out[:, c], alone, atol=1e-4)
+    blurred = drain(synthesize_iter(x, None, psf=["gaussian", "airy"], axes="ZCYX"))
+    assert blurred.shape == x.shape
+    both = dn.run_method(x, "richardson-lucy", psf=["gaussian", "gaussian"], axes="ZCYX", **rl)
+    volume = dn.run_method(x[:, 0], "richardson-lucy", psf="gaussian", axes="ZYX", **rl)
+    np.testing.assert_allclose(both[:, 0], volume, atol=1e-4)
