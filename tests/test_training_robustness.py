@@ -297,3 +297,51 @@ def test_validation_noise_of_a_supervised_run_is_named_as_ignored():
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=".*(narrow|validation strip|patch).*")
         dn.train(x, validation_noise=False, **small)  # self-supervised: used, no warning
+
+
+def test_synthetic_training_normalises_each_frame_and_uses_the_models_noise_window():
+    """Session 69: synthetic pairs of a stack took one set of statistics for all frames
+    (a frame 100 times dimmer reached the network at 0-0.01; restore puts it at 0-1);
+    a noise-conditioned model's noise map was built with a window of 3 whatever its
+    metadata said (restore takes the metadata's); and dn.adapt's statistics gave a
+    scale of 1 where the percentiles coincide (restore: the spread to the maximum)."""
+    from napari_deconvnet.core.kinds import kind_of
+    from napari_deconvnet.core.normalization import offset_scale, percentile_range
+    from napari_deconvnet.core.patches import normalization_of
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.train_setup import build_trainer
+
+    base = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    stack = np.stack([base, base * 100])
+    small = {"patch_size": 32, "validation": None, "augment": False, "max_seconds": 5,
+             "device": "cpu", "preview": False}  # fmt: skip
+    noise = {"model": "gaussian", "sigma": 0.01}
+    network = {"ndim": 2, "depth": 2, "base_channels": 8}
+    trainer = build_trainer(stack, mode="synthetic", noise=noise, network=network, **small)
+    src = trainer.data.sources[0]
+    for t in range(2):
+        lo, hi = percentile_range(stack[t], 0.5, 99.5)
+        assert src.lead_offset[t] == pytest.approx(lo, abs=0.02 * (hi - lo))
+        assert src.lead_scale[t] == pytest.approx(hi - lo, rel=0.05)
+
+    net = load_model("denoise-2d-nl")
+    net.metadata["conditioning"] = {"method": "noise-level", "window": 7}
+    ramp = np.tile(np.linspace(5, 200, 96), (96, 1))
+    image = np.random.default_rng(0).poisson(ramp).astype(np.float32)
+    trainer = build_trainer(image, model=net, targets=image, batch_size=2, **small)
+    data, drawn = trainer.data, []
+    draw = data.sampler.draw
+    data.sampler.draw = lambda *a: drawn.append(draw(*a)) or drawn[-1]
+    x, _, _ = data.batch(2)
+    src = data.sources[0]
+    channel = kind_of(net).input_channels(image[None], None, statistics=[src.line])[0]
+    inside = tuple(slice(o + 8, o + 24) for o in drawn[0][2])
+    expected = (channel[inside] - src.offset) / src.scale
+    np.testing.assert_allclose(x[0, 1].numpy()[8:24, 8:24], expected, atol=1e-5)
+
+    beads = np.full((128, 128), 100.0, np.float32)
+    beads[::16, ::16] = 1100.0
+    beads[0, 1] = 100.001  # (off an integer lattice)
+    norm = {"method": "percentile", "low": 0.5, "high": 99.5}
+    assert normalization_of(norm, beads) == pytest.approx(offset_scale(beads, norm))
+    assert normalization_of(norm, beads)[1] == pytest.approx(1000.0)

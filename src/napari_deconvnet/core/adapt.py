@@ -36,7 +36,7 @@ from ._validation import is_tensor, plain_number, real_array
 from .adapt_record import read_adapt_record, weights_fingerprint, write_adapt_record
 from .channel_psfs import per_channel
 from .checkpoint import autosave_for, read_resume
-from .conditioning import kind_metadata, trains_with_noise_map
+from .conditioning import kind_metadata, noise_window, trains_with_noise_map
 from .conditions import central_crop, record_conditions, recorded_conditions
 from .devices import dtype_name, resolve_device
 from .generators import as_stop
@@ -701,6 +701,7 @@ def adapt_iter(
         device=dev,
         seed=settings["seed"],
         noise_map=trains_with_noise_map(net),
+        noise_window=noise_window(net),
         condition=_classical_channel(net, image_psfs or kernel, array),
         levels=levels,
         **scene_options,

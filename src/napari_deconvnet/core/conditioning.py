@@ -180,6 +180,15 @@ def trains_with_noise_map(model: Any) -> bool:
     return isinstance(kind_of(model), NoiseConditioned)
 
 
+def noise_window(model: Any) -> int:
+    """The window of a noise-conditioned `model`'s noise map, as restore computes it
+    (its metadata's ``conditioning["window"]``; 3 by default): training took 3
+    whatever the model said (session 69)."""
+    if not trains_with_noise_map(model):
+        return 3
+    return kind_of(model)._window()
+
+
 def kind_metadata(model: Any) -> dict[str, Any]:
     """The metadata entries that choose `model`'s kind, for a model trained from it.
 

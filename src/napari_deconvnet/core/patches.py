@@ -114,8 +114,15 @@ def percentile_stats(array: Any, low: float, high: float) -> tuple[float, float]
             "the training data contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be trained on"
         ) from error
-    scale = hi - lo if hi > lo else 1.0
-    return float(lo), float(scale)
+    if hi > lo:
+        return float(lo), float(hi - lo)
+    # coinciding percentiles (a few beads on an exactly flat background): as restore and
+    # dn.train take them (normalization.offset_scale), not a scale of 1 (session 69)
+    from .normalization import _degenerate
+
+    least, most = percentile_range(array, 0.0, 100.0)
+    offset, scale = _degenerate(lo, least, most)
+    return float(offset), float(scale)
 
 
 def normalization_of(norm: dict[str, Any], array: Any) -> tuple[float, float]:

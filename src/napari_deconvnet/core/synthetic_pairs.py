@@ -179,6 +179,7 @@ class SyntheticPairs:
         renew: int | None = None,
         renew_every: int = 1,
         noise_map: bool = False,
+        noise_window: int = 3,
         condition: Any = None,
         scenes: Any = None,
         scene_fraction: float = 0.5,
@@ -193,6 +194,7 @@ class SyntheticPairs:
             raise ValueError("a list of PSFs needs levels: one PSF per image of the levels")
         self.scene_levels = None if scene_levels is None else [int(i) for i in scene_levels]
         self.noise_map, self.condition = noise_map, condition
+        self.noise_window = int(noise_window)
         self.kinds = check_kinds(kinds)
         self.offset, self.scale = stats
         self.device = torch.device(device)
@@ -400,7 +402,7 @@ class SyntheticPairs:
                     normalised_line(camera_line(cam), float(o), float(s))
                     for o, s in zip(offset.reshape(-1), scale.reshape(-1), strict=True)
                 ]
-            x = noise_map_channel(x, lines)
+            x = noise_map_channel(x, lines, self.noise_window)
         return x, tensor(y)
 
     def _blur(self, clean: np.ndarray, pick: np.ndarray | None) -> np.ndarray:
@@ -465,6 +467,7 @@ class RehearsalPairs(SyntheticPairs):
         device: Any,
         seed: int = 0,
         noise_map: bool = False,
+        noise_window: int = 3,
     ) -> None:
         camera = {"noise": "gaussian", "params": {}, "offset": 0.0, "amplitude": 1.0}
         super().__init__(
@@ -478,6 +481,7 @@ class RehearsalPairs(SyntheticPairs):
             pool=16 if ndim == 2 else 4,
             renew=1,
             noise_map=noise_map,
+            noise_window=noise_window,
         )
         self.val = None
 
@@ -516,5 +520,5 @@ class RehearsalPairs(SyntheticPairs):
         target = torch.from_numpy(np.ascontiguousarray(np.stack(ys), np.float32))[:, None]
         tensor = tensor.to(self.device)
         if self.noise_map:
-            tensor = noise_map_channel(tensor, lines)
+            tensor = noise_map_channel(tensor, lines, self.noise_window)
         return tensor, target.to(self.device)

@@ -27,7 +27,7 @@ from .axes import check_samples
 from .channel_psfs import channel_axis, per_channel
 from .checkpoint import autosave_for, changed_settings, read_resume
 from .colour import opponent_axis, to_opponent
-from .conditioning import kind_metadata, trains_with_noise_map
+from .conditioning import kind_metadata, noise_window, trains_with_noise_map
 from .conditions import record_conditions, recorded_conditions
 from .devices import dtype_name, resolve_device, resolve_precision
 from .kinds import Plain, PSFConditioned, kind_of
@@ -603,6 +603,7 @@ def rehearsal_pairs(fraction: float, net: DeconvNet, size: tuple, dev: torch.dev
         device=dev,
         seed=seed,
         noise_map=trains_with_noise_map(net),
+        noise_window=noise_window(net),
     )
 
 

@@ -18,7 +18,12 @@ import torch
 
 from ._validation import chunked_as_dask, is_tensor, real_array
 from .channel_psfs import per_channel
-from .conditioning import noise_map_channel, normalised_line, trains_with_noise_map
+from .conditioning import (
+    noise_map_channel,
+    noise_window,
+    normalised_line,
+    trains_with_noise_map,
+)
 from .conditions import SAMPLE_CROP
 from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
 from .model import DeconvNet
@@ -315,6 +320,7 @@ class TrainingSet:
         self.gen = torch.Generator(device=device).manual_seed(seed)
         # a noise-conditioned network also takes its noise map (core/kinds.py)
         self.noise_map = trains_with_noise_map(net)
+        self.noise_window = noise_window(net)  # (restore's: 3 was taken whatever it said)
         norm = net.config.normalization
         self.sources = self._sources(inputs, targets, norm, "inputs")
         groups = self.channel_groups = self._channel_groups(channel_groups, self.sources)
@@ -490,6 +496,13 @@ class TrainingSet:
         for src in sources:
             if self.mode == "synthetic" and norm["method"] == "percentile":
                 src.offset, src.scale = self._degraded_stats(src, norm)
+                if math.prod(src.lead_shape) > 1:
+                    # each time point or plane its own, as restore takes them (one set
+                    # for all put a frame 100 times dimmer at 0-0.01, session 69)
+                    stats = [self._degraded_stats(src, norm, lead) for lead in
+                             np.ndindex(*src.lead_shape)]  # fmt: skip
+                    src.lead_offset = np.array([o for o, _ in stats]).reshape(src.lead_shape)
+                    src.lead_scale = np.array([c for _, c in stats]).reshape(src.lead_shape)
             else:
                 # the statistics restore uses: exact in memory, the documented sample for dask
                 src.offset, src.scale = offset_scale(src.x, norm)
@@ -583,15 +596,20 @@ class TrainingSet:
             normalised_line(sources[s].line, o, sc)
             for s, o, sc in zip(drawn, offsets, scales, strict=True)
         ]
-        return noise_map_channel(x, lines)
+        return noise_map_channel(x, lines, self.noise_window)
 
-    def _degraded_stats(self, src: Source, norm: dict) -> tuple[float, float]:
-        """Percentiles of degraded crops: the statistics the noisy image would have."""
+    def _degraded_stats(
+        self, src: Source, norm: dict, at: tuple[int, ...] | None = None
+    ) -> tuple[float, float]:
+        """Percentiles of degraded crops: the statistics the noisy image would have (of
+        the plane or volume `at`, else of crops from all of them)."""
         crop = tuple(min(s, _STATS_CROP[self.ndim]) for s in src.spatial)
-        whole = crop == src.spatial and math.prod(src.lead_shape) == 1
+        whole = crop == src.spatial and (math.prod(src.lead_shape) == 1 or at is not None)
         values = []
-        for _ in range(1 if whole else 8):
-            lead = tuple(int(self.rng.integers(n)) for n in src.lead_shape)
+        for _ in range(1 if whole else (2 if at is not None else 8)):
+            lead = (
+                at if at is not None else tuple(int(self.rng.integers(n)) for n in src.lead_shape)
+            )
             origin = [
                 int(self.rng.integers(s - c + 1)) for s, c in zip(src.spatial, crop, strict=True)
             ]
