@@ -218,3 +218,29 @@ def test_a_named_psf_is_made_in_the_3d_models_dimensions_and_resumes(tmp_path):
     assert first.config.ndim == 3 and len(first.metadata["training"]["psf_shape"]) == 3
     again = dn.adapt("deconv-3d", volume, psf="gaussian", steps=3, resume=path, **options)
     assert again.metadata["training"]["steps"] == 3
+
+
+def test_noise_given_by_name_alone_is_estimated_and_other_models_are_refused(tmp_path):
+    """Session 69: dict(noise="gaussian") without a sigma trained on pairs of synthesize's
+    default sigma (1e-3 of the image's noise), speckle was accepted and built inputs
+    without the dark level, the record named the channels-first shape, and an adapt
+    record passed to resume= was called "the best model"."""
+    clean = 500 + 3000 * phantom((96, 96), rng=3)
+    image = np.round(dn.synthesize(clean, "gaussian", sigma=60, seed=1)).astype(np.uint16)
+    camera = camera_from(image, {"noise": "gaussian"})
+    assert camera["params"]["sigma"] == pytest.approx(60, rel=0.15)
+    kept = camera_from(image, {"noise": "poisson-gaussian", "gain": 0.5})
+    assert kept["params"] == {"gain": 0.5}  # a level given: nothing estimated beside it
+    with pytest.raises(
+        ValueError, match="among gaussian, poisson, poisson-gaussian, got 'speckle'"
+    ):
+        camera_from(image, {"noise": "speckle", "sigma": 0.1})
+    two = np.stack([image, image]).transpose(1, 2, 0)  # (Y, X, C)
+    small = {"steps": 1, "steps_per_epoch": 1, "batch_size": 2, "patch_size": 32}
+    saved = tmp_path / "run.safetensors"
+    model = dn.adapt("denoise-2d", two, axes="YXC", device="cpu", autosave=saved, **small)
+    assert model.metadata["training"]["data"]["image"] == {"shape": [96, 96, 2], "dtype": "uint16"}
+    with pytest.raises(
+        ValueError, match="is an adaptation's record: resume from .*run.safetensors"
+    ):
+        dn.adapt(None, two, axes="YXC", resume=tmp_path / "run.adapt.safetensors", device="cpu")

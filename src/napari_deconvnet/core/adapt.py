@@ -811,7 +811,8 @@ def adapt_iter(
                 ),
                 "camera": {k: v for k, v in camera.items() if k != "params"},
                 "normalization": list(stats),
-                "image": {"shape": list(array.shape), "dtype": str(np.dtype(image.dtype))},
+                # the user's shape (the channels-first one was recorded)
+                "image": {"shape": list(np.shape(image)), "dtype": str(np.dtype(image.dtype))},
             },
             "kinds": data.kinds,
             "camera": {k: v for k, v in camera.items() if k != "params"},

@@ -175,6 +175,9 @@ def read_resume(path: Any) -> dict[str, Any]:
     if not state_file.exists():
         model_file = model_path(path)
         hint = f" ({model_file} holds the best model; load it with dn.load_model)"
+        if path.name.endswith(".adapt.safetensors"):  # (it was called "the best model")
+            run = path.with_name(path.name.removesuffix(".adapt.safetensors") + ".safetensors")
+            hint = f" ({path} is an adaptation's record: resume from {run})"
         raise ValueError(
             f"no resume state at {state_file}: resume needs the files a run with "
             f"autosave= wrote{hint if model_file.exists() else ''}"

@@ -28,11 +28,23 @@ __all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from", "camera_line", "ro
 # ---------------------------------------------------------------- camera
 
 
+#: The noise models adapt synthesises (their variance is a line in the intensity)
+ADAPT_NOISE_MODELS = ("gaussian", "poisson", "poisson-gaussian")
+#: The parameters of each that set its level: estimated on the image when none is given
+_LEVEL_PARAMS = {
+    "gaussian": ("sigma",),
+    "poisson": ("gain", "peak"),
+    "poisson-gaussian": ("gain", "peak", "read_noise"),
+}
+
+
 def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
     """The noise model and intensity levels that synthetic images should have.
 
     ``noise`` is ``"auto"`` (:func:`estimate_noise` on `image`) or a dict of
-    :func:`synthesize` parameters (``{"noise": name, ...}``). Returns
+    :func:`synthesize` parameters (``{"noise": name, ...}``; a model of
+    :data:`ADAPT_NOISE_MODELS`; given without any of its level parameters, its
+    parameters are estimated on `image` with that model). Returns
     ``{"noise": name, "params": {...}, "offset": dark level, "amplitude":
     signal at the 99.5th percentile above it}``.
     """
@@ -54,10 +66,16 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
             f"parameters such as dict(noise='gaussian', sigma=0.05), got {noise!r}"
         )
     name = params.pop("noise", None) or params.pop("model", None)
-    if name in (None, "salt-and-pepper"):
+    if name not in ADAPT_NOISE_MODELS:  # (speckle was taken: inputs without the dark level)
         raise ValueError(
-            f"adapt needs a noise model among gaussian, poisson, poisson-gaussian, got {name!r}"
+            f"adapt needs a noise model among {', '.join(ADAPT_NOISE_MODELS)}, got {name!r}"
         )
+    if isinstance(noise, dict) and not set(params) & set(_LEVEL_PARAMS[name]):
+        # no level given: estimated on the image with that model, with whatever else it
+        # finds and was not given (a bare {"noise": "gaussian"} trained on pairs of
+        # synthesize's default sigma, 1e-3 of the image's noise, session 69)
+        found = estimate_noise(image, model=name)
+        params.update({k: v for k, v in found.items() if k != "noise" and k not in params})
     sample = np.asarray(image, np.float64).reshape(-1)[:: max(1, image.size // (1 << 20))]
     low, high = percentiles(sample, [0.5, 99.5])
     if name == "poisson-gaussian":

@@ -183,6 +183,8 @@ def adapt_job(
     from napari_deconvnet.core.adapt import adapt_iter
 
     options = _with_psf(options)
-    image = np.asarray(image, dtype=np.float32)  # a lazy layer is read here, not on the GUI thread
+    # a lazy layer is read here, not on the GUI thread; in its own dtype, which the model
+    # records (a uint16 layer was recorded as float32)
+    image = np.asarray(image)
     gen = adapt_iter(model, image, **options)
     return (yield from _events(gen, options, preview_data, preview_request))
