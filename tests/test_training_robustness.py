@@ -345,3 +345,69 @@ def test_synthetic_training_normalises_each_frame_and_uses_the_models_noise_wind
     norm = {"method": "percentile", "low": 0.5, "high": 99.5}
     assert normalization_of(norm, beads) == pytest.approx(offset_scale(beads, norm))
     assert normalization_of(norm, beads)[1] == pytest.approx(1000.0)
+
+
+def _best_shift(x, y):
+    """The half-pixel shift (-0.5, 0 or 0.5 on both axes) that best maps the centred blur
+    of target `y` onto input `x` (their inner parts)."""
+    from scipy import ndimage
+
+    from napari_deconvnet.core.psf import subpixel_shift
+
+    inner = (slice(8, -8), slice(8, -8))
+    target = ndimage.gaussian_filter(y, 1.5)
+    errors = {}
+    for s in (-0.5, 0.0, 0.5):
+        errors[s] = np.abs(subpixel_shift(target, (s, s))[inner] - x[inner]).mean()
+    return min(errors, key=errors.get)
+
+
+def test_a_deconvolution_models_training_inputs_are_registered_as_restore_registers_them():
+    """Session 69: with an even-sized PSF (centred between pixels), training and adapting
+    a deconvolution model gave it inputs half a pixel off their targets, while restore
+    resamples the image channel by that half pixel (psf.subpixel_shift): the model then
+    learned a shift restore had already made. Supervised pairs (augmented too), synthetic
+    pairs and dn.adapt's pairs are resampled as restore resamples them now."""
+    from scipy import ndimage
+
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.psf import blur
+    from napari_deconvnet.core.synthetic_pairs import SyntheticPairs
+    from napari_deconvnet.core.train_setup import build_trainer
+
+    yy, xx = np.mgrid[:8, :8] - 3.5
+    psf = np.exp(-(yy**2 + xx**2) / 4.5)
+    psf /= psf.sum()
+    clean = ndimage.gaussian_filter(np.random.default_rng(0).random((128, 128)), 2)
+    clean = clean.astype(np.float32)
+    blurred = np.asarray(blur(clean, psf), np.float32)
+    small = {"patch_size": 64, "batch_size": 2, "validation": None, "max_seconds": 5,
+             "device": "cpu", "preview": False}  # fmt: skip
+    runs = [
+        {"inputs": blurred, "targets": clean, "augment": True},
+        {"inputs": clean, "mode": "synthetic", "noise": {"model": "gaussian", "sigma": 1e-5}},
+    ]
+    for run in runs:
+        trainer = build_trainer(model=load_model("deconv-2d"), psf=psf, **run, **small)
+        x, y, _ = trainer.data.batch(2)
+        assert [_best_shift(x[i, 0].numpy(), y[i, 0].numpy()) for i in range(2)] == [0.0, 0.0]
+    caught = {}
+    original = SyntheticPairs.__init__
+
+    def keep(self, **kw):
+        original(self, **kw)
+        caught["pairs"] = self
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(SyntheticPairs, "__init__", keep):
+        noise = {"noise": "gaussian", "sigma": 1e-3}
+        dn.adapt("deconv-2d", blurred * 100, psf=psf, noise=noise, steps=1,
+                 steps_per_epoch=1, batch_size=2, patch_size=32, device="cpu")  # fmt: skip
+    pairs = caught["pairs"]
+    crops = np.stack([clean[:64, :64], clean[32:96, 32:96]])[:, None] * 100
+    pad = [(0, 0), (0, 0)] + [(m, m) for m in pairs.margin]
+    x, y = pairs._degrade(np.pad(crops[:, 0], pad[1:], mode="reflect"), np.random.default_rng(0))[
+        :2
+    ]
+    assert [_best_shift(x[i, 0].numpy(), y[i, 0].numpy()) for i in range(2)] == [0.0, 0.0]

@@ -21,7 +21,7 @@ from .noise import synthesize
 from .noise_estimation import variance_line
 from .normalization import percentiles
 from .phantoms import check_kinds, phantom
-from .psf import blur
+from .psf import blur, subpixel_fraction, subpixel_shift
 
 __all__ = ["RehearsalPairs", "SyntheticPairs", "camera_from", "camera_line", "rows_by_psf"]
 
@@ -393,7 +393,8 @@ class SyntheticPairs:
             if any(m)
             else ...
         )
-        x = (np.asarray(noisy, np.float32)[crop] - offset) / scale
+        image = self._registered(np.asarray(noisy, np.float32), pick)
+        x = (image[crop] - offset) / scale
         y = (target[crop] - offset) / scale
 
         def tensor(a):
@@ -422,6 +423,25 @@ class SyntheticPairs:
                 ]
             x = noise_map_channel(x, lines, self.noise_window)
         return x, tensor(y)
+
+    def _registered(self, noisy: np.ndarray, pick: np.ndarray | None) -> np.ndarray:
+        """A PSF-conditioned model's image channel where a centred PSF would have put it,
+        as restore resamples it (:func:`~.psf.subpixel_shift` by what remains of the
+        recentred PSF's offset): an even-sized PSF blurred the pairs' inputs half a
+        pixel off their targets, and restore then shifted the image once more (session
+        69). Others, and PSFs centred to a pixel, as they are."""
+        if self.condition is None or self.psf is None:
+            return noisy
+        kernels = self.psf if isinstance(self.psf, list) else None
+        if kernels is None:
+            fraction = subpixel_fraction(self.psf)
+            return noisy if fraction is None else subpixel_shift(noisy, fraction)
+        out = noisy.copy()
+        for kernel, rows in rows_by_psf(kernels, pick):
+            fraction = subpixel_fraction(kernel)
+            if fraction is not None:
+                out[rows] = subpixel_shift(noisy[rows], fraction)
+        return out
 
     def _blur(self, clean: np.ndarray, pick: np.ndarray | None) -> np.ndarray:
         """`clean` blurred by the PSF, or each sample by its image's (`pick`)."""

@@ -43,6 +43,7 @@ from .patches import (
     region_boxes,
     window,
 )
+from .psf import recentre_psf, subpixel_fraction, subpixel_shift
 from .regions import one_per_input
 
 __all__ = [
@@ -323,6 +324,10 @@ class TrainingSet:
         self.noise_window = noise_window(net)  # (restore's: 3 was taken whatever it said)
         norm = net.config.normalization
         self.sources = self._sources(inputs, targets, norm, "inputs")
+        # a deconvolution model's image channel where a centred PSF would have put it,
+        # as restore resamples it (an even-sized PSF left the inputs half a pixel off
+        # their targets, and restore shifted them once more, session 69)
+        self._psf_model = isinstance(kind_of(net), PSFConditioned)
         groups = self.channel_groups = self._channel_groups(channel_groups, self.sources)
         train_boxes = self._regions(regions, "regions", self.sources)
         if not train_boxes:
@@ -673,6 +678,8 @@ class TrainingSet:
                 x = self._synthesize(x, src, rng)
             if self.condition is not None:
                 channels.append(self._crop(self._patch_channel(src, lead, origin, x, inside)))
+            if self.condition is not None:
+                x = self._register(np.asarray(x, np.float32), src)
             xs.append(self._crop(x))
             ys.append(None if y is None else self._crop(y))
             offset, scale = src.stats(tuple(lead))
@@ -693,6 +700,25 @@ class TrainingSet:
         drawn = [s for s, _, _ in positions]
         val["x"] = self._with_noise_map(val["x"], drawn, offsets, scales, sources)
         return val
+
+    def _fraction(self, src: Source) -> tuple[float, ...] | None:
+        """What remains of `src`'s recentred PSF's offset (:func:`~.psf.subpixel_fraction`)
+        for a deconvolution model, as restore finds it; None otherwise (kept on `src`)."""
+        if "fraction" not in src.__dict__:
+            kernel = (
+                src.psf if self.mode == "synthetic" else getattr(src.psf_channel, "kernel", None)
+            )
+            fraction = None
+            if self._psf_model and kernel is not None:
+                fraction = subpixel_fraction(recentre_psf(kernel, src.spatial)[0])
+            src.__dict__["fraction"] = fraction
+        return src.__dict__["fraction"]
+
+    def _register(self, x: Any, src: Source) -> Any:
+        """An input patch (margin included) resampled by :meth:`_fraction`, as restore
+        resamples its image channel (:func:`~.psf.subpixel_shift`), or as it is."""
+        fraction = self._fraction(src)
+        return x if fraction is None else subpixel_shift(np.asarray(x, np.float32), fraction)
 
     # -- batches
 
@@ -772,6 +798,7 @@ class TrainingSet:
             c = None
             if supervised_channel:
                 c = self._patch_channel(src, lead, origin, x, self._inside(src, origin))
+                x = self._register(x, src)  # (after its channel, which restore takes as read)
             if self.augment:
                 x, y, c = dihedral([x, y, c], self.rng)
             xs.append(x)
@@ -798,6 +825,10 @@ class TrainingSet:
                     self.sources[s].psf_channel(n, self._image_condition(self.sources[s], lead))
                     for n, s, lead in zip(noisy, drawn, leads, strict=True)
                 ]
+            if any(self._fraction(self.sources[s]) is not None for s in drawn):
+                shifted = [self._register(p, self.sources[s]) for p, s in zip(
+                    x[:, 0].float().cpu().numpy(), drawn, strict=True)]  # fmt: skip
+                x = torch.from_numpy(np.stack(shifted))[:, None].to(x.device, x.dtype)
         elif self.mode == "supervised":
             y = torch.from_numpy(np.stack(ys))[:, None].to(self.device)
         if self.condition is not None:  # (B, C, *spatial)
