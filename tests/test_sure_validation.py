@@ -114,6 +114,9 @@ def test_variance_line_of_each_model_and_refusals():
     assert variance_line({"noise": "poisson", "gain": 4.0}) == (0.25, 0.0)
     a, b = variance_line({"noise": "poisson-gaussian", "gain": 2.0, "offset": 10, "read_noise": 4})
     assert (a, b) == (0.5, 4.0 - 5.0)
+    # peak, the gain's alias in synthesize, alike (session 69: "incomplete ... 'gain'")
+    aliased = {"noise": "poisson-gaussian", "peak": 2.0, "offset": 10, "read_noise": 4}
+    assert variance_line(aliased) == (a, b)
     with pytest.raises(ValueError, match="salt-and-pepper"):
         variance_line({"noise": "salt-and-pepper", "amount": 0.1})
     with pytest.raises(TypeError, match="dict"):

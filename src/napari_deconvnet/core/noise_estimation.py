@@ -1217,8 +1217,8 @@ def variance_line(params: dict[str, Any]) -> tuple[float, float]:
             a, b = 0.0, float(params["sigma"]) ** 2
         elif name == "poisson":
             a, b = 1.0 / float(params.get("gain", params.get("peak"))), 0.0
-        else:
-            gain = float(params["gain"])
+        else:  # (peak: the gain's alias, as synthesize takes it; it was refused here)
+            gain = float(params["gain"] if "gain" in params else params["peak"])
             a = 1.0 / gain
             b = (float(params.get("read_noise", 0.0)) / gain) ** 2 - float(
                 params.get("offset", 0.0)
