@@ -244,3 +244,18 @@ def test_noise_given_by_name_alone_is_estimated_and_other_models_are_refused(tmp
         ValueError, match="is an adaptation's record: resume from .*run.safetensors"
     ):
         dn.adapt(None, two, axes="YXC", resume=tmp_path / "run.adapt.safetensors", device="cpu")
+
+
+def test_a_noise_dicts_estimate_keeps_the_offset_given_and_says_when_it_cannot():
+    """Review of session 69: the level estimated for dict(noise="poisson-gaussian",
+    offset=100) was fitted at the estimator's own offset (1312: read noise 19 for 4);
+    a flat image's estimate failed advising model='gaussian' (adapt's network argument);
+    "Gaussian" in capitals was refused."""
+    clean = 50 * phantom((128, 128), rng=2)
+    image = dn.synthesize(clean, "poisson-gaussian", gain=0.5, offset=100, read_noise=4, seed=1)
+    camera = camera_from(image, {"noise": "poisson-gaussian", "offset": 100})
+    assert camera["params"]["offset"] == 100 and camera["params"]["read_noise"] < 10
+    flat = np.random.default_rng(0).normal(1000, 10, (64, 64)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"give the level \(e.g. gain=...\), or noise='auto'"):
+        camera_from(flat, {"noise": "poisson"})
+    assert camera_from(flat, {"noise": "Gaussian"})["noise"] == "gaussian"

@@ -411,3 +411,32 @@ def test_a_deconvolution_models_training_inputs_are_registered_as_restore_regist
         :2
     ]
     assert [_best_shift(x[i, 0].numpy(), y[i, 0].numpy()) for i in range(2)] == [0.0, 0.0]
+
+
+def test_registration_leaves_off_centre_psfs_and_frame_statistics_read_whole():
+    """Review of session 69: a supervised PSF whose centre lies half a pixel or more off
+    its origin was resampled by its rest alone (restore also moves it by whole pixels),
+    which put the input further off its target: such a PSF is left as before. And each
+    frame's synthetic statistics came from two crops, which missed a 768² frame's objects
+    in a corner (scales 26 times too small): frames up to 1024² are read whole."""
+    from napari_deconvnet.core.adapt import phantom
+    from napari_deconvnet.core.normalization import offset_scale
+    from napari_deconvnet.core.persistence import load_model
+    from napari_deconvnet.core.train_setup import build_trainer
+
+    yy, xx = np.mgrid[:9, :9]
+    off = np.exp(-((yy - 4.5) ** 2 + (xx - 4.5) ** 2) / 2)
+    data = np.random.default_rng(0).random((96, 96)).astype(np.float32)
+    small = {"patch_size": 32, "validation": None, "device": "cpu", "preview": False}
+    trainer = build_trainer(
+        data, data, model=load_model("deconv-2d"), psf=off / off.sum(), **small
+    )
+    assert trainer.data._fraction(trainer.data.sources[0]) is None
+
+    frame = np.full((768, 768), 100.0, np.float32)
+    frame[:256, :256] += 2000 * phantom((256, 256), rng=1)
+    trainer = build_trainer(np.stack([frame] * 3), model="denoise-2d", mode="synthetic",
+                            noise={"model": "gaussian", "sigma": 10}, patch_size=64,
+                            validation=None, device="cpu", preview=False, seed=0)  # fmt: skip
+    expected = offset_scale(frame, {"method": "percentile", "low": 0.5, "high": 99.5})[1]
+    np.testing.assert_allclose(trainer.data.sources[0].lead_scale, expected, rtol=0.05)

@@ -66,6 +66,7 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
             f"parameters such as dict(noise='gaussian', sigma=0.05), got {noise!r}"
         )
     name = params.pop("noise", None) or params.pop("model", None)
+    name = name.lower() if isinstance(name, str) else name  # (as synthesize takes names)
     if name not in ADAPT_NOISE_MODELS:  # (speckle was taken: inputs without the dark level)
         raise ValueError(
             f"adapt needs a noise model among {', '.join(ADAPT_NOISE_MODELS)}, got {name!r}"
@@ -74,7 +75,16 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
         # no level given: estimated on the image with that model, with whatever else it
         # finds and was not given (a bare {"noise": "gaussian"} trained on pairs of
         # synthesize's default sigma, 1e-3 of the image's noise, session 69)
-        found = estimate_noise(image, model=name)
+        offset = params.get("offset") if name == "poisson-gaussian" else None
+        try:  # (at the offset given: fitted at its own, read noise and gain disagreed)
+            found = estimate_noise(image, model=name, offset=offset)
+        except ValueError as err:
+            raise ValueError(
+                f"noise={{'noise': {name!r}}} gives no level and this image gives none to "
+                f"estimate ({err}); give the level (e.g. "
+                + ("sigma=..." if name == "gaussian" else "gain=...")
+                + "), or noise='auto'"
+            ) from None
         params.update({k: v for k, v in found.items() if k != "noise" and k not in params})
     sample = np.asarray(image, np.float64).reshape(-1)[:: max(1, image.size // (1 << 20))]
     low, high = percentiles(sample, [0.5, 99.5])

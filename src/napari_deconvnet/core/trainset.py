@@ -58,6 +58,10 @@ __all__ = [
 
 MAX_VALIDATION_PATCHES = 64
 _STATS_CROP = {2: 256, 3: 64}
+#: An image of a stack up to this many pixels is degraded whole for its own statistics
+#: (synthetic pairs; larger ones from 8 crops): two crops of 256² could miss the
+#: objects of a 768² frame and scale it 26 times too small (session 69 review)
+_WHOLE_STATS = 1 << 20
 
 
 #: Supervised pairs held in memory get their classical channel computed once,
@@ -609,9 +613,11 @@ class TrainingSet:
         """Percentiles of degraded crops: the statistics the noisy image would have (of
         the plane or volume `at`, else of crops from all of them)."""
         crop = tuple(min(s, _STATS_CROP[self.ndim]) for s in src.spatial)
+        if at is not None and math.prod(src.spatial) <= _WHOLE_STATS:
+            crop = tuple(src.spatial)  # one image's: the whole of it, as restore reads it
         whole = crop == src.spatial and (math.prod(src.lead_shape) == 1 or at is not None)
         values = []
-        for _ in range(1 if whole else (2 if at is not None else 8)):
+        for _ in range(1 if whole else 8):
             lead = (
                 at if at is not None else tuple(int(self.rng.integers(n)) for n in src.lead_shape)
             )
@@ -710,7 +716,12 @@ class TrainingSet:
             )
             fraction = None
             if self._psf_model and kernel is not None:
-                fraction = subpixel_fraction(recentre_psf(kernel, src.spatial)[0])
+                centred, shift = recentre_psf(kernel, src.spatial)
+                # only a PSF centred up to that rest (an even-sized one): restore moves an
+                # off-centre one by whole pixels too, which training does not (registering
+                # the rest alone put such inputs further off their targets)
+                if shift is None or not any(shift):
+                    fraction = subpixel_fraction(centred)
             src.__dict__["fraction"] = fraction
         return src.__dict__["fraction"]
 
