@@ -15,6 +15,19 @@ from typing import Any
 import numpy as np
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of :func:`warnings.warn`, called from the function that calls
+    this, that names the first caller outside this package (training runs in generators
+    that other functions drive: a fixed level named a line of the package)."""
+    import os
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def plain_number(value: Any) -> Any:
     """A NumPy scalar as the Python number it is (``np.int64(1)`` was refused as "not an
     integer", and would not go into a model file's JSON); anything else as it is."""

@@ -1218,7 +1218,9 @@ def variance_line(params: dict[str, Any]) -> tuple[float, float]:
         elif name == "poisson":
             a, b = 1.0 / float(params.get("gain", params.get("peak"))), 0.0
         else:  # (peak: the gain's alias, as synthesize takes it; it was refused here)
-            gain = float(params["gain"] if "gain" in params else params["peak"])
+            gain = float(
+                params["gain"] if "gain" in params or "peak" not in params else params["peak"]
+            )
             a = 1.0 / gain
             b = (float(params.get("read_noise", 0.0)) / gain) ** 2 - float(
                 params.get("offset", 0.0)

@@ -65,6 +65,7 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
             "noise must be 'auto' (estimated from the image) or a dict of synthesize "
             f"parameters such as dict(noise='gaussian', sigma=0.05), got {noise!r}"
         )
+    key = "noise" if "noise" in params else "model"
     name = params.pop("noise", None) or params.pop("model", None)
     name = name.lower() if isinstance(name, str) else name  # (as synthesize takes names)
     if name not in ADAPT_NOISE_MODELS:  # (speckle was taken: inputs without the dark level)
@@ -78,10 +79,11 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
         offset = params.get("offset") if name == "poisson-gaussian" else None
         try:  # (at the offset given: fitted at its own, read noise and gain disagreed)
             found = estimate_noise(image, model=name, offset=offset)
-        except ValueError as err:
+        except ValueError as err:  # (its advice, "model='gaussian'", is another argument here)
+            reason = str(err).split("; use ")[0]
             raise ValueError(
-                f"noise={{'noise': {name!r}}} gives no level and this image gives none to "
-                f"estimate ({err}); give the level (e.g. "
+                f"noise={{{key!r}: {name!r}}} gives no level and this image gives none to "
+                f"estimate ({reason}); give the level (e.g. "
                 + ("sigma=..." if name == "gaussian" else "gain=...")
                 + "), or noise='auto'"
             ) from None

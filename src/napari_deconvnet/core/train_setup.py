@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_dask, plain_number
+from ._validation import is_dask, plain_number, user_stacklevel
 from .axes import check_samples
 from .channel_psfs import channel_axis, per_channel
 from .checkpoint import autosave_for, changed_settings, read_resume
@@ -817,7 +817,7 @@ def build_trainer(
             f"validation_noise sets how self-supervised runs are scored; this {mode} run is "
             "scored against its targets and ignores it",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     saver = autosave_for(autosave, resume)  # a resumed run goes on saving
     state = None if resume is None else read_resume(resume)

@@ -8,6 +8,7 @@ over the training area, a fixed validation set, and batches of normalised
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -59,9 +60,25 @@ __all__ = [
 MAX_VALIDATION_PATCHES = 64
 _STATS_CROP = {2: 256, 3: 64}
 #: An image of a stack up to this many pixels is degraded whole for its own statistics
-#: (synthetic pairs; larger ones from 8 crops): two crops of 256² could miss the
-#: objects of a 768² frame and scale it 26 times too small (session 69 review)
+#: (synthetic pairs), an image alone up to four times as many; larger ones in crops on
+#: a grid: two random crops of 256² missed the objects of a 768² frame and scaled it
+#: 26 times too small (session 69 review)
 _WHOLE_STATS = 1 << 20
+#: Crops of an image larger than that, on a grid over all of it
+_STATS_CROPS = 16
+
+
+def _grid_origins(spatial: Sequence[int], crop: Sequence[int], limit: int) -> list[list[int]]:
+    """Origins of at most `limit` crops of `crop` spread evenly over `spatial` (every
+    pixel covered when that many crops can cover it)."""
+    counts = [max(1, math.ceil(s / c)) for s, c in zip(spatial, crop, strict=True)]
+    while math.prod(counts) > limit:
+        counts[counts.index(max(counts))] -= 1
+    axes = [
+        np.unique(np.round(np.linspace(0, s - c, n)).astype(int)).tolist()
+        for s, c, n in zip(spatial, crop, counts, strict=True)
+    ]
+    return [list(o) for o in itertools.product(*axes)]
 
 
 #: Supervised pairs held in memory get their classical channel computed once,
@@ -611,19 +628,33 @@ class TrainingSet:
         self, src: Source, norm: dict, at: tuple[int, ...] | None = None
     ) -> tuple[float, float]:
         """Percentiles of degraded crops: the statistics the noisy image would have (of
-        the plane or volume `at`, else of crops from all of them)."""
+        the plane or volume `at`, or of a source of one image; else of random crops
+        from all of its images).
+
+        One image is degraded whole up to :data:`_WHOLE_STATS` pixels, as restore reads
+        it; a larger one in crops on a grid spread over all of it (random crops could
+        miss a corner's objects and scale the image 20 times too small)."""
         crop = tuple(min(s, _STATS_CROP[self.ndim]) for s in src.spatial)
-        if at is not None and math.prod(src.spatial) <= _WHOLE_STATS:
-            crop = tuple(src.spatial)  # one image's: the whole of it, as restore reads it
-        whole = crop == src.spatial and (math.prod(src.lead_shape) == 1 or at is not None)
-        values = []
-        for _ in range(1 if whole else 8):
-            lead = (
-                at if at is not None else tuple(int(self.rng.integers(n)) for n in src.lead_shape)
-            )
-            origin = [
-                int(self.rng.integers(s - c + 1)) for s, c in zip(src.spatial, crop, strict=True)
+        one = at is not None or math.prod(src.lead_shape) == 1
+        limit = _WHOLE_STATS if at is not None else 4 * _WHOLE_STATS  # (each of a stack's)
+        if one and math.prod(src.spatial) <= limit:
+            crop = tuple(src.spatial)
+        if one:
+            lead = at if at is not None else (0,) * len(src.lead_shape)
+            draws = [(lead, o) for o in _grid_origins(src.spatial, crop, _STATS_CROPS)]
+        else:
+            draws = [
+                (
+                    tuple(int(self.rng.integers(n)) for n in src.lead_shape),
+                    [
+                        int(self.rng.integers(s - c + 1))
+                        for s, c in zip(src.spatial, crop, strict=True)
+                    ],
+                )
+                for _ in range(8)
             ]
+        values = []
+        for lead, origin in draws:
             clean, _ = src.read(lead, origin, crop)
             noisy = synthesize(
                 clean, self.noise_name, psf=src.psf, seed=self.rng, **self.noise_params
@@ -708,8 +739,11 @@ class TrainingSet:
         return val
 
     def _fraction(self, src: Source) -> tuple[float, ...] | None:
-        """What remains of `src`'s recentred PSF's offset (:func:`~.psf.subpixel_fraction`)
-        for a deconvolution model, as restore finds it; None otherwise (kept on `src`)."""
+        """How far restore moves `src`'s image channel for a deconvolution model (None: not
+        at all; kept on `src`): by the whole pixels its PSF lies off its origin (read that
+        many pixels further, :func:`~.psf.recentre_psf`) and the rest of a pixel, when it
+        is large enough to resample (:func:`~.psf.subpixel_fraction`). Synthetic pairs
+        are blurred with the recentred kernel already: the rest only."""
         if "fraction" not in src.__dict__:
             kernel = (
                 src.psf if self.mode == "synthetic" else getattr(src.psf_channel, "kernel", None)
@@ -717,11 +751,12 @@ class TrainingSet:
             fraction = None
             if self._psf_model and kernel is not None:
                 centred, shift = recentre_psf(kernel, src.spatial)
-                # only a PSF centred up to that rest (an even-sized one): restore moves an
-                # off-centre one by whole pixels too, which training does not (registering
-                # the rest alone put such inputs further off their targets)
-                if shift is None or not any(shift):
-                    fraction = subpixel_fraction(centred)
+                rest = subpixel_fraction(centred) or (0.0,) * centred.ndim
+                whole = shift if shift is not None and self.mode != "synthetic" else ()
+                moved = [float(r) for r in rest]
+                for i, s in enumerate(whole):  # (the rest alone put an off-centre PSF's
+                    moved[i] += float(s)  # inputs further off their targets, review)
+                fraction = tuple(moved) if any(moved) else None
             src.__dict__["fraction"] = fraction
         return src.__dict__["fraction"]
 
