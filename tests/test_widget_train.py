@@ -1185,3 +1185,22 @@ def test_the_preview_of_a_zoomed_out_multiscale_layer_lies_over_the_view(make_na
     request = train_module.preview_request(viewer, layer, 2)
     centre = [o + 128 for o in request["offset"]]
     np.testing.assert_allclose(centre, [(91 + 511) * 2 / 2, 512], atol=2)
+
+
+def test_a_target_of_another_shape_is_refused_before_anything_runs(
+    viewer_widget, errors, tmp_path
+):
+    """Session 69: a target layer of another shape (or RGB beside grey) was refused by the
+    worker, after the run's autosave folder had been made; refused in prepare now."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((64, 64))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean[:48], name="clean crop")
+    viewer.add_image(np.stack([clean] * 3, -1), name="clean rgb", rgb=True)
+    widget.image.value = viewer.layers["noisy"]
+    for name, words in (("clean crop", "(shape (48, 64))"), ("clean rgb", "RGB")):
+        widget.target.value = viewer.layers[name]
+        widget.run()
+        assert widget.worker is None
+        assert f"the target {name!r}" in errors[-1] and words in errors[-1]
+    assert not (tmp_path / "session").exists() or not any((tmp_path / "session").iterdir())

@@ -142,6 +142,15 @@ def collect_training(widget: Any) -> dict[str, Any]:
         if target is layer:
             raise ValueError("the target is the input layer; choose a clean layer or 'none'")
         targets = layer_data(target)
+        if tuple(targets.shape) != tuple(data.shape) or bool(target.rgb) != bool(layer.rgb):
+            # (checked here, before anything runs: the worker refused it after the run's
+            # autosave folder was made, session 69)
+            raise ValueError(
+                f"the target {target.name!r} (shape {tuple(targets.shape)}"
+                f"{', RGB' if target.rgb else ''}) does not pair with the input {layer.name!r} "
+                f"(shape {tuple(data.shape)}{', RGB' if layer.rgb else ''}); a clean layer "
+                "of the input's shape is its target"
+            )
     start = widget.start_from.value
     if start_needs_psf(start):
         if target is None or (target != SYNTHETIC and not isinstance(target, Image)):
