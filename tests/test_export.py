@@ -706,3 +706,18 @@ def test_a_deeper_model_exports_with_the_built_in_sample(tmp_path):
     np.testing.assert_allclose(dn.restore(test_in, loaded), dn.restore(test_in, net), atol=1e-5)
     shipped, _ = default_test_image(dn.load_model("denoise-2d"))
     assert shipped.shape == (128, 128)  # the shipped models' sample is as before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/dev/full is Linux's")
+def test_torch_files_on_a_full_disk_raise_oserror(random_net):
+    """torch's own writer, given a path, aborted the whole process when the disk filled
+    (a C++ exception from a destructor; no OSError, a temporary file left behind):
+    TorchScript and the bioimage.io state dict are written by Python (session 70)."""
+    from pathlib import Path
+
+    from napari_deconvnet.core.export import write_bytes, write_torchscript
+
+    with pytest.raises(OSError):
+        write_torchscript(random_net(), Path("/dev/full"))
+    with pytest.raises(OSError):
+        write_bytes(Path("/dev/full"), b"x" * (1 << 16))

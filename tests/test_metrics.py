@@ -500,3 +500,19 @@ def test_the_blocked_path_measures_tiny_and_huge_ranges_as_unit_ones(span):
     assert dn.measure(res * np.float32(span), ref * np.float32(span)).ssim == pytest.approx(
         dn.measure(res, ref).ssim, abs=1e-6
     )
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-25])
+def test_psnr_does_not_depend_on_the_scale_of_float32_images(scale):
+    """float32 squared differences overflowed beyond 1.8e19 (PSNR -inf, NaN for
+    tensors) and vanished below 1e-19 (+inf, "identical"), where SSIM was exact
+    (session 70): squared in float64 then, for arrays, tensors and dn.measure."""
+    rng = np.random.default_rng(0)
+    a = rng.random((48, 48)).astype(np.float32)
+    b = a + rng.normal(0, 0.1, a.shape).astype(np.float32)
+    want = dn.psnr(b, a)
+    assert dn.psnr(b * scale, a * scale) == pytest.approx(want, abs=1e-4)
+    assert dn.measure(b * scale, a * scale).psnr == pytest.approx(want, abs=1e-4)
+    value = dn.psnr(torch.from_numpy(b * scale), torch.from_numpy(a * scale))
+    assert value.dtype == torch.float32 and float(value) == pytest.approx(want, abs=1e-3)
+    assert dn.psnr(a * scale, a * scale) == np.inf  # identical images still score inf

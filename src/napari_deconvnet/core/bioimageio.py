@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 import os
 import shutil
@@ -67,6 +68,7 @@ from .export import (
     deployment_record,
     missing_dependency,
     private_copy,
+    write_bytes,
     write_onnx,
     write_torchscript,
 )
@@ -408,7 +410,9 @@ def export_bioimageio(
 
         record = deployment_record(net, list(tensors))
         state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-        torch.save(state, folder / "weights.pt")
+        buffer = io.BytesIO()  # (torch's writer aborts the process on a full disk)
+        torch.save(state, buffer)
+        write_bytes(folder / "weights.pt", buffer.getvalue())
         (folder / _ARCH_FILE).write_text(_architecture_source(), encoding="utf-8")
         version = torch.__version__.split("+")[0]
         weights: dict[str, Any] = {

@@ -47,16 +47,18 @@ def as_image(image: Any, *, min_ndim: int = 1) -> np.ndarray:
             f"image must be a non-empty array with at least {min_ndim} dimension(s), "
             f"got shape {arr.shape}"
         )
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
-        # finite values beyond float32 became inf here, refused as "NaN or infinite"
-        from ._validation import check_single_range
+    out = arr.astype(np.float32)
+    try:
+        check_finite(out)
+    except ValueError:
+        if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+            # finite values beyond float32 became inf in the cast: say so, not
+            # "NaN or infinite" (looked for only then: no extra pass otherwise)
+            from ._validation import check_single_range
 
-        big = float(np.max(np.abs(arr), initial=0.0, where=np.isfinite(arr)))
-        if big > float(np.finfo(np.float32).max):
             check_single_range(arr, "image", "in which the classical methods work")
-    arr = arr.astype(np.float32)
-    check_finite(arr)
-    return arr
+        raise
+    return out
 
 
 #: Images whose largest magnitude (or noise level) lies outside 2**-4..2**24 are

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import os
 import warnings
@@ -160,7 +161,18 @@ def write_torchscript(
     module = GridPadded(net).eval()
     with _quiet_tracing(), torch.no_grad():
         traced = torch.jit.trace(module, example_inputs(net, n_inputs), check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files=extra or {})
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files=extra or {})
+    write_bytes(path, buffer.getvalue())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """`data` into `path` by Python's own file writes: torch's writer, given a path, threw
+    from a C++ destructor when the disk filled and aborted the process (no OSError, a
+    temporary file left behind, session 70); Python raises OSError, and the caller's
+    atomic file or folder takes its temporary away."""
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 def check_opset(opset: Any) -> int:

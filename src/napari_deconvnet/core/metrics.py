@@ -450,7 +450,14 @@ def psnr(x: Any, y: Any, *, data_range: Any = None) -> Any:
         mse = torch.mean((tx - ty) ** 2)
         if not bool(torch.isfinite(mse.detach())):  # checked after: one pass instead of three
             _check_finite(tx, ty)
-        return 10 * torch.log10(rng**2 / mse)
+        value = 10 * torch.log10(rng**2 / mse)
+        if not bool(torch.isfinite(value.detach())) and tx.dtype != torch.float64:
+            # float32 squares overflow beyond 1.8e19 (NaN) and vanish below 1e-19 (inf,
+            # "identical"): in float64 then, returned in the inputs' dtype (session 70)
+            wide = rng.double() if torch.is_tensor(rng) else float(rng)
+            value = 10 * torch.log10(wide**2 / torch.mean((tx.double() - ty.double()) ** 2))
+            value = value.to(tx.dtype)
+        return value
     total, count = squared_error(x, y)
     mse = total / count
     if not math.isfinite(mse):
@@ -469,13 +476,28 @@ def squared_error(x: Any, y: Any) -> tuple[float, int]:
     small = (np.float16, np.float32)
     ftype = np.float32 if ax.dtype in small and ay.dtype in small else np.float64
     diff = ax.astype(ftype, copy=False) - ay.astype(ftype, copy=False)
-    return float(np.sum(np.square(diff, out=diff), dtype=np.float64)), int(diff.size)
+    with np.errstate(over="ignore", under="ignore"):  # (redone in float64 below)
+        total = float(np.sum(np.square(diff, out=diff), dtype=np.float64))
+    if ftype is np.float32 and (total == 0 or not math.isfinite(total)):
+        # float32 squares overflow beyond 1.8e19 (PSNR -inf) and vanish below 1e-19
+        # (+inf, "identical"); float64 holds every float32's square (session 70)
+        return squared_error(ax.astype(np.float64), ay.astype(np.float64))
+    return total, int(diff.size)
 
 
 def psnr_of_mse(mse: float, data_range: float) -> float:
-    """``10 * log10(data_range**2 / mse)`` in dB; ``inf`` when `mse` is 0."""
+    """``10 * log10(data_range**2 / mse)`` in dB; ``inf`` when `mse` is 0.
+
+    Raises ValueError for an `mse` that overflowed (float64 differences beyond
+    about 1e154; float32 ones are squared in float64, see :func:`squared_error`).
+    """
     if mse == 0:
         return math.inf
+    if not math.isfinite(mse) or not math.isfinite(float(data_range) ** 2):
+        raise ValueError(
+            "the images' differences (or data_range) are too large to square in float64 "
+            "(beyond about 1e154); divide both images and data_range by a constant first"
+        )
     return float(10 * np.log10(float(data_range) ** 2 / mse))
 
 

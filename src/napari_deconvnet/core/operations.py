@@ -100,6 +100,22 @@ def _plane_psf(kernel: np.ndarray | None, shape: tuple, axes: Any) -> np.ndarray
     return kernel
 
 
+def _named_kind_makes(psf: Any, ndim: int) -> bool:
+    """Whether `psf` is a :func:`~.psf.named_psf` of a known kind that makes `ndim`-D PSFs."""
+    from .psf import named_psf
+    from .specs import get, specs
+
+    if not named_psf(psf):
+        return False
+    kind = psf if isinstance(psf, str) else psf["kind"]
+    return kind in specs("psf", available=False) and ndim in get("psf", kind).ndim
+
+
+def _volume_work(axes: Any, ndims: Sequence[int]) -> bool:
+    """Whether the work goes volume by volume: `axes` with a Z and 3 in `ndims`."""
+    return isinstance(axes, str) and "Z" in axes.upper() and 3 in ndims
+
+
 def _as_psf(psf: Any, axes: Any = None, ndims: Sequence[int] = (2,)) -> np.ndarray | None:
     """`psf` as an array; a :func:`~.psf.named_psf` is made in 3D beside `axes` with a Z
     when the work goes volume by volume (3 in `ndims`) and its kind makes 3D PSFs, as
@@ -107,14 +123,10 @@ def _as_psf(psf: Any, axes: Any = None, ndims: Sequence[int] = (2,)) -> np.ndarr
     ZYX volume plane by plane with the 2D default of ``psf="gaussian"``, session 69)."""
     if psf is None:
         return None
-    from .psf import as_psf, named_psf, psf_in_dimensions
+    from .psf import as_psf, psf_in_dimensions
 
-    if named_psf(psf) and isinstance(axes, str) and "Z" in axes.upper() and 3 in ndims:
-        from .specs import get, specs
-
-        kind = psf if isinstance(psf, str) else psf["kind"]
-        if kind in specs("psf", available=False) and 3 in get("psf", kind).ndim:
-            psf = psf_in_dimensions(psf, 3)
+    if _volume_work(axes, ndims) and _named_kind_makes(psf, 3):
+        psf = psf_in_dimensions(psf, 3)
     return as_psf(psf)
 
 
@@ -124,29 +136,13 @@ def _channel_psfs_in_dimensions(psfs: list, axes: Any, ndims: Sequence[int]) -> 
     name as its plane's (``["gaussian", "airy"]``: a 3D Gaussian beside a 2D Airy disk
     was refused in synthesis and deconvolved one channel in 3D, the other in 2D)."""
     from .psf import named_psf, psf_in_dimensions
-    from .specs import get, specs
 
     if not any(named_psf(p) for p in psfs):
         return psfs
-    known = specs("psf", available=False)
-
-    def kind(p: Any) -> str:
-        return p if isinstance(p, str) else p["kind"]
-
-    volumes = (
-        isinstance(axes, str)
-        and "Z" in axes.upper()
-        and 3 in ndims
-        and all(named_psf(p) and kind(p) in known and 3 in get("psf", kind(p)).ndim for p in psfs)
-    )
-    if volumes:
+    if _volume_work(axes, ndims) and all(_named_kind_makes(p, 3) for p in psfs):
         return [psf_in_dimensions(p, 3) for p in psfs]
-    return [  # (a kind that makes 3D PSFs only, widefield, stays as it was)
-        psf_in_dimensions(p, 2)
-        if named_psf(p) and kind(p) in known and 2 in get("psf", kind(p)).ndim
-        else p
-        for p in psfs
-    ]
+    # (a kind that makes 3D PSFs only, widefield, stays as it was)
+    return [psf_in_dimensions(p, 2) if _named_kind_makes(p, 2) else p for p in psfs]
 
 
 # ----------------------------------------------------------------- methods

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_dask
-from .normalization import percentile_range
+from .normalization import offset_scale
 from .regions import Box, region_boxes
 
 __all__ = [
@@ -108,20 +108,14 @@ def percentile_stats(array: Any, low: float, high: float) -> tuple[float, float]
     or adapted on an image therefore sees it as its restore will.
     """
     try:
-        lo, hi = percentile_range(array, low, high)
+        offset, scale = offset_scale(array, {"method": "percentile", "low": low, "high": high})
     except ValueError as error:
         raise ValueError(
             "the training data contains NaN or infinite values; replace them first "
             "(e.g. numpy.nan_to_num) - only finite values can be trained on"
         ) from error
-    if hi > lo:
-        return float(lo), float(hi - lo)
     # coinciding percentiles (a few beads on an exactly flat background): as restore and
-    # dn.train take them (normalization.offset_scale), not a scale of 1 (session 69)
-    from .normalization import _degenerate
-
-    least, most = percentile_range(array, 0.0, 100.0)
-    offset, scale = _degenerate(lo, least, most)
+    # dn.train take them, not a scale of 1 (session 69)
     return float(offset), float(scale)
 
 

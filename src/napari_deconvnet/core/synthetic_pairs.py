@@ -238,6 +238,12 @@ class SyntheticPairs:
         else:
             self.margin = (max(max(s) for s in shapes) // 2 + 1,) * ndim
         self.full = tuple(s + 2 * m for s, m in zip(self.size, self.margin, strict=True))
+        # what remains of each PSF's offset (by identity), read once (see _registered)
+        self._fractions = {
+            id(k): subpixel_fraction(k)
+            for k in (psf if isinstance(psf, list) else [psf])
+            if k is not None
+        }
         if ndim == 2:
             self.pool_shape = tuple(2 * s for s in self.full)
         else:  # room for a patch's worth of crop positions: (2x)^3 phantoms cost seconds each
@@ -446,11 +452,11 @@ class SyntheticPairs:
             return noisy
         kernels = self.psf if isinstance(self.psf, list) else None
         if kernels is None:
-            fraction = subpixel_fraction(self.psf)
+            fraction = self._fractions[id(self.psf)]
             return noisy if fraction is None else subpixel_shift(noisy, fraction)
         out = noisy.copy()
         for kernel, rows in rows_by_psf(kernels, pick):
-            fraction = subpixel_fraction(kernel)
+            fraction = self._fractions[id(kernel)]
             if fraction is not None:
                 out[rows] = subpixel_shift(noisy[rows], fraction)
         return out
