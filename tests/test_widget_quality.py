@@ -481,3 +481,28 @@ def test_a_bad_also_compare_layer_is_named(viewer_widget, qtbot, errors):
     _wait_until_idle(qtbot, widget)
     assert errors and "'nanlayer' (in 'Also compare'): it contains NaN" in errors[-1]
     assert "x contains" not in errors[-1]
+
+
+@pytest.mark.parametrize("removed", ["noisy", "clean"])
+def test_following_stops_when_a_measured_layer_is_removed(viewer_widget, qtbot, errors, removed):
+    """Session 70: with the followed result (or reference) removed, each slider step
+    measured whatever else was chosen, or notified an error, though nothing was pressed."""
+    viewer, widget = viewer_widget
+    noisy, clean = _pair((6, 40, 48))
+    viewer.add_image(noisy, name="noisy")
+    viewer.add_image(clean, name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
+    widget.scope.value = CURRENT
+    viewer.dims.set_current_step(0, 2)
+    widget.compute()
+    _wait_until_idle(qtbot, widget)
+    overlay = viewer.layers["SSIM noisy vs clean"]
+    before = overlay.data.copy()
+    viewer.layers.remove(removed)
+    for step in (3, 4, 5):
+        viewer.dims.set_current_step(0, step)
+        qtbot.wait(50)
+        _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert overlay.metadata["napari_deconvnet"]["index"] == [2]
+    np.testing.assert_array_equal(overlay.data, before)

@@ -1409,3 +1409,31 @@ def test_a_3d_model_on_an_rgb_time_series_is_refused_before_any_warning(
     assert widget.worker is None and cautions == []
     assert "'denoise-3d' is a 3D model but 'movie' has no Z axis" in errors[-1]
     assert [layer.name for layer in viewer.layers] == ["movie"]
+
+
+def test_a_model_file_deleted_during_the_run_keeps_the_result(
+    viewer_widget, qtbot, errors, tmp_path, monkeypatch
+):
+    """Session 70: the model's header was read again after the run for its name; a file
+    moved or deleted meanwhile (its weights loaded already) threw the result away."""
+    from napari_deconvnet.core import operations
+
+    viewer, widget = viewer_widget
+    path = tmp_path / "mine.safetensors"
+    dn.save_model(dn.load_model("default"), path)
+    want = dn.restore(_noisy((32, 48)), path, device="cpu")
+    original = operations.run_method_iter
+
+    def deleting(*args, **kwargs):
+        result = yield from original(*args, **kwargs)
+        path.unlink()
+        return result
+
+    monkeypatch.setattr(operations, "run_method_iter", deleting)
+    viewer.add_image(_noisy((32, 48)), name="img")
+    widget.model.value = BROWSE
+    widget.model_file.value = path
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and not path.exists()
+    np.testing.assert_allclose(viewer.layers["img [mine]"].data, want, atol=1e-5)

@@ -1204,3 +1204,54 @@ def test_a_target_of_another_shape_is_refused_before_anything_runs(
         assert widget.worker is None
         assert f"the target {name!r}" in errors[-1] and words in errors[-1]
     assert not (tmp_path / "session").exists() or not any((tmp_path / "session").iterdir())
+
+
+def test_a_users_layer_named_like_a_preview_and_a_renamed_preview_are_left_alone(
+    make_napari_viewer,
+):
+    """Session 70: a user's own layer called "<input> preview" (an image, or points) was
+    taken over by the preview (its data lost; points raised in a Qt slot each epoch), and
+    a preview the user renamed to keep it was renamed back and overwritten."""
+    from napari_deconvnet.widgets._train_preview import show_preview
+
+    viewer = make_napari_viewer()
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    layer = viewer.add_image(x, name="a")
+    mine = viewer.add_image(np.arange(100.0 * 100).reshape(100, 100), name="a preview")
+    points = viewer.add_points(np.zeros((1, 3)), name="b preview")
+    show_preview(viewer, layer, x[:32, :32], {"offset": (0, 0)})
+    assert mine.data.shape == (100, 100) and mine.name == "a preview"
+    ours = [la for la in viewer.layers if la.name not in ("a", "a preview", "b preview")]
+    assert len(ours) == 1 and ours[0].data.shape == (32, 32)
+    kept = ours[0]
+    kept.name = "kept result"
+    show_preview(viewer, layer, x[:16, :16], {"offset": (0, 0)})
+    assert kept.name == "kept result" and kept.data.shape == (32, 32)
+    assert len(viewer.layers) == 5  # a new preview beside the kept one
+    b = viewer.add_image(x, name="b")
+    show_preview(viewer, b, x[:8, :8], {"offset": (0, 0)})
+    assert len(points.data) == 1 and len(viewer.layers) == 7
+
+
+def test_replacing_the_input_data_during_training_keeps_the_training(viewer_widget, qtbot, errors):
+    """Session 70: a new, 3D array given to the input layer while it trained made the
+    preview index it with the old region (an IndexError) and the whole training failed
+    with no model kept; the run trains and previews what it took at Run."""
+    viewer, widget = viewer_widget
+    _noisy_and_clean(viewer, widget)
+    widget.epochs.value = 4
+    events = []
+    original = widget._on_event
+
+    def replace_once(value):
+        original(value)
+        events.append(value)
+        if len(events) == 1:
+            viewer.layers["noisy"].data = np.random.default_rng(1).random((8, 96, 96))
+            viewer.dims.set_current_step(0, 4)
+
+    widget._on_event = replace_once
+    widget.train()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.result is not None and widget.status.value != "failed"

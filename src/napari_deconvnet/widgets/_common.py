@@ -77,14 +77,14 @@ def make_worker(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
 
 
 def error_text(exc: BaseException, logger: logging.Logger, what: str) -> str:
-    """`exc` in plain words; an unexpected error is logged ("<what> failed", with traceback).
+    """`exc` in plain words; an unexpected error is logged (`what`, with its traceback).
 
     A :class:`JobError` is told as the error it wraps.
     """
     exc = original_error(exc)
     if isinstance(exc, ValueError | TypeError):
         return str(exc)
-    logger.error("%s failed", what, exc_info=exc)
+    logger.error("%s", what, exc_info=exc)  # (`what` says "failed": it read "failed failed")
     return f"{type(exc).__name__}: {exc}"
 
 

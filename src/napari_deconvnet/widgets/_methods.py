@@ -263,6 +263,23 @@ def restore_job(
 
     start = time.perf_counter()
     kernel, record = None, None
+    model_name = precision = None
+    if kind == "model":
+        from napari_deconvnet.core.devices import precision_name
+
+        precision = precision_name(params.get("precision", "auto"), device)
+        from napari_deconvnet.core.axes import infer_axes
+        from napari_deconvnet.core.persistence import model_info
+
+        # the header only, before the run: a model file moved or deleted while it ran
+        # (read already) threw the finished result away (session 70)
+        info = model_info(method)
+        model_name = (info.get("metadata") or {}).get("name", method)
+        if axes is None:
+            try:
+                inferred = infer_axes(image.shape, int(info["config"]["ndim"]))
+            except ValueError:  # (the run says why, in its own words)
+                inferred = None
     lazy = as_lazy(image)
     with collect_conditions() as psf_notes:  # a bead's background removed, a PSF cropped
         if psf is not None:
@@ -277,18 +294,8 @@ def restore_job(
         result = yield from run_method_iter(
             image if lazy is None else lazy, method, psf=kernel, axes=axes, device=device, **params
         )
-    model_name = precision = None
-    if kind == "model":
-        from napari_deconvnet.core.devices import precision_name
-
-        precision = precision_name(params.get("precision", "auto"), device)
-        from napari_deconvnet.core.axes import infer_axes
-        from napari_deconvnet.core.persistence import model_info
-
-        info = model_info(method)  # the header only: no second load of the weights
-        model_name = (info.get("metadata") or {}).get("name", method)
-        if axes is None:
-            axes = infer_axes(image.shape, int(info["config"]["ndim"]))
+    if kind == "model" and axes is None:
+        axes = inferred  # (the run's own axes stay None: as run_method_iter was given)
     return {
         "data": result,
         "lazy": lazy is not None,

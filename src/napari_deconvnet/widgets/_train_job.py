@@ -129,8 +129,9 @@ def gui_events(
                             event.model, preview_data, request, device, psf, axes
                         )
                         out["preview_request"] = request
-                    except (ValueError, RuntimeError) as err:  # e.g. a slice too small
-                        _logger.info("no preview: %s", err)
+                    except Exception as err:  # e.g. a slice too small; a preview
+                        # never ends a training (an IndexError did, session 70)
+                        _logger.info("no preview: %s", err, exc_info=True)
                 yield out
             elif event.kind == "step" and time.perf_counter() - last > STEP_SIGNAL_INTERVAL:
                 last = time.perf_counter()

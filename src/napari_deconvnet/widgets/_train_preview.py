@@ -123,14 +123,17 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
     name = f"{layer.name} preview"
     where = plane_geometry(layer, request["offset"])
     preview = _PREVIEWS.get(layer)
-    if preview is None or preview not in viewer.layers:
-        preview = viewer.layers[name] if name in viewer.layers else None
+    if preview is None or not _ours(preview, viewer, preview.name):
+        # (a layer of that name is taken over only if it is a preview this widget made:
+        # a user's own "a preview", an image or points, lost its data, session 70)
+        preview = viewer.layers[name] if _ours(None, viewer, name) else None
     if preview is not None:
         preview.data = image
         for key, value in where.items():
             setattr(preview, key, value)
         if preview.name != name and name not in viewer.layers:  # the input was renamed
             preview.name = name
+            preview.metadata["napari_deconvnet"]["preview_name"] = name
     else:
         # the input's units too: a preview in napari's pixel units beside layers in
         # micrometres made napari warn "Inconsistent units across layers" and stop
@@ -147,6 +150,20 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
             **where,
             **extra,
             contrast_limits=layer.contrast_limits,
-            metadata={"napari_deconvnet": {"preview_of": layer.name}},
+            metadata={"napari_deconvnet": {"preview_of": layer.name, "preview_name": name}},
         )
     _PREVIEWS[layer] = preview
+
+
+def _ours(preview: Any, viewer: Any, name: str) -> bool:
+    """Whether `preview` (or the layer `name`) is a preview this widget made, still in
+    `viewer` under the name it gave it: a preview the user renamed is theirs to keep
+    (the next training renamed it back and overwrote it, session 70)."""
+    if preview is None:
+        if name not in viewer.layers:
+            return False
+        preview = viewer.layers[name]
+    if preview not in viewer.layers or not isinstance(preview, Image):
+        return False
+    record = getattr(preview, "metadata", {}).get("napari_deconvnet", {})
+    return isinstance(record, dict) and record.get("preview_name") == preview.name

@@ -250,7 +250,10 @@ class WorkerWidget(Container):
             else:
                 show_progress(self.progress, value)
         elif job.yielded is not None:
-            job.yielded(value)
+            try:
+                job.yielded(value)
+            except Exception:  # never an exception in a Qt slot (a raw traceback each epoch)
+                _logger.exception("%s: could not show its progress", job.failure)
 
     def _on_returned(self, worker: Any, job: Job, result: Any) -> None:
         if worker.abort_requested or self._closed:

@@ -459,7 +459,9 @@ class QualityWidget(WorkerWidget):
         follow = self._follow
         if follow is None or self.scope.value != CURRENT:
             return
-        if follow["layer"] not in self._viewer.layers:
+        if any(follow[k] not in self._viewer.layers for k in ("layer", "result", "reference")):
+            # (the overlay, or a layer it measured, removed: the next slice was measured
+            # with whatever else was chosen, an error notification on each step, session 70)
             self._follow = None
             return
         if self._current_index(follow["result"], 2) != follow["index"]:
@@ -522,7 +524,7 @@ class QualityWidget(WorkerWidget):
                 translate=translate,
             )
         self._follow = (
-            {"layer": layer, "result": result, "index": index}
+            {"layer": layer, "result": result, "reference": job["reference"], "index": index}
             if job["scope"] == CURRENT and index
             else None
         )

@@ -544,6 +544,10 @@ class TrainWidget(WorkerWidget):
         if running["layer"] not in self._viewer.layers:  # deleted: no more previews
             self._preview_request = None
             return
+        if running["layer"].data is not running["data"]:
+            # its data replaced: the run trains on (and previews) what it took at Run; a
+            # region of the new data's shape failed the whole training (session 70)
+            return
         self._preview_request = preview_request(
             self._viewer, running["layer"], running["net_ndim"]
         )
@@ -588,7 +592,7 @@ class TrainWidget(WorkerWidget):
         layer = job["layer"]
         self._stop_event = threading.Event()
         options["stop"] = self._stop_event
-        self._running = {"layer": layer, "net_ndim": job["net_ndim"]}
+        self._running = {"layer": layer, "net_ndim": job["net_ndim"], "data": layer.data}
         self._preview_request = preview_request(self._viewer, layer, job["net_ndim"])
         self._plot([{"epoch": 0}])
         return Job(
