@@ -166,6 +166,7 @@ def test_per_image_statistics_of_a_stack_with_channels_restore_as_without(axes):
 
 def _training_set(mode, inputs, targets, net, validation=0.1, **options):
     """A TrainingSet of 32 x 32 patches, 10% held out, no noise, seed 0, on the CPU."""
+    options.setdefault("noise", ("none", {}, None))
     return TrainingSet(
         mode=mode,
         inputs=inputs,
@@ -175,7 +176,6 @@ def _training_set(mode, inputs, targets, net, validation=0.1, **options):
         regions=None,
         validation=validation,
         validation_regions=None,
-        noise=("none", {}, None),
         rng=np.random.default_rng(0),
         device=torch.device("cpu"),
         augment=False,
@@ -310,3 +310,27 @@ def test_validation_pairs_are_scored_on_every_pixel(shape):
     # each patch is the pair at its place
     for raw, (_, _, (y, x)) in zip(data_set.val["raw"], data_set.val["positions"], strict=True):
         np.testing.assert_array_equal(raw, v_noisy[y : y + 32, x : x + 32])
+
+
+def test_synthetic_salt_and_pepper_goes_to_each_sources_own_extremes():
+    """Session 70: a network other than the impulse model got its training impulses at
+    the whole batch's extremes (a 0.1..0.9 float image's patches beside a uint8 one got
+    salt at 225, 280 times their range) and its validation impulses at each patch's own."""
+    yy, xx = np.mgrid[:96, :96]
+    a = (0.5 + 0.4 * np.sin(xx / 5) * np.cos(yy / 7)).astype(np.float32)
+    b = (a * 250).astype(np.uint8)
+    net = dn.DeconvNet(ndim=2, depth=2, base_channels=4)
+    options = dict(noise=("salt-and-pepper", {"amount": 0.1}, None), validation=0.3)
+    data_set = _training_set("synthetic", [a, b], None, net, **options)
+    x, y, _ = data_set.batch(8)
+    for sample, clean in zip(x, y, strict=True):
+        # impulses where the clean patch's own extremes are not: at its source's
+        changed = (sample != clean).squeeze(0)
+        assert changed.any()
+        values = torch.unique(sample.squeeze(0)[changed])
+        assert len(values) <= 2 and float(values.max()) < 1.2 and float(values.min()) > -0.2
+    val = data_set.val
+    for raw, (s, _, _) in zip(val["raw"], val["positions"], strict=True):
+        source = [a, b][s].astype(np.float64)
+        impulses = set(np.unique(raw)) & {float(source.min()), float(source.max())}
+        assert impulses, "validation impulses at the source's extremes"

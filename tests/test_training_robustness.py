@@ -457,3 +457,32 @@ def test_registration_moves_off_centre_psfs_whole_and_frame_statistics_read_whol
             # whole up to 1024² a frame (2048² alone); larger frames in 16 crops on a grid
             loose = side > 1024 and stack.ndim == 3
             np.testing.assert_allclose(scales, expected, rtol=0.3 if loose else 0.05)
+
+
+def test_training_leaves_the_callers_torch_random_stream_alone():
+    """Session 70: the returned network was built with random weights (overwritten by
+    the best ones) drawn from torch's global generator, moving the caller's stream."""
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    torch.manual_seed(123)
+    want = torch.rand(3)
+    torch.manual_seed(123)
+    dn.train(x + 0.1, x, epochs=1, patch_size=32, batch_size=2, steps_per_epoch=2,
+             network={"base_channels": 4}, device="cpu")  # fmt: skip
+    assert torch.equal(torch.rand(3), want)
+
+
+def test_validation_images_thinned_to_64_patches_say_so():
+    """Session 70: explicit validation images of more than 64 patches were scored on
+    64 random ones without a word, though the docstring said every pixel."""
+    rng = np.random.default_rng(0)
+    clean = rng.random((96, 96)).astype(np.float32)
+    noisy = clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32)
+    vc = rng.random((160, 160)).astype(np.float32)
+    vn = vc + 0.1 * rng.standard_normal(vc.shape).astype(np.float32)
+    options = dict(patch_size=16, epochs=1, batch_size=2, steps_per_epoch=1,
+                   network={"base_channels": 4}, device="cpu")  # fmt: skip
+    with pytest.warns(UserWarning, match=r"covers 100 patches of \[16, 16\]; 64 of them"):
+        dn.train(noisy, clean, validation=(vn, vc), **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 64 patches or fewer: all scored, no warning
+        dn.train(noisy, clean, validation=(vn[:128, :128], vc[:128, :128]), **options)

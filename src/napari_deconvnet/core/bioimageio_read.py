@@ -557,7 +557,8 @@ def _load(path: str | os.PathLike, check: bool) -> DeconvNet:
             f"{pkg.path}: the weights do not fit the declared DeconvNet kwargs (tensor names "
             "or shapes differ)"
         )
-    net = DeconvNet(config)
+    with torch.random.fork_rng(devices=[]):  # (weights overwritten below)
+        net = DeconvNet(config)
     net.load_state_dict(state)
     net.eval()
     net.metadata = info["metadata"]

@@ -109,7 +109,8 @@ def _model_here(payload: ModelPayload, device: Any) -> tuple[DeconvNet, threadin
     key = (payload.key, str(dev))
     with _MODELS_LOCK:
         if key not in MODEL_CACHE:
-            net = DeconvNet(payload.config)
+            with torch.random.fork_rng(devices=[]):  # (weights overwritten below)
+                net = DeconvNet(payload.config)
             net.load_state_dict({k: torch.from_numpy(v) for k, v in payload.state.items()})
             net.metadata = dict(payload.metadata)
             fmt = torch.channels_last if payload.config.ndim == 2 else torch.channels_last_3d

@@ -666,7 +666,8 @@ class Trainer:
         return {**entry, **{k[4:]: v for k, v in entry.items() if k.startswith("ema_")}}
 
     def result_network(self) -> DeconvNet:
-        net = DeconvNet(self.net.config)
+        with torch.random.fork_rng(devices=[]):  # (its random weights are overwritten: the
+            net = DeconvNet(self.net.config)  # caller's torch random stream moved, s70)
         net.load_state_dict(self.best["state"])
         return net
 

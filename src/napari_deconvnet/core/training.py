@@ -176,7 +176,8 @@ def train(
         validation images (a ``(inputs, targets)`` tuple in supervised mode),
         scored on patches of `patch_size` that cover every pixel of them (a
         grid, and where it leaves a border, a last patch flush with the far
-        side, overlapping its neighbour); or 0/None for no validation; not
+        side, overlapping its neighbour; beyond 64 patches, 64 of them, a
+        seeded random choice, with a warning); or 0/None for no validation; not
         with `validation_regions`, which is the alternative on the training
         images. The best model by validation loss is returned.
     seed : int

@@ -29,7 +29,7 @@ from .conditions import SAMPLE_CROP
 from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
-from .normalization import image_statistics, offset_scale
+from .normalization import image_statistics, offset_scale, percentile_range
 from .patches import (
     Box,
     PatchFitError,
@@ -450,6 +450,18 @@ class TrainingSet:
                 positions += grid_positions(box, size, src.lead_shape, cover=True)
             self.validation = "data"
         if len(positions) > MAX_VALIDATION_PATCHES:
+            if self.validation != f"fraction {validation}":
+                # (validation images or regions were thinned without a word, session 70)
+                from ._validation import user_stacklevel
+
+                warnings.warn(
+                    f"the validation data covers {len(positions)} patches of {list(size)}; "
+                    f"{MAX_VALIDATION_PATCHES} of them, a seeded random choice (the same "
+                    "every epoch), are scored; pass a smaller validation image or a larger "
+                    "patch_size to score all of it",
+                    UserWarning,
+                    stacklevel=user_stacklevel(),
+                )
             keep = rng.choice(len(positions), MAX_VALIDATION_PATCHES, replace=False)
             positions = [positions[i] for i in sorted(keep)]
         self.sampler = PatchSampler(self.sources, train_boxes, size, rng, exclude, groups)
@@ -553,10 +565,25 @@ class TrainingSet:
         """
         params = dict(self.noise_params)
         stats = getattr(src, "condition", None)
-        if self.impulse and stats is not None and self.noise_name == "salt-and-pepper":
-            params.setdefault("low", stats["minimum"])
-            params.setdefault("high", stats["maximum"])
+        if self.noise_name == "salt-and-pepper":
+            if self.impulse and stats is not None:
+                low, high = stats["minimum"], stats["maximum"]
+            else:  # any other network: the source's own extremes too, not the batch's
+                # (a float image's patches beside a uint8 one's got salt at 255, 280
+                # times their range) nor each validation patch's (session 70)
+                low, high = self._extremes(src)
+            params.setdefault("low", low)
+            params.setdefault("high", high)
         return synthesize(clean, self.noise_name, psf=src.psf, seed=seed, **params)
+
+    @staticmethod
+    def _extremes(src: Source) -> tuple[float, float]:
+        """A source's least and greatest value (exact in memory, the documented sample
+        for lazy data), read once."""
+        if "extremes" not in src.__dict__:
+            least, most = percentile_range(src.x, 0.0, 100.0)
+            src.__dict__["extremes"] = (float(least), float(most))
+        return src.__dict__["extremes"]
 
     def _central_image(
         self, src: Source, crop: Sequence[int], lead: tuple[int, ...] | None = None
@@ -858,7 +885,7 @@ class TrainingSet:
         if self.mode == "synthetic":
             y = x
             # blurred after the flips, so the PSF keeps its orientation
-            if self.impulse or self.n_channels > 1:
+            if self.impulse or self.n_channels > 1 or self.noise_name == "salt-and-pepper":
                 # impulses at each source's own extremes; each channel blurred by its PSF
                 pairs = zip(x, drawn, strict=True)
                 x = torch.stack([self._synthesize(p, self.sources[s], self.gen) for p, s in pairs])
