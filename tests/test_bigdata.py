@@ -354,7 +354,7 @@ def test_local_cluster_with_processes(tmp_path, random_net):
         assert all(count == 1 for count in per_worker.values()), loads
 
 
-@pytest.mark.parametrize("given", ["path", "dask"])
+@pytest.mark.parametrize("given", ["path", "dask", "zarr"])
 @pytest.mark.parametrize("where", ["same", "inside"])
 def test_a_target_that_is_the_source_is_refused_before_anything_is_touched(
     tmp_path, random_net, where, given
@@ -366,7 +366,9 @@ def test_a_target_that_is_the_source_is_refused_before_anything_is_touched(
     target = src if where == "same" else src / "restored.ome.zarr"
     before = sorted(p.name for p in src.rglob("*"))
     # a dask array read from the store: it deleted its own data and streamed zeros
-    source = src if given == "path" else da.from_zarr(str(src))
+    # (session 70: a zarr array object too, its store deleted and zeros restored)
+    source = {"path": src, "dask": da.from_zarr(str(src)),
+              "zarr": zarr.open_array(str(src), mode="r")}[given]  # fmt: skip
     with pytest.raises(ValueError, match="is the source .* or overlaps it"):
         dn.restore_to_zarr(source, target, net, overwrite=True)
     assert sorted(p.name for p in src.rglob("*")) == before  # nothing deleted or added
@@ -428,3 +430,19 @@ def test_a_resume_after_the_last_block_reports_all_blocks_done(tmp_path):
     calls = []
     dn.restore_to_zarr(image, target, chunks=48, device="cpu", progress=lambda *c: calls.append(c))
     assert calls == [(4, 4)]
+
+
+@pytest.mark.parametrize("inner", ["", "/0"])
+def test_an_unfinished_streamed_restore_is_refused_as_a_source(tmp_path, inner):
+    """Session 70: an unfinished target given as a source was refused as a group without
+    metadata, with advice to pass its level 0, which was then read (75% unwritten zeros)
+    into a "finished" result."""
+    x = np.random.default_rng(0).normal(0.5, 0.1, (64, 60)).astype(np.float32)
+    stop = threading.Event()
+    half = tmp_path / "half.ome.zarr"
+    with pytest.raises(dn.Cancelled):
+        dn.restore_to_zarr(x, half, "denoise-2d", chunks=16, stop=stop, device="cpu",
+                           progress=lambda done, total: done >= 2 and stop.set())  # fmt: skip
+    with pytest.raises(ValueError, match="unfinished streamed restore.*run restore_to_zarr"):
+        dn.restore_to_zarr(f"{half}{inner}", tmp_path / "next.ome.zarr", "denoise-2d")
+    assert not (tmp_path / "next.ome.zarr").exists()

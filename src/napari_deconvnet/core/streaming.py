@@ -379,8 +379,9 @@ def restore_to_zarr(
     target = Path(target)
     if path_source is not None:
         _check_not_the_source(target, Path(source))
-    elif is_dask(array):  # a dask array may read the very store it would be written to
-        for store in _dask_store_paths(array):
+    else:  # a dask or zarr array or a memory map may read the very store it would write
+        places = _dask_store_paths(array) if is_dask(array) else _local_places(source)
+        for store in places:
             _check_not_the_source(target, store)
     done = prepare_target(
         target, fingerprint, resume, overwrite, out_shape, out_chunks, legacy=legacy
@@ -642,15 +643,24 @@ def _dask_store_paths(x: Any) -> list[Path]:
     """
     paths = []
     for name, layer in getattr(x.__dask_graph__(), "layers", {}).items():
-        if not str(name).startswith("original-"):
-            continue
-        for value in layer.values():
-            store = getattr(value, "store", None)
-            for place in (getattr(store, "root", None), getattr(store, "path", None),
-                          getattr(value, "filename", None)):  # fmt: skip
-                if isinstance(place, str | os.PathLike) and str(place) and "://" not in str(place):
-                    paths.append(Path(place))
+        if str(name).startswith("original-"):
+            for value in layer.values():
+                paths += _local_places(value)
     return paths
+
+
+def _local_places(value: Any) -> list[Path]:
+    """The local path a zarr array's store (its ``root`` or ``path``) or a memory map
+    (its ``filename``) reads; none for other objects and remote stores (a zarr array
+    given as the source was written over, its store deleted, session 70)."""
+    store = getattr(value, "store", None)
+    places = (getattr(store, "root", None), getattr(store, "path", None),
+              getattr(value, "filename", None))  # fmt: skip
+    return [
+        Path(place)
+        for place in places
+        if isinstance(place, str | os.PathLike) and str(place) and "://" not in str(place)
+    ]
 
 
 def _check_not_the_source(target: Path, source: Path) -> None:
