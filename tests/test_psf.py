@@ -358,3 +358,23 @@ def test_a_psf_too_big_for_memory_is_refused_before_it_is_made(kind, kwargs, mes
             dn.make_psf(kind, **kwargs)
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_a_psf_array_beside_an_image_in_another_axis_order_is_warned_about():
+    """Session 70: a PSF array is read in Z, Y, X order whatever the image's `axes`; an
+    anisotropic one stored like an "XY" image was read along the wrong axes silently.
+    Restore and run_method warn (saying the transposition); alike PSFs and names do not."""
+    clean = np.zeros((32, 40), np.float32)
+    clean[10:22:4, 10:30:5] = 1
+    psf = dn.make_psf("gaussian", shape=(9, 15), sigma=(1.0, 3.0))
+    img = dn.synthesize(clean, "gaussian", psf=psf, seed=0, sigma=0.01)
+    with pytest.warns(UserWarning, match=r"read in YX order.*'XY'.*transpose\(\(1, 0\)\)"):
+        dn.restore(img.T, "deconv-2d", psf=psf, axes="XY", device="cpu")
+    with pytest.warns(UserWarning, match="read in YX order"):
+        dn.run_method(img.T, "richardson-lucy", psf=psf, axes="XY", iterations=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dn.restore(img, "deconv-2d", psf=psf, axes="YX", device="cpu")
+        dn.restore(img.T, "deconv-2d", psf="gaussian", axes="XY", device="cpu")
+        round_psf = dn.make_psf("gaussian", shape=(9, 9), sigma=2.0)
+        dn.run_method(img.T, "richardson-lucy", psf=round_psf, axes="XY", iterations=2)

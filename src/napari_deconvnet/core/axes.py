@@ -172,6 +172,8 @@ class Layout:
 
     Attributes
     ----------
+    axes : str
+        The image's axes, as checked.
     perm, inverse : tuple of int
         The transposition to the layout ``(*batch, [channel], *spatial)`` and back.
     stat_axis : int or None
@@ -238,6 +240,7 @@ class Layout:
         c = n_channels if model_channel else 1
         self.net_shape = (n, c, *self.spatial_shape)
         self.transposed_shape = tuple(shape[i] for i in self.perm)
+        self.axes = axes
         self.psf = None
         self.psf_shift: tuple[int, ...] | None = None
         self.psf_fraction: tuple[float, ...] | None = None

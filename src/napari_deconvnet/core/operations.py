@@ -123,8 +123,9 @@ def _as_psf(psf: Any, axes: Any = None, ndims: Sequence[int] = (2,)) -> np.ndarr
     ZYX volume plane by plane with the 2D default of ``psf="gaussian"``, session 69)."""
     if psf is None:
         return None
-    from .psf import as_psf, psf_in_dimensions
+    from .psf import as_psf, psf_in_dimensions, warn_psf_order
 
+    warn_psf_order(psf, axes)
     if _volume_work(axes, ndims) and _named_kind_makes(psf, 3):
         psf = psf_in_dimensions(psf, 3)
     return as_psf(psf)

@@ -517,6 +517,45 @@ def make_psf(
     return (psf / total).astype(np.float32)
 
 
+def warn_psf_order(psf: Any, axes: Any) -> None:
+    """Warn when a PSF array would read otherwise in the image's axis order.
+
+    A PSF array's axes are always Z, Y, X (the order :func:`make_psf` gives),
+    whatever the order of the image's `axes` (``"XY"``, ``"YXZ"``): an
+    anisotropic PSF stored like an image in another order was read along the
+    wrong axes without a word (session 70). Names, dicts and PSFs that a
+    transposition into the image's order leaves alike are not warned about.
+    """
+    if not isinstance(axes, str) or isinstance(psf, str | Mapping) or psf is None:
+        return
+    if not isinstance(psf, np.ndarray) and not _is_tensor(psf):
+        return
+    kernel = np.asarray(tensor_array(psf) if _is_tensor(psf) else psf)
+    letters = [a for a in axes.upper() if a in "ZYX"]
+    canonical = [a for a in "ZYX" if a in letters]
+    if kernel.ndim not in (2, 3) or letters == canonical:
+        return
+    if kernel.ndim < len(letters):  # a plane's PSF beside a volume: its Y and X
+        letters, canonical = [a for a in letters if a != "Z"], ["Y", "X"]
+        if letters == canonical:
+            return
+    if kernel.ndim != len(letters):
+        return
+    order = [letters.index(a) for a in canonical]  # an image-order PSF read in Z, Y, X
+    swapped = np.transpose(kernel, order)
+    if swapped.shape == kernel.shape and np.allclose(swapped, kernel, rtol=1e-5, atol=1e-8):
+        return
+    from ._validation import user_stacklevel
+
+    warnings.warn(
+        f"the PSF array is read in {''.join(canonical)} order (as make_psf makes it), not "
+        f"in the image's axes order {''.join(letters)!r}; if it is stored like the image, "
+        f"pass psf.transpose({tuple(order)})",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def named_psf(psf: Any) -> bool:
     """Whether `psf` is a :func:`make_psf` name, or a dict of one without a ``shape``,
     an ``ndim`` or per-axis sigmas: a PSF whose dimensions the model may choose."""

@@ -71,7 +71,7 @@ from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
-from .psf import recentre_psf, subpixel_fraction, subpixel_shift
+from .psf import recentre_psf, subpixel_fraction, subpixel_shift, warn_psf_order
 from .refine import REFINE_ITERATIONS, check_refine, refine_iter
 from .tiling import plan_tiles, run_tiles
 
@@ -264,6 +264,8 @@ def place_psf(layout: Layout, net: DeconvNet, psf: Any) -> Any:
     ``psf``, recentred, with ``psf_shift`` and ``psf_fraction``: an off-centre PSF, see
     :func:`~.psf.recentre_psf`); returns the checked PSF as it was given."""
     kind = kind_of(net)
+    if kind.needs_psf:
+        warn_psf_order(psf, layout.axes)  # (read in Z, Y, X whatever the image's order)
     prepared = kind.prepare_psf(psf, net.config.ndim, layout.spatial_shape)
     layout.psf = prepared
     if prepared is not None and kind.needs_psf:
