@@ -197,7 +197,17 @@ API = {
         "at most as many dimensions",
     ),
     "rl-nan": (lambda d: dn.richardson_lucy(NAN, BOX), ValueError, "NaN or infinite"),
-    "wiener-balance": (lambda d: dn.wiener(IMG, BOX, balance=-1), ValueError, "balance must"),
+    # (session 70: -1 was told ">= 0", then 0 was told "> 0")
+    "wiener-balance": (
+        lambda d: dn.wiener(IMG, BOX, balance=-1),
+        ValueError,
+        "balance must be a finite number > 0",
+    ),  # fmt: skip
+    "wiener-balance-0": (
+        lambda d: dn.wiener(IMG, BOX, balance=0),
+        ValueError,
+        "balance must be a finite number > 0",
+    ),  # fmt: skip
     "wiener-psf-nan": (lambda d: dn.wiener(IMG, BOX * np.nan), ValueError, "psf contains NaN"),
     "wiener-psf-big": (
         lambda d: dn.wiener(IMG[:4, :4], np.ones((9, 9))),

@@ -486,3 +486,12 @@ def test_validation_images_thinned_to_64_patches_say_so():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 64 patches or fewer: all scored, no warning
         dn.train(noisy, clean, validation=(vn[:128, :128], vc[:128, :128]), **options)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_validation_is_refused_as_what_it_is(value):
+    """Session 70: validation=True was told that supervised validation data must be a
+    tuple of pairs."""
+    x = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    with pytest.raises(TypeError, match=r"fraction in \[0, 1\), validation data or None, got"):
+        dn.train(x + 0.1, x, validation=value, epochs=1, patch_size=32, device="cpu")

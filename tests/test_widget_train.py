@@ -402,7 +402,18 @@ def test_empty_loss_plot_shows_labelled_axes_and_no_data_text(viewer_widget):
     assert not plot.empty and not plot.empty_label.get_visible()
     assert list(widget.val_line.get_xdata()) == [0, 1]
     low, high = plot.axes.get_ylim()
-    assert low <= 0.1 and high >= 0.5
+    assert low <= 0.1 and high >= 0.5 and plot.axes.get_yscale() == "log"
+    # a SURE estimate below zero (self-supervised): drawn on a linear scale (session 70:
+    # matplotlib dropped the validation curve on the log scale)
+    widget._plot(
+        [{"epoch": 0, "val_loss": 0.002}, {"epoch": 1, "train_loss": 0.01, "val_loss": -4e-4}]
+    )
+    plot.canvas.draw()
+    assert plot.axes.get_yscale() == "linear"
+    low, high = plot.axes.get_ylim()
+    assert low <= -4e-4 and high >= 0.01
+    widget._plot([{"epoch": 0}])
+    assert plot.axes.get_yscale() == "log"  # the empty state again
 
 
 def test_start_from_preselects_the_shipped_model_that_fits(make_napari_viewer):

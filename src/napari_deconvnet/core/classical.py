@@ -761,9 +761,14 @@ def wiener(
     if balance is None:
         bal = estimate_balance(arr)
     else:
+        if isinstance(balance, int | float | np.integer | np.floating) and not (
+            isinstance(balance, bool) or balance > 0
+        ):  # (said "finite and >= 0" for -1 and then "> 0" for 0)
+            raise ValueError(
+                f"balance must be a finite number > 0, got {balance!r}; pass None to "
+                "estimate it from the noise"
+            )
         bal = _number("balance", balance)
-        if bal == 0:
-            raise ValueError("balance must be > 0; pass None to estimate it from the noise")
     k = kernel.ndim
     # three PSF sizes of mirror image per side, more for a large balance, whose
     # regulariser reaches further (wiener_context): with three PSF sizes a

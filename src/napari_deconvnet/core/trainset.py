@@ -422,6 +422,11 @@ class TrainingSet:
             self.validation = f"fraction {validation}"
         elif validation is None:
             self.validation = "none"
+        elif isinstance(validation, bool):  # (True was told to be a tuple of pairs)
+            raise TypeError(
+                f"validation must be a fraction in [0, 1), validation data or None, got "
+                f"{validation!r}"
+            )
         else:
             if isinstance(validation, tuple) and len(validation) == 2 and mode == "supervised":
                 v_in, v_tg = validation

@@ -96,6 +96,7 @@ class LossPlot:
         """The empty state: no curves, fixed axes, "no data yet"."""
         for line in (self.train_line, self.val_line):
             line.set_data([], [])
+        self.axes.set_yscale("log")
         self.axes.set_xlim(*EMPTY_XLIM)
         self.axes.set_ylim(*EMPTY_YLIM)
         self.axes.set_title(title, fontsize="small", color=self.text_color)
@@ -119,6 +120,10 @@ class LossPlot:
             line.set_data([p[0] for p in points], [p[1] for p in points])
         self.empty_label.set_visible(False)
         self.axes.set_title(title, fontsize="small", color=self.text_color)
+        # a self-supervised run's SURE estimate of its validation loss can be negative:
+        # on a log scale its curve was not drawn, session 70
+        positive = min(p[1] for p in train + val) > 0
+        self.axes.set_yscale("log" if positive else "linear")
         self.axes.set_autoscale_on(True)  # the empty state fixed the limits
         self.axes.relim()
         self.axes.autoscale_view()
