@@ -197,6 +197,14 @@ API = {
         "at most as many dimensions",
     ),
     "rl-nan": (lambda d: dn.richardson_lucy(NAN, BOX), ValueError, "NaN or infinite"),
+    # (session 70: a stack with NaN was told "low must be a finite impulse level")
+    "switching-median-nan": (
+        lambda d: dn.run_method(
+            np.stack([IMG, IMG * np.nan, IMG]), "switching-median", axes="TYX"
+        ),
+        ValueError,
+        "image contains NaN or infinite values",
+    ),
     # (session 70: -1 was told ">= 0", then 0 was told "> 0")
     "wiener-balance": (
         lambda d: dn.wiener(IMG, BOX, balance=-1),

@@ -447,6 +447,10 @@ def _image_defaults(image: Any, spec: Spec, params: dict) -> dict[str, float]:
     else:
         arr = np.asarray(image)
         values = [{"min": np.min, "max": np.max}[s](arr) for s in wanted.values()]
+    if not all(math.isfinite(float(v)) for v in values):
+        # (the method then refused "low must be a finite impulse level", a parameter the
+        # user never gave, session 70)
+        raise ValueError("image contains NaN or infinite values; replace them first")
     return {key: float(v) for key, v in zip(wanted, values, strict=True)}
 
 
