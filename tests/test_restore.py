@@ -502,3 +502,27 @@ def test_a_named_3d_psf_on_a_plane_deconvolves_it_with_deconv_2d():
     )
     with pytest.raises(ValueError, match="use a 2D model such as 'deconv-2d'"):
         dn.restore(image, psf={"kind": "gaussian", "sigma": (2, 1, 1)})  # 3D on purpose
+
+
+@pytest.mark.parametrize("unit", [1e-4, 1.0])
+def test_a_blank_frame_in_a_stack_comes_back_unchanged(unit):
+    """Session 70: a frame of one value inside a stack went through the network at a
+    scale of 1 (alone it comes back exactly): 3e-5 came back as -3.5e-4..4.8e-4, beyond
+    the whole stack's range; eager and small lazy stacks keep it now."""
+    import dask.array as da
+
+    rng = np.random.default_rng(0)
+    frame = rng.random((48, 48)).astype(np.float32)
+    stack = (np.stack([frame + 0.05 * rng.standard_normal(frame.shape), np.full(frame.shape, 0.3)])
+             * unit).astype(np.float32)  # fmt: skip
+    eager = dn.restore(stack, "denoise-2d", axes="TYX", device="cpu")
+    np.testing.assert_array_equal(eager[1], np.float32(0.3 * unit))
+    np.testing.assert_allclose(eager[0], dn.restore(stack[0], "denoise-2d", device="cpu"),
+                               atol=1e-6 * unit)  # fmt: skip
+    lazy = dn.restore(da.from_array(stack, chunks=(1, 24, 48)), "denoise-2d", axes="TYX",
+                      device="cpu").compute()  # fmt: skip
+    np.testing.assert_allclose(lazy, eager, atol=1e-5 * float(np.ptp(stack)))
+    volume = np.stack([np.stack([frame] * 8) + 0.05 * rng.standard_normal((8, 48, 48)),
+                       np.full((8, 48, 48), 0.3)]).astype(np.float32)  # fmt: skip
+    out = dn.restore(volume, "denoise-3d", axes="TZYX", device="cpu")
+    np.testing.assert_array_equal(out[1], np.float32(0.3))

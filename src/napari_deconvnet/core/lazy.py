@@ -10,6 +10,7 @@ per worker.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -220,7 +221,39 @@ def lazy_restore(
         for b, size, n in zip(job.block, job.spatial, job.n_blocks(), strict=True)
     )
     out = da.Array(graph, name, lead + chans + spatial, dtype=np.float32).transpose(layout.inverse)
-    return out if colour is None else from_opponent(out, colour)
+    out = out if colour is None else from_opponent(out, colour)
+    return _constant_images_kept(out, original, layout)
+
+
+def _constant_images_kept(out: Any, original: Any, layout: Any) -> Any:
+    """`out` with each image of a small lazy stack (up to :data:`LAZY_SCENE_LIMIT` values,
+    read whole as its search for bright objects reads it) that holds one value set back
+    to that value, as the in-memory restore keeps it (restoration._constant_images_kept;
+    session 70). A larger stack is not read here: its blank images go through the
+    network, within the documented tolerance of a lazy constant image."""
+    import dask
+    import dask.array as da
+
+    n_lead = layout.n_batch_axes
+    if n_lead == 0 or original.size > LAZY_SCENE_LIMIT:
+        return out
+    xt = original.transpose(layout.perm)
+    if math.prod(xt.shape[:n_lead]) < 2:
+        return out
+    rest = tuple(range(n_lead, xt.ndim))
+    low, high = dask.compute(xt.min(axis=rest), xt.max(axis=rest))
+    same = np.asarray(low == high)
+    if not same.any():
+        return out
+    keep = (1,) * len(rest)
+    mask = np.broadcast_to(same.reshape(same.shape + keep), xt.shape).transpose(layout.inverse)
+    value = np.broadcast_to(
+        np.asarray(low, np.float32).reshape(same.shape + keep), xt.shape
+    ).transpose(layout.inverse)
+    chunks = out.chunks
+    return da.where(
+        da.from_array(mask, chunks=chunks), da.from_array(value, chunks=chunks), out
+    ).astype(np.float32)
 
 
 #: Lazy images up to this many values are searched for bright objects whole, as an

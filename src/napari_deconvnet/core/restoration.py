@@ -520,9 +520,31 @@ def restore_iter(
     out = yield from _restore_planned(
         x, colour, normalization, constant, net, layout, dev, dtype, **options
     )
-    if filled is None:
+    if filled is not None:
+        out = restore_filled(out, original, filled[1].transpose(layout.inverse))
+    if constant is None:
+        out = _constant_images_kept(out, original, layout)
+    return out
+
+
+def _constant_images_kept(out: np.ndarray, original: np.ndarray, layout: Layout) -> np.ndarray:
+    """`out` with each image of the stack `original` that is one value everywhere (a
+    blank frame) set back to that value, as it comes back restored alone (session 70:
+    through the network at a scale of 1, a blank frame of 3e-5 came back as 4e-4).
+    Images are those the layout's batch axes index: frames, planes, channels."""
+    n_lead = layout.n_batch_axes
+    xt = original.transpose(layout.perm)
+    if n_lead == 0 or math.prod(xt.shape[:n_lead]) < 2:
         return out
-    return restore_filled(out, original, filled[1].transpose(layout.inverse))
+    rest = tuple(range(n_lead, xt.ndim))
+    low, high = np.min(xt, axis=rest), np.max(xt, axis=rest)
+    same = low == high
+    if not same.any():
+        return out
+    ot = out.transpose(layout.perm)  # a view: written into `out`
+    for index in zip(*np.nonzero(same), strict=True):
+        ot[index] = np.float32(low[index])
+    return out
 
 
 def impulses_by_channel(
