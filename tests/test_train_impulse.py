@@ -92,3 +92,25 @@ def test_salt_and_pepper_training_that_cannot_work_is_refused(kwargs, match):
     image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
     with pytest.raises(ValueError, match=match):
         dn.train(image, model="salt-and-pepper", epochs=1, device="cpu", **kwargs)
+
+
+def test_a_stacks_impulse_levels_in_training_are_the_pair_restore_takes():
+    """Session 70: restore takes one pair of impulse levels for a stack (its whole
+    minimum and maximum); training took each frame's own (and the middle frame's for
+    the synthetic impulses), so a dim frame was conditioned unlike its restore."""
+    from napari_deconvnet.core.train_setup import build_trainer
+
+    rng = np.random.default_rng(0)
+    bright = rng.uniform(0.2, 0.9, (64, 64)).astype(np.float32)
+    stack = np.stack([bright, bright * 0.1])  # a frame ten times dimmer
+    trainer = build_trainer(
+        stack, model="salt-and-pepper", noise=dict(model="salt-and-pepper", amount=0.1),
+        epochs=1, steps_per_epoch=1, batch_size=4, patch_size=16, device="cpu",
+    )  # fmt: skip
+    data_set = trainer.data
+    src = data_set.sources[0]
+    want = {"minimum": float(stack.min()), "maximum": float(stack.max())}
+    for lead in [(0,), (1,)]:
+        got = data_set._image_condition(src, lead)
+        assert got["minimum"] == pytest.approx(want["minimum"])
+        assert got["maximum"] == pytest.approx(want["maximum"])

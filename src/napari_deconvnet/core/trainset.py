@@ -26,10 +26,17 @@ from .conditioning import (
     trains_with_noise_map,
 )
 from .conditions import SAMPLE_CROP
-from .kinds import BALANCE_CROP, ImpulseSwitched, PSFConditioned, kind_of, noise_line
+from .kinds import (
+    BALANCE_CROP,
+    ImpulseSwitched,
+    PSFConditioned,
+    impulse_values,
+    kind_of,
+    noise_line,
+)
 from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
-from .normalization import image_statistics, offset_scale, percentile_range
+from .normalization import image_statistics, offset_scale
 from .patches import (
     Box,
     PatchFitError,
@@ -583,11 +590,11 @@ class TrainingSet:
 
     @staticmethod
     def _extremes(src: Source) -> tuple[float, float]:
-        """A source's least and greatest value (exact in memory, the documented sample
-        for lazy data), read once."""
+        """A source's least and greatest value (:func:`~.kinds.impulse_values`: exact,
+        one pass over lazy data), read once."""
         if "extremes" not in src.__dict__:
-            least, most = percentile_range(src.x, 0.0, 100.0)
-            src.__dict__["extremes"] = (float(least), float(most))
+            values = impulse_values(src.x)
+            src.__dict__["extremes"] = (values["minimum"], values["maximum"])
         return src.__dict__["extremes"]
 
     def _central_image(
@@ -619,7 +626,12 @@ class TrainingSet:
         ]
 
     def _condition_stats(self, src: Source) -> dict[str, float]:
-        """The classical channel's statistics of a source (its middle plane or volume, whole)."""
+        """The classical channel's statistics of a source (its middle plane or volume, whole;
+        an impulse model's: the whole source's extremes, the one pair restore takes for a
+        stack, session 70)."""
+        if isinstance(src.psf_channel.kind, ImpulseSwitched):
+            least, most = self._extremes(src)
+            return {"minimum": least, "maximum": most}
         return src.psf_channel.statistics(self._central_image(src, src.spatial))
 
     def _image_condition(self, src: Source, lead: tuple[int, ...]) -> dict[str, float]:
@@ -629,6 +641,8 @@ class TrainingSet:
         Wiener balance was the bright one's. Computed once per image, when first drawn."""
         if math.prod(src.lead_shape) <= 1 or src.condition is None:
             return src.condition
+        if isinstance(src.psf_channel.kind, ImpulseSwitched):
+            return src.condition  # (one pair of impulse levels for a stack, as restore's)
         cache = src.__dict__.setdefault("lead_condition", {})
         lead = tuple(int(i) for i in lead)
         if lead not in cache:
