@@ -550,6 +550,25 @@ def test_synthesize_with_noise_and_psf(tmp_path):
     assert record == {"noise": "gaussian", "sigma": 0.1, "seed": 3, "clip": None}
 
 
+def test_synthesize_gives_each_file_of_a_batch_its_own_noise(tmp_path):
+    """Session 70: every file of a batch restarted the generator from --seed, so files
+    of one shape got the same noise (a test set of identical draws)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    clean = np.full((32, 32), 0.5, np.float32)
+    for name in ("a.tif", "b.tif", "c.tif"):
+        tifffile.imwrite(folder / name, clean)
+    out = tmp_path / "out"
+    args = ["synthesize", str(folder), "-o", str(out), "--seed", "5"]
+    assert main([*args, "--noise", "gaussian:sigma=0.1"]) == 0
+    noisy = [read_image(out / f"{n}_noisy.tif").data for n in "abc"]
+    np.testing.assert_allclose(noisy[0], dn.synthesize(clean, "gaussian", sigma=0.1, seed=5))
+    np.testing.assert_allclose(noisy[1], dn.synthesize(clean, "gaussian", sigma=0.1, seed=[5, 1]))
+    assert abs(np.corrcoef(noisy[1].ravel(), noisy[2].ravel())[0, 1]) < 0.2
+    record = read_image(out / "c_noisy.tif").metadata["napari_deconvnet"]["synthesized"]
+    assert record["seed"] == [5, 2]
+
+
 def test_evaluate_prints_ssim_and_psnr(tmp_path, capsys):
     rng = np.random.default_rng(0)
     reference = rng.random((64, 64)).astype(np.float32)

@@ -464,7 +464,13 @@ def _parser() -> argparse.ArgumentParser:
         help="one letter per dimension from TZCYXS (default: the file's): noise and blur "
         "per YX plane, or ZYX volume where the axes have a Z",
     )
-    p.add_argument("--seed", type=_noise_seed, default=0)
+    p.add_argument(
+        "--seed",
+        type=_noise_seed,
+        default=0,
+        help="seeds the noise: the first file takes SEED (as dn.synthesize(seed=SEED)), "
+        "the k-th of several [SEED, k], each its own draw",
+    )
     p.add_argument("--clip", type=_pair, default=None, metavar="LOW,HIGH")
     p.set_defaults(func=commands.cmd_synthesize)
 

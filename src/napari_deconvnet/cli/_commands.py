@@ -202,7 +202,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     # a PSF kind stays a description: an optical one takes each file's calibration
     psf = psfs_from(args)  # one, or one per channel (--psf repeated)
     errors = BatchErrors("synthesize", len(inputs))
-    for src, dst in zip(inputs, outputs, strict=True):
+    for k, (src, dst) in enumerate(zip(inputs, outputs, strict=True)):
         if dst.exists() and not args.overwrite:
             print(
                 f"skipping {src}: {dst} exists (pass --overwrite to replace it)", file=sys.stderr
@@ -213,6 +213,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         except Failure as err:
             errors.cannot_read(err)
             continue
+        # the first file takes --seed as dn.synthesize does; the k-th [seed, k], its own
+        # draw (every file of a batch had the same noise, session 70)
+        seed = args.seed if k == 0 or args.seed is None else [args.seed, k]
         axes = args.axes or image.axes or ("YXS" if image.rgb else None)
         refusal = png_refusal(dst, image.data)
         if refusal is not None:
@@ -228,7 +231,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
                         spec.name,
                         psf=file_psf,
                         axes=axes,
-                        seed=args.seed,
+                        seed=seed,
                         clip=args.clip,
                         **params,
                     ),
@@ -239,7 +242,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             continue
         provenance = record(
             "synthesize",
-            synthesized={"noise": spec.name, **params, "seed": args.seed, "clip": args.clip},
+            synthesized={"noise": spec.name, **params, "seed": seed, "clip": args.clip},
             psf=args.psf,
             psf_params=list(args.psf_param or []) or None,
             psf_calibration=taken or None,
