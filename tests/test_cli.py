@@ -266,6 +266,13 @@ def test_restore_refines_to_a_camera_noise_given_as_params(tmp_path, capsys):
     assert score(tmp_path / "refined.tif") > score(tmp_path / "plain.tif") + 0.3
     assert main([*argv, "-o", str(tmp_path / "x.tif"), "--param", "refine_gain=0"]) == 2
     assert "refine_gain" in capsys.readouterr().err
+    # the camera's offset and read noise without its gain: refused (session 70: ignored,
+    # and recorded as applied)
+    camera = ["--param", "refine_offset=3", "--param", "refine_read_noise=2"]
+    assert main([*argv, "-o", str(tmp_path / "y.tif"), *camera]) == 2
+    err = capsys.readouterr().err
+    assert "refine_offset and refine_read_noise" in err and "give refine_gain too" in err
+    assert not (tmp_path / "y.tif").exists()
 
 
 def test_a_generated_psf_deeper_than_the_stack_is_cropped_with_a_warning(tmp_path, capsys):

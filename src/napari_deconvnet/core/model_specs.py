@@ -164,6 +164,14 @@ def refine_option(params: dict[str, Any]) -> dict[str, Any]:
     gain = params.pop("refine_gain", None)
     offset = params.pop("refine_offset", 0.0)
     read_noise = params.pop("refine_read_noise", 0.0)
+    if gain is None and (offset or read_noise):
+        # (ignored without a word, and recorded as applied, session 70)
+        given = [n for n, v in (("refine_offset", offset), ("refine_read_noise", read_noise)) if v]
+        raise ValueError(
+            f"{' and '.join(given)} describe the camera for the refinement, which runs only "
+            "with refine_gain (its photons per intensity unit); give refine_gain too, or "
+            "leave them out"
+        )
     if gain is not None:
         params["refine"] = {
             "noise": "poisson-gaussian",
