@@ -55,3 +55,20 @@ def test_unparsable_ome_size_still_opens(tmp_path):
     assert tuple(image.scale)[-2:] == (0.2, 1.0)  # Y kept, X's "abc" left out
     array, _, _ = open_source(path)
     np.testing.assert_array_equal(np.asarray(array), DATA)
+
+
+def test_a_tiff_of_several_series_says_that_only_the_first_is_read(tmp_path):
+    """Session 70: a multi-position OME-TIFF restored its first position only, exit 0,
+    without a word."""
+    import tifffile
+
+    x = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    path = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        tw.write(x, metadata={"axes": "YX", "Name": "pos1"})
+        tw.write(x * 0.5, metadata={"axes": "YX", "Name": "pos2"})
+    with pytest.warns(
+        UserWarning, match=r"holds 2 image series; only the first \(YX \(32, 32\)\)"
+    ):
+        image = read_image(path)
+    np.testing.assert_array_equal(image.data, x)

@@ -373,6 +373,16 @@ def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any,
         raise _NotAnImage(f"{path}: no image data in this TIFF (corrupt or empty)")
 
     series = tif.series[0]
+    if len(tif.series) > 1:  # (a multi-position OME-TIFF lost the others silently, s70)
+        import warnings
+
+        warnings.warn(
+            f"{path} holds {len(tif.series)} image series; only the first "
+            f"({series.axes} {tuple(series.shape)}) is read: save each position or image "
+            "as its own file (tifffile.imread(path, series=k) reads the k-th)",
+            UserWarning,
+            stacklevel=2,
+        )
     tags = tif.pages[0].tags
     native: dict[str, tuple[float, str | None]] = {}
     doc = None
