@@ -219,3 +219,18 @@ def test_cli_trains_a_planar_network(tmp_path):
     assert model.config.planar_levels == 1 and model.config.ndim == 3
     strides = [m.stride for m in model.modules() if isinstance(m, torch.nn.ConvTranspose3d)]
     assert strides == [(2, 2, 2), (1, 2, 2)]
+
+
+def test_a_planar_network_trains_on_a_stack_of_few_planes():
+    """Session 70: a 3D network that never pools Z restores stacks of any depth, but
+    training asked for Z patches on the whole 2**depth grid (a 3-plane stack found no
+    patch; patch_size=(3, 32, 32) was refused)."""
+    x = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    net = {"ndim": 3, "planar_levels": 2, "base_channels": 4}
+    options = dict(epochs=1, steps_per_epoch=2, batch_size=2, device="cpu")
+    result = dn.train(x + 0.1, x, network=net, **options)
+    assert result.config.patch_size[0] == 3
+    result = dn.train(x + 0.1, x, network=net, patch_size=(3, 32, 32), **options)
+    assert dn.restore(x, result.model, device="cpu").shape == x.shape
+    with pytest.raises(ValueError, match=r"grid of \(1, 4, 4\) pixels"):
+        dn.train(x + 0.1, x, network=net, patch_size=(3, 30, 32), **options)

@@ -1,9 +1,11 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
+import napari_deconvnet as dn
 from napari_deconvnet import DeconvNet, DeconvNetConfig, receptive_field
 
 
@@ -202,3 +204,26 @@ def test_widen_channels_refuses_what_it_cannot_keep():
         widen_channels(DeconvNet(base_channels=8).state_dict(), DeconvNet(base_channels=4))
     with pytest.raises(ValueError, match="skips by addition"):
         widen_channels(narrow.state_dict(), DeconvNet(base_channels=8, skip="concat"))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_a_depth_0_network_restores_tiled_as_untiled(ndim):
+    """Session 70: depth 0 (one level, no pooling) was accepted and trained, but every
+    restore failed with an IndexError in forward_center's plan."""
+    torch.manual_seed(0)
+    net = dn.DeconvNet(ndim=ndim, depth=0, base_channels=4)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    shape = (64, 64) if ndim == 2 else (8, 32, 32)
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    whole = dn.restore(image, net, device="cpu")
+    assert np.abs(whole - image).max() > 1e-3  # (the network does something)
+    x = torch.from_numpy(image)[None, None]
+    halo = 4
+    padded = torch.nn.functional.pad(x, (halo,) * (2 * ndim), mode="reflect")
+    with torch.no_grad():
+        centre = net.forward_center(padded, halo)
+        np.testing.assert_allclose(centre, net(padded)[(..., *[slice(halo, -halo)] * ndim)],
+                                   atol=1e-6)  # fmt: skip
+    tiled = dn.restore(image, net, device="cpu", tile=16 if ndim == 2 else 8)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)

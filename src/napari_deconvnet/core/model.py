@@ -666,6 +666,10 @@ class DeconvNet(nn.Module):
                 f"tiles on the {grid}-pixel grid with a halo on it, got shape "
                 f"{tuple(x.shape)} and halo {halo}"
             )
+        if cfg.depth == 0:  # one level, nothing to plan: the tile, cropped (session 70:
+            # an IndexError in the plan failed every restore of a depth-0 network)
+            inner = (slice(None), slice(None), *[slice(halo, s - halo) for s in spatial])
+            return self.forward(x)[inner]
         plan = _center_plan(cfg, halo, spatial)
         if plan is None:
             raise ValueError(

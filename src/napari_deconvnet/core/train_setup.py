@@ -405,14 +405,20 @@ AUTO_PATCH_3D = (32, 64, 64)
 AUTO_PATCH_SCALES = (1.0, 0.75, 0.5, 0.375, 0.25, 0.1875, 0.125)
 
 
+def _per_axis(grid: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    """A network's grid per axis: one number for every axis, or one per axis."""
+    return (int(grid),) * ndim if np.ndim(grid) == 0 else tuple(int(g) for g in grid)
+
+
 def _on_neighbour_grid(
-    sizes: Sequence[tuple[int, ...]], grid: int, cell: tuple[int, ...]
+    sizes: Sequence[tuple[int, ...]], grid: int | Sequence[int], cell: tuple[int, ...]
 ) -> list[tuple[int, ...]]:
     """`sizes` rounded down to multiples of ``grid * cell`` per axis (at least one), once each."""
     out: list[tuple[int, ...]] = []
     for size in sizes:
+        grids = _per_axis(grid, len(size))
         fit = tuple(
-            max(grid * k, s // (grid * k) * grid * k) for s, k in zip(size, cell, strict=True)
+            max(g * k, s // (g * k) * g * k) for s, g, k in zip(size, grids, cell, strict=True)
         )
         if fit not in out:
             out.append(fit)
@@ -420,13 +426,14 @@ def _on_neighbour_grid(
 
 
 def auto_patch_sizes(
-    ndim: int, grid: int, spatial_shapes: Sequence[Sequence[int]]
+    ndim: int, grid: int | Sequence[int], spatial_shapes: Sequence[Sequence[int]]
 ) -> list[tuple[int, ...]]:
     """The patch sizes ``patch_size=None`` tries, largest first.
 
     :data:`AUTO_PATCH_2D` or :data:`AUTO_PATCH_3D`, each axis no larger than
     the smallest input along it, then smaller by :data:`AUTO_PATCH_SCALES`
-    (down to an eighth); all on the network's `grid`. A 96 x 96 image, where a 64 x 64
+    (down to an eighth); all on the network's `grid` (one number, or one per axis: a
+    3D network that never pools Z takes any number of planes). A 96 x 96 image, where a 64 x 64
     validation patch leaves no room for a 64 x 64 training patch beside it,
     trains with 48 x 48 patches.
 
@@ -440,11 +447,12 @@ def auto_patch_sizes(
     if not shapes:  # inputs with fewer axes than the network: refused with the data
         return [base]
     smallest = [min(int(shape[a]) for shape in shapes) for a in range(ndim)]
+    grids = _per_axis(grid, ndim)
     sizes: list[tuple[int, ...]] = []
     for scale in AUTO_PATCH_SCALES:
         size = tuple(
-            max(grid, min(int(b * scale), e) // grid * grid)
-            for b, e in zip(base, smallest, strict=True)
+            max(g, min(int(b * scale), e) // g * g)
+            for b, e, g in zip(base, smallest, grids, strict=True)
         )
         if size not in sizes:
             sizes.append(size)
@@ -863,20 +871,22 @@ def build_trainer(
     # which must lie on the network's grid: patches on a grid twice as coarse there
     cell = neighbour_cell(ndim) if neighbours else (1,) * ndim
     if patch_size is None:
-        sizes = auto_patch_sizes(ndim, net.config.grid, [np.shape(c) for c in channels])
+        grids = net.config.grid_shape  # (a planar 3D network's Z grid is 1 or 2)
+        sizes = auto_patch_sizes(ndim, grids, [np.shape(c) for c in channels])
         if neighbours:
-            sizes = _on_neighbour_grid(sizes, net.config.grid, cell)
+            sizes = _on_neighbour_grid(sizes, grids, cell)
         saved = None if state is None else state.get("settings", {}).get("patch_size")
         if saved:  # a resumed run keeps the patches it started with
             sizes = [tuple(int(p) for p in saved)]
     else:
         sizes = [resolve_patch_size(patch_size, ndim, net)]
-        fits = _on_neighbour_grid(sizes, net.config.grid, cell) == sizes
+        fits = _on_neighbour_grid(sizes, net.config.grid_shape, cell) == sizes
         if neighbours and not fits and not chosen:
             warnings.warn(
                 f"patch_size {sizes[0]} does not fit Neighbor2Neighbor, the default "
                 "self-supervision of a new network (sub-images of half the patch must lie on "
-                f"the network's grid: multiples of {tuple(net.config.grid * k for k in cell)}); "
+                "the network's grid: multiples of "
+                f"{tuple(g * k for g, k in zip(net.config.grid_shape, cell, strict=True))}); "
                 "training with Noise2Void's blind spot instead (blind_spot='random')",
                 RuntimeWarning,
                 stacklevel=2,
@@ -886,8 +896,8 @@ def build_trainer(
             raise ValueError(
                 f"patch_size {sizes[0]} does not fit Neighbor2Neighbor: it trains on "
                 f"sub-images of the patch divided by {cell}, which must lie on the network's "
-                f"grid of {net.config.grid}; use multiples of "
-                f"{tuple(net.config.grid * k for k in cell)}"
+                f"grid of {net.config.grid_shape}; use multiples of "
+                f"{tuple(g * k for g, k in zip(net.config.grid_shape, cell, strict=True))}"
             )
     if "ssim" in str(loss_name).lower():  # patches as large as SSIM's window
         # automatic sizes: none below the window (their smallest fallbacks are)

@@ -256,14 +256,15 @@ def resolve_patch_size(patch_size: Any, ndim: int, net: DeconvNet) -> tuple[int,
             )
     else:
         raise TypeError(f"patch_size must be an int or a sequence of ints, got {patch_size!r}")
-    grid = net.config.grid
-    for p in size:
+    grids = net.config.grid_shape  # per axis: a planar 3D network takes any Z (session 70)
+    for p, grid in zip(size, grids, strict=True):
         if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 1:
             raise ValueError(f"patch_size must hold positive integers, got {patch_size!r}")
         if p % grid:
+            on = grids if len(set(grids)) > 1 else grid
             raise ValueError(
                 f"patch_size {tuple(int(v) for v in size)} is not a multiple of the network's "
-                f"grid of {grid} pixels (2**depth, depth {net.config.depth}); use e.g. "
+                f"grid of {on} pixels (2**depth, depth {net.config.depth}); use e.g. "
                 f"{math.ceil(p / grid) * grid}"
             )
     return tuple(int(p) for p in size)
