@@ -227,3 +227,37 @@ def test_a_depth_0_network_restores_tiled_as_untiled(ndim):
                                    atol=1e-6)  # fmt: skip
     tiled = dn.restore(image, net, device="cpu", tile=16 if ndim == 2 else 8)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(kernel_size=3.0), TypeError, "kernel_size must be an integer, got 3.0"),
+        (dict(kernel_size="3"), TypeError, "kernel_size must be an integer"),
+        (dict(kernel_size=True), TypeError, "kernel_size must be an integer, got True"),
+        (dict(depth=True), TypeError, "depth must be an integer, got True"),
+        (dict(ndim=2.0), TypeError, "ndim must be an integer, got 2.0"),
+        (dict(kernel_size=100001), ValueError, "kernel_size must be odd, from 1 to 15"),
+        (dict(activation=["relu"]), ValueError, r"activation \['relu'\] is unknown"),
+        (dict(normalization={"method": "fixed", "scale": 2.0, "ofset": 100.0}), ValueError,
+         r"'fixed' takes offset, scale; got unknown key\(s\) \['ofset'\]"),
+        (dict(normalization={"method": "none", "low": 1}), ValueError, "takes nothing else"),
+    ],
+)  # fmt: skip
+def test_configuration_values_of_the_wrong_type_are_named(kwargs, error, match):
+    """Session 70: 3.0 and "3" gave raw torch or comparison errors, True was a kernel or
+    a depth of 1, a kernel of 100001 asked for 640 GB, a misspelt normalization key was
+    kept and ignored (the offset became 0)."""
+    with pytest.raises(error, match=match):
+        DeconvNetConfig(**kwargs)
+
+
+def test_numpy_integers_are_taken_as_ints_and_save(tmp_path):
+    """Session 70: np.int64 depth was refused as "not an integer"; np.int64 kernel_size
+    was taken, trained, and then failed to save (not JSON-serialisable)."""
+    config = DeconvNetConfig(depth=np.int64(2), kernel_size=np.int64(5), base_channels=np.int32(4))
+    assert (config.depth, config.kernel_size, config.base_channels) == (2, 5, 4)
+    assert all(type(v) is int for v in (config.depth, config.kernel_size, config.base_channels))
+    net = DeconvNet(config)
+    dn.save_model(net, tmp_path / "m.safetensors")
+    assert dn.load_model(tmp_path / "m.safetensors").config.kernel_size == 5

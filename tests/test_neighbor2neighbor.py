@@ -204,3 +204,18 @@ def test_pairs_and_training_on_each_device(device):
     )
     assert result.config.blind_spot == "neighbor2neighbor"
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_the_model_description_names_its_self_supervision():
+    """Session 70: a Neighbor2Neighbor run was described as Noise2Void training."""
+    img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    options = dict(network={"base_channels": 4}, epochs=1, steps_per_epoch=1, batch_size=2,
+                   device="cpu")  # fmt: skip
+    words = {
+        None: "self-supervised (Neighbor2Neighbor)",
+        "random": "self-supervised (Noise2Void)",
+        "median": "N2V2 median replacement",
+    }
+    for blind_spot, want in words.items():
+        model = dn.train(img, blind_spot=blind_spot, **options).model
+        assert want in model.metadata["description"], (blind_spot, model.metadata)

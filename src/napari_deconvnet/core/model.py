@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,6 +45,19 @@ POOLS = ("max", "blur")
 #: configuration may ask for: far beyond any useful size, short of a typo's.
 MAX_CHANNELS = 4096
 MAX_DEPTH = 8
+#: The widest convolution kernel a configuration takes (odd; the shipped models: 3)
+MAX_KERNEL = 15
+#: The configuration's integer fields (NumPy integers taken, booleans refused)
+_INTEGER_FIELDS = (
+    "ndim",
+    "in_channels",
+    "out_channels",
+    "depth",
+    "base_channels",
+    "convs_per_level",
+    "kernel_size",
+    "residual_input",
+)
 
 
 def _default_normalization() -> dict[str, Any]:
@@ -68,10 +82,15 @@ def _check_normalization(norm: Any) -> None:
             f"normalization must be a dict such as {_default_normalization()}, got {norm!r}"
         )
     method = norm.get("method")
-    if method not in _NORMALIZATION_METHODS:
+    if not isinstance(method, str) or method not in _NORMALIZATION_METHODS:
         raise ValueError(
             f"normalization method {method!r} is unknown; use one of {_NORMALIZATION_METHODS}"
         )
+    allowed = {"percentile": {"low", "high"}, "fixed": {"offset", "scale"}}.get(method, set())
+    unknown = sorted(set(norm) - allowed - {"method"})
+    if unknown:  # (a misspelt "ofset" was kept and ignored: the offset became 0, s70)
+        takes = ", ".join(sorted(allowed)) or "nothing else"
+        raise ValueError(f"normalization {method!r} takes {takes}; got unknown key(s) {unknown}")
     if method == "percentile":
         low, high = norm.get("low"), norm.get("high")
         if not (_number(low) and _number(high) and 0 <= low < high <= 100):
@@ -169,12 +188,22 @@ class DeconvNetConfig:
     planar_levels: int = 0
 
     def __post_init__(self) -> None:
+        # NumPy integers are taken as the ints they are (np.int64 kernel_size trained, then
+        # failed to save as JSON; np.int64 depth was refused as "not an integer"), booleans
+        # and floats refused (True was a depth of 1, 3.0 a raw torch error), session 70
+        for name in _INTEGER_FIELDS:
+            value = getattr(self, name)
+            if value is None and name == "residual_input":
+                continue
+            if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+            setattr(self, name, int(value))
         if self.ndim not in (2, 3):
             raise ValueError(f"ndim must be 2 or 3, got {self.ndim!r}")
         for name in ("in_channels", "out_channels", "depth", "base_channels", "convs_per_level"):
             value = getattr(self, name)
             least = 0 if name == "depth" else 1  # depth 0: no pooling, one level
-            if not isinstance(value, int) or value < least:
+            if value < least:
                 what = "an integer >= 0" if least == 0 else "a positive integer"
                 raise ValueError(f"{name} must be {what}, got {value!r}")
         if self.depth > MAX_DEPTH:
@@ -191,9 +220,13 @@ class DeconvNetConfig:
                 f"{MAX_CHANNELS} channels and depth {MAX_DEPTH} are accepted (the shipped "
                 "models: 24 and 2)"
             )
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size!r}")
-        if self.activation not in _ACTIVATIONS:
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0 or self.kernel_size > MAX_KERNEL:
+            # (100001 was taken, and building the network asked torch for 640 GB)
+            raise ValueError(
+                f"kernel_size must be odd, from 1 to {MAX_KERNEL}, got {self.kernel_size!r} "
+                "(the shipped models: 3)"
+            )
+        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation {self.activation!r} is unknown; use one of {sorted(_ACTIVATIONS)}"
             )

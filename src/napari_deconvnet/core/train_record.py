@@ -34,6 +34,19 @@ _KINDS = {
 }
 
 
+def _kind_words(config: Any) -> str:
+    """How the model trained, in words: self-supervision names its method (a
+    Neighbor2Neighbor run was described as Noise2Void, session 70)."""
+    if config.mode != "self-supervised":
+        return _KINDS[config.mode]
+    method = getattr(config, "blind_spot", None)
+    if method == "neighbor2neighbor":
+        return "self-supervised (Neighbor2Neighbor)"
+    if method == "median":
+        return "self-supervised (Noise2Void, N2V2 median replacement)"
+    return _KINDS["self-supervised"]
+
+
 def model_metadata(
     *,
     name: str | None,
@@ -84,7 +97,7 @@ def model_metadata(
     default = f"{parent['name']}-finetuned" if parent else f"trained-{mode}"
     return {
         "name": name or default,
-        "description": f"{len(config.patch_size)}D model from {_KINDS[mode]} training",
+        "description": f"{len(config.patch_size)}D model from {_kind_words(config)} training",
         "training": finite_jsonable(training),
     }
 
