@@ -988,6 +988,12 @@ def test_refusals_name_the_command_lines_options(tmp_path, capsys):
         cli_words("pass a smaller tile or tile=None") == "pass a smaller tile or leave --tile out"
     )
     assert cli_words("per='volume' needs a Z axis") == "--per volume needs a Z axis"
+    # (session 70: these still spoke of the API's arguments)
+    assert (
+        cli_words("name the time axis Z (axes='ZYX') to") == "name the time axis Z (--axes ZYX) to"
+    )
+    assert cli_words("use device='auto' or 'cpu'") == "use --device auto or cpu"
+    assert cli_words("clean contains NaN or infinite") == "the image contains NaN or infinite"
     image = tmp_path / "plane.tif"
     tifffile.imwrite(image, _image())
     assert main(["evaluate", str(image), str(image), "--per", "volume"]) == 2

@@ -65,7 +65,7 @@ def test_batch_synthesize_writes_the_good_files_and_reports_the_bad(
     written = sorted(p.name for p in out.iterdir())
     assert "a_noisy.tif" in written and "c_noisy.tif" in written and "b_noisy.tif" not in written
     err = capsys.readouterr().err
-    assert "b.tif: clean contains NaN" in err and "of 4 inputs failed" in err
+    assert "b.tif: the image contains NaN" in err and "of 4 inputs failed" in err
 
 
 def test_unreadable_and_refused_files_in_one_batch_exit_2(mixed_folder, tmp_path, capsys):

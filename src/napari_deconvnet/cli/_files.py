@@ -193,6 +193,10 @@ _OPTION_WORDS = (
     (re.compile(r"\bpsf is a list of (\d+) PSF"), r"--psf holds \1 PSF"),
     (re.compile(r"\(e\.g\. axes='([A-Z]+)' or '([A-Z]+)'\)"), r"(e.g. --axes \1 or \2)"),
     (re.compile(r"\bpass axes with a 'C'"), "pass --axes with a C"),
+    # (session 70: these too)
+    (re.compile(r"\(axes='([A-Za-z]+)'\)"), r"(--axes \1)"),
+    (re.compile(r"\buse device='auto' or 'cpu'"), "use --device auto or cpu"),
+    (re.compile(r"^clean contains NaN"), "the image contains NaN"),
 )
 
 

@@ -15,6 +15,7 @@ from ._files import (
     Failure,
     UsageError,
     calibrated_psf,
+    cli_words,
     expand_inputs,
     follow,
     layer_meta,
@@ -286,7 +287,7 @@ def _check_device(device: str) -> None:
     try:
         resolve_device(device)
     except (TypeError, ValueError) as err:
-        raise UsageError(f"--device {device}: {err}") from err
+        raise UsageError(f"--device {device}: {cli_words(str(err))}") from err
 
 
 def _stream_axes(src: Path, image: Any, given: str | None) -> str | None:
