@@ -641,3 +641,23 @@ def test_save_refuses_what_load_would_refuse_and_writes_nothing(tmp_path, random
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.safetensors"]
     with pytest.raises(TypeError, match="name must be text"):
         dn.train(np.zeros((64, 64), np.float32), noise="gaussian", name=5, device="cpu")
+
+
+def test_a_model_file_renamed_zip_loads_and_an_empty_name_is_named(tmp_path):
+    """Session 70: a .safetensors model renamed .zip was refused as "not a readable zip
+    archive ... export the package again" (any other extension loads by content), and
+    load_model("") said "model path '.' is not a file"."""
+    import shutil
+
+    import napari_deconvnet as dn
+
+    path = tmp_path / "m.safetensors"
+    dn.save_model(dn.load_model("denoise-2d"), path)
+    shutil.copy(path, tmp_path / "m.zip")
+    assert dn.load_model(tmp_path / "m.zip").metadata["name"] == "denoise-2d"
+    assert dn.model_info(str(tmp_path / "m.zip"))["metadata"]["name"] == "denoise-2d"
+    (tmp_path / "bad.zip").write_bytes(b"hello, not a zip")
+    with pytest.raises(ValueError, match="not a readable zip archive"):
+        dn.load_model(tmp_path / "bad.zip")
+    with pytest.raises(ValueError, match="empty name; use a shipped name"):
+        dn.load_model("")

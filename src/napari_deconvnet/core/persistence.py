@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import struct
+import zipfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,27 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62
 
 
+def _package(model: Any) -> bool:
+    """Whether `model` names a bioimage.io package: a ``.zip`` (unless it is a model file
+    of this package renamed: "not a readable zip archive", session 70) or an rdf.yaml."""
+    from .bioimageio_read import is_bioimageio_path
+
+    if not is_bioimageio_path(model):
+        return False
+    path = Path(model)
+    if path.suffix.lower() != ".zip" or not path.is_file() or zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return not (len(head) == 9 and head[8:9] == b"{")  # (a safetensors header follows)
+
+
 def _resolve(model: str | os.PathLike) -> Path:
+    if isinstance(model, str) and not model.strip():
+        raise ValueError(
+            f"model is an empty name; use a shipped name ({', '.join(list_models())}) or the "
+            "path of a .safetensors model file"
+        )
     if isinstance(model, str):
         name = _ALIASES.get(model, model)
         shipped = _shipped()
@@ -252,9 +273,9 @@ def _resolve(model: str | os.PathLike) -> Path:
 
 def model_info(model: str | os.PathLike) -> dict[str, Any]:
     """Read a model file's configuration and metadata without loading its weights."""
-    from .bioimageio_read import bioimageio_info, is_bioimageio_path
+    from .bioimageio_read import bioimageio_info
 
-    if is_bioimageio_path(model):  # a bioimage.io package (.zip, rdf.yaml)
+    if _package(model):  # a bioimage.io package (.zip, rdf.yaml)
         return bioimageio_info(model)
     path = _resolve(model)
     try:
@@ -309,9 +330,9 @@ def load_model(model: str | os.PathLike | DeconvNet = "default") -> DeconvNet:
         return model
     if not isinstance(model, str | os.PathLike):
         raise TypeError(f"model must be a name, a path or a DeconvNet, got {type(model).__name__}")
-    from .bioimageio_read import is_bioimageio_path, load_bioimageio
+    from .bioimageio_read import load_bioimageio
 
-    if is_bioimageio_path(model):  # a bioimage.io package (.zip, rdf.yaml)
+    if _package(model):  # a bioimage.io package (.zip, rdf.yaml)
         return load_bioimageio(model)
     path = _resolve(model)
     try:
