@@ -446,3 +446,17 @@ def test_an_unfinished_streamed_restore_is_refused_as_a_source(tmp_path, inner):
     with pytest.raises(ValueError, match="unfinished streamed restore.*run restore_to_zarr"):
         dn.restore_to_zarr(f"{half}{inner}", tmp_path / "next.ome.zarr", "denoise-2d")
     assert not (tmp_path / "next.ome.zarr").exists()
+
+
+def test_a_zarr_array_source_beside_its_target_in_one_group_is_accepted(tmp_path):
+    """Review of session 70: a zarr array object was checked by its store's root (the
+    group), so a target beside it in the group was refused as overlapping it."""
+    rng = np.random.default_rng(0)
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    raw = group.create_array("raw", shape=(48, 48), chunks=(48, 48), dtype="f4")
+    raw[:] = rng.random((48, 48), dtype=np.float32)
+    dn.restore_to_zarr(raw, tmp_path / "g.zarr" / "out.ome.zarr", "denoise-2d", device="cpu")
+    for target in (tmp_path / "g.zarr" / "raw", tmp_path / "g.zarr"):  # itself, or holding it
+        with pytest.raises(ValueError, match="is the source .* or overlaps it"):
+            dn.restore_to_zarr(raw, target, "denoise-2d", device="cpu", overwrite=True)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "g.zarr" / "raw"))[:], raw[:])

@@ -589,3 +589,30 @@ def test_pepper_is_found_when_the_salt_lies_far_above_the_data():
     assert peak_signal_noise_ratio(clean, out, data_range=span) > (
         peak_signal_noise_ratio(clean, reference, data_range=span) - 4
     )
+
+
+def test_a_dim_middle_frame_does_not_set_the_threshold_of_the_others():
+    """Review of session 70: the data's levels were read on the middle frame's crop
+    alone; a dim middle frame lowered the pepper threshold of the bright frames, whose
+    clipped background zeros beside cells were then replaced. Read over every probed
+    frame now: the order of the frames does not matter."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:128, :128]
+    cells = np.zeros((128, 128))
+    for _ in range(25):
+        cy, cx = rng.integers(8, 120, 2)
+        cells += ((yy - cy) ** 2 + (xx - cx) ** 2) < rng.integers(9, 60)
+    cells = ndimage.gaussian_filter(np.clip(cells, 0, 1), 1.0)
+
+    def frame(peak):
+        return np.clip(np.round(cells * peak + rng.normal(0, 8, cells.shape)), 0, 4095)
+
+    noisy = np.stack([frame(3000), frame(80), frame(3000)])
+    hot = rng.random(noisy.shape) < 0.002
+    noisy[hot] = 4095
+    noisy = noisy.astype(np.float32)
+    for order in ([0, 1, 2], [1, 0, 2]):
+        stack = noisy[order]
+        values = detect_impulses(stack, 1, 2)
+        out = switch_impulses(stack, values, 2)
+        assert int(((out != stack) & ~hot[order]).sum()) == 0, order

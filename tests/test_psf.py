@@ -378,3 +378,6 @@ def test_a_psf_array_beside_an_image_in_another_axis_order_is_warned_about():
         dn.restore(img.T, "deconv-2d", psf="gaussian", axes="XY", device="cpu")
         round_psf = dn.make_psf("gaussian", shape=(9, 9), sigma=2.0)
         dn.run_method(img.T, "richardson-lucy", psf=round_psf, axes="XY", iterations=2)
+        # (review: a plane's PSF one plane deep beside a YXZ volume is that plane's PSF)
+        volume = np.stack([img] * 4, axis=-1)
+        dn.restore(volume, "deconv-2d", psf=psf[None], axes="YXZ", device="cpu")

@@ -253,16 +253,39 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
             found = _impulses_found(crop)
             if found is not None:
                 values = impulse_values(xt)
-                levels = data_levels(crop, values["minimum"], values["maximum"])
+                levels = _stack_levels(xt, lead, ndim, values)
                 return {**values, **_passes(found["amount"], crop.ndim), "data": levels}
             outliers = find_outliers(crop)
         except (ValueError, TypeError):
             continue
         if outliers is not None:  # (salt-and-pepper is switched as it was)
             values = impulse_values(xt)
-            levels = data_levels(crop, values["minimum"], values["maximum"])
+            levels = _stack_levels(xt, lead, ndim, values)
             return {**values, "outliers": outliers, "data": levels}
     return None
+
+
+def _stack_levels(xt: Any, lead: tuple[int, ...], ndim: int, values: dict) -> dict | None:
+    """:func:`data_levels` of the stack: over the central crops of every probed image
+    (:func:`probed_images`), the least low, the greatest high and the median noise, so
+    that no one frame sets them (a dim middle frame's lowered the pepper threshold of
+    the bright frames beside it, whose clipped zeros were then replaced; review of
+    session 70). Eager, lazy and streamed restores read the same crops."""
+    found = []
+    for index in probed_images(lead):
+        image = xt[index]
+        crop = image[central_box(image.shape, DETECT_CROP[ndim])]
+        crop = np.asarray(crop.compute() if hasattr(crop, "compute") else crop, np.float64)
+        levels = data_levels(crop, values["minimum"], values["maximum"])
+        if levels is not None:
+            found.append(levels)
+    if not found:
+        return None
+    return {
+        "low": min(v["low"] for v in found),
+        "high": max(v["high"] for v in found),
+        "noise": float(np.median([v["noise"] for v in found])),
+    }
 
 
 def _passes(amount: float, ndim: int) -> dict[str, int]:

@@ -493,7 +493,7 @@ def psnr_of_mse(mse: float, data_range: float) -> float:
     """
     if mse == 0:
         return math.inf
-    if not math.isfinite(mse) or not math.isfinite(float(data_range) ** 2):
+    if not math.isfinite(mse) or not abs(float(data_range)) < 1e154:  # (its square)
         raise ValueError(
             "the images' differences (or data_range) are too large to square in float64 "
             "(beyond about 1e154); divide both images and data_range by a constant first"

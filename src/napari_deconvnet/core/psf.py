@@ -531,6 +531,8 @@ def warn_psf_order(psf: Any, axes: Any) -> None:
     if not isinstance(psf, np.ndarray) and not _is_tensor(psf):
         return
     kernel = np.asarray(tensor_array(psf) if _is_tensor(psf) else psf)
+    if kernel.ndim == 3 and kernel.shape[0] == 1:  # a plane's PSF one plane deep
+        kernel = kernel[0]
     letters = [a for a in axes.upper() if a in "ZYX"]
     canonical = [a for a in "ZYX" if a in letters]
     if kernel.ndim not in (2, 3) or letters == canonical:
