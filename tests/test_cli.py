@@ -271,7 +271,7 @@ def test_restore_refines_to_a_camera_noise_given_as_params(tmp_path, capsys):
     camera = ["--param", "refine_offset=3", "--param", "refine_read_noise=2"]
     assert main([*argv, "-o", str(tmp_path / "y.tif"), *camera]) == 2
     err = capsys.readouterr().err
-    assert "refine_offset and refine_read_noise" in err and "give refine_gain too" in err
+    assert "--param refine_offset and refine_read_noise" in err and "give it too" in err
     assert not (tmp_path / "y.tif").exists()
 
 

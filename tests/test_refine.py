@@ -333,3 +333,17 @@ def test_rl_without_padding_stops_on_a_photo_with_gaussian_noise(sigma):
     steps = list(_drain(richardson_lucy_iter(noisy, psf, 300, pad=None, noise=noise)))
     reflected = len(list(richardson_lucy_iter(noisy, psf, 300, noise=noise)))
     assert 1 <= len(steps) - 1 <= 2 * reflected < 300
+
+
+def test_a_camera_offset_without_its_gain_says_there_is_no_refinement():
+    """Session 70 and its review: refine_offset / refine_read_noise without refine_gain
+    were ignored without a word (and recorded as applied). The command line refuses them
+    (test_cli); run_method, which the Restore widget calls with every field (an empty
+    gain is "off"), warns and restores without refinement."""
+    rng = np.random.default_rng(0)
+    image = rng.random((48, 48)).astype(np.float32)
+    psf = dn.make_psf("gaussian", sigma=1.5)
+    plain = dn.run_method(image, "deconv-2d", psf=psf, device="cpu")
+    with pytest.warns(UserWarning, match="refine_offset describe the camera.*no refinement"):
+        out = dn.run_method(image, "deconv-2d", psf=psf, device="cpu", refine_offset=3.0)
+    np.testing.assert_array_equal(out, plain)

@@ -3,6 +3,8 @@
 OME's zero or negative sizes became layer scales of NaN, 0 and -0.1. Such a
 size is left out (scale 1 along that axis); the pixels always open."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,10 @@ def test_a_tiff_of_several_series_says_that_only_the_first_is_read(tmp_path):
     ):
         image = read_image(path)
     np.testing.assert_array_equal(image.data, x)
+    thumb = tmp_path / "thumbnail.tif"  # (review: a reduced-resolution page is no image)
+    with tifffile.TiffWriter(thumb) as tw:
+        tw.write((x * 255).astype(np.uint8))
+        tw.write((x[::4, ::4] * 255).astype(np.uint8), subfiletype=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(thumb).data.shape == (32, 32)

@@ -65,7 +65,18 @@ def _options(args: argparse.Namespace, name: str, spec: Any) -> dict[str, Any]:
                 f"--precision is for models; {name!r} is a {spec.kind or 'other'} method"
             )
         given["precision"] = args.precision
-    return check_params(spec, given, args.param, "--param")
+    params = check_params(spec, given, args.param, "--param")
+    if params.get("refine_gain") is None:
+        from napari_deconvnet.core.model_specs import refine_without_gain
+
+        named = refine_without_gain(params.get("refine_offset"), params.get("refine_read_noise"))
+        if named:  # (ignored and recorded as applied, session 70)
+            raise UsageError(
+                f"--param {named} describe the camera for the refinement, which runs only "
+                "with --param refine_gain=... (its photons per intensity unit); give it too, "
+                "or leave them out"
+            )
+    return params
 
 
 def _precision(model: Any, params: dict[str, Any], device: str) -> str | None:

@@ -8,6 +8,7 @@ dimensionality it restores come from the model file's header.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from .kinds import kind_of
@@ -158,6 +159,12 @@ REFINE_PARAMS = (
 )
 
 
+def refine_without_gain(offset: Any, read_noise: Any) -> str:
+    """The camera parameters given (non-zero) without a gain, in words."""
+    given = [n for n, v in (("refine_offset", offset), ("refine_read_noise", read_noise)) if v]
+    return " and ".join(given)
+
+
 def refine_option(params: dict[str, Any]) -> dict[str, Any]:
     """`params` with :data:`REFINE_PARAMS` replaced by restore's ``refine`` noise dict."""
     params = dict(params)
@@ -165,12 +172,14 @@ def refine_option(params: dict[str, Any]) -> dict[str, Any]:
     offset = params.pop("refine_offset", 0.0)
     read_noise = params.pop("refine_read_noise", 0.0)
     if gain is None and (offset or read_noise):
-        # (ignored without a word, and recorded as applied, session 70)
-        given = [n for n, v in (("refine_offset", offset), ("refine_read_noise", read_noise)) if v]
-        raise ValueError(
-            f"{' and '.join(given)} describe the camera for the refinement, which runs only "
-            "with refine_gain (its photons per intensity unit); give refine_gain too, or "
-            "leave them out"
+        # (ignored without a word, session 70; the Restore widget's empty gain is "off",
+        # whatever its other fields hold: said, not refused; the CLI refuses them)
+        warnings.warn(
+            f"{refine_without_gain(offset, read_noise)} describe the camera for the "
+            "refinement, which runs only with refine_gain (its photons per intensity unit): "
+            "no refinement; give refine_gain too to refine",
+            UserWarning,
+            stacklevel=2,
         )
     if gain is not None:
         params["refine"] = {

@@ -367,17 +367,27 @@ def _truncated(problems: list, counted: bool = False) -> bool:
     return lost or (not counted and any("invalid page offset" in w for w in words))
 
 
+def _reduced(series: Any) -> bool:
+    """Whether a TIFF series is a reduced-resolution copy (a thumbnail, a pyramid level
+    stored as pages of its own), not an image of its own."""
+    try:
+        return bool(series.keyframe.is_reduced)
+    except (AttributeError, IndexError, TypeError):
+        return False
+
+
 def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any, Any, dict, Any]:
     """(first series, layer document, sizes per axis letter, legacy provenance) of a TIFF."""
     if not tif.series or not tif.pages:
         raise _NotAnImage(f"{path}: no image data in this TIFF (corrupt or empty)")
 
     series = tif.series[0]
-    if len(tif.series) > 1:  # (a multi-position OME-TIFF lost the others silently, s70)
+    others = [s for s in tif.series[1:] if not _reduced(s)]  # (thumbnails are no images)
+    if others:  # (a multi-position OME-TIFF lost the others silently, s70)
         import warnings
 
         warnings.warn(
-            f"{path} holds {len(tif.series)} image series; only the first "
+            f"{path} holds {len(others) + 1} image series; only the first "
             f"({series.axes} {tuple(series.shape)}) is read: save each position or image "
             "as its own file (tifffile.imread(path, series=k) reads the k-th)",
             UserWarning,

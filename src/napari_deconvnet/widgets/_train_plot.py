@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 __all__ = ["EMPTY_TEXT", "EMPTY_XLIM", "EMPTY_YLIM", "LossPlot"]
 
 #: What the empty plot says.
@@ -122,7 +124,8 @@ class LossPlot:
         self.axes.set_title(title, fontsize="small", color=self.text_color)
         # a self-supervised run's SURE estimate of its validation loss can be negative:
         # on a log scale its curve was not drawn, session 70
-        positive = min(p[1] for p in train + val) > 0
+        finite = [p[1] for p in train + val if np.isfinite(p[1])]
+        positive = not finite or min(finite) > 0  # (a NaN first loss: as it was)
         self.axes.set_yscale("log" if positive else "linear")
         self.axes.set_autoscale_on(True)  # the empty state fixed the limits
         self.axes.relim()

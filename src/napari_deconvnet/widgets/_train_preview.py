@@ -152,6 +152,9 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
             contrast_limits=layer.contrast_limits,
             metadata={"napari_deconvnet": {"preview_of": layer.name, "preview_name": name}},
         )
+        # the name napari gave it ("a preview [1]" beside a user's "a preview"): recorded
+        # as it is, or the next epoch took it for the user's and added another (review)
+        preview.metadata["napari_deconvnet"]["preview_name"] = preview.name
     _PREVIEWS[layer] = preview
 
 
