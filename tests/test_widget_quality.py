@@ -383,16 +383,23 @@ def test_deleting_the_result_stops_the_measurement(viewer_widget, qtbot, errors,
     assert errors[0].startswith("Quality: ") and widget.status.value.startswith("stopped")
 
 
-def test_slice_moved_while_measuring_is_measured_after(viewer_widget, qtbot, errors, monkeypatch):
-    import threading
-
-    viewer, widget = viewer_widget
-    noisy, clean = _pair((6, 24, 28))
+def _at_slice_2(viewer, widget, shape):
+    """A noisy and a clean volume chosen as result and reference, measured at the
+    current slice, the sliders at plane 2."""
+    noisy, clean = _pair(shape)
     viewer.add_image(noisy, name="noisy")
     viewer.add_image(clean, name="clean")
     widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
     widget.scope.value = CURRENT
     viewer.dims.set_current_step(0, 2)
+    return noisy, clean
+
+
+def test_slice_moved_while_measuring_is_measured_after(viewer_widget, qtbot, errors, monkeypatch):
+    import threading
+
+    viewer, widget = viewer_widget
+    noisy, clean = _at_slice_2(viewer, widget, (6, 24, 28))
     gate = threading.Event()
     calls = _gated(monkeypatch, gate, first_free=1)
     widget.compute()
@@ -488,12 +495,7 @@ def test_following_stops_when_a_measured_layer_is_removed(viewer_widget, qtbot, 
     """Session 70: with the followed result (or reference) removed, each slider step
     measured whatever else was chosen, or notified an error, though nothing was pressed."""
     viewer, widget = viewer_widget
-    noisy, clean = _pair((6, 40, 48))
-    viewer.add_image(noisy, name="noisy")
-    viewer.add_image(clean, name="clean")
-    widget.result.value, widget.reference.value = viewer.layers["noisy"], viewer.layers["clean"]
-    widget.scope.value = CURRENT
-    viewer.dims.set_current_step(0, 2)
+    _at_slice_2(viewer, widget, (6, 40, 48))
     widget.compute()
     _wait_until_idle(qtbot, widget)
     overlay = viewer.layers["SSIM noisy vs clean"]
