@@ -237,7 +237,7 @@ def test_a_depth_0_network_restores_tiled_as_untiled(ndim):
         (dict(kernel_size=True), TypeError, "kernel_size must be an integer, got True"),
         (dict(depth=True), TypeError, "depth must be an integer, got True"),
         (dict(ndim=2.0), TypeError, "ndim must be an integer, got 2.0"),
-        (dict(kernel_size=100001), ValueError, "kernel_size must be odd, from 1 to 15"),
+        (dict(kernel_size=100001), ValueError, r"kernel_size 100001 gives the widest convolution"),
         (dict(activation=["relu"]), ValueError, r"activation \['relu'\] is unknown"),
         (dict(normalization={"method": "fixed", "scale": 2.0, "ofset": 100.0}), ValueError,
          r"'fixed' takes offset, scale; got unknown key\(s\) \['ofset'\]"),
@@ -256,8 +256,23 @@ def test_numpy_integers_are_taken_as_ints_and_save(tmp_path):
     """Session 70: np.int64 depth was refused as "not an integer"; np.int64 kernel_size
     was taken, trained, and then failed to save (not JSON-serialisable)."""
     config = DeconvNetConfig(depth=np.int64(2), kernel_size=np.int64(5), base_channels=np.int32(4))
+    assert type(DeconvNetConfig(ndim=3, planar_levels=np.int64(1)).planar_levels) is int
     assert (config.depth, config.kernel_size, config.base_channels) == (2, 5, 4)
     assert all(type(v) is int for v in (config.depth, config.kernel_size, config.base_channels))
     net = DeconvNet(config)
     dn.save_model(net, tmp_path / "m.safetensors")
     assert dn.load_model(tmp_path / "m.safetensors").config.kernel_size == 5
+
+
+def test_files_of_earlier_releases_still_read():
+    """Review of session 70: the stricter checks of a new configuration must not refuse
+    a model file an earlier release wrote: a kernel of 17, a count stored as true, a
+    normalisation key its method never read (compute_normalization's "colour")."""
+    assert DeconvNetConfig(kernel_size=17).kernel_size == 17
+    old = {**DeconvNetConfig().to_dict(), "depth": True,
+           "normalization": {"method": "fixed", "offset": 0.0, "scale": 100.0, "colour": "opponent"}}  # fmt: skip
+    config = DeconvNetConfig.from_dict(old, stored=True)
+    assert config.depth == 1 and type(config.depth) is int
+    assert config.normalization == {"method": "fixed", "offset": 0.0, "scale": 100.0}
+    with pytest.raises(TypeError, match="depth must be an integer, got True"):
+        DeconvNetConfig.from_dict(old)  # a new configuration (e.g. dn.train's network=)

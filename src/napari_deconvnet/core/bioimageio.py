@@ -107,7 +107,7 @@ class {ARCHITECTURE_CALLABLE}(DeconvNet):
     """
 
     def __init__(self, **config):
-        super().__init__(DeconvNetConfig.from_dict(config))
+        super().__init__(DeconvNetConfig.from_dict(config, stored=True))
 
     def forward(self, *inputs):
         x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)

@@ -523,7 +523,7 @@ def _load(path: str | os.PathLike, check: bool) -> DeconvNet:
     info = _info(pkg)
     entry, _ = _architecture(pkg)
     try:
-        config = DeconvNetConfig.from_dict(info["config"])
+        config = DeconvNetConfig.from_dict(info["config"], stored=True)
     except (TypeError, ValueError, AttributeError) as err:
         raise ValueError(
             f"{pkg.path}: the DeconvNet kwargs are not a valid config: {err}"

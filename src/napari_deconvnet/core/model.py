@@ -45,8 +45,9 @@ POOLS = ("max", "blur")
 #: configuration may ask for: far beyond any useful size, short of a typo's.
 MAX_CHANNELS = 4096
 MAX_DEPTH = 8
-#: The widest convolution kernel a configuration takes (odd; the shipped models: 3)
-MAX_KERNEL = 15
+#: The most weights of one convolution (kernel_size**ndim times the widest channel count
+#: squared; 4 GB in float32): a typo's kernel of 100001 asked torch for 640 GB
+MAX_CONV_WEIGHTS = 2**30
 #: The configuration's integer fields (NumPy integers taken, booleans refused)
 _INTEGER_FIELDS = (
     "ndim",
@@ -69,6 +70,10 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: The keys each normalisation method takes besides "method"
+_NORMALIZATION_KEYS = {"percentile": {"low", "high"}, "fixed": {"offset", "scale"}}
+
+
 def _check_normalization(norm: Any) -> None:
     """A normalisation contract a restore can apply; ValueError naming what is wrong.
 
@@ -86,7 +91,7 @@ def _check_normalization(norm: Any) -> None:
         raise ValueError(
             f"normalization method {method!r} is unknown; use one of {_NORMALIZATION_METHODS}"
         )
-    allowed = {"percentile": {"low", "high"}, "fixed": {"offset", "scale"}}.get(method, set())
+    allowed = _NORMALIZATION_KEYS.get(method, set())
     unknown = sorted(set(norm) - allowed - {"method"})
     if unknown:  # (a misspelt "ofset" was kept and ignored: the offset became 0, s70)
         takes = ", ".join(sorted(allowed)) or "nothing else"
@@ -220,11 +225,15 @@ class DeconvNetConfig:
                 f"{MAX_CHANNELS} channels and depth {MAX_DEPTH} are accepted (the shipped "
                 "models: 24 and 2)"
             )
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0 or self.kernel_size > MAX_KERNEL:
-            # (100001 was taken, and building the network asked torch for 640 GB)
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size!r}")
+        weights = self.kernel_size**self.ndim * widest**2
+        if weights > MAX_CONV_WEIGHTS:
+            # (kernel_size=100001 was taken, and building the network asked torch for 640 GB)
             raise ValueError(
-                f"kernel_size must be odd, from 1 to {MAX_KERNEL}, got {self.kernel_size!r} "
-                "(the shipped models: 3)"
+                f"kernel_size {self.kernel_size} gives the widest convolution {weights:.3g} "
+                f"weights ({self.kernel_size}**{self.ndim} x {widest}**2 channels); at most "
+                f"{MAX_CONV_WEIGHTS:.3g} are accepted (the shipped models: kernel 3)"
             )
         if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
             raise ValueError(
@@ -244,6 +253,8 @@ class DeconvNetConfig:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         if not isinstance(self.top_skip, bool):
             raise TypeError(f"top_skip must be True or False, got {self.top_skip!r}")
+        if isinstance(self.planar_levels, np.integer):  # (as the other counts, review)
+            self.planar_levels = int(self.planar_levels)
         if (
             isinstance(self.planar_levels, bool)
             or not isinstance(self.planar_levels, int)
@@ -300,7 +311,11 @@ class DeconvNetConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DeconvNetConfig:
+    def from_dict(cls, data: dict[str, Any], *, stored: bool = False) -> DeconvNetConfig:
+        """The configuration of `data`. `stored`: read from a file (a model, a package) that
+        an earlier release may have written: a boolean count (``true`` for 1) and
+        normalisation keys its method does not take (they never had an effect) are read as
+        that release read them, where a new configuration refuses them (session 70)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -308,6 +323,15 @@ class DeconvNetConfig:
                 f"model config has unknown fields {sorted(unknown)}; "
                 f"known fields are {sorted(known)}"
             )
+        if stored:
+            data = dict(data)
+            for name in _INTEGER_FIELDS:
+                if isinstance(data.get(name), bool):
+                    data[name] = int(data[name])
+            norm = data.get("normalization")
+            if isinstance(norm, dict) and isinstance(norm.get("method"), str):
+                takes = _NORMALIZATION_KEYS.get(norm["method"], set()) | {"method"}
+                data["normalization"] = {k: v for k, v in norm.items() if k in takes}
         return cls(**data)
 
 

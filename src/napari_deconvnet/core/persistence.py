@@ -378,7 +378,7 @@ def _load(path: Path) -> DeconvNet:
 
     doc, shapes = _read_header_and_shapes(path)
     try:
-        config = DeconvNetConfig.from_dict(doc["config"])
+        config = DeconvNetConfig.from_dict(doc["config"], stored=True)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{path} has an invalid model configuration: {err}") from err
     # every level has convs_per_level convolutions, each with a weight: a

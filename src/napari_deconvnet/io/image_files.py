@@ -376,14 +376,16 @@ def _reduced(series: Any) -> bool:
         return False
 
 
-def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any, Any, dict, Any]:
+def _tiff_parts(
+    path: str, tif: Any, problems: list | None = None, warn: bool = True
+) -> tuple[Any, Any, dict, Any]:
     """(first series, layer document, sizes per axis letter, legacy provenance) of a TIFF."""
     if not tif.series or not tif.pages:
         raise _NotAnImage(f"{path}: no image data in this TIFF (corrupt or empty)")
 
     series = tif.series[0]
     others = [s for s in tif.series[1:] if not _reduced(s)]  # (thumbnails are no images)
-    if others:  # (a multi-position OME-TIFF lost the others silently, s70)
+    if others and warn:  # (a multi-position OME-TIFF lost the others silently, s70)
         import warnings
 
         warnings.warn(
@@ -478,7 +480,8 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     try:
         with _tiff_problems() as problems, tifffile.TiffFile(path) as tif:
-            series, doc, native, _ = _tiff_parts(path, tif, problems)
+            # (the geometry of a file read already: its warning said once, review)
+            series, doc, native, _ = _tiff_parts(path, tif, problems, warn=False)
             file_axes, ndim = series.axes, len(series.shape)
     except _NotAnImage as err:
         raise ValueError(str(err)) from None
