@@ -252,3 +252,22 @@ def test_imagej_axis_units_that_pint_knows_are_kept(tmp_path):
     tifffile.imwrite(path, np.zeros((2, 3, 8, 8), np.uint8), imagej=True, resolution=(2, 2),
                      metadata=meta)  # fmt: skip
     assert read_image(path).units == ["hour", "inch", "inch", "inch"]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"preview_of": "cells", "preview_name": "cells preview"},
+        {"sample": "two_colour", "psf": True},
+    ],
+)
+def test_a_saved_preview_or_psf_is_not_restored_again(tmp_path, record):
+    """Session 70: a Train preview (a network's output) saved and reopened with "Open
+    restored" was restored again; a PSF file got a restored copy, which the widgets
+    then preselected as the PSF (its sum drifted from 1)."""
+    path = tmp_path / "layer.tif"
+    data = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+    write_image(path, data, {"name": "x", "metadata": {"napari_deconvnet": record}})
+    layers = read_restored(str(path), model="denoise-2d")
+    assert len(layers) == 1
+    np.testing.assert_array_equal(layers[0][0], data)

@@ -1268,3 +1268,15 @@ def test_replacing_the_input_data_during_training_keeps_the_training(viewer_widg
     _wait_until_idle(qtbot, widget)
     assert errors == []
     assert widget.result is not None and widget.status.value != "failed"
+
+
+def test_the_loss_plot_follows_the_viewers_theme(viewer_widget):
+    """Session 70: the plot kept the theme it was docked with (dark on a light viewer)."""
+    from napari.utils.theme import get_theme
+
+    viewer, widget = viewer_widget
+    for name in ("light", "dark"):
+        viewer.theme = name
+        want = get_theme(name).background.as_hex()
+        got = widget.plot.figure.get_facecolor()
+        assert "#" + "".join(f"{round(c * 255):02x}" for c in got[:3]) == want.lower()[:7]

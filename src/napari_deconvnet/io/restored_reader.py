@@ -200,8 +200,10 @@ _RESULT_OPERATIONS = frozenset({"restore", "measure"})
 def _is_result(metadata: dict[str, Any]) -> bool:
     """Whether `metadata` says its layer is already a result, not an image to restore.
 
-    A restoration (any method, any front end) or a measurement such as an
-    SSIM map.
+    A restoration (any method, any front end), a measurement such as an SSIM
+    map, a Train widget's preview (a network's output) or a PSF (session 70:
+    both were restored again, and the widgets then preselected the restored
+    PSF, whose sum had drifted from 1).
     """
     from napari_deconvnet.core.provenance import of
 
@@ -210,6 +212,8 @@ def _is_result(metadata: dict[str, Any]) -> bool:
         rec.get("operation") in _RESULT_OPERATIONS
         or bool(rec.get("model"))
         or "ssim" in rec  # an SSIM map, whatever wrote its record
+        or "preview_of" in rec
+        or rec.get("psf") is True
     )
 
 

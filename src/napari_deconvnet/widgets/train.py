@@ -285,6 +285,8 @@ class TrainWidget(WorkerWidget):
 
         follow_layers(self, viewer, extra=(registry.changed,))
         viewer.dims.events.current_step.connect(self._on_view_changed)
+        if hasattr(getattr(viewer, "events", None), "theme"):
+            viewer.events.theme.connect(self._on_theme)
         self.reset_choices()
         self._update_visibility()
 
@@ -531,6 +533,14 @@ class TrainWidget(WorkerWidget):
             return get_theme(self._viewer.theme)
         except (AttributeError, KeyError, ValueError, TypeError):
             return None
+
+    def _on_theme(self, *_: Any) -> None:
+        """The viewer's theme changed: the plot follows (it kept the theme it was docked
+        with, dark on a light viewer, session 70)."""
+        theme = self._theme()
+        if theme is not None and not self._closed:
+            self.plot._style(theme)
+            self.plot.canvas.draw_idle()
 
     def _plot(self, history: list[dict[str, Any]]) -> None:
         self.plot.plot(history)
