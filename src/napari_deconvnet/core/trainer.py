@@ -701,7 +701,14 @@ class Trainer:
             )
             for key, label in (("val_psnr", "PSNR"), ("val_psnr_sure", "estimated PSNR")):
                 if key in start and kept(key) is not None:
-                    text += f" ({label} {kept(key) - start[key]:+.2f} dB)"
+                    change = kept(key) - start[key]
+                    text += f" ({label} {change:+.2f} dB"
+                    if change < 0:  # (a lower loss with a lower PSNR read as a contradiction)
+                        text += (
+                            f": the {what} over all the validation pixels fell, the mean of "
+                            f"the patches' {label}s did not; compare the restored images"
+                        )
+                    text += ")"
             if ema:
                 text += " with the weights' moving average (EMA)"
             if self.ssim_rejections:
