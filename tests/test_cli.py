@@ -1022,3 +1022,28 @@ def test_adapt_and_train_take_an_optical_psf_with_the_files_pixel_size(tmp_path,
                  "--patch-size", "32", "-o", str(out), *psf, "-q"]) == 0  # fmt: skip
     record = dn.load_model(out).metadata["training"]
     assert record["psf"]["shape"] == list(kernel.shape)
+
+
+def test_a_grey_png_with_alpha_stays_grey(tmp_path):
+    """Session 70: a PNG "LA" is read as RGBA (for napari); synthesize drew independent
+    noise on R, G and B (colour noise on a grey image, R - G up to 111 levels) and restore
+    ran three times over with R, G and B up to a level apart. Its grey goes through alone
+    now, and the alpha stays as it was."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    grey = (rng.random((64, 64)) * 200).astype(np.uint8)
+    alpha = np.where(rng.random((64, 64)) < 0.5, 255, 128).astype(np.uint8)
+    iio.imwrite(tmp_path / "la.png", np.stack([grey, alpha], -1))
+    src, noisy, restored = (str(tmp_path / n) for n in ("la.png", "n.png", "r.png"))
+    assert main(["synthesize", src, "-o", noisy, "--noise", "gaussian:sigma=20", "-q"]) == 0
+    assert main(["restore", src, "-o", restored, "-q", "--device", "cpu"]) == 0
+    want = np.clip(
+        np.round(dn.synthesize(grey.astype(np.float32), "gaussian", sigma=20, seed=0)), 0, 255
+    )
+    for path in (noisy, restored):
+        out = iio.imread(path).astype(int)
+        assert out.shape == (64, 64, 4)
+        assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+        np.testing.assert_array_equal(out[..., 3], alpha)
+    np.testing.assert_array_equal(iio.imread(noisy)[..., 0], want)

@@ -27,6 +27,7 @@ from ._files import (
     expand_inputs,
     file_calibrated,
     follow,
+    grey_alpha_parts,
     layer_meta,
     not_an_input,
     output_paths,
@@ -223,20 +224,23 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             continue
         file_psf, taken = calibrated_psf(psf, image, src, args)
         file_psf = [_made(p) for p in file_psf] if isinstance(psf, list) else _made(file_psf)
+        grey = grey_alpha_parts(image, image.data, axes)  # (a PNG "LA": its grey alone)
         try:
             with progress_bar(args, desc=src.name, unit="plane") as planes:
                 noisy = drain(
                     synthesize_iter(
-                        np.asarray(image.data),
+                        np.asarray(image.data) if grey is None else grey[0],
                         spec.name,
                         psf=file_psf,
-                        axes=axes,
+                        axes=axes if grey is None else grey[1],
                         seed=seed,
                         clip=args.clip,
                         **params,
                     ),
                     progress=follow(planes),
                 )
+            if grey is not None:
+                noisy = grey[2](noisy)
         except (ValueError, TypeError) as err:
             errors.refuse(src, err)
             continue

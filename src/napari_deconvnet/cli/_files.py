@@ -200,6 +200,26 @@ _OPTION_WORDS = (
 )
 
 
+def grey_alpha_parts(image: Any, data: Any, axes: str | None) -> tuple[Any, str, Any] | None:
+    """``(grey, its axes, rebuild)`` for a grey image with alpha (PNG "LA") read as RGBA,
+    else None: the command works on the grey image alone and ``rebuild(result)`` gives
+    the RGBA result (R = G = B, the alpha as it was). Its R, G and B went through the
+    work as three colours: independent noise on each, colour noise on a grey image, and
+    a restore three times over (session 70)."""
+    if not getattr(image, "grey_alpha", False) or not axes or not axes.endswith("S"):
+        return None
+    data = np.asarray(data)
+    if data.shape[-1] != 4:
+        return None
+    alpha = data[..., 3]
+
+    def rebuild(result: Any) -> np.ndarray:
+        result = np.asarray(result)
+        return np.stack([result, result, result, alpha.astype(result.dtype)], axis=-1)
+
+    return np.ascontiguousarray(data[..., 0]), axes[:-1], rebuild
+
+
 def cli_words(message: str) -> str:
     """`message` from the core with its argument names as the command line's options."""
     for pattern, option in _OPTION_WORDS:

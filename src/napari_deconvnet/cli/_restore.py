@@ -18,6 +18,7 @@ from ._files import (
     cli_words,
     expand_inputs,
     follow,
+    grey_alpha_parts,
     layer_meta,
     output_paths,
     png_refusal,
@@ -233,17 +234,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
             if model is not None:
                 _warn_anisotropy(name, image, axes)
             data = image.data if image.lazy else np.asarray(image.data)
+            grey = grey_alpha_parts(image, data, axes)  # (a PNG "LA": its grey alone)
             try:
                 with progress_bar(args, desc=src.name, unit="step", position=1) as steps:
                     restored = dn.run_method(
-                        data,
+                        data if grey is None else grey[0],
                         model if model is not None else name,
                         psf=file_psf,
-                        axes=axes,
+                        axes=axes if grey is None else grey[1],
                         device=args.device,
                         progress=follow(steps),
                         **params,
                     )
+                if grey is not None:
+                    restored = grey[2](restored)
             except (ValueError, TypeError) as err:
                 errors.refuse(src, err)
                 files.update(1)

@@ -88,6 +88,8 @@ class ImageFile:
     transforms: dict[str, Any] = field(default_factory=dict)
     #: the layer's ``colormap``, ``gamma``, ``opacity`` and ``blending`` (likewise)
     display: dict[str, Any] = field(default_factory=dict)
+    #: a grey image with alpha (PNG "LA") read as RGBA: its R, G and B are one image
+    grey_alpha: bool = False
 
     @property
     def data(self) -> Any:
@@ -540,13 +542,14 @@ def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
             data = decode_png(fh.read())
     else:
         data = np.asarray(iio.imread(path))
-    if data.ndim == 3 and data.shape[-1] == 2:
+    grey_alpha = data.ndim == 3 and data.shape[-1] == 2
+    if grey_alpha:
         # grey with alpha (PNG "LA"): as RGBA, so napari shows it as one image and restore
         # keeps the alpha as it is; as two channels it showed 48x2-pixel planes
         data = np.concatenate([data[..., :1]] * 3 + [data[..., 1:]], axis=-1)
     rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
     axes = {2: "YX", 3: "YXS" if rgb else "YXC"}.get(data.ndim, "")
-    image = ImageFile(path=path, levels=[data])
+    image = ImageFile(path=path, levels=[data], grey_alpha=grey_alpha)
     provenance = read_png_text(path)  # a PNG the command line wrote (None: any other)
     if provenance is not None:
         image.metadata = {"napari_deconvnet": provenance}
