@@ -1047,3 +1047,8 @@ def test_a_grey_png_with_alpha_stays_grey(tmp_path):
         assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
         np.testing.assert_array_equal(out[..., 3], alpha)
     np.testing.assert_array_equal(iio.imread(noisy)[..., 0], want)
+    from napari_deconvnet.io.image_files import read_image
+
+    for path in (noisy, restored):  # (review: the record says the grey went alone)
+        rec = read_image(path).metadata["napari_deconvnet"]
+        assert rec["axes"] == "YX" and rec["grey_alpha"] is True, rec

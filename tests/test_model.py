@@ -276,3 +276,16 @@ def test_files_of_earlier_releases_still_read():
     assert config.normalization == {"method": "fixed", "offset": 0.0, "scale": 100.0}
     with pytest.raises(TypeError, match="depth must be an integer, got True"):
         DeconvNetConfig.from_dict(old)  # a new configuration (e.g. dn.train's network=)
+
+
+def test_a_resume_record_of_an_earlier_release_compares_as_read():
+    """Review of session 70: an autosave whose network normalisation held a key its
+    method never read (an earlier release kept it) could not be resumed: the record was
+    compared raw with the configuration, which now drops the key."""
+    from napari_deconvnet.core.model import stored_network
+
+    norm = {"method": "fixed", "offset": 0.0, "scale": 100.0}
+    config = DeconvNetConfig(normalization=norm)
+    record = {**config.to_dict(), "normalization": {**norm, "colour": "opponent"}}
+    assert stored_network(record) == config.to_dict()
+    assert stored_network({"depth": "x"}) == {"depth": "x"}  # no configuration: as it is

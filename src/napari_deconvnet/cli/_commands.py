@@ -250,7 +250,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             psf=args.psf,
             psf_params=list(args.psf_param or []) or None,
             psf_calibration=taken or None,
-            axes=axes,
+            axes=axes if grey is None else grey[1],
+            # (a grey PNG with alpha: its grey alone, the alpha kept; review)
+            grey_alpha=True if grey is not None else None,
             source=str(src),
         )
         # relabelled with --axes, as restore's output is (it kept the file's labels)

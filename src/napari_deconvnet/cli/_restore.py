@@ -259,7 +259,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
                 model=name if model is not None else None,
                 model_name=model.metadata.get("name", name) if model is not None else None,
                 psf=_psf_record(args.psf, file_psf, taken, getattr(args, "psf_param", None)),
-                axes=axes,
+                axes=axes if grey is None else grey[1],
+                # (a grey PNG with alpha: its grey alone, the alpha kept; review)
+                grey_alpha=True if grey is not None else None,
                 tile=args.tile,
                 device=args.device,
                 precision=_precision(model, params, args.device),

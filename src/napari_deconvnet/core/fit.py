@@ -22,7 +22,7 @@ import torch
 from .checkpoint import Autosave, read_resume, resume_path
 from .devices import dtype_name, resolve_device
 from .losses import resolve_loss
-from .model import DeconvNet
+from .model import DeconvNet, stored_network
 from .train_setup import training_precision
 from .train_types import TrainConfig, TrainEvent, TrainResult, run_events
 from .trainer import Trainer
@@ -108,7 +108,7 @@ def fit_iter(
     state = None
     if resume and autosave is not None and resume_path(autosave).exists():
         state = read_resume(autosave)
-        if state.get("network") != net.config.to_dict():
+        if stored_network(state.get("network")) != net.config.to_dict():
             raise ValueError(f"{state['path']} was saved for another network configuration")
         if state.get("settings", {}).get("steps_per_epoch") != per_epoch:
             raise ValueError(

@@ -335,6 +335,18 @@ class DeconvNetConfig:
         return cls(**data)
 
 
+def stored_network(data: Any) -> Any:
+    """A resume record's network configuration as this release reads it (see
+    :meth:`DeconvNetConfig.from_dict`, ``stored=True``), to compare with a run's; as it
+    is when it is no configuration (the comparison then says it differs). An earlier
+    release's autosave with a normalisation key its method never read could not be
+    resumed (review of session 70)."""
+    try:
+        return DeconvNetConfig.from_dict(data, stored=True).to_dict()
+    except (TypeError, ValueError, AttributeError):
+        return data
+
+
 #: Configuration fields newer than the first model files, with the value that
 #: means "as before" (pooling, the full-resolution skip, anisotropic pooling).
 #: Model files leave them out at these values: readable by older releases.

@@ -32,7 +32,7 @@ from .conditions import record_conditions, recorded_conditions
 from .devices import dtype_name, resolve_device, resolve_precision
 from .kinds import Plain, PSFConditioned, kind_of
 from .losses import SCHEDULES, resolve_loss
-from .model import DeconvNet, DeconvNetConfig
+from .model import DeconvNet, DeconvNetConfig, stored_network
 from .patches import REPLACEMENTS, PatchFitError, neighbour_cell
 from .persistence import load_model
 from .psf import recentre_psf
@@ -483,7 +483,7 @@ def check_resume(
             f"{state['path']} was saved by a {theirs[0]} run with patch_size {theirs[1]}, but "
             f"this run is {mode} with patch_size {tuple(size)}; resume with the same settings"
         )
-    if state.get("network") != net.config.to_dict():
+    if stored_network(state.get("network")) != net.config.to_dict():
         raise ValueError(
             f"{state['path']} was saved for another network configuration; pass the same "
             "model= (or network=) as the interrupted run"

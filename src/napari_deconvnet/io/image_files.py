@@ -378,16 +378,14 @@ def _reduced(series: Any) -> bool:
         return False
 
 
-def _tiff_parts(
-    path: str, tif: Any, problems: list | None = None, warn: bool = True
-) -> tuple[Any, Any, dict, Any]:
+def _tiff_parts(path: str, tif: Any, problems: list | None = None) -> tuple[Any, Any, dict, Any]:
     """(first series, layer document, sizes per axis letter, legacy provenance) of a TIFF."""
     if not tif.series or not tif.pages:
         raise _NotAnImage(f"{path}: no image data in this TIFF (corrupt or empty)")
 
     series = tif.series[0]
     others = [s for s in tif.series[1:] if not _reduced(s)]  # (thumbnails are no images)
-    if others and warn:  # (a multi-position OME-TIFF lost the others silently, s70)
+    if others:  # (a multi-position OME-TIFF lost the others silently, s70)
         import warnings
 
         warnings.warn(
@@ -395,7 +393,7 @@ def _tiff_parts(
             f"({series.axes} {tuple(series.shape)}) is read: save each position or image "
             "as its own file (tifffile.imread(path, series=k) reads the k-th)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=1,  # (one place: the read and the geometry of a file warn once)
         )
     tags = tif.pages[0].tags
     native: dict[str, tuple[float, str | None]] = {}
@@ -482,8 +480,7 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     try:
         with _tiff_problems() as problems, tifffile.TiffFile(path) as tif:
-            # (the geometry of a file read already: its warning said once, review)
-            series, doc, native, _ = _tiff_parts(path, tif, problems, warn=False)
+            series, doc, native, _ = _tiff_parts(path, tif, problems)
             file_axes, ndim = series.axes, len(series.shape)
     except _NotAnImage as err:
         raise ValueError(str(err)) from None
