@@ -68,6 +68,8 @@ from typing import Any
 
 import numpy as np
 
+from .noise_estimation import difference_sigma
+
 __all__ = [
     "MIN_SEGMENTS",
     "MIN_SHARE",
@@ -147,8 +149,7 @@ def _noise_of(rows: np.ndarray) -> float:
     """A robust standard deviation of the pixels' noise (differences along the side)."""
     if rows.shape[1] < 3:
         return 0.0
-    d = np.diff(rows, axis=1)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+    return difference_sigma(np.diff(rows, axis=1))
 
 
 def _votes(means: np.ndarray, share: np.ndarray, var: float) -> int:

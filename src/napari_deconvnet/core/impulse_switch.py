@@ -60,7 +60,6 @@ noise channels are computed from the switched image.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +74,7 @@ from .kinds import (
     impulse_values,
     kind_of,
 )
+from .noise_estimation import difference_sigma
 
 __all__ = [
     "FEW_IMPULSES",
@@ -383,9 +383,7 @@ def data_levels(image: Any, lo: float, hi: float) -> dict[str, float] | None:
     between = image[inside]
     pairs = inside[..., 1:] & inside[..., :-1]
     steps = (image[..., 1:] - image[..., :-1])[pairs]
-    noise = 0.0
-    if steps.size:
-        noise = float(1.4826 * np.median(np.abs(steps - np.median(steps))) / math.sqrt(2))
+    noise = difference_sigma(steps) if steps.size else 0.0
     return {"low": float(between.min()), "high": float(between.max()), "noise": noise}
 
 

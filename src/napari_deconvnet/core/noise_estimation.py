@@ -154,6 +154,13 @@ def _haar(planes: np.ndarray) -> dict[str, np.ndarray]:
 _MOST_STEPS = 2**20
 
 
+def difference_sigma(steps: np.ndarray) -> float:
+    """A robust standard deviation of pixel noise from neighbours' differences `steps`:
+    their median absolute deviation about the median, times 1.4826, over sqrt(2) (each
+    difference holds two pixels' noise)."""
+    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2)
+
+
 def _mad_sigma(values: np.ndarray, quantum: float = 0.0) -> float:
     """Donoho and Johnstone's robust sigma, ``median(|values|) / 0.6745``.
 

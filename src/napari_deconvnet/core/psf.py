@@ -19,6 +19,7 @@ import numpy as np
 
 from ._validation import is_tensor as _is_tensor
 from ._validation import tensor_array
+from .noise_estimation import difference_sigma
 from .specs import SpecTable, get, specs
 
 __all__ = [
@@ -839,7 +840,7 @@ def psf_pedestal(kernel: Any) -> tuple[float, float] | None:
     noise = 0.0
     if steps:
         step = np.concatenate(steps)
-        noise = 1.4826 * float(np.median(np.abs(step - np.median(step)))) / math.sqrt(2)
+        noise = difference_sigma(step)
     tolerance = PEDESTAL_STEP * level + 4 * noise / math.sqrt(border.size)
     if abs(float(np.median(inner)) - level) > tolerance:
         return None
