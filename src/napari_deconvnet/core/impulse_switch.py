@@ -232,11 +232,9 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
         go, a glitch) used to keep them, and lost 10.7 dB on those frames.
     """
     lead = tuple(int(n) for n in xt.shape[:n_lead])
+    read: dict[tuple[int, ...], np.ndarray] = {}  # the crops read, for _stack_levels
     for index in probed_images(lead):
-        image = xt[index]
-        crop = image[central_box(image.shape, DETECT_CROP[ndim])]
-        if hasattr(crop, "compute"):
-            crop = crop.compute()
+        crop = _probe(xt, index, ndim)
         # a lazy image's first read: values beyond float32's range are refused here, as
         # its sampled statistics would later refuse them, before the search below
         # overflows on them (it warned "overflow encountered in cast"); a tiny spread
@@ -246,36 +244,42 @@ def detect_impulses(xt: Any, n_lead: int, ndim: int) -> dict[str, Any] | None:
         kind = np.asarray(crop).dtype
         if kind.kind == "f" and kind.itemsize > 2 and float(np.abs(crop).max()) > LARGEST:
             check_single_range(np.asarray(crop))
-        crop = np.asarray(crop, np.float64)
+        crop = read[index] = np.asarray(crop, np.float64)
         if min(crop.shape[-2:]) < 16:
             return None
         try:
             found = _impulses_found(crop)
-            if found is not None:
-                values = impulse_values(xt)
-                levels = _stack_levels(xt, lead, ndim, values)
-                return {**values, **_passes(found["amount"], crop.ndim), "data": levels}
-            outliers = find_outliers(crop)
+            outliers = None if found is not None else find_outliers(crop)
         except (ValueError, TypeError):
             continue
-        if outliers is not None:  # (salt-and-pepper is switched as it was)
-            values = impulse_values(xt)
-            levels = _stack_levels(xt, lead, ndim, values)
-            return {**values, "outliers": outliers, "data": levels}
+        if found is None and outliers is None:
+            continue
+        values = impulse_values(xt)
+        # (salt-and-pepper is switched in passes; a few outliers of other values as it was)
+        how = _passes(found["amount"], crop.ndim) if found is not None else {"outliers": outliers}
+        return {**values, **how, "data": _stack_levels(xt, lead, ndim, values, read)}
     return None
 
 
-def _stack_levels(xt: Any, lead: tuple[int, ...], ndim: int, values: dict) -> dict | None:
+def _probe(xt: Any, index: tuple[int, ...], ndim: int) -> Any:
+    """The central crop (:data:`DETECT_CROP`) of the image at `index` of `xt`, read."""
+    image = xt[index]
+    crop = image[central_box(image.shape, DETECT_CROP[ndim])]
+    return crop.compute() if hasattr(crop, "compute") else crop
+
+
+def _stack_levels(
+    xt: Any, lead: tuple[int, ...], ndim: int, values: dict, read: dict
+) -> dict | None:
     """:func:`data_levels` of the stack: over the central crops of every probed image
-    (:func:`probed_images`), the least low, the greatest high and the median noise, so
-    that no one frame sets them (a dim middle frame's lowered the pepper threshold of
-    the bright frames beside it, whose clipped zeros were then replaced; review of
-    session 70). Eager, lazy and streamed restores read the same crops."""
+    (:func:`probed_images`; those in `read` as they were read), the least low, the
+    greatest high and the median noise, so that no one frame sets them (a dim middle
+    frame's lowered the pepper threshold of the bright frames beside it, whose clipped
+    zeros were then replaced; review of session 70). Eager, lazy and streamed restores
+    read the same crops."""
     found = []
     for index in probed_images(lead):
-        image = xt[index]
-        crop = image[central_box(image.shape, DETECT_CROP[ndim])]
-        crop = np.asarray(crop.compute() if hasattr(crop, "compute") else crop, np.float64)
+        crop = read[index] if index in read else np.asarray(_probe(xt, index, ndim), np.float64)
         levels = data_levels(crop, values["minimum"], values["maximum"])
         if levels is not None:
             found.append(levels)
@@ -398,9 +402,7 @@ def _gaps(image: np.ndarray, values: dict[str, Any]) -> tuple[float, float]:
     pixel of 12-bit data in uint16 with its salt at 65535 (session 70)."""
     lo, hi = values["minimum"], values["maximum"]
     widest = STANDS_OUT * (hi - lo)
-    levels = values.get("data", "image")
-    if isinstance(levels, str):
-        levels = data_levels(image, lo, hi)
+    levels = values["data"] if "data" in values else data_levels(image, lo, hi)
     if levels is None:
         return widest, widest
     floor = min(NOISE_GAP * levels["noise"], widest)
