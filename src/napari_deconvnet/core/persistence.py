@@ -106,8 +106,7 @@ def _read_header_and_shapes(path: Path) -> tuple[dict[str, Any], dict[str, tuple
         # a safetensors file starts with its header length (8 bytes, little
         # endian) and then the JSON header: only without that look for other
         # formats' magic bytes, which a header length can happen to match
-        plausible = len(head) == 9 and head[8:9] == b"{"
-        plausible = plausible and 0 < struct.unpack("<Q", head[:8])[0] <= size - 8
+        plausible = _safetensors_head(head) and 0 < struct.unpack("<Q", head[:8])[0] <= size - 8
         foreign = None if plausible else _describe_foreign(head, path.suffix.lower())
         head = head[:8]
         fh.seek(8)
@@ -243,8 +242,13 @@ def _package(model: Any) -> bool:
     if path.suffix.lower() != ".zip" or not path.is_file() or zipfile.is_zipfile(path):
         return True
     with open(path, "rb") as handle:
-        head = handle.read(9)
-    return not (len(head) == 9 and head[8:9] == b"{")  # (a safetensors header follows)
+        return not _safetensors_head(handle.read(9))
+
+
+def _safetensors_head(head: bytes) -> bool:
+    """Whether a file's first 9 bytes can start a safetensors file: its header's length
+    (8 bytes, little endian), then the JSON header's ``{``."""
+    return len(head) == 9 and head[8:9] == b"{"
 
 
 def _resolve(model: str | os.PathLike) -> Path:

@@ -527,10 +527,8 @@ def warn_psf_order(psf: Any, axes: Any) -> None:
     wrong axes without a word (session 70). Names, dicts and PSFs that a
     transposition into the image's order leaves alike are not warned about.
     """
-    if not isinstance(axes, str) or isinstance(psf, str | Mapping) or psf is None:
-        return
-    if not isinstance(psf, np.ndarray) and not _is_tensor(psf):
-        return
+    if not isinstance(axes, str) or not (isinstance(psf, np.ndarray) or _is_tensor(psf)):
+        return  # (names and dicts are made in the order asked for)
     kernel = np.asarray(tensor_array(psf) if _is_tensor(psf) else psf)
     if kernel.ndim == 3 and kernel.shape[0] == 1:  # a plane's PSF one plane deep
         kernel = kernel[0]

@@ -653,19 +653,21 @@ def _local_places(value: Any) -> list[Path]:
     """The local path a zarr array's store (its ``root`` or ``path``) or a memory map
     (its ``filename``) reads; none for other objects and remote stores (a zarr array
     given as the source was written over, its store deleted, session 70)."""
+
+    def local(place: Any) -> bool:
+        return (
+            isinstance(place, str | os.PathLike) and bool(str(place)) and "://" not in str(place)
+        )
+
     store = getattr(value, "store", None)
     inner = getattr(value, "path", None) if store is not None else None
     inner = inner.strip("/") if isinstance(inner, str) else ""
-    found = []
-    for place in (getattr(store, "root", None), getattr(store, "path", None)):
-        if isinstance(place, str | os.PathLike) and str(place) and "://" not in str(place):
-            # the array's own folder inside its store (a sibling of it in one group was
-            # refused as overlapping the group, review of session 70)
-            found.append(Path(place) / inner if inner else Path(place))
+    # the array's own folder inside its store (a sibling of it in one group was refused
+    # as overlapping the group, review of session 70)
+    stores = [getattr(store, "root", None), getattr(store, "path", None)]
+    found = [Path(place) / inner if inner else Path(place) for place in stores if local(place)]
     place = getattr(value, "filename", None)
-    if isinstance(place, str | os.PathLike) and str(place) and "://" not in str(place):
-        found.append(Path(place))
-    return found
+    return found + [Path(place)] if local(place) else found
 
 
 def _check_not_the_source(target: Path, source: Path) -> None:

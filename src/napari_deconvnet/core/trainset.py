@@ -577,14 +577,11 @@ class TrainingSet:
         impulse, not to each patch's own minimum and maximum.
         """
         params = dict(self.noise_params)
-        stats = getattr(src, "condition", None)
         if self.noise_name == "salt-and-pepper":
-            if self.impulse and stats is not None:
-                low, high = stats["minimum"], stats["maximum"]
-            else:  # any other network: the source's own extremes too, not the batch's
-                # (a float image's patches beside a uint8 one's got salt at 255, 280
-                # times their range) nor each validation patch's (session 70)
-                low, high = self._extremes(src)
+            # every network: the source's extremes (an impulse model's condition is that
+            # pair too), not the batch's (a float image's patches beside a uint8 one's
+            # got salt at 255, 280 times their range) nor each validation patch's (s70)
+            low, high = self._extremes(src)
             params.setdefault("low", low)
             params.setdefault("high", high)
         return synthesize(clean, self.noise_name, psf=src.psf, seed=seed, **params)

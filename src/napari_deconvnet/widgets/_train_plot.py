@@ -67,12 +67,12 @@ class LossPlot:
             alpha=0.7,
         )
         if theme is not None:
-            self._style(theme)
+            self.style(theme)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(200)
         self.clear()
 
-    def _style(self, theme: Any) -> None:
+    def style(self, theme: Any) -> None:
         background, text = theme.background.as_hex(), theme.text.as_hex()
         self.text_color = text
         self.figure.set_facecolor(background)

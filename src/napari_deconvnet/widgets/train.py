@@ -539,7 +539,7 @@ class TrainWidget(WorkerWidget):
         with, dark on a light viewer, session 70)."""
         theme = self._theme()
         if theme is not None and not self._closed:
-            self.plot._style(theme)
+            self.plot.style(theme)
             self.plot.canvas.draw_idle()
 
     def _plot(self, history: list[dict[str, Any]]) -> None:
