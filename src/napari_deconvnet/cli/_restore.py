@@ -137,6 +137,7 @@ def _psf_record(given: Any, used: Any, taken: dict, pairs: Any = None) -> Any:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     import napari_deconvnet as dn
+    from napari_deconvnet.core.ome_zarr import unfinished
     from napari_deconvnet.core.provenance import record
 
     psf = psfs_from(args)
@@ -171,7 +172,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         for src, dst in zip(inputs, outputs, strict=True):
             files.update(0)
             # an unfinished streamed OME-Zarr (killed run) is resumed, not skipped
-            resumable = (dst / ".napari_deconvnet_job").is_dir()
+            resumable = unfinished(dst)
             if dst.exists() and not args.overwrite and not resumable:
                 print(
                     f"skipping {src}: {dst} exists (pass --overwrite to replace it)",
@@ -346,6 +347,7 @@ def _stream(
     instead: resuming is tried first, and refused before any block is written.
     """
     import napari_deconvnet as dn
+    from napari_deconvnet.core.ome_zarr import unfinished
 
     refine = sorted(k for k in params if k.startswith("refine_"))
     if refine:  # (it said "restore_to_zarr() got an unexpected keyword argument")
@@ -370,7 +372,7 @@ def _stream(
                 file=sys.stderr,
             )
             params.pop(key)
-    unfinished = (dst / ".napari_deconvnet_job").is_dir()
+    was_unfinished = unfinished(dst)
     with progress_bar(args, desc=src.name, unit="block", position=1) as blocks:
         moved = follow(blocks)
         started = False
@@ -396,14 +398,14 @@ def _stream(
             except KeyboardInterrupt as err:
                 # the unfinished target stays to be resumed: main() says so (it said
                 # "no partial output was left" beside a half-written OME-Zarr)
-                if (dst / ".napari_deconvnet_job").is_dir():
+                if unfinished(dst):
                     err.kept = (  # type: ignore[attr-defined]
                         f"the unfinished {dst} is kept: the same command resumes it, "
                         "--overwrite starts it anew"
                     )
                 raise
 
-        if not (unfinished and args.overwrite):
+        if not (was_unfinished and args.overwrite):
             run(bool(args.overwrite))
             return
         try:

@@ -36,8 +36,16 @@ __all__ = [
     "open_level",
     "read_multiscales",
     "target_array",
+    "unfinished",
     "write_json",
 ]
+
+
+def unfinished(folder: Any) -> bool:
+    """Whether `folder` is an unfinished streamed restore's target (it holds
+    :data:`JOB_DIR`): its level 0 is written in part, where no block is yet zeros."""
+    return (Path(folder) / JOB_DIR).is_dir()
+
 
 #: The layer document the package's reader reads: its key in a file's
 #: metadata, its format name and version (io.layer_doc writes and reads it).

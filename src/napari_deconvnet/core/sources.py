@@ -80,11 +80,11 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
         if path.is_dir() or name.endswith(".zarr"):
             import zarr
 
-            from .atomic import JOB_DIR
+            from .ome_zarr import JOB_DIR, unfinished
 
             for place in (path, *list(path.resolve().parents)[:2]):
-                if (place / JOB_DIR).is_dir():  # (its level 0 is part written: read as
-                    raise ValueError(  # zeros where no block is yet, session 70)
+                if unfinished(place):  # (read as zeros where no block is yet, session 70)
+                    raise ValueError(
                         f"{place} is an unfinished streamed restore (it holds {JOB_DIR}); "
                         "run restore_to_zarr (or the CLI) on its source again to finish it "
                         "before reading it"

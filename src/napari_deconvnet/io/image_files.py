@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from napari_deconvnet.core.atomic import recover_folder
-from napari_deconvnet.core.ome_zarr import JOB_DIR, open_level, read_multiscales
+from napari_deconvnet.core.ome_zarr import JOB_DIR, open_level, read_multiscales, unfinished
 
 from .layer_doc import (
     LAYER_KEY,
@@ -587,7 +587,7 @@ def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     import dask.array as da
     import zarr
 
-    if (Path(path) / JOB_DIR).exists():
+    if unfinished(path):
         raise _NotAnImage(
             f"{path} is an unfinished streamed restore (it holds {JOB_DIR}); run "
             "restore_to_zarr (or the CLI) again to finish it"
