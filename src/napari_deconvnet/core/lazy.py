@@ -10,7 +10,6 @@ per worker.
 from __future__ import annotations
 
 import itertools
-import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +34,13 @@ from .constant_areas import padding_mask
 from .kinds import kind_of
 from .light_noise import guard_windows
 from .normalization import image_sample_plan, sample_offset_scale, strided
-from .restoration import as_network_sees, images_with_objects, prepare_restore, warn_one_range
+from .restoration import (
+    as_network_sees,
+    constant_images,
+    images_with_objects,
+    prepare_restore,
+    warn_one_range,
+)
 
 __all__ = ["lazy_restore"]
 
@@ -231,24 +236,17 @@ def _constant_images_kept(out: Any, original: Any, layout: Any) -> Any:
     to that value, as the in-memory restore keeps it (restoration._constant_images_kept;
     session 70). A larger stack is not read here: its blank images go through the
     network, within the documented tolerance of a lazy constant image."""
-    import dask
     import dask.array as da
 
-    n_lead = layout.n_batch_axes
-    if n_lead == 0 or original.size > LAZY_SCENE_LIMIT:
+    found = None if original.size > LAZY_SCENE_LIMIT else constant_images(original, layout)
+    if found is None:
         return out
-    xt = original.transpose(layout.perm)
-    if math.prod(xt.shape[:n_lead]) < 2:
-        return out
-    rest = tuple(range(n_lead, xt.ndim))
-    low, high = dask.compute(xt.min(axis=rest), xt.max(axis=rest))
-    same = np.asarray(low == high)
-    if not same.any():
-        return out
-    keep = (1,) * len(rest)
-    mask = np.broadcast_to(same.reshape(same.shape + keep), xt.shape).transpose(layout.inverse)
+    same, low = found
+    shape = tuple(original.shape[i] for i in layout.perm)
+    keep = (1,) * (len(shape) - same.ndim)
+    mask = np.broadcast_to(same.reshape(same.shape + keep), shape).transpose(layout.inverse)
     value = np.broadcast_to(
-        np.asarray(low, np.float32).reshape(same.shape + keep), xt.shape
+        np.asarray(low, np.float32).reshape(same.shape + keep), shape
     ).transpose(layout.inverse)
     chunks = out.chunks
     return da.where(

@@ -532,19 +532,33 @@ def _constant_images_kept(out: np.ndarray, original: np.ndarray, layout: Layout)
     blank frame) set back to that value, as it comes back restored alone (session 70:
     through the network at a scale of 1, a blank frame of 3e-5 came back as 4e-4).
     Images are those the layout's batch axes index: frames, planes, channels."""
-    n_lead = layout.n_batch_axes
-    xt = original.transpose(layout.perm)
-    if n_lead == 0 or math.prod(xt.shape[:n_lead]) < 2:
+    found = constant_images(original, layout)
+    if found is None:
         return out
-    rest = tuple(range(n_lead, xt.ndim))
-    low, high = np.min(xt, axis=rest), np.max(xt, axis=rest)
-    same = low == high
-    if not same.any():
-        return out
+    same, low = found
     ot = out.transpose(layout.perm)  # a view: written into `out`
     for index in zip(*np.nonzero(same), strict=True):
         ot[index] = np.float32(low[index])
     return out
+
+
+def constant_images(x: Any, layout: Layout) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(same, low)`` over the images the layout's batch axes index in `x` (NumPy, or a
+    dask array read in one pass): whether each holds one value, and its least value;
+    None when `x` is one image or none is of one value."""
+    n_lead = layout.n_batch_axes
+    xt = x.transpose(layout.perm)
+    if n_lead == 0 or math.prod(xt.shape[:n_lead]) < 2:
+        return None
+    rest = tuple(range(n_lead, xt.ndim))
+    low, high = xt.min(axis=rest), xt.max(axis=rest)
+    if hasattr(low, "compute"):
+        import dask
+
+        low, high = dask.compute(low, high)
+    low, high = np.asarray(low), np.asarray(high)
+    same = low == high
+    return (same, low) if same.any() else None
 
 
 def impulses_by_channel(
