@@ -35,6 +35,7 @@ from .axes import Layout
 from .colour import split_alpha
 from .devices import resolve_device, resolve_precision
 from .generators import drain
+from .impulse_gap import across_gap
 from .impulse_switch import IMPULSE_MARGIN, switch_impulses
 from .kinds import ModelKind, kind_of
 from .light_noise import WindowedImage, guard_applies, guard_noise, guard_weight
@@ -156,6 +157,8 @@ class Job:
     blend: np.ndarray | None = None
     #: impulse values replaced before the network (core.impulse_switch)
     impulses: dict[str, float] | None = None
+    #: impulse levels moved near the data before the network (core.impulse_gap)
+    impulse_gap: dict[str, float] | None = None
     #: ``(values, chunks)`` of each image's sample when its statistics are
     #: computed in the graph, next to the blocks that need them (:mod:`.lazy`)
     image_sample: tuple[int, int] | None = None
@@ -222,6 +225,7 @@ class Job:
             **({"opacity_axis": self.opacity_axis} if self.opacity_axis is not None else {}),
             **({"constant": self.constant} if self.constant is not None else {}),
             **({"impulses": self.impulses} if self.impulses is not None else {}),
+            **({"impulse_gap": self.impulse_gap} if self.impulse_gap is not None else {}),
             "precision": self.precision,
             **extra,
         }
@@ -317,6 +321,8 @@ def restore_block(
         if hooks is not None:
             hooks.done(block)
         return np.full((*lead, *size), job.constant, np.float32)
+    if job.impulse_gap is not None:  # as restore_iter moves them (core.impulse_gap)
+        raw = across_gap(raw, job.impulse_gap)
     if job.impulses is not None:  # as restore_iter replaces them (core.impulse_switch)
         raw = switch_impulses(raw, job.impulses, len(job.spatial))
     if job.offset is None or job.scale is None:
@@ -534,6 +540,7 @@ def make_job(
     light_noise_guard: bool | dict[str, Any] | None = None,
     colour: int | None = None,
     impulses: dict[str, float] | None = None,
+    impulse_gap: dict[str, float] | None = None,
     graph_statistics: bool = False,
     opacity: int | None = None,
     channel: tuple[int, int] | None = None,
@@ -555,7 +562,9 @@ def make_job(
     worker picks its own device) or else as the resolved `dev`. `impulses`
     (:func:`~.impulse_switch.detect_impulses`) makes every block replace
     them in what it reads; `xt` is then the image with them replaced, for
-    its statistics. `opacity`: the batch axis whose last sample is an
+    its statistics; so does `impulse_gap` (:func:`~.impulse_gap.impulse_gap`:
+    the salt-and-pepper model's impulse levels moved near the data), with `xt`
+    the image so moved. `opacity`: the batch axis whose last sample is an
     image's opacity (:attr:`Job.opacity_axis`), left out of the statistics
     the model's kind takes from the whole image. `channel`: ``(axis, c)``, a
     job that restores the channel `c` of the batch axis `axis` alone
@@ -647,6 +656,7 @@ def make_job(
         fraction=layout.psf_fraction,
         blend=blend,
         impulses=impulses,
+        impulse_gap=impulse_gap,
         image_sample=image_sample,
         opacity_axis=opacity,
         guard_tasks=guard_tasks,

@@ -64,6 +64,7 @@ from .devices import resolve_device, resolve_precision
 from .dynamic_range import scene_range, split_objects
 from .ensemble import VIEWS, check_ensemble, from_view, to_view, view_tile
 from .generators import Cancelled, check_callbacks, drain
+from .impulse_gap import across_gap, impulse_gap
 from .impulse_switch import find_impulses, switch_applies, switch_impulses, switch_impulses_lazy
 from .kinds import ImpulseSwitched, kind_of
 from .light_noise import guard_applies, guard_noise, guard_weight
@@ -496,6 +497,10 @@ def restore_iter(
         rgb, opacity = split_alpha(x, alpha)
         out = yield from restore_iter(rgb, net, axes=axes, normalization=normalization, **again)
         return join_alpha(out, opacity, alpha)
+    unmoved = x
+    gap = impulse_gap(x, net)
+    if gap is not None:  # salt or pepper far beyond the data, brought near it (core.impulse_gap)
+        x = across_gap(x, gap)
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
     constant = np.float32(x.flat[0]) if least == most else None
@@ -522,8 +527,8 @@ def restore_iter(
     )
     if filled is not None:
         out = restore_filled(out, original, filled[1].transpose(layout.inverse))
-    if constant is None:
-        out = _constant_images_kept(out, original, layout)
+    if constant is None:  # (a blank frame at an impulse level keeps that level)
+        out = _constant_images_kept(out, unmoved, layout)
     return out
 
 
@@ -1438,6 +1443,9 @@ def as_network_sees(
     statistics off it, so that they are the ones a restore computes itself.
     """
     layout = Layout(axes, image.shape, net)
+    gap = impulse_gap(image, net)
+    if gap is not None:  # as restore_iter moves them (core.impulse_gap)
+        image = across_gap(image, gap)
     values = find_impulses(net, layout, image.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first, as restore_iter does
         switched = switch_impulses_lazy(image.transpose(layout.perm), values, net.config.ndim)

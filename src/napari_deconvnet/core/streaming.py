@@ -48,6 +48,7 @@ from .decorrelate import warn_not_applied
 from .devices import dtype_name
 from .ensemble import check_ensemble
 from .generators import check_callbacks
+from .impulse_gap import across_gap, impulse_gap
 from .impulse_switch import find_impulses, switch_impulses, switch_impulses_lazy
 from .lazy import constant_value
 from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
@@ -282,14 +283,21 @@ def restore_to_zarr(
         impulses = find_impulses(net, layout, colours, impulse_switch)
     if impulses is not None:  # blocks replace them in what they read
         seen = switch_impulses_lazy(xt, impulses, net.config.ndim)
+    gap = None if alone else impulse_gap(colours, net)
+    if gap is not None:  # blocks move them in what they read (core.impulse_gap)
+        seen = across_gap(seen, gap)
     at = list(layout.perm).index(axes.index("C")) if alone else None  # C, a batch axis
     each = [None] * len(psfs)  # with channels alone: each one's impulses, its blocks' own
+    gaps = [None] * len(psfs)  # (and each one's impulse levels moved, core.impulse_gap)
     if alone:
         import dask.array as da
 
         parts = []
         for c in range(len(psfs)):
             one = xt[(slice(None),) * at + (slice(c, c + 1),)]
+            gaps[c] = impulse_gap(one, net)
+            if gaps[c] is not None:
+                one = across_gap(one, gaps[c])
             each[c] = find_impulses(net, layout, one, impulse_switch)
             parts.append(
                 one if each[c] is None else switch_impulses_lazy(one, each[c], net.config.ndim)
@@ -334,6 +342,7 @@ def restore_to_zarr(
         light_noise_guard=light_noise_guard,
         colour=colour,
         impulses=impulses,
+        impulse_gap=gap,
         opacity=opacity,
     )
     layouts = [layout]
@@ -342,7 +351,10 @@ def restore_to_zarr(
         for other in psfs[1:]:
             layouts.append(prepare_restore(array, net, other, axes, device, precision)[2])
     # with channels alone, each channel's job has its impulses and its kind's values
-    own = [{"impulses": each[c], "channel": (at, c)} if alone else {} for c in range(len(psfs))]
+    own = [
+        {"impulses": each[c], "impulse_gap": gaps[c], "channel": (at, c)} if alone else {}
+        for c in range(len(psfs))
+    ]
     jobs = [make_job(stats_of, net, one, **(options | own[c])) for c, one in enumerate(layouts)]
     if constant is not None:  # as restore_iter returns a constant image
         jobs = [dataclasses.replace(job, constant=float(constant)) for job in jobs]
