@@ -179,6 +179,22 @@ def test_validation_data_and_validation_regions_are_alternatives():
         )  # fmt: skip
 
 
+@pytest.mark.parametrize("share", [0.3, 0, None])
+def test_a_validation_share_beside_validation_regions_is_said_to_be_unused(share):
+    # session 70's note: validation=0.3 with validation_regions was ignored without a word
+    rng = np.random.default_rng(0)
+    clean = rng.random((128, 128), dtype=np.float32)
+    mask = np.zeros((128, 128), bool)
+    mask[:, 90:] = True
+    small = dict(steps_per_epoch=2, epochs=1, patch_size=32, batch_size=2, device="cpu")
+    with pytest.warns(UserWarning, match=rf"validation={share!r} is not applied"):
+        result = dn.train(clean + 0.1, clean, validation=share, validation_regions=mask, **small)
+    assert result.history[-1]["val_loss"] is not None  # the regions were scored
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the default share says nothing
+        dn.train(clean + 0.1, clean, validation_regions=mask, **small)
+
+
 SMALL = dict(network={"depth": 2, "base_channels": 8}, epochs=1, steps_per_epoch=2,
              batch_size=2, patch_size=32, device="cpu")  # fmt: skip
 

@@ -179,7 +179,8 @@ def train(
         side, overlapping its neighbour; beyond 64 patches, 64 of them, a
         seeded random choice, with a warning); or 0/None for no validation; not
         with `validation_regions`, which is the alternative on the training
-        images. The best model by validation loss is returned.
+        images (a share other than the default beside them is not applied,
+        with a warning). The best model by validation loss is returned.
     seed : int
         Seeds patch sampling, augmentation, noise, masks and a new network's
         weights: the same seed, data and device give the same history on

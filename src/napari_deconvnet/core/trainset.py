@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 MAX_VALIDATION_PATCHES = 64
+#: :func:`~napari_deconvnet.train`'s validation share when none is given
+DEFAULT_VALIDATION = 0.1
 _STATS_CROP = {2: 256, 3: 64}
 #: An image of a stack up to this many pixels is degraded whole for its own statistics
 #: (synthetic pairs), an image alone up to four times as many; larger ones in crops on
@@ -145,6 +147,15 @@ class PSFChannel:
         stack = self.kind.channel_stack(image, self.kernel, statistics=[stats], **extra)
         out[(slice(None), *inside)] = stack[0]
         return out
+
+
+def _default_share(validation: Any) -> bool:
+    """Whether `validation` is :func:`~napari_deconvnet.train`'s default share."""
+    return (
+        isinstance(validation, float | int)
+        and not isinstance(validation, bool)
+        and validation == DEFAULT_VALIDATION
+    )
 
 
 def is_impulse_model(net: DeconvNet) -> bool:
@@ -375,6 +386,15 @@ class TrainingSet:
             raise ValueError(
                 "validation= data and validation_regions= are alternatives (validate on "
                 "separate images, or on regions of the training images); give one of them"
+            )
+        if validation_regions is not None and not _default_share(validation):
+            # (the default share says nothing: the regions are the user's choice)
+            warnings.warn(
+                f"validation={validation!r} is not applied: validation_regions= chooses the "
+                "validation patches (every patch that fits in them, at most 64); pass "
+                "validation_regions=None to hold out a share of the training area instead",
+                UserWarning,
+                stacklevel=2,
             )
         if validation_regions is not None:
             # (None for one of several inputs: no validation there, not all of it)
