@@ -189,6 +189,19 @@ def test_stop_keeps_the_best_model(viewer_widget, qtbot, errors):
     assert widget.result.model.metadata["training"]["mode"] == "self-supervised"
 
 
+def test_a_finished_run_lets_its_layer_data_go(viewer_widget, qtbot, errors):
+    # session 70's note: the run's layer and array stayed held until the next run, so a
+    # deleted layer's data stayed in memory
+    viewer, widget = viewer_widget
+    _noisy_and_clean(viewer, widget)
+    widget.train()
+    assert widget._running is not None
+    assert widget._running["data"] is viewer.layers["noisy"].data
+    _wait_until_idle(qtbot, widget)
+    assert errors == [] and widget.result is not None
+    assert widget._running is None and widget._preview_request is None
+
+
 def test_synthetic_deconvolution_with_regions(viewer_widget, qtbot, errors):
     viewer, widget = viewer_widget
     _, clean = _pair((80, 80))

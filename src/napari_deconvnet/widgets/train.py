@@ -654,6 +654,14 @@ class TrainWidget(WorkerWidget):
             if summary.get("preview") is not None and layer in self._viewer.layers:
                 show_preview(self._viewer, layer, summary["preview"], summary["preview_request"])
 
+    def _on_finished(self, worker: Any) -> None:
+        """The run ended, however: the layer and its data it held are let go (a deleted
+        layer's array stayed in memory until the next run, session 70)."""
+        if worker is self.worker:
+            self._running = None
+            self._preview_request = None
+        super()._on_finished(worker)
+
     def _on_trained(self, result: Any) -> str | None:
         """Training ended with `result` (a TrainResult): keep it and say how it went."""
         self._refresh_resume()
