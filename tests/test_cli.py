@@ -422,6 +422,19 @@ def test_large_inputs_are_restored_lazily(tmp_path, monkeypatch):
         )
 
 
+def test_a_trailing_slash_names_a_folder(tif, tmp_path, capsys):
+    # session 70's note: "-o out.tif/" wrote the file out.tif where "-o out/" made a folder
+    assert main(["restore", str(tif), "-o", f"{tmp_path / 'out.tif'}/", "--device", "cpu"]) == 0
+    assert (tmp_path / "out.tif").is_dir()
+    assert [p.name for p in (tmp_path / "out.tif").iterdir()] == ["in_restored.tif"]
+    # an OME-Zarr image with a slash, as shells complete it, stays that image
+    assert main(["restore", str(tif), "-o", f"{tmp_path / 'r.ome.zarr'}/", "--device", "cpu"]) == 0
+    assert read_image(tmp_path / "r.ome.zarr").data.shape == (48, 40)
+    (tmp_path / "file.tif").write_bytes(b"")
+    assert main(["restore", str(tif), "-o", f"{tmp_path / 'file.tif'}/"]) == 2
+    assert "is a file, but -o ending in / names a folder" in capsys.readouterr().err
+
+
 def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"II*\x00" + b"\xff" * 20)

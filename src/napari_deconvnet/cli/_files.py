@@ -231,12 +231,15 @@ def output_paths(inputs: list[Path], out: Any, fmt: str | None, tag: str) -> lis
     """One output per input: `out` itself, or ``STEM_TAG.EXT`` files in the folder `out`."""
     if str(out) == "":  # -o "" (Path("") is the current folder, which "-o ." names)
         raise UsageError("-o/--output is empty; name an output file or folder (e.g. -o out)")
+    # a trailing separator names a folder ("-o out.tif/" is one, as "-o out/" is), but
+    # not for OME-Zarr, an image that shells complete with a slash
+    slash = str(out).endswith(("/", os.sep))
     out = Path(out)
     ext = FORMATS[fmt or "tif"]
     zarr = out.name.lower().endswith(".zarr")  # an image, even though it is a folder
     if zarr and len(inputs) > 1:
         raise UsageError(f"{out} names one OME-Zarr image, but several inputs need a folder")
-    if zarr or (len(inputs) == 1 and not out.is_dir() and out.suffix != ""):
+    if zarr or (len(inputs) == 1 and not slash and not out.is_dir() and out.suffix != ""):
         if suffix_of(out) not in WRITABLE:
             raise UsageError(
                 f"{out}: cannot write {out.suffix} files; name the output "
@@ -251,8 +254,9 @@ def output_paths(inputs: list[Path], out: Any, fmt: str | None, tag: str) -> lis
             )
         return not_an_input([out], inputs)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} is a file, but several inputs need an output folder")
-    if not out.exists() and suffix_of(out) in WRITABLE:
+        need = "-o ending in / names a folder" if slash else "several inputs need an output folder"
+        raise UsageError(f"{out} is a file, but {need}")
+    if not out.exists() and not slash and suffix_of(out) in WRITABLE:
         raise UsageError(
             f"{out} names one {suffix_of(out)} file, but {len(inputs)} inputs need an output "
             f"folder; name a folder (e.g. {out.parent / out.name[: -len(suffix_of(out))]})"
