@@ -598,3 +598,15 @@ def test_refusals_speak_of_options(tmp_path, capsys):
         err = capsys.readouterr().err
         assert words in err, err
         assert "make_psf" not in err and "pass data_range" not in err and "axes='" not in err
+
+
+def test_adapt_help_says_steps_are_whole_epochs(capsys):
+    # session 70's note: --steps 30 ran 50 steps (two epochs of 25) while the help said
+    # "a bound on the optimisation steps"
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "rounded up to whole epochs of 25 steps" in text
+    from napari_deconvnet.core.adapt import DEFAULTS
+
+    assert DEFAULTS["steps_per_epoch"] == 25  # the number the help names

@@ -420,7 +420,11 @@ def _parser() -> argparse.ArgumentParser:
         help="wall-clock budget of the whole run (120 s is typical on a laptop CPU)",
     )
     p.add_argument(
-        "--steps", type=_positive_int, default=None, help="a bound on the optimisation steps"
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="a bound on the optimisation steps, rounded up to whole epochs of 25 steps "
+        "(fewer than 25: one epoch of that many)",
     )
     p.add_argument(
         "--scenes",
