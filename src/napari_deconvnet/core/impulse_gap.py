@@ -9,23 +9,24 @@ at 255. Then the data filled a sliver of the network's range: camera data in
 0-1000 with 5 % impulses at 0 and 65535 restored at 28.3 dB where the
 switching median alone gives 41.2 (17.8 against 33.9 with 20 %).
 
-So when an impulse level lies more than :data:`IMPULSE_GAP` times the
-data's own range beyond it (the least and greatest values strictly between
-the impulse levels: exact, one more pass over a lazy image), the impulses
-are moved to just beyond the data (:func:`across_gap`): a pepper pixel to a
-hair below the data's least value, a salt pixel to a hair above its
-greatest (:data:`GAP_STEP` of its range, so that they stay the image's
-extremes and data pixels at those values stay data). The model then
-restores that image as it restores one whose impulses sit at its extremes;
-every pixel that was not an impulse is still kept exactly (the model's
-switch), and the fill-ins lie within the data's range.
+So restore moves the impulse levels to just beyond the data's own range
+before the model sees the image (:func:`across_gap`): a pepper pixel to one
+float32 step below the least value strictly between the two impulse levels,
+a salt pixel to one step above the greatest (exact; one more pass over a
+lazy image). They stay the image's extremes, data pixels at those values
+stay data, and the model restores the image as one whose impulses sit at
+its extremes, wherever they were: the result no longer depends on how far
+beyond the data they lie. Every pixel that was not an impulse is still kept
+exactly (the model's switch), and the fill-ins lie within the data's range
+(to a float32 step).
 
-With smaller gaps the model did as well as it does unmoved, or better (gaps of 0.03 to
-0.3 of the range on crops of the camera and moon photos, 5 % and 30 %
-impulses: up to 0.7 dB better unmoved); from one range on, moving them won
-(moon, 30 %: +0.6 dB at one range, +2.4 at two, +17.4 at sixteen), hence the
-threshold of half a range (``runs`` of session 71 on those two validation
-photos; the README's table was measured on others).
+Chosen on crops of the camera and moon photos (5 % and 30 % impulses, the
+impulse levels 0 to 4 ranges beyond the data), checked on coins
+(``runs/s71/gap_choose.py`` of session 71): moving them was never worse than
+leaving them, at any gap, including none (salt at the clean image's own
+maximum: equal, or 0.03 dB better); at four ranges it won 0.5 to 6.6 dB. A
+first version moved them only beyond half a range and a thousandth of the
+range beyond the data: 0.8 dB was lost just below that threshold.
 """
 
 from __future__ import annotations
@@ -37,12 +38,7 @@ import numpy as np
 from ._validation import is_dask
 from .kinds import ImpulseSwitched, impulse_values, kind_of
 
-__all__ = ["GAP_STEP", "IMPULSE_GAP", "across_gap", "impulse_gap"]
-
-#: An impulse level this many times the data's own range beyond it is moved (see above)
-IMPULSE_GAP = 0.5
-#: How far beyond the data a moved impulse level is put, as a share of the data's range
-GAP_STEP = 1e-3
+__all__ = ["across_gap", "impulse_gap"]
 
 
 def _inner_levels(image: Any, lo: float, hi: float) -> tuple[float, float] | None:
@@ -66,25 +62,20 @@ def _inner_levels(image: Any, lo: float, hi: float) -> tuple[float, float] | Non
     return float(low), float(high)
 
 
-def _beyond(level: float, step: float, direction: float) -> float:
-    """`level` moved by `step` toward `direction` in float32, at least one float32 step."""
-    level32 = np.float32(level)
-    moved = np.float32(level + direction * step)
-    if moved == level32:
-        moved = np.nextafter(level32, np.float32(direction * np.inf))
-    return float(moved)
+def _beyond(level: float, direction: float) -> float:
+    """The float32 value next to `level` toward `direction` (+1 above, -1 below)."""
+    return float(np.nextafter(np.float32(level), np.float32(direction * np.inf)))
 
 
 def impulse_gap(image: Any, net: Any) -> dict[str, float] | None:
-    """Where a salt-and-pepper model's impulse levels should go, or None to leave them.
+    """Where a salt-and-pepper model's impulse levels go, or None to leave the image as is.
 
     For a model whose kind switches impulses (:class:`~.kinds.ImpulseSwitched`
     with ``impulse_switch``) and an image (numpy or dask, the whole input:
-    every block of a lazy restore takes the same) whose minimum or maximum
-    lies more than :data:`IMPULSE_GAP` times the range of the values between
-    them beyond that range: ``{"minimum", "maximum", "pepper", "salt"}``,
-    the image's impulse levels and the values they are moved to (a level
-    close to the data keeps its value).
+    every block of a lazy restore takes the same) that holds values strictly
+    between its minimum and maximum: ``{"minimum", "maximum", "pepper",
+    "salt"}``, the image's impulse levels and the values they are moved to
+    (one float32 step beyond the least and greatest of those values).
     """
     kind = kind_of(net)
     if not isinstance(kind, ImpulseSwitched) or not kind.switch:
@@ -95,15 +86,7 @@ def impulse_gap(image: Any, net: Any) -> dict[str, float] | None:
     if inner is None:
         return None
     low, high = inner
-    span = high - low
-    far_low = low - lo > IMPULSE_GAP * span
-    far_high = hi - high > IMPULSE_GAP * span
-    if not (far_low or far_high):
-        return None
-    step = GAP_STEP * (span if span > 0 else hi - lo)
-    pepper = _beyond(low, step, -1.0) if far_low else lo
-    salt = _beyond(high, step, 1.0) if far_high else hi
-    return {"minimum": lo, "maximum": hi, "pepper": pepper, "salt": salt}
+    return {"minimum": lo, "maximum": hi, "pepper": _beyond(low, -1.0), "salt": _beyond(high, 1.0)}
 
 
 def _moved(block: np.ndarray, gap: dict[str, float]) -> np.ndarray:
