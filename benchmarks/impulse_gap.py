@@ -66,9 +66,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     model = dn.load_model("salt-and-pepper")
     t0 = time.perf_counter()
-    print(
-        "| image | impulses | gap (ranges) | switching median | never moved | moved | moved − never |"
-    )
+    head = ("image", "impulses", "gap (ranges)", "switching median", "never moved", "moved")
+    print("| " + " | ".join(head) + " | moved − never |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.images:
         clean = scene(name)
