@@ -112,6 +112,20 @@ def test_restore_warns_outside_the_training_conditions(specialist, tmp_path):
     assert _conditions_warnings(lambda: dn.restore(_noisy(clean, 0.2, 5), "default")) == []
 
 
+def test_an_impulse_model_is_not_checked_on_a_noise_level():
+    # session 71: a salt-and-pepper model fine-tuned on impulses at the data's extremes
+    # was told that the same impulses at 0 and 65535 were "11.9x less noisy"
+    net = dn.load_model("salt-and-pepper")
+    net.metadata = {**net.metadata, "training": {"conditions": {"noise_level": [0.3, 0.3]}}}
+    rng = np.random.default_rng(0)
+    noisy = (200 + 600 * _scene((96, 96), seed=3)).astype(np.uint16)
+    noisy[rng.random(noisy.shape) < 0.1] = 65535
+    assert _conditions_warnings(lambda: dn.restore(noisy, net)) == []
+    plain = dn.load_model("denoise-2d")  # the same record on a denoiser is checked
+    plain.metadata = {**plain.metadata, "training": {"conditions": {"noise_level": [0.3, 0.3]}}}
+    assert len(_conditions_warnings(lambda: dn.restore(noisy, plain))) == 1
+
+
 def test_collected_instead_of_warned_in_a_widget_thread(specialist):
     noisy = _noisy(_scene((96, 96)), 0.2, 5)
     with collect_conditions() as notes:
