@@ -58,6 +58,24 @@ def test_streams_into_an_ome_zarr_equal_to_eager(tmp_path, random_net):
     assert image.name == "out" and image.axes == "YX"
 
 
+def test_a_streamed_stack_reads_back_in_its_own_axis_order(tmp_path):
+    # session 71: a ZCYX stack came back ZCYX from the in-memory writer but CZYX (NGFF's
+    # stored order) once big enough to be streamed, so evaluate refused the pair
+    from napari_deconvnet.io.reader import read_image
+    from napari_deconvnet.io.writer import write_ome_zarr
+
+    rng = np.random.default_rng(0)
+    stack = rng.random((3, 2, 40, 48)).astype(np.float32)  # Z, C, Y, X
+    out = dn.restore_to_zarr(stack, tmp_path / "s.ome.zarr", axes="ZCYX", device="cpu")
+    streamed = read_image(out)
+    write_ome_zarr(tmp_path / "m.ome.zarr", stack, {"metadata": {}, "axis_labels": "zcyx"})
+    in_memory = read_image(tmp_path / "m.ome.zarr")
+    assert streamed.axes == in_memory.axes == "ZCYX"
+    assert np.asarray(streamed.data).shape == np.asarray(in_memory.data).shape == stack.shape
+    eager = dn.restore(stack, axes="ZCYX", device="cpu")
+    assert np.abs(np.asarray(streamed.data) - eager).max() <= 1e-5 * np.ptp(eager)
+
+
 def test_killed_then_resumed_equals_uninterrupted(tmp_path, random_net):
     net = random_net()
     src, _ = _source(tmp_path)

@@ -466,14 +466,17 @@ def restore_to_zarr(
         "job": fingerprint,
     }
     label = name or target.name.split(".")[0]
+    # read back in the source's order, as the in-memory writer records it (session 71:
+    # a ZCYX stack came back ZCYX in memory but CZYX once big enough to be streamed)
+    doc_axes = zaxes.replace("C", "") + "S" if "S" in axes else zaxes
+    if "S" not in axes and sorted(axes) == sorted(zaxes):
+        doc_axes = axes
     attrs = {
         # the file's scale and units, by letter (axes= may name some axes otherwise)
         "multiscales": multiscales(label, zaxes, shapes, info, info.get("axes") or ""),
         # colour (an S axis, stored as NGFF's C) is read back as an RGB layer, as the
         # in-memory writer records it: the S axis last
-        LAYER_KEY: layer_document(
-            label, zaxes.replace("C", "") + "S" if "S" in axes else zaxes, info, provenance
-        ),
+        LAYER_KEY: layer_document(label, doc_axes, info, provenance),
     }
     write_json(target / ".zattrs", attrs)
     shutil.rmtree(target / JOB_DIR, ignore_errors=True)
