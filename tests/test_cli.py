@@ -435,6 +435,23 @@ def test_a_trailing_slash_names_a_folder(tif, tmp_path, capsys):
     assert "is a file, but -o ending in / names a folder" in capsys.readouterr().err
 
 
+def test_an_empty_zarr_folder_or_photo_fails_alone_in_words(tif, tmp_path, capsys):
+    # session 71: an empty .zarr folder refused the whole batch ("unsupported file type
+    # '.zarr'; use ... .zarr folders"), and a broken PNG advised installing imageio[pyav]
+    (tmp_path / "empty.zarr").mkdir()
+    (tmp_path / "blank.png").write_bytes(b"")
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    inputs = [str(tmp_path / n) for n in ("empty.zarr", "blank.png", "junk.png")]
+    out = tmp_path / "out"
+    assert main(["restore", *inputs, str(tif), "-o", str(out), "--device", "cpu"]) == 1
+    assert [p.name for p in out.iterdir()] == ["in_restored.tif"]
+    err = capsys.readouterr().err
+    assert "empty.zarr: a .zarr folder without zarr metadata" in err
+    assert "blank.png: the file is empty (0 bytes)" in err
+    assert "junk.png: not a PNG or JPEG file" in err
+    assert "3 of 4 inputs" in err and "pip install" not in err
+
+
 def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"II*\x00" + b"\xff" * 20)

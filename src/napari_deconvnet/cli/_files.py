@@ -163,7 +163,9 @@ def expand_inputs(specs: Sequence[str]) -> list[Path]:
         else:
             raise UsageError(f"{spec}: no such file")
     for path in paths:
-        if file_kind(str(path)) is None:
+        # a .zarr folder without zarr metadata is one input that fails when read (as
+        # an unreadable file does), not a refusal of the whole batch (session 71)
+        if file_kind(str(path)) is None and not path.name.lower().endswith(".zarr"):
             raise UsageError(
                 f"{path}: unsupported file type {path.suffix or '(none)'!r}; use TIFF, PNG, "
                 "JPEG, .npy files or .zarr folders"

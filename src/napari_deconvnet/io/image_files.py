@@ -529,10 +529,24 @@ def _read_tiff(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
     return image, doc, native, axes
 
 
+#: The first bytes of every PNG and JPEG file
+PHOTO_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+
 def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
     import imageio.v3 as iio
 
     from .png import decode_png, read_png_text, reads_lossily
+
+    with open(path, "rb") as fh:  # (imageio advised installing a video plugin for both)
+        head = fh.read(8)
+    if not head:
+        raise _NotAnImage(f"{path}: the file is empty (0 bytes)")
+    if not head.startswith(PHOTO_MAGIC):
+        raise _NotAnImage(
+            f"{path}: not a PNG or JPEG file (its first bytes are neither's signature): "
+            "damaged, or another format under this extension"
+        )
 
     if path.lower().endswith(".png") and reads_lossily(path):
         with open(path, "rb") as fh:  # 16-bit colour: Pillow would keep 8 of its bits
@@ -739,6 +753,12 @@ def read_image(path: str | os.PathLike, *, lazy_bytes: int | None = None) -> Ima
     if not os.path.exists(path):  # (it said "not a file type napari-deconvnet reads")
         raise ValueError(f"{path}: no such file or folder")
     kind = file_kind(path)
+    if kind is None and os.path.isdir(path) and path.lower().rstrip("/\\").endswith(".zarr"):
+        # (it said ".zarr" was not a type it reads)
+        raise ValueError(
+            f"{path}: a .zarr folder without zarr metadata (.zgroup, .zarray or zarr.json): "
+            "empty, or not a zarr store"
+        )
     if kind is None:
         raise ValueError(
             f"{path}: not a file type napari-deconvnet reads (TIFF, PNG, JPEG, .npy, .zarr)"
