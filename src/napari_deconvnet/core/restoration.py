@@ -497,10 +497,6 @@ def restore_iter(
         rgb, opacity = split_alpha(x, alpha)
         out = yield from restore_iter(rgb, net, axes=axes, normalization=normalization, **again)
         return join_alpha(out, opacity, alpha)
-    unmoved = x
-    gap = impulse_gap(x, net)
-    if gap is not None:  # salt or pepper far beyond the data, brought near it (core.impulse_gap)
-        x = across_gap(x, gap)
     # nothing to denoise, and a blurred constant is that constant: returned as it is,
     # once every argument has been checked (below)
     constant = np.float32(x.flat[0]) if least == most else None
@@ -513,6 +509,9 @@ def restore_iter(
     original = x
     if filled is not None:
         x = np.ascontiguousarray(filled[0].transpose(layout.inverse))
+    gap = impulse_gap(x, net)  # (areas of one value, padding at 0, are filled and kept)
+    if gap is not None:  # salt or pepper far beyond the data, brought near it (core.impulse_gap)
+        x = across_gap(x, gap)
     values = find_impulses(net, layout, x.transpose(layout.perm), impulse_switch)
     if values is not None:  # impulses out first: see core.impulse_switch
         switched = switch_impulses(x.transpose(layout.perm), values, net.config.ndim)
@@ -527,8 +526,8 @@ def restore_iter(
     )
     if filled is not None:
         out = restore_filled(out, original, filled[1].transpose(layout.inverse))
-    if constant is None:  # (a blank frame at an impulse level keeps that level)
-        out = _constant_images_kept(out, unmoved, layout)
+    if constant is None:
+        out = _constant_images_kept(out, original, layout)
     return out
 
 
