@@ -324,7 +324,8 @@ def restore_block(
     if job.impulse_gap is not None:  # as restore_iter moves them (core.impulse_gap)
         raw = across_gap(raw, job.impulse_gap)
     if job.impulses is not None:  # as restore_iter replaces them (core.impulse_switch)
-        raw = switch_impulses(raw, job.impulses, len(job.spatial))
+        at = tuple(batch) + (0,) * (raw.ndim - len(job.spatial) - len(batch))  # its images
+        raw = switch_impulses(raw, job.impulses, len(job.spatial), at)
     if job.offset is None or job.scale is None:
         if stats is None:
             raise ValueError("this job's blocks need their image's statistics (stats=)")

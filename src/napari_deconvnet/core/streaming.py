@@ -578,7 +578,9 @@ def _restore_unit(piece: np.ndarray, job: Job, payload: ModelPayload, unit: tupl
     axis = batch.index(None)
     piece = np.asarray(piece)
     if job.impulses is not None:  # in RGB, before the samples are mixed
-        piece = switch_impulses(piece, job.impulses, len(job.spatial))
+        at = tuple(0 if i is None else i for i in batch)  # (its images: every sample)
+        at += (0,) * (piece.ndim - len(job.spatial) - len(at))
+        piece = switch_impulses(piece, job.impulses, len(job.spatial), at)
         job = dataclasses.replace(job, impulses=None)
     mixed = to_opponent(piece, axis)
     parts = []
