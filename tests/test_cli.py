@@ -435,6 +435,31 @@ def test_a_trailing_slash_names_a_folder(tif, tmp_path, capsys):
     assert "is a file, but -o ending in / names a folder" in capsys.readouterr().err
 
 
+def test_channel_names_survive_a_restore(tmp_path):
+    # session 71: an OME-TIFF's channel names ("membrane", "nuclei") were lost on every
+    # output, and an OME-Zarr's omero labels were never read
+    rng = np.random.default_rng(0)
+    stack = (rng.random((2, 3, 40, 48)) * 1000).astype(np.uint16)  # C, Z, Y, X
+    src = tmp_path / "two.ome.tif"
+    tifffile.imwrite(src, stack, ome=True, metadata={"axes": "CZYX",
+                                                      "Channel": {"Name": ["membrane", "nuclei"]}})  # fmt: skip
+    assert read_image(src).metadata["channel_names"] == ["membrane", "nuclei"]
+    for out in ("r.ome.tif", "r.ome.zarr"):
+        assert main(["restore", str(src), "-o", str(tmp_path / out), "-q", "--device", "cpu"]) == 0
+        image = read_image(tmp_path / out)
+        assert image.axes == "CZYX" and image.metadata["channel_names"] == ["membrane", "nuclei"]
+    zattrs = json.loads((tmp_path / "r.ome.zarr" / ".zattrs").read_text())
+    assert [c["label"] for c in zattrs["omero"]["channels"]] == ["membrane", "nuclei"]
+    with tifffile.TiffFile(tmp_path / "r.ome.tif") as t:
+        assert 'Name="membrane"' in t.ome_metadata and 'Name="nuclei"' in t.ome_metadata
+    # names that do not fit the output's channels are left out, not written wrong
+    from napari_deconvnet.io.writer import write_ome_zarr
+
+    meta = {"metadata": {"channel_names": ["a", "b", "c"]}, "axis_labels": ("c", "y", "x")}
+    write_ome_zarr(tmp_path / "w.ome.zarr", stack[:, 0], meta)
+    assert "omero" not in json.loads((tmp_path / "w.ome.zarr" / ".zattrs").read_text())
+
+
 def test_an_empty_zarr_folder_or_photo_fails_alone_in_words(tif, tmp_path, capsys):
     # session 71: an empty .zarr folder refused the whole batch ("unsupported file type
     # '.zarr'; use ... .zarr folders"), and a broken PNG advised installing imageio[pyav]

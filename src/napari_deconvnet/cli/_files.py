@@ -348,7 +348,11 @@ def layer_meta(
     """The output's layer state: the input's geometry, relabelled with `axes` (the
     axes the command ran with, ``--axes``) where given, and the provenance."""
     geometry = image.geometry(axes)
-    return {"name": name, "metadata": {"napari_deconvnet": provenance}, **geometry}
+    metadata: dict[str, Any] = {"napari_deconvnet": provenance}
+    names = (image.metadata or {}).get("channel_names")
+    if names:  # (the writers keep them where the output has that many channels)
+        metadata["channel_names"] = list(names)
+    return {"name": name, "metadata": metadata, **geometry}
 
 
 def png_refusal(path: Path, data: Any) -> ValueError | None:

@@ -215,6 +215,9 @@ def _ome_geometry(xml: str) -> tuple[dict[str, tuple[float, str | None]], Any]:
                 if child.tag.rsplit("}", 1)[-1] == "Description" and child.text:
                     doc = load_doc(child.text)
         if tag == "Pixels" and not native:
+            names = [c.get("Name") for c in elem if c.tag.rsplit("}", 1)[-1] == "Channel"]
+            if any(names):  # (their names: "membrane", "nuclei", as the OME-XML gives them)
+                native["__channels__"] = [str(n or "") for n in names]  # type: ignore[assignment]
             for letter in "XYZ":
                 size = _positive(elem.get(f"PhysicalSize{letter}"))
                 if size is not None:
@@ -638,6 +641,10 @@ def _read_zarr(path: str, lazy_bytes: int) -> tuple[ImageFile, Any, dict, str]:
                 )
             levels = [da.from_zarr(node[arrays[0]])]
     doc = load_doc(attrs.get(LAYER_KEY))
+    omero = attrs.get("omero")
+    channels = omero.get("channels") if isinstance(omero, dict) else None
+    if isinstance(channels, list) and channels and all(isinstance(c, dict) for c in channels):
+        native["__channels__"] = [str(c.get("label") or "") for c in channels]  # type: ignore[assignment]
     lazy = len(levels) > 1 or is_lazy(levels[0].shape, lazy_bytes)
     if not lazy:
         levels = [np.asarray(levels[0].compute())]
@@ -674,6 +681,7 @@ def _reorder(data: Any, file_axes: str, axes: str) -> Any | None:
 def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFile:
     """Apply the layer document, or else the file's own geometry, to `image`."""
     translate = native.pop("__translate__", None)
+    channels = native.pop("__channels__", None)
     ndim = image.data.ndim
     axes = valid_axes(file_axes, ndim)
     if doc is not None:
@@ -713,6 +721,10 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
         if translate and len(translate) == len(letters):
             image.translate = translate
     image.name = image.name or file_stem(image.path)
+    if channels and axes and "C" in axes and len(channels) == image.data.shape[axes.index("C")]:
+        # the channels' names (OME-XML, NGFF omero labels) in the layer's metadata, where
+        # the writers find them (session 71: they were lost on every output)
+        image.metadata = {"channel_names": list(channels), **image.metadata}
     return image
 
 

@@ -180,9 +180,12 @@ def _restored_data(
         source=image.path,
         seconds=seconds,
     )
+    metadata = layer_metadata(provenance)
+    if (image.metadata or {}).get("channel_names"):  # (the same channels, restored)
+        metadata["channel_names"] = list(image.metadata["channel_names"])
     kwargs = {
         "name": f"{image.name} restored",
-        "metadata": layer_metadata(provenance),
+        "metadata": metadata,
         "contrast_limits": limits,
         **_geometry_kwargs(image),
         **_display_kwargs(image),

@@ -247,6 +247,9 @@ def write_tiff(path: str | os.PathLike, data: Any, meta: dict[str, Any]) -> list
                     u = geo["units"].get(letter)
                     if u in OME_UNITS:
                         ome_meta[f"PhysicalSize{letter}Unit"] = OME_UNITS[u]
+            names = channel_names(meta, ome_axes, data.transpose(perm).shape)
+            if names is not None:
+                ome_meta["Channel"] = {"Name": names}
             if "T" in geo["scale"]:
                 ome_meta["TimeIncrement"] = size["T"]
                 if geo["units"].get("T") in OME_UNITS:
@@ -393,10 +396,24 @@ def write_ome_zarr(
                 break
             level = _downsample(da.from_zarr(arr), zaxes)
         name = str(meta.get("name") or path.name)
-        group.attrs.update(
-            {"multiscales": multiscales(name, zaxes, shapes, geometry, zaxes), LAYER_KEY: doc}
-        )
+        attrs = {"multiscales": multiscales(name, zaxes, shapes, geometry, zaxes), LAYER_KEY: doc}
+        names = channel_names(meta, zaxes, shapes[0])
+        if names is not None and "S" not in axes:  # (NGFF's omero block: their labels)
+            attrs["omero"] = {"channels": [{"label": n, "active": True} for n in names]}
+        group.attrs.update(attrs)
     return [str(path)]
+
+
+def channel_names(meta: dict[str, Any], axes: str, shape: Any) -> list[str] | None:
+    """The channels' names the layer's metadata holds (``"channel_names"``, as the
+    reader puts an OME-TIFF's or OME-Zarr's there), when `axes` (of data of `shape`)
+    has a C axis of that many channels; else None."""
+    names = (meta.get("metadata") or {}).get("channel_names")
+    if not isinstance(names, list | tuple) or "C" not in axes:
+        return None
+    if len(names) != int(shape[axes.index("C")]):
+        return None
+    return [str(n) for n in names]
 
 
 # ------------------------------------------------------------------ choice
