@@ -612,31 +612,6 @@ def test_synthesize_with_noise_and_psf(tmp_path):
     assert record == {"noise": "gaussian", "sigma": 0.1, "seed": 3, "clip": None}
 
 
-def test_synthesize_blurs_a_z_stack_with_a_named_psf_in_3d_as_restore_deconvolves(tmp_path):
-    # session 71: --psf gaussian:sigma=1.5 blurred a ZYX file plane by plane, and
-    # restore --method richardson-lucy with the same --psf deconvolved it in 3D
-    from napari_deconvnet.core.operations import drain, synthesize_iter
-
-    vol = np.full((9, 33, 33), 0.01, np.float32)
-    vol[4, 16, 16] = 1.0  # one bead in plane 4
-    for axes in ("ZYX", "TYX"):
-        tifffile.imwrite(tmp_path / f"{axes}.tif", vol, imagej=True, metadata={"axes": axes})
-        out = tmp_path / f"{axes}_blur.tif"
-        args = ["synthesize", str(tmp_path / f"{axes}.tif"), "-o", str(out), "-q"]
-        assert main([*args, "--psf", "gaussian:sigma=1.5"]) == 0
-        blurred = np.asarray(read_image(out).data)
-        psf = {"kind": "gaussian", "sigma": 1.5}
-        expected = drain(synthesize_iter(vol, None, psf=psf, axes=axes))
-        np.testing.assert_allclose(blurred, expected, atol=1e-6)
-        light = blurred[3].sum() - 0.01 * 33 * 33  # the bead's light in the next plane
-        assert light > 0.15 if axes == "ZYX" else abs(light) < 1e-4  # frames never mix
-    # ndim= still names the kernel's dimensions
-    out = tmp_path / "planes.tif"
-    args = ["synthesize", str(tmp_path / "ZYX.tif"), "-o", str(out), "-q"]
-    assert main([*args, "--psf", "gaussian:sigma=1.5,ndim=2"]) == 0
-    assert abs(np.asarray(read_image(out).data)[3].sum() - 0.01 * 33 * 33) < 1e-4
-
-
 def test_synthesize_gives_each_file_of_a_batch_its_own_noise(tmp_path):
     """Session 70: every file of a batch restarted the generator from --seed, so files
     of one shape got the same noise (a test set of identical draws)."""

@@ -175,19 +175,13 @@ def _load_model(name: str) -> Any:
 
 
 def _made(psf: Any) -> Any:
-    """A PSF kind's description (``--psf KIND``) made into its array when it names its
-    dimensions (``ndim=``); without, the description, which synthesis makes in 3D
-    beside a Z axis as ``restore --method`` does (session 71: a ZYX file was blurred
-    plane by plane and deconvolved in 3D with the same ``--psf gaussian:sigma=1.5``);
-    others as they are."""
+    """A PSF kind's description (``--psf KIND``) made into its array; others as they are."""
     if not isinstance(psf, dict):
         return psf
     from napari_deconvnet.core.psf import make_psf
 
     kind, ndim = psf["kind"], psf.get("ndim")  # (None: the kind's own dimensions)
     optics = {k: v for k, v in psf.items() if k not in ("kind", "ndim")}
-    if ndim is None:
-        return {"kind": kind, **optics}
     return np.asarray(make_psf(kind, ndim=ndim, **optics), np.float32)
 
 
