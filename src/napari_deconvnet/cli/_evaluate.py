@@ -97,7 +97,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result, reference = images
     x, y = np.asarray(result.data), np.asarray(reference.data)
     mine, theirs = result.axes or "", reference.axes or ""
-    if mine and theirs and mine != theirs and sorted(mine) == sorted(theirs):
+    # (--axes names both files' axes as the user knows them: nothing is moved then)
+    if not args.axes and mine and theirs and mine != theirs and sorted(mine) == sorted(theirs):
         # the files name their axes in another order (an ImageJ ZCYX and an OME-TIFF
         # CZYX of one stack): compared plane by plane as named, not as stored (session
         # 71: planes of different channels were compared, PSNR 26.8 for 38.4)

@@ -545,17 +545,20 @@ def _read_photo(path: str) -> tuple[ImageFile, Any, dict, str]:
         head = fh.read(8)
     if not head:
         raise _NotAnImage(f"{path}: the file is empty (0 bytes)")
-    if not head.startswith(PHOTO_MAGIC):
-        raise _NotAnImage(
-            f"{path}: not a PNG or JPEG file (its first bytes are neither's signature): "
-            "damaged, or another format under this extension"
-        )
 
     if path.lower().endswith(".png") and reads_lossily(path):
         with open(path, "rb") as fh:  # 16-bit colour: Pillow would keep 8 of its bits
             data = decode_png(fh.read())
     else:
-        data = np.asarray(iio.imread(path))
+        try:  # (a WebP, BMP or GIF under this extension reads as it is)
+            data = np.asarray(iio.imread(path))
+        except Exception as err:
+            if head.startswith(PHOTO_MAGIC):
+                raise
+            raise _NotAnImage(
+                f"{path}: not an image imageio can read, nor a PNG or JPEG (its first bytes "
+                "are neither's signature): damaged, or another format under this extension"
+            ) from err
     grey_alpha = data.ndim == 3 and data.shape[-1] == 2
     if grey_alpha:
         # grey with alpha (PNG "LA"): as RGBA, so napari shows it as one image and restore
