@@ -441,8 +441,8 @@ def test_channel_names_survive_a_restore(tmp_path):
     rng = np.random.default_rng(0)
     stack = (rng.random((2, 3, 40, 48)) * 1000).astype(np.uint16)  # C, Z, Y, X
     src = tmp_path / "two.ome.tif"
-    tifffile.imwrite(src, stack, ome=True, metadata={"axes": "CZYX",
-                                                      "Channel": {"Name": ["membrane", "nuclei"]}})  # fmt: skip
+    names = {"Name": ["membrane", "nuclei"]}
+    tifffile.imwrite(src, stack, ome=True, metadata={"axes": "CZYX", "Channel": names})
     assert read_image(src).metadata["channel_names"] == ["membrane", "nuclei"]
     for out in ("r.ome.tif", "r.ome.zarr"):
         assert main(["restore", str(src), "-o", str(tmp_path / out), "-q", "--device", "cpu"]) == 0

@@ -53,17 +53,19 @@ def test_salt_at_the_type_limit_restores_like_salt_at_the_data(model):
     assert inner.min() - 1e-3 < restored.min() and restored.max() < inner.max() + 1e-3
 
 
-def test_levels_go_one_float32_step_beyond_the_data_wherever_they_were(model):
-    clean, _ = _scene(1000)
+def test_far_levels_go_one_float32_step_beyond_the_data(model):
+    clean, noisy = _scene(1000)  # salt at the data's own maximum: nothing moves
+    assert impulse_gap(noisy, model) is None
     restored = []
-    for salt, pepper in ((int(clean.max()), 0), (1300, 0), (65535, 0), (65535, 15)):
+    for salt, pepper in ((1300, 0), (65535, 0), (65535, 15)):
         _, noisy = _scene(salt, pepper=pepper)
         gap = impulse_gap(noisy, model)
         inner = noisy[(noisy > pepper) & (noisy < salt)]
         assert gap == {
             "minimum": pepper,
             "maximum": salt,
-            "pepper": float(np.nextafter(np.float32(inner.min()), np.float32(-np.inf))),
+            # pepper 20 or 5 below data from 20 lies within a tenth of its range: it stays
+            "pepper": pepper,
             "salt": float(np.nextafter(np.float32(inner.max()), np.float32(np.inf))),
         }
         moved = across_gap(noisy, gap)
@@ -74,12 +76,47 @@ def test_levels_go_one_float32_step_beyond_the_data_wherever_they_were(model):
         out = dn.restore(noisy, model)
         assert out.max() <= gap["salt"] and out.min() >= gap["pepper"]  # within the data
         restored.append(out)
-    # the result does not depend on how far beyond the data the levels lie (with salt at
-    # the clean maximum, the clean pixels there are salt too: another image)
-    np.testing.assert_array_equal(restored[2], restored[1])
+    # the result does not depend on how far beyond the data the levels lie
+    np.testing.assert_array_equal(restored[1], restored[0])
+    # far below the data (data in 520-1000), pepper moves too
+    _, high = _scene(65535)
+    high = np.where((high > 0) & (high < 65535), high // 2 + 500, high)
+    gap = impulse_gap(high, model)
+    inner = high[(high > 0) & (high < 65535)]
+    assert gap["pepper"] == float(np.nextafter(np.float32(inner.min()), np.float32(-np.inf)))
     # a blind denoiser never moves anything; nor does the model without inner values
     assert impulse_gap(noisy, load_model("denoise-2d")) is None
     assert impulse_gap(np.array([[0, 9], [9, 0]], np.uint16), model) is None
+
+
+def test_a_level_that_is_an_area_stays(model, tmp_path):
+    """Review of session 71: a background set to 0 by a mask, and a blank frame of a
+    stack, came back at the data's floor once the pepper level was moved (masked coins
+    lost 5 dB; a streamed blank frame came back at 11 where it was 0)."""
+    zarr = pytest.importorskip("zarr")
+    from skimage import filters
+
+    coins = data.coins()[:192, 100:292].astype(np.float32)
+    masked = np.where(coins > filters.threshold_otsu(coins), coins, 0) / 255
+    noisy = np.asarray(dn.synthesize(masked, "salt-and-pepper", amount=0.2, seed=0))
+    assert impulse_gap(noisy, model) is None  # (its data start 0.4 above 0)
+    # a stack: frames of data in 500-1000 with impulses at 0 and 65535, one blank frame
+    _, frame = _scene(65535, shape=(96, 128))
+    frame = np.where((frame > 0) & (frame < 65535), frame // 2 + 500, frame)
+    stack = np.stack([frame, np.zeros_like(frame), frame])
+    gap = impulse_gap(stack, model)
+    assert gap is not None and gap["pepper"] == 0 and gap["salt"] < 1001  # salt alone moves
+    eager = dn.restore(stack, model, axes="TYX")
+    np.testing.assert_array_equal(eager[1], 0.0)
+    source = zarr.create_array(tmp_path / "s.zarr", shape=stack.shape, dtype=stack.dtype,
+                               chunks=(1, 64, 64))  # fmt: skip
+    source[:] = stack
+    out = dn.restore_to_zarr(str(tmp_path / "s.zarr"), str(tmp_path / "o.ome.zarr"),
+                             model=model, axes="TYX", chunks=64)  # fmt: skip
+    streamed = np.asarray(zarr.open_group(out, mode="r")["0"]).reshape(stack.shape)
+    assert np.abs(streamed[1]).max() < 0.002 * 500  # (as a streamed blank frame comes back)
+    kept = (frame != 0) & (frame != 65535)
+    np.testing.assert_array_equal(streamed[0][kept], frame[kept].astype(np.float32))
 
 
 def test_lazy_and_streamed_equal_eager(model, tmp_path):
