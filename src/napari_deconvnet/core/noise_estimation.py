@@ -1134,7 +1134,7 @@ def _one_level(
     where the truth was 0.33-2 with an offset of 100, and ``dn.adapt`` trained
     on pairs 8 times brighter, noiseless in the dark: 1.1-3.5 dB lost while
     its synthetic validation improved (session 71). Pure counts over a
-    background of more than about 60 photons with no darker pixel read as
+    background of more than about 40 photons with no darker pixel read as
     Gaussian at their level too. Sparse spots over a flat background: every
     block above the background is a spot's flank, and a line through those
     read counts over 10-100 photons' background as Poisson-Gaussian noise of
