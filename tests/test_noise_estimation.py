@@ -738,26 +738,3 @@ def test_dim_camera_frames_over_an_offset_are_not_counts_through_zero(adu_per_e,
     assert params["noise"] == "gaussian", params
     # the read noise in ADU, and a little of the shot noise of at most 2 photons
     assert adu_per_e * read_e <= params["sigma"] <= 1.3 * adu_per_e * np.hypot(read_e, 1.0)
-
-
-def test_a_given_offset_fits_what_auto_fits():
-    """Session 71: estimate_noise(image, "poisson-gaussian", offset=100) refused camera
-    frames that "auto" fitted (its span test read the 5th-95th percentiles of the levels,
-    "auto" their full span), so a user who knew the offset could not adapt to them."""
-    from napari_deconvnet.core.phantoms import phantom
-
-    rng = np.random.default_rng(7)
-    scene = phantom((256, 256), "nuclei", rng=1)
-    scene = np.clip(scene / np.percentile(scene, 99.9), 0, None)
-    electrons = rng.poisson(5.0 * scene) + rng.normal(0, 3.0, scene.shape)
-    frame = np.round(100 + 3.0 * electrons).astype(np.uint16)  # 3 ADU per electron
-    auto = estimate_noise(frame)
-    given = estimate_noise(frame, "poisson-gaussian", offset=100)
-    assert auto["noise"] == given["noise"] == "poisson-gaussian"
-    assert given["offset"] == 100.0
-    assert given["gain"] == pytest.approx(1 / 3.0, rel=0.15)
-    assert given["read_noise"] == pytest.approx(3.0, rel=0.15)
-    # one level still cannot be fitted with a given model
-    flat = np.round(100 + 3.0 * rng.normal(0, 3.0, (128, 128))).astype(np.uint16)
-    with pytest.raises(ValueError, match="span less than one noise standard deviation"):
-        estimate_noise(flat, "poisson-gaussian", offset=100)

@@ -54,13 +54,7 @@ from .psf import (
     recentre_psf,
     single_leading_axes,
 )
-from .synthetic_pairs import (
-    RehearsalPairs,
-    SyntheticPairs,
-    camera_from,
-    noise_free_top,
-    rows_by_psf,
-)
+from .synthetic_pairs import RehearsalPairs, SyntheticPairs, camera_from, rows_by_psf
 from .train_record import describe_psf, finite_jsonable, run_outcome, versions
 from .train_setup import check_resume, is_psf_model, training_precision
 from .train_types import run_events
@@ -322,7 +316,7 @@ def image_levels(
     levels = []
     for image in images:
         sample = np.asarray(image, np.float64).reshape(-1)[:: max(1, image.size // (1 << 18))]
-        high = noise_free_top(float(np.percentile(sample, 99.5)), camera)
+        high = float(np.percentile(sample, 99.5))
         offset, scale = normalization_of(net.config.normalization, image)
         levels.append((max(high - camera["offset"], 1e-6), float(offset), float(scale)))
     amplitudes = [a for a, _, _ in levels]

@@ -803,6 +803,9 @@ def switch_impulses(
         if everything.get("images") is not None:  # this image's own data range
             whole = everything["images"]["shape"]
             at = np.add(np.unravel_index(i, own_lead), start if start is not None else 0)
+            # an axis of one in the levels is the one image there (a channel restored
+            # alone, whose job indexes the whole C axis: review of session 71)
+            at = [0 if n == 1 else int(a) for a, n in zip(at, whole, strict=True)]
             values = _image_values(everything, int(np.ravel_multi_index(tuple(at), whole)))
         image = image.astype(np.float32)
         mask = impulse_mask(image, values)

@@ -831,9 +831,7 @@ def _estimate(
         )
     lo, mid, hi = np.percentile(mean, [5, 50, 95])
     deviation = np.sqrt(max(float(np.median(variance)), 0.0))  # the noise's, typically
-    # (the levels' full span, as "auto" reads it: the 5th-95th percentiles refused an
-    # image that "auto" fitted, so a user who gave the offset could not, session 71)
-    if model != "auto" and np.ptp(mean) < deviation:
+    if model != "auto" and hi - lo < deviation:
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image's intensities span less than one "
             "noise standard deviation, too little to measure how the noise grows with the "

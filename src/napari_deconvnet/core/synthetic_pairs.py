@@ -93,34 +93,10 @@ def camera_from(image: np.ndarray, noise: Any) -> dict[str, Any]:
         offset = float(params.get("offset", 0.0))
     elif name == "poisson":
         offset = 0.0
-    else:  # the dark level under the noise: the 0.5th percentile lies 2.6 sigma below it
-        median = float(np.median(sample))
-        offset = min(float(low) + PERCENTILE_SIGMAS * _sigma(params), median)
-    camera = {"noise": name, "params": params, "offset": offset}
-    amplitude = max(noise_free_top(float(high), camera) - offset, 1e-6)
-    return {**camera, "amplitude": amplitude}
-
-
-#: How many standard deviations of Gaussian noise the 0.5th and 99.5th percentiles lie
-#: beyond a flat level: what they add to the darkest and brightest levels they read
-PERCENTILE_SIGMAS = 2.576
-
-
-def _sigma(params: dict[str, Any]) -> float:
-    sigma = params.get("sigma", 0.0)
-    return float(sigma) if np.ndim(sigma) == 0 and np.isfinite(sigma) else 0.0
-
-
-def noise_free_top(high: float, camera: dict[str, Any]) -> float:
-    """The 99.5th percentile `high` of a noisy image as its signal's: under Gaussian
-    noise (`camera`'s), :data:`PERCENTILE_SIGMAS` standard deviations lower, never
-    below the dark level. Read off the noisy image, dim camera frames (15 ADU of
-    signal under 9 ADU of noise) took an amplitude of 62 ADU, so ``dn.adapt`` trained
-    on pairs four times brighter than the user's (session 71). The Poisson models'
-    top is the image's own (their noise at the top is the signal's)."""
-    if camera["noise"] != "gaussian":
-        return high
-    return max(high - PERCENTILE_SIGMAS * _sigma(camera["params"]), camera["offset"])
+    else:
+        offset = float(low)
+    amplitude = max(float(high) - offset, 1e-6)
+    return {"noise": name, "params": params, "offset": offset, "amplitude": amplitude}
 
 
 # ---------------------------------------------------------------- data
