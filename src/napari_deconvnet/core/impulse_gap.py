@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_dask
-from .kinds import ImpulseSwitched, central_box, impulse_values, kind_of
+from .kinds import ImpulseSwitched, impulse_values, kind_of
 
 __all__ = ["IMPULSE_GAP", "across_gap", "impulse_gap"]
 
@@ -51,24 +51,13 @@ IMPULSE_GAP = 0.1
 
 
 def _inner_levels(image: Any, lo: float, hi: float) -> tuple[float, float] | None:
-    """The least and greatest value strictly between `lo` and `hi` (None without any)."""
-    if is_dask(image):
-        import dask
-        import dask.array as da
+    """The least and greatest value strictly between `lo` and `hi` (None without any):
+    :func:`~.impulse_switch.image_levels` of the whole image."""
+    from .impulse_switch import image_levels
 
-        inside = (image > lo) & (image < hi)
-        low = da.where(inside, image, np.inf).min()
-        high = da.where(inside, image, -np.inf).max()
-        low, high = dask.compute(low, high)
-    else:
-        x = np.asarray(image)
-        inside = (x > lo) & (x < hi)
-        if not inside.any():
-            return None
-        low, high = x[inside].min(), x[inside].max()
-    if not np.isfinite(low):
-        return None
-    return float(low), float(high)
+    levels = image_levels(image, (), {"minimum": lo, "maximum": hi})
+    low, high = levels["low"][0], levels["high"][0]
+    return None if low is None else (low, high)
 
 
 def _beyond(level: float, direction: float) -> float:
@@ -102,7 +91,7 @@ def impulse_gap(image: Any, net: Any) -> dict[str, float] | None:
     far_high = hi - high > IMPULSE_GAP * span
     if not (far_low or far_high):
         return None
-    crops = _probed_crops(image) if far_low or far_high else []  # (read once)
+    crops = _probed_crops(image)  # (read once)
     far_low = far_low and not any(_an_area(c, lo) for c in crops)
     far_high = far_high and not any(_an_area(c, hi) for c in crops)
     if not (far_low or far_high):
@@ -112,22 +101,13 @@ def impulse_gap(image: Any, net: Any) -> dict[str, float] | None:
     return {"minimum": lo, "maximum": hi, "pepper": pepper, "salt": salt}
 
 
-#: The planes :func:`_an_area` reads: the centre of each probed plane, at most this size
-AREA_CROP = 512
-
-
 def _probed_crops(image: Any) -> list[np.ndarray]:
-    """The central crops (:data:`AREA_CROP`) of the planes the impulse switch probes
+    """The central crops of the planes the impulse switch probes, read
     (:func:`~.impulse_switch.probed_images`: the middle one and up to 8 spread over a
-    stack, a blank frame among them), read."""
-    from .impulse_switch import probed_images
+    stack, a blank frame among them; :func:`~.impulse_switch._probe` of each)."""
+    from .impulse_switch import _probe, probed_images
 
-    crops = []
-    for index in probed_images(tuple(int(n) for n in image.shape[:-2])):
-        plane = image[index]
-        crop = plane[central_box(plane.shape, (AREA_CROP, AREA_CROP))]
-        crops.append(np.asarray(crop.compute() if hasattr(crop, "compute") else crop))
-    return crops
+    return [np.asarray(_probe(image, i, 2)) for i in probed_images(tuple(image.shape[:-2]))]
 
 
 def _an_area(crop: np.ndarray | None, level: float) -> bool:
@@ -137,21 +117,15 @@ def _an_area(crop: np.ndarray | None, level: float) -> bool:
     one in two thousand such pixels; a masked background with 20 % impulses, four in
     five (review of session 71: masked photos lost 3 to 5 dB once their background was
     moved to the data's floor)."""
+    from .impulse_switch import _ring_count
+
     if crop is None or crop.ndim != 2 or min(crop.shape) < 3:
         return False
     at = crop == level
     n = int(np.count_nonzero(at))
     if n < 16:
         return False
-    padded = np.pad(at, 1).astype(np.int8)
-    h, w = at.shape
-    neighbours = sum(
-        padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-        for dy in (-1, 0, 1)
-        for dx in (-1, 0, 1)
-        if dy or dx
-    )
-    return int(np.count_nonzero(at & (neighbours >= 7))) > 0.5 * n
+    return int(np.count_nonzero(at & (_ring_count(at) >= 7))) > 0.5 * n
 
 
 def _moved(block: np.ndarray, gap: dict[str, float]) -> np.ndarray:
