@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -458,6 +459,27 @@ def test_channel_names_survive_a_restore(tmp_path):
     meta = {"metadata": {"channel_names": ["a", "b", "c"]}, "axis_labels": ("c", "y", "x")}
     write_ome_zarr(tmp_path / "w.ome.zarr", stack[:, 0], meta)
     assert "omero" not in json.loads((tmp_path / "w.ome.zarr" / ".zattrs").read_text())
+
+
+def test_channel_names_survive_a_streamed_restore(tmp_path):
+    # session 71's note: restore_to_zarr (the CLI's path for big inputs) wrote no channel
+    # names, from an OME-TIFF's Channel Name or from an OME-Zarr's omero labels
+
+    rng = np.random.default_rng(1)
+    stack = (rng.random((2, 3, 40, 48)) * 1000).astype(np.uint16)  # C, Z, Y, X
+    src = tmp_path / "two.ome.tif"
+    names = {"Name": ["membrane", "nuclei"]}
+    tifffile.imwrite(src, stack, ome=True, metadata={"axes": "CZYX", "Channel": names})
+    first = dn.restore_to_zarr(str(src), str(tmp_path / "a.ome.zarr"), model="default")
+    second = dn.restore_to_zarr(first, str(tmp_path / "b.ome.zarr"), model="default")
+    for out in (first, second):
+        zattrs = json.loads((Path(out) / ".zattrs").read_text())
+        assert [c["label"] for c in zattrs["omero"]["channels"]] == ["membrane", "nuclei"]
+        assert read_image(out).metadata["channel_names"] == ["membrane", "nuclei"]
+    # a grey image (no C axis) gets none
+    tifffile.imwrite(tmp_path / "g.tif", stack[0, 0])
+    grey = dn.restore_to_zarr(str(tmp_path / "g.tif"), str(tmp_path / "g.ome.zarr"))
+    assert "omero" not in json.loads((Path(grey) / ".zattrs").read_text())
 
 
 def test_an_empty_zarr_folder_or_photo_fails_alone_in_words(tif, tmp_path, capsys):

@@ -62,7 +62,8 @@ def _open_array(path: str, kind: str, component: str) -> Any:
 
 
 def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """(array, path source or None, info from the file: axes, scale, translate, units).
+    """(array, path source or None, info from the file: axes, scale, translate, units,
+    channel names).
 
     The info is given per axis of the array as opened: from the NGFF
     ``multiscales`` of an OME-Zarr, or for a TIFF what the package's reader
@@ -116,6 +117,11 @@ def open_source(source: Any) -> tuple[Any, Any, dict[str, Any]]:
                     for key in ("scale", "translate"):
                         if image[key] is not None:
                             info[key] = image[key]
+                omero = node.attrs.get("omero")
+                channels = omero.get("channels") if isinstance(omero, dict) else None
+                if isinstance(channels, list) and all(isinstance(c, dict) for c in channels):
+                    # NGFF's channel labels, written again on the output (as in memory)
+                    info["channel_names"] = [str(c.get("label") or "") for c in channels]
             src = PathSource(path, "zarr", component)
             return src.array(), src, info
         if name.endswith(".npy"):

@@ -478,6 +478,11 @@ def restore_to_zarr(
         # in-memory writer records it: the S axis last
         LAYER_KEY: layer_document(label, doc_axes, info, provenance),
     }
+    names = info.get("channel_names")
+    if names and "C" in zaxes and "S" not in axes and len(names) == shapes[0][zaxes.index("C")]:
+        # the source's channel names as NGFF omero labels, as the in-memory writer
+        # writes them (session 71 noted them lost on every streamed output)
+        attrs["omero"] = {"channels": [{"label": str(n), "active": True} for n in names]}
     write_json(target / ".zattrs", attrs)
     shutil.rmtree(target / JOB_DIR, ignore_errors=True)
     return str(target)

@@ -471,7 +471,9 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
     dict
         ``axes`` (letters from ``TZCYXS``) and where the file gives them
         ``scale``, ``translate`` and ``units`` (one per axis, ``S`` and ``C``
-        included); ``{}`` when the file does not name its axes.
+        included) and ``channel_names`` (OME-XML channel names, or those a
+        napari-deconvnet layer document holds); ``{}`` when the file does not
+        name its axes.
 
     Raises
     ------
@@ -493,6 +495,9 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
     if axes is None:
         return {}
     sizes: dict[str, tuple[float, str | None]] = dict(native)
+    channels = sizes.pop("__channels__", None) or ((doc or {}).get("metadata") or {}).get(
+        "channel_names"
+    )
     offsets: dict[str, float] = {}
     if doc is not None:
         letters = (valid_axes(doc.get("axes"), len(doc.get("axes") or "")) or "").removesuffix("S")
@@ -508,6 +513,8 @@ def tiff_geometry(path: str | os.PathLike) -> dict[str, Any]:
         info["units"] = [sizes.get(a, (1.0, None))[1] for a in axes]
     if offsets:
         info["translate"] = [offsets.get(a, 0.0) for a in axes]
+    if isinstance(channels, list | tuple) and channels:
+        info["channel_names"] = [str(n) for n in channels]
     return info
 
 
