@@ -436,6 +436,37 @@ def test_a_trailing_slash_names_a_folder(tif, tmp_path, capsys):
     assert "is a file, but -o ending in / names a folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "train",
+            "--input",
+            "{tif}",
+            "--target",
+            "{tif}",
+            "--time",
+            "1",
+            "-o",
+            "{dir}/m.safetensors/",
+        ],
+        ["adapt", "{tif}", "--time", "1", "-o", "{dir}/m.safetensors/"],
+        ["export", "default", "-o", "{dir}/m.zip/"],
+        ["evaluate", "{tif}", "{tif}", "--ssim-map", "{dir}/s.tif/"],
+        ["demo", "--headless", "-o", "{dir}/d.tif/"],
+    ],
+)
+def test_a_trailing_slash_on_a_one_file_output_is_refused(argv, tif, tmp_path, capsys):
+    # session 71's note: "-o model.safetensors/" (a folder, by restore's rule) wrote the
+    # file model.safetensors for train, adapt, export, evaluate --ssim-map and demo
+    argv = [a.format(tif=tif, dir=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "ends in /, which names a folder, but this command writes one file" in err
+    assert not any(p.suffix in (".safetensors", ".zip") for p in tmp_path.iterdir())
+    assert not (tmp_path / "s.tif").exists() and not (tmp_path / "d.tif").exists()
+
+
 def test_channel_names_survive_a_restore(tmp_path):
     # session 71: an OME-TIFF's channel names ("membrane", "nuclei") were lost on every
     # output, and an OME-Zarr's omero labels were never read

@@ -30,6 +30,7 @@ from ._files import (
     grey_alpha_parts,
     layer_meta,
     not_an_input,
+    one_file,
     output_paths,
     parse_spec,
     png_refusal,
@@ -86,7 +87,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if not args.output:
         raise UsageError("-o/--output is empty; name the output file (e.g. model.zip)")
-    out = Path(args.output)
+    out = one_file(args.output, "-o", "model.zip")
     fmt = args.format
     if fmt is None:
         fmt = next((f for f, ss in EXPORT_FORMATS.items() if out.suffix.lower() in ss), None)
@@ -272,7 +273,7 @@ def model_output(args: argparse.Namespace) -> tuple[Path, Path]:
     ``--overwrite`` and ``--resume`` (an interrupted run is never overwritten silently)."""
     if not args.output:
         raise UsageError("-o/--output is empty; name the model file (e.g. model.safetensors)")
-    out = Path(args.output)
+    out = one_file(args.output, "-o", "model.safetensors")
     if out.suffix != ".safetensors":
         raise UsageError(f"{out}: model files end in .safetensors")
     autosave = out.with_name(out.name.removesuffix(".safetensors") + ".autosave.safetensors")
@@ -624,7 +625,7 @@ def _demo_headless(args: argparse.Namespace) -> int:
 
     if args.output is None:
         raise UsageError("--headless needs -o/--output, the TIFF file to write")
-    out = Path(args.output)
+    out = one_file(args.output, "-o", "restored.tif")
     if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float32 samples
         raise UsageError(f"{out}: name the output *.tif, *.ome.tif, *.ome.zarr or *.npy")
     if out.exists() and not args.overwrite:  # (it was replaced without a word)

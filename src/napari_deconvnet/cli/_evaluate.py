@@ -24,6 +24,7 @@ from ._files import (
     follow,
     layer_meta,
     not_an_input,
+    one_file,
     progress_bar,
     read_input,
     suffix_of,
@@ -86,7 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not Path(name).exists():
             raise UsageError(f"{name}: no such file")
     if args.ssim_map is not None:  # refused before any work, as restore's outputs are
-        out = Path(args.ssim_map)
+        out = one_file(args.ssim_map, "--ssim-map", "ssim.tif")
         if suffix_of(out) not in WRITABLE or suffix_of(out) == ".png":  # float SSIM
             raise UsageError(f"--ssim-map {out}: name it *.tif, *.ome.tif, *.ome.zarr or *.npy")
         not_an_input([out], [Path(args.result), Path(args.reference)])  # (folder writable)

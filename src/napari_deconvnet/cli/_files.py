@@ -291,6 +291,20 @@ def not_an_input(outputs: list[Path], inputs: list[Path]) -> list[Path]:
     return outputs
 
 
+def one_file(text: str, option: str, example: str) -> Path:
+    """The output file `text` names, refused when it ends in a separator: that names a
+    folder (as restore's ``-o out/`` does), and the command writes one file (session 71:
+    ``-o model.safetensors/`` wrote the file ``model.safetensors``). OME-Zarr images,
+    which shells complete with a slash, stay images."""
+    path = Path(text)
+    if str(text).endswith(("/", os.sep)) and not path.name.lower().endswith(".zarr"):
+        raise UsageError(
+            f"{option} {text} ends in /, which names a folder, but this command writes one "
+            f"file; name it (e.g. {option} {path.parent / example if path.name else example})"
+        )
+    return path
+
+
 def check_output_file(path: Path, overwrite: bool, example: str = "out") -> None:
     """Refuse an output file that cannot be written, before any work is done.
 
