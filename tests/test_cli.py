@@ -672,6 +672,27 @@ def test_synthesize_with_noise_and_psf(tmp_path):
     assert record == {"noise": "gaussian", "sigma": 0.1, "seed": 3, "clip": None}
 
 
+def test_synthesize_of_a_stack_draws_as_synthesize_iter(tmp_path):
+    """The README's promise (session 72: it said dn.synthesize, which draws a stack with
+    a camera's gain and offset otherwise): the file's noise is synthesize_iter's over the
+    file's axes, with the same seed."""
+    from napari_deconvnet.core.operations import drain, synthesize_iter
+
+    stack = (np.random.default_rng(2).random((3, 32, 40)) * 200).astype(np.float32)
+    tifffile.imwrite(tmp_path / "s.tif", stack, imagej=True, metadata={"axes": "ZYX"})
+    spec = "poisson-gaussian:gain=2,offset=100,read_noise=2"
+    out = tmp_path / "n.tif"
+    assert (
+        main(
+            ["synthesize", str(tmp_path / "s.tif"), "-o", str(out), "--noise", spec, "--seed", "7"]
+        )
+        == 0
+    )
+    options = {"gain": 2, "offset": 100, "read_noise": 2, "seed": 7}
+    expected = drain(synthesize_iter(stack, "poisson-gaussian", axes="ZYX", **options))
+    np.testing.assert_array_equal(read_image(out).data, np.asarray(expected, np.float32))
+
+
 def test_synthesize_gives_each_file_of_a_batch_its_own_noise(tmp_path):
     """Session 70: every file of a batch restarted the generator from --seed, so files
     of one shape got the same noise (a test set of identical draws)."""

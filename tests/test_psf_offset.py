@@ -215,3 +215,20 @@ def test_a_symmetric_even_kernel_is_moved_alike_on_every_axis(n):
         centred, shift = recentre_psf(kernel)
         assert len(set(centred.shape)) == 1
         assert shift is None or len(set(shift)) == 1
+
+
+def test_an_off_centre_psf_warns_that_the_result_is_shifted():
+    # session 72: a bead cropped 3 and 4 pixels off centre moved the restoration by as
+    # much without a word; a centred PSF (odd or even) says nothing
+    import warnings
+
+    from napari_deconvnet.core.conditions import ConditionsWarning
+
+    image = cells_2d(np.random.default_rng(5), 48).astype(np.float32)
+    kernel = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    with pytest.warns(ConditionsWarning, match=r"off its middle pixel \(Y -3, X \+4 pixels\)"):
+        dn.restore(image, "deconv-2d", psf=_off_centre(kernel, (-3, 4)), device="cpu")
+    for centred in (kernel, dn.make_psf("gaussian", shape=(8, 8), sigma=1.5)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConditionsWarning)
+            dn.restore(image, "deconv-2d", psf=centred, device="cpu")

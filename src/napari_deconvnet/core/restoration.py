@@ -272,7 +272,30 @@ def place_psf(layout: Layout, net: DeconvNet, psf: Any) -> Any:
     if prepared is not None and kind.needs_psf:
         layout.psf, layout.psf_shift = recentre_psf(prepared, layout.spatial_shape)
         layout.psf_fraction = subpixel_fraction(layout.psf)
+        if layout.psf_shift is not None:
+            warnings.warn(off_centre_note(layout.psf_shift), ConditionsWarning, stacklevel=3)
     return prepared
+
+
+def off_centre_note(shift: Sequence[int]) -> str:
+    """Words for a PSF whose centre lies `shift` whole pixels (per axis) off its middle
+    pixel: the restore keeps the object where such a kernel puts it, so the result is
+    shifted against the input by as much (session 72: a bead cropped 3 and 4 pixels off
+    centre moved the restoration by as much, without a word; with one PSF per channel
+    each channel moves its own way)."""
+    letters = "ZYX"[-len(shift) :] if len(shift) <= 3 else None
+    said = (
+        ", ".join(f"{a} {k:+d}" for a, k in zip(letters, shift, strict=True))
+        if letters
+        else str(tuple(shift))
+    )
+    return (
+        f"the PSF's centre lies off its middle pixel ({said} pixels): the result is the "
+        "object such a kernel implies, shifted against the input by as much, as "
+        "Richardson-Lucy with the kernel as given. If the bead was only cropped off "
+        "centre, crop it around its centre (napari_deconvnet.core.psf.psf_offset gives "
+        "the offset) so that the result stays in register with the input"
+    )
 
 
 def warn_conditions(net: DeconvNet, image: Any, layout: Layout) -> list[str]:
