@@ -114,8 +114,7 @@ def test_restore_with_a_raw_bead_crop_nearly_equals_the_exact_psf(monkeypatch):
     with pytest.warns(ConditionsWarning):  # the check does not depend on the crop's scale
         assert score(crop / crop.sum()) == pytest.approx(now)
     monkeypatch.setattr(psf_module, "PEDESTAL_MIN_MASS", float("inf"))  # as before the check
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with pytest.warns(ConditionsWarning, match="border lies well above zero"):  # (session 72)
         before = score(crop)
     assert now - before > 3, (now, before)
 
@@ -158,3 +157,33 @@ def test_an_airy_ring_along_the_crop_is_no_pedestal():
     big = dn.make_psf("airy", (25, 25), **kw)
     measured = rng.poisson(big / big.max() * 2000 + 100).astype(float)
     assert psf_pedestal(measured) is not None and abs(psf_pedestal(measured)[0] - 100) < 5
+
+
+@pytest.mark.parametrize("peak", [300, 3000])
+def test_a_tight_crop_on_an_offset_is_used_as_given_with_a_warning(peak):
+    # session 72: an 11-pixel crop of a bead about 4 pixels wide on an offset of 100 is
+    # no flat pedestal (the wings reach the border) and cost 1 to 7 dB without a word
+    psf = dn.make_psf("gaussian", shape=(11, 11), sigma=1.8)
+    bead = _bead(psf, 100, peak)
+    assert psf_pedestal(bead) is None
+    with pytest.warns(ConditionsWarning, match="border lies well above zero") as said:
+        kernel = as_psf(bead)
+    np.testing.assert_allclose(kernel, bead / bead.sum())  # as given
+    assert "crop wider around the bead, or subtract the background" in str(said[0].message)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        dn.make_psf("gaussian", shape=(9, 9), sigma=2.0),  # computed, cut by its crop
+        dn.make_psf("widefield", na=0.8, refractive_index=1.0),  # defocused planes
+        dn.make_psf("airy", shape=(15, 15), na=1.2, refractive_index=1.33, pixel_size=65),
+    ],
+)
+def test_wings_without_a_background_say_nothing(kernel):
+    rng = np.random.default_rng(4)
+    measured = rng.poisson(kernel / kernel.max() * 5000).astype(np.float64)  # a bead, no offset
+    for psf in (kernel, measured):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConditionsWarning)
+            as_psf(psf)

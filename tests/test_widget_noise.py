@@ -228,6 +228,40 @@ def test_match_noise_of_a_real_layer(viewer_widget, qtbot, errors):
     assert np.std(fake - clean) == pytest.approx(np.std(real - clean), rel=0.1)
 
 
+def test_match_noise_of_channels_with_different_noise_says_so(
+    viewer_widget, qtbot, errors, monkeypatch
+):
+    """Session 72: a two-colour layer at 200 and 30 photons matched one pooled
+    Poisson-Gaussian model that gave the dim channel 4 times too little noise, without a
+    word. Each channel is estimated on its own now: the form shows the one on screen
+    and a warning names every channel's; channels alike match pooled, as before."""
+    cautions = []
+    monkeypatch.setattr(noise_module, "_caution", cautions.append)
+    viewer, widget = viewer_widget
+    clean = _smooth((160, 160)) * 0.8 + 0.1
+    bright = dn.synthesize(clean, "poisson", gain=200.0, seed=1)
+    dim = dn.synthesize(clean, "poisson", gain=30.0, seed=2)
+    viewer.add_image(np.stack([bright, dim]), name="two", axis_labels=("c", "y", "x"))
+    viewer.dims.set_current_step(0, 1)  # the dim channel on screen
+    widget.match_layer.value = viewer.layers["two"]
+    widget.match_noise()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    assert widget.noise.value == "poisson"
+    assert widget.params.values()["peak"] == pytest.approx(30.0, rel=0.15)
+    assert len(cautions) == 1 and "channel 0: poisson gain=" in cautions[0]
+    assert "channel 1: poisson gain=" in cautions[0] and "shows channel 1's" in cautions[0]
+    assert "(channel 1)" in widget.status.value
+    # two channels of the same noise: pooled, no warning
+    same = np.stack([bright, dn.synthesize(clean, "poisson", gain=200.0, seed=3)])
+    viewer.add_image(same, name="same", axis_labels=("c", "y", "x"))
+    widget.match_layer.value = viewer.layers["same"]
+    widget.match_noise()
+    _wait_until_idle(qtbot, widget)
+    assert len(cautions) == 1
+    assert widget.params.values()["peak"] == pytest.approx(200.0, rel=0.15)
+
+
 def test_matched_noise_the_form_cannot_show_is_refused_in_words(viewer_widget, qtbot, errors):
     """Session 59, odd layers through the widget: an int64 image of about 1e18 has a
     noise sigma of about 1.5e18, beyond the 1e12 a spin box shows, and matching it said

@@ -899,6 +899,7 @@ def _without_pedestal(kernel: np.ndarray) -> np.ndarray:
     """:func:`remove_pedestal`, saying so (a condition note: the widget shows it)."""
     found = psf_pedestal(kernel)
     if found is None:
+        _say_raised_border(kernel)
         return kernel
     from .conditions import report_conditions
 
@@ -914,6 +915,43 @@ def _without_pedestal(kernel: np.ndarray) -> np.ndarray:
         stacklevel=3,  # as_psf's caller
     )
     return _subtract_pedestal(kernel, level, noise)
+
+
+#: A measured PSF whose border (median) weighs this share of its sum or more, and that
+#: is no pedestal, is used as given with a warning (:func:`_say_raised_border`)
+RAISED_BORDER_SHARE = 0.1
+
+
+def _say_raised_border(kernel: np.ndarray) -> None:
+    """A condition note for a measured PSF whose border lies well above zero but is no
+    flat pedestal (:func:`psf_pedestal`): a crop so tight that the bead's wings reach
+    it, or a background that slopes across it. It is used as given; the note says so
+    (session 72: an 11-pixel crop of a bead about 4 pixels wide on an offset of 100
+    cost 7.2 dB at a peak of 300 counts and 1.0 dB at 3000, without a word). Computed
+    patterns (mirror-symmetric, as no measured bead is) say nothing."""
+    axes = [axis for axis, n in enumerate(kernel.shape) if n >= PEDESTAL_MIN_SIZE]
+    total = float(kernel.sum())
+    if not axes or not total > 0 or _mirror_symmetric(kernel):
+        return
+    # a low quantile: a background lifts every border pixel, where the wings of a
+    # widefield bead's defocused planes leave the in-focus planes' borders dark
+    level = float(np.percentile(kernel[_shell(kernel.shape, axes, 0)], 5))
+    share = level * kernel.size / total
+    if share < RAISED_BORDER_SHARE:
+        return
+    from .conditions import report_conditions
+
+    report_conditions(
+        [
+            f"the PSF's border lies well above zero (all but 5% of it above {level:.4g}, "
+            f"{share:.0%} of the PSF's sum if under every pixel) but is no flat background "
+            "that could be subtracted: the bead's wings reach the crop's edge, or the "
+            "background slopes across it. The PSF is used as given, that light included, "
+            "which widens it; crop wider around the bead, or subtract the background "
+            "yourself"
+        ],
+        stacklevel=4,  # as_psf's caller
+    )
 
 
 #: Largest negative mass, as a fraction of the positive mass, that :func:`as_psf`

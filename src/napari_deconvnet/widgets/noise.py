@@ -29,7 +29,7 @@ import napari.viewer
 import numpy as np
 from magicgui.widgets import ComboBox, PushButton, SpinBox
 from napari.layers import Image
-from napari.utils.notifications import show_error
+from napari.utils.notifications import show_error, show_warning
 
 from napari_deconvnet.core.provenance import record
 from napari_deconvnet.core.specs import Spec, list_noise_models
@@ -46,6 +46,11 @@ __all__ = ["NoiseWidget", "noise_job"]
 def _notify(message: str) -> None:
     """napari's notification (looked up when called, so that tests can catch it)."""
     show_error(message)
+
+
+def _caution(message: str) -> None:
+    """napari's warning notification (looked up when called, so that tests can catch it)."""
+    show_warning(message)
 
 
 def _axes(ndim: int, rgb: bool) -> str | None:
@@ -105,13 +110,63 @@ def noise_job(
     return {"data": out, "psf": psf_record, "axes": core_axes}
 
 
-def _estimate_job(data: Any, rgb: bool) -> dict[str, Any]:
+#: Most channels of a layer whose noise *Match noise* estimates one by one
+MATCH_CHANNELS = 16
+#: Channels whose estimates' parameters lie within this factor of each other (and
+#: that share a model) match as one, pooled
+CHANNELS_ALIKE = 1.5
+
+
+def _estimate_job(
+    data: Any, rgb: bool, channel_axis: int | None = None, shown: int = 0
+) -> dict[str, Any]:
+    """The noise of a layer, as :func:`~napari_deconvnet.estimate_noise` gives it.
+
+    With a labelled channel axis (`channel_axis`, 2 to :data:`MATCH_CHANNELS`
+    channels), each channel is estimated on its own. Channels whose noise is alike
+    (:func:`_alike`) give the pooled estimate, as before; otherwise the estimate of
+    channel `shown` (the one on screen) with ``"channels"``, every channel's, which
+    the widget says (session 72: a two-colour layer at 200 and 30 photons matched one
+    pooled Poisson-Gaussian model that gave the dim channel 4 times too little noise).
+    """
     from napari_deconvnet.core.noise import estimate_noise
 
     if rgb and data.shape[-1] == 4:  # RGBA: the opacity is no image (it counted as a
         data = data[..., :3]  # fourth channel of the estimate), as synthesis keeps it
     # a lazy layer is read in the planes the estimate looks at, not whole
-    return estimate_noise(data, channel_axis=-1 if rgb else None)
+    pooled = estimate_noise(data, channel_axis=-1 if rgb else None)
+    n = int(data.shape[channel_axis]) if channel_axis is not None else 0
+    if not 2 <= n <= MATCH_CHANNELS:
+        return pooled
+    each = []
+    for i in range(n):
+        index = (slice(None),) * (channel_axis % data.ndim) + (i,)
+        try:
+            each.append(estimate_noise(data[index]))
+        except ValueError:  # (a channel too flat to measure: the pooled estimate stands)
+            return pooled
+    if _alike(each):
+        return pooled
+    shown = min(max(int(shown), 0), n - 1)
+    return {**each[shown], "channels": each, "shown": shown}
+
+
+def _alike(estimates: list[dict[str, Any]]) -> bool:
+    """Whether noise estimates share a model and their positive parameters lie within
+    :data:`CHANNELS_ALIKE` of each other (the offset aside: a level, not a noise)."""
+    if len({e["noise"] for e in estimates}) > 1:
+        return False
+    for key, value in estimates[0].items():
+        if key in ("noise", "offset") or not isinstance(value, float):
+            continue
+        values = [float(e.get(key, 0.0)) for e in estimates]
+        if min(values) <= 0:
+            if max(values) > 0:
+                return False
+            continue
+        if max(values) > CHANNELS_ALIKE * min(values):
+            return False
+    return True
 
 
 class NoiseWidget(WorkerWidget):
@@ -257,9 +312,17 @@ class NoiseWidget(WorkerWidget):
         layer = self.match_layer.value
         if layer is None:
             raise ValueError("there is no layer to match; open a real noisy image first")
+        axes = labelled_axes(layer)
+        channel_axis, shown = None, 0
+        if axes is not None and "C" in axes and not layer.rgb:
+            channel_axis = axes.index("C")
+            step = tuple(self._viewer.dims.current_step)
+            offset = len(step) - layer.ndim  # (the viewer may hold more dimensions)
+            if 0 <= offset + channel_axis < len(step):
+                shown = int(step[offset + channel_axis])
         return Job(
             _estimate_job,
-            (layer_data(layer), bool(layer.rgb)),
+            (layer_data(layer), bool(layer.rgb), channel_axis, shown),
             message=f"estimating the noise of {layer.name!r}...",
             failure=f"Noise: matching {layer.name!r} failed",
             done=partial(self._on_estimated, layer.name),
@@ -323,6 +386,18 @@ class NoiseWidget(WorkerWidget):
     # ----------------------------------------------------- worker results
 
     def _on_estimated(self, name: str, params: dict[str, Any]) -> str:
+        channels, on_screen = params.pop("channels", None), params.pop("shown", 0)
+        if channels is not None:
+            said = "; ".join(
+                f"channel {i}: {e['noise']} "
+                + ", ".join(f"{k}={v:.3g}" for k, v in e.items() if isinstance(v, float))
+                for i, e in enumerate(channels)
+            )
+            _caution(
+                f"Noise: the channels of {name!r} have different noise ({said}); the form "
+                f"holds one model for every channel and shows channel {on_screen}'s (the one on "
+                "screen). Add noise to one channel at a time to match each"
+            )
         # the offset was measured on an image in the camera's ADU: the clean image, from
         # the same camera (a sample's clean layer, an average of frames), includes it too
         # and must not get it twice (the sample's clean layer got 2x the offset)
@@ -331,7 +406,8 @@ class NoiseWidget(WorkerWidget):
         self.set_params({**params, "clean_includes_offset": includes} if includes else params)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in params.items() if isinstance(v, float))
         note = "; the clean image is taken to include the offset" if includes else ""
-        return f"matched {name!r}: {params['noise']} {shown}{note}"
+        which = f" (channel {on_screen})" if channels is not None else ""
+        return f"matched {name!r}{which}: {params['noise']} {shown}{note}"
 
     def _add_layer(self, layer: Image, about: dict[str, Any], result: dict[str, Any]) -> str:
         # the axes synthesize_iter drew with: with them, its seed re-creates the noise
