@@ -416,6 +416,14 @@ def test_one_input_takes_the_per_input_region_form(pair, monkeypatch):
     two = np.stack([noisy, noisy * 2])
     train(two, np.stack([clean, clean * 2]), axes="CYX", epochs=1, steps_per_epoch=2,
           regions=[mask], validation=0, **FAST)  # fmt: skip
+    # ...and with the channel axis last, whose trailing axes are not the mask's (session
+    # 72: "a region polygon must be an (N, D) array" for a (Y, X) mask of a (Y, X, 2) pair)
+    last = np.moveaxis(two, 0, -1)
+    drawn = _record_draws(monkeypatch)
+    train(last, np.moveaxis(np.stack([clean, clean * 2]), 0, -1), axes="YXC", epochs=1,
+          steps_per_epoch=2, regions=[mask], validation=0, **FAST)  # fmt: skip
+    assert drawn and all(x + 32 <= 48 for _s, _l, (_y, x) in drawn)
+    monkeypatch.undo()
     with pytest.raises(ValueError, match=r"give no region on any input \(None for each\)"):
         train(noisy, clean, epochs=1, steps_per_epoch=2, validation_regions=[None], **FAST)
 

@@ -93,8 +93,8 @@ def lazy_restore(
     """:func:`~napari_deconvnet.restore` of a dask array: a lazy dask array of blocks.
 
     Blocks are the input's chunks along the spatial axes rounded up to the
-    network's grid (and at least the tile), one per index of the other
-    axes; their origins are on the grid whatever the chunks. The statistics
+    network's grid (and at least the tile, and twice the halo), one per index
+    of the other axes; their origins are on the grid whatever the chunks. The statistics
     are computed here, before the graph is built (see
     :mod:`~napari_deconvnet.core.normalization`), so that computing any part
     of the result needs only the input around it. On a ``dask.distributed``
@@ -144,8 +144,14 @@ def lazy_restore(
     user_tile = [0] * net.config.ndim
     if tile is not None:
         user_tile = [tile] * net.config.ndim if np.ndim(tile) == 0 else list(tile)
+    # each block reads its halo around it: blocks of small chunks (a light-sheet file of
+    # one plane per chunk) pushed many times the input through the network (session 72:
+    # 1-plane chunks, 4-plane blocks with 24 planes of halo each side, 5-7x the time),
+    # so a block is at least twice the halo along each axis (the image's size at most)
+    halo = net.halo if overlap is None or isinstance(overlap, bool) else int(overlap)
     block = [
-        max(int(xt.chunks[d][0]), int(t)) for d, t in zip(spatial_axes, user_tile, strict=True)
+        max(int(xt.chunks[d][0]), int(t), min(2 * int(halo), int(xt.shape[d])))
+        for d, t in zip(spatial_axes, user_tile, strict=True)
     ]
     colour_at = None if colour is None else list(layout.perm).index(colour)  # a batch axis
     job = make_job(

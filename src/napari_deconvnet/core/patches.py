@@ -323,26 +323,37 @@ def grid_positions(
 ) -> list[tuple]:
     """Non-overlapping positions on the patch grid of `box` whose patches lie inside it.
 
-    With `cover` (a rectangular box: validation data of its own), a last patch
-    flush with the far end of each axis the grid leaves a remainder of, so that
-    the patches cover every pixel of the box (those two overlap).
+    With `cover` (validation: a region of its own, or validation data), a last
+    patch flush with the far end of each axis the grid leaves a remainder of, so
+    that the patches cover every pixel of a rectangular box (those two overlap);
+    in a mask (a Labels region), those of that grid that lie inside it come
+    first, then non-overlapping ones fill the rest. Without it, a 96-pixel
+    square held one 64-pixel patch, 44 % of the region the user asked to be
+    scored on (session 72: a fine-tuning reported +0.19 dB on that patch while
+    the region as a whole lost 0.13 dB).
     """
+    starts = [list(range(0, s - p + 1, p)) for s, p in zip(box.shape, size, strict=True)]
+    if cover:
+        for axis, (s, p) in enumerate(zip(box.shape, size, strict=True)):
+            if starts[axis] and starts[axis][-1] + p < s:
+                starts[axis].append(s - p)
+    grid_locals = [
+        tuple(a[c] for a, c in zip(starts, corner, strict=True))
+        for corner in np.ndindex(*[len(a) for a in starts])
+    ]
     found = box.valid_origins(size)
     if found is None:
-        starts = [list(range(0, s - p + 1, p)) for s, p in zip(box.shape, size, strict=True)]
-        if cover:
-            for axis, (s, p) in enumerate(zip(box.shape, size, strict=True)):
-                if starts[axis] and starts[axis][-1] + p < s:
-                    starts[axis].append(s - p)
         if min(len(a) for a in starts) == 0:
             return []
-        locals_ = [
-            tuple(a[c] for a, c in zip(starts, corner, strict=True))
-            for corner in np.ndindex(*[len(a) for a in starts])
-        ]
+        locals_ = grid_locals
     else:
         flat, grid = found
         locals_, taken = [], []
+        if cover:
+            inside = set(int(f) for f in flat)
+            start = [g for g in grid_locals if int(np.ravel_multi_index(g, grid)) in inside]
+            locals_ = _cover_mask(box.mask, flat, grid, size, start)
+            flat = []  # (every pixel a patch inside the mask can reach is scored)
         for f in flat:
             local = tuple(int(v) for v in np.unravel_index(f, grid))
             if all(
@@ -361,6 +372,56 @@ def grid_positions(
         for lead in leads
         for local in locals_
     ]
+
+
+#: Most patches :func:`_cover_mask` adds to cover a validation mask
+COVER_LIMIT = 256
+
+
+def _cover_mask(
+    mask: np.ndarray,
+    flat: np.ndarray,
+    grid: tuple[int, ...],
+    size: tuple[int, ...],
+    start: list[tuple[int, ...]],
+) -> list[tuple[int, ...]]:
+    """Patch origins (local to `mask`'s box) inside `mask` that cover every pixel of it
+    that any patch inside it reaches: the grid's `start`, then, for the first pixel
+    left in C order, the origin nearest it among those whose patch holds it (so that
+    the patch reaches on into what is left), until none is left (or
+    :data:`COVER_LIMIT` patches)."""
+    valid = np.zeros(grid, bool)
+    valid.reshape(-1)[np.asarray(flat, np.int64)] = True
+    full = np.zeros(mask.shape, bool)
+    full[tuple(slice(0, g) for g in grid)] = valid
+    # pixels some valid patch holds: the valid origins within a patch before each
+    padded = np.pad(full, [(p - 1, 0) for p in size])
+    sat = padded.astype(np.int64)
+    for axis in range(sat.ndim):
+        sat = np.cumsum(sat, axis=axis)
+    sat = np.pad(sat, [(1, 0)] * sat.ndim)
+    reach = np.zeros(mask.shape, np.int64)
+    for corner in np.ndindex(*(2,) * mask.ndim):
+        sign = (-1) ** (mask.ndim - sum(corner))
+        sl = tuple(
+            slice(p, p + n) if c else slice(0, n)
+            for c, p, n in zip(corner, size, mask.shape, strict=True)
+        )
+        reach += sign * sat[sl]
+    todo = mask & (reach > 0)
+    origins = list(start)
+    for o in origins:
+        todo[tuple(slice(a, a + p) for a, p in zip(o, size, strict=True))] = False
+    while todo.any() and len(origins) < COVER_LIMIT:
+        q = np.unravel_index(int(np.flatnonzero(todo)[0]), todo.shape)
+        lo = [max(int(a) - p + 1, 0) for a, p in zip(q, size, strict=True)]
+        hi = [min(int(a), g - 1) for a, g in zip(q, grid, strict=True)]
+        window = valid[tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))]
+        last = np.unravel_index(int(np.flatnonzero(window)[-1]), window.shape)
+        o = tuple(int(a + b) for a, b in zip(lo, last, strict=True))
+        origins.append(o)
+        todo[tuple(slice(a, a + p) for a, p in zip(o, size, strict=True))] = False
+    return origins
 
 
 # ---------------------------------------------------------------- augmentation

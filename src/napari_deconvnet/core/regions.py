@@ -206,11 +206,14 @@ def region_boxes(spec: Any, index: int, shape: tuple[int, ...], ndim: int) -> li
     return [b for b in boxes if b is not None]
 
 
-def one_per_input(spec: Any, shape: tuple[int, ...]) -> bool:
+def one_per_input(
+    spec: Any, shape: tuple[int, ...], spatial: tuple[int, ...] | None = None
+) -> bool:
     """Whether a single input's (of `shape`) `spec` is the per-input form of several
-    inputs: a list of one entry that is None, a mask of the input's (or its spatial)
-    shape, or a list of polygons (with one input, the list was read as polygons and
-    refused them)."""
+    inputs: a list of one entry that is None, a mask of the input's (or its trailing, or
+    its `spatial`: the shape without its channel axis) shape, or a list of polygons
+    (with one input, the list was read as polygons and refused them; session 72: a
+    ``(Y, X)`` mask of a ``(Y, X, 3)`` photo, whose trailing axes are ``(X, 3)``)."""
     if not isinstance(spec, list | tuple) or len(spec) != 1:
         return False
     entry = spec[0]
@@ -220,4 +223,4 @@ def one_per_input(spec: Any, shape: tuple[int, ...]) -> bool:
         return all(np.ndim(v) == 2 for v in entry)
     full = tuple(shape)
     shape = tuple(np.shape(entry)) if hasattr(entry, "shape") else ()
-    return len(shape) >= 2 and shape in {full, full[len(full) - len(shape) :]}
+    return len(shape) >= 2 and shape in {full, full[len(full) - len(shape) :], spatial}

@@ -368,7 +368,9 @@ def per_channel_regions(
     channel = next((a for a in axes if a in "CS"), None)
     if channel is None:
         return spec
-    one = len(inputs_l) == 1 and not one_per_input(spec, tuple(np.shape(inputs_l[0])))
+    shape = tuple(np.shape(inputs_l[0]))
+    spatial = shape[: axes.index(channel)] + shape[axes.index(channel) + 1 :]
+    one = len(inputs_l) == 1 and not one_per_input(spec, shape, spatial)
     specs = [spec] if one else list(spec)  # ([mask] for one input: that input's mask)
     out = []
     for s, a in zip(specs, inputs_l, strict=True):

@@ -404,7 +404,7 @@ class TrainingSet:
             small = []
             for box in val_boxes:
                 lead_shape = self.sources[box.source].lead_shape
-                found = grid_positions(box, size, lead_shape)
+                found = grid_positions(box, size, lead_shape, cover=True)
                 positions += found
                 if not found:
                     small.append(f"input {box.source} at {list(box.lo)}, {list(box.shape)} pixels")
