@@ -652,3 +652,26 @@ def test_a_psf_file_of_other_pixels_than_the_image_warns(tmp_path, capsys):
     argv = ["synthesize", str(tmp_path / "vol.ome.tif"), "-o", str(tmp_path / "s.tif")]
     assert main([*argv, "--psf", str(tmp_path / "psf3.ome.tif"), "--noise", "none"]) == 0
     assert "has z step 500 nm where the image's is 200 nm" in capsys.readouterr().err
+
+
+def test_a_streamed_restore_records_the_psf_kind_and_calibration(tmp_path, capsys):
+    """Session 72: ``restore in.ome.tif -o out.ome.zarr --psf widefield`` streamed
+    recorded the PSF as its shape alone, where the in-memory restore records the kind
+    and the pixel size and Z step taken from the file."""
+    import json
+
+    from napari_deconvnet.io.writer import write_ome_zarr
+
+    x = (np.random.default_rng(0).random((12, 48, 48)) * 100).astype(np.float32)
+    src = tmp_path / "cells.ome.zarr"  # a .zarr source streams
+    meta = {"scale": (0.2, 0.065, 0.065), "units": ("µm",) * 3, "axis_labels": ("z", "y", "x")}
+    write_ome_zarr(src, x, meta)
+    common = ["--model", "deconv-3d", "--psf", "widefield", "-q", "--device", "cpu"]
+    out = tmp_path / "out.ome.zarr"
+    assert main(["restore", str(src), "-o", str(out), *common]) == 0
+    doc = json.loads((out / ".zattrs").read_text())["napari_deconvnet_layer"]
+    prov = doc["metadata"]["napari_deconvnet"]
+    assert prov["streamed"] is True
+    psf = prov["psf"]
+    assert psf["kind"] == "widefield" and psf["pixel_size"] == 65 and psf["z_step"] == 200
+    assert len(psf["shape"]) == 3

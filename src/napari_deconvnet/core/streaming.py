@@ -16,7 +16,7 @@ import shutil
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -449,7 +449,7 @@ def restore_to_zarr(
         "model": net.metadata.get("name", str(model) if isinstance(model, str) else "custom"),
         **({"colour": "opponent (luminance and chroma)"} if colour is not None else {}),
         "model_sha256": payload.key,
-        "psf": _psf_record(jobs),
+        "psf": _psf_record(jobs, psfs),
         **({"psf_calibration_nm": calibrated} if calibrated else {}),
         "tile": list(job.tile),
         "block": list(job.block),
@@ -557,10 +557,31 @@ def _owned_units(
     return units, owners
 
 
-def _psf_record(jobs: list[Job]) -> Any:
-    """The PSF's shape for the provenance; one shape per channel with one PSF each."""
+def _psf_record(jobs: list[Job], given: list[Any] | None = None) -> Any:
+    """The PSF for the provenance; one per channel with one PSF each: its shape, and for
+    a PSF kind (``"widefield"``, a dict of parameters: `given`, one per job) the kind and
+    its parameters too, as the in-memory restore records them (session 72: a streamed
+    ``--psf widefield`` recorded ``[11, 39, 39]`` alone, its kind and calibration lost)."""
     shapes = [None if job.kernel is None else list(job.kernel.shape) for job in jobs]
-    return shapes[0] if len(shapes) == 1 else shapes
+    given = list(given or [])
+    records: list[Any] = list(shapes)
+    if len(given) == len(shapes):
+        for i, (psf, shape) in enumerate(zip(given, shapes, strict=True)):
+            if isinstance(psf, str):
+                records[i] = {"kind": psf, "shape": shape}
+            elif isinstance(psf, Mapping) and isinstance(psf.get("kind"), str):
+                plain = {k: _plain(v) for k, v in psf.items()}
+                records[i] = {**plain, "shape": shape}
+    return records[0] if len(records) == 1 else records
+
+
+def _plain(value: Any) -> Any:
+    """A PSF parameter as JSON holds it (tuples as lists, NumPy numbers as Python's)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _unit_region(job: Job, unit: tuple) -> tuple:
