@@ -31,6 +31,21 @@ def test_a_spread_float32_cannot_resolve_is_refused():
         dn.restore(BASE * 1e-300, "denoise-2d", device="cpu")
 
 
+@pytest.mark.parametrize(
+    ("offset", "dtype"), [(3_000_000_000, np.uint32), (2**40, np.int64), (1e8, np.float64)]
+)
+def test_an_offset_float32_cannot_resolve_warns_with_the_cure(offset, dtype):
+    # session 72: these came back as 2, 1 and 33 distinct values without a word; the
+    # same spread nearer zero restores with its detail and says nothing
+    base = np.random.default_rng(0).integers(0, 256, (48, 48))
+    with pytest.warns(UserWarning, match=r"about \d+ levels across the image.*subtract an offset"):
+        dn.restore(base.astype(dtype) + dtype(offset), device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        out = dn.restore(base.astype(dtype) + dtype(1000), device="cpu")
+    assert len(np.unique(out)) > 1000
+
+
 def test_metrics_name_the_range_not_a_nan():
     """SSIM and PSNR (float32) said "contains NaN or infinite values" for 1e300 and
     "the reference image is constant" for values 1e-300 apart."""
@@ -170,3 +185,23 @@ def test_float32_images_near_float32s_largest_value_are_refused(low, high):
         out = dn.restore(scaled, "denoise-2d", device="cpu")
     plain = dn.restore(BASE.astype(np.float32), "denoise-2d", device="cpu")
     np.testing.assert_allclose(out / 2e37, plain, atol=2e-6)
+
+
+def test_small_argument_refusals_name_the_argument():
+    # session 72's review: these failed inside scikit-image, named another argument, or
+    # were taken without a word
+    image = (RNG.random((32, 32)) * 100).astype(np.float32)
+    with pytest.raises(ValueError, match="max_num_iter must be at least 1"):
+        dn.denoise_tv(image, max_num_iter=0)  # (UnboundLocalError inside scikit-image)
+    with pytest.raises(ValueError, match="eps must be a positive number"):
+        dn.denoise_tv(image, eps=-1)
+    with pytest.raises(ValueError, match="weight must be finite"):
+        dn.denoise_tv(image, weight=-1)  # (said "sigma")
+    with pytest.raises(ValueError, match="balance must be a finite number > 0"):
+        dn.wiener(image, dn.make_psf("gaussian", sigma=1.5), float("inf"))  # (">= 0")
+    with pytest.raises(ValueError, match="'poisson' noise needs its gain"):
+        dn.restore(image, "deconv-2d", psf="gaussian", refine={"noise": "poisson"})
+    box = np.ma.masked_array(np.ones((5, 5)), mask=~np.eye(5, dtype=bool))
+    with pytest.warns(UserWarning, match="psf is a masked array with 20 masked values"):
+        out = dn.restore(image, "deconv-2d", psf=box, device="cpu")
+    np.testing.assert_array_equal(out, dn.restore(image, "deconv-2d", psf=np.ones((5, 5))))

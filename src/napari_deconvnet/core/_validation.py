@@ -156,6 +156,32 @@ MIN_SCALE = 1e-30
 LARGEST = float(np.finfo(np.float32).max) / 16
 
 
+#: Fewest float32 steps across an image's spread before :func:`float32_levels_note` speaks
+FLOAT32_LEVELS = 256
+
+
+def float32_levels_note(least: float, most: float, name: str = "the image") -> str | None:
+    """Words when values from `least` to `most` lie so far from zero that float32, in which
+    restores work and return their result, holds fewer than :data:`FLOAT32_LEVELS` levels
+    across them; else None (session 72: uint32 counts of 3e9 + 0..255 came back as 2
+    values, int64 of 2**40 + 0..255 as one, float64 of 1e8 + 0..255 as 33, without a
+    word)."""
+    least, most = float(least), float(most)
+    big, spread = max(abs(least), abs(most)), most - least
+    if not (spread > 0 and math.isfinite(big) and math.isfinite(spread)):
+        return None
+    step = float(np.spacing(np.float32(big)))
+    levels = spread / step
+    if levels >= FLOAT32_LEVELS:
+        return None
+    return (
+        f"{name}'s values span {spread:.4g} around {big:.4g}, where float32 (in which restores "
+        f"work and return their result) has steps of {step:.3g}: about {levels:.0f} levels "
+        "across the image, so the result loses its detail; subtract an offset first (e.g. "
+        "image - image.min(), in float64 or a wide integer type) and add it back to the result"
+    )
+
+
 def check_single_range(
     values: np.ndarray,
     name: str = "the image",

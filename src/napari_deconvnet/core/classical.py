@@ -762,8 +762,8 @@ def wiener(
         bal = estimate_balance(arr)
     else:
         if isinstance(balance, int | float | np.integer | np.floating) and not (
-            isinstance(balance, bool) or balance > 0
-        ):  # (said "finite and >= 0" for -1 and then "> 0" for 0)
+            isinstance(balance, bool) or (balance > 0 and np.isfinite(balance))
+        ):  # (said "finite and >= 0" for -1 and then "> 0" for 0; inf: ">= 0" too)
             raise ValueError(
                 f"balance must be a finite number > 0, got {balance!r}; pass None to "
                 "estimate it from the noise"

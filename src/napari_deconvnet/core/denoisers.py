@@ -282,9 +282,10 @@ def denoise_tv(
     Raises
     ------
     ValueError
-        Complex, empty or non-finite images, a negative `weight`.
+        Complex, empty or non-finite images, a negative `weight`, fewer than one
+        iteration, a `eps` that is not positive.
     TypeError
-        A non-numeric image.
+        A non-numeric image, a `max_num_iter` that is no integer.
 
     References
     ----------
@@ -301,7 +302,16 @@ def denoise_tv(
     from skimage.restoration import denoise_tv_chambolle
 
     arr = as_image(image)
-    w = _sigma(arr, weight, channel_axis)
+    w = _sigma(arr, weight, channel_axis, name="weight")
+    # (scikit-image failed inside with UnboundLocalError for 0 iterations, session 72)
+    if isinstance(max_num_iter, bool) or not isinstance(max_num_iter, int | np.integer):
+        raise TypeError(f"max_num_iter must be an integer, got {max_num_iter!r}")
+    if max_num_iter < 1:
+        raise ValueError(f"max_num_iter must be at least 1, got {max_num_iter}")
+    if isinstance(eps, bool) or not np.isscalar(eps) or not float(eps) > 0:
+        raise ValueError(f"eps must be a positive number (the stopping tolerance), got {eps!r}")
+    if not np.isfinite(float(eps)):
+        raise ValueError(f"eps must be finite, got {eps!r}")
     if w == 0:  # no smoothing (a noise-free image's estimate): the image itself
         return arr.copy()
     k = unit_scale(arr, w)  # (eps is relative to the first energy: unchanged)

@@ -1237,6 +1237,23 @@ def variance_line(params: dict[str, Any]) -> tuple[float, float]:
                 f"{name!r} noise parameter {key}={value!r} must be a finite number "
                 f"{'> 0' if strict else '>= 0'}"
             )
+    need = (
+        "sigma"
+        if name == "gaussian"
+        else "gain"
+        if name in ("poisson", "poisson-gaussian")
+        else None
+    )
+    if (
+        need is not None
+        and params.get(need) is None
+        and (need == "sigma" or params.get("peak") is None)
+    ):
+        # (it said "float() argument must be a string or a real number, not 'NoneType'")
+        raise ValueError(
+            f"{name!r} noise needs its {need} (e.g. {{'noise': {name!r}, {need!r}: ...}}, as "
+            f"estimate_noise returns it); got {params!r}"
+        )
     try:
         if name == "gaussian":
             a, b = 0.0, float(params["sigma"]) ** 2

@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_single_range, is_dask, is_tensor, tensor_array
+from ._validation import (
+    check_single_range,
+    float32_levels_note,
+    is_dask,
+    is_tensor,
+    tensor_array,
+)
 from .axes import Layout, check_axes, check_image
 from .borders import check_borders
 from .channel_psfs import (
@@ -160,6 +166,15 @@ def restore_arguments(image: Any, model: Any, psf: Any, axes: Any = None) -> tup
                 stacklevel=3,
             )
         image = np.ma.getdata(image)
+    if np.ma.isMaskedArray(psf) and np.count_nonzero(np.ma.getmaskarray(psf)):
+        # (the PSF's mask was dropped without a word, session 72)
+        warnings.warn(
+            f"psf is a masked array with {int(np.count_nonzero(np.ma.getmaskarray(psf)))} "
+            "masked values; the mask is ignored and the values under it are used: fill "
+            "them first (psf.filled(0) for pixels that hold no light)",
+            UserWarning,
+            stacklevel=3,
+        )
     if isinstance(model, str) and model == "default" and psf is not None:
         # (a (1, Y, X) PSF beside a TYX stack chose deconv-3d, which refused the stack)
         model = default_deconvolution_model(psf, spatial_ndim(image, axes))
@@ -498,6 +513,10 @@ def restore_iter(
         )
     # float32 holds the result (and the normalised image)
     check_single_range(x, "image", extremes=(least, most))
+    if x.dtype.itemsize >= 4 and x.dtype.kind in "uif" and x.dtype != np.float32:
+        note = float32_levels_note(least, most)
+        if note is not None:
+            warnings.warn(note, UserWarning, stacklevel=2)
     # what a restore of a part of `x` (or of `x` once rearranged) passes on
     again = {"psf": psf, "tile": tile, "overlap": overlap, "device": device}
     again |= {"batch_size": batch_size, "precision": precision}
