@@ -269,6 +269,28 @@ def test_rgb_layer_is_restored_per_sample(viewer_widget, qtbot, errors):
     )
 
 
+def test_a_restored_layer_keeps_its_channel_names_for_the_writers(
+    viewer_widget, qtbot, errors, tmp_path
+):
+    # session 72: an OME-TIFF opened with its channel names, restored and saved, lost them
+    from napari_deconvnet.io.image_files import read_image
+    from napari_deconvnet.io.writer import write_image
+
+    viewer, widget = viewer_widget
+    data = np.stack([_noisy((48, 40)), _noisy((48, 40)) * 2])
+    meta = {"channel_names": ["DAPI", "GFP"]}
+    viewer.add_image(data, name="two", axis_labels=("c", "y", "x"), metadata=meta)
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    out = viewer.layers["two [denoise-2d]"]
+    assert out.metadata["channel_names"] == ["DAPI", "GFP"]
+    assert "napari_deconvnet" in out.metadata
+    path = tmp_path / "r.ome.tif"
+    write_image(path, out.data, out.as_layer_data_tuple()[1])
+    assert read_image(path).metadata["channel_names"] == ["DAPI", "GFP"]
+
+
 def test_layer_choices_follow_the_viewer(viewer_widget):
     viewer, widget = viewer_widget
     assert widget.image.choices == ()

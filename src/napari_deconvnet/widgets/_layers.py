@@ -122,7 +122,8 @@ def add_result(
         so that no layer is ever replaced.
     record : dict
         The result's provenance (:func:`napari_deconvnet.core.provenance.record`),
-        stored in ``layer.metadata["napari_deconvnet"]``.
+        stored in ``layer.metadata["napari_deconvnet"]``; the source's
+        ``"channel_names"`` come along when the result has its shape.
     limits : (float, float), optional
         Contrast limits. Default: computed from `data` (:func:`contrast_limits`); the source's
         for lazy data, which would otherwise be computed whole.
@@ -139,11 +140,17 @@ def add_result(
     if limits is None:
         lazy = not isinstance(data, np.ndarray)
         limits = like.contrast_limits if lazy else contrast_limits(data)
+    metadata = layer_metadata(record)
+    names = (like.metadata or {}).get("channel_names")
+    if names is not None and tuple(np.shape(data)) == tuple(np.shape(like.data)):
+        # the same channels, restored (or degraded): their names go on to the writers
+        # (session 72: an OME-TIFF's names were lost on Restore, then Save)
+        metadata = {"channel_names": list(names), **metadata}
     options: dict[str, Any] = {
         "name": unique_name(viewer, name),
         "rgb": like.rgb,
         "contrast_limits": list(limits),
-        "metadata": layer_metadata(record),
+        "metadata": metadata,
         **geometry(like),
     }
     if not like.rgb:
