@@ -1002,3 +1002,19 @@ def test_a_tifffile_tiff_with_centimetre_resolution_keeps_its_pixel_size(tmp_pat
     image = reader.read_image(tmp_path / "cm.tif")
     np.testing.assert_allclose(image.scale, [0.1, 0.1])
     assert list(image.units) == ["micrometer", "micrometer"]
+
+
+def test_open_restored_with_a_deconvolution_model_says_so_before_any_work(
+    tmp_path, monkeypatch, messages
+):
+    # session 72: NAPARI_DECONVNET_MODEL=deconv-2d failed in the worker with the API's
+    # "pass psf= an array..." and a traceback on stderr; now the reader says what to do
+    # and gives the raw layer alone
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(path, _noisy((32, 32)))
+    monkeypatch.setattr(reader.settings, "model", "deconv-2d")
+    layers = reader.get_reader(str(path))(str(path))
+    assert len(layers) == 1 and layers[0][0].shape == (32, 32)
+    assert len(messages) == 1 and messages[0][0] == "error"
+    assert "a deconvolution model, which needs the image's PSF" in messages[0][1]
+    assert "NAPARI_DECONVNET_MODEL" in messages[0][1]

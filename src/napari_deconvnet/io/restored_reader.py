@@ -290,6 +290,10 @@ def _reader(path: Any, **_: Any) -> list[LayerData]:
     if _is_result(image.metadata):
         return [raw]
     model, device = settings.get("model"), settings.get("device")
+    refusal = _psf_model_refusal(model)
+    if refusal is not None:  # (said in the API's words, from a worker, session 72)
+        notify("error", f"napari-deconvnet could not restore {Path(path).name}: {refusal}")
+        return [raw]
     viewers = _open_viewers()
     try:
         if not viewers:  # no viewer to fill in later: a lazy restored layer
@@ -301,6 +305,27 @@ def _reader(path: Any, **_: Any) -> list[LayerData]:
         _logger.warning("restoring %s failed", path, exc_info=True)
         notify("error", f"napari-deconvnet could not restore {Path(path).name}: {err}")
     return [raw]
+
+
+def _psf_model_refusal(model: Any) -> str | None:
+    """Words when the model *Open restored* is set to deconvolves (it needs a PSF, which
+    a reader has no way to take); None otherwise, or when its file cannot be read here
+    (the restore says what is wrong with it)."""
+    from napari_deconvnet.core.kinds import kind_of
+    from napari_deconvnet.core.persistence import model_info
+
+    try:
+        needs_psf = kind_of(model_info(model)["metadata"]).needs_psf
+    except Exception:
+        return None
+    if not needs_psf:
+        return None
+    return (
+        f"Open restored is set to {model!r}, a deconvolution model, which needs the image's "
+        "PSF, and a reader has none to give it; set NAPARI_DECONVNET_MODEL (or "
+        "napari_deconvnet.io.lazy.settings['model']) to a denoising model, or deconvolve "
+        "with the Restore widget and a PSF"
+    )
 
 
 def _current_viewer() -> Any:
