@@ -467,14 +467,20 @@ def test_a_trailing_slash_on_a_one_file_output_is_refused(argv, tif, tmp_path, c
     assert not (tmp_path / "s.tif").exists() and not (tmp_path / "d.tif").exists()
 
 
-def test_channel_names_survive_a_restore(tmp_path):
-    # session 71: an OME-TIFF's channel names ("membrane", "nuclei") were lost on every
-    # output, and an OME-Zarr's omero labels were never read
-    rng = np.random.default_rng(0)
-    stack = (rng.random((2, 3, 40, 48)) * 1000).astype(np.uint16)  # C, Z, Y, X
+def _two_named_channels(tmp_path, seed):
+    """An OME-TIFF C, Z, Y, X stack whose channels are named "membrane" and "nuclei"."""
+    rng = np.random.default_rng(seed)
+    stack = (rng.random((2, 3, 40, 48)) * 1000).astype(np.uint16)
     src = tmp_path / "two.ome.tif"
     names = {"Name": ["membrane", "nuclei"]}
     tifffile.imwrite(src, stack, ome=True, metadata={"axes": "CZYX", "Channel": names})
+    return stack, src
+
+
+def test_channel_names_survive_a_restore(tmp_path):
+    # session 71: an OME-TIFF's channel names ("membrane", "nuclei") were lost on every
+    # output, and an OME-Zarr's omero labels were never read
+    stack, src = _two_named_channels(tmp_path, 0)
     assert read_image(src).metadata["channel_names"] == ["membrane", "nuclei"]
     for out in ("r.ome.tif", "r.ome.zarr"):
         assert main(["restore", str(src), "-o", str(tmp_path / out), "-q", "--device", "cpu"]) == 0
@@ -495,12 +501,7 @@ def test_channel_names_survive_a_restore(tmp_path):
 def test_channel_names_survive_a_streamed_restore(tmp_path):
     # session 71's note: restore_to_zarr (the CLI's path for big inputs) wrote no channel
     # names, from an OME-TIFF's Channel Name or from an OME-Zarr's omero labels
-
-    rng = np.random.default_rng(1)
-    stack = (rng.random((2, 3, 40, 48)) * 1000).astype(np.uint16)  # C, Z, Y, X
-    src = tmp_path / "two.ome.tif"
-    names = {"Name": ["membrane", "nuclei"]}
-    tifffile.imwrite(src, stack, ome=True, metadata={"axes": "CZYX", "Channel": names})
+    stack, src = _two_named_channels(tmp_path, 1)
     first = dn.restore_to_zarr(str(src), str(tmp_path / "a.ome.zarr"), model="default")
     second = dn.restore_to_zarr(first, str(tmp_path / "b.ome.zarr"), model="default")
     for out in (first, second):
