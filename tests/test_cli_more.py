@@ -644,6 +644,12 @@ def test_a_psf_file_of_other_pixels_than_the_image_warns(tmp_path, capsys):
     args = ["-o", str(tmp_path / "b.tif"), "--psf", str(tmp_path / "psf40.ome.tif"), *common]
     assert main(["restore", src, *args]) == 0
     assert "warning" not in capsys.readouterr().err
+    # the file rewritten at the image's pixel size: read afresh (its first reading was kept)
+    _ome(tmp_path / "psf65.ome.tif", psf, "YX", 0.04)
+    os.utime(tmp_path / "psf65.ome.tif", ns=(1, 10**18))
+    args = ["-o", str(tmp_path / "c.tif"), "--psf", psf65, *common]
+    assert main(["restore", src, *args]) == 0
+    assert "warning" not in capsys.readouterr().err
     # a 3D PSF's Z step too, for synthesize and train alike
     stack = (rng.random((8, 32, 32)) * 100).astype(np.float32)
     psf3 = dn.make_psf("gaussian", shape=(5, 7, 7), sigma=(1.5, 1.0, 1.0))

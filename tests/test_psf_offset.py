@@ -226,9 +226,13 @@ def test_an_off_centre_psf_warns_that_the_result_is_shifted():
 
     image = cells_2d(np.random.default_rng(5), 48).astype(np.float32)
     kernel = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
-    with pytest.warns(ConditionsWarning, match=r"off its middle pixel \(Y -3, X \+4 pixels\)"):
+    with pytest.warns(ConditionsWarning, match=r"off its middle pixel \(Y -3.0, X \+4.0 pixels\)"):
         dn.restore(image, "deconv-2d", psf=_off_centre(kernel, (-3, 4)), device="cpu")
-    for centred in (kernel, dn.make_psf("gaussian", shape=(8, 8), sigma=1.5)):
+    from scipy import ndimage
+
+    half = ndimage.shift(kernel, (0, 0.55), order=3, mode="constant").clip(0)  # (warned)
+    assert 0.5 < psf_offset(half / half.sum())[1] < 0.6
+    for centred in (kernel, dn.make_psf("gaussian", shape=(8, 8), sigma=1.5), half):
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConditionsWarning)
             dn.restore(image, "deconv-2d", psf=centred, device="cpu")

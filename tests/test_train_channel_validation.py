@@ -181,10 +181,15 @@ def test_validation_regions_are_scored_whole(form):
     assert len(positions) == 4
     seen = _covered(positions, image.shape, SIZE)
     assert seen[inside].all() and not seen[~inside].any()
-    # an L-shaped mask: more of it scored than non-overlapping patches alone gave
+    # an L-shaped mask: more of it scored than non-overlapping patches in raster order
+    # gave (73 %), each pixel at most twice
     ell = np.zeros((128, 128), bool)
     ell[10:90, 10:50] = True
     ell[50:90, 10:110] = True
     data = _set([image], [image], validation_regions=ell)
     seen = _covered(data.val["positions"], image.shape, SIZE)
-    assert not seen[~ell].any() and seen[ell].all()  # (non-overlapping patches: 73 %)
+    assert not seen[~ell].any() and seen[ell].mean() > 0.8
+    times = np.zeros(image.shape, int)
+    for _s, _lead, (y, x) in data.val["positions"]:
+        times[y : y + 32, x : x + 32] += 1
+    assert times.max() <= 2 and len(data.val["positions"]) <= 8

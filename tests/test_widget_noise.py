@@ -252,13 +252,32 @@ def test_match_noise_of_channels_with_different_noise_says_so(
     assert len(cautions) == 1 and "channel 0: poisson gain=" in cautions[0]
     assert "channel 1: poisson gain=" in cautions[0] and "shows channel 1's" in cautions[0]
     assert "(channel 1)" in widget.status.value
+    # the channel on screen in the layer's data, whatever its scale and translate; and
+    # channels last (YXC), which failed ("needs ... 16x16") before
+    for name, layer_data, options in (
+        ("moved", np.stack([bright, dim]), {"scale": (2, 1, 1), "translate": (5, 0, 0)}),
+        ("last", np.stack([bright, dim], -1), {"axis_labels": ("y", "x", "c")}),
+    ):
+        viewer.layers.clear()
+        labels = options.pop("axis_labels", ("c", "y", "x"))
+        layer = viewer.add_image(layer_data, name=name, axis_labels=labels, **options)
+        c = labels.index("c")
+        viewer.dims.set_point(
+            c, float(layer.data_to_world([1 if i == c else 0 for i in range(3)])[c])
+        )
+        widget.match_layer.value = layer
+        widget.match_noise()
+        _wait_until_idle(qtbot, widget)
+        assert errors == []
+        assert widget.params.values()["peak"] == pytest.approx(30.0, rel=0.15), name
+    cautions.clear()
     # two channels of the same noise: pooled, no warning
     same = np.stack([bright, dn.synthesize(clean, "poisson", gain=200.0, seed=3)])
     viewer.add_image(same, name="same", axis_labels=("c", "y", "x"))
     widget.match_layer.value = viewer.layers["same"]
     widget.match_noise()
     _wait_until_idle(qtbot, widget)
-    assert len(cautions) == 1
+    assert cautions == []
     assert widget.params.values()["peak"] == pytest.approx(200.0, rel=0.15)
 
 

@@ -496,7 +496,8 @@ def psf_pixel_note(args: argparse.Namespace, image: Any) -> str | None:
     for text in texts:
         if not own or not names_a_file(text) or not Path(text).is_file():
             continue
-        psf = _file_calibration(str(Path(text).resolve()))
+        where = Path(text).resolve()
+        psf = _file_calibration(str(where), where.stat().st_mtime_ns)  # (a rewritten file)
         apart = {
             k: (psf[k], own[k])
             for k in ("pixel_size", "z_step")
@@ -516,8 +517,9 @@ def psf_pixel_note(args: argparse.Namespace, image: Any) -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _file_calibration(path: str) -> dict[str, float]:
-    """:func:`~napari_deconvnet.core.psf.calibration_nm` of a PSF file (its C axis out)."""
+def _file_calibration(path: str, mtime_ns: int) -> dict[str, float]:
+    """:func:`~napari_deconvnet.core.psf.calibration_nm` of a PSF file (its C axis out),
+    once per file and modification time (`mtime_ns`)."""
     from napari_deconvnet.core.psf import calibration_nm
 
     try:

@@ -148,7 +148,9 @@ def lazy_restore(
     # one plane per chunk) pushed many times the input through the network (session 72:
     # 1-plane chunks, 4-plane blocks with 24 planes of halo each side, 5-7x the time),
     # so a block is at least twice the halo along each axis (the image's size at most)
-    halo = net.halo if overlap is None or isinstance(overlap, bool) else int(overlap)
+    halo = net.halo
+    if isinstance(overlap, int | np.integer) and not isinstance(overlap, bool) and overlap >= 0:
+        halo = int(overlap)  # (anything else: make_job refuses it in its own words)
     block = [
         max(int(xt.chunks[d][0]), int(t), min(2 * int(halo), int(xt.shape[d])))
         for d, t in zip(spatial_axes, user_tile, strict=True)

@@ -321,13 +321,14 @@ class PatchSampler:
 def grid_positions(
     box: Box, size: tuple[int, ...], lead_shape: Sequence[int], *, cover: bool = False
 ) -> list[tuple]:
-    """Non-overlapping positions on the patch grid of `box` whose patches lie inside it.
+    """Positions of patches that lie inside `box` (a grid of them; see `cover`).
 
     With `cover` (validation: a region of its own, or validation data), a last
     patch flush with the far end of each axis the grid leaves a remainder of, so
     that the patches cover every pixel of a rectangular box (those two overlap);
-    in a mask (a Labels region), those of that grid that lie inside it come
-    first, then non-overlapping ones fill the rest. Without it, a 96-pixel
+    in any other mask (a Labels region), :func:`_cover_mask` (from the grid's
+    patches inside it, for a mask larger than the validation cap's patches).
+    Without it, a 96-pixel
     square held one 64-pixel patch, 44 % of the region the user asked to be
     scored on (session 72: a fine-tuning reported +0.19 dB on that patch while
     the region as a whole lost 0.13 dB).
@@ -348,19 +349,17 @@ def grid_positions(
         locals_ = grid_locals
     else:
         flat, grid = found
-        locals_, taken = [], []
-        if cover:
-            inside = set(int(f) for f in flat)
-            start = [g for g in grid_locals if int(np.ravel_multi_index(g, grid)) in inside]
-            locals_ = _cover_mask(box.mask, flat, grid, size, start)
-            flat = []  # (every pixel a patch inside the mask can reach is scored)
-        for f in flat:
-            local = tuple(int(v) for v in np.unravel_index(f, grid))
-            if all(
-                any(abs(a - b) >= p for a, b, p in zip(local, t, size, strict=True)) for t in taken
-            ):
-                locals_.append(local)
-                taken.append(local)
+        valid = np.zeros(grid, bool)
+        valid.reshape(-1)[np.asarray(flat, np.int64)] = True
+        on_grid = [g for g in grid_locals if valid[g]]
+        if not valid.any():  # (no patch fits: the caller says so)
+            locals_ = []
+        elif box.mask.all():  # a rectangle drawn as a mask: the grid covers it
+            locals_ = on_grid
+        elif int(box.mask.sum()) <= COVER_LIMIT * math.prod(size):
+            locals_ = _cover_mask(box.mask, valid, size)
+        else:  # more than the cap keeps: the grid's, spread over it, topped up
+            locals_ = _cover_mask(box.mask, valid, size, on_grid)
     leads = [
         tuple(i if i is not None else j for i, j in zip(box.lead, free, strict=True))
         for free in np.ndindex(
@@ -374,53 +373,45 @@ def grid_positions(
     ]
 
 
-#: Most patches :func:`_cover_mask` adds to cover a validation mask
-COVER_LIMIT = 256
+#: :func:`_cover_mask` adds a patch while it scores at least this share of its pixels
+#: anew...
+COVER_GAIN = 0.5
+#: ...and at most this many (the validation cap, MAX_VALIDATION_PATCHES)
+COVER_LIMIT = 64
 
 
 def _cover_mask(
     mask: np.ndarray,
-    flat: np.ndarray,
-    grid: tuple[int, ...],
+    valid: np.ndarray,
     size: tuple[int, ...],
-    start: list[tuple[int, ...]],
+    start: Sequence[tuple[int, ...]] = (),
 ) -> list[tuple[int, ...]]:
-    """Patch origins (local to `mask`'s box) inside `mask` that cover every pixel of it
-    that any patch inside it reaches: the grid's `start`, then, for the first pixel
-    left in C order, the origin nearest it among those whose patch holds it (so that
-    the patch reaches on into what is left), until none is left (or
-    :data:`COVER_LIMIT` patches)."""
-    valid = np.zeros(grid, bool)
-    valid.reshape(-1)[np.asarray(flat, np.int64)] = True
-    full = np.zeros(mask.shape, bool)
-    full[tuple(slice(0, g) for g in grid)] = valid
-    # pixels some valid patch holds: the valid origins within a patch before each
-    padded = np.pad(full, [(p - 1, 0) for p in size])
-    sat = padded.astype(np.int64)
-    for axis in range(sat.ndim):
-        sat = np.cumsum(sat, axis=axis)
-    sat = np.pad(sat, [(1, 0)] * sat.ndim)
-    reach = np.zeros(mask.shape, np.int64)
-    for corner in np.ndindex(*(2,) * mask.ndim):
-        sign = (-1) ** (mask.ndim - sum(corner))
-        sl = tuple(
-            slice(p, p + n) if c else slice(0, n)
-            for c, p, n in zip(corner, size, mask.shape, strict=True)
-        )
-        reach += sign * sat[sl]
-    todo = mask & (reach > 0)
-    origins = list(start)
-    for o in origins:
-        todo[tuple(slice(a, a + p) for a, p in zip(o, size, strict=True))] = False
-    while todo.any() and len(origins) < COVER_LIMIT:
-        q = np.unravel_index(int(np.flatnonzero(todo)[0]), todo.shape)
-        lo = [max(int(a) - p + 1, 0) for a, p in zip(q, size, strict=True)]
-        hi = [min(int(a), g - 1) for a, g in zip(q, grid, strict=True)]
-        window = valid[tuple(slice(a, b + 1) for a, b in zip(lo, hi, strict=True))]
-        last = np.unravel_index(int(np.flatnonzero(window)[-1]), window.shape)
-        o = tuple(int(a + b) for a, b in zip(lo, last, strict=True))
-        origins.append(o)
-        todo[tuple(slice(a, a + p) for a, p in zip(o, size, strict=True))] = False
+    """Patch origins (local to `mask`'s box; `valid`: those whose patch lies inside it)
+    that cover most of `mask`: `start`, then each the valid origin whose patch holds the
+    most pixels not yet covered (greedy set cover), while that is at least
+    :data:`COVER_GAIN` of a patch, up to :data:`COVER_LIMIT` in all. A pixel is scored
+    about once, twice at most where patches meet: a disk of radius 110 with 32-pixel
+    patches was 73 % scored by non-overlapping patches taken in raster order, now 82 %;
+    a first version that covered every reachable pixel took 128 patches for a disk
+    where 7 had been, each pixel scored 3 to 8 times, which the 64-patch cap then cut
+    at random (session 72's review). The raster-order search itself took minutes on a
+    2048-pixel disk (one Python loop over every valid origin against every patch
+    taken)."""
+    from .regions import _window_sums
+
+    todo = np.asarray(mask, bool).copy()
+    area = math.prod(size)
+    origins = [tuple(int(v) for v in o) for o in start]
+    for origin in origins:
+        todo[tuple(slice(o, o + p) for o, p in zip(origin, size, strict=True))] = False
+    while len(origins) < COVER_LIMIT:
+        gain = np.where(valid, _window_sums(todo, size), -1)
+        best = int(np.argmax(gain))
+        if gain.reshape(-1)[best] < COVER_GAIN * area:
+            break
+        origin = tuple(int(v) for v in np.unravel_index(best, valid.shape))
+        origins.append(origin)
+        todo[tuple(slice(o, o + p) for o, p in zip(origin, size, strict=True))] = False
     return origins
 
 

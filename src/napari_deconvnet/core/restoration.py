@@ -78,7 +78,7 @@ from .memory import feature_map_bytes, reuse_freed_memory, worth_reusing
 from .model import DeconvNet
 from .normalization import normalization_arrays
 from .persistence import load_model
-from .psf import recentre_psf, subpixel_fraction, subpixel_shift, warn_psf_order
+from .psf import psf_offset, recentre_psf, subpixel_fraction, subpixel_shift, warn_psf_order
 from .refine import REFINE_ITERATIONS, check_refine, refine_iter
 from .tiling import plan_tiles, run_tiles
 
@@ -287,22 +287,30 @@ def place_psf(layout: Layout, net: DeconvNet, psf: Any) -> Any:
     if prepared is not None and kind.needs_psf:
         layout.psf, layout.psf_shift = recentre_psf(prepared, layout.spatial_shape)
         layout.psf_fraction = subpixel_fraction(layout.psf)
-        if layout.psf_shift is not None:
-            warnings.warn(off_centre_note(layout.psf_shift), ConditionsWarning, stacklevel=3)
+        offset = psf_offset(prepared)
+        if layout.psf_shift is not None and float(np.abs(offset).max()) >= OFF_CENTRE_WARN:
+            # (a whole pixel: half a pixel, which the recentring also moves, was warned
+            # of as "+1 pixels", from a bead's noise alone; session 72's review)
+            warnings.warn(off_centre_note(offset), ConditionsWarning, stacklevel=3)
     return prepared
 
 
-def off_centre_note(shift: Sequence[int]) -> str:
-    """Words for a PSF whose centre lies `shift` whole pixels (per axis) off its middle
-    pixel: the restore keeps the object where such a kernel puts it, so the result is
-    shifted against the input by as much (session 72: a bead cropped 3 and 4 pixels off
-    centre moved the restoration by as much, without a word; with one PSF per channel
-    each channel moves its own way)."""
-    letters = "ZYX"[-len(shift) :] if len(shift) <= 3 else None
+#: A PSF whose centre lies this many pixels or more off its middle pixel (on some axis)
+#: is warned of (:func:`off_centre_note`)
+OFF_CENTRE_WARN = 1.0
+
+
+def off_centre_note(offset: Sequence[float]) -> str:
+    """Words for a PSF whose centre lies `offset` pixels (per axis) off its middle pixel:
+    the restore keeps the object where such a kernel puts it, so the result is shifted
+    against the input by as much (session 72: a bead cropped 3 and 4 pixels off centre
+    moved the restoration by as much, without a word; with one PSF per channel each
+    channel moves its own way)."""
+    letters = "ZYX"[-len(offset) :] if len(offset) <= 3 else None
     said = (
-        ", ".join(f"{a} {k:+d}" for a, k in zip(letters, shift, strict=True))
+        ", ".join(f"{a} {float(k):+.1f}" for a, k in zip(letters, offset, strict=True))
         if letters
-        else str(tuple(shift))
+        else str(tuple(round(float(k), 1) for k in offset))
     )
     return (
         f"the PSF's centre lies off its middle pixel ({said} pixels): the result is the "

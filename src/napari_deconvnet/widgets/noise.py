@@ -20,6 +20,7 @@ torch and the core's compute are imported inside the callbacks, never at module 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from functools import partial
 from typing import Any
@@ -134,10 +135,12 @@ def _estimate_job(
     if rgb and data.shape[-1] == 4:  # RGBA: the opacity is no image (it counted as a
         data = data[..., :3]  # fourth channel of the estimate), as synthesis keeps it
     # a lazy layer is read in the planes the estimate looks at, not whole
-    pooled = estimate_noise(data, channel_axis=-1 if rgb else None)
     n = int(data.shape[channel_axis]) if channel_axis is not None else 0
     if not 2 <= n <= MATCH_CHANNELS:
-        return pooled
+        return estimate_noise(data, channel_axis=-1 if rgb else None)
+    # (channels last, YXC: pooled with its channel axis named, or it read them as planes)
+    at = channel_axis % data.ndim
+    pooled = estimate_noise(data, channel_axis=at if at >= data.ndim - 2 else None)
     each = []
     for i in range(n):
         index = (slice(None),) * (channel_axis % data.ndim) + (i,)
@@ -316,10 +319,11 @@ class NoiseWidget(WorkerWidget):
         channel_axis, shown = None, 0
         if axes is not None and "C" in axes and not layer.rgb:
             channel_axis = axes.index("C")
-            step = tuple(self._viewer.dims.current_step)
-            offset = len(step) - layer.ndim  # (the viewer may hold more dimensions)
-            if 0 <= offset + channel_axis < len(step):
-                shown = int(step[offset + channel_axis])
+            # the channel on screen, in the layer's data (its scale and translate: the
+            # viewer's step counts world steps, session 72's review)
+            with contextlib.suppress(Exception):
+                point = layer.world_to_data(self._viewer.dims.point)
+                shown = int(round(float(np.asarray(point)[channel_axis])))
         return Job(
             _estimate_job,
             (layer_data(layer), bool(layer.rgb), channel_axis, shown),
