@@ -73,7 +73,9 @@ def test_lazy_statistics_whole_when_small_and_sampled_by_budget(monkeypatch):
     src = da.from_array(x, chunks=(1, 20, 16)).map_blocks(count, dtype=x.dtype)
     reads.clear()
     first = image_statistics(src, 1, NORM)
-    assert sorted(reads) == sorted({(t, 0, 0) for t in range(5)} | {(t, 1, 2) for t in range(5)})
+    # (the first chunk and the one 0.618 of the way on: chunks picked by the golden ratio,
+    # session 72; at even steps they were the first and the last)
+    assert sorted(reads) == sorted({(t, 0, 0) for t in range(5)} | {(t, 1, 0) for t in range(5)})
     second = image_statistics(src, 1, NORM)
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_allclose(first[1].ravel(), eager[1].ravel(), rtol=0.15)

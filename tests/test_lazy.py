@@ -104,12 +104,12 @@ def test_one_normalisation_exact_in_memory_sampled_lazily():
         np.sort(sample_values(da.from_array(small, chunks=8))), np.sort(small.ravel())
     )
     # more chunks than 16 x 64: a deterministic sample of some of them (small chunks: as
-    # many as the budget holds, at most 16 x 64; session 72)
+    # many as the budget holds, at most 16 x 64 and a quarter of them; session 72)
     big = da.from_array(rng.normal(size=(264, 264)).astype(np.float32), chunks=8)
     assert big.npartitions > 1024
     first, second = sample_values(big), sample_values(big)
     np.testing.assert_array_equal(first, second)
-    assert 600 * 64 <= first.size <= 1024 * 64 < big.size
+    assert 64 * 64 < first.size <= big.npartitions // 4 * 64
     # 16-bit integers: exact percentiles from a histogram, as numpy's
     u = rng.integers(0, 4096, (50, 70)).astype(np.uint16)
     got = dn.compute_normalization(u)
@@ -419,7 +419,7 @@ def test_tiny_chunks_are_sampled_to_the_budget():
         )
     counts = rng.poisson(vol).astype(np.uint16)
     lazy = da.from_array(counts, chunks=(1, 16, 16))
-    assert sample_values(lazy).size >= 1 << 17  # (was 16,384)
+    assert sample_values(lazy).size >= 1 << 16  # (was 16,384)
     exact = dn.compute_normalization(counts, "denoise-3d")
     sampled = dn.compute_normalization(lazy, "denoise-3d")
     assert abs(sampled["scale"] - exact["scale"]) <= 0.03 * exact["scale"]

@@ -487,7 +487,7 @@ def test_the_guard_takes_the_images_noise_when_it_is_known(tmp_path):
     ("value", "error", "match"),
     [
         ({"noise": "speckle", "sigma": 0.1}, ValueError, "variance line"),
-        ({"noise": "poisson"}, ValueError, "incomplete"),
+        ({"noise": "poisson"}, ValueError, "needs its gain"),
         ("poisson", TypeError, "estimate_noise returns"),
         (1, TypeError, "estimate_noise returns"),
     ],

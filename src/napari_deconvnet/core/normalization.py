@@ -17,7 +17,7 @@ Where the percentiles come from:
   streamed by :func:`~napari_deconvnet.restore_to_zarr`): a documented, deterministic
   sample (:func:`sample_values`). At most :data:`SAMPLE_BLOCKS` chunks are
   read (more where the chunks are small: as many as hold ``SAMPLE_VALUES``
-  values, at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS``), spread over the array's
+  values, at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS`` and a quarter of them), spread over the array's
   chunks in C order by the golden ratio, and from each a regular grid of at most
   ``SAMPLE_VALUES / n_chunks`` values. An array of
   at most ``SAMPLE_VALUES`` values in at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS``
@@ -90,8 +90,8 @@ def sample_values(array: Any) -> np.ndarray:
 
     At most :data:`SAMPLE_BLOCKS` chunks (or, of chunks smaller than
     ``SAMPLE_VALUES / SAMPLE_BLOCKS`` values on average, as many as hold
-    ``SAMPLE_VALUES`` values, at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS``), spread
-    over the chunk grid in C order (the ``k``-th at the flat chunk index
+    ``SAMPLE_VALUES`` values, at most ``WHOLE_BLOCKS * SAMPLE_BLOCKS`` and a quarter
+    of the chunks), spread over the chunk grid in C order (the ``k``-th at the flat chunk index
     ``floor(frac(k * 0.618...) * n_chunks)``: evenly, and never in step with
     the grid's rows), and from each chunk every ``f``-th value along every
     axis, with ``f`` the smallest integer that keeps the chunk's share under
@@ -349,6 +349,8 @@ def image_sample_budget(n_images: int, array: Any = None) -> tuple[int, int]:
     )
 
 
+#: A sample grown for small chunks reads at most one in this many (:func:`image_sample_plan`)
+SAMPLE_SHARE = 4
 #: The fractional step of the chunks a sample picks (:func:`image_sample_plan`)
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -379,6 +381,9 @@ def image_sample_plan(
     if n_blocks * images <= SAMPLE_BLOCKS:
         mean_size = values / max(len(blocks), 1)
         wanted = int(n_values // max(mean_size, 1))
+        # (and a sample: at most a quarter of the chunks, so that a lazy array of 5 M
+        # values is not read to 80 % for its statistics)
+        wanted = min(wanted, len(blocks) // SAMPLE_SHARE)
         n_blocks = max(n_blocks, min(WHOLE_BLOCKS * n_blocks, wanted))
     if len(blocks) > n_blocks:
         # spread by the golden ratio, not at even steps: an even step over the flat index
