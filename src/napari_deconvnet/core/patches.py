@@ -326,8 +326,8 @@ def grid_positions(
     With `cover` (validation: a region of its own, or validation data), a last
     patch flush with the far end of each axis the grid leaves a remainder of, so
     that the patches cover every pixel of a rectangular box (those two overlap);
-    in any other mask (a Labels region), :func:`_cover_mask` (from the grid's
-    patches inside it, for a mask larger than the validation cap's patches).
+    in any other mask (a Labels region) whose box is small, :func:`_cover_mask`, and
+    in a large box the grid's patches inside the mask.
     Without it, a 96-pixel
     square held one 64-pixel patch, 44 % of the region the user asked to be
     scored on (session 72: a fine-tuning reported +0.19 dB on that patch while
@@ -356,10 +356,12 @@ def grid_positions(
             locals_ = []
         elif box.mask.all():  # a rectangle drawn as a mask: the grid covers it
             locals_ = on_grid
-        elif int(box.mask.sum()) <= COVER_LIMIT * math.prod(size):
+        elif box.mask.size <= min(COVER_BOX * math.prod(size), COVER_PIXELS):
             locals_ = _cover_mask(box.mask, valid, size)
-        else:  # more than the cap keeps: the grid's, spread over it, topped up
-            locals_ = _cover_mask(box.mask, valid, size, on_grid)
+        elif len(flat) <= RASTER_ORIGINS:  # a large box, sparse: as before this session
+            locals_ = _raster(flat, grid, size)
+        else:  # large and dense (the raster search took minutes): the grid's
+            locals_ = on_grid
     leads = [
         tuple(i if i is not None else j for i, j in zip(box.lead, free, strict=True))
         for free in np.ndindex(
@@ -378,18 +380,36 @@ def grid_positions(
 COVER_GAIN = 0.5
 #: ...and at most this many (the validation cap, MAX_VALIDATION_PATCHES)
 COVER_LIMIT = 64
+#: A mask's box of at most this many patches' pixels is covered greedily; a larger one
+#: by the grid (each greedy step reads the box whole: 4 disks in the corners of a
+#: 2048-pixel box took 2.5 s, 50 boxes in a 64 x 1024 x 1024 volume 120 s; review)
+COVER_BOX = 256
+#: ...and of at most this many pixels
+COVER_PIXELS = 1 << 20
+#: A large box with at most this many valid origins takes non-overlapping patches in
+#: raster order (:func:`_raster`, one Python test per origin), more the grid's
+RASTER_ORIGINS = 50_000
+
+
+def _raster(flat: np.ndarray, grid: tuple[int, ...], size: tuple[int, ...]) -> list[tuple]:
+    """Non-overlapping patch origins in raster order among the valid ones (`flat`)."""
+    taken: list[tuple[int, ...]] = []
+    for f in flat:
+        local = tuple(int(v) for v in np.unravel_index(f, grid))
+        if all(
+            any(abs(a - b) >= p for a, b, p in zip(local, t, size, strict=True)) for t in taken
+        ):
+            taken.append(local)
+    return taken
 
 
 def _cover_mask(
-    mask: np.ndarray,
-    valid: np.ndarray,
-    size: tuple[int, ...],
-    start: Sequence[tuple[int, ...]] = (),
+    mask: np.ndarray, valid: np.ndarray, size: tuple[int, ...], limit: int = COVER_LIMIT
 ) -> list[tuple[int, ...]]:
     """Patch origins (local to `mask`'s box; `valid`: those whose patch lies inside it)
-    that cover most of `mask`: `start`, then each the valid origin whose patch holds the
-    most pixels not yet covered (greedy set cover), while that is at least
-    :data:`COVER_GAIN` of a patch, up to :data:`COVER_LIMIT` in all. A pixel is scored
+    that cover most of `mask`: each the valid origin whose patch holds the most pixels
+    not yet covered (greedy set cover), while that is at least :data:`COVER_GAIN` of a
+    patch, up to `limit`. A pixel is scored
     about once, twice at most where patches meet: a disk of radius 110 with 32-pixel
     patches was 73 % scored by non-overlapping patches taken in raster order, now 82 %;
     a first version that covered every reachable pixel took 128 patches for a disk
@@ -401,10 +421,8 @@ def _cover_mask(
 
     todo = np.asarray(mask, bool).copy()
     area = math.prod(size)
-    origins = [tuple(int(v) for v in o) for o in start]
-    for origin in origins:
-        todo[tuple(slice(o, o + p) for o, p in zip(origin, size, strict=True))] = False
-    while len(origins) < COVER_LIMIT:
+    origins: list[tuple[int, ...]] = []
+    while len(origins) < limit:
         gain = np.where(valid, _window_sums(todo, size), -1)
         best = int(np.argmax(gain))
         if gain.reshape(-1)[best] < COVER_GAIN * area:

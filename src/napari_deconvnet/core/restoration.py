@@ -289,15 +289,16 @@ def place_psf(layout: Layout, net: DeconvNet, psf: Any) -> Any:
         layout.psf_fraction = subpixel_fraction(layout.psf)
         offset = psf_offset(prepared)
         if layout.psf_shift is not None and float(np.abs(offset).max()) >= OFF_CENTRE_WARN:
-            # (a whole pixel: half a pixel, which the recentring also moves, was warned
-            # of as "+1 pixels", from a bead's noise alone; session 72's review)
+            # (three quarters of a pixel: half a pixel, which the recentring also moves,
+            # was warned of as "+1 pixels" from a bead's noise alone, and at one pixel
+            # a bead cropped a pixel off warned half of the time; session 72's reviews)
             warnings.warn(off_centre_note(offset), ConditionsWarning, stacklevel=3)
     return prepared
 
 
 #: A PSF whose centre lies this many pixels or more off its middle pixel (on some axis)
 #: is warned of (:func:`off_centre_note`)
-OFF_CENTRE_WARN = 1.0
+OFF_CENTRE_WARN = 0.75
 
 
 def off_centre_note(offset: Sequence[float]) -> str:
