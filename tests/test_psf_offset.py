@@ -236,3 +236,25 @@ def test_an_off_centre_psf_warns_that_the_result_is_shifted():
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConditionsWarning)
             dn.restore(image, "deconv-2d", psf=centred, device="cpu")
+
+
+def test_a_note_on_one_channels_psf_names_the_channel():
+    # session 73: with one PSF per channel, "the PSF's centre lies off its middle pixel"
+    # did not say which channel's; a warning after the restore names none
+    import warnings
+
+    from napari_deconvnet.core.channel_psfs import psf_words
+    from napari_deconvnet.core.conditions import ConditionsWarning
+
+    image = np.stack([cells_2d(np.random.default_rng(s), 40) for s in (1, 2)]).astype(np.float32)
+    kernel = dn.make_psf("gaussian", shape=(9, 9), sigma=1.5)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        dn.restore(
+            image, "deconv-2d", psf=[kernel, _off_centre(kernel, (2, -1))], axes="CYX",
+            device="cpu",
+        )  # fmt: skip
+    notes = [str(w.message) for w in said if issubclass(w.category, ConditionsWarning)]
+    assert len(notes) == 1
+    assert notes[0].startswith("the centre of channel 1's PSF lies off its middle pixel (Y")
+    assert psf_words() == "the PSF"

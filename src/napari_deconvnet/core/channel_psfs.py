@@ -27,6 +27,7 @@ user would write.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,23 @@ __all__ = [
     "channel_axis",
     "checked_channel_axis",
     "per_channel",
+    "psf_words",
     "psf_for_channel",
     "split_statistics",
 ]
+
+
+#: The channel whose PSF :func:`by_channel` is restoring with (None outside it): notes
+#: on a PSF name it (session 73: "the PSF's centre lies off its middle pixel" did not
+#: say which of two channels' PSFs)
+_CHANNEL: ContextVar[int | None] = ContextVar("psf_channel", default=None)
+
+
+def psf_words(alone: str = "the PSF") -> str:
+    """``"channel 1's PSF"`` while :func:`by_channel` restores channel 1, else `alone`:
+    the words for the PSF in a note on it."""
+    c = _CHANNEL.get()
+    return alone if c is None else f"channel {c}'s PSF"
 
 
 def _one_psf(item: Any) -> bool:
@@ -172,11 +187,14 @@ def by_channel(
         channel = image[(slice(None),) * index + (c,)]
         gen = run_one(channel, psf, sub_axes, c)
         while True:
+            token = _CHANNEL.set(c)  # (while this channel's restore runs, not between)
             try:
                 done, total = next(gen)
             except StopIteration as finished:
                 outs.append(finished.value)
                 break
+            finally:
+                _CHANNEL.reset(token)
             yield c * total + done, n * total
     if any(is_dask(o) for o in outs):
         import dask.array as da

@@ -939,16 +939,17 @@ def _say_raised_border(kernel: np.ndarray) -> None:
     share = level * kernel.size / total
     if share < RAISED_BORDER_SHARE:
         return
+    from .channel_psfs import psf_words
     from .conditions import report_conditions
 
     report_conditions(
         [
-            f"the PSF's border lies well above zero (all but 5% of it above {level:.4g}, "
-            f"{share:.0%} of the PSF's sum if under every pixel) but is no flat background "
-            "that could be subtracted: the bead's wings reach the crop's edge, or the "
-            "background slopes across it. The PSF is used as given, that light included, "
-            "which widens it; crop wider around the bead, or subtract the background "
-            "yourself"
+            f"the border of {psf_words()} lies well above zero (all but 5% of it above "
+            f"{level:.4g}, {share:.0%} of the PSF's sum if under every pixel) but is no "
+            "flat background that could be subtracted: the bead's wings reach the crop's "
+            "edge, or the background slopes across it. The PSF is used as given, that "
+            "light included, which widens it; crop wider around the bead, or subtract the "
+            "background yourself"
         ],
         stacklevel=4,  # as_psf's caller
     )
@@ -990,10 +991,12 @@ def _clip_negative(kernel: np.ndarray) -> np.ndarray:
             "them first: numpy.clip(psf, 0, None)"
         )
     if negative > 0:
+        from .channel_psfs import psf_words
+
         warnings.warn(
-            f"psf has negative values ({negative / positive:.2%} of its positive sum, "
-            f"{int((kernel < 0).sum())} of {kernel.size} pixels), set to zero: a PSF is "
-            "a non-negative blur kernel",
+            f"{psf_words('psf')} has negative values ({negative / positive:.2%} of its "
+            f"positive sum, {int((kernel < 0).sum())} of {kernel.size} pixels), set to "
+            "zero: a PSF is a non-negative blur kernel",
             UserWarning,
             stacklevel=3,
         )

@@ -313,9 +313,11 @@ def off_centre_note(offset: Sequence[float]) -> str:
         if letters
         else str(tuple(round(float(k), 1) for k in offset))
     )
+    from .channel_psfs import psf_words
+
     return (
-        f"the PSF's centre lies off its middle pixel ({said} pixels): the result is the "
-        "object such a kernel implies, shifted against the input by as much, as "
+        f"the centre of {psf_words()} lies off its middle pixel ({said} pixels): the "
+        "result is the object such a kernel implies, shifted against the input by as much, as "
         "Richardson-Lucy with the kernel as given. If the bead was only cropped off "
         "centre, crop it around its centre (napari_deconvnet.core.psf.psf_offset gives "
         "the offset) so that the result stays in register with the input"
