@@ -351,17 +351,20 @@ def grid_positions(
         flat, grid = found
         valid = np.zeros(grid, bool)
         valid.reshape(-1)[np.asarray(flat, np.int64)] = True
-        on_grid = [g for g in grid_locals if valid[g]]
+
+        def on_grid() -> list[tuple[int, ...]]:
+            return [g for g in grid_locals if valid[g]]
+
         if not valid.any():  # (no patch fits: the caller says so)
             locals_ = []
         elif box.mask.all():  # a rectangle drawn as a mask: the grid covers it
-            locals_ = on_grid
+            locals_ = on_grid()
         elif box.mask.size <= min(COVER_BOX * math.prod(size), COVER_PIXELS):
             locals_ = _cover_mask(box.mask, valid, size)
         elif len(flat) <= RASTER_ORIGINS:  # a large box, sparse: as before this session
             locals_ = _raster(flat, grid, size)
         else:  # large and dense (the raster search took minutes): the grid's
-            locals_ = on_grid
+            locals_ = on_grid()
     leads = [
         tuple(i if i is not None else j for i, j in zip(box.lead, free, strict=True))
         for free in np.ndindex(
@@ -378,8 +381,9 @@ def grid_positions(
 #: :func:`_cover_mask` adds a patch while it scores at least this share of its pixels
 #: anew...
 COVER_GAIN = 0.5
-#: ...and at most this many (the validation cap, MAX_VALIDATION_PATCHES)
-COVER_LIMIT = 64
+#: ...and at most this many: the validation cap (training's validation patches are a
+#: seeded random choice of this many when a region gives more)
+MAX_VALIDATION_PATCHES = 64
 #: A mask's box of at most this many patches' pixels is covered greedily; a larger one
 #: by the grid (each greedy step reads the box whole: 4 disks in the corners of a
 #: 2048-pixel box took 2.5 s, 50 boxes in a 64 x 1024 x 1024 volume 120 s; review)
@@ -404,7 +408,7 @@ def _raster(flat: np.ndarray, grid: tuple[int, ...], size: tuple[int, ...]) -> l
 
 
 def _cover_mask(
-    mask: np.ndarray, valid: np.ndarray, size: tuple[int, ...], limit: int = COVER_LIMIT
+    mask: np.ndarray, valid: np.ndarray, size: tuple[int, ...], limit: int = MAX_VALIDATION_PATCHES
 ) -> list[tuple[int, ...]]:
     """Patch origins (local to `mask`'s box; `valid`: those whose patch lies inside it)
     that cover most of `mask`: each the valid origin whose patch holds the most pixels

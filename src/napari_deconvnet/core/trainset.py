@@ -38,6 +38,7 @@ from .model import DeconvNet
 from .noise import NOISE_MODELS, synthesize
 from .normalization import image_statistics, offset_scale
 from .patches import (
+    MAX_VALIDATION_PATCHES,
     Box,
     PatchFitError,
     PatchSampler,
@@ -64,7 +65,6 @@ __all__ = [
     "resolve_patch_size",
 ]
 
-MAX_VALIDATION_PATCHES = 64
 #: :func:`~napari_deconvnet.train`'s validation share when none is given
 DEFAULT_VALIDATION = 0.1
 _STATS_CROP = {2: 256, 3: 64}
