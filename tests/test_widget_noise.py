@@ -17,6 +17,14 @@ def _wait_until_idle(qtbot, widget):
     qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
 
 
+def _match(qtbot, widget, layer):
+    """Match noise to `layer` (or the layer already chosen) and wait for it."""
+    if layer is not None:
+        widget.match_layer.value = layer
+    widget.match_noise()
+    _wait_until_idle(qtbot, widget)
+
+
 def _hidden(field):
     return field.native.isHidden()
 
@@ -207,8 +215,7 @@ def test_match_noise_of_a_real_layer(viewer_widget, qtbot, errors):
     # stayed clipped the matched noise at 255 (session 68)
     widget.noise.value = "poisson-gaussian"
     widget.params.set_values({"bit_depth": 8, "clean_includes_offset": True})
-    widget.match_noise()
-    _wait_until_idle(qtbot, widget)
+    _match(qtbot, widget, None)
 
     assert errors == []
     assert widget.noise.value == "poisson-gaussian"
@@ -243,9 +250,7 @@ def test_match_noise_of_channels_with_different_noise_says_so(
     dim = dn.synthesize(clean, "poisson", gain=30.0, seed=2)
     viewer.add_image(np.stack([bright, dim]), name="two", axis_labels=("c", "y", "x"))
     viewer.dims.set_current_step(0, 1)  # the dim channel on screen
-    widget.match_layer.value = viewer.layers["two"]
-    widget.match_noise()
-    _wait_until_idle(qtbot, widget)
+    _match(qtbot, widget, viewer.layers["two"])
     assert errors == []
     assert widget.noise.value == "poisson"
     assert widget.params.values()["peak"] == pytest.approx(30.0, rel=0.15)
@@ -265,18 +270,14 @@ def test_match_noise_of_channels_with_different_noise_says_so(
         viewer.dims.set_point(
             c, float(layer.data_to_world([1 if i == c else 0 for i in range(3)])[c])
         )
-        widget.match_layer.value = layer
-        widget.match_noise()
-        _wait_until_idle(qtbot, widget)
+        _match(qtbot, widget, layer)
         assert errors == []
         assert widget.params.values()["peak"] == pytest.approx(30.0, rel=0.15), name
     cautions.clear()
     # two channels of the same noise: pooled, no warning
     same = np.stack([bright, dn.synthesize(clean, "poisson", gain=200.0, seed=3)])
     viewer.add_image(same, name="same", axis_labels=("c", "y", "x"))
-    widget.match_layer.value = viewer.layers["same"]
-    widget.match_noise()
-    _wait_until_idle(qtbot, widget)
+    _match(qtbot, widget, viewer.layers["same"])
     assert cautions == []
     assert widget.params.values()["peak"] == pytest.approx(200.0, rel=0.15)
 
@@ -292,9 +293,7 @@ def test_matched_noise_the_form_cannot_show_is_refused_in_words(viewer_widget, q
     viewer.add_image(rng.random((32, 32)) * 1e300, name="beyond")
     widget.noise.value = "speckle"
     for name, words in (("huge", "beyond what the field can show"), ("beyond", "float32")):
-        widget.match_layer.value = viewer.layers[name]
-        widget.match_noise()
-        _wait_until_idle(qtbot, widget)
+        _match(qtbot, widget, viewer.layers[name])
         assert words in errors[-1] and "divide" in errors[-1]
         assert widget.noise.value == "speckle"  # the form is left as it was
 
@@ -397,9 +396,7 @@ def test_rgba_layer_keeps_its_opacity_bit_for_bit(viewer_widget, qtbot, errors):
                             dithered[..., None]], -1)  # fmt: skip
     viewer.add_image(rgba, name="photo", rgb=True)
     viewer.add_image(np.clip(noisy, 0, 255).astype(np.uint8), name="real", rgb=True)
-    widget.match_layer.value = viewer.layers["real"]
-    widget.match_noise()
-    _wait_until_idle(qtbot, widget)
+    _match(qtbot, widget, viewer.layers["real"])
     assert errors == []
     # (with the mask as a fourth channel: salt-and-pepper of 3.5%)
     assert widget.noise.value == "gaussian"
@@ -445,9 +442,7 @@ def test_matched_camera_noise_on_the_samples_clean_layer_matches_the_noisy_one(
     offset was added a second time: +102 ADU, and photon noise on it: 11 ADU for 4.8)."""
     viewer, widget = viewer_widget
     viewer.open_sample("napari-deconvnet", "fluorescence")
-    widget.match_layer.value = viewer.layers["cells noisy"]
-    widget.match_noise()
-    _wait_until_idle(qtbot, widget)
+    _match(qtbot, widget, viewer.layers["cells noisy"])
     assert widget.noise.value == "poisson-gaussian"
     assert widget.params.field("clean_includes_offset").value is True
     assert "include the offset" in widget.status.value
@@ -527,9 +522,7 @@ def test_matched_values_are_shown_to_four_significant_digits(viewer_widget, qtbo
     ramp = np.tile(np.linspace(100, 900, 128), (128, 1))
     dim = dn.synthesize(ramp, "poisson", peak=0.0016, seed=2)
     viewer.add_image(dim.astype(np.float32), name="dim noisy")
-    widget.match_layer.value = viewer.layers["dim noisy"]
-    widget.match_noise()
-    _wait_until_idle(qtbot, widget)
+    _match(qtbot, widget, viewer.layers["dim noisy"])
     assert errors == []
     estimated = dn.estimate_noise(dim)["gain"]  # (the form's field: peak, gain its alias)
     assert widget.params.values()["peak"] == pytest.approx(estimated, rel=1e-3)
