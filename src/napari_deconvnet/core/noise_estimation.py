@@ -831,7 +831,10 @@ def _estimate(
         )
     lo, mid, hi = np.percentile(mean, [5, 50, 95])
     deviation = np.sqrt(max(float(np.median(variance)), 0.0))  # the noise's, typically
-    if model != "auto" and hi - lo < deviation:
+    if model == "poisson-gaussian" and hi - lo < deviation:
+        # (a line with an intercept needs levels; Poisson and speckle, lines through
+        # the origin, are fitted on one: a flat field, the camera's gain calibration,
+        # was refused for them while model="auto" read it as Poisson; session 73)
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image's intensities span less than one "
             "noise standard deviation, too little to measure how the noise grows with the "
@@ -844,6 +847,13 @@ def _estimate(
         if np.ptp(mean[level]) < deviation:
             kept = (mean[level], variance[level], count[level])
             return _one_level(gaussian, step, quantum, *kept)
+    if model in ("poisson", "speckle") and not hi > 0:
+        raise ValueError(
+            f"cannot fit a {model!r} noise model: the image's smooth areas lie at or below "
+            f"zero (95th percentile of their levels {hi:.4g}), where {model} noise grows "
+            "from zero with the intensity; for data on a camera offset use "
+            "model='poisson-gaussian', else model='gaussian'"
+        )
     if model == "speckle":
         a, _, _ = _fit_line(mean**2, variance, count, through_origin=True)
         return {"noise": "speckle", "sigma": float(np.sqrt(max(a, 0.0)))}
