@@ -416,6 +416,42 @@ def test_overwrite_replaces_an_earlier_output_but_never_a_folder_of_other_files(
     np.testing.assert_array_equal(_level(out), first)
 
 
+def test_overwrite_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, random_net):
+    # session 73: overwrite=True deleted a finished result before the first block of the
+    # new run, so that a Ctrl-C or a failure left neither; the new one is written beside
+    # it now, swapped in when complete, and a rerun resumes it
+    from napari_deconvnet.core.ome_zarr import staging_folder
+
+    net, other = random_net(), random_net(seed=1)
+    src, _x = _source(tmp_path)
+    out = tmp_path / "out.ome.zarr"
+    dn.restore_to_zarr(src, out, net, chunks=32)
+    old = _level(out)
+    stop = threading.Event()
+    with pytest.raises(dn.Cancelled, match="4 of 9 blocks"):
+        dn.restore_to_zarr(
+            src, out, other, chunks=32, overwrite=True, stop=stop,
+            progress=lambda d, n: d == 4 and stop.set(),
+        )  # fmt: skip
+    np.testing.assert_array_equal(_level(out), old)  # the old result, whole
+    assert json.loads((out / ".zattrs").read_text())["multiscales"]
+    assert staging_folder(out).is_dir() and not (out / ".napari_deconvnet_job").exists()
+    seen = []
+    dn.restore_to_zarr(
+        src, out, other, chunks=32, overwrite=True, progress=lambda d, n: seen.append(d)
+    )
+    assert seen == [5, 6, 7, 8, 9]  # the replacement resumed
+    fresh = tmp_path / "fresh.ome.zarr"
+    dn.restore_to_zarr(src, fresh, other, chunks=32)
+    np.testing.assert_array_equal(_level(out), _level(fresh))
+    np.testing.assert_array_equal(_level(out, 1), _level(fresh, 1))
+    assert not staging_folder(out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "big.zarr", "fresh.ome.zarr", "out.ome.zarr",
+    ]  # fmt: skip
+    assert json.loads((out / ".zattrs").read_text())["multiscales"][0]["name"] == "out"
+
+
 @pytest.mark.parametrize("left", ["empty folder", "job folder only"])
 def test_a_target_a_kill_left_with_nothing_written_is_started_afresh(tmp_path, random_net, left):
     # a kill between creating the job folder and writing its job file left a target

@@ -347,7 +347,7 @@ def _stream(
     instead: resuming is tried first, and refused before any block is written.
     """
     import napari_deconvnet as dn
-    from napari_deconvnet.core.ome_zarr import unfinished
+    from napari_deconvnet.core.ome_zarr import staging_folder, unfinished
 
     refine = sorted(k for k in params if k.startswith("refine_"))
     if refine:  # (it said "restore_to_zarr() got an unexpected keyword argument")
@@ -402,6 +402,11 @@ def _stream(
                     err.kept = (  # type: ignore[attr-defined]
                         f"the unfinished {dst} is kept: the same command resumes it, "
                         "--overwrite starts it anew"
+                    )
+                elif unfinished(staging_folder(dst)):
+                    err.kept = (  # type: ignore[attr-defined]
+                        f"{dst} is as it was; the replacement begun beside it "
+                        f"({staging_folder(dst).name}) is kept: the same command resumes it"
                     )
                 raise
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import JOB_DIR, replaceable_folder
+from .atomic import JOB_DIR, _aside, fsync, recover_folder, replaceable_folder
 from .persistence import write_atomic
 
 __all__ = [
@@ -204,6 +205,62 @@ def prepare_target(
         group = _open_group(target, "a")
         _create_level(group, "0", shape, chunks)
     return {int(p.name) for p in (job_dir / "done").iterdir() if p.name.isdigit()}
+
+
+def staging_folder(target: Path) -> Path:
+    """Where a restore that replaces the finished OME-Zarr `target` (``overwrite=True``)
+    writes until it is done: beside it, hidden; :func:`swap_in` then puts it in its
+    place. Session 73: the old result was deleted before the first block of the new
+    one, so that a Ctrl-C or a failure left neither."""
+    return target.parent / f".{target.name}.replacing"
+
+
+def replaces_a_result(target: Path, overwrite: bool) -> bool:
+    """Whether a restore to `target` with `overwrite` replaces a finished output (or
+    anything else that is not an unfinished restore), which it keeps until the new
+    one is complete (:func:`staging_folder`)."""
+    recover_folder(target)  # (a swap that a crash interrupted)
+    return (
+        overwrite
+        and target.is_dir()
+        and not target.is_symlink()
+        and replaceable_folder(target)
+        and not unfinished(target)
+        and any(target.iterdir())
+    )
+
+
+def prepare_staging(staging: Path, same: set[str]) -> None:
+    """Keep an unfinished replacement of the same job (a rerun resumes it), delete
+    any other one (an earlier replacement of other data or settings)."""
+    if not staging.exists():
+        return
+    previous = None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        previous = json.loads((staging / JOB_DIR / "job.json").read_text())["fingerprint"]
+    if previous is None and not (staging / JOB_DIR).exists():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            attrs = json.loads((staging / ".zattrs").read_text())
+            previous = attrs[LAYER_KEY]["metadata"]["napari_deconvnet"]["job"]
+    if previous not in same:
+        shutil.rmtree(staging)
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put the finished `staging` folder in the place of `target`: the old result is
+    renamed aside, the new one in, the old one deleted (a crash between the two
+    renames is undone by :func:`~.atomic.recover_folder` at the next write)."""
+    old = _aside(target)
+    if old.exists():
+        shutil.rmtree(old)
+    os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    fsync(target.parent, folder=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _said_legacy(target: Path, legacy: bool) -> None:

@@ -58,8 +58,12 @@ from .ome_zarr import (
     layer_document,
     multiscales,
     ngff_axes,
+    prepare_staging,
     prepare_target,
     pyramid,
+    replaces_a_result,
+    staging_folder,
+    swap_in,
     target_array,
     write_json,
 )
@@ -395,6 +399,12 @@ def restore_to_zarr(
         places = _dask_store_paths(array) if is_dask(array) else _local_places(source)
         for store in places:
             _check_not_the_source(target, store)
+    final = target
+    if replaces_a_result(final, overwrite):
+        # written beside the old result, which stays until the new one is complete
+        target = staging_folder(final)
+        prepare_staging(target, {fingerprint, legacy})
+        overwrite = False
     done = prepare_target(
         target, fingerprint, resume, overwrite, out_shape, out_chunks, legacy=legacy
     )
@@ -403,7 +413,9 @@ def restore_to_zarr(
     if done is None:
         if progress is not None:
             progress(total, total)
-        return str(target)
+        if target != final:
+            swap_in(target, final)
+        return str(final)
     todo = [n for n in range(total) if n not in done]
     count = total - len(todo)
     reader = (path_source if path_source is not None else array, layout.perm)
@@ -465,7 +477,7 @@ def restore_to_zarr(
         "version": __version__,
         "job": fingerprint,
     }
-    label = name or target.name.split(".")[0]
+    label = name or final.name.split(".")[0]
     # read back in the source's order, as the in-memory writer records it (session 71:
     # a ZCYX stack came back ZCYX in memory but CZYX once big enough to be streamed)
     doc_axes = zaxes.replace("C", "") + "S" if "S" in axes else zaxes
@@ -485,7 +497,9 @@ def restore_to_zarr(
         attrs["omero"] = {"channels": [{"label": str(n), "active": True} for n in names]}
     write_json(target / ".zattrs", attrs)
     shutil.rmtree(target / JOB_DIR, ignore_errors=True)
-    return str(target)
+    if target != final:
+        swap_in(target, final)
+    return str(final)
 
 
 def _warn_bright_objects(seen: Any, net: Any, layout: Any) -> None:
