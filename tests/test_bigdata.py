@@ -76,6 +76,29 @@ def test_a_streamed_stack_reads_back_in_its_own_axis_order(tmp_path):
     assert np.abs(np.asarray(streamed.data) - eager).max() <= 1e-5 * np.ptp(eager)
 
 
+def test_a_streamed_stack_keeps_each_axis_offset(tmp_path):
+    # session 73: an ImageJ ZCYX stack with an offset streamed to NGFF's CZYX came back
+    # as ZCYX with Z's 5 µm on the channel axis (the translation read in stored order)
+    pytest.importorskip("tifffile")
+    from napari_deconvnet.io.image_files import read_image
+    from napari_deconvnet.io.writer import write_tiff
+
+    stack = (np.random.default_rng(0).random((3, 2, 40, 48)) * 1000).astype(np.uint16)
+    meta = {
+        "name": "s", "axis_labels": ("z", "c", "y", "x"), "scale": (0.4, 1, 0.1, 0.1),
+        "translate": (5.0, 0.0, 7.0, 9.0),
+        "units": ("micrometer", None, "micrometer", "micrometer"),
+    }  # fmt: skip
+    write_tiff(tmp_path / "in.tif", stack, meta)
+    source = read_image(tmp_path / "in.tif")
+    assert source.axes == "ZCYX" and list(source.translate) == [5.0, 0.0, 7.0, 9.0]
+    streamed = dn.restore_to_zarr(tmp_path / "in.tif", tmp_path / "o.ome.zarr", device="cpu")
+    out = read_image(streamed)
+    assert out.axes == "ZCYX"
+    assert list(out.translate) == [5.0, 0.0, 7.0, 9.0]
+    assert list(out.scale) == pytest.approx([0.4, 1.0, 0.1, 0.1])
+
+
 def test_killed_then_resumed_equals_uninterrupted(tmp_path, random_net):
     net = random_net()
     src, _ = _source(tmp_path)

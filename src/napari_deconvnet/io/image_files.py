@@ -693,7 +693,7 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
     translate = native.pop("__translate__", None)
     channels = native.pop("__channels__", None)
     ndim = image.data.ndim
-    axes = valid_axes(file_axes, ndim)
+    axes = stored = valid_axes(file_axes, ndim)
     if doc is not None:
         target = valid_axes(doc.get("axes"), len(doc.get("axes") or ""))
         if target and axes:
@@ -728,8 +728,11 @@ def _finish(image: ImageFile, doc: Any, native: dict, file_axes: str) -> ImageFi
         letters = axes.removesuffix("S")
         image.scale = [float(native.get(a, (1.0, None))[0]) for a in letters]
         image.units = [native.get(a, (1.0, None))[1] for a in letters]
-        if translate and len(translate) == len(letters):
-            image.translate = translate
+        if translate and stored and len(translate) == len(stored.removesuffix("S")):
+            # in the file's order, the data perhaps moved to the document's (session 73:
+            # a ZCYX stack streamed to NGFF's CZYX came back with Z's offset on C)
+            offsets = dict(zip(stored.removesuffix("S"), translate, strict=True))
+            image.translate = [float(offsets.get(a, 0.0)) for a in letters]
     image.name = image.name or file_stem(image.path)
     if channels and axes and "C" in axes and len(channels) == image.data.shape[axes.index("C")]:
         # the channels' names (OME-XML, NGFF omero labels) in the layer's metadata, where
