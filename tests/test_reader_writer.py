@@ -682,6 +682,26 @@ def test_restored_writer_writes_the_restoration_and_its_model(tmp_path, random_n
     rw.remember_model("default")
 
 
+def test_the_restored_writer_writes_channel_names_as_ngff_labels(tmp_path, random_net):
+    # session 73: the plain OME-Zarr writer wrote omero labels, the restoring one only
+    # the package's own document, so that other OME-Zarr viewers lost the names
+    import json
+
+    rw = _restored_writer()
+    path = dn.save_model(random_net(), tmp_path / "mine.safetensors")
+    rw.remember_model(str(path))
+    meta = {
+        "name": "two", "axis_labels": ("c", "y", "x"),
+        "metadata": {"channel_names": ["DAPI", "GFP"]},
+    }  # fmt: skip
+    out = tmp_path / "two.ome.zarr"
+    rw.write_restored_ome_zarr(out, _noisy((2, 48, 64)), meta, device="cpu")
+    attrs = json.loads((out / ".zattrs").read_text())
+    assert [c["label"] for c in attrs["omero"]["channels"]] == ["DAPI", "GFP"]
+    assert reader.read_image(out).metadata["channel_names"] == ["DAPI", "GFP"]
+    rw.remember_model("default")
+
+
 def test_restored_writer_uses_the_default_model_and_refuses_a_psf_model_without_psf(tmp_path):
     rw = _restored_writer()
     rw._last.update(model=None, psf=None)

@@ -168,6 +168,7 @@ def _stamp(
     from napari_deconvnet.core.ome_zarr import multiscales
 
     from .layer_doc import LAYER_KEY, json_safe, layer_display, layer_geometry, layer_transforms
+    from .writer import channel_names
 
     attrs_path = folder / ".zattrs"
     attrs = json.loads(attrs_path.read_text())
@@ -183,6 +184,12 @@ def _stamp(
     }
     levels = attrs["multiscales"][0]["datasets"]
     attrs["multiscales"] = multiscales(name, ngff, levels, geometry, ngff)
+    shape = zarr_level_shape(folder)
+    names = channel_names(meta, ngff, shape) if shape is not None else None
+    if names is not None and "S" not in zaxes:
+        # NGFF's omero labels, as the plain writer writes them (session 73: only the
+        # package's own document kept them, other OME-Zarr viewers lost the names)
+        attrs["omero"] = {"channels": [{"label": n, "active": True} for n in names]}
     # one entry per layer axis: an RGB layer's samples (S) are none (with an entry for S
     # the document's geometry was refused on reading, and its translate lost)
     letters = [a for a in zaxes if a != "S"]
@@ -202,6 +209,17 @@ def _stamp(
     merged = {**streamed, **provenance}
     doc["metadata"] = json_safe({**(meta.get("metadata") or {}), "napari_deconvnet": merged})
     write_atomic(attrs_path, json.dumps(attrs).encode())
+
+
+def zarr_level_shape(folder: Path) -> list[int] | None:
+    """The shape of level 0 of the OME-Zarr `folder` (zarr format 2), from its
+    ``.zarray``; None when it cannot be read."""
+    import json
+
+    try:
+        return [int(n) for n in json.loads((folder / "0" / ".zarray").read_text())["shape"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _psf_record(psf: Any) -> Any:
