@@ -820,3 +820,25 @@ def test_out_of_range_inputs_of_the_classical_methods_are_refused_in_words():
         dn.richardson_lucy(np.full((24, 24), 1e-42, np.float32), "gaussian", 3)
     with pytest.raises(ValueError, match="low=200, high=10"):
         dn.run_method((image * 255).astype(np.uint8), "switching-median", low=200, high=10)
+
+
+@pytest.mark.parametrize("name", ["denoise_tv", "denoise_wavelet", "denoise_nlm"])
+def test_a_length_one_axis_is_no_side_of_the_image(name):
+    # session 73: scikit-image's noise estimate of a one-plane stack (1, Y, X) or a
+    # (Y, X, 1) image was 6e-9 where the plane's is 0.1, and these returned the noisy
+    # image (20.0 dB where the plane alone gives 26.8-30.2)
+    pytest.importorskip("pywt")
+    from skimage import data
+    from skimage.metrics import peak_signal_noise_ratio as psnr
+
+    clean = data.camera()[200:296, 200:296].astype(np.float32) / 255
+    noisy = clean + np.random.default_rng(0).normal(0, 0.1, clean.shape).astype(np.float32)
+    method = getattr(dn, name)
+    plane = method(noisy)
+    assert psnr(clean, plane, data_range=1) > psnr(clean, noisy, data_range=1) + 5
+    for shape in ((1, 96, 96), (96, 96, 1), (1, 1, 96, 96)):
+        out = method(noisy.reshape(shape))
+        assert out.shape == shape
+        np.testing.assert_allclose(out.reshape(96, 96), plane, atol=1e-6)
+    line = method(noisy[:1])  # one row: smoothed along it
+    assert line.shape == (1, 96) and np.abs(line - noisy[:1]).max() > 0.05

@@ -94,9 +94,36 @@ def _sigma(arr: np.ndarray, sigma: Any, channel_axis: int | None, name: str = "s
     return value
 
 
+def _squeezed(
+    arr: np.ndarray, channel_axis: int | None, min_ndim: int = 1
+) -> tuple[np.ndarray, int | None]:
+    """`arr` without its axes of length 1 (not the channel axis; at least `min_ndim`
+    axes are kept) and the channel axis's index there.
+
+    scikit-image's filters take such an axis for an image side: its noise estimate
+    of a one-plane stack ``(1, Y, X)`` or a ``(Y, X, 1)`` image was 6e-9 where the
+    plane's is 0.1, so TV, wavelets and non-local means returned the noisy image
+    (session 73), and the wavelets chose their levels by it.
+    """
+    if channel_axis is not None:
+        if not -arr.ndim <= int(channel_axis) < arr.ndim:
+            return arr, channel_axis  # (scikit-image says what is wrong)
+        channel_axis = int(channel_axis) % arr.ndim
+    keep = [i for i, n in enumerate(arr.shape) if n > 1 or i == channel_axis]
+    spatial = [i for i in range(arr.ndim) if i != channel_axis]
+    while len(keep) - (channel_axis is not None) < min_ndim:  # (the last unit axes back)
+        keep = sorted({*keep, max(i for i in spatial if i not in keep)})
+    if len(keep) == arr.ndim:
+        return arr, channel_axis
+    moved = None if channel_axis is None else keep.index(channel_axis)
+    return arr.reshape([arr.shape[i] for i in keep]), moved
+
+
 def _estimated(estimate_sigma: Any, arr: np.ndarray, channel_axis: int | None = None) -> float:
     """scikit-image's noise estimate of `arr`, 0 where it is NaN: its median of the
-    non-zero wavelet coefficients has none on a constant (or linear) image."""
+    non-zero wavelet coefficients has none on a constant (or linear) image. Axes of
+    length 1 are left out (:func:`_squeezed`)."""
+    arr, channel_axis = _squeezed(arr, channel_axis)
     with warnings.catch_warnings():  # its mean of an empty selection, there
         warnings.simplefilter("ignore", RuntimeWarning)
         value = float(estimate_sigma(arr, average_sigmas=True, channel_axis=channel_axis))
@@ -156,7 +183,8 @@ def denoise_nlm(
     from skimage.restoration import denoise_nl_means
 
     arr = as_image(image, min_ndim=2)
-    spatial = arr.ndim - (channel_axis is not None)
+    flat, flat_axis = _squeezed(arr, channel_axis, min_ndim=2)
+    spatial = flat.ndim - (flat_axis is not None)
     if spatial > 3:
         # scikit-image would run a 4D search window ((2 * patch_distance + 1) ** 4
         # offsets per pixel): hours for a small time-lapse of volumes
@@ -184,14 +212,14 @@ def denoise_nlm(
     if h == 0:  # no noise (a constant image, or sigma=0): nothing to average away
         return arr.copy()
     out = denoise_nl_means(
-        arr,
+        flat,
         patch_size=patch_size,
         patch_distance=patch_distance,
         h=h,
         fast_mode=fast_mode,
         sigma=s,
         preserve_range=True,
-        channel_axis=channel_axis,
+        channel_axis=flat_axis,
     )
     # scikit-image drops axes of length 1 (a one-row image came back 1-D)
     return np.asarray(out, dtype=np.float32).reshape(arr.shape)
@@ -315,11 +343,12 @@ def denoise_tv(
     if w == 0:  # no smoothing (a noise-free image's estimate): the image itself
         return arr.copy()
     k = unit_scale(arr, w)  # (eps is relative to the first energy: unchanged)
+    flat, flat_axis = _squeezed(arr, channel_axis)
     out = denoise_tv_chambolle(
-        arr * np.float32(k), weight=w * k, eps=eps, max_num_iter=max_num_iter,
-        channel_axis=channel_axis,
+        flat * np.float32(k), weight=w * k, eps=eps, max_num_iter=max_num_iter,
+        channel_axis=flat_axis,
     )  # fmt: skip
-    return np.asarray(np.asarray(out, np.float64) / k, dtype=np.float32)
+    return np.asarray(np.asarray(out, np.float64) / k, dtype=np.float32).reshape(arr.shape)
 
 
 def denoise_wavelet(
@@ -381,20 +410,21 @@ def denoise_wavelet(
     arr = as_image(image)
     s = None if sigma is None else _sigma(arr, sigma, channel_axis)
     k = unit_scale(arr, s or 0.0)
+    flat, flat_axis = _squeezed(arr, channel_axis)
     with warnings.catch_warnings():
         if s is None:  # its own estimate's mean of an empty selection on noise-free data
             warnings.simplefilter("ignore", RuntimeWarning)
         out = _skimage_wavelet(
-            arr * np.float32(k),
+            flat * np.float32(k),
             sigma=None if s is None else s * k,
             wavelet=wavelet,
             mode=mode,
             wavelet_levels=wavelet_levels,
             method=method,
             rescale_sigma=True,
-            channel_axis=channel_axis,
+            channel_axis=flat_axis,
         )
-    out = np.asarray(np.asarray(out, np.float64) / k, dtype=np.float32)
+    out = np.asarray(np.asarray(out, np.float64) / k, dtype=np.float32).reshape(arr.shape)
     if s is None and not np.isfinite(out).all():
         # scikit-image divides by its own noise estimate, 0 on a noise-free (constant or
         # linear) image: no noise to remove
