@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -119,9 +120,32 @@ def real_array(image: Any, name: str = "image") -> np.ndarray:
         raise TypeError(
             f"{name} must be a numpy array or a torch tensor, got {type(image).__name__}"
         )
+    image = unmasked(image, name)
     array = np.asarray(image)
     check_real(array, name)
     return array
+
+
+def unmasked(image: Any, name: str = "image") -> Any:
+    """A masked array's data, with a warning that its mask is not applied when values
+    are masked (restore says it its own way); anything else as it is.
+
+    Session 73: only restore said so; a metric against a masked reference whose 64
+    masked pixels held 1000 read SSIM 0.9965 where the truth was 0.4967 (its data
+    range taken from what lay under the mask), the classical methods and the noise
+    estimate used those values alike."""
+    if not np.ma.isMaskedArray(image):
+        return image
+    masked = int(np.count_nonzero(np.ma.getmaskarray(image)))
+    if masked:
+        warnings.warn(
+            f"{name} is a masked array with {masked} masked values; the mask is not "
+            "applied: the values under it are used as they are (fill them first, e.g. "
+            "with .filled(value), or crop them away)",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+    return np.ma.getdata(image)
 
 
 def check_finite(array: np.ndarray, name: str = "image") -> None:

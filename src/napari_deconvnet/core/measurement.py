@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import chunked_as_dask
+from ._validation import chunked_as_dask, unmasked
 from .axes import check_axes
 from .data_range import check_data_range
 from .generators import drain
@@ -225,6 +225,7 @@ def measure_iter(
     Parameters and Raises are those of :func:`measure`; they are checked
     before the first part is measured.
     """
+    result, reference = unmasked(result, "result"), unmasked(reference, "reference")
     result, reference = chunked_as_dask(result), chunked_as_dask(reference)  # zarr arrays
     shape = tuple(getattr(result, "shape", ()))
     ref_shape = tuple(getattr(reference, "shape", ()))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_finite, check_real, check_single_range
+from ._validation import check_finite, check_real, check_single_range, unmasked
 from ._validation import is_tensor as _is_tensor
 from .noise_estimation import estimate_noise
 from .psf import as_psf, blur
@@ -56,7 +56,7 @@ def _check_image(clean: Any) -> Any:
         if not bool(torch.isfinite(image).all()):
             raise ValueError("clean contains NaN or infinite values; replace them first")
         return image
-    array = np.asarray(clean)
+    array = np.asarray(unmasked(clean, "clean"))
     check_real(array, "clean")
     if array.size == 0:
         raise ValueError(f"clean is empty (shape {array.shape}); pass a non-empty image")
