@@ -323,3 +323,40 @@ def test_refused_run_replaces_the_previous_status(quality_widget, qtbot, errors)
     assert widget.status.value.startswith("not run: ") and "SSIM" not in widget.status.value
     assert len(widget.status.value) <= 90 and widget.progress.value == 0
     assert widget.run_button.enabled
+
+
+def test_a_jobs_warnings_are_notifications(restore_widget, qtbot, errors, monkeypatch):
+    # session 73: superqt catches a job's warnings and emits them on `warned`, to which
+    # nothing was connected: a tile overlap too small for the model (seams of 0.13 of
+    # the range) said nothing in napari, where the API warns
+    import napari.utils.notifications as notifications
+
+    import napari_deconvnet as dn
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    viewer, widget = restore_widget
+    noisy, _clean = _image((128, 128))
+    layer = viewer.add_image(noisy, name="noisy")
+    widget.image.value = layer
+    widget._by_hand = True
+    widget.method.value = "denoise-2d"
+    widget.params.current.fields["tile"].value = 64
+    widget.params.current.fields["overlap"].value = 2
+    widget.run()
+    _wait_until_idle(qtbot, widget)
+    assert errors == []
+    np.testing.assert_allclose(
+        viewer.layers[-1].data,
+        dn.restore(noisy, "denoise-2d", tile=64, overlap=2, device="cpu"), atol=1e-5,
+    )  # fmt: skip
+    assert len(shown) == 1 and "overlap 2 is smaller than the receptive-field" in shown[0]
+    # a warning of the package's own RunWarning class (also a RuntimeWarning) too
+    from napari_deconvnet.core._validation import RunWarning
+    from napari_deconvnet.widgets._common import relay_warning
+
+    said = set()
+    relay_warning(said, (RunWarning("found almost no impulses"), RunWarning, "x", 1, None, None))
+    relay_warning(said, (RunWarning("found almost no impulses"), RunWarning, "x", 1, None, None))
+    relay_warning(said, (RuntimeWarning("invalid value"), RuntimeWarning, "x", 1, None, None))
+    assert shown[1:] == ["found almost no impulses"]  # once; NumPy's numerics are not shown

@@ -16,6 +16,14 @@ from typing import Any
 import numpy as np
 
 
+class RunWarning(RuntimeWarning, UserWarning):
+    """How a run goes, for its user: emulated bfloat16, an out-of-memory retry with
+    smaller tiles, training stopped on a non-finite loss, a salt-and-pepper model that
+    found no impulses. A RuntimeWarning, as these always were, and a UserWarning, which
+    the dock widgets show as notifications (:func:`~napari_deconvnet.widgets._common.
+    relay_warning`; numerical RuntimeWarnings of NumPy are not shown there)."""
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` of :func:`warnings.warn`, called from the function that calls
     this, that names the first caller outside this package (training runs in generators

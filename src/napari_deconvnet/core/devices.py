@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from ._validation import RunWarning
+
 __all__ = [
     "resolve_device",
     "resolve_precision",
@@ -175,7 +177,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
         warnings.warn(
             "this CPU has no bfloat16 units (AMX or AVX512-BF16): precision='bfloat16' is "
             "emulated, several times slower than 'float32' (far slower for 3D models)",
-            RuntimeWarning,
+            RunWarning,
             stacklevel=2,
         )
     return dtype
@@ -334,7 +336,7 @@ def forward_tiles(
             f"out of memory on {x.device} with {x.shape[0]} tile(s) of "
             f"{tuple(x.shape[2:])} pixels (halo included); retrying with smaller tiles"
         )
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warnings.warn(message, RunWarning, stacklevel=2)
         _log.warning(message)
     return _forward_split(net, x, halo=halo, grid=grid, center=center)
 

@@ -34,6 +34,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._validation import RunWarning
+
 __all__ = [
     "BALANCE_CROP",
     "KINDS",
@@ -381,7 +383,7 @@ def keep_uncorrupted(x: np.ndarray, y: np.ndarray, impulses: dict[str, float]) -
             "as it is. Impulses here are pixels set to the extremes; "
             "for outliers of other values (hot pixels, random-valued impulses) use "
             "dn.denoise_median (or run_method 'median')",
-            RuntimeWarning,
+            RunWarning,
             stacklevel=2,
         )
     np.clip(y, impulses["minimum"], impulses["maximum"], out=y)

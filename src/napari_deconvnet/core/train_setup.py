@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_dask, plain_number, user_stacklevel
+from ._validation import RunWarning, is_dask, plain_number, user_stacklevel
 from .axes import check_samples
 from .channel_psfs import channel_axis, per_channel
 from .checkpoint import autosave_for, changed_settings, read_resume
@@ -847,7 +847,7 @@ def build_trainer(
             "blind_spot='median' or top_skip=False with a residual network (output = input "
             "+ correction) learns to pass the noisy input through; use a network with "
             "residual=False",
-            RuntimeWarning,
+            RunWarning,
             stacklevel=2,
         )
     ndim = net.config.ndim
@@ -890,7 +890,7 @@ def build_trainer(
                 "the network's grid: multiples of "
                 f"{tuple(g * k for g, k in zip(net.config.grid_shape, cell, strict=True))}); "
                 "training with Noise2Void's blind spot instead (blind_spot='random')",
-                RuntimeWarning,
+                RunWarning,
                 stacklevel=2,
             )
             blind_spot, neighbours, cell = "random", False, (1,) * ndim

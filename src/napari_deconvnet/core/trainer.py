@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import is_dask
+from ._validation import RunWarning, is_dask
 from .devices import autocast, grad_scaler
 from .generators import as_stop
 from .losses import lr_factor
@@ -304,7 +304,7 @@ class Trainer:
                     f"training stopped: {ended.message} (try a lower lr, clip_norm or "
                     "another loss); the best model so far is kept"
                 )
-                warnings.warn(ended.message, RuntimeWarning, stacklevel=3)
+                warnings.warn(ended.message, RunWarning, stacklevel=3)
             if running:
                 train_loss = float(np.mean(running))
                 self.record(train_loss, val_loss, metrics)

@@ -67,13 +67,39 @@ def make_worker(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """An unstarted napari worker running ``func(*args, **kwargs)`` (:func:`guarded`).
 
     napari shows worker errors itself, with a traceback; the widgets show
-    theirs in plain words, so napari's relay is disconnected.
+    theirs in plain words, so napari's relay is disconnected. The warnings
+    the job raises are notifications (:func:`relay_warning`).
     """
     job = guarded(func)
     worker = thread_worker(job, start_thread=False, ignore_errors=True)(*args, **kwargs)
     with contextlib.suppress(AttributeError, TypeError, RuntimeError):
         worker.errored.disconnect(worker._relay_error)
+    worker.warned.connect(functools.partial(relay_warning, set()))
     return worker
+
+
+def relay_warning(said: set[str], caught: tuple) -> None:
+    """Show a warning a worker's job raised (superqt catches it in the thread and emits
+    ``warned``) as a napari notification, once per job and message.
+
+    Session 73: nothing was connected to ``warned`` (napari's own relay is not, in
+    napari 0.9), so what the API warns of was lost in the widgets: a tile overlap
+    too small for the model (seams of 0.13 of the range), Poisson noise clipping a
+    layer's negative values, a target identical to its input. User warnings only
+    (the package's, ConditionsWarning among them); others (a library's deprecations,
+    numerical RuntimeWarnings) are logged.
+    """
+    from napari.utils.notifications import show_warning
+
+    message, category = caught[0], caught[1]
+    text = str(message)
+    if not (isinstance(category, type) and issubclass(category, UserWarning)):
+        logging.getLogger(__name__).debug("a job warned: %s", text)
+        return
+    if text in said:
+        return
+    said.add(text)
+    show_warning(text)
 
 
 def error_text(exc: BaseException, logger: logging.Logger, what: str) -> str:
