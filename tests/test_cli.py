@@ -538,6 +538,24 @@ def test_an_empty_zarr_folder_or_photo_fails_alone_in_words(tif, tmp_path, capsy
     np.testing.assert_array_equal(read_image(tmp_path / "bitmap.png").data, bmp)
 
 
+@pytest.mark.parametrize("given", ["folder", "pattern"])
+def test_a_broken_zarr_in_a_folder_or_pattern_fails_in_words(tif, tmp_path, capsys, given):
+    # session 73: a folder's or a pattern's .zarr without zarr metadata was left out of
+    # the batch without a word (exit status 0); named, it failed as one input
+    import shutil
+
+    folder = tmp_path / "in"
+    (folder / "broken.zarr").mkdir(parents=True)
+    (folder / "broken.zarr" / "notes.txt").write_text("x")
+    shutil.copy(tif, folder / "ok.tif")
+    spec = str(folder) if given == "folder" else str(folder / "*")
+    out = tmp_path / "out"
+    assert main(["restore", spec, "-o", str(out), "--device", "cpu"]) == 1
+    assert [p.name for p in out.iterdir()] == ["ok_restored.tif"]
+    err = capsys.readouterr().err
+    assert "broken.zarr: a .zarr folder without zarr metadata" in err and "1 of 2" in err
+
+
 def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"II*\x00" + b"\xff" * 20)
