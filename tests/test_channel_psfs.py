@@ -734,3 +734,37 @@ def test_rl_input_channel_of_a_patch_below_the_images_minimum_is_finite():
         steps_per_epoch=2, device="cpu",
     )  # fmt: skip
     assert run_events(run, None).stop_reason == "epochs"
+
+
+def test_a_streamed_restore_says_each_channels_psf_crop(tmp_path):
+    # session 73: restore_to_zarr said only the first channel's PSF notes (a 520 nm
+    # widefield PSF cropped to lose 9% of its light said nothing); each names its channel
+    import warnings
+
+    volume = np.full((2, 12, 48, 48), 0.05, np.float32)
+    volume[0, 5:8, 16:32, 16:32] = 1
+    volume[1, 6, 8:40, 24] = 1
+    psfs = [
+        {"kind": "widefield", "wavelength": w, "na": 1.4, "refractive_index": 1.518,
+         "pixel_size": 65, "z_step": 200}
+        for w in (461, 520)
+    ]  # fmt: skip
+
+    def crops(run):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            run()
+        return sorted(
+            str(w.message).split(" of shape")[0] for w in said if "cropped" in str(w.message)
+        )
+
+    wanted = [
+        "the generated 'widefield' PSF of channel 0",
+        "the generated 'widefield' PSF of channel 1",
+    ]
+    out = tmp_path / "v.ome.zarr"
+    assert (
+        crops(lambda: dn.restore_to_zarr(volume, out, "deconv-3d", psf=psfs, axes="CZYX"))
+        == wanted
+    )
+    assert crops(lambda: dn.restore(volume, "deconv-3d", psf=psfs, axes="CZYX")) == wanted

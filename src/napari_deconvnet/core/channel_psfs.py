@@ -26,7 +26,8 @@ user would write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -38,7 +39,9 @@ __all__ = [
     "by_channel",
     "channel_axis",
     "checked_channel_axis",
+    "of_channel",
     "per_channel",
+    "psf_channel",
     "psf_words",
     "psf_for_channel",
     "split_statistics",
@@ -56,6 +59,24 @@ def psf_words(alone: str = "the PSF") -> str:
     the words for the PSF in a note on it."""
     c = _CHANNEL.get()
     return alone if c is None else f"channel {c}'s PSF"
+
+
+def of_channel() -> str:
+    """``" of channel 1"`` while :func:`by_channel` restores channel 1, else ``""``."""
+    c = _CHANNEL.get()
+    return "" if c is None else f" of channel {c}"
+
+
+@contextlib.contextmanager
+def psf_channel(c: int | None) -> Iterator[None]:
+    """Within it, notes on a PSF name channel `c` (:func:`psf_words`), as within
+    :func:`by_channel`: for the callers that prepare the channels' PSFs themselves
+    (a streamed restore)."""
+    token = _CHANNEL.set(c)
+    try:
+        yield
+    finally:
+        _CHANNEL.reset(token)
 
 
 def _one_psf(item: Any) -> bool:

@@ -715,12 +715,14 @@ def fit_psf(psf: Any, kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     cropped = crop_to(kernel, spatial)
     lost = 1.0 - float(kernel[central_box(kernel.shape, cropped.shape)].sum() / kernel.sum())
     if lost > CROP_WARN_SHARE:  # a warning, or a dock widget's notification
+        from .channel_psfs import of_channel
         from .conditions import report_conditions
 
         kind = psf if isinstance(psf, str) else psf.get("kind")
         report_conditions(
             [
-                f"the generated {kind!r} PSF of shape {kernel.shape} was cropped to "
+                f"the generated {kind!r} PSF{of_channel()} of shape {kernel.shape} was "
+                f"cropped to "
                 f"{cropped.shape} to fit the image {spatial}, which leaves out {lost:.0%} of "
                 "its light: along the cropped axes the image holds less than the blur "
                 "spreads over, and the deconvolution there is approximate"
