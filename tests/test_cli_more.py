@@ -681,3 +681,13 @@ def test_a_streamed_restore_records_the_psf_kind_and_calibration(tmp_path, capsy
     psf = prov["psf"]
     assert psf["kind"] == "widefield" and psf["pixel_size"] == 65 and psf["z_step"] == 200
     assert len(psf["shape"]) == 3
+    # the kind's defaults for what was not given (session 73: a "gaussian" had no sigma)
+    assert psf["na"] == 0.8 and psf["wavelength"] == 520.0
+    x2 = tmp_path / "flat.ome.zarr"
+    write_ome_zarr(x2, x, {"axis_labels": ("z", "y", "x")})
+    common[3] = "gaussian"
+    assert main(["restore", str(x2), "-o", str(tmp_path / "g.ome.zarr"), *common]) == 0
+    doc = json.loads((tmp_path / "g.ome.zarr" / ".zattrs").read_text())["napari_deconvnet_layer"]
+    assert doc["metadata"]["napari_deconvnet"]["psf"] == {
+        "kind": "gaussian", "sigma": 1.0, "shape": [9, 9, 9],
+    }  # fmt: skip

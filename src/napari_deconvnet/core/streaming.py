@@ -591,13 +591,18 @@ def _psf_record(jobs: list[Job], given: list[Any] | None = None) -> Any:
     shapes = [None if job.kernel is None else list(job.kernel.shape) for job in jobs]
     given = list(given or [])
     records: list[Any] = list(shapes)
+    from .psf import PSF_KINDS
+
     if len(given) == len(shapes):
         for i, (psf, shape) in enumerate(zip(given, shapes, strict=True)):
             if isinstance(psf, str):
-                records[i] = {"kind": psf, "shape": shape}
-            elif isinstance(psf, Mapping) and isinstance(psf.get("kind"), str):
+                psf = {"kind": psf}
+            if isinstance(psf, Mapping) and isinstance(psf.get("kind"), str):
+                # with the kind's defaults for what was not given (session 73: "gaussian"
+                # was recorded without its sigma, which a later version may change)
+                defaults = dict(PSF_KINDS[psf["kind"]]) if psf["kind"] in PSF_KINDS else {}
                 plain = {k: _plain(v) for k, v in psf.items()}
-                records[i] = {**plain, "shape": shape}
+                records[i] = {"kind": psf["kind"], **defaults, **plain, "shape": shape}
     return records[0] if len(records) == 1 else records
 
 
