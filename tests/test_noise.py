@@ -482,3 +482,24 @@ def test_a_peak_beyond_float32_is_refused_not_nan(peak):
     with pytest.raises(ValueError, match="beyond float32's range or NaN"):
         dn.synthesize(np.full((4, 4), 0.5e30), "poisson", peak=1e10)
     assert np.isfinite(dn.synthesize(np.full((4, 4), 0.5), "poisson", peak=10, seed=0)).all()
+
+
+def test_a_noise_dict_names_the_model_and_its_parameters():
+    # session 73: synthesize refused the dict training takes (dict(model=..., ...)) as
+    # "an unknown noise model"; estimate_noise's own dict goes straight back in too
+    clean = np.full((64, 64), 0.5)
+    plain = dn.synthesize(clean, "gaussian", sigma=0.03, seed=1)
+    np.testing.assert_array_equal(
+        dn.synthesize(clean, {"model": "gaussian", "sigma": 0.03}, seed=1), plain
+    )
+    found = dn.estimate_noise(plain)
+    np.testing.assert_array_equal(
+        dn.synthesize(clean, found, seed=2),
+        dn.synthesize(clean, found["noise"], sigma=found["sigma"], seed=2),
+    )
+    counts = dn.synthesize(clean, {"noise": "poisson", "peak": 20}, seed=3)
+    assert np.var(counts) == pytest.approx(0.5 / 20, rel=0.1)  # Poisson of 10 photons / 20
+    with pytest.raises(ValueError, match="names its model with one key"):
+        dn.synthesize(clean, {"sigma": 0.1})
+    with pytest.raises(ValueError, match="given both in the noise dict and as keywords"):
+        dn.synthesize(clean, {"noise": "gaussian", "sigma": 0.1}, sigma=0.2)

@@ -11,6 +11,7 @@ shape, so that training pairs can be made on the fly where the data lives.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -387,9 +388,31 @@ def _moved(x: Any, source: int, destination: int) -> Any:
     return x.movedim(source, destination) if _is_tensor(x) else np.moveaxis(x, source, destination)
 
 
+def _noise_dict(noise: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """`noise` given as a dict (``dn.estimate_noise``'s ``{"noise": name, ...}``, or
+    ``{"model": name, ...}`` as training takes it) as a name and its parameters; a
+    parameter also given as a keyword is refused (session 73: the dict training takes
+    was "an unknown noise model")."""
+    if not isinstance(noise, Mapping):
+        return noise, params
+    spec = dict(noise)
+    keys = [k for k in ("noise", "model", "kind") if k in spec]
+    if len(keys) != 1:
+        raise ValueError(
+            "a noise dict names its model with one key, 'noise' (as estimate_noise "
+            "returns it) or 'model', e.g. {'noise': 'gaussian', 'sigma': 0.1}; got keys "
+            f"{sorted(spec)}"
+        )
+    name = spec.pop(keys[0])
+    both = sorted(set(spec) & set(params))
+    if both:
+        raise ValueError(f"{both} given both in the noise dict and as keywords; give each once")
+    return name, {**spec, **params}
+
+
 def synthesize(
     clean: Any,
-    noise: str | None = "gaussian",
+    noise: str | Mapping[str, Any] | None = "gaussian",
     *,
     psf: Any = None,
     seed: Any = None,
@@ -404,8 +427,11 @@ def synthesize(
         Clean image of any shape and real dtype. A tensor may live on any
         device; the noise is then drawn there.
     noise : {"gaussian", "poisson", "poisson-gaussian", "salt-and-pepper", \
-"speckle", "none"} or None
-        Noise model (see Notes). ``None`` or ``"none"`` only blurs.
+"speckle", "none"}, dict or None
+        Noise model (see Notes). ``None`` or ``"none"`` only blurs. A dict
+        names the model and its parameters together: what
+        :func:`~napari_deconvnet.estimate_noise` returns (``{"noise":
+        "gaussian", "sigma": 0.1}``), or ``{"model": ...}`` as training takes it.
     psf : ndarray, str or dict, optional
         Point spread function: an array (normalised here to sum 1), a name
         of :func:`~napari_deconvnet.core.psf.make_psf` (``"gaussian"``,
@@ -519,6 +545,7 @@ def synthesize(
     >>> soft.shape
     (16, 16)
     """
+    noise, params = _noise_dict(noise, params)
     spec = noise_spec(noise)
     p = spec.check(params, fill=True)
     image = _check_image(clean)
