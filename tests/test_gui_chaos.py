@@ -121,6 +121,29 @@ def test_deleting_the_source_of_a_real_job_adds_nothing(restore_dock, qtbot, err
     assert len(viewer.layers) == 0 and len(errors) == 1
 
 
+def test_deleting_qualitys_reference_stops_the_measurement(make_napari_viewer, qtbot, monkeypatch):
+    # session 73: only the result was the job's source; with the reference deleted the
+    # SSIM map "vs" a layer gone was still added, without a word
+    from napari_deconvnet.widgets import quality as quality_module
+
+    messages = []
+    monkeypatch.setattr(quality_module, "show_error", messages.append)
+    monkeypatch.setattr(quality_module, "measure", _until_stopped)
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-deconvnet", "Quality")
+    viewer.add_image(_noisy((64, 64), seed=1), name="result")
+    viewer.add_image(_noisy((64, 64), seed=2), name="clean")
+    widget.result.value, widget.reference.value = viewer.layers["result"], viewer.layers["clean"]
+    widget.run()
+    worker = widget.worker
+    qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=TIMEOUT_MS)
+    viewer.layers.remove("clean")
+    qtbot.waitUntil(lambda: _ended(worker) and widget.worker is None, timeout=TIMEOUT_MS)
+    qtbot.wait(50)
+    assert [layer.name for layer in viewer.layers] == ["result"]
+    assert len(messages) == 1 and "'clean' was deleted" in messages[0]
+
+
 def test_closing_the_dock_widget_stops_the_run(restore_dock, qtbot, errors, monkeypatch):
     viewer, dock, widget = restore_dock
     worker = _start_endless_restore(monkeypatch, qtbot, widget)

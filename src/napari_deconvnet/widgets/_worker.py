@@ -72,8 +72,8 @@ class Job:
     yielded : callable, optional
         Called in the GUI thread with each yielded value that is not
         ``(done, total)`` (e.g. a training event), unless the job was stopped.
-    source : napari layer, optional
-        Deleting it stops the job.
+    source : napari layer or tuple of them, optional
+        Deleting it (one of them) stops the job.
     """
 
     body: Callable[..., Any]
@@ -224,7 +224,8 @@ class WorkerWidget(Container):
         job, worker = self.job, self.worker
         if worker is None or job is None or worker.abort_requested or job.source is None:
             return
-        if event.value is not job.source:
+        sources = job.source if isinstance(job.source, tuple) else (job.source,)
+        if not any(event.value is source for source in sources):
             return
         worker.quit()
         with contextlib.suppress(RuntimeError):
@@ -232,7 +233,7 @@ class WorkerWidget(Container):
             self.cancel_button.enabled = False
         # (closing the viewer removes every layer first: this is said then too)
         self.notify(
-            f"{self.title}: the layer {job.source.name!r} was deleted while it was in use; "
+            f"{self.title}: the layer {event.value.name!r} was deleted while it was in use; "
             "the job was stopped"
         )
 

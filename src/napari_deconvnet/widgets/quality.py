@@ -417,7 +417,8 @@ class QualityWidget(WorkerWidget):
             message=f"measuring {result.name!r} against {reference.name!r}...",
             failure=f"Quality: measuring {result.name!r} failed",
             done=partial(self._show, {**pair, "scope": scope, "index": index}),
-            source=result,
+            # (session 73: deleting the reference left the map "vs" a layer gone)
+            source=(result, reference, *others),
         )
 
     # ------------------------------------------------------------ run
