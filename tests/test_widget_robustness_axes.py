@@ -125,6 +125,21 @@ def test_restore_tyx_refuses_3d_model_and_3d_volume(dock, qtbot, errors):
     assert len(errors) == 1 and "Z axis" in errors[0]
 
 
+def test_a_six_d_layer_is_refused_in_napari_words_before_running(dock, qtbot, errors):
+    # session 73: a model failed in the worker with "pass axes= with one letter per
+    # dimension", which a napari user cannot do; classical methods said this up front
+    viewer, add = dock
+    widget = add("Restore")
+    data = np.random.default_rng(0).random((2, 2, 2, 2, 16, 16)).astype(np.float32)
+    widget.image.value = viewer.add_image(data, name="6d")
+    for method in ("denoise-2d", "tv"):
+        errors.clear()
+        widget.method.value = method
+        assert _run(qtbot, widget, viewer) is None  # nothing added
+        assert len(errors) == 1 and "2-D to 5-D" in errors[0], errors
+        assert "axes=" not in errors[0] and widget.worker is None
+
+
 def test_restore_tyx_classical_plane_by_plane(dock, qtbot, errors):
     viewer, add = dock
     widget = add("Restore")

@@ -512,6 +512,15 @@ class RestoreWidget(WorkerWidget):
         mode = self.mode.value
         labelled = labelled_axes(layer)
         axes = labelled or axes_for(mode, layer_data(layer).ndim, rgb=bool(layer.rgb))
+        dims = layer_data(layer).ndim - bool(layer.rgb)
+        if axes is None and dims > 5:
+            # (session 73: the worker failed with the API's "pass axes=...", which a
+            # napari user cannot; the classical methods said this before running)
+            raise ValueError(
+                f"cannot restore a {dims}-D layer with a model; napari-deconvnet handles "
+                "2-D to 5-D images (T, Z, C, Y, X): restore a slice of the layer, e.g. "
+                "one position of the outer axes"
+            )
         ndim = spec.ndim[0] if len(spec.ndim) == 1 else 2
         if mode == "3D volume" and ndim != 3:
             raise ValueError(
