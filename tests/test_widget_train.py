@@ -1112,6 +1112,14 @@ def test_the_preview_lies_over_its_region_of_a_rotated_input_and_follows_a_renam
     layer.name = "renamed"
     show_preview(viewer, layer, x[10:40, 5:50], {"offset": (10, 5)})
     assert [la.name for la in viewer.layers] == ["renamed", "renamed preview"]
+    # the plane's axis labels and units, the input's last two (session 73: "-2", "-1")
+    stack = viewer.add_image(
+        np.stack([x, x]), name="zyx", axis_labels=("z", "y", "x"), units=("um", "nm", "nm")
+    )
+    show_preview(viewer, stack, x[:32, :32], {"offset": (0, 0)})
+    plane = viewer.layers["zyx preview"]
+    assert tuple(plane.axis_labels) == ("y", "x")
+    assert [str(u) for u in plane.units] == ["nanometer", "nanometer"]
 
 
 def test_a_3d_network_on_a_time_lapse_is_refused_in_words(viewer_widget, errors):

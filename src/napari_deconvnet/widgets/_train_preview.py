@@ -138,8 +138,12 @@ def show_preview(viewer: Any, layer: Image, image: np.ndarray, request: dict[str
         # the input's units too: a preview in napari's pixel units beside layers in
         # micrometres made napari warn "Inconsistent units across layers" and stop
         # showing units
+        n = image.ndim - (1 if request.get("rgb") else 0)
         units = getattr(layer, "units", None)
-        extra = {"units": tuple(units)[-2:]} if units is not None and len(units) >= 2 else {}
+        extra = {"units": tuple(units)[-n:]} if units is not None and len(units) >= n else {}
+        labels = getattr(layer, "axis_labels", None)
+        if labels is not None and len(labels) >= n:  # (it showed napari's "-2", "-1")
+            extra["axis_labels"] = tuple(labels)[-n:]
         if request.get("rgb"):  # a colour preview of a colour layer
             extra["rgb"] = True
         else:
