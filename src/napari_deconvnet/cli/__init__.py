@@ -562,6 +562,11 @@ def _plain_warnings(where: str) -> None:
 
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         ours = str(Path(filename).resolve()).startswith(package)
+        # a warning that names its caller's line (core._validation.user_stacklevel) names
+        # the console script or the code that called main(): ours too, where another
+        # library's (in site-packages) is not (session 73: "napari-deconvnet:8:
+        # UserWarning: ..." beside the "train: warning:" lines)
+        ours = ours or not {"site-packages", "dist-packages"} & set(Path(filename).parts)
         if issubclass(category, ConditionsWarning) or (ours and issubclass(category, UserWarning)):
             print(f"{where}: warning: {message}", file=sys.stderr)
         else:

@@ -235,6 +235,58 @@ def check_not_identical(inputs_l: list, targets_l: list | None) -> None:
         )
 
 
+#: A supervised pair whose input and target, smoothed, correlate less than this is
+#: warned of as unrelated (:func:`check_related`)
+RELATED_PAIRS = 0.2
+#: ...measured on a central crop of at most this many pixels per axis
+_RELATED_CROP = 256
+
+
+def check_related(inputs_l: list, targets_l: list | None, ndim: int) -> None:
+    """Warn of supervised pairs whose input and target look unrelated: their Pearson
+    correlation, both smoothed (a Gaussian of 2 pixels over the `ndim` trailing axes, so
+    that noise and blur leave a true pair's structure in common), is under
+    :data:`RELATED_PAIRS` on a central crop. Session 73: targets given in another order
+    than the inputs (``--input a.tif b.tif --target b_clean.tif a_clean.tif``) trained
+    without a word (validation PSNR 6.6 dB against about 20 for the right pairs).
+    Arrays in memory only (a lazy pair is not read for this)."""
+    from scipy import ndimage
+
+    if not targets_l:
+        return
+    unrelated = []
+    for i, (x, y) in enumerate(zip(inputs_l, targets_l, strict=True)):
+        if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or x.ndim < ndim:
+            continue
+        box = tuple(
+            slice(None) if a < x.ndim - ndim else slice(max((n - _RELATED_CROP) // 2, 0),
+                                                        max((n - _RELATED_CROP) // 2, 0)
+                                                        + _RELATED_CROP)
+            for a, n in enumerate(x.shape)
+        )  # fmt: skip
+        sigma = [0.0] * (x.ndim - ndim) + [2.0] * ndim
+        a = ndimage.gaussian_filter(np.asarray(x[box], np.float64), sigma).ravel()
+        b = ndimage.gaussian_filter(np.asarray(y[box], np.float64), sigma).ravel()
+        if a.std() == 0 or b.std() == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+            continue
+        r = float(np.corrcoef(a, b)[0, 1])
+        if r < RELATED_PAIRS:
+            unrelated.append((i, r))
+    if unrelated:
+        one = len(unrelated) == 1
+        which = ", ".join(str(i) for i, _ in unrelated)
+        values = ", ".join(f"{r:.2f}" for _, r in unrelated)
+        warnings.warn(
+            f"{'input' if one else 'inputs'} {which} {'looks' if one else 'look'} unrelated "
+            f"to {'its target' if one else 'their targets'} (correlation {values} after "
+            "smoothing, where a true pair, a noisy or blurred input and its clean target, "
+            "correlates far more): are the targets given in the order of the inputs, and "
+            "registered to them?",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
 def _same_data(x: Any, y: Any) -> bool:
     """Whether a pair holds the same values (in memory; lazy pairs only when one object)."""
     if x is y:
@@ -979,6 +1031,7 @@ def build_trainer(
                 ) from err
     if mode == "supervised":  # after the data's own checks (sizes, regions), before training
         check_not_identical(inputs_l, targets_l)
+        check_related(inputs_l, targets_l, ndim)
     if state is not None:  # the same validation patches as before, fresh training patches
         data.reseed([seed, int(state["step"])])
     if steps_per_epoch is None:
