@@ -140,6 +140,9 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_steps_of_the_uninterrupted_run(t
     assert second.steps == 8  # epochs x steps_per_epoch, as without the stop
     # validated after the cut-short epoch, then at the uninterrupted run's steps
     assert [h["step"] for h in second.history] == [0, 2, 3, 4, 6, 8]
+    # the message says what the record holds (session 73: "finished 4 epochs" beside 5)
+    assert second.model.metadata["training"]["epochs"] == 5
+    assert "finished 4 epochs (8 steps), recorded as 5 validated epochs" in second.message
     again = dn.train(noisy, clean, epochs=4, resume=path, **kw)
     assert again.steps == 8 and "nothing left to do" in again.message
     # resume= alone goes on autosaving there: a second crash keeps the resumed part

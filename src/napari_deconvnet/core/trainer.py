@@ -601,7 +601,14 @@ class Trainer:
         nothing left to do)."""
         epochs = self.config.epochs
         if self.step_count > steps_before or steps_before == 0:
-            return f"finished {epochs} epochs ({self.step_count} steps)"
+            text = f"finished {epochs} epochs ({self.step_count} steps)"
+            recorded = self.history[-1]["epoch"] if self.history else epochs
+            if recorded != epochs:  # (session 73: "4 epochs" beside a record of 5)
+                text += (
+                    f", recorded as {recorded} validated epochs (the part of an epoch before "
+                    "a stop counts as one)"
+                )
+            return text
         return (
             f"nothing left to do: the run had taken {self.step_count} steps already, "
             f"as many as epochs={epochs} of {self.config.steps_per_epoch} steps ask for"
