@@ -201,6 +201,24 @@ def replaceable_folder(folder: Path) -> bool:
     return any((folder / mark).exists() for mark in marks) or not any(folder.iterdir())
 
 
+def swap_folder(new: Path, path: Path) -> None:
+    """Put the folder `new` in the place of the folder `path`: `path` renamed aside to
+    ``.<name>.old``, `new` renamed in, the parent flushed and the old one deleted. A
+    crash between the two renames leaves the old one complete aside, which
+    :func:`recover_folder` renames back."""
+    old = _aside(path)
+    if old.exists():  # (a deletion a crash interrupted)
+        shutil.rmtree(old)
+    os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    fsync(path.parent, folder=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; flush it and swap it in when done.
@@ -244,15 +262,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         _fsync_tree(tmp)
         if path.is_dir() and not path.is_symlink():
-            old = _aside(path)
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            fsync(path.parent, folder=True)
-            shutil.rmtree(old, ignore_errors=True)
+            swap_folder(tmp, path)
         else:
             if os.path.lexists(path):
                 path.unlink()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import JOB_DIR, _aside, fsync, recover_folder, replaceable_folder
+from .atomic import JOB_DIR, recover_folder, replaceable_folder
 from .persistence import write_atomic
 
 __all__ = [
@@ -209,9 +208,9 @@ def prepare_target(
 
 def staging_folder(target: Path) -> Path:
     """Where a restore that replaces the finished OME-Zarr `target` (``overwrite=True``)
-    writes until it is done: beside it, hidden; :func:`swap_in` then puts it in its
-    place. Session 73: the old result was deleted before the first block of the new
-    one, so that a Ctrl-C or a failure left neither."""
+    writes until it is done: beside it, hidden; then it is put in its place
+    (:func:`~.atomic.swap_folder`). Session 73: the old result was deleted before the
+    first block of the new one, so that a Ctrl-C or a failure left neither."""
     return target.parent / f".{target.name}.replacing"
 
 
@@ -244,23 +243,6 @@ def prepare_staging(staging: Path, same: set[str]) -> None:
             previous = attrs[LAYER_KEY]["metadata"]["napari_deconvnet"]["job"]
     if previous not in same:
         shutil.rmtree(staging)
-
-
-def swap_in(staging: Path, target: Path) -> None:
-    """Put the finished `staging` folder in the place of `target`: the old result is
-    renamed aside, the new one in, the old one deleted (a crash between the two
-    renames is undone by :func:`~.atomic.recover_folder` at the next write)."""
-    old = _aside(target)
-    if old.exists():
-        shutil.rmtree(old)
-    os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    fsync(target.parent, folder=True)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _said_legacy(target: Path, legacy: bool) -> None:

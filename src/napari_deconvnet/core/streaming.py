@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import is_dask
+from .atomic import swap_folder
 from .axes import check_axes
 from .blocks import (
     Job,
@@ -63,7 +64,6 @@ from .ome_zarr import (
     pyramid,
     replaces_a_result,
     staging_folder,
-    swap_in,
     target_array,
     write_json,
 )
@@ -426,7 +426,7 @@ def restore_to_zarr(
         if progress is not None:
             progress(total, total)
         if target != final:
-            swap_in(target, final)
+            swap_folder(target, final)
         return str(final)
     todo = [n for n in range(total) if n not in done]
     count = total - len(todo)
@@ -510,7 +510,7 @@ def restore_to_zarr(
     write_json(target / ".zattrs", attrs)
     shutil.rmtree(target / JOB_DIR, ignore_errors=True)
     if target != final:
-        swap_in(target, final)
+        swap_folder(target, final)
     return str(final)
 
 
