@@ -451,7 +451,7 @@ def test_overwrite_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, 
     dn.restore_to_zarr(src, out, net, chunks=32)
     old = _level(out)
     stop = threading.Event()
-    with pytest.raises(dn.Cancelled, match="4 of 9 blocks"):
+    with pytest.raises(dn.Cancelled, match="4 of 9 blocks; run again with overwrite=True"):
         dn.restore_to_zarr(
             src, out, other, chunks=32, overwrite=True, stop=stop,
             progress=lambda d, n: d == 4 and stop.set(),
@@ -473,6 +473,25 @@ def test_overwrite_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, 
         "big.zarr", "fresh.ome.zarr", "out.ome.zarr",
     ]  # fmt: skip
     assert json.loads((out / ".zattrs").read_text())["multiscales"][0]["name"] == "out"
+    # resume=False starts an interrupted replacement anew (it was refused, naming the
+    # hidden folder); a name near the file system's limit is replaced too (review)
+    stop.clear()
+    with pytest.raises(dn.Cancelled):
+        dn.restore_to_zarr(
+            src, out, net, chunks=32, overwrite=True, stop=stop,
+            progress=lambda d, n: d == 2 and stop.set(),
+        )  # fmt: skip
+    seen.clear()
+    dn.restore_to_zarr(
+        src, out, net, chunks=32, overwrite=True, resume=False,
+        progress=lambda d, n: seen.append(d),
+    )  # fmt: skip
+    assert seen[0] == 1 and not staging_folder(out).exists()
+    np.testing.assert_array_equal(_level(out), old)
+    long = tmp_path / ("L" * 240 + ".ome.zarr")
+    dn.restore_to_zarr(src, long, net, chunks=48)
+    dn.restore_to_zarr(src, long, other, chunks=48, overwrite=True)
+    assert len(staging_folder(long).name.encode()) <= 255
 
 
 @pytest.mark.parametrize("left", ["empty folder", "job folder only"])

@@ -258,3 +258,10 @@ def test_a_note_on_one_channels_psf_names_the_channel():
     assert len(notes) == 1
     assert notes[0].startswith("the centre of channel 1's PSF lies off its middle pixel (Y")
     assert psf_words() == "the PSF"
+    # one PSF for channels restored one by one: no channel named (review: each channel
+    # was named after a PSF the user never gave per channel, the note said twice)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        dn.restore(image, "deconv-2d", psf=_off_centre(kernel, (2, -1)), axes="CYX", device="cpu")
+    notes = {str(w.message) for w in said if issubclass(w.category, ConditionsWarning)}
+    assert len(notes) == 1 and notes.pop().startswith("the centre of the PSF lies off")

@@ -549,6 +549,14 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether the paths `a` and `b` name one file."""
+    try:
+        return bool(b) and Path(a).resolve() == Path(b).resolve()
+    except (OSError, ValueError):
+        return False
+
+
 def _plain_warnings(where: str) -> None:
     """Our own warnings (data unlike a model's training data, a PSF clipped) in CLI words.
 
@@ -563,10 +571,9 @@ def _plain_warnings(where: str) -> None:
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         ours = str(Path(filename).resolve()).startswith(package)
         # a warning that names its caller's line (core._validation.user_stacklevel) names
-        # the console script or the code that called main(): ours too, where another
-        # library's (in site-packages) is not (session 73: "napari-deconvnet:8:
-        # UserWarning: ..." beside the "train: warning:" lines)
-        ours = ours or not {"site-packages", "dist-packages"} & set(Path(filename).parts)
+        # the console script: ours too (session 73: "napari-deconvnet:8: UserWarning:
+        # ..." beside the "train: warning:" lines)
+        ours = ours or _same_file(filename, sys.argv[0])
         if issubclass(category, ConditionsWarning) or (ours and issubclass(category, UserWarning)):
             print(f"{where}: warning: {message}", file=sys.stderr)
         else:

@@ -204,11 +204,14 @@ def by_channel(
     n = len(psfs)
     sub_axes = axes[:index] + axes[index + 1 :]
     outs = []
+    # notes name the channel whose PSF they are about where the channels have PSFs of
+    # their own; one PSF for channels restored one by one is said of once, as before
+    distinct = len({id(p) for p in psfs}) > 1
     for c, psf in enumerate(psfs):
         channel = image[(slice(None),) * index + (c,)]
         gen = run_one(channel, psf, sub_axes, c)
         while True:
-            token = _CHANNEL.set(c)  # (while this channel's restore runs, not between)
+            token = _CHANNEL.set(c if distinct else None)  # (while it runs, not between)
             try:
                 done, total = next(gen)
             except StopIteration as finished:

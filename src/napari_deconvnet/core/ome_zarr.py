@@ -12,6 +12,7 @@ package's own reader.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import warnings
@@ -211,7 +212,15 @@ def staging_folder(target: Path) -> Path:
     writes until it is done: beside it, hidden; then it is put in its place
     (:func:`~.atomic.swap_folder`). Session 73: the old result was deleted before the
     first block of the new one, so that a Ctrl-C or a failure left neither."""
-    return target.parent / f".{target.name}.replacing"
+    name = f".{target.name}.replacing"
+    if len(name.encode()) > _NAME_MAX:  # (a long name's was refused by the file system)
+        digest = hashlib.sha1(target.name.encode()).hexdigest()[:12]
+        name = f".{target.name.encode()[:200].decode(errors='ignore')}-{digest}.replacing"
+    return target.parent / name
+
+
+#: The longest file name most file systems take, in bytes
+_NAME_MAX = 255
 
 
 def replaces_a_result(target: Path, overwrite: bool) -> bool:
@@ -229,10 +238,13 @@ def replaces_a_result(target: Path, overwrite: bool) -> bool:
     )
 
 
-def prepare_staging(staging: Path, same: set[str]) -> None:
-    """Keep an unfinished replacement of the same job (a rerun resumes it), delete
-    any other one (an earlier replacement of other data or settings)."""
+def prepare_staging(staging: Path, same: set[str], resume: bool) -> None:
+    """Keep an unfinished replacement of the same job when resuming (a rerun goes on
+    with it), delete any other one (of other data or settings, or `resume` False)."""
     if not staging.exists():
+        return
+    if not resume:
+        shutil.rmtree(staging)
         return
     previous = None
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):

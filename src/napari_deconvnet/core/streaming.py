@@ -44,7 +44,6 @@ from .colour import (
     split_alpha,
     to_opponent,
 )
-from .conditions import ConditionsWarning
 from .decorrelate import warn_not_applied
 from .devices import dtype_name
 from .ensemble import check_ensemble
@@ -265,7 +264,10 @@ def restore_to_zarr(
         several, psfs = True, alone
     if several and axes is None:
         channel_axis(psfs, axes, array.shape)  # (says that axes with a C are needed)
-    with psf_channel(0 if several else None):  # (notes on a PSF name its channel)
+    # notes on a PSF name its channel where the channels have PSFs of their own (not
+    # one PSF for channels restored one by one: said once, in its own words)
+    distinct = several and len({id(p) for p in psfs}) > 1
+    with psf_channel(0 if distinct else None):
         net, axes, layout, dev, dtype = prepare_restore(
             array, model, psfs[0], axes, device, precision
         )
@@ -354,18 +356,16 @@ def restore_to_zarr(
     )
     layouts = [layout]
     for c, other in enumerate(psfs[1:], 1):
-        with warnings.catch_warnings(record=True) as caught, psf_channel(c):
+        with warnings.catch_warnings(record=True) as caught, psf_channel(c if distinct else None):
             warnings.simplefilter("always")
             layouts.append(prepare_restore(array, net, other, axes, device, precision)[2])
         for said in caught:
-            # the image's conditions were said for the first channel; what is said of this
-            # channel's PSF is said too (session 73: a 520 nm PSF cropped to lose 9% of its
-            # light said nothing, streamed, where restore warned of each channel's)
-            if issubclass(said.category, ConditionsWarning) and f"channel {c}" not in str(
-                said.message
-            ):
-                continue
-            warnings.warn(said.message, said.category, stacklevel=2)
+            # what was said of the image, its model and its precision was said for the
+            # first channel; what is said of this channel's own PSF is said too (session
+            # 73: a 520 nm PSF cropped to lose 9% of its light said nothing, streamed,
+            # where restore warned of each channel's)
+            if distinct and f"channel {c}" in str(said.message):
+                warnings.warn(said.message, said.category, stacklevel=2)
     # with channels alone, each channel's job has its impulses and its kind's values
     own = [
         {"impulses": each[c], "impulse_gap": gaps[c], "channel": (at, c)} if alone else {}
@@ -412,11 +412,13 @@ def restore_to_zarr(
         for store in places:
             _check_not_the_source(target, store)
     final = target
+    again = "resume=True"  # (how a cancelled run continues)
     if replaces_a_result(final, overwrite):
         # written beside the old result, which stays until the new one is complete
         target = staging_folder(final)
-        prepare_staging(target, {fingerprint, legacy})
+        prepare_staging(target, {fingerprint, legacy}, resume)
         overwrite = False
+        again = "overwrite=True (and resume=True)"
     done = prepare_target(
         target, fingerprint, resume, overwrite, out_shape, out_chunks, legacy=legacy
     )
@@ -445,7 +447,7 @@ def restore_to_zarr(
                 if stop is not None and stop.is_set():
                     raise Cancelled(
                         f"restoration cancelled after {count} of {total} blocks; run again "
-                        "with resume=True to continue"
+                        f"with {again} to continue"
                     )
                 _write_block(None, reader, jobs[owners[n]], payload, blocks[n], n, *args)
                 count += 1
@@ -464,6 +466,7 @@ def restore_to_zarr(
             count,
             report,
             stop,
+            again,
         )
     if not todo:  # every block was written before a kill: what is left is the pyramid
         report(count)
@@ -756,7 +759,19 @@ def _check_not_the_source(target: Path, source: Path) -> None:
 
 
 def _run_on_cluster(
-    client, todo, owned, jobs, payload, reader, xt, args, fingerprint, count, report, stop
+    client,
+    todo,
+    owned,
+    jobs,
+    payload,
+    reader,
+    xt,
+    args,
+    fingerprint,
+    count,
+    report,
+    stop,
+    again="resume=True",
 ) -> int:
     """Blocks as tasks on a dask.distributed cluster, a bounded number in flight.
 
@@ -804,7 +819,7 @@ def _run_on_cluster(
             if stop is not None and stop.is_set():
                 raise Cancelled(
                     f"restoration cancelled after {count} of {total} blocks; run again with "
-                    "resume=True to continue"
+                    f"{again} to continue"
                 )
             if queue:
                 g = submit(queue.pop(0))
