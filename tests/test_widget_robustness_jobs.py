@@ -360,3 +360,12 @@ def test_a_jobs_warnings_are_notifications(restore_widget, qtbot, errors, monkey
     relay_warning(said, (RunWarning("found almost no impulses"), RunWarning, "x", 1, None, None))
     relay_warning(said, (RuntimeWarning("invalid value"), RuntimeWarning, "x", 1, None, None))
     assert shown[1:] == ["found almost no impulses"]  # once; NumPy's numerics are not shown
+    # one per message whatever its numbers (per plane: 12 notifications for 12 frames),
+    # and at most RELAYED_PER_JOB in all (review)
+    for plane in range(12):
+        note = f"{86 + plane} of 4096 pixels of clean are below 0 (lowest -0.{plane}3)"
+        relay_warning(said, (UserWarning(note), UserWarning, "x", 1, None, None))
+    assert shown[2:] == ["86 of 4096 pixels of clean are below 0 (lowest -0.03)"]
+    for k in ("first", "second", "third"):
+        relay_warning(said, (UserWarning(f"the {k} note"), UserWarning, "x", 1, None, None))
+    assert shown[3:] == ["the first note"]

@@ -105,16 +105,24 @@ def _squeezed(
     plane's is 0.1, so TV, wavelets and non-local means returned the noisy image
     (session 73), and the wavelets chose their levels by it.
     """
+    given = channel_axis
     if channel_axis is not None:
         if not -arr.ndim <= int(channel_axis) < arr.ndim:
-            return arr, channel_axis  # (scikit-image says what is wrong)
+            return arr, given  # (scikit-image says what is wrong)
         channel_axis = int(channel_axis) % arr.ndim
+        if arr.shape[channel_axis] == 1 and arr.ndim > 1:
+            # one channel is a grey image (scikit-image drops a lone channel and then
+            # failed to put it back at some indices, review)
+            return _squeezed(np.take(arr, 0, axis=channel_axis), None, min_ndim)[0], None
     keep = [i for i, n in enumerate(arr.shape) if n > 1 or i == channel_axis]
     spatial = [i for i in range(arr.ndim) if i != channel_axis]
     while len(keep) - (channel_axis is not None) < min_ndim:  # (the last unit axes back)
-        keep = sorted({*keep, max(i for i in spatial if i not in keep)})
-    if len(keep) == arr.ndim:
-        return arr, channel_axis
+        left = [i for i in spatial if i not in keep]
+        if not left:
+            break
+        keep = sorted({*keep, max(left)})
+    if len(keep) == arr.ndim or len(keep) - (channel_axis is not None) < 1:
+        return arr, given  # (nothing to leave out: as given)
     moved = None if channel_axis is None else keep.index(channel_axis)
     return arr.reshape([arr.shape[i] for i in keep]), moved
 

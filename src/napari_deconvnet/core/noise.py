@@ -400,8 +400,8 @@ def _noise_dict(noise: Any, params: dict[str, Any]) -> tuple[Any, dict[str, Any]
     if len(keys) != 1:
         raise ValueError(
             "a noise dict names its model with one key, 'noise' (as estimate_noise "
-            "returns it) or 'model', e.g. {'noise': 'gaussian', 'sigma': 0.1}; got keys "
-            f"{sorted(spec)}"
+            "returns it), 'model' or 'kind', e.g. {'noise': 'gaussian', 'sigma': 0.1}; "
+            f"got keys {sorted(spec)}"
         )
     name = spec.pop(keys[0])
     both = sorted(set(spec) & set(params))
@@ -431,7 +431,8 @@ def synthesize(
         Noise model (see Notes). ``None`` or ``"none"`` only blurs. A dict
         names the model and its parameters together: what
         :func:`~napari_deconvnet.estimate_noise` returns (``{"noise":
-        "gaussian", "sigma": 0.1}``), or ``{"model": ...}`` as training takes it.
+        "gaussian", "sigma": 0.1}``), or ``{"model": ...}`` (or ``"kind"``) as
+        training takes it.
     psf : ndarray, str or dict, optional
         Point spread function: an array (normalised here to sum 1), a name
         of :func:`~napari_deconvnet.core.psf.make_psf` (``"gaussian"``,

@@ -831,6 +831,16 @@ def _estimate(
         )
     lo, mid, hi = np.percentile(mean, [5, 50, 95])
     deviation = np.sqrt(max(float(np.median(variance)), 0.0))  # the noise's, typically
+    if model in ("poisson", "speckle") and hi - lo < deviation and not lo > deviation:
+        # one level (a flat field) gives the line through the origin only where that
+        # level lies clearly above zero: a dark frame around 0 read as speckle of 50
+        # (review)
+        raise ValueError(
+            f"cannot fit a {model!r} noise model: the image's intensities span less than "
+            f"one noise standard deviation, at a level ({lo:.4g} to {hi:.4g}) not clearly "
+            "above zero, where the noise cannot be told to grow with the intensity; use "
+            "a brighter flat field, an image with more contrast, or model='gaussian'"
+        )
     if model == "poisson-gaussian" and hi - lo < deviation:
         # (a line with an intercept needs levels; Poisson and speckle, lines through
         # the origin, are fitted on one: a flat field, the camera's gain calibration,

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_dask, is_tensor, real_array
+from ._validation import is_dask, is_tensor, real_array, unmasked
 from .axes import check_axes, infer_axes
 from .channel_psfs import by_channel, checked_channel_axis, per_channel, psf_for_channel
 from .generators import check_callbacks, drain
@@ -263,6 +263,7 @@ def run_method_iter(
     """
     spec = method_spec(method)
     checked = spec.check(params, fill=True)
+    image = unmasked(image)  # (a masked array's mask is not applied: said so)
     if is_tensor(image) or not (hasattr(image, "shape") and hasattr(image, "dtype")):
         # nested lists and tensors as restore takes them; anything else a clear TypeError
         # (arrays that read lazily, such as zarr's, stay as they are: read plane by plane)
@@ -653,8 +654,9 @@ def synthesize_iter(
     >>> bool(np.array_equal(one, synthesize(plane, "gaussian", sigma=0.1, seed=3)))
     True
     """
-    from .noise import check_seed, noise_spec, numpy_seed, synthesize
+    from .noise import _noise_dict, check_seed, noise_spec, numpy_seed, synthesize
 
+    noise, params = _noise_dict(noise, params)  # (a dict, as synthesize takes it)
     if not is_dask(clean):  # lists and tensors as synthesize takes them (raw errors before)
         clean = real_array(clean, "clean")
     alpha = _opacity_axis(clean, axes)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import RunWarning, is_dask
+from ._validation import is_dask
 from .devices import autocast, grad_scaler
 from .generators import as_stop
 from .losses import lr_factor
@@ -304,7 +304,9 @@ class Trainer:
                     f"training stopped: {ended.message} (try a lower lr, clip_norm or "
                     "another loss); the best model so far is kept"
                 )
-                warnings.warn(ended.message, RunWarning, stacklevel=3)
+                # (a RuntimeWarning, not a RunWarning: the Train widget shows the result's
+                # message, which says it; relayed too, it was said twice, review)
+                warnings.warn(ended.message, RuntimeWarning, stacklevel=3)
             if running:
                 train_loss = float(np.mean(running))
                 self.record(train_loss, val_loss, metrics)
@@ -854,7 +856,7 @@ def _fmt_sure(value: Any) -> str:
     than the estimate can resolve (session 73: "estimated MSE -2.221e-06" after a
     fine-tuning, as the noise variance it rests on, estimated 5% high, lowers it by
     more than a good denoiser's error; its differences between models stay sound)."""
-    if value is None or value > 0:
+    if value is None or not math.isfinite(value) or value > 0:
         return _fmt(value)
     return f"~0 (read {value:.2g}: below what the estimated noise level lets SURE resolve)"
 

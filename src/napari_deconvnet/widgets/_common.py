@@ -9,6 +9,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -74,8 +75,18 @@ def make_worker(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     worker = thread_worker(job, start_thread=False, ignore_errors=True)(*args, **kwargs)
     with contextlib.suppress(AttributeError, TypeError, RuntimeError):
         worker.errored.disconnect(worker._relay_error)
-    worker.warned.connect(functools.partial(relay_warning, set()))
+    said: set[str] = set()
+
+    def relay(caught: tuple) -> None:
+        if not getattr(worker, "abort_requested", False):  # (stopped: said nothing more)
+            relay_warning(said, caught)
+
+    worker.warned.connect(relay)
     return worker
+
+
+#: At most this many warnings of one job become notifications
+RELAYED_PER_JOB = 3
 
 
 def relay_warning(said: set[str], caught: tuple) -> None:
@@ -96,9 +107,12 @@ def relay_warning(said: set[str], caught: tuple) -> None:
     if not (isinstance(category, type) and issubclass(category, UserWarning)):
         logging.getLogger(__name__).debug("a job warned: %s", text)
         return
-    if text in said:
+    # once per message whatever its numbers (a warning raised per plane or per batch
+    # with that part's counts made 12 notifications for a 12-frame stack, review)
+    key = re.sub(r"[-+]?\d[\d.,]*(?:e[-+]?\d+)?", "#", text)
+    if key in said or len(said) >= RELAYED_PER_JOB:
         return
-    said.add(text)
+    said.add(key)
     show_warning(text)
 
 
