@@ -257,5 +257,8 @@ def test_a_noise_dicts_estimate_keeps_the_offset_given_and_says_when_it_cannot()
     assert camera["params"]["offset"] == 100 and camera["params"]["read_noise"] < 10
     flat = np.random.default_rng(0).normal(1000, 10, (64, 64)).astype(np.float32)
     with pytest.raises(ValueError, match=r"give the level \(e.g. gain=...\), or noise='auto'"):
-        camera_from(flat, {"noise": "poisson"})
+        camera_from(flat, {"noise": "poisson-gaussian"})
+    # Poisson through the origin is fitted on one level (session 73): variance 100 at
+    # 1000 is a gain of 10
+    assert camera_from(flat, {"noise": "poisson"})["params"]["gain"] == pytest.approx(10, rel=0.1)
     assert camera_from(flat, {"noise": "Gaussian"})["noise"] == "gaussian"

@@ -113,8 +113,8 @@ def test_restore_with_a_raw_bead_crop_nearly_equals_the_exact_psf(monkeypatch):
     assert abs(now - exact) < 0.1, (now, exact)
     with pytest.warns(ConditionsWarning):  # the check does not depend on the crop's scale
         assert score(crop / crop.sum()) == pytest.approx(now)
-    monkeypatch.setattr(psf_module, "PEDESTAL_MIN_MASS", float("inf"))  # as before the check
-    with pytest.warns(ConditionsWarning, match="border lies well above zero"):  # (session 72)
+    monkeypatch.setattr(psf_module, "PEDESTAL_MIN_MASS", float("inf"))  # as before the check  # (s. 72)
+    with pytest.warns(ConditionsWarning, match="border of the PSF lies well above zero"):
         before = score(crop)
     assert now - before > 3, (now, before)
 
@@ -166,7 +166,7 @@ def test_a_tight_crop_on_an_offset_is_used_as_given_with_a_warning(peak):
     psf = dn.make_psf("gaussian", shape=(11, 11), sigma=1.8)
     bead = _bead(psf, 100, peak)
     assert psf_pedestal(bead) is None
-    with pytest.warns(ConditionsWarning, match="border lies well above zero") as said:
+    with pytest.warns(ConditionsWarning, match="border of the PSF lies well above zero") as said:
         kernel = as_psf(bead)
     np.testing.assert_allclose(kernel, bead / bead.sum())  # as given
     assert "crop wider around the bead, or subtract the background" in str(said[0].message)
