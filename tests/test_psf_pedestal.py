@@ -113,7 +113,7 @@ def test_restore_with_a_raw_bead_crop_nearly_equals_the_exact_psf(monkeypatch):
     assert abs(now - exact) < 0.1, (now, exact)
     with pytest.warns(ConditionsWarning):  # the check does not depend on the crop's scale
         assert score(crop / crop.sum()) == pytest.approx(now)
-    monkeypatch.setattr(psf_module, "PEDESTAL_MIN_MASS", float("inf"))  # as before the check  # (s. 72)
+    monkeypatch.setattr(psf_module, "PEDESTAL_MIN_MASS", float("inf"))  # as before the check
     with pytest.warns(ConditionsWarning, match="border of the PSF lies well above zero"):
         before = score(crop)
     assert now - before > 3, (now, before)
