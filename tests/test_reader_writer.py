@@ -770,6 +770,20 @@ def test_restored_writer_in_napari_follows_the_restore_widget(make_napari_viewer
     np.testing.assert_allclose(
         np.asarray(again.data), dn.restore(data, "denoise-2d", device="auto"), atol=1e-5
     )
+    # a deconvolution model chosen is the writer's too (session 73: the denoiser chosen
+    # before it was used without a word): with no run there yet, it asks for one; once
+    # run, chosen again after another model, it takes the PSF of that run back
+    widget.method.value = "deconv-2d"
+    assert rw.chosen_model() == ("deconv-2d", None)
+    with pytest.raises(ValueError, match="run it once in the Restore widget"):
+        rw.write_restored_ome_zarr(tmp_path / "d.ome.zarr", data, {"name": "d"}, device="cpu")
+    kernel = dn.make_psf("gaussian", shape=(7, 7), sigma=1.2)
+    rw.remember_model("deconv-2d", psf=kernel)  # as a run in the widget records it
+    widget.method.value = "denoise-2d"
+    assert rw.chosen_model() == ("denoise-2d", None)
+    widget.method.value = "deconv-2d"
+    model, psf = rw.chosen_model()
+    assert model == "deconv-2d" and np.array_equal(psf, kernel)
     rw.remember_model("default")
 
 

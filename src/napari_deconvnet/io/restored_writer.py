@@ -49,18 +49,28 @@ _lock = threading.Lock()
 _last: dict[str, Any] = {"model": None, "psf": None}
 
 
+#: The PSF each model last ran with in the Restore widget (a deconvolution model chosen
+#: again takes it back)
+_ran_with: dict[str, Any] = {}
+
+
 def remember_model(model: str, *, psf: Any = None) -> None:
     """Make `model` (a shipped name or a path) the one the restored writer uses.
 
-    The Restore widget calls this when a network is chosen, and after it ran
-    one (then with the PSF it used, for deconvolution models).
+    The Restore widget calls this when a network is chosen (every network:
+    a deconvolution model chosen in the widget was not, and the writer
+    restored with the denoiser chosen before it, session 73; it takes the PSF
+    that model last ran with there, else the writer asks for a run), and
+    after it ran one (then with the PSF it used, for deconvolution models).
     """
     with _lock:
         _last["model"] = str(model)
-        if isinstance(psf, list | tuple):  # one PSF per channel (core.channel_psfs)
-            _last["psf"] = [np.asarray(p) for p in psf]
+        if psf is None:
+            _last["psf"] = _ran_with.get(str(model))
+        elif isinstance(psf, list | tuple):  # one PSF per channel (core.channel_psfs)
+            _last["psf"] = _ran_with[str(model)] = [np.asarray(p) for p in psf]
         else:
-            _last["psf"] = None if psf is None else np.asarray(psf)
+            _last["psf"] = _ran_with[str(model)] = np.asarray(psf)
 
 
 def chosen_model() -> tuple[str, Any]:

@@ -430,7 +430,7 @@ class RestoreWidget(WorkerWidget):
         self.description.value = spec.description
         self.description.tooltip = spec.description
         self.method.tooltip = spec.description
-        if spec.kind == "model" and not spec.needs_psf and "model" in spec.extra:
+        if spec.kind == "model" and "model" in spec.extra:
             restored_writer.remember_model(spec.extra["model"])  # the restored writer's
         self.psf.visible = spec.needs_psf
         self.params.show(spec)
