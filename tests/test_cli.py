@@ -710,6 +710,17 @@ def test_synthesize_of_a_stack_draws_as_synthesize_iter(tmp_path):
     options = {"gain": 2, "offset": 100, "read_noise": 2, "seed": 7}
     expected = drain(synthesize_iter(stack, "poisson-gaussian", axes="ZYX", **options))
     np.testing.assert_array_equal(read_image(out).data, np.asarray(expected, np.float32))
+    # a PSF kind is made in 3D beside the Z axis, as synthesize_iter and restore make it
+    # (session 73: the stack was blurred plane by plane with the 2D default)
+    blurred = tmp_path / "b.tif"
+    argv = ["synthesize", str(tmp_path / "s.tif"), "-o", str(blurred), "--psf"]
+    assert main([*argv, "gaussian:sigma=1.5"]) == 0
+    psf = {"kind": "gaussian", "sigma": 1.5}
+    expected = drain(synthesize_iter(stack, "none", psf=psf, axes="ZYX"))
+    np.testing.assert_allclose(read_image(blurred).data, expected, rtol=1e-6)
+    plane = dn.make_psf("gaussian", sigma=1.5)
+    flat = drain(synthesize_iter(stack, "none", psf=plane, axes="ZYX"))
+    assert np.abs(np.asarray(expected) - flat).max() > 1.0  # (2D and 3D blurs differ)
 
 
 def test_synthesize_gives_each_file_of_a_batch_its_own_noise(tmp_path):

@@ -176,13 +176,19 @@ def _load_model(name: str) -> Any:
 
 
 def _made(psf: Any) -> Any:
-    """A PSF kind's description (``--psf KIND``) made into its array; others as they are."""
+    """A PSF kind's description (``--psf KIND``) made into its array when it names its
+    dimensions; without them, the description itself, which ``synthesize_iter`` makes in
+    3D beside a Z axis, as ``dn.synthesize_iter(..., axes=...)`` and ``restore`` do
+    (session 73: a z-stack was blurred plane by plane with the kind's 2D default, where
+    restore deconvolved it with the 3D one); others as they are."""
     if not isinstance(psf, dict):
         return psf
     from napari_deconvnet.core.psf import make_psf
 
-    kind, ndim = psf["kind"], psf.get("ndim")  # (None: the kind's own dimensions)
+    kind, ndim = psf["kind"], psf.get("ndim")
     optics = {k: v for k, v in psf.items() if k not in ("kind", "ndim")}
+    if ndim is None:
+        return {"kind": kind, **optics}
     return np.asarray(make_psf(kind, ndim=ndim, **optics), np.float32)
 
 
