@@ -556,6 +556,31 @@ def test_a_broken_zarr_in_a_folder_or_pattern_fails_in_words(tif, tmp_path, caps
     assert "broken.zarr: a .zarr folder without zarr metadata" in err and "1 of 2" in err
 
 
+def test_a_folder_input_leaves_hidden_files_out_and_options_are_named(tif, tmp_path, capsys):
+    # session 73: macOS's "._name.tif" beside each file failed every folder batch (a
+    # pattern left it out); "--tile 7" was said as "--param: tile must be"; evaluate
+    # said "x (the result)" of a result with NaN
+    import shutil
+
+    folder = tmp_path / "mac"
+    folder.mkdir()
+    shutil.copy(tif, folder / "cell.tif")
+    (folder / "._cell.tif").write_bytes(b"\x00\x05\x16\x07" + b"\x00" * 60)
+    out = tmp_path / "out"
+    assert main(["restore", str(folder), "-o", str(out), "--device", "cpu"]) == 0
+    assert [p.name for p in out.iterdir()] == ["cell_restored.tif"]
+    capsys.readouterr()
+    assert main(["restore", str(tif), "-o", str(tmp_path / "t.tif"), "--tile", "7"]) == 2
+    assert "error: --tile must be >= 8, not 7" in capsys.readouterr().err
+    bad = _image().astype(np.float32)
+    bad[3, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    np.save(tmp_path / "ref.npy", _image().astype(np.float32))
+    assert main(["evaluate", str(tmp_path / "nan.npy"), str(tmp_path / "ref.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "the result contains NaN" in err and "x (the result)" not in err
+
+
 def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"II*\x00" + b"\xff" * 20)

@@ -154,7 +154,10 @@ def expand_inputs(specs: Sequence[str]) -> list[Path]:
     for spec in specs:
         path = Path(spec)
         if path.is_dir() and not path.name.lower().endswith(".zarr"):
-            found = sorted(p for p in path.iterdir() if _an_input(p))
+            # (hidden files left out, as a pattern leaves them: macOS writes a "._name.tif"
+            # beside each file on exFAT and network drives, session 73)
+            seen = [p for p in path.iterdir() if not p.name.startswith(".")]
+            found = sorted(p for p in seen if _an_input(p))
             if not found:
                 raise UsageError(f"{spec}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

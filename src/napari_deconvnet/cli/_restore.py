@@ -66,6 +66,10 @@ def _options(args: argparse.Namespace, name: str, spec: Any) -> dict[str, Any]:
                 f"--precision is for models; {name!r} is a {spec.kind or 'other'} method"
             )
         given["precision"] = args.precision
+    try:  # the options first, in their own words (session 73: "--param: tile must be")
+        spec.check(given)
+    except (TypeError, ValueError) as err:
+        raise UsageError(cli_words(str(err))) from err
     params = check_params(spec, given, args.param, "--param")
     if params.get("refine_gain") is None:
         from napari_deconvnet.core.model_specs import refine_without_gain

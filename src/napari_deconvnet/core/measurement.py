@@ -264,7 +264,11 @@ def measure_iter(
             index[axis] = i
         index = tuple(index)
         a, b = np.asarray(result[index]), np.asarray(reference[index])
-        score, part_map = ssim(a, b, data_range=span, full=True, channel_axis=channel_axis)
+        try:
+            score, part_map = ssim(a, b, data_range=span, full=True, channel_axis=channel_axis)
+        except ValueError as err:  # (the metrics' own names: "x (the result)", session 73)
+            text = str(err).replace("x (the result)", "the result")
+            raise ValueError(text.replace("y (the reference)", "the reference")) from None
         part_error, part_count = squared_error(a, b)
         ssims[where] = score
         psnrs[where] = psnr_of_mse(part_error / part_count, span)
