@@ -352,6 +352,12 @@ def test_save_model_creates_missing_folders(tmp_path, random_net):
     assert dn.save_model(random_net(), path) == path
     assert dn.load_model(path).config == random_net().config
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.safetensors"]
+    # a file where a folder should be: a ValueError naming it (session 73: an OSError,
+    # "File exists")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="afile is a file, not a folder"):
+        dn.save_model(random_net(), tmp_path / "afile" / "sub" / "m.safetensors")
+    assert (tmp_path / "afile").read_text() == "x"
 
 
 # ------------------------------------------- umask and crash safety (issue 16)

@@ -134,7 +134,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():  # found before anything is written (the rename said "Is a directory")
         raise ValueError(f"{path} is a folder; give the path of a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     tmp = new_temp_file(path)
     try:
         yield tmp
@@ -145,6 +145,20 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
         raise
     fsync(path.parent, folder=True)
+
+
+def make_parent(path: Path) -> None:
+    """Create `path`'s folder (with its parents); a file in the way is a ValueError that
+    names it (session 73: ``FileExistsError: [Errno 17] File exists: 'at/afile'``)."""
+    for parent in [path.parent, *path.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"cannot write {path}: {parent} is a file, not a folder; give a path "
+                    "in a folder"
+                )
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -250,7 +264,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         An empty folder beside `path`, to fill.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     recover_folder(path)
     if path.is_dir() and not path.is_symlink() and not replaceable_folder(path):
         raise ValueError(
