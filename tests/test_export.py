@@ -189,6 +189,20 @@ def test_fixed_normalisation_keeps_intensities(random_net, tmp_path):
     assert loaded.config.normalization == net.config.normalization
 
 
+def test_shared_files_carry_no_local_paths(random_net, tmp_path):
+    # session 73: a fine-tuned model's package carried the starting model's path on
+    # this machine (training.fine_tuned_from.path); its name and fingerprint stay
+    net = random_net()
+    parent = {"name": "denoise-2d", "path": str(tmp_path / "secret" / "d.safetensors")}
+    net.metadata = {"name": "mine", "training": {"fine_tuned_from": {**parent, "sha": "ab"}}}
+    path = dn.export_bioimageio(net, tmp_path / "mine.zip", authors="A")
+    with zipfile.ZipFile(path) as zf:
+        assert not [n for n in zf.namelist() if b"secret" in zf.read(n)]
+    kept = _rdf(path)["config"]["napari_deconvnet"]["metadata"]["training"]
+    assert kept["fine_tuned_from"] == {"name": "denoise-2d", "sha": "ab"}
+    assert net.metadata["training"]["fine_tuned_from"]["path"] == parent["path"]  # untouched
+
+
 def test_multichannel_model(random_net, tmp_path):
     """Channels are normalised separately, as restore does."""
     net = random_net(in_channels=3, out_channels=3)

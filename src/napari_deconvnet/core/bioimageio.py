@@ -68,6 +68,7 @@ from .export import (
     deployment_record,
     missing_dependency,
     private_copy,
+    shareable_metadata,
     write_bytes,
     write_onnx,
     write_torchscript,
@@ -451,7 +452,7 @@ def export_bioimageio(
         rdf["config"] = {
             "napari_deconvnet": {
                 **record,
-                "metadata": _jsonable({k: v for k, v in meta.items() if k != "path"}),
+                "metadata": _jsonable(shareable_metadata(meta)),
             }
         }
         _write_yaml(folder / "rdf.yaml", rdf)

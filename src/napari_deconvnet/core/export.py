@@ -245,9 +245,22 @@ def deployment_record(net: DeconvNet, inputs: Sequence[str]) -> dict[str, Any]:
         ),
         "config": cfg.to_dict(),
         **_after_the_graph(net),
-        "metadata": {k: v for k, v in net.metadata.items() if k != "path"},
+        "metadata": shareable_metadata(net.metadata),
         "library": {"napari_deconvnet": __version__, "torch": torch.__version__},
     }
+
+
+def shareable_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A model's metadata for a file others get (an export, a bioimage.io package):
+    without the paths of this machine (the model's own, and the starting model's in
+    ``training.fine_tuned_from``, whose name and weights fingerprint stay; session 73:
+    a package carried ``/work/.../denoise-2d.safetensors``)."""
+    out = {k: v for k, v in metadata.items() if k != "path"}
+    training = out.get("training")
+    if isinstance(training, dict) and isinstance(training.get("fine_tuned_from"), dict):
+        parent = {k: v for k, v in training["fine_tuned_from"].items() if k != "path"}
+        out["training"] = {**training, "fine_tuned_from": parent}
+    return out
 
 
 #: What a runtime must do after a salt-and-pepper model's graph (its impulse switch)
