@@ -1052,3 +1052,24 @@ def test_open_restored_with_a_deconvolution_model_says_so_before_any_work(
     assert len(messages) == 1 and messages[0][0] == "error"
     assert "a deconvolution model, which needs the image's PSF" in messages[0][1]
     assert "NAPARI_DECONVNET_MODEL" in messages[0][1]
+
+
+def test_an_ssim_map_reopened_in_a_new_session_keeps_its_colormap(monkeypatch):
+    # session 73: napari knows the Quality widget's colormap only once the widget made a
+    # map, so in a new session a saved map came back grey (bright where SSIM is high)
+    from types import SimpleNamespace
+
+    import napari.utils.colormaps as colormaps
+
+    from napari_deconvnet.io.restored_reader import _display_kwargs
+
+    fresh = {k: v for k, v in colormaps.AVAILABLE_COLORMAPS.items() if "SSIM" not in k}
+    monkeypatch.setattr(colormaps, "AVAILABLE_COLORMAPS", fresh)
+    shown = {"colormap": "SSIM (bright = low)", "blending": "additive", "opacity": 0.7}
+    kwargs = _display_kwargs(SimpleNamespace(display=shown, rgb=False))
+    assert kwargs["colormap"].name == "SSIM (bright = low)"
+    assert kwargs["blending"] == "additive" and kwargs["opacity"] == 0.7
+    # the colours: low SSIM bright (the reversed magma), SSIM 1 black
+    assert kwargs["colormap"].map(np.array([1.0]))[0][:3].sum() < 0.1
+    unknown = _display_kwargs(SimpleNamespace(display={"colormap": "nonesuch"}, rgb=False))
+    assert "colormap" not in unknown

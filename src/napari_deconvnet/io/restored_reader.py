@@ -111,7 +111,15 @@ def _display_kwargs(image: ImageFile) -> dict[str, Any]:
     if "colormap" in kwargs:
         from napari.utils.colormaps import AVAILABLE_COLORMAPS
 
-        if image.rgb or kwargs["colormap"] not in AVAILABLE_COLORMAPS:
+        from napari_deconvnet.widgets.quality import ssim_colormap
+
+        ours = ssim_colormap()
+        if kwargs["colormap"] == ours.name and not image.rgb:
+            # the Quality widget's SSIM map, known to napari only once that widget made
+            # one: reopened in a new session it came back grey, bright where SSIM is high,
+            # the overlay's meaning reversed (session 73)
+            kwargs["colormap"] = ours
+        elif image.rgb or kwargs["colormap"] not in AVAILABLE_COLORMAPS:
             del kwargs["colormap"]
     return kwargs
 
