@@ -581,6 +581,25 @@ def test_a_folder_input_leaves_hidden_files_out_and_options_are_named(tif, tmp_p
     assert "the result contains NaN" in err and "x (the result)" not in err
 
 
+def test_a_batchs_warnings_name_their_file_in_the_command_lines_words(tmp_path, capsys):
+    # session 73: four alike warning lines said nothing of which output to doubt, and
+    # told a command-line user to use dn.denoise_median
+    for name in ("a", "b"):
+        np.save(tmp_path / f"{name}.npy", np.random.default_rng(1).random((64, 64)) * 0.5 + 0.2)
+    inputs = [str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]
+    argv = ["restore", *inputs, "-o", str(tmp_path / "out"), "--method", "salt-and-pepper"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if "almost no impulses" in x]
+    assert len(lines) == 2
+    for line, path in zip(lines, inputs, strict=True):
+        assert line.startswith(f"napari-deconvnet restore: {path}: warning: the salt-and")
+        assert line.endswith("use --method median")
+    assert main(["restore", inputs[0], "-o", str(tmp_path / "one.tif"), "--method",
+                 "salt-and-pepper"]) == 0  # fmt: skip
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "impulses" in x]
+    assert line.startswith("napari-deconvnet restore: warning:")  # one file: as before
+
+
 def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):
     broken = tmp_path / "broken.tif"
     broken.write_bytes(b"II*\x00" + b"\xff" * 20)

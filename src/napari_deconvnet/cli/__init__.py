@@ -575,7 +575,11 @@ def _plain_warnings(where: str) -> None:
         # ..." beside the "train: warning:" lines)
         ours = ours or _same_file(filename, sys.argv[0])
         if issubclass(category, ConditionsWarning) or (ours and issubclass(category, UserWarning)):
-            print(f"{where}: warning: {message}", file=sys.stderr)
+            from ._files import cli_words, current_input
+
+            src = current_input()  # (in a batch: the file it is about)
+            text = cli_words(str(message))  # (the core's argument names as options)
+            print(f"{where}: {f'{src}: ' if src else ''}warning: {text}", file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
 
@@ -601,10 +605,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, debug: bool, where: str) -> int:
     """:func:`main`'s command, its errors as one line and an exit status."""
+    from ._files import working_on
+
     try:
         with warnings.catch_warnings():
             _plain_warnings(where)
-            return args.func(args)
+            try:
+                return args.func(args)
+            finally:
+                working_on(None)  # (a batch's last file is not the next call's)
     except UsageError as err:
         if debug:
             traceback.print_exc()

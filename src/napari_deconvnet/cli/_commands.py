@@ -39,6 +39,7 @@ from ._files import (
     psfs_from,
     read_input,
     suffix_of,
+    working_on,
     write_failure,
     write_output,
 )
@@ -211,6 +212,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     psf = psfs_from(args)  # one, or one per channel (--psf repeated)
     errors = BatchErrors("synthesize", len(inputs))
     for k, (src, dst) in enumerate(zip(inputs, outputs, strict=True)):
+        working_on(src if len(inputs) > 1 else None)  # (its warnings name it)
         if dst.exists() and not args.overwrite:
             print(
                 f"skipping {src}: {dst} exists (pass --overwrite to replace it)", file=sys.stderr

@@ -208,6 +208,7 @@ _OPTION_WORDS = (
         "(a PSF file cropped to fit; a PSF kind with --psf-param shape=...)",
     ),
     (re.compile(r"^tile must be\b"), "--tile must be"),
+    (re.compile(r"use dn\.denoise_median \(or run_method 'median'\)"), "use --method median"),
     (re.compile(r"\bpsf is a list of (\d+) PSF"), r"--psf holds \1 PSF"),
     (re.compile(r"\(e\.g\. axes='([A-Z]+)' or '([A-Z]+)'\)"), r"(e.g. --axes \1 or \2)"),
     (re.compile(r"\bpass axes with a 'C'"), "pass --axes with a C"),
@@ -236,6 +237,20 @@ def grey_alpha_parts(image: Any, data: Any, axes: str | None) -> tuple[Any, str,
         return np.stack([result, result, result, alpha.astype(result.dtype)], axis=-1)
 
     return np.ascontiguousarray(data[..., 0]), axes[:-1], rebuild
+
+
+#: The input a batch of several files is working on (its warnings name it), or None
+_CURRENT: list[Path | None] = [None]
+
+
+def working_on(path: Path | None) -> None:
+    """Say which input of a batch the next warnings are about (None: no batch)."""
+    _CURRENT[0] = path
+
+
+def current_input() -> Path | None:
+    """The input of a batch the warnings are about, or None."""
+    return _CURRENT[0]
 
 
 def cli_words(message: str) -> str:

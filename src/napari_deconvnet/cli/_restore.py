@@ -25,6 +25,7 @@ from ._files import (
     progress_bar,
     psfs_from,
     read_input,
+    working_on,
     write_output,
 )
 from ._specs import check_params
@@ -174,6 +175,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     errors = BatchErrors("restore", len(inputs))
     with progress_bar(args, total=len(inputs), desc="files", unit="file", position=0) as files:
         for src, dst in zip(inputs, outputs, strict=True):
+            # (a batch's warnings name their file: four alike lines said nothing of which
+            # output to doubt, session 73)
+            working_on(src if len(inputs) > 1 else None)
             files.update(0)
             # an unfinished streamed OME-Zarr (killed run) is resumed, not skipped
             resumable = unfinished(dst)
