@@ -598,6 +598,17 @@ def test_a_batchs_warnings_name_their_file_in_the_command_lines_words(tmp_path, 
                  "salt-and-pepper"]) == 0  # fmt: skip
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "impulses" in x]
     assert line.startswith("napari-deconvnet restore: warning:")  # one file: as before
+    # files alike each get their line (Python's filter said the first file's only), and
+    # a message that names its file already is not named twice (review)
+    for name in ("c", "d"):
+        np.save(tmp_path / f"{name}.npy", np.random.default_rng(2).random((64, 64)) - 0.3)
+    argv = ["synthesize", str(tmp_path / "c.npy"), str(tmp_path / "d.npy"), "-o",
+            str(tmp_path / "noisy"), "--noise", "poisson:gain=100"]  # fmt: skip
+    assert main(argv) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if "clipped" in x]
+    assert [x.split(": warning:")[0].split(": ", 1)[1] for x in lines] == [
+        str(tmp_path / "c.npy"), str(tmp_path / "d.npy"),
+    ]  # fmt: skip
 
 
 def test_unreadable_input_fails_the_others_are_written(tif, tmp_path, capsys):

@@ -273,6 +273,10 @@ def test_poisson_and_speckle_are_fitted_on_a_flat_field(seed):
     assert estimate_noise(counts, "poisson")["gain"] == pytest.approx(10.0, rel=0.05)
     speckled = synthesize(flat, "speckle", sigma=0.1, seed=seed)
     assert estimate_noise(speckled, "speckle")["sigma"] == pytest.approx(0.1, rel=0.05)
+    # fully developed speckle (its deviation is its level) on a bright field (review: it
+    # was refused as "not clearly above zero")
+    strong = synthesize(np.full((256, 256), 100.0), "speckle", sigma=1.0, seed=seed)
+    assert estimate_noise(strong, "speckle")["sigma"] == pytest.approx(1.0, rel=0.15)
     photons = np.random.default_rng(seed).poisson(50, (256, 256)).astype(np.uint16)
     assert estimate_noise(photons, "poisson")["gain"] == pytest.approx(1.0, rel=0.05)
     # a flat field not clearly above zero cannot give the line's slope (review: a dark

@@ -366,6 +366,8 @@ def test_a_jobs_warnings_are_notifications(restore_widget, qtbot, errors, monkey
         note = f"{86 + plane} of 4096 pixels of clean are below 0 (lowest -0.{plane}3)"
         relay_warning(said, (UserWarning(note), UserWarning, "x", 1, None, None))
     assert shown[2:] == ["86 of 4096 pixels of clean are below 0 (lowest -0.03)"]
-    for k in ("first", "second", "third"):
-        relay_warning(said, (UserWarning(f"the {k} note"), UserWarning, "x", 1, None, None))
-    assert shown[3:] == ["the first note"]
+    for c in (0, 1):  # each channel's note is its own (review)
+        note = f"the centre of channel {c}'s PSF lies off its middle pixel (Y +{c + 2}.0)"
+        relay_warning(said, (UserWarning(note), UserWarning, "x", 1, None, None))
+    assert [x[:29] for x in shown[3:]] == ["the centre of channel 0's PSF"]  # (3 shown)
+    assert len(said) == 4  # the fourth logged, not shown

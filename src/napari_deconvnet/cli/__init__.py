@@ -568,18 +568,33 @@ def _plain_warnings(where: str) -> None:
     shown = warnings.showwarning
     package = str(Path(__file__).resolve().parent.parent)
 
+    said: set[tuple[str, str]] = set()  # (each file's warnings once: filtered "always")
+    warnings.simplefilter("always", UserWarning)
+
     def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
-        ours = str(Path(filename).resolve()).startswith(package)
+        from ._files import current_input
+
+        key = (str(current_input()), f"{category.__name__}: {message}")
+        if key in said:
+            return
+        said.add(key)
+        inside = str(Path(filename).resolve()).startswith(package)
+        ours = inside
         # a warning that names its caller's line (core._validation.user_stacklevel) names
         # the console script: ours too (session 73: "napari-deconvnet:8: UserWarning:
         # ..." beside the "train: warning:" lines)
         ours = ours or _same_file(filename, sys.argv[0])
-        if issubclass(category, ConditionsWarning) or (ours and issubclass(category, UserWarning)):
-            from ._files import cli_words, current_input
+        # (a RuntimeWarning of the package's own code too: a training stopped on a NaN)
+        plain = issubclass(category, UserWarning) or (
+            inside and issubclass(category, RuntimeWarning)
+        )
+        if issubclass(category, ConditionsWarning) or (ours and plain):
+            from ._files import cli_words
 
             src = current_input()  # (in a batch: the file it is about)
             text = cli_words(str(message))  # (the core's argument names as options)
-            print(f"{where}: {f'{src}: ' if src else ''}warning: {text}", file=sys.stderr)
+            named = src is not None and not text.startswith(f"{src}:")  # (said once)
+            print(f"{where}: {f'{src}: ' if named else ''}warning: {text}", file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
 

@@ -151,6 +151,8 @@ def make_parent(path: Path) -> None:
     """Create `path`'s folder (with its parents); a file in the way is a ValueError that
     names it (session 73: ``FileExistsError: [Errno 17] File exists: 'at/afile'``)."""
     for parent in [path.parent, *path.parent.parents]:
+        if parent.is_symlink() and not parent.exists():
+            raise ValueError(f"cannot write {path}: {parent} is a broken link")
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(

@@ -831,10 +831,14 @@ def _estimate(
         )
     lo, mid, hi = np.percentile(mean, [5, 50, 95])
     deviation = np.sqrt(max(float(np.median(variance)), 0.0))  # the noise's, typically
-    if model in ("poisson", "speckle") and hi - lo < deviation and not lo > deviation:
+    # (Poisson: at least about one photon; speckle: a deviation up to twice the level,
+    # fully developed speckle's is the level itself)
+    above = deviation if model == "poisson" else 0.5 * deviation
+    if model in ("poisson", "speckle") and hi - lo < deviation and not lo > above:
         # one level (a flat field) gives the line through the origin only where that
         # level lies clearly above zero: a dark frame around 0 read as speckle of 50
-        # (review)
+        # (review); one deviation above zero refused fully developed speckle, whose
+        # deviation is its level (review)
         raise ValueError(
             f"cannot fit a {model!r} noise model: the image's intensities span less than "
             f"one noise standard deviation, at a level ({lo:.4g} to {hi:.4g}) not clearly "

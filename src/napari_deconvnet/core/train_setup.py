@@ -249,15 +249,23 @@ def _overview(x: np.ndarray, ndim: int, lead: list[int]) -> np.ndarray:
     a pair has in common whatever its noise and blur."""
     from scipy import ndimage
 
-    planes = x.reshape(-1, *x.shape[x.ndim - ndim :])[lead]
-    sides = planes.shape[1:]
+    stack = x.reshape(-1, *x.shape[x.ndim - ndim :])
+    sides = stack.shape[1:]
     factors = [max(1, n // _RELATED_SIDE) for n in sides]
     cut = tuple(slice(0, n - n % f) for n, f in zip(sides, factors, strict=True))
-    pooled = np.asarray(planes[(slice(None), *cut)], np.float64)
-    shape = [pooled.shape[0]]
-    for n, f in zip(pooled.shape[1:], factors, strict=True):
+    shape: list[int] = []
+    for n, f in zip(sides, factors, strict=True):
         shape += [n // f, f]
-    pooled = pooled.reshape(shape).mean(axis=tuple(range(2, len(shape), 2)))
+    # one plane (or volume) at a time, averaged in float64 as it is read: a float64
+    # copy of the whole took 7 times the image's bytes (review)
+    pooled = np.stack(
+        [
+            np.ascontiguousarray(stack[k][cut])
+            .reshape(shape)
+            .mean(axis=tuple(range(1, len(shape), 2)), dtype=np.float64)
+            for k in lead
+        ]
+    )
     return ndimage.gaussian_filter(pooled, [0.0] + [1.0] * ndim)
 
 
@@ -277,6 +285,8 @@ def check_related(inputs_l: list, targets_l: list | None, ndim: int) -> None:
     for i, (x, y) in enumerate(zip(inputs_l, targets_l, strict=True)):
         if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or x.ndim < ndim:
             continue
+        if isinstance(x, np.memmap) or isinstance(y, np.memmap) or x.dtype.kind not in "biuf":
+            continue  # (a file on disk is not read whole for this)
         n = math.prod(x.shape[: x.ndim - ndim])
         lead = sorted({int(k) for k in np.linspace(0, n - 1, min(n, _RELATED_PLANES))})
         a, b = _overview(x, ndim, lead).ravel(), _overview(y, ndim, lead).ravel()

@@ -111,14 +111,13 @@ def _display_kwargs(image: ImageFile) -> dict[str, Any]:
     if "colormap" in kwargs:
         from napari.utils.colormaps import AVAILABLE_COLORMAPS
 
-        from napari_deconvnet.widgets.quality import ssim_colormap
+        from .colormaps import SSIM_COLORMAP, ssim_colormap
 
-        ours = ssim_colormap()
-        if kwargs["colormap"] == ours.name and not image.rgb:
+        if kwargs["colormap"] == SSIM_COLORMAP and not image.rgb:
             # the Quality widget's SSIM map, known to napari only once that widget made
             # one: reopened in a new session it came back grey, bright where SSIM is high,
             # the overlay's meaning reversed (session 73)
-            kwargs["colormap"] = ours
+            kwargs["colormap"] = ssim_colormap()
         elif image.rgb or kwargs["colormap"] not in AVAILABLE_COLORMAPS:
             del kwargs["colormap"]
     return kwargs

@@ -321,8 +321,10 @@ def write_restored_ome_zarr(
     from napari_deconvnet.core.provenance import record
 
     data = full_resolution(data)  # of a multiscale layer (napari's MultiScaleData too)
+    from_widget = False
     if model is None:
         model, remembered = chosen_model()
+        from_widget = psf is None and remembered is not None
         psf = remembered if psf is None else psf
     net = load_model(model)
     if not kind_of(net).needs_psf:
@@ -369,6 +371,17 @@ def write_restored_ome_zarr(
             provenance,
             report,
         )
+    except ValueError as err:
+        if not from_widget:
+            raise
+        # the PSF of the model's last run in the Restore widget, on another layer (one
+        # PSF per channel of a two-colour stack beside a grey image: the core's words
+        # asked for axes=, review of session 73)
+        raise ValueError(
+            f"the PSF of {net.metadata.get('name', str(model))!r}'s last run in the Restore "
+            f"widget does not fit {name!r}: {err}; run the model on this layer in the "
+            "Restore widget first (its PSF is then remembered)"
+        ) from err
     finally:
         report.close()
     _logger.info(

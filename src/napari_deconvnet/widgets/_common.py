@@ -109,10 +109,14 @@ def relay_warning(said: set[str], caught: tuple) -> None:
         return
     # once per message whatever its numbers (a warning raised per plane or per batch
     # with that part's counts made 12 notifications for a 12-frame stack, review)
-    key = re.sub(r"[-+]?\d[\d.,]*(?:e[-+]?\d+)?", "#", text)
-    if key in said or len(said) >= RELAYED_PER_JOB:
+    # (a channel's number is kept: each channel's PSF note is its own, review)
+    key = re.sub(r"(?<!channel )(?<![-+\d.])[-+]?\d[\d.,]*(?:e[-+]?\d+)?", "#", text)
+    if key in said:
         return
     said.add(key)
+    if len(said) > RELAYED_PER_JOB:  # (logged, not lost)
+        logging.getLogger(__name__).warning("%s", text)
+        return
     show_warning(text)
 
 

@@ -38,6 +38,7 @@ from napari.layers import Image
 from napari.utils.notifications import show_error
 
 from napari_deconvnet.core.provenance import layer_metadata, record
+from napari_deconvnet.io.colormaps import ssim_colormap
 
 from ._layers import add_result, follow_layers, geometry, image_layers, keep_selection, layer_data
 from ._worker import Job, WorkerWidget
@@ -52,14 +53,6 @@ OVERLAY = {"blending": "additive", "opacity": 0.7, "contrast_limits": (0.0, 1.0)
 def _notify(message: str) -> None:
     """napari's notification (looked up when called, so that tests can catch it)."""
     show_error(message)
-
-
-def ssim_colormap() -> Any:
-    """Reversed magma: SSIM 1 is black (invisible when added), low SSIM glows."""
-    from napari.utils.colormaps import Colormap, ensure_colormap
-
-    magma = ensure_colormap("magma")
-    return Colormap(colors=magma.colors[::-1], name="SSIM (bright = low)")
 
 
 _REFERENCE_NAME = re.compile(r"(^|[^a-z])(clean|ground[ _-]?truth|reference|gt)([^a-z]|$)")
@@ -186,7 +179,9 @@ def measure(
                 # an "Also compare" layer's problem, named (it was blamed on the result)
                 raise type(err)(
                     f"{names[n]!r} (in 'Also compare'): "
-                    + str(err).replace("x (the result)", "it")
+                    + str(err)
+                    .replace("x (the result)", "it")
+                    .replace("the result contains", "it contains")
                 ) from err
             yield n * total + done, total * len(images)
     first = found[0]
