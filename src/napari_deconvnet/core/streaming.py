@@ -759,20 +759,9 @@ def _check_not_the_source(target: Path, source: Path) -> None:
 
 
 def _run_on_cluster(
-    client,
-    todo,
-    owned,
-    jobs,
-    payload,
-    reader,
-    xt,
-    args,
-    fingerprint,
-    count,
-    report,
-    stop,
+    client, todo, owned, jobs, payload, reader, xt, args, fingerprint, count, report, stop,
     again="resume=True",
-) -> int:
+) -> int:  # fmt: skip
     """Blocks as tasks on a dask.distributed cluster, a bounded number in flight.
 
     `owned` is ``(units, owners)``: each unit and the index in `jobs` of its job."""
