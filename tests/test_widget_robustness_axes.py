@@ -255,6 +255,28 @@ def test_noise_tyx_2d_psf_per_frame(dock, qtbot, errors):
     np.testing.assert_allclose(means, movie.mean(axis=(1, 2)), atol=0.02)
 
 
+def test_noise_labelled_volume_blurs_a_psf_kind_in_3d(dock, qtbot, errors):
+    # session 73: a z, y, x layer was blurred plane by plane with the kind's 2D default,
+    # where `napari-deconvnet synthesize --psf gaussian` and synthesize_iter blur in 3D
+    from napari_deconvnet.core.operations import drain, synthesize_iter
+
+    viewer, add = dock
+    widget = add("Noise")
+    vol = _movie()
+    viewer.add_image(vol, name="vol", axis_labels=("z", "y", "x"))
+    widget.image.value = viewer.layers["vol"]
+    widget.noise.value = "none"
+    widget.psf.source.value = "gaussian"
+    widget.psf.forms.set_values({"sigma": 1.0})
+    out = _run(qtbot, widget, viewer)
+    assert errors == []
+    want = drain(synthesize_iter(vol, "none", psf={"kind": "gaussian", "sigma": 1.0}, axes="ZYX"))
+    # (the widget crops the kernel to the layer's 8 planes: 2e-4 off)
+    np.testing.assert_allclose(np.asarray(out.data), want, atol=1e-3)
+    assert len(out.metadata["napari_deconvnet"]["psf"]["shape"]) == 3
+    assert np.asarray(out.data)[1].mean() > 0.15  # the bright plane's light along Z
+
+
 def test_noise_unlabelled_volume_3d_psf_unchanged(dock, qtbot, errors):
     viewer, add = dock
     widget = add("Noise")

@@ -68,6 +68,16 @@ def _core_axes(labelled: str | None, ndim: int, rgb: bool, k: int) -> str | None
     return _axes(ndim, rgb) if run is None else run
 
 
+def _psf_dims(psf: dict[str, Any] | None, axes: str | None) -> int:
+    """The dimensions of the PSF a noise job blurs with: its own (a layer's, a kind that
+    makes one size), else 3 beside a labelled Z axis (a volume blurs in 3D, as
+    ``napari-deconvnet synthesize --psf KIND`` and ``synthesize_iter`` blur it; session
+    73: this widget blurred a z-stack plane by plane), else 2."""
+    if psf is None:
+        return 2
+    return psf_ndim(psf) or (3 if axes is not None and "Z" in axes else 2)
+
+
 def noise_job(
     data: Any,
     noise: str,
@@ -97,7 +107,7 @@ def noise_job(
 
     kernel, psf_record, k = None, None, 2
     if psf is not None:
-        k = psf_ndim(psf) or 2
+        k = _psf_dims(psf, axes)
         if axes is not None:
             shape = [data.shape[axes.index(a)] for a in "ZYX" if a in axes]
         else:
@@ -362,8 +372,8 @@ class NoiseWidget(WorkerWidget):
         from napari_deconvnet.core.noise import synthesize
 
         ndim = layer_data(layer).ndim - (1 if layer.rgb else 0)
-        k = (psf_ndim(psf) or 2) if psf is not None else 2
         axes = labelled_axes(layer)
+        k = _psf_dims(psf, axes)
         if axes is not None and k == 3 and "Z" not in axes:
             raise ValueError(
                 f"a 3D PSF needs a layer with a Z axis, but {layer.name!r} has none (its axis "
